@@ -1,0 +1,209 @@
+# libvigil - build, test, install.  See README.md.
+#
+#   make                 release build: build/lib/libvigil.{a,so}
+#   make test            install missing dependencies, build with ASan+UBSan in
+#                        build/asan, run every unit and integration test
+#   make lint            clang-format check and cppcheck
+#   make bench           build optimised benchmarks and print their figures
+#   make valgrind        unit tests of a plain build under valgrind
+#   make install PREFIX=/usr/local DESTDIR=...   |   make uninstall   |   make clean
+
+VERSION      := 0.1.0
+SOMAJOR      := 0
+PREFIX       ?= /usr/local
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+BINDIR       ?= $(PREFIX)/bin
+DESTDIR      ?=
+BUILD        ?= build
+SANITIZE     ?= 0
+
+CC           ?= cc
+AR           ?= ar
+PKG_CONFIG   ?= pkg-config
+
+# Libraries found through pkg-config, and those that ship no .pc file.
+PC_DEPS      := libcurl libcjson yaml-0.1 sqlite3 libgit2 libmicrohttpd zlib
+RAW_DEPS     := -lmbedcrypto -lpthread -lm
+
+# Evaluated once, on first use, after `deps` has run.
+DEP_CFLAGS    = $(eval DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PC_DEPS)))$(DEP_CFLAGS)
+DEP_LIBS      = $(eval DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PC_DEPS)) $(RAW_DEPS))$(DEP_LIBS)
+CHECK_CFLAGS  = $(eval CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check))$(CHECK_CFLAGS)
+CHECK_LIBS    = $(eval CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check))$(CHECK_LIBS)
+
+WARN         := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
+BASE_CFLAGS  := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -Iinclude -Ilib
+ifeq ($(SANITIZE),1)
+OPT          := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SAN_LDFLAGS  := -fsanitize=address,undefined
+else
+OPT          ?= -O2 -g
+SAN_LDFLAGS  :=
+endif
+CFLAGS       ?=
+LDFLAGS      ?=
+ALL_CFLAGS    = $(BASE_CFLAGS) $(OPT) $(DEP_CFLAGS) $(CFLAGS)
+
+LIB_SRC      := $(sort $(wildcard lib/*/*.c))
+LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+STATIC_LIB   := $(BUILD)/lib/libvigil.a
+SHARED_REAL  := $(BUILD)/lib/libvigil.so.$(VERSION)
+SHARED_SO    := $(BUILD)/lib/libvigil.so.$(SOMAJOR)
+SHARED_LINK  := $(BUILD)/lib/libvigil.so
+DEPS_STAMP   := $(BUILD)/.deps-ok
+
+ASAN_BUILD   ?= build/asan
+# UNIT=test_metric (or several, space-separated) runs only those suites.
+UNIT         ?=
+UNIT_SRC     := $(if $(UNIT),$(UNIT:%=tests/unit/%.c),$(sort $(wildcard tests/unit/test_*.c)))
+UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TESTUTIL_OBJ := $(BUILD)/obj/tests/unit/testutil.o
+BENCH_SRC    := $(sort $(wildcard bench/*.c))
+BENCH_BIN    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all lib bins deps test unit-test header-test check-abi lint bench valgrind install uninstall clean
+.DEFAULT_GOAL := all
+.SECONDARY:
+
+DAEMONS      := $(notdir $(wildcard daemons/*))
+DAEMON_BIN   := $(DAEMONS:%=$(BUILD)/bin/vigil-%)
+TOOL_BIN     := $(if $(wildcard tools/vigil/*.c),$(BUILD)/bin/vigil)
+
+all: lib bins
+
+bins: $(DAEMON_BIN) $(TOOL_BIN)
+
+# Daemons and tools use only the public API. They link the static library with
+# --as-needed, so a daemon loads only the shared libraries it really uses.
+.SECONDEXPANSION:
+$(BUILD)/bin/vigil-%: $$(wildcard daemons/%/*.c) $(STATIC_LIB) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -Ilib,$(ALL_CFLAGS)) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) \
+	    -Wl,--as-needed $(STATIC_LIB) $(DEP_LIBS)
+
+$(BUILD)/bin/vigil: $(wildcard tools/vigil/*.c) $(STATIC_LIB) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -Ilib,$(ALL_CFLAGS)) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) \
+	    -Wl,--as-needed $(STATIC_LIB) $(DEP_LIBS)
+
+lib: $(STATIC_LIB) $(SHARED_REAL) $(SHARED_SO) $(SHARED_LINK)
+
+deps: $(DEPS_STAMP)
+
+$(DEPS_STAMP): scripts/deps.sh
+	@sh scripts/deps.sh
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED_REAL): $(LIB_OBJ) lib/vigil.map
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libvigil.so.$(SOMAJOR) -Wl,--version-script=lib/vigil.map \
+	    -Wl,--no-undefined $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $(LIB_OBJ) $(DEP_LIBS)
+
+$(SHARED_SO) $(SHARED_LINK): $(SHARED_REAL)
+	ln -sf libvigil.so.$(VERSION) $@
+
+# ---- tests -------------------------------------------------------------------
+
+$(BUILD)/obj/tests/%.o: tests/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_OBJ) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(TESTUTIL_OBJ) $(STATIC_LIB) $(CHECK_LIBS) $(DEP_LIBS)
+
+test: deps
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SANITIZE=1 unit-test
+	@$(MAKE) --no-print-directory header-test check-abi
+
+# Runs every unit suite; a failing suite fails the target after all have run.
+unit-test: $(UNIT_BIN) bins
+	@failed=0; for t in $(UNIT_BIN); do \
+	    echo "== $$t"; \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	        VIGIL_TEST_SRCDIR=$(CURDIR) $$t || failed=1; \
+	done; exit $$failed
+
+# The umbrella header alone, strict C99 and C++.
+header-test: | $(DEPS_STAMP)
+	@mkdir -p $(BUILD)/hdr
+	@printf '#include <vigil/vigil.h>\nint main(void){return vigil_version(0,0,0)==0;}\n' > $(BUILD)/hdr/h.c
+	$(CC) -std=c99 -pedantic -Wall -Wextra -Werror -Iinclude -c $(BUILD)/hdr/h.c -o $(BUILD)/hdr/h.o
+	@if command -v c++ >/dev/null 2>&1; then \
+	    cp $(BUILD)/hdr/h.c $(BUILD)/hdr/h.cc && \
+	    c++ -std=c++11 -pedantic -Wall -Wextra -Werror -Iinclude -c $(BUILD)/hdr/h.cc -o $(BUILD)/hdr/hpp.o && \
+	    echo "header-test: vigil.h compiles alone as C99 and C++11"; fi
+
+# Only vigil_* symbols may be exported from the shared library.
+check-abi: $(SHARED_REAL)
+	@bad=$$(nm -D --defined-only $(SHARED_REAL) | awk '$$2 ~ /^[TDRBVW]$$/ {print $$3}' | grep -v '^vigil_[a-z0-9]' || true); \
+	if [ -n "$$bad" ]; then echo "check-abi: unexpected exported symbols:"; echo "$$bad"; exit 1; fi; \
+	echo "check-abi: $$(nm -D --defined-only $(SHARED_REAL) | awk '$$2 ~ /^[TDRB]$$/' | wc -l) vigil_* symbols exported, nothing else"
+
+valgrind: deps
+	@$(MAKE) --no-print-directory BUILD=build/plain OPT="-O0 -g" $(UNIT_BIN:$(BUILD)/%=build/plain/%)
+	@failed=0; for t in $(UNIT_BIN:$(BUILD)/%=build/plain/%); do \
+	    echo "== valgrind $$t"; \
+	    CK_FORK=no VIGIL_TEST_SRCDIR=$(CURDIR) VIGIL_TEST_VALGRIND=1 valgrind -q --leak-check=full \
+	        --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible \
+	        --error-exitcode=99 $$t || failed=1; \
+	done; exit $$failed
+
+# ---- benchmarks --------------------------------------------------------------
+
+$(BUILD)/bench/%: bench/%.c $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC_LIB) $(DEP_LIBS)
+
+bench: deps $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+# ---- lint --------------------------------------------------------------------
+
+FORMAT_FILES  = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find lib include tests bench examples -name '*.[ch]')
+
+lint: deps
+	clang-format --dry-run -Werror $(FORMAT_FILES)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	    --std=c11 -D_GNU_SOURCE -Iinclude -Ilib --inline-suppr \
+	    --suppress=missingIncludeSystem lib
+
+# ---- install -----------------------------------------------------------------
+
+$(BUILD)/vigil.pc: pkgconfig/vigil.pc.in Makefile
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@REQUIRES_PRIVATE@|$(PC_DEPS)|g' \
+	    -e 's|@LIBS_PRIVATE@|$(RAW_DEPS)|g' $< > $@
+
+install: lib $(BUILD)/vigil.pc
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/vigil/sys
+	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sf libvigil.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvigil.so.$(SOMAJOR)
+	ln -sf libvigil.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvigil.so
+	install -m 644 include/vigil/*.h $(DESTDIR)$(INCLUDEDIR)/vigil/
+	@if ls include/vigil/sys/*.h >/dev/null 2>&1; then \
+	    install -m 644 include/vigil/sys/*.h $(DESTDIR)$(INCLUDEDIR)/vigil/sys/; fi
+	install -m 644 $(BUILD)/vigil.pc $(DESTDIR)$(LIBDIR)/pkgconfig/vigil.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libvigil.a $(DESTDIR)$(LIBDIR)/libvigil.so \
+	    $(DESTDIR)$(LIBDIR)/libvigil.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libvigil.so.$(VERSION) \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/vigil.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/vigil
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,203 @@
+/*
+ * vigil/config.h - YAML configuration: a node tree that remembers the file,
+ * line and column of every node, typed getters with located errors, unknown
+ * key detection, ${VAR} / ${VAR:-default} expansion, and limits on size,
+ * depth, node count and alias expansion. Multi-document files ("---") load as
+ * several documents.
+ *
+ * Every error names its location:
+ *   configs/agent.yaml:12:5: collectors[0].interval: expected a duration such as "10s", got "ten"
+ * and vigil_error_last() carries the file, line and column separately.
+ *
+ * Threads: a loaded vigil_config is immutable; it and its nodes may be read
+ * from many threads at once.
+ */
+#ifndef VIGIL_CONFIG_H
+#define VIGIL_CONFIG_H
+
+#include "vigil/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A loaded configuration: one or more YAML documents. @since 0.1.0 */
+typedef struct vigil_config vigil_config;
+
+/** A node of a loaded configuration, borrowed from its vigil_config. @since 0.1.0 */
+typedef struct vigil_config_node vigil_config_node;
+
+/** Node kinds. @since 0.1.0 */
+typedef enum vigil_config_kind {
+    VIGIL_CONFIG_NULL = 0,   /**< empty value, "~" or "null" */
+    VIGIL_CONFIG_SCALAR = 1, /**< any other scalar; read it with the typed getters */
+    VIGIL_CONFIG_LIST = 2,
+    VIGIL_CONFIG_MAP = 3
+} vigil_config_kind;
+
+/**
+ * Looks up an environment variable for ${VAR} expansion. Returns the value
+ * (borrowed, valid until the load returns) or NULL when unset.
+ * @since 0.1.0
+ */
+typedef const char *(*vigil_config_getenv_cb)(const char *name, void *payload);
+
+/** Options of the loader. @since 0.1.0 */
+typedef struct vigil_config_options {
+    unsigned int version;   /**< VIGIL_CONFIG_OPTIONS_VERSION */
+    size_t max_file_size;   /**< bytes; 0: 4 MiB */
+    unsigned int max_depth; /**< nesting of lists and maps; 0: 64 */
+    size_t max_nodes;       /**< nodes after alias expansion, all documents; 0: 100,000 */
+    int no_env;             /**< non-zero: do not expand ${...} */
+    vigil_config_getenv_cb getenv_cb; /**< NULL: getenv(3) */
+    void *getenv_payload;
+} vigil_config_options;
+
+#define VIGIL_CONFIG_OPTIONS_VERSION 1
+#define VIGIL_CONFIG_OPTIONS_INIT {VIGIL_CONFIG_OPTIONS_VERSION, 0, 0, 0, 0, NULL, NULL}
+
+/** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+VIGIL_EXTERN(int) vigil_config_options_init(vigil_config_options *opts, unsigned int version);
+
+/**
+ * Loads a YAML file. Aliases are expanded as copies, counted against
+ * max_nodes, so an alias bomb fails with VIGIL_ELIMIT instead of exhausting
+ * memory. ${VAR} and ${VAR:-default} in scalars are expanded ($$ is a literal $).
+ * @param out receives the configuration, the caller's; free with vigil_config_free().
+ * @param opts NULL for defaults.
+ * @return VIGIL_OK; VIGIL_EIO (cannot read), VIGIL_ELIMIT (file size, depth,
+ *         nodes), VIGIL_EYAML (syntax), VIGIL_EALIAS (alias to an unknown
+ *         anchor), VIGIL_EENV (variable without default not set),
+ *         VIGIL_EENCODING (invalid UTF-8 or NUL), VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_config_load_file(vigil_config **out, const char *path,
+                                         const vigil_config_options *opts);
+
+/**
+ * As vigil_config_load_file(), from memory. @p name is used as the file name
+ * in locations (NULL: "<string>").
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_config_load_string(vigil_config **out, const char *text, size_t len,
+                                           const char *name, const vigil_config_options *opts);
+
+/** Frees a configuration and all its nodes. NULL is a no-op. @since 0.1.0 */
+VIGIL_EXTERN(void) vigil_config_free(vigil_config *config);
+
+/** Number of documents (0 for an empty file). @since 0.1.0 */
+VIGIL_EXTERN(size_t) vigil_config_document_count(const vigil_config *config);
+
+/** Root node of document @p index, or NULL when out of range. @since 0.1.0 */
+VIGIL_EXTERN(const vigil_config_node *) vigil_config_root(const vigil_config *config,
+                                                          size_t index);
+
+/** The file name the configuration was loaded from. @since 0.1.0 */
+VIGIL_EXTERN(const char *) vigil_config_file(const vigil_config *config);
+
+/** @name Node inspection (all borrowed; NULL node → NULL / 0) @since 0.1.0 */
+/**@{*/
+VIGIL_EXTERN(vigil_config_kind) vigil_config_node_kind(const vigil_config_node *node);
+/** Path from the document root, e.g. "collectors[0].interval" ("" for the root). */
+VIGIL_EXTERN(const char *) vigil_config_node_path(const vigil_config_node *node);
+VIGIL_EXTERN(const char *) vigil_config_node_file(const vigil_config_node *node);
+VIGIL_EXTERN(unsigned int) vigil_config_node_line(const vigil_config_node *node);
+VIGIL_EXTERN(unsigned int) vigil_config_node_column(const vigil_config_node *node);
+/** A scalar's text after ${} expansion; NULL for other kinds. */
+VIGIL_EXTERN(const char *) vigil_config_node_scalar(const vigil_config_node *node);
+/** Entries of a list or map; 0 for other kinds. */
+VIGIL_EXTERN(size_t) vigil_config_node_len(const vigil_config_node *node);
+/** Entry @p index of a list, or value @p index of a map, in file order. */
+VIGIL_EXTERN(const vigil_config_node *) vigil_config_node_at(const vigil_config_node *node,
+                                                             size_t index);
+/** Key @p index of a map, or NULL. */
+VIGIL_EXTERN(const char *) vigil_config_node_key_at(const vigil_config_node *node, size_t index);
+/** Value of @p key in a map, or NULL when absent or not a map. */
+VIGIL_EXTERN(const vigil_config_node *) vigil_config_node_get(const vigil_config_node *map,
+                                                              const char *key);
+/**@}*/
+
+/**
+ * Fails on the first key of @p map not listed in @p allowed (a NULL-terminated
+ * array), naming it and its location: "file:3:1: agent.idd: unknown key".
+ * @return VIGIL_OK, VIGIL_EUNKNOWNKEY, or VIGIL_ETYPE when @p map is not a map
+ *         (a NULL map is VIGIL_OK).
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_config_expect_keys(const vigil_config_node *map,
+                                           const char *const *allowed);
+
+/**
+ * @name Typed getters of a node
+ * Each converts a scalar node and fails with VIGIL_ETYPE or VIGIL_EVALUE (or
+ * VIGIL_ERANGE) and a located message on anything else, e.g.
+ * "f.yaml:12:5: collectors[0].interval: expected a duration such as \"10s\", got \"ten\"".
+ * Strings are borrowed from the configuration.
+ * Booleans accept true/false/yes/no/on/off; integers are decimal;
+ * durations, sizes, rates and percentages follow vigil_parse_duration() and
+ * its siblings. A NULL node is VIGIL_EMISSING.
+ * @since 0.1.0
+ */
+/**@{*/
+VIGIL_EXTERN(int) vigil_config_string(const char **out, const vigil_config_node *node);
+VIGIL_EXTERN(int) vigil_config_int(int64_t *out, const vigil_config_node *node);
+VIGIL_EXTERN(int) vigil_config_double(double *out, const vigil_config_node *node);
+VIGIL_EXTERN(int) vigil_config_bool(int *out, const vigil_config_node *node);
+VIGIL_EXTERN(int) vigil_config_duration(int64_t *out_ms, const vigil_config_node *node);
+VIGIL_EXTERN(int) vigil_config_size(uint64_t *out_bytes, const vigil_config_node *node);
+VIGIL_EXTERN(int) vigil_config_rate(double *out_per_second, const vigil_config_node *node);
+VIGIL_EXTERN(int) vigil_config_percent(double *out_ratio, const vigil_config_node *node);
+/** Succeeds when the node is a list (VIGIL_ETYPE otherwise). */
+VIGIL_EXTERN(int) vigil_config_list(const vigil_config_node *node);
+/** Succeeds when the node is a map (VIGIL_ETYPE otherwise). */
+VIGIL_EXTERN(int) vigil_config_map(const vigil_config_node *node);
+/**@}*/
+
+/**
+ * @name Getters of a map entry with a default
+ * Read @p key of @p map; when the key is absent (or its value is null, or @p map
+ * is NULL) they store @p dflt and succeed. A present value of the wrong form
+ * fails as the node getters do. @p map must be a map or NULL (VIGIL_ETYPE).
+ * @since 0.1.0
+ */
+/**@{*/
+VIGIL_EXTERN(int) vigil_config_get_string(const char **out, const vigil_config_node *map,
+                                          const char *key, const char *dflt);
+VIGIL_EXTERN(int) vigil_config_get_int(int64_t *out, const vigil_config_node *map,
+                                       const char *key, int64_t dflt);
+VIGIL_EXTERN(int) vigil_config_get_double(double *out, const vigil_config_node *map,
+                                          const char *key, double dflt);
+VIGIL_EXTERN(int) vigil_config_get_bool(int *out, const vigil_config_node *map,
+                                        const char *key, int dflt);
+VIGIL_EXTERN(int) vigil_config_get_duration(int64_t *out_ms, const vigil_config_node *map,
+                                            const char *key, int64_t dflt);
+VIGIL_EXTERN(int) vigil_config_get_size(uint64_t *out_bytes, const vigil_config_node *map,
+                                        const char *key, uint64_t dflt);
+VIGIL_EXTERN(int) vigil_config_get_rate(double *out_per_second, const vigil_config_node *map,
+                                        const char *key, double dflt);
+VIGIL_EXTERN(int) vigil_config_get_percent(double *out_ratio, const vigil_config_node *map,
+                                           const char *key, double dflt);
+/**@}*/
+
+/**
+ * Fails with VIGIL_EMISSING and a located message naming @p key
+ * ("file:4:3: actions[0]: missing required key \"type\"") when @p map lacks it.
+ * @return VIGIL_OK or VIGIL_EMISSING (VIGIL_ETYPE when @p map is not a map).
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_config_require(const vigil_config_node *map, const char *key);
+
+/**
+ * Records a located error about @p node (for loaders that validate values
+ * themselves): the message becomes "file:line:col: path: message".
+ * @return @p code, so a loader can write `return vigil_config_error(n, VIGIL_EVALUE, "...")`.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_config_error(const vigil_config_node *node, int code,
+                                     const char *message);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

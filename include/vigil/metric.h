@@ -1,0 +1,177 @@
+/*
+ * vigil/metric.h - the metric model: a sample, a batch of samples, their
+ * validation, the canonical series key, and the JSON codec of the ingest body
+ * (POST /v1/ingest).
+ *
+ * Threads: a vigil_batch is not synchronised; use one from one thread at a
+ * time. The free functions are thread-safe.
+ */
+#ifndef VIGIL_METRIC_H
+#define VIGIL_METRIC_H
+
+#include "vigil/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @name Limits of the metric model @since 0.1.0 */
+/**@{*/
+#define VIGIL_METRIC_NAME_MAX 200     /**< bytes in a metric name or tag key */
+#define VIGIL_METRIC_TAG_VALUE_MAX 1024 /**< bytes in a tag value */
+#define VIGIL_METRIC_TAGS_MAX 64      /**< tags on one metric */
+#define VIGIL_METRIC_ERROR_MAX 1024   /**< bytes in a metric's error text */
+#define VIGIL_BATCH_ID_MAX 128        /**< bytes in a batch id */
+#define VIGIL_AGENT_ID_MAX 200        /**< bytes in an agent id */
+#define VIGIL_BATCH_DEFAULT_MAX_METRICS 100000
+/**@}*/
+
+/** A tag: key and value, both NUL-terminated. @since 0.1.0 */
+typedef struct vigil_tag {
+    const char *key;
+    const char *value;
+} vigil_tag;
+
+/**
+ * One sample. A metric with @c error set records a collector that failed: its
+ * value is NaN and ignored. Otherwise the value must be finite. Tags are kept
+ * sorted by key (byte order) inside a batch; keys are unique.
+ * @since 0.1.0
+ */
+typedef struct vigil_metric {
+    const char *name;
+    double value;
+    int64_t ts_ms; /**< milliseconds since the Unix epoch */
+    const vigil_tag *tags;
+    size_t ntags;
+    const char *error; /**< NULL unless the collector failed */
+} vigil_metric;
+
+/**
+ * Checks a metric against the model: name and tag keys match
+ * [a-zA-Z_:][a-zA-Z0-9_:]* and are at most VIGIL_METRIC_NAME_MAX bytes; tag
+ * values are valid UTF-8 without NUL, at most VIGIL_METRIC_TAG_VALUE_MAX
+ * bytes; at most VIGIL_METRIC_TAGS_MAX tags with unique keys; the value is
+ * finite unless @c error is set; the error text is valid UTF-8.
+ * @return VIGIL_OK, VIGIL_ENAME, VIGIL_EENCODING, VIGIL_ELIMIT, VIGIL_EVALUE,
+ *         VIGIL_EINVAL (NULL or duplicate tag key). Thread-safe.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_metric_validate(const vigil_metric *metric);
+
+/** True when @p name is a valid metric name or tag key. @since 0.1.0 */
+VIGIL_EXTERN(int) vigil_metric_name_valid(const char *name);
+
+/**
+ * Writes the canonical series key of a metric into @p out (cleared first):
+ * the name, then the tags sorted by key as {k="v",...} with \\, " and newline
+ * escaped, e.g. cpu_usage{cpu="0",host="h1"}; a metric without tags is just its
+ * name. Two metrics are the same series exactly when their keys are equal.
+ * Tags need not be sorted on input.
+ * @return VIGIL_OK, VIGIL_EINVAL or VIGIL_ENOMEM. Thread-safe.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_metric_series_key(vigil_buf *out, const vigil_metric *metric);
+
+/** A growable batch of metrics that owns its strings. @since 0.1.0 */
+typedef struct vigil_batch vigil_batch;
+
+/**
+ * Creates an empty batch. @return VIGIL_OK or VIGIL_ENOMEM. The batch is the
+ * caller's; release it with vigil_batch_free(). @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_batch_new(vigil_batch **out);
+
+/** Frees a batch and every string it owns. NULL is a no-op. @since 0.1.0 */
+VIGIL_EXTERN(void) vigil_batch_free(vigil_batch *batch);
+
+/** Removes every metric and the ids, keeping allocated memory. @since 0.1.0 */
+VIGIL_EXTERN(void) vigil_batch_clear(vigil_batch *batch);
+
+/**
+ * Validates @p metric (as vigil_metric_validate()) and appends a copy: the
+ * batch copies every string and stores the tags sorted by key.
+ * @return VIGIL_OK or a validation code (the batch is unchanged), VIGIL_ELIMIT
+ *         past the batch's metric limit, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_batch_add(vigil_batch *batch, const vigil_metric *metric);
+
+/** Number of metrics in the batch. @since 0.1.0 */
+VIGIL_EXTERN(size_t) vigil_batch_count(const vigil_batch *batch);
+
+/**
+ * The metric at @p index (borrowed from the batch, valid until the batch is
+ * changed or freed), or NULL when out of range. Its tags are sorted by key.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(const vigil_metric *) vigil_batch_get(const vigil_batch *batch, size_t index);
+
+/**
+ * Sets the agent id or batch id (copied; NULL clears). Ids must be valid
+ * UTF-8 without NUL; a batch id is at most VIGIL_BATCH_ID_MAX bytes, an agent id
+ * at most VIGIL_AGENT_ID_MAX.
+ * @return VIGIL_OK, VIGIL_EENCODING, VIGIL_ELIMIT or VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_batch_set_agent(vigil_batch *batch, const char *agent);
+VIGIL_EXTERN(int) vigil_batch_set_id(vigil_batch *batch, const char *batch_id);
+
+/** The agent id or batch id (borrowed), or NULL when unset. @since 0.1.0 */
+VIGIL_EXTERN(const char *) vigil_batch_agent(const vigil_batch *batch);
+VIGIL_EXTERN(const char *) vigil_batch_id(const vigil_batch *batch);
+
+/**
+ * Sets the most metrics the batch accepts (vigil_batch_add() and the decoder
+ * refuse more with VIGIL_ELIMIT). 0 restores VIGIL_BATCH_DEFAULT_MAX_METRICS.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(void) vigil_batch_set_max_metrics(vigil_batch *batch, size_t max_metrics);
+
+/** Options of the JSON decoder. @since 0.1.0 */
+typedef struct vigil_json_decode_options {
+    unsigned int version; /**< VIGIL_JSON_DECODE_OPTIONS_VERSION */
+    size_t max_metrics;   /**< 0: VIGIL_BATCH_DEFAULT_MAX_METRICS */
+    int require_agent;    /**< non-zero: "agent" must be present */
+    int64_t default_ts_ms; /**< used for metrics without "ts"; 0: "ts" is required */
+} vigil_json_decode_options;
+
+#define VIGIL_JSON_DECODE_OPTIONS_VERSION 1
+#define VIGIL_JSON_DECODE_OPTIONS_INIT {VIGIL_JSON_DECODE_OPTIONS_VERSION, 0, 0, 0}
+
+/** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+VIGIL_EXTERN(int) vigil_json_decode_options_init(vigil_json_decode_options *opts,
+                                                 unsigned int version);
+
+/**
+ * Decodes an ingest body
+ * {"agent":"h1","batch_id":"...","metrics":[{"name","value","ts","tags","error"}]}
+ * into @p batch (cleared first). Strict and bounded: @p json need not be
+ * NUL-terminated; unknown top-level and metric fields are refused; strings with
+ * \\u0000 or invalid UTF-8 are refused. On failure the batch is left empty and
+ * the message names the JSON path, e.g. "metrics[3].tags.host: expected a string".
+ * @return VIGIL_OK; VIGIL_EJSON (malformed), VIGIL_ETYPE (wrong type),
+ *         VIGIL_EMISSING (required field absent), VIGIL_ENAME (invalid name),
+ *         VIGIL_EVALUE (non-finite or null value without error),
+ *         VIGIL_EENCODING, VIGIL_ELIMIT (too many metrics or tags, string too long),
+ *         VIGIL_EINVAL (duplicate tag key, NULL argument), VIGIL_ENOMEM.
+ * @param opts NULL for defaults.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_batch_decode_json(vigil_batch *batch, const char *json, size_t len,
+                                          const vigil_json_decode_options *opts);
+
+/**
+ * Encodes @p batch as an ingest body into @p out (cleared first). The agent
+ * and batch_id members are written when set; "error" only when set (with
+ * "value":null). Numbers round-trip exactly.
+ * @return VIGIL_OK or VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_batch_encode_json(vigil_buf *out, const vigil_batch *batch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

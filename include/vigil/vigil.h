@@ -1,0 +1,18 @@
+/*
+ * vigil/vigil.h - the umbrella header of libvigil, the embeddable core of the
+ * Vigil self-healing control plane. Include this one header; plug-in authors
+ * also include the vtables under <vigil/sys/...> on purpose.
+ *
+ * Conventions (docs/architecture.md): functions return VIGIL_OK or a negative
+ * vigil_status and record details in vigil_error_last(); objects are opaque,
+ * created by vigil_<x>_new/_open and released by vigil_<x>_free/_close (NULL
+ * is a no-op); options structs start with a version and have *_INIT.
+ */
+#ifndef VIGIL_VIGIL_H
+#define VIGIL_VIGIL_H
+
+#include "vigil/common.h"
+#include "vigil/config.h"
+#include "vigil/metric.h"
+
+#endif
