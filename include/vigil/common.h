@@ -32,9 +32,9 @@ extern "C" {
 #define VIGIL_VERSION_MAJOR 0
 #define VIGIL_VERSION_MINOR 1
 #define VIGIL_VERSION_PATCH 0
-#define VIGIL_VERSION "0.1.0"
+#define VIGIL_VERSION       "0.1.0"
 /** MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time comparisons. */
-#define VIGIL_VERSION_NUM                                                      \
+#define VIGIL_VERSION_NUM \
     (VIGIL_VERSION_MAJOR * 10000 + VIGIL_VERSION_MINOR * 100 + VIGIL_VERSION_PATCH)
 /**@}*/
 
@@ -53,39 +53,39 @@ VIGIL_EXTERN(const char *) vigil_version(int *major, int *minor, int *patch);
  */
 typedef enum vigil_status {
     VIGIL_OK = 0,
-    VIGIL_ERROR = -1,        /**< unclassified failure */
-    VIGIL_ENOMEM = -2,       /**< an allocation failed */
-    VIGIL_EINVAL = -3,       /**< invalid argument from the calling program */
-    VIGIL_ERANGE = -4,       /**< a number is outside its allowed range */
-    VIGIL_ENOTFOUND = -5,    /**< the named thing does not exist */
-    VIGIL_EEXISTS = -6,      /**< the named thing already exists */
-    VIGIL_EIO = -7,          /**< an operating-system I/O call failed */
-    VIGIL_ELIMIT = -8,       /**< a size, count or depth limit was exceeded */
-    VIGIL_EJSON = -9,        /**< malformed JSON */
-    VIGIL_ETYPE = -10,       /**< a value has the wrong type */
-    VIGIL_EMISSING = -11,    /**< a required field is missing */
-    VIGIL_ENAME = -12,       /**< an invalid metric, tag or key name */
-    VIGIL_EVALUE = -13,      /**< an invalid value (non-finite number, bad scalar syntax) */
-    VIGIL_EENCODING = -14,   /**< invalid UTF-8 or an embedded NUL in a string */
-    VIGIL_EYAML = -15,       /**< malformed YAML */
-    VIGIL_EUNKNOWNKEY = -16, /**< a configuration key that is not recognised */
-    VIGIL_EENV = -17,        /**< a referenced environment variable is not set */
-    VIGIL_EALIAS = -18,      /**< a YAML alias that is refused (unknown anchor) */
-    VIGIL_EUNSUPPORTED = -19,/**< a scheme, kind or feature that is not supported */
-    VIGIL_EBUSY = -20,       /**< the resource is busy or locked; retry later */
-    VIGIL_ETIMEOUT = -21,    /**< an operation ran past its deadline */
-    VIGIL_EFULL = -22,       /**< storage is full */
-    VIGIL_EREADONLY = -23,   /**< storage is read-only */
-    VIGIL_ECORRUPT = -24,    /**< stored data is corrupt or not in the expected format */
-    VIGIL_EVERSION = -25,    /**< data written by a newer, incompatible version */
-    VIGIL_ECLOSED = -26,     /**< the object was closed or is shutting down */
-    VIGIL_ENETWORK = -27,    /**< a network operation failed */
-    VIGIL_EHTTP = -28,       /**< a peer answered with an HTTP error status */
-    VIGIL_EAUTH = -29,       /**< authentication failed (bad or missing credential) */
-    VIGIL_EPERM = -30,       /**< the operation is not permitted (scope, allowlist) */
-    VIGIL_EOVERLOADED = -31, /**< a queue is full; retry later */
-    VIGIL_ECONFLICT = -32,   /**< the request conflicts with the current state */
-    VIGIL_ECHILD = -33       /**< a child process could not be started or failed */
+    VIGIL_ERROR = -1,         /**< unclassified failure */
+    VIGIL_ENOMEM = -2,        /**< an allocation failed */
+    VIGIL_EINVAL = -3,        /**< invalid argument from the calling program */
+    VIGIL_ERANGE = -4,        /**< a number is outside its allowed range */
+    VIGIL_ENOTFOUND = -5,     /**< the named thing does not exist */
+    VIGIL_EEXISTS = -6,       /**< the named thing already exists */
+    VIGIL_EIO = -7,           /**< an operating-system I/O call failed */
+    VIGIL_ELIMIT = -8,        /**< a size, count or depth limit was exceeded */
+    VIGIL_EJSON = -9,         /**< malformed JSON */
+    VIGIL_ETYPE = -10,        /**< a value has the wrong type */
+    VIGIL_EMISSING = -11,     /**< a required field is missing */
+    VIGIL_ENAME = -12,        /**< an invalid metric, tag or key name */
+    VIGIL_EVALUE = -13,       /**< an invalid value (non-finite number, bad scalar syntax) */
+    VIGIL_EENCODING = -14,    /**< invalid UTF-8 or an embedded NUL in a string */
+    VIGIL_EYAML = -15,        /**< malformed YAML */
+    VIGIL_EUNKNOWNKEY = -16,  /**< a configuration key that is not recognised */
+    VIGIL_EENV = -17,         /**< a referenced environment variable is not set */
+    VIGIL_EALIAS = -18,       /**< a YAML alias that is refused (unknown anchor) */
+    VIGIL_EUNSUPPORTED = -19, /**< a scheme, kind or feature that is not supported */
+    VIGIL_EBUSY = -20,        /**< the resource is busy or locked; retry later */
+    VIGIL_ETIMEOUT = -21,     /**< an operation ran past its deadline */
+    VIGIL_EFULL = -22,        /**< storage is full */
+    VIGIL_EREADONLY = -23,    /**< storage is read-only */
+    VIGIL_ECORRUPT = -24,     /**< stored data is corrupt or not in the expected format */
+    VIGIL_EVERSION = -25,     /**< data written by a newer, incompatible version */
+    VIGIL_ECLOSED = -26,      /**< the object was closed or is shutting down */
+    VIGIL_ENETWORK = -27,     /**< a network operation failed */
+    VIGIL_EHTTP = -28,        /**< a peer answered with an HTTP error status */
+    VIGIL_EAUTH = -29,        /**< authentication failed (bad or missing credential) */
+    VIGIL_EPERM = -30,        /**< the operation is not permitted (scope, allowlist) */
+    VIGIL_EOVERLOADED = -31,  /**< a queue is full; retry later */
+    VIGIL_ECONFLICT = -32,    /**< the request conflicts with the current state */
+    VIGIL_ECHILD = -33        /**< a child process could not be started or failed */
 } vigil_status;
 
 /**
@@ -165,7 +165,10 @@ typedef struct vigil_buf {
     size_t asize;
 } vigil_buf;
 
-#define VIGIL_BUF_INIT {NULL, 0, 0}
+#define VIGIL_BUF_INIT \
+    {                  \
+        NULL, 0, 0     \
+    }
 
 /** Releases a buffer's memory and resets it to VIGIL_BUF_INIT. @since 0.1.0 */
 VIGIL_EXTERN(void) vigil_buf_dispose(vigil_buf *buf);
@@ -211,7 +214,10 @@ typedef struct vigil_logger {
 } vigil_logger;
 
 /** A logger with the defaults: logfmt to stderr, level info and above. */
-#define VIGIL_LOGGER_INIT {NULL, NULL, VIGIL_LOG_INFO}
+#define VIGIL_LOGGER_INIT          \
+    {                              \
+        NULL, NULL, VIGIL_LOG_INFO \
+    }
 
 /**
  * The default log callback: writes the record as one logfmt line

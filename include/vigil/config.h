@@ -44,17 +44,20 @@ typedef const char *(*vigil_config_getenv_cb)(const char *name, void *payload);
 
 /** Options of the loader. @since 0.1.0 */
 typedef struct vigil_config_options {
-    unsigned int version;   /**< VIGIL_CONFIG_OPTIONS_VERSION */
-    size_t max_file_size;   /**< bytes; 0: 4 MiB */
-    unsigned int max_depth; /**< nesting of lists and maps; 0: 64 */
-    size_t max_nodes;       /**< nodes after alias expansion, all documents; 0: 100,000 */
-    int no_env;             /**< non-zero: do not expand ${...} */
+    unsigned int version;             /**< VIGIL_CONFIG_OPTIONS_VERSION */
+    size_t max_file_size;             /**< bytes; 0: 4 MiB */
+    unsigned int max_depth;           /**< nesting of lists and maps; 0: 64 */
+    size_t max_nodes;                 /**< nodes after alias expansion, all documents; 0: 100,000 */
+    int no_env;                       /**< non-zero: do not expand ${...} */
     vigil_config_getenv_cb getenv_cb; /**< NULL: getenv(3) */
     void *getenv_payload;
 } vigil_config_options;
 
 #define VIGIL_CONFIG_OPTIONS_VERSION 1
-#define VIGIL_CONFIG_OPTIONS_INIT {VIGIL_CONFIG_OPTIONS_VERSION, 0, 0, 0, 0, NULL, NULL}
+#define VIGIL_CONFIG_OPTIONS_INIT                            \
+    {                                                        \
+        VIGIL_CONFIG_OPTIONS_VERSION, 0, 0, 0, 0, NULL, NULL \
+    }
 
 /** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
 VIGIL_EXTERN(int) vigil_config_options_init(vigil_config_options *opts, unsigned int version);
@@ -71,16 +74,17 @@ VIGIL_EXTERN(int) vigil_config_options_init(vigil_config_options *opts, unsigned
  *         VIGIL_EENCODING (invalid UTF-8 or NUL), VIGIL_ENOMEM.
  * @since 0.1.0
  */
-VIGIL_EXTERN(int) vigil_config_load_file(vigil_config **out, const char *path,
-                                         const vigil_config_options *opts);
+VIGIL_EXTERN(int)
+vigil_config_load_file(vigil_config **out, const char *path, const vigil_config_options *opts);
 
 /**
  * As vigil_config_load_file(), from memory. @p name is used as the file name
  * in locations (NULL: "<string>").
  * @since 0.1.0
  */
-VIGIL_EXTERN(int) vigil_config_load_string(vigil_config **out, const char *text, size_t len,
-                                           const char *name, const vigil_config_options *opts);
+VIGIL_EXTERN(int)
+vigil_config_load_string(vigil_config **out, const char *text, size_t len, const char *name,
+                         const vigil_config_options *opts);
 
 /** Frees a configuration and all its nodes. NULL is a no-op. @since 0.1.0 */
 VIGIL_EXTERN(void) vigil_config_free(vigil_config *config);
@@ -89,8 +93,7 @@ VIGIL_EXTERN(void) vigil_config_free(vigil_config *config);
 VIGIL_EXTERN(size_t) vigil_config_document_count(const vigil_config *config);
 
 /** Root node of document @p index, or NULL when out of range. @since 0.1.0 */
-VIGIL_EXTERN(const vigil_config_node *) vigil_config_root(const vigil_config *config,
-                                                          size_t index);
+VIGIL_EXTERN(const vigil_config_node *) vigil_config_root(const vigil_config *config, size_t index);
 
 /** The file name the configuration was loaded from. @since 0.1.0 */
 VIGIL_EXTERN(const char *) vigil_config_file(const vigil_config *config);
@@ -108,13 +111,13 @@ VIGIL_EXTERN(const char *) vigil_config_node_scalar(const vigil_config_node *nod
 /** Entries of a list or map; 0 for other kinds. */
 VIGIL_EXTERN(size_t) vigil_config_node_len(const vigil_config_node *node);
 /** Entry @p index of a list, or value @p index of a map, in file order. */
-VIGIL_EXTERN(const vigil_config_node *) vigil_config_node_at(const vigil_config_node *node,
-                                                             size_t index);
+VIGIL_EXTERN(const vigil_config_node *)
+vigil_config_node_at(const vigil_config_node *node, size_t index);
 /** Key @p index of a map, or NULL. */
 VIGIL_EXTERN(const char *) vigil_config_node_key_at(const vigil_config_node *node, size_t index);
 /** Value of @p key in a map, or NULL when absent or not a map. */
-VIGIL_EXTERN(const vigil_config_node *) vigil_config_node_get(const vigil_config_node *map,
-                                                              const char *key);
+VIGIL_EXTERN(const vigil_config_node *)
+vigil_config_node_get(const vigil_config_node *map, const char *key);
 /**@}*/
 
 /**
@@ -124,8 +127,8 @@ VIGIL_EXTERN(const vigil_config_node *) vigil_config_node_get(const vigil_config
  *         (a NULL map is VIGIL_OK).
  * @since 0.1.0
  */
-VIGIL_EXTERN(int) vigil_config_expect_keys(const vigil_config_node *map,
-                                           const char *const *allowed);
+VIGIL_EXTERN(int)
+vigil_config_expect_keys(const vigil_config_node *map, const char *const *allowed);
 
 /**
  * @name Typed getters of a node
@@ -161,22 +164,27 @@ VIGIL_EXTERN(int) vigil_config_map(const vigil_config_node *node);
  * @since 0.1.0
  */
 /**@{*/
-VIGIL_EXTERN(int) vigil_config_get_string(const char **out, const vigil_config_node *map,
-                                          const char *key, const char *dflt);
-VIGIL_EXTERN(int) vigil_config_get_int(int64_t *out, const vigil_config_node *map,
-                                       const char *key, int64_t dflt);
-VIGIL_EXTERN(int) vigil_config_get_double(double *out, const vigil_config_node *map,
-                                          const char *key, double dflt);
-VIGIL_EXTERN(int) vigil_config_get_bool(int *out, const vigil_config_node *map,
-                                        const char *key, int dflt);
-VIGIL_EXTERN(int) vigil_config_get_duration(int64_t *out_ms, const vigil_config_node *map,
-                                            const char *key, int64_t dflt);
-VIGIL_EXTERN(int) vigil_config_get_size(uint64_t *out_bytes, const vigil_config_node *map,
-                                        const char *key, uint64_t dflt);
-VIGIL_EXTERN(int) vigil_config_get_rate(double *out_per_second, const vigil_config_node *map,
-                                        const char *key, double dflt);
-VIGIL_EXTERN(int) vigil_config_get_percent(double *out_ratio, const vigil_config_node *map,
-                                           const char *key, double dflt);
+VIGIL_EXTERN(int)
+vigil_config_get_string(const char **out, const vigil_config_node *map, const char *key,
+                        const char *dflt);
+VIGIL_EXTERN(int)
+vigil_config_get_int(int64_t *out, const vigil_config_node *map, const char *key, int64_t dflt);
+VIGIL_EXTERN(int)
+vigil_config_get_double(double *out, const vigil_config_node *map, const char *key, double dflt);
+VIGIL_EXTERN(int)
+vigil_config_get_bool(int *out, const vigil_config_node *map, const char *key, int dflt);
+VIGIL_EXTERN(int)
+vigil_config_get_duration(int64_t *out_ms, const vigil_config_node *map, const char *key,
+                          int64_t dflt);
+VIGIL_EXTERN(int)
+vigil_config_get_size(uint64_t *out_bytes, const vigil_config_node *map, const char *key,
+                      uint64_t dflt);
+VIGIL_EXTERN(int)
+vigil_config_get_rate(double *out_per_second, const vigil_config_node *map, const char *key,
+                      double dflt);
+VIGIL_EXTERN(int)
+vigil_config_get_percent(double *out_ratio, const vigil_config_node *map, const char *key,
+                         double dflt);
 /**@}*/
 
 /**
@@ -193,8 +201,7 @@ VIGIL_EXTERN(int) vigil_config_require(const vigil_config_node *map, const char 
  * @return @p code, so a loader can write `return vigil_config_error(n, VIGIL_EVALUE, "...")`.
  * @since 0.1.0
  */
-VIGIL_EXTERN(int) vigil_config_error(const vigil_config_node *node, int code,
-                                     const char *message);
+VIGIL_EXTERN(int) vigil_config_error(const vigil_config_node *node, int code, const char *message);
 
 #ifdef __cplusplus
 }

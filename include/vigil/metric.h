@@ -17,12 +17,12 @@ extern "C" {
 
 /** @name Limits of the metric model @since 0.1.0 */
 /**@{*/
-#define VIGIL_METRIC_NAME_MAX 200     /**< bytes in a metric name or tag key */
-#define VIGIL_METRIC_TAG_VALUE_MAX 1024 /**< bytes in a tag value */
-#define VIGIL_METRIC_TAGS_MAX 64      /**< tags on one metric */
-#define VIGIL_METRIC_ERROR_MAX 1024   /**< bytes in a metric's error text */
-#define VIGIL_BATCH_ID_MAX 128        /**< bytes in a batch id */
-#define VIGIL_AGENT_ID_MAX 200        /**< bytes in an agent id */
+#define VIGIL_METRIC_NAME_MAX           200  /**< bytes in a metric name or tag key */
+#define VIGIL_METRIC_TAG_VALUE_MAX      1024 /**< bytes in a tag value */
+#define VIGIL_METRIC_TAGS_MAX           64   /**< tags on one metric */
+#define VIGIL_METRIC_ERROR_MAX          1024 /**< bytes in a metric's error text */
+#define VIGIL_BATCH_ID_MAX              128  /**< bytes in a batch id */
+#define VIGIL_AGENT_ID_MAX              200  /**< bytes in an agent id */
 #define VIGIL_BATCH_DEFAULT_MAX_METRICS 100000
 /**@}*/
 
@@ -130,18 +130,21 @@ VIGIL_EXTERN(void) vigil_batch_set_max_metrics(vigil_batch *batch, size_t max_me
 
 /** Options of the JSON decoder. @since 0.1.0 */
 typedef struct vigil_json_decode_options {
-    unsigned int version; /**< VIGIL_JSON_DECODE_OPTIONS_VERSION */
-    size_t max_metrics;   /**< 0: VIGIL_BATCH_DEFAULT_MAX_METRICS */
-    int require_agent;    /**< non-zero: "agent" must be present */
+    unsigned int version;  /**< VIGIL_JSON_DECODE_OPTIONS_VERSION */
+    size_t max_metrics;    /**< 0: VIGIL_BATCH_DEFAULT_MAX_METRICS */
+    int require_agent;     /**< non-zero: "agent" must be present */
     int64_t default_ts_ms; /**< used for metrics without "ts"; 0: "ts" is required */
 } vigil_json_decode_options;
 
 #define VIGIL_JSON_DECODE_OPTIONS_VERSION 1
-#define VIGIL_JSON_DECODE_OPTIONS_INIT {VIGIL_JSON_DECODE_OPTIONS_VERSION, 0, 0, 0}
+#define VIGIL_JSON_DECODE_OPTIONS_INIT             \
+    {                                              \
+        VIGIL_JSON_DECODE_OPTIONS_VERSION, 0, 0, 0 \
+    }
 
 /** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
-VIGIL_EXTERN(int) vigil_json_decode_options_init(vigil_json_decode_options *opts,
-                                                 unsigned int version);
+VIGIL_EXTERN(int)
+vigil_json_decode_options_init(vigil_json_decode_options *opts, unsigned int version);
 
 /**
  * Decodes an ingest body
@@ -158,8 +161,9 @@ VIGIL_EXTERN(int) vigil_json_decode_options_init(vigil_json_decode_options *opts
  * @param opts NULL for defaults.
  * @since 0.1.0
  */
-VIGIL_EXTERN(int) vigil_batch_decode_json(vigil_batch *batch, const char *json, size_t len,
-                                          const vigil_json_decode_options *opts);
+VIGIL_EXTERN(int)
+vigil_batch_decode_json(vigil_batch *batch, const char *json, size_t len,
+                        const vigil_json_decode_options *opts);
 
 /**
  * Encodes @p batch as an ingest body into @p out (cleared first). The agent

@@ -39,7 +39,8 @@ int vigil_allocator_set(const vigil_allocator *allocator)
         return vigil__error_set(VIGIL_EINVAL, "allocator: unsupported version %u",
                                 allocator->version);
     if (!allocator->malloc_fn || !allocator->realloc_fn || !allocator->free_fn)
-        return vigil__error_set(VIGIL_EINVAL, "allocator: malloc_fn, realloc_fn and free_fn are required");
+        return vigil__error_set(VIGIL_EINVAL,
+                                "allocator: malloc_fn, realloc_fn and free_fn are required");
     g_alloc = *allocator;
     return VIGIL_OK;
 }

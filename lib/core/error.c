@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MSG_MAX 1024
+#define MSG_MAX  1024
 #define FILE_MAX 512
 
 /* Messages are clipped to a fixed thread-local buffer on purpose. */
@@ -22,40 +22,40 @@ typedef struct {
 static _Thread_local error_slot t_err;
 
 static const char *const k_messages[] = {
-    "success",                              /* 0 */
-    "error",                                /* -1 */
-    "out of memory",                        /* -2 */
-    "invalid argument",                     /* -3 */
-    "value out of range",                   /* -4 */
-    "not found",                            /* -5 */
-    "already exists",                       /* -6 */
-    "I/O error",                            /* -7 */
-    "limit exceeded",                       /* -8 */
-    "malformed JSON",                       /* -9 */
-    "wrong type",                           /* -10 */
-    "missing field",                        /* -11 */
-    "invalid name",                         /* -12 */
-    "invalid value",                        /* -13 */
-    "invalid encoding",                     /* -14 */
-    "malformed YAML",                       /* -15 */
-    "unknown key",                          /* -16 */
-    "environment variable not set",         /* -17 */
-    "YAML alias refused",                   /* -18 */
-    "not supported",                        /* -19 */
-    "busy",                                 /* -20 */
-    "timed out",                            /* -21 */
-    "storage full",                         /* -22 */
-    "read-only storage",                    /* -23 */
-    "corrupt data",                         /* -24 */
-    "written by a newer version",           /* -25 */
-    "closed",                               /* -26 */
-    "network error",                        /* -27 */
-    "HTTP error",                           /* -28 */
-    "authentication failed",                /* -29 */
-    "not permitted",                        /* -30 */
-    "overloaded",                           /* -31 */
-    "conflict",                             /* -32 */
-    "child process failed",                 /* -33 */
+    "success",                      /* 0 */
+    "error",                        /* -1 */
+    "out of memory",                /* -2 */
+    "invalid argument",             /* -3 */
+    "value out of range",           /* -4 */
+    "not found",                    /* -5 */
+    "already exists",               /* -6 */
+    "I/O error",                    /* -7 */
+    "limit exceeded",               /* -8 */
+    "malformed JSON",               /* -9 */
+    "wrong type",                   /* -10 */
+    "missing field",                /* -11 */
+    "invalid name",                 /* -12 */
+    "invalid value",                /* -13 */
+    "invalid encoding",             /* -14 */
+    "malformed YAML",               /* -15 */
+    "unknown key",                  /* -16 */
+    "environment variable not set", /* -17 */
+    "YAML alias refused",           /* -18 */
+    "not supported",                /* -19 */
+    "busy",                         /* -20 */
+    "timed out",                    /* -21 */
+    "storage full",                 /* -22 */
+    "read-only storage",            /* -23 */
+    "corrupt data",                 /* -24 */
+    "written by a newer version",   /* -25 */
+    "closed",                       /* -26 */
+    "network error",                /* -27 */
+    "HTTP error",                   /* -28 */
+    "authentication failed",        /* -29 */
+    "not permitted",                /* -30 */
+    "overloaded",                   /* -31 */
+    "conflict",                     /* -32 */
+    "child process failed",         /* -33 */
 };
 
 const char *vigil_strerror(int code)

@@ -24,8 +24,8 @@ int vigil_log_level_parse(vigil_log_level *out, const char *name)
             return VIGIL_OK;
         }
     }
-    return vigil__error_set(VIGIL_EVALUE,
-                            "expected a log level (debug, info, warn, error, off), got \"%s\"", name);
+    return vigil__error_set(
+        VIGIL_EVALUE, "expected a log level (debug, info, warn, error, off), got \"%s\"", name);
 }
 
 static bool needs_quotes(const char *v)

@@ -191,8 +191,8 @@ int vigil_parse_rate(double *out_per_second, const char *text)
     static const struct {
         const char *unit;
         double secs;
-    } units[] = {{"s", 1},      {"sec", 1},     {"m", 60},     {"min", 60},
-                 {"h", 3600},   {"hour", 3600}, {"d", 86400},  {"day", 86400}};
+    } units[] = {{"s", 1},    {"sec", 1},     {"m", 60},    {"min", 60},
+                 {"h", 3600}, {"hour", 3600}, {"d", 86400}, {"day", 86400}};
     if (!out_per_second || !text)
         return vigil__error_set(VIGIL_EINVAL, "rate: NULL argument");
     double n;
@@ -223,8 +223,7 @@ int vigil_parse_percent(double *out_ratio, const char *text)
     const char *p = read_decimal(text, &n);
     char c[QUOTE_MAX];
     if (!p || strcmp(p, "%") != 0)
-        return vigil__error_set(VIGIL_EVALUE,
-                                "expected a percentage such as \"10%%\", got \"%s\"",
+        return vigil__error_set(VIGIL_EVALUE, "expected a percentage such as \"10%%\", got \"%s\"",
                                 clip(text, c, sizeof(c)));
     if (n > 100)
         return vigil__error_set(VIGIL_ERANGE, "percentage \"%s\" is above 100%%",

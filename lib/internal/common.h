@@ -15,7 +15,7 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define VIGIL__PRINTF(f, a) __attribute__((format(printf, f, a)))
-#define VIGIL__UNUSED __attribute__((unused))
+#define VIGIL__UNUSED       __attribute__((unused))
 #else
 #define VIGIL__PRINTF(f, a)
 #define VIGIL__UNUSED
@@ -73,7 +73,7 @@ int vigil__logfmt_value(vigil_buf *b, const char *value);
 bool vigil__utf8_valid(const char *s, size_t len);
 
 /* ---- time (lib/core/time.c) ---- */
-int64_t vigil__now_ms(void);      /* CLOCK_REALTIME in ms */
+int64_t vigil__now_ms(void);       /* CLOCK_REALTIME in ms */
 int64_t vigil__monotonic_ms(void); /* CLOCK_MONOTONIC in ms */
 
 #endif

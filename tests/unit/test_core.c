@@ -210,9 +210,9 @@ START_TEST(durations_valid)
     static const struct {
         const char *in;
         int64_t ms;
-    } ok[] = {{"0", 0},          {"0s", 0},          {"250ms", 250},       {"10s", 10000},
-              {"5m", 300000},    {"1h30m", 5400000}, {"14d", 1209600000}, {"1d2h3m4s5ms", 93784005},
-              {"90s", 90000},    {"1h", 3600000}};
+    } ok[] = {{"0", 0},       {"0s", 0},          {"250ms", 250},      {"10s", 10000},
+              {"5m", 300000}, {"1h30m", 5400000}, {"14d", 1209600000}, {"1d2h3m4s5ms", 93784005},
+              {"90s", 90000}, {"1h", 3600000}};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         int64_t v = -1;
         ck_assert_msg(vigil_parse_duration(&v, ok[i].in) == VIGIL_OK, "%s: %s", ok[i].in,
@@ -224,8 +224,8 @@ END_TEST
 
 START_TEST(durations_invalid)
 {
-    static const char *bad[] = {"",   "ten", "10",   "10 s", "-5s", "1.5s", "5m1h", "1s1s",
-                                "s",  "10x", "1h ", " 1h", "1e3s", "0x10s", "5mss", "10sm"};
+    static const char *bad[] = {"",  "ten", "10",  "10 s", "-5s",  "1.5s",  "5m1h", "1s1s",
+                                "s", "10x", "1h ", " 1h",  "1e3s", "0x10s", "5mss", "10sm"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int64_t v = 42;
         ck_assert_msg(vigil_parse_duration(&v, bad[i]) == VIGIL_EVALUE, "accepted \"%s\"", bad[i]);
@@ -295,8 +295,8 @@ START_TEST(rates)
     ck_assert_double_eq_tol(r, 0.01, 1e-12);
     ck_assert_int_eq(vigil_parse_rate(&r, "1.5/s"), VIGIL_OK);
     ck_assert_double_eq(r, 1.5);
-    static const char *bad[] = {"", "30", "30/", "/s", "30/week", "thirty/s", "30 /s", "-1/s",
-                                "inf/s", "nan/s", "1e3/s"};
+    static const char *bad[] = {"",      "30",   "30/",   "/s",    "30/week", "thirty/s",
+                                "30 /s", "-1/s", "inf/s", "nan/s", "1e3/s"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ck_assert_msg(vigil_parse_rate(&r, bad[i]) == VIGIL_EVALUE, "accepted \"%s\"", bad[i]);
         vt_assert_error(VIGIL_EVALUE, "expected a rate such as \"30/min\"");
@@ -342,17 +342,17 @@ END_TEST
 START_TEST(utf8_validation)
 {
     ck_assert(vigil__utf8_valid("plain", 5));
-    ck_assert(vigil__utf8_valid("h\xc3\xa9", 3));             /* é */
-    ck_assert(vigil__utf8_valid("\xe2\x82\xac", 3));          /* € */
-    ck_assert(vigil__utf8_valid("\xf0\x9f\x98\x80", 4));      /* emoji */
-    ck_assert(!vigil__utf8_valid("a\0b", 3));                 /* NUL */
-    ck_assert(!vigil__utf8_valid("\xc3", 1));                 /* truncated */
-    ck_assert(!vigil__utf8_valid("\xc0\xaf", 2));             /* overlong */
-    ck_assert(!vigil__utf8_valid("\xe0\x80\xaf", 3));         /* overlong */
-    ck_assert(!vigil__utf8_valid("\xed\xa0\x80", 3));         /* surrogate */
-    ck_assert(!vigil__utf8_valid("\xf4\x90\x80\x80", 4));     /* > U+10FFFF */
+    ck_assert(vigil__utf8_valid("h\xc3\xa9", 3));         /* é */
+    ck_assert(vigil__utf8_valid("\xe2\x82\xac", 3));      /* € */
+    ck_assert(vigil__utf8_valid("\xf0\x9f\x98\x80", 4));  /* emoji */
+    ck_assert(!vigil__utf8_valid("a\0b", 3));             /* NUL */
+    ck_assert(!vigil__utf8_valid("\xc3", 1));             /* truncated */
+    ck_assert(!vigil__utf8_valid("\xc0\xaf", 2));         /* overlong */
+    ck_assert(!vigil__utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
+    ck_assert(!vigil__utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    ck_assert(!vigil__utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     ck_assert(!vigil__utf8_valid("\xff", 1));
-    ck_assert(!vigil__utf8_valid("\x80", 1));                 /* lone continuation */
+    ck_assert(!vigil__utf8_valid("\x80", 1)); /* lone continuation */
 }
 END_TEST
 

@@ -35,13 +35,13 @@ const char *vt_write_file(const char *dir, const char *name, const char *data, s
 const char *vt_srcdir(void);
 
 /* Asserts the last error's code and that its message contains `needle`. */
-#define vt_assert_error(code_, needle_)                                                       \
-    do {                                                                                      \
-        const vigil_error *e_ = vigil_error_last();                                           \
-        ck_assert_msg(e_->code == (code_), "expected code %d, got %d (%s)", (int)(code_),     \
-                      e_->code, e_->message);                                                 \
-        ck_assert_msg(strstr(e_->message, (needle_)) != NULL,                                 \
-                      "message \"%s\" lacks \"%s\"", e_->message, (needle_));                 \
+#define vt_assert_error(code_, needle_)                                                      \
+    do {                                                                                     \
+        const vigil_error *e_ = vigil_error_last();                                          \
+        ck_assert_msg(e_->code == (code_), "expected code %d, got %d (%s)", (int)(code_),    \
+                      e_->code, e_->message);                                                \
+        ck_assert_msg(strstr(e_->message, (needle_)) != NULL, "message \"%s\" lacks \"%s\"", \
+                      e_->message, (needle_));                                               \
     } while (0)
 
 #endif
