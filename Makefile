@@ -43,6 +43,14 @@ SAN_LDFLAGS  :=
 endif
 CFLAGS       ?=
 LDFLAGS      ?=
+V            ?= 0
+ifeq ($(V),0)
+Q            := @
+SAY           = @printf '  %-6s %s\n'
+else
+Q            :=
+SAY           = @true
+endif
 ALL_CFLAGS    = $(BASE_CFLAGS) $(OPT) $(DEP_CFLAGS) $(CFLAGS)
 
 LIB_SRC      := $(sort $(wildcard lib/*/*.c))
@@ -79,12 +87,14 @@ bins: $(DAEMON_BIN) $(TOOL_BIN)
 .SECONDEXPANSION:
 $(BUILD)/bin/vigil-%: $$(wildcard daemons/%/*.c) $(STATIC_LIB) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(filter-out -Ilib,$(ALL_CFLAGS)) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) \
+	$(SAY) LD $@
+	$(Q)$(CC) $(filter-out -Ilib,$(ALL_CFLAGS)) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) \
 	    -Wl,--as-needed $(STATIC_LIB) $(DEP_LIBS)
 
 $(BUILD)/bin/vigil: $(wildcard tools/vigil/*.c) $(STATIC_LIB) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(filter-out -Ilib,$(ALL_CFLAGS)) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) \
+	$(SAY) LD $@
+	$(Q)$(CC) $(filter-out -Ilib,$(ALL_CFLAGS)) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) \
 	    -Wl,--as-needed $(STATIC_LIB) $(DEP_LIBS)
 
 lib: $(STATIC_LIB) $(SHARED_REAL) $(SHARED_SO) $(SHARED_LINK)
@@ -97,30 +107,35 @@ $(DEPS_STAMP): scripts/deps.sh
 
 $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(SAY) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(STATIC_LIB): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(SAY) AR $@
+	$(Q)$(AR) rcs $@ $^
 
 $(SHARED_REAL): $(LIB_OBJ) lib/vigil.map
 	@mkdir -p $(@D)
-	$(CC) -shared -Wl,-soname,libvigil.so.$(SOMAJOR) -Wl,--version-script=lib/vigil.map \
+	$(SAY) LD $@
+	$(Q)$(CC) -shared -Wl,-soname,libvigil.so.$(SOMAJOR) -Wl,--version-script=lib/vigil.map \
 	    -Wl,--no-undefined $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $(LIB_OBJ) $(DEP_LIBS)
 
 $(SHARED_SO) $(SHARED_LINK): $(SHARED_REAL)
-	ln -sf libvigil.so.$(VERSION) $@
+	$(Q)ln -sf libvigil.so.$(VERSION) $@
 
 # ---- tests -------------------------------------------------------------------
 
 $(BUILD)/obj/tests/%.o: tests/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -MMD -MP -c $< -o $@
+	$(SAY) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -MMD -MP -c $< -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_OBJ) $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(TESTUTIL_OBJ) $(STATIC_LIB) $(CHECK_LIBS) $(DEP_LIBS)
+	$(SAY) LD $@
+	$(Q)$(CC) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(TESTUTIL_OBJ) $(STATIC_LIB) $(CHECK_LIBS) $(DEP_LIBS)
 
 test: deps
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SANITIZE=1 unit-test
@@ -163,10 +178,14 @@ valgrind: deps
 
 $(BUILD)/bench/%: bench/%.c $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC_LIB) $(DEP_LIBS)
+	$(SAY) LD $@
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC_LIB) $(DEP_LIBS)
 
-bench: deps $(BENCH_BIN)
+BENCH_SH     := $(sort $(wildcard bench/*.sh))
+
+bench: deps lib bins $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+	@for b in $(BENCH_SH); do echo "== $$b"; VIGIL_BUILD=$(BUILD) bash $$b || exit 1; done
 
 # ---- lint --------------------------------------------------------------------
 

@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="build-essential pkg-config libcurl4-openssl-dev libcjson-dev libsqlite3-dev
-libyaml-dev libgit2-dev libmbedtls-dev libmicrohttpd-dev zlib1g-dev check
+libyaml-dev libgit2-dev libmbedtls-dev libmicrohttpd-dev zlib1g-dev check prometheus
 clang-format cppcheck"
 
 missing=""
