@@ -67,6 +67,8 @@ UNIT         ?=
 UNIT_SRC     := $(if $(UNIT),$(UNIT:%=tests/unit/%.c),$(sort $(wildcard tests/unit/test_*.c)))
 UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TESTUTIL_OBJ := $(BUILD)/obj/tests/unit/testutil.o
+HELPER_SRC   := $(sort $(wildcard tests/helpers/*.c))
+HELPER_BIN   := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 BENCH_SRC    := $(sort $(wildcard bench/*.c))
 BENCH_BIN    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -137,16 +139,24 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_OBJ) $(STATIC_LIB)
 	$(SAY) LD $@
 	$(Q)$(CC) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(TESTUTIL_OBJ) $(STATIC_LIB) $(CHECK_LIBS) $(DEP_LIBS)
 
+# Small stand-alone programs the suites run as real child processes (found
+# through $$VIGIL_TEST_HELPERS). Plain C, no libvigil.
+$(BUILD)/tests/helpers/%: tests/helpers/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(SAY) LD $@
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -o $@ $<
+
 test: deps
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SANITIZE=1 unit-test
 	@$(MAKE) --no-print-directory header-test check-abi
 
 # Runs every unit suite; a failing suite fails the target after all have run.
-unit-test: $(UNIT_BIN) bins
+unit-test: $(UNIT_BIN) $(HELPER_BIN) bins
 	@failed=0; for t in $(UNIT_BIN); do \
 	    echo "== $$t"; \
 	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	        VIGIL_TEST_SRCDIR=$(CURDIR) $$t || failed=1; \
+	        VIGIL_TEST_SRCDIR=$(CURDIR) VIGIL_TEST_BUILD=$(CURDIR)/$(BUILD) \
+	        VIGIL_TEST_HELPERS=$(CURDIR)/$(BUILD)/tests/helpers $$t || failed=1; \
 	done; exit $$failed
 
 # The umbrella header alone, strict C99 and C++.
@@ -166,10 +176,12 @@ check-abi: $(SHARED_REAL)
 	echo "check-abi: $$(nm -D --defined-only $(SHARED_REAL) | awk '$$2 ~ /^[TDRB]$$/' | wc -l) vigil_* symbols exported, nothing else"
 
 valgrind: deps
-	@$(MAKE) --no-print-directory BUILD=build/plain OPT="-O0 -g" $(UNIT_BIN:$(BUILD)/%=build/plain/%)
+	@$(MAKE) --no-print-directory BUILD=build/plain OPT="-O0 -g" $(UNIT_BIN:$(BUILD)/%=build/plain/%) \
+	    $(HELPER_BIN:$(BUILD)/%=build/plain/%) bins
 	@failed=0; for t in $(UNIT_BIN:$(BUILD)/%=build/plain/%); do \
 	    echo "== valgrind $$t"; \
-	    CK_FORK=no VIGIL_TEST_SRCDIR=$(CURDIR) VIGIL_TEST_VALGRIND=1 valgrind -q --leak-check=full \
+	    CK_FORK=no VIGIL_TEST_SRCDIR=$(CURDIR) VIGIL_TEST_BUILD=$(CURDIR)/build/plain \
+	        VIGIL_TEST_HELPERS=$(CURDIR)/build/plain/tests/helpers VIGIL_TEST_VALGRIND=1 valgrind -q --leak-check=full \
 	        --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible \
 	        --error-exitcode=99 $$t || failed=1; \
 	done; exit $$failed
