@@ -9,6 +9,18 @@
  *   configs/agent.yaml:12:5: collectors[0].interval: expected a duration such as "10s", got "ten"
  * and vigil_error_last() carries the file, line and column separately.
  *
+ * The tree: every node keeps the file, line and column (1-based) where it
+ * starts, and its path from the document root ("collectors[0].interval"; ""
+ * for a root; keys that are not made of letters, digits, '_' and '-' are
+ * written as `labels["app.io/name"]`). Map keys must be scalars (a list, map
+ * or alias as a key is VIGIL_EYAML) and are not ${}-expanded; a key repeated
+ * in one map is VIGIL_EYAML ("duplicate key \"x\" (first at line 2, column
+ * 3)", located at the second occurrence). An unquoted empty value, "~",
+ * "null", "Null" or "NULL" is a VIGIL_CONFIG_NULL node; anything quoted is a
+ * scalar. A node copied from an alias keeps the location of the anchored
+ * original and takes the path where the alias is used. Merge keys ("<<") are
+ * not interpreted: "<<" is an ordinary key.
+ *
  * Threads: a loaded vigil_config is immutable; it and its nodes may be read
  * from many threads at once.
  */
@@ -42,7 +54,13 @@ typedef enum vigil_config_kind {
  */
 typedef const char *(*vigil_config_getenv_cb)(const char *name, void *payload);
 
-/** Options of the loader. @since 0.1.0 */
+/**
+ * Options of the loader. Besides the limits below, the text of the tree (keys,
+ * values after expansion, and paths, copies included) may take at most
+ * 16 x max_file_size bytes, and a document may define at most 10,000
+ * anchors (VIGIL_ELIMIT beyond).
+ * @since 0.1.0
+ */
 typedef struct vigil_config_options {
     unsigned int version;             /**< VIGIL_CONFIG_OPTIONS_VERSION */
     size_t max_file_size;             /**< bytes; 0: 4 MiB */
@@ -63,23 +81,40 @@ typedef struct vigil_config_options {
 VIGIL_EXTERN(int) vigil_config_options_init(vigil_config_options *opts, unsigned int version);
 
 /**
- * Loads a YAML file. Aliases are expanded as copies, counted against
- * max_nodes, so an alias bomb fails with VIGIL_ELIMIT instead of exhausting
- * memory. ${VAR} and ${VAR:-default} in scalars are expanded ($$ is a literal $).
- * @param out receives the configuration, the caller's; free with vigil_config_free().
+ * Loads a YAML file. The size is checked with fstat() before reading, and at
+ * most max_file_size + 1 bytes are read. Aliases are expanded as copies,
+ * counted against max_nodes, so an alias bomb fails with VIGIL_ELIMIT instead
+ * of exhausting memory. ${VAR} and ${VAR:-default} in scalar values are
+ * expanded ($$ is a literal $, a '$' before anything else is literal); as in
+ * the shell, the default also replaces a variable set to "". The default is
+ * literal text up to the first '}'; values from the environment are never
+ * expanded again. A variable longer than 1 MiB, or an expanded value longer
+ * than max_file_size, is VIGIL_ELIMIT. Inside flow collections ([...] and
+ * {...}) quote a value that holds ${...}: YAML reads '{' and '}' there as
+ * flow indicators.
+ * Every error but VIGIL_ENOMEM and VIGIL_EINVAL names the file, and, when it
+ * concerns a place in it, the line, column and path
+ * ("f.yaml:3:9: hub.token: environment variable \"TOKEN\" is not set ...").
+ * @param out receives the configuration, the caller's; free with
+ *        vigil_config_free(). Set to NULL on failure.
  * @param opts NULL for defaults.
- * @return VIGIL_OK; VIGIL_EIO (cannot read), VIGIL_ELIMIT (file size, depth,
- *         nodes), VIGIL_EYAML (syntax), VIGIL_EALIAS (alias to an unknown
- *         anchor), VIGIL_EENV (variable without default not set),
- *         VIGIL_EENCODING (invalid UTF-8 or NUL), VIGIL_ENOMEM.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL argument, bad options version),
+ *         VIGIL_EIO (cannot open or read), VIGIL_ELIMIT (file size, depth,
+ *         nodes, text), VIGIL_EYAML (syntax, duplicate or non-scalar key),
+ *         VIGIL_EALIAS (alias to an undefined anchor, or to a list or map that
+ *         contains the alias), VIGIL_EENV (variable without default not set),
+ *         VIGIL_EVALUE (malformed ${...}), VIGIL_EENCODING (invalid UTF-8,
+ *         NUL byte or control character in the file, "\0" in a string),
+ *         VIGIL_ENOMEM.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int)
 vigil_config_load_file(vigil_config **out, const char *path, const vigil_config_options *opts);
 
 /**
- * As vigil_config_load_file(), from memory. @p name is used as the file name
- * in locations (NULL: "<string>").
+ * As vigil_config_load_file(), from memory (@p text need not be
+ * NUL-terminated; it is not kept). @p name is used as the file name in
+ * locations (NULL: "<string>").
  * @since 0.1.0
  */
 VIGIL_EXTERN(int)
@@ -122,9 +157,10 @@ vigil_config_node_get(const vigil_config_node *map, const char *key);
 
 /**
  * Fails on the first key of @p map not listed in @p allowed (a NULL-terminated
- * array), naming it and its location: "file:3:1: agent.idd: unknown key".
+ * array), naming it and the location of the key: "file:3:1: agent.idd:
+ * unknown key", with a hint (did you mean "id"?) when an allowed key is close.
  * @return VIGIL_OK, VIGIL_EUNKNOWNKEY, or VIGIL_ETYPE when @p map is not a map
- *         (a NULL map is VIGIL_OK).
+ *         (a NULL map or a null node is VIGIL_OK).
  * @since 0.1.0
  */
 VIGIL_EXTERN(int)
@@ -136,9 +172,13 @@ vigil_config_expect_keys(const vigil_config_node *map, const char *const *allowe
  * VIGIL_ERANGE) and a located message on anything else, e.g.
  * "f.yaml:12:5: collectors[0].interval: expected a duration such as \"10s\", got \"ten\"".
  * Strings are borrowed from the configuration.
- * Booleans accept true/false/yes/no/on/off; integers are decimal;
- * durations, sizes, rates and percentages follow vigil_parse_duration() and
- * its siblings. A NULL node is VIGIL_EMISSING.
+ * Booleans accept true/false/yes/no/on/off (lower case); integers are decimal
+ * with an optional leading '-' (VIGIL_ERANGE outside int64_t); doubles are
+ * decimal (fraction and exponent allowed, no hex, inf or nan) and finite
+ * (VIGIL_ERANGE otherwise); durations, sizes, rates and percentages follow
+ * vigil_parse_duration() and its siblings. A list, map or null node where a
+ * scalar is expected is VIGIL_ETYPE ("expected a string, got a map"). A NULL
+ * node is VIGIL_EMISSING; a NULL out-parameter VIGIL_EINVAL.
  * @since 0.1.0
  */
 /**@{*/
@@ -159,8 +199,9 @@ VIGIL_EXTERN(int) vigil_config_map(const vigil_config_node *node);
 /**
  * @name Getters of a map entry with a default
  * Read @p key of @p map; when the key is absent (or its value is null, or @p map
- * is NULL) they store @p dflt and succeed. A present value of the wrong form
- * fails as the node getters do. @p map must be a map or NULL (VIGIL_ETYPE).
+ * is NULL or a null node, as for an empty `batch:`) they store @p dflt and
+ * succeed. A present value of the wrong form fails as the node getters do.
+ * @p map must be a map, a null node or NULL (VIGIL_ETYPE otherwise).
  * @since 0.1.0
  */
 /**@{*/
@@ -189,7 +230,10 @@ vigil_config_get_percent(double *out_ratio, const vigil_config_node *map, const 
 
 /**
  * Fails with VIGIL_EMISSING and a located message naming @p key
- * ("file:4:3: actions[0]: missing required key \"type\"") when @p map lacks it.
+ * ("file:4:3: actions[0]: missing required key \"type\"") when @p map lacks it
+ * (located at the map), or when its value is null (located at the value:
+ * "actions[0].type: required key \"type\" has no value"). A null node or NULL
+ * @p map lacks every key.
  * @return VIGIL_OK or VIGIL_EMISSING (VIGIL_ETYPE when @p map is not a map).
  * @since 0.1.0
  */
@@ -197,7 +241,8 @@ VIGIL_EXTERN(int) vigil_config_require(const vigil_config_node *map, const char 
 
 /**
  * Records a located error about @p node (for loaders that validate values
- * themselves): the message becomes "file:line:col: path: message".
+ * themselves): the message becomes "file:line:col: path: message" ("path: "
+ * is left out for a root; a NULL node records the bare message).
  * @return @p code, so a loader can write `return vigil_config_error(n, VIGIL_EVALUE, "...")`.
  * @since 0.1.0
  */

@@ -35,7 +35,8 @@ typedef struct vigil_tag {
 /**
  * One sample. A metric with @c error set records a collector that failed: its
  * value is NaN and ignored. Otherwise the value must be finite. Tags are kept
- * sorted by key (byte order) inside a batch; keys are unique.
+ * sorted by key (byte order) inside a batch; keys are unique. @c ts_ms is from
+ * 0 to 2^53 - 1 (9007199254740991), the integers a JSON number carries exactly.
  * @since 0.1.0
  */
 typedef struct vigil_metric {
@@ -51,15 +52,23 @@ typedef struct vigil_metric {
  * Checks a metric against the model: name and tag keys match
  * [a-zA-Z_:][a-zA-Z0-9_:]* and are at most VIGIL_METRIC_NAME_MAX bytes; tag
  * values are valid UTF-8 without NUL, at most VIGIL_METRIC_TAG_VALUE_MAX
- * bytes; at most VIGIL_METRIC_TAGS_MAX tags with unique keys; the value is
- * finite unless @c error is set; the error text is valid UTF-8.
- * @return VIGIL_OK, VIGIL_ENAME, VIGIL_EENCODING, VIGIL_ELIMIT, VIGIL_EVALUE,
- *         VIGIL_EINVAL (NULL or duplicate tag key). Thread-safe.
+ * bytes (empty is allowed); at most VIGIL_METRIC_TAGS_MAX tags with unique
+ * keys; ts_ms from 0 to 2^53 - 1; the value is finite unless @c error is set;
+ * the error text is non-empty valid UTF-8 of at most VIGIL_METRIC_ERROR_MAX
+ * bytes. The message names the field, e.g. "tags.host: duplicate tag key".
+ * @return VIGIL_OK; VIGIL_ENAME (invalid name or key); VIGIL_ELIMIT (too long,
+ *         too many tags); VIGIL_EENCODING (invalid UTF-8); VIGIL_EVALUE
+ *         (non-finite value, ts out of range, empty error text); VIGIL_EINVAL
+ *         (NULL metric, name, key or value, or a duplicate tag key).
+ *         Thread-safe.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_metric_validate(const vigil_metric *metric);
 
-/** True when @p name is a valid metric name or tag key. @since 0.1.0 */
+/**
+ * True when @p name is a valid metric name or tag key (NULL is not).
+ * Thread-safe. @since 0.1.0
+ */
 VIGIL_EXTERN(int) vigil_metric_name_valid(const char *name);
 
 /**
@@ -67,8 +76,9 @@ VIGIL_EXTERN(int) vigil_metric_name_valid(const char *name);
  * the name, then the tags sorted by key as {k="v",...} with \\, " and newline
  * escaped, e.g. cpu_usage{cpu="0",host="h1"}; a metric without tags is just its
  * name. Two metrics are the same series exactly when their keys are equal.
- * Tags need not be sorted on input.
- * @return VIGIL_OK, VIGIL_EINVAL or VIGIL_ENOMEM. Thread-safe.
+ * Tags need not be sorted on input. The metric is not validated beyond that.
+ * @return VIGIL_OK, VIGIL_ENOMEM, or VIGIL_EINVAL (NULL argument, name, key or
+ *         value, or more than VIGIL_METRIC_TAGS_MAX tags). Thread-safe.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_metric_series_key(vigil_buf *out, const vigil_metric *metric);
@@ -108,10 +118,11 @@ VIGIL_EXTERN(size_t) vigil_batch_count(const vigil_batch *batch);
 VIGIL_EXTERN(const vigil_metric *) vigil_batch_get(const vigil_batch *batch, size_t index);
 
 /**
- * Sets the agent id or batch id (copied; NULL clears). Ids must be valid
- * UTF-8 without NUL; a batch id is at most VIGIL_BATCH_ID_MAX bytes, an agent id
- * at most VIGIL_AGENT_ID_MAX.
- * @return VIGIL_OK, VIGIL_EENCODING, VIGIL_ELIMIT or VIGIL_ENOMEM.
+ * Sets the agent id or batch id (copied; NULL clears). Ids must be non-empty,
+ * valid UTF-8 without NUL; a batch id is at most VIGIL_BATCH_ID_MAX bytes, an
+ * agent id at most VIGIL_AGENT_ID_MAX. On failure the id is unchanged.
+ * @return VIGIL_OK, VIGIL_EVALUE (empty), VIGIL_EENCODING, VIGIL_ELIMIT,
+ *         VIGIL_ENOMEM, or VIGIL_EINVAL for a NULL batch.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_batch_set_agent(vigil_batch *batch, const char *agent);
@@ -149,15 +160,32 @@ vigil_json_decode_options_init(vigil_json_decode_options *opts, unsigned int ver
 /**
  * Decodes an ingest body
  * {"agent":"h1","batch_id":"...","metrics":[{"name","value","ts","tags","error"}]}
- * into @p batch (cleared first). Strict and bounded: @p json need not be
- * NUL-terminated; unknown top-level and metric fields are refused; strings with
- * \\u0000 or invalid UTF-8 are refused. On failure the batch is left empty and
- * the message names the JSON path, e.g. "metrics[3].tags.host: expected a string".
- * @return VIGIL_OK; VIGIL_EJSON (malformed), VIGIL_ETYPE (wrong type),
- *         VIGIL_EMISSING (required field absent), VIGIL_ENAME (invalid name),
- *         VIGIL_EVALUE (non-finite or null value without error),
- *         VIGIL_EENCODING, VIGIL_ELIMIT (too many metrics or tags, string too long),
- *         VIGIL_EINVAL (duplicate tag key, NULL argument), VIGIL_ENOMEM.
+ * into @p batch (cleared first). "metrics" is required; each metric needs
+ * "name", "value" and "ts" (unless opts->default_ts_ms is not 0); "tags" is an
+ * object of strings; "error" is a non-empty string and then "value" must be
+ * null. "ts" is an integer number of milliseconds from 0 to 2^53 - 1.
+ *
+ * Strict and bounded: @p json need not be NUL-terminated; it must be exactly
+ * one RFC 8259 JSON value (no leading zeros, no raw control characters in
+ * strings, no byte order mark, nothing after the value); strings with \\u0000,
+ * unpaired surrogate escapes or invalid UTF-8 are refused (cJSON accepts them
+ * silently); nesting deeper than 16 levels is refused before parsing; unknown
+ * and duplicate fields are refused. The most metrics accepted is the smaller
+ * of opts->max_metrics and the batch's own limit (vigil_batch_set_max_metrics).
+ *
+ * On failure the batch is left empty and the message names the JSON path, e.g.
+ * "metrics[3].tags.host: expected a string, got a number", and for syntax and
+ * encoding errors also the position, e.g.
+ * "metrics[0].value: invalid number (line 1, column 34)".
+ * @return VIGIL_OK; VIGIL_EJSON (malformed); VIGIL_ETYPE (wrong type);
+ *         VIGIL_EMISSING (required field absent); VIGIL_ENAME (invalid name or
+ *         tag key); VIGIL_EVALUE (non-finite value, null value without error, a
+ *         number value with error, fractional, negative or too large ts, empty
+ *         agent, batch_id or error); VIGIL_EENCODING (invalid UTF-8, \\u0000,
+ *         NUL byte, unpaired surrogate); VIGIL_ELIMIT (too many metrics or
+ *         tags, string too long, nesting too deep, a number of more than 63
+ *         characters); VIGIL_EINVAL (unknown field, duplicate field or tag key,
+ *         NULL argument, bad options); VIGIL_ENOMEM.
  * @param opts NULL for defaults.
  * @since 0.1.0
  */
@@ -166,10 +194,13 @@ vigil_batch_decode_json(vigil_batch *batch, const char *json, size_t len,
                         const vigil_json_decode_options *opts);
 
 /**
- * Encodes @p batch as an ingest body into @p out (cleared first). The agent
- * and batch_id members are written when set; "error" only when set (with
- * "value":null). Numbers round-trip exactly.
- * @return VIGIL_OK or VIGIL_ENOMEM.
+ * Encodes @p batch as an ingest body into @p out (cleared first), compact, in
+ * the order agent, batch_id, metrics; each metric as name, value, ts, tags
+ * (sorted, omitted when empty), error. The agent and batch_id members are
+ * written when set; "error" only when set (with "value":null). Numbers
+ * round-trip exactly (shortest form of up to 17 significant digits, whatever
+ * the locale); the output decodes back to an equal batch.
+ * @return VIGIL_OK, VIGIL_ENOMEM, or VIGIL_EINVAL for a NULL argument.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_batch_encode_json(vigil_buf *out, const vigil_batch *batch);

@@ -14,5 +14,14 @@
 #include "vigil/common.h"
 #include "vigil/config.h"
 #include "vigil/metric.h"
+#include "vigil/store.h"
+#include "vigil/window.h"
+#include "vigil/collector.h"
+#include "vigil/client.h"
+#include "vigil/agent.h"
+#include "vigil/api.h"
+#include "vigil/httpd.h"
+#include "vigil/hub.h"
+#include "vigil/action.h"
 
 #endif

@@ -1,0 +1,409 @@
+/*
+ * bench/store: write throughput of the SQLite store against plain SQLite
+ * inserts on the same machine, query latency over a day of samples, window
+ * append and aggregate cost, and memory per series window.
+ * Prints figures; never fails on time.
+ */
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vigil/sys/store.h"
+#include "vigil/vigil.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench/store: %s: %s\n", what, vigil_error_last()->message);
+    exit(1);
+}
+
+/* Counting allocator: measures the bytes windows really take. */
+static long long g_live_bytes;
+
+static void *c_malloc(size_t n, void *p)
+{
+    (void)p;
+    size_t *h = malloc(n + sizeof(size_t) * 2);
+    if (!h)
+        return NULL;
+    h[0] = n;
+    g_live_bytes += (long long)n;
+    return h + 2;
+}
+
+static void *c_realloc(void *ptr, size_t n, void *p)
+{
+    (void)p;
+    if (!ptr)
+        return c_malloc(n, NULL);
+    size_t *h = (size_t *)ptr - 2;
+    size_t old = h[0];
+    size_t *nh = realloc(h, n + sizeof(size_t) * 2);
+    if (!nh)
+        return NULL;
+    nh[0] = n;
+    g_live_bytes += (long long)n - (long long)old;
+    return nh + 2;
+}
+
+static void c_free(void *ptr, void *p)
+{
+    (void)p;
+    if (!ptr)
+        return;
+    size_t *h = (size_t *)ptr - 2;
+    g_live_bytes -= (long long)h[0];
+    free(h);
+}
+
+static char g_dir[256];
+
+static vigil_store *open_fresh(const char *name)
+{
+    char url[512], path[400];
+    snprintf(path, sizeof(path), "%s/%s", g_dir, name);
+    unlink(path);
+    snprintf(url, sizeof(url), "sqlite://%s", path);
+    vigil_store *st = NULL;
+    if (vigil_store_open(&st, url, NULL) != VIGIL_OK)
+        die("open");
+    return st;
+}
+
+/* Writes nseries x nsamples, one timestamp per round across all series, in
+ * batches of `batch` metrics; returns samples per second of the store writes
+ * alone (building the batches is not timed). */
+static double bench_write(const char *name, int nseries, int nsamples, int batch, double *per_cpu)
+{
+    vigil_store *st = open_fresh(name);
+    vigil_batch *b = NULL;
+    if (vigil_batch_new(&b) != VIGIL_OK)
+        die("batch");
+    vigil_batch_set_max_metrics(b, (size_t)batch);
+    char host[32];
+    double spent = 0, cpu = 0;
+    long long total = 0;
+    int64_t t0 = 1700000000000;
+    for (int round = 0; round < nsamples; round++) {
+        for (int s = 0; s < nseries; s++) {
+            snprintf(host, sizeof(host), "host-%d", s);
+            vigil_tag tags[2] = {{"host", host}, {"env", "prod"}};
+            vigil_metric m = {"cpu_usage", (double)(round + s) * 0.5, t0 + round * 1000LL, tags, 2,
+                              NULL};
+            if (vigil_batch_add(b, &m) != VIGIL_OK)
+                die("batch add");
+            if ((int)vigil_batch_count(b) == batch) {
+                double a = now_s(), c = cpu_s();
+                if (vigil_store_write(st, b, NULL) != VIGIL_OK)
+                    die("write");
+                spent += now_s() - a;
+                cpu += cpu_s() - c;
+                total += batch;
+                vigil_batch_clear(b);
+            }
+        }
+    }
+    if (vigil_batch_count(b)) {
+        double a = now_s(), c = cpu_s();
+        if (vigil_store_write(st, b, NULL) != VIGIL_OK)
+            die("write");
+        spent += now_s() - a;
+        cpu += cpu_s() - c;
+        total += (long long)vigil_batch_count(b);
+    }
+    vigil_batch_free(b);
+    vigil_store_close(st);
+    *per_cpu = (double)total / cpu;
+    return (double)total / spent;
+}
+
+/* The anchor: plain SQLite, one prepared INSERT, one transaction, an
+ * equivalent WITHOUT ROWID table, same pragmas, same order of rows. */
+static double bench_raw(int nseries, int nsamples)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/raw.db", g_dir);
+    unlink(path);
+    sqlite3 *db = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        return 0;
+    sqlite3_exec(db,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                 "CREATE TABLE raw(series_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL,"
+                 " PRIMARY KEY(series_id, ts)) WITHOUT ROWID",
+                 NULL, NULL, NULL);
+    sqlite3_stmt *ins = NULL;
+    sqlite3_prepare_v2(db, "INSERT INTO raw VALUES(?, ?, ?)", -1, &ins, NULL);
+    int64_t t0 = 1700000000000;
+    double a = now_s();
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    for (int round = 0; round < nsamples; round++) {
+        for (int s = 0; s < nseries; s++) {
+            sqlite3_bind_int64(ins, 1, s + 1);
+            sqlite3_bind_int64(ins, 2, t0 + round * 1000LL);
+            sqlite3_bind_double(ins, 3, (double)(round + s) * 0.5);
+            sqlite3_step(ins);
+            sqlite3_reset(ins);
+        }
+    }
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    double spent = now_s() - a;
+    sqlite3_finalize(ins);
+    sqlite3_close(db);
+    return (double)nseries * nsamples / spent;
+}
+
+static int count_cb(const vigil_store_series *s, const vigil_store_point *p, void *payload)
+{
+    (void)s;
+    (void)p;
+    (*(long *)payload)++;
+    return 0;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void bench_query(void)
+{
+    vigil_store *st = open_fresh("query.db");
+    vigil_batch *b = NULL;
+    vigil_batch_new(&b);
+    int64_t t0 = 1700000000000;
+    for (int i = 0; i < 86400; i++) {
+        vigil_tag tags[1] = {{"host", "h1"}};
+        vigil_metric m = {"cpu_usage", sin(i / 600.0), t0 + i * 1000LL, tags, 1, NULL};
+        vigil_batch_add(b, &m);
+        if (vigil_batch_count(b) == 10000) {
+            if (vigil_store_write(st, b, NULL) != VIGIL_OK)
+                die("write");
+            vigil_batch_clear(b);
+        }
+    }
+    if (vigil_store_write(st, b, NULL) != VIGIL_OK)
+        die("write");
+    vigil_batch_free(b);
+    /* Another 99 series around it, so the table is not trivially small. */
+    vigil_batch_new(&b);
+    char host[16];
+    for (int s = 0; s < 99; s++) {
+        snprintf(host, sizeof(host), "h%d", s + 2);
+        for (int i = 0; i < 8640; i++) {
+            vigil_tag tags[1] = {{"host", host}};
+            vigil_metric m = {"cpu_usage", 1, t0 + i * 10000LL, tags, 1, NULL};
+            vigil_batch_add(b, &m);
+        }
+        if (vigil_store_write(st, b, NULL) != VIGIL_OK)
+            die("write");
+        vigil_batch_clear(b);
+    }
+    vigil_batch_free(b);
+
+    vigil_store_matcher mt = {"host", VIGIL_STORE_MATCH_EQ, "h1"};
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    q.name = "cpu_usage";
+    q.matchers = &mt;
+    q.nmatchers = 1;
+    q.from_ms = t0;
+    q.to_ms = t0 + 86400 * 1000LL;
+    const int reps = 15;
+    double raw[15], step[15], step_cpu[15];
+    long n_raw = 0, n_step = 0;
+    for (int r = 0; r < reps; r++) {
+        long n = 0;
+        q.step_ms = 0;
+        double a = now_s();
+        if (vigil_store_query_run(st, &q, count_cb, &n) != VIGIL_OK)
+            die("query");
+        raw[r] = (now_s() - a) * 1e3;
+        n_raw = n;
+        n = 0;
+        q.step_ms = 60000;
+        q.aggregate = VIGIL_STORE_AGG_MEAN;
+        a = now_s();
+        double c = cpu_s();
+        if (vigil_store_query_run(st, &q, count_cb, &n) != VIGIL_OK)
+            die("query");
+        step[r] = (now_s() - a) * 1e3;
+        step_cpu[r] = (cpu_s() - c) * 1e3;
+        n_step = n;
+    }
+    qsort(raw, reps, sizeof(double), cmp_d);
+    qsort(step, reps, sizeof(double), cmp_d);
+    qsort(step_cpu, reps, sizeof(double), cmp_d);
+    printf("query 1 series, 86,400 x 1 s samples, raw:       %8.2f ms median, %.2f min"
+           " (%ld points)\n",
+           raw[reps / 2], raw[0], n_raw);
+    printf("query 1 series, 86,400 x 1 s samples, 60 s mean: %8.2f ms median, %.2f min,"
+           " %.2f ms CPU median (%ld points)   target < 10 ms\n",
+           step[reps / 2], step[0], step_cpu[reps / 2], n_step);
+    static const vigil_store_agg aggs[] = {VIGIL_STORE_AGG_MIN, VIGIL_STORE_AGG_MAX,
+                                           VIGIL_STORE_AGG_SUM, VIGIL_STORE_AGG_COUNT,
+                                           VIGIL_STORE_AGG_LAST};
+    printf("  other aggregates at 60 s step (median ms):");
+    for (size_t k = 0; k < sizeof(aggs) / sizeof(aggs[0]); k++) {
+        q.step_ms = 60000;
+        q.aggregate = aggs[k];
+        for (int r = 0; r < reps; r++) {
+            long n = 0;
+            double a = now_s();
+            if (vigil_store_query_run(st, &q, count_cb, &n) != VIGIL_OK)
+                die("query");
+            step[r] = (now_s() - a) * 1e3;
+        }
+        qsort(step, reps, sizeof(double), cmp_d);
+        printf(" %s %.2f", vigil_store_agg_name(aggs[k]), step[reps / 2]);
+    }
+    printf("\n");
+    vigil_store_close(st);
+}
+
+static volatile double g_sink;
+
+static void bench_window(void)
+{
+    vigil_window_options o = VIGIL_WINDOW_OPTIONS_INIT;
+    o.max_age_ms = 3600 * 1000;
+    o.max_samples = 4096;
+    vigil_window *w = NULL;
+    if (vigil_window_new(&w, &o) != VIGIL_OK)
+        die("window");
+    const long n = 5000000;
+    double a = now_s();
+    for (long i = 0; i < n; i++)
+        vigil_window_append(w, i * 1000, (double)(i & 1023));
+    double append_ns = (now_s() - a) * 1e9 / (double)n;
+    printf("window append (1 s samples, bound 1 h / 4096):   %8.1f ns/op   target < 100 ns\n",
+           append_ns);
+
+    int64_t end = (n - 1) * 1000;
+    static const struct {
+        vigil_window_agg agg;
+        int64_t dur;
+        long reps;
+    } cases[] = {
+        {VIGIL_WINDOW_LAST, 60000, 5000000},    {VIGIL_WINDOW_MEAN, 300000, 1000000},
+        {VIGIL_WINDOW_MAX, 300000, 1000000},    {VIGIL_WINDOW_RATE, 300000, 1000000},
+        {VIGIL_WINDOW_STDDEV, 300000, 1000000}, {VIGIL_WINDOW_P99, 300000, 200000},
+        {VIGIL_WINDOW_MEAN, 3600000, 200000},   {VIGIL_WINDOW_P95, 3600000, 20000},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        double out = 0, sum = 0;
+        a = now_s();
+        for (long r = 0; r < cases[k].reps; r++) {
+            vigil_window_aggregate(w, cases[k].agg, cases[k].dur, end, &out);
+            sum += out;
+        }
+        g_sink = sum;
+        double ns = (now_s() - a) * 1e9 / (double)cases[k].reps;
+        char d[32];
+        vigil_format_duration(d, sizeof(d), cases[k].dur);
+        double cnt = 0;
+        vigil_window_aggregate(w, VIGIL_WINDOW_COUNT, cases[k].dur, end, &cnt);
+        printf("window %-6s over %-3s (%4.0f samples):            %8.1f ns/op\n",
+               vigil_window_agg_name(cases[k].agg), d, cnt, ns);
+    }
+    printf("window struct + buffer, 1 s samples over 1 h:    %8zu bytes (vigil_window_memory)\n",
+           vigil_window_memory(w));
+    vigil_window_free(w);
+
+    /* A set of 10,000 series, 10 s samples over 1 h (360 each): bytes per
+     * series as counted by the allocator. Keys are built before timing. */
+    enum { NSER = 10000, NSAMP = 360 };
+    char **keys = malloc(NSER * sizeof(char *));
+    for (int s = 0; s < NSER; s++) {
+        keys[s] = malloc(48);
+        snprintf(keys[s], 48, "cpu_usage{host=\"host-%d\"}", s);
+    }
+    long long before = g_live_bytes;
+    vigil_window_set_options so = VIGIL_WINDOW_SET_OPTIONS_INIT;
+    so.window.max_age_ms = 3600 * 1000;
+    so.max_series = NSER;
+    vigil_window_set *set = NULL;
+    if (vigil_window_set_new(&set, &so) != VIGIL_OK)
+        die("window set");
+    a = now_s();
+    for (int i = 0; i < NSAMP; i++)
+        for (int s = 0; s < NSER; s++)
+            if (vigil_window_set_append(set, keys[s], i * 10000LL, i, NULL) != VIGIL_OK)
+                die("window set append");
+    double set_ns = (now_s() - a) * 1e9 / ((double)NSAMP * NSER);
+    long long bytes = g_live_bytes - before;
+    printf("window set append by series key (10k series):    %8.1f ns/op\n", set_ns);
+    printf("window set, 10k series x 360 samples (10 s over 1 h): %.0f bytes/series measured "
+           "(%.0f by vigil_window_set_memory)\n",
+           (double)bytes / NSER, (double)vigil_window_set_memory(set) / NSER);
+    for (int s = 0; s < NSER; s++)
+        free(keys[s]);
+    free(keys);
+    vigil_window_set_free(set);
+}
+
+int main(void)
+{
+    vigil_allocator al = {VIGIL_ALLOCATOR_VERSION, c_malloc, c_realloc, c_free, NULL};
+    vigil_allocator_set(&al);
+    const char *base = getenv("TMPDIR");
+    snprintf(g_dir, sizeof(g_dir), "%s/vigil-bench-store-XXXXXX", base ? base : "/tmp");
+    if (!mkdtemp(g_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    printf("bench/store  (SQLite %s, database files in %s)\n", sqlite3_libversion(), g_dir);
+
+    static const struct {
+        int nseries, nsamples, batch;
+    } w[] = {{10, 100000, 1000}, {10, 100000, 10000}, {100000, 10, 1000}, {100000, 10, 10000}};
+    double raw_few = 0, raw_many = 0;
+    for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+        if (i == 0 || i == 2) {
+            double c0 = cpu_s();
+            double raw = bench_raw(w[i].nseries, w[i].nsamples);
+            double per = (double)w[i].nseries * w[i].nsamples / (cpu_s() - c0);
+            printf("raw SQLite INSERT, one transaction, %6d x %6d: %9.0f samples/s"
+                   " (%9.0f per CPU-second)\n",
+                   w[i].nseries, w[i].nsamples, raw, per);
+            *(i == 0 ? &raw_few : &raw_many) = raw;
+        }
+        double raw = i < 2 ? raw_few : raw_many;
+        double per_cpu = 0;
+        double r = bench_write("write.db", w[i].nseries, w[i].nsamples, w[i].batch, &per_cpu);
+        printf("store write %6d series x %6d, batch %5d: %9.0f samples/s"
+               " (%9.0f per CPU-second) %5.1f%% of raw   target >= 400,000\n",
+               w[i].nseries, w[i].nsamples, w[i].batch, r, per_cpu, 100.0 * r / raw);
+    }
+    bench_query();
+    bench_window();
+
+    char path[400];
+    static const char *const files[] = {"raw.db", "write.db", "query.db"};
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++)
+        for (size_t k = 0; k < 3; k++) {
+            snprintf(path, sizeof(path), "%s/%s%s", g_dir, files[i], sfx[k]);
+            unlink(path);
+        }
+    rmdir(g_dir);
+    return 0;
+}

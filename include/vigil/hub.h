@@ -1,0 +1,287 @@
+/*
+ * vigil/hub.h - the control-plane core: ingest -> store -> in-memory windows,
+ * an events bus, and the hub's HTTP routes (mounted on a vigil_api).
+ *
+ * An ingest is acknowledged only after its samples are committed to the
+ * store. Concurrent ingests are group-committed: each caller's metrics join
+ * the open commit group when it queues, and one committer thread writes a
+ * whole group in one store transaction (all or nothing for every batch in
+ * it), then answers each caller of the group. A full queue refuses new
+ * ingests with VIGIL_EOVERLOADED (HTTP 429 with Retry-After). A batch whose
+ * (agent, batch_id) was stored before is acknowledged as a duplicate
+ * ("duplicate": true, accepted 0) and adds nothing to the store (a sample
+ * written again replaces the identical stored one: nothing is ever doubled). Every stored sample is
+ * appended to the hub's windows (vigil/window.h) before its caller is
+ * answered. Samples more than max_future_ms ahead of the hub's clock are
+ * refused.
+ *
+ * Routes added by vigil_hub_mount():
+ *   GET  /readyz       no auth  200 when the store is open and writable, else 503
+ *   POST /v1/ingest    ingest   202 {"accepted":N,"duplicate":false}
+ *   GET  /v1/query     read     ?name=&match=key:value&from=&to=&step=&agg=
+ *                               {"series":[{"name","tags","points":[[ts,value],...]}]}
+ *                               times: epoch ms, "now" or relative ("-15m"; default
+ *                               from -1h to now, both inclusive); match may repeat, a
+ *                               value with * ? [ is a glob; step: a duration; agg:
+ *                               mean (default), min, max, sum, count, last
+ *   GET  /v1/series    read     ?name=&match=  series and their latest values
+ *                               {"series":[{"name","tags","latest":{"ts","value"}}]}
+ *   GET  /v1/events    read     server-sent events (also ?access_token=)
+ * and the hub's metrics to GET /metrics.
+ *
+ * Threads: vigil_hub_ingest(), vigil_hub_ingest_async(), vigil_hub_publish(),
+ * vigil_hub_stats_get() and vigil_hub_window_aggregate() are thread-safe.
+ * vigil_hub_start(), vigil_hub_stop() and vigil_hub_free() are called from
+ * one controlling thread. The hub starts two threads (the committer and the
+ * events ticker) in vigil_hub_start() and joins them in vigil_hub_stop().
+ */
+#ifndef VIGIL_HUB_H
+#define VIGIL_HUB_H
+
+#include "vigil/api.h"
+#include "vigil/common.h"
+#include "vigil/config.h"
+#include "vigil/httpd.h"
+#include "vigil/metric.h"
+#include "vigil/store.h"
+#include "vigil/window.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The hub. @since 0.1.0 */
+typedef struct vigil_hub vigil_hub;
+
+/** Default store of a hub: a file under the working directory. @since 0.1.0 */
+#define VIGIL_HUB_DEFAULT_STORE "sqlite://./var/vigil.db"
+
+/** Options of a hub. Zero fields mean the defaults. @since 0.1.0 */
+typedef struct vigil_hub_options {
+    unsigned int version; /**< VIGIL_HUB_OPTIONS_VERSION */
+    /** Store URL (vigil/store.h); NULL: VIGIL_HUB_DEFAULT_STORE. */
+    const char *store_url;
+    /** Samples and batch ids older than this are deleted; 0: 14 days. */
+    int64_t retention_ms;
+    /** How often retention runs (one bounded chunk per run); 0: 1 minute. */
+    int64_t retention_interval_ms;
+    /** Ingest requests waiting for their commit; more: VIGIL_EOVERLOADED; 0: 1024. */
+    size_t queue_max;
+    /** Samples committed by one group at most; 0: 200,000. Four groups' worth
+     * of samples may wait at most (more: VIGIL_EOVERLOADED), which bounds the
+     * memory of the queue. */
+    size_t group_max_samples;
+    /** Samples with ts later than now + this are refused; 0: 5 minutes. */
+    int64_t max_future_ms;
+    /** Metrics in one ingest body at most; 0: VIGIL_BATCH_DEFAULT_MAX_METRICS. */
+    size_t max_batch_metrics;
+    /** Bounds of the in-memory windows (defaults of vigil/window.h). */
+    vigil_window_set_options windows;
+    /** Interval of the "ingest" rate events (and SSE keep-alive); 0: 1 s. */
+    int64_t events_interval_ms;
+    /** Events buffered per subscriber; a subscriber that falls further behind is
+     * dropped; 0: 256. */
+    size_t events_queue_max;
+    /** Concurrent event subscribers; more are refused with 429; 0: 64. */
+    size_t events_max_subscribers;
+    /** Where the hub logs ("hub" component); the store logs there too. */
+    vigil_logger logger;
+} vigil_hub_options;
+
+#define VIGIL_HUB_OPTIONS_VERSION 1
+#define VIGIL_HUB_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, VIGIL_WINDOW_SET_OPTIONS_INIT, 0, 0, 0, \
+            VIGIL_LOGGER_INIT                                                                      \
+    }
+
+/** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+VIGIL_EXTERN(int) vigil_hub_options_init(vigil_hub_options *opts, unsigned int version);
+
+/**
+ * Creates a hub: opens (and creates) its store, reads its series count and
+ * prepares its windows. No thread runs until vigil_hub_start().
+ * @param out receives the hub, the caller's; free with vigil_hub_free().
+ * @param opts NULL for defaults (strings are copied).
+ * @return VIGIL_OK; VIGIL_EINVAL (bad options); the codes of vigil_store_open()
+ *         and vigil_window_set_new(); VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts);
+
+/**
+ * Starts the committer and the events ticker.
+ * @return VIGIL_OK; VIGIL_EINVAL (already started); VIGIL_ECLOSED (stopped);
+ *         VIGIL_ERROR (a thread could not be created).
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_hub_start(vigil_hub *hub);
+
+/**
+ * Stops the hub: new ingests fail with VIGIL_ECLOSED, every ingest already
+ * queued is committed and answered, event streams end, and the threads are
+ * joined. Idempotent. @since 0.1.0
+ */
+VIGIL_EXTERN(void) vigil_hub_stop(vigil_hub *hub);
+
+/**
+ * Stops the hub (vigil_hub_stop()), closes its store and frees it. Every api
+ * it is mounted on must be freed first. NULL is a no-op. @since 0.1.0
+ */
+VIGIL_EXTERN(void) vigil_hub_free(vigil_hub *hub);
+
+/** What an ingest did. @since 0.1.0 */
+typedef struct vigil_hub_ingest_result {
+    size_t accepted; /**< samples in the batch that were stored (0 for a duplicate) */
+    int duplicate;   /**< non-zero: the batch id was stored before; nothing stored */
+} vigil_hub_ingest_result;
+
+/**
+ * Ingests a batch and returns once it is committed (or refused). The batch is
+ * borrowed for the call. Metrics must be valid (vigil_batch guarantees it).
+ * @param result may be NULL.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL); VIGIL_EVALUE (a sample more than
+ *         max_future_ms in the future; the message names it as
+ *         "metrics[3].ts: ..."); VIGIL_ELIMIT (more than max_batch_metrics);
+ *         VIGIL_EOVERLOADED (queue full); VIGIL_ECLOSED (not started or
+ *         stopped); the codes of vigil_store_write() (nothing of the batch is
+ *         stored); VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_ingest(vigil_hub *hub, const vigil_batch *batch, vigil_hub_ingest_result *result);
+
+/**
+ * Receives the outcome of vigil_hub_ingest_async(): @p status as
+ * vigil_hub_ingest() would return it, @p message its error text ("" on
+ * success; valid during the call). Called from the committer thread; it must
+ * not block nor call vigil_hub_stop().
+ * @since 0.1.0
+ */
+typedef void (*vigil_hub_ingest_cb)(int status, const char *message,
+                                    const vigil_hub_ingest_result *result, void *payload);
+
+/**
+ * Queues a batch for commit and returns at once. On VIGIL_OK the hub takes
+ * the batch (it frees it) and calls @p cb exactly once; on an error nothing is
+ * queued, @p cb is never called and the batch stays the caller's.
+ * @return VIGIL_OK, or the validation and queue codes of vigil_hub_ingest().
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_ingest_async(vigil_hub *hub, vigil_batch *batch, vigil_hub_ingest_cb cb, void *payload);
+
+/**
+ * Publishes an event to every subscriber of the events bus (GET /v1/events):
+ * an SSE frame "event: <type>" with @p data_json as its data. Subscribers
+ * whose queue is full are dropped.
+ * @param type [a-z0-9_.] at most 64 bytes, e.g. "policy", "action", "drift".
+ * @param data_json a JSON document, at most 64 KiB, valid UTF-8.
+ * @return VIGIL_OK, VIGIL_EINVAL, VIGIL_ELIMIT, VIGIL_EENCODING, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_hub_publish(vigil_hub *hub, const char *type, const char *data_json);
+
+/** Counters of a hub. @since 0.1.0 */
+typedef struct vigil_hub_stats {
+    uint64_t samples;    /**< samples stored since start */
+    uint64_t batches;    /**< batches stored since start (duplicates excluded) */
+    uint64_t duplicates; /**< duplicate batches acknowledged */
+    uint64_t commits;    /**< commit groups written */
+    uint64_t rejected;   /**< ingests refused (validation, queue, store) */
+    size_t series;       /**< series in the store */
+    size_t windows;      /**< series with an in-memory window */
+    size_t queue_depth;  /**< ingests waiting for their commit */
+    size_t subscribers;  /**< event subscribers */
+} vigil_hub_stats;
+
+/** Fills @p out. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+VIGIL_EXTERN(int) vigil_hub_stats_get(vigil_hub *hub, vigil_hub_stats *out);
+
+/**
+ * Computes a window aggregate of one series (its canonical key,
+ * vigil_metric_series_key()) as vigil_window_aggregate() does.
+ * @return VIGIL_OK; VIGIL_ENOTFOUND (no window for the series, or no sample
+ *         in range); the codes of vigil_window_aggregate().
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_window_aggregate(vigil_hub *hub, const char *series_key, vigil_window_agg agg,
+                           int64_t duration_ms, int64_t now_ms, double *out);
+
+/**
+ * The hub's store (borrowed; valid until vigil_hub_free()). Calls on it are
+ * serialised with the committer's.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(vigil_store *) vigil_hub_store(vigil_hub *hub);
+
+/**
+ * Adds the hub's routes (see the top of this header) and its metrics to
+ * @p api. The hub must outlive the api.
+ * @return VIGIL_OK, VIGIL_EINVAL, VIGIL_EEXISTS (a route already mounted),
+ *         VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_hub_mount(vigil_hub *hub, vigil_api *api);
+
+/* ---- configuration (configs/collector.yaml) ------------------------------ */
+
+/** A loaded collector.yaml: options for the hub, its api and its server. @since 0.1.0 */
+typedef struct vigil_hub_config vigil_hub_config;
+
+/**
+ * Loads and validates a collector.yaml (keys documented in
+ * configs/collector.yaml). Unknown keys are refused with their location.
+ * @param out receives the configuration, the caller's; free with
+ *        vigil_hub_config_free().
+ * @param copts loader options (NULL: defaults).
+ * @return VIGIL_OK; the codes of vigil_config_load_file(); VIGIL_EUNKNOWNKEY,
+ *         VIGIL_ETYPE, VIGIL_EVALUE, VIGIL_ERANGE, VIGIL_EMISSING (located
+ *         messages); VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_config_load(vigil_hub_config **out, const char *path, const vigil_config_options *copts);
+
+/**
+ * As vigil_hub_config_load(), from memory; @p name names it in messages.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_config_load_string(vigil_hub_config **out, const char *text, size_t len, const char *name,
+                             const vigil_config_options *copts);
+
+/** Frees a configuration. NULL is a no-op. @since 0.1.0 */
+VIGIL_EXTERN(void) vigil_hub_config_free(vigil_hub_config *config);
+
+/**
+ * The options the configuration describes, borrowed from it (valid until
+ * vigil_hub_config_free()); copy a struct to change its logger.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(const vigil_hub_options *) vigil_hub_config_hub(const vigil_hub_config *config);
+/** @copydoc vigil_hub_config_hub */
+VIGIL_EXTERN(const vigil_api_options *) vigil_hub_config_api(const vigil_hub_config *config);
+/** @copydoc vigil_hub_config_hub */
+VIGIL_EXTERN(const vigil_httpd_options *) vigil_hub_config_httpd(const vigil_hub_config *config);
+
+/** Settings of the daemon process itself. @since 0.1.0 */
+typedef struct vigil_hub_daemon_options {
+    unsigned int version;      /**< VIGIL_HUB_DAEMON_OPTIONS_VERSION */
+    int64_t drain_timeout_ms;  /**< http.drain_timeout: on SIGTERM, how long requests in
+                                    progress may take to finish; default 10 s */
+    vigil_log_level log_level; /**< log.level; default info */
+} vigil_hub_daemon_options;
+
+#define VIGIL_HUB_DAEMON_OPTIONS_VERSION 1
+
+/** @copydoc vigil_hub_config_hub */
+VIGIL_EXTERN(const vigil_hub_daemon_options *)
+vigil_hub_config_daemon(const vigil_hub_config *config);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,717 @@
+/*
+ * vigil/store.h - the store: everything the daemons persist (series and
+ * samples, ingest batch ids, the action ledger, decisions, audit rows,
+ * silences, policy state, drift, desired state) behind one backend interface,
+ * with queries and retention.
+ *
+ * A store is opened from a URL whose scheme picks the backend:
+ *
+ *   sqlite://PATH            a file; PATH relative ("sqlite://./var/vigil.db",
+ *                            "sqlite://vigil.db") or absolute
+ *                            ("sqlite:///var/lib/vigil/vigil.db")
+ *   sqlite::memory:          a private in-memory database (also sqlite://:memory:)
+ *
+ * An optional query string follows the path: "?mode=ro" opens read-only,
+ * "?mode=rw" requires an existing file, "?mode=rwc" (the default) creates it;
+ * "&synchronous=full|normal" and "&busy_timeout=<duration>" (e.g. 250ms)
+ * override the options. Unknown keys are refused. The URL is not
+ * percent-decoded: a path must not contain '?'.
+ *
+ * The SQLite backend is built in. Other backends (sys/store.h) are registered
+ * on a vigil_store_registry passed through the options; there is no global
+ * registry.
+ *
+ * Strings in the records below are NUL-terminated UTF-8. In records passed to
+ * the store they are borrowed for the duration of the call; in records handed
+ * to a callback they are borrowed for the duration of the callback.
+ *
+ * Callbacks: a callback returns 0 to continue; any other value stops the
+ * iteration, and the function that called it returns that value unchanged
+ * (return a positive value to tell it from the library's negative codes).
+ * A callback must not call into the same store (calls on one store are
+ * serialised and would deadlock).
+ *
+ * Threads: a vigil_store may be used from several threads; its calls are
+ * serialised by a mutex it owns. For concurrent reads while a writer is busy,
+ * open a second store on the same file (SQLite's WAL lets readers run beside
+ * one writer). A vigil_store_registry is not synchronised: fill it before
+ * opening stores, then only read it. Registry and options must outlive
+ * vigil_store_open() only; the registry must also outlive every store opened
+ * through it (the store keeps the backend's payload).
+ */
+#ifndef VIGIL_STORE_H
+#define VIGIL_STORE_H
+
+#include "vigil/common.h"
+#include "vigil/metric.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @name Limits of stored records @since 0.1.0 */
+/**@{*/
+#define VIGIL_STORE_URL_MAX      4096       /**< bytes in a store URL */
+#define VIGIL_STORE_ID_MAX       128        /**< bytes in an action, silence id */
+#define VIGIL_STORE_KEY_MAX      4096       /**< bytes in a name, key, series key */
+#define VIGIL_STORE_TEXT_MAX     (4 << 20)  /**< bytes in a text or JSON field */
+#define VIGIL_STORE_BLOB_MAX     (16 << 20) /**< bytes in a policy-state blob */
+#define VIGIL_STORE_MATCHERS_MAX 64         /**< tag matchers in one query */
+/**@}*/
+
+/** An open store. @since 0.1.0 */
+typedef struct vigil_store vigil_store;
+
+/** A set of store backends, looked up by URL scheme. @since 0.1.0 */
+typedef struct vigil_store_registry vigil_store_registry;
+
+/** A store backend (vtable), defined in <vigil/sys/store.h>. @since 0.1.0 */
+typedef struct vigil_store_backend vigil_store_backend;
+
+/** How hard a commit waits for the disk. @since 0.1.0 */
+typedef enum vigil_store_sync {
+    /** SQLite synchronous=NORMAL in WAL mode: a commit survives a process
+     * crash; a power loss may lose the last commits, never corrupt. */
+    VIGIL_STORE_SYNC_NORMAL = 0,
+    /** synchronous=FULL: every commit is on disk before it returns. */
+    VIGIL_STORE_SYNC_FULL = 1
+} vigil_store_sync;
+
+/** Options of vigil_store_open(). Zero fields mean the defaults. @since 0.1.0 */
+typedef struct vigil_store_options {
+    unsigned int version;                 /**< VIGIL_STORE_OPTIONS_VERSION */
+    vigil_logger logger;                  /**< where the store logs ("store" component) */
+    const vigil_store_registry *registry; /**< NULL: the built-in backends only */
+    int read_only;                        /**< non-zero: open read-only (as ?mode=ro) */
+    vigil_store_sync synchronous;         /**< default VIGIL_STORE_SYNC_NORMAL */
+    int64_t busy_timeout_ms;              /**< wait this long for a lock held elsewhere; 0: 5000 */
+    uint64_t max_size_bytes; /**< cap on the database size (VIGIL_EFULL past it); 0: none */
+    size_t series_cache_max; /**< series ids cached in memory; 0: 1,000,000 */
+    int no_create_dirs;      /**< non-zero: do not create missing parent directories */
+} vigil_store_options;
+
+#define VIGIL_STORE_OPTIONS_VERSION 1
+#define VIGIL_STORE_OPTIONS_INIT                                                                   \
+    {                                                                                              \
+        VIGIL_STORE_OPTIONS_VERSION, VIGIL_LOGGER_INIT, NULL, 0, VIGIL_STORE_SYNC_NORMAL, 0, 0, 0, \
+            0                                                                                      \
+    }
+
+/**
+ * Fills @p opts with the defaults of @p version (VIGIL_STORE_OPTIONS_VERSION).
+ * @return VIGIL_OK, or VIGIL_EINVAL for NULL or an unknown version.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_store_options_init(vigil_store_options *opts, unsigned int version);
+
+/* ---- registry ------------------------------------------------------------ */
+
+/**
+ * Creates a registry that holds the built-in backends ("sqlite").
+ * @param out receives the registry, the caller's; free with vigil_store_registry_free().
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL @p out) or VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_store_registry_new(vigil_store_registry **out);
+
+/**
+ * Frees a registry and runs the free_payload of every backend registered on
+ * it. No store opened through it may still be open. NULL is a no-op.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(void) vigil_store_registry_free(vigil_store_registry *registry);
+
+/**
+ * Registers a backend for its scheme (backend->scheme). The vtable is
+ * borrowed and must stay valid for the registry's lifetime; @p payload is
+ * handed to the backend's open(). @p free_payload (may be NULL) runs on
+ * @p payload when the registry is freed, and also at once when registration
+ * fails, so the caller never has to clean up after an error.
+ * A scheme is [a-z][a-z0-9+.-]*, at most 32 bytes.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL argument, a missing mandatory
+ *         function, bad scheme); VIGIL_EVERSION (backend->version newer than
+ *         this library, or 0); VIGIL_EEXISTS (scheme already registered);
+ *         VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_registry_add(vigil_store_registry *registry, const vigil_store_backend *backend,
+                         void *payload, void (*free_payload)(void *payload));
+
+/* ---- open / close -------------------------------------------------------- */
+
+/**
+ * Opens the store named by @p url (see the top of this header). The SQLite
+ * backend creates the file (and missing parent directories) unless read-only,
+ * creates or migrates the schema forward, and refuses a database written by a
+ * newer version without touching it.
+ * @param out receives the store, the caller's; close with vigil_store_close().
+ * @param opts NULL for defaults.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL argument, malformed URL or query
+ *         option, bad options); VIGIL_ERANGE (busy_timeout_ms above INT32_MAX);
+ *         VIGIL_ELIMIT (URL too long); VIGIL_EUNSUPPORTED (unknown
+ *         scheme; the message names it and the known ones); VIGIL_ENOTFOUND
+ *         (read-only or mode=rw and the file does not exist); VIGIL_EIO
+ *         (cannot open or create the file or its directory); VIGIL_ECORRUPT
+ *         (not a database, or a damaged one); VIGIL_EVERSION (schema newer
+ *         than this library); VIGIL_EREADONLY (read-only and the schema needs
+ *         creating or migrating); VIGIL_EBUSY (locked past the busy timeout);
+ *         VIGIL_EFULL; VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_open(vigil_store **out, const char *url, const vigil_store_options *opts);
+
+/** Closes a store and frees it. NULL is a no-op. @since 0.1.0 */
+VIGIL_EXTERN(void) vigil_store_close(vigil_store *store);
+
+/**
+ * The scheme of the store's backend ("sqlite"), borrowed from the store.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(const char *) vigil_store_scheme(const vigil_store *store);
+
+/* ---- samples ------------------------------------------------------------- */
+
+/** What vigil_store_write() did. @since 0.1.0 */
+typedef struct vigil_store_write_result {
+    size_t written;    /**< samples written (inserted or replaced) */
+    int duplicate;     /**< non-zero: the batch id was seen before; nothing written */
+    size_t new_series; /**< series created by this batch */
+} vigil_store_write_result;
+
+/**
+ * Writes every metric of @p batch in one transaction: all or nothing. A
+ * sample whose (series, ts) exists replaces it (last write wins). A metric
+ * with @c error set is stored with a NULL value and its error text. When the
+ * batch has an id (vigil_batch_id()), the pair (agent, batch id) is recorded
+ * in the same transaction; a pair seen before writes nothing and sets
+ * result->duplicate (the ingest answer's "duplicate": true).
+ * @param result may be NULL.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL store or batch); VIGIL_EREADONLY;
+ *         VIGIL_EFULL (nothing of the batch is stored); VIGIL_EBUSY (locked
+ *         past the busy timeout; nothing stored); VIGIL_ECORRUPT; VIGIL_EIO;
+ *         VIGIL_ENOMEM. After any failure the store stays usable.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_write(vigil_store *store, const vigil_batch *batch, vigil_store_write_result *result);
+
+/** How a matcher compares a tag value (or the metric name). @since 0.1.0 */
+typedef enum vigil_store_match_op {
+    /** the tag is present and equal to the value */
+    VIGIL_STORE_MATCH_EQ = 0,
+    /** the tag is absent or different from the value */
+    VIGIL_STORE_MATCH_NE = 1,
+    /** the tag is present and matches the glob: '*' any run of characters, '?' one
+     * character, [abc] / [a-z] / [^a-z] a class; case-sensitive, no escapes
+     * (use [*] for a literal '*'). "*" matches any value of a present tag. */
+    VIGIL_STORE_MATCH_GLOB = 2,
+    /** the tag is absent or does not match the glob */
+    VIGIL_STORE_MATCH_NOT_GLOB = 3
+} vigil_store_match_op;
+
+/** One tag matcher. All matchers of a query must hold. @since 0.1.0 */
+typedef struct vigil_store_matcher {
+    const char *key; /**< a tag key */
+    vigil_store_match_op op;
+    const char *value;
+} vigil_store_matcher;
+
+/** Aggregate of a downsampled query; each is computed in the database. @since 0.1.0 */
+typedef enum vigil_store_agg {
+    VIGIL_STORE_AGG_MEAN = 0,
+    VIGIL_STORE_AGG_MIN = 1,
+    VIGIL_STORE_AGG_MAX = 2,
+    VIGIL_STORE_AGG_SUM = 3,
+    VIGIL_STORE_AGG_COUNT = 4, /**< number of samples with a value */
+    VIGIL_STORE_AGG_LAST = 5   /**< value of the newest sample with a value */
+} vigil_store_agg;
+
+/**
+ * Parses an aggregate name ("mean", "min", "max", "sum", "count", "last").
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL) or VIGIL_EVALUE (unknown name).
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_store_agg_parse(vigil_store_agg *out, const char *name);
+
+/** The name of an aggregate, or "unknown". Never NULL. @since 0.1.0 */
+VIGIL_EXTERN(const char *) vigil_store_agg_name(vigil_store_agg agg);
+
+/**
+ * A query: which series (name and tag matchers) and, for samples, which time
+ * range and resolution.
+ * @since 0.1.0
+ */
+typedef struct vigil_store_query {
+    unsigned int version;                /**< VIGIL_STORE_QUERY_VERSION */
+    const char *name;                    /**< metric name; NULL: every name */
+    vigil_store_match_op name_op;        /**< how @c name matches (EQ default; GLOB allowed) */
+    const vigil_store_matcher *matchers; /**< tag matchers, all must hold */
+    size_t nmatchers;                    /**< at most VIGIL_STORE_MATCHERS_MAX */
+    int64_t from_ms;                     /**< first ts included (ms); 0 with to_ms 0: everything */
+    int64_t to_ms;                       /**< first ts excluded; 0: no upper bound */
+    int64_t step_ms;                     /**< 0: raw samples; > 0: one point per step */
+    vigil_store_agg aggregate;           /**< used when step_ms > 0 */
+    size_t limit; /**< at most this many points per series, oldest first; 0: all */
+} vigil_store_query;
+
+#define VIGIL_STORE_QUERY_VERSION 1
+#define VIGIL_STORE_QUERY_INIT                                                   \
+    {                                                                            \
+        VIGIL_STORE_QUERY_VERSION, NULL, VIGIL_STORE_MATCH_EQ, NULL, 0, 0, 0, 0, \
+            VIGIL_STORE_AGG_MEAN, 0                                              \
+    }
+
+/** A stored series, borrowed during a callback. @since 0.1.0 */
+typedef struct vigil_store_series {
+    int64_t id;            /**< the backend's id of the series */
+    const char *key;       /**< canonical series key (vigil_metric_series_key()) */
+    const char *name;      /**< metric name */
+    const vigil_tag *tags; /**< sorted by key */
+    size_t ntags;
+} vigil_store_series;
+
+/**
+ * One point of a query result. Raw: a sample, whose @c error is non-NULL (and
+ * value NaN) for a failed collection. Downsampled: @c ts_ms is the start of
+ * the step (ts - ts mod step, aligned to the epoch), @c value the aggregate
+ * (a count for COUNT), @c error NULL; steps without a value yield no point.
+ * @since 0.1.0
+ */
+typedef struct vigil_store_point {
+    int64_t ts_ms;
+    double value;
+    const char *error;
+} vigil_store_point;
+
+/** Receives the series of vigil_store_series_list(). @since 0.1.0 */
+typedef int (*vigil_store_series_cb)(const vigil_store_series *series, void *payload);
+
+/** Receives the points of a query, series by series, oldest first. @since 0.1.0 */
+typedef int (*vigil_store_point_cb)(const vigil_store_series *series,
+                                    const vigil_store_point *point, void *payload);
+
+/**
+ * Runs @p query: for each matching series (ordered by name, then tags), its points
+ * in [from_ms, to_ms), raw or one per step aggregated in the database.
+ * Results stream through @p cb; nothing is collected in memory.
+ * @return VIGIL_OK (also when nothing matches); a non-zero value returned by
+ *         @p cb; VIGIL_EINVAL (NULL argument, to_ms <= from_ms when set,
+ *         step_ms < 0, unknown op or aggregate, bad version, empty matcher
+ *         key); VIGIL_ELIMIT (too many matchers, name or value too long);
+ *         VIGIL_EBUSY; VIGIL_ECORRUPT; VIGIL_EIO; VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_query_run(vigil_store *store, const vigil_store_query *query, vigil_store_point_cb cb,
+                      void *payload);
+
+/**
+ * Lists the series matching the name and matchers of @p query (its time
+ * fields are ignored), ordered by name, then tags. NULL @p query lists every series.
+ * @return as vigil_store_query_run().
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_series_list(vigil_store *store, const vigil_store_query *query,
+                        vigil_store_series_cb cb, void *payload);
+
+/**
+ * Calls @p cb once per matching series with its newest sample whose ts is
+ * before query->to_ms (when set) and at or after query->from_ms (when set);
+ * series without such a sample are skipped. NULL @p query: every series.
+ * @return as vigil_store_query_run().
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_latest(vigil_store *store, const vigil_store_query *query, vigil_store_point_cb cb,
+                   void *payload);
+
+/* ---- actions: the exactly-once ledger ----------------------------------- */
+
+/**
+ * An action request and, once known, its result (DESIGN.md wire format
+ * "POST /v1/execute"). Request fields are set by vigil_store_action_put();
+ * result fields by vigil_store_action_update().
+ * @c status is free text so later statuses need no ABI change; the values in
+ * use are "pending", "pending_approval", "approved", "denied", "running",
+ * "succeeded", "failed", "timeout", "refused", "dry_run", "expired".
+ * @since 0.1.0
+ */
+typedef struct vigil_store_action {
+    const char *id;          /**< unique; at most VIGIL_STORE_ID_MAX bytes; required */
+    int64_t requested_ms;    /**< when it was requested */
+    const char *action;      /**< action name; required */
+    const char *target;      /**< required */
+    const char *params_json; /**< JSON object text; NULL stored as "{}" */
+    const char *reason;      /**< why it was requested; NULL: "" */
+    const char *policy;      /**< policy that fired; NULL: none (manual) */
+    const char *series;      /**< series key that triggered it; NULL: none */
+    int dry_run;
+    /* result */
+    const char *status;        /**< NULL on put: "pending" */
+    const char *result_reason; /**< guard or allowlist that refused, error text; NULL: none */
+    const char *output;        /**< captured output; NULL: none */
+    int64_t duration_ms;       /**< -1 unknown */
+    int64_t updated_ms;        /**< when status last changed */
+    int64_t audit_seq;         /**< audit checkpoint returned with the result; 0: none */
+    const char *audit_hash;    /**< its hash (hex); NULL: none */
+} vigil_store_action;
+
+/**
+ * Records an action request unless its id is already recorded (the
+ * remediator's exactly-once gate: execute only when @p created is 1).
+ * @param created receives 1 when recorded now, 0 when the id existed (the
+ *        existing record is left unchanged); may be NULL.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL, missing id/action/target);
+ *         VIGIL_ELIMIT (a field too long); VIGIL_EENCODING (invalid UTF-8);
+ *         VIGIL_EREADONLY, VIGIL_EFULL, VIGIL_EBUSY, VIGIL_EIO, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_action_put(vigil_store *store, const vigil_store_action *action, int *created);
+
+/**
+ * Sets the result fields of action @c update->id: status (required),
+ * result_reason, output, duration_ms, updated_ms, audit_seq, audit_hash. The
+ * request fields of @p update are ignored.
+ * @return VIGIL_OK; VIGIL_ENOTFOUND (no such id); codes as vigil_store_action_put().
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_action_update(vigil_store *store, const vigil_store_action *update);
+
+/**
+ * Reads one action. @param out receives a copy, the caller's; free it with
+ * vigil_store_action_free().
+ * @return VIGIL_OK, VIGIL_EINVAL, VIGIL_ENOTFOUND, VIGIL_EBUSY, VIGIL_EIO, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_action_get(vigil_store *store, const char *id, vigil_store_action **out);
+
+/** Frees an action returned by vigil_store_action_get(). NULL is a no-op. @since 0.1.0 */
+VIGIL_EXTERN(void) vigil_store_action_free(vigil_store_action *action);
+
+/** A filter for listing time-ordered records. Zero fields filter nothing. @since 0.1.0 */
+typedef struct vigil_store_filter {
+    unsigned int version; /**< VIGIL_STORE_FILTER_VERSION */
+    int64_t since_ms;     /**< only records at or after this time */
+    int64_t after_id;     /**< only records with a larger id / seq (paging) */
+    size_t limit;         /**< at most this many records; 0: no limit */
+    const char *status;   /**< actions only: only this status */
+    const char *target;   /**< actions and decisions: only this target */
+    const char *policy;   /**< actions and decisions: only this policy */
+} vigil_store_filter;
+
+#define VIGIL_STORE_FILTER_VERSION 1
+#define VIGIL_STORE_FILTER_INIT                               \
+    {                                                         \
+        VIGIL_STORE_FILTER_VERSION, 0, 0, 0, NULL, NULL, NULL \
+    }
+
+/** Receives actions. @since 0.1.0 */
+typedef int (*vigil_store_action_cb)(const vigil_store_action *action, void *payload);
+
+/**
+ * Lists actions ordered by (requested_ms, id). @p filter NULL: all;
+ * filter->after_id is ignored.
+ * @return VIGIL_OK, a non-zero value from @p cb, VIGIL_EINVAL, VIGIL_EBUSY,
+ *         VIGIL_EIO, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_action_list(vigil_store *store, const vigil_store_filter *filter,
+                        vigil_store_action_cb cb, void *payload);
+
+/* ---- decisions (append-only) --------------------------------------------- */
+
+/**
+ * A policy decision (DESIGN.md "GET /v1/decisions"). @c decision is one of
+ * "fired", "resolved", "suppressed", "silenced", "exhausted", "flapping",
+ * "action_failed", "remediated", "ineffective", "escalated" (not checked, so
+ * later kinds need no change).
+ * @since 0.1.0
+ */
+typedef struct vigil_store_decision {
+    int64_t id; /**< assigned by the store on append, increasing */
+    int64_t ts_ms;
+    const char *policy;    /**< required */
+    const char *series;    /**< NULL: none */
+    const char *target;    /**< NULL: none */
+    const char *action;    /**< NULL: none */
+    const char *action_id; /**< NULL: none */
+    const char *decision;  /**< required */
+    const char *reason;    /**< NULL: "" */
+} vigil_store_decision;
+
+/**
+ * Appends a decision (decision->id is ignored).
+ * @param id_out receives the id assigned; may be NULL.
+ * @return VIGIL_OK, VIGIL_EINVAL, VIGIL_ELIMIT, VIGIL_EENCODING,
+ *         VIGIL_EREADONLY, VIGIL_EFULL, VIGIL_EBUSY, VIGIL_EIO, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_decision_append(vigil_store *store, const vigil_store_decision *decision,
+                            int64_t *id_out);
+
+/** Receives decisions. @since 0.1.0 */
+typedef int (*vigil_store_decision_cb)(const vigil_store_decision *decision, void *payload);
+
+/**
+ * Lists decisions in id order, filtered by since_ms, after_id, limit, target
+ * and policy. @p filter NULL: all.
+ * @return as vigil_store_action_list().
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_decision_list(vigil_store *store, const vigil_store_filter *filter,
+                          vigil_store_decision_cb cb, void *payload);
+
+/* ---- audit rows (append-only, never removed by retention) ----------------- */
+
+/**
+ * One row of the hash-chained audit log. The store only keeps rows; the audit
+ * module computes the chain (mac = HMAC(key, prev_mac || row)).
+ * @since 0.1.0
+ */
+typedef struct vigil_store_audit {
+    int64_t seq; /**< >= 1, chosen by the caller: the previous seq + 1 */
+    int64_t ts_ms;
+    const char *kind;      /**< "request", "guard", "execute", "result", ...; required */
+    const char *action_id; /**< NULL: none */
+    const char *data_json; /**< the row's content as JSON text; NULL: "{}" */
+    const char *prev_mac;  /**< hex mac of row seq-1 ("" for the first); NULL: "" */
+    const char *mac;       /**< hex mac of this row; required */
+} vigil_store_audit;
+
+/**
+ * Appends an audit row.
+ * @return VIGIL_OK; VIGIL_EEXISTS (a row with this seq exists; nothing
+ *         changed); VIGIL_EINVAL (seq < 1, missing kind or mac); VIGIL_ELIMIT;
+ *         VIGIL_EENCODING; VIGIL_EREADONLY, VIGIL_EFULL, VIGIL_EBUSY,
+ *         VIGIL_EIO, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_store_audit_append(vigil_store *store, const vigil_store_audit *row);
+
+/** Receives audit rows. @since 0.1.0 */
+typedef int (*vigil_store_audit_cb)(const vigil_store_audit *row, void *payload);
+
+/**
+ * Iterates audit rows in seq order, from the first with seq > filter->after_id
+ * (and ts >= since_ms, up to limit). @p filter NULL: all rows.
+ * @return as vigil_store_action_list().
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_audit_list(vigil_store *store, const vigil_store_filter *filter,
+                       vigil_store_audit_cb cb, void *payload);
+
+/**
+ * Calls @p cb once with the row of the highest seq.
+ * @return VIGIL_OK; VIGIL_ENOTFOUND (no rows); a non-zero value from @p cb;
+ *         VIGIL_EINVAL, VIGIL_EBUSY, VIGIL_EIO, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_audit_last(vigil_store *store, vigil_store_audit_cb cb, void *payload);
+
+/* ---- silences ------------------------------------------------------------- */
+
+/** A maintenance silence. @since 0.1.0 */
+typedef struct vigil_store_silence {
+    const char *id;            /**< unique; at most VIGIL_STORE_ID_MAX bytes; required */
+    const char *matchers_json; /**< what it silences, JSON text (e.g. {"host":"h1"}); required */
+    int64_t starts_ms;
+    int64_t ends_ms;        /**< > starts_ms */
+    const char *created_by; /**< NULL: "" */
+    const char *comment;    /**< NULL: "" */
+    int64_t created_ms;
+} vigil_store_silence;
+
+/**
+ * Inserts a silence, or replaces the one with the same id.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL, missing id or matchers, ends_ms <=
+ *         starts_ms); VIGIL_ELIMIT; VIGIL_EENCODING; VIGIL_EREADONLY,
+ *         VIGIL_EFULL, VIGIL_EBUSY, VIGIL_EIO, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_store_silence_put(vigil_store *store, const vigil_store_silence *silence);
+
+/**
+ * Deletes a silence. @return VIGIL_OK, VIGIL_ENOTFOUND, VIGIL_EINVAL,
+ * VIGIL_EREADONLY, VIGIL_EBUSY, VIGIL_EIO. @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_store_silence_delete(vigil_store *store, const char *id);
+
+/** Receives silences. @since 0.1.0 */
+typedef int (*vigil_store_silence_cb)(const vigil_store_silence *silence, void *payload);
+
+/**
+ * Lists silences ordered by (starts_ms, id): with @p active_at_ms > 0 only
+ * those with starts_ms <= active_at_ms < ends_ms, otherwise all.
+ * @return VIGIL_OK, a non-zero value from @p cb, VIGIL_EINVAL, VIGIL_EBUSY,
+ *         VIGIL_EIO, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_silence_list(vigil_store *store, int64_t active_at_ms, vigil_store_silence_cb cb,
+                         void *payload);
+
+/* ---- policy state (key -> blob) ------------------------------------------ */
+
+/**
+ * Stores @p len bytes under @p key (replacing any previous value), for the
+ * policy engine's timers, budgets and cooldowns. Keys are at most
+ * VIGIL_STORE_KEY_MAX bytes of UTF-8; values at most VIGIL_STORE_BLOB_MAX.
+ * @return VIGIL_OK, VIGIL_EINVAL, VIGIL_ELIMIT, VIGIL_EENCODING,
+ *         VIGIL_EREADONLY, VIGIL_EFULL, VIGIL_EBUSY, VIGIL_EIO, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_state_put(vigil_store *store, const char *key, const void *value, size_t len);
+
+/**
+ * Reads the value under @p key. @param out receives a copy (NUL-terminated
+ * beyond @p len for convenience), the caller's; free it with vigil_free().
+ * @param len receives its length.
+ * @return VIGIL_OK, VIGIL_ENOTFOUND, VIGIL_EINVAL, VIGIL_EBUSY, VIGIL_EIO, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_state_get(vigil_store *store, const char *key, void **out, size_t *len);
+
+/**
+ * Deletes the value under @p key. @return VIGIL_OK, VIGIL_ENOTFOUND,
+ * VIGIL_EINVAL, VIGIL_EREADONLY, VIGIL_EBUSY, VIGIL_EIO. @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_store_state_delete(vigil_store *store, const char *key);
+
+/** Receives policy-state entries; @p value is borrowed. @since 0.1.0 */
+typedef int (*vigil_store_state_cb)(const char *key, const void *value, size_t len, void *payload);
+
+/**
+ * Lists entries whose key starts with @p prefix (NULL or "": all), in key order.
+ * @return VIGIL_OK, a non-zero value from @p cb, VIGIL_EINVAL, VIGIL_EBUSY,
+ *         VIGIL_EIO, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_state_list(vigil_store *store, const char *prefix, vigil_store_state_cb cb,
+                       void *payload);
+
+/* ---- desired state and drift (from gitopsd) ------------------------------ */
+
+/**
+ * A resource record: an entry of the desired state, or a drift report about
+ * one resource.
+ * @since 0.1.0
+ */
+typedef struct vigil_store_resource {
+    const char *key;       /**< unique per set, e.g. "Service/api" or "h1/Service/api"; required */
+    const char *kind;      /**< "Service", "File", "Sysctl", ...; required */
+    const char *name;      /**< metadata.name; required */
+    const char *source;    /**< where it came from (repository, manifest path); NULL: "" */
+    const char *revision;  /**< git commit or other version; NULL: "" */
+    const char *status;    /**< drift: "in_sync", "drifted", "missing", "error"; desired: NULL */
+    const char *body_json; /**< desired: the spec; drift: the diff; JSON text; NULL: "{}" */
+    int64_t updated_ms;
+} vigil_store_resource;
+
+/** Which set of resource records. @since 0.1.0 */
+typedef enum vigil_store_resource_set {
+    VIGIL_STORE_DESIRED = 0, /**< desired state from manifests */
+    VIGIL_STORE_DRIFT = 1    /**< drift reports */
+} vigil_store_resource_set;
+
+/**
+ * Replaces, in one transaction, every record of @p set whose source equals
+ * @p source (NULL: every record of the set) with @p records (all of which
+ * must carry that source when @p source is not NULL). A gitopsd sync thus
+ * swaps its whole view atomically. @p n may be 0 (clears).
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL, missing field, duplicate key, a
+ *         record of another source); VIGIL_ELIMIT; VIGIL_EENCODING;
+ *         VIGIL_EREADONLY, VIGIL_EFULL (nothing changed), VIGIL_EBUSY,
+ *         VIGIL_EIO, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_resource_replace(vigil_store *store, vigil_store_resource_set set, const char *source,
+                             const vigil_store_resource *records, size_t n);
+
+/**
+ * Inserts or replaces one record of @p set (same key).
+ * @return as vigil_store_resource_replace().
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_resource_put(vigil_store *store, vigil_store_resource_set set,
+                         const vigil_store_resource *record);
+
+/**
+ * Deletes one record of @p set. @return VIGIL_OK, VIGIL_ENOTFOUND,
+ * VIGIL_EINVAL, VIGIL_EREADONLY, VIGIL_EBUSY, VIGIL_EIO. @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_resource_delete(vigil_store *store, vigil_store_resource_set set, const char *key);
+
+/** Receives resource records. @since 0.1.0 */
+typedef int (*vigil_store_resource_cb)(const vigil_store_resource *record, void *payload);
+
+/**
+ * Lists the records of @p set in key order; @p key not NULL: only that one
+ * (VIGIL_ENOTFOUND when absent).
+ * @return VIGIL_OK, VIGIL_ENOTFOUND, a non-zero value from @p cb, VIGIL_EINVAL,
+ *         VIGIL_EBUSY, VIGIL_EIO, VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_resource_list(vigil_store *store, vigil_store_resource_set set, const char *key,
+                          vigil_store_resource_cb cb, void *payload);
+
+/* ---- retention ------------------------------------------------------------ */
+
+/** Options of vigil_store_retain(). Zero fields mean the defaults. @since 0.1.0 */
+typedef struct vigil_store_retention_options {
+    unsigned int version; /**< VIGIL_STORE_RETENTION_OPTIONS_VERSION */
+    size_t chunk_rows;    /**< rows deleted per transaction; 0: 10,000 */
+    size_t max_chunks;    /**< stop after this many transactions; 0: until done */
+} vigil_store_retention_options;
+
+#define VIGIL_STORE_RETENTION_OPTIONS_VERSION 1
+#define VIGIL_STORE_RETENTION_OPTIONS_INIT          \
+    {                                               \
+        VIGIL_STORE_RETENTION_OPTIONS_VERSION, 0, 0 \
+    }
+
+/** What vigil_store_retain() did. @since 0.1.0 */
+typedef struct vigil_store_retention_result {
+    uint64_t samples_deleted;
+    uint64_t batch_ids_deleted; /**< ingest batch ids older than the cutoff */
+    size_t chunks;              /**< transactions committed */
+    int done;                   /**< non-zero: nothing older than the cutoff remains */
+} vigil_store_retention_result;
+
+/**
+ * Deletes samples (and recorded ingest batch ids) with a timestamp before
+ * @p cutoff_ms, in transactions of at most chunk_rows rows each so writers
+ * wait at most one chunk. Audit rows, actions, decisions, silences, state and
+ * resources are never deleted. Call it again while result->done is 0 to
+ * continue after max_chunks.
+ * @param opts NULL for defaults. @param result may be NULL.
+ * @return VIGIL_OK; VIGIL_EINVAL; VIGIL_EREADONLY; VIGIL_EBUSY (chunks
+ *         committed so far stay deleted); VIGIL_EIO; VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_retain(vigil_store *store, int64_t cutoff_ms, const vigil_store_retention_options *opts,
+                   vigil_store_retention_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

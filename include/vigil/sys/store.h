@@ -1,0 +1,144 @@
+/*
+ * vigil/sys/store.h - the store backend interface, for authors of backends
+ * (the built-in SQLite backend uses it too). Include it on purpose; programs
+ * that only use a store need <vigil/store.h>.
+ *
+ * A backend is a vtable registered on a vigil_store_registry under a URL
+ * scheme. vigil_store_open() finds it by the scheme of the URL and calls its
+ * open(); every later vigil_store_* call validates its arguments (NULL
+ * pointers, versions, lengths, UTF-8, required fields, the limits in
+ * store.h) and then calls the matching function with the backend's handle.
+ * So a backend receives only well-formed input and never needs to re-check
+ * it, and the calls for one handle are serialised by the store: a backend is
+ * never entered concurrently for the same handle (different handles may be
+ * used from different threads at once).
+ *
+ * Each function returns VIGIL_OK or a negative vigil_status and records a
+ * message with vigil_store_backend_error() (when a backend returns a code
+ * without recording it, the store records "<scheme>: <operation> failed").
+ * Callbacks (cb) must be called as described in store.h, and a
+ * non-zero return from them must be returned unchanged.
+ *
+ * Versioning: the vtable only grows at the end. A backend sets @c version to
+ * the VIGIL_STORE_BACKEND_VERSION it was compiled against; the library never
+ * calls a member the backend's version does not have.
+ */
+#ifndef VIGIL_SYS_STORE_H
+#define VIGIL_SYS_STORE_H
+
+#include "vigil/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The version of vigil_store_backend this header describes. @since 0.1.0 */
+#define VIGIL_STORE_BACKEND_VERSION 1
+
+/**
+ * A store backend. Every member is mandatory unless marked optional; a NULL
+ * optional member makes the matching store call fail with VIGIL_EUNSUPPORTED.
+ * @since 0.1.0
+ */
+struct vigil_store_backend {
+    unsigned int version; /**< VIGIL_STORE_BACKEND_VERSION */
+    const char *scheme;   /**< URL scheme it serves, e.g. "sqlite", "postgresql" */
+
+    /**
+     * Opens a handle. @p url is the whole URL, @p rest what follows
+     * "<scheme>:" (e.g. "///var/lib/vigil.db?mode=ro" or ":memory:").
+     * @p opts is never NULL (defaults filled in). @p payload is the one given
+     * to vigil_store_registry_add(). On success *out is the handle, released
+     * later by close().
+     */
+    int (*open)(void **out, const char *url, const char *rest, const vigil_store_options *opts,
+                void *payload);
+    /** Releases a handle; never fails. */
+    void (*close)(void *handle);
+
+    /* samples */
+    int (*write)(void *handle, const vigil_batch *batch, vigil_store_write_result *result);
+    int (*query)(void *handle, const vigil_store_query *query, vigil_store_point_cb cb,
+                 void *payload);
+    int (*series_list)(void *handle, const vigil_store_query *query, vigil_store_series_cb cb,
+                       void *payload);
+    int (*latest)(void *handle, const vigil_store_query *query, vigil_store_point_cb cb,
+                  void *payload);
+
+    /* action ledger */
+    int (*action_put)(void *handle, const vigil_store_action *action, int *created);
+    int (*action_update)(void *handle, const vigil_store_action *update);
+    /** Calls cb once with the action (VIGIL_ENOTFOUND when absent). */
+    int (*action_get)(void *handle, const char *id, vigil_store_action_cb cb, void *payload);
+    int (*action_list)(void *handle, const vigil_store_filter *filter, vigil_store_action_cb cb,
+                       void *payload);
+
+    /* decisions */
+    int (*decision_append)(void *handle, const vigil_store_decision *decision, int64_t *id_out);
+    int (*decision_list)(void *handle, const vigil_store_filter *filter, vigil_store_decision_cb cb,
+                         void *payload);
+
+    /* audit */
+    int (*audit_append)(void *handle, const vigil_store_audit *row);
+    int (*audit_list)(void *handle, const vigil_store_filter *filter, vigil_store_audit_cb cb,
+                      void *payload);
+    int (*audit_last)(void *handle, vigil_store_audit_cb cb, void *payload);
+
+    /* silences */
+    int (*silence_put)(void *handle, const vigil_store_silence *silence);
+    int (*silence_delete)(void *handle, const char *id);
+    int (*silence_list)(void *handle, int64_t active_at_ms, vigil_store_silence_cb cb,
+                        void *payload);
+
+    /* policy state */
+    int (*state_put)(void *handle, const char *key, const void *value, size_t len);
+    /** Calls cb once with the entry (VIGIL_ENOTFOUND when absent). */
+    int (*state_get)(void *handle, const char *key, vigil_store_state_cb cb, void *payload);
+    int (*state_delete)(void *handle, const char *key);
+    /** @p prefix is never NULL ("" lists all). */
+    int (*state_list)(void *handle, const char *prefix, vigil_store_state_cb cb, void *payload);
+
+    /* desired state and drift */
+    int (*resource_replace)(void *handle, vigil_store_resource_set set, const char *source,
+                            const vigil_store_resource *records, size_t n);
+    int (*resource_put)(void *handle, vigil_store_resource_set set,
+                        const vigil_store_resource *record);
+    int (*resource_delete)(void *handle, vigil_store_resource_set set, const char *key);
+    int (*resource_list)(void *handle, vigil_store_resource_set set, const char *key,
+                         vigil_store_resource_cb cb, void *payload);
+
+    /**
+     * Retention: at most opts->max_chunks transactions (0: until done) of at
+     * most opts->chunk_rows deleted rows each; counts them in result->chunks
+     * and sets result->done when nothing older than @p cutoff_ms is left.
+     * vigil_store_retain() calls it with max_chunks 1, repeatedly, releasing
+     * the store's mutex in between, so a backend may keep a cursor in its
+     * handle to continue where the previous call for the same cutoff
+     * stopped. A call that commits nothing must set done. @p opts is never
+     * NULL and has its defaults filled in; @p result is never NULL and zeroed.
+     */
+    int (*retain)(void *handle, int64_t cutoff_ms, const vigil_store_retention_options *opts,
+                  vigil_store_retention_result *result);
+};
+
+/**
+ * Records @p message (copied; NULL: the code's vigil_strerror()) as the
+ * calling thread's last error with @p code, for a backend to explain a
+ * failure, and returns @p code so a backend can write
+ * `return vigil_store_backend_error(VIGIL_EIO, "...")`. Thread-safe.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_store_backend_error(int code, const char *message);
+
+/**
+ * Returns the built-in SQLite backend's vtable (static, never NULL), e.g. to
+ * register it under another scheme name in a copy, or to wrap it.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(const vigil_store_backend *) vigil_store_sqlite_backend(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,124 @@
+/* The `exec` action type: runs an argv array (never a shell).
+ *
+ *   argv: ["/usr/sbin/logrotate", "--force", "{{params.config}}"]
+ *   env_passthrough: [LANG]      # besides the fixed PATH
+ *   workdir: /                   # default "/"
+ *   user: nobody                 # optional, needs root
+ *   group: nogroup               # optional, needs root
+ *   max_output: 64KiB            # stdout + stderr kept in the result
+ *
+ * Result reasons: exit_code (non-zero exit), signal (killed by a signal),
+ * timeout, cancelled, spawn_failed (the program could not be executed). */
+#include "action/action_int.h"
+
+#include <string.h>
+
+typedef struct exec_state {
+    vigil__argv_tpl argv;
+    char **env_names;
+    char *workdir;
+    vigil__ids ids;
+    size_t max_output;
+    char *name;
+    vigil_action_getenv_cb getenv_cb;
+    void *getenv_payload;
+} exec_state;
+
+static const char *const k_keys[] = {"argv",  "env_passthrough", "workdir", "user",
+                                     "group", "max_output",      NULL};
+
+static void exec_destroy(void *p)
+{
+    exec_state *s = p;
+    if (!s)
+        return;
+    vigil__argv_free(&s->argv);
+    vigil__action_strv_free(s->env_names);
+    vigil__free(s->workdir);
+    vigil__ids_free(&s->ids);
+    vigil__free(s->name);
+    vigil__free(s);
+}
+
+static int exec_create(void **state, const vigil_config_node *config,
+                       const vigil_action_context *ctx)
+{
+    exec_state *s = vigil__calloc(1, sizeof(*s));
+    if (!s)
+        return vigil__error_oom();
+    uint64_t max_output;
+    int rc = vigil__argv_parse(&s->argv, config, "argv", ctx->base_dir, true);
+    if (!rc)
+        rc = vigil__env_names_parse(&s->env_names, config);
+    if (!rc)
+        rc = vigil__action_get_path(&s->workdir, config, "workdir", ctx->base_dir);
+    if (!rc)
+        rc = vigil__ids_parse(&s->ids, config);
+    if (!rc)
+        rc = vigil_config_get_size(&max_output, config, "max_output", VIGIL_ACTION_OUTPUT_DEFAULT);
+    if (!rc && max_output > VIGIL_ACTION_OUTPUT_MAX)
+        rc = vigil__action_cfg_error(vigil_config_node_get(config, "max_output"), VIGIL_ERANGE,
+                                     "at most 16MiB");
+    if (!rc && !(s->name = vigil__strdup(ctx->action_name)))
+        rc = vigil__error_oom();
+    if (rc) {
+        exec_destroy(s);
+        return rc;
+    }
+    s->max_output = (size_t)max_output;
+    s->getenv_cb = ctx->getenv_cb;
+    s->getenv_payload = ctx->getenv_payload;
+    *state = s;
+    return VIGIL_OK;
+}
+
+static int exec_validate(void *p, const vigil_action_request *req)
+{
+    exec_state *s = p;
+    return vigil__argv_check(&s->argv, req, s->name);
+}
+
+static int exec_describe(void *p, const vigil_action_request *req, vigil_buf *out)
+{
+    exec_state *s = p;
+    const char **argv = vigil__calloc(s->argv.n + 1, sizeof(char *));
+    if (!argv)
+        return vigil__error_oom();
+    vigil__argv_expand(&s->argv, req, argv);
+    int rc = vigil__argv_describe(out, argv);
+    vigil__free(argv);
+    return rc;
+}
+
+static int exec_execute(void *p, const vigil_action_request *req, const vigil_action_exec *exec,
+                        vigil_action_result *result)
+{
+    exec_state *s = p;
+    const char **argv = vigil__calloc(s->argv.n + 1, sizeof(char *));
+    char **env = NULL;
+    if (!argv)
+        return vigil__error_oom();
+    int rc = vigil__env_build(&env, s->env_names, s->getenv_cb, s->getenv_payload);
+    if (!rc) {
+        vigil__argv_expand(&s->argv, req, argv);
+        vigil__spawn sp = {argv, (const char *const *)env, s->workdir, &s->ids, -1};
+        rc = vigil__spawn_run_result(&sp, exec, s->max_output, result);
+    }
+    vigil__action_strv_free(env);
+    vigil__free(argv);
+    return rc;
+}
+
+const vigil_action_type vigil__action_exec_type = {
+    VIGIL_ACTION_TYPE_VERSION,
+    "exec",
+    k_keys,
+    exec_create,
+    exec_validate,
+    exec_execute,
+    exec_destroy,
+    exec_describe,
+    NULL,
+    NULL,
+    NULL,
+};

@@ -1,0 +1,484 @@
+/* The `webhook` action type: POSTs the request as JSON with libcurl (the
+ * only file of lib/action that includes curl.h).
+ *
+ *   url: https://pager.example/hook   # http or https only; redirects are not followed
+ *   token_env: PAGER_TOKEN            # optional: Authorization: Bearer <value>
+ *   secret_env: PAGER_HMAC_SECRET     # optional: X-Vigil-Signature header
+ *   retries: 2                        # extra attempts (0 to 10) after a network
+ *                                     # error, 408, 429 or 5xx
+ *   retry_backoff: 1s                 # wait before retry n is retry_backoff * 2^(n-1)
+ *   ca_file: /etc/ssl/private-ca.pem  # optional CA bundle for https
+ *   max_output: 64KiB                 # response body kept in the result
+ *
+ * Body: {"id":…,"action":…,"target":…,"params":{…},"reason":…,"policy":…,"host":…}
+ * Signature: X-Vigil-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
+ * "<t>.<body>")> (mbedTLS), as the hub signs /v1/execute. Token and secret
+ * are read from the environment when the action is configured, never
+ * logged, and wiped when it is destroyed. The whole exchange, retries
+ * included, is bounded by the action's timeout. Success is a 2xx answer.
+ * Result reasons: http_status (a non-2xx answer), network (no answer),
+ * timeout, cancelled. The URL is never put in results or logs (webhook URLs
+ * often embed credentials). */
+#include "action/action_int.h"
+#include "internal/json.h"
+
+#include <curl/curl.h>
+#include <mbedtls/md.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define RETRIES_MAX 10
+
+typedef struct hook_state {
+    char *url;
+    char *origin; /* scheme://host[:port], for descriptions */
+    char *token;
+    char *secret;
+    char *ca_file;
+    int retries;
+    int64_t backoff_ms;
+    size_t max_output;
+    char *host;
+    vigil_action_clock_cb clock_cb;
+    void *clock_payload;
+} hook_state;
+
+static const char *const k_keys[] = {"url",           "token_env", "secret_env", "retries",
+                                     "retry_backoff", "ca_file",   "max_output", NULL};
+
+static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode g_curl_init = CURLE_FAILED_INIT;
+
+/* curl's global initialisation is process-wide by its own design; done once. */
+static void curl_init_once(void)
+{
+    g_curl_init = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void wipe_free(char *s)
+{
+    if (!s)
+        return;
+    volatile char *p = s;
+    while (*p)
+        *p++ = 0;
+    vigil__free(s);
+}
+
+static void hook_destroy(void *p)
+{
+    hook_state *s = p;
+    if (!s)
+        return;
+    vigil__free(s->url);
+    vigil__free(s->origin);
+    wipe_free(s->token);
+    wipe_free(s->secret);
+    vigil__free(s->ca_file);
+    vigil__free(s->host);
+    vigil__free(s);
+}
+
+static int get_env(char **out, const vigil_config_node *config, const char *key,
+                   const vigil_action_context *ctx)
+{
+    const char *name;
+    *out = NULL;
+    int rc = vigil_config_get_string(&name, config, key, NULL);
+    if (rc || !name)
+        return rc;
+    const char *v = ctx->getenv_cb(name, ctx->getenv_payload);
+    if (!v || !*v)
+        return vigil__action_cfg_error(vigil_config_node_get(config, key), VIGIL_EENV,
+                                       "environment variable %.64s is not set", name);
+    if (strlen(v) > 4096)
+        return vigil__action_cfg_error(vigil_config_node_get(config, key), VIGIL_ELIMIT,
+                                       "environment variable %.64s is longer than 4096 bytes",
+                                       name);
+    for (const char *c = v; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return vigil__action_cfg_error(vigil_config_node_get(config, key), VIGIL_EVALUE,
+                                           "environment variable %.64s holds a control character",
+                                           name);
+    *out = vigil__strdup(v);
+    return *out ? VIGIL_OK : vigil__error_oom();
+}
+
+static int parse_url(hook_state *s, const vigil_config_node *node, const char *url)
+{
+    CURLU *u = curl_url();
+    if (!u)
+        return vigil__error_oom();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    int rc = VIGIL_OK;
+    if (strlen(url) > 4096) {
+        rc = vigil__action_cfg_error(node, VIGIL_ELIMIT, "the URL is longer than 4096 bytes");
+    } else if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+               curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+        rc = vigil__action_cfg_error(node, VIGIL_EVALUE, "\"%.200s\" is not a valid URL", url);
+    } else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
+        rc = vigil__action_cfg_error(node, VIGIL_EUNSUPPORTED,
+                                     "URL scheme \"%.32s\" is not supported (use http or https)",
+                                     scheme);
+    } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) {
+        rc = vigil__action_cfg_error(node, VIGIL_EVALUE, "\"%.200s\" names no host", url);
+    } else {
+        curl_url_get(u, CURLUPART_PORT, &port, 0);
+        vigil_buf b = VIGIL_BUF_INIT;
+        rc = vigil__buf_printf(&b, "%s://%s%s%s", scheme, host, port ? ":" : "", port ? port : "");
+        if (!rc && !(s->url = vigil__strdup(url)))
+            rc = vigil__error_oom();
+        if (rc)
+            vigil_buf_dispose(&b);
+        else
+            s->origin = vigil__buf_detach(&b);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int hook_create(void **state, const vigil_config_node *config,
+                       const vigil_action_context *ctx)
+{
+    pthread_once(&g_curl_once, curl_init_once);
+    if (g_curl_init != CURLE_OK)
+        return vigil__error_set(VIGIL_ENETWORK, "libcurl failed to initialise: %s",
+                                curl_easy_strerror(g_curl_init));
+    hook_state *s = vigil__calloc(1, sizeof(*s));
+    if (!s)
+        return vigil__error_oom();
+    const char *url;
+    int64_t retries;
+    uint64_t max_output;
+    int rc = vigil_config_require(config, "url");
+    if (!rc)
+        rc = vigil_config_get_string(&url, config, "url", NULL);
+    if (!rc)
+        rc = parse_url(s, vigil_config_node_get(config, "url"), url);
+    if (!rc)
+        rc = get_env(&s->token, config, "token_env", ctx);
+    if (!rc)
+        rc = get_env(&s->secret, config, "secret_env", ctx);
+    if (!rc)
+        rc = vigil_config_get_int(&retries, config, "retries", 2);
+    if (!rc && (retries < 0 || retries > RETRIES_MAX))
+        rc = vigil__action_cfg_error(vigil_config_node_get(config, "retries"), VIGIL_ERANGE,
+                                     "expected 0 to %d", RETRIES_MAX);
+    if (!rc)
+        rc = vigil_config_get_duration(&s->backoff_ms, config, "retry_backoff", 1000);
+    if (!rc)
+        rc = vigil__action_get_path(&s->ca_file, config, "ca_file", ctx->base_dir);
+    if (!rc)
+        rc = vigil_config_get_size(&max_output, config, "max_output", VIGIL_ACTION_OUTPUT_DEFAULT);
+    if (!rc && max_output > VIGIL_ACTION_OUTPUT_MAX)
+        rc = vigil__action_cfg_error(vigil_config_node_get(config, "max_output"), VIGIL_ERANGE,
+                                     "at most 16MiB");
+    if (!rc && !(s->host = vigil__strdup(ctx->host)))
+        rc = vigil__error_oom();
+    if (rc) {
+        hook_destroy(s);
+        return rc;
+    }
+    s->retries = (int)retries;
+    s->max_output = (size_t)max_output;
+    s->clock_cb = ctx->clock_cb;
+    s->clock_payload = ctx->clock_payload;
+    *state = s;
+    return VIGIL_OK;
+}
+
+/* A JSON string, or null for NULL (invalid UTF-8 would become U+FFFD). */
+static int json_str(vigil_buf *b, const char *s)
+{
+    return s ? vigil__json_put_string(b, s, strlen(s)) : vigil__buf_puts(b, "null");
+}
+
+static int build_body(vigil_buf *b, const hook_state *s, const vigil_action_request *req)
+{
+    int rc = vigil__buf_puts(b, "{\"id\":");
+    if (!rc)
+        rc = json_str(b, req->id);
+    if (!rc)
+        rc = vigil__buf_puts(b, ",\"action\":");
+    if (!rc)
+        rc = json_str(b, req->action);
+    if (!rc)
+        rc = vigil__buf_puts(b, ",\"target\":");
+    if (!rc)
+        rc = json_str(b, req->target ? req->target : "");
+    if (!rc)
+        rc = vigil__buf_puts(b, ",\"params\":{");
+    for (size_t i = 0; i < req->nparams && !rc; i++) {
+        if (i)
+            rc = vigil__buf_putc(b, ',');
+        if (!rc)
+            rc = json_str(b, req->params[i].key);
+        if (!rc)
+            rc = vigil__buf_putc(b, ':');
+        if (!rc)
+            rc = json_str(b, req->params[i].value);
+    }
+    if (!rc)
+        rc = vigil__buf_puts(b, "},\"reason\":");
+    if (!rc)
+        rc = json_str(b, req->reason);
+    if (!rc)
+        rc = vigil__buf_puts(b, ",\"policy\":");
+    if (!rc)
+        rc = json_str(b, req->policy);
+    if (!rc)
+        rc = vigil__buf_puts(b, ",\"host\":");
+    if (!rc)
+        rc = json_str(b, s->host);
+    if (!rc)
+        rc = vigil__buf_putc(b, '}');
+    return rc;
+}
+
+static int sign(vigil_buf *hdr, const char *secret, int64_t t, const vigil_buf *body)
+{
+    vigil_buf msg = VIGIL_BUF_INIT;
+    unsigned char mac[32];
+    int rc = vigil__buf_printf(&msg, "%lld.", (long long)t);
+    if (!rc)
+        rc = vigil__buf_put(&msg, body->ptr, body->size);
+    if (!rc &&
+        mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), (const unsigned char *)secret,
+                        strlen(secret), (const unsigned char *)msg.ptr, msg.size, mac) != 0)
+        rc = vigil__error_set(VIGIL_ERROR, "HMAC-SHA256 failed");
+    vigil_buf_dispose(&msg);
+    if (!rc)
+        rc = vigil__buf_printf(hdr, "X-Vigil-Signature: t=%lld,v1=", (long long)t);
+    for (size_t i = 0; i < sizeof(mac) && !rc; i++)
+        rc = vigil__buf_printf(hdr, "%02x", mac[i]);
+    return rc;
+}
+
+typedef struct xfer {
+    vigil_buf body;
+    size_t max;
+    int truncated;
+    int oom;
+    const vigil_action_exec *exec;
+    int cancelled;
+} xfer;
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    xfer *x = userdata;
+    size_t n = size * nmemb;
+    size_t room = x->body.size < x->max ? x->max - x->body.size : 0;
+    size_t keep = n < room ? n : room;
+    if (keep < n)
+        x->truncated = 1;
+    if (keep && vigil__buf_put(&x->body, ptr, keep) != VIGIL_OK) {
+        x->oom = 1;
+        return 0;
+    }
+    return n;
+}
+
+static int on_progress(void *userdata, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    xfer *x = userdata;
+    if (x->exec->cancel && x->exec->cancel(x->exec->cancel_payload)) {
+        x->cancelled = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static struct curl_slist *add_header(struct curl_slist *list, const char *h, int *oom)
+{
+    struct curl_slist *n = curl_slist_append(list, h);
+    if (!n) {
+        *oom = 1;
+        return list;
+    }
+    return n;
+}
+
+/* One POST. *status receives the HTTP status (0 without an answer). */
+static int post_once(hook_state *s, const vigil_buf *body, const vigil_action_exec *exec, xfer *x,
+                     long *status, char *errbuf)
+{
+    int64_t left = exec->deadline_ms - vigil__monotonic_ms();
+    if (left <= 0)
+        return 1;
+    *status = 0;
+    errbuf[0] = '\0';
+    vigil__buf_clear(&x->body);
+    x->truncated = 0;
+    CURL *c = curl_easy_init();
+    if (!c)
+        return vigil__error_oom();
+    int oom = 0;
+    vigil_buf auth = VIGIL_BUF_INIT, sig = VIGIL_BUF_INIT;
+    struct curl_slist *h = NULL;
+    h = add_header(h, "Content-Type: application/json", &oom);
+    h = add_header(h, "Expect:", &oom);
+    int rc = VIGIL_OK;
+    if (s->token) {
+        rc = vigil__buf_printf(&auth, "Authorization: Bearer %s", s->token);
+        if (!rc)
+            h = add_header(h, auth.ptr, &oom);
+    }
+    if (!rc && s->secret) {
+        rc = sign(&sig, s->secret, s->clock_cb(s->clock_payload) / 1000, body);
+        if (!rc)
+            h = add_header(h, sig.ptr, &oom);
+    }
+    if (!rc && oom)
+        rc = vigil__error_oom();
+    if (!rc) {
+        curl_easy_setopt(c, CURLOPT_URL, s->url);
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->ptr);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->size);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_USERAGENT, "vigil/" VIGIL_VERSION);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)left);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(left < 10000 ? left : 10000));
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        if (s->ca_file)
+            curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
+        CURLcode cc = curl_easy_perform(c);
+        if (x->oom)
+            rc = vigil__error_oom();
+        else if (cc == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+        else if (!errbuf[0])
+            snprintf(errbuf, CURL_ERROR_SIZE, "%s", curl_easy_strerror(cc));
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    /* the buffers held the token and the signature: wipe them */
+    if (auth.ptr)
+        memset(auth.ptr, 0, auth.size);
+    vigil_buf_dispose(&auth);
+    vigil_buf_dispose(&sig);
+    return rc;
+}
+
+static int finish(vigil_action_result *r, vigil_action_status st, const char *reason,
+                  const vigil_buf *msg, xfer *x)
+{
+    r->status = st;
+    int rc = vigil_action_result_set_reason(r, reason);
+    vigil_buf out = VIGIL_BUF_INIT;
+    if (!rc)
+        rc = vigil__buf_put(&out, msg->ptr ? msg->ptr : "", msg->size);
+    if (!rc && x->body.size) {
+        rc = vigil__buf_putc(&out, '\n');
+        if (!rc)
+            rc = vigil__buf_put(&out, x->body.ptr, x->body.size);
+    }
+    if (!rc)
+        rc = vigil_action_result_set_output(r, out.ptr ? out.ptr : "", out.size);
+    vigil_buf_dispose(&out);
+    r->output_truncated = x->truncated;
+    return rc;
+}
+
+static int hook_execute(void *p, const vigil_action_request *req, const vigil_action_exec *exec,
+                        vigil_action_result *result)
+{
+    hook_state *s = p;
+    vigil_buf body = VIGIL_BUF_INIT, msg = VIGIL_BUF_INIT;
+    xfer x;
+    memset(&x, 0, sizeof(x));
+    x.max = s->max_output;
+    x.exec = exec;
+    char errbuf[CURL_ERROR_SIZE];
+    int rc = build_body(&body, s, req);
+    long status = 0;
+    int attempts = 0;
+    errbuf[0] = '\0';
+    while (!rc) {
+        int r = post_once(s, &body, exec, &x, &status, errbuf);
+        if (r == 1) /* no time left for another attempt */
+            break;
+        if (r < 0) {
+            rc = r;
+            break;
+        }
+        attempts++;
+        if (x.cancelled || (status >= 200 && status < 300))
+            break;
+        bool retryable = status == 0 || status == 408 || status == 429 || status >= 500;
+        if (!retryable || attempts > s->retries)
+            break;
+        int shift = attempts - 1 < 20 ? attempts - 1 : 20;
+        int64_t wait = s->backoff_ms << shift;
+        int64_t now = vigil__monotonic_ms();
+        if (now + wait >= exec->deadline_ms)
+            break; /* the next attempt would start past the deadline */
+        if (vigil__sleep_until(now + wait, exec->cancel, exec->cancel_payload)) {
+            x.cancelled = 1;
+            break;
+        }
+    }
+    if (!rc) {
+        const char *plural = attempts == 1 ? "" : "s";
+        if (x.cancelled) {
+            vigil__buf_puts(&msg, "cancelled");
+            rc = finish(result, VIGIL_ACTION_FAILED, "cancelled", &msg, &x);
+        } else if (status >= 200 && status < 300) {
+            vigil__buf_printf(&msg, "HTTP %ld", status);
+            rc = finish(result, VIGIL_ACTION_SUCCEEDED, NULL, &msg, &x);
+        } else if (status) {
+            vigil__buf_printf(&msg, "HTTP %ld after %d attempt%s", status, attempts, plural);
+            rc = finish(result, VIGIL_ACTION_FAILED, "http_status", &msg, &x);
+        } else if (vigil__monotonic_ms() >= exec->deadline_ms || attempts == 0) {
+            vigil__buf_printf(&msg, "no answer within the timeout (%lld ms)%s%s",
+                              (long long)exec->timeout_ms, errbuf[0] ? ": " : "", errbuf);
+            rc = finish(result, VIGIL_ACTION_TIMEOUT, "timeout", &msg, &x);
+        } else {
+            vigil__buf_printf(&msg, "no answer after %d attempt%s: %s", attempts, plural, errbuf);
+            rc = finish(result, VIGIL_ACTION_FAILED, "network", &msg, &x);
+        }
+    }
+    vigil_buf_dispose(&body);
+    vigil_buf_dispose(&msg);
+    vigil_buf_dispose(&x.body);
+    return rc;
+}
+
+static int hook_describe(void *p, const vigil_action_request *req, vigil_buf *out)
+{
+    (void)req;
+    hook_state *s = p;
+    return vigil__buf_printf(out, "would POST the request to %s%s%s", s->origin,
+                             s->token ? " with a bearer token" : "", s->secret ? ", signed" : "");
+}
+
+const vigil_action_type vigil__action_webhook_type = {
+    VIGIL_ACTION_TYPE_VERSION,
+    "webhook",
+    k_keys,
+    hook_create,
+    NULL,
+    hook_execute,
+    hook_destroy,
+    hook_describe,
+    NULL,
+    NULL,
+    NULL,
+};

@@ -1,0 +1,1260 @@
+/* The agent: collectors on their schedules, batching, shipping through the
+ * ingest client, the on-disk spool, heartbeat and self-metrics. */
+#include "agent/spool.h"
+#include "client/client_int.h"
+#include "internal/common.h"
+#include "vigil/agent.h"
+#include "vigil/client.h"
+#include "vigil/sys/collector.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define COMPONENT       "agent"
+#define DEF_INTERVAL    10000
+#define DEF_MAX_METRICS 5000
+#define DEF_MAX_DELAY   1000
+#define DEF_CONNECT     5000
+#define DEF_REQUEST     10000
+#define DEF_RETRIES     2
+#define MAX_RETRIES     10
+#define DEF_BACKOFF     500
+#define DEF_BACKOFF_MAX 30000
+#define DEF_RETRY_AFTER 60000
+#define DEF_SHUTDOWN    500
+#define DEF_ONCE_GAP    1000
+#define REPLAY_PER_STEP 16
+#define TAGS_MAX        32
+#define URLS_MAX        16
+#define ALLOW_MAX       256
+#define RUN_SLEEP_MAX   60000
+#define STR_OPTION_MAX  4096
+#define SPOOL_ID_MAX    255
+
+struct vigil_agent {
+    vigil_logger logger;
+    char *id;
+    vigil_tag *tags; /* global tags, owned strings */
+    size_t ntags;
+    int64_t interval_ms, heartbeat_ms, max_delay_ms, shutdown_ms;
+    int64_t backoff_ms, backoff_max_ms;
+    size_t max_metrics;
+    unsigned int attempts; /* client rounds of one normal send */
+    int offline;
+
+    vigil_collector_registry *own_registry;
+    const vigil_collector_registry *registry;
+    vigil_collector_options copts;
+    char *proc_root, *sys_root, *base_dir;
+    char **exec_allow; /* NULL-terminated copy, or NULL */
+    vigil_collector **colls;
+    size_t ncolls, ccap;
+
+    vigil_client *client;
+    vigil__spool *spool;
+
+    vigil_batch *pending; /* samples waiting to be shipped */
+    int64_t pending_since;
+    vigil_batch *scratch; /* one collection */
+    vigil_batch *events;  /* samples of event-driven collectors */
+    int64_t next_heartbeat;
+    int64_t hub_retry_at; /* no normal send before this (after a failure) */
+    unsigned int hub_failures;
+    uint64_t rng;
+    vigil_buf gz, rec;
+
+    int wake[2];
+    int stop;
+
+    /* counters (atomics: read from any thread) */
+    uint64_t n_collections, n_metrics, n_sent, n_failures, n_dropped, n_spooled, n_replayed,
+        n_events, n_spool_bytes, n_spool_records, n_spool_corrupt;
+};
+
+#define COUNT(a, field, n) __atomic_add_fetch(&(a)->field, (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* ---- options ----------------------------------------------------------------- */
+
+int vigil_agent_options_init(vigil_agent_options *opts, unsigned int version)
+{
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "agent options: NULL argument");
+    if (version != VIGIL_AGENT_OPTIONS_VERSION)
+        return vigil__error_set(VIGIL_EINVAL, "agent options: unsupported version %u", version);
+    vigil_agent_options d = VIGIL_AGENT_OPTIONS_INIT;
+    *opts = d;
+    return VIGIL_OK;
+}
+
+/* Arrays built from the configuration; their strings are borrowed from it. */
+typedef struct cfg_arrays {
+    const char *urls[URLS_MAX];
+    vigil_tag tags[TAGS_MAX];
+    const char *allow[ALLOW_MAX + 1];
+} cfg_arrays;
+
+static const char *const k_top_keys[] = {"agent",
+                                         "hub",
+                                         "interval",
+                                         "heartbeat",
+                                         "batch",
+                                         "spool",
+                                         "log_level",
+                                         "exec_allow",
+                                         "collectors",
+                                         "shutdown_timeout",
+                                         "collector_backoff_max",
+                                         NULL};
+static const char *const k_agent_keys[] = {"id", "tags", NULL};
+static const char *const k_hub_keys[] = {
+    "urls",    "token_env",   "ca_file",         "cert",
+    "key",     "insecure",    "timeout",         "retries",
+    "backoff", "backoff_max", "retry_after_max", "connect_timeout",
+    NULL};
+static const char *const k_batch_keys[] = {"max_metrics", "max_delay", NULL};
+static const char *const k_spool_keys[] = {"path", "max_size", "fsync", NULL};
+
+static int section(const vigil_config_node **out, const vigil_config_node *root, const char *key,
+                   const char *const *keys)
+{
+    const vigil_config_node *n = vigil_config_node_get(root, key);
+    *out = NULL;
+    if (!n || vigil_config_node_kind(n) == VIGIL_CONFIG_NULL)
+        return VIGIL_OK;
+    int rc = vigil_config_map(n);
+    if (!rc)
+        rc = vigil_config_expect_keys(n, keys);
+    if (!rc)
+        *out = n;
+    return rc;
+}
+
+static int at_least(const vigil_config_node *map, const char *key, int64_t v, int64_t min,
+                    const char *what)
+{
+    if (v >= min)
+        return VIGIL_OK;
+    char msg[160];
+    snprintf(msg, sizeof(msg), "must be at least %s", what);
+    return vigil_config_error(vigil_config_node_get(map, key), VIGIL_ERANGE, msg);
+}
+
+static int read_string_list(const vigil_config_node *list, const char **out, size_t max, size_t *n,
+                            const char *what)
+{
+    int rc = vigil_config_list(list);
+    if (rc)
+        return rc;
+    size_t len = vigil_config_node_len(list);
+    if (len > max) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "at most %zu %s", max, what);
+        return vigil_config_error(list, VIGIL_ELIMIT, msg);
+    }
+    for (size_t i = 0; i < len; i++)
+        if ((rc = vigil_config_string(&out[i], vigil_config_node_at(list, i))) != VIGIL_OK)
+            return rc;
+    *n = len;
+    return VIGIL_OK;
+}
+
+static int apply_config(vigil_agent_options *o, const vigil_config_node *root, cfg_arrays *arr)
+{
+    int rc;
+    if (!root || vigil_config_node_kind(root) == VIGIL_CONFIG_NULL)
+        return VIGIL_OK;
+    if ((rc = vigil_config_map(root)) || (rc = vigil_config_expect_keys(root, k_top_keys)))
+        return rc;
+    const vigil_config_node *agent, *hub, *batch, *spool, *n;
+    if ((rc = section(&agent, root, "agent", k_agent_keys)) ||
+        (rc = section(&hub, root, "hub", k_hub_keys)) ||
+        (rc = section(&batch, root, "batch", k_batch_keys)) ||
+        (rc = section(&spool, root, "spool", k_spool_keys)))
+        return rc;
+
+    /* agent */
+    if ((rc = vigil_config_get_string(&o->agent_id, agent, "id", o->agent_id)))
+        return rc;
+    if ((n = vigil_config_node_get(agent, "tags")) &&
+        vigil_config_node_kind(n) != VIGIL_CONFIG_NULL) {
+        if ((rc = vigil_config_map(n)))
+            return rc;
+        size_t len = vigil_config_node_len(n);
+        if (len > TAGS_MAX)
+            return vigil_config_error(n, VIGIL_ELIMIT, "at most 32 global tags");
+        for (size_t i = 0; i < len; i++) {
+            arr->tags[i].key = vigil_config_node_key_at(n, i);
+            if ((rc = vigil_config_string(&arr->tags[i].value, vigil_config_node_at(n, i))))
+                return rc;
+        }
+        o->tags = arr->tags;
+        o->ntags = len;
+    }
+
+    /* hub */
+    if ((n = vigil_config_node_get(hub, "urls")) &&
+        vigil_config_node_kind(n) != VIGIL_CONFIG_NULL) {
+        size_t len = 0;
+        if ((rc = read_string_list(n, arr->urls, URLS_MAX, &len, "hub URLs")))
+            return rc;
+        if (len == 0)
+            return vigil_config_error(n, VIGIL_EVALUE, "at least one hub URL is required");
+        o->hub_urls = arr->urls;
+        o->nhub_urls = len;
+    }
+    int64_t retries = o->retries < 0 ? 0 : o->retries ? o->retries : DEF_RETRIES;
+    if ((rc = vigil_config_get_string(&o->token_env, hub, "token_env", o->token_env)) ||
+        (rc = vigil_config_get_string(&o->ca_file, hub, "ca_file", o->ca_file)) ||
+        (rc = vigil_config_get_string(&o->cert_file, hub, "cert", o->cert_file)) ||
+        (rc = vigil_config_get_string(&o->key_file, hub, "key", o->key_file)) ||
+        (rc = vigil_config_get_bool(&o->tls_insecure, hub, "insecure", o->tls_insecure)) ||
+        (rc = vigil_config_get_duration(&o->connect_timeout_ms, hub, "connect_timeout",
+                                        o->connect_timeout_ms ? o->connect_timeout_ms
+                                                              : DEF_CONNECT)) ||
+        (rc = vigil_config_get_duration(&o->request_timeout_ms, hub, "timeout",
+                                        o->request_timeout_ms ? o->request_timeout_ms
+                                                              : DEF_REQUEST)) ||
+        (rc = vigil_config_get_int(&retries, hub, "retries", retries)) ||
+        (rc = vigil_config_get_duration(&o->backoff_ms, hub, "backoff",
+                                        o->backoff_ms ? o->backoff_ms : DEF_BACKOFF)) ||
+        (rc = vigil_config_get_duration(&o->backoff_max_ms, hub, "backoff_max",
+                                        o->backoff_max_ms ? o->backoff_max_ms : DEF_BACKOFF_MAX)) ||
+        (rc = vigil_config_get_duration(&o->retry_after_max_ms, hub, "retry_after_max",
+                                        o->retry_after_max_ms ? o->retry_after_max_ms
+                                                              : DEF_RETRY_AFTER)))
+        return rc;
+    if ((rc = at_least(hub, "connect_timeout", o->connect_timeout_ms, 1, "1ms")) ||
+        (rc = at_least(hub, "timeout", o->request_timeout_ms, 1, "1ms")) ||
+        (rc = at_least(hub, "backoff", o->backoff_ms, 1, "1ms")) ||
+        (rc = at_least(hub, "backoff_max", o->backoff_max_ms, o->backoff_ms, "hub.backoff")) ||
+        (rc = at_least(hub, "retry_after_max", o->retry_after_max_ms, 1, "1ms")) ||
+        (rc = at_least(hub, "retries", retries, 0, "0")))
+        return rc;
+    if (retries > MAX_RETRIES)
+        return vigil_config_error(vigil_config_node_get(hub, "retries"), VIGIL_ERANGE,
+                                  "must be at most 10");
+    o->retries = retries == 0 ? -1 : (int)retries;
+
+    /* schedule */
+    if ((rc = vigil_config_get_duration(&o->interval_ms, root, "interval",
+                                        o->interval_ms ? o->interval_ms : DEF_INTERVAL)) ||
+        (rc =
+             at_least(root, "interval", o->interval_ms, VIGIL_COLLECTOR_MIN_INTERVAL_MS, "10ms")) ||
+        (rc = vigil_config_get_duration(&o->heartbeat_ms, root, "heartbeat",
+                                        o->heartbeat_ms ? o->heartbeat_ms : o->interval_ms)) ||
+        (rc = at_least(root, "heartbeat", o->heartbeat_ms, VIGIL_COLLECTOR_MIN_INTERVAL_MS,
+                       "10ms")) ||
+        (rc = vigil_config_get_duration(&o->shutdown_timeout_ms, root, "shutdown_timeout",
+                                        o->shutdown_timeout_ms ? o->shutdown_timeout_ms
+                                                               : DEF_SHUTDOWN)) ||
+        (rc = vigil_config_get_duration(&o->collector_backoff_max_ms, root, "collector_backoff_max",
+                                        o->collector_backoff_max_ms)))
+        return rc;
+
+    /* batch */
+    int64_t max_metrics = o->batch_max_metrics ? (int64_t)o->batch_max_metrics : DEF_MAX_METRICS;
+    if ((rc = vigil_config_get_int(&max_metrics, batch, "max_metrics", max_metrics)) ||
+        (rc = at_least(batch, "max_metrics", max_metrics, 1, "1")) ||
+        (rc = vigil_config_get_duration(&o->batch_max_delay_ms, batch, "max_delay",
+                                        o->batch_max_delay_ms ? o->batch_max_delay_ms
+                                                              : DEF_MAX_DELAY)))
+        return rc;
+    if (o->batch_max_delay_ms == 0)
+        o->batch_max_delay_ms = -1; /* "max_delay: 0": ship at once */
+    if (max_metrics > VIGIL_BATCH_DEFAULT_MAX_METRICS)
+        return vigil_config_error(vigil_config_node_get(batch, "max_metrics"), VIGIL_ERANGE,
+                                  "must be at most 100000");
+    o->batch_max_metrics = (size_t)max_metrics;
+
+    /* spool */
+    int fsync_on = !o->spool_no_fsync;
+    uint64_t max_size = o->spool_max_size ? o->spool_max_size : VIGIL__SPOOL_DEFAULT_MAX;
+    if ((rc = vigil_config_get_string(&o->spool_path, spool, "path", o->spool_path)) ||
+        (rc = vigil_config_get_size(&max_size, spool, "max_size", max_size)) ||
+        (rc = vigil_config_get_bool(&fsync_on, spool, "fsync", fsync_on)))
+        return rc;
+    if (max_size < 4096)
+        return vigil_config_error(vigil_config_node_get(spool, "max_size"), VIGIL_ERANGE,
+                                  "must be at least 4KiB");
+    o->spool_max_size = max_size;
+    o->spool_no_fsync = !fsync_on;
+
+    /* logging and exec */
+    if ((n = vigil_config_node_get(root, "log_level")) &&
+        vigil_config_node_kind(n) != VIGIL_CONFIG_NULL) {
+        const char *s;
+        vigil_log_level lv;
+        if ((rc = vigil_config_string(&s, n)))
+            return rc;
+        if (vigil_log_level_parse(&lv, s) != VIGIL_OK)
+            return vigil_config_error(n, VIGIL_EVALUE,
+                                      "expected a log level (debug, info, warn, error, off)");
+        o->logger.min_level = lv;
+    }
+    if ((n = vigil_config_node_get(root, "exec_allow")) &&
+        vigil_config_node_kind(n) != VIGIL_CONFIG_NULL) {
+        size_t len = 0;
+        if ((rc = read_string_list(n, arr->allow, ALLOW_MAX, &len, "exec_allow entries")))
+            return rc;
+        arr->allow[len] = NULL;
+        o->exec_allow = arr->allow;
+    }
+    if ((n = vigil_config_node_get(root, "collectors")) &&
+        vigil_config_node_kind(n) != VIGIL_CONFIG_NULL && (rc = vigil_config_list(n)))
+        return rc;
+    return VIGIL_OK;
+}
+
+/* Mirrors the spool counters into the atomics vigil_agent_stats_get() reads. */
+static void sync_spool_stats(vigil_agent *a)
+{
+    vigil__spool_stats st;
+    vigil__spool_stats_get(a->spool, &st);
+    __atomic_store_n(&a->n_spool_bytes, st.bytes, __ATOMIC_RELAXED);
+    __atomic_store_n(&a->n_spool_records, st.records, __ATOMIC_RELAXED);
+    __atomic_store_n(&a->n_spool_corrupt, st.corrupt, __ATOMIC_RELAXED);
+}
+
+/* ---- creation ------------------------------------------------------------------ */
+
+static int copy_str(char **dst, const char *src, const char *what)
+{
+    *dst = NULL;
+    if (!src || !*src)
+        return VIGIL_OK;
+    if (strlen(src) > STR_OPTION_MAX)
+        return vigil__error_set(VIGIL_EINVAL, "agent: %s is longer than %d bytes", what,
+                                STR_OPTION_MAX);
+    *dst = vigil__strdup(src);
+    return *dst ? VIGIL_OK : vigil__error_oom();
+}
+
+static int set_id(vigil_agent *a, const char *id)
+{
+    char host[256];
+    if (!id || !*id) {
+        if (gethostname(host, sizeof(host)) != 0 || !host[0])
+            snprintf(host, sizeof(host), "%s", "localhost");
+        host[sizeof(host) - 1] = '\0';
+        id = host;
+    }
+    size_t len = strlen(id);
+    if (len > VIGIL_AGENT_ID_MAX)
+        return vigil__error_set(VIGIL_EINVAL, "agent: id is longer than %d bytes",
+                                VIGIL_AGENT_ID_MAX);
+    if (!vigil__utf8_valid(id, len))
+        return vigil__error_set(VIGIL_EENCODING, "agent: id is not valid UTF-8");
+    a->id = vigil__strdup(id);
+    return a->id ? VIGIL_OK : vigil__error_oom();
+}
+
+static int set_tags(vigil_agent *a, const vigil_tag *tags, size_t n, const vigil_config_node *cfg)
+{
+    if (!n)
+        return VIGIL_OK;
+    if (!tags)
+        return vigil__error_set(VIGIL_EINVAL, "agent: tags is NULL with ntags %zu", n);
+    if (n > TAGS_MAX)
+        return vigil__error_set(VIGIL_ELIMIT, "agent: at most %d global tags", TAGS_MAX);
+    const vigil_config_node *tnode =
+        vigil_config_node_get(vigil_config_node_get(cfg, "agent"), "tags");
+    for (size_t i = 0; i < n; i++) {
+        const vigil_config_node *at = tnode ? vigil_config_node_at(tnode, i) : NULL;
+        char msg[160];
+        if (!tags[i].key || !tags[i].value)
+            return vigil__error_set(VIGIL_EINVAL, "agent: tags[%zu] has a NULL key or value", i);
+        if (!vigil_metric_name_valid(tags[i].key)) {
+            snprintf(msg, sizeof(msg), "invalid tag key \"%.64s\"", tags[i].key);
+            return at ? vigil_config_error(at, VIGIL_ENAME, msg)
+                      : vigil__error_set(VIGIL_ENAME, "agent: %s", msg);
+        }
+        if (strcmp(tags[i].key, "host") == 0)
+            return at ? vigil_config_error(at, VIGIL_EINVAL,
+                                           "the host tag is the agent id: set agent.id instead")
+                      : vigil__error_set(VIGIL_EINVAL,
+                                         "agent: the host tag is the agent id: set agent_id");
+        size_t vl = strlen(tags[i].value);
+        if (vl > VIGIL_METRIC_TAG_VALUE_MAX || !vigil__utf8_valid(tags[i].value, vl)) {
+            snprintf(msg, sizeof(msg), "tag value of \"%.64s\" is too long or not UTF-8",
+                     tags[i].key);
+            return at ? vigil_config_error(at, VIGIL_EVALUE, msg)
+                      : vigil__error_set(VIGIL_EVALUE, "agent: %s", msg);
+        }
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(tags[k].key, tags[i].key) == 0)
+                return vigil__error_set(VIGIL_EINVAL, "agent: duplicate tag key \"%.64s\"",
+                                        tags[i].key);
+    }
+    a->tags = vigil__calloc(n, sizeof(vigil_tag));
+    if (!a->tags)
+        return vigil__error_oom();
+    for (size_t i = 0; i < n; i++) {
+        char *k = vigil__strdup(tags[i].key);
+        char *v = k ? vigil__strdup(tags[i].value) : NULL;
+        if (!v) {
+            vigil__free(k);
+            return vigil__error_oom();
+        }
+        a->tags[i].key = k;
+        a->tags[i].value = v;
+        a->ntags = i + 1;
+    }
+    return VIGIL_OK;
+}
+
+static int set_exec_allow(vigil_agent *a, const char *const *allow)
+{
+    if (!allow)
+        return VIGIL_OK;
+    size_t n = 0;
+    while (allow[n]) {
+        if (++n > ALLOW_MAX)
+            return vigil__error_set(VIGIL_ELIMIT, "agent: at most %d exec_allow entries",
+                                    ALLOW_MAX);
+    }
+    a->exec_allow = vigil__calloc(n + 1, sizeof(char *));
+    if (!a->exec_allow)
+        return vigil__error_oom();
+    for (size_t i = 0; i < n; i++)
+        if (!(a->exec_allow[i] = vigil__strdup(allow[i])))
+            return vigil__error_oom();
+    return VIGIL_OK;
+}
+
+static char *resolve_path(const char *base, const char *path)
+{
+    vigil_buf b = VIGIL_BUF_INIT;
+    int rc = path[0] == '/' || !base ? vigil__buf_puts(&b, path)
+                                     : vigil__buf_printf(&b, "%s/%s", base, path);
+    if (rc) {
+        vigil_buf_dispose(&b);
+        return NULL;
+    }
+    return vigil__buf_detach(&b);
+}
+
+static int open_client(vigil_agent *a, const vigil_agent_options *o, const vigil_config_node *root)
+{
+    static const char *const dflt_urls[] = {VIGIL_AGENT_DEFAULT_HUB_URL};
+    vigil_client_options co;
+    vigil_client_options_init(&co, VIGIL_CLIENT_OPTIONS_VERSION);
+    co.urls = o->nhub_urls ? o->hub_urls : dflt_urls;
+    co.nurls = o->nhub_urls ? o->nhub_urls : 1;
+    co.token_env = o->token_env ? o->token_env : VIGIL_AGENT_DEFAULT_TOKEN_ENV;
+    co.ca_file = o->ca_file;
+    co.cert_file = o->cert_file;
+    co.key_file = o->key_file;
+    co.insecure = o->tls_insecure;
+    co.connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : DEF_CONNECT;
+    co.request_timeout_ms = o->request_timeout_ms ? o->request_timeout_ms : DEF_REQUEST;
+    co.max_attempts = a->attempts;
+    co.backoff_base_ms = a->backoff_ms;
+    co.backoff_max_ms = a->backoff_max_ms;
+    co.retry_after_max_ms = o->retry_after_max_ms ? o->retry_after_max_ms : DEF_RETRY_AFTER;
+    co.logger = a->logger;
+    int rc = vigil_client_new(&a->client, &co);
+    if (rc && root) {
+        /* name the place in the file that holds the hub settings */
+        const vigil_config_node *hub = vigil_config_node_get(root, "hub");
+        const vigil_config_node *at = vigil_config_node_get(hub, "urls");
+        if (!at)
+            at = hub;
+        if (at) {
+            char msg[1024];
+            const char *m = vigil_error_last()->message;
+            snprintf(msg, sizeof(msg), "%s", strncmp(m, "client: ", 8) == 0 ? m + 8 : m);
+            return vigil_config_error(at, rc, msg);
+        }
+    }
+    if (!rc)
+        vigil__client_set_cancel_fd(a->client, a->wake[0], a->shutdown_ms);
+    return rc;
+}
+
+static int add_collector(vigil_agent *a, const vigil_config_node *entry)
+{
+    int rc = vigil__array_grow((void **)&a->colls, &a->ccap, a->ncolls + 1, sizeof(*a->colls));
+    if (rc)
+        return rc;
+    vigil_collector *c = NULL;
+    rc = vigil_collector_new(&c, a->registry, entry, &a->copts);
+    if (rc)
+        return rc;
+    a->colls[a->ncolls++] = c;
+    return VIGIL_OK;
+}
+
+static int create(vigil_agent **out, const vigil_config *config, const vigil_agent_options *opts,
+                  int check_only)
+{
+    if (!out && !check_only)
+        return vigil__error_set(VIGIL_EINVAL, "agent: NULL argument");
+    if (out)
+        *out = NULL;
+    vigil_agent_options o;
+    if (opts) {
+        if (opts->version != VIGIL_AGENT_OPTIONS_VERSION)
+            return vigil__error_set(VIGIL_EINVAL, "agent options: unsupported version %u",
+                                    opts->version);
+        o = *opts;
+    } else {
+        vigil_agent_options_init(&o, VIGIL_AGENT_OPTIONS_VERSION);
+    }
+    const vigil_config_node *root = config ? vigil_config_root(config, 0) : NULL;
+    cfg_arrays *arr = vigil__calloc(1, sizeof(*arr));
+    if (!arr)
+        return vigil__error_oom();
+    int rc = apply_config(&o, root, arr);
+    if (rc) {
+        vigil__free(arr);
+        return rc;
+    }
+
+    vigil_agent *a = vigil__calloc(1, sizeof(*a));
+    if (!a) {
+        vigil__free(arr);
+        return vigil__error_oom();
+    }
+    a->wake[0] = a->wake[1] = -1;
+    a->logger = o.logger;
+    a->offline = o.offline != 0;
+    a->interval_ms = o.interval_ms ? o.interval_ms : DEF_INTERVAL;
+    a->heartbeat_ms = o.heartbeat_ms ? o.heartbeat_ms : a->interval_ms;
+    a->max_delay_ms = o.batch_max_delay_ms > 0   ? o.batch_max_delay_ms
+                      : o.batch_max_delay_ms < 0 ? 0
+                                                 : DEF_MAX_DELAY;
+    a->shutdown_ms = o.shutdown_timeout_ms ? o.shutdown_timeout_ms : DEF_SHUTDOWN;
+    a->backoff_ms = o.backoff_ms ? o.backoff_ms : DEF_BACKOFF;
+    a->backoff_max_ms = o.backoff_max_ms ? o.backoff_max_ms : DEF_BACKOFF_MAX;
+    a->max_metrics = o.batch_max_metrics ? o.batch_max_metrics : DEF_MAX_METRICS;
+    a->attempts = o.retries < 0 ? 1u : (unsigned int)(o.retries ? o.retries : DEF_RETRIES) + 1u;
+    a->pending_since = -1;
+
+    if (o.interval_ms < 0 || o.heartbeat_ms < 0 || o.shutdown_timeout_ms < 0 || o.backoff_ms < 0 ||
+        o.backoff_max_ms < 0 || o.retries > MAX_RETRIES ||
+        (o.interval_ms && o.interval_ms < VIGIL_COLLECTOR_MIN_INTERVAL_MS) ||
+        a->max_metrics > VIGIL_BATCH_DEFAULT_MAX_METRICS || (o.nhub_urls && !o.hub_urls))
+        rc = vigil__error_set(VIGIL_EINVAL, "agent: an option is out of range");
+    if (a->backoff_max_ms < a->backoff_ms)
+        a->backoff_max_ms = a->backoff_ms;
+    if (!rc)
+        rc = set_id(a, o.agent_id);
+    if (!rc)
+        rc = set_tags(a, o.tags, o.ntags, root);
+    if (!rc)
+        rc = set_exec_allow(a, o.exec_allow);
+    if (!rc)
+        rc = copy_str(&a->proc_root, o.proc_root, "proc_root");
+    if (!rc)
+        rc = copy_str(&a->sys_root, o.sys_root, "sys_root");
+    if (!rc)
+        rc = copy_str(&a->base_dir, o.base_dir, "base_dir");
+    if (!rc && pipe2(a->wake, O_CLOEXEC | O_NONBLOCK) != 0)
+        rc = vigil__error_set(VIGIL_EIO, "agent: pipe: %s", strerror(errno));
+    if (!rc)
+        rc = vigil_batch_new(&a->pending);
+    if (!rc)
+        rc = vigil_batch_new(&a->scratch);
+    if (!rc)
+        rc = vigil_batch_new(&a->events);
+    if (!rc) {
+        vigil_batch_set_max_metrics(a->pending, a->max_metrics);
+        if (getrandom(&a->rng, sizeof(a->rng), GRND_NONBLOCK) != (ssize_t)sizeof(a->rng))
+            a->rng = (uint64_t)vigil__monotonic_ms() * 6364136223846793005ULL ^ (uint64_t)getpid();
+    }
+    if (!rc && o.registry) {
+        a->registry = o.registry;
+    } else if (!rc) {
+        rc = vigil_collector_registry_new(&a->own_registry);
+        if (!rc)
+            rc = vigil_collector_registry_add_builtins(a->own_registry);
+        a->registry = a->own_registry;
+    }
+    if (!rc) {
+        vigil_collector_options_init(&a->copts, VIGIL_COLLECTOR_OPTIONS_VERSION);
+        a->copts.logger = a->logger;
+        a->copts.proc_root = a->proc_root;
+        a->copts.sys_root = a->sys_root;
+        a->copts.base_dir = a->base_dir;
+        a->copts.default_interval_ms = a->interval_ms;
+        a->copts.backoff_max_ms = o.collector_backoff_max_ms;
+        a->copts.exec_allow = (const char *const *)a->exec_allow;
+        const vigil_config_node *list = vigil_config_node_get(root, "collectors");
+        size_t nc =
+            vigil_config_node_kind(list) == VIGIL_CONFIG_LIST ? vigil_config_node_len(list) : 0;
+        for (size_t i = 0; !rc && i < nc; i++)
+            rc = add_collector(a, vigil_config_node_at(list, i));
+    }
+    /* a configuration check builds the client (it checks the URLs and
+     * connects to nothing) but leaves the spool alone */
+    if (!rc && !a->offline)
+        rc = open_client(a, &o, root);
+    if (!rc && !a->offline && !check_only) {
+        {
+            const char *sp =
+                o.spool_path && *o.spool_path ? o.spool_path : VIGIL_AGENT_DEFAULT_SPOOL_PATH;
+            char *path = resolve_path(a->base_dir, sp);
+            if (!path) {
+                rc = vigil__error_oom();
+            } else {
+                vigil__spool_options so = {path, o.spool_max_size, o.spool_no_fsync, &a->logger};
+                rc = vigil__spool_open(&a->spool, &so);
+                vigil__free(path);
+            }
+        }
+    }
+    vigil__free(arr);
+    if (rc || check_only) {
+        vigil_agent_free(a);
+        return rc;
+    }
+    sync_spool_stats(a);
+    vigil__log(&a->logger, VIGIL_LOG_INFO, COMPONENT, "agent ready",
+               "id=%s collectors=%zu spool_records=%llu", a->id, a->ncolls,
+               (unsigned long long)__atomic_load_n(&a->n_spool_records, __ATOMIC_RELAXED));
+    *out = a;
+    return VIGIL_OK;
+}
+
+int vigil_agent_new(vigil_agent **out, const vigil_config *config, const vigil_agent_options *opts)
+{
+    return create(out, config, opts, 0);
+}
+
+int vigil_agent_check_config(const vigil_config *config, const vigil_agent_options *opts)
+{
+    return create(NULL, config, opts, 1);
+}
+
+int vigil_agent_add_collector(vigil_agent *a, const vigil_config_node *entry)
+{
+    if (!a || !entry)
+        return vigil__error_set(VIGIL_EINVAL, "agent add collector: NULL argument");
+    return add_collector(a, entry);
+}
+
+/* ---- shipping ------------------------------------------------------------------- */
+
+static uint64_t rng_next(vigil_agent *a)
+{
+    uint64_t x = a->rng ? a->rng : 0x9e3779b97f4a7c15ULL;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    a->rng = x;
+    return x * 2685821657736338717ULL;
+}
+
+static void hub_ok(vigil_agent *a)
+{
+    if (a->hub_failures)
+        vigil__log(&a->logger, VIGIL_LOG_INFO, COMPONENT, "hub is back", "failures=%u",
+                   a->hub_failures);
+    a->hub_failures = 0;
+    a->hub_retry_at = 0;
+}
+
+static void hub_failed(vigil_agent *a, int64_t now, int code)
+{
+    a->hub_failures++;
+    int64_t ceiling = a->backoff_ms;
+    for (unsigned int i = 1; i < a->hub_failures && ceiling < a->backoff_max_ms; i++)
+        ceiling *= 2;
+    if (ceiling > a->backoff_max_ms)
+        ceiling = a->backoff_max_ms;
+    int64_t half = ceiling / 2;
+    int64_t delay = half + (int64_t)(rng_next(a) % (uint64_t)(ceiling - half + 1));
+    a->hub_retry_at = now + delay;
+    vigil__log(&a->logger, VIGIL_LOG_WARN, COMPONENT, "hub unavailable; spooling",
+               "code=%s failures=%u retry_in_ms=%lld", vigil_strerror(code), a->hub_failures,
+               (long long)delay);
+}
+
+/* Appends [id length][id][gzip body] to the spool. */
+static int spool_put(vigil_agent *a, const void *gz, size_t len, const char *id)
+{
+    if (!a->spool) {
+        COUNT(a, n_dropped, 1);
+        return VIGIL_OK;
+    }
+    size_t idlen = strlen(id);
+    if (idlen > SPOOL_ID_MAX)
+        idlen = SPOOL_ID_MAX;
+    vigil__buf_clear(&a->rec);
+    int rc = vigil__buf_putc(&a->rec, (char)(unsigned char)idlen);
+    if (!rc)
+        rc = vigil__buf_put(&a->rec, id, idlen);
+    if (!rc)
+        rc = vigil__buf_put(&a->rec, gz, len);
+    if (rc)
+        return rc;
+    uint64_t dropped_before = 0;
+    vigil__spool_stats st;
+    vigil__spool_stats_get(a->spool, &st);
+    dropped_before = st.dropped;
+    rc = vigil__spool_append(a->spool, a->rec.ptr, a->rec.size);
+    vigil__spool_stats_get(a->spool, &st);
+    if (st.dropped > dropped_before)
+        COUNT(a, n_dropped, st.dropped - dropped_before);
+    sync_spool_stats(a);
+    if (rc == VIGIL_ENOMEM)
+        return rc;
+    if (rc) {
+        COUNT(a, n_dropped, 1);
+        vigil__log(&a->logger, VIGIL_LOG_ERROR, COMPONENT, "cannot spool batch; dropped",
+                   "batch_id=%s error=\"%s\"", id, vigil_error_last()->message);
+        return VIGIL_OK;
+    }
+    COUNT(a, n_spooled, 1);
+    return VIGIL_OK;
+}
+
+/* Sends one encoded batch, or spools it. `urgent` (events) skips the queue:
+ * one attempt even while the hub backs off or the spool holds a backlog.
+ * `deadline` (monotonic, 0: none) bounds the send. */
+static int deliver(vigil_agent *a, const vigil_buf *gz, const char *id, int64_t now, int urgent,
+                   int64_t deadline)
+{
+    if (a->offline) {
+        COUNT(a, n_dropped, 1);
+        return VIGIL_OK;
+    }
+    vigil__spool_stats st;
+    vigil__spool_stats_get(a->spool, &st);
+    if (!urgent && (st.records > 0 || now < a->hub_retry_at))
+        return spool_put(a, gz->ptr, gz->size, id);
+    int rc = vigil__client_send_gzip(a->client, gz->ptr, gz->size, id,
+                                     urgent || deadline ? 1u : a->attempts, deadline);
+    if (rc == VIGIL_OK) {
+        COUNT(a, n_sent, 1);
+        hub_ok(a);
+        return VIGIL_OK;
+    }
+    if (rc == VIGIL_EHTTP) { /* refused for good: logged by the client */
+        COUNT(a, n_dropped, 1);
+        return VIGIL_OK;
+    }
+    if (rc == VIGIL_ENOMEM)
+        return rc;
+    COUNT(a, n_failures, 1);
+    if (rc != VIGIL_ECLOSED)
+        hub_failed(a, now, rc);
+    return spool_put(a, gz->ptr, gz->size, id);
+}
+
+/* Encodes `batch` (agent id, fresh batch id), clears it and delivers it. */
+static int ship_batch(vigil_agent *a, vigil_batch *batch, int64_t now, int urgent, int64_t deadline)
+{
+    if (vigil_batch_count(batch) == 0)
+        return VIGIL_OK;
+    int rc = vigil_batch_set_agent(batch, a->id);
+    if (!rc)
+        rc = vigil_batch_set_id(batch, NULL);
+    if (!rc)
+        rc = vigil__client_encode(&a->gz, batch);
+    if (rc)
+        return rc;
+    char id[VIGIL_BATCH_ID_MAX + 1];
+    snprintf(id, sizeof(id), "%s", vigil_batch_id(batch));
+    vigil_batch_clear(batch);
+    if (batch == a->pending)
+        a->pending_since = -1;
+    return deliver(a, &a->gz, id, now, urgent, deadline);
+}
+
+/* Sends a few spooled batches, oldest first, when the hub may take them. */
+static int replay(vigil_agent *a, int64_t now, int *more)
+{
+    *more = 0;
+    if (!a->spool || now < a->hub_retry_at)
+        return VIGIL_OK;
+    for (int i = 0; i < REPLAY_PER_STEP; i++) {
+        if (__atomic_load_n(&a->stop, __ATOMIC_RELAXED))
+            return VIGIL_OK;
+        int rc = vigil__spool_peek(a->spool, &a->rec);
+        if (rc == VIGIL_ENOTFOUND)
+            break;
+        if (rc == VIGIL_ENOMEM)
+            return rc;
+        if (rc) {
+            vigil__log(&a->logger, VIGIL_LOG_ERROR, COMPONENT, "cannot read the spool",
+                       "error=\"%s\"", vigil_error_last()->message);
+            hub_failed(a, now, rc);
+            break;
+        }
+        size_t idlen = a->rec.size ? (unsigned char)a->rec.ptr[0] : 0;
+        if (a->rec.size < 2 + idlen) { /* verified by CRC, so not ours: skip it */
+            COUNT(a, n_dropped, 1);
+            vigil__spool_pop(a->spool);
+            sync_spool_stats(a);
+            continue;
+        }
+        char id[SPOOL_ID_MAX + 1];
+        memcpy(id, a->rec.ptr + 1, idlen);
+        id[idlen] = '\0';
+        const char *gz = a->rec.ptr + 1 + idlen;
+        size_t gzlen = a->rec.size - 1 - idlen;
+        rc = vigil__client_send_gzip(a->client, gz, gzlen, id, 1, 0);
+        if (rc == VIGIL_OK || rc == VIGIL_EHTTP) {
+            if (rc == VIGIL_OK) {
+                COUNT(a, n_sent, 1);
+                COUNT(a, n_replayed, 1);
+                hub_ok(a);
+            } else {
+                COUNT(a, n_dropped, 1);
+            }
+            int prc = vigil__spool_pop(a->spool);
+            sync_spool_stats(a);
+            if (prc) {
+                vigil__log(&a->logger, VIGIL_LOG_ERROR, COMPONENT, "cannot update the spool",
+                           "error=\"%s\"", vigil_error_last()->message);
+                hub_failed(a, now, prc);
+                break;
+            }
+            continue;
+        }
+        if (rc == VIGIL_ENOMEM)
+            return rc;
+        if (rc != VIGIL_ECLOSED) {
+            COUNT(a, n_failures, 1);
+            hub_failed(a, now, rc);
+        }
+        return VIGIL_OK;
+    }
+    vigil__spool_stats st;
+    vigil__spool_stats_get(a->spool, &st);
+    *more = st.records > 0 && now >= a->hub_retry_at;
+    return VIGIL_OK;
+}
+
+/* ---- collecting ----------------------------------------------------------------- */
+
+static int has_tag(const vigil_tag *tags, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(tags[i].key, key) == 0)
+            return 1;
+    return 0;
+}
+
+/* Adds one sample to `dst` with host and the global tags (never overriding
+ * the sample's own). A full pending batch is shipped first. */
+static int add_sample(vigil_agent *a, vigil_batch *dst, const vigil_metric *m, int64_t now,
+                      int may_ship)
+{
+    vigil_tag tags[VIGIL_METRIC_TAGS_MAX];
+    size_t n = m->ntags < VIGIL_METRIC_TAGS_MAX ? m->ntags : VIGIL_METRIC_TAGS_MAX;
+    if (n)
+        memcpy(tags, m->tags, n * sizeof(vigil_tag));
+    if (n < VIGIL_METRIC_TAGS_MAX && !has_tag(tags, n, "host")) {
+        tags[n].key = "host";
+        tags[n].value = a->id;
+        n++;
+    }
+    for (size_t i = 0; i < a->ntags && n < VIGIL_METRIC_TAGS_MAX; i++) {
+        if (!has_tag(tags, n, a->tags[i].key))
+            tags[n++] = a->tags[i];
+    }
+    vigil_metric c = *m;
+    c.tags = tags;
+    c.ntags = n;
+    if (may_ship && vigil_batch_count(dst) >= a->max_metrics) {
+        int rc = ship_batch(a, dst, now, 0, 0);
+        if (rc)
+            return rc;
+    }
+    int rc = vigil_batch_add(dst, &c);
+    if (rc == VIGIL_ELIMIT && may_ship && vigil_batch_count(dst) > 0) {
+        if ((rc = ship_batch(a, dst, now, 0, 0)) != VIGIL_OK)
+            return rc;
+        rc = vigil_batch_add(dst, &c);
+    }
+    if (rc == VIGIL_ENOMEM)
+        return rc;
+    if (rc) {
+        vigil__log(&a->logger, VIGIL_LOG_WARN, COMPONENT, "sample dropped",
+                   "metric=%s error=\"%s\"", m->name, vigil_error_last()->message);
+        COUNT(a, n_dropped, 1);
+        return VIGIL_OK;
+    }
+    COUNT(a, n_metrics, 1);
+    if (dst == a->pending && a->pending_since < 0)
+        a->pending_since = now;
+    return VIGIL_OK;
+}
+
+static int add_value(vigil_agent *a, const char *name, double v, int64_t now, const char *tk,
+                     const char *tv)
+{
+    vigil_tag t = {tk, tv};
+    vigil_metric m = {name, v, now, tk ? &t : NULL, tk ? 1u : 0u, NULL};
+    return add_sample(a, a->pending, &m, now, 1);
+}
+
+static int merge(vigil_agent *a, const vigil_batch *src, vigil_batch *dst, int64_t now,
+                 int may_ship)
+{
+    size_t n = vigil_batch_count(src);
+    for (size_t i = 0; i < n; i++) {
+        int rc = add_sample(a, dst, vigil_batch_get(src, i), now, may_ship);
+        if (rc)
+            return rc;
+    }
+    return VIGIL_OK;
+}
+
+static int run_collector(vigil_agent *a, vigil_collector *c, int64_t now)
+{
+    vigil_batch_clear(a->scratch);
+    int64_t t0 = vigil__monotonic_ms();
+    int rc = vigil_collector_collect(c, a->scratch, now, NULL);
+    int64_t took = vigil__monotonic_ms() - t0;
+    COUNT(a, n_collections, 1);
+    if (rc == VIGIL_ENOMEM)
+        return rc;
+    if (rc)
+        vigil__log(&a->logger, VIGIL_LOG_WARN, COMPONENT, "collection incomplete",
+                   "collector=%s error=\"%s\"", vigil_collector_name(c),
+                   vigil_error_last()->message);
+    rc = merge(a, a->scratch, a->pending, now, 1);
+    if (!rc)
+        rc = add_value(a, "vigil_agent_collect_duration_ms", (double)took, now, "collector",
+                       vigil_collector_name(c));
+    return rc;
+}
+
+static int add_heartbeat(vigil_agent *a, int64_t now)
+{
+    int rc = add_value(a, "vigil_agent_heartbeat", 1, now, NULL, NULL);
+    if (!rc)
+        rc = add_value(a, "vigil_agent_batches_sent",
+                       (double)__atomic_load_n(&a->n_sent, __ATOMIC_RELAXED), now, NULL, NULL);
+    if (!rc)
+        rc = add_value(a, "vigil_agent_ship_failures",
+                       (double)__atomic_load_n(&a->n_failures, __ATOMIC_RELAXED), now, NULL, NULL);
+    if (!rc)
+        rc = add_value(a, "vigil_agent_spool_bytes",
+                       (double)__atomic_load_n(&a->n_spool_bytes, __ATOMIC_RELAXED), now, NULL,
+                       NULL);
+    if (!rc)
+        rc = add_value(a, "vigil_agent_dropped",
+                       (double)__atomic_load_n(&a->n_dropped, __ATOMIC_RELAXED), now, NULL, NULL);
+    return rc;
+}
+
+/* Handles readable event descriptors: their samples are shipped at once. */
+static int handle_events(vigil_agent *a, int64_t now)
+{
+    struct pollfd fds[64];
+    size_t idx[64];
+    int rc = VIGIL_OK;
+    size_t i = 0;
+    while (!rc && i < a->ncolls) {
+        size_t n = 0;
+        for (; i < a->ncolls && n < VIGIL__ARRAY_LEN(fds); i++) {
+            int fd = vigil_collector_poll_fd(a->colls[i]);
+            if (fd < 0)
+                continue;
+            fds[n].fd = fd;
+            fds[n].events = POLLIN;
+            fds[n].revents = 0;
+            idx[n++] = i;
+        }
+        if (n == 0 || poll(fds, (nfds_t)n, 0) <= 0)
+            continue;
+        for (size_t k = 0; !rc && k < n; k++) {
+            if (!(fds[k].revents & (POLLIN | POLLERR | POLLHUP)))
+                continue;
+            vigil_batch_clear(a->scratch);
+            rc = vigil_collector_on_event(a->colls[idx[k]], a->scratch, now);
+            if (rc && rc != VIGIL_ELIMIT)
+                return rc;
+            rc = merge(a, a->scratch, a->events, now, 0);
+        }
+    }
+    if (rc)
+        return rc;
+    if (vigil_batch_count(a->events) > 0) {
+        COUNT(a, n_events, 1);
+        rc = ship_batch(a, a->events, now, 1, 0);
+    }
+    return rc;
+}
+
+int vigil_agent_step(vigil_agent *a, int64_t now, int64_t *next_deadline)
+{
+    if (!a)
+        return vigil__error_set(VIGIL_EINVAL, "agent step: NULL argument");
+    int rc = handle_events(a, now);
+    int64_t next = now + a->heartbeat_ms;
+    for (size_t i = 0; !rc && i < a->ncolls; i++) {
+        int64_t due = vigil_collector_next_due(a->colls[i]);
+        if (due <= now) {
+            rc = run_collector(a, a->colls[i], now);
+            due = vigil_collector_next_due(a->colls[i]);
+        }
+        if (due < next)
+            next = due;
+    }
+    if (!rc && now >= a->next_heartbeat) {
+        rc = add_heartbeat(a, now);
+        a->next_heartbeat = now + a->heartbeat_ms;
+    }
+    if (a->next_heartbeat < next)
+        next = a->next_heartbeat;
+    if (!rc && vigil_batch_count(a->pending) > 0 &&
+        (vigil_batch_count(a->pending) >= a->max_metrics ||
+         now - a->pending_since >= a->max_delay_ms))
+        rc = ship_batch(a, a->pending, now, 0, 0);
+    if (!rc && vigil_batch_count(a->pending) > 0 && a->pending_since + a->max_delay_ms < next)
+        next = a->pending_since + a->max_delay_ms;
+    int more = 0;
+    if (!rc)
+        rc = replay(a, now, &more);
+    if (more)
+        next = now;
+    else if (a->spool && a->hub_retry_at > now && a->hub_retry_at < next &&
+             __atomic_load_n(&a->n_spool_records, __ATOMIC_RELAXED) > 0)
+        next = a->hub_retry_at;
+    if (next_deadline)
+        *next_deadline = next;
+    return rc;
+}
+
+/* ---- the run loop ----------------------------------------------------------------- */
+
+size_t vigil_agent_poll_fds(const vigil_agent *a, int *fds, size_t max)
+{
+    if (!a)
+        return 0;
+    size_t n = 0;
+    if (a->wake[0] >= 0) {
+        if (fds && n < max)
+            fds[n] = a->wake[0];
+        n++;
+    }
+    for (size_t i = 0; i < a->ncolls; i++) {
+        int fd = vigil_collector_poll_fd(a->colls[i]);
+        if (fd < 0)
+            continue;
+        if (fds && n < max)
+            fds[n] = fd;
+        n++;
+    }
+    return n;
+}
+
+void vigil_agent_stop(vigil_agent *a)
+{
+    if (!a)
+        return;
+    __atomic_store_n(&a->stop, 1, __ATOMIC_SEQ_CST);
+    if (a->wake[1] >= 0) {
+        ssize_t w = write(a->wake[1], "x", 1); /* async-signal-safe */
+        (void)w;
+    }
+}
+
+static void drain_wake(vigil_agent *a)
+{
+    char buf[64];
+    while (read(a->wake[0], buf, sizeof(buf)) > 0)
+        ;
+}
+
+int vigil_agent_run(vigil_agent *a)
+{
+    if (!a)
+        return vigil__error_set(VIGIL_EINVAL, "agent run: NULL argument");
+    size_t nfds = vigil_agent_poll_fds(a, NULL, 0);
+    struct pollfd *pfds = vigil__calloc(nfds ? nfds : 1, sizeof(struct pollfd));
+    int *fds = vigil__calloc(nfds ? nfds : 1, sizeof(int));
+    if (!pfds || !fds) {
+        vigil__free(pfds);
+        vigil__free(fds);
+        return vigil__error_oom();
+    }
+    vigil_agent_poll_fds(a, fds, nfds);
+    int rc = VIGIL_OK;
+    while (!__atomic_load_n(&a->stop, __ATOMIC_SEQ_CST)) {
+        int64_t next = 0;
+        rc = vigil_agent_step(a, vigil__now_ms(), &next);
+        if (rc)
+            break;
+        if (__atomic_load_n(&a->stop, __ATOMIC_SEQ_CST))
+            break;
+        int64_t wait = next - vigil__now_ms();
+        if (wait < 0)
+            wait = 0;
+        if (wait > RUN_SLEEP_MAX)
+            wait = RUN_SLEEP_MAX;
+        for (size_t i = 0; i < nfds; i++) {
+            pfds[i].fd = fds[i];
+            pfds[i].events = POLLIN;
+            pfds[i].revents = 0;
+        }
+        if (poll(pfds, (nfds_t)nfds, (int)wait) < 0 && errno != EINTR) {
+            rc = vigil__error_set(VIGIL_EIO, "agent: poll: %s", strerror(errno));
+            break;
+        }
+        if (nfds && (pfds[0].revents & POLLIN))
+            drain_wake(a);
+    }
+    vigil__free(pfds);
+    vigil__free(fds);
+    drain_wake(a);
+    int frc = vigil_agent_flush(a, a->shutdown_ms);
+    __atomic_store_n(&a->stop, 0, __ATOMIC_SEQ_CST);
+    vigil__log(&a->logger, VIGIL_LOG_INFO, COMPONENT, "agent stopped", "id=%s", a->id);
+    return rc ? rc : frc;
+}
+
+int vigil_agent_flush(vigil_agent *a, int64_t timeout_ms)
+{
+    if (!a)
+        return vigil__error_set(VIGIL_EINVAL, "agent flush: NULL argument");
+    int64_t now = vigil__now_ms();
+    int64_t deadline = vigil__monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+    int rc = ship_batch(a, a->events, now, 1, deadline);
+    if (!rc)
+        rc = ship_batch(a, a->pending, now, 0, deadline);
+    return rc;
+}
+
+/* ---- one-shot collection ------------------------------------------------------------ */
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int vigil_agent_collect_once(vigil_agent *a, vigil_batch *out, int64_t gap_ms)
+{
+    if (!a || !out)
+        return vigil__error_set(VIGIL_EINVAL, "agent collect once: NULL argument");
+    if (gap_ms < 0)
+        return vigil__error_set(VIGIL_EINVAL, "agent collect once: negative gap");
+    vigil_batch_clear(out);
+    int rc = vigil_batch_set_agent(out, a->id);
+    int rates = 0;
+    int64_t now = vigil__now_ms();
+    for (size_t i = 0; !rc && i < a->ncolls; i++) {
+        if (!(vigil_collector_flags(a->colls[i]) & VIGIL_COLLECTOR_RATES))
+            continue;
+        vigil_batch_clear(a->scratch);
+        rc = vigil_collector_collect(a->colls[i], a->scratch, now, NULL);
+        rates = 1;
+    }
+    if (!rc && rates)
+        sleep_ms(gap_ms ? gap_ms : DEF_ONCE_GAP);
+    now = vigil__now_ms();
+    for (size_t i = 0; !rc && i < a->ncolls; i++) {
+        vigil_batch_clear(a->scratch);
+        rc = vigil_collector_collect(a->colls[i], a->scratch, now, NULL);
+        if (rc && rc != VIGIL_ELIMIT)
+            break;
+        size_t n = vigil_batch_count(a->scratch);
+        for (size_t k = 0; k < n; k++) {
+            rc = add_sample(a, out, vigil_batch_get(a->scratch, k), now, 0);
+            if (rc)
+                break;
+        }
+    }
+    vigil_batch_clear(a->scratch);
+    return rc;
+}
+
+/* ---- accessors and teardown --------------------------------------------------------- */
+
+const char *vigil_agent_id(const vigil_agent *a)
+{
+    return a ? a->id : NULL;
+}
+
+size_t vigil_agent_collector_count(const vigil_agent *a)
+{
+    return a ? a->ncolls : 0;
+}
+
+int vigil_agent_stats_get(const vigil_agent *a, vigil_agent_stats *out)
+{
+    if (!a || !out)
+        return vigil__error_set(VIGIL_EINVAL, "agent stats: NULL argument");
+    if (out->version != VIGIL_AGENT_STATS_VERSION)
+        return vigil__error_set(VIGIL_EINVAL, "agent stats: unsupported version %u", out->version);
+#define LOAD(f) __atomic_load_n(&a->f, __ATOMIC_RELAXED)
+    out->collections = LOAD(n_collections);
+    out->metrics = LOAD(n_metrics);
+    out->batches_sent = LOAD(n_sent);
+    out->ship_failures = LOAD(n_failures);
+    out->dropped = LOAD(n_dropped);
+    out->spooled = LOAD(n_spooled);
+    out->replayed = LOAD(n_replayed);
+    out->events = LOAD(n_events);
+    out->spool_bytes = LOAD(n_spool_bytes);
+    out->spool_records = LOAD(n_spool_records);
+    out->spool_corrupt = LOAD(n_spool_corrupt);
+#undef LOAD
+    return VIGIL_OK;
+}
+
+void vigil_agent_free(vigil_agent *a)
+{
+    if (!a)
+        return;
+    /* keep what was collected but not shipped: it goes to the spool */
+    if (a->spool) {
+        vigil_batch *bs[2] = {a->events, a->pending};
+        for (int i = 0; i < 2; i++) {
+            vigil_batch *b = bs[i];
+            if (!b || vigil_batch_count(b) == 0)
+                continue;
+            if (vigil_batch_set_agent(b, a->id) == VIGIL_OK &&
+                vigil_batch_set_id(b, NULL) == VIGIL_OK &&
+                vigil__client_encode(&a->gz, b) == VIGIL_OK) {
+                char id[VIGIL_BATCH_ID_MAX + 1];
+                snprintf(id, sizeof(id), "%s", vigil_batch_id(b));
+                if (spool_put(a, a->gz.ptr, a->gz.size, id) != VIGIL_OK)
+                    COUNT(a, n_dropped, 1);
+            }
+        }
+    }
+    for (size_t i = 0; i < a->ncolls; i++)
+        vigil_collector_free(a->colls[i]);
+    vigil__free(a->colls);
+    vigil_collector_registry_free(a->own_registry);
+    vigil_client_free(a->client);
+    vigil__spool_close(a->spool);
+    vigil_batch_free(a->pending);
+    vigil_batch_free(a->scratch);
+    vigil_batch_free(a->events);
+    vigil_buf_dispose(&a->gz);
+    vigil_buf_dispose(&a->rec);
+    if (a->wake[0] >= 0)
+        close(a->wake[0]);
+    if (a->wake[1] >= 0)
+        close(a->wake[1]);
+    for (size_t i = 0; i < a->ntags; i++) {
+        vigil__free((char *)a->tags[i].key);
+        vigil__free((char *)a->tags[i].value);
+    }
+    vigil__free(a->tags);
+    if (a->exec_allow) {
+        for (size_t i = 0; a->exec_allow[i]; i++)
+            vigil__free(a->exec_allow[i]);
+        vigil__free(a->exec_allow);
+    }
+    vigil__free(a->proc_root);
+    vigil__free(a->sys_root);
+    vigil__free(a->base_dir);
+    vigil__free(a->id);
+    vigil__free(a);
+}

@@ -1,0 +1,148 @@
+/* The `security:` block shared by collector.yaml and remediator.yaml:
+ *   security:
+ *     tokens: [{name: agents, env: VIGIL_INGEST_TOKEN, scopes: [ingest]},
+ *              {name: ops, file: /etc/vigil/ops.token, scopes: [admin]}]
+ *     allowed_origins: ["https://ops.example.com"]
+ *     insecure: false */
+#include "api/internal.h"
+
+#include <string.h>
+
+#define TOKENS_MAX 64
+
+static int parse_scopes(unsigned int *out, const vigil_config_node *list)
+{
+    int rc = vigil_config_list(list);
+    if (rc)
+        return rc;
+    unsigned int scopes = 0;
+    size_t n = vigil_config_node_len(list);
+    if (n == 0)
+        return vigil_config_error(list, VIGIL_EVALUE,
+                                  "a token needs at least one scope (ingest, read, write, admin)");
+    for (size_t i = 0; i < n; i++) {
+        const vigil_config_node *e = vigil_config_node_at(list, i);
+        const char *s;
+        if ((rc = vigil_config_string(&s, e)))
+            return rc;
+        if (strcmp(s, "ingest") == 0)
+            scopes |= VIGIL_API_SCOPE_INGEST;
+        else if (strcmp(s, "read") == 0)
+            scopes |= VIGIL_API_SCOPE_READ;
+        else if (strcmp(s, "write") == 0)
+            scopes |= VIGIL_API_SCOPE_WRITE;
+        else if (strcmp(s, "admin") == 0)
+            scopes |= VIGIL_API_SCOPE_ADMIN;
+        else
+            return vigil_config_error(e, VIGIL_EVALUE,
+                                      "expected a scope: ingest, read, write or admin");
+    }
+    *out = scopes;
+    return VIGIL_OK;
+}
+
+static int parse_token(vigil_api_token *t, const vigil_config_node *m)
+{
+    static const char *const keys[] = {"name", "env", "file", "scopes", NULL};
+    int rc = vigil_config_map(m);
+    if (!rc)
+        rc = vigil_config_expect_keys(m, keys);
+    if (!rc)
+        rc = vigil_config_require(m, "name");
+    if (!rc)
+        rc = vigil_config_require(m, "scopes");
+    if (!rc)
+        rc = vigil_config_get_string(&t->name, m, "name", NULL);
+    if (!rc)
+        rc = vigil_config_get_string(&t->env, m, "env", NULL);
+    if (!rc)
+        rc = vigil_config_get_string(&t->file, m, "file", NULL);
+    if (rc)
+        return rc;
+    if (!*t->name)
+        return vigil_config_error(vigil_config_node_get(m, "name"), VIGIL_EVALUE,
+                                  "a token name must not be empty");
+    if (t->env && !*t->env)
+        t->env = NULL;
+    if (t->file && !*t->file)
+        t->file = NULL;
+    if ((t->env && t->file) || (!t->env && !t->file))
+        return vigil_config_error(m, VIGIL_EVALUE, "set exactly one of env and file");
+    return parse_scopes(&t->scopes, vigil_config_node_get(m, "scopes"));
+}
+
+void vigil__api_security_dispose(vigil__api_security *sec)
+{
+    vigil__free(sec->tokens);
+    vigil__free(sec->origins);
+    memset(sec, 0, sizeof(*sec));
+}
+
+int vigil__api_security_parse(vigil__api_security *out, const vigil_config_node *security)
+{
+    static const char *const keys[] = {"tokens", "allowed_origins", "insecure", NULL};
+    memset(out, 0, sizeof(*out));
+    if (!security || vigil_config_node_kind(security) == VIGIL_CONFIG_NULL)
+        return VIGIL_OK;
+    int rc = vigil_config_map(security);
+    if (!rc)
+        rc = vigil_config_expect_keys(security, keys);
+    if (!rc)
+        rc = vigil_config_get_bool(&out->insecure, security, "insecure", 0);
+    if (rc)
+        return rc;
+    const vigil_config_node *toks = vigil_config_node_get(security, "tokens");
+    if (toks && vigil_config_node_kind(toks) != VIGIL_CONFIG_NULL) {
+        if ((rc = vigil_config_list(toks)))
+            return rc;
+        size_t n = vigil_config_node_len(toks);
+        if (n > TOKENS_MAX)
+            return vigil_config_error(toks, VIGIL_ELIMIT, "at most 64 tokens");
+        if (n) {
+            out->tokens = vigil__calloc(n, sizeof(vigil_api_token));
+            if (!out->tokens)
+                return vigil__error_oom();
+        }
+        for (size_t i = 0; i < n; i++) {
+            if ((rc = parse_token(&out->tokens[i], vigil_config_node_at(toks, i)))) {
+                vigil__api_security_dispose(out);
+                return rc;
+            }
+            out->ntokens++;
+        }
+    }
+    const vigil_config_node *orig = vigil_config_node_get(security, "allowed_origins");
+    if (orig && vigil_config_node_kind(orig) != VIGIL_CONFIG_NULL) {
+        if ((rc = vigil_config_list(orig))) {
+            vigil__api_security_dispose(out);
+            return rc;
+        }
+        size_t n = vigil_config_node_len(orig);
+        if (n > 64) {
+            vigil__api_security_dispose(out);
+            return vigil_config_error(orig, VIGIL_ELIMIT, "at most 64 origins");
+        }
+        if (n) {
+            out->origins = vigil__calloc(n, sizeof(char *));
+            if (!out->origins) {
+                vigil__api_security_dispose(out);
+                return vigil__error_oom();
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            const vigil_config_node *e = vigil_config_node_at(orig, i);
+            const char *s;
+            if ((rc = vigil_config_string(&s, e))) {
+                vigil__api_security_dispose(out);
+                return rc;
+            }
+            if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) {
+                vigil__api_security_dispose(out);
+                return vigil_config_error(e, VIGIL_EVALUE,
+                                          "expected an origin such as \"https://ops.example.com\"");
+            }
+            out->origins[out->norigins++] = s;
+        }
+    }
+    return VIGIL_OK;
+}

@@ -1,0 +1,138 @@
+/*
+ * Private interface of lib/api: route registration for the objects that mount
+ * routes on a vigil_api (the hub, later the remediator), response builders,
+ * and the small Prometheus registry behind GET /metrics. Never installed.
+ */
+#ifndef VIGIL_API_INTERNAL_H
+#define VIGIL_API_INTERNAL_H
+
+#include "internal/common.h"
+#include "vigil/api.h"
+#include "vigil/config.h"
+
+/* ---- Prometheus registry (lib/api/prom.c) -------------------------------- */
+
+typedef struct vigil__prom vigil__prom;
+typedef struct vigil__prom_family vigil__prom_family;
+
+/* A gauge whose value is computed when the registry is rendered. */
+typedef double (*vigil__prom_gauge_fn)(void *payload);
+
+int vigil__prom_new(vigil__prom **out);
+void vigil__prom_free(vigil__prom *prom);
+/* Families. `labels` is NULL-terminated (NULL: no labels); names must be
+ * valid Prometheus names. Buckets are upper bounds in increasing order
+ * (+Inf is implicit). The family is borrowed from the registry. */
+int vigil__prom_counter(vigil__prom *prom, vigil__prom_family **out, const char *name,
+                        const char *help, const char *const *labels);
+int vigil__prom_gauge(vigil__prom *prom, vigil__prom_family **out, const char *name,
+                      const char *help, const char *const *labels);
+int vigil__prom_histogram(vigil__prom *prom, vigil__prom_family **out, const char *name,
+                          const char *help, const char *const *labels, const double *buckets,
+                          size_t nbuckets);
+int vigil__prom_gauge_func(vigil__prom *prom, const char *name, const char *help,
+                           vigil__prom_gauge_fn fn, void *payload);
+/* Updates; `values` holds one value per label (NULL for a family without
+ * labels). A failed allocation of a new label set drops the update. */
+void vigil__prom_add(vigil__prom_family *f, const char *const *values, double delta);
+void vigil__prom_set(vigil__prom_family *f, const char *const *values, double value);
+void vigil__prom_observe(vigil__prom_family *f, const char *const *values, double value);
+/* Appends the text exposition of every family. */
+int vigil__prom_render(vigil__prom *prom, vigil_buf *out);
+/* The value of one child (tests and the hub's rate ticks); 0 when absent. */
+double vigil__prom_value(vigil__prom_family *f, const char *const *values);
+
+/* Default latency buckets, in seconds. */
+extern const double vigil__prom_latency_buckets[];
+extern const size_t vigil__prom_latency_nbuckets;
+
+/* ---- routes (lib/api/api.c) ---------------------------------------------- */
+
+typedef struct vigil__api_call vigil__api_call;
+typedef void (*vigil__api_handler)(vigil__api_call *call, void *payload);
+
+/* Route flags. */
+#define VIGIL__API_BODY        0x1u /* accepts a JSON body (Content-Type checked, gzip inflated) */
+#define VIGIL__API_QUERY_TOKEN 0x2u /* also accepts ?access_token= (EventSource) */
+
+/* Adds a route: exact `path` (after the prefix) and `method`. scope 0: no
+ * authentication. Called before the api serves requests. */
+int vigil__api_route(vigil_api *api, const char *method, const char *path, unsigned int scope,
+                     unsigned int flags, vigil__api_handler fn, void *payload);
+/* Adds a registry rendered by GET /metrics after the api's own (borrowed: it
+ * must outlive the api). */
+int vigil__api_add_registry(vigil_api *api, vigil__prom *prom);
+
+const vigil_api_request *vigil__api_call_request(const vigil__api_call *call);
+vigil_api_response *vigil__api_call_response(vigil__api_call *call);
+/* The body after gzip inflation ("" and 0 when none). */
+const char *vigil__api_call_body(const vigil__api_call *call, size_t *len);
+/* Query parameters, percent-decoded, in request order. */
+typedef struct vigil__api_param {
+    char *key;
+    char *value;
+} vigil__api_param;
+const vigil__api_param *vigil__api_call_params(const vigil__api_call *call, size_t *n);
+/* The first value of `key`, or NULL. */
+const char *vigil__api_call_param(const vigil__api_call *call, const char *key);
+/* Completes the call: the response must be set. Exactly once per call, from
+ * any thread; the call is freed. */
+void vigil__api_finish(vigil__api_call *call);
+
+/* ---- responses (lib/api/response.c) -------------------------------------- */
+
+typedef struct vigil__api_stream_ops {
+    /* As vigil_api_response_read(): VIGIL_OK with *n (0: nothing now) or VIGIL_ECLOSED. */
+    int (*read)(void *ctx, char *buf, size_t size, size_t *n);
+    void (*set_wake)(void *ctx, vigil_api_wake_cb wake, void *payload);
+    /* Ends the stream and frees ctx; after it returns, wake is never called. */
+    void (*close)(void *ctx);
+} vigil__api_stream_ops;
+
+int vigil__api_resp_status(vigil_api_response *resp, int status);
+/* Adds a header (copied); a header of the same name is replaced. */
+int vigil__api_resp_header(vigil_api_response *resp, const char *name, const char *value);
+/* Sets status, Content-Type: application/json and the body (copied). */
+int vigil__api_resp_json(vigil_api_response *resp, int status, const char *body, size_t len);
+/* As above, taking the buffer's memory. */
+int vigil__api_resp_json_buf(vigil_api_response *resp, int status, vigil_buf *body);
+int vigil__api_resp_text(vigil_api_response *resp, int status, const char *content_type,
+                         vigil_buf *body);
+/* {"error":{"code","message","path"}}; path NULL → "". Replaces any body
+ * already set. (The api adds Retry-After to every 429 and 503 when the
+ * call finishes.) */
+int vigil__api_resp_error(vigil_api_response *resp, int status, const char *code,
+                          const char *message, const char *path);
+/* Maps a libvigil status code (and the JSON path at the start of the
+ * message, "metrics[3].value: ...") to an error response. */
+int vigil__api_resp_from_code(vigil_api_response *resp, int vigil_code, const char *message);
+/* Makes the response a stream owned by it (close is called on free, or at
+ * once when this fails). */
+int vigil__api_resp_stream(vigil_api_response *resp, int status, const char *content_type,
+                           const vigil__api_stream_ops *ops, void *ctx);
+void vigil__api_resp_set_retry_after(vigil_api_response *resp, unsigned int seconds);
+/* Marks the response as submitted; returns whether it already was. */
+int vigil__api_resp_used(vigil_api_response *resp);
+
+/* ---- JSON helpers --------------------------------------------------------- */
+
+/* Appends `s` as a JSON string literal (quoted, escaped). */
+int vigil__api_json_str(vigil_buf *b, const char *s);
+
+/* ---- configuration (lib/api/config.c) ------------------------------------ */
+
+/* Parsed `security:` block: tokens and origins point into `owner`-allocated
+ * arrays and the configuration's strings; release with
+ * vigil__api_security_dispose(). */
+typedef struct vigil__api_security {
+    vigil_api_token *tokens;
+    size_t ntokens;
+    const char **origins;
+    size_t norigins;
+    int insecure;
+} vigil__api_security;
+
+int vigil__api_security_parse(vigil__api_security *out, const vigil_config_node *security);
+void vigil__api_security_dispose(vigil__api_security *sec);
+
+#endif

@@ -1,0 +1,797 @@
+/* The ingest client: POST /v1/ingest with libcurl (the only file besides the
+ * http collector that includes curl.h). One multi handle and one easy handle
+ * per client: the multi handle keeps the connection alive between sends and
+ * lets a wait be cut short (curl_multi_poll on the cancel fd). */
+#include "client/client_int.h"
+
+#include "internal/json.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define RESP_MAX        65536 /* bytes of a response body kept for the error message */
+#define INGEST_PATH     "/v1/ingest"
+#define TOKEN_MAX       4096
+#define PATH_OPTION_MAX 4096
+#define DEF_CONNECT_MS  5000
+#define DEF_REQUEST_MS  30000
+#define DEF_ATTEMPTS    5
+#define DEF_BACKOFF_MS  500
+#define DEF_BACKOFF_MAX 30000
+#define DEF_RETRY_AFTER 60000
+#define COMPONENT       "client"
+
+struct vigil_client {
+    char **urls; /* full ingest URLs */
+    size_t nurls;
+    size_t preferred; /* index of the URL that answered last */
+    char *auth;       /* "Authorization: Bearer ..." (secret) or NULL */
+    char *ca_file, *cert_file, *key_file, *user_agent;
+    int insecure;
+    int64_t connect_ms, request_ms, backoff_base, backoff_max, retry_after_max;
+    unsigned int max_attempts;
+    vigil_logger logger;
+    int cancel_fd;
+    int64_t cancel_grace; /* ms a transfer may go on once cancel_fd is readable */
+    int64_t deadline;     /* monotonic ms after which a send gives up; 0: none */
+
+    int curl_inited;
+    CURLM *multi;
+    CURL *easy;
+    struct curl_slist *hdr_json, *hdr_gzip;
+    vigil_buf resp;
+    int resp_clipped;
+    int64_t retry_after_ms; /* from the last response, -1 when absent */
+    uint64_t rng;
+
+    /* counters: written by the sending thread, read by any (atomics) */
+    uint64_t n_sent, n_failed, n_dropped, n_retried, n_requests, n_backoff_ms;
+    int last_status;
+};
+
+/* ---- options ---------------------------------------------------------------- */
+
+int vigil_client_options_init(vigil_client_options *opts, unsigned int version)
+{
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "client options: NULL argument");
+    if (version != VIGIL_CLIENT_OPTIONS_VERSION)
+        return vigil__error_set(VIGIL_EINVAL, "client options: unsupported version %u", version);
+    vigil_client_options d = VIGIL_CLIENT_OPTIONS_INIT;
+    *opts = d;
+    return VIGIL_OK;
+}
+
+/* ---- randomness -------------------------------------------------------------- */
+
+static int random_bytes(void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = getrandom(p + got, len - got, 0);
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        break;
+    }
+    if (got == len)
+        return VIGIL_OK;
+    /* kernels without getrandom(2) */
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vigil__error_set(VIGIL_EIO, "random: cannot open /dev/urandom: %s", strerror(errno));
+    got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, p + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (got != len)
+        return vigil__error_set(VIGIL_EIO, "random: short read from /dev/urandom");
+    return VIGIL_OK;
+}
+
+int vigil_client_batch_id(char *out, size_t size)
+{
+    if (!out || size < 33)
+        return vigil__error_set(VIGIL_EINVAL, "batch id: buffer of at least 33 bytes required");
+    unsigned char raw[16];
+    int rc = random_bytes(raw, sizeof(raw));
+    if (rc)
+        return rc;
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[32] = '\0';
+    return VIGIL_OK;
+}
+
+/* xorshift64*: jitter only, never ids */
+static uint64_t rng_next(vigil_client *c)
+{
+    uint64_t x = c->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    c->rng = x;
+    return x * 2685821657736338717ULL;
+}
+
+/* ---- creation ------------------------------------------------------------------ */
+
+static int check_url(const char *url, size_t index)
+{
+    if (!url || !*url)
+        return vigil__error_set(VIGIL_EINVAL, "client: urls[%zu] is empty", index);
+    if (strlen(url) > VIGIL_CLIENT_URL_MAX)
+        return vigil__error_set(VIGIL_EINVAL, "client: urls[%zu] is longer than %d bytes", index,
+                                VIGIL_CLIENT_URL_MAX);
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return vigil__error_set(
+                VIGIL_EINVAL, "client: urls[%zu] contains a space or control character", index);
+    CURLU *u = curl_url();
+    if (!u)
+        return vigil__error_oom();
+    int rc = VIGIL_OK;
+    char *scheme = NULL, *host = NULL, *user = NULL, *query = NULL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+        rc = vigil__error_set(VIGIL_EINVAL, "client: urls[%zu] \"%.200s\" is not a valid URL",
+                              index, url);
+    } else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        rc = vigil__error_set(VIGIL_EINVAL,
+                              "client: urls[%zu]: scheme \"%.20s\" is not allowed (http or https)",
+                              index, scheme);
+    } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) {
+        rc = vigil__error_set(VIGIL_EINVAL, "client: urls[%zu] \"%.200s\" has no host", index, url);
+    } else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+        rc = vigil__error_set(VIGIL_EINVAL,
+                              "client: urls[%zu]: credentials in a URL are refused; use token_env",
+                              index);
+    } else if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK) {
+        rc = vigil__error_set(VIGIL_EINVAL, "client: urls[%zu]: a hub URL takes no query string",
+                              index);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(user);
+    curl_free(query);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int dup_opt(char **dst, const char *src, const char *what)
+{
+    if (!src || !*src)
+        return VIGIL_OK;
+    if (strlen(src) > PATH_OPTION_MAX)
+        return vigil__error_set(VIGIL_EINVAL, "client: %s is longer than %d bytes", what,
+                                PATH_OPTION_MAX);
+    *dst = vigil__strdup(src);
+    return *dst ? VIGIL_OK : vigil__error_oom();
+}
+
+static int check_duration(int64_t v, const char *what)
+{
+    if (v < 0)
+        return vigil__error_set(VIGIL_EINVAL, "client: %s must not be negative", what);
+    return VIGIL_OK;
+}
+
+static size_t write_cb(char *data, size_t size, size_t n, void *ud)
+{
+    vigil_client *c = ud;
+    size_t len = size * n;
+    size_t room = c->resp.size < RESP_MAX ? RESP_MAX - c->resp.size : 0;
+    size_t take = len < room ? len : room;
+    if (take < len)
+        c->resp_clipped = 1;
+    if (take && vigil__buf_put(&c->resp, data, take) != VIGIL_OK)
+        c->resp_clipped = 1;
+    return len; /* consume everything: the rest is not needed */
+}
+
+static size_t header_cb(char *data, size_t size, size_t n, void *ud)
+{
+    vigil_client *c = ud;
+    size_t len = size * n;
+    static const char name[] = "retry-after:";
+    if (len > sizeof(name) - 1 && len < 256 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
+        char v[256];
+        size_t vl = len - (sizeof(name) - 1);
+        memcpy(v, data + sizeof(name) - 1, vl);
+        v[vl] = '\0';
+        char *s = v;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        char *e = s + strlen(s);
+        while (e > s && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
+            *--e = '\0';
+        if (*s >= '0' && *s <= '9') {
+            char *end = NULL;
+            errno = 0;
+            long long secs = strtoll(s, &end, 10);
+            if (!errno && end && !*end && secs >= 0)
+                c->retry_after_ms = secs > INT64_MAX / 1000 ? INT64_MAX : secs * 1000;
+        } else if (*s) {
+            time_t when = curl_getdate(s, NULL);
+            if (when != (time_t)-1) {
+                int64_t d = (int64_t)when * 1000 - vigil__now_ms();
+                c->retry_after_ms = d > 0 ? d : 0;
+            }
+        }
+    }
+    return len;
+}
+
+static int make_headers(vigil_client *c)
+{
+    struct curl_slist **lists[2] = {&c->hdr_json, &c->hdr_gzip};
+    for (int i = 0; i < 2; i++) {
+        struct curl_slist *l = NULL, *t;
+        const char *h[] = {"Content-Type: application/json",
+                           "Expect:", i ? "Content-Encoding: gzip" : NULL};
+        for (size_t k = 0; k < 3; k++) {
+            if (!h[k])
+                continue;
+            t = curl_slist_append(l, h[k]);
+            if (!t) {
+                curl_slist_free_all(l);
+                return vigil__error_oom();
+            }
+            l = t;
+        }
+        if (c->auth) {
+            t = curl_slist_append(l, c->auth);
+            if (!t) {
+                curl_slist_free_all(l);
+                return vigil__error_oom();
+            }
+            l = t;
+        }
+        *lists[i] = l;
+    }
+    return VIGIL_OK;
+}
+
+static int setup_curl(vigil_client *c)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return vigil__error_set(VIGIL_EIO, "client: libcurl could not be initialised");
+    c->curl_inited = 1;
+    c->multi = curl_multi_init();
+    c->easy = c->multi ? curl_easy_init() : NULL;
+    if (!c->easy)
+        return vigil__error_set(VIGIL_EIO, "client: libcurl handles could not be created");
+    int rc = make_headers(c);
+    if (rc)
+        return rc;
+    CURL *e = c->easy;
+    CURLcode cc = CURLE_OK;
+#define SETOPT(o, v)                        \
+    do {                                    \
+        if (cc == CURLE_OK)                 \
+            cc = curl_easy_setopt(e, o, v); \
+    } while (0)
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_ms);
+    SETOPT(CURLOPT_TIMEOUT_MS, (long)c->request_ms);
+    SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
+    SETOPT(CURLOPT_WRITEDATA, c);
+    SETOPT(CURLOPT_HEADERFUNCTION, header_cb);
+    SETOPT(CURLOPT_HEADERDATA, c);
+    SETOPT(CURLOPT_USERAGENT, c->user_agent);
+    SETOPT(CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
+    if (c->ca_file)
+        SETOPT(CURLOPT_CAINFO, c->ca_file);
+    if (c->cert_file) {
+        SETOPT(CURLOPT_SSLCERT, c->cert_file);
+        SETOPT(CURLOPT_SSLKEY, c->key_file);
+    }
+#undef SETOPT
+    if (cc != CURLE_OK)
+        return vigil__error_set(VIGIL_EIO, "client: libcurl refused an option: %s",
+                                curl_easy_strerror(cc));
+    return VIGIL_OK;
+}
+
+static int read_token(vigil_client *c, const char *token_env)
+{
+    if (!token_env || !*token_env)
+        return VIGIL_OK;
+    const char *tok = getenv(token_env);
+    if (!tok || !*tok) {
+        vigil__log(&c->logger, VIGIL_LOG_WARN, COMPONENT,
+                   "token variable is not set; sending without a token", "token_env=%s", token_env);
+        return VIGIL_OK;
+    }
+    size_t len = strlen(tok);
+    if (len > TOKEN_MAX)
+        return vigil__error_set(VIGIL_EVALUE,
+                                "client: the token in $%.100s is longer than %d bytes", token_env,
+                                TOKEN_MAX);
+    for (const unsigned char *p = (const unsigned char *)tok; *p; p++)
+        if (*p < 0x21 || *p > 0x7e)
+            return vigil__error_set(VIGIL_EVALUE,
+                                    "client: the token in $%.100s contains a space or a "
+                                    "non-printable character",
+                                    token_env);
+    vigil_buf b = VIGIL_BUF_INIT;
+    int rc = vigil__buf_printf(&b, "Authorization: Bearer %s", tok);
+    if (rc) {
+        vigil_buf_dispose(&b);
+        return rc;
+    }
+    c->auth = vigil__buf_detach(&b);
+    return c->auth ? VIGIL_OK : vigil__error_oom();
+}
+
+int vigil_client_new(vigil_client **out, const vigil_client_options *opts)
+{
+    if (!out || !opts)
+        return vigil__error_set(VIGIL_EINVAL, "client: NULL argument");
+    *out = NULL;
+    if (opts->version != VIGIL_CLIENT_OPTIONS_VERSION)
+        return vigil__error_set(VIGIL_EINVAL, "client options: unsupported version %u",
+                                opts->version);
+    if (!opts->urls || opts->nurls == 0)
+        return vigil__error_set(VIGIL_EINVAL, "client: at least one hub URL is required");
+    if (opts->nurls > VIGIL_CLIENT_URLS_MAX)
+        return vigil__error_set(VIGIL_EINVAL, "client: at most %d hub URLs, got %zu",
+                                VIGIL_CLIENT_URLS_MAX, opts->nurls);
+    int rc;
+    for (size_t i = 0; i < opts->nurls; i++)
+        if ((rc = check_url(opts->urls[i], i)) != VIGIL_OK)
+            return rc;
+    if ((rc = check_duration(opts->connect_timeout_ms, "connect_timeout_ms")) ||
+        (rc = check_duration(opts->request_timeout_ms, "request_timeout_ms")) ||
+        (rc = check_duration(opts->backoff_base_ms, "backoff_base_ms")) ||
+        (rc = check_duration(opts->backoff_max_ms, "backoff_max_ms")) ||
+        (rc = check_duration(opts->retry_after_max_ms, "retry_after_max_ms")))
+        return rc;
+    int has_cert = opts->cert_file && *opts->cert_file;
+    int has_key = opts->key_file && *opts->key_file;
+    if (has_cert != has_key)
+        return vigil__error_set(VIGIL_EINVAL, "client: cert_file and key_file go together");
+
+    vigil_client *c = vigil__calloc(1, sizeof(*c));
+    if (!c)
+        return vigil__error_oom();
+    c->cancel_fd = -1;
+    c->retry_after_ms = -1;
+    c->logger = opts->logger;
+    c->insecure = opts->insecure != 0;
+    c->connect_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms : DEF_CONNECT_MS;
+    c->request_ms = opts->request_timeout_ms ? opts->request_timeout_ms : DEF_REQUEST_MS;
+    c->backoff_base = opts->backoff_base_ms ? opts->backoff_base_ms : DEF_BACKOFF_MS;
+    c->backoff_max = opts->backoff_max_ms ? opts->backoff_max_ms : DEF_BACKOFF_MAX;
+    c->retry_after_max = opts->retry_after_max_ms ? opts->retry_after_max_ms : DEF_RETRY_AFTER;
+    c->max_attempts = opts->max_attempts ? opts->max_attempts : DEF_ATTEMPTS;
+    if (c->backoff_max < c->backoff_base)
+        c->backoff_max = c->backoff_base;
+
+    rc = VIGIL_OK;
+    c->urls = vigil__calloc(opts->nurls, sizeof(char *));
+    if (!c->urls)
+        rc = vigil__error_oom();
+    for (size_t i = 0; !rc && i < opts->nurls; i++) {
+        const char *u = opts->urls[i];
+        size_t len = strlen(u);
+        while (len > 0 && u[len - 1] == '/')
+            len--;
+        vigil_buf b = VIGIL_BUF_INIT;
+        rc = vigil__buf_put(&b, u, len);
+        if (!rc)
+            rc = vigil__buf_puts(&b, INGEST_PATH);
+        if (rc) {
+            vigil_buf_dispose(&b);
+            break;
+        }
+        c->urls[i] = vigil__buf_detach(&b);
+        c->nurls = i + 1;
+    }
+    if (!rc)
+        rc = dup_opt(&c->ca_file, opts->ca_file, "ca_file");
+    if (!rc)
+        rc = dup_opt(&c->cert_file, opts->cert_file, "cert_file");
+    if (!rc)
+        rc = dup_opt(&c->key_file, opts->key_file, "key_file");
+    if (!rc)
+        rc = dup_opt(&c->user_agent,
+                     opts->user_agent && *opts->user_agent ? opts->user_agent
+                                                           : "vigil/" VIGIL_VERSION,
+                     "user_agent");
+    if (!rc)
+        rc = read_token(c, opts->token_env);
+    if (!rc) {
+        uint64_t seed = 0;
+        if (random_bytes(&seed, sizeof(seed)) != VIGIL_OK)
+            seed = (uint64_t)vigil__monotonic_ms() ^ ((uint64_t)getpid() << 32);
+        c->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
+        rc = setup_curl(c);
+    }
+    if (rc) {
+        vigil_client_free(c);
+        return rc;
+    }
+    *out = c;
+    return VIGIL_OK;
+}
+
+/* The header lists hold copies of the token: wipe them before freeing. */
+static void scrub_list(struct curl_slist *l)
+{
+    for (; l; l = l->next)
+        if (l->data)
+            explicit_bzero(l->data, strlen(l->data));
+}
+
+void vigil_client_free(vigil_client *c)
+{
+    if (!c)
+        return;
+    if (c->easy)
+        curl_easy_cleanup(c->easy);
+    if (c->multi)
+        curl_multi_cleanup(c->multi);
+    scrub_list(c->hdr_json);
+    scrub_list(c->hdr_gzip);
+    curl_slist_free_all(c->hdr_json);
+    curl_slist_free_all(c->hdr_gzip);
+    if (c->curl_inited)
+        curl_global_cleanup();
+    for (size_t i = 0; i < c->nurls; i++)
+        vigil__free(c->urls[i]);
+    vigil__free(c->urls);
+    if (c->auth) {
+        explicit_bzero(c->auth, strlen(c->auth));
+        vigil__free(c->auth);
+    }
+    vigil__free(c->ca_file);
+    vigil__free(c->cert_file);
+    vigil__free(c->key_file);
+    vigil__free(c->user_agent);
+    vigil_buf_dispose(&c->resp);
+    vigil__free(c);
+}
+
+void vigil__client_set_cancel_fd(vigil_client *c, int fd, int64_t grace_ms)
+{
+    if (c) {
+        c->cancel_fd = fd;
+        c->cancel_grace = grace_ms > 0 ? grace_ms : 0;
+    }
+}
+
+/* True when the cancel fd is readable now. */
+static int cancel_pending(const vigil_client *c)
+{
+    if (c->cancel_fd < 0)
+        return 0;
+    struct pollfd p = {c->cancel_fd, POLLIN, 0};
+    return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+/* ---- sending ------------------------------------------------------------------- */
+
+enum outcome { OUT_OK, OUT_RETRY, OUT_DROP, OUT_CANCEL, OUT_FATAL };
+
+static int cancelled(vigil_client *c, struct curl_waitfd *w)
+{
+    return c->cancel_fd >= 0 && (w->revents & CURL_WAIT_POLLIN);
+}
+
+/* Waits up to `ms`, cut short by the cancel fd. Returns 1 when cancelled. */
+static int wait_ms(vigil_client *c, int64_t ms)
+{
+    int64_t end = vigil__monotonic_ms() + ms;
+    for (;;) {
+        struct curl_waitfd w = {c->cancel_fd, CURL_WAIT_POLLIN, 0};
+        int64_t left = end - vigil__monotonic_ms();
+        int timeout = left > 1000 ? 1000 : (int)(left > 0 ? left : 0);
+        curl_multi_poll(c->multi, c->cancel_fd >= 0 ? &w : NULL, c->cancel_fd >= 0 ? 1 : 0, timeout,
+                        NULL);
+        if (cancelled(c, &w))
+            return 1;
+        if (left <= 0 || vigil__monotonic_ms() >= end)
+            return 0;
+    }
+}
+
+/* Extracts error.code and error.message from a hub's JSON error body. */
+static void hub_error(const vigil_buf *resp, char *code, size_t ncode, char *msg, size_t nmsg)
+{
+    snprintf(code, ncode, "%s", "");
+    snprintf(msg, nmsg, "%s", "");
+    if (!resp->ptr || !resp->size)
+        return;
+    vigil__json_init();
+    cJSON *root = cJSON_ParseWithLength(resp->ptr, resp->size);
+    cJSON *err = cJSON_GetObjectItemCaseSensitive(root, "error");
+    cJSON *c = cJSON_GetObjectItemCaseSensitive(err, "code");
+    cJSON *m = cJSON_GetObjectItemCaseSensitive(err, "message");
+    if (cJSON_IsString(c))
+        snprintf(code, ncode, "%s", c->valuestring);
+    if (cJSON_IsString(m))
+        snprintf(msg, nmsg, "%s", m->valuestring);
+    else if (!root) /* not JSON: quote the start of the body */
+        snprintf(msg, nmsg, "%.*s", (int)(resp->size < 200 ? resp->size : 200), resp->ptr);
+    cJSON_Delete(root);
+}
+
+/* One HTTP request to urls[idx]. Sets *code to the status to return if this
+ * is the last attempt. */
+static enum outcome post_once(vigil_client *c, size_t idx, const void *body, size_t len, int gz,
+                              const char *batch_id, int *code)
+{
+    CURL *e = c->easy;
+    vigil__buf_clear(&c->resp);
+    c->resp_clipped = 0;
+    c->retry_after_ms = -1;
+    curl_easy_setopt(e, CURLOPT_URL, c->urls[idx]);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, gz ? c->hdr_gzip : c->hdr_json);
+    int64_t limit = c->request_ms;
+    if (c->deadline) {
+        int64_t left = c->deadline - vigil__monotonic_ms();
+        if (left < limit)
+            limit = left > 1 ? left : 1;
+    }
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)limit);
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+        *code = vigil__error_set(VIGIL_EIO, "client: libcurl refused the transfer");
+        return OUT_FATAL;
+    }
+    __atomic_add_fetch(&c->n_requests, 1, __ATOMIC_RELAXED);
+    int running = 1, cancel = 0;
+    int64_t cancel_at = 0; /* once cancelled: the end of the grace period */
+    CURLcode result = CURLE_OK;
+    while (running) {
+        if (curl_multi_perform(c->multi, &running) != CURLM_OK)
+            break;
+        if (!running)
+            break;
+        int timeout = 1000;
+        if (cancel_at) {
+            int64_t left = cancel_at - vigil__monotonic_ms();
+            if (left <= 0) {
+                cancel = 1;
+                break;
+            }
+            timeout = left < timeout ? (int)left : timeout;
+        }
+        int watch = c->cancel_fd >= 0 && !cancel_at;
+        struct curl_waitfd w = {c->cancel_fd, CURL_WAIT_POLLIN, 0};
+        curl_multi_poll(c->multi, watch ? &w : NULL, watch ? 1 : 0, timeout, NULL);
+        if (watch && cancelled(c, &w)) {
+            if (!c->cancel_grace) {
+                cancel = 1;
+                break;
+            }
+            cancel_at = vigil__monotonic_ms() + c->cancel_grace;
+        }
+    }
+    int msgs;
+    CURLMsg *m;
+    while ((m = curl_multi_info_read(c->multi, &msgs)) != NULL)
+        if (m->msg == CURLMSG_DONE && m->easy_handle == e)
+            result = m->data.result;
+    curl_multi_remove_handle(c->multi, e);
+    if (cancel) {
+        *code = vigil__error_set(VIGIL_ECLOSED, "client: send to %s cancelled", c->urls[idx]);
+        return OUT_CANCEL;
+    }
+    const char *url = c->urls[idx];
+    if (result != CURLE_OK) {
+        int timeout = result == CURLE_OPERATION_TIMEDOUT;
+        *code = vigil__error_set(timeout ? VIGIL_ETIMEOUT : VIGIL_ENETWORK,
+                                 "client: POST %s failed: %s", url, curl_easy_strerror(result));
+        vigil__log(&c->logger, VIGIL_LOG_WARN, COMPONENT, "ingest request failed",
+                   "url=%s batch_id=%s error=\"%s\"", url, batch_id, curl_easy_strerror(result));
+        return OUT_RETRY;
+    }
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    __atomic_store_n(&c->last_status, (int)status, __ATOMIC_RELAXED);
+    if (status >= 200 && status < 300)
+        return OUT_OK;
+    char hcode[64], hmsg[512];
+    hub_error(&c->resp, hcode, sizeof(hcode), hmsg, sizeof(hmsg));
+    vigil_buf f = VIGIL_BUF_INIT;
+    vigil__buf_printf(&f, "url=%s batch_id=%s status=%ld", url, batch_id, status);
+    if (*hcode) {
+        vigil__buf_puts(&f, " code=");
+        vigil__logfmt_value(&f, hcode);
+    }
+    if (*hmsg) {
+        vigil__buf_puts(&f, " error=");
+        vigil__logfmt_value(&f, hmsg);
+    }
+    const char *fields = f.ptr ? f.ptr : "";
+    enum outcome out;
+    if (status == 401 || status == 403) {
+        *code = vigil__error_set(status == 401 ? VIGIL_EAUTH : VIGIL_EPERM,
+                                 "client: POST %s: hub answered %ld%s%s", url, status,
+                                 *hmsg ? ": " : "", hmsg);
+        vigil__log(&c->logger, VIGIL_LOG_WARN, COMPONENT, "hub refused the credentials", "%s",
+                   fields);
+        out = OUT_RETRY;
+    } else if (status == 429 || status >= 500) {
+        *code = vigil__error_set(VIGIL_EOVERLOADED, "client: POST %s: hub answered %ld%s%s", url,
+                                 status, *hmsg ? ": " : "", hmsg);
+        vigil__log(&c->logger, VIGIL_LOG_WARN, COMPONENT, "hub cannot take the batch now", "%s",
+                   fields);
+        out = OUT_RETRY;
+    } else if (status >= 400) {
+        *code = vigil__error_set(VIGIL_EHTTP, "client: hub refused the batch: %ld %s%s%s", status,
+                                 *hcode ? hcode : "", *hcode ? ": " : "", hmsg);
+        vigil__log(&c->logger, VIGIL_LOG_ERROR, COMPONENT, "hub refused the batch; dropped", "%s",
+                   fields);
+        out = OUT_DROP;
+    } else {
+        *code = vigil__error_set(VIGIL_ENETWORK,
+                                 "client: POST %s: unexpected HTTP status %ld (redirects are "
+                                 "not followed)",
+                                 url, status);
+        vigil__log(&c->logger, VIGIL_LOG_WARN, COMPONENT, "unexpected HTTP status", "%s", fields);
+        out = OUT_RETRY;
+    }
+    vigil_buf_dispose(&f);
+    return out;
+}
+
+static int64_t backoff_delay(vigil_client *c, unsigned int retry)
+{
+    int64_t ceiling = c->backoff_base;
+    for (unsigned int i = 1; i < retry && ceiling < c->backoff_max; i++)
+        ceiling *= 2;
+    if (ceiling > c->backoff_max)
+        ceiling = c->backoff_max;
+    return (int64_t)(rng_next(c) % (uint64_t)(ceiling + 1)); /* full jitter */
+}
+
+static int send_raw(vigil_client *c, const void *body, size_t len, int gz, const char *batch_id,
+                    unsigned int max_attempts)
+{
+    if (!max_attempts)
+        max_attempts = c->max_attempts;
+    int code = VIGIL_ENETWORK;
+    int64_t retry_after = -1; /* largest Retry-After of the last round */
+    for (unsigned int attempt = 0; attempt < max_attempts; attempt++) {
+        if (attempt > 0) {
+            int64_t d = backoff_delay(c, attempt);
+            if (retry_after >= 0) /* honour the hub's Retry-After, capped */
+                d = retry_after < c->retry_after_max ? retry_after : c->retry_after_max;
+            if (c->deadline && vigil__monotonic_ms() + d >= c->deadline)
+                break; /* no time left for another round */
+            __atomic_add_fetch(&c->n_retried, 1, __ATOMIC_RELAXED);
+            vigil__log(&c->logger, VIGIL_LOG_INFO, COMPONENT, "retrying after backoff",
+                       "batch_id=%s attempt=%u delay_ms=%lld", batch_id, attempt + 1, (long long)d);
+            int64_t t0 = vigil__monotonic_ms();
+            int cancel = wait_ms(c, d);
+            __atomic_add_fetch(&c->n_backoff_ms, (uint64_t)(vigil__monotonic_ms() - t0),
+                               __ATOMIC_RELAXED);
+            if (cancel) {
+                code = vigil__error_set(VIGIL_ECLOSED, "client: send cancelled");
+                break;
+            }
+        }
+        retry_after = -1;
+        for (size_t k = 0; k < c->nurls; k++) {
+            size_t idx = (c->preferred + k) % c->nurls;
+            if (k > 0 && c->deadline && vigil__monotonic_ms() >= c->deadline)
+                break;
+            if (k > 0 && cancel_pending(c)) {
+                code = vigil__error_set(VIGIL_ECLOSED, "client: send cancelled");
+                goto fail;
+            }
+            enum outcome o = post_once(c, idx, body, len, gz, batch_id, &code);
+            if (c->retry_after_ms > retry_after)
+                retry_after = c->retry_after_ms;
+            if (o == OUT_OK) {
+                c->preferred = idx;
+                __atomic_add_fetch(&c->n_sent, 1, __ATOMIC_RELAXED);
+                vigil_error_clear();
+                return VIGIL_OK;
+            }
+            if (o == OUT_DROP) {
+                __atomic_add_fetch(&c->n_dropped, 1, __ATOMIC_RELAXED);
+                return code;
+            }
+            if (o == OUT_FATAL || o == OUT_CANCEL)
+                goto fail;
+        }
+    }
+fail:
+    __atomic_add_fetch(&c->n_failed, 1, __ATOMIC_RELAXED);
+    return code;
+}
+
+int vigil__client_encode(vigil_buf *out, vigil_batch *batch)
+{
+    if (!vigil_batch_id(batch)) {
+        char id[33];
+        int rc = vigil_client_batch_id(id, sizeof(id));
+        if (!rc)
+            rc = vigil_batch_set_id(batch, id);
+        if (rc)
+            return rc;
+    }
+    vigil_buf json = VIGIL_BUF_INIT;
+    int rc = vigil_batch_encode_json(&json, batch);
+    if (!rc)
+        rc = vigil__gzip(out, json.ptr, json.size);
+    vigil_buf_dispose(&json);
+    return rc;
+}
+
+int vigil_client_send(vigil_client *c, vigil_batch *batch)
+{
+    if (!c || !batch)
+        return vigil__error_set(VIGIL_EINVAL, "client send: NULL argument");
+    vigil_buf gz = VIGIL_BUF_INIT;
+    int rc = vigil__client_encode(&gz, batch);
+    if (!rc)
+        rc = send_raw(c, gz.ptr, gz.size, 1, vigil_batch_id(batch), 0);
+    vigil_buf_dispose(&gz);
+    return rc;
+}
+
+int vigil_client_send_body(vigil_client *c, const void *body, size_t len, int gzipped)
+{
+    if (!c || !body)
+        return vigil__error_set(VIGIL_EINVAL, "client send: NULL argument");
+    if (!len)
+        return vigil__error_set(VIGIL_EINVAL, "client send: empty body");
+    return send_raw(c, body, len, gzipped != 0, "-", 0);
+}
+
+int vigil__client_send_gzip(vigil_client *c, const void *gz, size_t len, const char *batch_id,
+                            unsigned int max_attempts, int64_t deadline)
+{
+    if (!c || !gz || !len)
+        return vigil__error_set(VIGIL_EINVAL, "client send: empty body");
+    c->deadline = deadline;
+    int rc = send_raw(c, gz, len, 1, batch_id && *batch_id ? batch_id : "-", max_attempts);
+    c->deadline = 0;
+    return rc;
+}
+
+int vigil_client_stats_get(const vigil_client *c, vigil_client_stats *out)
+{
+    if (!c || !out)
+        return vigil__error_set(VIGIL_EINVAL, "client stats: NULL argument");
+    if (out->version != VIGIL_CLIENT_STATS_VERSION)
+        return vigil__error_set(VIGIL_EINVAL, "client stats: unsupported version %u", out->version);
+    out->sent = __atomic_load_n(&c->n_sent, __ATOMIC_RELAXED);
+    out->failed = __atomic_load_n(&c->n_failed, __ATOMIC_RELAXED);
+    out->dropped = __atomic_load_n(&c->n_dropped, __ATOMIC_RELAXED);
+    out->retried = __atomic_load_n(&c->n_retried, __ATOMIC_RELAXED);
+    out->requests = __atomic_load_n(&c->n_requests, __ATOMIC_RELAXED);
+    out->backoff_ms = __atomic_load_n(&c->n_backoff_ms, __ATOMIC_RELAXED);
+    out->last_status = __atomic_load_n(&c->last_status, __ATOMIC_RELAXED);
+    return VIGIL_OK;
+}

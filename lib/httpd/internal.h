@@ -1,0 +1,17 @@
+/* Private interface of lib/httpd: the `listen:` and `http:` configuration
+ * blocks shared by collector.yaml and remediator.yaml. Never installed. */
+#ifndef VIGIL_HTTPD_INTERNAL_H
+#define VIGIL_HTTPD_INTERNAL_H
+
+#include "internal/common.h"
+#include "vigil/config.h"
+#include "vigil/httpd.h"
+
+/* Fills `opts` (which the caller initialised) from `listen` (a scalar, may be
+ * NULL) and `http` (a map, may be NULL); strings are borrowed from the
+ * configuration. `max_inflated` and `drain_timeout_ms` receive http.max_inflated
+ * and http.drain_timeout (0 when absent). */
+int vigil__httpd_parse(vigil_httpd_options *opts, uint64_t *max_inflated, int64_t *drain_timeout_ms,
+                       const vigil_config_node *listen, const vigil_config_node *http);
+
+#endif

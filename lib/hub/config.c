@@ -1,0 +1,210 @@
+/* collector.yaml: the hub, its api and its server. Every key is documented
+ * in configs/collector.yaml; unknown keys are refused with their location. */
+#include "httpd/internal.h"
+#include "hub/hub_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct vigil_hub_config {
+    vigil_config *cfg;
+    vigil_hub_options hub;
+    vigil_api_options api;
+    vigil_httpd_options httpd;
+    vigil_hub_daemon_options daemon;
+    vigil__api_security sec;
+};
+
+static int get_count(size_t *out, const vigil_config_node *map, const char *key, int64_t max)
+{
+    int64_t v;
+    int rc = vigil_config_get_int(&v, map, key, 0);
+    if (rc)
+        return rc;
+    if (v < 0 || v > max) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "expected an integer from 0 to %lld", (long long)max);
+        return vigil_config_error(vigil_config_node_get(map, key), VIGIL_ERANGE, msg);
+    }
+    *out = (size_t)v;
+    return VIGIL_OK;
+}
+
+static int section(const vigil_config_node **out, const vigil_config_node *root, const char *key,
+                   const char *const *keys)
+{
+    const vigil_config_node *n = vigil_config_node_get(root, key);
+    *out = NULL;
+    if (!n || vigil_config_node_kind(n) == VIGIL_CONFIG_NULL)
+        return VIGIL_OK;
+    int rc = vigil_config_map(n);
+    if (!rc)
+        rc = vigil_config_expect_keys(n, keys);
+    if (!rc)
+        *out = n;
+    return rc;
+}
+
+static int parse(vigil_hub_config *c)
+{
+    static const char *const top[] = {
+        "listen",  "http",   "store", "retention", "retention_interval", "security", "ingest",
+        "windows", "events", "log",   NULL};
+    static const char *const ingest_keys[] = {"queue", "max_metrics", "max_future",
+                                              "group_max_samples", NULL};
+    static const char *const window_keys[] = {"max_age", "max_samples", "max_series", NULL};
+    static const char *const event_keys[] = {"interval", "queue", "max_subscribers", NULL};
+    static const char *const log_keys[] = {"level", NULL};
+
+    vigil_hub_options_init(&c->hub, VIGIL_HUB_OPTIONS_VERSION);
+    vigil_api_options_init(&c->api, VIGIL_API_OPTIONS_VERSION);
+    vigil_httpd_options_init(&c->httpd, VIGIL_HTTPD_OPTIONS_VERSION);
+    c->daemon.version = VIGIL_HUB_DAEMON_OPTIONS_VERSION;
+    c->daemon.drain_timeout_ms = 10000;
+    c->daemon.log_level = VIGIL_LOG_INFO;
+    c->hub.store_url = VIGIL_HUB_DEFAULT_STORE;
+
+    const vigil_config_node *root = vigil_config_root(c->cfg, 0);
+    if (vigil_config_document_count(c->cfg) > 1)
+        return vigil_config_error(vigil_config_root(c->cfg, 1), VIGIL_EVALUE,
+                                  "collector.yaml holds one document");
+    if (!root || vigil_config_node_kind(root) == VIGIL_CONFIG_NULL)
+        return VIGIL_OK;
+    int rc = vigil_config_map(root);
+    if (!rc)
+        rc = vigil_config_expect_keys(root, top);
+    if (!rc)
+        rc = vigil_config_get_string(&c->hub.store_url, root, "store", VIGIL_HUB_DEFAULT_STORE);
+    if (!rc)
+        rc = vigil_config_get_duration(&c->hub.retention_ms, root, "retention", 0);
+    if (!rc)
+        rc =
+            vigil_config_get_duration(&c->hub.retention_interval_ms, root, "retention_interval", 0);
+    if (rc)
+        return rc;
+    if (strncmp(c->hub.store_url, "sqlite:", 7) != 0)
+        return vigil_config_error(vigil_config_node_get(root, "store"), VIGIL_EUNSUPPORTED,
+                                  "expected sqlite://PATH (the only store backend built in)");
+
+    uint64_t max_inflated = 0;
+    int64_t drain = 0;
+    rc = vigil__httpd_parse(&c->httpd, &max_inflated, &drain, vigil_config_node_get(root, "listen"),
+                            vigil_config_node_get(root, "http"));
+    if (rc)
+        return rc;
+    c->api.max_body = c->httpd.max_body;
+    c->api.max_inflated = max_inflated;
+    if (drain)
+        c->daemon.drain_timeout_ms = drain;
+
+    rc = vigil__api_security_parse(&c->sec, vigil_config_node_get(root, "security"));
+    if (rc)
+        return rc;
+    c->api.tokens = c->sec.tokens;
+    c->api.ntokens = c->sec.ntokens;
+    c->api.allowed_origins = c->sec.origins;
+    c->api.nallowed_origins = c->sec.norigins;
+    c->httpd.insecure = c->sec.insecure;
+
+    const vigil_config_node *n;
+    if ((rc = section(&n, root, "ingest", ingest_keys)))
+        return rc;
+    if (n && ((rc = get_count(&c->hub.queue_max, n, "queue", 1000000)) ||
+              (rc = get_count(&c->hub.max_batch_metrics, n, "max_metrics", 10000000)) ||
+              (rc = vigil_config_get_duration(&c->hub.max_future_ms, n, "max_future", 0)) ||
+              (rc = get_count(&c->hub.group_max_samples, n, "group_max_samples", 100000000))))
+        return rc;
+    if ((rc = section(&n, root, "windows", window_keys)))
+        return rc;
+    if (n &&
+        ((rc = vigil_config_get_duration(&c->hub.windows.window.max_age_ms, n, "max_age", 0)) ||
+         (rc = get_count(&c->hub.windows.window.max_samples, n, "max_samples",
+                         VIGIL_WINDOW_MAX_SAMPLES_LIMIT)) ||
+         (rc = get_count(&c->hub.windows.max_series, n, "max_series", 100000000))))
+        return rc;
+    if ((rc = section(&n, root, "events", event_keys)))
+        return rc;
+    if (n && ((rc = vigil_config_get_duration(&c->hub.events_interval_ms, n, "interval", 0)) ||
+              (rc = get_count(&c->hub.events_queue_max, n, "queue", 1000000)) ||
+              (rc = get_count(&c->hub.events_max_subscribers, n, "max_subscribers", 100000))))
+        return rc;
+    if ((rc = section(&n, root, "log", log_keys)))
+        return rc;
+    if (n) {
+        const char *lvl;
+        if ((rc = vigil_config_get_string(&lvl, n, "level", "info")))
+            return rc;
+        if (vigil_log_level_parse(&c->daemon.log_level, lvl))
+            return vigil_config_error(vigil_config_node_get(n, "level"), VIGIL_EVALUE,
+                                      "expected debug, info, warn, error or off");
+    }
+    return VIGIL_OK;
+}
+
+void vigil_hub_config_free(vigil_hub_config *c)
+{
+    if (!c)
+        return;
+    vigil__api_security_dispose(&c->sec);
+    vigil_config_free(c->cfg);
+    vigil__free(c);
+}
+
+static int finish_load(vigil_hub_config **out, vigil_config *cfg)
+{
+    vigil_hub_config *c = vigil__calloc(1, sizeof(*c));
+    if (!c) {
+        vigil_config_free(cfg);
+        return vigil__error_oom();
+    }
+    c->cfg = cfg;
+    int rc = parse(c);
+    if (rc) {
+        vigil_hub_config_free(c);
+        return rc;
+    }
+    *out = c;
+    return VIGIL_OK;
+}
+
+int vigil_hub_config_load(vigil_hub_config **out, const char *path,
+                          const vigil_config_options *copts)
+{
+    if (!out || !path)
+        return vigil__error_set(VIGIL_EINVAL, "hub config: NULL argument");
+    *out = NULL;
+    vigil_config *cfg = NULL;
+    int rc = vigil_config_load_file(&cfg, path, copts);
+    return rc ? rc : finish_load(out, cfg);
+}
+
+int vigil_hub_config_load_string(vigil_hub_config **out, const char *text, size_t len,
+                                 const char *name, const vigil_config_options *copts)
+{
+    if (!out || !text)
+        return vigil__error_set(VIGIL_EINVAL, "hub config: NULL argument");
+    *out = NULL;
+    vigil_config *cfg = NULL;
+    int rc = vigil_config_load_string(&cfg, text, len, name, copts);
+    return rc ? rc : finish_load(out, cfg);
+}
+
+const vigil_hub_options *vigil_hub_config_hub(const vigil_hub_config *c)
+{
+    return c ? &c->hub : NULL;
+}
+
+const vigil_api_options *vigil_hub_config_api(const vigil_hub_config *c)
+{
+    return c ? &c->api : NULL;
+}
+
+const vigil_httpd_options *vigil_hub_config_httpd(const vigil_hub_config *c)
+{
+    return c ? &c->httpd : NULL;
+}
+
+const vigil_hub_daemon_options *vigil_hub_config_daemon(const vigil_hub_config *c)
+{
+    return c ? &c->daemon : NULL;
+}

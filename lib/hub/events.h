@@ -1,0 +1,27 @@
+/* The hub's events bus (lib/hub/events.c): publishers append SSE frames to
+ * bounded per-subscriber queues; a subscriber whose queue is full is dropped.
+ * Private to lib/hub. */
+#ifndef VIGIL_HUB_EVENTS_H
+#define VIGIL_HUB_EVENTS_H
+
+#include "api/internal.h"
+
+typedef struct vigil__events vigil__events;
+typedef struct vigil__events_sub vigil__events_sub;
+
+int vigil__events_new(vigil__events **out, size_t queue_max, size_t max_subscribers);
+/* Ends every subscription (readers see the end once their queue is read)
+ * and refuses new ones. */
+void vigil__events_close(vigil__events *ev);
+/* Every subscription must be closed first. */
+void vigil__events_free(vigil__events *ev);
+/* Publishes "event: type\ndata: ...\n\n" (newlines in data become several
+ * data lines). Checked by the caller. */
+int vigil__events_publish(vigil__events *ev, const char *type, const char *data);
+/* A subscription as a response stream; VIGIL_EOVERLOADED when full,
+ * VIGIL_ECLOSED after close. */
+int vigil__events_subscribe(vigil__events *ev, void **ctx, const vigil__api_stream_ops **ops);
+size_t vigil__events_subscribers(vigil__events *ev);
+uint64_t vigil__events_dropped(vigil__events *ev);
+
+#endif

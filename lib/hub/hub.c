@@ -1,0 +1,875 @@
+/* The hub: validated ingests queue to one committer thread that writes them
+ * as a group and then answers every caller; stored samples feed the
+ * windows; a ticker publishes ingest rates to the events bus. */
+#include "hub/hub_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define EVENT_TYPE_MAX 64
+#define EVENT_DATA_MAX (64 * 1024)
+/* Samples waiting for their commit at most, in commit groups: bounds the
+ * memory the queue holds. */
+#define QUEUED_SAMPLES_FACTOR 4
+
+/* An ingest waiting for its commit. Its metrics were copied into its group's
+ * merged batch when it was queued; it keeps its ids for the duplicate check. */
+struct ingest_req {
+    size_t count;
+    char *agent;
+    char *batch_id;
+    vigil_hub_ingest_cb cb;
+    void *payload;
+    int status;
+    vigil_hub_ingest_result result;
+    char message[512];
+    ingest_req *next;
+};
+
+/* Ingests committed together: their metrics in one batch, written in one
+ * store transaction. */
+struct commit_group {
+    vigil_batch *merged;
+    ingest_req *head, *tail;
+    size_t nreq;
+    size_t nsamples;
+    int failed; /* a copy into `merged` failed: the whole group is refused */
+    commit_group *next;
+};
+
+static void group_free(commit_group *g);
+
+int vigil_hub_options_init(vigil_hub_options *opts, unsigned int version)
+{
+    if (!opts || version != VIGIL_HUB_OPTIONS_VERSION)
+        return vigil__error_set(VIGIL_EINVAL, "hub options: unsupported version %u", version);
+    vigil_hub_options d = VIGIL_HUB_OPTIONS_INIT;
+    *opts = d;
+    return VIGIL_OK;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Waits on `cv` until `deadline_ns` (CLOCK_MONOTONIC). */
+static void cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ns)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)(deadline_ns / 1000000000);
+    ts.tv_nsec = (long)(deadline_ns % 1000000000);
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
+static void cond_init_mono(pthread_cond_t *cv)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+}
+
+/* ---- metrics ------------------------------------------------------------------ */
+
+static double g_queue(void *p)
+{
+    vigil_hub *hub = p;
+    pthread_mutex_lock(&hub->mu);
+    double v = (double)hub->qlen;
+    pthread_mutex_unlock(&hub->mu);
+    return v;
+}
+
+static double g_queue_cap(void *p)
+{
+    return (double)((vigil_hub *)p)->queue_max;
+}
+
+static double g_series(void *p)
+{
+    vigil_hub *hub = p;
+    pthread_mutex_lock(&hub->mu);
+    double v = (double)hub->series;
+    pthread_mutex_unlock(&hub->mu);
+    return v;
+}
+
+static double g_windows(void *p)
+{
+    vigil_hub *hub = p;
+    pthread_mutex_lock(&hub->win_mu);
+    double v = (double)vigil_window_set_count(hub->windows);
+    pthread_mutex_unlock(&hub->win_mu);
+    return v;
+}
+
+static double g_window_bytes(void *p)
+{
+    vigil_hub *hub = p;
+    pthread_mutex_lock(&hub->win_mu);
+    double v = (double)vigil_window_set_memory(hub->windows);
+    pthread_mutex_unlock(&hub->win_mu);
+    return v;
+}
+
+static double g_subscribers(void *p)
+{
+    return (double)vigil__events_subscribers(((vigil_hub *)p)->events);
+}
+
+static int init_metrics(vigil_hub *hub)
+{
+    static const char *const reason[] = {"reason", NULL};
+    static const double group_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+    vigil__prom *p = NULL;
+    int rc = vigil__prom_new(&p);
+    if (rc)
+        return rc;
+    hub->prom = p;
+    rc = vigil__prom_counter(p, &hub->m_samples, "vigil_ingest_samples_total",
+                             "Samples committed to the store.", NULL);
+    if (!rc)
+        rc = vigil__prom_counter(p, &hub->m_batches, "vigil_ingest_batches_total",
+                                 "Batches committed to the store (duplicates excluded).", NULL);
+    if (!rc)
+        rc = vigil__prom_counter(p, &hub->m_duplicates, "vigil_ingest_duplicate_batches_total",
+                                 "Batches acknowledged as duplicates of a stored batch id.", NULL);
+    if (!rc)
+        rc = vigil__prom_counter(p, &hub->m_rejected, "vigil_ingest_rejected_batches_total",
+                                 "Ingest requests refused, by reason (the error code).", reason);
+    if (!rc)
+        rc = vigil__prom_histogram(p, &hub->m_commit, "vigil_store_commit_duration_seconds",
+                                   "Time to write one commit group to the store.", NULL,
+                                   vigil__prom_latency_buckets, vigil__prom_latency_nbuckets);
+    if (!rc)
+        rc = vigil__prom_histogram(p, &hub->m_group, "vigil_ingest_commit_group_batches",
+                                   "Ingest requests answered by one commit group.", NULL,
+                                   group_buckets, VIGIL__ARRAY_LEN(group_buckets));
+    if (!rc)
+        rc = vigil__prom_counter(p, &hub->m_dropped, "vigil_events_dropped_subscribers_total",
+                                 "Event subscribers dropped for falling behind.", NULL);
+    if (!rc)
+        rc = vigil__prom_counter(p, &hub->m_retention, "vigil_store_retention_deleted_total",
+                                 "Samples deleted by retention.", NULL);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_ingest_queue_depth",
+                                    "Ingest requests waiting for their commit.", g_queue, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_ingest_queue_capacity",
+                                    "Ingest requests that may wait before 429.", g_queue_cap, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_series", "Series in the store.", g_series, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_windows", "Series with an in-memory window.",
+                                    g_windows, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_windows_memory_bytes",
+                                    "Memory used by the in-memory windows.", g_window_bytes, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_events_subscribers", "Connected event subscribers.",
+                                    g_subscribers, hub);
+    return rc;
+}
+
+const char *vigil__hub_reason(int status)
+{
+    switch (status) {
+    case VIGIL_EJSON: return "invalid_json";
+    case VIGIL_ETYPE:
+    case VIGIL_EMISSING:
+    case VIGIL_ENAME:
+    case VIGIL_EVALUE:
+    case VIGIL_EENCODING:
+    case VIGIL_ELIMIT:
+    case VIGIL_ERANGE: return "invalid_metric";
+    case VIGIL_EINVAL: return "invalid_request";
+    case VIGIL_EOVERLOADED: return "overloaded";
+    case VIGIL_EBUSY:
+    case VIGIL_EIO:
+    case VIGIL_EFULL:
+    case VIGIL_EREADONLY:
+    case VIGIL_ECLOSED:
+    case VIGIL_ETIMEOUT:
+    case VIGIL_ECORRUPT: return "unavailable";
+    default: return "internal";
+    }
+}
+
+void vigil__hub_rejected(vigil_hub *hub, const char *reason)
+{
+    const char *v[] = {reason};
+    vigil__prom_add(hub->m_rejected, v, 1);
+    pthread_mutex_lock(&hub->mu);
+    hub->rejected++;
+    pthread_mutex_unlock(&hub->mu);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------- */
+
+static int count_series(const vigil_store_series *s, void *payload)
+{
+    (void)s;
+    (*(size_t *)payload)++;
+    return 0;
+}
+
+void vigil_hub_free(vigil_hub *hub)
+{
+    if (!hub)
+        return;
+    vigil_hub_stop(hub);
+    if (hub->reader && hub->reader != hub->store)
+        vigil_store_close(hub->reader);
+    vigil_store_close(hub->store);
+    vigil_window_set_free(hub->windows);
+    group_free(hub->open);
+    group_free(hub->spare);
+    vigil_batch_free(hub->idbatch);
+    vigil__events_free(hub->events);
+    vigil__prom_free(hub->prom);
+    pthread_cond_destroy(&hub->tick_cv);
+    pthread_cond_destroy(&hub->cv);
+    pthread_mutex_destroy(&hub->mu);
+    pthread_mutex_destroy(&hub->win_mu);
+    vigil__free(hub->store_url);
+    vigil__free(hub);
+}
+
+static int is_memory_url(const char *url)
+{
+    return strstr(url, ":memory:") != NULL;
+}
+
+int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
+{
+    vigil_hub_options d = VIGIL_HUB_OPTIONS_INIT;
+    if (!out)
+        return vigil__error_set(VIGIL_EINVAL, "hub: NULL argument");
+    *out = NULL;
+    if (!opts)
+        opts = &d;
+    if (opts->version != VIGIL_HUB_OPTIONS_VERSION)
+        return vigil__error_set(VIGIL_EINVAL, "hub options: unsupported version %u", opts->version);
+    if (opts->retention_ms < 0 || opts->retention_interval_ms < 0 || opts->max_future_ms < 0 ||
+        opts->events_interval_ms < 0)
+        return vigil__error_set(VIGIL_EINVAL, "hub: durations must not be negative");
+    vigil_hub *hub = vigil__calloc(1, sizeof(*hub));
+    if (!hub)
+        return vigil__error_oom();
+    pthread_mutex_init(&hub->mu, NULL);
+    pthread_mutex_init(&hub->win_mu, NULL);
+    cond_init_mono(&hub->cv);
+    cond_init_mono(&hub->tick_cv);
+    hub->logger = opts->logger;
+    hub->retention_ms = opts->retention_ms ? opts->retention_ms : 14LL * 24 * 3600 * 1000;
+    hub->retention_interval_ms =
+        opts->retention_interval_ms ? opts->retention_interval_ms : 60 * 1000;
+    hub->queue_max = opts->queue_max ? opts->queue_max : 1024;
+    hub->group_max_samples = opts->group_max_samples ? opts->group_max_samples : 200000;
+    hub->max_future_ms = opts->max_future_ms ? opts->max_future_ms : 5 * 60 * 1000;
+    hub->max_batch_metrics =
+        opts->max_batch_metrics ? opts->max_batch_metrics : VIGIL_BATCH_DEFAULT_MAX_METRICS;
+    hub->events_interval_ms = opts->events_interval_ms ? opts->events_interval_ms : 1000;
+    int rc = VIGIL_OK;
+    hub->store_url = vigil__strdup(opts->store_url ? opts->store_url : VIGIL_HUB_DEFAULT_STORE);
+    if (!hub->store_url)
+        rc = vigil__error_oom();
+    if (!rc)
+        rc = init_metrics(hub);
+    if (!rc)
+        rc = vigil__events_new(&hub->events, opts->events_queue_max, opts->events_max_subscribers);
+    if (!rc)
+        rc = vigil_window_set_new(&hub->windows, &opts->windows);
+    if (!rc)
+        rc = vigil_batch_new(&hub->idbatch);
+    vigil_store_options so = VIGIL_STORE_OPTIONS_INIT;
+    so.logger = opts->logger;
+    if (!rc)
+        rc = vigil_store_open(&hub->store, hub->store_url, &so);
+    if (!rc && !is_memory_url(hub->store_url)) {
+        so.read_only = 1;
+        rc = vigil_store_open(&hub->reader, hub->store_url, &so);
+    } else if (!rc) {
+        hub->reader = hub->store;
+    }
+    if (!rc)
+        rc = vigil_store_series_list(hub->store, NULL, count_series, &hub->series);
+    if (rc) {
+        vigil__error_prefix("hub");
+        vigil_hub_free(hub);
+        return rc;
+    }
+    *out = hub;
+    return VIGIL_OK;
+}
+
+/* ---- ingest -------------------------------------------------------------------- */
+
+static int validate(vigil_hub *hub, const vigil_batch *batch)
+{
+    size_t n = vigil_batch_count(batch);
+    if (n > hub->max_batch_metrics)
+        return vigil__error_set(VIGIL_ELIMIT, "metrics: more than %zu metrics in one batch",
+                                hub->max_batch_metrics);
+    int64_t limit = vigil__now_ms() + hub->max_future_ms;
+    for (size_t i = 0; i < n; i++) {
+        const vigil_metric *m = vigil_batch_get(batch, i);
+        if (m->ts_ms > limit) {
+            char d[32];
+            vigil_format_duration(d, sizeof(d), hub->max_future_ms);
+            return vigil__error_set(VIGIL_EVALUE,
+                                    "metrics[%zu].ts: %lld is more than %s in the future", i,
+                                    (long long)m->ts_ms, d);
+        }
+    }
+    return VIGIL_OK;
+}
+
+static void req_free(ingest_req *r)
+{
+    vigil__free(r->agent);
+    vigil__free(r->batch_id);
+    vigil__free(r);
+}
+
+static void group_free(commit_group *g)
+{
+    if (!g)
+        return;
+    vigil_batch_free(g->merged);
+    vigil__free(g);
+}
+
+/* The open group, sealing it first when `n` more samples would not fit;
+ * called with hub->mu held. NULL when out of memory. */
+static commit_group *group_for(vigil_hub *hub, size_t n)
+{
+    commit_group *g = hub->open;
+    if (g && g->nreq && g->nsamples + n > hub->group_max_samples) {
+        if (hub->ready_tail)
+            hub->ready_tail->next = g;
+        else
+            hub->ready = g;
+        hub->ready_tail = g;
+        hub->open = g = NULL;
+    }
+    if (!g) {
+        if (hub->spare) {
+            g = hub->spare;
+            hub->spare = NULL;
+        } else {
+            g = vigil__calloc(1, sizeof(*g));
+            if (!g)
+                return NULL;
+            if (vigil_batch_new(&g->merged)) {
+                vigil__free(g);
+                return NULL;
+            }
+        }
+        hub->open = g;
+    }
+    size_t cap = n > hub->group_max_samples ? n : hub->group_max_samples;
+    vigil_batch_set_max_metrics(g->merged, g->nsamples + n > cap ? g->nsamples + n : cap);
+    return g;
+}
+
+int vigil__hub_enqueue(vigil_hub *hub, vigil_batch *batch, int owned, vigil_hub_ingest_cb cb,
+                       void *payload)
+{
+    if (!hub || !batch || !cb)
+        return vigil__error_set(VIGIL_EINVAL, "hub ingest: NULL argument");
+    int rc = validate(hub, batch);
+    if (rc) {
+        vigil__hub_rejected(hub, vigil__hub_reason(rc));
+        return rc;
+    }
+    ingest_req *r = vigil__calloc(1, sizeof(*r));
+    const char *agent = vigil_batch_agent(batch), *id = vigil_batch_id(batch);
+    if (r && id) {
+        r->batch_id = vigil__strdup(id);
+        r->agent = agent ? vigil__strdup(agent) : NULL;
+    }
+    if (!r || (id && (!r->batch_id || (agent && !r->agent)))) {
+        if (r)
+            req_free(r);
+        vigil__hub_rejected(hub, "internal");
+        return vigil__error_oom();
+    }
+    r->count = vigil_batch_count(batch);
+    r->cb = cb;
+    r->payload = payload;
+    pthread_mutex_lock(&hub->mu);
+    if (!hub->started || hub->stopping) {
+        int started = hub->started;
+        pthread_mutex_unlock(&hub->mu);
+        req_free(r);
+        vigil__hub_rejected(hub, "unavailable");
+        return vigil__error_set(VIGIL_ECLOSED, started ? "hub: shutting down" : "hub: not started");
+    }
+    if (hub->qlen >= hub->queue_max ||
+        (hub->qsamples &&
+         hub->qsamples + r->count > QUEUED_SAMPLES_FACTOR * hub->group_max_samples)) {
+        size_t q = hub->qlen;
+        pthread_mutex_unlock(&hub->mu);
+        req_free(r);
+        vigil__hub_rejected(hub, "overloaded");
+        return vigil__error_set(VIGIL_EOVERLOADED,
+                                "hub: the ingest queue is full (%zu batches waiting); retry later",
+                                q);
+    }
+    commit_group *g = group_for(hub, r->count);
+    if (!g) {
+        pthread_mutex_unlock(&hub->mu);
+        req_free(r);
+        vigil__hub_rejected(hub, "internal");
+        return vigil__error_oom();
+    }
+    /* Copy the metrics into the group now, on the caller's thread, so the
+     * committer only writes. A failed copy cannot be undone in the merged
+     * batch: the whole group is refused, so nothing is half-stored. */
+    for (size_t i = 0; i < r->count && !g->failed; i++) {
+        int arc = vigil_batch_add(g->merged, vigil_batch_get(batch, i));
+        if (arc)
+            g->failed = arc;
+    }
+    if (g->tail)
+        g->tail->next = r;
+    else
+        g->head = r;
+    g->tail = r;
+    g->nreq++;
+    g->nsamples += r->count;
+    hub->qlen++;
+    hub->qsamples += r->count;
+    pthread_cond_signal(&hub->cv);
+    pthread_mutex_unlock(&hub->mu);
+    if (owned)
+        vigil_batch_free(batch);
+    return VIGIL_OK;
+}
+
+int vigil__hub_full(vigil_hub *hub)
+{
+    pthread_mutex_lock(&hub->mu);
+    size_t q = hub->qlen;
+    int full = hub->qlen >= hub->queue_max ||
+               hub->qsamples >= QUEUED_SAMPLES_FACTOR * hub->group_max_samples;
+    pthread_mutex_unlock(&hub->mu);
+    if (!full)
+        return 0;
+    vigil__hub_rejected(hub, "overloaded");
+    vigil__error_set(VIGIL_EOVERLOADED,
+                     "hub: the ingest queue is full (%zu batches waiting); retry later", q);
+    return 1;
+}
+
+int vigil_hub_ingest_async(vigil_hub *hub, vigil_batch *batch, vigil_hub_ingest_cb cb,
+                           void *payload)
+{
+    return vigil__hub_enqueue(hub, batch, 1, cb, payload);
+}
+
+typedef struct sync_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    int status;
+    char message[512];
+    vigil_hub_ingest_result result;
+} sync_wait;
+
+static void sync_cb(int status, const char *message, const vigil_hub_ingest_result *result,
+                    void *payload)
+{
+    sync_wait *w = payload;
+    pthread_mutex_lock(&w->mu);
+    w->status = status;
+    snprintf(w->message, sizeof(w->message), "%s", message);
+    w->result = *result;
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int vigil_hub_ingest(vigil_hub *hub, const vigil_batch *batch, vigil_hub_ingest_result *result)
+{
+    if (result)
+        memset(result, 0, sizeof(*result));
+    sync_wait w;
+    memset(&w, 0, sizeof(w));
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    /* The batch is borrowed: the request does not own it and the caller
+     * waits here until the committer is done with it. */
+    int rc = vigil__hub_enqueue(hub, (vigil_batch *)(uintptr_t)batch, 0, sync_cb, &w);
+    if (rc == VIGIL_OK) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        rc = w.status;
+        if (rc)
+            vigil__error_set(rc, "%s", w.message);
+        else if (result)
+            *result = w.result;
+    }
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    return rc;
+}
+
+/* ---- the committer ---------------------------------------------------------- */
+
+static void update_windows(vigil_hub *hub, const vigil_batch *merged)
+{
+    size_t refused = 0;
+    int first_rc = VIGIL_OK;
+    char first_msg[256] = "";
+    size_t n = vigil_batch_count(merged);
+    pthread_mutex_lock(&hub->win_mu);
+    for (size_t i = 0; i < n; i++) {
+        int rc = vigil_window_set_append_metric(hub->windows, vigil_batch_get(merged, i), NULL);
+        /* Out-of-order samples (a spool replay) are stored but do not
+         * rewrite a window's history. */
+        if (rc && rc != VIGIL_ERANGE && !refused++) {
+            first_rc = rc;
+            snprintf(first_msg, sizeof(first_msg), "%s", vigil_error_last()->message);
+        }
+    }
+    pthread_mutex_unlock(&hub->win_mu);
+    if (refused) {
+        vigil_buf v = VIGIL_BUF_INIT;
+        if (vigil__logfmt_value(&v, first_msg) == VIGIL_OK)
+            vigil__log(&hub->logger, VIGIL_LOG_WARN, "hub", "samples not added to windows",
+                       "count=%zu code=%d first=%s", refused, first_rc, v.ptr);
+        vigil_buf_dispose(&v);
+    }
+}
+
+/* Writes a group and answers its callers. The merged batch is written in one
+ * transaction (all or nothing for the whole group). Batch ids are recorded
+ * afterwards, each through the store's own duplicate check: a crash in
+ * between leaves samples whose id is not recorded, so a retry writes the
+ * same samples again (replacing them, never doubling them). */
+static void commit_group_write(vigil_hub *hub, commit_group *g)
+{
+    int64_t t0 = mono_ns();
+    uint64_t samples = 0, batches = 0, dups = 0;
+    vigil_store_write_result wr;
+    memset(&wr, 0, sizeof(wr));
+    int rc = g->failed;
+    char message[512] = "";
+    if (rc) {
+        snprintf(message, sizeof(message), "hub: out of memory while queueing the batch");
+    } else {
+        rc = vigil_store_write(hub->store, g->merged, &wr);
+        if (rc)
+            snprintf(message, sizeof(message), "store: %s", vigil_error_last()->message);
+    }
+    for (ingest_req *r = g->head; r; r = r->next) {
+        r->status = rc;
+        if (rc) {
+            snprintf(r->message, sizeof(r->message), "%s", message);
+            continue;
+        }
+        int dup = 0;
+        if (r->batch_id) {
+            vigil_store_write_result ir;
+            memset(&ir, 0, sizeof(ir));
+            int irc = vigil_batch_set_agent(hub->idbatch, r->agent);
+            if (!irc)
+                irc = vigil_batch_set_id(hub->idbatch, r->batch_id);
+            if (!irc)
+                irc = vigil_store_write(hub->store, hub->idbatch, &ir);
+            if (irc) {
+                vigil_buf v = VIGIL_BUF_INIT;
+                if (vigil__logfmt_value(&v, vigil_error_last()->message) == VIGIL_OK)
+                    vigil__log(&hub->logger, VIGIL_LOG_WARN, "hub",
+                               "batch stored, its id not recorded (a retry is stored again)",
+                               "code=%d error=%s", irc, v.ptr);
+                vigil_buf_dispose(&v);
+            }
+            dup = !irc && ir.duplicate;
+        }
+        r->result.duplicate = dup;
+        r->result.accepted = dup ? 0 : r->count;
+        if (dup) {
+            dups++;
+        } else {
+            samples += r->count;
+            batches++;
+        }
+    }
+    vigil__prom_observe(hub->m_commit, NULL, (double)(mono_ns() - t0) / 1e9);
+    vigil__prom_observe(hub->m_group, NULL, (double)g->nreq);
+    vigil__prom_add(hub->m_samples, NULL, (double)samples);
+    vigil__prom_add(hub->m_batches, NULL, (double)batches);
+    vigil__prom_add(hub->m_duplicates, NULL, (double)dups);
+    if (!rc)
+        update_windows(hub, g->merged);
+    pthread_mutex_lock(&hub->mu);
+    hub->samples += samples;
+    hub->batches += batches;
+    hub->duplicates += dups;
+    hub->series += wr.new_series;
+    hub->commits++;
+    pthread_mutex_unlock(&hub->mu);
+    if (rc) {
+        vigil_buf v = VIGIL_BUF_INIT;
+        if (vigil__logfmt_value(&v, message) == VIGIL_OK)
+            vigil__log(&hub->logger, VIGIL_LOG_ERROR, "hub", "batches not stored",
+                       "batches=%zu code=%d error=%s", g->nreq, rc, v.ptr);
+        vigil_buf_dispose(&v);
+    }
+    while (g->head) {
+        ingest_req *r = g->head;
+        g->head = r->next;
+        if (r->status)
+            vigil__hub_rejected(hub, vigil__hub_reason(r->status));
+        r->cb(r->status, r->message, &r->result, r->payload);
+        req_free(r);
+    }
+    g->tail = NULL;
+    g->nreq = g->nsamples = 0;
+    g->failed = 0;
+    g->next = NULL;
+    vigil_batch_clear(g->merged);
+}
+
+static void run_retention(vigil_hub *hub)
+{
+    vigil_store_retention_options ro = VIGIL_STORE_RETENTION_OPTIONS_INIT;
+    ro.max_chunks = 1;
+    vigil_store_retention_result res;
+    memset(&res, 0, sizeof(res));
+    int rc = vigil_store_retain(hub->store, vigil__now_ms() - hub->retention_ms, &ro, &res);
+    if (rc) {
+        vigil__log(&hub->logger, VIGIL_LOG_WARN, "hub", "retention failed", "code=%d", rc);
+        return;
+    }
+    vigil__prom_add(hub->m_retention, NULL, (double)res.samples_deleted);
+    if (res.samples_deleted || res.batch_ids_deleted)
+        vigil__log(&hub->logger, VIGIL_LOG_INFO, "hub", "retention", "samples=%llu batch_ids=%llu",
+                   (unsigned long long)res.samples_deleted,
+                   (unsigned long long)res.batch_ids_deleted);
+}
+
+static void *committer_main(void *arg)
+{
+    vigil_hub *hub = arg;
+    pthread_setname_np(pthread_self(), "vigil-commit");
+    int64_t next_retention = mono_ns() + hub->retention_interval_ms * 1000000;
+    pthread_mutex_lock(&hub->mu);
+    for (;;) {
+        while (!hub->ready && !(hub->open && hub->open->nreq) && !hub->stopping &&
+               mono_ns() < next_retention)
+            cond_wait_until(&hub->cv, &hub->mu, next_retention);
+        if (!hub->ready && !(hub->open && hub->open->nreq)) {
+            if (hub->stopping)
+                break;
+            pthread_mutex_unlock(&hub->mu);
+            run_retention(hub);
+            next_retention = mono_ns() + hub->retention_interval_ms * 1000000;
+            pthread_mutex_lock(&hub->mu);
+            continue;
+        }
+        /* The oldest sealed group, else the open one. */
+        commit_group *g = hub->ready;
+        if (g) {
+            hub->ready = g->next;
+            if (!hub->ready)
+                hub->ready_tail = NULL;
+        } else {
+            g = hub->open;
+            hub->open = NULL;
+        }
+        hub->qlen -= g->nreq;
+        hub->qsamples -= g->nsamples;
+        pthread_mutex_unlock(&hub->mu);
+        commit_group_write(hub, g);
+        pthread_mutex_lock(&hub->mu);
+        if (!hub->spare)
+            hub->spare = g;
+        else
+            group_free(g);
+    }
+    pthread_mutex_unlock(&hub->mu);
+    return NULL;
+}
+
+/* ---- events ticker ---------------------------------------------------------- */
+
+static void *ticker_main(void *arg)
+{
+    vigil_hub *hub = arg;
+    pthread_setname_np(pthread_self(), "vigil-events");
+    uint64_t last_samples = 0, last_batches = 0;
+    int64_t last = mono_ns();
+    int64_t next_expire = last + 30LL * 1000000000;
+    pthread_mutex_lock(&hub->mu);
+    last_samples = hub->samples;
+    last_batches = hub->batches;
+    while (!hub->stopping) {
+        int64_t deadline = mono_ns() + hub->events_interval_ms * 1000000;
+        while (!hub->stopping && mono_ns() < deadline)
+            cond_wait_until(&hub->tick_cv, &hub->mu, deadline);
+        if (hub->stopping)
+            break;
+        uint64_t s = hub->samples, b = hub->batches;
+        size_t series = hub->series, q = hub->qlen;
+        pthread_mutex_unlock(&hub->mu);
+        int64_t now = mono_ns();
+        double secs = (double)(now - last) / 1e9;
+        if (secs <= 0)
+            secs = 1e-9;
+        char data[320];
+        snprintf(data, sizeof(data),
+                 "{\"ts\":%lld,\"samples\":%llu,\"batches\":%llu,\"samples_per_second\":%.1f,"
+                 "\"batches_per_second\":%.2f,\"series\":%zu,\"queue\":%zu}",
+                 (long long)vigil__now_ms(), (unsigned long long)s, (unsigned long long)b,
+                 (double)(s - last_samples) / secs, (double)(b - last_batches) / secs, series, q);
+        uint64_t dropped_before = vigil__events_dropped(hub->events);
+        vigil__events_publish(hub->events, "ingest", data);
+        uint64_t dropped = vigil__events_dropped(hub->events) - dropped_before;
+        if (dropped)
+            vigil__prom_add(hub->m_dropped, NULL, (double)dropped);
+        last = now;
+        last_samples = s;
+        last_batches = b;
+        if (now >= next_expire) {
+            pthread_mutex_lock(&hub->win_mu);
+            vigil_window_set_expire(hub->windows, vigil__now_ms());
+            pthread_mutex_unlock(&hub->win_mu);
+            next_expire = now + 30LL * 1000000000;
+        }
+        pthread_mutex_lock(&hub->mu);
+    }
+    pthread_mutex_unlock(&hub->mu);
+    return NULL;
+}
+
+int vigil_hub_start(vigil_hub *hub)
+{
+    if (!hub)
+        return vigil__error_set(VIGIL_EINVAL, "hub: NULL argument");
+    pthread_mutex_lock(&hub->mu);
+    int started = hub->started, stopped = hub->stopping;
+    pthread_mutex_unlock(&hub->mu);
+    if (stopped)
+        return vigil__error_set(VIGIL_ECLOSED, "hub: stopped");
+    if (started)
+        return vigil__error_set(VIGIL_EINVAL, "hub: already started");
+    if (pthread_create(&hub->committer, NULL, committer_main, hub))
+        return vigil__error_set(VIGIL_ERROR, "hub: cannot start the committer thread");
+    if (pthread_create(&hub->ticker, NULL, ticker_main, hub)) {
+        pthread_mutex_lock(&hub->mu);
+        hub->stopping = 1;
+        pthread_cond_broadcast(&hub->cv);
+        pthread_mutex_unlock(&hub->mu);
+        pthread_join(hub->committer, NULL);
+        return vigil__error_set(VIGIL_ERROR, "hub: cannot start the events thread");
+    }
+    pthread_mutex_lock(&hub->mu);
+    hub->started = 1;
+    size_t series = hub->series;
+    pthread_mutex_unlock(&hub->mu);
+    vigil__log(&hub->logger, VIGIL_LOG_INFO, "hub", "started", "series=%zu queue_max=%zu", series,
+               hub->queue_max);
+    return VIGIL_OK;
+}
+
+void vigil_hub_stop(vigil_hub *hub)
+{
+    if (!hub)
+        return;
+    pthread_mutex_lock(&hub->mu);
+    if (hub->stopped) {
+        pthread_mutex_unlock(&hub->mu);
+        return;
+    }
+    int started = hub->started;
+    hub->stopping = 1;
+    size_t queued = hub->qlen;
+    pthread_cond_broadcast(&hub->cv);
+    pthread_cond_broadcast(&hub->tick_cv);
+    pthread_mutex_unlock(&hub->mu);
+    if (started) {
+        vigil__log(&hub->logger, VIGIL_LOG_INFO, "hub", "stopping: committing queued ingests",
+                   "queued=%zu", queued);
+        pthread_join(hub->committer, NULL);
+        pthread_join(hub->ticker, NULL);
+    }
+    vigil__events_close(hub->events);
+    pthread_mutex_lock(&hub->mu);
+    hub->stopped = 1;
+    pthread_mutex_unlock(&hub->mu);
+    if (started)
+        vigil__log(&hub->logger, VIGIL_LOG_INFO, "hub", "stopped", "samples=%llu batches=%llu",
+                   (unsigned long long)hub->samples, (unsigned long long)hub->batches);
+}
+
+/* ---- misc ------------------------------------------------------------------ */
+
+int vigil_hub_publish(vigil_hub *hub, const char *type, const char *data_json)
+{
+    if (!hub || !type || !data_json)
+        return vigil__error_set(VIGIL_EINVAL, "hub publish: NULL argument");
+    size_t tl = strlen(type);
+    if (tl == 0 || tl > EVENT_TYPE_MAX)
+        return vigil__error_set(VIGIL_EINVAL, "hub publish: type must be 1-%d bytes",
+                                EVENT_TYPE_MAX);
+    for (const char *p = type; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.'))
+            return vigil__error_set(VIGIL_EINVAL, "hub publish: type may hold only [a-z0-9_.]");
+    size_t dl = strlen(data_json);
+    if (dl > EVENT_DATA_MAX)
+        return vigil__error_set(VIGIL_ELIMIT, "hub publish: data larger than %d bytes",
+                                EVENT_DATA_MAX);
+    if (!vigil__utf8_valid(data_json, dl))
+        return vigil__error_set(VIGIL_EENCODING, "hub publish: data is not valid UTF-8");
+    return vigil__events_publish(hub->events, type, data_json);
+}
+
+int vigil_hub_stats_get(vigil_hub *hub, vigil_hub_stats *out)
+{
+    if (!hub || !out)
+        return vigil__error_set(VIGIL_EINVAL, "hub stats: NULL argument");
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&hub->mu);
+    out->samples = hub->samples;
+    out->batches = hub->batches;
+    out->duplicates = hub->duplicates;
+    out->commits = hub->commits;
+    out->rejected = hub->rejected;
+    out->series = hub->series;
+    out->queue_depth = hub->qlen;
+    pthread_mutex_unlock(&hub->mu);
+    pthread_mutex_lock(&hub->win_mu);
+    out->windows = vigil_window_set_count(hub->windows);
+    pthread_mutex_unlock(&hub->win_mu);
+    out->subscribers = vigil__events_subscribers(hub->events);
+    return VIGIL_OK;
+}
+
+int vigil_hub_window_aggregate(vigil_hub *hub, const char *series_key, vigil_window_agg agg,
+                               int64_t duration_ms, int64_t now_ms, double *out)
+{
+    if (!hub || !series_key || !out)
+        return vigil__error_set(VIGIL_EINVAL, "hub window: NULL argument");
+    pthread_mutex_lock(&hub->win_mu);
+    vigil_window *w = vigil_window_set_get(hub->windows, series_key);
+    int rc = w ? vigil_window_aggregate(w, agg, duration_ms, now_ms, out)
+               : vigil__error_set(VIGIL_ENOTFOUND, "hub window: no window for %.200s", series_key);
+    pthread_mutex_unlock(&hub->win_mu);
+    return rc;
+}
+
+vigil_store *vigil_hub_store(vigil_hub *hub)
+{
+    return hub ? hub->store : NULL;
+}

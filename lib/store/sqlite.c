@@ -1,0 +1,682 @@
+/*
+ * The built-in SQLite store backend: URL parsing, opening, the schema and its
+ * forward migrations, the statement cache and error mapping.
+ */
+#include "store/sqlite_int.h"
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- schema ------------------------------------------------------------------ */
+
+/* migrations[v] upgrades a database from schema v to v + 1. Never edit one
+ * that has shipped: add a new one and bump VIGIL__SQ_SCHEMA_VERSION.
+ * samples.series_id has no REFERENCES clause on purpose: the foreign-key
+ * check costs about half of the insert rate, and the ids only ever come from
+ * the series table in the same transaction (series are never deleted). Tags
+ * live in the series row as canonical text, not in a table of their own: a
+ * new series costs one insert and one index entry. */
+static const char *const migrations[VIGIL__SQ_SCHEMA_VERSION] = {
+    /* 0 -> 1: series, samples and ingest batch ids. A series is its name and
+     * its canonical tags text ({k="v",...} as in the series key, "" for none). */
+    "PRAGMA application_id = 1449748332;"
+    "CREATE TABLE series(id INTEGER PRIMARY KEY, name TEXT NOT NULL, tags TEXT NOT NULL,"
+    " UNIQUE(name, tags));"
+    "CREATE TABLE samples(series_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL,"
+    " PRIMARY KEY(series_id, ts)) WITHOUT ROWID;"
+    "CREATE TABLE ingest_batches(id INTEGER PRIMARY KEY, agent TEXT NOT NULL,"
+    " batch_id TEXT NOT NULL, received_ms INTEGER NOT NULL, UNIQUE(agent, batch_id));",
+
+    /* 1 -> 2: error text of failed collections, the action ledger, decisions,
+     * audit rows, silences, policy state, desired state and drift */
+    "ALTER TABLE samples ADD COLUMN error TEXT;"
+    "CREATE INDEX ingest_batches_received ON ingest_batches(received_ms);"
+    "CREATE TABLE actions(id TEXT PRIMARY KEY, requested_ms INTEGER NOT NULL,"
+    " action TEXT NOT NULL, target TEXT NOT NULL, params TEXT NOT NULL,"
+    " reason TEXT NOT NULL, policy TEXT, series TEXT, dry_run INTEGER NOT NULL,"
+    " status TEXT NOT NULL, result_reason TEXT, output TEXT,"
+    " duration_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    " audit_seq INTEGER NOT NULL, audit_hash TEXT) WITHOUT ROWID;"
+    "CREATE INDEX actions_time ON actions(requested_ms, id);"
+    "CREATE TABLE decisions(id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,"
+    " policy TEXT NOT NULL, series TEXT, target TEXT, action TEXT, action_id TEXT,"
+    " decision TEXT NOT NULL, reason TEXT NOT NULL);"
+    "CREATE INDEX decisions_ts ON decisions(ts);"
+    "CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions"
+    " BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;"
+    "CREATE TRIGGER decisions_no_delete BEFORE DELETE ON decisions"
+    " BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;"
+    "CREATE TABLE audit(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " action_id TEXT, data TEXT NOT NULL, prev_mac TEXT NOT NULL, mac TEXT NOT NULL);"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;"
+    "CREATE TABLE silences(id TEXT PRIMARY KEY, matchers TEXT NOT NULL,"
+    " starts_ms INTEGER NOT NULL, ends_ms INTEGER NOT NULL, created_by TEXT NOT NULL,"
+    " comment TEXT NOT NULL, created_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE policy_state(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE resources(set_id INTEGER NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL,"
+    " name TEXT NOT NULL, source TEXT NOT NULL, revision TEXT NOT NULL, status TEXT,"
+    " body TEXT NOT NULL, updated_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(set_id, key)) WITHOUT ROWID;"
+    "CREATE INDEX resources_source ON resources(set_id, source);",
+};
+
+#define SQ_BUCKET "ts - ((ts % ?4) + ?4) % ?4"
+#define SQ_RANGE  "FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3"
+/* Downsampling walks the steps that hold data: each step is found with one
+ * index seek (the first sample with a value at or after the previous step's
+ * end) and aggregated with an index range scan. This visits each sample once
+ * and never sorts, unlike GROUP BY on a computed step, and skips empty steps,
+ * unlike a generated series of all steps. */
+#define SQ_NEXT(from)                                                         \
+    "(SELECT " SQ_BUCKET " FROM samples WHERE series_id = ?1 AND ts >= " from \
+    " AND ts < ?3 AND value IS NOT NULL ORDER BY ts LIMIT 1)"
+#define SQ_STEP_RANGE \
+    "FROM samples WHERE series_id = ?1 AND ts >= max(s, ?2) AND ts < min(s + ?4, ?3)"
+#define SQ_AGG_OF(expr)                                                           \
+    "WITH RECURSIVE b(s) AS (SELECT " SQ_NEXT("?2") " UNION ALL SELECT " SQ_NEXT( \
+        "b.s + ?4") " FROM b WHERE b.s IS NOT NULL) SELECT s, (" expr ") FROM b"  \
+                    " WHERE s IS NOT NULL LIMIT ?5"
+#define SQ_AGG(fn) SQ_AGG_OF("SELECT " fn "(value) " SQ_STEP_RANGE)
+#define SQ_ACTION_COLS                                                                    \
+    "id, requested_ms, action, target, params, reason, policy, series, dry_run, status, " \
+    "result_reason, output, duration_ms, updated_ms, audit_seq, audit_hash"
+#define SQ_RES_COLS "key, kind, name, source, revision, status, body, updated_ms"
+
+static const char *const stmt_sql[SQ_STMT_COUNT] = {
+    [SQ_BEGIN] = "BEGIN IMMEDIATE",
+    [SQ_COMMIT] = "COMMIT",
+    [SQ_ROLLBACK] = "ROLLBACK",
+    [SQ_BATCH_INSERT] = "INSERT INTO ingest_batches(agent, batch_id, received_ms)"
+                        " VALUES(?1, ?2, ?3) ON CONFLICT(agent, batch_id) DO NOTHING",
+    [SQ_SERIES_FIND] = "SELECT id FROM series WHERE name = ?1 AND tags = ?2",
+    [SQ_SERIES_INSERT] = "INSERT INTO series(name, tags) VALUES(?1, ?2)",
+    [SQ_SAMPLE_UPSERT] = "INSERT OR REPLACE INTO samples(series_id, ts, value, error)"
+                         " VALUES(?1, ?2, ?3, ?4)",
+    [SQ_SERIES_ALL] = "SELECT id, name, tags FROM series ORDER BY name, tags",
+    [SQ_SERIES_BY_NAME] = "SELECT id, name, tags FROM series WHERE name = ?1 ORDER BY tags",
+    [SQ_SERIES_BY_GLOB] = "SELECT id, name, tags FROM series WHERE name GLOB ?1"
+                          " ORDER BY name, tags",
+    [SQ_SAMPLES_RAW] = "SELECT ts, value, error " SQ_RANGE " ORDER BY ts LIMIT ?4",
+    [SQ_SAMPLES_MEAN] = SQ_AGG("avg"),
+    [SQ_SAMPLES_MIN] = SQ_AGG("min"),
+    [SQ_SAMPLES_MAX] = SQ_AGG("max"),
+    [SQ_SAMPLES_SUM] = SQ_AGG("sum"),
+    [SQ_SAMPLES_COUNT] = SQ_AGG("count"),
+    [SQ_SAMPLES_LAST] =
+        SQ_AGG_OF("SELECT value " SQ_STEP_RANGE " AND value IS NOT NULL ORDER BY ts DESC LIMIT 1"),
+    [SQ_SAMPLE_LATEST] = "SELECT ts, value, error " SQ_RANGE " ORDER BY ts DESC LIMIT 1",
+    [SQ_RET_NEXT_SERIES] = "SELECT min(id) FROM series WHERE id > ?1",
+    [SQ_RET_DELETE_SAMPLES] =
+        "DELETE FROM samples WHERE series_id = ?1 AND ts < ?2 AND ts <= coalesce("
+        "(SELECT ts FROM samples WHERE series_id = ?1 AND ts < ?2 ORDER BY ts"
+        " LIMIT 1 OFFSET ?3), ?2)",
+    [SQ_RET_DELETE_BATCHES] = "DELETE FROM ingest_batches WHERE id IN (SELECT id FROM"
+                              " ingest_batches WHERE received_ms < ?1 ORDER BY id LIMIT ?2)",
+    [SQ_ACTION_INSERT] = "INSERT INTO actions(" SQ_ACTION_COLS ") VALUES(?1, ?2, ?3, ?4, ?5,"
+                         " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+                         " ON CONFLICT(id) DO NOTHING",
+    [SQ_ACTION_UPDATE] = "UPDATE actions SET status = ?2, result_reason = ?3, output = ?4,"
+                         " duration_ms = ?5, updated_ms = ?6, audit_seq = ?7, audit_hash = ?8"
+                         " WHERE id = ?1",
+    [SQ_ACTION_GET] = "SELECT " SQ_ACTION_COLS " FROM actions WHERE id = ?1",
+    [SQ_ACTION_LIST] = "SELECT " SQ_ACTION_COLS " FROM actions WHERE requested_ms >= ?1"
+                       " AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR target = ?3)"
+                       " AND (?4 IS NULL OR policy = ?4) ORDER BY requested_ms, id LIMIT ?5",
+    [SQ_DECISION_INSERT] = "INSERT INTO decisions(ts, policy, series, target, action, action_id,"
+                           " decision, reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [SQ_DECISION_LIST] = "SELECT id, ts, policy, series, target, action, action_id, decision,"
+                         " reason FROM decisions WHERE id > ?1 AND ts >= ?2"
+                         " AND (?3 IS NULL OR target = ?3) AND (?4 IS NULL OR policy = ?4)"
+                         " ORDER BY id LIMIT ?5",
+    [SQ_AUDIT_INSERT] = "INSERT INTO audit(seq, ts, kind, action_id, data, prev_mac, mac)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [SQ_AUDIT_LIST] = "SELECT seq, ts, kind, action_id, data, prev_mac, mac FROM audit"
+                      " WHERE seq > ?1 AND ts >= ?2 ORDER BY seq LIMIT ?3",
+    [SQ_AUDIT_LAST] = "SELECT seq, ts, kind, action_id, data, prev_mac, mac FROM audit"
+                      " ORDER BY seq DESC LIMIT 1",
+    [SQ_SILENCE_PUT] = "INSERT OR REPLACE INTO silences(id, matchers, starts_ms, ends_ms,"
+                       " created_by, comment, created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [SQ_SILENCE_DELETE] = "DELETE FROM silences WHERE id = ?1",
+    [SQ_SILENCE_LIST] = "SELECT id, matchers, starts_ms, ends_ms, created_by, comment,"
+                        " created_ms FROM silences WHERE ?1 <= 0 OR (starts_ms <= ?1 AND"
+                        " ?1 < ends_ms) ORDER BY starts_ms, id",
+    [SQ_STATE_PUT] = "INSERT OR REPLACE INTO policy_state(key, value) VALUES(?1, ?2)",
+    [SQ_STATE_GET] = "SELECT key, value FROM policy_state WHERE key = ?1",
+    [SQ_STATE_DELETE] = "DELETE FROM policy_state WHERE key = ?1",
+    [SQ_STATE_LIST] = "SELECT key, value FROM policy_state WHERE key >= ?1 ORDER BY key",
+    [SQ_STATE_LIST_RANGE] = "SELECT key, value FROM policy_state WHERE key >= ?1 AND key < ?2"
+                            " ORDER BY key",
+    [SQ_RES_DELETE_SET] = "DELETE FROM resources WHERE set_id = ?1",
+    [SQ_RES_DELETE_SOURCE] = "DELETE FROM resources WHERE set_id = ?1 AND source = ?2",
+    [SQ_RES_PUT] = "INSERT OR REPLACE INTO resources(set_id, " SQ_RES_COLS ")"
+                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [SQ_RES_DELETE] = "DELETE FROM resources WHERE set_id = ?1 AND key = ?2",
+    [SQ_RES_GET] = "SELECT " SQ_RES_COLS " FROM resources WHERE set_id = ?1 AND key = ?2",
+    [SQ_RES_LIST] = "SELECT " SQ_RES_COLS " FROM resources WHERE set_id = ?1 ORDER BY key",
+};
+
+/* ---- helpers -------------------------------------------------------------------- */
+
+int vigil__sq_error(vigil__sq *s, int sqlite_rc, const char *op)
+{
+    int code;
+    const char *hint = "";
+    switch (sqlite_rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        code = VIGIL_EBUSY;
+        hint = " (locked by another connection past the busy timeout)";
+        break;
+    case SQLITE_FULL: code = VIGIL_EFULL; break;
+    case SQLITE_READONLY: code = VIGIL_EREADONLY; break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: code = VIGIL_ECORRUPT; break;
+    case SQLITE_NOMEM: return vigil__error_oom();
+    case SQLITE_TOOBIG: code = VIGIL_ELIMIT; break;
+    case SQLITE_CONSTRAINT: code = VIGIL_ECONFLICT; break;
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_PERM:
+    case SQLITE_AUTH: code = VIGIL_EIO; break;
+    default: code = VIGIL_ERROR; break;
+    }
+    const char *msg = s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(sqlite_rc);
+    if (!msg || (s && s->db && sqlite3_errcode(s->db) != sqlite_rc))
+        msg = sqlite3_errstr(sqlite_rc);
+    return vigil__error_set(code, "sqlite: %s: %s%s (%s)", op, msg, hint,
+                            s && s->path ? s->path : "?");
+}
+
+sqlite3_stmt *vigil__sq_stmt(vigil__sq *s, sq_stmt_id id, int *rc)
+{
+    sqlite3_stmt *st = s->stmt[id];
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        *rc = VIGIL_OK;
+        return st;
+    }
+    int r = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (r != SQLITE_OK) {
+        *rc = vigil__sq_error(s, r, "prepare");
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    s->stmt[id] = st;
+    *rc = VIGIL_OK;
+    return st;
+}
+
+int vigil__sq_exec_stmt(vigil__sq *s, sqlite3_stmt *st, const char *op)
+{
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    int rc = r == SQLITE_DONE ? VIGIL_OK : vigil__sq_error(s, r, op);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int vigil__sq_bind_text(sqlite3_stmt *st, int i, const char *text)
+{
+    if (!text)
+        return sqlite3_bind_null(st, i);
+    return sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC);
+}
+
+int vigil__sq_begin(vigil__sq *s, const char *op)
+{
+    int rc;
+    sqlite3_stmt *st = vigil__sq_stmt(s, SQ_BEGIN, &rc);
+    if (!st)
+        return rc;
+    return vigil__sq_exec_stmt(s, st, op);
+}
+
+int vigil__sq_commit(vigil__sq *s, const char *op)
+{
+    int rc;
+    sqlite3_stmt *st = vigil__sq_stmt(s, SQ_COMMIT, &rc);
+    if (!st)
+        return rc;
+    return vigil__sq_exec_stmt(s, st, op);
+}
+
+void vigil__sq_rollback(vigil__sq *s)
+{
+    if (sqlite3_get_autocommit(s->db))
+        return; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
+    int rc;
+    sqlite3_stmt *st = vigil__sq_stmt(s, SQ_ROLLBACK, &rc);
+    if (st) {
+        sqlite3_step(st);
+        sqlite3_reset(st);
+    } else {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+}
+
+int vigil__sq_check_writable(vigil__sq *s, const char *op)
+{
+    if (s->read_only)
+        return vigil__error_set(VIGIL_EREADONLY, "sqlite: %s: the store is open read-only (%s)", op,
+                                s->path);
+    return VIGIL_OK;
+}
+
+/* Runs a one-row integer query ("PRAGMA user_version"). */
+static int query_int(vigil__sq *s, const char *sql, int64_t *out, const char *op)
+{
+    sqlite3_stmt *st = NULL;
+    int r = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (r == SQLITE_OK) {
+        r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            *out = sqlite3_column_int64(st, 0);
+            r = SQLITE_OK;
+        } else if (r == SQLITE_DONE) {
+            *out = 0;
+            r = SQLITE_OK;
+        }
+    }
+    int rc = r == SQLITE_OK ? VIGIL_OK : vigil__sq_error(s, r, op);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int exec_sql(vigil__sq *s, const char *sql, const char *op)
+{
+    int r = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    return r == SQLITE_OK ? VIGIL_OK : vigil__sq_error(s, r, op);
+}
+
+/* ---- URL ------------------------------------------------------------------------ */
+
+typedef struct sq_url {
+    char *path; /* owned; NULL for memory */
+    int memory;
+    int mode;     /* 0 rwc, 1 rw, 2 ro */
+    int sync;     /* -1 unset, else vigil_store_sync */
+    int64_t busy; /* -1 unset */
+} sq_url;
+
+static int url_option(sq_url *u, const char *kv, size_t len)
+{
+    const char *eq = memchr(kv, '=', len);
+    if (!eq)
+        return vigil__error_set(VIGIL_EINVAL, "sqlite: URL option \"%.*s\" has no value", (int)len,
+                                kv);
+    size_t kl = (size_t)(eq - kv), vl = len - kl - 1;
+    char val[64];
+    if (vl >= sizeof(val))
+        return vigil__error_set(VIGIL_EINVAL, "sqlite: URL option \"%.*s\": value too long",
+                                (int)kl, kv);
+    memcpy(val, eq + 1, vl);
+    val[vl] = '\0';
+    if (kl == 4 && memcmp(kv, "mode", 4) == 0) {
+        if (strcmp(val, "rwc") == 0)
+            u->mode = 0;
+        else if (strcmp(val, "rw") == 0)
+            u->mode = 1;
+        else if (strcmp(val, "ro") == 0)
+            u->mode = 2;
+        else
+            return vigil__error_set(VIGIL_EINVAL,
+                                    "sqlite: URL option mode=%s: expected ro, rw or rwc", val);
+    } else if (kl == 11 && memcmp(kv, "synchronous", 11) == 0) {
+        if (strcmp(val, "normal") == 0)
+            u->sync = VIGIL_STORE_SYNC_NORMAL;
+        else if (strcmp(val, "full") == 0)
+            u->sync = VIGIL_STORE_SYNC_FULL;
+        else
+            return vigil__error_set(
+                VIGIL_EINVAL, "sqlite: URL option synchronous=%s: expected normal or full", val);
+    } else if (kl == 12 && memcmp(kv, "busy_timeout", 12) == 0) {
+        int64_t ms;
+        if (vigil_parse_duration(&ms, val) != VIGIL_OK || ms > INT32_MAX)
+            return vigil__error_set(VIGIL_EINVAL,
+                                    "sqlite: URL option busy_timeout=%s: expected a duration "
+                                    "such as 250ms or 5s",
+                                    val);
+        u->busy = ms == 0 ? 1 : ms;
+    } else {
+        return vigil__error_set(VIGIL_EINVAL,
+                                "sqlite: unknown URL option \"%.*s\" (known: mode, synchronous, "
+                                "busy_timeout)",
+                                (int)kl, kv);
+    }
+    return VIGIL_OK;
+}
+
+static int parse_url(sq_url *u, const char *url, const char *rest)
+{
+    memset(u, 0, sizeof(*u));
+    u->sync = -1;
+    u->busy = -1;
+    if (strcmp(rest, ":memory:") == 0) {
+        u->memory = 1;
+        return VIGIL_OK;
+    }
+    if (strncmp(rest, "//", 2) != 0)
+        return vigil__error_set(VIGIL_EINVAL,
+                                "sqlite: \"%.200s\" is not a SQLite URL (expected sqlite://PATH, "
+                                "sqlite:///ABSOLUTE/PATH or sqlite::memory:)",
+                                url);
+    const char *p = rest + 2;
+    const char *q = strchr(p, '?');
+    size_t plen = q ? (size_t)(q - p) : strlen(p);
+    if (plen == 0)
+        return vigil__error_set(VIGIL_EINVAL, "sqlite: \"%.200s\" names no database file", url);
+    if (plen == 8 && memcmp(p, ":memory:", 8) == 0) {
+        u->memory = 1;
+    } else {
+        u->path = vigil__strndup(p, plen);
+        if (!u->path)
+            return vigil__error_oom();
+    }
+    while (q) {
+        const char *kv = q + 1;
+        q = strchr(kv, '&');
+        size_t len = q ? (size_t)(q - kv) : strlen(kv);
+        if (len == 0)
+            continue;
+        int rc = url_option(u, kv, len);
+        if (rc) {
+            vigil__free(u->path);
+            u->path = NULL;
+            return rc;
+        }
+    }
+    return VIGIL_OK;
+}
+
+/* mkdir -p of the directory part of `path`. */
+static int make_parent_dirs(const char *path)
+{
+    char *dir = vigil__strdup(path);
+    if (!dir)
+        return vigil__error_oom();
+    char *slash = strrchr(dir, '/');
+    int rc = VIGIL_OK;
+    if (slash && slash != dir) {
+        *slash = '\0';
+        for (char *p = dir + 1;; p++) {
+            if (*p == '/' || *p == '\0') {
+                char c = *p;
+                *p = '\0';
+                if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+                    rc = vigil__error_set(VIGIL_EIO, "sqlite: cannot create directory %s: %s", dir,
+                                          strerror(errno));
+                    break;
+                }
+                *p = c;
+                if (c == '\0')
+                    break;
+            }
+        }
+    }
+    vigil__free(dir);
+    return rc;
+}
+
+/* ---- open / close ----------------------------------------------------------------- */
+
+static void sq_close(void *h)
+{
+    vigil__sq *s = h;
+    if (!s)
+        return;
+    for (size_t i = 0; i < SQ_STMT_COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    if (s->db)
+        sqlite3_close_v2(s->db);
+    vigil__sq_cache_clear(&s->cache);
+    vigil__free(s->cache.slots);
+    vigil_buf_dispose(&s->key);
+    vigil_buf_dispose(&s->qkey);
+    vigil_buf_dispose(&s->tagbuf);
+    vigil__free(s->tags);
+    vigil__free(s->path);
+    vigil__free(s);
+}
+
+static int check_schema(vigil__sq *s, int64_t *version)
+{
+    int rc = query_int(s, "PRAGMA user_version", version, "reading the schema version");
+    if (rc)
+        return rc;
+    if (*version > VIGIL__SQ_SCHEMA_VERSION)
+        return vigil__error_set(VIGIL_EVERSION,
+                                "sqlite: %s has schema version %lld, newer than the version %d "
+                                "this library knows; use a newer vigil (the file was not changed)",
+                                s->path, (long long)*version, VIGIL__SQ_SCHEMA_VERSION);
+    int64_t app = 0, tables = 0;
+    if ((rc = query_int(s, "PRAGMA application_id", &app, "reading the application id")) != 0)
+        return rc;
+    if (*version > 0 && app != VIGIL__SQ_APPLICATION_ID)
+        return vigil__error_set(VIGIL_ECORRUPT,
+                                "sqlite: %s is a SQLite database of another application "
+                                "(application_id %lld), not a vigil store",
+                                s->path, (long long)app);
+    if (*version == 0) {
+        rc = query_int(s, "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'",
+                       &tables, "reading the schema");
+        if (rc)
+            return rc;
+        if (tables > 0)
+            return vigil__error_set(VIGIL_ECORRUPT,
+                                    "sqlite: %s holds %lld tables but no vigil schema; refusing "
+                                    "to use it as a store",
+                                    s->path, (long long)tables);
+    }
+    return VIGIL_OK;
+}
+
+static int migrate(vigil__sq *s, int64_t from)
+{
+    int rc = exec_sql(s, "BEGIN IMMEDIATE", "migrating the schema");
+    if (rc)
+        return rc;
+    int64_t v = 0;
+    rc = query_int(s, "PRAGMA user_version", &v, "migrating the schema");
+    for (int64_t i = v; rc == VIGIL_OK && i < VIGIL__SQ_SCHEMA_VERSION; i++)
+        rc = exec_sql(s, migrations[i], "migrating the schema");
+    if (rc == VIGIL_OK) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", VIGIL__SQ_SCHEMA_VERSION);
+        rc = exec_sql(s, sql, "migrating the schema");
+    }
+    if (rc == VIGIL_OK)
+        rc = exec_sql(s, "COMMIT", "migrating the schema");
+    if (rc != VIGIL_OK) {
+        vigil__sq_rollback(s);
+        return rc;
+    }
+    if (v < VIGIL__SQ_SCHEMA_VERSION)
+        vigil__log(&s->logger, v == 0 ? VIGIL_LOG_DEBUG : VIGIL_LOG_INFO, "store",
+                   v == 0 ? "created the schema" : "migrated the schema", "path=%s from=%lld to=%d",
+                   s->path, (long long)(from > v ? from : v), VIGIL__SQ_SCHEMA_VERSION);
+    return VIGIL_OK;
+}
+
+static int configure(vigil__sq *s, const vigil_store_options *o, int sync)
+{
+    int rc;
+    if (!s->read_only) {
+        if ((rc = exec_sql(s, "PRAGMA journal_mode = WAL", "enabling WAL")) != 0)
+            return rc;
+        if ((rc = exec_sql(s,
+                           sync == VIGIL_STORE_SYNC_FULL ? "PRAGMA synchronous = FULL"
+                                                         : "PRAGMA synchronous = NORMAL",
+                           "setting synchronous")) != 0)
+            return rc;
+        /* Checkpoint every 8,192 pages (32 MiB) instead of SQLite's 1,000:
+         * each checkpoint costs two fsyncs, and a batch across many series
+         * dirties many pages. The WAL is truncated back to 64 MiB after. */
+        if ((rc = exec_sql(s,
+                           "PRAGMA wal_autocheckpoint = 8192;"
+                           " PRAGMA journal_size_limit = 67108864",
+                           "configuring the WAL")) != 0)
+            return rc;
+    } else if ((rc = exec_sql(s, "PRAGMA query_only = 1", "setting query_only")) != 0) {
+        return rc;
+    }
+    if ((rc = exec_sql(s,
+                       "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+                       " PRAGMA cache_size = -16384",
+                       "configuring the connection")) != 0)
+        return rc;
+    if (o->max_size_bytes) {
+        int64_t page = 4096;
+        if ((rc = query_int(s, "PRAGMA page_size", &page, "reading the page size")) != 0)
+            return rc;
+        uint64_t pages = o->max_size_bytes / (uint64_t)(page > 0 ? page : 4096);
+        if (pages < 1)
+            pages = 1;
+        if (pages > 4294967294u)
+            pages = 4294967294u;
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %llu", (unsigned long long)pages);
+        int64_t got = 0;
+        if ((rc = query_int(s, sql, &got, "setting the size limit")) != 0)
+            return rc;
+    }
+    return VIGIL_OK;
+}
+
+static int sq_open(void **out, const char *url, const char *rest, const vigil_store_options *o,
+                   void *payload)
+{
+    (void)payload;
+    *out = NULL;
+    sq_url u;
+    int rc = parse_url(&u, url, rest);
+    if (rc)
+        return rc;
+    int read_only = o->read_only || u.mode == 2;
+    int sync = u.sync >= 0 ? u.sync : (int)o->synchronous;
+    int64_t busy = u.busy > 0 ? u.busy : o->busy_timeout_ms;
+    if (u.memory && read_only)
+        return vigil__error_set(VIGIL_EINVAL, "sqlite: an in-memory store cannot be read-only");
+
+    vigil__sq *s = vigil__calloc(1, sizeof(*s));
+    if (!s) {
+        vigil__free(u.path);
+        return vigil__error_oom();
+    }
+    s->path = u.memory ? vigil__strdup(":memory:") : u.path;
+    s->read_only = read_only;
+    s->busy_ms = busy;
+    s->logger = o->logger;
+    s->cache.max = o->series_cache_max;
+    if (!s->path) {
+        sq_close(s);
+        return vigil__error_oom();
+    }
+    if (!u.memory) {
+        struct stat sb;
+        if (stat(s->path, &sb) != 0) {
+            if (errno == ENOENT && (read_only || u.mode == 1)) {
+                rc = vigil__error_set(VIGIL_ENOTFOUND, "sqlite: database file %s does not exist",
+                                      s->path);
+            } else if (errno == ENOENT) {
+                rc = o->no_create_dirs ? VIGIL_OK : make_parent_dirs(s->path);
+            } else {
+                rc = vigil__error_set(VIGIL_EIO, "sqlite: cannot access %s: %s", s->path,
+                                      strerror(errno));
+            }
+        } else if (S_ISDIR(sb.st_mode)) {
+            rc = vigil__error_set(VIGIL_EIO, "sqlite: %s is a directory, not a database file",
+                                  s->path);
+        }
+        if (rc) {
+            sq_close(s);
+            return rc;
+        }
+    }
+    int flags = SQLITE_OPEN_NOMUTEX;
+    if (read_only)
+        flags |= SQLITE_OPEN_READONLY;
+    else
+        flags |= SQLITE_OPEN_READWRITE | (u.mode == 1 ? 0 : SQLITE_OPEN_CREATE);
+    if (u.memory)
+        flags |= SQLITE_OPEN_MEMORY;
+    int r = sqlite3_open_v2(s->path, &s->db, flags, NULL);
+    if (r != SQLITE_OK) {
+        rc = s->db ? vigil__sq_error(s, r, "opening the database")
+                   : vigil__error_set(VIGIL_ENOMEM, "sqlite: out of memory opening %s", s->path);
+        sq_close(s);
+        return rc;
+    }
+    sqlite3_busy_timeout(s->db, (int)busy);
+
+    int64_t version = 0;
+    rc = check_schema(s, &version);
+    if (rc == VIGIL_OK)
+        rc = configure(s, o, sync);
+    if (rc == VIGIL_OK && version < VIGIL__SQ_SCHEMA_VERSION) {
+        if (read_only && version == 0)
+            rc = vigil__error_set(VIGIL_EREADONLY,
+                                  "sqlite: %s has no vigil schema and the store is open read-only",
+                                  s->path);
+        else if (read_only)
+            rc = vigil__error_set(VIGIL_EREADONLY,
+                                  "sqlite: %s has schema version %lld, which needs a migration, "
+                                  "and the store is open read-only",
+                                  s->path, (long long)version);
+        else
+            rc = migrate(s, version);
+    }
+    if (rc) {
+        sq_close(s);
+        return rc;
+    }
+    vigil__log(&s->logger, VIGIL_LOG_DEBUG, "store", "opened", "path=%s read_only=%d", s->path,
+               read_only);
+    *out = s;
+    return VIGIL_OK;
+}
+
+static const vigil_store_backend g_sqlite_backend = {
+    VIGIL_STORE_BACKEND_VERSION,
+    "sqlite",
+    sq_open,
+    sq_close,
+    vigil__sq_write,
+    vigil__sq_query,
+    vigil__sq_series_list,
+    vigil__sq_latest,
+    vigil__sq_action_put,
+    vigil__sq_action_update,
+    vigil__sq_action_get,
+    vigil__sq_action_list,
+    vigil__sq_decision_append,
+    vigil__sq_decision_list,
+    vigil__sq_audit_append,
+    vigil__sq_audit_list,
+    vigil__sq_audit_last,
+    vigil__sq_silence_put,
+    vigil__sq_silence_delete,
+    vigil__sq_silence_list,
+    vigil__sq_state_put,
+    vigil__sq_state_get,
+    vigil__sq_state_delete,
+    vigil__sq_state_list,
+    vigil__sq_resource_replace,
+    vigil__sq_resource_put,
+    vigil__sq_resource_delete,
+    vigil__sq_resource_list,
+    vigil__sq_retain,
+};
+
+const vigil_store_backend *vigil_store_sqlite_backend(void)
+{
+    return &g_sqlite_backend;
+}

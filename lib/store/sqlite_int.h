@@ -1,0 +1,159 @@
+/*
+ * Private to the SQLite backend (lib/store/sqlite*.c): the handle, the cached
+ * statements and helpers shared by its files. The only header of the library
+ * that includes sqlite3.h besides those files.
+ */
+#ifndef VIGIL_STORE_SQLITE_INT_H
+#define VIGIL_STORE_SQLITE_INT_H
+
+#include "internal/common.h"
+#include "vigil/sys/store.h"
+
+#include <sqlite3.h>
+
+/* Schema version written by this code (PRAGMA user_version). */
+#define VIGIL__SQ_SCHEMA_VERSION 2
+/* PRAGMA application_id of a vigil database: "Vigl". */
+#define VIGIL__SQ_APPLICATION_ID 0x5669676c
+
+/* Cached statements, prepared on first use (sqlite.c holds the SQL). */
+typedef enum sq_stmt_id {
+    SQ_BEGIN,
+    SQ_COMMIT,
+    SQ_ROLLBACK,
+    SQ_BATCH_INSERT,
+    SQ_SERIES_FIND,
+    SQ_SERIES_INSERT,
+    SQ_SAMPLE_UPSERT,
+    SQ_SERIES_ALL,
+    SQ_SERIES_BY_NAME,
+    SQ_SERIES_BY_GLOB,
+    SQ_SAMPLES_RAW,
+    SQ_SAMPLES_MEAN,
+    SQ_SAMPLES_MIN,
+    SQ_SAMPLES_MAX,
+    SQ_SAMPLES_SUM,
+    SQ_SAMPLES_COUNT,
+    SQ_SAMPLES_LAST,
+    SQ_SAMPLE_LATEST,
+    SQ_RET_NEXT_SERIES,
+    SQ_RET_DELETE_SAMPLES,
+    SQ_RET_DELETE_BATCHES,
+    SQ_ACTION_INSERT,
+    SQ_ACTION_UPDATE,
+    SQ_ACTION_GET,
+    SQ_ACTION_LIST,
+    SQ_DECISION_INSERT,
+    SQ_DECISION_LIST,
+    SQ_AUDIT_INSERT,
+    SQ_AUDIT_LIST,
+    SQ_AUDIT_LAST,
+    SQ_SILENCE_PUT,
+    SQ_SILENCE_DELETE,
+    SQ_SILENCE_LIST,
+    SQ_STATE_PUT,
+    SQ_STATE_GET,
+    SQ_STATE_DELETE,
+    SQ_STATE_LIST,
+    SQ_STATE_LIST_RANGE,
+    SQ_RES_DELETE_SET,
+    SQ_RES_DELETE_SOURCE,
+    SQ_RES_PUT,
+    SQ_RES_DELETE,
+    SQ_RES_GET,
+    SQ_RES_LIST,
+    SQ_STMT_COUNT
+} sq_stmt_id;
+
+/* Series id cache: open addressing on the canonical series key. */
+typedef struct sq_slot {
+    uint64_t hash;
+    int64_t id;
+    char *key; /* NULL: empty slot */
+} sq_slot;
+
+typedef struct sq_cache {
+    sq_slot *slots;
+    size_t cap; /* power of two, or 0 */
+    size_t n;
+    size_t max; /* entries kept at most */
+} sq_cache;
+
+typedef struct vigil__sq {
+    sqlite3 *db;
+    char *path; /* file name for messages (":memory:" for memory) */
+    int read_only;
+    int64_t busy_ms;
+    vigil_logger logger;
+    sqlite3_stmt *stmt[SQ_STMT_COUNT];
+    sq_cache cache;
+    vigil_buf key;  /* scratch: series key of a write */
+    vigil_buf qkey; /* scratch: series key of a query result */
+    /* scratch: tags of the series being reported */
+    vigil_buf tagbuf;
+    vigil_tag *tags;
+    size_t tags_cap;
+    /* retention cursor, continued across calls with the same cutoff */
+    int ret_active;
+    int ret_batches_done;
+    int64_t ret_cutoff;
+    int64_t ret_series;
+} vigil__sq;
+
+/* Maps a SQLite result code to a vigil status and records
+ * "sqlite: <op>: <sqlite message> (<path>)". */
+int vigil__sq_error(vigil__sq *s, int sqlite_rc, const char *op);
+/* The cached statement `id`, prepared on first use and reset; NULL with the
+ * error recorded on failure. */
+sqlite3_stmt *vigil__sq_stmt(vigil__sq *s, sq_stmt_id id, int *rc);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK (rollback ignores errors and does
+ * nothing outside a transaction). */
+int vigil__sq_begin(vigil__sq *s, const char *op);
+int vigil__sq_commit(vigil__sq *s, const char *op);
+void vigil__sq_rollback(vigil__sq *s);
+/* Runs a statement without result rows to completion and resets it. */
+int vigil__sq_exec_stmt(vigil__sq *s, sqlite3_stmt *st, const char *op);
+/* Binds a string or NULL. */
+int vigil__sq_bind_text(sqlite3_stmt *st, int i, const char *text);
+/* Refuses writes on a read-only store. */
+int vigil__sq_check_writable(vigil__sq *s, const char *op);
+
+/* sqlite_samples.c */
+int vigil__sq_write(void *h, const vigil_batch *batch, vigil_store_write_result *result);
+int vigil__sq_query(void *h, const vigil_store_query *q, vigil_store_point_cb cb, void *payload);
+int vigil__sq_series_list(void *h, const vigil_store_query *q, vigil_store_series_cb cb,
+                          void *payload);
+int vigil__sq_latest(void *h, const vigil_store_query *q, vigil_store_point_cb cb, void *payload);
+int vigil__sq_retain(void *h, int64_t cutoff_ms, const vigil_store_retention_options *opts,
+                     vigil_store_retention_result *result);
+void vigil__sq_cache_clear(sq_cache *c);
+
+/* sqlite_records.c */
+int vigil__sq_action_put(void *h, const vigil_store_action *a, int *created);
+int vigil__sq_action_update(void *h, const vigil_store_action *a);
+int vigil__sq_action_get(void *h, const char *id, vigil_store_action_cb cb, void *payload);
+int vigil__sq_action_list(void *h, const vigil_store_filter *f, vigil_store_action_cb cb,
+                          void *payload);
+int vigil__sq_decision_append(void *h, const vigil_store_decision *d, int64_t *id_out);
+int vigil__sq_decision_list(void *h, const vigil_store_filter *f, vigil_store_decision_cb cb,
+                            void *payload);
+int vigil__sq_audit_append(void *h, const vigil_store_audit *row);
+int vigil__sq_audit_list(void *h, const vigil_store_filter *f, vigil_store_audit_cb cb,
+                         void *payload);
+int vigil__sq_audit_last(void *h, vigil_store_audit_cb cb, void *payload);
+int vigil__sq_silence_put(void *h, const vigil_store_silence *s);
+int vigil__sq_silence_delete(void *h, const char *id);
+int vigil__sq_silence_list(void *h, int64_t active_at_ms, vigil_store_silence_cb cb, void *payload);
+int vigil__sq_state_put(void *h, const char *key, const void *value, size_t len);
+int vigil__sq_state_get(void *h, const char *key, vigil_store_state_cb cb, void *payload);
+int vigil__sq_state_delete(void *h, const char *key);
+int vigil__sq_state_list(void *h, const char *prefix, vigil_store_state_cb cb, void *payload);
+int vigil__sq_resource_replace(void *h, vigil_store_resource_set set, const char *source,
+                               const vigil_store_resource *records, size_t n);
+int vigil__sq_resource_put(void *h, vigil_store_resource_set set,
+                           const vigil_store_resource *record);
+int vigil__sq_resource_delete(void *h, vigil_store_resource_set set, const char *key);
+int vigil__sq_resource_list(void *h, vigil_store_resource_set set, const char *key,
+                            vigil_store_resource_cb cb, void *payload);
+
+#endif

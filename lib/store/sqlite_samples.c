@@ -1,0 +1,536 @@
+/*
+ * SQLite backend: series and samples (write, query, latest), the series id
+ * cache, and retention.
+ */
+#include "store/sqlite_int.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- series id cache ----------------------------------------------------------- */
+
+static uint64_t hash_key(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h ^ (h >> 29);
+}
+
+void vigil__sq_cache_clear(sq_cache *c)
+{
+    for (size_t i = 0; i < c->cap; i++) {
+        vigil__free(c->slots[i].key);
+        c->slots[i].key = NULL;
+    }
+    c->n = 0;
+}
+
+static int cache_find(const sq_cache *c, const char *key, uint64_t h, int64_t *id)
+{
+    if (!c->n)
+        return 0;
+    size_t mask = c->cap - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        const sq_slot *sl = &c->slots[i];
+        if (!sl->key)
+            return 0;
+        if (sl->hash == h && strcmp(sl->key, key) == 0) {
+            *id = sl->id;
+            return 1;
+        }
+    }
+}
+
+/* Past the cache's limit a series is not cached (and is looked up in the
+ * database each time); an allocation failure is reported. */
+static int cache_put(sq_cache *c, const char *key, size_t len, uint64_t h, int64_t id)
+{
+    if (c->n >= c->max)
+        return VIGIL_OK;
+    if ((c->n + 1) * 2 > c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 1024;
+        sq_slot *ns = vigil__calloc(ncap, sizeof(*ns));
+        if (!ns)
+            return vigil__error_oom();
+        for (size_t i = 0; i < c->cap; i++) {
+            if (!c->slots[i].key)
+                continue;
+            size_t j = (size_t)c->slots[i].hash & (ncap - 1);
+            while (ns[j].key)
+                j = (j + 1) & (ncap - 1);
+            ns[j] = c->slots[i];
+        }
+        vigil__free(c->slots);
+        c->slots = ns;
+        c->cap = ncap;
+    }
+    char *k = vigil__strndup(key, len);
+    if (!k)
+        return vigil__error_oom();
+    size_t mask = c->cap - 1;
+    size_t i = (size_t)h & mask;
+    while (c->slots[i].key)
+        i = (i + 1) & mask;
+    c->slots[i].hash = h;
+    c->slots[i].id = id;
+    c->slots[i].key = k;
+    c->n++;
+    return VIGIL_OK;
+}
+
+/* The id of the metric's series, created (with its tags) when new. */
+static int series_id(vigil__sq *s, const vigil_metric *m, int64_t *id, int *created)
+{
+    int rc = vigil_metric_series_key(&s->key, m);
+    if (rc)
+        return rc;
+    uint64_t h = hash_key(s->key.ptr, s->key.size);
+    if (cache_find(&s->cache, s->key.ptr, h, id))
+        return VIGIL_OK;
+    /* The key is the name followed by the canonical tags text. */
+    size_t nlen = strlen(m->name);
+    const char *tags = s->key.ptr + nlen;
+    int tlen = (int)(s->key.size - nlen);
+    sqlite3_stmt *st = vigil__sq_stmt(s, SQ_SERIES_FIND, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_text(st, 1, m->name, (int)nlen, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, tags, tlen, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return cache_put(&s->cache, s->key.ptr, s->key.size, h, *id);
+    }
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE)
+        return vigil__sq_error(s, r, "looking up a series");
+
+    if (!(st = vigil__sq_stmt(s, SQ_SERIES_INSERT, &rc)))
+        return rc;
+    sqlite3_bind_text(st, 1, m->name, (int)nlen, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, tags, tlen, SQLITE_STATIC);
+    if ((rc = vigil__sq_exec_stmt(s, st, "creating a series")) != 0)
+        return rc;
+    *id = sqlite3_last_insert_rowid(s->db);
+    *created = 1;
+    return cache_put(&s->cache, s->key.ptr, s->key.size, h, *id);
+}
+
+/* ---- write ------------------------------------------------------------------------ */
+
+static int write_batch(vigil__sq *s, const vigil_batch *b, vigil_store_write_result *res,
+                       int *created_any)
+{
+    int rc;
+    sqlite3_stmt *st;
+    const char *bid = vigil_batch_id(b);
+    if (bid) {
+        const char *agent = vigil_batch_agent(b);
+        if (!(st = vigil__sq_stmt(s, SQ_BATCH_INSERT, &rc)))
+            return rc;
+        sqlite3_bind_text(st, 1, agent ? agent : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, bid, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, vigil__now_ms());
+        if ((rc = vigil__sq_exec_stmt(s, st, "recording the batch id")) != 0)
+            return rc;
+        if (sqlite3_changes(s->db) == 0) {
+            res->duplicate = 1;
+            return VIGIL_OK;
+        }
+    }
+    size_t n = vigil_batch_count(b);
+    for (size_t i = 0; i < n; i++) {
+        const vigil_metric *m = vigil_batch_get(b, i);
+        int64_t id = 0;
+        int created = 0;
+        rc = series_id(s, m, &id, &created);
+        if (created) {
+            *created_any = 1;
+            res->new_series++;
+        }
+        if (rc)
+            return rc;
+        if (!(st = vigil__sq_stmt(s, SQ_SAMPLE_UPSERT, &rc)))
+            return rc;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, m->ts_ms);
+        if (m->error) {
+            sqlite3_bind_null(st, 3);
+            sqlite3_bind_text(st, 4, m->error, -1, SQLITE_STATIC);
+        } else {
+            sqlite3_bind_double(st, 3, m->value);
+        }
+        int r = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (r != SQLITE_DONE)
+            return vigil__sq_error(s, r, "writing samples");
+    }
+    res->written = n;
+    return VIGIL_OK;
+}
+
+int vigil__sq_write(void *h, const vigil_batch *batch, vigil_store_write_result *res)
+{
+    vigil__sq *s = h;
+    int rc = vigil__sq_check_writable(s, "write");
+    if (rc)
+        return rc;
+    if ((rc = vigil__sq_begin(s, "write: starting a transaction")) != 0)
+        return rc;
+    int created_any = 0;
+    rc = write_batch(s, batch, res, &created_any);
+    if (rc == VIGIL_OK)
+        rc = vigil__sq_commit(s, "write: committing");
+    if (rc != VIGIL_OK) {
+        vigil__sq_rollback(s);
+        /* Ids of series created in the rolled-back transaction are void. */
+        if (created_any)
+            vigil__sq_cache_clear(&s->cache);
+        res->written = 0;
+        res->new_series = 0;
+        res->duplicate = 0;
+        vigil__error_prefix("batch of %zu metrics not stored", vigil_batch_count(batch));
+    }
+    return rc;
+}
+
+/* ---- series selection ------------------------------------------------------------ */
+
+typedef int (*series_fn)(vigil__sq *s, const vigil_store_series *series, void *ctx);
+
+/* Parses canonical tags text {k="v",...} (escapes \\ \" \n) into s->tags. */
+static int parse_tags(vigil__sq *s, const char *text, size_t *ntags)
+{
+    vigil__buf_clear(&s->tagbuf);
+    *ntags = 0;
+    if (!*text)
+        return VIGIL_OK;
+    size_t len = strlen(text);
+    /* Unescaped text is never longer than the input. */
+    if (vigil__buf_grow(&s->tagbuf, len + 1) != 0)
+        return vigil__error_oom();
+    char *out = s->tagbuf.ptr;
+    const char *p = text;
+    size_t n = 0;
+    if (*p++ != '{')
+        goto bad;
+    while (*p != '}') {
+        if (n == VIGIL_METRIC_TAGS_MAX)
+            goto bad;
+        if (vigil__array_grow((void **)&s->tags, &s->tags_cap, n + 1, sizeof(*s->tags)) != 0)
+            return vigil__error_oom();
+        s->tags[n].key = out;
+        while (*p && *p != '=')
+            *out++ = *p++;
+        *out++ = '\0';
+        if (p[0] != '=' || p[1] != '"')
+            goto bad;
+        p += 2;
+        s->tags[n].value = out;
+        while (*p != '"') {
+            if (!*p)
+                goto bad;
+            if (*p == '\\') {
+                p++;
+                if (*p == 'n')
+                    *out++ = '\n';
+                else if (*p == '\\' || *p == '"')
+                    *out++ = *p;
+                else
+                    goto bad;
+                p++;
+            } else {
+                *out++ = *p++;
+            }
+        }
+        *out++ = '\0';
+        p++;
+        n++;
+        if (*p == ',')
+            p++;
+        else if (*p != '}')
+            goto bad;
+    }
+    if (p[1] != '\0')
+        goto bad;
+    *ntags = n;
+    return VIGIL_OK;
+bad:
+    return vigil__error_set(VIGIL_ECORRUPT, "sqlite: series tags \"%.200s\" are malformed (%s)",
+                            text, s->path);
+}
+
+static int matches(const vigil_store_query *q, const vigil_tag *tags, size_t ntags)
+{
+    for (size_t i = 0; i < q->nmatchers; i++) {
+        const vigil_store_matcher *m = &q->matchers[i];
+        const char *val = NULL;
+        for (size_t t = 0; t < ntags; t++) {
+            if (strcmp(tags[t].key, m->key) == 0) {
+                val = tags[t].value;
+                break;
+            }
+        }
+        int ok;
+        switch (m->op) {
+        case VIGIL_STORE_MATCH_EQ: ok = val && strcmp(val, m->value) == 0; break;
+        case VIGIL_STORE_MATCH_NE: ok = !val || strcmp(val, m->value) != 0; break;
+        case VIGIL_STORE_MATCH_GLOB: ok = val && sqlite3_strglob(m->value, val) == 0; break;
+        default: ok = !val || sqlite3_strglob(m->value, val) != 0; break;
+        }
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* Calls fn for every series matching q's name and matchers, ordered by name, then tags. */
+static int each_series(vigil__sq *s, const vigil_store_query *q, series_fn fn, void *ctx)
+{
+    int rc;
+    sq_stmt_id sid = !q->name                             ? SQ_SERIES_ALL
+                     : q->name_op == VIGIL_STORE_MATCH_EQ ? SQ_SERIES_BY_NAME
+                                                          : SQ_SERIES_BY_GLOB;
+    sqlite3_stmt *st = vigil__sq_stmt(s, sid, &rc);
+    if (!st)
+        return rc;
+    if (q->name)
+        sqlite3_bind_text(st, 1, q->name, -1, SQLITE_STATIC);
+    int r;
+    rc = VIGIL_OK;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        vigil_store_series ser;
+        ser.id = sqlite3_column_int64(st, 0);
+        ser.name = (const char *)sqlite3_column_text(st, 1);
+        const char *tags = (const char *)sqlite3_column_text(st, 2);
+        if (!ser.name || !tags) {
+            rc = vigil__error_oom();
+            break;
+        }
+        if ((rc = parse_tags(s, tags, &ser.ntags)) != 0)
+            break;
+        ser.tags = s->tags;
+        if (!matches(q, ser.tags, ser.ntags))
+            continue;
+        vigil__buf_clear(&s->qkey);
+        if (vigil__buf_puts(&s->qkey, ser.name) != 0 || vigil__buf_puts(&s->qkey, tags) != 0) {
+            rc = vigil__error_oom();
+            break;
+        }
+        ser.key = s->qkey.ptr;
+        if ((rc = fn(s, &ser, ctx)) != 0)
+            break;
+    }
+    if (rc == VIGIL_OK && r != SQLITE_DONE)
+        rc = vigil__sq_error(s, r, "reading series");
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* ---- queries ------------------------------------------------------------------------ */
+
+typedef struct point_ctx {
+    const vigil_store_query *q;
+    vigil_store_point_cb cb;
+    vigil_store_series_cb scb;
+    void *payload;
+} point_ctx;
+
+static int64_t q_to(const vigil_store_query *q)
+{
+    return q->to_ms ? q->to_ms : INT64_MAX;
+}
+
+static int64_t q_from(const vigil_store_query *q)
+{
+    return (q->from_ms || q->to_ms) ? q->from_ms : INT64_MIN;
+}
+
+static int emit_points(vigil__sq *s, const vigil_store_series *ser, void *vctx)
+{
+    point_ctx *c = vctx;
+    const vigil_store_query *q = c->q;
+    static const sq_stmt_id agg_stmt[] = {SQ_SAMPLES_MEAN, SQ_SAMPLES_MIN,   SQ_SAMPLES_MAX,
+                                          SQ_SAMPLES_SUM,  SQ_SAMPLES_COUNT, SQ_SAMPLES_LAST};
+    int rc;
+    int raw = q->step_ms == 0;
+    sqlite3_stmt *st = vigil__sq_stmt(s, raw ? SQ_SAMPLES_RAW : agg_stmt[q->aggregate], &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, ser->id);
+    sqlite3_bind_int64(st, 2, q_from(q));
+    sqlite3_bind_int64(st, 3, q_to(q));
+    int64_t limit = q->limit ? (int64_t)q->limit : -1;
+    if (raw) {
+        sqlite3_bind_int64(st, 4, limit);
+    } else {
+        sqlite3_bind_int64(st, 4, q->step_ms);
+        sqlite3_bind_int64(st, 5, limit);
+    }
+    int r;
+    rc = VIGIL_OK;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        vigil_store_point p;
+        p.ts_ms = sqlite3_column_int64(st, 0);
+        p.error = NULL;
+        if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+            p.value = NAN;
+        else
+            p.value = sqlite3_column_double(st, 1);
+        if (raw)
+            p.error = (const char *)sqlite3_column_text(st, 2);
+        if ((rc = c->cb(ser, &p, c->payload)) != 0)
+            break;
+    }
+    if (rc == VIGIL_OK && r != SQLITE_DONE)
+        rc = vigil__sq_error(s, r, "reading samples");
+    sqlite3_reset(st);
+    return rc;
+}
+
+int vigil__sq_query(void *h, const vigil_store_query *q, vigil_store_point_cb cb, void *payload)
+{
+    point_ctx c = {q, cb, NULL, payload};
+    return each_series(h, q, emit_points, &c);
+}
+
+static int emit_series(vigil__sq *s, const vigil_store_series *ser, void *vctx)
+{
+    (void)s;
+    point_ctx *c = vctx;
+    return c->scb(ser, c->payload);
+}
+
+int vigil__sq_series_list(void *h, const vigil_store_query *q, vigil_store_series_cb cb,
+                          void *payload)
+{
+    point_ctx c = {q, NULL, cb, payload};
+    return each_series(h, q, emit_series, &c);
+}
+
+static int emit_latest(vigil__sq *s, const vigil_store_series *ser, void *vctx)
+{
+    point_ctx *c = vctx;
+    int rc;
+    sqlite3_stmt *st = vigil__sq_stmt(s, SQ_SAMPLE_LATEST, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, ser->id);
+    sqlite3_bind_int64(st, 2, q_from(c->q));
+    sqlite3_bind_int64(st, 3, q_to(c->q));
+    int r = sqlite3_step(st);
+    rc = VIGIL_OK;
+    if (r == SQLITE_ROW) {
+        vigil_store_point p;
+        p.ts_ms = sqlite3_column_int64(st, 0);
+        p.value = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
+        p.error = (const char *)sqlite3_column_text(st, 2);
+        rc = c->cb(ser, &p, c->payload);
+    } else if (r != SQLITE_DONE) {
+        rc = vigil__sq_error(s, r, "reading the latest sample");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int vigil__sq_latest(void *h, const vigil_store_query *q, vigil_store_point_cb cb, void *payload)
+{
+    point_ctx c = {q, cb, NULL, payload};
+    return each_series(h, q, emit_latest, &c);
+}
+
+/* ---- retention ------------------------------------------------------------------------ */
+
+/* One chunk: a transaction that deletes at most chunk_rows rows and visits
+ * at most chunk_rows series, so a chunk is bounded even when nothing is old. */
+static int retain_chunk(vigil__sq *s, int64_t cutoff, int64_t budget,
+                        vigil_store_retention_result *res)
+{
+    const int64_t max_visits = budget;
+    int rc;
+    sqlite3_stmt *st;
+    if (!s->ret_batches_done) {
+        if (!(st = vigil__sq_stmt(s, SQ_RET_DELETE_BATCHES, &rc)))
+            return rc;
+        sqlite3_bind_int64(st, 1, cutoff);
+        sqlite3_bind_int64(st, 2, budget);
+        if ((rc = vigil__sq_exec_stmt(s, st, "retention: deleting batch ids")) != 0)
+            return rc;
+        int64_t n = sqlite3_changes64(s->db);
+        res->batch_ids_deleted += (uint64_t)n;
+        if (n < budget)
+            s->ret_batches_done = 1;
+        budget -= n;
+    }
+    for (int64_t visits = 0; budget > 0 && visits < max_visits; visits++) {
+        if (!(st = vigil__sq_stmt(s, SQ_RET_NEXT_SERIES, &rc)))
+            return rc;
+        sqlite3_bind_int64(st, 1, s->ret_series);
+        int r = sqlite3_step(st);
+        int none = r != SQLITE_ROW || sqlite3_column_type(st, 0) == SQLITE_NULL;
+        int64_t id = none ? 0 : sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (r != SQLITE_ROW)
+            return vigil__sq_error(s, r, "retention: reading series");
+        if (none) {
+            res->done = 1;
+            return VIGIL_OK;
+        }
+        if (!(st = vigil__sq_stmt(s, SQ_RET_DELETE_SAMPLES, &rc)))
+            return rc;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, cutoff);
+        sqlite3_bind_int64(st, 3, budget - 1);
+        if ((rc = vigil__sq_exec_stmt(s, st, "retention: deleting samples")) != 0)
+            return rc;
+        int64_t n = sqlite3_changes64(s->db);
+        res->samples_deleted += (uint64_t)n;
+        if (n < budget)
+            s->ret_series = id; /* this series is clean; move on */
+        budget -= n;
+    }
+    return VIGIL_OK;
+}
+
+int vigil__sq_retain(void *h, int64_t cutoff_ms, const vigil_store_retention_options *opts,
+                     vigil_store_retention_result *res)
+{
+    vigil__sq *s = h;
+    int rc = vigil__sq_check_writable(s, "retention");
+    if (rc)
+        return rc;
+    if (!s->ret_active || s->ret_cutoff != cutoff_ms) {
+        s->ret_active = 1;
+        s->ret_cutoff = cutoff_ms;
+        s->ret_series = 0;
+        s->ret_batches_done = 0;
+    }
+    size_t chunks = opts->max_chunks ? opts->max_chunks : SIZE_MAX;
+    while (chunks-- > 0 && !res->done) {
+        uint64_t before_s = res->samples_deleted, before_b = res->batch_ids_deleted;
+        if ((rc = vigil__sq_begin(s, "retention: starting a transaction")) == 0) {
+            rc = retain_chunk(s, cutoff_ms, (int64_t)opts->chunk_rows, res);
+            if (rc == VIGIL_OK)
+                rc = vigil__sq_commit(s, "retention: committing");
+        }
+        if (rc != VIGIL_OK) {
+            vigil__sq_rollback(s);
+            res->samples_deleted = before_s;
+            res->batch_ids_deleted = before_b;
+            res->done = 0;
+            s->ret_active = 0; /* the cursor may be ahead of what was committed */
+            return rc;
+        }
+        res->chunks++;
+    }
+    if (res->done) {
+        s->ret_active = 0;
+        vigil__log(&s->logger, VIGIL_LOG_DEBUG, "store", "retention pass done", "cutoff=%lld",
+                   (long long)cutoff_ms);
+    }
+    return VIGIL_OK;
+}

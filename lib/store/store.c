@@ -1,0 +1,898 @@
+/*
+ * The store front-end: backend registry, URL scheme dispatch, argument
+ * validation and the per-store mutex. Backends (sys/store.h) see only
+ * validated input.
+ */
+#include "internal/common.h"
+#include "store/store_int.h"
+#include "vigil/sys/store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCHEME_MAX 32
+
+typedef struct reg_entry {
+    const vigil_store_backend *backend;
+    void *payload;
+    void (*free_payload)(void *payload);
+} reg_entry;
+
+struct vigil_store_registry {
+    reg_entry *v;
+    size_t n, cap;
+};
+
+struct vigil_store {
+    const vigil_store_backend *backend;
+    void *handle;
+    pthread_mutex_t mu;
+    char scheme[SCHEME_MAX + 1];
+};
+
+/* ---- small validation helpers ------------------------------------------------ */
+
+static int check_text(const char *what, const char *s, size_t max, int required)
+{
+    if (!s) {
+        if (required)
+            return vigil__error_set(VIGIL_EINVAL, "store: %s is required", what);
+        return VIGIL_OK;
+    }
+    size_t len = strlen(s);
+    if (required && len == 0)
+        return vigil__error_set(VIGIL_EINVAL, "store: %s must not be empty", what);
+    if (len > max)
+        return vigil__error_set(VIGIL_ELIMIT, "store: %s is %zu bytes, more than the limit of %zu",
+                                what, len, max);
+    if (!vigil__utf8_valid(s, len))
+        return vigil__error_set(VIGIL_EENCODING, "store: %s is not valid UTF-8", what);
+    return VIGIL_OK;
+}
+
+static int check_version(const char *what, unsigned int version, unsigned int current)
+{
+    if (version == 0 || version > current)
+        return vigil__error_set(VIGIL_EINVAL, "store: %s version %u is not supported (1..%u)", what,
+                                version, current);
+    return VIGIL_OK;
+}
+
+/* Makes sure a failing backend call leaves a message behind. */
+static int backend_rc(const vigil_store *st, const char *op, int rc)
+{
+    if (rc < 0 && vigil_error_last()->code != rc)
+        return vigil__error_set(rc, "%s: %s failed: %s", st->scheme, op, vigil_strerror(rc));
+    return rc;
+}
+
+static int unsupported(const vigil_store *st, const char *op)
+{
+    return vigil__error_set(VIGIL_EUNSUPPORTED, "%s: the backend does not support %s", st->scheme,
+                            op);
+}
+
+#define LOCKED_CALL(st, op, member, ...)                            \
+    do {                                                            \
+        if (!(st)->backend->member)                                 \
+            return unsupported((st), op);                           \
+        pthread_mutex_lock(&(st)->mu);                              \
+        int rc_ = (st)->backend->member((st)->handle, __VA_ARGS__); \
+        pthread_mutex_unlock(&(st)->mu);                            \
+        return backend_rc((st), op, rc_);                           \
+    } while (0)
+
+/* ---- public helpers ------------------------------------------------------------ */
+
+int vigil_store_backend_error(int code, const char *message)
+{
+    if (code == VIGIL_OK)
+        return VIGIL_OK;
+    return vigil__error_set(code, "%s", message ? message : vigil_strerror(code));
+}
+
+int vigil_store_options_init(vigil_store_options *opts, unsigned int version)
+{
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "store options: NULL");
+    if (version != VIGIL_STORE_OPTIONS_VERSION)
+        return vigil__error_set(VIGIL_EINVAL, "store options: version %u is not supported",
+                                version);
+    vigil_store_options d = VIGIL_STORE_OPTIONS_INIT;
+    *opts = d;
+    return VIGIL_OK;
+}
+
+static const char *const g_agg_names[] = {"mean", "min", "max", "sum", "count", "last"};
+
+int vigil_store_agg_parse(vigil_store_agg *out, const char *name)
+{
+    if (!out || !name)
+        return vigil__error_set(VIGIL_EINVAL, "store aggregate: NULL argument");
+    for (size_t i = 0; i < VIGIL__ARRAY_LEN(g_agg_names); i++) {
+        if (strcmp(name, g_agg_names[i]) == 0) {
+            *out = (vigil_store_agg)i;
+            return VIGIL_OK;
+        }
+    }
+    return vigil__error_set(VIGIL_EVALUE,
+                            "store aggregate: unknown \"%.64s\" (expected mean, min, max, sum, "
+                            "count or last)",
+                            name);
+}
+
+const char *vigil_store_agg_name(vigil_store_agg agg)
+{
+    if ((unsigned)agg < VIGIL__ARRAY_LEN(g_agg_names))
+        return g_agg_names[agg];
+    return "unknown";
+}
+
+/* ---- registry -------------------------------------------------------------- */
+
+static int scheme_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > SCHEME_MAX || s[0] < 'a' || s[0] > 'z')
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static int registry_add(vigil_store_registry *reg, const vigil_store_backend *b, void *payload,
+                        void (*free_payload)(void *))
+{
+    if (!reg || !b)
+        return vigil__error_set(VIGIL_EINVAL, "store registry: NULL argument");
+    if (b->version == 0 || b->version > VIGIL_STORE_BACKEND_VERSION)
+        return vigil__error_set(VIGIL_EVERSION,
+                                "store registry: backend version %u is not supported (1..%d)",
+                                b->version, VIGIL_STORE_BACKEND_VERSION);
+    if (!b->scheme || !scheme_valid(b->scheme))
+        return vigil__error_set(VIGIL_EINVAL,
+                                "store registry: invalid scheme \"%.40s\" (expected "
+                                "[a-z][a-z0-9+.-]*, at most %d bytes)",
+                                b->scheme ? b->scheme : "(null)", SCHEME_MAX);
+    if (!b->open || !b->close || !b->write || !b->query || !b->series_list || !b->latest)
+        return vigil__error_set(VIGIL_EINVAL,
+                                "store registry: backend \"%s\" lacks a mandatory function "
+                                "(open, close, write, query, series_list, latest)",
+                                b->scheme);
+    for (size_t i = 0; i < reg->n; i++)
+        if (strcmp(reg->v[i].backend->scheme, b->scheme) == 0)
+            return vigil__error_set(
+                VIGIL_EEXISTS, "store registry: scheme \"%s\" is already registered", b->scheme);
+    if (vigil__array_grow((void **)&reg->v, &reg->cap, reg->n + 1, sizeof(reg_entry)) != 0)
+        return vigil__error_oom();
+    reg->v[reg->n].backend = b;
+    reg->v[reg->n].payload = payload;
+    reg->v[reg->n].free_payload = free_payload;
+    reg->n++;
+    return VIGIL_OK;
+}
+
+int vigil_store_registry_add(vigil_store_registry *registry, const vigil_store_backend *backend,
+                             void *payload, void (*free_payload)(void *payload))
+{
+    int rc = registry_add(registry, backend, payload, free_payload);
+    if (rc != VIGIL_OK && free_payload)
+        free_payload(payload);
+    return rc;
+}
+
+int vigil_store_registry_new(vigil_store_registry **out)
+{
+    if (!out)
+        return vigil__error_set(VIGIL_EINVAL, "store registry: NULL argument");
+    *out = NULL;
+    vigil_store_registry *reg = vigil__calloc(1, sizeof(*reg));
+    if (!reg)
+        return vigil__error_oom();
+    int rc = registry_add(reg, vigil_store_sqlite_backend(), NULL, NULL);
+    if (rc != VIGIL_OK) {
+        vigil_store_registry_free(reg);
+        return rc;
+    }
+    *out = reg;
+    return VIGIL_OK;
+}
+
+void vigil_store_registry_free(vigil_store_registry *registry)
+{
+    if (!registry)
+        return;
+    for (size_t i = 0; i < registry->n; i++)
+        if (registry->v[i].free_payload)
+            registry->v[i].free_payload(registry->v[i].payload);
+    vigil__free(registry->v);
+    vigil__free(registry);
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+int vigil_store_open(vigil_store **out, const char *url, const vigil_store_options *opts)
+{
+    if (!out || !url)
+        return vigil__error_set(VIGIL_EINVAL, "store: NULL argument");
+    *out = NULL;
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    if (opts) {
+        int rc = check_version("options", opts->version, VIGIL_STORE_OPTIONS_VERSION);
+        if (rc)
+            return rc;
+        o = *opts;
+    }
+    if (o.busy_timeout_ms < 0)
+        return vigil__error_set(VIGIL_EINVAL, "store: busy_timeout_ms must not be negative");
+    if (o.busy_timeout_ms == 0)
+        o.busy_timeout_ms = VIGIL__STORE_DEFAULT_BUSY_MS;
+    if (o.busy_timeout_ms > INT32_MAX)
+        return vigil__error_set(VIGIL_ERANGE, "store: busy_timeout_ms is too large");
+    if (o.synchronous != VIGIL_STORE_SYNC_NORMAL && o.synchronous != VIGIL_STORE_SYNC_FULL)
+        return vigil__error_set(VIGIL_EINVAL, "store: unknown synchronous mode %d",
+                                (int)o.synchronous);
+    if (o.series_cache_max == 0)
+        o.series_cache_max = VIGIL__STORE_DEFAULT_CACHE;
+
+    size_t len = strlen(url);
+    if (len > VIGIL_STORE_URL_MAX)
+        return vigil__error_set(VIGIL_ELIMIT, "store: URL is %zu bytes, more than %d", len,
+                                VIGIL_STORE_URL_MAX);
+    if (!vigil__utf8_valid(url, len))
+        return vigil__error_set(VIGIL_EINVAL, "store: URL is not valid UTF-8");
+    const char *colon = strchr(url, ':');
+    if (!colon || colon == url || (size_t)(colon - url) > SCHEME_MAX)
+        return vigil__error_set(VIGIL_EINVAL,
+                                "store: \"%.200s\" is not a store URL (expected "
+                                "sqlite://PATH or sqlite::memory:)",
+                                url);
+    char scheme[SCHEME_MAX + 1];
+    memcpy(scheme, url, (size_t)(colon - url));
+    scheme[colon - url] = '\0';
+
+    const reg_entry *found = NULL;
+    reg_entry builtin = {vigil_store_sqlite_backend(), NULL, NULL};
+    char known[256] = "";
+    if (o.registry) {
+        for (size_t i = 0; i < o.registry->n; i++) {
+            if (strcmp(o.registry->v[i].backend->scheme, scheme) == 0)
+                found = &o.registry->v[i];
+            size_t kl = strlen(known);
+            if (kl + SCHEME_MAX + 3 < sizeof(known))
+                snprintf(known + kl, sizeof(known) - kl, "%s%s", kl ? ", " : "",
+                         o.registry->v[i].backend->scheme);
+        }
+    } else {
+        if (strcmp(builtin.backend->scheme, scheme) == 0)
+            found = &builtin;
+        snprintf(known, sizeof(known), "%s", builtin.backend->scheme);
+    }
+    if (!found)
+        return vigil__error_set(VIGIL_EUNSUPPORTED,
+                                "store: unsupported URL scheme \"%s\" (known: %s)", scheme,
+                                known[0] ? known : "none");
+
+    vigil_store *st = vigil__calloc(1, sizeof(*st));
+    if (!st)
+        return vigil__error_oom();
+    if (pthread_mutex_init(&st->mu, NULL) != 0) {
+        vigil__free(st);
+        return vigil__error_set(VIGIL_ENOMEM, "store: cannot create a mutex");
+    }
+    st->backend = found->backend;
+    memcpy(st->scheme, scheme, strlen(scheme) + 1);
+    int rc = found->backend->open(&st->handle, url, colon + 1, &o, found->payload);
+    if (rc != VIGIL_OK) {
+        rc = backend_rc(st, "open", rc);
+        pthread_mutex_destroy(&st->mu);
+        vigil__free(st);
+        return rc;
+    }
+    *out = st;
+    return VIGIL_OK;
+}
+
+void vigil_store_close(vigil_store *store)
+{
+    if (!store)
+        return;
+    store->backend->close(store->handle);
+    pthread_mutex_destroy(&store->mu);
+    vigil__free(store);
+}
+
+const char *vigil_store_scheme(const vigil_store *store)
+{
+    return store ? store->scheme : "";
+}
+
+/* ---- samples ------------------------------------------------------------------ */
+
+int vigil_store_write(vigil_store *store, const vigil_batch *batch,
+                      vigil_store_write_result *result)
+{
+    vigil_store_write_result local;
+    if (!result)
+        result = &local;
+    memset(result, 0, sizeof(*result));
+    if (!store || !batch)
+        return vigil__error_set(VIGIL_EINVAL, "store write: NULL argument");
+    LOCKED_CALL(store, "write", write, batch, result);
+}
+
+static int check_op(const char *what, vigil_store_match_op op)
+{
+    if ((unsigned)op > VIGIL_STORE_MATCH_NOT_GLOB)
+        return vigil__error_set(VIGIL_EINVAL, "store query: %s: unknown match operator %d", what,
+                                (int)op);
+    return VIGIL_OK;
+}
+
+/* Validates a query; `samples` also checks the time fields. */
+static int check_query(const vigil_store_query *q, int samples)
+{
+    int rc = check_version("query", q->version, VIGIL_STORE_QUERY_VERSION);
+    if (rc)
+        return rc;
+    if ((rc = check_text("query name", q->name, VIGIL_STORE_KEY_MAX, 0)) != 0)
+        return rc;
+    if ((rc = check_op("name", q->name_op)) != 0)
+        return rc;
+    if (q->name && q->name_op != VIGIL_STORE_MATCH_EQ && q->name_op != VIGIL_STORE_MATCH_GLOB)
+        return vigil__error_set(VIGIL_EINVAL, "store query: the name matches with EQ or GLOB only");
+    if (q->nmatchers > VIGIL_STORE_MATCHERS_MAX)
+        return vigil__error_set(VIGIL_ELIMIT,
+                                "store query: %zu matchers, more than the limit of %d",
+                                q->nmatchers, VIGIL_STORE_MATCHERS_MAX);
+    if (q->nmatchers && !q->matchers)
+        return vigil__error_set(VIGIL_EINVAL, "store query: matchers is NULL");
+    for (size_t i = 0; i < q->nmatchers; i++) {
+        const vigil_store_matcher *m = &q->matchers[i];
+        char what[48];
+        snprintf(what, sizeof(what), "matchers[%zu].key", i);
+        if ((rc = check_text(what, m->key, VIGIL_METRIC_NAME_MAX, 1)) != 0)
+            return rc;
+        snprintf(what, sizeof(what), "matchers[%zu].value", i);
+        if ((rc = check_text(what, m->value, VIGIL_METRIC_TAG_VALUE_MAX, 0)) != 0)
+            return rc;
+        if (!m->value)
+            return vigil__error_set(VIGIL_EINVAL, "store query: matchers[%zu].value is required",
+                                    i);
+        snprintf(what, sizeof(what), "matchers[%zu]", i);
+        if ((rc = check_op(what, m->op)) != 0)
+            return rc;
+    }
+    if (!samples)
+        return VIGIL_OK;
+    if (q->to_ms != 0 && q->to_ms <= q->from_ms)
+        return vigil__error_set(VIGIL_EINVAL,
+                                "store query: to_ms (%lld) must be after from_ms (%lld)",
+                                (long long)q->to_ms, (long long)q->from_ms);
+    if (q->step_ms < 0)
+        return vigil__error_set(VIGIL_EINVAL, "store query: step_ms must not be negative");
+    if ((unsigned)q->aggregate > VIGIL_STORE_AGG_LAST)
+        return vigil__error_set(VIGIL_EINVAL, "store query: unknown aggregate %d",
+                                (int)q->aggregate);
+    return VIGIL_OK;
+}
+
+static const vigil_store_query g_all = VIGIL_STORE_QUERY_INIT;
+
+int vigil_store_query_run(vigil_store *store, const vigil_store_query *query,
+                          vigil_store_point_cb cb, void *payload)
+{
+    if (!store || !query || !cb)
+        return vigil__error_set(VIGIL_EINVAL, "store query: NULL argument");
+    int rc = check_query(query, 1);
+    if (rc)
+        return rc;
+    LOCKED_CALL(store, "query", query, query, cb, payload);
+}
+
+int vigil_store_series_list(vigil_store *store, const vigil_store_query *query,
+                            vigil_store_series_cb cb, void *payload)
+{
+    if (!store || !cb)
+        return vigil__error_set(VIGIL_EINVAL, "store series: NULL argument");
+    if (!query)
+        query = &g_all;
+    int rc = check_query(query, 0);
+    if (rc)
+        return rc;
+    LOCKED_CALL(store, "series list", series_list, query, cb, payload);
+}
+
+int vigil_store_latest(vigil_store *store, const vigil_store_query *query, vigil_store_point_cb cb,
+                       void *payload)
+{
+    if (!store || !cb)
+        return vigil__error_set(VIGIL_EINVAL, "store latest: NULL argument");
+    if (!query)
+        query = &g_all;
+    int rc = check_query(query, 1);
+    if (rc)
+        return rc;
+    LOCKED_CALL(store, "latest", latest, query, cb, payload);
+}
+
+/* ---- actions ------------------------------------------------------------------ */
+
+static int check_action_result(const vigil_store_action *a)
+{
+    int rc;
+    if ((rc = check_text("action status", a->status, VIGIL_STORE_ID_MAX, 0)) != 0 ||
+        (rc = check_text("action result_reason", a->result_reason, VIGIL_STORE_TEXT_MAX, 0)) != 0 ||
+        (rc = check_text("action output", a->output, VIGIL_STORE_TEXT_MAX, 0)) != 0 ||
+        (rc = check_text("action audit_hash", a->audit_hash, VIGIL_STORE_KEY_MAX, 0)) != 0)
+        return rc;
+    return VIGIL_OK;
+}
+
+int vigil_store_action_put(vigil_store *store, const vigil_store_action *action, int *created)
+{
+    int dummy;
+    if (!created)
+        created = &dummy;
+    *created = 0;
+    if (!store || !action)
+        return vigil__error_set(VIGIL_EINVAL, "store action: NULL argument");
+    int rc;
+    if ((rc = check_text("action id", action->id, VIGIL_STORE_ID_MAX, 1)) != 0 ||
+        (rc = check_text("action name", action->action, VIGIL_STORE_KEY_MAX, 1)) != 0 ||
+        (rc = check_text("action target", action->target, VIGIL_STORE_KEY_MAX, 1)) != 0 ||
+        (rc = check_text("action params_json", action->params_json, VIGIL_STORE_TEXT_MAX, 0)) !=
+            0 ||
+        (rc = check_text("action reason", action->reason, VIGIL_STORE_TEXT_MAX, 0)) != 0 ||
+        (rc = check_text("action policy", action->policy, VIGIL_STORE_KEY_MAX, 0)) != 0 ||
+        (rc = check_text("action series", action->series, VIGIL_STORE_KEY_MAX, 0)) != 0 ||
+        (rc = check_action_result(action)) != 0)
+        return rc;
+    LOCKED_CALL(store, "action put", action_put, action, created);
+}
+
+int vigil_store_action_update(vigil_store *store, const vigil_store_action *update)
+{
+    if (!store || !update)
+        return vigil__error_set(VIGIL_EINVAL, "store action: NULL argument");
+    int rc;
+    if ((rc = check_text("action id", update->id, VIGIL_STORE_ID_MAX, 1)) != 0 ||
+        (rc = check_text("action status", update->status, VIGIL_STORE_ID_MAX, 1)) != 0 ||
+        (rc = check_action_result(update)) != 0)
+        return rc;
+    LOCKED_CALL(store, "action update", action_update, update);
+}
+
+void vigil_store_action_free(vigil_store_action *a)
+{
+    if (!a)
+        return;
+    /* Every string lives in the same block as the struct. */
+    vigil__free(a);
+}
+
+static size_t slen(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+static const char *scopy(char **p, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    memcpy(*p, s, n);
+    const char *r = *p;
+    *p += n;
+    return r;
+}
+
+static int action_copy_cb(const vigil_store_action *a, void *payload)
+{
+    vigil_store_action **out = payload;
+    size_t total = sizeof(vigil_store_action) + slen(a->id) + slen(a->action) + slen(a->target) +
+                   slen(a->params_json) + slen(a->reason) + slen(a->policy) + slen(a->series) +
+                   slen(a->status) + slen(a->result_reason) + slen(a->output) + slen(a->audit_hash);
+    vigil_store_action *c = vigil__malloc(total);
+    if (!c)
+        return vigil__error_oom();
+    *c = *a;
+    char *p = (char *)(c + 1);
+    c->id = scopy(&p, a->id);
+    c->action = scopy(&p, a->action);
+    c->target = scopy(&p, a->target);
+    c->params_json = scopy(&p, a->params_json);
+    c->reason = scopy(&p, a->reason);
+    c->policy = scopy(&p, a->policy);
+    c->series = scopy(&p, a->series);
+    c->status = scopy(&p, a->status);
+    c->result_reason = scopy(&p, a->result_reason);
+    c->output = scopy(&p, a->output);
+    c->audit_hash = scopy(&p, a->audit_hash);
+    *out = c;
+    return 0;
+}
+
+int vigil_store_action_get(vigil_store *store, const char *id, vigil_store_action **out)
+{
+    if (out)
+        *out = NULL;
+    if (!store || !id || !out)
+        return vigil__error_set(VIGIL_EINVAL, "store action: NULL argument");
+    int rc = check_text("action id", id, VIGIL_STORE_ID_MAX, 1);
+    if (rc)
+        return rc;
+    LOCKED_CALL(store, "action get", action_get, id, action_copy_cb, out);
+}
+
+static int check_filter(const vigil_store_filter *f)
+{
+    if (!f)
+        return VIGIL_OK;
+    int rc = check_version("filter", f->version, VIGIL_STORE_FILTER_VERSION);
+    if (rc)
+        return rc;
+    if ((rc = check_text("filter status", f->status, VIGIL_STORE_ID_MAX, 0)) != 0 ||
+        (rc = check_text("filter target", f->target, VIGIL_STORE_KEY_MAX, 0)) != 0 ||
+        (rc = check_text("filter policy", f->policy, VIGIL_STORE_KEY_MAX, 0)) != 0)
+        return rc;
+    return VIGIL_OK;
+}
+
+static const vigil_store_filter g_nofilter = VIGIL_STORE_FILTER_INIT;
+
+int vigil_store_action_list(vigil_store *store, const vigil_store_filter *filter,
+                            vigil_store_action_cb cb, void *payload)
+{
+    if (!store || !cb)
+        return vigil__error_set(VIGIL_EINVAL, "store action: NULL argument");
+    int rc = check_filter(filter);
+    if (rc)
+        return rc;
+    LOCKED_CALL(store, "action list", action_list, filter ? filter : &g_nofilter, cb, payload);
+}
+
+/* ---- decisions ------------------------------------------------------------------ */
+
+int vigil_store_decision_append(vigil_store *store, const vigil_store_decision *d, int64_t *id_out)
+{
+    if (id_out)
+        *id_out = 0;
+    if (!store || !d)
+        return vigil__error_set(VIGIL_EINVAL, "store decision: NULL argument");
+    int rc;
+    if ((rc = check_text("decision policy", d->policy, VIGIL_STORE_KEY_MAX, 1)) != 0 ||
+        (rc = check_text("decision kind", d->decision, VIGIL_STORE_ID_MAX, 1)) != 0 ||
+        (rc = check_text("decision series", d->series, VIGIL_STORE_KEY_MAX, 0)) != 0 ||
+        (rc = check_text("decision target", d->target, VIGIL_STORE_KEY_MAX, 0)) != 0 ||
+        (rc = check_text("decision action", d->action, VIGIL_STORE_KEY_MAX, 0)) != 0 ||
+        (rc = check_text("decision action_id", d->action_id, VIGIL_STORE_ID_MAX, 0)) != 0 ||
+        (rc = check_text("decision reason", d->reason, VIGIL_STORE_TEXT_MAX, 0)) != 0)
+        return rc;
+    int64_t dummy;
+    LOCKED_CALL(store, "decision append", decision_append, d, id_out ? id_out : &dummy);
+}
+
+int vigil_store_decision_list(vigil_store *store, const vigil_store_filter *filter,
+                              vigil_store_decision_cb cb, void *payload)
+{
+    if (!store || !cb)
+        return vigil__error_set(VIGIL_EINVAL, "store decision: NULL argument");
+    int rc = check_filter(filter);
+    if (rc)
+        return rc;
+    LOCKED_CALL(store, "decision list", decision_list, filter ? filter : &g_nofilter, cb, payload);
+}
+
+/* ---- audit ---------------------------------------------------------------------- */
+
+int vigil_store_audit_append(vigil_store *store, const vigil_store_audit *row)
+{
+    if (!store || !row)
+        return vigil__error_set(VIGIL_EINVAL, "store audit: NULL argument");
+    if (row->seq < 1)
+        return vigil__error_set(VIGIL_EINVAL, "store audit: seq must be at least 1, got %lld",
+                                (long long)row->seq);
+    int rc;
+    if ((rc = check_text("audit kind", row->kind, VIGIL_STORE_ID_MAX, 1)) != 0 ||
+        (rc = check_text("audit mac", row->mac, VIGIL_STORE_KEY_MAX, 1)) != 0 ||
+        (rc = check_text("audit prev_mac", row->prev_mac, VIGIL_STORE_KEY_MAX, 0)) != 0 ||
+        (rc = check_text("audit action_id", row->action_id, VIGIL_STORE_ID_MAX, 0)) != 0 ||
+        (rc = check_text("audit data_json", row->data_json, VIGIL_STORE_TEXT_MAX, 0)) != 0)
+        return rc;
+    LOCKED_CALL(store, "audit append", audit_append, row);
+}
+
+int vigil_store_audit_list(vigil_store *store, const vigil_store_filter *filter,
+                           vigil_store_audit_cb cb, void *payload)
+{
+    if (!store || !cb)
+        return vigil__error_set(VIGIL_EINVAL, "store audit: NULL argument");
+    int rc = check_filter(filter);
+    if (rc)
+        return rc;
+    LOCKED_CALL(store, "audit list", audit_list, filter ? filter : &g_nofilter, cb, payload);
+}
+
+int vigil_store_audit_last(vigil_store *store, vigil_store_audit_cb cb, void *payload)
+{
+    if (!store || !cb)
+        return vigil__error_set(VIGIL_EINVAL, "store audit: NULL argument");
+    LOCKED_CALL(store, "audit last", audit_last, cb, payload);
+}
+
+/* ---- silences ------------------------------------------------------------------- */
+
+int vigil_store_silence_put(vigil_store *store, const vigil_store_silence *s)
+{
+    if (!store || !s)
+        return vigil__error_set(VIGIL_EINVAL, "store silence: NULL argument");
+    int rc;
+    if ((rc = check_text("silence id", s->id, VIGIL_STORE_ID_MAX, 1)) != 0 ||
+        (rc = check_text("silence matchers_json", s->matchers_json, VIGIL_STORE_TEXT_MAX, 1)) !=
+            0 ||
+        (rc = check_text("silence created_by", s->created_by, VIGIL_STORE_KEY_MAX, 0)) != 0 ||
+        (rc = check_text("silence comment", s->comment, VIGIL_STORE_TEXT_MAX, 0)) != 0)
+        return rc;
+    if (s->ends_ms <= s->starts_ms)
+        return vigil__error_set(VIGIL_EINVAL,
+                                "store silence \"%s\": ends_ms must be after starts_ms", s->id);
+    LOCKED_CALL(store, "silence put", silence_put, s);
+}
+
+int vigil_store_silence_delete(vigil_store *store, const char *id)
+{
+    if (!store || !id)
+        return vigil__error_set(VIGIL_EINVAL, "store silence: NULL argument");
+    int rc = check_text("silence id", id, VIGIL_STORE_ID_MAX, 1);
+    if (rc)
+        return rc;
+    LOCKED_CALL(store, "silence delete", silence_delete, id);
+}
+
+int vigil_store_silence_list(vigil_store *store, int64_t active_at_ms, vigil_store_silence_cb cb,
+                             void *payload)
+{
+    if (!store || !cb)
+        return vigil__error_set(VIGIL_EINVAL, "store silence: NULL argument");
+    LOCKED_CALL(store, "silence list", silence_list, active_at_ms, cb, payload);
+}
+
+/* ---- policy state --------------------------------------------------------------- */
+
+int vigil_store_state_put(vigil_store *store, const char *key, const void *value, size_t len)
+{
+    if (!store || !key || (!value && len))
+        return vigil__error_set(VIGIL_EINVAL, "store state: NULL argument");
+    int rc = check_text("state key", key, VIGIL_STORE_KEY_MAX, 1);
+    if (rc)
+        return rc;
+    if (len > VIGIL_STORE_BLOB_MAX)
+        return vigil__error_set(VIGIL_ELIMIT,
+                                "store state \"%.64s\": value is %zu bytes, more than the limit "
+                                "of %d",
+                                key, len, VIGIL_STORE_BLOB_MAX);
+    LOCKED_CALL(store, "state put", state_put, key, value ? value : "", len);
+}
+
+typedef struct state_copy {
+    void *ptr;
+    size_t len;
+} state_copy;
+
+static int state_copy_cb(const char *key, const void *value, size_t len, void *payload)
+{
+    (void)key;
+    state_copy *c = payload;
+    c->ptr = vigil__malloc(len + 1);
+    if (!c->ptr)
+        return vigil__error_oom();
+    if (len)
+        memcpy(c->ptr, value, len);
+    ((char *)c->ptr)[len] = '\0';
+    c->len = len;
+    return 0;
+}
+
+int vigil_store_state_get(vigil_store *store, const char *key, void **out, size_t *len)
+{
+    if (out)
+        *out = NULL;
+    if (len)
+        *len = 0;
+    if (!store || !key || !out)
+        return vigil__error_set(VIGIL_EINVAL, "store state: NULL argument");
+    int rc = check_text("state key", key, VIGIL_STORE_KEY_MAX, 1);
+    if (rc)
+        return rc;
+    if (!store->backend->state_get)
+        return unsupported(store, "state get");
+    state_copy c = {NULL, 0};
+    pthread_mutex_lock(&store->mu);
+    rc = store->backend->state_get(store->handle, key, state_copy_cb, &c);
+    pthread_mutex_unlock(&store->mu);
+    if (rc != VIGIL_OK) {
+        vigil__free(c.ptr);
+        return backend_rc(store, "state get", rc);
+    }
+    *out = c.ptr;
+    if (len)
+        *len = c.len;
+    return VIGIL_OK;
+}
+
+int vigil_store_state_delete(vigil_store *store, const char *key)
+{
+    if (!store || !key)
+        return vigil__error_set(VIGIL_EINVAL, "store state: NULL argument");
+    int rc = check_text("state key", key, VIGIL_STORE_KEY_MAX, 1);
+    if (rc)
+        return rc;
+    LOCKED_CALL(store, "state delete", state_delete, key);
+}
+
+int vigil_store_state_list(vigil_store *store, const char *prefix, vigil_store_state_cb cb,
+                           void *payload)
+{
+    if (!store || !cb)
+        return vigil__error_set(VIGIL_EINVAL, "store state: NULL argument");
+    int rc = check_text("state prefix", prefix, VIGIL_STORE_KEY_MAX, 0);
+    if (rc)
+        return rc;
+    LOCKED_CALL(store, "state list", state_list, prefix ? prefix : "", cb, payload);
+}
+
+/* ---- resources -------------------------------------------------------------------- */
+
+static int check_set(vigil_store_resource_set set)
+{
+    if (set != VIGIL_STORE_DESIRED && set != VIGIL_STORE_DRIFT)
+        return vigil__error_set(VIGIL_EINVAL, "store resource: unknown set %d", (int)set);
+    return VIGIL_OK;
+}
+
+static int check_resource(const vigil_store_resource *r, size_t i)
+{
+    static const char *const names[] = {"key",      "kind",   "name",     "source",
+                                        "revision", "status", "body_json"};
+    const char *vals[] = {r->key,      r->kind,   r->name,     r->source,
+                          r->revision, r->status, r->body_json};
+    for (size_t k = 0; k < VIGIL__ARRAY_LEN(names); k++) {
+        char what[64];
+        snprintf(what, sizeof(what), "resource[%zu].%s", i, names[k]);
+        int rc =
+            check_text(what, vals[k], k == 6 ? VIGIL_STORE_TEXT_MAX : VIGIL_STORE_KEY_MAX, k < 3);
+        if (rc)
+            return rc;
+    }
+    return VIGIL_OK;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int vigil_store_resource_replace(vigil_store *store, vigil_store_resource_set set,
+                                 const char *source, const vigil_store_resource *records, size_t n)
+{
+    if (!store || (n && !records))
+        return vigil__error_set(VIGIL_EINVAL, "store resource: NULL argument");
+    int rc = check_set(set);
+    if (rc || (rc = check_text("resource source", source, VIGIL_STORE_KEY_MAX, 0)) != 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = check_resource(&records[i], i)) != 0)
+            return rc;
+        if (source && (!records[i].source || strcmp(records[i].source, source) != 0))
+            return vigil__error_set(VIGIL_EINVAL,
+                                    "store resource: resource[%zu] (\"%.200s\") has another "
+                                    "source than \"%.200s\"",
+                                    i, records[i].key, source);
+    }
+    if (n > 1) {
+        const char **keys = vigil__malloc(n * sizeof(*keys));
+        if (!keys)
+            return vigil__error_oom();
+        for (size_t i = 0; i < n; i++)
+            keys[i] = records[i].key;
+        qsort(keys, n, sizeof(*keys), cmp_strp);
+        for (size_t i = 1; i < n; i++) {
+            if (strcmp(keys[i - 1], keys[i]) == 0) {
+                rc = vigil__error_set(VIGIL_EINVAL, "store resource: duplicate key \"%.200s\"",
+                                      keys[i]);
+                break;
+            }
+        }
+        vigil__free(keys);
+        if (rc)
+            return rc;
+    }
+    LOCKED_CALL(store, "resource replace", resource_replace, set, source, records, n);
+}
+
+int vigil_store_resource_put(vigil_store *store, vigil_store_resource_set set,
+                             const vigil_store_resource *record)
+{
+    if (!store || !record)
+        return vigil__error_set(VIGIL_EINVAL, "store resource: NULL argument");
+    int rc = check_set(set);
+    if (rc || (rc = check_resource(record, 0)) != 0)
+        return rc;
+    LOCKED_CALL(store, "resource put", resource_put, set, record);
+}
+
+int vigil_store_resource_delete(vigil_store *store, vigil_store_resource_set set, const char *key)
+{
+    if (!store || !key)
+        return vigil__error_set(VIGIL_EINVAL, "store resource: NULL argument");
+    int rc = check_set(set);
+    if (rc || (rc = check_text("resource key", key, VIGIL_STORE_KEY_MAX, 1)) != 0)
+        return rc;
+    LOCKED_CALL(store, "resource delete", resource_delete, set, key);
+}
+
+int vigil_store_resource_list(vigil_store *store, vigil_store_resource_set set, const char *key,
+                              vigil_store_resource_cb cb, void *payload)
+{
+    if (!store || !cb)
+        return vigil__error_set(VIGIL_EINVAL, "store resource: NULL argument");
+    int rc = check_set(set);
+    if (rc || (rc = check_text("resource key", key, VIGIL_STORE_KEY_MAX, 0)) != 0)
+        return rc;
+    LOCKED_CALL(store, "resource list", resource_list, set, key, cb, payload);
+}
+
+/* ---- retention ---------------------------------------------------------------------- */
+
+int vigil_store_retain(vigil_store *store, int64_t cutoff_ms,
+                       const vigil_store_retention_options *opts,
+                       vigil_store_retention_result *result)
+{
+    vigil_store_retention_result local;
+    if (!result)
+        result = &local;
+    memset(result, 0, sizeof(*result));
+    if (!store)
+        return vigil__error_set(VIGIL_EINVAL, "store retention: NULL argument");
+    vigil_store_retention_options o = VIGIL_STORE_RETENTION_OPTIONS_INIT;
+    if (opts) {
+        int rc = check_version("retention options", opts->version,
+                               VIGIL_STORE_RETENTION_OPTIONS_VERSION);
+        if (rc)
+            return rc;
+        o = *opts;
+    }
+    if (o.chunk_rows == 0)
+        o.chunk_rows = VIGIL__STORE_DEFAULT_CHUNK;
+    if (o.chunk_rows > INT32_MAX)
+        return vigil__error_set(VIGIL_ERANGE, "store retention: chunk_rows is too large");
+    if (!store->backend->retain)
+        return unsupported(store, "retention");
+    /* One transaction per call with the mutex released in between, so other
+     * users of this store wait for one chunk at most. */
+    vigil_store_retention_options one = o;
+    one.max_chunks = 1;
+    for (;;) {
+        vigil_store_retention_result r;
+        memset(&r, 0, sizeof(r));
+        pthread_mutex_lock(&store->mu);
+        int rc = store->backend->retain(store->handle, cutoff_ms, &one, &r);
+        pthread_mutex_unlock(&store->mu);
+        result->samples_deleted += r.samples_deleted;
+        result->batch_ids_deleted += r.batch_ids_deleted;
+        result->chunks += r.chunks;
+        result->done = r.done;
+        if (rc != VIGIL_OK)
+            return backend_rc(store, "retention", rc);
+        /* r.chunks == 0: a backend that made no progress; do not spin. */
+        if (r.done || r.chunks == 0 || (o.max_chunks && result->chunks >= o.max_chunks))
+            return VIGIL_OK;
+    }
+}

@@ -1,0 +1,767 @@
+/* Actions that manage real processes and talk to a real server: the process,
+ * signal and webhook types. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <mbedtls/md.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "action_testutil.h"
+
+extern char **environ;
+
+static pid_t spawn_prog(const char *prog, const char *arg)
+{
+    pid_t pid;
+    char *argv[] = {(char *)prog, (char *)arg, NULL};
+    ck_assert_int_eq(posix_spawn(&pid, prog, NULL, NULL, argv, environ), 0);
+    return pid;
+}
+
+/* Waits until `pid` is in state `st` (e.g. 'S', 'T'). */
+static void wait_state(pid_t pid, char st)
+{
+    for (int i = 0; i < 500 && at_proc_state(pid) != st; i++)
+        usleep(2000);
+    ck_assert_int_eq(at_proc_state(pid), st);
+}
+
+static unsigned long long proc_starttime(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    char *buf = at_read_file(path);
+    char *p = strrchr(buf, ')') + 2;
+    unsigned long long v = 0;
+    for (int field = 3; field < 22; field++)
+        p = strchr(p, ' ') + 1;
+    v = strtoull(p, NULL, 10);
+    free(buf);
+    return v;
+}
+
+/* Reads the pidfile: pid and start time. */
+static pid_t read_pidfile(const char *path, unsigned long long *start)
+{
+    char *s = at_read_file(path);
+    long long pid = 0;
+    unsigned long long st = 0;
+    ck_assert_int_eq(sscanf(s, "%lld %llu", &pid, &st), 2);
+    char want[64];
+    snprintf(want, sizeof(want), "%lld %llu\n", pid, st);
+    ck_assert_str_eq(s, want);
+    free(s);
+    if (start)
+        *start = st;
+    return (pid_t)pid;
+}
+
+static int is_sleep_1000(pid_t pid)
+{
+    char path[64], buf[64];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf));
+    close(fd);
+    return n == 16 && memcmp(buf,
+                             "/bin/sleep\0"
+                             "1000\0",
+                             16) == 0;
+}
+
+static vigil_action_result run(vigil_action_registry *r, const char *action, const char *target,
+                               int want_rc)
+{
+    vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+    vigil_action_request rq = at_req(action, target);
+    int rc = vigil_action_registry_execute(r, &rq, NULL, &res);
+    ck_assert_msg(rc == want_rc, "%s: rc %d (%s) output %s", action, rc,
+                  vigil_error_last()->message, res.output ? res.output : "-");
+    return res;
+}
+
+/* ---- process ------------------------------------------------------------------------- */
+
+static vigil_action_registry *process_registry(const char *dir, char *pidfile, size_t size)
+{
+    snprintf(pidfile, size, "%s/demo.pid", dir);
+    char yaml[4096];
+    snprintf(yaml, sizeof(yaml),
+             "actions:\n"
+             "  - {name: restart_demo, type: process, start: [/bin/sleep, '1000'], pidfile: "
+             "'%s', stop_timeout: 2s, start_timeout: 2s, settle: 20ms, targets: '^demo$'}\n"
+             "  - {name: start_demo, type: process, op: start, start: [/bin/sleep, '1000'], "
+             "pidfile: '%s', targets: '^demo$'}\n"
+             "  - {name: stop_demo, type: process, op: stop, start: [/bin/sleep, '1000'], "
+             "pidfile: '%s', stop_timeout: 2s, targets: '^demo$'}\n"
+             "  - {name: restart_stubborn, type: process, start: [/bin/sleep, '1000'], pidfile: "
+             "'%s', stop_signal: WINCH, stop_timeout: 150ms, targets: '^demo$'}\n",
+             pidfile, pidfile, pidfile, pidfile);
+    return at_configure(NULL, yaml);
+}
+
+START_TEST(process_restarts_real_child)
+{
+    const char *dir = vt_tmpdir();
+    char pidfile[600];
+    vigil_action_registry *r = process_registry(dir, pidfile, sizeof(pidfile));
+
+    /* nothing runs yet: a missing pidfile means not running */
+    vigil_action_result res = run(r, "restart_demo", "demo", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    unsigned long long st1;
+    pid_t p1 = read_pidfile(pidfile, &st1);
+    char want[256];
+    snprintf(want, sizeof(want), "not running\nstarted pid %d", (int)p1);
+    ck_assert_str_eq(res.output, want);
+    ck_assert(is_sleep_1000(p1));
+    ck_assert_int_eq(proc_starttime(p1), st1);
+    vigil_action_result_clear(&res);
+
+    /* restart: the old one is stopped (and reaped), a new one runs */
+    res = run(r, "restart_demo", "demo", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    pid_t p2 = read_pidfile(pidfile, NULL);
+    ck_assert_int_ne(p1, p2);
+    snprintf(want, sizeof(want), "stopped pid %d with TERM\nstarted pid %d", (int)p1, (int)p2);
+    ck_assert_str_eq(res.output, want);
+    ck_assert_int_eq(at_proc_state(p1), 0);
+    ck_assert(is_sleep_1000(p2));
+    vigil_action_result_clear(&res);
+
+    /* frozen with SIGSTOP: TERM + CONT still ends it */
+    ck_assert_int_eq(kill(p2, SIGSTOP), 0);
+    wait_state(p2, 'T');
+    res = run(r, "restart_demo", "demo", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    pid_t p3 = read_pidfile(pidfile, NULL);
+    ck_assert_int_ne(p3, p2);
+    ck_assert_int_eq(at_proc_state(p2), 0);
+    ck_assert(is_sleep_1000(p3));
+    vigil_action_result_clear(&res);
+
+    /* a program that ignores the stop signal (sleep ignores WINCH), frozen
+     * too: KILL after stop_timeout */
+    ck_assert_int_eq(kill(p3, SIGSTOP), 0);
+    wait_state(p3, 'T');
+    res = run(r, "restart_stubborn", "demo", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    pid_t p4 = read_pidfile(pidfile, NULL);
+    snprintf(want, sizeof(want),
+             "stopped pid %d with KILL (WINCH had no effect within the stop timeout)\nstarted "
+             "pid %d",
+             (int)p3, (int)p4);
+    ck_assert_str_eq(res.output, want);
+    ck_assert_int_eq(at_proc_state(p3), 0);
+    vigil_action_result_clear(&res);
+
+    /* op start while running: nothing to do */
+    res = run(r, "start_demo", "demo", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    snprintf(want, sizeof(want), "already running (pid %d)", (int)p4);
+    ck_assert_str_eq(res.output, want);
+    ck_assert_int_eq(read_pidfile(pidfile, NULL), p4);
+    vigil_action_result_clear(&res);
+
+    /* the target allowlist applies */
+    res = run(r, "restart_demo", "demo;x", VIGIL_EPERM);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_REFUSED);
+    vigil_action_result_clear(&res);
+
+    /* stop, then stop again */
+    res = run(r, "stop_demo", "demo", VIGIL_OK);
+    snprintf(want, sizeof(want), "stopped pid %d with TERM", (int)p4);
+    ck_assert_str_eq(res.output, want);
+    ck_assert_int_ne(access(pidfile, F_OK), 0);
+    ck_assert_int_eq(at_proc_state(p4), 0);
+    vigil_action_result_clear(&res);
+    res = run(r, "stop_demo", "demo", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    ck_assert_str_eq(res.output, "not running");
+    vigil_action_result_clear(&res);
+    vigil_action_registry_free(r);
+}
+END_TEST
+
+START_TEST(process_never_kills_a_reused_pid)
+{
+    const char *dir = vt_tmpdir();
+    char pidfile[600];
+    vigil_action_registry *r = process_registry(dir, pidfile, sizeof(pidfile));
+    /* an unrelated process holds the pid the pidfile names, with another start time */
+    pid_t other = spawn_prog("/bin/sleep", "1000");
+    wait_state(other, 'S');
+    char line[64];
+    snprintf(line, sizeof(line), "%d %llu\n", (int)other, proc_starttime(other) + 1);
+    vt_write_file(dir, "demo.pid", line, strlen(line));
+    vigil_action_result res = run(r, "restart_demo", "demo", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    char want[256];
+    snprintf(want, sizeof(want), "pidfile named pid %d, which is another process now", (int)other);
+    ck_assert_msg(strstr(res.output, want) && strstr(res.output, "not signalled"), "%s",
+                  res.output);
+    ck_assert_int_eq(at_proc_state(other), 'S'); /* untouched */
+    pid_t started = read_pidfile(pidfile, NULL);
+    ck_assert_int_ne(started, other);
+    vigil_action_result_clear(&res);
+
+    /* a pidfile without a start time (not Vigil's) is never acted upon */
+    snprintf(line, sizeof(line), "%d\n", (int)started);
+    vt_write_file(dir, "demo.pid", line, strlen(line));
+    res = run(r, "restart_demo", "demo", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    ck_assert_str_eq(res.reason, "bad_pidfile");
+    ck_assert_ptr_nonnull(strstr(res.output, "without its start time"));
+    ck_assert(is_sleep_1000(started));
+    vigil_action_result_clear(&res);
+    vt_write_file(dir, "demo.pid", "garbage\n", 8);
+    res = run(r, "stop_demo", "demo", VIGIL_OK);
+    ck_assert_str_eq(res.reason, "bad_pidfile");
+    ck_assert_ptr_nonnull(strstr(res.output, "does not hold a pid"));
+    vigil_action_result_clear(&res);
+
+    /* a pid that is gone: stale pidfile, nothing signalled */
+    kill(other, SIGKILL);
+    waitpid(other, NULL, 0);
+    snprintf(line, sizeof(line), "%d 12345\n", (int)other);
+    vt_write_file(dir, "demo.pid", line, strlen(line));
+    res = run(r, "stop_demo", "demo", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    snprintf(want, sizeof(want), "pidfile named pid %d, which is no longer running", (int)other);
+    ck_assert_str_eq(res.output, want);
+    ck_assert_int_ne(access(pidfile, F_OK), 0);
+    vigil_action_result_clear(&res);
+
+    kill(started, SIGKILL); /* ours (the registry's child): reaped below */
+    waitpid(started, NULL, 0);
+    vigil_action_registry_free(r);
+}
+END_TEST
+
+START_TEST(process_start_failures_and_reaping)
+{
+    const char *dir = vt_tmpdir();
+    char yaml[4096];
+    snprintf(
+        yaml, sizeof(yaml),
+        "actions:\n"
+        "  - {name: quits, type: process, op: start, start: [/bin/false], pidfile: '%s/q.pid', "
+        "settle: 500ms, start_timeout: 2s}\n"
+        "  - {name: short, type: process, op: start, start: [/bin/sleep, '0.1'], pidfile: "
+        "'%s/s.pid'}\n"
+        "  - {name: nope, type: process, start: [/nonexistent-vigil/prog], pidfile: "
+        "'%s/n.pid'}\n"
+        "  - {name: logged, type: process, op: start, start: [/bin/ls, /nonexistent-vigil], "
+        "pidfile: '%s/l.pid', log_file: '%s/l.log'}\n",
+        dir, dir, dir, dir, dir);
+    vigil_action_registry *r = at_configure(NULL, yaml);
+    vigil_action_result res = run(r, "quits", "x", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    ck_assert_str_eq(res.reason, "exited");
+    ck_assert_int_eq(res.exit_code, 1);
+    ck_assert_ptr_nonnull(strstr(res.output, "exited with code 1 right after starting"));
+    char path[700];
+    snprintf(path, sizeof(path), "%s/q.pid", dir);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    vigil_action_result_clear(&res);
+
+    res = run(r, "nope", "x", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    ck_assert_str_eq(res.reason, "spawn_failed");
+    ck_assert_str_eq(res.output, "not running\ncannot execute /nonexistent-vigil/prog: No such "
+                                 "file or directory");
+    vigil_action_result_clear(&res);
+
+    /* a program that exits by itself is reaped by vigil_action_registry_reap(),
+     * which also removes its pidfile */
+    res = run(r, "short", "x", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    snprintf(path, sizeof(path), "%s/s.pid", dir);
+    pid_t pid = read_pidfile(path, NULL);
+    vigil_action_result_clear(&res);
+    for (int i = 0; i < 200 && at_proc_state(pid) != 'Z'; i++)
+        usleep(5000);
+    ck_assert_int_eq(at_proc_state(pid), 'Z');
+    ck_assert_int_eq(vigil_action_registry_reap(r), VIGIL_OK);
+    ck_assert_int_eq(at_proc_state(pid), 0);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    ck_assert_int_eq(vigil_action_registry_reap(NULL), VIGIL_EINVAL);
+
+    /* output goes to log_file */
+    res = run(r, "logged", "x", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    vigil_action_result_clear(&res);
+    snprintf(path, sizeof(path), "%s/l.log", dir);
+    for (int i = 0; i < 200; i++) {
+        struct stat sb;
+        if (stat(path, &sb) == 0 && sb.st_size > 0)
+            break;
+        usleep(5000);
+    }
+    char *log = at_read_file(path);
+    ck_assert_ptr_nonnull(strstr(log, "nonexistent-vigil"));
+    free(log);
+    vigil_action_registry_free(r);
+    while (waitpid(-1, NULL, WNOHANG) > 0) /* ls, exited by now */
+        ;
+}
+END_TEST
+
+START_TEST(process_adopts_child_after_reload)
+{
+    const char *dir = vt_tmpdir();
+    char pidfile[600];
+    vigil_action_registry *r = process_registry(dir, pidfile, sizeof(pidfile));
+    vigil_action_result res = run(r, "start_demo", "demo", VIGIL_OK);
+    pid_t pid = read_pidfile(pidfile, NULL);
+    vigil_action_result_clear(&res);
+    vigil_action_registry_free(r); /* the program keeps running */
+    ck_assert(is_sleep_1000(pid));
+    r = process_registry(dir, pidfile, sizeof(pidfile));
+    kill(pid, SIGKILL);
+    for (int i = 0; i < 200 && at_proc_state(pid) != 'Z'; i++)
+        usleep(5000);
+    /* the new registry knows the pid is its child and reaps it */
+    ck_assert_int_eq(vigil_action_registry_reap(r), VIGIL_OK);
+    ck_assert_int_eq(at_proc_state(pid), 0);
+    ck_assert_int_ne(access(pidfile, F_OK), 0);
+    vigil_action_registry_free(r);
+}
+END_TEST
+
+/* ---- signal ------------------------------------------------------------------------------ */
+
+START_TEST(signal_reaches_real_child)
+{
+    const char *dir = vt_tmpdir();
+    pid_t child = spawn_prog("/bin/sleep", "1000");
+    wait_state(child, 'S');
+    char line[64];
+    snprintf(line, sizeof(line), "%d\n", (int)child);
+    vt_write_file(dir, "app.pid", line, strlen(line));
+    char name[16];
+    snprintf(name, sizeof(name), "vgs%d", (int)getpid() % 1000000);
+    char copy[600];
+    snprintf(copy, sizeof(copy), "%s/%s", dir, name);
+    at_copy_exe("/bin/sleep", copy);
+    char yaml[4096];
+    snprintf(yaml, sizeof(yaml),
+             "actions:\n"
+             "  - {name: usr1_app, type: signal, signal: USR1, pidfile: '%s/app.pid', targets: "
+             "'^app$'}\n"
+             "  - {name: usr2_all, type: signal, signal: SIGUSR2, process: %s}\n"
+             "  - {name: hup_checked, type: signal, pidfile: '%s/app.pid', process: nginx}\n",
+             dir, name, dir);
+    vigil_action_registry *r = at_configure(NULL, yaml);
+
+    /* a pid that is not the named process is not signalled */
+    vigil_action_result res = run(r, "hup_checked", "x", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    ck_assert_str_eq(res.reason, "not_running");
+    ck_assert_ptr_nonnull(strstr(res.output, "is not the expected process; not signalled"));
+    ck_assert_int_eq(at_proc_state(child), 'S');
+    vigil_action_result_clear(&res);
+
+    res = run(r, "usr1_app", "app", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    char want[128];
+    snprintf(want, sizeof(want), "sent USR1 to pid %d", (int)child);
+    ck_assert_str_eq(res.output, want);
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert(WIFSIGNALED(status));
+    ck_assert_int_eq(WTERMSIG(status), SIGUSR1);
+    vigil_action_result_clear(&res);
+    /* now the pid is gone */
+    res = run(r, "usr1_app", "app", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    ck_assert_str_eq(res.reason, "not_running");
+    vigil_action_result_clear(&res);
+    res = run(r, "usr1_app", "other", VIGIL_EPERM);
+    vigil_action_result_clear(&res);
+
+    /* by exact name: both copies get it */
+    pid_t a = spawn_prog(copy, "1000"), b = spawn_prog(copy, "1001");
+    wait_state(a, 'S');
+    wait_state(b, 'S');
+    res = run(r, "usr2_all", "x", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    snprintf(want, sizeof(want), "sent USR2 to 2 processes named \"%s\"", name);
+    ck_assert_str_eq(res.output, want);
+    ck_assert_int_eq(waitpid(a, &status, 0), a);
+    ck_assert_int_eq(WTERMSIG(status), SIGUSR2);
+    ck_assert_int_eq(waitpid(b, &status, 0), b);
+    ck_assert_int_eq(WTERMSIG(status), SIGUSR2);
+    vigil_action_result_clear(&res);
+    res = run(r, "usr2_all", "x", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    snprintf(want, sizeof(want), "no running process named \"%s\"", name);
+    ck_assert_str_eq(res.output, want);
+    vigil_action_result_clear(&res);
+    vigil_action_registry_free(r);
+}
+END_TEST
+
+START_TEST(signal_checks_start_time)
+{
+    const char *dir = vt_tmpdir();
+    pid_t child = spawn_prog("/bin/sleep", "1000");
+    wait_state(child, 'S');
+    char line[64];
+    snprintf(line, sizeof(line), "%d %llu\n", (int)child, proc_starttime(child) + 7);
+    vt_write_file(dir, "app.pid", line, strlen(line));
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             "actions:\n  - {name: term_app, type: signal, signal: TERM, pidfile: '%s/app.pid'}\n",
+             dir);
+    vigil_action_registry *r = at_configure(NULL, yaml);
+    vigil_action_result res = run(r, "term_app", "app", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    ck_assert_ptr_nonnull(strstr(res.output, "is another process now"));
+    ck_assert_int_eq(at_proc_state(child), 'S');
+    vigil_action_result_clear(&res);
+    snprintf(line, sizeof(line), "%d %llu\n", (int)child, proc_starttime(child));
+    vt_write_file(dir, "app.pid", line, strlen(line));
+    res = run(r, "term_app", "app", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert_int_eq(WTERMSIG(status), SIGTERM);
+    vigil_action_result_clear(&res);
+    vigil_action_registry_free(r);
+}
+END_TEST
+
+/* ---- webhook ------------------------------------------------------------------------------ */
+
+#define SRV_MAX 8
+
+typedef struct srv {
+    int fd;
+    int port;
+    int statuses[SRV_MAX];
+    int nstatus;
+    int hang; /* read the request, never answer */
+    int nreq;
+    char auth[SRV_MAX][256];
+    char sig[SRV_MAX][256];
+    char ctype[SRV_MAX][128];
+    char body[SRV_MAX][4096];
+    volatile int stop;
+    pthread_t th;
+} srv;
+
+static void header_value(const char *head, const char *name, char *out, size_t size)
+{
+    out[0] = '\0';
+    size_t n = strlen(name);
+    for (const char *p = head; p && *p; p = strstr(p, "\r\n") ? strstr(p, "\r\n") + 2 : NULL) {
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1;
+            while (*v == ' ')
+                v++;
+            const char *e = strstr(v, "\r\n");
+            size_t len = e ? (size_t)(e - v) : strlen(v);
+            if (len >= size)
+                len = size - 1;
+            memcpy(out, v, len);
+            out[len] = '\0';
+            return;
+        }
+    }
+}
+
+static void *srv_main(void *p)
+{
+    srv *s = p;
+    while (!s->stop) {
+        struct pollfd pfd = {s->fd, POLLIN, 0};
+        if (poll(&pfd, 1, 50) <= 0)
+            continue;
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        char buf[16384];
+        buf[0] = '\0';
+        size_t len = 0;
+        char *end = NULL;
+        while (len < sizeof(buf) - 1 && !(end = strstr(buf, "\r\n\r\n"))) {
+            ssize_t n = read(c, buf + len, sizeof(buf) - 1 - len);
+            if (n <= 0)
+                break;
+            len += (size_t)n;
+            buf[len] = '\0';
+        }
+        if (!end) {
+            close(c);
+            continue;
+        }
+        *end = '\0';
+        char cl[32];
+        header_value(buf, "Content-Length", cl, sizeof(cl));
+        size_t want = (size_t)atol(cl);
+        size_t have = len - (size_t)(end + 4 - buf);
+        char *body = end + 4;
+        while (have < want && (size_t)(body - buf) + have < sizeof(buf) - 1) {
+            ssize_t n = read(c, body + have, sizeof(buf) - 1 - (size_t)(body - buf) - have);
+            if (n <= 0)
+                break;
+            have += (size_t)n;
+        }
+        body[have] = '\0';
+        int i = s->nreq < SRV_MAX ? s->nreq : SRV_MAX - 1;
+        header_value(buf, "Authorization", s->auth[i], sizeof(s->auth[i]));
+        header_value(buf, "X-Vigil-Signature", s->sig[i], sizeof(s->sig[i]));
+        header_value(buf, "Content-Type", s->ctype[i], sizeof(s->ctype[i]));
+        snprintf(s->body[i], sizeof(s->body[i]), "%s", body);
+        int status =
+            s->nstatus ? s->statuses[s->nreq < s->nstatus ? s->nreq : s->nstatus - 1] : 200;
+        __atomic_add_fetch(&s->nreq, 1, __ATOMIC_SEQ_CST);
+        if (s->hang) {
+            while (!s->stop)
+                usleep(10000);
+            close(c);
+            continue;
+        }
+        char resp[256];
+        int n = snprintf(resp, sizeof(resp),
+                         "HTTP/1.1 %d X\r\nContent-Length: 6\r\nConnection: close\r\n\r\nreply%d",
+                         status, i);
+        ck_assert_int_eq(write(c, resp, (size_t)n), n);
+        close(c);
+    }
+    return NULL;
+}
+
+static void srv_start(srv *s)
+{
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(s->fd, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(listen(s->fd, 16), 0);
+    socklen_t al = sizeof(a);
+    ck_assert_int_eq(getsockname(s->fd, (struct sockaddr *)&a, &al), 0);
+    s->port = ntohs(a.sin_port);
+    ck_assert_int_eq(pthread_create(&s->th, NULL, srv_main, s), 0);
+}
+
+static void srv_stop(srv *s)
+{
+    s->stop = 1;
+    pthread_join(s->th, NULL);
+    close(s->fd);
+}
+
+static const char *hook_getenv(const char *name, void *payload)
+{
+    (void)payload;
+    if (strcmp(name, "PAGER_TOKEN") == 0)
+        return "s3cr3t-token";
+    if (strcmp(name, "PAGER_HMAC_SECRET") == 0)
+        return "hmac-key";
+    return NULL;
+}
+
+static int64_t fixed_clock(void *payload)
+{
+    (void)payload;
+    return 1700000000123LL;
+}
+
+static vigil_action_registry *hook_registry(const srv *s, const char *extra)
+{
+    vigil_action_registry_options o = VIGIL_ACTION_REGISTRY_OPTIONS_INIT;
+    o.getenv_cb = hook_getenv;
+    o.clock_cb = fixed_clock;
+    o.host = "testhost";
+    char yaml[2048];
+    snprintf(yaml, sizeof(yaml),
+             "actions:\n  - {name: page, type: webhook, url: 'http://127.0.0.1:%d/page', "
+             "params: {sev: '[a-z]+'}, retry_backoff: 10ms%s}\n",
+             s->port, extra);
+    return at_configure(&o, yaml);
+}
+
+static vigil_action_result page(vigil_action_registry *r)
+{
+    vigil_action_param p = {"sev", "high"};
+    vigil_action_request rq = at_req("page", "h1");
+    rq.id = "w1";
+    rq.params = &p;
+    rq.nparams = 1;
+    rq.reason = "disk \"full\"\n";
+    rq.policy = "disk_full";
+    vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+    ck_assert_int_eq(vigil_action_registry_execute(r, &rq, NULL, &res), VIGIL_OK);
+    return res;
+}
+
+START_TEST(webhook_posts_signed_json)
+{
+    srv s;
+    memset(&s, 0, sizeof(s));
+    s.statuses[0] = 500; /* the first attempt fails, the retry succeeds */
+    s.statuses[1] = 201;
+    s.nstatus = 2;
+    srv_start(&s);
+    vigil_action_registry *r = hook_registry(&s, ", token_env: PAGER_TOKEN, secret_env: "
+                                                 "PAGER_HMAC_SECRET, retries: 2");
+    vigil_action_result res = page(r);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    ck_assert_str_eq(res.output, "HTTP 201\nreply1");
+    ck_assert_int_eq(s.nreq, 2);
+    const char *want_body = "{\"id\":\"w1\",\"action\":\"page\",\"target\":\"h1\",\"params\":{"
+                            "\"sev\":\"high\"},\"reason\":\"disk \\\"full\\\"\\n\",\"policy\":"
+                            "\"disk_full\",\"host\":\"testhost\"}";
+    for (int i = 0; i < 2; i++) {
+        ck_assert_str_eq(s.body[i], want_body);
+        ck_assert_str_eq(s.auth[i], "Bearer s3cr3t-token");
+        ck_assert_str_eq(s.ctype[i], "application/json");
+        /* check the signature as a receiver would */
+        char msg[4200];
+        int n = snprintf(msg, sizeof(msg), "1700000000.%s", s.body[i]);
+        unsigned char mac[32];
+        ck_assert_int_eq(mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+                                         (const unsigned char *)"hmac-key", 8,
+                                         (const unsigned char *)msg, (size_t)n, mac),
+                         0);
+        char want_sig[128] = "t=1700000000,v1=";
+        for (int k = 0; k < 32; k++)
+            snprintf(want_sig + 16 + 2 * k, 3, "%02x", mac[k]);
+        ck_assert_str_eq(s.sig[i], want_sig);
+    }
+    vigil_action_result_clear(&res);
+    vigil_action_registry_free(r);
+    srv_stop(&s);
+}
+END_TEST
+
+START_TEST(webhook_retries_are_bounded)
+{
+    srv s;
+    memset(&s, 0, sizeof(s));
+    s.statuses[0] = 503;
+    s.nstatus = 1;
+    srv_start(&s);
+    vigil_action_registry *r = hook_registry(&s, ", retries: 2");
+    vigil_action_result res = page(r);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    ck_assert_str_eq(res.reason, "http_status");
+    ck_assert_str_eq(res.output, "HTTP 503 after 3 attempts\nreply2");
+    ck_assert_int_eq(s.nreq, 3);
+    ck_assert_str_eq(s.auth[0], ""); /* no token configured */
+    ck_assert_str_eq(s.sig[0], "");
+    vigil_action_result_clear(&res);
+    vigil_action_registry_free(r);
+
+    /* a client error is not retried */
+    s.statuses[0] = 404;
+    s.nreq = 0;
+    r = hook_registry(&s, ", retries: 3");
+    res = page(r);
+    ck_assert_str_eq(res.output, "HTTP 404 after 1 attempt\nreply0");
+    ck_assert_int_eq(s.nreq, 1);
+    vigil_action_result_clear(&res);
+    vigil_action_registry_free(r);
+    srv_stop(&s);
+}
+END_TEST
+
+START_TEST(webhook_network_errors_and_timeout)
+{
+    srv s;
+    memset(&s, 0, sizeof(s));
+    srv_start(&s);
+    srv_stop(&s); /* nothing listens on that port any more */
+    vigil_action_registry *r = hook_registry(&s, ", retries: 1");
+    vigil_action_result res = page(r);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    ck_assert_str_eq(res.reason, "network");
+    ck_assert_msg(strncmp(res.output, "no answer after 2 attempts: ", 28) == 0, "%s", res.output);
+    vigil_action_result_clear(&res);
+    vigil_action_registry_free(r);
+
+    memset(&s, 0, sizeof(s));
+    s.hang = 1;
+    srv_start(&s);
+    r = hook_registry(&s, ", retries: 0, timeout: 300ms");
+    res = page(r);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_TIMEOUT);
+    ck_assert_str_eq(res.reason, "timeout");
+    ck_assert_msg(strncmp(res.output, "no answer within the timeout (300 ms)", 37) == 0, "%s",
+                  res.output);
+    ck_assert_int_eq(s.nreq, 1);
+    vigil_action_result_clear(&res);
+    vigil_action_registry_free(r);
+    srv_stop(&s);
+}
+END_TEST
+
+START_TEST(webhook_dry_run_hides_url_path)
+{
+    srv s;
+    memset(&s, 0, sizeof(s));
+    s.port = 9;
+    vigil_action_registry *r = hook_registry(&s, ", token_env: PAGER_TOKEN, dry_run: true");
+    vigil_action_result res = page(r);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_DRY_RUN);
+    ck_assert_str_eq(res.output, "dry run: page (webhook): would POST the request to "
+                                 "http://127.0.0.1:9 with a bearer token");
+    vigil_action_result_clear(&res);
+    vigil_action_registry_free(r);
+}
+END_TEST
+
+static Suite *action_run_suite(void)
+{
+    Suite *s = suite_create("action_run");
+    TCase *tc = tcase_create("process");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, process_restarts_real_child);
+    tcase_add_test(tc, process_never_kills_a_reused_pid);
+    tcase_add_test(tc, process_start_failures_and_reaping);
+    tcase_add_test(tc, process_adopts_child_after_reload);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("signal");
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, signal_reaches_real_child);
+    tcase_add_test(tc, signal_checks_start_time);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("webhook");
+    tcase_set_timeout(tc, 15);
+    tcase_add_test(tc, webhook_posts_signed_json);
+    tcase_add_test(tc, webhook_retries_are_bounded);
+    tcase_add_test(tc, webhook_network_errors_and_timeout);
+    tcase_add_test(tc, webhook_dry_run_hides_url_path);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(action_run_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,979 @@
+/* The ingest client against a scripted HTTP server on 127.0.0.1: gzip bodies,
+ * token header, keep-alive, retries and backoff, Retry-After, drops, 401/403,
+ * dropped and hanging connections, failover, cancellation, bad options. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "client/client_int.h"
+#include "testutil.h"
+#include "vigil/client.h"
+
+/* ---- a scripted hub ---------------------------------------------------------------- */
+
+enum { ACT_REPLY, ACT_HANG, ACT_DROP };
+
+typedef struct {
+    int kind;
+    int status;
+    const char *body;
+    const char *headers; /* extra header lines, each ending in \r\n */
+} action;
+
+#define MAX_REQ 64
+
+typedef struct {
+    char batch_id[200];
+    char auth[300];
+    char encoding[64];
+    char body[8192]; /* inflated */
+    size_t body_len;
+    int conn; /* connection number it came on */
+} request;
+
+typedef struct {
+    int lfd, port;
+    int stop_pipe[2];
+    pthread_t th;
+    pthread_mutex_t mu;
+    action script[16];
+    int nscript, next;
+    action dflt;
+    request req[MAX_REQ];
+    int nreq, nconn;
+} hub;
+
+static int inflate_body(const char *in, size_t len, char *out, size_t cap, size_t *out_len)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit2(&zs, 15 + 16) != Z_OK)
+        return -1;
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)len;
+    zs.next_out = (Bytef *)out;
+    zs.avail_out = (uInt)cap - 1;
+    int rc = inflate(&zs, Z_FINISH);
+    *out_len = zs.total_out;
+    out[*out_len] = '\0';
+    inflateEnd(&zs);
+    return rc == Z_STREAM_END ? 0 : -1;
+}
+
+static const char *header_value(const char *head, const char *name, char *out, size_t n)
+{
+    size_t nl = strlen(name);
+    out[0] = '\0';
+    for (const char *p = strstr(head, "\r\n"); p && p[2]; p = strstr(p + 2, "\r\n")) {
+        const char *line = p + 2;
+        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ')
+                v++;
+            const char *e = strstr(v, "\r\n");
+            size_t len = e ? (size_t)(e - v) : strlen(v);
+            if (len >= n)
+                len = n - 1;
+            memcpy(out, v, len);
+            out[len] = '\0';
+            return out;
+        }
+    }
+    return NULL;
+}
+
+static void record(hub *h, const char *head, const char *body, size_t blen)
+{
+    pthread_mutex_lock(&h->mu);
+    if (h->nreq < MAX_REQ) {
+        request *r = &h->req[h->nreq];
+        memset(r, 0, sizeof(*r));
+        r->conn = h->nconn;
+        header_value(head, "Authorization", r->auth, sizeof(r->auth));
+        header_value(head, "Content-Encoding", r->encoding, sizeof(r->encoding));
+        if (strcmp(r->encoding, "gzip") == 0) {
+            if (inflate_body(body, blen, r->body, sizeof(r->body), &r->body_len) != 0)
+                snprintf(r->body, sizeof(r->body), "%s", "<bad gzip>");
+        } else {
+            r->body_len = blen < sizeof(r->body) - 1 ? blen : sizeof(r->body) - 1;
+            memcpy(r->body, body, r->body_len);
+            r->body[r->body_len] = '\0';
+        }
+        const char *id = strstr(r->body, "\"batch_id\":\"");
+        if (id) {
+            id += 12;
+            const char *e = strchr(id, '"');
+            size_t len = e ? (size_t)(e - id) : 0;
+            if (len >= sizeof(r->batch_id))
+                len = sizeof(r->batch_id) - 1;
+            memcpy(r->batch_id, id, len);
+        }
+    }
+    h->nreq++;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static action next_action(hub *h)
+{
+    pthread_mutex_lock(&h->mu);
+    action a = h->next < h->nscript ? h->script[h->next++] : h->dflt;
+    pthread_mutex_unlock(&h->mu);
+    return a;
+}
+
+/* Waits until fd is readable or the hub stops. Returns 1 when readable. */
+static int wait_readable(hub *h, int fd)
+{
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {h->stop_pipe[0], POLLIN, 0}};
+    for (;;) {
+        int n = poll(p, 2, -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || (p[1].revents & POLLIN))
+            return 0;
+        return 1;
+    }
+}
+
+static void serve_conn(hub *h, int fd)
+{
+    static char buf[1 << 20];
+    size_t have = 0;
+    for (;;) {
+        char *end;
+        while (!(end = memmem(buf, have, "\r\n\r\n", 4))) {
+            if (!wait_readable(h, fd) || have == sizeof(buf))
+                return;
+            ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+            if (n <= 0)
+                return;
+            have += (size_t)n;
+        }
+        size_t hlen = (size_t)(end - buf) + 4;
+        char head[8192];
+        size_t cl = hlen < sizeof(head) ? hlen : sizeof(head) - 1;
+        memcpy(head, buf, cl);
+        head[cl] = '\0';
+        char v[64];
+        size_t blen = header_value(head, "Content-Length", v, sizeof(v)) ? strtoul(v, NULL, 10) : 0;
+        while (have < hlen + blen) {
+            if (!wait_readable(h, fd))
+                return;
+            ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+            if (n <= 0)
+                return;
+            have += (size_t)n;
+        }
+        record(h, head, buf + hlen, blen);
+        memmove(buf, buf + hlen + blen, have - hlen - blen);
+        have -= hlen + blen;
+
+        action a = next_action(h);
+        if (a.kind == ACT_DROP)
+            return;
+        if (a.kind == ACT_HANG) { /* until the client gives up and closes */
+            char junk[256];
+            while (wait_readable(h, fd) && read(fd, junk, sizeof(junk)) > 0)
+                ;
+            return;
+        }
+        const char *body = a.body ? a.body : "{\"accepted\":1,\"duplicate\":false}";
+        char resp[4096];
+        int n = snprintf(resp, sizeof(resp),
+                         "HTTP/1.1 %d Status\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\n%s\r\n%s",
+                         a.status, strlen(body), a.headers ? a.headers : "", body);
+        if (write(fd, resp, (size_t)n) != n)
+            return;
+    }
+}
+
+static void *hub_main(void *p)
+{
+    hub *h = p;
+    for (;;) {
+        if (!wait_readable(h, h->lfd))
+            break;
+        int fd = accept(h->lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        pthread_mutex_lock(&h->mu);
+        h->nconn++;
+        pthread_mutex_unlock(&h->mu);
+        serve_conn(h, fd);
+        close(fd);
+    }
+    return NULL;
+}
+
+static hub *hub_start(void)
+{
+    hub *h = calloc(1, sizeof(*h));
+    ck_assert_ptr_nonnull(h);
+    pthread_mutex_init(&h->mu, NULL);
+    h->dflt.kind = ACT_REPLY;
+    h->dflt.status = 202;
+    ck_assert_int_eq(pipe(h->stop_pipe), 0);
+    h->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(h->lfd, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(h->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(h->lfd, 16), 0);
+    socklen_t sl = sizeof(sa);
+    ck_assert_int_eq(getsockname(h->lfd, (struct sockaddr *)&sa, &sl), 0);
+    h->port = ntohs(sa.sin_port);
+    ck_assert_int_eq(pthread_create(&h->th, NULL, hub_main, h), 0);
+    return h;
+}
+
+static void hub_script(hub *h, const action *acts, int n)
+{
+    pthread_mutex_lock(&h->mu);
+    memcpy(h->script, acts, (size_t)n * sizeof(action));
+    h->nscript = n;
+    h->next = 0;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void hub_default(hub *h, int kind, int status, const char *body)
+{
+    pthread_mutex_lock(&h->mu);
+    h->dflt.kind = kind;
+    h->dflt.status = status;
+    h->dflt.body = body;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void hub_stop(hub *h)
+{
+    ck_assert_int_eq(write(h->stop_pipe[1], "x", 1), 1);
+    pthread_join(h->th, NULL);
+    close(h->lfd);
+    close(h->stop_pipe[0]);
+    close(h->stop_pipe[1]);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+/* A port nothing listens on. */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    socklen_t sl = sizeof(sa);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+static char g_log[65536];
+static size_t g_log_len;
+
+static void log_cb(const vigil_log_record *r, void *payload)
+{
+    (void)payload;
+    vigil_buf b = VIGIL_BUF_INIT;
+    if (vigil_log_format(&b, r) == VIGIL_OK && g_log_len + b.size + 2 < sizeof(g_log)) {
+        memcpy(g_log + g_log_len, b.ptr, b.size);
+        g_log_len += b.size;
+        g_log[g_log_len++] = '\n';
+        g_log[g_log_len] = '\0';
+    }
+    vigil_buf_dispose(&b);
+}
+
+static char g_urls[4][128];
+static const char *g_url_ptrs[4];
+
+static vigil_client_options fast_opts(int port)
+{
+    vigil_client_options o;
+    ck_assert_int_eq(vigil_client_options_init(&o, VIGIL_CLIENT_OPTIONS_VERSION), VIGIL_OK);
+    snprintf(g_urls[0], sizeof(g_urls[0]), "http://127.0.0.1:%d", port);
+    g_url_ptrs[0] = g_urls[0];
+    o.urls = g_url_ptrs;
+    o.nurls = 1;
+    o.connect_timeout_ms = 2000;
+    o.request_timeout_ms = 3000;
+    o.max_attempts = 3;
+    o.backoff_base_ms = 2;
+    o.backoff_max_ms = 10;
+    o.retry_after_max_ms = 20;
+    o.logger.cb = log_cb;
+    o.logger.min_level = VIGIL_LOG_DEBUG;
+    g_log_len = 0;
+    g_log[0] = '\0';
+    return o;
+}
+
+static vigil_client *new_client(const vigil_client_options *o)
+{
+    vigil_client *c = NULL;
+    int rc = vigil_client_new(&c, o);
+    ck_assert_msg(rc == VIGIL_OK, "client: %s", vigil_error_last()->message);
+    return c;
+}
+
+static vigil_batch *make_batch(int n)
+{
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_set_agent(b, "h1"), VIGIL_OK);
+    for (int i = 0; i < n; i++) {
+        char cpu[16];
+        snprintf(cpu, sizeof(cpu), "%d", i);
+        vigil_tag t[2] = {{"cpu", cpu}, {"host", "h1"}};
+        vigil_metric m = {"cpu_usage", 0.25 * i, 1732650000000LL + i, t, 2, NULL};
+        ck_assert_int_eq(vigil_batch_add(b, &m), VIGIL_OK);
+    }
+    return b;
+}
+
+static vigil_client_stats get_stats(const vigil_client *c)
+{
+    vigil_client_stats s = VIGIL_CLIENT_STATS_INIT;
+    ck_assert_int_eq(vigil_client_stats_get(c, &s), VIGIL_OK);
+    return s;
+}
+
+static int is_hex32(const char *s)
+{
+    if (strlen(s) != 32)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+START_TEST(gzip_token_keepalive_and_body)
+{
+    setenv("VT_CLIENT_TOKEN", "s3cret-token", 1);
+    hub *h = hub_start();
+    vigil_client_options o = fast_opts(h->port);
+    o.token_env = "VT_CLIENT_TOKEN";
+    vigil_client *c = new_client(&o);
+    char ids[3][129];
+    for (int k = 0; k < 3; k++) {
+        vigil_batch *b = make_batch(3 + k);
+        ck_assert_int_eq(vigil_client_send(c, b), VIGIL_OK);
+        ck_assert(is_hex32(vigil_batch_id(b)));
+        snprintf(ids[k], sizeof(ids[k]), "%s", vigil_batch_id(b));
+        vigil_batch_free(b);
+    }
+    ck_assert_str_ne(ids[0], ids[1]);
+    ck_assert_str_ne(ids[1], ids[2]);
+    vigil_client_stats s = get_stats(c);
+    ck_assert_uint_eq(s.sent, 3);
+    ck_assert_uint_eq(s.requests, 3);
+    ck_assert_uint_eq(s.retried, 0);
+    ck_assert_int_eq(s.last_status, 202);
+    vigil_client_free(c);
+    hub_stop(h);
+}
+END_TEST
+
+/* The same scenario, inspecting what the hub received. */
+START_TEST(hub_receives_gzip_json_with_token_on_one_connection)
+{
+    setenv("VT_CLIENT_TOKEN", "s3cret-token", 1);
+    hub *h = hub_start();
+    vigil_client_options o = fast_opts(h->port);
+    o.token_env = "VT_CLIENT_TOKEN";
+    vigil_client *c = new_client(&o);
+    vigil_batch *b = make_batch(4);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_OK);
+    vigil_batch *b2 = make_batch(1);
+    ck_assert_int_eq(vigil_batch_set_id(b2, "caller-chosen-id"), VIGIL_OK);
+    ck_assert_int_eq(vigil_client_send(c, b2), VIGIL_OK);
+    vigil_client_free(c);
+
+    pthread_mutex_lock(&h->mu);
+    ck_assert_int_eq(h->nreq, 2);
+    ck_assert_int_eq(h->nconn, 1); /* kept alive */
+    request *r = &h->req[0];
+    ck_assert_str_eq(r->encoding, "gzip");
+    ck_assert_str_eq(r->auth, "Bearer s3cret-token");
+    ck_assert_str_eq(r->batch_id, vigil_batch_id(b));
+    /* the inflated body decodes to the batch that was sent */
+    vigil_batch *got = NULL;
+    ck_assert_int_eq(vigil_batch_new(&got), VIGIL_OK);
+    int rc = vigil_batch_decode_json(got, r->body, r->body_len, NULL);
+    ck_assert_msg(rc == VIGIL_OK, "decode: %s (%s)", vigil_error_last()->message, r->body);
+    ck_assert_uint_eq(vigil_batch_count(got), 4);
+    ck_assert_str_eq(vigil_batch_agent(got), "h1");
+    ck_assert_str_eq(vigil_batch_id(got), vigil_batch_id(b));
+    for (size_t i = 0; i < 4; i++) {
+        const vigil_metric *m = vigil_batch_get(got, i), *w = vigil_batch_get(b, i);
+        ck_assert_str_eq(m->name, w->name);
+        ck_assert_double_eq(m->value, w->value);
+        ck_assert_int_eq(m->ts_ms, w->ts_ms);
+        ck_assert_uint_eq(m->ntags, 2);
+        ck_assert_str_eq(m->tags[0].value, w->tags[0].value);
+    }
+    ck_assert_str_eq(h->req[1].batch_id, "caller-chosen-id");
+    pthread_mutex_unlock(&h->mu);
+    /* the token is never logged */
+    ck_assert_ptr_null(strstr(g_log, "s3cret"));
+    vigil_batch_free(got);
+    vigil_batch_free(b);
+    vigil_batch_free(b2);
+    hub_stop(h);
+}
+END_TEST
+
+START_TEST(retries_5xx_with_the_same_batch_id)
+{
+    hub *h = hub_start();
+    action acts[] = {{ACT_REPLY, 500, NULL, NULL}, {ACT_REPLY, 503, NULL, NULL}};
+    hub_script(h, acts, 2);
+    vigil_client_options o = fast_opts(h->port);
+    vigil_client *c = new_client(&o);
+    vigil_batch *b = make_batch(2);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_OK);
+    vigil_client_stats s = get_stats(c);
+    ck_assert_uint_eq(s.requests, 3);
+    ck_assert_uint_eq(s.retried, 2);
+    ck_assert_uint_eq(s.sent, 1);
+    ck_assert_uint_eq(s.failed, 0);
+    ck_assert_uint_eq(s.dropped, 0);
+    pthread_mutex_lock(&h->mu);
+    ck_assert_int_eq(h->nreq, 3);
+    for (int i = 0; i < 3; i++)
+        ck_assert_str_eq(h->req[i].batch_id, vigil_batch_id(b));
+    pthread_mutex_unlock(&h->mu);
+    ck_assert_ptr_nonnull(strstr(g_log, "status=500"));
+    ck_assert_ptr_nonnull(strstr(g_log, "retrying after backoff"));
+    vigil_batch_free(b);
+    vigil_client_free(c);
+    hub_stop(h);
+}
+END_TEST
+
+START_TEST(gives_up_after_max_attempts)
+{
+    hub *h = hub_start();
+    hub_default(h, ACT_REPLY, 503, NULL);
+    vigil_client_options o = fast_opts(h->port);
+    o.max_attempts = 4;
+    vigil_client *c = new_client(&o);
+    vigil_batch *b = make_batch(1);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_EOVERLOADED);
+    vt_assert_error(VIGIL_EOVERLOADED, "hub answered 503");
+    vigil_client_stats s = get_stats(c);
+    ck_assert_uint_eq(s.requests, 4);
+    ck_assert_uint_eq(s.retried, 3);
+    ck_assert_uint_eq(s.failed, 1);
+    ck_assert_uint_eq(s.sent, 0);
+    ck_assert_int_eq(s.last_status, 503);
+    /* a second send of the same batch keeps its id */
+    char id[129];
+    snprintf(id, sizeof(id), "%s", vigil_batch_id(b));
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_EOVERLOADED);
+    ck_assert_str_eq(vigil_batch_id(b), id);
+    pthread_mutex_lock(&h->mu);
+    ck_assert_int_eq(h->nreq, 8);
+    for (int i = 0; i < 8; i++)
+        ck_assert_str_eq(h->req[i].batch_id, id);
+    pthread_mutex_unlock(&h->mu);
+    vigil_batch_free(b);
+    vigil_client_free(c);
+    hub_stop(h);
+}
+END_TEST
+
+START_TEST(retry_after_is_honoured_and_capped)
+{
+    hub *h = hub_start();
+    /* one hour: only the cap (20 ms) lets this test finish */
+    action acts[] = {{ACT_REPLY, 429,
+                      "{\"error\":{\"code\":\"overloaded\",\"message\":\"slow down\"}}",
+                      "Retry-After: 3600\r\n"},
+                     {ACT_REPLY, 429, NULL, "Retry-After: Wed, 21 Oct 2099 07:28:00 GMT\r\n"}};
+    hub_script(h, acts, 2);
+    vigil_client_options o = fast_opts(h->port);
+    vigil_client *c = new_client(&o);
+    vigil_batch *b = make_batch(1);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_OK);
+    vigil_client_stats s = get_stats(c);
+    ck_assert_uint_eq(s.requests, 3);
+    ck_assert_uint_eq(s.retried, 2);
+    ck_assert_ptr_nonnull(strstr(g_log, "delay_ms=20"));
+    ck_assert_ptr_nonnull(strstr(g_log, "error=\"slow down\""));
+    vigil_batch_free(b);
+    vigil_client_free(c);
+    hub_stop(h);
+}
+END_TEST
+
+START_TEST(other_4xx_drops_and_logs_the_hub_message)
+{
+    hub *h = hub_start();
+    action acts[] = {{ACT_REPLY, 400,
+                      "{\"error\":{\"code\":\"invalid_metric\",\"message\":\"metrics[0].value: "
+                      "expected a finite number\",\"path\":\"metrics[0].value\"}}",
+                      NULL}};
+    hub_script(h, acts, 1);
+    vigil_client_options o = fast_opts(h->port);
+    vigil_client *c = new_client(&o);
+    vigil_batch *b = make_batch(1);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_EHTTP);
+    vt_assert_error(VIGIL_EHTTP,
+                    "hub refused the batch: 400 invalid_metric: metrics[0].value: expected a "
+                    "finite number");
+    vigil_client_stats s = get_stats(c);
+    ck_assert_uint_eq(s.requests, 1);
+    ck_assert_uint_eq(s.dropped, 1);
+    ck_assert_uint_eq(s.retried, 0);
+    ck_assert_uint_eq(s.failed, 0);
+    ck_assert_ptr_nonnull(strstr(g_log, "level=error"));
+    ck_assert_ptr_nonnull(strstr(g_log, "code=invalid_metric"));
+    ck_assert_ptr_nonnull(strstr(g_log, "metrics[0].value: expected a finite number"));
+
+    /* a body that is not JSON is quoted */
+    action acts2[] = {{ACT_REPLY, 413, "too big, sorry", NULL}};
+    hub_script(h, acts2, 1);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_EHTTP);
+    vt_assert_error(VIGIL_EHTTP, "413 too big, sorry");
+    ck_assert_uint_eq(get_stats(c).dropped, 2);
+    vigil_batch_free(b);
+    vigil_client_free(c);
+    hub_stop(h);
+}
+END_TEST
+
+START_TEST(unauthorized_is_transient)
+{
+    hub *h = hub_start();
+    hub_default(h, ACT_REPLY, 401,
+                "{\"error\":{\"code\":\"unauthorized\",\"message\":\"bad token\"}}");
+    vigil_client_options o = fast_opts(h->port);
+    o.max_attempts = 2;
+    vigil_client *c = new_client(&o);
+    vigil_batch *b = make_batch(1);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_EAUTH);
+    vt_assert_error(VIGIL_EAUTH, "401: bad token");
+    vigil_client_stats s = get_stats(c);
+    ck_assert_uint_eq(s.requests, 2);
+    ck_assert_uint_eq(s.failed, 1);
+    ck_assert_uint_eq(s.dropped, 0);
+    hub_default(h, ACT_REPLY, 403, NULL);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_EPERM);
+    vt_assert_error(VIGIL_EPERM, "403");
+    ck_assert_uint_eq(get_stats(c).dropped, 0);
+    vigil_batch_free(b);
+    vigil_client_free(c);
+    hub_stop(h);
+}
+END_TEST
+
+START_TEST(dropped_connection_is_retried)
+{
+    hub *h = hub_start();
+    action acts[] = {{ACT_DROP, 0, NULL, NULL}, {ACT_DROP, 0, NULL, NULL}};
+    hub_script(h, acts, 2);
+    vigil_client_options o = fast_opts(h->port);
+    vigil_client *c = new_client(&o);
+    vigil_batch *b = make_batch(1);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_OK);
+    vigil_client_stats s = get_stats(c);
+    ck_assert_uint_eq(s.requests, 3);
+    ck_assert_uint_eq(s.retried, 2);
+    pthread_mutex_lock(&h->mu);
+    ck_assert_int_eq(h->nconn, 3);
+    ck_assert_str_eq(h->req[0].batch_id, h->req[2].batch_id);
+    pthread_mutex_unlock(&h->mu);
+    ck_assert_ptr_nonnull(strstr(g_log, "ingest request failed"));
+
+    hub_default(h, ACT_DROP, 0, NULL);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_ENETWORK);
+    vt_assert_error(VIGIL_ENETWORK, "failed");
+    vigil_batch_free(b);
+    vigil_client_free(c);
+    hub_stop(h);
+}
+END_TEST
+
+START_TEST(hanging_hub_times_out)
+{
+    hub *h = hub_start();
+    action acts[] = {{ACT_HANG, 0, NULL, NULL}};
+    hub_script(h, acts, 1);
+    vigil_client_options o = fast_opts(h->port);
+    o.request_timeout_ms = 150;
+    vigil_client *c = new_client(&o);
+    vigil_batch *b = make_batch(1);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_OK);
+    ck_assert_uint_eq(get_stats(c).requests, 2);
+    ck_assert_ptr_nonnull(strstr(g_log, "imeout")); /* curl: "Timeout was reached" */
+
+    hub_default(h, ACT_HANG, 0, NULL);
+    o.max_attempts = 1;
+    vigil_client *c1 = new_client(&o);
+    ck_assert_int_eq(vigil_client_send(c1, b), VIGIL_ETIMEOUT);
+    vt_assert_error(VIGIL_ETIMEOUT, "POST http://127.0.0.1:");
+    vigil_client_free(c1);
+    vigil_batch_free(b);
+    vigil_client_free(c);
+    hub_stop(h);
+}
+END_TEST
+
+START_TEST(urls_are_tried_in_order)
+{
+    hub *h = hub_start();
+    vigil_client_options o = fast_opts(h->port);
+    snprintf(g_urls[0], sizeof(g_urls[0]), "http://127.0.0.1:%d/", closed_port());
+    snprintf(g_urls[1], sizeof(g_urls[1]), "http://127.0.0.1:%d", h->port);
+    g_url_ptrs[1] = g_urls[1];
+    o.nurls = 2;
+    o.max_attempts = 1;
+    vigil_client *c = new_client(&o);
+    vigil_batch *b = make_batch(1);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_OK);
+    ck_assert_uint_eq(get_stats(c).requests, 2);
+    ck_assert_uint_eq(get_stats(c).retried, 0);
+    /* the URL that answered is tried first next time */
+    vigil_batch_set_id(b, NULL);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_OK);
+    ck_assert_uint_eq(get_stats(c).requests, 3);
+    vigil_batch_free(b);
+    vigil_client_free(c);
+    hub_stop(h);
+}
+END_TEST
+
+START_TEST(no_hub_is_a_network_error)
+{
+    vigil_client_options o = fast_opts(closed_port());
+    vigil_client *c = new_client(&o);
+    vigil_batch *b = make_batch(1);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_ENETWORK);
+    vt_assert_error(VIGIL_ENETWORK, "/v1/ingest failed");
+    vigil_client_stats s = get_stats(c);
+    ck_assert_uint_eq(s.requests, 3);
+    ck_assert_uint_eq(s.failed, 1);
+    ck_assert_int_eq(s.last_status, 0);
+    vigil_batch_free(b);
+    vigil_client_free(c);
+}
+END_TEST
+
+START_TEST(cancel_fd_aborts_a_send)
+{
+    hub *h = hub_start();
+    hub_default(h, ACT_HANG, 0, NULL);
+    vigil_client_options o = fast_opts(h->port);
+    o.request_timeout_ms = 60000; /* only the cancel can end it in time */
+    vigil_client *c = new_client(&o);
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    vigil__client_set_cancel_fd(c, p[0], 0);
+    vigil_batch *b = make_batch(1);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_ECLOSED);
+    vt_assert_error(VIGIL_ECLOSED, "cancelled");
+    ck_assert_uint_eq(get_stats(c).failed, 1);
+    /* with a grace period the transfer may go on a little, then gives up */
+    vigil__client_set_cancel_fd(c, p[0], 100);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_ECLOSED);
+    ck_assert_uint_eq(get_stats(c).requests, 2);
+    /* ... and a hub that answers within it gets the batch */
+    hub_default(h, ACT_REPLY, 202, NULL);
+    vigil__client_set_cancel_fd(c, p[0], 5000);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_OK);
+    /* no retry rounds after a cancel */
+    hub_default(h, ACT_REPLY, 503, NULL);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_ECLOSED);
+    ck_assert_uint_eq(get_stats(c).requests, 4);
+    vigil__client_set_cancel_fd(c, -1, 0);
+    close(p[0]);
+    close(p[1]);
+    vigil_batch_free(b);
+    vigil_client_free(c);
+    hub_stop(h);
+}
+END_TEST
+
+START_TEST(deadline_bounds_a_send)
+{
+    hub *h = hub_start();
+    hub_default(h, ACT_HANG, 0, NULL);
+    vigil_client_options o = fast_opts(h->port);
+    o.request_timeout_ms = 60000;
+    vigil_client *c = new_client(&o);
+    vigil_buf gz = VIGIL_BUF_INIT;
+    vigil_batch *b = make_batch(1);
+    ck_assert_int_eq(vigil__client_encode(&gz, b), VIGIL_OK);
+    int rc = vigil__client_send_gzip(c, gz.ptr, gz.size, vigil_batch_id(b), 5,
+                                     vigil__monotonic_ms() + 100);
+    ck_assert_int_eq(rc, VIGIL_ETIMEOUT);
+    ck_assert_uint_eq(get_stats(c).requests, 1);
+    vigil_buf_dispose(&gz);
+    vigil_batch_free(b);
+    vigil_client_free(c);
+    hub_stop(h);
+}
+END_TEST
+
+START_TEST(send_body_plain_and_gzip)
+{
+    hub *h = hub_start();
+    vigil_client_options o = fast_opts(h->port);
+    vigil_client *c = new_client(&o);
+    const char *json = "{\"agent\":\"h1\",\"batch_id\":\"raw-1\",\"metrics\":[]}";
+    ck_assert_int_eq(vigil_client_send_body(c, json, strlen(json), 0), VIGIL_OK);
+    vigil_buf gz = VIGIL_BUF_INIT;
+    ck_assert_int_eq(vigil__gzip(&gz, json, strlen(json)), VIGIL_OK);
+    ck_assert_int_eq(vigil_client_send_body(c, gz.ptr, gz.size, 1), VIGIL_OK);
+    vigil_buf_dispose(&gz);
+    ck_assert_int_eq(vigil_client_send_body(c, json, 0, 0), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "empty body");
+    ck_assert_int_eq(vigil_client_send_body(NULL, json, 1, 0), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_client_send(c, NULL), VIGIL_EINVAL);
+    pthread_mutex_lock(&h->mu);
+    ck_assert_int_eq(h->nreq, 2);
+    ck_assert_str_eq(h->req[0].encoding, "");
+    ck_assert_str_eq(h->req[0].body, json);
+    ck_assert_str_eq(h->req[1].encoding, "gzip");
+    ck_assert_str_eq(h->req[1].body, json);
+    pthread_mutex_unlock(&h->mu);
+    vigil_client_free(c);
+    hub_stop(h);
+}
+END_TEST
+
+START_TEST(tls_is_verified)
+{
+    /* https to a plain HTTP listener: the TLS handshake fails, nothing is sent */
+    hub *h = hub_start();
+    vigil_client_options o = fast_opts(h->port);
+    snprintf(g_urls[0], sizeof(g_urls[0]), "https://127.0.0.1:%d", h->port);
+    o.max_attempts = 1;
+    o.request_timeout_ms = 300; /* the listener waits for an HTTP request forever */
+    vigil_client *c = new_client(&o);
+    vigil_batch *b = make_batch(1);
+    int rc = vigil_client_send(c, b);
+    ck_assert_msg(rc == VIGIL_ENETWORK || rc == VIGIL_ETIMEOUT, "got %d", rc);
+    ck_assert_ptr_nonnull(strstr(vigil_error_last()->message, "POST https://127.0.0.1:"));
+    vigil_client_free(c);
+    /* a CA file that does not exist is an error at send time, never ignored */
+    o.ca_file = "/nonexistent/ca.pem";
+    c = new_client(&o);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_ENETWORK);
+    vigil_client_free(c);
+    pthread_mutex_lock(&h->mu);
+    ck_assert_int_eq(h->nreq, 0);
+    pthread_mutex_unlock(&h->mu);
+    vigil_batch_free(b);
+    hub_stop(h);
+}
+END_TEST
+
+START_TEST(bad_options)
+{
+    vigil_client *c = NULL;
+    vigil_client_options o;
+    ck_assert_int_eq(vigil_client_options_init(&o, 99), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "unsupported version 99");
+    ck_assert_int_eq(vigil_client_options_init(NULL, VIGIL_CLIENT_OPTIONS_VERSION), VIGIL_EINVAL);
+    vigil_client_options_init(&o, VIGIL_CLIENT_OPTIONS_VERSION);
+    ck_assert_int_eq(vigil_client_new(&c, &o), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "at least one hub URL");
+    ck_assert_int_eq(vigil_client_new(NULL, &o), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_client_new(&c, NULL), VIGIL_EINVAL);
+
+    static const struct {
+        const char *url, *msg;
+    } bad[] = {{"ftp://127.0.0.1/", "scheme \"ftp\" is not allowed"},
+               {"file:///etc/passwd", "is not allowed"},
+               {"http://user:pw@127.0.0.1:7600", "credentials in a URL are refused"},
+               {"http://127.0.0.1:7600/?x=1", "takes no query string"},
+               {"http://127.0.0.1 :7600", "space or control character"},
+               {"not a url", "space or control character"},
+               {"127.0.0.1:7600", "is not a valid URL"},
+               {"", "is empty"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *u[1] = {bad[i].url};
+        o.urls = u;
+        o.nurls = 1;
+        ck_assert_msg(vigil_client_new(&c, &o) == VIGIL_EINVAL, "accepted %s", bad[i].url);
+        vt_assert_error(VIGIL_EINVAL, bad[i].msg);
+        ck_assert_ptr_null(c);
+    }
+    const char *many[17];
+    for (int i = 0; i < 17; i++)
+        many[i] = "http://127.0.0.1:1";
+    o.urls = many;
+    o.nurls = 17;
+    ck_assert_int_eq(vigil_client_new(&c, &o), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "at most 16 hub URLs");
+    o.nurls = 1;
+    o.backoff_base_ms = -1;
+    ck_assert_int_eq(vigil_client_new(&c, &o), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "backoff_base_ms must not be negative");
+    o.backoff_base_ms = 0;
+    o.cert_file = "/tmp/cert.pem";
+    ck_assert_int_eq(vigil_client_new(&c, &o), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "cert_file and key_file go together");
+    o.cert_file = NULL;
+    o.version = 7;
+    ck_assert_int_eq(vigil_client_new(&c, &o), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "unsupported version 7");
+    o.version = VIGIL_CLIENT_OPTIONS_VERSION;
+
+    /* tokens: bad characters refused, never quoted; an unset variable only warns */
+    setenv("VT_BAD_TOKEN", "abc\r\nX-Evil: 1", 1);
+    o.token_env = "VT_BAD_TOKEN";
+    ck_assert_int_eq(vigil_client_new(&c, &o), VIGIL_EVALUE);
+    vt_assert_error(VIGIL_EVALUE, "$VT_BAD_TOKEN contains a space or a non-printable character");
+    ck_assert_ptr_null(strstr(vigil_error_last()->message, "Evil"));
+    unsetenv("VT_UNSET_TOKEN");
+    o = fast_opts(1);
+    o.token_env = "VT_UNSET_TOKEN";
+    c = new_client(&o);
+    ck_assert_ptr_nonnull(strstr(g_log, "token variable is not set"));
+    ck_assert_ptr_nonnull(strstr(g_log, "token_env=VT_UNSET_TOKEN"));
+    vigil_client_stats s = VIGIL_CLIENT_STATS_INIT;
+    s.version = 9;
+    ck_assert_int_eq(vigil_client_stats_get(c, &s), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "unsupported version 9");
+    ck_assert_int_eq(vigil_client_stats_get(NULL, &s), VIGIL_EINVAL);
+    vigil_client_free(c);
+    vigil_client_free(NULL);
+}
+END_TEST
+
+START_TEST(batch_ids_are_random_hex)
+{
+    char a[33], b[33], small[10];
+    ck_assert_int_eq(vigil_client_batch_id(a, sizeof(a)), VIGIL_OK);
+    ck_assert_int_eq(vigil_client_batch_id(b, sizeof(b)), VIGIL_OK);
+    ck_assert(is_hex32(a));
+    ck_assert(is_hex32(b));
+    ck_assert_str_ne(a, b);
+    ck_assert_int_eq(vigil_client_batch_id(small, sizeof(small)), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "at least 33 bytes");
+    ck_assert_int_eq(vigil_client_batch_id(NULL, 40), VIGIL_EINVAL);
+}
+END_TEST
+
+START_TEST(gzip_round_trip_and_bad_input)
+{
+    char text[20000];
+    for (size_t i = 0; i < sizeof(text); i++)
+        text[i] = (char)('a' + (i * 7) % 26);
+    vigil_buf gz = VIGIL_BUF_INIT, back = VIGIL_BUF_INIT;
+    ck_assert_int_eq(vigil__gzip(&gz, text, sizeof(text)), VIGIL_OK);
+    ck_assert_uint_lt(gz.size, sizeof(text));
+    ck_assert_int_eq(vigil__gunzip(&back, gz.ptr, gz.size, 1 << 20), VIGIL_OK);
+    ck_assert_uint_eq(back.size, sizeof(text));
+    ck_assert_int_eq(memcmp(back.ptr, text, sizeof(text)), 0);
+    ck_assert_int_eq(vigil__gunzip(&back, gz.ptr, gz.size, 1000), VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "exceeds 1000 bytes");
+    ck_assert_int_eq(vigil__gunzip(&back, gz.ptr, gz.size / 2, 1 << 20), VIGIL_ECORRUPT);
+    vt_assert_error(VIGIL_ECORRUPT, "truncated");
+    ck_assert_int_eq(vigil__gunzip(&back, "not gzip at all", 15, 1 << 20), VIGIL_ECORRUPT);
+    vt_assert_error(VIGIL_ECORRUPT, "invalid gzip data");
+    ck_assert_uint_eq(back.size, 0);
+    vigil_buf_dispose(&gz);
+    vigil_buf_dispose(&back);
+}
+END_TEST
+
+typedef struct {
+    int port;
+    vigil_client *c;
+    vigil_batch *b;
+} oom_ctx;
+
+static int oom_send(void *p)
+{
+    oom_ctx *x = p;
+    vigil_client_options o = fast_opts(x->port);
+    o.logger.min_level = VIGIL_LOG_OFF;
+    int rc = vigil_client_new(&x->c, &o);
+    if (rc)
+        return rc;
+    rc = vigil_batch_new(&x->b);
+    vigil_tag t = {"k", "v"};
+    vigil_metric m = {"up", 1, 1000, &t, 1, NULL};
+    if (!rc)
+        rc = vigil_batch_add(x->b, &m);
+    if (!rc)
+        rc = vigil_client_send(x->c, x->b);
+    return rc;
+}
+
+static void oom_free(void *p)
+{
+    oom_ctx *x = p;
+    vigil_client_free(x->c);
+    vigil_batch_free(x->b);
+    x->c = NULL;
+    x->b = NULL;
+}
+
+START_TEST(oom_sweep_new_and_send)
+{
+    hub *h = hub_start();
+    oom_ctx x = {h->port, NULL, NULL};
+    ck_assert_int_gt(vt_oom_sweep(oom_send, oom_free, &x, 0), 0);
+    hub_stop(h);
+}
+END_TEST
+
+static Suite *client_suite(void)
+{
+    Suite *s = suite_create("client");
+    TCase *tc = tcase_create("client");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, gzip_token_keepalive_and_body);
+    tcase_add_test(tc, hub_receives_gzip_json_with_token_on_one_connection);
+    tcase_add_test(tc, retries_5xx_with_the_same_batch_id);
+    tcase_add_test(tc, gives_up_after_max_attempts);
+    tcase_add_test(tc, retry_after_is_honoured_and_capped);
+    tcase_add_test(tc, other_4xx_drops_and_logs_the_hub_message);
+    tcase_add_test(tc, unauthorized_is_transient);
+    tcase_add_test(tc, dropped_connection_is_retried);
+    tcase_add_test(tc, hanging_hub_times_out);
+    tcase_add_test(tc, urls_are_tried_in_order);
+    tcase_add_test(tc, no_hub_is_a_network_error);
+    tcase_add_test(tc, cancel_fd_aborts_a_send);
+    tcase_add_test(tc, deadline_bounds_a_send);
+    tcase_add_test(tc, send_body_plain_and_gzip);
+    tcase_add_test(tc, tls_is_verified);
+    tcase_add_test(tc, bad_options);
+    tcase_add_test(tc, batch_ids_are_random_hex);
+    tcase_add_test(tc, gzip_round_trip_and_bad_input);
+    tcase_add_test(tc, oom_sweep_new_and_send);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(client_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,1078 @@
+/* hub: ingest to the store with group commit, duplicates, future samples,
+ * windows, the queue limit, stop/drain, the events bus, every hub route
+ * through vigil_api_handle() with exact status codes and bodies, and
+ * collector.yaml. */
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+extern char **environ;
+
+#define HOUR_MS (3600LL * 1000)
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static vigil_hub *hub_at(const char *url, size_t queue_max)
+{
+    vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
+    o.store_url = url;
+    o.queue_max = queue_max;
+    o.events_interval_ms = HOUR_MS; /* no rate ticks during tests */
+    o.logger.min_level = VIGIL_LOG_ERROR;
+    vigil_hub *hub = NULL;
+    ck_assert_msg(vigil_hub_new(&hub, &o) == VIGIL_OK, "%s", vigil_error_last()->message);
+    return hub;
+}
+
+static vigil_hub *hub_started(const char *url)
+{
+    vigil_hub *hub = hub_at(url, 0);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    return hub;
+}
+
+static const char *file_url(void)
+{
+    static char url[600];
+    snprintf(url, sizeof(url), "sqlite://%s/hub.db", vt_tmpdir());
+    return url;
+}
+
+/* n metrics "name"{host=h1,i=k} with ts = ts0 + k. */
+static vigil_batch *mk_batch(const char *id, size_t n, const char *name, int64_t ts0)
+{
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    if (id)
+        ck_assert_int_eq(vigil_batch_set_id(b, id), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_set_agent(b, "h1"), VIGIL_OK);
+    for (size_t k = 0; k < n; k++) {
+        char iv[16];
+        snprintf(iv, sizeof(iv), "%zu", k % 10);
+        vigil_tag tags[] = {{"host", "h1"}, {"i", iv}};
+        vigil_metric m = {name, (double)k, ts0 + (int64_t)k, tags, 2, NULL};
+        ck_assert_int_eq(vigil_batch_add(b, &m), VIGIL_OK);
+    }
+    return b;
+}
+
+static int count_point(const vigil_store_series *s, const vigil_store_point *p, void *payload)
+{
+    (void)s;
+    (void)p;
+    (*(size_t *)payload)++;
+    return 0;
+}
+
+static size_t store_count(vigil_store *st, const char *name)
+{
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    q.name = name;
+    size_t n = 0;
+    ck_assert_int_eq(vigil_store_query_run(st, &q, count_point, &n), VIGIL_OK);
+    return n;
+}
+
+typedef struct treq {
+    const char *method;
+    const char *path;
+    const char *query;
+    const char *headers[8];
+    const char *body;
+    size_t body_len;
+} treq;
+
+static void fill_req(vigil_api_request *req, vigil_http_header *hs, char (*store)[512],
+                     const treq *t)
+{
+    size_t nh = 0;
+    for (size_t i = 0; i < 8 && t->headers[i]; i++) {
+        snprintf(store[i], 512, "%s", t->headers[i]);
+        char *colon = strchr(store[i], ':');
+        *colon = '\0';
+        hs[nh].name = store[i];
+        hs[nh].value = colon + 2;
+        nh++;
+    }
+    vigil_api_request r = VIGIL_API_REQUEST_INIT;
+    r.method = t->method ? t->method : "GET";
+    r.path = t->path;
+    r.query = t->query;
+    r.headers = hs;
+    r.nheaders = nh;
+    r.body = t->body;
+    r.body_len = t->body && !t->body_len ? strlen(t->body) : t->body_len;
+    *req = r;
+}
+
+static vigil_api_response *run(vigil_api *api, const treq *t)
+{
+    vigil_http_header hs[8];
+    char store[8][512];
+    vigil_api_request req;
+    fill_req(&req, hs, store, t);
+    vigil_api_response *resp = NULL;
+    ck_assert_int_eq(vigil_api_response_new(&resp), VIGIL_OK);
+    ck_assert_int_eq(vigil_api_handle(api, &req, resp), VIGIL_OK);
+    return resp;
+}
+
+static void expect(vigil_api_response *r, int status, const char *body)
+{
+    const char *b = vigil_api_response_body(r, NULL);
+    ck_assert_msg(vigil_api_response_status(r) == status, "status %d, expected %d; body %s",
+                  vigil_api_response_status(r), status, b);
+    if (body)
+        ck_assert_str_eq(b, body);
+}
+
+static void expect_free(vigil_api_response *r, int status, const char *body)
+{
+    expect(r, status, body);
+    vigil_api_response_free(r);
+}
+
+/* Asserts an error answer: status, code, path and a message substring. */
+static void expect_error(vigil_api_response *r, int status, const char *code, const char *path,
+                         const char *msg_part)
+{
+    expect(r, status, NULL);
+    const char *b = vigil_api_response_body(r, NULL);
+    char want[256];
+    snprintf(want, sizeof(want), "{\"error\":{\"code\":\"%s\",\"message\":\"", code);
+    ck_assert_msg(strncmp(b, want, strlen(want)) == 0, "body %s lacks %s", b, want);
+    snprintf(want, sizeof(want), "\",\"path\":\"%s\"}}", path);
+    ck_assert_msg(strlen(b) > strlen(want) && strcmp(b + strlen(b) - strlen(want), want) == 0,
+                  "body %s does not end with %s", b, want);
+    ck_assert_msg(strstr(b, msg_part) != NULL, "body %s lacks %s", b, msg_part);
+    vigil_api_response_free(r);
+}
+
+static vigil_api *mounted(vigil_hub *hub, int with_tokens)
+{
+    vigil_api_options o = VIGIL_API_OPTIONS_INIT;
+    vigil_api_token toks[] = {{"agents", "VT_HUB_INGEST", NULL, VIGIL_API_SCOPE_INGEST},
+                              {"dash", "VT_HUB_READ", NULL, VIGIL_API_SCOPE_READ}};
+    setenv("VT_HUB_INGEST", "hub-ingest-token-000000000", 1);
+    setenv("VT_HUB_READ", "hub-read-token-1111111111111", 1);
+    if (with_tokens) {
+        o.tokens = toks;
+        o.ntokens = 2;
+    }
+    o.max_body = 1024 * 1024;
+    o.logger.min_level = VIGIL_LOG_ERROR;
+    vigil_api *api = NULL;
+    ck_assert_int_eq(vigil_api_new(&api, &o), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_mount(hub, api), VIGIL_OK);
+    return api;
+}
+
+#define JSON_CT "Content-Type: application/json"
+
+static vigil_api_response *post(vigil_api *api, const char *body)
+{
+    treq t = {.method = "POST", .path = "/v1/ingest", .body = body, .headers = {JSON_CT}};
+    return run(api, &t);
+}
+
+/* ---- hub core ------------------------------------------------------------------ */
+
+START_TEST(options_and_bad_store)
+{
+    vigil_hub_options o;
+    ck_assert_int_eq(vigil_hub_options_init(&o, VIGIL_HUB_OPTIONS_VERSION), VIGIL_OK);
+    ck_assert_ptr_null(o.store_url);
+    ck_assert_int_eq(vigil_hub_options_init(&o, 3), VIGIL_EINVAL);
+    vigil_hub *hub = NULL;
+    o.store_url = "postgresql://db/vigil";
+    ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_EUNSUPPORTED);
+    vt_assert_error(VIGIL_EUNSUPPORTED, "hub: ");
+    ck_assert_ptr_null(hub);
+    o.store_url = "sqlite::memory:";
+    o.retention_ms = -1;
+    ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "must not be negative");
+    ck_assert_int_eq(vigil_hub_new(NULL, NULL), VIGIL_EINVAL);
+    vigil_hub_free(NULL);
+    vigil_hub_stop(NULL);
+}
+END_TEST
+
+START_TEST(ingest_commits_and_feeds_windows)
+{
+    vigil_hub *hub = hub_at("sqlite::memory:", 0);
+    vigil_batch *b = mk_batch("b-1", 3, "cpu", 1000);
+    vigil_hub_ingest_result res = {99, 99};
+    ck_assert_int_eq(vigil_hub_ingest(hub, b, &res), VIGIL_ECLOSED);
+    vt_assert_error(VIGIL_ECLOSED, "hub: not started");
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_hub_ingest(hub, b, &res), VIGIL_OK);
+    ck_assert_uint_eq(res.accepted, 3);
+    ck_assert_int_eq(res.duplicate, 0);
+    ck_assert_uint_eq(store_count(vigil_hub_store(hub), "cpu"), 3);
+    /* the same batch id again: acknowledged, not stored twice */
+    ck_assert_int_eq(vigil_hub_ingest(hub, b, &res), VIGIL_OK);
+    ck_assert_uint_eq(res.accepted, 0);
+    ck_assert_int_eq(res.duplicate, 1);
+    ck_assert_uint_eq(store_count(vigil_hub_store(hub), "cpu"), 3);
+    vigil_hub_stats st;
+    ck_assert_int_eq(vigil_hub_stats_get(hub, &st), VIGIL_OK);
+    ck_assert_uint_eq(st.samples, 3);
+    ck_assert_uint_eq(st.batches, 1);
+    ck_assert_uint_eq(st.duplicates, 1);
+    ck_assert_uint_eq(st.series, 3);
+    ck_assert_uint_eq(st.windows, 3);
+    /* every stored sample is in its window */
+    double v = -1;
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "cpu{host=\"h1\",i=\"2\"}", VIGIL_WINDOW_LAST, 0, 5000, &v),
+        VIGIL_OK);
+    ck_assert(v == 2.0);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "cpu{host=\"h9\"}", VIGIL_WINDOW_LAST, 0, 5000, &v),
+        VIGIL_ENOTFOUND);
+    vt_assert_error(VIGIL_ENOTFOUND, "no window for cpu{host=\"h9\"}");
+    vigil_batch_free(b);
+    /* samples more than 5 minutes ahead are refused, nothing stored */
+    vigil_batch *fut = NULL;
+    ck_assert_int_eq(vigil_batch_new(&fut), VIGIL_OK);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000;
+    vigil_metric ok = {"future", 1, now, NULL, 0, NULL};
+    vigil_metric bad = {"future", 1, now + 6 * 60 * 1000, NULL, 0, NULL};
+    ck_assert_int_eq(vigil_batch_add(fut, &ok), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_add(fut, &bad), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_ingest(hub, fut, &res), VIGIL_EVALUE);
+    vt_assert_error(VIGIL_EVALUE, "metrics[1].ts: ");
+    vt_assert_error(VIGIL_EVALUE, "is more than 5m in the future");
+    ck_assert_uint_eq(store_count(vigil_hub_store(hub), "future"), 0);
+    vigil_batch_free(fut);
+    ck_assert_int_eq(vigil_hub_stats_get(hub, &st), VIGIL_OK);
+    ck_assert_uint_eq(st.rejected, 2); /* not started, then the future sample */
+    vigil_hub_stop(hub);
+    vigil_batch *late = mk_batch(NULL, 1, "cpu", 1);
+    ck_assert_int_eq(vigil_hub_ingest(hub, late, NULL), VIGIL_ECLOSED);
+    vt_assert_error(VIGIL_ECLOSED, "hub: shutting down");
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_ECLOSED);
+    vigil_batch_free(late);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+typedef struct async_rec {
+    pthread_mutex_t mu;
+    int calls;
+    int status;
+    size_t accepted;
+} async_rec;
+
+static void async_cb(int status, const char *message, const vigil_hub_ingest_result *r,
+                     void *payload)
+{
+    (void)message;
+    async_rec *a = payload;
+    pthread_mutex_lock(&a->mu);
+    a->calls++;
+    a->status = status;
+    a->accepted += r->accepted;
+    pthread_mutex_unlock(&a->mu);
+}
+
+START_TEST(async_ingest_and_stop_drains)
+{
+    vigil_hub *hub = hub_started("sqlite::memory:");
+    async_rec a = {PTHREAD_MUTEX_INITIALIZER, 0, -1, 0};
+    for (int i = 0; i < 20; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "a-%d", i);
+        vigil_batch *b = mk_batch(id, 10, "mem", 1000 + i * 100);
+        ck_assert_int_eq(vigil_hub_ingest_async(hub, b, async_cb, &a), VIGIL_OK);
+    }
+    /* stop commits everything queued and answers every caller */
+    vigil_hub_stop(hub);
+    ck_assert_int_eq(a.calls, 20);
+    ck_assert_int_eq(a.status, VIGIL_OK);
+    ck_assert_uint_eq(a.accepted, 200);
+    ck_assert_uint_eq(store_count(vigil_hub_store(hub), "mem"), 200);
+    vigil_batch *b = mk_batch("x", 1, "mem", 1);
+    ck_assert_int_eq(vigil_hub_ingest_async(hub, b, async_cb, &a), VIGIL_ECLOSED);
+    ck_assert_int_eq(vigil_hub_ingest_async(hub, b, NULL, NULL), VIGIL_EINVAL);
+    vigil_batch_free(b); /* refused: still ours */
+    vigil_hub_free(hub);
+}
+END_TEST
+
+typedef struct conc {
+    vigil_hub *hub;
+    int id;
+    size_t acked;
+} conc;
+
+static void *conc_main(void *arg)
+{
+    conc *c = arg;
+    for (int i = 0; i < 50; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "t%d-%d", c->id, i);
+        vigil_batch *b = mk_batch(id, 100, "conc", (int64_t)c->id * 1000000 + i * 1000);
+        vigil_hub_ingest_result r;
+        if (vigil_hub_ingest(c->hub, b, &r) == VIGIL_OK)
+            c->acked += r.accepted;
+        vigil_batch_free(b);
+    }
+    return NULL;
+}
+
+START_TEST(concurrent_ingests_group_commit)
+{
+    vigil_hub *hub = hub_started(file_url());
+    pthread_t th[8];
+    conc cs[8];
+    for (int i = 0; i < 8; i++) {
+        cs[i].hub = hub;
+        cs[i].id = i;
+        cs[i].acked = 0;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, conc_main, &cs[i]), 0);
+    }
+    size_t acked = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        acked += cs[i].acked;
+    }
+    ck_assert_uint_eq(acked, 8 * 50 * 100);
+    ck_assert_uint_eq(store_count(vigil_hub_store(hub), "conc"), acked);
+    vigil_hub_stats st;
+    vigil_hub_stats_get(hub, &st);
+    ck_assert_uint_eq(st.batches, 400);
+    ck_assert_uint_le(st.commits, st.batches);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+/* Holds the store's lock (inside one of its callbacks) so the committer
+ * blocks and the queue fills. */
+typedef struct full_ctx {
+    vigil_hub *hub;
+    vigil_api *api;
+    async_rec first;
+    vigil_api_response *queued;
+    int queued_done;
+    int ran;
+} full_ctx;
+
+static void queued_done(vigil_api_response *resp, void *payload)
+{
+    (void)resp;
+    full_ctx *f = payload;
+    __atomic_store_n(&f->queued_done, 1, __ATOMIC_SEQ_CST);
+}
+
+static int hold_store(const vigil_store_series *s, void *payload)
+{
+    (void)s;
+    full_ctx *f = payload;
+    if (f->ran++)
+        return 0;
+    vigil_batch *b = mk_batch("q-1", 5, "queue", 5000);
+    ck_assert_int_eq(vigil_hub_ingest_async(f->hub, b, async_cb, &f->first), VIGIL_OK);
+    vigil_hub_stats st;
+    for (int i = 0; i < 5000; i++) {
+        vigil_hub_stats_get(f->hub, &st);
+        if (st.queue_depth == 0)
+            break;
+        usleep(1000);
+    }
+    ck_assert_uint_eq(st.queue_depth, 0); /* the committer took it and waits for the store */
+    /* one more fits the queue (queue_max 1) ... */
+    static vigil_http_header hs[] = {{"Content-Type", "application/json"}};
+    static vigil_api_request req = VIGIL_API_REQUEST_INIT;
+    req.method = "POST";
+    req.path = "/v1/ingest";
+    req.headers = hs;
+    req.nheaders = 1;
+    req.body = "{\"batch_id\":\"q-2\",\"metrics\":[{\"name\":\"queue\",\"value\":1,\"ts\":9000}]}";
+    req.body_len = strlen(req.body);
+    ck_assert_int_eq(vigil_api_response_new(&f->queued), VIGIL_OK);
+    ck_assert_int_eq(vigil_api_submit(f->api, &req, f->queued, queued_done, f), VIGIL_OK);
+    ck_assert_int_eq(__atomic_load_n(&f->queued_done, __ATOMIC_SEQ_CST), 0);
+    /* ... and the next is refused with 429 and Retry-After */
+    vigil_api_response *r =
+        post(f->api, "{\"metrics\":[{\"name\":\"queue\",\"value\":1,\"ts\":1}]}");
+    expect(r, 429,
+           "{\"error\":{\"code\":\"overloaded\",\"message\":\"hub: the ingest queue is full (1 "
+           "batches waiting); retry later\",\"path\":\"\"}}");
+    ck_assert_str_eq(vigil_api_response_header(r, "Retry-After"), "1");
+    vigil_api_response_free(r);
+    vigil_batch *c = mk_batch("q-3", 1, "queue", 1);
+    ck_assert_int_eq(vigil_hub_ingest_async(f->hub, c, async_cb, &f->first), VIGIL_EOVERLOADED);
+    vt_assert_error(VIGIL_EOVERLOADED, "the ingest queue is full");
+    vigil_batch_free(c);
+    return 0;
+}
+
+START_TEST(queue_full_is_429)
+{
+    vigil_hub *hub = hub_at(file_url(), 1);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    vigil_api *api = mounted(hub, 0);
+    vigil_batch *seed = mk_batch("seed", 1, "queue", 1);
+    ck_assert_int_eq(vigil_hub_ingest(hub, seed, NULL), VIGIL_OK);
+    vigil_batch_free(seed);
+    full_ctx f;
+    memset(&f, 0, sizeof(f));
+    f.hub = hub;
+    f.api = api;
+    pthread_mutex_init(&f.first.mu, NULL);
+    ck_assert_int_eq(vigil_store_series_list(vigil_hub_store(hub), NULL, hold_store, &f), VIGIL_OK);
+    vigil_hub_stop(hub); /* commits the two queued ones */
+    ck_assert_int_eq(f.first.calls, 1);
+    ck_assert_int_eq(f.first.status, VIGIL_OK);
+    ck_assert_int_eq(f.queued_done, 1);
+    expect(f.queued, 202, "{\"accepted\":1,\"duplicate\":false}");
+    vigil_api_response_free(f.queued);
+    ck_assert_uint_eq(store_count(vigil_hub_store(hub), "queue"), 7);
+    treq m = {.path = "/metrics"};
+    vigil_api_response *r = run(api, &m);
+    expect(r, 200, NULL);
+    ck_assert_ptr_nonnull(strstr(vigil_api_response_body(r, NULL),
+                                 "vigil_ingest_rejected_batches_total{reason=\"overloaded\"} 2\n"));
+    vigil_api_response_free(r);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+/* ---- routes ----------------------------------------------------------------------- */
+
+START_TEST(ingest_route_statuses)
+{
+    vigil_hub *hub = hub_started("sqlite::memory:");
+    vigil_api *api = mounted(hub, 0);
+    const char *good =
+        "{\"agent\":\"h1\",\"batch_id\":\"r-1\",\"metrics\":["
+        "{\"name\":\"cpu_usage\",\"value\":0.5,\"ts\":1000,\"tags\":{\"host\":\"h1\"}},"
+        "{\"name\":\"cpu_usage\",\"value\":null,\"error\":\"timeout\",\"ts\":2000,"
+        "\"tags\":{\"host\":\"h1\"}}]}";
+    expect_free(post(api, good), 202, "{\"accepted\":2,\"duplicate\":false}");
+    expect_free(post(api, good), 202, "{\"accepted\":0,\"duplicate\":true}");
+    /* without an agent too; the same id from another agent is another batch */
+    const char *anon = "{\"batch_id\":\"r-1\",\"metrics\":[{\"name\":\"cpu_usage\",\"value\":1,"
+                       "\"ts\":3000}]}";
+    expect_free(post(api, anon), 202, "{\"accepted\":1,\"duplicate\":false}");
+    expect_free(post(api, anon), 202, "{\"accepted\":0,\"duplicate\":true}");
+    expect_free(post(api, "{\"metrics\":[]}"), 202, "{\"accepted\":0,\"duplicate\":false}");
+
+    expect_error(post(api, "{\"metrics\":[{\"name\":"), 400, "invalid_json", "metrics[0].name",
+                 "unexpected end of input");
+    expect_error(post(api, "not json"), 400, "invalid_json", "", "");
+    expect_error(post(api, ""), 400, "invalid_json", "", "");
+    expect_error(post(api, "{\"metrics\":[{\"name\":\"x\",\"value\":\"high\",\"ts\":1}]}"), 400,
+                 "invalid_metric", "metrics[0].value", "metrics[0].value: ");
+    expect_error(post(api, "{\"metrics\":{}}"), 400, "invalid_metric", "metrics", "array");
+    expect_error(post(api, "[1,2]"), 400, "invalid_metric", "", "expected an object");
+    expect_error(post(api, "{\"metrics\":[{\"name\":\"x\",\"value\":1,\"ts\":1,"
+                           "\"tags\":{\"host\":\"a\\u0000b\"}}]}"),
+                 400, "invalid_metric", "metrics[0].tags.host", "");
+    expect_error(post(api, "{\"metrics\":[{\"name\":\"x\",\"value\":1,\"ts\":1,"
+                           "\"tags\":{\"host\":\"a\xff\xfe\"}}]}"),
+                 400, "invalid_metric", "metrics[0].tags.host", "UTF-8");
+    expect_error(post(api, "{\"metrics\":[{\"name\":\"x\",\"value\":1,\"ts\":1}],\"bogus\":1}"),
+                 400, "invalid_metric", "bogus", "unknown field");
+    expect_error(post(api, "{\"metrics\":[{\"name\":\"9x\",\"value\":1,\"ts\":1}]}"), 400,
+                 "invalid_metric", "metrics[0].name", "");
+    expect_error(post(api, "{\"metrics\":[{\"name\":\"x\",\"value\":1,\"ts\":99999999999999}]}"),
+                 400, "invalid_metric", "metrics[0].ts", "is more than 5m in the future");
+
+    /* wrong method, unknown route, media type */
+    treq g = {.path = "/v1/ingest"};
+    vigil_api_response *r = run(api, &g);
+    expect(r, 405, NULL);
+    ck_assert_str_eq(vigil_api_response_header(r, "Allow"), "POST");
+    vigil_api_response_free(r);
+    treq nf = {.method = "POST", .path = "/v1/ingests", .body = "{}", .headers = {JSON_CT}};
+    expect_free(run(api, &nf), 404, NULL);
+    treq ct = {.method = "POST",
+               .path = "/v1/ingest",
+               .body = "{}",
+               .headers = {"Content-Type: text/plain"}};
+    expect_error(run(api, &ct), 415, "unsupported_media_type", "", "application/json");
+    char *big = malloc(2 * 1024 * 1024);
+    memset(big, ' ', 2 * 1024 * 1024);
+    treq large = {.method = "POST",
+                  .path = "/v1/ingest",
+                  .body = big,
+                  .body_len = 2 * 1024 * 1024,
+                  .headers = {JSON_CT}};
+    expect_error(run(api, &large), 413, "too_large", "", "limit of 1048576 bytes");
+    free(big);
+
+    treq rz = {.path = "/readyz"};
+    expect_free(run(api, &rz), 200, "{\"status\":\"ready\"}");
+    vigil_hub_stop(hub);
+    r = post(api, good);
+    expect(
+        r, 503,
+        "{\"error\":{\"code\":\"unavailable\",\"message\":\"hub: shutting down\",\"path\":\"\"}}");
+    ck_assert_str_eq(vigil_api_response_header(r, "Retry-After"), "1");
+    vigil_api_response_free(r);
+    expect_free(run(api, &rz), 503,
+                "{\"error\":{\"code\":\"unavailable\",\"message\":\"the hub is not running\","
+                "\"path\":\"\"}}");
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+START_TEST(auth_on_hub_routes)
+{
+    vigil_hub *hub = hub_started("sqlite::memory:");
+    vigil_api *api = mounted(hub, 1);
+    const char *body = "{\"metrics\":[{\"name\":\"x\",\"value\":1,\"ts\":1}]}";
+    treq none = {.method = "POST", .path = "/v1/ingest", .body = body, .headers = {JSON_CT}};
+    expect_free(run(api, &none), 401,
+                "{\"error\":{\"code\":\"unauthorized\",\"message\":\"missing bearer token\","
+                "\"path\":\"\"}}");
+    treq bad = {.method = "POST",
+                .path = "/v1/ingest",
+                .body = body,
+                .headers = {JSON_CT, "Authorization: Bearer wrong-token-0000000000"}};
+    expect_free(run(api, &bad), 401,
+                "{\"error\":{\"code\":\"unauthorized\",\"message\":\"invalid token\","
+                "\"path\":\"\"}}");
+    treq scope = {.method = "POST",
+                  .path = "/v1/ingest",
+                  .body = body,
+                  .headers = {JSON_CT, "Authorization: Bearer hub-read-token-1111111111111"}};
+    expect_free(run(api, &scope), 403,
+                "{\"error\":{\"code\":\"forbidden\",\"message\":\"token \\\"dash\\\" lacks the "
+                "ingest scope\",\"path\":\"\"}}");
+    treq ok = {.method = "POST",
+               .path = "/v1/ingest",
+               .body = body,
+               .headers = {JSON_CT, "Authorization: Bearer hub-ingest-token-000000000"}};
+    expect_free(run(api, &ok), 202, "{\"accepted\":1,\"duplicate\":false}");
+    treq q = {.path = "/v1/query",
+              .query = "name=x&from=0",
+              .headers = {"Authorization: Bearer hub-ingest-token-000000000"}};
+    expect_free(run(api, &q), 403, NULL);
+    treq q2 = {.path = "/v1/query",
+               .query = "name=x&from=0",
+               .headers = {"Authorization: Bearer hub-read-token-1111111111111"}};
+    expect_free(run(api, &q2), 200,
+                "{\"series\":[{\"name\":\"x\",\"tags\":{},\"points\":[[1,1]]}]}");
+    treq ev = {.path = "/v1/events", .query = "access_token=hub-read-token-1111111111111"};
+    vigil_api_response *r = run(api, &ev);
+    expect(r, 200, "");
+    ck_assert(vigil_api_response_is_stream(r));
+    vigil_api_response_free(r);
+    treq ev2 = {.path = "/v1/events"};
+    expect_free(run(api, &ev2), 401, NULL);
+    treq rz = {.path = "/readyz"};
+    expect_free(run(api, &rz), 200, NULL);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+START_TEST(readonly_store_is_503)
+{
+    const char *url = file_url();
+    vigil_hub *hub = hub_started(url);
+    vigil_hub_free(hub);
+    char ro[700];
+    snprintf(ro, sizeof(ro), "%s?mode=ro", url);
+    hub = hub_started(ro);
+    vigil_api *api = mounted(hub, 0);
+    vigil_api_response *r = post(api, "{\"metrics\":[{\"name\":\"x\",\"value\":1,\"ts\":1}]}");
+    expect(r, 503, NULL);
+    ck_assert_str_eq(vigil_api_response_header(r, "Retry-After"), "1");
+    ck_assert_ptr_nonnull(strstr(vigil_api_response_body(r, NULL),
+                                 "{\"error\":{\"code\":\"unavailable\",\"message\":\"store: "));
+    vigil_api_response_free(r);
+    treq rz = {.path = "/readyz"};
+    expect_error(run(api, &rz), 503, "unavailable", "", "store: ");
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+static void seed_query_data(vigil_api *api)
+{
+    expect_free(post(api, "{\"batch_id\":\"s1\",\"metrics\":["
+                          "{\"name\":\"cpu\",\"value\":1,\"ts\":1000,\"tags\":{\"host\":\"h1\"}},"
+                          "{\"name\":\"cpu\",\"value\":2,\"ts\":2000,\"tags\":{\"host\":\"h1\"}},"
+                          "{\"name\":\"cpu\",\"value\":3.5,\"ts\":3000,\"tags\":{\"host\":\"h1\"}},"
+                          "{\"name\":\"cpu\",\"value\":5,\"ts\":1000,\"tags\":{\"host\":\"h2\"}},"
+                          "{\"name\":\"cpu\",\"value\":null,\"error\":\"timeout\",\"ts\":1500,"
+                          "\"tags\":{\"host\":\"h3\"}},"
+                          "{\"name\":\"mem\",\"value\":7,\"ts\":1000}]}"),
+                202, "{\"accepted\":6,\"duplicate\":false}");
+}
+
+static void q_expect(vigil_api *api, const char *path, const char *query, int status,
+                     const char *body)
+{
+    treq t = {.path = path, .query = query};
+    expect_free(run(api, &t), status, body);
+}
+
+START_TEST(query_and_series_routes)
+{
+    vigil_hub *hub = hub_started("sqlite::memory:");
+    vigil_api *api = mounted(hub, 0);
+    seed_query_data(api);
+    q_expect(api, "/v1/query", "name=cpu&from=0&to=5000", 200,
+             "{\"series\":[{\"name\":\"cpu\",\"tags\":{\"host\":\"h1\"},\"points\":[[1000,1],"
+             "[2000,2],[3000,3.5]]},{\"name\":\"cpu\",\"tags\":{\"host\":\"h2\"},\"points\":[["
+             "1000,5]]},{\"name\":\"cpu\",\"tags\":{\"host\":\"h3\"},\"points\":[[1500,null]]}]}");
+    q_expect(api, "/v1/query", "name=cpu&match=host:h1&from=0&to=2000", 200,
+             "{\"series\":[{\"name\":\"cpu\",\"tags\":{\"host\":\"h1\"},\"points\":[[1000,1],"
+             "[2000,2]]}]}");
+    q_expect(api, "/v1/query", "name=cpu&match=host:h1&from=0&to=5000&step=2s&agg=sum", 200,
+             "{\"series\":[{\"name\":\"cpu\",\"tags\":{\"host\":\"h1\"},\"points\":[[0,1],"
+             "[2000,5.5]]}]}");
+    q_expect(api, "/v1/query", "name=cpu&match=host:h%5B12%5D&from=0&to=1000", 200,
+             "{\"series\":[{\"name\":\"cpu\",\"tags\":{\"host\":\"h1\"},\"points\":[[1000,1]]},"
+             "{\"name\":\"cpu\",\"tags\":{\"host\":\"h2\"},\"points\":[[1000,5]]}]}");
+    q_expect(api, "/v1/query", "name=cpu&from=-1h", 200, "{\"series\":[]}");
+    q_expect(api, "/v1/query", "name=nothing&from=0", 200, "{\"series\":[]}");
+    q_expect(api, "/v1/query", "from=0", 400,
+             "{\"error\":{\"code\":\"invalid_request\",\"message\":\"name: required\","
+             "\"path\":\"name\"}}");
+    q_expect(api, "/v1/query", "name=cpu&from=yesterday", 400,
+             "{\"error\":{\"code\":\"invalid_request\",\"message\":\"from: expected epoch "
+             "milliseconds, \\\"now\\\" or a relative time such as \\\"-1h\\\", got "
+             "\\\"yesterday\\\"\",\"path\":\"from\"}}");
+    q_expect(api, "/v1/query", "name=cpu&from=5000&to=1000", 400,
+             "{\"error\":{\"code\":\"invalid_request\",\"message\":\"to: must be after from\","
+             "\"path\":\"to\"}}");
+    q_expect(api, "/v1/query", "name=cpu&agg=sum", 400,
+             "{\"error\":{\"code\":\"invalid_request\",\"message\":\"agg: needs step\","
+             "\"path\":\"agg\"}}");
+    q_expect(api, "/v1/query", "name=cpu&step=2s&agg=median", 400, NULL);
+    q_expect(api, "/v1/query", "name=cpu&step=0s", 400, NULL);
+    q_expect(api, "/v1/query", "name=cpu&match=host", 400,
+             "{\"error\":{\"code\":\"invalid_request\",\"message\":\"match: expected key:value, "
+             "got \\\"host\\\"\",\"path\":\"match\"}}");
+    q_expect(api, "/v1/query", "name=cpu&match=9x:1", 400, NULL);
+    q_expect(api, "/v1/query", "name=c%20pu", 400, NULL);
+
+    q_expect(api, "/v1/series", "name=cpu", 200,
+             "{\"series\":[{\"name\":\"cpu\",\"tags\":{\"host\":\"h1\"},\"latest\":{\"ts\":3000,"
+             "\"value\":3.5}},{\"name\":\"cpu\",\"tags\":{\"host\":\"h2\"},\"latest\":{\"ts\":"
+             "1000,\"value\":5}},{\"name\":\"cpu\",\"tags\":{\"host\":\"h3\"},\"latest\":{\"ts\":"
+             "1500,\"value\":null,\"error\":\"timeout\"}}]}");
+    q_expect(api, "/v1/series", "name=mem", 200,
+             "{\"series\":[{\"name\":\"mem\",\"tags\":{},\"latest\":{\"ts\":1000,\"value\":7}}]}");
+    q_expect(api, "/v1/series", NULL, 200, NULL);
+    treq wm = {.method = "DELETE", .path = "/v1/series"};
+    vigil_api_response *r = run(api, &wm);
+    expect(r, 405, NULL);
+    ck_assert_str_eq(vigil_api_response_header(r, "Allow"), "GET");
+    vigil_api_response_free(r);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+/* ---- events -------------------------------------------------------------------- */
+
+static int g_wakes;
+
+static void wake_cb(void *payload)
+{
+    (void)payload;
+    __atomic_add_fetch(&g_wakes, 1, __ATOMIC_SEQ_CST);
+}
+
+static size_t read_all(vigil_api_response *r, char *buf, size_t size, int *rc)
+{
+    size_t got = 0, n = 0;
+    do {
+        *rc = vigil_api_response_read(r, buf + got, size - 1 - got, &n);
+        got += n;
+    } while (*rc == VIGIL_OK && n);
+    buf[got] = '\0';
+    return got;
+}
+
+START_TEST(events_stream)
+{
+    vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
+    o.store_url = "sqlite::memory:";
+    o.events_interval_ms = HOUR_MS;
+    o.events_queue_max = 3;
+    o.events_max_subscribers = 2;
+    o.logger.min_level = VIGIL_LOG_ERROR;
+    vigil_hub *hub = NULL;
+    ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    vigil_api *api = mounted(hub, 0);
+    treq ev = {.path = "/v1/events"};
+    vigil_api_response *fast = run(api, &ev);
+    vigil_api_response *slow = run(api, &ev);
+    expect(fast, 200, "");
+    ck_assert_str_eq(vigil_api_response_header(fast, "Content-Type"), "text/event-stream");
+    ck_assert_str_eq(vigil_api_response_header(fast, "Cache-Control"), "no-cache");
+    expect_free(run(api, &ev), 429,
+                "{\"error\":{\"code\":\"overloaded\",\"message\":\"events: 2 subscribers already "
+                "connected\",\"path\":\"\"}}");
+    ck_assert_int_eq(vigil_api_response_set_wake(fast, wake_cb, NULL), VIGIL_OK);
+    char buf[4096];
+    int rc;
+    read_all(fast, buf, sizeof(buf), &rc);
+    ck_assert_int_eq(rc, VIGIL_OK);
+    ck_assert_str_eq(buf, ": connected\nretry: 2000\n\n");
+    g_wakes = 0;
+    ck_assert_int_eq(vigil_hub_publish(hub, "policy", "{\"a\":1}"), VIGIL_OK);
+    ck_assert_int_eq(g_wakes, 1);
+    ck_assert_int_eq(vigil_hub_publish(hub, "drift", "{\"line\":1,\n\"two\":2}"), VIGIL_OK);
+    ck_assert_int_eq(g_wakes, 1); /* not woken again while unread */
+    read_all(fast, buf, sizeof(buf), &rc);
+    ck_assert_str_eq(buf, "id: 1\nevent: policy\ndata: {\"a\":1}\n\n"
+                          "id: 2\nevent: drift\ndata: {\"line\":1,\ndata: \"two\":2}\n\n");
+    /* the slow subscriber never reads: after its queue (3 + hello) fills it is dropped */
+    ck_assert_int_eq(vigil_hub_publish(hub, "x", "{}"), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_publish(hub, "x", "{}"), VIGIL_OK);
+    vigil_hub_stats st;
+    vigil_hub_stats_get(hub, &st);
+    ck_assert_uint_eq(st.subscribers, 2);
+    size_t n = 9;
+    ck_assert_int_eq(vigil_api_response_read(slow, buf, sizeof(buf), &n), VIGIL_ECLOSED);
+    ck_assert_uint_eq(n, 0);
+    vigil_api_response_free(slow);
+    read_all(fast, buf, sizeof(buf), &rc);
+    ck_assert_ptr_nonnull(strstr(buf, "id: 4\nevent: x\n"));
+    /* bad events */
+    ck_assert_int_eq(vigil_hub_publish(hub, "Bad Type", "{}"), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "[a-z0-9_.]");
+    ck_assert_int_eq(vigil_hub_publish(hub, "", "{}"), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_hub_publish(hub, "x", "\xff"), VIGIL_EENCODING);
+    char *huge = malloc(70000);
+    memset(huge, 'a', 69999);
+    huge[69999] = '\0';
+    ck_assert_int_eq(vigil_hub_publish(hub, "x", huge), VIGIL_ELIMIT);
+    free(huge);
+    ck_assert_int_eq(vigil_hub_publish(NULL, "x", "{}"), VIGIL_EINVAL);
+    /* stopping the hub ends the stream once it is read */
+    g_wakes = 0;
+    vigil_hub_stop(hub);
+    ck_assert_int_eq(g_wakes, 1);
+    n = 5;
+    ck_assert_int_eq(vigil_api_response_read(fast, buf, sizeof(buf), &n), VIGIL_ECLOSED);
+    vigil_api_response_free(fast);
+    expect_error(run(api, &ev), 503, "unavailable", "", "shutting down");
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+static void *ticker_reader(void *arg)
+{
+    vigil_api_response *r = arg;
+    char buf[4096];
+    size_t got = 0;
+    for (int i = 0; i < 3000 && !strstr(buf, "event: ingest"); i++) {
+        size_t n = 0;
+        vigil_api_response_read(r, buf + got, sizeof(buf) - 1 - got, &n);
+        got += n;
+        buf[got] = '\0';
+        if (!n)
+            usleep(1000);
+    }
+    return strstr(buf, "\"samples_per_second\":") ? (void *)1 : NULL;
+}
+
+START_TEST(ingest_rate_ticks)
+{
+    vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
+    o.store_url = "sqlite::memory:";
+    o.events_interval_ms = 50;
+    o.logger.min_level = VIGIL_LOG_ERROR;
+    vigil_hub *hub = NULL;
+    ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    vigil_api *api = mounted(hub, 0);
+    treq ev = {.path = "/v1/events"};
+    vigil_api_response *r = run(api, &ev);
+    pthread_t t;
+    pthread_create(&t, NULL, ticker_reader, r);
+    void *ok = NULL;
+    pthread_join(t, &ok);
+    ck_assert_ptr_eq(ok, (void *)1);
+    vigil_api_response_free(r);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+/* ---- metrics ------------------------------------------------------------------- */
+
+static void promtool_check(const char *text)
+{
+    if (access("/usr/bin/promtool", X_OK) != 0)
+        return;
+    const char *dir = vt_tmpdir();
+    char in[512], out[512];
+    snprintf(in, sizeof(in), "%s", vt_write_file(dir, "m.txt", text, strlen(text)));
+    snprintf(out, sizeof(out), "%s/out.txt", dir);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, in, O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    char *argv[] = {"/usr/bin/promtool", "check", "metrics", NULL};
+    pid_t pid;
+    ck_assert_int_eq(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    int st;
+    waitpid(pid, &st, 0);
+    char msg[4096] = "";
+    FILE *f = fopen(out, "r");
+    if (f) {
+        msg[fread(msg, 1, sizeof(msg) - 1, f)] = '\0';
+        fclose(f);
+    }
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "promtool: %s\n%s", msg, text);
+}
+
+START_TEST(metrics_of_the_hub)
+{
+    vigil_hub *hub = hub_started("sqlite::memory:");
+    vigil_api *api = mounted(hub, 0);
+    seed_query_data(api);
+    expect_free(post(api, "{\"batch_id\":\"s1\",\"metrics\":[]}"), 202, NULL); /* duplicate */
+    expect_free(post(api, "{"), 400, NULL);
+    treq m = {.path = "/metrics"};
+    vigil_api_response *r = run(api, &m);
+    expect(r, 200, NULL);
+    const char *b = vigil_api_response_body(r, NULL);
+    static const char *const want[] = {
+        "vigil_http_requests_total{route=\"/v1/ingest\",code=\"202\"} 2\n",
+        "vigil_http_requests_total{route=\"/v1/ingest\",code=\"400\"} 1\n",
+        "vigil_ingest_samples_total 6\n",
+        "vigil_ingest_batches_total 1\n",
+        "vigil_ingest_duplicate_batches_total 1\n",
+        "vigil_ingest_rejected_batches_total{reason=\"invalid_json\"} 1\n",
+        "vigil_store_commit_duration_seconds_count 2\n",
+        "vigil_ingest_commit_group_batches_count 2\n",
+        "vigil_series 4\n",
+        "vigil_windows 3\n", /* the failed sample has no value */
+        "vigil_ingest_queue_depth 0\n",
+        "vigil_ingest_queue_capacity 1024\n",
+        "vigil_events_subscribers 0\n",
+        "# TYPE vigil_http_request_duration_seconds histogram\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (!strstr(b, want[i])) {
+            fprintf(stderr, "%s\n", b);
+            ck_abort_msg("metrics lack %s", want[i]);
+        }
+    promtool_check(b);
+    vigil_api_response_free(r);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+/* ---- configuration -------------------------------------------------------------- */
+
+START_TEST(shipped_collector_yaml_loads)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/configs/collector.yaml", vt_srcdir());
+    setenv("VIGIL_INGEST_TOKEN", "cfg-ingest-token-00000000", 1);
+    vigil_hub_config *c = NULL;
+    ck_assert_msg(vigil_hub_config_load(&c, path, NULL) == VIGIL_OK, "%s",
+                  vigil_error_last()->message);
+    const vigil_httpd_options *h = vigil_hub_config_httpd(c);
+    ck_assert_str_eq(h->listen, "127.0.0.1:7600");
+    ck_assert_uint_eq(h->max_connections, 1024);
+    ck_assert_uint_eq(h->per_ip, 64);
+    ck_assert_int_eq(h->timeout_ms, 30000);
+    ck_assert_uint_eq(h->max_body, 8u * 1024 * 1024);
+    ck_assert_ptr_null(h->tls_cert);
+    const vigil_hub_options *o = vigil_hub_config_hub(c);
+    ck_assert_str_eq(o->store_url, "sqlite://./var/vigil.db");
+    ck_assert_int_eq(o->retention_ms, 14LL * 24 * HOUR_MS);
+    const vigil_api_options *a = vigil_hub_config_api(c);
+    ck_assert_uint_eq(a->max_inflated, 64u * 1024 * 1024);
+    ck_assert_uint_eq(a->ntokens, 1);
+    ck_assert_str_eq(a->tokens[0].name, "agents");
+    ck_assert_str_eq(a->tokens[0].env, "VIGIL_INGEST_TOKEN");
+    ck_assert_uint_eq(a->tokens[0].scopes, VIGIL_API_SCOPE_INGEST);
+    ck_assert_int_eq(vigil_hub_config_daemon(c)->drain_timeout_ms, 10000);
+    vigil_hub_config_free(c);
+}
+END_TEST
+
+static int load_cfg(const char *text, vigil_hub_config **out)
+{
+    return vigil_hub_config_load_string(out, text, strlen(text), "c.yaml", NULL);
+}
+
+static void cfg_fails(const char *text, int code, const char *msg)
+{
+    vigil_hub_config *c = NULL;
+    ck_assert_msg(load_cfg(text, &c) == code, "accepted or wrong code for: %s (%s)", text,
+                  vigil_error_last()->message);
+    vt_assert_error(code, msg);
+    ck_assert_ptr_null(c);
+}
+
+START_TEST(collector_yaml_errors)
+{
+    vigil_hub_config *c = NULL;
+    ck_assert_int_eq(load_cfg("", &c), VIGIL_OK);
+    ck_assert_str_eq(vigil_hub_config_hub(c)->store_url, VIGIL_HUB_DEFAULT_STORE);
+    ck_assert_ptr_null(vigil_hub_config_httpd(c)->listen);
+    vigil_hub_config_free(c);
+    ck_assert_int_eq(load_cfg("listen: 127.0.0.1:0\n"
+                              "http: {threads: 3, timeout: 2s, max_body: 1MiB, max_inflated: 4MiB,"
+                              " drain_timeout: 3s, tls: {cert: '', key: ''}}\n"
+                              "store: 'sqlite::memory:'\n"
+                              "retention: 2d\nretention_interval: 5m\n"
+                              "security: {tokens: [{name: ops, file: /x, scopes: [admin, read]}],"
+                              " allowed_origins: ['https://a.example'], insecure: yes}\n"
+                              "ingest: {queue: 8, max_metrics: 500, max_future: 1m,"
+                              " group_max_samples: 1000}\n"
+                              "windows: {max_age: 10m, max_samples: 100, max_series: 50}\n"
+                              "events: {interval: 2s, queue: 16, max_subscribers: 4}\n"
+                              "log: {level: warn}\n",
+                              &c),
+                     VIGIL_OK);
+    ck_assert_uint_eq(vigil_hub_config_httpd(c)->threads, 3);
+    ck_assert(vigil_hub_config_httpd(c)->insecure);
+    ck_assert_uint_eq(vigil_hub_config_api(c)->max_body, 1024 * 1024);
+    ck_assert_uint_eq(vigil_hub_config_api(c)->tokens[0].scopes,
+                      VIGIL_API_SCOPE_ADMIN | VIGIL_API_SCOPE_READ);
+    ck_assert_str_eq(vigil_hub_config_api(c)->allowed_origins[0], "https://a.example");
+    ck_assert_uint_eq(vigil_hub_config_hub(c)->queue_max, 8);
+    ck_assert_int_eq(vigil_hub_config_hub(c)->windows.window.max_age_ms, 600000);
+    ck_assert_uint_eq(vigil_hub_config_hub(c)->events_queue_max, 16);
+    ck_assert_int_eq(vigil_hub_config_daemon(c)->log_level, VIGIL_LOG_WARN);
+    ck_assert_int_eq(vigil_hub_config_daemon(c)->drain_timeout_ms, 3000);
+    vigil_hub_config_free(c);
+
+    cfg_fails("listen: 127.0.0.1:7600\nbogus: 1\n", VIGIL_EUNKNOWNKEY,
+              "c.yaml:2:1: bogus: unknown key");
+    cfg_fails("http: {timout: 3s}\n", VIGIL_EUNKNOWNKEY,
+              "http.timout: unknown key (did you mean \"timeout\"?)");
+    cfg_fails("http: {timeout: ten}\n", VIGIL_EVALUE, "c.yaml:1:17: http.timeout: ");
+    cfg_fails("http: {timeout: 500ms}\n", VIGIL_ERANGE, "the connection timeout is at least 1s");
+    cfg_fails("http: {per_ip: -1}\n", VIGIL_ERANGE, "http.per_ip: expected an integer from 0");
+    cfg_fails("http: {tls: {cert: a.pem}}\n", VIGIL_EVALUE, "set both cert and key");
+    cfg_fails("store: postgresql://x\n", VIGIL_EUNSUPPORTED,
+              "c.yaml:1:8: store: expected sqlite://PATH");
+    cfg_fails("security: {tokens: [{name: a, env: X, file: /y, scopes: [read]}]}\n", VIGIL_EVALUE,
+              "set exactly one of env and file");
+    cfg_fails("security: {tokens: [{name: a, env: X, scopes: [root]}]}\n", VIGIL_EVALUE,
+              "security.tokens[0].scopes[0]: expected a scope");
+    cfg_fails("security: {tokens: [{env: X, scopes: [read]}]}\n", VIGIL_EMISSING,
+              "missing required key \"name\"");
+    cfg_fails("security: {tokens: [{name: a, env: X, scopes: []}]}\n", VIGIL_EVALUE,
+              "at least one scope");
+    cfg_fails("security: {allowed_origins: [ops.example.com]}\n", VIGIL_EVALUE,
+              "expected an origin");
+    cfg_fails("security: {insecure: maybe}\n", VIGIL_EVALUE, "security.insecure");
+    cfg_fails("ingest: {queue: lots}\n", VIGIL_EVALUE, "ingest.queue");
+    cfg_fails("events: {every: 1s}\n", VIGIL_EUNKNOWNKEY, "events.every: unknown key");
+    cfg_fails("log: {level: loud}\n", VIGIL_EVALUE, "expected debug, info, warn, error or off");
+    cfg_fails("policies: []\n", VIGIL_EUNKNOWNKEY, "policies: unknown key");
+    cfg_fails("- a\n", VIGIL_ETYPE, "");
+    ck_assert_int_eq(vigil_hub_config_load(&c, "/nonexistent/collector.yaml", NULL), VIGIL_EIO);
+    ck_assert_int_eq(vigil_hub_config_load(NULL, "x", NULL), VIGIL_EINVAL);
+    vigil_hub_config_free(NULL);
+}
+END_TEST
+
+/* ---- out of memory ---------------------------------------------------------------- */
+
+static int op_hub_new(void *ctx)
+{
+    vigil_hub **out = ctx;
+    vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
+    o.store_url = "sqlite::memory:";
+    o.logger.min_level = VIGIL_LOG_OFF;
+    return vigil_hub_new(out, &o);
+}
+
+static void cleanup_hub(void *ctx)
+{
+    vigil_hub **out = ctx;
+    vigil_hub_free(*out);
+    *out = NULL;
+}
+
+static int op_cfg(void *ctx)
+{
+    vigil_hub_config **out = ctx;
+    setenv("VT_OOM_TOKEN", "oom-token-000000000000000", 1);
+    const char *text = "listen: 127.0.0.1:0\nhttp: {tls: {cert: '', key: ''}}\n"
+                       "security: {tokens: [{name: a, env: VT_OOM_TOKEN, scopes: [ingest]},"
+                       " {name: b, env: VT_OOM_TOKEN, scopes: [read]}],"
+                       " allowed_origins: ['https://a.example']}\n"
+                       "ingest: {queue: 4}\nwindows: {max_age: 1m}\nevents: {queue: 8}\n";
+    return vigil_hub_config_load_string(out, text, strlen(text), "oom.yaml", NULL);
+}
+
+static void cleanup_cfg(void *ctx)
+{
+    vigil_hub_config **out = ctx;
+    vigil_hub_config_free(*out);
+    *out = NULL;
+}
+
+START_TEST(oom_sweeps)
+{
+    vigil_hub *hub = NULL;
+    /* SQLite reports its own allocation failures as I/O errors of the open */
+    ck_assert_int_gt(vt_oom_sweep(op_hub_new, cleanup_hub, &hub, VIGIL_EIO), 5);
+    vigil_hub_config *cfg = NULL;
+    ck_assert_int_gt(vt_oom_sweep(op_cfg, cleanup_cfg, &cfg, 0), 5);
+}
+END_TEST
+
+static Suite *hub_suite(void)
+{
+    Suite *s = suite_create("hub");
+    TCase *tc = tcase_create("hub");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, options_and_bad_store);
+    tcase_add_test(tc, ingest_commits_and_feeds_windows);
+    tcase_add_test(tc, async_ingest_and_stop_drains);
+    tcase_add_test(tc, concurrent_ingests_group_commit);
+    tcase_add_test(tc, queue_full_is_429);
+    tcase_add_test(tc, ingest_route_statuses);
+    tcase_add_test(tc, auth_on_hub_routes);
+    tcase_add_test(tc, readonly_store_is_503);
+    tcase_add_test(tc, query_and_series_routes);
+    tcase_add_test(tc, events_stream);
+    tcase_add_test(tc, ingest_rate_ticks);
+    tcase_add_test(tc, metrics_of_the_hub);
+    tcase_add_test(tc, shipped_collector_yaml_loads);
+    tcase_add_test(tc, collector_yaml_errors);
+    tcase_add_test(tc, oom_sweeps);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(hub_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

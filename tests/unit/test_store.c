@@ -1,0 +1,1788 @@
+/* Store: URLs and backends, samples and every query form, idempotent batch
+ * ids, the action ledger, decisions, audit, silences, policy state,
+ * resources, retention, migrations, and faults with real files (read-only,
+ * full, corrupt, locked, newer schema). */
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "vigil/sys/store.h"
+
+static const char *tmp(void)
+{
+    static const char *dir;
+    if (!dir)
+        dir = vt_tmpdir();
+    return dir;
+}
+
+/* A fresh database path in the temporary directory. */
+static const char *db_path(const char *name)
+{
+    static char buf[4][1024];
+    static int next;
+    char *p = buf[next++ % 4];
+    snprintf(p, 1024, "%s/%s", tmp(), name);
+    return p;
+}
+
+static const char *db_url(const char *name)
+{
+    static char buf[4][1100];
+    static int next;
+    char *p = buf[next++ % 4];
+    snprintf(p, 1100, "sqlite://%s", db_path(name));
+    return p;
+}
+
+static vigil_store *open_url(const char *url)
+{
+    vigil_store *st = NULL;
+    int rc = vigil_store_open(&st, url, NULL);
+    ck_assert_msg(rc == VIGIL_OK, "open %s: %d %s", url, rc, vigil_error_last()->message);
+    return st;
+}
+
+static vigil_store *open_mem(void)
+{
+    return open_url("sqlite::memory:");
+}
+
+/* Adds a metric with up to two tags ("k=v" pairs, NULL to skip). */
+static void add(vigil_batch *b, const char *name, double v, int64_t ts, const char *k1,
+                const char *v1, const char *k2, const char *v2)
+{
+    vigil_tag tags[2];
+    size_t n = 0;
+    if (k1)
+        tags[n++] = (vigil_tag){k1, v1};
+    if (k2)
+        tags[n++] = (vigil_tag){k2, v2};
+    vigil_metric m = {name, v, ts, tags, n, NULL};
+    ck_assert_int_eq(vigil_batch_add(b, &m), VIGIL_OK);
+}
+
+static void write_ok(vigil_store *st, vigil_batch *b, vigil_store_write_result *res)
+{
+    int rc = vigil_store_write(st, b, res);
+    ck_assert_msg(rc == VIGIL_OK, "write: %d %s", rc, vigil_error_last()->message);
+}
+
+/* Collects query output as text lines "key@ts=value". */
+typedef struct collect {
+    char out[16384];
+    int points;
+    int series;
+    int stop_after;
+} collect;
+
+static int point_cb(const vigil_store_series *s, const vigil_store_point *p, void *payload)
+{
+    collect *c = payload;
+    size_t len = strlen(c->out);
+    if (p->error)
+        snprintf(c->out + len, sizeof(c->out) - len, "%s@%lld=!%s\n", s->key, (long long)p->ts_ms,
+                 p->error);
+    else
+        snprintf(c->out + len, sizeof(c->out) - len, "%s@%lld=%g\n", s->key, (long long)p->ts_ms,
+                 p->value);
+    c->points++;
+    if (c->stop_after && c->points >= c->stop_after)
+        return 7;
+    return 0;
+}
+
+static int series_cb(const vigil_store_series *s, void *payload)
+{
+    collect *c = payload;
+    size_t len = strlen(c->out);
+    len += (size_t)snprintf(c->out + len, sizeof(c->out) - len, "%s|%s|", s->key, s->name);
+    for (size_t i = 0; i < s->ntags; i++)
+        len += (size_t)snprintf(c->out + len, sizeof(c->out) - len, "%s=%s;", s->tags[i].key,
+                                s->tags[i].value);
+    snprintf(c->out + len, sizeof(c->out) - len, "\n");
+    c->series++;
+    return 0;
+}
+
+static const char *run(vigil_store *st, const vigil_store_query *q, collect *c)
+{
+    memset(c, 0, sizeof(*c));
+    int rc = vigil_store_query_run(st, q, point_cb, c);
+    ck_assert_msg(rc == VIGIL_OK, "query: %d %s", rc, vigil_error_last()->message);
+    return c->out;
+}
+
+static int count_samples(vigil_store *st)
+{
+    collect c;
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    run(st, &q, &c);
+    return c.points;
+}
+
+/* ---- opening ------------------------------------------------------------------------------ */
+
+START_TEST(open_urls)
+{
+    vigil_store *st = open_mem();
+    ck_assert_str_eq(vigil_store_scheme(st), "sqlite");
+    vigil_store_close(st);
+    st = open_url("sqlite://:memory:");
+    vigil_store_close(st);
+
+    /* Absolute path, with parent directories created. */
+    char url[1200];
+    snprintf(url, sizeof(url), "sqlite://%s/sub/dir/a.db", tmp());
+    st = open_url(url);
+    vigil_store_close(st);
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/sub/dir/a.db", tmp());
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+
+    /* Relative path, against the working directory. */
+    char cwd[1024];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+    ck_assert_int_eq(chdir(tmp()), 0);
+    st = open_url("sqlite://./rel/r.db");
+    vigil_store_close(st);
+    st = open_url("sqlite://plain.db?mode=rwc&synchronous=full&busy_timeout=250ms");
+    vigil_store_close(st);
+    ck_assert_int_eq(chdir(cwd), 0);
+    snprintf(path, sizeof(path), "%s/rel/r.db", tmp());
+    ck_assert_int_eq(stat(path, &sb), 0);
+    snprintf(path, sizeof(path), "%s/plain.db", tmp());
+    ck_assert_int_eq(stat(path, &sb), 0);
+
+    vigil_store_options o;
+    ck_assert_int_eq(vigil_store_options_init(&o, VIGIL_STORE_OPTIONS_VERSION), VIGIL_OK);
+    o.synchronous = VIGIL_STORE_SYNC_FULL;
+    o.busy_timeout_ms = 100;
+    ck_assert_int_eq(vigil_store_open(&st, db_url("opts.db"), &o), VIGIL_OK);
+    vigil_store_close(st);
+    o.no_create_dirs = 1;
+    snprintf(url, sizeof(url), "sqlite://%s/nodir/x.db", tmp());
+    ck_assert_int_eq(vigil_store_open(&st, url, &o), VIGIL_EIO);
+    vt_assert_error(VIGIL_EIO, "unable to open");
+    vigil_store_close(NULL);
+}
+END_TEST
+
+START_TEST(open_bad_urls_and_options)
+{
+    vigil_store *st = (vigil_store *)1;
+    ck_assert_int_eq(vigil_store_open(&st, "postgresql://db/vigil", NULL), VIGIL_EUNSUPPORTED);
+    vt_assert_error(VIGIL_EUNSUPPORTED, "unsupported URL scheme \"postgresql\" (known: sqlite)");
+    ck_assert_ptr_null(st);
+    ck_assert_int_eq(vigil_store_open(&st, "vigil.db", NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "is not a store URL");
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite:vigil.db", NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "expected sqlite://PATH");
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite://", NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "names no database file");
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite://x.db?cache=shared", NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "unknown URL option \"cache\"");
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite://x.db?mode=rx", NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "expected ro, rw or rwc");
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite://x.db?synchronous=off", NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "expected normal or full");
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite://x.db?busy_timeout=soon", NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "expected a duration");
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite://x.db?mode", NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "has no value");
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:?mode=ro", NULL), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite://:memory:?mode=ro", NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "in-memory store cannot be read-only");
+    ck_assert_int_eq(vigil_store_open(NULL, "sqlite::memory:", NULL), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_open(&st, NULL, NULL), VIGIL_EINVAL);
+    char *big = malloc(VIGIL_STORE_URL_MAX + 20);
+    memset(big, 'a', VIGIL_STORE_URL_MAX + 19);
+    memcpy(big, "sqlite://", 9);
+    big[VIGIL_STORE_URL_MAX + 19] = '\0';
+    ck_assert_int_eq(vigil_store_open(&st, big, NULL), VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "URL is");
+    free(big);
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite://\xff.db", NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "not valid UTF-8");
+
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.version = 9;
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "options version 9");
+    o.version = VIGIL_STORE_OPTIONS_VERSION;
+    o.busy_timeout_ms = -1;
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "busy_timeout_ms must not be negative");
+    o.busy_timeout_ms = 0;
+    o.synchronous = (vigil_store_sync)5;
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "unknown synchronous mode 5");
+    ck_assert_int_eq(vigil_store_options_init(&o, 2), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_options_init(NULL, 1), VIGIL_EINVAL);
+
+    /* A directory is not a database. */
+    char url[1100];
+    snprintf(url, sizeof(url), "sqlite://%s", tmp());
+    ck_assert_int_eq(vigil_store_open(&st, url, NULL), VIGIL_EIO);
+    vt_assert_error(VIGIL_EIO, "is a directory");
+    /* mode=rw needs an existing file. */
+    snprintf(url, sizeof(url), "sqlite://%s/missing.db?mode=rw", tmp());
+    ck_assert_int_eq(vigil_store_open(&st, url, NULL), VIGIL_ENOTFOUND);
+    vt_assert_error(VIGIL_ENOTFOUND, "does not exist");
+}
+END_TEST
+
+/* ---- a backend registered by the program ------------------------------------------ */
+
+typedef struct mock {
+    int opened;
+    int writes;
+    int freed;
+    char rest[64];
+} mock;
+
+static int mock_open(void **out, const char *url, const char *rest, const vigil_store_options *opts,
+                     void *payload)
+{
+    (void)url;
+    ck_assert_ptr_nonnull(opts);
+    mock *m = payload;
+    if (strcmp(rest, "//fail") == 0)
+        return vigil_store_backend_error(VIGIL_EIO, "mock: cannot reach the server");
+    if (strcmp(rest, "//silent") == 0)
+        return VIGIL_ENETWORK; /* no message recorded */
+    snprintf(m->rest, sizeof(m->rest), "%s", rest);
+    m->opened++;
+    *out = m;
+    return VIGIL_OK;
+}
+
+static void mock_close(void *h)
+{
+    ((mock *)h)->opened--;
+}
+
+static int mock_write(void *h, const vigil_batch *b, vigil_store_write_result *r)
+{
+    ((mock *)h)->writes++;
+    r->written = vigil_batch_count(b);
+    return VIGIL_OK;
+}
+
+static int mock_query(void *h, const vigil_store_query *q, vigil_store_point_cb cb, void *p)
+{
+    (void)h;
+    (void)q;
+    vigil_store_series s = {1, "m", "m", NULL, 0};
+    vigil_store_point pt = {5, 1.5, NULL};
+    return cb(&s, &pt, p);
+}
+
+static int mock_series(void *h, const vigil_store_query *q, vigil_store_series_cb cb, void *p)
+{
+    (void)h;
+    (void)q;
+    (void)cb;
+    (void)p;
+    return VIGIL_OK;
+}
+
+static void mock_free(void *payload)
+{
+    ((mock *)payload)->freed++;
+}
+
+static vigil_store_backend mock_backend(void)
+{
+    vigil_store_backend b;
+    memset(&b, 0, sizeof(b));
+    b.version = VIGIL_STORE_BACKEND_VERSION;
+    b.scheme = "mock";
+    b.open = mock_open;
+    b.close = mock_close;
+    b.write = mock_write;
+    b.query = mock_query;
+    b.series_list = mock_series;
+    b.latest = mock_query;
+    return b;
+}
+
+START_TEST(registry_and_custom_backend)
+{
+    vigil_store_registry *reg = NULL;
+    ck_assert_int_eq(vigil_store_registry_new(&reg), VIGIL_OK);
+    mock m;
+    memset(&m, 0, sizeof(m));
+    vigil_store_backend b = mock_backend();
+    ck_assert_int_eq(vigil_store_registry_add(reg, &b, &m, mock_free), VIGIL_OK);
+
+    /* Rejected registrations still run free_payload. */
+    mock other;
+    memset(&other, 0, sizeof(other));
+    ck_assert_int_eq(vigil_store_registry_add(reg, &b, &other, mock_free), VIGIL_EEXISTS);
+    vt_assert_error(VIGIL_EEXISTS, "scheme \"mock\" is already registered");
+    ck_assert_int_eq(other.freed, 1);
+    vigil_store_backend bad = mock_backend();
+    bad.scheme = "other";
+    bad.version = VIGIL_STORE_BACKEND_VERSION + 1;
+    ck_assert_int_eq(vigil_store_registry_add(reg, &bad, &other, mock_free), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "backend version 2 is not supported");
+    ck_assert_int_eq(other.freed, 2);
+    bad.version = VIGIL_STORE_BACKEND_VERSION;
+    bad.scheme = "Bad_Scheme";
+    ck_assert_int_eq(vigil_store_registry_add(reg, &bad, &other, mock_free), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "invalid scheme \"Bad_Scheme\"");
+    bad.scheme = "other";
+    bad.query = NULL;
+    ck_assert_int_eq(vigil_store_registry_add(reg, &bad, &other, mock_free), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "lacks a mandatory function");
+    ck_assert_int_eq(other.freed, 4);
+    ck_assert_int_eq(vigil_store_registry_add(NULL, &bad, &other, mock_free), VIGIL_EINVAL);
+    ck_assert_int_eq(other.freed, 5);
+    ck_assert_int_eq(vigil_store_registry_add(reg, NULL, NULL, NULL), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_registry_new(NULL), VIGIL_EINVAL);
+
+    /* The registry is per object: without it the scheme is unknown. */
+    vigil_store *st = NULL;
+    ck_assert_int_eq(vigil_store_open(&st, "mock://x", NULL), VIGIL_EUNSUPPORTED);
+    vt_assert_error(VIGIL_EUNSUPPORTED, "\"mock\" (known: sqlite)");
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.registry = reg;
+    ck_assert_int_eq(vigil_store_open(&st, "nope://x", &o), VIGIL_EUNSUPPORTED);
+    vt_assert_error(VIGIL_EUNSUPPORTED, "(known: sqlite, mock)");
+    ck_assert_int_eq(vigil_store_open(&st, "mock://fail", &o), VIGIL_EIO);
+    vt_assert_error(VIGIL_EIO, "mock: cannot reach the server");
+    vigil_error_clear();
+    ck_assert_int_eq(vigil_store_open(&st, "mock://silent", &o), VIGIL_ENETWORK);
+    vt_assert_error(VIGIL_ENETWORK, "mock: open failed");
+
+    ck_assert_int_eq(vigil_store_open(&st, "mock://somewhere", &o), VIGIL_OK);
+    ck_assert_str_eq(vigil_store_scheme(st), "mock");
+    ck_assert_str_eq(m.rest, "//somewhere");
+    ck_assert_int_eq(m.opened, 1);
+    vigil_batch *batch = NULL;
+    ck_assert_int_eq(vigil_batch_new(&batch), VIGIL_OK);
+    add(batch, "m", 1, 1, NULL, NULL, NULL, NULL);
+    vigil_store_write_result res;
+    ck_assert_int_eq(vigil_store_write(st, batch, &res), VIGIL_OK);
+    ck_assert_int_eq(m.writes, 1);
+    ck_assert_uint_eq(res.written, 1);
+    collect c;
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    ck_assert_str_eq(run(st, &q, &c), "m@5=1.5\n");
+    /* Optional members left NULL are reported, not called. */
+    vigil_store_action a = {0};
+    a.id = "a1";
+    a.action = "x";
+    a.target = "t";
+    ck_assert_int_eq(vigil_store_action_put(st, &a, NULL), VIGIL_EUNSUPPORTED);
+    vt_assert_error(VIGIL_EUNSUPPORTED, "mock: the backend does not support action put");
+    ck_assert_int_eq(vigil_store_retain(st, 0, NULL, NULL), VIGIL_EUNSUPPORTED);
+    void *v;
+    size_t len;
+    ck_assert_int_eq(vigil_store_state_get(st, "k", &v, &len), VIGIL_EUNSUPPORTED);
+    vigil_store_close(st);
+    ck_assert_int_eq(m.opened, 0);
+    vigil_batch_free(batch);
+
+    ck_assert_int_eq(m.freed, 0);
+    vigil_store_registry_free(reg);
+    ck_assert_int_eq(m.freed, 1);
+    vigil_store_registry_free(NULL);
+
+    /* The built-in vtable can be wrapped and registered under another scheme. */
+    ck_assert_int_eq(vigil_store_registry_new(&reg), VIGIL_OK);
+    vigil_store_backend lite = *vigil_store_sqlite_backend();
+    lite.scheme = "lite";
+    ck_assert_int_eq(vigil_store_registry_add(reg, &lite, NULL, NULL), VIGIL_OK);
+    o.registry = reg;
+    ck_assert_int_eq(vigil_store_open(&st, "lite::memory:", &o), VIGIL_OK);
+    ck_assert_str_eq(vigil_store_scheme(st), "lite");
+    vigil_store_close(st);
+    vigil_store_registry_free(reg);
+}
+END_TEST
+
+/* ---- samples and queries ---------------------------------------------------------------- */
+
+static vigil_store *fixture(void)
+{
+    vigil_store *st = open_mem();
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    for (int i = 0; i < 6; i++) {
+        int64_t ts = 1000 * (i + 1);
+        add(b, "cpu", i, ts, "host", "h1", "cpu", "0");
+        add(b, "cpu", 10 + i, ts, "host", "h2", "cpu", "0");
+        add(b, "cpu", 20 + i, ts, "host", "web-1", NULL, NULL);
+        add(b, "mem", 100 + i, ts, "host", "h1", NULL, NULL);
+    }
+    add(b, "load1", 0.5, 500, NULL, NULL, NULL, NULL);
+    vigil_store_write_result res;
+    write_ok(st, b, &res);
+    ck_assert_uint_eq(res.written, 25);
+    ck_assert_uint_eq(res.new_series, 5);
+    ck_assert_int_eq(res.duplicate, 0);
+    vigil_batch_free(b);
+    return st;
+}
+
+START_TEST(write_and_raw_queries)
+{
+    vigil_store *st = fixture();
+    collect c;
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    q.name = "cpu";
+    q.from_ms = 2000;
+    q.to_ms = 4000;
+    ck_assert_str_eq(run(st, &q, &c), "cpu{cpu=\"0\",host=\"h1\"}@2000=1\n"
+                                      "cpu{cpu=\"0\",host=\"h1\"}@3000=2\n"
+                                      "cpu{cpu=\"0\",host=\"h2\"}@2000=11\n"
+                                      "cpu{cpu=\"0\",host=\"h2\"}@3000=12\n"
+                                      "cpu{host=\"web-1\"}@2000=21\n"
+                                      "cpu{host=\"web-1\"}@3000=22\n");
+    /* No name: every series; no range: everything. */
+    q = (vigil_store_query)VIGIL_STORE_QUERY_INIT;
+    run(st, &q, &c);
+    ck_assert_int_eq(c.points, 25);
+    /* Only to_ms: everything before it (from_ms 0 is a bound then). */
+    q.to_ms = 1001;
+    run(st, &q, &c);
+    ck_assert_int_eq(c.points, 5);
+    /* limit per series */
+    q = (vigil_store_query)VIGIL_STORE_QUERY_INIT;
+    q.name = "mem";
+    q.limit = 2;
+    ck_assert_str_eq(run(st, &q, &c), "mem{host=\"h1\"}@1000=100\nmem{host=\"h1\"}@2000=101\n");
+    /* unknown name: nothing, OK */
+    q.name = "nothing";
+    ck_assert_str_eq(run(st, &q, &c), "");
+    /* A callback's non-zero value stops and is returned. */
+    q = (vigil_store_query)VIGIL_STORE_QUERY_INIT;
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 3;
+    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), 7);
+    ck_assert_int_eq(c.points, 3);
+    /* Still usable after a stopped query. */
+    ck_assert_int_eq(count_samples(st), 25);
+    vigil_store_close(st);
+}
+END_TEST
+
+START_TEST(tag_matchers)
+{
+    vigil_store *st = fixture();
+    collect c;
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    q.name = "cpu";
+    q.from_ms = 1000;
+    q.to_ms = 1001;
+    vigil_store_matcher m[2];
+    q.matchers = m;
+    q.nmatchers = 1;
+
+    m[0] = (vigil_store_matcher){"host", VIGIL_STORE_MATCH_EQ, "h2"};
+    ck_assert_str_eq(run(st, &q, &c), "cpu{cpu=\"0\",host=\"h2\"}@1000=10\n");
+    m[0] = (vigil_store_matcher){"host", VIGIL_STORE_MATCH_NE, "h2"};
+    ck_assert_str_eq(run(st, &q, &c),
+                     "cpu{cpu=\"0\",host=\"h1\"}@1000=0\ncpu{host=\"web-1\"}@1000=20\n");
+    m[0] = (vigil_store_matcher){"host", VIGIL_STORE_MATCH_GLOB, "h?"};
+    run(st, &q, &c);
+    ck_assert_int_eq(c.points, 2);
+    m[0] = (vigil_store_matcher){"host", VIGIL_STORE_MATCH_GLOB, "[a-z]*-[0-9]"};
+    ck_assert_str_eq(run(st, &q, &c), "cpu{host=\"web-1\"}@1000=20\n");
+    m[0] = (vigil_store_matcher){"host", VIGIL_STORE_MATCH_NOT_GLOB, "h*"};
+    ck_assert_str_eq(run(st, &q, &c), "cpu{host=\"web-1\"}@1000=20\n");
+    /* Absent tags: EQ and GLOB need the tag, NE and NOT_GLOB accept its absence. */
+    m[0] = (vigil_store_matcher){"cpu", VIGIL_STORE_MATCH_GLOB, "*"};
+    run(st, &q, &c);
+    ck_assert_int_eq(c.points, 2);
+    m[0] = (vigil_store_matcher){"cpu", VIGIL_STORE_MATCH_NE, "0"};
+    ck_assert_str_eq(run(st, &q, &c), "cpu{host=\"web-1\"}@1000=20\n");
+    m[0] = (vigil_store_matcher){"cpu", VIGIL_STORE_MATCH_NOT_GLOB, "*"};
+    ck_assert_str_eq(run(st, &q, &c), "cpu{host=\"web-1\"}@1000=20\n");
+    /* Matchers combine with AND. */
+    m[0] = (vigil_store_matcher){"host", VIGIL_STORE_MATCH_GLOB, "h*"};
+    m[1] = (vigil_store_matcher){"host", VIGIL_STORE_MATCH_NE, "h1"};
+    q.nmatchers = 2;
+    ck_assert_str_eq(run(st, &q, &c), "cpu{cpu=\"0\",host=\"h2\"}@1000=10\n");
+    /* Name glob across metrics. */
+    q.nmatchers = 1;
+    m[0] = (vigil_store_matcher){"host", VIGIL_STORE_MATCH_EQ, "h1"};
+    q.name = "*m*";
+    q.name_op = VIGIL_STORE_MATCH_GLOB;
+    ck_assert_str_eq(run(st, &q, &c), "mem{host=\"h1\"}@1000=100\n");
+    q.name = NULL;
+    run(st, &q, &c);
+    ck_assert_int_eq(c.points, 2);
+    vigil_store_close(st);
+}
+END_TEST
+
+START_TEST(downsampled_queries)
+{
+    vigil_store *st = open_mem();
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    /* 0..9 at 1 s steps from ts 0; buckets of 4 s: [0..3], [4..7], [8..9]. */
+    for (int i = 0; i < 10; i++)
+        add(b, "g", i, i * 1000, NULL, NULL, NULL, NULL);
+    write_ok(st, b, NULL);
+    vigil_batch_free(b);
+    collect c;
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    q.name = "g";
+    q.from_ms = 0;
+    q.to_ms = 100000;
+    q.step_ms = 4000;
+    static const struct {
+        vigil_store_agg agg;
+        const char *want;
+    } cases[] = {
+        {VIGIL_STORE_AGG_MEAN, "g@0=1.5\ng@4000=5.5\ng@8000=8.5\n"},
+        {VIGIL_STORE_AGG_MIN, "g@0=0\ng@4000=4\ng@8000=8\n"},
+        {VIGIL_STORE_AGG_MAX, "g@0=3\ng@4000=7\ng@8000=9\n"},
+        {VIGIL_STORE_AGG_SUM, "g@0=6\ng@4000=22\ng@8000=17\n"},
+        {VIGIL_STORE_AGG_COUNT, "g@0=4\ng@4000=4\ng@8000=2\n"},
+        {VIGIL_STORE_AGG_LAST, "g@0=3\ng@4000=7\ng@8000=9\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        q.aggregate = cases[i].agg;
+        ck_assert_str_eq(run(st, &q, &c), cases[i].want);
+    }
+    /* Buckets align to the epoch, not to from_ms; the range still cuts. */
+    q.aggregate = VIGIL_STORE_AGG_COUNT;
+    q.from_ms = 2000;
+    q.to_ms = 9000;
+    ck_assert_str_eq(run(st, &q, &c), "g@0=2\ng@4000=4\ng@8000=1\n");
+    q.limit = 2;
+    ck_assert_str_eq(run(st, &q, &c), "g@0=2\ng@4000=4\n");
+    vigil_store_close(st);
+}
+END_TEST
+
+START_TEST(query_validation)
+{
+    vigil_store *st = open_mem();
+    collect c;
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    q.from_ms = 10;
+    q.to_ms = 10;
+    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "to_ms (10) must be after from_ms (10)");
+    q.to_ms = 0;
+    q.step_ms = -1;
+    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "step_ms must not be negative");
+    q.step_ms = 10;
+    q.aggregate = (vigil_store_agg)17;
+    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "unknown aggregate 17");
+    q = (vigil_store_query)VIGIL_STORE_QUERY_INIT;
+    q.version = 5;
+    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "query version 5");
+    q.version = VIGIL_STORE_QUERY_VERSION;
+    vigil_store_matcher m[VIGIL_STORE_MATCHERS_MAX + 1];
+    for (int i = 0; i <= VIGIL_STORE_MATCHERS_MAX; i++)
+        m[i] = (vigil_store_matcher){"k", VIGIL_STORE_MATCH_EQ, "v"};
+    q.matchers = m;
+    q.nmatchers = VIGIL_STORE_MATCHERS_MAX + 1;
+    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "65 matchers");
+    q.nmatchers = 1;
+    m[0].op = (vigil_store_match_op)9;
+    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "matchers[0]: unknown match operator 9");
+    m[0] = (vigil_store_matcher){"", VIGIL_STORE_MATCH_EQ, "v"};
+    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "matchers[0].key must not be empty");
+    m[0] = (vigil_store_matcher){"k", VIGIL_STORE_MATCH_EQ, NULL};
+    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "matchers[0].value is required");
+    m[0] = (vigil_store_matcher){"k", VIGIL_STORE_MATCH_EQ, "\xc3"};
+    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), VIGIL_EENCODING);
+    vt_assert_error(VIGIL_EENCODING, "matchers[0].value is not valid UTF-8");
+    q.matchers = NULL;
+    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "matchers is NULL");
+    q.nmatchers = 0;
+    q.name = "x";
+    q.name_op = VIGIL_STORE_MATCH_NE;
+    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "name matches with EQ or GLOB only");
+    ck_assert_int_eq(vigil_store_query_run(NULL, &q, point_cb, &c), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_query_run(st, NULL, point_cb, &c), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_query_run(st, &q, NULL, &c), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_series_list(st, NULL, NULL, NULL), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_latest(NULL, NULL, point_cb, NULL), VIGIL_EINVAL);
+
+    vigil_store_agg a;
+    ck_assert_int_eq(vigil_store_agg_parse(&a, "last"), VIGIL_OK);
+    ck_assert_int_eq(a, VIGIL_STORE_AGG_LAST);
+    ck_assert_str_eq(vigil_store_agg_name(VIGIL_STORE_AGG_COUNT), "count");
+    ck_assert_str_eq(vigil_store_agg_name((vigil_store_agg)99), "unknown");
+    ck_assert_int_eq(vigil_store_agg_parse(&a, "p99"), VIGIL_EVALUE);
+    vt_assert_error(VIGIL_EVALUE, "unknown \"p99\"");
+    ck_assert_int_eq(vigil_store_agg_parse(NULL, "x"), VIGIL_EINVAL);
+    vigil_store_close(st);
+}
+END_TEST
+
+START_TEST(series_list_and_latest)
+{
+    vigil_store *st = fixture();
+    collect c;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_series_list(st, NULL, series_cb, &c), VIGIL_OK);
+    ck_assert_str_eq(c.out, "cpu{cpu=\"0\",host=\"h1\"}|cpu|cpu=0;host=h1;\n"
+                            "cpu{cpu=\"0\",host=\"h2\"}|cpu|cpu=0;host=h2;\n"
+                            "cpu{host=\"web-1\"}|cpu|host=web-1;\n"
+                            "load1|load1|\n"
+                            "mem{host=\"h1\"}|mem|host=h1;\n");
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    vigil_store_matcher m = {"host", VIGIL_STORE_MATCH_EQ, "h1"};
+    q.matchers = &m;
+    q.nmatchers = 1;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_series_list(st, &q, series_cb, &c), VIGIL_OK);
+    ck_assert_int_eq(c.series, 2);
+
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_latest(st, &q, point_cb, &c), VIGIL_OK);
+    ck_assert_str_eq(c.out, "cpu{cpu=\"0\",host=\"h1\"}@6000=5\nmem{host=\"h1\"}@6000=105\n");
+    q.to_ms = 3500;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_latest(st, &q, point_cb, &c), VIGIL_OK);
+    ck_assert_str_eq(c.out, "cpu{cpu=\"0\",host=\"h1\"}@3000=2\nmem{host=\"h1\"}@3000=102\n");
+    /* Series without a sample in range are skipped. */
+    q.nmatchers = 0;
+    q.from_ms = 800;
+    q.to_ms = 0;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_latest(st, &q, point_cb, &c), VIGIL_OK);
+    ck_assert_int_eq(c.points, 4);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_latest(st, NULL, point_cb, &c), VIGIL_OK);
+    ck_assert_int_eq(c.points, 5);
+    vigil_store_close(st);
+}
+END_TEST
+
+START_TEST(last_write_wins_and_error_samples)
+{
+    vigil_store *st = open_mem();
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    add(b, "x", 1, 1000, "a", "1", NULL, NULL);
+    add(b, "x", 2, 1000, "a", "1", NULL, NULL); /* same (series, ts) in one batch */
+    write_ok(st, b, NULL);
+    vigil_batch_clear(b);
+    add(b, "x", 3, 2000, "a", "1", NULL, NULL);
+    vigil_metric failed = {"x", NAN, 3000, NULL, 0, "collector timed out"};
+    vigil_tag t = {"a", "1"};
+    failed.tags = &t;
+    failed.ntags = 1;
+    ck_assert_int_eq(vigil_batch_add(b, &failed), VIGIL_OK);
+    vigil_store_write_result res;
+    write_ok(st, b, &res);
+    ck_assert_uint_eq(res.new_series, 0);
+    ck_assert_uint_eq(res.written, 2);
+    collect c;
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    ck_assert_str_eq(run(st, &q, &c), "x{a=\"1\"}@1000=2\nx{a=\"1\"}@2000=3\n"
+                                      "x{a=\"1\"}@3000=!collector timed out\n");
+    /* Aggregates skip failed collections. */
+    q.step_ms = 10000;
+    q.aggregate = VIGIL_STORE_AGG_COUNT;
+    ck_assert_str_eq(run(st, &q, &c), "x{a=\"1\"}@0=2\n");
+    q.aggregate = VIGIL_STORE_AGG_LAST;
+    ck_assert_str_eq(run(st, &q, &c), "x{a=\"1\"}@0=3\n");
+    vigil_batch_free(b);
+    ck_assert_int_eq(vigil_store_write(st, NULL, NULL), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_write(NULL, b, NULL), VIGIL_EINVAL);
+    vigil_store_close(st);
+}
+END_TEST
+
+START_TEST(escaped_tags_round_trip)
+{
+    const char *path = db_path("escaped.db");
+    char url[1100];
+    snprintf(url, sizeof(url), "sqlite://%s", path);
+    vigil_store *st = open_url(url);
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    add(b, "x", 1, 1000, "path", "C:\\dir \"q\"\nline,{}=", "a", "");
+    write_ok(st, b, NULL);
+    vigil_batch_free(b);
+    collect c;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_series_list(st, NULL, series_cb, &c), VIGIL_OK);
+    ck_assert_str_eq(c.out, "x{a=\"\",path=\"C:\\\\dir \\\"q\\\"\\nline,{}=\"}|x|a=;"
+                            "path=C:\\dir \"q\"\nline,{}=;\n");
+    vigil_store_matcher m = {"path", VIGIL_STORE_MATCH_EQ, "C:\\dir \"q\"\nline,{}="};
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    q.matchers = &m;
+    q.nmatchers = 1;
+    run(st, &q, &c);
+    ck_assert_int_eq(c.points, 1);
+    vigil_store_close(st);
+
+    /* Tags damaged behind the store's back are reported, not misread. */
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "UPDATE series SET tags = '{a=\"x'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    st = open_url(url);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_series_list(st, NULL, series_cb, &c), VIGIL_ECORRUPT);
+    vt_assert_error(VIGIL_ECORRUPT, "series tags \"{a=\"x\" are malformed");
+    vigil_store_close(st);
+}
+END_TEST
+
+START_TEST(batch_ids_are_idempotent)
+{
+    vigil_store *st = open_url(db_url("idem.db"));
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_set_agent(b, "h1"), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_set_id(b, "batch-1"), VIGIL_OK);
+    add(b, "x", 1, 1000, NULL, NULL, NULL, NULL);
+    vigil_store_write_result res;
+    write_ok(st, b, &res);
+    ck_assert_int_eq(res.duplicate, 0);
+    ck_assert_uint_eq(res.written, 1);
+    /* A retry with changed content writes nothing. */
+    vigil_batch_clear(b);
+    ck_assert_int_eq(vigil_batch_set_agent(b, "h1"), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_set_id(b, "batch-1"), VIGIL_OK);
+    add(b, "x", 99, 1000, NULL, NULL, NULL, NULL);
+    add(b, "y", 5, 1000, NULL, NULL, NULL, NULL);
+    write_ok(st, b, &res);
+    ck_assert_int_eq(res.duplicate, 1);
+    ck_assert_uint_eq(res.written, 0);
+    ck_assert_uint_eq(res.new_series, 0);
+    ck_assert_int_eq(count_samples(st), 1);
+    /* The same id from another agent is another batch. */
+    ck_assert_int_eq(vigil_batch_set_agent(b, "h2"), VIGIL_OK);
+    write_ok(st, b, &res);
+    ck_assert_int_eq(res.duplicate, 0);
+    ck_assert_uint_eq(res.written, 2);
+    vigil_store_close(st);
+    /* Duplicates are detected across restarts. */
+    st = open_url(db_url("idem.db"));
+    write_ok(st, b, &res);
+    ck_assert_int_eq(res.duplicate, 1);
+    /* Without an id every write is applied. */
+    ck_assert_int_eq(vigil_batch_set_id(b, NULL), VIGIL_OK);
+    write_ok(st, b, &res);
+    ck_assert_int_eq(res.duplicate, 0);
+    vigil_store_close(st);
+    vigil_batch_free(b);
+}
+END_TEST
+
+START_TEST(many_series_use_the_cache)
+{
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.series_cache_max = 50; /* smaller than the series count: lookups fall back to SQL */
+    vigil_store *st = NULL;
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_OK);
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    char v[16];
+    for (int round = 0; round < 3; round++) {
+        vigil_batch_clear(b);
+        for (int i = 0; i < 200; i++) {
+            snprintf(v, sizeof(v), "%d", i);
+            add(b, "m", i, 1000 * (round + 1), "i", v, NULL, NULL);
+        }
+        vigil_store_write_result res;
+        write_ok(st, b, &res);
+        ck_assert_uint_eq(res.new_series, round == 0 ? 200 : 0);
+    }
+    collect c;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_series_list(st, NULL, series_cb, &c), VIGIL_OK);
+    ck_assert_int_eq(c.series, 200);
+    ck_assert_int_eq(count_samples(st), 600);
+    vigil_batch_free(b);
+    vigil_store_close(st);
+}
+END_TEST
+
+/* ---- records -------------------------------------------------------------------------------- */
+
+typedef struct rec_collect {
+    int n;
+    char out[4096];
+} rec_collect;
+
+static int action_cb(const vigil_store_action *a, void *payload)
+{
+    rec_collect *c = payload;
+    size_t len = strlen(c->out);
+    snprintf(c->out + len, sizeof(c->out) - len, "%s:%s:%s;", a->id, a->target, a->status);
+    c->n++;
+    return 0;
+}
+
+START_TEST(action_ledger)
+{
+    vigil_store *st = open_mem();
+    vigil_store_action a = {0};
+    a.id = "act-1";
+    a.requested_ms = 1000;
+    a.action = "restart_demo";
+    a.target = "demo";
+    a.params_json = "{\"x\":1}";
+    a.reason = "process_up < 1";
+    a.policy = "demo_down";
+    a.series = "process_up{process=\"demo\"}";
+    a.duration_ms = -1;
+    int created = -1;
+    ck_assert_int_eq(vigil_store_action_put(st, &a, &created), VIGIL_OK);
+    ck_assert_int_eq(created, 1);
+    /* The same id again: not created, nothing changed. */
+    a.target = "other";
+    ck_assert_int_eq(vigil_store_action_put(st, &a, &created), VIGIL_OK);
+    ck_assert_int_eq(created, 0);
+    vigil_store_action *got = NULL;
+    ck_assert_int_eq(vigil_store_action_get(st, "act-1", &got), VIGIL_OK);
+    ck_assert_str_eq(got->target, "demo");
+    ck_assert_str_eq(got->status, "pending");
+    ck_assert_str_eq(got->params_json, "{\"x\":1}");
+    ck_assert_str_eq(got->policy, "demo_down");
+    ck_assert_str_eq(got->series, "process_up{process=\"demo\"}");
+    ck_assert_ptr_null(got->output);
+    ck_assert_int_eq(got->duration_ms, -1);
+    ck_assert_int_eq(got->updated_ms, 1000);
+    vigil_store_action_free(got);
+
+    vigil_store_action u = {0};
+    u.id = "act-1";
+    u.status = "succeeded";
+    u.output = "restarted";
+    u.duration_ms = 12;
+    u.updated_ms = 1500;
+    u.audit_seq = 7;
+    u.audit_hash = "abcd";
+    ck_assert_int_eq(vigil_store_action_update(st, &u), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_action_get(st, "act-1", &got), VIGIL_OK);
+    ck_assert_str_eq(got->status, "succeeded");
+    ck_assert_str_eq(got->output, "restarted");
+    ck_assert_int_eq(got->duration_ms, 12);
+    ck_assert_int_eq(got->audit_seq, 7);
+    ck_assert_str_eq(got->audit_hash, "abcd");
+    ck_assert_str_eq(got->reason, "process_up < 1");
+    vigil_store_action_free(got);
+    vigil_store_action_free(NULL);
+
+    u.id = "missing";
+    ck_assert_int_eq(vigil_store_action_update(st, &u), VIGIL_ENOTFOUND);
+    vt_assert_error(VIGIL_ENOTFOUND, "no action with id \"missing\"");
+    ck_assert_int_eq(vigil_store_action_get(st, "missing", &got), VIGIL_ENOTFOUND);
+    ck_assert_ptr_null(got);
+    u.id = "act-1";
+    u.status = NULL;
+    ck_assert_int_eq(vigil_store_action_update(st, &u), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "action status is required");
+
+    /* More actions for the list filters. */
+    a.id = "act-2";
+    a.target = "web";
+    a.requested_ms = 2000;
+    a.policy = NULL;
+    ck_assert_int_eq(vigil_store_action_put(st, &a, NULL), VIGIL_OK);
+    a.id = "act-3";
+    a.requested_ms = 3000;
+    a.status = "pending_approval";
+    ck_assert_int_eq(vigil_store_action_put(st, &a, NULL), VIGIL_OK);
+    rec_collect c;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_action_list(st, NULL, action_cb, &c), VIGIL_OK);
+    ck_assert_str_eq(c.out, "act-1:demo:succeeded;act-2:web:pending;act-3:web:pending_approval;");
+    vigil_store_filter f = VIGIL_STORE_FILTER_INIT;
+    f.target = "web";
+    f.since_ms = 2500;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_action_list(st, &f, action_cb, &c), VIGIL_OK);
+    ck_assert_str_eq(c.out, "act-3:web:pending_approval;");
+    f = (vigil_store_filter)VIGIL_STORE_FILTER_INIT;
+    f.status = "pending";
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_action_list(st, &f, action_cb, &c), VIGIL_OK);
+    ck_assert_str_eq(c.out, "act-2:web:pending;");
+    f = (vigil_store_filter)VIGIL_STORE_FILTER_INIT;
+    f.policy = "demo_down";
+    f.limit = 1;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_action_list(st, &f, action_cb, &c), VIGIL_OK);
+    ck_assert_str_eq(c.out, "act-1:demo:succeeded;");
+    f.version = 0;
+    ck_assert_int_eq(vigil_store_action_list(st, &f, action_cb, &c), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "filter version 0");
+
+    /* Bad input. */
+    vigil_store_action bad = {0};
+    bad.action = "x";
+    bad.target = "t";
+    ck_assert_int_eq(vigil_store_action_put(st, &bad, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "action id is required");
+    bad.id = "i";
+    bad.target = NULL;
+    ck_assert_int_eq(vigil_store_action_put(st, &bad, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "action target is required");
+    char longid[200];
+    memset(longid, 'i', sizeof(longid) - 1);
+    longid[199] = '\0';
+    bad.id = longid;
+    bad.target = "t";
+    ck_assert_int_eq(vigil_store_action_put(st, &bad, NULL), VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "action id is 199 bytes, more than the limit of 128");
+    bad.id = "i";
+    bad.output = "\xff";
+    ck_assert_int_eq(vigil_store_action_put(st, &bad, NULL), VIGIL_EENCODING);
+    vt_assert_error(VIGIL_EENCODING, "action output is not valid UTF-8");
+    ck_assert_int_eq(vigil_store_action_put(NULL, &bad, NULL), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_action_get(st, NULL, &got), VIGIL_EINVAL);
+    vigil_store_close(st);
+}
+END_TEST
+
+static int decision_cb(const vigil_store_decision *d, void *payload)
+{
+    rec_collect *c = payload;
+    size_t len = strlen(c->out);
+    snprintf(c->out + len, sizeof(c->out) - len, "%lld:%s:%s:%s;", (long long)d->id, d->policy,
+             d->decision, d->action_id ? d->action_id : "-");
+    c->n++;
+    return 0;
+}
+
+START_TEST(decisions_append_only)
+{
+    const char *path = db_path("decisions.db");
+    char url[1100];
+    snprintf(url, sizeof(url), "sqlite://%s", path);
+    vigil_store *st = open_url(url);
+    vigil_store_decision d = {0};
+    d.ts_ms = 1000;
+    d.policy = "demo_down";
+    d.series = "process_up{process=\"demo\"}";
+    d.target = "demo";
+    d.action = "restart_demo";
+    d.action_id = "a1";
+    d.decision = "fired";
+    d.reason = "last < 1";
+    int64_t id1 = 0, id2 = 0, id3 = 0;
+    ck_assert_int_eq(vigil_store_decision_append(st, &d, &id1), VIGIL_OK);
+    d.ts_ms = 2000;
+    d.decision = "remediated";
+    ck_assert_int_eq(vigil_store_decision_append(st, &d, &id2), VIGIL_OK);
+    d.ts_ms = 3000;
+    d.policy = "other";
+    d.decision = "suppressed";
+    d.action_id = NULL;
+    d.reason = NULL;
+    ck_assert_int_eq(vigil_store_decision_append(st, &d, &id3), VIGIL_OK);
+    ck_assert_int_gt(id2, id1);
+    ck_assert_int_gt(id3, id2);
+    rec_collect c;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_decision_list(st, NULL, decision_cb, &c), VIGIL_OK);
+    ck_assert_int_eq(c.n, 3);
+    vigil_store_filter f = VIGIL_STORE_FILTER_INIT;
+    f.since_ms = 2000;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_decision_list(st, &f, decision_cb, &c), VIGIL_OK);
+    ck_assert_int_eq(c.n, 2);
+    f = (vigil_store_filter)VIGIL_STORE_FILTER_INIT;
+    f.after_id = id1;
+    f.policy = "demo_down";
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_decision_list(st, &f, decision_cb, &c), VIGIL_OK);
+    char want[128];
+    snprintf(want, sizeof(want), "%lld:demo_down:remediated:a1;", (long long)id2);
+    ck_assert_str_eq(c.out, want);
+    d.policy = NULL;
+    ck_assert_int_eq(vigil_store_decision_append(st, &d, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "decision policy is required");
+    d.policy = "p";
+    d.decision = "";
+    ck_assert_int_eq(vigil_store_decision_append(st, &d, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "decision kind must not be empty");
+    vigil_store_close(st);
+
+    /* The database itself refuses to change or delete a decision. */
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    char *err = NULL;
+    ck_assert_int_ne(sqlite3_exec(db, "DELETE FROM decisions", NULL, NULL, &err), SQLITE_OK);
+    ck_assert_ptr_nonnull(strstr(err, "append-only"));
+    sqlite3_free(err);
+    ck_assert_int_ne(sqlite3_exec(db, "UPDATE decisions SET reason = 'x'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+}
+END_TEST
+
+static int audit_cb(const vigil_store_audit *a, void *payload)
+{
+    rec_collect *c = payload;
+    size_t len = strlen(c->out);
+    snprintf(c->out + len, sizeof(c->out) - len, "%lld:%s:%s:%s:%s;", (long long)a->seq, a->kind,
+             a->prev_mac, a->mac, a->data_json);
+    c->n++;
+    return 0;
+}
+
+static void append_audit(vigil_store *st, int64_t seq, int64_t ts)
+{
+    char mac[32], prev[32];
+    snprintf(mac, sizeof(mac), "m%lld", (long long)seq);
+    snprintf(prev, sizeof(prev), "m%lld", (long long)(seq - 1));
+    vigil_store_audit a = {seq, ts, "result", "a1", NULL, seq == 1 ? NULL : prev, mac};
+    ck_assert_int_eq(vigil_store_audit_append(st, &a), VIGIL_OK);
+}
+
+START_TEST(audit_rows)
+{
+    vigil_store *st = open_mem();
+    rec_collect c;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_audit_last(st, audit_cb, &c), VIGIL_ENOTFOUND);
+    vt_assert_error(VIGIL_ENOTFOUND, "audit log is empty");
+    for (int i = 1; i <= 4; i++)
+        append_audit(st, i, 1000 * i);
+    vigil_store_audit dup = {2, 1, "x", NULL, NULL, NULL, "m"};
+    ck_assert_int_eq(vigil_store_audit_append(st, &dup), VIGIL_EEXISTS);
+    vt_assert_error(VIGIL_EEXISTS, "audit row 2 already exists");
+    dup.seq = 0;
+    ck_assert_int_eq(vigil_store_audit_append(st, &dup), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "seq must be at least 1");
+    dup.seq = 9;
+    dup.mac = NULL;
+    ck_assert_int_eq(vigil_store_audit_append(st, &dup), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "audit mac is required");
+
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_audit_list(st, NULL, audit_cb, &c), VIGIL_OK);
+    ck_assert_str_eq(c.out, "1:result::m1:{};2:result:m1:m2:{};3:result:m2:m3:{};"
+                            "4:result:m3:m4:{};");
+    vigil_store_filter f = VIGIL_STORE_FILTER_INIT;
+    f.after_id = 2;
+    f.limit = 1;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_audit_list(st, &f, audit_cb, &c), VIGIL_OK);
+    ck_assert_str_eq(c.out, "3:result:m2:m3:{};");
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_audit_last(st, audit_cb, &c), VIGIL_OK);
+    ck_assert_str_eq(c.out, "4:result:m3:m4:{};");
+
+    /* Retention never deletes audit rows, however old. */
+    vigil_store_retention_result r;
+    ck_assert_int_eq(vigil_store_retain(st, INT64_MAX, NULL, &r), VIGIL_OK);
+    ck_assert_int_eq(r.done, 1);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_audit_list(st, NULL, audit_cb, &c), VIGIL_OK);
+    ck_assert_int_eq(c.n, 4);
+    ck_assert_int_eq(vigil_store_audit_last(NULL, audit_cb, &c), VIGIL_EINVAL);
+    vigil_store_close(st);
+}
+END_TEST
+
+static int silence_cb(const vigil_store_silence *s, void *payload)
+{
+    rec_collect *c = payload;
+    size_t len = strlen(c->out);
+    snprintf(c->out + len, sizeof(c->out) - len, "%s:%s:%s;", s->id, s->matchers_json, s->comment);
+    c->n++;
+    return 0;
+}
+
+START_TEST(silences)
+{
+    vigil_store *st = open_mem();
+    vigil_store_silence s = {"s1", "{\"host\":\"h1\"}", 1000, 5000, "ops", "maintenance", 900};
+    ck_assert_int_eq(vigil_store_silence_put(st, &s), VIGIL_OK);
+    s.id = "s2";
+    s.starts_ms = 4000;
+    s.ends_ms = 9000;
+    s.comment = NULL;
+    ck_assert_int_eq(vigil_store_silence_put(st, &s), VIGIL_OK);
+    rec_collect c;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_silence_list(st, 0, silence_cb, &c), VIGIL_OK);
+    ck_assert_str_eq(c.out, "s1:{\"host\":\"h1\"}:maintenance;s2:{\"host\":\"h1\"}:;");
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_silence_list(st, 4500, silence_cb, &c), VIGIL_OK);
+    ck_assert_int_eq(c.n, 2);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_silence_list(st, 5000, silence_cb, &c), VIGIL_OK);
+    ck_assert_str_eq(c.out, "s2:{\"host\":\"h1\"}:;");
+    /* Replacing by id. */
+    s.matchers_json = "{\"host\":\"h2\"}";
+    ck_assert_int_eq(vigil_store_silence_put(st, &s), VIGIL_OK);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_silence_list(st, 6000, silence_cb, &c), VIGIL_OK);
+    ck_assert_str_eq(c.out, "s2:{\"host\":\"h2\"}:;");
+    ck_assert_int_eq(vigil_store_silence_delete(st, "s1"), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_silence_delete(st, "s1"), VIGIL_ENOTFOUND);
+    vt_assert_error(VIGIL_ENOTFOUND, "no silence with id \"s1\"");
+    s.ends_ms = s.starts_ms;
+    ck_assert_int_eq(vigil_store_silence_put(st, &s), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "ends_ms must be after starts_ms");
+    s.ends_ms = s.starts_ms + 1;
+    s.matchers_json = NULL;
+    ck_assert_int_eq(vigil_store_silence_put(st, &s), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "silence matchers_json is required");
+    ck_assert_int_eq(vigil_store_silence_delete(st, NULL), VIGIL_EINVAL);
+    vigil_store_close(st);
+}
+END_TEST
+
+static int state_cb(const char *key, const void *value, size_t len, void *payload)
+{
+    rec_collect *c = payload;
+    size_t l = strlen(c->out);
+    snprintf(c->out + l, sizeof(c->out) - l, "%s=%.*s;", key, (int)len, (const char *)value);
+    c->n++;
+    return 0;
+}
+
+START_TEST(policy_state)
+{
+    vigil_store *st = open_mem();
+    const char blob[] = {'a', 0, 'b', (char)0xff};
+    ck_assert_int_eq(vigil_store_state_put(st, "p1/cooldown/demo", blob, sizeof(blob)), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_state_put(st, "p1/budget", "3", 1), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_state_put(st, "p10/x", "y", 1), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_state_put(st, "p2/x", "z", 1), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_state_put(st, "empty", NULL, 0), VIGIL_OK);
+    void *v = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(vigil_store_state_get(st, "p1/cooldown/demo", &v, &len), VIGIL_OK);
+    ck_assert_uint_eq(len, 4);
+    ck_assert_int_eq(memcmp(v, blob, 4), 0);
+    vigil_free(v);
+    ck_assert_int_eq(vigil_store_state_get(st, "empty", &v, &len), VIGIL_OK);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_str_eq((char *)v, "");
+    vigil_free(v);
+    /* Replace. */
+    ck_assert_int_eq(vigil_store_state_put(st, "p1/budget", "2", 1), VIGIL_OK);
+    rec_collect c;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_state_list(st, "p1/", state_cb, &c), VIGIL_OK);
+    ck_assert_int_eq(c.n, 2);
+    ck_assert_ptr_nonnull(strstr(c.out, "p1/budget=2;"));
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_state_list(st, "p1", state_cb, &c), VIGIL_OK);
+    ck_assert_int_eq(c.n, 3);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_state_list(st, NULL, state_cb, &c), VIGIL_OK);
+    ck_assert_int_eq(c.n, 5);
+    ck_assert_int_eq(vigil_store_state_delete(st, "p2/x"), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_state_delete(st, "p2/x"), VIGIL_ENOTFOUND);
+    vt_assert_error(VIGIL_ENOTFOUND, "no policy state under \"p2/x\"");
+    ck_assert_int_eq(vigil_store_state_get(st, "p2/x", &v, &len), VIGIL_ENOTFOUND);
+    ck_assert_ptr_null(v);
+    ck_assert_int_eq(vigil_store_state_put(st, "", "x", 1), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "state key must not be empty");
+    ck_assert_int_eq(vigil_store_state_put(st, "k", NULL, 3), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_state_put(st, "k", "x", (size_t)VIGIL_STORE_BLOB_MAX + 1),
+                     VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "more than the limit");
+    ck_assert_int_eq(vigil_store_state_get(st, "k", NULL, &len), VIGIL_EINVAL);
+    vigil_store_close(st);
+}
+END_TEST
+
+static int resource_cb(const vigil_store_resource *r, void *payload)
+{
+    rec_collect *c = payload;
+    size_t len = strlen(c->out);
+    snprintf(c->out + len, sizeof(c->out) - len, "%s:%s:%s:%s;", r->key, r->source,
+             r->status ? r->status : "-", r->body_json);
+    c->n++;
+    return 0;
+}
+
+START_TEST(desired_and_drift)
+{
+    vigil_store *st = open_mem();
+    vigil_store_resource recs[] = {
+        {"Service/api", "Service", "api", "repo", "c1", NULL, "{\"state\":\"running\"}", 10},
+        {"File/nginx", "File", "nginx", "repo", "c1", NULL, NULL, 10},
+    };
+    ck_assert_int_eq(vigil_store_resource_replace(st, VIGIL_STORE_DESIRED, "repo", recs, 2),
+                     VIGIL_OK);
+    vigil_store_resource other = {"Sysctl/x", "Sysctl", "x", "local", "", NULL, "{}", 5};
+    ck_assert_int_eq(vigil_store_resource_put(st, VIGIL_STORE_DESIRED, &other), VIGIL_OK);
+    rec_collect c;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_resource_list(st, VIGIL_STORE_DESIRED, NULL, resource_cb, &c),
+                     VIGIL_OK);
+    ck_assert_str_eq(c.out, "File/nginx:repo:-:{};Service/api:repo:-:{\"state\":\"running\"};"
+                            "Sysctl/x:local:-:{};");
+    /* A new sync of "repo" replaces its records only. */
+    recs[0].revision = "c2";
+    ck_assert_int_eq(vigil_store_resource_replace(st, VIGIL_STORE_DESIRED, "repo", recs, 1),
+                     VIGIL_OK);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_resource_list(st, VIGIL_STORE_DESIRED, NULL, resource_cb, &c),
+                     VIGIL_OK);
+    ck_assert_str_eq(c.out, "Service/api:repo:-:{\"state\":\"running\"};Sysctl/x:local:-:{};");
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(
+        vigil_store_resource_list(st, VIGIL_STORE_DESIRED, "Sysctl/x", resource_cb, &c), VIGIL_OK);
+    ck_assert_int_eq(c.n, 1);
+    ck_assert_int_eq(vigil_store_resource_list(st, VIGIL_STORE_DESIRED, "nope", resource_cb, &c),
+                     VIGIL_ENOTFOUND);
+    vt_assert_error(VIGIL_ENOTFOUND, "no desired record \"nope\"");
+
+    /* Drift is a separate set. */
+    vigil_store_resource drift = {"Service/api",
+                                  "Service",
+                                  "api",
+                                  "repo",
+                                  "c2",
+                                  "drifted",
+                                  "{\"state\":[\"running\",\"stopped\"]}",
+                                  20};
+    ck_assert_int_eq(vigil_store_resource_replace(st, VIGIL_STORE_DRIFT, NULL, &drift, 1),
+                     VIGIL_OK);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_resource_list(st, VIGIL_STORE_DRIFT, NULL, resource_cb, &c),
+                     VIGIL_OK);
+    ck_assert_str_eq(c.out, "Service/api:repo:drifted:{\"state\":[\"running\",\"stopped\"]};");
+    ck_assert_int_eq(vigil_store_resource_delete(st, VIGIL_STORE_DRIFT, "Service/api"), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_resource_delete(st, VIGIL_STORE_DRIFT, "Service/api"),
+                     VIGIL_ENOTFOUND);
+    vt_assert_error(VIGIL_ENOTFOUND, "no drift record");
+    /* Clearing a whole set. */
+    ck_assert_int_eq(vigil_store_resource_replace(st, VIGIL_STORE_DESIRED, NULL, NULL, 0),
+                     VIGIL_OK);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_resource_list(st, VIGIL_STORE_DESIRED, NULL, resource_cb, &c),
+                     VIGIL_OK);
+    ck_assert_int_eq(c.n, 0);
+
+    /* Bad input. */
+    vigil_store_resource dup[] = {recs[0], recs[0]};
+    ck_assert_int_eq(vigil_store_resource_replace(st, VIGIL_STORE_DESIRED, "repo", dup, 2),
+                     VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "duplicate key \"Service/api\"");
+    ck_assert_int_eq(vigil_store_resource_replace(st, VIGIL_STORE_DESIRED, "git", recs, 1),
+                     VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "has another source than \"git\"");
+    vigil_store_resource nokind = recs[0];
+    nokind.kind = NULL;
+    ck_assert_int_eq(vigil_store_resource_put(st, VIGIL_STORE_DESIRED, &nokind), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "resource[0].kind is required");
+    ck_assert_int_eq(vigil_store_resource_put(st, (vigil_store_resource_set)3, &recs[0]),
+                     VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "unknown set 3");
+    ck_assert_int_eq(vigil_store_resource_replace(st, VIGIL_STORE_DESIRED, NULL, NULL, 2),
+                     VIGIL_EINVAL);
+    vigil_store_close(st);
+}
+END_TEST
+
+/* ---- retention --------------------------------------------------------------------------------
+ */
+
+START_TEST(retention_in_chunks)
+{
+    vigil_store *st = open_url(db_url("retention.db"));
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_set_id(b, "old-batch"), VIGIL_OK);
+    char v[16];
+    /* 20 series x 50 samples at ts 1..50 s */
+    for (int s = 0; s < 20; s++) {
+        snprintf(v, sizeof(v), "%d", s);
+        for (int i = 1; i <= 50; i++)
+            add(b, "m", i, i * 1000, "s", v, NULL, NULL);
+    }
+    write_ok(st, b, NULL);
+    append_audit(st, 1, 1);
+
+    vigil_store_retention_options o = VIGIL_STORE_RETENTION_OPTIONS_INIT;
+    o.chunk_rows = 64;
+    o.max_chunks = 3;
+    vigil_store_retention_result r;
+    /* Cut at 31 s: 30 samples per series go (600 in all), plus the batch id
+     * (recorded "now", which is far after 31 s... so only with a later cutoff). */
+    ck_assert_int_eq(vigil_store_retain(st, 31000, &o, &r), VIGIL_OK);
+    ck_assert_uint_eq(r.chunks, 3);
+    ck_assert_int_eq(r.done, 0);
+    uint64_t deleted = r.samples_deleted;
+    ck_assert_uint_gt(deleted, 0);
+    ck_assert_uint_le(deleted, 3 * 64);
+    o.max_chunks = 0;
+    ck_assert_int_eq(vigil_store_retain(st, 31000, &o, &r), VIGIL_OK);
+    ck_assert_int_eq(r.done, 1);
+    deleted += r.samples_deleted;
+    ck_assert_uint_eq(deleted, 600);
+    ck_assert_uint_eq(r.batch_ids_deleted, 0);
+    ck_assert_int_eq(count_samples(st), 400);
+    collect c;
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    q.to_ms = 31000;
+    run(st, &q, &c);
+    ck_assert_int_eq(c.points, 0);
+    /* Again: nothing left to do. */
+    ck_assert_int_eq(vigil_store_retain(st, 31000, NULL, &r), VIGIL_OK);
+    ck_assert_uint_eq(r.samples_deleted, 0);
+    ck_assert_int_eq(r.done, 1);
+
+    /* A cutoff in the future also forgets batch ids; the audit row stays. */
+    ck_assert_int_eq(vigil_store_retain(st, INT64_MAX, NULL, &r), VIGIL_OK);
+    ck_assert_uint_eq(r.samples_deleted, 400);
+    ck_assert_uint_eq(r.batch_ids_deleted, 1);
+    ck_assert_int_eq(count_samples(st), 0);
+    rec_collect rc;
+    memset(&rc, 0, sizeof(rc));
+    ck_assert_int_eq(vigil_store_audit_list(st, NULL, audit_cb, &rc), VIGIL_OK);
+    ck_assert_int_eq(rc.n, 1);
+    vigil_store_write_result res;
+    write_ok(st, b, &res);
+    ck_assert_int_eq(res.duplicate, 0);
+
+    /* chunk_rows of 1 still progresses. */
+    o.chunk_rows = 1;
+    ck_assert_int_eq(vigil_store_retain(st, INT64_MAX, &o, &r), VIGIL_OK);
+    ck_assert_int_eq(r.done, 1);
+    ck_assert_uint_eq(r.samples_deleted, 1000);
+
+    o.version = 0;
+    ck_assert_int_eq(vigil_store_retain(st, 0, &o, &r), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "retention options version 0");
+    ck_assert_int_eq(vigil_store_retain(NULL, 0, NULL, NULL), VIGIL_EINVAL);
+    vigil_batch_free(b);
+    vigil_store_close(st);
+}
+END_TEST
+
+/* ---- faults with real files ---------------------------------------------------------------------
+ */
+
+static vigil_batch *small_batch(int64_t ts)
+{
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    add(b, "x", 1, ts, "h", "a", NULL, NULL);
+    return b;
+}
+
+START_TEST(fault_read_only)
+{
+    vigil_store *st = open_url(db_url("ro.db"));
+    vigil_batch *b = small_batch(1000);
+    write_ok(st, b, NULL);
+    vigil_store_close(st);
+
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.read_only = 1;
+    ck_assert_int_eq(vigil_store_open(&st, db_url("ro.db"), &o), VIGIL_OK);
+    ck_assert_int_eq(count_samples(st), 1);
+    ck_assert_int_eq(vigil_store_write(st, b, NULL), VIGIL_EREADONLY);
+    vt_assert_error(VIGIL_EREADONLY, "open read-only");
+    ck_assert_int_eq(vigil_store_state_put(st, "k", "v", 1), VIGIL_EREADONLY);
+    ck_assert_int_eq(vigil_store_retain(st, 0, NULL, NULL), VIGIL_EREADONLY);
+    ck_assert_int_eq(count_samples(st), 1);
+    vigil_store_close(st);
+
+    char url[1200];
+    snprintf(url, sizeof(url), "%s?mode=ro", db_url("ro.db"));
+    st = open_url(url);
+    ck_assert_int_eq(vigil_store_write(st, b, NULL), VIGIL_EREADONLY);
+    vigil_store_close(st);
+
+    /* A read-only store of a missing file is refused, not created. */
+    snprintf(url, sizeof(url), "%s?mode=ro", db_url("absent.db"));
+    ck_assert_int_eq(vigil_store_open(&st, url, NULL), VIGIL_ENOTFOUND);
+    vt_assert_error(VIGIL_ENOTFOUND, "does not exist");
+    /* An empty file has no schema, and a read-only store cannot create it. */
+    vt_write_file(tmp(), "empty.db", "", 0);
+    ck_assert_int_eq(vigil_store_open(&st, db_url("empty.db"), &o), VIGIL_EREADONLY);
+    vt_assert_error(VIGIL_EREADONLY, "has no vigil schema");
+    vigil_batch_free(b);
+}
+END_TEST
+
+START_TEST(fault_full_disk)
+{
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.max_size_bytes = 200 * 1024;
+    vigil_store *st = NULL;
+    ck_assert_int_eq(vigil_store_open(&st, db_url("full.db"), &o), VIGIL_OK);
+    vigil_batch *b = small_batch(1000);
+    write_ok(st, b, NULL);
+    vigil_batch_free(b);
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    char v[32];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(v, sizeof(v), "series-%d", i);
+        add(b, "big_metric_name_for_space", i, 5000, "h", v, NULL, NULL);
+    }
+    vigil_store_write_result res;
+    ck_assert_int_eq(vigil_store_write(st, b, &res), VIGIL_EFULL);
+    vt_assert_error(VIGIL_EFULL, "full");
+    vt_assert_error(VIGIL_EFULL, "batch of 20000 metrics not stored");
+    ck_assert_uint_eq(res.written, 0);
+    /* Nothing of the failed batch is visible; the store still works. */
+    ck_assert_int_eq(count_samples(st), 1);
+    collect c;
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(vigil_store_series_list(st, NULL, series_cb, &c), VIGIL_OK);
+    ck_assert_int_eq(c.series, 1);
+    vigil_batch_free(b);
+    b = small_batch(2000);
+    write_ok(st, b, NULL);
+    ck_assert_int_eq(count_samples(st), 2);
+    /* The series id cache was invalidated: a series of the failed batch is
+     * created again, not referenced by a stale id. */
+    vigil_batch_clear(b);
+    add(b, "big_metric_name_for_space", 1, 6000, "h", "series-0", NULL, NULL);
+    ck_assert_int_eq(vigil_store_write(st, b, &res), VIGIL_OK);
+    ck_assert_uint_eq(res.new_series, 1);
+    vigil_batch_free(b);
+    vigil_store_close(st);
+}
+END_TEST
+
+START_TEST(fault_corrupt_file)
+{
+    char garbage[8192];
+    for (size_t i = 0; i < sizeof(garbage); i++)
+        garbage[i] = (char)(i * 7 + 3);
+    vt_write_file(tmp(), "garbage.db", garbage, sizeof(garbage));
+    vigil_store *st = NULL;
+    ck_assert_int_eq(vigil_store_open(&st, db_url("garbage.db"), NULL), VIGIL_ECORRUPT);
+    vt_assert_error(VIGIL_ECORRUPT, "not a database");
+    ck_assert_ptr_null(st);
+
+    /* A SQLite database of another program is refused, not adopted. */
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(db_path("foreign.db"), &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(vigil_store_open(&st, db_url("foreign.db"), NULL), VIGIL_ECORRUPT);
+    vt_assert_error(VIGIL_ECORRUPT, "no vigil schema");
+    ck_assert_int_eq(sqlite3_open(db_path("foreign2.db"), &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db, "CREATE TABLE t(x); PRAGMA user_version = 1", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(vigil_store_open(&st, db_url("foreign2.db"), NULL), VIGIL_ECORRUPT);
+    vt_assert_error(VIGIL_ECORRUPT, "of another application");
+}
+END_TEST
+
+static int file_bytes(const char *path, char *buf, size_t cap, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    *len = fread(buf, 1, cap, f);
+    fclose(f);
+    return 0;
+}
+
+START_TEST(fault_newer_schema)
+{
+    vigil_store *st = open_url(db_url("newer.db"));
+    vigil_store_close(st);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(db_path("newer.db"), &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 99",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    static char before[1 << 16], after[1 << 16];
+    size_t lb = 0, la = 0;
+    ck_assert_int_eq(file_bytes(db_path("newer.db"), before, sizeof(before), &lb), 0);
+    ck_assert_int_eq(vigil_store_open(&st, db_url("newer.db"), NULL), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "has schema version 99, newer than the version 2");
+    ck_assert_int_eq(file_bytes(db_path("newer.db"), after, sizeof(after), &la), 0);
+    ck_assert_uint_eq(la, lb);
+    ck_assert_int_eq(memcmp(before, after, lb), 0);
+}
+END_TEST
+
+START_TEST(fault_locked)
+{
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.busy_timeout_ms = 50;
+    vigil_store *st = NULL;
+    ck_assert_int_eq(vigil_store_open(&st, db_url("locked.db"), &o), VIGIL_OK);
+    vigil_batch *b = small_batch(1000);
+    write_ok(st, b, NULL);
+
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(db_path("locked.db"), &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    vigil_batch_free(b);
+    b = small_batch(2000);
+    ck_assert_int_eq(vigil_store_write(st, b, NULL), VIGIL_EBUSY);
+    vt_assert_error(VIGIL_EBUSY, "locked");
+    vigil_store_action a = {0};
+    a.id = "a";
+    a.action = "x";
+    a.target = "t";
+    ck_assert_int_eq(vigil_store_action_put(st, &a, NULL), VIGIL_EBUSY);
+    /* Readers are not blocked (WAL). */
+    ck_assert_int_eq(count_samples(st), 1);
+    ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    write_ok(st, b, NULL);
+    ck_assert_int_eq(count_samples(st), 2);
+    vigil_batch_free(b);
+    vigil_store_close(st);
+}
+END_TEST
+
+/* The schema of version 1, as that version of the code created it. */
+static const char *const v1_schema =
+    "PRAGMA application_id = 1449748332;"
+    "CREATE TABLE series(id INTEGER PRIMARY KEY, name TEXT NOT NULL, tags TEXT NOT NULL,"
+    " UNIQUE(name, tags));"
+    "CREATE TABLE samples(series_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL,"
+    " PRIMARY KEY(series_id, ts)) WITHOUT ROWID;"
+    "CREATE TABLE ingest_batches(id INTEGER PRIMARY KEY, agent TEXT NOT NULL,"
+    " batch_id TEXT NOT NULL, received_ms INTEGER NOT NULL, UNIQUE(agent, batch_id));"
+    "INSERT INTO series VALUES(1, 'up', '{job=\"a\"}');"
+    "INSERT INTO samples VALUES(1, 1000, 1.0), (1, 2000, 0.0);"
+    "INSERT INTO ingest_batches VALUES(1, 'h1', 'b1', 5);"
+    "PRAGMA user_version = 1;";
+
+static int64_t user_version(const char *path)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *s = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+START_TEST(migration_from_v1)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(db_path("v1.db"), &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(user_version(db_path("v1.db")), 1);
+
+    /* A read-only store cannot migrate. */
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.read_only = 1;
+    vigil_store *st = NULL;
+    ck_assert_int_eq(vigil_store_open(&st, db_url("v1.db"), &o), VIGIL_EREADONLY);
+    vt_assert_error(VIGIL_EREADONLY, "schema version 1, which needs a migration");
+    ck_assert_int_eq(user_version(db_path("v1.db")), 1);
+
+    o.read_only = 0;
+    o.logger.min_level = VIGIL_LOG_WARN; /* the migration is logged at info */
+    ck_assert_int_eq(vigil_store_open(&st, db_url("v1.db"), &o), VIGIL_OK);
+    ck_assert_int_eq(user_version(db_path("v1.db")), 2);
+    /* Old data is there, and the new columns and tables work. */
+    collect c;
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    ck_assert_str_eq(run(st, &q, &c), "up{job=\"a\"}@1000=1\nup{job=\"a\"}@2000=0\n");
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    vigil_tag t = {"job", "a"};
+    vigil_metric m = {"up", NAN, 3000, &t, 1, "scrape failed"};
+    ck_assert_int_eq(vigil_batch_add(b, &m), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_set_agent(b, "h1"), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_set_id(b, "b1"), VIGIL_OK);
+    vigil_store_write_result res;
+    write_ok(st, b, &res);
+    ck_assert_int_eq(res.duplicate, 1); /* the v1 batch id is still known */
+    ck_assert_int_eq(vigil_batch_set_id(b, "b2"), VIGIL_OK);
+    write_ok(st, b, &res);
+    ck_assert_uint_eq(res.new_series, 0);
+    ck_assert_str_eq(run(st, &q, &c), "up{job=\"a\"}@1000=1\nup{job=\"a\"}@2000=0\n"
+                                      "up{job=\"a\"}@3000=!scrape failed\n");
+    vigil_store_action a = {0};
+    a.id = "x";
+    a.action = "y";
+    a.target = "z";
+    ck_assert_int_eq(vigil_store_action_put(st, &a, NULL), VIGIL_OK);
+    vigil_batch_free(b);
+    vigil_store_close(st);
+    /* Reopening a current file migrates nothing. */
+    st = open_url(db_url("v1.db"));
+    vigil_store_close(st);
+    ck_assert_int_eq(user_version(db_path("v1.db")), 2);
+}
+END_TEST
+
+/* ---- threads
+ * ------------------------------------------------------------------------------------- */
+
+static void *writer_thread(void *arg)
+{
+    vigil_store *st = arg;
+    vigil_batch *b = NULL;
+    if (vigil_batch_new(&b) != VIGIL_OK)
+        return (void *)1;
+    uintptr_t bad = 0;
+    for (int i = 0; i < 50; i++) {
+        vigil_batch_clear(b);
+        vigil_metric m = {"t", i, (int64_t)(uintptr_t)pthread_self() % 1000000 + i, NULL, 0, NULL};
+        vigil_batch_add(b, &m);
+        if (vigil_store_write(st, b, NULL) != VIGIL_OK)
+            bad++;
+    }
+    vigil_batch_free(b);
+    return (void *)bad;
+}
+
+START_TEST(shared_between_threads)
+{
+    vigil_store *st = open_url(db_url("threads.db"));
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, writer_thread, st), 0);
+    for (int i = 0; i < 4; i++) {
+        void *r = NULL;
+        ck_assert_int_eq(pthread_join(t[i], &r), 0);
+        ck_assert_ptr_null(r);
+    }
+    ck_assert_int_le(count_samples(st), 200);
+    ck_assert_int_gt(count_samples(st), 50);
+    vigil_store_close(st);
+}
+END_TEST
+
+/* ---- out of memory (the library's own allocations; SQLite's are its own) ------------------ */
+
+typedef struct oom_store {
+    vigil_store *st;
+    vigil_batch *batch;
+} oom_store;
+
+static int oom_store_op(void *p)
+{
+    oom_store *c = p;
+    int rc = vigil_store_open(&c->st, "sqlite::memory:", NULL);
+    if (rc)
+        return rc;
+    if ((rc = vigil_store_write(c->st, c->batch, NULL)) != 0)
+        return rc;
+    collect col;
+    memset(&col, 0, sizeof(col));
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    if ((rc = vigil_store_query_run(c->st, &q, point_cb, &col)) != 0)
+        return rc;
+    ck_assert_int_eq(col.points, 3);
+    vigil_store_action a = {0};
+    a.id = "a";
+    a.action = "x";
+    a.target = "t";
+    if ((rc = vigil_store_action_put(c->st, &a, NULL)) != 0)
+        return rc;
+    vigil_store_action *got = NULL;
+    if ((rc = vigil_store_action_get(c->st, "a", &got)) != 0)
+        return rc;
+    vigil_store_action_free(got);
+    void *v = NULL;
+    size_t len;
+    if ((rc = vigil_store_state_put(c->st, "k", "v", 1)) != 0 ||
+        (rc = vigil_store_state_get(c->st, "k", &v, &len)) != 0)
+        return rc;
+    vigil_free(v);
+    vigil_store_resource r = {"k", "File", "f", "s", "", NULL, NULL, 0};
+    vigil_store_resource rs[2] = {r, r};
+    rs[1].key = "k2";
+    return vigil_store_resource_replace(c->st, VIGIL_STORE_DESIRED, "s", rs, 2);
+}
+
+static void oom_store_cleanup(void *p)
+{
+    oom_store *c = p;
+    vigil_store_close(c->st);
+    c->st = NULL;
+}
+
+START_TEST(out_of_memory_sweep)
+{
+    vt_alloc_install();
+    oom_store c = {NULL, NULL};
+    ck_assert_int_eq(vigil_batch_new(&c.batch), VIGIL_OK);
+    add(c.batch, "a", 1, 1, "h", "1", NULL, NULL);
+    add(c.batch, "b", 2, 1, "h", "2", "z", "\"");
+    add(c.batch, "a", 3, 2, "h", "1", NULL, NULL);
+    ck_assert_int_gt(vt_oom_sweep(oom_store_op, oom_store_cleanup, &c, 0), 5);
+    vigil_batch_free(c.batch);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("store");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, open_urls);
+    tcase_add_test(tc, open_bad_urls_and_options);
+    tcase_add_test(tc, registry_and_custom_backend);
+    tcase_add_test(tc, write_and_raw_queries);
+    tcase_add_test(tc, tag_matchers);
+    tcase_add_test(tc, downsampled_queries);
+    tcase_add_test(tc, query_validation);
+    tcase_add_test(tc, series_list_and_latest);
+    tcase_add_test(tc, last_write_wins_and_error_samples);
+    tcase_add_test(tc, escaped_tags_round_trip);
+    tcase_add_test(tc, batch_ids_are_idempotent);
+    tcase_add_test(tc, many_series_use_the_cache);
+    tcase_add_test(tc, action_ledger);
+    tcase_add_test(tc, decisions_append_only);
+    tcase_add_test(tc, audit_rows);
+    tcase_add_test(tc, silences);
+    tcase_add_test(tc, policy_state);
+    tcase_add_test(tc, desired_and_drift);
+    tcase_add_test(tc, retention_in_chunks);
+    tcase_add_test(tc, migration_from_v1);
+    tcase_add_test(tc, shared_between_threads);
+    suite_add_tcase(s, tc);
+    TCase *faults = tcase_create("faults");
+    tcase_set_timeout(faults, 30);
+    tcase_add_test(faults, fault_read_only);
+    tcase_add_test(faults, fault_full_disk);
+    tcase_add_test(faults, fault_corrupt_file);
+    tcase_add_test(faults, fault_newer_schema);
+    tcase_add_test(faults, fault_locked);
+    suite_add_tcase(s, faults);
+    TCase *oom = tcase_create("oom");
+    tcase_set_timeout(oom, 60);
+    tcase_add_test(oom, out_of_memory_sweep);
+    suite_add_tcase(s, oom);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(store_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
