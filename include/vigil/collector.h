@@ -87,7 +87,9 @@
  *            Label: process=<name>, else the comm, the pidfile path or the regex.
  *            A zombie counts as not running; a pidfile naming a missing pid, a
  *            missing pidfile or one without a number is "not running"; a pidfile
- *            that exists but cannot be read fails the collection.
+ *            that exists but cannot be read fails the collection. A pidfile holds
+ *            "PID" or "PID STARTTIME" (the process action writes the latter); with a
+ *            start time (field 22 of /proc/PID/stat) a reused pid is not running.
  *            process_up{process}       1 when at least one process matches, else 0
  *            process_count{process}    matching processes
  *            process_restarts_total{process}  times the main pid (the pidfile's

@@ -271,9 +271,22 @@ static int scan_pidfile(proc_state *s)
         return vigil__error_set(VIGIL_EIO, "cannot read pidfile %s: %s", s->pidfile,
                                 strerror(errno));
     }
+    /* "PID\n", or "PID STARTTIME\n" as the process action writes it: the start
+     * time (field 22 of /proc/PID/stat) tells a reused pid from the program. */
     char *end;
     errno = 0;
     long pid = strtol(buf, &end, 10);
+    bool has_start = false;
+    unsigned long long start = 0;
+    if (!errno && end != buf && (*end == ' ' || *end == '\t')) {
+        char *p = end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (isdigit((unsigned char)*p)) {
+            start = strtoull(p, &end, 10);
+            has_start = true;
+        }
+    }
     while (*end && isspace((unsigned char)*end))
         end++;
     if (errno || end == buf || *end || pid <= 0 || pid > INT_MAX) {
@@ -282,7 +295,8 @@ static int scan_pidfile(proc_state *s)
         return VIGIL_OK;
     }
     proc_info info;
-    if (read_stat(s, (int)pid, &info, NULL, 0) && running(&info))
+    if (read_stat(s, (int)pid, &info, NULL, 0) && running(&info) &&
+        (!has_start || info.start == (uint64_t)start))
         return add_match(s, &info);
     return VIGIL_OK;
 }

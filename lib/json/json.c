@@ -154,7 +154,8 @@ static int hexval(unsigned char c)
     return -1;
 }
 
-/* Reads \uXXXX at p (p[0] == '\\'); -1 when the four hex digits are missing. */
+/* Reads a \u escape and its four hex digits at p (p[0] == '\\'); -1 when the four hex digits are
+ * missing. */
 static long read_u_escape(const unsigned char *p, const unsigned char *end)
 {
     if (end - p < 6 || p[1] != 'u')

@@ -988,6 +988,30 @@ static pid_t spawn_sleep(const char *seconds)
     return pid;
 }
 
+/* Field 22 of /proc/PID/stat: the start time in clock ticks since boot. */
+static unsigned long long start_time_of(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    ck_assert_ptr_nonnull(p);
+    unsigned long long v = 0;
+    /* after ") " come fields 3..; field 22 is the 20th of them */
+    p += 2;
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        ck_assert_ptr_nonnull(p);
+        p++;
+    }
+    v = strtoull(p, NULL, 10);
+    return v;
+}
+
 static const char *write_pidfile(const char *dir, pid_t pid)
 {
     char text[32];
@@ -1080,15 +1104,26 @@ START_TEST(process_by_cmdline_and_restarts)
     ck_assert_double_eq(value_of(g_batch, "process_restarts_total", "process", "demo"), 1);
     collect(c, 4);
     ck_assert_double_eq(value_of(g_batch, "process_restarts_total", "process", "demo"), 1);
+    /* "PID STARTTIME" (the process action's pidfile): the start time must match, so a
+     * reused pid is not taken for the program. */
+    char text[64];
+    snprintf(text, sizeof(text), "%d %llu\n", (int)p2, start_time_of(p2));
+    vt_write_file(dir, "demo.pid", text, strlen(text));
+    collect(c, 5);
+    ck_assert_double_eq(value_of(g_batch, "process_up", "process", "demo"), 1);
+    snprintf(text, sizeof(text), "%d %llu\n", (int)p2, start_time_of(p2) + 1);
+    vt_write_file(dir, "demo.pid", text, strlen(text));
+    collect(c, 6);
+    ck_assert_double_eq(value_of(g_batch, "process_up", "process", "demo"), 0);
     reap(p2);
     /* Garbage or a missing pidfile: not running. */
     vt_write_file(dir, "demo.pid", "not a pid\n", 10);
-    collect(c, 5);
+    collect(c, 7);
     ck_assert_double_eq(value_of(g_batch, "process_up", "process", "demo"), 0);
     char p[1024];
     snprintf(p, sizeof(p), "%s/demo.pid", dir);
     unlink(p);
-    collect(c, 6);
+    collect(c, 8);
     ck_assert_double_eq(value_of(g_batch, "process_up", "process", "demo"), 0);
     vigil_collector_free(c);
     /* A relative pidfile resolves against base_dir; the label is the path as given. */
