@@ -419,6 +419,80 @@ vigil_action_registry_execute(vigil_action_registry *registry, const vigil_actio
  */
 VIGIL_EXTERN(int) vigil_action_registry_reap(vigil_action_registry *registry);
 
+/* ---- dispatch: how requests travel from a policy engine to a remediator -- */
+
+/**
+ * Receives the result of a dispatched request, exactly once per accepted
+ * submit, possibly on another thread. @p result is borrowed for the call
+ * (copy it with vigil_action_result_copy() to keep it); its status may be
+ * PENDING_APPROVAL, in which case the final result arrives later by another
+ * path (the hub's POST /v1/actions/{id}/result).
+ * @since 0.1.0
+ */
+typedef void (*vigil_action_done_cb)(const vigil_action_result *result, void *payload);
+
+/**
+ * A dispatcher: something that carries action requests to a remediator and
+ * reports their results. The hub has an HTTP one (signed POST /v1/execute)
+ * and the remediator provides an in-process one (vigil/remediator.h); an
+ * embedder may supply its own. The struct is copied by whoever takes it;
+ * @c self must outlive that user.
+ * @since 0.1.0
+ */
+typedef struct vigil_action_dispatcher {
+    unsigned int version; /**< VIGIL_ACTION_DISPATCHER_VERSION */
+    void *self;           /**< passed to every callback */
+    /**
+     * Queues @p request (borrowed; copy what you keep) and returns without
+     * waiting for it to run. On VIGIL_OK, @p done is called exactly once with
+     * the result; on an error it is never called. Must be thread-safe.
+     * @return VIGIL_OK, VIGIL_EOVERLOADED (queue full), VIGIL_ECLOSED
+     *         (shutting down), VIGIL_EINVAL, VIGIL_ENOMEM.
+     */
+    int (*submit)(void *self, const vigil_action_request *request, vigil_action_done_cb done,
+                  void *payload);
+} vigil_action_dispatcher;
+
+#define VIGIL_ACTION_DISPATCHER_VERSION 1
+#define VIGIL_ACTION_DISPATCHER_INIT                \
+    {                                               \
+        VIGIL_ACTION_DISPATCHER_VERSION, NULL, NULL \
+    }
+
+/* ---- request signatures (X-Vigil-Signature) ------------------------------ */
+
+/** Header that carries a request signature. @since 0.1.0 */
+#define VIGIL_SIGNATURE_HEADER "X-Vigil-Signature"
+/** Largest distance, in seconds, between a signature's time and now. @since 0.1.0 */
+#define VIGIL_SIGNATURE_MAX_SKEW_S 300
+
+/**
+ * Appends to @p out the value of an X-Vigil-Signature header for @p body:
+ * "t=<unix_s>,v1=<hex of HMAC-SHA256(secret, "<unix_s>.<body>")>" (64 hex
+ * digits). The secret is never copied nor logged.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL out or secret, empty secret, body NULL
+ *         with a length); VIGIL_ENOMEM; VIGIL_ERROR (mbedTLS failed).
+ * Thread-safe. @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_signature_make(vigil_buf *out, const void *secret, size_t secret_len, int64_t unix_s,
+                     const void *body, size_t body_len);
+
+/**
+ * Checks an X-Vigil-Signature header value against @p body: the timestamp
+ * must be within @p max_skew_s seconds of @p now_s (either side) and one of
+ * its v1= values must equal the HMAC (compared in constant time).
+ * @param max_skew_s <= 0: VIGIL_SIGNATURE_MAX_SKEW_S.
+ * @return VIGIL_OK; VIGIL_EAUTH with the message "signature: missing",
+ *         "signature: malformed header", "signature: timestamp is N s away
+ *         from now (limit M s)" or "signature: mismatch"; VIGIL_EINVAL (NULL
+ *         secret, empty secret); VIGIL_ENOMEM; VIGIL_ERROR (mbedTLS failed).
+ * Thread-safe. @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_signature_verify(const char *header_value, const void *secret, size_t secret_len,
+                       const void *body, size_t body_len, int64_t now_s, int64_t max_skew_s);
+
 #ifdef __cplusplus
 }
 #endif

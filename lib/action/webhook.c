@@ -23,7 +23,6 @@
 #include "internal/json.h"
 
 #include <curl/curl.h>
-#include <mbedtls/md.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -242,20 +241,9 @@ static int build_body(vigil_buf *b, const hook_state *s, const vigil_action_requ
 
 static int sign(vigil_buf *hdr, const char *secret, int64_t t, const vigil_buf *body)
 {
-    vigil_buf msg = VIGIL_BUF_INIT;
-    unsigned char mac[32];
-    int rc = vigil__buf_printf(&msg, "%lld.", (long long)t);
+    int rc = vigil__buf_puts(hdr, VIGIL_SIGNATURE_HEADER ": ");
     if (!rc)
-        rc = vigil__buf_put(&msg, body->ptr, body->size);
-    if (!rc &&
-        mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), (const unsigned char *)secret,
-                        strlen(secret), (const unsigned char *)msg.ptr, msg.size, mac) != 0)
-        rc = vigil__error_set(VIGIL_ERROR, "HMAC-SHA256 failed");
-    vigil_buf_dispose(&msg);
-    if (!rc)
-        rc = vigil__buf_printf(hdr, "X-Vigil-Signature: t=%lld,v1=", (long long)t);
-    for (size_t i = 0; i < sizeof(mac) && !rc; i++)
-        rc = vigil__buf_printf(hdr, "%02x", mac[i]);
+        rc = vigil_signature_make(hdr, secret, strlen(secret), t, body->ptr, body->size);
     return rc;
 }
 

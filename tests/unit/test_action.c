@@ -1211,6 +1211,69 @@ START_TEST(out_of_memory_is_clean)
 }
 END_TEST
 
+START_TEST(signature_make_and_verify)
+{
+    static const char body[] = "{\"id\":\"a\"}";
+    static const char want[] =
+        "t=1700000000,v1=7985eb088c592ea717eee4e738aa0899c1b894c63584e3b6766456e0ce5ea0f1";
+    vigil_buf b = VIGIL_BUF_INIT;
+    ck_assert_int_eq(vigil_signature_make(&b, "sekret", 6, 1700000000, body, strlen(body)),
+                     VIGIL_OK);
+    ck_assert_str_eq(b.ptr, want);
+    /* good, inside the skew on either side */
+    ck_assert_int_eq(
+        vigil_signature_verify(want, "sekret", 6, body, strlen(body), 1700000000 + 300, 0),
+        VIGIL_OK);
+    ck_assert_int_eq(
+        vigil_signature_verify(want, "sekret", 6, body, strlen(body), 1700000000 - 300, 0),
+        VIGIL_OK);
+    /* another scheme and a second v1 (key rotation) are accepted */
+    ck_assert_int_eq(vigil_signature_verify(
+                         "t=1700000000,v2=zz,v1=00000000000000000000000000000000"
+                         "00000000000000000000000000000000,"
+                         "v1=7985eb088c592ea717eee4e738aa0899c1b894c63584e3b6766456e0ce5ea0f1",
+                         "sekret", 6, body, strlen(body), 1700000000, 0),
+                     VIGIL_OK);
+    /* stale and future */
+    ck_assert_int_eq(vigil_signature_verify(want, "sekret", 6, body, strlen(body), 1700000301, 0),
+                     VIGIL_EAUTH);
+    vt_assert_error(VIGIL_EAUTH, "timestamp is 301 s away from now (limit 300 s)");
+    ck_assert_int_eq(vigil_signature_verify(want, "sekret", 6, body, strlen(body), 1699999000, 60),
+                     VIGIL_EAUTH);
+    vt_assert_error(VIGIL_EAUTH, "1000 s away from now (limit 60 s)");
+    /* wrong secret, changed body */
+    ck_assert_int_eq(vigil_signature_verify(want, "sekreT", 6, body, strlen(body), 1700000000, 0),
+                     VIGIL_EAUTH);
+    vt_assert_error(VIGIL_EAUTH, "signature: mismatch");
+    ck_assert_int_eq(vigil_signature_verify(want, "sekret", 6, "{\"id\":\"b\"}", 10, 1700000000, 0),
+                     VIGIL_EAUTH);
+    vt_assert_error(VIGIL_EAUTH, "signature: mismatch");
+    /* malformed */
+    static const char *bad[] = {
+        "t=1700000000",
+        "v1=7985eb088c592ea717eee4e738aa0899c1b894c63584e3b6766456e0ce5ea0f1",
+        "t=abc,v1=7985eb088c592ea717eee4e738aa0899c1b894c63584e3b6766456e0ce5ea0f1",
+        "t=-5,v1=7985eb088c592ea717eee4e738aa0899c1b894c63584e3b6766456e0ce5ea0f1",
+        "t=1700000000,v1=7985",
+        "t=1700000000,v1=zz85eb088c592ea717eee4e738aa0899c1b894c63584e3b6766456e0ce5ea0f1",
+        "t=1700000000,,v1=7985eb088c592ea717eee4e738aa0899c1b894c63584e3b6766456e0ce5ea0f1",
+        "garbage"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_int_eq(
+            vigil_signature_verify(bad[i], "sekret", 6, body, strlen(body), 1700000000, 0),
+            VIGIL_EAUTH);
+        vt_assert_error(VIGIL_EAUTH, "signature: malformed header");
+    }
+    ck_assert_int_eq(vigil_signature_verify(NULL, "sekret", 6, body, strlen(body), 1700000000, 0),
+                     VIGIL_EAUTH);
+    vt_assert_error(VIGIL_EAUTH, "signature: missing");
+    ck_assert_int_eq(vigil_signature_verify(want, "", 0, body, strlen(body), 1700000000, 0),
+                     VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_signature_make(&b, NULL, 0, 1, body, 1), VIGIL_EINVAL);
+    vigil_buf_dispose(&b);
+}
+END_TEST
+
 static Suite *action_suite(void)
 {
     Suite *s = suite_create("action");
@@ -1219,6 +1282,7 @@ static Suite *action_suite(void)
     tcase_add_test(tc, status_names_round_trip);
     tcase_add_test(tc, result_strings_are_owned_and_sanitised);
     tcase_add_test(tc, request_param_lookup);
+    tcase_add_test(tc, signature_make_and_verify);
     tcase_add_test(tc, registry_options_checked);
     tcase_add_test(tc, custom_type_registered_from_outside);
     tcase_add_test(tc, config_errors_are_located);
