@@ -64,8 +64,11 @@ DEPS_STAMP   := $(BUILD)/.deps-ok
 ASAN_BUILD   ?= build/asan
 # UNIT=test_metric (or several, space-separated) runs only those suites.
 UNIT         ?=
-UNIT_SRC     := $(if $(UNIT),$(UNIT:%=tests/unit/%.c),$(sort $(wildcard tests/unit/test_*.c)))
-UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Integration suites (tests/integration/test_*.c: daemons as real processes)
+# run after the unit suites and are named by UNIT the same way.
+UNIT_SRC     := $(if $(UNIT),$(wildcard $(UNIT:%=tests/unit/%.c) $(UNIT:%=tests/integration/%.c)),\
+                  $(sort $(wildcard tests/unit/test_*.c)) $(sort $(wildcard tests/integration/test_*.c)))
+UNIT_BIN     := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%))
 TESTUTIL_OBJ := $(BUILD)/obj/tests/unit/testutil.o
 HELPER_SRC   := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BIN   := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
@@ -135,6 +138,11 @@ $(BUILD)/obj/tests/%.o: tests/%.c | $(DEPS_STAMP)
 	$(Q)$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -MMD -MP -c $< -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_OBJ) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(SAY) LD $@
+	$(Q)$(CC) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(TESTUTIL_OBJ) $(STATIC_LIB) $(CHECK_LIBS) $(DEP_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTUTIL_OBJ) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(SAY) LD $@
 	$(Q)$(CC) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(TESTUTIL_OBJ) $(STATIC_LIB) $(CHECK_LIBS) $(DEP_LIBS)
