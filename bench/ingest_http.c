@@ -2,13 +2,31 @@
  *
  * An in-process hub (SQLite file in a temporary directory) behind the
  * built-in server, loaded by a libcurl-multi client with 32 connections
- * posting batches of 1,000 metrics; every request is counted when its 202
- * arrives, i.e. after its samples are committed. Prints metrics/s and the
- * p50/p99 request latency, then, as the ceiling, the requests/s of a bare
- * libmicrohttpd server (same thread count) that reads the same bodies and
- * answers 200 OK. Figures, never pass/fail.
+ * posting batches of 1,000 metrics (100 series); every request is counted
+ * when its 202 arrives, i.e. after its samples are committed. Every request
+ * of the whole program has its own batch id and new timestamps, so none is
+ * a duplicate and no sample replaces another. Figures, never pass/fail.
+ *
+ * Load shapes:
+ *  - closed loop: each of the 32 connections sends its next request as soon
+ *    as the previous one is answered. This measures throughput (metrics/s).
+ *    Its latency is not a service time: with 32 requests always in flight,
+ *    Little's law makes the mean latency 32 / throughput (about 100 ms at
+ *    300 req/s) whatever the hub does, so its p99 is printed for reference
+ *    only.
+ *  - open loop: requests are due on a fixed schedule (300 req/s = 300,000
+ *    metrics/s, the target, then 80% of it) on whichever of the 32
+ *    connections is free. Latency is measured from the time a request was
+ *    due, not from when a free connection let it go, so a hub that falls
+ *    behind is charged for the wait (no coordinated omission). The p50/p99
+ *    of these runs are the figures to hold against "p99 < 50 ms".
+ * Then, as the ceiling, the requests/s of a bare libmicrohttpd server (same
+ * thread count) that reads the same bodies and answers 200 OK.
  *
  *   make build/bench/ingest_http && build/bench/ingest_http [seconds [--hub-only]]
+ *   INGEST_HTTP_RATE=<req/s>   one open-loop run at that rate only
+ *   INGEST_HTTP_STORE=<query>  appended to the store URL, e.g. "?checkpoint=inline"
+ *   INGEST_HTTP_METRICS=1      with --hub-only: print the hub's /metrics at the end
  */
 #include <curl/curl.h>
 #include <dirent.h>
@@ -79,9 +97,12 @@ static void body_stamp(body *b, long seq, long long ts_base)
 typedef struct slot {
     CURL *h;
     body b;
-    double start;
+    double start; /* when the request was due (open loop) or sent (closed loop) */
     long seq;
 } slot;
+
+/* Batch ids and timestamps never repeat across the runs of one program. */
+static long g_seq;
 
 typedef struct run_result {
     long done;
@@ -148,7 +169,7 @@ static int cmp_double(const void *a, const void *b)
 }
 
 static void start_one(CURLM *m, slot *s, const char *url, long seq, long long ts_base,
-                      struct curl_slist *hs)
+                      struct curl_slist *hs, double due)
 {
     s->seq = seq;
     body_stamp(&s->b, seq, ts_base);
@@ -156,7 +177,7 @@ static void start_one(CURLM *m, slot *s, const char *url, long seq, long long ts
     curl_easy_setopt(s->h, CURLOPT_POSTFIELDS, s->b.text);
     curl_easy_setopt(s->h, CURLOPT_POSTFIELDSIZE, (long)s->b.len);
     curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, hs);
-    s->start = now_s();
+    s->start = due > 0 ? due : now_s();
     curl_multi_add_handle(m, s->h);
 }
 
@@ -183,7 +204,6 @@ static run_result load(const char *url, double seconds, long want, long long ts_
     struct curl_slist *hs = NULL;
     hs = curl_slist_append(hs, "Content-Type: application/json");
     hs = curl_slist_append(hs, "Expect:");
-    long seq = 0;
     slot *idle[CONNS];
     int nidle = 0;
     for (int i = 0; i < CONNS; i++) {
@@ -201,7 +221,7 @@ static run_result load(const char *url, double seconds, long want, long long ts_
     for (;;) {
         double t = now_s();
         while (nidle && t < end && (rate <= 0 || t >= next_due)) {
-            start_one(m, idle[--nidle], url, seq++, ts_base, hs);
+            start_one(m, idle[--nidle], url, g_seq++, ts_base, hs, rate > 0 ? next_due : 0);
             active++;
             next_due += rate > 0 ? 1.0 / rate : 0;
         }
@@ -301,7 +321,8 @@ int main(int argc, char **argv)
         return 1;
     }
     char url[600];
-    snprintf(url, sizeof(url), "sqlite://%s/bench.db", dir);
+    const char *store_q = getenv("INGEST_HTTP_STORE");
+    snprintf(url, sizeof(url), "sqlite://%s/bench.db%s", dir, store_q ? store_q : "");
     vigil_logger quiet = {NULL, NULL, VIGIL_LOG_WARN};
     vigil_hub_options ho = VIGIL_HUB_OPTIONS_INIT;
     ho.store_url = url;
@@ -323,8 +344,8 @@ int main(int argc, char **argv)
     char target[128];
     snprintf(target, sizeof(target), "http://%s/v1/ingest", vigil_httpd_address(httpd));
     printf("ingest_http: %ld CPUs, server threads %ld, %d connections, batches of %d metrics "
-           "(%d series), %.0f s per run, SQLite WAL synchronous=NORMAL\n",
-           ncpu, ncpu, CONNS, METRICS, SERIES, seconds);
+           "(%d series), %.0f s per run, store %s\n",
+           ncpu, ncpu, CONNS, METRICS, SERIES, seconds, url);
 
     long long ts_base = 1700000000000LL;
     load(target, seconds < 2 ? seconds : 2, 202, ts_base, 0); /* warm-up */
@@ -335,7 +356,8 @@ int main(int argc, char **argv)
     vigil_hub_stats st;
     vigil_hub_stats_get(hub, &st);
     double mps = (double)r.ok * METRICS / r.seconds;
-    printf("hub, as fast as it goes (closed loop):\n"
+    printf("hub, as fast as it goes (closed loop; latency = queueing, see the top of "
+           "bench/ingest_http.c):\n"
            "         %8.0f metrics/s acknowledged after commit  (%ld requests, %ld failed, "
            "%.1f req/s)  latency p50 %.1f ms  p99 %.1f ms  commit groups %llu for %llu batches\n",
            mps, r.ok, r.failed, (double)r.ok / r.seconds, pct(&r, 0.50), pct(&r, 0.99),
@@ -361,9 +383,9 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < noffered; i++) {
         r = load(target, seconds, 202, ts_base + (long long)(i + 2) * 100000000LL, offered[i]);
-        printf("hub, offered %.0f metrics/s (%.0f req/s on up to %d connections):\n"
-               "         %8.0f metrics/s acknowledged  latency p50 %.1f ms  p99 %.1f ms  "
-               "(%ld failed)\n",
+        printf("hub, offered %.0f metrics/s (%.0f req/s on up to %d connections, open loop):\n"
+               "         %8.0f metrics/s acknowledged  latency from due time p50 %.1f ms  "
+               "p99 %.1f ms  (%ld failed)\n",
                offered[i] * METRICS, offered[i], CONNS, (double)r.ok * METRICS / r.seconds,
                pct(&r, 0.50), pct(&r, 0.99), r.failed);
         free(r.lat);

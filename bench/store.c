@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -171,18 +172,76 @@ static double bench_raw(int nseries, int nsamples)
     return (double)nseries * nsamples / spent;
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Commit latency under sustained writes, the load of the hub's committer:
+ * groups of `group` metrics over 100 series written back to back for
+ * `seconds`, with the checkpoint mode of `query` ("?checkpoint=inline" or
+ * ""). Prints the p50/p99/max of one write and the largest WAL seen. */
+static void bench_commit_latency(const char *label, const char *query, int group, double seconds)
+{
+    char url[600], path[400], wal[420];
+    snprintf(path, sizeof(path), "%s/commit.db", g_dir);
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    unlink(path);
+    unlink(wal);
+    snprintf(url, sizeof(url), "sqlite://%s%s", path, query);
+    vigil_store *st = NULL;
+    if (vigil_store_open(&st, url, NULL) != VIGIL_OK)
+        die("open");
+    vigil_batch *b = NULL;
+    if (vigil_batch_new(&b) != VIGIL_OK)
+        die("batch");
+    vigil_batch_set_max_metrics(b, (size_t)group);
+    size_t cap = 1 << 16, n = 0;
+    double *lat = malloc(cap * sizeof(double));
+    long long wal_max = 0;
+    char sv[16];
+    int64_t ts = 1700000000000;
+    double end = now_s() + seconds, cpu0 = cpu_s();
+    long long samples = 0;
+    while (now_s() < end && n < cap) {
+        vigil_batch_clear(b);
+        for (int k = 0; k < group; k++) {
+            snprintf(sv, sizeof(sv), "%d", k % 100);
+            vigil_tag tags[2] = {{"host", "h1"}, {"series", sv}};
+            vigil_metric m = {"bench_metric", k * 0.5, ts + k / 100, tags, 2, NULL};
+            if (vigil_batch_add(b, &m) != VIGIL_OK)
+                die("batch add");
+        }
+        ts += group / 100 + 1;
+        double a = now_s();
+        if (vigil_store_write(st, b, NULL) != VIGIL_OK)
+            die("write");
+        lat[n++] = (now_s() - a) * 1e3;
+        samples += group;
+        struct stat sb;
+        if (stat(wal, &sb) == 0 && sb.st_size > wal_max)
+            wal_max = sb.st_size;
+    }
+    double cpu = cpu_s() - cpu0;
+    vigil_batch_free(b);
+    vigil_store_close(st);
+    qsort(lat, n, sizeof(double), cmp_d);
+    printf("commit of %5d metrics, %-22s p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms  "
+           "(%zu commits, %.0f samples/s, %.0f per CPU-second, WAL at most %.1f MiB)\n",
+           group, label, lat[n / 2], lat[(size_t)((double)(n - 1) * 0.99)], lat[n - 1], n,
+           (double)samples / seconds, (double)samples / cpu, (double)wal_max / 1048576.0);
+    free(lat);
+    unlink(path);
+    unlink(wal);
+}
+
 static int count_cb(const vigil_store_series *s, const vigil_store_point *p, void *payload)
 {
     (void)s;
     (void)p;
     (*(long *)payload)++;
     return 0;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 static void bench_query(void)
@@ -376,7 +435,7 @@ int main(void)
         int nseries, nsamples, batch;
     } w[] = {{10, 100000, 1000}, {10, 100000, 10000}, {100000, 10, 1000}, {100000, 10, 10000}};
     double raw_few = 0, raw_many = 0;
-    for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+    for (size_t i = 0; i < sizeof(w) / sizeof(w[0]) && !getenv("BENCH_STORE_COMMIT_ONLY"); i++) {
         if (i == 0 || i == 2) {
             double c0 = cpu_s();
             double raw = bench_raw(w[i].nseries, w[i].nsamples);
@@ -393,8 +452,17 @@ int main(void)
                " (%9.0f per CPU-second) %5.1f%% of raw   target >= 400,000\n",
                w[i].nseries, w[i].nsamples, w[i].batch, r, per_cpu, 100.0 * r / raw);
     }
+    const char *only = getenv("BENCH_STORE_COMMIT_ONLY");
+    double secs = getenv("BENCH_STORE_SECONDS") ? atof(getenv("BENCH_STORE_SECONDS")) : 8.0;
+    bench_commit_latency("checkpoint=background:", "", 12000, secs);
+    bench_commit_latency("checkpoint=inline:", "?checkpoint=inline", 12000, secs);
+    bench_commit_latency("checkpoint=background:", "", 1000, secs);
+    bench_commit_latency("checkpoint=inline:", "?checkpoint=inline", 1000, secs);
+    if (only)
+        goto done;
     bench_query();
     bench_window();
+done:;
 
     char path[400];
     static const char *const files[] = {"raw.db", "write.db", "query.db"};

@@ -26,18 +26,66 @@
  *                               mean (default), min, max, sum, count, last
  *   GET  /v1/series    read     ?name=&match=  series and their latest values
  *                               {"series":[{"name","tags","latest":{"ts","value"}}]}
- *   GET  /v1/events    read     server-sent events (also ?access_token=)
- * and the hub's metrics to GET /metrics.
+ *   GET  /v1/events    read     server-sent events (also ?access_token=): "ingest"
+ *                               rates, "decision" (each policy decision as stored) and
+ *                               "action" (each result recorded)
+ *   GET  /v1/policies  read     {"policies":[{"name","kind","metric","action","series":[...]}]}
+ *   GET  /v1/decisions read     ?since=&limit= (default 1000, at most 10000), oldest first
+ *                               {"decisions":[{"id","ts","policy","series","target","action",
+ *                               "action_id","decision","reason"}]}
+ *   GET  /v1/silences  read     {"silences":[{"id","matchers","starts","ends","created_by",
+ *                               "comment"}]}
+ *   POST /v1/silences  write    {"matchers":{key: glob},"starts"?,"ends"|"duration","comment"?,
+ *                               "created_by"?} -> 201 {"id":"..."}; starts and ends: epoch ms
+ *                               or RFC 3339 (starts default now); duration e.g. "2h"
+ *   DELETE /v1/silences/{id}  write  200 {"id":"...","deleted":true}; 404 when unknown
+ *   GET  /v1/actions   read     ?since=&status=&limit= (default 100, at most 1000): the
+ *                               actions ledger, oldest first, with results, audit
+ *                               checkpoints and verdicts (the latest decision of each id):
+ *                               {"actions":[{"id","requested","updated","action","target",
+ *                               "params","reason","policy","series","dry_run","status",
+ *                               "result_reason","output","duration_ms","audit":{"seq","mac"}|null,
+ *                               "verdict":{"decision","reason","ts"}|null}],
+ *                               "checkpoint":{"seq","mac"}|null}
+ *   POST /v1/actions   write    a manual request {"action","target","params"?,"reason"?,
+ *                               "dry_run"?} -> 202 {"id":"manual-..."}, dispatched like a
+ *                               policy's
+ *   POST /v1/actions/{id}/result  write  a late result (contracts: {"id"?,"status","reason"?,
+ *                               "output"?,"duration_ms"?,"audit"?:{"seq","mac"}}) -> 200
+ *                               {"id","status"}; 400 with the JSON path of a bad field, 404
+ *                               unknown id, 409 when the id already has a final result
+ *   GET  /v1/desired   read     ?target= -> {"target","desired":{...},"updated"}, or every
+ *                               target: {"desired":[...]}
+ *   PUT  /v1/desired   write    {"target","desired":{...}} -> 200; fed to the engine's
+ *                               desired state and kept in the store (restored at start)
+ * and the hub's metrics to GET /metrics (also vigil_actions_total{status},
+ * vigil_action_dispatch_duration_seconds, vigil_action_dispatch_failures_total{reason},
+ * vigil_policy_decisions_total{decision}, vigil_policy_engine_errors_total{op}).
+ *
+ * Policies and remediation: the hub owns a policy engine (vigil/policy.h) on
+ * its store and windows. After each commit group, once its callers are
+ * answered, every stored batch (not duplicates) is evaluated; the events
+ * ticker runs the engine's timers every policy_interval_ms. A request of a
+ * policy is recorded in the actions ledger ("pending") and handed to the
+ * dispatcher: the built-in HTTP one (remediator_url; signed POST
+ * /v1/execute from worker threads, retries with backoff on network errors and
+ * 5xx, a 4xx is final) or one set with vigil_hub_set_dispatcher(). Every
+ * result enters through vigil_hub_action_result().
  *
  * Threads: vigil_hub_ingest(), vigil_hub_ingest_async(), vigil_hub_publish(),
- * vigil_hub_stats_get() and vigil_hub_window_aggregate() are thread-safe.
+ * vigil_hub_stats_get(), vigil_hub_window_aggregate(), vigil_hub_action_result(),
+ * vigil_hub_action_request() and vigil_hub_set_dispatcher() are thread-safe.
  * vigil_hub_start(), vigil_hub_stop() and vigil_hub_free() are called from
  * one controlling thread. The hub starts two threads (the committer and the
- * events ticker) in vigil_hub_start() and joins them in vigil_hub_stop().
+ * events ticker) in vigil_hub_start() and joins them in vigil_hub_stop(); with
+ * a remediator_url, vigil_hub_new() starts the HTTP dispatcher's workers,
+ * which vigil_hub_stop() stops (requests not yet answered are recorded as
+ * failed, reason "cancelled").
  */
 #ifndef VIGIL_HUB_H
 #define VIGIL_HUB_H
 
+#include "vigil/action.h"
 #include "vigil/api.h"
 #include "vigil/common.h"
 #include "vigil/config.h"
@@ -86,13 +134,65 @@ typedef struct vigil_hub_options {
     size_t events_max_subscribers;
     /** Where the hub logs ("hub" component); the store logs there too. */
     vigil_logger logger;
+
+    /* ---- policies (vigil/policy.h) ---- */
+    /** Inline rules: a YAML sequence as vigil_engine_load() reads it, loaded
+     * by vigil_hub_new() (borrowed for that call only); NULL: none. */
+    const vigil_config_node *policies;
+    /** A directory whose *.yaml and *.yml files each hold a top-level
+     * `policies:` list, loaded by vigil_hub_new() in name order; a relative
+     * path is relative to the working directory; NULL: none. */
+    const char *policies_dir;
+    /** Silences ensured by vigil_hub_new(): a YAML list of maps
+     * {matchers: {key: glob, ...}, starts, ends, comment} (starts and ends:
+     * epoch ms or RFC 3339 UTC "2025-01-31T22:00:00Z"; starts default 0).
+     * One identical to a stored silence is not added again. NULL: none. */
+    const vigil_config_node *silences;
+    /** Wall clock in ms for the engine's timers and the action ledger; NULL:
+     * real time. */
+    int64_t (*clock)(void *payload);
+    void *clock_payload;
+    /** How often the events ticker runs the engine's timers (absent rules,
+     * verify deadlines, flap settling); 0: 1 s. */
+    int64_t policy_interval_ms;
+    /** Policies never act on a sample older than this; 0: 5 minutes. */
+    int64_t act_within_ms;
+
+    /* ---- dispatch to a remediator (the built-in HTTP dispatcher) ---- */
+    /** Base URL of the remediator (POST <url>/v1/execute); NULL: no HTTP
+     * dispatcher (use vigil_hub_set_dispatcher(), else requests fail with
+     * reason "no_remediator"). */
+    const char *remediator_url;
+    /** Environment variable holding the X-Vigil-Signature secret; read by
+     * vigil_hub_new(), never logged. Required with remediator_url unless
+     * remediator_secret is set. */
+    const char *remediator_secret_env;
+    /** The secret itself (copied), instead of remediator_secret_env. */
+    const void *remediator_secret;
+    size_t remediator_secret_len;
+    /** One delivery, request to answer (the remediator answers once the
+     * action has finished); 0: 5 minutes. */
+    int64_t remediator_timeout_ms;
+    /** Deliveries of one request at most (network errors and 5xx are
+     * retried; a 4xx is final); 0: 5. */
+    unsigned int remediator_attempts;
+    /** First retry delay, doubled per retry up to backoff_max, with jitter
+     * (a delay d becomes a random value in [d/2, d]); 0: 500 ms and 30 s. */
+    int64_t remediator_backoff_ms;
+    int64_t remediator_backoff_max_ms;
+    /** Worker threads delivering requests; 0: 2. */
+    size_t remediator_workers;
+    /** Requests waiting for a worker at most; more fail with reason
+     * "dispatch_failed"; 0: 1024. */
+    size_t remediator_queue_max;
 } vigil_hub_options;
 
 #define VIGIL_HUB_OPTIONS_VERSION 1
 #define VIGIL_HUB_OPTIONS_INIT                                                                     \
     {                                                                                              \
         VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, VIGIL_WINDOW_SET_OPTIONS_INIT, 0, 0, 0, \
-            VIGIL_LOGGER_INIT                                                                      \
+            VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0,   \
+            0, 0, 0                                                                                \
     }
 
 /** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
@@ -224,6 +324,72 @@ VIGIL_EXTERN(vigil_store *) vigil_hub_store(vigil_hub *hub);
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_hub_mount(vigil_hub *hub, vigil_api *api);
+
+/** The policy engine of vigil/policy.h. @since 0.1.0 */
+struct vigil_engine;
+
+/**
+ * The hub's policy engine (vigil/policy.h; borrowed, valid until
+ * vigil_hub_free()), for an embedder to register code policy types
+ * (vigil_engine_register_type()), load rules of its own (vigil_engine_load()),
+ * manage silences or set desired states. vigil_hub_new() created it on the
+ * hub's store and windows, with the hub's clock, and loaded the rules of the
+ * options. Its functions are thread-safe; load rules before vigil_hub_start()
+ * to evaluate every ingest.
+ * @return the engine, or NULL for a NULL hub. @since 0.1.0
+ */
+VIGIL_EXTERN(struct vigil_engine *) vigil_hub_engine(vigil_hub *hub);
+
+/* ---- actions: dispatch and results ------------------------------------------ */
+
+/**
+ * Makes @p dispatcher (copied; its @c self must outlive the hub) carry the
+ * hub's action requests instead of the built-in HTTP dispatcher, e.g. the
+ * in-process one of vigil_remediator_dispatcher(). NULL restores the built-in
+ * one (or none). Call it before vigil_hub_start(); requests already submitted
+ * keep their dispatcher. Its done callback feeds vigil_hub_action_result()
+ * (without an audit checkpoint), so every result it reports must arrive
+ * before vigil_hub_free().
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL hub, bad version, no submit).
+ * Thread-safe. @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_set_dispatcher(vigil_hub *hub, const vigil_action_dispatcher *dispatcher);
+
+/**
+ * The one entry point of action results: from the dispatcher, from the route
+ * POST /v1/actions/{id}/result, or from an embedder. Updates the hub's
+ * actions ledger (status, reason, output, duration, audit checkpoint),
+ * gives the result to the policy engine (closed loop: remediated,
+ * ineffective, escalation) and publishes an "action" event.
+ * A PENDING_APPROVAL result is not final: the final one may follow.
+ * @param result its id names the request; borrowed.
+ * @param audit_seq the remediator's audit checkpoint sent with the result
+ *        (0: none); @p audit_mac its MAC, 64 hex digits (NULL or "": none).
+ * @return VIGIL_OK; VIGIL_ENOTFOUND (no request with that id); VIGIL_ECONFLICT
+ *         (the request already has a final result; nothing changed);
+ *         VIGIL_EINVAL (NULL, no id, unknown status, bad audit MAC); the codes
+ *         of vigil_store_action_update().
+ * Thread-safe. @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_action_result(vigil_hub *hub, const vigil_action_result *result, int64_t audit_seq,
+                        const char *audit_mac);
+
+/**
+ * Requests an action by hand (as POST /v1/actions does): records it in the
+ * actions ledger with a new id ("manual-<ms>-<hex>") and dispatches it like
+ * a policy's request. The request's own id and policy are ignored.
+ * @param id_out receives the id (cleared first); may be NULL.
+ * @return VIGIL_OK (the result arrives through vigil_hub_action_result(); a
+ *         request that cannot be dispatched is recorded as failed with reason
+ *         "no_remediator" or "dispatch_failed"); VIGIL_EINVAL (NULL, no action
+ *         or target, bad version); VIGIL_ELIMIT (a field too long); the codes
+ *         of vigil_store_action_put(); VIGIL_ENOMEM.
+ * Thread-safe. @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_action_request(vigil_hub *hub, const vigil_action_request *request, vigil_buf *id_out);
 
 /* ---- configuration (configs/collector.yaml) ------------------------------ */
 

@@ -13,8 +13,8 @@
  *
  * An optional query string follows the path: "?mode=ro" opens read-only,
  * "?mode=rw" requires an existing file, "?mode=rwc" (the default) creates it;
- * "&synchronous=full|normal" and "&busy_timeout=<duration>" (e.g. 250ms)
- * override the options. Unknown keys are refused. The URL is not
+ * "&synchronous=full|normal", "&busy_timeout=<duration>" (e.g. 250ms) and
+ * "&checkpoint=background|inline" override the options. Unknown keys are refused. The URL is not
  * percent-decoded: a path must not contain '?'.
  *
  * The SQLite backend is built in. Other backends (sys/store.h) are registered
@@ -37,7 +37,10 @@
  * one writer). A vigil_store_registry is not synchronised: fill it before
  * opening stores, then only read it. Registry and options must outlive
  * vigil_store_open() only; the registry must also outlive every store opened
- * through it (the store keeps the backend's payload).
+ * through it (the store keeps the backend's payload). A SQLite store opened
+ * read-write on a file starts one checkpoint thread in vigil_store_open()
+ * (unless checkpoint is inline) and joins it in vigil_store_close(); that
+ * thread logs through the store's logger.
  */
 #ifndef VIGIL_STORE_H
 #define VIGIL_STORE_H
@@ -77,7 +80,30 @@ typedef enum vigil_store_sync {
     VIGIL_STORE_SYNC_FULL = 1
 } vigil_store_sync;
 
-/** Options of vigil_store_open(). Zero fields mean the defaults. @since 0.1.0 */
+/**
+ * Where the SQLite backend checkpoints its write-ahead log (copies committed
+ * pages back into the database file so the log can start over).
+ * @since 0.1.0
+ */
+typedef enum vigil_store_checkpoint {
+    /** A thread of the store, with a connection of its own, runs PASSIVE
+     * checkpoints beside the writer, which never waits for them; a write that
+     * finds the log above wal_max_pages first runs a TRUNCATE checkpoint
+     * itself, so the log never grows without limit. In-memory and read-only
+     * stores have no thread. (URL option checkpoint=background.) */
+    VIGIL_STORE_CHECKPOINT_BACKGROUND = 0,
+    /** No thread: SQLite checkpoints inside the commit that takes the log
+     * past checkpoint_pages, so that commit waits for it. (URL option
+     * checkpoint=inline.) */
+    VIGIL_STORE_CHECKPOINT_INLINE = 1
+} vigil_store_checkpoint;
+
+/**
+ * Options of vigil_store_open(). Zero fields mean the defaults. The fields
+ * after no_create_dirs exist from version 2 on; a program that sets version
+ * 1 passes the smaller struct and gets their defaults.
+ * @since 0.1.0
+ */
 typedef struct vigil_store_options {
     unsigned int version;                 /**< VIGIL_STORE_OPTIONS_VERSION */
     vigil_logger logger;                  /**< where the store logs ("store" component) */
@@ -88,13 +114,26 @@ typedef struct vigil_store_options {
     uint64_t max_size_bytes; /**< cap on the database size (VIGIL_EFULL past it); 0: none */
     size_t series_cache_max; /**< series ids cached in memory; 0: 1,000,000 */
     int no_create_dirs;      /**< non-zero: do not create missing parent directories */
+    /* version 2 */
+    vigil_store_checkpoint checkpoint; /**< default VIGIL_STORE_CHECKPOINT_BACKGROUND */
+    /** background: a checkpoint starts once this many pages were committed
+     * to the log since the last one; inline: SQLite's wal_autocheckpoint.
+     * 0: 4,096 (16 MiB of 4 KiB pages) */
+    size_t checkpoint_pages;
+    /** background: a checkpoint also runs this often while the log holds
+     * pages not yet copied back; 0: 1,000 ms */
+    int64_t checkpoint_interval_ms;
+    /** background: the hard bound on the log; a write that finds more pages
+     * in it first runs a blocking TRUNCATE checkpoint. At least
+     * checkpoint_pages. 0: 65,536 (256 MiB of 4 KiB pages) */
+    size_t wal_max_pages;
 } vigil_store_options;
 
-#define VIGIL_STORE_OPTIONS_VERSION 1
+#define VIGIL_STORE_OPTIONS_VERSION 2
 #define VIGIL_STORE_OPTIONS_INIT                                                                   \
     {                                                                                              \
         VIGIL_STORE_OPTIONS_VERSION, VIGIL_LOGGER_INIT, NULL, 0, VIGIL_STORE_SYNC_NORMAL, 0, 0, 0, \
-            0                                                                                      \
+            0, VIGIL_STORE_CHECKPOINT_BACKGROUND, 0, 0, 0                                          \
     }
 
 /**
@@ -162,7 +201,10 @@ vigil_store_registry_add(vigil_store_registry *registry, const vigil_store_backe
 VIGIL_EXTERN(int)
 vigil_store_open(vigil_store **out, const char *url, const vigil_store_options *opts);
 
-/** Closes a store and frees it. NULL is a no-op. @since 0.1.0 */
+/**
+ * Closes a store and frees it, after joining its checkpoint thread (which
+ * may be finishing a checkpoint). NULL is a no-op. @since 0.1.0
+ */
 VIGIL_EXTERN(void) vigil_store_close(vigil_store *store);
 
 /**
@@ -196,6 +238,47 @@ typedef struct vigil_store_write_result {
  */
 VIGIL_EXTERN(int)
 vigil_store_write(vigil_store *store, const vigil_batch *batch, vigil_store_write_result *result);
+
+/** @name Limits of vigil_store_write_group() @since 0.1.0 */
+/**@{*/
+#define VIGIL_STORE_PARTS_MAX (1 << 20) /**< parts in one group */
+/**@}*/
+
+/**
+ * One ingest batch inside a merged batch, for vigil_store_write_group(): the
+ * next @c count metrics of the merged batch, and the batch id that makes
+ * the batch idempotent. Strings are borrowed for the call.
+ * @since 0.1.0
+ */
+typedef struct vigil_store_batch_part {
+    const char *agent;    /**< agent of the batch id, at most VIGIL_AGENT_ID_MAX bytes; NULL: "" */
+    const char *batch_id; /**< at most VIGIL_BATCH_ID_MAX bytes; NULL: no id, always written */
+    size_t count;         /**< metrics of this part (may be 0) */
+} vigil_store_batch_part;
+
+/**
+ * Writes many batches in one transaction, all or nothing: what a group
+ * commit needs. @p merged holds the metrics of every part, part after part
+ * in the order of @p parts (its own agent and id are ignored). For each part
+ * in order: when it has a batch id, the pair (agent, batch id) is recorded,
+ * and a pair recorded before (by an earlier write or an earlier part of the
+ * same group) makes the part a duplicate whose metrics are not written;
+ * otherwise its metrics are written as vigil_store_write() writes them.
+ * @param results NULL, or an array of @p nparts that receives what was done
+ *        for each part (zeroed on failure).
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL store or batch, NULL parts with
+ *         @p nparts > 0, counts that do not add up to the batch's count, an
+ *         empty batch id); VIGIL_ELIMIT (more than VIGIL_STORE_PARTS_MAX
+ *         parts, an agent or id too long); VIGIL_EENCODING (agent or id not
+ *         UTF-8); VIGIL_EUNSUPPORTED (the backend has no write_group);
+ *         otherwise the codes of vigil_store_write(), with nothing of any
+ *         part stored.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_write_group(vigil_store *store, const vigil_batch *merged,
+                        const vigil_store_batch_part *parts, size_t nparts,
+                        vigil_store_write_result *results);
 
 /** How a matcher compares a tag value (or the metric name). @since 0.1.0 */
 typedef enum vigil_store_match_op {

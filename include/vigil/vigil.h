@@ -23,5 +23,8 @@
 #include "vigil/httpd.h"
 #include "vigil/hub.h"
 #include "vigil/action.h"
+#include "vigil/audit.h"
+#include "vigil/remediator.h"
+#include "vigil/policy.h"
 
 #endif

@@ -16,6 +16,7 @@
 #define QUERY_MAX_ARGS 64
 #define AUTH_MAX_LEN   4096
 #define ORIGINS_MAX    64
+#define PATH_ARGS_MAX  4
 
 typedef struct api_route {
     char *method;
@@ -61,6 +62,8 @@ struct vigil__api_call {
     char *inflated;
     vigil__api_param *params;
     size_t nparams, cparams;
+    char *path_args[PATH_ARGS_MAX]; /* segments matched by '*' in the route's path */
+    size_t npath_args;
 };
 
 static int64_t mono_ns(void)
@@ -313,8 +316,15 @@ const char *vigil__api_call_param(const vigil__api_call *call, const char *key)
     return NULL;
 }
 
+const char *vigil__api_call_path_arg(const vigil__api_call *call, size_t index)
+{
+    return index < call->npath_args ? call->path_args[index] : NULL;
+}
+
 static void call_free(vigil__api_call *call)
 {
+    for (size_t i = 0; i < call->npath_args; i++)
+        vigil__free(call->path_args[i]);
     for (size_t i = 0; i < call->nparams; i++) {
         vigil__free(call->params[i].key);
         vigil__free(call->params[i].value);
@@ -693,6 +703,39 @@ static int add_allow(vigil_api_response *resp, const vigil_api *api, const char 
     return vigil__api_resp_header(resp, "Allow", allow);
 }
 
+/* True when `path` matches the route path `pattern`, where a segment "*"
+ * matches one non-empty segment. With `call`, the matched segments are
+ * copied into call->path_args (VIGIL_ENOMEM is returned as -1). */
+static int path_match(const char *pattern, const char *path, vigil__api_call *call)
+{
+    if (!strchr(pattern, '*'))
+        return strcmp(pattern, path) == 0;
+    const char *p = pattern, *s = path;
+    size_t nargs = 0;
+    while (*p && *s) {
+        if (p[0] == '*' && (p[1] == '/' || !p[1]) && p > pattern && p[-1] == '/') {
+            size_t n = strcspn(s, "/");
+            if (n == 0 || nargs >= PATH_ARGS_MAX)
+                return 0;
+            if (call) {
+                char *arg = vigil__strndup(s, n);
+                if (!arg)
+                    return -1;
+                call->path_args[call->npath_args++] = arg;
+            }
+            nargs++;
+            p++;
+            s += n;
+            continue;
+        }
+        if (*p != *s)
+            return 0;
+        p++;
+        s++;
+    }
+    return !*p && !*s;
+}
+
 static void dispatch(vigil__api_call *call)
 {
     vigil_api *api = call->api;
@@ -727,7 +770,7 @@ static void dispatch(vigil__api_call *call)
     const api_route *route = NULL;
     int path_known = 0;
     for (size_t i = 0; i < api->nroutes; i++) {
-        if (strcmp(api->routes[i].path, path) != 0)
+        if (!path_match(api->routes[i].path, path, NULL))
             continue;
         path_known = 1;
         call->route_label = api->routes[i].path;
@@ -735,6 +778,11 @@ static void dispatch(vigil__api_call *call)
             route = &api->routes[i];
             break;
         }
+    }
+    if (route && path_match(route->path, path, call) < 0) {
+        vigil__free(path);
+        vigil__api_resp_from_code(call->resp, VIGIL_ENOMEM, "api: out of memory");
+        goto done;
     }
     vigil__free(path);
 

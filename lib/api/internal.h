@@ -55,7 +55,9 @@ typedef void (*vigil__api_handler)(vigil__api_call *call, void *payload);
 #define VIGIL__API_BODY        0x1u /* accepts a JSON body (Content-Type checked, gzip inflated) */
 #define VIGIL__API_QUERY_TOKEN 0x2u /* also accepts ?access_token= (EventSource) */
 
-/* Adds a route: exact `path` (after the prefix) and `method`. scope 0: no
+/* Adds a route: `path` (after the prefix) and `method`. A path segment "*"
+ * matches any one non-empty segment (at most 4 per route; see
+ * vigil__api_call_path_arg()); other segments match exactly. scope 0: no
  * authentication. Called before the api serves requests. */
 int vigil__api_route(vigil_api *api, const char *method, const char *path, unsigned int scope,
                      unsigned int flags, vigil__api_handler fn, void *payload);
@@ -75,6 +77,11 @@ typedef struct vigil__api_param {
 const vigil__api_param *vigil__api_call_params(const vigil__api_call *call, size_t *n);
 /* The first value of `key`, or NULL. */
 const char *vigil__api_call_param(const vigil__api_call *call, const char *key);
+/* The path segment matched by the index-th "*" segment of the route's path
+ * (for a route /v1/silences/{*}, written without the braces, index 0 is the
+ * id), percent-decoded, never empty, never containing '/'; NULL when there is
+ * no such segment. */
+const char *vigil__api_call_path_arg(const vigil__api_call *call, size_t index);
 /* Completes the call: the response must be set. Exactly once per call, from
  * any thread; the call is freed. */
 void vigil__api_finish(vigil__api_call *call);

@@ -4,6 +4,7 @@
 #include "hub/hub_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct vigil_hub_config {
@@ -45,11 +46,102 @@ static int section(const vigil_config_node **out, const vigil_config_node *root,
     return rc;
 }
 
+static int positive_duration(int64_t *out, const vigil_config_node *map, const char *key)
+{
+    int rc = vigil_config_get_duration(out, map, key, 0);
+    if (!rc && vigil_config_node_get(map, key) && *out <= 0)
+        rc = vigil_config_error(vigil_config_node_get(map, key), VIGIL_ERANGE,
+                                "expected a duration above 0");
+    return rc;
+}
+
+static int parse_remediator(vigil_hub_config *c, const vigil_config_node *root)
+{
+    static const char *const keys[] = {"url",         "secret_env", "timeout", "retries", "backoff",
+                                       "backoff_max", "workers",    "queue",   NULL};
+    const vigil_config_node *n;
+    int rc = section(&n, root, "remediator", keys);
+    if (rc || !n)
+        return rc;
+    vigil_hub_options *h = &c->hub;
+    size_t retries = 4, workers = 0, queue = 0;
+    if ((rc = vigil_config_require(n, "url")) ||
+        (rc = vigil_config_get_string(&h->remediator_url, n, "url", NULL)) ||
+        (rc = vigil_config_get_string(&h->remediator_secret_env, n, "secret_env",
+                                      "VIGIL_REMEDIATOR_SECRET")) ||
+        (rc = positive_duration(&h->remediator_timeout_ms, n, "timeout")) ||
+        (rc = get_count(&retries, n, "retries", 100)) ||
+        (rc = positive_duration(&h->remediator_backoff_ms, n, "backoff")) ||
+        (rc = positive_duration(&h->remediator_backoff_max_ms, n, "backoff_max")) ||
+        (rc = get_count(&workers, n, "workers", 64)) ||
+        (rc = get_count(&queue, n, "queue", 1000000)))
+        return rc;
+    if (vigil_config_node_get(n, "workers") && workers == 0)
+        return vigil_config_error(vigil_config_node_get(n, "workers"), VIGIL_ERANGE,
+                                  "expected an integer from 1 to 64");
+    if (vigil_config_node_get(n, "queue") && queue == 0)
+        return vigil_config_error(vigil_config_node_get(n, "queue"), VIGIL_ERANGE,
+                                  "expected an integer from 1 to 1000000");
+    const char *u = h->remediator_url;
+    if (!u || (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
+        !u[strncmp(u, "http://", 7) == 0 ? 7 : 8])
+        return vigil_config_error(vigil_config_node_get(n, "url"), VIGIL_EVALUE,
+                                  "expected an http:// or https:// URL");
+    h->remediator_attempts = (unsigned int)retries + 1;
+    h->remediator_workers = workers;
+    h->remediator_queue_max = queue;
+    const char *env = h->remediator_secret_env;
+    const char *v = env && *env ? getenv(env) : NULL;
+    if (!v || !*v) {
+        const vigil_config_node *at = vigil_config_node_get(n, "secret_env");
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "environment variable \"%.100s\" (the remediator's signing secret) is not set",
+                 env ? env : "");
+        return vigil_config_error(at ? at : n, VIGIL_EENV, msg);
+    }
+    return VIGIL_OK;
+}
+
+/* policies, policies_dir, silences, policy_interval, act_within: checked by
+ * loading them into a scratch engine, so a bad rule fails here with its
+ * file:line rather than when the daemon starts. */
+static int parse_policies(vigil_hub_config *c, const vigil_config_node *root)
+{
+    vigil_hub_options *h = &c->hub;
+    int rc = parse_remediator(c, root);
+    if (!rc)
+        rc = positive_duration(&h->policy_interval_ms, root, "policy_interval");
+    if (!rc)
+        rc = positive_duration(&h->act_within_ms, root, "act_within");
+    if (!rc)
+        rc = vigil_config_get_string(&h->policies_dir, root, "policies_dir", NULL);
+    if (rc)
+        return rc;
+    const vigil_config_node *p = vigil_config_node_get(root, "policies");
+    if (p && vigil_config_node_kind(p) != VIGIL_CONFIG_NULL) {
+        if ((rc = vigil_config_list(p)))
+            return rc;
+        h->policies = p;
+    }
+    const vigil_config_node *s = vigil_config_node_get(root, "silences");
+    if (s && vigil_config_node_kind(s) != VIGIL_CONFIG_NULL) {
+        if ((rc = vigil_config_list(s)))
+            return rc;
+        h->silences = s;
+    }
+    if (h->policies_dir && !*h->policies_dir)
+        h->policies_dir = NULL;
+    return vigil__hub_check_policies(h);
+}
+
 static int parse(vigil_hub_config *c)
 {
     static const char *const top[] = {
-        "listen",  "http",   "store", "retention", "retention_interval", "security", "ingest",
-        "windows", "events", "log",   NULL};
+        "listen",     "http",     "store",        "retention", "retention_interval",
+        "security",   "ingest",   "windows",      "events",    "log",
+        "remediator", "policies", "policies_dir", "silences",  "policy_interval",
+        "act_within", NULL};
     static const char *const ingest_keys[] = {"queue", "max_metrics", "max_future",
                                               "group_max_samples", NULL};
     static const char *const window_keys[] = {"max_age", "max_samples", "max_series", NULL};
@@ -127,6 +219,8 @@ static int parse(vigil_hub_config *c)
     if (n && ((rc = vigil_config_get_duration(&c->hub.events_interval_ms, n, "interval", 0)) ||
               (rc = get_count(&c->hub.events_queue_max, n, "queue", 1000000)) ||
               (rc = get_count(&c->hub.events_max_subscribers, n, "max_subscribers", 100000))))
+        return rc;
+    if ((rc = parse_policies(c, root)))
         return rc;
     if ((rc = section(&n, root, "log", log_keys)))
         return rc;

@@ -16,6 +16,7 @@
 /* An ingest waiting for its commit. Its metrics were copied into its group's
  * merged batch when it was queued; it keeps its ids for the duplicate check. */
 struct ingest_req {
+    size_t first; /* index of its first metric in the group's merged batch */
     size_t count;
     char *agent;
     char *batch_id;
@@ -36,6 +37,7 @@ struct commit_group {
     size_t nsamples;
     int failed; /* a copy into `merged` failed: the whole group is refused */
     commit_group *next;
+    ingest_req *answered, *answered_tail; /* answered, waiting to feed the engine */
 };
 
 static void group_free(commit_group *g);
@@ -173,6 +175,8 @@ static int init_metrics(vigil_hub *hub)
     if (!rc)
         rc = vigil__prom_gauge_func(p, "vigil_events_subscribers", "Connected event subscribers.",
                                     g_subscribers, hub);
+    if (!rc)
+        rc = vigil__hub_init_action_metrics(hub);
     return rc;
 }
 
@@ -223,19 +227,20 @@ void vigil_hub_free(vigil_hub *hub)
     if (!hub)
         return;
     vigil_hub_stop(hub);
+    vigil__hub_free_engine(hub);
     if (hub->reader && hub->reader != hub->store)
         vigil_store_close(hub->reader);
     vigil_store_close(hub->store);
     vigil_window_set_free(hub->windows);
     group_free(hub->open);
     group_free(hub->spare);
-    vigil_batch_free(hub->idbatch);
     vigil__events_free(hub->events);
     vigil__prom_free(hub->prom);
     pthread_cond_destroy(&hub->tick_cv);
     pthread_cond_destroy(&hub->cv);
     pthread_mutex_destroy(&hub->mu);
     pthread_mutex_destroy(&hub->win_mu);
+    pthread_mutex_destroy(&hub->act_mu);
     vigil__free(hub->store_url);
     vigil__free(hub);
 }
@@ -263,6 +268,7 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
         return vigil__error_oom();
     pthread_mutex_init(&hub->mu, NULL);
     pthread_mutex_init(&hub->win_mu, NULL);
+    pthread_mutex_init(&hub->act_mu, NULL);
     cond_init_mono(&hub->cv);
     cond_init_mono(&hub->tick_cv);
     hub->logger = opts->logger;
@@ -285,8 +291,6 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
         rc = vigil__events_new(&hub->events, opts->events_queue_max, opts->events_max_subscribers);
     if (!rc)
         rc = vigil_window_set_new(&hub->windows, &opts->windows);
-    if (!rc)
-        rc = vigil_batch_new(&hub->idbatch);
     vigil_store_options so = VIGIL_STORE_OPTIONS_INIT;
     so.logger = opts->logger;
     if (!rc)
@@ -299,6 +303,8 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
     }
     if (!rc)
         rc = vigil_store_series_list(hub->store, NULL, count_series, &hub->series);
+    if (!rc)
+        rc = vigil__hub_init_engine(hub, opts);
     if (rc) {
         vigil__error_prefix("hub");
         vigil_hub_free(hub);
@@ -390,11 +396,11 @@ int vigil__hub_enqueue(vigil_hub *hub, vigil_batch *batch, int owned, vigil_hub_
     }
     ingest_req *r = vigil__calloc(1, sizeof(*r));
     const char *agent = vigil_batch_agent(batch), *id = vigil_batch_id(batch);
-    if (r && id) {
+    if (r && id)
         r->batch_id = vigil__strdup(id);
-        r->agent = agent ? vigil__strdup(agent) : NULL;
-    }
-    if (!r || (id && (!r->batch_id || (agent && !r->agent)))) {
+    if (r && agent)
+        r->agent = vigil__strdup(agent);
+    if (!r || (id && !r->batch_id) || (agent && !r->agent)) {
         if (r)
             req_free(r);
         vigil__hub_rejected(hub, "internal");
@@ -432,6 +438,7 @@ int vigil__hub_enqueue(vigil_hub *hub, vigil_batch *batch, int owned, vigil_hub_
     /* Copy the metrics into the group now, on the caller's thread, so the
      * committer only writes. A failed copy cannot be undone in the merged
      * batch: the whole group is refused, so nothing is half-stored. */
+    r->first = vigil_batch_count(g->merged);
     for (size_t i = 0; i < r->count && !g->failed; i++) {
         int arc = vigil_batch_add(g->merged, vigil_batch_get(batch, i));
         if (arc)
@@ -525,20 +532,27 @@ int vigil_hub_ingest(vigil_hub *hub, const vigil_batch *batch, vigil_hub_ingest_
 
 /* ---- the committer ---------------------------------------------------------- */
 
-static void update_windows(vigil_hub *hub, const vigil_batch *merged)
+/* Appends the samples of every stored request of a group to the windows;
+ * a duplicate's samples were stored before and are not appended twice. */
+static void update_windows(vigil_hub *hub, const commit_group *g)
 {
     size_t refused = 0;
     int first_rc = VIGIL_OK;
     char first_msg[256] = "";
-    size_t n = vigil_batch_count(merged);
+    size_t n = vigil_batch_count(g->merged);
     pthread_mutex_lock(&hub->win_mu);
-    for (size_t i = 0; i < n; i++) {
-        int rc = vigil_window_set_append_metric(hub->windows, vigil_batch_get(merged, i), NULL);
-        /* Out-of-order samples (a spool replay) are stored but do not
-         * rewrite a window's history. */
-        if (rc && rc != VIGIL_ERANGE && !refused++) {
-            first_rc = rc;
-            snprintf(first_msg, sizeof(first_msg), "%s", vigil_error_last()->message);
+    for (const ingest_req *r = g->head; r; r = r->next) {
+        if (r->result.duplicate)
+            continue;
+        for (size_t i = r->first; i < r->first + r->count && i < n; i++) {
+            int rc =
+                vigil_window_set_append_metric(hub->windows, vigil_batch_get(g->merged, i), NULL);
+            /* Out-of-order samples (a spool replay) are stored but do not
+             * rewrite a window's history. */
+            if (rc && rc != VIGIL_ERANGE && !refused++) {
+                first_rc = rc;
+                snprintf(first_msg, sizeof(first_msg), "%s", vigil_error_last()->message);
+            }
         }
     }
     pthread_mutex_unlock(&hub->win_mu);
@@ -551,51 +565,111 @@ static void update_windows(vigil_hub *hub, const vigil_batch *merged)
     }
 }
 
-/* Writes a group and answers its callers. The merged batch is written in one
- * transaction (all or nothing for the whole group). Batch ids are recorded
- * afterwards, each through the store's own duplicate check: a crash in
- * between leaves samples whose id is not recorded, so a retry writes the
- * same samples again (replacing them, never doubling them). */
+/* Keeps an answered request until the group has fed the engine. */
+static void group_answered(commit_group *g, ingest_req *r)
+{
+    r->next = NULL;
+    if (g->answered_tail)
+        g->answered_tail->next = r;
+    else
+        g->answered = r;
+    g->answered_tail = r;
+}
+
+/* After the callers of a group are answered: gives every stored batch
+ * (duplicates and refused batches excluded) to the policy engine, frees the
+ * requests and clears the merged batch. */
+static void feed_engine(vigil_hub *hub, commit_group *g)
+{
+    ingest_req *head = g->answered;
+    g->answered = g->answered_tail = NULL;
+    /* one call for the whole merged batch when it holds one agent's stored
+     * batches only (the common case), else one per batch */
+    int whole = head != NULL;
+    for (ingest_req *r = head; r && whole; r = r->next)
+        whole = !r->status && !r->result.duplicate &&
+                ((!r->agent && !head->agent) ||
+                 (r->agent && head->agent && strcmp(r->agent, head->agent) == 0));
+    int rc = VIGIL_OK;
+    if (whole && vigil_batch_set_agent(g->merged, head->agent) == VIGIL_OK) {
+        rc = vigil_engine_ingest(hub->engine, g->merged);
+        if (rc)
+            vigil__hub_engine_error(hub, "ingest", rc);
+    } else {
+        size_t n = vigil_batch_count(g->merged);
+        vigil_batch_set_max_metrics(hub->feed, hub->max_batch_metrics);
+        for (ingest_req *r = head; r; r = r->next) {
+            if (r->status || r->result.duplicate || !r->count)
+                continue;
+            vigil_batch_clear(hub->feed);
+            rc = vigil_batch_set_agent(hub->feed, r->agent);
+            for (size_t i = r->first; !rc && i < r->first + r->count && i < n; i++)
+                rc = vigil_batch_add(hub->feed, vigil_batch_get(g->merged, i));
+            if (!rc)
+                rc = vigil_engine_ingest(hub->engine, hub->feed);
+            if (rc)
+                vigil__hub_engine_error(hub, "ingest", rc);
+        }
+        vigil_batch_clear(hub->feed);
+    }
+    while (head) {
+        ingest_req *r = head;
+        head = r->next;
+        req_free(r);
+    }
+    vigil_batch_clear(g->merged);
+}
+
+/* The parts of a group for vigil_store_write_group(): one per request, in
+ * queue order, as their metrics were merged. NULL when out of memory. */
+static vigil_store_batch_part *group_parts(const commit_group *g, vigil_store_write_result **res)
+{
+    size_t n = g->nreq ? g->nreq : 1;
+    vigil_store_batch_part *parts = vigil__calloc(n, sizeof(*parts) + sizeof(**res));
+    if (!parts)
+        return NULL;
+    *res = (vigil_store_write_result *)(void *)(parts + n);
+    size_t i = 0;
+    for (const ingest_req *r = g->head; r; r = r->next, i++) {
+        parts[i].agent = r->agent;
+        parts[i].batch_id = r->batch_id;
+        parts[i].count = r->count;
+    }
+    return parts;
+}
+
+/* Writes a group and answers its callers. The samples of every request and
+ * every batch id are written in one transaction (all or nothing for the
+ * whole group); a request whose batch id was recorded before (or earlier in
+ * the same group) is a duplicate and its samples are not written again. */
 static void commit_group_write(vigil_hub *hub, commit_group *g)
 {
     int64_t t0 = mono_ns();
     uint64_t samples = 0, batches = 0, dups = 0;
     vigil_store_write_result wr;
     memset(&wr, 0, sizeof(wr));
+    vigil_store_write_result *res = NULL;
+    vigil_store_batch_part *parts = NULL;
     int rc = g->failed;
     char message[512] = "";
+    if (!rc && !(parts = group_parts(g, &res)))
+        rc = VIGIL_ENOMEM;
     if (rc) {
         snprintf(message, sizeof(message), "hub: out of memory while queueing the batch");
     } else {
-        rc = vigil_store_write(hub->store, g->merged, &wr);
+        rc = vigil_store_write_group(hub->store, g->merged, parts, g->nreq, res);
         if (rc)
             snprintf(message, sizeof(message), "store: %s", vigil_error_last()->message);
     }
-    for (ingest_req *r = g->head; r; r = r->next) {
+    size_t i = 0;
+    for (ingest_req *r = g->head; r; r = r->next, i++) {
         r->status = rc;
         if (rc) {
             snprintf(r->message, sizeof(r->message), "%s", message);
             continue;
         }
-        int dup = 0;
-        if (r->batch_id) {
-            vigil_store_write_result ir;
-            memset(&ir, 0, sizeof(ir));
-            int irc = vigil_batch_set_agent(hub->idbatch, r->agent);
-            if (!irc)
-                irc = vigil_batch_set_id(hub->idbatch, r->batch_id);
-            if (!irc)
-                irc = vigil_store_write(hub->store, hub->idbatch, &ir);
-            if (irc) {
-                vigil_buf v = VIGIL_BUF_INIT;
-                if (vigil__logfmt_value(&v, vigil_error_last()->message) == VIGIL_OK)
-                    vigil__log(&hub->logger, VIGIL_LOG_WARN, "hub",
-                               "batch stored, its id not recorded (a retry is stored again)",
-                               "code=%d error=%s", irc, v.ptr);
-                vigil_buf_dispose(&v);
-            }
-            dup = !irc && ir.duplicate;
-        }
+        int dup = res[i].duplicate;
+        wr.new_series += res[i].new_series;
         r->result.duplicate = dup;
         r->result.accepted = dup ? 0 : r->count;
         if (dup) {
@@ -605,13 +679,14 @@ static void commit_group_write(vigil_hub *hub, commit_group *g)
             batches++;
         }
     }
+    vigil__free(parts);
     vigil__prom_observe(hub->m_commit, NULL, (double)(mono_ns() - t0) / 1e9);
     vigil__prom_observe(hub->m_group, NULL, (double)g->nreq);
     vigil__prom_add(hub->m_samples, NULL, (double)samples);
     vigil__prom_add(hub->m_batches, NULL, (double)batches);
     vigil__prom_add(hub->m_duplicates, NULL, (double)dups);
     if (!rc)
-        update_windows(hub, g->merged);
+        update_windows(hub, g);
     pthread_mutex_lock(&hub->mu);
     hub->samples += samples;
     hub->batches += batches;
@@ -632,13 +707,13 @@ static void commit_group_write(vigil_hub *hub, commit_group *g)
         if (r->status)
             vigil__hub_rejected(hub, vigil__hub_reason(r->status));
         r->cb(r->status, r->message, &r->result, r->payload);
-        req_free(r);
+        group_answered(g, r);
     }
     g->tail = NULL;
     g->nreq = g->nsamples = 0;
     g->failed = 0;
     g->next = NULL;
-    vigil_batch_clear(g->merged);
+    feed_engine(hub, g);
 }
 
 static void run_retention(vigil_hub *hub)
@@ -714,12 +789,28 @@ static void *ticker_main(void *arg)
     pthread_mutex_lock(&hub->mu);
     last_samples = hub->samples;
     last_batches = hub->batches;
+    int64_t next_event = last + hub->events_interval_ms * 1000000;
+    int64_t next_policy = last + hub->policy_interval_ms * 1000000;
     while (!hub->stopping) {
-        int64_t deadline = mono_ns() + hub->events_interval_ms * 1000000;
+        int64_t deadline = next_event < next_policy ? next_event : next_policy;
         while (!hub->stopping && mono_ns() < deadline)
             cond_wait_until(&hub->tick_cv, &hub->mu, deadline);
         if (hub->stopping)
             break;
+        if (mono_ns() >= next_policy) {
+            /* the engine's timers: absent rules, verify deadlines, flap settling */
+            pthread_mutex_unlock(&hub->mu);
+            int trc = vigil_engine_tick(hub->engine, vigil__hub_now(hub));
+            if (trc)
+                vigil__hub_engine_error(hub, "tick", trc);
+            next_policy = mono_ns() + hub->policy_interval_ms * 1000000;
+            pthread_mutex_lock(&hub->mu);
+            if (hub->stopping)
+                break;
+            if (mono_ns() < next_event)
+                continue;
+        }
+        next_event = mono_ns() + hub->events_interval_ms * 1000000;
         uint64_t s = hub->samples, b = hub->batches;
         size_t series = hub->series, q = hub->qlen;
         pthread_mutex_unlock(&hub->mu);
@@ -804,6 +895,9 @@ void vigil_hub_stop(vigil_hub *hub)
         pthread_join(hub->committer, NULL);
         pthread_join(hub->ticker, NULL);
     }
+    /* after the threads that request actions; results of requests not
+     * delivered are recorded ("cancelled") and published before the bus closes */
+    vigil__hub_stop_dispatch(hub);
     vigil__events_close(hub->events);
     pthread_mutex_lock(&hub->mu);
     hub->stopped = 1;

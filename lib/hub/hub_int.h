@@ -4,8 +4,10 @@
 #define VIGIL_HUB_INT_H
 
 #include "api/internal.h"
+#include "hub/dispatch.h"
 #include "hub/events.h"
 #include "vigil/hub.h"
+#include "vigil/policy.h"
 
 #include <pthread.h>
 
@@ -37,7 +39,6 @@ struct vigil_hub {
     commit_group *spare;              /* a committed group kept for its memory */
     size_t qlen;                      /* ingests waiting for their commit */
     size_t qsamples;                  /* their samples */
-    vigil_batch *idbatch;             /* committer: records one batch id */
     int started, stopping, stopped;
     pthread_t committer, ticker;
 
@@ -55,6 +56,22 @@ struct vigil_hub {
     vigil__prom_family *m_group;
     vigil__prom_family *m_dropped;
     vigil__prom_family *m_retention;
+
+    /* policies and actions (lib/hub/actions.c) */
+    vigil_engine *engine;
+    int64_t (*clock)(void *payload); /* NULL: real time */
+    void *clock_payload;
+    int64_t policy_interval_ms;
+    vigil__dispatch *http;          /* the built-in HTTP dispatcher, or NULL */
+    vigil_action_dispatcher disp;   /* set by vigil_hub_set_dispatcher() (under mu) */
+    int has_disp;                   /* under mu */
+    pthread_mutex_t act_mu;         /* serialises a result's check-and-update */
+    vigil_batch *feed;              /* committer: one stored batch for the engine */
+    vigil__prom_family *m_actions;  /* results by status */
+    vigil__prom_family *m_dispatch; /* submit to result, seconds */
+    vigil__prom_family *m_dispatch_failed;
+    vigil__prom_family *m_decisions;
+    vigil__prom_family *m_engine_errors;
 };
 
 /* Counts a refused ingest under `reason` (an error code such as "invalid_json"). */
@@ -68,5 +85,35 @@ int vigil__hub_full(vigil_hub *hub);
  * Counts refusals. */
 int vigil__hub_enqueue(vigil_hub *hub, vigil_batch *batch, int owned, vigil_hub_ingest_cb cb,
                        void *payload);
+
+/* ---- policies and actions (lib/hub/actions.c) -------------------------------- */
+
+/* The hub's wall clock (options.clock or real time), ms. */
+int64_t vigil__hub_now(const vigil_hub *hub);
+/* Adds the policy and action metric families to hub->prom. */
+int vigil__hub_init_action_metrics(vigil_hub *hub);
+/* Creates hub->engine, loads the options' policies, policies_dir and
+ * silences, restores desired states, and creates the HTTP dispatcher when a
+ * remediator URL is set. */
+int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *opts);
+/* Loads the options' policies, policies_dir and silences into a scratch
+ * engine (in-memory store): the errors vigil_hub_new() would give. */
+int vigil__hub_check_policies(const vigil_hub_options *opts);
+/* Stops the HTTP dispatcher (pending requests are answered "cancelled"). */
+void vigil__hub_stop_dispatch(vigil_hub *hub);
+/* Frees the engine and the dispatcher. */
+void vigil__hub_free_engine(vigil_hub *hub);
+/* Counts an engine call that failed (op: "ingest", "tick", ...) and logs it. */
+void vigil__hub_engine_error(vigil_hub *hub, const char *op, int rc);
+/* Records a request in the ledger and dispatches it (policies and manual). */
+int vigil__hub_dispatch(vigil_hub *hub, const vigil_action_request *req, const char *series);
+/* Mounts the routes of policies, decisions, silences, actions and desired state. */
+int vigil__hub_mount_policy_routes(vigil_hub *hub, vigil_api *api);
+
+/* Parses epoch ms, "now", a relative time ("-15m") or, when `rfc3339`, an
+ * RFC 3339 time ("2025-01-31T22:00:00Z", offsets and fractions allowed);
+ * errors name `key` (VIGIL_EINVAL). */
+int vigil__hub_parse_time(int64_t *out, const char *key, const char *text, int64_t now,
+                          int rfc3339);
 
 #endif

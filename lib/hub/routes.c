@@ -84,33 +84,9 @@ static void route_ingest(vigil__api_call *call, void *payload)
 
 /* ---- query parameters ---------------------------------------------------------- */
 
-/* Epoch milliseconds, "now", or a relative time "-15m" / "-1h" / "-2d". */
 static int parse_time(int64_t *out, const char *key, const char *text, int64_t now)
 {
-    if (strcmp(text, "now") == 0) {
-        *out = now;
-        return VIGIL_OK;
-    }
-    if (text[0] == '-') {
-        int64_t d;
-        if (vigil_parse_duration(&d, text + 1) == VIGIL_OK) {
-            *out = now - d;
-            return VIGIL_OK;
-        }
-    } else if (text[0] >= '0' && text[0] <= '9' && strlen(text) <= 15) {
-        int64_t v = 0;
-        const char *p = text;
-        while (*p >= '0' && *p <= '9')
-            v = v * 10 + (*p++ - '0');
-        if (!*p) {
-            *out = v;
-            return VIGIL_OK;
-        }
-    }
-    return vigil__error_set(VIGIL_EINVAL,
-                            "%s: expected epoch milliseconds, \"now\" or a relative time such "
-                            "as \"-1h\", got \"%.40s\"",
-                            key, text);
+    return vigil__hub_parse_time(out, key, text, now, 0);
 }
 
 typedef struct selector {
@@ -408,6 +384,8 @@ int vigil_hub_mount(vigil_hub *hub, vigil_api *api)
     if (!rc)
         rc = vigil__api_route(api, "GET", "/v1/events", VIGIL_API_SCOPE_READ,
                               VIGIL__API_QUERY_TOKEN, route_events, hub);
+    if (!rc)
+        rc = vigil__hub_mount_policy_routes(hub, api);
     if (!rc)
         rc = vigil__api_add_registry(api, hub->prom);
     return rc;

@@ -66,7 +66,11 @@ typedef struct vigil__json_doc {
     size_t next_block;
 } vigil__json_doc;
 
-/* As vigil__json_parse(), into an arena: the fast path for decoders. */
+/* As vigil__json_parse(), into an arena: the fast path for decoders. The tree
+ * is built during the strict check itself (one pass, same acceptance and
+ * messages as vigil__json_check), not by cJSON's parser, and is exactly the
+ * tree cJSON_Parse would build from the text (types, values, valueint, keys,
+ * links); numbers are read as strtod reads them, independent of the locale. */
 int vigil__json_parse_doc(vigil__json_doc *doc, const char *text, size_t len, size_t max_depth);
 
 /* Releases a document (its root becomes NULL). Safe on a failed parse. */

@@ -5,6 +5,8 @@
  */
 #include "internal/json.h"
 
+#include <limits.h>
+#include <locale.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,23 +19,19 @@
  * cJSON's parser can be told apart from malformed input. */
 static _Thread_local int t_alloc_failed;
 
-/* An arena for the tree of vigil__json_parse_doc(): while one is set on a
- * thread, cJSON's allocations on that thread come from it and its frees do
- * nothing; the whole tree is released at once. */
+/* The arena of a tree built by vigil__json_parse_doc(): blocks chained on
+ * the document, released at once. */
 typedef struct json_block {
     struct json_block *next;
     size_t cap, pad[2]; /* 32 bytes: data stays 16-byte aligned */
     char data[];
 } json_block;
 
-/* The arena in use on this thread: its document and the free space of its
- * current block. */
+/* An arena being filled: its document and the free space of its current block. */
 typedef struct {
     vigil__json_doc *doc;
     char *ptr, *end;
 } arena_state;
-
-static _Thread_local arena_state t_arena;
 
 #define ARENA_MIN (16 * 1024)
 #define ARENA_MAX (64 * 1024 * 1024)
@@ -57,41 +55,17 @@ static void *arena_alloc_slow(arena_state *a, size_t size)
     return b->data;
 }
 
-#if defined(__GNUC__) || defined(__clang__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE
-#endif
-
-static NOINLINE void *hook_malloc_slow(size_t size)
+static void *hook_malloc(size_t size)
 {
-    arena_state *a = &t_arena;
-    void *p = NULL;
-    if (!a->doc)
-        p = vigil__malloc(size);
-    else if (size <= SIZE_MAX - 16)
-        p = arena_alloc_slow(a, (size + 15) & ~(size_t)15);
+    void *p = vigil__malloc(size);
     if (!p)
         t_alloc_failed = 1;
     return p;
 }
 
-static void *hook_malloc(size_t size)
-{
-    arena_state *a = &t_arena;
-    size_t n = (size + 15) & ~(size_t)15;
-    if (a->doc && n >= size && (size_t)(a->end - a->ptr) >= n) { /* the fast path: a bump */
-        void *p = a->ptr;
-        a->ptr += n;
-        return p;
-    }
-    return hook_malloc_slow(size);
-}
-
 static void hook_free(void *ptr)
 {
-    if (!t_arena.doc)
-        vigil__free(ptr);
+    vigil__free(ptr);
 }
 
 static pthread_once_t g_hooks_once = PTHREAD_ONCE_INIT;
@@ -237,7 +211,7 @@ static inline uint64_t special8(const unsigned char *p)
 /* Scans the string whose opening quote is at *pp; leaves *pp after the
  * closing quote. */
 static int check_string(const unsigned char **pp, const unsigned char *end,
-                        const unsigned char *base, vigil__json_problem *pb)
+                        const unsigned char *base, vigil__json_problem *pb, int *esc)
 {
     const unsigned char *p = *pp + 1;
     for (;;) {
@@ -262,6 +236,7 @@ static int check_string(const unsigned char **pp, const unsigned char *end,
             return VIGIL_OK;
         }
         if (c == '\\') {
+            *esc = 1;
             if (end - p < 2)
                 return problem(pb, VIGIL_EJSON, base, *pp, "unterminated string");
             switch (p[1]) {
@@ -286,7 +261,7 @@ static int check_string(const unsigned char **pp, const unsigned char *end,
                 return problem(pb, VIGIL_EENCODING, base, p,
                                "unpaired UTF-16 surrogate escape in a string");
             if (cp >= 0xD800 && cp <= 0xDBFF) {
-                long lo = read_u_escape(p + 6, end);
+                long lo = end - p > 6 && p[6] == '\\' ? read_u_escape(p + 6, end) : -1;
                 if (lo < 0xDC00 || lo > 0xDFFF)
                     return problem(pb, VIGIL_EENCODING, base, p,
                                    "unpaired UTF-16 surrogate escape in a string");
@@ -307,11 +282,55 @@ static int check_string(const unsigned char **pp, const unsigned char *end,
     }
 }
 
-/* RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-static int check_number(const unsigned char **pp, const unsigned char *end,
-                        const unsigned char *base, vigil__json_problem *pb)
+#if defined(__GNUC__) || defined(__clang__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+/* check_string() for the usual short string: plain bytes and its closing
+ * quote within the next 16 bytes, inline; anything else goes to
+ * check_string(). */
+static ALWAYS_INLINE int scan_string(const unsigned char **pp, const unsigned char *end,
+                                     const unsigned char *base, vigil__json_problem *pb, int *esc)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const unsigned char *p = *pp + 1;
+    if (end - p >= 16) {
+        uint64_t m = special8(p);
+        if (!m) {
+            p += 8;
+            m = special8(p);
+        }
+        if (m) {
+            p += (unsigned)__builtin_ctzll(m) >> 3; /* the first special byte */
+            if (*p == '"') {
+                *pp = p + 1;
+                return VIGIL_OK;
+            }
+        }
+    }
+#endif
+    return check_string(pp, end, base, pb, esc);
+}
+
+/* The digits of a number as check_number() reads them, for its value: up to
+ * 19 significant digits in w, the decimal exponent that applies to w, and
+ * whether a non-zero digit did not fit. */
+typedef struct num_acc {
+    uint64_t w;
+    int digits, e10, dropped;
+} num_acc;
+
+/* RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+ * With `acc`, also gathers the digits (one pass for check and value). */
+static ALWAYS_INLINE int check_number(const unsigned char **pp, const unsigned char *end,
+                                      const unsigned char *base, vigil__json_problem *pb,
+                                      num_acc *acc)
 {
     const unsigned char *start = *pp, *p = start;
+    uint64_t w = 0;
+    int digits = 0, e10 = 0, dropped = 0;
     if (*p == '-')
         p++;
     if (p >= end || !is_digit(*p))
@@ -319,30 +338,60 @@ static int check_number(const unsigned char **pp, const unsigned char *end,
     if (*p == '0') {
         p++;
     } else {
-        while (p < end && is_digit(*p))
+        while (p < end && is_digit(*p)) {
+            if (acc) {
+                if (digits < 19) {
+                    w = w * 10 + (uint64_t)(*p - '0');
+                    digits++;
+                } else {
+                    dropped = 1;
+                }
+            }
             p++;
+        }
     }
     if (p < end && *p == '.') {
         p++;
         if (p >= end || !is_digit(*p))
             return problem(pb, VIGIL_EJSON, base, start, "invalid number");
-        while (p < end && is_digit(*p))
+        while (p < end && is_digit(*p)) {
+            if (acc) {
+                if (digits < 19) {
+                    w = w * 10 + (uint64_t)(*p - '0');
+                    e10--;
+                    digits += digits || *p != '0'; /* leading zeros are not significant */
+                } else if (*p != '0') {
+                    dropped = 1;
+                }
+            }
             p++;
+        }
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
+        int eneg = 0, ev = 0;
         if (p < end && (*p == '+' || *p == '-'))
-            p++;
+            eneg = *p++ == '-';
         if (p >= end || !is_digit(*p))
             return problem(pb, VIGIL_EJSON, base, start, "invalid number");
-        while (p < end && is_digit(*p))
+        while (p < end && is_digit(*p)) {
+            if (acc && ev < 100000)
+                ev = ev * 10 + (*p - '0');
             p++;
+        }
+        e10 += eneg ? -ev : ev;
     }
     if (p < end && (is_digit(*p) || *p == '.' || *p == 'e' || *p == 'E' || *p == '+' || *p == '-'))
         return problem(pb, VIGIL_EJSON, base, start, "invalid number");
     /* cJSON copies at most 63 characters of a number. */
     if (p - start > 63)
         return problem(pb, VIGIL_ELIMIT, base, start, "number longer than 63 characters");
+    if (acc) {
+        acc->w = w;
+        acc->digits = digits;
+        acc->e10 = e10;
+        acc->dropped = dropped;
+    }
     *pp = p;
     return VIGIL_OK;
 }
@@ -386,7 +435,223 @@ static const char *expected(int state, int in_obj)
     }
 }
 
-int vigil__json_check(const char *text, size_t len, size_t max_depth, vigil__json_problem *pb)
+/* ---- building the tree while checking ------------------------------------------ */
+
+/* vigil__json_parse_doc() builds its tree itself, during the same pass as
+ * vigil__json_check() (one state machine, so both accept exactly the same
+ * texts): a cJSON tree exactly as cJSON_Parse would build it from that text
+ * (same types, values, keys and links, the first child's prev pointing at
+ * the last one), without cJSON's second pass over the text, its per-value
+ * strncmp probes, its locale lookups and a call per allocation. */
+
+typedef struct builder {
+    arena_state a;
+    cJSON *root;
+    char *key; /* of the next member of an object */
+    cJSON *stack[DEPTH_CAP];
+} builder;
+
+/* Arena allocation, 8-byte aligned (nodes hold pointers and doubles). */
+static inline void *arena_take(arena_state *a, size_t size)
+{
+    size_t n = (size + 7) & ~(size_t)7;
+    if (n >= size && (size_t)(a->end - a->ptr) >= n) {
+        void *p = a->ptr;
+        a->ptr += n;
+        return p;
+    }
+    return n >= size ? arena_alloc_slow(a, n) : NULL;
+}
+
+static size_t put_utf8(unsigned char *o, unsigned long cp)
+{
+    if (cp < 0x80) {
+        o[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (unsigned char)(0xC0 | (cp >> 6));
+        o[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (unsigned char)(0xE0 | (cp >> 12));
+        o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (unsigned char)(0xF0 | (cp >> 18));
+    o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Copies the content s[0..e) of a checked string into the arena, decoding
+ * its escapes when it has some (the result is never longer than the source).
+ * NULL when out of memory. */
+static char *copy_string(arena_state *a, const unsigned char *s, const unsigned char *e, int esc)
+{
+    size_t n = (size_t)(e - s);
+    unsigned char *out = arena_take(a, n + 1), *o = out;
+    if (!out)
+        return NULL;
+    if (!esc) {
+        if (n >= 8 && n <= 16) { /* two overlapping fixed-size copies, inline */
+            memcpy(out, s, 8);
+            memcpy(out + n - 8, s + n - 8, 8);
+        } else if (n >= 4 && n < 8) {
+            memcpy(out, s, 4);
+            memcpy(out + n - 4, s + n - 4, 4);
+        } else if (n < 4) {
+            for (size_t i = 0; i < n; i++)
+                out[i] = s[i];
+        } else {
+            memcpy(out, s, n);
+        }
+        out[n] = '\0';
+        return (char *)out;
+    }
+    for (const unsigned char *p = s; p < e;) {
+        if (*p != '\\') {
+            *o++ = *p++;
+            continue;
+        }
+        unsigned char c = p[1];
+        switch (c) {
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            unsigned long cp = (unsigned long)read_u_escape(p, e);
+            if (cp >= 0xD800 && cp <= 0xDBFF) { /* checked: a low surrogate escape follows */
+                unsigned long lo = (unsigned long)read_u_escape(p + 6, e);
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                p += 6;
+            }
+            o += put_utf8(o, cp);
+            p += 4;
+            break;
+        }
+        default: *o++ = c; /* " \\ / */
+        }
+        p += 2;
+    }
+    *o = '\0';
+    return (char *)out;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__LDBL_MANT_DIG__) && \
+    __LDBL_MANT_DIG__ == 64 && defined(__FLT_EVAL_METHOD__) && __FLT_EVAL_METHOD__ == 0
+#define EXACT_FAST_PATHS 1
+#else
+#define EXACT_FAST_PATHS 0
+#endif
+
+static locale_t g_c_locale;
+static pthread_once_t g_locale_once = PTHREAD_ONCE_INIT;
+
+static void init_c_locale(void)
+{
+    g_c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+/* What cJSON does: strtod on a copy whose '.' is the locale's decimal point
+ * (here: strtod in the C locale). n <= 63: checked. */
+static double number_slow(const unsigned char *start, size_t n)
+{
+    char buf[64];
+    memcpy(buf, start, n);
+    buf[n] = '\0';
+    pthread_once(&g_locale_once, init_c_locale);
+    if (g_c_locale)
+        return strtod_l(buf, NULL, g_c_locale);
+    const char *dp = localeconv()->decimal_point;
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == '.')
+            buf[i] = dp[0];
+    return strtod(buf, NULL);
+}
+
+#if EXACT_FAST_PATHS
+static const double k_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* 10^0 .. 10^27, each exact in the 64-bit mantissa of x87 long double. */
+static const long double k_pow10l[28] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,
+                                         1e7L,  1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L,
+                                         1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L,
+                                         1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+#endif
+
+/* The value of the checked number start[0..stop) whose digits are in
+ * `acc`, exactly as strtod reads it (correctly rounded): exact fast paths
+ * for up to 19 significant digits and small exponents, strtod otherwise. */
+static double number_value(const num_acc *acc, const unsigned char *start,
+                           const unsigned char *stop)
+{
+#if EXACT_FAST_PATHS
+    int neg = *start == '-', e10 = acc->e10;
+    uint64_t w = acc->w;
+    double v;
+    if (!acc->dropped && w <= (UINT64_C(1) << 53) && e10 >= -22 && e10 <= 22) {
+        /* Both operands exact: one IEEE operation rounds correctly. */
+        v = e10 < 0 ? (double)w / k_pow10[-e10] : (double)w * k_pow10[e10];
+        return neg ? -v : v;
+    }
+    if (!acc->dropped && e10 >= -27 && e10 <= 27) {
+        /* Exact operands, one rounding to 64 bits, then one to 53: the
+         * double rounding is harmless unless the 64-bit result lies exactly
+         * halfway between two doubles (its low 11 bits 10000000000). */
+        long double l = e10 < 0 ? (long double)w / k_pow10l[-e10] : (long double)w * k_pow10l[e10];
+        uint64_t mant;
+        memcpy(&mant, &l, sizeof(mant));
+        if ((mant & 0x7FF) != 0x400) {
+            v = (double)l;
+            return neg ? -v : v;
+        }
+    }
+#else
+    (void)acc;
+#endif
+    return number_slow(start, (size_t)(stop - start));
+}
+
+/* A new node of the tree, member of the container at depth - 1 (or the
+ * root), carrying the pending object key. NULL when out of memory. */
+static inline cJSON *add_node(builder *b, size_t depth, int type)
+{
+    cJSON *n = arena_take(&b->a, sizeof(cJSON));
+    if (!n)
+        return NULL;
+    memset(n, 0, sizeof(*n));
+    n->type = type;
+    n->string = b->key;
+    b->key = NULL;
+    if (!depth) {
+        b->root = n;
+        return n;
+    }
+    cJSON *parent = b->stack[depth - 1], *head = parent->child;
+    if (!head) {
+        parent->child = n;
+        n->prev = n;
+    } else {
+        cJSON *tail = head->prev;
+        tail->next = n;
+        n->prev = tail;
+        head->prev = n;
+    }
+    return n;
+}
+
+/* The strict check; with a builder, also builds the tree (VIGIL_ENOMEM when
+ * out of memory). */
+static ALWAYS_INLINE int scan(const char *text, size_t len, size_t max_depth,
+                              vigil__json_problem *pb, builder *bld)
 {
     pthread_once(&g_tables_once, init_tables);
     const unsigned char *base = (const unsigned char *)text, *p = base, *end = base + len;
@@ -409,6 +674,12 @@ int vigil__json_check(const char *text, size_t len, size_t max_depth, vigil__jso
             if (depth >= max_depth)
                 return problem(pb, VIGIL_ELIMIT, base, p, "nesting too deep");
             in_obj = cls == C_OBJ;
+            if (bld) {
+                cJSON *n = add_node(bld, depth, in_obj ? cJSON_Object : cJSON_Array);
+                if (!n)
+                    return VIGIL_ENOMEM;
+                bld->stack[depth] = n;
+            }
             if (in_obj)
                 kinds[depth / 64] |= (uint64_t)1 << (depth % 64);
             else
@@ -416,7 +687,9 @@ int vigil__json_check(const char *text, size_t len, size_t max_depth, vigil__jso
             depth++;
             state = in_obj ? S_OBJ_FIRST : S_ARR_FIRST;
             p++;
-            break;
+            if (in_obj && p < end && *p == '"') /* what the next turn would do, directly */
+                goto key;
+            continue;
         case C_END_OBJ:
         case C_END_ARR:
             if (!(state == S_AFTER || (cls == C_END_OBJ && state == S_OBJ_FIRST) ||
@@ -427,53 +700,104 @@ int vigil__json_check(const char *text, size_t len, size_t max_depth, vigil__jso
             in_obj = depth ? (int)((kinds[(depth - 1) / 64] >> ((depth - 1) % 64)) & 1) : 0;
             state = depth ? S_AFTER : S_DONE;
             p++;
-            break;
+            continue;
         case C_COMMA:
             if (state != S_AFTER)
                 goto unexpected;
             state = in_obj ? S_KEY : S_VALUE;
             p++;
-            break;
+            continue;
         case C_COLON:
             if (state != S_COLON)
                 goto unexpected;
             state = S_VALUE;
             p++;
-            break;
+            continue;
         case C_QUOTE:
-            if (state == S_OBJ_FIRST || state == S_KEY) {
-                if ((rc = check_string(&p, end, base, pb)) != VIGIL_OK)
-                    return rc;
-                state = S_COLON;
-                if (p < end && *p == ':') { /* the usual case, without a turn of the loop */
-                    p++;
-                    state = S_VALUE;
-                }
-                break;
-            }
+            if (state == S_OBJ_FIRST || state == S_KEY)
+                goto key;
             if (state != S_VALUE && state != S_ARR_FIRST)
                 goto unexpected;
-            if ((rc = check_string(&p, end, base, pb)) != VIGIL_OK)
-                return rc;
-            goto after_value;
+            goto value_string;
         case C_NUM:
         case C_LIT:
             if (state != S_VALUE && state != S_ARR_FIRST)
                 goto unexpected;
-            rc = cls == C_NUM ? check_number(&p, end, base, pb) : check_literal(&p, end, base, pb);
-            if (rc != VIGIL_OK)
-                return rc;
-        after_value:
-            state = depth ? S_AFTER : S_DONE;
-            if (depth && p < end && *p == ',') {
-                p++;
-                state = in_obj ? S_KEY : S_VALUE;
-            }
-            break;
+            goto value_scalar;
         default:
             if (*p == 0)
                 return problem(pb, VIGIL_EJSON, base, p, "NUL byte outside a string");
             goto unexpected;
+        }
+
+        /* The branches below are reached from the switch and, for the usual
+         * sequences (a key after '{' or ',', a value after ':'), directly,
+         * exactly as the next turn of the loop would reach them: each has
+         * its own, well-predicted jump. */
+    key : { /* *p == '"', state S_OBJ_FIRST or S_KEY */
+        const unsigned char *s = p;
+        int esc = 0;
+        if ((rc = scan_string(&p, end, base, pb, &esc)) != VIGIL_OK)
+            return rc;
+        if (bld && !(bld->key = copy_string(&bld->a, s + 1, p - 1, esc)))
+            return VIGIL_ENOMEM;
+        state = S_COLON;
+        if (p < end && *p == ':') {
+            p++;
+            state = S_VALUE;
+            if (p < end) {
+                if (*p == '"')
+                    goto value_string;
+                cls = k_outer[*p];
+                if (cls == C_NUM)
+                    goto value_scalar;
+            }
+        }
+        continue;
+    }
+    value_string : { /* *p == '"', state S_VALUE or S_ARR_FIRST */
+        const unsigned char *s = p;
+        int esc = 0;
+        if ((rc = scan_string(&p, end, base, pb, &esc)) != VIGIL_OK)
+            return rc;
+        if (bld) {
+            cJSON *n = add_node(bld, depth, cJSON_String);
+            if (!n || !(n->valuestring = copy_string(&bld->a, s + 1, p - 1, esc)))
+                return VIGIL_ENOMEM;
+        }
+        goto after_value;
+    }
+    value_scalar : { /* cls C_NUM or C_LIT at p, state S_VALUE or S_ARR_FIRST */
+        const unsigned char *s = p;
+        num_acc acc;
+        rc = cls == C_NUM ? check_number(&p, end, base, pb, bld ? &acc : NULL)
+                          : check_literal(&p, end, base, pb);
+        if (rc != VIGIL_OK)
+            return rc;
+        if (bld) {
+            int type = cls == C_NUM ? cJSON_Number
+                       : *s == 't'  ? cJSON_True
+                       : *s == 'f'  ? cJSON_False
+                                    : cJSON_NULL;
+            cJSON *n = add_node(bld, depth, type);
+            if (!n)
+                return VIGIL_ENOMEM;
+            if (type == cJSON_Number) {
+                double v = number_value(&acc, s, p);
+                n->valuedouble = v;
+                n->valueint = v >= INT_MAX ? INT_MAX : v <= (double)INT_MIN ? INT_MIN : (int)v;
+            } else if (type == cJSON_True) {
+                n->valueint = 1;
+            }
+        }
+    }
+    after_value:
+        state = depth ? S_AFTER : S_DONE;
+        if (depth && p < end && *p == ',') {
+            p++;
+            state = in_obj ? S_KEY : S_VALUE;
+            if (in_obj && p < end && *p == '"')
+                goto key;
         }
     }
     if (state != S_DONE)
@@ -486,6 +810,11 @@ int vigil__json_check(const char *text, size_t len, size_t max_depth, vigil__jso
     return VIGIL_OK;
 unexpected:
     return problem(pb, VIGIL_EJSON, base, p, expected(state, in_obj));
+}
+
+int vigil__json_check(const char *text, size_t len, size_t max_depth, vigil__json_problem *pb)
+{
+    return scan(text, len, max_depth, pb, NULL);
 }
 
 /* ---- paths ------------------------------------------------------------------ */
@@ -762,22 +1091,19 @@ int vigil__json_parse_doc(vigil__json_doc *doc, const char *text, size_t len, si
     vigil__json_init();
     if (!text && len)
         return vigil__error_set(VIGIL_EINVAL, "JSON text is NULL");
-    int rc = vigil__json_check(text, len, max_depth, &pb);
-    if (rc != VIGIL_OK)
-        return report(rc, text, len, pb.offset, pb.reason);
     /* A first block sized for typical documents (a node per value, strings). */
     doc->next_block = len > ARENA_MAX / 4 ? ARENA_MAX : len < ARENA_MIN / 4 ? ARENA_MIN : len * 4;
-    t_alloc_failed = 0;
-    t_arena.doc = doc;
-    t_arena.ptr = t_arena.end = NULL;
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    t_arena.doc = NULL;
-    if (!root) {
-        int oom = t_alloc_failed;
-        t_alloc_failed = 0;
+    builder bld; /* its stack is not initialised: scan() writes before it reads */
+    bld.a.doc = doc;
+    bld.a.ptr = bld.a.end = NULL;
+    bld.root = NULL;
+    bld.key = NULL;
+    int rc = scan(text, len, max_depth, &pb, &bld);
+    cJSON *root = bld.root;
+    if (rc != VIGIL_OK) {
         vigil__json_doc_free(doc);
-        return oom ? vigil__error_oom()
-                   : vigil__error_set(VIGIL_EJSON, "top level: the JSON parser refused the text");
+        return rc == VIGIL_ENOMEM ? vigil__error_oom()
+                                  : report(rc, text, len, pb.offset, pb.reason);
     }
     doc->root = root;
     return VIGIL_OK;
@@ -785,10 +1111,6 @@ int vigil__json_parse_doc(vigil__json_doc *doc, const char *text, size_t len, si
 
 void vigil__json_doc_free(vigil__json_doc *doc)
 {
-    /* No block but a tree: someone replaced cJSON's hooks after ours, so the
-     * tree came from their allocator. */
-    if (doc->root && !doc->blocks)
-        cJSON_Delete(doc->root);
     json_block *b = doc->blocks;
     while (b) {
         json_block *next = b->next;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 /* ---- schema ------------------------------------------------------------------ */
 
@@ -231,8 +232,12 @@ int vigil__sq_bind_text(sqlite3_stmt *st, int i, const char *text)
     return sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC);
 }
 
+static void tend_wal(vigil__sq *s);
+
 int vigil__sq_begin(vigil__sq *s, const char *op)
 {
+    if (s->ckpt)
+        tend_wal(s);
     int rc;
     sqlite3_stmt *st = vigil__sq_stmt(s, SQ_BEGIN, &rc);
     if (!st)
@@ -305,6 +310,7 @@ typedef struct sq_url {
     int mode;     /* 0 rwc, 1 rw, 2 ro */
     int sync;     /* -1 unset, else vigil_store_sync */
     int64_t busy; /* -1 unset */
+    int ckpt;     /* -1 unset, else vigil_store_checkpoint */
 } sq_url;
 
 static int url_option(sq_url *u, const char *kv, size_t len)
@@ -346,10 +352,19 @@ static int url_option(sq_url *u, const char *kv, size_t len)
                                     "such as 250ms or 5s",
                                     val);
         u->busy = ms == 0 ? 1 : ms;
+    } else if (kl == 10 && memcmp(kv, "checkpoint", 10) == 0) {
+        if (strcmp(val, "background") == 0)
+            u->ckpt = VIGIL_STORE_CHECKPOINT_BACKGROUND;
+        else if (strcmp(val, "inline") == 0)
+            u->ckpt = VIGIL_STORE_CHECKPOINT_INLINE;
+        else
+            return vigil__error_set(
+                VIGIL_EINVAL, "sqlite: URL option checkpoint=%s: expected background or inline",
+                val);
     } else {
         return vigil__error_set(VIGIL_EINVAL,
                                 "sqlite: unknown URL option \"%.*s\" (known: mode, synchronous, "
-                                "busy_timeout)",
+                                "busy_timeout, checkpoint)",
                                 (int)kl, kv);
     }
     return VIGIL_OK;
@@ -360,6 +375,7 @@ static int parse_url(sq_url *u, const char *url, const char *rest)
     memset(u, 0, sizeof(*u));
     u->sync = -1;
     u->busy = -1;
+    u->ckpt = -1;
     if (strcmp(rest, ":memory:") == 0) {
         u->memory = 1;
         return VIGIL_OK;
@@ -426,6 +442,234 @@ static int make_parent_dirs(const char *path)
     return rc;
 }
 
+/* ---- checkpoints ------------------------------------------------------------------ */
+
+/* Called by SQLite on the writer's thread after each commit, with the frames
+ * now in the log. Wakes the checkpointer once `pages` frames are waiting. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    vigil__sq *s = arg;
+    sq_ckpt *ck = s->ckpt;
+    if (frames < s->wal_frames)
+        s->wal_retry_at = 0; /* the log started over */
+    s->wal_frames = frames;
+    pthread_mutex_lock(&ck->mu);
+    if (frames < ck->backfilled)
+        ck->backfilled = 0; /* the log started over */
+    ck->wal_frames = frames;
+    /* Past `pages`, the log is kept copied to within `slack` frames, so
+     * that the writer can finish the job and start the log over. */
+    int behind = frames - ck->backfilled;
+    if ((behind >= ck->pages || (frames >= ck->pages && behind > ck->slack && !ck->running)) &&
+        !ck->wake) {
+        ck->wake = 1;
+        pthread_cond_signal(&ck->cv);
+    }
+    pthread_mutex_unlock(&ck->mu);
+    return SQLITE_OK;
+}
+
+static void ckpt_log_failure(sq_ckpt *ck, int r, const char *what)
+{
+    if (ck->failing++)
+        return; /* once per streak */
+    vigil__log(&ck->logger, VIGIL_LOG_WARN, "store", "checkpoint failed",
+               "path=%s mode=%s error=%s", ck->path, what, sqlite3_errstr(r));
+}
+
+static void *ckpt_main(void *arg)
+{
+    sq_ckpt *ck = arg;
+    pthread_mutex_lock(&ck->mu);
+    for (;;) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ck->interval_ms;
+        while (!ck->stop && (!ck->wake || ck->held)) {
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+            if (now >= deadline && !ck->held)
+                break;
+            int64_t until = ck->held ? now + ck->interval_ms : deadline;
+            ts.tv_sec = (time_t)(until / 1000);
+            ts.tv_nsec = (long)(until % 1000) * 1000000;
+            pthread_cond_timedwait(&ck->cv, &ck->mu, &ts);
+        }
+        if (ck->stop)
+            break;
+        int due = ck->wake || ck->wal_frames > ck->backfilled;
+        ck->wake = 0;
+        if (!due)
+            continue;
+        ck->running = 1;
+        pthread_mutex_unlock(&ck->mu);
+        int nlog = 0, ncopied = 0;
+        int r =
+            sqlite3_wal_checkpoint_v2(ck->db, "main", SQLITE_CHECKPOINT_PASSIVE, &nlog, &ncopied);
+        (void)nlog;
+        pthread_mutex_lock(&ck->mu);
+        ck->running = 0;
+        pthread_cond_broadcast(&ck->idle_cv);
+        if (r == SQLITE_OK) {
+            ck->failing = 0;
+            /* More than the writer reported: the log started over since
+             * (or its hook has yet to run); the next hook sets it right. */
+            ck->backfilled = ncopied <= ck->wal_frames ? ncopied : 0;
+        } else if ((r & 0xff) != SQLITE_BUSY) { /* BUSY: another checkpoint ran */
+            ckpt_log_failure(ck, r, "passive");
+        }
+    }
+    pthread_mutex_unlock(&ck->mu);
+    return NULL;
+}
+
+/* The writer, outside a transaction, finds the log past its hard bound: it
+ * waits for a running background checkpoint, then copies back what is left
+ * and truncates the log (waiting, through the busy handler, for readers that
+ * still use it). On failure (a reader kept its snapshot past the busy
+ * timeout) the write goes on, and the next try waits until the log has
+ * doubled, so a pinned log costs a few waits, not one per write. */
+static void bound_wal(vigil__sq *s)
+{
+    sq_ckpt *ck = s->ckpt;
+    pthread_mutex_lock(&ck->mu);
+    ck->held = 1;
+    while (ck->running)
+        pthread_cond_wait(&ck->idle_cv, &ck->mu);
+    pthread_mutex_unlock(&ck->mu);
+    int nlog = 0, ncopied = 0;
+    int frames = s->wal_frames;
+    int r = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_TRUNCATE, &nlog, &ncopied);
+    pthread_mutex_lock(&ck->mu);
+    ck->held = 0;
+    if (r == SQLITE_OK) {
+        ck->backfilled = 0;
+        ck->wal_frames = 0;
+    }
+    pthread_cond_signal(&ck->cv);
+    pthread_mutex_unlock(&ck->mu);
+    if (r == SQLITE_OK) {
+        s->wal_frames = 0;
+        s->wal_retry_at = 0;
+        vigil__log(&s->logger, VIGIL_LOG_DEBUG, "store", "log truncated at its bound",
+                   "path=%s frames=%d", s->path, frames);
+    } else {
+        s->wal_retry_at = frames > INT32_MAX / 2 ? INT32_MAX : frames * 2;
+        vigil__log(&s->logger, VIGIL_LOG_WARN, "store",
+                   "the write-ahead log is past its bound and could not be truncated",
+                   "path=%s frames=%d bound=%d error=%s", s->path, frames, s->wal_max,
+                   sqlite3_errmsg(s->db));
+    }
+}
+
+/* The writer, outside a transaction: once the log holds checkpoint_pages
+ * frames and the thread has copied all but `slack` of them, copies the rest
+ * itself (a PASSIVE checkpoint of at most `slack` frames), so that its next
+ * transaction starts the log over; past the hard bound, bound_wal(). A
+ * writer that is never idle would otherwise never find the log fully
+ * copied, and the log would only grow. */
+static void tend_wal(vigil__sq *s)
+{
+    sq_ckpt *ck = s->ckpt;
+    if (s->wal_frames > s->wal_max && s->wal_frames >= s->wal_retry_at) {
+        bound_wal(s);
+        return;
+    }
+    if (s->wal_frames < ck->pages)
+        return;
+    pthread_mutex_lock(&ck->mu);
+    int go = !ck->running && !ck->held && s->wal_frames - ck->backfilled <= ck->slack;
+    if (go)
+        ck->held = 1;
+    pthread_mutex_unlock(&ck->mu);
+    if (!go)
+        return;
+    int nlog = 0, ncopied = 0;
+    int r = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE, &nlog, &ncopied);
+    pthread_mutex_lock(&ck->mu);
+    ck->held = 0;
+    if (r == SQLITE_OK && ncopied <= ck->wal_frames)
+        ck->backfilled = ncopied;
+    pthread_cond_signal(&ck->cv);
+    pthread_mutex_unlock(&ck->mu);
+}
+
+/* Joins the checkpoint thread and closes its connection. */
+static void ckpt_stop(vigil__sq *s)
+{
+    sq_ckpt *ck = s->ckpt;
+    if (!ck)
+        return;
+    sqlite3_wal_hook(s->db, NULL, NULL);
+    pthread_mutex_lock(&ck->mu);
+    ck->stop = 1;
+    pthread_cond_signal(&ck->cv);
+    pthread_mutex_unlock(&ck->mu);
+    pthread_join(ck->thread, NULL);
+    sqlite3_close_v2(ck->db);
+    pthread_cond_destroy(&ck->idle_cv);
+    pthread_cond_destroy(&ck->cv);
+    pthread_mutex_destroy(&ck->mu);
+    vigil__free(ck);
+    s->ckpt = NULL;
+}
+
+static int ckpt_start(vigil__sq *s, const vigil_store_options *o)
+{
+    sq_ckpt *ck = vigil__calloc(1, sizeof(*ck));
+    if (!ck)
+        return vigil__error_oom();
+    int r = sqlite3_open_v2(s->path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (r != SQLITE_OK) {
+        int rc = ck->db ? vigil__error_set(VIGIL_EIO,
+                                           "sqlite: opening the checkpoint connection: %s (%s)",
+                                           sqlite3_errmsg(ck->db), s->path)
+                        : vigil__error_oom();
+        sqlite3_close_v2(ck->db);
+        vigil__free(ck);
+        return rc;
+    }
+    sqlite3_busy_timeout(ck->db, (int)s->busy_ms);
+    /* A connection opens its log on its first read; a checkpoint before
+     * that would do nothing. */
+    r = sqlite3_exec(ck->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+    if (r != SQLITE_OK) {
+        int rc = vigil__error_set(VIGIL_EIO, "sqlite: opening the checkpoint connection: %s (%s)",
+                                  sqlite3_errmsg(ck->db), s->path);
+        sqlite3_close_v2(ck->db);
+        vigil__free(ck);
+        return rc;
+    }
+    ck->path = s->path;
+    ck->logger = s->logger;
+    ck->interval_ms = o->checkpoint_interval_ms;
+    ck->pages = (int)o->checkpoint_pages;
+    ck->slack = ck->pages / 4 > 0 ? ck->pages / 4 : 1;
+    pthread_mutex_init(&ck->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ck->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&ck->idle_cv, NULL);
+    if (pthread_create(&ck->thread, NULL, ckpt_main, ck) != 0) {
+        sqlite3_close_v2(ck->db);
+        pthread_cond_destroy(&ck->idle_cv);
+        pthread_cond_destroy(&ck->cv);
+        pthread_mutex_destroy(&ck->mu);
+        vigil__free(ck);
+        return vigil__error_set(VIGIL_ERROR, "sqlite: cannot start the checkpoint thread (%s)",
+                                s->path);
+    }
+    pthread_setname_np(ck->thread, "vigil-ckpt"); /* named before open returns */
+    s->ckpt = ck;
+    s->wal_max = (int)o->wal_max_pages;
+    sqlite3_wal_hook(s->db, wal_hook, s);
+    return VIGIL_OK;
+}
+
 /* ---- open / close ----------------------------------------------------------------- */
 
 static void sq_close(void *h)
@@ -433,6 +677,7 @@ static void sq_close(void *h)
     vigil__sq *s = h;
     if (!s)
         return;
+    ckpt_stop(s);
     for (size_t i = 0; i < SQ_STMT_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     if (s->db)
@@ -506,7 +751,7 @@ static int migrate(vigil__sq *s, int64_t from)
     return VIGIL_OK;
 }
 
-static int configure(vigil__sq *s, const vigil_store_options *o, int sync)
+static int configure(vigil__sq *s, const vigil_store_options *o, int sync, int ckpt)
 {
     int rc;
     if (!s->read_only) {
@@ -517,13 +762,16 @@ static int configure(vigil__sq *s, const vigil_store_options *o, int sync)
                                                          : "PRAGMA synchronous = NORMAL",
                            "setting synchronous")) != 0)
             return rc;
-        /* Checkpoint every 8,192 pages (32 MiB) instead of SQLite's 1,000:
-         * each checkpoint costs two fsyncs, and a batch across many series
-         * dirties many pages. The WAL is truncated back to 64 MiB after. */
-        if ((rc = exec_sql(s,
-                           "PRAGMA wal_autocheckpoint = 8192;"
-                           " PRAGMA journal_size_limit = 67108864",
-                           "configuring the WAL")) != 0)
+        /* Inline: SQLite checkpoints inside the commit that takes the log
+         * past checkpoint_pages (each checkpoint costs two fsyncs, so more
+         * than SQLite's 1,000). Background: never inside a commit; the
+         * checkpoint thread and bound_wal() do it. A log that started over
+         * is truncated back to 64 MiB. */
+        char sql[128];
+        snprintf(sql, sizeof(sql),
+                 "PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = 67108864",
+                 ckpt == VIGIL_STORE_CHECKPOINT_INLINE ? (int)o->checkpoint_pages : 0);
+        if ((rc = exec_sql(s, sql, "configuring the WAL")) != 0)
             return rc;
     } else if ((rc = exec_sql(s, "PRAGMA query_only = 1", "setting query_only")) != 0) {
         return rc;
@@ -562,6 +810,7 @@ static int sq_open(void **out, const char *url, const char *rest, const vigil_st
         return rc;
     int read_only = o->read_only || u.mode == 2;
     int sync = u.sync >= 0 ? u.sync : (int)o->synchronous;
+    int ckpt = u.ckpt >= 0 ? u.ckpt : (int)o->checkpoint;
     int64_t busy = u.busy > 0 ? u.busy : o->busy_timeout_ms;
     if (u.memory && read_only)
         return vigil__error_set(VIGIL_EINVAL, "sqlite: an in-memory store cannot be read-only");
@@ -620,7 +869,7 @@ static int sq_open(void **out, const char *url, const char *rest, const vigil_st
     int64_t version = 0;
     rc = check_schema(s, &version);
     if (rc == VIGIL_OK)
-        rc = configure(s, o, sync);
+        rc = configure(s, o, sync, ckpt);
     if (rc == VIGIL_OK && version < VIGIL__SQ_SCHEMA_VERSION) {
         if (read_only && version == 0)
             rc = vigil__error_set(VIGIL_EREADONLY,
@@ -634,6 +883,8 @@ static int sq_open(void **out, const char *url, const char *rest, const vigil_st
         else
             rc = migrate(s, version);
     }
+    if (rc == VIGIL_OK && !u.memory && !read_only && ckpt == VIGIL_STORE_CHECKPOINT_BACKGROUND)
+        rc = ckpt_start(s, o);
     if (rc) {
         sq_close(s);
         return rc;
@@ -674,6 +925,7 @@ static const vigil_store_backend g_sqlite_backend = {
     vigil__sq_resource_delete,
     vigil__sq_resource_list,
     vigil__sq_retain,
+    vigil__sq_write_group,
 };
 
 const vigil_store_backend *vigil_store_sqlite_backend(void)

@@ -9,6 +9,7 @@
 #include "internal/common.h"
 #include "vigil/sys/store.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 /* Schema version written by this code (PRAGMA user_version). */
@@ -79,9 +80,37 @@ typedef struct sq_cache {
     size_t max; /* entries kept at most */
 } sq_cache;
 
+/* The background checkpointer of a file store (sqlite.c): a thread with a
+ * connection of its own that runs PASSIVE checkpoints. The writer's WAL hook
+ * tells it how many frames the log holds; `mu` guards every field the two
+ * threads share. */
+typedef struct sq_ckpt {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* checkpointer: woken, or told to stop */
+    pthread_cond_t idle_cv; /* writer: the running checkpoint finished */
+    sqlite3 *db;            /* the checkpointer's connection */
+    const char *path;       /* borrowed from the store */
+    vigil_logger logger;
+    int64_t interval_ms;
+    int pages;      /* wake the thread this many frames past `backfilled` */
+    int slack;      /* frames the writer copies itself to start the log over */
+    int stop;       /* the store is closing */
+    int wake;       /* the writer asked for a checkpoint */
+    int running;    /* a checkpoint is in progress on the thread */
+    int held;       /* the writer runs its own checkpoint; do not start one */
+    int wal_frames; /* frames in the log after the writer's last commit */
+    int backfilled; /* frames the last checkpoint copied back */
+    int failing;    /* the last checkpoint failed (logged once per streak) */
+} sq_ckpt;
+
 typedef struct vigil__sq {
     sqlite3 *db;
-    char *path; /* file name for messages (":memory:" for memory) */
+    sq_ckpt *ckpt;    /* NULL: in-memory, read-only or inline checkpoints */
+    int wal_frames;   /* writer: frames in the log after its last commit */
+    int wal_max;      /* writer: TRUNCATE checkpoint before a write past this */
+    int wal_retry_at; /* writer: after a failed TRUNCATE, wait for this many */
+    char *path;       /* file name for messages (":memory:" for memory) */
     int read_only;
     int64_t busy_ms;
     vigil_logger logger;
@@ -120,6 +149,8 @@ int vigil__sq_check_writable(vigil__sq *s, const char *op);
 
 /* sqlite_samples.c */
 int vigil__sq_write(void *h, const vigil_batch *batch, vigil_store_write_result *result);
+int vigil__sq_write_group(void *h, const vigil_batch *merged, const vigil_store_batch_part *parts,
+                          size_t nparts, vigil_store_write_result *results);
 int vigil__sq_query(void *h, const vigil_store_query *q, vigil_store_point_cb cb, void *payload);
 int vigil__sq_series_list(void *h, const vigil_store_query *q, vigil_store_series_cb cb,
                           void *payload);

@@ -5,6 +5,7 @@
 #include "store/sqlite_int.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- series id cache ----------------------------------------------------------- */
@@ -122,28 +123,29 @@ static int series_id(vigil__sq *s, const vigil_metric *m, int64_t *id, int *crea
 
 /* ---- write ------------------------------------------------------------------------ */
 
-static int write_batch(vigil__sq *s, const vigil_batch *b, vigil_store_write_result *res,
-                       int *created_any)
+/* Records (agent, batch id); *dup is set when the pair was recorded before. */
+static int record_batch_id(vigil__sq *s, const char *agent, const char *bid, int *dup)
+{
+    int rc;
+    sqlite3_stmt *st = vigil__sq_stmt(s, SQ_BATCH_INSERT, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_text(st, 1, agent ? agent : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, bid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, vigil__now_ms());
+    if ((rc = vigil__sq_exec_stmt(s, st, "recording the batch id")) != 0)
+        return rc;
+    *dup = sqlite3_changes(s->db) == 0;
+    return VIGIL_OK;
+}
+
+/* Writes metrics [from, from + n) of `b`. */
+static int write_metrics(vigil__sq *s, const vigil_batch *b, size_t from, size_t n,
+                         vigil_store_write_result *res, int *created_any)
 {
     int rc;
     sqlite3_stmt *st;
-    const char *bid = vigil_batch_id(b);
-    if (bid) {
-        const char *agent = vigil_batch_agent(b);
-        if (!(st = vigil__sq_stmt(s, SQ_BATCH_INSERT, &rc)))
-            return rc;
-        sqlite3_bind_text(st, 1, agent ? agent : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, bid, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, vigil__now_ms());
-        if ((rc = vigil__sq_exec_stmt(s, st, "recording the batch id")) != 0)
-            return rc;
-        if (sqlite3_changes(s->db) == 0) {
-            res->duplicate = 1;
-            return VIGIL_OK;
-        }
-    }
-    size_t n = vigil_batch_count(b);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = from; i < from + n; i++) {
         const vigil_metric *m = vigil_batch_get(b, i);
         int64_t id = 0;
         int created = 0;
@@ -173,28 +175,63 @@ static int write_batch(vigil__sq *s, const vigil_batch *b, vigil_store_write_res
     return VIGIL_OK;
 }
 
-int vigil__sq_write(void *h, const vigil_batch *batch, vigil_store_write_result *res)
+/* Writes `nparts` parts of `b` in one transaction; on failure rolls back,
+ * zeroes the results and returns the code. */
+static int write_parts(vigil__sq *s, const vigil_batch *b, const vigil_store_batch_part *parts,
+                       size_t nparts, vigil_store_write_result *res, const char *op)
 {
-    vigil__sq *s = h;
-    int rc = vigil__sq_check_writable(s, "write");
-    if (rc)
-        return rc;
-    if ((rc = vigil__sq_begin(s, "write: starting a transaction")) != 0)
+    int rc;
+    char what[64];
+    snprintf(what, sizeof(what), "%s: starting a transaction", op);
+    if ((rc = vigil__sq_begin(s, what)) != 0)
         return rc;
     int created_any = 0;
-    rc = write_batch(s, batch, res, &created_any);
-    if (rc == VIGIL_OK)
-        rc = vigil__sq_commit(s, "write: committing");
+    size_t from = 0;
+    for (size_t i = 0; i < nparts && rc == VIGIL_OK; i++) {
+        int dup = 0;
+        if (parts[i].batch_id)
+            rc = record_batch_id(s, parts[i].agent, parts[i].batch_id, &dup);
+        if (rc == VIGIL_OK && dup)
+            res[i].duplicate = 1;
+        else if (rc == VIGIL_OK)
+            rc = write_metrics(s, b, from, parts[i].count, &res[i], &created_any);
+        from += parts[i].count;
+    }
+    if (rc == VIGIL_OK) {
+        snprintf(what, sizeof(what), "%s: committing", op);
+        rc = vigil__sq_commit(s, what);
+    }
     if (rc != VIGIL_OK) {
         vigil__sq_rollback(s);
         /* Ids of series created in the rolled-back transaction are void. */
         if (created_any)
             vigil__sq_cache_clear(&s->cache);
-        res->written = 0;
-        res->new_series = 0;
-        res->duplicate = 0;
-        vigil__error_prefix("batch of %zu metrics not stored", vigil_batch_count(batch));
+        memset(res, 0, nparts * sizeof(*res));
     }
+    return rc;
+}
+
+int vigil__sq_write(void *h, const vigil_batch *batch, vigil_store_write_result *res)
+{
+    vigil_store_batch_part part = {vigil_batch_agent(batch), vigil_batch_id(batch),
+                                   vigil_batch_count(batch)};
+    int rc = vigil__sq_check_writable(h, "write");
+    if (rc)
+        return rc;
+    if ((rc = write_parts(h, batch, &part, 1, res, "write")) != 0)
+        vigil__error_prefix("batch of %zu metrics not stored", vigil_batch_count(batch));
+    return rc;
+}
+
+int vigil__sq_write_group(void *h, const vigil_batch *merged, const vigil_store_batch_part *parts,
+                          size_t nparts, vigil_store_write_result *results)
+{
+    int rc = vigil__sq_check_writable(h, "write group");
+    if (rc)
+        return rc;
+    if ((rc = write_parts(h, merged, parts, nparts, results, "write group")) != 0)
+        vigil__error_prefix("%zu batches (%zu metrics) not stored", nparts,
+                            vigil_batch_count(merged));
     return rc;
 }
 

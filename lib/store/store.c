@@ -8,8 +8,9 @@
 #include "vigil/sys/store.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,15 +95,22 @@ int vigil_store_backend_error(int code, const char *message)
     return vigil__error_set(code, "%s", message ? message : vigil_strerror(code));
 }
 
+/* Bytes of vigil_store_options a program of `version` passes (1..current). */
+static size_t options_size(unsigned int version)
+{
+    return version == 1 ? offsetof(vigil_store_options, checkpoint) : sizeof(vigil_store_options);
+}
+
 int vigil_store_options_init(vigil_store_options *opts, unsigned int version)
 {
     if (!opts)
         return vigil__error_set(VIGIL_EINVAL, "store options: NULL");
-    if (version != VIGIL_STORE_OPTIONS_VERSION)
+    if (version == 0 || version > VIGIL_STORE_OPTIONS_VERSION)
         return vigil__error_set(VIGIL_EINVAL, "store options: version %u is not supported",
                                 version);
     vigil_store_options d = VIGIL_STORE_OPTIONS_INIT;
-    *opts = d;
+    d.version = version;
+    memcpy(opts, &d, options_size(version));
     return VIGIL_OK;
 }
 
@@ -227,7 +235,9 @@ int vigil_store_open(vigil_store **out, const char *url, const vigil_store_optio
         int rc = check_version("options", opts->version, VIGIL_STORE_OPTIONS_VERSION);
         if (rc)
             return rc;
-        o = *opts;
+        /* An older program passes a smaller struct: the rest keeps its defaults. */
+        memcpy(&o, opts, options_size(opts->version));
+        o.version = VIGIL_STORE_OPTIONS_VERSION;
     }
     if (o.busy_timeout_ms < 0)
         return vigil__error_set(VIGIL_EINVAL, "store: busy_timeout_ms must not be negative");
@@ -240,6 +250,31 @@ int vigil_store_open(vigil_store **out, const char *url, const vigil_store_optio
                                 (int)o.synchronous);
     if (o.series_cache_max == 0)
         o.series_cache_max = VIGIL__STORE_DEFAULT_CACHE;
+    if (o.checkpoint != VIGIL_STORE_CHECKPOINT_BACKGROUND &&
+        o.checkpoint != VIGIL_STORE_CHECKPOINT_INLINE)
+        return vigil__error_set(VIGIL_EINVAL, "store: unknown checkpoint mode %d",
+                                (int)o.checkpoint);
+    if (o.checkpoint_interval_ms < 0)
+        return vigil__error_set(VIGIL_EINVAL, "store: checkpoint_interval_ms must not be negative");
+    if (o.checkpoint_interval_ms == 0)
+        o.checkpoint_interval_ms = VIGIL__STORE_DEFAULT_CKPT_MS;
+    if (o.checkpoint_interval_ms > INT32_MAX)
+        return vigil__error_set(VIGIL_ERANGE, "store: checkpoint_interval_ms is too large");
+    if (o.checkpoint_pages == 0)
+        o.checkpoint_pages = VIGIL__STORE_DEFAULT_CKPT_PAGES;
+    if (o.wal_max_pages == 0)
+        o.wal_max_pages = o.checkpoint_pages > VIGIL__STORE_DEFAULT_WAL_MAX
+                              ? o.checkpoint_pages
+                              : VIGIL__STORE_DEFAULT_WAL_MAX;
+    if (o.checkpoint_pages > INT32_MAX || o.wal_max_pages > INT32_MAX)
+        return vigil__error_set(VIGIL_ERANGE,
+                                "store: checkpoint_pages and wal_max_pages must be at most %d",
+                                INT32_MAX);
+    if (o.wal_max_pages < o.checkpoint_pages)
+        return vigil__error_set(VIGIL_EINVAL,
+                                "store: wal_max_pages (%zu) must not be below checkpoint_pages "
+                                "(%zu)",
+                                o.wal_max_pages, o.checkpoint_pages);
 
     size_t len = strlen(url);
     if (len > VIGIL_STORE_URL_MAX)
@@ -325,6 +360,66 @@ int vigil_store_write(vigil_store *store, const vigil_batch *batch,
     if (!store || !batch)
         return vigil__error_set(VIGIL_EINVAL, "store write: NULL argument");
     LOCKED_CALL(store, "write", write, batch, result);
+}
+
+int vigil_store_write_group(vigil_store *store, const vigil_batch *merged,
+                            const vigil_store_batch_part *parts, size_t nparts,
+                            vigil_store_write_result *results)
+{
+    if (results && nparts <= VIGIL_STORE_PARTS_MAX)
+        memset(results, 0, nparts * sizeof(*results));
+    if (!store || !merged || (nparts && !parts))
+        return vigil__error_set(VIGIL_EINVAL, "store write group: NULL argument");
+    if (nparts > VIGIL_STORE_PARTS_MAX)
+        return vigil__error_set(VIGIL_ELIMIT,
+                                "store write group: %zu parts, more than the limit of %d", nparts,
+                                VIGIL_STORE_PARTS_MAX);
+    size_t total = 0, n = vigil_batch_count(merged);
+    for (size_t i = 0; i < nparts; i++) {
+        const vigil_store_batch_part *p = &parts[i];
+        char what[64];
+        if (p->count > n - total)
+            return vigil__error_set(VIGIL_EINVAL,
+                                    "store write group: parts[%zu] runs past the %zu metrics of "
+                                    "the batch",
+                                    i, n);
+        total += p->count;
+        snprintf(what, sizeof(what), "parts[%zu].agent", i);
+        int rc = check_text(what, p->agent, VIGIL_AGENT_ID_MAX, 0);
+        if (rc == VIGIL_OK) {
+            snprintf(what, sizeof(what), "parts[%zu].batch_id", i);
+            rc = check_text(what, p->batch_id, VIGIL_BATCH_ID_MAX, 0);
+        }
+        if (rc == VIGIL_OK && p->batch_id && !p->batch_id[0])
+            rc = vigil__error_set(VIGIL_EINVAL, "store write group: parts[%zu].batch_id is empty",
+                                  i);
+        if (rc)
+            return rc;
+    }
+    if (total != n)
+        return vigil__error_set(
+            VIGIL_EINVAL, "store write group: the parts hold %zu metrics, the batch %zu", total, n);
+    if (store->backend->version < 2 || !store->backend->write_group)
+        return unsupported(store, "write_group");
+    vigil_store_write_result one = {0, 0, 0};
+    vigil_store_write_result *res = results;
+    if (!res) {
+        /* The backend always gets an array; without the caller's, a
+         * temporary one (a single part needs no allocation). */
+        res = nparts <= 1 ? &one : vigil__calloc(nparts, sizeof(*res));
+        if (!res)
+            return vigil__error_oom();
+        memset(res, 0, (nparts ? nparts : 1) * sizeof(*res));
+    }
+    pthread_mutex_lock(&store->mu);
+    int rc = store->backend->write_group(store->handle, merged, parts, nparts, res);
+    pthread_mutex_unlock(&store->mu);
+    rc = backend_rc(store, "write_group", rc);
+    if (rc && results)
+        memset(results, 0, nparts * sizeof(*results));
+    if (res != results && res != &one)
+        vigil__free(res);
+    return rc;
 }
 
 static int check_op(const char *what, vigil_store_match_op op)

@@ -8,5 +8,9 @@
 #define VIGIL__STORE_DEFAULT_BUSY_MS 5000
 #define VIGIL__STORE_DEFAULT_CACHE   1000000
 #define VIGIL__STORE_DEFAULT_CHUNK   10000
+/* Checkpoints of the SQLite backend (vigil_store_options, version 2). */
+#define VIGIL__STORE_DEFAULT_CKPT_PAGES 4096
+#define VIGIL__STORE_DEFAULT_CKPT_MS    1000
+#define VIGIL__STORE_DEFAULT_WAL_MAX    65536
 
 #endif

@@ -225,11 +225,17 @@ START_TEST(ingest_commits_and_feeds_windows)
     ck_assert_uint_eq(res.accepted, 0);
     ck_assert_int_eq(res.duplicate, 1);
     ck_assert_uint_eq(store_count(vigil_hub_store(hub), "cpu"), 3);
+    /* a retry carrying later samples under the same id changes nothing either */
+    vigil_batch *again = mk_batch("b-1", 3, "cpu", 4000);
+    ck_assert_int_eq(vigil_hub_ingest(hub, again, &res), VIGIL_OK);
+    ck_assert_int_eq(res.duplicate, 1);
+    vigil_batch_free(again);
+    ck_assert_uint_eq(store_count(vigil_hub_store(hub), "cpu"), 3);
     vigil_hub_stats st;
     ck_assert_int_eq(vigil_hub_stats_get(hub, &st), VIGIL_OK);
     ck_assert_uint_eq(st.samples, 3);
     ck_assert_uint_eq(st.batches, 1);
-    ck_assert_uint_eq(st.duplicates, 1);
+    ck_assert_uint_eq(st.duplicates, 2);
     ck_assert_uint_eq(st.series, 3);
     ck_assert_uint_eq(st.windows, 3);
     /* every stored sample is in its window */
@@ -238,6 +244,11 @@ START_TEST(ingest_commits_and_feeds_windows)
         vigil_hub_window_aggregate(hub, "cpu{host=\"h1\",i=\"2\"}", VIGIL_WINDOW_LAST, 0, 5000, &v),
         VIGIL_OK);
     ck_assert(v == 2.0);
+    /* ... once: the duplicate's samples were not appended again */
+    ck_assert_int_eq(vigil_hub_window_aggregate(hub, "cpu{host=\"h1\",i=\"2\"}", VIGIL_WINDOW_COUNT,
+                                                0, 5000, &v),
+                     VIGIL_OK);
+    ck_assert(v == 1.0);
     ck_assert_int_eq(
         vigil_hub_window_aggregate(hub, "cpu{host=\"h9\"}", VIGIL_WINDOW_LAST, 0, 5000, &v),
         VIGIL_ENOTFOUND);
@@ -893,6 +904,9 @@ START_TEST(shipped_collector_yaml_loads)
     char path[600];
     snprintf(path, sizeof(path), "%s/configs/collector.yaml", vt_srcdir());
     setenv("VIGIL_INGEST_TOKEN", "cfg-ingest-token-00000000", 1);
+    setenv("VIGIL_READ_TOKEN", "cfg-read-token-0000000000", 1);
+    setenv("VIGIL_REMEDIATOR_HUB_TOKEN", "cfg-write-token-000000000", 1);
+    setenv("VIGIL_REMEDIATOR_SECRET", "cfg-secret-00000000000000", 1);
     vigil_hub_config *c = NULL;
     ck_assert_msg(vigil_hub_config_load(&c, path, NULL) == VIGIL_OK, "%s",
                   vigil_error_last()->message);
@@ -908,12 +922,34 @@ START_TEST(shipped_collector_yaml_loads)
     ck_assert_int_eq(o->retention_ms, 14LL * 24 * HOUR_MS);
     const vigil_api_options *a = vigil_hub_config_api(c);
     ck_assert_uint_eq(a->max_inflated, 64u * 1024 * 1024);
-    ck_assert_uint_eq(a->ntokens, 1);
+    ck_assert_uint_eq(a->ntokens, 3);
     ck_assert_str_eq(a->tokens[0].name, "agents");
     ck_assert_str_eq(a->tokens[0].env, "VIGIL_INGEST_TOKEN");
     ck_assert_uint_eq(a->tokens[0].scopes, VIGIL_API_SCOPE_INGEST);
+    ck_assert_uint_eq(a->tokens[1].scopes, VIGIL_API_SCOPE_READ);
+    ck_assert_uint_eq(a->tokens[2].scopes, VIGIL_API_SCOPE_WRITE);
+    ck_assert_str_eq(o->remediator_url, "http://127.0.0.1:7601");
+    ck_assert_str_eq(o->remediator_secret_env, "VIGIL_REMEDIATOR_SECRET");
+    ck_assert_int_eq(o->remediator_timeout_ms, 5 * 60 * 1000);
+    ck_assert_uint_eq(o->remediator_attempts, 5);
+    ck_assert_int_eq(o->remediator_backoff_ms, 500);
+    ck_assert_int_eq(o->remediator_backoff_max_ms, 30000);
+    ck_assert_uint_eq(o->remediator_workers, 2);
+    ck_assert_uint_eq(o->remediator_queue_max, 1024);
+    ck_assert_ptr_nonnull(o->policies);
+    ck_assert_ptr_nonnull(o->silences);
+    ck_assert_int_eq(o->policy_interval_ms, 1000);
+    ck_assert_int_eq(o->act_within_ms, 5 * 60 * 1000);
     ck_assert_int_eq(vigil_hub_config_daemon(c)->drain_timeout_ms, 10000);
+    /* without the signing secret the configuration is refused */
     vigil_hub_config_free(c);
+    unsetenv("VIGIL_REMEDIATOR_SECRET");
+    c = NULL;
+    ck_assert_int_eq(vigil_hub_config_load(&c, path, NULL), VIGIL_EENV);
+    vt_assert_error(VIGIL_EENV, "remediator.secret_env: environment variable "
+                                "\"VIGIL_REMEDIATOR_SECRET\" (the remediator's signing secret) "
+                                "is not set");
+    ck_assert_ptr_null(c);
 }
 END_TEST
 
@@ -989,7 +1025,7 @@ START_TEST(collector_yaml_errors)
     cfg_fails("ingest: {queue: lots}\n", VIGIL_EVALUE, "ingest.queue");
     cfg_fails("events: {every: 1s}\n", VIGIL_EUNKNOWNKEY, "events.every: unknown key");
     cfg_fails("log: {level: loud}\n", VIGIL_EVALUE, "expected debug, info, warn, error or off");
-    cfg_fails("policies: []\n", VIGIL_EUNKNOWNKEY, "policies: unknown key");
+    cfg_fails("policy: []\n", VIGIL_EUNKNOWNKEY, "policy: unknown key");
     cfg_fails("- a\n", VIGIL_ETYPE, "");
     ck_assert_int_eq(vigil_hub_config_load(&c, "/nonexistent/collector.yaml", NULL), VIGIL_EIO);
     ck_assert_int_eq(vigil_hub_config_load(NULL, "x", NULL), VIGIL_EINVAL);

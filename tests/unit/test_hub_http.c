@@ -234,6 +234,35 @@ START_TEST(flags_and_check_config)
                   "%s", out);
     free(out);
 
+    /* policies and the remediator are checked too: a bad rule by file:line, a
+     * missing signing secret by name */
+    const char *rule = config_for(dir, "policies:\n"
+                                       "  - name: p\n"
+                                       "    kind: threshold\n"
+                                       "    metric: cpu_usage\n"
+                                       "    op: \"~\"\n"
+                                       "    threshold: 1\n"
+                                       "    action: a\n");
+    char *a6[] = {(char *)daemon_path(), "--config", (char *)rule, "--check-config", NULL};
+    truncate(log, 0);
+    ck_assert_int_eq(wait_exit(spawn_daemon(a6, log, NULL)), 1);
+    out = slurp(log);
+    ck_assert_msg(strstr(out, "collector.yaml:12:") != NULL && strstr(out, "op") != NULL, "%s",
+                  out);
+    free(out);
+    unsetenv("VT_D_RSECRET");
+    const char *rem = config_for(dir, "remediator: {url: 'http://127.0.0.1:9',"
+                                      " secret_env: VT_D_RSECRET}\n");
+    char *a7[] = {(char *)daemon_path(), "--config", (char *)rem, "--check-config", NULL};
+    truncate(log, 0);
+    ck_assert_int_eq(wait_exit(spawn_daemon(a7, log, NULL)), 1);
+    out = slurp(log);
+    ck_assert_msg(strstr(out, "environment variable \"VT_D_RSECRET\"") != NULL, "%s", out);
+    free(out);
+    setenv("VT_D_RSECRET", "daemon-signing-secret-0000000", 1);
+    truncate(log, 0);
+    ck_assert_int_eq(wait_exit(spawn_daemon(a7, log, NULL)), 0);
+
     char *a4[] = {(char *)daemon_path(), "--bogus", NULL};
     ck_assert_int_eq(wait_exit(spawn_daemon(a4, log, NULL)), 2);
     char *a5[] = {(char *)daemon_path(), "--version", NULL};

@@ -2,6 +2,7 @@
  * ids, the action ledger, decisions, audit, silences, policy state,
  * resources, retention, migrations, and faults with real files (read-only,
  * full, corrupt, locked, newer schema). */
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -224,7 +225,8 @@ START_TEST(open_bad_urls_and_options)
     o.synchronous = (vigil_store_sync)5;
     ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "unknown synchronous mode 5");
-    ck_assert_int_eq(vigil_store_options_init(&o, 2), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_options_init(&o, VIGIL_STORE_OPTIONS_VERSION + 1), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_options_init(&o, 0), VIGIL_EINVAL);
     ck_assert_int_eq(vigil_store_options_init(NULL, 1), VIGIL_EINVAL);
 
     /* A directory is not a database. */
@@ -333,7 +335,7 @@ START_TEST(registry_and_custom_backend)
     bad.scheme = "other";
     bad.version = VIGIL_STORE_BACKEND_VERSION + 1;
     ck_assert_int_eq(vigil_store_registry_add(reg, &bad, &other, mock_free), VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "backend version 2 is not supported");
+    vt_assert_error(VIGIL_EVERSION, "backend version 3 is not supported (1..2)");
     ck_assert_int_eq(other.freed, 2);
     bad.version = VIGIL_STORE_BACKEND_VERSION;
     bad.scheme = "Bad_Scheme";
@@ -1673,6 +1675,452 @@ START_TEST(shared_between_threads)
 }
 END_TEST
 
+/* ---- group writes ------------------------------------------------------------------------ */
+
+START_TEST(write_group_parts)
+{
+    vigil_store *st = open_url(db_url("group.db"));
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    /* The batch's own agent and id are ignored. */
+    ck_assert_int_eq(vigil_batch_set_id(b, "ignored"), VIGIL_OK);
+    add(b, "x", 1, 1000, "h", "a", NULL, NULL); /* part 0: h1/b1 */
+    add(b, "x", 2, 2000, "h", "a", NULL, NULL);
+    add(b, "y", 3, 1000, NULL, NULL, NULL, NULL); /* part 1: no id */
+    add(b, "x", 9, 1000, "h", "a", NULL, NULL);   /* part 2: h1/b1 again */
+    vigil_store_batch_part parts[4] = {
+        {"h1", "b1", 2}, {NULL, NULL, 1}, {"h1", "b1", 1}, {"h2", "b1", 0}};
+    vigil_store_write_result res[4];
+    ck_assert_int_eq(vigil_store_write_group(st, b, parts, 4, res), VIGIL_OK);
+    ck_assert_uint_eq(res[0].written, 2);
+    ck_assert_uint_eq(res[0].new_series, 1);
+    ck_assert_int_eq(res[0].duplicate, 0);
+    ck_assert_uint_eq(res[1].written, 1);
+    ck_assert_uint_eq(res[1].new_series, 1);
+    /* A batch id seen earlier in the same group is a duplicate: not written. */
+    ck_assert_int_eq(res[2].duplicate, 1);
+    ck_assert_uint_eq(res[2].written, 0);
+    /* The same id from another agent is another batch, even an empty one. */
+    ck_assert_int_eq(res[3].duplicate, 0);
+    ck_assert_uint_eq(res[3].written, 0);
+    collect c;
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    ck_assert_str_eq(run(st, &q, &c), "x{h=\"a\"}@1000=1\nx{h=\"a\"}@2000=2\ny@1000=3\n");
+    /* The ids were recorded with the samples: a single write sees them. */
+    vigil_batch *one = small_batch(5000);
+    ck_assert_int_eq(vigil_batch_set_agent(one, "h2"), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_set_id(one, "b1"), VIGIL_OK);
+    vigil_store_write_result r1;
+    write_ok(st, one, &r1);
+    ck_assert_int_eq(r1.duplicate, 1);
+    vigil_batch_free(one);
+    /* Again across a reopen, and without a results array. */
+    vigil_store_close(st);
+    st = open_url(db_url("group.db"));
+    ck_assert_int_eq(vigil_store_write_group(st, b, parts, 4, res), VIGIL_OK);
+    ck_assert_int_eq(res[0].duplicate, 1);
+    ck_assert_uint_eq(res[1].written, 1); /* no id: written again (replaces) */
+    ck_assert_int_eq(res[2].duplicate, 1);
+    ck_assert_int_eq(res[3].duplicate, 1);
+    ck_assert_int_eq(vigil_store_write_group(st, b, parts, 4, NULL), VIGIL_OK);
+    ck_assert_int_eq(count_samples(st), 3);
+    /* An empty group is a no-op. */
+    vigil_batch *empty = NULL;
+    ck_assert_int_eq(vigil_batch_new(&empty), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_write_group(st, empty, NULL, 0, NULL), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_write_group(st, empty, parts + 3, 1, NULL), VIGIL_OK);
+
+    /* Bad input: nothing written, results zeroed. */
+    memset(res, 0xff, sizeof(res));
+    ck_assert_int_eq(vigil_store_write_group(NULL, b, parts, 4, res), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "store write group: NULL argument");
+    ck_assert_uint_eq(res[3].written, 0);
+    ck_assert_int_eq(res[3].duplicate, 0);
+    ck_assert_int_eq(vigil_store_write_group(st, NULL, parts, 4, res), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_write_group(st, b, NULL, 4, res), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "NULL argument");
+    ck_assert_int_eq(vigil_store_write_group(st, b, parts, 2, res), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "the parts hold 3 metrics, the batch 4");
+    vigil_store_batch_part bad[2] = {{"h1", "z1", 3}, {"h1", "z2", 2}};
+    ck_assert_int_eq(vigil_store_write_group(st, b, bad, 2, res), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "parts[1] runs past the 4 metrics of the batch");
+    bad[1].count = 0;
+    ck_assert_int_eq(vigil_store_write_group(st, b, bad, 2, res), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "the parts hold 3 metrics, the batch 4");
+    bad[0].count = 4;
+    bad[1].batch_id = "";
+    ck_assert_int_eq(vigil_store_write_group(st, b, bad, 2, res), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "parts[1].batch_id is empty");
+    bad[1].batch_id = "id\xff";
+    ck_assert_int_eq(vigil_store_write_group(st, b, bad, 2, res), VIGIL_EENCODING);
+    vt_assert_error(VIGIL_EENCODING, "parts[1].batch_id is not valid UTF-8");
+    char longid[VIGIL_AGENT_ID_MAX + 2];
+    memset(longid, 'a', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    bad[1].batch_id = "z2";
+    bad[1].agent = longid;
+    ck_assert_int_eq(vigil_store_write_group(st, b, bad, 2, res), VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "parts[1].agent is 201 bytes, more than the limit of 200");
+    bad[1].agent = NULL;
+    longid[VIGIL_BATCH_ID_MAX + 1] = '\0';
+    bad[1].batch_id = longid;
+    ck_assert_int_eq(vigil_store_write_group(st, b, bad, 2, res), VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "parts[1].batch_id is 129 bytes");
+    ck_assert_int_eq(vigil_store_write_group(st, empty, bad, VIGIL_STORE_PARTS_MAX + 1, NULL),
+                     VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "more than the limit of 1048576");
+    ck_assert_int_eq(count_samples(st), 3);
+    vigil_store_close(st);
+
+    /* A read-only store refuses the group. */
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.read_only = 1;
+    ck_assert_int_eq(vigil_store_open(&st, db_url("group.db"), &o), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_write_group(st, b, parts, 4, res), VIGIL_EREADONLY);
+    vt_assert_error(VIGIL_EREADONLY, "write group: the store is open read-only");
+    vigil_store_close(st);
+    vigil_batch_free(empty);
+    vigil_batch_free(b);
+}
+END_TEST
+
+START_TEST(write_group_all_or_nothing)
+{
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.max_size_bytes = 200 * 1024;
+    vigil_store *st = NULL;
+    ck_assert_int_eq(vigil_store_open(&st, db_url("group-full.db"), &o), VIGIL_OK);
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    add(b, "small", 1, 1000, NULL, NULL, NULL, NULL);
+    char v[32];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(v, sizeof(v), "series-%d", i);
+        add(b, "big_metric_name_for_space", i, 5000, "h", v, NULL, NULL);
+    }
+    vigil_store_batch_part parts[2] = {{"h1", "g1", 1}, {"h1", "g2", 20000}};
+    vigil_store_write_result res[2];
+    ck_assert_int_eq(vigil_store_write_group(st, b, parts, 2, res), VIGIL_EFULL);
+    vt_assert_error(VIGIL_EFULL, "2 batches (20001 metrics) not stored");
+    ck_assert_uint_eq(res[0].written, 0);
+    ck_assert_int_eq(res[0].duplicate, 0);
+    ck_assert_int_eq(count_samples(st), 0);
+    /* Neither id was kept: the first part alone is stored as new. */
+    vigil_batch *first = small_batch(1000);
+    vigil_store_batch_part p = {"h1", "g1", 1};
+    ck_assert_int_eq(vigil_store_write_group(st, first, &p, 1, res), VIGIL_OK);
+    ck_assert_int_eq(res[0].duplicate, 0);
+    ck_assert_uint_eq(res[0].written, 1);
+    ck_assert_uint_eq(res[0].new_series, 1);
+    ck_assert_int_eq(count_samples(st), 1);
+    vigil_batch_free(first);
+    vigil_batch_free(b);
+    vigil_store_close(st);
+}
+END_TEST
+
+static int mock_write_group(void *h, const vigil_batch *merged, const vigil_store_batch_part *parts,
+                            size_t nparts, vigil_store_write_result *results)
+{
+    (void)merged;
+    ((mock *)h)->writes++;
+    for (size_t i = 0; i < nparts; i++)
+        results[i].written = parts[i].count;
+    return VIGIL_OK;
+}
+
+START_TEST(write_group_backends)
+{
+    vigil_store_registry *reg = NULL;
+    ck_assert_int_eq(vigil_store_registry_new(&reg), VIGIL_OK);
+    mock m;
+    memset(&m, 0, sizeof(m));
+    vigil_store_backend none = mock_backend(); /* version 2, no write_group */
+    none.scheme = "none";
+    vigil_store_backend old = mock_backend(); /* version 1: the member is not read */
+    old.scheme = "old";
+    old.version = 1;
+    old.write_group = mock_write_group;
+    vigil_store_backend full = mock_backend();
+    full.scheme = "full";
+    full.write_group = mock_write_group;
+    ck_assert_int_eq(vigil_store_registry_add(reg, &none, &m, NULL), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_registry_add(reg, &old, &m, NULL), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_registry_add(reg, &full, &m, NULL), VIGIL_OK);
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.registry = reg;
+    vigil_batch *b = small_batch(1000);
+    vigil_store_batch_part p = {"a", "id", 1};
+    vigil_store_write_result res;
+    static const char *const schemes[] = {"none://x", "old://x"};
+    for (size_t i = 0; i < 2; i++) {
+        vigil_store *st = NULL;
+        ck_assert_int_eq(vigil_store_open(&st, schemes[i], &o), VIGIL_OK);
+        ck_assert_int_eq(vigil_store_write_group(st, b, &p, 1, &res), VIGIL_EUNSUPPORTED);
+        vt_assert_error(VIGIL_EUNSUPPORTED, "the backend does not support write_group");
+        vigil_store_close(st);
+    }
+    ck_assert_int_eq(m.writes, 0);
+    vigil_store *st = NULL;
+    ck_assert_int_eq(vigil_store_open(&st, "full://x", &o), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_write_group(st, b, &p, 1, &res), VIGIL_OK);
+    ck_assert_uint_eq(res.written, 1);
+    vigil_store_close(st);
+    vigil_batch_free(b);
+    vigil_store_registry_free(reg);
+}
+END_TEST
+
+/* ---- checkpoints -------------------------------------------------------------------------- */
+
+static long long file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* Threads of this process named `name` (Check runs each test in a child). */
+static int threads_named(const char *name)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[64] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fgets(comm, sizeof(comm), f))
+            comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+        n += strcmp(comm, name) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Writes `rounds` batches of `nseries` metrics, one timestamp per round. */
+static void write_rounds(vigil_store *st, int first, int rounds, int nseries, const char *wal,
+                         long long *max_wal)
+{
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    char v[16];
+    for (int r = first; r < first + rounds; r++) {
+        vigil_batch_clear(b);
+        for (int i = 0; i < nseries; i++) {
+            snprintf(v, sizeof(v), "s%d", i);
+            add(b, "wal_metric", r, 1000LL * (r + 1), "series", v, NULL, NULL);
+        }
+        write_ok(st, b, NULL);
+        long long size = wal ? file_size(wal) : 0;
+        if (max_wal && size > *max_wal)
+            *max_wal = size;
+    }
+    vigil_batch_free(b);
+}
+
+/* Captures log records of the store. */
+typedef struct log_capture {
+    pthread_mutex_t mu;
+    int warnings;
+    char first[512];
+} log_capture;
+
+static void capture_log(const vigil_log_record *r, void *payload)
+{
+    log_capture *c = payload;
+    pthread_mutex_lock(&c->mu);
+    if (r->level >= VIGIL_LOG_WARN && !c->warnings++)
+        snprintf(c->first, sizeof(c->first), "%s %s", r->message, r->fields);
+    pthread_mutex_unlock(&c->mu);
+}
+
+START_TEST(checkpoint_options)
+{
+    vigil_store *st = NULL;
+    char url[1200];
+    snprintf(url, sizeof(url), "%s?checkpoint=inline", db_url("ck-opts.db"));
+    st = open_url(url);
+    ck_assert_int_eq(threads_named("vigil-ckpt"), 0);
+    vigil_store_close(st);
+    snprintf(url, sizeof(url), "%s?checkpoint=background&mode=rw", db_url("ck-opts.db"));
+    st = open_url(url);
+    ck_assert_int_eq(threads_named("vigil-ckpt"), 1);
+    vigil_store_close(st);
+    ck_assert_int_eq(threads_named("vigil-ckpt"), 0);
+    snprintf(url, sizeof(url), "%s?checkpoint=never", db_url("ck-opts.db"));
+    ck_assert_int_eq(vigil_store_open(&st, url, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "checkpoint=never: expected background or inline");
+
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.checkpoint = (vigil_store_checkpoint)5;
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "unknown checkpoint mode 5");
+    o.checkpoint = VIGIL_STORE_CHECKPOINT_BACKGROUND;
+    o.checkpoint_interval_ms = -1;
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "checkpoint_interval_ms must not be negative");
+    o.checkpoint_interval_ms = (int64_t)INT32_MAX + 1;
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_ERANGE);
+    vt_assert_error(VIGIL_ERANGE, "checkpoint_interval_ms is too large");
+    o.checkpoint_interval_ms = 0;
+    o.checkpoint_pages = 100;
+    o.wal_max_pages = 50;
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "wal_max_pages (50) must not be below checkpoint_pages (100)");
+    o.wal_max_pages = (size_t)INT32_MAX + 1;
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_ERANGE);
+    vt_assert_error(VIGIL_ERANGE, "must be at most 2147483647");
+    /* checkpoint_pages above the default bound raises the default bound. */
+    o.checkpoint_pages = 100000;
+    o.wal_max_pages = 0;
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_OK);
+    ck_assert_int_eq(threads_named("vigil-ckpt"), 0); /* none for memory */
+    vigil_store_close(st);
+
+    /* A version-1 caller passes the smaller struct: the fields after it
+     * are neither read nor written. */
+    vigil_store_options v1;
+    memset(&v1, 0xab, sizeof(v1));
+    ck_assert_int_eq(vigil_store_options_init(&v1, 1), VIGIL_OK);
+    ck_assert_uint_eq(v1.version, 1);
+    ck_assert_int_eq(v1.busy_timeout_ms, 0);
+    ck_assert_uint_eq(v1.wal_max_pages, (size_t)0xababababababababULL);
+    ck_assert_int_eq(vigil_store_open(&st, db_url("ck-opts.db"), &v1), VIGIL_OK);
+    ck_assert_int_eq(threads_named("vigil-ckpt"), 1); /* the default: background */
+    vigil_store_close(st);
+    ck_assert_int_eq(vigil_store_options_init(&o, VIGIL_STORE_OPTIONS_VERSION), VIGIL_OK);
+    ck_assert_int_eq(o.checkpoint, VIGIL_STORE_CHECKPOINT_BACKGROUND);
+    ck_assert_uint_eq(o.wal_max_pages, 0);
+
+    /* A read-only store has no checkpoint thread. */
+    o.read_only = 1;
+    ck_assert_int_eq(vigil_store_open(&st, db_url("ck-opts.db"), &o), VIGIL_OK);
+    ck_assert_int_eq(threads_named("vigil-ckpt"), 0);
+    vigil_store_close(st);
+}
+END_TEST
+
+START_TEST(checkpoint_in_background)
+{
+    /* No bound in reach: only the checkpoint thread copies pages back into
+     * the database file, so the file growing shows that it runs. */
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.checkpoint_pages = 8;
+    o.checkpoint_interval_ms = 5;
+    o.wal_max_pages = 1 << 20;
+    vigil_store *st = NULL;
+    ck_assert_int_eq(vigil_store_open(&st, db_url("ck-bg.db"), &o), VIGIL_OK);
+    long long before = file_size(db_path("ck-bg.db"));
+    write_rounds(st, 0, 50, 50, NULL, NULL);
+    long long after = before;
+    for (int i = 0; i < 500 && after <= before; i++) {
+        usleep(10000);
+        after = file_size(db_path("ck-bg.db"));
+    }
+    ck_assert_int_gt(after, before);
+    /* The same writes with inline checkpoints past the writes' size leave the
+     * database file as it was until close. */
+    vigil_store_close(st);
+    char url[1200];
+    snprintf(url, sizeof(url), "%s?checkpoint=inline", db_url("ck-inline.db"));
+    o.checkpoint_pages = 1 << 20;
+    ck_assert_int_eq(vigil_store_open(&st, url, &o), VIGIL_OK);
+    before = file_size(db_path("ck-inline.db"));
+    write_rounds(st, 0, 50, 50, NULL, NULL);
+    usleep(50000);
+    ck_assert_int_eq(file_size(db_path("ck-inline.db")), before);
+    vigil_store_close(st);
+    /* Closing the last connection checkpoints everything: all samples are there. */
+    st = open_url(db_url("ck-inline.db"));
+    ck_assert_int_eq(count_samples(st), 2500);
+    vigil_store_close(st);
+}
+END_TEST
+
+START_TEST(wal_stays_bounded)
+{
+    /* The thread wakes only at 16 pages (no timer); the log must never
+     * exceed its bound by more than the pages of one commit. */
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.checkpoint_pages = 16;
+    o.checkpoint_interval_ms = 3600 * 1000;
+    o.wal_max_pages = 64;
+    vigil_store *st = NULL;
+    ck_assert_int_eq(vigil_store_open(&st, db_url("ck-bound.db"), &o), VIGIL_OK);
+    char wal[1100];
+    snprintf(wal, sizeof(wal), "%s-wal", db_path("ck-bound.db"));
+    long long max_wal = 0;
+    write_rounds(st, 0, 400, 40, wal, &max_wal);
+    const long long frame = 4096 + 24;
+    ck_assert_msg(max_wal <= 32 + (64 + 64) * frame, "the log reached %lld bytes", max_wal);
+    ck_assert_int_gt(max_wal, 0);
+    ck_assert_int_eq(count_samples(st), 400 * 40);
+    vigil_store_close(st);
+
+    /* A reader that holds a snapshot pins the log: the TRUNCATE fails after
+     * the busy timeout, is logged, and the writes go on; once the reader is
+     * gone the log is bounded again. */
+    log_capture cap;
+    memset(&cap, 0, sizeof(cap));
+    pthread_mutex_init(&cap.mu, NULL);
+    o.logger.cb = capture_log;
+    o.logger.payload = &cap;
+    o.busy_timeout_ms = 20;
+    ck_assert_int_eq(vigil_store_open(&st, db_url("ck-bound.db"), &o), VIGIL_OK);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(db_path("ck-bound.db"), &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN; SELECT count(*) FROM samples", NULL, NULL, NULL),
+                     SQLITE_OK);
+    max_wal = 0;
+    write_rounds(st, 400, 40, 40, wal, &max_wal);
+    ck_assert_int_gt(max_wal, 32 + (64 + 64) * frame);
+    pthread_mutex_lock(&cap.mu);
+    ck_assert_int_ge(cap.warnings, 1);
+    ck_assert_msg(strstr(cap.first, "past its bound and could not be truncated") != NULL, "%s",
+                  cap.first);
+    pthread_mutex_unlock(&cap.mu);
+    ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    /* Failed tries back off until the log doubled; enough writes for the
+     * next one. */
+    write_rounds(st, 440, 80, 40, NULL, NULL);
+    max_wal = 0;
+    write_rounds(st, 520, 100, 40, wal, &max_wal);
+    ck_assert_msg(max_wal <= 32 + (64 + 64) * frame, "the log reached %lld bytes", max_wal);
+    ck_assert_int_eq(count_samples(st), 620 * 40);
+    vigil_store_close(st);
+    pthread_mutex_destroy(&cap.mu);
+}
+END_TEST
+
+START_TEST(close_joins_checkpointer)
+{
+    /* A busy thread (a checkpoint every page and every millisecond) is
+     * joined by every close, whatever it is doing. */
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.checkpoint_pages = 1;
+    o.checkpoint_interval_ms = 1;
+    o.wal_max_pages = 1;
+    for (int i = 0; i < 20; i++) {
+        vigil_store *st = NULL;
+        ck_assert_int_eq(vigil_store_open(&st, db_url("ck-close.db"), &o), VIGIL_OK);
+        ck_assert_int_eq(threads_named("vigil-ckpt"), 1);
+        write_rounds(st, i * 5, 5, 20, NULL, NULL);
+        vigil_store_close(st);
+        ck_assert_int_eq(threads_named("vigil-ckpt"), 0);
+    }
+    vigil_store *st = open_url(db_url("ck-close.db"));
+    ck_assert_int_eq(count_samples(st), 20 * 5 * 20);
+    vigil_store_close(st);
+}
+END_TEST
+
 /* ---- out of memory (the library's own allocations; SQLite's are its own) ------------------ */
 
 typedef struct oom_store {
@@ -1687,6 +2135,9 @@ static int oom_store_op(void *p)
     if (rc)
         return rc;
     if ((rc = vigil_store_write(c->st, c->batch, NULL)) != 0)
+        return rc;
+    vigil_store_batch_part parts[2] = {{"a", "g1", 1}, {NULL, NULL, 2}};
+    if ((rc = vigil_store_write_group(c->st, c->batch, parts, 2, NULL)) != 0)
         return rc;
     collect col;
     memset(&col, 0, sizeof(col));
@@ -1762,6 +2213,13 @@ static Suite *store_suite(void)
     tcase_add_test(tc, retention_in_chunks);
     tcase_add_test(tc, migration_from_v1);
     tcase_add_test(tc, shared_between_threads);
+    tcase_add_test(tc, write_group_parts);
+    tcase_add_test(tc, write_group_all_or_nothing);
+    tcase_add_test(tc, write_group_backends);
+    tcase_add_test(tc, checkpoint_options);
+    tcase_add_test(tc, checkpoint_in_background);
+    tcase_add_test(tc, wal_stays_bounded);
+    tcase_add_test(tc, close_joins_checkpointer);
     suite_add_tcase(s, tc);
     TCase *faults = tcase_create("faults");
     tcase_set_timeout(faults, 30);

@@ -21,7 +21,8 @@
  *
  * Versioning: the vtable only grows at the end. A backend sets @c version to
  * the VIGIL_STORE_BACKEND_VERSION it was compiled against; the library never
- * calls a member the backend's version does not have.
+ * calls a member the backend's version does not have (version 1 ends with
+ * retain; version 2 adds write_group).
  */
 #ifndef VIGIL_SYS_STORE_H
 #define VIGIL_SYS_STORE_H
@@ -33,7 +34,7 @@ extern "C" {
 #endif
 
 /** The version of vigil_store_backend this header describes. @since 0.1.0 */
-#define VIGIL_STORE_BACKEND_VERSION 1
+#define VIGIL_STORE_BACKEND_VERSION 2
 
 /**
  * A store backend. Every member is mandatory unless marked optional; a NULL
@@ -119,6 +120,16 @@ struct vigil_store_backend {
      */
     int (*retain)(void *handle, int64_t cutoff_ms, const vigil_store_retention_options *opts,
                   vigil_store_retention_result *result);
+
+    /* version 2 */
+
+    /**
+     * Optional: vigil_store_write_group(), in one transaction. The counts of
+     * @p parts add up to the batch's count; @p results is never NULL (an
+     * array of @p nparts, zeroed) and must be left zeroed on failure.
+     */
+    int (*write_group)(void *handle, const vigil_batch *merged, const vigil_store_batch_part *parts,
+                       size_t nparts, vigil_store_write_result *results);
 };
 
 /**

@@ -1,0 +1,160 @@
+/* vigil-remediator: the remediator daemon. Parses flags, loads
+ * remediator.yaml through the library, runs a vigil_remediator behind the
+ * built-in HTTP server and handles signals: SIGTERM/SIGINT stop accepting,
+ * drain requests in progress (running actions finish and are answered) and
+ * exit 0; SIGHUP re-reads the tokens. */
+#include <vigil/vigil.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define DEFAULT_CONFIG "configs/remediator.yaml"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: vigil-remediator [--config FILE] [--check-config] [--version]\n"
+               "  --config FILE    remediator.yaml (default: " DEFAULT_CONFIG ")\n"
+               "  --check-config   validate the configuration, actions, secret and tokens, then "
+               "exit\n"
+               "  --version        print the version and exit\n"
+               "The request signing secret is read from the variable named by secret_env\n"
+               "(default VIGIL_REMEDIATOR_SECRET); the daemon refuses to start without it.\n");
+}
+
+static void die(const char *what)
+{
+    const vigil_error *e = vigil_error_last();
+    fprintf(stderr, "vigil-remediator: %s: %s\n", what,
+            e->message[0] ? e->message : vigil_strerror(e->code));
+}
+
+/* systemd readiness (sd_notify protocol) without libsystemd. */
+static void notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= 108)
+        return;
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, strlen(path));
+    if (path[0] == '@')
+        sa.sun_path[0] = '\0';
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+    (void)sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+    close(fd);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = DEFAULT_CONFIG;
+    int check = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            config_path = argv[i] + 9;
+        } else if (strcmp(argv[i], "--check-config") == 0) {
+            check = 1;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("vigil-remediator %s\n", vigil_version(NULL, NULL, NULL));
+            return 0;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "vigil-remediator: unknown argument \"%s\"\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    vigil_remediator_config *cfg = NULL;
+    if (vigil_remediator_config_load(&cfg, config_path, NULL)) {
+        die("configuration");
+        return 1;
+    }
+    const vigil_remediator_daemon_options *dopts = vigil_remediator_config_daemon(cfg);
+    vigil_logger logger = VIGIL_LOGGER_INIT;
+    logger.min_level = dopts->log_level;
+    vigil_remediator_options ropts = *vigil_remediator_config_options(cfg);
+    vigil_api_options aopts = *vigil_remediator_config_api(cfg);
+    vigil_httpd_options sopts = *vigil_remediator_config_httpd(cfg);
+    ropts.logger = aopts.logger = sopts.logger = logger;
+
+    /* Signals are taken by sigwait() in this thread only: block them before
+     * the library starts its threads, which inherit the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    vigil_api *api = NULL;
+    vigil_httpd *httpd = NULL;
+    vigil_remediator *rem = NULL;
+    int status = 1;
+    if (vigil_api_new(&api, &aopts)) {
+        die("security");
+        goto out;
+    }
+    if (vigil_httpd_new(&httpd, api, &sopts)) {
+        die("http");
+        goto out;
+    }
+    if (check) {
+        printf("vigil-remediator: configuration %s is valid\n", config_path);
+        status = 0;
+        goto out;
+    }
+    if (vigil_remediator_new(&rem, &ropts)) {
+        die("remediator");
+        goto out;
+    }
+    if (vigil_remediator_mount(rem, api) || vigil_remediator_start(rem)) {
+        die("remediator");
+        goto out;
+    }
+    if (vigil_httpd_start(httpd)) {
+        die("listen");
+        goto out;
+    }
+    notify("READY=1");
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            notify("RELOADING=1");
+            vigil_api_reload(api); /* logs its outcome */
+            notify("READY=1");
+            continue;
+        }
+        break;
+    }
+    notify("STOPPING=1");
+    vigil_httpd_quiesce(httpd);
+    if (vigil_httpd_drain(httpd, dopts->drain_timeout_ms))
+        fprintf(stderr, "vigil-remediator: %s; stopping anyway\n", vigil_error_last()->message);
+    vigil_remediator_stop(rem);
+    vigil_httpd_stop(httpd);
+    status = 0;
+out:
+    vigil_httpd_free(httpd);
+    vigil_api_free(api);
+    vigil_remediator_free(rem);
+    vigil_remediator_config_free(cfg);
+    return status;
+}

@@ -1,0 +1,718 @@
+/* The hub's side of remediation: the policy engine it owns, the actions
+ * ledger, dispatch of requests (the built-in HTTP dispatcher or one set by
+ * the embedder) and the one entry point of results. */
+#include "hub/hub_int.h"
+#include "internal/json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define EVENT_MAX      (60 * 1024)
+#define EVENT_TEXT_MAX 4096
+#define COMPONENT      "hub"
+
+int64_t vigil__hub_now(const vigil_hub *hub)
+{
+    return hub->clock ? hub->clock(hub->clock_payload) : vigil__now_ms();
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Statuses after which no other result is accepted. */
+static int status_final(const char *s)
+{
+    return s && strcmp(s, "pending") != 0 && strcmp(s, "pending_approval") != 0 &&
+           strcmp(s, "approved") != 0 && strcmp(s, "running") != 0;
+}
+
+static vigil_engine_stats engine_stats(void *p)
+{
+    vigil_hub *hub = p;
+    vigil_engine_stats st = VIGIL_ENGINE_STATS_INIT;
+    if (hub->engine)
+        vigil_engine_stats_get(hub->engine, &st);
+    return st;
+}
+
+static double g_policies(void *p)
+{
+    return (double)engine_stats(p).policies;
+}
+
+static double g_eval_errors(void *p)
+{
+    vigil_engine_stats st = engine_stats(p);
+    return (double)(st.policy_errors + st.template_errors + st.eval_errors);
+}
+
+static double g_stale(void *p)
+{
+    return (double)engine_stats(p).stale;
+}
+
+int vigil__hub_init_action_metrics(vigil_hub *hub)
+{
+    static const char *const status[] = {"status", NULL};
+    static const char *const reason[] = {"reason", NULL};
+    static const char *const decision[] = {"decision", NULL};
+    static const char *const op[] = {"op", NULL};
+    static const double buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+    vigil__prom *p = hub->prom;
+    int rc = vigil__prom_counter(p, &hub->m_actions, "vigil_actions_total",
+                                 "Action results recorded, by status.", status);
+    if (!rc)
+        rc = vigil__prom_histogram(p, &hub->m_dispatch, "vigil_action_dispatch_duration_seconds",
+                                   "Time from dispatching an action request to its result.", NULL,
+                                   buckets, VIGIL__ARRAY_LEN(buckets));
+    if (!rc)
+        rc =
+            vigil__prom_counter(p, &hub->m_dispatch_failed, "vigil_action_dispatch_failures_total",
+                                "Action requests that could not be dispatched, by reason.", reason);
+    if (!rc)
+        rc = vigil__prom_counter(p, &hub->m_decisions, "vigil_policy_decisions_total",
+                                 "Policy decisions recorded, by kind.", decision);
+    if (!rc)
+        rc = vigil__prom_counter(p, &hub->m_engine_errors, "vigil_policy_engine_errors_total",
+                                 "Policy engine calls that failed, by operation.", op);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_policies", "Policies loaded.", g_policies, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_policy_evaluation_errors",
+                                    "Policy evaluations that failed since start (code policies, "
+                                    "templates naming a missing tag, windows).",
+                                    g_eval_errors, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_policy_stale_samples",
+                                    "Samples older than act_within, not evaluated, since start.",
+                                    g_stale, hub);
+    return rc;
+}
+
+void vigil__hub_engine_error(vigil_hub *hub, const char *op, int rc)
+{
+    const char *v[] = {op};
+    vigil__prom_add(hub->m_engine_errors, v, 1);
+    vigil_buf m = VIGIL_BUF_INIT;
+    if (vigil__logfmt_value(&m, vigil_error_last()->message) == VIGIL_OK)
+        vigil__log(&hub->logger, VIGIL_LOG_WARN, COMPONENT, "policy engine call failed",
+                   "op=%s code=%d error=%s", op, rc, m.ptr);
+    vigil_buf_dispose(&m);
+}
+
+/* ---- events -------------------------------------------------------------------------- */
+
+static int put_field(vigil_buf *b, const char *key, const char *value, int comma)
+{
+    int rc = vigil__buf_printf(b, "%s\"%s\":", comma ? "," : "", key);
+    if (!rc) {
+        if (!value) {
+            rc = vigil__buf_puts(b, "null");
+        } else {
+            size_t n = strlen(value);
+            rc = vigil__json_put_string(b, value, n > EVENT_TEXT_MAX ? EVENT_TEXT_MAX : n);
+        }
+    }
+    return rc;
+}
+
+static void publish_action(vigil_hub *hub, const vigil_store_action *a,
+                           const vigil_action_result *r)
+{
+    vigil_buf b = VIGIL_BUF_INIT;
+    int rc = vigil__buf_puts(&b, "{");
+    if (!rc)
+        rc = put_field(&b, "id", a->id, 0);
+    if (!rc)
+        rc = put_field(&b, "status", vigil_action_status_name(r->status), 1);
+    if (!rc)
+        rc = put_field(&b, "reason", r->reason, 1);
+    if (!rc)
+        rc = put_field(&b, "action", a->action, 1);
+    if (!rc)
+        rc = put_field(&b, "target", a->target, 1);
+    if (!rc)
+        rc = put_field(&b, "policy", a->policy, 1);
+    if (!rc)
+        rc = vigil__buf_printf(&b, ",\"duration_ms\":%lld,\"ts\":%lld}", (long long)r->duration_ms,
+                               (long long)vigil__hub_now(hub));
+    if (!rc && b.size <= EVENT_MAX)
+        vigil_hub_publish(hub, "action", b.ptr);
+    vigil_buf_dispose(&b);
+}
+
+static void on_decision(void *payload, const vigil_store_decision *d)
+{
+    vigil_hub *hub = payload;
+    const char *v[] = {d->decision ? d->decision : ""};
+    vigil__prom_add(hub->m_decisions, v, 1);
+    vigil_buf b = VIGIL_BUF_INIT;
+    int rc =
+        vigil__buf_printf(&b, "{\"id\":%lld,\"ts\":%lld", (long long)d->id, (long long)d->ts_ms);
+    if (!rc)
+        rc = put_field(&b, "policy", d->policy, 1);
+    if (!rc)
+        rc = put_field(&b, "series", d->series, 1);
+    if (!rc)
+        rc = put_field(&b, "target", d->target, 1);
+    if (!rc)
+        rc = put_field(&b, "action", d->action, 1);
+    if (!rc)
+        rc = put_field(&b, "action_id", d->action_id, 1);
+    if (!rc)
+        rc = put_field(&b, "decision", d->decision, 1);
+    if (!rc)
+        rc = put_field(&b, "reason", d->reason ? d->reason : "", 1);
+    if (!rc)
+        rc = vigil__buf_putc(&b, '}');
+    if (!rc && b.size <= EVENT_MAX)
+        vigil_hub_publish(hub, "decision", b.ptr);
+    vigil_buf_dispose(&b);
+}
+
+/* ---- results ------------------------------------------------------------------------- */
+
+typedef struct got_action {
+    vigil_store_action *a;
+} got_action;
+
+int vigil_hub_action_result(vigil_hub *hub, const vigil_action_result *result, int64_t audit_seq,
+                            const char *audit_mac)
+{
+    if (!hub || !result)
+        return vigil__error_set(VIGIL_EINVAL, "hub action result: NULL argument");
+    if (!result->id || !*result->id || strlen(result->id) > VIGIL_STORE_ID_MAX)
+        return vigil__error_set(VIGIL_EINVAL,
+                                "hub action result: the result needs an id of 1-%d "
+                                "bytes",
+                                VIGIL_STORE_ID_MAX);
+    const char *status = vigil_action_status_name(result->status);
+    if (strcmp(status, "unknown") == 0)
+        return vigil__error_set(VIGIL_EINVAL, "hub action result: unknown status %d",
+                                (int)result->status);
+    int has_mac = audit_mac && *audit_mac;
+    if (audit_seq < 0 || (audit_seq > 0) != has_mac ||
+        (has_mac && !vigil__hub_mac_valid(audit_mac)))
+        return vigil__error_set(VIGIL_EINVAL, "hub action result: an audit checkpoint is a seq "
+                                              ">= 1 with a MAC of 64 hex digits");
+    int final = result->status != VIGIL_ACTION_PENDING_APPROVAL;
+    vigil_store_action *cur = NULL;
+    pthread_mutex_lock(&hub->act_mu);
+    int rc = vigil_store_action_get(hub->store, result->id, &cur);
+    if (rc == VIGIL_ENOTFOUND)
+        rc = vigil__error_set(VIGIL_ENOTFOUND, "no action request with id \"%.128s\"", result->id);
+    if (!rc && status_final(cur->status))
+        rc = vigil__error_set(VIGIL_ECONFLICT, "action \"%.128s\" already has a final result (%s)",
+                              result->id, cur->status);
+    if (!rc) {
+        vigil_store_action up;
+        memset(&up, 0, sizeof(up));
+        up.id = result->id;
+        up.status = status;
+        up.result_reason = result->reason;
+        up.output = result->output;
+        up.duration_ms = result->duration_ms;
+        up.updated_ms = vigil__hub_now(hub);
+        /* a pending result without a checkpoint keeps none; a later one sets it */
+        up.audit_seq = audit_seq;
+        up.audit_hash = has_mac ? audit_mac : NULL;
+        rc = vigil_store_action_update(hub->store, &up);
+    }
+    pthread_mutex_unlock(&hub->act_mu);
+    if (rc) {
+        vigil_store_action_free(cur);
+        return rc;
+    }
+    const char *sv[] = {status};
+    vigil__prom_add(hub->m_actions, sv, 1);
+    vigil__log(&hub->logger, final ? VIGIL_LOG_INFO : VIGIL_LOG_DEBUG, COMPONENT, "action result",
+               "id=%s action=%s status=%s", result->id, cur->action, status);
+    publish_action(hub, cur, result);
+    vigil_store_action_free(cur);
+    /* outside act_mu: the engine may request the next action (escalation)
+     * from inside this call */
+    int erc = vigil_engine_action_result(hub->engine, result);
+    if (erc && erc != VIGIL_ENOTFOUND)
+        vigil__hub_engine_error(hub, "action_result", erc);
+    return VIGIL_OK;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------ */
+
+typedef struct dispatch_ctx {
+    vigil_hub *hub;
+    int64_t t0_ns;
+} dispatch_ctx;
+
+static void record_result(vigil_hub *hub, const vigil_action_result *r, int64_t seq,
+                          const char *mac)
+{
+    int rc = vigil_hub_action_result(hub, r, seq, mac);
+    if (rc) {
+        vigil_buf m = VIGIL_BUF_INIT;
+        if (vigil__logfmt_value(&m, vigil_error_last()->message) == VIGIL_OK)
+            vigil__log(&hub->logger, VIGIL_LOG_WARN, COMPONENT, "action result not recorded",
+                       "id=%s code=%d error=%s", r->id ? r->id : "", rc, m.ptr);
+        vigil_buf_dispose(&m);
+    }
+}
+
+static void done_ex(const vigil_action_result *r, int64_t seq, const char *mac, void *payload)
+{
+    dispatch_ctx *c = payload;
+    vigil_hub *hub = c->hub;
+    vigil__prom_observe(hub->m_dispatch, NULL, (double)(mono_ns() - c->t0_ns) / 1e9);
+    vigil__free(c);
+    record_result(hub, r, seq, mac);
+}
+
+static void done_plain(const vigil_action_result *r, void *payload)
+{
+    done_ex(r, 0, NULL, payload);
+}
+
+/* Records a FAILED result with `reason` for a request that went nowhere. */
+static void fail_request(vigil_hub *hub, const char *id, const char *reason, const char *msg)
+{
+    const char *v[] = {reason};
+    vigil__prom_add(hub->m_dispatch_failed, v, 1);
+    vigil_action_result r = VIGIL_ACTION_RESULT_INIT;
+    r.status = VIGIL_ACTION_FAILED;
+    vigil_action_result_set_id(&r, id);
+    vigil_action_result_set_reason(&r, reason);
+    if (msg)
+        vigil_action_result_set_output(&r, msg, strlen(msg));
+    if (r.id)
+        record_result(hub, &r, 0, NULL);
+    vigil_action_result_clear(&r);
+}
+
+int vigil__hub_dispatch(vigil_hub *hub, const vigil_action_request *req, const char *series)
+{
+    if (!req->id || !*req->id)
+        return vigil__error_set(VIGIL_EINVAL, "hub dispatch: the request has no id");
+    vigil_buf params = VIGIL_BUF_INIT;
+    int rc = vigil__hub_params_json(&params, req);
+    int created = 0;
+    if (!rc) {
+        vigil_store_action a;
+        memset(&a, 0, sizeof(a));
+        a.id = req->id;
+        a.requested_ms = vigil__hub_now(hub);
+        a.action = req->action;
+        a.target = req->target ? req->target : "";
+        a.params_json = params.ptr;
+        a.reason = req->reason;
+        a.policy = req->policy;
+        a.series = series;
+        a.dry_run = req->dry_run != 0;
+        a.status = "pending";
+        a.duration_ms = -1;
+        a.updated_ms = a.requested_ms;
+        rc = vigil_store_action_put(hub->store, &a, &created);
+        if (!rc && !created)
+            rc = vigil__error_set(VIGIL_EEXISTS, "action request \"%.128s\" exists already",
+                                  req->id);
+    }
+    vigil_buf_dispose(&params);
+    if (rc) {
+        /* Not in the ledger, so never dispatched: the engine learns it failed. */
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", vigil_error_last()->message);
+        vigil__hub_engine_error(hub, "ledger", rc);
+        vigil_action_result r = VIGIL_ACTION_RESULT_INIT;
+        r.status = VIGIL_ACTION_FAILED;
+        if (vigil_action_result_set_id(&r, req->id) == VIGIL_OK &&
+            vigil_action_result_set_reason(&r, "ledger_failed") == VIGIL_OK && rc != VIGIL_EEXISTS)
+            vigil_engine_action_result(hub->engine, &r);
+        vigil_action_result_clear(&r);
+        return vigil__error_set(rc, "%s", msg);
+    }
+    vigil__log(&hub->logger, VIGIL_LOG_INFO, COMPONENT, "action requested",
+               "id=%s action=%s policy=%s", req->id, req->action, req->policy ? req->policy : "");
+
+    pthread_mutex_lock(&hub->mu);
+    int has = hub->has_disp;
+    vigil_action_dispatcher disp = hub->disp;
+    pthread_mutex_unlock(&hub->mu);
+    if (!has && !hub->http) {
+        fail_request(hub, req->id, "no_remediator", "no remediator is configured");
+        return VIGIL_OK;
+    }
+    dispatch_ctx *c = vigil__malloc(sizeof(*c));
+    if (!c) {
+        fail_request(hub, req->id, "dispatch_failed", "out of memory");
+        return VIGIL_OK;
+    }
+    c->hub = hub;
+    c->t0_ns = mono_ns();
+    rc = has ? disp.submit(disp.self, req, done_plain, c)
+             : vigil__dispatch_submit(hub->http, req, done_ex, c);
+    if (rc) {
+        vigil__free(c);
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", vigil_error_last()->message);
+        vigil__log(&hub->logger, VIGIL_LOG_WARN, COMPONENT, "action not dispatched",
+                   "id=%s code=%d", req->id, rc);
+        fail_request(hub, req->id, "dispatch_failed", msg);
+    }
+    return VIGIL_OK;
+}
+
+static void on_request(void *payload, const vigil_engine_request *er)
+{
+    vigil_hub *hub = payload;
+    vigil__hub_dispatch(hub, er->request, er->series);
+}
+
+struct vigil_engine *vigil_hub_engine(vigil_hub *hub)
+{
+    return hub ? hub->engine : NULL;
+}
+
+int vigil_hub_set_dispatcher(vigil_hub *hub, const vigil_action_dispatcher *d)
+{
+    if (!hub)
+        return vigil__error_set(VIGIL_EINVAL, "hub set dispatcher: NULL hub");
+    if (d && (d->version != VIGIL_ACTION_DISPATCHER_VERSION || !d->submit))
+        return vigil__error_set(
+            VIGIL_EINVAL, "hub set dispatcher: unsupported version %u or no submit", d->version);
+    pthread_mutex_lock(&hub->mu);
+    if (d) {
+        hub->disp = *d;
+        hub->has_disp = 1;
+    } else {
+        memset(&hub->disp, 0, sizeof(hub->disp));
+        hub->has_disp = 0;
+    }
+    pthread_mutex_unlock(&hub->mu);
+    return VIGIL_OK;
+}
+
+/* ---- manual requests ----------------------------------------------------------------- */
+
+static int check_text(const char *what, const char *s, size_t max, int required)
+{
+    if (!s || !*s)
+        return required ? vigil__error_set(VIGIL_EINVAL, "%s: required", what) : VIGIL_OK;
+    size_t n = strlen(s);
+    if (n > max)
+        return vigil__error_set(VIGIL_ELIMIT, "%s: longer than %zu bytes", what, max);
+    if (!vigil__utf8_valid(s, n))
+        return vigil__error_set(VIGIL_EINVAL, "%s: invalid UTF-8", what);
+    return VIGIL_OK;
+}
+
+int vigil_hub_action_request(vigil_hub *hub, const vigil_action_request *request, vigil_buf *id_out)
+{
+    if (id_out)
+        vigil__buf_clear(id_out);
+    if (!hub || !request)
+        return vigil__error_set(VIGIL_EINVAL, "hub action request: NULL argument");
+    if (request->version != VIGIL_ACTION_REQUEST_VERSION)
+        return vigil__error_set(VIGIL_EINVAL, "hub action request: unsupported version %u",
+                                request->version);
+    int rc = check_text("action", request->action, VIGIL_ACTION_NAME_MAX, 1);
+    if (!rc)
+        rc = check_text("target", request->target, VIGIL_ACTION_VALUE_MAX, 1);
+    if (!rc)
+        rc = check_text("reason", request->reason, VIGIL_ACTION_TEXT_MAX, 0);
+    if (!rc && request->nparams > VIGIL_ACTION_PARAMS_MAX)
+        rc = vigil__error_set(VIGIL_ELIMIT, "params: more than %d parameters",
+                              VIGIL_ACTION_PARAMS_MAX);
+    if (!rc && request->nparams && !request->params)
+        rc = vigil__error_set(VIGIL_EINVAL, "params: missing");
+    for (size_t i = 0; !rc && i < request->nparams; i++) {
+        char what[64];
+        snprintf(what, sizeof(what), "params[%zu]", i);
+        rc = check_text(what, request->params[i].key, VIGIL_ACTION_NAME_MAX, 1);
+        if (!rc && !request->params[i].value)
+            rc = vigil__error_set(VIGIL_EINVAL, "%s: no value", what);
+        if (!rc)
+            rc = check_text(what, request->params[i].value, VIGIL_ACTION_VALUE_MAX, 0);
+    }
+    if (rc)
+        return rc;
+    unsigned char rnd[4] = {0};
+    if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+        uint64_t x = (uint64_t)mono_ns();
+        memcpy(rnd, &x, sizeof(rnd));
+    }
+    char id[64];
+    snprintf(id, sizeof(id), "manual-%lld-%02x%02x%02x%02x", (long long)vigil__hub_now(hub), rnd[0],
+             rnd[1], rnd[2], rnd[3]);
+    vigil_action_request r = *request;
+    r.id = id;
+    r.policy = NULL;
+    rc = vigil__hub_dispatch(hub, &r, NULL);
+    if (!rc && id_out)
+        rc = vigil__buf_puts(id_out, id);
+    return rc;
+}
+
+/* ---- the engine ---------------------------------------------------------------------- */
+
+static int aggregate(void *payload, const char *series_key, vigil_window_agg agg,
+                     int64_t duration_ms, int64_t now_ms, double *out)
+{
+    return vigil_hub_window_aggregate(payload, series_key, agg, duration_ms, now_ms, out);
+}
+
+/* Writes a YAML map of scalars as a JSON object of strings. */
+static int map_json(vigil_buf *b, const vigil_config_node *map)
+{
+    int rc = vigil_config_map(map);
+    if (!rc && vigil_config_node_len(map) == 0)
+        rc = vigil_config_error(map, VIGIL_EVALUE, "expected at least one matcher");
+    if (!rc)
+        rc = vigil__buf_putc(b, '{');
+    for (size_t i = 0; !rc && i < vigil_config_node_len(map); i++) {
+        const char *key = vigil_config_node_key_at(map, i);
+        const char *value = NULL;
+        rc = vigil_config_string(&value, vigil_config_node_at(map, i));
+        if (!rc && i)
+            rc = vigil__buf_putc(b, ',');
+        if (!rc)
+            rc = vigil__json_put_string(b, key, strlen(key));
+        if (!rc)
+            rc = vigil__buf_putc(b, ':');
+        if (!rc)
+            rc = vigil__json_put_string(b, value, strlen(value));
+    }
+    return rc ? rc : vigil__buf_putc(b, '}');
+}
+
+static int config_time(int64_t *out, const vigil_config_node *map, const char *key, int64_t def,
+                       int required)
+{
+    const vigil_config_node *n = vigil_config_node_get(map, key);
+    if (!n || vigil_config_node_kind(n) == VIGIL_CONFIG_NULL) {
+        if (required)
+            return vigil_config_require(map, key);
+        *out = def;
+        return VIGIL_OK;
+    }
+    const char *s;
+    int rc = vigil_config_string(&s, n);
+    if (rc)
+        return rc;
+    if (vigil__hub_parse_time(out, key, s, 0, 1) || s[0] == '-' || strcmp(s, "now") == 0)
+        return vigil_config_error(n, VIGIL_EVALUE,
+                                  "expected epoch milliseconds or an RFC 3339 time such as "
+                                  "\"2025-01-31T22:00:00Z\"");
+    return VIGIL_OK;
+}
+
+typedef struct same_silence {
+    const char *matchers;
+    int64_t starts, ends;
+    const char *comment;
+    int found;
+} same_silence;
+
+static int find_silence(const vigil_store_silence *s, void *payload)
+{
+    same_silence *w = payload;
+    if (s->starts_ms != w->starts || s->ends_ms != w->ends ||
+        strcmp(s->comment ? s->comment : "", w->comment) != 0)
+        return 0;
+    cJSON *a = cJSON_Parse(s->matchers_json);
+    cJSON *b = cJSON_Parse(w->matchers);
+    if (a && b && cJSON_Compare(a, b, 1))
+        w->found = 1;
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    return w->found;
+}
+
+static int add_silences(vigil_store *store, vigil_engine *engine, const vigil_config_node *list)
+{
+    static const char *const keys[] = {"matchers", "starts", "ends", "comment", NULL};
+    if (!list || vigil_config_node_kind(list) == VIGIL_CONFIG_NULL)
+        return VIGIL_OK;
+    int rc = vigil_config_list(list);
+    vigil__json_init();
+    for (size_t i = 0; !rc && i < vigil_config_node_len(list); i++) {
+        const vigil_config_node *s = vigil_config_node_at(list, i);
+        const char *comment = "";
+        int64_t starts = 0, ends = 0;
+        vigil_buf m = VIGIL_BUF_INIT, id = VIGIL_BUF_INIT;
+        rc = vigil_config_map(s);
+        if (!rc)
+            rc = vigil_config_expect_keys(s, keys);
+        if (!rc)
+            rc = vigil_config_require(s, "matchers");
+        if (!rc)
+            rc = map_json(&m, vigil_config_node_get(s, "matchers"));
+        if (!rc)
+            rc = config_time(&starts, s, "starts", 0, 0);
+        if (!rc)
+            rc = config_time(&ends, s, "ends", 0, 1);
+        if (!rc)
+            rc = vigil_config_get_string(&comment, s, "comment", "");
+        if (!rc && ends <= starts)
+            rc = vigil_config_error(vigil_config_node_get(s, "ends"), VIGIL_EVALUE,
+                                    "must be after starts");
+        same_silence w = {m.ptr, starts, ends, comment, 0};
+        if (!rc) {
+            rc = vigil_store_silence_list(store, 0, find_silence, &w);
+            if (rc > 0)
+                rc = VIGIL_OK;
+        }
+        if (!rc && !w.found) {
+            rc = vigil_engine_silence_add(engine, m.ptr, starts, ends, "config", comment, &id);
+            if (rc)
+                vigil__error_prefix("%s:%u: silences[%zu]", vigil_config_node_file(s),
+                                    vigil_config_node_line(s), i);
+        }
+        vigil_buf_dispose(&m);
+        vigil_buf_dispose(&id);
+    }
+    return rc;
+}
+
+/* The options' policies, policies_dir and silences. */
+static int load_policies(vigil_store *store, vigil_engine *engine, const vigil_hub_options *o)
+{
+    int rc = VIGIL_OK;
+    if (o->policies && vigil_config_node_kind(o->policies) != VIGIL_CONFIG_NULL)
+        rc = vigil_engine_load(engine, o->policies);
+    if (!rc && o->policies_dir && *o->policies_dir)
+        rc = vigil_engine_load_dir(engine, o->policies_dir, NULL);
+    if (!rc)
+        rc = add_silences(store, engine, o->silences);
+    return rc;
+}
+
+int vigil__hub_check_policies(const vigil_hub_options *o)
+{
+    if (!o->policies && !(o->policies_dir && *o->policies_dir) && !o->silences)
+        return VIGIL_OK;
+    vigil_store_options so = VIGIL_STORE_OPTIONS_INIT;
+    so.logger = o->logger;
+    so.logger.min_level = VIGIL_LOG_OFF;
+    vigil_store *store = NULL;
+    vigil_engine *engine = NULL;
+    int rc = vigil_store_open(&store, "sqlite::memory:", &so);
+    vigil_engine_options eo = VIGIL_ENGINE_OPTIONS_INIT;
+    eo.store = store;
+    eo.logger = so.logger;
+    if (!rc)
+        rc = vigil_engine_new(&engine, &eo);
+    if (!rc)
+        rc = load_policies(store, engine, o);
+    vigil_engine_free(engine);
+    vigil_store_close(store);
+    return rc;
+}
+
+static int restore_desired(const vigil_store_resource *r, void *payload)
+{
+    vigil_hub *hub = payload;
+    if (strcmp(r->kind, "Target") != 0 || strcmp(r->source ? r->source : "", "api") != 0)
+        return 0;
+    int rc = vigil_engine_set_desired(hub->engine, r->name, r->body_json ? r->body_json : "{}");
+    if (rc)
+        vigil__hub_engine_error(hub, "set_desired", rc);
+    return 0;
+}
+
+static int start_http(vigil_hub *hub, const vigil_hub_options *o)
+{
+    const void *secret = o->remediator_secret;
+    size_t secret_len = o->remediator_secret_len;
+    if (!secret || !secret_len) {
+        const char *env = o->remediator_secret_env;
+        if (!env || !*env)
+            return vigil__error_set(VIGIL_EINVAL,
+                                    "remediator: secret_env is required with a remediator url");
+        const char *v = getenv(env);
+        if (!v || !*v)
+            return vigil__error_set(VIGIL_EENV,
+                                    "remediator.secret_env: environment variable \"%.100s\" is "
+                                    "not set",
+                                    env);
+        secret = v;
+        secret_len = strlen(v);
+    }
+    vigil__dispatch_options d;
+    memset(&d, 0, sizeof(d));
+    d.url = o->remediator_url;
+    d.secret = secret;
+    d.secret_len = secret_len;
+    d.timeout_ms = o->remediator_timeout_ms;
+    d.attempts = o->remediator_attempts;
+    d.backoff_ms = o->remediator_backoff_ms;
+    d.backoff_max_ms = o->remediator_backoff_max_ms;
+    d.workers = o->remediator_workers;
+    d.queue_max = o->remediator_queue_max;
+    d.logger = o->logger;
+    return vigil__dispatch_new(&hub->http, &d);
+}
+
+int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *o)
+{
+    if (o->policy_interval_ms < 0 || o->act_within_ms < 0 || o->remediator_timeout_ms < 0 ||
+        o->remediator_backoff_ms < 0 || o->remediator_backoff_max_ms < 0)
+        return vigil__error_set(VIGIL_EINVAL, "hub: durations must not be negative");
+    hub->clock = o->clock;
+    hub->clock_payload = o->clock_payload;
+    hub->policy_interval_ms = o->policy_interval_ms ? o->policy_interval_ms : 1000;
+    int rc = vigil_batch_new(&hub->feed);
+    vigil_engine_options eo = VIGIL_ENGINE_OPTIONS_INIT;
+    eo.store = hub->store;
+    eo.aggregate = aggregate;
+    eo.aggregate_payload = hub;
+    eo.clock = o->clock;
+    eo.clock_payload = o->clock_payload;
+    eo.on_request = on_request;
+    eo.request_payload = hub;
+    eo.on_decision = on_decision;
+    eo.decision_payload = hub;
+    eo.act_within_ms = o->act_within_ms;
+    eo.logger = o->logger;
+    if (!rc)
+        rc = vigil_engine_new(&hub->engine, &eo);
+    if (!rc)
+        rc = load_policies(hub->store, hub->engine, o);
+    if (!rc) {
+        rc = vigil_store_resource_list(hub->store, VIGIL_STORE_DESIRED, NULL, restore_desired, hub);
+        if (rc > 0)
+            rc = VIGIL_OK;
+    }
+    if (!rc && o->remediator_url && *o->remediator_url)
+        rc = start_http(hub, o);
+    if (!rc && !hub->http) {
+        vigil_buf p = VIGIL_BUF_INIT;
+        if (vigil_engine_policies_json(hub->engine, &p) == VIGIL_OK && p.ptr &&
+            strstr(p.ptr, "\"name\"") != NULL)
+            vigil__log(&hub->logger, VIGIL_LOG_WARN, COMPONENT,
+                       "policies are loaded but no remediator is configured: their requests are "
+                       "recorded and marked failed (no_remediator) unless a dispatcher is set",
+                       "remediator=none");
+        vigil_buf_dispose(&p);
+    }
+    return rc;
+}
+
+void vigil__hub_stop_dispatch(vigil_hub *hub)
+{
+    vigil__dispatch_stop(hub->http);
+}
+
+void vigil__hub_free_engine(vigil_hub *hub)
+{
+    vigil__dispatch_free(hub->http);
+    hub->http = NULL;
+    vigil_engine_free(hub->engine);
+    hub->engine = NULL;
+    vigil_batch_free(hub->feed);
+    hub->feed = NULL;
+}

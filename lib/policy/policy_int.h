@@ -1,0 +1,283 @@
+/* Private state of the policy engine shared by the files of lib/policy:
+ * map.c (string hash map), rules.c (rule parsing, templates), engine.c (the
+ * state machine, ingest, tick, closed loop, persistence) and api.c (silences,
+ * desired state, JSON listings, the evaluation context, replay). */
+#ifndef VIGIL_POLICY_INT_H
+#define VIGIL_POLICY_INT_H
+
+#include "internal/common.h"
+#include "vigil/policy.h"
+#include "vigil/sys/policy.h"
+
+#include <pthread.h>
+
+/* ---- string hash map (map.c): keys borrowed from the values ---------------- */
+
+typedef struct vigil__pmap_ent {
+    const char *key;
+    uint64_t hash;
+    void *val;
+} vigil__pmap_ent;
+
+typedef struct vigil__pmap {
+    vigil__pmap_ent *e; /* cap slots, a power of two, at most half full */
+    size_t cap;
+    size_t n;
+} vigil__pmap;
+
+uint64_t vigil__pmap_hash(const char *s);
+void *vigil__pmap_get(const vigil__pmap *m, const char *key);
+/* Inserts or replaces; the key must live as long as the entry. */
+int vigil__pmap_put(vigil__pmap *m, const char *key, void *val);
+/* Removes and returns the value, or NULL. */
+void *vigil__pmap_del(vigil__pmap *m, const char *key);
+void vigil__pmap_dispose(vigil__pmap *m);
+
+/* ---- rules ------------------------------------------------------------------ */
+
+enum { POL_THRESHOLD, POL_ABSENT, POL_CHANGE, POL_DESIRED, POL_ANOMALY, POL_CODE };
+enum { OP_GT, OP_GE, OP_LT, OP_LE, OP_EQ, OP_NE };
+enum { ST_OK, ST_PENDING, ST_FIRING, ST_RESOLVED };
+/* phase of an action the engine requested */
+enum { PH_OUTSTANDING, PH_APPROVAL, PH_VERIFY };
+
+typedef struct pol_matcher {
+    char *key;
+    char *value;
+    int glob; /* value holds * ? or [ */
+} pol_matcher;
+
+typedef struct pol_type_reg {
+    char *kind;
+    const vigil_policy_type *type;
+    void *payload;
+} pol_type_reg;
+
+typedef struct pol_series pol_series;
+typedef struct pol_target pol_target;
+typedef struct pol_action pol_action;
+
+typedef struct pol_rule {
+    char *name;
+    char *kind_name;
+    int kind;
+    char *metric;
+    pol_matcher *match;
+    size_t nmatch;
+    int64_t window_ms;
+    vigil_window_agg agg;
+    int op;
+    double threshold;
+    double clear;
+    int64_t for_ms;
+    char *field;
+    double sigma;
+    char *action; /* may be NULL for code policies */
+    char *target; /* template, "" by default */
+    char **param_keys;
+    char **param_vals; /* templates */
+    size_t nparams;
+    int64_t cooldown_ms;
+    int64_t repeat_ms;
+    int64_t budget_max; /* 0: no budget */
+    int64_t budget_window_ms;
+    int64_t flap_transitions; /* 0: no flap damping */
+    int64_t flap_window_ms;
+    int64_t flap_settle_ms;
+    int64_t verify_ms;
+    char **escalate;
+    size_t nescalate;
+    int64_t act_within_ms; /* 0: the engine's */
+    const pol_type_reg *type;
+    void *state; /* code policy state */
+    char *file;
+    unsigned int line;
+    size_t order;
+    vigil__pmap series; /* series key -> pol_series */
+    pol_series **slist; /* in creation order */
+    size_t nslist, capslist;
+    vigil__pmap targets; /* target -> pol_target */
+} pol_rule;
+
+struct pol_series {
+    pol_rule *rule;
+    char *key;
+    char **tag_keys;
+    char **tag_vals;
+    size_t ntags;
+    char *agent;
+    int state;
+    int64_t since;
+    int64_t pending_since;
+    double value;
+    int has_value;
+    int need_act;
+    unsigned int noted; /* decisions already recorded in this episode (bits) */
+    int64_t last_act;   /* clock of the last request, 0: none */
+    char *reason;       /* reason of the current episode */
+    /* flap damping */
+    int64_t *flap_ts;
+    size_t nflap;
+    int flapping;
+    int64_t last_transition;
+    /* absent */
+    int64_t last_seen;
+    /* change: (ts, value) samples inside the window */
+    int64_t *ring_ts;
+    double *ring_v;
+    size_t ring_head, ring_n, ring_cap;
+    /* code policies: the request of the last active verdict */
+    char *code_action;
+    char *code_target;
+    char *code_reason;
+    char **code_pkeys;
+    char **code_pvals;
+    size_t code_nparams;
+    /* actions of this series not yet settled */
+    pol_action **acts;
+    size_t nacts, capacts;
+};
+
+struct pol_target {
+    char *target;
+    int64_t last_action;
+    int64_t *budget_ts;
+    size_t nbudget;
+};
+
+struct pol_action {
+    char *id;
+    pol_series *series;
+    char *action;
+    char *target;
+    int esc; /* escalation level: 0 the rule's action, k: escalate[k-1] */
+    int phase;
+    int64_t deadline;
+};
+
+/* noted bits */
+#define NOTE_SILENCED  0x1u
+#define NOTE_FLAPPING  0x2u
+#define NOTE_COOLDOWN  0x4u
+#define NOTE_EXHAUSTED 0x8u
+#define NOTE_NOTARGET  0x10u
+#define NOTE_NOACTION  0x20u
+
+typedef struct pol_silence {
+    char *id;
+    char *matchers_json;
+    char **keys;
+    char **globs;
+    size_t n;
+    int64_t starts, ends;
+    char *created_by;
+    char *comment;
+    int64_t created;
+} pol_silence;
+
+typedef struct pol_desired {
+    char *target;
+    char *json;
+    void *doc; /* cJSON * */
+} pol_desired;
+
+typedef struct pol_agent {
+    char *id;
+    int64_t last;
+} pol_agent;
+
+typedef struct pol_vec {
+    pol_rule **v;
+    size_t n, cap;
+} pol_vec;
+
+typedef struct pol_index {
+    char *key;
+    vigil__pmap values; /* tag value -> pol_vec */
+} pol_index;
+
+typedef struct pol_bucket {
+    char *metric;
+    pol_index *idx;
+    size_t nidx;
+    pol_vec rest; /* rules without an exact matcher */
+} pol_bucket;
+
+/* a call-out queued under the lock, run after unlocking */
+typedef struct pol_out {
+    struct pol_out *next;
+    int is_request;
+    vigil_store_decision d;
+    vigil_action_request r;
+    vigil_action_param *params;
+    char *series;
+    char *strs[8];
+} pol_out;
+
+struct vigil_engine {
+    pthread_mutex_t mu;
+    vigil_engine_options o;
+    vigil_logger logger;
+    int64_t act_within_ms;
+    pol_rule **rules;
+    size_t nrules, caprules;
+    vigil__pmap by_name;
+    vigil__pmap by_metric; /* metric -> pol_bucket */
+    vigil__pmap actions;   /* action id -> pol_action */
+    vigil__pmap agents;    /* agent -> pol_agent */
+    vigil__pmap desired;   /* target -> pol_desired */
+    pol_silence **silences;
+    size_t nsilences, capsilences;
+    pol_type_reg *types;
+    size_t ntypes, captypes;
+    vigil_window_set *windows; /* own windows when o.aggregate is NULL */
+    int64_t window_max_age;
+    uint64_t seq;  /* action ids minted */
+    uint64_t sseq; /* silence ids minted */
+    vigil_engine_stats stats;
+    pol_out *out_head, **out_tail;
+    vigil_buf key;  /* scratch: series key */
+    vigil_buf tmp;  /* scratch: templates */
+    vigil_buf tmp2; /* scratch */
+    int replaying;
+    int64_t replay_now;
+};
+
+/* rules.c */
+int vigil__policy_parse_rules(vigil_engine *e, const vigil_config_node *list, pol_rule ***out,
+                              size_t *nout);
+void vigil__policy_rule_free(pol_rule *r);
+/* Expands a template. Returns VIGIL_OK, or VIGIL_ENOTFOUND with *missing set
+ * to the name of the tag that is absent or empty (a pointer into text). */
+int vigil__policy_expand(vigil_buf *out, const char *text, const pol_series *s, const char *target,
+                         const char **missing, size_t *missing_len);
+int vigil__policy_glob(const char *pattern, const char *s);
+const char *vigil__policy_series_tag(const pol_series *s, const char *key);
+
+/* engine.c */
+int64_t vigil__policy_now(vigil_engine *e);
+void vigil__policy_flush(vigil_engine *e);
+int vigil__policy_commit_rules(vigil_engine *e, pol_rule **rules, size_t n);
+int vigil__policy_aggregate(vigil_engine *e, const char *series_key, vigil_window_agg agg,
+                            int64_t duration_ms, int64_t now_ms, double *out);
+int vigil__policy_ingest_locked(vigil_engine *e, const vigil_batch *batch, int64_t now);
+int vigil__policy_tick_locked(vigil_engine *e, int64_t now);
+const char *vigil__policy_state_name(const pol_series *s);
+
+/* api.c */
+int vigil__policy_silences_load(vigil_engine *e);
+void vigil__policy_silences_free(vigil_engine *e);
+const pol_silence *vigil__policy_silenced(vigil_engine *e, const pol_rule *r, const pol_series *s,
+                                          const char *target, int64_t now);
+void vigil__policy_desired_free(vigil_engine *e);
+int vigil__policy_desired_number(vigil_engine *e, const char *target, const char *field,
+                                 double *out);
+
+struct vigil_policy_ctx {
+    vigil_engine *engine;
+    const pol_rule *rule;
+    const char *series;
+    int64_t now;
+};
+
+#endif

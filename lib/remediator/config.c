@@ -1,0 +1,335 @@
+/* remediator.yaml: the remediator, its api and its server. Every key is
+ * documented in configs/remediator.yaml; unknown keys are refused with their
+ * location; the actions are validated by configuring them once. */
+#include "httpd/internal.h"
+#include "remediator/rem_int.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_LISTEN "127.0.0.1:7601"
+
+struct vigil_remediator_config {
+    vigil_config *cfg;
+    char base_dir[PATH_MAX];
+    vigil_remediator_options rem;
+    vigil_api_options api;
+    vigil_httpd_options httpd;
+    vigil_remediator_daemon_options daemon;
+    vigil__api_security sec;
+};
+
+static int section(const vigil_config_node **out, const vigil_config_node *root, const char *key,
+                   const char *const *keys)
+{
+    const vigil_config_node *n = vigil_config_node_get(root, key);
+    *out = NULL;
+    if (!n || vigil_config_node_kind(n) == VIGIL_CONFIG_NULL)
+        return VIGIL_OK;
+    int rc = vigil_config_map(n);
+    if (!rc)
+        rc = vigil_config_expect_keys(n, keys);
+    if (!rc)
+        *out = n;
+    return rc;
+}
+
+static int get_uint(unsigned int *out, const vigil_config_node *map, const char *key,
+                    unsigned int dflt, int64_t min, int64_t max)
+{
+    int64_t v;
+    int rc = vigil_config_get_int(&v, map, key, dflt);
+    if (rc)
+        return rc;
+    if (v < min || v > max) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "expected an integer from %lld to %lld", (long long)min,
+                 (long long)max);
+        return vigil_config_error(vigil_config_node_get(map, key), VIGIL_ERANGE, msg);
+    }
+    *out = (unsigned int)v;
+    return VIGIL_OK;
+}
+
+static int env_name(const char **out, const vigil_config_node *map, const char *key, int must_set)
+{
+    int rc = vigil_config_get_string(out, map, key, NULL);
+    if (rc || !*out)
+        return rc;
+    const vigil_config_node *n = vigil_config_node_get(map, key);
+    if (!**out) {
+        *out = NULL; /* "" means: not used */
+        return VIGIL_OK;
+    }
+    if (must_set) {
+        const char *v = getenv(*out);
+        if (!v || !*v) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "environment variable %.128s is not set", *out);
+            return vigil_config_error(n, VIGIL_EENV, msg);
+        }
+    }
+    return VIGIL_OK;
+}
+
+static int parse_guards(vigil_remediator_options *o, const vigil_config_node *root)
+{
+    static const char *const keys[] = {"dry_run",    "cooldown",       "max_attempts",
+                                       "window",     "reset_after",    "rate_limit",
+                                       "rate_burst", "max_concurrent", NULL};
+    const vigil_config_node *g;
+    int rc = section(&g, root, "guards", keys);
+    if (rc || !g)
+        return rc;
+    double burst = 0;
+    const vigil_config_node *rl = vigil_config_node_get(g, "rate_limit");
+    if ((rc = vigil_config_get_bool(&o->dry_run, g, "dry_run", o->dry_run)) ||
+        (rc = vigil_config_get_duration(&o->cooldown_ms, g, "cooldown", o->cooldown_ms)) ||
+        (rc = get_uint(&o->max_attempts, g, "max_attempts", o->max_attempts, 0, 1000000)) ||
+        (rc = vigil_config_get_duration(&o->window_ms, g, "window", o->window_ms)) ||
+        (rc = vigil_config_get_duration(&o->reset_after_ms, g, "reset_after", o->reset_after_ms)) ||
+        (rc = get_uint(&o->max_concurrent, g, "max_concurrent", o->max_concurrent, 1, 4096)) ||
+        (rc = vigil_config_get_double(&burst, g, "rate_burst", 0)))
+        return rc;
+    if (rl && vigil_config_node_kind(rl) == VIGIL_CONFIG_SCALAR &&
+        (strcmp(vigil_config_node_scalar(rl), "0") == 0 ||
+         strcmp(vigil_config_node_scalar(rl), "none") == 0)) {
+        o->rate_per_s = 0;
+    } else if ((rc = vigil_config_get_rate(&o->rate_per_s, g, "rate_limit", o->rate_per_s))) {
+        return rc;
+    }
+    if (burst < 0 || burst > 1e9)
+        return vigil_config_error(vigil_config_node_get(g, "rate_burst"), VIGIL_ERANGE,
+                                  "expected a number from 0 to 1000000000");
+    o->rate_burst = burst;
+    if (o->max_attempts && o->window_ms <= 0)
+        return vigil_config_error(vigil_config_node_get(g, "window"), VIGIL_EVALUE,
+                                  "a budget (max_attempts) needs a window longer than 0");
+    return VIGIL_OK;
+}
+
+static int parse(vigil_remediator_config *c)
+{
+    static const char *const top[] = {
+        "listen",        "http",   "secret_env", "max_skew", "security", "hub", "audit",
+        "audit_key_env", "guards", "execution",  "actions",  "log",      NULL};
+    static const char *const hub_keys[] = {"url",     "token_env", "attempts",
+                                           "backoff", "timeout",   NULL};
+    static const char *const exec_keys[] = {"workers", "queue", "tick", "recent", NULL};
+    static const char *const log_keys[] = {"level", NULL};
+
+    vigil_remediator_options_init(&c->rem, VIGIL_REMEDIATOR_OPTIONS_VERSION);
+    vigil_api_options_init(&c->api, VIGIL_API_OPTIONS_VERSION);
+    vigil_httpd_options_init(&c->httpd, VIGIL_HTTPD_OPTIONS_VERSION);
+    c->httpd.listen = DEFAULT_LISTEN;
+    c->daemon.version = VIGIL_REMEDIATOR_DAEMON_OPTIONS_VERSION;
+    c->daemon.drain_timeout_ms = 10000;
+    c->daemon.log_level = VIGIL_LOG_INFO;
+    c->rem.store_url = VIGIL_REMEDIATOR_DEFAULT_STORE;
+    c->rem.secret_env = "VIGIL_REMEDIATOR_SECRET";
+    c->rem.base_dir = c->base_dir;
+
+    const vigil_config_node *root = vigil_config_root(c->cfg, 0);
+    if (vigil_config_document_count(c->cfg) > 1)
+        return vigil_config_error(vigil_config_root(c->cfg, 1), VIGIL_EVALUE,
+                                  "remediator.yaml holds one document");
+    int rc = VIGIL_OK;
+    if (root && vigil_config_node_kind(root) != VIGIL_CONFIG_NULL) {
+        rc = vigil_config_map(root);
+        if (!rc)
+            rc = vigil_config_expect_keys(root, top);
+    } else {
+        root = NULL;
+    }
+    if (!rc)
+        rc = vigil_config_get_string(&c->rem.store_url, root, "audit",
+                                     VIGIL_REMEDIATOR_DEFAULT_STORE);
+    if (!rc)
+        rc = vigil_config_get_string(&c->rem.secret_env, root, "secret_env",
+                                     "VIGIL_REMEDIATOR_SECRET");
+    int64_t skew = 0;
+    if (!rc)
+        rc = vigil_config_get_duration(&skew, root, "max_skew", 0);
+    if (!rc)
+        rc = env_name(&c->rem.audit_key_env, root, "audit_key_env", 0);
+    if (rc)
+        return rc;
+    c->rem.max_skew_s = skew / 1000;
+    if (skew && skew < 1000)
+        return vigil_config_error(vigil_config_node_get(root, "max_skew"), VIGIL_ERANGE,
+                                  "expected at least 1s");
+    if (strncmp(c->rem.store_url, "sqlite:", 7) != 0)
+        return vigil_config_error(vigil_config_node_get(root, "audit"), VIGIL_EUNSUPPORTED,
+                                  "expected sqlite://PATH (the only store backend built in)");
+    if (strstr(c->rem.store_url, "synchronous=normal"))
+        return vigil_config_error(vigil_config_node_get(root, "audit"), VIGIL_EVALUE,
+                                  "the audit store is always written with synchronous=full");
+    if (!*c->rem.secret_env)
+        return vigil_config_error(vigil_config_node_get(root, "secret_env"), VIGIL_EVALUE,
+                                  "expected the name of an environment variable");
+    const char *sv = getenv(c->rem.secret_env);
+    if (!sv || !*sv) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "environment variable %.128s (the request signing secret shared with the hub) "
+                 "is not set",
+                 c->rem.secret_env);
+        const vigil_config_node *n = vigil_config_node_get(root, "secret_env");
+        if (n)
+            return vigil_config_error(n, VIGIL_EENV, msg);
+        return vigil__error_set(VIGIL_EENV, "%s: secret_env: %s", vigil_config_file(c->cfg), msg);
+    }
+
+    uint64_t max_inflated = 0;
+    int64_t drain = 0;
+    rc = vigil__httpd_parse(&c->httpd, &max_inflated, &drain, vigil_config_node_get(root, "listen"),
+                            vigil_config_node_get(root, "http"));
+    if (rc)
+        return rc;
+    c->api.max_body = c->httpd.max_body;
+    c->api.max_inflated = max_inflated;
+    if (drain)
+        c->daemon.drain_timeout_ms = drain;
+    rc = vigil__api_security_parse(&c->sec, vigil_config_node_get(root, "security"));
+    if (rc)
+        return rc;
+    c->api.tokens = c->sec.tokens;
+    c->api.ntokens = c->sec.ntokens;
+    c->api.allowed_origins = c->sec.origins;
+    c->api.nallowed_origins = c->sec.norigins;
+    c->httpd.insecure = c->sec.insecure;
+
+    const vigil_config_node *n;
+    if ((rc = section(&n, root, "hub", hub_keys)))
+        return rc;
+    if (n) {
+        if ((rc = vigil_config_require(n, "url")) ||
+            (rc = vigil_config_get_string(&c->rem.hub_url, n, "url", NULL)) ||
+            (rc = env_name(&c->rem.hub_token_env, n, "token_env", 1)) ||
+            (rc = get_uint(&c->rem.hub_attempts, n, "attempts", 0, 0, 1000)) ||
+            (rc = vigil_config_get_duration(&c->rem.hub_backoff_ms, n, "backoff", 0)) ||
+            (rc = vigil_config_get_duration(&c->rem.hub_timeout_ms, n, "timeout", 0)))
+            return rc;
+        if (strncmp(c->rem.hub_url, "http://", 7) != 0 &&
+            strncmp(c->rem.hub_url, "https://", 8) != 0)
+            return vigil_config_error(vigil_config_node_get(n, "url"), VIGIL_EUNSUPPORTED,
+                                      "expected an http:// or https:// URL");
+    }
+    if ((rc = parse_guards(&c->rem, root)))
+        return rc;
+    if ((rc = section(&n, root, "execution", exec_keys)))
+        return rc;
+    if (n) {
+        unsigned int workers = 0, queue = 0, recent = 0;
+        if ((rc = get_uint(&workers, n, "workers", 0, 0, 256)) ||
+            (rc = get_uint(&queue, n, "queue", 0, 0, 1000000)) ||
+            (rc = get_uint(&recent, n, "recent", 0, 0, 1000)) ||
+            (rc = vigil_config_get_duration(&c->rem.tick_interval_ms, n, "tick", 0)))
+            return rc;
+        c->rem.workers = workers;
+        c->rem.queue_max = queue;
+        c->rem.recent_max = recent;
+    }
+    if ((rc = section(&n, root, "log", log_keys)))
+        return rc;
+    if (n) {
+        const char *lvl;
+        if ((rc = vigil_config_get_string(&lvl, n, "level", "info")))
+            return rc;
+        if (vigil_log_level_parse(&c->daemon.log_level, lvl))
+            return vigil_config_error(vigil_config_node_get(n, "level"), VIGIL_EVALUE,
+                                      "expected debug, info, warn, error or off");
+    }
+
+    /* the actions: configured once here so that errors show at load time */
+    c->rem.actions = vigil_config_node_get(root, "actions");
+    vigil_action_registry_options ro = VIGIL_ACTION_REGISTRY_OPTIONS_INIT;
+    ro.base_dir = c->base_dir;
+    ro.logger.min_level = VIGIL_LOG_OFF;
+    vigil_action_registry *reg = NULL;
+    rc = vigil_action_registry_new(&reg, &ro);
+    if (!rc)
+        rc = vigil_action_registry_add_builtins(reg);
+    if (!rc && c->rem.actions)
+        rc = vigil_action_registry_configure(reg, c->rem.actions);
+    vigil_action_registry_free(reg);
+    return rc;
+}
+
+void vigil_remediator_config_free(vigil_remediator_config *c)
+{
+    if (!c)
+        return;
+    vigil__api_security_dispose(&c->sec);
+    vigil_config_free(c->cfg);
+    vigil__free(c);
+}
+
+static int finish_load(vigil_remediator_config **out, vigil_config *cfg)
+{
+    vigil_remediator_config *c = vigil__calloc(1, sizeof(*c));
+    if (!c) {
+        vigil_config_free(cfg);
+        return vigil__error_oom();
+    }
+    c->cfg = cfg;
+    if (!getcwd(c->base_dir, sizeof(c->base_dir))) {
+        vigil_remediator_config_free(c);
+        return vigil__error_set(VIGIL_EIO, "remediator config: getcwd: %s", strerror(errno));
+    }
+    int rc = parse(c);
+    if (rc) {
+        /* freeing records no error: the located message of parse() stays */
+        vigil_remediator_config_free(c);
+        return rc;
+    }
+    *out = c;
+    return VIGIL_OK;
+}
+
+int vigil_remediator_config_load(vigil_remediator_config **out, const char *path,
+                                 const vigil_config_options *copts)
+{
+    if (!out || !path)
+        return vigil__error_set(VIGIL_EINVAL, "remediator config: NULL argument");
+    *out = NULL;
+    vigil_config *cfg = NULL;
+    int rc = vigil_config_load_file(&cfg, path, copts);
+    return rc ? rc : finish_load(out, cfg);
+}
+
+int vigil_remediator_config_load_string(vigil_remediator_config **out, const char *text, size_t len,
+                                        const char *name, const vigil_config_options *copts)
+{
+    if (!out || !text)
+        return vigil__error_set(VIGIL_EINVAL, "remediator config: NULL argument");
+    *out = NULL;
+    vigil_config *cfg = NULL;
+    int rc = vigil_config_load_string(&cfg, text, len, name, copts);
+    return rc ? rc : finish_load(out, cfg);
+}
+
+const vigil_remediator_options *vigil_remediator_config_options(const vigil_remediator_config *c)
+{
+    return c ? &c->rem : NULL;
+}
+
+const vigil_api_options *vigil_remediator_config_api(const vigil_remediator_config *c)
+{
+    return c ? &c->api : NULL;
+}
+
+const vigil_httpd_options *vigil_remediator_config_httpd(const vigil_remediator_config *c)
+{
+    return c ? &c->httpd : NULL;
+}
+
+const vigil_remediator_daemon_options *
+vigil_remediator_config_daemon(const vigil_remediator_config *c)
+{
+    return c ? &c->daemon : NULL;
+}

@@ -1,0 +1,325 @@
+/* Late results to the hub: POST <hub>/v1/actions/<id>/result with the
+ * result JSON and a bearer token, from one background thread, retried with
+ * exponential backoff on network errors and 5xx (a 4xx is final). The only
+ * file of lib/remediator that uses libcurl. */
+#include "remediator/rem_int.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HUBPOST_QUEUE_MAX   4096
+#define HUBPOST_BACKOFF_MAX 30000
+
+typedef struct hp_item {
+    char *id;
+    char *body;
+    size_t len;
+    unsigned int attempts;
+    int64_t due_ms; /* monotonic */
+    struct hp_item *next;
+} hp_item;
+
+struct vigil__hubpost {
+    char *url; /* base, without a trailing '/' */
+    char *token;
+    unsigned int max_attempts;
+    int64_t backoff_ms;
+    int64_t timeout_ms;
+    vigil_logger logger;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    hp_item *items;
+    size_t n;
+    int started, stopping;
+    pthread_t thread;
+    CURL *curl;
+    unsigned int seed; /* jitter */
+};
+
+static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode g_curl_init = CURLE_FAILED_INIT;
+
+/* curl's global initialisation is process-wide by its own design; done once. */
+static void curl_init_once(void)
+{
+    g_curl_init = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void item_free(hp_item *it)
+{
+    if (!it)
+        return;
+    vigil__free(it->id);
+    vigil__free(it->body);
+    vigil__free(it);
+}
+
+void vigil__hubpost_free(vigil__hubpost *hp)
+{
+    if (!hp)
+        return;
+    vigil__hubpost_stop(hp);
+    while (hp->items) {
+        hp_item *it = hp->items;
+        hp->items = it->next;
+        item_free(it);
+    }
+    if (hp->curl)
+        curl_easy_cleanup(hp->curl);
+    if (hp->token) {
+        volatile char *p = hp->token;
+        while (*p)
+            *p++ = 0;
+        vigil__free(hp->token);
+    }
+    vigil__free(hp->url);
+    pthread_cond_destroy(&hp->cv);
+    pthread_mutex_destroy(&hp->mu);
+    vigil__free(hp);
+}
+
+int vigil__hubpost_new(vigil__hubpost **out, const vigil_remediator_options *o,
+                       const vigil_logger *logger)
+{
+    *out = NULL;
+    const char *url = o->hub_url;
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return vigil__error_set(VIGIL_EUNSUPPORTED, "hub.url: expected http:// or https://");
+    pthread_once(&g_curl_once, curl_init_once);
+    if (g_curl_init != CURLE_OK)
+        return vigil__error_set(VIGIL_EIO, "hub: libcurl could not be initialised");
+    vigil__hubpost *hp = vigil__calloc(1, sizeof(*hp));
+    if (!hp)
+        return vigil__error_oom();
+    pthread_mutex_init(&hp->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&hp->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    hp->logger = *logger;
+    hp->seed = (unsigned int)vigil__monotonic_ms();
+    hp->max_attempts = o->hub_attempts ? o->hub_attempts : 8;
+    hp->backoff_ms = o->hub_backoff_ms ? o->hub_backoff_ms : 500;
+    hp->timeout_ms = o->hub_timeout_ms ? o->hub_timeout_ms : 10000;
+    size_t n = strlen(url);
+    while (n && url[n - 1] == '/')
+        n--;
+    int rc = (hp->url = vigil__strndup(url, n)) ? VIGIL_OK : vigil__error_oom();
+    if (!rc && o->hub_token_env) {
+        const char *t = getenv(o->hub_token_env);
+        if (!t || !*t)
+            rc = vigil__error_set(VIGIL_EENV,
+                                  "hub.token_env: environment variable %.128s is not set",
+                                  o->hub_token_env);
+        else if (strchr(t, '\r') || strchr(t, '\n') || strlen(t) > 4096)
+            rc = vigil__error_set(VIGIL_EVALUE, "hub.token_env: the token is malformed");
+        else if (!(hp->token = vigil__strdup(t)))
+            rc = vigil__error_oom();
+    }
+    if (!rc && !(hp->curl = curl_easy_init()))
+        rc = vigil__error_set(VIGIL_EIO, "hub: curl_easy_init failed");
+    if (rc) {
+        vigil__hubpost_free(hp);
+        return rc;
+    }
+    *out = hp;
+    return VIGIL_OK;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+/* Percent-encodes an id for a path segment. */
+static int put_escaped(vigil_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = VIGIL_OK;
+    for (; *s && !rc; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~')
+            rc = vigil__buf_putc(b, (char)c);
+        else
+            rc = vigil__buf_printf(b, "%%%c%c", hex[c >> 4], hex[c & 15]);
+    }
+    return rc;
+}
+
+/* 0: delivered or final; 1: retry. */
+static int post_one(vigil__hubpost *hp, hp_item *it)
+{
+    vigil_buf url = VIGIL_BUF_INIT, auth = VIGIL_BUF_INIT;
+    int rc = vigil__buf_printf(&url, "%s/v1/actions/", hp->url);
+    if (!rc)
+        rc = put_escaped(&url, it->id);
+    if (!rc)
+        rc = vigil__buf_puts(&url, "/result");
+    if (!rc && hp->token)
+        rc = vigil__buf_printf(&auth, "Authorization: Bearer %s", hp->token);
+    if (rc) {
+        vigil_buf_dispose(&url);
+        vigil_buf_dispose(&auth);
+        return 1;
+    }
+    struct curl_slist *hs = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *h2 = hs ? curl_slist_append(hs, "Expect:") : NULL;
+    if (h2)
+        hs = h2;
+    if (hs && auth.ptr && (h2 = curl_slist_append(hs, auth.ptr)))
+        hs = h2;
+    CURL *c = hp->curl;
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url.ptr);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, it->body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->len);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)hp->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    CURLcode cc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hs);
+    if (auth.ptr) {
+        volatile char *p = auth.ptr;
+        while (*p)
+            *p++ = 0;
+    }
+    vigil_buf_dispose(&auth);
+    vigil_buf_dispose(&url);
+    it->attempts++;
+    if (cc == CURLE_OK && status >= 200 && status < 300) {
+        vigil__log(&hp->logger, VIGIL_LOG_INFO, "remediator", "late result delivered to the hub",
+                   "status=%ld", status);
+        return 0;
+    }
+    if (cc == CURLE_OK && status >= 400 && status < 500) {
+        vigil__log(&hp->logger, VIGIL_LOG_WARN, "remediator", "the hub refused a late result",
+                   "status=%ld", status);
+        return 0;
+    }
+    vigil__log(&hp->logger, VIGIL_LOG_WARN, "remediator", "late result not delivered",
+               "status=%ld error=\"%s\" attempt=%u", status,
+               cc == CURLE_OK ? "server error" : curl_easy_strerror(cc), it->attempts);
+    return it->attempts < hp->max_attempts;
+}
+
+static void *hp_main(void *arg)
+{
+    vigil__hubpost *hp = arg;
+    pthread_mutex_lock(&hp->mu);
+    while (!hp->stopping) {
+        int64_t now = vigil__monotonic_ms();
+        hp_item **best = NULL;
+        for (hp_item **p = &hp->items; *p; p = &(*p)->next)
+            if (!best || (*p)->due_ms < (*best)->due_ms)
+                best = p;
+        if (!best || (*best)->due_ms > now) {
+            if (!best) {
+                pthread_cond_wait(&hp->cv, &hp->mu);
+            } else {
+                int64_t due = (*best)->due_ms;
+                struct timespec ts = {(time_t)(due / 1000), (long)(due % 1000) * 1000000};
+                pthread_cond_timedwait(&hp->cv, &hp->mu, &ts);
+            }
+            continue;
+        }
+        hp_item *it = *best;
+        *best = it->next;
+        hp->n--;
+        pthread_mutex_unlock(&hp->mu);
+        int retry = post_one(hp, it);
+        pthread_mutex_lock(&hp->mu);
+        if (retry) {
+            int64_t d = hp->backoff_ms;
+            for (unsigned int i = 1; i < it->attempts && d < HUBPOST_BACKOFF_MAX; i++)
+                d *= 2;
+            if (d > HUBPOST_BACKOFF_MAX)
+                d = HUBPOST_BACKOFF_MAX;
+            it->due_ms = vigil__monotonic_ms() + d / 2 +
+                         (int64_t)(rand_r(&hp->seed) % (unsigned)(d / 2 + 1));
+            it->next = hp->items;
+            hp->items = it;
+            hp->n++;
+        } else {
+            item_free(it);
+        }
+    }
+    pthread_mutex_unlock(&hp->mu);
+    return NULL;
+}
+
+int vigil__hubpost_start(vigil__hubpost *hp)
+{
+    if (pthread_create(&hp->thread, NULL, hp_main, hp))
+        return vigil__error_set(VIGIL_ERROR, "remediator: cannot start the hub poster");
+    hp->started = 1;
+    return VIGIL_OK;
+}
+
+void vigil__hubpost_stop(vigil__hubpost *hp)
+{
+    if (!hp)
+        return;
+    pthread_mutex_lock(&hp->mu);
+    hp->stopping = 1;
+    pthread_cond_broadcast(&hp->cv);
+    pthread_mutex_unlock(&hp->mu);
+    if (hp->started) {
+        pthread_join(hp->thread, NULL);
+        hp->started = 0;
+    }
+    /* one last attempt for what is still queued */
+    pthread_mutex_lock(&hp->mu);
+    hp_item *items = hp->items;
+    hp->items = NULL;
+    hp->n = 0;
+    pthread_mutex_unlock(&hp->mu);
+    while (items) {
+        hp_item *it = items;
+        items = it->next;
+        if (post_one(hp, it))
+            vigil__log(&hp->logger, VIGIL_LOG_ERROR, "remediator",
+                       "late result dropped at shutdown (kept in the ledger)", NULL);
+        item_free(it);
+    }
+}
+
+int vigil__hubpost_enqueue(vigil__hubpost *hp, const char *id, const char *body, size_t len)
+{
+    hp_item *it = vigil__calloc(1, sizeof(*it));
+    if (!it)
+        return vigil__error_oom();
+    it->id = vigil__strdup(id ? id : "");
+    it->body = vigil__strndup(body ? body : "", len);
+    it->len = len;
+    if (!it->id || !it->body) {
+        item_free(it);
+        return vigil__error_oom();
+    }
+    it->due_ms = vigil__monotonic_ms();
+    pthread_mutex_lock(&hp->mu);
+    if (hp->n >= HUBPOST_QUEUE_MAX) {
+        pthread_mutex_unlock(&hp->mu);
+        item_free(it);
+        return vigil__error_set(VIGIL_EOVERLOADED, "hub: %d late results are queued",
+                                HUBPOST_QUEUE_MAX);
+    }
+    hp_item **tail = &hp->items;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = it;
+    hp->n++;
+    pthread_cond_signal(&hp->cv);
+    pthread_mutex_unlock(&hp->mu);
+    return VIGIL_OK;
+}

@@ -1,0 +1,175 @@
+/*
+ * Private interface of lib/remediator: the remediator object shared by its
+ * files (remediator.c: life cycle, workers, exactly-once, approvals;
+ * guards.c: guard state; routes.c: HTTP; config.c: remediator.yaml;
+ * hubpost.c: late results to the hub). Never installed.
+ */
+#ifndef VIGIL_REMEDIATOR_INT_H
+#define VIGIL_REMEDIATOR_INT_H
+
+#include <pthread.h>
+
+#include "api/internal.h"
+#include "internal/common.h"
+#include "vigil/remediator.h"
+#include "vigil/sys/action.h"
+
+/* Store state keys. */
+#define REM_KEY_TARGET   "remediator/t/"
+#define REM_KEY_APPROVAL "remediator/approval/"
+
+/* An owned copy of a request. */
+typedef struct rem_req {
+    char *id;
+    char *action;
+    char *target;
+    char *reason;
+    char *policy;
+    vigil_action_param *params; /* keys and values owned */
+    size_t nparams;
+    int dry_run;
+} rem_req;
+
+int vigil__rem_req_copy(rem_req *dst, const vigil_action_request *src);
+void vigil__rem_req_free(rem_req *r);
+/* A borrowed view of an owned copy. */
+void vigil__rem_req_view(const rem_req *r, vigil_action_request *out);
+/* {"k":"v",...} */
+int vigil__rem_params_json(vigil_buf *out, const rem_req *r);
+/* Parses params_json (as stored in the ledger) into r->params. */
+int vigil__rem_params_parse(rem_req *r, const char *json);
+
+/* ---- guard state (guards.c) ---- */
+typedef struct rem_cooldown {
+    char *action;
+    int64_t last_ms;
+} rem_cooldown;
+
+typedef struct rem_target {
+    char *target;
+    int64_t *attempts; /* start times, oldest first, at most max_attempts */
+    size_t nattempts;
+    int64_t last_request_ms;
+    int quarantined;
+    rem_cooldown *cds;
+    size_t ncds, ccds;
+    int running; /* in memory only: an action runs on it now */
+    struct rem_target *next;
+} rem_target;
+
+#define REM_TARGET_BUCKETS 256
+
+typedef struct rem_guards {
+    pthread_mutex_t mu;
+    rem_target *buckets[REM_TARGET_BUCKETS];
+    size_t ntargets;
+    double tokens;
+    int64_t tokens_ms; /* when tokens was last refilled; 0: never */
+    unsigned int running;
+} rem_guards;
+
+/* Guard phases. */
+enum { REM_PHASE_NEW = 0, REM_PHASE_APPROVED = 1 };
+/* Outcomes of vigil__rem_guards_check(). */
+enum { REM_GUARD_PASS = 0, REM_GUARD_REFUSE = 1, REM_GUARD_APPROVAL = 2 };
+
+/* ---- the remediator ---- */
+typedef struct rem_waiter {
+    vigil_remediator_result_cb cb;
+    vigil_action_done_cb plain;
+    void *payload;
+    struct rem_waiter *next;
+} rem_waiter;
+
+typedef struct rem_flight {
+    char *id;
+    rem_waiter *waiters;
+    struct rem_flight *next;
+} rem_flight;
+
+enum { REM_JOB_NEW = 0, REM_JOB_APPROVED = 1 };
+
+typedef struct rem_job {
+    int kind;
+    rem_req req;
+    rem_flight *flight;
+    struct rem_job *next;
+} rem_job;
+
+typedef struct rem_approval {
+    rem_req req;
+    int64_t expires_ms;
+    struct rem_approval *next;
+} rem_approval;
+
+typedef struct vigil__hubpost vigil__hubpost;
+
+struct vigil_remediator {
+    vigil_remediator_options o; /* copied; strings below */
+    char *store_url;
+    char *secret;
+    size_t secret_len;
+    char *base_dir;
+    vigil_logger logger;
+
+    vigil_store *store;
+    vigil_audit *audit;
+    vigil_action_registry *registry;
+    vigil__hubpost *hub;
+
+    rem_guards g;
+
+    pthread_mutex_t mu; /* queue, flights, approvals, state flags */
+    pthread_cond_t cv;  /* queue and stop (workers) */
+    pthread_cond_t tcv; /* ticker (monotonic clock) */
+    int g_inited;
+    rem_job *qhead, *qtail;
+    size_t qlen;
+    rem_flight *flights;
+    rem_approval *approvals;
+    int started, stopping, stopped;
+    pthread_t *threads;
+    size_t nthreads;
+    pthread_t ticker;
+    int ticker_started;
+    uint64_t mint_seq;
+
+    vigil__prom *prom;
+    vigil__prom_family *m_exec;
+    vigil__prom_family *m_refused;
+    vigil__prom_family *m_latency;
+    vigil__prom_family *m_pending;
+};
+
+int64_t vigil__rem_now(vigil_remediator *rem);
+
+int vigil__rem_guards_init(vigil_remediator *rem);
+void vigil__rem_guards_free(vigil_remediator *rem);
+/* Checks busy .. concurrency (and approval in REM_PHASE_NEW) for `req`; on
+ * PASS the execution is counted (running, cooldown, attempt, token) and the
+ * target state is persisted. On REFUSE, *reason is the guard name and msg a
+ * message. */
+int vigil__rem_guards_check(vigil_remediator *rem, const rem_req *req, int phase,
+                            int approval_required, const char **reason, char *msg, size_t msize);
+/* The execution on `target` has finished. */
+void vigil__rem_guards_done(vigil_remediator *rem, const char *target);
+/* Ends a quarantine; *released 1 when there was one. */
+int vigil__rem_guards_release(vigil_remediator *rem, const char *target, int *released);
+/* {"target":..,"attempts":n,"last_request":ms} entries of quarantined targets. */
+int vigil__rem_guards_quarantined_json(vigil_remediator *rem, vigil_buf *out);
+
+/* ---- results ---- */
+/* {"id","status","reason","output","duration_ms","audit":{...}} */
+int vigil__rem_result_json(vigil_buf *out, const vigil_action_result *r, int64_t seq,
+                           const char *mac);
+
+/* ---- hub poster (hubpost.c) ---- */
+int vigil__hubpost_new(vigil__hubpost **out, const vigil_remediator_options *o,
+                       const vigil_logger *logger);
+int vigil__hubpost_start(vigil__hubpost *hp);
+void vigil__hubpost_stop(vigil__hubpost *hp);
+void vigil__hubpost_free(vigil__hubpost *hp);
+/* Queues `body` (copied) for POST <hub>/v1/actions/<id>/result. */
+int vigil__hubpost_enqueue(vigil__hubpost *hp, const char *id, const char *body, size_t len);
+
+#endif

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# `make run`: the whole loop on this machine, from the shipped configs.
+#
+#   vigil-remediator (configs/remediator.yaml, 127.0.0.1:7601)
+#   vigil-collector  (configs/collector.yaml,  127.0.0.1:7600)
+#   vigil-agent      (configs/agent.yaml)
+#
+# The agent watches vigil-demo-service through ./var/demo.pid; the hub's
+# demo_down policy asks the remediator to (re)start it, so the loop starts it
+# by itself. Kill it (kill -9 "$(cut -d' ' -f1 var/demo.pid)") and watch it
+# come back. Logs go to ./var/*.log; Ctrl-C stops everything.
+#
+# Secrets come from the environment. Any that is not set is generated for
+# this run only (printed nowhere) and passed to the daemons.
+# VIGIL_RUN_SECONDS=N stops after N seconds and fails unless the loop started
+# the demo service (used by CI to keep this command honest).
+set -euo pipefail
+
+BUILD=${BUILD:-build}
+BIN="$BUILD/bin"
+cd "$(dirname "$0")/.."
+
+for b in vigil-remediator vigil-collector vigil-agent vigil-demo-service; do
+    if [ ! -x "$BIN/$b" ]; then
+        echo "run: $BIN/$b is missing; run 'make' first" >&2
+        exit 1
+    fi
+done
+
+secret() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+export VIGIL_INGEST_TOKEN="${VIGIL_INGEST_TOKEN:-$(secret)}"
+export VIGIL_READ_TOKEN="${VIGIL_READ_TOKEN:-$(secret)}"
+export VIGIL_REMEDIATOR_SECRET="${VIGIL_REMEDIATOR_SECRET:-$(secret)}"
+export VIGIL_REMEDIATOR_HUB_TOKEN="${VIGIL_REMEDIATOR_HUB_TOKEN:-$(secret)}"
+export VIGIL_ADMIN_TOKEN="${VIGIL_ADMIN_TOKEN:-$(secret)}"
+
+mkdir -p var
+pids=()
+cleanup() {
+    trap - INT TERM EXIT
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${pids[$i]}" 2>/dev/null || true
+        wait "${pids[$i]}" 2>/dev/null || true
+    done
+    if [ -f var/demo.pid ]; then
+        demo=$(cut -d' ' -f1 var/demo.pid)
+        [ -n "$demo" ] && kill -TERM "$demo" 2>/dev/null || true
+    fi
+}
+trap cleanup INT TERM EXIT
+
+wait_listening() { # name logfile
+    for _ in $(seq 1 200); do
+        if grep -q 'msg=listening' "$2" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "run: $1 did not start; its log:" >&2
+    tail -n 20 "$2" >&2
+    exit 1
+}
+
+: >var/remediator.log
+: >var/collector.log
+: >var/agent.log
+"$BIN/vigil-remediator" --config configs/remediator.yaml >>var/remediator.log 2>&1 &
+pids+=($!)
+wait_listening vigil-remediator var/remediator.log
+"$BIN/vigil-collector" --config configs/collector.yaml >>var/collector.log 2>&1 &
+pids+=($!)
+wait_listening vigil-collector var/collector.log
+"$BIN/vigil-agent" --config configs/agent.yaml >>var/agent.log 2>&1 &
+pids+=($!)
+
+echo "vigil: remediator http://127.0.0.1:7601, hub http://127.0.0.1:7600, agent running"
+echo "vigil: logs in ./var/*.log; read token: \$VIGIL_READ_TOKEN (export it to use curl)"
+
+started=""
+for _ in $(seq 1 300); do
+    if [ -s var/demo.pid ]; then
+        started=$(cut -d' ' -f1 var/demo.pid)
+        break
+    fi
+    sleep 0.1
+done
+if [ -z "$started" ]; then
+    echo "run: the loop did not start vigil-demo-service within 30 s; see ./var/*.log" >&2
+    exit 1
+fi
+echo "vigil: the loop started vigil-demo-service (pid $started)."
+echo "vigil: try: kill -9 $started   then watch var/demo.pid get a new pid. Ctrl-C stops."
+
+if [ -n "${VIGIL_RUN_SECONDS:-}" ]; then
+    sleep "$VIGIL_RUN_SECONDS"
+    exit 0
+fi
+set +e
+wait -n "${pids[@]}"
+echo "run: a daemon exited; see ./var/*.log" >&2
+exit 1

@@ -1,0 +1,1510 @@
+/* hub: policies, dispatch and results. The built-in HTTP dispatcher against a
+ * remediator stand-in on loopback that checks X-Vigil-Signature (success,
+ * retry on 503, final 4xx, wrong secret, unreachable, pending approval then a
+ * late result), the result route's bad inputs, manual requests, silences,
+ * policies and decisions routes, desired state, a policy firing end to end
+ * through ingest -> engine -> dispatcher -> result -> "remediated", and the
+ * collector.yaml keys of policies and the remediator. Real SQLite files in
+ * temporary directories throughout. */
+#include <arpa/inet.h>
+#include <cJSON.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hub/dispatch.h"
+#include "testutil.h"
+
+#define SECRET     "stand-in-secret-0123456789abcdef"
+#define WTOKEN     "hub-write-token-22222222222222"
+#define RTOKEN     "hub-read-token-3333333333333333"
+#define MAC_A      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define MAC_B      "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define WAIT_MS    15000
+#define JSON_CT    "Content-Type: application/json"
+#define AUTH_W     "Authorization: Bearer " WTOKEN
+#define AUTH_R     "Authorization: Bearer " RTOKEN
+#define MAX_SCRIPT 16
+#define MAX_BODY   (1 << 20)
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the remediator stand-in ------------------------------------------------------ */
+
+/* Answers POST /v1/execute: checks the signature (401 when it does not
+ * verify), then answers with the next scripted status (200 with a succeeded
+ * result carrying an audit checkpoint, 202 pending_approval, or the status
+ * with an error body); the last script entry repeats. */
+typedef struct standin {
+    int fd;
+    int port;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    int stop;
+    int release; /* answers held by script entry 1 go out */
+    int script[MAX_SCRIPT];
+    size_t nscript;
+    size_t requests; /* POSTs received */
+    size_t bad_sigs; /* refused signatures */
+    char last_body[4096];
+    char last_sig[256];
+    char url[64];
+} standin;
+
+static int read_request(int fd, char *buf, size_t size, size_t *hlen, size_t *blen)
+{
+    size_t got = 0;
+    for (;;) {
+        buf[got] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end) {
+            *hlen = (size_t)(end - buf) + 4;
+            const char *cl = strcasestr(buf, "\r\ncontent-length:");
+            size_t want = cl ? (size_t)strtoul(cl + 17, NULL, 10) : 0;
+            if (*hlen + want >= size)
+                return -1;
+            while (got < *hlen + want) {
+                ssize_t n = recv(fd, buf + got, *hlen + want - got, 0);
+                if (n <= 0)
+                    return -1;
+                got += (size_t)n;
+            }
+            buf[got] = '\0';
+            *blen = want;
+            return 0;
+        }
+        if (got + 1 >= size)
+            return -1;
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 200) <= 0)
+            return 1; /* idle: let the caller check for stop */
+        ssize_t n = recv(fd, buf + got, size - 1 - got, 0);
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+}
+
+static void reply(int fd, int status, const char *body)
+{
+    char head[256];
+    int n =
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                 status, strlen(body));
+    send(fd, head, (size_t)n, MSG_NOSIGNAL);
+    send(fd, body, strlen(body), MSG_NOSIGNAL);
+}
+
+static void serve_conn(standin *s, int fd)
+{
+    char *buf = malloc(MAX_BODY);
+    for (;;) {
+        size_t hlen = 0, blen = 0;
+        int rc = read_request(fd, buf, MAX_BODY, &hlen, &blen);
+        if (rc == 1) {
+            pthread_mutex_lock(&s->mu);
+            int stop = s->stop;
+            pthread_mutex_unlock(&s->mu);
+            if (stop)
+                break;
+            continue;
+        }
+        if (rc < 0)
+            break;
+        const char *body = buf + hlen;
+        char sig[256] = "";
+        const char *h = strcasestr(buf, "\r\nX-Vigil-Signature:");
+        if (h) {
+            h += 20;
+            while (*h == ' ')
+                h++;
+            size_t k = strcspn(h, "\r\n");
+            snprintf(sig, sizeof(sig), "%.*s", (int)k, h);
+        }
+        int vrc = vigil_signature_verify(sig[0] ? sig : NULL, SECRET, strlen(SECRET), body, blen,
+                                         time(NULL), 0);
+        char id[160] = "";
+        cJSON *j = cJSON_ParseWithLength(body, blen);
+        cJSON *jid = j ? cJSON_GetObjectItem(j, "id") : NULL;
+        if (cJSON_IsString(jid))
+            snprintf(id, sizeof(id), "%s", jid->valuestring);
+        cJSON_Delete(j);
+        pthread_mutex_lock(&s->mu);
+        size_t k = s->requests < s->nscript ? s->requests : s->nscript - 1;
+        int status = s->script[k];
+        s->requests++;
+        snprintf(s->last_body, sizeof(s->last_body), "%.*s", (int)blen, body);
+        snprintf(s->last_sig, sizeof(s->last_sig), "%s", sig);
+        if (vrc)
+            s->bad_sigs++;
+        size_t seq = s->requests;
+        pthread_mutex_unlock(&s->mu);
+        char out[512];
+        if (status == 1) {
+            /* hang until the test releases it (or stops) */
+            for (;;) {
+                pthread_mutex_lock(&s->mu);
+                int go = s->release || s->stop;
+                pthread_mutex_unlock(&s->mu);
+                if (go)
+                    break;
+                usleep(2000);
+            }
+            status = 200;
+        }
+        if (vrc) {
+            reply(fd, 401,
+                  "{\"error\":{\"code\":\"unauthorized\",\"message\":\"signature: "
+                  "mismatch\",\"path\":\"\"}}");
+        } else if (status == 200) {
+            snprintf(out, sizeof(out),
+                     "{\"id\":\"%s\",\"status\":\"succeeded\",\"reason\":null,\"output\":\"done\","
+                     "\"duration_ms\":12,\"audit\":{\"seq\":%zu,\"mac\":\"%s\"}}",
+                     id, 40 + seq, MAC_A);
+            reply(fd, 200, out);
+        } else if (status == 202) {
+            snprintf(out, sizeof(out), "{\"id\":\"%s\",\"status\":\"pending_approval\"}", id);
+            reply(fd, 202, out);
+        } else {
+            reply(fd, status,
+                  "{\"error\":{\"code\":\"x\",\"message\":\"scripted\",\"path\":\"\"}}");
+        }
+    }
+    free(buf);
+}
+
+static void *standin_main(void *arg)
+{
+    standin *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        int stop = s->stop;
+        pthread_mutex_unlock(&s->mu);
+        if (stop)
+            break;
+        struct pollfd p = {s->fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        serve_conn(s, c);
+        close(c);
+    }
+    return NULL;
+}
+
+static void standin_start(standin *s, const int *script, size_t n)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_init(&s->mu, NULL);
+    for (size_t i = 0; i < n; i++)
+        s->script[i] = script[i];
+    s->nscript = n;
+    s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(s->fd, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    ck_assert_int_eq(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(listen(s->fd, 16), 0);
+    socklen_t al = sizeof(a);
+    getsockname(s->fd, (struct sockaddr *)&a, &al);
+    s->port = ntohs(a.sin_port);
+    snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d", s->port);
+    ck_assert_int_eq(pthread_create(&s->thread, NULL, standin_main, s), 0);
+}
+
+static void standin_stop(standin *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    close(s->fd);
+    pthread_mutex_destroy(&s->mu);
+}
+
+static size_t standin_requests(standin *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->requests;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* ---- hub helpers ------------------------------------------------------------------ */
+
+/* One database per test (each runs in its own process). */
+static const char *db_url(void)
+{
+    static char url[600];
+    if (!url[0])
+        snprintf(url, sizeof(url), "sqlite://%s/hub.db", vt_tmpdir());
+    return url;
+}
+
+static void hub_defaults(vigil_hub_options *o)
+{
+    vigil_hub_options d = VIGIL_HUB_OPTIONS_INIT;
+    *o = d;
+    o->store_url = db_url();
+    o->events_interval_ms = 3600 * 1000;
+    o->policy_interval_ms = 3600 * 1000;
+    o->logger.min_level = VIGIL_LOG_OFF;
+    o->remediator_backoff_ms = 5;
+    o->remediator_backoff_max_ms = 20;
+    o->remediator_timeout_ms = 10000;
+}
+
+static vigil_hub *hub_with(const vigil_hub_options *o)
+{
+    vigil_hub *hub = NULL;
+    ck_assert_msg(vigil_hub_new(&hub, o) == VIGIL_OK, "%s", vigil_error_last()->message);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    return hub;
+}
+
+/* A hub dispatching to `url` with `secret`. */
+static vigil_hub *hub_to(const char *url, const char *secret, unsigned int attempts)
+{
+    vigil_hub_options o;
+    hub_defaults(&o);
+    setenv("VT_HP_SECRET", secret, 1);
+    o.remediator_url = url;
+    o.remediator_secret_env = "VT_HP_SECRET";
+    o.remediator_attempts = attempts;
+    return hub_with(&o);
+}
+
+static vigil_api *mount(vigil_hub *hub)
+{
+    vigil_api_options o = VIGIL_API_OPTIONS_INIT;
+    vigil_api_token toks[] = {{"ops", "VT_HP_WRITE", NULL, VIGIL_API_SCOPE_WRITE},
+                              {"dash", "VT_HP_READ", NULL, VIGIL_API_SCOPE_READ}};
+    setenv("VT_HP_WRITE", WTOKEN, 1);
+    setenv("VT_HP_READ", RTOKEN, 1);
+    o.tokens = toks;
+    o.ntokens = 2;
+    o.logger.min_level = VIGIL_LOG_OFF;
+    vigil_api *api = NULL;
+    ck_assert_int_eq(vigil_api_new(&api, &o), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_mount(hub, api), VIGIL_OK);
+    return api;
+}
+
+typedef struct treq {
+    const char *method;
+    const char *path;
+    const char *query;
+    const char *headers[4];
+    const char *body;
+} treq;
+
+static vigil_api_response *run(vigil_api *api, const treq *t)
+{
+    vigil_http_header hs[4];
+    char store[4][512];
+    size_t nh = 0;
+    for (size_t i = 0; i < 4 && t->headers[i]; i++) {
+        snprintf(store[i], 512, "%s", t->headers[i]);
+        char *colon = strchr(store[i], ':');
+        *colon = '\0';
+        hs[nh].name = store[i];
+        hs[nh].value = colon + 2;
+        nh++;
+    }
+    vigil_api_request r = VIGIL_API_REQUEST_INIT;
+    r.method = t->method ? t->method : "GET";
+    r.path = t->path;
+    r.query = t->query;
+    r.headers = hs;
+    r.nheaders = nh;
+    r.body = t->body;
+    r.body_len = t->body ? strlen(t->body) : 0;
+    vigil_api_response *resp = NULL;
+    ck_assert_int_eq(vigil_api_response_new(&resp), VIGIL_OK);
+    ck_assert_int_eq(vigil_api_handle(api, &r, resp), VIGIL_OK);
+    return resp;
+}
+
+/* Runs a request and returns its status; the body is copied into `body`. */
+static int call(vigil_api *api, const char *method, const char *path, const char *query,
+                const char *auth, const char *body, char *out, size_t size)
+{
+    treq t = {method, path, query, {auth, body ? JSON_CT : NULL, NULL, NULL}, body};
+    vigil_api_response *r = run(api, &t);
+    int status = vigil_api_response_status(r);
+    if (out)
+        snprintf(out, size, "%s", vigil_api_response_body(r, NULL));
+    vigil_api_response_free(r);
+    return status;
+}
+
+/* Asserts an error answer: status, code, path and a message part. */
+static void expect_error(vigil_api *api, const char *method, const char *path, const char *auth,
+                         const char *body, int status, const char *code, const char *jpath,
+                         const char *msg)
+{
+    char out[4096];
+    int st = call(api, method, path, NULL, auth, body, out, sizeof(out));
+    ck_assert_msg(st == status, "%s %s %s: status %d, expected %d: %s", method, path,
+                  body ? body : "", st, status, out);
+    char want[256];
+    snprintf(want, sizeof(want), "{\"error\":{\"code\":\"%s\"", code);
+    ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "body %s lacks %s", out, want);
+    snprintf(want, sizeof(want), "\"path\":\"%s\"}}", jpath);
+    ck_assert_msg(strstr(out, want) != NULL, "body %s lacks %s", out, want);
+    ck_assert_msg(strstr(out, msg) != NULL, "body %s lacks %s", out, msg);
+}
+
+/* Status of action `id` in the ledger ("" when absent). */
+static void ledger_status(vigil_hub *hub, const char *id, char *out, size_t size)
+{
+    vigil_store_action *a = NULL;
+    out[0] = '\0';
+    if (vigil_store_action_get(vigil_hub_store(hub), id, &a) == VIGIL_OK)
+        snprintf(out, size, "%s", a->status);
+    vigil_store_action_free(a);
+}
+
+/* Waits until action `id` leaves "pending"; returns its record (caller frees). */
+static vigil_store_action *wait_action(vigil_hub *hub, const char *id, const char *not_status)
+{
+    char st[64];
+    int64_t end = mono_ms() + WAIT_MS;
+    do {
+        ledger_status(hub, id, st, sizeof(st));
+        if (st[0] && strcmp(st, "pending") != 0 && (!not_status || strcmp(st, not_status) != 0))
+            break;
+        usleep(2000);
+    } while (mono_ms() < end);
+    vigil_store_action *a = NULL;
+    ck_assert_msg(vigil_store_action_get(vigil_hub_store(hub), id, &a) == VIGIL_OK, "%s",
+                  vigil_error_last()->message);
+    return a;
+}
+
+/* POST /v1/actions; returns the new id in `id`. */
+static void manual(vigil_api *api, const char *body, char *id, size_t size)
+{
+    char out[512];
+    int st = call(api, "POST", "/v1/actions", NULL, AUTH_W, body, out, sizeof(out));
+    ck_assert_msg(st == 202, "status %d: %s", st, out);
+    cJSON *j = cJSON_Parse(out);
+    cJSON *jid = cJSON_GetObjectItem(j, "id");
+    ck_assert(cJSON_IsString(jid));
+    snprintf(id, size, "%s", jid->valuestring);
+    cJSON_Delete(j);
+    ck_assert_msg(strncmp(id, "manual-", 7) == 0, "id %s", id);
+}
+
+static double metric_value(vigil_api *api, const char *series)
+{
+    vigil_buf b = VIGIL_BUF_INIT;
+    ck_assert_int_eq(vigil_api_metrics_text(api, &b), VIGIL_OK);
+    double v = -1;
+    const char *p = b.ptr;
+    size_t n = strlen(series);
+    while (p && *p) {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            v = strtod(p + n + 1, NULL);
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    vigil_buf_dispose(&b);
+    return v;
+}
+
+/* ---- dispatch over HTTP -------------------------------------------------------------- */
+
+START_TEST(dispatch_success_signed)
+{
+    standin s;
+    int script[] = {200};
+    standin_start(&s, script, 1);
+    vigil_hub *hub = hub_to(s.url, SECRET, 0);
+    vigil_api *api = mount(hub);
+    char id[128];
+    manual(api,
+           "{\"action\":\"restart_demo\",\"target\":\"demo\",\"params\":{\"level\":\"2\"},"
+           "\"reason\":\"by hand\",\"dry_run\":false}",
+           id, sizeof(id));
+    vigil_store_action *a = wait_action(hub, id, NULL);
+    ck_assert_str_eq(a->status, "succeeded");
+    ck_assert_str_eq(a->output, "done");
+    ck_assert_int_eq(a->duration_ms, 12);
+    ck_assert_int_eq(a->audit_seq, 41);
+    ck_assert_str_eq(a->audit_hash, MAC_A);
+    ck_assert_str_eq(a->params_json, "{\"level\":\"2\"}");
+    ck_assert_ptr_null(a->policy);
+    vigil_store_action_free(a);
+    ck_assert_uint_eq(standin_requests(&s), 1);
+    ck_assert_uint_eq(s.bad_sigs, 0);
+    /* the body of DESIGN.md, and the signature header */
+    char want[512];
+    snprintf(want, sizeof(want),
+             "{\"id\":\"%s\",\"action\":\"restart_demo\",\"target\":\"demo\",\"params\":{"
+             "\"level\":\"2\"},\"reason\":\"by hand\",\"policy\":\"\",\"dry_run\":false}",
+             id);
+    ck_assert_str_eq(s.last_body, want);
+    ck_assert_msg(strncmp(s.last_sig, "t=", 2) == 0 && strstr(s.last_sig, ",v1=") != NULL, "%s",
+                  s.last_sig);
+    /* listed with its checkpoint; counted */
+    char out[8192];
+    ck_assert_int_eq(call(api, "GET", "/v1/actions", "limit=10", AUTH_R, NULL, out, sizeof(out)),
+                     200);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_ptr_nonnull(j);
+    cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "actions"), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(first, "id")->valuestring, id);
+    ck_assert_str_eq(cJSON_GetObjectItem(first, "status")->valuestring, "succeeded");
+    ck_assert_str_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(first, "params"), "level")->valuestring, "2");
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(first, "audit"), "seq")->valueint, 41);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(first, "verdict")));
+    cJSON *cp = cJSON_GetObjectItem(j, "checkpoint");
+    ck_assert_str_eq(cJSON_GetObjectItem(cp, "mac")->valuestring, MAC_A);
+    cJSON_Delete(j);
+    ck_assert_int_eq(
+        call(api, "GET", "/v1/actions", "status=failed", AUTH_R, NULL, out, sizeof(out)), 200);
+    ck_assert_str_eq(out, "{\"actions\":[],\"checkpoint\":null}");
+    ck_assert(metric_value(api, "vigil_actions_total{status=\"succeeded\"}") == 1.0);
+    ck_assert(metric_value(api, "vigil_action_dispatch_duration_seconds_count") == 1.0);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    standin_stop(&s);
+}
+END_TEST
+
+START_TEST(dispatch_retries_503_then_succeeds)
+{
+    standin s;
+    int script[] = {503, 503, 200};
+    standin_start(&s, script, 3);
+    vigil_hub *hub = hub_to(s.url, SECRET, 4);
+    vigil_api *api = mount(hub);
+    char id[128];
+    manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
+    vigil_store_action *a = wait_action(hub, id, NULL);
+    ck_assert_str_eq(a->status, "succeeded");
+    ck_assert_int_eq(a->audit_seq, 43);
+    vigil_store_action_free(a);
+    ck_assert_uint_eq(standin_requests(&s), 3);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    standin_stop(&s);
+}
+END_TEST
+
+START_TEST(dispatch_503_exhausts_attempts)
+{
+    standin s;
+    int script[] = {503};
+    standin_start(&s, script, 1);
+    vigil_hub *hub = hub_to(s.url, SECRET, 3);
+    vigil_api *api = mount(hub);
+    char id[128];
+    manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
+    vigil_store_action *a = wait_action(hub, id, NULL);
+    ck_assert_str_eq(a->status, "failed");
+    ck_assert_str_eq(a->result_reason, "http_503");
+    vigil_store_action_free(a);
+    ck_assert_uint_eq(standin_requests(&s), 3);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    standin_stop(&s);
+}
+END_TEST
+
+START_TEST(dispatch_4xx_is_final)
+{
+    standin s;
+    int script[] = {400, 200};
+    standin_start(&s, script, 2);
+    vigil_hub *hub = hub_to(s.url, SECRET, 5);
+    vigil_api *api = mount(hub);
+    char id[128];
+    manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
+    vigil_store_action *a = wait_action(hub, id, NULL);
+    ck_assert_str_eq(a->status, "failed");
+    ck_assert_str_eq(a->result_reason, "http_400");
+    ck_assert_msg(strstr(a->output, "scripted") != NULL, "%s", a->output);
+    vigil_store_action_free(a);
+    ck_assert_uint_eq(standin_requests(&s), 1);
+    ck_assert(metric_value(api, "vigil_actions_total{status=\"failed\"}") == 1.0);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    standin_stop(&s);
+}
+END_TEST
+
+START_TEST(dispatch_wrong_secret_refused)
+{
+    standin s;
+    int script[] = {200};
+    standin_start(&s, script, 1);
+    vigil_hub *hub = hub_to(s.url, "not-the-shared-secret-000000000", 5);
+    vigil_api *api = mount(hub);
+    char id[128];
+    manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
+    vigil_store_action *a = wait_action(hub, id, NULL);
+    ck_assert_str_eq(a->status, "failed");
+    ck_assert_str_eq(a->result_reason, "http_401");
+    ck_assert_msg(strstr(a->output, "signature: mismatch") != NULL, "%s", a->output);
+    vigil_store_action_free(a);
+    ck_assert_uint_eq(standin_requests(&s), 1);
+    ck_assert_uint_eq(s.bad_sigs, 1);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    standin_stop(&s);
+}
+END_TEST
+
+START_TEST(dispatch_unreachable_is_network_failure)
+{
+    /* a port nobody listens on: bind one, then close it */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t al = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(a.sin_port));
+    close(fd);
+    vigil_hub *hub = hub_to(url, SECRET, 2);
+    vigil_api *api = mount(hub);
+    char id[128];
+    manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
+    vigil_store_action *act = wait_action(hub, id, NULL);
+    ck_assert_str_eq(act->status, "failed");
+    ck_assert_str_eq(act->result_reason, "network");
+    vigil_store_action_free(act);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+START_TEST(pending_approval_then_late_result)
+{
+    standin s;
+    int script[] = {202};
+    standin_start(&s, script, 1);
+    vigil_hub *hub = hub_to(s.url, SECRET, 5);
+    vigil_api *api = mount(hub);
+    char id[128], path[256], body[512], out[1024];
+    manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
+    vigil_store_action *a = wait_action(hub, id, NULL);
+    ck_assert_str_eq(a->status, "pending_approval");
+    vigil_store_action_free(a);
+    snprintf(path, sizeof(path), "/v1/actions/%s/result", id);
+    snprintf(body, sizeof(body),
+             "{\"id\":\"%s\",\"status\":\"succeeded\",\"reason\":null,\"output\":\"approved and "
+             "ran\",\"duration_ms\":7,\"audit\":{\"seq\":99,\"mac\":\"%s\"}}",
+             id, MAC_B);
+    ck_assert_int_eq(call(api, "POST", path, NULL, AUTH_W, body, out, sizeof(out)), 200);
+    snprintf(body, sizeof(body), "{\"id\":\"%s\",\"status\":\"succeeded\"}", id);
+    ck_assert_str_eq(out, body);
+    a = wait_action(hub, id, "pending_approval");
+    ck_assert_str_eq(a->status, "succeeded");
+    ck_assert_str_eq(a->output, "approved and ran");
+    ck_assert_int_eq(a->audit_seq, 99);
+    ck_assert_str_eq(a->audit_hash, MAC_B);
+    vigil_store_action_free(a);
+    /* a replay is a conflict and changes nothing */
+    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"reason\":\"late\"}", 409,
+                 "conflict", "", "already has a final result (succeeded)");
+    ledger_status(hub, id, out, sizeof(out));
+    ck_assert_str_eq(out, "succeeded");
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    standin_stop(&s);
+}
+END_TEST
+
+START_TEST(dispatch_queue_bound_and_stop_cancels)
+{
+    standin s;
+    int script[] = {1};
+    standin_start(&s, script, 1);
+    vigil_hub_options o;
+    hub_defaults(&o);
+    setenv("VT_HP_SECRET", SECRET, 1);
+    o.remediator_url = s.url;
+    o.remediator_secret_env = "VT_HP_SECRET";
+    o.remediator_workers = 1;
+    o.remediator_queue_max = 1;
+    vigil_hub *hub = hub_with(&o);
+    vigil_api *api = mount(hub);
+    char a[128], b[128], c[128];
+    manual(api, "{\"action\":\"restart_demo\",\"target\":\"a\"}", a, sizeof(a));
+    int64_t end = mono_ms() + WAIT_MS;
+    while (standin_requests(&s) < 1 && mono_ms() < end)
+        usleep(2000);
+    ck_assert_uint_eq(standin_requests(&s), 1); /* a is in flight, held */
+    manual(api, "{\"action\":\"restart_demo\",\"target\":\"b\"}", b, sizeof(b));
+    manual(api, "{\"action\":\"restart_demo\",\"target\":\"c\"}", c, sizeof(c));
+    /* c found the queue full */
+    vigil_store_action *x = wait_action(hub, c, NULL);
+    ck_assert_str_eq(x->status, "failed");
+    ck_assert_str_eq(x->result_reason, "dispatch_failed");
+    ck_assert_msg(strstr(x->output, "waiting for the remediator") != NULL, "%s", x->output);
+    vigil_store_action_free(x);
+    char st[64];
+    ledger_status(hub, b, st, sizeof(st));
+    ck_assert_str_eq(st, "pending");
+    /* stopping the hub cancels what is in flight and what waits */
+    vigil_hub_stop(hub);
+    x = wait_action(hub, a, NULL);
+    ck_assert_str_eq(x->status, "failed");
+    ck_assert_str_eq(x->result_reason, "cancelled");
+    vigil_store_action_free(x);
+    x = wait_action(hub, b, NULL);
+    ck_assert_str_eq(x->status, "failed");
+    ck_assert_str_eq(x->result_reason, "cancelled");
+    ck_assert_msg(strstr(x->output, "before the request was delivered") != NULL, "%s", x->output);
+    vigil_store_action_free(x);
+    ck_assert_uint_eq(standin_requests(&s), 1);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    standin_stop(&s);
+}
+END_TEST
+
+/* ---- the result route and the result function ---------------------------------------- */
+
+static vigil_hub *hub_plain(void)
+{
+    vigil_hub_options o;
+    hub_defaults(&o);
+    return hub_with(&o);
+}
+
+START_TEST(no_remediator_fails_requests)
+{
+    vigil_hub *hub = hub_plain();
+    vigil_api *api = mount(hub);
+    treq ev = {.path = "/v1/events", .headers = {AUTH_R}};
+    vigil_api_response *events = run(api, &ev);
+    ck_assert_int_eq(vigil_api_response_status(events), 200);
+    char id[128];
+    manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\",\"dry_run\":true}", id,
+           sizeof(id));
+    vigil_store_action *a = wait_action(hub, id, NULL);
+    ck_assert_str_eq(a->status, "failed");
+    ck_assert_str_eq(a->result_reason, "no_remediator");
+    ck_assert_int_eq(a->dry_run, 1);
+    vigil_store_action_free(a);
+    /* the result was published as an "action" event */
+    char buf[4096];
+    size_t got = 0, n = 0;
+    while (got < sizeof(buf) - 1 &&
+           vigil_api_response_read(events, buf + got, sizeof(buf) - 1 - got, &n) == VIGIL_OK && n)
+        got += n;
+    buf[got] = '\0';
+    char want[256];
+    snprintf(want, sizeof(want),
+             "event: action\ndata: {\"id\":\"%s\",\"status\":\"failed\",\"reason\":\"no_"
+             "remediator\",\"action\":\"restart_demo\",\"target\":\"demo\",\"policy\":null,",
+             id);
+    ck_assert_msg(strstr(buf, want) != NULL, "%s", buf);
+    vigil_api_response_free(events);
+    ck_assert(metric_value(api, "vigil_action_dispatch_failures_total{reason=\"no_remediator\"}") ==
+              1.0);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+/* A dispatcher that records requests and reports results when told to. */
+typedef struct recorder {
+    pthread_mutex_t mu;
+    size_t n;
+    char ids[16][128];
+    char actions[16][64];
+    char targets[16][64];
+    vigil_action_done_cb done[16];
+    void *payload[16];
+    int refuse; /* submit returns this */
+} recorder;
+
+static int rec_submit(void *self, const vigil_action_request *req, vigil_action_done_cb done,
+                      void *payload)
+{
+    recorder *r = self;
+    if (r->refuse)
+        return r->refuse;
+    pthread_mutex_lock(&r->mu);
+    size_t i = r->n++;
+    snprintf(r->ids[i], sizeof(r->ids[i]), "%s", req->id);
+    snprintf(r->actions[i], sizeof(r->actions[i]), "%s", req->action);
+    snprintf(r->targets[i], sizeof(r->targets[i]), "%s", req->target ? req->target : "");
+    r->done[i] = done;
+    r->payload[i] = payload;
+    pthread_mutex_unlock(&r->mu);
+    return VIGIL_OK;
+}
+
+static void rec_init(recorder *r, vigil_action_dispatcher *d)
+{
+    memset(r, 0, sizeof(*r));
+    pthread_mutex_init(&r->mu, NULL);
+    vigil_action_dispatcher x = VIGIL_ACTION_DISPATCHER_INIT;
+    x.self = r;
+    x.submit = rec_submit;
+    *d = x;
+}
+
+/* Reports request i's result through the dispatcher's done callback. */
+static void rec_done(recorder *r, size_t i, vigil_action_status status, const char *reason)
+{
+    vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+    res.status = status;
+    ck_assert_int_eq(vigil_action_result_set_id(&res, r->ids[i]), VIGIL_OK);
+    ck_assert_int_eq(vigil_action_result_set_reason(&res, reason), VIGIL_OK);
+    r->done[i](&res, r->payload[i]);
+    vigil_action_result_clear(&res);
+}
+
+START_TEST(result_route_bad_inputs)
+{
+    vigil_hub *hub = hub_plain();
+    recorder rec;
+    vigil_action_dispatcher d;
+    rec_init(&rec, &d);
+    ck_assert_int_eq(vigil_hub_set_dispatcher(hub, &d), VIGIL_OK);
+    vigil_api *api = mount(hub);
+    char id[128], path[256], body[512];
+    manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
+    ck_assert_uint_eq(rec.n, 1);
+    ck_assert_str_eq(rec.ids[0], id);
+    snprintf(path, sizeof(path), "/v1/actions/%s/result", id);
+    expect_error(api, "POST", path, AUTH_W, "{\"status\":", 400, "invalid_json", "status",
+                 "unexpected end of input");
+    expect_error(api, "POST", path, AUTH_W, "[1]", 400, "invalid_request", "",
+                 "expected a JSON object");
+    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"exploded\"}", 400, "invalid_request",
+                 "status", "expected succeeded, failed");
+    expect_error(api, "POST", path, AUTH_W, "{\"reason\":\"x\"}", 400, "invalid_request", "status",
+                 "required");
+    expect_error(api, "POST", path, AUTH_W, "{\"status\":7}", 400, "invalid_request", "status",
+                 "expected a string");
+    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"duration_ms\":\"12\"}", 400,
+                 "invalid_request", "duration_ms", "expected an integer");
+    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"duration_ms\":-1}", 400,
+                 "invalid_request", "duration_ms", "expected an integer from 0");
+    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"output\":[]}", 400,
+                 "invalid_request", "output", "expected a string or null");
+    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"audit\":{\"seq\":1}}", 400,
+                 "invalid_request", "audit.mac", "required");
+    expect_error(api, "POST", path, AUTH_W,
+                 "{\"status\":\"failed\",\"audit\":{\"seq\":1,\"mac\":\"abc\"}}", 400,
+                 "invalid_request", "audit.mac", "expected 64 hex digits");
+    expect_error(api, "POST", path, AUTH_W,
+                 "{\"status\":\"failed\",\"audit\":{\"seq\":0,\"mac\":\"" MAC_A "\"}}", 400,
+                 "invalid_request", "audit.seq", "expected an integer from 1");
+    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"colour\":\"red\"}", 400,
+                 "invalid_request", "colour", "unknown key");
+    expect_error(api, "POST", path, AUTH_W, "{\"id\":\"other\",\"status\":\"failed\"}", 400,
+                 "invalid_request", "id", "does not match the id in the path");
+    expect_error(api, "POST", "/v1/actions/nope/result", AUTH_W, "{\"status\":\"failed\"}", 404,
+                 "not_found", "", "no action request with id \\\"nope\\\"");
+    expect_error(api, "POST", path, NULL, "{\"status\":\"failed\"}", 401, "unauthorized", "", "");
+    expect_error(api, "POST", path, AUTH_R, "{\"status\":\"failed\"}", 403, "forbidden", "", "");
+    expect_error(api, "GET", path, AUTH_W, NULL, 405, "method_not_allowed", "", "");
+    expect_error(api, "POST", "/v1/actions/a/b/result", AUTH_W, "{\"status\":\"failed\"}", 404,
+                 "not_found", "", "no such route");
+    expect_error(api, "POST", "/v1/actions//result", AUTH_W, "{\"status\":\"failed\"}", 404,
+                 "not_found", "", "no such route");
+    /* nothing above changed the ledger */
+    ledger_status(hub, id, body, sizeof(body));
+    ck_assert_str_eq(body, "pending");
+    /* the dispatcher's own result, then the route's replay */
+    rec_done(&rec, 0, VIGIL_ACTION_REFUSED, "cooldown");
+    ledger_status(hub, id, body, sizeof(body));
+    ck_assert_str_eq(body, "refused");
+    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"succeeded\"}", 409, "conflict", "",
+                 "already has a final result (refused)");
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+START_TEST(result_function_codes)
+{
+    vigil_hub *hub = hub_plain();
+    recorder rec;
+    vigil_action_dispatcher d;
+    char buf[64];
+    rec_init(&rec, &d);
+    ck_assert_int_eq(vigil_hub_set_dispatcher(hub, &d), VIGIL_OK);
+    vigil_action_request req = VIGIL_ACTION_REQUEST_INIT;
+    req.action = "restart_demo";
+    req.target = "demo";
+    vigil_buf id = VIGIL_BUF_INIT;
+    ck_assert_int_eq(vigil_hub_action_request(hub, &req, &id), VIGIL_OK);
+    vigil_action_result r = VIGIL_ACTION_RESULT_INIT;
+    ck_assert_int_eq(vigil_hub_action_result(hub, &r, 0, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "needs an id");
+    ck_assert_int_eq(vigil_action_result_set_id(&r, id.ptr), VIGIL_OK);
+    r.status = (vigil_action_status)42;
+    ck_assert_int_eq(vigil_hub_action_result(hub, &r, 0, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "unknown status 42");
+    r.status = VIGIL_ACTION_SUCCEEDED;
+    ck_assert_int_eq(vigil_hub_action_result(hub, &r, 3, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "64 hex digits");
+    ck_assert_int_eq(vigil_hub_action_result(hub, &r, 3, "xyz"), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_hub_action_result(NULL, &r, 0, NULL), VIGIL_EINVAL);
+    /* pending approval is not final; a final result after it is accepted */
+    r.status = VIGIL_ACTION_PENDING_APPROVAL;
+    ck_assert_int_eq(vigil_hub_action_result(hub, &r, 0, NULL), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_action_result(hub, &r, 0, NULL), VIGIL_OK);
+    r.status = VIGIL_ACTION_DRY_RUN;
+    ck_assert_int_eq(vigil_hub_action_result(hub, &r, 7, MAC_A), VIGIL_OK);
+    r.status = VIGIL_ACTION_SUCCEEDED;
+    ck_assert_int_eq(vigil_hub_action_result(hub, &r, 8, MAC_B), VIGIL_ECONFLICT);
+    vt_assert_error(VIGIL_ECONFLICT, "already has a final result (dry_run)");
+    vigil_action_result_set_id(&r, "unknown-id");
+    ck_assert_int_eq(vigil_hub_action_result(hub, &r, 0, NULL), VIGIL_ENOTFOUND);
+    vt_assert_error(VIGIL_ENOTFOUND, "no action request with id \"unknown-id\"");
+    vigil_action_result_clear(&r);
+    /* manual request inputs */
+    req.target = NULL;
+    ck_assert_int_eq(vigil_hub_action_request(hub, &req, &id), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "target: required");
+    req.target = "demo";
+    req.version = 9;
+    ck_assert_int_eq(vigil_hub_action_request(hub, &req, &id), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "unsupported version 9");
+    /* a dispatcher that refuses: the request is recorded as failed */
+    req.version = VIGIL_ACTION_REQUEST_VERSION;
+    rec.refuse = VIGIL_EOVERLOADED;
+    ck_assert_int_eq(vigil_hub_action_request(hub, &req, &id), VIGIL_OK);
+    vigil_store_action *a = NULL;
+    ck_assert_int_eq(vigil_store_action_get(vigil_hub_store(hub), id.ptr, &a), VIGIL_OK);
+    ck_assert_str_eq(a->status, "failed");
+    ck_assert_str_eq(a->result_reason, "dispatch_failed");
+    vigil_store_action_free(a);
+    /* the dispatcher reports late: the hub refuses the second final result */
+    rec_done(&rec, 0, VIGIL_ACTION_SUCCEEDED, NULL);
+    ledger_status(hub, rec.ids[0], buf, sizeof(buf));
+    ck_assert_str_eq(buf, "dry_run");
+    vigil_action_dispatcher bad = VIGIL_ACTION_DISPATCHER_INIT;
+    ck_assert_int_eq(vigil_hub_set_dispatcher(hub, &bad), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_hub_set_dispatcher(hub, NULL), VIGIL_OK);
+    vigil_buf_dispose(&id);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+START_TEST(manual_request_route_bad_inputs)
+{
+    vigil_hub *hub = hub_plain();
+    vigil_api *api = mount(hub);
+    expect_error(api, "POST", "/v1/actions", AUTH_W, "{\"target\":\"demo\"}", 400,
+                 "invalid_request", "action", "required");
+    expect_error(api, "POST", "/v1/actions", AUTH_W, "{\"action\":\"a\",\"target\":5}", 400,
+                 "invalid_request", "target", "expected a string");
+    expect_error(api, "POST", "/v1/actions", AUTH_W,
+                 "{\"action\":\"a\",\"target\":\"t\",\"params\":{\"x\":1}}", 400, "invalid_request",
+                 "params.x", "expected a string");
+    expect_error(api, "POST", "/v1/actions", AUTH_W,
+                 "{\"action\":\"a\",\"target\":\"t\",\"dry_run\":\"yes\"}", 400, "invalid_request",
+                 "dry_run", "expected true or false");
+    expect_error(api, "POST", "/v1/actions", AUTH_W, "{\"action\":\"a\",\"target\":\"t\",\"x\":1}",
+                 400, "invalid_request", "x", "unknown key");
+    expect_error(api, "POST", "/v1/actions", AUTH_R, "{\"action\":\"a\",\"target\":\"t\"}", 403,
+                 "forbidden", "", "");
+    expect_error(api, "GET", "/v1/actions", NULL, NULL, 401, "unauthorized", "", "");
+    expect_error(api, "GET", "/v1/actions", AUTH_R "x", NULL, 401, "unauthorized", "", "");
+    char out[256];
+    ck_assert_int_eq(call(api, "GET", "/v1/actions", "limit=0", AUTH_R, NULL, out, sizeof(out)),
+                     400);
+    ck_assert_int_eq(
+        call(api, "GET", "/v1/actions", "since=yesterday", AUTH_R, NULL, out, sizeof(out)), 400);
+    ck_assert_msg(strstr(out, "since: expected epoch milliseconds") != NULL, "%s", out);
+    ck_assert_int_eq(
+        call(api, "GET", "/v1/actions", "status=A%20B", AUTH_R, NULL, out, sizeof(out)), 400);
+    ck_assert_int_eq(
+        call(api, "GET", "/v1/actions", "since=-1h&limit=5", AUTH_R, NULL, out, sizeof(out)), 200);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+/* ---- policies: silences, policies, decisions, desired, the loop ------------------------ */
+
+static const char *const DEMO_RULE = "policies:\n"
+                                     "  - name: demo_down\n"
+                                     "    kind: threshold\n"
+                                     "    metric: process_up\n"
+                                     "    match: {process: demo}\n"
+                                     "    window: 1s\n"
+                                     "    aggregate: last\n"
+                                     "    op: \"<\"\n"
+                                     "    threshold: 1\n"
+                                     "    for: 0s\n"
+                                     "    action: restart_demo\n"
+                                     "    target: \"{{tags.process}}\"\n"
+                                     "    verify: {within: 30s}\n";
+
+/* A hub with the demo_down rule (from a collector.yaml) and a recording dispatcher. */
+static vigil_hub *hub_demo(recorder *rec, vigil_hub_config **cfg)
+{
+    ck_assert_msg(vigil_hub_config_load_string(cfg, DEMO_RULE, strlen(DEMO_RULE), "demo.yaml",
+                                               NULL) == VIGIL_OK,
+                  "%s", vigil_error_last()->message);
+    vigil_hub_options o;
+    hub_defaults(&o);
+    o.policies = vigil_hub_config_hub(*cfg)->policies;
+    vigil_hub *hub = NULL;
+    ck_assert_msg(vigil_hub_new(&hub, &o) == VIGIL_OK, "%s", vigil_error_last()->message);
+    vigil_action_dispatcher d;
+    rec_init(rec, &d);
+    ck_assert_int_eq(vigil_hub_set_dispatcher(hub, &d), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    return hub;
+}
+
+static void ingest_up(vigil_hub *hub, double value, int64_t ts)
+{
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_set_agent(b, "h1"), VIGIL_OK);
+    vigil_tag tags[] = {{"host", "h1"}, {"process", "demo"}};
+    vigil_metric m = {"process_up", value, ts, tags, 2, NULL};
+    ck_assert_int_eq(vigil_batch_add(b, &m), VIGIL_OK);
+    vigil_hub_ingest_result r;
+    ck_assert_int_eq(vigil_hub_ingest(hub, b, &r), VIGIL_OK);
+    ck_assert_uint_eq(r.accepted, 1);
+    vigil_batch_free(b);
+}
+
+static size_t rec_count(recorder *r)
+{
+    pthread_mutex_lock(&r->mu);
+    size_t n = r->n;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+static void wait_requests(recorder *r, size_t n)
+{
+    int64_t end = mono_ms() + WAIT_MS;
+    while (rec_count(r) < n && mono_ms() < end)
+        usleep(2000);
+    ck_assert_uint_eq(rec_count(r), n);
+}
+
+/* True when GET /v1/decisions lists `decision` for action `id`. */
+static int has_decision(vigil_api *api, const char *id, const char *decision)
+{
+    char out[65536];
+    ck_assert_int_eq(call(api, "GET", "/v1/decisions", "since=0", AUTH_R, NULL, out, sizeof(out)),
+                     200);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_msg(j != NULL, "%s", out);
+    cJSON *d;
+    int found = 0;
+    cJSON_ArrayForEach(d, cJSON_GetObjectItem(j, "decisions"))
+    {
+        cJSON *aid = cJSON_GetObjectItem(d, "action_id");
+        cJSON *kind = cJSON_GetObjectItem(d, "decision");
+        if (cJSON_IsString(aid) && cJSON_IsString(kind) && !strcmp(aid->valuestring, id) &&
+            !strcmp(kind->valuestring, decision))
+            found = 1;
+    }
+    cJSON_Delete(j);
+    return found;
+}
+
+static void wait_decision(vigil_api *api, const char *id, const char *decision)
+{
+    int64_t end = mono_ms() + WAIT_MS;
+    while (!has_decision(api, id, decision) && mono_ms() < end)
+        usleep(5000);
+    ck_assert_msg(has_decision(api, id, decision), "no \"%s\" decision for %s", decision, id);
+}
+
+START_TEST(policy_fires_end_to_end_remediated)
+{
+    recorder rec;
+    vigil_hub_config *cfg = NULL;
+    vigil_hub *hub = hub_demo(&rec, &cfg);
+    vigil_api *api = mount(hub);
+    int64_t now = (int64_t)time(NULL) * 1000;
+    /* ingest -> engine -> on_request -> ledger + dispatcher */
+    ingest_up(hub, 0, now);
+    wait_requests(&rec, 1);
+    ck_assert_str_eq(rec.actions[0], "restart_demo");
+    ck_assert_str_eq(rec.targets[0], "demo");
+    const char *id = rec.ids[0];
+    vigil_store_action *a = NULL;
+    ck_assert_int_eq(vigil_store_action_get(vigil_hub_store(hub), id, &a), VIGIL_OK);
+    ck_assert_str_eq(a->status, "pending");
+    ck_assert_str_eq(a->policy, "demo_down");
+    ck_assert_ptr_nonnull(a->series);
+    ck_assert_msg(strstr(a->series, "process_up") != NULL, "%s", a->series);
+    vigil_store_action_free(a);
+    wait_decision(api, id, "fired");
+    /* the result comes back through the dispatcher; the series recovers */
+    rec_done(&rec, 0, VIGIL_ACTION_SUCCEEDED, NULL);
+    char st[64];
+    ledger_status(hub, id, st, sizeof(st));
+    ck_assert_str_eq(st, "succeeded");
+    ingest_up(hub, 1, now + 1000);
+    wait_decision(api, id, "remediated");
+    /* GET /v1/actions carries the verdict; GET /v1/policies the policy */
+    char out[65536];
+    ck_assert_int_eq(call(api, "GET", "/v1/actions", NULL, AUTH_R, NULL, out, sizeof(out)), 200);
+    cJSON *j = cJSON_Parse(out);
+    cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "actions"), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(first, "policy")->valuestring, "demo_down");
+    cJSON *verdict = cJSON_GetObjectItem(first, "verdict");
+    ck_assert_msg(cJSON_IsObject(verdict), "%s", out);
+    ck_assert_str_eq(cJSON_GetObjectItem(verdict, "decision")->valuestring, "remediated");
+    cJSON_Delete(j);
+    ck_assert_int_eq(call(api, "GET", "/v1/policies", NULL, AUTH_R, NULL, out, sizeof(out)), 200);
+    ck_assert_msg(strstr(out, "\"name\":\"demo_down\"") != NULL, "%s", out);
+    ck_assert(metric_value(api, "vigil_policy_decisions_total{decision=\"fired\"}") == 1.0);
+    ck_assert(metric_value(api, "vigil_policy_decisions_total{decision=\"remediated\"}") == 1.0);
+    ck_assert(metric_value(api, "vigil_actions_total{status=\"succeeded\"}") == 1.0);
+    /* decisions route inputs */
+    ck_assert_int_eq(
+        call(api, "GET", "/v1/decisions", "limit=100000", AUTH_R, NULL, out, sizeof(out)), 400);
+    ck_assert_msg(strstr(out, "limit: expected an integer from 1 to 10000") != NULL, "%s", out);
+    ck_assert_int_eq(
+        call(api, "GET", "/v1/decisions", "since=soon", AUTH_R, NULL, out, sizeof(out)), 400);
+    ck_assert_int_eq(
+        call(api, "GET", "/v1/decisions", "since=-1h&limit=1", AUTH_R, NULL, out, sizeof(out)),
+        200);
+    ck_assert_int_eq(call(api, "GET", "/v1/policies", NULL, NULL, NULL, out, sizeof(out)), 401);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    vigil_hub_config_free(cfg);
+}
+END_TEST
+
+START_TEST(silences_routes_and_effect)
+{
+    recorder rec;
+    vigil_hub_config *cfg = NULL;
+    vigil_hub *hub = hub_demo(&rec, &cfg);
+    vigil_api *api = mount(hub);
+    char out[8192];
+    ck_assert_int_eq(call(api, "POST", "/v1/silences", NULL, AUTH_W,
+                          "{\"matchers\":{\"target\":\"demo\"},\"duration\":\"1h\","
+                          "\"comment\":\"maintenance\"}",
+                          out, sizeof(out)),
+                     201);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_msg(cJSON_IsString(cJSON_GetObjectItem(j, "id")), "%s", out);
+    char id[160];
+    snprintf(id, sizeof(id), "%s", cJSON_GetObjectItem(j, "id")->valuestring);
+    cJSON_Delete(j);
+    ck_assert_int_eq(call(api, "GET", "/v1/silences", NULL, AUTH_R, NULL, out, sizeof(out)), 200);
+    ck_assert_msg(strstr(out, id) != NULL && strstr(out, "maintenance") != NULL, "%s", out);
+    /* silenced: the policy records it and requests nothing */
+    ingest_up(hub, 0, (int64_t)time(NULL) * 1000);
+    int64_t end = mono_ms() + WAIT_MS;
+    while (metric_value(api, "vigil_policy_decisions_total{decision=\"silenced\"}") < 1 &&
+           mono_ms() < end)
+        usleep(2000);
+    ck_assert(metric_value(api, "vigil_policy_decisions_total{decision=\"silenced\"}") >= 1.0);
+    ck_assert_uint_eq(rec_count(&rec), 0);
+    /* bad inputs */
+    expect_error(api, "POST", "/v1/silences", AUTH_W, "{\"duration\":\"1h\"}", 400,
+                 "invalid_request", "matchers", "required");
+    expect_error(api, "POST", "/v1/silences", AUTH_W, "{\"matchers\":{},\"duration\":\"1h\"}", 400,
+                 "invalid_request", "matchers", "at least one matcher");
+    expect_error(api, "POST", "/v1/silences", AUTH_W,
+                 "{\"matchers\":{\"target\":3},\"duration\":\"1h\"}", 400, "invalid_request",
+                 "matchers.target", "expected a string");
+    expect_error(api, "POST", "/v1/silences", AUTH_W, "{\"matchers\":{\"target\":\"x\"}}", 400,
+                 "invalid_request", "ends", "set exactly one of ends and duration");
+    expect_error(api, "POST", "/v1/silences", AUTH_W,
+                 "{\"matchers\":{\"target\":\"x\"},\"ends\":5,\"duration\":\"1h\"}", 400,
+                 "invalid_request", "ends", "set exactly one of ends and duration");
+    expect_error(api, "POST", "/v1/silences", AUTH_W,
+                 "{\"matchers\":{\"target\":\"x\"},\"starts\":10,\"ends\":5}", 400,
+                 "invalid_request", "ends", "must be after starts");
+    expect_error(api, "POST", "/v1/silences", AUTH_W,
+                 "{\"matchers\":{\"target\":\"x\"},\"duration\":\"forever\"}", 400,
+                 "invalid_request", "duration", "expected a positive duration");
+    expect_error(api, "POST", "/v1/silences", AUTH_W,
+                 "{\"matchers\":{\"target\":\"x\"},\"ends\":\"2030-13-01T00:00:00Z\"}", 400,
+                 "invalid_request", "ends", "RFC 3339");
+    expect_error(api, "POST", "/v1/silences", AUTH_W,
+                 "{\"matchers\":{\"target\":\"x\"},\"duration\":\"1h\",\"who\":1}", 400,
+                 "invalid_request", "who", "unknown key");
+    expect_error(api, "POST", "/v1/silences", AUTH_R,
+                 "{\"matchers\":{\"target\":\"x\"},\"duration\":\"1h\"}", 403, "forbidden", "", "");
+    expect_error(api, "POST", "/v1/silences", NULL, "{}", 401, "unauthorized", "", "");
+    /* an RFC 3339 window */
+    ck_assert_int_eq(call(api, "POST", "/v1/silences", NULL, AUTH_W,
+                          "{\"matchers\":{\"host\":\"h*\"},\"starts\":\"2030-01-01T00:00:00Z\","
+                          "\"ends\":\"2030-01-01T02:00:00+01:00\",\"created_by\":\"alice\"}",
+                          out, sizeof(out)),
+                     201);
+    ck_assert_int_eq(call(api, "GET", "/v1/silences", NULL, AUTH_R, NULL, out, sizeof(out)), 200);
+    ck_assert_msg(strstr(out, "1893456000000") != NULL && strstr(out, "1893459600000") != NULL,
+                  "%s", out);
+    /* delete */
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/silences/%s", id);
+    ck_assert_int_eq(call(api, "DELETE", path, NULL, AUTH_W, NULL, out, sizeof(out)), 200);
+    char want[256];
+    snprintf(want, sizeof(want), "{\"id\":\"%s\",\"deleted\":true}", id);
+    ck_assert_str_eq(out, want);
+    expect_error(api, "DELETE", path, AUTH_W, NULL, 404, "not_found", "", "");
+    expect_error(api, "DELETE", path, AUTH_R, NULL, 403, "forbidden", "", "");
+    expect_error(api, "DELETE", "/v1/silences/", AUTH_W, NULL, 404, "not_found", "",
+                 "no such route");
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    vigil_hub_config_free(cfg);
+}
+END_TEST
+
+START_TEST(desired_routes)
+{
+    vigil_hub *hub = hub_plain();
+    vigil_api *api = mount(hub);
+    char out[4096];
+    ck_assert_int_eq(call(api, "PUT", "/v1/desired", NULL, AUTH_W,
+                          "{\"target\":\"api\",\"desired\":{\"replicas\":3,\"state\":\"running\"}}",
+                          out, sizeof(out)),
+                     200);
+    ck_assert_str_eq(out,
+                     "{\"target\":\"api\",\"desired\":{\"replicas\":3,\"state\":\"running\"}}");
+    ck_assert_int_eq(call(api, "GET", "/v1/desired", "target=api", AUTH_R, NULL, out, sizeof(out)),
+                     200);
+    const char *one = "{\"target\":\"api\",\"desired\":{\"replicas\":3,";
+    ck_assert_msg(strncmp(out, one, strlen(one)) == 0, "%s", out);
+    ck_assert_int_eq(call(api, "GET", "/v1/desired", NULL, AUTH_R, NULL, out, sizeof(out)), 200);
+    const char *lead = "{\"desired\":[{\"target\":\"api\",\"desired\":{\"replicas\":3,";
+    ck_assert_msg(strncmp(out, lead, strlen(lead)) == 0, "%s", out);
+    ck_assert_int_eq(call(api, "GET", "/v1/desired", "target=nope", AUTH_R, NULL, out, sizeof(out)),
+                     404);
+    ck_assert_msg(strstr(out, "no desired state for target") != NULL, "%s", out);
+    expect_error(api, "PUT", "/v1/desired", AUTH_W, "{\"target\":\"api\"}", 400, "invalid_request",
+                 "desired", "required");
+    expect_error(api, "PUT", "/v1/desired", AUTH_W, "{\"target\":\"api\",\"desired\":[1]}", 400,
+                 "invalid_request", "desired", "expected an object");
+    expect_error(api, "PUT", "/v1/desired", AUTH_W, "{\"desired\":{}}", 400, "invalid_request",
+                 "target", "required");
+    expect_error(api, "PUT", "/v1/desired", AUTH_R, "{\"target\":\"a\",\"desired\":{}}", 403,
+                 "forbidden", "", "");
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    /* a restarted hub still has it */
+    hub = hub_plain();
+    api = mount(hub);
+    ck_assert_int_eq(call(api, "GET", "/v1/desired", "target=api", AUTH_R, NULL, out, sizeof(out)),
+                     200);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+START_TEST(engine_for_embedders)
+{
+    vigil_hub *hub = hub_plain();
+    ck_assert_ptr_null(vigil_hub_engine(NULL));
+    vigil_engine *e = vigil_hub_engine(hub);
+    ck_assert_ptr_nonnull(e);
+    vigil_config *cfg = NULL;
+    ck_assert_int_eq(vigil_config_load_string(&cfg, DEMO_RULE, strlen(DEMO_RULE), "e.yaml", NULL),
+                     VIGIL_OK);
+    ck_assert_int_eq(
+        vigil_engine_load(e, vigil_config_node_get(vigil_config_root(cfg, 0), "policies")),
+        VIGIL_OK);
+    vigil_config_free(cfg);
+    vigil_api *api = mount(hub);
+    char out[4096];
+    ck_assert_int_eq(call(api, "GET", "/v1/policies", NULL, AUTH_R, NULL, out, sizeof(out)), 200);
+    ck_assert_msg(strstr(out, "\"name\":\"demo_down\"") != NULL, "%s", out);
+    ck_assert(metric_value(api, "vigil_policies") == 1.0);
+    /* with no dispatcher, the rule's request is recorded and failed */
+    ingest_up(hub, 0, (int64_t)time(NULL) * 1000);
+    int64_t end = mono_ms() + WAIT_MS;
+    while (metric_value(api, "vigil_actions_total{status=\"failed\"}") < 1 && mono_ms() < end)
+        usleep(2000);
+    ck_assert(metric_value(api, "vigil_action_dispatch_failures_total{reason=\"no_remediator\"}") ==
+              1.0);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+START_TEST(collector_yaml_policies_and_dir)
+{
+    const char *dir = vt_tmpdir();
+    char rules[600], text[4096];
+    snprintf(rules, sizeof(rules), "%s/rules", dir);
+    ck_assert_int_eq(mkdir(rules, 0700), 0);
+    const char *rule_a = "policies:\n"
+                         "  - {name: agent_silent, kind: absent, metric: vigil_agent_heartbeat,\n"
+                         "     match: {host: \"*\"}, for: 30s, action: page_oncall,\n"
+                         "     target: \"{{tags.host}}\"}\n";
+    vt_write_file(rules, "a.yaml", rule_a, strlen(rule_a));
+    snprintf(text, sizeof(text),
+             "%spolicies_dir: %s\n"
+             "silences: [{matchers: {policy: agent_silent}, ends: \"2099-01-01T00:00:00Z\","
+             " comment: quiet}]\n",
+             DEMO_RULE, rules);
+    vigil_hub_config *c = NULL;
+    ck_assert_msg(vigil_hub_config_load_string(&c, text, strlen(text), "c.yaml", NULL) == VIGIL_OK,
+                  "%s", vigil_error_last()->message);
+    vigil_hub_options o = *vigil_hub_config_hub(c);
+    o.store_url = db_url();
+    o.logger.min_level = VIGIL_LOG_OFF;
+    o.events_interval_ms = o.policy_interval_ms = 3600 * 1000;
+    vigil_hub *hub = NULL;
+    ck_assert_msg(vigil_hub_new(&hub, &o) == VIGIL_OK, "%s", vigil_error_last()->message);
+    vigil_api *api = mount(hub);
+    char out[16384];
+    ck_assert_int_eq(call(api, "GET", "/v1/policies", NULL, AUTH_R, NULL, out, sizeof(out)), 200);
+    ck_assert_msg(strstr(out, "\"demo_down\"") && strstr(out, "\"agent_silent\""), "%s", out);
+    ck_assert_int_eq(call(api, "GET", "/v1/silences", NULL, AUTH_R, NULL, out, sizeof(out)), 200);
+    ck_assert_msg(strstr(out, "quiet") != NULL, "%s", out);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    /* the same silence is not added twice by a restart */
+    ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_OK);
+    api = mount(hub);
+    ck_assert_int_eq(call(api, "GET", "/v1/silences", NULL, AUTH_R, NULL, out, sizeof(out)), 200);
+    ck_assert_msg(strstr(out, "quiet") == strrchr(strstr(out, "quiet"), 'q'), "%s", out);
+    const char *q = strstr(out, "quiet");
+    ck_assert_ptr_null(strstr(q + 1, "quiet"));
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    vigil_hub_config_free(c);
+
+    /* a bad rule in the directory: its file and line */
+    const char *rule_b = "policies:\n"
+                         "  - name: broken\n"
+                         "    kind: threshold\n"
+                         "    metric: cpu_usage\n"
+                         "    op: \"=~\"\n"
+                         "    threshold: 1\n"
+                         "    action: x\n";
+    vt_write_file(rules, "b.yaml", rule_b, strlen(rule_b));
+    c = NULL;
+    ck_assert_int_ne(vigil_hub_config_load_string(&c, text, strlen(text), "c.yaml", NULL),
+                     VIGIL_OK);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(vigil_error_last()->message, "b.yaml:5:") != NULL, "%s",
+                  vigil_error_last()->message);
+    /* a bad inline rule: its line in collector.yaml */
+    const char *bad = "policies:\n"
+                      "  - name: x\n"
+                      "    kind: sometimes\n"
+                      "    metric: cpu_usage\n"
+                      "    action: y\n";
+    ck_assert_int_ne(vigil_hub_config_load_string(&c, bad, strlen(bad), "c.yaml", NULL), VIGIL_OK);
+    ck_assert_msg(strstr(vigil_error_last()->message, "c.yaml:3:") != NULL, "%s",
+                  vigil_error_last()->message);
+    /* a policies_dir that does not exist */
+    const char *nodir = "policies_dir: /nonexistent/vigil-rules\n";
+    ck_assert_int_ne(vigil_hub_config_load_string(&c, nodir, strlen(nodir), "c.yaml", NULL),
+                     VIGIL_OK);
+    ck_assert_msg(strstr(vigil_error_last()->message, "/nonexistent/vigil-rules") != NULL, "%s",
+                  vigil_error_last()->message);
+}
+END_TEST
+
+/* ---- collector.yaml ------------------------------------------------------------------- */
+
+static void cfg_fails(const char *text, int code, const char *msg)
+{
+    vigil_hub_config *c = NULL;
+    int rc = vigil_hub_config_load_string(&c, text, strlen(text), "c.yaml", NULL);
+    ck_assert_msg(rc == code, "code %d, expected %d, for: %s (%s)", rc, code, text,
+                  vigil_error_last()->message);
+    vt_assert_error(code, msg);
+    ck_assert_ptr_null(c);
+}
+
+START_TEST(collector_yaml_remediator_keys)
+{
+    setenv("VT_HP_SECRET", SECRET, 1);
+    const char *text = "remediator: {url: 'http://127.0.0.1:9/', secret_env: VT_HP_SECRET,"
+                       " timeout: 2s, retries: 0, backoff: 10ms, backoff_max: 1s, workers: 3,"
+                       " queue: 8}\n"
+                       "policy_interval: 250ms\nact_within: 1m\n";
+    vigil_hub_config *c = NULL;
+    ck_assert_msg(vigil_hub_config_load_string(&c, text, strlen(text), "c.yaml", NULL) == VIGIL_OK,
+                  "%s", vigil_error_last()->message);
+    const vigil_hub_options *o = vigil_hub_config_hub(c);
+    ck_assert_str_eq(o->remediator_url, "http://127.0.0.1:9/");
+    ck_assert_int_eq(o->remediator_timeout_ms, 2000);
+    ck_assert_uint_eq(o->remediator_attempts, 1);
+    ck_assert_int_eq(o->remediator_backoff_ms, 10);
+    ck_assert_int_eq(o->remediator_backoff_max_ms, 1000);
+    ck_assert_uint_eq(o->remediator_workers, 3);
+    ck_assert_uint_eq(o->remediator_queue_max, 8);
+    ck_assert_int_eq(o->policy_interval_ms, 250);
+    ck_assert_int_eq(o->act_within_ms, 60000);
+    ck_assert_ptr_null(o->policies);
+    /* the options make a hub that dispatches there */
+    vigil_hub_options ho = *o;
+    ho.store_url = db_url();
+    ho.logger.min_level = VIGIL_LOG_OFF;
+    vigil_hub *hub = NULL;
+    ck_assert_int_eq(vigil_hub_new(&hub, &ho), VIGIL_OK);
+    vigil_hub_free(hub);
+    vigil_hub_config_free(c);
+
+    cfg_fails("remediator: {secret_env: VT_HP_SECRET}\n", VIGIL_EMISSING,
+              "c.yaml:1:13: remediator: missing required key \"url\"");
+    cfg_fails("remediator: {url: 'ftp://h/x', secret_env: VT_HP_SECRET}\n", VIGIL_EVALUE,
+              "remediator.url: expected an http:// or https:// URL");
+    cfg_fails("remediator: {url: 'http://h', secret_env: VT_HP_SECRET, retries: 101}\n",
+              VIGIL_ERANGE, "remediator.retries: expected an integer from 0 to 100");
+    cfg_fails("remediator: {url: 'http://h', secret_env: VT_HP_SECRET, workers: 0}\n", VIGIL_ERANGE,
+              "remediator.workers: expected an integer from 1 to 64");
+    cfg_fails("remediator: {url: 'http://h', secret_env: VT_HP_SECRET, timeout: 0s}\n",
+              VIGIL_ERANGE, "remediator.timeout: expected a duration above 0");
+    cfg_fails("remediator: {url: 'http://h', secret_env: VT_HP_SECRET, backoff: soon}\n",
+              VIGIL_EVALUE, "remediator.backoff");
+    cfg_fails("remediator: {url: 'http://h', secret_env: VT_HP_SECRET, inprocess: true}\n",
+              VIGIL_EUNKNOWNKEY, "remediator.inprocess: unknown key");
+    cfg_fails("remediator: {url: 'http://h', secret_env: VT_HP_UNSET_SECRET}\n", VIGIL_EENV,
+              "c.yaml:1:43: remediator.secret_env: environment variable \"VT_HP_UNSET_SECRET\"");
+    cfg_fails("policy_interval: 0s\n", VIGIL_ERANGE,
+              "policy_interval: expected a duration above 0");
+    cfg_fails("policies: {name: x}\n", VIGIL_ETYPE, "policies");
+    cfg_fails("silences: [{matchers: {}, ends: 5}]\n", VIGIL_EVALUE,
+              "silences[0].matchers: expected at least one matcher");
+    cfg_fails("silences: [{matchers: {target: demo}}]\n", VIGIL_EMISSING,
+              "missing required key \"ends\"");
+    cfg_fails("silences: [{matchers: {target: demo}, starts: 10, ends: 5}]\n", VIGIL_EVALUE,
+              "silences[0].ends: must be after starts");
+    cfg_fails("silences: [{matchers: {target: demo}, ends: tomorrow}]\n", VIGIL_EVALUE,
+              "silences[0].ends: expected epoch milliseconds or an RFC 3339 time");
+    cfg_fails("silences: [{matchers: {target: demo}, ends: 5, why: x}]\n", VIGIL_EUNKNOWNKEY,
+              "silences[0].why: unknown key");
+    /* a hub given a remediator URL and no secret refuses to start */
+    vigil_hub_options bad;
+    hub_defaults(&bad);
+    bad.remediator_url = "http://127.0.0.1:9";
+    ck_assert_int_eq(vigil_hub_new(&hub, &bad), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "secret_env is required");
+    bad.remediator_secret_env = "VT_HP_UNSET_SECRET";
+    ck_assert_int_eq(vigil_hub_new(&hub, &bad), VIGIL_EENV);
+    bad.remediator_secret = "s";
+    bad.remediator_secret_len = 1;
+    bad.remediator_url = "gopher://x";
+    ck_assert_int_eq(vigil_hub_new(&hub, &bad), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "scheme \"gopher\" is not allowed");
+}
+END_TEST
+
+/* ---- out of memory ------------------------------------------------------------------- */
+
+static int op_cfg(void *ctx)
+{
+    vigil_hub_config **out = ctx;
+    setenv("VT_HP_SECRET", SECRET, 1);
+    const char *text = "remediator: {url: 'http://127.0.0.1:9', secret_env: VT_HP_SECRET,"
+                       " retries: 2, workers: 1}\npolicy_interval: 2s\n";
+    return vigil_hub_config_load_string(out, text, strlen(text), "oom.yaml", NULL);
+}
+
+static void cleanup_cfg(void *ctx)
+{
+    vigil_hub_config **out = ctx;
+    vigil_hub_config_free(*out);
+    *out = NULL;
+}
+
+static int op_result(void *ctx)
+{
+    vigil_action_result *r = ctx;
+    int64_t seq = 0;
+    char mac[VIGIL__AUDIT_MAC_HEX];
+    const char *body = "{\"id\":\"a-1\",\"status\":\"failed\",\"reason\":\"exit_code\","
+                       "\"output\":\"boom\",\"duration_ms\":3,\"audit\":{\"seq\":4,"
+                       "\"mac\":\"" MAC_A "\"}}";
+    return vigil__hub_result_parse(body, strlen(body), 1, r, &seq, mac);
+}
+
+static void cleanup_result(void *ctx)
+{
+    vigil_action_result_clear(ctx);
+}
+
+START_TEST(oom_sweeps)
+{
+    vigil_hub_config *cfg = NULL;
+    ck_assert_int_gt(vt_oom_sweep(op_cfg, cleanup_cfg, &cfg, 0), 5);
+    vigil_action_result r = VIGIL_ACTION_RESULT_INIT;
+    ck_assert_int_gt(vt_oom_sweep(op_result, cleanup_result, &r, 0), 3);
+}
+END_TEST
+
+/* ---- suite ------------------------------------------------------------------------------- */
+
+static Suite *hub_policy_suite(void)
+{
+    Suite *s = suite_create("hub_policy");
+    TCase *tc = tcase_create("dispatch");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, dispatch_success_signed);
+    tcase_add_test(tc, dispatch_retries_503_then_succeeds);
+    tcase_add_test(tc, dispatch_503_exhausts_attempts);
+    tcase_add_test(tc, dispatch_4xx_is_final);
+    tcase_add_test(tc, dispatch_wrong_secret_refused);
+    tcase_add_test(tc, dispatch_unreachable_is_network_failure);
+    tcase_add_test(tc, pending_approval_then_late_result);
+    tcase_add_test(tc, dispatch_queue_bound_and_stop_cancels);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("results");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, no_remediator_fails_requests);
+    tcase_add_test(tc, result_route_bad_inputs);
+    tcase_add_test(tc, result_function_codes);
+    tcase_add_test(tc, manual_request_route_bad_inputs);
+    tcase_add_test(tc, collector_yaml_remediator_keys);
+    tcase_add_test(tc, oom_sweeps);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("policies");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, policy_fires_end_to_end_remediated);
+    tcase_add_test(tc, silences_routes_and_effect);
+    tcase_add_test(tc, desired_routes);
+    tcase_add_test(tc, engine_for_embedders);
+    tcase_add_test(tc, collector_yaml_policies_and_dir);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(hub_policy_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
