@@ -1,6 +1,7 @@
 # libvigil - build, test, install.  See README.md.
 #
 #   make                 release build: build/lib/libvigil.{a,so}
+#   make run             the whole loop on this machine (scripts/run.sh; Ctrl-C stops)
 #   make test            install missing dependencies, build with ASan+UBSan in
 #                        build/asan, run every unit and integration test
 #   make lint            clang-format check and cppcheck
@@ -75,7 +76,7 @@ HELPER_BIN   := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 BENCH_SRC    := $(sort $(wildcard bench/*.c))
 BENCH_BIN    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib bins deps test unit-test header-test check-abi lint bench valgrind install uninstall clean
+.PHONY: all lib bins deps run test unit-test header-test check-abi lint bench valgrind install uninstall clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -129,6 +130,12 @@ $(SHARED_REAL): $(LIB_OBJ) lib/vigil.map
 
 $(SHARED_SO) $(SHARED_LINK): $(SHARED_REAL)
 	$(Q)ln -sf libvigil.so.$(VERSION) $@
+
+# The whole loop from the shipped configs (scripts/run.sh): remediator, hub
+# and agent; the loop starts vigil-demo-service and restarts it when killed.
+run: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bash scripts/run.sh
 
 # ---- tests -------------------------------------------------------------------
 

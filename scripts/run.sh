@@ -11,7 +11,8 @@
 # come back. Logs go to ./var/*.log; Ctrl-C stops everything.
 #
 # Secrets come from the environment. Any that is not set is generated for
-# this run only (printed nowhere) and passed to the daemons.
+# this run, passed to the daemons and written (mode 0600) to ./var/dev.env,
+# so `. var/dev.env` lets curl use them; they are never printed.
 # VIGIL_RUN_SECONDS=N stops after N seconds and fails unless the loop started
 # the demo service (used by CI to keep this command honest).
 set -euo pipefail
@@ -27,14 +28,19 @@ for b in vigil-remediator vigil-collector vigil-agent vigil-demo-service; do
     fi
 done
 
-secret() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-export VIGIL_INGEST_TOKEN="${VIGIL_INGEST_TOKEN:-$(secret)}"
-export VIGIL_READ_TOKEN="${VIGIL_READ_TOKEN:-$(secret)}"
-export VIGIL_REMEDIATOR_SECRET="${VIGIL_REMEDIATOR_SECRET:-$(secret)}"
-export VIGIL_REMEDIATOR_HUB_TOKEN="${VIGIL_REMEDIATOR_HUB_TOKEN:-$(secret)}"
-export VIGIL_ADMIN_TOKEN="${VIGIL_ADMIN_TOKEN:-$(secret)}"
-
 mkdir -p var
+umask 077
+: >var/dev.env
+secret() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+for name in VIGIL_INGEST_TOKEN VIGIL_READ_TOKEN VIGIL_REMEDIATOR_SECRET \
+    VIGIL_REMEDIATOR_HUB_TOKEN VIGIL_ADMIN_TOKEN; do
+    if [ -z "${!name:-}" ]; then
+        value=$(secret)
+        export "$name=$value"
+        echo "export $name=$value" >>var/dev.env
+    fi
+done
+umask 022
 pids=()
 cleanup() {
     trap - INT TERM EXIT
@@ -74,7 +80,8 @@ wait_listening vigil-collector var/collector.log
 pids+=($!)
 
 echo "vigil: remediator http://127.0.0.1:7601, hub http://127.0.0.1:7600, agent running"
-echo "vigil: logs in ./var/*.log; read token: \$VIGIL_READ_TOKEN (export it to use curl)"
+echo "vigil: logs in ./var/*.log; generated tokens in ./var/dev.env, e.g.:"
+echo "vigil:   . var/dev.env; curl -H \"Authorization: Bearer \$VIGIL_READ_TOKEN\" http://127.0.0.1:7600/v1/decisions"
 
 started=""
 for _ in $(seq 1 300); do

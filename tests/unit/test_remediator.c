@@ -765,13 +765,15 @@ START_TEST(shipped_config_loads)
     char path[1024];
     snprintf(path, sizeof(path), "%s/configs/remediator.yaml", vt_srcdir());
     setenv("VIGIL_REMEDIATOR_SECRET", SECRET, 1);
+    setenv("VIGIL_ADMIN_TOKEN", "shipped-admin-token-0000000", 1);
+    setenv("VIGIL_REMEDIATOR_HUB_TOKEN", "shipped-hub-token-00000000", 1);
     vigil_remediator_config *c = NULL;
     int rc = vigil_remediator_config_load(&c, path, NULL);
     ck_assert_msg(rc == VIGIL_OK, "%s", vigil_error_last()->message);
     const vigil_remediator_options *o = vigil_remediator_config_options(c);
     ck_assert_str_eq(o->store_url, "sqlite://./var/remediator.db");
     ck_assert_str_eq(o->secret_env, "VIGIL_REMEDIATOR_SECRET");
-    ck_assert_int_eq(o->cooldown_ms, 60000);
+    ck_assert_int_eq(o->cooldown_ms, 10000);
     ck_assert_int_eq(o->max_attempts, 3);
     ck_assert_int_eq(o->max_concurrent, 4);
     ck_assert(o->rate_per_s > 0.49 && o->rate_per_s < 0.51);
@@ -779,7 +781,9 @@ START_TEST(shipped_config_loads)
     ck_assert_ptr_nonnull(o->actions);
     ck_assert_str_eq(vigil_remediator_config_httpd(c)->listen, "127.0.0.1:7601");
     ck_assert_int_eq(vigil_remediator_config_daemon(c)->drain_timeout_ms, 10000);
-    ck_assert_int_eq(vigil_remediator_config_api(c)->ntokens, 0);
+    ck_assert_int_eq(vigil_remediator_config_api(c)->ntokens, 1);
+    ck_assert_str_eq(o->hub_url, "http://127.0.0.1:7600");
+    ck_assert_str_eq(o->hub_token_env, "VIGIL_REMEDIATOR_HUB_TOKEN");
     vigil_remediator_config_free(c);
 
     unsetenv("VIGIL_REMEDIATOR_SECRET");
