@@ -1,7 +1,11 @@
 /* vigil-collector: the hub daemon. Parses flags, loads collector.yaml
  * through the library, runs a vigil_hub behind the built-in HTTP server and
  * handles signals: SIGTERM/SIGINT stop accepting, drain requests in progress,
- * commit what is queued and exit; SIGHUP re-reads the tokens. */
+ * commit what is queued and exit; SIGHUP re-reads the tokens.
+ * With `remediator: {inprocess: true, config: PATH}` it also runs the
+ * remediator of that remediator.yaml in this process: the hub dispatches to
+ * it with library calls and its late results go straight to the hub (its own
+ * HTTP routes are not served). */
 #include <vigil/vigil.h>
 
 #include <errno.h>
@@ -49,6 +53,17 @@ static void notify(const char *state)
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
     (void)sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
     close(fd);
+}
+
+/* Late results of the in-process remediator (approvals, requests a previous
+ * process left unfinished) go to the hub's entry point for results. */
+static void late_result(const vigil_action_result *result, int64_t audit_seq, const char *audit_mac,
+                        void *payload)
+{
+    vigil_hub *hub = payload;
+    if (vigil_hub_action_result(hub, result, audit_seq, audit_mac) != VIGIL_OK)
+        fprintf(stderr, "vigil-collector: late result %s: %s\n", result->id ? result->id : "",
+                vigil_error_last()->message);
 }
 
 int main(int argc, char **argv)
@@ -103,6 +118,8 @@ int main(int argc, char **argv)
     vigil_api *api = NULL;
     vigil_httpd *httpd = NULL;
     vigil_hub *hub = NULL;
+    vigil_remediator *rem = NULL;
+    const vigil_remediator_config *rcfg = vigil_hub_config_remediator(cfg);
     int status = 1;
     if (vigil_api_new(&api, &aopts)) {
         die("security");
@@ -121,6 +138,18 @@ int main(int argc, char **argv)
     if (vigil_hub_new(&hub, &hopts)) {
         die("store");
         goto out;
+    }
+    if (rcfg) {
+        vigil_remediator_options ropts = *vigil_remediator_config_options(rcfg);
+        ropts.logger = logger;
+        ropts.late_result = late_result;
+        ropts.late_result_payload = hub;
+        vigil_action_dispatcher disp = VIGIL_ACTION_DISPATCHER_INIT;
+        if (vigil_remediator_new(&rem, &ropts) || vigil_remediator_dispatcher(rem, &disp) ||
+            vigil_hub_set_dispatcher(hub, &disp) || vigil_remediator_start(rem)) {
+            die("remediator");
+            goto out;
+        }
     }
     if (vigil_hub_mount(hub, api) || vigil_hub_start(hub)) {
         die("hub");
@@ -147,13 +176,18 @@ int main(int argc, char **argv)
     vigil_httpd_quiesce(httpd);
     if (vigil_httpd_drain(httpd, dopts->drain_timeout_ms))
         fprintf(stderr, "vigil-collector: %s; stopping anyway\n", vigil_error_last()->message);
+    /* intake stopped: the remediator finishes what runs (results reach the
+     * hub), then the hub commits what is queued */
+    vigil_remediator_stop(rem);
     vigil_hub_stop(hub);
     vigil_httpd_stop(httpd);
     status = 0;
 out:
     vigil_httpd_free(httpd);
     vigil_api_free(api);
+    vigil_remediator_stop(rem);
     vigil_hub_free(hub);
+    vigil_remediator_free(rem);
     vigil_hub_config_free(cfg);
     return status;
 }

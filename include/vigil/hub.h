@@ -6,7 +6,9 @@
  * store. Concurrent ingests are group-committed: each caller's metrics join
  * the open commit group when it queues, and one committer thread writes a
  * whole group in one store transaction (all or nothing for every batch in
- * it), then answers each caller of the group. A full queue refuses new
+ * it); another thread then answers each caller of the group, and a third
+ * gives the stored batches, in order, to the policy engine, while the
+ * committer writes the next groups. A full queue refuses new
  * ingests with VIGIL_EOVERLOADED (HTTP 429 with Retry-After). A batch whose
  * (agent, batch_id) was stored before is acknowledged as a duplicate
  * ("duplicate": true, accepted 0) and adds nothing to the store (a sample
@@ -76,11 +78,11 @@
  * vigil_hub_stats_get(), vigil_hub_window_aggregate(), vigil_hub_action_result(),
  * vigil_hub_action_request() and vigil_hub_set_dispatcher() are thread-safe.
  * vigil_hub_start(), vigil_hub_stop() and vigil_hub_free() are called from
- * one controlling thread. The hub starts two threads (the committer and the
- * events ticker) in vigil_hub_start() and joins them in vigil_hub_stop(); with
- * a remediator_url, vigil_hub_new() starts the HTTP dispatcher's workers,
- * which vigil_hub_stop() stops (requests not yet answered are recorded as
- * failed, reason "cancelled").
+ * one controlling thread. The hub starts four threads (the committer, the
+ * answerer, the evaluator and the events ticker) in vigil_hub_start() and
+ * joins them in vigil_hub_stop(); with a remediator_url, vigil_hub_new()
+ * starts the HTTP dispatcher's workers, which vigil_hub_stop() stops
+ * (requests not yet answered are recorded as failed, reason "cancelled").
  */
 #ifndef VIGIL_HUB_H
 #define VIGIL_HUB_H
@@ -210,7 +212,7 @@ VIGIL_EXTERN(int) vigil_hub_options_init(vigil_hub_options *opts, unsigned int v
 VIGIL_EXTERN(int) vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts);
 
 /**
- * Starts the committer and the events ticker.
+ * Starts the committer, the answerer, the evaluator and the events ticker.
  * @return VIGIL_OK; VIGIL_EINVAL (already started); VIGIL_ECLOSED (stopped);
  *         VIGIL_ERROR (a thread could not be created).
  * @since 0.1.0
@@ -254,7 +256,7 @@ vigil_hub_ingest(vigil_hub *hub, const vigil_batch *batch, vigil_hub_ingest_resu
 /**
  * Receives the outcome of vigil_hub_ingest_async(): @p status as
  * vigil_hub_ingest() would return it, @p message its error text ("" on
- * success; valid during the call). Called from the committer thread; it must
+ * success; valid during the call). Called from the hub's answering thread; it must
  * not block nor call vigil_hub_stop().
  * @since 0.1.0
  */
@@ -445,6 +447,32 @@ typedef struct vigil_hub_daemon_options {
 /** @copydoc vigil_hub_config_hub */
 VIGIL_EXTERN(const vigil_hub_daemon_options *)
 vigil_hub_config_daemon(const vigil_hub_config *config);
+
+/** A loaded remediator.yaml (vigil/remediator.h). @since 0.1.0 */
+struct vigil_remediator_config;
+
+/**
+ * The remediator to run inside the hub's process, when the configuration
+ * says `remediator: {inprocess: true, config: PATH}`: the remediator.yaml at
+ * PATH (relative to the working directory), which vigil_hub_config_load()
+ * loaded and validated (its errors are located in that file, after the
+ * location of `config:`). Its HTTP side is not used: listen, http, security,
+ * secret_env, max_skew and hub are checked but the variables they name need
+ * not be set, and its options (vigil_remediator_config_options()) carry no
+ * secret_env, hub_url nor hub_token_env. To run it: vigil_remediator_new()
+ * with late_result feeding vigil_hub_action_result(), then
+ * vigil_hub_set_dispatcher() with vigil_remediator_dispatcher(), and start
+ * the remediator with the hub; on shutdown stop the hub's intake (its
+ * server), then the remediator, then the hub. `inprocess` excludes the keys
+ * of the HTTP dispatcher (url, secret_env, timeout, ...): the hub options
+ * then have no remediator_url.
+ * @return the configuration, borrowed from @p config (valid until
+ *         vigil_hub_config_free()); NULL when the remediator is not in
+ *         process or @p config is NULL.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(const struct vigil_remediator_config *)
+vigil_hub_config_remediator(const vigil_hub_config *config);
 
 #ifdef __cplusplus
 }

@@ -116,7 +116,7 @@ int vigil_action_result_set_output(vigil_action_result *result, const char *data
             i++;
         }
     }
-    if (!rc && !b.ptr)
+    if (!rc) /* terminates an empty output too (grow alone leaves it unterminated) */
         rc = vigil__buf_put(&b, "", 0);
     if (rc) {
         vigil_buf_dispose(&b);

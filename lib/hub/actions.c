@@ -689,17 +689,24 @@ int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *o)
     }
     if (!rc && o->remediator_url && *o->remediator_url)
         rc = start_http(hub, o);
-    if (!rc && !hub->http) {
-        vigil_buf p = VIGIL_BUF_INIT;
-        if (vigil_engine_policies_json(hub->engine, &p) == VIGIL_OK && p.ptr &&
-            strstr(p.ptr, "\"name\"") != NULL)
-            vigil__log(&hub->logger, VIGIL_LOG_WARN, COMPONENT,
-                       "policies are loaded but no remediator is configured: their requests are "
-                       "recorded and marked failed (no_remediator) unless a dispatcher is set",
-                       "remediator=none");
-        vigil_buf_dispose(&p);
-    }
     return rc;
+}
+
+void vigil__hub_warn_no_dispatcher(vigil_hub *hub)
+{
+    pthread_mutex_lock(&hub->mu);
+    int has = hub->has_disp || hub->http;
+    pthread_mutex_unlock(&hub->mu);
+    if (has)
+        return;
+    vigil_buf p = VIGIL_BUF_INIT;
+    if (vigil_engine_policies_json(hub->engine, &p) == VIGIL_OK && p.ptr &&
+        strstr(p.ptr, "\"name\"") != NULL)
+        vigil__log(&hub->logger, VIGIL_LOG_WARN, COMPONENT,
+                   "policies are loaded but no remediator is configured: their requests are "
+                   "recorded and marked failed (no_remediator)",
+                   "remediator=none");
+    vigil_buf_dispose(&p);
 }
 
 void vigil__hub_stop_dispatch(vigil_hub *hub)

@@ -2,6 +2,7 @@
  * in configs/collector.yaml; unknown keys are refused with their location. */
 #include "httpd/internal.h"
 #include "hub/hub_int.h"
+#include "internal/remediator.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@ struct vigil_hub_config {
     vigil_httpd_options httpd;
     vigil_hub_daemon_options daemon;
     vigil__api_security sec;
+    vigil_remediator_config *rem;      /* remediator: {inprocess: true, config: PATH}, else NULL */
+    const vigil_config_options *copts; /* during the load only */
 };
 
 static int get_count(size_t *out, const vigil_config_node *map, const char *key, int64_t max)
@@ -55,14 +58,55 @@ static int positive_duration(int64_t *out, const vigil_config_node *map, const c
     return rc;
 }
 
+/* remediator: {inprocess: true, config: PATH}: the remediator.yaml at PATH
+ * is loaded now, for a remediator in this process; the keys of the HTTP
+ * dispatcher are refused next to it. */
+static int parse_inprocess(vigil_hub_config *c, const vigil_config_node *n)
+{
+    static const char *const http_keys[] = {"url",     "secret_env", "timeout",
+                                            "retries", "backoff",    "backoff_max",
+                                            "workers", "queue",      NULL};
+    for (size_t i = 0; http_keys[i]; i++) {
+        const vigil_config_node *k = vigil_config_node_get(n, http_keys[i]);
+        if (k)
+            return vigil_config_error(k, VIGIL_EVALUE,
+                                      "not with inprocess: true (it configures the HTTP "
+                                      "dispatcher; the remediator runs in this process)");
+    }
+    const char *path = NULL;
+    int rc = vigil_config_require(n, "config");
+    if (!rc)
+        rc = vigil_config_get_string(&path, n, "config", NULL);
+    if (rc)
+        return rc;
+    const vigil_config_node *at = vigil_config_node_get(n, "config");
+    if (!*path)
+        return vigil_config_error(at, VIGIL_EVALUE, "expected the path of a remediator.yaml");
+    rc = vigil__remediator_config_load_inprocess(&c->rem, path, c->copts);
+    if (rc && rc != VIGIL_ENOMEM)
+        vigil__error_prefix("%s:%u:%u: %s", vigil_config_node_file(at), vigil_config_node_line(at),
+                            vigil_config_node_column(at), vigil_config_node_path(at));
+    return rc;
+}
+
 static int parse_remediator(vigil_hub_config *c, const vigil_config_node *root)
 {
-    static const char *const keys[] = {"url",         "secret_env", "timeout", "retries", "backoff",
-                                       "backoff_max", "workers",    "queue",   NULL};
+    static const char *const keys[] = {"url",       "secret_env",  "timeout", "retries",
+                                       "backoff",   "backoff_max", "workers", "queue",
+                                       "inprocess", "config",      NULL};
     const vigil_config_node *n;
     int rc = section(&n, root, "remediator", keys);
     if (rc || !n)
         return rc;
+    int inprocess = 0;
+    if ((rc = vigil_config_get_bool(&inprocess, n, "inprocess", 0)))
+        return rc;
+    if (inprocess)
+        return parse_inprocess(c, n);
+    if (vigil_config_node_get(n, "config"))
+        return vigil_config_error(vigil_config_node_get(n, "config"), VIGIL_EVALUE,
+                                  "needs inprocess: true (a remediator.yaml for a remediator run "
+                                  "in this process)");
     vigil_hub_options *h = &c->hub;
     size_t retries = 4, workers = 0, queue = 0;
     if ((rc = vigil_config_require(n, "url")) ||
@@ -240,11 +284,12 @@ void vigil_hub_config_free(vigil_hub_config *c)
     if (!c)
         return;
     vigil__api_security_dispose(&c->sec);
+    vigil_remediator_config_free(c->rem);
     vigil_config_free(c->cfg);
     vigil__free(c);
 }
 
-static int finish_load(vigil_hub_config **out, vigil_config *cfg)
+static int finish_load(vigil_hub_config **out, vigil_config *cfg, const vigil_config_options *copts)
 {
     vigil_hub_config *c = vigil__calloc(1, sizeof(*c));
     if (!c) {
@@ -252,7 +297,9 @@ static int finish_load(vigil_hub_config **out, vigil_config *cfg)
         return vigil__error_oom();
     }
     c->cfg = cfg;
+    c->copts = copts;
     int rc = parse(c);
+    c->copts = NULL;
     if (rc) {
         vigil_hub_config_free(c);
         return rc;
@@ -269,7 +316,7 @@ int vigil_hub_config_load(vigil_hub_config **out, const char *path,
     *out = NULL;
     vigil_config *cfg = NULL;
     int rc = vigil_config_load_file(&cfg, path, copts);
-    return rc ? rc : finish_load(out, cfg);
+    return rc ? rc : finish_load(out, cfg, copts);
 }
 
 int vigil_hub_config_load_string(vigil_hub_config **out, const char *text, size_t len,
@@ -280,7 +327,7 @@ int vigil_hub_config_load_string(vigil_hub_config **out, const char *text, size_
     *out = NULL;
     vigil_config *cfg = NULL;
     int rc = vigil_config_load_string(&cfg, text, len, name, copts);
-    return rc ? rc : finish_load(out, cfg);
+    return rc ? rc : finish_load(out, cfg, copts);
 }
 
 const vigil_hub_options *vigil_hub_config_hub(const vigil_hub_config *c)
@@ -301,4 +348,9 @@ const vigil_httpd_options *vigil_hub_config_httpd(const vigil_hub_config *c)
 const vigil_hub_daemon_options *vigil_hub_config_daemon(const vigil_hub_config *c)
 {
     return c ? &c->daemon : NULL;
+}
+
+const vigil_remediator_config *vigil_hub_config_remediator(const vigil_hub_config *c)
+{
+    return c ? c->rem : NULL;
 }

@@ -1,6 +1,8 @@
 /* The hub: validated ingests queue to one committer thread that writes them
- * as a group and then answers every caller; stored samples feed the
- * windows; a ticker publishes ingest rates to the events bus. */
+ * as a group; an answering thread then appends the stored samples to the
+ * windows and answers every caller, and an evaluator thread feeds them to
+ * the policy engine, while the committer writes the next groups; a ticker
+ * publishes ingest rates to the events bus. */
 #include "hub/hub_int.h"
 
 #include <stdio.h>
@@ -12,6 +14,11 @@
 /* Samples waiting for their commit at most, in commit groups: bounds the
  * memory the queue holds. */
 #define QUEUED_SAMPLES_FACTOR 4
+/* Groups written to the store and not yet answered and fed to the policy
+ * engine, at most: past it the committer waits (and the queue fills). */
+#define POST_GROUPS_MAX 3
+/* Committed groups kept for their memory (their merged batch's arrays). */
+#define SPARE_GROUPS_MAX 2
 
 /* An ingest waiting for its commit. Its metrics were copied into its group's
  * merged batch when it was queued; it keeps its ids for the duplicate check. */
@@ -38,6 +45,10 @@ struct commit_group {
     int failed; /* a copy into `merged` failed: the whole group is refused */
     commit_group *next;
     ingest_req *answered, *answered_tail; /* answered, waiting to feed the engine */
+    /* the outcome of its write (committer), for its answers (answerer) */
+    int rc;
+    size_t new_series;
+    char message[512];
 };
 
 static void group_free(commit_group *g);
@@ -233,10 +244,16 @@ void vigil_hub_free(vigil_hub *hub)
     vigil_store_close(hub->store);
     vigil_window_set_free(hub->windows);
     group_free(hub->open);
-    group_free(hub->spare);
+    while (hub->spare) {
+        commit_group *g = hub->spare;
+        hub->spare = g->next;
+        group_free(g);
+    }
     vigil__events_free(hub->events);
     vigil__prom_free(hub->prom);
     pthread_cond_destroy(&hub->tick_cv);
+    pthread_cond_destroy(&hub->answer_cv);
+    pthread_cond_destroy(&hub->eval_cv);
     pthread_cond_destroy(&hub->cv);
     pthread_mutex_destroy(&hub->mu);
     pthread_mutex_destroy(&hub->win_mu);
@@ -271,6 +288,8 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
     pthread_mutex_init(&hub->act_mu, NULL);
     cond_init_mono(&hub->cv);
     cond_init_mono(&hub->tick_cv);
+    cond_init_mono(&hub->answer_cv);
+    cond_init_mono(&hub->eval_cv);
     hub->logger = opts->logger;
     hub->retention_ms = opts->retention_ms ? opts->retention_ms : 14LL * 24 * 3600 * 1000;
     hub->retention_interval_ms =
@@ -367,7 +386,9 @@ static commit_group *group_for(vigil_hub *hub, size_t n)
     if (!g) {
         if (hub->spare) {
             g = hub->spare;
-            hub->spare = NULL;
+            hub->spare = g->next;
+            hub->nspare--;
+            g->next = NULL;
         } else {
             g = vigil__calloc(1, sizeof(*g));
             if (!g)
@@ -638,67 +659,75 @@ static vigil_store_batch_part *group_parts(const commit_group *g, vigil_store_wr
     return parts;
 }
 
-/* Writes a group and answers its callers. The samples of every request and
+/* Writes a group (on the committer). The samples of every request and
  * every batch id are written in one transaction (all or nothing for the
  * whole group); a request whose batch id was recorded before (or earlier in
- * the same group) is a duplicate and its samples are not written again. */
+ * the same group) is a duplicate and its samples are not written again. The
+ * outcome waits in the group and its requests for commit_group_answer(). */
 static void commit_group_write(vigil_hub *hub, commit_group *g)
 {
     int64_t t0 = mono_ns();
-    uint64_t samples = 0, batches = 0, dups = 0;
-    vigil_store_write_result wr;
-    memset(&wr, 0, sizeof(wr));
     vigil_store_write_result *res = NULL;
     vigil_store_batch_part *parts = NULL;
     int rc = g->failed;
-    char message[512] = "";
+    g->message[0] = '\0';
+    g->new_series = 0;
     if (!rc && !(parts = group_parts(g, &res)))
         rc = VIGIL_ENOMEM;
     if (rc) {
-        snprintf(message, sizeof(message), "hub: out of memory while queueing the batch");
+        snprintf(g->message, sizeof(g->message), "hub: out of memory while queueing the batch");
     } else {
         rc = vigil_store_write_group(hub->store, g->merged, parts, g->nreq, res);
         if (rc)
-            snprintf(message, sizeof(message), "store: %s", vigil_error_last()->message);
+            snprintf(g->message, sizeof(g->message), "store: %s", vigil_error_last()->message);
     }
+    g->rc = rc;
     size_t i = 0;
     for (ingest_req *r = g->head; r; r = r->next, i++) {
         r->status = rc;
         if (rc) {
-            snprintf(r->message, sizeof(r->message), "%s", message);
+            snprintf(r->message, sizeof(r->message), "%s", g->message);
             continue;
         }
-        int dup = res[i].duplicate;
-        wr.new_series += res[i].new_series;
-        r->result.duplicate = dup;
-        r->result.accepted = dup ? 0 : r->count;
-        if (dup) {
+        g->new_series += res[i].new_series;
+        r->result.duplicate = res[i].duplicate;
+        r->result.accepted = res[i].duplicate ? 0 : r->count;
+    }
+    vigil__free(parts);
+    vigil__prom_observe(hub->m_commit, NULL, (double)(mono_ns() - t0) / 1e9);
+    vigil__prom_observe(hub->m_group, NULL, (double)g->nreq);
+}
+
+/* Answers the callers of a written group (on the answerer), after its
+ * samples joined the windows and the counters. */
+static void commit_group_answer(vigil_hub *hub, commit_group *g)
+{
+    uint64_t samples = 0, batches = 0, dups = 0;
+    for (const ingest_req *r = g->head; r && !g->rc; r = r->next) {
+        if (r->result.duplicate) {
             dups++;
         } else {
             samples += r->count;
             batches++;
         }
     }
-    vigil__free(parts);
-    vigil__prom_observe(hub->m_commit, NULL, (double)(mono_ns() - t0) / 1e9);
-    vigil__prom_observe(hub->m_group, NULL, (double)g->nreq);
     vigil__prom_add(hub->m_samples, NULL, (double)samples);
     vigil__prom_add(hub->m_batches, NULL, (double)batches);
     vigil__prom_add(hub->m_duplicates, NULL, (double)dups);
-    if (!rc)
+    if (!g->rc)
         update_windows(hub, g);
     pthread_mutex_lock(&hub->mu);
     hub->samples += samples;
     hub->batches += batches;
     hub->duplicates += dups;
-    hub->series += wr.new_series;
+    hub->series += g->new_series;
     hub->commits++;
     pthread_mutex_unlock(&hub->mu);
-    if (rc) {
+    if (g->rc) {
         vigil_buf v = VIGIL_BUF_INIT;
-        if (vigil__logfmt_value(&v, message) == VIGIL_OK)
+        if (vigil__logfmt_value(&v, g->message) == VIGIL_OK)
             vigil__log(&hub->logger, VIGIL_LOG_ERROR, "hub", "batches not stored",
-                       "batches=%zu code=%d error=%s", g->nreq, rc, v.ptr);
+                       "batches=%zu code=%d error=%s", g->nreq, g->rc, v.ptr);
         vigil_buf_dispose(&v);
     }
     while (g->head) {
@@ -713,7 +742,19 @@ static void commit_group_write(vigil_hub *hub, commit_group *g)
     g->nreq = g->nsamples = 0;
     g->failed = 0;
     g->next = NULL;
-    feed_engine(hub, g);
+}
+
+/* Keeps a group whose engine feed is done for its memory, or frees it;
+ * called with hub->mu held. */
+static void group_recycle(vigil_hub *hub, commit_group *g)
+{
+    if (hub->nspare < SPARE_GROUPS_MAX) {
+        g->next = hub->spare;
+        hub->spare = g;
+        hub->nspare++;
+    } else {
+        group_free(g);
+    }
 }
 
 static void run_retention(vigil_hub *hub)
@@ -768,10 +809,84 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&hub->mu);
         commit_group_write(hub, g);
         pthread_mutex_lock(&hub->mu);
-        if (!hub->spare)
-            hub->spare = g;
+        /* on to the answerer; few groups wait there, so memory stays bounded */
+        while (hub->npost >= POST_GROUPS_MAX)
+            pthread_cond_wait(&hub->cv, &hub->mu);
+        g->next = NULL;
+        if (hub->committed_tail)
+            hub->committed_tail->next = g;
         else
-            group_free(g);
+            hub->committed = g;
+        hub->committed_tail = g;
+        hub->npost++;
+        pthread_cond_signal(&hub->answer_cv);
+    }
+    hub->committer_done = 1;
+    pthread_cond_signal(&hub->answer_cv);
+    pthread_mutex_unlock(&hub->mu);
+    return NULL;
+}
+
+/* ---- the answerer ------------------------------------------------------------ */
+
+/* Answers written groups in order, then passes them on to the evaluator, so
+ * that the answers wait neither for the next store write nor for the policy
+ * engine. Ends when the committer has ended and every group is answered. */
+static void *answerer_main(void *arg)
+{
+    vigil_hub *hub = arg;
+    pthread_setname_np(pthread_self(), "vigil-answer");
+    pthread_mutex_lock(&hub->mu);
+    for (;;) {
+        while (!hub->committed && !hub->committer_done)
+            pthread_cond_wait(&hub->answer_cv, &hub->mu);
+        commit_group *g = hub->committed;
+        if (!g)
+            break;
+        hub->committed = g->next;
+        if (!hub->committed)
+            hub->committed_tail = NULL;
+        pthread_mutex_unlock(&hub->mu);
+        commit_group_answer(hub, g);
+        pthread_mutex_lock(&hub->mu);
+        if (hub->to_feed_tail)
+            hub->to_feed_tail->next = g;
+        else
+            hub->to_feed = g;
+        hub->to_feed_tail = g;
+        pthread_cond_signal(&hub->eval_cv);
+    }
+    hub->answerer_done = 1;
+    pthread_cond_signal(&hub->eval_cv);
+    pthread_mutex_unlock(&hub->mu);
+    return NULL;
+}
+
+/* ---- the evaluator ---------------------------------------------------------- */
+
+/* Gives answered groups, in order, to the policy engine and recycles them.
+ * Ends when the answerer has ended and every group is fed. */
+static void *evaluator_main(void *arg)
+{
+    vigil_hub *hub = arg;
+    pthread_setname_np(pthread_self(), "vigil-eval");
+    pthread_mutex_lock(&hub->mu);
+    for (;;) {
+        while (!hub->to_feed && !hub->answerer_done)
+            pthread_cond_wait(&hub->eval_cv, &hub->mu);
+        commit_group *g = hub->to_feed;
+        if (!g)
+            break;
+        hub->to_feed = g->next;
+        if (!hub->to_feed)
+            hub->to_feed_tail = NULL;
+        g->next = NULL;
+        pthread_mutex_unlock(&hub->mu);
+        feed_engine(hub, g);
+        pthread_mutex_lock(&hub->mu);
+        group_recycle(hub, g);
+        hub->npost--;
+        pthread_cond_signal(&hub->cv);
     }
     pthread_mutex_unlock(&hub->mu);
     return NULL;
@@ -855,14 +970,39 @@ int vigil_hub_start(vigil_hub *hub)
         return vigil__error_set(VIGIL_ECLOSED, "hub: stopped");
     if (started)
         return vigil__error_set(VIGIL_EINVAL, "hub: already started");
-    if (pthread_create(&hub->committer, NULL, committer_main, hub))
-        return vigil__error_set(VIGIL_ERROR, "hub: cannot start the committer thread");
+    /* the pipeline, last stage first: evaluator, answerer, committer */
+    int made = 0;
+    if (pthread_create(&hub->evaluator, NULL, evaluator_main, hub) == 0)
+        made++;
+    if (made == 1 && pthread_create(&hub->answerer, NULL, answerer_main, hub) == 0)
+        made++;
+    if (made == 2 && pthread_create(&hub->committer, NULL, committer_main, hub) == 0)
+        made++;
+    if (made < 3) {
+        pthread_mutex_lock(&hub->mu);
+        hub->committer_done = 1;
+        hub->answerer_done = made < 2;
+        pthread_cond_signal(&hub->answer_cv);
+        pthread_cond_signal(&hub->eval_cv);
+        pthread_mutex_unlock(&hub->mu);
+        if (made == 2)
+            pthread_join(hub->answerer, NULL);
+        if (made >= 1)
+            pthread_join(hub->evaluator, NULL);
+        hub->committer_done = hub->answerer_done = 0;
+        return vigil__error_set(VIGIL_ERROR, "hub: cannot start the %s thread",
+                                made == 0   ? "evaluator"
+                                : made == 1 ? "answering"
+                                            : "committer");
+    }
     if (pthread_create(&hub->ticker, NULL, ticker_main, hub)) {
         pthread_mutex_lock(&hub->mu);
         hub->stopping = 1;
         pthread_cond_broadcast(&hub->cv);
         pthread_mutex_unlock(&hub->mu);
         pthread_join(hub->committer, NULL);
+        pthread_join(hub->answerer, NULL);
+        pthread_join(hub->evaluator, NULL);
         return vigil__error_set(VIGIL_ERROR, "hub: cannot start the events thread");
     }
     pthread_mutex_lock(&hub->mu);
@@ -871,6 +1011,7 @@ int vigil_hub_start(vigil_hub *hub)
     pthread_mutex_unlock(&hub->mu);
     vigil__log(&hub->logger, VIGIL_LOG_INFO, "hub", "started", "series=%zu queue_max=%zu", series,
                hub->queue_max);
+    vigil__hub_warn_no_dispatcher(hub);
     return VIGIL_OK;
 }
 
@@ -893,6 +1034,8 @@ void vigil_hub_stop(vigil_hub *hub)
         vigil__log(&hub->logger, VIGIL_LOG_INFO, "hub", "stopping: committing queued ingests",
                    "queued=%zu", queued);
         pthread_join(hub->committer, NULL);
+        pthread_join(hub->answerer, NULL);
+        pthread_join(hub->evaluator, NULL);
         pthread_join(hub->ticker, NULL);
     }
     /* after the threads that request actions; results of requests not

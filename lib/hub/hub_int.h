@@ -32,15 +32,25 @@ struct vigil_hub {
     vigil__events *events;
 
     pthread_mutex_t mu;
-    pthread_cond_t cv;                /* committer: work queued or stopping */
+    pthread_cond_t cv;                /* committer: work queued, room after it, or stopping */
     pthread_cond_t tick_cv;           /* ticker: stopping */
+    pthread_cond_t answer_cv;         /* answerer: a group written, or the committer ended */
+    pthread_cond_t eval_cv;           /* evaluator: a group answered, or the answerer ended */
     commit_group *open;               /* the group new ingests join */
     commit_group *ready, *ready_tail; /* sealed groups, oldest first */
-    commit_group *spare;              /* a committed group kept for its memory */
-    size_t qlen;                      /* ingests waiting for their commit */
-    size_t qsamples;                  /* their samples */
+    commit_group *spare;              /* committed groups kept for their memory */
+    size_t nspare;
+    /* written groups, oldest first, waiting for the answerer */
+    commit_group *committed, *committed_tail;
+    /* answered groups, oldest first, waiting for the evaluator (the engine) */
+    commit_group *to_feed, *to_feed_tail;
+    size_t npost;       /* groups written and not yet recycled by the evaluator */
+    int committer_done; /* the committer has written its last group */
+    int answerer_done;  /* the answerer has answered the last group */
+    size_t qlen;        /* ingests waiting for their commit */
+    size_t qsamples;    /* their samples */
     int started, stopping, stopped;
-    pthread_t committer, ticker;
+    pthread_t committer, answerer, evaluator, ticker;
 
     /* counters (under mu) */
     uint64_t samples, batches, duplicates, commits, rejected;
@@ -66,7 +76,7 @@ struct vigil_hub {
     vigil_action_dispatcher disp;   /* set by vigil_hub_set_dispatcher() (under mu) */
     int has_disp;                   /* under mu */
     pthread_mutex_t act_mu;         /* serialises a result's check-and-update */
-    vigil_batch *feed;              /* committer: one stored batch for the engine */
+    vigil_batch *feed;              /* evaluator: one stored batch for the engine */
     vigil__prom_family *m_actions;  /* results by status */
     vigil__prom_family *m_dispatch; /* submit to result, seconds */
     vigil__prom_family *m_dispatch_failed;
@@ -101,6 +111,9 @@ int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *opts);
 int vigil__hub_check_policies(const vigil_hub_options *opts);
 /* Stops the HTTP dispatcher (pending requests are answered "cancelled"). */
 void vigil__hub_stop_dispatch(vigil_hub *hub);
+/* Warns (once, from vigil_hub_start()) when policies are loaded but no
+ * dispatcher will carry their requests. */
+void vigil__hub_warn_no_dispatcher(vigil_hub *hub);
 /* Frees the engine and the dispatcher. */
 void vigil__hub_free_engine(vigil_hub *hub);
 /* Counts an engine call that failed (op: "ingest", "tick", ...) and logs it. */

@@ -119,7 +119,12 @@ static int get_time(int64_t *out, int *present, const cJSON *obj, const char *ke
     if (!cJSON_IsString(v))
         return bad(VIGIL_ETYPE, key, "expected epoch milliseconds or a time string");
     int rc = vigil__hub_parse_time(out, key, v->valuestring, now, 1);
-    return rc ? bad(VIGIL_EVALUE, key, vigil_error_last()->message + strlen(key) + 2) : VIGIL_OK;
+    if (!rc)
+        return VIGIL_OK;
+    /* a copy: the message may not be formatted into itself */
+    char why[1024]; /* the size of the error message buffer */
+    snprintf(why, sizeof(why), "%s", vigil_error_last()->message + strlen(key) + 2);
+    return bad(VIGIL_EVALUE, key, why);
 }
 
 /* Codes of a bad body are answered 400 invalid_request (not invalid_metric);
@@ -778,8 +783,11 @@ static void route_desired_put(vigil__api_call *call, void *payload)
     }
     if (!rc) {
         rc = vigil_engine_set_desired(hub->engine, target, desired);
-        if (rc == VIGIL_EVALUE || rc == VIGIL_ETYPE)
-            rc = vigil__error_set(VIGIL_EINVAL, "desired: %s", vigil_error_last()->message);
+        if (rc == VIGIL_EVALUE || rc == VIGIL_ETYPE) {
+            char why[1024]; /* the size of the error message buffer */
+            snprintf(why, sizeof(why), "%s", vigil_error_last()->message);
+            rc = vigil__error_set(VIGIL_EINVAL, "desired: %s", why);
+        }
     }
     if (!rc)
         rc = desired_key(&key, target);

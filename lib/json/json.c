@@ -543,8 +543,9 @@ static char *copy_string(arena_state *a, const unsigned char *s, const unsigned 
     return (char *)out;
 }
 
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__LDBL_MANT_DIG__) && \
-    __LDBL_MANT_DIG__ == 64 && defined(__FLT_EVAL_METHOD__) && __FLT_EVAL_METHOD__ == 0
+/* The exact fast path needs double arithmetic evaluated in double (no
+ * x87 excess precision). */
+#if defined(__FLT_EVAL_METHOD__) && __FLT_EVAL_METHOD__ == 0
 #define EXACT_FAST_PATHS 1
 #else
 #define EXACT_FAST_PATHS 0
@@ -579,17 +580,12 @@ static double number_slow(const unsigned char *start, size_t n)
 static const double k_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/* 10^0 .. 10^27, each exact in the 64-bit mantissa of x87 long double. */
-static const long double k_pow10l[28] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,
-                                         1e7L,  1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L,
-                                         1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L,
-                                         1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
 #endif
 
 /* The value of the checked number start[0..stop) whose digits are in
- * `acc`, exactly as strtod reads it (correctly rounded): exact fast paths
- * for up to 19 significant digits and small exponents, strtod otherwise. */
+ * `acc`, exactly as strtod reads it (correctly rounded): an exact fast
+ * path when the digits fit 53 bits and |exponent| <= 22 (both operands are
+ * exact doubles, so one IEEE operation rounds correctly), strtod otherwise. */
 static double number_value(const num_acc *acc, const unsigned char *start,
                            const unsigned char *stop)
 {
@@ -601,18 +597,6 @@ static double number_value(const num_acc *acc, const unsigned char *start,
         /* Both operands exact: one IEEE operation rounds correctly. */
         v = e10 < 0 ? (double)w / k_pow10[-e10] : (double)w * k_pow10[e10];
         return neg ? -v : v;
-    }
-    if (!acc->dropped && e10 >= -27 && e10 <= 27) {
-        /* Exact operands, one rounding to 64 bits, then one to 53: the
-         * double rounding is harmless unless the 64-bit result lies exactly
-         * halfway between two doubles (its low 11 bits 10000000000). */
-        long double l = e10 < 0 ? (long double)w / k_pow10l[-e10] : (long double)w * k_pow10l[e10];
-        uint64_t mant;
-        memcpy(&mant, &l, sizeof(mant));
-        if ((mant & 0x7FF) != 0x400) {
-            v = (double)l;
-            return neg ? -v : v;
-        }
     }
 #else
     (void)acc;
@@ -770,6 +754,7 @@ static ALWAYS_INLINE int scan(const char *text, size_t len, size_t max_depth,
     value_scalar : { /* cls C_NUM or C_LIT at p, state S_VALUE or S_ARR_FIRST */
         const unsigned char *s = p;
         num_acc acc;
+        memset(&acc, 0, sizeof(acc));
         rc = cls == C_NUM ? check_number(&p, end, base, pb, bld ? &acc : NULL)
                           : check_literal(&p, end, base, pb);
         if (rc != VIGIL_OK)

@@ -2,6 +2,7 @@
  * documented in configs/remediator.yaml; unknown keys are refused with their
  * location; the actions are validated by configuring them once. */
 #include "httpd/internal.h"
+#include "internal/remediator.h"
 #include "remediator/rem_int.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@ struct vigil_remediator_config {
     vigil_httpd_options httpd;
     vigil_remediator_daemon_options daemon;
     vigil__api_security sec;
+    int inprocess; /* vigil__remediator_config_load_inprocess(): no HTTP, no secrets */
 };
 
 static int section(const vigil_config_node **out, const vigil_config_node *root, const char *key,
@@ -172,7 +174,7 @@ static int parse(vigil_remediator_config *c)
         return vigil_config_error(vigil_config_node_get(root, "secret_env"), VIGIL_EVALUE,
                                   "expected the name of an environment variable");
     const char *sv = getenv(c->rem.secret_env);
-    if (!sv || !*sv) {
+    if (!c->inprocess && (!sv || !*sv)) {
         char msg[300];
         snprintf(msg, sizeof(msg),
                  "environment variable %.128s (the request signing secret shared with the hub) "
@@ -209,7 +211,7 @@ static int parse(vigil_remediator_config *c)
     if (n) {
         if ((rc = vigil_config_require(n, "url")) ||
             (rc = vigil_config_get_string(&c->rem.hub_url, n, "url", NULL)) ||
-            (rc = env_name(&c->rem.hub_token_env, n, "token_env", 1)) ||
+            (rc = env_name(&c->rem.hub_token_env, n, "token_env", !c->inprocess)) ||
             (rc = get_uint(&c->rem.hub_attempts, n, "attempts", 0, 0, 1000)) ||
             (rc = vigil_config_get_duration(&c->rem.hub_backoff_ms, n, "backoff", 0)) ||
             (rc = vigil_config_get_duration(&c->rem.hub_timeout_ms, n, "timeout", 0)))
@@ -257,6 +259,11 @@ static int parse(vigil_remediator_config *c)
     if (!rc && c->rem.actions)
         rc = vigil_action_registry_configure(reg, c->rem.actions);
     vigil_action_registry_free(reg);
+    if (!rc && c->inprocess) {
+        c->rem.secret_env = NULL;
+        c->rem.hub_url = NULL;
+        c->rem.hub_token_env = NULL;
+    }
     return rc;
 }
 
@@ -269,7 +276,7 @@ void vigil_remediator_config_free(vigil_remediator_config *c)
     vigil__free(c);
 }
 
-static int finish_load(vigil_remediator_config **out, vigil_config *cfg)
+static int finish_load(vigil_remediator_config **out, vigil_config *cfg, int inprocess)
 {
     vigil_remediator_config *c = vigil__calloc(1, sizeof(*c));
     if (!c) {
@@ -277,6 +284,7 @@ static int finish_load(vigil_remediator_config **out, vigil_config *cfg)
         return vigil__error_oom();
     }
     c->cfg = cfg;
+    c->inprocess = inprocess;
     if (!getcwd(c->base_dir, sizeof(c->base_dir))) {
         vigil_remediator_config_free(c);
         return vigil__error_set(VIGIL_EIO, "remediator config: getcwd: %s", strerror(errno));
@@ -299,7 +307,7 @@ int vigil_remediator_config_load(vigil_remediator_config **out, const char *path
     *out = NULL;
     vigil_config *cfg = NULL;
     int rc = vigil_config_load_file(&cfg, path, copts);
-    return rc ? rc : finish_load(out, cfg);
+    return rc ? rc : finish_load(out, cfg, 0);
 }
 
 int vigil_remediator_config_load_string(vigil_remediator_config **out, const char *text, size_t len,
@@ -310,7 +318,18 @@ int vigil_remediator_config_load_string(vigil_remediator_config **out, const cha
     *out = NULL;
     vigil_config *cfg = NULL;
     int rc = vigil_config_load_string(&cfg, text, len, name, copts);
-    return rc ? rc : finish_load(out, cfg);
+    return rc ? rc : finish_load(out, cfg, 0);
+}
+
+int vigil__remediator_config_load_inprocess(vigil_remediator_config **out, const char *path,
+                                            const vigil_config_options *copts)
+{
+    if (!out || !path)
+        return vigil__error_set(VIGIL_EINVAL, "remediator config: NULL argument");
+    *out = NULL;
+    vigil_config *cfg = NULL;
+    int rc = vigil_config_load_file(&cfg, path, copts);
+    return rc ? rc : finish_load(out, cfg, 1);
 }
 
 const vigil_remediator_options *vigil_remediator_config_options(const vigil_remediator_config *c)

@@ -17,6 +17,10 @@
 /* Store state keys. */
 #define REM_KEY_TARGET   "remediator/t/"
 #define REM_KEY_APPROVAL "remediator/approval/"
+/* exit_code of a FAILED result that was never recorded in the ledger
+ * (stopping, store failure): POST /v1/execute answers it 503 so the hub
+ * delivers the request again, instead of 200 with a final result. */
+#define REM_EXIT_UNRECORDED (-2)
 
 /* An owned copy of a request. */
 typedef struct rem_req {

@@ -342,7 +342,7 @@ static void deliver_unrecorded(vigil_remediator *rem, rem_flight *flight, const 
     if (message)
         vigil_action_result_set_output(&res, message, strlen(message));
     res.status = VIGIL_ACTION_FAILED;
-    res.exit_code = -2; /* marks "not recorded" for the routes */
+    res.exit_code = REM_EXIT_UNRECORDED;
     deliver(rem, flight, &res, 0, "", 0);
     vigil_action_result_clear(&res);
 }

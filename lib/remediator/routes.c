@@ -45,7 +45,7 @@ static void exec_done(const vigil_action_result *r, int64_t seq, const char *mac
     vigil_api_response *resp = vigil__api_call_response(call);
     vigil_buf b = VIGIL_BUF_INIT;
     int rc;
-    if (r->status == VIGIL_ACTION_FAILED && r->exit_code == -2) {
+    if (r->status == VIGIL_ACTION_FAILED && r->exit_code == REM_EXIT_UNRECORDED) {
         /* not recorded (stopping, store failure): the hub delivers it again */
         char msg[512];
         snprintf(msg, sizeof(msg), "the request was not recorded (%s): deliver it again later",

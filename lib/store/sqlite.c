@@ -88,6 +88,10 @@ static const char *const migrations[VIGIL__SQ_SCHEMA_VERSION] = {
 #define SQ_ACTION_COLS                                                                    \
     "id, requested_ms, action, target, params, reason, policy, series, dry_run, status, " \
     "result_reason, output, duration_ms, updated_ms, audit_seq, audit_hash"
+/* VIGIL__SQ_ROWS_SMALL rows of anonymous parameters (series, ts, value, error) */
+#define SQ_ROW4 "(?,?,?,?)"
+#define SQ_ROWS_8 \
+    SQ_ROW4 "," SQ_ROW4 "," SQ_ROW4 "," SQ_ROW4 "," SQ_ROW4 "," SQ_ROW4 "," SQ_ROW4 "," SQ_ROW4
 #define SQ_RES_COLS "key, kind, name, source, revision, status, body, updated_ms"
 
 static const char *const stmt_sql[SQ_STMT_COUNT] = {
@@ -100,6 +104,11 @@ static const char *const stmt_sql[SQ_STMT_COUNT] = {
     [SQ_SERIES_INSERT] = "INSERT INTO series(name, tags) VALUES(?1, ?2)",
     [SQ_SAMPLE_UPSERT] = "INSERT OR REPLACE INTO samples(series_id, ts, value, error)"
                          " VALUES(?1, ?2, ?3, ?4)",
+    [SQ_SAMPLE_UPSERT_8] = "INSERT OR REPLACE INTO samples(series_id, ts, value, error)"
+                           " VALUES" SQ_ROWS_8,
+    [SQ_SAMPLE_UPSERT_64] = "INSERT OR REPLACE INTO samples(series_id, ts, value, error)"
+                            " VALUES" SQ_ROWS_8 "," SQ_ROWS_8 "," SQ_ROWS_8 "," SQ_ROWS_8
+                            "," SQ_ROWS_8 "," SQ_ROWS_8 "," SQ_ROWS_8 "," SQ_ROWS_8,
     [SQ_SERIES_ALL] = "SELECT id, name, tags FROM series ORDER BY name, tags",
     [SQ_SERIES_BY_NAME] = "SELECT id, name, tags FROM series WHERE name = ?1 ORDER BY tags",
     [SQ_SERIES_BY_GLOB] = "SELECT id, name, tags FROM series WHERE name GLOB ?1"
@@ -685,6 +694,7 @@ static void sq_close(void *h)
     vigil__sq_cache_clear(&s->cache);
     vigil__free(s->cache.slots);
     vigil_buf_dispose(&s->key);
+    vigil__free(s->rows);
     vigil_buf_dispose(&s->qkey);
     vigil_buf_dispose(&s->tagbuf);
     vigil__free(s->tags);

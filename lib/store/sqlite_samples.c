@@ -139,44 +139,120 @@ static int record_batch_id(vigil__sq *s, const char *agent, const char *bid, int
     return VIGIL_OK;
 }
 
-/* Writes metrics [from, from + n) of `b`. */
-static int write_metrics(vigil__sq *s, const vigil_batch *b, size_t from, size_t n,
-                         vigil_store_write_result *res, int *created_any)
+/* Looks up (or creates) the series of metrics [from, from + n) of `b` and
+ * appends one row per metric to s->rows (*nrows of them so far). */
+static int collect_rows(vigil__sq *s, const vigil_batch *b, size_t from, size_t n, size_t *nrows,
+                        vigil_store_write_result *res, int *created_any)
 {
-    int rc;
-    sqlite3_stmt *st;
-    for (size_t i = from; i < from + n; i++) {
-        const vigil_metric *m = vigil_batch_get(b, i);
-        int64_t id = 0;
+    if (vigil__array_grow((void **)&s->rows, &s->rows_cap, *nrows + n, sizeof(*s->rows)) != 0)
+        return vigil__error_oom();
+    sq_row *row = s->rows + *nrows;
+    for (size_t i = from; i < from + n; i++, row++) {
         int created = 0;
-        rc = series_id(s, m, &id, &created);
+        int rc = series_id(s, vigil_batch_get(b, i), &row->series, &created);
         if (created) {
             *created_any = 1;
             res->new_series++;
         }
         if (rc)
             return rc;
-        if (!(st = vigil__sq_stmt(s, SQ_SAMPLE_UPSERT, &rc)))
-            return rc;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, m->ts_ms);
-        if (m->error) {
-            sqlite3_bind_null(st, 3);
-            sqlite3_bind_text(st, 4, m->error, -1, SQLITE_STATIC);
-        } else {
-            sqlite3_bind_double(st, 3, m->value);
-        }
-        int r = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (r != SQLITE_DONE)
-            return vigil__sq_error(s, r, "writing samples");
+        row->index = i;
     }
+    *nrows += n;
     res->written = n;
     return VIGIL_OK;
 }
 
+#define RADIX_BITS 11
+#define RADIX_SIZE (1u << RADIX_BITS)
+
+/* Sorts s->rows[0, n) by series, keeping the batch order of the rows of a
+ * series (a stable LSD radix sort on the series id), unless they are in
+ * order already (one series, or a batch written series by series). */
+static int sort_rows(vigil__sq *s, size_t n)
+{
+    int64_t max = 0;
+    int sorted = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (s->rows[i].series > max)
+            max = s->rows[i].series;
+        if (i && s->rows[i].series < s->rows[i - 1].series)
+            sorted = 0;
+    }
+    if (sorted)
+        return VIGIL_OK;
+    /* rows [n, 2n): the scratch space of the passes */
+    if (vigil__array_grow((void **)&s->rows, &s->rows_cap, 2 * n, sizeof(*s->rows)) != 0)
+        return vigil__error_oom();
+    sq_row *from = s->rows, *to = s->rows + n;
+    size_t count[RADIX_SIZE];
+    for (unsigned shift = 0; shift < 64 && (uint64_t)max >> shift; shift += RADIX_BITS) {
+        memset(count, 0, sizeof(count));
+        for (size_t i = 0; i < n; i++)
+            count[((uint64_t)from[i].series >> shift) & (RADIX_SIZE - 1)]++;
+        size_t sum = 0;
+        for (size_t d = 0; d < RADIX_SIZE; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            to[count[((uint64_t)from[i].series >> shift) & (RADIX_SIZE - 1)]++] = from[i];
+        sq_row *t = from;
+        from = to;
+        to = t;
+    }
+    if (from != s->rows)
+        memcpy(s->rows, from, n * sizeof(*s->rows));
+    return VIGIL_OK;
+}
+
+/* Inserts rows [0, n) of s->rows (metrics of `b`), many rows a statement. */
+static int insert_rows(vigil__sq *s, const vigil_batch *b, size_t n)
+{
+    static const struct {
+        sq_stmt_id id;
+        size_t rows;
+    } sizes[] = {{SQ_SAMPLE_UPSERT_64, VIGIL__SQ_ROWS_LARGE},
+                 {SQ_SAMPLE_UPSERT_8, VIGIL__SQ_ROWS_SMALL},
+                 {SQ_SAMPLE_UPSERT, 1}};
+    size_t done = 0;
+    for (size_t k = 0; k < VIGIL__ARRAY_LEN(sizes); k++) {
+        size_t per = sizes[k].rows;
+        if (n - done < per)
+            continue;
+        int rc;
+        sqlite3_stmt *st = vigil__sq_stmt(s, sizes[k].id, &rc);
+        if (!st)
+            return rc;
+        for (; n - done >= per; done += per) {
+            for (size_t j = 0; j < per; j++) {
+                const sq_row *row = &s->rows[done + j];
+                const vigil_metric *m = vigil_batch_get(b, row->index);
+                int p = (int)(j * 4);
+                sqlite3_bind_int64(st, p + 1, row->series);
+                sqlite3_bind_int64(st, p + 2, m->ts_ms);
+                if (m->error) {
+                    sqlite3_bind_null(st, p + 3);
+                    sqlite3_bind_text(st, p + 4, m->error, -1, SQLITE_STATIC);
+                } else {
+                    sqlite3_bind_double(st, p + 3, m->value);
+                    sqlite3_bind_null(st, p + 4);
+                }
+            }
+            int r = sqlite3_step(st);
+            sqlite3_reset(st);
+            if (r != SQLITE_DONE)
+                return vigil__sq_error(s, r, "writing samples");
+        }
+    }
+    return VIGIL_OK;
+}
+
 /* Writes `nparts` parts of `b` in one transaction; on failure rolls back,
- * zeroes the results and returns the code. */
+ * zeroes the results and returns the code. The batch ids are recorded and
+ * the series looked up part by part, in order; then the samples of every
+ * part that is not a duplicate are inserted together, sorted by series. */
 static int write_parts(vigil__sq *s, const vigil_batch *b, const vigil_store_batch_part *parts,
                        size_t nparts, vigil_store_write_result *res, const char *op)
 {
@@ -186,7 +262,7 @@ static int write_parts(vigil__sq *s, const vigil_batch *b, const vigil_store_bat
     if ((rc = vigil__sq_begin(s, what)) != 0)
         return rc;
     int created_any = 0;
-    size_t from = 0;
+    size_t from = 0, nrows = 0;
     for (size_t i = 0; i < nparts && rc == VIGIL_OK; i++) {
         int dup = 0;
         if (parts[i].batch_id)
@@ -194,9 +270,13 @@ static int write_parts(vigil__sq *s, const vigil_batch *b, const vigil_store_bat
         if (rc == VIGIL_OK && dup)
             res[i].duplicate = 1;
         else if (rc == VIGIL_OK)
-            rc = write_metrics(s, b, from, parts[i].count, &res[i], &created_any);
+            rc = collect_rows(s, b, from, parts[i].count, &nrows, &res[i], &created_any);
         from += parts[i].count;
     }
+    if (rc == VIGIL_OK)
+        rc = sort_rows(s, nrows);
+    if (rc == VIGIL_OK)
+        rc = insert_rows(s, b, nrows);
     if (rc == VIGIL_OK) {
         snprintf(what, sizeof(what), "%s: committing", op);
         rc = vigil__sq_commit(s, what);

@@ -49,6 +49,13 @@ START_TEST(result_strings_are_owned_and_sanitised)
     ck_assert_str_eq(r.output, "a\xef\xbf\xbd"
                                "b\xef\xbf\xbd\xc3\xa9");
     ck_assert_uint_eq(r.output_len, strlen(r.output));
+    /* an empty output (a program that printed nothing) is an empty string */
+    vigil_action_result e = VIGIL_ACTION_RESULT_INIT;
+    ck_assert_int_eq(vigil_action_result_set_output(&e, "xyz", 0), VIGIL_OK);
+    ck_assert_ptr_nonnull(e.output);
+    ck_assert_str_eq(e.output, "");
+    ck_assert_uint_eq(e.output_len, 0);
+    vigil_action_result_clear(&e);
     r.status = VIGIL_ACTION_REFUSED;
     r.duration_ms = 7;
     ck_assert_int_eq(vigil_action_result_copy(&c, &r), VIGIL_OK);

@@ -792,7 +792,7 @@ END_TEST
 static void *ticker_reader(void *arg)
 {
     vigil_api_response *r = arg;
-    char buf[4096];
+    char buf[4096] = "";
     size_t got = 0;
     for (int i = 0; i < 3000 && !strstr(buf, "event: ingest"); i++) {
         size_t n = 0;

@@ -251,13 +251,20 @@ static size_t standin_requests(standin *s)
 
 /* ---- hub helpers ------------------------------------------------------------------ */
 
-/* One database per test (each runs in its own process). */
+/* One database per test: db_url_reset() runs before each (also when the
+ * tests share one process, with CK_FORK=no). */
+static char g_db_url[600];
+
+static void db_url_reset(void)
+{
+    g_db_url[0] = '\0';
+}
+
 static const char *db_url(void)
 {
-    static char url[600];
-    if (!url[0])
-        snprintf(url, sizeof(url), "sqlite://%s/hub.db", vt_tmpdir());
-    return url;
+    if (!g_db_url[0])
+        snprintf(g_db_url, sizeof(g_db_url), "sqlite://%s/hub.db", vt_tmpdir());
+    return g_db_url;
 }
 
 static void hub_defaults(vigil_hub_options *o)
@@ -433,6 +440,19 @@ static double metric_value(vigil_api *api, const char *series)
     return v;
 }
 
+/* The value of `series` once it reaches `want` (or at WAIT_MS): counters are
+ * bumped just after the store row a test waits on is written. */
+static double wait_metric(vigil_api *api, const char *series, double want)
+{
+    int64_t end = mono_ms() + WAIT_MS;
+    double v = metric_value(api, series);
+    while (v < want && mono_ms() < end) {
+        usleep(2000);
+        v = metric_value(api, series);
+    }
+    return v;
+}
+
 /* ---- dispatch over HTTP -------------------------------------------------------------- */
 
 START_TEST(dispatch_success_signed)
@@ -486,8 +506,8 @@ START_TEST(dispatch_success_signed)
     ck_assert_int_eq(
         call(api, "GET", "/v1/actions", "status=failed", AUTH_R, NULL, out, sizeof(out)), 200);
     ck_assert_str_eq(out, "{\"actions\":[],\"checkpoint\":null}");
-    ck_assert(metric_value(api, "vigil_actions_total{status=\"succeeded\"}") == 1.0);
-    ck_assert(metric_value(api, "vigil_action_dispatch_duration_seconds_count") == 1.0);
+    ck_assert(wait_metric(api, "vigil_actions_total{status=\"succeeded\"}", 1) == 1.0);
+    ck_assert(wait_metric(api, "vigil_action_dispatch_duration_seconds_count", 1) == 1.0);
     vigil_api_free(api);
     vigil_hub_free(hub);
     standin_stop(&s);
@@ -549,7 +569,7 @@ START_TEST(dispatch_4xx_is_final)
     ck_assert_msg(strstr(a->output, "scripted") != NULL, "%s", a->output);
     vigil_store_action_free(a);
     ck_assert_uint_eq(standin_requests(&s), 1);
-    ck_assert(metric_value(api, "vigil_actions_total{status=\"failed\"}") == 1.0);
+    ck_assert(wait_metric(api, "vigil_actions_total{status=\"failed\"}", 1) == 1.0);
     vigil_api_free(api);
     vigil_hub_free(hub);
     standin_stop(&s);
@@ -1088,7 +1108,7 @@ START_TEST(policy_fires_end_to_end_remediated)
     ck_assert_msg(strstr(out, "\"name\":\"demo_down\"") != NULL, "%s", out);
     ck_assert(metric_value(api, "vigil_policy_decisions_total{decision=\"fired\"}") == 1.0);
     ck_assert(metric_value(api, "vigil_policy_decisions_total{decision=\"remediated\"}") == 1.0);
-    ck_assert(metric_value(api, "vigil_actions_total{status=\"succeeded\"}") == 1.0);
+    ck_assert(wait_metric(api, "vigil_actions_total{status=\"succeeded\"}", 1) == 1.0);
     /* decisions route inputs */
     ck_assert_int_eq(
         call(api, "GET", "/v1/decisions", "limit=100000", AUTH_R, NULL, out, sizeof(out)), 400);
@@ -1224,6 +1244,51 @@ START_TEST(desired_routes)
                      200);
     vigil_api_free(api);
     vigil_hub_free(hub);
+}
+END_TEST
+
+/* Counts warn records saying no remediator is configured. */
+static void count_no_remediator(const vigil_log_record *r, void *payload)
+{
+    if (r->level == VIGIL_LOG_WARN && strstr(r->message, "no remediator is configured"))
+        __atomic_add_fetch((int *)payload, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Starts a hub whose engine holds DEMO_RULE, with `d` set as its dispatcher
+ * before the start when not NULL; returns the warnings counted. */
+static int start_warnings(const vigil_action_dispatcher *d)
+{
+    int warned = 0;
+    vigil_hub_options o;
+    hub_defaults(&o);
+    o.logger.cb = count_no_remediator;
+    o.logger.payload = &warned;
+    o.logger.min_level = VIGIL_LOG_WARN;
+    vigil_hub *hub = NULL;
+    ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_OK);
+    vigil_config *cfg = NULL;
+    ck_assert_int_eq(vigil_config_load_string(&cfg, DEMO_RULE, strlen(DEMO_RULE), "w.yaml", NULL),
+                     VIGIL_OK);
+    ck_assert_int_eq(
+        vigil_engine_load(vigil_hub_engine(hub),
+                          vigil_config_node_get(vigil_config_root(cfg, 0), "policies")),
+        VIGIL_OK);
+    vigil_config_free(cfg);
+    if (d)
+        ck_assert_int_eq(vigil_hub_set_dispatcher(hub, d), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    vigil_hub_free(hub);
+    return __atomic_load_n(&warned, __ATOMIC_SEQ_CST);
+}
+
+START_TEST(warns_only_without_any_dispatcher)
+{
+    ck_assert_int_eq(start_warnings(NULL), 1);
+    recorder rec;
+    vigil_action_dispatcher d;
+    rec_init(&rec, &d);
+    ck_assert_int_eq(start_warnings(&d), 0);
+    pthread_mutex_destroy(&rec.mu);
 }
 END_TEST
 
@@ -1389,7 +1454,7 @@ START_TEST(collector_yaml_remediator_keys)
     cfg_fails("remediator: {url: 'http://h', secret_env: VT_HP_SECRET, backoff: soon}\n",
               VIGIL_EVALUE, "remediator.backoff");
     cfg_fails("remediator: {url: 'http://h', secret_env: VT_HP_SECRET, inprocess: true}\n",
-              VIGIL_EUNKNOWNKEY, "remediator.inprocess: unknown key");
+              VIGIL_EVALUE, "remediator.url: not with inprocess: true");
     cfg_fails("remediator: {url: 'http://h', secret_env: VT_HP_UNSET_SECRET}\n", VIGIL_EENV,
               "c.yaml:1:43: remediator.secret_env: environment variable \"VT_HP_UNSET_SECRET\"");
     cfg_fails("policy_interval: 0s\n", VIGIL_ERANGE,
@@ -1471,6 +1536,7 @@ static Suite *hub_policy_suite(void)
     Suite *s = suite_create("hub_policy");
     TCase *tc = tcase_create("dispatch");
     tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, db_url_reset, NULL);
     tcase_add_test(tc, dispatch_success_signed);
     tcase_add_test(tc, dispatch_retries_503_then_succeeds);
     tcase_add_test(tc, dispatch_503_exhausts_attempts);
@@ -1482,6 +1548,7 @@ static Suite *hub_policy_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("results");
     tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, db_url_reset, NULL);
     tcase_add_test(tc, no_remediator_fails_requests);
     tcase_add_test(tc, result_route_bad_inputs);
     tcase_add_test(tc, result_function_codes);
@@ -1491,10 +1558,12 @@ static Suite *hub_policy_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("policies");
     tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, db_url_reset, NULL);
     tcase_add_test(tc, policy_fires_end_to_end_remediated);
     tcase_add_test(tc, silences_routes_and_effect);
     tcase_add_test(tc, desired_routes);
     tcase_add_test(tc, engine_for_embedders);
+    tcase_add_test(tc, warns_only_without_any_dispatcher);
     tcase_add_test(tc, collector_yaml_policies_and_dir);
     suite_add_tcase(s, tc);
     return s;

@@ -414,6 +414,43 @@ START_TEST(decode_design_example)
 }
 END_TEST
 
+START_TEST(numbers_decode_as_strtod_reads_them)
+{
+    /* the decoder's own number reading must round exactly as strtod does */
+    static const char *const lits[] = {"0.93",
+                                       "1e-7",
+                                       "123.456e5",
+                                       "9007199254740993",
+                                       "9007199254740992",
+                                       "0.30000000000000004",
+                                       "1.7976931348623157e308",
+                                       "2.2250738585072014e-308",
+                                       "12345678901234567890123",
+                                       "4.9e-324",
+                                       "-0.0",
+                                       "1e23",
+                                       "8.589973e9",
+                                       "2.5e-22",
+                                       "1E22",
+                                       "0.1e-1",
+                                       "179769313486231580793728971405301e276",
+                                       "5e-324",
+                                       "1732650000000",
+                                       "-123456789.987654321"};
+    vigil_batch *b = new_batch();
+    for (size_t i = 0; i < sizeof(lits) / sizeof(lits[0]); i++) {
+        char json[256];
+        snprintf(json, sizeof(json), "{\"metrics\":[{\"name\":\"n\",\"value\":%s,\"ts\":1}]}",
+                 lits[i]);
+        ck_assert_int_eq(decode(b, json), VIGIL_OK);
+        double want = strtod(lits[i], NULL), got = vigil_batch_get(b, 0)->value;
+        ck_assert_msg(memcmp(&want, &got, sizeof(want)) == 0, "%s: decoded %.17g, strtod %.17g",
+                      lits[i], got, want);
+    }
+    vigil_batch_free(b);
+}
+END_TEST
+
 START_TEST(round_trip)
 {
     vigil_batch *a = new_batch(), *b = new_batch();
@@ -1206,6 +1243,7 @@ static Suite *metric_suite(void)
     tc = new_tcase("codec", 20);
     tcase_add_test(tc, decode_design_example);
     tcase_add_test(tc, round_trip);
+    tcase_add_test(tc, numbers_decode_as_strtod_reads_them);
     tcase_add_test(tc, doubles_round_trip_bit_exact);
     tcase_add_test(tc, decode_options);
     tcase_add_test(tc, json_writer);

@@ -114,8 +114,10 @@ long vt_oom_sweep(vt_op op, vt_cleanup cleanup, void *ctx, int alt_code)
     return -1;
 }
 
-static char g_tmp[8][512];
-static int g_ntmp;
+/* Every directory made, removed at exit. Grows: with CK_FORK=no (as under
+ * valgrind) all the tests of a suite share one process. */
+static char **g_tmp;
+static int g_ntmp, g_captmp, g_atexit;
 
 static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -127,19 +129,32 @@ static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *
 
 static void rm_tmpdirs(void)
 {
-    if (getenv("VIGIL_TEST_KEEP"))
-        return;
-    for (int i = 0; i < g_ntmp; i++)
-        nftw(g_tmp[i], rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    const char *keep = getenv("VIGIL_TEST_KEEP");
+    for (int i = 0; i < g_ntmp; i++) {
+        if (!keep)
+            nftw(g_tmp[i], rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        free(g_tmp[i]);
+    }
+    free(g_tmp);
+    g_tmp = NULL;
+    g_ntmp = g_captmp = 0;
 }
 
 const char *vt_tmpdir(void)
 {
-    ck_assert_msg(g_ntmp < 8, "too many temporary directories in one test");
+    if (g_ntmp == g_captmp) {
+        int cap = g_captmp ? g_captmp * 2 : 8;
+        char **n = realloc(g_tmp, (size_t)cap * sizeof(*n));
+        ck_assert_ptr_nonnull(n);
+        g_tmp = n;
+        g_captmp = cap;
+    }
     const char *base = getenv("TMPDIR");
-    snprintf(g_tmp[g_ntmp], sizeof(g_tmp[0]), "%s/vigil-test-XXXXXX", base ? base : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(g_tmp[g_ntmp]));
-    if (g_ntmp == 0)
+    char path[512];
+    snprintf(path, sizeof(path), "%s/vigil-test-XXXXXX", base ? base : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(path));
+    ck_assert_ptr_nonnull(g_tmp[g_ntmp] = strdup(path));
+    if (!g_atexit++)
         atexit(rm_tmpdirs);
     return g_tmp[g_ntmp++];
 }
