@@ -21,125 +21,15 @@
 #include <unistd.h>
 
 #include "httptest.h"
+#include "proctest.h"
 #include "testutil.h"
-
-extern char **environ;
 
 #define SECRET      "loop-test-signing-secret-0123456789"
 #define AUDIT_KEY   "loop-test-audit-key-0123456789abcdef"
 #define DEADLINE_MS 60000
 
-typedef struct proc {
-    pid_t pid;
-    int port;
-    char name[32];
-    char log[PATH_MAX];
-    char base[64];
-} proc;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static const char *bin_path(const char *name)
-{
-    static char path[4][PATH_MAX];
-    static int next;
-    const char *build = getenv("VIGIL_TEST_BUILD");
-    ck_assert_msg(build != NULL, "VIGIL_TEST_BUILD is not set (run through make test)");
-    char *p = path[next++ % 4];
-    snprintf(p, PATH_MAX, "%s/bin/%s", build, name);
-    ck_assert_msg(access(p, X_OK) == 0, "not built: %s", p);
-    return p;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return calloc(1, 1);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = calloc(1, (size_t)(n > 0 ? n : 0) + 1);
-    if (n > 0 && fread(b, 1, (size_t)n, f) != (size_t)n)
-        b[0] = '\0';
-    fclose(f);
-    return b;
-}
-
-static void dump_log(const proc *p)
-{
-    char *s = slurp(p->log);
-    size_t n = strlen(s);
-    fprintf(stderr, "---- %s log (last 3000 bytes) ----\n%s\n", p->name,
-            n > 3000 ? s + n - 3000 : s);
-    free(s);
-}
-
-/* Starts `args` with stdout+stderr to <dir>/<name>.log in `dir`. When
- * `wait_listen` is set, waits for the httpd "listening" line and its port. */
-static void start(proc *p, const char *name, char *const *args, const char *dir, int wait_listen)
-{
-    posix_spawn_file_actions_t fa;
-    memset(p, 0, sizeof(*p));
-    snprintf(p->name, sizeof(p->name), "%s", name);
-    snprintf(p->log, sizeof(p->log), "%s/%s.log", dir, name);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawn_file_actions_addchdir_np(&fa, dir);
-    ck_assert_int_eq(posix_spawn(&p->pid, args[0], &fa, NULL, args, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    if (!wait_listen)
-        return;
-    static const char needle[] = "msg=listening address=127.0.0.1:";
-    for (int64_t end = mono_ms() + 20000; !p->port && mono_ms() < end;) {
-        char *s = slurp(p->log);
-        const char *at = strstr(s, needle);
-        if (at)
-            p->port = atoi(at + strlen(needle));
-        free(s);
-        if (!p->port) {
-            int st;
-            if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
-                dump_log(p);
-                ck_abort_msg("%s exited before listening", name);
-            }
-            usleep(10000);
-        }
-    }
-    if (!p->port)
-        dump_log(p);
-    ck_assert_msg(p->port > 0, "%s did not log its address", name);
-    snprintf(p->base, sizeof(p->base), "http://127.0.0.1:%d", p->port);
-}
-
-static int stop(proc *p)
-{
-    int st = 0;
-    if (p->pid <= 0)
-        return 0;
-    kill(p->pid, SIGTERM);
-    for (int i = 0; i < 1000; i++) {
-        pid_t r = waitpid(p->pid, &st, WNOHANG);
-        if (r == p->pid) {
-            p->pid = 0;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        usleep(10000);
-    }
-    kill(p->pid, SIGKILL);
-    waitpid(p->pid, &st, 0);
-    p->pid = 0;
-    return 137;
-}
-
 /* GET base+path and parse the body as JSON (NULL unless 200). */
-static cJSON *get_json(const proc *p, const char *path)
+static cJSON *get_json(const pt_proc *p, const char *path)
 {
     char url[600];
     http_result r;
@@ -153,7 +43,7 @@ static cJSON *get_json(const proc *p, const char *path)
 /* The pid in a process action's pidfile ("PID STARTTIME"), or 0. */
 static pid_t read_pidfile(const char *path)
 {
-    char *s = slurp(path);
+    char *s = pt_slurp(path);
     long pid = strtol(s, NULL, 10);
     free(s);
     return pid > 0 ? (pid_t)pid : 0;
@@ -164,7 +54,7 @@ static double start_since_boot(pid_t pid)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    char *s = slurp(path);
+    char *s = pt_slurp(path);
     const char *p = strrchr(s, ')');
     unsigned long long ticks = 0;
     for (int field = 2; p && *p && field < 22; p++)
@@ -191,7 +81,7 @@ static double start_reference(void)
 }
 
 /* The hub's latest process_up of the demo, or -1 when it has none yet. */
-static double hub_process_up(const proc *hub)
+static double hub_process_up(const pt_proc *hub)
 {
     cJSON *j = get_json(hub, "/v1/series?name=process_up&match=process:demo");
     double v = -1;
@@ -206,7 +96,7 @@ static double hub_process_up(const proc *hub)
 }
 
 /* Status of action `id` in the hub's GET /v1/actions ("" when not listed). */
-static void hub_action_status(const proc *hub, const char *id, char *out, size_t size)
+static void hub_action_status(const pt_proc *hub, const char *id, char *out, size_t size)
 {
     cJSON *j = get_json(hub, "/v1/actions?limit=1000");
     cJSON *list = j ? cJSON_GetObjectItem(j, "actions") : NULL;
@@ -224,7 +114,8 @@ static void hub_action_status(const proc *hub, const char *id, char *out, size_t
 
 /* The action_id of the newest "fired" decision of demo_down, and whether a
  * "remediated" decision exists for it. */
-static int hub_decisions(const proc *hub, char *fired_id, size_t size, const char *remediated_for)
+static int hub_decisions(const pt_proc *hub, char *fired_id, size_t size,
+                         const char *remediated_for)
 {
     cJSON *j = get_json(hub, "/v1/decisions?since=0&limit=1000");
     cJSON *list = j ? cJSON_GetObjectItem(j, "decisions") : NULL;
@@ -258,7 +149,7 @@ START_TEST(kill_restart_remediated_audited)
 {
     const char *dir = vt_tmpdir();
     char cfg[8192], pidfile[PATH_MAX + 16];
-    proc rem, hub, agent;
+    pt_proc rem, hub, agent;
 
     setenv("VIGIL_REMEDIATOR_SECRET", SECRET, 1);
     setenv("VIGIL_AUDIT_KEY", AUDIT_KEY, 1);
@@ -282,10 +173,10 @@ START_TEST(kill_restart_remediated_audited)
              "    stop_timeout: 2s\n"
              "    start_timeout: 5s\n"
              "    targets: \"^demo$\"\n",
-             dir, bin_path("vigil-demo-service"), pidfile);
+             dir, pt_bin_path("vigil-demo-service"), pidfile);
     write_file(dir, "remediator.yaml", cfg);
-    char *rargs[] = {(char *)bin_path("vigil-remediator"), "--config", "remediator.yaml", NULL};
-    start(&rem, "remediator", rargs, dir, 1);
+    char *rargs[] = {(char *)pt_bin_path("vigil-remediator"), "--config", "remediator.yaml", NULL};
+    pt_start(&rem, "remediator", rargs, dir, 1);
 
     /* the hub: one policy, demo_down */
     snprintf(cfg, sizeof(cfg),
@@ -307,8 +198,8 @@ START_TEST(kill_restart_remediated_audited)
              "    verify: {within: 30s}\n",
              dir, rem.base);
     write_file(dir, "collector.yaml", cfg);
-    char *hargs[] = {(char *)bin_path("vigil-collector"), "--config", "collector.yaml", NULL};
-    start(&hub, "collector", hargs, dir, 1);
+    char *hargs[] = {(char *)pt_bin_path("vigil-collector"), "--config", "collector.yaml", NULL};
+    pt_start(&hub, "collector", hargs, dir, 1);
 
     /* the agent: watches the demo through its pidfile */
     snprintf(cfg, sizeof(cfg),
@@ -327,32 +218,32 @@ START_TEST(kill_restart_remediated_audited)
              "    interval: 1s\n",
              hub.base, dir, pidfile);
     write_file(dir, "agent.yaml", cfg);
-    char *aargs[] = {(char *)bin_path("vigil-agent"), "--config", "agent.yaml", NULL};
-    start(&agent, "agent", aargs, dir, 0);
+    char *aargs[] = {(char *)pt_bin_path("vigil-agent"), "--config", "agent.yaml", NULL};
+    pt_start(&agent, "agent", aargs, dir, 0);
 
     /* 1. the loop starts the demo by itself: process_up=0 fires demo_down */
     pid_t first = 0;
-    int64_t end = mono_ms() + DEADLINE_MS;
-    while (mono_ms() < end && !(first = read_pidfile(pidfile)))
+    int64_t end = pt_mono_ms() + DEADLINE_MS;
+    while (pt_mono_ms() < end && !(first = read_pidfile(pidfile)))
         usleep(20000);
     if (!first) {
-        dump_log(&agent);
-        dump_log(&hub);
-        dump_log(&rem);
+        pt_dump_log(&agent);
+        pt_dump_log(&hub);
+        pt_dump_log(&rem);
     }
     ck_assert_msg(first > 0, "the loop never started the demo service");
     ck_assert_int_eq(kill(first, 0), 0);
-    while (mono_ms() < end && hub_process_up(&hub) != 1.0)
+    while (pt_mono_ms() < end && hub_process_up(&hub) != 1.0)
         usleep(50000);
     ck_assert_msg(hub_process_up(&hub) == 1.0, "the hub never saw process_up=1");
 
     /* 2. kill it; the loop must start a new one */
     ck_assert_int_eq(kill(first, SIGKILL), 0);
-    int64_t killed_ms = mono_ms();
+    int64_t killed_ms = pt_mono_ms();
     double killed_at = start_reference();
     pid_t second = 0;
-    end = mono_ms() + DEADLINE_MS;
-    while (mono_ms() < end) {
+    end = pt_mono_ms() + DEADLINE_MS;
+    while (pt_mono_ms() < end) {
         pid_t p = read_pidfile(pidfile);
         if (p && p != first && kill(p, 0) == 0) {
             second = p;
@@ -360,11 +251,11 @@ START_TEST(kill_restart_remediated_audited)
         }
         usleep(1000);
     }
-    int64_t seen_ms = mono_ms();
+    int64_t seen_ms = pt_mono_ms();
     if (!second) {
-        dump_log(&agent);
-        dump_log(&hub);
-        dump_log(&rem);
+        pt_dump_log(&agent);
+        pt_dump_log(&hub);
+        pt_dump_log(&rem);
     }
     ck_assert_msg(second > 0, "the demo service was not restarted");
     double started = start_since_boot(second);
@@ -376,8 +267,8 @@ START_TEST(kill_restart_remediated_audited)
     /* 3. the hub: the action succeeded and the decision ends remediated */
     char fired[256] = "", status[64] = "";
     int remediated = 0;
-    end = mono_ms() + DEADLINE_MS;
-    while (mono_ms() < end) {
+    end = pt_mono_ms() + DEADLINE_MS;
+    while (pt_mono_ms() < end) {
         hub_decisions(&hub, fired, sizeof(fired), NULL);
         if (fired[0]) {
             hub_action_status(&hub, fired, status, sizeof(status));
@@ -388,8 +279,8 @@ START_TEST(kill_restart_remediated_audited)
         usleep(100000);
     }
     if (!remediated || strcmp(status, "succeeded")) {
-        dump_log(&hub);
-        dump_log(&rem);
+        pt_dump_log(&hub);
+        pt_dump_log(&rem);
     }
     ck_assert_msg(fired[0], "no fired decision");
     ck_assert_str_eq(status, "succeeded");
@@ -404,9 +295,9 @@ START_TEST(kill_restart_remediated_audited)
     ck_assert(cJSON_IsNumber(entries) && entries->valuedouble >= 6);
     cJSON_Delete(v);
 
-    ck_assert_int_eq(stop(&agent), 0);
-    ck_assert_int_eq(stop(&hub), 0);
-    ck_assert_int_eq(stop(&rem), 0);
+    ck_assert_int_eq(pt_stop(&agent), 0);
+    ck_assert_int_eq(pt_stop(&hub), 0);
+    ck_assert_int_eq(pt_stop(&rem), 0);
     /* the demo is the remediator's child; make sure nothing outlives the test */
     pid_t last = read_pidfile(pidfile);
     if (last > 0 && kill(last, 0) == 0) {

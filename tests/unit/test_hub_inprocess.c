@@ -18,37 +18,14 @@
 #include <unistd.h>
 
 #include "../integration/httptest.h"
+#include "../integration/proctest.h"
 #include "testutil.h"
-
-extern char **environ;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return calloc(1, 1);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = calloc(1, (size_t)(n > 0 ? n : 0) + 1);
-    if (n > 0 && fread(b, 1, (size_t)n, f) != (size_t)n)
-        b[0] = '\0';
-    fclose(f);
-    return b;
 }
 
 static const char *write_file(const char *dir, const char *name, const char *text)
@@ -229,79 +206,14 @@ END_TEST
 
 /* ---- the daemon ------------------------------------------------------------------- */
 
-typedef struct hubd {
-    pid_t pid;
-    int port;
-    char log[PATH_MAX];
-    char base[64];
-} hubd;
-
-static const char *daemon_path(void)
+/* Starts vigil-collector with `config` in `cwd` and waits until it listens. */
+static void daemon_start(pt_proc *d, const char *config, const char *cwd)
 {
-    static char path[PATH_MAX];
-    const char *build = getenv("VIGIL_TEST_BUILD");
-    ck_assert_msg(build != NULL, "VIGIL_TEST_BUILD is not set (run through make test)");
-    snprintf(path, sizeof(path), "%s/bin/vigil-collector", build);
-    ck_assert_msg(access(path, X_OK) == 0, "daemon not built: %s", path);
-    return path;
+    char *args[] = {(char *)pt_bin_path("vigil-collector"), "--config", (char *)config, NULL};
+    pt_start(d, "collector", args, cwd, 1);
 }
 
-static void dump_log(const hubd *d)
-{
-    char *s = slurp(d->log);
-    size_t n = strlen(s);
-    fprintf(stderr, "---- collector log (last 3000 bytes) ----\n%s\n", n > 3000 ? s + n - 3000 : s);
-    free(s);
-}
-
-/* Runs the daemon with `args` in `cwd`, stdout and stderr to d->log. */
-static void spawn_daemon(hubd *d, char *const *args, const char *cwd)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawn_file_actions_addchdir_np(&fa, cwd);
-    ck_assert_int_eq(posix_spawn(&d->pid, args[0], &fa, NULL, args, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-}
-
-static int wait_exit(pid_t pid)
-{
-    int st = 0;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static void daemon_start(hubd *d, const char *config, const char *cwd)
-{
-    memset(d, 0, sizeof(*d));
-    snprintf(d->log, sizeof(d->log), "%s/collector.log", cwd);
-    char *args[] = {(char *)daemon_path(), "--config", (char *)config, NULL};
-    spawn_daemon(d, args, cwd);
-    static const char needle[] = "msg=listening address=127.0.0.1:";
-    for (int64_t end = mono_ms() + 20000; !d->port && mono_ms() < end;) {
-        char *s = slurp(d->log);
-        const char *at = strstr(s, needle);
-        if (at)
-            d->port = atoi(at + strlen(needle));
-        free(s);
-        if (!d->port) {
-            int st;
-            if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
-                dump_log(d);
-                ck_abort_msg("vigil-collector exited before listening");
-            }
-            usleep(10000);
-        }
-    }
-    if (!d->port)
-        dump_log(d);
-    ck_assert_int_gt(d->port, 0);
-    snprintf(d->base, sizeof(d->base), "http://127.0.0.1:%d", d->port);
-}
-
-static long request(const hubd *d, const char *method, const char *path, const char *body,
+static long request(const pt_proc *d, const char *method, const char *path, const char *body,
                     http_result *r)
 {
     char url[600];
@@ -311,7 +223,7 @@ static long request(const hubd *d, const char *method, const char *path, const c
 }
 
 /* The status of the only action of the hub's GET /v1/actions, "" when none. */
-static void action_status(const hubd *d, char *out, size_t size, char *action, size_t asize)
+static void action_status(const pt_proc *d, char *out, size_t size, char *action, size_t asize)
 {
     http_result r;
     out[0] = action[0] = '\0';
@@ -356,19 +268,19 @@ START_TEST(daemon_runs_the_remediator_in_process)
                                  "    target: \"{{tags.process}}\"\n");
 
     /* --check-config reads the remediator.yaml too */
-    hubd d;
-    memset(&d, 0, sizeof(d));
-    snprintf(d.log, sizeof(d.log), "%s/check.log", dir);
-    char *chk[] = {(char *)daemon_path(), "--config", (char *)cfg, "--check-config", NULL};
-    spawn_daemon(&d, chk, dir);
-    ck_assert_int_eq(wait_exit(d.pid), 0);
+    pt_proc d;
+    char *chk[] = {(char *)pt_bin_path("vigil-collector"), "--config", (char *)cfg,
+                   "--check-config", NULL};
+    pt_start(&d, "check", chk, dir, 0);
+    ck_assert_int_eq(pt_wait_exit(d.pid), 0);
     write_file(dir, "bad-rem.yaml", "guards: {cooldown: soon}\n");
     const char *badcfg =
         write_file(dir, "bad.yaml", "remediator: {inprocess: true, config: bad-rem.yaml}\n");
-    char *chk2[] = {(char *)daemon_path(), "--config", (char *)badcfg, "--check-config", NULL};
-    spawn_daemon(&d, chk2, dir);
-    ck_assert_int_eq(wait_exit(d.pid), 1);
-    char *out = slurp(d.log);
+    char *chk2[] = {(char *)pt_bin_path("vigil-collector"), "--config", (char *)badcfg,
+                    "--check-config", NULL};
+    pt_start(&d, "check-bad", chk2, dir, 0);
+    ck_assert_int_eq(pt_wait_exit(d.pid), 1);
+    char *out = pt_slurp(d.log);
     ck_assert_msg(strstr(out, "bad.yaml:1:39: remediator.config: bad-rem.yaml:1:20: "
                               "guards.cooldown: ") != NULL,
                   "%s", out);
@@ -390,24 +302,23 @@ START_TEST(daemon_runs_the_remediator_in_process)
     http_result_free(&r);
 
     char status[64] = "", action[64] = "";
-    for (int64_t end = mono_ms() + 20000; mono_ms() < end; usleep(20000)) {
+    for (int64_t end = pt_mono_ms() + 20000; pt_mono_ms() < end; usleep(20000)) {
         action_status(&d, status, sizeof(status), action, sizeof(action));
         if (access(marker, F_OK) == 0 && strcmp(status, "succeeded") == 0)
             break;
     }
     if (strcmp(status, "succeeded") != 0)
-        dump_log(&d);
+        pt_dump_log(&d);
     ck_assert_msg(access(marker, F_OK) == 0, "the exec action did not write %s", marker);
     ck_assert_str_eq(status, "succeeded");
     ck_assert_str_eq(action, "mark");
     ck_assert_int_eq(access(rdb, F_OK), 0); /* the remediator's store, under the cwd */
 
-    kill(d.pid, SIGTERM);
-    int rc = wait_exit(d.pid);
+    int rc = pt_stop(&d);
     if (rc != 0)
-        dump_log(&d);
+        pt_dump_log(&d);
     ck_assert_int_eq(rc, 0);
-    out = slurp(d.log);
+    out = pt_slurp(d.log);
     /* one server only: the hub's */
     const char *first = strstr(out, "msg=listening");
     ck_assert_ptr_nonnull(first);

@@ -19,11 +19,10 @@
 #include <unistd.h>
 
 #include "../integration/httptest.h"
+#include "../integration/proctest.h"
 #include "api/internal.h"
 #include "testutil.h"
 #include "vigil/remediator.h"
-
-extern char **environ;
 
 #define SECRET      "http-test-signing-secret-0123456789"
 #define AUDIT_KEY   "http-test-audit-key-0123456789abcdef"
@@ -465,57 +464,6 @@ END_TEST
 
 /* ---- the daemon ----------------------------------------------------------------------- */
 
-static const char *bin_path(const char *name)
-{
-    static char path[PATH_MAX];
-    const char *build = getenv("VIGIL_TEST_BUILD");
-    ck_assert_msg(build != NULL, "VIGIL_TEST_BUILD is not set (run through make test)");
-    snprintf(path, sizeof(path), "%s/bin/%s", build, name);
-    ck_assert_msg(access(path, X_OK) == 0, "not built: %s", path);
-    return path;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return calloc(1, 1);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = calloc(1, (size_t)(n > 0 ? n : 0) + 1);
-    if (n > 0 && fread(b, 1, (size_t)n, f) != (size_t)n)
-        b[0] = '\0';
-    fclose(f);
-    return b;
-}
-
-static pid_t spawn(char *const *args, const char *log, const char *cwd)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawn_file_actions_addchdir_np(&fa, cwd);
-    pid_t pid;
-    ck_assert_int_eq(posix_spawn(&pid, args[0], &fa, NULL, args, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
-}
-
-static int wait_exit(pid_t pid)
-{
-    int st = 0;
-    for (int i = 0; i < 3000; i++) {
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        usleep(10000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    return -1;
-}
-
 START_TEST(daemon_signed_request_and_sigterm)
 {
     const char *dir = vt_tmpdir();
@@ -526,47 +474,30 @@ START_TEST(daemon_signed_request_and_sigterm)
                       "actions:\n"
                       "  - {name: note, type: log}\n";
     vt_write_file(dir, "remediator.yaml", cfg, strlen(cfg));
-    char log[PATH_MAX];
-    snprintf(log, sizeof(log), "%s/daemon.log", dir);
-    char *args[] = {(char *)bin_path("vigil-remediator"), "--config", "remediator.yaml", NULL};
+    char *args[] = {(char *)pt_bin_path("vigil-remediator"), "--config", "remediator.yaml", NULL};
+    pt_proc d;
 
     /* without the secret it refuses to start */
     unsetenv("VIGIL_TEST_DAEMON_SECRET");
-    pid_t pid = spawn(args, log, dir);
-    ck_assert_int_eq(wait_exit(pid), 1);
-    char *s = slurp(log);
+    pt_start(&d, "nosecret", args, dir, 0);
+    ck_assert_int_eq(pt_wait_exit(d.pid), 1);
+    char *s = pt_slurp(d.log);
     ck_assert_msg(strstr(s, "environment variable VIGIL_TEST_DAEMON_SECRET"), "%s", s);
     free(s);
 
     setenv("VIGIL_TEST_DAEMON_SECRET", SECRET, 1);
     char *check[] = {args[0], "--config", "remediator.yaml", "--check-config", NULL};
-    pid = spawn(check, log, dir);
-    ck_assert_int_eq(wait_exit(pid), 0);
+    pt_start(&d, "check", check, dir, 0);
+    ck_assert_int_eq(pt_wait_exit(d.pid), 0);
     char *ver[] = {args[0], "--version", NULL};
-    pid = spawn(ver, log, dir);
-    ck_assert_int_eq(wait_exit(pid), 0);
-    s = slurp(log);
+    pt_start(&d, "version", ver, dir, 0);
+    ck_assert_int_eq(pt_wait_exit(d.pid), 0);
+    s = pt_slurp(d.log);
     ck_assert_ptr_nonnull(strstr(s, "vigil-remediator " VIGIL_VERSION));
     free(s);
 
-    pid = spawn(args, log, dir);
-    int port = 0;
-    static const char needle[] = "msg=listening address=127.0.0.1:";
-    for (int i = 0; i < 2000 && !port; i++) {
-        s = slurp(log);
-        const char *at = strstr(s, needle);
-        if (at)
-            port = atoi(at + strlen(needle));
-        free(s);
-        if (!port) {
-            int st;
-            ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "daemon exited early");
-            usleep(10000);
-        }
-    }
-    ck_assert_int_gt(port, 0);
-    char base[64];
-    snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+    pt_start(&d, "daemon", args, dir, 1);
+    const char *base = d.base;
     http_result r;
     post_exec(base, "{\"id\":\"d-1\",\"action\":\"note\",\"target\":\"demo\"}", SECRET, 0, &r);
     ck_assert_int_eq(r.status, 200);
@@ -576,9 +507,8 @@ START_TEST(daemon_signed_request_and_sigterm)
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "{\"ok\":true,\"entries\":3}");
     http_result_free(&r);
-    kill(pid, SIGHUP);
-    kill(pid, SIGTERM);
-    ck_assert_int_eq(wait_exit(pid), 0);
+    kill(d.pid, SIGHUP);
+    ck_assert_int_eq(pt_stop(&d), 0);
     /* the key file was created beside the database */
     char key[PATH_MAX];
     snprintf(key, sizeof(key), "%s/var/r.db.key", dir);
