@@ -79,3 +79,27 @@ int vigil__httpd_parse(vigil_httpd_options *opts, uint64_t *max_inflated, int64_
     }
     return VIGIL_OK;
 }
+
+int vigil__httpd_server_parse(const vigil_config_node *root, vigil_httpd_options *httpd,
+                              vigil_api_options *api, vigil__api_security *sec,
+                              int64_t *drain_timeout_ms)
+{
+    uint64_t max_inflated = 0;
+    int64_t drain = 0;
+    int rc = vigil__httpd_parse(httpd, &max_inflated, &drain, vigil_config_node_get(root, "listen"),
+                                vigil_config_node_get(root, "http"));
+    if (!rc)
+        rc = vigil__api_security_parse(sec, vigil_config_node_get(root, "security"));
+    if (rc)
+        return rc;
+    api->max_body = httpd->max_body;
+    api->max_inflated = max_inflated;
+    api->tokens = sec->tokens;
+    api->ntokens = sec->ntokens;
+    api->allowed_origins = sec->origins;
+    api->nallowed_origins = sec->norigins;
+    httpd->insecure = sec->insecure;
+    if (drain)
+        *drain_timeout_ms = drain;
+    return VIGIL_OK;
+}

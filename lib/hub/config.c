@@ -222,25 +222,9 @@ static int parse(vigil_hub_config *c)
         return vigil_config_error(vigil_config_node_get(root, "store"), VIGIL_EUNSUPPORTED,
                                   "expected sqlite://PATH (the only store backend built in)");
 
-    uint64_t max_inflated = 0;
-    int64_t drain = 0;
-    rc = vigil__httpd_parse(&c->httpd, &max_inflated, &drain, vigil_config_node_get(root, "listen"),
-                            vigil_config_node_get(root, "http"));
+    rc = vigil__httpd_server_parse(root, &c->httpd, &c->api, &c->sec, &c->daemon.drain_timeout_ms);
     if (rc)
         return rc;
-    c->api.max_body = c->httpd.max_body;
-    c->api.max_inflated = max_inflated;
-    if (drain)
-        c->daemon.drain_timeout_ms = drain;
-
-    rc = vigil__api_security_parse(&c->sec, vigil_config_node_get(root, "security"));
-    if (rc)
-        return rc;
-    c->api.tokens = c->sec.tokens;
-    c->api.ntokens = c->sec.ntokens;
-    c->api.allowed_origins = c->sec.origins;
-    c->api.nallowed_origins = c->sec.norigins;
-    c->httpd.insecure = c->sec.insecure;
 
     const vigil_config_node *n;
     if ((rc = section(&n, root, "ingest", ingest_keys)))

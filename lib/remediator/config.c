@@ -186,24 +186,9 @@ static int parse(vigil_remediator_config *c)
         return vigil__error_set(VIGIL_EENV, "%s: secret_env: %s", vigil_config_file(c->cfg), msg);
     }
 
-    uint64_t max_inflated = 0;
-    int64_t drain = 0;
-    rc = vigil__httpd_parse(&c->httpd, &max_inflated, &drain, vigil_config_node_get(root, "listen"),
-                            vigil_config_node_get(root, "http"));
+    rc = vigil__httpd_server_parse(root, &c->httpd, &c->api, &c->sec, &c->daemon.drain_timeout_ms);
     if (rc)
         return rc;
-    c->api.max_body = c->httpd.max_body;
-    c->api.max_inflated = max_inflated;
-    if (drain)
-        c->daemon.drain_timeout_ms = drain;
-    rc = vigil__api_security_parse(&c->sec, vigil_config_node_get(root, "security"));
-    if (rc)
-        return rc;
-    c->api.tokens = c->sec.tokens;
-    c->api.ntokens = c->sec.ntokens;
-    c->api.allowed_origins = c->sec.origins;
-    c->api.nallowed_origins = c->sec.norigins;
-    c->httpd.insecure = c->sec.insecure;
 
     const vigil_config_node *n;
     if ((rc = section(&n, root, "hub", hub_keys)))
