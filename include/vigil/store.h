@@ -301,7 +301,7 @@ typedef struct vigil_store_matcher {
     const char *value;
 } vigil_store_matcher;
 
-/** Aggregate of a downsampled query; each is computed in the database. @since 0.1.0 */
+/** Aggregate of a downsampled query; each is computed in the store. @since 0.1.0 */
 typedef enum vigil_store_agg {
     VIGIL_STORE_AGG_MEAN = 0,
     VIGIL_STORE_AGG_MIN = 1,
@@ -377,7 +377,7 @@ typedef int (*vigil_store_point_cb)(const vigil_store_series *series,
 
 /**
  * Runs @p query: for each matching series (ordered by name, then tags), its points
- * in [from_ms, to_ms), raw or one per step aggregated in the database.
+ * in [from_ms, to_ms), raw or one per step aggregated by the store.
  * Results stream through @p cb; nothing is collected in memory.
  * @return VIGIL_OK (also when nothing matches); a non-zero value returned by
  *         @p cb; VIGIL_EINVAL (NULL argument, to_ms <= from_ms when set,

@@ -16,9 +16,9 @@
 
 /* migrations[v] upgrades a database from schema v to v + 1. Never edit one
  * that has shipped: add a new one and bump VIGIL__SQ_SCHEMA_VERSION.
- * samples.series_id has no REFERENCES clause on purpose: the foreign-key
- * check costs about half of the insert rate, and the ids only ever come from
- * the series table in the same transaction (series are never deleted). Tags
+ * chunks.series_id has no REFERENCES clause on purpose: the foreign-key
+ * check costs insert rate, and the ids only ever come from the series table
+ * in the same transaction (series are never deleted). Tags
  * live in the series row as canonical text, not in a table of their own: a
  * new series costs one insert and one index entry. */
 static const char *const migrations[VIGIL__SQ_SCHEMA_VERSION] = {
@@ -66,32 +66,23 @@ static const char *const migrations[VIGIL__SQ_SCHEMA_VERSION] = {
     " body TEXT NOT NULL, updated_ms INTEGER NOT NULL,"
     " PRIMARY KEY(set_id, key)) WITHOUT ROWID;"
     "CREATE INDEX resources_source ON resources(set_id, source);",
+
+    /* 2 -> 3: samples move into chunks, one row per series and span of time
+     * (chunk.h): a series' last chunk, the one new samples are appended to,
+     * in heads, the full ones before it in chunks (sqlite_chunks.c). Written
+     * by vigil__sq_chunks_migrate() after this SQL; the samples table is
+     * dropped then. */
+    "CREATE TABLE chunks(series_id INTEGER NOT NULL, start_ts INTEGER NOT NULL,"
+    " end_ts INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL,"
+    " PRIMARY KEY(series_id, start_ts)) WITHOUT ROWID;"
+    "CREATE TABLE heads(series_id INTEGER PRIMARY KEY, start_ts INTEGER NOT NULL,"
+    " end_ts INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL);",
 };
 
-#define SQ_BUCKET "ts - ((ts % ?4) + ?4) % ?4"
-#define SQ_RANGE  "FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3"
-/* Downsampling walks the steps that hold data: each step is found with one
- * index seek (the first sample with a value at or after the previous step's
- * end) and aggregated with an index range scan. This visits each sample once
- * and never sorts, unlike GROUP BY on a computed step, and skips empty steps,
- * unlike a generated series of all steps. */
-#define SQ_NEXT(from)                                                         \
-    "(SELECT " SQ_BUCKET " FROM samples WHERE series_id = ?1 AND ts >= " from \
-    " AND ts < ?3 AND value IS NOT NULL ORDER BY ts LIMIT 1)"
-#define SQ_STEP_RANGE \
-    "FROM samples WHERE series_id = ?1 AND ts >= max(s, ?2) AND ts < min(s + ?4, ?3)"
-#define SQ_AGG_OF(expr)                                                           \
-    "WITH RECURSIVE b(s) AS (SELECT " SQ_NEXT("?2") " UNION ALL SELECT " SQ_NEXT( \
-        "b.s + ?4") " FROM b WHERE b.s IS NOT NULL) SELECT s, (" expr ") FROM b"  \
-                    " WHERE s IS NOT NULL LIMIT ?5"
-#define SQ_AGG(fn) SQ_AGG_OF("SELECT " fn "(value) " SQ_STEP_RANGE)
+#define SQ_CHUNK_COLS "start_ts, end_ts, n, data"
 #define SQ_ACTION_COLS                                                                    \
     "id, requested_ms, action, target, params, reason, policy, series, dry_run, status, " \
     "result_reason, output, duration_ms, updated_ms, audit_seq, audit_hash"
-/* VIGIL__SQ_ROWS_SMALL rows of anonymous parameters (series, ts, value, error) */
-#define SQ_ROW4 "(?,?,?,?)"
-#define SQ_ROWS_8 \
-    SQ_ROW4 "," SQ_ROW4 "," SQ_ROW4 "," SQ_ROW4 "," SQ_ROW4 "," SQ_ROW4 "," SQ_ROW4 "," SQ_ROW4
 #define SQ_RES_COLS "key, kind, name, source, revision, status, body, updated_ms"
 
 static const char *const stmt_sql[SQ_STMT_COUNT] = {
@@ -102,31 +93,39 @@ static const char *const stmt_sql[SQ_STMT_COUNT] = {
                         " VALUES(?1, ?2, ?3) ON CONFLICT(agent, batch_id) DO NOTHING",
     [SQ_SERIES_FIND] = "SELECT id FROM series WHERE name = ?1 AND tags = ?2",
     [SQ_SERIES_INSERT] = "INSERT INTO series(name, tags) VALUES(?1, ?2)",
-    [SQ_SAMPLE_UPSERT] = "INSERT OR REPLACE INTO samples(series_id, ts, value, error)"
-                         " VALUES(?1, ?2, ?3, ?4)",
-    [SQ_SAMPLE_UPSERT_8] = "INSERT OR REPLACE INTO samples(series_id, ts, value, error)"
-                           " VALUES" SQ_ROWS_8,
-    [SQ_SAMPLE_UPSERT_64] = "INSERT OR REPLACE INTO samples(series_id, ts, value, error)"
-                            " VALUES" SQ_ROWS_8 "," SQ_ROWS_8 "," SQ_ROWS_8 "," SQ_ROWS_8
-                            "," SQ_ROWS_8 "," SQ_ROWS_8 "," SQ_ROWS_8 "," SQ_ROWS_8,
+    [SQ_DATA_VERSION] = "PRAGMA data_version",
+    [SQ_HEAD_GET] = "SELECT " SQ_CHUNK_COLS " FROM heads WHERE series_id = ?1",
+    [SQ_HEAD_PUT] = "INSERT OR REPLACE INTO heads(series_id, " SQ_CHUNK_COLS ")"
+                    " VALUES(?1, ?2, ?3, ?4, ?5)",
+    /* data || ?5 is text with data's bytes and then ?5's; CAST makes it a blob again */
+    [SQ_HEAD_APPEND] = "UPDATE heads SET end_ts = ?3, n = n + ?4, data = CAST(data || ?5 AS BLOB)"
+                       " WHERE series_id = ?1 AND start_ts = ?2",
+    [SQ_HEAD_CLOSE] = "INSERT INTO chunks SELECT series_id, " SQ_CHUNK_COLS " FROM heads"
+                      " WHERE series_id = ?1",
+    [SQ_HEAD_DELETE] = "DELETE FROM heads WHERE series_id = ?1",
+    [SQ_CHUNK_AT] = "SELECT " SQ_CHUNK_COLS " FROM chunks WHERE series_id = ?1"
+                    " AND start_ts <= ?2 ORDER BY start_ts DESC LIMIT 1",
+    [SQ_CHUNK_NEXT] = "SELECT start_ts FROM chunks WHERE series_id = ?1 AND start_ts > ?2"
+                      " ORDER BY start_ts LIMIT 1",
+    [SQ_CHUNK_FIRST] = "SELECT " SQ_CHUNK_COLS " FROM chunks WHERE series_id = ?1"
+                       " AND start_ts < ?2 ORDER BY start_ts LIMIT 1",
+    [SQ_CHUNK_INSERT] =
+        "INSERT INTO chunks(series_id, " SQ_CHUNK_COLS ") VALUES(?1, ?2, ?3, ?4, ?5)",
+    [SQ_CHUNK_REPLACE] = "UPDATE chunks SET end_ts = ?3, n = ?4, data = ?5"
+                         " WHERE series_id = ?1 AND start_ts = ?2",
+    [SQ_CHUNK_DELETE] = "DELETE FROM chunks WHERE series_id = ?1 AND start_ts = ?2",
+    /* the chunk holding ?2 (the last one that starts at or before it), and on */
+    [SQ_CHUNK_RANGE] = "SELECT " SQ_CHUNK_COLS " FROM chunks WHERE series_id = ?1 AND start_ts >="
+                       " coalesce((SELECT start_ts FROM chunks WHERE series_id = ?1 AND"
+                       " start_ts <= ?2 ORDER BY start_ts DESC LIMIT 1), ?2) AND start_ts < ?3"
+                       " ORDER BY start_ts",
+    [SQ_CHUNK_BACK] = "SELECT " SQ_CHUNK_COLS " FROM chunks WHERE series_id = ?1 AND start_ts < ?2"
+                      " ORDER BY start_ts DESC",
     [SQ_SERIES_ALL] = "SELECT id, name, tags FROM series ORDER BY name, tags",
     [SQ_SERIES_BY_NAME] = "SELECT id, name, tags FROM series WHERE name = ?1 ORDER BY tags",
     [SQ_SERIES_BY_GLOB] = "SELECT id, name, tags FROM series WHERE name GLOB ?1"
                           " ORDER BY name, tags",
-    [SQ_SAMPLES_RAW] = "SELECT ts, value, error " SQ_RANGE " ORDER BY ts LIMIT ?4",
-    [SQ_SAMPLES_MEAN] = SQ_AGG("avg"),
-    [SQ_SAMPLES_MIN] = SQ_AGG("min"),
-    [SQ_SAMPLES_MAX] = SQ_AGG("max"),
-    [SQ_SAMPLES_SUM] = SQ_AGG("sum"),
-    [SQ_SAMPLES_COUNT] = SQ_AGG("count"),
-    [SQ_SAMPLES_LAST] =
-        SQ_AGG_OF("SELECT value " SQ_STEP_RANGE " AND value IS NOT NULL ORDER BY ts DESC LIMIT 1"),
-    [SQ_SAMPLE_LATEST] = "SELECT ts, value, error " SQ_RANGE " ORDER BY ts DESC LIMIT 1",
     [SQ_RET_NEXT_SERIES] = "SELECT min(id) FROM series WHERE id > ?1",
-    [SQ_RET_DELETE_SAMPLES] =
-        "DELETE FROM samples WHERE series_id = ?1 AND ts < ?2 AND ts <= coalesce("
-        "(SELECT ts FROM samples WHERE series_id = ?1 AND ts < ?2 ORDER BY ts"
-        " LIMIT 1 OFFSET ?3), ?2)",
     [SQ_RET_DELETE_BATCHES] = "DELETE FROM ingest_batches WHERE id IN (SELECT id FROM"
                               " ingest_batches WHERE received_ms < ?1 ORDER BY id LIMIT ?2)",
     [SQ_ACTION_INSERT] = "INSERT INTO actions(" SQ_ACTION_COLS ") VALUES(?1, ?2, ?3, ?4, ?5,"
@@ -695,6 +694,12 @@ static void sq_close(void *h)
     vigil__free(s->cache.slots);
     vigil_buf_dispose(&s->key);
     vigil__free(s->rows);
+    vigil__sq_tails_free(s);
+    vigil__free(s->samples);
+    vigil__free(s->merged);
+    vigil_buf_dispose(&s->chunk);
+    vigil_buf_dispose(&s->chunk2);
+    vigil_buf_dispose(&s->errtext);
     vigil_buf_dispose(&s->qkey);
     vigil_buf_dispose(&s->tagbuf);
     vigil__free(s->tags);
@@ -741,8 +746,11 @@ static int migrate(vigil__sq *s, int64_t from)
         return rc;
     int64_t v = 0;
     rc = query_int(s, "PRAGMA user_version", &v, "migrating the schema");
-    for (int64_t i = v; rc == VIGIL_OK && i < VIGIL__SQ_SCHEMA_VERSION; i++)
+    for (int64_t i = v; rc == VIGIL_OK && i < VIGIL__SQ_SCHEMA_VERSION; i++) {
         rc = exec_sql(s, migrations[i], "migrating the schema");
+        if (rc == VIGIL_OK && i == 2 && (rc = vigil__sq_chunks_migrate(s)) == VIGIL_OK)
+            rc = exec_sql(s, "DROP TABLE samples", "migrating the schema");
+    }
     if (rc == VIGIL_OK) {
         char sql[64];
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", VIGIL__SQ_SCHEMA_VERSION);
@@ -835,6 +843,7 @@ static int sq_open(void **out, const char *url, const char *rest, const vigil_st
     s->busy_ms = busy;
     s->logger = o->logger;
     s->cache.max = o->series_cache_max;
+    s->tails.max = o->series_cache_max;
     if (!s->path) {
         sq_close(s);
         return vigil__error_oom();

@@ -7,13 +7,14 @@
 #define VIGIL_STORE_SQLITE_INT_H
 
 #include "internal/common.h"
+#include "store/chunk.h"
 #include "vigil/sys/store.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
 
 /* Schema version written by this code (PRAGMA user_version). */
-#define VIGIL__SQ_SCHEMA_VERSION 2
+#define VIGIL__SQ_SCHEMA_VERSION 3
 /* PRAGMA application_id of a vigil database: "Vigl". */
 #define VIGIL__SQ_APPLICATION_ID 0x5669676c
 
@@ -25,22 +26,24 @@ typedef enum sq_stmt_id {
     SQ_BATCH_INSERT,
     SQ_SERIES_FIND,
     SQ_SERIES_INSERT,
-    SQ_SAMPLE_UPSERT,
-    SQ_SAMPLE_UPSERT_8,  /* SQ_SAMPLE_UPSERT of VIGIL__SQ_ROWS_SMALL rows at once */
-    SQ_SAMPLE_UPSERT_64, /* ... of VIGIL__SQ_ROWS_LARGE rows */
+    SQ_DATA_VERSION,
+    SQ_HEAD_GET,
+    SQ_HEAD_PUT,
+    SQ_HEAD_APPEND,
+    SQ_HEAD_CLOSE,
+    SQ_HEAD_DELETE,
+    SQ_CHUNK_AT,
+    SQ_CHUNK_NEXT,
+    SQ_CHUNK_FIRST,
+    SQ_CHUNK_INSERT,
+    SQ_CHUNK_REPLACE,
+    SQ_CHUNK_DELETE,
+    SQ_CHUNK_RANGE,
+    SQ_CHUNK_BACK,
     SQ_SERIES_ALL,
     SQ_SERIES_BY_NAME,
     SQ_SERIES_BY_GLOB,
-    SQ_SAMPLES_RAW,
-    SQ_SAMPLES_MEAN,
-    SQ_SAMPLES_MIN,
-    SQ_SAMPLES_MAX,
-    SQ_SAMPLES_SUM,
-    SQ_SAMPLES_COUNT,
-    SQ_SAMPLES_LAST,
-    SQ_SAMPLE_LATEST,
     SQ_RET_NEXT_SERIES,
-    SQ_RET_DELETE_SAMPLES,
     SQ_RET_DELETE_BATCHES,
     SQ_ACTION_INSERT,
     SQ_ACTION_UPDATE,
@@ -68,16 +71,10 @@ typedef enum sq_stmt_id {
     SQ_STMT_COUNT
 } sq_stmt_id;
 
-/* Rows per multi-row sample insert (SQ_SAMPLE_UPSERT_8 and _64): a write
- * inserts its samples, sorted by series, in statements of many rows, which
- * costs SQLite about half as much per row as one statement a row. */
-#define VIGIL__SQ_ROWS_SMALL 8
-#define VIGIL__SQ_ROWS_LARGE 64
-
-/* A sample of a write. The rows of a write are sorted by series before they
- * are inserted, so that neighbouring inserts touch the same B-tree pages; the
- * sort is stable, so of two samples with the same (series, ts) the later in
- * the batch is still inserted last (and wins). */
+/* A sample of a write. The rows of a write are sorted by series, and the
+ * rows of a series by ts, before they are written, each series' into its
+ * chunks at once; the sorts are stable, so of two samples with the same
+ * (series, ts) the later in the batch is kept (last write wins). */
 typedef struct sq_row {
     int64_t series;
     size_t index; /* in the written batch */
@@ -96,6 +93,28 @@ typedef struct sq_cache {
     size_t n;
     size_t max; /* entries kept at most */
 } sq_cache;
+
+/* What the writer knows of a series' head (its last chunk, the one new
+ * samples are appended to): its start, size and the state to encode after
+ * its last sample.
+ * Kept for the series written recently, keyed by series id (open addressing;
+ * id 0 marks an empty slot); cleared whenever the chunks may have changed
+ * behind it: a rolled-back write, retention, another connection's commit. */
+typedef struct sq_tail {
+    int64_t series;
+    int none; /* the series has no head, hence no chunk */
+    int64_t start_ts;
+    size_t bytes;
+    int64_t n;
+    vigil__chunk_tail enc;
+} sq_tail;
+
+typedef struct sq_tails {
+    sq_tail *slots;
+    size_t cap; /* power of two, or 0 */
+    size_t n;
+    size_t max;
+} sq_tails;
 
 /* The background checkpointer of a file store (sqlite.c): a thread with a
  * connection of its own that runs PASSIVE checkpoints. The writer's WAL hook
@@ -133,8 +152,18 @@ typedef struct vigil__sq {
     vigil_logger logger;
     sqlite3_stmt *stmt[SQ_STMT_COUNT];
     sq_cache cache;
-    vigil_buf key; /* scratch: series key of a write */
-    sq_row *rows;  /* scratch: the samples of a write, and room to sort them */
+    sq_tails tails;
+    int64_t data_version; /* PRAGMA data_version after the writer's last transaction */
+    int data_version_known;
+    vigil_buf key;          /* scratch: series key of a write */
+    vigil__sample *samples; /* scratch: one series' samples of a write, sorted by ts */
+    size_t samples_cap;
+    vigil__sample *merged; /* scratch: a chunk's samples merged with new ones */
+    size_t merged_cap;
+    vigil_buf chunk; /* scratch: a chunk's data read back, or being encoded */
+    vigil_buf chunk2;
+    vigil_buf errtext; /* scratch: a NUL-terminated error text of a query result */
+    sq_row *rows;      /* scratch: the samples of a write, and room to sort them */
     size_t rows_cap;
     vigil_buf qkey; /* scratch: series key of a query result */
     /* scratch: tags of the series being reported */
@@ -177,6 +206,32 @@ int vigil__sq_latest(void *h, const vigil_store_query *q, vigil_store_point_cb c
 int vigil__sq_retain(void *h, int64_t cutoff_ms, const vigil_store_retention_options *opts,
                      vigil_store_retention_result *result);
 void vigil__sq_cache_clear(sq_cache *c);
+
+/* sqlite_chunks.c */
+/* Writes the samples [0, n) of one series, sorted by ts without repeats,
+ * into its chunks, inside the writer's transaction. */
+int vigil__sq_chunks_write(vigil__sq *s, int64_t series, const vigil__sample *x, size_t n);
+/* Forgets every cached tail. */
+void vigil__sq_tails_clear(vigil__sq *s);
+void vigil__sq_tails_free(vigil__sq *s);
+/* Inside a write transaction, before writing: forgets the cached tails if
+ * another connection committed since this one's last transaction (this
+ * connection's own commits leave PRAGMA data_version as it is). */
+int vigil__sq_tails_check(vigil__sq *s);
+/* Calls cb for the samples of `series` in [from, to), oldest first. */
+typedef int (*sq_sample_fn)(const vigil__sample *x, void *ctx);
+int vigil__sq_chunks_scan(vigil__sq *s, int64_t series, int64_t from, int64_t to, sq_sample_fn cb,
+                          void *ctx);
+/* The last sample of `series` in [from, to): 1 and *x, or 0 when none. */
+int vigil__sq_chunks_last(vigil__sq *s, int64_t series, int64_t from, int64_t to, vigil__sample *x);
+/* Retention of one series inside a transaction: deletes its samples before
+ * `cutoff`, whole chunks or trimmed ones, while *budget allows (at least one
+ * chunk when *deleted is 0). *done: nothing of the series is left before the
+ * cutoff. */
+int vigil__sq_chunks_retain(vigil__sq *s, int64_t series, int64_t cutoff, int64_t *budget,
+                            uint64_t *deleted, int *done);
+/* Migration 2 -> 3: moves the rows of table samples into chunks. */
+int vigil__sq_chunks_migrate(vigil__sq *s);
 
 /* sqlite_records.c */
 int vigil__sq_action_put(void *h, const vigil_store_action *a, int *created);

@@ -207,44 +207,71 @@ static int sort_rows(vigil__sq *s, size_t n)
     return VIGIL_OK;
 }
 
-/* Inserts rows [0, n) of s->rows (metrics of `b`), many rows a statement. */
-static int insert_rows(vigil__sq *s, const vigil_batch *b, size_t n)
+/* Sorts x[0, n) by ts, stably (bottom-up merge sort through s->merged). */
+static int sort_by_ts(vigil__sq *s, vigil__sample *x, size_t n)
 {
-    static const struct {
-        sq_stmt_id id;
-        size_t rows;
-    } sizes[] = {{SQ_SAMPLE_UPSERT_64, VIGIL__SQ_ROWS_LARGE},
-                 {SQ_SAMPLE_UPSERT_8, VIGIL__SQ_ROWS_SMALL},
-                 {SQ_SAMPLE_UPSERT, 1}};
-    size_t done = 0;
-    for (size_t k = 0; k < VIGIL__ARRAY_LEN(sizes); k++) {
-        size_t per = sizes[k].rows;
-        if (n - done < per)
-            continue;
-        int rc;
-        sqlite3_stmt *st = vigil__sq_stmt(s, sizes[k].id, &rc);
-        if (!st)
-            return rc;
-        for (; n - done >= per; done += per) {
-            for (size_t j = 0; j < per; j++) {
-                const sq_row *row = &s->rows[done + j];
-                const vigil_metric *m = vigil_batch_get(b, row->index);
-                int p = (int)(j * 4);
-                sqlite3_bind_int64(st, p + 1, row->series);
-                sqlite3_bind_int64(st, p + 2, m->ts_ms);
-                if (m->error) {
-                    sqlite3_bind_null(st, p + 3);
-                    sqlite3_bind_text(st, p + 4, m->error, -1, SQLITE_STATIC);
-                } else {
-                    sqlite3_bind_double(st, p + 3, m->value);
-                    sqlite3_bind_null(st, p + 4);
-                }
-            }
-            int r = sqlite3_step(st);
-            sqlite3_reset(st);
-            if (r != SQLITE_DONE)
-                return vigil__sq_error(s, r, "writing samples");
+    size_t i = 1;
+    while (i < n && x[i - 1].ts <= x[i].ts)
+        i++;
+    if (i >= n)
+        return VIGIL_OK;
+    if (vigil__array_grow((void **)&s->merged, &s->merged_cap, n, sizeof(*s->merged)) != 0)
+        return vigil__error_oom();
+    vigil__sample *from = x, *to = s->merged;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t a = lo, b = mid, k = lo;
+            while (a < mid && b < hi)
+                to[k++] = from[b].ts < from[a].ts ? from[b++] : from[a++];
+            while (a < mid)
+                to[k++] = from[a++];
+            while (b < hi)
+                to[k++] = from[b++];
         }
+        vigil__sample *t = from;
+        from = to;
+        to = t;
+    }
+    if (from != x)
+        memcpy(x, from, n * sizeof(*x));
+    return VIGIL_OK;
+}
+
+/* Writes rows [0, n) of s->rows (metrics of `b`, sorted by series) into the
+ * chunks, series by series: each series' samples sorted by ts, of two with
+ * the same ts the later in the batch kept. */
+static int write_rows(vigil__sq *s, const vigil_batch *b, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        int64_t series = s->rows[i].series;
+        size_t j = i;
+        while (j < n && s->rows[j].series == series)
+            j++;
+        if (vigil__array_grow((void **)&s->samples, &s->samples_cap, j - i, sizeof(*s->samples)))
+            return vigil__error_oom();
+        for (size_t k = i; k < j; k++) {
+            const vigil_metric *m = vigil_batch_get(b, s->rows[k].index);
+            vigil__sample *x = &s->samples[k - i];
+            x->ts = m->ts_ms;
+            x->value = m->error ? 0 : m->value;
+            x->error = m->error;
+            x->error_len = m->error ? strlen(m->error) : 0;
+        }
+        size_t k = j - i;
+        int rc = sort_by_ts(s, s->samples, k);
+        if (rc)
+            return rc;
+        size_t u = 0;
+        for (size_t t = 0; t < k; t++) {
+            if (u && s->samples[u - 1].ts == s->samples[t].ts)
+                u--; /* the later one replaces it */
+            s->samples[u++] = s->samples[t];
+        }
+        if ((rc = vigil__sq_chunks_write(s, series, s->samples, u)) != 0)
+            return rc;
+        i = j;
     }
     return VIGIL_OK;
 }
@@ -252,7 +279,7 @@ static int insert_rows(vigil__sq *s, const vigil_batch *b, size_t n)
 /* Writes `nparts` parts of `b` in one transaction; on failure rolls back,
  * zeroes the results and returns the code. The batch ids are recorded and
  * the series looked up part by part, in order; then the samples of every
- * part that is not a duplicate are inserted together, sorted by series. */
+ * part that is not a duplicate are written together, series by series. */
 static int write_parts(vigil__sq *s, const vigil_batch *b, const vigil_store_batch_part *parts,
                        size_t nparts, vigil_store_write_result *res, const char *op)
 {
@@ -261,6 +288,7 @@ static int write_parts(vigil__sq *s, const vigil_batch *b, const vigil_store_bat
     snprintf(what, sizeof(what), "%s: starting a transaction", op);
     if ((rc = vigil__sq_begin(s, what)) != 0)
         return rc;
+    rc = vigil__sq_tails_check(s);
     int created_any = 0;
     size_t from = 0, nrows = 0;
     for (size_t i = 0; i < nparts && rc == VIGIL_OK; i++) {
@@ -276,7 +304,7 @@ static int write_parts(vigil__sq *s, const vigil_batch *b, const vigil_store_bat
     if (rc == VIGIL_OK)
         rc = sort_rows(s, nrows);
     if (rc == VIGIL_OK)
-        rc = insert_rows(s, b, nrows);
+        rc = write_rows(s, b, nrows);
     if (rc == VIGIL_OK) {
         snprintf(what, sizeof(what), "%s: committing", op);
         rc = vigil__sq_commit(s, what);
@@ -286,6 +314,7 @@ static int write_parts(vigil__sq *s, const vigil_batch *b, const vigil_store_bat
         /* Ids of series created in the rolled-back transaction are void. */
         if (created_any)
             vigil__sq_cache_clear(&s->cache);
+        vigil__sq_tails_clear(s); /* and what the cache says of their chunks */
         memset(res, 0, nparts * sizeof(*res));
     }
     return rc;
@@ -467,45 +496,118 @@ static int64_t q_from(const vigil_store_query *q)
     return (q->from_ms || q->to_ms) ? q->from_ms : INT64_MIN;
 }
 
+/* The state of one series' points: raw, or aggregated step by step. */
+typedef struct emit_ctx {
+    point_ctx *c;
+    vigil__sq *s;
+    const vigil_store_series *ser;
+    size_t left;  /* points still allowed (SIZE_MAX: no limit) */
+    int limited;  /* stopped at the limit, not by the callback */
+    int have;     /* a step is open */
+    int64_t step; /* its start */
+    double sum, min, max, last;
+    int64_t count;
+} emit_ctx;
+
+#define EMIT_LIMIT 1 /* private: stop, the limit is reached */
+
+static int emit(emit_ctx *e, int64_t ts, double value, const char *error)
+{
+    if (!e->left) {
+        e->limited = 1;
+        return EMIT_LIMIT;
+    }
+    vigil_store_point p = {ts, value, error};
+    int rc = e->c->cb(e->ser, &p, e->c->payload);
+    if (rc == EMIT_LIMIT && !e->limited)
+        e->limited = -1; /* the callback's own 1: passed on */
+    e->left--;
+    return rc;
+}
+
+static int raw_point(const vigil__sample *x, void *vctx)
+{
+    emit_ctx *e = vctx;
+    if (!x->error)
+        return emit(e, x->ts, x->value, NULL);
+    vigil__buf_clear(&e->s->errtext);
+    if (vigil__buf_put(&e->s->errtext, x->error, x->error_len) != 0 ||
+        vigil__buf_putc(&e->s->errtext, '\0') != 0)
+        return vigil__error_oom();
+    return emit(e, x->ts, NAN, e->s->errtext.ptr);
+}
+
+/* Emits the open step's aggregate. */
+static int step_flush(emit_ctx *e)
+{
+    if (!e->have)
+        return VIGIL_OK;
+    e->have = 0;
+    double v;
+    switch (e->c->q->aggregate) {
+    case VIGIL_STORE_AGG_MEAN: v = e->sum / (double)e->count; break;
+    case VIGIL_STORE_AGG_MIN: v = e->min; break;
+    case VIGIL_STORE_AGG_MAX: v = e->max; break;
+    case VIGIL_STORE_AGG_SUM: v = e->sum; break;
+    case VIGIL_STORE_AGG_COUNT: v = (double)e->count; break;
+    default: v = e->last; break;
+    }
+    return emit(e, e->step, v, NULL);
+}
+
+/* The start of the step holding ts: ts - (ts mod step), aligned to the epoch. */
+static int64_t step_of(int64_t ts, int64_t step)
+{
+    int64_t r = ts % step;
+    if (r < 0)
+        r += step;
+    return (int64_t)((uint64_t)ts - (uint64_t)r);
+}
+
+static int agg_point(const vigil__sample *x, void *vctx)
+{
+    emit_ctx *e = vctx;
+    if (x->error)
+        return VIGIL_OK; /* failed collections have no value to aggregate */
+    int64_t st = step_of(x->ts, e->c->q->step_ms);
+    if (e->have && st != e->step) {
+        int rc = step_flush(e);
+        if (rc)
+            return rc;
+    }
+    if (!e->have) {
+        e->have = 1;
+        e->step = st;
+        e->sum = 0;
+        e->count = 0;
+        e->min = e->max = x->value;
+    }
+    e->sum += x->value;
+    e->count++;
+    if (x->value < e->min)
+        e->min = x->value;
+    if (x->value > e->max)
+        e->max = x->value;
+    e->last = x->value;
+    return VIGIL_OK;
+}
+
 static int emit_points(vigil__sq *s, const vigil_store_series *ser, void *vctx)
 {
     point_ctx *c = vctx;
     const vigil_store_query *q = c->q;
-    static const sq_stmt_id agg_stmt[] = {SQ_SAMPLES_MEAN, SQ_SAMPLES_MIN,   SQ_SAMPLES_MAX,
-                                          SQ_SAMPLES_SUM,  SQ_SAMPLES_COUNT, SQ_SAMPLES_LAST};
-    int rc;
+    emit_ctx e;
+    memset(&e, 0, sizeof(e));
+    e.c = c;
+    e.s = s;
+    e.ser = ser;
+    e.left = q->limit ? q->limit : SIZE_MAX;
     int raw = q->step_ms == 0;
-    sqlite3_stmt *st = vigil__sq_stmt(s, raw ? SQ_SAMPLES_RAW : agg_stmt[q->aggregate], &rc);
-    if (!st)
-        return rc;
-    sqlite3_bind_int64(st, 1, ser->id);
-    sqlite3_bind_int64(st, 2, q_from(q));
-    sqlite3_bind_int64(st, 3, q_to(q));
-    int64_t limit = q->limit ? (int64_t)q->limit : -1;
-    if (raw) {
-        sqlite3_bind_int64(st, 4, limit);
-    } else {
-        sqlite3_bind_int64(st, 4, q->step_ms);
-        sqlite3_bind_int64(st, 5, limit);
-    }
-    int r;
-    rc = VIGIL_OK;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        vigil_store_point p;
-        p.ts_ms = sqlite3_column_int64(st, 0);
-        p.error = NULL;
-        if (sqlite3_column_type(st, 1) == SQLITE_NULL)
-            p.value = NAN;
-        else
-            p.value = sqlite3_column_double(st, 1);
-        if (raw)
-            p.error = (const char *)sqlite3_column_text(st, 2);
-        if ((rc = c->cb(ser, &p, c->payload)) != 0)
-            break;
-    }
-    if (rc == VIGIL_OK && r != SQLITE_DONE)
-        rc = vigil__sq_error(s, r, "reading samples");
-    sqlite3_reset(st);
+    int rc = vigil__sq_chunks_scan(s, ser->id, q_from(q), q_to(q), raw ? raw_point : agg_point, &e);
+    if (rc == VIGIL_OK && !raw)
+        rc = step_flush(&e);
+    if (rc == EMIT_LIMIT && e.limited == 1)
+        rc = VIGIL_OK;
     return rc;
 }
 
@@ -532,26 +634,19 @@ int vigil__sq_series_list(void *h, const vigil_store_query *q, vigil_store_serie
 static int emit_latest(vigil__sq *s, const vigil_store_series *ser, void *vctx)
 {
     point_ctx *c = vctx;
-    int rc;
-    sqlite3_stmt *st = vigil__sq_stmt(s, SQ_SAMPLE_LATEST, &rc);
-    if (!st)
-        return rc;
-    sqlite3_bind_int64(st, 1, ser->id);
-    sqlite3_bind_int64(st, 2, q_from(c->q));
-    sqlite3_bind_int64(st, 3, q_to(c->q));
-    int r = sqlite3_step(st);
-    rc = VIGIL_OK;
-    if (r == SQLITE_ROW) {
-        vigil_store_point p;
-        p.ts_ms = sqlite3_column_int64(st, 0);
-        p.value = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
-        p.error = (const char *)sqlite3_column_text(st, 2);
-        rc = c->cb(ser, &p, c->payload);
-    } else if (r != SQLITE_DONE) {
-        rc = vigil__sq_error(s, r, "reading the latest sample");
+    vigil__sample x;
+    int found = vigil__sq_chunks_last(s, ser->id, q_from(c->q), q_to(c->q), &x);
+    if (found <= 0)
+        return found;
+    vigil_store_point p = {x.ts, x.error ? NAN : x.value, NULL};
+    if (x.error) {
+        vigil__buf_clear(&s->errtext);
+        if (vigil__buf_put(&s->errtext, x.error, x.error_len) != 0 ||
+            vigil__buf_putc(&s->errtext, '\0') != 0)
+            return vigil__error_oom();
+        p.error = s->errtext.ptr;
     }
-    sqlite3_reset(st);
-    return rc;
+    return c->cb(ser, &p, c->payload);
 }
 
 int vigil__sq_latest(void *h, const vigil_store_query *q, vigil_store_point_cb cb, void *payload)
@@ -562,8 +657,10 @@ int vigil__sq_latest(void *h, const vigil_store_query *q, vigil_store_point_cb c
 
 /* ---- retention ------------------------------------------------------------------------ */
 
-/* One chunk: a transaction that deletes at most chunk_rows rows and visits
- * at most chunk_rows series, so a chunk is bounded even when nothing is old. */
+/* One pass of retention: a transaction that deletes about chunk_rows
+ * samples (whole stored chunks, so at least one and at most one stored chunk
+ * past the budget) and visits at most chunk_rows series, so a pass is bounded
+ * even when nothing is old. */
 static int retain_chunk(vigil__sq *s, int64_t cutoff, int64_t budget,
                         vigil_store_retention_result *res)
 {
@@ -583,6 +680,7 @@ static int retain_chunk(vigil__sq *s, int64_t cutoff, int64_t budget,
             s->ret_batches_done = 1;
         budget -= n;
     }
+    uint64_t deleted = 0; /* samples, in this transaction */
     for (int64_t visits = 0; budget > 0 && visits < max_visits; visits++) {
         if (!(st = vigil__sq_stmt(s, SQ_RET_NEXT_SERIES, &rc)))
             return rc;
@@ -597,18 +695,16 @@ static int retain_chunk(vigil__sq *s, int64_t cutoff, int64_t budget,
             res->done = 1;
             return VIGIL_OK;
         }
-        if (!(st = vigil__sq_stmt(s, SQ_RET_DELETE_SAMPLES, &rc)))
+        int done = 0;
+        uint64_t before = deleted;
+        rc = vigil__sq_chunks_retain(s, id, cutoff, &budget, &deleted, &done);
+        res->samples_deleted += deleted - before;
+        if (rc)
             return rc;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, cutoff);
-        sqlite3_bind_int64(st, 3, budget - 1);
-        if ((rc = vigil__sq_exec_stmt(s, st, "retention: deleting samples")) != 0)
-            return rc;
-        int64_t n = sqlite3_changes64(s->db);
-        res->samples_deleted += (uint64_t)n;
-        if (n < budget)
+        if (done)
             s->ret_series = id; /* this series is clean; move on */
-        budget -= n;
+        else
+            break; /* the budget is spent */
     }
     return VIGIL_OK;
 }
@@ -634,6 +730,7 @@ int vigil__sq_retain(void *h, int64_t cutoff_ms, const vigil_store_retention_opt
             if (rc == VIGIL_OK)
                 rc = vigil__sq_commit(s, "retention: committing");
         }
+        vigil__sq_tails_clear(s); /* tails may have been trimmed or deleted */
         if (rc != VIGIL_OK) {
             vigil__sq_rollback(s);
             res->samples_deleted = before_s;

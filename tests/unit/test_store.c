@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/chunk.h"
 #include "testutil.h"
 #include "vigil/sys/store.h"
 
@@ -1518,7 +1519,7 @@ START_TEST(fault_newer_schema)
     size_t lb = 0, la = 0;
     ck_assert_int_eq(file_bytes(db_path("newer.db"), before, sizeof(before), &lb), 0);
     ck_assert_int_eq(vigil_store_open(&st, db_url("newer.db"), NULL), VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "has schema version 99, newer than the version 2");
+    vt_assert_error(VIGIL_EVERSION, "has schema version 99, newer than the version 3");
     ck_assert_int_eq(file_bytes(db_path("newer.db"), after, sizeof(after), &la), 0);
     ck_assert_uint_eq(la, lb);
     ck_assert_int_eq(memcmp(before, after, lb), 0);
@@ -1571,17 +1572,23 @@ static const char *const v1_schema =
     "INSERT INTO ingest_batches VALUES(1, 'h1', 'b1', 5);"
     "PRAGMA user_version = 1;";
 
-static int64_t user_version(const char *path)
+/* The integer that `sql` selects in the database at `path`. */
+static int64_t sql_count(const char *path, const char *sql)
 {
     sqlite3 *db = NULL;
     ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_stmt *s = NULL;
-    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
     int64_t v = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
     sqlite3_close(db);
     return v;
+}
+
+static int64_t user_version(const char *path)
+{
+    return sql_count(path, "PRAGMA user_version");
 }
 
 START_TEST(migration_from_v1)
@@ -1603,7 +1610,7 @@ START_TEST(migration_from_v1)
     o.read_only = 0;
     o.logger.min_level = VIGIL_LOG_WARN; /* the migration is logged at info */
     ck_assert_int_eq(vigil_store_open(&st, db_url("v1.db"), &o), VIGIL_OK);
-    ck_assert_int_eq(user_version(db_path("v1.db")), 2);
+    ck_assert_int_eq(user_version(db_path("v1.db")), 3);
     /* Old data is there, and the new columns and tables work. */
     collect c;
     vigil_store_query q = VIGIL_STORE_QUERY_INIT;
@@ -1633,7 +1640,484 @@ START_TEST(migration_from_v1)
     /* Reopening a current file migrates nothing. */
     st = open_url(db_url("v1.db"));
     vigil_store_close(st);
-    ck_assert_int_eq(user_version(db_path("v1.db")), 2);
+    ck_assert_int_eq(user_version(db_path("v1.db")), 3);
+}
+END_TEST
+
+/* Migration 3 moves the rows of table samples into chunks. What it reads of
+ * a version 2 file: the samples table with its error column (the other
+ * tables of version 2 are left out here). 1,000 samples of series 1 (more
+ * than one chunk holds), an error sample, and series 2. */
+START_TEST(migration_to_chunks)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(db_path("v2.db"), &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(
+            db,
+            "ALTER TABLE samples ADD COLUMN error TEXT;"
+            "DELETE FROM samples;"
+            "INSERT INTO series VALUES(2, 'load', '');"
+            "WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < 1000)"
+            " INSERT INTO samples SELECT 1, k * 1000, k * 0.5, NULL FROM i;"
+            "INSERT INTO samples VALUES(1, 1000500, NULL, 'timed out'),"
+            " (2, -5, 1e300, NULL), (2, 7, 1e300, NULL);"
+            "PRAGMA user_version = 2;",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
+    o.logger.min_level = VIGIL_LOG_WARN;
+    vigil_store *st = NULL;
+    ck_assert_int_eq(vigil_store_open(&st, db_url("v2.db"), &o), VIGIL_OK);
+    ck_assert_int_eq(user_version(db_path("v2.db")), 3);
+    ck_assert_int_eq(count_samples(st), 1003);
+    collect c;
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    q.from_ms = 999000;
+    q.to_ms = 2000000;
+    ck_assert_str_eq(run(st, &q, &c), "up{job=\"a\"}@999000=499.5\nup{job=\"a\"}@1000000=500\n"
+                                      "up{job=\"a\"}@1000500=!timed out\n");
+    q.name = "load";
+    q.from_ms = -10;
+    ck_assert_str_eq(run(st, &q, &c), "load@-5=1e+300\nload@7=1e+300\n");
+    q.name = "up";
+    q.from_ms = 0;
+    q.step_ms = 100000;
+    q.aggregate = VIGIL_STORE_AGG_SUM;
+    q.limit = 2;
+    /* steps [0, 100 s): 1..99 s, and [100 s, 200 s): 100..199 s */
+    ck_assert_str_eq(run(st, &q, &c), "up{job=\"a\"}@0=2475\nup{job=\"a\"}@100000=7475\n");
+    vigil_store_close(st);
+    ck_assert_int_eq(
+        sql_count(db_path("v2.db"), "SELECT count(*) FROM sqlite_schema WHERE name = 'samples'"),
+        0);
+    ck_assert_int_gt(sql_count(db_path("v2.db"), "SELECT count(*) FROM chunks WHERE series_id = 1"),
+                     1);
+    ck_assert_int_eq(sql_count(db_path("v2.db"), "SELECT (SELECT sum(n) FROM chunks) +"
+                                                 " (SELECT sum(n) FROM heads)"),
+                     1003);
+    ck_assert_int_eq(sql_count(db_path("v2.db"), "SELECT count(*) FROM heads"), 2);
+}
+END_TEST
+
+/* ---- chunks: the codec and the store against a model ------------------------------------ */
+
+static size_t put_all(vigil_buf *out, const vigil__sample *x, size_t n)
+{
+    vigil__chunk_tail t = {0, 0, 0, 1};
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t sz = vigil__chunk_size(&t, &x[i]);
+        ck_assert_uint_gt(sz, 0);
+        ck_assert_int_eq(vigil__chunk_put(out, &t, &x[i]), VIGIL_OK);
+        total += sz;
+        ck_assert_uint_eq(out->size, total);
+    }
+    return total;
+}
+
+START_TEST(chunk_codec_round_trip)
+{
+    vigil__sample x[] = {
+        {1000, 0.5, NULL, 0},
+        {1001, 0.5, NULL, 0}, /* a repeat: one byte */
+        {2000, -0.0, NULL, 0},
+        {2500, 0, "timed out", 9},
+        {2600, 0, "x", 1}, /* after an error no repeat: a value follows in full */
+        {(int64_t)1 << 40, 1e300, NULL, 0},
+        {((int64_t)1 << 40) + 1, 1e300, NULL, 0},
+    };
+    size_t n = sizeof(x) / sizeof(x[0]);
+    vigil_buf b = VIGIL_BUF_INIT;
+    size_t total = put_all(&b, x, n);
+    /* 1+8, 1, 2+8, 2+1+9, 2+1+1, varint((2^40 - 2600) << 2) = 6 bytes, +8, 1 */
+    ck_assert_uint_eq(total, 9 + 1 + 10 + 12 + 4 + 14 + 1);
+    vigil__chunk_iter it;
+    vigil__chunk_iter_init(&it, 1000, b.ptr, b.size);
+    vigil__sample y;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_eq(vigil__chunk_next(&it, &y), 1);
+        ck_assert_int_eq(y.ts, x[i].ts);
+        if (x[i].error) {
+            ck_assert_uint_eq(y.error_len, x[i].error_len);
+            ck_assert_int_eq(memcmp(y.error, x[i].error, y.error_len), 0);
+        } else {
+            ck_assert_ptr_null(y.error);
+            ck_assert_int_eq(memcmp(&y.value, &x[i].value, sizeof(double)), 0); /* -0.0 too */
+        }
+    }
+    ck_assert_int_eq(vigil__chunk_next(&it, &y), 0);
+    /* What cannot follow: the same ts, an earlier one, a delta of 2^62. */
+    vigil__chunk_tail t = {1000, 0, 0, 0};
+    vigil__sample same = {1000, 1, NULL, 0}, before = {999, 1, NULL, 0};
+    vigil__sample far = {1000 + ((int64_t)1 << 62), 1, NULL, 0};
+    ck_assert_uint_eq(vigil__chunk_size(&t, &same), 0);
+    ck_assert_uint_eq(vigil__chunk_size(&t, &before), 0);
+    ck_assert_uint_eq(vigil__chunk_size(&t, &far), 0);
+    far.ts--;
+    ck_assert_uint_eq(vigil__chunk_size(&t, &far), 10 + 8); /* a 64-bit varint */
+    vigil_buf_dispose(&b);
+}
+END_TEST
+
+static int decode_rc(int64_t start, const char *bytes, size_t len)
+{
+    vigil__chunk_iter it;
+    vigil__chunk_iter_init(&it, start, bytes, len);
+    vigil__sample y;
+    int r;
+    while ((r = vigil__chunk_next(&it, &y)) == 1)
+        ;
+    return r;
+}
+
+START_TEST(chunk_codec_refuses_malformed_data)
+{
+    ck_assert_int_eq(decode_rc(0, "", 0), 0);
+    /* a value cut short */
+    ck_assert_int_eq(decode_rc(0, "\x00\x01\x02\x03", 4), VIGIL_ECORRUPT);
+    /* kind 3 */
+    ck_assert_int_eq(decode_rc(0, "\x03", 1), VIGIL_ECORRUPT);
+    /* a repeat first, and a repeat after an error */
+    ck_assert_int_eq(decode_rc(0, "\x01", 1), VIGIL_ECORRUPT);
+    ck_assert_int_eq(decode_rc(0, "\x02\x01x\x05", 4), VIGIL_ECORRUPT);
+    /* the first sample not at start_ts; a second one at the same ts */
+    ck_assert_int_eq(decode_rc(0, "\x04\0\0\0\0\0\0\0\0", 9), VIGIL_ECORRUPT);
+    ck_assert_int_eq(decode_rc(0, "\x00\0\0\0\0\0\0\0\0\x01", 10), VIGIL_ECORRUPT);
+    /* an empty error text; one longer than the data */
+    ck_assert_int_eq(decode_rc(0, "\x02\x00", 2), VIGIL_ECORRUPT);
+    ck_assert_int_eq(decode_rc(0, "\x02\x05xy", 4), VIGIL_ECORRUPT);
+    /* a varint past 64 bits, and one cut short */
+    ck_assert_int_eq(
+        decode_rc(0, "\x00\0\0\0\0\0\0\0\0\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 19),
+        VIGIL_ECORRUPT);
+    ck_assert_int_eq(decode_rc(0, "\x00\0\0\0\0\0\0\0\0\x85", 10), VIGIL_ECORRUPT);
+    /* a delta that would pass INT64_MAX */
+    ck_assert_int_eq(decode_rc(INT64_MAX - 1, "\x00\0\0\0\0\0\0\0\0\x09", 10), VIGIL_ECORRUPT);
+    ck_assert_int_eq(decode_rc(INT64_MAX - 1, "\x00\0\0\0\0\0\0\0\0\x05", 10), 0);
+}
+END_TEST
+
+/* The model: per series, slot k is the sample at ts k * 1000 (or none). */
+#define M_SERIES 3
+#define M_SLOTS  2400
+
+typedef struct model {
+    unsigned char kind[M_SERIES][M_SLOTS]; /* 0 none, 1 value, 2 error */
+    double value[M_SERIES][M_SLOTS];
+    unsigned rng;
+} model;
+
+static unsigned m_rand(model *m)
+{
+    m->rng = m->rng * 1103515245u + 12345u;
+    return (m->rng >> 8) & 0xffffff;
+}
+
+static void m_error_text(char *buf, size_t cap, int s, int k)
+{
+    snprintf(buf, cap, "failed %d/%d", s, k);
+}
+
+/* Checks the points of a query against the model, in order. */
+typedef struct m_check {
+    const model *m;
+    int series;         /* of the point being checked, from the key */
+    int next[M_SERIES]; /* raw: next slot expected */
+    int64_t from, to;
+    int points;
+} m_check;
+
+static int series_of(const char *key)
+{
+    const char *p = strstr(key, "s=\"");
+    ck_assert_ptr_nonnull(p);
+    return p[3] - '0';
+}
+
+static int m_raw_cb(const vigil_store_series *ser, const vigil_store_point *p, void *payload)
+{
+    m_check *c = payload;
+    int s = series_of(ser->key);
+    int k = c->next[s];
+    while (k < M_SLOTS && (!c->m->kind[s][k] || (int64_t)k * 1000 < c->from))
+        k++;
+    ck_assert_msg(k < M_SLOTS, "series %d: extra point at %lld", s, (long long)p->ts_ms);
+    ck_assert_msg(p->ts_ms == (int64_t)k * 1000, "series %d: point at %lld, expected %d", s,
+                  (long long)p->ts_ms, k * 1000);
+    if (c->m->kind[s][k] == 2) {
+        char e[64];
+        m_error_text(e, sizeof(e), s, k);
+        ck_assert_ptr_nonnull(p->error);
+        ck_assert_str_eq(p->error, e);
+        ck_assert(isnan(p->value));
+    } else {
+        ck_assert_ptr_null(p->error);
+        ck_assert_msg(p->value == c->m->value[s][k], "series %d at %d: %g, expected %g", s,
+                      k * 1000, p->value, c->m->value[s][k]);
+    }
+    c->next[s] = k + 1;
+    c->points++;
+    return 0;
+}
+
+static void m_check_raw(vigil_store *st, const model *m, int64_t from, int64_t to)
+{
+    m_check c;
+    memset(&c, 0, sizeof(c));
+    c.m = m;
+    c.from = from;
+    c.to = to;
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    q.name = "mm";
+    q.from_ms = from;
+    q.to_ms = to;
+    ck_assert_int_eq(vigil_store_query_run(st, &q, m_raw_cb, &c), VIGIL_OK);
+    int expected = 0;
+    for (int s = 0; s < M_SERIES; s++)
+        for (int k = 0; k < M_SLOTS; k++)
+            if (m->kind[s][k] && (int64_t)k * 1000 >= from && (int64_t)k * 1000 < to)
+                expected++;
+    ck_assert_int_eq(c.points, expected);
+}
+
+typedef struct m_agg {
+    int64_t ts[M_SERIES][M_SLOTS];
+    double v[M_SERIES][M_SLOTS];
+    int n[M_SERIES];
+} m_agg;
+
+static int m_agg_cb(const vigil_store_series *ser, const vigil_store_point *p, void *payload)
+{
+    m_agg *a = payload;
+    int s = series_of(ser->key);
+    ck_assert_ptr_null(p->error);
+    a->ts[s][a->n[s]] = p->ts_ms;
+    a->v[s][a->n[s]++] = p->value;
+    return 0;
+}
+
+static void m_check_agg(vigil_store *st, const model *m, int64_t from, int64_t to, int64_t step,
+                        vigil_store_agg agg)
+{
+    static m_agg got;
+    memset(&got, 0, sizeof(got));
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    q.name = "mm";
+    q.from_ms = from;
+    q.to_ms = to;
+    q.step_ms = step;
+    q.aggregate = agg;
+    ck_assert_int_eq(vigil_store_query_run(st, &q, m_agg_cb, &got), VIGIL_OK);
+    for (int s = 0; s < M_SERIES; s++) {
+        int n = 0;
+        int64_t cur = 0;
+        double sum = 0, mn = 0, mx = 0, last = 0;
+        long count = 0;
+        for (int k = 0; k <= M_SLOTS; k++) {
+            int64_t ts = (int64_t)k * 1000;
+            int in = k < M_SLOTS && m->kind[s][k] == 1 && ts >= from && ts < to;
+            int64_t bucket = in ? ts - ts % step : 0;
+            if (count && (!in ? k == M_SLOTS : bucket != cur)) {
+                double v = agg == VIGIL_STORE_AGG_MEAN    ? sum / (double)count
+                           : agg == VIGIL_STORE_AGG_MIN   ? mn
+                           : agg == VIGIL_STORE_AGG_MAX   ? mx
+                           : agg == VIGIL_STORE_AGG_SUM   ? sum
+                           : agg == VIGIL_STORE_AGG_COUNT ? (double)count
+                                                          : last;
+                ck_assert_int_lt(n, got.n[s]);
+                ck_assert_int_eq(got.ts[s][n], cur);
+                ck_assert_msg(got.v[s][n] == v, "series %d step %lld: %.17g, expected %.17g", s,
+                              (long long)cur, got.v[s][n], v);
+                n++;
+                count = 0;
+            }
+            if (!in)
+                continue;
+            double v = m->value[s][k];
+            if (!count) {
+                cur = bucket;
+                sum = 0;
+                mn = mx = v;
+            }
+            sum += v;
+            count++;
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
+            last = v;
+        }
+        ck_assert_int_eq(got.n[s], n);
+    }
+}
+
+static int m_latest_cb(const vigil_store_series *ser, const vigil_store_point *p, void *payload)
+{
+    int64_t *got = payload;
+    got[series_of(ser->key)] = p->ts_ms;
+    return 0;
+}
+
+static void m_check_latest(vigil_store *st, const model *m, int64_t from, int64_t to)
+{
+    int64_t got[M_SERIES] = {-1, -1, -1};
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    q.name = "mm";
+    q.from_ms = from;
+    q.to_ms = to;
+    ck_assert_int_eq(vigil_store_latest(st, &q, m_latest_cb, got), VIGIL_OK);
+    for (int s = 0; s < M_SERIES; s++) {
+        int64_t want = -1;
+        for (int k = 0; k < M_SLOTS; k++)
+            if (m->kind[s][k] && (int64_t)k * 1000 >= from && (int64_t)k * 1000 < to)
+                want = (int64_t)k * 1000;
+        ck_assert_msg(got[s] == want, "latest of series %d in [%lld, %lld): %lld, expected %lld", s,
+                      (long long)from, (long long)to, (long long)got[s], (long long)want);
+    }
+}
+
+/* A batch of random samples: mostly after the newest so far (appends), some
+ * late, some replacing stored ones, some repeated values, some errors. */
+static void m_batch(model *m, vigil_batch *b, int *front)
+{
+    vigil_batch_clear(b);
+    int n = 1 + (int)(m_rand(m) % 200);
+    char sv[4], e[64];
+    for (int i = 0; i < n; i++) {
+        int s = (int)(m_rand(m) % M_SERIES);
+        int k;
+        if (m_rand(m) % 5 == 0 || front[s] >= M_SLOTS - 4)
+            k = (int)(m_rand(m) % (unsigned)(front[s] + 1)); /* late or replacing */
+        else
+            k = front[s] = front[s] + 1 + (int)(m_rand(m) % 3);
+        snprintf(sv, sizeof(sv), "%d", s);
+        vigil_tag t = {"s", sv};
+        vigil_metric mt = {"mm", 0, (int64_t)k * 1000, &t, 1, NULL};
+        unsigned r = m_rand(m) % 20;
+        if (r == 0) {
+            m_error_text(e, sizeof(e), s, k);
+            mt.value = NAN;
+            mt.error = e;
+            m->kind[s][k] = 2;
+        } else {
+            mt.value = r < 10 ? 1.5 : (double)(m_rand(m) % 1000) / 8.0; /* runs of repeats */
+            m->kind[s][k] = 1;
+            m->value[s][k] = mt.value;
+        }
+        ck_assert_int_eq(vigil_batch_add(b, &mt), VIGIL_OK);
+    }
+}
+
+static void m_check_all(vigil_store *st, model *m)
+{
+    m_check_raw(st, m, INT64_MIN / 2, INT64_MAX / 2);
+    int64_t a = (int64_t)(m_rand(m) % M_SLOTS) * 1000 + (int64_t)(m_rand(m) % 3) * 500;
+    int64_t len = 1 + (int64_t)(m_rand(m) % (M_SLOTS * 1000));
+    m_check_raw(st, m, a, a + len);
+    m_check_latest(st, m, a, a + len);
+    m_check_latest(st, m, 0, INT64_MAX / 2);
+    static const vigil_store_agg aggs[] = {VIGIL_STORE_AGG_MEAN,  VIGIL_STORE_AGG_MIN,
+                                           VIGIL_STORE_AGG_MAX,   VIGIL_STORE_AGG_SUM,
+                                           VIGIL_STORE_AGG_COUNT, VIGIL_STORE_AGG_LAST};
+    int64_t step = 1000 * (1 + (int64_t)(m_rand(m) % 97));
+    m_check_agg(st, m, a, a + len, step, aggs[m_rand(m) % 6]);
+}
+
+START_TEST(chunks_match_a_model)
+{
+    static model m;
+    memset(&m, 0, sizeof(m));
+    m.rng = 12345;
+    int front[M_SERIES] = {0, 0, 0};
+    vigil_store *st = open_url(db_url("model.db"));
+    vigil_store *other = NULL;
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    for (int round = 0; round < 120; round++) {
+        m_batch(&m, b, front);
+        /* now and then another connection writes (the first one's cached
+         * heads are stale then), or the store is opened again (no cache) */
+        vigil_store *w = st;
+        if (round % 7 == 3) {
+            if (!other)
+                other = open_url(db_url("model.db"));
+            w = other;
+        }
+        write_ok(w, b, NULL);
+        if (round % 25 == 24) {
+            vigil_store_close(st);
+            st = open_url(db_url("model.db"));
+        }
+        if (round % 10 == 9)
+            m_check_all(st, &m);
+    }
+    m_check_all(st, &m);
+    /* Retention at a cutoff inside chunks, in passes of a few samples, then
+     * writes again (late ones too) and everything still matches. */
+    vigil_store_retention_options o = VIGIL_STORE_RETENTION_OPTIONS_INIT;
+    o.chunk_rows = 40;
+    vigil_store_retention_result r;
+    int64_t cutoff = 700500;
+    uint64_t expected = 0;
+    for (int s = 0; s < M_SERIES; s++)
+        for (int k = 0; k < M_SLOTS && (int64_t)k * 1000 < cutoff; k++)
+            if (m.kind[s][k]) {
+                m.kind[s][k] = 0;
+                expected++;
+            }
+    ck_assert_int_eq(vigil_store_retain(st, cutoff, &o, &r), VIGIL_OK);
+    ck_assert_int_eq(r.done, 1);
+    ck_assert_uint_eq(r.samples_deleted, expected);
+    ck_assert_uint_gt(r.chunks, 1);
+    m_check_all(st, &m);
+    for (int round = 0; round < 30; round++) {
+        m_batch(&m, b, front);
+        write_ok(round % 2 ? other : st, b, NULL);
+    }
+    m_check_all(st, &m);
+    m_check_raw(st, &m, INT64_MIN / 2, INT64_MAX / 2);
+    vigil_batch_free(b);
+    vigil_store_close(other);
+    vigil_store_close(st);
+}
+END_TEST
+
+/* A chunk whose bytes were damaged is reported, with its series and start,
+ * by queries and by writes that need to decode it. */
+START_TEST(corrupt_chunk_is_reported)
+{
+    vigil_store *st = open_url(db_url("damaged.db"));
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    for (int i = 0; i < 10; i++)
+        add(b, "d", i, 1000 + i, "k", "v", NULL, NULL);
+    write_ok(st, b, NULL);
+    vigil_store_close(st);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(db_path("damaged.db"), &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "UPDATE heads SET data = X'03'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    st = open_url(db_url("damaged.db"));
+    collect c;
+    memset(&c, 0, sizeof(c));
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), VIGIL_ECORRUPT);
+    vt_assert_error(VIGIL_ECORRUPT, "the chunk of series 1 at ts 1000 is malformed");
+    ck_assert_int_eq(vigil_store_write(st, b, NULL), VIGIL_ECORRUPT);
+    vt_assert_error(VIGIL_ECORRUPT, "the chunk of series 1 at ts 1000 is malformed");
+    /* Other series are unaffected. */
+    vigil_batch_clear(b);
+    add(b, "d", 1, 1000, "k", "w", NULL, NULL);
+    write_ok(st, b, NULL);
+    q.name = "d";
+    vigil_store_matcher mt = {"k", VIGIL_STORE_MATCH_EQ, "w"};
+    q.matchers = &mt;
+    q.nmatchers = 1;
+    ck_assert_str_eq(run(st, &q, &c), "d{k=\"w\"}@1000=1\n");
+    vigil_batch_free(b);
+    vigil_store_close(st);
 }
 END_TEST
 
@@ -2075,7 +2559,7 @@ START_TEST(wal_stays_bounded)
     ck_assert_int_eq(vigil_store_open(&st, db_url("ck-bound.db"), &o), VIGIL_OK);
     sqlite3 *db = NULL;
     ck_assert_int_eq(sqlite3_open(db_path("ck-bound.db"), &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "BEGIN; SELECT count(*) FROM samples", NULL, NULL, NULL),
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN; SELECT count(*) FROM chunks", NULL, NULL, NULL),
                      SQLITE_OK);
     max_wal = 0;
     write_rounds(st, 400, 40, 40, wal, &max_wal);
@@ -2212,6 +2696,11 @@ static Suite *store_suite(void)
     tcase_add_test(tc, desired_and_drift);
     tcase_add_test(tc, retention_in_chunks);
     tcase_add_test(tc, migration_from_v1);
+    tcase_add_test(tc, migration_to_chunks);
+    tcase_add_test(tc, chunk_codec_round_trip);
+    tcase_add_test(tc, chunk_codec_refuses_malformed_data);
+    tcase_add_test(tc, chunks_match_a_model);
+    tcase_add_test(tc, corrupt_chunk_is_reported);
     tcase_add_test(tc, shared_between_threads);
     tcase_add_test(tc, write_group_parts);
     tcase_add_test(tc, write_group_all_or_nothing);
