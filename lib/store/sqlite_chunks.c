@@ -91,6 +91,15 @@ static int tail_put(sq_tails *c, const sq_tail *t)
     return VIGIL_OK;
 }
 
+int vigil__sq_tails_created(vigil__sq *s, int64_t series)
+{
+    sq_tail t;
+    memset(&t, 0, sizeof(t));
+    t.series = series;
+    t.none = 1;
+    return tail_put(&s->tails, &t);
+}
+
 int vigil__sq_tails_check(vigil__sq *s)
 {
     int rc;

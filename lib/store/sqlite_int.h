@@ -213,6 +213,8 @@ void vigil__sq_cache_clear(sq_cache *c);
 int vigil__sq_chunks_write(vigil__sq *s, int64_t series, const vigil__sample *x, size_t n);
 /* Forgets every cached tail. */
 void vigil__sq_tails_clear(vigil__sq *s);
+/* Records that a series created in this transaction has no chunk. */
+int vigil__sq_tails_created(vigil__sq *s, int64_t series);
 void vigil__sq_tails_free(vigil__sq *s);
 /* Inside a write transaction, before writing: forgets the cached tails if
  * another connection committed since this one's last transaction (this

@@ -118,6 +118,8 @@ static int series_id(vigil__sq *s, const vigil_metric *m, int64_t *id, int *crea
         return rc;
     *id = sqlite3_last_insert_rowid(s->db);
     *created = 1;
+    if ((rc = vigil__sq_tails_created(s, *id)) != 0)
+        return rc;
     return cache_put(&s->cache, s->key.ptr, s->key.size, h, *id);
 }
 
