@@ -2,11 +2,15 @@
  * bench/metric_json - throughput of the ingest body codec on a realistic
  * 10,000-metric batch (100 hosts x 100 series: cpu_usage{cpu}, disk, net,
  * memory, load; 3-4 tags each; full-precision ratios and integral counters).
- * Prints figures only; never fails on time.
+ * Also times the per-metric work the hub does after decoding: copying each
+ * metric into another batch (vigil_batch_add), building its canonical series
+ * key and appending it to a window set. Prints figures only; never fails on
+ * time.
  *
- *   make build/bench/metric_json && build/bench/metric_json [seconds [decode|encode]]
+ *   make build/bench/metric_json && build/bench/metric_json [seconds [PART]]
  *
- * The optional second argument runs one side only (for a profiler).
+ * PART (decode, encode, add, key or window) runs one part only (for a
+ * profiler).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +45,13 @@ static void report(const char *what, long iters, size_t bytes, double cpu, doubl
     printf("%s: %.0f metrics/s, %.1f MB/s (%ld iterations, %.2f s CPU, %.2f s wall)\n", what,
            (double)iters * NMETRICS / cpu, (double)iters * (double)bytes / cpu / 1e6, iters, cpu,
            wall);
+}
+
+static void report_ns(const char *what, long iters, double cpu, double wall)
+{
+    double n = (double)iters * NMETRICS;
+    printf("%s: %.0f metrics/s, %.1f ns/metric (%ld iterations, %.2f s CPU, %.2f s wall)\n", what,
+           n / cpu, cpu * 1e9 / n, iters, cpu, wall);
 }
 
 static unsigned long long g_seed = 0x2545F4914F6CDD1DULL;
@@ -112,14 +123,66 @@ static void build(vigil_batch *b)
     }
 }
 
+static int wants(const char *only, const char *part)
+{
+    return !only[0] || strcmp(only, part) == 0;
+}
+
+/* Runs one part for `secs` of CPU time: op(d, aux) per iteration. */
+typedef void (*part_fn)(const vigil_batch *d, void *aux);
+
+static void run_part(const char *name, double secs, part_fn op, const vigil_batch *d, void *aux)
+{
+    long iters = 0;
+    double t, t0 = now_s(), w0 = wall_s();
+    do {
+        op(d, aux);
+        iters++;
+    } while ((t = now_s() - t0) < secs);
+    report_ns(name, iters, t, wall_s() - w0);
+}
+
+/* What the hub did per request before committing: every metric copied into
+ * the group's batch. */
+static void op_add(const vigil_batch *d, void *aux)
+{
+    vigil_batch *merged = aux;
+    vigil_batch_clear(merged);
+    for (size_t i = 0; i < vigil_batch_count(d); i++)
+        check(vigil_batch_add(merged, vigil_batch_get(d, i)), "add");
+}
+
+static void op_key(const vigil_batch *d, void *aux)
+{
+    vigil_buf *key = aux;
+    for (size_t i = 0; i < vigil_batch_count(d); i++)
+        check(vigil_metric_series_key(key, vigil_batch_get(d, i)), "series key");
+}
+
+/* Each round's samples are newer than the last round's, as in the hub. */
+static void op_window(const vigil_batch *d, void *aux)
+{
+    static int64_t shift;
+    vigil_window_set *set = aux;
+    shift += 1000;
+    for (size_t i = 0; i < vigil_batch_count(d); i++) {
+        vigil_metric m = *vigil_batch_get(d, i);
+        m.ts_ms += shift;
+        check(vigil_window_set_append_metric(set, &m, NULL), "window");
+    }
+}
+
 int main(int argc, char **argv)
 {
     double secs = argc > 1 ? atof(argv[1]) : 1.5;
     const char *only = argc > 2 ? argv[2] : "";
-    vigil_batch *b = NULL, *d = NULL;
-    vigil_buf body = VIGIL_BUF_INIT, out = VIGIL_BUF_INIT;
+    vigil_batch *b = NULL, *d = NULL, *merged = NULL;
+    vigil_window_set *set = NULL;
+    vigil_buf body = VIGIL_BUF_INIT, out = VIGIL_BUF_INIT, key = VIGIL_BUF_INIT;
     check(vigil_batch_new(&b), "new");
     check(vigil_batch_new(&d), "new");
+    check(vigil_batch_new(&merged), "new");
+    check(vigil_window_set_new(&set, NULL), "window set");
     build(b);
     check(vigil_batch_encode_json(&body, b), "encode");
     printf("batch: %zu metrics, body %zu bytes (%.1f bytes/metric)\n", vigil_batch_count(b),
@@ -129,33 +192,43 @@ int main(int argc, char **argv)
     check(vigil_batch_decode_json(d, body.ptr, body.size, NULL), "decode");
     long iters = 0;
     double t0, w0, t;
-    if (strcmp(only, "encode") == 0)
-        goto encode;
-    t0 = now_s();
-    w0 = wall_s();
-    do {
-        check(vigil_batch_decode_json(d, body.ptr, body.size, NULL), "decode");
-        iters++;
-    } while ((t = now_s() - t0) < secs);
-    report("decode", iters, body.size, t, wall_s() - w0);
-    if (strcmp(only, "decode") == 0)
-        goto done;
-encode:
-    iters = 0;
-    t0 = now_s();
-    w0 = wall_s();
-    do {
-        check(vigil_batch_encode_json(&out, d), "encode");
-        iters++;
-    } while ((t = now_s() - t0) < secs);
-    report("encode", iters, out.size, t, wall_s() - w0);
-    if (out.size != body.size || memcmp(out.ptr, body.ptr, body.size) != 0)
-        fprintf(stderr, "metric_json: warning: re-encoded body differs\n");
+    if (wants(only, "decode")) {
+        t0 = now_s();
+        w0 = wall_s();
+        do {
+            check(vigil_batch_decode_json(d, body.ptr, body.size, NULL), "decode");
+            iters++;
+        } while ((t = now_s() - t0) < secs);
+        report("decode", iters, body.size, t, wall_s() - w0);
+    }
+    if (wants(only, "encode")) {
+        iters = 0;
+        t0 = now_s();
+        w0 = wall_s();
+        do {
+            check(vigil_batch_encode_json(&out, d), "encode");
+            iters++;
+        } while ((t = now_s() - t0) < secs);
+        report("encode", iters, out.size, t, wall_s() - w0);
+        if (out.size != body.size || memcmp(out.ptr, body.ptr, body.size) != 0)
+            fprintf(stderr, "metric_json: warning: re-encoded body differs\n");
+    }
+    vigil_batch_set_max_metrics(merged, NMETRICS);
+    op_add(d, merged); /* warm up: the arena and arrays at full size */
+    if (wants(only, "add"))
+        run_part("add", secs, op_add, d, merged);
+    if (wants(only, "key"))
+        run_part("series key", secs, op_key, d, &key);
+    op_window(d, set); /* warm up: every window created */
+    if (wants(only, "window"))
+        run_part("window append", secs, op_window, d, set);
 
-done:
     vigil_buf_dispose(&body);
     vigil_buf_dispose(&out);
+    vigil_buf_dispose(&key);
+    vigil_window_set_free(set);
     vigil_batch_free(b);
     vigil_batch_free(d);
+    vigil_batch_free(merged);
     return 0;
 }

@@ -4,6 +4,7 @@
  * the policy engine, while the committer writes the next groups; a ticker
  * publishes ingest rates to the events bus. */
 #include "hub/hub_int.h"
+#include "metric/internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -460,8 +461,10 @@ int vigil__hub_enqueue(vigil_hub *hub, vigil_batch *batch, int owned, vigil_hub_
      * committer only writes. A failed copy cannot be undone in the merged
      * batch: the whole group is refused, so nothing is half-stored. */
     r->first = vigil_batch_count(g->merged);
-    for (size_t i = 0; i < r->count && !g->failed; i++) {
-        int arc = vigil_batch_add(g->merged, vigil_batch_get(batch, i));
+    if (!g->failed) {
+        /* The batch's metrics are valid already: copied without a second
+         * validation. */
+        int arc = vigil__batch_append(g->merged, batch, 0, r->count);
         if (arc)
             g->failed = arc;
     }
@@ -624,8 +627,9 @@ static void feed_engine(vigil_hub *hub, commit_group *g)
                 continue;
             vigil_batch_clear(hub->feed);
             rc = vigil_batch_set_agent(hub->feed, r->agent);
-            for (size_t i = r->first; !rc && i < r->first + r->count && i < n; i++)
-                rc = vigil_batch_add(hub->feed, vigil_batch_get(g->merged, i));
+            if (!rc && r->first < n)
+                rc = vigil__batch_append(hub->feed, g->merged, r->first,
+                                         r->count < n - r->first ? r->count : n - r->first);
             if (!rc)
                 rc = vigil_engine_ingest(hub->engine, hub->feed);
             if (rc)

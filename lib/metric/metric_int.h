@@ -4,6 +4,7 @@
 #define VIGIL_METRIC_INT_H
 
 #include "internal/json.h"
+#include "metric/internal.h"
 #include "vigil/metric.h"
 
 #include <string.h>
@@ -74,41 +75,46 @@ int vigil__batch_reserve_tags(vigil_batch *b, size_t more);
 int vigil__metric_check_name(const char *s, size_t len, const vigil__json_path *path,
                              const char *what);
 
+/* Classes of the bytes of names: VIGIL__NAME_REST for [a-zA-Z0-9_:], plus
+ * VIGIL__NAME_FIRST for those that may start one ([a-zA-Z_:]). */
+#define VIGIL__NAME_REST  1
+#define VIGIL__NAME_FIRST 2
+extern const unsigned char vigil__metric_name_class[256];
+
 /* True when s[0..len) matches [a-zA-Z_:][a-zA-Z0-9_:]* (any length >= 1). */
 static inline int vigil__metric_name_chars(const char *s, size_t len)
 {
-    if (len == 0)
+    const unsigned char *u = (const unsigned char *)s;
+    if (len == 0 || !(vigil__metric_name_class[u[0]] & VIGIL__NAME_FIRST))
         return 0;
-    unsigned char c = (unsigned char)s[0];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':'))
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        c = (unsigned char)s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == ':'))
+    for (size_t i = 1; i < len; i++)
+        if (!vigil__metric_name_class[u[i]])
             return 0;
-    }
     return 1;
 }
 
 /* The length of the NUL-terminated s when it is a valid name (matches the
  * pattern and is at most VIGIL_METRIC_NAME_MAX bytes), else 0: one pass that
- * replaces strlen() + vigil__metric_name_chars() on the decoder's hot path. */
+ * replaces strlen() + vigil__metric_name_chars() on the hot paths. */
 static inline size_t vigil__metric_name_len(const char *s)
 {
-    unsigned char c = (unsigned char)s[0];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':'))
+    const unsigned char *u = (const unsigned char *)s;
+    if (!(vigil__metric_name_class[u[0]] & VIGIL__NAME_FIRST))
         return 0;
     size_t i = 1;
-    for (;; i++) {
-        c = (unsigned char)s[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '_' || c == ':')
-            continue;
-        break;
-    }
-    return c == '\0' && i <= VIGIL_METRIC_NAME_MAX ? i : 0;
+    while (vigil__metric_name_class[u[i]])
+        i++;
+    return i <= VIGIL_METRIC_NAME_MAX && u[i] == '\0' ? i : 0;
 }
+
+/* The lengths of a valid metric's strings, found while validating it. */
+typedef struct vigil__metric_lens {
+    size_t name, error; /* error: 0 without an error text */
+    size_t key[VIGIL_METRIC_TAGS_MAX], value[VIGIL_METRIC_TAGS_MAX];
+} vigil__metric_lens;
+
+/* vigil_metric_validate(), filling *lens on success. */
+int vigil__metric_validate_lens(const vigil_metric *m, vigil__metric_lens *lens);
 
 /* Sorts tags by key (insertion sort: n <= VIGIL_METRIC_TAGS_MAX, and input is
  * usually sorted already). */

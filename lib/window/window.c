@@ -176,8 +176,9 @@ int vigil_window_append(vigil_window *w, int64_t ts_ms, double value)
             last->v = value;
             return VIGIL_OK;
         }
-        /* Age bound, relative to the new newest sample. */
-        if (ts_ms > INT64_MIN + w->max_age) {
+        /* Age bound, relative to the new newest sample (nothing to drop,
+         * the usual case, when the oldest sample is within it). */
+        if (ts_ms > INT64_MIN + w->max_age && at(w, 0)->ts <= ts_ms - w->max_age - 1) {
             size_t k = first_after(w, ts_ms - w->max_age - 1);
             if (k)
                 drop_oldest(w, k);

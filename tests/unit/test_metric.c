@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal/json.h"
+#include "metric/internal.h"
 #include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -223,6 +224,156 @@ START_TEST(validate_classes)
     ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_OK);
     m.tags = NULL;
     ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_EINVAL);
+}
+END_TEST
+
+/* The messages of the checks that only build their JSON path when they fail
+ * (and the checks that look at 8 bytes at a time: a bad byte anywhere). */
+START_TEST(validate_error_paths)
+{
+    vigil_tag tags[2] = {{"host", "h1"}, {"cpu", "0"}};
+    vigil_metric m = {"cpu_usage", 0.5, 1000, tags, 2, NULL};
+    m.name = "";
+    ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_ENAME);
+    vt_assert_error(VIGIL_ENAME,
+                    "name: invalid metric name \"\" (expected [a-zA-Z_:][a-zA-Z0-9_:]*)");
+    m.name = "cpu_usage_with_a-dash";
+    ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_ENAME);
+    vt_assert_error(VIGIL_ENAME, "name: invalid metric name \"cpu_usage_with_a-dash\"");
+    char *longname = repeat('a', 300);
+    longname[250] = '-'; /* too long wins over the bad byte past the limit */
+    m.name = longname;
+    ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "name: metric name longer than 200 bytes (201)");
+    m.name = "cpu_usage";
+
+    tags[1].key = "";
+    ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_ENAME);
+    vt_assert_error(VIGIL_ENAME, "tags[\"\"]: invalid tag key \"\"");
+    longname[250] = 'a';
+    tags[1].key = longname;
+    ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "tag key longer than 200 bytes (201)");
+    ck_assert_ptr_nonnull(strstr(vigil_error_last()->message, "tags[\"aaaa"));
+    tags[1].key = "9cpu";
+    ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_ENAME);
+    vt_assert_error(VIGIL_ENAME, "tags[\"9cpu\"]: invalid tag key \"9cpu\"");
+    free(longname);
+    tags[1].key = "cpu";
+
+    /* A bad byte in the first, a later and the last word of 8 bytes. */
+    static const char *const bad[] = {"\xff", "abcdefgh\xff", "abcdefghijklmnop\xc3",
+                                      "abcdefghijklmnopqrstuvw\x80"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        tags[1].value = bad[i];
+        ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_EENCODING);
+        vt_assert_error(VIGIL_EENCODING, "tags.cpu: tag value is not valid UTF-8");
+        tags[1].value = "0";
+        m.error = bad[i];
+        ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_EENCODING);
+        vt_assert_error(VIGIL_EENCODING, "error: error text is not valid UTF-8");
+        m.error = NULL;
+    }
+    tags[1].value = "caf\xc3\xa9 \xe2\x82\xac 0123456789";
+    ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_OK);
+    m.error = "d\xc3\xa9j\xc3\xa0 vu, twice over";
+    ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_OK);
+    char *err = repeat('e', 1024);
+    m.error = err;
+    ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_OK);
+    free(err);
+    m.error = NULL;
+
+    /* A duplicate found after an insertion into the sorted keys. */
+    vigil_tag three[3] = {{"zone", "a"}, {"az", "b"}, {"zone", "c"}};
+    m.tags = three;
+    m.ntags = 3;
+    ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "tags.zone: duplicate tag key");
+    vigil_tag weird[2] = {{"k", "v"}, {"k", "w"}};
+    m.tags = weird;
+    m.ntags = 2;
+    ck_assert_int_eq(vigil_metric_validate(&m), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "tags.k: duplicate tag key");
+
+    /* vigil_batch_add() refuses with the same messages and stays empty. */
+    vigil_batch *b = new_batch();
+    ck_assert_int_eq(vigil_batch_add(b, &m), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "tags.k: duplicate tag key");
+    m.tags = tags;
+    m.ntags = 2;
+    tags[1].value = "abcdefgh\xff";
+    ck_assert_int_eq(vigil_batch_add(b, &m), VIGIL_EENCODING);
+    vt_assert_error(VIGIL_EENCODING, "tags.cpu: tag value is not valid UTF-8");
+    ck_assert_uint_eq(vigil_batch_count(b), 0);
+    vigil_batch_free(b);
+}
+END_TEST
+
+/* The series key as its definition states it: name{k="v",...} with the tags
+ * in key order and \ " and newline escaped in values. */
+static void reference_key(char *out, const vigil_metric *m)
+{
+    const vigil_tag *sorted[VIGIL_METRIC_TAGS_MAX];
+    for (size_t i = 0; i < m->ntags; i++) {
+        size_t j = i;
+        while (j > 0 && strcmp(sorted[j - 1]->key, m->tags[i].key) > 0) {
+            sorted[j] = sorted[j - 1];
+            j--;
+        }
+        sorted[j] = &m->tags[i];
+    }
+    char *p = out + sprintf(out, "%s", m->name);
+    if (m->ntags)
+        *p++ = '{';
+    for (size_t i = 0; i < m->ntags; i++) {
+        p += sprintf(p, "%s%s=\"", i ? "," : "", sorted[i]->key);
+        for (const char *v = sorted[i]->value; *v; v++) {
+            if (*v == '\\' || *v == '"' || *v == '\n')
+                *p++ = '\\';
+            *p++ = *v == '\n' ? 'n' : *v;
+        }
+        *p++ = '"';
+    }
+    if (m->ntags)
+        *p++ = '}';
+    *p = '\0';
+}
+
+START_TEST(series_keys_escape_anywhere)
+{
+    static const char alphabet[] = "ab\\\"\nz\xc3\xa9{}=,";
+    unsigned long long seed = 0x9E3779B97F4A7C15ULL;
+    vigil_buf k = VIGIL_BUF_INIT;
+    char values[5][64], keys[5][8], want[1024];
+    vigil_tag tags[5];
+    for (int round = 0; round < 2000; round++) {
+        size_t ntags = (size_t)(round % 6);
+        for (size_t i = 0; i < ntags; i++) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            size_t len = (size_t)(seed % 40);
+            /* Mostly plain letters, so that some words of 8 bytes need no
+             * escape and others do. */
+            for (size_t c = 0; c < len; c++) {
+                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                unsigned r = (unsigned)(seed >> 33);
+                values[i][c] = r % 4 ? (char)('a' + r % 26) : alphabet[r % (sizeof(alphabet) - 1)];
+            }
+            values[i][len] = '\0';
+            /* Distinct keys, in an order that depends on the round. */
+            snprintf(keys[i], sizeof(keys[i]), "k%zu", (i * 3 + (size_t)round) % 5);
+            tags[i].key = keys[i];
+            tags[i].value = values[i];
+        }
+        vigil_metric m = {"m:x_1", 1, 1, tags, ntags, NULL};
+        ck_assert_int_eq(vigil_metric_series_key(&k, &m), VIGIL_OK);
+        reference_key(want, &m);
+        ck_assert_str_eq(k.ptr, want);
+        ck_assert_uint_eq(k.size, strlen(want));
+    }
+    vigil_buf_dispose(&k);
 }
 END_TEST
 
@@ -1176,6 +1327,140 @@ static int op_add(void *arg)
     return vigil_batch_set_agent(c->b, "agent");
 }
 
+/* vigil__batch_append (lib/metric/internal.h): what the hub uses to merge
+ * the batches of a commit group. */
+static void expect_same_metric(const vigil_metric *a, const vigil_metric *b)
+{
+    ck_assert_str_eq(a->name, b->name);
+    ck_assert_int_eq(a->ts_ms, b->ts_ms);
+    ck_assert_uint_eq(a->ntags, b->ntags);
+    if (a->error) {
+        ck_assert_ptr_nonnull(b->error);
+        ck_assert_str_eq(a->error, b->error);
+        ck_assert(isnan(b->value));
+    } else {
+        ck_assert_ptr_null(b->error);
+        ck_assert(memcmp(&a->value, &b->value, sizeof(double)) == 0);
+    }
+    for (size_t i = 0; i < a->ntags; i++) {
+        ck_assert_str_eq(a->tags[i].key, b->tags[i].key);
+        ck_assert_str_eq(a->tags[i].value, b->tags[i].value);
+    }
+}
+
+START_TEST(batch_append_copies_valid_metrics)
+{
+    vigil_batch *src = new_batch(), *dst = new_batch(), *ref = new_batch();
+    ck_assert_int_eq(decode(src, k_oom_body), VIGIL_OK);
+    size_t n = vigil_batch_count(src);
+    ck_assert_uint_ge(n, 4);
+    /* What vigil_batch_add() one by one gives. */
+    vigil_tag t[2] = {{"zz", "last"}, {"aa", "first"}};
+    vigil_metric first = {"pre", 2, 2, t, 2, NULL};
+    ck_assert_int_eq(vigil_batch_add(dst, &first), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_add(ref, &first), VIGIL_OK);
+    ck_assert_int_eq(vigil__batch_append(dst, src, 1, n - 1), VIGIL_OK);
+    for (size_t i = 1; i < n; i++)
+        ck_assert_int_eq(vigil_batch_add(ref, vigil_batch_get(src, i)), VIGIL_OK);
+    ck_assert_uint_eq(vigil_batch_count(dst), n);
+    for (size_t i = 0; i < n; i++)
+        expect_same_metric(vigil_batch_get(ref, i), vigil_batch_get(dst, i));
+    vigil_buf a = VIGIL_BUF_INIT, b = VIGIL_BUF_INIT;
+    ck_assert_int_eq(vigil_batch_encode_json(&a, ref), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_encode_json(&b, dst), VIGIL_OK);
+    ck_assert_str_eq(a.ptr, b.ptr);
+
+    /* dst owns its copies: src may go. Nothing of the first metric moved
+     * although the tags array grew. */
+    vigil_batch_free(src);
+    src = new_batch();
+    ck_assert_str_eq(vigil_batch_get(dst, 0)->tags[0].key, "aa");
+    ck_assert_str_eq(vigil_batch_get(dst, 0)->tags[1].value, "last");
+    ck_assert_int_eq(vigil_batch_encode_json(&b, dst), VIGIL_OK);
+    ck_assert_str_eq(a.ptr, b.ptr);
+
+    /* Strings the source shares between neighbours are shared in the copy. */
+    vigil_batch_clear(src);
+    vigil_tag h[1] = {{"host", "web-001.example.net"}};
+    for (int i = 0; i < 3; i++) {
+        vigil_metric m = {"cpu_usage_ratio", i, i + 1, h, 1, NULL};
+        ck_assert_int_eq(vigil_batch_add(src, &m), VIGIL_OK);
+    }
+    vigil_batch_clear(dst);
+    ck_assert_int_eq(vigil__batch_append(dst, src, 0, 3), VIGIL_OK);
+    ck_assert_ptr_eq(vigil_batch_get(dst, 0)->name, vigil_batch_get(dst, 2)->name);
+    ck_assert_ptr_eq(vigil_batch_get(dst, 1)->tags[0].value,
+                     vigil_batch_get(dst, 2)->tags[0].value);
+    ck_assert_ptr_ne(vigil_batch_get(dst, 0)->name, vigil_batch_get(src, 0)->name);
+    /* An empty range is a no-op, even on a full batch. */
+    vigil_batch_set_max_metrics(dst, 3);
+    ck_assert_int_eq(vigil__batch_append(dst, src, 3, 0), VIGIL_OK);
+    ck_assert_uint_eq(vigil_batch_count(dst), 3);
+
+    /* Limits and bad arguments: nothing appended. */
+    ck_assert_int_eq(vigil__batch_append(dst, src, 0, 1), VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "batch: more than 3 metrics");
+    vigil_batch_set_max_metrics(dst, 4);
+    ck_assert_int_eq(vigil__batch_append(dst, src, 0, 2), VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "batch: more than 4 metrics");
+    ck_assert_uint_eq(vigil_batch_count(dst), 3);
+    ck_assert_int_eq(vigil__batch_append(dst, src, 2, 2), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "batch append: NULL batch or range out of bounds");
+    ck_assert_int_eq(vigil__batch_append(dst, src, 4, 0), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil__batch_append(NULL, src, 0, 0), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil__batch_append(dst, NULL, 0, 0), VIGIL_EINVAL);
+    ck_assert_uint_eq(vigil_batch_count(dst), 3);
+    ck_assert_int_eq(vigil__batch_append(dst, src, 2, 1), VIGIL_OK);
+    ck_assert_uint_eq(vigil_batch_count(dst), 4);
+    ck_assert_int_eq(vigil_batch_get(dst, 3)->ts_ms, 3);
+
+    vigil_buf_dispose(&a);
+    vigil_buf_dispose(&b);
+    vigil_batch_free(src);
+    vigil_batch_free(dst);
+    vigil_batch_free(ref);
+}
+END_TEST
+
+static int op_append(void *arg)
+{
+    oom_ctx *c = arg;
+    int rc = vigil_batch_new(&c->b);
+    if (rc)
+        return rc;
+    /* Two appends, so the second one finds the arrays and the arena in use. */
+    for (int round = 0; round < 2; round++) {
+        size_t before = vigil_batch_count(c->b);
+        if ((rc = vigil__batch_append(c->b, c->src, 0, vigil_batch_count(c->src))) != VIGIL_OK) {
+            ck_assert_uint_eq(vigil_batch_count(c->b), before);
+            return rc;
+        }
+    }
+    ck_assert_uint_eq(vigil_batch_count(c->b), 2 * vigil_batch_count(c->src));
+    return VIGIL_OK;
+}
+
+START_TEST(oom_append)
+{
+    vigil_batch *src = new_batch();
+    ck_assert_int_eq(decode(src, k_oom_body), VIGIL_OK);
+    char big[1100];
+    memset(big, 'e', 1000);
+    big[1000] = '\0';
+    for (int i = 0; i < 500; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", i);
+        vigil_tag t[3] = {{"host", "h1"}, {"i", v}, {"a", "x"}};
+        vigil_metric m = {i % 3 ? "cpu" : "mem", i, i, t, 3, i % 50 ? NULL : big};
+        ck_assert_int_eq(vigil_batch_add(src, &m), VIGIL_OK);
+    }
+    oom_ctx c = {NULL, VIGIL_BUF_INIT, src};
+    long n = vt_oom_sweep(op_append, cleanup_batch, &c, 0);
+    ck_assert_int_gt(n, 5);
+    vigil_batch_free(src);
+}
+END_TEST
+
 START_TEST(oom_decode)
 {
     oom_ctx c = {NULL, VIGIL_BUF_INIT, NULL};
@@ -1236,8 +1521,11 @@ static Suite *metric_suite(void)
     tcase_add_test(tc, names);
     tcase_add_test(tc, validate_classes);
     tcase_add_test(tc, series_keys);
+    tcase_add_test(tc, validate_error_paths);
+    tcase_add_test(tc, series_keys_escape_anywhere);
     tcase_add_test(tc, batch_add_sorts_and_owns);
     tcase_add_test(tc, batch_limit_and_ids);
+    tcase_add_test(tc, batch_append_copies_valid_metrics);
     suite_add_tcase(s, tc);
 
     tc = new_tcase("codec", 20);
@@ -1274,6 +1562,7 @@ static Suite *metric_suite(void)
     tcase_add_test(tc, oom_json_parse);
     tcase_add_test(tc, oom_encode);
     tcase_add_test(tc, oom_add);
+    tcase_add_test(tc, oom_append);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -394,6 +394,49 @@ START_TEST(set_many_series_and_expire)
 }
 END_TEST
 
+/* Keys of every length from 1 to 80 bytes that differ in one byte only, at
+ * every position: each finds its own window. */
+START_TEST(set_keys_differing_anywhere)
+{
+    vigil_window_set *set = NULL;
+    ck_assert_int_eq(vigil_window_set_new(&set, NULL), VIGIL_OK);
+    char key[96];
+    int n = 0;
+    for (int len = 1; len <= 80; len++) {
+        for (int pos = 0; pos < len; pos++) {
+            memset(key, 'k', (size_t)len);
+            key[len] = '\0';
+            key[pos] = 'x';
+            ck_assert_int_eq(vigil_window_set_append(set, key, 1000, len * 100 + pos, NULL),
+                             VIGIL_OK);
+            n++;
+        }
+        memset(key, 'k', (size_t)len);
+        key[len] = '\0';
+        ck_assert_int_eq(vigil_window_set_append(set, key, 1000, -len, NULL), VIGIL_OK);
+        n++;
+    }
+    ck_assert_uint_eq(vigil_window_set_count(set), (size_t)n);
+    for (int len = 1; len <= 80; len++) {
+        for (int pos = 0; pos < len; pos++) {
+            memset(key, 'k', (size_t)len);
+            key[len] = '\0';
+            key[pos] = 'x';
+            vigil_window *w = vigil_window_set_get(set, key);
+            ck_assert_ptr_nonnull(w);
+            ck_assert_double_eq(agg(w, VIGIL_WINDOW_LAST, 0, 1000), len * 100 + pos);
+        }
+        memset(key, 'k', (size_t)len);
+        key[len] = '\0';
+        ck_assert_double_eq(agg(vigil_window_set_get(set, key), VIGIL_WINDOW_LAST, 0, 1000), -len);
+        ck_assert_int_eq(vigil_window_set_remove(set, key), VIGIL_OK);
+        ck_assert_ptr_null(vigil_window_set_get(set, key));
+    }
+    ck_assert_uint_eq(vigil_window_set_count(set), (size_t)n - 80);
+    vigil_window_set_free(set);
+}
+END_TEST
+
 START_TEST(set_append_metric)
 {
     vigil_window_set *set = NULL;
@@ -481,6 +524,7 @@ static Suite *window_suite(void)
     tcase_add_test(tc, stddev_is_stable);
     tcase_add_test(tc, set_create_get_remove);
     tcase_add_test(tc, set_many_series_and_expire);
+    tcase_add_test(tc, set_keys_differing_anywhere);
     tcase_add_test(tc, set_append_metric);
     suite_add_tcase(s, tc);
     TCase *oom = tcase_create("oom");
