@@ -64,6 +64,7 @@ struct vigil__api_call {
     size_t nparams, cparams;
     char *path_args[PATH_ARGS_MAX]; /* segments matched by '*' in the route's path */
     size_t npath_args;
+    char principal[128]; /* name of the token source that authenticated the call, or "" */
 };
 
 static int64_t mono_ns(void)
@@ -284,6 +285,11 @@ int vigil__api_add_registry(vigil_api *api, vigil__prom *prom)
 }
 
 /* ---- call accessors ------------------------------------------------------ */
+
+const char *vigil__api_call_principal(const vigil__api_call *call)
+{
+    return call->principal[0] ? call->principal : NULL;
+}
 
 const vigil_api_request *vigil__api_call_request(const vigil__api_call *call)
 {
@@ -624,10 +630,12 @@ static int authenticate(vigil__api_call *call, const api_route *route)
         unauthorized(call, "missing bearer token");
         return 1;
     }
-    char name[128];
+    char name[sizeof(call->principal)];
     int rc = vigil__api_auth_check(api->auth, tok, len, route->scope, name, sizeof(name));
-    if (rc == VIGIL_OK)
+    if (rc == VIGIL_OK) {
+        memcpy(call->principal, name, sizeof(name));
         return 0;
+    }
     if (rc == VIGIL_EPERM) {
         char msg[256];
         snprintf(msg, sizeof(msg), "token \"%s\" lacks the %s scope", name,

@@ -66,6 +66,10 @@ int vigil__api_route(vigil_api *api, const char *method, const char *path, unsig
 int vigil__api_add_registry(vigil_api *api, vigil__prom *prom);
 
 const vigil_api_request *vigil__api_call_request(const vigil__api_call *call);
+/* The name of the token source (vigil_api_token.name) whose token
+ * authenticated the call; NULL when no token did (an open route, an open
+ * api, or an embedder's auth_cb). */
+const char *vigil__api_call_principal(const vigil__api_call *call);
 vigil_api_response *vigil__api_call_response(vigil__api_call *call);
 /* The body after gzip inflation ("" and 0 when none). */
 const char *vigil__api_call_body(const vigil__api_call *call, size_t *len);

@@ -439,17 +439,28 @@ static void route_actions(vigil__api_call *call, void *payload)
 
 /* ---- approvals and release ---------------------------------------------------------- */
 
-static const char *who(vigil__api_call *call)
+/* Who decided, for the audit row: "token <name> from <address>" when a
+ * token authenticated the call, else the client address. */
+static const char *who(vigil__api_call *call, char *buf, size_t size)
 {
     const vigil_api_request *req = vigil__api_call_request(call);
-    return req->remote_addr ? req->remote_addr : "";
+    const char *addr = req->remote_addr ? req->remote_addr : "";
+    const char *name = vigil__api_call_principal(call);
+    if (!name)
+        return addr;
+    if (*addr)
+        snprintf(buf, size, "token %s from %s", name, addr);
+    else
+        snprintf(buf, size, "token %s", name);
+    return buf;
 }
 
 static void decision(vigil__api_call *call, vigil_remediator *rem, int approve)
 {
     const char *id = vigil__api_call_path_arg(call, 0);
-    int rc = approve ? vigil_remediator_approve(rem, id, who(call))
-                     : vigil_remediator_deny(rem, id, who(call));
+    char by[256];
+    const char *w = who(call, by, sizeof(by));
+    int rc = approve ? vigil_remediator_approve(rem, id, w) : vigil_remediator_deny(rem, id, w);
     vigil_buf b = VIGIL_BUF_INIT;
     if (!rc) {
         rc = vigil__buf_puts(&b, "{\"id\":");
@@ -483,7 +494,8 @@ static void route_release(vigil__api_call *call, void *payload)
     vigil_remediator *rem = payload;
     const char *target = vigil__api_call_path_arg(call, 0);
     int released = 0;
-    int rc = vigil_remediator_release(rem, target, who(call), &released);
+    char by[256];
+    int rc = vigil_remediator_release(rem, target, who(call, by, sizeof(by)), &released);
     vigil_buf b = VIGIL_BUF_INIT;
     if (!rc)
         rc = vigil__buf_puts(&b, "{\"target\":");

@@ -400,6 +400,12 @@ START_TEST(approval_routes_and_late_result_to_hub)
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "{\"id\":\"ap-h1\",\"status\":\"approved\"}");
     http_result_free(&r);
+    /* the audit names the approver by its token's name and address, never the token */
+    get(f.base, "/v1/audit?since=0&limit=100", READ_TOKEN, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(strstr(r.body, "token ops from 127.0.0.1") != NULL, "%s", r.body);
+    ck_assert_ptr_null(strstr(r.body, ADMIN_TOKEN));
+    http_result_free(&r);
     /* the hub answers 503 first: the poster retries */
     hub_wait(1);
     pthread_mutex_lock(&g_hub.mu);
