@@ -27,6 +27,9 @@
  *   INGEST_HTTP_RATE=<req/s>   one open-loop run at that rate only
  *   INGEST_HTTP_STORE=<query>  appended to the store URL, e.g. "?checkpoint=inline"
  *   INGEST_HTTP_METRICS=1      with --hub-only: print the hub's /metrics at the end
+ *   INGEST_HTTP_SERIES=<n>     series per batch (a divisor of 1,000; default 100): 1000
+ *                              gives each series one sample a request, as a fleet of
+ *                              agents does
  */
 #include <curl/curl.h>
 #include <dirent.h>
@@ -40,7 +43,8 @@
 
 #define CONNS   32
 #define METRICS 1000
-#define SERIES  100
+/* series per batch: 100, or INGEST_HTTP_SERIES (a divisor of METRICS) */
+static int SERIES = 100;
 
 static double now_s(void)
 {
@@ -312,6 +316,14 @@ int main(int argc, char **argv)
     int hub_only = argc > 2 && strcmp(argv[2], "--hub-only") == 0;
     if (seconds <= 0)
         seconds = 10.0;
+    const char *ns = getenv("INGEST_HTTP_SERIES");
+    if (ns) {
+        SERIES = atoi(ns);
+        if (SERIES <= 0 || METRICS % SERIES != 0) {
+            fprintf(stderr, "ingest_http: INGEST_HTTP_SERIES must divide %d\n", METRICS);
+            return 2;
+        }
+    }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     curl_global_init(CURL_GLOBAL_ALL);
 
