@@ -1,7 +1,12 @@
 /* vigil-collector: the hub daemon. Parses flags, loads collector.yaml
  * through the library, runs a vigil_hub behind the built-in HTTP server and
  * handles signals: SIGTERM/SIGINT stop accepting, drain requests in progress,
- * commit what is queued and exit; SIGHUP re-reads the tokens.
+ * commit what is queued and exit. SIGHUP re-reads the token files and (with
+ * --config) the configuration file: it replaces the policies (`policies:`
+ * and the files of `policies_dir`; unchanged rules keep their state) and
+ * adds new `silences:`; a bad file keeps the previous policies. Other keys
+ * cannot change while running: when they differ, a warning names each one
+ * ("needs a restart") and the running values stay.
  * With `remediator: {inprocess: true, config: PATH}` it also runs the
  * remediator of that remediator.yaml in this process: the hub dispatches to
  * it with library calls and its late results go straight to the hub (its own
@@ -17,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 static void usage(FILE *f)
@@ -64,6 +70,56 @@ static void late_result(const vigil_action_result *result, int64_t audit_seq, co
     if (vigil_hub_action_result(hub, result, audit_seq, audit_mac) != VIGIL_OK)
         fprintf(stderr, "vigil-collector: late result %s: %s\n", result->id ? result->id : "",
                 vigil_error_last()->message);
+}
+
+/* Logs one record of the daemon's own through the default log callback, with
+ * one field key=value (the value quoted as logfmt). */
+static void dlog(const vigil_logger *lg, vigil_log_level level, const char *msg, const char *key,
+                 const char *value)
+{
+    if (level < lg->min_level)
+        return;
+    char q[2048];
+    size_t n = 0;
+    q[n++] = '"';
+    for (const char *p = value; *p && n < sizeof(q) - 4; p++) {
+        if (*p == '"' || *p == '\\')
+            q[n++] = '\\';
+        q[n++] = *p == '\n' ? ' ' : *p;
+    }
+    q[n++] = '"';
+    q[n] = '\0';
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char fields[2200];
+    snprintf(fields, sizeof(fields), "%s=%s", key, q);
+    vigil_log_record r = {level, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "collector", msg,
+                          fields};
+    vigil_log_stderr(&r, NULL);
+}
+
+/* SIGHUP: re-reads the configuration file and replaces the policies; keys
+ * that cannot change while running are named, not applied. */
+static void reload_config(const vigil_hub_config *running, const char *path, vigil_hub *hub,
+                          const vigil_logger *lg)
+{
+    vigil_hub_config *fresh = NULL;
+    if (vigil_hub_config_load(&fresh, path, NULL)) {
+        dlog(lg, VIGIL_LOG_ERROR, "configuration reload failed; previous policies kept", "error",
+             vigil_error_last()->message);
+        return;
+    }
+    vigil_buf keys = VIGIL_BUF_INIT;
+    if (vigil_hub_config_restart_keys(running, fresh, &keys) == VIGIL_OK && keys.size) {
+        char *save = NULL;
+        for (char *k = strtok_r(keys.ptr, ",", &save); k; k = strtok_r(NULL, ",", &save))
+            dlog(lg, VIGIL_LOG_WARN, "configuration change needs a restart; running value kept",
+                 "key", k);
+    }
+    vigil_buf_dispose(&keys);
+    /* logs its outcome */
+    (void)vigil_hub_reload_policies(hub, vigil_hub_config_hub(fresh), NULL);
+    vigil_hub_config_free(fresh);
 }
 
 int main(int argc, char **argv)
@@ -167,6 +223,8 @@ int main(int argc, char **argv)
         if (sig == SIGHUP) {
             notify("RELOADING=1");
             vigil_api_reload(api); /* logs its outcome */
+            if (config_path)
+                reload_config(cfg, config_path, hub, &logger);
             notify("READY=1");
             continue;
         }

@@ -342,6 +342,34 @@ struct vigil_engine;
  */
 VIGIL_EXTERN(struct vigil_engine *) vigil_hub_engine(vigil_hub *hub);
 
+/** What vigil_engine_replace() did (vigil/policy.h). @since 0.1.0 */
+struct vigil_engine_reload_result;
+
+/**
+ * Replaces the hub's policies, at run time, with those of @p opts (its
+ * `policies` list and the files of its `policies_dir`, read now), through
+ * vigil_engine_replace(): all or nothing; unchanged rules keep their state,
+ * changed ones start fresh, removed ones are dropped. Then adds the silences
+ * of @p opts that are not stored yet (none is deleted). Every other field of
+ * @p opts is ignored: what they set needs a new hub. Logs "policies reloaded"
+ * (info, with added= changed= removed= kept=) or "policy reload failed;
+ * previous policies kept" (error, with the located message). This is what
+ * vigil-collector does on SIGHUP with a freshly loaded collector.yaml
+ * (vigil_hub_config_hub()).
+ * @param opts borrowed for the call.
+ * @param result when not NULL (its version set by the caller,
+ *        VIGIL_ENGINE_RELOAD_RESULT_VERSION), receives the counts.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL hub or options, bad result version);
+ *         the codes of vigil_engine_replace() (nothing changed); after a
+ *         successful replacement, the codes of vigil_engine_silence_add()
+ *         for a silence that could not be added.
+ * Thread-safe; may run while the hub ingests and evaluates.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_reload_policies(vigil_hub *hub, const vigil_hub_options *opts,
+                          struct vigil_engine_reload_result *result);
+
 /* ---- actions: dispatch and results ------------------------------------------ */
 
 /**
@@ -447,6 +475,22 @@ typedef struct vigil_hub_daemon_options {
 /** @copydoc vigil_hub_config_hub */
 VIGIL_EXTERN(const vigil_hub_daemon_options *)
 vigil_hub_config_daemon(const vigil_hub_config *config);
+
+/**
+ * Names the top-level keys of collector.yaml whose values differ between the
+ * configuration a hub runs with and one loaded later (present in one only, or
+ * with another value), except `policies`, `policies_dir` and `silences`,
+ * which vigil_hub_reload_policies() applies live: what is named needs a
+ * restart (listen, store, security, ...). Files named by the configuration
+ * (tokens, a remediator.yaml) are not compared.
+ * @param out receives the keys separated by commas, in file order, "" when
+ *        none (cleared first).
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL), VIGIL_ENOMEM.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_config_restart_keys(const vigil_hub_config *running, const vigil_hub_config *fresh,
+                              vigil_buf *out);
 
 /** A loaded remediator.yaml (vigil/remediator.h). @since 0.1.0 */
 struct vigil_remediator_config;

@@ -60,6 +60,8 @@
  * cooldowns, flap history, verification deadlines, outstanding action ids) is
  * kept in the store under keys starting with "policy/", written when it
  * changes, and restored when a policy of the same name is loaded again.
+ * vigil_engine_replace() swaps the rule set at run time, keeping the state of
+ * unchanged rules and deleting the persisted state of dropped ones.
  *
  * Threads. Every function of an engine may be called from any thread; calls
  * are serialised by one mutex. The callbacks of the options are called with
@@ -217,6 +219,65 @@ VIGIL_EXTERN(int) vigil_engine_load(vigil_engine *engine, const vigil_config_nod
  */
 VIGIL_EXTERN(int)
 vigil_engine_load_dir(vigil_engine *engine, const char *dir, const vigil_config_options *copts);
+
+/** What vigil_engine_replace() did. @since 0.1.0 */
+typedef struct vigil_engine_reload_result {
+    unsigned int version; /**< set by the caller: VIGIL_ENGINE_RELOAD_RESULT_VERSION */
+    size_t added;         /**< rules whose name was not loaded: state restored from the store */
+    size_t changed;       /**< same name, another definition: started fresh */
+    size_t removed;       /**< loaded rules absent from the new set: dropped */
+    size_t kept;          /**< same name and definition: their state carried over */
+} vigil_engine_reload_result;
+
+#define VIGIL_ENGINE_RELOAD_RESULT_VERSION 1
+#define VIGIL_ENGINE_RELOAD_RESULT_INIT                \
+    {                                                  \
+        VIGIL_ENGINE_RELOAD_RESULT_VERSION, 0, 0, 0, 0 \
+    }
+
+/**
+ * Replaces every loaded rule with the rules of @p policies (as
+ * vigil_engine_load() reads it) followed by those of the files of @p dir (as
+ * vigil_engine_load_dir() reads them), all or nothing: every rule is parsed
+ * and validated first, and on any error nothing changes (the rules loaded
+ * keep evaluating). A name may appear once across the list and the files.
+ *
+ * On success, for each rule of the new set:
+ * - same name and same definition as a loaded rule (the same keys and values,
+ *   whatever their order, quoting or place in a file): the loaded rule stays,
+ *   with all its in-memory state (pending `for`, firing, cooldowns, budgets,
+ *   flap history, absent timers, outstanding actions and their verification);
+ * - a name not loaded: a new rule, whose persisted state is restored from the
+ *   store as vigil_engine_load() does;
+ * - a loaded name with another definition: a new rule that starts fresh; the
+ *   persisted state of the old definition is deleted from the store.
+ * A loaded rule whose name is not in the new set is dropped, and its
+ * persisted state deleted from the store (so that a rule of that name added
+ * later starts fresh). The outstanding actions of a dropped or changed rule
+ * are forgotten: their results are answered VIGIL_ENOTFOUND. A failure to delete persisted state is
+ * logged and counted (eval_errors) and does not undo the replacement. Kinds of code policies
+ * registered with vigil_engine_register_type() resolve as in a load; a kept
+ * code policy keeps its state (the one created by this call is destroyed).
+ * Policies are listed (vigil_engine_policies_json()) in the new order.
+ *
+ * @param policies the `policies:` list; NULL or a null node: none.
+ * @param dir a directory of policy files; NULL or "": none.
+ * @param copts options of the YAML loader for the files of @p dir, NULL for
+ *        defaults.
+ * @param result when not NULL (its version set by the caller), receives the
+ *        counts.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL engine, bad result version); the codes
+ *         of vigil_engine_load() and vigil_engine_load_dir() with their
+ *         located messages ("file:line:col: ..."), VIGIL_EEXISTS naming a
+ *         duplicate name; VIGIL_ENOMEM; codes of the store (restoring).
+ * Thread-safe: the swap is done under the engine's lock, so it is atomic for
+ * vigil_engine_ingest(), vigil_engine_tick() and every other call running
+ * concurrently.
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int)
+vigil_engine_replace(vigil_engine *engine, const vigil_config_node *policies, const char *dir,
+                     const vigil_config_options *copts, vigil_engine_reload_result *result);
 
 /**
  * Evaluates every metric of @p batch (in order, event time) against the

@@ -613,6 +613,41 @@ int vigil__hub_check_policies(const vigil_hub_options *o)
     return rc;
 }
 
+int vigil_hub_reload_policies(vigil_hub *hub, const vigil_hub_options *o,
+                              struct vigil_engine_reload_result *result)
+{
+    if (!hub || !o)
+        return vigil__error_set(VIGIL_EINVAL, "hub reload policies: NULL argument");
+    if (result && (result->version == 0 || result->version > VIGIL_ENGINE_RELOAD_RESULT_VERSION))
+        return vigil__error_set(VIGIL_EINVAL,
+                                "hub reload policies: result version %u is not supported",
+                                result->version);
+    vigil_engine_reload_result r = VIGIL_ENGINE_RELOAD_RESULT_INIT;
+    int rc = vigil_engine_replace(hub->engine, o->policies, o->policies_dir, NULL, &r);
+    vigil_buf m = VIGIL_BUF_INIT;
+    if (rc) {
+        if (vigil__logfmt_value(&m, vigil_error_last()->message) == VIGIL_OK)
+            vigil__log(&hub->logger, VIGIL_LOG_ERROR, COMPONENT,
+                       "policy reload failed; previous policies kept", "code=%d error=%s", rc,
+                       m.ptr);
+        vigil_buf_dispose(&m);
+        return rc;
+    }
+    vigil__log(&hub->logger, VIGIL_LOG_INFO, COMPONENT, "policies reloaded",
+               "added=%zu changed=%zu removed=%zu kept=%zu", r.added, r.changed, r.removed, r.kept);
+    if (result) {
+        unsigned int v = result->version;
+        *result = r;
+        result->version = v;
+    }
+    rc = add_silences(hub->store, hub->engine, o->silences);
+    if (rc && vigil__logfmt_value(&m, vigil_error_last()->message) == VIGIL_OK)
+        vigil__log(&hub->logger, VIGIL_LOG_ERROR, COMPONENT,
+                   "silences of the configuration not added", "code=%d error=%s", rc, m.ptr);
+    vigil_buf_dispose(&m);
+    return rc;
+}
+
 static int restore_desired(const vigil_store_resource *r, void *payload)
 {
     vigil_hub *hub = payload;

@@ -338,3 +338,67 @@ const vigil_remediator_config *vigil_hub_config_remediator(const vigil_hub_confi
 {
     return c ? c->rem : NULL;
 }
+
+/* Same kind and content: scalars by text, lists in order, maps by key. */
+static int node_equal(const vigil_config_node *a, const vigil_config_node *b, int depth)
+{
+    vigil_config_kind k = vigil_config_node_kind(a);
+    if (k != vigil_config_node_kind(b) || depth > 256)
+        return 0;
+    size_t n = vigil_config_node_len(a);
+    if (k == VIGIL_CONFIG_SCALAR)
+        return strcmp(vigil_config_node_scalar(a), vigil_config_node_scalar(b)) == 0;
+    if (n != vigil_config_node_len(b))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const vigil_config_node *bi = k == VIGIL_CONFIG_MAP
+                                          ? vigil_config_node_get(b, vigil_config_node_key_at(a, i))
+                                          : vigil_config_node_at(b, i);
+        if (!bi || !node_equal(vigil_config_node_at(a, i), bi, depth + 1))
+            return 0;
+    }
+    return 1;
+}
+
+/* Appends to out the keys of `a` (or, with `absent_only`, of `a` and not of
+ * `b`) whose value differs in `b`. */
+static int diff_keys(vigil_buf *out, const vigil_config_node *a, const vigil_config_node *b,
+                     int absent_only)
+{
+    static const char *const live[] = {"policies", "policies_dir", "silences"};
+    int rc = VIGIL_OK;
+    for (size_t i = 0; i < vigil_config_node_len(a) && rc >= 0; i++) {
+        const char *key = vigil_config_node_key_at(a, i);
+        int skip = 0;
+        for (size_t j = 0; j < VIGIL__ARRAY_LEN(live); j++)
+            skip |= strcmp(key, live[j]) == 0;
+        const vigil_config_node *bv = vigil_config_node_get(b, key);
+        if (skip || (absent_only && bv) || (bv && node_equal(vigil_config_node_at(a, i), bv, 0)))
+            continue;
+        if (out->size)
+            rc = vigil__buf_putc(out, ',');
+        if (rc >= 0)
+            rc = vigil__buf_puts(out, key);
+    }
+    return rc;
+}
+
+int vigil_hub_config_restart_keys(const vigil_hub_config *running, const vigil_hub_config *fresh,
+                                  vigil_buf *out)
+{
+    if (!running || !fresh || !out)
+        return vigil__error_set(VIGIL_EINVAL, "hub config restart keys: NULL argument");
+    vigil__buf_clear(out);
+    const vigil_config_node *a = vigil_config_root(running->cfg, 0);
+    const vigil_config_node *b = vigil_config_root(fresh->cfg, 0);
+    int rc = VIGIL_OK;
+    if (vigil_config_node_kind(a) == VIGIL_CONFIG_MAP)
+        rc = diff_keys(out, a, vigil_config_node_kind(b) == VIGIL_CONFIG_MAP ? b : NULL, 0);
+    if (rc >= 0 && vigil_config_node_kind(b) == VIGIL_CONFIG_MAP)
+        rc = diff_keys(out, b, vigil_config_node_kind(a) == VIGIL_CONFIG_MAP ? a : NULL, 1);
+    if (rc >= 0)
+        rc = vigil__buf_putc(out, '\0');
+    if (rc >= 0)
+        out->size--;
+    return rc;
+}

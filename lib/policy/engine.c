@@ -1951,7 +1951,7 @@ int vigil_engine_load(vigil_engine *e, const vigil_config_node *policies)
     pol_rule **rules = NULL;
     size_t n = 0;
     pthread_mutex_lock(&e->mu);
-    int rc = vigil__policy_parse_rules(e, policies, &rules, &n);
+    int rc = vigil__policy_parse_rules(e, policies, 1, &rules, &n);
     if (rc >= 0 && n)
         rc = vigil__policy_commit_rules(e, rules, n);
     if (rc < 0)
@@ -1975,10 +1975,53 @@ static int yaml_name(const char *n)
     return (l > 5 && strcmp(n + l - 5, ".yaml") == 0) || (l > 4 && strcmp(n + l - 4, ".yml") == 0);
 }
 
-int vigil_engine_load_dir(vigil_engine *e, const char *dir, const vigil_config_options *copts)
+/* Parsed rules not yet committed. */
+typedef struct rule_list {
+    pol_rule **v;
+    size_t n, cap;
+} rule_list;
+
+static void rule_list_dispose(rule_list *l)
 {
-    if (!e || !dir)
-        return vigil__error_set(VIGIL_EINVAL, "engine_load_dir: NULL argument");
+    for (size_t i = 0; i < l->n; i++)
+        vigil__policy_rule_free(l->v[i]);
+    vigil__free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+/* Moves the n rules of @p rules (an array it frees) to the end of @p all,
+ * refusing a name already in @p all at the rule's file:line. On failure the
+ * rules not moved are freed. */
+static int rule_list_take(rule_list *all, pol_rule **rules, size_t n)
+{
+    int rc = VIGIL_OK;
+    for (size_t j = 0; j < n; j++) {
+        for (size_t k = 0; k < all->n && rc >= 0; k++)
+            if (strcmp(all->v[k]->name, rules[j]->name) == 0)
+                rc = vigil__error_set_at(VIGIL_EEXISTS, rules[j]->file, rules[j]->line, 1,
+                                         "a policy named \"%s\" already exists", rules[j]->name);
+        if (rc >= 0 && all->n + 1 > VIGIL_POLICY_MAX_RULES)
+            rc = vigil__error_set_at(VIGIL_ELIMIT, rules[j]->file, rules[j]->line, 1,
+                                     "more than %d policies", VIGIL_POLICY_MAX_RULES);
+        if (rc >= 0 && all->n == all->cap &&
+            vigil__array_grow((void **)&all->v, &all->cap, all->n + 1, sizeof(*all->v)) < 0)
+            rc = VIGIL_ENOMEM;
+        if (rc < 0) {
+            for (size_t k = j; k < n; k++)
+                vigil__policy_rule_free(rules[k]);
+            break;
+        }
+        all->v[all->n++] = rules[j];
+    }
+    vigil__free(rules);
+    return rc;
+}
+
+/* Parses every policy file of @p dir, in name order, appending to @p all.
+ * Called with the lock held. */
+static int collect_dir(vigil_engine *e, const char *dir, const vigil_config_options *copts,
+                       int check_loaded, rule_list *all)
+{
     DIR *d = opendir(dir);
     if (!d)
         return vigil__error_set(VIGIL_EIO, "%s: cannot open policies directory: %s", dir,
@@ -2008,12 +2051,9 @@ int vigil_engine_load_dir(vigil_engine *e, const char *dir, const vigil_config_o
     if (nn > 1)
         qsort(names, nn, sizeof(char *), name_cmp);
     vigil_config **cfgs = nn ? vigil__calloc(nn, sizeof(*cfgs)) : NULL;
-    pol_rule **all = NULL;
-    size_t nall = 0, capall = 0;
     if (nn && !cfgs && rc >= 0)
         rc = vigil__error_oom();
     vigil_buf path = VIGIL_BUF_INIT;
-    pthread_mutex_lock(&e->mu);
     static const char *const top_keys[] = {"policies", NULL};
     for (size_t i = 0; i < nn && rc >= 0; i++) {
         vigil__buf_clear(&path);
@@ -2030,35 +2070,12 @@ int vigil_engine_load_dir(vigil_engine *e, const char *dir, const vigil_config_o
                 break;
             pol_rule **rules = NULL;
             size_t n = 0;
-            if ((rc = vigil__policy_parse_rules(e, vigil_config_node_get(root, "policies"), &rules,
-                                                &n)) < 0)
+            if ((rc = vigil__policy_parse_rules(e, vigil_config_node_get(root, "policies"),
+                                                check_loaded, &rules, &n)) < 0)
                 break;
-            for (size_t j = 0; j < n; j++) {
-                for (size_t k = 0; k < nall && rc >= 0; k++)
-                    if (strcmp(all[k]->name, rules[j]->name) == 0)
-                        rc = vigil__error_set_at(VIGIL_EEXISTS, rules[j]->file, rules[j]->line, 1,
-                                                 "a policy named \"%s\" already exists",
-                                                 rules[j]->name);
-                if (rc >= 0 && nall == capall &&
-                    vigil__array_grow((void **)&all, &capall, nall + 1, sizeof(*all)) < 0)
-                    rc = VIGIL_ENOMEM;
-                if (rc < 0) {
-                    for (size_t k = j; k < n; k++)
-                        vigil__policy_rule_free(rules[k]);
-                    break;
-                }
-                all[nall++] = rules[j];
-            }
-            vigil__free(rules);
+            rc = rule_list_take(all, rules, n);
         }
     }
-    if (rc >= 0 && nall)
-        rc = vigil__policy_commit_rules(e, all, nall);
-    if (rc < 0)
-        for (size_t i = 0; i < nall; i++)
-            vigil__policy_rule_free(all[i]);
-    pthread_mutex_unlock(&e->mu);
-    vigil__free(all);
     for (size_t i = 0; i < nn; i++) {
         if (cfgs)
             vigil_config_free(cfgs[i]);
@@ -2067,6 +2084,179 @@ int vigil_engine_load_dir(vigil_engine *e, const char *dir, const vigil_config_o
     vigil__free(cfgs);
     vigil__free(names);
     vigil_buf_dispose(&path);
+    return rc;
+}
+
+int vigil_engine_load_dir(vigil_engine *e, const char *dir, const vigil_config_options *copts)
+{
+    if (!e || !dir)
+        return vigil__error_set(VIGIL_EINVAL, "engine_load_dir: NULL argument");
+    rule_list all = {NULL, 0, 0};
+    pthread_mutex_lock(&e->mu);
+    int rc = collect_dir(e, dir, copts, 1, &all);
+    if (rc >= 0 && all.n)
+        rc = vigil__policy_commit_rules(e, all.v, all.n);
+    if (rc < 0)
+        rule_list_dispose(&all);
+    pthread_mutex_unlock(&e->mu);
+    vigil__free(all.v);
+    return rc;
+}
+
+/* ---- public: replacing the rule set ---------------------------------------------- */
+
+/* Deletes the persisted state of a rule (every key under "policy/<name>/"). */
+static int key_cb(const char *key, const void *value, size_t len, void *payload)
+{
+    (void)value;
+    (void)len;
+    return restore_cb(key, "", 0, payload);
+}
+
+static void unpersist_rule(vigil_engine *e, const char *name)
+{
+    restore_ctx c = {NULL, 0, 0, 0};
+    vigil_buf prefix = VIGIL_BUF_INIT;
+    int rc = vigil__buf_printf(&prefix, "policy/%s/", name);
+    if (rc >= 0)
+        rc = vigil_store_state_list(e->o.store, prefix.ptr, key_cb, &c);
+    if (rc > 0)
+        rc = c.rc < 0 ? vigil__error_oom() : VIGIL_ERROR;
+    for (size_t i = 0; i < c.n && rc >= 0; i++) {
+        rc = vigil_store_state_delete(e->o.store, c.v[i].key);
+        if (rc == VIGIL_ENOTFOUND)
+            rc = VIGIL_OK;
+    }
+    if (rc < 0)
+        persist_fail(e, "removed policy", prefix.ptr ? prefix.ptr : name);
+    for (size_t i = 0; i < c.n; i++) {
+        vigil__free(c.v[i].key);
+        vigil__free(c.v[i].val);
+    }
+    vigil__free(c.v);
+    vigil_buf_dispose(&prefix);
+}
+
+static void buckets_free(vigil__pmap *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->e[i].key)
+            bucket_free(m->e[i].val);
+    vigil__pmap_dispose(m);
+}
+
+/* Swaps the engine's rules for the parsed @p nr (all of them, or on failure
+ * none: the engine is left as it was and nr stays the caller's). Called with
+ * the lock held. */
+static int replace_locked(vigil_engine *e, pol_rule **nr, size_t n, vigil_engine_reload_result *res)
+{
+    int64_t now = e->replaying ? e->replay_now : clock_now(e);
+    pol_rule **next = vigil__calloc(n ? n : 1, sizeof(*next));
+    unsigned char *kept = vigil__calloc(n ? n : 1, 1);
+    vigil__pmap names = {NULL, 0, 0};
+    vigil__pmap old_metric = e->by_metric;
+    size_t added = 0, changed = 0;
+    int rc = next && kept ? VIGIL_OK : vigil__error_oom();
+    memset(&e->by_metric, 0, sizeof(e->by_metric));
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        pol_rule *old = vigil__pmap_get(&e->by_name, nr[i]->name);
+        kept[i] = old && strcmp(old->def, nr[i]->def) == 0;
+        next[i] = kept[i] ? old : nr[i];
+        if (!kept[i]) {
+            if (old)
+                changed++;
+            else
+                added++;
+        }
+        if ((rc = vigil__pmap_put(&names, next[i]->name, next[i])) < 0)
+            break;
+        rc = index_add(e, next[i]);
+    }
+    /* rules new by name restore what a previous run persisted; a changed
+     * rule starts fresh (its old state is deleted below) */
+    for (size_t i = 0; i < n && rc >= 0; i++)
+        if (!kept[i] && !vigil__pmap_get(&e->by_name, nr[i]->name))
+            rc = restore_rule(e, nr[i], now);
+    if (rc < 0) {
+        for (size_t i = 0; i < n && kept; i++)
+            if (!kept[i])
+                rule_state_free(e, nr[i]);
+        buckets_free(&e->by_metric);
+        e->by_metric = old_metric;
+        vigil__pmap_dispose(&names);
+        vigil__free(next);
+        vigil__free(kept);
+        return rc;
+    }
+    /* committed from here on: nothing below fails */
+    size_t removed = 0;
+    for (size_t i = 0; i < e->nrules; i++) {
+        pol_rule *old = e->rules[i];
+        if (vigil__pmap_get(&names, old->name) == old)
+            continue;
+        if (!vigil__pmap_get(&names, old->name))
+            removed++;
+        unpersist_rule(e, old->name);
+        rule_state_free(e, old);
+        vigil__policy_rule_free(old);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (kept[i]) {
+            /* the rule may have moved: keep its state, take its new place */
+            pol_rule *old = next[i];
+            char *f = old->file;
+            old->file = nr[i]->file;
+            nr[i]->file = f;
+            old->line = nr[i]->line;
+            vigil__policy_rule_free(nr[i]);
+        }
+        next[i]->order = i;
+    }
+    buckets_free(&old_metric);
+    vigil__pmap_dispose(&e->by_name);
+    e->by_name = names;
+    vigil__free(e->rules);
+    e->rules = next;
+    e->nrules = e->caprules = n;
+    if (!n) {
+        vigil__free(e->rules);
+        e->rules = NULL;
+        e->caprules = 0;
+    }
+    e->stats.policies = n;
+    vigil__free(kept);
+    if (res) {
+        res->added = added;
+        res->changed = changed;
+        res->removed = removed;
+        res->kept = n - added - changed;
+    }
+    return VIGIL_OK;
+}
+
+int vigil_engine_replace(vigil_engine *e, const vigil_config_node *policies, const char *dir,
+                         const vigil_config_options *copts, vigil_engine_reload_result *result)
+{
+    if (!e)
+        return vigil__error_set(VIGIL_EINVAL, "engine_replace: NULL engine");
+    if (result && (result->version == 0 || result->version > VIGIL_ENGINE_RELOAD_RESULT_VERSION))
+        return vigil__error_set(VIGIL_EINVAL, "engine_replace: result version %u is not supported",
+                                result->version);
+    rule_list all = {NULL, 0, 0};
+    pol_rule **rules = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&e->mu);
+    int rc = vigil__policy_parse_rules(e, policies, 0, &rules, &n);
+    if (rc >= 0)
+        rc = rule_list_take(&all, rules, n);
+    if (rc >= 0 && dir && *dir)
+        rc = collect_dir(e, dir, copts, 0, &all);
+    if (rc >= 0)
+        rc = replace_locked(e, all.v, all.n, result);
+    if (rc < 0)
+        rule_list_dispose(&all);
+    pthread_mutex_unlock(&e->mu);
+    vigil__free(all.v);
     return rc;
 }
 

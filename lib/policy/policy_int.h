@@ -90,6 +90,7 @@ typedef struct pol_rule {
     int64_t act_within_ms; /* 0: the engine's */
     const pol_type_reg *type;
     void *state; /* code policy state */
+    char *def;   /* canonical text of the rule's YAML map: equal text, same definition */
     char *file;
     unsigned int line;
     size_t order;
@@ -244,8 +245,10 @@ struct vigil_engine {
 };
 
 /* rules.c */
-int vigil__policy_parse_rules(vigil_engine *e, const vigil_config_node *list, pol_rule ***out,
-                              size_t *nout);
+/* Parses a `policies:` list. With check_loaded, a name already loaded in the
+ * engine is refused (VIGIL_EEXISTS) and the limit counts the loaded rules. */
+int vigil__policy_parse_rules(vigil_engine *e, const vigil_config_node *list, int check_loaded,
+                              pol_rule ***out, size_t *nout);
 void vigil__policy_rule_free(pol_rule *r);
 /* Expands a template. Returns VIGIL_OK, or VIGIL_ENOTFOUND with *missing set
  * to the name of the tag that is absent or empty (a pointer into text). */

@@ -83,8 +83,66 @@ void vigil__policy_rule_free(pol_rule *r)
     for (size_t i = 0; i < r->nescalate; i++)
         vigil__free(r->escalate[i]);
     vigil__free(r->escalate);
+    vigil__free(r->def);
     vigil__free(r->file);
     vigil__free(r);
+}
+
+/* ---- definitions ---------------------------------------------------------------- */
+
+#define CANON_DEPTH 256
+
+/* Appends a canonical text of a node: scalars with their length, lists in
+ * order, maps with their keys sorted, so that two rules with the same
+ * definition (whatever the key order, quoting or place in a file) give the
+ * same text. */
+static int canon(vigil_buf *b, const vigil_config_node *n, int depth)
+{
+    if (depth > CANON_DEPTH)
+        return vigil__error_set(VIGIL_ELIMIT, "policy definition nested too deeply");
+    int rc = VIGIL_OK;
+    size_t len = n ? vigil_config_node_len(n) : 0;
+    switch (n ? vigil_config_node_kind(n) : VIGIL_CONFIG_NULL) {
+    case VIGIL_CONFIG_SCALAR: {
+        const char *v = vigil_config_node_scalar(n);
+        v = v ? v : "";
+        rc = vigil__buf_printf(b, "s%zu:", strlen(v));
+        if (rc >= 0)
+            rc = vigil__buf_puts(b, v);
+        return rc;
+    }
+    case VIGIL_CONFIG_LIST:
+        rc = vigil__buf_putc(b, '[');
+        for (size_t i = 0; i < len && rc >= 0; i++)
+            rc = canon(b, vigil_config_node_at(n, i), depth + 1);
+        return rc < 0 ? rc : vigil__buf_putc(b, ']');
+    case VIGIL_CONFIG_MAP: {
+        size_t *ix = len ? vigil__calloc(len, sizeof(*ix)) : NULL;
+        if (len && !ix)
+            return vigil__error_oom();
+        for (size_t i = 0; i < len; i++) {
+            size_t j = i;
+            while (j > 0 && strcmp(vigil_config_node_key_at(n, ix[j - 1]),
+                                   vigil_config_node_key_at(n, i)) > 0) {
+                ix[j] = ix[j - 1];
+                j--;
+            }
+            ix[j] = i;
+        }
+        rc = vigil__buf_putc(b, '{');
+        for (size_t i = 0; i < len && rc >= 0; i++) {
+            const char *k = vigil_config_node_key_at(n, ix[i]);
+            rc = vigil__buf_printf(b, "k%zu:", strlen(k));
+            if (rc >= 0)
+                rc = vigil__buf_puts(b, k);
+            if (rc >= 0)
+                rc = canon(b, vigil_config_node_at(n, ix[i]), depth + 1);
+        }
+        vigil__free(ix);
+        return rc < 0 ? rc : vigil__buf_putc(b, '}');
+    }
+    default: return vigil__buf_putc(b, '~');
+    }
 }
 
 /* ---- templates ----------------------------------------------------------------- */
@@ -628,6 +686,15 @@ static int parse_rule(vigil_engine *e, const vigil_config_node *rule, pol_rule *
         }
         r->state = st;
     }
+    {
+        vigil_buf d = VIGIL_BUF_INIT;
+        rc = canon(&d, rule, 0);
+        if (rc >= 0 && !(r->def = vigil__strdup(d.ptr ? d.ptr : "")))
+            rc = vigil__error_oom();
+        vigil_buf_dispose(&d);
+        if (rc < 0)
+            goto fail;
+    }
     *out = r;
     return VIGIL_OK;
 fail:
@@ -635,8 +702,8 @@ fail:
     return rc;
 }
 
-int vigil__policy_parse_rules(vigil_engine *e, const vigil_config_node *list, pol_rule ***out,
-                              size_t *nout)
+int vigil__policy_parse_rules(vigil_engine *e, const vigil_config_node *list, int check_loaded,
+                              pol_rule ***out, size_t *nout)
 {
     int rc;
     *out = NULL;
@@ -648,7 +715,7 @@ int vigil__policy_parse_rules(vigil_engine *e, const vigil_config_node *list, po
     size_t n = vigil_config_node_len(list);
     if (n == 0)
         return VIGIL_OK;
-    if (n + e->nrules > VIGIL_POLICY_MAX_RULES)
+    if (n + (check_loaded ? e->nrules : 0) > VIGIL_POLICY_MAX_RULES)
         return cfg_err(list, VIGIL_ELIMIT, "more than %d policies", VIGIL_POLICY_MAX_RULES);
     pol_rule **rules = vigil__calloc(n, sizeof(*rules));
     if (!rules)
@@ -660,7 +727,7 @@ int vigil__policy_parse_rules(vigil_engine *e, const vigil_config_node *list, po
             goto fail;
         got++;
         const char *name = rules[got - 1]->name;
-        int dup = vigil__pmap_get(&e->by_name, name) != NULL;
+        int dup = check_loaded && vigil__pmap_get(&e->by_name, name) != NULL;
         for (size_t j = 0; j + 1 < got && !dup; j++)
             dup = strcmp(rules[j]->name, name) == 0;
         if (dup) {

@@ -1,5 +1,5 @@
 /* The vigil-collector daemon over real HTTP on an ephemeral loopback port:
- * flags and --check-config, start-up refusals, token reload on SIGHUP,
+ * flags and --check-config, start-up refusals, token and policy reload on SIGHUP,
  * SIGTERM drain, the concurrency test (8 threads x 200 batches x 500 metrics:
  * the store holds exactly what was acknowledged) and the kill test (SIGKILL in
  * the middle of a stream: every 202'd batch survives a restart). */
@@ -410,6 +410,93 @@ START_TEST(serves_reloads_and_drains)
 }
 END_TEST
 
+/* ---- SIGHUP reloads policies ----------------------------------------------------------- */
+
+static int log_count(const hubd *d, const char *needle)
+{
+    char *s = slurp(d->log);
+    int n = 0;
+    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
+        n++;
+    free(s);
+    return n;
+}
+
+static void wait_log_count(const hubd *d, const char *needle, int n)
+{
+    for (int i = 0; i < 1000 && log_count(d, needle) < n; i++)
+        usleep(10000);
+    ck_assert_msg(log_count(d, needle) >= n, "log lacks %d x %s", n, needle);
+}
+
+static char *get_policies(const hubd *d)
+{
+    http_result r;
+    http_opts rd = {.token = RTOKEN};
+    request(d, "GET", "/v1/policies", NULL, 0, &rd, &r);
+    ck_assert_int_eq(r.status, 200);
+    char *body = strdup(r.body);
+    http_result_free(&r);
+    return body;
+}
+
+START_TEST(sighup_reloads_policies)
+{
+    const char *dir = vt_tmpdir();
+    env_tokens();
+    char rules[600], extra[1400];
+    snprintf(rules, sizeof(rules), "%s/rules", dir);
+    ck_assert_int_eq(mkdir(rules, 0700), 0);
+    const char *old_rule = "policies:\n"
+                           "  - {name: old_rule, kind: absent, metric: heartbeat, for: 1m,\n"
+                           "     action: page}\n";
+    vt_write_file(rules, "a.yaml", old_rule, strlen(old_rule));
+    snprintf(extra, sizeof(extra), "policies_dir: %s\n", rules);
+    const char *cfg = config_for(dir, extra);
+    hubd d;
+    daemon_start(&d, cfg, dir, NULL);
+    char *p = get_policies(&d);
+    ck_assert_msg(strstr(p, "\"name\":\"old_rule\"") != NULL, "%s", p);
+    free(p);
+
+    /* a rewritten file: the new rule is listed, the old one is gone */
+    const char *new_rule = "policies:\n"
+                           "  - {name: new_rule, kind: absent, metric: heartbeat, for: 2m,\n"
+                           "     action: page}\n";
+    vt_write_file(rules, "a.yaml", new_rule, strlen(new_rule));
+    kill(d.pid, SIGHUP);
+    wait_log_count(&d, "msg=\"policies reloaded\" added=1 changed=0 removed=1 kept=0", 1);
+    p = get_policies(&d);
+    ck_assert_msg(strstr(p, "\"name\":\"new_rule\"") && !strstr(p, "\"name\":\"old_rule\""), "%s",
+                  p);
+    free(p);
+
+    /* a broken file: the reload fails, the previous set stays */
+    const char *broken = "policies:\n  - {name: x, kind: threshold, metric: m, op: \"=~\",\n"
+                         "     threshold: 1, action: y}\n";
+    vt_write_file(rules, "b.yaml", broken, strlen(broken));
+    kill(d.pid, SIGHUP);
+    wait_log_count(&d, "msg=\"configuration reload failed; previous policies kept\"", 1);
+    ck_assert(log_contains(&d, "b.yaml:2:47: policies[0].op: unknown op"));
+    p = get_policies(&d);
+    ck_assert_msg(strstr(p, "\"name\":\"new_rule\"") && !strstr(p, "\"name\":\"x\""), "%s", p);
+    free(p);
+
+    /* a key that cannot change live is named, the policies still reload */
+    char b[700];
+    snprintf(b, sizeof(b), "%s/b.yaml", rules);
+    ck_assert_int_eq(unlink(b), 0);
+    snprintf(extra, sizeof(extra), "policies_dir: %s\nretention: 30d\n", rules);
+    config_for(dir, extra);
+    kill(d.pid, SIGHUP);
+    wait_log_count(&d, "msg=\"policies reloaded\" added=0 changed=0 removed=0 kept=1", 1);
+    ck_assert(log_contains(&d, "level=warn component=collector msg=\"configuration change needs a "
+                               "restart; running value kept\" key=\"retention\""));
+    ck_assert_int_eq(log_count(&d, "needs a restart"), 1);
+    ck_assert_int_eq(daemon_stop(&d, SIGTERM), 0);
+}
+END_TEST
+
 /* ---- concurrency: 8 threads x 200 batches x 500 metrics ------------------------ */
 
 #define C_THREADS 8
@@ -628,6 +715,7 @@ static Suite *hub_http_suite(void)
     tcase_add_test(tc, flags_and_check_config);
     tcase_add_test(tc, default_store_under_working_directory);
     tcase_add_test(tc, serves_reloads_and_drains);
+    tcase_add_test(tc, sighup_reloads_policies);
     tcase_add_test(tc, concurrent_ingest_exactly_acknowledged);
     tcase_add_test(tc, sigkill_loses_no_acknowledged_batch);
     tcase_add_test(tc, sigterm_drains_and_loses_nothing);

@@ -1399,6 +1399,158 @@ START_TEST(collector_yaml_policies_and_dir)
 }
 END_TEST
 
+/* ---- reloading policies ---------------------------------------------------------------- */
+
+typedef struct log_capture {
+    pthread_mutex_t mu;
+    char text[8192];
+} log_capture;
+
+static void capture_log(const vigil_log_record *r, void *payload)
+{
+    log_capture *c = payload;
+    pthread_mutex_lock(&c->mu);
+    size_t n = strlen(c->text);
+    snprintf(c->text + n, sizeof(c->text) - n, "%s %s %s\n", vigil_log_level_name(r->level),
+             r->message, r->fields);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int logged(log_capture *c, const char *what)
+{
+    pthread_mutex_lock(&c->mu);
+    int yes = strstr(c->text, what) != NULL;
+    pthread_mutex_unlock(&c->mu);
+    return yes;
+}
+
+START_TEST(reload_policies_keeps_state_and_refuses_bad_sets)
+{
+    recorder rec;
+    vigil_hub_config *cfg = NULL;
+    vigil_hub *hub = hub_demo(&rec, &cfg);
+    vigil_api *api = mount(hub);
+    char out[16384];
+    /* demo_down fires: its series is firing */
+    ingest_up(hub, 0, (int64_t)time(NULL) * 1000);
+    wait_requests(&rec, 1);
+    ck_assert_int_eq(call(api, "GET", "/v1/policies", NULL, AUTH_R, NULL, out, sizeof(out)), 200);
+    ck_assert_msg(strstr(out, "\"state\":\"firing\"") != NULL, "%s", out);
+
+    char rules[600], text[4096];
+    snprintf(rules, sizeof(rules), "%s/reload_rules", vt_tmpdir());
+    ck_assert_int_eq(mkdir(rules, 0700), 0);
+    const char *rule_a = "policies:\n"
+                         "  - {name: agent_silent, kind: absent, metric: vigil_agent_heartbeat,\n"
+                         "     match: {host: \"*\"}, for: 30s, action: page_oncall,\n"
+                         "     target: \"{{tags.host}}\"}\n";
+    vt_write_file(rules, "a.yaml", rule_a, strlen(rule_a));
+    snprintf(text, sizeof(text), "%spolicies_dir: %s\n", DEMO_RULE, rules);
+    vigil_hub_config *fresh = NULL;
+    ck_assert_msg(vigil_hub_config_load_string(&fresh, text, strlen(text), "c.yaml", NULL) ==
+                      VIGIL_OK,
+                  "%s", vigil_error_last()->message);
+    vigil_engine_reload_result res = VIGIL_ENGINE_RELOAD_RESULT_INIT;
+    ck_assert_int_eq(vigil_hub_reload_policies(hub, vigil_hub_config_hub(fresh), &res), VIGIL_OK);
+    ck_assert_uint_eq(res.added, 1);
+    ck_assert_uint_eq(res.kept, 1);
+    ck_assert_uint_eq(res.changed + res.removed, 0);
+    ck_assert_int_eq(call(api, "GET", "/v1/policies", NULL, AUTH_R, NULL, out, sizeof(out)), 200);
+    ck_assert_msg(strstr(out, "\"agent_silent\"") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "\"state\":\"firing\"") != NULL, "kept state: %s", out);
+    ck_assert(metric_value(api, "vigil_policies") == 2.0);
+    vigil_hub_config_free(fresh);
+
+    /* a rule replaced by another, and demo_down dropped */
+    const char *rule_b = "policies:\n"
+                         "  - {name: agent_gone, kind: absent, metric: vigil_agent_heartbeat,\n"
+                         "     match: {host: \"*\"}, for: 1m, action: page_oncall,\n"
+                         "     target: \"{{tags.host}}\"}\n";
+    vt_write_file(rules, "a.yaml", rule_b, strlen(rule_b));
+    vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
+    o.policies_dir = rules;
+    ck_assert_int_eq(vigil_hub_reload_policies(hub, &o, &res), VIGIL_OK);
+    ck_assert_uint_eq(res.added, 1);
+    ck_assert_uint_eq(res.removed, 2);
+    ck_assert_int_eq(call(api, "GET", "/v1/policies", NULL, AUTH_R, NULL, out, sizeof(out)), 200);
+    ck_assert_msg(strstr(out, "\"agent_gone\"") && !strstr(out, "\"agent_silent\"") &&
+                      !strstr(out, "\"demo_down\""),
+                  "%s", out);
+
+    /* bad sets: nothing changes */
+    const char *broken = "policies:\n  - {name: x, kind: threshold, metric: m, op: \"=~\",\n"
+                         "     threshold: 1, action: y}\n";
+    vt_write_file(rules, "b.yaml", broken, strlen(broken));
+    ck_assert_int_eq(vigil_hub_reload_policies(hub, &o, &res), VIGIL_EVALUE);
+    vt_assert_error(VIGIL_EVALUE, "b.yaml:2:47: policies[0].op: unknown op \"=~\"");
+    o.policies_dir = "/nonexistent/vigil-rules";
+    ck_assert_int_eq(vigil_hub_reload_policies(hub, &o, NULL), VIGIL_EIO);
+    ck_assert_int_eq(call(api, "GET", "/v1/policies", NULL, AUTH_R, NULL, out, sizeof(out)), 200);
+    ck_assert_msg(strstr(out, "\"agent_gone\"") != NULL, "%s", out);
+    ck_assert_int_eq(vigil_hub_reload_policies(NULL, &o, NULL), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_hub_reload_policies(hub, NULL, NULL), VIGIL_EINVAL);
+    res.version = 99;
+    ck_assert_int_eq(vigil_hub_reload_policies(hub, &o, &res), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "result version 99 is not supported");
+    /* the request of the dropped rule still gets its result (the ledger
+     * records it; the engine no longer knows the id) */
+    rec_done(&rec, 0, VIGIL_ACTION_FAILED, "test");
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    vigil_hub_config_free(cfg);
+    pthread_mutex_destroy(&rec.mu);
+
+    /* what the hub logs */
+    log_capture lc;
+    memset(&lc, 0, sizeof(lc));
+    pthread_mutex_init(&lc.mu, NULL);
+    vigil_hub_options lo;
+    hub_defaults(&lo);
+    lo.logger.cb = capture_log;
+    lo.logger.payload = &lc;
+    lo.logger.min_level = VIGIL_LOG_INFO;
+    char url[700];
+    snprintf(url, sizeof(url), "sqlite://%s/reload-log.db", vt_tmpdir());
+    lo.store_url = url;
+    ck_assert_int_eq(vigil_hub_new(&hub, &lo), VIGIL_OK);
+    vt_write_file(rules, "b.yaml", "policies: []\n", 13);
+    o.policies_dir = rules;
+    ck_assert_int_eq(vigil_hub_reload_policies(hub, &o, NULL), VIGIL_OK);
+    ck_assert_msg(logged(&lc, "info policies reloaded added=1 changed=0 removed=0 kept=0"), "%s",
+                  lc.text);
+    vt_write_file(rules, "b.yaml", broken, strlen(broken));
+    ck_assert_int_eq(vigil_hub_reload_policies(hub, &o, NULL), VIGIL_EVALUE);
+    ck_assert_msg(logged(&lc, "error policy reload failed; previous policies kept code=-"), "%s",
+                  lc.text);
+    ck_assert_msg(logged(&lc, "b.yaml:2:47: policies[0].op: unknown op"), "%s", lc.text);
+    vigil_hub_free(hub);
+    pthread_mutex_destroy(&lc.mu);
+}
+END_TEST
+
+START_TEST(restart_keys_name_what_a_reload_cannot_apply)
+{
+    const char *a = "listen: 127.0.0.1:0\nstore: sqlite://./x.db\npolicies: []\n"
+                    "retention: 1d\n";
+    const char *b = "store: sqlite://./x.db\nlisten: 127.0.0.1:1\npolicies_dir: \"\"\n"
+                    "events: {interval: 2s}\n";
+    vigil_hub_config *ca = NULL, *cb = NULL;
+    ck_assert_int_eq(vigil_hub_config_load_string(&ca, a, strlen(a), "a.yaml", NULL), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_config_load_string(&cb, b, strlen(b), "b.yaml", NULL), VIGIL_OK);
+    vigil_buf out = VIGIL_BUF_INIT;
+    ck_assert_int_eq(vigil_hub_config_restart_keys(ca, cb, &out), VIGIL_OK);
+    ck_assert_str_eq(out.ptr, "listen,retention,events");
+    ck_assert_int_eq(vigil_hub_config_restart_keys(ca, ca, &out), VIGIL_OK);
+    ck_assert_str_eq(out.ptr, "");
+    ck_assert_uint_eq(out.size, 0);
+    ck_assert_int_eq(vigil_hub_config_restart_keys(ca, NULL, &out), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "restart keys: NULL argument");
+    vigil_buf_dispose(&out);
+    vigil_hub_config_free(ca);
+    vigil_hub_config_free(cb);
+}
+END_TEST
+
 /* ---- collector.yaml ------------------------------------------------------------------- */
 
 static void cfg_fails(const char *text, int code, const char *msg)
@@ -1565,6 +1717,8 @@ static Suite *hub_policy_suite(void)
     tcase_add_test(tc, engine_for_embedders);
     tcase_add_test(tc, warns_only_without_any_dispatcher);
     tcase_add_test(tc, collector_yaml_policies_and_dir);
+    tcase_add_test(tc, reload_policies_keeps_state_and_refuses_bad_sets);
+    tcase_add_test(tc, restart_keys_name_what_a_reload_cannot_apply);
     suite_add_tcase(s, tc);
     return s;
 }

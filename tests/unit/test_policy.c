@@ -936,6 +936,220 @@ START_TEST(load_dir_sorted_and_all_or_nothing)
 }
 END_TEST
 
+/* ---- replacing the rule set ------------------------------------------------------ */
+
+static void put_file(const char *dir, const char *name, const char *text)
+{
+    vt_write_file(dir, name, text, strlen(text));
+}
+
+static int count_cb(const char *key, const void *value, size_t len, void *payload)
+{
+    (void)key;
+    (void)value;
+    (void)len;
+    (*(int *)payload)++;
+    return 0;
+}
+
+static int state_keys(vigil_store *st, const char *prefix)
+{
+    int n = 0;
+    ck_assert_int_eq(vigil_store_state_list(st, prefix, count_cb, &n), VIGIL_OK);
+    return n;
+}
+
+/* vigil_engine_replace() with an inline list (YAML text, may be NULL) and a directory. */
+static int replace_with(vigil_engine *e, const char *inline_yaml, const char *dir,
+                        vigil_engine_reload_result *res)
+{
+    vigil_config *c = NULL;
+    const vigil_config_node *list = NULL;
+    if (inline_yaml) {
+        int rc =
+            vigil_config_load_string(&c, inline_yaml, strlen(inline_yaml), "inline.yaml", NULL);
+        ck_assert_msg(rc == VIGIL_OK, "yaml: %s", vigil_error_last()->message);
+        list = vigil_config_node_get(vigil_config_root(c, 0), "policies");
+    }
+    int rc = vigil_engine_replace(e, list, dir, NULL, res);
+    vigil_config_free(c);
+    return rc;
+}
+
+static void policies_json(vigil_engine *e, vigil_buf *b)
+{
+    ck_assert_int_eq(vigil_engine_policies_json(e, b), VIGIL_OK);
+}
+
+START_TEST(replace_keeps_state_of_unchanged_rules)
+{
+    SETUP("replace.db");
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/rep", tmpdir());
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    put_file(dir, "a.yaml",
+             "policies:\n"
+             "  - {name: p, kind: threshold, metric: m, op: \">\", threshold: 1, for: 30s,\n"
+             "     action: a, target: x}\n"
+             "  - {name: c, kind: threshold, metric: m, op: \">\", threshold: 1, action: c,\n"
+             "     target: x}\n"
+             "  - {name: r, kind: threshold, metric: m, op: \">\", threshold: 1, action: r,\n"
+             "     target: x}\n");
+    vigil_engine_reload_result res = VIGIL_ENGINE_RELOAD_RESULT_INIT;
+    ck_assert_int_eq(replace_with(e, NULL, dir, &res), VIGIL_OK);
+    ck_assert_uint_eq(res.added, 3);
+    ck_assert_uint_eq(res.kept + res.changed + res.removed, 0);
+    feed(e, &R, "m", 2, NULL); /* p pending from T0; c and r fire */
+    expect_kinds(&R, "fired fired");
+    ck_assert_str_eq(R.req[0], "c x");
+    ck_assert_str_eq(R.req[1], "r x");
+    ck_assert_int_gt(state_keys(st, "policy/r/"), 0);
+    ck_assert_int_gt(state_keys(st, "policy/c/"), 0);
+
+    /* p: same definition, other key order and place; c: another threshold;
+     * r: gone; n: new, inline */
+    R.now += 10000;
+    put_file(dir, "a.yaml",
+             "policies:\n"
+             "  - name: c\n    kind: threshold\n    metric: m\n    op: \">\"\n"
+             "    threshold: 1.5\n    action: c\n    target: x\n"
+             "  - name: p\n    kind: threshold\n    metric: m\n    for: 30s\n"
+             "    threshold: 1\n    op: \">\"\n    target: x\n    action: a\n");
+    res.added = res.changed = res.removed = res.kept = 99;
+    ck_assert_int_eq(
+        replace_with(e,
+                     "policies:\n  - {name: n, kind: threshold, metric: m, op: \">\",\n"
+                     "     threshold: 1, action: n, target: x}\n",
+                     dir, &res),
+        VIGIL_OK);
+    ck_assert_uint_eq(res.added, 1);
+    ck_assert_uint_eq(res.changed, 1);
+    ck_assert_uint_eq(res.removed, 1);
+    ck_assert_uint_eq(res.kept, 1);
+    ck_assert_uint_eq(stats(e).policies, 3);
+    /* the removed rule's persisted state is deleted, as is the old one of c */
+    ck_assert_int_eq(state_keys(st, "policy/r/"), 0);
+    ck_assert_int_eq(state_keys(st, "policy/c/"), 0);
+    ck_assert_int_gt(state_keys(st, "policy/p/"), 0);
+    vigil_buf b = VIGIL_BUF_INIT;
+    policies_json(e, &b);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "{\"policies\":[{\"name\":\"n\""));
+    ck_assert_ptr_nonnull(strstr(b.ptr, "{\"name\":\"c\",\"kind\":\"threshold\",\"metric\":\"m\","
+                                        "\"action\":\"c\",\"series\":[]},{\"name\":\"p\""));
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"state\":\"pending\",\"value\":2,\"since\":"));
+    ck_assert_ptr_null(strstr(b.ptr, "\"name\":\"r\""));
+
+    R.now += 10000; /* T0 + 20 s: p still pending; c (fresh) and n fire; r is gone */
+    feed(e, &R, "m", 2, NULL);
+    expect_kinds(&R, "fired fired fired fired");
+    ck_assert_uint_eq(R.nr, 4);
+    ck_assert_str_eq(R.req[2], "n x");
+    ck_assert_str_eq(R.req[3], "c x");
+    R.now += 9999;
+    feed(e, &R, "m", 2, NULL);
+    ck_assert_uint_eq(R.nr, 4);
+    R.now += 1; /* T0 + 30 s: p fires at its original deadline */
+    feed(e, &R, "m", 2, NULL);
+    ck_assert_uint_eq(R.nr, 5);
+    ck_assert_str_eq(R.req[4], "a x");
+
+    /* a replace with nothing drops everything */
+    ck_assert_int_eq(replace_with(e, NULL, NULL, &res), VIGIL_OK);
+    ck_assert_uint_eq(res.removed, 3);
+    ck_assert_uint_eq(res.added + res.kept + res.changed, 0);
+    ck_assert_uint_eq(stats(e).policies, 0);
+    ck_assert_int_eq(state_keys(st, "policy/p/"), 0);
+    R.now += 1000;
+    feed(e, &R, "m", 0, NULL);
+    ck_assert_uint_eq(R.nd, 5);
+    ck_assert_int_eq(replace_with(e, NULL, NULL, NULL), VIGIL_OK);
+    vigil_buf_dispose(&b);
+    TEARDOWN();
+}
+END_TEST
+
+START_TEST(replace_restores_new_rules_from_the_store)
+{
+    SETUP("replace_restore.db");
+    const char *y = "policies:\n"
+                    "  - {name: p, kind: threshold, metric: m, op: \">\", threshold: 1, for: 30s,\n"
+                    "     action: a, target: x}\n";
+    load_ok(e, y);
+    feed(e, &R, "m", 2, NULL); /* pending since T0, persisted */
+    vigil_engine_free(e);
+    /* a new engine with no rule: p arrives by replace, as new, and resumes */
+    e = new_engine(st, &R);
+    vigil_engine_reload_result res = VIGIL_ENGINE_RELOAD_RESULT_INIT;
+    ck_assert_int_eq(replace_with(e, y, NULL, &res), VIGIL_OK);
+    ck_assert_uint_eq(res.added, 1);
+    R.now += 30000;
+    feed(e, &R, "m", 2, NULL);
+    expect_kinds(&R, "fired");
+    TEARDOWN();
+}
+END_TEST
+
+static void replace_fails(vigil_engine *e, rec *R, const char *inline_yaml, const char *dir,
+                          int code, const char *msg)
+{
+    vigil_engine_reload_result res = VIGIL_ENGINE_RELOAD_RESULT_INIT;
+    res.added = 7;
+    int rc = replace_with(e, inline_yaml, dir, &res);
+    ck_assert_msg(rc == code, "expected %d, got %d (%s)", code, rc, vigil_error_last()->message);
+    vt_assert_error(code, msg);
+    ck_assert_uint_eq(res.added, 7);
+    /* the old rule set is untouched and still evaluates */
+    ck_assert_uint_eq(stats(e).policies, 1);
+    size_t nr = R->nr;
+    R->now += 1000;
+    feed(e, R, "m", 2, NULL);
+    ck_assert_uint_eq(R->nr, nr + 1);
+    R->now += 1000;
+    feed(e, R, "m", 0, NULL);
+}
+
+START_TEST(replace_is_all_or_nothing)
+{
+    SETUP("replace_bad.db");
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/repbad", tmpdir());
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    put_file(dir, "a.yaml",
+             "policies:\n"
+             "  - {name: p, kind: threshold, metric: m, op: \">\", threshold: 1, action: a,\n"
+             "     target: x}\n");
+    ck_assert_int_eq(replace_with(e, NULL, dir, NULL), VIGIL_OK);
+    put_file(dir, "b.yaml", "policies: [\n");
+    replace_fails(e, &R, NULL, dir, VIGIL_EYAML, "b.yaml:2:1: ");
+    put_file(dir, "b.yaml",
+             "policies:\n"
+             "  - {name: q, kind: threshold, metric: m, op: \">\", threshold: 1, action: a,\n"
+             "     treshold: 2}\n");
+    replace_fails(e, &R, NULL, dir, VIGIL_EUNKNOWNKEY,
+                  "b.yaml:3:6: policies[0].treshold: unknown key");
+    put_file(dir, "b.yaml",
+             "policies:\n"
+             "  - {name: q, kind: threshold, metric: m, op: \">\", threshold: 1, action: a}\n"
+             "  - {name: p, kind: absent, metric: m, for: 1m, action: a}\n");
+    replace_fails(e, &R, NULL, dir, VIGIL_EEXISTS,
+                  "b.yaml:3:1: a policy named \"p\" already exists");
+    put_file(dir, "b.yaml", "policies: []\n");
+    replace_fails(e, &R, "policies:\n  - {name: p, kind: absent, metric: m, for: 1m, action: a}\n",
+                  dir, VIGIL_EEXISTS, "a.yaml:2:1: a policy named \"p\" already exists");
+    replace_fails(e, &R, "policies:\n  - {name: z, kind: nope, metric: m, action: a}\n", dir,
+                  VIGIL_EUNSUPPORTED, "inline.yaml:2:21: policies[0].kind: unknown kind \"nope\"");
+    replace_fails(e, &R, NULL, "/nonexistent/dir", VIGIL_EIO, "cannot open policies directory");
+    ck_assert_int_eq(vigil_engine_replace(NULL, NULL, NULL, NULL, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "engine_replace: NULL engine");
+    vigil_engine_reload_result bad = VIGIL_ENGINE_RELOAD_RESULT_INIT;
+    bad.version = 0;
+    ck_assert_int_eq(vigil_engine_replace(e, NULL, NULL, NULL, &bad), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "result version 0 is not supported");
+    ck_assert_uint_eq(stats(e).policies, 1);
+    TEARDOWN();
+}
+END_TEST
+
 /* ---- code policies ---------------------------------------------------------------- */
 
 typedef struct code_state {
@@ -1147,6 +1361,39 @@ START_TEST(replay_is_deterministic)
 }
 END_TEST
 
+START_TEST(replace_resolves_code_policies)
+{
+    SETUP("replace_code.db");
+    ck_assert_int_eq(vigil_engine_register_type(e, "error_rate", &code_type, NULL), VIGIL_OK);
+    const char *y = "policies:\n"
+                    "  - {name: code, kind: error_rate, metric: error_rate, action: scale_up,\n"
+                    "     limit: 0.05}\n";
+    vigil_engine_reload_result res = VIGIL_ENGINE_RELOAD_RESULT_INIT;
+    ck_assert_int_eq(replace_with(e, y, NULL, &res), VIGIL_OK);
+    ck_assert_uint_eq(res.added, 1);
+    ck_assert_int_eq(replace_with(e, y, NULL, &res), VIGIL_OK);
+    ck_assert_uint_eq(res.kept, 1);
+    ck_assert_uint_eq(res.added + res.changed + res.removed, 0);
+    ck_assert_int_eq(replace_with(e,
+                                  "policies:\n"
+                                  "  - {name: code, kind: error_rate, metric: error_rate,\n"
+                                  "     action: scale_up, limit: 0.5}\n",
+                                  NULL, &res),
+                     VIGIL_OK);
+    ck_assert_uint_eq(res.changed, 1);
+    /* a code policy's create fails: nothing changes */
+    ck_assert_int_eq(replace_with(e,
+                                  "policies:\n"
+                                  "  - {name: code, kind: error_rate, metric: error_rate,\n"
+                                  "     action: scale_up, limit: much}\n",
+                                  NULL, &res),
+                     VIGIL_EVALUE);
+    vt_assert_error(VIGIL_EVALUE, "inline.yaml:3:31: policies[0].limit: expected a number");
+    ck_assert_uint_eq(stats(e).policies, 1);
+    TEARDOWN();
+}
+END_TEST
+
 /* ---- out of memory ------------------------------------------------------------------- */
 
 typedef struct oom_ctx {
@@ -1194,6 +1441,74 @@ START_TEST(oom_sweep_on_load)
     feed(e, &R, "m", 2, NULL);
     vigil_engine_free(e);
     long n = vt_oom_sweep(oom_op, NULL, &c, 0);
+    ck_assert_int_gt(n, 10);
+    vigil_store_close(c.st);
+}
+END_TEST
+
+static int oom_replace_op(void *p)
+{
+    oom_ctx *c = p;
+    vigil_engine_options o = VIGIL_ENGINE_OPTIONS_INIT;
+    o.store = c->st;
+    o.logger.min_level = VIGIL_LOG_OFF;
+    vigil_engine *e = NULL;
+    int rc = vigil_engine_new(&e, &o);
+    if (rc < 0)
+        return rc;
+    vigil_config *c1 = NULL, *c2 = NULL;
+    const char *y1 = "policies:\n"
+                     "  - {name: k, kind: threshold, metric: m, match: {service: api},\n"
+                     "     op: \">\", threshold: 1, action: x, target: t}\n"
+                     "  - {name: ch, kind: absent, metric: m, for: 1m, action: x}\n"
+                     "  - {name: gone, kind: anomaly, metric: n, sigma: 2, action: x}\n";
+    const char *y2 =
+        "policies:\n"
+        "  - {name: a, kind: threshold, metric: m, op: \">\", threshold: 1,\n"
+        "     action: x, target: t, budget: {max_actions: 2}, flap: {transitions: 2}}\n"
+        "  - {name: ch, kind: absent, metric: m, for: 2m, action: x}\n"
+        "  - {name: k, kind: threshold, metric: m, match: {service: api},\n"
+        "     op: \">\", threshold: 1, action: x, target: t}\n"
+        "  - {name: d, kind: change, metric: n, threshold: 3, action: x,\n"
+        "     match: {h: \"*\", service: web}, target: \"{{tags.h}}\"}\n";
+    rc = vigil_config_load_string(&c1, y1, strlen(y1), "one.yaml", NULL);
+    if (rc == VIGIL_OK)
+        rc = vigil_config_load_string(&c2, y2, strlen(y2), "two.yaml", NULL);
+    if (rc == VIGIL_OK)
+        rc = vigil_engine_load(e, vigil_config_node_get(vigil_config_root(c1, 0), "policies"));
+    if (rc == VIGIL_OK) {
+        vigil_engine_reload_result res = VIGIL_ENGINE_RELOAD_RESULT_INIT;
+        rc = vigil_engine_replace(e, vigil_config_node_get(vigil_config_root(c2, 0), "policies"),
+                                  NULL, NULL, &res);
+        vigil_engine_stats s = VIGIL_ENGINE_STATS_INIT;
+        vigil_engine_stats_get(e, &s);
+        /* all or nothing: either the new set or the old one */
+        if (rc == VIGIL_OK && (res.added != 2 || res.changed != 1 || res.kept != 1 ||
+                               res.removed != 1 || s.policies != 4))
+            rc = VIGIL_ERROR;
+        if (rc == VIGIL_ENOMEM && s.policies != 3)
+            rc = VIGIL_ERROR;
+    }
+    vigil_config_free(c1);
+    vigil_config_free(c2);
+    vigil_engine_free(e);
+    return rc;
+}
+
+START_TEST(oom_sweep_on_replace)
+{
+    vt_alloc_install();
+    oom_ctx c;
+    rec R;
+    memset(&R, 0, sizeof(R));
+    R.now = T0;
+    c.st = open_store("oom_replace.db");
+    vigil_engine *e = new_engine(c.st, &R);
+    load_ok(e, "policies:\n  - {name: a, kind: threshold, metric: m, op: \">\", threshold: 1,\n"
+               "     action: x, target: t, budget: {max_actions: 2}, flap: {transitions: 2}}\n");
+    feed(e, &R, "m", 2, NULL); /* state of "a" to restore when it arrives by replace */
+    vigil_engine_free(e);
+    long n = vt_oom_sweep(oom_replace_op, NULL, &c, 0);
     ck_assert_int_gt(n, 10);
     vigil_store_close(c.st);
 }
@@ -1271,7 +1586,11 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, restart_mid_for);
     tcase_add_test(tc, malformed_rules);
     tcase_add_test(tc, load_dir_sorted_and_all_or_nothing);
+    tcase_add_test(tc, replace_keeps_state_of_unchanged_rules);
+    tcase_add_test(tc, replace_restores_new_rules_from_the_store);
+    tcase_add_test(tc, replace_is_all_or_nothing);
     tcase_add_test(tc, code_policy_errors_are_counted);
+    tcase_add_test(tc, replace_resolves_code_policies);
     tcase_add_test(tc, aggregate_callback_is_used);
     tcase_add_test(tc, replay_is_deterministic);
     tcase_add_test(tc, concurrent_calls);
@@ -1279,6 +1598,7 @@ static Suite *policy_suite(void)
     TCase *oom = tcase_create("oom");
     tcase_set_timeout(oom, 120);
     tcase_add_test(oom, oom_sweep_on_load);
+    tcase_add_test(oom, oom_sweep_on_replace);
     suite_add_tcase(s, oom);
     return s;
 }
