@@ -28,8 +28,11 @@
  *   INGEST_HTTP_STORE=<query>  appended to the store URL, e.g. "?checkpoint=inline"
  *   INGEST_HTTP_METRICS=1      with --hub-only: print the hub's /metrics at the end
  *   INGEST_HTTP_SERIES=<n>     series per batch (a divisor of 1,000; default 100): 1000
- *                              gives each series one sample a request, as a fleet of
- *                              agents does
+ *                              gives each series one sample a request
+ *   INGEST_HTTP_AGENTS=1       each connection is an agent with a host tag of its own, so
+ *                              its series are its own and arrive in order (by default all
+ *                              connections share the same series, whose requests commit
+ *                              slightly out of order)
  */
 #include <curl/curl.h>
 #include <dirent.h>
@@ -63,7 +66,10 @@ typedef struct body {
     size_t ts_off[METRICS];
 } body;
 
-static void body_init(body *b)
+/* INGEST_HTTP_AGENTS=1: each connection is an agent with a host of its own */
+static int g_agents;
+
+static void body_init(body *b, int conn)
 {
     size_t cap = METRICS * 100 + 128;
     b->text = malloc(cap);
@@ -75,9 +81,14 @@ static void body_init(body *b)
                               "%s{\"name\":\"bench_metric\",\"value\":%d.5,\"ts\":", k ? "," : "",
                               k);
         b->ts_off[k] = n;
-        n += (size_t)snprintf(b->text + n, cap - n,
-                              "0000000000000,\"tags\":{\"host\":\"h%02d\",\"series\":\"%d\"}}",
-                              k % 10, k % SERIES);
+        if (g_agents)
+            n += (size_t)snprintf(b->text + n, cap - n,
+                                  "0000000000000,\"tags\":{\"host\":\"c%02d\",\"series\":\"%d\"}}",
+                                  conn, k % SERIES);
+        else
+            n += (size_t)snprintf(b->text + n, cap - n,
+                                  "0000000000000,\"tags\":{\"host\":\"h%02d\",\"series\":\"%d\"}}",
+                                  k % 10, k % SERIES);
     }
     n += (size_t)snprintf(b->text + n, cap - n, "]}");
     b->len = n;
@@ -213,7 +224,7 @@ static run_result load(const char *url, double seconds, long want, long long ts_
     for (int i = 0; i < CONNS; i++) {
         if (!slots[i].h) {
             slots[i].h = curl_easy_init();
-            body_init(&slots[i].b);
+            body_init(&slots[i].b, (int)i);
         }
         curl_easy_setopt(slots[i].h, CURLOPT_WRITEFUNCTION, discard);
         curl_easy_setopt(slots[i].h, CURLOPT_PRIVATE, &slots[i]);
@@ -316,6 +327,7 @@ int main(int argc, char **argv)
     int hub_only = argc > 2 && strcmp(argv[2], "--hub-only") == 0;
     if (seconds <= 0)
         seconds = 10.0;
+    g_agents = getenv("INGEST_HTTP_AGENTS") && atoi(getenv("INGEST_HTTP_AGENTS")) == 1;
     const char *ns = getenv("INGEST_HTTP_SERIES");
     if (ns) {
         SERIES = atoi(ns);
@@ -356,8 +368,10 @@ int main(int argc, char **argv)
     char target[128];
     snprintf(target, sizeof(target), "http://%s/v1/ingest", vigil_httpd_address(httpd));
     printf("ingest_http: %ld CPUs, server threads %ld, %d connections, batches of %d metrics "
-           "(%d series), %.0f s per run, store %s\n",
-           ncpu, ncpu, CONNS, METRICS, SERIES, seconds, url);
+           "(%d series%s), %.0f s per run, store %s\n",
+           ncpu, ncpu, CONNS, METRICS, SERIES,
+           g_agents ? " of each connection's own host" : ", shared by all connections", seconds,
+           url);
 
     long long ts_base = 1700000000000LL;
     load(target, seconds < 2 ? seconds : 2, 202, ts_base, 0); /* warm-up */
