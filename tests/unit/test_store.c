@@ -2648,7 +2648,18 @@ static int oom_store_op(void *p)
     vigil_store_resource r = {"k", "File", "f", "s", "", NULL, NULL, 0};
     vigil_store_resource rs[2] = {r, r};
     rs[1].key = "k2";
-    return vigil_store_resource_replace(c->st, VIGIL_STORE_DESIRED, "s", rs, 2);
+    if ((rc = vigil_store_resource_replace(c->st, VIGIL_STORE_DESIRED, "s", rs, 2)) != 0)
+        return rc;
+    /* retention trims one head (a: ts 1 goes, ts 2 stays) and deletes another (b) */
+    vigil_store_retention_result rr;
+    if ((rc = vigil_store_retain(c->st, 2, NULL, &rr)) != 0)
+        return rc;
+    ck_assert_uint_eq(rr.samples_deleted, 2);
+    memset(&col, 0, sizeof(col));
+    if ((rc = vigil_store_latest(c->st, &q, point_cb, &col)) != 0)
+        return rc;
+    ck_assert_str_eq(col.out, "a{h=\"1\"}@2=3\n");
+    return VIGIL_OK;
 }
 
 static void oom_store_cleanup(void *p)
