@@ -2530,7 +2530,10 @@ END_TEST
 START_TEST(wal_stays_bounded)
 {
     /* The thread wakes only at 16 pages (no timer); the log must never
-     * exceed its bound by more than the pages of one commit. */
+     * exceed its bound by more than the pages of one commit. One round of
+     * this test writes about 10 pages, but the round in which all 40 heads
+     * fill at once moves 40 chunks into as many leaves: about 70 pages, so
+     * the allowance for one commit is 128 pages. */
     vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
     o.checkpoint_pages = 16;
     o.checkpoint_interval_ms = 3600 * 1000;
@@ -2542,7 +2545,7 @@ START_TEST(wal_stays_bounded)
     long long max_wal = 0;
     write_rounds(st, 0, 400, 40, wal, &max_wal);
     const long long frame = 4096 + 24;
-    ck_assert_msg(max_wal <= 32 + (64 + 64) * frame, "the log reached %lld bytes", max_wal);
+    ck_assert_msg(max_wal <= 32 + (64 + 128) * frame, "the log reached %lld bytes", max_wal);
     ck_assert_int_gt(max_wal, 0);
     ck_assert_int_eq(count_samples(st), 400 * 40);
     vigil_store_close(st);
@@ -2563,7 +2566,7 @@ START_TEST(wal_stays_bounded)
                      SQLITE_OK);
     max_wal = 0;
     write_rounds(st, 400, 40, 40, wal, &max_wal);
-    ck_assert_int_gt(max_wal, 32 + (64 + 64) * frame);
+    ck_assert_int_gt(max_wal, 32 + (64 + 128) * frame);
     pthread_mutex_lock(&cap.mu);
     ck_assert_int_ge(cap.warnings, 1);
     ck_assert_msg(strstr(cap.first, "past its bound and could not be truncated") != NULL, "%s",
@@ -2576,7 +2579,7 @@ START_TEST(wal_stays_bounded)
     write_rounds(st, 440, 80, 40, NULL, NULL);
     max_wal = 0;
     write_rounds(st, 520, 100, 40, wal, &max_wal);
-    ck_assert_msg(max_wal <= 32 + (64 + 64) * frame, "the log reached %lld bytes", max_wal);
+    ck_assert_msg(max_wal <= 32 + (64 + 128) * frame, "the log reached %lld bytes", max_wal);
     ck_assert_int_eq(count_samples(st), 620 * 40);
     vigil_store_close(st);
     pthread_mutex_destroy(&cap.mu);
