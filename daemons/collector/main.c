@@ -72,30 +72,25 @@ static void late_result(const vigil_action_result *result, int64_t audit_seq, co
                 vigil_error_last()->message);
 }
 
-/* Logs one record of the daemon's own through the default log callback, with
- * one field key=value (the value quoted as logfmt). */
+/* Logs one record of the daemon's own, with one field key=value, through
+ * the daemon's logger. */
 static void dlog(const vigil_logger *lg, vigil_log_level level, const char *msg, const char *key,
                  const char *value)
 {
     if (level < lg->min_level)
         return;
-    char q[2048];
-    size_t n = 0;
-    q[n++] = '"';
-    for (const char *p = value; *p && n < sizeof(q) - 4; p++) {
-        if (*p == '"' || *p == '\\')
-            q[n++] = '\\';
-        q[n++] = *p == '\n' ? ' ' : *p;
-    }
-    q[n++] = '"';
-    q[n] = '\0';
+    vigil_buf fields = VIGIL_BUF_INIT;
+    if (vigil_log_field(&fields, key, value) != VIGIL_OK)
+        vigil_buf_dispose(&fields);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    char fields[2200];
-    snprintf(fields, sizeof(fields), "%s=%s", key, q);
     vigil_log_record r = {level, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "collector", msg,
-                          fields};
-    vigil_log_stderr(&r, NULL);
+                          fields.ptr ? fields.ptr + 1 : ""};
+    if (lg->cb)
+        lg->cb(&r, lg->payload);
+    else
+        vigil_log_stderr(&r, NULL);
+    vigil_buf_dispose(&fields);
 }
 
 /* SIGHUP: re-reads the configuration file and replaces the policies; keys

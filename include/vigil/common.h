@@ -233,6 +233,19 @@ VIGIL_EXTERN(void) vigil_log_stderr(const vigil_log_record *record, void *payloa
 VIGIL_EXTERN(int) vigil_log_format(vigil_buf *out, const vigil_log_record *record);
 
 /**
+ * Appends " key=value" to @p out, for the @c fields of a vigil_log_record:
+ * the value quoted and escaped as vigil_log_format() writes msg (quoted when
+ * empty or holding a space, '=', '"', '\\' or a control character).
+ * @param value NULL is written as "".
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL @p out or @p key, or a key that would
+ *         need quotes: empty, or holding a space, '=', '"', '\\' or a control
+ *         character);
+ *         VIGIL_ENOMEM (@p out is left as it was).
+ * @since 0.1.0
+ */
+VIGIL_EXTERN(int) vigil_log_field(vigil_buf *out, const char *key, const char *value);
+
+/**
  * Returns the name of a level ("debug", "info", "warn", "error", "off").
  * @since 0.1.0
  */

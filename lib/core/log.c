@@ -62,6 +62,29 @@ int vigil__logfmt_value(vigil_buf *b, const char *value)
     return rc ? rc : vigil__buf_putc(b, '"');
 }
 
+int vigil_log_field(vigil_buf *out, const char *key, const char *value)
+{
+    if (!out || !key)
+        return vigil__error_set(VIGIL_EINVAL, "log field: NULL argument");
+    if (!*key || needs_quotes(key))
+        return vigil__error_set(VIGIL_EINVAL,
+                                "log field: the key \"%.64s\" is empty or needs quotes", key);
+    size_t size = out->size;
+    int rc = vigil__buf_putc(out, ' ');
+    if (!rc)
+        rc = vigil__buf_puts(out, key);
+    if (!rc)
+        rc = vigil__buf_putc(out, '=');
+    if (!rc)
+        rc = vigil__logfmt_value(out, value);
+    if (rc) {
+        out->size = size;
+        if (out->ptr)
+            out->ptr[size] = '\0';
+    }
+    return rc;
+}
+
 int vigil_log_format(vigil_buf *out, const vigil_log_record *r)
 {
     if (!out || !r)

@@ -521,8 +521,6 @@ static int emit(emit_ctx *e, int64_t ts, double value, const char *error)
     }
     vigil_store_point p = {ts, value, error};
     int rc = e->c->cb(e->ser, &p, e->c->payload);
-    if (rc == EMIT_LIMIT && !e->limited)
-        e->limited = -1; /* the callback's own 1: passed on */
     e->left--;
     return rc;
 }
@@ -608,7 +606,7 @@ static int emit_points(vigil__sq *s, const vigil_store_series *ser, void *vctx)
     int rc = vigil__sq_chunks_scan(s, ser->id, q_from(q), q_to(q), raw ? raw_point : agg_point, &e);
     if (rc == VIGIL_OK && !raw)
         rc = step_flush(&e);
-    if (rc == EMIT_LIMIT && e.limited == 1)
+    if (e.limited) /* not a 1 of the callback's own, which is passed on */
         rc = VIGIL_OK;
     return rc;
 }

@@ -194,6 +194,31 @@ START_TEST(log_format_is_logfmt)
 }
 END_TEST
 
+START_TEST(log_fields_are_logfmt)
+{
+    vigil_buf b = VIGIL_BUF_INIT;
+    ck_assert_int_eq(vigil_log_field(&b, "key", "retention"), VIGIL_OK);
+    ck_assert_int_eq(vigil_log_field(&b, "error", "b.yaml:2:47: bad \"op\"\n\x01"), VIGIL_OK);
+    ck_assert_int_eq(vigil_log_field(&b, "empty", ""), VIGIL_OK);
+    ck_assert_int_eq(vigil_log_field(&b, "none", NULL), VIGIL_OK);
+    ck_assert_str_eq(b.ptr, " key=retention error=\"b.yaml:2:47: bad \\\"op\\\"\\n\\x01\""
+                            " empty=\"\" none=\"\"");
+    /* A refused key leaves the buffer as it was. */
+    size_t size = b.size;
+    const char *bad[] = {"", "a b", "a=b", "a\"b", "a\\b", "a\nb"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_int_eq(vigil_log_field(&b, bad[i], "v"), VIGIL_EINVAL);
+        vt_assert_error(VIGIL_EINVAL, "is empty or needs quotes");
+        ck_assert_uint_eq(b.size, size);
+    }
+    ck_assert_int_eq(vigil_log_field(&b, NULL, "v"), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "log field: NULL argument");
+    ck_assert_int_eq(vigil_log_field(NULL, "k", "v"), VIGIL_EINVAL);
+    ck_assert_uint_eq(b.size, size);
+    vigil_buf_dispose(&b);
+}
+END_TEST
+
 START_TEST(log_level_names)
 {
     vigil_log_level l;
@@ -371,6 +396,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, buf_grows_and_reports_oom);
     tcase_add_test(tc, log_callback_levels_and_fields);
     tcase_add_test(tc, log_format_is_logfmt);
+    tcase_add_test(tc, log_fields_are_logfmt);
     tcase_add_test(tc, log_level_names);
     tcase_add_test(tc, durations_valid);
     tcase_add_test(tc, durations_invalid);
