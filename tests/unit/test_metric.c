@@ -1,5 +1,5 @@
 /* Metric model: validation, series keys, batches, the strict JSON codec of the
- * ingest body, and the shared JSON helpers (lib/internal/json.h). */
+ * ingest body (the JSON helpers themselves: test_json.c). */
 #include <cJSON.h>
 #include <float.h>
 #include <math.h>
@@ -1131,136 +1131,6 @@ START_TEST(truncated_everywhere)
 }
 END_TEST
 
-/* ---- JSON helpers ---------------------------------------------------------------- */
-
-START_TEST(json_writer)
-{
-    vigil_buf b = VIGIL_BUF_INIT;
-    ck_assert_int_eq(vigil__json_put_string(&b, "a\"b\\c\n\t\x01\x7f/\xc3\xa9", 12), VIGIL_OK);
-    ck_assert_str_eq(b.ptr, "\"a\\\"b\\\\c\\n\\t\\u0001\x7f/\xc3\xa9\"");
-    vigil__buf_clear(&b);
-    ck_assert_int_eq(vigil__json_put_string(&b, "x\0y\xff", 4), VIGIL_OK);
-    ck_assert_str_eq(b.ptr, "\"x\\u0000y\xef\xbf\xbd\"");
-    vigil__buf_clear(&b);
-    ck_assert_int_eq(vigil__json_put_double(&b, NAN), VIGIL_EVALUE);
-    ck_assert_int_eq(vigil__json_put_double(&b, INFINITY), VIGIL_EVALUE);
-    ck_assert_int_eq(vigil__json_put_double(&b, -INFINITY), VIGIL_EVALUE);
-    ck_assert_uint_eq(b.size, 0);
-    ck_assert_int_eq(vigil__json_put_double(&b, 0.1), VIGIL_OK);
-    ck_assert_str_eq(b.ptr, "0.1");
-    vigil__buf_clear(&b);
-    ck_assert_int_eq(vigil__json_put_double(&b, 1e300), VIGIL_OK);
-    ck_assert_str_eq(b.ptr, "1e+300");
-    vigil__buf_clear(&b);
-    ck_assert_int_eq(vigil__json_put_int64(&b, INT64_MIN), VIGIL_OK);
-    ck_assert_str_eq(b.ptr, "-9223372036854775808");
-
-    vigil__json_path p;
-    vigil__json_path_init(&p);
-    ck_assert_str_eq(vigil__json_path_str(&p), "top level");
-    vigil__json_path_key(&p, "metrics", 7);
-    vigil__json_path_index(&p, 3);
-    vigil__json_path_key(&p, "a b", 3);
-    ck_assert_str_eq(vigil__json_path_str(&p), "metrics[3][\"a b\"]");
-    char *longkey = repeat('k', 5000);
-    for (int i = 0; i < 20; i++)
-        vigil__json_path_key(&p, longkey, 5000);
-    ck_assert_uint_lt(strlen(p.s), sizeof(p.s));
-    ck_assert_ptr_nonnull(strstr(p.s, "..."));
-    free(longkey);
-    vigil_buf_dispose(&b);
-}
-END_TEST
-
-/* Every cJSON allocation goes through the library's allocator. */
-START_TEST(cjson_uses_library_allocator)
-{
-    const char *doc = "{\"a\":[1,2,{\"b\":\"c\"}],\"d\":null}";
-    vt_alloc_install();
-    long live = vt_alloc_live();
-    cJSON *root = NULL;
-    vt_alloc_fail_at(-1, 0);
-    ck_assert_int_eq(vigil__json_parse(&root, doc, strlen(doc), 8), VIGIL_OK);
-    ck_assert_int_ge(vt_alloc_count(), 9); /* a block per node and string */
-    ck_assert_int_gt(vt_alloc_live(), live + 8);
-    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "a"), 2), "b")
-                         ->valuestring,
-                     "c");
-    cJSON_Delete(root);
-    ck_assert_int_eq(vt_alloc_live(), live);
-
-    /* The arena document: one block from the same allocator, freed at once. */
-    vigil__json_doc d;
-    vt_alloc_fail_at(-1, 0);
-    ck_assert_int_eq(vigil__json_parse_doc(&d, doc, strlen(doc), 8), VIGIL_OK);
-    ck_assert_int_eq(vt_alloc_count(), 1);
-    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(d.root, "d")));
-    vigil__json_doc_free(&d);
-    ck_assert_ptr_null(d.root);
-    ck_assert_int_eq(vt_alloc_live(), live);
-    /* A failed parse leaves nothing to free, and freeing is idempotent. */
-    ck_assert_int_eq(vigil__json_parse_doc(&d, "{\"a\":", 5, 8), VIGIL_EJSON);
-    vt_assert_error(VIGIL_EJSON, "a: unexpected end of input");
-    vigil__json_doc_free(&d);
-    ck_assert_int_eq(vt_alloc_live(), live);
-    /* Depth limits are the caller's. */
-    ck_assert_int_eq(vigil__json_parse(&root, "[[[1]]]", 7, 2), VIGIL_ELIMIT);
-    vt_assert_error(VIGIL_ELIMIT, "[0][0]: nesting too deep (line 1, column 3)");
-    ck_assert_ptr_null(root);
-}
-END_TEST
-
-typedef struct {
-    cJSON *root;
-    vigil__json_doc doc;
-    const char *text;
-} parse_ctx;
-
-static int op_parse(void *arg)
-{
-    parse_ctx *c = arg;
-    return vigil__json_parse(&c->root, c->text, strlen(c->text), 16);
-}
-
-static void cleanup_parse(void *arg)
-{
-    parse_ctx *c = arg;
-    cJSON_Delete(c->root);
-    c->root = NULL;
-}
-
-static int op_parse_doc(void *arg)
-{
-    parse_ctx *c = arg;
-    return vigil__json_parse_doc(&c->doc, c->text, strlen(c->text), 16);
-}
-
-static void cleanup_parse_doc(void *arg)
-{
-    parse_ctx *c = arg;
-    vigil__json_doc_free(&c->doc);
-}
-
-/* cJSON's own failure paths (a NULL from the hooks in the middle of a tree)
- * end in VIGIL_ENOMEM, never in VIGIL_EJSON. */
-START_TEST(oom_json_parse)
-{
-    vigil_buf big = VIGIL_BUF_INIT;
-    vigil__buf_puts(&big, "{\"k\":[");
-    for (int i = 0; i < 3000; i++)
-        vigil__buf_printf(&big, "%s{\"s\":\"v%d\",\"n\":%d,\"t\":true}", i ? "," : "", i, i);
-    vigil__buf_puts(&big, "]}");
-    parse_ctx c = {
-        NULL, {NULL, NULL, 0}, "{\"a\":[1,\"x\",{\"b\":[null,false,\"\\u00e9\"]}],\"c\":{}}"};
-    ck_assert_int_gt(vt_oom_sweep(op_parse, cleanup_parse, &c, 0), 8);
-    ck_assert_int_eq(vt_oom_sweep(op_parse_doc, cleanup_parse_doc, &c, 0), 1);
-    /* A document larger than the first arena block needs several. */
-    c.text = big.ptr;
-    ck_assert_int_gt(vt_oom_sweep(op_parse_doc, cleanup_parse_doc, &c, 0), 1);
-    vigil_buf_dispose(&big);
-}
-END_TEST
-
 /* ---- out of memory ------------------------------------------------------------------ */
 
 static const char *k_oom_body =
@@ -1534,8 +1404,6 @@ static Suite *metric_suite(void)
     tcase_add_test(tc, numbers_decode_as_strtod_reads_them);
     tcase_add_test(tc, doubles_round_trip_bit_exact);
     tcase_add_test(tc, decode_options);
-    tcase_add_test(tc, json_writer);
-    tcase_add_test(tc, cjson_uses_library_allocator);
     suite_add_tcase(s, tc);
 
     tc = new_tcase("bad_input", 30);
@@ -1559,7 +1427,6 @@ static Suite *metric_suite(void)
 
     tc = new_tcase("oom", 120);
     tcase_add_test(tc, oom_decode);
-    tcase_add_test(tc, oom_json_parse);
     tcase_add_test(tc, oom_encode);
     tcase_add_test(tc, oom_add);
     tcase_add_test(tc, oom_append);
