@@ -76,7 +76,7 @@ HELPER_BIN   := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 BENCH_SRC    := $(sort $(wildcard bench/*.c))
 BENCH_BIN    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib bins deps run test unit-test header-test check-abi lint bench valgrind install uninstall clean
+.PHONY: all lib bins deps run test unit-test header-test check-abi abi-list lint bench valgrind install uninstall clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -184,11 +184,25 @@ header-test: | $(DEPS_STAMP)
 	    c++ -std=c++11 -pedantic -Wall -Wextra -Werror -Iinclude -c $(BUILD)/hdr/h.cc -o $(BUILD)/hdr/hpp.o && \
 	    echo "header-test: vigil.h compiles alone as C99 and C++11"; fi
 
-# Only vigil_* symbols may be exported from the shared library.
+# The exported symbols, one per line, as the committed list lib/vigil.sym holds
+# them (version tags stripped, sorted).
+EXPORTED_SYMS = nm -D --defined-only $(SHARED_REAL) | awk '$$2 ~ /^[TDRBVWiu]$$/ {print $$3}' | sed 's/@.*//' | LC_ALL=C sort -u
+
+# Regenerates lib/vigil.sym from the built library: run it when the API changes
+# on purpose and commit the diff, so every ABI change shows in review.
+abi-list: $(SHARED_REAL)
+	@$(EXPORTED_SYMS) > lib/vigil.sym
+	@echo "abi-list: $$(wc -l < lib/vigil.sym) symbols written to lib/vigil.sym"
+
+# Only vigil_* symbols may be exported, and exactly those of lib/vigil.sym.
 check-abi: $(SHARED_REAL)
-	@bad=$$(nm -D --defined-only $(SHARED_REAL) | awk '$$2 ~ /^[TDRBVW]$$/ {print $$3}' | grep -v '^vigil_[a-z0-9]' || true); \
+	@bad=$$($(EXPORTED_SYMS) | grep -v '^vigil_[a-z0-9]' || true); \
 	if [ -n "$$bad" ]; then echo "check-abi: unexpected exported symbols:"; echo "$$bad"; exit 1; fi; \
-	echo "check-abi: $$(nm -D --defined-only $(SHARED_REAL) | awk '$$2 ~ /^[TDRB]$$/' | wc -l) vigil_* symbols exported, nothing else"
+	if ! $(EXPORTED_SYMS) | diff -u lib/vigil.sym - > $(BUILD)/abi.diff; then \
+	    echo "check-abi: the exported symbols differ from lib/vigil.sym ('+' exported but not listed," \
+	         "'-' listed but not exported); if the change is intended, run 'make abi-list' and commit it:"; \
+	    cat $(BUILD)/abi.diff; exit 1; fi; \
+	echo "check-abi: $$(wc -l < lib/vigil.sym) vigil_* symbols exported, exactly those of lib/vigil.sym"
 
 valgrind: deps
 	@$(MAKE) --no-print-directory BUILD=build/plain OPT="-O0 -g" $(UNIT_BIN:$(BUILD)/%=build/plain/%) \
