@@ -11,9 +11,9 @@
  *   - a remediator on another SQLite file (ledger, guards, audit chain), with
  *     one `exec` action configured from a YAML string as remediator.yaml
  *     would: /bin/echo with the target as one whole argv element;
- * then hands the remediator's in-process dispatcher to the hub
- * (vigil_hub_set_dispatcher()) and its late results to
- * vigil_hub_action_result().
+ * then attaches the remediator to the hub in process
+ * (vigil_hub_attach_remediator(): the hub dispatches to it with library calls
+ * and its late results go to vigil_hub_action_result()).
  *
  * It ingests a batch where the demo is down (the policy fires, the hub
  * dispatches, the remediator runs /bin/echo and the result comes back as
@@ -98,17 +98,6 @@ static void remove_dir(const char *dir)
         closedir(d);
     }
     rmdir(dir);
-}
-
-/* The remediator's late results (approvals, requests a previous process left
- * unfinished) go to the hub's one entry point for results. */
-static void late_result(const vigil_action_result *result, int64_t audit_seq, const char *audit_mac,
-                        void *payload)
-{
-    vigil_hub *hub = payload;
-    if (vigil_hub_action_result(hub, result, audit_seq, audit_mac) != VIGIL_OK)
-        fprintf(stderr, "inprocess_loop: late result %s: %s\n", result->id ? result->id : "",
-                vigil_error_last()->message);
 }
 
 static int ingest(vigil_hub *hub, const char *batch_id, double up)
@@ -224,7 +213,8 @@ static int run(const char *dir)
         goto out;
     }
 
-    /* the remediator, its action configured from YAML; late results to the hub */
+    /* the remediator, its action configured from YAML, attached to the hub:
+     * the hub dispatches to it in process, its late results go to the hub */
     vigil_remediator_options ro = VIGIL_REMEDIATOR_OPTIONS_INIT;
     if (vigil_config_load_string(&actions, actions_yaml, strlen(actions_yaml), "actions", NULL)) {
         fail("actions");
@@ -232,21 +222,12 @@ static int run(const char *dir)
     }
     ro.store_url = rem_url;
     ro.actions = vigil_config_node_get(vigil_config_root(actions, 0), "actions");
-    ro.late_result = late_result;
-    ro.late_result_payload = hub;
     ro.logger = quiet;
-    if (vigil_remediator_new(&rem, &ro)) {
+    if (vigil_hub_attach_remediator(hub, &ro, &rem)) {
         fail("remediator");
         goto out;
     }
-
-    /* the hub dispatches to the remediator in process */
-    vigil_action_dispatcher disp = VIGIL_ACTION_DISPATCHER_INIT;
-    if (vigil_remediator_dispatcher(rem, &disp) || vigil_hub_set_dispatcher(hub, &disp)) {
-        fail("dispatcher");
-        goto out;
-    }
-    if (vigil_remediator_start(rem) || vigil_hub_start(hub)) {
+    if (vigil_hub_start(hub)) {
         fail("start");
         goto out;
     }

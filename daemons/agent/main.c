@@ -3,7 +3,9 @@
  *   vigil-agent [--config FILE] [--once | --check-config]
  *
  * SIGTERM/SIGINT flush and exit; SIGHUP reloads the configuration (a bad new
- * configuration is logged and the old one kept). Logs are logfmt on stderr.
+ * configuration is logged and the old one kept). Readiness, reloads and the
+ * stop are notified to the service manager ($NOTIFY_SOCKET, sd_notify
+ * protocol). Logs are logfmt on stderr.
  * Everything but flags and signals lives in libvigil (<vigil/agent.h>). */
 #include <vigil/agent.h>
 #include <vigil/vigil.h>
@@ -159,6 +161,7 @@ int main(int argc, char **argv)
         return 1;
     }
     int status = 0;
+    vigil_daemon_notify(VIGIL_DAEMON_READY, NULL);
     for (;;) {
         set_signal_mask(SIG_BLOCK);
         g_agent = agent;
@@ -177,12 +180,16 @@ int main(int argc, char **argv)
             continue;
         g_reload = 0;
         /* SIGHUP: swap in the new configuration only when it is valid */
+        vigil_daemon_notify(VIGIL_DAEMON_RELOADING, NULL);
         vigil_config *next = NULL;
-        if (load(&next, path))
+        if (load(&next, path)) {
+            vigil_daemon_notify(VIGIL_DAEMON_READY, NULL);
             continue;
+        }
         if (vigil_agent_check_config(next, NULL)) {
             log_error("reload refused; keeping the running configuration");
             vigil_config_free(next);
+            vigil_daemon_notify(VIGIL_DAEMON_READY, NULL);
             continue;
         }
         set_signal_mask(SIG_BLOCK);
@@ -193,6 +200,7 @@ int main(int argc, char **argv)
         if (vigil_agent_new(&agent, next, NULL) == VIGIL_OK) {
             vigil_config_free(cfg);
             cfg = next;
+            vigil_daemon_notify(VIGIL_DAEMON_READY, NULL);
             continue;
         }
         log_error("cannot start the reloaded agent; restarting the previous configuration");
@@ -202,7 +210,9 @@ int main(int argc, char **argv)
             status = 1;
             break;
         }
+        vigil_daemon_notify(VIGIL_DAEMON_READY, NULL);
     }
+    vigil_daemon_notify(VIGIL_DAEMON_STOPPING, NULL);
     set_signal_mask(SIG_BLOCK);
     g_agent = NULL;
     set_signal_mask(SIG_UNBLOCK);

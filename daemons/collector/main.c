@@ -13,17 +13,9 @@
  * HTTP routes are not served). */
 #include <vigil/vigil.h>
 
-#include <errno.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -39,37 +31,6 @@ static void die(const char *what)
     const vigil_error *e = vigil_error_last();
     fprintf(stderr, "vigil-collector: %s: %s\n", what,
             e->message[0] ? e->message : vigil_strerror(e->code));
-}
-
-/* systemd readiness (sd_notify protocol) without libsystemd. */
-static void notify(const char *state)
-{
-    const char *path = getenv("NOTIFY_SOCKET");
-    if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= 108)
-        return;
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, strlen(path));
-    if (path[0] == '@')
-        sa.sun_path[0] = '\0';
-    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-    (void)sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
-    close(fd);
-}
-
-/* Late results of the in-process remediator (approvals, requests a previous
- * process left unfinished) go to the hub's entry point for results. */
-static void late_result(const vigil_action_result *result, int64_t audit_seq, const char *audit_mac,
-                        void *payload)
-{
-    vigil_hub *hub = payload;
-    if (vigil_hub_action_result(hub, result, audit_seq, audit_mac) != VIGIL_OK)
-        fprintf(stderr, "vigil-collector: late result %s: %s\n", result->id ? result->id : "",
-                vigil_error_last()->message);
 }
 
 /* Logs one record of the daemon's own, with one field key=value, through
@@ -117,6 +78,19 @@ static void reload_config(const vigil_hub_config *running, const char *path, vig
     vigil_hub_config_free(fresh);
 }
 
+/* Called by vigil_httpd_shutdown() between the drain and the close. */
+typedef struct stopping {
+    vigil_remediator *rem;
+    vigil_hub *hub;
+} stopping;
+
+static void stop_owners(void *payload)
+{
+    stopping *st = payload;
+    vigil_remediator_stop(st->rem);
+    vigil_hub_stop(st->hub);
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
@@ -156,15 +130,9 @@ int main(int argc, char **argv)
     vigil_httpd_options sopts = *vigil_hub_config_httpd(cfg);
     hopts.logger = aopts.logger = sopts.logger = logger;
 
-    /* Signals are taken by sigwait() in this thread only: block them before
-     * the library starts its threads, which inherit the mask. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    /* Signals are taken in this thread only: block them before the library
+     * starts its threads, which inherit the mask. */
+    vigil_daemon_signals_block();
 
     vigil_api *api = NULL;
     vigil_httpd *httpd = NULL;
@@ -193,11 +161,7 @@ int main(int argc, char **argv)
     if (rcfg) {
         vigil_remediator_options ropts = *vigil_remediator_config_options(rcfg);
         ropts.logger = logger;
-        ropts.late_result = late_result;
-        ropts.late_result_payload = hub;
-        vigil_action_dispatcher disp = VIGIL_ACTION_DISPATCHER_INIT;
-        if (vigil_remediator_new(&rem, &ropts) || vigil_remediator_dispatcher(rem, &disp) ||
-            vigil_hub_set_dispatcher(hub, &disp) || vigil_remediator_start(rem)) {
+        if (vigil_hub_attach_remediator(hub, &ropts, &rem)) {
             die("remediator");
             goto out;
         }
@@ -210,30 +174,20 @@ int main(int argc, char **argv)
         die("listen");
         goto out;
     }
-    notify("READY=1");
-    for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0)
-            continue;
-        if (sig == SIGHUP) {
-            notify("RELOADING=1");
-            vigil_api_reload(api); /* logs its outcome */
-            if (config_path)
-                reload_config(cfg, config_path, hub, &logger);
-            notify("READY=1");
-            continue;
-        }
-        break;
+    vigil_daemon_notify(VIGIL_DAEMON_READY, NULL);
+    vigil_daemon_signal sig;
+    while (vigil_daemon_signals_wait(&sig) == VIGIL_OK && sig == VIGIL_DAEMON_SIGNAL_RELOAD) {
+        vigil_daemon_notify(VIGIL_DAEMON_RELOADING, NULL);
+        vigil_api_reload(api); /* logs its outcome */
+        if (config_path)
+            reload_config(cfg, config_path, hub, &logger);
+        vigil_daemon_notify(VIGIL_DAEMON_READY, NULL);
     }
-    notify("STOPPING=1");
-    vigil_httpd_quiesce(httpd);
-    if (vigil_httpd_drain(httpd, dopts->drain_timeout_ms))
-        fprintf(stderr, "vigil-collector: %s; stopping anyway\n", vigil_error_last()->message);
-    /* intake stopped: the remediator finishes what runs (results reach the
-     * hub), then the hub commits what is queued */
-    vigil_remediator_stop(rem);
-    vigil_hub_stop(hub);
-    vigil_httpd_stop(httpd);
+    vigil_daemon_notify(VIGIL_DAEMON_STOPPING, NULL);
+    /* stop accepting, drain; then the remediator finishes what runs (results
+     * reach the hub) and the hub commits what is queued; then close */
+    stopping st = {rem, hub};
+    vigil_httpd_shutdown(httpd, dopts->drain_timeout_ms, stop_owners, &st); /* logs a timeout */
     status = 0;
 out:
     vigil_httpd_free(httpd);

@@ -2,18 +2,12 @@
  * remediator.yaml through the library, runs a vigil_remediator behind the
  * built-in HTTP server and handles signals: SIGTERM/SIGINT stop accepting,
  * drain requests in progress (running actions finish and are answered) and
- * exit 0; SIGHUP re-reads the tokens. */
+ * exit 0; SIGHUP re-reads the tokens. Readiness, reloads and the stop are
+ * notified to the service manager ($NOTIFY_SOCKET, sd_notify protocol). */
 #include <vigil/vigil.h>
 
-#include <pthread.h>
-#include <signal.h>
-#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #define DEFAULT_CONFIG "configs/remediator.yaml"
 
@@ -35,24 +29,11 @@ static void die(const char *what)
             e->message[0] ? e->message : vigil_strerror(e->code));
 }
 
-/* systemd readiness (sd_notify protocol) without libsystemd. */
-static void notify(const char *state)
+/* Called by vigil_httpd_shutdown() between the drain and the close: running
+ * actions finish and are answered. */
+static void stop_remediator(void *payload)
 {
-    const char *path = getenv("NOTIFY_SOCKET");
-    if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= 108)
-        return;
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, strlen(path));
-    if (path[0] == '@')
-        sa.sun_path[0] = '\0';
-    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-    (void)sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
-    close(fd);
+    vigil_remediator_stop(payload);
 }
 
 int main(int argc, char **argv)
@@ -92,15 +73,9 @@ int main(int argc, char **argv)
     vigil_httpd_options sopts = *vigil_remediator_config_httpd(cfg);
     ropts.logger = aopts.logger = sopts.logger = logger;
 
-    /* Signals are taken by sigwait() in this thread only: block them before
-     * the library starts its threads, which inherit the mask. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    /* Signals are taken in this thread only: block them before the library
+     * starts its threads, which inherit the mask. */
+    vigil_daemon_signals_block();
 
     vigil_api *api = NULL;
     vigil_httpd *httpd = NULL;
@@ -131,25 +106,15 @@ int main(int argc, char **argv)
         die("listen");
         goto out;
     }
-    notify("READY=1");
-    for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0)
-            continue;
-        if (sig == SIGHUP) {
-            notify("RELOADING=1");
-            vigil_api_reload(api); /* logs its outcome */
-            notify("READY=1");
-            continue;
-        }
-        break;
+    vigil_daemon_notify(VIGIL_DAEMON_READY, NULL);
+    vigil_daemon_signal sig;
+    while (vigil_daemon_signals_wait(&sig) == VIGIL_OK && sig == VIGIL_DAEMON_SIGNAL_RELOAD) {
+        vigil_daemon_notify(VIGIL_DAEMON_RELOADING, NULL);
+        vigil_api_reload(api); /* logs its outcome */
+        vigil_daemon_notify(VIGIL_DAEMON_READY, NULL);
     }
-    notify("STOPPING=1");
-    vigil_httpd_quiesce(httpd);
-    if (vigil_httpd_drain(httpd, dopts->drain_timeout_ms))
-        fprintf(stderr, "vigil-remediator: %s; stopping anyway\n", vigil_error_last()->message);
-    vigil_remediator_stop(rem);
-    vigil_httpd_stop(httpd);
+    vigil_daemon_notify(VIGIL_DAEMON_STOPPING, NULL);
+    vigil_httpd_shutdown(httpd, dopts->drain_timeout_ms, stop_remediator, rem); /* logs a timeout */
     status = 0;
 out:
     vigil_httpd_free(httpd);

@@ -91,8 +91,9 @@ VIGIL_EXTERN(int) vigil_httpd_port(const vigil_httpd *httpd);
 VIGIL_EXTERN(const char *) vigil_httpd_address(const vigil_httpd *httpd);
 
 /**
- * Stops accepting connections (the listening socket is closed); requests in
- * progress continue. @return VIGIL_OK or VIGIL_EINVAL (not started).
+ * Stops accepting connections: new connections are refused at once (the
+ * listening socket is shut down, and closed by vigil_httpd_stop()); requests
+ * in progress continue. @return VIGIL_OK or VIGIL_EINVAL (not started).
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_httpd_quiesce(vigil_httpd *httpd);
@@ -111,6 +112,37 @@ VIGIL_EXTERN(int) vigil_httpd_drain(vigil_httpd *httpd, int64_t timeout_ms);
  * and joins the threads. Idempotent. @since 0.1.0
  */
 VIGIL_EXTERN(void) vigil_httpd_stop(vigil_httpd *httpd);
+
+/**
+ * Called by vigil_httpd_shutdown() once the server has stopped accepting and
+ * drained: the owner of the api stops its object there (vigil_hub_stop()
+ * commits what is queued, vigil_remediator_stop() finishes what runs), so
+ * that every request still waiting gets its answer before the server closes.
+ * @since 0.2.0
+ */
+typedef void (*vigil_httpd_flush_cb)(void *payload);
+
+/**
+ * Stops a server cleanly in one call: stops accepting (vigil_httpd_quiesce()),
+ * waits up to @p drain_timeout_ms for the requests in progress to be answered
+ * (vigil_httpd_drain()), calls @p flush, then closes every connection and
+ * joins the threads (vigil_httpd_stop()). Never aborts the process; safe to
+ * call on a server that was never started or is already stopped (then only
+ * @p flush runs).
+ * @param drain_timeout_ms how long requests in progress may take; negative:
+ *        no limit.
+ * @param flush NULL, or called once from this thread between the drain and
+ *        the close, with @p payload.
+ * @return VIGIL_OK; VIGIL_ETIMEOUT when requests were still in progress at
+ *         the deadline (logged; the server is stopped all the same: their
+ *         answers come from @p flush stopping the api's owner);
+ *         VIGIL_EINVAL for a NULL server.
+ * Call from one thread, not from a request handler.
+ * @since 0.2.0
+ */
+VIGIL_EXTERN(int)
+vigil_httpd_shutdown(vigil_httpd *httpd, int64_t drain_timeout_ms, vigil_httpd_flush_cb flush,
+                     void *payload);
 
 /** Stops the server (vigil_httpd_stop()) and frees it. NULL is a no-op. @since 0.1.0 */
 VIGIL_EXTERN(void) vigil_httpd_free(vigil_httpd *httpd);

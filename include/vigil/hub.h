@@ -93,6 +93,7 @@
 #include "vigil/config.h"
 #include "vigil/httpd.h"
 #include "vigil/metric.h"
+#include "vigil/remediator.h"
 #include "vigil/store.h"
 #include "vigil/window.h"
 
@@ -385,6 +386,28 @@ vigil_hub_reload_policies(vigil_hub *hub, const vigil_hub_options *opts,
  */
 VIGIL_EXTERN(int)
 vigil_hub_set_dispatcher(vigil_hub *hub, const vigil_action_dispatcher *dispatcher);
+
+/**
+ * Runs a remediator in the hub's process: creates it from @p opts, makes it
+ * the hub's dispatcher (vigil_hub_set_dispatcher() with
+ * vigil_remediator_dispatcher()), sends its late results (approvals,
+ * expiries, requests a previous process left unfinished) to
+ * vigil_hub_action_result() with their audit checkpoint, and starts it. Its
+ * own HTTP routes are not mounted (vigil_remediator_mount() does that).
+ * Call it before vigil_hub_start().
+ * @param opts the remediator's options (borrowed); late_result must be NULL:
+ *        the hub takes it.
+ * @param out receives the remediator, the caller's. Stop it with
+ *        vigil_remediator_stop() before vigil_hub_stop(), and free it with
+ *        vigil_remediator_free() after vigil_hub_free().
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL argument, late_result set); the codes
+ *         of vigil_remediator_new() and vigil_remediator_start(). On error
+ *         nothing is attached and *out is NULL.
+ * @since 0.2.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_attach_remediator(vigil_hub *hub, const vigil_remediator_options *opts,
+                            vigil_remediator **out);
 
 /**
  * The one entry point of action results: from the dispatcher, from the route

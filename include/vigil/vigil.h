@@ -25,6 +25,7 @@
 #include "vigil/action.h"
 #include "vigil/audit.h"
 #include "vigil/remediator.h"
+#include "vigil/daemon.h"
 #include "vigil/policy.h"
 
 #endif

@@ -1,5 +1,6 @@
 /* The agent: collectors on their schedules, batching, shipping through the
  * ingest client, the on-disk spool, heartbeat and self-metrics. */
+#include "agent/agent_int.h"
 #include "agent/spool.h"
 #include "client/client_int.h"
 #include "internal/common.h"
@@ -16,26 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define COMPONENT       "agent"
-#define DEF_INTERVAL    10000
-#define DEF_MAX_METRICS 5000
-#define DEF_MAX_DELAY   1000
-#define DEF_CONNECT     5000
-#define DEF_REQUEST     10000
-#define DEF_RETRIES     2
-#define MAX_RETRIES     10
-#define DEF_BACKOFF     500
-#define DEF_BACKOFF_MAX 30000
-#define DEF_RETRY_AFTER 60000
-#define DEF_SHUTDOWN    500
-#define DEF_ONCE_GAP    1000
-#define REPLAY_PER_STEP 16
-#define TAGS_MAX        32
-#define URLS_MAX        16
-#define ALLOW_MAX       256
-#define RUN_SLEEP_MAX   60000
-#define STR_OPTION_MAX  4096
-#define SPOOL_ID_MAX    255
+#define COMPONENT "agent"
 
 struct vigil_agent {
     vigil_logger logger;
@@ -89,225 +71,6 @@ int vigil_agent_options_init(vigil_agent_options *opts, unsigned int version)
         return vigil__error_set(VIGIL_EINVAL, "agent options: unsupported version %u", version);
     vigil_agent_options d = VIGIL_AGENT_OPTIONS_INIT;
     *opts = d;
-    return VIGIL_OK;
-}
-
-/* Arrays built from the configuration; their strings are borrowed from it. */
-typedef struct cfg_arrays {
-    const char *urls[URLS_MAX];
-    vigil_tag tags[TAGS_MAX];
-    const char *allow[ALLOW_MAX + 1];
-} cfg_arrays;
-
-static const char *const k_top_keys[] = {"agent",
-                                         "hub",
-                                         "interval",
-                                         "heartbeat",
-                                         "batch",
-                                         "spool",
-                                         "log_level",
-                                         "exec_allow",
-                                         "collectors",
-                                         "shutdown_timeout",
-                                         "collector_backoff_max",
-                                         NULL};
-static const char *const k_agent_keys[] = {"id", "tags", NULL};
-static const char *const k_hub_keys[] = {
-    "urls",    "token_env",   "ca_file",         "cert",
-    "key",     "insecure",    "timeout",         "retries",
-    "backoff", "backoff_max", "retry_after_max", "connect_timeout",
-    NULL};
-static const char *const k_batch_keys[] = {"max_metrics", "max_delay", NULL};
-static const char *const k_spool_keys[] = {"path", "max_size", "fsync", NULL};
-
-static int section(const vigil_config_node **out, const vigil_config_node *root, const char *key,
-                   const char *const *keys)
-{
-    const vigil_config_node *n = vigil_config_node_get(root, key);
-    *out = NULL;
-    if (!n || vigil_config_node_kind(n) == VIGIL_CONFIG_NULL)
-        return VIGIL_OK;
-    int rc = vigil_config_map(n);
-    if (!rc)
-        rc = vigil_config_expect_keys(n, keys);
-    if (!rc)
-        *out = n;
-    return rc;
-}
-
-static int at_least(const vigil_config_node *map, const char *key, int64_t v, int64_t min,
-                    const char *what)
-{
-    if (v >= min)
-        return VIGIL_OK;
-    char msg[160];
-    snprintf(msg, sizeof(msg), "must be at least %s", what);
-    return vigil_config_error(vigil_config_node_get(map, key), VIGIL_ERANGE, msg);
-}
-
-static int read_string_list(const vigil_config_node *list, const char **out, size_t max, size_t *n,
-                            const char *what)
-{
-    int rc = vigil_config_list(list);
-    if (rc)
-        return rc;
-    size_t len = vigil_config_node_len(list);
-    if (len > max) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "at most %zu %s", max, what);
-        return vigil_config_error(list, VIGIL_ELIMIT, msg);
-    }
-    for (size_t i = 0; i < len; i++)
-        if ((rc = vigil_config_string(&out[i], vigil_config_node_at(list, i))) != VIGIL_OK)
-            return rc;
-    *n = len;
-    return VIGIL_OK;
-}
-
-static int apply_config(vigil_agent_options *o, const vigil_config_node *root, cfg_arrays *arr)
-{
-    int rc;
-    if (!root || vigil_config_node_kind(root) == VIGIL_CONFIG_NULL)
-        return VIGIL_OK;
-    if ((rc = vigil_config_map(root)) || (rc = vigil_config_expect_keys(root, k_top_keys)))
-        return rc;
-    const vigil_config_node *agent, *hub, *batch, *spool, *n;
-    if ((rc = section(&agent, root, "agent", k_agent_keys)) ||
-        (rc = section(&hub, root, "hub", k_hub_keys)) ||
-        (rc = section(&batch, root, "batch", k_batch_keys)) ||
-        (rc = section(&spool, root, "spool", k_spool_keys)))
-        return rc;
-
-    /* agent */
-    if ((rc = vigil_config_get_string(&o->agent_id, agent, "id", o->agent_id)))
-        return rc;
-    if ((n = vigil_config_node_get(agent, "tags")) &&
-        vigil_config_node_kind(n) != VIGIL_CONFIG_NULL) {
-        if ((rc = vigil_config_map(n)))
-            return rc;
-        size_t len = vigil_config_node_len(n);
-        if (len > TAGS_MAX)
-            return vigil_config_error(n, VIGIL_ELIMIT, "at most 32 global tags");
-        for (size_t i = 0; i < len; i++) {
-            arr->tags[i].key = vigil_config_node_key_at(n, i);
-            if ((rc = vigil_config_string(&arr->tags[i].value, vigil_config_node_at(n, i))))
-                return rc;
-        }
-        o->tags = arr->tags;
-        o->ntags = len;
-    }
-
-    /* hub */
-    if ((n = vigil_config_node_get(hub, "urls")) &&
-        vigil_config_node_kind(n) != VIGIL_CONFIG_NULL) {
-        size_t len = 0;
-        if ((rc = read_string_list(n, arr->urls, URLS_MAX, &len, "hub URLs")))
-            return rc;
-        if (len == 0)
-            return vigil_config_error(n, VIGIL_EVALUE, "at least one hub URL is required");
-        o->hub_urls = arr->urls;
-        o->nhub_urls = len;
-    }
-    int64_t retries = o->retries < 0 ? 0 : o->retries ? o->retries : DEF_RETRIES;
-    if ((rc = vigil_config_get_string(&o->token_env, hub, "token_env", o->token_env)) ||
-        (rc = vigil_config_get_string(&o->ca_file, hub, "ca_file", o->ca_file)) ||
-        (rc = vigil_config_get_string(&o->cert_file, hub, "cert", o->cert_file)) ||
-        (rc = vigil_config_get_string(&o->key_file, hub, "key", o->key_file)) ||
-        (rc = vigil_config_get_bool(&o->tls_insecure, hub, "insecure", o->tls_insecure)) ||
-        (rc = vigil_config_get_duration(&o->connect_timeout_ms, hub, "connect_timeout",
-                                        o->connect_timeout_ms ? o->connect_timeout_ms
-                                                              : DEF_CONNECT)) ||
-        (rc = vigil_config_get_duration(&o->request_timeout_ms, hub, "timeout",
-                                        o->request_timeout_ms ? o->request_timeout_ms
-                                                              : DEF_REQUEST)) ||
-        (rc = vigil_config_get_int(&retries, hub, "retries", retries)) ||
-        (rc = vigil_config_get_duration(&o->backoff_ms, hub, "backoff",
-                                        o->backoff_ms ? o->backoff_ms : DEF_BACKOFF)) ||
-        (rc = vigil_config_get_duration(&o->backoff_max_ms, hub, "backoff_max",
-                                        o->backoff_max_ms ? o->backoff_max_ms : DEF_BACKOFF_MAX)) ||
-        (rc = vigil_config_get_duration(&o->retry_after_max_ms, hub, "retry_after_max",
-                                        o->retry_after_max_ms ? o->retry_after_max_ms
-                                                              : DEF_RETRY_AFTER)))
-        return rc;
-    if ((rc = at_least(hub, "connect_timeout", o->connect_timeout_ms, 1, "1ms")) ||
-        (rc = at_least(hub, "timeout", o->request_timeout_ms, 1, "1ms")) ||
-        (rc = at_least(hub, "backoff", o->backoff_ms, 1, "1ms")) ||
-        (rc = at_least(hub, "backoff_max", o->backoff_max_ms, o->backoff_ms, "hub.backoff")) ||
-        (rc = at_least(hub, "retry_after_max", o->retry_after_max_ms, 1, "1ms")) ||
-        (rc = at_least(hub, "retries", retries, 0, "0")))
-        return rc;
-    if (retries > MAX_RETRIES)
-        return vigil_config_error(vigil_config_node_get(hub, "retries"), VIGIL_ERANGE,
-                                  "must be at most 10");
-    o->retries = retries == 0 ? -1 : (int)retries;
-
-    /* schedule */
-    if ((rc = vigil_config_get_duration(&o->interval_ms, root, "interval",
-                                        o->interval_ms ? o->interval_ms : DEF_INTERVAL)) ||
-        (rc =
-             at_least(root, "interval", o->interval_ms, VIGIL_COLLECTOR_MIN_INTERVAL_MS, "10ms")) ||
-        (rc = vigil_config_get_duration(&o->heartbeat_ms, root, "heartbeat",
-                                        o->heartbeat_ms ? o->heartbeat_ms : o->interval_ms)) ||
-        (rc = at_least(root, "heartbeat", o->heartbeat_ms, VIGIL_COLLECTOR_MIN_INTERVAL_MS,
-                       "10ms")) ||
-        (rc = vigil_config_get_duration(&o->shutdown_timeout_ms, root, "shutdown_timeout",
-                                        o->shutdown_timeout_ms ? o->shutdown_timeout_ms
-                                                               : DEF_SHUTDOWN)) ||
-        (rc = vigil_config_get_duration(&o->collector_backoff_max_ms, root, "collector_backoff_max",
-                                        o->collector_backoff_max_ms)))
-        return rc;
-
-    /* batch */
-    int64_t max_metrics = o->batch_max_metrics ? (int64_t)o->batch_max_metrics : DEF_MAX_METRICS;
-    if ((rc = vigil_config_get_int(&max_metrics, batch, "max_metrics", max_metrics)) ||
-        (rc = at_least(batch, "max_metrics", max_metrics, 1, "1")) ||
-        (rc = vigil_config_get_duration(&o->batch_max_delay_ms, batch, "max_delay",
-                                        o->batch_max_delay_ms ? o->batch_max_delay_ms
-                                                              : DEF_MAX_DELAY)))
-        return rc;
-    if (o->batch_max_delay_ms == 0)
-        o->batch_max_delay_ms = -1; /* "max_delay: 0": ship at once */
-    if (max_metrics > VIGIL_BATCH_DEFAULT_MAX_METRICS)
-        return vigil_config_error(vigil_config_node_get(batch, "max_metrics"), VIGIL_ERANGE,
-                                  "must be at most 100000");
-    o->batch_max_metrics = (size_t)max_metrics;
-
-    /* spool */
-    int fsync_on = !o->spool_no_fsync;
-    uint64_t max_size = o->spool_max_size ? o->spool_max_size : VIGIL__SPOOL_DEFAULT_MAX;
-    if ((rc = vigil_config_get_string(&o->spool_path, spool, "path", o->spool_path)) ||
-        (rc = vigil_config_get_size(&max_size, spool, "max_size", max_size)) ||
-        (rc = vigil_config_get_bool(&fsync_on, spool, "fsync", fsync_on)))
-        return rc;
-    if (max_size < 4096)
-        return vigil_config_error(vigil_config_node_get(spool, "max_size"), VIGIL_ERANGE,
-                                  "must be at least 4KiB");
-    o->spool_max_size = max_size;
-    o->spool_no_fsync = !fsync_on;
-
-    /* logging and exec */
-    if ((n = vigil_config_node_get(root, "log_level")) &&
-        vigil_config_node_kind(n) != VIGIL_CONFIG_NULL) {
-        const char *s;
-        vigil_log_level lv;
-        if ((rc = vigil_config_string(&s, n)))
-            return rc;
-        if (vigil_log_level_parse(&lv, s) != VIGIL_OK)
-            return vigil_config_error(n, VIGIL_EVALUE,
-                                      "expected a log level (debug, info, warn, error, off)");
-        o->logger.min_level = lv;
-    }
-    if ((n = vigil_config_node_get(root, "exec_allow")) &&
-        vigil_config_node_kind(n) != VIGIL_CONFIG_NULL) {
-        size_t len = 0;
-        if ((rc = read_string_list(n, arr->allow, ALLOW_MAX, &len, "exec_allow entries")))
-            return rc;
-        arr->allow[len] = NULL;
-        o->exec_allow = arr->allow;
-    }
-    if ((n = vigil_config_node_get(root, "collectors")) &&
-        vigil_config_node_kind(n) != VIGIL_CONFIG_NULL && (rc = vigil_config_list(n)))
-        return rc;
     return VIGIL_OK;
 }
 
@@ -510,7 +273,7 @@ static int create(vigil_agent **out, const vigil_config *config, const vigil_age
     cfg_arrays *arr = vigil__calloc(1, sizeof(*arr));
     if (!arr)
         return vigil__error_oom();
-    int rc = apply_config(&o, root, arr);
+    int rc = vigil__agent_config_apply(&o, root, arr);
     if (rc) {
         vigil__free(arr);
         return rc;

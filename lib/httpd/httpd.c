@@ -9,7 +9,19 @@
  *
  * libmicrohttpd forbids stopping a daemon with suspended connections, so the
  * server counts them and vigil_httpd_stop() ends the streams and waits for
- * every submitted request to be answered before stopping the daemon. */
+ * every submitted request to be answered before stopping the daemon.
+ *
+ * The daemon polls with poll(2), not epoll. In epoll mode with a thread pool,
+ * MHD_quiesce_daemon() removes the listening socket from each worker's epoll
+ * set while the workers, which see the quiesce flag at once, remove it too:
+ * whichever comes second fails (ENOENT), and libmicrohttpd 0.9.75 aborts the
+ * process ("Failed to remove listen FD from epoll set", daemon.c:5531).
+ * Closing the returned socket at once made it worse (EBADF in a worker). In
+ * poll mode quiescing only sets the flag and wakes each worker through its
+ * inter-thread channel; each rebuilds its poll set without the socket. The
+ * socket stays open until MHD_stop_daemon() has joined the workers, as the
+ * libmicrohttpd manual requires; shutdown(2) makes the kernel refuse new
+ * connections meanwhile. */
 #include "api/internal.h"
 #include "vigil/httpd.h"
 
@@ -56,6 +68,7 @@ struct vigil_httpd {
 
     struct MHD_Daemon *daemon;
     int started, stopped, quiesced;
+    int listen_fd; /* from MHD_quiesce_daemon(), closed after MHD_stop_daemon(); -1: none */
     int port;
     char address[80];
     uint32_t id_prefix;
@@ -263,6 +276,7 @@ int vigil_httpd_new(vigil_httpd **out, vigil_api *api, const vigil_httpd_options
     if (!h)
         return vigil__error_oom();
     pthread_mutex_init(&h->mu, NULL);
+    h->listen_fd = -1;
     pthread_cond_init(&h->cv, NULL);
     h->api = api;
     h->logger = opts->logger;
@@ -746,8 +760,9 @@ int vigil_httpd_start(vigil_httpd *h)
         return vigil__error_set(VIGIL_EINVAL, "httpd: NULL argument");
     if (h->started)
         return vigil__error_set(VIGIL_EINVAL, "httpd: already started");
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
-                         MHD_USE_ERROR_LOG;
+    /* poll, not epoll: see the top of this file */
+    unsigned int flags =
+        MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (h->ipv6)
         flags |= MHD_USE_IPv6;
     if (h->cert_pem)
@@ -830,9 +845,15 @@ int vigil_httpd_quiesce(vigil_httpd *h)
         return vigil__error_set(VIGIL_EINVAL, "httpd: not running");
     if (h->quiesced)
         return VIGIL_OK;
+    /* The workers may still poll the socket until they see the quiesce: it
+     * is closed only after MHD_stop_daemon() has joined them. shutdown(2)
+     * makes the kernel refuse new connections (and reset those not yet
+     * accepted) now. */
     MHD_socket fd = MHD_quiesce_daemon(h->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    if (fd != MHD_INVALID_SOCKET) {
+        h->listen_fd = fd;
+        shutdown(fd, SHUT_RDWR);
+    }
     h->quiesced = 1;
     vigil__log(&h->logger, VIGIL_LOG_INFO, "httpd", "stopped accepting connections", "address=%s",
                h->address);
@@ -934,6 +955,36 @@ void vigil_httpd_stop(vigil_httpd *h)
     }
     MHD_stop_daemon(h->daemon);
     h->daemon = NULL;
+    if (h->listen_fd >= 0) {
+        close(h->listen_fd);
+        h->listen_fd = -1;
+    }
     h->stopped = 1;
     vigil__log(&h->logger, VIGIL_LOG_INFO, "httpd", "stopped", "address=%s", h->address);
+}
+
+int vigil_httpd_shutdown(vigil_httpd *h, int64_t drain_timeout_ms, vigil_httpd_flush_cb flush,
+                         void *payload)
+{
+    if (!h)
+        return vigil__error_set(VIGIL_EINVAL, "httpd: NULL argument");
+    int rc = VIGIL_OK;
+    if (h->started && !h->stopped) {
+        vigil_httpd_quiesce(h);
+        if (wait_until(h, drained, drain_timeout_ms)) {
+            size_t left;
+            pthread_mutex_lock(&h->mu);
+            left = h->inflight;
+            pthread_mutex_unlock(&h->mu);
+            vigil__log(&h->logger, VIGIL_LOG_WARN, "httpd", "requests still in progress; stopping",
+                       "inflight=%zu drain_timeout_ms=%lld", left, (long long)drain_timeout_ms);
+            rc = vigil__error_set(VIGIL_ETIMEOUT,
+                                  "httpd: %zu requests still in progress after %lld ms", left,
+                                  (long long)drain_timeout_ms);
+        }
+    }
+    if (flush)
+        flush(payload);
+    vigil_httpd_stop(h);
+    return rc;
 }

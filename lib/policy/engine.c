@@ -1,8 +1,9 @@
 /*
- * The policy engine: the index of rules by metric name, the state machine per
- * (policy, series), guards (silences, flap damping, cooldown, budget), the
- * closed loop (verification, escalation), persistence of every state in the
- * store, and the call-outs queued under the lock and run after it.
+ * The policy engine: the state machine per (policy, series), guards
+ * (silences, flap damping, cooldown, budget), the closed loop (verification,
+ * escalation), and the call-outs queued under the lock and run after it. The
+ * rule index is in index.c, persisted state in persist.c, loading and
+ * replacing the rule set in reload.c.
  */
 #include "internal/json.h"
 #include "policy/policy_int.h"
@@ -21,24 +22,6 @@
 static const char *const state_names[] = {"ok", "pending", "firing", "resolved"};
 
 /* ---- small helpers ------------------------------------------------------------- */
-
-static int vec_push(pol_vec *v, pol_rule *r)
-{
-    if (v->n == v->cap && vigil__array_grow((void **)&v->v, &v->cap, v->n + 1, sizeof(*v->v)) < 0)
-        return VIGIL_ENOMEM;
-    v->v[v->n++] = r;
-    return VIGIL_OK;
-}
-
-static void vec_remove(pol_vec *v, const pol_rule *r)
-{
-    for (size_t i = 0; i < v->n; i++)
-        if (v->v[i] == r) {
-            memmove(&v->v[i], &v->v[i + 1], (v->n - i - 1) * sizeof(*v->v));
-            v->n--;
-            return;
-        }
-}
 
 static int64_t clock_now(vigil_engine *e)
 {
@@ -91,7 +74,7 @@ static void out_free(pol_out *o)
     vigil__free(o);
 }
 
-static char *dup_or_null(const char *s, int *fail)
+char *vigil__policy_dup_or_null(const char *s, int *fail)
 {
     if (!s)
         return NULL;
@@ -130,152 +113,6 @@ void vigil__policy_flush(vigil_engine *e)
     }
 }
 
-/* ---- persistence ---------------------------------------------------------------- */
-
-static void persist_fail(vigil_engine *e, const char *what, const char *key)
-{
-    e->stats.eval_errors++;
-    vigil__log(&e->logger, VIGIL_LOG_ERROR, "policy", "cannot persist policy state",
-               "what=%s key_len=%zu error=\"%s\"", what, strlen(key), vigil_error_last()->message);
-}
-
-static int put_blob(vigil_engine *e, const char *what, const char *key, const vigil_buf *b)
-{
-    int rc = vigil_store_state_put(e->o.store, key, b->ptr, b->size);
-    if (rc < 0)
-        persist_fail(e, what, key);
-    return rc;
-}
-
-static int state_key(vigil_buf *k, const char *rule, char kind, const char *rest)
-{
-    vigil__buf_clear(k);
-    return vigil__buf_printf(k, "policy/%s/%c/%s", rule, kind, rest);
-}
-
-static int json_str_field(vigil_buf *b, const char *name, const char *v)
-{
-    int rc;
-    if ((rc = vigil__buf_printf(b, ",\"%s\":", name)) < 0)
-        return rc;
-    if (!v)
-        return vigil__buf_puts(b, "null");
-    return vigil__json_put_string(b, v, strlen(v));
-}
-
-static int json_ts_array(vigil_buf *b, const char *name, const int64_t *v, size_t n)
-{
-    int rc = vigil__buf_printf(b, ",\"%s\":[", name);
-    for (size_t i = 0; i < n && rc >= 0; i++)
-        rc = vigil__buf_printf(b, "%s%lld", i ? "," : "", (long long)v[i]);
-    return rc < 0 ? rc : vigil__buf_putc(b, ']');
-}
-
-static void persist_series(vigil_engine *e, pol_series *s)
-{
-    vigil_buf *b = &e->tmp2;
-    vigil_buf k = VIGIL_BUF_INIT;
-    vigil__buf_clear(b);
-    int rc = vigil__buf_printf(b,
-                               "{\"st\":%d,\"since\":%lld,\"ps\":%lld,\"na\":%d,\"noted\":%u,"
-                               "\"la\":%lld,\"fl\":%d,\"lt\":%lld",
-                               s->state, (long long)s->since, (long long)s->pending_since,
-                               s->need_act, s->noted, (long long)s->last_act, s->flapping,
-                               (long long)s->last_transition);
-    if (rc >= 0)
-        rc = json_ts_array(b, "ft", s->flap_ts, s->nflap);
-    if (rc >= 0)
-        rc = json_str_field(b, "ag", s->agent);
-    if (rc >= 0)
-        rc = json_str_field(b, "why", s->reason);
-    if (rc >= 0)
-        rc = vigil__buf_puts(b, ",\"tags\":{");
-    for (size_t i = 0; i < s->ntags && rc >= 0; i++) {
-        if (i)
-            rc = vigil__buf_putc(b, ',');
-        if (rc >= 0)
-            rc = vigil__json_put_string(b, s->tag_keys[i], strlen(s->tag_keys[i]));
-        if (rc >= 0)
-            rc = vigil__buf_putc(b, ':');
-        if (rc >= 0)
-            rc = vigil__json_put_string(b, s->tag_vals[i], strlen(s->tag_vals[i]));
-    }
-    if (rc >= 0)
-        rc = vigil__buf_puts(b, "}}");
-    if (rc >= 0)
-        rc = state_key(&k, s->rule->name, 's', s->key);
-    if (rc >= 0)
-        put_blob(e, "series", k.ptr, b);
-    else
-        persist_fail(e, "series", s->key);
-    vigil_buf_dispose(&k);
-}
-
-static void persist_target(vigil_engine *e, pol_rule *r, pol_target *t)
-{
-    vigil_buf *b = &e->tmp2;
-    vigil_buf k = VIGIL_BUF_INIT;
-    vigil__buf_clear(b);
-    int rc = vigil__buf_printf(b, "{\"la\":%lld", (long long)t->last_action);
-    if (rc >= 0)
-        rc = json_ts_array(b, "b", t->budget_ts, t->nbudget);
-    if (rc >= 0)
-        rc = vigil__buf_putc(b, '}');
-    if (rc >= 0)
-        rc = state_key(&k, r->name, 't', t->target);
-    if (rc >= 0)
-        put_blob(e, "target", k.ptr, b);
-    else
-        persist_fail(e, "target", t->target);
-    vigil_buf_dispose(&k);
-}
-
-static void persist_action(vigil_engine *e, pol_action *a)
-{
-    vigil_buf *b = &e->tmp2;
-    vigil_buf k = VIGIL_BUF_INIT;
-    vigil__buf_clear(b);
-    int rc = vigil__buf_printf(b, "{\"esc\":%d,\"ph\":%d,\"dl\":%lld", a->esc, a->phase,
-                               (long long)a->deadline);
-    if (rc >= 0)
-        rc = json_str_field(b, "s", a->series->key);
-    if (rc >= 0)
-        rc = json_str_field(b, "act", a->action);
-    if (rc >= 0)
-        rc = json_str_field(b, "tg", a->target);
-    if (rc >= 0)
-        rc = vigil__buf_putc(b, '}');
-    if (rc >= 0)
-        rc = state_key(&k, a->series->rule->name, 'a', a->id);
-    if (rc >= 0)
-        put_blob(e, "action", k.ptr, b);
-    else
-        persist_fail(e, "action", a->id);
-    vigil_buf_dispose(&k);
-}
-
-static void unpersist_action(vigil_engine *e, pol_action *a)
-{
-    vigil_buf k = VIGIL_BUF_INIT;
-    if (state_key(&k, a->series->rule->name, 'a', a->id) >= 0) {
-        int rc = vigil_store_state_delete(e->o.store, k.ptr);
-        if (rc < 0 && rc != VIGIL_ENOTFOUND)
-            persist_fail(e, "action", a->id);
-    }
-    vigil_buf_dispose(&k);
-}
-
-static int persist_seq(vigil_engine *e)
-{
-    char b[64];
-    int n = snprintf(b, sizeof(b), "{\"seq\":%llu,\"sseq\":%llu}", (unsigned long long)e->seq,
-                     (unsigned long long)e->sseq);
-    int rc = vigil_store_state_put(e->o.store, "policy/_engine", b, (size_t)n);
-    if (rc < 0)
-        persist_fail(e, "sequence", "policy/_engine");
-    return rc;
-}
-
 /* ---- decisions ----------------------------------------------------------------- */
 
 static void decide(vigil_engine *e, const pol_rule *r, const pol_series *s, const char *target,
@@ -304,13 +141,13 @@ static void decide(vigil_engine *e, const pol_rule *r, const pol_series *s, cons
     }
     int fail = 0;
     d.id = id;
-    d.policy = o->strs[0] = dup_or_null(r->name, &fail);
-    d.series = o->strs[1] = dup_or_null(d.series, &fail);
-    d.target = o->strs[2] = dup_or_null(target, &fail);
-    d.action = o->strs[3] = dup_or_null(action, &fail);
-    d.action_id = o->strs[4] = dup_or_null(action_id, &fail);
-    d.decision = o->strs[5] = dup_or_null(kind, &fail);
-    d.reason = o->strs[6] = dup_or_null(reason, &fail);
+    d.policy = o->strs[0] = vigil__policy_dup_or_null(r->name, &fail);
+    d.series = o->strs[1] = vigil__policy_dup_or_null(d.series, &fail);
+    d.target = o->strs[2] = vigil__policy_dup_or_null(target, &fail);
+    d.action = o->strs[3] = vigil__policy_dup_or_null(action, &fail);
+    d.action_id = o->strs[4] = vigil__policy_dup_or_null(action_id, &fail);
+    d.decision = o->strs[5] = vigil__policy_dup_or_null(kind, &fail);
+    d.reason = o->strs[6] = vigil__policy_dup_or_null(reason, &fail);
     o->d = d;
     if (fail) {
         out_free(o);
@@ -322,7 +159,7 @@ static void decide(vigil_engine *e, const pol_rule *r, const pol_series *s, cons
 
 /* ---- series, targets, actions ---------------------------------------------------- */
 
-static void action_free(pol_action *a)
+void vigil__policy_action_free(pol_action *a)
 {
     vigil__free(a->id);
     vigil__free(a->action);
@@ -354,13 +191,13 @@ static void series_free(pol_series *s)
     vigil__free(s->code_pkeys);
     vigil__free(s->code_pvals);
     for (size_t i = 0; i < s->nacts; i++)
-        action_free(s->acts[i]);
+        vigil__policy_action_free(s->acts[i]);
     vigil__free(s->acts);
     vigil__free(s);
 }
 
 /* Frees what a rule holds at run time (series, targets, their actions). */
-static void rule_state_free(vigil_engine *e, pol_rule *r)
+void vigil__policy_rule_state_free(vigil_engine *e, pol_rule *r)
 {
     for (size_t i = 0; i < r->nslist; i++) {
         pol_series *s = r->slist[i];
@@ -383,8 +220,8 @@ static void rule_state_free(vigil_engine *e, pol_rule *r)
     vigil__pmap_dispose(&r->targets);
 }
 
-static pol_series *series_new(vigil_engine *e, pol_rule *r, const char *key, const vigil_tag *tags,
-                              size_t ntags)
+pol_series *vigil__policy_series_new(vigil_engine *e, pol_rule *r, const char *key,
+                                     const vigil_tag *tags, size_t ntags)
 {
     if (r->nslist >= SERIES_PER_RULE) {
         vigil__error_set(VIGIL_ELIMIT, "policy %s: more than %d series", r->name, SERIES_PER_RULE);
@@ -423,7 +260,7 @@ oom:
     return NULL;
 }
 
-static pol_target *target_get(pol_rule *r, const char *target)
+pol_target *vigil__policy_target_get(pol_rule *r, const char *target)
 {
     pol_target *t = vigil__pmap_get(&r->targets, target);
     if (t)
@@ -455,11 +292,11 @@ static void act_detach(vigil_engine *e, pol_action *a)
 static void act_settle(vigil_engine *e, pol_action *a)
 {
     act_detach(e, a);
-    unpersist_action(e, a);
-    action_free(a);
+    vigil__policy_unpersist_action(e, a);
+    vigil__policy_action_free(a);
 }
 
-static int act_attach(vigil_engine *e, pol_series *s, pol_action *a)
+int vigil__policy_act_attach(vigil_engine *e, pol_series *s, pol_action *a)
 {
     if (s->nacts == s->capacts &&
         vigil__array_grow((void **)&s->acts, &s->capacts, s->nacts + 1, sizeof(*s->acts)) < 0)
@@ -560,25 +397,25 @@ static int request(vigil_engine *e, pol_series *s, const char *action, const cha
     }
     mint_id(e, r, now, id, sizeof(id));
     int fail = 0;
-    a->id = dup_or_null(id, &fail);
-    a->action = dup_or_null(action, &fail);
-    a->target = dup_or_null(target, &fail);
-    o->strs[0] = dup_or_null(id, &fail);
-    o->strs[1] = dup_or_null(action, &fail);
-    o->strs[2] = dup_or_null(target, &fail);
-    o->strs[3] = dup_or_null(reason, &fail);
-    o->strs[4] = dup_or_null(r->name, &fail);
-    o->series = dup_or_null(s->key, &fail);
+    a->id = vigil__policy_dup_or_null(id, &fail);
+    a->action = vigil__policy_dup_or_null(action, &fail);
+    a->target = vigil__policy_dup_or_null(target, &fail);
+    o->strs[0] = vigil__policy_dup_or_null(id, &fail);
+    o->strs[1] = vigil__policy_dup_or_null(action, &fail);
+    o->strs[2] = vigil__policy_dup_or_null(target, &fail);
+    o->strs[3] = vigil__policy_dup_or_null(reason, &fail);
+    o->strs[4] = vigil__policy_dup_or_null(r->name, &fail);
+    o->series = vigil__policy_dup_or_null(s->key, &fail);
     rc = VIGIL_ENOMEM;
     if (fail)
         goto fail;
     a->series = s;
     a->esc = esc;
     a->phase = PH_OUTSTANDING;
-    if ((rc = act_attach(e, s, a)) < 0)
+    if ((rc = vigil__policy_act_attach(e, s, a)) < 0)
         goto fail;
-    persist_seq(e);
-    persist_action(e, a);
+    vigil__policy_persist_seq(e);
+    vigil__policy_persist_action(e, a);
     decide(e, r, s, target, action, id, kind, reason, now);
     vigil_action_request req = VIGIL_ACTION_REQUEST_INIT;
     req.id = o->strs[0];
@@ -604,7 +441,7 @@ fail:
     if (o)
         out_free(o);
     if (a)
-        action_free(a);
+        vigil__policy_action_free(a);
     return rc;
 }
 
@@ -648,7 +485,7 @@ static void try_act(vigil_engine *e, pol_series *s, int64_t now)
         s->noted |= NOTE_FLAPPING;
         goto done;
     }
-    pol_target *t = target_get(r, target);
+    pol_target *t = vigil__policy_target_get(r, target);
     if (!t) {
         e->stats.eval_errors++;
         goto done;
@@ -697,7 +534,7 @@ static void try_act(vigil_engine *e, pol_series *s, int64_t now)
     t->last_action = now;
     if (r->budget_max > 0)
         t->budget_ts[t->nbudget++] = now;
-    persist_target(e, r, t);
+    vigil__policy_persist_target(e, r, t);
 done:
     vigil__free(target);
 }
@@ -758,7 +595,7 @@ static void flap_settle(vigil_engine *e, pol_series *s, int64_t t)
         s->noted &= ~NOTE_FLAPPING;
         vigil__log(&e->logger, VIGIL_LOG_INFO, "policy", "series stable again", "policy=%s",
                    s->rule->name);
-        persist_series(e, s);
+        vigil__policy_persist_series(e, s);
     }
 }
 
@@ -778,7 +615,7 @@ static void fire(vigil_engine *e, pol_series *s, int64_t ts, int64_t now, const 
     s->noted = 0;
     set_reason(s, reason);
     try_act(e, s, now);
-    persist_series(e, s);
+    vigil__policy_persist_series(e, s);
 }
 
 static void recovered(vigil_engine *e, pol_series *s, int64_t now)
@@ -858,11 +695,11 @@ static void step(vigil_engine *e, pol_series *s, int active, const eval_info *ev
             decide(e, r, s, NULL, r->action, NULL, "resolved", reason_text(ev, rbuf, sizeof(rbuf)),
                    now);
             recovered(e, s, now);
-            persist_series(e, s);
+            vigil__policy_persist_series(e, s);
         } else if (s->state != ST_OK) {
             set_state(e, s, ST_OK, ts, now);
             recovered(e, s, now);
-            persist_series(e, s);
+            vigil__policy_persist_series(e, s);
         } else if (s->nacts) {
             recovered(e, s, now);
         }
@@ -877,7 +714,7 @@ static void step(vigil_engine *e, pol_series *s, int active, const eval_info *ev
             set_state(e, s, ST_PENDING, ts, now);
             s->pending_since = ts;
             set_reason(s, reason_text(ev, rbuf, sizeof(rbuf)));
-            persist_series(e, s);
+            vigil__policy_persist_series(e, s);
         }
         break;
     case ST_PENDING:
@@ -896,7 +733,7 @@ static void step(vigil_engine *e, pol_series *s, int active, const eval_info *ev
             int need = s->need_act;
             try_act(e, s, now);
             if (before != s->noted || need != s->need_act)
-                persist_series(e, s);
+                vigil__policy_persist_series(e, s);
         }
         break;
     }
@@ -1000,9 +837,9 @@ static int save_code_request(pol_series *s, const vigil_policy_verdict *v)
 {
     const vigil_action_request *q = &v->request;
     int fail = 0;
-    char *act = dup_or_null(q->action, &fail);
-    char *tg = dup_or_null(q->target, &fail);
-    char *why = dup_or_null(q->reason, &fail);
+    char *act = vigil__policy_dup_or_null(q->action, &fail);
+    char *tg = vigil__policy_dup_or_null(q->target, &fail);
+    char *why = vigil__policy_dup_or_null(q->reason, &fail);
     size_t np = q->params ? q->nparams : 0;
     char **pk = NULL, **pv = NULL;
     if (np > VIGIL_ACTION_PARAMS_MAX)
@@ -1013,8 +850,8 @@ static int save_code_request(pol_series *s, const vigil_policy_verdict *v)
         if (!pk || !pv)
             fail = 1;
         for (size_t i = 0; i < np && !fail; i++) {
-            pk[i] = dup_or_null(q->params[i].key ? q->params[i].key : "", &fail);
-            pv[i] = dup_or_null(q->params[i].value ? q->params[i].value : "", &fail);
+            pk[i] = vigil__policy_dup_or_null(q->params[i].key ? q->params[i].key : "", &fail);
+            pv[i] = vigil__policy_dup_or_null(q->params[i].value ? q->params[i].value : "", &fail);
         }
     }
     if (fail) {
@@ -1065,14 +902,14 @@ static void eval_rule(vigil_engine *e, pol_rule *r, const vigil_metric *m, const
     e->stats.evaluations++;
     pol_series *s = vigil__pmap_get(&r->series, key);
     if (!s) {
-        s = series_new(e, r, key, m->tags, m->ntags);
+        s = vigil__policy_series_new(e, r, key, m->tags, m->ntags);
         if (!s) {
             eval_error(e, r, "cannot track series");
             return;
         }
         if (r->kind == POL_ABSENT) {
             s->agent = agent ? vigil__strdup(agent) : NULL;
-            persist_series(e, s);
+            vigil__policy_persist_series(e, s);
         }
     }
     s->last_seen = now;
@@ -1187,11 +1024,11 @@ static int gather(vigil_engine *e, const pol_bucket *b, const vigil_metric *m, p
             continue;
         const pol_vec *l = vigil__pmap_get(&b->idx[i].values, v);
         for (size_t j = 0; l && j < l->n; j++)
-            if (vec_push(c, l->v[j]) < 0)
+            if (vigil__policy_vec_push(c, l->v[j]) < 0)
                 return VIGIL_ENOMEM;
     }
     for (size_t j = 0; j < b->rest.n; j++)
-        if (vec_push(c, b->rest.v[j]) < 0)
+        if (vigil__policy_vec_push(c, b->rest.v[j]) < 0)
             return VIGIL_ENOMEM;
     /* load order, so evaluation is deterministic and intuitive */
     for (size_t i = 1; i < c->n; i++)
@@ -1278,7 +1115,7 @@ static void absent_check(vigil_engine *e, pol_series *s, int64_t now)
             unsigned int before = s->noted;
             try_act(e, s, now);
             if (before != s->noted || !s->need_act)
-                persist_series(e, s);
+                vigil__policy_persist_series(e, s);
         }
         return;
     }
@@ -1375,11 +1212,11 @@ static int action_result_locked(vigil_engine *e, const vigil_action_result *res,
     case VIGIL_ACTION_SUCCEEDED:
         a->phase = PH_VERIFY;
         a->deadline = now + r->verify_ms;
-        persist_action(e, a);
+        vigil__policy_persist_action(e, a);
         break;
     case VIGIL_ACTION_PENDING_APPROVAL:
         a->phase = PH_APPROVAL;
-        persist_action(e, a);
+        vigil__policy_persist_action(e, a);
         vigil__log(&e->logger, VIGIL_LOG_INFO, "policy", "action waits for approval",
                    "policy=%s action_id=%s", r->name, a->id);
         break;
@@ -1412,346 +1249,6 @@ static int action_result_locked(vigil_engine *e, const vigil_action_result *res,
     return VIGIL_OK;
 }
 
-/* ---- restoring state ----------------------------------------------------------------- */
-
-typedef struct restore_ent {
-    char *key;
-    char *val;
-    size_t len;
-} restore_ent;
-
-typedef struct restore_ctx {
-    restore_ent *v;
-    size_t n, cap;
-    int rc;
-} restore_ctx;
-
-static int restore_cb(const char *key, const void *value, size_t len, void *payload)
-{
-    restore_ctx *c = payload;
-    if (c->n == c->cap && vigil__array_grow((void **)&c->v, &c->cap, c->n + 1, sizeof(*c->v)) < 0)
-        return c->rc = VIGIL_ENOMEM, 1;
-    restore_ent *r = &c->v[c->n];
-    r->key = vigil__strdup(key);
-    r->val = vigil__strndup(value, len);
-    r->len = len;
-    c->n++;
-    if (!r->key || !r->val)
-        return c->rc = VIGIL_ENOMEM, 1;
-    return 0;
-}
-
-static int64_t jint(const cJSON *o, const char *k)
-{
-    const cJSON *i = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(i) ? (int64_t)i->valuedouble : 0;
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-    const cJSON *i = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(i) ? i->valuestring : NULL;
-}
-
-static int64_t *jts_array(const cJSON *o, const char *k, size_t max, size_t *n)
-{
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, k);
-    *n = 0;
-    if (!cJSON_IsArray(a) || max == 0)
-        return NULL;
-    int64_t *v = vigil__calloc(max, sizeof(int64_t));
-    if (!v)
-        return NULL;
-    const cJSON *i;
-    cJSON_ArrayForEach(i, a)
-    {
-        if (*n < max && cJSON_IsNumber(i))
-            v[(*n)++] = (int64_t)i->valuedouble;
-    }
-    return v;
-}
-
-static int restore_series(vigil_engine *e, pol_rule *r, const char *skey, const cJSON *o,
-                          int64_t now)
-{
-    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(o, "tags");
-    size_t nt = 0;
-    vigil_tag tv[VIGIL_METRIC_TAGS_MAX];
-    const cJSON *i;
-    if (cJSON_IsObject(tags))
-        cJSON_ArrayForEach(i, tags)
-        {
-            if (nt < VIGIL_METRIC_TAGS_MAX && cJSON_IsString(i)) {
-                tv[nt].key = i->string;
-                tv[nt].value = i->valuestring;
-                nt++;
-            }
-        }
-    pol_series *s = vigil__pmap_get(&r->series, skey);
-    if (!s && !(s = series_new(e, r, skey, tv, nt)))
-        return vigil_error_last()->code;
-    int st = (int)jint(o, "st");
-    s->state = st >= ST_OK && st <= ST_RESOLVED ? st : ST_OK;
-    s->since = jint(o, "since");
-    s->pending_since = jint(o, "ps");
-    s->need_act = jint(o, "na") != 0;
-    s->noted = (unsigned int)jint(o, "noted");
-    s->last_act = jint(o, "la");
-    s->flapping = jint(o, "fl") != 0;
-    s->last_transition = jint(o, "lt");
-    s->last_seen = now;
-    if (r->flap_transitions > 0) {
-        s->flap_ts = jts_array(o, "ft", (size_t)r->flap_transitions + 1, &s->nflap);
-        if (!s->flap_ts && s->nflap == 0) {
-            s->flap_ts = vigil__calloc((size_t)r->flap_transitions + 1, sizeof(int64_t));
-            if (!s->flap_ts)
-                return vigil__error_oom();
-        }
-    }
-    const char *ag = jstr(o, "ag");
-    if (ag && !(s->agent = vigil__strdup(ag)))
-        return vigil__error_oom();
-    const char *why = jstr(o, "why");
-    if (why && !(s->reason = vigil__strdup(why)))
-        return vigil__error_oom();
-    return VIGIL_OK;
-}
-
-static int restore_target(pol_rule *r, const char *target, const cJSON *o)
-{
-    pol_target *t = target_get(r, target);
-    if (!t)
-        return VIGIL_ENOMEM;
-    t->last_action = jint(o, "la");
-    vigil__free(t->budget_ts);
-    t->budget_ts = NULL;
-    t->nbudget = 0;
-    if (r->budget_max > 0) {
-        t->budget_ts = jts_array(o, "b", (size_t)r->budget_max, &t->nbudget);
-        if (!t->budget_ts)
-            return vigil__error_oom();
-    }
-    return VIGIL_OK;
-}
-
-static int restore_action(vigil_engine *e, pol_rule *r, const char *id, const cJSON *o)
-{
-    const char *skey = jstr(o, "s"), *act = jstr(o, "act"), *tg = jstr(o, "tg");
-    pol_series *s = skey ? vigil__pmap_get(&r->series, skey) : NULL;
-    if (!s || !act || !tg || vigil__pmap_get(&e->actions, id)) {
-        vigil__log(&e->logger, VIGIL_LOG_WARN, "policy", "dropping an unusable persisted action",
-                   "policy=%s", r->name);
-        return VIGIL_OK;
-    }
-    pol_action *a = vigil__calloc(1, sizeof(*a));
-    int fail = !a;
-    if (a) {
-        a->id = dup_or_null(id, &fail);
-        a->action = dup_or_null(act, &fail);
-        a->target = dup_or_null(tg, &fail);
-        a->series = s;
-        a->esc = (int)jint(o, "esc");
-        a->phase = (int)jint(o, "ph");
-        a->deadline = jint(o, "dl");
-    }
-    if (fail || act_attach(e, s, a) < 0) {
-        if (a)
-            action_free(a);
-        return vigil__error_oom();
-    }
-    return VIGIL_OK;
-}
-
-static int restore_rule(vigil_engine *e, pol_rule *r, int64_t now)
-{
-    restore_ctx c = {NULL, 0, 0, 0};
-    vigil_buf prefix = VIGIL_BUF_INIT;
-    int rc = vigil__buf_printf(&prefix, "policy/%s/", r->name);
-    if (rc >= 0)
-        rc = vigil_store_state_list(e->o.store, prefix.ptr, restore_cb, &c);
-    if (rc > 0)
-        rc = c.rc < 0 ? vigil__error_oom() : VIGIL_ERROR;
-    /* series first (s), then targets (t), then actions (a), which refer to series */
-    static const char order[] = {'s', 't', 'a'};
-    for (size_t pass = 0; pass < 3 && rc >= 0; pass++) {
-        for (size_t i = 0; i < c.n && rc >= 0; i++) {
-            const char *k = c.v[i].key + prefix.size;
-            if (k[0] != order[pass] || k[1] != '/')
-                continue;
-            cJSON *o = NULL;
-            vigil__json_init();
-            if (vigil__json_parse(&o, c.v[i].val, c.v[i].len, 8) < 0 || !cJSON_IsObject(o)) {
-                if (vigil_error_last()->code == VIGIL_ENOMEM) {
-                    rc = VIGIL_ENOMEM;
-                } else {
-                    vigil__log(&e->logger, VIGIL_LOG_WARN, "policy",
-                               "ignoring corrupt persisted state", "policy=%s", r->name);
-                }
-                cJSON_Delete(o);
-                continue;
-            }
-            if (order[pass] == 's')
-                rc = restore_series(e, r, k + 2, o, now);
-            else if (order[pass] == 't')
-                rc = restore_target(r, k + 2, o);
-            else
-                rc = restore_action(e, r, k + 2, o);
-            cJSON_Delete(o);
-        }
-    }
-    for (size_t i = 0; i < c.n; i++) {
-        vigil__free(c.v[i].key);
-        vigil__free(c.v[i].val);
-    }
-    vigil__free(c.v);
-    vigil_buf_dispose(&prefix);
-    return rc;
-}
-
-/* ---- index ----------------------------------------------------------------------- */
-
-static pol_bucket *bucket_get(vigil_engine *e, const char *metric)
-{
-    pol_bucket *b = vigil__pmap_get(&e->by_metric, metric);
-    if (b)
-        return b;
-    b = vigil__calloc(1, sizeof(*b));
-    if (!b || !(b->metric = vigil__strdup(metric)) ||
-        vigil__pmap_put(&e->by_metric, b->metric, b) < 0) {
-        if (b)
-            vigil__free(b->metric);
-        vigil__free(b);
-        vigil__error_oom();
-        return NULL;
-    }
-    return b;
-}
-
-static const pol_matcher *exact_matcher(const pol_rule *r)
-{
-    for (size_t i = 0; i < r->nmatch; i++)
-        if (!r->match[i].glob)
-            return &r->match[i];
-    return NULL;
-}
-
-static int index_add(vigil_engine *e, pol_rule *r)
-{
-    pol_bucket *b = bucket_get(e, r->metric);
-    if (!b)
-        return VIGIL_ENOMEM;
-    const pol_matcher *pm = exact_matcher(r);
-    if (!pm)
-        return vec_push(&b->rest, r) < 0 ? vigil__error_oom() : VIGIL_OK;
-    pol_index *ix = NULL;
-    for (size_t i = 0; i < b->nidx && !ix; i++)
-        if (strcmp(b->idx[i].key, pm->key) == 0)
-            ix = &b->idx[i];
-    if (!ix) {
-        pol_index *ni = vigil__realloc(b->idx, (b->nidx + 1) * sizeof(*ni));
-        if (!ni)
-            return vigil__error_oom();
-        b->idx = ni;
-        ix = &b->idx[b->nidx];
-        memset(ix, 0, sizeof(*ix));
-        if (!(ix->key = vigil__strdup(pm->key)))
-            return vigil__error_oom();
-        b->nidx++;
-    }
-    pol_vec *l = vigil__pmap_get(&ix->values, pm->value);
-    if (!l) {
-        l = vigil__calloc(1, sizeof(*l));
-        if (!l)
-            return vigil__error_oom();
-        /* the key is the value string of the first rule; copy so it outlives rules */
-        char *k = vigil__strdup(pm->value);
-        if (!k || vigil__pmap_put(&ix->values, k, l) < 0) {
-            vigil__free(k);
-            vigil__free(l);
-            return vigil__error_oom();
-        }
-    }
-    return vec_push(l, r) < 0 ? vigil__error_oom() : VIGIL_OK;
-}
-
-static void index_remove(vigil_engine *e, pol_rule *r)
-{
-    pol_bucket *b = vigil__pmap_get(&e->by_metric, r->metric);
-    if (!b)
-        return;
-    const pol_matcher *pm = exact_matcher(r);
-    if (!pm) {
-        vec_remove(&b->rest, r);
-        return;
-    }
-    for (size_t i = 0; i < b->nidx; i++)
-        if (strcmp(b->idx[i].key, pm->key) == 0) {
-            pol_vec *l = vigil__pmap_get(&b->idx[i].values, pm->value);
-            if (l)
-                vec_remove(l, r);
-        }
-}
-
-static void bucket_free(pol_bucket *b)
-{
-    for (size_t i = 0; i < b->nidx; i++) {
-        pol_index *ix = &b->idx[i];
-        for (size_t j = 0; j < ix->values.cap; j++)
-            if (ix->values.e[j].key) {
-                pol_vec *l = ix->values.e[j].val;
-                vigil__free((char *)ix->values.e[j].key);
-                vigil__free(l->v);
-                vigil__free(l);
-            }
-        vigil__pmap_dispose(&ix->values);
-        vigil__free(ix->key);
-    }
-    vigil__free(b->idx);
-    vigil__free(b->rest.v);
-    vigil__free(b->metric);
-    vigil__free(b);
-}
-
-int vigil__policy_commit_rules(vigil_engine *e, pol_rule **rules, size_t n)
-{
-    int rc = VIGIL_OK;
-    size_t done = 0;
-    int64_t now = e->replaying ? e->replay_now : clock_now(e);
-    if (e->nrules + n > e->caprules &&
-        vigil__array_grow((void **)&e->rules, &e->caprules, e->nrules + n, sizeof(*e->rules)) < 0)
-        return VIGIL_ENOMEM;
-    for (; done < n; done++) {
-        pol_rule *r = rules[done];
-        r->order = e->nrules + done;
-        if ((rc = vigil__pmap_put(&e->by_name, r->name, r)) < 0)
-            break;
-        if ((rc = index_add(e, r)) < 0) {
-            index_remove(e, r);
-            vigil__pmap_del(&e->by_name, r->name);
-            break;
-        }
-        if ((rc = restore_rule(e, r, now)) < 0) {
-            index_remove(e, r);
-            vigil__pmap_del(&e->by_name, r->name);
-            rule_state_free(e, r);
-            break;
-        }
-    }
-    if (rc < 0) {
-        while (done > 0) {
-            pol_rule *r = rules[--done];
-            index_remove(e, r);
-            vigil__pmap_del(&e->by_name, r->name);
-            rule_state_free(e, r);
-        }
-        return rc;
-    }
-    for (size_t i = 0; i < n; i++)
-        e->rules[e->nrules++] = rules[i];
-    e->stats.policies = e->nrules;
-    return VIGIL_OK;
-}
-
 /* ---- public: lifecycle ---------------------------------------------------------- */
 
 int vigil_engine_options_init(vigil_engine_options *opts, unsigned int version)
@@ -1763,29 +1260,6 @@ int vigil_engine_options_init(vigil_engine_options *opts, unsigned int version)
                                 version);
     vigil_engine_options d = VIGIL_ENGINE_OPTIONS_INIT;
     *opts = d;
-    return VIGIL_OK;
-}
-
-static int load_seq(vigil_engine *e)
-{
-    void *v = NULL;
-    size_t len = 0;
-    int rc = vigil_store_state_get(e->o.store, "policy/_engine", &v, &len);
-    if (rc == VIGIL_ENOTFOUND)
-        return VIGIL_OK;
-    if (rc < 0)
-        return rc;
-    cJSON *o = NULL;
-    vigil__json_init();
-    rc = vigil__json_parse(&o, v, len, 4);
-    vigil_free(v);
-    if (rc == VIGIL_ENOMEM)
-        return rc;
-    if (rc == VIGIL_OK && cJSON_IsObject(o)) {
-        e->seq = (uint64_t)jint(o, "seq");
-        e->sseq = (uint64_t)jint(o, "sseq");
-    }
-    cJSON_Delete(o);
     return VIGIL_OK;
 }
 
@@ -1827,7 +1301,7 @@ int vigil_engine_new(vigil_engine **out, const vigil_engine_options *opts)
         rc = vigil_window_set_new(&e->windows, &wo);
     }
     if (rc >= 0)
-        rc = load_seq(e);
+        rc = vigil__policy_load_seq(e);
     if (rc >= 0)
         rc = vigil__policy_silences_load(e);
     if (rc < 0) {
@@ -1843,14 +1317,11 @@ void vigil_engine_free(vigil_engine *e)
     if (!e)
         return;
     for (size_t i = 0; i < e->nrules; i++) {
-        rule_state_free(e, e->rules[i]);
+        vigil__policy_rule_state_free(e, e->rules[i]);
         vigil__policy_rule_free(e->rules[i]);
     }
     vigil__free(e->rules);
-    for (size_t i = 0; i < e->by_metric.cap; i++)
-        if (e->by_metric.e[i].key)
-            bucket_free(e->by_metric.e[i].val);
-    vigil__pmap_dispose(&e->by_metric);
+    vigil__policy_buckets_free(&e->by_metric);
     vigil__pmap_dispose(&e->by_name);
     vigil__pmap_dispose(&e->actions);
     for (size_t i = 0; i < e->agents.cap; i++)
@@ -1941,322 +1412,6 @@ int vigil_engine_register_type(vigil_engine *e, const char *kind, const vigil_po
 fail:
     if (type && type->payload_free)
         type->payload_free(payload);
-    return rc;
-}
-
-int vigil_engine_load(vigil_engine *e, const vigil_config_node *policies)
-{
-    if (!e)
-        return vigil__error_set(VIGIL_EINVAL, "engine_load: NULL engine");
-    pol_rule **rules = NULL;
-    size_t n = 0;
-    pthread_mutex_lock(&e->mu);
-    int rc = vigil__policy_parse_rules(e, policies, 1, &rules, &n);
-    if (rc >= 0 && n)
-        rc = vigil__policy_commit_rules(e, rules, n);
-    if (rc < 0)
-        for (size_t i = 0; i < n; i++)
-            vigil__policy_rule_free(rules[i]);
-    pthread_mutex_unlock(&e->mu);
-    vigil__free(rules);
-    return rc;
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int yaml_name(const char *n)
-{
-    size_t l = strlen(n);
-    if (n[0] == '.')
-        return 0;
-    return (l > 5 && strcmp(n + l - 5, ".yaml") == 0) || (l > 4 && strcmp(n + l - 4, ".yml") == 0);
-}
-
-/* Parsed rules not yet committed. */
-typedef struct rule_list {
-    pol_rule **v;
-    size_t n, cap;
-} rule_list;
-
-static void rule_list_dispose(rule_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        vigil__policy_rule_free(l->v[i]);
-    vigil__free(l->v);
-    memset(l, 0, sizeof(*l));
-}
-
-/* Moves the n rules of @p rules (an array it frees) to the end of @p all,
- * refusing a name already in @p all at the rule's file:line. On failure the
- * rules not moved are freed. */
-static int rule_list_take(rule_list *all, pol_rule **rules, size_t n)
-{
-    int rc = VIGIL_OK;
-    for (size_t j = 0; j < n; j++) {
-        for (size_t k = 0; k < all->n && rc >= 0; k++)
-            if (strcmp(all->v[k]->name, rules[j]->name) == 0)
-                rc = vigil__error_set_at(VIGIL_EEXISTS, rules[j]->file, rules[j]->line, 1,
-                                         "a policy named \"%s\" already exists", rules[j]->name);
-        if (rc >= 0 && all->n + 1 > VIGIL_POLICY_MAX_RULES)
-            rc = vigil__error_set_at(VIGIL_ELIMIT, rules[j]->file, rules[j]->line, 1,
-                                     "more than %d policies", VIGIL_POLICY_MAX_RULES);
-        if (rc >= 0 && all->n == all->cap &&
-            vigil__array_grow((void **)&all->v, &all->cap, all->n + 1, sizeof(*all->v)) < 0)
-            rc = VIGIL_ENOMEM;
-        if (rc < 0) {
-            for (size_t k = j; k < n; k++)
-                vigil__policy_rule_free(rules[k]);
-            break;
-        }
-        all->v[all->n++] = rules[j];
-    }
-    vigil__free(rules);
-    return rc;
-}
-
-/* Parses every policy file of @p dir, in name order, appending to @p all.
- * Called with the lock held. */
-static int collect_dir(vigil_engine *e, const char *dir, const vigil_config_options *copts,
-                       int check_loaded, rule_list *all)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return vigil__error_set(VIGIL_EIO, "%s: cannot open policies directory: %s", dir,
-                                strerror(errno));
-    char **names = NULL;
-    size_t nn = 0, cap = 0;
-    int rc = VIGIL_OK;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!yaml_name(de->d_name))
-            continue;
-        if (nn >= 10000) {
-            rc = vigil__error_set(VIGIL_ELIMIT, "%s: more than 10000 policy files", dir);
-            break;
-        }
-        if (nn == cap && vigil__array_grow((void **)&names, &cap, nn + 1, sizeof(char *)) < 0) {
-            rc = VIGIL_ENOMEM;
-            break;
-        }
-        if (!(names[nn] = vigil__strdup(de->d_name))) {
-            rc = vigil__error_oom();
-            break;
-        }
-        nn++;
-    }
-    closedir(d);
-    if (nn > 1)
-        qsort(names, nn, sizeof(char *), name_cmp);
-    vigil_config **cfgs = nn ? vigil__calloc(nn, sizeof(*cfgs)) : NULL;
-    if (nn && !cfgs && rc >= 0)
-        rc = vigil__error_oom();
-    vigil_buf path = VIGIL_BUF_INIT;
-    static const char *const top_keys[] = {"policies", NULL};
-    for (size_t i = 0; i < nn && rc >= 0; i++) {
-        vigil__buf_clear(&path);
-        if ((rc = vigil__buf_printf(&path, "%s/%s", dir, names[i])) < 0)
-            break;
-        if ((rc = vigil_config_load_file(&cfgs[i], path.ptr, copts)) < 0)
-            break;
-        for (size_t doc = 0; doc < vigil_config_document_count(cfgs[i]) && rc >= 0; doc++) {
-            const vigil_config_node *root = vigil_config_root(cfgs[i], doc);
-            if (vigil_config_node_kind(root) == VIGIL_CONFIG_NULL)
-                continue;
-            if ((rc = vigil_config_map(root)) < 0 ||
-                (rc = vigil_config_expect_keys(root, top_keys)) < 0)
-                break;
-            pol_rule **rules = NULL;
-            size_t n = 0;
-            if ((rc = vigil__policy_parse_rules(e, vigil_config_node_get(root, "policies"),
-                                                check_loaded, &rules, &n)) < 0)
-                break;
-            rc = rule_list_take(all, rules, n);
-        }
-    }
-    for (size_t i = 0; i < nn; i++) {
-        if (cfgs)
-            vigil_config_free(cfgs[i]);
-        vigil__free(names[i]);
-    }
-    vigil__free(cfgs);
-    vigil__free(names);
-    vigil_buf_dispose(&path);
-    return rc;
-}
-
-int vigil_engine_load_dir(vigil_engine *e, const char *dir, const vigil_config_options *copts)
-{
-    if (!e || !dir)
-        return vigil__error_set(VIGIL_EINVAL, "engine_load_dir: NULL argument");
-    rule_list all = {NULL, 0, 0};
-    pthread_mutex_lock(&e->mu);
-    int rc = collect_dir(e, dir, copts, 1, &all);
-    if (rc >= 0 && all.n)
-        rc = vigil__policy_commit_rules(e, all.v, all.n);
-    if (rc < 0)
-        rule_list_dispose(&all);
-    pthread_mutex_unlock(&e->mu);
-    vigil__free(all.v);
-    return rc;
-}
-
-/* ---- public: replacing the rule set ---------------------------------------------- */
-
-/* Deletes the persisted state of a rule (every key under "policy/<name>/"). */
-static int key_cb(const char *key, const void *value, size_t len, void *payload)
-{
-    (void)value;
-    (void)len;
-    return restore_cb(key, "", 0, payload);
-}
-
-static void unpersist_rule(vigil_engine *e, const char *name)
-{
-    restore_ctx c = {NULL, 0, 0, 0};
-    vigil_buf prefix = VIGIL_BUF_INIT;
-    int rc = vigil__buf_printf(&prefix, "policy/%s/", name);
-    if (rc >= 0)
-        rc = vigil_store_state_list(e->o.store, prefix.ptr, key_cb, &c);
-    if (rc > 0)
-        rc = c.rc < 0 ? vigil__error_oom() : VIGIL_ERROR;
-    for (size_t i = 0; i < c.n && rc >= 0; i++) {
-        rc = vigil_store_state_delete(e->o.store, c.v[i].key);
-        if (rc == VIGIL_ENOTFOUND)
-            rc = VIGIL_OK;
-    }
-    if (rc < 0)
-        persist_fail(e, "removed policy", prefix.ptr ? prefix.ptr : name);
-    for (size_t i = 0; i < c.n; i++) {
-        vigil__free(c.v[i].key);
-        vigil__free(c.v[i].val);
-    }
-    vigil__free(c.v);
-    vigil_buf_dispose(&prefix);
-}
-
-static void buckets_free(vigil__pmap *m)
-{
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->e[i].key)
-            bucket_free(m->e[i].val);
-    vigil__pmap_dispose(m);
-}
-
-/* Swaps the engine's rules for the parsed @p nr (all of them, or on failure
- * none: the engine is left as it was and nr stays the caller's). Called with
- * the lock held. */
-static int replace_locked(vigil_engine *e, pol_rule **nr, size_t n, vigil_engine_reload_result *res)
-{
-    int64_t now = e->replaying ? e->replay_now : clock_now(e);
-    pol_rule **next = vigil__calloc(n ? n : 1, sizeof(*next));
-    unsigned char *kept = vigil__calloc(n ? n : 1, 1);
-    vigil__pmap names = {NULL, 0, 0};
-    vigil__pmap old_metric = e->by_metric;
-    size_t added = 0, changed = 0;
-    int rc = next && kept ? VIGIL_OK : vigil__error_oom();
-    memset(&e->by_metric, 0, sizeof(e->by_metric));
-    for (size_t i = 0; i < n && rc >= 0; i++) {
-        pol_rule *old = vigil__pmap_get(&e->by_name, nr[i]->name);
-        kept[i] = old && strcmp(old->def, nr[i]->def) == 0;
-        next[i] = kept[i] ? old : nr[i];
-        if (!kept[i]) {
-            if (old)
-                changed++;
-            else
-                added++;
-        }
-        if ((rc = vigil__pmap_put(&names, next[i]->name, next[i])) < 0)
-            break;
-        rc = index_add(e, next[i]);
-    }
-    /* rules new by name restore what a previous run persisted; a changed
-     * rule starts fresh (its old state is deleted below) */
-    for (size_t i = 0; i < n && rc >= 0; i++)
-        if (!kept[i] && !vigil__pmap_get(&e->by_name, nr[i]->name))
-            rc = restore_rule(e, nr[i], now);
-    if (rc < 0) {
-        for (size_t i = 0; i < n && kept; i++)
-            if (!kept[i])
-                rule_state_free(e, nr[i]);
-        buckets_free(&e->by_metric);
-        e->by_metric = old_metric;
-        vigil__pmap_dispose(&names);
-        vigil__free(next);
-        vigil__free(kept);
-        return rc;
-    }
-    /* committed from here on: nothing below fails */
-    size_t removed = 0;
-    for (size_t i = 0; i < e->nrules; i++) {
-        pol_rule *old = e->rules[i];
-        if (vigil__pmap_get(&names, old->name) == old)
-            continue;
-        if (!vigil__pmap_get(&names, old->name))
-            removed++;
-        unpersist_rule(e, old->name);
-        rule_state_free(e, old);
-        vigil__policy_rule_free(old);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (kept[i]) {
-            /* the rule may have moved: keep its state, take its new place */
-            pol_rule *old = next[i];
-            char *f = old->file;
-            old->file = nr[i]->file;
-            nr[i]->file = f;
-            old->line = nr[i]->line;
-            vigil__policy_rule_free(nr[i]);
-        }
-        next[i]->order = i;
-    }
-    buckets_free(&old_metric);
-    vigil__pmap_dispose(&e->by_name);
-    e->by_name = names;
-    vigil__free(e->rules);
-    e->rules = next;
-    e->nrules = e->caprules = n;
-    if (!n) {
-        vigil__free(e->rules);
-        e->rules = NULL;
-        e->caprules = 0;
-    }
-    e->stats.policies = n;
-    vigil__free(kept);
-    if (res) {
-        res->added = added;
-        res->changed = changed;
-        res->removed = removed;
-        res->kept = n - added - changed;
-    }
-    return VIGIL_OK;
-}
-
-int vigil_engine_replace(vigil_engine *e, const vigil_config_node *policies, const char *dir,
-                         const vigil_config_options *copts, vigil_engine_reload_result *result)
-{
-    if (!e)
-        return vigil__error_set(VIGIL_EINVAL, "engine_replace: NULL engine");
-    if (result && (result->version == 0 || result->version > VIGIL_ENGINE_RELOAD_RESULT_VERSION))
-        return vigil__error_set(VIGIL_EINVAL, "engine_replace: result version %u is not supported",
-                                result->version);
-    rule_list all = {NULL, 0, 0};
-    pol_rule **rules = NULL;
-    size_t n = 0;
-    pthread_mutex_lock(&e->mu);
-    int rc = vigil__policy_parse_rules(e, policies, 0, &rules, &n);
-    if (rc >= 0)
-        rc = rule_list_take(&all, rules, n);
-    if (rc >= 0 && dir && *dir)
-        rc = collect_dir(e, dir, copts, 0, &all);
-    if (rc >= 0)
-        rc = replace_locked(e, all.v, all.n, result);
-    if (rc < 0)
-        rule_list_dispose(&all);
-    pthread_mutex_unlock(&e->mu);
-    vigil__free(all.v);
     return rc;
 }
 

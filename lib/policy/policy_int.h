@@ -1,7 +1,9 @@
 /* Private state of the policy engine shared by the files of lib/policy:
  * map.c (string hash map), rules.c (rule parsing, templates), engine.c (the
- * state machine, ingest, tick, closed loop, persistence) and api.c (silences,
- * desired state, JSON listings, the evaluation context, replay). */
+ * state machine, ingest, tick, closed loop), persist.c (persisted state),
+ * index.c (the rule index), reload.c (loading and replacing the rule set) and
+ * api.c (silences, desired state, JSON listings, the evaluation context,
+ * replay). */
 #ifndef VIGIL_POLICY_INT_H
 #define VIGIL_POLICY_INT_H
 
@@ -260,12 +262,48 @@ const char *vigil__policy_series_tag(const pol_series *s, const char *key);
 /* engine.c */
 int64_t vigil__policy_now(vigil_engine *e);
 void vigil__policy_flush(vigil_engine *e);
-int vigil__policy_commit_rules(vigil_engine *e, pol_rule **rules, size_t n);
 int vigil__policy_aggregate(vigil_engine *e, const char *series_key, vigil_window_agg agg,
                             int64_t duration_ms, int64_t now_ms, double *out);
 int vigil__policy_ingest_locked(vigil_engine *e, const vigil_batch *batch, int64_t now);
 int vigil__policy_tick_locked(vigil_engine *e, int64_t now);
 const char *vigil__policy_state_name(const pol_series *s);
+/* strdup of s, NULL for NULL; sets *fail when out of memory */
+char *vigil__policy_dup_or_null(const char *s, int *fail);
+/* Finds or creates the series of r for key; NULL with the error set on failure. */
+pol_series *vigil__policy_series_new(vigil_engine *e, pol_rule *r, const char *key,
+                                     const vigil_tag *tags, size_t ntags);
+/* Finds or creates the target of r; NULL when out of memory. */
+pol_target *vigil__policy_target_get(pol_rule *r, const char *target);
+int vigil__policy_act_attach(vigil_engine *e, pol_series *s, pol_action *a);
+void vigil__policy_action_free(pol_action *a);
+/* Frees the series, targets and actions of r (not the rule). */
+void vigil__policy_rule_state_free(vigil_engine *e, pol_rule *r);
+
+/* persist.c: the state format's writer and reader */
+void vigil__policy_persist_fail(vigil_engine *e, const char *what, const char *key);
+void vigil__policy_persist_series(vigil_engine *e, pol_series *s);
+void vigil__policy_persist_target(vigil_engine *e, pol_rule *r, pol_target *t);
+void vigil__policy_persist_action(vigil_engine *e, pol_action *a);
+void vigil__policy_unpersist_action(vigil_engine *e, pol_action *a);
+int vigil__policy_persist_seq(vigil_engine *e);
+/* Restores the persisted series, targets and actions of r. */
+int vigil__policy_restore_rule(vigil_engine *e, pol_rule *r, int64_t now);
+/* Reads the engine's sequences ("policy/_engine"); absent is not an error. */
+int vigil__policy_load_seq(vigil_engine *e);
+/* Deletes the persisted state of a rule (every key under "policy/<name>/"). */
+void vigil__policy_unpersist_rule(vigil_engine *e, const char *name);
+
+/* index.c: rules by metric name */
+int vigil__policy_vec_push(pol_vec *v, pol_rule *r);
+int vigil__policy_index_add(vigil_engine *e, pol_rule *r);
+void vigil__policy_index_remove(vigil_engine *e, pol_rule *r);
+/* Frees every bucket of a by_metric map and the map. */
+void vigil__policy_buckets_free(vigil__pmap *m);
+
+/* reload.c */
+/* Indexes the n parsed rules and restores their state: all of them or, on
+ * failure, none. Called with the lock held. */
+int vigil__policy_commit_rules(vigil_engine *e, pol_rule **rules, size_t n);
 
 /* api.c */
 int vigil__policy_silences_load(vigil_engine *e);

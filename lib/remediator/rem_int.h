@@ -1,6 +1,7 @@
 /*
  * Private interface of lib/remediator: the remediator object shared by its
- * files (remediator.c: life cycle, workers, exactly-once, approvals;
+ * files (remediator.c: life cycle, workers, exactly-once; approvals.c:
+ * approvals and releases; recovery.c: unfinished requests at start-up;
  * guards.c: guard state; routes.c: HTTP; config.c: remediator.yaml;
  * hubpost.c: late results to the hub). Never installed.
  */
@@ -145,7 +146,43 @@ struct vigil_remediator {
     vigil__prom_family *m_pending;
 };
 
+/* Limits of the texts written to the ledger and the audit log. */
+#define LEDGER_TEXT_MAX   4096
+#define AUDIT_TEXT_MAX    1024
+#define AUDIT_OUTPUT_MAX  4096
+#define RESULT_OUTPUT_MAX (1u << 20)
+#define WHO_MAX           256
+
 int64_t vigil__rem_now(vigil_remediator *rem);
+
+/* ---- remediator.c: shared by approvals.c and recovery.c ---- */
+/* Appends s as a JSON string clipped to max bytes, "null" for NULL. */
+int vigil__rem_put_clipped(vigil_buf *b, const char *s, size_t max);
+/* The registered name of the action (its type's label), or "unknown". */
+const char *vigil__rem_action_label(vigil_remediator *rem, const char *action);
+/* Appends an audit row; *seq and mac receive its position when not NULL. */
+int vigil__rem_audit_row(vigil_remediator *rem, const char *kind, const char *id, vigil_buf *data,
+                         int64_t *seq, char mac[VIGIL_AUDIT_MAC_HEX]);
+void vigil__rem_ledger_status(vigil_remediator *rem, const char *id, const char *status,
+                              int64_t seq, const char *mac);
+/* Answers the waiters of flight with a FAILED result that is not recorded. */
+void vigil__rem_deliver_unrecorded(vigil_remediator *rem, rem_flight *flight, const char *id,
+                                   const char *reason, const char *message);
+/* Records the final result (audit, ledger) and answers the waiters. */
+void vigil__rem_finalize(vigil_remediator *rem, const rem_req *req, vigil_action_result *res,
+                         rem_flight *flight, int late);
+/* Finalizes req as REFUSED with reason and message. */
+void vigil__rem_refuse(vigil_remediator *rem, const rem_req *req, const char *reason,
+                       const char *message, rem_flight *flight, int late);
+void vigil__rem_job_free(rem_job *job);
+
+/* ---- approvals.c ---- */
+void vigil__rem_approval_free(rem_approval *a);
+
+/* ---- recovery.c ---- */
+/* Settles what a previous run left unfinished and parks again the requests
+ * waiting for approval. Called by vigil_remediator_new. */
+int vigil__rem_recover(vigil_remediator *rem);
 
 int vigil__rem_guards_init(vigil_remediator *rem);
 void vigil__rem_guards_free(vigil_remediator *rem);

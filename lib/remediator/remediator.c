@@ -1,12 +1,13 @@
 /* The remediator: life cycle, the worker pool, the exactly-once ledger,
- * guards in order, execution, approvals and the audit rows of each step.
+ * guards in order, execution and the audit rows of each step.
  *
  * One request goes: submit (an in-flight entry per id: redeliveries of an id
  * being processed wait on it) -> worker: ledger put (an id seen before is
  * answered from the ledger and never run) -> audit "request" -> not_allowed
  * -> dry_run -> busy .. concurrency (guards.c) -> approval (parked) or
  * ledger "running" + audit "execute" -> execute -> audit "result" -> ledger
- * final (with the result row's seq and mac) -> every waiter is answered. */
+ * final (with the result row's seq and mac) -> every waiter is answered.
+ * Approvals are in approvals.c, recovery at start-up in recovery.c. */
 #include "internal/json.h"
 #include "remediator/rem_int.h"
 
@@ -17,12 +18,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#define LEDGER_TEXT_MAX   4096
-#define AUDIT_TEXT_MAX    1024
-#define AUDIT_OUTPUT_MAX  4096
-#define RESULT_OUTPUT_MAX (1u << 20)
-#define WHO_MAX           256
 
 /* ---- requests ------------------------------------------------------------------ */
 
@@ -99,7 +94,7 @@ void vigil__rem_req_view(const rem_req *r, vigil_action_request *out)
 }
 
 /* Appends s as a JSON string of at most `max` bytes of input. */
-static int put_clipped(vigil_buf *b, const char *s, size_t max)
+int vigil__rem_put_clipped(vigil_buf *b, const char *s, size_t max)
 {
     if (!s)
         return vigil__buf_puts(b, "null");
@@ -114,11 +109,13 @@ int vigil__rem_params_json(vigil_buf *out, const rem_req *r)
         if (i)
             rc = vigil__buf_putc(out, ',');
         if (!rc)
-            rc = put_clipped(out, r->params[i].key ? r->params[i].key : "", AUDIT_TEXT_MAX);
+            rc = vigil__rem_put_clipped(out, r->params[i].key ? r->params[i].key : "",
+                                        AUDIT_TEXT_MAX);
         if (!rc)
             rc = vigil__buf_putc(out, ':');
         if (!rc)
-            rc = put_clipped(out, r->params[i].value ? r->params[i].value : "", AUDIT_TEXT_MAX);
+            rc = vigil__rem_put_clipped(out, r->params[i].value ? r->params[i].value : "",
+                                        AUDIT_TEXT_MAX);
     }
     return rc ? rc : vigil__buf_putc(out, '}');
 }
@@ -191,12 +188,12 @@ int vigil__rem_result_json(vigil_buf *out, const vigil_action_result *r, int64_t
 {
     int rc = vigil__buf_puts(out, "{\"id\":");
     if (!rc)
-        rc = put_clipped(out, r->id, VIGIL_ACTION_ID_MAX);
+        rc = vigil__rem_put_clipped(out, r->id, VIGIL_ACTION_ID_MAX);
     if (!rc)
         rc = vigil__buf_printf(
             out, ",\"status\":\"%s\",\"reason\":", vigil_action_status_name(r->status));
     if (!rc)
-        rc = put_clipped(out, r->reason, VIGIL_ACTION_TEXT_MAX);
+        rc = vigil__rem_put_clipped(out, r->reason, VIGIL_ACTION_TEXT_MAX);
     if (!rc)
         rc = vigil__buf_puts(out, ",\"output\":");
     if (!rc)
@@ -224,7 +221,7 @@ int64_t vigil__rem_now(vigil_remediator *rem)
     return rem->o.clock(rem->o.clock_payload);
 }
 
-static const char *action_label(vigil_remediator *rem, const char *action)
+const char *vigil__rem_action_label(vigil_remediator *rem, const char *action)
 {
     vigil_action_info info = VIGIL_ACTION_INFO_INIT;
     if (action && vigil_action_registry_find(rem->registry, action, &info) == VIGIL_OK)
@@ -232,8 +229,8 @@ static const char *action_label(vigil_remediator *rem, const char *action)
     return "unknown";
 }
 
-static int audit_row(vigil_remediator *rem, const char *kind, const char *id, vigil_buf *data,
-                     int64_t *seq, char mac[VIGIL_AUDIT_MAC_HEX])
+int vigil__rem_audit_row(vigil_remediator *rem, const char *kind, const char *id, vigil_buf *data,
+                         int64_t *seq, char mac[VIGIL_AUDIT_MAC_HEX])
 {
     int rc = vigil_audit_append(rem->audit, kind, id, data->ptr ? data->ptr : "{}", seq, mac);
     if (rc)
@@ -242,8 +239,8 @@ static int audit_row(vigil_remediator *rem, const char *kind, const char *id, vi
     return rc;
 }
 
-static void ledger_status(vigil_remediator *rem, const char *id, const char *status, int64_t seq,
-                          const char *mac)
+void vigil__rem_ledger_status(vigil_remediator *rem, const char *id, const char *status,
+                              int64_t seq, const char *mac)
 {
     vigil_store_action u;
     memset(&u, 0, sizeof(u));
@@ -333,8 +330,8 @@ static void deliver(vigil_remediator *rem, rem_flight *flight, const vigil_actio
 
 /* A result that was not recorded (shutting down, store failure): the HTTP
  * route answers 503 so that the hub delivers it again later. */
-static void deliver_unrecorded(vigil_remediator *rem, rem_flight *flight, const char *id,
-                               const char *reason, const char *message)
+void vigil__rem_deliver_unrecorded(vigil_remediator *rem, rem_flight *flight, const char *id,
+                                   const char *reason, const char *message)
 {
     vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
     vigil_action_result_set_id(&res, id);
@@ -348,8 +345,8 @@ static void deliver_unrecorded(vigil_remediator *rem, rem_flight *flight, const 
 }
 
 /* Audit "result", ledger final, metrics, answer. */
-static void finalize(vigil_remediator *rem, const rem_req *req, vigil_action_result *res,
-                     rem_flight *flight, int late)
+void vigil__rem_finalize(vigil_remediator *rem, const rem_req *req, vigil_action_result *res,
+                         rem_flight *flight, int late)
 {
     if (!res->id)
         vigil_action_result_set_id(res, req->id);
@@ -365,7 +362,7 @@ static void finalize(vigil_remediator *rem, const rem_req *req, vigil_action_res
     int rc = vigil__buf_printf(
         &d, "{\"status\":\"%s\",\"reason\":", vigil_action_status_name(res->status));
     if (!rc)
-        rc = put_clipped(&d, res->reason, AUDIT_TEXT_MAX);
+        rc = vigil__rem_put_clipped(&d, res->reason, AUDIT_TEXT_MAX);
     if (!rc)
         rc = vigil__buf_printf(
             &d, ",\"duration_ms\":%lld,\"exit_code\":%d,\"output\":", (long long)res->duration_ms,
@@ -381,7 +378,7 @@ static void finalize(vigil_remediator *rem, const rem_req *req, vigil_action_res
     int64_t seq = 0;
     char mac[VIGIL_AUDIT_MAC_HEX] = "";
     if (!rc)
-        audit_row(rem, "result", req->id, &d, &seq, mac);
+        vigil__rem_audit_row(rem, "result", req->id, &d, &seq, mac);
     vigil_buf_dispose(&d);
 
     vigil_store_action u;
@@ -403,23 +400,24 @@ static void finalize(vigil_remediator *rem, const rem_req *req, vigil_action_res
             vigil_store_state_delete(rem->store, key.ptr);
         vigil_buf_dispose(&key);
     }
-    const char *labels[] = {action_label(rem, req->action), vigil_action_status_name(res->status)};
+    const char *labels[] = {vigil__rem_action_label(rem, req->action),
+                            vigil_action_status_name(res->status)};
     vigil__prom_add(rem->m_exec, labels, 1);
     deliver(rem, flight, res, seq, mac, late);
 }
 
 /* A refusal by guard `reason`: audit "guard", then finalize. */
-static void refuse(vigil_remediator *rem, const rem_req *req, const char *reason,
-                   const char *message, rem_flight *flight, int late)
+void vigil__rem_refuse(vigil_remediator *rem, const rem_req *req, const char *reason,
+                       const char *message, rem_flight *flight, int late)
 {
     vigil_buf d = VIGIL_BUF_INIT;
     int rc = vigil__buf_printf(&d, "{\"guard\":\"%s\",\"message\":", reason);
     if (!rc)
-        rc = put_clipped(&d, message, AUDIT_OUTPUT_MAX);
+        rc = vigil__rem_put_clipped(&d, message, AUDIT_OUTPUT_MAX);
     if (!rc)
         rc = vigil__buf_putc(&d, '}');
     if (!rc)
-        audit_row(rem, "guard", req->id, &d, NULL, NULL);
+        vigil__rem_audit_row(rem, "guard", req->id, &d, NULL, NULL);
     vigil_buf_dispose(&d);
     const char *labels[] = {reason};
     vigil__prom_add(rem->m_refused, labels, 1);
@@ -428,7 +426,7 @@ static void refuse(vigil_remediator *rem, const rem_req *req, const char *reason
     vigil_action_result_set_reason(&res, reason);
     if (message)
         vigil_action_result_set_output(&res, message, strlen(message));
-    finalize(rem, req, &res, flight, late);
+    vigil__rem_finalize(rem, req, &res, flight, late);
     vigil_action_result_clear(&res);
 }
 
@@ -441,7 +439,7 @@ static void internal_failure(vigil_remediator *rem, const rem_req *req, rem_flig
     res.status = VIGIL_ACTION_FAILED;
     vigil_action_result_set_reason(&res, "internal_error");
     vigil_action_result_set_output(&res, msg, strlen(msg));
-    finalize(rem, req, &res, flight, late);
+    vigil__rem_finalize(rem, req, &res, flight, late);
     vigil_action_result_clear(&res);
 }
 
@@ -449,19 +447,19 @@ static void internal_failure(vigil_remediator *rem, const rem_req *req, rem_flig
 
 static void execute(vigil_remediator *rem, const rem_req *req, rem_flight *flight, int late)
 {
-    ledger_status(rem, req->id, "running", 0, NULL);
+    vigil__rem_ledger_status(rem, req->id, "running", 0, NULL);
     vigil_buf d = VIGIL_BUF_INIT;
     int rc = vigil__buf_puts(&d, "{\"action\":");
     if (!rc)
-        rc = put_clipped(&d, req->action, AUDIT_TEXT_MAX);
+        rc = vigil__rem_put_clipped(&d, req->action, AUDIT_TEXT_MAX);
     if (!rc)
         rc = vigil__buf_puts(&d, ",\"target\":");
     if (!rc)
-        rc = put_clipped(&d, req->target, AUDIT_TEXT_MAX);
+        rc = vigil__rem_put_clipped(&d, req->target, AUDIT_TEXT_MAX);
     if (!rc)
         rc = vigil__buf_putc(&d, '}');
     if (!rc)
-        rc = audit_row(rem, "execute", req->id, &d, NULL, NULL);
+        rc = vigil__rem_audit_row(rem, "execute", req->id, &d, NULL, NULL);
     vigil_buf_dispose(&d);
     if (rc) {
         vigil__rem_guards_done(rem, req->target);
@@ -478,9 +476,9 @@ static void execute(vigil_remediator *rem, const rem_req *req, rem_flight *fligh
     if (rc == VIGIL_EINVAL) {
         internal_failure(rem, req, flight, late, "execute");
     } else {
-        const char *labels[] = {action_label(rem, req->action)};
+        const char *labels[] = {vigil__rem_action_label(rem, req->action)};
         vigil__prom_observe(rem->m_latency, labels, (double)res.duration_ms / 1000.0);
-        finalize(rem, req, &res, flight, late);
+        vigil__rem_finalize(rem, req, &res, flight, late);
     }
     vigil_action_result_clear(&res);
 }
@@ -510,7 +508,7 @@ static void park(vigil_remediator *rem, rem_req *req, rem_flight *flight, int64_
         rc = vigil__buf_printf(&d, "{\"state\":\"pending\",\"expires\":%lld}",
                                (long long)expires_ms);
     if (!rc)
-        rc = audit_row(rem, "approval", ap->req.id, &d, &seq, mac);
+        rc = vigil__rem_audit_row(rem, "approval", ap->req.id, &d, &seq, mac);
     vigil_buf_dispose(&key);
     vigil_buf_dispose(&d);
     if (rc) {
@@ -519,7 +517,7 @@ static void park(vigil_remediator *rem, rem_req *req, rem_flight *flight, int64_
         vigil__free(ap);
         return;
     }
-    ledger_status(rem, ap->req.id, "pending_approval", seq, mac);
+    vigil__rem_ledger_status(rem, ap->req.id, "pending_approval", seq, mac);
     vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
     res.status = VIGIL_ACTION_PENDING_APPROVAL;
     vigil_action_result_set_id(&res, ap->req.id);
@@ -528,7 +526,8 @@ static void park(vigil_remediator *rem, rem_req *req, rem_flight *flight, int64_
     rem->approvals = ap;
     pthread_mutex_unlock(&rem->mu);
     vigil__log(&rem->logger, VIGIL_LOG_INFO, "remediator", "waiting for approval",
-               "action=%s expires=%lld", action_label(rem, ap->req.action), (long long)expires_ms);
+               "action=%s expires=%lld", vigil__rem_action_label(rem, ap->req.action),
+               (long long)expires_ms);
     deliver(rem, flight, &res, seq, mac, 0);
     vigil_action_result_clear(&res);
 }
@@ -538,8 +537,8 @@ static void answer_recorded(vigil_remediator *rem, rem_job *job)
 {
     vigil_store_action *rec = NULL;
     if (vigil_store_action_get(rem->store, job->req.id, &rec)) {
-        deliver_unrecorded(rem, job->flight, job->req.id, "internal_error",
-                           vigil_error_last()->message);
+        vigil__rem_deliver_unrecorded(rem, job->flight, job->req.id, "internal_error",
+                                      vigil_error_last()->message);
         return;
     }
     vigil_action_status st;
@@ -584,7 +583,7 @@ static void answer_recorded(vigil_remediator *rem, rem_job *job)
     vigil_action_result_set_reason(&res, "interrupted");
     static const char msg[] = "the remediator stopped while this request was in progress";
     vigil_action_result_set_output(&res, msg, sizeof(msg) - 1);
-    finalize(rem, &job->req, &res, job->flight, 0);
+    vigil__rem_finalize(rem, &job->req, &res, job->flight, 0);
     vigil_action_result_clear(&res);
 }
 
@@ -626,8 +625,8 @@ static void process_new(vigil_remediator *rem, rem_job *job)
         vigil_buf_dispose(&params);
         vigil__log(&rem->logger, VIGIL_LOG_ERROR, "remediator", "ledger put failed", "error=\"%s\"",
                    vigil_error_last()->message);
-        deliver_unrecorded(rem, job->flight, req->id, "internal_error",
-                           vigil_error_last()->message);
+        vigil__rem_deliver_unrecorded(rem, job->flight, req->id, "internal_error",
+                                      vigil_error_last()->message);
         job->flight = NULL;
         return;
     }
@@ -644,11 +643,11 @@ static void process_new(vigil_remediator *rem, rem_job *job)
     vigil_buf d = VIGIL_BUF_INIT;
     rc = vigil__buf_puts(&d, "{\"action\":");
     if (!rc)
-        rc = put_clipped(&d, req->action, AUDIT_TEXT_MAX);
+        rc = vigil__rem_put_clipped(&d, req->action, AUDIT_TEXT_MAX);
     if (!rc)
         rc = vigil__buf_puts(&d, ",\"target\":");
     if (!rc)
-        rc = put_clipped(&d, req->target, AUDIT_TEXT_MAX);
+        rc = vigil__rem_put_clipped(&d, req->target, AUDIT_TEXT_MAX);
     if (!rc)
         rc = vigil__buf_printf(&d, ",\"target_bytes\":%zu,\"params\":", strlen(req->target));
     if (!rc)
@@ -656,15 +655,15 @@ static void process_new(vigil_remediator *rem, rem_job *job)
     if (!rc)
         rc = vigil__buf_puts(&d, ",\"reason\":");
     if (!rc)
-        rc = put_clipped(&d, req->reason, AUDIT_TEXT_MAX);
+        rc = vigil__rem_put_clipped(&d, req->reason, AUDIT_TEXT_MAX);
     if (!rc)
         rc = vigil__buf_puts(&d, ",\"policy\":");
     if (!rc)
-        rc = put_clipped(&d, req->policy, AUDIT_TEXT_MAX);
+        rc = vigil__rem_put_clipped(&d, req->policy, AUDIT_TEXT_MAX);
     if (!rc)
         rc = vigil__buf_printf(&d, ",\"dry_run\":%s}", req->dry_run ? "true" : "false");
     if (!rc)
-        rc = audit_row(rem, "request", req->id, &d, NULL, NULL);
+        rc = vigil__rem_audit_row(rem, "request", req->id, &d, NULL, NULL);
     vigil_buf_dispose(&d);
     vigil_buf_dispose(&params);
     if (rc) {
@@ -681,7 +680,7 @@ static void process_new(vigil_remediator *rem, rem_job *job)
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", res.output ? res.output : vigil_error_last()->message);
         vigil_action_result_clear(&res);
-        refuse(rem, req, "not_allowed", msg, flight, 0);
+        vigil__rem_refuse(rem, req, "not_allowed", msg, flight, 0);
         return;
     }
     vigil_action_result_clear(&res);
@@ -696,7 +695,7 @@ static void process_new(vigil_remediator *rem, rem_job *job)
     if (rem->o.dry_run || req->dry_run || info.dry_run) {
         const char *why = rem->o.dry_run ? "global" : info.dry_run ? "action" : "request";
         vigil__buf_printf(&d, "{\"guard\":\"dry_run\",\"message\":\"dry run (%s)\"}", why);
-        audit_row(rem, "guard", req->id, &d, NULL, NULL);
+        vigil__rem_audit_row(rem, "guard", req->id, &d, NULL, NULL);
         vigil_buf_dispose(&d);
         const char *labels[] = {"dry_run"};
         vigil__prom_add(rem->m_refused, labels, 1);
@@ -705,7 +704,7 @@ static void process_new(vigil_remediator *rem, rem_job *job)
         if (rc && res.status != VIGIL_ACTION_REFUSED)
             internal_failure(rem, req, flight, 0, "dry run");
         else
-            finalize(rem, req, &res, flight, 0);
+            vigil__rem_finalize(rem, req, &res, flight, 0);
         vigil_action_result_clear(&res);
         return;
     }
@@ -718,7 +717,7 @@ static void process_new(vigil_remediator *rem, rem_job *job)
     if (g < 0) {
         internal_failure(rem, req, flight, 0, "guards");
     } else if (g == REM_GUARD_REFUSE) {
-        refuse(rem, req, why, msg, flight, 0);
+        vigil__rem_refuse(rem, req, why, msg, flight, 0);
     } else if (g == REM_GUARD_APPROVAL) {
         park(rem, req, flight, now + info.approval_expires_ms);
     } else {
@@ -736,12 +735,12 @@ static void process_approved(vigil_remediator *rem, rem_job *job)
     if (g < 0)
         internal_failure(rem, &job->req, flight, 1, "guards");
     else if (g == REM_GUARD_REFUSE)
-        refuse(rem, &job->req, why, msg, flight, 1);
+        vigil__rem_refuse(rem, &job->req, why, msg, flight, 1);
     else
         execute(rem, &job->req, flight, 1);
 }
 
-static void job_free(rem_job *job)
+void vigil__rem_job_free(rem_job *job)
 {
     if (!job)
         return;
@@ -775,207 +774,9 @@ static void *worker_main(void *arg)
             process_approved(rem, job);
         else
             process_new(rem, job);
-        job_free(job);
+        vigil__rem_job_free(job);
     }
     return NULL;
-}
-
-/* ---- approvals ------------------------------------------------------------------- */
-
-static rem_approval *approval_take_locked(vigil_remediator *rem, const char *id)
-{
-    for (rem_approval **p = &rem->approvals; *p; p = &(*p)->next) {
-        if (strcmp((*p)->req.id, id) == 0) {
-            rem_approval *a = *p;
-            *p = a->next;
-            a->next = NULL;
-            return a;
-        }
-    }
-    return NULL;
-}
-
-static void approval_free(rem_approval *a)
-{
-    if (!a)
-        return;
-    vigil__rem_req_free(&a->req);
-    vigil__free(a);
-}
-
-static int audit_decision(vigil_remediator *rem, const char *id, const char *decision,
-                          const char *who)
-{
-    vigil_buf d = VIGIL_BUF_INIT;
-    int rc = vigil__buf_printf(&d, "{\"decision\":\"%s\",\"by\":", decision);
-    if (!rc)
-        rc = put_clipped(&d, who ? who : "", WHO_MAX);
-    if (!rc)
-        rc = vigil__buf_putc(&d, '}');
-    if (!rc)
-        rc = audit_row(rem, "approval", id, &d, NULL, NULL);
-    vigil_buf_dispose(&d);
-    return rc;
-}
-
-static int check_id_arg(vigil_remediator *rem, const char *id)
-{
-    if (!rem || !id || !*id)
-        return vigil__error_set(VIGIL_EINVAL, "remediator: NULL argument");
-    return VIGIL_OK;
-}
-
-static int not_pending(const char *id)
-{
-    char q[96] = "";
-    vigil__json_quote_clip(q, sizeof(q), id, strlen(id));
-    return vigil__error_set(VIGIL_ENOTFOUND, "no request %s is waiting for approval", q);
-}
-
-int vigil_remediator_approve(vigil_remediator *rem, const char *id, const char *who)
-{
-    int rc = check_id_arg(rem, id);
-    if (rc)
-        return rc;
-    rem_flight *flight = vigil__calloc(1, sizeof(*flight));
-    rem_job *job = vigil__calloc(1, sizeof(*job));
-    if (flight)
-        flight->id = vigil__strdup(id);
-    if (!flight || !job || !flight->id) {
-        if (flight)
-            vigil__free(flight->id);
-        vigil__free(flight);
-        vigil__free(job);
-        return vigil__error_oom();
-    }
-    pthread_mutex_lock(&rem->mu);
-    if (!rem->started || rem->stopping) {
-        pthread_mutex_unlock(&rem->mu);
-        vigil__free(flight->id);
-        vigil__free(flight);
-        vigil__free(job);
-        return vigil__error_set(VIGIL_ECLOSED, "remediator: not running");
-    }
-    rem_approval *ap = approval_take_locked(rem, id);
-    if (!ap) {
-        pthread_mutex_unlock(&rem->mu);
-        vigil__free(flight->id);
-        vigil__free(flight);
-        vigil__free(job);
-        return not_pending(id);
-    }
-    flight->next = rem->flights;
-    rem->flights = flight;
-    pthread_mutex_unlock(&rem->mu);
-
-    audit_decision(rem, id, "approved", who);
-    ledger_status(rem, id, "approved", 0, NULL);
-    vigil__log(&rem->logger, VIGIL_LOG_INFO, "remediator", "approved", "action=%s",
-               action_label(rem, ap->req.action));
-    job->kind = REM_JOB_APPROVED;
-    job->req = ap->req;
-    memset(&ap->req, 0, sizeof(ap->req));
-    approval_free(ap);
-    job->flight = flight;
-    pthread_mutex_lock(&rem->mu);
-    if (rem->stopping) {
-        pthread_mutex_unlock(&rem->mu);
-        ledger_status(rem, id, "pending_approval", 0, NULL);
-        deliver_unrecorded(rem, flight, id, "shutting_down", "the remediator is stopping");
-        job->flight = NULL;
-        job_free(job);
-        return vigil__error_set(VIGIL_ECLOSED, "remediator: stopping");
-    }
-    if (rem->qtail)
-        rem->qtail->next = job;
-    else
-        rem->qhead = job;
-    rem->qtail = job;
-    rem->qlen++;
-    pthread_cond_signal(&rem->cv);
-    pthread_mutex_unlock(&rem->mu);
-    return VIGIL_OK;
-}
-
-/* Final refusal of a parked request (denied, expired). */
-static void approval_refuse(vigil_remediator *rem, rem_approval *ap, const char *decision,
-                            const char *reason, const char *who)
-{
-    audit_decision(rem, ap->req.id, decision, who);
-    char msg[128];
-    snprintf(msg, sizeof(msg), "%s: the request was %s", reason, decision);
-    refuse(rem, &ap->req, reason, msg, NULL, 1);
-}
-
-int vigil_remediator_deny(vigil_remediator *rem, const char *id, const char *who)
-{
-    int rc = check_id_arg(rem, id);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&rem->mu);
-    rem_approval *ap = approval_take_locked(rem, id);
-    pthread_mutex_unlock(&rem->mu);
-    if (!ap)
-        return not_pending(id);
-    approval_refuse(rem, ap, "denied", "approval_denied", who);
-    approval_free(ap);
-    return VIGIL_OK;
-}
-
-int vigil_remediator_tick(vigil_remediator *rem)
-{
-    if (!rem)
-        return vigil__error_set(VIGIL_EINVAL, "remediator: NULL argument");
-    vigil_action_registry_reap(rem->registry);
-    int64_t now = vigil__rem_now(rem);
-    rem_approval *expired = NULL;
-    pthread_mutex_lock(&rem->mu);
-    for (rem_approval **p = &rem->approvals; *p;) {
-        if ((*p)->expires_ms <= now) {
-            rem_approval *a = *p;
-            *p = a->next;
-            a->next = expired;
-            expired = a;
-        } else {
-            p = &(*p)->next;
-        }
-    }
-    pthread_mutex_unlock(&rem->mu);
-    while (expired) {
-        rem_approval *a = expired;
-        expired = a->next;
-        approval_refuse(rem, a, "expired", "approval_expired", "");
-        approval_free(a);
-    }
-    return VIGIL_OK;
-}
-
-int vigil_remediator_release(vigil_remediator *rem, const char *target, const char *who,
-                             int *released)
-{
-    int dummy;
-    if (!released)
-        released = &dummy;
-    *released = 0;
-    if (!rem || !target || !*target)
-        return vigil__error_set(VIGIL_EINVAL, "remediator release: NULL argument");
-    int rc = vigil__rem_guards_release(rem, target, released);
-    if (rc)
-        return rc;
-    vigil_buf d = VIGIL_BUF_INIT;
-    rc = vigil__buf_puts(&d, "{\"target\":");
-    if (!rc)
-        rc = put_clipped(&d, target, AUDIT_TEXT_MAX);
-    if (!rc)
-        rc = vigil__buf_printf(&d, ",\"released\":%s,\"by\":", *released ? "true" : "false");
-    if (!rc)
-        rc = put_clipped(&d, who ? who : "", WHO_MAX);
-    if (!rc)
-        rc = vigil__buf_putc(&d, '}');
-    if (!rc)
-        rc = audit_row(rem, "release", NULL, &d, NULL, NULL);
-    vigil_buf_dispose(&d);
-    return rc;
 }
 
 /* ---- submit ------------------------------------------------------------------------ */
@@ -1022,7 +823,7 @@ static int submit_common(vigil_remediator *rem, const vigil_action_request *requ
     if (!rc && !(flight->id = vigil__strdup(job->req.id)))
         rc = vigil__error_oom();
     if (rc) {
-        job_free(job);
+        vigil__rem_job_free(job);
         vigil__free(w);
         if (flight)
             vigil__free(flight->id);
@@ -1064,7 +865,7 @@ static int submit_common(vigil_remediator *rem, const vigil_action_request *requ
         }
     }
     pthread_mutex_unlock(&rem->mu);
-    job_free(job);
+    vigil__rem_job_free(job);
     vigil__free(w);
     if (flight)
         vigil__free(flight->id);
@@ -1103,166 +904,6 @@ int vigil_remediator_dispatcher(vigil_remediator *rem, vigil_action_dispatcher *
     d.submit = dispatcher_submit;
     *out = d;
     return VIGIL_OK;
-}
-
-/* ---- recovery at start-up -------------------------------------------------------- */
-
-typedef struct rec_list {
-    vigil_store_action **v;
-    size_t n, cap;
-    int oom;
-} rec_list;
-
-static char *dup_or_null(const char *s, int *oom)
-{
-    if (!s)
-        return NULL;
-    char *d = vigil__strdup(s);
-    if (!d)
-        *oom = 1;
-    return d;
-}
-
-static int collect_rec(const vigil_store_action *a, void *payload)
-{
-    rec_list *l = payload;
-    if (vigil__array_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
-        return 1;
-    vigil_store_action *c = vigil__calloc(1, sizeof(*c));
-    if (!c)
-        return 1;
-    int oom = 0;
-    *c = *a;
-    c->id = dup_or_null(a->id, &oom);
-    c->action = dup_or_null(a->action, &oom);
-    c->target = dup_or_null(a->target, &oom);
-    c->params_json = dup_or_null(a->params_json, &oom);
-    c->reason = dup_or_null(a->reason, &oom);
-    c->policy = dup_or_null(a->policy, &oom);
-    c->series = NULL;
-    c->status = dup_or_null(a->status, &oom);
-    c->result_reason = NULL;
-    c->output = NULL;
-    c->audit_hash = NULL;
-    l->v[l->n++] = c;
-    return oom;
-}
-
-static void rec_free(vigil_store_action *c)
-{
-    if (!c)
-        return;
-    vigil__free((char *)c->id);
-    vigil__free((char *)c->action);
-    vigil__free((char *)c->target);
-    vigil__free((char *)c->params_json);
-    vigil__free((char *)c->reason);
-    vigil__free((char *)c->policy);
-    vigil__free((char *)c->status);
-    vigil__free(c);
-}
-
-static int list_status(vigil_remediator *rem, const char *status, rec_list *l)
-{
-    vigil_store_filter f = VIGIL_STORE_FILTER_INIT;
-    f.status = status;
-    int rc = vigil_store_action_list(rem->store, &f, collect_rec, l);
-    if (rc > 0)
-        rc = vigil__error_oom();
-    return rc;
-}
-
-static int rec_to_req(rem_req *r, const vigil_store_action *c)
-{
-    memset(r, 0, sizeof(*r));
-    int oom = 0;
-    r->id = dup_or_null(c->id, &oom);
-    r->action = dup_or_null(c->action, &oom);
-    r->target = dup_or_null(c->target, &oom);
-    r->reason = dup_or_null(c->reason, &oom);
-    r->policy = dup_or_null(c->policy, &oom);
-    r->dry_run = c->dry_run;
-    int rc = oom ? vigil__error_oom() : vigil__rem_params_parse(r, c->params_json);
-    if (rc)
-        vigil__rem_req_free(r);
-    return rc;
-}
-
-static int read_expiry(vigil_remediator *rem, const char *id, int64_t *out)
-{
-    vigil_buf key = VIGIL_BUF_INIT;
-    void *v = NULL;
-    size_t len = 0;
-    int rc = vigil__buf_printf(&key, "%s%s", REM_KEY_APPROVAL, id);
-    if (!rc)
-        rc = vigil_store_state_get(rem->store, key.ptr, &v, &len);
-    vigil_buf_dispose(&key);
-    if (rc)
-        return rc;
-    cJSON *j = NULL;
-    rc = vigil__json_parse(&j, v, len, 4);
-    vigil_free(v);
-    if (rc)
-        return rc;
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "expires");
-    rc = cJSON_IsNumber(e) ? VIGIL_OK : VIGIL_ECORRUPT;
-    if (!rc)
-        *out = (int64_t)e->valuedouble;
-    cJSON_Delete(j);
-    return rc;
-}
-
-static int recover(vigil_remediator *rem)
-{
-    static const char *const unfinished[] = {"pending", "running", "approved"};
-    rec_list l = {NULL, 0, 0, 0};
-    int rc = VIGIL_OK;
-    for (size_t s = 0; s < VIGIL__ARRAY_LEN(unfinished) && !rc; s++)
-        rc = list_status(rem, unfinished[s], &l);
-    for (size_t i = 0; !rc && i < l.n; i++) {
-        rem_req r;
-        if ((rc = rec_to_req(&r, l.v[i])))
-            break;
-        vigil__log(&rem->logger, VIGIL_LOG_WARN, "remediator",
-                   "request interrupted by a previous stop; not run again", "status=%s",
-                   l.v[i]->status ? l.v[i]->status : "-");
-        vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
-        res.status = VIGIL_ACTION_FAILED;
-        vigil_action_result_set_reason(&res, "interrupted");
-        static const char msg[] = "the remediator stopped while this request was in progress";
-        vigil_action_result_set_output(&res, msg, sizeof(msg) - 1);
-        finalize(rem, &r, &res, NULL, 1);
-        vigil_action_result_clear(&res);
-        vigil__rem_req_free(&r);
-    }
-    for (size_t i = 0; i < l.n; i++)
-        rec_free(l.v[i]);
-    l.n = 0;
-    if (!rc)
-        rc = list_status(rem, "pending_approval", &l);
-    for (size_t i = 0; !rc && i < l.n; i++) {
-        rem_approval *ap = vigil__calloc(1, sizeof(*ap));
-        if (!ap) {
-            rc = vigil__error_oom();
-            break;
-        }
-        if ((rc = rec_to_req(&ap->req, l.v[i]))) {
-            vigil__free(ap);
-            break;
-        }
-        if (read_expiry(rem, ap->req.id, &ap->expires_ms)) {
-            vigil_action_info info = VIGIL_ACTION_INFO_INIT;
-            ap->expires_ms = l.v[i]->requested_ms;
-            if (vigil_action_registry_find(rem->registry, ap->req.action, &info) == VIGIL_OK)
-                ap->expires_ms += info.approval_expires_ms;
-        }
-        ap->next = rem->approvals;
-        rem->approvals = ap;
-    }
-    for (size_t i = 0; i < l.n; i++)
-        rec_free(l.v[i]);
-    vigil__free(l.v);
-    return rc;
 }
 
 /* ---- life cycle ------------------------------------------------------------------ */
@@ -1516,7 +1157,7 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
     if (!rc && opts->hub_url)
         rc = vigil__hubpost_new(&rem->hub, opts, &rem->logger);
     if (!rc)
-        rc = recover(rem);
+        rc = vigil__rem_recover(rem);
     if (rc) {
         vigil_error saved = *vigil_error_last();
         char msg[1024];
@@ -1621,11 +1262,11 @@ void vigil_remediator_stop(vigil_remediator *rem)
         rem_job *job = q;
         q = q->next;
         if (job->kind == REM_JOB_APPROVED)
-            ledger_status(rem, job->req.id, "pending_approval", 0, NULL);
-        deliver_unrecorded(rem, job->flight, job->req.id, "shutting_down",
-                           "the remediator is stopping");
+            vigil__rem_ledger_status(rem, job->req.id, "pending_approval", 0, NULL);
+        vigil__rem_deliver_unrecorded(rem, job->flight, job->req.id, "shutting_down",
+                                      "the remediator is stopping");
         job->flight = NULL;
-        job_free(job);
+        vigil__rem_job_free(job);
     }
     if (rem->hub)
         vigil__hubpost_stop(rem->hub);
@@ -1641,7 +1282,7 @@ void vigil_remediator_free(vigil_remediator *rem)
     while (rem->approvals) {
         rem_approval *a = rem->approvals;
         rem->approvals = a->next;
-        approval_free(a);
+        vigil__rem_approval_free(a);
     }
     while (rem->flights) {
         rem_flight *f = rem->flights;
