@@ -5,6 +5,7 @@
 #   make test            install missing dependencies, build with ASan+UBSan in
 #                        build/asan, run every unit and integration test
 #   make lint            clang-format check and cppcheck
+#   make check-deps      each dependency's headers included by one folder of lib/ only
 #   make bench           build optimised benchmarks and print their figures
 #   make valgrind        unit tests of a plain build under valgrind
 #   make install PREFIX=/usr/local DESTDIR=...   |   make uninstall   |   make clean
@@ -23,8 +24,9 @@ CC           ?= cc
 AR           ?= ar
 PKG_CONFIG   ?= pkg-config
 
-# Libraries found through pkg-config, and those that ship no .pc file.
-PC_DEPS      := libcurl libcjson yaml-0.1 sqlite3 libgit2 libmicrohttpd zlib
+# Libraries found through pkg-config, and those that ship no .pc file. Only
+# what lib/ uses: each one's headers are included by one folder (check-deps).
+PC_DEPS      := libcurl libcjson yaml-0.1 sqlite3 libmicrohttpd zlib
 RAW_DEPS     := -lmbedcrypto -lpthread -lm
 
 # Evaluated once, on first use, after `deps` has run.
@@ -76,7 +78,7 @@ HELPER_BIN   := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 BENCH_SRC    := $(sort $(wildcard bench/*.c))
 BENCH_BIN    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib bins deps run test unit-test header-test check-abi abi-list lint bench valgrind install uninstall clean
+.PHONY: all lib bins deps run test unit-test header-test check-abi abi-list check-deps lint bench valgrind install uninstall clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -237,6 +239,27 @@ lint: deps
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c11 -D_GNU_SOURCE -Iinclude -Ilib --inline-suppr \
 	    --suppress=missingIncludeSystem lib
+
+# ---- dependency owners -------------------------------------------------------
+
+# Each dependency's headers are included by one folder of lib/ only, and by no
+# public header; cJSON, the library's JSON tree, is the exception. A line of
+# DEP_OWNERS is "<header pattern for grep -E>=<the folder that owns it>".
+DEP_OWNERS   := 'curl/=lib/http/' '(mbedtls|psa)/=lib/crypto/' 'zlib\.h=lib/gzip/' \
+                'sqlite3\.h=lib/store/' 'yaml\.h=lib/config/' 'microhttpd\.h=lib/httpd/' \
+                'git2(\.h|/)=lib/git/'
+
+check-deps:
+	@bad=0; for rule in $(DEP_OWNERS); do \
+	    hdr=$${rule%%=*}; owner=$${rule#*=}; \
+	    hits=$$(grep -rnE "^[[:space:]]*#[[:space:]]*include[[:space:]]*[<\"]($$hdr)" lib include \
+	            --include='*.c' --include='*.h' | grep -v "^$$owner" || true); \
+	    if [ -n "$$hits" ]; then \
+	        echo "$$hits" | sed "s|^\([^:]*\):\([0-9]*\):.*[<\"]\([^>\"]*\)[>\"].*|check-deps: \1:\2 includes \3, which only $$owner may include|"; \
+	        bad=1; fi; \
+	done; \
+	if [ $$bad -ne 0 ]; then exit 1; fi; \
+	echo "check-deps: every dependency header is included from its one folder"
 
 # ---- install -----------------------------------------------------------------
 

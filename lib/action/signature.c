@@ -1,11 +1,11 @@
-/* X-Vigil-Signature: HMAC-SHA256 over "<t>.<body>" (mbedTLS), as the hub
+/* X-Vigil-Signature: HMAC-SHA256 over "<t>.<body>" (lib/crypto), as the hub
  * signs POST /v1/execute and the webhook action signs its body. */
+#include "crypto/crypto.h"
 #include "internal/common.h"
 #include "vigil/action.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <mbedtls/md.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,21 +17,20 @@
 static int hmac(const void *secret, size_t secret_len, int64_t t, const void *body, size_t len,
                 unsigned char mac[MAC_LEN])
 {
-    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
-    mbedtls_md_context_t ctx;
     char prefix[T_DIGITS + 2];
     int n = snprintf(prefix, sizeof(prefix), "%" PRId64 ".", t);
-    int rc = VIGIL_OK;
-
-    mbedtls_md_init(&ctx);
-    if (!md || mbedtls_md_setup(&ctx, md, 1) != 0 ||
-        mbedtls_md_hmac_starts(&ctx, secret, secret_len) != 0 ||
-        mbedtls_md_hmac_update(&ctx, (const unsigned char *)prefix, (size_t)n) != 0 ||
-        (len && mbedtls_md_hmac_update(&ctx, body, len) != 0) ||
-        mbedtls_md_hmac_finish(&ctx, mac) != 0)
-        rc = vigil__error_set(VIGIL_ERROR, "signature: HMAC-SHA256 failed");
-    mbedtls_md_free(&ctx);
-    return rc;
+    vigil__crypto_hmac_ctx ctx;
+    int rc = vigil__crypto_hmac_start(&ctx, secret, secret_len);
+    if (!rc)
+        rc = vigil__crypto_hmac_update(&ctx, prefix, (size_t)n);
+    if (!rc)
+        rc = vigil__crypto_hmac_update(&ctx, body, len);
+    if (!rc)
+        rc = vigil__crypto_hmac_finish(&ctx, mac);
+    vigil__crypto_hmac_free(&ctx);
+    if (rc)
+        return vigil__error_set(VIGIL_ERROR, "signature: HMAC-SHA256 failed");
+    return VIGIL_OK;
 }
 
 int vigil_signature_make(vigil_buf *out, const void *secret, size_t secret_len, int64_t unix_s,
@@ -134,12 +133,8 @@ int vigil_signature_verify(const char *header_value, const void *secret, size_t 
     if (rc)
         return rc;
     int ok = 0;
-    for (size_t i = 0; i < ngot; i++) {
-        unsigned char diff = 0;
-        for (size_t j = 0; j < MAC_LEN; j++)
-            diff |= (unsigned char)(got[i][j] ^ want[j]);
-        ok |= diff == 0;
-    }
+    for (size_t i = 0; i < ngot; i++)
+        ok |= vigil__crypto_equal(got[i], want, MAC_LEN);
     memset(want, 0, sizeof(want));
     return ok ? VIGIL_OK : vigil__error_set(VIGIL_EAUTH, "signature: mismatch");
 }

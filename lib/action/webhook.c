@@ -1,5 +1,4 @@
-/* The `webhook` action type: POSTs the request as JSON with libcurl (the
- * only file of lib/action that includes curl.h).
+/* The `webhook` action type: POSTs the request as JSON through lib/http.
  *
  *   url: https://pager.example/hook   # http or https only; redirects are not followed
  *   token_env: PAGER_TOKEN            # optional: Authorization: Bearer <value>
@@ -12,7 +11,7 @@
  *
  * Body: {"id":…,"action":…,"target":…,"params":{…},"reason":…,"policy":…,"host":…}
  * Signature: X-Vigil-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
- * "<t>.<body>")> (mbedTLS), as the hub signs /v1/execute. Token and secret
+ * "<t>.<body>")> (lib/crypto), as the hub signs /v1/execute. Token and secret
  * are read from the environment when the action is configured, never
  * logged, and wiped when it is destroyed. The whole exchange, retries
  * included, is bounded by the action's timeout. Success is a 2xx answer.
@@ -20,10 +19,9 @@
  * timeout, cancelled. The URL is never put in results or logs (webhook URLs
  * often embed credentials). */
 #include "action/action_int.h"
+#include "http/http.h"
 #include "internal/json.h"
 
-#include <curl/curl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -46,15 +44,6 @@ typedef struct hook_state {
 
 static const char *const k_keys[] = {"url",           "token_env", "secret_env", "retries",
                                      "retry_backoff", "ca_file",   "max_output", NULL};
-
-static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode g_curl_init = CURLE_FAILED_INIT;
-
-/* curl's global initialisation is process-wide by its own design; done once. */
-static void curl_init_once(void)
-{
-    g_curl_init = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static void wipe_free(char *s)
 {
@@ -107,26 +96,24 @@ static int get_env(char **out, const vigil_config_node *config, const char *key,
 
 static int parse_url(hook_state *s, const vigil_config_node *node, const char *url)
 {
-    CURLU *u = curl_url();
-    if (!u)
-        return vigil__error_oom();
-    char *scheme = NULL, *host = NULL, *port = NULL;
-    int rc = VIGIL_OK;
-    if (strlen(url) > 4096) {
-        rc = vigil__action_cfg_error(node, VIGIL_ELIMIT, "the URL is longer than 4096 bytes");
-    } else if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-               curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+    if (strlen(url) > 4096)
+        return vigil__action_cfg_error(node, VIGIL_ELIMIT, "the URL is longer than 4096 bytes");
+    vigil__http_url u;
+    int rc = vigil__http_url_parse(&u, url, NULL, 0);
+    if (rc == VIGIL_ENOMEM) {
+        /* returned as is */
+    } else if (rc || !u.scheme) {
         rc = vigil__action_cfg_error(node, VIGIL_EVALUE, "\"%.200s\" is not a valid URL", url);
-    } else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
+    } else if (strcasecmp(u.scheme, "http") != 0 && strcasecmp(u.scheme, "https") != 0) {
         rc = vigil__action_cfg_error(node, VIGIL_EUNSUPPORTED,
                                      "URL scheme \"%.32s\" is not supported (use http or https)",
-                                     scheme);
-    } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) {
+                                     u.scheme);
+    } else if (!u.host || !*u.host) {
         rc = vigil__action_cfg_error(node, VIGIL_EVALUE, "\"%.200s\" names no host", url);
     } else {
-        curl_url_get(u, CURLUPART_PORT, &port, 0);
         vigil_buf b = VIGIL_BUF_INIT;
-        rc = vigil__buf_printf(&b, "%s://%s%s%s", scheme, host, port ? ":" : "", port ? port : "");
+        rc = vigil__buf_printf(&b, "%s://%s%s%s", u.scheme, u.host, u.port ? ":" : "",
+                               u.port ? u.port : "");
         if (!rc && !(s->url = vigil__strdup(url)))
             rc = vigil__error_oom();
         if (rc)
@@ -134,20 +121,15 @@ static int parse_url(hook_state *s, const vigil_config_node *node, const char *u
         else
             s->origin = vigil__buf_detach(&b);
     }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_url_cleanup(u);
+    vigil__http_url_dispose(&u);
     return rc;
 }
 
 static int hook_create(void **state, const vigil_config_node *config,
                        const vigil_action_context *ctx)
 {
-    pthread_once(&g_curl_once, curl_init_once);
-    if (g_curl_init != CURLE_OK)
-        return vigil__error_set(VIGIL_ENETWORK, "libcurl failed to initialise: %s",
-                                curl_easy_strerror(g_curl_init));
+    if (vigil__http_init() != VIGIL_OK)
+        return vigil__error_set(VIGIL_ENETWORK, "webhook: %s", vigil_error_last()->message);
     hook_state *s = vigil__calloc(1, sizeof(*s));
     if (!s)
         return vigil__error_oom();
@@ -248,54 +230,20 @@ static int sign(vigil_buf *hdr, const char *secret, int64_t t, const vigil_buf *
 }
 
 typedef struct xfer {
-    vigil_buf body;
-    size_t max;
+    vigil__http_response resp;
     int truncated;
-    int oom;
-    const vigil_action_exec *exec;
     int cancelled;
 } xfer;
 
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+static int exec_cancelled(void *payload)
 {
-    xfer *x = userdata;
-    size_t n = size * nmemb;
-    size_t room = x->body.size < x->max ? x->max - x->body.size : 0;
-    size_t keep = n < room ? n : room;
-    if (keep < n)
-        x->truncated = 1;
-    if (keep && vigil__buf_put(&x->body, ptr, keep) != VIGIL_OK) {
-        x->oom = 1;
-        return 0;
-    }
-    return n;
+    const vigil_action_exec *exec = payload;
+    return exec->cancel(exec->cancel_payload);
 }
 
-static int on_progress(void *userdata, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-    (void)dt;
-    (void)dn;
-    (void)ut;
-    (void)un;
-    xfer *x = userdata;
-    if (x->exec->cancel && x->exec->cancel(x->exec->cancel_payload)) {
-        x->cancelled = 1;
-        return 1;
-    }
-    return 0;
-}
-
-static struct curl_slist *add_header(struct curl_slist *list, const char *h, int *oom)
-{
-    struct curl_slist *n = curl_slist_append(list, h);
-    if (!n) {
-        *oom = 1;
-        return list;
-    }
-    return n;
-}
-
-/* One POST. *status receives the HTTP status (0 without an answer). */
+/* One POST. *status receives the HTTP status (0 without an answer), errbuf
+ * (VIGIL__HTTP_ERROR_MAX bytes) the reason when there is none. Returns 1 when
+ * no time is left, a negative code for a local failure, else 0. */
 static int post_once(hook_state *s, const vigil_buf *body, const vigil_action_exec *exec, xfer *x,
                      long *status, char *errbuf)
 {
@@ -304,59 +252,57 @@ static int post_once(hook_state *s, const vigil_buf *body, const vigil_action_ex
         return 1;
     *status = 0;
     errbuf[0] = '\0';
-    vigil__buf_clear(&x->body);
     x->truncated = 0;
-    CURL *c = curl_easy_init();
-    if (!c)
-        return vigil__error_oom();
-    int oom = 0;
+    vigil__http *http = NULL;
     vigil_buf auth = VIGIL_BUF_INIT, sig = VIGIL_BUF_INIT;
-    struct curl_slist *h = NULL;
-    h = add_header(h, "Content-Type: application/json", &oom);
-    h = add_header(h, "Expect:", &oom);
+    const char *h[4] = {"Content-Type: application/json", "Expect:", NULL, NULL};
+    size_t nh = 2;
     int rc = VIGIL_OK;
     if (s->token) {
         rc = vigil__buf_printf(&auth, "Authorization: Bearer %s", s->token);
         if (!rc)
-            h = add_header(h, auth.ptr, &oom);
+            h[nh++] = auth.ptr;
     }
     if (!rc && s->secret) {
         rc = sign(&sig, s->secret, s->clock_cb(s->clock_payload) / 1000, body);
         if (!rc)
-            h = add_header(h, sig.ptr, &oom);
+            h[nh++] = sig.ptr;
     }
-    if (!rc && oom)
-        rc = vigil__error_oom();
+    if (!rc)
+        rc = vigil__http_new(&http);
     if (!rc) {
-        curl_easy_setopt(c, CURLOPT_URL, s->url);
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->ptr);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->size);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_USERAGENT, "vigil/" VIGIL_VERSION);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)left);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(left < 10000 ? left : 10000));
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
-        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-        if (s->ca_file)
-            curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
-        CURLcode cc = curl_easy_perform(c);
-        if (x->oom)
-            rc = vigil__error_oom();
-        else if (cc == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-        else if (!errbuf[0])
-            snprintf(errbuf, CURL_ERROR_SIZE, "%s", curl_easy_strerror(cc));
+        vigil__http_request req = VIGIL__HTTP_REQUEST_INIT;
+        req.url = s->url;
+        req.body = body->ptr ? body->ptr : "";
+        req.body_len = body->size;
+        req.headers = h;
+        req.nheaders = nh;
+        req.user_agent = "vigil/" VIGIL_VERSION;
+        req.timeout_ms = left;
+        req.connect_timeout_ms = left < 10000 ? left : 10000;
+        req.ca_file = s->ca_file;
+        req.max_response = s->max_output ? s->max_output : 1;
+        req.overflow = VIGIL__HTTP_OVERFLOW_CLIP;
+        if (exec->cancel) {
+            req.cancel_cb = exec_cancelled;
+            req.cancel_payload = (void *)(uintptr_t)exec;
+        }
+        int r = vigil__http_perform(http, &req, &x->resp);
+        x->truncated = x->resp.clipped;
+        if (s->max_output == 0 && x->resp.body.size) { /* nothing is kept */
+            x->truncated = 1;
+            vigil__buf_clear(&x->resp.body);
+        }
+        if (r == VIGIL_OK)
+            *status = x->resp.status;
+        else if (r == VIGIL_ECLOSED)
+            x->cancelled = 1;
+        else if (r == VIGIL_ETIMEOUT || r == VIGIL_ENETWORK)
+            snprintf(errbuf, VIGIL__HTTP_ERROR_MAX, "%s", x->resp.error);
+        else
+            rc = r;
     }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    vigil__http_free(http);
     /* the buffers held the token and the signature: wipe them */
     if (auth.ptr)
         memset(auth.ptr, 0, auth.size);
@@ -373,10 +319,10 @@ static int finish(vigil_action_result *r, vigil_action_status st, const char *re
     vigil_buf out = VIGIL_BUF_INIT;
     if (!rc)
         rc = vigil__buf_put(&out, msg->ptr ? msg->ptr : "", msg->size);
-    if (!rc && x->body.size) {
+    if (!rc && x->resp.body.size) {
         rc = vigil__buf_putc(&out, '\n');
         if (!rc)
-            rc = vigil__buf_put(&out, x->body.ptr, x->body.size);
+            rc = vigil__buf_put(&out, x->resp.body.ptr, x->resp.body.size);
     }
     if (!rc)
         rc = vigil_action_result_set_output(r, out.ptr ? out.ptr : "", out.size);
@@ -392,9 +338,7 @@ static int hook_execute(void *p, const vigil_action_request *req, const vigil_ac
     vigil_buf body = VIGIL_BUF_INIT, msg = VIGIL_BUF_INIT;
     xfer x;
     memset(&x, 0, sizeof(x));
-    x.max = s->max_output;
-    x.exec = exec;
-    char errbuf[CURL_ERROR_SIZE];
+    char errbuf[VIGIL__HTTP_ERROR_MAX];
     int rc = build_body(&body, s, req);
     long status = 0;
     int attempts = 0;
@@ -445,7 +389,7 @@ static int hook_execute(void *p, const vigil_action_request *req, const vigil_ac
     }
     vigil_buf_dispose(&body);
     vigil_buf_dispose(&msg);
-    vigil_buf_dispose(&x.body);
+    vigil__http_response_dispose(&x.resp);
     return rc;
 }
 

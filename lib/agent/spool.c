@@ -1,5 +1,6 @@
 /* The agent's on-disk spool: see spool.h for the format and the policies. */
 #include "agent/spool.h"
+#include "gzip/gzip.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define SEG_MAGIC      "VIGSPOOL"
 #define SEG_VERSION    1u
@@ -59,15 +59,7 @@ static uint32_t get32(const unsigned char *p)
 
 static uint32_t crc(const void *data, size_t len)
 {
-    uLong c = crc32(0L, Z_NULL, 0);
-    const Bytef *p = data;
-    while (len > 0) { /* crc32() takes a uInt length */
-        uInt n = len > 0x40000000u ? 0x40000000u : (uInt)len;
-        c = crc32(c, p, n);
-        p += n;
-        len -= n;
-    }
-    return (uint32_t)c;
+    return vigil__gzip_crc32(0, data, len);
 }
 
 static int io_error(const char *what, const char *path)

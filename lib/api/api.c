@@ -3,13 +3,13 @@
  * GET /healthz and GET /metrics. */
 #include "api/auth.h"
 #include "api/internal.h"
+#include "gzip/gzip.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <zlib.h>
 
 #define PATH_MAX_LEN   2048
 #define QUERY_MAX_LEN  8192
@@ -468,86 +468,18 @@ static int parse_query(vigil__api_call *call, const char *q)
 
 /* ---- gzip ----------------------------------------------------------------- */
 
-static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
-{
-    (void)opaque;
-    return vigil__calloc(items, size);
-}
-
-static void z_free(voidpf opaque, voidpf address)
-{
-    (void)opaque;
-    vigil__free(address);
-}
-
 /* Inflates a gzip body (concatenated members allowed) into at most `cap`
  * bytes: VIGIL_ELIMIT above the cap, VIGIL_EVALUE for corrupt data. */
 static int gunzip(char **out, size_t *out_len, const char *in, size_t in_len, uint64_t cap)
 {
-    z_stream zs;
-    memset(&zs, 0, sizeof(zs));
-    zs.zalloc = z_alloc;
-    zs.zfree = z_free;
-    if (inflateInit2(&zs, 15 + 16) != Z_OK)
-        return vigil__error_oom();
     vigil_buf b = VIGIL_BUF_INIT;
-    size_t chunk = in_len * 4 < 65536 ? 65536 : in_len * 4;
-    int rc = VIGIL_OK;
-    zs.next_in = (Bytef *)(uintptr_t)in;
-    zs.avail_in = (uInt)in_len;
-    for (;;) {
-        if (b.asize - b.size < 2 || !b.ptr) {
-            size_t want = chunk;
-            if ((uint64_t)b.size + want > cap + 1)
-                want = (size_t)(cap + 1 - b.size);
-            if (want == 0) {
-                rc = VIGIL_ELIMIT;
-                break;
-            }
-            if ((rc = vigil__buf_grow(&b, want)))
-                break;
-        }
-        size_t room = b.asize - b.size - 1;
-        if ((uint64_t)b.size + room > cap + 1)
-            room = (size_t)(cap + 1 - b.size);
-        zs.next_out = (Bytef *)b.ptr + b.size;
-        zs.avail_out = (uInt)room;
-        int z = inflate(&zs, Z_NO_FLUSH);
-        b.size += room - zs.avail_out;
-        b.ptr[b.size] = '\0';
-        if ((uint64_t)b.size > cap) {
-            rc = VIGIL_ELIMIT;
-            break;
-        }
-        if (z == Z_STREAM_END) {
-            if (zs.avail_in == 0)
-                break;
-            if (inflateReset(&zs) != Z_OK) {
-                rc = VIGIL_EVALUE;
-                break;
-            }
-            continue;
-        }
-        if (z == Z_MEM_ERROR) {
-            rc = vigil__error_oom();
-            break;
-        }
-        if (z != Z_OK && z != Z_BUF_ERROR) {
-            rc = VIGIL_EVALUE;
-            break;
-        }
-        if (z == Z_BUF_ERROR && zs.avail_in == 0) {
-            rc = VIGIL_EVALUE; /* truncated */
-            break;
-        }
-    }
-    inflateEnd(&zs);
+    int rc = vigil__gzip_inflate(&b, in, in_len, cap > SIZE_MAX - 2 ? SIZE_MAX - 2 : (size_t)cap);
     if (rc) {
         vigil_buf_dispose(&b);
         if (rc == VIGIL_ELIMIT)
             return vigil__error_set(VIGIL_ELIMIT, "inflated body exceeds the limit of %llu bytes",
                                     (unsigned long long)cap);
-        if (rc == VIGIL_EVALUE)
+        if (rc == VIGIL_ECORRUPT)
             return vigil__error_set(VIGIL_EVALUE, "body: malformed or truncated gzip data");
         return rc;
     }

@@ -1,13 +1,13 @@
 /* The remediator's audit log: rows in the store, chained with HMAC-SHA256
- * (mbedTLS). The mac of a row covers, length-prefixed, its seq, ts, kind,
+ * (lib/crypto). The mac of a row covers, length-prefixed, its seq, ts, kind,
  * action_id, data and the mac of the previous row, so no two different rows
  * serialise the same and a row cannot move without breaking the chain. */
+#include "crypto/crypto.h"
 #include "internal/common.h"
 #include "internal/json.h"
 #include "vigil/audit.h"
 
 #include <inttypes.h>
-#include <mbedtls/md.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -81,18 +81,15 @@ static int64_t now_ms(const vigil_audit *a)
 /* ---- the mac ------------------------------------------------------------------ */
 
 typedef struct hmac {
-    mbedtls_md_context_t ctx;
+    vigil__crypto_hmac_ctx ctx;
     int ready;
 } hmac;
 
 static int hmac_init(hmac *h, const unsigned char *key, size_t key_len)
 {
-    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
-    mbedtls_md_init(&h->ctx);
     h->ready = 0;
-    if (!md || mbedtls_md_setup(&h->ctx, md, 1) != 0 ||
-        mbedtls_md_hmac_starts(&h->ctx, key, key_len) != 0) {
-        mbedtls_md_free(&h->ctx);
+    if (vigil__crypto_hmac_start(&h->ctx, key, key_len) != VIGIL_OK) {
+        vigil__crypto_hmac_free(&h->ctx);
         return vigil__error_set(VIGIL_ERROR, "audit: HMAC-SHA256 setup failed");
     }
     h->ready = 1;
@@ -101,26 +98,26 @@ static int hmac_init(hmac *h, const unsigned char *key, size_t key_len)
 
 static void hmac_free(hmac *h)
 {
-    mbedtls_md_free(&h->ctx); /* zeroises the key pads */
+    vigil__crypto_hmac_free(&h->ctx); /* zeroises the key pads */
     h->ready = 0;
 }
 
-static int put_u64(mbedtls_md_context_t *ctx, uint64_t v)
+static int put_u64(vigil__crypto_hmac_ctx *ctx, uint64_t v)
 {
     unsigned char b[8];
     for (int i = 7; i >= 0; i--) {
         b[i] = (unsigned char)(v & 0xff);
         v >>= 8;
     }
-    return mbedtls_md_hmac_update(ctx, b, sizeof(b));
+    return vigil__crypto_hmac_update(ctx, b, sizeof(b));
 }
 
-static int put_field(mbedtls_md_context_t *ctx, const char *s)
+static int put_field(vigil__crypto_hmac_ctx *ctx, const char *s)
 {
     size_t n = strlen(s);
     if (put_u64(ctx, (uint64_t)n) != 0)
         return -1;
-    return n ? mbedtls_md_hmac_update(ctx, (const unsigned char *)s, n) : 0;
+    return vigil__crypto_hmac_update(ctx, s, n);
 }
 
 /* The mac of one row, as 64 lowercase hex digits. */
@@ -129,14 +126,14 @@ static int row_mac(hmac *h, int64_t seq, int64_t ts, const char *kind, const cha
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char mac[MAC_LEN];
-    mbedtls_md_context_t *c = &h->ctx;
+    vigil__crypto_hmac_ctx *c = &h->ctx;
 
-    if (mbedtls_md_hmac_reset(c) != 0 ||
-        mbedtls_md_hmac_update(c, (const unsigned char *)DOMAIN, sizeof(DOMAIN)) != 0 ||
+    if (vigil__crypto_hmac_reset(c) != 0 ||
+        vigil__crypto_hmac_update(c, DOMAIN, sizeof(DOMAIN)) != 0 ||
         put_u64(c, (uint64_t)seq) != 0 || put_u64(c, (uint64_t)ts) != 0 ||
         put_field(c, kind) != 0 || put_u64(c, action_id ? 1 : 0) != 0 ||
         put_field(c, action_id ? action_id : "") != 0 || put_field(c, data) != 0 ||
-        put_field(c, prev_mac) != 0 || mbedtls_md_hmac_finish(c, mac) != 0)
+        put_field(c, prev_mac) != 0 || vigil__crypto_hmac_finish(c, mac) != 0)
         return vigil__error_set(VIGIL_ERROR, "audit: HMAC-SHA256 failed");
     for (size_t i = 0; i < MAC_LEN; i++) {
         out[2 * i] = digits[mac[i] >> 4];

@@ -1,6 +1,7 @@
 /* Loading the audit key: from the environment, else from a private key file
  * created with random bytes when missing. Key bytes are never logged and
  * every temporary copy is wiped. */
+#include "crypto/crypto.h"
 #include "internal/common.h"
 #include "vigil/audit.h"
 
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,20 +67,6 @@ static int write_all(int fd, const unsigned char *p, size_t n)
         n -= (size_t)w;
     }
     return 0;
-}
-
-static int random_bytes(unsigned char *p, size_t n)
-{
-    while (n) {
-        ssize_t r = getrandom(p, n, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return vigil__error_set(VIGIL_EIO, "audit: getrandom failed: %s", strerror(errno));
-        p += r;
-        n -= (size_t)r;
-    }
-    return VIGIL_OK;
 }
 
 /* Reads an existing key file after checking its type, owner and mode. */
@@ -152,7 +138,7 @@ static int create_key_file(vigil_buf *out, const char *path)
     if (fd < 0)
         return vigil__error_set(VIGIL_EIO, "audit: cannot create key file %s: %s", path,
                                 strerror(errno));
-    rc = random_bytes(key, sizeof(key));
+    rc = vigil__crypto_random(key, sizeof(key));
     if (rc == VIGIL_OK &&
         (fchmod(fd, 0600) != 0 || write_all(fd, key, sizeof(key)) != 0 || fsync(fd) != 0))
         rc = vigil__error_set(VIGIL_EIO, "audit: cannot write key file %s: %s", path,

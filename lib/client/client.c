@@ -1,19 +1,19 @@
-/* The ingest client: POST /v1/ingest with libcurl (the only file besides the
- * http collector that includes curl.h). One multi handle and one easy handle
- * per client: the multi handle keeps the connection alive between sends and
- * lets a wait be cut short (curl_multi_poll on the cancel fd). */
+/* The ingest client: POST /v1/ingest through lib/http. One HTTP handle per
+ * client keeps the connection alive between sends; a transfer or a backoff
+ * wait is cut short by the cancel fd. */
 #include "client/client_int.h"
 
+#include "crypto/crypto.h"
+#include "gzip/gzip.h"
+#include "http/http.h"
 #include "internal/json.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #define RESP_MAX        65536 /* bytes of a response body kept for the error message */
@@ -42,12 +42,9 @@ struct vigil_client {
     int64_t cancel_grace; /* ms a transfer may go on once cancel_fd is readable */
     int64_t deadline;     /* monotonic ms after which a send gives up; 0: none */
 
-    int curl_inited;
-    CURLM *multi;
-    CURL *easy;
-    struct curl_slist *hdr_json, *hdr_gzip;
-    vigil_buf resp;
-    int resp_clipped;
+    vigil__http *http;
+    vigil__http_response resp;
+    const char *hdr[5];     /* request headers: JSON, then gzip, then the token */
     int64_t retry_after_ms; /* from the last response, -1 when absent */
     uint64_t rng;
 
@@ -71,47 +68,12 @@ int vigil_client_options_init(vigil_client_options *opts, unsigned int version)
 
 /* ---- randomness -------------------------------------------------------------- */
 
-static int random_bytes(void *buf, size_t len)
-{
-    unsigned char *p = buf;
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = getrandom(p + got, len - got, 0);
-        if (n > 0) {
-            got += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        break;
-    }
-    if (got == len)
-        return VIGIL_OK;
-    /* kernels without getrandom(2) */
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return vigil__error_set(VIGIL_EIO, "random: cannot open /dev/urandom: %s", strerror(errno));
-    got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, p + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    if (got != len)
-        return vigil__error_set(VIGIL_EIO, "random: short read from /dev/urandom");
-    return VIGIL_OK;
-}
-
 int vigil_client_batch_id(char *out, size_t size)
 {
     if (!out || size < 33)
         return vigil__error_set(VIGIL_EINVAL, "batch id: buffer of at least 33 bytes required");
     unsigned char raw[16];
-    int rc = random_bytes(raw, sizeof(raw));
+    int rc = vigil__crypto_random(raw, sizeof(raw));
     if (rc)
         return rc;
     static const char hex[] = "0123456789abcdef";
@@ -147,34 +109,28 @@ static int check_url(const char *url, size_t index)
         if (*p <= ' ' || *p == 0x7f)
             return vigil__error_set(
                 VIGIL_EINVAL, "client: urls[%zu] contains a space or control character", index);
-    CURLU *u = curl_url();
-    if (!u)
-        return vigil__error_oom();
-    int rc = VIGIL_OK;
-    char *scheme = NULL, *host = NULL, *user = NULL, *query = NULL;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+    vigil__http_url u;
+    int rc = vigil__http_url_parse(&u, url, NULL, 0);
+    if (rc == VIGIL_ENOMEM) {
+        /* returned as is */
+    } else if (rc || !u.scheme) {
         rc = vigil__error_set(VIGIL_EINVAL, "client: urls[%zu] \"%.200s\" is not a valid URL",
                               index, url);
-    } else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+    } else if (strcmp(u.scheme, "http") != 0 && strcmp(u.scheme, "https") != 0) {
         rc = vigil__error_set(VIGIL_EINVAL,
                               "client: urls[%zu]: scheme \"%.20s\" is not allowed (http or https)",
-                              index, scheme);
-    } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) {
+                              index, u.scheme);
+    } else if (!u.host || !*u.host) {
         rc = vigil__error_set(VIGIL_EINVAL, "client: urls[%zu] \"%.200s\" has no host", index, url);
-    } else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+    } else if (u.user) {
         rc = vigil__error_set(VIGIL_EINVAL,
                               "client: urls[%zu]: credentials in a URL are refused; use token_env",
                               index);
-    } else if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK) {
+    } else if (u.query) {
         rc = vigil__error_set(VIGIL_EINVAL, "client: urls[%zu]: a hub URL takes no query string",
                               index);
     }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(user);
-    curl_free(query);
-    curl_url_cleanup(u);
+    vigil__http_url_dispose(&u);
     return rc;
 }
 
@@ -196,125 +152,36 @@ static int check_duration(int64_t v, const char *what)
     return VIGIL_OK;
 }
 
-static size_t write_cb(char *data, size_t size, size_t n, void *ud)
+/* Retry-After of the last response, in ms (delta seconds or an HTTP date); -1
+ * when absent or unreadable. */
+static int64_t retry_after(const vigil__http_response *resp)
 {
-    vigil_client *c = ud;
-    size_t len = size * n;
-    size_t room = c->resp.size < RESP_MAX ? RESP_MAX - c->resp.size : 0;
-    size_t take = len < room ? len : room;
-    if (take < len)
-        c->resp_clipped = 1;
-    if (take && vigil__buf_put(&c->resp, data, take) != VIGIL_OK)
-        c->resp_clipped = 1;
-    return len; /* consume everything: the rest is not needed */
+    char v[256];
+    const char *s = vigil__http_response_header(resp, "Retry-After", v, sizeof(v));
+    if (!s || !*s)
+        return -1;
+    if (*s >= '0' && *s <= '9') {
+        char *end = NULL;
+        errno = 0;
+        long long secs = strtoll(s, &end, 10);
+        if (!errno && end && !*end && secs >= 0)
+            return secs > INT64_MAX / 1000 ? INT64_MAX : secs * 1000;
+        return -1;
+    }
+    int64_t when;
+    if (vigil__http_date_parse(s, &when) != VIGIL_OK)
+        return -1;
+    int64_t d = when * 1000 - vigil__now_ms();
+    return d > 0 ? d : 0;
 }
 
-static size_t header_cb(char *data, size_t size, size_t n, void *ud)
+static int setup_http(vigil_client *c)
 {
-    vigil_client *c = ud;
-    size_t len = size * n;
-    static const char name[] = "retry-after:";
-    if (len > sizeof(name) - 1 && len < 256 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
-        char v[256];
-        size_t vl = len - (sizeof(name) - 1);
-        memcpy(v, data + sizeof(name) - 1, vl);
-        v[vl] = '\0';
-        char *s = v;
-        while (*s == ' ' || *s == '\t')
-            s++;
-        char *e = s + strlen(s);
-        while (e > s && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
-            *--e = '\0';
-        if (*s >= '0' && *s <= '9') {
-            char *end = NULL;
-            errno = 0;
-            long long secs = strtoll(s, &end, 10);
-            if (!errno && end && !*end && secs >= 0)
-                c->retry_after_ms = secs > INT64_MAX / 1000 ? INT64_MAX : secs * 1000;
-        } else if (*s) {
-            time_t when = curl_getdate(s, NULL);
-            if (when != (time_t)-1) {
-                int64_t d = (int64_t)when * 1000 - vigil__now_ms();
-                c->retry_after_ms = d > 0 ? d : 0;
-            }
-        }
-    }
-    return len;
-}
-
-static int make_headers(vigil_client *c)
-{
-    struct curl_slist **lists[2] = {&c->hdr_json, &c->hdr_gzip};
-    for (int i = 0; i < 2; i++) {
-        struct curl_slist *l = NULL, *t;
-        const char *h[] = {"Content-Type: application/json",
-                           "Expect:", i ? "Content-Encoding: gzip" : NULL};
-        for (size_t k = 0; k < 3; k++) {
-            if (!h[k])
-                continue;
-            t = curl_slist_append(l, h[k]);
-            if (!t) {
-                curl_slist_free_all(l);
-                return vigil__error_oom();
-            }
-            l = t;
-        }
-        if (c->auth) {
-            t = curl_slist_append(l, c->auth);
-            if (!t) {
-                curl_slist_free_all(l);
-                return vigil__error_oom();
-            }
-            l = t;
-        }
-        *lists[i] = l;
-    }
-    return VIGIL_OK;
-}
-
-static int setup_curl(vigil_client *c)
-{
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return vigil__error_set(VIGIL_EIO, "client: libcurl could not be initialised");
-    c->curl_inited = 1;
-    c->multi = curl_multi_init();
-    c->easy = c->multi ? curl_easy_init() : NULL;
-    if (!c->easy)
-        return vigil__error_set(VIGIL_EIO, "client: libcurl handles could not be created");
-    int rc = make_headers(c);
-    if (rc)
-        return rc;
-    CURL *e = c->easy;
-    CURLcode cc = CURLE_OK;
-#define SETOPT(o, v)                        \
-    do {                                    \
-        if (cc == CURLE_OK)                 \
-            cc = curl_easy_setopt(e, o, v); \
-    } while (0)
-    SETOPT(CURLOPT_NOSIGNAL, 1L);
-    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_ms);
-    SETOPT(CURLOPT_TIMEOUT_MS, (long)c->request_ms);
-    SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
-    SETOPT(CURLOPT_WRITEDATA, c);
-    SETOPT(CURLOPT_HEADERFUNCTION, header_cb);
-    SETOPT(CURLOPT_HEADERDATA, c);
-    SETOPT(CURLOPT_USERAGENT, c->user_agent);
-    SETOPT(CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
-    SETOPT(CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
-    if (c->ca_file)
-        SETOPT(CURLOPT_CAINFO, c->ca_file);
-    if (c->cert_file) {
-        SETOPT(CURLOPT_SSLCERT, c->cert_file);
-        SETOPT(CURLOPT_SSLKEY, c->key_file);
-    }
-#undef SETOPT
-    if (cc != CURLE_OK)
-        return vigil__error_set(VIGIL_EIO, "client: libcurl refused an option: %s",
-                                curl_easy_strerror(cc));
-    return VIGIL_OK;
+    c->hdr[0] = "Content-Type: application/json";
+    c->hdr[1] = "Expect:";
+    c->hdr[2] = "Content-Encoding: gzip";
+    c->hdr[3] = c->auth;
+    return vigil__http_new(&c->http);
 }
 
 static int read_token(vigil_client *c, const char *token_env)
@@ -427,10 +294,10 @@ int vigil_client_new(vigil_client **out, const vigil_client_options *opts)
         rc = read_token(c, opts->token_env);
     if (!rc) {
         uint64_t seed = 0;
-        if (random_bytes(&seed, sizeof(seed)) != VIGIL_OK)
+        if (vigil__crypto_random(&seed, sizeof(seed)) != VIGIL_OK)
             seed = (uint64_t)vigil__monotonic_ms() ^ ((uint64_t)getpid() << 32);
         c->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
-        rc = setup_curl(c);
+        rc = setup_http(c);
     }
     if (rc) {
         vigil_client_free(c);
@@ -440,28 +307,11 @@ int vigil_client_new(vigil_client **out, const vigil_client_options *opts)
     return VIGIL_OK;
 }
 
-/* The header lists hold copies of the token: wipe them before freeing. */
-static void scrub_list(struct curl_slist *l)
-{
-    for (; l; l = l->next)
-        if (l->data)
-            explicit_bzero(l->data, strlen(l->data));
-}
-
 void vigil_client_free(vigil_client *c)
 {
     if (!c)
         return;
-    if (c->easy)
-        curl_easy_cleanup(c->easy);
-    if (c->multi)
-        curl_multi_cleanup(c->multi);
-    scrub_list(c->hdr_json);
-    scrub_list(c->hdr_gzip);
-    curl_slist_free_all(c->hdr_json);
-    curl_slist_free_all(c->hdr_gzip);
-    if (c->curl_inited)
-        curl_global_cleanup();
+    vigil__http_free(c->http);
     for (size_t i = 0; i < c->nurls; i++)
         vigil__free(c->urls[i]);
     vigil__free(c->urls);
@@ -473,7 +323,7 @@ void vigil_client_free(vigil_client *c)
     vigil__free(c->cert_file);
     vigil__free(c->key_file);
     vigil__free(c->user_agent);
-    vigil_buf_dispose(&c->resp);
+    vigil__http_response_dispose(&c->resp);
     vigil__free(c);
 }
 
@@ -498,23 +348,20 @@ static int cancel_pending(const vigil_client *c)
 
 enum outcome { OUT_OK, OUT_RETRY, OUT_DROP, OUT_CANCEL, OUT_FATAL };
 
-static int cancelled(vigil_client *c, struct curl_waitfd *w)
-{
-    return c->cancel_fd >= 0 && (w->revents & CURL_WAIT_POLLIN);
-}
-
 /* Waits up to `ms`, cut short by the cancel fd. Returns 1 when cancelled. */
 static int wait_ms(vigil_client *c, int64_t ms)
 {
     int64_t end = vigil__monotonic_ms() + ms;
     for (;;) {
-        struct curl_waitfd w = {c->cancel_fd, CURL_WAIT_POLLIN, 0};
         int64_t left = end - vigil__monotonic_ms();
         int timeout = left > 1000 ? 1000 : (int)(left > 0 ? left : 0);
-        curl_multi_poll(c->multi, c->cancel_fd >= 0 ? &w : NULL, c->cancel_fd >= 0 ? 1 : 0, timeout,
-                        NULL);
-        if (cancelled(c, &w))
-            return 1;
+        if (c->cancel_fd >= 0) {
+            struct pollfd p = {c->cancel_fd, POLLIN, 0};
+            if (poll(&p, 1, timeout) > 0 && (p.revents & POLLIN))
+                return 1;
+        } else if (timeout > 0) {
+            poll(NULL, 0, timeout);
+        }
         if (left <= 0 || vigil__monotonic_ms() >= end)
             return 0;
     }
@@ -546,80 +393,62 @@ static void hub_error(const vigil_buf *resp, char *code, size_t ncode, char *msg
 static enum outcome post_once(vigil_client *c, size_t idx, const void *body, size_t len, int gz,
                               const char *batch_id, int *code)
 {
-    CURL *e = c->easy;
-    vigil__buf_clear(&c->resp);
-    c->resp_clipped = 0;
     c->retry_after_ms = -1;
-    curl_easy_setopt(e, CURLOPT_URL, c->urls[idx]);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, gz ? c->hdr_gzip : c->hdr_json);
     int64_t limit = c->request_ms;
     if (c->deadline) {
         int64_t left = c->deadline - vigil__monotonic_ms();
         if (left < limit)
             limit = left > 1 ? left : 1;
     }
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)limit);
-    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
-        *code = vigil__error_set(VIGIL_EIO, "client: libcurl refused the transfer");
-        return OUT_FATAL;
-    }
+    const char *hdr[4];
+    size_t nh = 0;
+    hdr[nh++] = c->hdr[0];
+    hdr[nh++] = c->hdr[1];
+    if (gz)
+        hdr[nh++] = c->hdr[2];
+    if (c->hdr[3])
+        hdr[nh++] = c->hdr[3];
+    vigil__http_request req = VIGIL__HTTP_REQUEST_INIT;
+    req.url = c->urls[idx];
+    req.body = body;
+    req.body_len = len;
+    req.headers = hdr;
+    req.nheaders = nh;
+    req.user_agent = c->user_agent;
+    req.ca_file = c->ca_file;
+    req.cert_file = c->cert_file;
+    req.key_file = c->key_file;
+    req.insecure = c->insecure;
+    req.connect_timeout_ms = c->connect_ms;
+    req.timeout_ms = limit;
+    req.max_response = RESP_MAX; /* kept for the error message */
+    req.overflow = VIGIL__HTTP_OVERFLOW_CLIP;
+    req.cancel_fd = c->cancel_fd;
+    req.cancel_grace_ms = c->cancel_grace;
     __atomic_add_fetch(&c->n_requests, 1, __ATOMIC_RELAXED);
-    int running = 1, cancel = 0;
-    int64_t cancel_at = 0; /* once cancelled: the end of the grace period */
-    CURLcode result = CURLE_OK;
-    while (running) {
-        if (curl_multi_perform(c->multi, &running) != CURLM_OK)
-            break;
-        if (!running)
-            break;
-        int timeout = 1000;
-        if (cancel_at) {
-            int64_t left = cancel_at - vigil__monotonic_ms();
-            if (left <= 0) {
-                cancel = 1;
-                break;
-            }
-            timeout = left < timeout ? (int)left : timeout;
-        }
-        int watch = c->cancel_fd >= 0 && !cancel_at;
-        struct curl_waitfd w = {c->cancel_fd, CURL_WAIT_POLLIN, 0};
-        curl_multi_poll(c->multi, watch ? &w : NULL, watch ? 1 : 0, timeout, NULL);
-        if (watch && cancelled(c, &w)) {
-            if (!c->cancel_grace) {
-                cancel = 1;
-                break;
-            }
-            cancel_at = vigil__monotonic_ms() + c->cancel_grace;
-        }
-    }
-    int msgs;
-    CURLMsg *m;
-    while ((m = curl_multi_info_read(c->multi, &msgs)) != NULL)
-        if (m->msg == CURLMSG_DONE && m->easy_handle == e)
-            result = m->data.result;
-    curl_multi_remove_handle(c->multi, e);
-    if (cancel) {
-        *code = vigil__error_set(VIGIL_ECLOSED, "client: send to %s cancelled", c->urls[idx]);
+    int rc = vigil__http_perform(c->http, &req, &c->resp);
+    c->retry_after_ms = retry_after(&c->resp);
+    const char *url = c->urls[idx];
+    if (rc == VIGIL_ECLOSED) {
+        *code = vigil__error_set(VIGIL_ECLOSED, "client: send to %s cancelled", url);
         return OUT_CANCEL;
     }
-    const char *url = c->urls[idx];
-    if (result != CURLE_OK) {
-        int timeout = result == CURLE_OPERATION_TIMEDOUT;
-        *code = vigil__error_set(timeout ? VIGIL_ETIMEOUT : VIGIL_ENETWORK,
-                                 "client: POST %s failed: %s", url, curl_easy_strerror(result));
+    if (rc == VIGIL_ETIMEOUT || rc == VIGIL_ENETWORK) {
+        *code = vigil__error_set(rc, "client: POST %s failed: %s", url, c->resp.reason);
         vigil__log(&c->logger, VIGIL_LOG_WARN, COMPONENT, "ingest request failed",
-                   "url=%s batch_id=%s error=\"%s\"", url, batch_id, curl_easy_strerror(result));
+                   "url=%s batch_id=%s error=\"%s\"", url, batch_id, c->resp.reason);
         return OUT_RETRY;
     }
-    long status = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    if (rc) {
+        *code = rc;
+        return OUT_FATAL;
+    }
+    long status = c->resp.status;
     __atomic_store_n(&c->last_status, (int)status, __ATOMIC_RELAXED);
     if (status >= 200 && status < 300)
         return OUT_OK;
     char hcode[64], hmsg[512];
-    hub_error(&c->resp, hcode, sizeof(hcode), hmsg, sizeof(hmsg));
+    hub_error(&c->resp.body, hcode, sizeof(hcode), hmsg, sizeof(hmsg));
     vigil_buf f = VIGIL_BUF_INIT;
     vigil__buf_printf(&f, "url=%s batch_id=%s status=%ld", url, batch_id, status);
     if (*hcode) {
@@ -743,7 +572,7 @@ int vigil__client_encode(vigil_buf *out, vigil_batch *batch)
     vigil_buf json = VIGIL_BUF_INIT;
     int rc = vigil_batch_encode_json(&json, batch);
     if (!rc)
-        rc = vigil__gzip(out, json.ptr, json.size);
+        rc = vigil__gzip_compress(out, json.ptr, json.size);
     vigil_buf_dispose(&json);
     return rc;
 }

@@ -8,15 +8,6 @@
 #include "internal/common.h"
 #include "vigil/client.h"
 
-/* Compresses in[0..len) as one gzip member into `out` (cleared first).
- * Returns VIGIL_OK, VIGIL_ENOMEM or VIGIL_ERROR. */
-int vigil__gzip(vigil_buf *out, const void *in, size_t len);
-
-/* Inflates a gzip member into `out` (cleared first), refusing more than
- * `max_out` bytes of output (VIGIL_ELIMIT). Returns VIGIL_OK, VIGIL_ECORRUPT,
- * VIGIL_ELIMIT or VIGIL_ENOMEM. */
-int vigil__gunzip(vigil_buf *out, const void *in, size_t len, size_t max_out);
-
 /* Encodes `batch` as an ingest body and gzips it into `out`; sets a random
  * batch id on the batch first when it has none. */
 int vigil__client_encode(vigil_buf *out, vigil_batch *batch);

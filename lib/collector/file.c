@@ -1,5 +1,6 @@
-/* Built-in collector file: existence, size, age, mode and SHA-256 (mbedTLS). */
+/* Built-in collector file: existence, size, age, mode and SHA-256 (lib/crypto). */
 #include "collector/coll_int.h"
+#include "crypto/crypto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,19 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <mbedtls/sha256.h>
-#include <mbedtls/version.h>
-
-#if MBEDTLS_VERSION_MAJOR >= 3
-#define SHA256_STARTS mbedtls_sha256_starts
-#define SHA256_UPDATE mbedtls_sha256_update
-#define SHA256_FINISH mbedtls_sha256_finish
-#else
-#define SHA256_STARTS mbedtls_sha256_starts_ret
-#define SHA256_UPDATE mbedtls_sha256_update_ret
-#define SHA256_FINISH mbedtls_sha256_finish_ret
-#endif
 
 #define CHUNK 65536
 
@@ -131,10 +119,10 @@ static bool hash_file(file_state *s, unsigned char digest[32], char *err, size_t
                  (unsigned long long)s->max_hash);
         ok = false;
     }
-    mbedtls_sha256_context sha;
-    mbedtls_sha256_init(&sha);
+    vigil__crypto_sha256_ctx sha;
     uint64_t total = 0;
-    if (ok && SHA256_STARTS(&sha, 0) != 0) {
+    bool started = ok;
+    if (ok && vigil__crypto_sha256_start(&sha) != VIGIL_OK) {
         snprintf(err, err_size, "sha256 init failed");
         ok = false;
     }
@@ -156,16 +144,17 @@ static bool hash_file(file_state *s, unsigned char digest[32], char *err, size_t
             ok = false;
             break;
         }
-        if (SHA256_UPDATE(&sha, s->chunk, (size_t)n) != 0) {
+        if (vigil__crypto_sha256_update(&sha, s->chunk, (size_t)n) != VIGIL_OK) {
             snprintf(err, err_size, "sha256 update failed");
             ok = false;
         }
     }
-    if (ok && SHA256_FINISH(&sha, digest) != 0) {
+    if (ok && vigil__crypto_sha256_finish(&sha, digest) != VIGIL_OK) {
         snprintf(err, err_size, "sha256 finish failed");
         ok = false;
     }
-    mbedtls_sha256_free(&sha);
+    if (started)
+        vigil__crypto_sha256_free(&sha);
     close(fd);
     return ok;
 }

@@ -1,14 +1,13 @@
-/* Built-in collector http: a URL check with libcurl (http and https only,
- * on redirects too), bounded body, per-check timeout. */
+/* Built-in collector http: a URL check through lib/http (http and https
+ * only, on redirects too), bounded body, per-check timeout. */
 #include "collector/coll_int.h"
+#include "http/http.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-#include <curl/curl.h>
 
 #define URL_MAX         8192
 #define EXPECT_BODY_MAX 4096
@@ -30,24 +29,19 @@ typedef struct {
     int tls_verify;
     uint64_t max_body;
     bool https;
-    CURL *curl;
-    vigil_buf body;
-    bool truncated;
-    char errbuf[CURL_ERROR_SIZE];
+    vigil__http *http;
+    vigil__http_response resp;
 } http_state;
 
 static void http_destroy(void *p)
 {
     http_state *s = p;
-    if (s->curl) {
-        curl_easy_cleanup(s->curl);
-        curl_global_cleanup();
-    }
+    vigil__http_free(s->http);
     vigil__free(s->url);
     vigil__free(s->label);
     vigil__free(s->expect_body);
     vigil__free(s->ca_file);
-    vigil_buf_dispose(&s->body);
+    vigil__http_response_dispose(&s->resp);
     vigil__free(s);
 }
 
@@ -77,19 +71,16 @@ static int check_url(http_state *s, const vigil_config_node *node, const char *u
         return vigil_config_error(node, VIGIL_EUNSUPPORTED, msg);
     }
     s->https = n == 5;
-    CURLU *u = curl_url();
-    if (!u)
-        return vigil__error_oom();
-    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
-    curl_url_cleanup(u);
-    if (uc == CURLUE_OUT_OF_MEMORY)
-        return vigil__error_oom();
-    if (uc != CURLUE_OK) {
+    vigil__http_url u;
+    char why[128];
+    int rc = vigil__http_url_parse(&u, url, why, sizeof(why));
+    vigil__http_url_dispose(&u);
+    if (rc == VIGIL_EVALUE) {
         char msg[160];
-        snprintf(msg, sizeof(msg), "invalid URL: %s", curl_url_strerror(uc));
+        snprintf(msg, sizeof(msg), "invalid URL: %s", why);
         return vigil_config_error(node, VIGIL_EVALUE, msg);
     }
-    return VIGIL_OK;
+    return rc;
 }
 
 static int http_config(http_state *s, const vigil_config_node *config,
@@ -140,66 +131,6 @@ static int http_config(http_state *s, const vigil_config_node *config,
     return VIGIL_OK;
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *payload)
-{
-    http_state *s = payload;
-    size_t n = size * nmemb;
-    size_t room = s->max_body > s->body.size ? (size_t)(s->max_body - s->body.size) : 0;
-    if (n > room) {
-        if (room > 0 && vigil__buf_put(&s->body, data, room) != VIGIL_OK)
-            return 0;
-        s->truncated = true;
-        return 0; /* stop reading: enough of the body */
-    }
-    if (n > 0 && vigil__buf_put(&s->body, data, n) != VIGIL_OK)
-        return 0;
-    return n;
-}
-
-static int http_setup(http_state *s)
-{
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return vigil__error_set(VIGIL_ERROR, "curl_global_init failed");
-    s->curl = curl_easy_init();
-    if (!s->curl) {
-        curl_global_cleanup();
-        return vigil__error_oom();
-    }
-    CURL *c = s->curl;
-    CURLcode e = CURLE_OK;
-#define SET(opt, val)                            \
-    do {                                         \
-        if (e == CURLE_OK)                       \
-            e = curl_easy_setopt(c, opt, (val)); \
-    } while (0)
-    SET(CURLOPT_URL, s->url);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_FOLLOWLOCATION, (long)s->follow);
-    SET(CURLOPT_MAXREDIRS, (long)s->max_redirects);
-    SET(CURLOPT_TIMEOUT_MS, (long)s->timeout_ms);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)s->timeout_ms);
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_FRESH_CONNECT, 1L);
-    SET(CURLOPT_FORBID_REUSE, 1L);
-    SET(CURLOPT_PROXY, ""); /* a health check goes straight to its target */
-    SET(CURLOPT_USERAGENT, "vigil-agent/" VIGIL_VERSION);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, s);
-    SET(CURLOPT_ERRORBUFFER, s->errbuf);
-    SET(CURLOPT_SSL_VERIFYPEER, (long)s->tls_verify);
-    SET(CURLOPT_SSL_VERIFYHOST, s->tls_verify ? 2L : 0L);
-    if (s->ca_file)
-        SET(CURLOPT_CAINFO, s->ca_file);
-    if (s->https)
-        SET(CURLOPT_CERTINFO, 1L);
-#undef SET
-    if (e != CURLE_OK)
-        return vigil__error_set(e == CURLE_OUT_OF_MEMORY ? VIGIL_ENOMEM : VIGIL_EUNSUPPORTED,
-                                "libcurl option: %s", curl_easy_strerror(e));
-    return VIGIL_OK;
-}
-
 static int http_create(void **state, const vigil_config_node *config,
                        const vigil_collector_context *ctx)
 {
@@ -209,7 +140,7 @@ static int http_create(void **state, const vigil_config_node *config,
     s->ctx = ctx;
     int rc = http_config(s, config, ctx);
     if (rc == VIGIL_OK)
-        rc = http_setup(s);
+        rc = vigil__http_new(&s->http);
     if (rc != VIGIL_OK) {
         http_destroy(s);
         return rc;
@@ -218,65 +149,50 @@ static int http_create(void **state, const vigil_config_node *config,
     return VIGIL_OK;
 }
 
-/* Days until the leaf certificate's "Expire date" (OpenSSL's certinfo
- * format, "Jan 13 12:00:00 2030 GMT"); false when unknown. */
-static bool cert_days_left(CURL *c, int64_t now_ms, double *days)
-{
-    struct curl_certinfo *ci = NULL;
-    if (curl_easy_getinfo(c, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci || ci->num_of_certs < 1)
-        return false;
-    for (struct curl_slist *l = ci->certinfo[0]; l; l = l->next) {
-        if (strncmp(l->data, "Expire date:", 12) != 0)
-            continue;
-        struct tm tm;
-        memset(&tm, 0, sizeof(tm));
-        const char *end = strptime(l->data + 12, "%b %d %H:%M:%S %Y", &tm);
-        if (!end)
-            return false;
-        time_t t = timegm(&tm);
-        *days = ((double)t * 1000.0 - (double)now_ms) / 86400000.0;
-        return true;
-    }
-    return false;
-}
-
 static int http_collect(void *p, vigil_batch *out, int64_t now_ms)
 {
     http_state *s = p;
-    vigil__buf_clear(&s->body);
-    s->truncated = false;
-    s->errbuf[0] = '\0';
-    CURLcode e = curl_easy_perform(s->curl);
-    if (e == CURLE_WRITE_ERROR && s->truncated)
-        e = CURLE_OK; /* we stopped reading on purpose */
-    if (e == CURLE_OUT_OF_MEMORY)
-        return vigil__error_oom();
+    vigil__http_request req = VIGIL__HTTP_REQUEST_INIT;
+    req.url = s->url;
+    req.user_agent = "vigil-agent/" VIGIL_VERSION;
+    req.follow_redirects = s->follow;
+    req.max_redirects = (long)s->max_redirects;
+    req.timeout_ms = s->timeout_ms;
+    req.connect_timeout_ms = s->timeout_ms;
+    req.fresh_connection = 1;
+    req.no_proxy = 1; /* a health check goes straight to its target */
+    req.insecure = !s->tls_verify;
+    req.ca_file = s->ca_file;
+    req.cert_expiry = s->https;
+    req.max_response = s->max_body ? (size_t)s->max_body : 1; /* 0 would mean the default */
+    req.overflow = VIGIL__HTTP_OVERFLOW_STOP;                 /* enough of the body */
+    int rc = vigil__http_perform(s->http, &req, &s->resp);
+    if (rc == VIGIL_ENOMEM)
+        return rc;
     const char *L = s->label;
-    int rc;
-    if (e != CURLE_OK) {
+    if (rc != VIGIL_OK) {
         vigil__log(s->ctx->logger, VIGIL_LOG_DEBUG, "collector", "http check failed",
-                   "check=%s error=\"%s\"", L, s->errbuf[0] ? s->errbuf : curl_easy_strerror(e));
+                   "check=%s error=\"%s\"", L, s->resp.error);
         return vigil__coll_emit1(out, "http_up", 0, now_ms, "check", L);
     }
-    long status = 0;
-    curl_off_t total_us = 0;
-    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(s->curl, CURLINFO_TOTAL_TIME_T, &total_us);
+    long status = s->resp.status;
+    const vigil_buf *body = &s->resp.body;
     bool up = s->expect_status ? status == s->expect_status : (status >= 200 && status < 400);
     if (up && s->expect_body) {
         const char *hit = NULL;
-        if (s->body.size > 0)
-            hit = memmem(s->body.ptr, s->body.size, s->expect_body, strlen(s->expect_body));
+        if (body->size > 0)
+            hit = memmem(body->ptr, body->size, s->expect_body, strlen(s->expect_body));
         up = hit != NULL;
     }
     if ((rc = vigil__coll_emit1(out, "http_up", up ? 1 : 0, now_ms, "check", L)) ||
         (rc = vigil__coll_emit1(out, "http_status_code", (double)status, now_ms, "check", L)) ||
-        (rc = vigil__coll_emit1(out, "http_latency_ms", (double)total_us / 1000.0, now_ms, "check",
-                                L)))
+        (rc = vigil__coll_emit1(out, "http_latency_ms", (double)s->resp.timings.total_us / 1000.0,
+                                now_ms, "check", L)))
         return rc;
-    double days;
-    if (s->https && cert_days_left(s->curl, now_ms, &days))
+    if (s->https && s->resp.has_cert_expiry) {
+        double days = ((double)s->resp.cert_expiry_s * 1000.0 - (double)now_ms) / 86400000.0;
         return vigil__coll_emit1(out, "http_cert_days_left", days, now_ms, "check", L);
+    }
     return VIGIL_OK;
 }
 

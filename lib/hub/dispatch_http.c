@@ -3,10 +3,11 @@
  * answer (the remediator answers once the action has finished). Network
  * errors and 5xx are retried with capped exponential backoff and jitter, a
  * bounded number of times; a 4xx is final. A request id is delivered by one
- * worker at a time. The only file of lib/hub that includes curl.h. */
+ * worker at a time. Requests go through lib/http, one handle per worker, so
+ * each worker keeps its connection to the remediator alive. */
 #include "hub/dispatch.h"
+#include "http/http.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,11 +42,9 @@ typedef struct worker {
     vigil__dispatch *d;
     pthread_t thread;
     int started;
-    CURL *easy;
+    vigil__http *http;
     job *cur;
-    vigil_buf resp;
-    int resp_clipped;
-    char errbuf[CURL_ERROR_SIZE];
+    vigil__http_response resp;
 } worker;
 
 struct vigil__dispatch {
@@ -56,7 +55,6 @@ struct vigil__dispatch {
     unsigned int attempts;
     size_t queue_max;
     vigil_logger logger;
-    int curl_inited;
 
     pthread_mutex_t mu;
     pthread_cond_t cv; /* work queued, or stopping */
@@ -112,27 +110,9 @@ static void job_finish(job *j, const vigil_action_result *r, int64_t seq, const 
 
 /* ---- one delivery ------------------------------------------------------------ */
 
-static size_t write_cb(char *data, size_t size, size_t n, void *ud)
+static int stop_requested(void *payload)
 {
-    worker *w = ud;
-    size_t len = size * n;
-    size_t room = w->resp.size < RESP_MAX ? RESP_MAX - w->resp.size : 0;
-    size_t take = len < room ? len : room;
-    if (take < len)
-        w->resp_clipped = 1;
-    if (take && vigil__buf_put(&w->resp, data, take) != VIGIL_OK)
-        w->resp_clipped = 1;
-    return len;
-}
-
-static int progress_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-    (void)dt;
-    (void)dn;
-    (void)ut;
-    (void)un;
-    worker *w = ud;
-    return is_stopping(w->d) ? 1 : 0;
+    return is_stopping(payload);
 }
 
 /* Sets a FAILED result with `reason` and a message as output. */
@@ -161,49 +141,43 @@ static attempt_outcome attempt(worker *w, job *j, vigil_action_result *r, int64_
                                   j->body.ptr, j->body.size);
     if (!rc)
         rc = vigil__buf_put(&hdr, sig.ptr, sig.size);
-    struct curl_slist *hs = NULL, *t;
     const char *lines[] = {"Content-Type: application/json", "Expect:", "Accept: application/json",
                            hdr.ptr};
-    for (size_t i = 0; !rc && i < VIGIL__ARRAY_LEN(lines); i++) {
-        t = curl_slist_append(hs, lines[i]);
-        if (!t)
-            rc = vigil__error_oom();
-        else
-            hs = t;
-    }
     vigil_buf_dispose(&sig);
-    vigil_buf_dispose(&hdr);
     if (rc) {
-        curl_slist_free_all(hs);
+        vigil_buf_dispose(&hdr);
         fail_msg(r, "internal_error", vigil_error_last()->message);
         return FINAL;
     }
-    vigil__buf_clear(&w->resp);
-    w->resp_clipped = 0;
-    w->errbuf[0] = '\0';
-    CURL *e = w->easy;
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body.ptr);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body.size);
-    CURLcode cc = curl_easy_perform(e);
-    long status = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(hs);
+    vigil__http_request req = VIGIL__HTTP_REQUEST_INIT;
+    req.url = d->url;
+    req.body = j->body.ptr ? j->body.ptr : "";
+    req.body_len = j->body.size;
+    req.headers = lines;
+    req.nheaders = VIGIL__ARRAY_LEN(lines);
+    req.user_agent = "vigil-hub/" VIGIL_VERSION;
+    req.connect_timeout_ms = d->connect_ms;
+    req.timeout_ms = d->timeout_ms;
+    req.max_response = RESP_MAX;
+    req.overflow = VIGIL__HTTP_OVERFLOW_CLIP;
+    req.cancel_cb = stop_requested;
+    req.cancel_payload = d;
+    int hrc = vigil__http_perform(w->http, &req, &w->resp);
+    vigil_buf_dispose(&hdr);
+    long status = w->resp.status;
 
-    if (cc == CURLE_ABORTED_BY_CALLBACK || (cc != CURLE_OK && is_stopping(d))) {
+    if (hrc == VIGIL_ECLOSED || (hrc != VIGIL_OK && is_stopping(d))) {
         fail_msg(r, "cancelled", "the hub stopped before the remediator answered");
         return CANCELLED;
     }
-    if (cc != CURLE_OK) {
-        const char *msg = w->errbuf[0] ? w->errbuf : curl_easy_strerror(cc);
-        fail_msg(r, "network", msg);
+    if (hrc != VIGIL_OK) {
+        fail_msg(r, "network", w->resp.error[0] ? w->resp.error : vigil_error_last()->message);
         return RETRY;
     }
-    const char *body = w->resp.ptr ? w->resp.ptr : "";
+    const char *body = w->resp.body.ptr ? w->resp.body.ptr : "";
     if (status == 200 || status == 202) {
-        if (!w->resp_clipped &&
-            vigil__hub_result_parse(body, w->resp.size, 0, r, seq, mac) == VIGIL_OK &&
+        if (!w->resp.clipped &&
+            vigil__hub_result_parse(body, w->resp.body.size, 0, r, seq, mac) == VIGIL_OK &&
             (!r->id || strcmp(r->id, j->id) == 0)) {
             vigil_action_result_set_id(r, j->id);
             if (status == 202 && r->status != VIGIL_ACTION_PENDING_APPROVAL)
@@ -221,7 +195,7 @@ static attempt_outcome attempt(worker *w, job *j, vigil_action_result *r, int64_
         }
         char msg[512];
         snprintf(msg, sizeof(msg), "the remediator's answer is not a result for \"%s\": %s", j->id,
-                 w->resp_clipped ? "too large" : vigil_error_last()->message);
+                 w->resp.clipped ? "too large" : vigil_error_last()->message);
         vigil_action_result_clear(r);
         *seq = 0;
         mac[0] = '\0';
@@ -230,7 +204,7 @@ static attempt_outcome attempt(worker *w, job *j, vigil_action_result *r, int64_
     }
     char reason[32];
     snprintf(reason, sizeof(reason), "http_%ld", status);
-    fail(r, reason, body, w->resp.size);
+    fail(r, reason, body, w->resp.body.size);
     return status >= 500 ? RETRY : FINAL;
 }
 
@@ -333,36 +307,7 @@ static void *worker_main(void *arg)
 static int setup_worker(vigil__dispatch *d, worker *w)
 {
     w->d = d;
-    w->easy = curl_easy_init();
-    if (!w->easy)
-        return vigil__error_set(VIGIL_EIO, "dispatch: a libcurl handle could not be created");
-    CURL *e = w->easy;
-    CURLcode cc = CURLE_OK;
-#define SETOPT(o, v)                        \
-    do {                                    \
-        if (cc == CURLE_OK)                 \
-            cc = curl_easy_setopt(e, o, v); \
-    } while (0)
-    SETOPT(CURLOPT_URL, d->url);
-    SETOPT(CURLOPT_NOSIGNAL, 1L);
-    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)d->connect_ms);
-    SETOPT(CURLOPT_TIMEOUT_MS, (long)d->timeout_ms);
-    SETOPT(CURLOPT_POST, 1L);
-    SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
-    SETOPT(CURLOPT_WRITEDATA, w);
-    SETOPT(CURLOPT_NOPROGRESS, 0L);
-    SETOPT(CURLOPT_XFERINFOFUNCTION, progress_cb);
-    SETOPT(CURLOPT_XFERINFODATA, w);
-    SETOPT(CURLOPT_ERRORBUFFER, w->errbuf);
-    SETOPT(CURLOPT_USERAGENT, "vigil-hub/" VIGIL_VERSION);
-#undef SETOPT
-    if (cc != CURLE_OK)
-        return vigil__error_set(VIGIL_EIO, "dispatch: libcurl refused an option: %s",
-                                curl_easy_strerror(cc));
-    return VIGIL_OK;
+    return vigil__http_new(&w->http);
 }
 
 static int check_url(const char *url)
@@ -375,29 +320,23 @@ static int check_url(const char *url)
         if (*p <= ' ' || *p == 0x7f)
             return vigil__error_set(VIGIL_EINVAL,
                                     "remediator.url: contains a space or control character");
-    CURLU *u = curl_url();
-    if (!u)
-        return vigil__error_oom();
-    int rc = VIGIL_OK;
-    char *scheme = NULL, *host = NULL, *user = NULL, *query = NULL;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
+    vigil__http_url u;
+    int rc = vigil__http_url_parse(&u, url, NULL, 0);
+    if (rc == VIGIL_ENOMEM)
+        ; /* returned as is */
+    else if (rc || !u.scheme)
         rc = vigil__error_set(VIGIL_EINVAL, "remediator.url: \"%.200s\" is not a valid URL", url);
-    else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+    else if (strcmp(u.scheme, "http") != 0 && strcmp(u.scheme, "https") != 0)
         rc = vigil__error_set(VIGIL_EINVAL,
                               "remediator.url: scheme \"%.20s\" is not allowed (http or https)",
-                              scheme);
-    else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host)
+                              u.scheme);
+    else if (!u.host || !*u.host)
         rc = vigil__error_set(VIGIL_EINVAL, "remediator.url: \"%.200s\" has no host", url);
-    else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
+    else if (u.user)
         rc = vigil__error_set(VIGIL_EINVAL, "remediator.url: credentials in a URL are refused");
-    else if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK)
+    else if (u.query)
         rc = vigil__error_set(VIGIL_EINVAL, "remediator.url: takes no query string");
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(user);
-    curl_free(query);
-    curl_url_cleanup(u);
+    vigil__http_url_dispose(&u);
     return rc;
 }
 
@@ -407,9 +346,8 @@ void vigil__dispatch_free(vigil__dispatch *d)
         return;
     vigil__dispatch_stop(d);
     for (size_t i = 0; i < d->nworkers; i++) {
-        if (d->workers[i].easy)
-            curl_easy_cleanup(d->workers[i].easy);
-        vigil_buf_dispose(&d->workers[i].resp);
+        vigil__http_free(d->workers[i].http);
+        vigil__http_response_dispose(&d->workers[i].resp);
     }
     vigil__free(d->workers);
     if (d->secret) {
@@ -419,8 +357,6 @@ void vigil__dispatch_free(vigil__dispatch *d)
     vigil__free(d->url);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
-    if (d->curl_inited)
-        curl_global_cleanup();
     vigil__free(d);
 }
 
@@ -479,12 +415,6 @@ int vigil__dispatch_new(vigil__dispatch **out, const vigil__dispatch_options *o)
             memcpy(d->secret, o->secret, o->secret_len);
             d->secret_len = o->secret_len;
         }
-    }
-    if (!rc) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            rc = vigil__error_set(VIGIL_EIO, "dispatch: libcurl could not be initialised");
-        else
-            d->curl_inited = 1;
     }
     if (!rc) {
         d->workers = vigil__calloc(nworkers, sizeof(worker));

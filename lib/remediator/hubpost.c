@@ -1,10 +1,10 @@
 /* Late results to the hub: POST <hub>/v1/actions/<id>/result with the
  * result JSON and a bearer token, from one background thread, retried with
- * exponential backoff on network errors and 5xx (a 4xx is final). The only
- * file of lib/remediator that uses libcurl. */
+ * exponential backoff on network errors and 5xx (a 4xx is final), through
+ * lib/http. */
+#include "http/http.h"
 #include "remediator/rem_int.h"
 
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,18 +34,10 @@ struct vigil__hubpost {
     size_t n;
     int started, stopping;
     pthread_t thread;
-    CURL *curl;
+    vigil__http *http;
+    vigil__http_response resp;
     unsigned int seed; /* jitter */
 };
-
-static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode g_curl_init = CURLE_FAILED_INIT;
-
-/* curl's global initialisation is process-wide by its own design; done once. */
-static void curl_init_once(void)
-{
-    g_curl_init = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static void item_free(hp_item *it)
 {
@@ -66,8 +58,8 @@ void vigil__hubpost_free(vigil__hubpost *hp)
         hp->items = it->next;
         item_free(it);
     }
-    if (hp->curl)
-        curl_easy_cleanup(hp->curl);
+    vigil__http_free(hp->http);
+    vigil__http_response_dispose(&hp->resp);
     if (hp->token) {
         volatile char *p = hp->token;
         while (*p)
@@ -87,8 +79,7 @@ int vigil__hubpost_new(vigil__hubpost **out, const vigil_remediator_options *o,
     const char *url = o->hub_url;
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return vigil__error_set(VIGIL_EUNSUPPORTED, "hub.url: expected http:// or https://");
-    pthread_once(&g_curl_once, curl_init_once);
-    if (g_curl_init != CURLE_OK)
+    if (vigil__http_init() != VIGIL_OK)
         return vigil__error_set(VIGIL_EIO, "hub: libcurl could not be initialised");
     vigil__hubpost *hp = vigil__calloc(1, sizeof(*hp));
     if (!hp)
@@ -119,21 +110,14 @@ int vigil__hubpost_new(vigil__hubpost **out, const vigil_remediator_options *o,
         else if (!(hp->token = vigil__strdup(t)))
             rc = vigil__error_oom();
     }
-    if (!rc && !(hp->curl = curl_easy_init()))
-        rc = vigil__error_set(VIGIL_EIO, "hub: curl_easy_init failed");
+    if (!rc)
+        rc = vigil__http_new(&hp->http);
     if (rc) {
         vigil__hubpost_free(hp);
         return rc;
     }
     *out = hp;
     return VIGIL_OK;
-}
-
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return size * n;
 }
 
 /* Percent-encodes an id for a path segment. */
@@ -168,27 +152,18 @@ static int post_one(vigil__hubpost *hp, hp_item *it)
         vigil_buf_dispose(&auth);
         return 1;
     }
-    struct curl_slist *hs = curl_slist_append(NULL, "Content-Type: application/json");
-    struct curl_slist *h2 = hs ? curl_slist_append(hs, "Expect:") : NULL;
-    if (h2)
-        hs = h2;
-    if (hs && auth.ptr && (h2 = curl_slist_append(hs, auth.ptr)))
-        hs = h2;
-    CURL *c = hp->curl;
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url.ptr);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, it->body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->len);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)hp->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    CURLcode cc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hs);
+    const char *hs[3] = {"Content-Type: application/json", "Expect:", auth.ptr};
+    vigil__http_request req = VIGIL__HTTP_REQUEST_INIT;
+    req.url = url.ptr;
+    req.body = it->body;
+    req.body_len = it->len;
+    req.headers = hs;
+    req.nheaders = auth.ptr ? 3 : 2;
+    req.timeout_ms = hp->timeout_ms;
+    req.max_response = 4096; /* the answer is not read: keep little of it */
+    req.overflow = VIGIL__HTTP_OVERFLOW_CLIP;
+    int hrc = vigil__http_perform(hp->http, &req, &hp->resp);
+    long status = hp->resp.status;
     if (auth.ptr) {
         volatile char *p = auth.ptr;
         while (*p)
@@ -197,19 +172,22 @@ static int post_one(vigil__hubpost *hp, hp_item *it)
     vigil_buf_dispose(&auth);
     vigil_buf_dispose(&url);
     it->attempts++;
-    if (cc == CURLE_OK && status >= 200 && status < 300) {
+    if (hrc == VIGIL_OK && status >= 200 && status < 300) {
         vigil__log(&hp->logger, VIGIL_LOG_INFO, "remediator", "late result delivered to the hub",
                    "status=%ld", status);
         return 0;
     }
-    if (cc == CURLE_OK && status >= 400 && status < 500) {
+    if (hrc == VIGIL_OK && status >= 400 && status < 500) {
         vigil__log(&hp->logger, VIGIL_LOG_WARN, "remediator", "the hub refused a late result",
                    "status=%ld", status);
         return 0;
     }
     vigil__log(&hp->logger, VIGIL_LOG_WARN, "remediator", "late result not delivered",
                "status=%ld error=\"%s\" attempt=%u", status,
-               cc == CURLE_OK ? "server error" : curl_easy_strerror(cc), it->attempts);
+               hrc == VIGIL_OK      ? "server error"
+               : hp->resp.reason[0] ? hp->resp.reason
+                                    : vigil_error_last()->message,
+               it->attempts);
     return it->attempts < hp->max_attempts;
 }
 

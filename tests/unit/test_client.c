@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "client/client_int.h"
+#include "gzip/gzip.h"
 #include "testutil.h"
 #include "vigil/client.h"
 
@@ -742,7 +743,7 @@ START_TEST(send_body_plain_and_gzip)
     const char *json = "{\"agent\":\"h1\",\"batch_id\":\"raw-1\",\"metrics\":[]}";
     ck_assert_int_eq(vigil_client_send_body(c, json, strlen(json), 0), VIGIL_OK);
     vigil_buf gz = VIGIL_BUF_INIT;
-    ck_assert_int_eq(vigil__gzip(&gz, json, strlen(json)), VIGIL_OK);
+    ck_assert_int_eq(vigil__gzip_compress(&gz, json, strlen(json)), VIGIL_OK);
     ck_assert_int_eq(vigil_client_send_body(c, gz.ptr, gz.size, 1), VIGIL_OK);
     vigil_buf_dispose(&gz);
     ck_assert_int_eq(vigil_client_send_body(c, json, 0, 0), VIGIL_EINVAL);
@@ -882,16 +883,16 @@ START_TEST(gzip_round_trip_and_bad_input)
     for (size_t i = 0; i < sizeof(text); i++)
         text[i] = (char)('a' + (i * 7) % 26);
     vigil_buf gz = VIGIL_BUF_INIT, back = VIGIL_BUF_INIT;
-    ck_assert_int_eq(vigil__gzip(&gz, text, sizeof(text)), VIGIL_OK);
+    ck_assert_int_eq(vigil__gzip_compress(&gz, text, sizeof(text)), VIGIL_OK);
     ck_assert_uint_lt(gz.size, sizeof(text));
-    ck_assert_int_eq(vigil__gunzip(&back, gz.ptr, gz.size, 1 << 20), VIGIL_OK);
+    ck_assert_int_eq(vigil__gzip_inflate(&back, gz.ptr, gz.size, 1 << 20), VIGIL_OK);
     ck_assert_uint_eq(back.size, sizeof(text));
     ck_assert_int_eq(memcmp(back.ptr, text, sizeof(text)), 0);
-    ck_assert_int_eq(vigil__gunzip(&back, gz.ptr, gz.size, 1000), VIGIL_ELIMIT);
+    ck_assert_int_eq(vigil__gzip_inflate(&back, gz.ptr, gz.size, 1000), VIGIL_ELIMIT);
     vt_assert_error(VIGIL_ELIMIT, "exceeds 1000 bytes");
-    ck_assert_int_eq(vigil__gunzip(&back, gz.ptr, gz.size / 2, 1 << 20), VIGIL_ECORRUPT);
+    ck_assert_int_eq(vigil__gzip_inflate(&back, gz.ptr, gz.size / 2, 1 << 20), VIGIL_ECORRUPT);
     vt_assert_error(VIGIL_ECORRUPT, "truncated");
-    ck_assert_int_eq(vigil__gunzip(&back, "not gzip at all", 15, 1 << 20), VIGIL_ECORRUPT);
+    ck_assert_int_eq(vigil__gzip_inflate(&back, "not gzip at all", 15, 1 << 20), VIGIL_ECORRUPT);
     vt_assert_error(VIGIL_ECORRUPT, "invalid gzip data");
     ck_assert_uint_eq(back.size, 0);
     vigil_buf_dispose(&gz);
