@@ -460,6 +460,7 @@ int vigil__proc_pidfd_open(pid_t pid)
     return fd < 0 ? -1 : (int)fd;
 #else
     (void)pid;
+    errno = ENOSYS;
     return -1;
 #endif
 }

@@ -121,7 +121,8 @@ typedef struct vigil__proc_statinfo {
 int vigil__proc_stat(pid_t pid, vigil__proc_statinfo *out);
 /* True when the process exists and is not a zombie. */
 bool vigil__proc_alive(pid_t pid);
-/* Opens a pidfd (-1 when the kernel has none or the process is gone). */
+/* Opens a pidfd: -1 with errno when the kernel has none (ENOSYS) or the
+ * process is gone (ESRCH). */
 int vigil__proc_pidfd_open(pid_t pid);
 /* Sends `sig` through the pidfd when there is one, else with kill(2). */
 int vigil__proc_pidfd_signal(int pidfd, pid_t pid, int sig);
