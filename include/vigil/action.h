@@ -32,11 +32,16 @@
  * it), but a program may still read a leading '-' as an option: the default
  * pattern refuses that, and patterns you write should too.
  *
- * Child processes. Actions that run programs fork and exec directly; the
- * library waits only for the pids it started (never waitpid(-1)), so an
- * embedder must not reap arbitrary children either. Call
- * vigil_action_registry_reap() now and then (e.g. every second or on SIGCHLD)
- * so that a supervised program that exits does not linger as a zombie.
+ * Child processes. Actions that run programs fork and exec directly. Before
+ * every start the program must be an executable regular file that neither
+ * group nor others may write, owned by root or by the user Vigil runs as;
+ * otherwise the result is VIGIL_ACTION_FAILED, reason "spawn_failed", with
+ * an output that names the program and the failed check ("cannot execute
+ * PROG: it is writable by group or others (mode 0775)"). The library waits
+ * only for the pids it started (never waitpid(-1)), so an embedder must not
+ * reap arbitrary children either. Call vigil_action_registry_reap() now and
+ * then (e.g. every second or on SIGCHLD) so that a supervised program that
+ * exits does not linger as a zombie.
  *
  * Threads: configure a registry (register types, add actions) from one thread
  * before use. After that vigil_action_registry_execute(), _validate(), _find(),

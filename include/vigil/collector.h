@@ -143,8 +143,9 @@
  *            environment variables; the environment is otherwise only
  *            PATH=/usr/sbin:/usr/bin:/sbin:/bin and LC_ALL=C).
  *            The program must be an existing regular executable file that
- *            neither group nor others may write, and when the options'
- *            exec_allow is set it must be listed there.
+ *            neither group nor others may write, owned by root or by the user
+ *            Vigil runs as (checked at load and again before every run), and
+ *            when the options' exec_allow is set it must be listed there.
  *            Label: check=<name>, else the program path.
  *            Its stdout is read as Prometheus text exposition lines
  *            (`name{k="v"} value [timestamp]`; # comments skipped) or

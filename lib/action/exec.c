@@ -7,8 +7,13 @@
  *   group: nogroup               # optional, needs root
  *   max_output: 64KiB            # stdout + stderr kept in the result
  *
+ * The program goes through the runner's check before every run (lib/proc):
+ * an executable regular file that neither group nor others can write, owned
+ * by root or the user Vigil runs as.
+ *
  * Result reasons: exit_code (non-zero exit), signal (killed by a signal),
- * timeout, cancelled, spawn_failed (the program could not be executed). */
+ * timeout, cancelled, spawn_failed (the program was refused by the check or
+ * could not be executed; the output says why). */
 #include "action/action_int.h"
 
 #include <string.h>
@@ -17,7 +22,7 @@ typedef struct exec_state {
     vigil__argv_tpl argv;
     char **env_names;
     char *workdir;
-    vigil__ids ids;
+    vigil__proc_ids ids;
     size_t max_output;
     char *name;
     vigil_action_getenv_cb getenv_cb;
@@ -101,8 +106,8 @@ static int exec_execute(void *p, const vigil_action_request *req, const vigil_ac
     int rc = vigil__env_build(&env, s->env_names, s->getenv_cb, s->getenv_payload);
     if (!rc) {
         vigil__argv_expand(&s->argv, req, argv);
-        vigil__spawn sp = {argv, (const char *const *)env, s->workdir, &s->ids, -1};
-        rc = vigil__spawn_run_result(&sp, exec, s->max_output, result);
+        rc = vigil__action_run(argv, (const char *const *)env, s->workdir, &s->ids, exec,
+                               s->max_output, result);
     }
     vigil__action_strv_free(env);
     vigil__free(argv);

@@ -33,9 +33,15 @@
  * pidfile of a program that exited by itself. A registry created later (after
  * a reload) adopts a running child named by the pidfile.
  *
+ * Starting goes through the one runner (lib/proc): argv only, a process group
+ * of its own, stdin from /dev/null, stdout and stderr to log_file, all other
+ * descriptors closed, and the program check (an executable regular file that
+ * neither group nor others can write, owned by root or the user Vigil runs
+ * as) before every start.
+ *
  * Result reasons: bad_pidfile, stop_failed (still alive after SIGKILL),
- * spawn_failed, pidfile (cannot write it), exited (the program ended during
- * settle), timeout, cancelled. */
+ * spawn_failed (refused by the program check, or the exec failed), pidfile (cannot write it),
+ * exited (the program ended during settle), timeout, cancelled. */
 #include "action/action_int.h"
 
 #include <errno.h>
@@ -60,7 +66,7 @@ typedef struct proc_state {
     int64_t stop_timeout_ms, start_timeout_ms, settle_ms;
     char **env_names;
     char *workdir;
-    vigil__ids ids;
+    vigil__proc_ids ids;
     char *log_file;
     char *name;
     const vigil_logger *logger;
@@ -238,7 +244,7 @@ static int proc_create(void **state, const vigil_config_node *config,
     pid_t pid;
     unsigned long long st;
     char why[16];
-    vigil__procstat ps;
+    vigil__proc_statinfo ps;
     if (pidfile_read(s->pidfile, &pid, &st, why, sizeof(why)) == PF_OK &&
         vigil__proc_stat(pid, &ps) == VIGIL_OK && ps.starttime == st && ps.state != 'Z' &&
         waitpid(pid, NULL, WNOHANG) == 0)
@@ -299,8 +305,8 @@ static int probe(proc_state *s, pid_t *pid, int *pidfd, vigil_buf *out)
         vigil__buf_puts(out, why);
         return PR_BAD;
     }
-    vigil__procstat ps;
-    int fd = vigil__pidfd_open(*pid);
+    vigil__proc_statinfo ps;
+    int fd = vigil__proc_pidfd_open(*pid);
     int rc = vigil__proc_stat(*pid, &ps);
     if (rc == VIGIL_OK && ps.state == 'Z' && waitpid(*pid, NULL, WNOHANG) == *pid) {
         if (*pid == s->child)
@@ -331,13 +337,13 @@ static void send_sig(pid_t pid, int pidfd, bool group, int sig)
     if (group)
         kill(-pid, sig);
     else
-        vigil__pidfd_signal(pidfd, pid, sig);
+        vigil__proc_pidfd_signal(pidfd, pid, sig);
 }
 
 /* Returns VIGIL_OK when the program is gone. */
 static int stop(proc_state *s, pid_t pid, int pidfd, const vigil_action_exec *exec, vigil_buf *out)
 {
-    vigil__procstat ps;
+    vigil__proc_statinfo ps;
     bool group = vigil__proc_stat(pid, &ps) == VIGIL_OK && ps.pgrp == pid;
     send_sig(pid, pidfd, group, s->stop_signal);
     if (s->stop_signal != SIGCONT && s->stop_signal != SIGKILL)
@@ -352,7 +358,7 @@ static int stop(proc_state *s, pid_t pid, int pidfd, const vigil_action_exec *ex
     if (!gone) {
         send_sig(pid, pidfd, group, SIGKILL);
         if (group) /* the leader too, should it have left the group meanwhile */
-            vigil__pidfd_signal(pidfd, pid, SIGKILL);
+            vigil__proc_pidfd_signal(pidfd, pid, SIGKILL);
         killed = true;
         /* SIGKILL is not refused; give it a short grace even past the deadline */
         now = vigil__monotonic_ms();
@@ -420,9 +426,11 @@ static int start(proc_state *s, const vigil_action_exec *exec, vigil_buf *out,
             close(fd);
             fd = hi;
         }
-        vigil__spawn sp = {argv, (const char *const *)env, s->workdir, &s->ids, fd};
+        vigil__proc_spec sp = {
+            argv, (const char *const *)env, s->workdir, &s->ids, fd, false, false, 0, until, NULL,
+            NULL};
         rc = fd < 0 ? vigil__error_set(VIGIL_EIO, "cannot open an output descriptor")
-                    : vigil__spawn_start(&sp, until, &pid, NULL);
+                    : vigil__proc_start(&sp, &pid, NULL);
         if (fd >= 0)
             close(fd);
         if (rc == VIGIL_ECHILD || rc == VIGIL_EIO || rc == VIGIL_ETIMEOUT) {
@@ -438,7 +446,7 @@ static int start(proc_state *s, const vigil_action_exec *exec, vigil_buf *out,
     vigil__free(argv);
     if (rc || pid < 0)
         return rc;
-    vigil__procstat ps;
+    vigil__proc_statinfo ps;
     rc = vigil__proc_stat(pid, &ps);
     if (!rc)
         rc = pidfile_write(s->pidfile, pid, ps.starttime);

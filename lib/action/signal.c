@@ -124,8 +124,8 @@ static int by_pidfile(sig_state *s, vigil_buf *out, vigil_action_result *result)
         vigil__buf_printf(out, "pidfile %s does not hold a pid", s->pidfile);
         return result_set(result, VIGIL_ACTION_FAILED, "not_running", out);
     }
-    int pidfd = vigil__pidfd_open((pid_t)pid);
-    vigil__procstat ps;
+    int pidfd = vigil__proc_pidfd_open((pid_t)pid);
+    vigil__proc_statinfo ps;
     char comm[64];
     const char *why = NULL;
     if (pid == getpid())
@@ -143,7 +143,7 @@ static int by_pidfile(sig_state *s, vigil_buf *out, vigil_action_result *result)
         vigil__buf_printf(out, "pid %lld from %s %s; not signalled", pid, s->pidfile, why);
         return result_set(result, VIGIL_ACTION_FAILED, "not_running", out);
     }
-    int r = vigil__pidfd_signal(pidfd, (pid_t)pid, s->sig);
+    int r = vigil__proc_pidfd_signal(pidfd, (pid_t)pid, s->sig);
     int err = errno;
     if (pidfd >= 0)
         close(pidfd);

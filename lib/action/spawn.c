@@ -1,23 +1,17 @@
-/* Child processes for actions: fork + execve of an argv array (never a
- * shell), a new process group, a scrubbed environment, captured output,
- * deadlines that SIGKILL the whole group. Plus the configuration helpers
- * the built-in types share (paths, argv templates, users, signals). */
+/* The configuration helpers the built-in action types share (paths, argv
+ * templates, users, signals, the child environment), and running a program
+ * to completion through the one runner (lib/proc) into an action result. */
 #include "action/action_int.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -270,7 +264,7 @@ static int lookup_group(const vigil_config_node *node, const char *name, gid_t *
     return VIGIL_OK;
 }
 
-void vigil__ids_free(vigil__ids *ids)
+void vigil__ids_free(vigil__proc_ids *ids)
 {
     if (!ids)
         return;
@@ -278,7 +272,7 @@ void vigil__ids_free(vigil__ids *ids)
     memset(ids, 0, sizeof(*ids));
 }
 
-int vigil__ids_parse(vigil__ids *ids, const vigil_config_node *map)
+int vigil__ids_parse(vigil__proc_ids *ids, const vigil_config_node *map)
 {
     memset(ids, 0, sizeof(*ids));
     const char *user = NULL, *group = NULL;
@@ -374,7 +368,7 @@ int vigil__env_build(char ***out, char *const *names, vigil_action_getenv_cb get
     if (!env)
         return vigil__error_oom();
     size_t k = 0;
-    if (!(env[k++] = vigil__strdup(VIGIL__ACTION_PATH)))
+    if (!(env[k++] = vigil__strdup(VIGIL__PROC_PATH)))
         goto oom;
     for (size_t i = 0; i < n; i++) {
         const char *v = getenv_cb ? getenv_cb(names[i], payload) : getenv(names[i]);
@@ -571,337 +565,24 @@ int vigil__argv_describe(vigil_buf *out, const char *const *argv)
 
 /* ---- child processes --------------------------------------------------------- */
 
-static int64_t now_mono(void)
+int vigil__action_run(const char *const *argv, const char *const *envp, const char *workdir,
+                      const vigil__proc_ids *ids, const vigil_action_exec *exec, size_t max_output,
+                      vigil_action_result *result)
 {
-    return vigil__monotonic_ms();
-}
-
-/* Moves fd to a number >= 3 (close-on-exec), so the child's dup2 calls onto
- * 0, 1 and 2 never clobber it. */
-static int fd_high(int fd)
-{
-    if (fd < 0 || fd >= 3)
-        return fd;
-    int n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    close(fd);
-    return n;
-}
-
-/* Child side, between fork and exec: async-signal-safe calls only. */
-static void child_exec(const vigil__spawn *sp, int devnull, int out, int errfd, int maxfd)
-{
-    int stage = 0;
-    sigset_t none;
-    sigemptyset(&none);
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            sigaction(s, &dfl, NULL);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    if (setpgid(0, 0) != 0)
-        goto fail;
-    stage = 1;
-    if (dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
-        goto fail;
-    int closed = 0;
-#ifdef SYS_close_range
-    closed = (errfd == 3 || syscall(SYS_close_range, 3u, (unsigned)errfd - 1, 0u) == 0) &&
-             syscall(SYS_close_range, (unsigned)errfd + 1, ~0u, 0u) == 0;
-#endif
-    if (!closed) {
-        for (int fd = 3; fd < maxfd; fd++)
-            if (fd != errfd)
-                close(fd);
-    }
-    stage = 2;
-    if (sp->ids && sp->ids->set) {
-        if (setgroups(sp->ids->ngroups, sp->ids->groups) != 0 || setgid(sp->ids->gid) != 0 ||
-            setuid(sp->ids->uid) != 0)
-            goto fail;
-    }
-    stage = 3;
-    if (chdir(sp->workdir ? sp->workdir : "/") != 0)
-        goto fail;
-    stage = 4;
-    execve(sp->argv[0], (char *const *)sp->argv, (char *const *)sp->envp);
-fail : {
-    int msg[2] = {stage, errno};
-    ssize_t w = write(errfd, msg, sizeof(msg));
-    (void)w;
-    _exit(127);
-}
-}
-
-static const char *const k_stages[] = {"setpgid", "redirecting descriptors",
-                                       "changing user or group", "changing directory to", "exec"};
-
-int vigil__spawn_start(const vigil__spawn *sp, int64_t deadline_ms, pid_t *pid, int *pipe_rd)
-{
-    int devnull = -1, errp[2] = {-1, -1}, outp[2] = {-1, -1};
-    int rc = VIGIL_OK;
-    *pid = -1;
-    if (pipe_rd)
-        *pipe_rd = -1;
-    devnull = fd_high(open("/dev/null", O_RDWR | O_CLOEXEC));
-    if (devnull < 0 || pipe2(errp, O_CLOEXEC) != 0) {
-        rc = vigil__error_set(VIGIL_EIO, "cannot prepare a child process: %s", strerror(errno));
-        goto out;
-    }
-    errp[0] = fd_high(errp[0]);
-    errp[1] = fd_high(errp[1]);
-    int out = sp->out_fd;
-    if (out < 0) {
-        if (pipe2(outp, O_CLOEXEC) != 0) {
-            rc = vigil__error_set(VIGIL_EIO, "cannot create a pipe: %s", strerror(errno));
-            goto out;
-        }
-        outp[0] = fd_high(outp[0]);
-        outp[1] = fd_high(outp[1]);
-        out = outp[1];
-    } else {
-        out = sp->out_fd;
-    }
-    if (devnull < 0 || errp[0] < 0 || errp[1] < 0 || out < 0 || (sp->out_fd < 0 && outp[0] < 0)) {
-        rc = vigil__error_set(VIGIL_EIO, "cannot prepare a child process: %s", strerror(errno));
-        goto out;
-    }
-    long omax = sysconf(_SC_OPEN_MAX);
-    int maxfd = omax < 0 || omax > 65536 ? 65536 : (int)omax;
-    if (out < 3) { /* an out_fd of 0..2 from the caller: move it out of the way */
-        rc = vigil__error_set(VIGIL_EINVAL, "output descriptor %d is reserved", out);
-        goto out;
-    }
-    pid_t p = fork();
-    if (p < 0) {
-        rc = vigil__error_set(VIGIL_ECHILD, "cannot fork: %s", strerror(errno));
-        goto out;
-    }
-    if (p == 0)
-        child_exec(sp, devnull, out, errp[1], maxfd);
-    setpgid(p, p); /* also from the parent, so the group exists before we signal it */
-    close(errp[1]);
-    errp[1] = -1;
-    if (outp[1] >= 0) {
-        close(outp[1]);
-        outp[1] = -1;
-    }
-    int msg[2];
-    size_t got = 0;
-    for (;;) {
-        int64_t left = deadline_ms - now_mono();
-        struct pollfd pfd = {errp[0], POLLIN, 0};
-        int pr = poll(&pfd, 1, left <= 0 ? 0 : left > 1000 ? 1000 : (int)left);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr == 0) {
-            if (left > 0)
-                continue;
-            kill(-p, SIGKILL);
-            kill(p, SIGKILL);
-            waitpid(p, NULL, 0);
-            rc = vigil__error_set(VIGIL_ETIMEOUT, "%s did not start in time", sp->argv[0]);
-            goto out;
-        }
-        ssize_t r = read(errp[0], (char *)msg + got, sizeof(msg) - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        if (got == sizeof(msg))
-            break;
-    }
-    if (got > 0) {
-        int status;
-        while (waitpid(p, &status, 0) < 0 && errno == EINTR)
-            ;
-        int stage = got == sizeof(msg) && msg[0] >= 0 && msg[0] <= 4 ? msg[0] : 4;
-        int err = got == sizeof(msg) ? msg[1] : 0;
-        if (stage == 3)
-            rc = vigil__error_set(VIGIL_ECHILD, "cannot execute %s: changing directory to %s: %s",
-                                  sp->argv[0], sp->workdir ? sp->workdir : "/", strerror(err));
-        else if (stage == 4)
-            rc =
-                vigil__error_set(VIGIL_ECHILD, "cannot execute %s: %s", sp->argv[0], strerror(err));
-        else
-            rc = vigil__error_set(VIGIL_ECHILD, "cannot execute %s: %s: %s", sp->argv[0],
-                                  k_stages[stage], strerror(err));
-        goto out;
-    }
-    *pid = p;
-    if (pipe_rd) {
-        *pipe_rd = outp[0];
-        outp[0] = -1;
-    }
-out:
-    if (devnull >= 0)
-        close(devnull);
-    for (int i = 0; i < 2; i++) {
-        if (errp[i] >= 0)
-            close(errp[i]);
-        if (outp[i] >= 0)
-            close(outp[i]);
-    }
-    return rc;
-}
-
-int vigil__pidfd_open(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    long fd = syscall(SYS_pidfd_open, pid, 0);
-    return fd < 0 ? -1 : (int)fd;
-#else
-    (void)pid;
-    return -1;
-#endif
-}
-
-int vigil__pidfd_signal(int pidfd, pid_t pid, int sig)
-{
-#ifdef SYS_pidfd_send_signal
-    if (pidfd >= 0)
-        return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-#else
-    (void)pidfd;
-#endif
-    return kill(pid, sig);
-}
-
-/* True when `pid` (our child) has exited, without reaping it. */
-static bool child_exited(pid_t pid)
-{
-    siginfo_t si;
-    memset(&si, 0, sizeof(si));
-    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
-        return errno == ECHILD;
-    return si.si_pid == pid;
-}
-
-static int read_some(int fd, vigil__run *run, size_t max_output)
-{
-    char chunk[16384];
-    ssize_t r = read(fd, chunk, sizeof(chunk));
-    if (r < 0)
-        return errno == EINTR || errno == EAGAIN ? 1 : 0;
-    if (r == 0)
-        return 0;
-    size_t keep = 0;
-    if (run->output.size < max_output)
-        keep =
-            max_output - run->output.size < (size_t)r ? max_output - run->output.size : (size_t)r;
-    if (keep < (size_t)r)
-        run->truncated = 1;
-    if (keep && vigil__buf_put(&run->output, chunk, keep))
-        return -1;
-    return 1;
-}
-
-int vigil__spawn_wait(pid_t pid, int pipe_rd, int64_t deadline_ms, vigil_action_cancel_cb cancel,
-                      void *cancel_payload, size_t max_output, vigil__run *run)
-{
-    int rc = VIGIL_OK;
-    run->how = VIGIL__RUN_EXITED;
-    run->exit_code = -1;
-    run->term_signal = 0;
-    run->truncated = 0;
-    int pidfd = vigil__pidfd_open(pid);
-    int step = 1;
-    bool exited = false;
-    for (;;) {
-        if (child_exited(pid)) {
-            exited = true;
-            break;
-        }
-        int64_t now = now_mono();
-        if (now >= deadline_ms) {
-            run->how = VIGIL__RUN_TIMEOUT;
-            break;
-        }
-        if (cancel && cancel(cancel_payload)) {
-            run->how = VIGIL__RUN_CANCELLED;
-            break;
-        }
-        int64_t wait = deadline_ms - now;
-        if (cancel && wait > 50)
-            wait = 50;
-        if (pidfd < 0) { /* no pidfd: poll the child with a growing step */
-            if (wait > step)
-                wait = step;
-            if (step < 50)
-                step *= 2;
-        }
-        struct pollfd pfd[2];
-        nfds_t np = 0;
-        if (pipe_rd >= 0)
-            pfd[np++] = (struct pollfd){pipe_rd, POLLIN, 0};
-        if (pidfd >= 0)
-            pfd[np++] = (struct pollfd){pidfd, POLLIN, 0};
-        int pr = poll(pfd, np, (int)wait);
-        if (pr > 0 && pipe_rd >= 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-            int r = read_some(pipe_rd, run, max_output);
-            if (r < 0) {
-                rc = vigil__error_oom();
-                run->how = VIGIL__RUN_CANCELLED;
-                break;
-            }
-            if (r == 0) {
-                close(pipe_rd);
-                pipe_rd = -1;
-            }
-        }
-    }
-    /* Whatever is left of the group goes: on timeout the program and its
-     * children, after a normal exit any process it left behind. The leader
-     * is not reaped yet, so the group id cannot have been reused. */
-    kill(-pid, SIGKILL);
-    if (!exited)
-        kill(pid, SIGKILL);
-    int status = 0;
-    pid_t w;
-    while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
-        ;
-    if (w != pid && run->how == VIGIL__RUN_EXITED)
-        run->how = VIGIL__RUN_LOST; /* reaped by someone else (SIGCHLD ignored?) */
-    if (pidfd >= 0)
-        close(pidfd);
-    /* Drain: the writers are gone or dying; stop at EOF or after 100 ms (a
-     * process that escaped the group may hold the pipe open). */
-    if (pipe_rd >= 0) {
-        int64_t until = now_mono() + 100;
-        for (;;) {
-            int64_t left = until - now_mono();
-            struct pollfd pfd = {pipe_rd, POLLIN, 0};
-            if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-                break;
-            int r = read_some(pipe_rd, run, max_output);
-            if (r < 0) {
-                rc = vigil__error_oom();
-                break;
-            }
-            if (r == 0)
-                break;
-        }
-        close(pipe_rd);
-    }
-    if (run->how == VIGIL__RUN_EXITED) {
-        if (WIFEXITED(status)) {
-            run->exit_code = WEXITSTATUS(status);
-        } else if (WIFSIGNALED(status)) {
-            run->how = VIGIL__RUN_SIGNALED;
-            run->term_signal = WTERMSIG(status);
-        }
-    }
-    return rc;
-}
-
-int vigil__spawn_run_result(const vigil__spawn *sp, const vigil_action_exec *exec,
-                            size_t max_output, vigil_action_result *result)
-{
-    pid_t pid;
-    int pipe_rd;
-    int rc = vigil__spawn_start(sp, exec->deadline_ms, &pid, &pipe_rd);
+    vigil__proc_spec sp = {argv,
+                           envp,
+                           workdir,
+                           ids,
+                           -1,
+                           false,
+                           false,
+                           max_output,
+                           exec->deadline_ms,
+                           exec->cancel,
+                           exec->cancel_payload};
+    vigil__proc_result run;
+    memset(&run, 0, sizeof(run));
+    int rc = vigil__proc_run(&sp, &run);
     if (rc == VIGIL_ETIMEOUT) {
         result->status = VIGIL_ACTION_TIMEOUT;
         const char *m = vigil_error_last()->message;
@@ -914,12 +595,6 @@ int vigil__spawn_run_result(const vigil__spawn *sp, const vigil_action_exec *exe
         int rc2 = vigil_action_result_set_reason(result, "spawn_failed");
         return rc2 ? rc2 : vigil_action_result_set_output(result, m, strlen(m));
     }
-    if (rc)
-        return rc;
-    vigil__run run;
-    memset(&run, 0, sizeof(run));
-    rc = vigil__spawn_wait(pid, pipe_rd, exec->deadline_ms, exec->cancel, exec->cancel_payload,
-                           max_output, &run);
     if (!rc)
         rc = vigil_action_result_set_output(result, run.output.ptr ? run.output.ptr : "",
                                             run.output.size);
@@ -930,16 +605,16 @@ int vigil__spawn_run_result(const vigil__spawn *sp, const vigil_action_exec *exe
     result->exit_code = run.exit_code;
     result->term_signal = run.term_signal;
     switch (run.how) {
-    case VIGIL__RUN_EXITED:
+    case VIGIL__PROC_EXITED:
         result->status = run.exit_code == 0 ? VIGIL_ACTION_SUCCEEDED : VIGIL_ACTION_FAILED;
         return run.exit_code == 0 ? VIGIL_OK : vigil_action_result_set_reason(result, "exit_code");
-    case VIGIL__RUN_SIGNALED:
+    case VIGIL__PROC_SIGNALED:
         result->status = VIGIL_ACTION_FAILED;
         return vigil_action_result_set_reason(result, "signal");
-    case VIGIL__RUN_TIMEOUT:
+    case VIGIL__PROC_TIMEOUT:
         result->status = VIGIL_ACTION_TIMEOUT;
         return vigil_action_result_set_reason(result, "timeout");
-    case VIGIL__RUN_LOST: {
+    case VIGIL__PROC_LOST: {
         static const char msg[] = "the exit status of the program was lost: something else "
                                   "reaped it (is SIGCHLD ignored in this process?)";
         result->status = VIGIL_ACTION_FAILED;
@@ -952,107 +627,12 @@ int vigil__spawn_run_result(const vigil__spawn *sp, const vigil_action_exec *exe
     }
 }
 
-/* ---- /proc ---------------------------------------------------------------------- */
-
-int vigil__proc_stat(pid_t pid, vigil__procstat *out)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT || errno == ESRCH
-                   ? vigil__error_set(VIGIL_ENOTFOUND, "no process %d", (int)pid)
-                   : vigil__error_set(VIGIL_EIO, "%s: %s", path, strerror(errno));
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof(buf) - 1)) < 0 && errno == EINTR)
-        ;
-    close(fd);
-    if (n <= 0)
-        return n == 0 || errno == ESRCH
-                   ? vigil__error_set(VIGIL_ENOTFOUND, "no process %d", (int)pid)
-                   : vigil__error_set(VIGIL_EIO, "%s: %s", path, strerror(errno));
-    buf[n] = '\0';
-    /* The command name may hold spaces and parentheses: parse after the
-     * last ')'. Fields from there: 3 state, 4 ppid, 5 pgrp, ... 22 starttime. */
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return vigil__error_set(VIGIL_ECORRUPT, "%s: unexpected format", path);
-    p++;
-    char *save = NULL;
-    int field = 3;
-    memset(out, 0, sizeof(*out));
-    for (char *tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
-        if (field == 3)
-            out->state = tok[0];
-        else if (field == 5)
-            out->pgrp = (pid_t)strtol(tok, NULL, 10);
-        else if (field == 22) {
-            out->starttime = strtoull(tok, NULL, 10);
-            return VIGIL_OK;
-        }
-    }
-    return vigil__error_set(VIGIL_ECORRUPT, "%s: unexpected format", path);
-}
-
-bool vigil__proc_alive(pid_t pid)
-{
-    vigil__procstat st;
-    if (vigil__proc_stat(pid, &st) != VIGIL_OK)
-        return false;
-    return st.state != 'Z' && st.state != 'X' && st.state != 'x';
-}
-
-bool vigil__proc_wait_gone(pid_t pid, int pidfd, int64_t deadline_ms, int *status)
-{
-    int step = 1;
-    if (status)
-        *status = -1;
-    for (;;) {
-        int st;
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid) {
-            if (status)
-                *status = st;
-            return true;
-        }
-        /* not our child (ECHILD), or ours and still running (0) */
-        if (w < 0 && !vigil__proc_alive(pid))
-            return true;
-        int64_t left = deadline_ms - now_mono();
-        if (left <= 0)
-            return false;
-        if (pidfd >= 0) {
-            struct pollfd pfd = {pidfd, POLLIN, 0};
-            poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
-            if (!(pfd.revents & POLLIN))
-                continue;
-            /* exited: a child of ours is reaped on the next round; someone
-             * else's is gone as far as we are concerned once it is a zombie */
-            if (waitpid(pid, &st, WNOHANG) == pid) {
-                if (status)
-                    *status = st;
-                return true;
-            }
-            if (!vigil__proc_alive(pid))
-                return true;
-            struct timespec ts = {0, 1000000};
-            nanosleep(&ts, NULL);
-        } else {
-            int64_t ms = left < step ? left : step;
-            struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-            if (step < 50)
-                step *= 2;
-        }
-    }
-}
-
 bool vigil__sleep_until(int64_t deadline_ms, vigil_action_cancel_cb cancel, void *payload)
 {
     for (;;) {
         if (cancel && cancel(payload))
             return true;
-        int64_t left = deadline_ms - now_mono();
+        int64_t left = deadline_ms - vigil__monotonic_ms();
         if (left <= 0)
             return false;
         if (left > 50)

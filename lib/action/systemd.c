@@ -10,6 +10,7 @@
  * Unit names are checked before the globs: [A-Za-z0-9:_.@-]+, at most 255
  * bytes, no leading '-', ending in .service, .socket, .timer, .target,
  * .mount or .path. The "--" also ends systemctl's option parsing.
+ * systemctl goes through the same runner and program check as exec.
  * Result reasons: as exec. */
 #include "action/action_int.h"
 
@@ -164,9 +165,8 @@ static int sd_execute(void *p, const vigil_action_request *req, const vigil_acti
 {
     sd_state *s = p;
     const char *argv[] = {s->systemctl, s->op, "--", req->target ? req->target : "", NULL};
-    const char *envp[] = {VIGIL__ACTION_PATH, NULL};
-    vigil__spawn sp = {argv, envp, NULL, NULL, -1};
-    return vigil__spawn_run_result(&sp, exec, s->max_output, result);
+    const char *envp[] = {VIGIL__PROC_PATH, NULL};
+    return vigil__action_run(argv, envp, NULL, NULL, exec, s->max_output, result);
 }
 
 const vigil_action_type vigil__action_systemd_type = {

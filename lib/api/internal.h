@@ -125,11 +125,6 @@ void vigil__api_resp_set_retry_after(vigil_api_response *resp, unsigned int seco
 /* Marks the response as submitted; returns whether it already was. */
 int vigil__api_resp_used(vigil_api_response *resp);
 
-/* ---- JSON helpers --------------------------------------------------------- */
-
-/* Appends `s` as a JSON string literal (quoted, escaped). */
-int vigil__api_json_str(vigil_buf *b, const char *s);
-
 /* ---- configuration (lib/api/config.c) ------------------------------------ */
 
 /* Parsed `security:` block: tokens and origins point into `owner`-allocated

@@ -1,5 +1,6 @@
 /* vigil_api_response: status, headers, a body or a stream. */
 #include "api/internal.h"
+#include "internal/json.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -175,26 +176,6 @@ int vigil__api_resp_json(vigil_api_response *resp, int status, const char *body,
     return rc;
 }
 
-int vigil__api_json_str(vigil_buf *b, const char *s)
-{
-    int rc = vigil__buf_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++) {
-        switch (*p) {
-        case '"': rc = vigil__buf_puts(b, "\\\""); break;
-        case '\\': rc = vigil__buf_puts(b, "\\\\"); break;
-        case '\n': rc = vigil__buf_puts(b, "\\n"); break;
-        case '\r': rc = vigil__buf_puts(b, "\\r"); break;
-        case '\t': rc = vigil__buf_puts(b, "\\t"); break;
-        default:
-            if (*p < 0x20)
-                rc = vigil__buf_printf(b, "\\u%04x", *p);
-            else
-                rc = vigil__buf_putc(b, (char)*p);
-        }
-    }
-    return rc ? rc : vigil__buf_putc(b, '"');
-}
-
 void vigil__api_resp_set_retry_after(vigil_api_response *resp, unsigned int seconds)
 {
     char v[16];
@@ -206,17 +187,19 @@ int vigil__api_resp_error(vigil_api_response *resp, int status, const char *code
                           const char *message, const char *path)
 {
     vigil_buf b = VIGIL_BUF_INIT;
+    message = message ? message : "";
+    path = path ? path : "";
     int rc = vigil__buf_puts(&b, "{\"error\":{\"code\":");
     if (!rc)
-        rc = vigil__api_json_str(&b, code);
+        rc = vigil__json_put_string(&b, code, strlen(code));
     if (!rc)
         rc = vigil__buf_puts(&b, ",\"message\":");
     if (!rc)
-        rc = vigil__api_json_str(&b, message ? message : "");
+        rc = vigil__json_put_string(&b, message, strlen(message));
     if (!rc)
         rc = vigil__buf_puts(&b, ",\"path\":");
     if (!rc)
-        rc = vigil__api_json_str(&b, path ? path : "");
+        rc = vigil__json_put_string(&b, path, strlen(path));
     if (!rc)
         rc = vigil__buf_puts(&b, "}}");
     if (!rc)

@@ -66,7 +66,4 @@ double vigil__coll_elapsed_s(int64_t prev_ms, int64_t now_ms);
 /* CLOCK_MONOTONIC in milliseconds with a fractional part. */
 double vigil__coll_mono_ms(void);
 
-/* pidfd_open(2) through syscall(2); -1 with errno (ENOSYS on old kernels). */
-int vigil__coll_pidfd_open(int pid);
-
 #endif

@@ -1,29 +1,21 @@
-/* Built-in collector exec: runs an allow-listed program (argv, never a
- * shell) in its own process group with a scrubbed environment and a timeout,
- * and parses Prometheus text exposition or `name value` lines from its stdout. */
+/* Built-in collector exec: runs an allow-listed program through the one
+ * runner (lib/proc: argv, never a shell; its own process group; a scrubbed
+ * environment; a timeout that kills the group), and parses Prometheus text
+ * exposition or `name value` lines from its stdout. */
 #include "collector/coll_int.h"
+#include "proc/proc.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#define ARGV_MAX      256
-#define ARG_LEN_MAX   4096
-#define ENV_MAX       64
-#define LABELS_MAX    32
-#define DEFAULT_PATH  "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
-#define DEFAULT_LC    "LC_ALL=C"
-#define OUTPUT_CAP    (64u << 20)
-#define POLL_SLICE_MS 10
+#define ARGV_MAX    256
+#define ARG_LEN_MAX 4096
+#define ENV_MAX     64
+#define LABELS_MAX  32
+#define DEFAULT_LC  "LC_ALL=C"
+#define OUTPUT_CAP  (64u << 20)
 
 static const char *const exec_keys[] = {"argv",        "timeout", "max_output",
                                         "max_metrics", "env",     NULL};
@@ -93,18 +85,12 @@ static int check_program(const vigil_config_node *node, const char *prog,
         snprintf(msg, sizeof(msg), "program %.900s is not in the exec allow-list", prog);
         return vigil_config_error(node, VIGIL_EPERM, msg);
     }
-    struct stat st;
-    if (stat(prog, &st) != 0) {
-        snprintf(msg, sizeof(msg), "program %.900s: %s", prog, strerror(errno));
-        return vigil_config_error(node, VIGIL_ENOTFOUND, msg);
-    }
-    if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0 || access(prog, X_OK) != 0) {
-        snprintf(msg, sizeof(msg), "program %.900s is not an executable regular file", prog);
-        return vigil_config_error(node, VIGIL_EPERM, msg);
-    }
-    if (st.st_mode & 0022) {
-        snprintf(msg, sizeof(msg), "program %.900s is writable by group or others", prog);
-        return vigil_config_error(node, VIGIL_EPERM, msg);
+    /* The runner checks again before every run; here the error is located. */
+    char why[256];
+    int rc = vigil__proc_check_program(prog, why, sizeof(why));
+    if (rc != VIGIL_OK) {
+        snprintf(msg, sizeof(msg), "program %.900s: %s", prog, why);
+        return vigil_config_error(node, rc, msg);
     }
     return VIGIL_OK;
 }
@@ -159,7 +145,7 @@ static int read_env(exec_state *s, const vigil_config_node *config)
         have_path |= strcmp(key, "PATH") == 0;
         have_lc |= strcmp(key, "LC_ALL") == 0;
     }
-    if (!have_path && !(s->envp[k++] = vigil__strdup(DEFAULT_PATH)))
+    if (!have_path && !(s->envp[k++] = vigil__strdup(VIGIL__PROC_PATH)))
         return vigil__error_oom();
     if (!have_lc && !(s->envp[k++] = vigil__strdup(DEFAULT_LC)))
         return vigil__error_oom();
@@ -223,144 +209,28 @@ static int exec_create(void **state, const vigil_config_node *config,
 
 /* ---- running the program ---------------------------------------------------- */
 
-typedef struct {
-    pid_t pid;
-    int status;
-    bool timed_out;
-    double duration_ms;
-} run_result;
-
-static int spawn(exec_state *s, int out_fd, pid_t *pid)
+/* Runs the program to completion or its timeout: until it has exited and
+ * closed its output; the whole process group is killed on timeout, and any
+ * process it left behind when it exits. */
+static int run(exec_state *s, vigil__proc_result *r)
 {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    if (posix_spawn_file_actions_init(&fa) != 0)
-        return vigil__error_oom();
-    if (posix_spawnattr_init(&at) != 0) {
-        posix_spawn_file_actions_destroy(&fa);
-        return vigil__error_oom();
-    }
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    int e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    if (!e)
-        e = posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-    if (!e)
-        e = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    if (!e)
-        e = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    if (!e)
-        e = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                              POSIX_SPAWN_SETSIGDEF);
-    if (!e)
-        e = posix_spawnattr_setpgroup(&at, 0);
-    if (!e)
-        e = posix_spawnattr_setsigmask(&at, &none);
-    if (!e)
-        e = posix_spawnattr_setsigdefault(&at, &all);
-    if (!e)
-        e = posix_spawn(pid, s->argv[0], &fa, &at, s->argv, s->envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (e)
-        return vigil__error_set(VIGIL_ECHILD, "cannot run %.900s: %s", s->argv[0], strerror(e));
-    return VIGIL_OK;
-}
-
-/* Keeps the first max_output bytes of stdout and drains the rest. */
-static void drain(exec_state *s, int fd, bool *eof)
-{
-    char chunk[4096];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0) {
-            *eof = true;
-            return;
-        }
-        if (n < 0)
-            return; /* EAGAIN */
-        size_t keep = 0;
-        if (s->out.size < s->max_output)
-            keep = s->max_output - s->out.size < (size_t)n ? (size_t)(s->max_output - s->out.size)
-                                                           : (size_t)n;
-        if (keep && vigil__buf_put(&s->out, chunk, keep) != VIGIL_OK)
-            return; /* out of memory: the output is cut short */
-    }
-}
-
-/* Runs the program to completion or its timeout; the whole process group is
- * killed on timeout, and stragglers are killed before the leader is reaped. */
-static int run(exec_state *s, run_result *r)
-{
-    int fds[2];
-    /* posix_spawn reports a failed exec too, but not in every environment
-     * (valgrind); a program removed since the config loaded is common. */
-    if (access(s->argv[0], X_OK) != 0)
-        return vigil__error_set(VIGIL_ECHILD, "cannot run %.900s: %s", s->argv[0], strerror(errno));
-    /* Only our end is non-blocking: the flag lives on the open file
-     * description, and the program's writes must block, not fail. */
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return vigil__error_set(VIGIL_EIO, "pipe2: %s", strerror(errno));
-    if (fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) {
-        int e = errno;
-        close(fds[0]);
-        close(fds[1]);
-        return vigil__error_set(VIGIL_EIO, "fcntl: %s", strerror(e));
-    }
-    double t0 = vigil__coll_mono_ms();
-    int rc = spawn(s, fds[1], &r->pid);
-    close(fds[1]);
-    if (rc != VIGIL_OK) {
-        close(fds[0]);
-        return rc;
-    }
-    int pidfd = vigil__coll_pidfd_open(r->pid);
-    int64_t deadline = vigil__monotonic_ms() + s->timeout_ms;
-    bool eof = false, exited = false;
-    while (!(eof && exited)) {
-        int64_t left = deadline - vigil__monotonic_ms();
-        if (left <= 0) {
-            r->timed_out = true;
-            break;
-        }
-        struct pollfd pfd[2];
-        nfds_t n = 0;
-        if (!eof)
-            pfd[n++] = (struct pollfd){fds[0], POLLIN, 0};
-        if (!exited && pidfd >= 0)
-            pfd[n++] = (struct pollfd){pidfd, POLLIN, 0};
-        int wait_ms = (int)(left > 1000 ? 1000 : left);
-        if (!exited && pidfd < 0 && wait_ms > POLL_SLICE_MS)
-            wait_ms = POLL_SLICE_MS; /* no pidfd: check for the exit now and then */
-        int k = poll(pfd, n, wait_ms);
-        if (k < 0 && errno != EINTR) {
-            r->timed_out = true; /* cannot wait: treat as stuck */
-            break;
-        }
-        if (!eof)
-            drain(s, fds[0], &eof);
-        if (!exited) {
-            siginfo_t si;
-            memset(&si, 0, sizeof(si));
-            int w = waitid(P_PID, (id_t)r->pid, &si, WEXITED | WNOHANG | WNOWAIT);
-            if ((w == 0 && si.si_pid == r->pid) || (w < 0 && errno == ECHILD))
-                exited = true; /* ECHILD: SIGCHLD is ignored and the kernel reaped it */
-        }
-    }
-    /* The leader is not reaped yet, so its pid (and group id) cannot be reused. */
-    kill(-r->pid, SIGKILL);
-    while (waitpid(r->pid, &r->status, 0) < 0 && errno == EINTR)
-        ;
-    r->duration_ms = vigil__coll_mono_ms() - t0;
-    if (!eof)
-        drain(s, fds[0], &eof);
-    close(fds[0]);
-    if (pidfd >= 0)
-        close(pidfd);
-    return VIGIL_OK;
+    vigil__proc_spec sp = {(const char *const *)s->argv,
+                           (const char *const *)s->envp,
+                           NULL,
+                           NULL,
+                           -1,
+                           true,
+                           true,
+                           (size_t)s->max_output,
+                           vigil__monotonic_ms() + s->timeout_ms,
+                           NULL,
+                           NULL};
+    vigil__buf_clear(&s->out);
+    r->output = s->out; /* reuse the buffer's memory */
+    s->out = (vigil_buf)VIGIL_BUF_INIT;
+    int rc = vigil__proc_run(&sp, r);
+    s->out = r->output;
+    return rc;
 }
 
 /* ---- parsing the output ----------------------------------------------------- */
@@ -539,19 +409,22 @@ static int parse_output(exec_state *s, vigil_batch *out, int64_t ts, size_t *err
 static int exec_collect(void *p, vigil_batch *out, int64_t now_ms)
 {
     exec_state *s = p;
-    vigil__buf_clear(&s->out);
-    run_result r;
+    vigil__proc_result r;
     memset(&r, 0, sizeof(r));
+    double t0 = vigil__coll_mono_ms();
     int rc = run(s, &r);
+    double duration_ms = vigil__coll_mono_ms() - t0;
+    if (rc == VIGIL_OK && r.how == VIGIL__PROC_TIMEOUT)
+        rc = vigil__error_set(VIGIL_ETIMEOUT,
+                              "%.900s ran longer than its timeout of %lld ms and was killed",
+                              s->argv[0], (long long)s->timeout_ms);
     if (rc != VIGIL_OK)
         return rc;
-    if (r.timed_out)
-        return vigil__error_set(VIGIL_ETIMEOUT,
-                                "%.900s ran longer than its timeout of %lld ms and was killed",
-                                s->argv[0], (long long)s->timeout_ms);
-    int code = WIFEXITED(r.status)     ? WEXITSTATUS(r.status)
-               : WIFSIGNALED(r.status) ? 128 + WTERMSIG(r.status)
-                                       : 255;
+    /* LOST (SIGCHLD ignored: the kernel reaped it) reads as exit code 0. */
+    int code = r.how == VIGIL__PROC_EXITED     ? r.exit_code
+               : r.how == VIGIL__PROC_SIGNALED ? 128 + r.term_signal
+               : r.how == VIGIL__PROC_LOST     ? 0
+                                               : 255;
     size_t errors = 0;
     if ((rc = parse_output(s, out, now_ms, &errors)) != VIGIL_OK)
         return rc;
@@ -561,7 +434,7 @@ static int exec_collect(void *p, vigil_batch *out, int64_t now_ms)
     const char *L = s->label;
     if ((rc = vigil__coll_emit1(out, "exec_up", code == 0 ? 1 : 0, now_ms, "check", L)) ||
         (rc = vigil__coll_emit1(out, "exec_exit_code", code, now_ms, "check", L)) ||
-        (rc = vigil__coll_emit1(out, "exec_duration_ms", r.duration_ms, now_ms, "check", L)) ||
+        (rc = vigil__coll_emit1(out, "exec_duration_ms", duration_ms, now_ms, "check", L)) ||
         (rc = vigil__coll_emit1(out, "exec_parse_errors", (double)errors, now_ms, "check", L)))
         return rc;
     return VIGIL_OK;

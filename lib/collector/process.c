@@ -2,6 +2,7 @@
  * line, reports their state, and watches each matched pid with a pidfd in an
  * epoll set so that an exit is reported as soon as it happens. */
 #include "collector/coll_int.h"
+#include "proc/proc.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -160,7 +161,7 @@ static int process_create(void **state, const vigil_config_node *config,
         return rc;
     }
     if (watch) {
-        int probe = vigil__coll_pidfd_open((int)getpid());
+        int probe = vigil__proc_pidfd_open(getpid());
         if (probe >= 0) {
             close(probe);
             s->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -390,7 +391,7 @@ static int sync_watch(proc_state *s)
             have = s->w[i].pid == s->cur[j].pid;
         if (have || s->nw >= WATCH_MAX)
             continue;
-        int fd = vigil__coll_pidfd_open(s->cur[j].pid);
+        int fd = vigil__proc_pidfd_open(s->cur[j].pid);
         if (fd < 0)
             continue; /* already gone: the next scan sees it */
         /* The pid may have been reused between the scan and pidfd_open. */

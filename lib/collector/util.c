@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -176,17 +175,6 @@ double vigil__coll_elapsed_s(int64_t prev_ms, int64_t now_ms)
     if (now_ms <= prev_ms)
         return 0.0;
     return (double)(now_ms - prev_ms) / 1000.0;
-}
-
-int vigil__coll_pidfd_open(int pid)
-{
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    (void)pid;
-    errno = ENOSYS;
-    return -1;
-#endif
 }
 
 double vigil__coll_mono_ms(void)

@@ -15,6 +15,7 @@
  * are bounded by the input size (max_file_size) and released before the
  * load returns.
  */
+#include "core/hash.h"
 #include "config/config_int.h"
 
 #include <errno.h>
@@ -380,16 +381,6 @@ static int is_key_position(const loader *L)
 
 /* ---- anchors ------------------------------------------------------------------ */
 
-static size_t hash_name(const char *s)
-{
-    size_t h = (size_t)1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= (size_t)1099511628211ULL;
-    }
-    return h;
-}
-
 /* Anchors are per document: the table is dropped at each document boundary,
  * so that many small documents never rescan one large table. */
 static void anchors_reset(loader *L)
@@ -404,7 +395,7 @@ static void anchors_reset(loader *L)
 
 static anchor_slot *anchor_slot_for(anchor_slot *slots, size_t cap, const char *name)
 {
-    size_t i = hash_name(name) & (cap - 1);
+    size_t i = (size_t)vigil__hash_str(name) & (cap - 1);
     while (slots[i].name && strcmp(slots[i].name, name) != 0)
         i = (i + 1) & (cap - 1);
     return &slots[i];

@@ -5,6 +5,7 @@
  * bounded number of times; a 4xx is final. A request id is delivered by one
  * worker at a time. Requests go through lib/http, one handle per worker, so
  * each worker keeps its connection to the remediator alive. */
+#include "core/cond.h"
 #include "hub/dispatch.h"
 #include "http/http.h"
 
@@ -217,12 +218,7 @@ static int backoff_wait(vigil__dispatch *d, int64_t ms)
         int64_t now = mono_ms();
         if (now >= deadline)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ns = (int64_t)ts.tv_nsec + (deadline - now) * 1000000;
-        ts.tv_sec += (time_t)(ns / 1000000000);
-        ts.tv_nsec = (long)(ns % 1000000000);
-        pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+        vigil__cond_wait_until(&d->cv, &d->mu, deadline);
     }
     int stopping = d->stopping;
     pthread_mutex_unlock(&d->mu);
@@ -376,11 +372,7 @@ int vigil__dispatch_new(vigil__dispatch **out, const vigil__dispatch_options *o)
     if (!d)
         return vigil__error_oom();
     pthread_mutex_init(&d->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&d->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    vigil__cond_init_monotonic(&d->cv);
     d->logger = o->logger;
     d->timeout_ms = o->timeout_ms ? o->timeout_ms : DEF_TIMEOUT_MS;
     d->connect_ms = o->connect_ms ? o->connect_ms : DEF_CONNECT_MS;

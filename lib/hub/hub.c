@@ -3,6 +3,7 @@
  * windows and answers every caller, and an evaluator thread feeds them to
  * the policy engine, while the committer writes the next groups; a ticker
  * publishes ingest rates to the events bus. */
+#include "core/cond.h"
 #include "hub/hub_int.h"
 #include "metric/internal.h"
 
@@ -70,22 +71,11 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Waits on `cv` until `deadline_ns` (CLOCK_MONOTONIC). */
-static void cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ns)
+/* A monotonic deadline in ns as the ms deadline of a timed wait (rounded up,
+ * so that a wait never ends before the deadline it was given). */
+static int64_t ns_to_ms_up(int64_t ns)
 {
-    struct timespec ts;
-    ts.tv_sec = (time_t)(deadline_ns / 1000000000);
-    ts.tv_nsec = (long)(deadline_ns % 1000000000);
-    pthread_cond_timedwait(cv, mu, &ts);
-}
-
-static void cond_init_mono(pthread_cond_t *cv)
-{
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &a);
-    pthread_condattr_destroy(&a);
+    return (ns + 999999) / 1000000;
 }
 
 /* ---- metrics ------------------------------------------------------------------ */
@@ -287,10 +277,10 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
     pthread_mutex_init(&hub->mu, NULL);
     pthread_mutex_init(&hub->win_mu, NULL);
     pthread_mutex_init(&hub->act_mu, NULL);
-    cond_init_mono(&hub->cv);
-    cond_init_mono(&hub->tick_cv);
-    cond_init_mono(&hub->answer_cv);
-    cond_init_mono(&hub->eval_cv);
+    vigil__cond_init_monotonic(&hub->cv);
+    vigil__cond_init_monotonic(&hub->tick_cv);
+    vigil__cond_init_monotonic(&hub->answer_cv);
+    vigil__cond_init_monotonic(&hub->eval_cv);
     hub->logger = opts->logger;
     hub->retention_ms = opts->retention_ms ? opts->retention_ms : 14LL * 24 * 3600 * 1000;
     hub->retention_interval_ms =
@@ -788,7 +778,7 @@ static void *committer_main(void *arg)
     for (;;) {
         while (!hub->ready && !(hub->open && hub->open->nreq) && !hub->stopping &&
                mono_ns() < next_retention)
-            cond_wait_until(&hub->cv, &hub->mu, next_retention);
+            vigil__cond_wait_until(&hub->cv, &hub->mu, ns_to_ms_up(next_retention));
         if (!hub->ready && !(hub->open && hub->open->nreq)) {
             if (hub->stopping)
                 break;
@@ -913,7 +903,7 @@ static void *ticker_main(void *arg)
     while (!hub->stopping) {
         int64_t deadline = next_event < next_policy ? next_event : next_policy;
         while (!hub->stopping && mono_ns() < deadline)
-            cond_wait_until(&hub->tick_cv, &hub->mu, deadline);
+            vigil__cond_wait_until(&hub->tick_cv, &hub->mu, ns_to_ms_up(deadline));
         if (hub->stopping)
             break;
         if (mono_ns() >= next_policy) {

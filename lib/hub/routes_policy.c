@@ -1,6 +1,7 @@
 /* The hub's routes of policies and remediation: /v1/policies, /v1/decisions,
  * /v1/silences, /v1/actions (list, manual request, late results) and
  * /v1/desired. */
+#include "core/hash.h"
 #include "hub/hub_int.h"
 #include "internal/json.h"
 
@@ -372,14 +373,6 @@ static void act_list_free(act_list *l)
     vigil__free(l->slots);
 }
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 static int index_actions(act_list *l)
 {
     l->nslots = 16;
@@ -389,7 +382,7 @@ static int index_actions(act_list *l)
     if (!l->slots)
         return vigil__error_oom();
     for (size_t i = 0; i < l->n; i++) {
-        size_t k = (size_t)hash_str(l->rows[i].a.id) & (l->nslots - 1);
+        size_t k = (size_t)vigil__hash_str(l->rows[i].a.id) & (l->nslots - 1);
         while (l->slots[k])
             k = (k + 1) & (l->nslots - 1);
         l->slots[k] = i + 1;
@@ -399,7 +392,7 @@ static int index_actions(act_list *l)
 
 static act_row *find_row(act_list *l, const char *id)
 {
-    size_t k = (size_t)hash_str(id) & (l->nslots - 1);
+    size_t k = (size_t)vigil__hash_str(id) & (l->nslots - 1);
     while (l->slots[k]) {
         act_row *r = &l->rows[l->slots[k] - 1];
         if (strcmp(r->a.id, id) == 0)

@@ -3,25 +3,16 @@
  * probing, backward-shift deletion, at most half full. Keys are borrowed from
  * the values they index.
  */
+#include "core/hash.h"
 #include "policy/policy_int.h"
 
 #include <string.h>
-
-uint64_t vigil__pmap_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h ^ (h >> 29);
-}
 
 void *vigil__pmap_get(const vigil__pmap *m, const char *key)
 {
     if (!m->cap)
         return NULL;
-    uint64_t h = vigil__pmap_hash(key);
+    uint64_t h = vigil__hash_str(key);
     size_t mask = m->cap - 1;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
         const vigil__pmap_ent *e = &m->e[i];
@@ -43,7 +34,7 @@ static void place(vigil__pmap_ent *slots, size_t cap, const vigil__pmap_ent *ent
 
 int vigil__pmap_put(vigil__pmap *m, const char *key, void *val)
 {
-    uint64_t h = vigil__pmap_hash(key);
+    uint64_t h = vigil__hash_str(key);
     if (m->cap) {
         size_t mask = m->cap - 1;
         for (size_t i = (size_t)h & mask; m->e[i].key; i = (i + 1) & mask) {
@@ -76,7 +67,7 @@ void *vigil__pmap_del(vigil__pmap *m, const char *key)
 {
     if (!m->cap)
         return NULL;
-    uint64_t h = vigil__pmap_hash(key);
+    uint64_t h = vigil__hash_str(key);
     size_t mask = m->cap - 1;
     size_t i = (size_t)h & mask;
     for (;; i = (i + 1) & mask) {

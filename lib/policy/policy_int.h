@@ -27,7 +27,6 @@ typedef struct vigil__pmap {
     size_t n;
 } vigil__pmap;
 
-uint64_t vigil__pmap_hash(const char *s);
 void *vigil__pmap_get(const vigil__pmap *m, const char *key);
 /* Inserts or replaces; the key must live as long as the entry. */
 int vigil__pmap_put(vigil__pmap *m, const char *key, void *val);

@@ -3,6 +3,7 @@
  * quarantine, cooldowns) is persisted in the store's state table under
  * "remediator/t/<target>" so that a restart keeps it; the running set and
  * the token bucket live in memory only. */
+#include "core/hash.h"
 #include "internal/json.h"
 #include "remediator/rem_int.h"
 
@@ -11,6 +12,8 @@
 
 #define TARGET_KEY_MAX 1024 /* longer targets are keyed by a hash */
 
+/* FNV-1a, part of the stored key format of long targets (target_key): it
+ * must never change, so it is not the in-memory table hash of core/hash.h. */
 static uint64_t fnv1a(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -23,7 +26,7 @@ static uint64_t fnv1a(const char *s)
 
 static size_t bucket_of(const char *target)
 {
-    return (size_t)(fnv1a(target) % REM_TARGET_BUCKETS);
+    return (size_t)(vigil__hash_str(target) % REM_TARGET_BUCKETS);
 }
 
 static int target_key(vigil_buf *key, const char *target)

@@ -2,6 +2,7 @@
  * result JSON and a bearer token, from one background thread, retried with
  * exponential backoff on network errors and 5xx (a 4xx is final), through
  * lib/http. */
+#include "core/cond.h"
 #include "http/http.h"
 #include "remediator/rem_int.h"
 
@@ -85,11 +86,7 @@ int vigil__hubpost_new(vigil__hubpost **out, const vigil_remediator_options *o,
     if (!hp)
         return vigil__error_oom();
     pthread_mutex_init(&hp->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&hp->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    vigil__cond_init_monotonic(&hp->cv);
     hp->logger = *logger;
     hp->seed = (unsigned int)vigil__monotonic_ms();
     hp->max_attempts = o->hub_attempts ? o->hub_attempts : 8;
@@ -205,9 +202,7 @@ static void *hp_main(void *arg)
             if (!best) {
                 pthread_cond_wait(&hp->cv, &hp->mu);
             } else {
-                int64_t due = (*best)->due_ms;
-                struct timespec ts = {(time_t)(due / 1000), (long)(due % 1000) * 1000000};
-                pthread_cond_timedwait(&hp->cv, &hp->mu, &ts);
+                vigil__cond_wait_until(&hp->cv, &hp->mu, (*best)->due_ms);
             }
             continue;
         }

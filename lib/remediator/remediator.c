@@ -9,6 +9,7 @@
  * final (with the result row's seq and mac) -> every waiter is answered.
  * Approvals are in approvals.c, recovery at start-up in recovery.c. */
 #include "internal/json.h"
+#include "core/cond.h"
 #include "remediator/rem_int.h"
 
 #include <errno.h>
@@ -1113,11 +1114,7 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
     rem->o.hub_token_env = NULL;
     pthread_mutex_init(&rem->mu, NULL);
     pthread_cond_init(&rem->cv, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&rem->tcv, &ca);
-    pthread_condattr_destroy(&ca);
+    vigil__cond_init_monotonic(&rem->tcv);
     memset(&rem->g, 0, sizeof(rem->g));
     pthread_mutex_init(&rem->g.mu, NULL);
     rem->g_inited = 1;
@@ -1174,12 +1171,8 @@ static void *ticker_main(void *arg)
     vigil_remediator *rem = arg;
     pthread_mutex_lock(&rem->mu);
     while (!rem->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ns = ts.tv_nsec + (rem->o.tick_interval_ms % 1000) * 1000000;
-        ts.tv_sec += (time_t)(rem->o.tick_interval_ms / 1000) + (time_t)(ns / 1000000000);
-        ts.tv_nsec = (long)(ns % 1000000000);
-        pthread_cond_timedwait(&rem->tcv, &rem->mu, &ts);
+        vigil__cond_wait_until(&rem->tcv, &rem->mu,
+                               vigil__monotonic_ms() + rem->o.tick_interval_ms);
         if (rem->stopping)
             break;
         pthread_mutex_unlock(&rem->mu);

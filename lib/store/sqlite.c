@@ -2,6 +2,7 @@
  * The built-in SQLite store backend: URL parsing, opening, the schema and its
  * forward migrations, the statement cache and error mapping.
  */
+#include "core/cond.h"
 #include "store/sqlite_int.h"
 #include "store/store_int.h"
 
@@ -501,9 +502,7 @@ static void *ckpt_main(void *arg)
             if (now >= deadline && !ck->held)
                 break;
             int64_t until = ck->held ? now + ck->interval_ms : deadline;
-            ts.tv_sec = (time_t)(until / 1000);
-            ts.tv_nsec = (long)(until % 1000) * 1000000;
-            pthread_cond_timedwait(&ck->cv, &ck->mu, &ts);
+            vigil__cond_wait_until(&ck->cv, &ck->mu, until);
         }
         if (ck->stop)
             break;
@@ -656,11 +655,7 @@ static int ckpt_start(vigil__sq *s, const vigil_store_options *o)
     ck->pages = (int)o->checkpoint_pages;
     ck->slack = ck->pages / 4 > 0 ? ck->pages / 4 : 1;
     pthread_mutex_init(&ck->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&ck->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    vigil__cond_init_monotonic(&ck->cv);
     pthread_cond_init(&ck->idle_cv, NULL);
     if (pthread_create(&ck->thread, NULL, ckpt_main, ck) != 0) {
         sqlite3_close_v2(ck->db);

@@ -2,6 +2,7 @@
  * SQLite backend: series and samples (write, query, latest), the series id
  * cache, and retention.
  */
+#include "core/hash.h"
 #include "store/sqlite_int.h"
 
 #include <math.h>
@@ -9,16 +10,6 @@
 #include <string.h>
 
 /* ---- series id cache ----------------------------------------------------------- */
-
-static uint64_t hash_key(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h ^ (h >> 29);
-}
 
 void vigil__sq_cache_clear(sq_cache *c)
 {
@@ -88,7 +79,7 @@ static int series_id(vigil__sq *s, const vigil_metric *m, int64_t *id, int *crea
     int rc = vigil_metric_series_key(&s->key, m);
     if (rc)
         return rc;
-    uint64_t h = hash_key(s->key.ptr, s->key.size);
+    uint64_t h = vigil__hash_bytes(s->key.ptr, s->key.size);
     if (cache_find(&s->cache, s->key.ptr, h, id))
         return VIGIL_OK;
     /* The key is the name followed by the canonical tags text. */

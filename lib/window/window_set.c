@@ -3,6 +3,7 @@
  * probing, backward-shift deletion) of entries that each hold a window and its
  * key in one allocation, so a window's address never changes.
  */
+#include "core/hash.h"
 #include "internal/common.h"
 #include "window/window_int.h"
 
@@ -25,24 +26,6 @@ struct vigil_window_set {
     vigil_window_options wopts;
     vigil_buf key; /* scratch for series keys */
 };
-
-/* Hashes 8 bytes at a time (a multiply and a shift each), with a final mix
- * so that the low bits, which pick the slot, depend on every byte. */
-static uint64_t hash_key(const char *s, size_t n)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n, w;
-    for (; n >= 8; s += 8, n -= 8) {
-        memcpy(&w, s, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
-        h ^= h >> 32;
-    }
-    w = 0;
-    memcpy(&w, s, n);
-    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
-    h ^= h >> 33;
-    h *= 0xFF51AFD7ED558CCDull;
-    return h ^ (h >> 33);
-}
 
 int vigil_window_set_options_init(vigil_window_set_options *opts, unsigned int version)
 {
@@ -151,7 +134,7 @@ static int check_key(const char *key, size_t *len)
 static int append_key(vigil_window_set *set, const char *key, size_t len, int64_t ts, double value,
                       vigil_window **window_out)
 {
-    uint64_t h = hash_key(key, len);
+    uint64_t h = vigil__hash_bytes(key, len);
     size_t i = set->cap ? find_slot(set, key, len, h) : 0;
     wentry *e = set->cap ? set->slots[i] : NULL;
     if (e) {
@@ -228,7 +211,7 @@ vigil_window *vigil_window_set_get(const vigil_window_set *set, const char *seri
     if (!set || !series_key || !set->n)
         return NULL;
     size_t len = strlen(series_key);
-    wentry *e = set->slots[find_slot(set, series_key, len, hash_key(series_key, len))];
+    wentry *e = set->slots[find_slot(set, series_key, len, vigil__hash_bytes(series_key, len))];
     return e ? &e->w : NULL;
 }
 
@@ -264,7 +247,7 @@ int vigil_window_set_remove(vigil_window_set *set, const char *series_key)
         return vigil__error_set(VIGIL_EINVAL, "window set: NULL argument");
     if (set->n) {
         size_t len = strlen(series_key);
-        size_t i = find_slot(set, series_key, len, hash_key(series_key, len));
+        size_t i = find_slot(set, series_key, len, vigil__hash_bytes(series_key, len));
         if (set->slots[i]) {
             remove_slot(set, i);
             return VIGIL_OK;

@@ -589,6 +589,7 @@ START_TEST(exec_workdir_user_and_relative_program)
              "actions:\n"
              "  - {name: pwd, type: exec, argv: [/bin/pwd], workdir: '%s'}\n"
              "  - {name: rel, type: exec, argv: [bin/tool, x], workdir: sub}\n"
+             "  - {name: relwd, type: exec, argv: [/bin/pwd], workdir: sub}\n"
              "  - {name: missing_dir, type: exec, argv: [/bin/pwd], workdir: /nonexistent-vigil}\n"
              "  - {name: missing_prog, type: exec, argv: [/nonexistent-vigil/prog]}\n",
              dir);
@@ -612,7 +613,13 @@ START_TEST(exec_workdir_user_and_relative_program)
     ck_assert_int_eq(vigil_action_registry_execute(r, &rq, NULL, &res), VIGIL_OK);
     ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
     ck_assert_str_eq(res.reason, "spawn_failed");
-    ck_assert_str_eq(res.output, "cannot execute /opt/vigil-base/bin/tool: changing directory to "
+    /* the program is checked before anything else happens */
+    ck_assert_str_eq(res.output, "cannot execute /opt/vigil-base/bin/tool: No such file or "
+                                 "directory");
+    rq = at_req("relwd", "x");
+    ck_assert_int_eq(vigil_action_registry_execute(r, &rq, NULL, &res), VIGIL_OK);
+    ck_assert_str_eq(res.reason, "spawn_failed");
+    ck_assert_str_eq(res.output, "cannot execute /bin/pwd: changing directory to "
                                  "/opt/vigil-base/sub: No such file or directory");
 
     rq = at_req("missing_dir", "x");
@@ -646,6 +653,33 @@ START_TEST(exec_workdir_user_and_relative_program)
         vigil_action_result_clear(&res);
         vigil_action_registry_free(r);
     }
+}
+END_TEST
+
+START_TEST(exec_refuses_a_group_writable_program)
+{
+    /* Every action runs its program through the runner's check (before 0.2.0
+     * only the exec collector refused such a program). */
+    char prog[600], yaml[1024];
+    snprintf(prog, sizeof(prog), "%s/tool", vt_tmpdir());
+    at_copy_exe("/bin/true", prog);
+    ck_assert_int_eq(chmod(prog, 0775), 0);
+    snprintf(yaml, sizeof(yaml), "actions:\n  - {name: tool, type: exec, argv: ['%s']}\n", prog);
+    vigil_action_registry *r = at_configure(NULL, yaml);
+    vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+    vigil_action_request rq = at_req("tool", "x");
+    ck_assert_int_eq(vigil_action_registry_execute(r, &rq, NULL, &res), VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    ck_assert_str_eq(res.reason, "spawn_failed");
+    char want[800];
+    snprintf(want, sizeof(want), "cannot execute %s: it is writable by group or others (mode 0775)",
+             prog);
+    ck_assert_str_eq(res.output, want);
+    ck_assert_int_eq(chmod(prog, 0755), 0);
+    ck_assert_int_eq(vigil_action_registry_execute(r, &rq, NULL, &res), VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    vigil_action_result_clear(&res);
+    vigil_action_registry_free(r);
 }
 END_TEST
 
@@ -1305,6 +1339,7 @@ static Suite *action_suite(void)
     tcase_add_test(tc, exec_environment_is_scrubbed);
     tcase_add_test(tc, exec_workdir_user_and_relative_program);
     tcase_add_test(tc, exec_output_is_bounded);
+    tcase_add_test(tc, exec_refuses_a_group_writable_program);
     tcase_add_test(tc, exec_timeout_kills_grandchildren);
     tcase_add_test(tc, exec_cancel_stops_program);
     tcase_add_test(tc, injection_is_literal_or_refused);

@@ -140,6 +140,23 @@ START_TEST(options_and_request_init)
 }
 END_TEST
 
+START_TEST(error_bodies_use_the_json_escaper)
+{
+    /* Error bodies go through lib/json's escaper: quotes and backslashes,
+     * the short escapes, other control characters as \u00XX, DEL and UTF-8
+     * as they are, an invalid byte as U+FFFD. */
+    vigil_api_response *r = NULL;
+    ck_assert_int_eq(vigil_api_response_new(&r), VIGIL_OK);
+    ck_assert_int_eq(
+        vigil__api_resp_error(r, 400, "bad", "q\"b\\s\b\f\n\r\t\x01\x1f\x7f \xc3\xa9 \xff|", NULL),
+        VIGIL_OK);
+    expect(r, 400,
+           "{\"error\":{\"code\":\"bad\",\"message\":\"q\\\"b\\\\s\\b\\f\\n\\r\\t"
+           "\\u0001\\u001f\x7f \xc3\xa9 \xef\xbf\xbd|\",\"path\":\"\"}}");
+    vigil_api_response_free(r);
+}
+END_TEST
+
 START_TEST(healthz_and_errors)
 {
     vigil_api *api = api_plain();
@@ -989,6 +1006,7 @@ static Suite *api_suite(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, options_and_request_init);
     tcase_add_test(tc, healthz_and_errors);
+    tcase_add_test(tc, error_bodies_use_the_json_escaper);
     tcase_add_test(tc, prefix_mount);
     tcase_add_test(tc, route_without_answer_is_500);
     tcase_add_test(tc, bad_arguments);

@@ -316,7 +316,7 @@ START_TEST(exec_program_removed_after_load)
     collect(c, 2);
     const vigil_metric *m = find(g_batch, VIGIL_COLLECTOR_ERROR_METRIC, NULL, NULL);
     ck_assert_ptr_nonnull(m);
-    ck_assert_ptr_nonnull(strstr(m->error, "cannot run"));
+    ck_assert_ptr_nonnull(strstr(m->error, "cannot execute"));
     ck_assert_ptr_nonnull(strstr(m->error, "No such file or directory"));
     ck_assert_int_eq(vigil_collector_last_status(c), VIGIL_ECHILD);
     vigil_collector_free(c);

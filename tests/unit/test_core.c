@@ -1,11 +1,14 @@
 /* Core: version, status codes, thread-local errors, allocator hook, buffers,
  * logging and the scalar grammars. */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cond.h"
+#include "core/hash.h"
 #include "internal/common.h"
 #include "testutil.h"
 
@@ -381,6 +384,61 @@ START_TEST(utf8_validation)
 }
 END_TEST
 
+START_TEST(string_hash)
+{
+    /* Equal input, equal hash; the string form hashes its bytes. */
+    ck_assert(vigil__hash_str("cpu_usage{host=a}") ==
+              vigil__hash_bytes("cpu_usage{host=a}", strlen("cpu_usage{host=a}")));
+    ck_assert(vigil__hash_str("") == vigil__hash_bytes(NULL, 0));
+    /* Every byte counts, in the 8-byte words and in the tail; so does the
+     * length (a string and the same string with a NUL byte appended). */
+    char a[40], b[40];
+    memset(a, 'x', sizeof(a));
+    for (size_t len = 1; len <= sizeof(a); len++) {
+        for (size_t i = 0; i < len; i++) {
+            memcpy(b, a, len);
+            b[i] ^= 1;
+            ck_assert_msg(vigil__hash_bytes(a, len) != vigil__hash_bytes(b, len),
+                          "len %zu, byte %zu", len, i);
+        }
+        ck_assert(vigil__hash_bytes(a, len) != vigil__hash_bytes(a, len - 1));
+    }
+    ck_assert(vigil__hash_bytes("ab\0", 3) != vigil__hash_bytes("ab", 2));
+    /* The low bits, which pick a slot, spread: 4096 keys that differ only
+     * in their last digits fill most of 64 slots. */
+    int used[64] = {0}, n = 0;
+    for (int i = 0; i < 4096; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "disk_used_bytes{host=web-%04d}", i);
+        used[vigil__hash_str(key) & 63] = 1;
+    }
+    for (int i = 0; i < 64; i++)
+        n += used[i];
+    ck_assert_int_eq(n, 64);
+}
+END_TEST
+
+START_TEST(monotonic_condition_variable)
+{
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv;
+    ck_assert_int_eq(vigil__cond_init_monotonic(&cv), 0);
+    pthread_mutex_lock(&mu);
+    /* a deadline in the past (and a nonsensical one) returns at once */
+    ck_assert_int_eq(vigil__cond_wait_until(&cv, &mu, vigil__monotonic_ms() - 1), ETIMEDOUT);
+    ck_assert_int_eq(vigil__cond_wait_until(&cv, &mu, -5), ETIMEDOUT);
+    /* a short deadline on the monotonic clock passes */
+    int64_t deadline = vigil__monotonic_ms() + 20;
+    int rc = 0;
+    while (rc == 0)
+        rc = vigil__cond_wait_until(&cv, &mu, deadline);
+    ck_assert_int_eq(rc, ETIMEDOUT);
+    ck_assert(vigil__monotonic_ms() >= deadline);
+    pthread_mutex_unlock(&mu);
+    pthread_cond_destroy(&cv);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -406,6 +464,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, percentages);
     tcase_add_test(tc, long_bad_input_is_clipped_in_message);
     tcase_add_test(tc, utf8_validation);
+    tcase_add_test(tc, string_hash);
+    tcase_add_test(tc, monotonic_condition_variable);
     suite_add_tcase(s, tc);
     return s;
 }
