@@ -61,7 +61,7 @@ static int note_create(void **state, const vigil_config_node *config,
     note_file *s = calloc(1, sizeof(*s));
     if (!s || !(s->path = strdup(path)) || !(s->prefix = strdup(prefix))) {
         note_destroy(s);
-        return vigil_action_error(VIGIL_ENOMEM, "out of memory");
+        return vigil_error_set(VIGIL_ENOMEM, "out of memory");
     }
     (void)ctx; /* ctx->logger, ctx->base_dir, ctx->timeout_ms... are there when needed */
     *state = s;
@@ -73,7 +73,7 @@ static int note_validate(void *state, const vigil_action_request *request)
 {
     (void)state;
     if (request->target && strcmp(request->target, "prod-db") == 0)
-        return vigil_action_error(VIGIL_EPERM, "notes about prod-db go to the DBA team");
+        return vigil_error_set(VIGIL_EPERM, "notes about prod-db go to the DBA team");
     return VIGIL_OK;
 }
 
@@ -143,7 +143,7 @@ int main(int argc, char **argv)
     if (!rc)
         rc = vigil_action_registry_add_builtins(reg); /* exec, process, ... alongside ours */
     if (!rc)
-        rc = vigil_action_registry_register(reg, &note_type);
+        rc = vigil_action_register(reg, &note_type);
     if (!rc)
         rc = vigil_config_load_string(&config, yaml, strlen(yaml), "example.yaml", NULL);
     if (!rc)

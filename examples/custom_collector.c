@@ -88,14 +88,14 @@ static int http_check_create(void **state, const vigil_config_node *config,
         return rc;
     c = calloc(1, sizeof(*c));
     if (!c)
-        return vigil_collector_error_set(VIGIL_ENOMEM, NULL);
+        return vigil_error_set(VIGIL_ENOMEM, NULL);
     if ((rc = vigil_config_get_duration(&c->timeout_ms, config, "timeout", 2000)) != VIGIL_OK) {
         free(c);
         return rc;
     }
     if (parse_url(c, url) != 0 || inet_pton(AF_INET, c->host, &addr) != 1) {
         free(c);
-        return vigil_config_error(vigil_config_node_get(config, "url"), VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(config, "url"),
                                   "expected http://IPV4:PORT/PATH");
     }
     *state = c;
@@ -163,7 +163,7 @@ static int http_check_collect(void *state, vigil_batch *out, int64_t ts)
     vigil_tag tag;
     vigil_metric m;
     if (http_get(c, &status, err, sizeof(err)) != 0)
-        return vigil_collector_error_set(VIGIL_ENETWORK, err); /* becomes an error sample */
+        return vigil_error_set(VIGIL_ENETWORK, err); /* becomes an error sample */
     tag.key = "url";
     tag.value = c->url;
     memset(&m, 0, sizeof(m));

@@ -46,7 +46,7 @@ static int erp_create(void **state, const vigil_config_node *rule, void *payload
     if (rc == VIGIL_OK)
         rc = vigil_config_get_duration(&p->window_ms, rule, "over", 5 * 60 * 1000);
     if (rc == VIGIL_OK && p->window_ms <= 0)
-        rc = vigil_config_error(vigil_config_node_get(rule, "over"), VIGIL_ERANGE,
+        rc = vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(rule, "over"),
                                 "expected a duration above 0");
     if (rc != VIGIL_OK) {
         free(p);

@@ -26,5 +26,6 @@
 #include "vigil/audit.h"
 #include "vigil/remediator.h"
 #include "vigil/policy.h"
+#include "vigil/engine.h"
 
 #endif

@@ -3,6 +3,7 @@
 #include "agent/spool.h"
 #include "client/client_int.h"
 #include "internal/common.h"
+#include "internal/plugin.h"
 #include "vigil/agent.h"
 #include "vigil/client.h"
 #include "vigil/sys/collector.h"
@@ -142,7 +143,7 @@ static int at_least(const vigil_config_node *map, const char *key, int64_t v, in
         return VIGIL_OK;
     char msg[160];
     snprintf(msg, sizeof(msg), "must be at least %s", what);
-    return vigil_config_error(vigil_config_node_get(map, key), VIGIL_ERANGE, msg);
+    return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(map, key), msg);
 }
 
 static int read_string_list(const vigil_config_node *list, const char **out, size_t max, size_t *n,
@@ -155,7 +156,7 @@ static int read_string_list(const vigil_config_node *list, const char **out, siz
     if (len > max) {
         char msg[128];
         snprintf(msg, sizeof(msg), "at most %zu %s", max, what);
-        return vigil_config_error(list, VIGIL_ELIMIT, msg);
+        return vigil_error_set_at(VIGIL_ELIMIT, list, msg);
     }
     for (size_t i = 0; i < len; i++)
         if ((rc = vigil_config_string(&out[i], vigil_config_node_at(list, i))) != VIGIL_OK)
@@ -187,7 +188,7 @@ static int apply_config(vigil_agent_options *o, const vigil_config_node *root, c
             return rc;
         size_t len = vigil_config_node_len(n);
         if (len > TAGS_MAX)
-            return vigil_config_error(n, VIGIL_ELIMIT, "at most 32 global tags");
+            return vigil_error_set_at(VIGIL_ELIMIT, n, "at most 32 global tags");
         for (size_t i = 0; i < len; i++) {
             arr->tags[i].key = vigil_config_node_key_at(n, i);
             if ((rc = vigil_config_string(&arr->tags[i].value, vigil_config_node_at(n, i))))
@@ -204,7 +205,7 @@ static int apply_config(vigil_agent_options *o, const vigil_config_node *root, c
         if ((rc = read_string_list(n, arr->urls, URLS_MAX, &len, "hub URLs")))
             return rc;
         if (len == 0)
-            return vigil_config_error(n, VIGIL_EVALUE, "at least one hub URL is required");
+            return vigil_error_set_at(VIGIL_EVALUE, n, "at least one hub URL is required");
         o->hub_urls = arr->urls;
         o->nhub_urls = len;
     }
@@ -237,7 +238,7 @@ static int apply_config(vigil_agent_options *o, const vigil_config_node *root, c
         (rc = at_least(hub, "retries", retries, 0, "0")))
         return rc;
     if (retries > MAX_RETRIES)
-        return vigil_config_error(vigil_config_node_get(hub, "retries"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(hub, "retries"),
                                   "must be at most 10");
     o->retries = retries == 0 ? -1 : (int)retries;
 
@@ -268,7 +269,7 @@ static int apply_config(vigil_agent_options *o, const vigil_config_node *root, c
     if (o->batch_max_delay_ms == 0)
         o->batch_max_delay_ms = -1; /* "max_delay: 0": ship at once */
     if (max_metrics > VIGIL_BATCH_DEFAULT_MAX_METRICS)
-        return vigil_config_error(vigil_config_node_get(batch, "max_metrics"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(batch, "max_metrics"),
                                   "must be at most 100000");
     o->batch_max_metrics = (size_t)max_metrics;
 
@@ -280,7 +281,7 @@ static int apply_config(vigil_agent_options *o, const vigil_config_node *root, c
         (rc = vigil_config_get_bool(&fsync_on, spool, "fsync", fsync_on)))
         return rc;
     if (max_size < 4096)
-        return vigil_config_error(vigil_config_node_get(spool, "max_size"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(spool, "max_size"),
                                   "must be at least 4KiB");
     o->spool_max_size = max_size;
     o->spool_no_fsync = !fsync_on;
@@ -293,7 +294,7 @@ static int apply_config(vigil_agent_options *o, const vigil_config_node *root, c
         if ((rc = vigil_config_string(&s, n)))
             return rc;
         if (vigil_log_level_parse(&lv, s) != VIGIL_OK)
-            return vigil_config_error(n, VIGIL_EVALUE,
+            return vigil_error_set_at(VIGIL_EVALUE, n,
                                       "expected a log level (debug, info, warn, error, off)");
         o->logger.min_level = lv;
     }
@@ -371,11 +372,11 @@ static int set_tags(vigil_agent *a, const vigil_tag *tags, size_t n, const vigil
             return vigil__error_set(VIGIL_EINVAL, "agent: tags[%zu] has a NULL key or value", i);
         if (!vigil_metric_name_valid(tags[i].key)) {
             snprintf(msg, sizeof(msg), "invalid tag key \"%.64s\"", tags[i].key);
-            return at ? vigil_config_error(at, VIGIL_ENAME, msg)
+            return at ? vigil_error_set_at(VIGIL_ENAME, at, msg)
                       : vigil__error_set(VIGIL_ENAME, "agent: %s", msg);
         }
         if (strcmp(tags[i].key, "host") == 0)
-            return at ? vigil_config_error(at, VIGIL_EINVAL,
+            return at ? vigil_error_set_at(VIGIL_EINVAL, at,
                                            "the host tag is the agent id: set agent.id instead")
                       : vigil__error_set(VIGIL_EINVAL,
                                          "agent: the host tag is the agent id: set agent_id");
@@ -383,7 +384,7 @@ static int set_tags(vigil_agent *a, const vigil_tag *tags, size_t n, const vigil
         if (vl > VIGIL_METRIC_TAG_VALUE_MAX || !vigil__utf8_valid(tags[i].value, vl)) {
             snprintf(msg, sizeof(msg), "tag value of \"%.64s\" is too long or not UTF-8",
                      tags[i].key);
-            return at ? vigil_config_error(at, VIGIL_EVALUE, msg)
+            return at ? vigil_error_set_at(VIGIL_EVALUE, at, msg)
                       : vigil__error_set(VIGIL_EVALUE, "agent: %s", msg);
         }
         for (size_t k = 0; k < i; k++)
@@ -469,7 +470,7 @@ static int open_client(vigil_agent *a, const vigil_agent_options *o, const vigil
             char msg[1024];
             const char *m = vigil_error_last()->message;
             snprintf(msg, sizeof(msg), "%s", strncmp(m, "client: ", 8) == 0 ? m + 8 : m);
-            return vigil_config_error(at, rc, msg);
+            return vigil_error_set_at(rc, at, msg);
         }
     }
     if (!rc)
@@ -568,12 +569,12 @@ static int create(vigil_agent **out, const vigil_config *config, const vigil_age
         if (getrandom(&a->rng, sizeof(a->rng), GRND_NONBLOCK) != (ssize_t)sizeof(a->rng))
             a->rng = (uint64_t)vigil__monotonic_ms() * 6364136223846793005ULL ^ (uint64_t)getpid();
     }
-    if (!rc && o.registry) {
-        a->registry = o.registry;
-    } else if (!rc) {
+    if (!rc) {
         rc = vigil_collector_registry_new(&a->own_registry);
         if (!rc)
             rc = vigil_collector_registry_add_builtins(a->own_registry);
+        if (!rc)
+            vigil__collector_registry_set_fallback(a->own_registry, o.collector_types);
         a->registry = a->own_registry;
     }
     if (!rc) {

@@ -258,15 +258,14 @@ static void nothing_destroy(void *state)
     (void)state;
 }
 
-static const vigil_collector_type counter_type = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                                  "counter",
-                                                  VIGIL_COLLECTOR_RATES,
-                                                  NULL,
-                                                  counter_create,
-                                                  counter_collect,
-                                                  NULL,
-                                                  NULL,
-                                                  nothing_destroy};
+static const vigil_collector_type counter_type = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "counter",
+    .flags = VIGIL_COLLECTOR_RATES,
+    .create = counter_create,
+    .collect = counter_collect,
+    .destroy = nothing_destroy,
+};
 
 static int evt_create(void **state, const vigil_config_node *cfg,
                       const vigil_collector_context *ctx)
@@ -301,33 +300,32 @@ static int evt_on_event(void *state, vigil_batch *out, int64_t now)
     return vigil_batch_add(out, &m);
 }
 
-static const vigil_collector_type evt_type = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                              "evt",
-                                              VIGIL_COLLECTOR_EVENTS,
-                                              NULL,
-                                              evt_create,
-                                              evt_collect,
-                                              evt_fd,
-                                              evt_on_event,
-                                              nothing_destroy};
+static const vigil_collector_type evt_type = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "evt",
+    .flags = VIGIL_COLLECTOR_EVENTS,
+    .create = evt_create,
+    .collect = evt_collect,
+    .poll_fd = evt_fd,
+    .on_event = evt_on_event,
+    .destroy = nothing_destroy,
+};
 
 static int failing_collect(void *state, vigil_batch *out, int64_t now)
 {
     (void)state;
     (void)out;
     (void)now;
-    return vigil_collector_error_set(VIGIL_EIO, g_fail_msg ? "other" : "sensor unplugged");
+    return vigil_error_set(VIGIL_EIO, g_fail_msg ? "other" : "sensor unplugged");
 }
 
-static const vigil_collector_type failing_type = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                                  "failing",
-                                                  0,
-                                                  NULL,
-                                                  counter_create,
-                                                  failing_collect,
-                                                  NULL,
-                                                  NULL,
-                                                  nothing_destroy};
+static const vigil_collector_type failing_type = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "failing",
+    .create = counter_create,
+    .collect = failing_collect,
+    .destroy = nothing_destroy,
+};
 
 static vigil_collector_registry *g_reg;
 
@@ -335,10 +333,10 @@ static void setup(void)
 {
     vt_alloc_install(); /* every test may sweep allocations */
     ck_assert_int_eq(vigil_collector_registry_new(&g_reg), VIGIL_OK);
-    ck_assert_int_eq(vigil_collector_registry_add_builtins(g_reg), VIGIL_OK);
-    ck_assert_int_eq(vigil_collector_registry_register(g_reg, &counter_type, NULL, NULL), VIGIL_OK);
-    ck_assert_int_eq(vigil_collector_registry_register(g_reg, &evt_type, NULL, NULL), VIGIL_OK);
-    ck_assert_int_eq(vigil_collector_registry_register(g_reg, &failing_type, NULL, NULL), VIGIL_OK);
+    /* the test's own types only: the agent resolves the built-ins itself */
+    ck_assert_int_eq(vigil_collector_register(g_reg, &counter_type), VIGIL_OK);
+    ck_assert_int_eq(vigil_collector_register(g_reg, &evt_type), VIGIL_OK);
+    ck_assert_int_eq(vigil_collector_register(g_reg, &failing_type), VIGIL_OK);
     ck_assert_int_eq(pipe2(g_evt, O_NONBLOCK | O_CLOEXEC), 0);
     g_seq = 0;
 }
@@ -376,7 +374,7 @@ static vigil_agent_options test_opts(void)
 {
     vigil_agent_options o;
     ck_assert_int_eq(vigil_agent_options_init(&o, VIGIL_AGENT_OPTIONS_VERSION), VIGIL_OK);
-    o.registry = g_reg;
+    o.collector_types = g_reg;
     o.logger.cb = log_cb;
     o.logger.min_level = VIGIL_LOG_DEBUG;
     g_log_len = 0;
@@ -445,7 +443,7 @@ START_TEST(shipped_config_is_valid)
     int rc = vigil_config_load_file(&cfg, path, NULL);
     ck_assert_msg(rc == VIGIL_OK, "%s", vigil_error_last()->message);
     vigil_agent_options o = test_opts();
-    o.registry = NULL; /* the built-ins only, as the daemon does */
+    o.collector_types = NULL; /* the built-ins only, as the daemon does */
     rc = vigil_agent_check_config(cfg, &o);
     ck_assert_msg(rc == VIGIL_OK, "%s", vigil_error_last()->message);
     /* and an agent really runs from it (offline: no hub, no spool) */
