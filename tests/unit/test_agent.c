@@ -435,6 +435,77 @@ static int64_t mono_ms(void)
 
 /* ---- configuration ------------------------------------------------------------------------ */
 
+/* A collector type whose payload (the value it reports) belongs to its registry. */
+typedef struct plug_payload {
+    double value;
+    int freed;
+} plug_payload;
+
+static void plug_payload_free(void *p)
+{
+    ((plug_payload *)p)->freed++;
+}
+
+static int plug_create(void **state, const vigil_config_node *cfg,
+                       const vigil_collector_context *ctx)
+{
+    (void)cfg;
+    *state = ctx->type_payload;
+    return VIGIL_OK;
+}
+
+static int plug_collect(void *state, vigil_batch *out, int64_t now)
+{
+    vigil_metric m = {"plug_value", ((plug_payload *)state)->value, now, NULL, 0, NULL};
+    return vigil_batch_add(out, &m);
+}
+
+START_TEST(embedder_types_reach_the_agent)
+{
+    plug_payload pl = {7.5, 0};
+    vigil_collector_registry *types = NULL;
+    ck_assert_int_eq(vigil_collector_registry_new(&types), VIGIL_OK);
+    vigil_collector_type t = {
+        .version = VIGIL_COLLECTOR_TYPE_VERSION,
+        .name = "plug",
+        .payload = &pl,
+        .payload_free = plug_payload_free,
+        .create = plug_create,
+        .collect = plug_collect,
+        .destroy = nothing_destroy,
+    };
+    ck_assert_int_eq(vigil_collector_register(types, &t), VIGIL_OK);
+    vigil_config *cfg = load_yaml("agent: {id: h1}\n"
+                                  "collectors:\n  - {type: plug}\n  - {type: load}\n");
+    vigil_agent_options o = test_opts();
+    o.offline = 1;
+    /* without the embedder's registry, `plug` is unknown */
+    o.collector_types = NULL;
+    vigil_agent *a = NULL;
+    ck_assert_int_eq(vigil_agent_new(&a, cfg, &o), VIGIL_ENOTFOUND);
+    vt_assert_error(VIGIL_ENOTFOUND, "agent.yaml:3:12: collectors[0].type: unknown collector type "
+                                     "\"plug\"");
+    /* with it, `plug` resolves there and `load` among the built-ins */
+    o.collector_types = types;
+    a = new_agent(cfg, &o);
+    ck_assert_uint_eq(vigil_agent_collector_count(a), 2);
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    ck_assert_int_eq(vigil_agent_collect_once(a, b, 1), VIGIL_OK);
+    ck_assert_int_eq(count_named(b, "plug_value"), 1);
+    ck_assert_int_eq(count_named(b, "load1"), 1);
+    for (size_t i = 0; i < vigil_batch_count(b); i++)
+        if (strcmp(vigil_batch_get(b, i)->name, "plug_value") == 0)
+            ck_assert_double_eq(vigil_batch_get(b, i)->value, 7.5);
+    vigil_batch_free(b);
+    vigil_agent_free(a);
+    vigil_config_free(cfg);
+    ck_assert_int_eq(pl.freed, 0); /* the registry keeps the payload */
+    vigil_collector_registry_free(types);
+    ck_assert_int_eq(pl.freed, 1);
+}
+END_TEST
+
 START_TEST(shipped_config_is_valid)
 {
     char path[PATH_MAX];
@@ -1308,6 +1379,7 @@ static Suite *agent_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, shipped_config_is_valid);
+    tcase_add_test(tc, embedder_types_reach_the_agent);
     tcase_add_test(tc, config_errors_are_located);
     tcase_add_test(tc, bad_options);
     tcase_add_test(tc, step_schedules_with_an_injected_clock);
