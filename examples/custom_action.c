@@ -187,7 +187,8 @@ int main(int argc, char **argv)
     }
     if (!rc) {
         /* the type's own located error */
-        const char *bad = "actions:\n  - {name: bad, type: note_file, file: x, prefix: \"a\\nb\"}\n";
+        const char *bad =
+            "actions:\n  - {name: bad, type: note_file, file: x, prefix: \"a\\nb\"}\n";
         rc = vigil_config_load_string(&config, bad, strlen(bad), "bad.yaml", NULL);
         if (!rc) {
             rc = vigil_action_registry_configure(

@@ -57,8 +57,8 @@ typedef struct ring {
     size_t next, count;
 } ring;
 
-static int ring_open(void **out, const char *url, const char *rest,
-                     const vigil_store_options *opts, void *payload)
+static int ring_open(void **out, const char *url, const char *rest, const vigil_store_options *opts,
+                     void *payload)
 {
     ring_shared *shared = payload;
     ring *r;

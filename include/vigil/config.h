@@ -239,7 +239,6 @@ vigil_config_get_percent(double *out_ratio, const vigil_config_node *map, const 
  */
 VIGIL_EXTERN(int) vigil_config_require(const vigil_config_node *map, const char *key);
 
-
 #ifdef __cplusplus
 }
 #endif

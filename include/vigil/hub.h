@@ -205,8 +205,8 @@ typedef struct vigil_hub_options {
 #define VIGIL_HUB_OPTIONS_INIT                                                                     \
     {                                                                                              \
         VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, VIGIL_WINDOW_SET_OPTIONS_INIT, 0, 0, 0, \
-            VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, \
-            0, 0, 0, 0, 0, 0                                                                       \
+            VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL,   \
+            0, 0, 0, 0, 0, 0, 0                                                                    \
     }
 
 /** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */

@@ -195,11 +195,11 @@ typedef struct vigil_remediator_options {
 } vigil_remediator_options;
 
 #define VIGIL_REMEDIATOR_OPTIONS_VERSION 1
-#define VIGIL_REMEDIATOR_OPTIONS_INIT                                                            \
-    {                                                                                            \
-        VIGIL_REMEDIATOR_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, 0, 60000, 3, \
-            600000, 600000, 0.5, 0, 4, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL,  \
-            NULL, 0, 0, 0, 0, VIGIL_LOGGER_INIT                                                  \
+#define VIGIL_REMEDIATOR_OPTIONS_INIT                                                              \
+    {                                                                                              \
+        VIGIL_REMEDIATOR_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, 0, 60000,   \
+            3, 600000, 600000, 0.5, 0, 4, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, \
+            NULL, 0, 0, 0, 0, VIGIL_LOGGER_INIT                                                    \
     }
 
 /** Fills @p opts with the defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */

@@ -147,7 +147,6 @@ int vigil_action_result_copy(vigil_action_result *dst, const vigil_action_result
     return VIGIL_OK;
 }
 
-
 int vigil_action_buf_append(vigil_buf *buf, const char *data, size_t len)
 {
     if (!buf || (!data && len))
@@ -367,7 +366,8 @@ int vigil_action_register(vigil_action_registry *registry, const vigil_action_ty
         rc = vigil__error_oom();
     }
     if (rc)
-        return vigil__plugin_fail(rc, type ? type->payload : NULL, type ? type->payload_free : NULL);
+        return vigil__plugin_fail(rc, type ? type->payload : NULL,
+                                  type ? type->payload_free : NULL);
     t->t = *type;
     t->t.name = t->name;
     registry->types[registry->ntypes++] = t;

@@ -118,7 +118,8 @@ int vigil_collector_register(vigil_collector_registry *registry, const vigil_col
         rc = vigil__error_oom();
     }
     if (rc)
-        return vigil__plugin_fail(rc, type ? type->payload : NULL, type ? type->payload_free : NULL);
+        return vigil__plugin_fail(rc, type ? type->payload : NULL,
+                                  type ? type->payload_free : NULL);
     e->type = *type;
     e->type.name = e->name;
     registry->v[registry->n++] = e;
@@ -161,7 +162,6 @@ const char *vigil_collector_registry_name_at(const vigil_collector_registry *reg
         return NULL;
     return registry->v[index]->name;
 }
-
 
 /* ---- options -------------------------------------------------------------- */
 

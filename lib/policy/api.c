@@ -560,7 +560,6 @@ const vigil_logger *vigil_policy_ctx_logger(const vigil_policy_ctx *ctx)
     return ctx ? &ctx->engine->logger : &dflt;
 }
 
-
 /* ---- replay ---------------------------------------------------------------------------- */
 
 int vigil_engine_replay(vigil_engine *e, const vigil_batch *const *batches, size_t nbatches,

@@ -82,10 +82,10 @@ typedef struct pol_rule {
     int64_t verify_ms;
     char **escalate;
     size_t nescalate;
-    int64_t act_within_ms; /* 0: the engine's */
+    int64_t act_within_ms;         /* 0: the engine's */
     const vigil_policy_type *type; /* code policies: borrowed from o.policy_types */
-    void *state; /* code policy state */
-    char *def;   /* canonical text of the rule's YAML map: equal text, same definition */
+    void *state;                   /* code policy state */
+    char *def; /* canonical text of the rule's YAML map: equal text, same definition */
     char *file;
     unsigned int line;
     size_t order;

@@ -55,7 +55,8 @@ int vigil_policy_register(vigil_policy_registry *registry, const vigil_policy_ty
     int rc = vigil__plugin_check(&k_kind, registry, type, type ? type->version : 0,
                                  type ? type->name : NULL);
     if (!rc && (!type->create || !type->evaluate || !type->destroy))
-        rc = vigil__plugin_missing(&k_kind, type->name, "create, evaluate and destroy are required");
+        rc =
+            vigil__plugin_missing(&k_kind, type->name, "create, evaluate and destroy are required");
     if (!rc && vigil__policy_kind_builtin(type->name))
         rc = vigil__plugin_exists(&k_kind, type->name, true);
     if (!rc && vigil__policy_registry_find(registry, type->name))
@@ -70,7 +71,8 @@ int vigil_policy_register(vigil_policy_registry *registry, const vigil_policy_ty
         rc = vigil__error_oom();
     }
     if (rc)
-        return vigil__plugin_fail(rc, type ? type->payload : NULL, type ? type->payload_free : NULL);
+        return vigil__plugin_fail(rc, type ? type->payload : NULL,
+                                  type ? type->payload_free : NULL);
     e->type = *type;
     e->type.name = e->name;
     registry->v[registry->n++] = e;

@@ -93,7 +93,6 @@ static int unsupported(const vigil_store *st, const char *op)
 
 /* ---- public helpers ------------------------------------------------------------ */
 
-
 /* Bytes of vigil_store_options a program of `version` passes (1..current). */
 static size_t options_size(unsigned int version)
 {
@@ -144,10 +143,10 @@ int vigil_store_register(vigil_store_registry *registry, const vigil_store_type 
 {
     int rc = vigil__plugin_check(&k_kind, registry, type, type ? type->version : 0,
                                  type ? type->name : NULL);
-    if (!rc && (!type->open || !type->close || !type->write || !type->query ||
-                !type->series_list || !type->latest))
-        rc = vigil__plugin_missing(&k_kind, type->name,
-                                   "open, close, write, query, series_list and latest are required");
+    if (!rc && (!type->open || !type->close || !type->write || !type->query || !type->series_list ||
+                !type->latest))
+        rc = vigil__plugin_missing(
+            &k_kind, type->name, "open, close, write, query, series_list and latest are required");
     if (!rc && strcmp(type->name, vigil_store_sqlite_type()->name) == 0)
         rc = vigil__plugin_exists(&k_kind, type->name, true);
     for (size_t i = 0; !rc && i < registry->n; i++)
@@ -163,7 +162,8 @@ int vigil_store_register(vigil_store_registry *registry, const vigil_store_type 
         rc = vigil__error_oom();
     }
     if (rc)
-        return vigil__plugin_fail(rc, type ? type->payload : NULL, type ? type->payload_free : NULL);
+        return vigil__plugin_fail(rc, type ? type->payload : NULL,
+                                  type ? type->payload_free : NULL);
     e->type = *type;
     e->type.name = e->name;
     registry->v[registry->n++] = e;

@@ -156,7 +156,6 @@ typedef struct vigil_action_type {
 VIGIL_EXTERN(int)
 vigil_action_register(vigil_action_registry *registry, const vigil_action_type *type);
 
-
 /**
  * Appends @p len bytes of @p data to @p buf (a vigil_buf handed to a plug-in,
  * e.g. by describe()), growing it with the library's allocator.

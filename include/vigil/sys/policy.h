@@ -127,7 +127,8 @@ struct vigil_policy_type {
  * the registry only reads it.
  * @since 0.2.0
  */
-VIGIL_EXTERN(int) vigil_policy_register(vigil_policy_registry *registry, const vigil_policy_type *type);
+VIGIL_EXTERN(int)
+vigil_policy_register(vigil_policy_registry *registry, const vigil_policy_type *type);
 
 /**
  * Computes @p agg over the samples of @p series_key (NULL: the series being
@@ -172,7 +173,6 @@ VIGIL_EXTERN(const char *) vigil_policy_ctx_policy(const vigil_policy_ctx *ctx);
 
 /** The engine's logger, component "policy" (never NULL). @since 0.1.0 */
 VIGIL_EXTERN(const vigil_logger *) vigil_policy_ctx_logger(const vigil_policy_ctx *ctx);
-
 
 #ifdef __cplusplus
 }

@@ -139,7 +139,6 @@ struct vigil_store_type {
                        size_t nparts, vigil_store_write_result *results);
 };
 
-
 /**
  * Registers @p type under its name (the URL scheme it serves). The struct and
  * the name are copied; the payload belongs to the registry from this call
@@ -152,7 +151,8 @@ struct vigil_store_type {
  * Not thread-safe against other calls on the same registry.
  * @since 0.2.0
  */
-VIGIL_EXTERN(int) vigil_store_register(vigil_store_registry *registry, const vigil_store_type *type);
+VIGIL_EXTERN(int)
+vigil_store_register(vigil_store_registry *registry, const vigil_store_type *type);
 
 /**
  * Returns the built-in SQLite type (static, never NULL), e.g. to register a
