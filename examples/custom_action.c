@@ -12,10 +12,16 @@
  * regular expression the registry checks), and one refused by the type's own
  * validate(). Each result is printed.
  *
+ * The plug-in contract (docs/plugins.md) shown end to end: the type's payload
+ * (a count of the notes written) belongs to the registry, which frees it; a
+ * type of another version is refused with VIGIL_EVERSION and its payload
+ * freed at once; errors are reported through vigil_error_set() and, located
+ * in the YAML, vigil_error_set_at().
+ *
  * Build against an installed libvigil:
  *   cc -o custom_action custom_action.c $(pkg-config --cflags --libs vigil)
  *
- * Exit status 0 when the three results are as expected, 1 otherwise.
+ * Exit status 0 when every result is as expected, 1 otherwise.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -29,9 +35,22 @@
 
 /* ---- the action type ------------------------------------------------------------------ */
 
+/* The type's payload: shared by every action of the type (execute may run on
+ * several threads at once: a real type would guard it with a mutex). */
+typedef struct note_stats {
+    int notes;
+    int freed;
+} note_stats;
+
+static void note_stats_free(void *payload)
+{
+    ((note_stats *)payload)->freed++;
+}
+
 typedef struct note_file {
     char *path;   /* where lines go */
     char *prefix; /* written before each line */
+    note_stats *stats;
 } note_file;
 
 /* Config keys of this type besides the common ones (name, type, targets, ...). */
@@ -58,12 +77,15 @@ static int note_create(void **state, const vigil_config_node *config,
         rc = vigil_config_get_string(&prefix, config, "prefix", "note");
     if (rc)
         return rc; /* the message already names file:line:col */
+    if (strchr(prefix, '\n'))
+        return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(config, "prefix"),
+                                  "the prefix must fit on one line");
     note_file *s = calloc(1, sizeof(*s));
     if (!s || !(s->path = strdup(path)) || !(s->prefix = strdup(prefix))) {
         note_destroy(s);
-        return vigil_action_error(VIGIL_ENOMEM, "out of memory");
+        return vigil_error_set(VIGIL_ENOMEM, "out of memory");
     }
-    (void)ctx; /* ctx->logger, ctx->base_dir, ctx->timeout_ms... are there when needed */
+    s->stats = ctx->type_payload; /* ctx->logger, ctx->base_dir... are there too */
     *state = s;
     return VIGIL_OK;
 }
@@ -73,7 +95,7 @@ static int note_validate(void *state, const vigil_action_request *request)
 {
     (void)state;
     if (request->target && strcmp(request->target, "prod-db") == 0)
-        return vigil_action_error(VIGIL_EPERM, "notes about prod-db go to the DBA team");
+        return vigil_error_set(VIGIL_EPERM, "notes about prod-db go to the DBA team");
     return VIGIL_OK;
 }
 
@@ -95,23 +117,28 @@ static int note_execute(void *state, const vigil_action_request *request,
              request->reason ? request->reason : "no reason", sev ? sev : "-");
     fprintf(f, "%s\n", line);
     fclose(f);
+    s->stats->notes++;
     result->status = VIGIL_ACTION_SUCCEEDED;
     return vigil_action_result_set_output(result, line, strlen(line));
 }
 
-static const vigil_action_type note_type = {
-    VIGIL_ACTION_TYPE_VERSION,
-    "note_file",
-    note_keys,
-    note_create,
-    note_validate,
-    note_execute,
-    note_destroy,
-    NULL, /* describe: the registry's generic dry-run text will do */
-    NULL, /* reap */
-    NULL, /* payload */
-    NULL, /* payload_free */
-};
+/* The type, with @p stats as its payload. The registry copies the struct. */
+static vigil_action_type note_type(note_stats *stats)
+{
+    vigil_action_type t;
+    memset(&t, 0, sizeof(t));
+    t.version = VIGIL_ACTION_TYPE_VERSION;
+    t.name = "note_file";
+    t.payload = stats;
+    t.payload_free = note_stats_free;
+    t.keys = note_keys;
+    t.create = note_create;
+    t.validate = note_validate;
+    t.execute = note_execute;
+    t.destroy = note_destroy;
+    /* describe: the registry's generic dry-run text will do; reap: nothing to reap */
+    return t;
+}
 
 /* ---- using it ---------------------------------------------------------------------- */
 
@@ -139,11 +166,39 @@ int main(int argc, char **argv)
 
     vigil_action_registry *reg = NULL;
     vigil_config *config = NULL;
+    note_stats stats = {0, 0}, stale = {0, 0};
     int rc = vigil_action_registry_new(&reg, NULL);
     if (!rc)
         rc = vigil_action_registry_add_builtins(reg); /* exec, process, ... alongside ours */
-    if (!rc)
-        rc = vigil_action_registry_register(reg, &note_type);
+    if (!rc) {
+        /* a type of another version is refused, and its payload freed at once */
+        vigil_action_type old = note_type(&stale);
+        old.version = VIGIL_ACTION_TYPE_VERSION + 1;
+        rc = vigil_action_register(reg, &old);
+        printf("refused: %s\n", vigil_error_last()->message);
+        if (rc != VIGIL_EVERSION || stale.freed != 1) {
+            fprintf(stderr, "custom_action: a bad version gave %s, payload freed %d times\n",
+                    vigil_strerror(rc), stale.freed);
+            vigil_action_registry_free(reg);
+            return 1;
+        }
+        vigil_action_type t = note_type(&stats);
+        rc = vigil_action_register(reg, &t);
+    }
+    if (!rc) {
+        /* the type's own located error */
+        const char *bad =
+            "actions:\n  - {name: bad, type: note_file, file: x, prefix: \"a\\nb\"}\n";
+        rc = vigil_config_load_string(&config, bad, strlen(bad), "bad.yaml", NULL);
+        if (!rc) {
+            rc = vigil_action_registry_configure(
+                reg, vigil_config_node_get(vigil_config_root(config, 0), "actions"));
+            printf("refused: %s\n", vigil_error_last()->message);
+            rc = rc == VIGIL_EVALUE && vigil_error_last()->line == 2 ? VIGIL_OK : VIGIL_ERROR;
+        }
+        vigil_config_free(config);
+        config = NULL;
+    }
     if (!rc)
         rc = vigil_config_load_string(&config, yaml, strlen(yaml), "example.yaml", NULL);
     if (!rc)
@@ -177,6 +232,10 @@ int main(int argc, char **argv)
             ok = 0;
         vigil_action_result_clear(&res);
     }
+    if (stats.notes != 1)
+        ok = 0;
     vigil_action_registry_free(reg);
+    if (stats.freed != 1)
+        ok = 0;
     return ok ? 0 : 1;
 }

@@ -13,10 +13,17 @@
  * A check that fails shows up as a vigil_collector_error sample with its
  * message: the instance turns the failure into data, it never crashes.
  *
+ * The plug-in contract (docs/plugins.md) shown end to end: the type is a
+ * vigil_collector_type whose payload (shared statistics) the registry owns
+ * and frees; a type of another version is refused with VIGIL_EVERSION and its
+ * payload freed at once; a bad `url` is reported through vigil_error_set_at()
+ * (located in the YAML), a failed check through vigil_error_set().
+ *
  * Build against an installed libvigil:
  *   cc -o custom_collector custom_collector.c $(pkg-config --cflags --libs vigil) -lpthread
  *
- * Exit status 0 when the collection ran (even if the target was down).
+ * Exit status 0 when every check passed (with a URL given: when the
+ * collection ran, even if the target was down), 1 otherwise.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -38,12 +45,24 @@
 
 /* ---- the collector type ------------------------------------------------------ */
 
+/* The type's payload: statistics shared by every instance of the type. */
+typedef struct {
+    unsigned long checks;
+    int freed;
+} latency_stats;
+
+static void latency_stats_free(void *payload)
+{
+    ((latency_stats *)payload)->freed++;
+}
+
 typedef struct {
     char url[512];
     char host[64];
     int port;
     char path[256];
     int64_t timeout_ms;
+    latency_stats *stats;
 } http_check;
 
 static const char *const http_check_keys[] = {"url", "timeout", NULL};
@@ -82,22 +101,22 @@ static int http_check_create(void **state, const vigil_config_node *config,
     struct in_addr addr;
     http_check *c;
     int rc;
-    (void)ctx;
     if ((rc = vigil_config_require(config, "url")) != VIGIL_OK ||
         (rc = vigil_config_get_string(&url, config, "url", NULL)) != VIGIL_OK)
         return rc;
     c = calloc(1, sizeof(*c));
     if (!c)
-        return vigil_collector_error_set(VIGIL_ENOMEM, NULL);
+        return vigil_error_set(VIGIL_ENOMEM, NULL);
     if ((rc = vigil_config_get_duration(&c->timeout_ms, config, "timeout", 2000)) != VIGIL_OK) {
         free(c);
         return rc;
     }
     if (parse_url(c, url) != 0 || inet_pton(AF_INET, c->host, &addr) != 1) {
         free(c);
-        return vigil_config_error(vigil_config_node_get(config, "url"), VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(config, "url"),
                                   "expected http://IPV4:PORT/PATH");
     }
+    c->stats = ctx->type_payload;
     *state = c;
     return VIGIL_OK;
 }
@@ -156,14 +175,15 @@ static int http_get(const http_check *c, int *status, char *err, size_t err_size
 
 static int http_check_collect(void *state, vigil_batch *out, int64_t ts)
 {
-    const http_check *c = state;
+    http_check *c = state;
     char err[300];
     int status = 0;
     double t0 = now_ms();
     vigil_tag tag;
     vigil_metric m;
+    c->stats->checks++;
     if (http_get(c, &status, err, sizeof(err)) != 0)
-        return vigil_collector_error_set(VIGIL_ENETWORK, err); /* becomes an error sample */
+        return vigil_error_set(VIGIL_ENETWORK, err); /* becomes an error sample */
     tag.key = "url";
     tag.value = c->url;
     memset(&m, 0, sizeof(m));
@@ -180,9 +200,21 @@ static void http_check_destroy(void *state)
     free(state);
 }
 
-static const vigil_collector_type http_check_type = {
-    VIGIL_COLLECTOR_TYPE_VERSION, "http_latency", 0,    http_check_keys,   http_check_create,
-    http_check_collect,           NULL,           NULL, http_check_destroy};
+/* The type, with @p stats as its payload. The registry copies the struct. */
+static vigil_collector_type http_check_type(latency_stats *stats)
+{
+    vigil_collector_type t;
+    memset(&t, 0, sizeof(t));
+    t.version = VIGIL_COLLECTOR_TYPE_VERSION;
+    t.name = "http_latency";
+    t.payload = stats;
+    t.payload_free = latency_stats_free;
+    t.keys = http_check_keys;
+    t.create = http_check_create;
+    t.collect = http_check_collect;
+    t.destroy = http_check_destroy;
+    return t;
+}
 
 /* ---- a tiny local target, used when no URL is given ---------------------------- */
 
@@ -224,6 +256,17 @@ static int listen_local(int *port)
 
 /* ---- main: what an agent does with a registry ------------------------------------ */
 
+static int fail(const char *what)
+{
+    fprintf(stderr, "custom_collector: %s: %s\n", what, vigil_error_last()->message);
+    return 1;
+}
+
+static const vigil_config_node *entry(const vigil_config *cfg, size_t i)
+{
+    return vigil_config_node_at(vigil_config_node_get(vigil_config_root(cfg, 0), "collectors"), i);
+}
+
 int main(int argc, char **argv)
 {
     vigil_collector_registry *reg = NULL;
@@ -231,6 +274,8 @@ int main(int argc, char **argv)
     vigil_config *cfg = NULL;
     vigil_batch *batch = NULL;
     vigil_buf json = VIGIL_BUF_INIT;
+    latency_stats stats = {0, 0}, stale = {0, 0};
+    vigil_collector_type type;
     pthread_t server;
     int lfd = -1, port = 0, rc, status = 1;
     char url[512], yaml[1024];
@@ -247,29 +292,61 @@ int main(int argc, char **argv)
     }
     snprintf(yaml, sizeof(yaml),
              "collectors:\n"
-             "  - {type: http_latency, url: \"%s\", timeout: 2s, tags: {team: example}}\n",
+             "  - {type: http_latency, url: \"%s\", timeout: 2s, tags: {team: example}}\n"
+             "  - {type: http_latency, url: \"ftp://example.org/\"}\n",
              url);
-
-    if ((rc = vigil_collector_registry_new(&reg)) != VIGIL_OK ||
-        (rc = vigil_collector_registry_register(reg, &http_check_type, NULL, NULL)) != VIGIL_OK ||
-        (rc = vigil_config_load_string(&cfg, yaml, strlen(yaml), "example.yaml", NULL)) !=
-            VIGIL_OK ||
-        (rc = vigil_collector_new(
-             &coll, reg,
-             vigil_config_node_at(vigil_config_node_get(vigil_config_root(cfg, 0), "collectors"),
-                                  0),
-             NULL)) != VIGIL_OK ||
-        (rc = vigil_batch_new(&batch)) != VIGIL_OK ||
-        (rc = vigil_collector_collect(coll, batch, (int64_t)time(NULL) * 1000, NULL)) != VIGIL_OK ||
-        (rc = vigil_batch_encode_json(&json, batch)) != VIGIL_OK) {
-        fprintf(stderr, "custom_collector: %s (%s)\n", vigil_error_last()->message,
-                vigil_strerror(rc));
-    } else {
-        printf("%s\n", json.ptr);
-        if (vigil_collector_last_status(coll) != VIGIL_OK)
-            fprintf(stderr, "custom_collector: the check failed and was reported as data\n");
-        status = 0;
+    if (vigil_collector_registry_new(&reg) != VIGIL_OK) {
+        status = fail("registry");
+        goto out;
     }
+    /* A type of another version is refused, and its payload freed at once. */
+    type = http_check_type(&stale);
+    type.version = VIGIL_COLLECTOR_TYPE_VERSION + 1;
+    rc = vigil_collector_register(reg, &type);
+    if (rc != VIGIL_EVERSION || stale.freed != 1) {
+        fprintf(stderr, "custom_collector: a bad version gave %s, payload freed %d times\n",
+                vigil_strerror(rc), stale.freed);
+        goto out;
+    }
+    printf("refused: %s\n", vigil_error_last()->message);
+    type = http_check_type(&stats);
+    if (vigil_collector_register(reg, &type) != VIGIL_OK) {
+        status = fail("register");
+        goto out;
+    }
+    if (vigil_config_load_string(&cfg, yaml, strlen(yaml), "example.yaml", NULL) != VIGIL_OK) {
+        status = fail("config");
+        goto out;
+    }
+    /* The type's located error names the file, line and column. */
+    rc = vigil_collector_new(&coll, reg, entry(cfg, 1), NULL);
+    if (rc != VIGIL_EVALUE || vigil_error_last()->line != 3) {
+        fprintf(stderr, "custom_collector: a bad url gave %s\n", vigil_error_last()->message);
+        goto out;
+    }
+    printf("refused: %s\n", vigil_error_last()->message);
+    if (vigil_collector_new(&coll, reg, entry(cfg, 0), NULL) != VIGIL_OK ||
+        vigil_batch_new(&batch) != VIGIL_OK ||
+        vigil_collector_collect(coll, batch, (int64_t)time(NULL) * 1000, NULL) != VIGIL_OK ||
+        vigil_batch_encode_json(&json, batch) != VIGIL_OK) {
+        status = fail("collect");
+        goto out;
+    }
+    printf("%s\n", json.ptr);
+    if (stats.checks != 1) {
+        fprintf(stderr, "custom_collector: the payload counted %lu checks\n", stats.checks);
+        goto out;
+    }
+    if (vigil_collector_last_status(coll) != VIGIL_OK) {
+        fprintf(stderr, "custom_collector: the check failed and was reported as data\n");
+        if (lfd >= 0)
+            goto out; /* our own listener must answer */
+    } else if (!strstr(json.ptr, "\"http_latency_ms\"")) {
+        fprintf(stderr, "custom_collector: no http_latency_ms sample\n");
+        goto out;
+    }
+    status = 0;
+out:
     if (lfd >= 0) {
         pthread_join(server, NULL);
         close(lfd);
@@ -279,5 +356,9 @@ int main(int argc, char **argv)
     vigil_collector_free(coll);
     vigil_config_free(cfg);
     vigil_collector_registry_free(reg);
+    if (status == 0 && stats.freed != 1) {
+        fprintf(stderr, "custom_collector: the registry did not free the payload\n");
+        status = 1;
+    }
     return status;
 }

@@ -106,9 +106,11 @@ typedef struct vigil_agent_options {
     const char *proc_root;            /**< see vigil_collector_options */
     const char *sys_root;             /**< see vigil_collector_options */
     const char *base_dir;             /**< relative paths resolve here; default: cwd */
-    /** Collector types; NULL: the agent makes its own with the built-ins. Not
-     *  copied: it must outlive the agent. */
-    const vigil_collector_registry *registry;
+    /** Collector types of the embedder (vigil_collector_register()),
+     *  borrowed: it must outlive the agent, and it keeps its payloads. A
+     *  `type:` resolves in the built-in types first, then here. NULL: the
+     *  built-in types only. @since 0.2.0 (was `registry`) */
+    const vigil_collector_registry *collector_types;
     /** Non-zero: neither hub nor spool (vigil_agent_collect_once(), config checks). */
     int offline;
 } vigil_agent_options;

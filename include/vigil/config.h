@@ -239,15 +239,6 @@ vigil_config_get_percent(double *out_ratio, const vigil_config_node *map, const 
  */
 VIGIL_EXTERN(int) vigil_config_require(const vigil_config_node *map, const char *key);
 
-/**
- * Records a located error about @p node (for loaders that validate values
- * themselves): the message becomes "file:line:col: path: message" ("path: "
- * is left out for a root; a NULL node records the bare message).
- * @return @p code, so a loader can write `return vigil_config_error(n, VIGIL_EVALUE, "...")`.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int) vigil_config_error(const vigil_config_node *node, int code, const char *message);
-
 #ifdef __cplusplus
 }
 #endif

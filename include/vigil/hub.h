@@ -94,6 +94,7 @@
 #include "vigil/httpd.h"
 #include "vigil/metric.h"
 #include "vigil/remediator.h"
+#include "vigil/policy.h"
 #include "vigil/store.h"
 #include "vigil/window.h"
 
@@ -137,6 +138,12 @@ typedef struct vigil_hub_options {
     size_t events_max_subscribers;
     /** Where the hub logs ("hub" component); the store logs there too. */
     vigil_logger logger;
+    /** Store types of the embedder (vigil_store_register()), borrowed: it
+     * must outlive the hub. @c store_url's scheme resolves in the built-in
+     * types first, then here. NULL: the built-in types only. An in-process
+     * remediator takes its action types (and store types) through its own
+     * options: vigil_remediator_options.action_types. @since 0.2.0 */
+    const vigil_store_registry *store_types;
 
     /* ---- policies (vigil/policy.h) ---- */
     /** Inline rules: a YAML sequence as vigil_engine_load() reads it, loaded
@@ -160,6 +167,11 @@ typedef struct vigil_hub_options {
     int64_t policy_interval_ms;
     /** Policies never act on a sample older than this; 0: 5 minutes. */
     int64_t act_within_ms;
+    /** Policy types of the embedder (vigil_policy_register()), borrowed: it
+     * must outlive the hub. A rule's `kind` resolves in the built-in kinds
+     * first, then here (also in vigil_hub_reload_policies() and in the checks
+     * of vigil_hub_new()). NULL: the built-in kinds only. @since 0.2.0 */
+    const vigil_policy_registry *policy_types;
 
     /* ---- dispatch to a remediator (the built-in HTTP dispatcher) ---- */
     /** Base URL of the remediator (POST <url>/v1/execute); NULL: no HTTP
@@ -194,8 +206,8 @@ typedef struct vigil_hub_options {
 #define VIGIL_HUB_OPTIONS_INIT                                                                     \
     {                                                                                              \
         VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, VIGIL_WINDOW_SET_OPTIONS_INIT, 0, 0, 0, \
-            VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0,   \
-            0, 0, 0                                                                                \
+            VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL,   \
+            0, 0, 0, 0, 0, 0, 0                                                                    \
     }
 
 /** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
@@ -328,13 +340,12 @@ VIGIL_EXTERN(vigil_store *) vigil_hub_store(vigil_hub *hub);
  */
 VIGIL_EXTERN(int) vigil_hub_mount(vigil_hub *hub, vigil_api *api);
 
-/** The policy engine of vigil/policy.h. @since 0.1.0 */
+/** The policy engine of vigil/engine.h. @since 0.1.0 */
 struct vigil_engine;
 
 /**
- * The hub's policy engine (vigil/policy.h; borrowed, valid until
- * vigil_hub_free()), for an embedder to register code policy types
- * (vigil_engine_register_type()), load rules of its own (vigil_engine_load()),
+ * The hub's policy engine (vigil/engine.h; borrowed, valid until
+ * vigil_hub_free()), for an embedder to load rules of its own (vigil_engine_load()),
  * manage silences or set desired states. vigil_hub_new() created it on the
  * hub's store and windows, with the hub's clock, and loaded the rules of the
  * options. Its functions are thread-safe; load rules before vigil_hub_start()
@@ -343,7 +354,7 @@ struct vigil_engine;
  */
 VIGIL_EXTERN(struct vigil_engine *) vigil_hub_engine(vigil_hub *hub);
 
-/** What vigil_engine_replace() did (vigil/policy.h). @since 0.1.0 */
+/** What vigil_engine_replace() did (vigil/engine.h). @since 0.1.0 */
 struct vigil_engine_reload_result;
 
 /**

@@ -1,7 +1,9 @@
 /*
- * vigil/policy.h - the policy engine: declarative rules (threshold, absent,
- * change, desired, anomaly) and code policies (<vigil/sys/policy.h>) turn
- * metrics into action requests, through a state machine per (policy, series):
+ * vigil/policy.h - policies: declarative rules (threshold, absent, change,
+ * desired, anomaly) and code policies (policy types, <vigil/sys/policy.h>,
+ * registered on a vigil_policy_registry) that the policy engine
+ * (<vigil/engine.h>) runs to turn metrics into action requests, through a
+ * state machine per (policy, series):
  *
  *   ok -> pending (condition true, waiting `for`) -> firing (one request)
  *      -> resolved (condition false past `clear`) -> ok
@@ -56,19 +58,7 @@
  * `for` runs on sample timestamps. Cooldowns, budgets, absent timers, flap
  * settle and verification deadlines use the engine's clock (injectable).
  *
- * Persistence. Every state that matters (pending-since, firing, budgets,
- * cooldowns, flap history, verification deadlines, outstanding action ids) is
- * kept in the store under keys starting with "policy/", written when it
- * changes, and restored when a policy of the same name is loaded again.
- * vigil_engine_replace() swaps the rule set at run time, keeping the state of
- * unchanged rules and deleting the persisted state of dropped ones.
- *
- * Threads. Every function of an engine may be called from any thread; calls
- * are serialised by one mutex. The callbacks of the options are called with
- * no engine lock held, so they may call back into the engine (for example
- * vigil_engine_action_result() from on_request when dispatch fails). Code
- * policies (create, evaluate, destroy) are called with the lock held and must
- * not call the engine.
+ * The engine itself (persistence, threads, its functions) is in <vigil/engine.h>.
  */
 #ifndef VIGIL_POLICY_H
 #define VIGIL_POLICY_H
@@ -95,328 +85,33 @@ extern "C" {
 #define VIGIL_POLICY_ACTION_ID_MAX      64      /**< bytes in an action id the engine mints */
 /**@}*/
 
-/** The policy engine. @since 0.1.0 */
-typedef struct vigil_engine vigil_engine;
-
 /** A code policy type (vtable in <vigil/sys/policy.h>). @since 0.1.0 */
 typedef struct vigil_policy_type vigil_policy_type;
 
 /**
- * An action request made by the engine, handed to on_request. Everything is
- * borrowed for the duration of the callback.
- * @since 0.1.0
+ * A set of policy types (code policies) by kind. Never global: an embedder
+ * makes one, registers its types (vigil_policy_register(),
+ * <vigil/sys/policy.h>) and hands it to the engines that should know them
+ * (vigil_engine_options.policy_types, vigil_hub_options.policy_types).
+ * @since 0.2.0
  */
-typedef struct vigil_engine_request {
-    unsigned int version;                /**< VIGIL_ENGINE_REQUEST_VERSION */
-    const vigil_action_request *request; /**< id minted by the engine */
-    const char *series;                  /**< series key that triggered it, or NULL */
-} vigil_engine_request;
-
-#define VIGIL_ENGINE_REQUEST_VERSION 1
+typedef struct vigil_policy_registry vigil_policy_registry;
 
 /**
- * Options of an engine. Initialise with VIGIL_ENGINE_OPTIONS_INIT or
- * vigil_engine_options_init() so fields added later default to zero.
- * @since 0.1.0
+ * Creates an empty registry of policy types (the built-in kinds threshold,
+ * absent, change, desired and anomaly are not types: every engine knows them).
+ * @param out receives the registry, the caller's; free with vigil_policy_registry_free().
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL @p out) or VIGIL_ENOMEM.
+ * @since 0.2.0
  */
-typedef struct vigil_engine_options {
-    unsigned int version; /**< VIGIL_ENGINE_OPTIONS_VERSION */
-    /** Required, borrowed (must outlive the engine): state, decisions and
-     * silences persist here. */
-    vigil_store *store;
-    /**
-     * Answers window queries: @p agg over the samples of @p series_key with
-     * now_ms - duration_ms < ts <= now_ms. Returns VIGIL_OK, VIGIL_ENOTFOUND
-     * when there is no sample, or another negative code. Called with the
-     * engine lock held, from the thread that called vigil_engine_ingest().
-     * NULL: the engine appends every ingested sample to windows of its own.
-     */
-    int (*aggregate)(void *payload, const char *series_key, vigil_window_agg agg,
-                     int64_t duration_ms, int64_t now_ms, double *out);
-    void *aggregate_payload;
-    /** Wall clock in ms since the epoch for timers; NULL: real time. */
-    int64_t (*clock)(void *payload);
-    void *clock_payload;
-    /** Called for every request the engine makes (no lock held). NULL: none. */
-    void (*on_request)(void *payload, const vigil_engine_request *req);
-    void *request_payload;
-    /** Called for every decision after it is stored (no lock held). NULL: none. */
-    void (*on_decision)(void *payload, const vigil_store_decision *d);
-    void *decision_payload;
-    /** Samples older than this (relative to the clock) are never acted on; 0: 5 min. */
-    int64_t act_within_ms;
-    vigil_logger logger; /**< component "policy" */
-    /** Bounds of the engine's own windows (only when @c aggregate is NULL);
-     * zero fields: max age = the longest rule window (at least 1 h), 4096
-     * samples, 100,000 series. */
-    vigil_window_set_options windows;
-} vigil_engine_options;
-
-#define VIGIL_ENGINE_OPTIONS_VERSION 1
-#define VIGIL_ENGINE_OPTIONS_INIT                                                              \
-    {                                                                                          \
-        VIGIL_ENGINE_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, \
-            VIGIL_LOGGER_INIT, VIGIL_WINDOW_SET_OPTIONS_INIT                                   \
-    }
-
-/** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
-VIGIL_EXTERN(int) vigil_engine_options_init(vigil_engine_options *opts, unsigned int version);
+VIGIL_EXTERN(int) vigil_policy_registry_new(vigil_policy_registry **out);
 
 /**
- * Creates an engine without policies. Silences are read from the store.
- * @param out receives the engine, the caller's; free with vigil_engine_free().
- * @return VIGIL_OK; VIGIL_EINVAL (NULL @p out or options, no store, bad
- *         version, negative act_within); codes of the store; VIGIL_ENOMEM.
- * @since 0.1.0
+ * Frees a registry and runs the payload_free of every type registered on it.
+ * Every engine that uses it must have been freed first. NULL is a no-op.
+ * @since 0.2.0
  */
-VIGIL_EXTERN(int) vigil_engine_new(vigil_engine **out, const vigil_engine_options *opts);
-
-/**
- * Frees an engine, its policies (code policies' destroy), and calls the
- * payload_free of every registered type. Persisted state stays in the store.
- * NULL is a no-op. No other call on the engine may run or follow.
- * @since 0.1.0
- */
-VIGIL_EXTERN(void) vigil_engine_free(vigil_engine *engine);
-
-/**
- * Registers a code policy type under @p kind ([a-z][a-z0-9_]*, at most 64
- * bytes, not a built-in kind): rules with `kind: <kind>` are created through
- * it. The engine keeps the pointer; @p type must outlive the engine. Its
- * payload_free, when set, is called with @p payload when the engine is freed,
- * and at once when registration fails.
- * @return VIGIL_OK; VIGIL_EVERSION (version 0 or newer than this library);
- *         VIGIL_EINVAL (NULL, missing create/evaluate/destroy); VIGIL_ENAME
- *         (bad kind); VIGIL_EEXISTS; VIGIL_ENOMEM.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int)
-vigil_engine_register_type(vigil_engine *engine, const char *kind, const vigil_policy_type *type,
-                           void *payload);
-
-/**
- * Loads rules from a YAML list of maps (the `policies:` node). All or nothing:
- * on failure no rule of the list is added. Persisted state of each policy is
- * restored from the store.
- * @param policies the list; NULL or a null node adds nothing.
- * @return VIGIL_OK; with a located message: VIGIL_ETYPE, VIGIL_EMISSING,
- *         VIGIL_EUNKNOWNKEY, VIGIL_EUNSUPPORTED (unknown kind), VIGIL_EVALUE
- *         (bad op, aggregate, duration, template, name, negative window...),
- *         VIGIL_EEXISTS (a name already loaded), VIGIL_ELIMIT, or what a code
- *         type's create returns; VIGIL_ENOMEM; codes of the store.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int) vigil_engine_load(vigil_engine *engine, const vigil_config_node *policies);
-
-/**
- * Loads every *.yaml and *.yml file of @p dir, in name order; each holds a
- * top-level map with a `policies:` list (and nothing else). All or nothing
- * across the directory.
- * @param copts options of the YAML loader, NULL for defaults.
- * @return as vigil_engine_load(), plus VIGIL_EIO (cannot read the directory)
- *         and the codes of vigil_config_load_file().
- * @since 0.1.0
- */
-VIGIL_EXTERN(int)
-vigil_engine_load_dir(vigil_engine *engine, const char *dir, const vigil_config_options *copts);
-
-/** What vigil_engine_replace() did. @since 0.1.0 */
-typedef struct vigil_engine_reload_result {
-    unsigned int version; /**< set by the caller: VIGIL_ENGINE_RELOAD_RESULT_VERSION */
-    size_t added;         /**< rules whose name was not loaded: state restored from the store */
-    size_t changed;       /**< same name, another definition: started fresh */
-    size_t removed;       /**< loaded rules absent from the new set: dropped */
-    size_t kept;          /**< same name and definition: their state carried over */
-} vigil_engine_reload_result;
-
-#define VIGIL_ENGINE_RELOAD_RESULT_VERSION 1
-#define VIGIL_ENGINE_RELOAD_RESULT_INIT                \
-    {                                                  \
-        VIGIL_ENGINE_RELOAD_RESULT_VERSION, 0, 0, 0, 0 \
-    }
-
-/**
- * Replaces every loaded rule with the rules of @p policies (as
- * vigil_engine_load() reads it) followed by those of the files of @p dir (as
- * vigil_engine_load_dir() reads them), all or nothing: every rule is parsed
- * and validated first, and on any error nothing changes (the rules loaded
- * keep evaluating). A name may appear once across the list and the files.
- *
- * On success, for each rule of the new set:
- * - same name and same definition as a loaded rule (the same keys and values,
- *   whatever their order, quoting or place in a file): the loaded rule stays,
- *   with all its in-memory state (pending `for`, firing, cooldowns, budgets,
- *   flap history, absent timers, outstanding actions and their verification);
- * - a name not loaded: a new rule, whose persisted state is restored from the
- *   store as vigil_engine_load() does;
- * - a loaded name with another definition: a new rule that starts fresh; the
- *   persisted state of the old definition is deleted from the store.
- * A loaded rule whose name is not in the new set is dropped, and its
- * persisted state deleted from the store (so that a rule of that name added
- * later starts fresh). The outstanding actions of a dropped or changed rule
- * are forgotten: their results are answered VIGIL_ENOTFOUND. A failure to delete persisted state is
- * logged and counted (eval_errors) and does not undo the replacement. Kinds of code policies
- * registered with vigil_engine_register_type() resolve as in a load; a kept
- * code policy keeps its state (the one created by this call is destroyed).
- * Policies are listed (vigil_engine_policies_json()) in the new order.
- *
- * @param policies the `policies:` list; NULL or a null node: none.
- * @param dir a directory of policy files; NULL or "": none.
- * @param copts options of the YAML loader for the files of @p dir, NULL for
- *        defaults.
- * @param result when not NULL (its version set by the caller), receives the
- *        counts.
- * @return VIGIL_OK; VIGIL_EINVAL (NULL engine, bad result version); the codes
- *         of vigil_engine_load() and vigil_engine_load_dir() with their
- *         located messages ("file:line:col: ..."), VIGIL_EEXISTS naming a
- *         duplicate name; VIGIL_ENOMEM; codes of the store (restoring).
- * Thread-safe: the swap is done under the engine's lock, so it is atomic for
- * vigil_engine_ingest(), vigil_engine_tick() and every other call running
- * concurrently.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int)
-vigil_engine_replace(vigil_engine *engine, const vigil_config_node *policies, const char *dir,
-                     const vigil_config_options *copts, vigil_engine_reload_result *result);
-
-/**
- * Evaluates every metric of @p batch (in order, event time) against the
- * policies watching its name; notes the batch's agent (or each metric's host
- * tag) as alive. Metrics carrying an error are skipped. A code policy that
- * fails, or a template that names a missing tag, is logged and counted
- * (vigil_engine_stats()) and does not stop the others.
- * @return VIGIL_OK; VIGIL_EINVAL (NULL); a store error while persisting.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int) vigil_engine_ingest(vigil_engine *engine, const vigil_batch *batch);
-
-/**
- * Advances timers to @p now_ms (0: the engine's clock): absent rules,
- * verification deadlines (`ineffective`, escalation) and flap settling.
- * Call it every second or so.
- * @return VIGIL_OK, VIGIL_EINVAL, or a store error.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int) vigil_engine_tick(vigil_engine *engine, int64_t now_ms);
-
-/**
- * Feeds the result of an action the engine requested (the closed loop):
- * SUCCEEDED starts verification; FAILED and TIMEOUT record `action_failed`
- * and escalate; REFUSED records `action_failed` without escalating; DRY_RUN
- * ends the request without a decision; PENDING_APPROVAL is noted only.
- * @return VIGIL_OK; VIGIL_ENOTFOUND (an id the engine did not mint, or one
- *         already finished); VIGIL_EINVAL; a store error.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int)
-vigil_engine_action_result(vigil_engine *engine, const vigil_action_result *result);
-
-/**
- * Sets (or with @p json_object NULL, removes) the desired state of @p target,
- * a JSON object (at most VIGIL_POLICY_DESIRED_MAX bytes), for `desired` rules
- * and code policies. Kept in memory.
- * @return VIGIL_OK; VIGIL_EINVAL (NULL engine or target); VIGIL_ETYPE (not an
- *         object); VIGIL_EJSON / VIGIL_EENCODING / VIGIL_ELIMIT (bad JSON);
- *         VIGIL_ENOTFOUND (removing an unknown target); VIGIL_ENOMEM.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int)
-vigil_engine_set_desired(vigil_engine *engine, const char *target, const char *json_object);
-
-/**
- * Adds a silence, persisted in the store. While it is active (starts_ms <=
- * clock < ends_ms) every request it matches is recorded as `silenced` and not
- * made.
- * @param matchers_json an object of globs: "policy" (the policy name),
- *        "target" (the request's target) and any other key a tag of the
- *        series; all must match; at least one.
- * @param created_by, comment may be NULL.
- * @param id_out when not NULL, receives the new id (cleared first).
- * @return VIGIL_OK; VIGIL_EVALUE (not an object of strings, empty, ends_ms <=
- *         starts_ms, bad glob); VIGIL_EJSON; VIGIL_EINVAL (NULL); store
- *         codes; VIGIL_ENOMEM.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int)
-vigil_engine_silence_add(vigil_engine *engine, const char *matchers_json, int64_t starts_ms,
-                         int64_t ends_ms, const char *created_by, const char *comment,
-                         vigil_buf *id_out);
-
-/**
- * Deletes a silence. @return VIGIL_OK, VIGIL_ENOTFOUND, VIGIL_EINVAL, store
- * codes. @since 0.1.0
- */
-VIGIL_EXTERN(int) vigil_engine_silence_delete(vigil_engine *engine, const char *id);
-
-/**
- * Writes {"silences":[{"id","matchers":{...},"starts","ends","created_by",
- * "comment"}]} (every silence, also expired ones, by start) into @p out
- * (cleared first). @return VIGIL_OK, VIGIL_EINVAL, VIGIL_ENOMEM, store codes.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int) vigil_engine_silences_json(vigil_engine *engine, vigil_buf *out);
-
-/**
- * Writes {"policies":[{"name","kind","metric","action","series":[{"series",
- * "state","value","since"}]}]} into @p out (cleared first): each policy in load
- * order with its series' states ("ok", "pending", "firing", "resolved",
- * "flapping"), last values (null when none) and the time the state began.
- * @return VIGIL_OK, VIGIL_EINVAL, VIGIL_ENOMEM.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int) vigil_engine_policies_json(vigil_engine *engine, vigil_buf *out);
-
-/**
- * Writes {"decisions":[{"id","ts","policy","series","target","action",
- * "action_id","decision","reason"}]} from the store into @p out (cleared
- * first), oldest first, with ts >= @p since_ms, at most @p limit (0: 1000).
- * Absent fields are null.
- * @return VIGIL_OK, VIGIL_EINVAL, VIGIL_ENOMEM, store codes.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int)
-vigil_engine_decisions_json(vigil_engine *engine, int64_t since_ms, size_t limit, vigil_buf *out);
-
-/** Counters of an engine. @since 0.1.0 */
-typedef struct vigil_engine_stats {
-    unsigned int version;     /**< set by the caller: VIGIL_ENGINE_STATS_VERSION */
-    size_t policies;          /**< loaded */
-    uint64_t metrics;         /**< metrics ingested */
-    uint64_t evaluations;     /**< (policy, metric) evaluations */
-    uint64_t stale;           /**< samples older than act_within, not evaluated */
-    uint64_t policy_errors;   /**< code policies that returned an error */
-    uint64_t template_errors; /**< requests not made: a template named a missing tag */
-    uint64_t eval_errors;     /**< other evaluation failures (window, store) */
-    uint64_t decisions;       /**< decisions recorded */
-    uint64_t requests;        /**< requests made (on_request calls) */
-} vigil_engine_stats;
-
-#define VIGIL_ENGINE_STATS_VERSION 1
-#define VIGIL_ENGINE_STATS_INIT                               \
-    {                                                         \
-        VIGIL_ENGINE_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0 \
-    }
-
-/**
- * Reads the counters. @return VIGIL_OK or VIGIL_EINVAL (NULL, bad version).
- * @since 0.1.0
- */
-VIGIL_EXTERN(int) vigil_engine_stats_get(vigil_engine *engine, vigil_engine_stats *out);
-
-/**
- * Replays a recorded stream for simulation: for each batch in order, sets the
- * engine's clock to the newest sample timestamp seen so far (so act_within
- * never drops a sample of the stream), ticks at every @p tick_ms of that
- * event time passed, then ingests the batch. The same stream into an engine
- * with the same policies and an empty store yields the same decisions every
- * time. The injected clock is restored before it returns.
- * @param tick_ms > 0: tick interval in event time; 0: 1 s.
- * @return VIGIL_OK, VIGIL_EINVAL, or the first error of ingest or tick.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int)
-vigil_engine_replay(vigil_engine *engine, const vigil_batch *const *batches, size_t nbatches,
-                    int64_t tick_ms);
+VIGIL_EXTERN(void) vigil_policy_registry_free(vigil_policy_registry *registry);
 
 #ifdef __cplusplus
 }

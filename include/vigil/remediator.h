@@ -116,11 +116,17 @@ typedef struct vigil_remediator_options {
     /** The `actions:` list (vigil_action_registry_configure()), borrowed for
      * vigil_remediator_new() only; NULL: no actions. */
     const vigil_config_node *actions;
-    /** Extra action types registered before the actions are configured
-     * (copied; their payloads become the remediator's, see
-     * vigil_action_registry_register()). */
-    const struct vigil_action_type *const *types;
-    size_t ntypes;
+    /** Action types of the embedder (vigil_action_register()), borrowed:
+     * it must outlive the remediator, and it keeps its payloads. A `type:`
+     * of the actions resolves in the built-in types first, then here; the
+     * actions configured on this registry itself are not used. NULL: the
+     * built-in types only. @since 0.2.0 */
+    const vigil_action_registry *action_types;
+    /** Store types of the embedder (vigil_store_register()), borrowed: it
+     * must outlive the remediator. @c store_url's scheme resolves in the
+     * built-in types first, then here. NULL: the built-in types only.
+     * @since 0.2.0 */
+    const vigil_store_registry *store_types;
     /** Directory against which relative program paths are made absolute;
      * NULL: the working directory. */
     const char *base_dir;
@@ -189,11 +195,11 @@ typedef struct vigil_remediator_options {
 } vigil_remediator_options;
 
 #define VIGIL_REMEDIATOR_OPTIONS_VERSION 1
-#define VIGIL_REMEDIATOR_OPTIONS_INIT                                                            \
-    {                                                                                            \
-        VIGIL_REMEDIATOR_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, NULL, 0, NULL, 0, 60000, 3, \
-            600000, 600000, 0.5, 0, 4, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL,  \
-            NULL, 0, 0, 0, 0, VIGIL_LOGGER_INIT                                                  \
+#define VIGIL_REMEDIATOR_OPTIONS_INIT                                                              \
+    {                                                                                              \
+        VIGIL_REMEDIATOR_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, 0, 60000,   \
+            3, 600000, 600000, 0.5, 0, 4, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, \
+            NULL, 0, 0, 0, 0, VIGIL_LOGGER_INIT                                                    \
     }
 
 /** Fills @p opts with the defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
@@ -202,8 +208,8 @@ vigil_remediator_options_init(vigil_remediator_options *opts, unsigned int versi
 
 /**
  * Creates a remediator: opens its store (synchronous FULL), loads the audit
- * key and opens the chain, builds the action registry (built-in types, extra
- * types, configured actions), reads the signing secret, restores the guard
+ * key and opens the chain, builds the action registry (built-in types, then
+ * those of @c action_types; configured actions), reads the signing secret, restores the guard
  * state and pending approvals, and finishes every request the ledger shows
  * unfinished by a previous process (FAILED "interrupted", audited). No thread
  * runs until vigil_remediator_start().

@@ -17,9 +17,10 @@
  * "&checkpoint=background|inline" override the options. Unknown keys are refused. The URL is not
  * percent-decoded: a path must not contain '?'.
  *
- * The SQLite backend is built in. Other backends (sys/store.h) are registered
- * on a vigil_store_registry passed through the options; there is no global
- * registry.
+ * The SQLite backend is built in. Other backends (store types,
+ * <vigil/sys/store.h>) are registered on a vigil_store_registry passed through
+ * the options; a scheme resolves in the built-in types first, then there.
+ * There is no global registry.
  *
  * Strings in the records below are NUL-terminated UTF-8. In records passed to
  * the store they are borrowed for the duration of the call; in records handed
@@ -37,7 +38,7 @@
  * one writer). A vigil_store_registry is not synchronised: fill it before
  * opening stores, then only read it. Registry and options must outlive
  * vigil_store_open() only; the registry must also outlive every store opened
- * through it (the store keeps the backend's payload). A SQLite store opened
+ * through it (the store uses the type and its payload). A SQLite store opened
  * read-write on a file starts one checkpoint thread in vigil_store_open()
  * (unless checkpoint is inline) and joins it in vigil_store_close(); that
  * thread logs through the store's logger.
@@ -65,11 +66,11 @@ extern "C" {
 /** An open store. @since 0.1.0 */
 typedef struct vigil_store vigil_store;
 
-/** A set of store backends, looked up by URL scheme. @since 0.1.0 */
+/** A set of store types (backends), looked up by URL scheme. @since 0.1.0 */
 typedef struct vigil_store_registry vigil_store_registry;
 
-/** A store backend (vtable), defined in <vigil/sys/store.h>. @since 0.1.0 */
-typedef struct vigil_store_backend vigil_store_backend;
+/** A store type (a backend's vtable), defined in <vigil/sys/store.h>. @since 0.2.0 */
+typedef struct vigil_store_type vigil_store_type;
 
 /** How hard a commit waits for the disk. @since 0.1.0 */
 typedef enum vigil_store_sync {
@@ -107,7 +108,7 @@ typedef enum vigil_store_checkpoint {
 typedef struct vigil_store_options {
     unsigned int version;                 /**< VIGIL_STORE_OPTIONS_VERSION */
     vigil_logger logger;                  /**< where the store logs ("store" component) */
-    const vigil_store_registry *registry; /**< NULL: the built-in backends only */
+    const vigil_store_registry *registry; /**< NULL: the built-in types only */
     int read_only;                        /**< non-zero: open read-only (as ?mode=ro) */
     vigil_store_sync synchronous;         /**< default VIGIL_STORE_SYNC_NORMAL */
     int64_t busy_timeout_ms;              /**< wait this long for a lock held elsewhere; 0: 5000 */
@@ -146,7 +147,9 @@ VIGIL_EXTERN(int) vigil_store_options_init(vigil_store_options *opts, unsigned i
 /* ---- registry ------------------------------------------------------------ */
 
 /**
- * Creates a registry that holds the built-in backends ("sqlite").
+ * Creates an empty registry of store types (the built-in "sqlite" is not in
+ * it: vigil_store_open() always knows it). Register types with
+ * vigil_store_register() (<vigil/sys/store.h>).
  * @param out receives the registry, the caller's; free with vigil_store_registry_free().
  * @return VIGIL_OK, VIGIL_EINVAL (NULL @p out) or VIGIL_ENOMEM.
  * @since 0.1.0
@@ -154,28 +157,11 @@ VIGIL_EXTERN(int) vigil_store_options_init(vigil_store_options *opts, unsigned i
 VIGIL_EXTERN(int) vigil_store_registry_new(vigil_store_registry **out);
 
 /**
- * Frees a registry and runs the free_payload of every backend registered on
- * it. No store opened through it may still be open. NULL is a no-op.
+ * Frees a registry and runs the payload_free of every type registered on it.
+ * No store opened through it may still be open. NULL is a no-op.
  * @since 0.1.0
  */
 VIGIL_EXTERN(void) vigil_store_registry_free(vigil_store_registry *registry);
-
-/**
- * Registers a backend for its scheme (backend->scheme). The vtable is
- * borrowed and must stay valid for the registry's lifetime; @p payload is
- * handed to the backend's open(). @p free_payload (may be NULL) runs on
- * @p payload when the registry is freed, and also at once when registration
- * fails, so the caller never has to clean up after an error.
- * A scheme is [a-z][a-z0-9+.-]*, at most 32 bytes.
- * @return VIGIL_OK; VIGIL_EINVAL (NULL argument, a missing mandatory
- *         function, bad scheme); VIGIL_EVERSION (backend->version newer than
- *         this library, or 0); VIGIL_EEXISTS (scheme already registered);
- *         VIGIL_ENOMEM.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int)
-vigil_store_registry_add(vigil_store_registry *registry, const vigil_store_backend *backend,
-                         void *payload, void (*free_payload)(void *payload));
 
 /* ---- open / close -------------------------------------------------------- */
 

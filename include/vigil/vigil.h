@@ -27,5 +27,6 @@
 #include "vigil/remediator.h"
 #include "vigil/daemon.h"
 #include "vigil/policy.h"
+#include "vigil/engine.h"
 
 #endif

@@ -27,7 +27,7 @@ extern const vigil_action_type vigil__action_webhook_type;
 extern const vigil_action_type vigil__action_log_type;
 
 /* ---- configuration helpers (spawn.c) ---- */
-/* vigil_config_error() with a printf format. Returns `code`. */
+/* vigil_error_set_at() with a printf format. Returns `code`. */
 int vigil__action_cfg_error(const vigil_config_node *node, int code, const char *fmt, ...)
     VIGIL__PRINTF(3, 4);
 /* Makes `path` (from `node`) absolute against `base_dir`. *out is the

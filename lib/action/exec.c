@@ -115,15 +115,12 @@ static int exec_execute(void *p, const vigil_action_request *req, const vigil_ac
 }
 
 const vigil_action_type vigil__action_exec_type = {
-    VIGIL_ACTION_TYPE_VERSION,
-    "exec",
-    k_keys,
-    exec_create,
-    exec_validate,
-    exec_execute,
-    exec_destroy,
-    exec_describe,
-    NULL,
-    NULL,
-    NULL,
+    .version = VIGIL_ACTION_TYPE_VERSION,
+    .name = "exec",
+    .keys = k_keys,
+    .create = exec_create,
+    .validate = exec_validate,
+    .execute = exec_execute,
+    .destroy = exec_destroy,
+    .describe = exec_describe,
 };

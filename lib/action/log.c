@@ -95,15 +95,11 @@ static int log_describe(void *p, const vigil_action_request *req, vigil_buf *out
 }
 
 const vigil_action_type vigil__action_log_type = {
-    VIGIL_ACTION_TYPE_VERSION,
-    "log",
-    k_keys,
-    log_create,
-    NULL,
-    log_execute,
-    log_destroy,
-    log_describe,
-    NULL,
-    NULL,
-    NULL,
+    .version = VIGIL_ACTION_TYPE_VERSION,
+    .name = "log",
+    .keys = k_keys,
+    .create = log_create,
+    .execute = log_execute,
+    .destroy = log_destroy,
+    .describe = log_describe,
 };

@@ -555,15 +555,12 @@ static int proc_describe(void *p, const vigil_action_request *req, vigil_buf *ou
 }
 
 const vigil_action_type vigil__action_process_type = {
-    VIGIL_ACTION_TYPE_VERSION,
-    "process",
-    k_keys,
-    proc_create,
-    NULL,
-    proc_execute,
-    proc_destroy,
-    proc_describe,
-    proc_reap,
-    NULL,
-    NULL,
+    .version = VIGIL_ACTION_TYPE_VERSION,
+    .name = "process",
+    .keys = k_keys,
+    .create = proc_create,
+    .execute = proc_execute,
+    .destroy = proc_destroy,
+    .describe = proc_describe,
+    .reap = proc_reap,
 };

@@ -1,6 +1,7 @@
 /* The action registry: action types, configured actions with their
  * allowlists, validation and execution; plus requests and results. */
 #include "action/action_int.h"
+#include "internal/plugin.h"
 
 #include <ctype.h>
 #include <regex.h>
@@ -146,11 +147,6 @@ int vigil_action_result_copy(vigil_action_result *dst, const vigil_action_result
     return VIGIL_OK;
 }
 
-int vigil_action_error(int code, const char *message)
-{
-    return vigil__error_set(code, "%s", message ? message : "");
-}
-
 int vigil_action_buf_append(vigil_buf *buf, const char *data, size_t len)
 {
     if (!buf || (!data && len))
@@ -161,7 +157,7 @@ int vigil_action_buf_append(vigil_buf *buf, const char *data, size_t len)
 /* ---- the registry ------------------------------------------------------------ */
 
 typedef struct reg_type {
-    vigil_action_type t; /* fields past the plug-in's version are zero */
+    vigil_action_type t; /* the caller's struct, with name pointing at ours */
     char *name;
 } reg_type;
 
@@ -196,6 +192,8 @@ struct vigil_action_registry {
     int64_t max_timeout_ms;
     reg_type **types;
     size_t ntypes, ctypes;
+    /* consulted after types, borrowed (vigil__action_registry_set_fallback) */
+    const vigil_action_registry *fallback;
     reg_action **actions;
     size_t nactions, cactions;
 };
@@ -327,16 +325,15 @@ void vigil_action_registry_free(vigil_action_registry *registry)
     vigil__free(registry);
 }
 
-static bool type_name_valid(const char *s)
+static const vigil__plugin_kind k_kind = {"action type", VIGIL_ACTION_TYPE_VERSION, "_", 64};
+
+void vigil__action_registry_set_fallback(vigil_action_registry *registry,
+                                         const vigil_action_registry *fallback)
 {
-    size_t n = 0;
-    for (; s[n]; n++)
-        if (!(islower((unsigned char)s[n]) || isdigit((unsigned char)s[n]) || s[n] == '_'))
-            return false;
-    return n > 0 && n <= VIGIL_ACTION_NAME_MAX;
+    registry->fallback = fallback;
 }
 
-static const reg_type *find_type(const vigil_action_registry *r, const char *name)
+static const reg_type *find_own(const vigil_action_registry *r, const char *name)
 {
     for (size_t i = 0; i < r->ntypes; i++)
         if (strcmp(r->types[i]->name, name) == 0)
@@ -344,28 +341,21 @@ static const reg_type *find_type(const vigil_action_registry *r, const char *nam
     return NULL;
 }
 
-int vigil_action_registry_register(vigil_action_registry *registry, const vigil_action_type *type)
+/* The registry's own types first, then its fallback's. */
+static const reg_type *find_type(const vigil_action_registry *r, const char *name)
 {
-    int rc = VIGIL_OK;
-    if (!type)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_register: NULL type");
-    if (!registry) {
-        rc = vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_register: NULL registry");
-    } else if (type->version < 1 || type->version > VIGIL_ACTION_TYPE_VERSION) {
-        rc = vigil__error_set(VIGIL_EINVAL, "action type: version %u is not supported (1 to %d)",
-                              type->version, VIGIL_ACTION_TYPE_VERSION);
-    } else if (!type->name || !type_name_valid(type->name)) {
-        rc = vigil__error_set(VIGIL_EINVAL,
-                              "action type: the name must match [a-z0-9_]+ (at "
-                              "most %d bytes)",
-                              VIGIL_ACTION_NAME_MAX);
-    } else if (!type->create || !type->execute) {
-        rc = vigil__error_set(VIGIL_EINVAL, "action type \"%s\": create and execute are required",
-                              type->name);
-    } else if (find_type(registry, type->name)) {
-        rc =
-            vigil__error_set(VIGIL_EEXISTS, "action type \"%s\" is already registered", type->name);
-    }
+    const reg_type *t = find_own(r, name);
+    return t || !r->fallback ? t : find_type(r->fallback, name);
+}
+
+int vigil_action_register(vigil_action_registry *registry, const vigil_action_type *type)
+{
+    int rc = vigil__plugin_check(&k_kind, registry, type, type ? type->version : 0,
+                                 type ? type->name : NULL);
+    if (!rc && (!type->create || !type->execute))
+        rc = vigil__plugin_missing(&k_kind, type->name, "create and execute are required");
+    if (!rc && find_own(registry, type->name))
+        rc = vigil__plugin_exists(&k_kind, type->name, false);
     reg_type *t = NULL;
     if (!rc && (!(t = vigil__calloc(1, sizeof(*t))) || !(t->name = vigil__strdup(type->name)) ||
                 vigil__array_grow((void **)&registry->types, &registry->ctypes,
@@ -375,12 +365,9 @@ int vigil_action_registry_register(vigil_action_registry *registry, const vigil_
         vigil__free(t);
         rc = vigil__error_oom();
     }
-    if (rc) {
-        if (type->payload_free)
-            type->payload_free(type->payload);
-        return rc;
-    }
-    /* version 1 is the whole struct today; later versions copy more */
+    if (rc)
+        return vigil__plugin_fail(rc, type ? type->payload : NULL,
+                                  type ? type->payload_free : NULL);
     t->t = *type;
     t->t.name = t->name;
     registry->types[registry->ntypes++] = t;
@@ -395,7 +382,7 @@ int vigil_action_registry_add_builtins(vigil_action_registry *registry)
     if (!registry)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_add_builtins: NULL registry");
     for (size_t i = 0; i < VIGIL__ARRAY_LEN(builtins); i++) {
-        int rc = vigil_action_registry_register(registry, builtins[i]);
+        int rc = vigil_action_register(registry, builtins[i]);
         if (rc)
             return rc;
     }
@@ -474,7 +461,7 @@ static int parse_params(reg_action *a, const vigil_config_node *map)
         const char *key = vigil_config_node_key_at(params, i);
         const vigil_config_node *v = vigil_config_node_at(params, i);
         const char *pattern;
-        if (!type_name_valid(key) && !action_name_valid(key))
+        if (!action_name_valid(key))
             return vigil__action_cfg_error(v, VIGIL_ENAME,
                                            "param name \"%.64s\" must match [A-Za-z0-9_.-]+", key);
         if ((rc = vigil_config_string(&pattern, v)))
@@ -515,8 +502,9 @@ static int parse_action(vigil_action_registry *r, const vigil_config_node *map, 
     const reg_type *t = find_type(r, type_name);
     if (!t) {
         vigil_buf known = VIGIL_BUF_INIT;
-        for (size_t i = 0; i < r->ntypes; i++)
-            vigil__buf_printf(&known, "%s%s", i ? ", " : "", r->types[i]->name);
+        for (const vigil_action_registry *k = r; k; k = k->fallback)
+            for (size_t i = 0; i < k->ntypes; i++)
+                vigil__buf_printf(&known, "%s%s", known.size ? ", " : "", k->types[i]->name);
         rc = vigil__action_cfg_error(vigil_config_node_get(map, "type"), VIGIL_EUNSUPPORTED,
                                      "unknown action type \"%.64s\" (known: %s)", type_name,
                                      known.ptr ? known.ptr : "none");

@@ -231,15 +231,11 @@ static int sig_describe(void *p, const vigil_action_request *req, vigil_buf *out
 }
 
 const vigil_action_type vigil__action_signal_type = {
-    VIGIL_ACTION_TYPE_VERSION,
-    "signal",
-    k_keys,
-    sig_create,
-    NULL,
-    sig_execute,
-    sig_destroy,
-    sig_describe,
-    NULL,
-    NULL,
-    NULL,
+    .version = VIGIL_ACTION_TYPE_VERSION,
+    .name = "signal",
+    .keys = k_keys,
+    .create = sig_create,
+    .execute = sig_execute,
+    .destroy = sig_destroy,
+    .describe = sig_describe,
 };

@@ -26,7 +26,7 @@ int vigil__action_cfg_error(const vigil_config_node *node, int code, const char 
     va_end(ap);
     if (!node)
         return vigil__error_set(code, "%s", msg);
-    return vigil_config_error(node, code, msg);
+    return vigil_error_set_at(code, node, msg);
 }
 
 int vigil__action_path(char **out, const vigil_config_node *node, const char *path,

@@ -170,15 +170,12 @@ static int sd_execute(void *p, const vigil_action_request *req, const vigil_acti
 }
 
 const vigil_action_type vigil__action_systemd_type = {
-    VIGIL_ACTION_TYPE_VERSION,
-    "systemd",
-    k_keys,
-    sd_create,
-    sd_validate,
-    sd_execute,
-    sd_destroy,
-    sd_describe,
-    NULL,
-    NULL,
-    NULL,
+    .version = VIGIL_ACTION_TYPE_VERSION,
+    .name = "systemd",
+    .keys = k_keys,
+    .create = sd_create,
+    .validate = sd_validate,
+    .execute = sd_execute,
+    .destroy = sd_destroy,
+    .describe = sd_describe,
 };

@@ -402,15 +402,11 @@ static int hook_describe(void *p, const vigil_action_request *req, vigil_buf *ou
 }
 
 const vigil_action_type vigil__action_webhook_type = {
-    VIGIL_ACTION_TYPE_VERSION,
-    "webhook",
-    k_keys,
-    hook_create,
-    NULL,
-    hook_execute,
-    hook_destroy,
-    hook_describe,
-    NULL,
-    NULL,
-    NULL,
+    .version = VIGIL_ACTION_TYPE_VERSION,
+    .name = "webhook",
+    .keys = k_keys,
+    .create = hook_create,
+    .execute = hook_execute,
+    .destroy = hook_destroy,
+    .describe = hook_describe,
 };

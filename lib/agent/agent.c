@@ -4,6 +4,7 @@
 #include "agent/spool.h"
 #include "client/client_int.h"
 #include "internal/common.h"
+#include "internal/plugin.h"
 #include "vigil/agent.h"
 #include "vigil/client.h"
 #include "vigil/sys/collector.h"
@@ -134,11 +135,11 @@ static int set_tags(vigil_agent *a, const vigil_tag *tags, size_t n, const vigil
             return vigil__error_set(VIGIL_EINVAL, "agent: tags[%zu] has a NULL key or value", i);
         if (!vigil_metric_name_valid(tags[i].key)) {
             snprintf(msg, sizeof(msg), "invalid tag key \"%.64s\"", tags[i].key);
-            return at ? vigil_config_error(at, VIGIL_ENAME, msg)
+            return at ? vigil_error_set_at(VIGIL_ENAME, at, msg)
                       : vigil__error_set(VIGIL_ENAME, "agent: %s", msg);
         }
         if (strcmp(tags[i].key, "host") == 0)
-            return at ? vigil_config_error(at, VIGIL_EINVAL,
+            return at ? vigil_error_set_at(VIGIL_EINVAL, at,
                                            "the host tag is the agent id: set agent.id instead")
                       : vigil__error_set(VIGIL_EINVAL,
                                          "agent: the host tag is the agent id: set agent_id");
@@ -146,7 +147,7 @@ static int set_tags(vigil_agent *a, const vigil_tag *tags, size_t n, const vigil
         if (vl > VIGIL_METRIC_TAG_VALUE_MAX || !vigil__utf8_valid(tags[i].value, vl)) {
             snprintf(msg, sizeof(msg), "tag value of \"%.64s\" is too long or not UTF-8",
                      tags[i].key);
-            return at ? vigil_config_error(at, VIGIL_EVALUE, msg)
+            return at ? vigil_error_set_at(VIGIL_EVALUE, at, msg)
                       : vigil__error_set(VIGIL_EVALUE, "agent: %s", msg);
         }
         for (size_t k = 0; k < i; k++)
@@ -232,7 +233,7 @@ static int open_client(vigil_agent *a, const vigil_agent_options *o, const vigil
             char msg[1024];
             const char *m = vigil_error_last()->message;
             snprintf(msg, sizeof(msg), "%s", strncmp(m, "client: ", 8) == 0 ? m + 8 : m);
-            return vigil_config_error(at, rc, msg);
+            return vigil_error_set_at(rc, at, msg);
         }
     }
     if (!rc)
@@ -331,12 +332,12 @@ static int create(vigil_agent **out, const vigil_config *config, const vigil_age
         if (getrandom(&a->rng, sizeof(a->rng), GRND_NONBLOCK) != (ssize_t)sizeof(a->rng))
             a->rng = (uint64_t)vigil__monotonic_ms() * 6364136223846793005ULL ^ (uint64_t)getpid();
     }
-    if (!rc && o.registry) {
-        a->registry = o.registry;
-    } else if (!rc) {
+    if (!rc) {
         rc = vigil_collector_registry_new(&a->own_registry);
         if (!rc)
             rc = vigil_collector_registry_add_builtins(a->own_registry);
+        if (!rc)
+            vigil__collector_registry_set_fallback(a->own_registry, o.collector_types);
         a->registry = a->own_registry;
     }
     if (!rc) {

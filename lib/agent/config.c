@@ -52,7 +52,7 @@ static int at_least(const vigil_config_node *map, const char *key, int64_t v, in
         return VIGIL_OK;
     char msg[160];
     snprintf(msg, sizeof(msg), "must be at least %s", what);
-    return vigil_config_error(vigil_config_node_get(map, key), VIGIL_ERANGE, msg);
+    return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(map, key), msg);
 }
 
 static int read_string_list(const vigil_config_node *list, const char **out, size_t max, size_t *n,
@@ -65,7 +65,7 @@ static int read_string_list(const vigil_config_node *list, const char **out, siz
     if (len > max) {
         char msg[128];
         snprintf(msg, sizeof(msg), "at most %zu %s", max, what);
-        return vigil_config_error(list, VIGIL_ELIMIT, msg);
+        return vigil_error_set_at(VIGIL_ELIMIT, list, msg);
     }
     for (size_t i = 0; i < len; i++)
         if ((rc = vigil_config_string(&out[i], vigil_config_node_at(list, i))) != VIGIL_OK)
@@ -98,7 +98,7 @@ int vigil__agent_config_apply(vigil_agent_options *o, const vigil_config_node *r
             return rc;
         size_t len = vigil_config_node_len(n);
         if (len > TAGS_MAX)
-            return vigil_config_error(n, VIGIL_ELIMIT, "at most 32 global tags");
+            return vigil_error_set_at(VIGIL_ELIMIT, n, "at most 32 global tags");
         for (size_t i = 0; i < len; i++) {
             arr->tags[i].key = vigil_config_node_key_at(n, i);
             if ((rc = vigil_config_string(&arr->tags[i].value, vigil_config_node_at(n, i))))
@@ -115,7 +115,7 @@ int vigil__agent_config_apply(vigil_agent_options *o, const vigil_config_node *r
         if ((rc = read_string_list(n, arr->urls, URLS_MAX, &len, "hub URLs")))
             return rc;
         if (len == 0)
-            return vigil_config_error(n, VIGIL_EVALUE, "at least one hub URL is required");
+            return vigil_error_set_at(VIGIL_EVALUE, n, "at least one hub URL is required");
         o->hub_urls = arr->urls;
         o->nhub_urls = len;
     }
@@ -148,7 +148,7 @@ int vigil__agent_config_apply(vigil_agent_options *o, const vigil_config_node *r
         (rc = at_least(hub, "retries", retries, 0, "0")))
         return rc;
     if (retries > MAX_RETRIES)
-        return vigil_config_error(vigil_config_node_get(hub, "retries"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(hub, "retries"),
                                   "must be at most 10");
     o->retries = retries == 0 ? -1 : (int)retries;
 
@@ -179,7 +179,7 @@ int vigil__agent_config_apply(vigil_agent_options *o, const vigil_config_node *r
     if (o->batch_max_delay_ms == 0)
         o->batch_max_delay_ms = -1; /* "max_delay: 0": ship at once */
     if (max_metrics > VIGIL_BATCH_DEFAULT_MAX_METRICS)
-        return vigil_config_error(vigil_config_node_get(batch, "max_metrics"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(batch, "max_metrics"),
                                   "must be at most 100000");
     o->batch_max_metrics = (size_t)max_metrics;
 
@@ -191,7 +191,7 @@ int vigil__agent_config_apply(vigil_agent_options *o, const vigil_config_node *r
         (rc = vigil_config_get_bool(&fsync_on, spool, "fsync", fsync_on)))
         return rc;
     if (max_size < 4096)
-        return vigil_config_error(vigil_config_node_get(spool, "max_size"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(spool, "max_size"),
                                   "must be at least 4KiB");
     o->spool_max_size = max_size;
     o->spool_no_fsync = !fsync_on;
@@ -204,7 +204,7 @@ int vigil__agent_config_apply(vigil_agent_options *o, const vigil_config_node *r
         if ((rc = vigil_config_string(&s, n)))
             return rc;
         if (vigil_log_level_parse(&lv, s) != VIGIL_OK)
-            return vigil_config_error(n, VIGIL_EVALUE,
+            return vigil_error_set_at(VIGIL_EVALUE, n,
                                       "expected a log level (debug, info, warn, error, off)");
         o->logger.min_level = lv;
     }

@@ -18,7 +18,7 @@ static int parse_scopes(unsigned int *out, const vigil_config_node *list)
     unsigned int scopes = 0;
     size_t n = vigil_config_node_len(list);
     if (n == 0)
-        return vigil_config_error(list, VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, list,
                                   "a token needs at least one scope (ingest, read, write, admin)");
     for (size_t i = 0; i < n; i++) {
         const vigil_config_node *e = vigil_config_node_at(list, i);
@@ -34,7 +34,7 @@ static int parse_scopes(unsigned int *out, const vigil_config_node *list)
         else if (strcmp(s, "admin") == 0)
             scopes |= VIGIL_API_SCOPE_ADMIN;
         else
-            return vigil_config_error(e, VIGIL_EVALUE,
+            return vigil_error_set_at(VIGIL_EVALUE, e,
                                       "expected a scope: ingest, read, write or admin");
     }
     *out = scopes;
@@ -60,14 +60,14 @@ static int parse_token(vigil_api_token *t, const vigil_config_node *m)
     if (rc)
         return rc;
     if (!*t->name)
-        return vigil_config_error(vigil_config_node_get(m, "name"), VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(m, "name"),
                                   "a token name must not be empty");
     if (t->env && !*t->env)
         t->env = NULL;
     if (t->file && !*t->file)
         t->file = NULL;
     if ((t->env && t->file) || (!t->env && !t->file))
-        return vigil_config_error(m, VIGIL_EVALUE, "set exactly one of env and file");
+        return vigil_error_set_at(VIGIL_EVALUE, m, "set exactly one of env and file");
     return parse_scopes(&t->scopes, vigil_config_node_get(m, "scopes"));
 }
 
@@ -97,7 +97,7 @@ int vigil__api_security_parse(vigil__api_security *out, const vigil_config_node 
             return rc;
         size_t n = vigil_config_node_len(toks);
         if (n > TOKENS_MAX)
-            return vigil_config_error(toks, VIGIL_ELIMIT, "at most 64 tokens");
+            return vigil_error_set_at(VIGIL_ELIMIT, toks, "at most 64 tokens");
         if (n) {
             out->tokens = vigil__calloc(n, sizeof(vigil_api_token));
             if (!out->tokens)
@@ -120,7 +120,7 @@ int vigil__api_security_parse(vigil__api_security *out, const vigil_config_node 
         size_t n = vigil_config_node_len(orig);
         if (n > 64) {
             vigil__api_security_dispose(out);
-            return vigil_config_error(orig, VIGIL_ELIMIT, "at most 64 origins");
+            return vigil_error_set_at(VIGIL_ELIMIT, orig, "at most 64 origins");
         }
         if (n) {
             out->origins = vigil__calloc(n, sizeof(char *));
@@ -138,7 +138,7 @@ int vigil__api_security_parse(vigil__api_security *out, const vigil_config_node 
             }
             if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) {
                 vigil__api_security_dispose(out);
-                return vigil_config_error(e, VIGIL_EVALUE,
+                return vigil_error_set_at(VIGIL_EVALUE, e,
                                           "expected an origin such as \"https://ops.example.com\"");
             }
             out->origins[out->norigins++] = s;

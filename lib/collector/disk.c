@@ -73,7 +73,7 @@ static int disk_create(void **state, const vigil_config_node *config,
     if (rc == VIGIL_OK && s->mounts)
         for (char **m = s->mounts; *m && rc == VIGIL_OK; m++)
             if ((*m)[0] != '/')
-                rc = vigil_config_error(vigil_config_node_get(config, "mounts"), VIGIL_EVALUE,
+                rc = vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(config, "mounts"),
                                         "mount points must be absolute paths");
     if (rc != VIGIL_OK) {
         disk_destroy(s);
@@ -317,12 +317,12 @@ static int disk_collect(void *p, vigil_batch *out, int64_t now_ms)
     return VIGIL_OK;
 }
 
-const vigil_collector_type vigil__collector_disk = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                                    "disk",
-                                                    VIGIL_COLLECTOR_RATES,
-                                                    disk_keys,
-                                                    disk_create,
-                                                    disk_collect,
-                                                    NULL,
-                                                    NULL,
-                                                    disk_destroy};
+const vigil_collector_type vigil__collector_disk = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "disk",
+    .flags = VIGIL_COLLECTOR_RATES,
+    .keys = disk_keys,
+    .create = disk_create,
+    .collect = disk_collect,
+    .destroy = disk_destroy,
+};

@@ -76,21 +76,21 @@ static int check_program(const vigil_config_node *node, const char *prog,
 {
     char msg[PATH_MAX + 128];
     if (prog[0] != '/')
-        return vigil_config_error(node, VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, node,
                                   "the program must be an absolute path (PATH is never searched)");
     if (has_dot_component(prog))
-        return vigil_config_error(node, VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, node,
                                   "the program path must not contain . or .. components");
     if (!allowed(ctx->exec_allow, prog)) {
         snprintf(msg, sizeof(msg), "program %.900s is not in the exec allow-list", prog);
-        return vigil_config_error(node, VIGIL_EPERM, msg);
+        return vigil_error_set_at(VIGIL_EPERM, node, msg);
     }
     /* The runner checks again before every run; here the error is located. */
     char why[256];
     int rc = vigil__proc_check_program(prog, why, sizeof(why));
     if (rc != VIGIL_OK) {
         snprintf(msg, sizeof(msg), "program %.900s: %s", prog, why);
-        return vigil_config_error(node, rc, msg);
+        return vigil_error_set_at(rc, node, msg);
     }
     return VIGIL_OK;
 }
@@ -116,7 +116,7 @@ static int read_env(exec_state *s, const vigil_config_node *config)
             return rc;
         n = vigil_config_node_len(env);
         if (n > ENV_MAX)
-            return vigil_config_error(env, VIGIL_ELIMIT, "more than 64 variables");
+            return vigil_error_set_at(VIGIL_ELIMIT, env, "more than 64 variables");
     }
     s->envp = vigil__calloc(n + 3, sizeof(char *));
     if (!s->envp)
@@ -128,14 +128,14 @@ static int read_env(exec_state *s, const vigil_config_node *config)
         const vigil_config_node *v = vigil_config_node_at(env, i);
         const char *value = NULL;
         if (!env_name_valid(key) || strlen(key) > 128)
-            return vigil_config_error(v, VIGIL_ENAME,
+            return vigil_error_set_at(VIGIL_ENAME, v,
                                       "invalid environment variable name (expected "
                                       "[A-Za-z_][A-Za-z0-9_]*)");
         int rc = vigil_config_string(&value, v);
         if (rc != VIGIL_OK)
             return rc;
         if (strlen(value) > ARG_LEN_MAX)
-            return vigil_config_error(v, VIGIL_ELIMIT, "value longer than 4096 bytes");
+            return vigil_error_set_at(VIGIL_ELIMIT, v, "value longer than 4096 bytes");
         vigil_buf b = VIGIL_BUF_INIT;
         if (vigil__buf_printf(&b, "%s=%s", key, value) != VIGIL_OK) {
             vigil_buf_dispose(&b);
@@ -162,7 +162,7 @@ static int exec_config(exec_state *s, const vigil_config_node *config,
     if ((rc = vigil_config_list(argv)) != VIGIL_OK)
         return rc;
     if (vigil_config_node_len(argv) == 0)
-        return vigil_config_error(argv, VIGIL_EVALUE, "argv needs at least the program path");
+        return vigil_error_set_at(VIGIL_EVALUE, argv, "argv needs at least the program path");
     if ((rc = vigil__coll_get_string_list(&s->argv, config, "argv", ARGV_MAX, ARG_LEN_MAX)) !=
         VIGIL_OK)
         return rc;
@@ -173,19 +173,19 @@ static int exec_config(exec_state *s, const vigil_config_node *config,
         (rc = vigil_config_get_int(&s->max_metrics, config, "max_metrics", 1000)))
         return rc;
     if (s->timeout_ms <= 0)
-        return vigil_config_error(vigil_config_node_get(config, "timeout"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(config, "timeout"),
                                   "timeout must be positive");
     if (s->max_output == 0 || s->max_output > OUTPUT_CAP)
-        return vigil_config_error(vigil_config_node_get(config, "max_output"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(config, "max_output"),
                                   "max_output must be between 1 byte and 64MiB");
     if (s->max_metrics < 0 || s->max_metrics > 100000)
-        return vigil_config_error(vigil_config_node_get(config, "max_metrics"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(config, "max_metrics"),
                                   "max_metrics must be between 0 and 100000");
     if ((rc = read_env(s, config)) != VIGIL_OK)
         return rc;
     const char *label = ctx->name ? ctx->name : s->argv[0];
     if (strlen(label) > VIGIL_METRIC_TAG_VALUE_MAX)
-        return vigil_config_error(argv, VIGIL_ELIMIT, "too long to be a tag value; set name");
+        return vigil_error_set_at(VIGIL_ELIMIT, argv, "too long to be a tag value; set name");
     if (!(s->label = vigil__strdup(label)))
         return vigil__error_oom();
     return VIGIL_OK;
@@ -440,12 +440,11 @@ static int exec_collect(void *p, vigil_batch *out, int64_t now_ms)
     return VIGIL_OK;
 }
 
-const vigil_collector_type vigil__collector_exec = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                                    "exec",
-                                                    0,
-                                                    exec_keys,
-                                                    exec_create,
-                                                    exec_collect,
-                                                    NULL,
-                                                    NULL,
-                                                    exec_destroy};
+const vigil_collector_type vigil__collector_exec = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "exec",
+    .keys = exec_keys,
+    .create = exec_create,
+    .collect = exec_collect,
+    .destroy = exec_destroy,
+};

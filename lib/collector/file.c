@@ -52,19 +52,19 @@ static int file_config(file_state *s, const vigil_config_node *config,
     if (rc != VIGIL_OK)
         return rc;
     if (strlen(path) >= PATH_MAX)
-        return vigil_config_error(vigil_config_node_get(config, "path"), VIGIL_ELIMIT,
+        return vigil_error_set_at(VIGIL_ELIMIT, vigil_config_node_get(config, "path"),
                                   "path too long");
     if ((rc = vigil_config_get_string(&sha, config, "sha256", NULL)) != VIGIL_OK ||
         (rc = vigil_config_get_size(&s->max_hash, config, "max_hash_size", 64u << 20)) != VIGIL_OK)
         return rc;
     if (sha) {
         if (strlen(sha) != 64)
-            return vigil_config_error(vigil_config_node_get(config, "sha256"), VIGIL_EVALUE,
+            return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(config, "sha256"),
                                       "expected 64 hexadecimal digits");
         for (int i = 0; i < 32; i++) {
             int hi = hexval(sha[2 * i]), lo = hexval(sha[2 * i + 1]);
             if (hi < 0 || lo < 0)
-                return vigil_config_error(vigil_config_node_get(config, "sha256"), VIGIL_EVALUE,
+                return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(config, "sha256"),
                                           "expected 64 hexadecimal digits");
             s->expected[i] = (unsigned char)(hi * 16 + lo);
         }
@@ -72,7 +72,7 @@ static int file_config(file_state *s, const vigil_config_node *config,
     }
     const char *label = ctx->name ? ctx->name : path;
     if (strlen(label) > VIGIL_METRIC_TAG_VALUE_MAX)
-        return vigil_config_error(vigil_config_node_get(config, "path"), VIGIL_ELIMIT,
+        return vigil_error_set_at(VIGIL_ELIMIT, vigil_config_node_get(config, "path"),
                                   "too long to be a tag value; set name");
     if (!(s->label = vigil__strdup(label)))
         return vigil__error_oom();
@@ -195,12 +195,11 @@ static int file_collect(void *p, vigil_batch *out, int64_t now_ms)
                              now_ms, "file", L);
 }
 
-const vigil_collector_type vigil__collector_file = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                                    "file",
-                                                    0,
-                                                    file_keys,
-                                                    file_create,
-                                                    file_collect,
-                                                    NULL,
-                                                    NULL,
-                                                    file_destroy};
+const vigil_collector_type vigil__collector_file = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "file",
+    .keys = file_keys,
+    .create = file_create,
+    .collect = file_collect,
+    .destroy = file_destroy,
+};

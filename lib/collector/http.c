@@ -56,19 +56,19 @@ static int dup_opt(char **dst, const char *src)
 static int check_url(http_state *s, const vigil_config_node *node, const char *url)
 {
     if (strlen(url) > URL_MAX)
-        return vigil_config_error(node, VIGIL_ELIMIT, "URL longer than 8192 bytes");
+        return vigil_error_set_at(VIGIL_ELIMIT, node, "URL longer than 8192 bytes");
     size_t n = 0;
     while (isalnum((unsigned char)url[n]) || url[n] == '+' || url[n] == '-' || url[n] == '.')
         n++;
     if (n == 0 || strncmp(url + n, "://", 3) != 0)
-        return vigil_config_error(node, VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, node,
                                   "expected an absolute URL such as \"http://host:port/path\"");
     if (!((n == 4 && strncasecmp(url, "http", 4) == 0) ||
           (n == 5 && strncasecmp(url, "https", 5) == 0))) {
         char msg[128];
         snprintf(msg, sizeof(msg), "scheme \"%.*s\" is not supported: only http and https",
                  (int)(n > 32 ? 32 : n), url);
-        return vigil_config_error(node, VIGIL_EUNSUPPORTED, msg);
+        return vigil_error_set_at(VIGIL_EUNSUPPORTED, node, msg);
     }
     s->https = n == 5;
     vigil__http_url u;
@@ -78,7 +78,7 @@ static int check_url(http_state *s, const vigil_config_node *node, const char *u
     if (rc == VIGIL_EVALUE) {
         char msg[160];
         snprintf(msg, sizeof(msg), "invalid URL: %s", why);
-        return vigil_config_error(node, VIGIL_EVALUE, msg);
+        return vigil_error_set_at(VIGIL_EVALUE, node, msg);
     }
     return rc;
 }
@@ -102,26 +102,26 @@ static int http_config(http_state *s, const vigil_config_node *config,
         (rc = vigil_config_get_size(&s->max_body, config, "max_body", 1u << 20)))
         return rc;
     if (s->timeout_ms <= 0)
-        return vigil_config_error(vigil_config_node_get(config, "timeout"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(config, "timeout"),
                                   "timeout must be positive");
     if (s->expect_status != 0 && (s->expect_status < 100 || s->expect_status > 599))
-        return vigil_config_error(vigil_config_node_get(config, "expect_status"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(config, "expect_status"),
                                   "expect_status must be between 100 and 599");
     if (s->max_redirects < 0 || s->max_redirects > 50)
-        return vigil_config_error(vigil_config_node_get(config, "max_redirects"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(config, "max_redirects"),
                                   "max_redirects must be between 0 and 50");
     if (body && strlen(body) > EXPECT_BODY_MAX)
-        return vigil_config_error(vigil_config_node_get(config, "expect_body"), VIGIL_ELIMIT,
+        return vigil_error_set_at(VIGIL_ELIMIT, vigil_config_node_get(config, "expect_body"),
                                   "expect_body longer than 4096 bytes");
     if (body && s->max_body < strlen(body))
-        return vigil_config_error(vigil_config_node_get(config, "max_body"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(config, "max_body"),
                                   "max_body is smaller than expect_body");
     if (s->max_body > (1u << 30))
-        return vigil_config_error(vigil_config_node_get(config, "max_body"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(config, "max_body"),
                                   "max_body must be at most 1GiB");
     const char *label = ctx->name ? ctx->name : url;
     if (strlen(label) > VIGIL_METRIC_TAG_VALUE_MAX)
-        return vigil_config_error(vigil_config_node_get(config, "url"), VIGIL_ELIMIT,
+        return vigil_error_set_at(VIGIL_ELIMIT, vigil_config_node_get(config, "url"),
                                   "too long to be a tag value; set name");
     if ((rc = dup_opt(&s->url, url)) || (rc = dup_opt(&s->label, label)) ||
         (rc = dup_opt(&s->expect_body, body)))
@@ -196,12 +196,11 @@ static int http_collect(void *p, vigil_batch *out, int64_t now_ms)
     return VIGIL_OK;
 }
 
-const vigil_collector_type vigil__collector_http = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                                    "http",
-                                                    0,
-                                                    http_keys,
-                                                    http_create,
-                                                    http_collect,
-                                                    NULL,
-                                                    NULL,
-                                                    http_destroy};
+const vigil_collector_type vigil__collector_http = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "http",
+    .keys = http_keys,
+    .create = http_create,
+    .collect = http_collect,
+    .destroy = http_destroy,
+};

@@ -143,12 +143,12 @@ static int net_collect(void *p, vigil_batch *out, int64_t now_ms)
     return VIGIL_OK;
 }
 
-const vigil_collector_type vigil__collector_net = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                                   "net",
-                                                   VIGIL_COLLECTOR_RATES,
-                                                   net_keys,
-                                                   net_create,
-                                                   net_collect,
-                                                   NULL,
-                                                   NULL,
-                                                   net_destroy};
+const vigil_collector_type vigil__collector_net = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "net",
+    .flags = VIGIL_COLLECTOR_RATES,
+    .keys = net_keys,
+    .create = net_create,
+    .collect = net_collect,
+    .destroy = net_destroy,
+};

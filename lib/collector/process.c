@@ -99,10 +99,10 @@ static int read_config(proc_state *s, const vigil_config_node *config,
         }
     }
     if (nmodes == 0)
-        return vigil_config_error(config, VIGIL_EMISSING,
+        return vigil_error_set_at(VIGIL_EMISSING, config,
                                   "a process collector needs one of pidfile, comm or cmdline");
     if (nmodes > 1)
-        return vigil_config_error(config, VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, config,
                                   "pidfile, comm and cmdline are exclusive: give only one");
     int rc = vigil_config_get_bool(watch, config, "watch", 1);
     if (rc != VIGIL_OK)
@@ -114,27 +114,27 @@ static int read_config(proc_state *s, const vigil_config_node *config,
     if (!(s->label = vigil__strdup(label)))
         return vigil__error_oom();
     if (strlen(s->label) > VIGIL_METRIC_TAG_VALUE_MAX)
-        return vigil_config_error(which, VIGIL_ELIMIT, "too long to be a tag value; set name");
+        return vigil_error_set_at(VIGIL_ELIMIT, which, "too long to be a tag value; set name");
     switch (s->mode) {
     case BY_PIDFILE:
         s->pidfile = vigil__coll_resolve(ctx->base_dir, v);
         return s->pidfile ? VIGIL_OK : VIGIL_ENOMEM;
     case BY_COMM:
         if (strlen(v) > COMM_MAX)
-            return vigil_config_error(which, VIGIL_EVALUE,
+            return vigil_error_set_at(VIGIL_EVALUE, which,
                                       "longer than 15 bytes: the kernel truncates process "
                                       "names to 15 bytes, so it would never match");
         s->comm = vigil__strdup(v);
         return s->comm ? VIGIL_OK : vigil__error_oom();
     case BY_CMDLINE:
         if (strlen(v) > PATTERN_MAX)
-            return vigil_config_error(which, VIGIL_ELIMIT, "regular expression too long");
+            return vigil_error_set_at(VIGIL_ELIMIT, which, "regular expression too long");
         rc = regcomp(&s->re, v, REG_EXTENDED | REG_NOSUB);
         if (rc != 0) {
             char err[128], msg[200];
             regerror(rc, &s->re, err, sizeof(err));
             snprintf(msg, sizeof(msg), "invalid regular expression: %s", err);
-            return vigil_config_error(which, VIGIL_EVALUE, msg);
+            return vigil_error_set_at(VIGIL_EVALUE, which, msg);
         }
         s->have_re = true;
         s->cmdbuf = vigil__malloc(CMDLINE_MAX + 1);
@@ -565,13 +565,14 @@ static int process_on_event(void *p, vigil_batch *out, int64_t now_ms)
     return rc;
 }
 
-const vigil_collector_type vigil__collector_process = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                                       "process",
-                                                       VIGIL_COLLECTOR_RATES |
-                                                           VIGIL_COLLECTOR_EVENTS,
-                                                       process_keys,
-                                                       process_create,
-                                                       process_collect,
-                                                       process_poll_fd,
-                                                       process_on_event,
-                                                       process_destroy};
+const vigil_collector_type vigil__collector_process = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "process",
+    .flags = VIGIL_COLLECTOR_RATES | VIGIL_COLLECTOR_EVENTS,
+    .keys = process_keys,
+    .create = process_create,
+    .collect = process_collect,
+    .poll_fd = process_poll_fd,
+    .on_event = process_on_event,
+    .destroy = process_destroy,
+};

@@ -1,6 +1,7 @@
 /* The registry of collector types and collector instances: shared config
  * keys, tags, error samples, schedule and backoff. */
 #include "collector/coll_int.h"
+#include "internal/plugin.h"
 
 #include <errno.h>
 #include <math.h>
@@ -14,16 +15,22 @@
 #define DEFAULT_IVL_MS  10000
 #define DEFAULT_BACKOFF 300000
 
+/* A registered type: the caller's struct copied, with its own name. Entries
+ * are allocated one by one so that instances may keep a pointer to them. */
 typedef struct {
-    const vigil_collector_type *type;
-    void *payload;
-    void (*payload_free)(void *);
+    vigil_collector_type type;
+    char *name;
 } reg_entry;
 
 struct vigil_collector_registry {
-    reg_entry *v;
+    reg_entry **v;
     size_t n, cap;
+    /* consulted after v, borrowed (vigil__collector_registry_set_fallback) */
+    const vigil_collector_registry *fallback;
 };
+
+static const vigil__plugin_kind k_kind = {"collector type", VIGIL_COLLECTOR_TYPE_VERSION, "_",
+                                          TYPE_NAME_MAX};
 
 struct vigil_collector {
     const vigil_collector_type *type;
@@ -59,79 +66,63 @@ void vigil_collector_registry_free(vigil_collector_registry *registry)
 {
     if (!registry)
         return;
-    for (size_t i = 0; i < registry->n; i++)
-        if (registry->v[i].payload_free)
-            registry->v[i].payload_free(registry->v[i].payload);
+    for (size_t i = 0; i < registry->n; i++) {
+        reg_entry *e = registry->v[i];
+        if (e->type.payload_free)
+            e->type.payload_free(e->type.payload);
+        vigil__free(e->name);
+        vigil__free(e);
+    }
     vigil__free(registry->v);
     vigil__free(registry);
 }
 
-static bool type_name_valid(const char *s)
+void vigil__collector_registry_set_fallback(vigil_collector_registry *registry,
+                                            const vigil_collector_registry *fallback)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > TYPE_NAME_MAX || !(s[0] >= 'a' && s[0] <= 'z'))
-        return false;
-    for (size_t i = 1; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-            return false;
-    return true;
+    registry->fallback = fallback;
 }
 
-static int check_type(const vigil_collector_type *type)
-{
-    if (!type)
-        return vigil__error_set(VIGIL_EINVAL, "collector type is NULL");
-    if (type->version == 0 || type->version > VIGIL_COLLECTOR_TYPE_VERSION)
-        return vigil__error_set(VIGIL_EVERSION,
-                                "collector type version %u is not supported (this library "
-                                "knows versions 1 to %d)",
-                                type->version, VIGIL_COLLECTOR_TYPE_VERSION);
-    if (!type->name || !type_name_valid(type->name))
-        return vigil__error_set(VIGIL_ENAME,
-                                "collector type name \"%.64s\" is invalid (expected "
-                                "[a-z][a-z0-9_]*, at most %d bytes)",
-                                type->name ? type->name : "", TYPE_NAME_MAX);
-    if (!type->create || !type->collect || !type->destroy)
-        return vigil__error_set(
-            VIGIL_EINVAL, "collector type \"%s\" lacks create, collect or destroy", type->name);
-    if (type->poll_fd && !type->on_event)
-        return vigil__error_set(VIGIL_EINVAL, "collector type \"%s\" has poll_fd but no on_event",
-                                type->name);
-    return VIGIL_OK;
-}
-
-static const reg_entry *find_entry(const vigil_collector_registry *r, const char *name)
+static const reg_entry *find_own(const vigil_collector_registry *r, const char *name)
 {
     for (size_t i = 0; i < r->n; i++)
-        if (strcmp(r->v[i].type->name, name) == 0)
-            return &r->v[i];
+        if (strcmp(r->v[i]->name, name) == 0)
+            return r->v[i];
     return NULL;
 }
 
-int vigil_collector_registry_register(vigil_collector_registry *registry,
-                                      const vigil_collector_type *type, void *payload,
-                                      void (*payload_free)(void *payload))
+/* The registry's own types first, then its fallback's. */
+static const reg_entry *find_entry(const vigil_collector_registry *r, const char *name)
 {
-    int rc;
-    if (!registry)
-        rc = vigil__error_set(VIGIL_EINVAL, "collector registry is NULL");
-    else
-        rc = check_type(type);
-    if (rc == VIGIL_OK && find_entry(registry, type->name))
-        rc = vigil__error_set(VIGIL_EEXISTS, "collector type \"%s\" is already registered",
-                              type->name);
-    if (rc == VIGIL_OK && vigil__array_grow((void **)&registry->v, &registry->cap, registry->n + 1,
-                                            sizeof(reg_entry)) != VIGIL_OK)
+    const reg_entry *e = find_own(r, name);
+    return e || !r->fallback ? e : find_entry(r->fallback, name);
+}
+
+int vigil_collector_register(vigil_collector_registry *registry, const vigil_collector_type *type)
+{
+    int rc = vigil__plugin_check(&k_kind, registry, type, type ? type->version : 0,
+                                 type ? type->name : NULL);
+    if (!rc && (!type->create || !type->collect || !type->destroy))
+        rc = vigil__plugin_missing(&k_kind, type->name, "create, collect and destroy are required");
+    if (!rc && type->poll_fd && !type->on_event)
+        rc = vigil__plugin_missing(&k_kind, type->name, "on_event is required with poll_fd");
+    if (!rc && find_own(registry, type->name))
+        rc = vigil__plugin_exists(&k_kind, type->name, false);
+    reg_entry *e = NULL;
+    if (!rc && (!(e = vigil__calloc(1, sizeof(*e))) || !(e->name = vigil__strdup(type->name)) ||
+                vigil__array_grow((void **)&registry->v, &registry->cap, registry->n + 1,
+                                  sizeof(reg_entry *)))) {
+        if (e)
+            vigil__free(e->name);
+        vigil__free(e);
         rc = vigil__error_oom();
-    if (rc != VIGIL_OK) {
-        if (payload_free)
-            payload_free(payload);
-        return rc;
     }
-    reg_entry *e = &registry->v[registry->n++];
-    e->type = type;
-    e->payload = payload;
-    e->payload_free = payload_free;
+    if (rc)
+        return vigil__plugin_fail(rc, type ? type->payload : NULL,
+                                  type ? type->payload_free : NULL);
+    e->type = *type;
+    e->type.name = e->name;
+    registry->v[registry->n++] = e;
     return VIGIL_OK;
 }
 
@@ -144,7 +135,7 @@ int vigil_collector_registry_add_builtins(vigil_collector_registry *registry)
         &vigil__collector_exec,
     };
     for (size_t i = 0; i < VIGIL__ARRAY_LEN(builtins); i++) {
-        int rc = vigil_collector_registry_register(registry, builtins[i], NULL, NULL);
+        int rc = vigil_collector_register(registry, builtins[i]);
         if (rc != VIGIL_OK)
             return rc;
     }
@@ -157,7 +148,7 @@ vigil_collector_registry_lookup(const vigil_collector_registry *registry, const 
     if (!registry || !name)
         return NULL;
     const reg_entry *e = find_entry(registry, name);
-    return e ? e->type : NULL;
+    return e ? &e->type : NULL;
 }
 
 size_t vigil_collector_registry_count(const vigil_collector_registry *registry)
@@ -169,12 +160,7 @@ const char *vigil_collector_registry_name_at(const vigil_collector_registry *reg
 {
     if (!registry || index >= registry->n)
         return NULL;
-    return registry->v[index].type->name;
-}
-
-int vigil_collector_error_set(int code, const char *message)
-{
-    return vigil__error_set(code, "%.1024s", message ? message : vigil_strerror(code));
+    return registry->v[index]->name;
 }
 
 /* ---- options -------------------------------------------------------------- */
@@ -259,7 +245,7 @@ static int read_tags(vigil_collector *c, const vigil_config_node *config)
         return rc;
     size_t n = vigil_config_node_len(tags);
     if (n > TAGS_CONFIG_MAX)
-        return vigil_config_error(tags, VIGIL_ELIMIT, "more than 32 tags");
+        return vigil_error_set_at(VIGIL_ELIMIT, tags, "more than 32 tags");
     c->tags = vigil__calloc(n ? n : 1, sizeof(vigil_tag));
     if (!c->tags)
         return vigil__error_oom();
@@ -267,14 +253,14 @@ static int read_tags(vigil_collector *c, const vigil_config_node *config)
         const char *key = vigil_config_node_key_at(tags, i);
         const vigil_config_node *v = vigil_config_node_at(tags, i);
         if (!vigil_metric_name_valid(key))
-            return vigil_config_error(v, VIGIL_ENAME,
+            return vigil_error_set_at(VIGIL_ENAME, v,
                                       "invalid tag key (expected [a-zA-Z_:][a-zA-Z0-9_:]*)");
         const char *value = NULL;
         rc = vigil_config_string(&value, v);
         if (rc != VIGIL_OK)
             return rc;
         if (strlen(value) > VIGIL_METRIC_TAG_VALUE_MAX)
-            return vigil_config_error(v, VIGIL_ELIMIT, "tag value longer than 1024 bytes");
+            return vigil_error_set_at(VIGIL_ELIMIT, v, "tag value longer than 1024 bytes");
         char *k = vigil__strdup(key), *s = vigil__strdup(value);
         if (!k || !s) {
             vigil__free(k);
@@ -315,9 +301,9 @@ static int read_shared(vigil_collector *c, const vigil_config_node *config,
     if (name) {
         const vigil_config_node *n = vigil_config_node_get(config, "name");
         if (!name[0])
-            return vigil_config_error(n, VIGIL_EVALUE, "expected a non-empty name");
+            return vigil_error_set_at(VIGIL_EVALUE, n, "expected a non-empty name");
         if (strlen(name) > VIGIL_METRIC_TAG_VALUE_MAX)
-            return vigil_config_error(n, VIGIL_ELIMIT, "name longer than 1024 bytes");
+            return vigil_error_set_at(VIGIL_ELIMIT, n, "name longer than 1024 bytes");
         if (dup_str(&c->name_cfg, name) != VIGIL_OK)
             return VIGIL_ENOMEM;
     }
@@ -326,7 +312,7 @@ static int read_shared(vigil_collector *c, const vigil_config_node *config,
     if (rc != VIGIL_OK)
         return rc;
     if (c->interval_ms < VIGIL_COLLECTOR_MIN_INTERVAL_MS)
-        return vigil_config_error(vigil_config_node_get(config, "interval"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(config, "interval"),
                                   "interval must be at least 10ms");
     c->backoff_max_ms = o->backoff_max_ms > 0 ? o->backoff_max_ms : DEFAULT_BACKOFF;
     if (c->backoff_max_ms < c->interval_ms)
@@ -362,16 +348,16 @@ int vigil_collector_new(vigil_collector **out, const vigil_collector_registry *r
         const vigil_config_node *tn = vigil_config_node_get(config, "type");
         char msg[160];
         snprintf(msg, sizeof(msg), "unknown collector type \"%.64s\"", tname);
-        return vigil_config_error(tn, VIGIL_ENOTFOUND, msg);
+        return vigil_error_set_at(VIGIL_ENOTFOUND, tn, msg);
     }
-    rc = check_keys(e->type, config);
+    rc = check_keys(&e->type, config);
     if (rc != VIGIL_OK)
         return rc;
 
     vigil_collector *c = vigil__calloc(1, sizeof(*c));
     if (!c)
         return vigil__error_oom();
-    c->type = e->type;
+    c->type = &e->type;
     c->logger = o.logger;
     if ((rc = read_shared(c, config, &o)) != VIGIL_OK ||
         (rc = dup_str(&c->proc_root, o.proc_root ? o.proc_root : "/proc")) != VIGIL_OK ||
@@ -389,7 +375,7 @@ int vigil_collector_new(vigil_collector **out, const vigil_collector_registry *r
     c->ctx.base_dir = c->base_dir;
     c->ctx.name = c->name_cfg;
     c->ctx.interval_ms = c->interval_ms;
-    c->ctx.type_payload = e->payload;
+    c->ctx.type_payload = e->type.payload;
     c->ctx.exec_allow = (const char *const *)c->exec_allow;
     void *state = NULL;
     rc = c->type->create(&state, config, &c->ctx);

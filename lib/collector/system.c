@@ -160,15 +160,15 @@ static int cpu_collect(void *p, vigil_batch *out, int64_t now_ms)
     return VIGIL_OK;
 }
 
-const vigil_collector_type vigil__collector_cpu = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                                   "cpu",
-                                                   VIGIL_COLLECTOR_RATES,
-                                                   cpu_keys,
-                                                   cpu_create,
-                                                   cpu_collect,
-                                                   NULL,
-                                                   NULL,
-                                                   cpu_destroy};
+const vigil_collector_type vigil__collector_cpu = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "cpu",
+    .flags = VIGIL_COLLECTOR_RATES,
+    .keys = cpu_keys,
+    .create = cpu_create,
+    .collect = cpu_collect,
+    .destroy = cpu_destroy,
+};
 
 /* ---- memory and load: stateless but for the read buffer ---------------------- */
 
@@ -271,15 +271,13 @@ static int memory_collect(void *p, vigil_batch *out, int64_t now_ms)
     return VIGIL_OK;
 }
 
-const vigil_collector_type vigil__collector_memory = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                                      "memory",
-                                                      0,
-                                                      NULL,
-                                                      simple_create,
-                                                      memory_collect,
-                                                      NULL,
-                                                      NULL,
-                                                      simple_destroy};
+const vigil_collector_type vigil__collector_memory = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "memory",
+    .create = simple_create,
+    .collect = memory_collect,
+    .destroy = simple_destroy,
+};
 
 static int load_collect(void *p, vigil_batch *out, int64_t now_ms)
 {
@@ -308,12 +306,10 @@ static int load_collect(void *p, vigil_batch *out, int64_t now_ms)
     return VIGIL_OK;
 }
 
-const vigil_collector_type vigil__collector_load = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                                    "load",
-                                                    0,
-                                                    NULL,
-                                                    simple_create,
-                                                    load_collect,
-                                                    NULL,
-                                                    NULL,
-                                                    simple_destroy};
+const vigil_collector_type vigil__collector_load = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "load",
+    .create = simple_create,
+    .collect = load_collect,
+    .destroy = simple_destroy,
+};

@@ -38,7 +38,7 @@ static int tcp_config(tcp_state *s, const vigil_config_node *config,
     if (rc != VIGIL_OK)
         return rc;
     if (strlen(host) > HOST_MAX)
-        return vigil_config_error(vigil_config_node_get(config, "host"), VIGIL_ELIMIT,
+        return vigil_error_set_at(VIGIL_ELIMIT, vigil_config_node_get(config, "host"),
                                   "host name longer than 255 bytes");
     if ((rc = vigil_config_require(config, "port")) != VIGIL_OK)
         return rc;
@@ -46,12 +46,12 @@ static int tcp_config(tcp_state *s, const vigil_config_node *config,
     if ((rc = vigil_config_get_int(&port, config, "port", 0)) != VIGIL_OK)
         return rc;
     if (port < 1 || port > 65535)
-        return vigil_config_error(vigil_config_node_get(config, "port"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(config, "port"),
                                   "port must be between 1 and 65535");
     if ((rc = vigil_config_get_duration(&s->timeout_ms, config, "timeout", 5000)) != VIGIL_OK)
         return rc;
     if (s->timeout_ms <= 0)
-        return vigil_config_error(vigil_config_node_get(config, "timeout"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(config, "timeout"),
                                   "timeout must be positive");
     snprintf(s->port, sizeof(s->port), "%d", (int)port);
     if (!(s->host = vigil__strdup(host)))
@@ -152,12 +152,11 @@ static int tcp_collect(void *p, vigil_batch *out, int64_t now_ms)
     return rc;
 }
 
-const vigil_collector_type vigil__collector_tcp = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                                   "tcp",
-                                                   0,
-                                                   tcp_keys,
-                                                   tcp_create,
-                                                   tcp_collect,
-                                                   NULL,
-                                                   NULL,
-                                                   tcp_destroy};
+const vigil_collector_type vigil__collector_tcp = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "tcp",
+    .keys = tcp_keys,
+    .create = tcp_create,
+    .collect = tcp_collect,
+    .destroy = tcp_destroy,
+};

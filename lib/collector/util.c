@@ -124,7 +124,7 @@ int vigil__coll_get_string_list(char ***out, const vigil_config_node *map, const
         return rc;
     size_t len = vigil_config_node_len(n);
     if (len > max_items)
-        return vigil_config_error(n, VIGIL_ELIMIT, "too many items");
+        return vigil_error_set_at(VIGIL_ELIMIT, n, "too many items");
     char **list = vigil__calloc(len + 1, sizeof(char *));
     if (!list)
         return vigil__error_oom();
@@ -133,7 +133,7 @@ int vigil__coll_get_string_list(char ***out, const vigil_config_node *map, const
         const char *s = NULL;
         rc = vigil_config_string(&s, item);
         if (rc == VIGIL_OK && (s[0] == '\0' || strlen(s) > max_len))
-            rc = vigil_config_error(item, VIGIL_EVALUE,
+            rc = vigil_error_set_at(VIGIL_EVALUE, item,
                                     s[0] ? "string is too long" : "expected a non-empty string");
         if (rc == VIGIL_OK && !(list[i] = vigil__strdup(s)))
             rc = vigil__error_oom();
@@ -166,7 +166,7 @@ int vigil__coll_require_string(const char **out, const vigil_config_node *map, c
     if (rc != VIGIL_OK)
         return rc;
     if ((*out)[0] == '\0')
-        return vigil_config_error(n, VIGIL_EVALUE, "expected a non-empty string");
+        return vigil_error_set_at(VIGIL_EVALUE, n, "expected a non-empty string");
     return VIGIL_OK;
 }
 

@@ -1,5 +1,6 @@
 /* The configuration tree: arena, accessors, typed getters, located errors. */
 #include "config/config_int.h"
+#include "vigil/sys/errors.h"
 
 #include <errno.h>
 #include <math.h>
@@ -335,13 +336,11 @@ int vigil_config_require(const vigil_config_node *map, const char *key)
     return VIGIL_OK;
 }
 
-int vigil_config_error(const vigil_config_node *node, int code, const char *message)
+int vigil_error_set_at(int code, const vigil_config_node *node, const char *message)
 {
-    if (!message)
-        message = "";
     if (!node)
-        return vigil__error_set(code, "%s", message);
-    return node_fail(node, code, "%s", message);
+        return vigil_error_set(code, message);
+    return node_fail(node, code, "%s", message ? message : vigil_strerror(code));
 }
 
 /* ---- typed getters of a node ----------------------------------------------- */

@@ -1,4 +1,5 @@
 #include "internal/common.h"
+#include "vigil/sys/errors.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -128,6 +129,20 @@ int vigil__error_set_at(int code, const char *file, unsigned line, unsigned col,
     else
         snprintf(s->message, sizeof(s->message), "%s", tmp);
     return code;
+}
+
+int vigil_error_set(int code, const char *message)
+{
+    if (!message)
+        message = vigil_strerror(code);
+    size_t len = strlen(message);
+    if (len >= MSG_MAX) {
+        /* clip on a character boundary so the message stays valid UTF-8 */
+        len = MSG_MAX - 1;
+        while (len > 0 && ((unsigned char)message[len] & 0xC0) == 0x80)
+            len--;
+    }
+    return vigil__error_set(code, "%.*s", (int)len, message);
 }
 
 int vigil__error_oom(void)

@@ -16,7 +16,7 @@ static int get_uint(unsigned int *out, const vigil_config_node *map, const char 
     if (v < 0 || v > max) {
         char msg[96];
         snprintf(msg, sizeof(msg), "expected an integer from 0 to %lld", (long long)max);
-        return vigil_config_error(vigil_config_node_get(map, key), VIGIL_ERANGE, msg);
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(map, key), msg);
     }
     *out = (unsigned int)v;
     return VIGIL_OK;
@@ -59,10 +59,10 @@ int vigil__httpd_parse(vigil_httpd_options *opts, uint64_t *max_inflated, int64_
         (rc = vigil_config_get_size(&mem, http, "connection_memory", 0)))
         return rc;
     if (opts->timeout_ms && opts->timeout_ms < 1000)
-        return vigil_config_error(vigil_config_node_get(http, "timeout"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(http, "timeout"),
                                   "the connection timeout is at least 1s");
     if (mem && (mem < 16 * 1024 || mem > 64ull * 1024 * 1024))
-        return vigil_config_error(vigil_config_node_get(http, "connection_memory"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(http, "connection_memory"),
                                   "expected a size from 16KiB to 64MiB");
     opts->connection_memory = (size_t)mem;
     const vigil_config_node *tls = vigil_config_node_get(http, "tls");
@@ -73,9 +73,9 @@ int vigil__httpd_parse(vigil_httpd_options *opts, uint64_t *max_inflated, int64_
             (rc = get_path(&opts->tls_client_ca, tls, "client_ca")))
             return rc;
         if (!opts->tls_cert != !opts->tls_key)
-            return vigil_config_error(tls, VIGIL_EVALUE, "set both cert and key, or neither");
+            return vigil_error_set_at(VIGIL_EVALUE, tls, "set both cert and key, or neither");
         if (opts->tls_client_ca && !opts->tls_cert)
-            return vigil_config_error(tls, VIGIL_EVALUE, "client_ca needs cert and key");
+            return vigil_error_set_at(VIGIL_EVALUE, tls, "client_ca needs cert and key");
     }
     return VIGIL_OK;
 }

@@ -470,7 +470,7 @@ static int map_json(vigil_buf *b, const vigil_config_node *map)
 {
     int rc = vigil_config_map(map);
     if (!rc && vigil_config_node_len(map) == 0)
-        rc = vigil_config_error(map, VIGIL_EVALUE, "expected at least one matcher");
+        rc = vigil_error_set_at(VIGIL_EVALUE, map, "expected at least one matcher");
     if (!rc)
         rc = vigil__buf_putc(b, '{');
     for (size_t i = 0; !rc && i < vigil_config_node_len(map); i++) {
@@ -504,7 +504,7 @@ static int config_time(int64_t *out, const vigil_config_node *map, const char *k
     if (rc)
         return rc;
     if (vigil__hub_parse_time(out, key, s, 0, 1) || s[0] == '-' || strcmp(s, "now") == 0)
-        return vigil_config_error(n, VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, n,
                                   "expected epoch milliseconds or an RFC 3339 time such as "
                                   "\"2025-01-31T22:00:00Z\"");
     return VIGIL_OK;
@@ -558,7 +558,7 @@ static int add_silences(vigil_store *store, vigil_engine *engine, const vigil_co
         if (!rc)
             rc = vigil_config_get_string(&comment, s, "comment", "");
         if (!rc && ends <= starts)
-            rc = vigil_config_error(vigil_config_node_get(s, "ends"), VIGIL_EVALUE,
+            rc = vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(s, "ends"),
                                     "must be after starts");
         same_silence w = {m.ptr, starts, ends, comment, 0};
         if (!rc) {
@@ -604,6 +604,7 @@ int vigil__hub_check_policies(const vigil_hub_options *o)
     vigil_engine_options eo = VIGIL_ENGINE_OPTIONS_INIT;
     eo.store = store;
     eo.logger = so.logger;
+    eo.policy_types = o->policy_types;
     if (!rc)
         rc = vigil_engine_new(&engine, &eo);
     if (!rc)
@@ -713,6 +714,7 @@ int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *o)
     eo.decision_payload = hub;
     eo.act_within_ms = o->act_within_ms;
     eo.logger = o->logger;
+    eo.policy_types = o->policy_types;
     if (!rc)
         rc = vigil_engine_new(&hub->engine, &eo);
     if (!rc)

@@ -28,7 +28,7 @@ static int get_count(size_t *out, const vigil_config_node *map, const char *key,
     if (v < 0 || v > max) {
         char msg[96];
         snprintf(msg, sizeof(msg), "expected an integer from 0 to %lld", (long long)max);
-        return vigil_config_error(vigil_config_node_get(map, key), VIGIL_ERANGE, msg);
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(map, key), msg);
     }
     *out = (size_t)v;
     return VIGIL_OK;
@@ -53,7 +53,7 @@ static int positive_duration(int64_t *out, const vigil_config_node *map, const c
 {
     int rc = vigil_config_get_duration(out, map, key, 0);
     if (!rc && vigil_config_node_get(map, key) && *out <= 0)
-        rc = vigil_config_error(vigil_config_node_get(map, key), VIGIL_ERANGE,
+        rc = vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(map, key),
                                 "expected a duration above 0");
     return rc;
 }
@@ -69,7 +69,7 @@ static int parse_inprocess(vigil_hub_config *c, const vigil_config_node *n)
     for (size_t i = 0; http_keys[i]; i++) {
         const vigil_config_node *k = vigil_config_node_get(n, http_keys[i]);
         if (k)
-            return vigil_config_error(k, VIGIL_EVALUE,
+            return vigil_error_set_at(VIGIL_EVALUE, k,
                                       "not with inprocess: true (it configures the HTTP "
                                       "dispatcher; the remediator runs in this process)");
     }
@@ -81,7 +81,7 @@ static int parse_inprocess(vigil_hub_config *c, const vigil_config_node *n)
         return rc;
     const vigil_config_node *at = vigil_config_node_get(n, "config");
     if (!*path)
-        return vigil_config_error(at, VIGIL_EVALUE, "expected the path of a remediator.yaml");
+        return vigil_error_set_at(VIGIL_EVALUE, at, "expected the path of a remediator.yaml");
     rc = vigil__remediator_config_load_inprocess(&c->rem, path, c->copts);
     if (rc && rc != VIGIL_ENOMEM)
         vigil__error_prefix("%s:%u:%u: %s", vigil_config_node_file(at), vigil_config_node_line(at),
@@ -104,7 +104,7 @@ static int parse_remediator(vigil_hub_config *c, const vigil_config_node *root)
     if (inprocess)
         return parse_inprocess(c, n);
     if (vigil_config_node_get(n, "config"))
-        return vigil_config_error(vigil_config_node_get(n, "config"), VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(n, "config"),
                                   "needs inprocess: true (a remediator.yaml for a remediator run "
                                   "in this process)");
     vigil_hub_options *h = &c->hub;
@@ -121,15 +121,15 @@ static int parse_remediator(vigil_hub_config *c, const vigil_config_node *root)
         (rc = get_count(&queue, n, "queue", 1000000)))
         return rc;
     if (vigil_config_node_get(n, "workers") && workers == 0)
-        return vigil_config_error(vigil_config_node_get(n, "workers"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(n, "workers"),
                                   "expected an integer from 1 to 64");
     if (vigil_config_node_get(n, "queue") && queue == 0)
-        return vigil_config_error(vigil_config_node_get(n, "queue"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(n, "queue"),
                                   "expected an integer from 1 to 1000000");
     const char *u = h->remediator_url;
     if (!u || (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
         !u[strncmp(u, "http://", 7) == 0 ? 7 : 8])
-        return vigil_config_error(vigil_config_node_get(n, "url"), VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(n, "url"),
                                   "expected an http:// or https:// URL");
     h->remediator_attempts = (unsigned int)retries + 1;
     h->remediator_workers = workers;
@@ -142,7 +142,7 @@ static int parse_remediator(vigil_hub_config *c, const vigil_config_node *root)
         snprintf(msg, sizeof(msg),
                  "environment variable \"%.100s\" (the remediator's signing secret) is not set",
                  env ? env : "");
-        return vigil_config_error(at ? at : n, VIGIL_EENV, msg);
+        return vigil_error_set_at(VIGIL_EENV, at ? at : n, msg);
     }
     return VIGIL_OK;
 }
@@ -202,7 +202,7 @@ static int parse(vigil_hub_config *c)
 
     const vigil_config_node *root = vigil_config_root(c->cfg, 0);
     if (vigil_config_document_count(c->cfg) > 1)
-        return vigil_config_error(vigil_config_root(c->cfg, 1), VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, vigil_config_root(c->cfg, 1),
                                   "collector.yaml holds one document");
     if (!root || vigil_config_node_kind(root) == VIGIL_CONFIG_NULL)
         return VIGIL_OK;
@@ -219,7 +219,7 @@ static int parse(vigil_hub_config *c)
     if (rc)
         return rc;
     if (strncmp(c->hub.store_url, "sqlite:", 7) != 0)
-        return vigil_config_error(vigil_config_node_get(root, "store"), VIGIL_EUNSUPPORTED,
+        return vigil_error_set_at(VIGIL_EUNSUPPORTED, vigil_config_node_get(root, "store"),
                                   "expected sqlite://PATH (the only store backend built in)");
 
     rc = vigil__httpd_server_parse(root, &c->httpd, &c->api, &c->sec, &c->daemon.drain_timeout_ms);
@@ -257,7 +257,7 @@ static int parse(vigil_hub_config *c)
         if ((rc = vigil_config_get_string(&lvl, n, "level", "info")))
             return rc;
         if (vigil_log_level_parse(&c->daemon.log_level, lvl))
-            return vigil_config_error(vigil_config_node_get(n, "level"), VIGIL_EVALUE,
+            return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(n, "level"),
                                       "expected debug, info, warn, error or off");
     }
     return VIGIL_OK;

@@ -303,6 +303,7 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
         rc = vigil_window_set_new(&hub->windows, &opts->windows);
     vigil_store_options so = VIGIL_STORE_OPTIONS_INIT;
     so.logger = opts->logger;
+    so.registry = opts->store_types;
     if (!rc)
         rc = vigil_store_open(&hub->store, hub->store_url, &so);
     if (!rc && !is_memory_url(hub->store_url)) {

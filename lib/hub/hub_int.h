@@ -7,6 +7,7 @@
 #include "hub/dispatch.h"
 #include "hub/events.h"
 #include "vigil/hub.h"
+#include "vigil/engine.h"
 #include "vigil/policy.h"
 
 #include <pthread.h>

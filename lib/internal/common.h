@@ -7,6 +7,7 @@
 #define VIGIL_INTERNAL_COMMON_H
 
 #include "vigil/common.h"
+#include "vigil/sys/errors.h"
 
 #include <stdarg.h>
 #include <stdbool.h>

@@ -560,11 +560,6 @@ const vigil_logger *vigil_policy_ctx_logger(const vigil_policy_ctx *ctx)
     return ctx ? &ctx->engine->logger : &dflt;
 }
 
-int vigil_policy_error_set(int code, const char *message)
-{
-    return vigil__error_set(code, "%.1024s", message ? message : vigil_strerror(code));
-}
-
 /* ---- replay ---------------------------------------------------------------------------- */
 
 int vigil_engine_replay(vigil_engine *e, const vigil_batch *const *batches, size_t nbatches,

@@ -991,7 +991,7 @@ static void eval_rule(vigil_engine *e, pol_rule *r, const vigil_metric *m, const
         vigil_action_request init = VIGIL_ACTION_REQUEST_INIT;
         vd.request = init;
         vigil_policy_ctx ctx = {e, r, key, ts};
-        rc = r->type->type->evaluate(r->state, m, &ctx, &vd);
+        rc = r->type->evaluate(r->state, m, &ctx, &vd);
         if (rc < 0) {
             e->stats.policy_errors++;
             vigil__log(&e->logger, VIGIL_LOG_WARN, "policy", "code policy failed",
@@ -1333,12 +1333,6 @@ void vigil_engine_free(vigil_engine *e)
     vigil__pmap_dispose(&e->agents);
     vigil__policy_desired_free(e);
     vigil__policy_silences_free(e);
-    for (size_t i = 0; i < e->ntypes; i++) {
-        if (e->types[i].type->payload_free)
-            e->types[i].type->payload_free(e->types[i].payload);
-        vigil__free(e->types[i].kind);
-    }
-    vigil__free(e->types);
     vigil_window_set_free(e->windows);
     while (e->out_head) {
         pol_out *n = e->out_head->next;
@@ -1350,69 +1344,6 @@ void vigil_engine_free(vigil_engine *e)
     vigil_buf_dispose(&e->tmp2);
     pthread_mutex_destroy(&e->mu);
     vigil__free(e);
-}
-
-int vigil_engine_register_type(vigil_engine *e, const char *kind, const vigil_policy_type *type,
-                               void *payload)
-{
-    int rc = VIGIL_OK;
-    if (!e || !kind || !type) {
-        rc = vigil__error_set(VIGIL_EINVAL, "register_type: NULL argument");
-        goto fail;
-    }
-    if (type->version == 0 || type->version > VIGIL_POLICY_TYPE_VERSION) {
-        rc = vigil__error_set(VIGIL_EVERSION, "policy type %.64s: version %u is not supported",
-                              kind, type->version);
-        goto fail;
-    }
-    if (!type->create || !type->evaluate || !type->destroy) {
-        rc = vigil__error_set(VIGIL_EINVAL,
-                              "policy type %.64s: create, evaluate and destroy "
-                              "are required",
-                              kind);
-        goto fail;
-    }
-    size_t n = strlen(kind);
-    int ok = n > 0 && n <= 64 && kind[0] >= 'a' && kind[0] <= 'z';
-    for (size_t i = 0; i < n && ok; i++)
-        ok = (kind[i] >= 'a' && kind[i] <= 'z') || (kind[i] >= '0' && kind[i] <= '9') ||
-             kind[i] == '_';
-    if (!ok) {
-        rc = vigil__error_set(VIGIL_ENAME,
-                              "policy kind \"%.64s\": expected [a-z][a-z0-9_]*, at "
-                              "most 64 bytes",
-                              kind);
-        goto fail;
-    }
-    static const char *const builtin[] = {"threshold", "absent", "change", "desired", "anomaly"};
-    for (size_t i = 0; i < VIGIL__ARRAY_LEN(builtin); i++)
-        if (strcmp(kind, builtin[i]) == 0) {
-            rc = vigil__error_set(VIGIL_EEXISTS, "policy kind \"%s\" is built in", kind);
-            goto fail;
-        }
-    pthread_mutex_lock(&e->mu);
-    for (size_t i = 0; i < e->ntypes && rc == VIGIL_OK; i++)
-        if (strcmp(e->types[i].kind, kind) == 0)
-            rc = vigil__error_set(VIGIL_EEXISTS, "policy kind \"%s\" is already registered", kind);
-    if (rc == VIGIL_OK && e->ntypes == e->captypes &&
-        vigil__array_grow((void **)&e->types, &e->captypes, e->ntypes + 1, sizeof(*e->types)) < 0)
-        rc = VIGIL_ENOMEM;
-    if (rc == VIGIL_OK) {
-        char *k = vigil__strdup(kind);
-        if (!k) {
-            rc = vigil__error_oom();
-        } else {
-            pol_type_reg reg = {k, type, payload};
-            e->types[e->ntypes++] = reg;
-        }
-    }
-    pthread_mutex_unlock(&e->mu);
-    if (rc == VIGIL_OK)
-        return rc;
-fail:
-    if (type && type->payload_free)
-        type->payload_free(payload);
-    return rc;
 }
 
 /* ---- public: running ---------------------------------------------------------------- */

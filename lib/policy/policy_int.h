@@ -8,6 +8,7 @@
 #define VIGIL_POLICY_INT_H
 
 #include "internal/common.h"
+#include "vigil/engine.h"
 #include "vigil/policy.h"
 #include "vigil/sys/policy.h"
 
@@ -48,12 +49,6 @@ typedef struct pol_matcher {
     int glob; /* value holds * ? or [ */
 } pol_matcher;
 
-typedef struct pol_type_reg {
-    char *kind;
-    const vigil_policy_type *type;
-    void *payload;
-} pol_type_reg;
-
 typedef struct pol_series pol_series;
 typedef struct pol_target pol_target;
 typedef struct pol_action pol_action;
@@ -88,10 +83,10 @@ typedef struct pol_rule {
     int64_t verify_ms;
     char **escalate;
     size_t nescalate;
-    int64_t act_within_ms; /* 0: the engine's */
-    const pol_type_reg *type;
-    void *state; /* code policy state */
-    char *def;   /* canonical text of the rule's YAML map: equal text, same definition */
+    int64_t act_within_ms;         /* 0: the engine's */
+    const vigil_policy_type *type; /* code policies: borrowed from o.policy_types */
+    void *state;                   /* code policy state */
+    char *def; /* canonical text of the rule's YAML map: equal text, same definition */
     char *file;
     unsigned int line;
     size_t order;
@@ -230,8 +225,6 @@ struct vigil_engine {
     vigil__pmap desired;   /* target -> pol_desired */
     pol_silence **silences;
     size_t nsilences, capsilences;
-    pol_type_reg *types;
-    size_t ntypes, captypes;
     vigil_window_set *windows; /* own windows when o.aggregate is NULL */
     int64_t window_max_age;
     uint64_t seq;  /* action ids minted */
@@ -251,6 +244,11 @@ struct vigil_engine {
 int vigil__policy_parse_rules(vigil_engine *e, const vigil_config_node *list, int check_loaded,
                               pol_rule ***out, size_t *nout);
 void vigil__policy_rule_free(pol_rule *r);
+/* Whether @p kind is one of the built-in kinds (threshold, absent, ...). */
+bool vigil__policy_kind_builtin(const char *kind);
+/* The type registered under @p name, or NULL (also for a NULL registry). */
+const vigil_policy_type *vigil__policy_registry_find(const vigil_policy_registry *registry,
+                                                     const char *name);
 /* Expands a template. Returns VIGIL_OK, or VIGIL_ENOTFOUND with *missing set
  * to the name of the tag that is absent or empty (a pointer into text). */
 int vigil__policy_expand(vigil_buf *out, const char *text, const pol_series *s, const char *target,

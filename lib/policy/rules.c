@@ -41,7 +41,7 @@ static int cfg_err(const vigil_config_node *n, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return vigil_config_error(n, code, msg);
+    return vigil_error_set_at(code, n, msg);
 }
 
 int vigil__policy_glob(const char *pattern, const char *s)
@@ -62,7 +62,7 @@ void vigil__policy_rule_free(pol_rule *r)
     if (!r)
         return;
     if (r->state && r->type)
-        r->type->type->destroy(r->state);
+        r->type->destroy(r->state);
     vigil__free(r->name);
     vigil__free(r->kind_name);
     vigil__free(r->metric);
@@ -454,12 +454,12 @@ static int parse_blocks(pol_rule *r, const vigil_config_node *rule)
     return VIGIL_OK;
 }
 
-static const pol_type_reg *find_type(const vigil_engine *e, const char *kind)
+bool vigil__policy_kind_builtin(const char *kind)
 {
-    for (size_t i = 0; i < e->ntypes; i++)
-        if (strcmp(e->types[i].kind, kind) == 0)
-            return &e->types[i];
-    return NULL;
+    for (size_t i = 0; i < VIGIL__ARRAY_LEN(builtin_kinds); i++)
+        if (strcmp(kind, builtin_kinds[i].name) == 0)
+            return true;
+    return false;
 }
 
 static int parse_rule(vigil_engine *e, const vigil_config_node *rule, pol_rule **out)
@@ -478,21 +478,21 @@ static int parse_rule(vigil_engine *e, const vigil_config_node *rule, pol_rule *
         return rc;
     int kind = -1;
     const char *const *extra = NULL;
-    const pol_type_reg *type = NULL;
+    const vigil_policy_type *type = NULL;
     for (size_t i = 0; i < VIGIL__ARRAY_LEN(builtin_kinds); i++)
         if (strcmp(s, builtin_kinds[i].name) == 0) {
             kind = builtin_kinds[i].kind;
             extra = builtin_kinds[i].keys;
         }
     if (kind < 0) {
-        type = find_type(e, s);
+        type = vigil__policy_registry_find(e->o.policy_types, s);
         if (!type)
             return cfg_err(kn, VIGIL_EUNSUPPORTED,
                            "unknown kind \"%.64s\" (expected threshold, absent, change, desired, "
                            "anomaly or a registered code policy)",
                            s);
         kind = POL_CODE;
-        extra = type->type->keys;
+        extra = type->keys;
     }
     const char *allowed[VIGIL__ARRAY_LEN(common_keys) + 65];
     size_t na = 0;
@@ -678,7 +678,7 @@ static int parse_rule(vigil_engine *e, const vigil_config_node *rule, pol_rule *
         goto fail;
     if (kind == POL_CODE) {
         void *st = NULL;
-        rc = type->type->create(&st, rule, type->payload);
+        rc = type->create(&st, rule, type->payload);
         if (rc < 0) {
             if (rc > 0 || vigil_error_last()->code != rc)
                 vigil__error_set(rc, "%s: create failed", r->name);

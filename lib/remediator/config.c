@@ -51,7 +51,7 @@ static int get_uint(unsigned int *out, const vigil_config_node *map, const char 
         char msg[96];
         snprintf(msg, sizeof(msg), "expected an integer from %lld to %lld", (long long)min,
                  (long long)max);
-        return vigil_config_error(vigil_config_node_get(map, key), VIGIL_ERANGE, msg);
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(map, key), msg);
     }
     *out = (unsigned int)v;
     return VIGIL_OK;
@@ -72,7 +72,7 @@ static int env_name(const char **out, const vigil_config_node *map, const char *
         if (!v || !*v) {
             char msg[256];
             snprintf(msg, sizeof(msg), "environment variable %.128s is not set", *out);
-            return vigil_config_error(n, VIGIL_EENV, msg);
+            return vigil_error_set_at(VIGIL_EENV, n, msg);
         }
     }
     return VIGIL_OK;
@@ -105,11 +105,11 @@ static int parse_guards(vigil_remediator_options *o, const vigil_config_node *ro
         return rc;
     }
     if (burst < 0 || burst > 1e9)
-        return vigil_config_error(vigil_config_node_get(g, "rate_burst"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(g, "rate_burst"),
                                   "expected a number from 0 to 1000000000");
     o->rate_burst = burst;
     if (o->max_attempts && o->window_ms <= 0)
-        return vigil_config_error(vigil_config_node_get(g, "window"), VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(g, "window"),
                                   "a budget (max_attempts) needs a window longer than 0");
     return VIGIL_OK;
 }
@@ -137,7 +137,7 @@ static int parse(vigil_remediator_config *c)
 
     const vigil_config_node *root = vigil_config_root(c->cfg, 0);
     if (vigil_config_document_count(c->cfg) > 1)
-        return vigil_config_error(vigil_config_root(c->cfg, 1), VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, vigil_config_root(c->cfg, 1),
                                   "remediator.yaml holds one document");
     int rc = VIGIL_OK;
     if (root && vigil_config_node_kind(root) != VIGIL_CONFIG_NULL) {
@@ -162,16 +162,16 @@ static int parse(vigil_remediator_config *c)
         return rc;
     c->rem.max_skew_s = skew / 1000;
     if (skew && skew < 1000)
-        return vigil_config_error(vigil_config_node_get(root, "max_skew"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(root, "max_skew"),
                                   "expected at least 1s");
     if (strncmp(c->rem.store_url, "sqlite:", 7) != 0)
-        return vigil_config_error(vigil_config_node_get(root, "audit"), VIGIL_EUNSUPPORTED,
+        return vigil_error_set_at(VIGIL_EUNSUPPORTED, vigil_config_node_get(root, "audit"),
                                   "expected sqlite://PATH (the only store backend built in)");
     if (strstr(c->rem.store_url, "synchronous=normal"))
-        return vigil_config_error(vigil_config_node_get(root, "audit"), VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(root, "audit"),
                                   "the audit store is always written with synchronous=full");
     if (!*c->rem.secret_env)
-        return vigil_config_error(vigil_config_node_get(root, "secret_env"), VIGIL_EVALUE,
+        return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(root, "secret_env"),
                                   "expected the name of an environment variable");
     const char *sv = getenv(c->rem.secret_env);
     if (!c->inprocess && (!sv || !*sv)) {
@@ -182,7 +182,7 @@ static int parse(vigil_remediator_config *c)
                  c->rem.secret_env);
         const vigil_config_node *n = vigil_config_node_get(root, "secret_env");
         if (n)
-            return vigil_config_error(n, VIGIL_EENV, msg);
+            return vigil_error_set_at(VIGIL_EENV, n, msg);
         return vigil__error_set(VIGIL_EENV, "%s: secret_env: %s", vigil_config_file(c->cfg), msg);
     }
 
@@ -203,7 +203,7 @@ static int parse(vigil_remediator_config *c)
             return rc;
         if (strncmp(c->rem.hub_url, "http://", 7) != 0 &&
             strncmp(c->rem.hub_url, "https://", 8) != 0)
-            return vigil_config_error(vigil_config_node_get(n, "url"), VIGIL_EUNSUPPORTED,
+            return vigil_error_set_at(VIGIL_EUNSUPPORTED, vigil_config_node_get(n, "url"),
                                       "expected an http:// or https:// URL");
     }
     if ((rc = parse_guards(&c->rem, root)))
@@ -228,7 +228,7 @@ static int parse(vigil_remediator_config *c)
         if ((rc = vigil_config_get_string(&lvl, n, "level", "info")))
             return rc;
         if (vigil_log_level_parse(&c->daemon.log_level, lvl))
-            return vigil_config_error(vigil_config_node_get(n, "level"), VIGIL_EVALUE,
+            return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(n, "level"),
                                       "expected debug, info, warn, error or off");
     }
 

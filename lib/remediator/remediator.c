@@ -10,6 +10,7 @@
  * Approvals are in approvals.c, recovery at start-up in recovery.c. */
 #include "internal/json.h"
 #include "core/cond.h"
+#include "internal/plugin.h"
 #include "remediator/rem_int.h"
 
 #include <errno.h>
@@ -1046,8 +1047,8 @@ static int build_registry(vigil_remediator *rem, const vigil_remediator_options 
     int rc = vigil_action_registry_new(&rem->registry, &ro);
     if (!rc)
         rc = vigil_action_registry_add_builtins(rem->registry);
-    for (size_t i = 0; !rc && i < o->ntypes; i++)
-        rc = vigil_action_registry_register(rem->registry, o->types[i]);
+    if (!rc)
+        vigil__action_registry_set_fallback(rem->registry, o->action_types);
     if (!rc && o->actions)
         rc = vigil_action_registry_configure(rem->registry, o->actions);
     return rc;
@@ -1070,7 +1071,7 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
         return vigil__error_set(VIGIL_EINVAL, "remediator options: negative duration or rate");
     if (opts->max_attempts && opts->window_ms == 0)
         return vigil__error_set(VIGIL_EINVAL, "remediator options: max_attempts needs a window");
-    if ((opts->ntypes && !opts->types) || (opts->audit_key && !opts->audit_key_len))
+    if (opts->audit_key && !opts->audit_key_len)
         return vigil__error_set(VIGIL_EINVAL, "remediator options: array without length");
     const char *url = opts->store_url ? opts->store_url : VIGIL_REMEDIATOR_DEFAULT_STORE;
     if (strstr(url, "synchronous=normal"))
@@ -1102,8 +1103,6 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
     if (!rem->o.max_skew_s)
         rem->o.max_skew_s = VIGIL_SIGNATURE_MAX_SKEW_S;
     rem->o.actions = NULL;
-    rem->o.types = NULL;
-    rem->o.ntypes = 0;
     rem->o.audit_key = NULL;
     rem->o.secret = NULL;
     rem->o.secret_env = NULL;
@@ -1145,6 +1144,7 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
         vigil_store_options so = VIGIL_STORE_OPTIONS_INIT;
         so.logger = rem->logger;
         so.synchronous = VIGIL_STORE_SYNC_FULL;
+        so.registry = opts->store_types;
         rc = vigil_store_open(&rem->store, rem->store_url, &so);
     }
     if (!rc)

@@ -909,9 +909,11 @@ static int sq_open(void **out, const char *url, const char *rest, const vigil_st
     return VIGIL_OK;
 }
 
-static const vigil_store_backend g_sqlite_backend = {
-    VIGIL_STORE_BACKEND_VERSION,
+static const vigil_store_type g_sqlite_backend = {
+    VIGIL_STORE_TYPE_VERSION,
     "sqlite",
+    NULL,
+    NULL,
     sq_open,
     sq_close,
     vigil__sq_write,
@@ -942,7 +944,7 @@ static const vigil_store_backend g_sqlite_backend = {
     vigil__sq_write_group,
 };
 
-const vigil_store_backend *vigil_store_sqlite_backend(void)
+const vigil_store_type *vigil_store_sqlite_type(void)
 {
     return &g_sqlite_backend;
 }

@@ -4,6 +4,7 @@
  * validated input.
  */
 #include "internal/common.h"
+#include "internal/plugin.h"
 #include "store/store_int.h"
 #include "vigil/sys/store.h"
 
@@ -16,19 +17,23 @@
 
 #define SCHEME_MAX 32
 
+/* A registered type: the caller's struct copied, with its own name; one
+ * allocation each, so that open stores may keep a pointer to it. */
 typedef struct reg_entry {
-    const vigil_store_backend *backend;
-    void *payload;
-    void (*free_payload)(void *payload);
+    vigil_store_type type;
+    char *name;
 } reg_entry;
 
 struct vigil_store_registry {
-    reg_entry *v;
+    reg_entry **v;
     size_t n, cap;
 };
 
+static const vigil__plugin_kind k_kind = {"store type", VIGIL_STORE_TYPE_VERSION, "+.-",
+                                          SCHEME_MAX};
+
 struct vigil_store {
-    const vigil_store_backend *backend;
+    const vigil_store_type *backend;
     void *handle;
     pthread_mutex_t mu;
     char scheme[SCHEME_MAX + 1];
@@ -88,13 +93,6 @@ static int unsupported(const vigil_store *st, const char *op)
 
 /* ---- public helpers ------------------------------------------------------------ */
 
-int vigil_store_backend_error(int code, const char *message)
-{
-    if (code == VIGIL_OK)
-        return VIGIL_OK;
-    return vigil__error_set(code, "%s", message ? message : vigil_strerror(code));
-}
-
 /* Bytes of vigil_store_options a program of `version` passes (1..current). */
 static size_t options_size(unsigned int version)
 {
@@ -141,84 +139,56 @@ const char *vigil_store_agg_name(vigil_store_agg agg)
 
 /* ---- registry -------------------------------------------------------------- */
 
-static int scheme_valid(const char *s)
+int vigil_store_register(vigil_store_registry *registry, const vigil_store_type *type)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > SCHEME_MAX || s[0] < 'a' || s[0] > 'z')
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '.' || c == '-'))
-            return 0;
+    int rc = vigil__plugin_check(&k_kind, registry, type, type ? type->version : 0,
+                                 type ? type->name : NULL);
+    if (!rc && (!type->open || !type->close || !type->write || !type->query || !type->series_list ||
+                !type->latest))
+        rc = vigil__plugin_missing(
+            &k_kind, type->name, "open, close, write, query, series_list and latest are required");
+    if (!rc && strcmp(type->name, vigil_store_sqlite_type()->name) == 0)
+        rc = vigil__plugin_exists(&k_kind, type->name, true);
+    for (size_t i = 0; !rc && i < registry->n; i++)
+        if (strcmp(registry->v[i]->name, type->name) == 0)
+            rc = vigil__plugin_exists(&k_kind, type->name, false);
+    reg_entry *e = NULL;
+    if (!rc && (!(e = vigil__calloc(1, sizeof(*e))) || !(e->name = vigil__strdup(type->name)) ||
+                vigil__array_grow((void **)&registry->v, &registry->cap, registry->n + 1,
+                                  sizeof(reg_entry *)))) {
+        if (e)
+            vigil__free(e->name);
+        vigil__free(e);
+        rc = vigil__error_oom();
     }
-    return 1;
-}
-
-static int registry_add(vigil_store_registry *reg, const vigil_store_backend *b, void *payload,
-                        void (*free_payload)(void *))
-{
-    if (!reg || !b)
-        return vigil__error_set(VIGIL_EINVAL, "store registry: NULL argument");
-    if (b->version == 0 || b->version > VIGIL_STORE_BACKEND_VERSION)
-        return vigil__error_set(VIGIL_EVERSION,
-                                "store registry: backend version %u is not supported (1..%d)",
-                                b->version, VIGIL_STORE_BACKEND_VERSION);
-    if (!b->scheme || !scheme_valid(b->scheme))
-        return vigil__error_set(VIGIL_EINVAL,
-                                "store registry: invalid scheme \"%.40s\" (expected "
-                                "[a-z][a-z0-9+.-]*, at most %d bytes)",
-                                b->scheme ? b->scheme : "(null)", SCHEME_MAX);
-    if (!b->open || !b->close || !b->write || !b->query || !b->series_list || !b->latest)
-        return vigil__error_set(VIGIL_EINVAL,
-                                "store registry: backend \"%s\" lacks a mandatory function "
-                                "(open, close, write, query, series_list, latest)",
-                                b->scheme);
-    for (size_t i = 0; i < reg->n; i++)
-        if (strcmp(reg->v[i].backend->scheme, b->scheme) == 0)
-            return vigil__error_set(
-                VIGIL_EEXISTS, "store registry: scheme \"%s\" is already registered", b->scheme);
-    if (vigil__array_grow((void **)&reg->v, &reg->cap, reg->n + 1, sizeof(reg_entry)) != 0)
-        return vigil__error_oom();
-    reg->v[reg->n].backend = b;
-    reg->v[reg->n].payload = payload;
-    reg->v[reg->n].free_payload = free_payload;
-    reg->n++;
+    if (rc)
+        return vigil__plugin_fail(rc, type ? type->payload : NULL,
+                                  type ? type->payload_free : NULL);
+    e->type = *type;
+    e->type.name = e->name;
+    registry->v[registry->n++] = e;
     return VIGIL_OK;
-}
-
-int vigil_store_registry_add(vigil_store_registry *registry, const vigil_store_backend *backend,
-                             void *payload, void (*free_payload)(void *payload))
-{
-    int rc = registry_add(registry, backend, payload, free_payload);
-    if (rc != VIGIL_OK && free_payload)
-        free_payload(payload);
-    return rc;
 }
 
 int vigil_store_registry_new(vigil_store_registry **out)
 {
     if (!out)
-        return vigil__error_set(VIGIL_EINVAL, "store registry: NULL argument");
-    *out = NULL;
-    vigil_store_registry *reg = vigil__calloc(1, sizeof(*reg));
-    if (!reg)
-        return vigil__error_oom();
-    int rc = registry_add(reg, vigil_store_sqlite_backend(), NULL, NULL);
-    if (rc != VIGIL_OK) {
-        vigil_store_registry_free(reg);
-        return rc;
-    }
-    *out = reg;
-    return VIGIL_OK;
+        return vigil__error_set(VIGIL_EINVAL, "vigil_store_registry_new: out is NULL");
+    *out = vigil__calloc(1, sizeof(**out));
+    return *out ? VIGIL_OK : vigil__error_oom();
 }
 
 void vigil_store_registry_free(vigil_store_registry *registry)
 {
     if (!registry)
         return;
-    for (size_t i = 0; i < registry->n; i++)
-        if (registry->v[i].free_payload)
-            registry->v[i].free_payload(registry->v[i].payload);
+    for (size_t i = 0; i < registry->n; i++) {
+        reg_entry *e = registry->v[i];
+        if (e->type.payload_free)
+            e->type.payload_free(e->type.payload);
+        vigil__free(e->name);
+        vigil__free(e);
+    }
     vigil__free(registry->v);
     vigil__free(registry);
 }
@@ -292,27 +262,22 @@ int vigil_store_open(vigil_store **out, const char *url, const vigil_store_optio
     memcpy(scheme, url, (size_t)(colon - url));
     scheme[colon - url] = '\0';
 
-    const reg_entry *found = NULL;
-    reg_entry builtin = {vigil_store_sqlite_backend(), NULL, NULL};
-    char known[256] = "";
-    if (o.registry) {
-        for (size_t i = 0; i < o.registry->n; i++) {
-            if (strcmp(o.registry->v[i].backend->scheme, scheme) == 0)
-                found = &o.registry->v[i];
-            size_t kl = strlen(known);
-            if (kl + SCHEME_MAX + 3 < sizeof(known))
-                snprintf(known + kl, sizeof(known) - kl, "%s%s", kl ? ", " : "",
-                         o.registry->v[i].backend->scheme);
-        }
-    } else {
-        if (strcmp(builtin.backend->scheme, scheme) == 0)
-            found = &builtin;
-        snprintf(known, sizeof(known), "%s", builtin.backend->scheme);
+    /* the built-in type first, then the registry's */
+    const vigil_store_type *found = NULL;
+    char known[256];
+    snprintf(known, sizeof(known), "%s", vigil_store_sqlite_type()->name);
+    if (strcmp(vigil_store_sqlite_type()->name, scheme) == 0)
+        found = vigil_store_sqlite_type();
+    for (size_t i = 0; o.registry && i < o.registry->n; i++) {
+        if (!found && strcmp(o.registry->v[i]->name, scheme) == 0)
+            found = &o.registry->v[i]->type;
+        size_t kl = strlen(known);
+        if (kl + SCHEME_MAX + 3 < sizeof(known))
+            snprintf(known + kl, sizeof(known) - kl, ", %s", o.registry->v[i]->name);
     }
     if (!found)
         return vigil__error_set(VIGIL_EUNSUPPORTED,
-                                "store: unsupported URL scheme \"%s\" (known: %s)", scheme,
-                                known[0] ? known : "none");
+                                "store: unsupported URL scheme \"%s\" (known: %s)", scheme, known);
 
     vigil_store *st = vigil__calloc(1, sizeof(*st));
     if (!st)
@@ -321,9 +286,9 @@ int vigil_store_open(vigil_store **out, const char *url, const vigil_store_optio
         vigil__free(st);
         return vigil__error_set(VIGIL_ENOMEM, "store: cannot create a mutex");
     }
-    st->backend = found->backend;
+    st->backend = found;
     memcpy(st->scheme, scheme, strlen(scheme) + 1);
-    int rc = found->backend->open(&st->handle, url, colon + 1, &o, found->payload);
+    int rc = found->open(&st->handle, url, colon + 1, &o, found->payload);
     if (rc != VIGIL_OK) {
         rc = backend_rc(st, "open", rc);
         pthread_mutex_destroy(&st->mu);
@@ -399,7 +364,7 @@ int vigil_store_write_group(vigil_store *store, const vigil_batch *merged,
     if (total != n)
         return vigil__error_set(
             VIGIL_EINVAL, "store write group: the parts hold %zu metrics, the batch %zu", total, n);
-    if (store->backend->version < 2 || !store->backend->write_group)
+    if (!store->backend->write_group)
         return unsupported(store, "write_group");
     vigil_store_write_result one = {0, 0, 0};
     vigil_store_write_result *res = results;

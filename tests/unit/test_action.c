@@ -138,7 +138,7 @@ static int greet_create(void **state, const vigil_config_node *cfg, const vigil_
     if (rc)
         return rc;
     if (strcmp(g, "boom") == 0)
-        return vigil_config_error(vigil_config_node_get(cfg, "greeting"), VIGIL_EVALUE, "no booms");
+        return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(cfg, "greeting"), "no booms");
     ck_assert_ptr_eq(ctx->type_payload, &g_payload_freed);
     ck_assert(strncmp(ctx->action_name, "hi", 2) == 0);
     greet *s = calloc(1, sizeof(*s));
@@ -151,7 +151,7 @@ static int greet_validate(void *state, const vigil_action_request *req)
 {
     (void)state;
     if (req->target && strcmp(req->target, "nobody") == 0)
-        return vigil_action_error(VIGIL_EPERM, "will not greet nobody");
+        return vigil_error_set(VIGIL_EPERM, "will not greet nobody");
     return VIGIL_OK;
 }
 
@@ -181,35 +181,45 @@ START_TEST(custom_type_registered_from_outside)
     g_payload_freed = 0;
     vigil_action_registry *r;
     ck_assert_int_eq(vigil_action_registry_new(&r, NULL), VIGIL_OK);
-    vigil_action_type t = {VIGIL_ACTION_TYPE_VERSION,
-                           "greet",
-                           greet_keys,
-                           greet_create,
-                           greet_validate,
-                           greet_execute,
-                           greet_destroy,
-                           NULL,
-                           NULL,
-                           &g_payload_freed,
-                           greet_payload_free};
-    ck_assert_int_eq(vigil_action_registry_register(r, &t), VIGIL_OK);
+    vigil_action_type t = {
+        .version = VIGIL_ACTION_TYPE_VERSION,
+        .name = "greet",
+        .payload = &g_payload_freed,
+        .payload_free = greet_payload_free,
+        .keys = greet_keys,
+        .create = greet_create,
+        .validate = greet_validate,
+        .execute = greet_execute,
+        .destroy = greet_destroy,
+    };
+    ck_assert_int_eq(vigil_action_register(r, &t), VIGIL_OK);
     /* a second registration fails, and its payload is freed at once */
-    ck_assert_int_eq(vigil_action_registry_register(r, &t), VIGIL_EEXISTS);
+    ck_assert_int_eq(vigil_action_register(r, &t), VIGIL_EEXISTS);
+    vt_assert_error(VIGIL_EEXISTS, "action type \"greet\" is already registered");
     ck_assert_int_eq(g_payload_freed, 1);
     vigil_action_type bad = t;
     bad.name = "Bad Name";
-    ck_assert_int_eq(vigil_action_registry_register(r, &bad), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "must match [a-z0-9_]+");
+    ck_assert_int_eq(vigil_action_register(r, &bad), VIGIL_ENAME);
+    vt_assert_error(VIGIL_ENAME, "action type: name \"Bad Name\" is invalid (expected "
+                                 "[a-z][a-z0-9_]*, at most 64 bytes)");
     bad = t;
     bad.name = "other";
     bad.version = VIGIL_ACTION_TYPE_VERSION + 1;
-    ck_assert_int_eq(vigil_action_registry_register(r, &bad), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "version 2 is not supported");
+    ck_assert_int_eq(vigil_action_register(r, &bad), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION,
+                    "action type: version 3 is not supported (this library reads version 2)");
     bad.version = 1;
+    ck_assert_int_eq(vigil_action_register(r, &bad), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "action type: version 1 is not supported");
+    bad.version = VIGIL_ACTION_TYPE_VERSION;
     bad.execute = NULL;
-    ck_assert_int_eq(vigil_action_registry_register(r, &bad), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "create and execute are required");
-    ck_assert_int_eq(g_payload_freed, 4);
+    ck_assert_int_eq(vigil_action_register(r, &bad), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "action type \"other\": create and execute are required");
+    ck_assert_int_eq(vigil_action_register(NULL, &t), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "action type: the registry is NULL");
+    ck_assert_int_eq(g_payload_freed, 6);
+    ck_assert_int_eq(vigil_action_register(r, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "action type: the type is NULL");
 
     vigil_config *cfg =
         at_load("actions:\n  - {name: hi, type: greet, greeting: salut, timeout: 2s}\n");
@@ -238,7 +248,7 @@ START_TEST(custom_type_registered_from_outside)
     ck_assert_uint_eq(vigil_action_registry_count(r), 1);
     vigil_config_free(cfg);
     vigil_action_registry_free(r);
-    ck_assert_int_eq(g_payload_freed, 5);
+    ck_assert_int_eq(g_payload_freed, 7);
 }
 END_TEST
 

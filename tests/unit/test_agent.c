@@ -258,15 +258,14 @@ static void nothing_destroy(void *state)
     (void)state;
 }
 
-static const vigil_collector_type counter_type = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                                  "counter",
-                                                  VIGIL_COLLECTOR_RATES,
-                                                  NULL,
-                                                  counter_create,
-                                                  counter_collect,
-                                                  NULL,
-                                                  NULL,
-                                                  nothing_destroy};
+static const vigil_collector_type counter_type = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "counter",
+    .flags = VIGIL_COLLECTOR_RATES,
+    .create = counter_create,
+    .collect = counter_collect,
+    .destroy = nothing_destroy,
+};
 
 static int evt_create(void **state, const vigil_config_node *cfg,
                       const vigil_collector_context *ctx)
@@ -301,33 +300,32 @@ static int evt_on_event(void *state, vigil_batch *out, int64_t now)
     return vigil_batch_add(out, &m);
 }
 
-static const vigil_collector_type evt_type = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                              "evt",
-                                              VIGIL_COLLECTOR_EVENTS,
-                                              NULL,
-                                              evt_create,
-                                              evt_collect,
-                                              evt_fd,
-                                              evt_on_event,
-                                              nothing_destroy};
+static const vigil_collector_type evt_type = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "evt",
+    .flags = VIGIL_COLLECTOR_EVENTS,
+    .create = evt_create,
+    .collect = evt_collect,
+    .poll_fd = evt_fd,
+    .on_event = evt_on_event,
+    .destroy = nothing_destroy,
+};
 
 static int failing_collect(void *state, vigil_batch *out, int64_t now)
 {
     (void)state;
     (void)out;
     (void)now;
-    return vigil_collector_error_set(VIGIL_EIO, g_fail_msg ? "other" : "sensor unplugged");
+    return vigil_error_set(VIGIL_EIO, g_fail_msg ? "other" : "sensor unplugged");
 }
 
-static const vigil_collector_type failing_type = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                                  "failing",
-                                                  0,
-                                                  NULL,
-                                                  counter_create,
-                                                  failing_collect,
-                                                  NULL,
-                                                  NULL,
-                                                  nothing_destroy};
+static const vigil_collector_type failing_type = {
+    .version = VIGIL_COLLECTOR_TYPE_VERSION,
+    .name = "failing",
+    .create = counter_create,
+    .collect = failing_collect,
+    .destroy = nothing_destroy,
+};
 
 static vigil_collector_registry *g_reg;
 
@@ -335,10 +333,10 @@ static void setup(void)
 {
     vt_alloc_install(); /* every test may sweep allocations */
     ck_assert_int_eq(vigil_collector_registry_new(&g_reg), VIGIL_OK);
-    ck_assert_int_eq(vigil_collector_registry_add_builtins(g_reg), VIGIL_OK);
-    ck_assert_int_eq(vigil_collector_registry_register(g_reg, &counter_type, NULL, NULL), VIGIL_OK);
-    ck_assert_int_eq(vigil_collector_registry_register(g_reg, &evt_type, NULL, NULL), VIGIL_OK);
-    ck_assert_int_eq(vigil_collector_registry_register(g_reg, &failing_type, NULL, NULL), VIGIL_OK);
+    /* the test's own types only: the agent resolves the built-ins itself */
+    ck_assert_int_eq(vigil_collector_register(g_reg, &counter_type), VIGIL_OK);
+    ck_assert_int_eq(vigil_collector_register(g_reg, &evt_type), VIGIL_OK);
+    ck_assert_int_eq(vigil_collector_register(g_reg, &failing_type), VIGIL_OK);
     ck_assert_int_eq(pipe2(g_evt, O_NONBLOCK | O_CLOEXEC), 0);
     g_seq = 0;
 }
@@ -376,7 +374,7 @@ static vigil_agent_options test_opts(void)
 {
     vigil_agent_options o;
     ck_assert_int_eq(vigil_agent_options_init(&o, VIGIL_AGENT_OPTIONS_VERSION), VIGIL_OK);
-    o.registry = g_reg;
+    o.collector_types = g_reg;
     o.logger.cb = log_cb;
     o.logger.min_level = VIGIL_LOG_DEBUG;
     g_log_len = 0;
@@ -437,6 +435,77 @@ static int64_t mono_ms(void)
 
 /* ---- configuration ------------------------------------------------------------------------ */
 
+/* A collector type whose payload (the value it reports) belongs to its registry. */
+typedef struct plug_payload {
+    double value;
+    int freed;
+} plug_payload;
+
+static void plug_payload_free(void *p)
+{
+    ((plug_payload *)p)->freed++;
+}
+
+static int plug_create(void **state, const vigil_config_node *cfg,
+                       const vigil_collector_context *ctx)
+{
+    (void)cfg;
+    *state = ctx->type_payload;
+    return VIGIL_OK;
+}
+
+static int plug_collect(void *state, vigil_batch *out, int64_t now)
+{
+    vigil_metric m = {"plug_value", ((plug_payload *)state)->value, now, NULL, 0, NULL};
+    return vigil_batch_add(out, &m);
+}
+
+START_TEST(embedder_types_reach_the_agent)
+{
+    plug_payload pl = {7.5, 0};
+    vigil_collector_registry *types = NULL;
+    ck_assert_int_eq(vigil_collector_registry_new(&types), VIGIL_OK);
+    vigil_collector_type t = {
+        .version = VIGIL_COLLECTOR_TYPE_VERSION,
+        .name = "plug",
+        .payload = &pl,
+        .payload_free = plug_payload_free,
+        .create = plug_create,
+        .collect = plug_collect,
+        .destroy = nothing_destroy,
+    };
+    ck_assert_int_eq(vigil_collector_register(types, &t), VIGIL_OK);
+    vigil_config *cfg = load_yaml("agent: {id: h1}\n"
+                                  "collectors:\n  - {type: plug}\n  - {type: load}\n");
+    vigil_agent_options o = test_opts();
+    o.offline = 1;
+    /* without the embedder's registry, `plug` is unknown */
+    o.collector_types = NULL;
+    vigil_agent *a = NULL;
+    ck_assert_int_eq(vigil_agent_new(&a, cfg, &o), VIGIL_ENOTFOUND);
+    vt_assert_error(VIGIL_ENOTFOUND, "agent.yaml:3:12: collectors[0].type: unknown collector type "
+                                     "\"plug\"");
+    /* with it, `plug` resolves there and `load` among the built-ins */
+    o.collector_types = types;
+    a = new_agent(cfg, &o);
+    ck_assert_uint_eq(vigil_agent_collector_count(a), 2);
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    ck_assert_int_eq(vigil_agent_collect_once(a, b, 1), VIGIL_OK);
+    ck_assert_int_eq(count_named(b, "plug_value"), 1);
+    ck_assert_int_eq(count_named(b, "load1"), 1);
+    for (size_t i = 0; i < vigil_batch_count(b); i++)
+        if (strcmp(vigil_batch_get(b, i)->name, "plug_value") == 0)
+            ck_assert_double_eq(vigil_batch_get(b, i)->value, 7.5);
+    vigil_batch_free(b);
+    vigil_agent_free(a);
+    vigil_config_free(cfg);
+    ck_assert_int_eq(pl.freed, 0); /* the registry keeps the payload */
+    vigil_collector_registry_free(types);
+    ck_assert_int_eq(pl.freed, 1);
+}
+END_TEST
+
 START_TEST(shipped_config_is_valid)
 {
     char path[PATH_MAX];
@@ -445,7 +514,7 @@ START_TEST(shipped_config_is_valid)
     int rc = vigil_config_load_file(&cfg, path, NULL);
     ck_assert_msg(rc == VIGIL_OK, "%s", vigil_error_last()->message);
     vigil_agent_options o = test_opts();
-    o.registry = NULL; /* the built-ins only, as the daemon does */
+    o.collector_types = NULL; /* the built-ins only, as the daemon does */
     rc = vigil_agent_check_config(cfg, &o);
     ck_assert_msg(rc == VIGIL_OK, "%s", vigil_error_last()->message);
     /* and an agent really runs from it (offline: no hub, no spool) */
@@ -1310,6 +1379,7 @@ static Suite *agent_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, shipped_config_is_valid);
+    tcase_add_test(tc, embedder_types_reach_the_agent);
     tcase_add_test(tc, config_errors_are_located);
     tcase_add_test(tc, bad_options);
     tcase_add_test(tc, step_schedules_with_an_injected_clock);

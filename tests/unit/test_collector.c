@@ -71,7 +71,7 @@ static int fake_create(void **state, const vigil_config_node *config,
     if (rc != VIGIL_OK)
         return rc;
     if (knob < 0)
-        return vigil_config_error(vigil_config_node_get(config, "knob"), VIGIL_ERANGE,
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(config, "knob"),
                                   "knob must not be negative");
     fake_state *s = calloc(1, sizeof(*s));
     s->ctl = ctx->type_payload;
@@ -89,7 +89,7 @@ static int fake_collect(void *p, vigil_batch *out, int64_t now)
     if (rc != VIGIL_OK)
         return rc;
     if (s->ctl->fail)
-        return vigil_collector_error_set(s->ctl->fail, "the fake \xff failed on purpose");
+        return vigil_error_set(s->ctl->fail, "the fake \xff failed on purpose");
     return VIGIL_OK;
 }
 
@@ -108,7 +108,7 @@ static int fake_on_event(void *p, vigil_batch *out, int64_t now)
     if (n == 0)
         return VIGIL_OK;
     if (c == 'f')
-        return vigil_collector_error_set(VIGIL_EIO, NULL);
+        return vigil_error_set(VIGIL_EIO, NULL);
     vigil_metric m = {"fake_event", n, now, NULL, 0, NULL};
     return vigil_batch_add(out, &m);
 }
@@ -125,15 +125,24 @@ static void fake_payload_free(void *p)
     ((fake_ctl *)p)->payload_free++;
 }
 
-static const vigil_collector_type fake_type = {VIGIL_COLLECTOR_TYPE_VERSION,
-                                               "fake",
-                                               VIGIL_COLLECTOR_EVENTS,
-                                               fake_keys,
-                                               fake_create,
-                                               fake_collect,
-                                               fake_poll_fd,
-                                               fake_on_event,
-                                               fake_destroy};
+/* The fake type, its payload @p ctl (freed through fake_payload_free). */
+static vigil_collector_type fake_type(fake_ctl *ctl)
+{
+    vigil_collector_type t = {
+        .version = VIGIL_COLLECTOR_TYPE_VERSION,
+        .name = "fake",
+        .payload = ctl,
+        .payload_free = fake_payload_free,
+        .flags = VIGIL_COLLECTOR_EVENTS,
+        .keys = fake_keys,
+        .create = fake_create,
+        .collect = fake_collect,
+        .poll_fd = fake_poll_fd,
+        .on_event = fake_on_event,
+        .destroy = fake_destroy,
+    };
+    return t;
+}
 
 static fake_ctl g_ctl;
 
@@ -141,8 +150,8 @@ static void register_fake(void)
 {
     memset(&g_ctl, 0, sizeof(g_ctl));
     ck_assert_int_eq(pipe2(g_ctl.fds, O_NONBLOCK | O_CLOEXEC), 0);
-    ck_assert_int_eq(
-        vigil_collector_registry_register(g_reg, &fake_type, &g_ctl, fake_payload_free), VIGIL_OK);
+    vigil_collector_type t = fake_type(&g_ctl);
+    ck_assert_int_eq(vigil_collector_register(g_reg, &t), VIGIL_OK);
 }
 
 static void close_fake(void)
@@ -181,44 +190,67 @@ START_TEST(registry_refuses_bad_types_and_frees_payload)
 {
     fake_ctl ctl;
     memset(&ctl, 0, sizeof(ctl));
-    vigil_collector_type t = fake_type;
+    vigil_collector_type t = fake_type(&ctl);
     t.version = VIGIL_COLLECTOR_TYPE_VERSION + 1;
-    ck_assert_int_eq(vigil_collector_registry_register(g_reg, &t, &ctl, fake_payload_free),
-                     VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "collector type version 2 is not supported");
+    ck_assert_int_eq(vigil_collector_register(g_reg, &t), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION,
+                    "collector type: version 3 is not supported (this library reads version 2)");
     ck_assert_int_eq(ctl.payload_free, 1);
-    t = fake_type;
-    t.version = 0;
-    ck_assert_int_eq(vigil_collector_registry_register(g_reg, &t, NULL, NULL), VIGIL_EVERSION);
-    t = fake_type;
-    t.name = "Bad-Name";
-    ck_assert_int_eq(vigil_collector_registry_register(g_reg, &t, &ctl, fake_payload_free),
-                     VIGIL_ENAME);
-    vt_assert_error(VIGIL_ENAME, "collector type name \"Bad-Name\" is invalid");
+    t = fake_type(&ctl);
+    t.version = 1; /* the 0.1 layout */
+    ck_assert_int_eq(vigil_collector_register(g_reg, &t), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "collector type: version 1 is not supported");
     ck_assert_int_eq(ctl.payload_free, 2);
-    t = fake_type;
-    t.collect = NULL;
-    ck_assert_int_eq(vigil_collector_registry_register(g_reg, &t, NULL, NULL), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "lacks create, collect or destroy");
-    t = fake_type;
-    t.on_event = NULL;
-    ck_assert_int_eq(vigil_collector_registry_register(g_reg, &t, NULL, NULL), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "has poll_fd but no on_event");
-    ck_assert_int_eq(vigil_collector_registry_register(g_reg, NULL, &ctl, fake_payload_free),
-                     VIGIL_EINVAL);
+    t = fake_type(&ctl);
+    t.version = 0;
+    ck_assert_int_eq(vigil_collector_register(g_reg, &t), VIGIL_EVERSION);
     ck_assert_int_eq(ctl.payload_free, 3);
-    t = fake_type;
-    t.name = "cpu";
-    ck_assert_int_eq(vigil_collector_registry_register(g_reg, &t, &ctl, fake_payload_free),
-                     VIGIL_EEXISTS);
+    t = fake_type(&ctl);
+    t.name = "Bad-Name";
+    ck_assert_int_eq(vigil_collector_register(g_reg, &t), VIGIL_ENAME);
+    vt_assert_error(VIGIL_ENAME, "collector type: name \"Bad-Name\" is invalid (expected "
+                                 "[a-z][a-z0-9_]*, at most 64 bytes)");
     ck_assert_int_eq(ctl.payload_free, 4);
-    /* A good one: its payload is freed with the registry. */
-    ck_assert_int_eq(vigil_collector_registry_register(g_reg, &fake_type, &ctl, fake_payload_free),
-                     VIGIL_OK);
-    ck_assert_ptr_eq(vigil_collector_registry_lookup(g_reg, "fake"), &fake_type);
+    t.name = NULL;
+    ck_assert_int_eq(vigil_collector_register(g_reg, &t), VIGIL_ENAME);
+    ck_assert_int_eq(ctl.payload_free, 5);
+    t = fake_type(&ctl);
+    t.collect = NULL;
+    ck_assert_int_eq(vigil_collector_register(g_reg, &t), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "collector type \"fake\": create, collect and destroy are "
+                                  "required");
+    ck_assert_int_eq(ctl.payload_free, 6);
+    t = fake_type(&ctl);
+    t.on_event = NULL;
+    ck_assert_int_eq(vigil_collector_register(g_reg, &t), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "collector type \"fake\": on_event is required with poll_fd");
+    ck_assert_int_eq(ctl.payload_free, 7);
+    ck_assert_int_eq(vigil_collector_register(g_reg, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "collector type: the type is NULL");
+    t = fake_type(&ctl);
+    ck_assert_int_eq(vigil_collector_register(NULL, &t), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "collector type: the registry is NULL");
+    ck_assert_int_eq(ctl.payload_free, 8);
+    t.name = "cpu";
+    ck_assert_int_eq(vigil_collector_register(g_reg, &t), VIGIL_EEXISTS);
+    vt_assert_error(VIGIL_EEXISTS, "collector type \"cpu\" is already registered");
+    ck_assert_int_eq(ctl.payload_free, 9);
+    /* A good one is copied, name included: its payload is freed with the registry. */
+    char name[8] = "fake";
+    t = fake_type(&ctl);
+    t.name = name;
+    ck_assert_int_eq(vigil_collector_register(g_reg, &t), VIGIL_OK);
+    memset(name, 'x', sizeof(name) - 1);
+    memset(&t, 0, sizeof(t));
+    const vigil_collector_type *got = vigil_collector_registry_lookup(g_reg, "fake");
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(got->name, "fake");
+    ck_assert_ptr_eq(got->payload, &ctl);
+    ck_assert_ptr_eq(got->collect, fake_collect);
+    ck_assert_int_eq(ctl.payload_free, 9);
     vigil_collector_registry_free(g_reg);
     g_reg = NULL;
-    ck_assert_int_eq(ctl.payload_free, 5);
+    ck_assert_int_eq(ctl.payload_free, 10);
 }
 END_TEST
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "vigil/sys/errors.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -751,19 +752,40 @@ START_TEST(config_error_is_located)
 {
     vigil_config *c = load_ok("hub:\n  url: ftp://x\n");
     const vigil_config_node *url = at_path(c, "hub", "url");
-    ck_assert_int_eq(vigil_config_error(url, VIGIL_EUNSUPPORTED, "scheme \"ftp\" is not supported"),
+    ck_assert_int_eq(vigil_error_set_at(VIGIL_EUNSUPPORTED, url, "scheme \"ftp\" is not supported"),
                      VIGIL_EUNSUPPORTED);
     assert_located(VIGIL_EUNSUPPORTED, "t.yaml:2:8: hub.url: scheme \"ftp\" is not supported",
                    "t.yaml", 2, 8);
-    ck_assert_int_eq(vigil_config_error(vigil_config_root(c, 0), VIGIL_EVALUE, "bad root"),
+    ck_assert_int_eq(vigil_error_set_at(VIGIL_EVALUE, vigil_config_root(c, 0), "bad root"),
                      VIGIL_EVALUE);
     assert_located(VIGIL_EVALUE, "t.yaml:1:1: bad root", "t.yaml", 1, 1);
-    ck_assert_int_eq(vigil_config_error(NULL, VIGIL_EVALUE, "plain"), VIGIL_EVALUE);
+    ck_assert_int_eq(vigil_error_set_at(VIGIL_EVALUE, NULL, "plain"), VIGIL_EVALUE);
     ck_assert_str_eq(vigil_error_last()->message, "plain");
     ck_assert_ptr_null(vigil_error_last()->file);
-    ck_assert_int_eq(vigil_config_error(url, VIGIL_EVALUE, NULL), VIGIL_EVALUE);
-    ck_assert_str_eq(vigil_error_last()->message, "t.yaml:2:8: hub.url: ");
+    ck_assert_int_eq(vigil_error_set_at(VIGIL_EVALUE, url, NULL), VIGIL_EVALUE);
+    ck_assert_str_eq(vigil_error_last()->message, "t.yaml:2:8: hub.url: invalid value");
     vigil_config_free(c);
+}
+END_TEST
+
+START_TEST(plain_error_setter)
+{
+    ck_assert_int_eq(vigil_error_set(VIGIL_EIO, "the sensor is gone"), VIGIL_EIO);
+    ck_assert_int_eq(vigil_error_last()->code, VIGIL_EIO);
+    ck_assert_str_eq(vigil_error_last()->message, "the sensor is gone");
+    ck_assert_ptr_null(vigil_error_last()->file);
+    ck_assert_uint_eq(vigil_error_last()->line, 0);
+    ck_assert_int_eq(vigil_error_set(VIGIL_ETIMEOUT, NULL), VIGIL_ETIMEOUT);
+    ck_assert_str_eq(vigil_error_last()->message, "timed out");
+    /* a long message is clipped on a character boundary: 1022 ASCII bytes, then
+     * a 3-byte character that does not fit whole */
+    char big[2048];
+    memset(big, 'a', 1022);
+    memcpy(big + 1022, "\xe2\x82\xac", 3);
+    memset(big + 1025, 'b', 100);
+    big[1125] = '\0';
+    ck_assert_int_eq(vigil_error_set(VIGIL_EVALUE, big), VIGIL_EVALUE);
+    ck_assert_uint_eq(strlen(vigil_error_last()->message), 1022);
 }
 END_TEST
 
@@ -1328,6 +1350,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, expect_keys_reports_unknown);
     tcase_add_test(tc, require_reports_missing);
     tcase_add_test(tc, config_error_is_located);
+    tcase_add_test(tc, plain_error_setter);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("env");

@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "hub/dispatch.h"
+#include "vigil/sys/policy.h"
+#include "vigil/sys/store.h"
 #include "testutil.h"
 
 #define SECRET     "stand-in-secret-0123456789abcdef"
@@ -1322,6 +1324,121 @@ START_TEST(engine_for_embedders)
 }
 END_TEST
 
+/* ---- the embedder's plug-ins reach the hub ------------------------------------------ */
+
+typedef struct plug_count {
+    int opens, evaluations, freed;
+} plug_count;
+
+static void plug_free(void *payload)
+{
+    ((plug_count *)payload)->freed++;
+}
+
+/* A store type: the SQLite type under the scheme "wrapped", counting opens. */
+static int wrapped_open(void **out, const char *url, const char *rest,
+                        const vigil_store_options *opts, void *payload)
+{
+    ((plug_count *)payload)->opens++;
+    return vigil_store_sqlite_type()->open(out, url, rest, opts, NULL);
+}
+
+/* A policy type "down": active while the value is below 1. */
+static int down_create(void **state, const vigil_config_node *rule, void *payload)
+{
+    (void)rule;
+    *state = payload;
+    return VIGIL_OK;
+}
+
+static int down_evaluate(void *state, const vigil_metric *m, vigil_policy_ctx *ctx,
+                         vigil_policy_verdict *out)
+{
+    (void)ctx;
+    ((plug_count *)state)->evaluations++;
+    out->active = m->value < 1;
+    out->value = m->value;
+    return VIGIL_OK;
+}
+
+static void down_destroy(void *state)
+{
+    (void)state;
+}
+
+static const char *const DOWN_RULE = "policies:\n"
+                                     "  - {name: plug_down, kind: down, metric: process_up,\n"
+                                     "     match: {process: demo}, action: restart_demo,\n"
+                                     "     target: \"{{tags.process}}\"}\n";
+
+START_TEST(embedder_types_reach_the_hub)
+{
+    plug_count stores_n = {0, 0, 0}, policies_n = {0, 0, 0};
+    vigil_store_registry *stores = NULL;
+    vigil_policy_registry *policies = NULL;
+    ck_assert_int_eq(vigil_store_registry_new(&stores), VIGIL_OK);
+    ck_assert_int_eq(vigil_policy_registry_new(&policies), VIGIL_OK);
+    vigil_store_type st = *vigil_store_sqlite_type();
+    st.name = "wrapped";
+    st.payload = &stores_n;
+    st.payload_free = plug_free;
+    st.open = wrapped_open;
+    ck_assert_int_eq(vigil_store_register(stores, &st), VIGIL_OK);
+    vigil_policy_type pt = {
+        .version = VIGIL_POLICY_TYPE_VERSION,
+        .name = "down",
+        .payload = &policies_n,
+        .payload_free = plug_free,
+        .create = down_create,
+        .evaluate = down_evaluate,
+        .destroy = down_destroy,
+    };
+    ck_assert_int_eq(vigil_policy_register(policies, &pt), VIGIL_OK);
+
+    vigil_config *cfg = NULL;
+    ck_assert_int_eq(vigil_config_load_string(&cfg, DOWN_RULE, strlen(DOWN_RULE), "p.yaml", NULL),
+                     VIGIL_OK);
+    vigil_hub_options o;
+    hub_defaults(&o);
+    char url[1200];
+    snprintf(url, sizeof(url), "wrapped://%s/plug.db", vt_tmpdir());
+    o.store_url = url;
+    o.policies = vigil_config_node_get(vigil_config_root(cfg, 0), "policies");
+
+    /* without the registries, neither the scheme nor the kind is known */
+    vigil_hub *hub = NULL;
+    ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_EUNSUPPORTED);
+    vt_assert_error(VIGIL_EUNSUPPORTED, "unsupported URL scheme \"wrapped\" (known: sqlite)");
+    o.store_types = stores;
+    ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_EUNSUPPORTED);
+    vt_assert_error(VIGIL_EUNSUPPORTED, "p.yaml:2:29: policies[0].kind: unknown kind \"down\"");
+    o.policy_types = policies;
+    stores_n.opens = 0;
+    hub = hub_with(&o);
+    vigil_config_free(cfg);
+    ck_assert_int_eq(stores_n.opens, 2); /* the writer and the reader */
+    ck_assert_str_eq(vigil_store_scheme(vigil_hub_store(hub)), "wrapped");
+
+    /* the code policy evaluates the ingested sample and fires */
+    ingest_up(hub, 0, (int64_t)time(NULL) * 1000);
+    vigil_engine_stats es = VIGIL_ENGINE_STATS_INIT;
+    int64_t end = mono_ms() + WAIT_MS;
+    do {
+        usleep(2000);
+        ck_assert_int_eq(vigil_engine_stats_get(vigil_hub_engine(hub), &es), VIGIL_OK);
+    } while (es.requests < 1 && mono_ms() < end);
+    ck_assert_uint_eq(es.requests, 1);
+    ck_assert_int_ge(policies_n.evaluations, 1);
+    vigil_hub_free(hub);
+    /* the registries keep their payloads until they are freed */
+    ck_assert_int_eq(stores_n.freed + policies_n.freed, 0);
+    vigil_store_registry_free(stores);
+    vigil_policy_registry_free(policies);
+    ck_assert_int_eq(stores_n.freed, 1);
+    ck_assert_int_eq(policies_n.freed, 1);
+}
+END_TEST
+
 START_TEST(collector_yaml_policies_and_dir)
 {
     const char *dir = vt_tmpdir();
@@ -1715,6 +1832,7 @@ static Suite *hub_policy_suite(void)
     tcase_add_test(tc, silences_routes_and_effect);
     tcase_add_test(tc, desired_routes);
     tcase_add_test(tc, engine_for_embedders);
+    tcase_add_test(tc, embedder_types_reach_the_hub);
     tcase_add_test(tc, warns_only_without_any_dispatcher);
     tcase_add_test(tc, collector_yaml_policies_and_dir);
     tcase_add_test(tc, reload_policies_keeps_state_and_refuses_bad_sets);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "testutil.h"
+#include "vigil/engine.h"
 #include "vigil/policy.h"
 #include "vigil/sys/policy.h"
 
@@ -89,10 +90,14 @@ static vigil_store *open_store(const char *name)
     return st;
 }
 
+/* The policy types new engines get (the code policy tests set it). */
+static const vigil_policy_registry *g_types;
+
 static vigil_engine *new_engine(vigil_store *st, rec *r)
 {
     vigil_engine_options o = VIGIL_ENGINE_OPTIONS_INIT;
     o.store = st;
+    o.policy_types = g_types;
     o.clock = clk;
     o.clock_payload = r;
     o.on_decision = on_dec;
@@ -1161,7 +1166,7 @@ static int payload_freed;
 
 static int code_create(void **state, const vigil_config_node *rule, void *payload)
 {
-    (void)payload;
+    ck_assert_ptr_eq(payload, &payload_freed);
     code_state *s = calloc(1, sizeof(*s));
     int rc = vigil_config_get_double(&s->limit, rule, "limit", 0.05);
     if (rc < 0) {
@@ -1177,7 +1182,7 @@ static int code_eval(void *state, const vigil_metric *m, vigil_policy_ctx *ctx,
 {
     code_state *s = state;
     if (m->value < 0)
-        return vigil_policy_error_set(VIGIL_EVALUE, "negative error rate");
+        return vigil_error_set(VIGIL_EVALUE, "negative error rate");
     double mean;
     int rc = vigil_policy_ctx_aggregate(ctx, NULL, VIGIL_WINDOW_MEAN, 5 * 60000, &mean);
     if (rc < 0)
@@ -1203,30 +1208,84 @@ static void code_destroy(void *state)
 
 static void code_payload_free(void *payload)
 {
-    (void)payload;
-    payload_freed++;
+    (*(int *)payload)++;
 }
 
 static const char *const code_keys[] = {"limit", NULL};
-static const vigil_policy_type code_type = {
-    VIGIL_POLICY_TYPE_VERSION, code_keys, code_create, code_eval, code_destroy, code_payload_free};
+static vigil_policy_type code_type(void)
+{
+    vigil_policy_type t = {
+        .version = VIGIL_POLICY_TYPE_VERSION,
+        .name = "error_rate",
+        .payload = &payload_freed,
+        .payload_free = code_payload_free,
+        .keys = code_keys,
+        .create = code_create,
+        .evaluate = code_eval,
+        .destroy = code_destroy,
+    };
+    return t;
+}
+
+/* A registry holding the code type; g_types points at it. */
+static vigil_policy_registry *code_registry(void)
+{
+    vigil_policy_registry *reg = NULL;
+    ck_assert_int_eq(vigil_policy_registry_new(&reg), VIGIL_OK);
+    vigil_policy_type t = code_type();
+    ck_assert_int_eq(vigil_policy_register(reg, &t), VIGIL_OK);
+    g_types = reg;
+    return reg;
+}
+
+START_TEST(policy_registry_refuses_bad_types)
+{
+    payload_freed = 0;
+    vigil_policy_registry *reg = code_registry();
+    g_types = NULL;
+    vigil_policy_type t = code_type();
+    ck_assert_int_eq(vigil_policy_register(reg, &t), VIGIL_EEXISTS);
+    vt_assert_error(VIGIL_EEXISTS, "policy type \"error_rate\" is already registered");
+    ck_assert_int_eq(payload_freed, 1); /* freed at once on failure */
+    t.name = "threshold";
+    ck_assert_int_eq(vigil_policy_register(reg, &t), VIGIL_EEXISTS);
+    vt_assert_error(VIGIL_EEXISTS, "policy type \"threshold\" is built in");
+    t.name = "Bad-Kind";
+    ck_assert_int_eq(vigil_policy_register(reg, &t), VIGIL_ENAME);
+    vt_assert_error(VIGIL_ENAME, "policy type: name \"Bad-Kind\" is invalid (expected "
+                                 "[a-z][a-z0-9_]*, at most 64 bytes)");
+    t = code_type();
+    t.name = "x";
+    t.version = 99;
+    ck_assert_int_eq(vigil_policy_register(reg, &t), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION,
+                    "policy type: version 99 is not supported (this library reads version 2)");
+    t.version = 1;
+    ck_assert_int_eq(vigil_policy_register(reg, &t), VIGIL_EVERSION);
+    t = code_type();
+    t.name = "x";
+    t.evaluate = NULL;
+    ck_assert_int_eq(vigil_policy_register(reg, &t), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "policy type \"x\": create, evaluate and destroy are required");
+    t = code_type();
+    ck_assert_int_eq(vigil_policy_register(NULL, &t), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "policy type: the registry is NULL");
+    ck_assert_int_eq(payload_freed, 7);
+    ck_assert_int_eq(vigil_policy_register(reg, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "policy type: the type is NULL");
+    ck_assert_int_eq(vigil_policy_registry_new(NULL), VIGIL_EINVAL);
+    vigil_policy_registry_free(reg);
+    vigil_policy_registry_free(NULL);
+    ck_assert_int_eq(payload_freed, 8);
+}
+END_TEST
 
 START_TEST(code_policy_errors_are_counted)
 {
-    SETUP("code.db");
     payload_freed = 0;
-    ck_assert_int_eq(vigil_engine_register_type(e, "error_rate", &code_type, NULL), VIGIL_OK);
-    ck_assert_int_eq(vigil_engine_register_type(e, "error_rate", &code_type, NULL), VIGIL_EEXISTS);
-    ck_assert_int_eq(payload_freed, 1); /* freed at once on failure */
-    ck_assert_int_eq(vigil_engine_register_type(e, "threshold", &code_type, NULL), VIGIL_EEXISTS);
-    ck_assert_int_eq(vigil_engine_register_type(e, "Bad-Kind", &code_type, NULL), VIGIL_ENAME);
-    vigil_policy_type bad = code_type;
-    bad.version = 99;
-    ck_assert_int_eq(vigil_engine_register_type(e, "x", &bad, NULL), VIGIL_EVERSION);
-    bad = code_type;
-    bad.evaluate = NULL;
-    ck_assert_int_eq(vigil_engine_register_type(e, "x", &bad, NULL), VIGIL_EINVAL);
-    ck_assert_int_eq(payload_freed, 5);
+    vigil_policy_registry *types = code_registry();
+    SETUP("code.db");
+    g_types = NULL;
     load_ok(e, "policies:\n"
                "  - {name: code, kind: error_rate, metric: error_rate, action: scale_up,\n"
                "     limit: 0.05}\n"
@@ -1258,7 +1317,18 @@ START_TEST(code_policy_errors_are_counted)
     ck_assert_uint_eq(R.nr, 2);
     ck_assert_uint_eq(stats(e).template_errors, 1);
     TEARDOWN();
-    ck_assert_int_eq(payload_freed, 6);
+    /* the engine never frees the payloads of its types: the registry does */
+    ck_assert_int_eq(payload_freed, 0);
+    vigil_policy_registry_free(types);
+    ck_assert_int_eq(payload_freed, 1);
+    /* an engine without the registry does not know the kind */
+    e = new_engine(st = open_store("code2.db"), &R);
+    ck_assert_int_eq(load_yaml(e, "policies:\n  - {name: c, kind: error_rate, metric: e, "
+                                  "action: a}\n"),
+                     VIGIL_EUNSUPPORTED);
+    vt_assert_error(VIGIL_EUNSUPPORTED, "p.yaml:2:21: policies[0].kind: unknown kind "
+                                        "\"error_rate\"");
+    TEARDOWN();
 }
 END_TEST
 
@@ -1363,8 +1433,9 @@ END_TEST
 
 START_TEST(replace_resolves_code_policies)
 {
+    vigil_policy_registry *types = code_registry();
     SETUP("replace_code.db");
-    ck_assert_int_eq(vigil_engine_register_type(e, "error_rate", &code_type, NULL), VIGIL_OK);
+    g_types = NULL;
     const char *y = "policies:\n"
                     "  - {name: code, kind: error_rate, metric: error_rate, action: scale_up,\n"
                     "     limit: 0.05}\n";
@@ -1391,6 +1462,7 @@ START_TEST(replace_resolves_code_policies)
     vt_assert_error(VIGIL_EVALUE, "inline.yaml:3:31: policies[0].limit: expected a number");
     ck_assert_uint_eq(stats(e).policies, 1);
     TEARDOWN();
+    vigil_policy_registry_free(types);
 }
 END_TEST
 
@@ -1589,6 +1661,7 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, replace_keeps_state_of_unchanged_rules);
     tcase_add_test(tc, replace_restores_new_rules_from_the_store);
     tcase_add_test(tc, replace_is_all_or_nothing);
+    tcase_add_test(tc, policy_registry_refuses_bad_types);
     tcase_add_test(tc, code_policy_errors_are_counted);
     tcase_add_test(tc, replace_resolves_code_policies);
     tcase_add_test(tc, aggregate_callback_is_used);

@@ -13,6 +13,7 @@
 #include "action_testutil.h"
 #include "testutil.h"
 #include "vigil/remediator.h"
+#include "vigil/sys/store.h"
 
 #define AUDIT_KEY "remediator-test-audit-key-0123456789"
 #define SECRET    "remediator-test-secret-abcdef"
@@ -72,18 +73,23 @@ static int gate_execute(void *state, const vigil_action_request *rq, const vigil
     return VIGIL_OK;
 }
 
-static const vigil_action_type g_gate_type = {VIGIL_ACTION_TYPE_VERSION,
-                                              "gate",
-                                              NULL,
-                                              gate_create,
-                                              NULL,
-                                              gate_execute,
-                                              NULL,
-                                              NULL,
-                                              NULL,
-                                              &g_gate,
-                                              NULL};
-static const vigil_action_type *const g_types[] = {&g_gate_type};
+/* The embedder's action types: the gate, registered once per test process. */
+static vigil_action_registry *action_types(void)
+{
+    static vigil_action_registry *reg;
+    if (!reg) {
+        vigil_action_type t = {
+            .version = VIGIL_ACTION_TYPE_VERSION,
+            .name = "gate",
+            .payload = &g_gate,
+            .create = gate_create,
+            .execute = gate_execute,
+        };
+        ck_assert_int_eq(vigil_action_registry_new(&reg, NULL), VIGIL_OK);
+        ck_assert_int_eq(vigil_action_register(reg, &t), VIGIL_OK);
+    }
+    return reg;
+}
 
 static void gate_reset(void)
 {
@@ -233,8 +239,7 @@ static vigil_remediator_options base_opts(const char *dir)
     o.clock = test_clock;
     o.tick_interval_ms = 3600000; /* the tests tick themselves */
     o.base_dir = dir;
-    o.types = g_types;
-    o.ntypes = 1;
+    o.action_types = action_types();
     o.late_result = on_late;
     o.logger.min_level = VIGIL_LOG_OFF;
     return o;
@@ -326,6 +331,68 @@ START_TEST(not_allowed_refused_and_audited)
     free(a);
     assert_chain_ok(rem);
     vigil_remediator_free(rem);
+}
+END_TEST
+
+/* A store type of the embedder: the SQLite type under the scheme "wrapped",
+ * counting its opens in its payload. */
+static int wrapped_open(void **out, const char *url, const char *rest,
+                        const vigil_store_options *opts, void *payload)
+{
+    (*(int *)payload)++;
+    return vigil_store_sqlite_type()->open(out, url, rest, opts, NULL);
+}
+
+static void count_free(void *payload)
+{
+    (*(int *)payload) += 100;
+}
+
+START_TEST(embedder_types_reach_the_remediator)
+{
+    const char *dir = vt_tmpdir();
+    int opens = 0;
+    vigil_store_registry *stores = NULL;
+    ck_assert_int_eq(vigil_store_registry_new(&stores), VIGIL_OK);
+    vigil_store_type st = *vigil_store_sqlite_type();
+    st.name = "wrapped";
+    st.payload = &opens;
+    st.payload_free = count_free;
+    st.open = wrapped_open;
+    ck_assert_int_eq(vigil_store_register(stores, &st), VIGIL_OK);
+
+    vigil_remediator_options o = base_opts(dir);
+    char url[600];
+    snprintf(url, sizeof(url), "wrapped://%s/rem.db", dir);
+    o.store_url = url;
+    o.store_types = stores;
+    /* `gate` comes from the test's registry (o.action_types), `log` is built in */
+    vigil_remediator *rem = rem_new(&o, k_log_actions);
+    ck_assert_int_eq(opens, 1);
+    ck_assert_str_eq(vigil_store_scheme(vigil_remediator_store(rem)), "wrapped");
+    expect(rem, "et-1", "note", "demo", VIGIL_ACTION_SUCCEEDED, NULL);
+    gate_reset();
+    pthread_mutex_lock(&g_gate.mu);
+    g_gate.open = 1;
+    pthread_mutex_unlock(&g_gate.mu);
+    expect(rem, "et-2", "hold", "demo", VIGIL_ACTION_SUCCEEDED, NULL);
+    ck_assert_int_eq(g_gate.runs, 1);
+    assert_chain_ok(rem);
+    vigil_remediator_free(rem);
+    /* the registries keep their payloads: freed with them, not with the remediator */
+    ck_assert_int_eq(opens, 1);
+    vigil_store_registry_free(stores);
+    ck_assert_int_eq(opens, 101);
+
+    /* without the embedder's action types, `gate` is unknown */
+    o = base_opts(dir);
+    o.action_types = NULL;
+    vigil_config *cfg = at_load(k_log_actions);
+    o.actions = at_actions(cfg);
+    ck_assert_int_eq(vigil_remediator_new(&rem, &o), VIGIL_EUNSUPPORTED);
+    vt_assert_error(VIGIL_EUNSUPPORTED, "actions[2].type: unknown action type \"gate\" (known: "
+                                        "exec, process, systemd, signal, webhook, log)");
+    vigil_config_free(cfg);
 }
 END_TEST
 
@@ -905,6 +972,7 @@ static Suite *remediator_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, not_allowed_refused_and_audited);
     tcase_add_test(tc, dry_run_global_action_request);
+    tcase_add_test(tc, embedder_types_reach_the_remediator);
     tcase_add_test(tc, cooldown_per_action_and_target);
     tcase_add_test(tc, budget_quarantine_reset_and_release);
     tcase_add_test(tc, rate_limit_token_bucket);

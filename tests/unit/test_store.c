@@ -258,7 +258,7 @@ static int mock_open(void **out, const char *url, const char *rest, const vigil_
     ck_assert_ptr_nonnull(opts);
     mock *m = payload;
     if (strcmp(rest, "//fail") == 0)
-        return vigil_store_backend_error(VIGIL_EIO, "mock: cannot reach the server");
+        return vigil_error_set(VIGIL_EIO, "mock: cannot reach the server");
     if (strcmp(rest, "//silent") == 0)
         return VIGIL_ENETWORK; /* no message recorded */
     snprintf(m->rest, sizeof(m->rest), "%s", rest);
@@ -302,12 +302,15 @@ static void mock_free(void *payload)
     ((mock *)payload)->freed++;
 }
 
-static vigil_store_backend mock_backend(void)
+/* The mock type, its payload @p m (freed through mock_free). */
+static vigil_store_type mock_backend(mock *m)
 {
-    vigil_store_backend b;
+    vigil_store_type b;
     memset(&b, 0, sizeof(b));
-    b.version = VIGIL_STORE_BACKEND_VERSION;
-    b.scheme = "mock";
+    b.version = VIGIL_STORE_TYPE_VERSION;
+    b.name = "mock";
+    b.payload = m;
+    b.payload_free = mock_free;
     b.open = mock_open;
     b.close = mock_close;
     b.write = mock_write;
@@ -323,33 +326,47 @@ START_TEST(registry_and_custom_backend)
     ck_assert_int_eq(vigil_store_registry_new(&reg), VIGIL_OK);
     mock m;
     memset(&m, 0, sizeof(m));
-    vigil_store_backend b = mock_backend();
-    ck_assert_int_eq(vigil_store_registry_add(reg, &b, &m, mock_free), VIGIL_OK);
+    vigil_store_type b = mock_backend(&m);
+    ck_assert_int_eq(vigil_store_register(reg, &b), VIGIL_OK);
 
-    /* Rejected registrations still run free_payload. */
+    /* Rejected registrations still run payload_free. */
     mock other;
     memset(&other, 0, sizeof(other));
-    ck_assert_int_eq(vigil_store_registry_add(reg, &b, &other, mock_free), VIGIL_EEXISTS);
-    vt_assert_error(VIGIL_EEXISTS, "scheme \"mock\" is already registered");
+    b = mock_backend(&other);
+    ck_assert_int_eq(vigil_store_register(reg, &b), VIGIL_EEXISTS);
+    vt_assert_error(VIGIL_EEXISTS, "store type \"mock\" is already registered");
     ck_assert_int_eq(other.freed, 1);
-    vigil_store_backend bad = mock_backend();
-    bad.scheme = "other";
-    bad.version = VIGIL_STORE_BACKEND_VERSION + 1;
-    ck_assert_int_eq(vigil_store_registry_add(reg, &bad, &other, mock_free), VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "backend version 3 is not supported (1..2)");
+    vigil_store_type bad = mock_backend(&other);
+    bad.name = "other";
+    bad.version = VIGIL_STORE_TYPE_VERSION + 1;
+    ck_assert_int_eq(vigil_store_register(reg, &bad), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION,
+                    "store type: version 3 is not supported (this library reads version 2)");
     ck_assert_int_eq(other.freed, 2);
-    bad.version = VIGIL_STORE_BACKEND_VERSION;
-    bad.scheme = "Bad_Scheme";
-    ck_assert_int_eq(vigil_store_registry_add(reg, &bad, &other, mock_free), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "invalid scheme \"Bad_Scheme\"");
-    bad.scheme = "other";
+    bad.version = 1;
+    ck_assert_int_eq(vigil_store_register(reg, &bad), VIGIL_EVERSION);
+    ck_assert_int_eq(other.freed, 3);
+    bad.version = VIGIL_STORE_TYPE_VERSION;
+    bad.name = "Bad_Scheme";
+    ck_assert_int_eq(vigil_store_register(reg, &bad), VIGIL_ENAME);
+    vt_assert_error(VIGIL_ENAME, "store type: name \"Bad_Scheme\" is invalid (expected "
+                                 "[a-z][a-z0-9+.-]*, at most 32 bytes)");
+    bad.name = "other";
     bad.query = NULL;
-    ck_assert_int_eq(vigil_store_registry_add(reg, &bad, &other, mock_free), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "lacks a mandatory function");
-    ck_assert_int_eq(other.freed, 4);
-    ck_assert_int_eq(vigil_store_registry_add(NULL, &bad, &other, mock_free), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_register(reg, &bad), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "store type \"other\": open, close, write, query, series_list "
+                                  "and latest are required");
     ck_assert_int_eq(other.freed, 5);
-    ck_assert_int_eq(vigil_store_registry_add(reg, NULL, NULL, NULL), VIGIL_EINVAL);
+    bad = mock_backend(&other);
+    bad.name = "sqlite";
+    ck_assert_int_eq(vigil_store_register(reg, &bad), VIGIL_EEXISTS);
+    vt_assert_error(VIGIL_EEXISTS, "store type \"sqlite\" is built in");
+    ck_assert_int_eq(other.freed, 6);
+    ck_assert_int_eq(vigil_store_register(NULL, &bad), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "store type: the registry is NULL");
+    ck_assert_int_eq(other.freed, 7);
+    ck_assert_int_eq(vigil_store_register(reg, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "store type: the type is NULL");
     ck_assert_int_eq(vigil_store_registry_new(NULL), VIGIL_EINVAL);
 
     /* The registry is per object: without it the scheme is unknown. */
@@ -400,11 +417,14 @@ START_TEST(registry_and_custom_backend)
     ck_assert_int_eq(m.freed, 1);
     vigil_store_registry_free(NULL);
 
-    /* The built-in vtable can be wrapped and registered under another scheme. */
+    /* The built-in vtable can be wrapped and registered under another scheme;
+     * the name is copied. */
     ck_assert_int_eq(vigil_store_registry_new(&reg), VIGIL_OK);
-    vigil_store_backend lite = *vigil_store_sqlite_backend();
-    lite.scheme = "lite";
-    ck_assert_int_eq(vigil_store_registry_add(reg, &lite, NULL, NULL), VIGIL_OK);
+    vigil_store_type lite = *vigil_store_sqlite_type();
+    char lname[8] = "lite";
+    lite.name = lname;
+    ck_assert_int_eq(vigil_store_register(reg, &lite), VIGIL_OK);
+    strcpy(lname, "gone");
     o.registry = reg;
     ck_assert_int_eq(vigil_store_open(&st, "lite::memory:", &o), VIGIL_OK);
     ck_assert_str_eq(vigil_store_scheme(st), "lite");
@@ -2319,25 +2339,22 @@ START_TEST(write_group_backends)
     ck_assert_int_eq(vigil_store_registry_new(&reg), VIGIL_OK);
     mock m;
     memset(&m, 0, sizeof(m));
-    vigil_store_backend none = mock_backend(); /* version 2, no write_group */
-    none.scheme = "none";
-    vigil_store_backend old = mock_backend(); /* version 1: the member is not read */
-    old.scheme = "old";
-    old.version = 1;
-    old.write_group = mock_write_group;
-    vigil_store_backend full = mock_backend();
-    full.scheme = "full";
+    vigil_store_type none = mock_backend(NULL); /* no write_group */
+    none.name = "none";
+    none.payload = &m;
+    none.payload_free = NULL;
+    vigil_store_type full = none;
+    full.name = "full";
     full.write_group = mock_write_group;
-    ck_assert_int_eq(vigil_store_registry_add(reg, &none, &m, NULL), VIGIL_OK);
-    ck_assert_int_eq(vigil_store_registry_add(reg, &old, &m, NULL), VIGIL_OK);
-    ck_assert_int_eq(vigil_store_registry_add(reg, &full, &m, NULL), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_register(reg, &none), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_register(reg, &full), VIGIL_OK);
     vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
     o.registry = reg;
     vigil_batch *b = small_batch(1000);
     vigil_store_batch_part p = {"a", "id", 1};
     vigil_store_write_result res;
-    static const char *const schemes[] = {"none://x", "old://x"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *const schemes[] = {"none://x"};
+    for (size_t i = 0; i < 1; i++) {
         vigil_store *st = NULL;
         ck_assert_int_eq(vigil_store_open(&st, schemes[i], &o), VIGIL_OK);
         ck_assert_int_eq(vigil_store_write_group(st, b, &p, 1, &res), VIGIL_EUNSUPPORTED);

@@ -22,6 +22,7 @@
 #include "vigil/action.h"
 #include "vigil/common.h"
 #include "vigil/config.h"
+#include "vigil/sys/errors.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -69,16 +70,23 @@ typedef struct vigil_action_exec {
 
 /**
  * An action type. Only @c version, @c name, @c create and @c execute are
- * required. The struct only ever grows at the end; a plug-in compiled against
- * an older version sets a smaller @c version and the registry reads no field
- * added after it.
+ * required. vigil_action_register() copies the struct and the name. The
+ * first four fields are those of every plug-in kind (docs/plugins.md) and
+ * never move; later fields are only ever added at the end, with a new
+ * version.
  * @since 0.1.0
  */
 typedef struct vigil_action_type {
     unsigned int version; /**< VIGIL_ACTION_TYPE_VERSION */
-    /** Type name used by `type:` in the config ([a-z0-9_]+, at most
-     * VIGIL_ACTION_NAME_MAX bytes). */
+    /** Type name used by `type:` in the config: [a-z][a-z0-9_]*, at most 64
+     * bytes. */
     const char *name;
+    /** Passed to create() as ctx->type_payload; owned by the registry once
+     * registered. */
+    void *payload;
+    /** Optional. Frees @c payload when the registry is freed, or at once
+     * when registration fails. */
+    void (*payload_free)(void *payload);
     /** NULL-terminated list of the config keys this type accepts besides the
      * common ones (name, type, targets, timeout, dry_run, approval, params);
      * any other key is refused with VIGIL_EUNKNOWNKEY. NULL: none. */
@@ -86,7 +94,7 @@ typedef struct vigil_action_type {
     /**
      * Creates the state of one configured action from its map @p config
      * (borrowed, valid during the call only: copy what you keep). Report bad
-     * values with vigil_config_error() so the message names the place.
+     * values with vigil_error_set_at() so the message names the place.
      * @return VIGIL_OK with *state set (may be NULL), or a negative code;
      *         destroy() is not called when create() fails.
      */
@@ -94,7 +102,7 @@ typedef struct vigil_action_type {
     /**
      * Optional. Refuses a request the type cannot or must not carry out
      * (for example a required parameter missing, a unit name not allowed):
-     * return VIGIL_EPERM through vigil_action_error() with a clear message.
+     * return VIGIL_EPERM through vigil_error_set() with a clear message.
      * The registry has already checked the target and the parameters against
      * the action's allowlists. Must not block.
      * @return VIGIL_OK or VIGIL_EPERM (or VIGIL_ENOMEM).
@@ -123,35 +131,30 @@ typedef struct vigil_action_type {
     int (*describe)(void *state, const vigil_action_request *request, vigil_buf *out);
     /** Optional. Periodic non-blocking maintenance, e.g. reaping children. */
     void (*reap)(void *state);
-    /** Passed to create() as ctx->type_payload. */
-    void *payload;
-    /** Optional. Frees @c payload when the registry is freed, or at once
-     * when registration fails. */
-    void (*payload_free)(void *payload);
 } vigil_action_type;
 
-#define VIGIL_ACTION_TYPE_VERSION 1
+/**
+ * The version of vigil_action_type this header describes. Version 2 (0.2.0)
+ * put the fields every plug-in kind shares first; version 1 is refused with
+ * VIGIL_EVERSION.
+ * @since 0.1.0
+ */
+#define VIGIL_ACTION_TYPE_VERSION 2
 
 /**
- * Registers an action type. The struct is copied (its name too); the
- * payload is the registry's from now on: on failure its payload_free() is
- * called before returning.
- * @return VIGIL_OK, VIGIL_EINVAL (NULL or a missing required member, a
- *         version of 0 or newer than VIGIL_ACTION_TYPE_VERSION, a bad name),
- *         VIGIL_EEXISTS (a type of that name is registered), VIGIL_ENOMEM.
+ * Registers an action type. The struct and its name are copied; the payload
+ * belongs to the registry from this call on: payload_free (when set) runs
+ * when the registry is freed, or before this function returns when
+ * registration fails, whatever the reason.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL registry or type, missing create or
+ *         execute); VIGIL_EVERSION (a version other than
+ *         VIGIL_ACTION_TYPE_VERSION); VIGIL_ENAME (bad name); VIGIL_EEXISTS
+ *         (a type of that name is registered); VIGIL_ENOMEM.
  * Not thread-safe with other calls on the registry.
- * @since 0.1.0
+ * @since 0.2.0
  */
 VIGIL_EXTERN(int)
-vigil_action_registry_register(vigil_action_registry *registry, const vigil_action_type *type);
-
-/**
- * Records @p message as the calling thread's last error with @p code and
- * returns @p code, so a plug-in can write
- * `return vigil_action_error(VIGIL_EPERM, "unit not allowed");`.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int) vigil_action_error(int code, const char *message);
+vigil_action_register(vigil_action_registry *registry, const vigil_action_type *type);
 
 /**
  * Appends @p len bytes of @p data to @p buf (a vigil_buf handed to a plug-in,

@@ -20,8 +20,8 @@
  * called from one thread at a time for a given state.
  *
  * Failures. A callback that fails returns a negative vigil_status and records
- * a message, with vigil_config_error() during create (located in the file) or
- * vigil_collector_error_set() later. The instance turns a failed collect into a
+ * a message, with vigil_error_set_at() during create (located in the file) or
+ * vigil_error_set() later. The instance turns a failed collect into a
  * vigil_collector_error sample carrying that message and backs off; a type
  * never needs to emit error samples itself. It may still add a sample with
  * `error` set for one failing part (one mount, one check) and return VIGIL_OK.
@@ -31,13 +31,19 @@
 #define VIGIL_SYS_COLLECTOR_H
 
 #include "vigil/collector.h"
+#include "vigil/sys/errors.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** The version of vigil_collector_type this header describes. @since 0.1.0 */
-#define VIGIL_COLLECTOR_TYPE_VERSION 1
+/**
+ * The version of vigil_collector_type this header describes. Version 2 (0.2.0)
+ * put the fields every plug-in kind shares first (version, name, payload,
+ * payload_free); version 1 is refused with VIGIL_EVERSION.
+ * @since 0.1.0
+ */
+#define VIGIL_COLLECTOR_TYPE_VERSION 2
 
 /** The version of vigil_collector_context this header describes. @since 0.1.0 */
 #define VIGIL_COLLECTOR_CONTEXT_VERSION 1
@@ -64,21 +70,27 @@ typedef struct vigil_collector_context {
     const char *base_dir;       /**< absolute; resolve relative paths against it (never NULL) */
     const char *name;           /**< `name` from the config, or NULL when absent */
     int64_t interval_ms;        /**< the instance's interval */
-    void *type_payload;         /**< the payload given at registration */
+    void *type_payload;         /**< vigil_collector_type.payload (may be NULL) */
     /** The exec allow-list of the options (NULL-terminated), or NULL for none. */
     const char *const *exec_allow;
 } vigil_collector_context;
 
 /**
- * A collector type. Register a pointer to it; the struct (usually static)
- * must outlive the registry. Fields are only ever added at the end, with a
- * new version.
+ * A collector type. vigil_collector_register() copies the struct and the name,
+ * so it may live on the stack. The first four fields are those of every
+ * plug-in kind (docs/plugins.md) and never move; later fields are only ever
+ * added at the end, with a new version.
  * @since 0.1.0
  */
 struct vigil_collector_type {
     unsigned int version; /**< VIGIL_COLLECTOR_TYPE_VERSION */
     /** The name used as `type:` in configuration: [a-z][a-z0-9_]*, at most 64 bytes. */
     const char *name;
+    /** Handed to create as ctx->type_payload; owned by the registry once registered. */
+    void *payload;
+    /** Optional. Frees @c payload when the registry is freed, or at once when
+     *  registration fails. */
+    void (*payload_free)(void *payload);
     unsigned int flags; /**< VIGIL_COLLECTOR_* flags */
     /** NULL-terminated list of the type's own config keys, or NULL for none. */
     const char *const *keys;
@@ -95,7 +107,7 @@ struct vigil_collector_type {
     /**
      * Appends this collection's samples to @p out (with vigil_batch_add(),
      * timestamp @p now_ms; zero samples is fine). Return VIGIL_OK or a
-     * negative code with a message (vigil_collector_error_set()). Required.
+     * negative code with a message (vigil_error_set()). Required.
      */
     int (*collect)(void *state, vigil_batch *out, int64_t now_ms);
 
@@ -117,30 +129,21 @@ struct vigil_collector_type {
 };
 
 /**
- * Registers @p type under its name. The registry keeps the pointer (not a
- * copy). @p payload_free, when not NULL, is called with @p payload when the
- * registry is freed, and also right away when registration fails, so the
- * caller never has to clean up after a failed call.
- * @return VIGIL_OK; VIGIL_EVERSION (a version newer than this library knows, or
- *         0); VIGIL_EINVAL (NULL type, missing create, collect or destroy, or
- *         poll_fd without on_event); VIGIL_ENAME (bad name); VIGIL_EEXISTS;
+ * Registers @p type under its name. The struct and the name are copied; the
+ * payload belongs to the registry from this call on: payload_free (when set)
+ * runs when the registry is freed, or before this function returns when
+ * registration fails, whatever the reason, so the caller never cleans up
+ * after a failed call.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL registry or type, missing create,
+ *         collect or destroy, poll_fd without on_event); VIGIL_EVERSION (a
+ *         version other than VIGIL_COLLECTOR_TYPE_VERSION); VIGIL_ENAME (bad
+ *         name); VIGIL_EEXISTS (a type of that name is registered);
  *         VIGIL_ENOMEM.
  * Not thread-safe against other calls on the same registry.
- * @since 0.1.0
+ * @since 0.2.0
  */
 VIGIL_EXTERN(int)
-vigil_collector_registry_register(vigil_collector_registry *registry,
-                                  const vigil_collector_type *type, void *payload,
-                                  void (*payload_free)(void *payload));
-
-/**
- * Records @p code and @p message (copied, clipped to 1 KiB; NULL: the code's
- * vigil_strerror()) as the calling thread's last error, for a type's collect
- * or on_event to explain a failure.
- * @return @p code, so a type can write `return vigil_collector_error_set(VIGIL_EIO, "...")`.
- * @since 0.1.0
- */
-VIGIL_EXTERN(int) vigil_collector_error_set(int code, const char *message);
+vigil_collector_register(vigil_collector_registry *registry, const vigil_collector_type *type);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,9 @@
 /*
  * vigil/sys/policy.h - the code policy interface. Include it on purpose to
- * write a policy in C; register the type on an engine with
- * vigil_engine_register_type() and use its kind in a rule:
+ * write a policy in C; register the type on a vigil_policy_registry with
+ * vigil_policy_register(), hand the registry to the engine
+ * (vigil_engine_options.policy_types, or a hub's options) and use its name as
+ * the kind of a rule:
  *
  *   - name: checkout_errors
  *     kind: error_rate          # the registered kind
@@ -19,19 +21,27 @@
  *
  * Callbacks run with the engine's lock held, from the thread that called
  * vigil_engine_load() (create), vigil_engine_ingest() (evaluate) or
- * vigil_engine_free() (destroy); they must not call the engine.
+ * vigil_engine_free() (destroy); they must not call the engine. One type may
+ * serve several engines at once (on different threads): keep per-rule data
+ * in the state, and make what the payload holds safe to share.
  */
 #ifndef VIGIL_SYS_POLICY_H
 #define VIGIL_SYS_POLICY_H
 
 #include "vigil/policy.h"
+#include "vigil/sys/errors.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** The version of vigil_policy_type this header describes. @since 0.1.0 */
-#define VIGIL_POLICY_TYPE_VERSION 1
+/**
+ * The version of vigil_policy_type this header describes. Version 2 (0.2.0)
+ * put the fields every plug-in kind shares first, the name among them;
+ * version 1 is refused with VIGIL_EVERSION.
+ * @since 0.1.0
+ */
+#define VIGIL_POLICY_TYPE_VERSION 2
 
 /** The version of vigil_policy_verdict this header describes. @since 0.1.0 */
 #define VIGIL_POLICY_VERDICT_VERSION 1
@@ -63,20 +73,29 @@ typedef struct vigil_policy_verdict {
 } vigil_policy_verdict;
 
 /**
- * A code policy type. Register a pointer to it; the struct (usually static)
- * must outlive the engine. Fields are only ever added at the end, with a new
- * version.
+ * A code policy type. vigil_policy_register() copies the struct and the
+ * name. The first four fields are those of every plug-in kind
+ * (docs/plugins.md) and never move; later fields are only ever added at the
+ * end, with a new version.
  * @since 0.1.0
  */
 struct vigil_policy_type {
     unsigned int version; /**< VIGIL_POLICY_TYPE_VERSION */
+    /** The kind rules name it by: [a-z][a-z0-9_]*, at most 64 bytes, not a
+     * built-in kind. */
+    const char *name;
+    /** Handed to create; owned by the registry once registered. */
+    void *payload;
+    /** Optional. Frees @c payload when the registry is freed, or at once when
+     * registration fails. */
+    void (*payload_free)(void *payload);
     /** NULL-terminated list of the type's own keys in the rule map, or NULL. */
     const char *const *keys;
 
     /**
      * Creates the state of one rule from its map (borrowed during the call;
      * the common keys are already checked). On failure return a negative code
-     * with a located message (vigil_config_error()) and leave *state unset;
+     * with a located message (vigil_error_set_at()) and leave *state unset;
      * destroy is not called. Required.
      */
     int (*create)(void **state, const vigil_config_node *rule, void *payload);
@@ -84,7 +103,7 @@ struct vigil_policy_type {
     /**
      * Judges @p metric (a sample of the rule's metric whose tags satisfy its
      * match) and fills @p out. Return VIGIL_OK, or a negative code with a
-     * message (vigil_policy_error_set()): the engine logs it, counts it in
+     * message (vigil_error_set()): the engine logs it, counts it in
      * vigil_engine_stats.policy_errors, leaves this series' state unchanged
      * and goes on with the other policies. Required.
      */
@@ -93,11 +112,23 @@ struct vigil_policy_type {
 
     /** Releases the state. Required. */
     void (*destroy)(void *state);
-
-    /** Releases the registration payload when the engine is freed (or when
-     * registration fails). Optional. */
-    void (*payload_free)(void *payload);
 };
+
+/**
+ * Registers @p type under its name. The struct and the name are copied; the
+ * payload belongs to the registry from this call on: payload_free (when set)
+ * runs when the registry is freed, or before this function returns when
+ * registration fails, whatever the reason.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL registry or type, missing create,
+ *         evaluate or destroy); VIGIL_EVERSION (a version other than
+ *         VIGIL_POLICY_TYPE_VERSION); VIGIL_ENAME (bad name); VIGIL_EEXISTS
+ *         (the name is registered, or a built-in kind); VIGIL_ENOMEM.
+ * Not thread-safe against other calls on the same registry; an engine using
+ * the registry only reads it.
+ * @since 0.2.0
+ */
+VIGIL_EXTERN(int)
+vigil_policy_register(vigil_policy_registry *registry, const vigil_policy_type *type);
 
 /**
  * Computes @p agg over the samples of @p series_key (NULL: the series being
@@ -142,14 +173,6 @@ VIGIL_EXTERN(const char *) vigil_policy_ctx_policy(const vigil_policy_ctx *ctx);
 
 /** The engine's logger, component "policy" (never NULL). @since 0.1.0 */
 VIGIL_EXTERN(const vigil_logger *) vigil_policy_ctx_logger(const vigil_policy_ctx *ctx);
-
-/**
- * Records @p code and @p message (copied, clipped to 1 KiB; NULL: the code's
- * vigil_strerror()) as the calling thread's last error, for evaluate to
- * explain a failure.
- * @return @p code. @since 0.1.0
- */
-VIGIL_EXTERN(int) vigil_policy_error_set(int code, const char *message);
 
 #ifdef __cplusplus
 }

@@ -14,43 +14,52 @@
  * used from different threads at once).
  *
  * Each function returns VIGIL_OK or a negative vigil_status and records a
- * message with vigil_store_backend_error() (when a backend returns a code
+ * message with vigil_error_set() (when a backend returns a code
  * without recording it, the store records "<scheme>: <operation> failed").
  * Callbacks (cb) must be called as described in store.h, and a
  * non-zero return from them must be returned unchanged.
  *
- * Versioning: the vtable only grows at the end. A backend sets @c version to
- * the VIGIL_STORE_BACKEND_VERSION it was compiled against; the library never
- * calls a member the backend's version does not have (version 1 ends with
- * retain; version 2 adds write_group).
+ * Versioning: the vtable only grows at the end, and its first four fields
+ * (version, name, payload, payload_free) are those of every plug-in kind
+ * (docs/plugins.md). A type sets @c version to the VIGIL_STORE_TYPE_VERSION
+ * it was compiled against; the registry refuses any other version with
+ * VIGIL_EVERSION. Version 2 (0.2.0) is the first of this layout.
  */
 #ifndef VIGIL_SYS_STORE_H
 #define VIGIL_SYS_STORE_H
 
 #include "vigil/store.h"
+#include "vigil/sys/errors.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** The version of vigil_store_backend this header describes. @since 0.1.0 */
-#define VIGIL_STORE_BACKEND_VERSION 2
+/** The version of vigil_store_type this header describes. @since 0.2.0 */
+#define VIGIL_STORE_TYPE_VERSION 2
 
 /**
- * A store backend. Every member is mandatory unless marked optional; a NULL
- * optional member makes the matching store call fail with VIGIL_EUNSUPPORTED.
- * @since 0.1.0
+ * A store type (a backend). Every member is mandatory unless marked optional;
+ * a NULL optional member makes the matching store call fail with
+ * VIGIL_EUNSUPPORTED. vigil_store_register() copies the struct and the name.
+ * @since 0.2.0 (vigil_store_backend in 0.1)
  */
-struct vigil_store_backend {
-    unsigned int version; /**< VIGIL_STORE_BACKEND_VERSION */
-    const char *scheme;   /**< URL scheme it serves, e.g. "sqlite", "postgresql" */
+struct vigil_store_type {
+    unsigned int version; /**< VIGIL_STORE_TYPE_VERSION */
+    /** The URL scheme it serves, e.g. "postgresql": [a-z][a-z0-9+.-]*, at
+     * most 32 bytes. */
+    const char *name;
+    /** Handed to open(); owned by the registry once registered. */
+    void *payload;
+    /** Optional. Frees @c payload when the registry is freed, or at once when
+     * registration fails. */
+    void (*payload_free)(void *payload);
 
     /**
      * Opens a handle. @p url is the whole URL, @p rest what follows
      * "<scheme>:" (e.g. "///var/lib/vigil.db?mode=ro" or ":memory:").
-     * @p opts is never NULL (defaults filled in). @p payload is the one given
-     * to vigil_store_registry_add(). On success *out is the handle, released
-     * later by close().
+     * @p opts is never NULL (defaults filled in). @p payload is the type's
+     * @c payload. On success *out is the handle, released later by close().
      */
     int (*open)(void **out, const char *url, const char *rest, const vigil_store_options *opts,
                 void *payload);
@@ -121,8 +130,6 @@ struct vigil_store_backend {
     int (*retain)(void *handle, int64_t cutoff_ms, const vigil_store_retention_options *opts,
                   vigil_store_retention_result *result);
 
-    /* version 2 */
-
     /**
      * Optional: vigil_store_write_group(), in one transaction. The counts of
      * @p parts add up to the batch's count; @p results is never NULL (an
@@ -133,20 +140,26 @@ struct vigil_store_backend {
 };
 
 /**
- * Records @p message (copied; NULL: the code's vigil_strerror()) as the
- * calling thread's last error with @p code, for a backend to explain a
- * failure, and returns @p code so a backend can write
- * `return vigil_store_backend_error(VIGIL_EIO, "...")`. Thread-safe.
- * @since 0.1.0
+ * Registers @p type under its name (the URL scheme it serves). The struct and
+ * the name are copied; the payload belongs to the registry from this call
+ * on: payload_free (when set) runs when the registry is freed, or before this
+ * function returns when registration fails, whatever the reason.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL registry or type, a missing mandatory
+ *         function); VIGIL_EVERSION (a version other than
+ *         VIGIL_STORE_TYPE_VERSION); VIGIL_ENAME (bad scheme); VIGIL_EEXISTS
+ *         (the scheme is registered, or built in: "sqlite"); VIGIL_ENOMEM.
+ * Not thread-safe against other calls on the same registry.
+ * @since 0.2.0
  */
-VIGIL_EXTERN(int) vigil_store_backend_error(int code, const char *message);
+VIGIL_EXTERN(int)
+vigil_store_register(vigil_store_registry *registry, const vigil_store_type *type);
 
 /**
- * Returns the built-in SQLite backend's vtable (static, never NULL), e.g. to
- * register it under another scheme name in a copy, or to wrap it.
- * @since 0.1.0
+ * Returns the built-in SQLite type (static, never NULL), e.g. to register a
+ * copy of it under another scheme, or to wrap it.
+ * @since 0.2.0 (vigil_store_sqlite_backend() in 0.1)
  */
-VIGIL_EXTERN(const vigil_store_backend *) vigil_store_sqlite_backend(void);
+VIGIL_EXTERN(const vigil_store_type *) vigil_store_sqlite_type(void);
 
 #ifdef __cplusplus
 }
