@@ -47,6 +47,8 @@
 
 #include "vigil/common.h"
 #include "vigil/config.h"
+#include "vigil/log.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -194,23 +196,6 @@ VIGIL_EXTERN(int)
 vigil_action_result_set_output(vigil_action_result *result, const char *data, size_t len);
 /**@}*/
 
-/** The registry of configured actions and the action types they use. @since 0.1.0 */
-typedef struct vigil_action_registry vigil_action_registry;
-
-/**
- * Looks up an environment variable for the actions of a registry (token_env,
- * secret_env, env_passthrough). Returns the value (borrowed, read at once) or
- * NULL when unset. Called from the threads that configure or execute.
- * @since 0.1.0
- */
-typedef const char *(*vigil_action_getenv_cb)(const char *name, void *payload);
-
-/**
- * A wall clock in milliseconds since the Unix epoch (webhook signature
- * timestamps). Tests inject one. @since 0.1.0
- */
-typedef int64_t (*vigil_action_clock_cb)(void *payload);
-
 /**
  * Asked while an action runs; returns non-zero to stop it now (the result is
  * FAILED with reason "cancelled"). exec and systemd (whose program's process
@@ -230,9 +215,13 @@ typedef struct vigil_action_registry_options {
     const char *base_dir;
     /** Host name reported by actions (webhook bodies); NULL: gethostname(). */
     const char *host;
-    vigil_action_getenv_cb getenv_cb; /**< NULL: getenv(3) */
+    /** Reads the environment for the actions (token_env, secret_env,
+     * env_passthrough), from the threads that configure or execute;
+     * NULL: getenv(3). */
+    vigil_getenv_cb getenv_cb;
     void *getenv_payload;
-    vigil_action_clock_cb clock_cb; /**< NULL: the real clock */
+    /** Wall clock (webhook signature timestamps); NULL: the real clock. */
+    vigil_clock_cb clock_cb;
     void *clock_payload;
     /** When > 0, every action's timeout is at most this many ms. */
     int64_t max_timeout_ms;
@@ -458,40 +447,6 @@ typedef struct vigil_action_dispatcher {
     {                                               \
         VIGIL_ACTION_DISPATCHER_VERSION, NULL, NULL \
     }
-
-/* ---- request signatures (X-Vigil-Signature) ------------------------------ */
-
-/** Header that carries a request signature. @since 0.1.0 */
-#define VIGIL_SIGNATURE_HEADER "X-Vigil-Signature"
-/** Largest distance, in seconds, between a signature's time and now. @since 0.1.0 */
-#define VIGIL_SIGNATURE_MAX_SKEW_S 300
-
-/**
- * Appends to @p out the value of an X-Vigil-Signature header for @p body:
- * "t=<unix_s>,v1=<hex of HMAC-SHA256(secret, "<unix_s>.<body>")>" (64 hex
- * digits). The secret is never copied nor logged.
- * @return VIGIL_OK; VIGIL_EINVAL (NULL out or secret, empty secret, body NULL
- *         with a length); VIGIL_ENOMEM; VIGIL_ERROR (mbedTLS failed).
- * Thread-safe. @since 0.1.0
- */
-VIGIL_EXTERN(int)
-vigil_signature_make(vigil_buf *out, const void *secret, size_t secret_len, int64_t unix_s,
-                     const void *body, size_t body_len);
-
-/**
- * Checks an X-Vigil-Signature header value against @p body: the timestamp
- * must be within @p max_skew_s seconds of @p now_s (either side) and one of
- * its v1= values must equal the HMAC (compared in constant time).
- * @param max_skew_s <= 0: VIGIL_SIGNATURE_MAX_SKEW_S.
- * @return VIGIL_OK; VIGIL_EAUTH with the message "signature: missing",
- *         "signature: malformed header", "signature: timestamp is N s away
- *         from now (limit M s)" or "signature: mismatch"; VIGIL_EINVAL (NULL
- *         secret, empty secret); VIGIL_ENOMEM; VIGIL_ERROR (mbedTLS failed).
- * Thread-safe. @since 0.1.0
- */
-VIGIL_EXTERN(int)
-vigil_signature_verify(const char *header_value, const void *secret, size_t secret_len,
-                       const void *body, size_t body_len, int64_t now_s, int64_t max_skew_s);
 
 #ifdef __cplusplus
 }

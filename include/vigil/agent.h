@@ -49,17 +49,17 @@
 #ifndef VIGIL_AGENT_H
 #define VIGIL_AGENT_H
 
+#include "vigil/batch.h"
 #include "vigil/collector.h"
 #include "vigil/common.h"
 #include "vigil/config.h"
+#include "vigil/log.h"
 #include "vigil/metric.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** An agent. @since 0.1.0 */
-typedef struct vigil_agent vigil_agent;
 
 /** @name Defaults of the agent @since 0.1.0 */
 /**@{*/

@@ -37,8 +37,11 @@
 #ifndef VIGIL_AUDIT_H
 #define VIGIL_AUDIT_H
 
+#include "vigil/buf.h"
 #include "vigil/common.h"
+#include "vigil/log.h"
 #include "vigil/store.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -61,9 +64,6 @@ extern "C" {
 /** Size of a hex mac buffer: 64 hex digits and a NUL. @since 0.1.0 */
 #define VIGIL_AUDIT_MAC_HEX 65
 
-/** An audit chain on a store. Opaque. @since 0.1.0 */
-typedef struct vigil_audit vigil_audit;
-
 /** Options of vigil_audit_open(). @since 0.1.0 */
 typedef struct vigil_audit_options {
     unsigned int version; /**< VIGIL_AUDIT_OPTIONS_VERSION */
@@ -74,7 +74,7 @@ typedef struct vigil_audit_options {
     const void *key; /**< HMAC key, copied; required */
     size_t key_len;  /**< VIGIL_AUDIT_KEY_MIN .. VIGIL_AUDIT_KEY_MAX bytes */
     /** Wall clock in ms since the epoch, the rows' ts. NULL: real time. */
-    int64_t (*clock)(void *payload);
+    vigil_clock_cb clock;
     void *clock_payload;
     vigil_logger logger; /**< where the audit logs ("audit" component) */
 } vigil_audit_options;

@@ -28,8 +28,11 @@
 #ifndef VIGIL_CLIENT_H
 #define VIGIL_CLIENT_H
 
+#include "vigil/batch.h"
 #include "vigil/common.h"
+#include "vigil/log.h"
 #include "vigil/metric.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,9 +43,6 @@ extern "C" {
 #define VIGIL_CLIENT_URLS_MAX 16   /**< hub URLs in one client */
 #define VIGIL_CLIENT_URL_MAX  2048 /**< bytes in one hub URL */
 /**@}*/
-
-/** An ingest client bound to a list of hub URLs. @since 0.1.0 */
-typedef struct vigil_client vigil_client;
 
 /**
  * Options of vigil_client_new(). Strings are copied by vigil_client_new().

@@ -89,19 +89,20 @@
 
 #include "vigil/action.h"
 #include "vigil/api.h"
+#include "vigil/batch.h"
+#include "vigil/buf.h"
 #include "vigil/common.h"
 #include "vigil/config.h"
 #include "vigil/httpd.h"
+#include "vigil/log.h"
 #include "vigil/metric.h"
 #include "vigil/store.h"
+#include "vigil/types.h"
 #include "vigil/window.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** The hub. @since 0.1.0 */
-typedef struct vigil_hub vigil_hub;
 
 /** Default store of a hub: a file under the working directory. @since 0.1.0 */
 #define VIGIL_HUB_DEFAULT_STORE "sqlite://./var/vigil.db"
@@ -152,7 +153,7 @@ typedef struct vigil_hub_options {
     const vigil_config_node *silences;
     /** Wall clock in ms for the engine's timers and the action ledger; NULL:
      * real time. */
-    int64_t (*clock)(void *payload);
+    vigil_clock_cb clock;
     void *clock_payload;
     /** How often the events ticker runs the engine's timers (absent rules,
      * verify deadlines, flap settling); 0: 1 s. */
@@ -422,9 +423,6 @@ VIGIL_EXTERN(int)
 vigil_hub_action_request(vigil_hub *hub, const vigil_action_request *request, vigil_buf *id_out);
 
 /* ---- configuration (configs/collector.yaml) ------------------------------ */
-
-/** A loaded collector.yaml: options for the hub, its api and its server. @since 0.1.0 */
-typedef struct vigil_hub_config vigil_hub_config;
 
 /**
  * Loads and validates a collector.yaml (keys documented in

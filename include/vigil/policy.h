@@ -73,11 +73,15 @@
 #ifndef VIGIL_POLICY_H
 #define VIGIL_POLICY_H
 
-#include "vigil/common.h"
 #include "vigil/action.h"
+#include "vigil/batch.h"
+#include "vigil/buf.h"
+#include "vigil/common.h"
 #include "vigil/config.h"
+#include "vigil/log.h"
 #include "vigil/metric.h"
 #include "vigil/store.h"
+#include "vigil/types.h"
 #include "vigil/window.h"
 
 #ifdef __cplusplus
@@ -94,9 +98,6 @@ extern "C" {
 #define VIGIL_POLICY_DESIRED_MAX        1048576 /**< bytes of one target's desired state */
 #define VIGIL_POLICY_ACTION_ID_MAX      64      /**< bytes in an action id the engine mints */
 /**@}*/
-
-/** The policy engine. @since 0.1.0 */
-typedef struct vigil_engine vigil_engine;
 
 /** A code policy type (vtable in <vigil/sys/policy.h>). @since 0.1.0 */
 typedef struct vigil_policy_type vigil_policy_type;
@@ -135,7 +136,7 @@ typedef struct vigil_engine_options {
                      int64_t duration_ms, int64_t now_ms, double *out);
     void *aggregate_payload;
     /** Wall clock in ms since the epoch for timers; NULL: real time. */
-    int64_t (*clock)(void *payload);
+    vigil_clock_cb clock;
     void *clock_payload;
     /** Called for every request the engine makes (no lock held). NULL: none. */
     void (*on_request)(void *payload, const vigil_engine_request *req);

@@ -70,14 +70,13 @@
 #include "vigil/common.h"
 #include "vigil/config.h"
 #include "vigil/httpd.h"
+#include "vigil/log.h"
 #include "vigil/store.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** The remediator. @since 0.1.0 */
-typedef struct vigil_remediator vigil_remediator;
 
 /** Default audit store of a remediator. @since 0.1.0 */
 #define VIGIL_REMEDIATOR_DEFAULT_STORE "sqlite://./var/remediator.db"
@@ -147,7 +146,7 @@ typedef struct vigil_remediator_options {
     int64_t tick_interval_ms;
     /** Wall clock in ms since the epoch (guards, audit, ledger, signature
      * timestamps); NULL: real time. */
-    int64_t (*clock)(void *payload);
+    vigil_clock_cb clock;
     void *clock_payload;
 
     /* ---- POST /v1/execute ---- */
@@ -330,9 +329,6 @@ VIGIL_EXTERN(vigil_action_registry *) vigil_remediator_registry(vigil_remediator
 VIGIL_EXTERN(int) vigil_remediator_mount(vigil_remediator *rem, vigil_api *api);
 
 /* ---- configuration (configs/remediator.yaml) ------------------------------ */
-
-/** A loaded remediator.yaml. @since 0.1.0 */
-typedef struct vigil_remediator_config vigil_remediator_config;
 
 /**
  * Loads and validates a remediator.yaml (every key documented in

@@ -30,6 +30,7 @@
 
 #include "vigil/common.h"
 #include "vigil/metric.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,9 +43,6 @@ extern "C" {
 #define VIGIL_WINDOW_DEFAULT_MAX_AGE_MS  (60 * 60 * 1000) /**< 1 h */
 #define VIGIL_WINDOW_DEFAULT_MAX_SERIES  100000
 /**@}*/
-
-/** One series' history. @since 0.1.0 */
-typedef struct vigil_window vigil_window;
 
 /** Aggregates of a window. @since 0.1.0 */
 typedef enum vigil_window_agg {
@@ -166,9 +164,6 @@ vigil_window_quantile(const vigil_window *window, double q, int64_t duration_ms,
                       double *out);
 
 /* ---- a set of windows keyed by series -------------------------------------- */
-
-/** Windows keyed by canonical series key, created on a series' first sample. @since 0.1.0 */
-typedef struct vigil_window_set vigil_window_set;
 
 /** Options of a window set. Zero fields mean the defaults. @since 0.1.0 */
 typedef struct vigil_window_set_options {

@@ -12,6 +12,7 @@
 #include "internal/common.h"
 #include "vigil/action.h"
 #include "vigil/config.h"
+#include "vigil/signature.h"
 #include "vigil/sys/action.h"
 
 /* The fixed PATH of every child; PATH is never searched by Vigil itself. */
@@ -73,8 +74,7 @@ void vigil__ids_free(vigil__ids *ids);
 int vigil__env_names_parse(char ***out, const vigil_config_node *map);
 /* Builds the child environment: PATH plus the passthrough variables that
  * are set. *out is NULL-terminated; free with vigil__action_strv_free(). */
-int vigil__env_build(char ***out, char *const *names, vigil_action_getenv_cb getenv_cb,
-                     void *payload);
+int vigil__env_build(char ***out, char *const *names, vigil_getenv_cb getenv_cb, void *payload);
 
 /* ---- argv templates (spawn.c) ---- */
 enum { VIGIL__ARG_LITERAL = 0, VIGIL__ARG_TARGET = 1, VIGIL__ARG_PARAM = 2 };

@@ -189,9 +189,9 @@ struct vigil_action_registry {
     vigil_logger logger;
     char *base_dir;
     char *host;
-    vigil_action_getenv_cb getenv_cb;
+    vigil_getenv_cb getenv_cb;
     void *getenv_payload;
-    vigil_action_clock_cb clock_cb;
+    vigil_clock_cb clock_cb;
     void *clock_payload;
     int64_t max_timeout_ms;
     reg_type **types;
@@ -200,7 +200,7 @@ struct vigil_action_registry {
     size_t nactions, cactions;
 };
 
-static const char *default_getenv(const char *name, void *payload)
+static const char *default_getenv(void *payload, const char *name)
 {
     (void)payload;
     return getenv(name);

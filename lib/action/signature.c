@@ -2,6 +2,7 @@
  * signs POST /v1/execute and the webhook action signs its body. */
 #include "internal/common.h"
 #include "vigil/action.h"
+#include "vigil/signature.h"
 
 #include <errno.h>
 #include <inttypes.h>

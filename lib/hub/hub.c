@@ -347,7 +347,7 @@ static int validate(vigil_hub *hub, const vigil_batch *batch)
         const vigil_metric *m = vigil_batch_get(batch, i);
         if (m->ts_ms > limit) {
             char d[32];
-            vigil_format_duration(d, sizeof(d), hub->max_future_ms);
+            vigil_scalar_format_duration(d, sizeof(d), hub->max_future_ms);
             return vigil__error_set(VIGIL_EVALUE,
                                     "metrics[%zu].ts: %lld is more than %s in the future", i,
                                     (long long)m->ts_ms, d);

@@ -248,7 +248,7 @@ static void route_silence_add(vigil__api_call *call, void *payload)
         rc = vigil__error_set(VIGIL_EINVAL, "ends: set exactly one of ends and duration");
     if (!rc && dur) {
         int64_t d = 0;
-        if (vigil_parse_duration(&d, dur) || d <= 0)
+        if (vigil_scalar_parse_duration(&d, dur) || d <= 0)
             rc = bad(VIGIL_EVALUE, "duration", "expected a positive duration such as \"2h\"");
         else
             ends = starts + d;

@@ -6,7 +6,13 @@
 #ifndef VIGIL_INTERNAL_COMMON_H
 #define VIGIL_INTERNAL_COMMON_H
 
+#include "vigil/allocator.h"
+#include "vigil/buf.h"
 #include "vigil/common.h"
+#include "vigil/errors.h"
+#include "vigil/log.h"
+#include "vigil/scalar.h"
+#include "vigil/types.h"
 
 #include <stdarg.h>
 #include <stdbool.h>

@@ -52,7 +52,7 @@ int64_t vigil__policy_now(vigil_engine *e)
 
 static void fmt_dur(char *b, size_t n, int64_t ms)
 {
-    if (vigil_format_duration(b, n, ms < 0 ? 0 : ms) < 0)
+    if (vigil_scalar_format_duration(b, n, ms < 0 ? 0 : ms) < 0)
         snprintf(b, n, "%lldms", (long long)ms);
 }
 

@@ -421,7 +421,7 @@ START_TEST(info_and_find_describe_actions)
 }
 END_TEST
 
-static const char *design_getenv(const char *name, void *payload)
+static const char *design_getenv(void *payload, const char *name)
 {
     (void)payload;
     if (strcmp(name, "PAGER_TOKEN") == 0 || strcmp(name, "PAGER_HMAC_SECRET") == 0)
@@ -552,7 +552,7 @@ START_TEST(exec_runs_program_and_captures_output)
 }
 END_TEST
 
-static const char *fake_getenv(const char *name, void *payload)
+static const char *fake_getenv(void *payload, const char *name)
 {
     (void)payload;
     if (strcmp(name, "VIGIL_T_PASS") == 0)

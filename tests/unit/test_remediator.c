@@ -434,7 +434,7 @@ START_TEST(rate_limit_token_bucket)
     vigil_remediator_options o = base_opts(dir);
     o.cooldown_ms = 0;
     o.max_attempts = 0;
-    ck_assert_int_eq(vigil_parse_rate(&o.rate_per_s, "2/min"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_rate(&o.rate_per_s, "2/min"), VIGIL_OK);
     vigil_remediator *rem = rem_new(&o, k_log_actions);
     expect(rem, "rl-1", "note", "a", VIGIL_ACTION_SUCCEEDED, NULL);
     expect(rem, "rl-2", "note", "b", VIGIL_ACTION_SUCCEEDED, NULL);
