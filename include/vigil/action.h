@@ -41,6 +41,12 @@
  * Threads: configure a registry (register types, add actions) from one thread
  * before use. After that vigil_action_registry_execute(), _validate(), _find(),
  * _info(), _count() and _reap() may be called from many threads at once.
+ *
+ * Output structs (vigil_action_result, vigil_action_info) are versioned like options: the caller
+ * sets
+ * @c version (the *_INIT macro does) before the call; the library refuses an
+ * unknown version with VIGIL_EVERSION and otherwise fills the struct. A
+ * struct the library hands to a callback has its version set by the library.
  */
 #ifndef VIGIL_ACTION_H
 #define VIGIL_ACTION_H
@@ -137,8 +143,14 @@ vigil_action_request_param(const vigil_action_request *request, const char *key)
 /**
  * The result of a request. Every string is owned by the result, allocated by
  * the library, and released by vigil_action_result_clear(); set them with the
- * vigil_action_result_set_*() functions. Initialise with
- * VIGIL_ACTION_RESULT_INIT.
+ * vigil_action_result_set_*() functions.
+ *
+ * Versioned like every struct the library fills: the caller sets @c version
+ * (VIGIL_ACTION_RESULT_INIT does) before passing the result to a function
+ * that fills it, which refuses an unknown version with VIGIL_EVERSION and
+ * otherwise clears it first (vigil_action_result_clear()) and fills it. A
+ * result the library hands to a callback (vigil_action_done_cb,
+ * vigil_remediator_result_cb) has its version set by the library.
  *
  * @c reason is a short machine-readable token: for REFUSED the guard or
  * allowlist that refused ("not_allowed", or a guard name such as "cooldown");
@@ -147,9 +159,10 @@ vigil_action_request_param(const vigil_action_request *request, const char *key)
  * "timeout" for TIMEOUT; NULL when there is nothing to add.
  * @c output is valid UTF-8 without NUL bytes (invalid bytes are replaced by
  * U+FFFD): the captured output of a program, a response body, or a message.
- * @since 0.1.0
+ * @since 0.1.0 (@c version since 0.2.0)
  */
 typedef struct vigil_action_result {
+    unsigned int version;       /**< set by the caller: VIGIL_ACTION_RESULT_VERSION */
     char *id;                   /**< the request id, or NULL */
     vigil_action_status status; /**< what became of the request */
     char *reason;               /**< short token, or NULL */
@@ -161,20 +174,30 @@ typedef struct vigil_action_result {
     int64_t duration_ms;        /**< wall time spent executing */
 } vigil_action_result;
 
-#define VIGIL_ACTION_RESULT_INIT                              \
-    {                                                         \
-        NULL, VIGIL_ACTION_FAILED, NULL, NULL, 0, 0, -1, 0, 0 \
+/** The version of vigil_action_result this header describes. @since 0.2.0 */
+#define VIGIL_ACTION_RESULT_VERSION 1
+/**
+ * A result no call has filled yet: the version, everything else zero
+ * (VIGIL_ACTION_SUCCEEDED is 0; named so that C++ accepts it).
+ * @since 0.1.0 (all zero but the version since 0.2.0)
+ */
+#define VIGIL_ACTION_RESULT_INIT                                                             \
+    {                                                                                        \
+        VIGIL_ACTION_RESULT_VERSION, NULL, VIGIL_ACTION_SUCCEEDED, NULL, NULL, 0, 0, 0, 0, 0 \
     }
 
 /**
- * Frees every string of @p result and resets it to VIGIL_ACTION_RESULT_INIT.
+ * Frees every string of @p result and resets it to the empty result: the
+ * version is kept, the status is FAILED, exit_code -1, every other field 0.
  * NULL is a no-op. @since 0.1.0
  */
 VIGIL_EXTERN(void) vigil_action_result_clear(vigil_action_result *result);
 
 /**
  * Replaces @p dst by a deep copy of @p src (dst is cleared first; on failure
- * it is left cleared). @return VIGIL_OK, VIGIL_EINVAL or VIGIL_ENOMEM.
+ * it is left cleared); @p dst keeps its own version.
+ * @return VIGIL_OK, VIGIL_EINVAL, VIGIL_EVERSION (unknown @p dst version; dst
+ *         is left as it was) or VIGIL_ENOMEM.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int)
@@ -185,8 +208,8 @@ vigil_action_result_copy(vigil_action_result *dst, const vigil_action_result *sr
  * Each replaces the previous string (copied; NULL clears). set_output copies
  * @p len bytes of @p data, replacing NUL bytes and invalid UTF-8 by U+FFFD,
  * so the output can always be carried in JSON; it clears output_truncated.
- * @return VIGIL_OK, VIGIL_EINVAL (NULL result) or VIGIL_ENOMEM (the previous
- *         string is kept).
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL result), VIGIL_EVERSION (unknown
+ *         result version) or VIGIL_ENOMEM (the previous string is kept).
  * @since 0.1.0
  */
 /**@{*/
@@ -331,7 +354,8 @@ VIGIL_EXTERN(size_t) vigil_action_registry_count(const vigil_action_registry *re
 
 /**
  * Describes action @p index (configuration order).
- * @return VIGIL_OK, VIGIL_EINVAL, VIGIL_ENOTFOUND (index out of range).
+ * @return VIGIL_OK, VIGIL_EINVAL, VIGIL_EVERSION (unknown @c out->version),
+ *         VIGIL_ENOTFOUND (index out of range).
  * @since 0.1.0
  */
 VIGIL_EXTERN(int)
@@ -340,6 +364,7 @@ vigil_action_registry_info(const vigil_action_registry *registry, size_t index,
 
 /**
  * Describes the action named @p name. @return VIGIL_OK, VIGIL_EINVAL,
+ * VIGIL_EVERSION (unknown @c out->version),
  * VIGIL_ENOTFOUND ("no action named \"x\""). @since 0.1.0
  */
 VIGIL_EXTERN(int)
@@ -355,7 +380,8 @@ vigil_action_registry_find(const vigil_action_registry *registry, const char *na
  * @return VIGIL_OK; VIGIL_EPERM when refused (message says why, e.g.
  *         "restart_demo: target \"a;b\" does not match ^demo$"),
  *         VIGIL_ENOTFOUND for an unknown action (also REFUSED, "not_allowed"),
- *         VIGIL_EINVAL (NULL arguments, bad request version), VIGIL_ENOMEM.
+ *         VIGIL_EINVAL (NULL arguments, bad request version),
+ *         VIGIL_EVERSION (unknown result version), VIGIL_ENOMEM.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int)
@@ -387,7 +413,8 @@ vigil_action_exec_options_init(vigil_action_exec_options *opts, unsigned int ver
  * action's timeout and blocks until it finishes. Guards other than the
  * allowlist (cooldown, budget, approval...) are the remediator's business.
  * @param result cleared first, then always filled (id copied from the
- *        request) unless the return is VIGIL_EINVAL.
+ *        request) unless the return is VIGIL_EINVAL or VIGIL_EVERSION
+ *        (unknown result version).
  * @param opts NULL for defaults.
  * @return VIGIL_OK when the action was carried out or dry-run: the status is
  *         SUCCEEDED, FAILED, TIMEOUT or DRY_RUN; VIGIL_EPERM / VIGIL_ENOTFOUND

@@ -45,6 +45,11 @@
  * Threads: an agent is driven by one thread (vigil_agent_step / run / flush /
  * free). vigil_agent_stop() may be called from any thread and from a signal
  * handler. vigil_agent_stats_get() may be called from any thread.
+ *
+ * Output structs (vigil_agent_stats) are versioned like options: the caller sets
+ * @c version (the *_INIT macro does) before the call; the library refuses an
+ * unknown version with VIGIL_EVERSION and otherwise fills the struct. A
+ * struct the library hands to a callback has its version set by the library.
  */
 #ifndef VIGIL_AGENT_H
 #define VIGIL_AGENT_H
@@ -261,7 +266,7 @@ typedef struct vigil_agent_stats {
 
 /**
  * Reads the counters. Thread-safe.
- * @return VIGIL_OK or VIGIL_EINVAL (NULL, unknown version). @since 0.1.0
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL) or VIGIL_EVERSION (unknown version). @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_agent_stats_get(const vigil_agent *agent, vigil_agent_stats *out);
 

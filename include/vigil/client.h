@@ -24,6 +24,11 @@
  *
  * Threads: a client is used by one thread at a time. vigil_client_stats() may
  * be called from any thread at any time (the counters are atomic).
+ *
+ * Output structs (vigil_client_stats) are versioned like options: the caller sets
+ * @c version (the *_INIT macro does) before the call; the library refuses an
+ * unknown version with VIGIL_EVERSION and otherwise fills the struct. A
+ * struct the library hands to a callback has its version set by the library.
  */
 #ifndef VIGIL_CLIENT_H
 #define VIGIL_CLIENT_H
@@ -150,7 +155,7 @@ typedef struct vigil_client_stats {
 
 /**
  * Reads the counters into @p out. Thread-safe.
- * @return VIGIL_OK, or VIGIL_EINVAL for a NULL argument or unknown version.
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL argument) or VIGIL_EVERSION (unknown version).
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_client_stats_get(const vigil_client *client, vigil_client_stats *out);

@@ -54,10 +54,13 @@ typedef struct vigil_logger {
     vigil_log_level min_level; /**< records below this level are dropped; 0: info */
 } vigil_logger;
 
-/** A logger with the defaults (all zero): logfmt to stderr, level info and above. */
-#define VIGIL_LOGGER_INIT \
-    {                     \
-        NULL, NULL, 0     \
+/**
+ * A logger with the defaults, all zero (VIGIL_LOG_INFO is 0; named so that
+ * C++ accepts it): logfmt to stderr, level info and above.
+ */
+#define VIGIL_LOGGER_INIT          \
+    {                              \
+        NULL, NULL, VIGIL_LOG_INFO \
     }
 
 /**

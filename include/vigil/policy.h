@@ -157,7 +157,10 @@ typedef struct vigil_engine_options {
 #define VIGIL_ENGINE_OPTIONS_INIT                                                              \
     {                                                                                          \
         VIGIL_ENGINE_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, \
-            VIGIL_LOGGER_INIT, VIGIL_WINDOW_SET_OPTIONS_INIT                                   \
+            VIGIL_LOGGER_INIT,                                                                 \
+        {                                                                                      \
+            0, {0, 0, 0}, 0                                                                    \
+        }                                                                                      \
     }
 
 /** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
@@ -267,7 +270,7 @@ typedef struct vigil_engine_reload_result {
  *        defaults.
  * @param result when not NULL (its version set by the caller), receives the
  *        counts.
- * @return VIGIL_OK; VIGIL_EINVAL (NULL engine, bad result version); the codes
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL engine); VIGIL_EVERSION (bad result version); the codes
  *         of vigil_engine_load() and vigil_engine_load_dir() with their
  *         located messages ("file:line:col: ..."), VIGIL_EEXISTS naming a
  *         duplicate name; VIGIL_ENOMEM; codes of the store (restoring).
@@ -399,7 +402,7 @@ typedef struct vigil_engine_stats {
     }
 
 /**
- * Reads the counters. @return VIGIL_OK or VIGIL_EINVAL (NULL, bad version).
+ * Reads the counters. @return VIGIL_OK, VIGIL_EINVAL (NULL) or VIGIL_EVERSION (bad version).
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_engine_stats_get(vigil_engine *engine, vigil_engine_stats *out);

@@ -167,15 +167,18 @@ vigil_window_quantile(const vigil_window *window, double q, int64_t duration_ms,
 
 /** Options of a window set. Zero fields mean the defaults. @since 0.1.0 */
 typedef struct vigil_window_set_options {
-    unsigned int version;        /**< VIGIL_WINDOW_SET_OPTIONS_VERSION */
-    vigil_window_options window; /**< bounds of every window of the set */
-    size_t max_series;           /**< windows at most; 0: 100,000 */
+    unsigned int version; /**< VIGIL_WINDOW_SET_OPTIONS_VERSION */
+    /** Bounds of every window of the set. Its version may be left 0 (as
+     * VIGIL_WINDOW_SET_OPTIONS_INIT leaves it): an embedded options struct
+     * has the layout of the version of the struct that holds it. */
+    vigil_window_options window;
+    size_t max_series; /**< windows at most; 0: 100,000 */
 } vigil_window_set_options;
 
 #define VIGIL_WINDOW_SET_OPTIONS_VERSION 1
-#define VIGIL_WINDOW_SET_OPTIONS_INIT                                  \
-    {                                                                  \
-        VIGIL_WINDOW_SET_OPTIONS_VERSION, VIGIL_WINDOW_OPTIONS_INIT, 0 \
+#define VIGIL_WINDOW_SET_OPTIONS_INIT                  \
+    {                                                  \
+        VIGIL_WINDOW_SET_OPTIONS_VERSION, {0, 0, 0}, 0 \
     }
 
 /** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */

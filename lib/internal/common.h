@@ -29,6 +29,14 @@
 
 #define VIGIL__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The empty vigil_action_result (vigil/action.h) the library starts from:
+ * versioned, status FAILED, exit_code -1 ("no program ran"), the rest zero.
+ * VIGIL__ACTION_RESULT_EMPTY is all zero but the version, as every INIT. */
+#define VIGIL__ACTION_RESULT_EMPTY                                                         \
+    {                                                                                      \
+        VIGIL_ACTION_RESULT_VERSION, NULL, VIGIL_ACTION_FAILED, NULL, NULL, 0, 0, -1, 0, 0 \
+    }
+
 /* ---- allocation (lib/core/alloc.c): every allocation goes through here ---- */
 void *vigil__malloc(size_t size);
 void *vigil__calloc(size_t n, size_t size);

@@ -2240,8 +2240,8 @@ int vigil_engine_replace(vigil_engine *e, const vigil_config_node *policies, con
     if (!e)
         return vigil__error_set(VIGIL_EINVAL, "engine_replace: NULL engine");
     if (result && (result->version == 0 || result->version > VIGIL_ENGINE_RELOAD_RESULT_VERSION))
-        return vigil__error_set(VIGIL_EINVAL, "engine_replace: result version %u is not supported",
-                                result->version);
+        return vigil__error_set(
+            VIGIL_EVERSION, "engine_replace: result version %u is not supported", result->version);
     rule_list all = {NULL, 0, 0};
     pol_rule **rules = NULL;
     size_t n = 0;
@@ -2307,7 +2307,7 @@ int vigil_engine_stats_get(vigil_engine *e, vigil_engine_stats *out)
     if (!e || !out)
         return vigil__error_set(VIGIL_EINVAL, "engine_stats: NULL argument");
     if (out->version == 0 || out->version > VIGIL_ENGINE_STATS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "engine_stats: version %u is not supported",
+        return vigil__error_set(VIGIL_EVERSION, "engine_stats: version %u is not supported",
                                 out->version);
     pthread_mutex_lock(&e->mu);
     vigil_engine_stats s = e->stats;

@@ -542,8 +542,7 @@ static void route_verify(vigil__api_call *call, void *payload)
     vigil_remediator *rem = payload;
     const char *seq = vigil__api_call_param(call, "seq");
     const char *mac = vigil__api_call_param(call, "mac");
-    vigil_audit_report rep;
-    memset(&rep, 0, sizeof(rep));
+    vigil_audit_report rep = VIGIL_AUDIT_REPORT_INIT;
     int rc;
     if (seq || mac) {
         char *end = NULL;

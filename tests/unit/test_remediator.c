@@ -294,7 +294,7 @@ static char *audit_text(vigil_remediator *rem)
 
 static void assert_chain_ok(vigil_remediator *rem)
 {
-    vigil_audit_report rep;
+    vigil_audit_report rep = VIGIL_AUDIT_REPORT_INIT;
     ck_assert_int_eq(vigil_audit_verify(vigil_remediator_audit(rem), &rep), VIGIL_OK);
     ck_assert_msg(rep.ok, "chain broken at %lld: %s", (long long)rep.broken_at, rep.reason);
 }
@@ -366,7 +366,7 @@ START_TEST(cooldown_per_action_and_target)
     const char *dir = vt_tmpdir();
     vigil_remediator_options o = base_opts(dir);
     o.cooldown_ms = 60000;
-    o.max_attempts = 0;
+    o.max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
     vigil_remediator *rem = rem_new(&o, k_log_actions);
     expect(rem, "cd-1", "note", "web1", VIGIL_ACTION_SUCCEEDED, NULL);
     advance(30000);
@@ -391,11 +391,11 @@ START_TEST(budget_quarantine_reset_and_release)
 {
     const char *dir = vt_tmpdir();
     vigil_remediator_options o = base_opts(dir);
-    o.cooldown_ms = 0;
+    o.cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
     o.max_attempts = 2;
     o.window_ms = 600000;
     o.reset_after_ms = 600000;
-    o.rate_per_s = 0;
+    o.rate_per_s = VIGIL_REMEDIATOR_DISABLED;
     vigil_remediator *rem = rem_new(&o, k_log_actions);
     expect(rem, "bq-1", "note", "db", VIGIL_ACTION_SUCCEEDED, NULL);
     expect(rem, "bq-2", "other", "db", VIGIL_ACTION_SUCCEEDED, NULL);
@@ -432,8 +432,8 @@ START_TEST(rate_limit_token_bucket)
 {
     const char *dir = vt_tmpdir();
     vigil_remediator_options o = base_opts(dir);
-    o.cooldown_ms = 0;
-    o.max_attempts = 0;
+    o.cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
+    o.max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
     ck_assert_int_eq(vigil_scalar_parse_rate(&o.rate_per_s, "2/min"), VIGIL_OK);
     vigil_remediator *rem = rem_new(&o, k_log_actions);
     expect(rem, "rl-1", "note", "a", VIGIL_ACTION_SUCCEEDED, NULL);
@@ -453,9 +453,9 @@ START_TEST(busy_and_concurrency)
     const char *dir = vt_tmpdir();
     gate_reset();
     vigil_remediator_options o = base_opts(dir);
-    o.cooldown_ms = 0;
-    o.max_attempts = 0;
-    o.rate_per_s = 0;
+    o.cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
+    o.max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
+    o.rate_per_s = VIGIL_REMEDIATOR_DISABLED;
     o.max_concurrent = 1;
     vigil_remediator *rem = rem_new(&o, k_log_actions);
     waitres held;
@@ -480,8 +480,8 @@ START_TEST(approval_approve_deny_expire)
     const char *dir = vt_tmpdir();
     late_reset();
     vigil_remediator_options o = base_opts(dir);
-    o.cooldown_ms = 0;
-    o.max_attempts = 0;
+    o.cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
+    o.max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
     vigil_remediator *rem = rem_new(&o, k_log_actions);
     expect(rem, "ap-1", "ask", "x", VIGIL_ACTION_PENDING_APPROVAL, NULL);
     expect(rem, "ap-2", "ask", "y", VIGIL_ACTION_PENDING_APPROVAL, NULL);
@@ -625,7 +625,7 @@ START_TEST(exactly_once_redeliveries_and_restart)
     ck_assert_str_eq(w[5].r.output, w[0].r.output);
     ck_assert_int_eq(count_runs(dir), 1);
     /* the result's checkpoint verifies */
-    vigil_audit_report rep;
+    vigil_audit_report rep = VIGIL_AUDIT_REPORT_INIT;
     ck_assert_int_eq(
         vigil_audit_verify_checkpoint(vigil_remediator_audit(rem), w[0].seq, w[0].mac, &rep),
         VIGIL_OK);
@@ -732,8 +732,8 @@ START_TEST(dispatcher_and_bad_submits)
     vigil_remediator_options oi;
     ck_assert_int_eq(vigil_remediator_options_init(&oi, VIGIL_REMEDIATOR_OPTIONS_VERSION),
                      VIGIL_OK);
-    ck_assert_int_eq(oi.cooldown_ms, 60000);
-    ck_assert_int_eq(oi.max_concurrent, 4);
+    ck_assert_int_eq(oi.cooldown_ms, 0); /* all zero: the defaults */
+    ck_assert_int_eq(oi.max_concurrent, 0);
     ck_assert_int_eq(vigil_remediator_options_init(&oi, 7), VIGIL_EINVAL);
 }
 END_TEST
