@@ -387,6 +387,36 @@ START_TEST(cooldown_per_action_and_target)
 }
 END_TEST
 
+START_TEST(zero_options_are_the_defaults_and_disabled_turns_off)
+{
+    const char *dir = vt_tmpdir();
+    vigil_remediator_options o = base_opts(dir); /* guards all 0: the defaults */
+    vigil_remediator *rem = rem_new(&o, k_log_actions);
+    expect(rem, "zd-1", "note", "web1", VIGIL_ACTION_SUCCEEDED, NULL);
+    advance(59000);
+    expect(rem, "zd-2", "note", "web1", VIGIL_ACTION_REFUSED, "cooldown"); /* 60 s */
+    advance(1001);
+    expect(rem, "zd-3", "note", "web1", VIGIL_ACTION_SUCCEEDED, NULL);
+    char *a = audit_text(rem);
+    ck_assert_ptr_nonnull(strstr(a, "(cooldown 1m)"));
+    free(a);
+    vigil_remediator_free(rem);
+
+    dir = vt_tmpdir();
+    o = base_opts(dir);
+    o.cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
+    o.max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
+    o.rate_per_s = VIGIL_REMEDIATOR_DISABLED;
+    rem = rem_new(&o, k_log_actions);
+    for (int i = 0; i < 8; i++) { /* more than the default budget of 3 */
+        char id[16];
+        snprintf(id, sizeof(id), "zo-%d", i);
+        expect(rem, id, "note", "web1", VIGIL_ACTION_SUCCEEDED, NULL);
+    }
+    vigil_remediator_free(rem);
+}
+END_TEST
+
 START_TEST(budget_quarantine_reset_and_release)
 {
     const char *dir = vt_tmpdir();
@@ -906,6 +936,7 @@ static Suite *remediator_suite(void)
     tcase_add_test(tc, not_allowed_refused_and_audited);
     tcase_add_test(tc, dry_run_global_action_request);
     tcase_add_test(tc, cooldown_per_action_and_target);
+    tcase_add_test(tc, zero_options_are_the_defaults_and_disabled_turns_off);
     tcase_add_test(tc, budget_quarantine_reset_and_release);
     tcase_add_test(tc, rate_limit_token_bucket);
     tcase_add_test(tc, busy_and_concurrency);
