@@ -176,15 +176,27 @@ unit-test: $(UNIT_BIN) $(HELPER_BIN) bins
 	        VIGIL_TEST_HELPERS=$(CURDIR)/$(BUILD)/tests/helpers $$t || failed=1; \
 	done; exit $$failed
 
-# The umbrella header alone, strict C99 and C++.
+# Every public header (sys/ included) compiles alone, strict C99 and C++11,
+# and vigil.h alone with a call, as a program would use it.
+PUBLIC_HEADERS := $(sort $(wildcard include/vigil/*.h include/vigil/sys/*.h))
+HDR_CFLAGS     := -pedantic -Wall -Wextra -Werror -Iinclude
 header-test: | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/hdr
-	@printf '#include <vigil/vigil.h>\nint main(void){return vigil_version(0,0,0)==0;}\n' > $(BUILD)/hdr/h.c
-	$(CC) -std=c99 -pedantic -Wall -Wextra -Werror -Iinclude -c $(BUILD)/hdr/h.c -o $(BUILD)/hdr/h.o
-	@if command -v c++ >/dev/null 2>&1; then \
-	    cp $(BUILD)/hdr/h.c $(BUILD)/hdr/h.cc && \
-	    c++ -std=c++11 -pedantic -Wall -Wextra -Werror -Iinclude -c $(BUILD)/hdr/h.cc -o $(BUILD)/hdr/hpp.o && \
-	    echo "header-test: vigil.h compiles alone as C99 and C++11"; fi
+	@command -v c++ >/dev/null 2>&1 || { echo "header-test: c++ not found"; exit 1; }
+	@n=0; for h in $(PUBLIC_HEADERS); do \
+	    b=$$(echo "$${h#include/}" | tr '/.' '__'); \
+	    printf '#include <%s>\n' "$${h#include/}" > $(BUILD)/hdr/$$b.c; \
+	    cp $(BUILD)/hdr/$$b.c $(BUILD)/hdr/$$b.cc; \
+	    $(CC) -std=c99 $(HDR_CFLAGS) -c $(BUILD)/hdr/$$b.c -o $(BUILD)/hdr/$$b.o && \
+	    c++ -std=c++11 $(HDR_CFLAGS) -c $(BUILD)/hdr/$$b.cc -o $(BUILD)/hdr/$$b.cc.o || \
+	        { echo "header-test: $$h does not compile alone"; exit 1; }; \
+	    n=$$((n + 1)); \
+	done; \
+	printf '#include <vigil/vigil.h>\nint main(void){return vigil_version(0,0,0)==0;}\n' > $(BUILD)/hdr/h.c; \
+	cp $(BUILD)/hdr/h.c $(BUILD)/hdr/h.cc; \
+	$(CC) -std=c99 $(HDR_CFLAGS) -c $(BUILD)/hdr/h.c -o $(BUILD)/hdr/h.o && \
+	c++ -std=c++11 $(HDR_CFLAGS) -c $(BUILD)/hdr/h.cc -o $(BUILD)/hdr/hpp.o || exit 1; \
+	echo "header-test: $$n of $(words $(PUBLIC_HEADERS)) public headers compile alone as C99 and C++11 (-pedantic -Wall -Wextra -Werror), vigil.h with a call too"
 
 # The exported symbols, one per line, as the committed list lib/vigil.sym holds
 # them (version tags stripped, sorted).

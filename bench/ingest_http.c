@@ -379,7 +379,7 @@ int main(int argc, char **argv)
     size_t nb = threads_cpu(before, 16);
     run_result r = load(target, seconds, 202, ts_base + 100000000LL, 0);
     size_t na = threads_cpu(after, 16);
-    vigil_hub_stats st;
+    vigil_hub_stats st = VIGIL_HUB_STATS_INIT;
     vigil_hub_stats_get(hub, &st);
     double mps = (double)r.ok * METRICS / r.seconds;
     printf("hub, as fast as it goes (closed loop; latency = queueing, see the top of "

@@ -85,7 +85,7 @@ static void *agent_main(void *arg)
         while (prev < a->ts[i] && !__atomic_compare_exchange_n(&g_hub_clock, &prev, a->ts[i], 0,
                                                                __ATOMIC_RELAXED, __ATOMIC_RELAXED))
             ;
-        vigil_hub_ingest_result r;
+        vigil_hub_ingest_result r = VIGIL_HUB_INGEST_RESULT_INIT;
         if (vigil_hub_ingest(a->hub, a->b[i], &r) != VIGIL_OK) {
             fprintf(stderr, "hub ingest: %s\n", vigil_error_last()->message);
             a->failed = 1;
@@ -171,7 +171,7 @@ static int bench_hub(const char *yaml, size_t len, char names[][8], char svcs[][
             usleep(1000);
     } while (!failed && st.metrics - st0.metrics < total && now_s() - start < 120);
     double evaluated = now_s() - start;
-    vigil_hub_stats hs;
+    vigil_hub_stats hs = VIGIL_HUB_STATS_INIT;
     vigil_hub_stats_get(hub, &hs);
     if (!failed && st.metrics - st0.metrics == total)
         printf("policy_eval: through vigil_hub_ingest (%d agent threads, SQLite file, the same "

@@ -69,9 +69,9 @@ static vigil_remediator *open_rem(const char *dir, const char *db, const char *y
     o.store_url = url;
     o.audit_key = KEY;
     o.audit_key_len = strlen(KEY);
-    o.cooldown_ms = 0;
-    o.max_attempts = 0;
-    o.rate_per_s = 0;
+    o.cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
+    o.max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
+    o.rate_per_s = VIGIL_REMEDIATOR_DISABLED;
     o.max_concurrent = conc;
     o.workers = conc; /* no worker beyond the concurrency limit */
     o.queue_max = 100000;
@@ -122,7 +122,7 @@ int main(int argc, char **argv)
     }
     wait_for(&c, n);
     double secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
-    vigil_audit_report rep;
+    vigil_audit_report rep = VIGIL_AUDIT_REPORT_INIT;
     vigil_audit_verify(vigil_remediator_audit(rem), &rep);
     printf("remediate: %d requests through guards + ledger + audit (log action, synchronous=full): "
            "%.0f requests/s (%d succeeded, %lld audit rows, chain %s)\n",

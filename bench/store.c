@@ -377,7 +377,7 @@ static void bench_window(void)
         g_sink = sum;
         double ns = (now_s() - a) * 1e9 / (double)cases[k].reps;
         char d[32];
-        vigil_format_duration(d, sizeof(d), cases[k].dur);
+        vigil_scalar_format_duration(d, sizeof(d), cases[k].dur);
         double cnt = 0;
         vigil_window_aggregate(w, VIGIL_WINDOW_COUNT, cases[k].dur, end, &cnt);
         printf("window %-6s over %-3s (%4.0f samples):            %8.1f ns/op\n",

@@ -105,7 +105,7 @@ static int ingest(vigil_hub *hub, const char *batch_id, double up)
     vigil_batch *b = NULL;
     vigil_tag tags[] = {{"host", "example"}, {"process", "demo"}};
     vigil_metric m = {"process_up", up, now_ms(), tags, 2, NULL};
-    vigil_hub_ingest_result r;
+    vigil_hub_ingest_result r = VIGIL_HUB_INGEST_RESULT_INIT;
     int rc = vigil_batch_new(&b);
     if (!rc)
         rc = vigil_batch_set_agent(b, "example");
@@ -270,7 +270,7 @@ report:
     vigil_store_decision_list(vigil_hub_store(hub), NULL, print_decision, NULL);
     printf("actions:\n");
     vigil_store_action_list(vigil_hub_store(hub), NULL, print_action, NULL);
-    vigil_audit_report rep;
+    vigil_audit_report rep = VIGIL_AUDIT_REPORT_INIT;
     vigil_buf json = VIGIL_BUF_INIT;
     if (vigil_audit_verify(vigil_remediator_audit(rem), &rep) ||
         vigil_audit_report_json(&rep, &json)) {

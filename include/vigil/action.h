@@ -46,12 +46,20 @@
  * Threads: configure a registry (register types, add actions) from one thread
  * before use. After that vigil_action_registry_execute(), _validate(), _find(),
  * _info(), _count() and _reap() may be called from many threads at once.
+ *
+ * Output structs (vigil_action_result, vigil_action_info) are versioned like options: the caller
+ * sets
+ * @c version (the *_INIT macro does) before the call; the library refuses an
+ * unknown version with VIGIL_EVERSION and otherwise fills the struct. A
+ * struct the library hands to a callback has its version set by the library.
  */
 #ifndef VIGIL_ACTION_H
 #define VIGIL_ACTION_H
 
 #include "vigil/common.h"
 #include "vigil/config.h"
+#include "vigil/log.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -140,8 +148,14 @@ vigil_action_request_param(const vigil_action_request *request, const char *key)
 /**
  * The result of a request. Every string is owned by the result, allocated by
  * the library, and released by vigil_action_result_clear(); set them with the
- * vigil_action_result_set_*() functions. Initialise with
- * VIGIL_ACTION_RESULT_INIT.
+ * vigil_action_result_set_*() functions.
+ *
+ * Versioned like every struct the library fills: the caller sets @c version
+ * (VIGIL_ACTION_RESULT_INIT does) before passing the result to a function
+ * that fills it, which refuses an unknown version with VIGIL_EVERSION and
+ * otherwise clears it first (vigil_action_result_clear()) and fills it. A
+ * result the library hands to a callback (vigil_action_done_cb,
+ * vigil_remediator_result_cb) has its version set by the library.
  *
  * @c reason is a short machine-readable token: for REFUSED the guard or
  * allowlist that refused ("not_allowed", or a guard name such as "cooldown");
@@ -150,9 +164,10 @@ vigil_action_request_param(const vigil_action_request *request, const char *key)
  * "timeout" for TIMEOUT; NULL when there is nothing to add.
  * @c output is valid UTF-8 without NUL bytes (invalid bytes are replaced by
  * U+FFFD): the captured output of a program, a response body, or a message.
- * @since 0.1.0
+ * @since 0.1.0 (@c version since 0.2.0)
  */
 typedef struct vigil_action_result {
+    unsigned int version;       /**< set by the caller: VIGIL_ACTION_RESULT_VERSION */
     char *id;                   /**< the request id, or NULL */
     vigil_action_status status; /**< what became of the request */
     char *reason;               /**< short token, or NULL */
@@ -164,20 +179,30 @@ typedef struct vigil_action_result {
     int64_t duration_ms;        /**< wall time spent executing */
 } vigil_action_result;
 
-#define VIGIL_ACTION_RESULT_INIT                              \
-    {                                                         \
-        NULL, VIGIL_ACTION_FAILED, NULL, NULL, 0, 0, -1, 0, 0 \
+/** The version of vigil_action_result this header describes. @since 0.2.0 */
+#define VIGIL_ACTION_RESULT_VERSION 1
+/**
+ * A result no call has filled yet: the version, everything else zero
+ * (VIGIL_ACTION_SUCCEEDED is 0; named so that C++ accepts it).
+ * @since 0.1.0 (all zero but the version since 0.2.0)
+ */
+#define VIGIL_ACTION_RESULT_INIT                                                             \
+    {                                                                                        \
+        VIGIL_ACTION_RESULT_VERSION, NULL, VIGIL_ACTION_SUCCEEDED, NULL, NULL, 0, 0, 0, 0, 0 \
     }
 
 /**
- * Frees every string of @p result and resets it to VIGIL_ACTION_RESULT_INIT.
+ * Frees every string of @p result and resets it to the empty result: the
+ * version is kept, the status is FAILED, exit_code -1, every other field 0.
  * NULL is a no-op. @since 0.1.0
  */
 VIGIL_EXTERN(void) vigil_action_result_clear(vigil_action_result *result);
 
 /**
  * Replaces @p dst by a deep copy of @p src (dst is cleared first; on failure
- * it is left cleared). @return VIGIL_OK, VIGIL_EINVAL or VIGIL_ENOMEM.
+ * it is left cleared); @p dst keeps its own version.
+ * @return VIGIL_OK, VIGIL_EINVAL, VIGIL_EVERSION (unknown @p dst version; dst
+ *         is left as it was) or VIGIL_ENOMEM.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int)
@@ -188,8 +213,8 @@ vigil_action_result_copy(vigil_action_result *dst, const vigil_action_result *sr
  * Each replaces the previous string (copied; NULL clears). set_output copies
  * @p len bytes of @p data, replacing NUL bytes and invalid UTF-8 by U+FFFD,
  * so the output can always be carried in JSON; it clears output_truncated.
- * @return VIGIL_OK, VIGIL_EINVAL (NULL result) or VIGIL_ENOMEM (the previous
- *         string is kept).
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL result), VIGIL_EVERSION (unknown
+ *         result version) or VIGIL_ENOMEM (the previous string is kept).
  * @since 0.1.0
  */
 /**@{*/
@@ -198,23 +223,6 @@ VIGIL_EXTERN(int) vigil_action_result_set_reason(vigil_action_result *result, co
 VIGIL_EXTERN(int)
 vigil_action_result_set_output(vigil_action_result *result, const char *data, size_t len);
 /**@}*/
-
-/** The registry of configured actions and the action types they use. @since 0.1.0 */
-typedef struct vigil_action_registry vigil_action_registry;
-
-/**
- * Looks up an environment variable for the actions of a registry (token_env,
- * secret_env, env_passthrough). Returns the value (borrowed, read at once) or
- * NULL when unset. Called from the threads that configure or execute.
- * @since 0.1.0
- */
-typedef const char *(*vigil_action_getenv_cb)(const char *name, void *payload);
-
-/**
- * A wall clock in milliseconds since the Unix epoch (webhook signature
- * timestamps). Tests inject one. @since 0.1.0
- */
-typedef int64_t (*vigil_action_clock_cb)(void *payload);
 
 /**
  * Asked while an action runs; returns non-zero to stop it now (the result is
@@ -235,9 +243,13 @@ typedef struct vigil_action_registry_options {
     const char *base_dir;
     /** Host name reported by actions (webhook bodies); NULL: gethostname(). */
     const char *host;
-    vigil_action_getenv_cb getenv_cb; /**< NULL: getenv(3) */
+    /** Reads the environment for the actions (token_env, secret_env,
+     * env_passthrough), from the threads that configure or execute;
+     * NULL: getenv(3). */
+    vigil_getenv_cb getenv_cb;
     void *getenv_payload;
-    vigil_action_clock_cb clock_cb; /**< NULL: the real clock */
+    /** Wall clock (webhook signature timestamps); NULL: the real clock. */
+    vigil_clock_cb clock_cb;
     void *clock_payload;
     /** When > 0, every action's timeout is at most this many ms. */
     int64_t max_timeout_ms;
@@ -347,7 +359,8 @@ VIGIL_EXTERN(size_t) vigil_action_registry_count(const vigil_action_registry *re
 
 /**
  * Describes action @p index (configuration order).
- * @return VIGIL_OK, VIGIL_EINVAL, VIGIL_ENOTFOUND (index out of range).
+ * @return VIGIL_OK, VIGIL_EINVAL, VIGIL_EVERSION (unknown @c out->version),
+ *         VIGIL_ENOTFOUND (index out of range).
  * @since 0.1.0
  */
 VIGIL_EXTERN(int)
@@ -356,6 +369,7 @@ vigil_action_registry_info(const vigil_action_registry *registry, size_t index,
 
 /**
  * Describes the action named @p name. @return VIGIL_OK, VIGIL_EINVAL,
+ * VIGIL_EVERSION (unknown @c out->version),
  * VIGIL_ENOTFOUND ("no action named \"x\""). @since 0.1.0
  */
 VIGIL_EXTERN(int)
@@ -371,7 +385,8 @@ vigil_action_registry_find(const vigil_action_registry *registry, const char *na
  * @return VIGIL_OK; VIGIL_EPERM when refused (message says why, e.g.
  *         "restart_demo: target \"a;b\" does not match ^demo$"),
  *         VIGIL_ENOTFOUND for an unknown action (also REFUSED, "not_allowed"),
- *         VIGIL_EINVAL (NULL arguments, bad request version), VIGIL_ENOMEM.
+ *         VIGIL_EINVAL (NULL arguments, bad request version),
+ *         VIGIL_EVERSION (unknown result version), VIGIL_ENOMEM.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int)
@@ -403,7 +418,8 @@ vigil_action_exec_options_init(vigil_action_exec_options *opts, unsigned int ver
  * action's timeout and blocks until it finishes. Guards other than the
  * allowlist (cooldown, budget, approval...) are the remediator's business.
  * @param result cleared first, then always filled (id copied from the
- *        request) unless the return is VIGIL_EINVAL.
+ *        request) unless the return is VIGIL_EINVAL or VIGIL_EVERSION
+ *        (unknown result version).
  * @param opts NULL for defaults.
  * @return VIGIL_OK when the action was carried out or dry-run: the status is
  *         SUCCEEDED, FAILED, TIMEOUT or DRY_RUN; VIGIL_EPERM / VIGIL_ENOTFOUND
@@ -463,40 +479,6 @@ typedef struct vigil_action_dispatcher {
     {                                               \
         VIGIL_ACTION_DISPATCHER_VERSION, NULL, NULL \
     }
-
-/* ---- request signatures (X-Vigil-Signature) ------------------------------ */
-
-/** Header that carries a request signature. @since 0.1.0 */
-#define VIGIL_SIGNATURE_HEADER "X-Vigil-Signature"
-/** Largest distance, in seconds, between a signature's time and now. @since 0.1.0 */
-#define VIGIL_SIGNATURE_MAX_SKEW_S 300
-
-/**
- * Appends to @p out the value of an X-Vigil-Signature header for @p body:
- * "t=<unix_s>,v1=<hex of HMAC-SHA256(secret, "<unix_s>.<body>")>" (64 hex
- * digits). The secret is never copied nor logged.
- * @return VIGIL_OK; VIGIL_EINVAL (NULL out or secret, empty secret, body NULL
- *         with a length); VIGIL_ENOMEM; VIGIL_ERROR (mbedTLS failed).
- * Thread-safe. @since 0.1.0
- */
-VIGIL_EXTERN(int)
-vigil_signature_make(vigil_buf *out, const void *secret, size_t secret_len, int64_t unix_s,
-                     const void *body, size_t body_len);
-
-/**
- * Checks an X-Vigil-Signature header value against @p body: the timestamp
- * must be within @p max_skew_s seconds of @p now_s (either side) and one of
- * its v1= values must equal the HMAC (compared in constant time).
- * @param max_skew_s <= 0: VIGIL_SIGNATURE_MAX_SKEW_S.
- * @return VIGIL_OK; VIGIL_EAUTH with the message "signature: missing",
- *         "signature: malformed header", "signature: timestamp is N s away
- *         from now (limit M s)" or "signature: mismatch"; VIGIL_EINVAL (NULL
- *         secret, empty secret); VIGIL_ENOMEM; VIGIL_ERROR (mbedTLS failed).
- * Thread-safe. @since 0.1.0
- */
-VIGIL_EXTERN(int)
-vigil_signature_verify(const char *header_value, const void *secret, size_t secret_len,
-                       const void *body, size_t body_len, int64_t now_s, int64_t max_skew_s);
 
 #ifdef __cplusplus
 }

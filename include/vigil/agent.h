@@ -45,21 +45,26 @@
  * Threads: an agent is driven by one thread (vigil_agent_step / run / flush /
  * free). vigil_agent_stop() may be called from any thread and from a signal
  * handler. vigil_agent_stats_get() may be called from any thread.
+ *
+ * Output structs (vigil_agent_stats) are versioned like options: the caller sets
+ * @c version (the *_INIT macro does) before the call; the library refuses an
+ * unknown version with VIGIL_EVERSION and otherwise fills the struct. A
+ * struct the library hands to a callback has its version set by the library.
  */
 #ifndef VIGIL_AGENT_H
 #define VIGIL_AGENT_H
 
+#include "vigil/batch.h"
 #include "vigil/collector.h"
 #include "vigil/common.h"
 #include "vigil/config.h"
+#include "vigil/log.h"
 #include "vigil/metric.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** An agent. @since 0.1.0 */
-typedef struct vigil_agent vigil_agent;
 
 /** @name Defaults of the agent @since 0.1.0 */
 /**@{*/
@@ -263,7 +268,7 @@ typedef struct vigil_agent_stats {
 
 /**
  * Reads the counters. Thread-safe.
- * @return VIGIL_OK or VIGIL_EINVAL (NULL, unknown version). @since 0.1.0
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL) or VIGIL_EVERSION (unknown version). @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_agent_stats_get(const vigil_agent *agent, vigil_agent_stats *out);
 

@@ -27,17 +27,14 @@
 #ifndef VIGIL_API_H
 #define VIGIL_API_H
 
+#include "vigil/buf.h"
 #include "vigil/common.h"
+#include "vigil/log.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** The router. @since 0.1.0 */
-typedef struct vigil_api vigil_api;
-
-/** A response being built by the api and read by the server. @since 0.1.0 */
-typedef struct vigil_api_response vigil_api_response;
 
 /** @name Scopes of a token (bit flags) @since 0.1.0 */
 /**@{*/

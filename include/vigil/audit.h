@@ -33,12 +33,20 @@
  * numbers are contiguous. Use one vigil_audit per chain (per database); a
  * second writer on the same database is tolerated (an append that finds its
  * seq taken re-reads the head and retries) but not recommended.
+ *
+ * Output structs (vigil_audit_report) are versioned like options: the caller sets
+ * @c version (the *_INIT macro does) before the call; the library refuses an
+ * unknown version with VIGIL_EVERSION and otherwise fills the struct. A
+ * struct the library hands to a callback has its version set by the library.
  */
 #ifndef VIGIL_AUDIT_H
 #define VIGIL_AUDIT_H
 
+#include "vigil/buf.h"
 #include "vigil/common.h"
+#include "vigil/log.h"
 #include "vigil/store.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -61,9 +69,6 @@ extern "C" {
 /** Size of a hex mac buffer: 64 hex digits and a NUL. @since 0.1.0 */
 #define VIGIL_AUDIT_MAC_HEX 65
 
-/** An audit chain on a store. Opaque. @since 0.1.0 */
-typedef struct vigil_audit vigil_audit;
-
 /** Options of vigil_audit_open(). @since 0.1.0 */
 typedef struct vigil_audit_options {
     unsigned int version; /**< VIGIL_AUDIT_OPTIONS_VERSION */
@@ -74,7 +79,7 @@ typedef struct vigil_audit_options {
     const void *key; /**< HMAC key, copied; required */
     size_t key_len;  /**< VIGIL_AUDIT_KEY_MIN .. VIGIL_AUDIT_KEY_MAX bytes */
     /** Wall clock in ms since the epoch, the rows' ts. NULL: real time. */
-    int64_t (*clock)(void *payload);
+    vigil_clock_cb clock;
     void *clock_payload;
     vigil_logger logger; /**< where the audit logs ("audit" component) */
 } vigil_audit_options;
@@ -155,11 +160,15 @@ vigil_audit_append(vigil_audit *audit, const char *kind, const char *action_id,
  */
 VIGIL_EXTERN(int) vigil_audit_head(vigil_audit *audit, int64_t *seq, char mac[VIGIL_AUDIT_MAC_HEX]);
 
-/** The outcome of a verification. @since 0.1.0 */
+/**
+ * The outcome of a verification, an output struct: the caller sets
+ * @c version. @since 0.1.0 (@c version since 0.2.0)
+ */
 typedef struct vigil_audit_report {
-    int ok;            /**< non-zero: the chain (and checkpoint) verified */
-    int64_t entries;   /**< rows that verified (before the break, when broken) */
-    int64_t broken_at; /**< the first broken seq; 0 when ok */
+    unsigned int version; /**< set by the caller: VIGIL_AUDIT_REPORT_VERSION */
+    int ok;               /**< non-zero: the chain (and checkpoint) verified */
+    int64_t entries;      /**< rows that verified (before the break, when broken) */
+    int64_t broken_at;    /**< the first broken seq; 0 when ok */
     /** Why, when broken: "mac mismatch" (edited row or wrong key),
      * "sequence gap: expected N, found M" (deleted row), "prev_mac does not
      * match row N" (reordered or spliced rows), "chain ends at N before
@@ -167,6 +176,17 @@ typedef struct vigil_audit_report {
      * (rewritten chain), "malformed row" (a NULL field). "" when ok. */
     char reason[256];
 } vigil_audit_report;
+
+/** @since 0.2.0 */
+#define VIGIL_AUDIT_REPORT_VERSION 1
+/** All zero but the version. @since 0.2.0 */
+#define VIGIL_AUDIT_REPORT_INIT              \
+    {                                        \
+        VIGIL_AUDIT_REPORT_VERSION, 0, 0, 0, \
+        {                                    \
+            0                                \
+        }                                    \
+    }
 
 /**
  * Walks the whole chain in seq order, a page of rows at a time (memory stays
@@ -178,7 +198,8 @@ typedef struct vigil_audit_report {
  * be included. The walk does not hold the append mutex.
  * @param out receives the report.
  * @return VIGIL_OK whenever the walk completed, also when the chain is
- *         broken: read out->ok; VIGIL_EINVAL (NULL argument); the store's
+ *         broken: read out->ok; VIGIL_EINVAL (NULL argument);
+ *         VIGIL_EVERSION (unknown out->version); the store's
  *         codes (VIGIL_EBUSY, VIGIL_EIO, ...); VIGIL_ENOMEM; VIGIL_ERROR.
  * Thread-safe. @since 0.1.0
  */

@@ -24,12 +24,20 @@
  *
  * Threads: a client is used by one thread at a time. vigil_client_stats() may
  * be called from any thread at any time (the counters are atomic).
+ *
+ * Output structs (vigil_client_stats) are versioned like options: the caller sets
+ * @c version (the *_INIT macro does) before the call; the library refuses an
+ * unknown version with VIGIL_EVERSION and otherwise fills the struct. A
+ * struct the library hands to a callback has its version set by the library.
  */
 #ifndef VIGIL_CLIENT_H
 #define VIGIL_CLIENT_H
 
+#include "vigil/batch.h"
 #include "vigil/common.h"
+#include "vigil/log.h"
 #include "vigil/metric.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,9 +48,6 @@ extern "C" {
 #define VIGIL_CLIENT_URLS_MAX 16   /**< hub URLs in one client */
 #define VIGIL_CLIENT_URL_MAX  2048 /**< bytes in one hub URL */
 /**@}*/
-
-/** An ingest client bound to a list of hub URLs. @since 0.1.0 */
-typedef struct vigil_client vigil_client;
 
 /**
  * Options of vigil_client_new(). Strings are copied by vigil_client_new().
@@ -150,7 +155,7 @@ typedef struct vigil_client_stats {
 
 /**
  * Reads the counters into @p out. Thread-safe.
- * @return VIGIL_OK, or VIGIL_EINVAL for a NULL argument or unknown version.
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL argument) or VIGIL_EVERSION (unknown version).
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_client_stats_get(const vigil_client *client, vigil_client_stats *out);

@@ -168,22 +168,19 @@
 #ifndef VIGIL_COLLECTOR_H
 #define VIGIL_COLLECTOR_H
 
+#include "vigil/batch.h"
 #include "vigil/common.h"
 #include "vigil/config.h"
+#include "vigil/log.h"
 #include "vigil/metric.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** A set of collector types by name. Never global: each agent owns one. @since 0.1.0 */
-typedef struct vigil_collector_registry vigil_collector_registry;
-
 /** A collector type: the vtable in <vigil/sys/collector.h>. @since 0.1.0 */
 typedef struct vigil_collector_type vigil_collector_type;
-
-/** One configured collector instance. @since 0.1.0 */
-typedef struct vigil_collector vigil_collector;
 
 /** The name of the sample a failing collection adds. @since 0.1.0 */
 #define VIGIL_COLLECTOR_ERROR_METRIC "vigil_collector_error"

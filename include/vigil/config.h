@@ -28,16 +28,11 @@
 #define VIGIL_CONFIG_H
 
 #include "vigil/common.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** A loaded configuration: one or more YAML documents. @since 0.1.0 */
-typedef struct vigil_config vigil_config;
-
-/** A node of a loaded configuration, borrowed from its vigil_config. @since 0.1.0 */
-typedef struct vigil_config_node vigil_config_node;
 
 /** Node kinds. @since 0.1.0 */
 typedef enum vigil_config_kind {
@@ -48,13 +43,6 @@ typedef enum vigil_config_kind {
 } vigil_config_kind;
 
 /**
- * Looks up an environment variable for ${VAR} expansion. Returns the value
- * (borrowed, valid until the load returns) or NULL when unset.
- * @since 0.1.0
- */
-typedef const char *(*vigil_config_getenv_cb)(const char *name, void *payload);
-
-/**
  * Options of the loader. Besides the limits below, the text of the tree (keys,
  * values after expansion, and paths, copies included) may take at most
  * 16 x max_file_size bytes, and a document may define at most 10,000
@@ -62,12 +50,12 @@ typedef const char *(*vigil_config_getenv_cb)(const char *name, void *payload);
  * @since 0.1.0
  */
 typedef struct vigil_config_options {
-    unsigned int version;             /**< VIGIL_CONFIG_OPTIONS_VERSION */
-    size_t max_file_size;             /**< bytes; 0: 4 MiB */
-    unsigned int max_depth;           /**< nesting of lists and maps; 0: 64 */
-    size_t max_nodes;                 /**< nodes after alias expansion, all documents; 0: 100,000 */
-    int no_env;                       /**< non-zero: do not expand ${...} */
-    vigil_config_getenv_cb getenv_cb; /**< NULL: getenv(3) */
+    unsigned int version;      /**< VIGIL_CONFIG_OPTIONS_VERSION */
+    size_t max_file_size;      /**< bytes; 0: 4 MiB */
+    unsigned int max_depth;    /**< nesting of lists and maps; 0: 64 */
+    size_t max_nodes;          /**< nodes after alias expansion, all documents; 0: 100,000 */
+    int no_env;                /**< non-zero: do not expand ${...} */
+    vigil_getenv_cb getenv_cb; /**< ${VAR} expansion; NULL: getenv(3) */
     void *getenv_payload;
 } vigil_config_options;
 
@@ -176,7 +164,7 @@ vigil_config_expect_keys(const vigil_config_node *map, const char *const *allowe
  * with an optional leading '-' (VIGIL_ERANGE outside int64_t); doubles are
  * decimal (fraction and exponent allowed, no hex, inf or nan) and finite
  * (VIGIL_ERANGE otherwise); durations, sizes, rates and percentages follow
- * vigil_parse_duration() and its siblings. A list, map or null node where a
+ * vigil_scalar_parse_duration() and its siblings. A list, map or null node where a
  * scalar is expected is VIGIL_ETYPE ("expected a string, got a map"). A NULL
  * node is VIGIL_EMISSING; a NULL out-parameter VIGIL_EINVAL.
  * @since 0.1.0

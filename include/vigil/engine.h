@@ -21,20 +21,21 @@
 #ifndef VIGIL_ENGINE_H
 #define VIGIL_ENGINE_H
 
-#include "vigil/common.h"
 #include "vigil/action.h"
+#include "vigil/batch.h"
+#include "vigil/buf.h"
+#include "vigil/common.h"
 #include "vigil/config.h"
+#include "vigil/log.h"
 #include "vigil/metric.h"
 #include "vigil/policy.h"
 #include "vigil/store.h"
+#include "vigil/types.h"
 #include "vigil/window.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** The policy engine. @since 0.1.0 */
-typedef struct vigil_engine vigil_engine;
 
 /**
  * An action request made by the engine, handed to on_request. Everything is
@@ -70,7 +71,7 @@ typedef struct vigil_engine_options {
                      int64_t duration_ms, int64_t now_ms, double *out);
     void *aggregate_payload;
     /** Wall clock in ms since the epoch for timers; NULL: real time. */
-    int64_t (*clock)(void *payload);
+    vigil_clock_cb clock;
     void *clock_payload;
     /** Called for every request the engine makes (no lock held). NULL: none. */
     void (*on_request)(void *payload, const vigil_engine_request *req);
@@ -96,7 +97,7 @@ typedef struct vigil_engine_options {
 #define VIGIL_ENGINE_OPTIONS_INIT                                                              \
     {                                                                                          \
         VIGIL_ENGINE_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, \
-            VIGIL_LOGGER_INIT, VIGIL_WINDOW_SET_OPTIONS_INIT, NULL                             \
+            VIGIL_LOGGER_INIT, {0, {0, 0, 0}, 0}, NULL                                         \
     }
 
 /** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
@@ -192,7 +193,7 @@ typedef struct vigil_engine_reload_result {
  *        defaults.
  * @param result when not NULL (its version set by the caller), receives the
  *        counts.
- * @return VIGIL_OK; VIGIL_EINVAL (NULL engine, bad result version); the codes
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL engine); VIGIL_EVERSION (bad result version); the codes
  *         of vigil_engine_load() and vigil_engine_load_dir() with their
  *         located messages ("file:line:col: ..."), VIGIL_EEXISTS naming a
  *         duplicate name; VIGIL_ENOMEM; codes of the store (restoring).
@@ -324,7 +325,7 @@ typedef struct vigil_engine_stats {
     }
 
 /**
- * Reads the counters. @return VIGIL_OK or VIGIL_EINVAL (NULL, bad version).
+ * Reads the counters. @return VIGIL_OK, VIGIL_EINVAL (NULL) or VIGIL_EVERSION (bad version).
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_engine_stats_get(vigil_engine *engine, vigil_engine_stats *out);

@@ -21,13 +21,12 @@
 
 #include "vigil/api.h"
 #include "vigil/common.h"
+#include "vigil/log.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** The server. @since 0.1.0 */
-typedef struct vigil_httpd vigil_httpd;
 
 /** Options of a server. Zero fields mean the defaults. @since 0.1.0 */
 typedef struct vigil_httpd_options {

@@ -83,27 +83,34 @@
  * joins them in vigil_hub_stop(); with a remediator_url, vigil_hub_new()
  * starts the HTTP dispatcher's workers, which vigil_hub_stop() stops
  * (requests not yet answered are recorded as failed, reason "cancelled").
+ *
+ * Output structs (vigil_hub_stats, vigil_hub_ingest_result) are versioned like options: the caller
+ * sets
+ * @c version (the *_INIT macro does) before the call; the library refuses an
+ * unknown version with VIGIL_EVERSION and otherwise fills the struct. A
+ * struct the library hands to a callback has its version set by the library.
  */
 #ifndef VIGIL_HUB_H
 #define VIGIL_HUB_H
 
 #include "vigil/action.h"
 #include "vigil/api.h"
+#include "vigil/batch.h"
+#include "vigil/buf.h"
 #include "vigil/common.h"
 #include "vigil/config.h"
 #include "vigil/httpd.h"
+#include "vigil/log.h"
 #include "vigil/metric.h"
-#include "vigil/remediator.h"
 #include "vigil/policy.h"
+#include "vigil/remediator.h"
 #include "vigil/store.h"
+#include "vigil/types.h"
 #include "vigil/window.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** The hub. @since 0.1.0 */
-typedef struct vigil_hub vigil_hub;
 
 /** Default store of a hub: a file under the working directory. @since 0.1.0 */
 #define VIGIL_HUB_DEFAULT_STORE "sqlite://./var/vigil.db"
@@ -127,7 +134,9 @@ typedef struct vigil_hub_options {
     int64_t max_future_ms;
     /** Metrics in one ingest body at most; 0: VIGIL_BATCH_DEFAULT_MAX_METRICS. */
     size_t max_batch_metrics;
-    /** Bounds of the in-memory windows (defaults of vigil/window.h). */
+    /** Bounds of the in-memory windows (defaults of vigil/window.h); its
+     * version and its window's may be left 0 (embedded structs have the
+     * layout of this options version). */
     vigil_window_set_options windows;
     /** Interval of the "ingest" rate events (and SSE keep-alive); 0: 1 s. */
     int64_t events_interval_ms;
@@ -160,7 +169,7 @@ typedef struct vigil_hub_options {
     const vigil_config_node *silences;
     /** Wall clock in ms for the engine's timers and the action ledger; NULL:
      * real time. */
-    int64_t (*clock)(void *payload);
+    vigil_clock_cb clock;
     void *clock_payload;
     /** How often the events ticker runs the engine's timers (absent rules,
      * verify deadlines, flap settling); 0: 1 s. */
@@ -203,11 +212,11 @@ typedef struct vigil_hub_options {
 } vigil_hub_options;
 
 #define VIGIL_HUB_OPTIONS_VERSION 1
-#define VIGIL_HUB_OPTIONS_INIT                                                                     \
-    {                                                                                              \
-        VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, VIGIL_WINDOW_SET_OPTIONS_INIT, 0, 0, 0, \
-            VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL,   \
-            0, 0, 0, 0, 0, 0, 0                                                                    \
+#define VIGIL_HUB_OPTIONS_INIT                                                                   \
+    {                                                                                            \
+        VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, {0, {0, 0, 0}, 0}, 0, 0, 0,           \
+            VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, \
+            0, 0, 0, 0, 0, 0, 0                                                                  \
     }
 
 /** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
@@ -245,17 +254,32 @@ VIGIL_EXTERN(void) vigil_hub_stop(vigil_hub *hub);
  */
 VIGIL_EXTERN(void) vigil_hub_free(vigil_hub *hub);
 
-/** What an ingest did. @since 0.1.0 */
+/**
+ * What an ingest did. An output struct (see the top of this header): the
+ * caller of vigil_hub_ingest() sets @c version; the hub sets it in the
+ * result it hands to a vigil_hub_ingest_cb.
+ * @since 0.1.0 (@c version since 0.2.0)
+ */
 typedef struct vigil_hub_ingest_result {
-    size_t accepted; /**< samples in the batch that were stored (0 for a duplicate) */
-    int duplicate;   /**< non-zero: the batch id was stored before; nothing stored */
+    unsigned int version; /**< VIGIL_HUB_INGEST_RESULT_VERSION */
+    size_t accepted;      /**< samples in the batch that were stored (0 for a duplicate) */
+    int duplicate;        /**< non-zero: the batch id was stored before; nothing stored */
 } vigil_hub_ingest_result;
+
+/** @since 0.2.0 */
+#define VIGIL_HUB_INGEST_RESULT_VERSION 1
+/** All zero but the version. @since 0.2.0 */
+#define VIGIL_HUB_INGEST_RESULT_INIT          \
+    {                                         \
+        VIGIL_HUB_INGEST_RESULT_VERSION, 0, 0 \
+    }
 
 /**
  * Ingests a batch and returns once it is committed (or refused). The batch is
  * borrowed for the call. Metrics must be valid (vigil_batch guarantees it).
- * @param result may be NULL.
- * @return VIGIL_OK; VIGIL_EINVAL (NULL); VIGIL_EVALUE (a sample more than
+ * @param result may be NULL; else its version is set by the caller.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL); VIGIL_EVERSION (unknown
+ *         result->version; nothing queued); VIGIL_EVALUE (a sample more than
  *         max_future_ms in the future; the message names it as
  *         "metrics[3].ts: ..."); VIGIL_ELIMIT (more than max_batch_metrics);
  *         VIGIL_EOVERLOADED (queue full); VIGIL_ECLOSED (not started or
@@ -297,20 +321,35 @@ vigil_hub_ingest_async(vigil_hub *hub, vigil_batch *batch, vigil_hub_ingest_cb c
  */
 VIGIL_EXTERN(int) vigil_hub_publish(vigil_hub *hub, const char *type, const char *data_json);
 
-/** Counters of a hub. @since 0.1.0 */
+/**
+ * Counters of a hub, filled by vigil_hub_stats_get(). An output struct: the
+ * caller sets @c version. @since 0.1.0 (@c version since 0.2.0)
+ */
 typedef struct vigil_hub_stats {
-    uint64_t samples;    /**< samples stored since start */
-    uint64_t batches;    /**< batches stored since start (duplicates excluded) */
-    uint64_t duplicates; /**< duplicate batches acknowledged */
-    uint64_t commits;    /**< commit groups written */
-    uint64_t rejected;   /**< ingests refused (validation, queue, store) */
-    size_t series;       /**< series in the store */
-    size_t windows;      /**< series with an in-memory window */
-    size_t queue_depth;  /**< ingests waiting for their commit */
-    size_t subscribers;  /**< event subscribers */
+    unsigned int version; /**< set by the caller: VIGIL_HUB_STATS_VERSION */
+    uint64_t samples;     /**< samples stored since start */
+    uint64_t batches;     /**< batches stored since start (duplicates excluded) */
+    uint64_t duplicates;  /**< duplicate batches acknowledged */
+    uint64_t commits;     /**< commit groups written */
+    uint64_t rejected;    /**< ingests refused (validation, queue, store) */
+    size_t series;        /**< series in the store */
+    size_t windows;       /**< series with an in-memory window */
+    size_t queue_depth;   /**< ingests waiting for their commit */
+    size_t subscribers;   /**< event subscribers */
 } vigil_hub_stats;
 
-/** Fills @p out. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+/** @since 0.2.0 */
+#define VIGIL_HUB_STATS_VERSION 1
+/** All zero but the version. @since 0.2.0 */
+#define VIGIL_HUB_STATS_INIT                               \
+    {                                                      \
+        VIGIL_HUB_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0 \
+    }
+
+/**
+ * Fills @p out. @return VIGIL_OK, VIGIL_EINVAL or VIGIL_EVERSION (unknown
+ * out->version). @since 0.1.0
+ */
 VIGIL_EXTERN(int) vigil_hub_stats_get(vigil_hub *hub, vigil_hub_stats *out);
 
 /**
@@ -371,7 +410,7 @@ struct vigil_engine_reload_result;
  * @param opts borrowed for the call.
  * @param result when not NULL (its version set by the caller,
  *        VIGIL_ENGINE_RELOAD_RESULT_VERSION), receives the counts.
- * @return VIGIL_OK; VIGIL_EINVAL (NULL hub or options, bad result version);
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL hub or options); VIGIL_EVERSION (bad result version);
  *         the codes of vigil_engine_replace() (nothing changed); after a
  *         successful replacement, the codes of vigil_engine_silence_add()
  *         for a silence that could not be added.
@@ -456,9 +495,6 @@ VIGIL_EXTERN(int)
 vigil_hub_action_request(vigil_hub *hub, const vigil_action_request *request, vigil_buf *id_out);
 
 /* ---- configuration (configs/collector.yaml) ------------------------------ */
-
-/** A loaded collector.yaml: options for the hub, its api and its server. @since 0.1.0 */
-typedef struct vigil_hub_config vigil_hub_config;
 
 /**
  * Loads and validates a collector.yaml (keys documented in

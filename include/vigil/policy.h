@@ -63,11 +63,15 @@
 #ifndef VIGIL_POLICY_H
 #define VIGIL_POLICY_H
 
-#include "vigil/common.h"
 #include "vigil/action.h"
+#include "vigil/batch.h"
+#include "vigil/buf.h"
+#include "vigil/common.h"
 #include "vigil/config.h"
+#include "vigil/log.h"
 #include "vigil/metric.h"
 #include "vigil/store.h"
+#include "vigil/types.h"
 #include "vigil/window.h"
 
 #ifdef __cplusplus
@@ -87,15 +91,6 @@ extern "C" {
 
 /** A code policy type (vtable in <vigil/sys/policy.h>). @since 0.1.0 */
 typedef struct vigil_policy_type vigil_policy_type;
-
-/**
- * A set of policy types (code policies) by kind. Never global: an embedder
- * makes one, registers its types (vigil_policy_register(),
- * <vigil/sys/policy.h>) and hands it to the engines that should know them
- * (vigil_engine_options.policy_types, vigil_hub_options.policy_types).
- * @since 0.2.0
- */
-typedef struct vigil_policy_registry vigil_policy_registry;
 
 /**
  * Creates an empty registry of policy types (the built-in kinds threshold,

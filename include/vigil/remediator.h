@@ -70,14 +70,13 @@
 #include "vigil/common.h"
 #include "vigil/config.h"
 #include "vigil/httpd.h"
+#include "vigil/log.h"
 #include "vigil/store.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** The remediator. @since 0.1.0 */
-typedef struct vigil_remediator vigil_remediator;
 
 /** Default audit store of a remediator. @since 0.1.0 */
 #define VIGIL_REMEDIATOR_DEFAULT_STORE "sqlite://./var/remediator.db"
@@ -93,10 +92,19 @@ typedef void (*vigil_remediator_result_cb)(const vigil_action_result *result, in
                                            const char *audit_mac, void *payload);
 
 /**
+ * The value that turns a guard off: cooldown_ms, max_attempts (stored as
+ * UINT_MAX in that unsigned field), reset_after_ms and rate_per_s. In these
+ * fields, as in every option, 0 means the documented default.
+ * @since 0.2.0
+ */
+#define VIGIL_REMEDIATOR_DISABLED (-1)
+
+/**
  * Options of a remediator. Initialise with VIGIL_REMEDIATOR_OPTIONS_INIT or
- * vigil_remediator_options_init(), which set the documented defaults; the
- * guard fields then take their values as they are (0 disables a guard).
- * @since 0.1.0
+ * vigil_remediator_options_init(): all zero but the version, and 0 in any
+ * field means its documented default. A guard is turned off with
+ * VIGIL_REMEDIATOR_DISABLED (in remediator.yaml, with 0).
+ * @since 0.1.0 (0 means the default, and VIGIL_REMEDIATOR_DISABLED, since 0.2.0)
  */
 typedef struct vigil_remediator_options {
     unsigned int version; /**< VIGIL_REMEDIATOR_OPTIONS_VERSION */
@@ -132,14 +140,24 @@ typedef struct vigil_remediator_options {
     const char *base_dir;
 
     /* ---- guards ---- */
-    int dry_run;                 /**< non-zero: nothing runs (default 0) */
-    int64_t cooldown_ms;         /**< per (action, target); default 60 s; 0: none */
-    unsigned int max_attempts;   /**< per target within window_ms; default 3; 0: no budget */
-    int64_t window_ms;           /**< default 10 min */
-    int64_t reset_after_ms;      /**< quiet time that ends a quarantine; default 10 min */
-    double rate_per_s;           /**< global token bucket refill; default 0.5 (30/min); 0: none */
+    int dry_run; /**< non-zero: nothing runs */
+    /** Time between two executions per (action, target); 0: 60 s;
+     * VIGIL_REMEDIATOR_DISABLED (any negative value): no cooldown. */
+    int64_t cooldown_ms;
+    /** Executions per target within window_ms, the next one quarantines the
+     * target; 0: 3; VIGIL_REMEDIATOR_DISABLED: no budget. */
+    unsigned int max_attempts;
+    /** The budget's window; 0: 10 min. Negative values are refused. */
+    int64_t window_ms;
+    /** Quiet time that ends a quarantine; 0: 10 min;
+     * VIGIL_REMEDIATOR_DISABLED (any negative value): a quarantine ends at
+     * the next request. */
+    int64_t reset_after_ms;
+    /** Global token bucket refill per second; 0: 0.5 (30/min);
+     * VIGIL_REMEDIATOR_DISABLED (any negative value): no rate limit. */
+    double rate_per_s;
     double rate_burst;           /**< bucket size; 0: the requests of one minute, at least 1 */
-    unsigned int max_concurrent; /**< actions running at once; default 4 (at least 1) */
+    unsigned int max_concurrent; /**< actions running at once; 0: 4 */
 
     /* ---- execution ---- */
     /** Worker threads; 0: max_concurrent + 2 (the extra ones decide guards
@@ -153,7 +171,7 @@ typedef struct vigil_remediator_options {
     int64_t tick_interval_ms;
     /** Wall clock in ms since the epoch (guards, audit, ledger, signature
      * timestamps); NULL: real time. */
-    int64_t (*clock)(void *payload);
+    vigil_clock_cb clock;
     void *clock_payload;
 
     /* ---- POST /v1/execute ---- */
@@ -197,12 +215,15 @@ typedef struct vigil_remediator_options {
 #define VIGIL_REMEDIATOR_OPTIONS_VERSION 1
 #define VIGIL_REMEDIATOR_OPTIONS_INIT                                                              \
     {                                                                                              \
-        VIGIL_REMEDIATOR_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, 0, 60000,   \
-            3, 600000, 600000, 0.5, 0, 4, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, \
-            NULL, 0, 0, 0, 0, VIGIL_LOGGER_INIT                                                    \
+        VIGIL_REMEDIATOR_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, \
+            0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, \
+            VIGIL_LOGGER_INIT                                                                      \
     }
 
-/** Fills @p opts with the defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+/**
+ * Fills @p opts as VIGIL_REMEDIATOR_OPTIONS_INIT does (all zero: the
+ * defaults). @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0
+ */
 VIGIL_EXTERN(int)
 vigil_remediator_options_init(vigil_remediator_options *opts, unsigned int version);
 
@@ -336,9 +357,6 @@ VIGIL_EXTERN(vigil_action_registry *) vigil_remediator_registry(vigil_remediator
 VIGIL_EXTERN(int) vigil_remediator_mount(vigil_remediator *rem, vigil_api *api);
 
 /* ---- configuration (configs/remediator.yaml) ------------------------------ */
-
-/** A loaded remediator.yaml. @since 0.1.0 */
-typedef struct vigil_remediator_config vigil_remediator_config;
 
 /**
  * Loads and validates a remediator.yaml (every key documented in

@@ -46,8 +46,11 @@
 #ifndef VIGIL_STORE_H
 #define VIGIL_STORE_H
 
+#include "vigil/batch.h"
 #include "vigil/common.h"
+#include "vigil/log.h"
 #include "vigil/metric.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,12 +65,6 @@ extern "C" {
 #define VIGIL_STORE_BLOB_MAX     (16 << 20) /**< bytes in a policy-state blob */
 #define VIGIL_STORE_MATCHERS_MAX 64         /**< tag matchers in one query */
 /**@}*/
-
-/** An open store. @since 0.1.0 */
-typedef struct vigil_store vigil_store;
-
-/** A set of store types (backends), looked up by URL scheme. @since 0.1.0 */
-typedef struct vigil_store_registry vigil_store_registry;
 
 /** A store type (a backend's vtable), defined in <vigil/sys/store.h>. @since 0.2.0 */
 typedef struct vigil_store_type vigil_store_type;

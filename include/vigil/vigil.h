@@ -6,14 +6,23 @@
  * Conventions (docs/architecture.md): functions return VIGIL_OK or a negative
  * vigil_status and record details in vigil_error_last(); objects are opaque,
  * created by vigil_<x>_new/_open and released by vigil_<x>_free/_close (NULL
- * is a no-op); options structs start with a version and have *_INIT.
+ * is a no-op); a function's prefix names its header; options structs start
+ * with a version and have *_INIT, all zero but the version meaning the
+ * defaults; structs the library fills start with a version the caller sets.
  */
 #ifndef VIGIL_VIGIL_H
 #define VIGIL_VIGIL_H
 
 #include "vigil/common.h"
+#include "vigil/types.h"
+#include "vigil/errors.h"
+#include "vigil/allocator.h"
+#include "vigil/buf.h"
+#include "vigil/log.h"
+#include "vigil/scalar.h"
 #include "vigil/config.h"
 #include "vigil/metric.h"
+#include "vigil/batch.h"
 #include "vigil/store.h"
 #include "vigil/window.h"
 #include "vigil/collector.h"
@@ -23,6 +32,7 @@
 #include "vigil/httpd.h"
 #include "vigil/hub.h"
 #include "vigil/action.h"
+#include "vigil/signature.h"
 #include "vigil/audit.h"
 #include "vigil/remediator.h"
 #include "vigil/daemon.h"

@@ -30,6 +30,7 @@
 
 #include "vigil/common.h"
 #include "vigil/metric.h"
+#include "vigil/types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,9 +43,6 @@ extern "C" {
 #define VIGIL_WINDOW_DEFAULT_MAX_AGE_MS  (60 * 60 * 1000) /**< 1 h */
 #define VIGIL_WINDOW_DEFAULT_MAX_SERIES  100000
 /**@}*/
-
-/** One series' history. @since 0.1.0 */
-typedef struct vigil_window vigil_window;
 
 /** Aggregates of a window. @since 0.1.0 */
 typedef enum vigil_window_agg {
@@ -167,20 +165,20 @@ vigil_window_quantile(const vigil_window *window, double q, int64_t duration_ms,
 
 /* ---- a set of windows keyed by series -------------------------------------- */
 
-/** Windows keyed by canonical series key, created on a series' first sample. @since 0.1.0 */
-typedef struct vigil_window_set vigil_window_set;
-
 /** Options of a window set. Zero fields mean the defaults. @since 0.1.0 */
 typedef struct vigil_window_set_options {
-    unsigned int version;        /**< VIGIL_WINDOW_SET_OPTIONS_VERSION */
-    vigil_window_options window; /**< bounds of every window of the set */
-    size_t max_series;           /**< windows at most; 0: 100,000 */
+    unsigned int version; /**< VIGIL_WINDOW_SET_OPTIONS_VERSION */
+    /** Bounds of every window of the set. Its version may be left 0 (as
+     * VIGIL_WINDOW_SET_OPTIONS_INIT leaves it): an embedded options struct
+     * has the layout of the version of the struct that holds it. */
+    vigil_window_options window;
+    size_t max_series; /**< windows at most; 0: 100,000 */
 } vigil_window_set_options;
 
 #define VIGIL_WINDOW_SET_OPTIONS_VERSION 1
-#define VIGIL_WINDOW_SET_OPTIONS_INIT                                  \
-    {                                                                  \
-        VIGIL_WINDOW_SET_OPTIONS_VERSION, VIGIL_WINDOW_OPTIONS_INIT, 0 \
+#define VIGIL_WINDOW_SET_OPTIONS_INIT                  \
+    {                                                  \
+        VIGIL_WINDOW_SET_OPTIONS_VERSION, {0, 0, 0}, 0 \
     }
 
 /** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */

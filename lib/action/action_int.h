@@ -13,6 +13,7 @@
 #include "proc/proc.h"
 #include "vigil/action.h"
 #include "vigil/config.h"
+#include "vigil/signature.h"
 #include "vigil/sys/action.h"
 
 #define VIGIL__ARGV_MAX 256 /* elements of a configured argv */
@@ -66,8 +67,7 @@ int vigil__env_names_parse(char ***out, const vigil_config_node *map);
 /* Builds the child environment: the fixed PATH (VIGIL__PROC_PATH) plus the
  * passthrough variables that
  * are set. *out is NULL-terminated; free with vigil__action_strv_free(). */
-int vigil__env_build(char ***out, char *const *names, vigil_action_getenv_cb getenv_cb,
-                     void *payload);
+int vigil__env_build(char ***out, char *const *names, vigil_getenv_cb getenv_cb, void *payload);
 
 /* ---- argv templates (spawn.c) ---- */
 enum { VIGIL__ARG_LITERAL = 0, VIGIL__ARG_TARGET = 1, VIGIL__ARG_PARAM = 2 };

@@ -25,7 +25,7 @@ typedef struct exec_state {
     vigil__proc_ids ids;
     size_t max_output;
     char *name;
-    vigil_action_getenv_cb getenv_cb;
+    vigil_getenv_cb getenv_cb;
     void *getenv_payload;
 } exec_state;
 

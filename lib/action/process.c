@@ -70,7 +70,7 @@ typedef struct proc_state {
     char *log_file;
     char *name;
     const vigil_logger *logger;
-    vigil_action_getenv_cb getenv_cb;
+    vigil_getenv_cb getenv_cb;
     void *getenv_payload;
     pid_t child; /* the program we started and have not reaped, or 0 */
 } proc_state;

@@ -54,8 +54,20 @@ void vigil_action_result_clear(vigil_action_result *result)
     vigil__free(result->id);
     vigil__free(result->reason);
     vigil__free(result->output);
-    vigil_action_result init = VIGIL_ACTION_RESULT_INIT;
-    *result = init;
+    unsigned int version = result->version;
+    vigil_action_result empty = VIGIL__ACTION_RESULT_EMPTY;
+    *result = empty;
+    result->version = version;
+}
+
+static int check_result(const vigil_action_result *result, const char *fn)
+{
+    if (!result)
+        return vigil__error_set(VIGIL_EINVAL, "%s: NULL result", fn);
+    if (result->version == 0 || result->version > VIGIL_ACTION_RESULT_VERSION)
+        return vigil__error_set(VIGIL_EVERSION, "%s: result version %u is not supported", fn,
+                                result->version);
+    return VIGIL_OK;
 }
 
 static int set_str(char **slot, const char *s)
@@ -70,15 +82,17 @@ static int set_str(char **slot, const char *s)
 
 int vigil_action_result_set_id(vigil_action_result *result, const char *id)
 {
-    if (!result)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_action_result_set_id: NULL result");
+    int vrc = check_result(result, "vigil_action_result_set_id");
+    if (vrc)
+        return vrc;
     return set_str(&result->id, id);
 }
 
 int vigil_action_result_set_reason(vigil_action_result *result, const char *reason)
 {
-    if (!result)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_action_result_set_reason: NULL result");
+    int vrc = check_result(result, "vigil_action_result_set_reason");
+    if (vrc)
+        return vrc;
     return set_str(&result->reason, reason);
 }
 
@@ -95,8 +109,9 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 
 int vigil_action_result_set_output(vigil_action_result *result, const char *data, size_t len)
 {
-    if (!result)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_action_result_set_output: NULL result");
+    int vrc = check_result(result, "vigil_action_result_set_output");
+    if (vrc)
+        return vrc;
     if (!data) {
         vigil__free(result->output);
         result->output = NULL;
@@ -134,8 +149,12 @@ int vigil_action_result_copy(vigil_action_result *dst, const vigil_action_result
 {
     if (!dst || !src || dst == src)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_result_copy: bad arguments");
+    int vrc = check_result(dst, "vigil_action_result_copy");
+    if (vrc)
+        return vrc;
     vigil_action_result_clear(dst);
     vigil_action_result r = *src;
+    r.version = dst->version;
     r.id = r.reason = r.output = NULL;
     if ((src->id && !(r.id = vigil__strdup(src->id))) ||
         (src->reason && !(r.reason = vigil__strdup(src->reason))) ||
@@ -185,9 +204,9 @@ struct vigil_action_registry {
     vigil_logger logger;
     char *base_dir;
     char *host;
-    vigil_action_getenv_cb getenv_cb;
+    vigil_getenv_cb getenv_cb;
     void *getenv_payload;
-    vigil_action_clock_cb clock_cb;
+    vigil_clock_cb clock_cb;
     void *clock_payload;
     int64_t max_timeout_ms;
     reg_type **types;
@@ -198,7 +217,7 @@ struct vigil_action_registry {
     size_t nactions, cactions;
 };
 
-static const char *default_getenv(const char *name, void *payload)
+static const char *default_getenv(void *payload, const char *name)
 {
     (void)payload;
     return getenv(name);
@@ -682,8 +701,12 @@ static void fill_info(const reg_action *a, vigil_action_info *out)
 int vigil_action_registry_info(const vigil_action_registry *registry, size_t index,
                                vigil_action_info *out)
 {
-    if (!registry || !out || out->version < 1 || out->version > VIGIL_ACTION_INFO_VERSION)
+    if (!registry || !out)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_info: bad arguments");
+    if (out->version < 1 || out->version > VIGIL_ACTION_INFO_VERSION)
+        return vigil__error_set(VIGIL_EVERSION,
+                                "vigil_action_registry_info: info version %u is not supported",
+                                out->version);
     if (index >= registry->nactions)
         return vigil__error_set(VIGIL_ENOTFOUND, "no action at index %zu", index);
     fill_info(registry->actions[index], out);
@@ -693,8 +716,12 @@ int vigil_action_registry_info(const vigil_action_registry *registry, size_t ind
 int vigil_action_registry_find(const vigil_action_registry *registry, const char *name,
                                vigil_action_info *out)
 {
-    if (!registry || !name || !out || out->version < 1 || out->version > VIGIL_ACTION_INFO_VERSION)
+    if (!registry || !name || !out)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_find: bad arguments");
+    if (out->version < 1 || out->version > VIGIL_ACTION_INFO_VERSION)
+        return vigil__error_set(VIGIL_EVERSION,
+                                "vigil_action_registry_find: info version %u is not supported",
+                                out->version);
     const reg_action *a = find_action(registry, name);
     if (!a) {
         vigil_buf b = VIGIL_BUF_INIT;
@@ -846,6 +873,9 @@ int vigil_action_registry_validate(const vigil_action_registry *registry,
         request->version > VIGIL_ACTION_REQUEST_VERSION)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_validate: bad arguments");
     if (result) {
+        int vrc = check_result(result, "vigil_action_registry_validate");
+        if (vrc)
+            return vrc;
         vigil_action_result_clear(result);
         if (request->id && check_text("id", request->id, VIGIL_ACTION_ID_MAX, false) == VIGIL_OK &&
             vigil_action_result_set_id(result, request->id))
@@ -918,6 +948,9 @@ int vigil_action_registry_execute(vigil_action_registry *registry,
     if (opts->version < 1 || opts->version > VIGIL_ACTION_EXEC_OPTIONS_VERSION)
         return vigil__error_set(VIGIL_EINVAL, "action exec options: version %u is not supported",
                                 opts->version);
+    int vrc = check_result(result, "vigil_action_registry_execute");
+    if (vrc)
+        return vrc;
     vigil_action_result_clear(result);
     if (request->id && check_text("id", request->id, VIGIL_ACTION_ID_MAX, false) == VIGIL_OK &&
         vigil_action_result_set_id(result, request->id))

@@ -3,6 +3,7 @@
 #include "crypto/crypto.h"
 #include "internal/common.h"
 #include "vigil/action.h"
+#include "vigil/signature.h"
 
 #include <errno.h>
 #include <inttypes.h>

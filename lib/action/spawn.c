@@ -358,8 +358,7 @@ int vigil__env_names_parse(char ***out, const vigil_config_node *map)
     return VIGIL_OK;
 }
 
-int vigil__env_build(char ***out, char *const *names, vigil_action_getenv_cb getenv_cb,
-                     void *payload)
+int vigil__env_build(char ***out, char *const *names, vigil_getenv_cb getenv_cb, void *payload)
 {
     size_t n = 0;
     while (names && names[n])
@@ -371,7 +370,7 @@ int vigil__env_build(char ***out, char *const *names, vigil_action_getenv_cb get
     if (!(env[k++] = vigil__strdup(VIGIL__PROC_PATH)))
         goto oom;
     for (size_t i = 0; i < n; i++) {
-        const char *v = getenv_cb ? getenv_cb(names[i], payload) : getenv(names[i]);
+        const char *v = getenv_cb ? getenv_cb(payload, names[i]) : getenv(names[i]);
         if (!v)
             continue;
         vigil_buf b = VIGIL_BUF_INIT;

@@ -38,7 +38,7 @@ typedef struct hook_state {
     int64_t backoff_ms;
     size_t max_output;
     char *host;
-    vigil_action_clock_cb clock_cb;
+    vigil_clock_cb clock_cb;
     void *clock_payload;
 } hook_state;
 
@@ -77,7 +77,7 @@ static int get_env(char **out, const vigil_config_node *config, const char *key,
     int rc = vigil_config_get_string(&name, config, key, NULL);
     if (rc || !name)
         return rc;
-    const char *v = ctx->getenv_cb(name, ctx->getenv_payload);
+    const char *v = ctx->getenv_cb(ctx->getenv_payload, name);
     if (!v || !*v)
         return vigil__action_cfg_error(vigil_config_node_get(config, key), VIGIL_EENV,
                                        "environment variable %.64s is not set", name);

@@ -953,7 +953,8 @@ int vigil_agent_stats_get(const vigil_agent *a, vigil_agent_stats *out)
     if (!a || !out)
         return vigil__error_set(VIGIL_EINVAL, "agent stats: NULL argument");
     if (out->version != VIGIL_AGENT_STATS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "agent stats: unsupported version %u", out->version);
+        return vigil__error_set(VIGIL_EVERSION, "agent stats: unsupported version %u",
+                                out->version);
 #define LOAD(f) __atomic_load_n(&a->f, __ATOMIC_RELAXED)
     out->collections = LOAD(n_collections);
     out->metrics = LOAD(n_metrics);

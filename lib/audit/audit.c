@@ -473,7 +473,12 @@ static int do_verify(vigil_audit *audit, int64_t cp_seq, const char *cp_mac,
     walk w;
     int rc;
 
+    if (out->version == 0 || out->version > VIGIL_AUDIT_REPORT_VERSION)
+        return vigil__error_set(VIGIL_EVERSION, "audit: report version %u is not supported",
+                                out->version);
+    unsigned int version = out->version;
     memset(out, 0, sizeof(*out));
+    out->version = version;
     out->ok = 1;
     memset(&w, 0, sizeof(w));
     w.r = out;
@@ -507,6 +512,7 @@ static int do_verify(vigil_audit *audit, int64_t cp_seq, const char *cp_mac,
     hmac_free(&w.h);
     if (rc != VIGIL_OK) {
         memset(out, 0, sizeof(*out));
+        out->version = version;
         return rc;
     }
     for (int i = 0; i < 2 && out->ok; i++) {

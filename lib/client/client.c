@@ -614,7 +614,8 @@ int vigil_client_stats_get(const vigil_client *c, vigil_client_stats *out)
     if (!c || !out)
         return vigil__error_set(VIGIL_EINVAL, "client stats: NULL argument");
     if (out->version != VIGIL_CLIENT_STATS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "client stats: unsupported version %u", out->version);
+        return vigil__error_set(VIGIL_EVERSION, "client stats: unsupported version %u",
+                                out->version);
     out->sent = __atomic_load_n(&c->n_sent, __ATOMIC_RELAXED);
     out->failed = __atomic_load_n(&c->n_failed, __ATOMIC_RELAXED);
     out->dropped = __atomic_load_n(&c->n_dropped, __ATOMIC_RELAXED);

@@ -67,7 +67,7 @@ int vigil__config_fail(const char *file, unsigned int line, unsigned int col, co
  * VIGIL_EVALUE; a variable that is not valid UTF-8 VIGIL_EENCODING. Errors are
  * recorded without a location (the caller adds it). */
 int vigil__config_expand(vigil_buf *out, const char *s, size_t len, size_t max_len,
-                         vigil_config_getenv_cb getenv_cb, void *payload);
+                         vigil_getenv_cb getenv_cb, void *payload);
 
 #define VIGIL__CONFIG_MAX_VAR (1024u * 1024u)
 

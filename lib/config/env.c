@@ -35,7 +35,7 @@ static int append(vigil_buf *out, const char *s, size_t n, size_t max_len)
 }
 
 int vigil__config_expand(vigil_buf *out, const char *s, size_t len, size_t max_len,
-                         vigil_config_getenv_cb getenv_cb, void *payload)
+                         vigil_getenv_cb getenv_cb, void *payload)
 {
     char name[256];
     size_t i = 0;
@@ -91,7 +91,7 @@ int vigil__config_expand(vigil_buf *out, const char *s, size_t len, size_t max_l
         } else {
             return malformed(ref, reflen, "a name has only letters, digits and '_'");
         }
-        const char *val = getenv_cb ? getenv_cb(name, payload) : getenv(name);
+        const char *val = getenv_cb ? getenv_cb(payload, name) : getenv(name);
         /* As in the shell, ":-" also replaces a variable that is set but empty. */
         if (val && !*val && dflt)
             val = NULL;

@@ -41,7 +41,7 @@ typedef struct {
     size_t max_text;
     unsigned int max_depth;
     int no_env;
-    vigil_config_getenv_cb getenv_cb;
+    vigil_getenv_cb getenv_cb;
     void *getenv_payload;
 } limits;
 

@@ -474,7 +474,7 @@ int vigil_config_duration(int64_t *out_ms, const vigil_config_node *node)
     int rc = scalar_of(&s, node, "a duration");
     if (rc)
         return rc;
-    rc = vigil_parse_duration(out_ms, s);
+    rc = vigil_scalar_parse_duration(out_ms, s);
     return rc ? node_relocate(node, rc) : VIGIL_OK;
 }
 
@@ -486,7 +486,7 @@ int vigil_config_size(uint64_t *out_bytes, const vigil_config_node *node)
     int rc = scalar_of(&s, node, "a size");
     if (rc)
         return rc;
-    rc = vigil_parse_size(out_bytes, s);
+    rc = vigil_scalar_parse_size(out_bytes, s);
     return rc ? node_relocate(node, rc) : VIGIL_OK;
 }
 
@@ -498,7 +498,7 @@ int vigil_config_rate(double *out_per_second, const vigil_config_node *node)
     int rc = scalar_of(&s, node, "a rate");
     if (rc)
         return rc;
-    rc = vigil_parse_rate(out_per_second, s);
+    rc = vigil_scalar_parse_rate(out_per_second, s);
     return rc ? node_relocate(node, rc) : VIGIL_OK;
 }
 
@@ -510,7 +510,7 @@ int vigil_config_percent(double *out_ratio, const vigil_config_node *node)
     int rc = scalar_of(&s, node, "a percentage");
     if (rc)
         return rc;
-    rc = vigil_parse_percent(out_ratio, s);
+    rc = vigil_scalar_parse_percent(out_ratio, s);
     return rc ? node_relocate(node, rc) : VIGIL_OK;
 }
 

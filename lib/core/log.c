@@ -5,13 +5,15 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Indexed by level - VIGIL_LOG_DEBUG. */
 static const char *const k_levels[] = {"debug", "info", "warn", "error", "off"};
 
 const char *vigil_log_level_name(vigil_log_level level)
 {
-    if ((int)level < 0 || (size_t)level >= VIGIL__ARRAY_LEN(k_levels))
+    int i = (int)level - (int)VIGIL_LOG_DEBUG;
+    if (i < 0 || (size_t)i >= VIGIL__ARRAY_LEN(k_levels))
         return "unknown";
-    return k_levels[level];
+    return k_levels[i];
 }
 
 int vigil_log_level_parse(vigil_log_level *out, const char *name)
@@ -20,7 +22,7 @@ int vigil_log_level_parse(vigil_log_level *out, const char *name)
         return vigil__error_set(VIGIL_EINVAL, "log level: NULL argument");
     for (size_t i = 0; i < VIGIL__ARRAY_LEN(k_levels); i++) {
         if (strcmp(name, k_levels[i]) == 0) {
-            *out = (vigil_log_level)i;
+            *out = (vigil_log_level)((int)i + (int)VIGIL_LOG_DEBUG);
             return VIGIL_OK;
         }
     }

@@ -26,7 +26,7 @@ static int bad_duration(const char *text)
                             clip(text, c, sizeof(c)));
 }
 
-int vigil_parse_duration(int64_t *out_ms, const char *text)
+int vigil_scalar_parse_duration(int64_t *out_ms, const char *text)
 {
     static const struct {
         const char *unit;
@@ -82,7 +82,7 @@ int vigil_parse_duration(int64_t *out_ms, const char *text)
     return VIGIL_OK;
 }
 
-int vigil_format_duration(char *buf, size_t size, int64_t ms)
+int vigil_scalar_format_duration(char *buf, size_t size, int64_t ms)
 {
     static const struct {
         const char *unit;
@@ -116,7 +116,7 @@ static int bad_size(const char *text)
                             clip(text, c, sizeof(c)));
 }
 
-int vigil_parse_size(uint64_t *out_bytes, const char *text)
+int vigil_scalar_parse_size(uint64_t *out_bytes, const char *text)
 {
     static const struct {
         const char *unit;
@@ -186,7 +186,7 @@ static const char *read_decimal(const char *p, double *out)
     return p;
 }
 
-int vigil_parse_rate(double *out_per_second, const char *text)
+int vigil_scalar_parse_rate(double *out_per_second, const char *text)
 {
     static const struct {
         const char *unit;
@@ -215,7 +215,7 @@ int vigil_parse_rate(double *out_per_second, const char *text)
                             clip(text, c, sizeof(c)));
 }
 
-int vigil_parse_percent(double *out_ratio, const char *text)
+int vigil_scalar_parse_percent(double *out_ratio, const char *text)
 {
     if (!out_ratio || !text)
         return vigil__error_set(VIGIL_EINVAL, "percentage: NULL argument");

@@ -283,7 +283,7 @@ static void fail_request(vigil_hub *hub, const char *id, const char *reason, con
 {
     const char *v[] = {reason};
     vigil__prom_add(hub->m_dispatch_failed, v, 1);
-    vigil_action_result r = VIGIL_ACTION_RESULT_INIT;
+    vigil_action_result r = VIGIL__ACTION_RESULT_EMPTY;
     r.status = VIGIL_ACTION_FAILED;
     vigil_action_result_set_id(&r, id);
     vigil_action_result_set_reason(&r, reason);
@@ -327,7 +327,7 @@ int vigil__hub_dispatch(vigil_hub *hub, const vigil_action_request *req, const c
         char msg[512];
         snprintf(msg, sizeof(msg), "%s", vigil_error_last()->message);
         vigil__hub_engine_error(hub, "ledger", rc);
-        vigil_action_result r = VIGIL_ACTION_RESULT_INIT;
+        vigil_action_result r = VIGIL__ACTION_RESULT_EMPTY;
         r.status = VIGIL_ACTION_FAILED;
         if (vigil_action_result_set_id(&r, req->id) == VIGIL_OK &&
             vigil_action_result_set_reason(&r, "ledger_failed") == VIGIL_OK && rc != VIGIL_EEXISTS)
@@ -620,7 +620,7 @@ int vigil_hub_reload_policies(vigil_hub *hub, const vigil_hub_options *o,
     if (!hub || !o)
         return vigil__error_set(VIGIL_EINVAL, "hub reload policies: NULL argument");
     if (result && (result->version == 0 || result->version > VIGIL_ENGINE_RELOAD_RESULT_VERSION))
-        return vigil__error_set(VIGIL_EINVAL,
+        return vigil__error_set(VIGIL_EVERSION,
                                 "hub reload policies: result version %u is not supported",
                                 result->version);
     vigil_engine_reload_result r = VIGIL_ENGINE_RELOAD_RESULT_INIT;

@@ -7,6 +7,7 @@
 
 #include "internal/common.h"
 #include "vigil/action.h"
+#include "vigil/signature.h"
 
 /* Hex digits of an audit MAC (HMAC-SHA256) plus the NUL. */
 #define VIGIL__AUDIT_MAC_HEX 65

@@ -228,7 +228,7 @@ static int backoff_wait(vigil__dispatch *d, int64_t ms)
 static void deliver(worker *w, job *j)
 {
     vigil__dispatch *d = w->d;
-    vigil_action_result r = VIGIL_ACTION_RESULT_INIT;
+    vigil_action_result r = VIGIL__ACTION_RESULT_EMPTY;
     int64_t seq = 0;
     char mac[VIGIL__AUDIT_MAC_HEX] = "";
     for (unsigned int n = 1;; n++) {
@@ -456,7 +456,7 @@ void vigil__dispatch_stop(vigil__dispatch *d)
     pthread_mutex_unlock(&d->mu);
     while (j) {
         job *next = j->next;
-        vigil_action_result r = VIGIL_ACTION_RESULT_INIT;
+        vigil_action_result r = VIGIL__ACTION_RESULT_EMPTY;
         vigil_action_result_set_id(&r, j->id);
         fail_msg(&r, "cancelled", "the hub stopped before the request was delivered");
         job_finish(j, &r, 0, "");

@@ -299,8 +299,11 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
         rc = init_metrics(hub);
     if (!rc)
         rc = vigil__events_new(&hub->events, opts->events_queue_max, opts->events_max_subscribers);
+    vigil_window_set_options wso = opts->windows;
+    if (wso.version == 0) /* embedded: the layout of this options version */
+        wso.version = VIGIL_WINDOW_SET_OPTIONS_VERSION;
     if (!rc)
-        rc = vigil_window_set_new(&hub->windows, &opts->windows);
+        rc = vigil_window_set_new(&hub->windows, &wso);
     vigil_store_options so = VIGIL_STORE_OPTIONS_INIT;
     so.logger = opts->logger;
     so.registry = opts->store_types;
@@ -338,7 +341,7 @@ static int validate(vigil_hub *hub, const vigil_batch *batch)
         const vigil_metric *m = vigil_batch_get(batch, i);
         if (m->ts_ms > limit) {
             char d[32];
-            vigil_format_duration(d, sizeof(d), hub->max_future_ms);
+            vigil_scalar_format_duration(d, sizeof(d), hub->max_future_ms);
             return vigil__error_set(VIGIL_EVALUE,
                                     "metrics[%zu].ts: %lld is more than %s in the future", i,
                                     (long long)m->ts_ms, d);
@@ -520,8 +523,14 @@ static void sync_cb(int status, const char *message, const vigil_hub_ingest_resu
 
 int vigil_hub_ingest(vigil_hub *hub, const vigil_batch *batch, vigil_hub_ingest_result *result)
 {
-    if (result)
+    unsigned int version = result ? result->version : 0;
+    if (result && (version == 0 || version > VIGIL_HUB_INGEST_RESULT_VERSION))
+        return vigil__error_set(VIGIL_EVERSION, "hub ingest: result version %u is not supported",
+                                version);
+    if (result) {
         memset(result, 0, sizeof(*result));
+        result->version = version;
+    }
     sync_wait w;
     memset(&w, 0, sizeof(w));
     pthread_mutex_init(&w.mu, NULL);
@@ -537,8 +546,10 @@ int vigil_hub_ingest(vigil_hub *hub, const vigil_batch *batch, vigil_hub_ingest_
         rc = w.status;
         if (rc)
             vigil__error_set(rc, "%s", w.message);
-        else if (result)
+        else if (result) {
             *result = w.result;
+            result->version = version;
+        }
     }
     pthread_cond_destroy(&w.cv);
     pthread_mutex_destroy(&w.mu);
@@ -730,6 +741,7 @@ static void commit_group_answer(vigil_hub *hub, commit_group *g)
         g->head = r->next;
         if (r->status)
             vigil__hub_rejected(hub, vigil__hub_reason(r->status));
+        r->result.version = VIGIL_HUB_INGEST_RESULT_VERSION;
         r->cb(r->status, r->message, &r->result, r->payload);
         group_answered(g, r);
     }
@@ -1071,7 +1083,11 @@ int vigil_hub_stats_get(vigil_hub *hub, vigil_hub_stats *out)
 {
     if (!hub || !out)
         return vigil__error_set(VIGIL_EINVAL, "hub stats: NULL argument");
+    unsigned int version = out->version;
+    if (version == 0 || version > VIGIL_HUB_STATS_VERSION)
+        return vigil__error_set(VIGIL_EVERSION, "hub stats: version %u is not supported", version);
     memset(out, 0, sizeof(*out));
+    out->version = version;
     pthread_mutex_lock(&hub->mu);
     out->samples = hub->samples;
     out->batches = hub->batches;

@@ -75,7 +75,7 @@ static void route_ingest(vigil__api_call *call, void *payload)
     vigil_batch *batch = NULL;
     int rc = vigil__hub_full(hub) ? VIGIL_EOVERLOADED : vigil_batch_new(&batch);
     if (!rc) {
-        vigil_json_decode_options o = VIGIL_JSON_DECODE_OPTIONS_INIT;
+        vigil_batch_decode_options o = VIGIL_BATCH_DECODE_OPTIONS_INIT;
         o.max_metrics = hub->max_batch_metrics;
         rc = vigil_batch_decode_json(batch, body, len, &o);
         /* The decoder's EINVAL is a body problem (unknown or duplicate field,
@@ -260,7 +260,7 @@ static void route_query(vigil__api_call *call, void *payload)
     if (!rc && sel.q.to_ms <= sel.q.from_ms)
         rc = vigil__error_set(VIGIL_EINVAL, "to: must be after from");
     if (!rc && step) {
-        if (vigil_parse_duration(&sel.q.step_ms, step) || sel.q.step_ms <= 0)
+        if (vigil_scalar_parse_duration(&sel.q.step_ms, step) || sel.q.step_ms <= 0)
             rc = vigil__error_set(VIGIL_EINVAL,
                                   "step: expected a duration such as \"60s\", got \"%.40s\"", step);
     }

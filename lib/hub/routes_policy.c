@@ -249,7 +249,7 @@ static void route_silence_add(vigil__api_call *call, void *payload)
         rc = vigil__error_set(VIGIL_EINVAL, "ends: set exactly one of ends and duration");
     if (!rc && dur) {
         int64_t d = 0;
-        if (vigil_parse_duration(&d, dur) || d <= 0)
+        if (vigil_scalar_parse_duration(&d, dur) || d <= 0)
             rc = bad(VIGIL_EVALUE, "duration", "expected a positive duration such as \"2h\"");
         else
             ends = starts + d;
@@ -641,7 +641,7 @@ static void route_action_result(vigil__api_call *call, void *payload)
     const char *id = vigil__api_call_path_arg(call, 0);
     size_t len = 0;
     const char *body = vigil__api_call_body(call, &len);
-    vigil_action_result r = VIGIL_ACTION_RESULT_INIT;
+    vigil_action_result r = VIGIL__ACTION_RESULT_EMPTY;
     int64_t seq = 0;
     char mac[VIGIL__AUDIT_MAC_HEX];
     int rc = VIGIL_OK;

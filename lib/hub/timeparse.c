@@ -88,7 +88,7 @@ int vigil__hub_parse_time(int64_t *out, const char *key, const char *text, int64
     }
     if (text[0] == '-') {
         int64_t d;
-        if (vigil_parse_duration(&d, text + 1) == VIGIL_OK) {
+        if (vigil_scalar_parse_duration(&d, text + 1) == VIGIL_OK) {
             *out = now - d;
             return VIGIL_OK;
         }

@@ -6,8 +6,14 @@
 #ifndef VIGIL_INTERNAL_COMMON_H
 #define VIGIL_INTERNAL_COMMON_H
 
+#include "vigil/allocator.h"
+#include "vigil/buf.h"
 #include "vigil/common.h"
+#include "vigil/errors.h"
+#include "vigil/log.h"
+#include "vigil/scalar.h"
 #include "vigil/sys/errors.h"
+#include "vigil/types.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -23,6 +29,14 @@
 #endif
 
 #define VIGIL__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The empty vigil_action_result (vigil/action.h) the library starts from:
+ * versioned, status FAILED, exit_code -1 ("no program ran"), the rest zero.
+ * The public VIGIL_ACTION_RESULT_INIT is all zero but the version, as every INIT. */
+#define VIGIL__ACTION_RESULT_EMPTY                                                         \
+    {                                                                                      \
+        VIGIL_ACTION_RESULT_VERSION, NULL, VIGIL_ACTION_FAILED, NULL, NULL, 0, 0, -1, 0, 0 \
+    }
 
 /* ---- allocation (lib/core/alloc.c): every allocation goes through here ---- */
 void *vigil__malloc(size_t size);

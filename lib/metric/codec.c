@@ -5,13 +5,13 @@
 #include <math.h>
 #include <stdio.h>
 
-int vigil_json_decode_options_init(vigil_json_decode_options *opts, unsigned int version)
+int vigil_batch_decode_options_init(vigil_batch_decode_options *opts, unsigned int version)
 {
     if (!opts)
         return vigil__error_set(VIGIL_EINVAL, "decode options: NULL");
-    if (version != VIGIL_JSON_DECODE_OPTIONS_VERSION)
+    if (version != VIGIL_BATCH_DECODE_OPTIONS_VERSION)
         return vigil__error_set(VIGIL_EINVAL, "decode options: unsupported version %u", version);
-    vigil_json_decode_options init = VIGIL_JSON_DECODE_OPTIONS_INIT;
+    vigil_batch_decode_options init = VIGIL_BATCH_DECODE_OPTIONS_INIT;
     *opts = init;
     return VIGIL_OK;
 }
@@ -312,7 +312,7 @@ static int top_string(const cJSON *v, const char *field, size_t max, const char 
     return VIGIL_OK;
 }
 
-static int decode_root(vigil_batch *b, const cJSON *root, const vigil_json_decode_options *o)
+static int decode_root(vigil_batch *b, const cJSON *root, const vigil_batch_decode_options *o)
 {
     const cJSON *agent = NULL, *id = NULL, *metrics = NULL;
     const char *agent_s = NULL, *id_s = NULL;
@@ -369,9 +369,9 @@ static int decode_root(vigil_batch *b, const cJSON *root, const vigil_json_decod
 }
 
 int vigil_batch_decode_json(vigil_batch *b, const char *json, size_t len,
-                            const vigil_json_decode_options *opts)
+                            const vigil_batch_decode_options *opts)
 {
-    vigil_json_decode_options defaults = VIGIL_JSON_DECODE_OPTIONS_INIT;
+    vigil_batch_decode_options defaults = VIGIL_BATCH_DECODE_OPTIONS_INIT;
     vigil__json_doc doc;
     if (!b)
         return vigil__error_set(VIGIL_EINVAL, "decode: batch is NULL");
@@ -380,7 +380,7 @@ int vigil_batch_decode_json(vigil_batch *b, const char *json, size_t len,
         return vigil__error_set(VIGIL_EINVAL, "decode: JSON text is NULL");
     if (!opts)
         opts = &defaults;
-    if (opts->version != VIGIL_JSON_DECODE_OPTIONS_VERSION)
+    if (opts->version != VIGIL_BATCH_DECODE_OPTIONS_VERSION)
         return vigil__error_set(VIGIL_EINVAL, "decode options: unsupported version %u",
                                 opts->version);
     if (opts->default_ts_ms < 0 || opts->default_ts_ms > VIGIL__METRIC_TS_MAX)

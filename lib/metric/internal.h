@@ -4,6 +4,7 @@
 #define VIGIL_METRIC_INTERNAL_H
 
 #include "internal/common.h"
+#include "vigil/batch.h"
 #include "vigil/metric.h"
 
 /* Appends metrics [first, first + count) of src to dst, as vigil_batch_add()

@@ -35,7 +35,7 @@ int64_t vigil__policy_now(vigil_engine *e)
 
 static void fmt_dur(char *b, size_t n, int64_t ms)
 {
-    if (vigil_format_duration(b, n, ms < 0 ? 0 : ms) < 0)
+    if (vigil_scalar_format_duration(b, n, ms < 0 ? 0 : ms) < 0)
         snprintf(b, n, "%lldms", (long long)ms);
 }
 
@@ -1393,7 +1393,7 @@ int vigil_engine_stats_get(vigil_engine *e, vigil_engine_stats *out)
     if (!e || !out)
         return vigil__error_set(VIGIL_EINVAL, "engine_stats: NULL argument");
     if (out->version == 0 || out->version > VIGIL_ENGINE_STATS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "engine_stats: version %u is not supported",
+        return vigil__error_set(VIGIL_EVERSION, "engine_stats: version %u is not supported",
                                 out->version);
     pthread_mutex_lock(&e->mu);
     vigil_engine_stats s = e->stats;

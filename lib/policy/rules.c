@@ -579,8 +579,8 @@ static int parse_rule(vigil_engine *e, const vigil_config_node *rule, pol_rule *
             goto fail;
         if (!e->o.aggregate && r->window_ms > e->window_max_age) {
             char b1[32], b2[32];
-            vigil_format_duration(b1, sizeof(b1), r->window_ms);
-            vigil_format_duration(b2, sizeof(b2), e->window_max_age);
+            vigil_scalar_format_duration(b1, sizeof(b1), r->window_ms);
+            vigil_scalar_format_duration(b2, sizeof(b2), e->window_max_age);
             rc = cfg_err(vigil_config_node_get(rule, "window"), VIGIL_ERANGE,
                          "window %s is longer than the history kept (%s)", b1, b2);
             goto fail;

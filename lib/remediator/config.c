@@ -43,6 +43,10 @@ static int section(const vigil_config_node **out, const vigil_config_node *root,
 static int get_uint(unsigned int *out, const vigil_config_node *map, const char *key,
                     unsigned int dflt, int64_t min, int64_t max)
 {
+    if (!vigil_config_node_get(map, key)) { /* absent: the default, 0 included */
+        *out = dflt;
+        return VIGIL_OK;
+    }
     int64_t v;
     int rc = vigil_config_get_int(&v, map, key, dflt);
     if (rc)
@@ -97,10 +101,17 @@ static int parse_guards(vigil_remediator_options *o, const vigil_config_node *ro
         (rc = get_uint(&o->max_concurrent, g, "max_concurrent", o->max_concurrent, 1, 4096)) ||
         (rc = vigil_config_get_double(&burst, g, "rate_burst", 0)))
         return rc;
+    /* In the file 0 turns a guard off; in the options 0 is the default. */
+    if (vigil_config_node_get(g, "cooldown") && o->cooldown_ms == 0)
+        o->cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
+    if (vigil_config_node_get(g, "max_attempts") && o->max_attempts == 0)
+        o->max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
+    if (vigil_config_node_get(g, "reset_after") && o->reset_after_ms == 0)
+        o->reset_after_ms = VIGIL_REMEDIATOR_DISABLED;
     if (rl && vigil_config_node_kind(rl) == VIGIL_CONFIG_SCALAR &&
         (strcmp(vigil_config_node_scalar(rl), "0") == 0 ||
          strcmp(vigil_config_node_scalar(rl), "none") == 0)) {
-        o->rate_per_s = 0;
+        o->rate_per_s = VIGIL_REMEDIATOR_DISABLED;
     } else if ((rc = vigil_config_get_rate(&o->rate_per_s, g, "rate_limit", o->rate_per_s))) {
         return rc;
     }
@@ -108,7 +119,8 @@ static int parse_guards(vigil_remediator_options *o, const vigil_config_node *ro
         return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(g, "rate_burst"),
                                   "expected a number from 0 to 1000000000");
     o->rate_burst = burst;
-    if (o->max_attempts && o->window_ms <= 0)
+    if (o->max_attempts != (unsigned int)VIGIL_REMEDIATOR_DISABLED &&
+        vigil_config_node_get(g, "window") && o->window_ms <= 0)
         return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(g, "window"),
                                   "a budget (max_attempts) needs a window longer than 0");
     return VIGIL_OK;

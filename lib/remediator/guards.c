@@ -250,7 +250,7 @@ static void fmt_ms(char *buf, size_t size, int64_t ms)
 {
     if (ms < 0)
         ms = 0;
-    if (vigil_format_duration(buf, size, ms))
+    if (vigil_scalar_format_duration(buf, size, ms))
         snprintf(buf, size, "%lldms", (long long)ms);
 }
 

@@ -128,7 +128,7 @@ int vigil__rem_recover(vigil_remediator *rem)
         vigil__log(&rem->logger, VIGIL_LOG_WARN, "remediator",
                    "request interrupted by a previous stop; not run again", "status=%s",
                    l.v[i]->status ? l.v[i]->status : "-");
-        vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+        vigil_action_result res = VIGIL__ACTION_RESULT_EMPTY;
         res.status = VIGIL_ACTION_FAILED;
         vigil_action_result_set_reason(&res, "interrupted");
         static const char msg[] = "the remediator stopped while this request was in progress";

@@ -13,6 +13,7 @@
 #include "api/internal.h"
 #include "internal/common.h"
 #include "vigil/remediator.h"
+#include "vigil/signature.h"
 #include "vigil/sys/action.h"
 
 /* Store state keys. */

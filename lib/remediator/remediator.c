@@ -335,7 +335,7 @@ static void deliver(vigil_remediator *rem, rem_flight *flight, const vigil_actio
 void vigil__rem_deliver_unrecorded(vigil_remediator *rem, rem_flight *flight, const char *id,
                                    const char *reason, const char *message)
 {
-    vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+    vigil_action_result res = VIGIL__ACTION_RESULT_EMPTY;
     vigil_action_result_set_id(&res, id);
     vigil_action_result_set_reason(&res, reason);
     if (message)
@@ -423,7 +423,7 @@ void vigil__rem_refuse(vigil_remediator *rem, const rem_req *req, const char *re
     vigil_buf_dispose(&d);
     const char *labels[] = {reason};
     vigil__prom_add(rem->m_refused, labels, 1);
-    vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+    vigil_action_result res = VIGIL__ACTION_RESULT_EMPTY;
     res.status = VIGIL_ACTION_REFUSED;
     vigil_action_result_set_reason(&res, reason);
     if (message)
@@ -437,7 +437,7 @@ static void internal_failure(vigil_remediator *rem, const rem_req *req, rem_flig
 {
     char msg[512];
     snprintf(msg, sizeof(msg), "%s: %s", what, vigil_error_last()->message);
-    vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+    vigil_action_result res = VIGIL__ACTION_RESULT_EMPTY;
     res.status = VIGIL_ACTION_FAILED;
     vigil_action_result_set_reason(&res, "internal_error");
     vigil_action_result_set_output(&res, msg, strlen(msg));
@@ -471,7 +471,7 @@ static void execute(vigil_remediator *rem, const rem_req *req, rem_flight *fligh
     vigil_action_request view;
     vigil__rem_req_view(req, &view);
     view.dry_run = 0;
-    vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+    vigil_action_result res = VIGIL__ACTION_RESULT_EMPTY;
     rc = vigil_action_registry_execute(rem->registry, &view, NULL, &res);
     vigil__rem_guards_done(rem, req->target);
     vigil_action_registry_reap(rem->registry);
@@ -520,7 +520,7 @@ static void park(vigil_remediator *rem, rem_req *req, rem_flight *flight, int64_
         return;
     }
     vigil__rem_ledger_status(rem, ap->req.id, "pending_approval", seq, mac);
-    vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+    vigil_action_result res = VIGIL__ACTION_RESULT_EMPTY;
     res.status = VIGIL_ACTION_PENDING_APPROVAL;
     vigil_action_result_set_id(&res, ap->req.id);
     pthread_mutex_lock(&rem->mu);
@@ -546,7 +546,7 @@ static void answer_recorded(vigil_remediator *rem, rem_job *job)
     vigil_action_status st;
     int known = vigil_action_status_parse(&st, rec->status ? rec->status : "") == VIGIL_OK;
     if (known) {
-        vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+        vigil_action_result res = VIGIL__ACTION_RESULT_EMPTY;
         res.status = st;
         vigil_action_result_set_id(&res, rec->id);
         if (st != VIGIL_ACTION_PENDING_APPROVAL) {
@@ -580,7 +580,7 @@ static void answer_recorded(vigil_remediator *rem, rem_job *job)
     }
     pthread_mutex_unlock(&rem->mu);
     /* left unfinished by a process that died: never run again */
-    vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+    vigil_action_result res = VIGIL__ACTION_RESULT_EMPTY;
     res.status = VIGIL_ACTION_FAILED;
     vigil_action_result_set_reason(&res, "interrupted");
     static const char msg[] = "the remediator stopped while this request was in progress";
@@ -676,7 +676,7 @@ static void process_new(vigil_remediator *rem, rem_job *job)
     /* not_allowed */
     vigil_action_request view;
     vigil__rem_req_view(req, &view);
-    vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+    vigil_action_result res = VIGIL__ACTION_RESULT_EMPTY;
     rc = vigil_action_registry_validate(rem->registry, &view, &res);
     if (rc == VIGIL_EPERM || rc == VIGIL_ENOTFOUND) {
         char msg[1024];
@@ -1054,6 +1054,20 @@ static int build_registry(vigil_remediator *rem, const vigil_remediator_options 
     return rc;
 }
 
+/* Options say 0 for "the default" and VIGIL_REMEDIATOR_DISABLED for "off";
+ * the guards read 0 as "off". */
+static void resolve_guards(vigil_remediator_options *o)
+{
+    o->cooldown_ms = o->cooldown_ms < 0 ? 0 : o->cooldown_ms ? o->cooldown_ms : 60000;
+    o->max_attempts = o->max_attempts == (unsigned int)VIGIL_REMEDIATOR_DISABLED ? 0
+                      : o->max_attempts                                          ? o->max_attempts
+                                                                                 : 3;
+    o->window_ms = o->window_ms ? o->window_ms : 600000;
+    o->reset_after_ms = o->reset_after_ms < 0 ? 0 : o->reset_after_ms ? o->reset_after_ms : 600000;
+    o->rate_per_s = o->rate_per_s < 0 ? 0 : o->rate_per_s > 0 ? o->rate_per_s : 0.5;
+    o->max_concurrent = o->max_concurrent ? o->max_concurrent : 4;
+}
+
 int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options *opts)
 {
     vigil_remediator_options dflt = VIGIL_REMEDIATOR_OPTIONS_INIT;
@@ -1065,8 +1079,7 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
     if (opts->version != VIGIL_REMEDIATOR_OPTIONS_VERSION)
         return vigil__error_set(VIGIL_EINVAL, "remediator options: unsupported version %u",
                                 opts->version);
-    if (opts->cooldown_ms < 0 || opts->window_ms < 0 || opts->reset_after_ms < 0 ||
-        opts->rate_per_s < 0 || opts->rate_burst < 0 || opts->max_skew_s < 0 ||
+    if (opts->window_ms < 0 || opts->rate_burst < 0 || opts->max_skew_s < 0 ||
         opts->tick_interval_ms < 0 || opts->hub_backoff_ms < 0 || opts->hub_timeout_ms < 0)
         return vigil__error_set(VIGIL_EINVAL, "remediator options: negative duration or rate");
     if (opts->max_attempts && opts->window_ms == 0)
@@ -1082,14 +1095,13 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
     if (!rem)
         return vigil__error_oom();
     rem->o = *opts;
+    resolve_guards(&rem->o);
     rem->logger = opts->logger;
     rem->o.logger = opts->logger;
     if (!rem->o.clock) {
         rem->o.clock = real_clock;
         rem->o.clock_payload = NULL;
     }
-    if (!rem->o.max_concurrent)
-        rem->o.max_concurrent = 1;
     if (!rem->o.workers)
         rem->o.workers = rem->o.max_concurrent + 2;
     if (rem->o.workers > 256)

@@ -244,7 +244,7 @@ static void route_execute(vigil__api_call *call, void *payload)
 static int parse_since(int64_t *out, const char *text, int64_t now)
 {
     int64_t d;
-    if (text[0] == '-' && vigil_parse_duration(&d, text + 1) == VIGIL_OK) {
+    if (text[0] == '-' && vigil_scalar_parse_duration(&d, text + 1) == VIGIL_OK) {
         *out = now - d;
         return VIGIL_OK;
     }
@@ -542,8 +542,7 @@ static void route_verify(vigil__api_call *call, void *payload)
     vigil_remediator *rem = payload;
     const char *seq = vigil__api_call_param(call, "seq");
     const char *mac = vigil__api_call_param(call, "mac");
-    vigil_audit_report rep;
-    memset(&rep, 0, sizeof(rep));
+    vigil_audit_report rep = VIGIL_AUDIT_REPORT_INIT;
     int rc;
     if (seq || mac) {
         char *end = NULL;

@@ -355,7 +355,7 @@ static int url_option(sq_url *u, const char *kv, size_t len)
                 VIGIL_EINVAL, "sqlite: URL option synchronous=%s: expected normal or full", val);
     } else if (kl == 12 && memcmp(kv, "busy_timeout", 12) == 0) {
         int64_t ms;
-        if (vigil_parse_duration(&ms, val) != VIGIL_OK || ms > INT32_MAX)
+        if (vigil_scalar_parse_duration(&ms, val) != VIGIL_OK || ms > INT32_MAX)
             return vigil__error_set(VIGIL_EINVAL,
                                     "sqlite: URL option busy_timeout=%s: expected a duration "
                                     "such as 250ms or 5s",

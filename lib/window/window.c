@@ -290,7 +290,7 @@ static double sum_of(const vigil_window *w, size_t first, size_t end)
 static int no_samples(int64_t duration)
 {
     char d[32];
-    if (duration == 0 || vigil_format_duration(d, sizeof(d), duration) != VIGIL_OK)
+    if (duration == 0 || vigil_scalar_format_duration(d, sizeof(d), duration) != VIGIL_OK)
         return vigil__error_set(VIGIL_ENOTFOUND, "window: no samples");
     return vigil__error_set(VIGIL_ENOTFOUND, "window: no samples in the last %s", d);
 }

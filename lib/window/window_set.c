@@ -51,6 +51,8 @@ int vigil_window_set_new(vigil_window_set **out, const vigil_window_set_options 
                                     opts->version);
         o = *opts;
     }
+    if (o.window.version == 0) /* embedded: the layout of this options version */
+        o.window.version = VIGIL_WINDOW_OPTIONS_VERSION;
     vigil_window_options wo;
     int rc = vigil__window_resolve(&wo, &o.window);
     if (rc)

@@ -41,7 +41,8 @@ END_TEST
 START_TEST(result_strings_are_owned_and_sanitised)
 {
     vigil_action_result r = VIGIL_ACTION_RESULT_INIT, c = VIGIL_ACTION_RESULT_INIT;
-    ck_assert_int_eq(r.exit_code, -1);
+    ck_assert_uint_eq(r.version, VIGIL_ACTION_RESULT_VERSION); /* all zero but the version */
+    ck_assert_int_eq(r.exit_code, 0);
     ck_assert_int_eq(vigil_action_result_set_id(&r, "id-1"), VIGIL_OK);
     ck_assert_int_eq(vigil_action_result_set_reason(&r, "cooldown"), VIGIL_OK);
     /* NUL bytes and invalid UTF-8 become U+FFFD, valid UTF-8 stays */
@@ -70,6 +71,10 @@ START_TEST(result_strings_are_owned_and_sanitised)
     ck_assert_int_eq(vigil_action_result_copy(&c, &c), VIGIL_EINVAL);
     vigil_action_result_clear(&r);
     vigil_action_result_clear(&c);
+    /* cleared: the empty result, the version kept */
+    ck_assert_uint_eq(r.version, VIGIL_ACTION_RESULT_VERSION);
+    ck_assert_int_eq(r.status, VIGIL_ACTION_FAILED);
+    ck_assert_int_eq(r.exit_code, -1);
     vigil_action_result_clear(NULL);
     ck_assert_ptr_null(r.id);
     ck_assert_int_eq(r.status, VIGIL_ACTION_FAILED);
@@ -426,12 +431,16 @@ START_TEST(info_and_find_describe_actions)
     vt_assert_error(VIGIL_ENOTFOUND, "no action named \"nope\"");
     ck_assert_int_eq(vigil_action_registry_info(r, 2, &info), VIGIL_ENOTFOUND);
     info.version = 0;
-    ck_assert_int_eq(vigil_action_registry_info(r, 0, &info), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_action_registry_info(r, 0, &info), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "vigil_action_registry_info: info version 0 is not supported");
+    info.version = VIGIL_ACTION_INFO_VERSION + 1;
+    ck_assert_int_eq(vigil_action_registry_find(r, "note", &info), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "vigil_action_registry_find: info version 2 is not supported");
     vigil_action_registry_free(r);
 }
 END_TEST
 
-static const char *design_getenv(const char *name, void *payload)
+static const char *design_getenv(void *payload, const char *name)
 {
     (void)payload;
     if (strcmp(name, "PAGER_TOKEN") == 0 || strcmp(name, "PAGER_HMAC_SECRET") == 0)
@@ -562,7 +571,7 @@ START_TEST(exec_runs_program_and_captures_output)
 }
 END_TEST
 
-static const char *fake_getenv(const char *name, void *payload)
+static const char *fake_getenv(void *payload, const char *name)
 {
     (void)payload;
     if (strcmp(name, "VIGIL_T_PASS") == 0)
@@ -976,6 +985,43 @@ START_TEST(validate_is_the_allowlist_guard)
 }
 END_TEST
 
+START_TEST(result_version_is_checked)
+{
+    vigil_action_registry *r =
+        at_configure(NULL, "actions:\n  - {name: demo, type: log, targets: '^demo$'}\n");
+    vigil_action_request rq = at_req("demo", "demo");
+    vigil_action_result good = VIGIL_ACTION_RESULT_INIT;
+    ck_assert_int_eq(vigil_action_result_set_id(&good, "g"), VIGIL_OK);
+    const unsigned int bad_versions[] = {0, VIGIL_ACTION_RESULT_VERSION + 1};
+    for (size_t i = 0; i < sizeof(bad_versions) / sizeof(bad_versions[0]); i++) {
+        vigil_action_result bad;
+        memset(&bad, 0, sizeof(bad));
+        bad.version = bad_versions[i];
+        char msg[128];
+        ck_assert_int_eq(vigil_action_registry_execute(r, &rq, NULL, &bad), VIGIL_EVERSION);
+        snprintf(msg, sizeof(msg),
+                 "vigil_action_registry_execute: result version %u is not supported",
+                 bad_versions[i]);
+        vt_assert_error(VIGIL_EVERSION, msg);
+        ck_assert_int_eq(vigil_action_registry_validate(r, &rq, &bad), VIGIL_EVERSION);
+        vt_assert_error(VIGIL_EVERSION, "vigil_action_registry_validate: result version");
+        ck_assert_int_eq(vigil_action_result_copy(&bad, &good), VIGIL_EVERSION);
+        vt_assert_error(VIGIL_EVERSION, "vigil_action_result_copy: result version");
+        ck_assert_int_eq(vigil_action_result_set_id(&bad, "x"), VIGIL_EVERSION);
+        vt_assert_error(VIGIL_EVERSION, "vigil_action_result_set_id: result version");
+        ck_assert_int_eq(vigil_action_result_set_reason(&bad, "x"), VIGIL_EVERSION);
+        vt_assert_error(VIGIL_EVERSION, "vigil_action_result_set_reason: result version");
+        ck_assert_int_eq(vigil_action_result_set_output(&bad, "x", 1), VIGIL_EVERSION);
+        vt_assert_error(VIGIL_EVERSION, "vigil_action_result_set_output: result version");
+        /* nothing was written into the refused struct */
+        ck_assert_ptr_null(bad.id);
+        ck_assert_ptr_null(bad.output);
+    }
+    vigil_action_result_clear(&good);
+    vigil_action_registry_free(r);
+}
+END_TEST
+
 /* ---- dry run and log ------------------------------------------------------------------ */
 
 typedef struct log_capture {
@@ -1245,6 +1291,7 @@ START_TEST(out_of_memory_is_clean)
     vt_alloc_install(); /* before anything is allocated */
     oom_ctx c;
     memset(&c, 0, sizeof(c));
+    c.res.version = VIGIL_ACTION_RESULT_VERSION;
     c.cfg = at_load("actions:\n"
                     "  - {name: echo, type: exec, argv: [/bin/echo, '{{target}}', "
                     "'{{params.n}}'], params: {n: '[a-z]+'}, env_passthrough: [HOME]}\n"
@@ -1332,6 +1379,7 @@ static Suite *action_suite(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, status_names_round_trip);
     tcase_add_test(tc, result_strings_are_owned_and_sanitised);
+    tcase_add_test(tc, result_version_is_checked);
     tcase_add_test(tc, request_param_lookup);
     tcase_add_test(tc, signature_make_and_verify);
     tcase_add_test(tc, registry_options_checked);

@@ -570,7 +570,7 @@ static void srv_stop(srv *s)
     close(s->fd);
 }
 
-static const char *hook_getenv(const char *name, void *payload)
+static const char *hook_getenv(void *payload, const char *name)
 {
     (void)payload;
     if (strcmp(name, "PAGER_TOKEN") == 0)

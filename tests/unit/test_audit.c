@@ -111,7 +111,7 @@ static void tamper(const fixture *f, const char *sql)
 
 static void expect_broken(vigil_audit *a, int64_t at, int64_t entries, const char *reason)
 {
-    vigil_audit_report r;
+    vigil_audit_report r = VIGIL_AUDIT_REPORT_INIT;
     ck_assert_int_eq(vigil_audit_verify(a, &r), VIGIL_OK);
     ck_assert_int_eq(r.ok, 0);
     ck_assert_int_eq(r.broken_at, at);
@@ -121,7 +121,7 @@ static void expect_broken(vigil_audit *a, int64_t at, int64_t entries, const cha
 
 static void expect_ok(vigil_audit *a, int64_t entries)
 {
-    vigil_audit_report r;
+    vigil_audit_report r = VIGIL_AUDIT_REPORT_INIT;
     ck_assert_int_eq(vigil_audit_verify(a, &r), VIGIL_OK);
     ck_assert_msg(r.ok, "broken at %lld: %s", (long long)r.broken_at, r.reason);
     ck_assert_int_eq(r.entries, entries);
@@ -209,7 +209,7 @@ START_TEST(append_head_verify)
     expect_ok(f.audit, 4);
 
     /* A checkpoint that matches. */
-    vigil_audit_report r;
+    vigil_audit_report r = VIGIL_AUDIT_REPORT_INIT;
     ck_assert_int_eq(vigil_audit_verify_checkpoint(f.audit, 3, mac, &r), VIGIL_OK);
     ck_assert_int_eq(r.ok, 1);
     ck_assert_int_eq(r.entries, 4);
@@ -324,7 +324,17 @@ START_TEST(bad_arguments)
     /* Nothing refused was appended. */
     expect_ok(au, 2);
 
-    vigil_audit_report r;
+    vigil_audit_report r = VIGIL_AUDIT_REPORT_INIT;
+    vigil_audit_report bad = VIGIL_AUDIT_REPORT_INIT;
+    bad.version = 0;
+    ck_assert_int_eq(vigil_audit_verify(au, &bad), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "audit: report version 0 is not supported");
+    bad.version = VIGIL_AUDIT_REPORT_VERSION + 1;
+    char hex[VIGIL_AUDIT_MAC_HEX];
+    memset(hex, 'a', sizeof(hex) - 1);
+    hex[sizeof(hex) - 1] = '\0';
+    ck_assert_int_eq(vigil_audit_verify_checkpoint(au, 1, hex, &bad), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "audit: report version 2 is not supported");
     ck_assert_int_eq(vigil_audit_head(NULL, NULL, NULL), VIGIL_EINVAL);
     ck_assert_int_eq(vigil_audit_verify(NULL, &r), VIGIL_EINVAL);
     ck_assert_int_eq(vigil_audit_verify(au, NULL), VIGIL_EINVAL);
@@ -463,7 +473,7 @@ START_TEST(tamper_truncated_tail_and_checkpoint)
     /* after a restart the chain alone looks fine ... */
     expect_ok(f.audit, 4);
     /* ... the hub's checkpoint reveals the truncation */
-    vigil_audit_report r;
+    vigil_audit_report r = VIGIL_AUDIT_REPORT_INIT;
     ck_assert_int_eq(vigil_audit_verify_checkpoint(f.audit, cp_seq, cp_mac, &r), VIGIL_OK);
     ck_assert_int_eq(r.ok, 0);
     ck_assert_int_eq(r.broken_at, 5);
@@ -553,7 +563,7 @@ END_TEST
 
 START_TEST(report_json_exact)
 {
-    vigil_audit_report r;
+    vigil_audit_report r = VIGIL_AUDIT_REPORT_INIT;
     memset(&r, 0, sizeof(r));
     r.ok = 1;
     r.entries = 42;
@@ -919,7 +929,7 @@ static int oom_op(void *p)
     for (int i = 0; i < 3; i++)
         if ((rc = vigil_audit_append(c->audit, "request", "a", "{\"k\":[1,2]}", NULL, NULL)) != 0)
             return rc;
-    vigil_audit_report r;
+    vigil_audit_report r = VIGIL_AUDIT_REPORT_INIT;
     if ((rc = vigil_audit_verify(c->audit, &r)) != 0)
         return rc;
     ck_assert_int_eq(r.ok, 1);

@@ -855,8 +855,8 @@ START_TEST(bad_options)
     ck_assert_ptr_nonnull(strstr(g_log, "token_env=VT_UNSET_TOKEN"));
     vigil_client_stats s = VIGIL_CLIENT_STATS_INIT;
     s.version = 9;
-    ck_assert_int_eq(vigil_client_stats_get(c, &s), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "unsupported version 9");
+    ck_assert_int_eq(vigil_client_stats_get(c, &s), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "client stats: unsupported version 9");
     ck_assert_int_eq(vigil_client_stats_get(NULL, &s), VIGIL_EINVAL);
     vigil_client_free(c);
     vigil_client_free(NULL);

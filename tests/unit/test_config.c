@@ -16,7 +16,7 @@ typedef struct {
     const char *const *pairs; /* name, value, name, value, ..., NULL */
 } env_table;
 
-static const char *table_getenv(const char *name, void *payload)
+static const char *table_getenv(void *payload, const char *name)
 {
     const env_table *t = payload;
     for (const char *const *p = t->pairs; *p; p += 2)

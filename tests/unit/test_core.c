@@ -243,7 +243,7 @@ START_TEST(durations_valid)
               {"90s", 90000}, {"1h", 3600000}};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         int64_t v = -1;
-        ck_assert_msg(vigil_parse_duration(&v, ok[i].in) == VIGIL_OK, "%s: %s", ok[i].in,
+        ck_assert_msg(vigil_scalar_parse_duration(&v, ok[i].in) == VIGIL_OK, "%s: %s", ok[i].in,
                       vigil_error_last()->message);
         ck_assert_int_eq(v, ok[i].ms);
     }
@@ -256,16 +256,17 @@ START_TEST(durations_invalid)
                                 "s", "10x", "1h ", " 1h",  "1e3s", "0x10s", "5mss", "10sm"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int64_t v = 42;
-        ck_assert_msg(vigil_parse_duration(&v, bad[i]) == VIGIL_EVALUE, "accepted \"%s\"", bad[i]);
+        ck_assert_msg(vigil_scalar_parse_duration(&v, bad[i]) == VIGIL_EVALUE, "accepted \"%s\"",
+                      bad[i]);
         ck_assert_int_eq(v, 42);
         vt_assert_error(VIGIL_EVALUE, "expected a duration such as \"10s\"");
     }
     int64_t v;
-    ck_assert_int_eq(vigil_parse_duration(&v, "99999999999999999999d"), VIGIL_ERANGE);
+    ck_assert_int_eq(vigil_scalar_parse_duration(&v, "99999999999999999999d"), VIGIL_ERANGE);
     vt_assert_error(VIGIL_ERANGE, "too large");
-    ck_assert_int_eq(vigil_parse_duration(&v, "9999999999999999d"), VIGIL_ERANGE);
-    ck_assert_int_eq(vigil_parse_duration(NULL, "1s"), VIGIL_EINVAL);
-    ck_assert_int_eq(vigil_parse_duration(&v, "ten"), VIGIL_EVALUE);
+    ck_assert_int_eq(vigil_scalar_parse_duration(&v, "9999999999999999d"), VIGIL_ERANGE);
+    ck_assert_int_eq(vigil_scalar_parse_duration(NULL, "1s"), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_scalar_parse_duration(&v, "ten"), VIGIL_EVALUE);
     vt_assert_error(VIGIL_EVALUE, "got \"ten\"");
 }
 END_TEST
@@ -273,63 +274,65 @@ END_TEST
 START_TEST(duration_format_round_trips)
 {
     char buf[32];
-    ck_assert_int_eq(vigil_format_duration(buf, sizeof(buf), 5400000), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_format_duration(buf, sizeof(buf), 5400000), VIGIL_OK);
     ck_assert_str_eq(buf, "1h30m");
-    ck_assert_int_eq(vigil_format_duration(buf, sizeof(buf), 0), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_format_duration(buf, sizeof(buf), 0), VIGIL_OK);
     ck_assert_str_eq(buf, "0");
-    ck_assert_int_eq(vigil_format_duration(buf, sizeof(buf), 93784005), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_format_duration(buf, sizeof(buf), 93784005), VIGIL_OK);
     ck_assert_str_eq(buf, "1d2h3m4s5ms");
     int64_t back;
-    ck_assert_int_eq(vigil_parse_duration(&back, buf), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_duration(&back, buf), VIGIL_OK);
     ck_assert_int_eq(back, 93784005);
-    ck_assert_int_eq(vigil_format_duration(buf, 3, 93784005), VIGIL_ERANGE);
-    ck_assert_int_eq(vigil_format_duration(buf, sizeof(buf), -1), VIGIL_ERANGE);
+    ck_assert_int_eq(vigil_scalar_format_duration(buf, 3, 93784005), VIGIL_ERANGE);
+    ck_assert_int_eq(vigil_scalar_format_duration(buf, sizeof(buf), -1), VIGIL_ERANGE);
 }
 END_TEST
 
 START_TEST(sizes)
 {
     uint64_t v;
-    ck_assert_int_eq(vigil_parse_size(&v, "512KiB"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_size(&v, "512KiB"), VIGIL_OK);
     ck_assert_uint_eq(v, 524288);
-    ck_assert_int_eq(vigil_parse_size(&v, "8MiB"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_size(&v, "8MiB"), VIGIL_OK);
     ck_assert_uint_eq(v, 8388608);
-    ck_assert_int_eq(vigil_parse_size(&v, "1GiB"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_size(&v, "1GiB"), VIGIL_OK);
     ck_assert_uint_eq(v, 1073741824ULL);
-    ck_assert_int_eq(vigil_parse_size(&v, "4096"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_size(&v, "4096"), VIGIL_OK);
     ck_assert_uint_eq(v, 4096);
-    ck_assert_int_eq(vigil_parse_size(&v, "10MB"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_size(&v, "10MB"), VIGIL_OK);
     ck_assert_uint_eq(v, 10000000);
-    ck_assert_int_eq(vigil_parse_size(&v, "12B"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_size(&v, "12B"), VIGIL_OK);
     ck_assert_uint_eq(v, 12);
     static const char *bad[] = {"", "big", "8 MiB", "8mib", "-1", "1.5MiB", "8MiBs", "MiB"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        ck_assert_msg(vigil_parse_size(&v, bad[i]) == VIGIL_EVALUE, "accepted \"%s\"", bad[i]);
+        ck_assert_msg(vigil_scalar_parse_size(&v, bad[i]) == VIGIL_EVALUE, "accepted \"%s\"",
+                      bad[i]);
         vt_assert_error(VIGIL_EVALUE, "expected a size such as \"8MiB\"");
     }
-    ck_assert_int_eq(vigil_parse_size(&v, "99999999999TiB"), VIGIL_ERANGE);
-    ck_assert_int_eq(vigil_parse_size(&v, "999999999999999999999"), VIGIL_ERANGE);
+    ck_assert_int_eq(vigil_scalar_parse_size(&v, "99999999999TiB"), VIGIL_ERANGE);
+    ck_assert_int_eq(vigil_scalar_parse_size(&v, "999999999999999999999"), VIGIL_ERANGE);
 }
 END_TEST
 
 START_TEST(rates)
 {
     double r;
-    ck_assert_int_eq(vigil_parse_rate(&r, "30/s"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_rate(&r, "30/s"), VIGIL_OK);
     ck_assert_double_eq(r, 30.0);
-    ck_assert_int_eq(vigil_parse_rate(&r, "30/min"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_rate(&r, "30/min"), VIGIL_OK);
     ck_assert_double_eq_tol(r, 0.5, 1e-12);
-    ck_assert_int_eq(vigil_parse_rate(&r, "36/h"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_rate(&r, "36/h"), VIGIL_OK);
     ck_assert_double_eq_tol(r, 0.01, 1e-12);
-    ck_assert_int_eq(vigil_parse_rate(&r, "1.5/s"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_rate(&r, "1.5/s"), VIGIL_OK);
     ck_assert_double_eq(r, 1.5);
     static const char *bad[] = {"",      "30",   "30/",   "/s",    "30/week", "thirty/s",
                                 "30 /s", "-1/s", "inf/s", "nan/s", "1e3/s"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        ck_assert_msg(vigil_parse_rate(&r, bad[i]) == VIGIL_EVALUE, "accepted \"%s\"", bad[i]);
+        ck_assert_msg(vigil_scalar_parse_rate(&r, bad[i]) == VIGIL_EVALUE, "accepted \"%s\"",
+                      bad[i]);
         vt_assert_error(VIGIL_EVALUE, "expected a rate such as \"30/min\"");
     }
-    ck_assert_int_eq(vigil_parse_rate(&r, "0/s"), VIGIL_ERANGE);
+    ck_assert_int_eq(vigil_scalar_parse_rate(&r, "0/s"), VIGIL_ERANGE);
     vt_assert_error(VIGIL_ERANGE, "above zero");
 }
 END_TEST
@@ -337,20 +340,21 @@ END_TEST
 START_TEST(percentages)
 {
     double p;
-    ck_assert_int_eq(vigil_parse_percent(&p, "10%"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_percent(&p, "10%"), VIGIL_OK);
     ck_assert_double_eq_tol(p, 0.10, 1e-12);
-    ck_assert_int_eq(vigil_parse_percent(&p, "2.5%"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_percent(&p, "2.5%"), VIGIL_OK);
     ck_assert_double_eq_tol(p, 0.025, 1e-12);
-    ck_assert_int_eq(vigil_parse_percent(&p, "0%"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_percent(&p, "0%"), VIGIL_OK);
     ck_assert_double_eq(p, 0.0);
-    ck_assert_int_eq(vigil_parse_percent(&p, "100%"), VIGIL_OK);
+    ck_assert_int_eq(vigil_scalar_parse_percent(&p, "100%"), VIGIL_OK);
     ck_assert_double_eq(p, 1.0);
     static const char *bad[] = {"", "10", "%", "ten%", "-5%", "10 %", "10%%", "nan%"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        ck_assert_msg(vigil_parse_percent(&p, bad[i]) == VIGIL_EVALUE, "accepted \"%s\"", bad[i]);
+        ck_assert_msg(vigil_scalar_parse_percent(&p, bad[i]) == VIGIL_EVALUE, "accepted \"%s\"",
+                      bad[i]);
         vt_assert_error(VIGIL_EVALUE, "expected a percentage such as \"10%\"");
     }
-    ck_assert_int_eq(vigil_parse_percent(&p, "101%"), VIGIL_ERANGE);
+    ck_assert_int_eq(vigil_scalar_parse_percent(&p, "101%"), VIGIL_ERANGE);
     vt_assert_error(VIGIL_ERANGE, "above 100%");
 }
 END_TEST
@@ -361,7 +365,7 @@ START_TEST(long_bad_input_is_clipped_in_message)
     memset(big, 'z', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     int64_t v;
-    ck_assert_int_eq(vigil_parse_duration(&v, big), VIGIL_EVALUE);
+    ck_assert_int_eq(vigil_scalar_parse_duration(&v, big), VIGIL_EVALUE);
     ck_assert_uint_lt(strlen(vigil_error_last()->message), 200);
     vt_assert_error(VIGIL_EVALUE, "...");
 }

@@ -445,7 +445,7 @@ START_TEST(client_gone_from_stream)
     pthread_join(t, NULL);
     ck_assert_int_eq(c.rc, CURLE_WRITE_ERROR);
     /* the server notices at the next event and releases the subscription */
-    vigil_hub_stats st;
+    vigil_hub_stats st = VIGIL_HUB_STATS_INIT;
     for (int i = 0; i < 500; i++) {
         vigil_hub_publish(s.hub, "x", "{}");
         vigil_hub_stats_get(s.hub, &st);
@@ -654,7 +654,7 @@ START_TEST(parallel_ingests_suspend_and_resume)
         ok += ts[i].ok;
     }
     ck_assert_int_eq(ok, 150);
-    vigil_hub_stats st;
+    vigil_hub_stats st = VIGIL_HUB_STATS_INIT;
     vigil_hub_stats_get(s.hub, &st);
     ck_assert_uint_eq(st.samples, 3000);
     srv_stop(&s);

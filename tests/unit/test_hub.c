@@ -211,7 +211,7 @@ START_TEST(ingest_commits_and_feeds_windows)
 {
     vigil_hub *hub = hub_at("sqlite::memory:", 0);
     vigil_batch *b = mk_batch("b-1", 3, "cpu", 1000);
-    vigil_hub_ingest_result res = {99, 99};
+    vigil_hub_ingest_result res = {VIGIL_HUB_INGEST_RESULT_VERSION, 99, 99};
     ck_assert_int_eq(vigil_hub_ingest(hub, b, &res), VIGIL_ECLOSED);
     vt_assert_error(VIGIL_ECLOSED, "hub: not started");
     ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
@@ -231,8 +231,19 @@ START_TEST(ingest_commits_and_feeds_windows)
     ck_assert_int_eq(res.duplicate, 1);
     vigil_batch_free(again);
     ck_assert_uint_eq(store_count(vigil_hub_store(hub), "cpu"), 3);
-    vigil_hub_stats st;
+    vigil_hub_stats st = VIGIL_HUB_STATS_INIT;
     ck_assert_int_eq(vigil_hub_stats_get(hub, &st), VIGIL_OK);
+    ck_assert_uint_eq(st.version, VIGIL_HUB_STATS_VERSION);
+    ck_assert_uint_eq(st.samples, 3);
+    /* output structs carry the caller's version; an unknown one is refused */
+    vigil_hub_stats bad_st = VIGIL_HUB_STATS_INIT;
+    bad_st.version = 0;
+    ck_assert_int_eq(vigil_hub_stats_get(hub, &bad_st), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "hub stats: version 0 is not supported");
+    vigil_hub_ingest_result bad_res = VIGIL_HUB_INGEST_RESULT_INIT;
+    bad_res.version = VIGIL_HUB_INGEST_RESULT_VERSION + 1;
+    ck_assert_int_eq(vigil_hub_ingest(hub, b, &bad_res), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "hub ingest: result version 2 is not supported");
     ck_assert_uint_eq(st.samples, 3);
     ck_assert_uint_eq(st.batches, 1);
     ck_assert_uint_eq(st.duplicates, 2);
@@ -337,7 +348,7 @@ static void *conc_main(void *arg)
         char id[32];
         snprintf(id, sizeof(id), "t%d-%d", c->id, i);
         vigil_batch *b = mk_batch(id, 100, "conc", (int64_t)c->id * 1000000 + i * 1000);
-        vigil_hub_ingest_result r;
+        vigil_hub_ingest_result r = VIGIL_HUB_INGEST_RESULT_INIT;
         if (vigil_hub_ingest(c->hub, b, &r) == VIGIL_OK)
             c->acked += r.accepted;
         vigil_batch_free(b);
@@ -363,7 +374,7 @@ START_TEST(concurrent_ingests_group_commit)
     }
     ck_assert_uint_eq(acked, 8 * 50 * 100);
     ck_assert_uint_eq(store_count(vigil_hub_store(hub), "conc"), acked);
-    vigil_hub_stats st;
+    vigil_hub_stats st = VIGIL_HUB_STATS_INIT;
     vigil_hub_stats_get(hub, &st);
     ck_assert_uint_eq(st.batches, 400);
     ck_assert_uint_le(st.commits, st.batches);
@@ -397,7 +408,7 @@ static int hold_store(const vigil_store_series *s, void *payload)
         return 0;
     vigil_batch *b = mk_batch("q-1", 5, "queue", 5000);
     ck_assert_int_eq(vigil_hub_ingest_async(f->hub, b, async_cb, &f->first), VIGIL_OK);
-    vigil_hub_stats st;
+    vigil_hub_stats st = VIGIL_HUB_STATS_INIT;
     for (int i = 0; i < 5000; i++) {
         vigil_hub_stats_get(f->hub, &st);
         if (st.queue_depth == 0)
@@ -756,7 +767,7 @@ START_TEST(events_stream)
     /* the slow subscriber never reads: after its queue (3 + hello) fills it is dropped */
     ck_assert_int_eq(vigil_hub_publish(hub, "x", "{}"), VIGIL_OK);
     ck_assert_int_eq(vigil_hub_publish(hub, "x", "{}"), VIGIL_OK);
-    vigil_hub_stats st;
+    vigil_hub_stats st = VIGIL_HUB_STATS_INIT;
     vigil_hub_stats_get(hub, &st);
     ck_assert_uint_eq(st.subscribers, 2);
     size_t n = 9;

@@ -99,7 +99,7 @@ START_TEST(inprocess_config_loads)
     ck_assert_ptr_null(ro->secret_env);
     ck_assert_ptr_null(ro->hub_url);
     ck_assert_ptr_null(ro->hub_token_env);
-    ck_assert_int_eq(ro->cooldown_ms, 0);
+    ck_assert_int_eq(ro->cooldown_ms, VIGIL_REMEDIATOR_DISABLED);
     ck_assert_int_eq(ro->tick_interval_ms, 50);
     ck_assert_ptr_nonnull(ro->actions);
     ck_assert_ptr_null(vigil_hub_config_hub(c)->remediator_url);

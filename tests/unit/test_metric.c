@@ -24,7 +24,7 @@ static vigil_batch *new_batch(void)
 /* Decodes a copy of json that is NOT NUL-terminated (an exact-size heap block,
  * so ASan catches any read past the end). */
 static int decode_exact(vigil_batch *b, const char *json, size_t len,
-                        const vigil_json_decode_options *o)
+                        const vigil_batch_decode_options *o)
 {
     char *copy = malloc(len ? len : 1);
     ck_assert_ptr_nonnull(copy);
@@ -710,14 +710,14 @@ END_TEST
 START_TEST(decode_options)
 {
     vigil_batch *b = new_batch();
-    vigil_json_decode_options o;
-    ck_assert_int_eq(vigil_json_decode_options_init(&o, VIGIL_JSON_DECODE_OPTIONS_VERSION),
+    vigil_batch_decode_options o;
+    ck_assert_int_eq(vigil_batch_decode_options_init(&o, VIGIL_BATCH_DECODE_OPTIONS_VERSION),
                      VIGIL_OK);
     ck_assert_uint_eq(o.max_metrics, 0);
-    ck_assert_int_eq(vigil_json_decode_options_init(&o, 99), VIGIL_EINVAL);
-    ck_assert_int_eq(vigil_json_decode_options_init(NULL, 1), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_batch_decode_options_init(&o, 99), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_batch_decode_options_init(NULL, 1), VIGIL_EINVAL);
 
-    vigil_json_decode_options_init(&o, VIGIL_JSON_DECODE_OPTIONS_VERSION);
+    vigil_batch_decode_options_init(&o, VIGIL_BATCH_DECODE_OPTIONS_VERSION);
     o.default_ts_ms = 777;
     const char *j = one("{\"name\":\"a\",\"value\":1},{\"name\":\"b\",\"value\":2,\"ts\":5}");
     ck_assert_int_eq(vigil_batch_decode_json(b, j, strlen(j), &o), VIGIL_OK);
@@ -959,7 +959,7 @@ START_TEST(limits)
 {
     /* max_metrics: a small configured limit. */
     vigil_batch *b = new_batch();
-    vigil_json_decode_options o = VIGIL_JSON_DECODE_OPTIONS_INIT;
+    vigil_batch_decode_options o = VIGIL_BATCH_DECODE_OPTIONS_INIT;
     o.max_metrics = 2;
     const char *three = one("{\"name\":\"a\",\"value\":1,\"ts\":1},{\"name\":\"a\",\"value\":1,"
                             "\"ts\":1},{\"name\":\"a\",\"value\":1,\"ts\":1}");

@@ -1148,8 +1148,12 @@ START_TEST(replace_is_all_or_nothing)
     vt_assert_error(VIGIL_EINVAL, "engine_replace: NULL engine");
     vigil_engine_reload_result bad = VIGIL_ENGINE_RELOAD_RESULT_INIT;
     bad.version = 0;
-    ck_assert_int_eq(vigil_engine_replace(e, NULL, NULL, NULL, &bad), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "result version 0 is not supported");
+    ck_assert_int_eq(vigil_engine_replace(e, NULL, NULL, NULL, &bad), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "result version 0 is not supported");
+    vigil_engine_stats bad_stats = VIGIL_ENGINE_STATS_INIT;
+    bad_stats.version = VIGIL_ENGINE_STATS_VERSION + 1;
+    ck_assert_int_eq(vigil_engine_stats_get(e, &bad_stats), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "engine_stats: version 2 is not supported");
     ck_assert_uint_eq(stats(e).policies, 1);
     TEARDOWN();
 }

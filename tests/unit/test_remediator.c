@@ -299,7 +299,7 @@ static char *audit_text(vigil_remediator *rem)
 
 static void assert_chain_ok(vigil_remediator *rem)
 {
-    vigil_audit_report rep;
+    vigil_audit_report rep = VIGIL_AUDIT_REPORT_INIT;
     ck_assert_int_eq(vigil_audit_verify(vigil_remediator_audit(rem), &rep), VIGIL_OK);
     ck_assert_msg(rep.ok, "chain broken at %lld: %s", (long long)rep.broken_at, rep.reason);
 }
@@ -433,7 +433,7 @@ START_TEST(cooldown_per_action_and_target)
     const char *dir = vt_tmpdir();
     vigil_remediator_options o = base_opts(dir);
     o.cooldown_ms = 60000;
-    o.max_attempts = 0;
+    o.max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
     vigil_remediator *rem = rem_new(&o, k_log_actions);
     expect(rem, "cd-1", "note", "web1", VIGIL_ACTION_SUCCEEDED, NULL);
     advance(30000);
@@ -454,15 +454,45 @@ START_TEST(cooldown_per_action_and_target)
 }
 END_TEST
 
+START_TEST(zero_options_are_the_defaults_and_disabled_turns_off)
+{
+    const char *dir = vt_tmpdir();
+    vigil_remediator_options o = base_opts(dir); /* guards all 0: the defaults */
+    vigil_remediator *rem = rem_new(&o, k_log_actions);
+    expect(rem, "zd-1", "note", "web1", VIGIL_ACTION_SUCCEEDED, NULL);
+    advance(59000);
+    expect(rem, "zd-2", "note", "web1", VIGIL_ACTION_REFUSED, "cooldown"); /* 60 s */
+    advance(1001);
+    expect(rem, "zd-3", "note", "web1", VIGIL_ACTION_SUCCEEDED, NULL);
+    char *a = audit_text(rem);
+    ck_assert_ptr_nonnull(strstr(a, "(cooldown 1m)"));
+    free(a);
+    vigil_remediator_free(rem);
+
+    dir = vt_tmpdir();
+    o = base_opts(dir);
+    o.cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
+    o.max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
+    o.rate_per_s = VIGIL_REMEDIATOR_DISABLED;
+    rem = rem_new(&o, k_log_actions);
+    for (int i = 0; i < 8; i++) { /* more than the default budget of 3 */
+        char id[16];
+        snprintf(id, sizeof(id), "zo-%d", i);
+        expect(rem, id, "note", "web1", VIGIL_ACTION_SUCCEEDED, NULL);
+    }
+    vigil_remediator_free(rem);
+}
+END_TEST
+
 START_TEST(budget_quarantine_reset_and_release)
 {
     const char *dir = vt_tmpdir();
     vigil_remediator_options o = base_opts(dir);
-    o.cooldown_ms = 0;
+    o.cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
     o.max_attempts = 2;
     o.window_ms = 600000;
     o.reset_after_ms = 600000;
-    o.rate_per_s = 0;
+    o.rate_per_s = VIGIL_REMEDIATOR_DISABLED;
     vigil_remediator *rem = rem_new(&o, k_log_actions);
     expect(rem, "bq-1", "note", "db", VIGIL_ACTION_SUCCEEDED, NULL);
     expect(rem, "bq-2", "other", "db", VIGIL_ACTION_SUCCEEDED, NULL);
@@ -499,9 +529,9 @@ START_TEST(rate_limit_token_bucket)
 {
     const char *dir = vt_tmpdir();
     vigil_remediator_options o = base_opts(dir);
-    o.cooldown_ms = 0;
-    o.max_attempts = 0;
-    ck_assert_int_eq(vigil_parse_rate(&o.rate_per_s, "2/min"), VIGIL_OK);
+    o.cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
+    o.max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
+    ck_assert_int_eq(vigil_scalar_parse_rate(&o.rate_per_s, "2/min"), VIGIL_OK);
     vigil_remediator *rem = rem_new(&o, k_log_actions);
     expect(rem, "rl-1", "note", "a", VIGIL_ACTION_SUCCEEDED, NULL);
     expect(rem, "rl-2", "note", "b", VIGIL_ACTION_SUCCEEDED, NULL);
@@ -520,9 +550,9 @@ START_TEST(busy_and_concurrency)
     const char *dir = vt_tmpdir();
     gate_reset();
     vigil_remediator_options o = base_opts(dir);
-    o.cooldown_ms = 0;
-    o.max_attempts = 0;
-    o.rate_per_s = 0;
+    o.cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
+    o.max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
+    o.rate_per_s = VIGIL_REMEDIATOR_DISABLED;
     o.max_concurrent = 1;
     vigil_remediator *rem = rem_new(&o, k_log_actions);
     waitres held;
@@ -547,8 +577,8 @@ START_TEST(approval_approve_deny_expire)
     const char *dir = vt_tmpdir();
     late_reset();
     vigil_remediator_options o = base_opts(dir);
-    o.cooldown_ms = 0;
-    o.max_attempts = 0;
+    o.cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
+    o.max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
     vigil_remediator *rem = rem_new(&o, k_log_actions);
     expect(rem, "ap-1", "ask", "x", VIGIL_ACTION_PENDING_APPROVAL, NULL);
     expect(rem, "ap-2", "ask", "y", VIGIL_ACTION_PENDING_APPROVAL, NULL);
@@ -692,7 +722,7 @@ START_TEST(exactly_once_redeliveries_and_restart)
     ck_assert_str_eq(w[5].r.output, w[0].r.output);
     ck_assert_int_eq(count_runs(dir), 1);
     /* the result's checkpoint verifies */
-    vigil_audit_report rep;
+    vigil_audit_report rep = VIGIL_AUDIT_REPORT_INIT;
     ck_assert_int_eq(
         vigil_audit_verify_checkpoint(vigil_remediator_audit(rem), w[0].seq, w[0].mac, &rep),
         VIGIL_OK);
@@ -799,8 +829,8 @@ START_TEST(dispatcher_and_bad_submits)
     vigil_remediator_options oi;
     ck_assert_int_eq(vigil_remediator_options_init(&oi, VIGIL_REMEDIATOR_OPTIONS_VERSION),
                      VIGIL_OK);
-    ck_assert_int_eq(oi.cooldown_ms, 60000);
-    ck_assert_int_eq(oi.max_concurrent, 4);
+    ck_assert_int_eq(oi.cooldown_ms, 0); /* all zero: the defaults */
+    ck_assert_int_eq(oi.max_concurrent, 0);
     ck_assert_int_eq(vigil_remediator_options_init(&oi, 7), VIGIL_EINVAL);
 }
 END_TEST
@@ -974,6 +1004,7 @@ static Suite *remediator_suite(void)
     tcase_add_test(tc, dry_run_global_action_request);
     tcase_add_test(tc, embedder_types_reach_the_remediator);
     tcase_add_test(tc, cooldown_per_action_and_target);
+    tcase_add_test(tc, zero_options_are_the_defaults_and_disabled_turns_off);
     tcase_add_test(tc, budget_quarantine_reset_and_release);
     tcase_add_test(tc, rate_limit_token_bucket);
     tcase_add_test(tc, busy_and_concurrency);

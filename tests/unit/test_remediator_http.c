@@ -133,9 +133,9 @@ static void fx_start(fixture *f, const char *actions_yaml, int with_hub)
     o.audit_key_len = strlen(AUDIT_KEY);
     setenv("VIGIL_TEST_REM_SECRET", SECRET, 1);
     o.secret_env = "VIGIL_TEST_REM_SECRET";
-    o.cooldown_ms = 0;
-    o.max_attempts = 0;
-    o.rate_per_s = 0;
+    o.cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
+    o.max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
+    o.rate_per_s = VIGIL_REMEDIATOR_DISABLED;
     o.base_dir = dir;
     o.actions = vigil_config_node_get(vigil_config_root(cfg, 0), "actions");
     o.logger = quiet;

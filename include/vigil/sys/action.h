@@ -35,15 +35,15 @@ extern "C" {
  * @since 0.1.0
  */
 typedef struct vigil_action_context {
-    unsigned int version;             /**< VIGIL_ACTION_CONTEXT_VERSION */
-    const char *action_name;          /**< the configured name */
-    const vigil_logger *logger;       /**< the registry's logger */
-    const char *base_dir;             /**< absolute, or NULL: relative paths are an error */
-    const char *host;                 /**< the host name */
-    int64_t timeout_ms;               /**< the action's `timeout` */
-    vigil_action_getenv_cb getenv_cb; /**< reads the environment */
+    unsigned int version;       /**< VIGIL_ACTION_CONTEXT_VERSION */
+    const char *action_name;    /**< the configured name */
+    const vigil_logger *logger; /**< the registry's logger */
+    const char *base_dir;       /**< absolute, or NULL: relative paths are an error */
+    const char *host;           /**< the host name */
+    int64_t timeout_ms;         /**< the action's `timeout` */
+    vigil_getenv_cb getenv_cb;  /**< reads the environment */
     void *getenv_payload;
-    vigil_action_clock_cb clock_cb; /**< wall clock in ms */
+    vigil_clock_cb clock_cb; /**< wall clock in ms */
     void *clock_payload;
     void *type_payload; /**< vigil_action_type.payload, may be NULL */
 } vigil_action_context;
