@@ -1082,8 +1082,6 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
     if (opts->window_ms < 0 || opts->rate_burst < 0 || opts->max_skew_s < 0 ||
         opts->tick_interval_ms < 0 || opts->hub_backoff_ms < 0 || opts->hub_timeout_ms < 0)
         return vigil__error_set(VIGIL_EINVAL, "remediator options: negative duration or rate");
-    if (opts->max_attempts && opts->window_ms == 0)
-        return vigil__error_set(VIGIL_EINVAL, "remediator options: max_attempts needs a window");
     if (opts->audit_key && !opts->audit_key_len)
         return vigil__error_set(VIGIL_EINVAL, "remediator options: array without length");
     const char *url = opts->store_url ? opts->store_url : VIGIL_REMEDIATOR_DEFAULT_STORE;
