@@ -10,7 +10,7 @@
 #   make valgrind        unit tests of a plain build under valgrind
 #   make install PREFIX=/usr/local DESTDIR=...   |   make uninstall   |   make clean
 
-VERSION      := 0.1.0
+VERSION      := 0.2.0
 SOMAJOR      := 0
 PREFIX       ?= /usr/local
 LIBDIR       ?= $(PREFIX)/lib
