@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define DEFAULT_CONFIG "configs/agent.yaml"
 
@@ -45,14 +44,10 @@ static void usage(FILE *f)
 static void log_error(const char *msg)
 {
     const vigil_error *e = vigil_error_last();
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     char full[1400], fields[64];
     snprintf(full, sizeof(full), "%s: %s", msg, e->message);
     snprintf(fields, sizeof(fields), "code=%d", e->code);
-    vigil_log_record r = {VIGIL_LOG_ERROR, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
-                          "agent", full, fields};
-    vigil_log_stderr(&r, NULL);
+    vigil_log_emit(NULL, VIGIL_LOG_ERROR, "agent", full, fields);
 }
 
 static int load(vigil_config **cfg, const char *path)

@@ -15,7 +15,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 static void usage(FILE *f)
 {
@@ -38,19 +37,10 @@ static void die(const char *what)
 static void dlog(const vigil_logger *lg, vigil_log_level level, const char *msg, const char *key,
                  const char *value)
 {
-    if (level < lg->min_level)
-        return;
     vigil_buf fields = VIGIL_BUF_INIT;
     if (vigil_log_field(&fields, key, value) != VIGIL_OK)
         vigil_buf_dispose(&fields);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    vigil_log_record r = {level, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "collector", msg,
-                          fields.ptr ? fields.ptr + 1 : ""};
-    if (lg->cb)
-        lg->cb(&r, lg->payload);
-    else
-        vigil_log_stderr(&r, NULL);
+    vigil_log_emit(lg, level, "collector", msg, fields.ptr ? fields.ptr + 1 : NULL);
     vigil_buf_dispose(&fields);
 }
 

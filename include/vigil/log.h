@@ -90,6 +90,23 @@ VIGIL_EXTERN(int) vigil_log_format(vigil_buf *out, const vigil_log_record *recor
 VIGIL_EXTERN(int) vigil_log_field(vigil_buf *out, const char *key, const char *value);
 
 /**
+ * Sends one record through @p logger, as the library's own objects log: the
+ * record is dropped when @p level is below the logger's min_level (or is
+ * VIGIL_LOG_OFF); ts is the wall clock now; the logger's callback receives it,
+ * or vigil_log_stderr() when the logger has none. For a program that embeds
+ * libvigil and wants its own lines in the same stream and format.
+ * @param logger NULL: the defaults (VIGIL_LOGGER_INIT).
+ * @param component e.g. "collector"; NULL is written as "".
+ * @param message NULL is written as "".
+ * @param fields logfmt fields without the leading space (see vigil_log_field());
+ *        NULL or "": none.
+ * Thread-safe when the callback is. @since 0.2.0
+ */
+VIGIL_EXTERN(void)
+vigil_log_emit(const vigil_logger *logger, vigil_log_level level, const char *component,
+               const char *message, const char *fields);
+
+/**
  * Returns the name of a level ("debug", "info", "warn", "error", "off"), or
  * "unknown". Never NULL. Thread-safe.
  * @since 0.1.0

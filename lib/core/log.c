@@ -159,3 +159,17 @@ void vigil__log(const vigil_logger *lg, vigil_log_level level, const char *compo
         vigil_log_stderr(&rec, NULL);
     vigil_buf_dispose(&fb);
 }
+
+void vigil_log_emit(const vigil_logger *lg, vigil_log_level level, const char *component,
+                    const char *message, const char *fields)
+{
+    vigil_log_level min = lg ? lg->min_level : VIGIL_LOG_INFO;
+    if (level < min || level >= VIGIL_LOG_OFF)
+        return;
+    vigil_log_record rec = {level, vigil__now_ms(), component ? component : "",
+                            message ? message : "", fields ? fields : ""};
+    if (lg && lg->cb)
+        lg->cb(&rec, lg->payload);
+    else
+        vigil_log_stderr(&rec, NULL);
+}

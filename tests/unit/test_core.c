@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/cond.h"
 #include "core/hash.h"
@@ -219,6 +220,52 @@ START_TEST(log_fields_are_logfmt)
     ck_assert_int_eq(vigil_log_field(NULL, "k", "v"), VIGIL_EINVAL);
     ck_assert_uint_eq(b.size, size);
     vigil_buf_dispose(&b);
+}
+END_TEST
+
+typedef struct {
+    int calls;
+    vigil_log_level level;
+    int64_t ts;
+    char line[512];
+} emit_capture;
+
+static void capture_record(const vigil_log_record *r, void *payload)
+{
+    emit_capture *c = payload;
+    c->calls++;
+    c->level = r->level;
+    c->ts = r->ts_ms;
+    snprintf(c->line, sizeof(c->line), "%s|%s|%s", r->component, r->message, r->fields);
+}
+
+/* vigil_log_emit: the logger's level filter, the callback, NULLs as "". */
+START_TEST(log_emit_through_a_logger)
+{
+    emit_capture c = {0, VIGIL_LOG_OFF, 0, ""};
+    vigil_logger lg = VIGIL_LOGGER_INIT;
+    lg.cb = capture_record;
+    lg.payload = &c;
+    lg.min_level = VIGIL_LOG_WARN;
+    struct timespec t0;
+    clock_gettime(CLOCK_REALTIME, &t0);
+    int64_t before = (int64_t)t0.tv_sec * 1000 + t0.tv_nsec / 1000000;
+    vigil_log_emit(&lg, VIGIL_LOG_INFO, "app", "dropped", NULL);
+    ck_assert_int_eq(c.calls, 0);
+    vigil_log_emit(&lg, VIGIL_LOG_ERROR, "app", "disk full", "mount=/var free=0");
+    ck_assert_int_eq(c.calls, 1);
+    ck_assert_int_eq(c.level, VIGIL_LOG_ERROR);
+    ck_assert_str_eq(c.line, "app|disk full|mount=/var free=0");
+    ck_assert_int_ge(c.ts, before);
+    ck_assert_int_le(c.ts, before + 60000);
+    vigil_log_emit(&lg, VIGIL_LOG_WARN, NULL, NULL, NULL);
+    ck_assert_int_eq(c.calls, 2);
+    ck_assert_str_eq(c.line, "||");
+    vigil_log_emit(&lg, VIGIL_LOG_OFF, "app", "never", NULL);
+    ck_assert_int_eq(c.calls, 2);
+    lg.min_level = VIGIL_LOG_OFF;
+    vigil_log_emit(&lg, VIGIL_LOG_ERROR, "app", "muted", NULL);
+    ck_assert_int_eq(c.calls, 2);
 }
 END_TEST
 
@@ -460,6 +507,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, log_format_is_logfmt);
     tcase_add_test(tc, log_fields_are_logfmt);
     tcase_add_test(tc, log_level_names);
+    tcase_add_test(tc, log_emit_through_a_logger);
     tcase_add_test(tc, durations_valid);
     tcase_add_test(tc, durations_invalid);
     tcase_add_test(tc, duration_format_round_trips);
