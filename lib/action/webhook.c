@@ -45,16 +45,6 @@ typedef struct hook_state {
 static const char *const k_keys[] = {"url",           "token_env", "secret_env", "retries",
                                      "retry_backoff", "ca_file",   "max_output", NULL};
 
-static void wipe_free(char *s)
-{
-    if (!s)
-        return;
-    volatile char *p = s;
-    while (*p)
-        *p++ = 0;
-    vigil__free(s);
-}
-
 static void hook_destroy(void *p)
 {
     hook_state *s = p;
@@ -62,8 +52,8 @@ static void hook_destroy(void *p)
         return;
     vigil__free(s->url);
     vigil__free(s->origin);
-    wipe_free(s->token);
-    wipe_free(s->secret);
+    vigil__free_wiped(s->token);
+    vigil__free_wiped(s->secret);
     vigil__free(s->ca_file);
     vigil__free(s->host);
     vigil__free(s);
