@@ -361,9 +361,20 @@ void vigil__api_finish(vigil__api_call *call)
     done(resp, payload);
 }
 
+void vigil__api_answer(vigil__api_call *call, int rc, int status, vigil_buf *body)
+{
+    vigil_api_response *resp = vigil__api_call_response(call);
+    if (rc)
+        vigil__api_resp_from_code(resp, rc, vigil_error_last()->message);
+    else
+        vigil__api_resp_json_buf(resp, status, body);
+    vigil_buf_dispose(body);
+    vigil__api_finish(call);
+}
+
 /* ---- request parsing ------------------------------------------------------- */
 
-static const char *req_header(const vigil_api_request *req, const char *name)
+const char *vigil__api_request_header(const vigil_api_request *req, const char *name)
 {
     for (size_t i = 0; i < req->nheaders; i++)
         if (req->headers[i].name && req->headers[i].value &&
@@ -520,7 +531,7 @@ static int authenticate(vigil__api_call *call, const api_route *route)
     }
     if (vigil__api_auth_sources(api->auth) == 0)
         return 0;
-    const char *h = req_header(call->req, "Authorization");
+    const char *h = vigil__api_request_header(call->req, "Authorization");
     const char *tok = NULL;
     size_t len = 0;
     if (h) {
@@ -573,14 +584,14 @@ static int check_body(vigil__api_call *call)
         vigil__api_resp_error(call->resp, 413, "too_large", msg, NULL);
         return 1;
     }
-    const char *ct = req_header(req, "Content-Type");
+    const char *ct = vigil__api_request_header(req, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
         (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
         vigil__api_resp_error(call->resp, 415, "unsupported_media_type",
                               "Content-Type must be application/json", NULL);
         return 1;
     }
-    const char *ce = req_header(req, "Content-Encoding");
+    const char *ce = vigil__api_request_header(req, "Content-Encoding");
     call->body = req->body;
     call->body_len = req->body ? req->body_len : 0;
     if (!ce || strcasecmp(ce, "identity") == 0)
@@ -708,7 +719,7 @@ static void dispatch(vigil__api_call *call)
     }
     vigil__free(path);
 
-    const char *origin = req_header(req, "Origin");
+    const char *origin = vigil__api_request_header(req, "Origin");
     int cors = origin_allowed(api, origin);
     if (cors) {
         vigil__api_resp_header(call->resp, "Access-Control-Allow-Origin", origin);
