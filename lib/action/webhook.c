@@ -125,7 +125,6 @@ static int hook_create(void **state, const vigil_config_node *config,
         return vigil__error_oom();
     const char *url;
     int64_t retries;
-    uint64_t max_output;
     int rc = vigil_config_require(config, "url");
     if (!rc)
         rc = vigil_config_get_string(&url, config, "url", NULL);
@@ -145,10 +144,7 @@ static int hook_create(void **state, const vigil_config_node *config,
     if (!rc)
         rc = vigil__action_get_path(&s->ca_file, config, "ca_file", ctx->base_dir);
     if (!rc)
-        rc = vigil_config_get_size(&max_output, config, "max_output", VIGIL_ACTION_OUTPUT_DEFAULT);
-    if (!rc && max_output > VIGIL_ACTION_OUTPUT_MAX)
-        rc = vigil__action_cfg_error(vigil_config_node_get(config, "max_output"), VIGIL_ERANGE,
-                                     "at most 16MiB");
+        rc = vigil__action_get_output_max(&s->max_output, config);
     if (!rc && !(s->host = vigil__strdup(ctx->host)))
         rc = vigil__error_oom();
     if (rc) {
@@ -156,7 +152,6 @@ static int hook_create(void **state, const vigil_config_node *config,
         return rc;
     }
     s->retries = (int)retries;
-    s->max_output = (size_t)max_output;
     s->clock_cb = ctx->clock_cb;
     s->clock_payload = ctx->clock_payload;
     *state = s;
