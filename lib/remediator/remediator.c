@@ -797,6 +797,16 @@ static int id_valid(const char *id)
     return 1;
 }
 
+/* Frees what submit_common() allocated and did not hand over (each may be NULL). */
+static void submit_undo(rem_job *job, rem_waiter *w, rem_flight *flight)
+{
+    vigil__rem_job_free(job);
+    vigil__free(w);
+    if (flight)
+        vigil__free(flight->id);
+    vigil__free(flight);
+}
+
 static int submit_common(vigil_remediator *rem, const vigil_action_request *request,
                          vigil_remediator_result_cb cb, vigil_action_done_cb plain, void *payload)
 {
@@ -828,11 +838,7 @@ static int submit_common(vigil_remediator *rem, const vigil_action_request *requ
     if (!rc && !(flight->id = vigil__strdup(job->req.id)))
         rc = vigil__error_oom();
     if (rc) {
-        vigil__rem_job_free(job);
-        vigil__free(w);
-        if (flight)
-            vigil__free(flight->id);
-        vigil__free(flight);
+        submit_undo(job, w, flight);
         return rc;
     }
     w->cb = cb;
@@ -864,11 +870,7 @@ static int submit_common(vigil_remediator *rem, const vigil_action_request *requ
         }
     }
     pthread_mutex_unlock(&rem->mu);
-    vigil__rem_job_free(job);
-    vigil__free(w);
-    if (flight)
-        vigil__free(flight->id);
-    vigil__free(flight);
+    submit_undo(job, w, flight);
     return rc;
 }
 
