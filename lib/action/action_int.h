@@ -64,6 +64,18 @@ void vigil__ids_free(vigil__proc_ids *ids);
 
 /* env_passthrough names, validated. */
 int vigil__env_names_parse(char ***out, const vigil_config_node *map);
+/* Reads the optional keys of an action that runs a program in a child:
+ * env_passthrough, workdir (resolved against base_dir), user and group, in
+ * that order. The outputs are the caller's even on failure. */
+int vigil__action_child_parse(char ***env_names, char **workdir, vigil__proc_ids *ids,
+                              const vigil_config_node *map, const char *base_dir);
+/* Reads the optional max_output key: VIGIL_ACTION_OUTPUT_DEFAULT when absent,
+ * at most VIGIL_ACTION_OUTPUT_MAX (a located VIGIL_ERANGE otherwise). */
+int vigil__action_get_output_max(size_t *out, const vigil_config_node *map);
+/* Sets a result's status and reason, and its output from `out` without
+ * trailing newlines. */
+int vigil__action_result_fill(vigil_action_result *r, vigil_action_status st, const char *reason,
+                              const vigil_buf *out);
 /* Builds the child environment: the fixed PATH (VIGIL__PROC_PATH) plus the
  * passthrough variables that
  * are set. *out is NULL-terminated; free with vigil__action_strv_free(). */

@@ -51,26 +51,17 @@ static int exec_create(void **state, const vigil_config_node *config,
     exec_state *s = vigil__calloc(1, sizeof(*s));
     if (!s)
         return vigil__error_oom();
-    uint64_t max_output;
     int rc = vigil__argv_parse(&s->argv, config, "argv", ctx->base_dir, true);
     if (!rc)
-        rc = vigil__env_names_parse(&s->env_names, config);
+        rc = vigil__action_child_parse(&s->env_names, &s->workdir, &s->ids, config, ctx->base_dir);
     if (!rc)
-        rc = vigil__action_get_path(&s->workdir, config, "workdir", ctx->base_dir);
-    if (!rc)
-        rc = vigil__ids_parse(&s->ids, config);
-    if (!rc)
-        rc = vigil_config_get_size(&max_output, config, "max_output", VIGIL_ACTION_OUTPUT_DEFAULT);
-    if (!rc && max_output > VIGIL_ACTION_OUTPUT_MAX)
-        rc = vigil__action_cfg_error(vigil_config_node_get(config, "max_output"), VIGIL_ERANGE,
-                                     "at most 16MiB");
+        rc = vigil__action_get_output_max(&s->max_output, config);
     if (!rc && !(s->name = vigil__strdup(ctx->action_name)))
         rc = vigil__error_oom();
     if (rc) {
         exec_destroy(s);
         return rc;
     }
-    s->max_output = (size_t)max_output;
     s->getenv_cb = ctx->getenv_cb;
     s->getenv_payload = ctx->getenv_payload;
     *state = s;

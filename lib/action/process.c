@@ -224,11 +224,7 @@ static int proc_create(void **state, const vigil_config_node *config,
     if (!rc)
         rc = get_positive(&s->settle_ms, config, "settle", 0, true);
     if (!rc)
-        rc = vigil__env_names_parse(&s->env_names, config);
-    if (!rc)
-        rc = vigil__action_get_path(&s->workdir, config, "workdir", ctx->base_dir);
-    if (!rc)
-        rc = vigil__ids_parse(&s->ids, config);
+        rc = vigil__action_child_parse(&s->env_names, &s->workdir, &s->ids, config, ctx->base_dir);
     if (!rc)
         rc = vigil__action_get_path(&s->log_file, config, "log_file", ctx->base_dir);
     if (!rc && !(s->name = vigil__strdup(ctx->action_name)))
@@ -385,17 +381,6 @@ static int stop(proc_state *s, pid_t pid, int pidfd, const vigil_action_exec *ex
     return VIGIL_OK;
 }
 
-static int set_result(vigil_action_result *r, vigil_action_status st, const char *reason,
-                      const vigil_buf *out)
-{
-    r->status = st;
-    int rc = vigil_action_result_set_reason(r, reason);
-    size_t len = out->size;
-    while (len && out->ptr[len - 1] == '\n')
-        len--;
-    return rc ? rc : vigil_action_result_set_output(r, out->ptr ? out->ptr : "", len);
-}
-
 static int start(proc_state *s, const vigil_action_exec *exec, vigil_buf *out,
                  vigil_action_result *result)
 {
@@ -419,7 +404,7 @@ static int start(proc_state *s, const vigil_action_exec *exec, vigil_buf *out,
     if (fd < 0) {
         vigil__buf_printf(out, "cannot open %s: %s", s->log_file ? s->log_file : "/dev/null",
                           strerror(errno));
-        rc = set_result(result, VIGIL_ACTION_FAILED, "spawn_failed", out);
+        rc = vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "spawn_failed", out);
     } else {
         if (fd < 3) { /* keep 0..2 free for the child's dup2 */
             int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -435,9 +420,9 @@ static int start(proc_state *s, const vigil_action_exec *exec, vigil_buf *out,
             close(fd);
         if (rc == VIGIL_ECHILD || rc == VIGIL_EIO || rc == VIGIL_ETIMEOUT) {
             vigil__buf_puts(out, vigil_error_last()->message);
-            rc = set_result(result,
-                            rc == VIGIL_ETIMEOUT ? VIGIL_ACTION_TIMEOUT : VIGIL_ACTION_FAILED,
-                            rc == VIGIL_ETIMEOUT ? "timeout" : "spawn_failed", out);
+            rc = vigil__action_result_fill(
+                result, rc == VIGIL_ETIMEOUT ? VIGIL_ACTION_TIMEOUT : VIGIL_ACTION_FAILED,
+                rc == VIGIL_ETIMEOUT ? "timeout" : "spawn_failed", out);
         } else if (rc == VIGIL_OK) {
             s->child = pid;
         }
@@ -455,7 +440,7 @@ static int start(proc_state *s, const vigil_action_exec *exec, vigil_buf *out,
         kill(-pid, SIGKILL);
         waitpid(pid, NULL, 0);
         s->child = 0;
-        return set_result(result, VIGIL_ACTION_FAILED, "pidfile", out);
+        return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "pidfile", out);
     }
     if (s->settle_ms > 0) {
         int64_t settle = vigil__monotonic_ms() + s->settle_ms;
@@ -476,13 +461,13 @@ static int start(proc_state *s, const vigil_action_exec *exec, vigil_buf *out,
             } else {
                 vigil__buf_printf(out, "pid %d ended right after starting", (int)pid);
             }
-            return set_result(result, VIGIL_ACTION_FAILED, "exited", out);
+            return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "exited", out);
         }
     }
     vigil__buf_printf(out, "started pid %d", (int)pid);
     vigil__log(s->logger, VIGIL_LOG_INFO, "action", "supervised program started",
                "action=%s pid=%d", s->name, (int)pid);
-    return set_result(result, VIGIL_ACTION_SUCCEEDED, NULL, out);
+    return vigil__action_result_fill(result, VIGIL_ACTION_SUCCEEDED, NULL, out);
 }
 
 static int proc_execute(void *p, const vigil_action_request *req, const vigil_action_exec *exec,
@@ -498,34 +483,34 @@ static int proc_execute(void *p, const vigil_action_request *req, const vigil_ac
     int pidfd = -1;
     int pr = probe(s, &pid, &pidfd, &out);
     if (pr == PR_BAD) {
-        rc = set_result(result, VIGIL_ACTION_FAILED, "bad_pidfile", &out);
+        rc = vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "bad_pidfile", &out);
         goto done;
     }
     if (s->op == OP_START && pr == PR_RUNNING) {
         vigil__buf_printf(&out, "already running (pid %d)", (int)pid);
-        rc = set_result(result, VIGIL_ACTION_SUCCEEDED, NULL, &out);
+        rc = vigil__action_result_fill(result, VIGIL_ACTION_SUCCEEDED, NULL, &out);
         goto done;
     }
     if (s->op != OP_START) {
         if (pr == PR_RUNNING && stop(s, pid, pidfd, exec, &out) != VIGIL_OK) {
-            rc = set_result(result, VIGIL_ACTION_FAILED, "stop_failed", &out);
+            rc = vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "stop_failed", &out);
             goto done;
         }
         if (pr == PR_MISSING)
             vigil__buf_puts(&out, "not running\n");
         if (s->op == OP_STOP) {
-            rc = set_result(result, VIGIL_ACTION_SUCCEEDED, NULL, &out);
+            rc = vigil__action_result_fill(result, VIGIL_ACTION_SUCCEEDED, NULL, &out);
             goto done;
         }
     }
     if (vigil__monotonic_ms() >= exec->deadline_ms) {
         vigil__buf_puts(&out, "no time left to start the program");
-        rc = set_result(result, VIGIL_ACTION_TIMEOUT, "timeout", &out);
+        rc = vigil__action_result_fill(result, VIGIL_ACTION_TIMEOUT, "timeout", &out);
         goto done;
     }
     if (exec->cancel && exec->cancel(exec->cancel_payload)) {
         vigil__buf_puts(&out, "cancelled before starting the program");
-        rc = set_result(result, VIGIL_ACTION_FAILED, "cancelled", &out);
+        rc = vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "cancelled", &out);
         goto done;
     }
     rc = start(s, exec, &out, result);

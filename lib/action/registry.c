@@ -866,6 +866,21 @@ static int refuse_result(vigil_action_result *result, int code)
     return code;
 }
 
+/* Checks `result` for function `fn`, clears it and copies the request's id
+ * into it (when the id is valid). */
+static int result_start(vigil_action_result *result, const vigil_action_request *request,
+                        const char *fn)
+{
+    int rc = check_result(result, fn);
+    if (rc)
+        return rc;
+    vigil_action_result_clear(result);
+    if (request->id && check_text("id", request->id, VIGIL_ACTION_ID_MAX, false) == VIGIL_OK &&
+        vigil_action_result_set_id(result, request->id))
+        return VIGIL_ENOMEM;
+    return VIGIL_OK;
+}
+
 int vigil_action_registry_validate(const vigil_action_registry *registry,
                                    const vigil_action_request *request, vigil_action_result *result)
 {
@@ -873,13 +888,9 @@ int vigil_action_registry_validate(const vigil_action_registry *registry,
         request->version > VIGIL_ACTION_REQUEST_VERSION)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_validate: bad arguments");
     if (result) {
-        int vrc = check_result(result, "vigil_action_registry_validate");
+        int vrc = result_start(result, request, "vigil_action_registry_validate");
         if (vrc)
             return vrc;
-        vigil_action_result_clear(result);
-        if (request->id && check_text("id", request->id, VIGIL_ACTION_ID_MAX, false) == VIGIL_OK &&
-            vigil_action_result_set_id(result, request->id))
-            return VIGIL_ENOMEM;
     }
     const reg_action *a;
     int rc = check_request(registry, request, &a);
@@ -948,13 +959,9 @@ int vigil_action_registry_execute(vigil_action_registry *registry,
     if (opts->version < 1 || opts->version > VIGIL_ACTION_EXEC_OPTIONS_VERSION)
         return vigil__error_set(VIGIL_EINVAL, "action exec options: version %u is not supported",
                                 opts->version);
-    int vrc = check_result(result, "vigil_action_registry_execute");
+    int vrc = result_start(result, request, "vigil_action_registry_execute");
     if (vrc)
         return vrc;
-    vigil_action_result_clear(result);
-    if (request->id && check_text("id", request->id, VIGIL_ACTION_ID_MAX, false) == VIGIL_OK &&
-        vigil_action_result_set_id(result, request->id))
-        return VIGIL_ENOMEM;
     int64_t start = vigil__monotonic_ms();
     const reg_action *a;
     int rc = check_request(registry, request, &a);

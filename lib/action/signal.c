@@ -94,24 +94,13 @@ static bool read_comm(pid_t pid, char *buf, size_t size)
     return true;
 }
 
-static int result_set(vigil_action_result *r, vigil_action_status st, const char *reason,
-                      const vigil_buf *out)
-{
-    r->status = st;
-    int rc = vigil_action_result_set_reason(r, reason);
-    size_t len = out->size;
-    while (len && out->ptr[len - 1] == '\n')
-        len--;
-    return rc ? rc : vigil_action_result_set_output(r, out->ptr ? out->ptr : "", len);
-}
-
 static int by_pidfile(sig_state *s, vigil_buf *out, vigil_action_result *result)
 {
     const char *name = vigil__action_signal_name(s->sig);
     int fd = open(s->pidfile, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         vigil__buf_printf(out, "cannot read pidfile %s: %s", s->pidfile, strerror(errno));
-        return result_set(result, VIGIL_ACTION_FAILED, "not_running", out);
+        return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "not_running", out);
     }
     char buf[128];
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
@@ -122,7 +111,7 @@ static int by_pidfile(sig_state *s, vigil_buf *out, vigil_action_result *result)
     int k = sscanf(buf, "%lld %llu", &pid, &start);
     if (k < 1 || pid <= 1 || pid > 0x7fffffffLL) {
         vigil__buf_printf(out, "pidfile %s does not hold a pid", s->pidfile);
-        return result_set(result, VIGIL_ACTION_FAILED, "not_running", out);
+        return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "not_running", out);
     }
     int pidfd = vigil__proc_pidfd_open((pid_t)pid);
     vigil__proc_statinfo ps;
@@ -141,7 +130,7 @@ static int by_pidfile(sig_state *s, vigil_buf *out, vigil_action_result *result)
         if (pidfd >= 0)
             close(pidfd);
         vigil__buf_printf(out, "pid %lld from %s %s; not signalled", pid, s->pidfile, why);
-        return result_set(result, VIGIL_ACTION_FAILED, "not_running", out);
+        return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "not_running", out);
     }
     int r = vigil__proc_pidfd_signal(pidfd, (pid_t)pid, s->sig);
     int err = errno;
@@ -149,10 +138,10 @@ static int by_pidfile(sig_state *s, vigil_buf *out, vigil_action_result *result)
         close(pidfd);
     if (r != 0) {
         vigil__buf_printf(out, "cannot send %s to pid %lld: %s", name, pid, strerror(err));
-        return result_set(result, VIGIL_ACTION_FAILED, "signal_failed", out);
+        return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "signal_failed", out);
     }
     vigil__buf_printf(out, "sent %s to pid %lld", name, pid);
-    return result_set(result, VIGIL_ACTION_SUCCEEDED, NULL, out);
+    return vigil__action_result_fill(result, VIGIL_ACTION_SUCCEEDED, NULL, out);
 }
 
 static int by_name(sig_state *s, vigil_buf *out, vigil_action_result *result)
@@ -161,7 +150,7 @@ static int by_name(sig_state *s, vigil_buf *out, vigil_action_result *result)
     DIR *d = opendir("/proc");
     if (!d) {
         vigil__buf_printf(out, "cannot read /proc: %s", strerror(errno));
-        return result_set(result, VIGIL_ACTION_FAILED, "not_running", out);
+        return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "not_running", out);
     }
     pid_t self = getpid();
     size_t failed = 0, matched = 0;
@@ -191,17 +180,17 @@ static int by_name(sig_state *s, vigil_buf *out, vigil_action_result *result)
     vigil__buf_clear(out);
     if (matched == 0) {
         vigil__buf_printf(out, "no running process named \"%s\"", s->process);
-        return result_set(result, VIGIL_ACTION_FAILED, "not_running", out);
+        return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "not_running", out);
     }
     int ret;
     if (failed) {
         vigil__buf_printf(out, "cannot send %s to %zu of %zu processes named \"%s\"%s", name,
                           failed, matched, s->process, errs.ptr ? errs.ptr : "");
-        ret = result_set(result, VIGIL_ACTION_FAILED, "signal_failed", out);
+        ret = vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "signal_failed", out);
     } else {
         vigil__buf_printf(out, "sent %s to %zu process%s named \"%s\"", name, matched,
                           matched == 1 ? "" : "es", s->process);
-        ret = result_set(result, VIGIL_ACTION_SUCCEEDED, NULL, out);
+        ret = vigil__action_result_fill(result, VIGIL_ACTION_SUCCEEDED, NULL, out);
     }
     vigil_buf_dispose(&errs);
     return ret;

@@ -51,29 +51,12 @@ int vigil_signature_make(vigil_buf *out, const void *secret, size_t secret_len, 
     return rc;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes exactly 64 hex digits ending at a ',' or the end. */
 static int unhex(const char *p, size_t n, unsigned char out[MAC_LEN])
 {
     if (n != 2 * MAC_LEN)
         return -1;
-    for (size_t i = 0; i < MAC_LEN; i++) {
-        int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
+    return vigil__hex_decode(out, p, MAC_LEN);
 }
 
 int vigil_signature_verify(const char *header_value, const void *secret, size_t secret_len,

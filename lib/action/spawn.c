@@ -358,6 +358,38 @@ int vigil__env_names_parse(char ***out, const vigil_config_node *map)
     return VIGIL_OK;
 }
 
+int vigil__action_child_parse(char ***env_names, char **workdir, vigil__proc_ids *ids,
+                              const vigil_config_node *map, const char *base_dir)
+{
+    int rc = vigil__env_names_parse(env_names, map);
+    if (!rc)
+        rc = vigil__action_get_path(workdir, map, "workdir", base_dir);
+    return rc ? rc : vigil__ids_parse(ids, map);
+}
+
+int vigil__action_get_output_max(size_t *out, const vigil_config_node *map)
+{
+    uint64_t v = 0;
+    int rc = vigil_config_get_size(&v, map, "max_output", VIGIL_ACTION_OUTPUT_DEFAULT);
+    if (!rc && v > VIGIL_ACTION_OUTPUT_MAX)
+        rc = vigil__action_cfg_error(vigil_config_node_get(map, "max_output"), VIGIL_ERANGE,
+                                     "at most 16MiB");
+    if (!rc)
+        *out = (size_t)v;
+    return rc;
+}
+
+int vigil__action_result_fill(vigil_action_result *r, vigil_action_status st, const char *reason,
+                              const vigil_buf *out)
+{
+    r->status = st;
+    int rc = vigil_action_result_set_reason(r, reason);
+    size_t len = out->size;
+    while (len && out->ptr[len - 1] == '\n')
+        len--;
+    return rc ? rc : vigil_action_result_set_output(r, out->ptr ? out->ptr : "", len);
+}
+
 int vigil__env_build(char ***out, char *const *names, vigil_getenv_cb getenv_cb, void *payload)
 {
     size_t n = 0;

@@ -85,7 +85,6 @@ static int sd_create(void **state, const vigil_config_node *config, const vigil_
     if (!s)
         return vigil__error_oom();
     const char *op, *systemctl;
-    uint64_t max_output;
     int rc = vigil_config_get_string(&op, config, "op", "restart");
     if (!rc) {
         for (size_t i = 0; i < VIGIL__ARRAY_LEN(k_ops) && !s->op; i++)
@@ -116,17 +115,13 @@ static int sd_create(void **state, const vigil_config_node *config, const vigil_
         rc = vigil__action_path(&s->systemctl, vigil_config_node_get(config, "systemctl"),
                                 systemctl, ctx->base_dir);
     if (!rc)
-        rc = vigil_config_get_size(&max_output, config, "max_output", VIGIL_ACTION_OUTPUT_DEFAULT);
-    if (!rc && max_output > VIGIL_ACTION_OUTPUT_MAX)
-        rc = vigil__action_cfg_error(vigil_config_node_get(config, "max_output"), VIGIL_ERANGE,
-                                     "at most 16MiB");
+        rc = vigil__action_get_output_max(&s->max_output, config);
     if (!rc && !(s->name = vigil__strdup(ctx->action_name)))
         rc = vigil__error_oom();
     if (rc) {
         sd_destroy(s);
         return rc;
     }
-    s->max_output = (size_t)max_output;
     *state = s;
     return VIGIL_OK;
 }

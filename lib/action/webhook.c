@@ -45,16 +45,6 @@ typedef struct hook_state {
 static const char *const k_keys[] = {"url",           "token_env", "secret_env", "retries",
                                      "retry_backoff", "ca_file",   "max_output", NULL};
 
-static void wipe_free(char *s)
-{
-    if (!s)
-        return;
-    volatile char *p = s;
-    while (*p)
-        *p++ = 0;
-    vigil__free(s);
-}
-
 static void hook_destroy(void *p)
 {
     hook_state *s = p;
@@ -62,8 +52,8 @@ static void hook_destroy(void *p)
         return;
     vigil__free(s->url);
     vigil__free(s->origin);
-    wipe_free(s->token);
-    wipe_free(s->secret);
+    vigil__free_wiped(s->token);
+    vigil__free_wiped(s->secret);
     vigil__free(s->ca_file);
     vigil__free(s->host);
     vigil__free(s);
@@ -135,7 +125,6 @@ static int hook_create(void **state, const vigil_config_node *config,
         return vigil__error_oom();
     const char *url;
     int64_t retries;
-    uint64_t max_output;
     int rc = vigil_config_require(config, "url");
     if (!rc)
         rc = vigil_config_get_string(&url, config, "url", NULL);
@@ -155,10 +144,7 @@ static int hook_create(void **state, const vigil_config_node *config,
     if (!rc)
         rc = vigil__action_get_path(&s->ca_file, config, "ca_file", ctx->base_dir);
     if (!rc)
-        rc = vigil_config_get_size(&max_output, config, "max_output", VIGIL_ACTION_OUTPUT_DEFAULT);
-    if (!rc && max_output > VIGIL_ACTION_OUTPUT_MAX)
-        rc = vigil__action_cfg_error(vigil_config_node_get(config, "max_output"), VIGIL_ERANGE,
-                                     "at most 16MiB");
+        rc = vigil__action_get_output_max(&s->max_output, config);
     if (!rc && !(s->host = vigil__strdup(ctx->host)))
         rc = vigil__error_oom();
     if (rc) {
@@ -166,7 +152,6 @@ static int hook_create(void **state, const vigil_config_node *config,
         return rc;
     }
     s->retries = (int)retries;
-    s->max_output = (size_t)max_output;
     s->clock_cb = ctx->clock_cb;
     s->clock_payload = ctx->clock_payload;
     *state = s;

@@ -3,6 +3,7 @@
 #include "agent/agent_int.h"
 #include "agent/spool.h"
 #include "client/client_int.h"
+#include "crypto/crypto.h"
 #include "internal/common.h"
 #include "internal/plugin.h"
 #include "vigil/agent.h"
@@ -14,7 +15,6 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -329,8 +329,7 @@ static int create(vigil_agent **out, const vigil_config *config, const vigil_age
         rc = vigil_batch_new(&a->events);
     if (!rc) {
         vigil_batch_set_max_metrics(a->pending, a->max_metrics);
-        if (getrandom(&a->rng, sizeof(a->rng), GRND_NONBLOCK) != (ssize_t)sizeof(a->rng))
-            a->rng = (uint64_t)vigil__monotonic_ms() * 6364136223846793005ULL ^ (uint64_t)getpid();
+        a->rng = vigil__crypto_seed();
     }
     if (!rc) {
         rc = vigil_collector_registry_new(&a->own_registry);
@@ -405,16 +404,6 @@ int vigil_agent_add_collector(vigil_agent *a, const vigil_config_node *entry)
 
 /* ---- shipping ------------------------------------------------------------------- */
 
-static uint64_t rng_next(vigil_agent *a)
-{
-    uint64_t x = a->rng ? a->rng : 0x9e3779b97f4a7c15ULL;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    a->rng = x;
-    return x * 2685821657736338717ULL;
-}
-
 static void hub_ok(vigil_agent *a)
 {
     if (a->hub_failures)
@@ -427,13 +416,8 @@ static void hub_ok(vigil_agent *a)
 static void hub_failed(vigil_agent *a, int64_t now, int code)
 {
     a->hub_failures++;
-    int64_t ceiling = a->backoff_ms;
-    for (unsigned int i = 1; i < a->hub_failures && ceiling < a->backoff_max_ms; i++)
-        ceiling *= 2;
-    if (ceiling > a->backoff_max_ms)
-        ceiling = a->backoff_max_ms;
-    int64_t half = ceiling / 2;
-    int64_t delay = half + (int64_t)(rng_next(a) % (uint64_t)(ceiling - half + 1));
+    int64_t ceiling = vigil__backoff_ceiling(a->backoff_ms, a->backoff_max_ms, a->hub_failures);
+    int64_t delay = vigil__backoff_jitter(ceiling, &a->rng);
     a->hub_retry_at = now + delay;
     vigil__log(&a->logger, VIGIL_LOG_WARN, COMPONENT, "hub unavailable; spooling",
                "code=%s failures=%u retry_in_ms=%lld", vigil_strerror(code), a->hub_failures,

@@ -568,21 +568,34 @@ static int settle(vigil__spool *sp)
     return VIGIL_OK;
 }
 
+/* Settles the spool, then reads the header of the oldest pending record into
+ * *r (its segment in *out, read_header()'s result in *ok). Returns VIGIL_OK,
+ * VIGIL_ENOTFOUND ("spool is empty") or the error of settling or opening. */
+static int head_record(vigil__spool *sp, seg **out, rec *r, int *ok)
+{
+    int rc = settle(sp);
+    if (rc)
+        return rc;
+    if (!sp->nsegs || !sp->segs[0].pending)
+        return vigil__error_set(VIGIL_ENOTFOUND, "spool is empty");
+    seg *s = *out = &sp->segs[0];
+    if ((rc = seg_fd(sp, s)) != VIGIL_OK)
+        return rc;
+    *ok = read_header(s->fd, s->head, s->size, r);
+    return VIGIL_OK;
+}
+
 int vigil__spool_peek(vigil__spool *sp, vigil_buf *out)
 {
     if (!sp || !out)
         return vigil__error_set(VIGIL_EINVAL, "spool peek: NULL argument");
     for (;;) {
-        int rc = settle(sp);
+        seg *s = NULL;
+        rec r;
+        int ok = 0;
+        int rc = head_record(sp, &s, &r, &ok);
         if (rc)
             return rc;
-        if (!sp->nsegs || !sp->segs[0].pending)
-            return vigil__error_set(VIGIL_ENOTFOUND, "spool is empty");
-        seg *s = &sp->segs[0];
-        if ((rc = seg_fd(sp, s)) != VIGIL_OK)
-            return rc;
-        rec r;
-        int ok = read_header(s->fd, s->head, s->size, &r);
         if (ok > 0)
             ok = read_payload(s->fd, s->head, &r, out);
         if (ok == -2)
@@ -611,16 +624,12 @@ int vigil__spool_pop(vigil__spool *sp)
 {
     if (!sp)
         return vigil__error_set(VIGIL_EINVAL, "spool pop: NULL argument");
-    int rc = settle(sp);
+    seg *s = NULL;
+    rec r;
+    int ok = 0;
+    int rc = head_record(sp, &s, &r, &ok);
     if (rc)
         return rc;
-    if (!sp->nsegs || !sp->segs[0].pending)
-        return vigil__error_set(VIGIL_ENOTFOUND, "spool is empty");
-    seg *s = &sp->segs[0];
-    if ((rc = seg_fd(sp, s)) != VIGIL_OK)
-        return rc;
-    rec r;
-    int ok = read_header(s->fd, s->head, s->size, &r);
     char path[4096];
     seg_path(sp, s->seq, path, sizeof(path));
     if (ok < 0)

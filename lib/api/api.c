@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #define PATH_MAX_LEN   2048
 #define QUERY_MAX_LEN  8192
@@ -66,13 +65,6 @@ struct vigil__api_call {
     size_t npath_args;
     char principal[128]; /* name of the token source that authenticated the call, or "" */
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 int vigil_api_request_init(vigil_api_request *req, unsigned int version)
 {
@@ -360,7 +352,8 @@ void vigil__api_finish(vigil__api_call *call)
     const char *rc_labels[] = {call->route_label, code};
     vigil__prom_add(api->m_requests, rc_labels, 1);
     const char *r_labels[] = {call->route_label};
-    vigil__prom_observe(api->m_duration, r_labels, (double)(mono_ns() - call->start_ns) / 1e9);
+    vigil__prom_observe(api->m_duration, r_labels,
+                        (double)(vigil__monotonic_ns() - call->start_ns) / 1e9);
     vigil__prom_add(api->m_inflight, NULL, -1);
     vigil_api_done_cb done = call->done;
     void *payload = call->done_payload;
@@ -368,26 +361,26 @@ void vigil__api_finish(vigil__api_call *call)
     done(resp, payload);
 }
 
+void vigil__api_answer(vigil__api_call *call, int rc, int status, vigil_buf *body)
+{
+    vigil_api_response *resp = vigil__api_call_response(call);
+    if (rc)
+        vigil__api_resp_from_code(resp, rc, vigil_error_last()->message);
+    else
+        vigil__api_resp_json_buf(resp, status, body);
+    vigil_buf_dispose(body);
+    vigil__api_finish(call);
+}
+
 /* ---- request parsing ------------------------------------------------------- */
 
-static const char *req_header(const vigil_api_request *req, const char *name)
+const char *vigil__api_request_header(const vigil_api_request *req, const char *name)
 {
     for (size_t i = 0; i < req->nheaders; i++)
         if (req->headers[i].name && req->headers[i].value &&
             strcasecmp(req->headers[i].name, name) == 0)
             return req->headers[i].value;
     return NULL;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Percent-decodes s[0..len) into a new string; `plus` turns '+' into ' '.
@@ -401,8 +394,8 @@ static int pct_decode(char **out, const char *s, size_t len, int plus)
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (c == '%') {
-            int a = i + 1 < len ? hexval(s[i + 1]) : -1;
-            int b = i + 2 < len ? hexval(s[i + 2]) : -1;
+            int a = i + 1 < len ? vigil__hex_value((unsigned char)s[i + 1]) : -1;
+            int b = i + 2 < len ? vigil__hex_value((unsigned char)s[i + 2]) : -1;
             if (a < 0 || b < 0) {
                 vigil__free(d);
                 return vigil__error_set(VIGIL_EINVAL, "bad percent-escape");
@@ -538,7 +531,7 @@ static int authenticate(vigil__api_call *call, const api_route *route)
     }
     if (vigil__api_auth_sources(api->auth) == 0)
         return 0;
-    const char *h = req_header(call->req, "Authorization");
+    const char *h = vigil__api_request_header(call->req, "Authorization");
     const char *tok = NULL;
     size_t len = 0;
     if (h) {
@@ -591,14 +584,14 @@ static int check_body(vigil__api_call *call)
         vigil__api_resp_error(call->resp, 413, "too_large", msg, NULL);
         return 1;
     }
-    const char *ct = req_header(req, "Content-Type");
+    const char *ct = vigil__api_request_header(req, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
         (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
         vigil__api_resp_error(call->resp, 415, "unsupported_media_type",
                               "Content-Type must be application/json", NULL);
         return 1;
     }
-    const char *ce = req_header(req, "Content-Encoding");
+    const char *ce = vigil__api_request_header(req, "Content-Encoding");
     call->body = req->body;
     call->body_len = req->body ? req->body_len : 0;
     if (!ce || strcasecmp(ce, "identity") == 0)
@@ -726,7 +719,7 @@ static void dispatch(vigil__api_call *call)
     }
     vigil__free(path);
 
-    const char *origin = req_header(req, "Origin");
+    const char *origin = vigil__api_request_header(req, "Origin");
     int cors = origin_allowed(api, origin);
     if (cors) {
         vigil__api_resp_header(call->resp, "Access-Control-Allow-Origin", origin);
@@ -799,7 +792,7 @@ int vigil_api_submit(vigil_api *api, const vigil_api_request *req, vigil_api_res
     call->done = done;
     call->done_payload = payload;
     call->route_label = "unmatched";
-    call->start_ns = mono_ns();
+    call->start_ns = vigil__monotonic_ns();
     vigil__prom_add(api->m_inflight, NULL, 1);
     dispatch(call);
     return VIGIL_OK;

@@ -66,6 +66,9 @@ int vigil__api_route(vigil_api *api, const char *method, const char *path, unsig
 int vigil__api_add_registry(vigil_api *api, vigil__prom *prom);
 
 const vigil_api_request *vigil__api_call_request(const vigil__api_call *call);
+/* The value of the request's first header named `name` (compared
+ * case-insensitively), or NULL. */
+const char *vigil__api_request_header(const vigil_api_request *req, const char *name);
 /* The name of the token source (vigil_api_token.name) whose token
  * authenticated the call; NULL when no token did (an open route, an open
  * api, or an embedder's auth_cb). */
@@ -89,6 +92,10 @@ const char *vigil__api_call_path_arg(const vigil__api_call *call, size_t index);
 /* Completes the call: the response must be set. Exactly once per call, from
  * any thread; the call is freed. */
 void vigil__api_finish(vigil__api_call *call);
+/* Answers and completes the call: with rc 0, `status` and the JSON in *body;
+ * otherwise the error response of rc with the thread's last error message
+ * (vigil__api_resp_from_code). *body is disposed of either way. */
+void vigil__api_answer(vigil__api_call *call, int rc, int status, vigil_buf *body);
 
 /* ---- responses (lib/api/response.c) -------------------------------------- */
 

@@ -85,17 +85,6 @@ int vigil_client_batch_id(char *out, size_t size)
     return VIGIL_OK;
 }
 
-/* xorshift64*: jitter only, never ids */
-static uint64_t rng_next(vigil_client *c)
-{
-    uint64_t x = c->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    c->rng = x;
-    return x * 2685821657736338717ULL;
-}
-
 /* ---- creation ------------------------------------------------------------------ */
 
 static int check_url(const char *url, size_t index)
@@ -293,10 +282,7 @@ int vigil_client_new(vigil_client **out, const vigil_client_options *opts)
     if (!rc)
         rc = read_token(c, opts->token_env);
     if (!rc) {
-        uint64_t seed = 0;
-        if (vigil__crypto_random(&seed, sizeof(seed)) != VIGIL_OK)
-            seed = (uint64_t)vigil__monotonic_ms() ^ ((uint64_t)getpid() << 32);
-        c->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
+        c->rng = vigil__crypto_seed();
         rc = setup_http(c);
     }
     if (rc) {
@@ -494,12 +480,8 @@ static enum outcome post_once(vigil_client *c, size_t idx, const void *body, siz
 
 static int64_t backoff_delay(vigil_client *c, unsigned int retry)
 {
-    int64_t ceiling = c->backoff_base;
-    for (unsigned int i = 1; i < retry && ceiling < c->backoff_max; i++)
-        ceiling *= 2;
-    if (ceiling > c->backoff_max)
-        ceiling = c->backoff_max;
-    return (int64_t)(rng_next(c) % (uint64_t)(ceiling + 1)); /* full jitter */
+    int64_t ceiling = vigil__backoff_ceiling(c->backoff_base, c->backoff_max, retry);
+    return (int64_t)(vigil__rand_next(&c->rng) % (uint64_t)(ceiling + 1)); /* full jitter */
 }
 
 static int send_raw(vigil_client *c, const void *body, size_t len, int gz, const char *batch_id,

@@ -33,17 +33,6 @@ static void file_destroy(void *p)
     vigil__free(s);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int file_config(file_state *s, const vigil_config_node *config,
                        const vigil_collector_context *ctx)
 {
@@ -61,13 +50,9 @@ static int file_config(file_state *s, const vigil_config_node *config,
         if (strlen(sha) != 64)
             return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(config, "sha256"),
                                       "expected 64 hexadecimal digits");
-        for (int i = 0; i < 32; i++) {
-            int hi = hexval(sha[2 * i]), lo = hexval(sha[2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(config, "sha256"),
-                                          "expected 64 hexadecimal digits");
-            s->expected[i] = (unsigned char)(hi * 16 + lo);
-        }
+        if (vigil__hex_decode(s->expected, sha, 32))
+            return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(config, "sha256"),
+                                      "expected 64 hexadecimal digits");
         s->have_expected = true;
     }
     const char *label = ctx->name ? ctx->name : path;

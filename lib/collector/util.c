@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 int vigil__coll_read_file(vigil_buf *out, const char *path, size_t max)
@@ -179,7 +178,5 @@ double vigil__coll_elapsed_s(int64_t prev_ms, int64_t now_ms)
 
 double vigil__coll_mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+    return (double)vigil__monotonic_ns() / 1e6;
 }

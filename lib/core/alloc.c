@@ -111,3 +111,13 @@ char *vigil__strdup(const char *s)
 {
     return vigil__strndup(s, strlen(s));
 }
+
+void vigil__free_wiped(char *s)
+{
+    if (!s)
+        return;
+    volatile char *p = s;
+    while (*p)
+        *p++ = 0;
+    vigil__free(s);
+}

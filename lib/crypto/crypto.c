@@ -160,3 +160,11 @@ int vigil__crypto_random(void *buf, size_t len)
         return vigil__error_set(VIGIL_EIO, "random: short read from /dev/urandom");
     return VIGIL_OK;
 }
+
+uint64_t vigil__crypto_seed(void)
+{
+    uint64_t seed = 0;
+    if (vigil__crypto_random(&seed, sizeof(seed)) != VIGIL_OK)
+        seed = (uint64_t)vigil__monotonic_ns() ^ ((uint64_t)getpid() << 32);
+    return seed ? seed : 0x9e3779b97f4a7c15ULL;
+}

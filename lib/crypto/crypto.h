@@ -79,4 +79,10 @@ int vigil__crypto_equal(const void *a, const void *b, size_t len);
  * initialised at boot. Returns VIGIL_OK or VIGIL_EIO. */
 int vigil__crypto_random(void *buf, size_t len);
 
+/* A non-zero seed for a jitter generator (vigil__rand_next()): eight bytes of
+ * vigil__crypto_random(), or the monotonic clock and the process id when the
+ * kernel gives none (the error is then recorded, and the seed returned all
+ * the same). */
+uint64_t vigil__crypto_seed(void);
+
 #endif

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 static int socket_address(struct sockaddr_un *sa, socklen_t *len, const char *path)
@@ -59,14 +58,10 @@ int vigil_daemon_notify(vigil_daemon_state state, const char *status)
     int n = 0;
     switch (state) {
     case VIGIL_DAEMON_READY: n = snprintf(msg, sizeof(msg), "READY=1\n"); break;
-    case VIGIL_DAEMON_RELOADING: {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
+    case VIGIL_DAEMON_RELOADING:
         n = snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu\n",
-                     (unsigned long long)ts.tv_sec * 1000000ull +
-                         (unsigned long long)ts.tv_nsec / 1000ull);
+                     (unsigned long long)vigil__monotonic_ns() / 1000ull);
         break;
-    }
     case VIGIL_DAEMON_STOPPING: n = snprintf(msg, sizeof(msg), "STOPPING=1\n"); break;
     case VIGIL_DAEMON_STATUS: break;
     }

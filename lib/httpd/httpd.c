@@ -23,6 +23,7 @@
  * libmicrohttpd manual requires; shutdown(2) makes the kernel refuse new
  * connections meanwhile. */
 #include "api/internal.h"
+#include "crypto/crypto.h"
 #include "vigil/httpd.h"
 
 #include <arpa/inet.h>
@@ -34,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,13 +117,6 @@ int vigil_httpd_options_init(vigil_httpd_options *opts, unsigned int version)
     vigil_httpd_options d = VIGIL_HTTPD_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- listen address ------------------------------------------------------- */
@@ -228,16 +221,6 @@ static int read_pem(char **out, const char *path, const char *what)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-static void wipe_free(char *s)
-{
-    if (!s)
-        return;
-    volatile char *p = s;
-    while (*p)
-        *p++ = 0;
-    vigil__free(s);
-}
-
 void vigil_httpd_free(vigil_httpd *h)
 {
     if (!h)
@@ -245,7 +228,7 @@ void vigil_httpd_free(vigil_httpd *h)
     vigil_httpd_stop(h);
     vigil__free(h->listen);
     vigil__free(h->cert_pem);
-    wipe_free(h->key_pem);
+    vigil__free_wiped(h->key_pem);
     vigil__free(h->ca_pem);
     pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
@@ -309,10 +292,7 @@ int vigil_httpd_new(vigil_httpd **out, vigil_api *api, const vigil_httpd_options
         vigil_httpd_free(h);
         return rc;
     }
-    uint32_t seed = 0;
-    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
-        seed = (uint32_t)mono_ns() ^ (uint32_t)getpid();
-    h->id_prefix = seed;
+    h->id_prefix = (uint32_t)vigil__crypto_seed();
     *out = h;
     return VIGIL_OK;
 }
@@ -610,7 +590,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         pthread_mutex_init(&c->mu, NULL);
         c->h = h;
         c->conn = conn;
-        c->start_ns = mono_ns();
+        c->start_ns = vigil__monotonic_ns();
         c->path = vigil__strdup(url);
         if (!c->path) {
             ctx_free(c);
@@ -700,8 +680,8 @@ static void log_request(vigil_httpd *h, req_ctx *c, enum MHD_RequestTerminationC
         rc = vigil__logfmt_value(&f, path);
     if (!rc)
         rc = vigil__buf_printf(&f, " status=%d duration_ms=%.3f bytes_in=%zu bytes_out=%llu%s",
-                               c->status, (double)(mono_ns() - c->start_ns) / 1e6, c->body.size,
-                               (unsigned long long)c->bytes_out,
+                               c->status, (double)(vigil__monotonic_ns() - c->start_ns) / 1e6,
+                               c->body.size, (unsigned long long)c->bytes_out,
                                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK      ? ""
                                : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? " end=timeout"
                                                                                : " end=aborted");

@@ -1,14 +1,13 @@
 /* The hub's side of remediation: the policy engine it owns, the actions
  * ledger, dispatch of requests (the built-in HTTP dispatcher or one set by
  * the embedder) and the one entry point of results. */
+#include "crypto/crypto.h"
 #include "hub/hub_int.h"
 #include "internal/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #define EVENT_MAX      (60 * 1024)
 #define EVENT_TEXT_MAX 4096
@@ -17,13 +16,6 @@
 int64_t vigil__hub_now(const vigil_hub *hub)
 {
     return hub->clock ? hub->clock(hub->clock_payload) : vigil__now_ms();
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* Statuses after which no other result is accepted. */
@@ -268,7 +260,7 @@ static void done_ex(const vigil_action_result *r, int64_t seq, const char *mac, 
 {
     dispatch_ctx *c = payload;
     vigil_hub *hub = c->hub;
-    vigil__prom_observe(hub->m_dispatch, NULL, (double)(mono_ns() - c->t0_ns) / 1e9);
+    vigil__prom_observe(hub->m_dispatch, NULL, (double)(vigil__monotonic_ns() - c->t0_ns) / 1e9);
     vigil__free(c);
     record_result(hub, r, seq, mac);
 }
@@ -352,7 +344,7 @@ int vigil__hub_dispatch(vigil_hub *hub, const vigil_action_request *req, const c
         return VIGIL_OK;
     }
     c->hub = hub;
-    c->t0_ns = mono_ns();
+    c->t0_ns = vigil__monotonic_ns();
     rc = has ? disp.submit(disp.self, req, done_plain, c)
              : vigil__dispatch_submit(hub->http, req, done_ex, c);
     if (rc) {
@@ -441,8 +433,8 @@ int vigil_hub_action_request(vigil_hub *hub, const vigil_action_request *request
     if (rc)
         return rc;
     unsigned char rnd[4] = {0};
-    if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
-        uint64_t x = (uint64_t)mono_ns();
+    if (vigil__crypto_random(rnd, sizeof(rnd)) != VIGIL_OK) {
+        uint64_t x = (uint64_t)vigil__monotonic_ns();
         memcpy(rnd, &x, sizeof(rnd));
     }
     char id[64];

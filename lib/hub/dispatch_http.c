@@ -6,13 +6,13 @@
  * worker at a time. Requests go through lib/http, one handle per worker, so
  * each worker keeps its connection to the remediator alive. */
 #include "core/cond.h"
+#include "crypto/crypto.h"
 #include "hub/dispatch.h"
 #include "http/http.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define EXECUTE_PATH    "/v1/execute"
@@ -68,27 +68,9 @@ struct vigil__dispatch {
     uint64_t rng;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int is_stopping(vigil__dispatch *d)
 {
     return __atomic_load_n(&d->stopping, __ATOMIC_ACQUIRE);
-}
-
-/* xorshift64*: jitter only. Called with d->mu held. */
-static uint64_t rng_next(vigil__dispatch *d)
-{
-    uint64_t x = d->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    d->rng = x;
-    return x * 2685821657736338717ULL;
 }
 
 static void job_free(job *j)
@@ -212,10 +194,10 @@ static attempt_outcome attempt(worker *w, job *j, vigil_action_result *r, int64_
 /* Sleeps `ms` unless the dispatcher stops first; returns non-zero when stopping. */
 static int backoff_wait(vigil__dispatch *d, int64_t ms)
 {
-    int64_t deadline = mono_ms() + ms;
+    int64_t deadline = vigil__monotonic_ms() + ms;
     pthread_mutex_lock(&d->mu);
     while (!d->stopping) {
-        int64_t now = mono_ms();
+        int64_t now = vigil__monotonic_ms();
         if (now >= deadline)
             break;
         vigil__cond_wait_until(&d->cv, &d->mu, deadline);
@@ -244,16 +226,10 @@ static void deliver(worker *w, job *j)
                        "id=%s attempts=%u reason=%s", j->id, n, r.reason ? r.reason : "");
             break;
         }
-        int64_t delay = d->backoff_ms;
-        for (unsigned int k = 1; k < n && delay < d->backoff_max_ms; k++)
-            delay *= 2;
-        if (delay > d->backoff_max_ms)
-            delay = d->backoff_max_ms;
+        int64_t ceiling = vigil__backoff_ceiling(d->backoff_ms, d->backoff_max_ms, n);
         pthread_mutex_lock(&d->mu);
-        uint64_t rnd = rng_next(d);
+        int64_t delay = vigil__backoff_jitter(ceiling, &d->rng);
         pthread_mutex_unlock(&d->mu);
-        /* full jitter over the upper half: [delay/2, delay] */
-        delay = delay / 2 + (int64_t)(rnd % (uint64_t)(delay / 2 + 1));
         vigil__log(&d->logger, VIGIL_LOG_WARN, COMPONENT, "remediator delivery failed; retrying",
                    "id=%s attempt=%u reason=%s retry_in_ms=%lld", j->id, n,
                    r.reason ? r.reason : "", (long long)delay);
@@ -382,9 +358,7 @@ int vigil__dispatch_new(vigil__dispatch **out, const vigil__dispatch_options *o)
     if (d->backoff_max_ms < d->backoff_ms)
         d->backoff_max_ms = d->backoff_ms;
     d->queue_max = o->queue_max ? o->queue_max : DEF_QUEUE;
-    d->rng = (uint64_t)vigil__now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)d;
-    if (!d->rng)
-        d->rng = 0x9e3779b97f4a7c15ULL;
+    d->rng = vigil__crypto_seed();
     size_t nworkers = o->workers ? o->workers : DEF_WORKERS;
 
     vigil_buf url = VIGIL_BUF_INIT;

@@ -9,7 +9,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define EVENT_TYPE_MAX 64
 #define EVENT_DATA_MAX (64 * 1024)
@@ -62,13 +61,6 @@ int vigil_hub_options_init(vigil_hub_options *opts, unsigned int version)
     vigil_hub_options d = VIGIL_HUB_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* A monotonic deadline in ns as the ms deadline of a timed wait (rounded up,
@@ -672,7 +664,7 @@ static vigil_store_batch_part *group_parts(const commit_group *g, vigil_store_wr
  * outcome waits in the group and its requests for commit_group_answer(). */
 static void commit_group_write(vigil_hub *hub, commit_group *g)
 {
-    int64_t t0 = mono_ns();
+    int64_t t0 = vigil__monotonic_ns();
     vigil_store_write_result *res = NULL;
     vigil_store_batch_part *parts = NULL;
     int rc = g->failed;
@@ -700,7 +692,7 @@ static void commit_group_write(vigil_hub *hub, commit_group *g)
         r->result.accepted = res[i].duplicate ? 0 : r->count;
     }
     vigil__free(parts);
-    vigil__prom_observe(hub->m_commit, NULL, (double)(mono_ns() - t0) / 1e9);
+    vigil__prom_observe(hub->m_commit, NULL, (double)(vigil__monotonic_ns() - t0) / 1e9);
     vigil__prom_observe(hub->m_group, NULL, (double)g->nreq);
 }
 
@@ -786,18 +778,18 @@ static void *committer_main(void *arg)
 {
     vigil_hub *hub = arg;
     pthread_setname_np(pthread_self(), "vigil-commit");
-    int64_t next_retention = mono_ns() + hub->retention_interval_ms * 1000000;
+    int64_t next_retention = vigil__monotonic_ns() + hub->retention_interval_ms * 1000000;
     pthread_mutex_lock(&hub->mu);
     for (;;) {
         while (!hub->ready && !(hub->open && hub->open->nreq) && !hub->stopping &&
-               mono_ns() < next_retention)
+               vigil__monotonic_ns() < next_retention)
             vigil__cond_wait_until(&hub->cv, &hub->mu, ns_to_ms_up(next_retention));
         if (!hub->ready && !(hub->open && hub->open->nreq)) {
             if (hub->stopping)
                 break;
             pthread_mutex_unlock(&hub->mu);
             run_retention(hub);
-            next_retention = mono_ns() + hub->retention_interval_ms * 1000000;
+            next_retention = vigil__monotonic_ns() + hub->retention_interval_ms * 1000000;
             pthread_mutex_lock(&hub->mu);
             continue;
         }
@@ -906,7 +898,7 @@ static void *ticker_main(void *arg)
     vigil_hub *hub = arg;
     pthread_setname_np(pthread_self(), "vigil-events");
     uint64_t last_samples = 0, last_batches = 0;
-    int64_t last = mono_ns();
+    int64_t last = vigil__monotonic_ns();
     int64_t next_expire = last + 30LL * 1000000000;
     pthread_mutex_lock(&hub->mu);
     last_samples = hub->samples;
@@ -915,28 +907,28 @@ static void *ticker_main(void *arg)
     int64_t next_policy = last + hub->policy_interval_ms * 1000000;
     while (!hub->stopping) {
         int64_t deadline = next_event < next_policy ? next_event : next_policy;
-        while (!hub->stopping && mono_ns() < deadline)
+        while (!hub->stopping && vigil__monotonic_ns() < deadline)
             vigil__cond_wait_until(&hub->tick_cv, &hub->mu, ns_to_ms_up(deadline));
         if (hub->stopping)
             break;
-        if (mono_ns() >= next_policy) {
+        if (vigil__monotonic_ns() >= next_policy) {
             /* the engine's timers: absent rules, verify deadlines, flap settling */
             pthread_mutex_unlock(&hub->mu);
             int trc = vigil_engine_tick(hub->engine, vigil__hub_now(hub));
             if (trc)
                 vigil__hub_engine_error(hub, "tick", trc);
-            next_policy = mono_ns() + hub->policy_interval_ms * 1000000;
+            next_policy = vigil__monotonic_ns() + hub->policy_interval_ms * 1000000;
             pthread_mutex_lock(&hub->mu);
             if (hub->stopping)
                 break;
-            if (mono_ns() < next_event)
+            if (vigil__monotonic_ns() < next_event)
                 continue;
         }
-        next_event = mono_ns() + hub->events_interval_ms * 1000000;
+        next_event = vigil__monotonic_ns() + hub->events_interval_ms * 1000000;
         uint64_t s = hub->samples, b = hub->batches;
         size_t series = hub->series, q = hub->qlen;
         pthread_mutex_unlock(&hub->mu);
-        int64_t now = mono_ns();
+        int64_t now = vigil__monotonic_ns();
         double secs = (double)(now - last) / 1e9;
         if (secs <= 0)
             secs = 1e-9;

@@ -162,9 +162,16 @@ static int parse_selector(selector *s, const vigil__api_call *call, int name_req
     return VIGIL_OK;
 }
 
-static int put_tags(vigil_buf *b, const vigil_store_series *s)
+/* Appends `open`, then "name":...,"tags":{...} of a series. */
+static int put_series(vigil_buf *b, const char *open, const vigil_store_series *s)
 {
-    int rc = vigil__buf_putc(b, '{');
+    int rc = vigil__buf_puts(b, open);
+    if (!rc)
+        rc = vigil__buf_puts(b, "\"name\":");
+    if (!rc)
+        rc = vigil__json_put_string(b, s->name, strlen(s->name));
+    if (!rc)
+        rc = vigil__buf_puts(b, ",\"tags\":{");
     for (size_t i = 0; i < s->ntags && !rc; i++) {
         if (i)
             rc = vigil__buf_putc(b, ',');
@@ -199,6 +206,41 @@ typedef struct query_out {
 #define STOP_LIMIT 1
 #define STOP_OOM   2
 
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+/* A selector and what a listing callback writes; all zero to start. */
+typedef struct listing {
+    selector sel;
+    query_out o;
+} listing;
+
+/* Starts a listing: parses the selector and opens {"series":[. */
+static int listing_start(listing *l, const vigil__api_call *call, int name_required)
+{
+    memset(l, 0, sizeof(*l));
+    int rc = parse_selector(&l->sel, call, name_required);
+    return rc ? rc : vigil__buf_puts(&l->o.b, "{\"series\":[");
+}
+
+/* The code of a store listing: a callback's STOP_LIMIT is VIGIL_EINVAL with
+ * the message `limit`, STOP_OOM out of memory. */
+static int listing_code(int rc, const char *limit)
+{
+    if (rc == STOP_LIMIT)
+        return vigil__error_set(VIGIL_EINVAL, "%s", limit);
+    return rc == STOP_OOM ? vigil__error_oom() : rc;
+}
+
+/* Closes the listing's JSON with `tail` and answers the call. */
+static void listing_answer(vigil__api_call *call, listing *l, int rc, const char *tail)
+{
+    if (!rc)
+        rc = vigil__buf_puts(&l->o.b, tail);
+    selector_dispose(&l->sel);
+    vigil__api_answer(call, rc == VIGIL_ELIMIT ? VIGIL_EINVAL : rc, 200, &l->o.b);
+}
+
 static int query_point(const vigil_store_series *s, const vigil_store_point *p, void *payload)
 {
     query_out *o = payload;
@@ -206,13 +248,7 @@ static int query_point(const vigil_store_series *s, const vigil_store_point *p, 
     if (!o->any || s->id != o->series_id) {
         if (++o->series > QUERY_MAX_SERIES)
             return STOP_LIMIT;
-        rc = vigil__buf_puts(&o->b, o->any ? "]},{\"name\":" : "{\"name\":");
-        if (!rc)
-            rc = vigil__json_put_string(&o->b, s->name, strlen(s->name));
-        if (!rc)
-            rc = vigil__buf_puts(&o->b, ",\"tags\":");
-        if (!rc)
-            rc = put_tags(&o->b, s);
+        rc = put_series(&o->b, o->any ? "]},{" : "{", s);
         if (!rc)
             rc = vigil__buf_puts(&o->b, ",\"points\":[");
         o->any = 1;
@@ -238,63 +274,44 @@ static int query_point(const vigil_store_series *s, const vigil_store_point *p, 
 static void route_query(vigil__api_call *call, void *payload)
 {
     vigil_hub *hub = payload;
-    vigil_api_response *resp = vigil__api_call_response(call);
-    selector sel;
-    memset(&sel, 0, sizeof(sel));
-    query_out o;
-    memset(&o, 0, sizeof(o));
+    listing l;
+    vigil_store_query *q = &l.sel.q;
     int64_t now = vigil__now_ms();
-    int rc = parse_selector(&sel, call, 1);
+    int rc = listing_start(&l, call, 1);
     const char *from = vigil__api_call_param(call, "from");
     const char *to = vigil__api_call_param(call, "to");
     const char *step = vigil__api_call_param(call, "step");
     const char *agg = vigil__api_call_param(call, "agg");
-    sel.q.from_ms = now - 3600 * 1000;
-    sel.q.to_ms = now + 1;
+    q->from_ms = now - 3600 * 1000;
+    q->to_ms = now + 1;
     if (!rc && from)
-        rc = parse_time(&sel.q.from_ms, "from", from, now);
+        rc = parse_time(&q->from_ms, "from", from, now);
     if (!rc && to) {
-        rc = parse_time(&sel.q.to_ms, "to", to, now);
-        sel.q.to_ms += 1; /* "to" is inclusive for the caller */
+        rc = parse_time(&q->to_ms, "to", to, now);
+        q->to_ms += 1; /* "to" is inclusive for the caller */
     }
-    if (!rc && sel.q.to_ms <= sel.q.from_ms)
+    if (!rc && q->to_ms <= q->from_ms)
         rc = vigil__error_set(VIGIL_EINVAL, "to: must be after from");
     if (!rc && step) {
-        if (vigil_scalar_parse_duration(&sel.q.step_ms, step) || sel.q.step_ms <= 0)
+        if (vigil_scalar_parse_duration(&q->step_ms, step) || q->step_ms <= 0)
             rc = vigil__error_set(VIGIL_EINVAL,
                                   "step: expected a duration such as \"60s\", got \"%.40s\"", step);
     }
     if (!rc && agg) {
         if (!step)
             rc = vigil__error_set(VIGIL_EINVAL, "agg: needs step");
-        else if (vigil_store_agg_parse(&sel.q.aggregate, agg))
+        else if (vigil_store_agg_parse(&q->aggregate, agg))
             rc = vigil__error_set(VIGIL_EINVAL,
                                   "agg: expected mean, min, max, sum, count or last, got "
                                   "\"%.40s\"",
                                   agg);
     }
     if (!rc)
-        rc = vigil__buf_puts(&o.b, "{\"series\":[");
-    if (!rc) {
-        rc = vigil_store_query_run(hub->reader, &sel.q, query_point, &o);
-        if (rc == STOP_LIMIT)
-            rc = vigil__error_set(VIGIL_EINVAL,
-                                  "the result exceeds %d points or %d series: narrow the range "
-                                  "or the matchers, or set step",
-                                  QUERY_MAX_POINTS, QUERY_MAX_SERIES);
-        else if (rc == STOP_OOM)
-            rc = vigil__error_oom();
-    }
-    if (!rc)
-        rc = vigil__buf_puts(&o.b, o.any ? "]}]}" : "]}");
-    if (rc)
-        vigil__api_resp_from_code(resp, rc == VIGIL_ELIMIT ? VIGIL_EINVAL : rc,
-                                  vigil_error_last()->message);
-    else
-        vigil__api_resp_json_buf(resp, 200, &o.b);
-    vigil_buf_dispose(&o.b);
-    selector_dispose(&sel);
-    vigil__api_finish(call);
+        rc = listing_code(vigil_store_query_run(hub->reader, q, query_point, &l.o),
+                          "the result exceeds " STR(QUERY_MAX_POINTS) " points or " STR(
+                              QUERY_MAX_SERIES) " series: narrow the range or the matchers, "
+                                                "or set step");
+    listing_answer(call, &l, rc, l.o.any ? "]}]}" : "]}");
 }
 
 /* ---- /v1/series ---------------------------------------------------------------- */
@@ -304,14 +321,8 @@ static int series_point(const vigil_store_series *s, const vigil_store_point *p,
     query_out *o = payload;
     if (++o->series > QUERY_MAX_SERIES)
         return STOP_LIMIT;
-    int rc = vigil__buf_puts(&o->b, o->any ? ",{\"name\":" : "{\"name\":");
+    int rc = put_series(&o->b, o->any ? ",{" : "{", s);
     o->any = 1;
-    if (!rc)
-        rc = vigil__json_put_string(&o->b, s->name, strlen(s->name));
-    if (!rc)
-        rc = vigil__buf_puts(&o->b, ",\"tags\":");
-    if (!rc)
-        rc = put_tags(&o->b, s);
     if (!rc)
         rc = vigil__buf_puts(&o->b, ",\"latest\":{\"ts\":");
     if (!rc)
@@ -333,33 +344,13 @@ static int series_point(const vigil_store_series *s, const vigil_store_point *p,
 static void route_series(vigil__api_call *call, void *payload)
 {
     vigil_hub *hub = payload;
-    vigil_api_response *resp = vigil__api_call_response(call);
-    selector sel;
-    memset(&sel, 0, sizeof(sel));
-    query_out o;
-    memset(&o, 0, sizeof(o));
-    int rc = parse_selector(&sel, call, 0);
+    listing l;
+    int rc = listing_start(&l, call, 0);
     if (!rc)
-        rc = vigil__buf_puts(&o.b, "{\"series\":[");
-    if (!rc) {
-        rc = vigil_store_latest(hub->reader, &sel.q, series_point, &o);
-        if (rc == STOP_LIMIT)
-            rc = vigil__error_set(VIGIL_EINVAL,
-                                  "more than %d series match: narrow the name or the matchers",
-                                  QUERY_MAX_SERIES);
-        else if (rc == STOP_OOM)
-            rc = vigil__error_oom();
-    }
-    if (!rc)
-        rc = vigil__buf_puts(&o.b, "]}");
-    if (rc)
-        vigil__api_resp_from_code(resp, rc == VIGIL_ELIMIT ? VIGIL_EINVAL : rc,
-                                  vigil_error_last()->message);
-    else
-        vigil__api_resp_json_buf(resp, 200, &o.b);
-    vigil_buf_dispose(&o.b);
-    selector_dispose(&sel);
-    vigil__api_finish(call);
+        rc = listing_code(vigil_store_latest(hub->reader, &l.sel.q, series_point, &l.o),
+                          "more than " STR(QUERY_MAX_SERIES) " series match: narrow the name or "
+                                                             "the matchers");
+    listing_answer(call, &l, rc, "]}");
 }
 
 /* ---- /v1/events ---------------------------------------------------------------- */

@@ -18,19 +18,6 @@
 #define DESIRED_SOURCE    "api"
 #define DESIRED_MAX       (1 << 20)
 
-static void answer_code(vigil__api_call *call, int rc)
-{
-    vigil__api_resp_from_code(vigil__api_call_response(call), rc, vigil_error_last()->message);
-    vigil__api_finish(call);
-}
-
-static void answer_buf(vigil__api_call *call, int status, vigil_buf *b)
-{
-    vigil__api_resp_json_buf(vigil__api_call_response(call), status, b);
-    vigil_buf_dispose(b);
-    vigil__api_finish(call);
-}
-
 /* A bad request with an explicit path (the message starts with it). */
 static int bad(int code, const char *path, const char *what)
 {
@@ -150,12 +137,7 @@ static void route_policies(vigil__api_call *call, void *payload)
     vigil_hub *hub = payload;
     vigil_buf b = VIGIL_BUF_INIT;
     int rc = vigil_engine_policies_json(hub->engine, &b);
-    if (rc) {
-        vigil_buf_dispose(&b);
-        answer_code(call, rc);
-        return;
-    }
-    answer_buf(call, 200, &b);
+    vigil__api_answer(call, rc, 200, &b);
 }
 
 static void route_decisions(vigil__api_call *call, void *payload)
@@ -169,12 +151,7 @@ static void route_decisions(vigil__api_call *call, void *payload)
     vigil_buf b = VIGIL_BUF_INIT;
     if (!rc)
         rc = vigil_engine_decisions_json(hub->engine, since, limit, &b);
-    if (rc) {
-        vigil_buf_dispose(&b);
-        answer_code(call, rc);
-        return;
-    }
-    answer_buf(call, 200, &b);
+    vigil__api_answer(call, rc, 200, &b);
 }
 
 /* ---- silences ------------------------------------------------------------------------ */
@@ -184,12 +161,7 @@ static void route_silences(vigil__api_call *call, void *payload)
     vigil_hub *hub = payload;
     vigil_buf b = VIGIL_BUF_INIT;
     int rc = vigil_engine_silences_json(hub->engine, &b);
-    if (rc) {
-        vigil_buf_dispose(&b);
-        answer_code(call, rc);
-        return;
-    }
-    answer_buf(call, 200, &b);
+    vigil__api_answer(call, rc, 200, &b);
 }
 
 static int matchers_json(vigil_buf *out, const cJSON *m)
@@ -268,12 +240,7 @@ static void route_silence_add(vigil__api_call *call, void *payload)
     cJSON_Delete(j);
     vigil_buf_dispose(&m);
     vigil_buf_dispose(&id);
-    if (rc) {
-        vigil_buf_dispose(&out);
-        answer_code(call, body_code(rc));
-        return;
-    }
-    answer_buf(call, 201, &out);
+    vigil__api_answer(call, body_code(rc), 201, &out);
 }
 
 static void route_silence_delete(vigil__api_call *call, void *payload)
@@ -288,12 +255,7 @@ static void route_silence_delete(vigil__api_call *call, void *payload)
         rc = vigil__json_put_string(&out, id, strlen(id));
     if (!rc)
         rc = vigil__buf_puts(&out, ",\"deleted\":true}");
-    if (rc) {
-        vigil_buf_dispose(&out);
-        answer_code(call, rc);
-        return;
-    }
-    answer_buf(call, 200, &out);
+    vigil__api_answer(call, rc, 200, &out);
 }
 
 /* ---- GET /v1/actions ------------------------------------------------------------------ */
@@ -558,12 +520,7 @@ static void route_actions(vigil__api_call *call, void *payload)
         rc = vigil__buf_puts(&b, "],\"checkpoint\":null}");
     }
     act_list_free(&l);
-    if (rc) {
-        vigil_buf_dispose(&b);
-        answer_code(call, rc);
-        return;
-    }
-    answer_buf(call, 200, &b);
+    vigil__api_answer(call, rc, 200, &b);
 }
 
 /* ---- POST /v1/actions ----------------------------------------------------------------- */
@@ -625,12 +582,7 @@ static void route_action_request(vigil__api_call *call, void *payload)
         rc = vigil__buf_putc(&out, '}');
     cJSON_Delete(j);
     vigil_buf_dispose(&id);
-    if (rc) {
-        vigil_buf_dispose(&out);
-        answer_code(call, body_code(rc));
-        return;
-    }
-    answer_buf(call, 202, &out);
+    vigil__api_answer(call, body_code(rc), 202, &out);
 }
 
 /* ---- POST /v1/actions/{id}/result --------------------------------------------------- */
@@ -664,12 +616,7 @@ static void route_action_result(vigil__api_call *call, void *payload)
     if (!rc)
         rc = vigil__buf_printf(&out, ",\"status\":\"%s\"}", vigil_action_status_name(r.status));
     vigil_action_result_clear(&r);
-    if (rc) {
-        vigil_buf_dispose(&out);
-        answer_code(call, rc);
-        return;
-    }
-    answer_buf(call, 200, &out);
+    vigil__api_answer(call, rc, 200, &out);
 }
 
 /* ---- /v1/desired ------------------------------------------------------------------------ */
@@ -743,12 +690,7 @@ static void route_desired_get(vigil__api_call *call, void *payload)
             rc = vigil__buf_puts(&o.b, "]}");
     }
     vigil_buf_dispose(&key);
-    if (rc) {
-        vigil_buf_dispose(&o.b);
-        answer_code(call, rc);
-        return;
-    }
-    answer_buf(call, 200, &o.b);
+    vigil__api_answer(call, rc, 200, &o.b);
 }
 
 static void route_desired_put(vigil__api_call *call, void *payload)
@@ -804,12 +746,7 @@ static void route_desired_put(vigil__api_call *call, void *payload)
     cJSON_free(desired);
     cJSON_Delete(j);
     vigil_buf_dispose(&key);
-    if (rc) {
-        vigil_buf_dispose(&out);
-        answer_code(call, body_code(rc));
-        return;
-    }
-    answer_buf(call, 200, &out);
+    vigil__api_answer(call, body_code(rc), 200, &out);
 }
 
 /* ---- mount ------------------------------------------------------------------------------- */

@@ -47,6 +47,9 @@ int vigil__array_grow(void **ptr, size_t *cap, size_t need, size_t elem);
 void vigil__free(void *ptr);
 char *vigil__strdup(const char *s);
 char *vigil__strndup(const char *s, size_t n);
+/* Overwrites a secret NUL-terminated string with zeros, then frees it (NULL
+ * is a no-op). */
+void vigil__free_wiped(char *s);
 
 /* ---- errors (lib/core/error.c) ---- */
 /* Records the thread's last error and returns `code`, so callers can write
@@ -90,5 +93,25 @@ bool vigil__utf8_valid(const char *s, size_t len);
 /* ---- time (lib/core/time.c) ---- */
 int64_t vigil__now_ms(void);       /* CLOCK_REALTIME in ms */
 int64_t vigil__monotonic_ms(void); /* CLOCK_MONOTONIC in ms */
+int64_t vigil__monotonic_ns(void); /* CLOCK_MONOTONIC in ns */
+
+/* ---- retries (lib/core/backoff.c) ---- */
+/* The next number of a xorshift64* generator whose state is *rng (a zero
+ * state is replaced by a fixed non-zero one). For jitter only, never for ids
+ * or secrets; seed it with vigil__crypto_seed(). Not thread-safe per state. */
+uint64_t vigil__rand_next(uint64_t *rng);
+/* The longest wait before retry `attempt` (1 for the first retry):
+ * base * 2^(attempt - 1), capped at max. */
+int64_t vigil__backoff_ceiling(int64_t base, int64_t max, unsigned int attempt);
+/* A wait drawn from [ceiling / 2, ceiling] (jitter over the upper half). */
+int64_t vigil__backoff_jitter(int64_t ceiling, uint64_t *rng);
+
+/* ---- hexadecimal (lib/core/hex.c) ---- */
+/* The value of one hex digit (either case), or -1. */
+int vigil__hex_value(int c);
+/* Decodes exactly 2 * n hex digits at `hex` into out[0..n). Returns 0, or -1
+ * at the first character that is not a hex digit (out is then partly
+ * written). */
+int vigil__hex_decode(unsigned char *out, const char *hex, size_t n);
 
 #endif

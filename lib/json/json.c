@@ -117,17 +117,6 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
     return 0;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads a \u escape and its four hex digits at p (p[0] == '\\'); -1 when the four hex digits are
  * missing. */
 static long read_u_escape(const unsigned char *p, const unsigned char *end)
@@ -136,7 +125,7 @@ static long read_u_escape(const unsigned char *p, const unsigned char *end)
         return -1;
     long v = 0;
     for (int i = 2; i < 6; i++) {
-        int h = hexval(p[i]);
+        int h = vigil__hex_value(p[i]);
         if (h < 0)
             return -1;
         v = (v << 4) | h;

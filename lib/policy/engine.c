@@ -167,6 +167,21 @@ void vigil__policy_action_free(pol_action *a)
     vigil__free(a);
 }
 
+/* Frees the request a policy type's code gave a series (any part may be NULL;
+ * pk and pv hold np strings each). */
+static void code_free(char *act, char *tg, char *why, char **pk, char **pv, size_t np)
+{
+    vigil__free(act);
+    vigil__free(tg);
+    vigil__free(why);
+    for (size_t i = 0; i < np; i++) {
+        vigil__free(pk ? pk[i] : NULL);
+        vigil__free(pv ? pv[i] : NULL);
+    }
+    vigil__free(pk);
+    vigil__free(pv);
+}
+
 static void series_free(pol_series *s)
 {
     vigil__free(s->key);
@@ -181,15 +196,8 @@ static void series_free(pol_series *s)
     vigil__free(s->flap_ts);
     vigil__free(s->ring_ts);
     vigil__free(s->ring_v);
-    vigil__free(s->code_action);
-    vigil__free(s->code_target);
-    vigil__free(s->code_reason);
-    for (size_t i = 0; i < s->code_nparams; i++) {
-        vigil__free(s->code_pkeys[i]);
-        vigil__free(s->code_pvals[i]);
-    }
-    vigil__free(s->code_pkeys);
-    vigil__free(s->code_pvals);
+    code_free(s->code_action, s->code_target, s->code_reason, s->code_pkeys, s->code_pvals,
+              s->code_nparams);
     for (size_t i = 0; i < s->nacts; i++)
         vigil__policy_action_free(s->acts[i]);
     vigil__free(s->acts);
@@ -443,6 +451,27 @@ fail:
     if (a)
         vigil__policy_action_free(a);
     return rc;
+}
+
+/* Escalates action `a` (failed or ineffective, `cause` says which) to the
+ * rule's next escalation action, or decides "silenced" when a silence covers
+ * the target; nothing once the escalation list is used up. */
+static void escalate(vigil_engine *e, const pol_action *a, const char *cause, int64_t now)
+{
+    pol_series *s = a->series;
+    pol_rule *r = s->rule;
+    if (a->esc >= (int)r->nescalate)
+        return;
+    const char *next = r->escalate[a->esc];
+    const pol_silence *sil = vigil__policy_silenced(e, r, s, a->target, now);
+    char why[REASON_MAX];
+    if (sil) {
+        snprintf(why, sizeof(why), "silence %s", sil->id);
+        decide(e, r, s, a->target, next, NULL, "silenced", why, now);
+    } else {
+        snprintf(why, sizeof(why), "%s; escalating to %s", cause, next);
+        request(e, s, next, a->target, a->esc + 1, "escalated", why, now);
+    }
 }
 
 static int act_pending(const pol_series *s)
@@ -855,26 +884,11 @@ static int save_code_request(pol_series *s, const vigil_policy_verdict *v)
         }
     }
     if (fail) {
-        vigil__free(act);
-        vigil__free(tg);
-        vigil__free(why);
-        for (size_t i = 0; i < np && pk && pv; i++) {
-            vigil__free(pk[i]);
-            vigil__free(pv[i]);
-        }
-        vigil__free(pk);
-        vigil__free(pv);
+        code_free(act, tg, why, pk, pv, np);
         return vigil__error_oom();
     }
-    vigil__free(s->code_action);
-    vigil__free(s->code_target);
-    vigil__free(s->code_reason);
-    for (size_t i = 0; i < s->code_nparams; i++) {
-        vigil__free(s->code_pkeys[i]);
-        vigil__free(s->code_pvals[i]);
-    }
-    vigil__free(s->code_pkeys);
-    vigil__free(s->code_pvals);
+    code_free(s->code_action, s->code_target, s->code_reason, s->code_pkeys, s->code_pvals,
+              s->code_nparams);
     s->code_action = act;
     s->code_target = tg;
     s->code_reason = why;
@@ -1177,19 +1191,8 @@ int vigil__policy_tick_locked(vigil_engine *e, int64_t now)
         fmt_dur(b1, sizeof(b1), s->rule->verify_ms);
         snprintf(why, sizeof(why), "no recovery within %s after %s succeeded", b1, a->action);
         decide(e, s->rule, s, a->target, a->action, a->id, "ineffective", why, now);
-        pol_rule *r = s->rule;
-        if (a->esc < (int)r->nescalate) {
-            const char *next = r->escalate[a->esc];
-            snprintf(why, sizeof(why), "%s was ineffective; escalating to %s", a->action, next);
-            const pol_silence *sil = vigil__policy_silenced(e, r, s, a->target, now);
-            if (sil) {
-                char w2[REASON_MAX];
-                snprintf(w2, sizeof(w2), "silence %s", sil->id);
-                decide(e, r, s, a->target, next, NULL, "silenced", w2, now);
-            } else {
-                request(e, s, next, a->target, a->esc + 1, "escalated", why, now);
-            }
-        }
+        snprintf(why, sizeof(why), "%s was ineffective", a->action);
+        escalate(e, a, why, now);
         act_settle(e, a);
     }
     vigil__free(exp);
@@ -1226,17 +1229,9 @@ static int action_result_locked(vigil_engine *e, const vigil_action_result *res,
         snprintf(why, sizeof(why), "%s%s%.200s", st, res->reason ? ": " : "",
                  res->reason ? res->reason : "");
         decide(e, r, s, a->target, a->action, a->id, "action_failed", why, now);
-        if (res->status != VIGIL_ACTION_REFUSED && a->esc < (int)r->nescalate) {
-            const char *next = r->escalate[a->esc];
-            snprintf(why, sizeof(why), "%s %s; escalating to %s", a->action, st, next);
-            const pol_silence *sil = vigil__policy_silenced(e, r, s, a->target, now);
-            if (sil) {
-                char w2[REASON_MAX];
-                snprintf(w2, sizeof(w2), "silence %s", sil->id);
-                decide(e, r, s, a->target, next, NULL, "silenced", w2, now);
-            } else {
-                request(e, s, next, a->target, a->esc + 1, "escalated", why, now);
-            }
+        if (res->status != VIGIL_ACTION_REFUSED) {
+            snprintf(why, sizeof(why), "%s %s", a->action, st);
+            escalate(e, a, why, now);
         }
         act_settle(e, a);
         break;

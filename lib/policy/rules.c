@@ -313,18 +313,29 @@ static int dup_str(char **out, const char *s)
     return *out ? VIGIL_OK : vigil__error_oom();
 }
 
-static int parse_match(pol_rule *r, const vigil_config_node *m)
+/* The number of entries of an optional map (`map` non-zero) or list: 0 when
+ * absent or null; more than `max` is VIGIL_ELIMIT "at most <max> <what>". */
+static int optional_len(size_t *n, const vigil_config_node *node, int map, size_t max,
+                        const char *what)
 {
     int rc;
-    if (!m || vigil_config_node_kind(m) == VIGIL_CONFIG_NULL)
+    *n = 0;
+    if (!node || vigil_config_node_kind(node) == VIGIL_CONFIG_NULL)
         return VIGIL_OK;
-    if ((rc = vigil_config_map(m)) < 0)
+    if ((rc = map ? vigil_config_map(node) : vigil_config_list(node)) < 0)
         return rc;
-    size_t n = vigil_config_node_len(m);
-    if (n > VIGIL_METRIC_TAGS_MAX)
-        return cfg_err(m, VIGIL_ELIMIT, "at most %d tags", VIGIL_METRIC_TAGS_MAX);
-    if (n == 0)
-        return VIGIL_OK;
+    *n = vigil_config_node_len(node);
+    if (*n > max)
+        return cfg_err(node, VIGIL_ELIMIT, "at most %zu %s", max, what);
+    return VIGIL_OK;
+}
+
+static int parse_match(pol_rule *r, const vigil_config_node *m)
+{
+    size_t n;
+    int rc = optional_len(&n, m, 1, VIGIL_METRIC_TAGS_MAX, "tags");
+    if (rc < 0 || n == 0)
+        return rc;
     r->match = vigil__calloc(n, sizeof(*r->match));
     if (!r->match)
         return vigil__error_oom();
@@ -356,16 +367,10 @@ static int parse_match(pol_rule *r, const vigil_config_node *m)
 
 static int parse_params(pol_rule *r, const vigil_config_node *m)
 {
-    int rc;
-    if (!m || vigil_config_node_kind(m) == VIGIL_CONFIG_NULL)
-        return VIGIL_OK;
-    if ((rc = vigil_config_map(m)) < 0)
+    size_t n;
+    int rc = optional_len(&n, m, 1, VIGIL_ACTION_PARAMS_MAX, "params");
+    if (rc < 0 || n == 0)
         return rc;
-    size_t n = vigil_config_node_len(m);
-    if (n > VIGIL_ACTION_PARAMS_MAX)
-        return cfg_err(m, VIGIL_ELIMIT, "at most %d params", VIGIL_ACTION_PARAMS_MAX);
-    if (n == 0)
-        return VIGIL_OK;
     r->param_keys = vigil__calloc(n, sizeof(char *));
     r->param_vals = vigil__calloc(n, sizeof(char *));
     if (!r->param_keys || !r->param_vals)
@@ -388,16 +393,10 @@ static int parse_params(pol_rule *r, const vigil_config_node *m)
 
 static int parse_escalate(pol_rule *r, const vigil_config_node *l)
 {
-    int rc;
-    if (!l || vigil_config_node_kind(l) == VIGIL_CONFIG_NULL)
-        return VIGIL_OK;
-    if ((rc = vigil_config_list(l)) < 0)
+    size_t n;
+    int rc = optional_len(&n, l, 0, 16, "escalation actions");
+    if (rc < 0 || n == 0)
         return rc;
-    size_t n = vigil_config_node_len(l);
-    if (n > 16)
-        return cfg_err(l, VIGIL_ELIMIT, "at most 16 escalation actions");
-    if (n == 0)
-        return VIGIL_OK;
     r->escalate = vigil__calloc(n, sizeof(char *));
     if (!r->escalate)
         return vigil__error_oom();

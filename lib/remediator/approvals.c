@@ -114,13 +114,7 @@ int vigil_remediator_approve(vigil_remediator *rem, const char *id, const char *
         vigil__rem_job_free(job);
         return vigil__error_set(VIGIL_ECLOSED, "remediator: stopping");
     }
-    if (rem->qtail)
-        rem->qtail->next = job;
-    else
-        rem->qhead = job;
-    rem->qtail = job;
-    rem->qlen++;
-    pthread_cond_signal(&rem->cv);
+    vigil__rem_queue_push(rem, job);
     pthread_mutex_unlock(&rem->mu);
     return VIGIL_OK;
 }
@@ -191,9 +185,7 @@ int vigil_remediator_release(vigil_remediator *rem, const char *target, const ch
     if (rc)
         return rc;
     vigil_buf d = VIGIL_BUF_INIT;
-    rc = vigil__buf_puts(&d, "{\"target\":");
-    if (!rc)
-        rc = vigil__rem_put_clipped(&d, target, AUDIT_TEXT_MAX);
+    rc = vigil__rem_put_field(&d, "{\"target\":", target, AUDIT_TEXT_MAX);
     if (!rc)
         rc = vigil__buf_printf(&d, ",\"released\":%s,\"by\":", *released ? "true" : "false");
     if (!rc)

@@ -3,6 +3,7 @@
  * exponential backoff on network errors and 5xx (a 4xx is final), through
  * lib/http. */
 #include "core/cond.h"
+#include "crypto/crypto.h"
 #include "http/http.h"
 #include "remediator/rem_int.h"
 
@@ -37,7 +38,7 @@ struct vigil__hubpost {
     pthread_t thread;
     vigil__http *http;
     vigil__http_response resp;
-    unsigned int seed; /* jitter */
+    uint64_t rng; /* jitter */
 };
 
 static void item_free(hp_item *it)
@@ -61,12 +62,7 @@ void vigil__hubpost_free(vigil__hubpost *hp)
     }
     vigil__http_free(hp->http);
     vigil__http_response_dispose(&hp->resp);
-    if (hp->token) {
-        volatile char *p = hp->token;
-        while (*p)
-            *p++ = 0;
-        vigil__free(hp->token);
-    }
+    vigil__free_wiped(hp->token);
     vigil__free(hp->url);
     pthread_cond_destroy(&hp->cv);
     pthread_mutex_destroy(&hp->mu);
@@ -88,7 +84,7 @@ int vigil__hubpost_new(vigil__hubpost **out, const vigil_remediator_options *o,
     pthread_mutex_init(&hp->mu, NULL);
     vigil__cond_init_monotonic(&hp->cv);
     hp->logger = *logger;
-    hp->seed = (unsigned int)vigil__monotonic_ms();
+    hp->rng = vigil__crypto_seed();
     hp->max_attempts = o->hub_attempts ? o->hub_attempts : 8;
     hp->backoff_ms = o->hub_backoff_ms ? o->hub_backoff_ms : 500;
     hp->timeout_ms = o->hub_timeout_ms ? o->hub_timeout_ms : 10000;
@@ -213,13 +209,8 @@ static void *hp_main(void *arg)
         int retry = post_one(hp, it);
         pthread_mutex_lock(&hp->mu);
         if (retry) {
-            int64_t d = hp->backoff_ms;
-            for (unsigned int i = 1; i < it->attempts && d < HUBPOST_BACKOFF_MAX; i++)
-                d *= 2;
-            if (d > HUBPOST_BACKOFF_MAX)
-                d = HUBPOST_BACKOFF_MAX;
-            it->due_ms = vigil__monotonic_ms() + d / 2 +
-                         (int64_t)(rand_r(&hp->seed) % (unsigned)(d / 2 + 1));
+            int64_t d = vigil__backoff_ceiling(hp->backoff_ms, HUBPOST_BACKOFF_MAX, it->attempts);
+            it->due_ms = vigil__monotonic_ms() + vigil__backoff_jitter(d, &hp->rng);
             it->next = hp->items;
             hp->items = it;
             hp->n++;

@@ -159,6 +159,8 @@ int64_t vigil__rem_now(vigil_remediator *rem);
 /* ---- remediator.c: shared by approvals.c and recovery.c ---- */
 /* Appends s as a JSON string clipped to max bytes, "null" for NULL. */
 int vigil__rem_put_clipped(vigil_buf *b, const char *s, size_t max);
+/* Appends `head` (such as ",\"reason\":"), then s as vigil__rem_put_clipped(). */
+int vigil__rem_put_field(vigil_buf *b, const char *head, const char *s, size_t max);
 /* The registered name of the action (its type's label), or "unknown". */
 const char *vigil__rem_action_label(vigil_remediator *rem, const char *action);
 /* Appends an audit row; *seq and mac receive its position when not NULL. */
@@ -176,6 +178,8 @@ void vigil__rem_finalize(vigil_remediator *rem, const rem_req *req, vigil_action
 void vigil__rem_refuse(vigil_remediator *rem, const rem_req *req, const char *reason,
                        const char *message, rem_flight *flight, int late);
 void vigil__rem_job_free(rem_job *job);
+/* Appends a job to the run queue and wakes a worker. Called with rem->mu held. */
+void vigil__rem_queue_push(vigil_remediator *rem, rem_job *job);
 
 /* ---- approvals.c ---- */
 void vigil__rem_approval_free(rem_approval *a);

@@ -104,6 +104,12 @@ int vigil__rem_put_clipped(vigil_buf *b, const char *s, size_t max)
     return vigil__json_put_string(b, s, n > max ? max : n);
 }
 
+int vigil__rem_put_field(vigil_buf *b, const char *head, const char *s, size_t max)
+{
+    int rc = vigil__buf_puts(b, head);
+    return rc ? rc : vigil__rem_put_clipped(b, s, max);
+}
+
 int vigil__rem_params_json(vigil_buf *out, const rem_req *r)
 {
     int rc = vigil__buf_putc(out, '{');
@@ -188,9 +194,7 @@ static char *ledger_text(const char *s, size_t max, const char *empty)
 int vigil__rem_result_json(vigil_buf *out, const vigil_action_result *r, int64_t seq,
                            const char *mac)
 {
-    int rc = vigil__buf_puts(out, "{\"id\":");
-    if (!rc)
-        rc = vigil__rem_put_clipped(out, r->id, VIGIL_ACTION_ID_MAX);
+    int rc = vigil__rem_put_field(out, "{\"id\":", r->id, VIGIL_ACTION_ID_MAX);
     if (!rc)
         rc = vigil__buf_printf(
             out, ",\"status\":\"%s\",\"reason\":", vigil_action_status_name(r->status));
@@ -451,13 +455,9 @@ static void execute(vigil_remediator *rem, const rem_req *req, rem_flight *fligh
 {
     vigil__rem_ledger_status(rem, req->id, "running", 0, NULL);
     vigil_buf d = VIGIL_BUF_INIT;
-    int rc = vigil__buf_puts(&d, "{\"action\":");
+    int rc = vigil__rem_put_field(&d, "{\"action\":", req->action, AUDIT_TEXT_MAX);
     if (!rc)
-        rc = vigil__rem_put_clipped(&d, req->action, AUDIT_TEXT_MAX);
-    if (!rc)
-        rc = vigil__buf_puts(&d, ",\"target\":");
-    if (!rc)
-        rc = vigil__rem_put_clipped(&d, req->target, AUDIT_TEXT_MAX);
+        rc = vigil__rem_put_field(&d, ",\"target\":", req->target, AUDIT_TEXT_MAX);
     if (!rc)
         rc = vigil__buf_putc(&d, '}');
     if (!rc)
@@ -643,25 +643,17 @@ static void process_new(vigil_remediator *rem, rem_job *job)
 
     /* audit "request" */
     vigil_buf d = VIGIL_BUF_INIT;
-    rc = vigil__buf_puts(&d, "{\"action\":");
+    rc = vigil__rem_put_field(&d, "{\"action\":", req->action, AUDIT_TEXT_MAX);
     if (!rc)
-        rc = vigil__rem_put_clipped(&d, req->action, AUDIT_TEXT_MAX);
-    if (!rc)
-        rc = vigil__buf_puts(&d, ",\"target\":");
-    if (!rc)
-        rc = vigil__rem_put_clipped(&d, req->target, AUDIT_TEXT_MAX);
+        rc = vigil__rem_put_field(&d, ",\"target\":", req->target, AUDIT_TEXT_MAX);
     if (!rc)
         rc = vigil__buf_printf(&d, ",\"target_bytes\":%zu,\"params\":", strlen(req->target));
     if (!rc)
         rc = vigil__buf_put(&d, params.ptr, params.size);
     if (!rc)
-        rc = vigil__buf_puts(&d, ",\"reason\":");
+        rc = vigil__rem_put_field(&d, ",\"reason\":", req->reason, AUDIT_TEXT_MAX);
     if (!rc)
-        rc = vigil__rem_put_clipped(&d, req->reason, AUDIT_TEXT_MAX);
-    if (!rc)
-        rc = vigil__buf_puts(&d, ",\"policy\":");
-    if (!rc)
-        rc = vigil__rem_put_clipped(&d, req->policy, AUDIT_TEXT_MAX);
+        rc = vigil__rem_put_field(&d, ",\"policy\":", req->policy, AUDIT_TEXT_MAX);
     if (!rc)
         rc = vigil__buf_printf(&d, ",\"dry_run\":%s}", req->dry_run ? "true" : "false");
     if (!rc)
@@ -742,6 +734,17 @@ static void process_approved(vigil_remediator *rem, rem_job *job)
         execute(rem, &job->req, flight, 1);
 }
 
+void vigil__rem_queue_push(vigil_remediator *rem, rem_job *job)
+{
+    if (rem->qtail)
+        rem->qtail->next = job;
+    else
+        rem->qhead = job;
+    rem->qtail = job;
+    rem->qlen++;
+    pthread_cond_signal(&rem->cv);
+}
+
 void vigil__rem_job_free(rem_job *job)
 {
     if (!job)
@@ -794,6 +797,16 @@ static int id_valid(const char *id)
     return 1;
 }
 
+/* Frees what submit_common() allocated and did not hand over (each may be NULL). */
+static void submit_undo(rem_job *job, rem_waiter *w, rem_flight *flight)
+{
+    vigil__rem_job_free(job);
+    vigil__free(w);
+    if (flight)
+        vigil__free(flight->id);
+    vigil__free(flight);
+}
+
 static int submit_common(vigil_remediator *rem, const vigil_action_request *request,
                          vigil_remediator_result_cb cb, vigil_action_done_cb plain, void *payload)
 {
@@ -825,11 +838,7 @@ static int submit_common(vigil_remediator *rem, const vigil_action_request *requ
     if (!rc && !(flight->id = vigil__strdup(job->req.id)))
         rc = vigil__error_oom();
     if (rc) {
-        vigil__rem_job_free(job);
-        vigil__free(w);
-        if (flight)
-            vigil__free(flight->id);
-        vigil__free(flight);
+        submit_undo(job, w, flight);
         return rc;
     }
     w->cb = cb;
@@ -856,22 +865,12 @@ static int submit_common(vigil_remediator *rem, const vigil_action_request *requ
             rem->flights = flight;
             job->flight = flight;
             flight = NULL;
-            if (rem->qtail)
-                rem->qtail->next = job;
-            else
-                rem->qhead = job;
-            rem->qtail = job;
-            rem->qlen++;
+            vigil__rem_queue_push(rem, job);
             job = NULL;
-            pthread_cond_signal(&rem->cv);
         }
     }
     pthread_mutex_unlock(&rem->mu);
-    vigil__rem_job_free(job);
-    vigil__free(w);
-    if (flight)
-        vigil__free(flight->id);
-    vigil__free(flight);
+    submit_undo(job, w, flight);
     return rc;
 }
 

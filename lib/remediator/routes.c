@@ -12,15 +12,6 @@
 #define EXEC_MAX_DEPTH 8
 #define LIST_MAX       1000
 
-static const char *header(const vigil_api_request *req, const char *name)
-{
-    for (size_t i = 0; i < req->nheaders; i++)
-        if (req->headers[i].name && req->headers[i].value &&
-            strcasecmp(req->headers[i].name, name) == 0)
-            return req->headers[i].value;
-    return NULL;
-}
-
 static void bad_request(vigil__api_call *call, const char *code, const char *msg)
 {
     char path[256] = "";
@@ -192,9 +183,9 @@ static void route_execute(vigil__api_call *call, void *payload)
     const vigil_api_request *req = vigil__api_call_request(call);
     vigil_api_response *resp = vigil__api_call_response(call);
     int64_t now_s = vigil__rem_now(rem) / 1000;
-    int rc =
-        vigil_signature_verify(header(req, VIGIL_SIGNATURE_HEADER), rem->secret, rem->secret_len,
-                               req->body ? req->body : "", req->body_len, now_s, rem->o.max_skew_s);
+    int rc = vigil_signature_verify(vigil__api_request_header(req, VIGIL_SIGNATURE_HEADER),
+                                    rem->secret, rem->secret_len, req->body ? req->body : "",
+                                    req->body_len, now_s, rem->o.max_skew_s);
     if (rc) {
         char msg[300];
         snprintf(msg, sizeof(msg), "%s", vigil_error_last()->message);
@@ -429,12 +420,7 @@ static void route_actions(vigil__api_call *call, void *payload)
     }
     vigil_buf b = VIGIL_BUF_INIT;
     rc = actions_json(rem, &b, since, limit);
-    if (rc)
-        from_code(call, rc);
-    else
-        vigil__api_resp_json_buf(vigil__api_call_response(call), 200, &b);
-    vigil_buf_dispose(&b);
-    vigil__api_finish(call);
+    vigil__api_answer(call, rc, 200, &b);
 }
 
 /* ---- approvals and release ---------------------------------------------------------- */
@@ -471,12 +457,7 @@ static void decision(vigil__api_call *call, vigil_remediator *rem, int approve)
                                              : ",\"status\":\"refused\",\"reason\":"
                                                "\"approval_denied\"}");
     }
-    if (rc)
-        from_code(call, rc);
-    else
-        vigil__api_resp_json_buf(vigil__api_call_response(call), 200, &b);
-    vigil_buf_dispose(&b);
-    vigil__api_finish(call);
+    vigil__api_answer(call, rc, 200, &b);
 }
 
 static void route_approve(vigil__api_call *call, void *payload)
@@ -503,12 +484,7 @@ static void route_release(vigil__api_call *call, void *payload)
         rc = vigil__json_put_string(&b, target, strlen(target));
     if (!rc)
         rc = vigil__buf_printf(&b, ",\"released\":%s}", released ? "true" : "false");
-    if (rc)
-        from_code(call, rc);
-    else
-        vigil__api_resp_json_buf(vigil__api_call_response(call), 200, &b);
-    vigil_buf_dispose(&b);
-    vigil__api_finish(call);
+    vigil__api_answer(call, rc, 200, &b);
 }
 
 /* ---- audit ------------------------------------------------------------------------ */
@@ -529,12 +505,7 @@ static void route_audit(vigil__api_call *call, void *payload)
     }
     vigil_buf b = VIGIL_BUF_INIT;
     rc = vigil_audit_list_json(rem->audit, since, limit, &b);
-    if (rc)
-        from_code(call, rc);
-    else
-        vigil__api_resp_json_buf(vigil__api_call_response(call), 200, &b);
-    vigil_buf_dispose(&b);
-    vigil__api_finish(call);
+    vigil__api_answer(call, rc, 200, &b);
 }
 
 static void route_verify(vigil__api_call *call, void *payload)
@@ -565,12 +536,7 @@ static void route_verify(vigil__api_call *call, void *payload)
     vigil_buf b = VIGIL_BUF_INIT;
     if (!rc)
         rc = vigil_audit_report_json(&rep, &b);
-    if (rc)
-        from_code(call, rc);
-    else
-        vigil__api_resp_json_buf(vigil__api_call_response(call), 200, &b);
-    vigil_buf_dispose(&b);
-    vigil__api_finish(call);
+    vigil__api_answer(call, rc, 200, &b);
 }
 
 int vigil_remediator_mount(vigil_remediator *rem, vigil_api *api)
