@@ -74,6 +74,24 @@
  * 5xx, a 4xx is final) or one set with vigil_hub_set_dispatcher(). Every
  * result enters through vigil_hub_action_result().
  *
+ * Decisions (GET /v1/decisions, "decision" events) name their policy,
+ * series and target, and are one of: fired, resolved, suppressed, silenced,
+ * exhausted, flapping, action_failed, remediated, ineffective, escalated,
+ * redelivered. A resolved or flapping decision names the target of the
+ * series' latest request, else the rule's target rendered for the series
+ * (NULL only when the template names a tag the series lacks).
+ *
+ * Across a restart (vigil_hub_start(), before any thread runs): a request a
+ * previous process left "pending" in the ledger is sent again with its id
+ * (decision "redelivered"; the remediator's exactly-once ledger answers a
+ * known id with its recorded result, a running one when it finishes), or,
+ * when requested more than act_within ago, recorded failed with reason
+ * "expired_after_restart" (decision action_failed, reason "failed:
+ * expired_after_restart"). A request the engine awaits whose ledger record
+ * is final is given that result; one the ledger never recorded fails with
+ * reason "not_sent_before_restart". Requests waiting for an approval are
+ * left to the remediator. So the engine never waits forever on a request.
+ *
  * Threads: vigil_hub_ingest(), vigil_hub_ingest_async(), vigil_hub_publish(),
  * vigil_hub_stats_get(), vigil_hub_window_aggregate(), vigil_hub_action_result(),
  * vigil_hub_action_request() and vigil_hub_set_dispatcher() are thread-safe.
@@ -174,7 +192,9 @@ typedef struct vigil_hub_options {
     /** How often the events ticker runs the engine's timers (absent rules,
      * verify deadlines, flap settling); 0: 1 s. */
     int64_t policy_interval_ms;
-    /** Policies never act on a sample older than this; 0: 5 minutes. */
+    /** Policies never act on a sample older than this; 0: 5 minutes. At
+     * start, a request left pending by a previous process and older than
+     * this is not sent again but recorded failed ("expired_after_restart"). */
     int64_t act_within_ms;
     /** Policy types of the embedder (vigil_policy_register()), borrowed: it
      * must outlive the hub. A rule's `kind` resolves in the built-in kinds
@@ -235,6 +255,10 @@ VIGIL_EXTERN(int) vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts);
 
 /**
  * Starts the committer, the answerer, the evaluator and the events ticker.
+ * First settles the requests a previous process left unfinished (see
+ * "Across a restart" at the top of this header): redelivered through the
+ * dispatcher, so set it (vigil_hub_set_dispatcher(),
+ * vigil_hub_attach_remediator()) before this call.
  * @return VIGIL_OK; VIGIL_EINVAL (already started); VIGIL_ECLOSED (stopped);
  *         VIGIL_ERROR (a thread could not be created).
  * @since 0.1.0

@@ -140,7 +140,7 @@ static void publish_action(vigil_hub *hub, const vigil_store_action *a,
     vigil_buf_dispose(&b);
 }
 
-static void on_decision(void *payload, const vigil_store_decision *d)
+void vigil__hub_on_decision(void *payload, const vigil_store_decision *d)
 {
     vigil_hub *hub = payload;
     const char *v[] = {d->decision ? d->decision : ""};
@@ -329,24 +329,29 @@ int vigil__hub_dispatch(vigil_hub *hub, const vigil_action_request *req, const c
     }
     vigil__log(&hub->logger, VIGIL_LOG_INFO, COMPONENT, "action requested",
                "id=%s action=%s policy=%s", req->id, req->action, req->policy ? req->policy : "");
+    vigil__hub_submit(hub, req);
+    return VIGIL_OK;
+}
 
+void vigil__hub_submit(vigil_hub *hub, const vigil_action_request *req)
+{
     pthread_mutex_lock(&hub->mu);
     int has = hub->has_disp;
     vigil_action_dispatcher disp = hub->disp;
     pthread_mutex_unlock(&hub->mu);
     if (!has && !hub->http) {
         fail_request(hub, req->id, "no_remediator", "no remediator is configured");
-        return VIGIL_OK;
+        return;
     }
     dispatch_ctx *c = vigil__malloc(sizeof(*c));
     if (!c) {
         fail_request(hub, req->id, "dispatch_failed", "out of memory");
-        return VIGIL_OK;
+        return;
     }
     c->hub = hub;
     c->t0_ns = vigil__monotonic_ns();
-    rc = has ? disp.submit(disp.self, req, done_plain, c)
-             : vigil__dispatch_submit(hub->http, req, done_ex, c);
+    int rc = has ? disp.submit(disp.self, req, done_plain, c)
+                 : vigil__dispatch_submit(hub->http, req, done_ex, c);
     if (rc) {
         vigil__free(c);
         char msg[512];
@@ -355,7 +360,6 @@ int vigil__hub_dispatch(vigil_hub *hub, const vigil_action_request *req, const c
                    "id=%s code=%d", req->id, rc);
         fail_request(hub, req->id, "dispatch_failed", msg);
     }
-    return VIGIL_OK;
 }
 
 static void on_request(void *payload, const vigil_engine_request *er)
@@ -693,6 +697,7 @@ int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *o)
     hub->clock = o->clock;
     hub->clock_payload = o->clock_payload;
     hub->policy_interval_ms = o->policy_interval_ms ? o->policy_interval_ms : 1000;
+    hub->act_within_ms = o->act_within_ms ? o->act_within_ms : VIGIL_POLICY_ACT_WITHIN_DEFAULT;
     int rc = vigil_batch_new(&hub->feed);
     vigil_engine_options eo = VIGIL_ENGINE_OPTIONS_INIT;
     eo.store = hub->store;
@@ -702,7 +707,7 @@ int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *o)
     eo.clock_payload = o->clock_payload;
     eo.on_request = on_request;
     eo.request_payload = hub;
-    eo.on_decision = on_decision;
+    eo.on_decision = vigil__hub_on_decision;
     eo.decision_payload = hub;
     eo.act_within_ms = o->act_within_ms;
     eo.logger = o->logger;

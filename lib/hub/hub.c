@@ -969,6 +969,8 @@ int vigil_hub_start(vigil_hub *hub)
         return vigil__error_set(VIGIL_ECLOSED, "hub: stopped");
     if (started)
         return vigil__error_set(VIGIL_EINVAL, "hub: already started");
+    /* before the ticker: no request of this run exists while it runs */
+    vigil__hub_recover_actions(hub);
     /* the pipeline, last stage first: evaluator, answerer, committer */
     int made = 0;
     if (pthread_create(&hub->evaluator, NULL, evaluator_main, hub) == 0)

@@ -73,6 +73,7 @@ struct vigil_hub {
     int64_t (*clock)(void *payload); /* NULL: real time */
     void *clock_payload;
     int64_t policy_interval_ms;
+    int64_t act_within_ms;          /* options.act_within_ms, 0 made the default */
     vigil__dispatch *http;          /* the built-in HTTP dispatcher, or NULL */
     vigil_action_dispatcher disp;   /* set by vigil_hub_set_dispatcher() (under mu) */
     int has_disp;                   /* under mu */
@@ -121,6 +122,18 @@ void vigil__hub_free_engine(vigil_hub *hub);
 void vigil__hub_engine_error(vigil_hub *hub, const char *op, int rc);
 /* Records a request in the ledger and dispatches it (policies and manual). */
 int vigil__hub_dispatch(vigil_hub *hub, const vigil_action_request *req, const char *series);
+/* Hands a request already in the ledger to the dispatcher; a request that
+ * cannot be handed over gets a FAILED result ("no_remediator",
+ * "dispatch_failed"). */
+void vigil__hub_submit(vigil_hub *hub, const vigil_action_request *req);
+/* The engine's on_decision: counts a stored decision and publishes it. */
+void vigil__hub_on_decision(void *payload, const vigil_store_decision *d);
+/* At start (lib/hub/recover.c): requests a previous process left pending in
+ * the ledger are redelivered with their ids, or closed as failed
+ * ("expired_after_restart") when older than act_within; requests the engine
+ * awaits that the ledger has final are given their result, and those it
+ * never recorded fail ("not_sent_before_restart"). */
+void vigil__hub_recover_actions(vigil_hub *hub);
 /* Mounts the routes of policies, decisions, silences, actions and desired state. */
 int vigil__hub_mount_policy_routes(vigil_hub *hub, vigil_api *api);
 

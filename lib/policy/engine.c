@@ -157,6 +157,25 @@ static void decide(vigil_engine *e, const pol_rule *r, const pol_series *s, cons
     out_push(e, o);
 }
 
+/* The target a decision without a request of its own names: that of the
+ * series' latest request, else the rule's target template rendered for the
+ * series; NULL when the template names a tag the series lacks (or out of
+ * memory). The caller frees it. */
+static char *series_target(const pol_series *s)
+{
+    if (s->nacts)
+        return vigil__strdup(s->acts[s->nacts - 1]->target);
+    const char *tmpl = s->code_target ? s->code_target : s->rule->target;
+    const char *miss = NULL;
+    size_t ml = 0;
+    vigil_buf b = VIGIL_BUF_INIT;
+    char *out = NULL;
+    if (vigil__policy_expand(&b, tmpl, s, NULL, &miss, &ml) == VIGIL_OK)
+        out = vigil__buf_detach(&b);
+    vigil_buf_dispose(&b);
+    return out;
+}
+
 /* ---- series, targets, actions ---------------------------------------------------- */
 
 void vigil__policy_action_free(pol_action *a)
@@ -603,7 +622,9 @@ static void flap_record(vigil_engine *e, pol_series *s, int64_t ts, int64_t now)
                  "%zu state changes within %s (limit %lld); actions suppressed until stable "
                  "for %s",
                  s->nflap, b1, (long long)r->flap_transitions, b2);
-        decide(e, r, s, NULL, r->action, NULL, "flapping", why, now);
+        char *target = series_target(s);
+        decide(e, r, s, target, r->action, NULL, "flapping", why, now);
+        vigil__free(target);
     }
 }
 
@@ -721,8 +742,10 @@ static void step(vigil_engine *e, pol_series *s, int active, const eval_info *ev
         if (s->state == ST_FIRING) {
             set_state(e, s, ST_RESOLVED, ts, now);
             s->need_act = 0;
-            decide(e, r, s, NULL, r->action, NULL, "resolved", reason_text(ev, rbuf, sizeof(rbuf)),
-                   now);
+            char *target = series_target(s);
+            decide(e, r, s, target, s->code_action ? s->code_action : r->action, NULL, "resolved",
+                   reason_text(ev, rbuf, sizeof(rbuf)), now);
+            vigil__free(target);
             recovered(e, s, now);
             vigil__policy_persist_series(e, s);
         } else if (s->state != ST_OK) {

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1127,6 +1128,279 @@ START_TEST(policy_fires_end_to_end_remediated)
 }
 END_TEST
 
+/* ---- restart: requests left pending by a hub that died ------------------------------- */
+
+static int64_t g_clock_ms;
+
+static int64_t test_clock(void *payload)
+{
+    (void)payload;
+    return g_clock_ms;
+}
+
+/* The demo hub of hub_demo() with the clock at g_clock_ms. */
+static vigil_hub *hub_demo_clocked(recorder *rec, vigil_hub_config **cfg)
+{
+    ck_assert_msg(vigil_hub_config_load_string(cfg, DEMO_RULE, strlen(DEMO_RULE), "demo.yaml",
+                                               NULL) == VIGIL_OK,
+                  "%s", vigil_error_last()->message);
+    vigil_hub_options o;
+    hub_defaults(&o);
+    o.policies = vigil_hub_config_hub(*cfg)->policies;
+    o.clock = test_clock;
+    vigil_hub *hub = NULL;
+    ck_assert_msg(vigil_hub_new(&hub, &o) == VIGIL_OK, "%s", vigil_error_last()->message);
+    vigil_action_dispatcher d;
+    rec_init(rec, &d);
+    ck_assert_int_eq(vigil_hub_set_dispatcher(hub, &d), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    return hub;
+}
+
+/* A hub that dies: a child process runs the demo hub with its clock at
+ * `t0`, lets demo_down fire (the request reaches the dispatcher, which never
+ * answers), writes the request's id to a pipe and _exits without stopping
+ * anything. Returns the id in `id`. */
+static void crash_with_pending(int64_t t0, char *id, size_t size)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    db_url(); /* the child and the parent share the database */
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        g_clock_ms = t0;
+        recorder rec;
+        vigil_hub_config *cfg = NULL;
+        vigil_hub *hub = hub_demo_clocked(&rec, &cfg);
+        ingest_up(hub, 0, t0);
+        wait_requests(&rec, 1);
+        char st[64];
+        ledger_status(hub, rec.ids[0], st, sizeof(st));
+        if (strcmp(st, "pending") == 0 && write(fds[1], rec.ids[0], strlen(rec.ids[0])) > 0)
+            _exit(0);
+        _exit(1);
+    }
+    close(fds[1]);
+    ssize_t n = read(fds[0], id, size - 1);
+    close(fds[0]);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the crashing hub failed");
+    ck_assert_int_gt(n, 0);
+    id[n] = '\0';
+}
+
+/* The reason of the `decision` naming action `id` ("" when none); checks
+ * that the decision names its target and series. */
+static void decision_reason(vigil_api *api, const char *id, const char *decision, char *out,
+                            size_t size)
+{
+    char body[65536];
+    ck_assert_int_eq(call(api, "GET", "/v1/decisions", "since=0", AUTH_R, NULL, body, sizeof(body)),
+                     200);
+    cJSON *j = cJSON_Parse(body);
+    cJSON *d;
+    out[0] = '\0';
+    cJSON_ArrayForEach(d, cJSON_GetObjectItem(j, "decisions"))
+    {
+        cJSON *aid = cJSON_GetObjectItem(d, "action_id");
+        cJSON *kind = cJSON_GetObjectItem(d, "decision");
+        if (cJSON_IsString(aid) && !strcmp(aid->valuestring, id) &&
+            !strcmp(kind->valuestring, decision)) {
+            ck_assert_str_eq(cJSON_GetObjectItem(d, "target")->valuestring, "demo");
+            ck_assert_msg(strstr(cJSON_GetObjectItem(d, "series")->valuestring, "process_up"), "%s",
+                          body);
+            snprintf(out, size, "%s", cJSON_GetObjectItem(d, "reason")->valuestring);
+        }
+    }
+    cJSON_Delete(j);
+}
+
+/* The engine awaits `id` no more: a result for it is not expected. */
+static void engine_awaits_not(vigil_hub *hub, const char *id)
+{
+    vigil_action_result r = VIGIL_ACTION_RESULT_INIT;
+    r.status = VIGIL_ACTION_SUCCEEDED;
+    ck_assert_int_eq(vigil_action_result_set_id(&r, id), VIGIL_OK);
+    ck_assert_int_eq(vigil_engine_action_result(vigil_hub_engine(hub), &r), VIGIL_ENOTFOUND);
+    vigil_action_result_clear(&r);
+}
+
+START_TEST(restart_expires_pending_past_act_within)
+{
+    const int64_t t0 = INT64_C(1750000000000);
+    char id[256], reason[512], st[64];
+    crash_with_pending(t0, id, sizeof(id));
+    /* the new hub starts 5 min (act_within's default) and 1 ms later */
+    g_clock_ms = t0 + VIGIL_POLICY_ACT_WITHIN_DEFAULT + 1;
+    recorder rec;
+    vigil_hub_config *cfg = NULL;
+    vigil_hub *hub = hub_demo_clocked(&rec, &cfg);
+    vigil_api *api = mount(hub);
+    ck_assert_uint_eq(rec_count(&rec), 0); /* not sent again */
+    vigil_store_action *a = NULL;
+    ck_assert_int_eq(vigil_store_action_get(vigil_hub_store(hub), id, &a), VIGIL_OK);
+    ck_assert_str_eq(a->status, "failed");
+    ck_assert_str_eq(a->result_reason, "expired_after_restart");
+    ck_assert_str_eq(a->output, "pending when the hub stopped; requested 300001ms ago, more than "
+                                "act_within (5m): not sent again");
+    vigil_store_action_free(a);
+    decision_reason(api, id, "fired", reason, sizeof(reason));
+    ck_assert_msg(reason[0], "the fired decision of %s is gone", id);
+    decision_reason(api, id, "action_failed", reason, sizeof(reason));
+    ck_assert_str_eq(reason, "failed: expired_after_restart");
+    decision_reason(api, id, "redelivered", reason, sizeof(reason));
+    ck_assert_str_eq(reason, "");
+    ck_assert(metric_value(api, "vigil_action_dispatch_failures_total{reason="
+                                "\"expired_after_restart\"}") == 1.0);
+    engine_awaits_not(hub, id);
+    /* the policy is free again: a recovery, a new failure, a new request */
+    ingest_up(hub, 1, g_clock_ms);
+    ingest_up(hub, 0, g_clock_ms + 1000);
+    g_clock_ms += 1000;
+    wait_requests(&rec, 1);
+    ck_assert_str_ne(rec.ids[0], id);
+    ledger_status(hub, id, st, sizeof(st));
+    ck_assert_str_eq(st, "failed");
+    rec_done(&rec, 0, VIGIL_ACTION_SUCCEEDED, NULL);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    vigil_hub_config_free(cfg);
+}
+END_TEST
+
+START_TEST(restart_redelivers_pending_with_its_id)
+{
+    const int64_t t0 = INT64_C(1750000000000);
+    char id[256], reason[512], st[64];
+    crash_with_pending(t0, id, sizeof(id));
+    /* within act_within: sent again, with the same id */
+    g_clock_ms = t0 + 10000;
+    recorder rec;
+    vigil_hub_config *cfg = NULL;
+    vigil_hub *hub = hub_demo_clocked(&rec, &cfg);
+    vigil_api *api = mount(hub);
+    wait_requests(&rec, 1);
+    ck_assert_str_eq(rec.ids[0], id);
+    ck_assert_str_eq(rec.actions[0], "restart_demo");
+    ck_assert_str_eq(rec.targets[0], "demo");
+    decision_reason(api, id, "redelivered", reason, sizeof(reason));
+    ck_assert_str_eq(reason, "pending when the hub stopped; sent again with its id (the "
+                             "remediator runs an id at most once)");
+    ledger_status(hub, id, st, sizeof(st));
+    ck_assert_str_eq(st, "pending");
+    /* its result closes the loop as if the hub had never stopped */
+    rec_done(&rec, 0, VIGIL_ACTION_SUCCEEDED, NULL);
+    ledger_status(hub, id, st, sizeof(st));
+    ck_assert_str_eq(st, "succeeded");
+    ingest_up(hub, 1, g_clock_ms);
+    wait_decision(api, id, "remediated");
+    decision_reason(api, id, "remediated", reason, sizeof(reason));
+    ck_assert_msg(strstr(reason, "after restart_demo succeeded") != NULL, "%s", reason);
+    ck_assert_uint_eq(rec_count(&rec), 1);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    vigil_hub_config_free(cfg);
+}
+END_TEST
+
+/* The engine's state says a request is awaited; the ledger has it final
+ * (the process died between the two) or never recorded it (died before). */
+static void engine_fires_alone(int64_t t0, const char *final_status, char *id, size_t size)
+{
+    vigil_hub_config *cfg = NULL;
+    ck_assert_int_eq(
+        vigil_hub_config_load_string(&cfg, DEMO_RULE, strlen(DEMO_RULE), "demo.yaml", NULL),
+        VIGIL_OK);
+    vigil_store *store = NULL;
+    ck_assert_int_eq(vigil_store_open(&store, db_url(), NULL), VIGIL_OK);
+    g_clock_ms = t0;
+    vigil_engine_options eo = VIGIL_ENGINE_OPTIONS_INIT;
+    eo.store = store;
+    eo.clock = test_clock;
+    eo.logger.min_level = VIGIL_LOG_OFF;
+    vigil_engine *e = NULL;
+    ck_assert_int_eq(vigil_engine_new(&e, &eo), VIGIL_OK);
+    ck_assert_int_eq(vigil_engine_load(e, vigil_hub_config_hub(cfg)->policies), VIGIL_OK);
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    vigil_tag tags[] = {{"host", "h1"}, {"process", "demo"}};
+    vigil_metric m = {"process_up", 0, t0, tags, 2, NULL};
+    ck_assert_int_eq(vigil_batch_add(b, &m), VIGIL_OK);
+    ck_assert_int_eq(vigil_engine_ingest(e, b), VIGIL_OK);
+    vigil_batch_free(b);
+    vigil_buf d = VIGIL_BUF_INIT;
+    ck_assert_int_eq(vigil_engine_decisions_json(e, 0, 10, &d), VIGIL_OK);
+    cJSON *j = cJSON_Parse(d.ptr);
+    cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "decisions"), 0);
+    ck_assert_msg(first != NULL, "%s", d.ptr);
+    snprintf(id, size, "%s", cJSON_GetObjectItem(first, "action_id")->valuestring);
+    cJSON_Delete(j);
+    vigil_buf_dispose(&d);
+    if (final_status) {
+        vigil_store_action a;
+        memset(&a, 0, sizeof(a));
+        a.id = id;
+        a.requested_ms = t0;
+        a.action = "restart_demo";
+        a.target = "demo";
+        a.status = "pending";
+        a.duration_ms = -1;
+        ck_assert_int_eq(vigil_store_action_put(store, &a, NULL), VIGIL_OK);
+        a.status = final_status;
+        a.result_reason = "ok";
+        a.updated_ms = t0 + 5;
+        ck_assert_int_eq(vigil_store_action_update(store, &a), VIGIL_OK);
+    }
+    vigil_engine_free(e);
+    vigil_store_close(store);
+    vigil_hub_config_free(cfg);
+}
+
+START_TEST(restart_settles_what_the_engine_awaits)
+{
+    const int64_t t0 = INT64_C(1750000000000);
+    char id[256], reason[512];
+    /* never recorded in the ledger: fails, the engine is free */
+    engine_fires_alone(t0, NULL, id, sizeof(id));
+    g_clock_ms = t0 + 1000;
+    recorder rec;
+    vigil_hub_config *cfg = NULL;
+    vigil_hub *hub = hub_demo_clocked(&rec, &cfg);
+    vigil_api *api = mount(hub);
+    ck_assert_uint_eq(rec_count(&rec), 0);
+    decision_reason(api, id, "action_failed", reason, sizeof(reason));
+    ck_assert_str_eq(reason, "failed: not_sent_before_restart");
+    engine_awaits_not(hub, id);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    vigil_hub_config_free(cfg);
+}
+END_TEST
+
+START_TEST(restart_gives_the_engine_a_recorded_result)
+{
+    const int64_t t0 = INT64_C(1750000000000);
+    char id[256];
+    /* recorded as succeeded: the engine verifies it, the recovery remediates */
+    engine_fires_alone(t0, "succeeded", id, sizeof(id));
+    g_clock_ms = t0 + 1000;
+    recorder rec;
+    vigil_hub_config *cfg = NULL;
+    vigil_hub *hub = hub_demo_clocked(&rec, &cfg);
+    vigil_api *api = mount(hub);
+    ck_assert_uint_eq(rec_count(&rec), 0);
+    ingest_up(hub, 1, g_clock_ms);
+    wait_decision(api, id, "remediated");
+    engine_awaits_not(hub, id);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    vigil_hub_config_free(cfg);
+}
+END_TEST
+
 START_TEST(silences_routes_and_effect)
 {
     recorder rec;
@@ -1837,6 +2111,14 @@ static Suite *hub_policy_suite(void)
     tcase_add_test(tc, collector_yaml_policies_and_dir);
     tcase_add_test(tc, reload_policies_keeps_state_and_refuses_bad_sets);
     tcase_add_test(tc, restart_keys_name_what_a_reload_cannot_apply);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("restart");
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, db_url_reset, NULL);
+    tcase_add_test(tc, restart_expires_pending_past_act_within);
+    tcase_add_test(tc, restart_redelivers_pending_with_its_id);
+    tcase_add_test(tc, restart_settles_what_the_engine_awaits);
+    tcase_add_test(tc, restart_gives_the_engine_a_recorded_result);
     suite_add_tcase(s, tc);
     return s;
 }

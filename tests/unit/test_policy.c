@@ -33,9 +33,13 @@ static int64_t clk(void *p)
     return ((rec *)p)->now;
 }
 
+/* Every decision of every test names its target and its series (issue 13). */
 static void on_dec(void *p, const vigil_store_decision *d)
 {
     rec *r = p;
+    ck_assert_msg(d->target != NULL, "decision %s of %s has no target", d->decision, d->policy);
+    ck_assert_msg(d->series != NULL && *d->series, "decision %s of %s has no series", d->decision,
+                  d->policy);
     if (r->nd >= MAXR)
         return;
     snprintf(r->dec[r->nd], sizeof(r->dec[0]), "%s %s %s | %s", d->decision,
@@ -504,7 +508,7 @@ START_TEST(absent_on_timer)
     /* the heartbeat returns: resolved */
     feed_at(e, &R, "h2", "vigil_agent_heartbeat", 1, R.now, "host=h2");
     expect_kinds(&R, "fired fired resolved");
-    ck_assert_ptr_nonnull(strstr(R.dec[2], "resolved - page_oncall"));
+    ck_assert_ptr_nonnull(strstr(R.dec[2], "resolved h2 page_oncall"));
     TEARDOWN();
 }
 END_TEST
