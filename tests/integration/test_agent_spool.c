@@ -572,6 +572,18 @@ START_TEST(real_hub_413_splits_every_metric_once_in_order)
     ck_assert_uint_eq(p.n, 300);
     ck_assert(p.in_order);
     ck_assert_double_eq(window_count(&h, t0 + 300), 300);
+    /* and through the hub's HTTP API, as a user would look */
+    char url[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/query?name=spool_seq&from=%lld&to=%lld",
+             h.port, (long long)t0, (long long)(t0 + 1000));
+    http_result r;
+    http_do("GET", url, NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    size_t npoints = 0;
+    for (const char *q = strstr(r.body, "\"points\":[["); q && (q = strchr(q + 1, '[')) != NULL;)
+        npoints++;
+    ck_assert_uint_eq(npoints, 300 + 1); /* the list's "[" and one per point */
+    http_result_free(&r);
     const char *line = log_line("hub found the batch too large; splitting");
     ck_assert_ptr_nonnull(strstr(line, "metrics="));
     ck_assert_ptr_nonnull(strstr(log_line("hub found the batch too large\""), "status=413"));
