@@ -26,11 +26,36 @@
  * oldest sample has waited batch.max_delay. While the spool holds batches, or
  * while the hub is backing off after a failure, new batches are appended to
  * the spool so that order is kept; otherwise the batch is sent with
- * hub.retries retries and spooled when that fails (network error, timeout,
- * 429, 5xx, 401, 403). A batch the hub refuses (any other 4xx) is dropped and
- * counted. After a failure the agent waits hub.backoff doubling up to
- * hub.backoff_max (with jitter between half and all of it) before it tries
- * the hub again, then replays the spool in order, a few batches per step.
+ * hub.retries retries and spooled when that fails. After a failure the agent
+ * waits hub.backoff doubling up to hub.backoff_max (with jitter between half
+ * and all of it) before it tries the hub again, then replays the spool in
+ * order, a few batches per step.
+ *
+ * What the hub answers decides what becomes of a batch (see <vigil/client.h>):
+ *   - 2xx: delivered.
+ *   - 400, 415, or 403 with the error code "agent_mismatch" (the batch's
+ *     agent or a host tag is not one the token may speak for): the hub judged
+ *     the content and refused it. The batch is dropped, never sent again,
+ *     counted in `dropped` and `refused` (and the vigil_agent_dropped and
+ *     vigil_agent_refused self-metrics), and logged with the hub's error code
+ *     and message (escaped, clipped).
+ *   - 413: the hub finds the batch too large. The agent halves it (by
+ *     metrics, order kept) and sends the halves in order, halving again while
+ *     the hub still answers 413, down to one metric; a single metric still
+ *     too large is dropped, counted in `dropped` and `refused` and logged with
+ *     its name. Each half has its own batch id derived from its parent's
+ *     (the parent's id and ".0" for the first half, ".1" for the second; a
+ *     parent id longer than VIGIL_BATCH_ID_MAX - 2 bytes is first replaced by
+ *     32 hex digits of its SHA-256), so the same split gives the same ids.
+ *     When a part fails for a transient reason, the whole batch is kept
+ *     (spooled, or left at the head of the spool) and split again later: the
+ *     parts the hub took already are acknowledged as duplicates. `splits`
+ *     counts the halvings.
+ *   - Anything else judges no batch and the batch is kept, in order, behind a
+ *     backoff: network errors, timeouts, redirects, 401, any other 403, 404
+ *     (a misrouting proxy), 408, 409, 429 and 5xx (the hub's Retry-After is
+ *     honoured between retries of one send, capped by hub.retry_after_max),
+ *     and every other 4xx.
  *
  * Events. Event-driven collectors (a watched process that exits) are polled
  * by vigil_agent_run() (or by the caller through vigil_agent_poll_fds()); their
@@ -39,7 +64,8 @@
  *
  * Self-metrics, every heartbeat, with host=<id> and the global tags:
  * vigil_agent_heartbeat (1), vigil_agent_batches_sent, vigil_agent_ship_failures,
- * vigil_agent_spool_bytes, vigil_agent_dropped (totals since start); and after
+ * vigil_agent_spool_bytes, vigil_agent_dropped, vigil_agent_refused (totals
+ * since start); and after
  * each collection vigil_agent_collect_duration_ms{collector=<name>}.
  *
  * Threads: an agent is driven by one thread (vigil_agent_step / run / flush /
@@ -258,12 +284,17 @@ typedef struct vigil_agent_stats {
     uint64_t spool_bytes;   /**< bytes of the spool on disk */
     uint64_t spool_records; /**< batches waiting in the spool */
     uint64_t spool_corrupt; /**< damaged spool records skipped */
+    /** batches (or parts of a split batch) the hub refused for their content
+     *  (400, 415, 403 agent_mismatch, one metric too large); also in dropped
+     *  @since 0.2.0 */
+    uint64_t refused;
+    uint64_t splits; /**< batches (or parts) halved after a 413 @since 0.2.0 */
 } vigil_agent_stats;
 
 #define VIGIL_AGENT_STATS_VERSION 1
-#define VIGIL_AGENT_STATS_INIT                                     \
-    {                                                              \
-        VIGIL_AGENT_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 \
+#define VIGIL_AGENT_STATS_INIT                                           \
+    {                                                                    \
+        VIGIL_AGENT_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 \
     }
 
 /**

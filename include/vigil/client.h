@@ -10,13 +10,20 @@
  *   - one connection is kept alive between sends (the transfer handle is
  *     reused);
  *   - the hub URLs are tried in order, starting with the one that answered
- *     last; a network error, 401, 403, 429 or 5xx moves on to the next URL,
- *     and when every URL failed the client waits (exponential backoff with
- *     full jitter, or the hub's Retry-After on 429/503, capped) and tries the
- *     list again, up to max_attempts rounds;
- *   - any other 4xx means the hub refuses this batch: the hub's JSON error
- *     message is logged, the batch is dropped and counted, and it is never
- *     retried.
+ *     last; an answer that judges no batch moves on to the next URL: a
+ *     network error, a redirect, 401, a 403 other than agent_mismatch, 404
+ *     (a misrouting proxy), 408, 409, 429, 5xx and any 4xx not listed below;
+ *     when every URL failed the client waits (exponential backoff with full
+ *     jitter, or the hub's Retry-After when it sent one, capped) and tries
+ *     the list again, up to max_attempts rounds;
+ *   - 400, 415, and a 403 whose error code is "agent_mismatch" (the batch's
+ *     agent or a host tag is not one the token may speak for) mean the hub
+ *     refuses the batch's content: the hub's error code and message are
+ *     logged (escaped, clipped to 511 bytes), the batch is dropped and
+ *     counted, and it is never retried;
+ *   - 413 means the hub finds the body too large: the send ends at once with
+ *     VIGIL_ELIMIT (no other URL, no other round) so that the caller can
+ *     split the batch; the batch is not counted as dropped.
  *
  * The bearer token is read from the environment variable named in the options
  * when the client is created; it is never logged. TLS peers are verified by
@@ -112,10 +119,15 @@ VIGIL_EXTERN(void) vigil_client_free(vigil_client *client);
  * that keeps the batch and sends it again later is still idempotent).
  * @return VIGIL_OK when a hub accepted it (2xx).
  *         Transient failures, after every attempt (keep the batch and send it
- *         again later): VIGIL_ENETWORK (no hub reachable), VIGIL_ETIMEOUT,
- *         VIGIL_EOVERLOADED (429 or 5xx), VIGIL_EAUTH (401), VIGIL_EPERM (403).
- *         Permanent: VIGIL_EHTTP (any other HTTP status: the hub refused the
- *         batch; it is counted as dropped and must not be sent again).
+ *         again later): VIGIL_ENETWORK (no hub reachable, a redirect, 404 and
+ *         the other 4xx that judge no batch), VIGIL_ETIMEOUT (also 408),
+ *         VIGIL_EOVERLOADED (429 or 5xx), VIGIL_EAUTH (401), VIGIL_EPERM (403
+ *         other than agent_mismatch).
+ *         Too large: VIGIL_ELIMIT (413; split the batch and send the parts,
+ *         each with its own batch id; since 0.2.0, was VIGIL_EHTTP).
+ *         Permanent: VIGIL_EHTTP (400, 415 or 403 agent_mismatch: the hub
+ *         refused the batch's content; it is counted as dropped and must not
+ *         be sent again; since 0.2.0 no other status).
  *         VIGIL_EINVAL (NULL argument), VIGIL_ENOMEM.
  * @since 0.1.0
  */
@@ -140,7 +152,7 @@ typedef struct vigil_client_stats {
     unsigned int version; /**< VIGIL_CLIENT_STATS_VERSION */
     uint64_t sent;        /**< batches a hub accepted */
     uint64_t failed;      /**< sends that ended with a transient failure */
-    uint64_t dropped;     /**< batches a hub refused (dropped, not retried) */
+    uint64_t dropped;     /**< batches a hub refused (400, 415, 403 agent_mismatch) */
     uint64_t retried;     /**< backoff waits before another round of attempts */
     uint64_t requests;    /**< HTTP requests made (every attempt on every URL) */
     uint64_t backoff_ms;  /**< total time spent waiting between rounds */

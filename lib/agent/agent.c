@@ -4,6 +4,7 @@
 #include "agent/spool.h"
 #include "client/client_int.h"
 #include "crypto/crypto.h"
+#include "gzip/gzip.h"
 #include "internal/common.h"
 #include "internal/plugin.h"
 #include "vigil/agent.h"
@@ -57,7 +58,7 @@ struct vigil_agent {
 
     /* counters (atomics: read from any thread) */
     uint64_t n_collections, n_metrics, n_sent, n_failures, n_dropped, n_spooled, n_replayed,
-        n_events, n_spool_bytes, n_spool_records, n_spool_corrupt;
+        n_events, n_spool_bytes, n_spool_records, n_spool_corrupt, n_refused, n_splits;
 };
 
 #define COUNT(a, field, n) __atomic_add_fetch(&(a)->field, (uint64_t)(n), __ATOMIC_RELAXED)
@@ -463,6 +464,151 @@ static int spool_put(vigil_agent *a, const void *gz, size_t len, const char *id)
     return VIGIL_OK;
 }
 
+/* A batch the hub refused for its content (logged by the client). */
+static void refused(vigil_agent *a)
+{
+    COUNT(a, n_dropped, 1);
+    COUNT(a, n_refused, 1);
+}
+
+/* The batch id of half `half` (0 or 1) of the batch `parent`: the parent's id
+ * and ".0" or ".1", so that a part sent again (its parent split again after a
+ * failure) is the same batch to the hub, which acknowledges it as a duplicate.
+ * Past VIGIL_BATCH_ID_MAX, the parent's id is first replaced by 32 hex digits
+ * of its SHA-256. */
+static int derive_id(char out[VIGIL_BATCH_ID_MAX + 1], const char *parent, int half)
+{
+    size_t len = strlen(parent);
+    if (len + 2 <= VIGIL_BATCH_ID_MAX) {
+        snprintf(out, VIGIL_BATCH_ID_MAX + 1, "%s.%d", parent, half);
+        return VIGIL_OK;
+    }
+    unsigned char h[VIGIL__CRYPTO_SHA256_LEN];
+    int rc = vigil__crypto_sha256(h, parent, len);
+    if (rc)
+        return rc;
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < 16; i++) {
+        out[2 * i] = hex[h[i] >> 4];
+        out[2 * i + 1] = hex[h[i] & 15];
+    }
+    snprintf(out + 32, VIGIL_BATCH_ID_MAX + 1 - 32, ".%d", half);
+    return VIGIL_OK;
+}
+
+/* Sends metrics [lo, hi) of `whole` as one batch with id `id` (the agent of
+ * `whole`), halving it again while the hub finds it too large. VIGIL_OK when
+ * every part was accepted (counted in *accepted) or refused for good; the
+ * transient code of the first part that was not. */
+static int send_range(vigil_agent *a, const vigil_batch *whole, size_t lo, size_t hi,
+                      const char *id, unsigned int attempts, int64_t deadline, size_t *accepted)
+{
+    vigil_batch *part = NULL;
+    vigil_buf gz = VIGIL_BUF_INIT;
+    int rc = vigil_batch_new(&part);
+    if (!rc && vigil_batch_agent(whole))
+        rc = vigil_batch_set_agent(part, vigil_batch_agent(whole));
+    if (!rc)
+        rc = vigil_batch_set_id(part, id);
+    for (size_t i = lo; !rc && i < hi; i++)
+        rc = vigil_batch_add(part, vigil_batch_get(whole, i));
+    if (!rc)
+        rc = vigil__client_encode(&gz, part);
+    if (rc) { /* not sent: nothing the hub said */
+        vigil_buf_dispose(&gz);
+        vigil_batch_free(part);
+        return rc;
+    }
+    rc = vigil__client_send_gzip(a->client, gz.ptr, gz.size, id, attempts, deadline);
+    if (rc == VIGIL_OK) {
+        COUNT(a, n_sent, 1);
+        (*accepted)++;
+    } else if (rc == VIGIL_EHTTP) {
+        refused(a);
+        rc = VIGIL_OK;
+    } else if (rc == VIGIL_ELIMIT && hi - lo == 1) {
+        vigil__log(&a->logger, VIGIL_LOG_ERROR, COMPONENT,
+                   "a single metric is larger than the hub accepts; dropped",
+                   "batch_id=%s metric=%s bytes=%zu", id, vigil_batch_get(whole, lo)->name,
+                   gz.size);
+        refused(a);
+        rc = VIGIL_OK;
+    } else if (rc == VIGIL_ELIMIT) {
+        char left[VIGIL_BATCH_ID_MAX + 1], right[VIGIL_BATCH_ID_MAX + 1];
+        size_t mid = lo + (hi - lo) / 2;
+        vigil_buf_dispose(&gz);
+        vigil_batch_free(part);
+        part = NULL;
+        COUNT(a, n_splits, 1);
+        rc = derive_id(left, id, 0);
+        if (!rc)
+            rc = derive_id(right, id, 1);
+        if (!rc)
+            rc = send_range(a, whole, lo, mid, left, attempts, deadline, accepted);
+        if (!rc)
+            rc = send_range(a, whole, mid, hi, right, attempts, deadline, accepted);
+    }
+    vigil_buf_dispose(&gz);
+    vigil_batch_free(part);
+    return rc;
+}
+
+/* A batch the hub found too large (413): decoded and sent in halves, in
+ * order, each half halved again while the hub still finds it too large, down
+ * to one metric (dropped, counted and logged when even that is too large).
+ * VIGIL_OK when every part was accepted or refused for good; otherwise the
+ * transient code of the first part that was not, and the caller keeps the
+ * whole batch: its parts get the same ids when it is split again, so those
+ * the hub took already are acknowledged as duplicates. */
+static int split_send(vigil_agent *a, const void *gz, size_t len, const char *id,
+                      unsigned int attempts, int64_t deadline, size_t *accepted)
+{
+    vigil_buf json = VIGIL_BUF_INIT;
+    vigil_batch *whole = NULL;
+    int rc = vigil__gzip_inflate(&json, gz, len, SPLIT_INFLATE_MAX);
+    if (!rc)
+        rc = vigil_batch_new(&whole);
+    if (!rc)
+        rc = vigil_batch_decode_json(whole, json.ptr, json.size, NULL);
+    vigil_buf_dispose(&json);
+    size_t n = rc ? 0 : vigil_batch_count(whole);
+    if (rc == VIGIL_ENOMEM || (!rc && n == 0)) {
+        vigil_batch_free(whole);
+        return rc;
+    }
+    if (rc) { /* cannot happen with the agent's own bodies: nothing to split */
+        vigil__log(&a->logger, VIGIL_LOG_ERROR, COMPONENT,
+                   "hub found the batch too large and it cannot be split; dropped",
+                   "batch_id=%s error=\"%s\"", id, vigil_error_last()->message);
+        vigil_batch_free(whole);
+        refused(a);
+        return VIGIL_OK;
+    }
+    const char *base = vigil_batch_id(whole) ? vigil_batch_id(whole) : id;
+    if (n == 1) {
+        vigil__log(&a->logger, VIGIL_LOG_ERROR, COMPONENT,
+                   "a single metric is larger than the hub accepts; dropped",
+                   "batch_id=%s metric=%s bytes=%zu", base, vigil_batch_get(whole, 0)->name, len);
+        refused(a);
+        vigil_batch_free(whole);
+        return VIGIL_OK;
+    }
+    COUNT(a, n_splits, 1);
+    vigil__log(&a->logger, VIGIL_LOG_INFO, COMPONENT, "hub found the batch too large; splitting",
+               "batch_id=%s metrics=%zu bytes=%zu", base, n, len);
+    char left[VIGIL_BATCH_ID_MAX + 1], right[VIGIL_BATCH_ID_MAX + 1];
+    size_t mid = n / 2;
+    rc = derive_id(left, base, 0);
+    if (!rc)
+        rc = derive_id(right, base, 1);
+    if (!rc)
+        rc = send_range(a, whole, 0, mid, left, attempts, deadline, accepted);
+    if (!rc)
+        rc = send_range(a, whole, mid, n, right, attempts, deadline, accepted);
+    vigil_batch_free(whole);
+    return rc;
+}
+
 /* Sends one encoded batch, or spools it. `urgent` (events) skips the queue:
  * one attempt even while the hub backs off or the spool holds a backlog.
  * `deadline` (monotonic, 0: none) bounds the send. */
@@ -477,16 +623,24 @@ static int deliver(vigil_agent *a, const vigil_buf *gz, const char *id, int64_t 
     vigil__spool_stats_get(a->spool, &st);
     if (!urgent && (st.records > 0 || now < a->hub_retry_at))
         return spool_put(a, gz->ptr, gz->size, id);
-    int rc = vigil__client_send_gzip(a->client, gz->ptr, gz->size, id,
-                                     urgent || deadline ? 1u : a->attempts, deadline);
+    unsigned int attempts = urgent || deadline ? 1u : a->attempts;
+    int rc = vigil__client_send_gzip(a->client, gz->ptr, gz->size, id, attempts, deadline);
     if (rc == VIGIL_OK) {
         COUNT(a, n_sent, 1);
         hub_ok(a);
         return VIGIL_OK;
     }
     if (rc == VIGIL_EHTTP) { /* refused for good: logged by the client */
-        COUNT(a, n_dropped, 1);
+        refused(a);
         return VIGIL_OK;
+    }
+    if (rc == VIGIL_ELIMIT) { /* 413: sent in parts, or kept whole */
+        size_t accepted = 0;
+        rc = split_send(a, gz->ptr, gz->size, id, attempts, deadline, &accepted);
+        if (rc == VIGIL_OK) {
+            hub_ok(a);
+            return VIGIL_OK;
+        }
     }
     if (rc == VIGIL_ENOMEM)
         return rc;
@@ -549,13 +703,20 @@ static int replay(vigil_agent *a, int64_t now, int *more)
         const char *gz = a->rec.ptr + 1 + idlen;
         size_t gzlen = a->rec.size - 1 - idlen;
         rc = vigil__client_send_gzip(a->client, gz, gzlen, id, 1, 0);
+        size_t accepted = 1;
+        if (rc == VIGIL_ELIMIT) { /* 413: sent in parts, or kept whole */
+            accepted = 0;
+            rc = split_send(a, gz, gzlen, id, 1, 0, &accepted);
+        } else if (rc == VIGIL_OK) {
+            COUNT(a, n_sent, 1);
+        }
         if (rc == VIGIL_OK || rc == VIGIL_EHTTP) {
             if (rc == VIGIL_OK) {
-                COUNT(a, n_sent, 1);
-                COUNT(a, n_replayed, 1);
+                if (accepted)
+                    COUNT(a, n_replayed, 1);
                 hub_ok(a);
             } else {
-                COUNT(a, n_dropped, 1);
+                refused(a);
             }
             int prc = vigil__spool_pop(a->spool);
             sync_spool_stats(a);
@@ -693,6 +854,9 @@ static int add_heartbeat(vigil_agent *a, int64_t now)
     if (!rc)
         rc = add_value(a, "vigil_agent_dropped",
                        (double)__atomic_load_n(&a->n_dropped, __ATOMIC_RELAXED), now, NULL, NULL);
+    if (!rc)
+        rc = add_value(a, "vigil_agent_refused",
+                       (double)__atomic_load_n(&a->n_refused, __ATOMIC_RELAXED), now, NULL, NULL);
     return rc;
 }
 
@@ -951,6 +1115,8 @@ int vigil_agent_stats_get(const vigil_agent *a, vigil_agent_stats *out)
     out->spool_bytes = LOAD(n_spool_bytes);
     out->spool_records = LOAD(n_spool_records);
     out->spool_corrupt = LOAD(n_spool_corrupt);
+    out->refused = LOAD(n_refused);
+    out->splits = LOAD(n_splits);
 #undef LOAD
     return VIGIL_OK;
 }

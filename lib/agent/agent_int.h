@@ -24,6 +24,9 @@
 #define RUN_SLEEP_MAX   60000
 #define STR_OPTION_MAX  4096
 #define SPOOL_ID_MAX    255
+/* inflated size of a batch the agent splits after a 413: far above any
+ * batch of VIGIL_BATCH_DEFAULT_MAX_METRICS samples it builds */
+#define SPLIT_INFLATE_MAX ((size_t)1 << 30)
 
 /* Arrays built from the configuration; their strings are borrowed from it. */
 typedef struct cfg_arrays {

@@ -332,7 +332,13 @@ static int cancel_pending(const vigil_client *c)
 
 /* ---- sending ------------------------------------------------------------------- */
 
-enum outcome { OUT_OK, OUT_RETRY, OUT_DROP, OUT_CANCEL, OUT_FATAL };
+/* OUT_SPLIT: the hub found the body too large (413); the caller splits it. */
+enum outcome { OUT_OK, OUT_RETRY, OUT_DROP, OUT_SPLIT, OUT_CANCEL, OUT_FATAL };
+
+/* error.code of a 403 that refuses the batch's content: its agent or a host
+ * tag is not one the token may speak for (docs/http-api.md). Any other 403
+ * is about the credential and the batch is kept. */
+#define CODE_AGENT_MISMATCH "agent_mismatch"
 
 /* Waits up to `ms`, cut short by the cancel fd. Returns 1 when cancelled. */
 static int wait_ms(vigil_client *c, int64_t ms)
@@ -447,7 +453,23 @@ static enum outcome post_once(vigil_client *c, size_t idx, const void *body, siz
     }
     const char *fields = f.ptr ? f.ptr : "";
     enum outcome out;
-    if (status == 401 || status == 403) {
+    /* Only a judgement of the batch's content drops it: 400, 415, or a 403
+     * saying the batch speaks for an agent or host the token does not. */
+    int refused = status == 400 || status == 415 ||
+                  (status == 403 && strcmp(hcode, CODE_AGENT_MISMATCH) == 0);
+    if (refused) {
+        *code = vigil__error_set(VIGIL_EHTTP, "client: hub refused the batch: %ld %s%s%s", status,
+                                 *hcode ? hcode : "", *hcode ? ": " : "", hmsg);
+        vigil__log(&c->logger, VIGIL_LOG_ERROR, COMPONENT, "hub refused the batch; dropped", "%s",
+                   fields);
+        out = OUT_DROP;
+    } else if (status == 413) {
+        *code = vigil__error_set(VIGIL_ELIMIT, "client: POST %s: hub answered 413%s%s", url,
+                                 *hmsg ? ": " : "", hmsg);
+        vigil__log(&c->logger, VIGIL_LOG_WARN, COMPONENT, "hub found the batch too large", "%s",
+                   fields);
+        out = OUT_SPLIT;
+    } else if (status == 401 || status == 403) {
         *code = vigil__error_set(status == 401 ? VIGIL_EAUTH : VIGIL_EPERM,
                                  "client: POST %s: hub answered %ld%s%s", url, status,
                                  *hmsg ? ": " : "", hmsg);
@@ -461,11 +483,13 @@ static enum outcome post_once(vigil_client *c, size_t idx, const void *body, siz
                    fields);
         out = OUT_RETRY;
     } else if (status >= 400) {
-        *code = vigil__error_set(VIGIL_EHTTP, "client: hub refused the batch: %ld %s%s%s", status,
-                                 *hcode ? hcode : "", *hcode ? ": " : "", hmsg);
-        vigil__log(&c->logger, VIGIL_LOG_ERROR, COMPONENT, "hub refused the batch; dropped", "%s",
+        /* 404 (a misrouting proxy), 408, 409 and the like judge no batch */
+        *code = vigil__error_set(status == 408 ? VIGIL_ETIMEOUT : VIGIL_ENETWORK,
+                                 "client: POST %s: hub answered %ld%s%s", url, status,
+                                 *hmsg ? ": " : "", hmsg);
+        vigil__log(&c->logger, VIGIL_LOG_WARN, COMPONENT, "hub did not take the batch; kept", "%s",
                    fields);
-        out = OUT_DROP;
+        out = OUT_RETRY;
     } else {
         *code = vigil__error_set(VIGIL_ENETWORK,
                                  "client: POST %s: unexpected HTTP status %ld (redirects are "
@@ -532,6 +556,8 @@ static int send_raw(vigil_client *c, const void *body, size_t len, int gz, const
                 __atomic_add_fetch(&c->n_dropped, 1, __ATOMIC_RELAXED);
                 return code;
             }
+            if (o == OUT_SPLIT) /* no other URL or round: the same body would not fit */
+                return code;
             if (o == OUT_FATAL || o == OUT_CANCEL)
                 goto fail;
         }

@@ -794,7 +794,7 @@ START_TEST(batches_wait_for_max_delay_and_split_at_max_metrics)
              h->port, dir2);
     cfg = load_yaml(y);
     a = new_agent(cfg, &o);
-    /* counter, its duration, heartbeat and 4 self-metrics: 7 samples */
+    /* counter, its duration, heartbeat and 5 self-metrics: 8 samples */
     ck_assert_int_eq(vigil_agent_step(a, T0, &next), VIGIL_OK);
     ck_assert_int_eq(hub_count(h), 3);
     for (int i = 1; i < 3; i++) {
@@ -805,7 +805,7 @@ START_TEST(batches_wait_for_max_delay_and_split_at_max_metrics)
     ck_assert_int_eq(vigil_agent_flush(a, 1000), VIGIL_OK);
     ck_assert_int_eq(hub_count(h), 4);
     b = hub_batch(h, 3);
-    ck_assert_uint_eq(vigil_batch_count(b), 1);
+    ck_assert_uint_eq(vigil_batch_count(b), 2);
     vigil_batch_free(b);
     vigil_agent_free(a);
     vigil_config_free(cfg);

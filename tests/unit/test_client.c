@@ -550,10 +550,17 @@ START_TEST(other_4xx_drops_and_logs_the_hub_message)
     ck_assert_ptr_nonnull(strstr(g_log, "metrics[0].value: expected a finite number"));
 
     /* a body that is not JSON is quoted */
-    action acts2[] = {{ACT_REPLY, 413, "too big, sorry", NULL}};
+    action acts2[] = {{ACT_REPLY, 415, "not json, sorry", NULL}};
     hub_script(h, acts2, 1);
     ck_assert_int_eq(vigil_client_send(c, b), VIGIL_EHTTP);
-    vt_assert_error(VIGIL_EHTTP, "413 too big, sorry");
+    vt_assert_error(VIGIL_EHTTP, "415 not json, sorry");
+    ck_assert_uint_eq(get_stats(c).dropped, 2);
+
+    /* 413 is not a drop: the caller splits the batch */
+    action acts3[] = {{ACT_REPLY, 413, "too big, sorry", NULL}};
+    hub_script(h, acts3, 1);
+    ck_assert_int_eq(vigil_client_send(c, b), VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "hub answered 413: too big, sorry");
     ck_assert_uint_eq(get_stats(c).dropped, 2);
     vigil_batch_free(b);
     vigil_client_free(c);
