@@ -50,12 +50,12 @@ typedef enum vigil_config_kind {
  * @since 0.1.0
  */
 typedef struct vigil_config_options {
-    unsigned int version;      /**< VIGIL_CONFIG_OPTIONS_VERSION */
-    size_t max_file_size;      /**< bytes; 0: 4 MiB */
-    unsigned int max_depth;    /**< nesting of lists and maps; 0: 64 */
-    size_t max_nodes;          /**< nodes after alias expansion, all documents; 0: 100,000 */
-    int no_env;                /**< non-zero: do not expand ${...} */
-    vigil_getenv_cb getenv_cb; /**< ${VAR} expansion; NULL: getenv(3) */
+    unsigned int version;   /**< VIGIL_CONFIG_OPTIONS_VERSION */
+    size_t max_file_size;   /**< bytes; 0: 4 MiB */
+    unsigned int max_depth; /**< nesting of lists and maps; 0: 64 */
+    size_t max_nodes;       /**< nodes after alias expansion, all documents; 0: 100,000 */
+    int no_env;             /**< non-zero: do not expand ${...} */
+    vigil_getenv_cb getenv; /**< ${VAR} expansion; NULL: getenv(3) */
     void *getenv_payload;
 } vigil_config_options;
 
