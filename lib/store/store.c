@@ -315,24 +315,63 @@ const char *vigil_store_scheme(const vigil_store *store)
 
 /* ---- samples ------------------------------------------------------------------ */
 
+/* An output struct's version as the caller set it: 0 and versions newer
+ * than this library's are VIGIL_EVERSION. */
+static int check_result_version(const char *what, unsigned int version, unsigned int current)
+{
+    if (version == 0 || version > current)
+        return vigil__error_set(VIGIL_EVERSION, "store %s: result version %u is not supported",
+                                what, version);
+    return VIGIL_OK;
+}
+
 int vigil_store_write(vigil_store *store, const vigil_batch *batch,
                       vigil_store_write_result *result)
 {
-    vigil_store_write_result local;
-    if (!result)
-        result = &local;
-    memset(result, 0, sizeof(*result));
+    if (result) {
+        int rc = check_result_version("write", result->version, VIGIL_STORE_WRITE_RESULT_VERSION);
+        if (rc)
+            return rc;
+        vigil_store_write_result zero = VIGIL_STORE_WRITE_RESULT_INIT;
+        zero.version = result->version;
+        *result = zero;
+    }
     if (!store || !batch)
         return vigil__error_set(VIGIL_EINVAL, "store write: NULL argument");
-    LOCKED_CALL(store, "write", write, batch, result);
+    if (!store->backend->write)
+        return unsupported(store, "write");
+    /* the backend fills this library's layout */
+    vigil_store_write_result r = VIGIL_STORE_WRITE_RESULT_INIT;
+    pthread_mutex_lock(&store->mu);
+    int rc = store->backend->write(store->handle, batch, &r);
+    pthread_mutex_unlock(&store->mu);
+    if (result && rc == VIGIL_OK) {
+        r.version = result->version;
+        *result = r;
+    }
+    return backend_rc(store, "write", rc);
+}
+
+/* Zeroes write results but for their version, which becomes this library's
+ * (the only one so far). */
+static void stamp_results(vigil_store_write_result *results, size_t n)
+{
+    vigil_store_write_result zero = VIGIL_STORE_WRITE_RESULT_INIT;
+    for (size_t i = 0; i < n; i++)
+        results[i] = zero;
 }
 
 int vigil_store_write_group(vigil_store *store, const vigil_batch *merged,
                             const vigil_store_batch_part *parts, size_t nparts,
                             vigil_store_write_result *results)
 {
+    for (size_t i = 0; results && i < nparts && i < VIGIL_STORE_PARTS_MAX; i++)
+        if (results[i].version == 0 || results[i].version > VIGIL_STORE_WRITE_RESULT_VERSION)
+            return vigil__error_set(VIGIL_EVERSION,
+                                    "store write group: results[%zu] version %u is not supported",
+                                    i, results[i].version);
     if (results && nparts <= VIGIL_STORE_PARTS_MAX)
-        memset(results, 0, nparts * sizeof(*results));
+        stamp_results(results, nparts);
     if (!store || !merged || (nparts && !parts))
         return vigil__error_set(VIGIL_EINVAL, "store write group: NULL argument");
     if (nparts > VIGIL_STORE_PARTS_MAX)
@@ -366,7 +405,7 @@ int vigil_store_write_group(vigil_store *store, const vigil_batch *merged,
             VIGIL_EINVAL, "store write group: the parts hold %zu metrics, the batch %zu", total, n);
     if (!store->backend->write_group)
         return unsupported(store, "write_group");
-    vigil_store_write_result one = {0, 0, 0};
+    vigil_store_write_result one = VIGIL_STORE_WRITE_RESULT_INIT;
     vigil_store_write_result *res = results;
     if (!res) {
         /* The backend always gets an array; without the caller's, a
@@ -374,14 +413,16 @@ int vigil_store_write_group(vigil_store *store, const vigil_batch *merged,
         res = nparts <= 1 ? &one : vigil__calloc(nparts, sizeof(*res));
         if (!res)
             return vigil__error_oom();
-        memset(res, 0, (nparts ? nparts : 1) * sizeof(*res));
+        stamp_results(res, nparts ? nparts : 1);
     }
     pthread_mutex_lock(&store->mu);
     int rc = store->backend->write_group(store->handle, merged, parts, nparts, res);
     pthread_mutex_unlock(&store->mu);
     rc = backend_rc(store, "write_group", rc);
     if (rc && results)
-        memset(results, 0, nparts * sizeof(*results));
+        stamp_results(results, nparts);
+    for (size_t i = 0; !rc && results && i < nparts; i++)
+        results[i].version = VIGIL_STORE_WRITE_RESULT_VERSION;
     if (res != results && res != &one)
         vigil__free(res);
     return rc;
@@ -915,10 +956,17 @@ int vigil_store_retain(vigil_store *store, int64_t cutoff_ms,
                        const vigil_store_retention_options *opts,
                        vigil_store_retention_result *result)
 {
-    vigil_store_retention_result local;
-    if (!result)
+    vigil_store_retention_result local = VIGIL_STORE_RETENTION_RESULT_INIT;
+    if (result) {
+        int rc = check_result_version("retention", result->version,
+                                      VIGIL_STORE_RETENTION_RESULT_VERSION);
+        if (rc)
+            return rc;
+        local.version = result->version;
+        *result = local;
+    } else {
         result = &local;
-    memset(result, 0, sizeof(*result));
+    }
     if (!store)
         return vigil__error_set(VIGIL_EINVAL, "store retention: NULL argument");
     vigil_store_retention_options o = VIGIL_STORE_RETENTION_OPTIONS_INIT;
@@ -940,8 +988,7 @@ int vigil_store_retain(vigil_store *store, int64_t cutoff_ms,
     vigil_store_retention_options one = o;
     one.max_chunks = 1;
     for (;;) {
-        vigil_store_retention_result r;
-        memset(&r, 0, sizeof(r));
+        vigil_store_retention_result r = VIGIL_STORE_RETENTION_RESULT_INIT;
         pthread_mutex_lock(&store->mu);
         int rc = store->backend->retain(store->handle, cutoff_ms, &one, &r);
         pthread_mutex_unlock(&store->mu);
