@@ -2,6 +2,7 @@
  * in configs/collector.yaml; unknown keys are refused with their location. */
 #include "httpd/internal.h"
 #include "hub/hub_int.h"
+#include "internal/plugin.h"
 #include "internal/remediator.h"
 
 #include <stdio.h>
@@ -199,6 +200,10 @@ static int parse(vigil_hub_config *c)
     c->daemon.drain_timeout_ms = 10000;
     c->daemon.log_level = VIGIL_LOG_INFO;
     c->hub.store_url = VIGIL_HUB_DEFAULT_STORE;
+    if (c->copts) {
+        c->hub.store_types = c->copts->store_types;
+        c->hub.policy_types = c->copts->policy_types;
+    }
 
     const vigil_config_node *root = vigil_config_root(c->cfg, 0);
     if (vigil_config_document_count(c->cfg) > 1)
@@ -218,9 +223,9 @@ static int parse(vigil_hub_config *c)
             vigil_config_get_duration(&c->hub.retention_interval_ms, root, "retention_interval", 0);
     if (rc)
         return rc;
-    if (strncmp(c->hub.store_url, "sqlite:", 7) != 0)
-        return vigil_error_set_at(VIGIL_EUNSUPPORTED, vigil_config_node_get(root, "store"),
-                                  "expected sqlite://PATH (the only store backend built in)");
+    if ((rc = vigil__store_url_check(c->hub.store_url, c->hub.store_types,
+                                     vigil_config_node_get(root, "store"))))
+        return rc;
 
     rc = vigil__httpd_server_parse(root, &c->httpd, &c->api, &c->sec, &c->daemon.drain_timeout_ms);
     if (rc)

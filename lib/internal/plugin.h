@@ -51,4 +51,14 @@ void vigil__collector_registry_set_fallback(vigil_collector_registry *registry,
 void vigil__action_registry_set_fallback(vigil_action_registry *registry,
                                          const vigil_action_registry *fallback);
 
+/*
+ * Checks the scheme of a store URL named in a configuration at `at`: the
+ * built-in type, then `registry` (may be NULL). VIGIL_EUNSUPPORTED, located,
+ * otherwise: "expected sqlite://PATH (the only store backend built in)"
+ * without registered types, "unsupported URL scheme \"x\" (known: sqlite,
+ * a)" with some.
+ */
+int vigil__store_url_check(const char *url, const vigil_store_registry *registry,
+                           const vigil_config_node *at);
+
 #endif

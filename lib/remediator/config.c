@@ -2,6 +2,7 @@
  * documented in configs/remediator.yaml; unknown keys are refused with their
  * location; the actions are validated by configuring them once. */
 #include "httpd/internal.h"
+#include "internal/plugin.h"
 #include "internal/remediator.h"
 #include "remediator/rem_int.h"
 
@@ -23,6 +24,7 @@ struct vigil_remediator_config {
     vigil_remediator_daemon_options daemon;
     vigil__api_security sec;
     int inprocess; /* vigil__remediator_config_load_inprocess(): no HTTP, no secrets */
+    const vigil_config_options *copts; /* during the load only */
 };
 
 static int section(const vigil_config_node **out, const vigil_config_node *root, const char *key,
@@ -146,6 +148,10 @@ static int parse(vigil_remediator_config *c)
     c->rem.store_url = VIGIL_REMEDIATOR_DEFAULT_STORE;
     c->rem.secret_env = "VIGIL_REMEDIATOR_SECRET";
     c->rem.base_dir = c->base_dir;
+    if (c->copts) {
+        c->rem.store_types = c->copts->store_types;
+        c->rem.action_types = c->copts->action_types;
+    }
 
     const vigil_config_node *root = vigil_config_root(c->cfg, 0);
     if (vigil_config_document_count(c->cfg) > 1)
@@ -176,9 +182,9 @@ static int parse(vigil_remediator_config *c)
     if (skew && skew < 1000)
         return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(root, "max_skew"),
                                   "expected at least 1s");
-    if (strncmp(c->rem.store_url, "sqlite:", 7) != 0)
-        return vigil_error_set_at(VIGIL_EUNSUPPORTED, vigil_config_node_get(root, "audit"),
-                                  "expected sqlite://PATH (the only store backend built in)");
+    if ((rc = vigil__store_url_check(c->rem.store_url, c->rem.store_types,
+                                     vigil_config_node_get(root, "audit"))))
+        return rc;
     if (strstr(c->rem.store_url, "synchronous=normal"))
         return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(root, "audit"),
                                   "the audit store is always written with synchronous=full");
@@ -253,6 +259,8 @@ static int parse(vigil_remediator_config *c)
     rc = vigil_action_registry_new(&reg, &ro);
     if (!rc)
         rc = vigil_action_registry_add_builtins(reg);
+    if (!rc)
+        vigil__action_registry_set_fallback(reg, c->rem.action_types);
     if (!rc && c->rem.actions)
         rc = vigil_action_registry_configure(reg, c->rem.actions);
     vigil_action_registry_free(reg);
@@ -273,7 +281,8 @@ void vigil_remediator_config_free(vigil_remediator_config *c)
     vigil__free(c);
 }
 
-static int finish_load(vigil_remediator_config **out, vigil_config *cfg, int inprocess)
+static int finish_load(vigil_remediator_config **out, vigil_config *cfg,
+                       const vigil_config_options *copts, int inprocess)
 {
     vigil_remediator_config *c = vigil__calloc(1, sizeof(*c));
     if (!c) {
@@ -286,7 +295,9 @@ static int finish_load(vigil_remediator_config **out, vigil_config *cfg, int inp
         vigil_remediator_config_free(c);
         return vigil__error_set(VIGIL_EIO, "remediator config: getcwd: %s", strerror(errno));
     }
+    c->copts = copts;
     int rc = parse(c);
+    c->copts = NULL;
     if (rc) {
         /* freeing records no error: the located message of parse() stays */
         vigil_remediator_config_free(c);
@@ -304,7 +315,7 @@ int vigil_remediator_config_load(vigil_remediator_config **out, const char *path
     *out = NULL;
     vigil_config *cfg = NULL;
     int rc = vigil_config_load_file(&cfg, path, copts);
-    return rc ? rc : finish_load(out, cfg, 0);
+    return rc ? rc : finish_load(out, cfg, copts, 0);
 }
 
 int vigil_remediator_config_load_string(vigil_remediator_config **out, const char *text, size_t len,
@@ -315,7 +326,7 @@ int vigil_remediator_config_load_string(vigil_remediator_config **out, const cha
     *out = NULL;
     vigil_config *cfg = NULL;
     int rc = vigil_config_load_string(&cfg, text, len, name, copts);
-    return rc ? rc : finish_load(out, cfg, 0);
+    return rc ? rc : finish_load(out, cfg, copts, 0);
 }
 
 int vigil__remediator_config_load_inprocess(vigil_remediator_config **out, const char *path,
@@ -326,7 +337,7 @@ int vigil__remediator_config_load_inprocess(vigil_remediator_config **out, const
     *out = NULL;
     vigil_config *cfg = NULL;
     int rc = vigil_config_load_file(&cfg, path, copts);
-    return rc ? rc : finish_load(out, cfg, 1);
+    return rc ? rc : finish_load(out, cfg, copts, 1);
 }
 
 const vigil_remediator_options *vigil_remediator_config_options(const vigil_remediator_config *c)

@@ -193,6 +193,48 @@ void vigil_store_registry_free(vigil_store_registry *registry)
     vigil__free(registry);
 }
 
+/* The type serving `scheme`: the built-in type first, then the registry's;
+ * NULL when none does. `known` receives their names ("sqlite, a, b"). */
+static const vigil_store_type *find_type(const vigil_store_registry *registry, const char *scheme,
+                                         char *known, size_t known_size)
+{
+    const vigil_store_type *found = NULL;
+    snprintf(known, known_size, "%s", vigil_store_sqlite_type()->name);
+    if (strcmp(vigil_store_sqlite_type()->name, scheme) == 0)
+        found = vigil_store_sqlite_type();
+    for (size_t i = 0; registry && i < registry->n; i++) {
+        if (!found && strcmp(registry->v[i]->name, scheme) == 0)
+            found = &registry->v[i]->type;
+        size_t kl = strlen(known);
+        if (kl + SCHEME_MAX + 3 < known_size)
+            snprintf(known + kl, known_size - kl, ", %s", registry->v[i]->name);
+    }
+    return found;
+}
+
+int vigil__store_url_check(const char *url, const vigil_store_registry *registry,
+                           const vigil_config_node *at)
+{
+    const char *colon = strchr(url, ':');
+    char scheme[SCHEME_MAX + 1], known[256];
+    size_t len = colon ? (size_t)(colon - url) : 0;
+    if (len > SCHEME_MAX)
+        len = 0;
+    memcpy(scheme, url, len);
+    scheme[len] = '\0';
+    if (find_type(registry, scheme, known, sizeof(known)))
+        return VIGIL_OK;
+    if (!registry || !registry->n)
+        return vigil_error_set_at(VIGIL_EUNSUPPORTED, at,
+                                  "expected sqlite://PATH (the only store backend built in)");
+    char msg[400];
+    if (len)
+        snprintf(msg, sizeof(msg), "unsupported URL scheme \"%s\" (known: %s)", scheme, known);
+    else
+        snprintf(msg, sizeof(msg), "expected SCHEME:... (known schemes: %s)", known);
+    return vigil_error_set_at(VIGIL_EUNSUPPORTED, at, msg);
+}
+
 /* ---- open / close ---------------------------------------------------------- */
 
 int vigil_store_open(vigil_store **out, const char *url, const vigil_store_options *opts)
@@ -262,19 +304,8 @@ int vigil_store_open(vigil_store **out, const char *url, const vigil_store_optio
     memcpy(scheme, url, (size_t)(colon - url));
     scheme[colon - url] = '\0';
 
-    /* the built-in type first, then the registry's */
-    const vigil_store_type *found = NULL;
     char known[256];
-    snprintf(known, sizeof(known), "%s", vigil_store_sqlite_type()->name);
-    if (strcmp(vigil_store_sqlite_type()->name, scheme) == 0)
-        found = vigil_store_sqlite_type();
-    for (size_t i = 0; o.registry && i < o.registry->n; i++) {
-        if (!found && strcmp(o.registry->v[i]->name, scheme) == 0)
-            found = &o.registry->v[i]->type;
-        size_t kl = strlen(known);
-        if (kl + SCHEME_MAX + 3 < sizeof(known))
-            snprintf(known + kl, sizeof(known) - kl, ", %s", o.registry->v[i]->name);
-    }
+    const vigil_store_type *found = find_type(o.registry, scheme, known, sizeof(known));
     if (!found)
         return vigil__error_set(VIGIL_EUNSUPPORTED,
                                 "store: unsupported URL scheme \"%s\" (known: %s)", scheme, known);
