@@ -17,17 +17,11 @@
 
 #define SCHEME_MAX 32
 
-/* A registered type: the caller's struct copied, with its own name; one
- * allocation each, so that open stores may keep a pointer to it. */
-typedef struct reg_entry {
-    vigil_store_type type;
-    char *name;
-} reg_entry;
-
 struct vigil_store_registry {
-    reg_entry **v;
-    size_t n, cap;
+    vigil__plugin_list types; /* vigil_store_type copies; open stores keep pointers to them */
 };
+
+VIGIL__PLUGIN_HEAD_CHECK(vigil_store_type);
 
 static const vigil__plugin_kind k_kind = {"store type", VIGIL_STORE_TYPE_VERSION, "+.-",
                                           SCHEME_MAX};
@@ -149,47 +143,22 @@ int vigil_store_register(vigil_store_registry *registry, const vigil_store_type 
             &k_kind, type->name, "open, close, write, query, series_list and latest are required");
     if (!rc && strcmp(type->name, vigil_store_sqlite_type()->name) == 0)
         rc = vigil__plugin_exists(&k_kind, type->name, true);
-    for (size_t i = 0; !rc && i < registry->n; i++)
-        if (strcmp(registry->v[i]->name, type->name) == 0)
-            rc = vigil__plugin_exists(&k_kind, type->name, false);
-    reg_entry *e = NULL;
-    if (!rc && (!(e = vigil__calloc(1, sizeof(*e))) || !(e->name = vigil__strdup(type->name)) ||
-                vigil__array_grow((void **)&registry->v, &registry->cap, registry->n + 1,
-                                  sizeof(reg_entry *)))) {
-        if (e)
-            vigil__free(e->name);
-        vigil__free(e);
-        rc = vigil__error_oom();
-    }
     if (rc)
         return vigil__plugin_fail(rc, type ? type->payload : NULL,
                                   type ? type->payload_free : NULL);
-    e->type = *type;
-    e->type.name = e->name;
-    registry->v[registry->n++] = e;
-    return VIGIL_OK;
+    return vigil__plugin_list_add(&registry->types, &k_kind, type, sizeof(*type));
 }
 
 int vigil_store_registry_new(vigil_store_registry **out)
 {
-    if (!out)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_store_registry_new: out is NULL");
-    *out = vigil__calloc(1, sizeof(**out));
-    return *out ? VIGIL_OK : vigil__error_oom();
+    return vigil__plugin_registry_new((void **)out, sizeof(**out), "vigil_store_registry_new");
 }
 
 void vigil_store_registry_free(vigil_store_registry *registry)
 {
     if (!registry)
         return;
-    for (size_t i = 0; i < registry->n; i++) {
-        reg_entry *e = registry->v[i];
-        if (e->type.payload_free)
-            e->type.payload_free(e->type.payload);
-        vigil__free(e->name);
-        vigil__free(e);
-    }
-    vigil__free(registry->v);
+    vigil__plugin_list_dispose(&registry->types);
     vigil__free(registry);
 }
 
@@ -202,12 +171,15 @@ static const vigil_store_type *find_type(const vigil_store_registry *registry, c
     snprintf(known, known_size, "%s", vigil_store_sqlite_type()->name);
     if (strcmp(vigil_store_sqlite_type()->name, scheme) == 0)
         found = vigil_store_sqlite_type();
-    for (size_t i = 0; registry && i < registry->n; i++) {
-        if (!found && strcmp(registry->v[i]->name, scheme) == 0)
-            found = &registry->v[i]->type;
+    if (!registry)
+        return found;
+    if (!found)
+        found = vigil__plugin_list_find(&registry->types, scheme);
+    for (size_t i = 0; i < registry->types.n; i++) {
         size_t kl = strlen(known);
         if (kl + SCHEME_MAX + 3 < known_size)
-            snprintf(known + kl, known_size - kl, ", %s", registry->v[i]->name);
+            snprintf(known + kl, known_size - kl, ", %s",
+                     vigil__plugin_list_name_at(&registry->types, i));
     }
     return found;
 }
@@ -224,7 +196,7 @@ int vigil__store_url_check(const char *url, const vigil_store_registry *registry
     scheme[len] = '\0';
     if (find_type(registry, scheme, known, sizeof(known)))
         return VIGIL_OK;
-    if (!registry || !registry->n)
+    if (!registry || !registry->types.n)
         return vigil_error_set_at(VIGIL_EUNSUPPORTED, at,
                                   "expected sqlite://PATH (the only store backend built in)");
     char msg[400];
