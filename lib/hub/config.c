@@ -84,9 +84,12 @@ static int parse_inprocess(vigil_hub_config *c, const vigil_config_node *n)
     if (!*path)
         return vigil_error_set_at(VIGIL_EVALUE, at, "expected the path of a remediator.yaml");
     rc = vigil__remediator_config_load_inprocess(&c->rem, path, c->copts);
-    if (rc && rc != VIGIL_ENOMEM)
-        vigil__error_prefix("%s:%u:%u: %s", vigil_config_node_file(at), vigil_config_node_line(at),
-                            vigil_config_node_column(at), vigil_config_node_path(at));
+    if (rc && rc != VIGIL_ENOMEM) {
+        /* "collector.yaml:L:C: remediator.config: remediator.yaml:L:C: ..." */
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", vigil_error_last()->message);
+        rc = vigil_error_set_at(rc, at, msg);
+    }
     return rc;
 }
 

@@ -201,7 +201,8 @@ static int parse(vigil_remediator_config *c)
         const vigil_config_node *n = vigil_config_node_get(root, "secret_env");
         if (n)
             return vigil_error_set_at(VIGIL_EENV, n, msg);
-        return vigil__error_set(VIGIL_EENV, "%s: secret_env: %s", vigil_config_file(c->cfg), msg);
+        return vigil__error_set_at(VIGIL_EENV, vigil_config_file(c->cfg), 0, 0, "secret_env: %s",
+                                   msg);
     }
 
     rc = vigil__httpd_server_parse(root, &c->httpd, &c->api, &c->sec, &c->daemon.drain_timeout_ms);

@@ -1810,6 +1810,24 @@ START_TEST(collector_yaml_remediator_keys)
               "silences[0].ends: expected epoch milliseconds or an RFC 3339 time");
     cfg_fails("silences: [{matchers: {target: demo}, ends: 5, why: x}]\n", VIGIL_EUNKNOWNKEY,
               "silences[0].why: unknown key");
+    /* an in-process remediator.yaml's error, located where collector.yaml names it */
+    char rem_yaml[1024], ip_text[1200];
+    snprintf(rem_yaml, sizeof(rem_yaml), "%s",
+             vt_write_file(vt_tmpdir(), "bad-rem.yaml", "guards: {cooldown: soon}\n", 25));
+    snprintf(ip_text, sizeof(ip_text), "remediator: {inprocess: true, config: %s}\n", rem_yaml);
+    vigil_hub_config *hc = NULL;
+    ck_assert_msg(vigil_hub_config_load_string(&hc, ip_text, strlen(ip_text), "c.yaml", NULL) ==
+                      VIGIL_EVALUE,
+                  "%s", vigil_error_last()->message);
+    char want[2400];
+    snprintf(want, sizeof(want),
+             "c.yaml:1:39: remediator.config: %s:1:20: guards.cooldown: expected a duration "
+             "such as \"10s\", got \"soon\"",
+             rem_yaml);
+    ck_assert_str_eq(vigil_error_last()->message, want);
+    ck_assert_str_eq(vigil_error_last()->file, "c.yaml");
+    ck_assert_uint_eq(vigil_error_last()->line, 1);
+    ck_assert_uint_eq(vigil_error_last()->column, 39);
     /* a hub given a remediator URL and no secret refuses to start */
     vigil_hub_options bad;
     hub_defaults(&bad);
