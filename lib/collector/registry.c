@@ -16,7 +16,8 @@
 #define DEFAULT_BACKOFF 300000
 
 struct vigil_collector_registry {
-    vigil__plugin_list types; /* vigil_collector_type copies */
+    /* vigil_collector_type copies; first, for vigil__plugin_registry_free() */
+    vigil__plugin_list types;
 };
 
 VIGIL__PLUGIN_HEAD_CHECK(vigil_collector_type);
@@ -53,10 +54,7 @@ int vigil_collector_registry_new(vigil_collector_registry **out)
 
 void vigil_collector_registry_free(vigil_collector_registry *registry)
 {
-    if (!registry)
-        return;
-    vigil__plugin_list_dispose(&registry->types);
-    vigil__free(registry);
+    vigil__plugin_registry_free(registry ? &registry->types : NULL);
 }
 
 void vigil__collector_registry_set_fallback(vigil_collector_registry *registry,

@@ -152,3 +152,11 @@ void vigil__plugin_list_dispose(vigil__plugin_list *l)
     l->v = NULL;
     l->n = l->cap = 0;
 }
+
+void vigil__plugin_registry_free(vigil__plugin_list *types)
+{
+    if (!types)
+        return;
+    vigil__plugin_list_dispose(types);
+    vigil__free(types); /* the registry: the list is its first member */
+}

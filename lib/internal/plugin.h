@@ -93,6 +93,10 @@ const char *vigil__plugin_list_name_at(const vigil__plugin_list *l, size_t index
 /* Runs every payload_free of the list's own types and frees the copies. */
 void vigil__plugin_list_dispose(vigil__plugin_list *l);
 
+/* Frees a registry object whose first member is the list `types` (NULL:
+ * no-op), after disposing of the list. */
+void vigil__plugin_registry_free(vigil__plugin_list *types);
+
 /*
  * Chaining: an object (agent, remediator) keeps a registry of its own with
  * the built-in types and resolves a name there first, then in the registry

@@ -3,7 +3,9 @@
 #include "policy/policy_int.h"
 
 struct vigil_policy_registry {
-    vigil__plugin_list types; /* vigil_policy_type copies; rules keep pointers to them */
+    /* vigil_policy_type copies, which rules point to; first, for
+     * vigil__plugin_registry_free() */
+    vigil__plugin_list types;
 };
 
 VIGIL__PLUGIN_HEAD_CHECK(vigil_policy_type);
@@ -17,10 +19,7 @@ int vigil_policy_registry_new(vigil_policy_registry **out)
 
 void vigil_policy_registry_free(vigil_policy_registry *registry)
 {
-    if (!registry)
-        return;
-    vigil__plugin_list_dispose(&registry->types);
-    vigil__free(registry);
+    vigil__plugin_registry_free(registry ? &registry->types : NULL);
 }
 
 const vigil_policy_type *vigil__policy_registry_find(const vigil_policy_registry *registry,

@@ -18,7 +18,9 @@
 #define SCHEME_MAX 32
 
 struct vigil_store_registry {
-    vigil__plugin_list types; /* vigil_store_type copies; open stores keep pointers to them */
+    /* vigil_store_type copies, which open stores point to; first, for
+     * vigil__plugin_registry_free() */
+    vigil__plugin_list types;
 };
 
 VIGIL__PLUGIN_HEAD_CHECK(vigil_store_type);
@@ -156,10 +158,7 @@ int vigil_store_registry_new(vigil_store_registry **out)
 
 void vigil_store_registry_free(vigil_store_registry *registry)
 {
-    if (!registry)
-        return;
-    vigil__plugin_list_dispose(&registry->types);
-    vigil__free(registry);
+    vigil__plugin_registry_free(registry ? &registry->types : NULL);
 }
 
 /* The type serving `scheme`: the built-in type first, then the registry's;
