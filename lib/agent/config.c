@@ -8,7 +8,6 @@
 #include "vigil/agent.h"
 #include "vigil/sys/collector.h"
 
-
 static const char *const k_top_keys[] = {"agent",
                                          "hub",
                                          "interval",

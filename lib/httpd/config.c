@@ -6,7 +6,6 @@
 #include "config/helpers.h"
 #include "httpd/internal.h"
 
-
 static int get_path(const char **out, const vigil_config_node *map, const char *key)
 {
     int rc = vigil_config_get_string(out, map, key, NULL);
