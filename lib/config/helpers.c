@@ -2,6 +2,7 @@
 #include "config/helpers.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int vigil__config_section(const vigil_config_node **out, const vigil_config_node *root,
                           const char *key, const char *const *keys)
@@ -103,13 +104,22 @@ int vigil__config_log(vigil_log_level *out, const vigil_config_node *root)
     return VIGIL_OK;
 }
 
-int vigil__config_open(vigil_config **cfg, bool have_out, const char *path, const char *text,
+int vigil__config_open(void **obj, size_t size, bool have_out, const char *path, const char *text,
                        size_t len, const char *name, const vigil_config_options *copts,
                        const char *what)
 {
-    *cfg = NULL;
+    vigil_config *cfg = NULL;
+    *obj = NULL;
     if (!have_out || (!path && !text))
         return vigil__error_set(VIGIL_EINVAL, "%s: NULL argument", what);
-    return text ? vigil_config_load_string(cfg, text, len, name, copts)
-                : vigil_config_load_file(cfg, path, copts);
+    int rc = text ? vigil_config_load_string(&cfg, text, len, name, copts)
+                  : vigil_config_load_file(&cfg, path, copts);
+    if (rc)
+        return rc;
+    if (!(*obj = vigil__calloc(1, size))) {
+        vigil_config_free(cfg);
+        return vigil__error_oom();
+    }
+    memcpy(*obj, &cfg, sizeof(cfg)); /* the first member */
+    return VIGIL_OK;
 }

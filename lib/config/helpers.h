@@ -39,9 +39,12 @@ int vigil__config_log(vigil_log_level *out, const vigil_config_node *root);
 
 /* The start of vigil_<x>_config_load() and _load_string(): checks the
  * arguments ("<what>: NULL argument" without an out-parameter, a path or a
- * text) and loads the file at `path`, or, with `text` set, the `len` bytes
- * of `text` named `name`. The caller has cleared its out-parameter. */
-int vigil__config_open(vigil_config **cfg, bool have_out, const char *path, const char *text,
+ * text), loads the file at `path`, or, with `text` set, the `len` bytes of
+ * `text` named `name`, and allocates the loader's object (`size` bytes,
+ * zeroed) into *obj with the configuration in its first member, a
+ * `vigil_config *`. On failure nothing is left allocated. The caller has
+ * cleared its out-parameter. */
+int vigil__config_open(void **obj, size_t size, bool have_out, const char *path, const char *text,
                        size_t len, const char *name, const vigil_config_options *copts,
                        const char *what);
 

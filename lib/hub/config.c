@@ -11,7 +11,7 @@
 #include <string.h>
 
 struct vigil_hub_config {
-    vigil_config *cfg;
+    vigil_config *cfg; /* first: vigil__config_open() */
     vigil_hub_options hub;
     vigil_api_options api;
     vigil_httpd_options httpd;
@@ -245,43 +245,38 @@ void vigil_hub_config_free(vigil_hub_config *c)
     vigil__free(c);
 }
 
-static int finish_load(vigil_hub_config **out, vigil_config *cfg, const vigil_config_options *copts)
+/* vigil_hub_config_load() (text NULL) and vigil_hub_config_load_string(). */
+static int load(vigil_hub_config **out, const char *path, const char *text, size_t len,
+                const char *name, const vigil_config_options *copts)
 {
-    vigil_hub_config *c = vigil__calloc(1, sizeof(*c));
-    if (!c) {
-        vigil_config_free(cfg);
-        return vigil__error_oom();
-    }
-    c->cfg = cfg;
-    c->copts = copts;
-    int rc = parse(c);
-    c->copts = NULL;
-    if (rc) {
-        vigil_hub_config_free(c);
+    void *obj;
+    if (out)
+        *out = NULL;
+    int rc = vigil__config_open(&obj, sizeof(vigil_hub_config), out != NULL, path, text, len, name,
+                                copts, "hub config");
+    if (rc)
         return rc;
-    }
-    *out = c;
-    return VIGIL_OK;
+    vigil_hub_config *c = obj;
+    c->copts = copts;
+    rc = parse(c);
+    c->copts = NULL;
+    if (rc)
+        vigil_hub_config_free(c);
+    else
+        *out = c;
+    return rc;
 }
 
 int vigil_hub_config_load(vigil_hub_config **out, const char *path,
                           const vigil_config_options *copts)
 {
-    vigil_config *cfg;
-    if (out)
-        *out = NULL;
-    int rc = vigil__config_open(&cfg, out != NULL, path, NULL, 0, NULL, copts, "hub config");
-    return rc ? rc : finish_load(out, cfg, copts);
+    return load(out, path, NULL, 0, NULL, copts);
 }
 
 int vigil_hub_config_load_string(vigil_hub_config **out, const char *text, size_t len,
                                  const char *name, const vigil_config_options *copts)
 {
-    vigil_config *cfg;
-    if (out)
-        *out = NULL;
-    int rc = vigil__config_open(&cfg, out != NULL, NULL, text, len, name, copts, "hub config");
-    return rc ? rc : finish_load(out, cfg, copts);
+    return load(out, NULL, text, len, name, copts);
 }
 
 const vigil_hub_options *vigil_hub_config_hub(const vigil_hub_config *c)

@@ -15,10 +15,9 @@
 #include <unistd.h>
 
 #define DEFAULT_LISTEN "127.0.0.1:7601"
-#define WHAT           "remediator config"
 
 struct vigil_remediator_config {
-    vigil_config *cfg;
+    vigil_config *cfg; /* first: vigil__config_open() */
     char base_dir[PATH_MAX];
     vigil_remediator_options rem;
     vigil_api_options api;
@@ -241,60 +240,48 @@ void vigil_remediator_config_free(vigil_remediator_config *c)
     vigil__free(c);
 }
 
-static int finish_load(vigil_remediator_config **out, vigil_config *cfg,
-                       const vigil_config_options *copts, int inprocess)
+/* The loaders below: the file at `path`, or with `text`, those `len` bytes. */
+static int load(vigil_remediator_config **out, const char *path, const char *text, size_t len,
+                const char *name, const vigil_config_options *copts, int inprocess)
 {
-    vigil_remediator_config *c = vigil__calloc(1, sizeof(*c));
-    if (!c) {
-        vigil_config_free(cfg);
-        return vigil__error_oom();
-    }
-    c->cfg = cfg;
-    c->inprocess = inprocess;
-    if (!getcwd(c->base_dir, sizeof(c->base_dir))) {
-        vigil_remediator_config_free(c);
-        return vigil__error_set(VIGIL_EIO, "remediator config: getcwd: %s", strerror(errno));
-    }
-    c->copts = copts;
-    int rc = parse(c);
-    c->copts = NULL;
-    if (rc) {
-        /* freeing records no error: the located message of parse() stays */
-        vigil_remediator_config_free(c);
+    void *obj;
+    if (out)
+        *out = NULL;
+    int rc = vigil__config_open(&obj, sizeof(vigil_remediator_config), out != NULL, path, text, len,
+                                name, copts, "remediator config");
+    if (rc)
         return rc;
-    }
-    *out = c;
-    return VIGIL_OK;
+    vigil_remediator_config *c = obj;
+    c->inprocess = inprocess;
+    c->copts = copts;
+    if (!getcwd(c->base_dir, sizeof(c->base_dir)))
+        rc = vigil__error_set(VIGIL_EIO, "remediator config: getcwd: %s", strerror(errno));
+    else
+        rc = parse(c);
+    c->copts = NULL;
+    if (rc) /* freeing records no error: the located message of parse() stays */
+        vigil_remediator_config_free(c);
+    else
+        *out = c;
+    return rc;
 }
 
 int vigil_remediator_config_load(vigil_remediator_config **out, const char *path,
                                  const vigil_config_options *copts)
 {
-    vigil_config *cfg;
-    if (out)
-        *out = NULL;
-    int rc = vigil__config_open(&cfg, out != NULL, path, NULL, 0, NULL, copts, WHAT);
-    return rc ? rc : finish_load(out, cfg, copts, 0);
+    return load(out, path, NULL, 0, NULL, copts, 0);
 }
 
 int vigil_remediator_config_load_string(vigil_remediator_config **out, const char *text, size_t len,
                                         const char *name, const vigil_config_options *copts)
 {
-    vigil_config *cfg;
-    if (out)
-        *out = NULL;
-    int rc = vigil__config_open(&cfg, out != NULL, NULL, text, len, name, copts, WHAT);
-    return rc ? rc : finish_load(out, cfg, copts, 0);
+    return load(out, NULL, text, len, name, copts, 0);
 }
 
 int vigil__remediator_config_load_inprocess(vigil_remediator_config **out, const char *path,
                                             const vigil_config_options *copts)
 {
-    vigil_config *cfg;
-    if (out)
-        *out = NULL;
-    int rc = vigil__config_open(&cfg, out != NULL, path, NULL, 0, NULL, copts, WHAT);
-    return rc ? rc : finish_load(out, cfg, copts, 1);
+    return load(out, path, NULL, 0, NULL, copts, 1);
 }
 
 const vigil_remediator_options *vigil_remediator_config_options(const vigil_remediator_config *c)
