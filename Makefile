@@ -196,7 +196,21 @@ header-test: | $(DEPS_STAMP)
 	cp $(BUILD)/hdr/h.c $(BUILD)/hdr/h.cc; \
 	$(CC) -std=c99 $(HDR_CFLAGS) -c $(BUILD)/hdr/h.c -o $(BUILD)/hdr/h.o && \
 	c++ -std=c++11 $(HDR_CFLAGS) -c $(BUILD)/hdr/h.cc -o $(BUILD)/hdr/hpp.o || exit 1; \
-	echo "header-test: $$n of $(words $(PUBLIC_HEADERS)) public headers compile alone as C99 and C++11 (-pedantic -Wall -Wextra -Werror), vigil.h with a call too"
+	{ cat tests/header/init_head.h; \
+	  for h in $(PUBLIC_HEADERS); do printf '#include <%s>\n' "$${h#include/}"; done; \
+	  printf 'int main(void)\n{\n'; \
+	  for m in $$(sed -n 's/^#define \(VIGIL_[A-Z0-9_]*\)_INIT\( .*\)*$$/\1/p' $(PUBLIC_HEADERS)); do \
+	      t=$$(echo "$$m" | tr 'A-Z' 'a-z'); \
+	      if grep -q "^#define $${m}_VERSION " $(PUBLIC_HEADERS); then \
+	          printf '    VT_INIT_VERSIONED(%s, %s_INIT, %s_VERSION)\n' "$$t" "$$m" "$$m"; \
+	      else printf '    VT_INIT(%s, %s_INIT)\n' "$$t" "$$m"; fi; \
+	  done; printf '    return 0;\n}\n'; } > $(BUILD)/hdr/init.c; \
+	cp $(BUILD)/hdr/init.c $(BUILD)/hdr/init.cc; \
+	ni=$$(grep -c '^    VT_INIT' $(BUILD)/hdr/init.c); \
+	$(CC) -std=c99 $(HDR_CFLAGS) -Itests/header -c $(BUILD)/hdr/init.c -o $(BUILD)/hdr/init.o && \
+	c++ -std=c++11 $(HDR_CFLAGS) -Itests/header -c $(BUILD)/hdr/init.cc -o $(BUILD)/hdr/init.cc.o || \
+	    { echo "header-test: an *_INIT macro is out of step with its struct ($(BUILD)/hdr/init.c)"; exit 1; }; \
+	echo "header-test: $$n of $(words $(PUBLIC_HEADERS)) public headers compile alone as C99 and C++11 (-pedantic -Wall -Wextra -Werror), vigil.h with a call too; $$ni *_INIT macros instantiated"
 
 # The exported symbols, one per line, as the committed list lib/vigil.sym holds
 # them (version tags stripped, sorted).

@@ -180,7 +180,7 @@ int main(void)
     ring_shared shared = {3, 0, 0}, stale = {3, 0, 0};
     vigil_store_options opts = VIGIL_STORE_OPTIONS_INIT;
     vigil_store_query q = VIGIL_STORE_QUERY_INIT;
-    vigil_store_write_result res;
+    vigil_store_write_result res = VIGIL_STORE_WRITE_RESULT_INIT;
     vigil_store_type t;
     double sum = 0;
     int status = 1, rc;

@@ -246,10 +246,10 @@ typedef struct vigil_action_registry_options {
     /** Reads the environment for the actions (token_env, secret_env,
      * env_passthrough), from the threads that configure or execute;
      * NULL: getenv(3). */
-    vigil_getenv_cb getenv_cb;
+    vigil_getenv_cb getenv;
     void *getenv_payload;
     /** Wall clock (webhook signature timestamps); NULL: the real clock. */
-    vigil_clock_cb clock_cb;
+    vigil_clock_cb clock;
     void *clock_payload;
     /** When > 0, every action's timeout is at most this many ms. */
     int64_t max_timeout_ms;

@@ -221,12 +221,19 @@ VIGIL_EXTERN(int) vigil_collector_registry_add_builtins(vigil_collector_registry
 VIGIL_EXTERN(const vigil_collector_type *)
 vigil_collector_registry_lookup(const vigil_collector_registry *registry, const char *name);
 
-/** Number of registered types. @since 0.1.0 */
+/**
+ * Number of types vigil_collector_registry_lookup() resolves: the registered
+ * ones (a registry the library chains to an embedder's, as the agent's is,
+ * also counts the embedder's types that its own do not shadow).
+ * @since 0.1.0
+ */
 VIGIL_EXTERN(size_t) vigil_collector_registry_count(const vigil_collector_registry *registry);
 
 /**
- * The name of the type at @p index in registration order, or NULL when out of
- * range (borrowed). @since 0.1.0
+ * The name of the type at @p index in registration order (a chained
+ * registry's own types first, then those of the registry it falls back to
+ * that lookup resolves there), or NULL when out of range (borrowed).
+ * @since 0.1.0
  */
 VIGIL_EXTERN(const char *)
 vigil_collector_registry_name_at(const vigil_collector_registry *registry, size_t index);

@@ -50,19 +50,37 @@ typedef enum vigil_config_kind {
  * @since 0.1.0
  */
 typedef struct vigil_config_options {
-    unsigned int version;      /**< VIGIL_CONFIG_OPTIONS_VERSION */
-    size_t max_file_size;      /**< bytes; 0: 4 MiB */
-    unsigned int max_depth;    /**< nesting of lists and maps; 0: 64 */
-    size_t max_nodes;          /**< nodes after alias expansion, all documents; 0: 100,000 */
-    int no_env;                /**< non-zero: do not expand ${...} */
-    vigil_getenv_cb getenv_cb; /**< ${VAR} expansion; NULL: getenv(3) */
+    unsigned int version;   /**< VIGIL_CONFIG_OPTIONS_VERSION */
+    size_t max_file_size;   /**< bytes; 0: 4 MiB */
+    unsigned int max_depth; /**< nesting of lists and maps; 0: 64 */
+    size_t max_nodes;       /**< nodes after alias expansion, all documents; 0: 100,000 */
+    int no_env;             /**< non-zero: do not expand ${...} */
+    vigil_getenv_cb getenv; /**< ${VAR} expansion; NULL: getenv(3) */
     void *getenv_payload;
+    /**
+     * @name Plug-in types a daemon configuration may name
+     * Read by the daemon configuration loaders (vigil_hub_config_load(),
+     * vigil_remediator_config_load() and their _string variants), ignored by
+     * vigil_config_load_file() and vigil_config_load_string(). A name resolves
+     * in the built-in types first, then in these registries; NULL: the
+     * built-in types only. Borrowed: they must outlive the loaded
+     * configuration, whose options (vigil_hub_config_hub(),
+     * vigil_remediator_config_options()) carry them on (@c store_types,
+     * @c policy_types, @c action_types). The agent has no loader of its own:
+     * its collector types come through vigil_agent_options.collector_types.
+     * @since 0.2.0
+     */
+    /**@{*/
+    const vigil_store_registry *store_types;   /**< `store:` and `audit:` URL schemes */
+    const vigil_policy_registry *policy_types; /**< `kind:` of the hub's `policies:` */
+    const vigil_action_registry *action_types; /**< `type:` of remediator.yaml's `actions:` */
+    /**@}*/
 } vigil_config_options;
 
 #define VIGIL_CONFIG_OPTIONS_VERSION 1
-#define VIGIL_CONFIG_OPTIONS_INIT                            \
-    {                                                        \
-        VIGIL_CONFIG_OPTIONS_VERSION, 0, 0, 0, 0, NULL, NULL \
+#define VIGIL_CONFIG_OPTIONS_INIT                                              \
+    {                                                                          \
+        VIGIL_CONFIG_OPTIONS_VERSION, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL \
     }
 
 /** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */

@@ -523,11 +523,17 @@ vigil_hub_action_request(vigil_hub *hub, const vigil_action_request *request, vi
 /**
  * Loads and validates a collector.yaml (keys documented in
  * configs/collector.yaml). Unknown keys are refused with their location.
+ * The `store:` scheme and the `kind:` of each policy resolve in the built-in
+ * types, then in copts->store_types and copts->policy_types, which the
+ * loaded hub options carry on; an in-process remediator's remediator.yaml
+ * is loaded with the same @p copts (its `actions:` see copts->action_types).
  * @param out receives the configuration, the caller's; free with
  *        vigil_hub_config_free().
- * @param copts loader options (NULL: defaults).
+ * @param copts loader options (NULL: defaults; its registries are borrowed
+ *        and must outlive the configuration).
  * @return VIGIL_OK; the codes of vigil_config_load_file(); VIGIL_EUNKNOWNKEY,
- *         VIGIL_ETYPE, VIGIL_EVALUE, VIGIL_ERANGE, VIGIL_EMISSING (located
+ *         VIGIL_ETYPE, VIGIL_EVALUE, VIGIL_ERANGE, VIGIL_EMISSING,
+ *         VIGIL_EUNSUPPORTED (unknown store scheme or policy kind) (located
  *         messages); VIGIL_ENOMEM.
  * @since 0.1.0
  */

@@ -362,10 +362,14 @@ VIGIL_EXTERN(int) vigil_remediator_mount(vigil_remediator *rem, vigil_api *api);
  * Loads and validates a remediator.yaml (every key documented in
  * configs/remediator.yaml): unknown keys are refused with their location,
  * the actions are checked by configuring them once, and the variable named
- * by secret_env must be set.
+ * by secret_env must be set. An action's `type:` resolves in the built-in
+ * types, then in copts->action_types; the `audit:` scheme in the built-in
+ * store type, then in copts->store_types; the loaded options carry both
+ * registries on.
  * @param out receives the configuration, the caller's; free with
  *        vigil_remediator_config_free().
- * @param copts loader options (NULL: defaults).
+ * @param copts loader options (NULL: defaults; its registries are borrowed
+ *        and must outlive the configuration).
  * @return VIGIL_OK; the codes of vigil_config_load_file() and
  *         vigil_action_registry_configure(); VIGIL_EUNKNOWNKEY, VIGIL_ETYPE,
  *         VIGIL_EVALUE, VIGIL_ERANGE, VIGIL_EMISSING, VIGIL_EUNSUPPORTED,

@@ -25,6 +25,12 @@
  * Strings in the records below are NUL-terminated UTF-8. In records passed to
  * the store they are borrowed for the duration of the call; in records handed
  * to a callback they are borrowed for the duration of the callback.
+ * Records (vigil_store_series, _point, _action, _decision, _audit, _silence,
+ * _resource) are data, not output structs: they have no version field, the
+ * library hands them to a callback or takes them as input and never fills
+ * one the caller allocated. The output structs, which the library fills for
+ * the caller (vigil_store_write_result, vigil_store_retention_result), start
+ * with `unsigned int version` set by the caller.
  *
  * Callbacks: a callback returns 0 to continue; any other value stops the
  * iteration, and the function that called it returns that value unchanged
@@ -198,12 +204,25 @@ VIGIL_EXTERN(const char *) vigil_store_scheme(const vigil_store *store);
 
 /* ---- samples ------------------------------------------------------------- */
 
-/** What vigil_store_write() did. @since 0.1.0 */
+/**
+ * What vigil_store_write() did. An output struct: the caller sets @c version
+ * (or uses VIGIL_STORE_WRITE_RESULT_INIT); an unknown one is VIGIL_EVERSION.
+ * @since 0.1.0 (@c version since 0.2.0)
+ */
 typedef struct vigil_store_write_result {
-    size_t written;    /**< samples written (inserted or replaced) */
-    int duplicate;     /**< non-zero: the batch id was seen before; nothing written */
-    size_t new_series; /**< series created by this batch */
+    unsigned int version; /**< set by the caller: VIGIL_STORE_WRITE_RESULT_VERSION */
+    size_t written;       /**< samples written (inserted or replaced) */
+    int duplicate;        /**< non-zero: the batch id was seen before; nothing written */
+    size_t new_series;    /**< series created by this batch */
 } vigil_store_write_result;
+
+/** @since 0.2.0 */
+#define VIGIL_STORE_WRITE_RESULT_VERSION 1
+/** All zero but the version. @since 0.2.0 */
+#define VIGIL_STORE_WRITE_RESULT_INIT             \
+    {                                             \
+        VIGIL_STORE_WRITE_RESULT_VERSION, 0, 0, 0 \
+    }
 
 /**
  * Writes every metric of @p batch in one transaction: all or nothing. A
@@ -212,8 +231,10 @@ typedef struct vigil_store_write_result {
  * batch has an id (vigil_batch_id()), the pair (agent, batch id) is recorded
  * in the same transaction; a pair seen before writes nothing and sets
  * result->duplicate (the ingest answer's "duplicate": true).
- * @param result may be NULL.
- * @return VIGIL_OK; VIGIL_EINVAL (NULL store or batch); VIGIL_EREADONLY;
+ * @param result may be NULL; else its @c version is set (the rest is
+ *        overwritten, zero on failure).
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL store or batch); VIGIL_EVERSION
+ *         (unknown result version; nothing written); VIGIL_EREADONLY;
  *         VIGIL_EFULL (nothing of the batch is stored); VIGIL_EBUSY (locked
  *         past the busy timeout; nothing stored); VIGIL_ECORRUPT; VIGIL_EIO;
  *         VIGIL_ENOMEM. After any failure the store stays usable.
@@ -248,10 +269,12 @@ typedef struct vigil_store_batch_part {
  * same group) makes the part a duplicate whose metrics are not written;
  * otherwise its metrics are written as vigil_store_write() writes them.
  * @param results NULL, or an array of @p nparts that receives what was done
- *        for each part (zeroed on failure).
+ *        for each part; the caller sets every element's @c version (the
+ *        rest is overwritten, zero on failure).
  * @return VIGIL_OK; VIGIL_EINVAL (NULL store or batch, NULL parts with
  *         @p nparts > 0, counts that do not add up to the batch's count, an
- *         empty batch id); VIGIL_ELIMIT (more than VIGIL_STORE_PARTS_MAX
+ *         empty batch id); VIGIL_EVERSION (an element of @p results with an
+ *         unknown version; nothing written); VIGIL_ELIMIT (more than VIGIL_STORE_PARTS_MAX
  *         parts, an agent or id too long); VIGIL_EENCODING (agent or id not
  *         UTF-8); VIGIL_EUNSUPPORTED (the backend has no write_group);
  *         otherwise the codes of vigil_store_write(), with nothing of any
@@ -753,13 +776,27 @@ typedef struct vigil_store_retention_options {
         VIGIL_STORE_RETENTION_OPTIONS_VERSION, 0, 0 \
     }
 
-/** What vigil_store_retain() did. @since 0.1.0 */
+/**
+ * What vigil_store_retain() did. An output struct: the caller sets @c version
+ * (or uses VIGIL_STORE_RETENTION_RESULT_INIT); an unknown one is
+ * VIGIL_EVERSION.
+ * @since 0.1.0 (@c version since 0.2.0)
+ */
 typedef struct vigil_store_retention_result {
+    unsigned int version; /**< set by the caller: VIGIL_STORE_RETENTION_RESULT_VERSION */
     uint64_t samples_deleted;
     uint64_t batch_ids_deleted; /**< ingest batch ids older than the cutoff */
     size_t chunks;              /**< transactions committed */
     int done;                   /**< non-zero: nothing older than the cutoff remains */
 } vigil_store_retention_result;
+
+/** @since 0.2.0 */
+#define VIGIL_STORE_RETENTION_RESULT_VERSION 1
+/** All zero but the version. @since 0.2.0 */
+#define VIGIL_STORE_RETENTION_RESULT_INIT                \
+    {                                                    \
+        VIGIL_STORE_RETENTION_RESULT_VERSION, 0, 0, 0, 0 \
+    }
 
 /**
  * Deletes samples (and recorded ingest batch ids) with a timestamp before
@@ -767,8 +804,10 @@ typedef struct vigil_store_retention_result {
  * wait at most one chunk. Audit rows, actions, decisions, silences, state and
  * resources are never deleted. Call it again while result->done is 0 to
  * continue after max_chunks.
- * @param opts NULL for defaults. @param result may be NULL.
- * @return VIGIL_OK; VIGIL_EINVAL; VIGIL_EREADONLY; VIGIL_EBUSY (chunks
+ * @param opts NULL for defaults. @param result may be NULL; else its
+ *        @c version is set (the rest is overwritten).
+ * @return VIGIL_OK; VIGIL_EINVAL; VIGIL_EVERSION (unknown result version;
+ *         nothing deleted); VIGIL_EREADONLY; VIGIL_EBUSY (chunks
  *         committed so far stay deleted); VIGIL_EIO; VIGIL_ENOMEM.
  * @since 0.1.0
  */

@@ -68,7 +68,8 @@ typedef struct vigil_window_set vigil_window_set;
  * A wall clock: returns the time in milliseconds since the Unix epoch.
  * Options of objects that keep time take one (NULL: the real clock) so that
  * tests can inject time. Called from whichever thread of the object needs
- * the time; it must be thread-safe.
+ * the time; it must be thread-safe. Every options struct names the pair
+ * `clock` and `clock_payload`.
  * @since 0.2.0
  */
 typedef int64_t (*vigil_clock_cb)(void *payload);
@@ -78,7 +79,8 @@ typedef int64_t (*vigil_clock_cb)(void *payload);
  * copies it at once) or NULL when it is not set. Options of objects that
  * read the environment take one (NULL: getenv(3)). Called from the threads
  * that configure or run the object; it must be thread-safe when the object
- * is used from several threads.
+ * is used from several threads. Every options struct names the pair
+ * `getenv` and `getenv_payload`.
  * @since 0.2.0
  */
 typedef const char *(*vigil_getenv_cb)(void *payload, const char *name);

@@ -25,7 +25,7 @@ typedef struct exec_state {
     vigil__proc_ids ids;
     size_t max_output;
     char *name;
-    vigil_getenv_cb getenv_cb;
+    vigil_getenv_cb getenv;
     void *getenv_payload;
 } exec_state;
 
@@ -62,7 +62,7 @@ static int exec_create(void **state, const vigil_config_node *config,
         exec_destroy(s);
         return rc;
     }
-    s->getenv_cb = ctx->getenv_cb;
+    s->getenv = ctx->getenv;
     s->getenv_payload = ctx->getenv_payload;
     *state = s;
     return VIGIL_OK;
@@ -94,7 +94,7 @@ static int exec_execute(void *p, const vigil_action_request *req, const vigil_ac
     char **env = NULL;
     if (!argv)
         return vigil__error_oom();
-    int rc = vigil__env_build(&env, s->env_names, s->getenv_cb, s->getenv_payload);
+    int rc = vigil__env_build(&env, s->env_names, s->getenv, s->getenv_payload);
     if (!rc) {
         vigil__argv_expand(&s->argv, req, argv);
         rc = vigil__action_run(argv, (const char *const *)env, s->workdir, &s->ids, exec,

@@ -70,7 +70,7 @@ typedef struct proc_state {
     char *log_file;
     char *name;
     const vigil_logger *logger;
-    vigil_getenv_cb getenv_cb;
+    vigil_getenv_cb getenv;
     void *getenv_payload;
     pid_t child; /* the program we started and have not reaped, or 0 */
 } proc_state;
@@ -234,7 +234,7 @@ static int proc_create(void **state, const vigil_config_node *config,
         return rc;
     }
     s->logger = ctx->logger;
-    s->getenv_cb = ctx->getenv_cb;
+    s->getenv = ctx->getenv;
     s->getenv_payload = ctx->getenv_payload;
     /* Adopt a running child named by the pidfile (a registry rebuilt on reload). */
     pid_t pid;
@@ -388,7 +388,7 @@ static int start(proc_state *s, const vigil_action_exec *exec, vigil_buf *out,
     const char **argv = vigil__calloc(s->argv.n + 1, sizeof(char *));
     if (!argv)
         return vigil__error_oom();
-    int rc = vigil__env_build(&env, s->env_names, s->getenv_cb, s->getenv_payload);
+    int rc = vigil__env_build(&env, s->env_names, s->getenv, s->getenv_payload);
     if (rc) {
         vigil__free(argv);
         return rc;

@@ -204,9 +204,9 @@ struct vigil_action_registry {
     vigil_logger logger;
     char *base_dir;
     char *host;
-    vigil_getenv_cb getenv_cb;
+    vigil_getenv_cb getenv;
     void *getenv_payload;
-    vigil_clock_cb clock_cb;
+    vigil_clock_cb clock;
     void *clock_payload;
     int64_t max_timeout_ms;
     reg_type **types;
@@ -275,9 +275,9 @@ int vigil_action_registry_new(vigil_action_registry **out,
     if (!r)
         return vigil__error_oom();
     r->logger = opts->logger;
-    r->getenv_cb = opts->getenv_cb ? opts->getenv_cb : default_getenv;
+    r->getenv = opts->getenv ? opts->getenv : default_getenv;
     r->getenv_payload = opts->getenv_payload;
-    r->clock_cb = opts->clock_cb ? opts->clock_cb : default_clock;
+    r->clock = opts->clock ? opts->clock : default_clock;
     r->clock_payload = opts->clock_payload;
     r->max_timeout_ms = opts->max_timeout_ms;
     char host[256];
@@ -593,9 +593,9 @@ static int parse_action(vigil_action_registry *r, const vigil_config_node *map, 
                                 r->base_dir,
                                 r->host,
                                 a->timeout_ms,
-                                r->getenv_cb,
+                                r->getenv,
                                 r->getenv_payload,
-                                r->clock_cb,
+                                r->clock,
                                 r->clock_payload,
                                 t->t.payload};
     void *state = NULL;

@@ -38,7 +38,7 @@ typedef struct hook_state {
     int64_t backoff_ms;
     size_t max_output;
     char *host;
-    vigil_clock_cb clock_cb;
+    vigil_clock_cb clock;
     void *clock_payload;
 } hook_state;
 
@@ -67,7 +67,7 @@ static int get_env(char **out, const vigil_config_node *config, const char *key,
     int rc = vigil_config_get_string(&name, config, key, NULL);
     if (rc || !name)
         return rc;
-    const char *v = ctx->getenv_cb(ctx->getenv_payload, name);
+    const char *v = ctx->getenv(ctx->getenv_payload, name);
     if (!v || !*v)
         return vigil__action_cfg_error(vigil_config_node_get(config, key), VIGIL_EENV,
                                        "environment variable %.64s is not set", name);
@@ -152,7 +152,7 @@ static int hook_create(void **state, const vigil_config_node *config,
         return rc;
     }
     s->retries = (int)retries;
-    s->clock_cb = ctx->clock_cb;
+    s->clock = ctx->clock;
     s->clock_payload = ctx->clock_payload;
     *state = s;
     return VIGIL_OK;
@@ -249,7 +249,7 @@ static int post_once(hook_state *s, const vigil_buf *body, const vigil_action_ex
             h[nh++] = auth.ptr;
     }
     if (!rc && s->secret) {
-        rc = sign(&sig, s->secret, s->clock_cb(s->clock_payload) / 1000, body);
+        rc = sign(&sig, s->secret, s->clock(s->clock_payload) / 1000, body);
         if (!rc)
             h[nh++] = sig.ptr;
     }

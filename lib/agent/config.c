@@ -3,11 +3,10 @@
  * location. */
 #include "agent/agent_int.h"
 #include "agent/spool.h"
+#include "config/helpers.h"
 #include "internal/common.h"
 #include "vigil/agent.h"
 #include "vigil/sys/collector.h"
-
-#include <stdio.h>
 
 static const char *const k_top_keys[] = {"agent",
                                          "hub",
@@ -30,50 +29,6 @@ static const char *const k_hub_keys[] = {
 static const char *const k_batch_keys[] = {"max_metrics", "max_delay", NULL};
 static const char *const k_spool_keys[] = {"path", "max_size", "fsync", NULL};
 
-static int section(const vigil_config_node **out, const vigil_config_node *root, const char *key,
-                   const char *const *keys)
-{
-    const vigil_config_node *n = vigil_config_node_get(root, key);
-    *out = NULL;
-    if (!n || vigil_config_node_kind(n) == VIGIL_CONFIG_NULL)
-        return VIGIL_OK;
-    int rc = vigil_config_map(n);
-    if (!rc)
-        rc = vigil_config_expect_keys(n, keys);
-    if (!rc)
-        *out = n;
-    return rc;
-}
-
-static int at_least(const vigil_config_node *map, const char *key, int64_t v, int64_t min,
-                    const char *what)
-{
-    if (v >= min)
-        return VIGIL_OK;
-    char msg[160];
-    snprintf(msg, sizeof(msg), "must be at least %s", what);
-    return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(map, key), msg);
-}
-
-static int read_string_list(const vigil_config_node *list, const char **out, size_t max, size_t *n,
-                            const char *what)
-{
-    int rc = vigil_config_list(list);
-    if (rc)
-        return rc;
-    size_t len = vigil_config_node_len(list);
-    if (len > max) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "at most %zu %s", max, what);
-        return vigil_error_set_at(VIGIL_ELIMIT, list, msg);
-    }
-    for (size_t i = 0; i < len; i++)
-        if ((rc = vigil_config_string(&out[i], vigil_config_node_at(list, i))) != VIGIL_OK)
-            return rc;
-    *n = len;
-    return VIGIL_OK;
-}
-
 int vigil__agent_config_apply(vigil_agent_options *o, const vigil_config_node *root,
                               cfg_arrays *arr)
 {
@@ -83,10 +38,10 @@ int vigil__agent_config_apply(vigil_agent_options *o, const vigil_config_node *r
     if ((rc = vigil_config_map(root)) || (rc = vigil_config_expect_keys(root, k_top_keys)))
         return rc;
     const vigil_config_node *agent, *hub, *batch, *spool, *n;
-    if ((rc = section(&agent, root, "agent", k_agent_keys)) ||
-        (rc = section(&hub, root, "hub", k_hub_keys)) ||
-        (rc = section(&batch, root, "batch", k_batch_keys)) ||
-        (rc = section(&spool, root, "spool", k_spool_keys)))
+    if ((rc = vigil__config_section(&agent, root, "agent", k_agent_keys)) ||
+        (rc = vigil__config_section(&hub, root, "hub", k_hub_keys)) ||
+        (rc = vigil__config_section(&batch, root, "batch", k_batch_keys)) ||
+        (rc = vigil__config_section(&spool, root, "spool", k_spool_keys)))
         return rc;
 
     /* agent */
@@ -112,7 +67,7 @@ int vigil__agent_config_apply(vigil_agent_options *o, const vigil_config_node *r
     if ((n = vigil_config_node_get(hub, "urls")) &&
         vigil_config_node_kind(n) != VIGIL_CONFIG_NULL) {
         size_t len = 0;
-        if ((rc = read_string_list(n, arr->urls, URLS_MAX, &len, "hub URLs")))
+        if ((rc = vigil__config_string_list(n, arr->urls, URLS_MAX, &len, "hub URLs")))
             return rc;
         if (len == 0)
             return vigil_error_set_at(VIGIL_EVALUE, n, "at least one hub URL is required");
@@ -140,12 +95,13 @@ int vigil__agent_config_apply(vigil_agent_options *o, const vigil_config_node *r
                                         o->retry_after_max_ms ? o->retry_after_max_ms
                                                               : DEF_RETRY_AFTER)))
         return rc;
-    if ((rc = at_least(hub, "connect_timeout", o->connect_timeout_ms, 1, "1ms")) ||
-        (rc = at_least(hub, "timeout", o->request_timeout_ms, 1, "1ms")) ||
-        (rc = at_least(hub, "backoff", o->backoff_ms, 1, "1ms")) ||
-        (rc = at_least(hub, "backoff_max", o->backoff_max_ms, o->backoff_ms, "hub.backoff")) ||
-        (rc = at_least(hub, "retry_after_max", o->retry_after_max_ms, 1, "1ms")) ||
-        (rc = at_least(hub, "retries", retries, 0, "0")))
+    if ((rc = vigil__config_at_least(hub, "connect_timeout", o->connect_timeout_ms, 1, "1ms")) ||
+        (rc = vigil__config_at_least(hub, "timeout", o->request_timeout_ms, 1, "1ms")) ||
+        (rc = vigil__config_at_least(hub, "backoff", o->backoff_ms, 1, "1ms")) ||
+        (rc = vigil__config_at_least(hub, "backoff_max", o->backoff_max_ms, o->backoff_ms,
+                                     "hub.backoff")) ||
+        (rc = vigil__config_at_least(hub, "retry_after_max", o->retry_after_max_ms, 1, "1ms")) ||
+        (rc = vigil__config_at_least(hub, "retries", retries, 0, "0")))
         return rc;
     if (retries > MAX_RETRIES)
         return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(hub, "retries"),
@@ -155,12 +111,12 @@ int vigil__agent_config_apply(vigil_agent_options *o, const vigil_config_node *r
     /* schedule */
     if ((rc = vigil_config_get_duration(&o->interval_ms, root, "interval",
                                         o->interval_ms ? o->interval_ms : DEF_INTERVAL)) ||
-        (rc =
-             at_least(root, "interval", o->interval_ms, VIGIL_COLLECTOR_MIN_INTERVAL_MS, "10ms")) ||
+        (rc = vigil__config_at_least(root, "interval", o->interval_ms,
+                                     VIGIL_COLLECTOR_MIN_INTERVAL_MS, "10ms")) ||
         (rc = vigil_config_get_duration(&o->heartbeat_ms, root, "heartbeat",
                                         o->heartbeat_ms ? o->heartbeat_ms : o->interval_ms)) ||
-        (rc = at_least(root, "heartbeat", o->heartbeat_ms, VIGIL_COLLECTOR_MIN_INTERVAL_MS,
-                       "10ms")) ||
+        (rc = vigil__config_at_least(root, "heartbeat", o->heartbeat_ms,
+                                     VIGIL_COLLECTOR_MIN_INTERVAL_MS, "10ms")) ||
         (rc = vigil_config_get_duration(&o->shutdown_timeout_ms, root, "shutdown_timeout",
                                         o->shutdown_timeout_ms ? o->shutdown_timeout_ms
                                                                : DEF_SHUTDOWN)) ||
@@ -171,7 +127,7 @@ int vigil__agent_config_apply(vigil_agent_options *o, const vigil_config_node *r
     /* batch */
     int64_t max_metrics = o->batch_max_metrics ? (int64_t)o->batch_max_metrics : DEF_MAX_METRICS;
     if ((rc = vigil_config_get_int(&max_metrics, batch, "max_metrics", max_metrics)) ||
-        (rc = at_least(batch, "max_metrics", max_metrics, 1, "1")) ||
+        (rc = vigil__config_at_least(batch, "max_metrics", max_metrics, 1, "1")) ||
         (rc = vigil_config_get_duration(&o->batch_max_delay_ms, batch, "max_delay",
                                         o->batch_max_delay_ms ? o->batch_max_delay_ms
                                                               : DEF_MAX_DELAY)))
@@ -211,7 +167,7 @@ int vigil__agent_config_apply(vigil_agent_options *o, const vigil_config_node *r
     if ((n = vigil_config_node_get(root, "exec_allow")) &&
         vigil_config_node_kind(n) != VIGIL_CONFIG_NULL) {
         size_t len = 0;
-        if ((rc = read_string_list(n, arr->allow, ALLOW_MAX, &len, "exec_allow entries")))
+        if ((rc = vigil__config_string_list(n, arr->allow, ALLOW_MAX, &len, "exec_allow entries")))
             return rc;
         arr->allow[len] = NULL;
         o->exec_allow = arr->allow;

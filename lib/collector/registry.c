@@ -15,19 +15,12 @@
 #define DEFAULT_IVL_MS  10000
 #define DEFAULT_BACKOFF 300000
 
-/* A registered type: the caller's struct copied, with its own name. Entries
- * are allocated one by one so that instances may keep a pointer to them. */
-typedef struct {
-    vigil_collector_type type;
-    char *name;
-} reg_entry;
-
 struct vigil_collector_registry {
-    reg_entry **v;
-    size_t n, cap;
-    /* consulted after v, borrowed (vigil__collector_registry_set_fallback) */
-    const vigil_collector_registry *fallback;
+    /* vigil_collector_type copies; first, for vigil__plugin_registry_free() */
+    vigil__plugin_list types;
 };
+
+VIGIL__PLUGIN_HEAD_CHECK(vigil_collector_type);
 
 static const vigil__plugin_kind k_kind = {"collector type", VIGIL_COLLECTOR_TYPE_VERSION, "_",
                                           TYPE_NAME_MAX};
@@ -56,46 +49,18 @@ struct vigil_collector {
 
 int vigil_collector_registry_new(vigil_collector_registry **out)
 {
-    if (!out)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_collector_registry_new: out is NULL");
-    *out = vigil__calloc(1, sizeof(**out));
-    return *out ? VIGIL_OK : vigil__error_oom();
+    return vigil__plugin_registry_new((void **)out, sizeof(**out), "vigil_collector_registry_new");
 }
 
 void vigil_collector_registry_free(vigil_collector_registry *registry)
 {
-    if (!registry)
-        return;
-    for (size_t i = 0; i < registry->n; i++) {
-        reg_entry *e = registry->v[i];
-        if (e->type.payload_free)
-            e->type.payload_free(e->type.payload);
-        vigil__free(e->name);
-        vigil__free(e);
-    }
-    vigil__free(registry->v);
-    vigil__free(registry);
+    vigil__plugin_registry_free(registry ? &registry->types : NULL);
 }
 
 void vigil__collector_registry_set_fallback(vigil_collector_registry *registry,
                                             const vigil_collector_registry *fallback)
 {
-    registry->fallback = fallback;
-}
-
-static const reg_entry *find_own(const vigil_collector_registry *r, const char *name)
-{
-    for (size_t i = 0; i < r->n; i++)
-        if (strcmp(r->v[i]->name, name) == 0)
-            return r->v[i];
-    return NULL;
-}
-
-/* The registry's own types first, then its fallback's. */
-static const reg_entry *find_entry(const vigil_collector_registry *r, const char *name)
-{
-    const reg_entry *e = find_own(r, name);
-    return e || !r->fallback ? e : find_entry(r->fallback, name);
+    registry->types.fallback = fallback ? &fallback->types : NULL;
 }
 
 int vigil_collector_register(vigil_collector_registry *registry, const vigil_collector_type *type)
@@ -106,24 +71,10 @@ int vigil_collector_register(vigil_collector_registry *registry, const vigil_col
         rc = vigil__plugin_missing(&k_kind, type->name, "create, collect and destroy are required");
     if (!rc && type->poll_fd && !type->on_event)
         rc = vigil__plugin_missing(&k_kind, type->name, "on_event is required with poll_fd");
-    if (!rc && find_own(registry, type->name))
-        rc = vigil__plugin_exists(&k_kind, type->name, false);
-    reg_entry *e = NULL;
-    if (!rc && (!(e = vigil__calloc(1, sizeof(*e))) || !(e->name = vigil__strdup(type->name)) ||
-                vigil__array_grow((void **)&registry->v, &registry->cap, registry->n + 1,
-                                  sizeof(reg_entry *)))) {
-        if (e)
-            vigil__free(e->name);
-        vigil__free(e);
-        rc = vigil__error_oom();
-    }
     if (rc)
         return vigil__plugin_fail(rc, type ? type->payload : NULL,
                                   type ? type->payload_free : NULL);
-    e->type = *type;
-    e->type.name = e->name;
-    registry->v[registry->n++] = e;
-    return VIGIL_OK;
+    return vigil__plugin_list_add(&registry->types, &k_kind, type, sizeof(*type));
 }
 
 int vigil_collector_registry_add_builtins(vigil_collector_registry *registry)
@@ -147,20 +98,17 @@ vigil_collector_registry_lookup(const vigil_collector_registry *registry, const 
 {
     if (!registry || !name)
         return NULL;
-    const reg_entry *e = find_entry(registry, name);
-    return e ? &e->type : NULL;
+    return vigil__plugin_list_find(&registry->types, name);
 }
 
 size_t vigil_collector_registry_count(const vigil_collector_registry *registry)
 {
-    return registry ? registry->n : 0;
+    return registry ? vigil__plugin_list_count(&registry->types) : 0;
 }
 
 const char *vigil_collector_registry_name_at(const vigil_collector_registry *registry, size_t index)
 {
-    if (!registry || index >= registry->n)
-        return NULL;
-    return registry->v[index]->name;
+    return registry ? vigil__plugin_list_name_at(&registry->types, index) : NULL;
 }
 
 /* ---- options -------------------------------------------------------------- */
@@ -343,21 +291,21 @@ int vigil_collector_new(vigil_collector **out, const vigil_collector_registry *r
     rc = vigil_config_get_string(&tname, config, "type", NULL);
     if (rc != VIGIL_OK)
         return rc;
-    const reg_entry *e = find_entry(registry, tname);
-    if (!e) {
+    const vigil_collector_type *type = vigil_collector_registry_lookup(registry, tname);
+    if (!type) {
         const vigil_config_node *tn = vigil_config_node_get(config, "type");
         char msg[160];
         snprintf(msg, sizeof(msg), "unknown collector type \"%.64s\"", tname);
         return vigil_error_set_at(VIGIL_ENOTFOUND, tn, msg);
     }
-    rc = check_keys(&e->type, config);
+    rc = check_keys(type, config);
     if (rc != VIGIL_OK)
         return rc;
 
     vigil_collector *c = vigil__calloc(1, sizeof(*c));
     if (!c)
         return vigil__error_oom();
-    c->type = &e->type;
+    c->type = type;
     c->logger = o.logger;
     if ((rc = read_shared(c, config, &o)) != VIGIL_OK ||
         (rc = dup_str(&c->proc_root, o.proc_root ? o.proc_root : "/proc")) != VIGIL_OK ||
@@ -375,7 +323,7 @@ int vigil_collector_new(vigil_collector **out, const vigil_collector_registry *r
     c->ctx.base_dir = c->base_dir;
     c->ctx.name = c->name_cfg;
     c->ctx.interval_ms = c->interval_ms;
-    c->ctx.type_payload = e->type.payload;
+    c->ctx.type_payload = type->payload;
     c->ctx.exec_allow = (const char *const *)c->exec_allow;
     void *state = NULL;
     rc = c->type->create(&state, config, &c->ctx);

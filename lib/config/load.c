@@ -41,7 +41,7 @@ typedef struct {
     size_t max_text;
     unsigned int max_depth;
     int no_env;
-    vigil_getenv_cb getenv_cb;
+    vigil_getenv_cb getenv;
     void *getenv_payload;
 } limits;
 
@@ -126,7 +126,7 @@ static int resolve(limits *l, const vigil_config_options *o)
         l->max_file > SIZE_MAX / TEXT_BUDGET_FACTOR ? SIZE_MAX : l->max_file * TEXT_BUDGET_FACTOR;
     if (o) {
         l->no_env = o->no_env;
-        l->getenv_cb = o->getenv_cb;
+        l->getenv = o->getenv;
         l->getenv_payload = o->getenv_payload;
     }
     return VIGIL_OK;
@@ -565,7 +565,7 @@ static int on_scalar(loader *L, const yaml_event_t *ev)
         const char *text = val;
         size_t tlen = vlen;
         if (!L->lim.no_env && memchr(val, '$', vlen)) {
-            rc = vigil__config_expand(&L->exp, val, vlen, L->lim.max_file, L->lim.getenv_cb,
+            rc = vigil__config_expand(&L->exp, val, vlen, L->lim.max_file, L->lim.getenv,
                                       L->lim.getenv_payload);
             if (rc == VIGIL_ENOMEM)
                 return rc;

@@ -3,24 +3,8 @@
  *   http: {threads: 2, max_connections: 1024, per_ip: 64, timeout: 30s, max_body: 8MiB,
  *          max_inflated: 64MiB, drain_timeout: 10s, connection_memory: 128KiB,
  *          tls: {cert: "", key: "", client_ca: ""}} */
+#include "config/helpers.h"
 #include "httpd/internal.h"
-
-#include <stdio.h>
-
-static int get_uint(unsigned int *out, const vigil_config_node *map, const char *key, int64_t max)
-{
-    int64_t v;
-    int rc = vigil_config_get_int(&v, map, key, 0);
-    if (rc)
-        return rc;
-    if (v < 0 || v > max) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "expected an integer from 0 to %lld", (long long)max);
-        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(map, key), msg);
-    }
-    *out = (unsigned int)v;
-    return VIGIL_OK;
-}
 
 static int get_path(const char **out, const vigil_config_node *map, const char *key)
 {
@@ -49,9 +33,10 @@ int vigil__httpd_parse(vigil_httpd_options *opts, uint64_t *max_inflated, int64_
     if ((rc = vigil_config_map(http)) || (rc = vigil_config_expect_keys(http, keys)))
         return rc;
     uint64_t mem = 0;
-    if ((rc = get_uint(&opts->threads, http, "threads", 256)) ||
-        (rc = get_uint(&opts->max_connections, http, "max_connections", 1000000)) ||
-        (rc = get_uint(&opts->per_ip, http, "per_ip", 1000000)) ||
+    if ((rc = vigil__config_get_uint(&opts->threads, http, "threads", 0, 0, 256)) ||
+        (rc = vigil__config_get_uint(&opts->max_connections, http, "max_connections", 0, 0,
+                                     1000000)) ||
+        (rc = vigil__config_get_uint(&opts->per_ip, http, "per_ip", 0, 0, 1000000)) ||
         (rc = vigil_config_get_duration(&opts->timeout_ms, http, "timeout", 0)) ||
         (rc = vigil_config_get_size(&opts->max_body, http, "max_body", 0)) ||
         (rc = vigil_config_get_size(max_inflated, http, "max_inflated", 0)) ||

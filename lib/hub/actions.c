@@ -564,9 +564,11 @@ static int add_silences(vigil_store *store, vigil_engine *engine, const vigil_co
         }
         if (!rc && !w.found) {
             rc = vigil_engine_silence_add(engine, m.ptr, starts, ends, "config", comment, &id);
-            if (rc)
-                vigil__error_prefix("%s:%u: silences[%zu]", vigil_config_node_file(s),
-                                    vigil_config_node_line(s), i);
+            if (rc) {
+                char msg[1024];
+                snprintf(msg, sizeof(msg), "%s", vigil_error_last()->message);
+                rc = vigil_error_set_at(rc, s, msg);
+            }
         }
         vigil_buf_dispose(&m);
         vigil_buf_dispose(&id);

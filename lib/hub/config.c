@@ -1,7 +1,9 @@
 /* collector.yaml: the hub, its api and its server. Every key is documented
  * in configs/collector.yaml; unknown keys are refused with their location. */
+#include "config/helpers.h"
 #include "httpd/internal.h"
 #include "hub/hub_int.h"
+#include "internal/plugin.h"
 #include "internal/remediator.h"
 
 #include <stdio.h>
@@ -9,7 +11,7 @@
 #include <string.h>
 
 struct vigil_hub_config {
-    vigil_config *cfg;
+    vigil_config *cfg; /* first: vigil__config_open() */
     vigil_hub_options hub;
     vigil_api_options api;
     vigil_httpd_options httpd;
@@ -18,36 +20,6 @@ struct vigil_hub_config {
     vigil_remediator_config *rem;      /* remediator: {inprocess: true, config: PATH}, else NULL */
     const vigil_config_options *copts; /* during the load only */
 };
-
-static int get_count(size_t *out, const vigil_config_node *map, const char *key, int64_t max)
-{
-    int64_t v;
-    int rc = vigil_config_get_int(&v, map, key, 0);
-    if (rc)
-        return rc;
-    if (v < 0 || v > max) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "expected an integer from 0 to %lld", (long long)max);
-        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(map, key), msg);
-    }
-    *out = (size_t)v;
-    return VIGIL_OK;
-}
-
-static int section(const vigil_config_node **out, const vigil_config_node *root, const char *key,
-                   const char *const *keys)
-{
-    const vigil_config_node *n = vigil_config_node_get(root, key);
-    *out = NULL;
-    if (!n || vigil_config_node_kind(n) == VIGIL_CONFIG_NULL)
-        return VIGIL_OK;
-    int rc = vigil_config_map(n);
-    if (!rc)
-        rc = vigil_config_expect_keys(n, keys);
-    if (!rc)
-        *out = n;
-    return rc;
-}
 
 static int positive_duration(int64_t *out, const vigil_config_node *map, const char *key)
 {
@@ -83,9 +55,12 @@ static int parse_inprocess(vigil_hub_config *c, const vigil_config_node *n)
     if (!*path)
         return vigil_error_set_at(VIGIL_EVALUE, at, "expected the path of a remediator.yaml");
     rc = vigil__remediator_config_load_inprocess(&c->rem, path, c->copts);
-    if (rc && rc != VIGIL_ENOMEM)
-        vigil__error_prefix("%s:%u:%u: %s", vigil_config_node_file(at), vigil_config_node_line(at),
-                            vigil_config_node_column(at), vigil_config_node_path(at));
+    if (rc && rc != VIGIL_ENOMEM) {
+        /* "collector.yaml:L:C: remediator.config: remediator.yaml:L:C: ..." */
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", vigil_error_last()->message);
+        rc = vigil_error_set_at(rc, at, msg);
+    }
     return rc;
 }
 
@@ -95,7 +70,7 @@ static int parse_remediator(vigil_hub_config *c, const vigil_config_node *root)
                                        "backoff",   "backoff_max", "workers", "queue",
                                        "inprocess", "config",      NULL};
     const vigil_config_node *n;
-    int rc = section(&n, root, "remediator", keys);
+    int rc = vigil__config_section(&n, root, "remediator", keys);
     if (rc || !n)
         return rc;
     int inprocess = 0;
@@ -114,11 +89,11 @@ static int parse_remediator(vigil_hub_config *c, const vigil_config_node *root)
         (rc = vigil_config_get_string(&h->remediator_secret_env, n, "secret_env",
                                       "VIGIL_REMEDIATOR_SECRET")) ||
         (rc = positive_duration(&h->remediator_timeout_ms, n, "timeout")) ||
-        (rc = get_count(&retries, n, "retries", 100)) ||
+        (rc = vigil__config_get_count(&retries, n, "retries", 4, 0, 100)) ||
         (rc = positive_duration(&h->remediator_backoff_ms, n, "backoff")) ||
         (rc = positive_duration(&h->remediator_backoff_max_ms, n, "backoff_max")) ||
-        (rc = get_count(&workers, n, "workers", 64)) ||
-        (rc = get_count(&queue, n, "queue", 1000000)))
+        (rc = vigil__config_get_count(&workers, n, "workers", 0, 0, 64)) ||
+        (rc = vigil__config_get_count(&queue, n, "queue", 0, 0, 1000000)))
         return rc;
     if (vigil_config_node_get(n, "workers") && workers == 0)
         return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(n, "workers"),
@@ -190,7 +165,6 @@ static int parse(vigil_hub_config *c)
                                               "group_max_samples", NULL};
     static const char *const window_keys[] = {"max_age", "max_samples", "max_series", NULL};
     static const char *const event_keys[] = {"interval", "queue", "max_subscribers", NULL};
-    static const char *const log_keys[] = {"level", NULL};
 
     vigil_hub_options_init(&c->hub, VIGIL_HUB_OPTIONS_VERSION);
     vigil_api_options_init(&c->api, VIGIL_API_OPTIONS_VERSION);
@@ -199,6 +173,10 @@ static int parse(vigil_hub_config *c)
     c->daemon.drain_timeout_ms = 10000;
     c->daemon.log_level = VIGIL_LOG_INFO;
     c->hub.store_url = VIGIL_HUB_DEFAULT_STORE;
+    if (c->copts) {
+        c->hub.store_types = c->copts->store_types;
+        c->hub.policy_types = c->copts->policy_types;
+    }
 
     const vigil_config_node *root = vigil_config_root(c->cfg, 0);
     if (vigil_config_document_count(c->cfg) > 1)
@@ -218,49 +196,43 @@ static int parse(vigil_hub_config *c)
             vigil_config_get_duration(&c->hub.retention_interval_ms, root, "retention_interval", 0);
     if (rc)
         return rc;
-    if (strncmp(c->hub.store_url, "sqlite:", 7) != 0)
-        return vigil_error_set_at(VIGIL_EUNSUPPORTED, vigil_config_node_get(root, "store"),
-                                  "expected sqlite://PATH (the only store backend built in)");
+    if ((rc = vigil__store_url_check(c->hub.store_url, c->hub.store_types,
+                                     vigil_config_node_get(root, "store"))))
+        return rc;
 
     rc = vigil__httpd_server_parse(root, &c->httpd, &c->api, &c->sec, &c->daemon.drain_timeout_ms);
     if (rc)
         return rc;
 
     const vigil_config_node *n;
-    if ((rc = section(&n, root, "ingest", ingest_keys)))
+    if ((rc = vigil__config_section(&n, root, "ingest", ingest_keys)))
         return rc;
-    if (n && ((rc = get_count(&c->hub.queue_max, n, "queue", 1000000)) ||
-              (rc = get_count(&c->hub.max_batch_metrics, n, "max_metrics", 10000000)) ||
+    if (n && ((rc = vigil__config_get_count(&c->hub.queue_max, n, "queue", 0, 0, 1000000)) ||
+              (rc = vigil__config_get_count(&c->hub.max_batch_metrics, n, "max_metrics", 0, 0,
+                                            10000000)) ||
               (rc = vigil_config_get_duration(&c->hub.max_future_ms, n, "max_future", 0)) ||
-              (rc = get_count(&c->hub.group_max_samples, n, "group_max_samples", 100000000))))
+              (rc = vigil__config_get_count(&c->hub.group_max_samples, n, "group_max_samples", 0, 0,
+                                            100000000))))
         return rc;
-    if ((rc = section(&n, root, "windows", window_keys)))
+    if ((rc = vigil__config_section(&n, root, "windows", window_keys)))
         return rc;
     if (n &&
         ((rc = vigil_config_get_duration(&c->hub.windows.window.max_age_ms, n, "max_age", 0)) ||
-         (rc = get_count(&c->hub.windows.window.max_samples, n, "max_samples",
-                         VIGIL_WINDOW_MAX_SAMPLES_LIMIT)) ||
-         (rc = get_count(&c->hub.windows.max_series, n, "max_series", 100000000))))
+         (rc = vigil__config_get_count(&c->hub.windows.window.max_samples, n, "max_samples", 0, 0,
+                                       VIGIL_WINDOW_MAX_SAMPLES_LIMIT)) ||
+         (rc = vigil__config_get_count(&c->hub.windows.max_series, n, "max_series", 0, 0,
+                                       100000000))))
         return rc;
-    if ((rc = section(&n, root, "events", event_keys)))
+    if ((rc = vigil__config_section(&n, root, "events", event_keys)))
         return rc;
     if (n && ((rc = vigil_config_get_duration(&c->hub.events_interval_ms, n, "interval", 0)) ||
-              (rc = get_count(&c->hub.events_queue_max, n, "queue", 1000000)) ||
-              (rc = get_count(&c->hub.events_max_subscribers, n, "max_subscribers", 100000))))
+              (rc = vigil__config_get_count(&c->hub.events_queue_max, n, "queue", 0, 0, 1000000)) ||
+              (rc = vigil__config_get_count(&c->hub.events_max_subscribers, n, "max_subscribers", 0,
+                                            0, 100000))))
         return rc;
     if ((rc = parse_policies(c, root)))
         return rc;
-    if ((rc = section(&n, root, "log", log_keys)))
-        return rc;
-    if (n) {
-        const char *lvl;
-        if ((rc = vigil_config_get_string(&lvl, n, "level", "info")))
-            return rc;
-        if (vigil_log_level_parse(&c->daemon.log_level, lvl))
-            return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(n, "level"),
-                                      "expected debug, info, warn, error or off");
-    }
-    return VIGIL_OK;
+    return vigil__config_log(&c->daemon.log_level, root);
 }
 
 void vigil_hub_config_free(vigil_hub_config *c)
@@ -273,45 +245,38 @@ void vigil_hub_config_free(vigil_hub_config *c)
     vigil__free(c);
 }
 
-static int finish_load(vigil_hub_config **out, vigil_config *cfg, const vigil_config_options *copts)
+/* vigil_hub_config_load() (text NULL) and vigil_hub_config_load_string(). */
+static int load(vigil_hub_config **out, const char *path, const char *text, size_t len,
+                const char *name, const vigil_config_options *copts)
 {
-    vigil_hub_config *c = vigil__calloc(1, sizeof(*c));
-    if (!c) {
-        vigil_config_free(cfg);
-        return vigil__error_oom();
-    }
-    c->cfg = cfg;
-    c->copts = copts;
-    int rc = parse(c);
-    c->copts = NULL;
-    if (rc) {
-        vigil_hub_config_free(c);
+    void *obj;
+    if (out)
+        *out = NULL;
+    int rc = vigil__config_open(&obj, sizeof(vigil_hub_config), out != NULL, path, text, len, name,
+                                copts, "hub config");
+    if (rc)
         return rc;
-    }
-    *out = c;
-    return VIGIL_OK;
+    vigil_hub_config *c = obj;
+    c->copts = copts;
+    rc = parse(c);
+    c->copts = NULL;
+    if (rc)
+        vigil_hub_config_free(c);
+    else
+        *out = c;
+    return rc;
 }
 
 int vigil_hub_config_load(vigil_hub_config **out, const char *path,
                           const vigil_config_options *copts)
 {
-    if (!out || !path)
-        return vigil__error_set(VIGIL_EINVAL, "hub config: NULL argument");
-    *out = NULL;
-    vigil_config *cfg = NULL;
-    int rc = vigil_config_load_file(&cfg, path, copts);
-    return rc ? rc : finish_load(out, cfg, copts);
+    return load(out, path, NULL, 0, NULL, copts);
 }
 
 int vigil_hub_config_load_string(vigil_hub_config **out, const char *text, size_t len,
                                  const char *name, const vigil_config_options *copts)
 {
-    if (!out || !text)
-        return vigil__error_set(VIGIL_EINVAL, "hub config: NULL argument");
-    *out = NULL;
-    vigil_config *cfg = NULL;
-    int rc = vigil_config_load_string(&cfg, text, len, name, copts);
-    return rc ? rc : finish_load(out, cfg, copts);
+    return load(out, NULL, text, len, name, copts);
 }
 
 const vigil_hub_options *vigil_hub_config_hub(const vigil_hub_config *c)

@@ -648,6 +648,8 @@ static vigil_store_batch_part *group_parts(const commit_group *g, vigil_store_wr
     if (!parts)
         return NULL;
     *res = (vigil_store_write_result *)(void *)(parts + n);
+    for (size_t i = 0; i < n; i++)
+        (*res)[i].version = VIGIL_STORE_WRITE_RESULT_VERSION;
     size_t i = 0;
     for (const ingest_req *r = g->head; r; r = r->next, i++) {
         parts[i].agent = r->agent;
@@ -760,8 +762,7 @@ static void run_retention(vigil_hub *hub)
 {
     vigil_store_retention_options ro = VIGIL_STORE_RETENTION_OPTIONS_INIT;
     ro.max_chunks = 1;
-    vigil_store_retention_result res;
-    memset(&res, 0, sizeof(res));
+    vigil_store_retention_result res = VIGIL_STORE_RETENTION_RESULT_INIT;
     int rc = vigil_store_retain(hub->store, vigil__now_ms() - hub->retention_ms, &ro, &res);
     if (rc) {
         vigil__log(&hub->logger, VIGIL_LOG_WARN, "hub", "retention failed", "code=%d", rc);

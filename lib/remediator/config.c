@@ -1,7 +1,9 @@
 /* remediator.yaml: the remediator, its api and its server. Every key is
  * documented in configs/remediator.yaml; unknown keys are refused with their
  * location; the actions are validated by configuring them once. */
+#include "config/helpers.h"
 #include "httpd/internal.h"
+#include "internal/plugin.h"
 #include "internal/remediator.h"
 #include "remediator/rem_int.h"
 
@@ -15,7 +17,7 @@
 #define DEFAULT_LISTEN "127.0.0.1:7601"
 
 struct vigil_remediator_config {
-    vigil_config *cfg;
+    vigil_config *cfg; /* first: vigil__config_open() */
     char base_dir[PATH_MAX];
     vigil_remediator_options rem;
     vigil_api_options api;
@@ -23,43 +25,8 @@ struct vigil_remediator_config {
     vigil_remediator_daemon_options daemon;
     vigil__api_security sec;
     int inprocess; /* vigil__remediator_config_load_inprocess(): no HTTP, no secrets */
+    const vigil_config_options *copts; /* during the load only */
 };
-
-static int section(const vigil_config_node **out, const vigil_config_node *root, const char *key,
-                   const char *const *keys)
-{
-    const vigil_config_node *n = vigil_config_node_get(root, key);
-    *out = NULL;
-    if (!n || vigil_config_node_kind(n) == VIGIL_CONFIG_NULL)
-        return VIGIL_OK;
-    int rc = vigil_config_map(n);
-    if (!rc)
-        rc = vigil_config_expect_keys(n, keys);
-    if (!rc)
-        *out = n;
-    return rc;
-}
-
-static int get_uint(unsigned int *out, const vigil_config_node *map, const char *key,
-                    unsigned int dflt, int64_t min, int64_t max)
-{
-    if (!vigil_config_node_get(map, key)) { /* absent: the default, 0 included */
-        *out = dflt;
-        return VIGIL_OK;
-    }
-    int64_t v;
-    int rc = vigil_config_get_int(&v, map, key, dflt);
-    if (rc)
-        return rc;
-    if (v < min || v > max) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "expected an integer from %lld to %lld", (long long)min,
-                 (long long)max);
-        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(map, key), msg);
-    }
-    *out = (unsigned int)v;
-    return VIGIL_OK;
-}
 
 static int env_name(const char **out, const vigil_config_node *map, const char *key, int must_set)
 {
@@ -88,17 +55,19 @@ static int parse_guards(vigil_remediator_options *o, const vigil_config_node *ro
                                        "window",     "reset_after",    "rate_limit",
                                        "rate_burst", "max_concurrent", NULL};
     const vigil_config_node *g;
-    int rc = section(&g, root, "guards", keys);
+    int rc = vigil__config_section(&g, root, "guards", keys);
     if (rc || !g)
         return rc;
     double burst = 0;
     const vigil_config_node *rl = vigil_config_node_get(g, "rate_limit");
     if ((rc = vigil_config_get_bool(&o->dry_run, g, "dry_run", o->dry_run)) ||
         (rc = vigil_config_get_duration(&o->cooldown_ms, g, "cooldown", o->cooldown_ms)) ||
-        (rc = get_uint(&o->max_attempts, g, "max_attempts", o->max_attempts, 0, 1000000)) ||
+        (rc = vigil__config_get_uint(&o->max_attempts, g, "max_attempts", o->max_attempts, 0,
+                                     1000000)) ||
         (rc = vigil_config_get_duration(&o->window_ms, g, "window", o->window_ms)) ||
         (rc = vigil_config_get_duration(&o->reset_after_ms, g, "reset_after", o->reset_after_ms)) ||
-        (rc = get_uint(&o->max_concurrent, g, "max_concurrent", o->max_concurrent, 1, 4096)) ||
+        (rc = vigil__config_get_uint(&o->max_concurrent, g, "max_concurrent", o->max_concurrent, 1,
+                                     4096)) ||
         (rc = vigil_config_get_double(&burst, g, "rate_burst", 0)))
         return rc;
     /* In the file 0 turns a guard off; in the options 0 is the default. */
@@ -134,7 +103,6 @@ static int parse(vigil_remediator_config *c)
     static const char *const hub_keys[] = {"url",     "token_env", "attempts",
                                            "backoff", "timeout",   NULL};
     static const char *const exec_keys[] = {"workers", "queue", "tick", "recent", NULL};
-    static const char *const log_keys[] = {"level", NULL};
 
     vigil_remediator_options_init(&c->rem, VIGIL_REMEDIATOR_OPTIONS_VERSION);
     vigil_api_options_init(&c->api, VIGIL_API_OPTIONS_VERSION);
@@ -146,6 +114,10 @@ static int parse(vigil_remediator_config *c)
     c->rem.store_url = VIGIL_REMEDIATOR_DEFAULT_STORE;
     c->rem.secret_env = "VIGIL_REMEDIATOR_SECRET";
     c->rem.base_dir = c->base_dir;
+    if (c->copts) {
+        c->rem.store_types = c->copts->store_types;
+        c->rem.action_types = c->copts->action_types;
+    }
 
     const vigil_config_node *root = vigil_config_root(c->cfg, 0);
     if (vigil_config_document_count(c->cfg) > 1)
@@ -176,9 +148,9 @@ static int parse(vigil_remediator_config *c)
     if (skew && skew < 1000)
         return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(root, "max_skew"),
                                   "expected at least 1s");
-    if (strncmp(c->rem.store_url, "sqlite:", 7) != 0)
-        return vigil_error_set_at(VIGIL_EUNSUPPORTED, vigil_config_node_get(root, "audit"),
-                                  "expected sqlite://PATH (the only store backend built in)");
+    if ((rc = vigil__store_url_check(c->rem.store_url, c->rem.store_types,
+                                     vigil_config_node_get(root, "audit"))))
+        return rc;
     if (strstr(c->rem.store_url, "synchronous=normal"))
         return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(root, "audit"),
                                   "the audit store is always written with synchronous=full");
@@ -195,7 +167,8 @@ static int parse(vigil_remediator_config *c)
         const vigil_config_node *n = vigil_config_node_get(root, "secret_env");
         if (n)
             return vigil_error_set_at(VIGIL_EENV, n, msg);
-        return vigil__error_set(VIGIL_EENV, "%s: secret_env: %s", vigil_config_file(c->cfg), msg);
+        return vigil__error_set_at(VIGIL_EENV, vigil_config_file(c->cfg), 0, 0, "secret_env: %s",
+                                   msg);
     }
 
     rc = vigil__httpd_server_parse(root, &c->httpd, &c->api, &c->sec, &c->daemon.drain_timeout_ms);
@@ -203,13 +176,13 @@ static int parse(vigil_remediator_config *c)
         return rc;
 
     const vigil_config_node *n;
-    if ((rc = section(&n, root, "hub", hub_keys)))
+    if ((rc = vigil__config_section(&n, root, "hub", hub_keys)))
         return rc;
     if (n) {
         if ((rc = vigil_config_require(n, "url")) ||
             (rc = vigil_config_get_string(&c->rem.hub_url, n, "url", NULL)) ||
             (rc = env_name(&c->rem.hub_token_env, n, "token_env", !c->inprocess)) ||
-            (rc = get_uint(&c->rem.hub_attempts, n, "attempts", 0, 0, 1000)) ||
+            (rc = vigil__config_get_uint(&c->rem.hub_attempts, n, "attempts", 0, 0, 1000)) ||
             (rc = vigil_config_get_duration(&c->rem.hub_backoff_ms, n, "backoff", 0)) ||
             (rc = vigil_config_get_duration(&c->rem.hub_timeout_ms, n, "timeout", 0)))
             return rc;
@@ -220,29 +193,21 @@ static int parse(vigil_remediator_config *c)
     }
     if ((rc = parse_guards(&c->rem, root)))
         return rc;
-    if ((rc = section(&n, root, "execution", exec_keys)))
+    if ((rc = vigil__config_section(&n, root, "execution", exec_keys)))
         return rc;
     if (n) {
         unsigned int workers = 0, queue = 0, recent = 0;
-        if ((rc = get_uint(&workers, n, "workers", 0, 0, 256)) ||
-            (rc = get_uint(&queue, n, "queue", 0, 0, 1000000)) ||
-            (rc = get_uint(&recent, n, "recent", 0, 0, 1000)) ||
+        if ((rc = vigil__config_get_uint(&workers, n, "workers", 0, 0, 256)) ||
+            (rc = vigil__config_get_uint(&queue, n, "queue", 0, 0, 1000000)) ||
+            (rc = vigil__config_get_uint(&recent, n, "recent", 0, 0, 1000)) ||
             (rc = vigil_config_get_duration(&c->rem.tick_interval_ms, n, "tick", 0)))
             return rc;
         c->rem.workers = workers;
         c->rem.queue_max = queue;
         c->rem.recent_max = recent;
     }
-    if ((rc = section(&n, root, "log", log_keys)))
+    if ((rc = vigil__config_log(&c->daemon.log_level, root)))
         return rc;
-    if (n) {
-        const char *lvl;
-        if ((rc = vigil_config_get_string(&lvl, n, "level", "info")))
-            return rc;
-        if (vigil_log_level_parse(&c->daemon.log_level, lvl))
-            return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(n, "level"),
-                                      "expected debug, info, warn, error or off");
-    }
 
     /* the actions: configured once here so that errors show at load time */
     c->rem.actions = vigil_config_node_get(root, "actions");
@@ -253,6 +218,8 @@ static int parse(vigil_remediator_config *c)
     rc = vigil_action_registry_new(&reg, &ro);
     if (!rc)
         rc = vigil_action_registry_add_builtins(reg);
+    if (!rc)
+        vigil__action_registry_set_fallback(reg, c->rem.action_types);
     if (!rc && c->rem.actions)
         rc = vigil_action_registry_configure(reg, c->rem.actions);
     vigil_action_registry_free(reg);
@@ -273,60 +240,48 @@ void vigil_remediator_config_free(vigil_remediator_config *c)
     vigil__free(c);
 }
 
-static int finish_load(vigil_remediator_config **out, vigil_config *cfg, int inprocess)
+/* The loaders below: the file at `path`, or with `text`, those `len` bytes. */
+static int load(vigil_remediator_config **out, const char *path, const char *text, size_t len,
+                const char *name, const vigil_config_options *copts, int inprocess)
 {
-    vigil_remediator_config *c = vigil__calloc(1, sizeof(*c));
-    if (!c) {
-        vigil_config_free(cfg);
-        return vigil__error_oom();
-    }
-    c->cfg = cfg;
-    c->inprocess = inprocess;
-    if (!getcwd(c->base_dir, sizeof(c->base_dir))) {
-        vigil_remediator_config_free(c);
-        return vigil__error_set(VIGIL_EIO, "remediator config: getcwd: %s", strerror(errno));
-    }
-    int rc = parse(c);
-    if (rc) {
-        /* freeing records no error: the located message of parse() stays */
-        vigil_remediator_config_free(c);
+    void *obj;
+    if (out)
+        *out = NULL;
+    int rc = vigil__config_open(&obj, sizeof(vigil_remediator_config), out != NULL, path, text, len,
+                                name, copts, "remediator config");
+    if (rc)
         return rc;
-    }
-    *out = c;
-    return VIGIL_OK;
+    vigil_remediator_config *c = obj;
+    c->inprocess = inprocess;
+    c->copts = copts;
+    if (!getcwd(c->base_dir, sizeof(c->base_dir)))
+        rc = vigil__error_set(VIGIL_EIO, "remediator config: getcwd: %s", strerror(errno));
+    else
+        rc = parse(c);
+    c->copts = NULL;
+    if (rc) /* freeing records no error: the located message of parse() stays */
+        vigil_remediator_config_free(c);
+    else
+        *out = c;
+    return rc;
 }
 
 int vigil_remediator_config_load(vigil_remediator_config **out, const char *path,
                                  const vigil_config_options *copts)
 {
-    if (!out || !path)
-        return vigil__error_set(VIGIL_EINVAL, "remediator config: NULL argument");
-    *out = NULL;
-    vigil_config *cfg = NULL;
-    int rc = vigil_config_load_file(&cfg, path, copts);
-    return rc ? rc : finish_load(out, cfg, 0);
+    return load(out, path, NULL, 0, NULL, copts, 0);
 }
 
 int vigil_remediator_config_load_string(vigil_remediator_config **out, const char *text, size_t len,
                                         const char *name, const vigil_config_options *copts)
 {
-    if (!out || !text)
-        return vigil__error_set(VIGIL_EINVAL, "remediator config: NULL argument");
-    *out = NULL;
-    vigil_config *cfg = NULL;
-    int rc = vigil_config_load_string(&cfg, text, len, name, copts);
-    return rc ? rc : finish_load(out, cfg, 0);
+    return load(out, NULL, text, len, name, copts, 0);
 }
 
 int vigil__remediator_config_load_inprocess(vigil_remediator_config **out, const char *path,
                                             const vigil_config_options *copts)
 {
-    if (!out || !path)
-        return vigil__error_set(VIGIL_EINVAL, "remediator config: NULL argument");
-    *out = NULL;
-    vigil_config *cfg = NULL;
-    int rc = vigil_config_load_file(&cfg, path, copts);
-    return rc ? rc : finish_load(out, cfg, 1);
+    return load(out, path, NULL, 0, NULL, copts, 1);
 }
 
 const vigil_remediator_options *vigil_remediator_config_options(const vigil_remediator_config *c)

@@ -1041,7 +1041,7 @@ static int build_registry(vigil_remediator *rem, const vigil_remediator_options 
     vigil_action_registry_options ro = VIGIL_ACTION_REGISTRY_OPTIONS_INIT;
     ro.logger = rem->logger;
     ro.base_dir = rem->base_dir;
-    ro.clock_cb = o->clock;
+    ro.clock = o->clock;
     ro.clock_payload = o->clock_payload;
     int rc = vigil_action_registry_new(&rem->registry, &ro);
     if (!rc)

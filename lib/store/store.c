@@ -17,17 +17,13 @@
 
 #define SCHEME_MAX 32
 
-/* A registered type: the caller's struct copied, with its own name; one
- * allocation each, so that open stores may keep a pointer to it. */
-typedef struct reg_entry {
-    vigil_store_type type;
-    char *name;
-} reg_entry;
-
 struct vigil_store_registry {
-    reg_entry **v;
-    size_t n, cap;
+    /* vigil_store_type copies, which open stores point to; first, for
+     * vigil__plugin_registry_free() */
+    vigil__plugin_list types;
 };
+
+VIGIL__PLUGIN_HEAD_CHECK(vigil_store_type);
 
 static const vigil__plugin_kind k_kind = {"store type", VIGIL_STORE_TYPE_VERSION, "+.-",
                                           SCHEME_MAX};
@@ -149,48 +145,65 @@ int vigil_store_register(vigil_store_registry *registry, const vigil_store_type 
             &k_kind, type->name, "open, close, write, query, series_list and latest are required");
     if (!rc && strcmp(type->name, vigil_store_sqlite_type()->name) == 0)
         rc = vigil__plugin_exists(&k_kind, type->name, true);
-    for (size_t i = 0; !rc && i < registry->n; i++)
-        if (strcmp(registry->v[i]->name, type->name) == 0)
-            rc = vigil__plugin_exists(&k_kind, type->name, false);
-    reg_entry *e = NULL;
-    if (!rc && (!(e = vigil__calloc(1, sizeof(*e))) || !(e->name = vigil__strdup(type->name)) ||
-                vigil__array_grow((void **)&registry->v, &registry->cap, registry->n + 1,
-                                  sizeof(reg_entry *)))) {
-        if (e)
-            vigil__free(e->name);
-        vigil__free(e);
-        rc = vigil__error_oom();
-    }
     if (rc)
         return vigil__plugin_fail(rc, type ? type->payload : NULL,
                                   type ? type->payload_free : NULL);
-    e->type = *type;
-    e->type.name = e->name;
-    registry->v[registry->n++] = e;
-    return VIGIL_OK;
+    return vigil__plugin_list_add(&registry->types, &k_kind, type, sizeof(*type));
 }
 
 int vigil_store_registry_new(vigil_store_registry **out)
 {
-    if (!out)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_store_registry_new: out is NULL");
-    *out = vigil__calloc(1, sizeof(**out));
-    return *out ? VIGIL_OK : vigil__error_oom();
+    return vigil__plugin_registry_new((void **)out, sizeof(**out), "vigil_store_registry_new");
 }
 
 void vigil_store_registry_free(vigil_store_registry *registry)
 {
+    vigil__plugin_registry_free(registry ? &registry->types : NULL);
+}
+
+/* The type serving `scheme`: the built-in type first, then the registry's;
+ * NULL when none does. `known` receives their names ("sqlite, a, b"). */
+static const vigil_store_type *find_type(const vigil_store_registry *registry, const char *scheme,
+                                         char *known, size_t known_size)
+{
+    const vigil_store_type *found = NULL;
+    snprintf(known, known_size, "%s", vigil_store_sqlite_type()->name);
+    if (strcmp(vigil_store_sqlite_type()->name, scheme) == 0)
+        found = vigil_store_sqlite_type();
     if (!registry)
-        return;
-    for (size_t i = 0; i < registry->n; i++) {
-        reg_entry *e = registry->v[i];
-        if (e->type.payload_free)
-            e->type.payload_free(e->type.payload);
-        vigil__free(e->name);
-        vigil__free(e);
+        return found;
+    if (!found)
+        found = vigil__plugin_list_find(&registry->types, scheme);
+    for (size_t i = 0; i < registry->types.n; i++) {
+        size_t kl = strlen(known);
+        if (kl + SCHEME_MAX + 3 < known_size)
+            snprintf(known + kl, known_size - kl, ", %s",
+                     vigil__plugin_list_name_at(&registry->types, i));
     }
-    vigil__free(registry->v);
-    vigil__free(registry);
+    return found;
+}
+
+int vigil__store_url_check(const char *url, const vigil_store_registry *registry,
+                           const vigil_config_node *at)
+{
+    const char *colon = strchr(url, ':');
+    char scheme[SCHEME_MAX + 1], known[256];
+    size_t len = colon ? (size_t)(colon - url) : 0;
+    if (len > SCHEME_MAX)
+        len = 0;
+    memcpy(scheme, url, len);
+    scheme[len] = '\0';
+    if (find_type(registry, scheme, known, sizeof(known)))
+        return VIGIL_OK;
+    if (!registry || !registry->types.n)
+        return vigil_error_set_at(VIGIL_EUNSUPPORTED, at,
+                                  "expected sqlite://PATH (the only store backend built in)");
+    char msg[400];
+    if (len)
+        snprintf(msg, sizeof(msg), "unsupported URL scheme \"%s\" (known: %s)", scheme, known);
+    else
+        snprintf(msg, sizeof(msg), "expected SCHEME:... (known schemes: %s)", known);
+    return vigil_error_set_at(VIGIL_EUNSUPPORTED, at, msg);
 }
 
 /* ---- open / close ---------------------------------------------------------- */
@@ -262,19 +275,8 @@ int vigil_store_open(vigil_store **out, const char *url, const vigil_store_optio
     memcpy(scheme, url, (size_t)(colon - url));
     scheme[colon - url] = '\0';
 
-    /* the built-in type first, then the registry's */
-    const vigil_store_type *found = NULL;
     char known[256];
-    snprintf(known, sizeof(known), "%s", vigil_store_sqlite_type()->name);
-    if (strcmp(vigil_store_sqlite_type()->name, scheme) == 0)
-        found = vigil_store_sqlite_type();
-    for (size_t i = 0; o.registry && i < o.registry->n; i++) {
-        if (!found && strcmp(o.registry->v[i]->name, scheme) == 0)
-            found = &o.registry->v[i]->type;
-        size_t kl = strlen(known);
-        if (kl + SCHEME_MAX + 3 < sizeof(known))
-            snprintf(known + kl, sizeof(known) - kl, ", %s", o.registry->v[i]->name);
-    }
+    const vigil_store_type *found = find_type(o.registry, scheme, known, sizeof(known));
     if (!found)
         return vigil__error_set(VIGIL_EUNSUPPORTED,
                                 "store: unsupported URL scheme \"%s\" (known: %s)", scheme, known);
@@ -315,24 +317,63 @@ const char *vigil_store_scheme(const vigil_store *store)
 
 /* ---- samples ------------------------------------------------------------------ */
 
+/* An output struct's version as the caller set it: 0 and versions newer
+ * than this library's are VIGIL_EVERSION. */
+static int check_result_version(const char *what, unsigned int version, unsigned int current)
+{
+    if (version == 0 || version > current)
+        return vigil__error_set(VIGIL_EVERSION, "store %s: result version %u is not supported",
+                                what, version);
+    return VIGIL_OK;
+}
+
 int vigil_store_write(vigil_store *store, const vigil_batch *batch,
                       vigil_store_write_result *result)
 {
-    vigil_store_write_result local;
-    if (!result)
-        result = &local;
-    memset(result, 0, sizeof(*result));
+    if (result) {
+        int rc = check_result_version("write", result->version, VIGIL_STORE_WRITE_RESULT_VERSION);
+        if (rc)
+            return rc;
+        vigil_store_write_result zero = VIGIL_STORE_WRITE_RESULT_INIT;
+        zero.version = result->version;
+        *result = zero;
+    }
     if (!store || !batch)
         return vigil__error_set(VIGIL_EINVAL, "store write: NULL argument");
-    LOCKED_CALL(store, "write", write, batch, result);
+    if (!store->backend->write)
+        return unsupported(store, "write");
+    /* the backend fills this library's layout */
+    vigil_store_write_result r = VIGIL_STORE_WRITE_RESULT_INIT;
+    pthread_mutex_lock(&store->mu);
+    int rc = store->backend->write(store->handle, batch, &r);
+    pthread_mutex_unlock(&store->mu);
+    if (result && rc == VIGIL_OK) {
+        r.version = result->version;
+        *result = r;
+    }
+    return backend_rc(store, "write", rc);
+}
+
+/* Zeroes write results but for their version, which becomes this library's
+ * (the only one so far). */
+static void stamp_results(vigil_store_write_result *results, size_t n)
+{
+    vigil_store_write_result zero = VIGIL_STORE_WRITE_RESULT_INIT;
+    for (size_t i = 0; i < n; i++)
+        results[i] = zero;
 }
 
 int vigil_store_write_group(vigil_store *store, const vigil_batch *merged,
                             const vigil_store_batch_part *parts, size_t nparts,
                             vigil_store_write_result *results)
 {
+    for (size_t i = 0; results && i < nparts && i < VIGIL_STORE_PARTS_MAX; i++)
+        if (results[i].version == 0 || results[i].version > VIGIL_STORE_WRITE_RESULT_VERSION)
+            return vigil__error_set(VIGIL_EVERSION,
+                                    "store write group: results[%zu] version %u is not supported",
+                                    i, results[i].version);
     if (results && nparts <= VIGIL_STORE_PARTS_MAX)
-        memset(results, 0, nparts * sizeof(*results));
+        stamp_results(results, nparts);
     if (!store || !merged || (nparts && !parts))
         return vigil__error_set(VIGIL_EINVAL, "store write group: NULL argument");
     if (nparts > VIGIL_STORE_PARTS_MAX)
@@ -366,7 +407,7 @@ int vigil_store_write_group(vigil_store *store, const vigil_batch *merged,
             VIGIL_EINVAL, "store write group: the parts hold %zu metrics, the batch %zu", total, n);
     if (!store->backend->write_group)
         return unsupported(store, "write_group");
-    vigil_store_write_result one = {0, 0, 0};
+    vigil_store_write_result one = VIGIL_STORE_WRITE_RESULT_INIT;
     vigil_store_write_result *res = results;
     if (!res) {
         /* The backend always gets an array; without the caller's, a
@@ -374,14 +415,16 @@ int vigil_store_write_group(vigil_store *store, const vigil_batch *merged,
         res = nparts <= 1 ? &one : vigil__calloc(nparts, sizeof(*res));
         if (!res)
             return vigil__error_oom();
-        memset(res, 0, (nparts ? nparts : 1) * sizeof(*res));
+        stamp_results(res, nparts ? nparts : 1);
     }
     pthread_mutex_lock(&store->mu);
     int rc = store->backend->write_group(store->handle, merged, parts, nparts, res);
     pthread_mutex_unlock(&store->mu);
     rc = backend_rc(store, "write_group", rc);
     if (rc && results)
-        memset(results, 0, nparts * sizeof(*results));
+        stamp_results(results, nparts);
+    for (size_t i = 0; !rc && results && i < nparts; i++)
+        results[i].version = VIGIL_STORE_WRITE_RESULT_VERSION;
     if (res != results && res != &one)
         vigil__free(res);
     return rc;
@@ -915,10 +958,17 @@ int vigil_store_retain(vigil_store *store, int64_t cutoff_ms,
                        const vigil_store_retention_options *opts,
                        vigil_store_retention_result *result)
 {
-    vigil_store_retention_result local;
-    if (!result)
+    vigil_store_retention_result local = VIGIL_STORE_RETENTION_RESULT_INIT;
+    if (result) {
+        int rc = check_result_version("retention", result->version,
+                                      VIGIL_STORE_RETENTION_RESULT_VERSION);
+        if (rc)
+            return rc;
+        local.version = result->version;
+        *result = local;
+    } else {
         result = &local;
-    memset(result, 0, sizeof(*result));
+    }
     if (!store)
         return vigil__error_set(VIGIL_EINVAL, "store retention: NULL argument");
     vigil_store_retention_options o = VIGIL_STORE_RETENTION_OPTIONS_INIT;
@@ -940,8 +990,7 @@ int vigil_store_retain(vigil_store *store, int64_t cutoff_ms,
     vigil_store_retention_options one = o;
     one.max_chunks = 1;
     for (;;) {
-        vigil_store_retention_result r;
-        memset(&r, 0, sizeof(r));
+        vigil_store_retention_result r = VIGIL_STORE_RETENTION_RESULT_INIT;
         pthread_mutex_lock(&store->mu);
         int rc = store->backend->retain(store->handle, cutoff_ms, &one, &r);
         pthread_mutex_unlock(&store->mu);

@@ -488,7 +488,7 @@ START_TEST(design_example_configures)
         "    retries: 3\n";
     vigil_action_registry_options o = VIGIL_ACTION_REGISTRY_OPTIONS_INIT;
     o.base_dir = "/srv/vigil";
-    o.getenv_cb = design_getenv;
+    o.getenv = design_getenv;
     vigil_action_registry *r = at_configure(&o, yaml);
     ck_assert_uint_eq(vigil_action_registry_count(r), 5);
     vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
@@ -585,7 +585,7 @@ START_TEST(exec_environment_is_scrubbed)
 {
     setenv("VIGIL_T_LEAK", "secret", 1);
     vigil_action_registry_options o = VIGIL_ACTION_REGISTRY_OPTIONS_INIT;
-    o.getenv_cb = fake_getenv;
+    o.getenv = fake_getenv;
     vigil_action_registry *r =
         at_configure(&o, "actions:\n  - {name: env, type: exec, argv: [/usr/bin/env], "
                          "env_passthrough: [VIGIL_T_PASS, VIGIL_T_UNSET]}\n");

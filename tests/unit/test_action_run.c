@@ -589,8 +589,8 @@ static int64_t fixed_clock(void *payload)
 static vigil_action_registry *hook_registry(const srv *s, const char *extra)
 {
     vigil_action_registry_options o = VIGIL_ACTION_REGISTRY_OPTIONS_INIT;
-    o.getenv_cb = hook_getenv;
-    o.clock_cb = fixed_clock;
+    o.getenv = hook_getenv;
+    o.clock = fixed_clock;
     o.host = "testhost";
     char yaml[2048];
     snprintf(yaml, sizeof(yaml),

@@ -491,6 +491,14 @@ START_TEST(embedder_types_reach_the_agent)
                                      "\"plug\"");
     /* with it, `plug` resolves there and `load` among the built-ins */
     o.collector_types = types;
+    ck_assert_int_eq(vigil_agent_check_config(cfg, &o), VIGIL_OK);
+    /* a name found nowhere still fails, located */
+    vigil_config *bad = load_yaml("agent: {id: h1}\n"
+                                  "collectors:\n  - {type: plugg}\n");
+    ck_assert_int_eq(vigil_agent_check_config(bad, &o), VIGIL_ENOTFOUND);
+    ck_assert_str_eq(vigil_error_last()->message,
+                     "agent.yaml:3:12: collectors[0].type: unknown collector type \"plugg\"");
+    vigil_config_free(bad);
     a = new_agent(cfg, &o);
     ck_assert_uint_eq(vigil_agent_collector_count(a), 2);
     vigil_batch *b = NULL;

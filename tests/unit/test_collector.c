@@ -3,6 +3,7 @@
  * file and process collectors against the real /proc (and a fake procfs for
  * exact rate arithmetic). exec and http have their own suites. */
 #include "collector_test.h"
+#include "internal/plugin.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -264,6 +265,54 @@ START_TEST(two_registries_are_independent)
     ck_assert_int_eq(vigil_collector_new(&c, other, entry("{type: cpu}"), NULL), VIGIL_ENOTFOUND);
     vt_assert_error(VIGIL_ENOTFOUND, "unknown collector type \"cpu\"");
     vigil_collector_registry_free(other);
+}
+END_TEST
+
+/* A registry chained to an embedder's (as the agent's own registry is):
+ * listing names exactly what lookup resolves, own types first, then the
+ * fallback's that no own type shadows. */
+START_TEST(listing_follows_the_fallback_as_lookup_does)
+{
+    fake_ctl mine = {0}, theirs = {0};
+    vigil_collector_registry *own = NULL, *embedder = NULL;
+    ck_assert_int_eq(vigil_collector_registry_new(&own), VIGIL_OK);
+    ck_assert_int_eq(vigil_collector_registry_new(&embedder), VIGIL_OK);
+    ck_assert_int_eq(vigil_collector_registry_add_builtins(own), VIGIL_OK);
+    vigil_collector_type t = fake_type(&theirs);
+    ck_assert_int_eq(vigil_collector_register(embedder, &t), VIGIL_OK);
+    t.name = "cpu"; /* shadowed by the built-in */
+    ck_assert_int_eq(vigil_collector_register(embedder, &t), VIGIL_OK);
+    t.name = "extra";
+    ck_assert_int_eq(vigil_collector_register(embedder, &t), VIGIL_OK);
+    vigil__collector_registry_set_fallback(own, embedder);
+
+    static const char *const names[] = {"cpu",  "memory", "load", "disk", "net",  "process",
+                                        "http", "tcp",    "file", "exec", "fake", "extra"};
+    ck_assert_uint_eq(vigil_collector_registry_count(own), 12);
+    for (size_t i = 0; i < 12; i++) {
+        const char *n = vigil_collector_registry_name_at(own, i);
+        ck_assert_str_eq(n, names[i]);
+        ck_assert_ptr_nonnull(vigil_collector_registry_lookup(own, n));
+    }
+    ck_assert_ptr_null(vigil_collector_registry_name_at(own, 12));
+    /* `cpu` resolves to the built-in, listed once */
+    ck_assert_ptr_ne(vigil_collector_registry_lookup(own, "cpu")->payload, &theirs);
+    ck_assert_ptr_eq(vigil_collector_registry_lookup(own, "extra")->payload, &theirs);
+    /* the fallback lists its own types only */
+    ck_assert_uint_eq(vigil_collector_registry_count(embedder), 3);
+    ck_assert_str_eq(vigil_collector_registry_name_at(embedder, 1), "cpu");
+    /* registration sees the registry's own types: `fake` may be added here too */
+    t = fake_type(&mine);
+    ck_assert_int_eq(vigil_collector_register(own, &t), VIGIL_OK);
+    ck_assert_uint_eq(vigil_collector_registry_count(own), 12);
+    ck_assert_str_eq(vigil_collector_registry_name_at(own, 10), "fake");
+    ck_assert_str_eq(vigil_collector_registry_name_at(own, 11), "extra");
+    ck_assert_ptr_eq(vigil_collector_registry_lookup(own, "fake")->payload, &mine);
+    vigil_collector_registry_free(own);
+    ck_assert_int_eq(mine.payload_free, 1);
+    ck_assert_int_eq(theirs.payload_free, 0);
+    vigil_collector_registry_free(embedder);
+    ck_assert_int_eq(theirs.payload_free, 3);
 }
 END_TEST
 
@@ -1339,6 +1388,7 @@ static Suite *collector_suite(void)
     tcase_add_test(tc, registry_builtins_and_lookup);
     tcase_add_test(tc, registry_refuses_bad_types_and_frees_payload);
     tcase_add_test(tc, two_registries_are_independent);
+    tcase_add_test(tc, listing_follows_the_fallback_as_lookup_does);
     tcase_add_test(tc, instance_tags_schedule_and_accessors);
     tcase_add_test(tc, failures_become_error_samples_and_back_off);
     tcase_add_test(tc, backoff_never_below_interval);

@@ -92,7 +92,7 @@ START_TEST(options_init_and_versions)
     ck_assert_int_eq(vigil_config_options_init(&o, VIGIL_CONFIG_OPTIONS_VERSION), VIGIL_OK);
     ck_assert_uint_eq(o.version, VIGIL_CONFIG_OPTIONS_VERSION);
     ck_assert_uint_eq(o.max_file_size, 0);
-    ck_assert_ptr_null(o.getenv_cb);
+    ck_assert_ptr_null(o.getenv);
     ck_assert_int_eq(vigil_config_options_init(&o, 99), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "unsupported version 99");
     ck_assert_int_eq(vigil_config_options_init(NULL, 1), VIGIL_EINVAL);
@@ -798,7 +798,7 @@ START_TEST(env_expansion)
 {
     env_table t = {k_env};
     vigil_config_options o = VIGIL_CONFIG_OPTIONS_INIT;
-    o.getenv_cb = table_getenv;
+    o.getenv = table_getenv;
     o.getenv_payload = &t;
     vigil_config *c = load_with("a: ${HOST}\n"
                                 "b: \"http://${HOST}:${PORT}/x\"\n"
@@ -861,7 +861,7 @@ START_TEST(env_errors)
 {
     env_table t = {k_env};
     vigil_config_options o = VIGIL_CONFIG_OPTIONS_INIT;
-    o.getenv_cb = table_getenv;
+    o.getenv = table_getenv;
     o.getenv_payload = &t;
     load_fail("hub:\n  token: \"Bearer ${VIGIL_NOPE}\"\n", &o, VIGIL_EENV,
               "t.yaml:2:10: hub.token: environment variable \"VIGIL_NOPE\" is not set");
@@ -1252,7 +1252,7 @@ START_TEST(oom_sweep_load_string)
     memset(&x, 0, sizeof(x));
     vigil_config_options_init(&x.opts, VIGIL_CONFIG_OPTIONS_VERSION);
     x.env.pairs = pairs;
-    x.opts.getenv_cb = table_getenv;
+    x.opts.getenv = table_getenv;
     x.opts.getenv_payload = &x.env;
     long fails = vt_oom_sweep(oom_load, oom_cleanup, &x, 0);
     ck_assert_int_gt(fails, 5);

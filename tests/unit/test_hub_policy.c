@@ -1713,6 +1713,77 @@ START_TEST(embedder_types_reach_the_hub)
 }
 END_TEST
 
+/* collector.yaml naming an embedder's store scheme and policy kind: they
+ * resolve in the loader options' registries, which the loaded options carry
+ * on; names found nowhere fail where they are written. */
+START_TEST(collector_yaml_names_embedder_types)
+{
+    plug_count stores_n = {0, 0, 0}, policies_n = {0, 0, 0};
+    vigil_store_registry *stores = NULL;
+    vigil_policy_registry *policies = NULL;
+    ck_assert_int_eq(vigil_store_registry_new(&stores), VIGIL_OK);
+    ck_assert_int_eq(vigil_policy_registry_new(&policies), VIGIL_OK);
+    vigil_store_type st = *vigil_store_sqlite_type();
+    st.name = "wrapped";
+    st.payload = &stores_n;
+    st.payload_free = plug_free;
+    st.open = wrapped_open;
+    ck_assert_int_eq(vigil_store_register(stores, &st), VIGIL_OK);
+    vigil_policy_type pt = {
+        .version = VIGIL_POLICY_TYPE_VERSION,
+        .name = "down",
+        .payload = &policies_n,
+        .payload_free = plug_free,
+        .create = down_create,
+        .evaluate = down_evaluate,
+        .destroy = down_destroy,
+    };
+    ck_assert_int_eq(vigil_policy_register(policies, &pt), VIGIL_OK);
+    char text[2048];
+    snprintf(text, sizeof(text), "store: wrapped://%s/c.db\n%s", vt_tmpdir(), DOWN_RULE);
+    vigil_config_options co = VIGIL_CONFIG_OPTIONS_INIT;
+    vigil_hub_config *c = NULL;
+
+    /* the built-in types only: neither the scheme nor the kind is known */
+    ck_assert_int_eq(vigil_hub_config_load_string(&c, text, strlen(text), "c.yaml", &co),
+                     VIGIL_EUNSUPPORTED);
+    ck_assert_str_eq(vigil_error_last()->message,
+                     "c.yaml:1:8: store: expected sqlite://PATH (the only store backend built in)");
+    ck_assert_ptr_null(c);
+    co.store_types = stores;
+    ck_assert_int_eq(vigil_hub_config_load_string(&c, text, strlen(text), "c.yaml", &co),
+                     VIGIL_EUNSUPPORTED);
+    ck_assert_str_eq(vigil_error_last()->message,
+                     "c.yaml:3:29: policies[0].kind: unknown kind \"down\" (expected threshold, "
+                     "absent, change, desired, anomaly or a registered code policy)");
+    co.policy_types = policies;
+    ck_assert_msg(vigil_hub_config_load_string(&c, text, strlen(text), "c.yaml", &co) == VIGIL_OK,
+                  "%s", vigil_error_last()->message);
+    ck_assert_ptr_eq(vigil_hub_config_hub(c)->store_types, stores);
+    ck_assert_ptr_eq(vigil_hub_config_hub(c)->policy_types, policies);
+    vigil_hub_config_free(c);
+
+    /* with the registries, an unknown name still fails, located */
+    const char *bad_scheme = "store: nope://x\n";
+    ck_assert_int_eq(
+        vigil_hub_config_load_string(&c, bad_scheme, strlen(bad_scheme), "c.yaml", &co),
+        VIGIL_EUNSUPPORTED);
+    ck_assert_str_eq(vigil_error_last()->message,
+                     "c.yaml:1:8: store: unsupported URL scheme \"nope\" (known: sqlite, wrapped)");
+    const char *bad_kind = "policies:\n"
+                           "  - {name: plug_down, kind: downn, metric: process_up,\n"
+                           "     action: restart_demo, target: x}\n";
+    ck_assert_int_eq(vigil_hub_config_load_string(&c, bad_kind, strlen(bad_kind), "c.yaml", &co),
+                     VIGIL_EUNSUPPORTED);
+    ck_assert_str_eq(vigil_error_last()->message,
+                     "c.yaml:2:29: policies[0].kind: unknown kind \"downn\" (expected threshold, "
+                     "absent, change, desired, anomaly or a registered code policy)");
+    ck_assert_int_eq(stores_n.freed + policies_n.freed, 0);
+    vigil_store_registry_free(stores);
+    vigil_policy_registry_free(policies);
+}
+END_TEST
+
 START_TEST(collector_yaml_policies_and_dir)
 {
     const char *dir = vt_tmpdir();
@@ -1983,6 +2054,13 @@ START_TEST(collector_yaml_remediator_keys)
     ck_assert_int_eq(vigil_hub_new(&hub, &ho), VIGIL_OK);
     vigil_hub_free(hub);
     vigil_hub_config_free(c);
+    /* retries left out: the documented default, 4 deliveries after the first */
+    const char *dflt = "remediator: {url: 'http://127.0.0.1:9/', secret_env: VT_HP_SECRET}\n";
+    c = NULL;
+    ck_assert_msg(vigil_hub_config_load_string(&c, dflt, strlen(dflt), "d.yaml", NULL) == VIGIL_OK,
+                  "%s", vigil_error_last()->message);
+    ck_assert_uint_eq(vigil_hub_config_hub(c)->remediator_attempts, 5);
+    vigil_hub_config_free(c);
 
     cfg_fails("remediator: {secret_env: VT_HP_SECRET}\n", VIGIL_EMISSING,
               "c.yaml:1:13: remediator: missing required key \"url\"");
@@ -2013,6 +2091,24 @@ START_TEST(collector_yaml_remediator_keys)
               "silences[0].ends: expected epoch milliseconds or an RFC 3339 time");
     cfg_fails("silences: [{matchers: {target: demo}, ends: 5, why: x}]\n", VIGIL_EUNKNOWNKEY,
               "silences[0].why: unknown key");
+    /* an in-process remediator.yaml's error, located where collector.yaml names it */
+    char rem_yaml[1024], ip_text[1200];
+    snprintf(rem_yaml, sizeof(rem_yaml), "%s",
+             vt_write_file(vt_tmpdir(), "bad-rem.yaml", "guards: {cooldown: soon}\n", 25));
+    snprintf(ip_text, sizeof(ip_text), "remediator: {inprocess: true, config: %s}\n", rem_yaml);
+    vigil_hub_config *hc = NULL;
+    ck_assert_msg(vigil_hub_config_load_string(&hc, ip_text, strlen(ip_text), "c.yaml", NULL) ==
+                      VIGIL_EVALUE,
+                  "%s", vigil_error_last()->message);
+    char want[2400];
+    snprintf(want, sizeof(want),
+             "c.yaml:1:39: remediator.config: %s:1:20: guards.cooldown: expected a duration "
+             "such as \"10s\", got \"soon\"",
+             rem_yaml);
+    ck_assert_str_eq(vigil_error_last()->message, want);
+    ck_assert_str_eq(vigil_error_last()->file, "c.yaml");
+    ck_assert_uint_eq(vigil_error_last()->line, 1);
+    ck_assert_uint_eq(vigil_error_last()->column, 39);
     /* a hub given a remediator URL and no secret refuses to start */
     vigil_hub_options bad;
     hub_defaults(&bad);
@@ -2107,6 +2203,7 @@ static Suite *hub_policy_suite(void)
     tcase_add_test(tc, desired_routes);
     tcase_add_test(tc, engine_for_embedders);
     tcase_add_test(tc, embedder_types_reach_the_hub);
+    tcase_add_test(tc, collector_yaml_names_embedder_types);
     tcase_add_test(tc, warns_only_without_any_dispatcher);
     tcase_add_test(tc, collector_yaml_policies_and_dir);
     tcase_add_test(tc, reload_policies_keeps_state_and_refuses_bad_sets);

@@ -900,6 +900,69 @@ static void bad_config(const char *yaml, int code, const char *needle)
     ck_assert_ptr_null(c);
 }
 
+/* remediator.yaml naming an embedder's action type and store scheme: they
+ * resolve in the loader options' registries, which the loaded options carry
+ * on; names found nowhere fail where they are written. */
+START_TEST(config_names_embedder_types)
+{
+    setenv("VIGIL_REMEDIATOR_SECRET", SECRET, 1);
+    int opens = 0;
+    vigil_store_registry *stores = NULL;
+    ck_assert_int_eq(vigil_store_registry_new(&stores), VIGIL_OK);
+    vigil_store_type st = *vigil_store_sqlite_type();
+    st.name = "wrapped";
+    st.payload = &opens;
+    st.payload_free = count_free;
+    st.open = wrapped_open;
+    ck_assert_int_eq(vigil_store_register(stores, &st), VIGIL_OK);
+    static const char yaml[] = "audit: wrapped://./audit.db\n"
+                               "actions:\n"
+                               "  - {name: note, type: log}\n"
+                               "  - {name: hold, type: gate}\n";
+    vigil_config_options co = VIGIL_CONFIG_OPTIONS_INIT;
+    vigil_remediator_config *c = NULL;
+
+    /* the built-in types only */
+    ck_assert_int_eq(vigil_remediator_config_load_string(&c, yaml, strlen(yaml), "r.yaml", &co),
+                     VIGIL_EUNSUPPORTED);
+    ck_assert_str_eq(vigil_error_last()->message,
+                     "r.yaml:1:8: audit: expected sqlite://PATH (the only store backend built in)");
+    co.store_types = stores;
+    ck_assert_int_eq(vigil_remediator_config_load_string(&c, yaml, strlen(yaml), "r.yaml", &co),
+                     VIGIL_EUNSUPPORTED);
+    ck_assert_str_eq(vigil_error_last()->message,
+                     "r.yaml:4:24: actions[1].type: unknown action type \"gate\" (known: exec, "
+                     "process, systemd, signal, webhook, log)");
+    co.action_types = action_types();
+    ck_assert_msg(vigil_remediator_config_load_string(&c, yaml, strlen(yaml), "r.yaml", &co) ==
+                      VIGIL_OK,
+                  "%s", vigil_error_last()->message);
+    const vigil_remediator_options *o = vigil_remediator_config_options(c);
+    ck_assert_ptr_eq(o->store_types, stores);
+    ck_assert_ptr_eq(o->action_types, action_types());
+    ck_assert_str_eq(o->store_url, "wrapped://./audit.db");
+    vigil_remediator_config_free(c);
+
+    /* with the registries, an unknown name still fails, located */
+    static const char bad_type[] = "actions:\n  - {name: hold, type: gatee}\n";
+    ck_assert_int_eq(
+        vigil_remediator_config_load_string(&c, bad_type, strlen(bad_type), "r.yaml", &co),
+        VIGIL_EUNSUPPORTED);
+    ck_assert_str_eq(vigil_error_last()->message,
+                     "r.yaml:2:24: actions[0].type: unknown action type \"gatee\" (known: exec, "
+                     "process, systemd, signal, webhook, log, gate)");
+    static const char bad_scheme[] = "audit: nope://x\n";
+    ck_assert_int_eq(
+        vigil_remediator_config_load_string(&c, bad_scheme, strlen(bad_scheme), "r.yaml", &co),
+        VIGIL_EUNSUPPORTED);
+    ck_assert_str_eq(vigil_error_last()->message,
+                     "r.yaml:1:8: audit: unsupported URL scheme \"nope\" (known: sqlite, wrapped)");
+    ck_assert_ptr_null(c);
+    ck_assert_int_eq(opens, 0); /* loading opens nothing */
+    vigil_store_registry_free(stores);
+}
+END_TEST
+
 START_TEST(bad_configs_are_located)
 {
     setenv("VIGIL_REMEDIATOR_SECRET", SECRET, 1);
@@ -1022,6 +1085,7 @@ static Suite *remediator_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, shipped_config_loads);
     tcase_add_test(tc, bad_configs_are_located);
+    tcase_add_test(tc, config_names_embedder_types);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -274,6 +274,8 @@ static void mock_close(void *h)
 
 static int mock_write(void *h, const vigil_batch *b, vigil_store_write_result *r)
 {
+    /* the front hands a backend this library's layout, whatever the caller's */
+    ck_assert_uint_eq(r->version, VIGIL_STORE_WRITE_RESULT_VERSION);
     ((mock *)h)->writes++;
     r->written = vigil_batch_count(b);
     return VIGIL_OK;
@@ -390,9 +392,19 @@ START_TEST(registry_and_custom_backend)
     vigil_batch *batch = NULL;
     ck_assert_int_eq(vigil_batch_new(&batch), VIGIL_OK);
     add(batch, "m", 1, 1, NULL, NULL, NULL, NULL);
-    vigil_store_write_result res;
+    vigil_store_write_result res = VIGIL_STORE_WRITE_RESULT_INIT;
+    /* an output struct of an unknown version never reaches the backend */
+    res.version = 0;
+    ck_assert_int_eq(vigil_store_write(st, batch, &res), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "store write: result version 0 is not supported");
+    res.version = VIGIL_STORE_WRITE_RESULT_VERSION + 1;
+    ck_assert_int_eq(vigil_store_write(st, batch, &res), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "store write: result version 2 is not supported");
+    ck_assert_int_eq(m.writes, 0);
+    res.version = VIGIL_STORE_WRITE_RESULT_VERSION;
     ck_assert_int_eq(vigil_store_write(st, batch, &res), VIGIL_OK);
     ck_assert_int_eq(m.writes, 1);
+    ck_assert_uint_eq(res.version, VIGIL_STORE_WRITE_RESULT_VERSION);
     ck_assert_uint_eq(res.written, 1);
     collect c;
     vigil_store_query q = VIGIL_STORE_QUERY_INIT;
@@ -448,7 +460,7 @@ static vigil_store *fixture(void)
         add(b, "mem", 100 + i, ts, "host", "h1", NULL, NULL);
     }
     add(b, "load1", 0.5, 500, NULL, NULL, NULL, NULL);
-    vigil_store_write_result res;
+    vigil_store_write_result res = VIGIL_STORE_WRITE_RESULT_INIT;
     write_ok(st, b, &res);
     ck_assert_uint_eq(res.written, 25);
     ck_assert_uint_eq(res.new_series, 5);
@@ -714,7 +726,7 @@ START_TEST(last_write_wins_and_error_samples)
     failed.tags = &t;
     failed.ntags = 1;
     ck_assert_int_eq(vigil_batch_add(b, &failed), VIGIL_OK);
-    vigil_store_write_result res;
+    vigil_store_write_result res = VIGIL_STORE_WRITE_RESULT_INIT;
     write_ok(st, b, &res);
     ck_assert_uint_eq(res.new_series, 0);
     ck_assert_uint_eq(res.written, 2);
@@ -781,7 +793,7 @@ START_TEST(batch_ids_are_idempotent)
     ck_assert_int_eq(vigil_batch_set_agent(b, "h1"), VIGIL_OK);
     ck_assert_int_eq(vigil_batch_set_id(b, "batch-1"), VIGIL_OK);
     add(b, "x", 1, 1000, NULL, NULL, NULL, NULL);
-    vigil_store_write_result res;
+    vigil_store_write_result res = VIGIL_STORE_WRITE_RESULT_INIT;
     write_ok(st, b, &res);
     ck_assert_int_eq(res.duplicate, 0);
     ck_assert_uint_eq(res.written, 1);
@@ -830,7 +842,7 @@ START_TEST(many_series_use_the_cache)
             snprintf(v, sizeof(v), "%d", i);
             add(b, "m", i, 1000 * (round + 1), "i", v, NULL, NULL);
         }
-        vigil_store_write_result res;
+        vigil_store_write_result res = VIGIL_STORE_WRITE_RESULT_INIT;
         write_ok(st, b, &res);
         ck_assert_uint_eq(res.new_series, round == 0 ? 200 : 0);
     }
@@ -1114,8 +1126,13 @@ START_TEST(audit_rows)
     ck_assert_str_eq(c.out, "4:result:m3:m4:{};");
 
     /* Retention never deletes audit rows, however old. */
-    vigil_store_retention_result r;
+    vigil_store_retention_result r = VIGIL_STORE_RETENTION_RESULT_INIT;
+    r.version = 0;
+    ck_assert_int_eq(vigil_store_retain(st, INT64_MAX, NULL, &r), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "store retention: result version 0 is not supported");
+    r.version = VIGIL_STORE_RETENTION_RESULT_VERSION;
     ck_assert_int_eq(vigil_store_retain(st, INT64_MAX, NULL, &r), VIGIL_OK);
+    ck_assert_uint_eq(r.version, VIGIL_STORE_RETENTION_RESULT_VERSION);
     ck_assert_int_eq(r.done, 1);
     memset(&c, 0, sizeof(c));
     ck_assert_int_eq(vigil_store_audit_list(st, NULL, audit_cb, &c), VIGIL_OK);
@@ -1345,7 +1362,7 @@ START_TEST(retention_in_chunks)
     vigil_store_retention_options o = VIGIL_STORE_RETENTION_OPTIONS_INIT;
     o.chunk_rows = 64;
     o.max_chunks = 3;
-    vigil_store_retention_result r;
+    vigil_store_retention_result r = VIGIL_STORE_RETENTION_RESULT_INIT;
     /* Cut at 31 s: 30 samples per series go (600 in all), plus the batch id
      * (recorded "now", which is far after 31 s... so only with a later cutoff). */
     ck_assert_int_eq(vigil_store_retain(st, 31000, &o, &r), VIGIL_OK);
@@ -1380,7 +1397,7 @@ START_TEST(retention_in_chunks)
     memset(&rc, 0, sizeof(rc));
     ck_assert_int_eq(vigil_store_audit_list(st, NULL, audit_cb, &rc), VIGIL_OK);
     ck_assert_int_eq(rc.n, 1);
-    vigil_store_write_result res;
+    vigil_store_write_result res = VIGIL_STORE_WRITE_RESULT_INIT;
     write_ok(st, b, &res);
     ck_assert_int_eq(res.duplicate, 0);
 
@@ -1461,7 +1478,7 @@ START_TEST(fault_full_disk)
         snprintf(v, sizeof(v), "series-%d", i);
         add(b, "big_metric_name_for_space", i, 5000, "h", v, NULL, NULL);
     }
-    vigil_store_write_result res;
+    vigil_store_write_result res = VIGIL_STORE_WRITE_RESULT_INIT;
     ck_assert_int_eq(vigil_store_write(st, b, &res), VIGIL_EFULL);
     vt_assert_error(VIGIL_EFULL, "full");
     vt_assert_error(VIGIL_EFULL, "batch of 20000 metrics not stored");
@@ -1642,7 +1659,7 @@ START_TEST(migration_from_v1)
     ck_assert_int_eq(vigil_batch_add(b, &m), VIGIL_OK);
     ck_assert_int_eq(vigil_batch_set_agent(b, "h1"), VIGIL_OK);
     ck_assert_int_eq(vigil_batch_set_id(b, "b1"), VIGIL_OK);
-    vigil_store_write_result res;
+    vigil_store_write_result res = VIGIL_STORE_WRITE_RESULT_INIT;
     write_ok(st, b, &res);
     ck_assert_int_eq(res.duplicate, 1); /* the v1 batch id is still known */
     ck_assert_int_eq(vigil_batch_set_id(b, "b2"), VIGIL_OK);
@@ -2077,7 +2094,7 @@ START_TEST(chunks_match_a_model)
      * writes again (late ones too) and everything still matches. */
     vigil_store_retention_options o = VIGIL_STORE_RETENTION_OPTIONS_INIT;
     o.chunk_rows = 40;
-    vigil_store_retention_result r;
+    vigil_store_retention_result r = VIGIL_STORE_RETENTION_RESULT_INIT;
     int64_t cutoff = 700500;
     uint64_t expected = 0;
     for (int s = 0; s < M_SERIES; s++)
@@ -2194,8 +2211,16 @@ START_TEST(write_group_parts)
     add(b, "x", 9, 1000, "h", "a", NULL, NULL);   /* part 2: h1/b1 again */
     vigil_store_batch_part parts[4] = {
         {"h1", "b1", 2}, {NULL, NULL, 1}, {"h1", "b1", 1}, {"h2", "b1", 0}};
-    vigil_store_write_result res[4];
+    vigil_store_write_result res[4] = {VIGIL_STORE_WRITE_RESULT_INIT, VIGIL_STORE_WRITE_RESULT_INIT,
+                                       VIGIL_STORE_WRITE_RESULT_INIT,
+                                       VIGIL_STORE_WRITE_RESULT_INIT};
+    /* every element's version is checked before anything is written */
+    res[2].version = 7;
+    ck_assert_int_eq(vigil_store_write_group(st, b, parts, 4, res), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "store write group: results[2] version 7 is not supported");
+    res[2].version = VIGIL_STORE_WRITE_RESULT_VERSION;
     ck_assert_int_eq(vigil_store_write_group(st, b, parts, 4, res), VIGIL_OK);
+    ck_assert_uint_eq(res[3].version, VIGIL_STORE_WRITE_RESULT_VERSION);
     ck_assert_uint_eq(res[0].written, 2);
     ck_assert_uint_eq(res[0].new_series, 1);
     ck_assert_int_eq(res[0].duplicate, 0);
@@ -2214,7 +2239,7 @@ START_TEST(write_group_parts)
     vigil_batch *one = small_batch(5000);
     ck_assert_int_eq(vigil_batch_set_agent(one, "h2"), VIGIL_OK);
     ck_assert_int_eq(vigil_batch_set_id(one, "b1"), VIGIL_OK);
-    vigil_store_write_result r1;
+    vigil_store_write_result r1 = VIGIL_STORE_WRITE_RESULT_INIT;
     write_ok(st, one, &r1);
     ck_assert_int_eq(r1.duplicate, 1);
     vigil_batch_free(one);
@@ -2234,12 +2259,16 @@ START_TEST(write_group_parts)
     ck_assert_int_eq(vigil_store_write_group(st, empty, NULL, 0, NULL), VIGIL_OK);
     ck_assert_int_eq(vigil_store_write_group(st, empty, parts + 3, 1, NULL), VIGIL_OK);
 
-    /* Bad input: nothing written, results zeroed. */
-    memset(res, 0xff, sizeof(res));
+    /* Bad input: nothing written, results zeroed but for their version. */
+    for (size_t i = 0; i < 4; i++) {
+        memset(&res[i], 0xff, sizeof(res[i]));
+        res[i].version = VIGIL_STORE_WRITE_RESULT_VERSION;
+    }
     ck_assert_int_eq(vigil_store_write_group(NULL, b, parts, 4, res), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "store write group: NULL argument");
     ck_assert_uint_eq(res[3].written, 0);
     ck_assert_int_eq(res[3].duplicate, 0);
+    ck_assert_uint_eq(res[3].version, VIGIL_STORE_WRITE_RESULT_VERSION);
     ck_assert_int_eq(vigil_store_write_group(st, NULL, parts, 4, res), VIGIL_EINVAL);
     ck_assert_int_eq(vigil_store_write_group(st, b, NULL, 4, res), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "NULL argument");
@@ -2303,7 +2332,8 @@ START_TEST(write_group_all_or_nothing)
         add(b, "big_metric_name_for_space", i, 5000, "h", v, NULL, NULL);
     }
     vigil_store_batch_part parts[2] = {{"h1", "g1", 1}, {"h1", "g2", 20000}};
-    vigil_store_write_result res[2];
+    vigil_store_write_result res[2] = {VIGIL_STORE_WRITE_RESULT_INIT,
+                                       VIGIL_STORE_WRITE_RESULT_INIT};
     ck_assert_int_eq(vigil_store_write_group(st, b, parts, 2, res), VIGIL_EFULL);
     vt_assert_error(VIGIL_EFULL, "2 batches (20001 metrics) not stored");
     ck_assert_uint_eq(res[0].written, 0);
@@ -2352,7 +2382,7 @@ START_TEST(write_group_backends)
     o.registry = reg;
     vigil_batch *b = small_batch(1000);
     vigil_store_batch_part p = {"a", "id", 1};
-    vigil_store_write_result res;
+    vigil_store_write_result res = VIGIL_STORE_WRITE_RESULT_INIT;
     static const char *const schemes[] = {"none://x"};
     for (size_t i = 0; i < 1; i++) {
         vigil_store *st = NULL;
@@ -2671,7 +2701,7 @@ static int oom_store_op(void *p)
     if ((rc = vigil_store_resource_replace(c->st, VIGIL_STORE_DESIRED, "s", rs, 2)) != 0)
         return rc;
     /* retention trims one head (a: ts 1 goes, ts 2 stays) and deletes another (b) */
-    vigil_store_retention_result rr;
+    vigil_store_retention_result rr = VIGIL_STORE_RETENTION_RESULT_INIT;
     if ((rc = vigil_store_retain(c->st, 2, NULL, &rr)) != 0)
         return rc;
     ck_assert_uint_eq(rr.samples_deleted, 2);

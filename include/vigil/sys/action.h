@@ -41,9 +41,9 @@ typedef struct vigil_action_context {
     const char *base_dir;       /**< absolute, or NULL: relative paths are an error */
     const char *host;           /**< the host name */
     int64_t timeout_ms;         /**< the action's `timeout` */
-    vigil_getenv_cb getenv_cb;  /**< reads the environment */
+    vigil_getenv_cb getenv;     /**< reads the environment */
     void *getenv_payload;
-    vigil_clock_cb clock_cb; /**< wall clock in ms */
+    vigil_clock_cb clock; /**< wall clock in ms */
     void *clock_payload;
     void *type_payload; /**< vigil_action_type.payload, may be NULL */
 } vigil_action_context;

@@ -67,6 +67,8 @@ struct vigil_store_type {
     void (*close)(void *handle);
 
     /* samples */
+    /** @p result is never NULL, zeroed but for its version
+     * (VIGIL_STORE_WRITE_RESULT_VERSION, checked by the front). */
     int (*write)(void *handle, const vigil_batch *batch, vigil_store_write_result *result);
     int (*query)(void *handle, const vigil_store_query *query, vigil_store_point_cb cb,
                  void *payload);
@@ -125,7 +127,9 @@ struct vigil_store_type {
      * the store's mutex in between, so a backend may keep a cursor in its
      * handle to continue where the previous call for the same cutoff
      * stopped. A call that commits nothing must set done. @p opts is never
-     * NULL and has its defaults filled in; @p result is never NULL and zeroed.
+     * NULL and has its defaults filled in; @p result is never NULL, zeroed
+     * but for its version (VIGIL_STORE_RETENTION_RESULT_VERSION: the front
+     * checked the caller's and hands the backend this library's layout).
      */
     int (*retain)(void *handle, int64_t cutoff_ms, const vigil_store_retention_options *opts,
                   vigil_store_retention_result *result);
@@ -133,7 +137,9 @@ struct vigil_store_type {
     /**
      * Optional: vigil_store_write_group(), in one transaction. The counts of
      * @p parts add up to the batch's count; @p results is never NULL (an
-     * array of @p nparts, zeroed) and must be left zeroed on failure.
+     * array of @p nparts, zeroed but for each version,
+     * VIGIL_STORE_WRITE_RESULT_VERSION) and must be left so on failure (the
+     * front sets the versions again in any case).
      */
     int (*write_group)(void *handle, const vigil_batch *merged, const vigil_store_batch_part *parts,
                        size_t nparts, vigil_store_write_result *results);
