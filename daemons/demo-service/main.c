@@ -3,7 +3,11 @@
  * the end-to-end loop test: the program the `process` action of
  * configs/remediator.yaml supervises and the agent watches.
  *
- *   vigil-demo-service [--port N] [--bind ADDR]
+ *   vigil-demo-service [--port N] [--bind ADDR] [--pidfile PATH]
+ *
+ * --pidfile PATH: once listening, it writes its own pid ("PID\n", as nginx
+ * or PostgreSQL do) to PATH, and removes the file when it stops, if the file
+ * still names it.
  *
  * Answers every GET with 200 and a small JSON body ({"status":"ok","pid":N})
  * and anything else with 405, one short request per connection. Stays in
@@ -12,6 +16,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -77,8 +82,33 @@ static void serve(int fd)
     }
 }
 
+/* Writes "PID\n" to path (never through a symbolic link). */
+static int write_pidfile(const char *path)
+{
+    char line[32];
+    int len = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    int ok = write(fd, line, (size_t)len) == len;
+    return close(fd) == 0 && ok ? 0 : -1;
+}
+
+static void remove_pidfile(const char *path)
+{
+    char buf[32] = {0};
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n > 0 && strtol(buf, NULL, 10) == (long)getpid())
+        unlink(path);
+}
+
 int main(int argc, char **argv)
 {
+    const char *pidfile = NULL;
     int port = 7680;
     const char *bind_addr = "127.0.0.1";
     struct sockaddr_in sa;
@@ -93,8 +123,10 @@ int main(int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "--bind") && i + 1 < argc) {
             bind_addr = argv[++i];
+        } else if (!strcmp(argv[i], "--pidfile") && i + 1 < argc) {
+            pidfile = argv[++i];
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: vigil-demo-service [--port N] [--bind ADDR]\n");
+            printf("usage: vigil-demo-service [--port N] [--bind ADDR] [--pidfile PATH]\n");
             return 0;
         } else {
             fprintf(stderr, "vigil-demo-service: unknown argument \"%s\" (try --help)\n", argv[i]);
@@ -126,6 +158,11 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "level=info component=demo msg=listening addr=%s:%u pid=%ld\n", bind_addr,
             (unsigned)ntohs(sa.sin_port), (long)getpid());
+    if (pidfile && write_pidfile(pidfile) != 0) {
+        fprintf(stderr, "level=error component=demo msg=\"cannot write pidfile %s: %s\"\n", pidfile,
+                strerror(errno));
+        return 1;
+    }
 
     while (!stop_requested) {
         struct pollfd p = {lfd, POLLIN, 0};
@@ -139,6 +176,8 @@ int main(int argc, char **argv)
         close(fd);
     }
     close(lfd);
+    if (pidfile)
+        remove_pidfile(pidfile);
     fprintf(stderr, "level=info component=demo msg=stopped\n");
     return 0;
 }

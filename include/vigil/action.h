@@ -9,12 +9,27 @@
  *            path (PATH is never searched); {{target}} and {{params.x}} fill
  *            whole argv elements only; scrubbed environment; timeout kills the
  *            whole process group; stdout and stderr captured up to a bound.
- *   process  starts, stops or restarts a program Vigil supervises directly
- *            (pidfile "PID STARTTIME\n" written atomically; a reused pid is
- *            never signalled).
+ *   process  starts, stops or restarts a program Vigil supervises directly.
+ *            Its pidfile holds a bare "PID" (written by the program,
+ *            writes_pidfile: true) or Vigil's "PID STARTTIME" (written
+ *            atomically by Vigil for a program that writes none). Missing,
+ *            unreadable, garbage or a dead pid: not running, so start. A live
+ *            pid is signalled only when it is provably the program: Vigil's
+ *            own child (held by a pidfd), or a process whose /proc/PID/exe is
+ *            the configured program and whose effective user is the expected
+ *            one (`user`, else Vigil's); otherwise FAILED with reason
+ *            "wrong_program" or "wrong_user" and nothing is signalled. A
+ *            symlinked pidfile is refused ("bad_pidfile"). What Vigil started
+ *            is also recorded in the registry's state_dir.
+ *            Pidfiles and log files are opened with O_NOFOLLOW; a pidfile,
+ *            log file or state_dir whose directory other users may write is
+ *            refused when the action is configured (VIGIL_EPERM).
  *   systemd  start | stop | restart | reload of a unit through systemctl, the
  *            unit allow-listed by globs.
- *   signal   sends a named signal to processes found by pidfile or exact name.
+ *   signal   sends a named signal to processes found by pidfile or exact name;
+ *            with a pidfile, `program` (required) and `user` (default:
+ *            Vigil's) are checked as for process (reasons "wrong_program",
+ *            "wrong_user"); by name, every match must pass the same checks.
  *   webhook  POSTs the request as JSON with libcurl, optionally signed
  *            (X-Vigil-Signature) and with a bearer token.
  *   log      records only (shadow mode).
@@ -253,13 +268,20 @@ typedef struct vigil_action_registry_options {
     void *clock_payload;
     /** When > 0, every action's timeout is at most this many ms. */
     int64_t max_timeout_ms;
+    /** Directory where actions keep their own records (the process type
+     * records what it started for pidfile P in "<state_dir>/<P with '/' as
+     * %2F>.started"), made
+     * absolute against base_dir; created (mode 0700) when first needed.
+     * NULL: no records (a registry rebuilt later finds its programs by
+     * Vigil's pidfiles only). @since 0.2.0 */
+    const char *state_dir;
 } vigil_action_registry_options;
 
 #define VIGIL_ACTION_REGISTRY_OPTIONS_VERSION 1
 #define VIGIL_ACTION_REGISTRY_OPTIONS_INIT                                                      \
     {                                                                                           \
         VIGIL_ACTION_REGISTRY_OPTIONS_VERSION, VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, \
-            NULL, 0                                                                             \
+            NULL, 0, NULL                                                                       \
     }
 
 /** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
@@ -272,7 +294,8 @@ vigil_action_registry_options_init(vigil_action_registry_options *opts, unsigned
  * are copied.
  * @param out receives the registry, the caller's; free with vigil_action_registry_free().
  * @param opts NULL for defaults.
- * @return VIGIL_OK, VIGIL_EINVAL (bad version, relative base_dir),
+ * @return VIGIL_OK, VIGIL_EINVAL (bad version, relative base_dir, relative
+ *         state_dir without a base_dir),
  *         VIGIL_ENOMEM.
  * @since 0.1.0
  */

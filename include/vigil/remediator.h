@@ -210,6 +210,11 @@ typedef struct vigil_remediator_options {
     size_t recent_max;
     /** Where the remediator logs ("remediator"); actions, store and audit too. */
     vigil_logger logger;
+    /** Directory of the actions' own records (vigil_action_registry_options
+     * state_dir: the process action records what it started there), made
+     * absolute against base_dir. NULL: "<database path>.state" beside the
+     * store of @c store_url (none for an in-memory store). @since 0.2.0 */
+    const char *state_dir;
 } vigil_remediator_options;
 
 #define VIGIL_REMEDIATOR_OPTIONS_VERSION 1
@@ -217,7 +222,7 @@ typedef struct vigil_remediator_options {
     {                                                                                              \
         VIGIL_REMEDIATOR_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, \
             0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, \
-            VIGIL_LOGGER_INIT                                                                      \
+            VIGIL_LOGGER_INIT, NULL                                                                \
     }
 
 /**

@@ -3,7 +3,8 @@
  *
  *   op: restart                  # start | stop | restart
  *   start: ["./bin/demo", "--port", "7680"]   # stays in the foreground
- *   pidfile: ./var/demo.pid      # "PID STARTTIME\n", written atomically
+ *   pidfile: ./var/demo.pid      # the program's pidfile: "PID" or "PID STARTTIME"
+ *   writes_pidfile: false        # true: the program writes it; Vigil only reads it
  *   stop_signal: TERM            # then KILL after stop_timeout
  *   stop_timeout: 10s
  *   start_timeout: 5s            # bound on exec + settle
@@ -11,27 +12,48 @@
  *   env_passthrough, workdir, user, group   # as for exec
  *   log_file: ./var/demo.log     # stdout + stderr (appended); default /dev/null
  *
- * Pidfile rules. Vigil writes "PID STARTTIME\n" (STARTTIME is field 22 of
- * /proc/PID/stat) to a temporary file in the same directory and renames it
- * over the pidfile. A missing pidfile means "not running". Before any
- * signal the pid is checked to be that very process: it must exist, not be
- * a zombie, and have the recorded start time (read again after a pidfd is
- * opened, so the check and the signal refer to the same process). A pid
- * whose start time differs belongs to another program now: it is never
- * signalled, the stale pidfile is removed and the result says so. A pidfile
- * without a start time (not written by Vigil) is refused (reason
- * "bad_pidfile").
+ * Pidfile rules. The pidfile holds a bare "PID" (as nginx, PostgreSQL and
+ * init scripts write it) or Vigil's "PID STARTTIME" (STARTTIME is field 22
+ * of /proc/PID/stat). Missing, unreadable, garbage, or naming a pid that is
+ * not running (or, with a start time, that is another process now): the
+ * program is not running, and start/restart start it. A pidfile that is a
+ * symbolic link is refused (O_NOFOLLOW; reason "bad_pidfile"). A live pid is
+ * signalled only when it is provably the configured program:
+ *   - Vigil's own child (the process it started and has not reaped, held by
+ *     a pidfd), or
+ *   - a process whose /proc/PID/exe is the configured program (the same
+ *     file) and whose effective user is the expected one (`user`, else the
+ *     user Vigil runs as);
+ * otherwise the action fails, signals nothing, and its reason says which
+ * check failed: "wrong_program" or "wrong_user".
+ *
+ * Vigil's own record. Every start is recorded as "PID STARTTIME" in
+ * <state_dir>/<pidfile path with '/' as %2F>.started (one record per
+ * pidfile, shared by the actions that name it; state_dir:
+ * vigil_action_registry_options, the remediator's `state_dir`; created mode
+ * 0700 when missing); the record
+ * is how a registry built later (after a reload or a restart of the daemon)
+ * finds what Vigil started when the program's pidfile says nothing. Vigil
+ * never fights the program over its pidfile: with writes_pidfile: true it
+ * never writes nor removes it; otherwise (the program writes none) Vigil
+ * writes "PID STARTTIME" to it atomically after each start and removes it
+ * when that program ends, and a program that rewrites it is read as above.
+ * Pidfiles and the log file are opened with O_NOFOLLOW; a pidfile, log file
+ * or state directory in a directory that other users may write is refused
+ * when the action is configured (VIGIL_EPERM, with the path and the mode).
  *
  * Stopping sends stop_signal to the program's process group (to the pid
- * alone when it left the group Vigil gave it), then SIGCONT so a stopped
- * (SIGSTOP) program handles it, waits up to stop_timeout, then sends SIGKILL,
- * which also ends stopped and hung processes.
+ * alone when it left the group Vigil gave it, or is not Vigil's child), then
+ * SIGCONT so a stopped (SIGSTOP) program handles it, waits up to
+ * stop_timeout, then sends SIGKILL, which also ends stopped and hung
+ * processes.
  *
  * Reaping. The program is a child of this process. The action keeps its pid
- * and reaps it when it is stopped, on every execution, and from
+ * and a pidfd and reaps it when it is stopped, on every execution, and from
  * vigil_action_registry_reap() (waitpid(pid, WNOHANG)), which removes the
- * pidfile of a program that exited by itself. A registry created later (after
- * a reload) adopts a running child named by the pidfile.
+ * record (and Vigil's pidfile) of a program that exited by itself. A registry
+ * created later (after a reload) adopts a running child named by the record
+ * or by Vigil's pidfile.
  *
  * Starting goes through the one runner (lib/proc): argv only, a process group
  * of its own, stdin from /dev/null, stdout and stderr to log_file, all other
@@ -39,13 +61,17 @@
  * neither group nor others can write, owned by root or the user Vigil runs
  * as) before every start.
  *
- * Result reasons: bad_pidfile, stop_failed (still alive after SIGKILL),
- * spawn_failed (refused by the program check, or the exec failed), pidfile (cannot write it),
- * exited (the program ended during settle), timeout, cancelled. */
+ * Result reasons: bad_pidfile (a symlinked pidfile), wrong_program and
+ * wrong_user (a live pid that is not provably the program), stop_failed
+ * (still alive after SIGKILL), spawn_failed (refused by the program check, or
+ * the exec failed, or the log file cannot be opened), pidfile (cannot write
+ * the pidfile or the record), exited (the program ended during settle),
+ * timeout, cancelled. */
 #include "action/action_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,103 +88,37 @@ typedef struct proc_state {
     int op;
     vigil__argv_tpl argv;
     char *pidfile;
+    int writes_pidfile; /* the program writes the pidfile: never written nor removed */
+    char *record;       /* <state_dir>/<name>.pid, or NULL without a state_dir */
     int stop_signal;
     int64_t stop_timeout_ms, start_timeout_ms, settle_ms;
     char **env_names;
     char *workdir;
     vigil__proc_ids ids;
+    uid_t uid; /* the user the program runs as: ids.uid or ours */
     char *log_file;
     char *name;
     const vigil_logger *logger;
     vigil_getenv_cb getenv;
     void *getenv_payload;
-    pid_t child; /* the program we started and have not reaped, or 0 */
+    pid_t child;  /* the program we started and have not reaped, or 0 */
+    int child_fd; /* its pidfd, or -1 */
 } proc_state;
 
-static const char *const k_keys[] = {
-    "op",     "start",           "pidfile", "stop_signal", "stop_timeout", "start_timeout",
-    "settle", "env_passthrough", "workdir", "user",        "group",        "log_file",
-    NULL};
-
-/* ---- pidfile ------------------------------------------------------------------ */
-
-enum { PF_MISSING = 0, PF_BAD, PF_OK };
-
-static int pidfile_read(const char *path, pid_t *pid, unsigned long long *start, char *why,
-                        size_t whylen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return PF_MISSING;
-        snprintf(why, whylen, "cannot read pidfile %s: %s", path, strerror(errno));
-        return PF_BAD;
-    }
-    char buf[128];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof(buf) - 1)) < 0 && errno == EINTR)
-        ;
-    close(fd);
-    if (n < 0) {
-        snprintf(why, whylen, "cannot read pidfile %s: %s", path, strerror(errno));
-        return PF_BAD;
-    }
-    buf[n] = '\0';
-    long long p;
-    unsigned long long st;
-    char extra;
-    int k = sscanf(buf, "%lld %llu %c", &p, &st, &extra);
-    if (k < 1 || p <= 1 || p > 0x7fffffffLL) {
-        snprintf(why, whylen, "pidfile %s does not hold a pid", path);
-        return PF_BAD;
-    }
-    if (k != 2) {
-        snprintf(why, whylen,
-                 "pidfile %s names pid %lld without its start time (not written by Vigil); "
-                 "refusing to signal an unverified pid",
-                 path, p);
-        return PF_BAD;
-    }
-    *pid = (pid_t)p;
-    *start = st;
-    return PF_OK;
-}
-
-static int pidfile_write(const char *path, pid_t pid, unsigned long long start)
-{
-    vigil_buf tmp = VIGIL_BUF_INIT;
-    int rc = vigil__buf_printf(&tmp, "%s.tmp.XXXXXX", path);
-    if (rc)
-        return rc;
-    int fd = mkostemp(tmp.ptr, O_CLOEXEC);
-    if (fd < 0) {
-        rc = vigil__error_set(VIGIL_EIO, "cannot write pidfile %s: %s", path, strerror(errno));
-        vigil_buf_dispose(&tmp);
-        return rc;
-    }
-    char line[64];
-    int len = snprintf(line, sizeof(line), "%d %llu\n", (int)pid, start);
-    if (fchmod(fd, 0644) != 0 || write(fd, line, (size_t)len) != len || fsync(fd) != 0) {
-        rc = vigil__error_set(VIGIL_EIO, "cannot write pidfile %s: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp.ptr);
-    } else if (close(fd) != 0 || rename(tmp.ptr, path) != 0) {
-        rc = vigil__error_set(VIGIL_EIO, "cannot write pidfile %s: %s", path, strerror(errno));
-        unlink(tmp.ptr);
-    }
-    vigil_buf_dispose(&tmp);
-    return rc;
-}
-
-/* Removes the pidfile when it still names `pid`. */
-static void pidfile_remove(const char *path, pid_t pid)
-{
-    pid_t p;
-    unsigned long long st;
-    char why[16];
-    if (pidfile_read(path, &p, &st, why, sizeof(why)) == PF_OK && p == pid)
-        unlink(path);
-}
+static const char *const k_keys[] = {"op",
+                                     "start",
+                                     "pidfile",
+                                     "writes_pidfile",
+                                     "stop_signal",
+                                     "stop_timeout",
+                                     "start_timeout",
+                                     "settle",
+                                     "env_passthrough",
+                                     "workdir",
+                                     "user",
+                                     "group",
+                                     "log_file",
+                                     NULL};
 
 /* ---- state ---------------------------------------------------------------------- */
 
@@ -168,8 +128,11 @@ static void proc_destroy(void *p)
     if (!s)
         return;
     pthread_mutex_destroy(&s->mu);
+    if (s->child_fd >= 0)
+        close(s->child_fd);
     vigil__argv_free(&s->argv);
     vigil__free(s->pidfile);
+    vigil__free(s->record);
     vigil__action_strv_free(s->env_names);
     vigil__free(s->workdir);
     vigil__ids_free(&s->ids);
@@ -188,12 +151,58 @@ static int get_positive(int64_t *out, const vigil_config_node *map, const char *
     return rc;
 }
 
+/* Refuses `path` (the value of `key`) when others may write its directory. */
+static int check_dir(const vigil_config_node *config, const char *key, const char *path)
+{
+    char why[PATH_MAX + 160];
+    if (!path || vigil__proc_dir_check(path, why, sizeof(why)) == VIGIL_OK)
+        return VIGIL_OK;
+    const vigil_config_node *n = vigil_config_node_get(config, key);
+    return vigil__action_cfg_error(n ? n : config, VIGIL_EPERM, "%s: %s", path, why);
+}
+
+/* Sets s->child to `pid` when it is our unreaped child; opens its pidfd. */
+static void adopt(proc_state *s, pid_t pid, unsigned long long start)
+{
+    vigil__proc_statinfo ps;
+    if (pid <= 1 || vigil__proc_stat(pid, &ps) != VIGIL_OK || ps.starttime != start ||
+        ps.state == 'Z' || waitpid(pid, NULL, WNOHANG) != 0)
+        return;
+    s->child = pid;
+    s->child_fd = vigil__proc_pidfd_open(pid);
+}
+
+/* <state_dir>/<pidfile path, '%' and '/' percent-encoded>.started: one
+ * record per pidfile, shared by every action that names it. */
+static int record_path(char **out, const char *state_dir, const char *pidfile)
+{
+    vigil_buf b = VIGIL_BUF_INIT;
+    int rc = vigil__buf_printf(&b, "%s/", state_dir);
+    size_t name_at = b.size;
+    for (const char *p = pidfile; !rc && *p; p++)
+        rc = *p == '/'   ? vigil__buf_puts(&b, "%2F")
+             : *p == '%' ? vigil__buf_puts(&b, "%25")
+                         : vigil__buf_putc(&b, *p);
+    if (!rc)
+        rc = vigil__buf_puts(&b, ".started");
+    if (!rc && b.size - name_at > NAME_MAX)
+        rc = vigil__error_set(
+            VIGIL_ELIMIT, "pidfile path %.200s is too long to name Vigil's record of it", pidfile);
+    if (rc) {
+        vigil_buf_dispose(&b);
+        return rc;
+    }
+    *out = vigil__buf_detach(&b);
+    return VIGIL_OK;
+}
+
 static int proc_create(void **state, const vigil_config_node *config,
                        const vigil_action_context *ctx)
 {
     proc_state *s = vigil__calloc(1, sizeof(*s));
     if (!s)
         return vigil__error_oom();
+    s->child_fd = -1;
     if (pthread_mutex_init(&s->mu, NULL) != 0) {
         vigil__free(s);
         return vigil__error_set(VIGIL_ERROR, "cannot create a mutex");
@@ -216,6 +225,8 @@ static int proc_create(void **state, const vigil_config_node *config,
     if (!rc)
         rc = vigil__action_get_path(&s->pidfile, config, "pidfile", ctx->base_dir);
     if (!rc)
+        rc = vigil_config_get_bool(&s->writes_pidfile, config, "writes_pidfile", 0);
+    if (!rc)
         rc = vigil__action_get_signal(&s->stop_signal, config, "stop_signal", SIGTERM);
     if (!rc)
         rc = get_positive(&s->stop_timeout_ms, config, "stop_timeout", 10000, false);
@@ -229,25 +240,56 @@ static int proc_create(void **state, const vigil_config_node *config,
         rc = vigil__action_get_path(&s->log_file, config, "log_file", ctx->base_dir);
     if (!rc && !(s->name = vigil__strdup(ctx->action_name)))
         rc = vigil__error_oom();
+    if (!rc && ctx->version >= 1 && ctx->state_dir)
+        rc = record_path(&s->record, ctx->state_dir, s->pidfile);
+    if (!rc)
+        rc = check_dir(config, "pidfile", s->pidfile);
+    if (!rc)
+        rc = check_dir(config, "log_file", s->log_file);
+    if (!rc && s->record) {
+        char why[PATH_MAX + 160];
+        if (vigil__proc_dir_check(s->record, why, sizeof(why)) != VIGIL_OK)
+            rc = vigil__action_cfg_error(config, VIGIL_EPERM, "state_dir: %s", why);
+    }
     if (rc) {
         proc_destroy(s);
         return rc;
     }
+    s->uid = s->ids.set ? s->ids.uid : geteuid();
     s->logger = ctx->logger;
     s->getenv = ctx->getenv;
     s->getenv_payload = ctx->getenv_payload;
-    /* Adopt a running child named by the pidfile (a registry rebuilt on reload). */
-    pid_t pid;
-    unsigned long long st;
-    char why[16];
-    vigil__proc_statinfo ps;
-    if (pidfile_read(s->pidfile, &pid, &st, why, sizeof(why)) == PF_OK &&
-        vigil__proc_stat(pid, &ps) == VIGIL_OK && ps.starttime == st && ps.state != 'Z' &&
-        waitpid(pid, NULL, WNOHANG) == 0)
-        s->child = pid;
+    /* Adopt a running child named by Vigil's record or by Vigil's pidfile (a
+     * registry rebuilt on reload). */
+    vigil__pidfile pf;
+    char why[PATH_MAX + 160];
+    if (s->record &&
+        vigil__proc_pidfile_read(s->record, &pf, why, sizeof(why)) == VIGIL__PIDFILE_OK &&
+        pf.has_start)
+        adopt(s, pf.pid, pf.start);
+    if (!s->child &&
+        vigil__proc_pidfile_read(s->pidfile, &pf, why, sizeof(why)) == VIGIL__PIDFILE_OK &&
+        pf.has_start)
+        adopt(s, pf.pid, pf.start);
     vigil_error_clear();
     *state = s;
     return VIGIL_OK;
+}
+
+/* The child `pid` is gone: forget it, remove its record and (when Vigil
+ * writes it) its pidfile. */
+static void forget_child(proc_state *s, pid_t pid)
+{
+    if (s->record)
+        vigil__proc_pidfile_remove(s->record, pid);
+    if (!s->writes_pidfile)
+        vigil__proc_pidfile_remove(s->pidfile, pid);
+    if (pid == s->child) {
+        if (s->child_fd >= 0)
+            close(s->child_fd);
+        s->child_fd = -1;
+        s->child = 0;
+    }
 }
 
 /* Reaps our child if it exited; returns true when it did. Locked. */
@@ -269,8 +311,7 @@ static bool reap_locked(proc_state *s, bool log_exit)
                        "action=%s pid=%d exit_code=%d", s->name, (int)s->child,
                        WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
-    pidfile_remove(s->pidfile, s->child);
-    s->child = 0;
+    forget_child(s, s->child);
     return true;
 }
 
@@ -285,47 +326,111 @@ static void proc_reap(void *p)
 
 /* ---- probe, stop, start ---------------------------------------------------------- */
 
-enum { PR_MISSING = 0, PR_BAD, PR_STALE, PR_RUNNING };
+enum { PR_MISSING = 0, PR_REFUSED, PR_RUNNING };
 
-/* Finds out whether the pidfile names our program; on PR_RUNNING *pidfd
- * refers to it (or is -1 without pidfd support). */
-static int probe(proc_state *s, pid_t *pid, int *pidfd, vigil_buf *out)
+/* Decides whether live-or-not `pid`, named by `what` (a path), is our
+ * program. PR_RUNNING with *pidfd open on it (or -1 without pidfd support),
+ * PR_MISSING when it is not running (said in `out`), PR_REFUSED when it runs
+ * but is not provably the configured program (said in `out`, *reason set). */
+static int check_pid(proc_state *s, const vigil__pidfile *pf, const char *what, int *pidfd,
+                     vigil_buf *out, const char **reason)
 {
-    unsigned long long st;
-    char why[512];
+    pid_t pid = pf->pid;
     *pidfd = -1;
-    int pf = pidfile_read(s->pidfile, pid, &st, why, sizeof(why));
-    if (pf == PF_MISSING)
-        return PR_MISSING;
-    if (pf == PF_BAD) {
-        vigil__buf_puts(out, why);
-        return PR_BAD;
+    if (pid == getpid()) {
+        vigil__buf_printf(out, "%s names pid %d, Vigil itself; not signalled", what, (int)pid);
+        *reason = "wrong_program";
+        return PR_REFUSED;
     }
-    vigil__proc_statinfo ps;
-    int fd = vigil__proc_pidfd_open(*pid);
-    int rc = vigil__proc_stat(*pid, &ps);
-    if (rc == VIGIL_OK && ps.state == 'Z' && waitpid(*pid, NULL, WNOHANG) == *pid) {
-        if (*pid == s->child)
-            s->child = 0;
-        rc = VIGIL_ENOTFOUND;
-    }
-    if (rc != VIGIL_OK || ps.state == 'Z') {
-        vigil__buf_printf(out, "pidfile named pid %d, which is no longer running\n", (int)*pid);
-    } else if (ps.starttime != st) {
+    int fd = vigil__proc_pidfd_open(pid);
+    vigil__proc_statinfo ps, again;
+    int rc = vigil__proc_stat(pid, &ps);
+    char why[PATH_MAX + 200];
+    int verdict = PR_MISSING;
+    if (rc != VIGIL_OK || ps.state == 'Z' || ps.state == 'X') {
+        vigil__buf_printf(out, "%s named pid %d, which is no longer running\n", what, (int)pid);
+    } else if (pf->has_start && ps.starttime != pf->start) {
         vigil__buf_printf(out,
-                          "pidfile named pid %d, which is another process now (start time %llu, "
-                          "pidfile says %llu); not signalled\n",
-                          (int)*pid, ps.starttime, st);
+                          "%s named pid %d, which is another process now (start time %llu, "
+                          "the file says %llu); not signalled\n",
+                          what, (int)pid, ps.starttime, pf->start);
         vigil__log(s->logger, VIGIL_LOG_WARN, "action", "stale pidfile names a reused pid",
-                   "action=%s pid=%d", s->name, (int)*pid);
+                   "action=%s pid=%d", s->name, (int)pid);
     } else {
-        *pidfd = fd;
-        return PR_RUNNING;
+        int id = vigil__proc_identity(pid, s->argv.text[0], s->uid, why, sizeof(why));
+        if (id == VIGIL__ID_PROGRAM || id == VIGIL__ID_USER) {
+            vigil__buf_printf(out,
+                              "%s names running pid %d, which is not provably %s: %s; not "
+                              "signalled",
+                              what, (int)pid, s->argv.text[0], why);
+            *reason = id == VIGIL__ID_PROGRAM ? "wrong_program" : "wrong_user";
+            vigil__log(s->logger, VIGIL_LOG_WARN, "action",
+                       "pidfile names a process that is "
+                       "not the program; not signalled",
+                       "action=%s pid=%d check=%s", s->name, (int)pid, *reason);
+            verdict = PR_REFUSED;
+        } else if (id == VIGIL__ID_OK && vigil__proc_stat(pid, &again) == VIGIL_OK &&
+                   again.starttime == ps.starttime && again.state != 'Z') {
+            *pidfd = fd; /* opened before the checks: it refers to the checked process */
+            return PR_RUNNING;
+        } else {
+            vigil__buf_printf(out, "%s named pid %d, which is no longer running\n", what, (int)pid);
+        }
     }
     if (fd >= 0)
         close(fd);
-    unlink(s->pidfile);
-    return PR_STALE;
+    return verdict;
+}
+
+/* Finds out whether the program runs; on PR_RUNNING *pid is its pid and
+ * *pidfd refers to it (or is -1 without pidfd support). */
+static int probe(proc_state *s, pid_t *pid, int *pidfd, vigil_buf *out, const char **reason)
+{
+    *pidfd = -1;
+    if (s->child > 0) { /* our own child, not reaped: proven by its pidfd */
+        *pid = s->child;
+        if (s->child_fd >= 0)
+            *pidfd = fcntl(s->child_fd, F_DUPFD_CLOEXEC, 3);
+        return PR_RUNNING;
+    }
+    vigil__pidfile pf;
+    char why[PATH_MAX + 160];
+    int r = vigil__proc_pidfile_read(s->pidfile, &pf, why, sizeof(why));
+    if (r == VIGIL__PIDFILE_SYMLINK) {
+        vigil__buf_puts(out, why);
+        *reason = "bad_pidfile";
+        return PR_REFUSED;
+    }
+    if (r == VIGIL__PIDFILE_UNREADABLE || r == VIGIL__PIDFILE_GARBAGE)
+        vigil__buf_printf(out, "%s: taken as not running\n", why);
+    pid_t named = 0;
+    if (r == VIGIL__PIDFILE_OK) {
+        int v = check_pid(s, &pf, "pidfile", pidfd, out, reason);
+        if (v != PR_MISSING) {
+            *pid = pf.pid;
+            return v;
+        }
+        named = pf.pid;
+        if (!s->writes_pidfile)
+            vigil__proc_pidfile_remove(s->pidfile, pf.pid);
+    }
+    /* The pidfile names nothing running: what Vigil started may still run
+     * (the program removed or has not written its pidfile yet). */
+    if (s->record &&
+        vigil__proc_pidfile_read(s->record, &pf, why, sizeof(why)) == VIGIL__PIDFILE_OK &&
+        pf.has_start && pf.pid != named) {
+        vigil_buf scratch = VIGIL_BUF_INIT;
+        const char *ignored = NULL;
+        int v = check_pid(s, &pf, "Vigil's record", pidfd, &scratch, &ignored);
+        vigil_buf_dispose(&scratch);
+        if (v == PR_RUNNING) {
+            vigil__buf_printf(out, "Vigil's record names running pid %d\n", (int)pf.pid);
+            *pid = pf.pid;
+            return PR_RUNNING;
+        }
+        vigil__proc_pidfile_remove(s->record, pf.pid); /* stale */
+    }
+    return PR_MISSING;
 }
 
 static void send_sig(pid_t pid, int pidfd, bool group, int sig)
@@ -363,8 +468,8 @@ static int stop(proc_state *s, pid_t pid, int pidfd, const vigil_action_exec *ex
             until = now + 5000;
         gone = vigil__proc_wait_gone(pid, pidfd, until, &status);
     }
-    if (pid == s->child && gone)
-        s->child = 0;
+    if (gone)
+        forget_child(s, pid);
     if (!gone) {
         vigil__buf_printf(out, "pid %d is still running after SIGKILL\n", (int)pid);
         return VIGIL_EBUSY;
@@ -377,8 +482,25 @@ static int stop(proc_state *s, pid_t pid, int pidfd, const vigil_action_exec *ex
     else
         vigil__buf_printf(out, "stopped pid %d with %s\n", (int)pid,
                           vigil__action_signal_name(s->stop_signal));
-    pidfile_remove(s->pidfile, pid);
     return VIGIL_OK;
+}
+
+/* Records what Vigil started in its state directory (created when missing). */
+static int write_record(proc_state *s, pid_t pid, unsigned long long start)
+{
+    if (!s->record)
+        return VIGIL_OK;
+    char *slash = strrchr(s->record, '/');
+    if (slash && slash != s->record) {
+        *slash = '\0';
+        int r = mkdir(s->record, 0700);
+        int e = errno;
+        *slash = '/';
+        if (r != 0 && e != EEXIST)
+            return vigil__error_set(VIGIL_EIO, "cannot create the state directory of %s: %s",
+                                    s->record, strerror(e));
+    }
+    return vigil__proc_pidfile_write(s->record, pid, start);
 }
 
 static int start(proc_state *s, const vigil_action_exec *exec, vigil_buf *out,
@@ -395,15 +517,19 @@ static int start(proc_state *s, const vigil_action_exec *exec, vigil_buf *out,
     }
     vigil_action_request none = VIGIL_ACTION_REQUEST_INIT;
     vigil__argv_expand(&s->argv, &none, argv);
-    int fd = s->log_file ? open(s->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)
-                         : open("/dev/null", O_WRONLY | O_CLOEXEC);
+    int fd = s->log_file
+                 ? open(s->log_file,
+                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640)
+                 : open("/dev/null", O_WRONLY | O_CLOEXEC);
     pid_t pid = -1;
     int64_t until = vigil__monotonic_ms() + s->start_timeout_ms;
     if (until > exec->deadline_ms)
         until = exec->deadline_ms;
     if (fd < 0) {
-        vigil__buf_printf(out, "cannot open %s: %s", s->log_file ? s->log_file : "/dev/null",
-                          strerror(errno));
+        int e = errno;
+        vigil__buf_printf(
+            out, "cannot open %s: %s%s", s->log_file ? s->log_file : "/dev/null", strerror(e),
+            e == ELOOP ? " (a symbolic link: log files are opened with O_NOFOLLOW)" : "");
         rc = vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "spawn_failed", out);
     } else {
         if (fd < 3) { /* keep 0..2 free for the child's dup2 */
@@ -425,6 +551,7 @@ static int start(proc_state *s, const vigil_action_exec *exec, vigil_buf *out,
                 rc == VIGIL_ETIMEOUT ? "timeout" : "spawn_failed", out);
         } else if (rc == VIGIL_OK) {
             s->child = pid;
+            s->child_fd = vigil__proc_pidfd_open(pid);
         }
     }
     vigil__action_strv_free(env);
@@ -434,12 +561,14 @@ static int start(proc_state *s, const vigil_action_exec *exec, vigil_buf *out,
     vigil__proc_statinfo ps;
     rc = vigil__proc_stat(pid, &ps);
     if (!rc)
-        rc = pidfile_write(s->pidfile, pid, ps.starttime);
+        rc = write_record(s, pid, ps.starttime);
+    if (!rc && !s->writes_pidfile)
+        rc = vigil__proc_pidfile_write(s->pidfile, pid, ps.starttime);
     if (rc) {
         vigil__buf_printf(out, "%s; stopping pid %d again", vigil_error_last()->message, (int)pid);
         kill(-pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        s->child = 0;
+        forget_child(s, pid);
         return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "pidfile", out);
     }
     if (s->settle_ms > 0) {
@@ -448,8 +577,7 @@ static int start(proc_state *s, const vigil_action_exec *exec, vigil_buf *out,
         if (settle > until)
             settle = until;
         if (vigil__proc_wait_gone(pid, -1, settle, &status)) {
-            s->child = 0;
-            pidfile_remove(s->pidfile, pid);
+            forget_child(s, pid);
             if (status != -1 && WIFEXITED(status)) {
                 result->exit_code = WEXITSTATUS(status);
                 vigil__buf_printf(out, "pid %d exited with code %d right after starting", (int)pid,
@@ -481,9 +609,10 @@ static int proc_execute(void *p, const vigil_action_request *req, const vigil_ac
     reap_locked(s, true);
     pid_t pid;
     int pidfd = -1;
-    int pr = probe(s, &pid, &pidfd, &out);
-    if (pr == PR_BAD) {
-        rc = vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "bad_pidfile", &out);
+    const char *reason = NULL;
+    int pr = probe(s, &pid, &pidfd, &out, &reason);
+    if (pr == PR_REFUSED) {
+        rc = vigil__action_result_fill(result, VIGIL_ACTION_FAILED, reason, &out);
         goto done;
     }
     if (s->op == OP_START && pr == PR_RUNNING) {
@@ -496,7 +625,7 @@ static int proc_execute(void *p, const vigil_action_request *req, const vigil_ac
             rc = vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "stop_failed", &out);
             goto done;
         }
-        if (pr == PR_MISSING)
+        if (pr == PR_MISSING && out.size == 0)
             vigil__buf_puts(&out, "not running\n");
         if (s->op == OP_STOP) {
             rc = vigil__action_result_fill(result, VIGIL_ACTION_SUCCEEDED, NULL, &out);

@@ -209,6 +209,7 @@ struct vigil_action_registry {
     vigil_clock_cb clock;
     void *clock_payload;
     int64_t max_timeout_ms;
+    char *state_dir;
     reg_type **types;
     size_t ntypes, ctypes;
     /* consulted after types, borrowed (vigil__action_registry_set_fallback) */
@@ -293,6 +294,18 @@ int vigil_action_registry_new(vigil_action_registry **out,
         vigil_action_registry_free(r);
         return vigil__error_oom();
     }
+    if (opts->state_dir) {
+        int rc = vigil__action_path(&r->state_dir, NULL, opts->state_dir, opts->base_dir);
+        if (rc) {
+            vigil_action_registry_free(r);
+            return rc == VIGIL_ENOMEM ? rc
+                                      : vigil__error_set(VIGIL_EINVAL,
+                                                         "action registry options: state_dir "
+                                                         "\"%.200s\" is relative and there is "
+                                                         "no base_dir",
+                                                         opts->state_dir);
+        }
+    }
     *out = r;
     return VIGIL_OK;
 }
@@ -340,6 +353,7 @@ void vigil_action_registry_free(vigil_action_registry *registry)
     }
     vigil__free(registry->types);
     vigil__free(registry->base_dir);
+    vigil__free(registry->state_dir);
     vigil__free(registry->host);
     vigil__free(registry);
 }
@@ -597,7 +611,8 @@ static int parse_action(vigil_action_registry *r, const vigil_config_node *map, 
                                 r->getenv_payload,
                                 r->clock,
                                 r->clock_payload,
-                                t->t.payload};
+                                t->t.payload,
+                                r->state_dir};
     void *state = NULL;
     if ((rc = t->t.create(&state, map, &ctx)))
         goto fail;

@@ -2,21 +2,33 @@
  * pidfile or by their exact name.
  *
  *   signal: HUP              # HUP, TERM, USR1, ... (with or without SIG); default HUP
- *   pidfile: /run/nginx.pid  # the first number in it is the pid; when a
- *                            # second one follows (Vigil's "PID STARTTIME"),
- *                            # the process must have that start time
+ *   pidfile: /run/nginx.pid  # "PID" or Vigil's "PID STARTTIME" (then the
+ *                            # process must have that start time)
+ *   program: /usr/sbin/nginx # required with pidfile: /proc/PID/exe must be this file
+ *   user: root               # the process's effective user; default: Vigil's
  *   process: nginx           # exact name (/proc/PID/comm, at most 15 bytes):
  *                            # every process of that name; with pidfile, the
  *                            # pid must have that name
  *
- * At least one of pidfile and process is required. Vigil itself is never
- * signalled. Result reasons: not_running (nothing matched, or the pid is not
- * the expected process), signal_failed (kill(2) failed, e.g. EPERM). */
+ * At least one of pidfile and process is required. Identity rules (as for
+ * the process action): a pidfile is opened with O_NOFOLLOW (a symbolic link
+ * is refused) and its directory must not be writable by other users (checked
+ * when the action is configured); the pid it names is signalled only when
+ * /proc/PID/exe is `program` and its effective user is `user`. By name,
+ * every match must also pass the `program` (when given) and `user` checks;
+ * the others are skipped. Vigil itself is never signalled. The check and
+ * the signal refer to the same process (a pidfd opened before the checks).
+ * Result reasons: not_running (nothing matched, or the pid is gone or
+ * another process now), bad_pidfile (a symlink, unreadable, or no pid in
+ * it), wrong_program, wrong_user (the pid is not provably the program),
+ * signal_failed (kill(2) failed, e.g. EPERM). */
 #include "action/action_int.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +41,11 @@ typedef struct sig_state {
     int sig;
     char *pidfile;
     char *process;
+    char *program; /* NULL by name without program */
+    uid_t uid;     /* the expected effective user */
 } sig_state;
 
-static const char *const k_keys[] = {"signal", "pidfile", "process", NULL};
+static const char *const k_keys[] = {"signal", "pidfile", "process", "program", "user", NULL};
 
 static void sig_destroy(void *p)
 {
@@ -40,7 +54,32 @@ static void sig_destroy(void *p)
         return;
     vigil__free(s->pidfile);
     vigil__free(s->process);
+    vigil__free(s->program);
     vigil__free(s);
+}
+
+/* The optional `user` key: a name or a uid; default the effective user. */
+static int expected_user(uid_t *out, const vigil_config_node *config)
+{
+    const char *name = NULL;
+    *out = geteuid();
+    int rc = vigil_config_get_string(&name, config, "user", NULL);
+    if (rc || !name)
+        return rc;
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(name, &end, 10);
+    if (*name >= '0' && *name <= '9' && !*end && !errno && v < UINT32_MAX) {
+        *out = (uid_t)v;
+        return VIGIL_OK;
+    }
+    if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || !res)
+        return vigil__action_cfg_error(vigil_config_node_get(config, "user"), VIGIL_ENOTFOUND,
+                                       "unknown user \"%.64s\"", name);
+    *out = pw.pw_uid;
+    return VIGIL_OK;
 }
 
 static int sig_create(void **state, const vigil_config_node *config,
@@ -68,6 +107,18 @@ static int sig_create(void **state, const vigil_config_node *config,
     if (!rc && !s->pidfile && !s->process)
         rc = vigil__action_cfg_error(config, VIGIL_EMISSING,
                                      "a signal action needs \"pidfile\" or \"process\"");
+    if (!rc)
+        rc = vigil__action_get_path(&s->program, config, "program", ctx->base_dir);
+    if (!rc && s->pidfile && !s->program)
+        rc = vigil__action_cfg_error(config, VIGIL_EMISSING,
+                                     "a signal action with a pidfile needs \"program\" (the "
+                                     "executable the pid must run, e.g. /usr/sbin/nginx)");
+    if (!rc)
+        rc = expected_user(&s->uid, config);
+    char why[PATH_MAX + 160];
+    if (!rc && s->pidfile && vigil__proc_dir_check(s->pidfile, why, sizeof(why)) != VIGIL_OK)
+        rc = vigil__action_cfg_error(vigil_config_node_get(config, "pidfile"), VIGIL_EPERM,
+                                     "%s: %s", s->pidfile, why);
     if (rc) {
         sig_destroy(s);
         return rc;
@@ -97,50 +148,66 @@ static bool read_comm(pid_t pid, char *buf, size_t size)
 static int by_pidfile(sig_state *s, vigil_buf *out, vigil_action_result *result)
 {
     const char *name = vigil__action_signal_name(s->sig);
-    int fd = open(s->pidfile, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        vigil__buf_printf(out, "cannot read pidfile %s: %s", s->pidfile, strerror(errno));
+    vigil__pidfile pf;
+    char why[PATH_MAX + 200];
+    int r = vigil__proc_pidfile_read(s->pidfile, &pf, why, sizeof(why));
+    if (r == VIGIL__PIDFILE_MISSING) {
+        vigil__buf_printf(out, "cannot read pidfile %s: %s", s->pidfile, strerror(ENOENT));
         return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "not_running", out);
     }
-    char buf[128];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    buf[n < 0 ? 0 : n] = '\0';
-    long long pid;
-    unsigned long long start;
-    int k = sscanf(buf, "%lld %llu", &pid, &start);
-    if (k < 1 || pid <= 1 || pid > 0x7fffffffLL) {
-        vigil__buf_printf(out, "pidfile %s does not hold a pid", s->pidfile);
-        return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "not_running", out);
+    if (r != VIGIL__PIDFILE_OK) {
+        vigil__buf_puts(out, why);
+        return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "bad_pidfile", out);
     }
-    int pidfd = vigil__proc_pidfd_open((pid_t)pid);
-    vigil__proc_statinfo ps;
+    pid_t pid = pf.pid;
+    int pidfd = vigil__proc_pidfd_open(pid);
+    vigil__proc_statinfo ps, again;
     char comm[64];
-    const char *why = NULL;
-    if (pid == getpid())
-        why = "is Vigil itself";
-    else if (vigil__proc_stat((pid_t)pid, &ps) != VIGIL_OK || ps.state == 'Z')
-        why = "is not running";
-    else if (k == 2 && ps.starttime != start)
-        why = "is another process now (its start time differs from the pidfile's)";
-    else if (s->process &&
-             (!read_comm((pid_t)pid, comm, sizeof(comm)) || strcmp(comm, s->process) != 0))
-        why = "is not the expected process";
-    if (why) {
+    const char *reason = "not_running";
+    int id = VIGIL__ID_OK;
+    why[0] = '\0';
+    bool bad = true;
+    if (pid == getpid()) {
+        snprintf(why, sizeof(why), "is Vigil itself");
+        reason = "wrong_program";
+    } else if (vigil__proc_stat(pid, &ps) != VIGIL_OK || ps.state == 'Z') {
+        snprintf(why, sizeof(why), "is not running");
+    } else if (pf.has_start && ps.starttime != pf.start) {
+        snprintf(why, sizeof(why),
+                 "is another process now (its start time differs from the pidfile's)");
+    } else if (s->process &&
+               (!read_comm(pid, comm, sizeof(comm)) || strcmp(comm, s->process) != 0)) {
+        snprintf(why, sizeof(why), "is not the expected process");
+    } else if ((id = vigil__proc_identity(pid, s->program, s->uid, why, sizeof(why))) ==
+               VIGIL__ID_PROGRAM) {
+        reason = "wrong_program";
+    } else if (id == VIGIL__ID_USER) {
+        reason = "wrong_user";
+    } else if (id == VIGIL__ID_GONE || vigil__proc_stat(pid, &again) != VIGIL_OK ||
+               again.starttime != ps.starttime) {
+        snprintf(why, sizeof(why), "is not running");
+    } else {
+        bad = false;
+    }
+    if (bad) {
         if (pidfd >= 0)
             close(pidfd);
-        vigil__buf_printf(out, "pid %lld from %s %s; not signalled", pid, s->pidfile, why);
-        return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "not_running", out);
+        if (id == VIGIL__ID_PROGRAM || id == VIGIL__ID_USER)
+            vigil__buf_printf(out, "pid %d from %s is not provably %s: %s; not signalled", (int)pid,
+                              s->pidfile, s->program, why);
+        else
+            vigil__buf_printf(out, "pid %d from %s %s; not signalled", (int)pid, s->pidfile, why);
+        return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, reason, out);
     }
-    int r = vigil__proc_pidfd_signal(pidfd, (pid_t)pid, s->sig);
+    int rs = vigil__proc_pidfd_signal(pidfd, pid, s->sig);
     int err = errno;
     if (pidfd >= 0)
         close(pidfd);
-    if (r != 0) {
-        vigil__buf_printf(out, "cannot send %s to pid %lld: %s", name, pid, strerror(err));
+    if (rs != 0) {
+        vigil__buf_printf(out, "cannot send %s to pid %d: %s", name, (int)pid, strerror(err));
         return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "signal_failed", out);
     }
-    vigil__buf_printf(out, "sent %s to pid %lld", name, pid);
+    vigil__buf_printf(out, "sent %s to pid %d", name, (int)pid);
     return vigil__action_result_fill(result, VIGIL_ACTION_SUCCEEDED, NULL, out);
 }
 
@@ -153,7 +220,7 @@ static int by_name(sig_state *s, vigil_buf *out, vigil_action_result *result)
         return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "not_running", out);
     }
     pid_t self = getpid();
-    size_t failed = 0, matched = 0;
+    size_t failed = 0, matched = 0, skipped = 0;
     int rc = vigil__buf_printf(out, "sent %s to", name);
     vigil_buf errs = VIGIL_BUF_INIT;
     struct dirent *e;
@@ -164,8 +231,20 @@ static int by_name(sig_state *s, vigil_buf *out, vigil_action_result *result)
         if (*end || pid <= 1 || pid == self || !read_comm((pid_t)pid, comm, sizeof(comm)) ||
             strcmp(comm, s->process) != 0 || !vigil__proc_alive((pid_t)pid))
             continue;
+        int pidfd = vigil__proc_pidfd_open((pid_t)pid);
+        char why[PATH_MAX + 200];
+        if (vigil__proc_identity((pid_t)pid, s->program, s->uid, why, sizeof(why)) !=
+            VIGIL__ID_OK) {
+            skipped++;
+            if (pidfd >= 0)
+                close(pidfd);
+            continue;
+        }
         matched++;
-        if (kill((pid_t)pid, s->sig) == 0) {
+        int r = vigil__proc_pidfd_signal(pidfd, (pid_t)pid, s->sig);
+        if (pidfd >= 0)
+            close(pidfd);
+        if (r == 0) {
             rc = vigil__buf_printf(out, " %ld", pid);
         } else {
             failed++;
@@ -180,6 +259,10 @@ static int by_name(sig_state *s, vigil_buf *out, vigil_action_result *result)
     vigil__buf_clear(out);
     if (matched == 0) {
         vigil__buf_printf(out, "no running process named \"%s\"", s->process);
+        if (skipped)
+            vigil__buf_printf(out, "%s%s run by uid %u (%zu other%s skipped)",
+                              s->program ? " that is " : "", s->program ? s->program : "",
+                              (unsigned)s->uid, skipped, skipped == 1 ? "" : "s");
         return vigil__action_result_fill(result, VIGIL_ACTION_FAILED, "not_running", out);
     }
     int ret;

@@ -1,6 +1,17 @@
 /* Built-in collector process: matches processes by pidfile, comm or command
  * line, reports their state, and watches each matched pid with a pidfd in an
- * epoll set so that an exit is reported as soon as it happens. */
+ * epoll set so that an exit is reported as soon as it happens.
+ *
+ * Pidfiles hold a bare "PID" (written by the program) or Vigil's
+ * "PID STARTTIME" (the start time must match). They are opened with
+ * O_NOFOLLOW; missing, unreadable (a symbolic link included), garbage or a
+ * dead pid all read as "not running" (process_up 0), an unreadable one with a
+ * warning in the log. A pidfile in a directory that other users may write is
+ * refused when the collector is created. With watch (the default), the
+ * pidfile's directory is watched with inotify too (atomic renames are seen):
+ * when the pidfile is rewritten to name a new running process, it is watched
+ * at once and process_up 1 is emitted from the event path, without waiting for
+ * the next collection. */
 #include "collector/coll_int.h"
 #include "proc/proc.h"
 
@@ -13,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #define MATCH_MAX   4096
@@ -40,7 +52,10 @@ typedef struct {
 typedef struct {
     const vigil_collector_context *ctx;
     match_mode mode;
-    char *pidfile; /* resolved */
+    char *pidfile;            /* resolved */
+    const char *pidfile_base; /* its last component, within pidfile */
+    int ino;                  /* inotify on the pidfile's directory (in epfd), or -1 */
+    bool warned;              /* an unreadable pidfile was logged */
     char *comm;
     regex_t re;
     bool have_re;
@@ -70,6 +85,8 @@ static void process_destroy(void *p)
         close(s->w[i].fd);
     if (s->epfd >= 0)
         close(s->epfd);
+    if (s->ino >= 0)
+        close(s->ino);
     if (s->have_re)
         regfree(&s->re);
     vigil__free(s->w);
@@ -116,9 +133,19 @@ static int read_config(proc_state *s, const vigil_config_node *config,
     if (strlen(s->label) > VIGIL_METRIC_TAG_VALUE_MAX)
         return vigil_error_set_at(VIGIL_ELIMIT, which, "too long to be a tag value; set name");
     switch (s->mode) {
-    case BY_PIDFILE:
+    case BY_PIDFILE: {
         s->pidfile = vigil__coll_resolve(ctx->base_dir, v);
-        return s->pidfile ? VIGIL_OK : VIGIL_ENOMEM;
+        if (!s->pidfile)
+            return VIGIL_ENOMEM;
+        const char *slash = strrchr(s->pidfile, '/');
+        s->pidfile_base = slash ? slash + 1 : s->pidfile;
+        char why[PATH_MAX + 160], msg[PATH_MAX + 300];
+        if (vigil__proc_dir_check(s->pidfile, why, sizeof(why)) != VIGIL_OK) {
+            snprintf(msg, sizeof(msg), "%s: %s", s->pidfile, why);
+            return vigil_error_set_at(VIGIL_EPERM, which, msg);
+        }
+        return VIGIL_OK;
+    }
     case BY_COMM:
         if (strlen(v) > COMM_MAX)
             return vigil_error_set_at(VIGIL_EVALUE, which,
@@ -143,6 +170,59 @@ static int read_config(proc_state *s, const vigil_config_node *config,
     return VIGIL_OK;
 }
 
+/* Watches the pidfile's directory with inotify (in the epoll set), so a
+ * rewrite of the pidfile, atomic rename included, is an event. Without
+ * inotify, or while the directory is missing, new processes are seen at the
+ * next collection (this is retried then). */
+static void watch_pidfile(proc_state *s)
+{
+    if (s->epfd < 0 || s->ino >= 0)
+        return;
+    char dir[PATH_MAX];
+    size_t n = (size_t)(s->pidfile_base - s->pidfile);
+    if (n == 0 || n >= sizeof(dir))
+        return;
+    memcpy(dir, s->pidfile, n);
+    dir[n > 1 ? n - 1 : n] = '\0';
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (inotify_add_watch(fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+        close(fd);
+        return;
+    }
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        close(fd);
+        return;
+    }
+    s->ino = fd;
+}
+
+/* Reads every pending inotify event; true when one names the pidfile. */
+static bool drain_inotify(proc_state *s)
+{
+    bool hit = false;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    for (;;) {
+        ssize_t n = read(s->ino, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
+            if ((ev->mask & IN_Q_OVERFLOW) || (ev->len && strcmp(ev->name, s->pidfile_base) == 0))
+                hit = true;
+            p += sizeof(struct inotify_event) + ev->len;
+        }
+    }
+    return hit;
+}
+
 static int process_create(void **state, const vigil_config_node *config,
                           const vigil_collector_context *ctx)
 {
@@ -151,6 +231,7 @@ static int process_create(void **state, const vigil_config_node *config,
         return vigil__error_oom();
     s->ctx = ctx;
     s->epfd = -1;
+    s->ino = -1;
     long t = sysconf(_SC_CLK_TCK), pg = sysconf(_SC_PAGESIZE);
     s->ticks = t > 0 ? (double)t : 100.0;
     s->page = pg > 0 ? (double)pg : 4096.0;
@@ -170,6 +251,8 @@ static int process_create(void **state, const vigil_config_node *config,
                 process_destroy(s);
                 return rc;
             }
+            if (s->mode == BY_PIDFILE)
+                watch_pidfile(s);
         } else {
             vigil__log(ctx->logger, VIGIL_LOG_INFO, "collector",
                        "pidfd_open is unavailable: process exits are seen at the next collection",
@@ -265,39 +348,28 @@ static int add_match(proc_state *s, const proc_info *info)
 
 static int scan_pidfile(proc_state *s)
 {
-    char buf[64];
-    if (read_small(s->pidfile, buf, sizeof(buf)) < 0) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return VIGIL_OK; /* no pidfile: not running */
-        return vigil__error_set(VIGIL_EIO, "cannot read pidfile %s: %s", s->pidfile,
-                                strerror(errno));
-    }
-    /* "PID\n", or "PID STARTTIME\n" as the process action writes it: the start
-     * time (field 22 of /proc/PID/stat) tells a reused pid from the program. */
-    char *end;
-    errno = 0;
-    long pid = strtol(buf, &end, 10);
-    bool has_start = false;
-    unsigned long long start = 0;
-    if (!errno && end != buf && (*end == ' ' || *end == '\t')) {
-        char *p = end;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (isdigit((unsigned char)*p)) {
-            start = strtoull(p, &end, 10);
-            has_start = true;
-        }
-    }
-    while (*end && isspace((unsigned char)*end))
-        end++;
-    if (errno || end == buf || *end || pid <= 0 || pid > INT_MAX) {
-        vigil__log(s->ctx->logger, VIGIL_LOG_DEBUG, "collector", "pidfile holds no pid",
-                   "process=%s", s->label);
+    vigil__pidfile pf;
+    char why[PATH_MAX + 160];
+    int r = vigil__proc_pidfile_read(s->pidfile, &pf, why, sizeof(why));
+    if (r == VIGIL__PIDFILE_UNREADABLE || r == VIGIL__PIDFILE_SYMLINK) {
+        if (!s->warned)
+            vigil__log(s->ctx->logger, VIGIL_LOG_WARN, "collector",
+                       "pidfile unreadable: taken as not running", "process=%s why=\"%s\"",
+                       s->label, why);
+        s->warned = true;
         return VIGIL_OK;
     }
+    s->warned = false;
+    if (r == VIGIL__PIDFILE_GARBAGE)
+        vigil__log(s->ctx->logger, VIGIL_LOG_DEBUG, "collector", "pidfile holds no pid",
+                   "process=%s", s->label);
+    if (r != VIGIL__PIDFILE_OK)
+        return VIGIL_OK; /* missing or garbage: not running */
+    /* With a start time (the process action's "PID STARTTIME"), it tells a
+     * reused pid from the program. */
     proc_info info;
-    if (read_stat(s, (int)pid, &info, NULL, 0) && running(&info) &&
-        (!has_start || info.start == (uint64_t)start))
+    if (read_stat(s, (int)pf.pid, &info, NULL, 0) && running(&info) &&
+        (!pf.has_start || info.start == (uint64_t)pf.start))
         return add_match(s, &info);
     return VIGIL_OK;
 }
@@ -515,6 +587,11 @@ static int process_collect(void *p, vigil_batch *out, int64_t now_ms)
 {
     proc_state *s = p;
     int64_t mono = vigil__monotonic_ms();
+    if (s->mode == BY_PIDFILE) {
+        watch_pidfile(s); /* the directory may exist by now */
+        if (s->ino >= 0)
+            drain_inotify(s); /* this collection reads the pidfile anyway */
+    }
     int rc = scan(s);
     if (rc == VIGIL_OK)
         rc = sync_watch(s);
@@ -538,22 +615,43 @@ static int process_on_event(void *p, vigil_batch *out, int64_t now_ms)
     if (s->epfd < 0)
         return VIGIL_OK;
     struct epoll_event evs[64];
-    bool any = false;
+    bool any = false, changed = false;
     for (;;) {
         int n = epoll_wait(s->epfd, evs, (int)VIGIL__ARRAY_LEN(evs), 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return vigil__error_set(VIGIL_EIO, "epoll_wait: %s", strerror(errno));
-        for (int k = 0; k < n; k++)
+        for (int k = 0; k < n; k++) {
+            if (s->ino >= 0 && evs[k].data.fd == s->ino) {
+                changed |= drain_inotify(s);
+                continue;
+            }
             for (size_t i = 0; i < s->nw; i++)
                 if (s->w[i].fd == evs[k].data.fd) {
                     unwatch(s, i);
                     any = true;
                     break;
                 }
+        }
         if (n < (int)VIGIL__ARRAY_LEN(evs))
             break;
+    }
+    if (!any && changed) {
+        /* The pidfile was rewritten. Only a new running process is news
+         * here: a pidfile caught half-written, or removed, is left to the
+         * exit events and the next collection. */
+        int rc = scan(s);
+        bool fresh = false;
+        for (size_t j = 0; rc == VIGIL_OK && j < s->ncur && !fresh; j++) {
+            fresh = true;
+            for (size_t i = 0; i < s->nw && fresh; i++)
+                fresh = !(s->w[i].pid == s->cur[j].pid && s->w[i].start == s->cur[j].start);
+        }
+        if (rc != VIGIL_OK || !fresh)
+            return rc;
+        rc = sync_watch(s);
+        return rc == VIGIL_OK ? emit_state(s, out, now_ms) : rc;
     }
     if (!any)
         return VIGIL_OK;

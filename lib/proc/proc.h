@@ -131,4 +131,51 @@ int vigil__proc_pidfd_signal(int pidfd, pid_t pid, int sig);
  * status when reaped (else -1). */
 bool vigil__proc_wait_gone(pid_t pid, int pidfd, int64_t deadline_ms, int *status);
 
+/* ---- pidfiles and the identity of the process they name (pidfile.c) ---- */
+
+/* What a pidfile says: a bare "PID" (written by the program) or Vigil's
+ * "PID STARTTIME" (STARTTIME is field 22 of /proc/PID/stat). */
+typedef struct vigil__pidfile {
+    pid_t pid;
+    unsigned long long start; /* when has_start */
+    int has_start;
+} vigil__pidfile;
+
+enum {
+    VIGIL__PIDFILE_OK = 0,
+    VIGIL__PIDFILE_MISSING,    /* no such file (or a missing directory) */
+    VIGIL__PIDFILE_UNREADABLE, /* open or read failed */
+    VIGIL__PIDFILE_GARBAGE,    /* holds no pid (empty, text, pid <= 1, trailing junk) */
+    VIGIL__PIDFILE_SYMLINK     /* a symbolic link: refused (O_NOFOLLOW) */
+};
+
+/* Parses "PID" or "PID STARTTIME" with optional surrounding blanks and one
+ * trailing newline. Returns 0, or -1 when the text holds no valid pid. */
+int vigil__proc_pidfile_parse(const char *text, vigil__pidfile *out);
+/* Reads and parses the pidfile at `path`, opened with O_NOFOLLOW and
+ * O_NONBLOCK (a FIFO never blocks). Returns VIGIL__PIDFILE_*; for anything
+ * but OK and MISSING writes a message naming the path to `why`. */
+int vigil__proc_pidfile_read(const char *path, vigil__pidfile *out, char *why, size_t whylen);
+/* Writes "PID STARTTIME\n" to a temporary file in the same directory
+ * (mode 0644, fsynced) and renames it over `path`. VIGIL_OK or VIGIL_EIO
+ * ("cannot write pidfile PATH: ..."), VIGIL_ENOMEM. */
+int vigil__proc_pidfile_write(const char *path, pid_t pid, unsigned long long start);
+/* Removes the pidfile at `path` when it still names `pid`. */
+void vigil__proc_pidfile_remove(const char *path, pid_t pid);
+/* Checks the directory that holds `path`: a directory writable by others
+ * (mode o+w, sticky or not) lets any user plant or replace the file, and is
+ * refused: VIGIL_EPERM with "directory DIR is writable by other users (mode
+ * 1777)" in `why`. VIGIL_OK also when the directory does not exist (yet). */
+int vigil__proc_dir_check(const char *path, char *why, size_t whylen);
+
+enum { VIGIL__ID_OK = 0, VIGIL__ID_PROGRAM, VIGIL__ID_USER, VIGIL__ID_GONE };
+/* Checks that live process `pid` runs `program` (/proc/PID/exe and the file
+ * are the same inode; NULL: any program) as user `uid` (the effective uid
+ * in /proc/PID/status).
+ * Returns VIGIL__ID_OK, or the check that failed with a message in `why`:
+ * VIGIL__ID_PROGRAM ("/proc/PID/exe is /usr/bin/sleep, not PROGRAM", or
+ * "cannot read /proc/PID/exe: Permission denied"), VIGIL__ID_USER ("it runs
+ * as uid 1000, not uid 0"), VIGIL__ID_GONE (it ended meanwhile). */
+int vigil__proc_identity(pid_t pid, const char *program, uid_t uid, char *why, size_t whylen);
+
 #endif

@@ -97,9 +97,9 @@ static int parse_guards(vigil_remediator_options *o, const vigil_config_node *ro
 
 static int parse(vigil_remediator_config *c)
 {
-    static const char *const top[] = {
-        "listen",        "http",   "secret_env", "max_skew", "security", "hub", "audit",
-        "audit_key_env", "guards", "execution",  "actions",  "log",      NULL};
+    static const char *const top[] = {"listen",  "http",  "secret_env",    "max_skew", "security",
+                                      "hub",     "audit", "audit_key_env", "guards",   "execution",
+                                      "actions", "log",   "state_dir",     NULL};
     static const char *const hub_keys[] = {"url",     "token_env", "attempts",
                                            "backoff", "timeout",   NULL};
     static const char *const exec_keys[] = {"workers", "queue", "tick", "recent", NULL};
@@ -142,8 +142,13 @@ static int parse(vigil_remediator_config *c)
         rc = vigil_config_get_duration(&skew, root, "max_skew", 0);
     if (!rc)
         rc = env_name(&c->rem.audit_key_env, root, "audit_key_env", 0);
+    if (!rc)
+        rc = vigil_config_get_string(&c->rem.state_dir, root, "state_dir", NULL);
     if (rc)
         return rc;
+    if (c->rem.state_dir && !*c->rem.state_dir)
+        return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(root, "state_dir"),
+                                  "expected a directory");
     c->rem.max_skew_s = skew / 1000;
     if (skew && skew < 1000)
         return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(root, "max_skew"),
@@ -213,6 +218,7 @@ static int parse(vigil_remediator_config *c)
     c->rem.actions = vigil_config_node_get(root, "actions");
     vigil_action_registry_options ro = VIGIL_ACTION_REGISTRY_OPTIONS_INIT;
     ro.base_dir = c->base_dir;
+    ro.state_dir = c->rem.state_dir;
     ro.logger.min_level = VIGIL_LOG_OFF;
     vigil_action_registry *reg = NULL;
     rc = vigil_action_registry_new(&reg, &ro);

@@ -1043,7 +1043,21 @@ static int build_registry(vigil_remediator *rem, const vigil_remediator_options 
     ro.base_dir = rem->base_dir;
     ro.clock = o->clock;
     ro.clock_payload = o->clock_payload;
+    char *dflt = NULL;
+    ro.state_dir = o->state_dir;
+    if (!ro.state_dir && (dflt = db_path(rem->store_url)) != NULL) {
+        size_t n = strlen(dflt) + 7;
+        char *sd = vigil__malloc(n);
+        if (!sd) {
+            vigil__free(dflt);
+            return vigil__error_oom();
+        }
+        snprintf(sd, n, "%s.state", dflt);
+        vigil__free(dflt);
+        ro.state_dir = dflt = sd;
+    }
     int rc = vigil_action_registry_new(&rem->registry, &ro);
+    vigil__free(dflt);
     if (!rc)
         rc = vigil_action_registry_add_builtins(rem->registry);
     if (!rc)

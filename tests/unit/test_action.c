@@ -333,6 +333,20 @@ START_TEST(config_errors_are_located)
          VIGIL_EVALUE, "expected start, stop or restart, got \"reload\""},
         {"  - {name: a, type: process, start: [/bin/sleep], pidfile: /tmp/x, stop_signal: NOPE}\n",
          VIGIL_EVALUE, "actions[0].stop_signal: unknown signal \"NOPE\""},
+        {"  - {name: a, type: process, start: [/bin/sleep], pidfile: /tmp/x.pid}\n", VIGIL_EPERM,
+         "actions[0].pidfile: /tmp/x.pid: directory /tmp is writable by other users (mode 1777)"},
+        {"  - {name: a, type: process, start: [/bin/sleep], pidfile: /run/x.pid, log_file: "
+         "/tmp/x.log}\n",
+         VIGIL_EPERM, "actions[0].log_file: /tmp/x.log: directory /tmp is writable by other users"},
+        {"  - {name: a, type: process, start: [/bin/sleep], pidfile: /run/x.pid, writes_pidfile: "
+         "maybe}\n",
+         VIGIL_EVALUE, "actions[0].writes_pidfile: expected a boolean"},
+        {"  - {name: a, type: signal, pidfile: /run/x.pid}\n", VIGIL_EMISSING,
+         "actions[0]: a signal action with a pidfile needs \"program\""},
+        {"  - {name: a, type: signal, pidfile: /tmp/x.pid, program: /bin/sleep}\n", VIGIL_EPERM,
+         "actions[0].pidfile: /tmp/x.pid: directory /tmp is writable by other users"},
+        {"  - {name: a, type: signal, process: x, user: no-such-user-vigil}\n", VIGIL_ENOTFOUND,
+         "actions[0].user: unknown user \"no-such-user-vigil\""},
         {"  - {name: a, type: process, start: [/bin/sleep], pidfile: run/x.pid}\n", VIGIL_EVALUE,
          "actions[0].pidfile: relative path \"run/x.pid\" needs a base directory"},
         {"  - {name: a, type: exec, argv: [/bin/echo], env_passthrough: [PATH]}\n", VIGIL_EVALUE,
@@ -479,6 +493,7 @@ START_TEST(design_example_configures)
         "    type: signal\n"
         "    signal: HUP\n"
         "    pidfile: /run/nginx.pid\n"
+        "    program: /usr/sbin/nginx\n"
         "    targets: \"^nginx$\"\n"
         "  - name: page_oncall\n"
         "    type: webhook\n"

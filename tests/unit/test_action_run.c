@@ -210,7 +210,7 @@ START_TEST(process_never_kills_a_reused_pid)
     vt_write_file(dir, "demo.pid", line, strlen(line));
     vigil_action_result res = run(r, "restart_demo", "demo", VIGIL_OK);
     ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
-    char want[256];
+    char want[1024];
     snprintf(want, sizeof(want), "pidfile named pid %d, which is another process now", (int)other);
     ck_assert_msg(strstr(res.output, want) && strstr(res.output, "not signalled"), "%s",
                   res.output);
@@ -219,19 +219,41 @@ START_TEST(process_never_kills_a_reused_pid)
     ck_assert_int_ne(started, other);
     vigil_action_result_clear(&res);
 
-    /* a pidfile without a start time (not Vigil's) is never acted upon */
+    /* a bare pid of our own child: proven by the pidfd the registry keeps */
     snprintf(line, sizeof(line), "%d\n", (int)started);
     vt_write_file(dir, "demo.pid", line, strlen(line));
     res = run(r, "restart_demo", "demo", VIGIL_OK);
-    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
-    ck_assert_str_eq(res.reason, "bad_pidfile");
-    ck_assert_ptr_nonnull(strstr(res.output, "without its start time"));
-    ck_assert(is_sleep_1000(started));
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    snprintf(want, sizeof(want), "stopped pid %d with TERM\nstarted pid ", (int)started);
+    ck_assert_msg(strncmp(res.output, want, strlen(want)) == 0, "%s", res.output);
+    ck_assert_int_eq(at_proc_state(started), 0);
+    started = read_pidfile(pidfile, NULL);
     vigil_action_result_clear(&res);
+
+    /* garbage: not running; the pid it cannot name is left alone */
     vt_write_file(dir, "demo.pid", "garbage\n", 8);
     res = run(r, "stop_demo", "demo", VIGIL_OK);
-    ck_assert_str_eq(res.reason, "bad_pidfile");
-    ck_assert_ptr_nonnull(strstr(res.output, "does not hold a pid"));
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    snprintf(want, sizeof(want), "pidfile %s does not hold a pid: taken as not running", pidfile);
+    ck_assert_str_eq(res.output, want);
+    ck_assert(is_sleep_1000(started));
+    vigil_action_result_clear(&res);
+    kill(started, SIGKILL); /* restart_demo's child: reaped here, forgotten there */
+    waitpid(started, NULL, 0);
+    /* garbage: not running, so start */
+    res = run(r, "start_demo", "demo", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    snprintf(want, sizeof(want),
+             "pidfile %s does not hold a pid: taken as not running\nstarted pid", pidfile);
+    ck_assert_msg(strncmp(res.output, want, strlen(want)) == 0, "%s", res.output);
+    started = read_pidfile(pidfile, NULL);
+    vigil_action_result_clear(&res);
+    /* Vigil's pidfile of another action's child: the configured program, by
+     * the expected user, so it is stopped */
+    res = run(r, "stop_demo", "demo", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    snprintf(want, sizeof(want), "stopped pid %d with TERM", (int)started);
+    ck_assert_str_eq(res.output, want);
     vigil_action_result_clear(&res);
 
     /* a pid that is gone: stale pidfile, nothing signalled */
@@ -246,9 +268,219 @@ START_TEST(process_never_kills_a_reused_pid)
     ck_assert_int_ne(access(pidfile, F_OK), 0);
     vigil_action_result_clear(&res);
 
-    kill(started, SIGKILL); /* ours (the registry's child): reaped below */
-    waitpid(started, NULL, 0);
     vigil_action_registry_free(r);
+}
+END_TEST
+
+/* A program started before Vigil, writing its own bare-pid pidfile. */
+static vigil_action_registry *own_pidfile_registry(const char *dir, const char *prog,
+                                                   const char *state_dir)
+{
+    char yaml[4096];
+    snprintf(yaml, sizeof(yaml),
+             "actions:\n"
+             "  - {name: restart_app, type: process, start: ['%s', '1000'], pidfile: "
+             "'%s/app.pid', writes_pidfile: true, stop_timeout: 2s, targets: '^app$'}\n"
+             "  - {name: start_app, type: process, op: start, start: ['%s', '1000'], pidfile: "
+             "'%s/app.pid', writes_pidfile: true, targets: '^app$'}\n",
+             prog, dir, prog, dir);
+    vigil_action_registry_options o = VIGIL_ACTION_REGISTRY_OPTIONS_INIT;
+    o.state_dir = state_dir;
+    return at_configure(&o, yaml);
+}
+
+START_TEST(process_any_pidfile_identity_checked)
+{
+    const char *dir = vt_tmpdir();
+    char prog[600], state[600], pidfile[600], record[700], line[64], want[2048];
+    snprintf(prog, sizeof(prog), "%s/app-sleep", dir);
+    at_copy_exe("/bin/sleep", prog);
+    snprintf(state, sizeof(state), "%s/state", dir);
+    snprintf(pidfile, sizeof(pidfile), "%s/app.pid", dir);
+    snprintf(record, sizeof(record), "%s/", state);
+    for (const char *q = pidfile; *q; q++)
+        snprintf(record + strlen(record), sizeof(record) - strlen(record),
+                 *q == '/' ? "%%2F" : "%c", *q);
+    strcat(record, ".started");
+    vigil_action_registry *r = own_pidfile_registry(dir, prog, state);
+
+    /* started before Vigil (not its child), bare pid: the configured program
+     * run by the expected user, so it is stopped and replaced */
+    pid_t before = spawn_prog(prog, "1000");
+    wait_state(before, 'S');
+    snprintf(line, sizeof(line), "%d\n", (int)before);
+    vt_write_file(dir, "app.pid", line, strlen(line));
+    vigil_action_result res = run(r, "restart_app", "app", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    snprintf(want, sizeof(want), "stopped pid %d with TERM\nstarted pid ", (int)before);
+    ck_assert_msg(strncmp(res.output, want, strlen(want)) == 0, "%s", res.output);
+    ck_assert_int_eq(at_proc_state(before), 0); /* stopped (and reaped: the test's child) */
+    pid_t started = (pid_t)atoi(res.output + strlen(want));
+    vigil_action_result_clear(&res);
+    /* the program's pidfile is its own: Vigil neither rewrote nor removed it */
+    char *text = at_read_file(pidfile);
+    ck_assert_str_eq(text, line);
+    free(text);
+    /* Vigil's own record names what it started */
+    unsigned long long st;
+    ck_assert_int_eq(read_pidfile(record, &st), started);
+    ck_assert_int_eq(st, proc_starttime(started));
+    struct stat sb;
+    ck_assert_int_eq(stat(state, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0700);
+
+    /* the pidfile names a dead pid, but Vigil's record (shared by the actions
+     * of that pidfile) names the program it started */
+    res = run(r, "start_app", "app", VIGIL_OK);
+    snprintf(want, sizeof(want),
+             "pidfile named pid %d, which is no longer running\nVigil's record names running pid "
+             "%d\nalready running (pid %d)",
+             (int)before, (int)started, (int)started);
+    ck_assert_str_eq(res.output, want);
+    vigil_action_result_clear(&res);
+
+    /* an unrelated live process (another program): refused, not signalled */
+    pid_t other = spawn_prog("/bin/sleep", "1000");
+    wait_state(other, 'S');
+    snprintf(line, sizeof(line), "%d\n", (int)other);
+    vt_write_file(dir, "app.pid", line, strlen(line));
+    vigil_action_registry_free(r); /* a new registry: `started` is not its child... */
+    kill(started, SIGKILL);        /* ...and gone */
+    waitpid(started, NULL, 0);
+    r = own_pidfile_registry(dir, prog, state);
+    res = run(r, "restart_app", "app", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    ck_assert_str_eq(res.reason, "wrong_program");
+    snprintf(want, sizeof(want),
+             "pidfile names running pid %d, which is not provably %s: /proc/%d/exe is ", (int)other,
+             prog, (int)other);
+    ck_assert_msg(strncmp(res.output, want, strlen(want)) == 0, "%s", res.output);
+    ck_assert_msg(strstr(res.output, "not the configured program") &&
+                      strstr(res.output, "not signalled"),
+                  "%s", res.output);
+    usleep(50000);
+    ck_assert_int_eq(at_proc_state(other), 'S'); /* lives on */
+    vigil_action_result_clear(&res);
+
+    /* Vigil itself */
+    snprintf(line, sizeof(line), "%d\n", (int)getpid());
+    vt_write_file(dir, "app.pid", line, strlen(line));
+    res = run(r, "restart_app", "app", VIGIL_OK);
+    ck_assert_str_eq(res.reason, "wrong_program");
+    ck_assert_ptr_nonnull(strstr(res.output, "Vigil itself; not signalled"));
+    vigil_action_result_clear(&res);
+
+    /* a symlinked pidfile is refused (O_NOFOLLOW): the process it leads to
+     * is not signalled, and nothing starts */
+    char target[700];
+    snprintf(target, sizeof(target), "%s/elsewhere.pid", dir);
+    snprintf(line, sizeof(line), "%d\n", (int)other);
+    vt_write_file(dir, "elsewhere.pid", line, strlen(line));
+    unlink(pidfile);
+    ck_assert_int_eq(symlink(target, pidfile), 0);
+    res = run(r, "restart_app", "app", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    ck_assert_str_eq(res.reason, "bad_pidfile");
+    snprintf(want, sizeof(want),
+             "pidfile %s is a symbolic link, refused (pidfiles are opened with O_NOFOLLOW)",
+             pidfile);
+    ck_assert_str_eq(res.output, want);
+    ck_assert_int_eq(at_proc_state(other), 'S');
+    vigil_action_result_clear(&res);
+    kill(other, SIGKILL);
+    waitpid(other, NULL, 0);
+
+    /* a dead pid: not running, so start */
+    unlink(pidfile);
+    snprintf(line, sizeof(line), "%d\n", (int)other);
+    vt_write_file(dir, "app.pid", line, strlen(line));
+    res = run(r, "restart_app", "app", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    snprintf(want, sizeof(want), "pidfile named pid %d, which is no longer running\nstarted pid",
+             (int)other);
+    ck_assert_msg(strncmp(res.output, want, strlen(want)) == 0, "%s", res.output);
+    vigil_action_result_clear(&res);
+    /* an unreadable pidfile (a directory here): not running either; our
+     * child is restarted as usual */
+    unlink(pidfile);
+    ck_assert_int_eq(mkdir(pidfile, 0700), 0);
+    res = run(r, "restart_app", "app", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
+    vigil_action_result_clear(&res);
+    rmdir(pidfile);
+    vigil_action_registry_free(r);
+    /* a registry built later adopts the child through Vigil's record */
+    pid_t last = read_pidfile(record, NULL);
+    r = own_pidfile_registry(dir, prog, state);
+    kill(last, SIGKILL);
+    for (int i = 0; i < 200 && at_proc_state(last) != 'Z'; i++)
+        usleep(5000);
+    ck_assert_int_eq(vigil_action_registry_reap(r), VIGIL_OK);
+    ck_assert_int_eq(at_proc_state(last), 0);
+    ck_assert_int_ne(access(record, F_OK), 0);
+    vigil_action_registry_free(r);
+}
+END_TEST
+
+START_TEST(process_log_file_symlink_and_open_dirs_refused)
+{
+    const char *dir = vt_tmpdir();
+    char yaml[4096], path[1024];
+    snprintf(path, sizeof(path), "%s/real.log", dir);
+    vt_write_file(dir, "real.log", "", 0);
+    char link[700];
+    snprintf(link, sizeof(link), "%s/l.log", dir);
+    ck_assert_int_eq(symlink(path, link), 0);
+    snprintf(yaml, sizeof(yaml),
+             "actions:\n  - {name: s, type: process, op: start, start: [/bin/sleep, '1000'], "
+             "pidfile: '%s/s.pid', log_file: '%s'}\n",
+             dir, link);
+    vigil_action_registry *r = at_configure(NULL, yaml);
+    vigil_action_result res = run(r, "s", "x", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    ck_assert_str_eq(res.reason, "spawn_failed");
+    ck_assert_msg(strstr(res.output, "(a symbolic link: log files are opened with O_NOFOLLOW)"),
+                  "%s", res.output);
+    vigil_action_result_clear(&res);
+    vigil_action_registry_free(r);
+
+    /* a world-writable pidfile directory is refused at load, with path and reason */
+    char open_dir[800];
+    snprintf(open_dir, sizeof(open_dir), "%s/open", dir);
+    ck_assert_int_eq(mkdir(open_dir, 0700), 0);
+    ck_assert_int_eq(chmod(open_dir, 0777), 0);
+    snprintf(yaml, sizeof(yaml),
+             "actions:\n  - {name: s, type: process, start: [/bin/sleep, '1000'], pidfile: "
+             "'%s/s.pid'}\n",
+             open_dir);
+    vigil_config *cfg = at_load(yaml);
+    r = at_registry(NULL);
+    ck_assert_int_eq(vigil_action_registry_configure(r, at_actions(cfg)), VIGIL_EPERM);
+    char want[4096];
+    snprintf(want, sizeof(want),
+             "actions[0].pidfile: %s/s.pid: directory %s is writable by other users (mode 0777)",
+             open_dir, open_dir);
+    ck_assert_msg(strstr(vigil_error_last()->message, want), "%s", vigil_error_last()->message);
+    /* the state directory too */
+    vigil_action_registry_free(r);
+    snprintf(yaml, sizeof(yaml),
+             "actions:\n  - {name: s, type: process, start: [/bin/sleep, '1000'], pidfile: "
+             "'%s/s.pid'}\n",
+             dir);
+    vigil_config_free(cfg);
+    cfg = at_load(yaml);
+    vigil_action_registry_options o = VIGIL_ACTION_REGISTRY_OPTIONS_INIT;
+    snprintf(path, sizeof(path), "%s/state", open_dir);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    ck_assert_int_eq(chmod(path, 01777), 0);
+    o.state_dir = path;
+    r = at_registry(&o);
+    ck_assert_int_eq(vigil_action_registry_configure(r, at_actions(cfg)), VIGIL_EPERM);
+    snprintf(want, sizeof(want), "state_dir: directory %s is writable by other users (mode 1777)",
+             path);
+    ck_assert_msg(strstr(vigil_error_last()->message, want), "%s", vigil_error_last()->message);
+    vigil_action_registry_free(r);
+    vigil_config_free(cfg);
 }
 END_TEST
 
@@ -361,11 +593,17 @@ START_TEST(signal_reaches_real_child)
     char yaml[4096];
     snprintf(yaml, sizeof(yaml),
              "actions:\n"
-             "  - {name: usr1_app, type: signal, signal: USR1, pidfile: '%s/app.pid', targets: "
-             "'^app$'}\n"
+             "  - {name: usr1_app, type: signal, signal: USR1, pidfile: '%s/app.pid', program: "
+             "/bin/sleep, targets: '^app$'}\n"
              "  - {name: usr2_all, type: signal, signal: SIGUSR2, process: %s}\n"
-             "  - {name: hup_checked, type: signal, pidfile: '%s/app.pid', process: nginx}\n",
-             dir, name, dir);
+             "  - {name: hup_checked, type: signal, pidfile: '%s/app.pid', program: /bin/sleep, "
+             "process: nginx}\n"
+             "  - {name: hup_wrong_prog, type: signal, pidfile: '%s/app.pid', program: '%s'}\n"
+             "  - {name: hup_wrong_user, type: signal, pidfile: '%s/app.pid', program: /bin/sleep, "
+             "user: '%u'}\n"
+             "  - {name: usr2_others, type: signal, signal: USR2, process: %s, user: '%u'}\n",
+             dir, name, dir, dir, copy, dir, (unsigned)geteuid() + 1, name,
+             (unsigned)geteuid() + 1);
     vigil_action_registry *r = at_configure(NULL, yaml);
 
     /* a pid that is not the named process is not signalled */
@@ -376,9 +614,26 @@ START_TEST(signal_reaches_real_child)
     ck_assert_int_eq(at_proc_state(child), 'S');
     vigil_action_result_clear(&res);
 
+    /* the same identity checks as the process action: program, then user */
+    res = run(r, "hup_wrong_prog", "x", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    ck_assert_str_eq(res.reason, "wrong_program");
+    char want[1024];
+    snprintf(want, sizeof(want), "pid %d from %s/app.pid is not provably %s: /proc/%d/exe is ",
+             (int)child, dir, copy, (int)child);
+    ck_assert_msg(strncmp(res.output, want, strlen(want)) == 0, "%s", res.output);
+    ck_assert_int_eq(at_proc_state(child), 'S');
+    vigil_action_result_clear(&res);
+    res = run(r, "hup_wrong_user", "x", VIGIL_OK);
+    ck_assert_str_eq(res.reason, "wrong_user");
+    snprintf(want, sizeof(want), "runs as uid %u, not the expected uid %u; not signalled",
+             (unsigned)geteuid(), (unsigned)geteuid() + 1);
+    ck_assert_msg(strstr(res.output, want), "%s", res.output);
+    ck_assert_int_eq(at_proc_state(child), 'S');
+    vigil_action_result_clear(&res);
+
     res = run(r, "usr1_app", "app", VIGIL_OK);
     ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
-    char want[128];
     snprintf(want, sizeof(want), "sent USR1 to pid %d", (int)child);
     ck_assert_str_eq(res.output, want);
     int status;
@@ -386,18 +641,32 @@ START_TEST(signal_reaches_real_child)
     ck_assert(WIFSIGNALED(status));
     ck_assert_int_eq(WTERMSIG(status), SIGUSR1);
     vigil_action_result_clear(&res);
-    /* now the pid is gone */
+    /* now the pid is gone; a symlinked pidfile is refused */
     res = run(r, "usr1_app", "app", VIGIL_OK);
     ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
     ck_assert_str_eq(res.reason, "not_running");
     vigil_action_result_clear(&res);
     res = run(r, "usr1_app", "other", VIGIL_EPERM);
     vigil_action_result_clear(&res);
+    char pf[700], link_to[700];
+    snprintf(pf, sizeof(pf), "%s/app.pid", dir);
+    snprintf(link_to, sizeof(link_to), "%s/real.pid", dir);
+    unlink(pf);
+    ck_assert_int_eq(symlink(link_to, pf), 0);
+    res = run(r, "usr1_app", "app", VIGIL_OK);
+    ck_assert_str_eq(res.reason, "bad_pidfile");
+    ck_assert_ptr_nonnull(strstr(res.output, "is a symbolic link, refused"));
+    vigil_action_result_clear(&res);
 
-    /* by exact name: both copies get it */
+    /* by exact name: both copies get it, unless run by another user */
     pid_t a = spawn_prog(copy, "1000"), b = spawn_prog(copy, "1001");
     wait_state(a, 'S');
     wait_state(b, 'S');
+    res = run(r, "usr2_others", "x", VIGIL_OK);
+    ck_assert_int_eq(res.status, VIGIL_ACTION_FAILED);
+    ck_assert_ptr_nonnull(strstr(res.output, "(2 others skipped)"));
+    ck_assert_int_eq(at_proc_state(a), 'S');
+    vigil_action_result_clear(&res);
     res = run(r, "usr2_all", "x", VIGIL_OK);
     ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
     snprintf(want, sizeof(want), "sent USR2 to 2 processes named \"%s\"", name);
@@ -426,7 +695,8 @@ START_TEST(signal_checks_start_time)
     vt_write_file(dir, "app.pid", line, strlen(line));
     char yaml[1024];
     snprintf(yaml, sizeof(yaml),
-             "actions:\n  - {name: term_app, type: signal, signal: TERM, pidfile: '%s/app.pid'}\n",
+             "actions:\n  - {name: term_app, type: signal, signal: TERM, pidfile: '%s/app.pid', "
+             "program: /bin/sleep}\n",
              dir);
     vigil_action_registry *r = at_configure(NULL, yaml);
     vigil_action_result res = run(r, "term_app", "app", VIGIL_OK);
@@ -739,6 +1009,8 @@ static Suite *action_run_suite(void)
     tcase_add_test(tc, process_never_kills_a_reused_pid);
     tcase_add_test(tc, process_start_failures_and_reaping);
     tcase_add_test(tc, process_adopts_child_after_reload);
+    tcase_add_test(tc, process_any_pidfile_identity_checked);
+    tcase_add_test(tc, process_log_file_symlink_and_open_dirs_refused);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("signal");

@@ -592,6 +592,9 @@ START_TEST(config_errors_of_types)
     assert_bad("{type: process, comm: a_name_longer_than_15}", VIGIL_EVALUE,
                "collectors[0].comm: longer than 15 bytes");
     assert_bad("{type: process, comm: \"\"}", VIGIL_EVALUE, "expected a non-empty string");
+    assert_bad("{type: process, pidfile: /tmp/vigil-any.pid}", VIGIL_EPERM,
+               "collectors[0].pidfile: /tmp/vigil-any.pid: directory /tmp is writable by other "
+               "users (mode 1777)");
     assert_bad("{type: process, comm: x, watch: sometimes}", VIGIL_EVALUE, "collectors[0].watch");
 
     assert_bad("{type: disk, mounts: [relative]}", VIGIL_EVALUE,
@@ -1304,19 +1307,125 @@ START_TEST(process_polling_fallback)
 }
 END_TEST
 
-START_TEST(process_unreadable_pidfile_fails)
+START_TEST(process_unreadable_pidfile_is_not_running)
 {
     const char *dir = fresh_dir();
-    char flow[512];
-    /* A directory where the pidfile should be: reading it fails (EISDIR). */
-    snprintf(flow, sizeof(flow), "{type: process, pidfile: %s}", dir);
+    char flow[2048];
+    /* A directory where the pidfile should be: unreadable, so not running. */
+    snprintf(flow, sizeof(flow), "{type: process, name: d, pidfile: %s}", dir);
     vigil_collector *c = must(flow, NULL);
     collect(c, 1);
-    const vigil_metric *m = find(g_batch, VIGIL_COLLECTOR_ERROR_METRIC, NULL, NULL);
-    ck_assert_ptr_nonnull(m);
-    ck_assert_ptr_nonnull(strstr(m->error, "cannot read pidfile"));
-    ck_assert_int_eq(vigil_collector_last_status(c), VIGIL_EIO);
+    ck_assert_ptr_null(find(g_batch, VIGIL_COLLECTOR_ERROR_METRIC, NULL, NULL));
+    ck_assert_double_eq(value_of(g_batch, "process_up", "process", "d"), 0);
+    ck_assert_int_eq(vigil_collector_last_status(c), VIGIL_OK);
     vigil_collector_free(c);
+
+    /* A symlinked pidfile is not followed (O_NOFOLLOW): not running, though
+     * the file it leads to names this live process. */
+    pid_t child = spawn_sleep("30");
+    const char *real = write_pidfile(dir, child);
+    char link[1024];
+    snprintf(link, sizeof(link), "%s/link.pid", dir);
+    ck_assert_int_eq(symlink(real, link), 0);
+    snprintf(flow, sizeof(flow), "{type: process, name: l, pidfile: %s}", link);
+    c = must(flow, NULL);
+    collect(c, 1);
+    ck_assert_double_eq(value_of(g_batch, "process_up", "process", "l"), 0);
+    vigil_collector_free(c);
+    /* ... and a bare pid, "PID STARTTIME", surrounding blanks: running */
+    snprintf(flow, sizeof(flow), "{type: process, name: r, pidfile: %s}", real);
+    c = must(flow, NULL);
+    collect(c, 1);
+    ck_assert_double_eq(value_of(g_batch, "process_up", "process", "r"), 1);
+    char text[64];
+    snprintf(text, sizeof(text), "  %d  %llu \n", (int)child, start_time_of(child));
+    vt_write_file(dir, "demo.pid", text, strlen(text));
+    collect(c, 2);
+    ck_assert_double_eq(value_of(g_batch, "process_up", "process", "r"), 1);
+    /* trailing junk, a pid of 1 or 0, a negative pid: garbage, not running */
+    static const char *const bad[] = {"12x\n", "1\n", "0\n", "-5\n", "5 6 7\n", "\n", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        vt_write_file(dir, "demo.pid", bad[i], strlen(bad[i]));
+        collect(c, 3 + (int64_t)i);
+        ck_assert_msg(value_of(g_batch, "process_up", "process", "r") == 0, "\"%s\"", bad[i]);
+    }
+    vigil_collector_free(c);
+    reap(child);
+}
+END_TEST
+
+/* Starts are events too: a rewritten pidfile (atomic rename included) is
+ * seen by the event path at once, and the new process is watched. */
+START_TEST(process_new_pidfile_is_an_event)
+{
+    const char *dir = fresh_dir();
+    pid_t first = spawn_sleep("30");
+    const char *pidfile = write_pidfile(dir, first);
+    char flow[2048];
+    snprintf(flow, sizeof(flow), "{type: process, name: demo, pidfile: %s, interval: 1h}", pidfile);
+    vigil_collector *c = must(flow, NULL);
+    collect(c, 1000);
+    int fd = vigil_collector_poll_fd(c);
+    if (fd < 0) {
+        printf("process watch: no pidfd here; the event path is off\n");
+        vigil_collector_free(c);
+        reap(first);
+        return;
+    }
+    struct pollfd pfd = {fd, POLLIN, 0};
+    reap(first);
+    ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
+    vigil_batch_clear(g_batch);
+    ck_assert_int_eq(vigil_collector_on_event(c, g_batch, 1100), VIGIL_OK);
+    ck_assert_double_eq(value_of(g_batch, "process_up", "process", "demo"), 0);
+
+    /* the pidfile is replaced by rename, as the process action writes it */
+    pid_t second = spawn_sleep("30");
+    char tmp[1024], text[64];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", pidfile);
+    snprintf(text, sizeof(text), "%d %llu\n", (int)second, start_time_of(second));
+    vt_write_file(dir, "demo.pid.tmp", text, strlen(text));
+    double t0 = mono_ms();
+    ck_assert_int_eq(rename(tmp, pidfile), 0);
+    ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
+    vigil_batch_clear(g_batch);
+    ck_assert_int_eq(vigil_collector_on_event(c, g_batch, 1200), VIGIL_OK);
+    double t1 = mono_ms();
+    ck_assert_double_eq(value_of(g_batch, "process_up", "process", "demo"), 1);
+    ck_assert_double_eq(value_of(g_batch, "process_restarts_total", "process", "demo"), 1);
+    ck_assert_int_eq(vigil_collector_next_due(c), 1000 + 3600 * 1000); /* no collection */
+    printf("process watch: new pidfile reported %.3f ms after the rename\n", t1 - t0);
+
+    /* the new process is watched: its exit is an event too */
+    reap(second);
+    ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
+    vigil_batch_clear(g_batch);
+    ck_assert_int_eq(vigil_collector_on_event(c, g_batch, 1300), VIGIL_OK);
+    ck_assert_double_eq(value_of(g_batch, "process_up", "process", "demo"), 0);
+
+    /* a program writing its own bare pid in place; a half-written or garbage
+     * pidfile emits nothing (it is not news of a start) */
+    vt_write_file(dir, "demo.pid", "", 0);
+    if (poll(&pfd, 1, 200) == 1) {
+        vigil_batch_clear(g_batch);
+        ck_assert_int_eq(vigil_collector_on_event(c, g_batch, 1400), VIGIL_OK);
+        ck_assert_uint_eq(vigil_batch_count(g_batch), 0);
+    }
+    pid_t third = spawn_sleep("30");
+    write_pidfile(dir, third);
+    ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
+    vigil_batch_clear(g_batch);
+    ck_assert_int_eq(vigil_collector_on_event(c, g_batch, 1500), VIGIL_OK);
+    ck_assert_double_eq(value_of(g_batch, "process_up", "process", "demo"), 1);
+    /* another file of the directory is not news */
+    vt_write_file(dir, "other.txt", "x", 1);
+    if (poll(&pfd, 1, 200) == 1) {
+        vigil_batch_clear(g_batch);
+        ck_assert_int_eq(vigil_collector_on_event(c, g_batch, 1600), VIGIL_OK);
+        ck_assert_uint_eq(vigil_batch_count(g_batch), 0);
+    }
+    vigil_collector_free(c);
+    reap(third);
 }
 END_TEST
 
@@ -1421,7 +1530,8 @@ static Suite *collector_suite(void)
     tcase_add_test(tc, process_by_cmdline_and_restarts);
     tcase_add_test(tc, process_exit_is_reported_by_the_event_path);
     tcase_add_test(tc, process_polling_fallback);
-    tcase_add_test(tc, process_unreadable_pidfile_fails);
+    tcase_add_test(tc, process_unreadable_pidfile_is_not_running);
+    tcase_add_test(tc, process_new_pidfile_is_an_event);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("oom");

@@ -46,6 +46,10 @@ typedef struct vigil_action_context {
     vigil_clock_cb clock; /**< wall clock in ms */
     void *clock_payload;
     void *type_payload; /**< vigil_action_type.payload, may be NULL */
+    /** Absolute directory where actions keep their own records (the
+     * process type: what it started), or NULL: keep none. The directory may
+     * not exist yet. @since 0.2.0 */
+    const char *state_dir;
 } vigil_action_context;
 
 #define VIGIL_ACTION_CONTEXT_VERSION 1
