@@ -192,18 +192,32 @@ typedef struct vigil_action_result {
     int exit_code;              /**< exit status of the program, or -1 */
     int term_signal;            /**< signal that ended the program, or 0 */
     int64_t duration_ms;        /**< wall time spent executing */
+    /**
+     * REFUSED by a guard that ends by itself (the remediator's "cooldown",
+     * "quarantined"): how many ms after the refusal a request for the same
+     * action and target would no longer be refused by it, at the earliest;
+     * 0 when unknown or for any other result. A policy engine sends the
+     * request again then (decision `deferred`). Only in a result of version 2
+     * or later: the library neither reads nor writes it in a version 1 result.
+     * @since 0.2.0 (version 2)
+     */
+    int64_t retry_after_ms;
 } vigil_action_result;
 
-/** The version of vigil_action_result this header describes. @since 0.2.0 */
-#define VIGIL_ACTION_RESULT_VERSION 1
+/**
+ * The version of vigil_action_result this header describes: 2 (retry_after_ms
+ * added). Version 1 results (without retry_after_ms) are still accepted.
+ * @since 0.2.0
+ */
+#define VIGIL_ACTION_RESULT_VERSION 2
 /**
  * A result no call has filled yet: the version, everything else zero
  * (VIGIL_ACTION_SUCCEEDED is 0; named so that C++ accepts it).
  * @since 0.1.0 (all zero but the version since 0.2.0)
  */
-#define VIGIL_ACTION_RESULT_INIT                                                             \
-    {                                                                                        \
-        VIGIL_ACTION_RESULT_VERSION, NULL, VIGIL_ACTION_SUCCEEDED, NULL, NULL, 0, 0, 0, 0, 0 \
+#define VIGIL_ACTION_RESULT_INIT                                                                \
+    {                                                                                           \
+        VIGIL_ACTION_RESULT_VERSION, NULL, VIGIL_ACTION_SUCCEEDED, NULL, NULL, 0, 0, 0, 0, 0, 0 \
     }
 
 /**
@@ -215,7 +229,8 @@ VIGIL_EXTERN(void) vigil_action_result_clear(vigil_action_result *result);
 
 /**
  * Replaces @p dst by a deep copy of @p src (dst is cleared first; on failure
- * it is left cleared); @p dst keeps its own version.
+ * it is left cleared); @p dst keeps its own version (retry_after_ms is
+ * copied only when both are version 2 or later, else it is 0 or absent).
  * @return VIGIL_OK, VIGIL_EINVAL, VIGIL_EVERSION (unknown @p dst version; dst
  *         is left as it was) or VIGIL_ENOMEM.
  * @since 0.1.0

@@ -219,7 +219,9 @@ VIGIL_EXTERN(int) vigil_engine_ingest(vigil_engine *engine, const vigil_batch *b
 
 /**
  * Advances timers to @p now_ms (0: the engine's clock): absent rules,
- * verification deadlines (`ineffective`, escalation) and flap settling.
+ * verification deadlines (`ineffective`, escalation, or the retry of the
+ * rule's action when no escalation is left), requests held back by a
+ * cooldown or quarantine whose time has come, and flap settling.
  * Call it every second or so.
  * @return VIGIL_OK, VIGIL_EINVAL, or a store error.
  * @since 0.1.0
@@ -229,7 +231,13 @@ VIGIL_EXTERN(int) vigil_engine_tick(vigil_engine *engine, int64_t now_ms);
 /**
  * Feeds the result of an action the engine requested (the closed loop):
  * SUCCEEDED starts verification; FAILED and TIMEOUT record `action_failed`
- * and escalate; REFUSED records `action_failed` without escalating; DRY_RUN
+ * and escalate; REFUSED with reason "quarantined" records `quarantined`
+ * (its reason: the result's output, which says how to release the target);
+ * REFUSED with reason "cooldown" and a retry_after_ms (a version 2 result)
+ * while the condition still holds records `deferred`; in both cases, with a
+ * retry_after_ms, the request is made again by vigil_engine_tick() that many
+ * ms later if the condition still holds (`fired`, reason "retry: ...");
+ * any other REFUSED records `action_failed` without escalating; DRY_RUN
  * ends the request without a decision; PENDING_APPROVAL is noted only.
  * @return VIGIL_OK; VIGIL_ENOTFOUND (an id the engine did not mint, or one
  *         already finished); VIGIL_EINVAL; a store error.

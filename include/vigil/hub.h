@@ -75,9 +75,18 @@
  * result enters through vigil_hub_action_result().
  *
  * Decisions (GET /v1/decisions, "decision" events) name their policy,
- * series and target, and are one of: fired, resolved, suppressed, silenced,
- * exhausted, flapping, action_failed, remediated, ineffective, escalated,
- * redelivered. A resolved or flapping decision names the target of the
+ * series and target, and are one of: fired (a reason starting "retry: " when
+ * it asks again after `ineffective` or after the remediator's cooldown or
+ * quarantine, "deferred by the policy's cooldown" when it sends what the
+ * policy held back), resolved, suppressed
+ * (flapping), deferred (held back by the policy's cooldown, or refused by the
+ * remediator's with a retry_after_ms: its reason says when it is sent; the
+ * events ticker sends it then if the condition still holds), silenced,
+ * exhausted (the policy's budget; its reason says when it frees), flapping,
+ * action_failed, quarantined (the remediator's budget: its reason says how to
+ * release the target, POST /v1/targets/{t}/release on the remediator or
+ * vigil_remediator_release(), and when it is asked again), remediated,
+ * ineffective, escalated, redelivered. A resolved or flapping decision names the target of the
  * series' latest request, else the rule's target rendered for the series
  * (NULL only when the template names a tag the series lacks).
  *

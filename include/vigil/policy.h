@@ -8,13 +8,19 @@
  *   ok -> pending (condition true, waiting `for`) -> firing (one request)
  *      -> resolved (condition false past `clear`) -> ok
  *
- * with hysteresis (`clear`), a per-target `cooldown`, `repeat` while firing, a
- * per-target `budget` (then `exhausted`), flap damping (`flapping`), silences
- * (`silenced`), `act_within` (samples older than that, relative to the
- * engine's clock, are never acted on) and a closed loop: a succeeded action is
- * verified (`remediated` at the first recovery within `verify.within`, else
- * `ineffective` and the next `escalate` action is requested: `escalated`);
- * failed or timed-out actions are `action_failed` and escalate at once.
+ * with hysteresis (`clear`), a per-target `cooldown` (a request it holds back
+ * is `deferred` and made by the timers when it ends, if the condition still
+ * holds), `repeat` while firing, a per-target `budget` (then `exhausted`),
+ * flap damping (`flapping`), silences (`silenced`), `act_within` (samples
+ * older than that, relative to the engine's clock, are never acted on) and a
+ * closed loop: a succeeded action is verified (`remediated` at the first
+ * recovery within `verify.within`, else `ineffective` and the next `escalate`
+ * action is requested: `escalated`; with no escalation left the rule's
+ * action is requested again: `fired` with a reason starting "retry: ");
+ * failed or timed-out actions are `action_failed` and escalate at once. A
+ * remediator's refusal by its cooldown with a retry_after_ms is `deferred`
+ * and sent again then; by its quarantine, `quarantined` (sent again after
+ * retry_after_ms when given).
  *
  * Rules (a YAML list, each a map; unknown keys are refused, every error is
  * located "file:line:col: policies[2].op: ..."):

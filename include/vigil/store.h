@@ -518,9 +518,10 @@ vigil_store_action_list(vigil_store *store, const vigil_store_filter *filter,
 
 /**
  * A policy decision (DESIGN.md "GET /v1/decisions"). @c decision is one of
- * "fired", "resolved", "suppressed", "silenced", "exhausted", "flapping",
- * "action_failed", "remediated", "ineffective", "escalated", "redelivered"
- * (not checked, so later kinds need no change).
+ * "fired", "resolved", "suppressed", "deferred", "silenced", "exhausted",
+ * "flapping", "action_failed", "quarantined", "remediated", "ineffective",
+ * "escalated", "redelivered" (vigil/hub.h says what each means; not
+ * checked, so later kinds need no change).
  * @since 0.1.0
  */
 typedef struct vigil_store_decision {

@@ -4,6 +4,7 @@
 #include "internal/plugin.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,14 @@ const char *vigil_action_request_param(const vigil_action_request *request, cons
     return NULL;
 }
 
+/* Bytes of a result of @p version the caller allocated: a version 1 result
+ * ends before retry_after_ms and is never written past that. */
+static size_t result_size(unsigned int version)
+{
+    return version >= 2 ? sizeof(vigil_action_result)
+                        : offsetof(vigil_action_result, retry_after_ms);
+}
+
 void vigil_action_result_clear(vigil_action_result *result)
 {
     if (!result)
@@ -56,7 +65,7 @@ void vigil_action_result_clear(vigil_action_result *result)
     vigil__free(result->output);
     unsigned int version = result->version;
     vigil_action_result empty = VIGIL__ACTION_RESULT_EMPTY;
-    *result = empty;
+    memcpy(result, &empty, result_size(version));
     result->version = version;
 }
 
@@ -153,7 +162,10 @@ int vigil_action_result_copy(vigil_action_result *dst, const vigil_action_result
     if (vrc)
         return vrc;
     vigil_action_result_clear(dst);
-    vigil_action_result r = *src;
+    vigil_action_result r = VIGIL__ACTION_RESULT_EMPTY;
+    memcpy(&r, src, result_size(src->version));
+    if (src->version < 2)
+        r.retry_after_ms = 0;
     r.version = dst->version;
     r.id = r.reason = r.output = NULL;
     if ((src->id && !(r.id = vigil__strdup(src->id))) ||
@@ -162,7 +174,7 @@ int vigil_action_result_copy(vigil_action_result *dst, const vigil_action_result
         vigil_action_result_clear(&r);
         return vigil__error_oom();
     }
-    *dst = r;
+    memcpy(dst, &r, result_size(dst->version));
     return VIGIL_OK;
 }
 

@@ -124,8 +124,8 @@ static int parse_audit(const cJSON *a, int64_t *seq, char mac[VIGIL__AUDIT_MAC_H
 static int parse_obj(const cJSON *j, int strict, vigil_action_result *out, int64_t *seq,
                      char mac[VIGIL__AUDIT_MAC_HEX])
 {
-    static const char *const keys[] = {"id",          "status", "reason", "output",
-                                       "duration_ms", "audit",  NULL};
+    static const char *const keys[] = {"id",          "status", "reason",         "output",
+                                       "duration_ms", "audit",  "retry_after_ms", NULL};
     if (!cJSON_IsObject(j))
         return vigil__error_set(VIGIL_ETYPE, "expected a JSON object");
     const cJSON *it;
@@ -161,6 +161,9 @@ static int parse_obj(const cJSON *j, int strict, vigil_action_result *out, int64
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "duration_ms");
     if (!rc && d && !cJSON_IsNull(d))
         rc = get_int(&out->duration_ms, d, "duration_ms", 0, INT64_C(9007199254740991));
+    const cJSON *ra = cJSON_GetObjectItemCaseSensitive(j, "retry_after_ms");
+    if (!rc && ra && !cJSON_IsNull(ra) && out->version >= 2)
+        rc = get_int(&out->retry_after_ms, ra, "retry_after_ms", 0, INT64_C(9007199254740991));
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "audit");
     if (!rc && a)
         rc = parse_audit(a, seq, mac, strict);

@@ -33,9 +33,9 @@
 /* The empty vigil_action_result (vigil/action.h) the library starts from:
  * versioned, status FAILED, exit_code -1 ("no program ran"), the rest zero.
  * The public VIGIL_ACTION_RESULT_INIT is all zero but the version, as every INIT. */
-#define VIGIL__ACTION_RESULT_EMPTY                                                         \
-    {                                                                                      \
-        VIGIL_ACTION_RESULT_VERSION, NULL, VIGIL_ACTION_FAILED, NULL, NULL, 0, 0, -1, 0, 0 \
+#define VIGIL__ACTION_RESULT_EMPTY                                                            \
+    {                                                                                         \
+        VIGIL_ACTION_RESULT_VERSION, NULL, VIGIL_ACTION_FAILED, NULL, NULL, 0, 0, -1, 0, 0, 0 \
     }
 
 /* ---- allocation (lib/core/alloc.c): every allocation goes through here ---- */

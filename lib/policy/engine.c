@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define RING_MAX        4096
 #define SERIES_PER_RULE 100000
@@ -37,6 +38,20 @@ static void fmt_dur(char *b, size_t n, int64_t ms)
 {
     if (vigil_scalar_format_duration(b, n, ms < 0 ? 0 : ms) < 0)
         snprintf(b, n, "%lldms", (long long)ms);
+}
+
+/* "in 7s (at 2024-11-26T19:40:08.123Z)": when a held-back request is sent. */
+static void fmt_when(char *b, size_t n, int64_t now, int64_t at)
+{
+    char d[32];
+    struct tm tm;
+    time_t secs = (time_t)(at / 1000);
+    fmt_dur(d, sizeof(d), at - now);
+    if (at >= 0 && gmtime_r(&secs, &tm))
+        snprintf(b, n, "in %s (at %04d-%02d-%02dT%02d:%02d:%02d.%03dZ)", d, tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(at % 1000));
+    else
+        snprintf(b, n, "in %s", d);
 }
 
 static const char *op_name(int op)
@@ -212,6 +227,7 @@ static void series_free(pol_series *s)
     vigil__free(s->tag_vals);
     vigil__free(s->agent);
     vigil__free(s->reason);
+    vigil__free(s->retry);
     vigil__free(s->flap_ts);
     vigil__free(s->ring_ts);
     vigil__free(s->ring_v);
@@ -493,6 +509,27 @@ static void escalate(vigil_engine *e, const pol_action *a, const char *cause, in
     }
 }
 
+/* Holds the series' next request back until `until`; the timers make it
+ * then if the condition still holds, with `cause` leading its reason. */
+static void defer(pol_series *s, int64_t until, const char *cause)
+{
+    char *d = vigil__strdup(cause);
+    s->need_act = 1;
+    s->defer_until = until;
+    if (d) {
+        vigil__free(s->retry);
+        s->retry = d;
+    }
+}
+
+/* The condition ended or a request was made: nothing is held back any more. */
+static void clear_retry(pol_series *s)
+{
+    s->defer_until = 0;
+    vigil__free(s->retry);
+    s->retry = NULL;
+}
+
 static int act_pending(const pol_series *s)
 {
     for (size_t i = 0; i < s->nacts; i++)
@@ -504,8 +541,13 @@ static int act_pending(const pol_series *s)
 static void try_act(vigil_engine *e, pol_series *s, int64_t now)
 {
     pol_rule *r = s->rule;
-    char why[REASON_MAX], b1[32], b2[32];
+    char why[REASON_MAX], b1[32], b2[32], w[96];
     const char *action = s->code_action ? s->code_action : r->action;
+    if (s->defer_until) {
+        if (now < s->defer_until)
+            return; /* held back: recorded as deferred (or quarantined) already */
+        s->defer_until = 0;
+    }
     if (!action) {
         if (!(s->noted & NOTE_NOACTION)) {
             e->stats.eval_errors++;
@@ -539,13 +581,16 @@ static void try_act(vigil_engine *e, pol_series *s, int64_t now)
         goto done;
     }
     if (r->cooldown_ms > 0 && t->last_action && now - t->last_action < r->cooldown_ms) {
-        if (!(s->noted & NOTE_COOLDOWN)) {
-            fmt_dur(b1, sizeof(b1), now - t->last_action);
-            fmt_dur(b2, sizeof(b2), r->cooldown_ms);
-            snprintf(why, sizeof(why), "cooldown: last request %s ago (cooldown %s)", b1, b2);
-            decide(e, r, s, target, action, NULL, "suppressed", why, now);
-        }
-        s->noted |= NOTE_COOLDOWN;
+        int64_t at = t->last_action + r->cooldown_ms;
+        fmt_dur(b1, sizeof(b1), now - t->last_action);
+        fmt_dur(b2, sizeof(b2), r->cooldown_ms);
+        fmt_when(w, sizeof(w), now, at);
+        snprintf(why, sizeof(why),
+                 "cooldown: last request %s ago (cooldown %s); sent %s if the condition still "
+                 "holds",
+                 b1, b2, w);
+        decide(e, r, s, target, action, NULL, "deferred", why, now);
+        defer(s, at, s->retry ? s->retry : "deferred by the policy's cooldown");
         goto done;
     }
     if (r->budget_max > 0) {
@@ -556,9 +601,16 @@ static void try_act(vigil_engine *e, pol_series *s, int64_t now)
         t->nbudget = k;
         if ((int64_t)t->nbudget >= r->budget_max) {
             if (!(s->noted & NOTE_EXHAUSTED)) {
+                int64_t oldest = t->budget_ts[0];
+                for (size_t i = 1; i < t->nbudget; i++)
+                    if (t->budget_ts[i] < oldest)
+                        oldest = t->budget_ts[i];
                 fmt_dur(b1, sizeof(b1), r->budget_window_ms);
-                snprintf(why, sizeof(why), "budget: %lld actions within %s on %s",
-                         (long long)r->budget_max, b1, target);
+                fmt_when(w, sizeof(w), now, oldest + r->budget_window_ms);
+                snprintf(why, sizeof(why),
+                         "budget: %lld actions within %s on %.200s; released when the oldest "
+                         "leaves the window, %s, if the condition still holds",
+                         (long long)r->budget_max, b1, target, w);
                 decide(e, r, s, target, action, NULL, "exhausted", why, now);
             }
             s->noted |= NOTE_EXHAUSTED;
@@ -575,9 +627,16 @@ static void try_act(vigil_engine *e, pol_series *s, int64_t now)
         t->budget_ts = nb;
     }
     const char *reason = s->code_reason ? s->code_reason : s->reason;
-    if (request(e, s, action, target, 0, "fired", reason ? reason : "condition holds", now) < 0)
+    if (!reason)
+        reason = "condition holds";
+    if (s->retry) {
+        snprintf(why, sizeof(why), "%s; %s", s->retry, reason);
+        reason = why;
+    }
+    if (request(e, s, action, target, 0, "fired", reason, now) < 0)
         goto done;
     s->need_act = 0;
+    clear_retry(s);
     s->last_act = now;
     t->last_action = now;
     if (r->budget_max > 0)
@@ -742,6 +801,7 @@ static void step(vigil_engine *e, pol_series *s, int active, const eval_info *ev
         if (s->state == ST_FIRING) {
             set_state(e, s, ST_RESOLVED, ts, now);
             s->need_act = 0;
+            clear_retry(s);
             char *target = series_target(s);
             decide(e, r, s, target, s->code_action ? s->code_action : r->action, NULL, "resolved",
                    reason_text(ev, rbuf, sizeof(rbuf)), now);
@@ -783,8 +843,9 @@ static void step(vigil_engine *e, pol_series *s, int active, const eval_info *ev
         if (s->need_act) {
             unsigned int before = s->noted;
             int need = s->need_act;
+            int64_t du = s->defer_until;
             try_act(e, s, now);
-            if (before != s->noted || need != s->need_act)
+            if (before != s->noted || need != s->need_act || du != s->defer_until)
                 vigil__policy_persist_series(e, s);
         }
         break;
@@ -1150,8 +1211,9 @@ static void absent_check(vigil_engine *e, pol_series *s, int64_t now)
     if (s->state == ST_FIRING) {
         if (s->need_act) {
             unsigned int before = s->noted;
+            int64_t du = s->defer_until;
             try_act(e, s, now);
-            if (before != s->noted || !s->need_act)
+            if (before != s->noted || !s->need_act || du != s->defer_until)
                 vigil__policy_persist_series(e, s);
         }
         return;
@@ -1181,8 +1243,14 @@ int vigil__policy_tick_locked(vigil_engine *e, int64_t now)
             pol_series *s = r->slist[j];
             if (s->flapping)
                 flap_settle(e, s, now);
-            if (r->kind == POL_ABSENT)
+            if (r->kind == POL_ABSENT) {
                 absent_check(e, s, now);
+            } else if (s->state == ST_FIRING && s->need_act && s->defer_until &&
+                       now >= s->defer_until) {
+                /* a held-back request whose cooldown (or quarantine) ended */
+                try_act(e, s, now);
+                vigil__policy_persist_series(e, s);
+            }
         }
     }
     /* verification deadlines */
@@ -1214,9 +1282,21 @@ int vigil__policy_tick_locked(vigil_engine *e, int64_t now)
         fmt_dur(b1, sizeof(b1), s->rule->verify_ms);
         snprintf(why, sizeof(why), "no recovery within %s after %s succeeded", b1, a->action);
         decide(e, s->rule, s, a->target, a->action, a->id, "ineffective", why, now);
+        int last = a->esc >= (int)s->rule->nescalate;
+        char cause[REASON_MAX];
+        snprintf(cause, sizeof(cause), "retry: %.128s was ineffective (no recovery within %s)",
+                 a->action, b1);
         snprintf(why, sizeof(why), "%s was ineffective", a->action);
         escalate(e, a, why, now);
         act_settle(e, a);
+        if (last && s->state == ST_FIRING && !act_pending(s)) {
+            /* no escalation left: ask again for the rule's action, under its
+             * cooldown, budget and flap damping */
+            s->noted = 0;
+            defer(s, 0, cause);
+            try_act(e, s, now);
+            vigil__policy_persist_series(e, s);
+        }
     }
     vigil__free(exp);
     return VIGIL_OK;
@@ -1232,8 +1312,33 @@ static int action_result_locked(vigil_engine *e, const vigil_action_result *res,
                                 "action \"%.128s\" is not awaited by the policy engine", res->id);
     pol_series *s = a->series;
     pol_rule *r = s->rule;
-    char why[REASON_MAX];
+    char why[REASON_MAX], w[96];
     const char *st = vigil_action_status_name(res->status);
+    int64_t ra = res->version >= 2 && res->retry_after_ms > 0 ? res->retry_after_ms : 0;
+    int firing = s->state == ST_FIRING;
+    if (res->status == VIGIL_ACTION_REFUSED && res->reason &&
+        (strcmp(res->reason, "quarantined") == 0 ||
+         (strcmp(res->reason, "cooldown") == 0 && ra > 0 && firing))) {
+        int quarantined = res->reason[0] == 'q';
+        const char *msg = res->output && *res->output ? res->output : res->reason;
+        if (ra > 0 && firing) {
+            fmt_when(w, sizeof(w), now, now + ra);
+            snprintf(why, sizeof(why),
+                     "refused by the remediator: %.300s; sent again %s if the condition still "
+                     "holds",
+                     msg, w);
+            defer(s, now + ra,
+                  quarantined ? "retry: the target's quarantine ended"
+                              : "retry: the remediator's cooldown ended");
+            vigil__policy_persist_series(e, s);
+        } else {
+            snprintf(why, sizeof(why), "refused by the remediator: %.400s", msg);
+        }
+        decide(e, r, s, a->target, a->action, a->id, quarantined ? "quarantined" : "deferred", why,
+               now);
+        act_settle(e, a);
+        return VIGIL_OK;
+    }
     switch (res->status) {
     case VIGIL_ACTION_SUCCEEDED:
         a->phase = PH_VERIFY;

@@ -57,16 +57,18 @@ void vigil__policy_persist_series(vigil_engine *e, pol_series *s)
     vigil__buf_clear(b);
     int rc = vigil__buf_printf(b,
                                "{\"st\":%d,\"since\":%lld,\"ps\":%lld,\"na\":%d,\"noted\":%u,"
-                               "\"la\":%lld,\"fl\":%d,\"lt\":%lld",
+                               "\"la\":%lld,\"fl\":%d,\"lt\":%lld,\"du\":%lld",
                                s->state, (long long)s->since, (long long)s->pending_since,
                                s->need_act, s->noted, (long long)s->last_act, s->flapping,
-                               (long long)s->last_transition);
+                               (long long)s->last_transition, (long long)s->defer_until);
     if (rc >= 0)
         rc = json_ts_array(b, "ft", s->flap_ts, s->nflap);
     if (rc >= 0)
         rc = json_str_field(b, "ag", s->agent);
     if (rc >= 0)
         rc = json_str_field(b, "why", s->reason);
+    if (rc >= 0 && s->retry)
+        rc = json_str_field(b, "rt", s->retry);
     if (rc >= 0)
         rc = vigil__buf_puts(b, ",\"tags\":{");
     for (size_t i = 0; i < s->ntags && rc >= 0; i++) {
@@ -242,6 +244,8 @@ static int restore_series(vigil_engine *e, pol_rule *r, const char *skey, const 
     s->last_act = jint(o, "la");
     s->flapping = jint(o, "fl") != 0;
     s->last_transition = jint(o, "lt");
+    /* absent in state written before 0.2.0: nothing held back */
+    s->defer_until = jint(o, "du");
     s->last_seen = now;
     if (r->flap_transitions > 0) {
         s->flap_ts = jts_array(o, "ft", (size_t)r->flap_transitions + 1, &s->nflap);
@@ -256,6 +260,9 @@ static int restore_series(vigil_engine *e, pol_rule *r, const char *skey, const 
         return vigil__error_oom();
     const char *why = jstr(o, "why");
     if (why && !(s->reason = vigil__strdup(why)))
+        return vigil__error_oom();
+    const char *rt = jstr(o, "rt");
+    if (rt && !(s->retry = vigil__strdup(rt)))
         return vigil__error_oom();
     return VIGIL_OK;
 }

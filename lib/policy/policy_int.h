@@ -112,6 +112,10 @@ struct pol_series {
     unsigned int noted; /* decisions already recorded in this episode (bits) */
     int64_t last_act;   /* clock of the last request, 0: none */
     char *reason;       /* reason of the current episode */
+    /* a request held back (a cooldown, a quarantine): not made before this
+     * clock, then made by the timers if the condition still holds; 0: none */
+    int64_t defer_until;
+    char *retry; /* why the next request is a retry ("the cooldown ended"), or NULL */
     /* flap damping */
     int64_t *flap_ts;
     size_t nflap;

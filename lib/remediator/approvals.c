@@ -126,7 +126,7 @@ static void approval_refuse(vigil_remediator *rem, rem_approval *ap, const char 
     audit_decision(rem, ap->req.id, decision, who);
     char msg[128];
     snprintf(msg, sizeof(msg), "%s: the request was %s", reason, decision);
-    vigil__rem_refuse(rem, &ap->req, reason, msg, NULL, 1);
+    vigil__rem_refuse(rem, &ap->req, reason, msg, 0, NULL, 1);
 }
 
 int vigil_remediator_deny(vigil_remediator *rem, const char *id, const char *who)

@@ -255,7 +255,8 @@ static void fmt_ms(char *buf, size_t size, int64_t ms)
 }
 
 int vigil__rem_guards_check(vigil_remediator *rem, const rem_req *req, int phase,
-                            int approval_required, const char **reason, char *msg, size_t msize)
+                            int approval_required, const char **reason, char *msg, size_t msize,
+                            int64_t *retry_after)
 {
     rem_guards *g = &rem->g;
     int64_t now = vigil__rem_now(rem);
@@ -263,6 +264,7 @@ int vigil__rem_guards_check(vigil_remediator *rem, const rem_req *req, int phase
     char d1[32], d2[32];
     *reason = NULL;
     msg[0] = '\0';
+    *retry_after = 0;
     pthread_mutex_lock(&g->mu);
     rem_target *t = target_get(rem, req->target);
     if (!t) {
@@ -284,6 +286,7 @@ int vigil__rem_guards_check(vigil_remediator *rem, const rem_req *req, int phase
         fmt_ms(d2, sizeof(d2), o->cooldown_ms);
         snprintf(msg, msize, "cooldown: %s ran on this target %s ago (cooldown %s)", req->action,
                  d1, d2);
+        *retry_after = o->cooldown_ms - (now - cd->last_ms);
         out = REM_GUARD_REFUSE;
     }
     if (out == REM_GUARD_PASS && o->max_attempts > 0) {
@@ -303,10 +306,19 @@ int vigil__rem_guards_check(vigil_remediator *rem, const rem_req *req, int phase
             *reason = "quarantined";
             fmt_ms(d1, sizeof(d1), o->window_ms);
             fmt_ms(d2, sizeof(d2), o->reset_after_ms);
-            snprintf(msg, msize,
-                     "quarantined: %u attempts within %s; released after %s without requests or "
-                     "by an administrator",
-                     o->max_attempts, d1, d2);
+            if (o->reset_after_ms > 0)
+                snprintf(msg, msize,
+                         "quarantined: %u attempts within %s; released after %s without requests, "
+                         "or now by an administrator: POST /v1/targets/%.200s/release on the "
+                         "remediator (scope admin)",
+                         o->max_attempts, d1, d2, req->target);
+            else
+                snprintf(msg, msize,
+                         "quarantined: %u attempts within %s; released at the next request, or now "
+                         "by an administrator: POST /v1/targets/%.200s/release on the remediator "
+                         "(scope admin)",
+                         o->max_attempts, d1, req->target);
+            *retry_after = o->reset_after_ms > 0 ? o->reset_after_ms : 0;
             out = REM_GUARD_REFUSE;
         }
     }

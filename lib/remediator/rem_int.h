@@ -174,9 +174,10 @@ void vigil__rem_deliver_unrecorded(vigil_remediator *rem, rem_flight *flight, co
 /* Records the final result (audit, ledger) and answers the waiters. */
 void vigil__rem_finalize(vigil_remediator *rem, const rem_req *req, vigil_action_result *res,
                          rem_flight *flight, int late);
-/* Finalizes req as REFUSED with reason and message. */
+/* Finalizes req as REFUSED with reason and message; retry_after_ms (0: none)
+ * goes into the result's retry_after_ms. */
 void vigil__rem_refuse(vigil_remediator *rem, const rem_req *req, const char *reason,
-                       const char *message, rem_flight *flight, int late);
+                       const char *message, int64_t retry_after_ms, rem_flight *flight, int late);
 void vigil__rem_job_free(rem_job *job);
 /* Appends a job to the run queue and wakes a worker. Called with rem->mu held. */
 void vigil__rem_queue_push(vigil_remediator *rem, rem_job *job);
@@ -193,10 +194,12 @@ int vigil__rem_guards_init(vigil_remediator *rem);
 void vigil__rem_guards_free(vigil_remediator *rem);
 /* Checks busy .. concurrency (and approval in REM_PHASE_NEW) for `req`; on
  * PASS the execution is counted (running, cooldown, attempt, token) and the
- * target state is persisted. On REFUSE, *reason is the guard name and msg a
- * message. */
+ * target state is persisted. On REFUSE, *reason is the guard name, msg a
+ * message and *retry_after the ms until a guard that ends by itself (cooldown,
+ * quarantine) lets the same request pass, 0 for the others. */
 int vigil__rem_guards_check(vigil_remediator *rem, const rem_req *req, int phase,
-                            int approval_required, const char **reason, char *msg, size_t msize);
+                            int approval_required, const char **reason, char *msg, size_t msize,
+                            int64_t *retry_after);
 /* The execution on `target` has finished. */
 void vigil__rem_guards_done(vigil_remediator *rem, const char *target);
 /* Ends a quarantine; *released 1 when there was one. */

@@ -208,6 +208,8 @@ int vigil__rem_result_json(vigil_buf *out, const vigil_action_result *r, int64_t
     if (!rc)
         rc = vigil__buf_printf(out, ",\"duration_ms\":%lld",
                                (long long)(r->duration_ms > 0 ? r->duration_ms : 0));
+    if (!rc && r->version >= 2 && r->retry_after_ms > 0)
+        rc = vigil__buf_printf(out, ",\"retry_after_ms\":%lld", (long long)r->retry_after_ms);
     if (!rc && seq > 0 && mac && *mac)
         rc =
             vigil__buf_printf(out, ",\"audit\":{\"seq\":%lld,\"mac\":\"%s\"}", (long long)seq, mac);
@@ -414,7 +416,7 @@ void vigil__rem_finalize(vigil_remediator *rem, const rem_req *req, vigil_action
 
 /* A refusal by guard `reason`: audit "guard", then finalize. */
 void vigil__rem_refuse(vigil_remediator *rem, const rem_req *req, const char *reason,
-                       const char *message, rem_flight *flight, int late)
+                       const char *message, int64_t retry_after_ms, rem_flight *flight, int late)
 {
     vigil_buf d = VIGIL_BUF_INIT;
     int rc = vigil__buf_printf(&d, "{\"guard\":\"%s\",\"message\":", reason);
@@ -429,6 +431,7 @@ void vigil__rem_refuse(vigil_remediator *rem, const rem_req *req, const char *re
     vigil__prom_add(rem->m_refused, labels, 1);
     vigil_action_result res = VIGIL__ACTION_RESULT_EMPTY;
     res.status = VIGIL_ACTION_REFUSED;
+    res.retry_after_ms = retry_after_ms > 0 ? retry_after_ms : 0;
     vigil_action_result_set_reason(&res, reason);
     if (message)
         vigil_action_result_set_output(&res, message, strlen(message));
@@ -674,7 +677,7 @@ static void process_new(vigil_remediator *rem, rem_job *job)
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", res.output ? res.output : vigil_error_last()->message);
         vigil_action_result_clear(&res);
-        vigil__rem_refuse(rem, req, "not_allowed", msg, flight, 0);
+        vigil__rem_refuse(rem, req, "not_allowed", msg, 0, flight, 0);
         return;
     }
     vigil_action_result_clear(&res);
@@ -706,12 +709,13 @@ static void process_new(vigil_remediator *rem, rem_job *job)
     /* busy .. concurrency, approval */
     const char *why = NULL;
     char msg[512];
+    int64_t retry_after = 0;
     int g = vigil__rem_guards_check(rem, req, REM_PHASE_NEW, info.approval_required, &why, msg,
-                                    sizeof(msg));
+                                    sizeof(msg), &retry_after);
     if (g < 0) {
         internal_failure(rem, req, flight, 0, "guards");
     } else if (g == REM_GUARD_REFUSE) {
-        vigil__rem_refuse(rem, req, why, msg, flight, 0);
+        vigil__rem_refuse(rem, req, why, msg, retry_after, flight, 0);
     } else if (g == REM_GUARD_APPROVAL) {
         park(rem, req, flight, now + info.approval_expires_ms);
     } else {
@@ -725,11 +729,13 @@ static void process_approved(vigil_remediator *rem, rem_job *job)
     job->flight = NULL;
     const char *why = NULL;
     char msg[512];
-    int g = vigil__rem_guards_check(rem, &job->req, REM_PHASE_APPROVED, 0, &why, msg, sizeof(msg));
+    int64_t retry_after = 0;
+    int g = vigil__rem_guards_check(rem, &job->req, REM_PHASE_APPROVED, 0, &why, msg, sizeof(msg),
+                                    &retry_after);
     if (g < 0)
         internal_failure(rem, &job->req, flight, 1, "guards");
     else if (g == REM_GUARD_REFUSE)
-        vigil__rem_refuse(rem, &job->req, why, msg, flight, 1);
+        vigil__rem_refuse(rem, &job->req, why, msg, retry_after, flight, 1);
     else
         execute(rem, &job->req, flight, 1);
 }

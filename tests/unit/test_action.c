@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -76,6 +77,30 @@ START_TEST(result_strings_are_owned_and_sanitised)
     ck_assert_int_eq(r.status, VIGIL_ACTION_FAILED);
     ck_assert_int_eq(r.exit_code, -1);
     vigil_action_result_clear(NULL);
+    /* version 2 carries retry_after_ms; a version 1 result is never written
+     * past its end (duration_ms), and copies none into a version 2 one */
+    struct {
+        vigil_action_result r;
+    } v2 = {VIGIL_ACTION_RESULT_INIT};
+    v2.r.retry_after_ms = 7000;
+    v2.r.status = VIGIL_ACTION_REFUSED;
+    unsigned char raw[sizeof(vigil_action_result)];
+    memset(raw, 0xAB, sizeof(raw));
+    vigil_action_result *v1 = (vigil_action_result *)(void *)raw;
+    v1->version = 1;
+    v1->id = v1->reason = v1->output = NULL;
+    ck_assert_int_eq(vigil_action_result_copy(v1, &v2.r), VIGIL_OK);
+    ck_assert_int_eq(v1->status, VIGIL_ACTION_REFUSED);
+    size_t end = offsetof(vigil_action_result, retry_after_ms);
+    for (size_t i = end; i < sizeof(raw); i++)
+        ck_assert_uint_eq(raw[i], 0xAB);
+    vigil_action_result_clear(v1);
+    for (size_t i = end; i < sizeof(raw); i++)
+        ck_assert_uint_eq(raw[i], 0xAB);
+    ck_assert_uint_eq(v1->version, 1);
+    ck_assert_int_eq(vigil_action_result_copy(&v2.r, v1), VIGIL_OK);
+    ck_assert_int_eq(v2.r.retry_after_ms, 0);
+    vigil_action_result_clear(&v2.r);
     ck_assert_ptr_null(r.id);
     ck_assert_int_eq(r.status, VIGIL_ACTION_FAILED);
     ck_assert_int_eq(vigil_action_result_set_id(NULL, "x"), VIGIL_EINVAL);

@@ -836,6 +836,10 @@ START_TEST(result_route_bad_inputs)
                  "invalid_request", "duration_ms", "expected an integer");
     expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"duration_ms\":-1}", 400,
                  "invalid_request", "duration_ms", "expected an integer from 0");
+    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"refused\",\"retry_after_ms\":-5}", 400,
+                 "invalid_request", "retry_after_ms", "expected an integer from 0");
+    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"refused\",\"retry_after_ms\":\"1s\"}",
+                 400, "invalid_request", "retry_after_ms", "expected an integer");
     expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"output\":[]}", 400,
                  "invalid_request", "output", "expected a string or null");
     expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"audit\":{\"seq\":1}}", 400,

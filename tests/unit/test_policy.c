@@ -307,15 +307,36 @@ START_TEST(cooldown_per_target)
     R.now += 1000;
     feed(e, &R, "m", 0, NULL);
     R.now += 60000;
-    feed(e, &R, "m", 2, NULL); /* fires again, but in cooldown */
-    expect_kinds(&R, "fired resolved suppressed");
-    ck_assert_ptr_nonnull(strstr(R.dec[2], "cooldown: last request 1m1s ago (cooldown 5m)"));
+    feed(e, &R, "m", 2, NULL); /* fires again, but in cooldown: held back, not dropped */
+    expect_kinds(&R, "fired resolved deferred");
+    ck_assert_ptr_nonnull(strstr(R.dec[2], "deferred x a | cooldown: last request 1m1s ago "
+                                           "(cooldown 5m); sent in 3m59s (at "));
+    ck_assert_ptr_nonnull(strstr(R.dec[2], "if the condition still holds"));
+    ck_assert_str_eq(R.dec_id[2], "");
     R.now += 60000;
     feed(e, &R, "m", 2, NULL); /* still cooling: recorded once */
-    expect_kinds(&R, "fired resolved suppressed");
-    R.now += 4 * 60000;
-    feed(e, &R, "m", 2, NULL); /* cooldown over: acts */
-    expect_kinds(&R, "fired resolved suppressed fired");
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    expect_kinds(&R, "fired resolved deferred");
+    /* the cooldown ends: the timers send it, without a new sample or `repeat` */
+    R.now = T0 + 5 * 60000 - 1; /* 5m after the first request */
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    expect_kinds(&R, "fired resolved deferred");
+    R.now += 1;
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    expect_kinds(&R, "fired resolved deferred fired");
+    ck_assert_ptr_nonnull(strstr(R.dec[3], "fired x a | deferred by the policy's cooldown; "));
+    ck_assert_uint_eq(R.nr, 2);
+    /* resolved while held back: nothing is sent */
+    R.now += 1000;
+    feed(e, &R, "m", 0, NULL);
+    R.now += 1000;
+    feed(e, &R, "m", 2, NULL);
+    expect_kinds(&R, "fired resolved deferred fired resolved deferred");
+    R.now += 1000;
+    feed(e, &R, "m", 0, NULL);
+    R.now += 10 * 60000;
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    expect_kinds(&R, "fired resolved deferred fired resolved deferred resolved");
     ck_assert_uint_eq(R.nr, 2);
     TEARDOWN();
 }
@@ -681,6 +702,205 @@ START_TEST(action_failed_and_statuses)
     ck_assert_int_eq(vigil_engine_action_result(e, &res), VIGIL_ENOTFOUND);
     res.id = NULL;
     ck_assert_int_eq(vigil_engine_action_result(e, &res), VIGIL_EINVAL);
+    TEARDOWN();
+}
+END_TEST
+
+/* A refusal with retry_after_ms (a version 2 result). */
+static void refused(vigil_engine *e, const char *id, const char *reason, const char *output,
+                    int64_t retry_after_ms, unsigned int version)
+{
+    vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+    res.version = version;
+    res.id = (char *)id;
+    res.status = VIGIL_ACTION_REFUSED;
+    res.reason = (char *)reason;
+    res.output = (char *)output;
+    res.output_len = output ? strlen(output) : 0;
+    res.retry_after_ms = retry_after_ms;
+    int rc = vigil_engine_action_result(e, &res);
+    ck_assert_msg(rc == VIGIL_OK, "result: %s", vigil_error_last()->message);
+}
+
+/* Issue 13 item 3: verification fails and no escalation is left: the policy
+ * asks again for its action, as `fired` with a reason that says it is a
+ * retry, under its cooldown and budget. */
+START_TEST(ineffective_then_retry)
+{
+    SETUP("retry.db");
+    load_ok(e, "policies:\n"
+               "  - {name: demo_down, kind: threshold, metric: process_up,\n"
+               "     match: {process: demo}, op: \"<\", threshold: 1, action: restart_demo,\n"
+               "     target: \"{{tags.process}}\", verify: {within: 10s}, cooldown: 15s,\n"
+               "     budget: {max_actions: 2, window: 1h}}\n");
+    feed(e, &R, "process_up", 0, "process=demo");
+    result(e, R.req_id[0], VIGIL_ACTION_SUCCEEDED, NULL);
+    R.now += 10000;
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    /* the cooldown (15s) still runs: held back until it ends */
+    expect_kinds(&R, "fired ineffective deferred");
+    ck_assert_str_eq(R.dec[1], "ineffective demo restart_demo | no recovery within 10s after "
+                               "restart_demo succeeded");
+    ck_assert_ptr_nonnull(strstr(R.dec[2], "deferred demo restart_demo | cooldown: last request "
+                                           "10s ago (cooldown 15s); sent in 5s (at "));
+    ck_assert_uint_eq(R.nr, 1);
+    R.now += 5000;
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    expect_kinds(&R, "fired ineffective deferred fired");
+    ck_assert_str_eq(R.dec[3], "fired demo restart_demo | retry: restart_demo was ineffective (no "
+                               "recovery within 10s); last(process_up) over 1m = 0 < 1");
+    ck_assert_uint_eq(R.nr, 2);
+    ck_assert_str_eq(R.req[1], "restart_demo demo");
+    ck_assert_str_eq(R.dec_id[3], R.req_id[1]);
+    /* ineffective again: the budget (2 per hour) is used up */
+    result(e, R.req_id[1], VIGIL_ACTION_SUCCEEDED, NULL);
+    R.now += 10000;
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    R.now += 5000;
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    expect_kinds(&R, "fired ineffective deferred fired ineffective deferred exhausted");
+    ck_assert_ptr_nonnull(strstr(R.dec[6], "exhausted demo restart_demo | budget: 2 actions within "
+                                           "1h on demo; released when the oldest leaves the "
+                                           "window, in 59m30s (at "));
+    ck_assert_uint_eq(R.nr, 2);
+    /* a recovery ends it all */
+    R.now += 1000;
+    feed(e, &R, "process_up", 1, "process=demo");
+    expect_kinds(&R, "fired ineffective deferred fired ineffective deferred exhausted resolved");
+    TEARDOWN();
+}
+END_TEST
+
+/* Without a cooldown the retry follows `ineffective` at once; an escalation
+ * list used up counts as no escalation left. */
+START_TEST(ineffective_retry_after_escalations)
+{
+    SETUP("retry2.db");
+    load_ok(e, "policies:\n"
+               "  - {name: p, kind: threshold, metric: m, op: \">\", threshold: 1, action: a,\n"
+               "     target: x, verify: {within: 5s}, escalate: [b]}\n");
+    feed(e, &R, "m", 2, NULL);
+    result(e, R.req_id[0], VIGIL_ACTION_SUCCEEDED, NULL);
+    R.now += 5000;
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    expect_kinds(&R, "fired ineffective escalated");
+    result(e, R.req_id[1], VIGIL_ACTION_SUCCEEDED, NULL);
+    R.now += 5000;
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    expect_kinds(&R, "fired ineffective escalated ineffective fired");
+    ck_assert_ptr_nonnull(strstr(R.dec[4], "fired x a | retry: b was ineffective (no recovery "
+                                           "within 5s); "));
+    ck_assert_uint_eq(R.nr, 3);
+    ck_assert_str_eq(R.req[2], "a x");
+    TEARDOWN();
+}
+END_TEST
+
+/* Issue 13 item 8: the remediator's cooldown delays a request, it does not
+ * drop it; a quarantine is its own decision, with how to release. */
+START_TEST(remediator_cooldown_defers)
+{
+    SETUP("remcool.db");
+    load_ok(e, "policies:\n"
+               "  - {name: p, kind: threshold, metric: m, op: \">\", threshold: 1, action: a,\n"
+               "     target: x, repeat: 1h}\n");
+    feed(e, &R, "m", 2, NULL);
+    refused(e, R.req_id[0], "cooldown", "cooldown: a ran on this target 3s ago (cooldown 10s)",
+            7000, VIGIL_ACTION_RESULT_VERSION);
+    expect_kinds(&R, "fired deferred");
+    ck_assert_ptr_nonnull(strstr(R.dec[1], "deferred x a | refused by the remediator: cooldown: "
+                                           "a ran on this target 3s ago (cooldown 10s); sent "
+                                           "again in 7s (at "));
+    ck_assert_str_eq(R.dec_id[1], R.req_id[0]);
+    R.now += 6999;
+    feed(e, &R, "m", 2, NULL); /* samples do not send it early */
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    ck_assert_uint_eq(R.nr, 1);
+    R.now += 1;
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    expect_kinds(&R, "fired deferred fired");
+    ck_assert_str_eq(R.dec[2],
+                     "fired x a | retry: the remediator's cooldown ended; last(m) over 1m = 2 > 1");
+    ck_assert_uint_eq(R.nr, 2);
+    /* a version 1 result has no retry_after_ms: the refusal is final */
+    refused(e, R.req_id[1], "cooldown", NULL, 7000, 1);
+    expect_kinds(&R, "fired deferred fired action_failed");
+    ck_assert_str_eq(R.dec[3], "action_failed x a | refused: cooldown");
+    R.now += 60000;
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    ck_assert_uint_eq(R.nr, 2);
+    TEARDOWN();
+}
+END_TEST
+
+START_TEST(remediator_quarantine_decision)
+{
+    SETUP("quar.db");
+    load_ok(e, "policies:\n"
+               "  - {name: p, kind: threshold, metric: m, op: \">\", threshold: 1, action: a,\n"
+               "     target: x}\n");
+    const char *msg = "quarantined: 3 attempts within 10m; released after 1m without requests, "
+                      "or now by an administrator: POST /v1/targets/x/release on the remediator "
+                      "(scope admin)";
+    feed(e, &R, "m", 2, NULL);
+    refused(e, R.req_id[0], "quarantined", msg, 60000, VIGIL_ACTION_RESULT_VERSION);
+    expect_kinds(&R, "fired quarantined");
+    ck_assert_ptr_nonnull(strstr(R.dec[1], "POST /v1/targets/x/release on the remediator"));
+    ck_assert_ptr_nonnull(strstr(R.dec[1], "; sent again in 1m (at "));
+    /* the engine keeps quiet while the quarantine's quiet time runs */
+    R.now += 59999;
+    feed(e, &R, "m", 2, NULL);
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    ck_assert_uint_eq(R.nr, 1);
+    R.now += 1;
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    expect_kinds(&R, "fired quarantined fired");
+    ck_assert_str_eq(R.dec[2],
+                     "fired x a | retry: the target's quarantine ended; last(m) over 1m = 2 > 1");
+    /* without retry_after_ms: the decision only */
+    refused(e, R.req_id[1], "quarantined", NULL, 0, VIGIL_ACTION_RESULT_VERSION);
+    expect_kinds(&R, "fired quarantined fired quarantined");
+    ck_assert_str_eq(R.dec[3], "quarantined x a | refused by the remediator: quarantined");
+    R.now += 3600000;
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    ck_assert_uint_eq(R.nr, 2);
+    TEARDOWN();
+}
+END_TEST
+
+/* A held-back request survives a restart of the engine; state written before
+ * deferrals existed (no "du", "rt") still loads. */
+START_TEST(deferral_persists)
+{
+    SETUP("defer-persist.db");
+    const char *pol = "policies:\n"
+                      "  - {name: p, kind: threshold, metric: m, op: \">\", threshold: 1, "
+                      "action: a,\n"
+                      "     target: x}\n";
+    load_ok(e, pol);
+    feed(e, &R, "m", 2, NULL);
+    refused(e, R.req_id[0], "cooldown", NULL, 5000, VIGIL_ACTION_RESULT_VERSION);
+    vigil_engine_free(e);
+    e = new_engine(st, &R);
+    load_ok(e, pol);
+    R.now += 5000;
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    expect_kinds(&R, "fired deferred fired");
+    ck_assert_str_eq(R.dec[2],
+                     "fired x a | retry: the remediator's cooldown ended; last(m) over 1m = 2 > 1");
+    vigil_engine_free(e);
+    /* a series record of the old format */
+    const char *old = "{\"st\":2,\"since\":1,\"ps\":0,\"na\":1,\"noted\":4,\"la\":1,"
+                      "\"fl\":0,\"lt\":1,\"ft\":[],\"ag\":\"h1\",\"why\":\"old\",\"tags\":{}}";
+    ck_assert_int_eq(vigil_store_state_put(st, "policy/q/s/m", old, strlen(old)), VIGIL_OK);
+    e = new_engine(st, &R);
+    load_ok(e, "policies:\n"
+               "  - {name: q, kind: threshold, metric: m, op: \">\", threshold: 1, action: c,\n"
+               "     target: y}\n");
+    R.now += 1000;
+    feed(e, &R, "m", 2, NULL); /* firing, need_act restored: it acts */
+    expect_kinds(&R, "fired deferred fired fired");
+    ck_assert_str_eq(R.dec[3], "fired y c | old");
     TEARDOWN();
 }
 END_TEST
@@ -1661,6 +1881,11 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, templating);
     tcase_add_test(tc, escalation_when_verification_fails);
     tcase_add_test(tc, action_failed_and_statuses);
+    tcase_add_test(tc, ineffective_then_retry);
+    tcase_add_test(tc, ineffective_retry_after_escalations);
+    tcase_add_test(tc, remediator_cooldown_defers);
+    tcase_add_test(tc, remediator_quarantine_decision);
+    tcase_add_test(tc, deferral_persists);
     tcase_add_test(tc, callbacks_may_reenter);
     tcase_add_test(tc, act_within_drops_old_samples);
     tcase_add_test(tc, restart_mid_for);

@@ -454,6 +454,49 @@ START_TEST(cooldown_per_action_and_target)
 }
 END_TEST
 
+/* A refusal by a guard that ends by itself says when (retry_after_ms). */
+START_TEST(refusals_carry_retry_after)
+{
+    const char *dir = vt_tmpdir();
+    vigil_remediator_options o = base_opts(dir);
+    o.cooldown_ms = 10000;
+    o.max_attempts = 2;
+    o.window_ms = 600000;
+    o.reset_after_ms = 60000;
+    o.rate_per_s = VIGIL_REMEDIATOR_DISABLED;
+    vigil_remediator *rem = rem_new(&o, k_log_actions);
+    waitres w;
+    run(rem, "ra-1", "note", "web1", &w);
+    ck_assert_int_eq(w.r.status, VIGIL_ACTION_SUCCEEDED);
+    ck_assert_int_eq(w.r.retry_after_ms, 0);
+    wr_free(&w);
+    advance(3000);
+    run(rem, "ra-2", "note", "web1", &w);
+    ck_assert_int_eq(w.r.status, VIGIL_ACTION_REFUSED);
+    ck_assert_str_eq(w.r.reason, "cooldown");
+    ck_assert_uint_eq(w.r.version, VIGIL_ACTION_RESULT_VERSION);
+    ck_assert_int_eq(w.r.retry_after_ms, 7000);
+    wr_free(&w);
+    advance(7000);
+    expect(rem, "ra-3", "note", "web1", VIGIL_ACTION_SUCCEEDED, NULL);
+    advance(10000);
+    run(rem, "ra-4", "note", "web1", &w);
+    ck_assert_int_eq(w.r.status, VIGIL_ACTION_REFUSED);
+    ck_assert_str_eq(w.r.reason, "quarantined");
+    ck_assert_int_eq(w.r.retry_after_ms, 60000);
+    ck_assert_str_eq(w.r.output, "quarantined: 2 attempts within 10m; released after 1m without "
+                                 "requests, or now by an administrator: POST "
+                                 "/v1/targets/web1/release on the remediator (scope admin)");
+    wr_free(&w);
+    /* the answer replayed from the ledger has no retry_after_ms */
+    run(rem, "ra-2", "note", "web1", &w);
+    ck_assert_int_eq(w.r.status, VIGIL_ACTION_REFUSED);
+    ck_assert_int_eq(w.r.retry_after_ms, 0);
+    wr_free(&w);
+    vigil_remediator_free(rem);
+}
+END_TEST
+
 START_TEST(zero_options_are_the_defaults_and_disabled_turns_off)
 {
     const char *dir = vt_tmpdir();
@@ -870,8 +913,9 @@ START_TEST(shipped_config_loads)
     const vigil_remediator_options *o = vigil_remediator_config_options(c);
     ck_assert_str_eq(o->store_url, "sqlite://./var/remediator.db");
     ck_assert_str_eq(o->secret_env, "VIGIL_REMEDIATOR_SECRET");
-    ck_assert_int_eq(o->cooldown_ms, 10000);
-    ck_assert_int_eq(o->max_attempts, 3);
+    ck_assert_int_eq(o->cooldown_ms, VIGIL_REMEDIATOR_DISABLED); /* cooldown: 0s (issue 13) */
+    ck_assert_int_eq(o->max_attempts, 10);
+    ck_assert_int_eq(o->reset_after_ms, 60000);
     ck_assert_int_eq(o->max_concurrent, 4);
     ck_assert(o->rate_per_s > 0.49 && o->rate_per_s < 0.51);
     ck_assert_ptr_null(o->audit_key_env);
@@ -1067,6 +1111,7 @@ static Suite *remediator_suite(void)
     tcase_add_test(tc, dry_run_global_action_request);
     tcase_add_test(tc, embedder_types_reach_the_remediator);
     tcase_add_test(tc, cooldown_per_action_and_target);
+    tcase_add_test(tc, refusals_carry_retry_after);
     tcase_add_test(tc, zero_options_are_the_defaults_and_disabled_turns_off);
     tcase_add_test(tc, budget_quarantine_reset_and_release);
     tcase_add_test(tc, rate_limit_token_bucket);
