@@ -15,271 +15,10 @@
 #include <zlib.h>
 
 #include "client/client_int.h"
+#include "httptest.h"
 #include "gzip/gzip.h"
 #include "testutil.h"
 #include "vigil/client.h"
-
-/* ---- a scripted hub ---------------------------------------------------------------- */
-
-enum { ACT_REPLY, ACT_HANG, ACT_DROP };
-
-typedef struct {
-    int kind;
-    int status;
-    const char *body;
-    const char *headers; /* extra header lines, each ending in \r\n */
-} action;
-
-#define MAX_REQ 64
-
-typedef struct {
-    char batch_id[200];
-    char auth[300];
-    char encoding[64];
-    char body[8192]; /* inflated */
-    size_t body_len;
-    int conn; /* connection number it came on */
-} request;
-
-typedef struct {
-    int lfd, port;
-    int stop_pipe[2];
-    pthread_t th;
-    pthread_mutex_t mu;
-    action script[16];
-    int nscript, next;
-    action dflt;
-    request req[MAX_REQ];
-    int nreq, nconn;
-} hub;
-
-static int inflate_body(const char *in, size_t len, char *out, size_t cap, size_t *out_len)
-{
-    z_stream zs;
-    memset(&zs, 0, sizeof(zs));
-    if (inflateInit2(&zs, 15 + 16) != Z_OK)
-        return -1;
-    zs.next_in = (Bytef *)in;
-    zs.avail_in = (uInt)len;
-    zs.next_out = (Bytef *)out;
-    zs.avail_out = (uInt)cap - 1;
-    int rc = inflate(&zs, Z_FINISH);
-    *out_len = zs.total_out;
-    out[*out_len] = '\0';
-    inflateEnd(&zs);
-    return rc == Z_STREAM_END ? 0 : -1;
-}
-
-static const char *header_value(const char *head, const char *name, char *out, size_t n)
-{
-    size_t nl = strlen(name);
-    out[0] = '\0';
-    for (const char *p = strstr(head, "\r\n"); p && p[2]; p = strstr(p + 2, "\r\n")) {
-        const char *line = p + 2;
-        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-            const char *v = line + nl + 1;
-            while (*v == ' ')
-                v++;
-            const char *e = strstr(v, "\r\n");
-            size_t len = e ? (size_t)(e - v) : strlen(v);
-            if (len >= n)
-                len = n - 1;
-            memcpy(out, v, len);
-            out[len] = '\0';
-            return out;
-        }
-    }
-    return NULL;
-}
-
-static void record(hub *h, const char *head, const char *body, size_t blen)
-{
-    pthread_mutex_lock(&h->mu);
-    if (h->nreq < MAX_REQ) {
-        request *r = &h->req[h->nreq];
-        memset(r, 0, sizeof(*r));
-        r->conn = h->nconn;
-        header_value(head, "Authorization", r->auth, sizeof(r->auth));
-        header_value(head, "Content-Encoding", r->encoding, sizeof(r->encoding));
-        if (strcmp(r->encoding, "gzip") == 0) {
-            if (inflate_body(body, blen, r->body, sizeof(r->body), &r->body_len) != 0)
-                snprintf(r->body, sizeof(r->body), "%s", "<bad gzip>");
-        } else {
-            r->body_len = blen < sizeof(r->body) - 1 ? blen : sizeof(r->body) - 1;
-            memcpy(r->body, body, r->body_len);
-            r->body[r->body_len] = '\0';
-        }
-        const char *id = strstr(r->body, "\"batch_id\":\"");
-        if (id) {
-            id += 12;
-            const char *e = strchr(id, '"');
-            size_t len = e ? (size_t)(e - id) : 0;
-            if (len >= sizeof(r->batch_id))
-                len = sizeof(r->batch_id) - 1;
-            memcpy(r->batch_id, id, len);
-        }
-    }
-    h->nreq++;
-    pthread_mutex_unlock(&h->mu);
-}
-
-static action next_action(hub *h)
-{
-    pthread_mutex_lock(&h->mu);
-    action a = h->next < h->nscript ? h->script[h->next++] : h->dflt;
-    pthread_mutex_unlock(&h->mu);
-    return a;
-}
-
-/* Waits until fd is readable or the hub stops. Returns 1 when readable. */
-static int wait_readable(hub *h, int fd)
-{
-    struct pollfd p[2] = {{fd, POLLIN, 0}, {h->stop_pipe[0], POLLIN, 0}};
-    for (;;) {
-        int n = poll(p, 2, -1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 || (p[1].revents & POLLIN))
-            return 0;
-        return 1;
-    }
-}
-
-static void serve_conn(hub *h, int fd)
-{
-    static char buf[1 << 20];
-    size_t have = 0;
-    for (;;) {
-        char *end;
-        while (!(end = memmem(buf, have, "\r\n\r\n", 4))) {
-            if (!wait_readable(h, fd) || have == sizeof(buf))
-                return;
-            ssize_t n = read(fd, buf + have, sizeof(buf) - have);
-            if (n <= 0)
-                return;
-            have += (size_t)n;
-        }
-        size_t hlen = (size_t)(end - buf) + 4;
-        char head[8192];
-        size_t cl = hlen < sizeof(head) ? hlen : sizeof(head) - 1;
-        memcpy(head, buf, cl);
-        head[cl] = '\0';
-        char v[64];
-        size_t blen = header_value(head, "Content-Length", v, sizeof(v)) ? strtoul(v, NULL, 10) : 0;
-        while (have < hlen + blen) {
-            if (!wait_readable(h, fd))
-                return;
-            ssize_t n = read(fd, buf + have, sizeof(buf) - have);
-            if (n <= 0)
-                return;
-            have += (size_t)n;
-        }
-        record(h, head, buf + hlen, blen);
-        memmove(buf, buf + hlen + blen, have - hlen - blen);
-        have -= hlen + blen;
-
-        action a = next_action(h);
-        if (a.kind == ACT_DROP)
-            return;
-        if (a.kind == ACT_HANG) { /* until the client gives up and closes */
-            char junk[256];
-            while (wait_readable(h, fd) && read(fd, junk, sizeof(junk)) > 0)
-                ;
-            return;
-        }
-        const char *body = a.body ? a.body : "{\"accepted\":1,\"duplicate\":false}";
-        char resp[4096];
-        int n = snprintf(resp, sizeof(resp),
-                         "HTTP/1.1 %d Status\r\nContent-Type: application/json\r\n"
-                         "Content-Length: %zu\r\n%s\r\n%s",
-                         a.status, strlen(body), a.headers ? a.headers : "", body);
-        if (write(fd, resp, (size_t)n) != n)
-            return;
-    }
-}
-
-static void *hub_main(void *p)
-{
-    hub *h = p;
-    for (;;) {
-        if (!wait_readable(h, h->lfd))
-            break;
-        int fd = accept(h->lfd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        pthread_mutex_lock(&h->mu);
-        h->nconn++;
-        pthread_mutex_unlock(&h->mu);
-        serve_conn(h, fd);
-        close(fd);
-    }
-    return NULL;
-}
-
-static hub *hub_start(void)
-{
-    hub *h = calloc(1, sizeof(*h));
-    ck_assert_ptr_nonnull(h);
-    pthread_mutex_init(&h->mu, NULL);
-    h->dflt.kind = ACT_REPLY;
-    h->dflt.status = 202;
-    ck_assert_int_eq(pipe(h->stop_pipe), 0);
-    h->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(h->lfd, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(h->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(h->lfd, 16), 0);
-    socklen_t sl = sizeof(sa);
-    ck_assert_int_eq(getsockname(h->lfd, (struct sockaddr *)&sa, &sl), 0);
-    h->port = ntohs(sa.sin_port);
-    ck_assert_int_eq(pthread_create(&h->th, NULL, hub_main, h), 0);
-    return h;
-}
-
-static void hub_script(hub *h, const action *acts, int n)
-{
-    pthread_mutex_lock(&h->mu);
-    memcpy(h->script, acts, (size_t)n * sizeof(action));
-    h->nscript = n;
-    h->next = 0;
-    pthread_mutex_unlock(&h->mu);
-}
-
-static void hub_default(hub *h, int kind, int status, const char *body)
-{
-    pthread_mutex_lock(&h->mu);
-    h->dflt.kind = kind;
-    h->dflt.status = status;
-    h->dflt.body = body;
-    pthread_mutex_unlock(&h->mu);
-}
-
-static void hub_stop(hub *h)
-{
-    ck_assert_int_eq(write(h->stop_pipe[1], "x", 1), 1);
-    pthread_join(h->th, NULL);
-    close(h->lfd);
-    close(h->stop_pipe[0]);
-    close(h->stop_pipe[1]);
-    pthread_mutex_destroy(&h->mu);
-    free(h);
-}
-
-/* A port nothing listens on. */
-static int closed_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    socklen_t sl = sizeof(sa);
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
@@ -368,7 +107,7 @@ static int is_hex32(const char *s)
 START_TEST(gzip_token_keepalive_and_body)
 {
     setenv("VT_CLIENT_TOKEN", "s3cret-token", 1);
-    hub *h = hub_start();
+    ht_server *h = ht_server_start();
     vigil_client_options o = fast_opts(h->port);
     o.token_env = "VT_CLIENT_TOKEN";
     vigil_client *c = new_client(&o);
@@ -388,7 +127,7 @@ START_TEST(gzip_token_keepalive_and_body)
     ck_assert_uint_eq(s.retried, 0);
     ck_assert_int_eq(s.last_status, 202);
     vigil_client_free(c);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
@@ -396,7 +135,7 @@ END_TEST
 START_TEST(hub_receives_gzip_json_with_token_on_one_connection)
 {
     setenv("VT_CLIENT_TOKEN", "s3cret-token", 1);
-    hub *h = hub_start();
+    ht_server *h = ht_server_start();
     vigil_client_options o = fast_opts(h->port);
     o.token_env = "VT_CLIENT_TOKEN";
     vigil_client *c = new_client(&o);
@@ -410,7 +149,7 @@ START_TEST(hub_receives_gzip_json_with_token_on_one_connection)
     pthread_mutex_lock(&h->mu);
     ck_assert_int_eq(h->nreq, 2);
     ck_assert_int_eq(h->nconn, 1); /* kept alive */
-    request *r = &h->req[0];
+    ht_request *r = &h->req[0];
     ck_assert_str_eq(r->encoding, "gzip");
     ck_assert_str_eq(r->auth, "Bearer s3cret-token");
     ck_assert_str_eq(r->batch_id, vigil_batch_id(b));
@@ -437,15 +176,15 @@ START_TEST(hub_receives_gzip_json_with_token_on_one_connection)
     vigil_batch_free(got);
     vigil_batch_free(b);
     vigil_batch_free(b2);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
 START_TEST(retries_5xx_with_the_same_batch_id)
 {
-    hub *h = hub_start();
-    action acts[] = {{ACT_REPLY, 500, NULL, NULL}, {ACT_REPLY, 503, NULL, NULL}};
-    hub_script(h, acts, 2);
+    ht_server *h = ht_server_start();
+    ht_action acts[] = {{HT_REPLY, 500, NULL, NULL}, {HT_REPLY, 503, NULL, NULL}};
+    ht_server_script(h, acts, 2);
     vigil_client_options o = fast_opts(h->port);
     vigil_client *c = new_client(&o);
     vigil_batch *b = make_batch(2);
@@ -465,14 +204,14 @@ START_TEST(retries_5xx_with_the_same_batch_id)
     ck_assert_ptr_nonnull(strstr(g_log, "retrying after backoff"));
     vigil_batch_free(b);
     vigil_client_free(c);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
 START_TEST(gives_up_after_max_attempts)
 {
-    hub *h = hub_start();
-    hub_default(h, ACT_REPLY, 503, NULL);
+    ht_server *h = ht_server_start();
+    ht_server_default(h, HT_REPLY, 503, NULL);
     vigil_client_options o = fast_opts(h->port);
     o.max_attempts = 4;
     vigil_client *c = new_client(&o);
@@ -497,19 +236,19 @@ START_TEST(gives_up_after_max_attempts)
     pthread_mutex_unlock(&h->mu);
     vigil_batch_free(b);
     vigil_client_free(c);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
 START_TEST(retry_after_is_honoured_and_capped)
 {
-    hub *h = hub_start();
+    ht_server *h = ht_server_start();
     /* one hour: only the cap (20 ms) lets this test finish */
-    action acts[] = {{ACT_REPLY, 429,
-                      "{\"error\":{\"code\":\"overloaded\",\"message\":\"slow down\"}}",
-                      "Retry-After: 3600\r\n"},
-                     {ACT_REPLY, 429, NULL, "Retry-After: Wed, 21 Oct 2099 07:28:00 GMT\r\n"}};
-    hub_script(h, acts, 2);
+    ht_action acts[] = {{HT_REPLY, 429,
+                         "{\"error\":{\"code\":\"overloaded\",\"message\":\"slow down\"}}",
+                         "Retry-After: 3600\r\n"},
+                        {HT_REPLY, 429, NULL, "Retry-After: Wed, 21 Oct 2099 07:28:00 GMT\r\n"}};
+    ht_server_script(h, acts, 2);
     vigil_client_options o = fast_opts(h->port);
     vigil_client *c = new_client(&o);
     vigil_batch *b = make_batch(1);
@@ -521,18 +260,18 @@ START_TEST(retry_after_is_honoured_and_capped)
     ck_assert_ptr_nonnull(strstr(g_log, "error=\"slow down\""));
     vigil_batch_free(b);
     vigil_client_free(c);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
 START_TEST(other_4xx_drops_and_logs_the_hub_message)
 {
-    hub *h = hub_start();
-    action acts[] = {{ACT_REPLY, 400,
-                      "{\"error\":{\"code\":\"invalid_metric\",\"message\":\"metrics[0].value: "
-                      "expected a finite number\",\"path\":\"metrics[0].value\"}}",
-                      NULL}};
-    hub_script(h, acts, 1);
+    ht_server *h = ht_server_start();
+    ht_action acts[] = {{HT_REPLY, 400,
+                         "{\"error\":{\"code\":\"invalid_metric\",\"message\":\"metrics[0].value: "
+                         "expected a finite number\",\"path\":\"metrics[0].value\"}}",
+                         NULL}};
+    ht_server_script(h, acts, 1);
     vigil_client_options o = fast_opts(h->port);
     vigil_client *c = new_client(&o);
     vigil_batch *b = make_batch(1);
@@ -550,22 +289,22 @@ START_TEST(other_4xx_drops_and_logs_the_hub_message)
     ck_assert_ptr_nonnull(strstr(g_log, "metrics[0].value: expected a finite number"));
 
     /* a body that is not JSON is quoted */
-    action acts2[] = {{ACT_REPLY, 413, "too big, sorry", NULL}};
-    hub_script(h, acts2, 1);
+    ht_action acts2[] = {{HT_REPLY, 413, "too big, sorry", NULL}};
+    ht_server_script(h, acts2, 1);
     ck_assert_int_eq(vigil_client_send(c, b), VIGIL_EHTTP);
     vt_assert_error(VIGIL_EHTTP, "413 too big, sorry");
     ck_assert_uint_eq(get_stats(c).dropped, 2);
     vigil_batch_free(b);
     vigil_client_free(c);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
 START_TEST(unauthorized_is_transient)
 {
-    hub *h = hub_start();
-    hub_default(h, ACT_REPLY, 401,
-                "{\"error\":{\"code\":\"unauthorized\",\"message\":\"bad token\"}}");
+    ht_server *h = ht_server_start();
+    ht_server_default(h, HT_REPLY, 401,
+                      "{\"error\":{\"code\":\"unauthorized\",\"message\":\"bad token\"}}");
     vigil_client_options o = fast_opts(h->port);
     o.max_attempts = 2;
     vigil_client *c = new_client(&o);
@@ -576,21 +315,21 @@ START_TEST(unauthorized_is_transient)
     ck_assert_uint_eq(s.requests, 2);
     ck_assert_uint_eq(s.failed, 1);
     ck_assert_uint_eq(s.dropped, 0);
-    hub_default(h, ACT_REPLY, 403, NULL);
+    ht_server_default(h, HT_REPLY, 403, NULL);
     ck_assert_int_eq(vigil_client_send(c, b), VIGIL_EPERM);
     vt_assert_error(VIGIL_EPERM, "403");
     ck_assert_uint_eq(get_stats(c).dropped, 0);
     vigil_batch_free(b);
     vigil_client_free(c);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
 START_TEST(dropped_connection_is_retried)
 {
-    hub *h = hub_start();
-    action acts[] = {{ACT_DROP, 0, NULL, NULL}, {ACT_DROP, 0, NULL, NULL}};
-    hub_script(h, acts, 2);
+    ht_server *h = ht_server_start();
+    ht_action acts[] = {{HT_DROP, 0, NULL, NULL}, {HT_DROP, 0, NULL, NULL}};
+    ht_server_script(h, acts, 2);
     vigil_client_options o = fast_opts(h->port);
     vigil_client *c = new_client(&o);
     vigil_batch *b = make_batch(1);
@@ -604,20 +343,20 @@ START_TEST(dropped_connection_is_retried)
     pthread_mutex_unlock(&h->mu);
     ck_assert_ptr_nonnull(strstr(g_log, "ingest request failed"));
 
-    hub_default(h, ACT_DROP, 0, NULL);
+    ht_server_default(h, HT_DROP, 0, NULL);
     ck_assert_int_eq(vigil_client_send(c, b), VIGIL_ENETWORK);
     vt_assert_error(VIGIL_ENETWORK, "failed");
     vigil_batch_free(b);
     vigil_client_free(c);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
 START_TEST(hanging_hub_times_out)
 {
-    hub *h = hub_start();
-    action acts[] = {{ACT_HANG, 0, NULL, NULL}};
-    hub_script(h, acts, 1);
+    ht_server *h = ht_server_start();
+    ht_action acts[] = {{HT_HANG, 0, NULL, NULL}};
+    ht_server_script(h, acts, 1);
     vigil_client_options o = fast_opts(h->port);
     o.request_timeout_ms = 150;
     vigil_client *c = new_client(&o);
@@ -626,7 +365,7 @@ START_TEST(hanging_hub_times_out)
     ck_assert_uint_eq(get_stats(c).requests, 2);
     ck_assert_ptr_nonnull(strstr(g_log, "imeout")); /* curl: "Timeout was reached" */
 
-    hub_default(h, ACT_HANG, 0, NULL);
+    ht_server_default(h, HT_HANG, 0, NULL);
     o.max_attempts = 1;
     vigil_client *c1 = new_client(&o);
     ck_assert_int_eq(vigil_client_send(c1, b), VIGIL_ETIMEOUT);
@@ -634,15 +373,15 @@ START_TEST(hanging_hub_times_out)
     vigil_client_free(c1);
     vigil_batch_free(b);
     vigil_client_free(c);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
 START_TEST(urls_are_tried_in_order)
 {
-    hub *h = hub_start();
+    ht_server *h = ht_server_start();
     vigil_client_options o = fast_opts(h->port);
-    snprintf(g_urls[0], sizeof(g_urls[0]), "http://127.0.0.1:%d/", closed_port());
+    snprintf(g_urls[0], sizeof(g_urls[0]), "http://127.0.0.1:%d/", ht_closed_port());
     snprintf(g_urls[1], sizeof(g_urls[1]), "http://127.0.0.1:%d", h->port);
     g_url_ptrs[1] = g_urls[1];
     o.nurls = 2;
@@ -658,13 +397,13 @@ START_TEST(urls_are_tried_in_order)
     ck_assert_uint_eq(get_stats(c).requests, 3);
     vigil_batch_free(b);
     vigil_client_free(c);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
 START_TEST(no_hub_is_a_network_error)
 {
-    vigil_client_options o = fast_opts(closed_port());
+    vigil_client_options o = fast_opts(ht_closed_port());
     vigil_client *c = new_client(&o);
     vigil_batch *b = make_batch(1);
     ck_assert_int_eq(vigil_client_send(c, b), VIGIL_ENETWORK);
@@ -680,8 +419,8 @@ END_TEST
 
 START_TEST(cancel_fd_aborts_a_send)
 {
-    hub *h = hub_start();
-    hub_default(h, ACT_HANG, 0, NULL);
+    ht_server *h = ht_server_start();
+    ht_server_default(h, HT_HANG, 0, NULL);
     vigil_client_options o = fast_opts(h->port);
     o.request_timeout_ms = 60000; /* only the cancel can end it in time */
     vigil_client *c = new_client(&o);
@@ -698,11 +437,11 @@ START_TEST(cancel_fd_aborts_a_send)
     ck_assert_int_eq(vigil_client_send(c, b), VIGIL_ECLOSED);
     ck_assert_uint_eq(get_stats(c).requests, 2);
     /* ... and a hub that answers within it gets the batch */
-    hub_default(h, ACT_REPLY, 202, NULL);
+    ht_server_default(h, HT_REPLY, 202, NULL);
     vigil__client_set_cancel_fd(c, p[0], 5000);
     ck_assert_int_eq(vigil_client_send(c, b), VIGIL_OK);
     /* no retry rounds after a cancel */
-    hub_default(h, ACT_REPLY, 503, NULL);
+    ht_server_default(h, HT_REPLY, 503, NULL);
     ck_assert_int_eq(vigil_client_send(c, b), VIGIL_ECLOSED);
     ck_assert_uint_eq(get_stats(c).requests, 4);
     vigil__client_set_cancel_fd(c, -1, 0);
@@ -710,14 +449,14 @@ START_TEST(cancel_fd_aborts_a_send)
     close(p[1]);
     vigil_batch_free(b);
     vigil_client_free(c);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
 START_TEST(deadline_bounds_a_send)
 {
-    hub *h = hub_start();
-    hub_default(h, ACT_HANG, 0, NULL);
+    ht_server *h = ht_server_start();
+    ht_server_default(h, HT_HANG, 0, NULL);
     vigil_client_options o = fast_opts(h->port);
     o.request_timeout_ms = 60000;
     vigil_client *c = new_client(&o);
@@ -731,13 +470,13 @@ START_TEST(deadline_bounds_a_send)
     vigil_buf_dispose(&gz);
     vigil_batch_free(b);
     vigil_client_free(c);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
 START_TEST(send_body_plain_and_gzip)
 {
-    hub *h = hub_start();
+    ht_server *h = ht_server_start();
     vigil_client_options o = fast_opts(h->port);
     vigil_client *c = new_client(&o);
     const char *json = "{\"agent\":\"h1\",\"batch_id\":\"raw-1\",\"metrics\":[]}";
@@ -758,14 +497,14 @@ START_TEST(send_body_plain_and_gzip)
     ck_assert_str_eq(h->req[1].body, json);
     pthread_mutex_unlock(&h->mu);
     vigil_client_free(c);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
 START_TEST(tls_is_verified)
 {
     /* https to a plain HTTP listener: the TLS handshake fails, nothing is sent */
-    hub *h = hub_start();
+    ht_server *h = ht_server_start();
     vigil_client_options o = fast_opts(h->port);
     snprintf(g_urls[0], sizeof(g_urls[0]), "https://127.0.0.1:%d", h->port);
     o.max_attempts = 1;
@@ -785,7 +524,7 @@ START_TEST(tls_is_verified)
     ck_assert_int_eq(h->nreq, 0);
     pthread_mutex_unlock(&h->mu);
     vigil_batch_free(b);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
@@ -935,10 +674,10 @@ static void oom_free(void *p)
 
 START_TEST(oom_sweep_new_and_send)
 {
-    hub *h = hub_start();
+    ht_server *h = ht_server_start();
     oom_ctx x = {h->port, NULL, NULL};
     ck_assert_int_gt(vt_oom_sweep(oom_send, oom_free, &x, 0), 0);
-    hub_stop(h);
+    ht_server_stop(h);
 }
 END_TEST
 
