@@ -1,7 +1,7 @@
 /* HTTP helpers for the integration suites: libcurl requests and raw sockets
  * on loopback (test_httpd, test_hub_http, test_loop...), and ht_server, the
  * one scripted HTTP/1.1 server the HTTP clients are tested against
- * (test_client, test_action_http). Header-only. */
+ * (test_client_http, test_action_http). Header-only. */
 #ifndef VIGIL_TEST_HTTPTEST_H
 #define VIGIL_TEST_HTTPTEST_H
 

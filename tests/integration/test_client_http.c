@@ -1,74 +1,21 @@
-/* The ingest client against a scripted HTTP server on 127.0.0.1: gzip bodies,
- * token header, keep-alive, retries and backoff, Retry-After, drops, 401/403,
- * dropped and hanging connections, failover, cancellation, bad options. */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
+/* The ingest client against a scripted HTTP server on 127.0.0.1 (ht_server):
+ * gzip bodies, token header, keep-alive, retries and backoff, Retry-After,
+ * drops, 401/403, dropped and hanging connections, failover, cancellation,
+ * TLS. Its in-process cases are in tests/unit/test_client.c. */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "client/client_int.h"
-#include "httptest.h"
+#include "client_testutil.h"
 #include "gzip/gzip.h"
+#include "httptest.h"
 #include "testutil.h"
 #include "vigil/client.h"
 
 /* ---- helpers ------------------------------------------------------------------------- */
-
-static char g_log[65536];
-static size_t g_log_len;
-
-static void log_cb(const vigil_log_record *r, void *payload)
-{
-    (void)payload;
-    vigil_buf b = VIGIL_BUF_INIT;
-    if (vigil_log_format(&b, r) == VIGIL_OK && g_log_len + b.size + 2 < sizeof(g_log)) {
-        memcpy(g_log + g_log_len, b.ptr, b.size);
-        g_log_len += b.size;
-        g_log[g_log_len++] = '\n';
-        g_log[g_log_len] = '\0';
-    }
-    vigil_buf_dispose(&b);
-}
-
-static char g_urls[4][128];
-static const char *g_url_ptrs[4];
-
-static vigil_client_options fast_opts(int port)
-{
-    vigil_client_options o;
-    ck_assert_int_eq(vigil_client_options_init(&o, VIGIL_CLIENT_OPTIONS_VERSION), VIGIL_OK);
-    snprintf(g_urls[0], sizeof(g_urls[0]), "http://127.0.0.1:%d", port);
-    g_url_ptrs[0] = g_urls[0];
-    o.urls = g_url_ptrs;
-    o.nurls = 1;
-    o.connect_timeout_ms = 2000;
-    o.request_timeout_ms = 3000;
-    o.max_attempts = 3;
-    o.backoff_base_ms = 2;
-    o.backoff_max_ms = 10;
-    o.retry_after_max_ms = 20;
-    o.logger.cb = log_cb;
-    o.logger.min_level = VIGIL_LOG_DEBUG;
-    g_log_len = 0;
-    g_log[0] = '\0';
-    return o;
-}
-
-static vigil_client *new_client(const vigil_client_options *o)
-{
-    vigil_client *c = NULL;
-    int rc = vigil_client_new(&c, o);
-    ck_assert_msg(rc == VIGIL_OK, "client: %s", vigil_error_last()->message);
-    return c;
-}
 
 static vigil_batch *make_batch(int n)
 {
@@ -90,16 +37,6 @@ static vigil_client_stats get_stats(const vigil_client *c)
     vigil_client_stats s = VIGIL_CLIENT_STATS_INIT;
     ck_assert_int_eq(vigil_client_stats_get(c, &s), VIGIL_OK);
     return s;
-}
-
-static int is_hex32(const char *s)
-{
-    if (strlen(s) != 32)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-            return 0;
-    return 1;
 }
 
 /* ---- tests ---------------------------------------------------------------------------- */
@@ -528,117 +465,6 @@ START_TEST(tls_is_verified)
 }
 END_TEST
 
-START_TEST(bad_options)
-{
-    vigil_client *c = NULL;
-    vigil_client_options o;
-    ck_assert_int_eq(vigil_client_options_init(&o, 99), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "unsupported version 99");
-    ck_assert_int_eq(vigil_client_options_init(NULL, VIGIL_CLIENT_OPTIONS_VERSION), VIGIL_EINVAL);
-    vigil_client_options_init(&o, VIGIL_CLIENT_OPTIONS_VERSION);
-    ck_assert_int_eq(vigil_client_new(&c, &o), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "at least one hub URL");
-    ck_assert_int_eq(vigil_client_new(NULL, &o), VIGIL_EINVAL);
-    ck_assert_int_eq(vigil_client_new(&c, NULL), VIGIL_EINVAL);
-
-    static const struct {
-        const char *url, *msg;
-    } bad[] = {{"ftp://127.0.0.1/", "scheme \"ftp\" is not allowed"},
-               {"file:///etc/passwd", "is not allowed"},
-               {"http://user:pw@127.0.0.1:7600", "credentials in a URL are refused"},
-               {"http://127.0.0.1:7600/?x=1", "takes no query string"},
-               {"http://127.0.0.1 :7600", "space or control character"},
-               {"not a url", "space or control character"},
-               {"127.0.0.1:7600", "is not a valid URL"},
-               {"", "is empty"}};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        const char *u[1] = {bad[i].url};
-        o.urls = u;
-        o.nurls = 1;
-        ck_assert_msg(vigil_client_new(&c, &o) == VIGIL_EINVAL, "accepted %s", bad[i].url);
-        vt_assert_error(VIGIL_EINVAL, bad[i].msg);
-        ck_assert_ptr_null(c);
-    }
-    const char *many[17];
-    for (int i = 0; i < 17; i++)
-        many[i] = "http://127.0.0.1:1";
-    o.urls = many;
-    o.nurls = 17;
-    ck_assert_int_eq(vigil_client_new(&c, &o), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "at most 16 hub URLs");
-    o.nurls = 1;
-    o.backoff_base_ms = -1;
-    ck_assert_int_eq(vigil_client_new(&c, &o), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "backoff_base_ms must not be negative");
-    o.backoff_base_ms = 0;
-    o.cert_file = "/tmp/cert.pem";
-    ck_assert_int_eq(vigil_client_new(&c, &o), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "cert_file and key_file go together");
-    o.cert_file = NULL;
-    o.version = 7;
-    ck_assert_int_eq(vigil_client_new(&c, &o), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "unsupported version 7");
-    o.version = VIGIL_CLIENT_OPTIONS_VERSION;
-
-    /* tokens: bad characters refused, never quoted; an unset variable only warns */
-    setenv("VT_BAD_TOKEN", "abc\r\nX-Evil: 1", 1);
-    o.token_env = "VT_BAD_TOKEN";
-    ck_assert_int_eq(vigil_client_new(&c, &o), VIGIL_EVALUE);
-    vt_assert_error(VIGIL_EVALUE, "$VT_BAD_TOKEN contains a space or a non-printable character");
-    ck_assert_ptr_null(strstr(vigil_error_last()->message, "Evil"));
-    unsetenv("VT_UNSET_TOKEN");
-    o = fast_opts(1);
-    o.token_env = "VT_UNSET_TOKEN";
-    c = new_client(&o);
-    ck_assert_ptr_nonnull(strstr(g_log, "token variable is not set"));
-    ck_assert_ptr_nonnull(strstr(g_log, "token_env=VT_UNSET_TOKEN"));
-    vigil_client_stats s = VIGIL_CLIENT_STATS_INIT;
-    s.version = 9;
-    ck_assert_int_eq(vigil_client_stats_get(c, &s), VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "client stats: unsupported version 9");
-    ck_assert_int_eq(vigil_client_stats_get(NULL, &s), VIGIL_EINVAL);
-    vigil_client_free(c);
-    vigil_client_free(NULL);
-}
-END_TEST
-
-START_TEST(batch_ids_are_random_hex)
-{
-    char a[33], b[33], small[10];
-    ck_assert_int_eq(vigil_client_batch_id(a, sizeof(a)), VIGIL_OK);
-    ck_assert_int_eq(vigil_client_batch_id(b, sizeof(b)), VIGIL_OK);
-    ck_assert(is_hex32(a));
-    ck_assert(is_hex32(b));
-    ck_assert_str_ne(a, b);
-    ck_assert_int_eq(vigil_client_batch_id(small, sizeof(small)), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "at least 33 bytes");
-    ck_assert_int_eq(vigil_client_batch_id(NULL, 40), VIGIL_EINVAL);
-}
-END_TEST
-
-START_TEST(gzip_round_trip_and_bad_input)
-{
-    char text[20000];
-    for (size_t i = 0; i < sizeof(text); i++)
-        text[i] = (char)('a' + (i * 7) % 26);
-    vigil_buf gz = VIGIL_BUF_INIT, back = VIGIL_BUF_INIT;
-    ck_assert_int_eq(vigil__gzip_compress(&gz, text, sizeof(text)), VIGIL_OK);
-    ck_assert_uint_lt(gz.size, sizeof(text));
-    ck_assert_int_eq(vigil__gzip_inflate(&back, gz.ptr, gz.size, 1 << 20), VIGIL_OK);
-    ck_assert_uint_eq(back.size, sizeof(text));
-    ck_assert_int_eq(memcmp(back.ptr, text, sizeof(text)), 0);
-    ck_assert_int_eq(vigil__gzip_inflate(&back, gz.ptr, gz.size, 1000), VIGIL_ELIMIT);
-    vt_assert_error(VIGIL_ELIMIT, "exceeds 1000 bytes");
-    ck_assert_int_eq(vigil__gzip_inflate(&back, gz.ptr, gz.size / 2, 1 << 20), VIGIL_ECORRUPT);
-    vt_assert_error(VIGIL_ECORRUPT, "truncated");
-    ck_assert_int_eq(vigil__gzip_inflate(&back, "not gzip at all", 15, 1 << 20), VIGIL_ECORRUPT);
-    vt_assert_error(VIGIL_ECORRUPT, "invalid gzip data");
-    ck_assert_uint_eq(back.size, 0);
-    vigil_buf_dispose(&gz);
-    vigil_buf_dispose(&back);
-}
-END_TEST
-
 typedef struct {
     int port;
     vigil_client *c;
@@ -683,7 +509,7 @@ END_TEST
 
 static Suite *client_suite(void)
 {
-    Suite *s = suite_create("client");
+    Suite *s = suite_create("client_http");
     TCase *tc = tcase_create("client");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, gzip_token_keepalive_and_body);
@@ -701,9 +527,6 @@ static Suite *client_suite(void)
     tcase_add_test(tc, deadline_bounds_a_send);
     tcase_add_test(tc, send_body_plain_and_gzip);
     tcase_add_test(tc, tls_is_verified);
-    tcase_add_test(tc, bad_options);
-    tcase_add_test(tc, batch_ids_are_random_hex);
-    tcase_add_test(tc, gzip_round_trip_and_bad_input);
     tcase_add_test(tc, oom_sweep_new_and_send);
     suite_add_tcase(s, tc);
     return s;

@@ -1,45 +1,26 @@
-/* The agent: configuration (and configs/agent.yaml), scheduling with an
- * injected clock, heartbeat and self-metrics, host and global tags, shipping
- * to a hub on 127.0.0.1 (libmicrohttpd), the spool across restarts, events
- * ahead of the backlog, failing collectors, the run loop and the daemon. */
-#include <arpa/inet.h>
+/* The agent against a hub on 127.0.0.1 (libmicrohttpd): scheduling with an
+ * injected clock, heartbeat and self-metrics, host and global tags, the spool
+ * across restarts, events ahead of the backlog, failing collectors, the run
+ * loop, and the daemon as a process. Its in-process cases (configuration,
+ * options, collect_once, allocation failures) are in tests/unit/test_agent.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <math.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "agent_testutil.h"
 #include "testutil.h"
 #include "vigil/agent.h"
-#include "vigil/sys/collector.h"
-
-/* A new empty directory. All of them live in one vt_tmpdir() per process,
- * so that suites run without fork (valgrind) stay within its limit. */
-static const char *fresh_dir(void)
-{
-    static char base[512], out[8][600];
-    static int n;
-    if (!base[0])
-        snprintf(base, sizeof(base), "%s", vt_tmpdir());
-    char *p = out[n % 8];
-    snprintf(p, sizeof(out[0]), "%s/d%d", base, n);
-    n++;
-    ck_assert_msg(mkdir(p, 0700) == 0, "mkdir %s: %s", p, strerror(errno));
-    return p;
-}
 
 /* ---- a hub (libmicrohttpd) -------------------------------------------------------- */
 
@@ -138,20 +119,6 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    socklen_t sl = sizeof(sa);
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-/* Starts a hub on `port` (a port that was free). */
 static mhub *hub_start(int port)
 {
     mhub *h = calloc(1, sizeof(*h));
@@ -205,433 +172,6 @@ static vigil_batch *hub_batch(mhub *h, int i)
     pthread_mutex_unlock(&h->mu);
     return b;
 }
-
-static const char *tag(const vigil_metric *m, const char *key)
-{
-    for (size_t i = 0; i < m->ntags; i++)
-        if (strcmp(m->tags[i].key, key) == 0)
-            return m->tags[i].value;
-    return NULL;
-}
-
-static const vigil_metric *find(const vigil_batch *b, const char *name)
-{
-    for (size_t i = 0; i < vigil_batch_count(b); i++)
-        if (strcmp(vigil_batch_get(b, i)->name, name) == 0)
-            return vigil_batch_get(b, i);
-    return NULL;
-}
-
-static int count_named(const vigil_batch *b, const char *name)
-{
-    int n = 0;
-    for (size_t i = 0; i < vigil_batch_count(b); i++)
-        n += strcmp(vigil_batch_get(b, i)->name, name) == 0;
-    return n;
-}
-
-/* ---- test collector types ------------------------------------------------------------- */
-
-static int g_seq;      /* test_counter values continue across agents */
-static int g_evt[2];   /* the "evt" type's descriptor is g_evt[0] */
-static int g_fail_msg; /* the failing type's message variant */
-
-static int counter_create(void **state, const vigil_config_node *cfg,
-                          const vigil_collector_context *ctx)
-{
-    (void)cfg;
-    (void)ctx;
-    *state = &g_seq;
-    return VIGIL_OK;
-}
-
-static int counter_collect(void *state, vigil_batch *out, int64_t now)
-{
-    int *seq = state;
-    vigil_tag t = {"env", "collector-wins"};
-    vigil_metric m = {"test_counter", ++*seq, now, &t, 1, NULL};
-    return vigil_batch_add(out, &m);
-}
-
-static void nothing_destroy(void *state)
-{
-    (void)state;
-}
-
-static const vigil_collector_type counter_type = {
-    .version = VIGIL_COLLECTOR_TYPE_VERSION,
-    .name = "counter",
-    .flags = VIGIL_COLLECTOR_RATES,
-    .create = counter_create,
-    .collect = counter_collect,
-    .destroy = nothing_destroy,
-};
-
-static int evt_create(void **state, const vigil_config_node *cfg,
-                      const vigil_collector_context *ctx)
-{
-    (void)cfg;
-    (void)ctx;
-    *state = g_evt;
-    return VIGIL_OK;
-}
-
-static int evt_collect(void *state, vigil_batch *out, int64_t now)
-{
-    (void)state;
-    (void)out;
-    (void)now;
-    return VIGIL_OK;
-}
-
-static int evt_fd(void *state)
-{
-    return ((int *)state)[0];
-}
-
-static int evt_on_event(void *state, vigil_batch *out, int64_t now)
-{
-    char buf[64];
-    ssize_t n = read(((int *)state)[0], buf, sizeof(buf));
-    if (n <= 0)
-        return VIGIL_OK;
-    vigil_tag t = {"process", "demo"};
-    vigil_metric m = {"process_up", 0, now, &t, 1, NULL};
-    return vigil_batch_add(out, &m);
-}
-
-static const vigil_collector_type evt_type = {
-    .version = VIGIL_COLLECTOR_TYPE_VERSION,
-    .name = "evt",
-    .flags = VIGIL_COLLECTOR_EVENTS,
-    .create = evt_create,
-    .collect = evt_collect,
-    .poll_fd = evt_fd,
-    .on_event = evt_on_event,
-    .destroy = nothing_destroy,
-};
-
-static int failing_collect(void *state, vigil_batch *out, int64_t now)
-{
-    (void)state;
-    (void)out;
-    (void)now;
-    return vigil_error_set(VIGIL_EIO, g_fail_msg ? "other" : "sensor unplugged");
-}
-
-static const vigil_collector_type failing_type = {
-    .version = VIGIL_COLLECTOR_TYPE_VERSION,
-    .name = "failing",
-    .create = counter_create,
-    .collect = failing_collect,
-    .destroy = nothing_destroy,
-};
-
-static vigil_collector_registry *g_reg;
-
-static void setup(void)
-{
-    vt_alloc_install(); /* every test may sweep allocations */
-    ck_assert_int_eq(vigil_collector_registry_new(&g_reg), VIGIL_OK);
-    /* the test's own types only: the agent resolves the built-ins itself */
-    ck_assert_int_eq(vigil_collector_register(g_reg, &counter_type), VIGIL_OK);
-    ck_assert_int_eq(vigil_collector_register(g_reg, &evt_type), VIGIL_OK);
-    ck_assert_int_eq(vigil_collector_register(g_reg, &failing_type), VIGIL_OK);
-    ck_assert_int_eq(pipe2(g_evt, O_NONBLOCK | O_CLOEXEC), 0);
-    g_seq = 0;
-}
-
-static void teardown(void)
-{
-    vigil_collector_registry_free(g_reg);
-    g_reg = NULL;
-    close(g_evt[0]);
-    close(g_evt[1]);
-}
-
-/* ---- helpers ------------------------------------------------------------------------------- */
-
-static char g_log[1 << 16];
-static size_t g_log_len;
-static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void log_cb(const vigil_log_record *r, void *payload)
-{
-    (void)payload;
-    vigil_buf b = VIGIL_BUF_INIT;
-    pthread_mutex_lock(&g_log_mu);
-    if (vigil_log_format(&b, r) == VIGIL_OK && g_log_len + b.size + 2 < sizeof(g_log)) {
-        memcpy(g_log + g_log_len, b.ptr, b.size);
-        g_log_len += b.size;
-        g_log[g_log_len++] = '\n';
-        g_log[g_log_len] = '\0';
-    }
-    pthread_mutex_unlock(&g_log_mu);
-    vigil_buf_dispose(&b);
-}
-
-static vigil_agent_options test_opts(void)
-{
-    vigil_agent_options o;
-    ck_assert_int_eq(vigil_agent_options_init(&o, VIGIL_AGENT_OPTIONS_VERSION), VIGIL_OK);
-    o.collector_types = g_reg;
-    o.logger.cb = log_cb;
-    o.logger.min_level = VIGIL_LOG_DEBUG;
-    g_log_len = 0;
-    g_log[0] = '\0';
-    return o;
-}
-
-static vigil_config *load_yaml(const char *yaml)
-{
-    vigil_config *c = NULL;
-    int rc = vigil_config_load_string(&c, yaml, strlen(yaml), "agent.yaml", NULL);
-    ck_assert_msg(rc == VIGIL_OK, "yaml: %s", vigil_error_last()->message);
-    return c;
-}
-
-/* A configuration shipping to `port`, spooling into `spool`. */
-static vigil_config *std_config(int port, const char *spool, const char *extra)
-{
-    char y[4096];
-    snprintf(y, sizeof(y),
-             "agent: {id: test-host, tags: {env: test, role: db}}\n"
-             "hub: {urls: [\"http://127.0.0.1:%d\"], token_env: \"\", timeout: 2s,\n"
-             "      connect_timeout: 1s, retries: 0, backoff: 20s, backoff_max: 20s}\n"
-             "interval: 1s\n"
-             "heartbeat: 5s\n"
-             "batch: {max_metrics: 1000, max_delay: 0}\n"
-             "spool: {path: \"%s\", max_size: 1MiB, fsync: false}\n"
-             "collectors:\n"
-             "  - {type: counter}\n"
-             "%s",
-             port, spool, extra ? extra : "");
-    return load_yaml(y);
-}
-
-static vigil_agent *new_agent(const vigil_config *cfg, const vigil_agent_options *o)
-{
-    vigil_agent *a = NULL;
-    int rc = vigil_agent_new(&a, cfg, o);
-    ck_assert_msg(rc == VIGIL_OK, "agent: %s", vigil_error_last()->message);
-    return a;
-}
-
-static vigil_agent_stats stats(const vigil_agent *a)
-{
-    vigil_agent_stats s = VIGIL_AGENT_STATS_INIT;
-    ck_assert_int_eq(vigil_agent_stats_get(a, &s), VIGIL_OK);
-    vigil_agent_stats bad_stats = VIGIL_AGENT_STATS_INIT;
-    bad_stats.version = 0;
-    ck_assert_int_eq(vigil_agent_stats_get(a, &bad_stats), VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "agent stats: unsupported version 0");
-    return s;
-}
-
-#define T0 1732650000000LL
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---- configuration ------------------------------------------------------------------------ */
-
-/* A collector type whose payload (the value it reports) belongs to its registry. */
-typedef struct plug_payload {
-    double value;
-    int freed;
-} plug_payload;
-
-static void plug_payload_free(void *p)
-{
-    ((plug_payload *)p)->freed++;
-}
-
-static int plug_create(void **state, const vigil_config_node *cfg,
-                       const vigil_collector_context *ctx)
-{
-    (void)cfg;
-    *state = ctx->type_payload;
-    return VIGIL_OK;
-}
-
-static int plug_collect(void *state, vigil_batch *out, int64_t now)
-{
-    vigil_metric m = {"plug_value", ((plug_payload *)state)->value, now, NULL, 0, NULL};
-    return vigil_batch_add(out, &m);
-}
-
-START_TEST(embedder_types_reach_the_agent)
-{
-    plug_payload pl = {7.5, 0};
-    vigil_collector_registry *types = NULL;
-    ck_assert_int_eq(vigil_collector_registry_new(&types), VIGIL_OK);
-    vigil_collector_type t = {
-        .version = VIGIL_COLLECTOR_TYPE_VERSION,
-        .name = "plug",
-        .payload = &pl,
-        .payload_free = plug_payload_free,
-        .create = plug_create,
-        .collect = plug_collect,
-        .destroy = nothing_destroy,
-    };
-    ck_assert_int_eq(vigil_collector_register(types, &t), VIGIL_OK);
-    vigil_config *cfg = load_yaml("agent: {id: h1}\n"
-                                  "collectors:\n  - {type: plug}\n  - {type: load}\n");
-    vigil_agent_options o = test_opts();
-    o.offline = 1;
-    /* without the embedder's registry, `plug` is unknown */
-    o.collector_types = NULL;
-    vigil_agent *a = NULL;
-    ck_assert_int_eq(vigil_agent_new(&a, cfg, &o), VIGIL_ENOTFOUND);
-    vt_assert_error(VIGIL_ENOTFOUND, "agent.yaml:3:12: collectors[0].type: unknown collector type "
-                                     "\"plug\"");
-    /* with it, `plug` resolves there and `load` among the built-ins */
-    o.collector_types = types;
-    a = new_agent(cfg, &o);
-    ck_assert_uint_eq(vigil_agent_collector_count(a), 2);
-    vigil_batch *b = NULL;
-    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
-    ck_assert_int_eq(vigil_agent_collect_once(a, b, 1), VIGIL_OK);
-    ck_assert_int_eq(count_named(b, "plug_value"), 1);
-    ck_assert_int_eq(count_named(b, "load1"), 1);
-    for (size_t i = 0; i < vigil_batch_count(b); i++)
-        if (strcmp(vigil_batch_get(b, i)->name, "plug_value") == 0)
-            ck_assert_double_eq(vigil_batch_get(b, i)->value, 7.5);
-    vigil_batch_free(b);
-    vigil_agent_free(a);
-    vigil_config_free(cfg);
-    ck_assert_int_eq(pl.freed, 0); /* the registry keeps the payload */
-    vigil_collector_registry_free(types);
-    ck_assert_int_eq(pl.freed, 1);
-}
-END_TEST
-
-START_TEST(shipped_config_is_valid)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/configs/agent.yaml", vt_srcdir());
-    vigil_config *cfg = NULL;
-    int rc = vigil_config_load_file(&cfg, path, NULL);
-    ck_assert_msg(rc == VIGIL_OK, "%s", vigil_error_last()->message);
-    vigil_agent_options o = test_opts();
-    o.collector_types = NULL; /* the built-ins only, as the daemon does */
-    rc = vigil_agent_check_config(cfg, &o);
-    ck_assert_msg(rc == VIGIL_OK, "%s", vigil_error_last()->message);
-    /* and an agent really runs from it (offline: no hub, no spool) */
-    o.offline = 1;
-    vigil_agent *a = new_agent(cfg, &o);
-    ck_assert_uint_ge(vigil_agent_collector_count(a), 6);
-    char host[256] = "";
-    gethostname(host, sizeof(host));
-    ck_assert_str_eq(vigil_agent_id(a), host);
-    vigil_agent_free(a);
-    vigil_config_free(cfg);
-}
-END_TEST
-
-START_TEST(config_errors_are_located)
-{
-    static const struct {
-        const char *yaml;
-        int code;
-        const char *msg;
-        unsigned line;
-    } bad[] = {
-        {"interval: 1s\nhub:\n  urll: [x]\n", VIGIL_EUNKNOWNKEY,
-         "agent.yaml:3:3: hub.urll: unknown key", 3},
-        {"intervall: 1s\n", VIGIL_EUNKNOWNKEY, "intervall: unknown key", 1},
-        {"agent: {id: a, tagz: {}}\n", VIGIL_EUNKNOWNKEY, "agent.tagz: unknown key", 1},
-        {"spool: {path: x, max_size: 1KiB}\n", VIGIL_ERANGE,
-         "spool.max_size: must be at least 4KiB", 1},
-        {"interval: ten\n", VIGIL_EVALUE, "interval: expected a duration", 1},
-        {"interval: 1ms\n", VIGIL_ERANGE, "interval: must be at least 10ms", 1},
-        {"\nhub: {retries: 11}\n", VIGIL_ERANGE, "hub.retries: must be at most 10", 2},
-        {"hub: {urls: []}\n", VIGIL_EVALUE, "hub.urls: at least one hub URL", 1},
-        {"hub: {urls: [\"ftp://h\"]}\n", VIGIL_EINVAL,
-         "hub.urls: urls[0]: scheme \"ftp\" is not allowed", 1},
-        {"agent: {tags: {host: x}}\n", VIGIL_EINVAL, "the host tag is the agent id", 1},
-        {"agent: {tags: {\"bad-key\": x}}\n", VIGIL_ENAME, "invalid tag key \"bad-key\"", 1},
-        {"batch: {max_metrics: 0}\n", VIGIL_ERANGE, "batch.max_metrics: must be at least 1", 1},
-        {"log_level: loud\n", VIGIL_EVALUE, "log_level: expected a log level", 1},
-        {"hub: [1]\n", VIGIL_ETYPE, "hub", 1},
-        {"collectors: {type: cpu}\n", VIGIL_ETYPE, "collectors", 1},
-        {"collectors:\n  - {type: nope}\n", VIGIL_ENOTFOUND, "nope", 2},
-        {"collectors:\n  - {type: cpu, bogus: 1}\n", VIGIL_EUNKNOWNKEY,
-         "collectors[0].bogus: unknown key", 2},
-    };
-    const char *spool = fresh_dir();
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        vigil_config *cfg = load_yaml(bad[i].yaml);
-        vigil_agent_options o = test_opts();
-        o.spool_path = spool;
-        vigil_agent *a = NULL;
-        int rc = vigil_agent_new(&a, cfg, &o);
-        ck_assert_msg(rc == bad[i].code, "%s: got %d (%s)", bad[i].yaml, rc,
-                      vigil_error_last()->message);
-        vt_assert_error(bad[i].code, bad[i].msg);
-        const vigil_error *e = vigil_error_last();
-        ck_assert_msg(e->file && strcmp(e->file, "agent.yaml") == 0, "%s: no file in %s",
-                      bad[i].yaml, e->message);
-        ck_assert_uint_eq(e->line, bad[i].line);
-        ck_assert_ptr_null(a);
-        ck_assert_int_eq(vigil_agent_check_config(cfg, &o), bad[i].code);
-        vigil_config_free(cfg);
-    }
-}
-END_TEST
-
-START_TEST(bad_options)
-{
-    vigil_agent *a = NULL;
-    vigil_agent_options o;
-    ck_assert_int_eq(vigil_agent_options_init(&o, 42), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "unsupported version 42");
-    o = test_opts();
-    o.version = 5;
-    ck_assert_int_eq(vigil_agent_new(&a, NULL, &o), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "unsupported version 5");
-    o = test_opts();
-    o.offline = 1;
-    ck_assert_int_eq(vigil_agent_new(NULL, NULL, &o), VIGIL_EINVAL);
-    vigil_tag t[1] = {{"host", "x"}};
-    o.tags = t;
-    o.ntags = 1;
-    ck_assert_int_eq(vigil_agent_new(&a, NULL, &o), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "host tag is the agent id");
-    o.ntags = 0;
-    o.interval_ms = 5;
-    ck_assert_int_eq(vigil_agent_new(&a, NULL, &o), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "out of range");
-    o.interval_ms = 0;
-    char longid[300];
-    memset(longid, 'x', sizeof(longid) - 1);
-    longid[sizeof(longid) - 1] = '\0';
-    o.agent_id = longid;
-    ck_assert_int_eq(vigil_agent_new(&a, NULL, &o), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "id is longer than 200 bytes");
-    ck_assert_int_eq(vigil_agent_step(NULL, 0, NULL), VIGIL_EINVAL);
-    ck_assert_int_eq(vigil_agent_run(NULL), VIGIL_EINVAL);
-    ck_assert_int_eq(vigil_agent_flush(NULL, 0), VIGIL_EINVAL);
-    vigil_agent_stats s = VIGIL_AGENT_STATS_INIT;
-    ck_assert_int_eq(vigil_agent_stats_get(NULL, &s), VIGIL_EINVAL);
-    vigil_agent_stop(NULL);
-    vigil_agent_free(NULL);
-
-    /* a spool in use by another agent */
-    const char *dir = fresh_dir();
-    vigil_config *cfg = std_config(free_port(), dir, NULL);
-    o = test_opts();
-    vigil_agent *first = new_agent(cfg, &o);
-    ck_assert_int_eq(vigil_agent_new(&a, cfg, &o), VIGIL_EBUSY);
-    vt_assert_error(VIGIL_EBUSY, "in use by another process");
-    vigil_agent_free(first);
-    vigil_config_free(cfg);
-}
-END_TEST
 
 /* ---- scheduling ------------------------------------------------------------------------------ */
 
@@ -998,35 +538,6 @@ START_TEST(failing_collector_becomes_an_error_sample)
 }
 END_TEST
 
-START_TEST(collect_once_reads_rates_twice)
-{
-    vigil_config *cfg = load_yaml("agent: {id: once, tags: {env: t}}\n"
-                                  "collectors: [{type: counter}, {type: memory}, {type: load}]\n");
-    vigil_agent_options o = test_opts();
-    o.offline = 1;
-    vigil_agent *a = new_agent(cfg, &o);
-    vigil_batch *b = NULL;
-    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
-    ck_assert_int_eq(vigil_agent_collect_once(a, b, 10), VIGIL_OK);
-    ck_assert_str_eq(vigil_batch_agent(b), "once");
-    const vigil_metric *c = find(b, "test_counter");
-    ck_assert_ptr_nonnull(c);
-    ck_assert_double_eq(c->value, 2); /* the rate-based type was read twice */
-    ck_assert_int_eq(count_named(b, "test_counter"), 1);
-    const vigil_metric *mem = find(b, "memory_used_ratio");
-    ck_assert_ptr_nonnull(mem);
-    ck_assert(mem->value >= 0 && mem->value <= 1);
-    ck_assert_str_eq(tag(mem, "host"), "once");
-    ck_assert_str_eq(tag(mem, "env"), "t");
-    ck_assert_ptr_nonnull(find(b, "load1"));
-    ck_assert_int_eq(vigil_agent_collect_once(a, NULL, 0), VIGIL_EINVAL);
-    ck_assert_int_eq(vigil_agent_collect_once(a, b, -1), VIGIL_EINVAL);
-    vigil_batch_free(b);
-    vigil_agent_free(a);
-    vigil_config_free(cfg);
-}
-END_TEST
-
 /* A real child watched by the built-in process collector: its death is seen
  * through the event descriptor and shipped at once, on its own. */
 START_TEST(process_exit_is_shipped_through_the_event_path)
@@ -1090,45 +601,6 @@ START_TEST(process_exit_is_shipped_through_the_event_path)
     vigil_agent_free(a);
     vigil_config_free(cfg);
     hub_stop(h);
-}
-END_TEST
-
-typedef struct {
-    vigil_config *cfg;
-    vigil_agent *a;
-    vigil_batch *b;
-} oom_ctx;
-
-static int oom_once(void *p)
-{
-    oom_ctx *x = p;
-    vigil_agent_options o = test_opts();
-    o.offline = 1;
-    o.logger.min_level = VIGIL_LOG_OFF;
-    int rc = vigil_agent_new(&x->a, x->cfg, &o);
-    if (!rc)
-        rc = vigil_batch_new(&x->b);
-    if (!rc)
-        rc = vigil_agent_collect_once(x->a, x->b, 1);
-    return rc;
-}
-
-static void oom_free(void *p)
-{
-    oom_ctx *x = p;
-    vigil_agent_free(x->a);
-    vigil_batch_free(x->b);
-    x->a = NULL;
-    x->b = NULL;
-}
-
-START_TEST(oom_sweep_new_and_collect)
-{
-    oom_ctx x = {load_yaml("agent: {id: o, tags: {a: b}}\ncollectors: [{type: counter}, "
-                           "{type: load}]\n"),
-                 NULL, NULL};
-    ck_assert_int_gt(vt_oom_sweep(oom_once, oom_free, &x, 0), 0);
-    vigil_config_free(x.cfg);
 }
 END_TEST
 
@@ -1378,14 +850,10 @@ END_TEST
 
 static Suite *agent_suite(void)
 {
-    Suite *s = suite_create("agent");
+    Suite *s = suite_create("agent_http");
     TCase *tc = tcase_create("agent");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, shipped_config_is_valid);
-    tcase_add_test(tc, embedder_types_reach_the_agent);
-    tcase_add_test(tc, config_errors_are_located);
-    tcase_add_test(tc, bad_options);
     tcase_add_test(tc, step_schedules_with_an_injected_clock);
     tcase_add_test(tc, heartbeat_every_interval);
     tcase_add_test(tc, host_defaults_to_the_host_name);
@@ -1394,9 +862,7 @@ static Suite *agent_suite(void)
     tcase_add_test(tc, unauthorized_is_spooled_and_bad_request_dropped);
     tcase_add_test(tc, events_ship_at_once_ahead_of_the_backlog);
     tcase_add_test(tc, failing_collector_becomes_an_error_sample);
-    tcase_add_test(tc, collect_once_reads_rates_twice);
     tcase_add_test(tc, process_exit_is_shipped_through_the_event_path);
-    tcase_add_test(tc, oom_sweep_new_and_collect);
     tcase_add_test(tc, run_until_stopped_from_another_thread);
     tcase_add_test(tc, stop_spools_when_the_hub_hangs);
     tcase_add_test(tc, daemon_check_config_and_once);
