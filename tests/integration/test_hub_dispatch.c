@@ -4,6 +4,7 @@
  * bound and stop cancelling what is in flight. Real SQLite files in
  * temporary directories. */
 #include <arpa/inet.h>
+#include <cJSON.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -16,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vigil/sys/store.h"
-#include "testutil.h"
 #include "hub_testutil.h"
+#include "testutil.h"
+#include "vigil/sys/store.h"
 
 #define MAX_SCRIPT 16
 #define MAX_BODY   (1 << 20)
