@@ -146,12 +146,17 @@ $(BUILD)/obj/tests/%.o: tests/%.c | $(DEPS_STAMP)
 	$(SAY) CC $<
 	$(Q)$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -MMD -MP -c $< -o $@
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_OBJ) $(STATIC_LIB)
+# Static pattern rules: each suite links the object of its own folder, never a
+# stale object left by a suite that moved between tests/unit and tests/integration.
+UNIT_SUITES  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+INTEG_SUITES := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/test_*.c))
+
+$(UNIT_SUITES): $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTUTIL_OBJ) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(SAY) LD $@
 	$(Q)$(CC) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(TESTUTIL_OBJ) $(STATIC_LIB) $(CHECK_LIBS) $(DEP_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTUTIL_OBJ) $(STATIC_LIB)
+$(INTEG_SUITES): $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTUTIL_OBJ) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(SAY) LD $@
 	$(Q)$(CC) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(TESTUTIL_OBJ) $(STATIC_LIB) $(CHECK_LIBS) $(DEP_LIBS)

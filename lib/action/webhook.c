@@ -27,6 +27,8 @@
 #include <strings.h>
 
 #define RETRIES_MAX 10
+/* One attempt's connect limit, so that a black hole leaves time to retry. */
+#define CONNECT_MAX_MS 10000
 
 typedef struct hook_state {
     char *url;
@@ -218,6 +220,7 @@ typedef struct xfer {
     vigil__http_response resp;
     int truncated;
     int cancelled;
+    int deadline; /* the last attempt ran into the action's deadline */
 } xfer;
 
 static int exec_cancelled(void *payload)
@@ -238,6 +241,7 @@ static int post_once(hook_state *s, const vigil_buf *body, const vigil_action_ex
     *status = 0;
     errbuf[0] = '\0';
     x->truncated = 0;
+    x->deadline = 0;
     vigil__http *http = NULL;
     vigil_buf auth = VIGIL_BUF_INIT, sig = VIGIL_BUF_INIT;
     const char *h[4] = {"Content-Type: application/json", "Expect:", NULL, NULL};
@@ -264,7 +268,7 @@ static int post_once(hook_state *s, const vigil_buf *body, const vigil_action_ex
         req.nheaders = nh;
         req.user_agent = "vigil/" VIGIL_VERSION;
         req.timeout_ms = left;
-        req.connect_timeout_ms = left < 10000 ? left : 10000;
+        req.connect_timeout_ms = left < CONNECT_MAX_MS ? left : CONNECT_MAX_MS;
         req.ca_file = s->ca_file;
         req.max_response = s->max_output ? s->max_output : 1;
         req.overflow = VIGIL__HTTP_OVERFLOW_CLIP;
@@ -286,6 +290,18 @@ static int post_once(hook_state *s, const vigil_buf *body, const vigil_action_ex
             snprintf(errbuf, VIGIL__HTTP_ERROR_MAX, "%s", x->resp.error);
         else
             rc = r;
+        /* The total limit is the time left to the deadline, but libcurl
+         * measures it on its own clock from its own start, and its expiry
+         * can come a millisecond before vigil__monotonic_ms() reaches the
+         * deadline: the clock alone cannot tell a deadline from a network
+         * failure. When the connect limit is the same, the timeout is the
+         * deadline's; when it is shorter, it is the limit whose time is
+         * nearer to the attempt's end. */
+        if (r == VIGIL_ETIMEOUT) {
+            int64_t spare = exec->deadline_ms - vigil__monotonic_ms();
+            x->deadline = req.connect_timeout_ms >= req.timeout_ms ||
+                          spare < (req.timeout_ms - req.connect_timeout_ms) / 2;
+        }
     }
     vigil__http_free(http);
     /* the buffers held the token and the signature: wipe them */
@@ -337,7 +353,7 @@ static int hook_execute(void *p, const vigil_action_request *req, const vigil_ac
             break;
         }
         attempts++;
-        if (x.cancelled || (status >= 200 && status < 300))
+        if (x.cancelled || x.deadline || (status >= 200 && status < 300))
             break;
         bool retryable = status == 0 || status == 408 || status == 429 || status >= 500;
         if (!retryable || attempts > s->retries)
@@ -363,7 +379,7 @@ static int hook_execute(void *p, const vigil_action_request *req, const vigil_ac
         } else if (status) {
             vigil__buf_printf(&msg, "HTTP %ld after %d attempt%s", status, attempts, plural);
             rc = finish(result, VIGIL_ACTION_FAILED, "http_status", &msg, &x);
-        } else if (vigil__monotonic_ms() >= exec->deadline_ms || attempts == 0) {
+        } else if (x.deadline || vigil__monotonic_ms() >= exec->deadline_ms || attempts == 0) {
             vigil__buf_printf(&msg, "no answer within the timeout (%lld ms)%s%s",
                               (long long)exec->timeout_ms, errbuf[0] ? ": " : "", errbuf);
             rc = finish(result, VIGIL_ACTION_TIMEOUT, "timeout", &msg, &x);

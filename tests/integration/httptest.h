@@ -1,6 +1,7 @@
-/* HTTP client helpers for the server and daemon suites (test_httpd,
- * test_hub_http): libcurl requests and raw sockets on loopback. Header-only;
- * included by the suites under tests/unit. */
+/* HTTP helpers for the integration suites: libcurl requests and raw sockets
+ * on loopback (test_httpd, test_hub_http, test_loop...), and ht_server, the
+ * one scripted HTTP/1.1 server the HTTP clients are tested against
+ * (test_client_http, test_action_http). Header-only. */
 #ifndef VIGIL_TEST_HTTPTEST_H
 #define VIGIL_TEST_HTTPTEST_H
 
@@ -10,11 +11,16 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 typedef struct http_result {
     long status;
@@ -222,6 +228,310 @@ static inline size_t raw_recv(int fd, char *buf, size_t size, int timeout_ms, in
     }
     buf[got] = '\0';
     return got;
+}
+
+/* ---- ht_server: a scripted HTTP/1.1 server on 127.0.0.1 ----------------------------
+ * One thread serves one connection at a time (keep-alive honoured). Every
+ * request is recorded, then answered by the next scripted action, or by the
+ * default one (202 with {"accepted":1,"duplicate":false}) once the script is
+ * used up. */
+
+enum { HT_REPLY, HT_HANG, HT_DROP };
+
+typedef struct ht_action {
+    int kind; /* HT_REPLY; HT_HANG: read on, never answer, until the client
+                 closes or the server stops; HT_DROP: close without answering */
+    int status;
+    const char *body;    /* NULL: the default body */
+    const char *headers; /* extra header lines, each ending in \r\n */
+} ht_action;
+
+#define HT_MAX_REQ 64
+
+typedef struct ht_request {
+    char method[16];
+    char path[256];
+    char batch_id[200];  /* the body's "batch_id" string, when it has one */
+    char auth[300];      /* Authorization */
+    char signature[300]; /* X-Vigil-Signature */
+    char ctype[128];     /* Content-Type */
+    char encoding[64];   /* Content-Encoding */
+    char body[8192];     /* inflated when gzip */
+    size_t body_len;
+    int conn; /* connection number it came on (1, 2, ...) */
+} ht_request;
+
+typedef struct ht_server {
+    int lfd, port;
+    int stop_pipe[2];
+    pthread_t th;
+    pthread_mutex_t mu; /* guards what follows; lock it to read req[] */
+    ht_action script[16];
+    int nscript, next;
+    ht_action dflt;
+    ht_request req[HT_MAX_REQ];
+    int nreq, nconn;
+} ht_server;
+
+static inline int ht_inflate(const char *in, size_t len, char *out, size_t cap, size_t *out_len)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit2(&zs, 15 + 16) != Z_OK)
+        return -1;
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.avail_in = (uInt)len;
+    zs.next_out = (Bytef *)out;
+    zs.avail_out = (uInt)cap - 1;
+    int rc = inflate(&zs, Z_FINISH);
+    *out_len = zs.total_out;
+    out[*out_len] = '\0';
+    inflateEnd(&zs);
+    return rc == Z_STREAM_END ? 0 : -1;
+}
+
+/* A header's value in a request head ("Name: value" lines after the request
+ * line), copied into out; NULL when absent. */
+static inline const char *ht_head_value(const char *head, const char *name, char *out, size_t n)
+{
+    size_t nl = strlen(name);
+    out[0] = '\0';
+    for (const char *p = strstr(head, "\r\n"); p && p[2]; p = strstr(p + 2, "\r\n")) {
+        const char *line = p + 2;
+        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ')
+                v++;
+            const char *e = strstr(v, "\r\n");
+            size_t len = e ? (size_t)(e - v) : strlen(v);
+            if (len >= n)
+                len = n - 1;
+            memcpy(out, v, len);
+            out[len] = '\0';
+            return out;
+        }
+    }
+    return NULL;
+}
+
+static inline void ht_record(ht_server *h, const char *head, const char *body, size_t blen)
+{
+    pthread_mutex_lock(&h->mu);
+    if (h->nreq < HT_MAX_REQ) {
+        ht_request *r = &h->req[h->nreq];
+        memset(r, 0, sizeof(*r));
+        r->conn = h->nconn;
+        sscanf(head, "%15s %255s", r->method, r->path);
+        ht_head_value(head, "Authorization", r->auth, sizeof(r->auth));
+        ht_head_value(head, "X-Vigil-Signature", r->signature, sizeof(r->signature));
+        ht_head_value(head, "Content-Type", r->ctype, sizeof(r->ctype));
+        ht_head_value(head, "Content-Encoding", r->encoding, sizeof(r->encoding));
+        if (strcmp(r->encoding, "gzip") == 0) {
+            if (ht_inflate(body, blen, r->body, sizeof(r->body), &r->body_len) != 0)
+                snprintf(r->body, sizeof(r->body), "%s", "<bad gzip>");
+        } else {
+            r->body_len = blen < sizeof(r->body) - 1 ? blen : sizeof(r->body) - 1;
+            memcpy(r->body, body, r->body_len);
+            r->body[r->body_len] = '\0';
+        }
+        const char *id = strstr(r->body, "\"batch_id\":\"");
+        if (id) {
+            id += 12;
+            const char *e = strchr(id, '"');
+            size_t len = e ? (size_t)(e - id) : 0;
+            if (len >= sizeof(r->batch_id))
+                len = sizeof(r->batch_id) - 1;
+            memcpy(r->batch_id, id, len);
+        }
+    }
+    h->nreq++;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static inline ht_action ht_next_action(ht_server *h)
+{
+    pthread_mutex_lock(&h->mu);
+    ht_action a = h->next < h->nscript ? h->script[h->next++] : h->dflt;
+    pthread_mutex_unlock(&h->mu);
+    return a;
+}
+
+/* Waits until fd is readable or the server stops. Returns 1 when readable. */
+static inline int ht_wait_readable(ht_server *h, int fd)
+{
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {h->stop_pipe[0], POLLIN, 0}};
+    for (;;) {
+        int n = poll(p, 2, -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || (p[1].revents & POLLIN))
+            return 0;
+        return 1;
+    }
+}
+
+static inline void ht_serve_conn(ht_server *h, int fd, char *buf, size_t size)
+{
+    size_t have = 0;
+    for (;;) {
+        char *end;
+        while (!(end = memmem(buf, have, "\r\n\r\n", 4))) {
+            if (!ht_wait_readable(h, fd) || have == size)
+                return;
+            ssize_t n = read(fd, buf + have, size - have);
+            if (n <= 0)
+                return;
+            have += (size_t)n;
+        }
+        size_t hlen = (size_t)(end - buf) + 4;
+        char head[8192];
+        size_t cl = hlen < sizeof(head) ? hlen : sizeof(head) - 1;
+        memcpy(head, buf, cl);
+        head[cl] = '\0';
+        char v[64];
+        size_t blen =
+            ht_head_value(head, "Content-Length", v, sizeof(v)) ? strtoul(v, NULL, 10) : 0;
+        if (hlen + blen > size)
+            return;
+        while (have < hlen + blen) {
+            if (!ht_wait_readable(h, fd))
+                return;
+            ssize_t n = read(fd, buf + have, size - have);
+            if (n <= 0)
+                return;
+            have += (size_t)n;
+        }
+        ht_record(h, head, buf + hlen, blen);
+        memmove(buf, buf + hlen + blen, have - hlen - blen);
+        have -= hlen + blen;
+
+        ht_action a = ht_next_action(h);
+        if (a.kind == HT_DROP)
+            return;
+        if (a.kind == HT_HANG) { /* until the client gives up and closes */
+            char junk[256];
+            while (ht_wait_readable(h, fd) && read(fd, junk, sizeof(junk)) > 0)
+                ;
+            return;
+        }
+        const char *body = a.body ? a.body : "{\"accepted\":1,\"duplicate\":false}";
+        char resp[4096];
+        int n = snprintf(resp, sizeof(resp),
+                         "HTTP/1.1 %d Status\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\n%s\r\n%s",
+                         a.status, strlen(body), a.headers ? a.headers : "", body);
+        if (write(fd, resp, (size_t)n) != n)
+            return;
+    }
+}
+
+static inline void *ht_server_main(void *p)
+{
+    ht_server *h = p;
+    size_t size = (size_t)1 << 20;
+    char *buf = malloc(size);
+    for (;;) {
+        if (!buf || !ht_wait_readable(h, h->lfd))
+            break;
+        int fd = accept(h->lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        pthread_mutex_lock(&h->mu);
+        h->nconn++;
+        pthread_mutex_unlock(&h->mu);
+        ht_serve_conn(h, fd, buf, size);
+        close(fd);
+    }
+    free(buf);
+    return NULL;
+}
+
+/* Starts a server on an ephemeral port of 127.0.0.1 (h->port). */
+static inline ht_server *ht_server_start(void)
+{
+    ht_server *h = calloc(1, sizeof(*h));
+    ck_assert_ptr_nonnull(h);
+    pthread_mutex_init(&h->mu, NULL);
+    h->dflt.kind = HT_REPLY;
+    h->dflt.status = 202;
+    ck_assert_int_eq(pipe(h->stop_pipe), 0);
+    h->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(h->lfd, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(h->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(h->lfd, 16), 0);
+    socklen_t sl = sizeof(sa);
+    ck_assert_int_eq(getsockname(h->lfd, (struct sockaddr *)&sa, &sl), 0);
+    h->port = ntohs(sa.sin_port);
+    ck_assert_int_eq(pthread_create(&h->th, NULL, ht_server_main, h), 0);
+    return h;
+}
+
+/* The next n requests get acts[0..n), in order. */
+static inline void ht_server_script(ht_server *h, const ht_action *acts, int n)
+{
+    pthread_mutex_lock(&h->mu);
+    memcpy(h->script, acts, (size_t)n * sizeof(ht_action));
+    h->nscript = n;
+    h->next = 0;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* The answer once the script is used up. */
+static inline void ht_server_default(ht_server *h, int kind, int status, const char *body)
+{
+    pthread_mutex_lock(&h->mu);
+    h->dflt.kind = kind;
+    h->dflt.status = status;
+    h->dflt.body = body;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Requests recorded so far. */
+static inline int ht_server_requests(ht_server *h)
+{
+    pthread_mutex_lock(&h->mu);
+    int n = h->nreq;
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+/* Waits up to timeout_ms for at least n recorded requests; returns the count. */
+static inline int ht_server_wait_requests(ht_server *h, int n, int timeout_ms)
+{
+    for (int waited = 0; ht_server_requests(h) < n && waited < timeout_ms; waited += 2)
+        usleep(2000);
+    return ht_server_requests(h);
+}
+
+static inline void ht_server_stop(ht_server *h)
+{
+    ck_assert_int_eq(write(h->stop_pipe[1], "x", 1), 1);
+    pthread_join(h->th, NULL);
+    close(h->lfd);
+    close(h->stop_pipe[0]);
+    close(h->stop_pipe[1]);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+/* A port nothing listens on. */
+static inline int ht_closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    socklen_t sl = sizeof(sa);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    close(fd);
+    return ntohs(sa.sin_port);
 }
 
 #endif

@@ -1,5 +1,5 @@
 /* Daemons as real child processes for the suites that run them
- * (tests/integration/test_loop.c, tests/unit/test_hub_inprocess.c): the
+ * (test_loop, test_hub_inprocess, test_remediator_http...): the
  * built binaries under $VIGIL_TEST_BUILD/bin, spawned with their output in a
  * log file and their working directory set, the address they log when
  * listening, and a SIGTERM stop that returns the exit status. Header-only. */

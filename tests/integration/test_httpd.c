@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../integration/httptest.h"
-#include "../integration/tls_fixtures.h"
+#include "httptest.h"
+#include "tls_fixtures.h"
 #include "testutil.h"
 
 #define TOK_INGEST "httpd-ingest-token-000000"

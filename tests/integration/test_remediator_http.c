@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../integration/httptest.h"
-#include "../integration/proctest.h"
+#include "httptest.h"
+#include "proctest.h"
 #include "api/internal.h"
 #include "testutil.h"
 #include "vigil/remediator.h"

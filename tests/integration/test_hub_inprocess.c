@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../integration/httptest.h"
-#include "../integration/proctest.h"
+#include "httptest.h"
+#include "proctest.h"
 #include "testutil.h"
 
 static int64_t wall_ms(void)

@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../integration/httptest.h"
+#include "httptest.h"
 #include "testutil.h"
 
 extern char **environ;
