@@ -157,8 +157,9 @@ START_TEST(kill_restart_remediated_audited)
 
     /* the remediator: supervises the demo service. No cooldown: the agent
      * reports the start at once (inotify on the pidfile), so the kill below
-     * comes well within any cooldown of the first start, and a request held
-     * back by a cooldown is not re-sent yet (issue 13, item 8). */
+     * comes well within any cooldown of the first start and would be deferred
+     * until it ends; this test measures the heal itself (deferral by a
+     * cooldown is tested in test_retry). */
     snprintf(cfg, sizeof(cfg),
              "listen: 127.0.0.1:0\n"
              "secret_env: VIGIL_REMEDIATOR_SECRET\n"
