@@ -29,7 +29,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(dir, sizeof(dir), "%.40s/vigil-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir))
         abort();
+    atexit(remove_dir);
     return 0;
+}
+
+static void empty_dir(void);
+
+/* At exit: the directory goes too. */
+static void remove_dir(void)
+{
+    empty_dir();
+    rmdir(dir);
 }
 
 static void write_file(const char *name, const uint8_t *p, size_t n)
