@@ -21,6 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
 
+static void remove_dir(void);
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
