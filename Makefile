@@ -8,6 +8,8 @@
 #   make check-deps      each dependency's headers included by one folder of lib/ only
 #   make bench           build optimised benchmarks and print their figures
 #   make valgrind        unit tests of a plain build under valgrind
+#   make fuzz FUZZ_SECONDS=30   build the libFuzzer targets of fuzz/ with clang in
+#                        build/fuzz and run each for that many seconds
 #   make install PREFIX=/usr/local DESTDIR=...   |   make uninstall   |   make clean
 
 VERSION      := 0.2.0
@@ -78,7 +80,7 @@ HELPER_BIN   := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 BENCH_SRC    := $(sort $(wildcard bench/*.c))
 BENCH_BIN    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib bins deps run test unit-test header-test check-abi abi-list check-deps lint bench valgrind install uninstall clean
+.PHONY: all lib bins deps run test unit-test header-test check-abi abi-list check-deps lint bench valgrind fuzz fuzz-bins install uninstall clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -247,6 +249,32 @@ valgrind: deps
 	        --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible \
 	        --error-exitcode=99 $$t || failed=1; \
 	done; exit $$failed
+
+# ---- fuzzing -----------------------------------------------------------------
+
+# libFuzzer needs clang and its runtime (gcc's sanitizer objects do not link
+# with it): the library objects are built again with clang into build/fuzz,
+# instrumented for coverage, each fuzz/<name>.c links them into a fuzzer, and
+# scripts/fuzz.sh runs every one for FUZZ_SECONDS over fuzz/corpus/<name>/,
+# writing new inputs to build/fuzz/corpus/<name>/ only.
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 30
+FUZZ_BUILD   := build/fuzz
+FUZZ_SRC     := $(sort $(wildcard fuzz/*.c))
+FUZZ_BIN     := $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/fuzzers/%)
+FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=undefined
+
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT="$(FUZZ_OPT)" fuzz-bins
+	@sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_SRC:fuzz/%.c=%)
+
+fuzz-bins: $(FUZZ_BIN)
+
+$(BUILD)/fuzzers/%: fuzz/%.c $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(SAY) LD $@
+	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(STATIC_LIB) $(DEP_LIBS)
 
 # ---- benchmarks --------------------------------------------------------------
 

@@ -48,6 +48,14 @@ int vigil__coll_emit1(vigil_batch *out, const char *name, double value, int64_t 
  * Returns 0 when no digit is found. */
 int vigil__coll_parse_u64(const char **p, uint64_t *out);
 
+/* Parses the output of an exec program (Prometheus text exposition or `name
+ * value` lines) into `out`, at most `max_metrics` samples stamped `ts`; lines
+ * that do not parse, and those past the limit, are counted in *errors. `cut`:
+ * the output reached its cap, so a last line without '\n' is dropped. `text`
+ * need not be NUL-terminated. Returns VIGIL_OK or VIGIL_ENOMEM. */
+int vigil__coll_exec_parse(const char *text, size_t len, int cut, size_t max_metrics,
+                           vigil_batch *out, int64_t ts, size_t *errors);
+
 /* Reads an optional list of strings at `key` of `map` into a NULL-terminated
  * array of copies (NULL when absent). Each item must be a non-empty string of
  * at most `max_len` bytes; at most `max_items` items. */

@@ -362,19 +362,20 @@ static bool parse_line(const char *p, const char *end, char *name, label *labels
     return true;
 }
 
-static int parse_output(exec_state *s, vigil_batch *out, int64_t ts, size_t *errors)
+int vigil__coll_exec_parse(const char *text, size_t len, int cut, size_t max_metrics,
+                           vigil_batch *out, int64_t ts, size_t *errors)
 {
     char name[VIGIL_METRIC_NAME_MAX + 1];
     label labels[LABELS_MAX];
     vigil_tag tags[LABELS_MAX];
     vigil_buf values = VIGIL_BUF_INIT;
     size_t nlabels, emitted = 0;
-    const char *p = s->out.ptr ? s->out.ptr : "";
-    const char *end = p + s->out.size;
+    const char *p = text ? text : "";
+    const char *end = p + len;
     int rc = VIGIL_OK;
     while (p < end && rc == VIGIL_OK) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol && s->out.size >= s->max_output)
+        if (!eol && cut)
             break; /* the cut-off last line */
         const char *le = eol ? eol : end;
         const char *q = skip_blank(p, le);
@@ -383,7 +384,7 @@ static int parse_output(exec_state *s, vigil_batch *out, int64_t ts, size_t *err
         double v;
         if (q == le || *q == '#') {
             /* blank or comment */
-        } else if (emitted >= (size_t)s->max_metrics ||
+        } else if (emitted >= max_metrics ||
                    !parse_line(q, le, name, labels, &nlabels, &values, &v)) {
             (*errors)++;
         } else {
@@ -426,7 +427,8 @@ static int exec_collect(void *p, vigil_batch *out, int64_t now_ms)
                : r.how == VIGIL__PROC_LOST     ? 0
                                                : 255;
     size_t errors = 0;
-    if ((rc = parse_output(s, out, now_ms, &errors)) != VIGIL_OK)
+    if ((rc = vigil__coll_exec_parse(s->out.ptr, s->out.size, s->out.size >= s->max_output,
+                                     (size_t)s->max_metrics, out, now_ms, &errors)) != VIGIL_OK)
         return rc;
     if (errors)
         vigil__log(s->ctx->logger, VIGIL_LOG_DEBUG, "collector", "exec output lines ignored",

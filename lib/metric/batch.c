@@ -164,7 +164,7 @@ int vigil_batch_add(vigil_batch *b, const vigil_metric *m)
 
     const vigil_metric *prev = b->count ? &b->metrics[b->count - 1] : NULL;
     vigil_metric *dst = &b->metrics[b->count];
-    vigil_tag *tags = b->tags + b->ntags;
+    vigil_tag *tags = b->tags ? b->tags + b->ntags : NULL; /* NULL: no tags yet */
     /* The tags in key order, each with its lengths. */
     struct {
         vigil_tag t;
@@ -211,7 +211,7 @@ int vigil__batch_append(vigil_batch *dst, const vigil_batch *src, size_t first, 
         return vigil__error_set(VIGIL_EINVAL, "batch append: NULL batch or range out of bounds");
     if (count && (dst->count >= dst->max_metrics || count > dst->max_metrics - dst->count))
         return vigil__error_set(VIGIL_ELIMIT, "batch: more than %zu metrics", dst->max_metrics);
-    const vigil_metric *sm = src->metrics + first;
+    const vigil_metric *sm = src->metrics ? src->metrics + first : NULL;
     size_t ntags = 0;
     for (size_t i = 0; i < count; i++)
         ntags += sm[i].ntags;
@@ -226,7 +226,7 @@ int vigil__batch_append(vigil_batch *dst, const vigil_batch *src, size_t first, 
         const vigil_metric *sp = i ? &sm[i - 1] : NULL;
         const vigil_metric *dp = i ? &dst->metrics[dst->count - 1] : NULL;
         vigil_metric *d = &dst->metrics[dst->count];
-        vigil_tag *tags = dst->tags + dst->ntags;
+        vigil_tag *tags = dst->tags ? dst->tags + dst->ntags : NULL;
         size_t same = sp ? (sp->ntags < m->ntags ? sp->ntags : m->ntags) : 0;
         if (!(d->name = copy_shared(dst, m->name, sp ? sp->name : NULL, dp ? dp->name : NULL)))
             goto oom;

@@ -269,9 +269,9 @@ static int decode_metric(decoder *d, const cJSON *mo)
     if (b->ntags + ntags > b->tags_cap && (rc = vigil__batch_reserve_tags(b, ntags)) != VIGIL_OK)
         return rc;
     const vigil_metric *prev = b->count ? &b->metrics[b->count - 1] : NULL;
-    const vigil_tag *ptags = prev ? b->tags + d->prev_off : NULL;
+    const vigil_tag *ptags = prev && b->tags ? b->tags + d->prev_off : NULL;
     vigil_metric *m = &b->metrics[b->count];
-    vigil_tag *dst = b->tags + b->ntags;
+    vigil_tag *dst = b->tags ? b->tags + b->ntags : NULL; /* NULL: no tags yet */
     if (!(m->name = share(b, prev ? prev->name : NULL, d->prev_nlen, name, nlen)))
         return VIGIL_ENOMEM;
     size_t same = prev ? prev->ntags : 0;

@@ -102,7 +102,7 @@ int vigil__chunk_put(vigil_buf *out, vigil__chunk_tail *t, const vigil__sample *
 void vigil__chunk_iter_init(vigil__chunk_iter *it, int64_t start_ts, const void *data, size_t len)
 {
     it->p = data;
-    it->end = it->p + len;
+    it->end = len ? it->p + len : it->p; /* SQLite gives NULL for an empty blob */
     it->tail.last_ts = start_ts;
     it->tail.last_bits = 0;
     it->tail.last_is_value = 0;
