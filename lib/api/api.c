@@ -268,6 +268,15 @@ int vigil__api_route(vigil_api *api, const char *method, const char *path, unsig
     return VIGIL_OK;
 }
 
+int vigil__api_routes(vigil_api *api, const vigil__api_route_def *defs, size_t n, void *payload)
+{
+    int rc = VIGIL_OK;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = vigil__api_route(api, defs[i].method, defs[i].path, defs[i].scope, defs[i].flags,
+                              defs[i].fn, payload);
+    return rc;
+}
+
 int vigil__api_add_registry(vigil_api *api, vigil__prom *prom)
 {
     if (vigil__array_grow((void **)&api->regs, &api->cregs, api->nregs + 1, sizeof(vigil__prom *)))

@@ -61,6 +61,17 @@ typedef void (*vigil__api_handler)(vigil__api_call *call, void *payload);
  * authentication. Called before the api serves requests. */
 int vigil__api_route(vigil_api *api, const char *method, const char *path, unsigned int scope,
                      unsigned int flags, vigil__api_handler fn, void *payload);
+/* One route of a table for vigil__api_routes(). */
+typedef struct vigil__api_route_def {
+    const char *method;
+    const char *path;
+    unsigned int scope;
+    unsigned int flags;
+    vigil__api_handler fn;
+} vigil__api_route_def;
+/* vigil__api_route() for each of the `n` routes of `defs` in order, all with
+ * `payload`; stops at the first error and returns it. */
+int vigil__api_routes(vigil_api *api, const vigil__api_route_def *defs, size_t n, void *payload);
 /* Adds a registry rendered by GET /metrics after the api's own (borrowed: it
  * must outlive the api). */
 int vigil__api_add_registry(vigil_api *api, vigil__prom *prom);

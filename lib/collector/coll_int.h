@@ -32,6 +32,13 @@ int vigil__coll_read_file(vigil_buf *out, const char *path, size_t max);
 /* Writes root + "/" + rel into buf; VIGIL_ELIMIT when it does not fit. */
 int vigil__coll_path(char *buf, size_t size, const char *root, const char *rel);
 
+/* Reads the file `rel` below the proc root `root` into `out` (at most
+ * VIGIL__COLL_PROC_MAX bytes); `path` (`size` bytes) receives its full path for
+ * the caller's messages. Returns the codes of vigil__coll_path() and
+ * vigil__coll_read_file(). */
+int vigil__coll_read_proc(vigil_buf *out, char *path, size_t size, const char *root,
+                          const char *rel);
+
 /* Resolves a configured path: absolute as is, relative against base_dir.
  * Returns an allocated string or NULL (VIGIL_ENOMEM recorded). */
 char *vigil__coll_resolve(const char *base_dir, const char *path);

@@ -145,9 +145,8 @@ static bool parse_mountinfo_line(const char *line, mount_ent *e)
 static int read_mounts(disk_state *s)
 {
     char path[PATH_MAX];
-    int rc = vigil__coll_path(path, sizeof(path), s->ctx->proc_root, "self/mountinfo");
-    if (rc == VIGIL_OK)
-        rc = vigil__coll_read_file(&s->buf, path, VIGIL__COLL_PROC_MAX);
+    int rc =
+        vigil__coll_read_proc(&s->buf, path, sizeof(path), s->ctx->proc_root, "self/mountinfo");
     if (rc != VIGIL_OK)
         return rc;
     s->nents = 0;
@@ -277,9 +276,8 @@ static int disk_collect(void *p, vigil_batch *out, int64_t now_ms)
     if (rc != VIGIL_OK)
         return rc;
     char path[PATH_MAX];
-    rc = vigil__coll_path(path, sizeof(path), s->ctx->proc_root, "diskstats");
-    bool have_stats =
-        rc == VIGIL_OK && vigil__coll_read_file(&s->stats, path, VIGIL__COLL_PROC_MAX) == VIGIL_OK;
+    bool have_stats = vigil__coll_read_proc(&s->stats, path, sizeof(path), s->ctx->proc_root,
+                                            "diskstats") == VIGIL_OK;
     int64_t mono = vigil__monotonic_ms();
     s->gen++;
     for (size_t i = 0; i < s->nents; i++) {

@@ -121,9 +121,7 @@ static int net_collect(void *p, vigil_batch *out, int64_t now_ms)
 {
     net_state *s = p;
     char path[PATH_MAX];
-    int rc = vigil__coll_path(path, sizeof(path), s->ctx->proc_root, "net/dev");
-    if (rc == VIGIL_OK)
-        rc = vigil__coll_read_file(&s->buf, path, VIGIL__COLL_PROC_MAX);
+    int rc = vigil__coll_read_proc(&s->buf, path, sizeof(path), s->ctx->proc_root, "net/dev");
     if (rc != VIGIL_OK)
         return rc;
     int64_t mono = vigil__monotonic_ms();

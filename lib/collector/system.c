@@ -134,9 +134,7 @@ static int cpu_collect(void *p, vigil_batch *out, int64_t now_ms)
 {
     cpu_state *s = p;
     char path[PATH_MAX];
-    int rc = vigil__coll_path(path, sizeof(path), s->ctx->proc_root, "stat");
-    if (rc == VIGIL_OK)
-        rc = vigil__coll_read_file(&s->buf, path, VIGIL__COLL_PROC_MAX);
+    int rc = vigil__coll_read_proc(&s->buf, path, sizeof(path), s->ctx->proc_root, "stat");
     if (rc == VIGIL_OK)
         rc = cpu_parse(s, path);
     if (rc != VIGIL_OK)
@@ -196,14 +194,6 @@ static void simple_destroy(void *p)
     vigil__free(s);
 }
 
-static int read_proc(simple_state *s, const char *rel, char *path, size_t size)
-{
-    int rc = vigil__coll_path(path, size, s->ctx->proc_root, rel);
-    if (rc == VIGIL_OK)
-        rc = vigil__coll_read_file(&s->buf, path, VIGIL__COLL_PROC_MAX);
-    return rc;
-}
-
 /* Finds "Key:" at the start of a line and reads its value in kB as bytes. */
 static bool meminfo_get(const char *text, const char *key, double *out)
 {
@@ -230,7 +220,7 @@ static int memory_collect(void *p, vigil_batch *out, int64_t now_ms)
 {
     simple_state *s = p;
     char path[PATH_MAX];
-    int rc = read_proc(s, "meminfo", path, sizeof(path));
+    int rc = vigil__coll_read_proc(&s->buf, path, sizeof(path), s->ctx->proc_root, "meminfo");
     if (rc != VIGIL_OK)
         return rc;
     const char *t = s->buf.ptr;
@@ -283,7 +273,7 @@ static int load_collect(void *p, vigil_batch *out, int64_t now_ms)
 {
     simple_state *s = p;
     char path[PATH_MAX];
-    int rc = read_proc(s, "loadavg", path, sizeof(path));
+    int rc = vigil__coll_read_proc(&s->buf, path, sizeof(path), s->ctx->proc_root, "loadavg");
     if (rc != VIGIL_OK)
         return rc;
     double l1, l5, l15;

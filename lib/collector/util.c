@@ -53,6 +53,13 @@ int vigil__coll_path(char *buf, size_t size, const char *root, const char *rel)
     return VIGIL_OK;
 }
 
+int vigil__coll_read_proc(vigil_buf *out, char *path, size_t size, const char *root,
+                          const char *rel)
+{
+    int rc = vigil__coll_path(path, size, root, rel);
+    return rc ? rc : vigil__coll_read_file(out, path, VIGIL__COLL_PROC_MAX);
+}
+
 char *vigil__coll_resolve(const char *base_dir, const char *path)
 {
     if (path[0] == '/') {

@@ -108,11 +108,12 @@ static int node_fail(const vigil_config_node *n, int code, const char *fmt, ...)
     return vigil__config_fail(n->file, n->line, n->column, n->path, code, "%s", msg);
 }
 
-/* Re-records the current error (from a scalar parser) with the node's location. */
+/* Re-records the current error (from a scalar parser) with the node's location;
+ * VIGIL_OK passes through. */
 static int node_relocate(const vigil_config_node *n, int code)
 {
     char msg[1024];
-    if (code == VIGIL_ENOMEM)
+    if (code == VIGIL_OK || code == VIGIL_ENOMEM)
         return code;
     snprintf(msg, sizeof(msg), "%s", vigil_error_last()->message);
     return vigil__config_fail(n->file, n->line, n->column, n->path, code, "%s", msg);
@@ -345,33 +346,41 @@ int vigil_error_set_at(int code, const vigil_config_node *node, const char *mess
 
 /* ---- typed getters of a node ----------------------------------------------- */
 
-/* The text of a scalar node; what is "a string", "an integer", ... */
-static int scalar_of(const char **out, const vigil_config_node *n, const char *what)
+/* Fails unless `node` is present and of `kind`; what is "a map", "a string", ... */
+static int expect_kind(const vigil_config_node *node, vigil_config_kind kind, const char *what)
 {
-    if (!n)
+    char buf[80];
+    if (!node)
         return vigil__error_set(VIGIL_EMISSING, "missing value (expected %s)", what);
-    if (n->kind != VIGIL_CONFIG_SCALAR) {
-        char buf[80];
-        return node_fail(n, VIGIL_ETYPE, "expected %s, got %s", what, got(n, buf, sizeof(buf)));
-    }
-    *out = n->scalar;
+    if (node->kind != kind)
+        return node_fail(node, VIGIL_ETYPE, "expected %s, got %s", what,
+                         got(node, buf, sizeof(buf)));
     return VIGIL_OK;
+}
+
+/* The text of a scalar node for the converter named `fn`, which writes to `dst`;
+ * what is "a string", "an integer", ... */
+static int scalar_of(const char **out, const void *dst, const char *fn, const vigil_config_node *n,
+                     const char *what)
+{
+    if (!dst)
+        return vigil__error_set(VIGIL_EINVAL, "%s: NULL out", fn);
+    int rc = expect_kind(n, VIGIL_CONFIG_SCALAR, what);
+    if (rc == VIGIL_OK)
+        *out = n->scalar;
+    return rc;
 }
 
 int vigil_config_string(const char **out, const vigil_config_node *node)
 {
-    if (!out)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_config_string: NULL out");
-    return scalar_of(out, node, "a string");
+    return scalar_of(out, out, "vigil_config_string", node, "a string");
 }
 
 int vigil_config_int(int64_t *out, const vigil_config_node *node)
 {
     const char *s = NULL;
     char buf[80];
-    if (!out)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_config_int: NULL out");
-    int rc = scalar_of(&s, node, "an integer");
+    int rc = scalar_of(&s, out, "vigil_config_int", node, "an integer");
     if (rc)
         return rc;
     const char *p = s;
@@ -410,9 +419,7 @@ int vigil_config_double(double *out, const vigil_config_node *node)
 {
     const char *s = NULL;
     char buf[80];
-    if (!out)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_config_double: NULL out");
-    int rc = scalar_of(&s, node, "a number");
+    int rc = scalar_of(&s, out, "vigil_config_double", node, "a number");
     if (rc)
         return rc;
     /* Decimal notation only: optional '-', digits, fraction, exponent. No
@@ -451,9 +458,7 @@ int vigil_config_bool(int *out, const vigil_config_node *node)
     } words[] = {{"true", 1}, {"false", 0}, {"yes", 1}, {"no", 0}, {"on", 1}, {"off", 0}};
     const char *s = NULL;
     char buf[80];
-    if (!out)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_config_bool: NULL out");
-    int rc = scalar_of(&s, node, "a boolean");
+    int rc = scalar_of(&s, out, "vigil_config_bool", node, "a boolean");
     if (rc)
         return rc;
     for (size_t i = 0; i < VIGIL__ARRAY_LEN(words); i++) {
@@ -469,60 +474,29 @@ int vigil_config_bool(int *out, const vigil_config_node *node)
 int vigil_config_duration(int64_t *out_ms, const vigil_config_node *node)
 {
     const char *s = NULL;
-    if (!out_ms)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_config_duration: NULL out");
-    int rc = scalar_of(&s, node, "a duration");
-    if (rc)
-        return rc;
-    rc = vigil_scalar_parse_duration(out_ms, s);
-    return rc ? node_relocate(node, rc) : VIGIL_OK;
+    int rc = scalar_of(&s, out_ms, "vigil_config_duration", node, "a duration");
+    return rc ? rc : node_relocate(node, vigil_scalar_parse_duration(out_ms, s));
 }
 
 int vigil_config_size(uint64_t *out_bytes, const vigil_config_node *node)
 {
     const char *s = NULL;
-    if (!out_bytes)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_config_size: NULL out");
-    int rc = scalar_of(&s, node, "a size");
-    if (rc)
-        return rc;
-    rc = vigil_scalar_parse_size(out_bytes, s);
-    return rc ? node_relocate(node, rc) : VIGIL_OK;
+    int rc = scalar_of(&s, out_bytes, "vigil_config_size", node, "a size");
+    return rc ? rc : node_relocate(node, vigil_scalar_parse_size(out_bytes, s));
 }
 
 int vigil_config_rate(double *out_per_second, const vigil_config_node *node)
 {
     const char *s = NULL;
-    if (!out_per_second)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_config_rate: NULL out");
-    int rc = scalar_of(&s, node, "a rate");
-    if (rc)
-        return rc;
-    rc = vigil_scalar_parse_rate(out_per_second, s);
-    return rc ? node_relocate(node, rc) : VIGIL_OK;
+    int rc = scalar_of(&s, out_per_second, "vigil_config_rate", node, "a rate");
+    return rc ? rc : node_relocate(node, vigil_scalar_parse_rate(out_per_second, s));
 }
 
 int vigil_config_percent(double *out_ratio, const vigil_config_node *node)
 {
     const char *s = NULL;
-    if (!out_ratio)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_config_percent: NULL out");
-    int rc = scalar_of(&s, node, "a percentage");
-    if (rc)
-        return rc;
-    rc = vigil_scalar_parse_percent(out_ratio, s);
-    return rc ? node_relocate(node, rc) : VIGIL_OK;
-}
-
-static int expect_kind(const vigil_config_node *node, vigil_config_kind kind, const char *what)
-{
-    char buf[80];
-    if (!node)
-        return vigil__error_set(VIGIL_EMISSING, "missing value (expected %s)", what);
-    if (node->kind != kind)
-        return node_fail(node, VIGIL_ETYPE, "expected %s, got %s", what,
-                         got(node, buf, sizeof(buf)));
-    return VIGIL_OK;
+    int rc = scalar_of(&s, out_ratio, "vigil_config_percent", node, "a percentage");
+    return rc ? rc : node_relocate(node, vigil_scalar_parse_percent(out_ratio, s));
 }
 
 int vigil_config_list(const vigil_config_node *node)
@@ -537,22 +511,24 @@ int vigil_config_map(const vigil_config_node *node)
 
 /* ---- getters of a map entry with a default -------------------------------- */
 
-/* Finds `key` in `map`: *out is NULL when the value is absent or null. */
+/* Finds `key` in `map`. *out is the value, or NULL when it is absent or null: then `dflt`
+ * (`size` bytes) has been copied to `dst`. */
 static int lookup(const vigil_config_node **out, const vigil_config_node *map, const char *key,
-                  const void *dst)
+                  void *dst, const void *dflt, size_t size)
 {
     *out = NULL;
     if (!dst || !key)
         return vigil__error_set(VIGIL_EINVAL, "vigil_config_get_*: NULL argument");
-    if (!map || map->kind == VIGIL_CONFIG_NULL)
-        return VIGIL_OK;
-    if (map->kind != VIGIL_CONFIG_MAP) {
-        char buf[80];
-        return node_fail(map, VIGIL_ETYPE, "expected a map, got %s", got(map, buf, sizeof(buf)));
+    if (map && map->kind != VIGIL_CONFIG_NULL) {
+        int rc = expect_kind(map, VIGIL_CONFIG_MAP, "a map");
+        if (rc)
+            return rc;
+        const vigil_config_node *v = vigil_config_node_get(map, key);
+        if (v && v->kind != VIGIL_CONFIG_NULL)
+            *out = v;
     }
-    const vigil_config_node *v = vigil_config_node_get(map, key);
-    if (v && v->kind != VIGIL_CONFIG_NULL)
-        *out = v;
+    if (!*out)
+        memcpy(dst, dflt, size);
     return VIGIL_OK;
 }
 
@@ -560,107 +536,59 @@ int vigil_config_get_string(const char **out, const vigil_config_node *map, cons
                             const char *dflt)
 {
     const vigil_config_node *v;
-    int rc = lookup(&v, map, key, out);
-    if (rc)
-        return rc;
-    if (!v) {
-        *out = dflt;
-        return VIGIL_OK;
-    }
-    return vigil_config_string(out, v);
+    int rc = lookup(&v, map, key, out, &dflt, sizeof(dflt));
+    return rc || !v ? rc : vigil_config_string(out, v);
 }
 
 int vigil_config_get_int(int64_t *out, const vigil_config_node *map, const char *key, int64_t dflt)
 {
     const vigil_config_node *v;
-    int rc = lookup(&v, map, key, out);
-    if (rc)
-        return rc;
-    if (!v) {
-        *out = dflt;
-        return VIGIL_OK;
-    }
-    return vigil_config_int(out, v);
+    int rc = lookup(&v, map, key, out, &dflt, sizeof(dflt));
+    return rc || !v ? rc : vigil_config_int(out, v);
 }
 
 int vigil_config_get_double(double *out, const vigil_config_node *map, const char *key, double dflt)
 {
     const vigil_config_node *v;
-    int rc = lookup(&v, map, key, out);
-    if (rc)
-        return rc;
-    if (!v) {
-        *out = dflt;
-        return VIGIL_OK;
-    }
-    return vigil_config_double(out, v);
+    int rc = lookup(&v, map, key, out, &dflt, sizeof(dflt));
+    return rc || !v ? rc : vigil_config_double(out, v);
 }
 
 int vigil_config_get_bool(int *out, const vigil_config_node *map, const char *key, int dflt)
 {
     const vigil_config_node *v;
-    int rc = lookup(&v, map, key, out);
-    if (rc)
-        return rc;
-    if (!v) {
-        *out = dflt;
-        return VIGIL_OK;
-    }
-    return vigil_config_bool(out, v);
+    int rc = lookup(&v, map, key, out, &dflt, sizeof(dflt));
+    return rc || !v ? rc : vigil_config_bool(out, v);
 }
 
 int vigil_config_get_duration(int64_t *out_ms, const vigil_config_node *map, const char *key,
                               int64_t dflt)
 {
     const vigil_config_node *v;
-    int rc = lookup(&v, map, key, out_ms);
-    if (rc)
-        return rc;
-    if (!v) {
-        *out_ms = dflt;
-        return VIGIL_OK;
-    }
-    return vigil_config_duration(out_ms, v);
+    int rc = lookup(&v, map, key, out_ms, &dflt, sizeof(dflt));
+    return rc || !v ? rc : vigil_config_duration(out_ms, v);
 }
 
 int vigil_config_get_size(uint64_t *out_bytes, const vigil_config_node *map, const char *key,
                           uint64_t dflt)
 {
     const vigil_config_node *v;
-    int rc = lookup(&v, map, key, out_bytes);
-    if (rc)
-        return rc;
-    if (!v) {
-        *out_bytes = dflt;
-        return VIGIL_OK;
-    }
-    return vigil_config_size(out_bytes, v);
+    int rc = lookup(&v, map, key, out_bytes, &dflt, sizeof(dflt));
+    return rc || !v ? rc : vigil_config_size(out_bytes, v);
 }
 
 int vigil_config_get_rate(double *out_per_second, const vigil_config_node *map, const char *key,
                           double dflt)
 {
     const vigil_config_node *v;
-    int rc = lookup(&v, map, key, out_per_second);
-    if (rc)
-        return rc;
-    if (!v) {
-        *out_per_second = dflt;
-        return VIGIL_OK;
-    }
-    return vigil_config_rate(out_per_second, v);
+    int rc = lookup(&v, map, key, out_per_second, &dflt, sizeof(dflt));
+    return rc || !v ? rc : vigil_config_rate(out_per_second, v);
 }
 
 int vigil_config_get_percent(double *out_ratio, const vigil_config_node *map, const char *key,
                              double dflt)
 {
     const vigil_config_node *v;
-    int rc = lookup(&v, map, key, out_ratio);
-    if (rc)
-        return rc;
-    if (!v) {
-        *out_ratio = dflt;
-        return VIGIL_OK;
-    }
-    return vigil_config_percent(out_ratio, v);
+    int rc = lookup(&v, map, key, out_ratio, &dflt, sizeof(dflt));
+    return rc || !v ? rc : vigil_config_percent(out_ratio, v);
 }

@@ -15,6 +15,7 @@
 #include "hub/hub_int.h"
 #include "internal/json.h"
 #include "internal/policy.h"
+#include "internal/store.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -22,64 +23,34 @@
 #define COMPONENT "hub"
 
 typedef struct pend_list {
-    vigil_store_action *v;
+    vigil_store_action **v;
     size_t n, cap;
     int oom;
 } pend_list;
 
-static char *dup_or_null(const char *s, int *oom)
-{
-    if (!s)
-        return NULL;
-    char *d = vigil__strdup(s);
-    if (!d)
-        *oom = 1;
-    return d;
-}
-
-static void pend_clear(vigil_store_action *a)
-{
-    vigil__free((char *)a->id);
-    vigil__free((char *)a->action);
-    vigil__free((char *)a->target);
-    vigil__free((char *)a->params_json);
-    vigil__free((char *)a->reason);
-    vigil__free((char *)a->policy);
-    vigil__free((char *)a->series);
-}
-
 static int collect_pending(const vigil_store_action *a, void *payload)
 {
     pend_list *l = payload;
-    if (vigil__array_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)) < 0) {
+    if (vigil__array_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)) < 0 ||
+        vigil__store_action_dup(&l->v[l->n], a)) {
         l->oom = 1;
         return 1;
     }
-    vigil_store_action *c = &l->v[l->n++];
-    memset(c, 0, sizeof(*c));
-    c->requested_ms = a->requested_ms;
-    c->dry_run = a->dry_run;
-    c->id = dup_or_null(a->id, &l->oom);
-    c->action = dup_or_null(a->action, &l->oom);
-    c->target = dup_or_null(a->target, &l->oom);
-    c->params_json = dup_or_null(a->params_json, &l->oom);
-    c->reason = dup_or_null(a->reason, &l->oom);
-    c->policy = dup_or_null(a->policy, &l->oom);
-    c->series = dup_or_null(a->series, &l->oom);
-    return l->oom;
+    l->n++;
+    return 0;
 }
 
 static void pend_free(pend_list *l)
 {
     for (size_t i = 0; i < l->n; i++)
-        pend_clear(&l->v[i]);
+        vigil_store_action_free(l->v[i]);
     vigil__free(l->v);
 }
 
 static int is_pending(const pend_list *l, const char *id)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->v[i].id, id) == 0)
+        if (strcmp(l->v[i]->id, id) == 0)
             return 1;
     return 0;
 }
@@ -300,7 +271,7 @@ void vigil__hub_recover_actions(vigil_hub *hub)
             settled += (size_t)settle_awaited(hub, ids[i]);
     vigil__policy_awaited_free(ids, nids);
     for (size_t i = 0; i < pend.n; i++) {
-        const vigil_store_action *a = &pend.v[i];
+        const vigil_store_action *a = pend.v[i];
         int64_t age = vigil__hub_now(hub) - a->requested_ms;
         if (age > hub->act_within_ms) {
             char msg[256], b1[32], b2[32];

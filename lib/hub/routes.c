@@ -376,17 +376,14 @@ int vigil_hub_mount(vigil_hub *hub, vigil_api *api)
     if (!hub || !api)
         return vigil__error_set(VIGIL_EINVAL, "hub mount: NULL argument");
     vigil__json_init();
-    int rc = vigil__api_route(api, "GET", "/readyz", 0, 0, route_readyz, hub);
-    if (!rc)
-        rc = vigil__api_route(api, "POST", "/v1/ingest", VIGIL_API_SCOPE_INGEST, VIGIL__API_BODY,
-                              route_ingest, hub);
-    if (!rc)
-        rc = vigil__api_route(api, "GET", "/v1/query", VIGIL_API_SCOPE_READ, 0, route_query, hub);
-    if (!rc)
-        rc = vigil__api_route(api, "GET", "/v1/series", VIGIL_API_SCOPE_READ, 0, route_series, hub);
-    if (!rc)
-        rc = vigil__api_route(api, "GET", "/v1/events", VIGIL_API_SCOPE_READ,
-                              VIGIL__API_QUERY_TOKEN, route_events, hub);
+    static const vigil__api_route_def routes[] = {
+        {"GET", "/readyz", 0, 0, route_readyz},
+        {"POST", "/v1/ingest", VIGIL_API_SCOPE_INGEST, VIGIL__API_BODY, route_ingest},
+        {"GET", "/v1/query", VIGIL_API_SCOPE_READ, 0, route_query},
+        {"GET", "/v1/series", VIGIL_API_SCOPE_READ, 0, route_series},
+        {"GET", "/v1/events", VIGIL_API_SCOPE_READ, VIGIL__API_QUERY_TOKEN, route_events},
+    };
+    int rc = vigil__api_routes(api, routes, VIGIL__ARRAY_LEN(routes), hub);
     if (!rc)
         rc = vigil__hub_mount_policy_routes(hub, api);
     if (!rc)

@@ -754,24 +754,17 @@ static void route_desired_put(vigil__api_call *call, void *payload)
 int vigil__hub_mount_policy_routes(vigil_hub *hub, vigil_api *api)
 {
     const unsigned int R = VIGIL_API_SCOPE_READ, W = VIGIL_API_SCOPE_WRITE, B = VIGIL__API_BODY;
-    int rc = vigil__api_route(api, "GET", "/v1/policies", R, 0, route_policies, hub);
-    if (!rc)
-        rc = vigil__api_route(api, "GET", "/v1/decisions", R, 0, route_decisions, hub);
-    if (!rc)
-        rc = vigil__api_route(api, "GET", "/v1/silences", R, 0, route_silences, hub);
-    if (!rc)
-        rc = vigil__api_route(api, "POST", "/v1/silences", W, B, route_silence_add, hub);
-    if (!rc)
-        rc = vigil__api_route(api, "DELETE", "/v1/silences/*", W, 0, route_silence_delete, hub);
-    if (!rc)
-        rc = vigil__api_route(api, "GET", "/v1/actions", R, 0, route_actions, hub);
-    if (!rc)
-        rc = vigil__api_route(api, "POST", "/v1/actions", W, B, route_action_request, hub);
-    if (!rc)
-        rc = vigil__api_route(api, "POST", "/v1/actions/*/result", W, B, route_action_result, hub);
-    if (!rc)
-        rc = vigil__api_route(api, "GET", "/v1/desired", R, 0, route_desired_get, hub);
-    if (!rc)
-        rc = vigil__api_route(api, "PUT", "/v1/desired", W, B, route_desired_put, hub);
-    return rc;
+    const vigil__api_route_def routes[] = {
+        {"GET", "/v1/policies", R, 0, route_policies},
+        {"GET", "/v1/decisions", R, 0, route_decisions},
+        {"GET", "/v1/silences", R, 0, route_silences},
+        {"POST", "/v1/silences", W, B, route_silence_add},
+        {"DELETE", "/v1/silences/*", W, 0, route_silence_delete},
+        {"GET", "/v1/actions", R, 0, route_actions},
+        {"POST", "/v1/actions", W, B, route_action_request},
+        {"POST", "/v1/actions/*/result", W, B, route_action_result},
+        {"GET", "/v1/desired", R, 0, route_desired_get},
+        {"PUT", "/v1/desired", W, B, route_desired_put},
+    };
+    return vigil__api_routes(api, routes, VIGIL__ARRAY_LEN(routes), hub);
 }

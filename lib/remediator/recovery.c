@@ -3,6 +3,7 @@
  * ("interrupted") and never run again; requests waiting for approval are
  * parked again with their expiry. */
 #include "internal/json.h"
+#include "internal/store.h"
 #include "remediator/rem_int.h"
 
 #include <string.h>
@@ -28,40 +29,11 @@ static char *dup_or_null(const char *s, int *oom)
 static int collect_rec(const vigil_store_action *a, void *payload)
 {
     rec_list *l = payload;
-    if (vigil__array_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
+    if (vigil__array_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)) ||
+        vigil__store_action_dup(&l->v[l->n], a))
         return 1;
-    vigil_store_action *c = vigil__calloc(1, sizeof(*c));
-    if (!c)
-        return 1;
-    int oom = 0;
-    *c = *a;
-    c->id = dup_or_null(a->id, &oom);
-    c->action = dup_or_null(a->action, &oom);
-    c->target = dup_or_null(a->target, &oom);
-    c->params_json = dup_or_null(a->params_json, &oom);
-    c->reason = dup_or_null(a->reason, &oom);
-    c->policy = dup_or_null(a->policy, &oom);
-    c->series = NULL;
-    c->status = dup_or_null(a->status, &oom);
-    c->result_reason = NULL;
-    c->output = NULL;
-    c->audit_hash = NULL;
-    l->v[l->n++] = c;
-    return oom;
-}
-
-static void rec_free(vigil_store_action *c)
-{
-    if (!c)
-        return;
-    vigil__free((char *)c->id);
-    vigil__free((char *)c->action);
-    vigil__free((char *)c->target);
-    vigil__free((char *)c->params_json);
-    vigil__free((char *)c->reason);
-    vigil__free((char *)c->policy);
-    vigil__free((char *)c->status);
-    vigil__free(c);
+    l->n++;
+    return 0;
 }
 
 static int list_status(vigil_remediator *rem, const char *status, rec_list *l)
@@ -138,7 +110,7 @@ int vigil__rem_recover(vigil_remediator *rem)
         vigil__rem_req_free(&r);
     }
     for (size_t i = 0; i < l.n; i++)
-        rec_free(l.v[i]);
+        vigil_store_action_free(l.v[i]);
     l.n = 0;
     if (!rc)
         rc = list_status(rem, "pending_approval", &l);
@@ -162,7 +134,7 @@ int vigil__rem_recover(vigil_remediator *rem)
         rem->approvals = ap;
     }
     for (size_t i = 0; i < l.n; i++)
-        rec_free(l.v[i]);
+        vigil_store_action_free(l.v[i]);
     vigil__free(l.v);
     return rc;
 }

@@ -546,24 +546,16 @@ int vigil_remediator_mount(vigil_remediator *rem, vigil_api *api)
     if (!rem->secret)
         return vigil__error_set(VIGIL_EINVAL, "remediator mount: POST /v1/execute needs the "
                                               "signing secret (secret_env)");
-    int rc = vigil__api_route(api, "POST", "/v1/execute", 0, VIGIL__API_BODY, route_execute, rem);
-    if (!rc)
-        rc = vigil__api_route(api, "GET", "/v1/actions", VIGIL_API_SCOPE_READ, 0, route_actions,
-                              rem);
-    if (!rc)
-        rc = vigil__api_route(api, "POST", "/v1/actions/*/approve", VIGIL_API_SCOPE_ADMIN, 0,
-                              route_approve, rem);
-    if (!rc)
-        rc = vigil__api_route(api, "POST", "/v1/actions/*/deny", VIGIL_API_SCOPE_ADMIN, 0,
-                              route_deny, rem);
-    if (!rc)
-        rc = vigil__api_route(api, "POST", "/v1/targets/*/release", VIGIL_API_SCOPE_ADMIN, 0,
-                              route_release, rem);
-    if (!rc)
-        rc = vigil__api_route(api, "GET", "/v1/audit", VIGIL_API_SCOPE_READ, 0, route_audit, rem);
-    if (!rc)
-        rc = vigil__api_route(api, "GET", "/v1/audit/verify", VIGIL_API_SCOPE_READ, 0, route_verify,
-                              rem);
+    static const vigil__api_route_def routes[] = {
+        {"POST", "/v1/execute", 0, VIGIL__API_BODY, route_execute},
+        {"GET", "/v1/actions", VIGIL_API_SCOPE_READ, 0, route_actions},
+        {"POST", "/v1/actions/*/approve", VIGIL_API_SCOPE_ADMIN, 0, route_approve},
+        {"POST", "/v1/actions/*/deny", VIGIL_API_SCOPE_ADMIN, 0, route_deny},
+        {"POST", "/v1/targets/*/release", VIGIL_API_SCOPE_ADMIN, 0, route_release},
+        {"GET", "/v1/audit", VIGIL_API_SCOPE_READ, 0, route_audit},
+        {"GET", "/v1/audit/verify", VIGIL_API_SCOPE_READ, 0, route_verify},
+    };
+    int rc = vigil__api_routes(api, routes, VIGIL__ARRAY_LEN(routes), rem);
     if (!rc)
         rc = vigil__api_add_registry(api, rem->prom);
     return rc;

@@ -5,6 +5,7 @@
  */
 #include "internal/common.h"
 #include "internal/plugin.h"
+#include "internal/store.h"
 #include "store/store_int.h"
 #include "vigil/sys/store.h"
 
@@ -596,9 +597,9 @@ static const char *scopy(char **p, const char *s)
     return r;
 }
 
-static int action_copy_cb(const vigil_store_action *a, void *payload)
+int vigil__store_action_dup(vigil_store_action **out, const vigil_store_action *a)
 {
-    vigil_store_action **out = payload;
+    *out = NULL;
     size_t total = sizeof(vigil_store_action) + slen(a->id) + slen(a->action) + slen(a->target) +
                    slen(a->params_json) + slen(a->reason) + slen(a->policy) + slen(a->series) +
                    slen(a->status) + slen(a->result_reason) + slen(a->output) + slen(a->audit_hash);
@@ -619,7 +620,12 @@ static int action_copy_cb(const vigil_store_action *a, void *payload)
     c->output = scopy(&p, a->output);
     c->audit_hash = scopy(&p, a->audit_hash);
     *out = c;
-    return 0;
+    return VIGIL_OK;
+}
+
+static int action_copy_cb(const vigil_store_action *a, void *payload)
+{
+    return vigil__store_action_dup(payload, a);
 }
 
 int vigil_store_action_get(vigil_store *store, const char *id, vigil_store_action **out)
