@@ -6,8 +6,10 @@
  * directory. The working directory is a temporary one instead of the tree,
  * holding var/ and build/bin/vigil-demo-service (a copy of the sanitizer
  * build's), so the configs' relative paths (./var/..., ./build/bin/...) need
- * no rewriting and the tree's ./var is left alone; the ports are the shipped
- * ones (7600, 7601, 7680). The loop starts the demo service; the test kills
+ * no rewriting and the tree's ./var is left alone. The one change: the
+ * configs are copied there with their ports (7600, 7601, 7680) replaced by
+ * free ones, so a `make run` of the developer's does not make the test fail
+ * (nor the test disturb it). The loop starts the demo service; the test kills
  * it with SIGKILL five times, the first right after the loop started it, then
  * 3 s after each heal, and prints the heal latencies (kill -> a new live
  * process in var/demo.pid) and their p50: each is healed, p50 under 100 ms.
@@ -134,6 +136,44 @@ static void print_decisions(const char *hub)
     cJSON_Delete(j);
 }
 
+/* Copies configs/<name> of the tree to dir/<name> with the shipped ports
+ * replaced by the test's; every other byte is the shipped file's. */
+static void copy_config(const char *src, const char *dir, const char *name, const int ports[3])
+{
+    static const char *const shipped[3] = {"7600", "7601", "7680"};
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/configs/%s", src, name);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *in = fopen(path, "rb");
+    ck_assert_msg(in != NULL, "%s: %s", path, strerror(errno));
+    FILE *mem = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(mem);
+    int c;
+    while ((c = fgetc(in)) != EOF)
+        fputc(c, mem);
+    fclose(in);
+    fclose(mem);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *out = fopen(path, "wb");
+    ck_assert_msg(out != NULL, "%s: %s", path, strerror(errno));
+    for (size_t i = 0; i < len;) {
+        int k = 0;
+        while (k < 3 && strncmp(text + i, shipped[k], 4) != 0)
+            k++;
+        /* a whole number only: not a digit before or after */
+        if (k < 3 && (i == 0 || text[i - 1] < '0' || text[i - 1] > '9') &&
+            (i + 4 >= len || text[i + 4] < '0' || text[i + 4] > '9')) {
+            fprintf(out, "%d", ports[k]);
+            i += 4;
+        } else {
+            fputc(text[i++], out);
+        }
+    }
+    fclose(out);
+    free(text);
+}
+
 START_TEST(five_kills_healed_in_milliseconds)
 {
     const char *dir = vt_tmpdir();
@@ -156,9 +196,14 @@ START_TEST(five_kills_healed_in_milliseconds)
     snprintf(path, sizeof(path), "%s/build/bin/vigil-demo-service", dir);
     copy_program(pt_bin_path("vigil-demo-service"), path);
     snprintf(pidfile, sizeof(pidfile), "%s/var/demo.pid", dir);
-    snprintf(cfg[0], sizeof(cfg[0]), "%s/configs/remediator.yaml", src);
-    snprintf(cfg[1], sizeof(cfg[1]), "%s/configs/collector.yaml", src);
-    snprintf(cfg[2], sizeof(cfg[2]), "%s/configs/agent.yaml", src);
+    int ports[3] = {ht_closed_port(), ht_closed_port(), ht_closed_port()};
+    ck_assert(ports[0] != ports[1] && ports[1] != ports[2] && ports[0] != ports[2]);
+    copy_config(src, dir, "remediator.yaml", ports);
+    copy_config(src, dir, "collector.yaml", ports);
+    copy_config(src, dir, "agent.yaml", ports);
+    snprintf(cfg[0], sizeof(cfg[0]), "%s/remediator.yaml", dir);
+    snprintf(cfg[1], sizeof(cfg[1]), "%s/collector.yaml", dir);
+    snprintf(cfg[2], sizeof(cfg[2]), "%s/agent.yaml", dir);
 
     char *rargs[] = {(char *)pt_bin_path("vigil-remediator"), "--config", cfg[0], NULL};
     pt_start(&rem, "remediator", rargs, dir, 1);
@@ -166,8 +211,8 @@ START_TEST(five_kills_healed_in_milliseconds)
     pt_start(&hub, "collector", hargs, dir, 1);
     char *aargs[] = {(char *)pt_bin_path("vigil-agent"), "--config", cfg[2], NULL};
     pt_start(&agent, "agent", aargs, dir, 0);
-    ck_assert_int_eq(rem.port, 7601);
-    ck_assert_int_eq(hub.port, 7600);
+    ck_assert_int_eq(rem.port, ports[1]);
+    ck_assert_int_eq(hub.port, ports[0]);
 
     /* the loop starts the demo by itself */
     pid_t pid = wait_new_pid(pidfile, 0, 30000);
