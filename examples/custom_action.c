@@ -3,7 +3,8 @@
  * plug-in interface <vigil/sys/action.h>: "note_file" appends one line per
  * request to a file, after refusing targets its own rule forbids.
  *
- *   custom_action [FILE]      (default: ./custom_action.log)
+ *   custom_action [FILE]      (default: notes.log in a new temporary directory,
+ *                              removed at exit)
  *
  * The type is registered on a registry (never a global) next to the built-in
  * types, an action of that type is configured from a YAML snippet as the
@@ -149,9 +150,32 @@ static void print_result(const char *target, int rc, const vigil_action_result *
            r->output ? r->output : "");
 }
 
+/* The default note file: in a directory of its own under $TMPDIR (or /tmp),
+ * so running the example leaves nothing behind in the working directory. */
+static char g_tmpdir[512], g_tmpfile[600];
+
+static void remove_tmp(void)
+{
+    if (g_tmpfile[0])
+        remove(g_tmpfile);
+    if (g_tmpdir[0])
+        rmdir(g_tmpdir);
+}
+
 int main(int argc, char **argv)
 {
-    const char *file = argc > 1 ? argv[1] : "custom_action.log";
+    const char *file = argc > 1 ? argv[1] : NULL;
+    if (!file) {
+        const char *t = getenv("TMPDIR");
+        snprintf(g_tmpdir, sizeof(g_tmpdir), "%s/custom_action.XXXXXX", t && *t ? t : "/tmp");
+        if (!mkdtemp(g_tmpdir)) {
+            perror("custom_action: mkdtemp");
+            return 1;
+        }
+        snprintf(g_tmpfile, sizeof(g_tmpfile), "%s/notes.log", g_tmpdir);
+        atexit(remove_tmp);
+        file = g_tmpfile;
+    }
     char yaml[1024];
     snprintf(yaml, sizeof(yaml),
              "actions:\n"

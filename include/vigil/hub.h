@@ -612,11 +612,10 @@ struct vigil_remediator_config;
  * location of `config:`). Its HTTP side is not used: listen, http, security,
  * secret_env, max_skew and hub are checked but the variables they name need
  * not be set, and its options (vigil_remediator_config_options()) carry no
- * secret_env, hub_url nor hub_token_env. To run it: vigil_remediator_new()
- * with late_result feeding vigil_hub_action_result(), then
- * vigil_hub_set_dispatcher() with vigil_remediator_dispatcher(), and start
- * the remediator with the hub; on shutdown stop the hub's intake (its
- * server), then the remediator, then the hub. `inprocess` excludes the keys
+ * secret_env, hub_url nor hub_token_env. To run it, pass those options to
+ * vigil_hub_attach_remediator(); on shutdown stop the hub's intake (its
+ * server, vigil_httpd_shutdown()), then the remediator, then the hub.
+ * `inprocess` excludes the keys
  * of the HTTP dispatcher (url, secret_env, timeout, ...): the hub options
  * then have no remediator_url.
  * @return the configuration, borrowed from @p config (valid until

@@ -420,8 +420,8 @@ vigil_store_latest(vigil_store *store, const vigil_store_query *query, vigil_sto
 /* ---- actions: the exactly-once ledger ----------------------------------- */
 
 /**
- * An action request and, once known, its result (DESIGN.md wire format
- * "POST /v1/execute"). Request fields are set by vigil_store_action_put();
+ * An action request and, once known, its result (docs/http-api.md,
+ * "POST /v1/execute" and "GET /v1/actions"). Request fields are set by vigil_store_action_put();
  * result fields by vigil_store_action_update().
  * @c status is free text so later statuses need no ABI change; the values in
  * use are "pending", "pending_approval", "approved", "denied", "running",
@@ -517,7 +517,7 @@ vigil_store_action_list(vigil_store *store, const vigil_store_filter *filter,
 /* ---- decisions (append-only) --------------------------------------------- */
 
 /**
- * A policy decision (DESIGN.md "GET /v1/decisions"). @c decision is one of
+ * A policy decision (docs/http-api.md, "GET /v1/decisions"). @c decision is one of
  * "fired", "resolved", "suppressed", "deferred", "silenced", "exhausted",
  * "flapping", "action_failed", "quarantined", "remediated", "ineffective",
  * "escalated", "redelivered" (vigil/hub.h says what each means; not

@@ -27,7 +27,7 @@
 int vigil__hub_result_parse(const char *text, size_t len, int strict, vigil_action_result *out,
                             int64_t *audit_seq, char audit_mac[VIGIL__AUDIT_MAC_HEX]);
 
-/* Appends the JSON body of POST /v1/execute for `req` (DESIGN.md):
+/* Appends the JSON body of POST /v1/execute for `req` (docs/http-api.md, "POST /v1/execute"):
  * {"id","action","target","params":{},"reason","policy","dry_run"}. */
 int vigil__hub_request_json(vigil_buf *out, const vigil_action_request *req);
 

@@ -255,7 +255,7 @@ START_TEST(dispatch_success_signed)
     vigil_store_action_free(a);
     ck_assert_uint_eq(standin_requests(&s), 1);
     ck_assert_uint_eq(s.bad_sigs, 0);
-    /* the body of DESIGN.md, and the signature header */
+    /* the body docs/http-api.md describes, and the signature header */
     char want[512];
     snprintf(want, sizeof(want),
              "{\"id\":\"%s\",\"action\":\"restart_demo\",\"target\":\"demo\",\"params\":{"

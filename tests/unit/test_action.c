@@ -487,8 +487,8 @@ static const char *design_getenv(void *payload, const char *name)
     return NULL;
 }
 
-/* The actions block of DESIGN.md's remediator.yaml, verbatim: the key names
- * are a contract with users. */
+/* The actions block of the design's remediator.yaml (the shape documented in
+ * configs/remediator.yaml), verbatim: the key names are a contract with users. */
 START_TEST(design_example_configures)
 {
     static const char yaml[] =
