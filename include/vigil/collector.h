@@ -105,7 +105,11 @@
  *            with pidfd_open(2) in an epoll set (vigil_collector_poll_fd()), and
  *            new matches are picked up at each collection; when one exits the fd becomes
  *            readable and vigil_collector_on_event() appends process_up,
- *            process_count and process_restarts_total at once. Where pidfd_open
+ *            process_count and process_restarts_total at once. With pidfile,
+ *            its directory is watched with inotify too: a pidfile rewritten to
+ *            name a new running pid is reported at once, and one naming a new
+ *            pid already gone (it started and died between two looks) as
+ *            process_up 1 then process_up 0, 1 ms apart. Where pidfd_open
  *            is unavailable (ENOSYS, EPERM) or watch is false, poll_fd is -1 and
  *            exits are seen at the next collection.
  *   http     keys: url (required, http:// or https:// only), timeout (duration,

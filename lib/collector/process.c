@@ -11,7 +11,9 @@
  * pidfile's directory is watched with inotify too (atomic renames are seen):
  * when the pidfile is rewritten to name a new running process, it is watched
  * at once and process_up 1 is emitted from the event path, without waiting for
- * the next collection. */
+ * the next collection. A pidfile rewritten to name a new pid that is already
+ * gone is news too (the process did start): process_up 1 then process_up 0 are
+ * emitted, 1 ms apart, so a policy sees the recovery and the new failure. */
 #include "collector/coll_int.h"
 #include "proc/proc.h"
 
@@ -56,6 +58,9 @@ typedef struct {
     const char *pidfile_base; /* its last component, within pidfile */
     int ino;                  /* inotify on the pidfile's directory (in epfd), or -1 */
     bool warned;              /* an unreadable pidfile was logged */
+    bool pf_seen;             /* the pidfile was read once: pf_pid holds what it named */
+    pid_t pf_pid;             /* the pid it named at the last read (0: none) */
+    bool dead_start;          /* the last read named a new pid, already gone */
     char *comm;
     regex_t re;
     bool have_re;
@@ -363,14 +368,29 @@ static int scan_pidfile(proc_state *s)
     if (r == VIGIL__PIDFILE_GARBAGE)
         vigil__log(s->ctx->logger, VIGIL_LOG_DEBUG, "collector", "pidfile holds no pid",
                    "process=%s", s->label);
-    if (r != VIGIL__PIDFILE_OK)
+    if (r != VIGIL__PIDFILE_OK) {
+        s->pf_seen = true;
+        s->pf_pid = 0;
         return VIGIL_OK; /* missing or garbage: not running */
+    }
+    bool news = s->pf_seen && pf.pid != s->pf_pid;
+    s->pf_seen = true;
+    s->pf_pid = pf.pid;
     /* With a start time (the process action's "PID STARTTIME"), it tells a
      * reused pid from the program. */
     proc_info info;
     if (read_stat(s, (int)pf.pid, &info, NULL, 0) && running(&info) &&
         (!pf.has_start || info.start == (uint64_t)pf.start))
         return add_match(s, &info);
+    if (news) {
+        /* A new pid, already gone: it started and died between two looks. */
+        if (s->had_main && pf.pid != s->main_pid)
+            s->restarts++;
+        s->had_main = true;
+        s->main_pid = pf.pid;
+        s->main_start = pf.has_start ? pf.start : 0;
+        s->dead_start = true;
+    }
     return VIGIL_OK;
 }
 
@@ -418,6 +438,7 @@ static int scan_proc(proc_state *s)
 static int scan(proc_state *s)
 {
     s->ncur = 0;
+    s->dead_start = false;
     int rc = s->mode == BY_PIDFILE ? scan_pidfile(s) : scan_proc(s);
     if (rc != VIGIL_OK)
         return rc;
@@ -502,6 +523,22 @@ static int emit_state(proc_state *s, vigil_batch *out, int64_t ts)
                                 s->label)))
         return rc;
     return VIGIL_OK;
+}
+
+/* Emits the state; after a pidfile that named a new pid already gone, first
+ * the short life of that process at ts (process_up 1), then the state at
+ * ts + 1 ms. */
+static int emit_observed(proc_state *s, vigil_batch *out, int64_t ts)
+{
+    if (s->dead_start) {
+        s->dead_start = false;
+        int rc;
+        if ((rc = vigil__coll_emit1(out, "process_up", 1, ts, "process", s->label)) ||
+            (rc = vigil__coll_emit1(out, "process_count", 1, ts, "process", s->label)))
+            return rc;
+        ts++;
+    }
+    return emit_state(s, out, ts);
 }
 
 static bool count_fds(const proc_state *s, int pid, double *out)
@@ -596,7 +633,7 @@ static int process_collect(void *p, vigil_batch *out, int64_t now_ms)
     if (rc == VIGIL_OK)
         rc = sync_watch(s);
     if (rc == VIGIL_OK)
-        rc = emit_state(s, out, now_ms);
+        rc = emit_observed(s, out, now_ms);
     if (rc == VIGIL_OK && s->ncur > 0)
         rc = emit_details(s, out, now_ms, mono);
     if (rc == VIGIL_OK)
@@ -638,11 +675,11 @@ static int process_on_event(void *p, vigil_batch *out, int64_t now_ms)
             break;
     }
     if (!any && changed) {
-        /* The pidfile was rewritten. Only a new running process is news
-         * here: a pidfile caught half-written, or removed, is left to the
-         * exit events and the next collection. */
+        /* The pidfile was rewritten. A new process is news here, running
+         * or already gone: a pidfile caught half-written, or removed, is
+         * left to the exit events and the next collection. */
         int rc = scan(s);
-        bool fresh = false;
+        bool fresh = s->dead_start;
         for (size_t j = 0; rc == VIGIL_OK && j < s->ncur && !fresh; j++) {
             fresh = true;
             for (size_t i = 0; i < s->nw && fresh; i++)
@@ -651,7 +688,7 @@ static int process_on_event(void *p, vigil_batch *out, int64_t now_ms)
         if (rc != VIGIL_OK || !fresh)
             return rc;
         rc = sync_watch(s);
-        return rc == VIGIL_OK ? emit_state(s, out, now_ms) : rc;
+        return rc == VIGIL_OK ? emit_observed(s, out, now_ms) : rc;
     }
     if (!any)
         return VIGIL_OK;
@@ -659,7 +696,7 @@ static int process_on_event(void *p, vigil_batch *out, int64_t now_ms)
     if (rc == VIGIL_OK)
         rc = sync_watch(s);
     if (rc == VIGIL_OK)
-        rc = emit_state(s, out, now_ms);
+        rc = emit_observed(s, out, now_ms);
     return rc;
 }
 

@@ -36,7 +36,9 @@ int64_t vigil__policy_now(vigil_engine *e)
 
 static void fmt_dur(char *b, size_t n, int64_t ms)
 {
-    if (vigil_scalar_format_duration(b, n, ms < 0 ? 0 : ms) < 0)
+    if (ms <= 0) /* with its unit in a reason: "0ms", not the config format's "0" */
+        snprintf(b, n, "0ms");
+    else if (vigil_scalar_format_duration(b, n, ms) < 0)
         snprintf(b, n, "%lldms", (long long)ms);
 }
 
@@ -455,6 +457,7 @@ static int request(vigil_engine *e, pol_series *s, const char *action, const cha
     a->series = s;
     a->esc = esc;
     a->phase = PH_OUTSTANDING;
+    a->requested = now;
     if ((rc = vigil__policy_act_attach(e, s, a)) < 0)
         goto fail;
     vigil__policy_persist_seq(e);
@@ -731,6 +734,13 @@ static void recovered(vigil_engine *e, pol_series *s, int64_t now)
 {
     for (size_t i = 0; i < s->nacts;) {
         pol_action *a = s->acts[i];
+        if (a->phase == PH_OUTSTANDING && !a->recovered) {
+            /* recovered before the action's result arrived (the agent saw
+             * the new process first): remediated when the success comes */
+            a->recovered = 1;
+            a->recovered_at = now;
+            vigil__policy_persist_action(e, a);
+        }
         if (a->phase != PH_VERIFY) {
             i++;
             continue;
@@ -1341,6 +1351,21 @@ static int action_result_locked(vigil_engine *e, const vigil_action_result *res,
     }
     switch (res->status) {
     case VIGIL_ACTION_SUCCEEDED:
+        if (a->recovered) {
+            char b1[32];
+            if (a->requested > 0) {
+                fmt_dur(b1, sizeof(b1), a->recovered_at - a->requested);
+                snprintf(why, sizeof(why),
+                         "recovered %s after %.128s was requested, before its result arrived", b1,
+                         a->action);
+            } else {
+                snprintf(why, sizeof(why), "recovered before the result of %.128s arrived",
+                         a->action);
+            }
+            decide(e, r, s, a->target, a->action, a->id, "remediated", why, now);
+            act_settle(e, a);
+            break;
+        }
         a->phase = PH_VERIFY;
         a->deadline = now + r->verify_ms;
         vigil__policy_persist_action(e, a);

@@ -116,8 +116,10 @@ void vigil__policy_persist_action(vigil_engine *e, pol_action *a)
     vigil_buf *b = &e->tmp2;
     vigil_buf k = VIGIL_BUF_INIT;
     vigil__buf_clear(b);
-    int rc = vigil__buf_printf(b, "{\"esc\":%d,\"ph\":%d,\"dl\":%lld", a->esc, a->phase,
-                               (long long)a->deadline);
+    int rc = vigil__buf_printf(b, "{\"esc\":%d,\"ph\":%d,\"dl\":%lld,\"rq\":%lld", a->esc, a->phase,
+                               (long long)a->deadline, (long long)a->requested);
+    if (rc >= 0 && a->recovered)
+        rc = vigil__buf_printf(b, ",\"rv\":%lld", (long long)a->recovered_at);
     if (rc >= 0)
         rc = json_str_field(b, "s", a->series->key);
     if (rc >= 0)
@@ -303,6 +305,10 @@ static int restore_action(vigil_engine *e, pol_rule *r, const char *id, const cJ
         a->esc = (int)jint(o, "esc");
         a->phase = (int)jint(o, "ph");
         a->deadline = jint(o, "dl");
+        /* "rq" and "rv" are absent from the state of older versions */
+        a->requested = jint(o, "rq");
+        a->recovered = cJSON_GetObjectItemCaseSensitive(o, "rv") != NULL;
+        a->recovered_at = jint(o, "rv");
     }
     if (fail || vigil__policy_act_attach(e, s, a) < 0) {
         if (a)

@@ -154,6 +154,9 @@ struct pol_action {
     int esc; /* escalation level: 0 the rule's action, k: escalate[k-1] */
     int phase;
     int64_t deadline;
+    int64_t requested; /* when it was requested (0: unknown, state of an older version) */
+    int recovered;     /* the series recovered while the result was awaited */
+    int64_t recovered_at;
 };
 
 /* noted bits */

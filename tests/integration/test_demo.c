@@ -12,7 +12,9 @@
  * (nor the test disturb it). The loop starts the demo service; the test kills
  * it with SIGKILL five times, the first right after the loop started it, then
  * 3 s after each heal, and prints the heal latencies (kill -> a new live
- * process in var/demo.pid) and their p50: each is healed, p50 under 100 ms.
+ * process in var/demo.pid) and their p50: each is healed within 2 s (the
+ * issue's re-crash bound: the first kill included, which may come before the
+ * agent ever saw the process up), p50 under 100 ms.
  * Then it keeps killing until the remediator's budget quarantines the target:
  * the decision log shows `quarantined` with how to release it. */
 #include <cJSON.h>
@@ -35,6 +37,7 @@
 
 #define KILLS        5
 #define HEAL_MAX_MS  30000
+#define HEAL_EACH_MS 2000 /* every heal, the first kill's included */
 #define READ_TOKEN   "demo-test-read-token-000000000"
 #define ADMIN_TOKEN  "demo-test-admin-token-00000000"
 #define KILLS_BUDGET 12 /* kills after the five, at most, until the quarantine */
@@ -253,6 +256,9 @@ START_TEST(five_kills_healed_in_milliseconds)
     ck_assert_int_eq(count_decisions(hub.base, "quarantined", NULL, 0), 0);
     ck_assert_int_ge(count_decisions(hub.base, "fired", NULL, 0), KILLS + 1);
     ck_assert_msg(sorted[KILLS / 2] < 100, "p50 %lld ms", (long long)sorted[KILLS / 2]);
+    for (int k = 0; k < KILLS; k++)
+        ck_assert_msg(lat[k] < HEAL_EACH_MS, "kill %d healed in %lld ms, not within %d ms", k + 1,
+                      (long long)lat[k], HEAL_EACH_MS);
 
     /* then the budget says otherwise: quarantined, with how to release */
     char reason[2048] = "";

@@ -3,8 +3,11 @@
  * ephemeral loopback ports with temporary directories, and supervise
  * vigil-demo-service, which writes its own bare-pid pidfile (--pidfile).
  *
- *   - started before Vigil and killed: restarted; frozen with SIGSTOP behind
- *     an http check: the frozen process is stopped and a new one answers;
+ *   - started before Vigil and killed: restarted; started before Vigil and
+ *     frozen with SIGSTOP behind an http check: the frozen process (not
+ *     Vigil's child: proven the program by /proc/PID/exe and its owner) is
+ *     stopped and a new one answers; Vigil's own child frozen the same way
+ *     (proven by its pidfd): stopped and replaced too;
  *   - a pidfile naming an unrelated live process: the action refuses
  *     (wrong_program) and that process lives on;
  *   - killed 300 ms after each restart, three times: restarted each time,
@@ -300,8 +303,9 @@ START_TEST(own_pidfile_killed_then_frozen)
     second = wait_healthy(&h, first, pt_mono_ms() + 5000);
     ck_assert_msg(second > 0, "the restarted demo service does not answer");
 
-    /* 2. frozen behind the http check: still "running", but it does not
-     * answer; the policy on http_up restarts it, the frozen one is stopped */
+    /* 2. Vigil's own child frozen behind the http check: still "running",
+     * but it does not answer; the policy on http_up restarts it, the frozen
+     * one is stopped through its pidfd */
     usleep(1500000); /* let the agent see it healthy first */
     ck_assert_int_eq(kill(second, SIGSTOP), 0);
     t0 = pt_mono_ms();
@@ -315,6 +319,74 @@ START_TEST(own_pidfile_killed_then_frozen)
     third = wait_healthy(&h, second, pt_mono_ms() + 5000);
     ck_assert_msg(third > 0, "no new demo service answers");
     ck_assert_int_ne(kill(second, 0), 0); /* stopped and reaped by the remediator */
+    heal_stop(&h);
+}
+END_TEST
+
+/* Waits until the test's child `pid` has ended; returns its wait status, or
+ * -1 when it still runs at the deadline. */
+static int wait_ended(pid_t pid, int64_t deadline_ms)
+{
+    while (pt_mono_ms() < deadline_ms) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return st;
+        usleep(5000);
+    }
+    return -1;
+}
+
+/* A service started before Vigil, writing its own bare pid, frozen behind the
+ * http check: it is not Vigil's child, so the restart signals it only after
+ * /proc/PID/exe and its owner prove it is the configured program; the frozen
+ * process ends and a new one answers. */
+START_TEST(own_pidfile_frozen)
+{
+    heal h;
+    heal_init(&h);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", h.port);
+    char *dargs[] = {
+        (char *)pt_bin_path("vigil-demo-service"), "--port", port, "--pidfile", h.pidfile, NULL};
+    pid_t first = spawn_logged(&h, "demo-before", dargs);
+    int64_t end = pt_mono_ms() + DEADLINE_MS;
+    while (pt_mono_ms() < end && demo_answers(&h) != first)
+        usleep(5000);
+    ck_assert_int_eq(demo_answers(&h), first);
+    char *text = pt_slurp(h.pidfile);
+    char want[32];
+    snprintf(want, sizeof(want), "%d\n", (int)first);
+    ck_assert_str_eq(text, want); /* a bare PID, not Vigil's format */
+    free(text);
+
+    heal_start(&h, 1);
+    usleep(1500000); /* the agent reports it up and healthy: nothing to do */
+    ck_assert_int_eq(live_pid(h.pidfile), first);
+    ck_assert_int_eq(waitpid(first, NULL, WNOHANG), 0);
+
+    ck_assert_int_eq(kill(first, SIGSTOP), 0);
+    int64_t t0 = pt_mono_ms();
+    pid_t next = wait_healthy(&h, first, t0 + DEADLINE_MS);
+    int64_t t1 = pt_mono_ms();
+    if (!next)
+        dump_logs(&h);
+    ck_assert_msg(next > 0, "the frozen demo service (started before Vigil) was not replaced");
+    /* the frozen process ended: TERM then CONT (it handles TERM and exits 0),
+     * or KILL past the stop timeout */
+    int st = wait_ended(first, pt_mono_ms() + 10000);
+    ck_assert_msg(st != -1, "the frozen demo service (pid %d) still runs", (int)first);
+    ck_assert_msg((WIFEXITED(st) && WEXITSTATUS(st) == 0) ||
+                      (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
+                  "the frozen demo service ended with status 0x%x", st);
+    ck_assert_int_eq(demo_answers(&h), next);
+    char *log = pt_slurp(h.rem.log);
+    ck_assert_ptr_null(strstr(log, "wrong_program"));
+    ck_assert_ptr_null(strstr(log, "wrong_user"));
+    free(log);
+    printf("heal: started before Vigil, frozen (SIGSTOP) behind an http check -> pid %d %s, "
+           "new process %d answers after %lld ms\n",
+           (int)first, WIFEXITED(st) ? "stopped by TERM" : "killed by KILL", (int)next,
+           (long long)(t1 - t0));
     heal_stop(&h);
 }
 END_TEST
@@ -420,6 +492,7 @@ static Suite *heal_suite(void)
     TCase *tc = tcase_create("heal");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, own_pidfile_killed_then_frozen);
+    tcase_add_test(tc, own_pidfile_frozen);
     tcase_add_test(tc, unrelated_pid_is_refused);
     tcase_add_test(tc, recrash_is_healed_each_time);
     suite_add_tcase(s, tc);

@@ -1424,6 +1424,37 @@ START_TEST(process_new_pidfile_is_an_event)
         ck_assert_int_eq(vigil_collector_on_event(c, g_batch, 1600), VIGIL_OK);
         ck_assert_uint_eq(vigil_batch_count(g_batch), 0);
     }
+
+    /* a pidfile renamed in naming a new pid that is already gone: the process
+     * did start, so process_up 1 and then process_up 0, 1 ms apart */
+    pid_t fourth = spawn_sleep("30");
+    reap(fourth);
+    snprintf(text, sizeof(text), "%d\n", (int)fourth);
+    vt_write_file(dir, "demo.pid.tmp", text, strlen(text));
+    ck_assert_int_eq(rename(tmp, pidfile), 0);
+    ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
+    vigil_batch_clear(g_batch);
+    ck_assert_int_eq(vigil_collector_on_event(c, g_batch, 1700), VIGIL_OK);
+    double ups[4];
+    int64_t ts[4];
+    size_t nup = 0;
+    for (size_t i = 0; i < vigil_batch_count(g_batch); i++) {
+        const vigil_metric *m = vigil_batch_get(g_batch, i);
+        if (strcmp(m->name, "process_up") == 0 && nup < 4) {
+            ups[nup] = m->value;
+            ts[nup++] = m->ts_ms;
+        }
+    }
+    ck_assert_uint_eq(nup, 2);
+    ck_assert_double_eq(ups[0], 1);
+    ck_assert_int_eq(ts[0], 1700);
+    ck_assert_double_eq(ups[1], 0);
+    ck_assert_int_eq(ts[1], 1701);
+    ck_assert_double_eq(value_of(g_batch, "process_restarts_total", "process", "demo"), 3);
+    /* the same pidfile read again is not news: one process_up 0 */
+    collect(c, 1800);
+    ck_assert_double_eq(value_of(g_batch, "process_up", "process", "demo"), 0);
+    ck_assert_double_eq(value_of(g_batch, "process_count", "process", "demo"), 0);
     vigil_collector_free(c);
     reap(third);
 }

@@ -905,6 +905,87 @@ START_TEST(deferral_persists)
 }
 END_TEST
 
+/* The agent's sample with the new process up arrives before the action's
+ * result: `remediated` is recorded when the success arrives, with the delay
+ * from the request, not at the next poll sample; this survives a restart of
+ * the engine, and an action record of an older version (no "rq", "rv")
+ * still loads. */
+START_TEST(recovered_before_the_result)
+{
+    SETUP("early.db");
+    const char *pol =
+        "policies:\n"
+        "  - {name: demo_down, kind: threshold, metric: process_up,\n"
+        "     match: {process: demo}, op: \"<\", threshold: 1, action: restart_demo,\n"
+        "     target: \"{{tags.process}}\", verify: {within: 10s}}\n";
+    load_ok(e, pol);
+    feed(e, &R, "process_up", 0, "process=demo");
+    ck_assert_uint_eq(R.nr, 1);
+    R.now += 9;
+    feed(e, &R, "process_up", 1, "process=demo");
+    expect_kinds(&R, "fired resolved");
+    R.now += 3;
+    result(e, R.req_id[0], VIGIL_ACTION_SUCCEEDED, NULL);
+    expect_kinds(&R, "fired resolved remediated");
+    ck_assert_str_eq(R.dec[2], "remediated demo restart_demo | recovered 9ms after restart_demo "
+                               "was requested, before its result arrived");
+    ck_assert_str_eq(R.dec_id[2], R.req_id[0]);
+    /* settled: nothing to verify, no ineffective later, a late result is unknown */
+    R.now += 10000;
+    ck_assert_int_eq(vigil_engine_tick(e, 0), VIGIL_OK);
+    expect_kinds(&R, "fired resolved remediated");
+    vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
+    res.id = R.req_id[0];
+    ck_assert_int_eq(vigil_engine_action_result(e, &res), VIGIL_ENOTFOUND);
+
+    /* recovered in the same millisecond, the engine restarted before the result */
+    feed(e, &R, "process_up", 0, "process=demo");
+    ck_assert_uint_eq(R.nr, 2);
+    feed(e, &R, "process_up", 1, "process=demo");
+    expect_kinds(&R, "fired resolved remediated fired resolved");
+    vigil_engine_free(e);
+    e = new_engine(st, &R);
+    load_ok(e, pol);
+    R.now += 20;
+    result(e, R.req_id[1], VIGIL_ACTION_SUCCEEDED, NULL);
+    expect_kinds(&R, "fired resolved remediated fired resolved remediated");
+    ck_assert_str_eq(R.dec[5], "remediated demo restart_demo | recovered 0ms after restart_demo "
+                               "was requested, before its result arrived");
+
+    /* an action record of an older version: no request time, no recovery */
+    R.now += 10000;
+    feed(e, &R, "process_up", 0, "process=demo");
+    ck_assert_uint_eq(R.nr, 3);
+    vigil_engine_free(e);
+    char key[256];
+    snprintf(key, sizeof(key), "policy/demo_down/a/%s", R.req_id[2]);
+    void *blob = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(vigil_store_state_get(st, key, &blob, &len), VIGIL_OK);
+    char rec_text[1024];
+    ck_assert_uint_lt(len, sizeof(rec_text));
+    memcpy(rec_text, blob, len);
+    rec_text[len] = '\0';
+    vigil_free(blob);
+    char *rq = strstr(rec_text, ",\"rq\":");
+    ck_assert_ptr_nonnull(rq);
+    char *end = strchr(rq + 1, ',');
+    ck_assert_ptr_nonnull(end);
+    memmove(rq, end, strlen(end) + 1);
+    ck_assert_ptr_null(strstr(rec_text, "\"rq\""));
+    ck_assert_int_eq(vigil_store_state_put(st, key, rec_text, strlen(rec_text)), VIGIL_OK);
+    e = new_engine(st, &R);
+    load_ok(e, pol);
+    R.now += 5;
+    feed(e, &R, "process_up", 1, "process=demo");
+    result(e, R.req_id[2], VIGIL_ACTION_SUCCEEDED, NULL);
+    ck_assert_uint_eq(R.nd, 9);
+    ck_assert_str_eq(R.dec[8], "remediated demo restart_demo | recovered before the result of "
+                               "restart_demo arrived");
+    TEARDOWN();
+}
+END_TEST
+
 START_TEST(callbacks_may_reenter)
 {
     SETUP("reenter.db");
@@ -1882,6 +1963,7 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, escalation_when_verification_fails);
     tcase_add_test(tc, action_failed_and_statuses);
     tcase_add_test(tc, ineffective_then_retry);
+    tcase_add_test(tc, recovered_before_the_result);
     tcase_add_test(tc, ineffective_retry_after_escalations);
     tcase_add_test(tc, remediator_cooldown_defers);
     tcase_add_test(tc, remediator_quarantine_decision);
