@@ -250,6 +250,12 @@ START_TEST(custom_type_registered_from_outside)
     ck_assert_int_eq(g_payload_freed, 6);
     ck_assert_int_eq(vigil_action_register(r, NULL), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "action type: the type is NULL");
+    /* a built-in name is refused, in a registry without the built-ins too */
+    bad = t;
+    bad.name = "exec";
+    ck_assert_int_eq(vigil_action_register(r, &bad), VIGIL_EEXISTS);
+    vt_assert_error(VIGIL_EEXISTS, "action type \"exec\" is built in");
+    ck_assert_int_eq(g_payload_freed, 7);
 
     vigil_config *cfg =
         at_load("actions:\n  - {name: hi, type: greet, greeting: salut, timeout: 2s}\n");
@@ -278,7 +284,7 @@ START_TEST(custom_type_registered_from_outside)
     ck_assert_uint_eq(vigil_action_registry_count(r), 1);
     vigil_config_free(cfg);
     vigil_action_registry_free(r);
-    ck_assert_int_eq(g_payload_freed, 7);
+    ck_assert_int_eq(g_payload_freed, 8);
 }
 END_TEST
 

@@ -153,7 +153,8 @@ typedef struct vigil_action_type {
  * @return VIGIL_OK; VIGIL_EINVAL (NULL registry or type, missing create or
  *         execute); VIGIL_EVERSION (a version other than
  *         VIGIL_ACTION_TYPE_VERSION); VIGIL_ENAME (bad name); VIGIL_EEXISTS
- *         (a type of that name is registered); VIGIL_ENOMEM.
+ *         (a type of that name is registered, or built in: "action type
+ *         \"exec\" is built in"); VIGIL_ENOMEM.
  * Not thread-safe with other calls on the registry.
  * @since 0.2.0
  */
