@@ -238,11 +238,11 @@ static int64_t default_clock(void *payload)
 
 int vigil_action_registry_options_init(vigil_action_registry_options *opts, unsigned int version)
 {
-    if (!opts || version != VIGIL_ACTION_REGISTRY_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL,
-                                "vigil_action_registry_options_init: version %u "
-                                "is not supported",
-                                version);
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_options_init: NULL options");
+    if (vigil__version_check("action registry options", version,
+                             VIGIL_ACTION_REGISTRY_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_action_registry_options init = VIGIL_ACTION_REGISTRY_OPTIONS_INIT;
     *opts = init;
     return VIGIL_OK;
@@ -250,9 +250,10 @@ int vigil_action_registry_options_init(vigil_action_registry_options *opts, unsi
 
 int vigil_action_exec_options_init(vigil_action_exec_options *opts, unsigned int version)
 {
-    if (!opts || version != VIGIL_ACTION_EXEC_OPTIONS_VERSION)
-        return vigil__error_set(
-            VIGIL_EINVAL, "vigil_action_exec_options_init: version %u is not supported", version);
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "vigil_action_exec_options_init: NULL options");
+    if (vigil__version_check("action exec options", version, VIGIL_ACTION_EXEC_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_action_exec_options init = VIGIL_ACTION_EXEC_OPTIONS_INIT;
     *opts = init;
     return VIGIL_OK;
@@ -267,11 +268,9 @@ int vigil_action_registry_new(vigil_action_registry **out,
     vigil_action_registry_options dflt = VIGIL_ACTION_REGISTRY_OPTIONS_INIT;
     if (!opts)
         opts = &dflt;
-    if (opts->version != VIGIL_ACTION_REGISTRY_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL,
-                                "action registry options: version %u is not "
-                                "supported",
-                                opts->version);
+    if (vigil__version_check("action registry options", opts->version,
+                             VIGIL_ACTION_REGISTRY_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     if (opts->base_dir && opts->base_dir[0] != '/')
         return vigil__error_set(VIGIL_EINVAL,
                                 "action registry options: base_dir \"%.200s\" is not absolute",
@@ -708,10 +707,8 @@ int vigil_action_registry_info(const vigil_action_registry *registry, size_t ind
 {
     if (!registry || !out)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_info: bad arguments");
-    if (out->version < 1 || out->version > VIGIL_ACTION_INFO_VERSION)
-        return vigil__error_set(VIGIL_EVERSION,
-                                "vigil_action_registry_info: info version %u is not supported",
-                                out->version);
+    if (vigil__version_check("action info", out->version, VIGIL_ACTION_INFO_VERSION))
+        return VIGIL_EVERSION;
     if (index >= registry->nactions)
         return vigil__error_set(VIGIL_ENOTFOUND, "no action at index %zu", index);
     fill_info(registry->actions[index], out);
@@ -723,10 +720,8 @@ int vigil_action_registry_find(const vigil_action_registry *registry, const char
 {
     if (!registry || !name || !out)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_find: bad arguments");
-    if (out->version < 1 || out->version > VIGIL_ACTION_INFO_VERSION)
-        return vigil__error_set(VIGIL_EVERSION,
-                                "vigil_action_registry_find: info version %u is not supported",
-                                out->version);
+    if (vigil__version_check("action info", out->version, VIGIL_ACTION_INFO_VERSION))
+        return VIGIL_EVERSION;
     const reg_action *a = find_action(registry, name);
     if (!a) {
         vigil_buf b = VIGIL_BUF_INIT;
@@ -889,9 +884,10 @@ static int result_start(vigil_action_result *result, const vigil_action_request 
 int vigil_action_registry_validate(const vigil_action_registry *registry,
                                    const vigil_action_request *request, vigil_action_result *result)
 {
-    if (!registry || !request || request->version < 1 ||
-        request->version > VIGIL_ACTION_REQUEST_VERSION)
+    if (!registry || !request)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_validate: bad arguments");
+    if (vigil__version_check("action request", request->version, VIGIL_ACTION_REQUEST_VERSION))
+        return VIGIL_EVERSION;
     if (result) {
         int vrc = result_start(result, request, "vigil_action_registry_validate");
         if (vrc)
@@ -955,15 +951,16 @@ int vigil_action_registry_execute(vigil_action_registry *registry,
                                   const vigil_action_exec_options *opts,
                                   vigil_action_result *result)
 {
-    if (!registry || !request || !result || request->version < 1 ||
-        request->version > VIGIL_ACTION_REQUEST_VERSION)
+    if (!registry || !request || !result)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_execute: bad arguments");
+    if (vigil__version_check("action request", request->version, VIGIL_ACTION_REQUEST_VERSION))
+        return VIGIL_EVERSION;
     vigil_action_exec_options dflt = VIGIL_ACTION_EXEC_OPTIONS_INIT;
     if (!opts)
         opts = &dflt;
-    if (opts->version < 1 || opts->version > VIGIL_ACTION_EXEC_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "action exec options: version %u is not supported",
-                                opts->version);
+    if (vigil__version_check("action exec options", opts->version,
+                             VIGIL_ACTION_EXEC_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     int vrc = result_start(result, request, "vigil_action_registry_execute");
     if (vrc)
         return vrc;

@@ -130,9 +130,10 @@ const char *vigil_collector_registry_name_at(const vigil_collector_registry *reg
 
 int vigil_collector_options_init(vigil_collector_options *opts, unsigned int version)
 {
-    if (!opts || version == 0 || version > VIGIL_COLLECTOR_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_collector_options_init: bad version %u",
-                                version);
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "vigil_collector_options_init: NULL options");
+    if (vigil__version_check("collector options", version, VIGIL_COLLECTOR_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_collector_options d = VIGIL_COLLECTOR_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
@@ -291,9 +292,9 @@ int vigil_collector_new(vigil_collector **out, const vigil_collector_registry *r
     *out = NULL;
     vigil_collector_options o = VIGIL_COLLECTOR_OPTIONS_INIT;
     if (opts) {
-        if (opts->version == 0 || opts->version > VIGIL_COLLECTOR_OPTIONS_VERSION)
-            return vigil__error_set(VIGIL_EINVAL, "vigil_collector_options: bad version %u",
-                                    opts->version);
+        if (vigil__version_check("collector options", opts->version,
+                                 VIGIL_COLLECTOR_OPTIONS_VERSION))
+            return VIGIL_EVERSION;
         o = *opts;
     }
     int rc = vigil_config_map(config);

@@ -103,6 +103,15 @@ int vigil__error_set(int code, const char *fmt, ...)
     return code;
 }
 
+int vigil__version_check(const char *what, unsigned int version, unsigned int current)
+{
+    if (version >= 1 && version <= current)
+        return VIGIL_OK;
+    return vigil__error_set(VIGIL_EVERSION,
+                            "%s: version %u is not supported (this library reads version %u)", what,
+                            version, current);
+}
+
 int vigil__error_set_at(int code, const char *file, unsigned line, unsigned col, const char *fmt,
                         ...)
 {

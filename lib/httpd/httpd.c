@@ -112,8 +112,10 @@ struct req_ctx {
 
 int vigil_httpd_options_init(vigil_httpd_options *opts, unsigned int version)
 {
-    if (!opts || version != VIGIL_HTTPD_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "httpd options: unsupported version %u", version);
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "httpd options: NULL");
+    if (vigil__version_check("httpd options", version, VIGIL_HTTPD_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_httpd_options d = VIGIL_HTTPD_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
@@ -243,9 +245,8 @@ int vigil_httpd_new(vigil_httpd **out, vigil_api *api, const vigil_httpd_options
     *out = NULL;
     if (!opts)
         opts = &d;
-    if (opts->version != VIGIL_HTTPD_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "httpd options: unsupported version %u",
-                                opts->version);
+    if (vigil__version_check("httpd options", opts->version, VIGIL_HTTPD_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     if (opts->timeout_ms < 0)
         return vigil__error_set(VIGIL_EINVAL, "httpd: timeout must not be negative");
     if ((opts->tls_key && !opts->tls_cert) || (opts->tls_cert && !opts->tls_key))

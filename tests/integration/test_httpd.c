@@ -172,7 +172,11 @@ START_TEST(options_refused)
 {
     vigil_httpd_options o;
     ck_assert_int_eq(vigil_httpd_options_init(&o, VIGIL_HTTPD_OPTIONS_VERSION), VIGIL_OK);
-    ck_assert_int_eq(vigil_httpd_options_init(&o, 0), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_httpd_options_init(&o, 0), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION,
+                    "httpd options: version 0 is not supported (this library reads version 1)");
+    ck_assert_int_eq(vigil_httpd_options_init(NULL, 1), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "httpd options: NULL");
     vigil_api *api = NULL;
     ck_assert_int_eq(vigil_api_new(&api, NULL), VIGIL_OK);
     static const char *bad[] = {"nonsense",      "127.0.0.1", "127.0.0.1:99999",

@@ -379,7 +379,11 @@ START_TEST(instance_tags_schedule_and_accessors)
     ck_assert_int_eq(vigil_collector_interval(c), 10000);
     vigil_collector_free(c);
     vigil_collector_free(NULL);
-    ck_assert_int_eq(vigil_collector_options_init(&o, 99), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_collector_options_init(&o, 99), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "collector options: version 99 is not supported (this library "
+                                    "reads version 1)");
+    ck_assert_int_eq(vigil_collector_options_init(&o, 0), VIGIL_EVERSION);
+    ck_assert_int_eq(vigil_collector_options_init(NULL, 1), VIGIL_EINVAL);
     close_fake();
 }
 END_TEST
@@ -548,8 +552,8 @@ START_TEST(config_errors_shared_keys)
     ck_assert_int_eq(vigil_collector_new(NULL, g_reg, entry("{type: cpu}"), NULL), VIGIL_EINVAL);
     vigil_collector_options o = quiet_opts();
     o.version = 7;
-    ck_assert_int_eq(vigil_collector_new(&c, g_reg, entry("{type: cpu}"), &o), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "bad version 7");
+    ck_assert_int_eq(vigil_collector_new(&c, g_reg, entry("{type: cpu}"), &o), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "collector options: version 7 is not supported");
     /* A scalar where a map is expected. */
     ck_assert_int_eq(vigil_collector_new(&c, g_reg, entry("cpu"), NULL), VIGIL_ETYPE);
     /* A type's own create error is passed through, located. */

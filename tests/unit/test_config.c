@@ -93,14 +93,15 @@ START_TEST(options_init_and_versions)
     ck_assert_uint_eq(o.version, VIGIL_CONFIG_OPTIONS_VERSION);
     ck_assert_uint_eq(o.max_file_size, 0);
     ck_assert_ptr_null(o.getenv);
-    ck_assert_int_eq(vigil_config_options_init(&o, 99), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "unsupported version 99");
+    ck_assert_int_eq(vigil_config_options_init(&o, 99), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION,
+                    "config options: version 99 is not supported (this library reads version 1)");
     ck_assert_int_eq(vigil_config_options_init(NULL, 1), VIGIL_EINVAL);
 
     vigil_config_options init = VIGIL_CONFIG_OPTIONS_INIT;
     ck_assert_uint_eq(init.version, VIGIL_CONFIG_OPTIONS_VERSION);
     init.version = 7;
-    load_fail("a: 1", &init, VIGIL_EINVAL, "unsupported version 7");
+    load_fail("a: 1", &init, VIGIL_EVERSION, "config options: version 7 is not supported");
 
     vigil_config *c = (vigil_config *)1;
     ck_assert_int_eq(vigil_config_load_string(&c, NULL, 3, NULL, NULL), VIGIL_EINVAL);
