@@ -23,6 +23,7 @@
  * libmicrohttpd manual requires; shutdown(2) makes the kernel refuse new
  * connections meanwhile. */
 #include "api/internal.h"
+#include "core/cond.h"
 #include "crypto/crypto.h"
 #include "vigil/httpd.h"
 
@@ -261,7 +262,7 @@ int vigil_httpd_new(vigil_httpd **out, vigil_api *api, const vigil_httpd_options
         return vigil__error_oom();
     pthread_mutex_init(&h->mu, NULL);
     h->listen_fd = -1;
-    pthread_cond_init(&h->cv, NULL);
+    vigil__cond_init_monotonic(&h->cv);
     h->api = api;
     h->logger = opts->logger;
     h->insecure = opts->insecure;
@@ -309,6 +310,18 @@ static void ctx_free(req_ctx *c)
     vigil__free(c->path);
     pthread_mutex_destroy(&c->mu);
     vigil__free(c);
+}
+
+/* Counts a submitted request answered, under h->mu and with a broadcast, so
+ * that vigil_httpd_stop() waiting for settled() wakes at once and cannot
+ * free the server before this returns. Called without any request's mutex
+ * held: the order is h->mu, then c->mu. */
+static void unpend(vigil_httpd *h)
+{
+    pthread_mutex_lock(&h->mu);
+    __atomic_sub_fetch(&h->pending, 1, __ATOMIC_SEQ_CST);
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
 }
 
 static void uncount(req_ctx *c)
@@ -465,7 +478,7 @@ static void on_done(vigil_api_response *resp, void *payload)
     if (c->is_suspended)
         resume_locked(c);
     pthread_mutex_unlock(&c->mu);
-    __atomic_sub_fetch(&h->pending, 1, __ATOMIC_SEQ_CST);
+    unpend(h);
 }
 
 /* ---- request collection ------------------------------------------------------- */
@@ -642,7 +655,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c->submitted = 1;
         __atomic_add_fetch(&h->pending, 1, __ATOMIC_SEQ_CST);
         if (vigil_api_submit(h->api, &c->req, c->resp, on_done, c) != VIGIL_OK) {
-            __atomic_sub_fetch(&h->pending, 1, __ATOMIC_SEQ_CST);
+            unpend(h);
             return queue_plain(c, 500, "internal", vigil_error_last()->message);
         }
         pthread_mutex_lock(&c->mu);
@@ -841,43 +854,23 @@ int vigil_httpd_quiesce(vigil_httpd *h)
     return VIGIL_OK;
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
+/* Waits until cond(h) holds, at most timeout_ms (< 0: no limit), on the
+ * monotonic clock; every change cond reads is broadcast on h->cv. */
 static int wait_until(vigil_httpd *h, int (*cond)(vigil_httpd *), int64_t timeout_ms)
 {
-    /* The condition variable uses CLOCK_REALTIME; poll in short slices
-     * against a monotonic deadline instead of trusting wall time. */
-    struct timespec end;
-    deadline_after(&end, timeout_ms < 0 ? 0 : timeout_ms);
+    int64_t deadline = vigil__monotonic_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+    int rc = VIGIL_OK;
     pthread_mutex_lock(&h->mu);
     while (!cond(h)) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (timeout_ms >= 0 &&
-            (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))) {
-            pthread_mutex_unlock(&h->mu);
-            return VIGIL_ETIMEOUT;
+        if (timeout_ms < 0)
+            pthread_cond_wait(&h->cv, &h->mu);
+        else if (vigil__cond_wait_until(&h->cv, &h->mu, deadline) == ETIMEDOUT && !cond(h)) {
+            rc = VIGIL_ETIMEOUT;
+            break;
         }
-        struct timespec slice;
-        clock_gettime(CLOCK_REALTIME, &slice);
-        slice.tv_nsec += 20 * 1000000;
-        if (slice.tv_nsec >= 1000000000) {
-            slice.tv_sec++;
-            slice.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&h->cv, &h->mu, &slice);
     }
     pthread_mutex_unlock(&h->mu);
-    return VIGIL_OK;
+    return rc;
 }
 
 static int drained(vigil_httpd *h)
