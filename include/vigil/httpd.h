@@ -102,7 +102,9 @@ VIGIL_EXTERN(int) vigil_httpd_quiesce(vigil_httpd *httpd);
 
 /**
  * Waits until no request is in progress (event streams excluded), at most
- * @p timeout_ms. @return VIGIL_OK or VIGIL_ETIMEOUT. @since 0.1.0
+ * @p timeout_ms: a request is in progress from its first byte until its
+ * answer has been sent, so that a stop after the drain drops no answer.
+ * @return VIGIL_OK or VIGIL_ETIMEOUT. @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_httpd_drain(vigil_httpd *httpd, int64_t timeout_ms);
 

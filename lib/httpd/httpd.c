@@ -77,7 +77,7 @@ struct vigil_httpd {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t inflight;  /* requests without a queued response (streams excluded) */
+    size_t inflight;  /* requests whose answer is not sent yet (streams excluded) */
     size_t pending;   /* submitted to the api, done not yet called */
     size_t suspended; /* connections suspended by us */
     req_ctx *streams; /* streaming responses, doubly linked */
@@ -373,8 +373,7 @@ static enum MHD_Result queue_plain(req_ctx *c, int status, const char *code, con
     MHD_destroy_response(mr);
     c->status = status;
     c->bytes_out = len;
-    uncount(c);
-    return ret;
+    return ret; /* counted until on_completed(): the answer is sent then */
 }
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -464,7 +463,11 @@ static enum MHD_Result queue_api_response(req_ctx *c)
     enum MHD_Result ret = MHD_queue_response(c->conn, (unsigned int)status, mr);
     MHD_destroy_response(mr);
     c->status = status;
-    uncount(c);
+    /* A stream is not waited for by the drain; any other answer is counted
+     * until on_completed(), once it has been sent: MHD_stop_daemon() would
+     * drop an answer queued but not yet written. */
+    if (c->is_stream)
+        uncount(c);
     return ret;
 }
 
