@@ -142,6 +142,8 @@ int vigil__error_set_at(int code, const char *file, unsigned line, unsigned col,
 
 int vigil_error_set(int code, const char *message)
 {
+    if (code >= 0) /* a failure is never reported as success */
+        code = VIGIL_ERROR;
     if (!message)
         message = vigil_strerror(code);
     size_t len = strlen(message);

@@ -765,6 +765,10 @@ START_TEST(config_error_is_located)
     ck_assert_ptr_null(vigil_error_last()->file);
     ck_assert_int_eq(vigil_error_set_at(VIGIL_EVALUE, url, NULL), VIGIL_EVALUE);
     ck_assert_str_eq(vigil_error_last()->message, "t.yaml:2:8: hub.url: invalid value");
+    /* a located error with code 0 is no success either */
+    ck_assert_int_eq(vigil_error_set_at(0, url, "scheme \"ftp\" is not supported"), VIGIL_ERROR);
+    assert_located(VIGIL_ERROR, "t.yaml:2:8: hub.url: scheme \"ftp\" is not supported", "t.yaml", 2,
+                   8);
     vigil_config_free(c);
 }
 END_TEST
@@ -787,6 +791,16 @@ START_TEST(plain_error_setter)
     big[1125] = '\0';
     ck_assert_int_eq(vigil_error_set(VIGIL_EVALUE, big), VIGIL_EVALUE);
     ck_assert_uint_eq(strlen(vigil_error_last()->message), 1022);
+    /* 0 or a positive code is no failure: VIGIL_ERROR is recorded and returned */
+    ck_assert_int_eq(vigil_error_set(0, "the probe failed"), VIGIL_ERROR);
+    ck_assert_int_eq(vigil_error_last()->code, VIGIL_ERROR);
+    ck_assert_str_eq(vigil_error_last()->message, "the probe failed");
+    ck_assert_int_eq(vigil_error_set(7, NULL), VIGIL_ERROR);
+    ck_assert_int_eq(vigil_error_last()->code, VIGIL_ERROR);
+    ck_assert_str_eq(vigil_error_last()->message, "error");
+    ck_assert_int_eq(vigil_error_set_at(0, NULL, "bare"), VIGIL_ERROR);
+    ck_assert_int_eq(vigil_error_last()->code, VIGIL_ERROR);
+    ck_assert_str_eq(vigil_error_last()->message, "bare");
 }
 END_TEST
 
