@@ -78,7 +78,9 @@ vigil_httpd_new(vigil_httpd **out, vigil_api *api, const vigil_httpd_options *op
 /**
  * Binds the listening socket, starts the threads and logs the bound address.
  * @return VIGIL_OK; VIGIL_EINVAL (already started); VIGIL_ENETWORK (cannot
- *         bind or start: the message says why).
+ *         bind or start: the message names the address and the operating
+ *         system's reason, e.g. "httpd: cannot listen on 127.0.0.1:7601:
+ *         Address already in use").
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_httpd_start(vigil_httpd *httpd);

@@ -751,6 +751,26 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start / stop ------------------------------------------------------- */
 
+/* Why libmicrohttpd could not listen, in the operating system's words: its
+ * own message names the port it was passed (0, the address carries the
+ * real one). Binds a socket of the same family to the address, with the
+ * options libmicrohttpd sets, and returns the errno of the bind or listen
+ * that fails, 0 when both succeed now (the socket is closed at once). */
+static int bind_errno(const vigil_httpd *h)
+{
+    int fd = socket(h->ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    int on = 1, e = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (h->ipv6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+    if (bind(fd, (const struct sockaddr *)&h->addr, h->addrlen) != 0 || listen(fd, 1) != 0)
+        e = errno;
+    close(fd);
+    return e;
+}
+
 int vigil_httpd_start(vigil_httpd *h)
 {
     if (!h)
@@ -798,9 +818,12 @@ int vigil_httpd_start(vigil_httpd *h)
                                  MHD_OPTION_END);
     if (!h->daemon) {
         int e = errno;
+        int be = bind_errno(h);
         return vigil__error_set(VIGIL_ENETWORK, "httpd: cannot listen on %s: %s", h->listen,
-                                h->last_error[0] ? h->last_error
-                                                 : (e ? strerror(e) : "libmicrohttpd refused"));
+                                be                 ? strerror(be)
+                                : h->last_error[0] ? h->last_error
+                                : e                ? strerror(e)
+                                                   : "libmicrohttpd refused");
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = di ? (int)di->port : 0;
