@@ -428,7 +428,7 @@ struct vigil_engine;
  * to evaluate every ingest.
  * @return the engine, or NULL for a NULL hub. @since 0.1.0
  */
-VIGIL_EXTERN(struct vigil_engine *) vigil_hub_engine(vigil_hub *hub);
+VIGIL_EXTERN(vigil_engine *) vigil_hub_engine(vigil_hub *hub);
 
 /** What vigil_engine_replace() did (vigil/engine.h). @since 0.1.0 */
 struct vigil_engine_reload_result;

@@ -368,7 +368,7 @@ static void on_request(void *payload, const vigil_engine_request *er)
     vigil__hub_dispatch(hub, er->request, er->series);
 }
 
-struct vigil_engine *vigil_hub_engine(vigil_hub *hub)
+vigil_engine *vigil_hub_engine(vigil_hub *hub)
 {
     return hub ? hub->engine : NULL;
 }

@@ -90,7 +90,7 @@ typedef struct vigil_action_type {
     void *payload;
     /** Optional. Frees @c payload when the registry is freed, or at once
      * when registration fails. */
-    void (*payload_free)(void *payload);
+    vigil_free_cb payload_free;
     /** NULL-terminated list of the config keys this type accepts besides the
      * common ones (name, type, targets, timeout, dry_run, approval, params);
      * any other key is refused with VIGIL_EUNKNOWNKEY. NULL: none. */

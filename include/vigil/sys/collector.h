@@ -90,7 +90,7 @@ struct vigil_collector_type {
     void *payload;
     /** Optional. Frees @c payload when the registry is freed, or at once when
      *  registration fails. */
-    void (*payload_free)(void *payload);
+    vigil_free_cb payload_free;
     unsigned int flags; /**< VIGIL_COLLECTOR_* flags */
     /** NULL-terminated list of the type's own config keys, or NULL for none. */
     const char *const *keys;
