@@ -64,8 +64,9 @@
  *
  * Output structs (vigil_action_result, vigil_action_info) are versioned like options: the caller
  * sets
- * @c version (the *_INIT macro does) before the call; the library refuses an
- * unknown version with VIGIL_EVERSION and otherwise fills the struct. A
+ * @c version (the *_INIT macro does) before the call; the library refuses a
+ * version 0 or newer than its own with VIGIL_EVERSION, as it does for options
+ * and requests (docs/architecture.md), and otherwise fills the struct. A
  * struct the library hands to a callback has its version set by the library.
  */
 #ifndef VIGIL_ACTION_H
@@ -299,7 +300,10 @@ typedef struct vigil_action_registry_options {
             NULL, 0, NULL                                                                       \
     }
 
-/** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+/**
+ * Fills @p opts with defaults. @return VIGIL_OK, VIGIL_EINVAL (NULL @p opts) or
+ * VIGIL_EVERSION (@p version 0 or newer than this library's). @since 0.1.0
+ */
 VIGIL_EXTERN(int)
 vigil_action_registry_options_init(vigil_action_registry_options *opts, unsigned int version);
 
@@ -309,8 +313,8 @@ vigil_action_registry_options_init(vigil_action_registry_options *opts, unsigned
  * are copied.
  * @param out receives the registry, the caller's; free with vigil_action_registry_free().
  * @param opts NULL for defaults.
- * @return VIGIL_OK, VIGIL_EINVAL (bad version, relative base_dir, relative
- *         state_dir without a base_dir),
+ * @return VIGIL_OK, VIGIL_EINVAL (relative base_dir, relative state_dir
+ *         without a base_dir), VIGIL_EVERSION (unknown options version),
  *         VIGIL_ENOMEM.
  * @since 0.1.0
  */
@@ -328,8 +332,10 @@ VIGIL_EXTERN(void) vigil_action_registry_free(vigil_action_registry *registry);
 
 /**
  * Registers the built-in types exec, process, systemd, signal, webhook and
- * log. @return VIGIL_OK, VIGIL_EEXISTS (a type of one of those names is
- * already registered), VIGIL_ENOMEM. @since 0.1.0
+ * log; vigil_action_register() refuses these names, this is the one way to
+ * put them in a registry. @return VIGIL_OK, VIGIL_EINVAL (NULL registry),
+ * VIGIL_EEXISTS (the built-ins are registered already), VIGIL_ENOMEM.
+ * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_action_registry_add_builtins(vigil_action_registry *registry);
 
@@ -423,8 +429,8 @@ vigil_action_registry_find(const vigil_action_registry *registry, const char *na
  * @return VIGIL_OK; VIGIL_EPERM when refused (message says why, e.g.
  *         "restart_demo: target \"a;b\" does not match ^demo$"),
  *         VIGIL_ENOTFOUND for an unknown action (also REFUSED, "not_allowed"),
- *         VIGIL_EINVAL (NULL arguments, bad request version),
- *         VIGIL_EVERSION (unknown result version), VIGIL_ENOMEM.
+ *         VIGIL_EINVAL (NULL arguments), VIGIL_EVERSION (unknown request
+ *         or result version), VIGIL_ENOMEM.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int)
@@ -445,7 +451,10 @@ typedef struct vigil_action_exec_options {
         VIGIL_ACTION_EXEC_OPTIONS_VERSION, NULL, NULL, 0 \
     }
 
-/** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+/**
+ * Fills @p opts with defaults. @return VIGIL_OK, VIGIL_EINVAL (NULL @p opts) or
+ * VIGIL_EVERSION (@p version 0 or newer than this library's). @since 0.1.0
+ */
 VIGIL_EXTERN(int)
 vigil_action_exec_options_init(vigil_action_exec_options *opts, unsigned int version);
 

@@ -73,8 +73,9 @@
  * handler. vigil_agent_stats_get() may be called from any thread.
  *
  * Output structs (vigil_agent_stats) are versioned like options: the caller sets
- * @c version (the *_INIT macro does) before the call; the library refuses an
- * unknown version with VIGIL_EVERSION and otherwise fills the struct. A
+ * @c version (the *_INIT macro does) before the call; the library refuses a
+ * version 0 or newer than its own with VIGIL_EVERSION, as it does for options
+ * and requests (docs/architecture.md), and otherwise fills the struct. A
  * struct the library hands to a callback has its version set by the library.
  */
 #ifndef VIGIL_AGENT_H
@@ -156,7 +157,8 @@ typedef struct vigil_agent_options {
 
 /**
  * Fills @p opts with the defaults of @p version.
- * @return VIGIL_OK or VIGIL_EINVAL (NULL, unknown version). @since 0.1.0
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL) or VIGIL_EVERSION (unknown version).
+ * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_agent_options_init(vigil_agent_options *opts, unsigned int version);
 

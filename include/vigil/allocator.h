@@ -35,7 +35,8 @@ typedef struct vigil_allocator {
  * Process-wide: call it before any other libvigil call, when no libvigil
  * object exists, and from one thread only; memory allocated by one allocator
  * must never be freed after switching to another.
- * @return VIGIL_OK, or VIGIL_EINVAL for a wrong version or a missing function.
+ * @return VIGIL_OK, VIGIL_EVERSION for an unknown version, or VIGIL_EINVAL for
+ *         a missing function.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_allocator_set(const vigil_allocator *allocator);

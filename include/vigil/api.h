@@ -75,7 +75,10 @@ typedef struct vigil_api_request {
         VIGIL_API_REQUEST_VERSION, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, NULL \
     }
 
-/** Fills @p req with an empty request. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+/**
+ * Fills @p req with an empty request. @return VIGIL_OK, VIGIL_EINVAL (NULL @p
+ * req) or VIGIL_EVERSION (@p version 0 or newer than this library's). @since 0.1.0
+ */
 VIGIL_EXTERN(int) vigil_api_request_init(vigil_api_request *req, unsigned int version);
 
 /**
@@ -133,7 +136,10 @@ typedef struct vigil_api_options {
         VIGIL_API_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, NULL, 0, 0, 0, 0, VIGIL_LOGGER_INIT \
     }
 
-/** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+/**
+ * Fills @p opts with defaults. @return VIGIL_OK, VIGIL_EINVAL (NULL @p opts) or
+ * VIGIL_EVERSION (@p version 0 or newer than this library's). @since 0.1.0
+ */
 VIGIL_EXTERN(int) vigil_api_options_init(vigil_api_options *opts, unsigned int version);
 
 /**
@@ -187,8 +193,8 @@ typedef void (*vigil_api_done_cb)(vigil_api_response *resp, void *payload);
  * returns an error.
  * @param resp a fresh response from vigil_api_response_new(), owned by the caller.
  * @return VIGIL_OK (every HTTP outcome, 4xx and 5xx included, is a response);
- *         VIGIL_EINVAL for a NULL argument, an unknown request version or a
- *         response that was already used.
+ *         VIGIL_EINVAL for a NULL argument or a response that was already
+ *         used; VIGIL_EVERSION for an unknown request version.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int)

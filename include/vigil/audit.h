@@ -35,8 +35,9 @@
  * seq taken re-reads the head and retries) but not recommended.
  *
  * Output structs (vigil_audit_report) are versioned like options: the caller sets
- * @c version (the *_INIT macro does) before the call; the library refuses an
- * unknown version with VIGIL_EVERSION and otherwise fills the struct. A
+ * @c version (the *_INIT macro does) before the call; the library refuses a
+ * version 0 or newer than its own with VIGIL_EVERSION, as it does for options
+ * and requests (docs/architecture.md), and otherwise fills the struct. A
  * struct the library hands to a callback has its version set by the library.
  */
 #ifndef VIGIL_AUDIT_H
@@ -92,7 +93,8 @@ typedef struct vigil_audit_options {
 
 /**
  * Fills @p opts with the defaults of @p version (VIGIL_AUDIT_OPTIONS_VERSION).
- * @return VIGIL_OK, or VIGIL_EINVAL for NULL or an unknown version.
+ * @return VIGIL_OK, VIGIL_EINVAL for NULL, or VIGIL_EVERSION for an unknown
+ *         version.
  * Thread-safe. @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_audit_options_init(vigil_audit_options *opts, unsigned int version);

@@ -90,7 +90,8 @@ typedef struct vigil_batch_decode_options {
     }
 
 /**
- * Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL.
+ * Fills @p opts with defaults. @return VIGIL_OK, VIGIL_EINVAL (NULL @p opts) or
+ * VIGIL_EVERSION (@p version 0 or newer than this library's).
  * @since 0.2.0 (vigil_batch_decode_options_init in 0.1.0)
  */
 VIGIL_EXTERN(int)

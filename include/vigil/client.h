@@ -33,8 +33,9 @@
  * be called from any thread at any time (the counters are atomic).
  *
  * Output structs (vigil_client_stats) are versioned like options: the caller sets
- * @c version (the *_INIT macro does) before the call; the library refuses an
- * unknown version with VIGIL_EVERSION and otherwise fills the struct. A
+ * @c version (the *_INIT macro does) before the call; the library refuses a
+ * version 0 or newer than its own with VIGIL_EVERSION, as it does for options
+ * and requests (docs/architecture.md), and otherwise fills the struct. A
  * struct the library hands to a callback has its version set by the library.
  */
 #ifndef VIGIL_CLIENT_H
@@ -89,7 +90,8 @@ typedef struct vigil_client_options {
 
 /**
  * Fills @p opts with the defaults of @p version (VIGIL_CLIENT_OPTIONS_VERSION).
- * @return VIGIL_OK, or VIGIL_EINVAL for a NULL @p opts or an unknown version.
+ * @return VIGIL_OK, VIGIL_EINVAL for a NULL @p opts, or VIGIL_EVERSION for an
+ *         unknown version.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_client_options_init(vigil_client_options *opts, unsigned int version);
@@ -101,7 +103,8 @@ VIGIL_EXTERN(int) vigil_client_options_init(vigil_client_options *opts, unsigned
  * @param out receives the client, the caller's; free it with vigil_client_free().
  * @param opts the options (urls are required).
  * @return VIGIL_OK; VIGIL_EINVAL (NULL argument, bad URL, no URL, too many URLs,
- *         bad version, negative duration, cert without key); VIGIL_EENV (the
+ *         negative duration, cert without key); VIGIL_EVERSION (unknown
+ *         options version); VIGIL_EENV (the
  *         token variable is named but not set); VIGIL_EVALUE (token with
  *         control characters); VIGIL_EIO (libcurl could not be initialised);
  *         VIGIL_ENOMEM.

@@ -210,8 +210,11 @@ VIGIL_EXTERN(void) vigil_collector_registry_free(vigil_collector_registry *regis
 /**
  * Registers the built-in types cpu, memory, load, disk, net, process, http,
  * tcp, file and exec.
- * @return VIGIL_OK; VIGIL_EEXISTS when one of those names is already
- *         registered (the built-ins registered before it stay); VIGIL_ENOMEM.
+ * vigil_collector_register() refuses these names; this is the one way to
+ * put them in a registry.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL registry); VIGIL_EEXISTS when the
+ *         built-ins are registered already (the ones before stay);
+ *         VIGIL_ENOMEM.
  * Not thread-safe against other calls on the same registry.
  * @since 0.1.0
  */
@@ -263,7 +266,10 @@ typedef struct vigil_collector_options {
         VIGIL_COLLECTOR_OPTIONS_VERSION, VIGIL_LOGGER_INIT, NULL, NULL, NULL, 0, 0, NULL \
     }
 
-/** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+/**
+ * Fills @p opts with defaults. @return VIGIL_OK, VIGIL_EINVAL (NULL @p opts) or
+ * VIGIL_EVERSION (@p version 0 or newer than this library's). @since 0.1.0
+ */
 VIGIL_EXTERN(int)
 vigil_collector_options_init(vigil_collector_options *opts, unsigned int version);
 

@@ -83,7 +83,10 @@ typedef struct vigil_config_options {
         VIGIL_CONFIG_OPTIONS_VERSION, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL \
     }
 
-/** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+/**
+ * Fills @p opts with defaults. @return VIGIL_OK, VIGIL_EINVAL (NULL @p opts) or
+ * VIGIL_EVERSION (@p version 0 or newer than this library's). @since 0.1.0
+ */
 VIGIL_EXTERN(int) vigil_config_options_init(vigil_config_options *opts, unsigned int version);
 
 /**
@@ -104,7 +107,8 @@ VIGIL_EXTERN(int) vigil_config_options_init(vigil_config_options *opts, unsigned
  * @param out receives the configuration, the caller's; free with
  *        vigil_config_free(). Set to NULL on failure.
  * @param opts NULL for defaults.
- * @return VIGIL_OK; VIGIL_EINVAL (NULL argument, bad options version),
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL argument), VIGIL_EVERSION (unknown
+ *         options version),
  *         VIGIL_EIO (cannot open or read), VIGIL_ELIMIT (file size, depth,
  *         nodes, text), VIGIL_EYAML (syntax, duplicate or non-scalar key),
  *         VIGIL_EALIAS (alias to an undefined anchor, or to a list or map that

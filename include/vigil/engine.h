@@ -100,7 +100,10 @@ typedef struct vigil_engine_options {
             VIGIL_LOGGER_INIT, {0, {0, 0, 0}, 0}, NULL                                         \
     }
 
-/** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+/**
+ * Fills @p opts with defaults. @return VIGIL_OK, VIGIL_EINVAL (NULL @p opts) or
+ * VIGIL_EVERSION (@p version 0 or newer than this library's). @since 0.1.0
+ */
 VIGIL_EXTERN(int) vigil_engine_options_init(vigil_engine_options *opts, unsigned int version);
 
 /**

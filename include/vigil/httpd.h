@@ -54,7 +54,10 @@ typedef struct vigil_httpd_options {
             VIGIL_LOGGER_INIT                                                     \
     }
 
-/** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+/**
+ * Fills @p opts with defaults. @return VIGIL_OK, VIGIL_EINVAL (NULL @p opts) or
+ * VIGIL_EVERSION (@p version 0 or newer than this library's). @since 0.1.0
+ */
 VIGIL_EXTERN(int) vigil_httpd_options_init(vigil_httpd_options *opts, unsigned int version);
 
 /**
@@ -75,7 +78,9 @@ vigil_httpd_new(vigil_httpd **out, vigil_api *api, const vigil_httpd_options *op
 /**
  * Binds the listening socket, starts the threads and logs the bound address.
  * @return VIGIL_OK; VIGIL_EINVAL (already started); VIGIL_ENETWORK (cannot
- *         bind or start: the message says why).
+ *         bind or start: the message names the address and the operating
+ *         system's reason, e.g. "httpd: cannot listen on 127.0.0.1:7601:
+ *         Address already in use").
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_httpd_start(vigil_httpd *httpd);
@@ -99,7 +104,9 @@ VIGIL_EXTERN(int) vigil_httpd_quiesce(vigil_httpd *httpd);
 
 /**
  * Waits until no request is in progress (event streams excluded), at most
- * @p timeout_ms. @return VIGIL_OK or VIGIL_ETIMEOUT. @since 0.1.0
+ * @p timeout_ms: a request is in progress from its first byte until its
+ * answer has been sent, so that a stop after the drain drops no answer.
+ * @return VIGIL_OK or VIGIL_ETIMEOUT. @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_httpd_drain(vigil_httpd *httpd, int64_t timeout_ms);
 

@@ -113,8 +113,9 @@
  *
  * Output structs (vigil_hub_stats, vigil_hub_ingest_result) are versioned like options: the caller
  * sets
- * @c version (the *_INIT macro does) before the call; the library refuses an
- * unknown version with VIGIL_EVERSION and otherwise fills the struct. A
+ * @c version (the *_INIT macro does) before the call; the library refuses a
+ * version 0 or newer than its own with VIGIL_EVERSION, as it does for options
+ * and requests (docs/architecture.md), and otherwise fills the struct. A
  * struct the library hands to a callback has its version set by the library.
  */
 #ifndef VIGIL_HUB_H
@@ -248,7 +249,10 @@ typedef struct vigil_hub_options {
             0, 0, 0, 0, 0, 0, 0                                                                  \
     }
 
-/** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+/**
+ * Fills @p opts with defaults. @return VIGIL_OK, VIGIL_EINVAL (NULL @p opts) or
+ * VIGIL_EVERSION (@p version 0 or newer than this library's). @since 0.1.0
+ */
 VIGIL_EXTERN(int) vigil_hub_options_init(vigil_hub_options *opts, unsigned int version);
 
 /**
@@ -424,7 +428,7 @@ struct vigil_engine;
  * to evaluate every ingest.
  * @return the engine, or NULL for a NULL hub. @since 0.1.0
  */
-VIGIL_EXTERN(struct vigil_engine *) vigil_hub_engine(vigil_hub *hub);
+VIGIL_EXTERN(vigil_engine *) vigil_hub_engine(vigil_hub *hub);
 
 /** What vigil_engine_replace() did (vigil/engine.h). @since 0.1.0 */
 struct vigil_engine_reload_result;
@@ -464,7 +468,8 @@ vigil_hub_reload_policies(vigil_hub *hub, const vigil_hub_options *opts,
  * keep their dispatcher. Its done callback feeds vigil_hub_action_result()
  * (without an audit checkpoint), so every result it reports must arrive
  * before vigil_hub_free().
- * @return VIGIL_OK, VIGIL_EINVAL (NULL hub, bad version, no submit).
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL hub, no submit), VIGIL_EVERSION
+ *         (unknown dispatcher version).
  * Thread-safe. @since 0.1.0
  */
 VIGIL_EXTERN(int)
@@ -520,7 +525,8 @@ vigil_hub_action_result(vigil_hub *hub, const vigil_action_result *result, int64
  * @return VIGIL_OK (the result arrives through vigil_hub_action_result(); a
  *         request that cannot be dispatched is recorded as failed with reason
  *         "no_remediator" or "dispatch_failed"); VIGIL_EINVAL (NULL, no action
- *         or target, bad version); VIGIL_ELIMIT (a field too long); the codes
+ *         or target); VIGIL_EVERSION (unknown request version); VIGIL_ELIMIT
+ *         (a field too long); the codes
  *         of vigil_store_action_put(); VIGIL_ENOMEM.
  * Thread-safe. @since 0.1.0
  */

@@ -227,7 +227,8 @@ typedef struct vigil_remediator_options {
 
 /**
  * Fills @p opts as VIGIL_REMEDIATOR_OPTIONS_INIT does (all zero: the
- * defaults). @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0
+ * defaults). @return VIGIL_OK, VIGIL_EINVAL (NULL @p opts) or VIGIL_EVERSION
+ * (@p version 0 or newer than this library's). @since 0.1.0
  */
 VIGIL_EXTERN(int)
 vigil_remediator_options_init(vigil_remediator_options *opts, unsigned int version);
@@ -282,8 +283,9 @@ VIGIL_EXTERN(void) vigil_remediator_free(vigil_remediator *rem);
  * call): with the final result, or with
  * PENDING_APPROVAL for a request waiting for approval (its final result goes
  * to the late_result callback and the hub).
- * @return VIGIL_OK; VIGIL_EINVAL (NULL, bad version, an id longer than
- *         VIGIL_ACTION_ID_MAX or not valid UTF-8); VIGIL_EOVERLOADED (queue
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL, an id longer than
+ *         VIGIL_ACTION_ID_MAX or not valid UTF-8); VIGIL_EVERSION (unknown
+ *         request version); VIGIL_EOVERLOADED (queue
  *         full); VIGIL_ECLOSED (not started or stopped); VIGIL_ENOMEM.
  * @since 0.1.0
  */

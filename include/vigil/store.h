@@ -142,7 +142,9 @@ typedef struct vigil_store_options {
 
 /**
  * Fills @p opts with the defaults of @p version (VIGIL_STORE_OPTIONS_VERSION).
- * @return VIGIL_OK, or VIGIL_EINVAL for NULL or an unknown version.
+ * @return VIGIL_OK, VIGIL_EINVAL for NULL, or VIGIL_EVERSION for a version 0
+ *         or newer than this library's (1..VIGIL_STORE_OPTIONS_VERSION is
+ *         accepted; an older version fills only the fields it has).
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_store_options_init(vigil_store_options *opts, unsigned int version);
@@ -387,9 +389,9 @@ typedef int (*vigil_store_point_cb)(const vigil_store_series *series,
  * Results stream through @p cb; nothing is collected in memory.
  * @return VIGIL_OK (also when nothing matches); a non-zero value returned by
  *         @p cb; VIGIL_EINVAL (NULL argument, to_ms <= from_ms when set,
- *         step_ms < 0, unknown op or aggregate, bad version, empty matcher
- *         key); VIGIL_ELIMIT (too many matchers, name or value too long);
- *         VIGIL_EBUSY; VIGIL_ECORRUPT; VIGIL_EIO; VIGIL_ENOMEM.
+ *         step_ms < 0, unknown op or aggregate, empty matcher key);
+ *         VIGIL_EVERSION (unknown query version); VIGIL_ELIMIT (too many matchers, name or value
+ * too long); VIGIL_EBUSY; VIGIL_ECORRUPT; VIGIL_EIO; VIGIL_ENOMEM.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int)

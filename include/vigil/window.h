@@ -89,13 +89,17 @@ typedef struct vigil_window_options {
         VIGIL_WINDOW_OPTIONS_VERSION, 0, 0 \
     }
 
-/** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+/**
+ * Fills @p opts with defaults. @return VIGIL_OK, VIGIL_EINVAL (NULL @p opts) or
+ * VIGIL_EVERSION (@p version 0 or newer than this library's). @since 0.1.0
+ */
 VIGIL_EXTERN(int) vigil_window_options_init(vigil_window_options *opts, unsigned int version);
 
 /**
  * Creates an empty window. @param opts NULL for defaults.
  * @param out receives the window, the caller's; free with vigil_window_free().
- * @return VIGIL_OK; VIGIL_EINVAL (NULL @p out, bad version, negative age);
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL @p out, negative age); VIGIL_EVERSION
+ *         (unknown options version);
  *         VIGIL_ELIMIT (max_samples above VIGIL_WINDOW_MAX_SAMPLES_LIMIT);
  *         VIGIL_ENOMEM.
  * @since 0.1.0
@@ -181,7 +185,10 @@ typedef struct vigil_window_set_options {
         VIGIL_WINDOW_SET_OPTIONS_VERSION, {0, 0, 0}, 0 \
     }
 
-/** Fills @p opts with defaults. @return VIGIL_OK or VIGIL_EINVAL. @since 0.1.0 */
+/**
+ * Fills @p opts with defaults. @return VIGIL_OK, VIGIL_EINVAL (NULL @p opts) or
+ * VIGIL_EVERSION (@p version 0 or newer than this library's). @since 0.1.0
+ */
 VIGIL_EXTERN(int)
 vigil_window_set_options_init(vigil_window_set_options *opts, unsigned int version);
 

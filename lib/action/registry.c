@@ -187,14 +187,9 @@ int vigil_action_buf_append(vigil_buf *buf, const char *data, size_t len)
 
 /* ---- the registry ------------------------------------------------------------ */
 
-typedef struct reg_type {
-    vigil_action_type t; /* the caller's struct, with name pointing at ours */
-    char *name;
-} reg_type;
-
 typedef struct reg_action {
     char *name;
-    const reg_type *type;
+    const vigil_action_type *type; /* a copy in the registry's list */
     void *state;
     char *targets;
     regex_t targets_re;
@@ -222,10 +217,9 @@ struct vigil_action_registry {
     void *clock_payload;
     int64_t max_timeout_ms;
     char *state_dir;
-    reg_type **types;
-    size_t ntypes, ctypes;
-    /* consulted after types, borrowed (vigil__action_registry_set_fallback) */
-    const vigil_action_registry *fallback;
+    /* vigil_action_type copies; its fallback is another registry's list,
+     * borrowed (vigil__action_registry_set_fallback) */
+    vigil__plugin_list types;
     reg_action **actions;
     size_t nactions, cactions;
 };
@@ -244,11 +238,11 @@ static int64_t default_clock(void *payload)
 
 int vigil_action_registry_options_init(vigil_action_registry_options *opts, unsigned int version)
 {
-    if (!opts || version != VIGIL_ACTION_REGISTRY_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL,
-                                "vigil_action_registry_options_init: version %u "
-                                "is not supported",
-                                version);
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_options_init: NULL options");
+    if (vigil__version_check("action registry options", version,
+                             VIGIL_ACTION_REGISTRY_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_action_registry_options init = VIGIL_ACTION_REGISTRY_OPTIONS_INIT;
     *opts = init;
     return VIGIL_OK;
@@ -256,9 +250,10 @@ int vigil_action_registry_options_init(vigil_action_registry_options *opts, unsi
 
 int vigil_action_exec_options_init(vigil_action_exec_options *opts, unsigned int version)
 {
-    if (!opts || version != VIGIL_ACTION_EXEC_OPTIONS_VERSION)
-        return vigil__error_set(
-            VIGIL_EINVAL, "vigil_action_exec_options_init: version %u is not supported", version);
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "vigil_action_exec_options_init: NULL options");
+    if (vigil__version_check("action exec options", version, VIGIL_ACTION_EXEC_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_action_exec_options init = VIGIL_ACTION_EXEC_OPTIONS_INIT;
     *opts = init;
     return VIGIL_OK;
@@ -273,11 +268,9 @@ int vigil_action_registry_new(vigil_action_registry **out,
     vigil_action_registry_options dflt = VIGIL_ACTION_REGISTRY_OPTIONS_INIT;
     if (!opts)
         opts = &dflt;
-    if (opts->version != VIGIL_ACTION_REGISTRY_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL,
-                                "action registry options: version %u is not "
-                                "supported",
-                                opts->version);
+    if (vigil__version_check("action registry options", opts->version,
+                             VIGIL_ACTION_REGISTRY_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     if (opts->base_dir && opts->base_dir[0] != '/')
         return vigil__error_set(VIGIL_EINVAL,
                                 "action registry options: base_dir \"%.200s\" is not absolute",
@@ -326,8 +319,8 @@ static void action_free(reg_action *a)
 {
     if (!a)
         return;
-    if (a->type && a->type->t.destroy)
-        a->type->t.destroy(a->state);
+    if (a->type && a->type->destroy)
+        a->type->destroy(a->state);
     if (a->targets_compiled)
         regfree(&a->targets_re);
     for (size_t i = 0; i < a->nparams; i++) {
@@ -356,41 +349,39 @@ void vigil_action_registry_free(vigil_action_registry *registry)
     for (size_t i = 0; i < registry->nactions; i++)
         action_free(registry->actions[i]);
     vigil__free(registry->actions);
-    for (size_t i = 0; i < registry->ntypes; i++) {
-        reg_type *t = registry->types[i];
-        if (t->t.payload_free)
-            t->t.payload_free(t->t.payload);
-        vigil__free(t->name);
-        vigil__free(t);
-    }
-    vigil__free(registry->types);
+    vigil__plugin_list_dispose(&registry->types);
     vigil__free(registry->base_dir);
     vigil__free(registry->state_dir);
     vigil__free(registry->host);
     vigil__free(registry);
 }
 
+VIGIL__PLUGIN_HEAD_CHECK(vigil_action_type);
+
 static const vigil__plugin_kind k_kind = {"action type", VIGIL_ACTION_TYPE_VERSION, "_", 64};
+
+static const vigil_action_type *const k_builtins[] = {
+    &vigil__action_exec_type,   &vigil__action_process_type, &vigil__action_systemd_type,
+    &vigil__action_signal_type, &vigil__action_webhook_type, &vigil__action_log_type};
 
 void vigil__action_registry_set_fallback(vigil_action_registry *registry,
                                          const vigil_action_registry *fallback)
 {
-    registry->fallback = fallback;
-}
-
-static const reg_type *find_own(const vigil_action_registry *r, const char *name)
-{
-    for (size_t i = 0; i < r->ntypes; i++)
-        if (strcmp(r->types[i]->name, name) == 0)
-            return r->types[i];
-    return NULL;
+    registry->types.fallback = fallback ? &fallback->types : NULL;
 }
 
 /* The registry's own types first, then its fallback's. */
-static const reg_type *find_type(const vigil_action_registry *r, const char *name)
+static const vigil_action_type *find_type(const vigil_action_registry *r, const char *name)
 {
-    const reg_type *t = find_own(r, name);
-    return t || !r->fallback ? t : find_type(r->fallback, name);
+    return vigil__plugin_list_find(&r->types, name);
+}
+
+static bool is_builtin(const char *name)
+{
+    for (size_t i = 0; i < VIGIL__ARRAY_LEN(k_builtins); i++)
+        if (strcmp(k_builtins[i]->name, name) == 0)
+            return true;
+    return false;
 }
 
 int vigil_action_register(vigil_action_registry *registry, const vigil_action_type *type)
@@ -399,35 +390,21 @@ int vigil_action_register(vigil_action_registry *registry, const vigil_action_ty
                                  type ? type->name : NULL);
     if (!rc && (!type->create || !type->execute))
         rc = vigil__plugin_missing(&k_kind, type->name, "create and execute are required");
-    if (!rc && find_own(registry, type->name))
-        rc = vigil__plugin_exists(&k_kind, type->name, false);
-    reg_type *t = NULL;
-    if (!rc && (!(t = vigil__calloc(1, sizeof(*t))) || !(t->name = vigil__strdup(type->name)) ||
-                vigil__array_grow((void **)&registry->types, &registry->ctypes,
-                                  registry->ntypes + 1, sizeof(reg_type *)))) {
-        if (t)
-            vigil__free(t->name);
-        vigil__free(t);
-        rc = vigil__error_oom();
-    }
+    if (!rc && is_builtin(type->name))
+        rc = vigil__plugin_exists(&k_kind, type->name, true);
     if (rc)
         return vigil__plugin_fail(rc, type ? type->payload : NULL,
                                   type ? type->payload_free : NULL);
-    t->t = *type;
-    t->t.name = t->name;
-    registry->types[registry->ntypes++] = t;
-    return VIGIL_OK;
+    return vigil__plugin_list_add(&registry->types, &k_kind, type, sizeof(*type));
 }
 
 int vigil_action_registry_add_builtins(vigil_action_registry *registry)
 {
-    static const vigil_action_type *const builtins[] = {
-        &vigil__action_exec_type,   &vigil__action_process_type, &vigil__action_systemd_type,
-        &vigil__action_signal_type, &vigil__action_webhook_type, &vigil__action_log_type};
     if (!registry)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_add_builtins: NULL registry");
-    for (size_t i = 0; i < VIGIL__ARRAY_LEN(builtins); i++) {
-        int rc = vigil_action_register(registry, builtins[i]);
+    for (size_t i = 0; i < VIGIL__ARRAY_LEN(k_builtins); i++) {
+        int rc = vigil__plugin_list_add(&registry->types, &k_kind, k_builtins[i],
+                                        sizeof(*k_builtins[i]));
         if (rc)
             return rc;
     }
@@ -466,10 +443,10 @@ static int compile_anchored(regex_t *re, const vigil_config_node *node, const ch
     return VIGIL_OK;
 }
 
-static int check_keys(const vigil_config_node *map, const reg_type *t)
+static int check_keys(const vigil_config_node *map, const vigil_action_type *t)
 {
     size_t n = VIGIL__ARRAY_LEN(k_common_keys), extra = 0;
-    while (t->t.keys && t->t.keys[extra])
+    while (t->keys && t->keys[extra])
         extra++;
     const char **keys = vigil__calloc(n + extra + 1, sizeof(char *));
     if (!keys)
@@ -477,7 +454,7 @@ static int check_keys(const vigil_config_node *map, const reg_type *t)
     for (size_t i = 0; i < n; i++)
         keys[i] = k_common_keys[i];
     for (size_t i = 0; i < extra; i++)
-        keys[n + i] = t->t.keys[i];
+        keys[n + i] = t->keys[i];
     int rc = vigil_config_expect_keys(map, keys);
     vigil__free(keys);
     return rc;
@@ -544,12 +521,12 @@ static int parse_action(vigil_action_registry *r, const vigil_config_node *map, 
                                        "action name \"%.64s\" must match [A-Za-z0-9_.-]+ (at most "
                                        "%d bytes)",
                                        name, VIGIL_ACTION_NAME_MAX);
-    const reg_type *t = find_type(r, type_name);
+    const vigil_action_type *t = find_type(r, type_name);
     if (!t) {
         vigil_buf known = VIGIL_BUF_INIT;
-        for (const vigil_action_registry *k = r; k; k = k->fallback)
-            for (size_t i = 0; i < k->ntypes; i++)
-                vigil__buf_printf(&known, "%s%s", known.size ? ", " : "", k->types[i]->name);
+        for (size_t i = 0, n = vigil__plugin_list_count(&r->types); i < n; i++)
+            vigil__buf_printf(&known, "%s%s", known.size ? ", " : "",
+                              vigil__plugin_list_name_at(&r->types, i));
         rc = vigil__action_cfg_error(vigil_config_node_get(map, "type"), VIGIL_EUNSUPPORTED,
                                      "unknown action type \"%.64s\" (known: %s)", type_name,
                                      known.ptr ? known.ptr : "none");
@@ -623,10 +600,10 @@ static int parse_action(vigil_action_registry *r, const vigil_config_node *map, 
                                 r->getenv_payload,
                                 r->clock,
                                 r->clock_payload,
-                                t->t.payload,
+                                t->payload,
                                 r->state_dir};
     void *state = NULL;
-    if ((rc = t->t.create(&state, map, &ctx)))
+    if ((rc = t->create(&state, map, &ctx)))
         goto fail;
     a->type = t;
     a->state = state;
@@ -730,10 +707,8 @@ int vigil_action_registry_info(const vigil_action_registry *registry, size_t ind
 {
     if (!registry || !out)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_info: bad arguments");
-    if (out->version < 1 || out->version > VIGIL_ACTION_INFO_VERSION)
-        return vigil__error_set(VIGIL_EVERSION,
-                                "vigil_action_registry_info: info version %u is not supported",
-                                out->version);
+    if (vigil__version_check("action info", out->version, VIGIL_ACTION_INFO_VERSION))
+        return VIGIL_EVERSION;
     if (index >= registry->nactions)
         return vigil__error_set(VIGIL_ENOTFOUND, "no action at index %zu", index);
     fill_info(registry->actions[index], out);
@@ -745,10 +720,8 @@ int vigil_action_registry_find(const vigil_action_registry *registry, const char
 {
     if (!registry || !name || !out)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_find: bad arguments");
-    if (out->version < 1 || out->version > VIGIL_ACTION_INFO_VERSION)
-        return vigil__error_set(VIGIL_EVERSION,
-                                "vigil_action_registry_find: info version %u is not supported",
-                                out->version);
+    if (vigil__version_check("action info", out->version, VIGIL_ACTION_INFO_VERSION))
+        return VIGIL_EVERSION;
     const reg_action *a = find_action(registry, name);
     if (!a) {
         vigil_buf b = VIGIL_BUF_INIT;
@@ -868,7 +841,7 @@ static int check_request(const vigil_action_registry *r, const vigil_action_requ
         if ((rc = check_value(a->name, what, p->value, &a->pre[k], a->ppatterns[k], true)))
             return rc;
     }
-    if (a->type->t.validate && (rc = a->type->t.validate(a->state, req))) {
+    if (a->type->validate && (rc = a->type->validate(a->state, req))) {
         if (rc == VIGIL_EPERM && strncmp(vigil_error_last()->message, a->name, strlen(a->name)))
             vigil__error_prefix("%s", a->name);
         return rc;
@@ -911,9 +884,10 @@ static int result_start(vigil_action_result *result, const vigil_action_request 
 int vigil_action_registry_validate(const vigil_action_registry *registry,
                                    const vigil_action_request *request, vigil_action_result *result)
 {
-    if (!registry || !request || request->version < 1 ||
-        request->version > VIGIL_ACTION_REQUEST_VERSION)
+    if (!registry || !request)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_validate: bad arguments");
+    if (vigil__version_check("action request", request->version, VIGIL_ACTION_REQUEST_VERSION))
+        return VIGIL_EVERSION;
     if (result) {
         int vrc = result_start(result, request, "vigil_action_registry_validate");
         if (vrc)
@@ -956,8 +930,8 @@ static int dry_run_result(const reg_action *a, const vigil_action_request *req,
 {
     vigil_buf b = VIGIL_BUF_INIT;
     int rc = vigil__buf_printf(&b, "dry run: %s (%s): ", a->name, a->type->name);
-    if (!rc && a->type->t.describe) {
-        rc = a->type->t.describe(a->state, req, &b);
+    if (!rc && a->type->describe) {
+        rc = a->type->describe(a->state, req, &b);
     } else if (!rc) {
         rc = vigil__buf_puts(&b, "would act on target ");
         if (!rc)
@@ -977,15 +951,16 @@ int vigil_action_registry_execute(vigil_action_registry *registry,
                                   const vigil_action_exec_options *opts,
                                   vigil_action_result *result)
 {
-    if (!registry || !request || !result || request->version < 1 ||
-        request->version > VIGIL_ACTION_REQUEST_VERSION)
+    if (!registry || !request || !result)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_execute: bad arguments");
+    if (vigil__version_check("action request", request->version, VIGIL_ACTION_REQUEST_VERSION))
+        return VIGIL_EVERSION;
     vigil_action_exec_options dflt = VIGIL_ACTION_EXEC_OPTIONS_INIT;
     if (!opts)
         opts = &dflt;
-    if (opts->version < 1 || opts->version > VIGIL_ACTION_EXEC_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "action exec options: version %u is not supported",
-                                opts->version);
+    if (vigil__version_check("action exec options", opts->version,
+                             VIGIL_ACTION_EXEC_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     int vrc = result_start(result, request, "vigil_action_registry_execute");
     if (vrc)
         return vrc;
@@ -1014,7 +989,7 @@ int vigil_action_registry_execute(vigil_action_registry *registry,
     vigil_action_exec ex = {VIGIL_ACTION_EXEC_VERSION, start + timeout, timeout, opts->cancel,
                             opts->cancel_payload};
     result->status = VIGIL_ACTION_FAILED;
-    rc = a->type->t.execute(a->state, request, &ex, result);
+    rc = a->type->execute(a->state, request, &ex, result);
     result->duration_ms = vigil__monotonic_ms() - start;
     if (!rc && result->status != VIGIL_ACTION_SUCCEEDED && result->status != VIGIL_ACTION_FAILED &&
         result->status != VIGIL_ACTION_TIMEOUT)
@@ -1041,8 +1016,8 @@ int vigil_action_registry_reap(vigil_action_registry *registry)
         return vigil__error_set(VIGIL_EINVAL, "vigil_action_registry_reap: NULL registry");
     for (size_t i = 0; i < registry->nactions; i++) {
         const reg_action *a = registry->actions[i];
-        if (a->type->t.reap)
-            a->type->t.reap(a->state);
+        if (a->type->reap)
+            a->type->reap(a->state);
     }
     return VIGIL_OK;
 }

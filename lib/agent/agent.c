@@ -69,8 +69,8 @@ int vigil_agent_options_init(vigil_agent_options *opts, unsigned int version)
 {
     if (!opts)
         return vigil__error_set(VIGIL_EINVAL, "agent options: NULL argument");
-    if (version != VIGIL_AGENT_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "agent options: unsupported version %u", version);
+    if (vigil__version_check("agent options", version, VIGIL_AGENT_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_agent_options d = VIGIL_AGENT_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
@@ -264,9 +264,8 @@ static int create(vigil_agent **out, const vigil_config *config, const vigil_age
         *out = NULL;
     vigil_agent_options o;
     if (opts) {
-        if (opts->version != VIGIL_AGENT_OPTIONS_VERSION)
-            return vigil__error_set(VIGIL_EINVAL, "agent options: unsupported version %u",
-                                    opts->version);
+        if (vigil__version_check("agent options", opts->version, VIGIL_AGENT_OPTIONS_VERSION))
+            return VIGIL_EVERSION;
         o = *opts;
     } else {
         vigil_agent_options_init(&o, VIGIL_AGENT_OPTIONS_VERSION);
@@ -1100,9 +1099,8 @@ int vigil_agent_stats_get(const vigil_agent *a, vigil_agent_stats *out)
 {
     if (!a || !out)
         return vigil__error_set(VIGIL_EINVAL, "agent stats: NULL argument");
-    if (out->version != VIGIL_AGENT_STATS_VERSION)
-        return vigil__error_set(VIGIL_EVERSION, "agent stats: unsupported version %u",
-                                out->version);
+    if (vigil__version_check("agent stats", out->version, VIGIL_AGENT_STATS_VERSION))
+        return VIGIL_EVERSION;
 #define LOAD(f) __atomic_load_n(&a->f, __ATOMIC_RELAXED)
     out->collections = LOAD(n_collections);
     out->metrics = LOAD(n_metrics);

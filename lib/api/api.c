@@ -68,8 +68,10 @@ struct vigil__api_call {
 
 int vigil_api_request_init(vigil_api_request *req, unsigned int version)
 {
-    if (!req || version != VIGIL_API_REQUEST_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "api request: unsupported version %u", version);
+    if (!req)
+        return vigil__error_set(VIGIL_EINVAL, "api request: NULL");
+    if (vigil__version_check("api request", version, VIGIL_API_REQUEST_VERSION))
+        return VIGIL_EVERSION;
     vigil_api_request d = VIGIL_API_REQUEST_INIT;
     *req = d;
     return VIGIL_OK;
@@ -77,8 +79,10 @@ int vigil_api_request_init(vigil_api_request *req, unsigned int version)
 
 int vigil_api_options_init(vigil_api_options *opts, unsigned int version)
 {
-    if (!opts || version != VIGIL_API_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "api options: unsupported version %u", version);
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "api options: NULL");
+    if (vigil__version_check("api options", version, VIGIL_API_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_api_options d = VIGIL_API_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
@@ -166,8 +170,8 @@ int vigil_api_new(vigil_api **out, const vigil_api_options *opts)
     *out = NULL;
     if (!opts)
         opts = &defaults;
-    if (opts->version != VIGIL_API_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "api options: unsupported version %u", opts->version);
+    if (vigil__version_check("api options", opts->version, VIGIL_API_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     const char *prefix = opts->prefix ? opts->prefix : "";
     size_t plen = strlen(prefix);
     while (plen && prefix[plen - 1] == '/')
@@ -780,9 +784,8 @@ int vigil_api_submit(vigil_api *api, const vigil_api_request *req, vigil_api_res
 {
     if (!api || !req || !resp || !done)
         return vigil__error_set(VIGIL_EINVAL, "api submit: NULL argument");
-    if (req->version != VIGIL_API_REQUEST_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "api submit: unsupported request version %u",
-                                req->version);
+    if (vigil__version_check("api submit request", req->version, VIGIL_API_REQUEST_VERSION))
+        return VIGIL_EVERSION;
     if (!req->method || (req->nheaders && !req->headers) || (req->body_len && !req->body))
         return vigil__error_set(VIGIL_EINVAL,
                                 "api submit: request without a method, headers or body");

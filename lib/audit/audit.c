@@ -148,8 +148,10 @@ static int row_mac(hmac *h, int64_t seq, int64_t ts, const char *kind, const cha
 
 int vigil_audit_options_init(vigil_audit_options *opts, unsigned int version)
 {
-    if (!opts || version != VIGIL_AUDIT_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "audit: NULL options or unknown version %u", version);
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "audit options: NULL");
+    if (vigil__version_check("audit options", version, VIGIL_AUDIT_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_audit_options d = VIGIL_AUDIT_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
@@ -210,8 +212,8 @@ int vigil_audit_open(vigil_audit **out, const vigil_audit_options *opts)
     *out = NULL;
     if (!opts)
         return vigil__error_set(VIGIL_EINVAL, "audit: options are required (store and key)");
-    if (opts->version != VIGIL_AUDIT_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "audit: unknown options version %u", opts->version);
+    if (vigil__version_check("audit options", opts->version, VIGIL_AUDIT_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     if (!opts->store)
         return vigil__error_set(VIGIL_EINVAL, "audit: no store");
     if (!opts->key)
@@ -473,9 +475,8 @@ static int do_verify(vigil_audit *audit, int64_t cp_seq, const char *cp_mac,
     walk w;
     int rc;
 
-    if (out->version == 0 || out->version > VIGIL_AUDIT_REPORT_VERSION)
-        return vigil__error_set(VIGIL_EVERSION, "audit: report version %u is not supported",
-                                out->version);
+    if (vigil__version_check("audit report", out->version, VIGIL_AUDIT_REPORT_VERSION))
+        return VIGIL_EVERSION;
     unsigned int version = out->version;
     memset(out, 0, sizeof(*out));
     out->version = version;

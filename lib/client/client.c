@@ -59,8 +59,8 @@ int vigil_client_options_init(vigil_client_options *opts, unsigned int version)
 {
     if (!opts)
         return vigil__error_set(VIGIL_EINVAL, "client options: NULL argument");
-    if (version != VIGIL_CLIENT_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "client options: unsupported version %u", version);
+    if (vigil__version_check("client options", version, VIGIL_CLIENT_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_client_options d = VIGIL_CLIENT_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
@@ -209,9 +209,8 @@ int vigil_client_new(vigil_client **out, const vigil_client_options *opts)
     if (!out || !opts)
         return vigil__error_set(VIGIL_EINVAL, "client: NULL argument");
     *out = NULL;
-    if (opts->version != VIGIL_CLIENT_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "client options: unsupported version %u",
-                                opts->version);
+    if (vigil__version_check("client options", opts->version, VIGIL_CLIENT_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     if (!opts->urls || opts->nurls == 0)
         return vigil__error_set(VIGIL_EINVAL, "client: at least one hub URL is required");
     if (opts->nurls > VIGIL_CLIENT_URLS_MAX)
@@ -621,9 +620,8 @@ int vigil_client_stats_get(const vigil_client *c, vigil_client_stats *out)
 {
     if (!c || !out)
         return vigil__error_set(VIGIL_EINVAL, "client stats: NULL argument");
-    if (out->version != VIGIL_CLIENT_STATS_VERSION)
-        return vigil__error_set(VIGIL_EVERSION, "client stats: unsupported version %u",
-                                out->version);
+    if (vigil__version_check("client stats", out->version, VIGIL_CLIENT_STATS_VERSION))
+        return VIGIL_EVERSION;
     out->sent = __atomic_load_n(&c->n_sent, __ATOMIC_RELAXED);
     out->failed = __atomic_load_n(&c->n_failed, __ATOMIC_RELAXED);
     out->dropped = __atomic_load_n(&c->n_dropped, __ATOMIC_RELAXED);

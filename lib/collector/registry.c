@@ -25,6 +25,21 @@ VIGIL__PLUGIN_HEAD_CHECK(vigil_collector_type);
 static const vigil__plugin_kind k_kind = {"collector type", VIGIL_COLLECTOR_TYPE_VERSION, "_",
                                           TYPE_NAME_MAX};
 
+static const vigil_collector_type *const k_builtins[] = {
+    &vigil__collector_cpu,  &vigil__collector_memory, &vigil__collector_load,
+    &vigil__collector_disk, &vigil__collector_net,    &vigil__collector_process,
+    &vigil__collector_http, &vigil__collector_tcp,    &vigil__collector_file,
+    &vigil__collector_exec,
+};
+
+static bool is_builtin(const char *name)
+{
+    for (size_t i = 0; i < VIGIL__ARRAY_LEN(k_builtins); i++)
+        if (strcmp(k_builtins[i]->name, name) == 0)
+            return true;
+    return false;
+}
+
 struct vigil_collector {
     const vigil_collector_type *type;
     void *state;
@@ -71,6 +86,8 @@ int vigil_collector_register(vigil_collector_registry *registry, const vigil_col
         rc = vigil__plugin_missing(&k_kind, type->name, "create, collect and destroy are required");
     if (!rc && type->poll_fd && !type->on_event)
         rc = vigil__plugin_missing(&k_kind, type->name, "on_event is required with poll_fd");
+    if (!rc && is_builtin(type->name))
+        rc = vigil__plugin_exists(&k_kind, type->name, true);
     if (rc)
         return vigil__plugin_fail(rc, type ? type->payload : NULL,
                                   type ? type->payload_free : NULL);
@@ -79,14 +96,12 @@ int vigil_collector_register(vigil_collector_registry *registry, const vigil_col
 
 int vigil_collector_registry_add_builtins(vigil_collector_registry *registry)
 {
-    static const vigil_collector_type *const builtins[] = {
-        &vigil__collector_cpu,  &vigil__collector_memory, &vigil__collector_load,
-        &vigil__collector_disk, &vigil__collector_net,    &vigil__collector_process,
-        &vigil__collector_http, &vigil__collector_tcp,    &vigil__collector_file,
-        &vigil__collector_exec,
-    };
-    for (size_t i = 0; i < VIGIL__ARRAY_LEN(builtins); i++) {
-        int rc = vigil_collector_register(registry, builtins[i]);
+    if (!registry)
+        return vigil__error_set(VIGIL_EINVAL,
+                                "vigil_collector_registry_add_builtins: NULL registry");
+    for (size_t i = 0; i < VIGIL__ARRAY_LEN(k_builtins); i++) {
+        int rc = vigil__plugin_list_add(&registry->types, &k_kind, k_builtins[i],
+                                        sizeof(*k_builtins[i]));
         if (rc != VIGIL_OK)
             return rc;
     }
@@ -115,9 +130,10 @@ const char *vigil_collector_registry_name_at(const vigil_collector_registry *reg
 
 int vigil_collector_options_init(vigil_collector_options *opts, unsigned int version)
 {
-    if (!opts || version == 0 || version > VIGIL_COLLECTOR_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_collector_options_init: bad version %u",
-                                version);
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "vigil_collector_options_init: NULL options");
+    if (vigil__version_check("collector options", version, VIGIL_COLLECTOR_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_collector_options d = VIGIL_COLLECTOR_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
@@ -276,9 +292,9 @@ int vigil_collector_new(vigil_collector **out, const vigil_collector_registry *r
     *out = NULL;
     vigil_collector_options o = VIGIL_COLLECTOR_OPTIONS_INIT;
     if (opts) {
-        if (opts->version == 0 || opts->version > VIGIL_COLLECTOR_OPTIONS_VERSION)
-            return vigil__error_set(VIGIL_EINVAL, "vigil_collector_options: bad version %u",
-                                    opts->version);
+        if (vigil__version_check("collector options", opts->version,
+                                 VIGIL_COLLECTOR_OPTIONS_VERSION))
+            return VIGIL_EVERSION;
         o = *opts;
     }
     int rc = vigil_config_map(config);

@@ -103,9 +103,8 @@ int vigil_config_options_init(vigil_config_options *opts, unsigned int version)
 {
     if (!opts)
         return vigil__error_set(VIGIL_EINVAL, "vigil_config_options_init: NULL options");
-    if (version != VIGIL_CONFIG_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_config_options: unsupported version %u",
-                                version);
+    if (vigil__version_check("config options", version, VIGIL_CONFIG_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     memset(opts, 0, sizeof(*opts));
     opts->version = version;
     return VIGIL_OK;
@@ -114,9 +113,8 @@ int vigil_config_options_init(vigil_config_options *opts, unsigned int version)
 static int resolve(limits *l, const vigil_config_options *o)
 {
     memset(l, 0, sizeof(*l));
-    if (o && o->version != VIGIL_CONFIG_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "vigil_config_options: unsupported version %u",
-                                o->version);
+    if (o && vigil__version_check("config options", o->version, VIGIL_CONFIG_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     l->max_file = o && o->max_file_size ? o->max_file_size : DEFAULT_MAX_FILE;
     if (l->max_file > SIZE_MAX / 2)
         l->max_file = SIZE_MAX / 2;

@@ -339,6 +339,8 @@ int vigil_config_require(const vigil_config_node *map, const char *key)
 
 int vigil_error_set_at(int code, const vigil_config_node *node, const char *message)
 {
+    if (code >= 0) /* a failure is never reported as success */
+        code = VIGIL_ERROR;
     if (!node)
         return vigil_error_set(code, message);
     return node_fail(node, code, "%s", message ? message : vigil_strerror(code));

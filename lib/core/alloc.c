@@ -35,9 +35,8 @@ int vigil_allocator_set(const vigil_allocator *allocator)
         g_alloc.payload = NULL;
         return VIGIL_OK;
     }
-    if (allocator->version != VIGIL_ALLOCATOR_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "allocator: unsupported version %u",
-                                allocator->version);
+    if (vigil__version_check("allocator", allocator->version, VIGIL_ALLOCATOR_VERSION))
+        return VIGIL_EVERSION;
     if (!allocator->malloc_fn || !allocator->realloc_fn || !allocator->free_fn)
         return vigil__error_set(VIGIL_EINVAL,
                                 "allocator: malloc_fn, realloc_fn and free_fn are required");

@@ -103,6 +103,15 @@ int vigil__error_set(int code, const char *fmt, ...)
     return code;
 }
 
+int vigil__version_check(const char *what, unsigned int version, unsigned int current)
+{
+    if (version >= 1 && version <= current)
+        return VIGIL_OK;
+    return vigil__error_set(VIGIL_EVERSION,
+                            "%s: version %u is not supported (this library reads version %u)", what,
+                            version, current);
+}
+
 int vigil__error_set_at(int code, const char *file, unsigned line, unsigned col, const char *fmt,
                         ...)
 {
@@ -133,6 +142,8 @@ int vigil__error_set_at(int code, const char *file, unsigned line, unsigned col,
 
 int vigil_error_set(int code, const char *message)
 {
+    if (code >= 0) /* a failure is never reported as success */
+        code = VIGIL_ERROR;
     if (!message)
         message = vigil_strerror(code);
     size_t len = strlen(message);

@@ -47,7 +47,7 @@ int vigil__plugin_exists(const vigil__plugin_kind *k, const char *name, bool bui
                             builtin ? "built in" : "already registered");
 }
 
-int vigil__plugin_fail(int rc, void *payload, void (*payload_free)(void *payload))
+int vigil__plugin_fail(int rc, void *payload, vigil_free_cb payload_free)
 {
     if (payload_free)
         payload_free(payload);

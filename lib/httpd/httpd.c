@@ -23,6 +23,7 @@
  * libmicrohttpd manual requires; shutdown(2) makes the kernel refuse new
  * connections meanwhile. */
 #include "api/internal.h"
+#include "core/cond.h"
 #include "crypto/crypto.h"
 #include "vigil/httpd.h"
 
@@ -76,7 +77,7 @@ struct vigil_httpd {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t inflight;  /* requests without a queued response (streams excluded) */
+    size_t inflight;  /* requests whose answer is not sent yet (streams excluded) */
     size_t pending;   /* submitted to the api, done not yet called */
     size_t suspended; /* connections suspended by us */
     req_ctx *streams; /* streaming responses, doubly linked */
@@ -112,8 +113,10 @@ struct req_ctx {
 
 int vigil_httpd_options_init(vigil_httpd_options *opts, unsigned int version)
 {
-    if (!opts || version != VIGIL_HTTPD_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "httpd options: unsupported version %u", version);
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "httpd options: NULL");
+    if (vigil__version_check("httpd options", version, VIGIL_HTTPD_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_httpd_options d = VIGIL_HTTPD_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
@@ -243,9 +246,8 @@ int vigil_httpd_new(vigil_httpd **out, vigil_api *api, const vigil_httpd_options
     *out = NULL;
     if (!opts)
         opts = &d;
-    if (opts->version != VIGIL_HTTPD_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "httpd options: unsupported version %u",
-                                opts->version);
+    if (vigil__version_check("httpd options", opts->version, VIGIL_HTTPD_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     if (opts->timeout_ms < 0)
         return vigil__error_set(VIGIL_EINVAL, "httpd: timeout must not be negative");
     if ((opts->tls_key && !opts->tls_cert) || (opts->tls_cert && !opts->tls_key))
@@ -260,7 +262,7 @@ int vigil_httpd_new(vigil_httpd **out, vigil_api *api, const vigil_httpd_options
         return vigil__error_oom();
     pthread_mutex_init(&h->mu, NULL);
     h->listen_fd = -1;
-    pthread_cond_init(&h->cv, NULL);
+    vigil__cond_init_monotonic(&h->cv);
     h->api = api;
     h->logger = opts->logger;
     h->insecure = opts->insecure;
@@ -308,6 +310,18 @@ static void ctx_free(req_ctx *c)
     vigil__free(c->path);
     pthread_mutex_destroy(&c->mu);
     vigil__free(c);
+}
+
+/* Counts a submitted request answered, under h->mu and with a broadcast, so
+ * that vigil_httpd_stop() waiting for settled() wakes at once and cannot
+ * free the server before this returns. Called without any request's mutex
+ * held: the order is h->mu, then c->mu. */
+static void unpend(vigil_httpd *h)
+{
+    pthread_mutex_lock(&h->mu);
+    __atomic_sub_fetch(&h->pending, 1, __ATOMIC_SEQ_CST);
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
 }
 
 static void uncount(req_ctx *c)
@@ -359,8 +373,7 @@ static enum MHD_Result queue_plain(req_ctx *c, int status, const char *code, con
     MHD_destroy_response(mr);
     c->status = status;
     c->bytes_out = len;
-    uncount(c);
-    return ret;
+    return ret; /* counted until on_completed(): the answer is sent then */
 }
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -450,7 +463,11 @@ static enum MHD_Result queue_api_response(req_ctx *c)
     enum MHD_Result ret = MHD_queue_response(c->conn, (unsigned int)status, mr);
     MHD_destroy_response(mr);
     c->status = status;
-    uncount(c);
+    /* A stream is not waited for by the drain; any other answer is counted
+     * until on_completed(), once it has been sent: MHD_stop_daemon() would
+     * drop an answer queued but not yet written. */
+    if (c->is_stream)
+        uncount(c);
     return ret;
 }
 
@@ -464,7 +481,7 @@ static void on_done(vigil_api_response *resp, void *payload)
     if (c->is_suspended)
         resume_locked(c);
     pthread_mutex_unlock(&c->mu);
-    __atomic_sub_fetch(&h->pending, 1, __ATOMIC_SEQ_CST);
+    unpend(h);
 }
 
 /* ---- request collection ------------------------------------------------------- */
@@ -641,7 +658,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c->submitted = 1;
         __atomic_add_fetch(&h->pending, 1, __ATOMIC_SEQ_CST);
         if (vigil_api_submit(h->api, &c->req, c->resp, on_done, c) != VIGIL_OK) {
-            __atomic_sub_fetch(&h->pending, 1, __ATOMIC_SEQ_CST);
+            unpend(h);
             return queue_plain(c, 500, "internal", vigil_error_last()->message);
         }
         pthread_mutex_lock(&c->mu);
@@ -734,6 +751,26 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start / stop ------------------------------------------------------- */
 
+/* Why libmicrohttpd could not listen, in the operating system's words: its
+ * own message names the port it was passed (0, the address carries the
+ * real one). Binds a socket of the same family to the address, with the
+ * options libmicrohttpd sets, and returns the errno of the bind or listen
+ * that fails, 0 when both succeed now (the socket is closed at once). */
+static int bind_errno(const vigil_httpd *h)
+{
+    int fd = socket(h->ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    int on = 1, e = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (h->ipv6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+    if (bind(fd, (const struct sockaddr *)&h->addr, h->addrlen) != 0 || listen(fd, 1) != 0)
+        e = errno;
+    close(fd);
+    return e;
+}
+
 int vigil_httpd_start(vigil_httpd *h)
 {
     if (!h)
@@ -781,9 +818,12 @@ int vigil_httpd_start(vigil_httpd *h)
                                  MHD_OPTION_END);
     if (!h->daemon) {
         int e = errno;
+        int be = bind_errno(h);
         return vigil__error_set(VIGIL_ENETWORK, "httpd: cannot listen on %s: %s", h->listen,
-                                h->last_error[0] ? h->last_error
-                                                 : (e ? strerror(e) : "libmicrohttpd refused"));
+                                be                 ? strerror(be)
+                                : h->last_error[0] ? h->last_error
+                                : e                ? strerror(e)
+                                                   : "libmicrohttpd refused");
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = di ? (int)di->port : 0;
@@ -840,43 +880,23 @@ int vigil_httpd_quiesce(vigil_httpd *h)
     return VIGIL_OK;
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
+/* Waits until cond(h) holds, at most timeout_ms (< 0: no limit), on the
+ * monotonic clock; every change cond reads is broadcast on h->cv. */
 static int wait_until(vigil_httpd *h, int (*cond)(vigil_httpd *), int64_t timeout_ms)
 {
-    /* The condition variable uses CLOCK_REALTIME; poll in short slices
-     * against a monotonic deadline instead of trusting wall time. */
-    struct timespec end;
-    deadline_after(&end, timeout_ms < 0 ? 0 : timeout_ms);
+    int64_t deadline = vigil__monotonic_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+    int rc = VIGIL_OK;
     pthread_mutex_lock(&h->mu);
     while (!cond(h)) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (timeout_ms >= 0 &&
-            (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))) {
-            pthread_mutex_unlock(&h->mu);
-            return VIGIL_ETIMEOUT;
+        if (timeout_ms < 0)
+            pthread_cond_wait(&h->cv, &h->mu);
+        else if (vigil__cond_wait_until(&h->cv, &h->mu, deadline) == ETIMEDOUT && !cond(h)) {
+            rc = VIGIL_ETIMEOUT;
+            break;
         }
-        struct timespec slice;
-        clock_gettime(CLOCK_REALTIME, &slice);
-        slice.tv_nsec += 20 * 1000000;
-        if (slice.tv_nsec >= 1000000000) {
-            slice.tv_sec++;
-            slice.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&h->cv, &h->mu, &slice);
     }
     pthread_mutex_unlock(&h->mu);
-    return VIGIL_OK;
+    return rc;
 }
 
 static int drained(vigil_httpd *h)

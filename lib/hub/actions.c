@@ -368,7 +368,7 @@ static void on_request(void *payload, const vigil_engine_request *er)
     vigil__hub_dispatch(hub, er->request, er->series);
 }
 
-struct vigil_engine *vigil_hub_engine(vigil_hub *hub)
+vigil_engine *vigil_hub_engine(vigil_hub *hub)
 {
     return hub ? hub->engine : NULL;
 }
@@ -377,9 +377,10 @@ int vigil_hub_set_dispatcher(vigil_hub *hub, const vigil_action_dispatcher *d)
 {
     if (!hub)
         return vigil__error_set(VIGIL_EINVAL, "hub set dispatcher: NULL hub");
-    if (d && (d->version != VIGIL_ACTION_DISPATCHER_VERSION || !d->submit))
-        return vigil__error_set(
-            VIGIL_EINVAL, "hub set dispatcher: unsupported version %u or no submit", d->version);
+    if (d && vigil__version_check("action dispatcher", d->version, VIGIL_ACTION_DISPATCHER_VERSION))
+        return VIGIL_EVERSION;
+    if (d && !d->submit)
+        return vigil__error_set(VIGIL_EINVAL, "hub set dispatcher: submit is required");
     pthread_mutex_lock(&hub->mu);
     if (d) {
         hub->disp = *d;
@@ -412,9 +413,8 @@ int vigil_hub_action_request(vigil_hub *hub, const vigil_action_request *request
         vigil__buf_clear(id_out);
     if (!hub || !request)
         return vigil__error_set(VIGIL_EINVAL, "hub action request: NULL argument");
-    if (request->version != VIGIL_ACTION_REQUEST_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "hub action request: unsupported version %u",
-                                request->version);
+    if (vigil__version_check("hub action request", request->version, VIGIL_ACTION_REQUEST_VERSION))
+        return VIGIL_EVERSION;
     int rc = check_text("action", request->action, VIGIL_ACTION_NAME_MAX, 1);
     if (!rc)
         rc = check_text("target", request->target, VIGIL_ACTION_VALUE_MAX, 1);
@@ -617,10 +617,9 @@ int vigil_hub_reload_policies(vigil_hub *hub, const vigil_hub_options *o,
 {
     if (!hub || !o)
         return vigil__error_set(VIGIL_EINVAL, "hub reload policies: NULL argument");
-    if (result && (result->version == 0 || result->version > VIGIL_ENGINE_RELOAD_RESULT_VERSION))
-        return vigil__error_set(VIGIL_EVERSION,
-                                "hub reload policies: result version %u is not supported",
-                                result->version);
+    if (result && vigil__version_check("hub reload policies result", result->version,
+                                       VIGIL_ENGINE_RELOAD_RESULT_VERSION))
+        return VIGIL_EVERSION;
     vigil_engine_reload_result r = VIGIL_ENGINE_RELOAD_RESULT_INIT;
     int rc = vigil_engine_replace(hub->engine, o->policies, o->policies_dir, NULL, &r);
     vigil_buf m = VIGIL_BUF_INIT;

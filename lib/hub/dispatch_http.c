@@ -458,9 +458,8 @@ static int submit(vigil__dispatch *d, const vigil_action_request *req,
 {
     if (!d || !req || (!done_ex && !done))
         return vigil__error_set(VIGIL_EINVAL, "dispatch: NULL argument");
-    if (req->version != VIGIL_ACTION_REQUEST_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "dispatch: unsupported request version %u",
-                                req->version);
+    if (vigil__version_check("dispatch request", req->version, VIGIL_ACTION_REQUEST_VERSION))
+        return VIGIL_EVERSION;
     if (!req->id || !*req->id || strlen(req->id) > VIGIL_ACTION_ID_MAX)
         return vigil__error_set(VIGIL_EINVAL, "dispatch: the request needs an id of 1-%d bytes",
                                 VIGIL_ACTION_ID_MAX);

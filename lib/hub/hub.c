@@ -56,8 +56,10 @@ static void group_free(commit_group *g);
 
 int vigil_hub_options_init(vigil_hub_options *opts, unsigned int version)
 {
-    if (!opts || version != VIGIL_HUB_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "hub options: unsupported version %u", version);
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "hub options: NULL");
+    if (vigil__version_check("hub options", version, VIGIL_HUB_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_hub_options d = VIGIL_HUB_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
@@ -258,8 +260,8 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
     *out = NULL;
     if (!opts)
         opts = &d;
-    if (opts->version != VIGIL_HUB_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "hub options: unsupported version %u", opts->version);
+    if (vigil__version_check("hub options", opts->version, VIGIL_HUB_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     if (opts->retention_ms < 0 || opts->retention_interval_ms < 0 || opts->max_future_ms < 0 ||
         opts->events_interval_ms < 0)
         return vigil__error_set(VIGIL_EINVAL, "hub: durations must not be negative");
@@ -516,9 +518,9 @@ static void sync_cb(int status, const char *message, const vigil_hub_ingest_resu
 int vigil_hub_ingest(vigil_hub *hub, const vigil_batch *batch, vigil_hub_ingest_result *result)
 {
     unsigned int version = result ? result->version : 0;
-    if (result && (version == 0 || version > VIGIL_HUB_INGEST_RESULT_VERSION))
-        return vigil__error_set(VIGIL_EVERSION, "hub ingest: result version %u is not supported",
-                                version);
+    if (result &&
+        vigil__version_check("hub ingest result", version, VIGIL_HUB_INGEST_RESULT_VERSION))
+        return VIGIL_EVERSION;
     if (result) {
         memset(result, 0, sizeof(*result));
         result->version = version;
@@ -1079,8 +1081,8 @@ int vigil_hub_stats_get(vigil_hub *hub, vigil_hub_stats *out)
     if (!hub || !out)
         return vigil__error_set(VIGIL_EINVAL, "hub stats: NULL argument");
     unsigned int version = out->version;
-    if (version == 0 || version > VIGIL_HUB_STATS_VERSION)
-        return vigil__error_set(VIGIL_EVERSION, "hub stats: version %u is not supported", version);
+    if (vigil__version_check("hub stats", version, VIGIL_HUB_STATS_VERSION))
+        return VIGIL_EVERSION;
     memset(out, 0, sizeof(*out));
     out->version = version;
     pthread_mutex_lock(&hub->mu);

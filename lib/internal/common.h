@@ -60,6 +60,11 @@ int vigil__error_setv(int code, const char *fmt, va_list ap) VIGIL__PRINTF(2, 0)
  * "file:line:col: ". */
 int vigil__error_set_at(int code, const char *file, unsigned line, unsigned col, const char *fmt,
                         ...) VIGIL__PRINTF(5, 6);
+/* The one rule for the version of an options, request or output struct
+ * (docs/architecture.md, "Options structs"): 1..current is accepted; 0 or a
+ * version newer than `current` records VIGIL_EVERSION "<what>: version N is
+ * not supported (this library reads version C)" and returns it. */
+int vigil__version_check(const char *what, unsigned int version, unsigned int current);
 /* Records VIGIL_ENOMEM with a fixed message (never allocates). */
 int vigil__error_oom(void);
 /* Prefixes the current message with "prefix: " (keeps code and location). */

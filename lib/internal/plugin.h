@@ -39,7 +39,7 @@ int vigil__plugin_exists(const vigil__plugin_kind *k, const char *name, bool bui
 
 /* Ends a failed registration: runs payload_free(payload) when set (the
  * registry owns the payload from the call on) and returns rc. */
-int vigil__plugin_fail(int rc, void *payload, void (*payload_free)(void *payload));
+int vigil__plugin_fail(int rc, void *payload, vigil_free_cb payload_free);
 
 /* The fields every vtable starts with, in this order (docs/plugins.md). A
  * registry asserts that its kind's struct starts so; the list reads them

@@ -9,8 +9,8 @@ int vigil_batch_decode_options_init(vigil_batch_decode_options *opts, unsigned i
 {
     if (!opts)
         return vigil__error_set(VIGIL_EINVAL, "decode options: NULL");
-    if (version != VIGIL_BATCH_DECODE_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "decode options: unsupported version %u", version);
+    if (vigil__version_check("decode options", version, VIGIL_BATCH_DECODE_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_batch_decode_options init = VIGIL_BATCH_DECODE_OPTIONS_INIT;
     *opts = init;
     return VIGIL_OK;
@@ -380,9 +380,8 @@ int vigil_batch_decode_json(vigil_batch *b, const char *json, size_t len,
         return vigil__error_set(VIGIL_EINVAL, "decode: JSON text is NULL");
     if (!opts)
         opts = &defaults;
-    if (opts->version != VIGIL_BATCH_DECODE_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "decode options: unsupported version %u",
-                                opts->version);
+    if (vigil__version_check("decode options", opts->version, VIGIL_BATCH_DECODE_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     if (opts->default_ts_ms < 0 || opts->default_ts_ms > VIGIL__METRIC_TS_MAX)
         return vigil__error_set(VIGIL_EINVAL, "decode options: default_ts_ms out of range");
     int rc = vigil__json_parse_doc(&doc, json, len, VIGIL__METRIC_JSON_DEPTH);

@@ -1403,9 +1403,8 @@ int vigil_engine_options_init(vigil_engine_options *opts, unsigned int version)
 {
     if (!opts)
         return vigil__error_set(VIGIL_EINVAL, "engine options: NULL");
-    if (version != VIGIL_ENGINE_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "engine options: version %u is not supported",
-                                version);
+    if (vigil__version_check("engine options", version, VIGIL_ENGINE_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_engine_options d = VIGIL_ENGINE_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
@@ -1418,9 +1417,8 @@ int vigil_engine_new(vigil_engine **out, const vigil_engine_options *opts)
     *out = NULL;
     if (!opts)
         return vigil__error_set(VIGIL_EINVAL, "engine: options are required (a store)");
-    if (opts->version == 0 || opts->version > VIGIL_ENGINE_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "engine options: version %u is not supported",
-                                opts->version);
+    if (vigil__version_check("engine options", opts->version, VIGIL_ENGINE_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     if (!opts->store)
         return vigil__error_set(VIGIL_EINVAL, "engine: options.store is required");
     if (opts->act_within_ms < 0)
@@ -1540,9 +1538,8 @@ int vigil_engine_stats_get(vigil_engine *e, vigil_engine_stats *out)
 {
     if (!e || !out)
         return vigil__error_set(VIGIL_EINVAL, "engine_stats: NULL argument");
-    if (out->version == 0 || out->version > VIGIL_ENGINE_STATS_VERSION)
-        return vigil__error_set(VIGIL_EVERSION, "engine_stats: version %u is not supported",
-                                out->version);
+    if (vigil__version_check("engine stats", out->version, VIGIL_ENGINE_STATS_VERSION))
+        return VIGIL_EVERSION;
     pthread_mutex_lock(&e->mu);
     vigil_engine_stats s = e->stats;
     pthread_mutex_unlock(&e->mu);

@@ -305,9 +305,9 @@ int vigil_engine_replace(vigil_engine *e, const vigil_config_node *policies, con
 {
     if (!e)
         return vigil__error_set(VIGIL_EINVAL, "engine_replace: NULL engine");
-    if (result && (result->version == 0 || result->version > VIGIL_ENGINE_RELOAD_RESULT_VERSION))
-        return vigil__error_set(
-            VIGIL_EVERSION, "engine_replace: result version %u is not supported", result->version);
+    if (result && vigil__version_check("engine replace result", result->version,
+                                       VIGIL_ENGINE_RELOAD_RESULT_VERSION))
+        return VIGIL_EVERSION;
     rule_list all = {NULL, 0, 0};
     pol_rule **rules = NULL;
     size_t n = 0;

@@ -818,9 +818,9 @@ static int submit_common(vigil_remediator *rem, const vigil_action_request *requ
 {
     if (!rem || !request || (!cb && !plain))
         return vigil__error_set(VIGIL_EINVAL, "remediator submit: NULL argument");
-    if (request->version < 1 || request->version > VIGIL_ACTION_REQUEST_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "remediator submit: request version %u",
-                                request->version);
+    if (vigil__version_check("remediator submit request", request->version,
+                             VIGIL_ACTION_REQUEST_VERSION))
+        return VIGIL_EVERSION;
     if (request->id && !id_valid(request->id))
         return vigil__error_set(VIGIL_EINVAL,
                                 "id: expected 1 to %d bytes of UTF-8 without control characters",
@@ -917,9 +917,10 @@ int vigil_remediator_dispatcher(vigil_remediator *rem, vigil_action_dispatcher *
 
 int vigil_remediator_options_init(vigil_remediator_options *opts, unsigned int version)
 {
-    if (!opts || version != VIGIL_REMEDIATOR_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "remediator options: unsupported version %u",
-                                version);
+    if (!opts)
+        return vigil__error_set(VIGIL_EINVAL, "remediator options: NULL");
+    if (vigil__version_check("remediator options", version, VIGIL_REMEDIATOR_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_remediator_options d = VIGIL_REMEDIATOR_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
@@ -1095,9 +1096,8 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
     *out = NULL;
     if (!opts)
         opts = &dflt;
-    if (opts->version != VIGIL_REMEDIATOR_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "remediator options: unsupported version %u",
-                                opts->version);
+    if (vigil__version_check("remediator options", opts->version, VIGIL_REMEDIATOR_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     if (opts->window_ms < 0 || opts->rate_burst < 0 || opts->max_skew_s < 0 ||
         opts->tick_interval_ms < 0 || opts->hub_backoff_ms < 0 || opts->hub_timeout_ms < 0)
         return vigil__error_set(VIGIL_EINVAL, "remediator options: negative duration or rate");

@@ -58,10 +58,9 @@ static int check_text(const char *what, const char *s, size_t max, int required)
 
 static int check_version(const char *what, unsigned int version, unsigned int current)
 {
-    if (version == 0 || version > current)
-        return vigil__error_set(VIGIL_EINVAL, "store: %s version %u is not supported (1..%u)", what,
-                                version, current);
-    return VIGIL_OK;
+    char label[64];
+    snprintf(label, sizeof(label), "store %s", what);
+    return vigil__version_check(label, version, current);
 }
 
 /* Makes sure a failing backend call leaves a message behind. */
@@ -100,9 +99,8 @@ int vigil_store_options_init(vigil_store_options *opts, unsigned int version)
 {
     if (!opts)
         return vigil__error_set(VIGIL_EINVAL, "store options: NULL");
-    if (version == 0 || version > VIGIL_STORE_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "store options: version %u is not supported",
-                                version);
+    if (vigil__version_check("store options", version, VIGIL_STORE_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_store_options d = VIGIL_STORE_OPTIONS_INIT;
     d.version = version;
     memcpy(opts, &d, options_size(version));

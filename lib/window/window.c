@@ -46,9 +46,8 @@ int vigil_window_options_init(vigil_window_options *opts, unsigned int version)
 {
     if (!opts)
         return vigil__error_set(VIGIL_EINVAL, "window options: NULL");
-    if (version != VIGIL_WINDOW_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "window options: version %u is not supported",
-                                version);
+    if (vigil__version_check("window options", version, VIGIL_WINDOW_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_window_options d = VIGIL_WINDOW_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
@@ -58,9 +57,8 @@ int vigil__window_resolve(vigil_window_options *o, const vigil_window_options *i
 {
     vigil_window_options d = VIGIL_WINDOW_OPTIONS_INIT;
     if (in) {
-        if (in->version == 0 || in->version > VIGIL_WINDOW_OPTIONS_VERSION)
-            return vigil__error_set(VIGIL_EINVAL, "window options: version %u is not supported",
-                                    in->version);
+        if (vigil__version_check("window options", in->version, VIGIL_WINDOW_OPTIONS_VERSION))
+            return VIGIL_EVERSION;
         d = *in;
     }
     if (d.max_age_ms < 0)

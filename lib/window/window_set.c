@@ -31,9 +31,8 @@ int vigil_window_set_options_init(vigil_window_set_options *opts, unsigned int v
 {
     if (!opts)
         return vigil__error_set(VIGIL_EINVAL, "window set options: NULL");
-    if (version != VIGIL_WINDOW_SET_OPTIONS_VERSION)
-        return vigil__error_set(VIGIL_EINVAL, "window set options: version %u is not supported",
-                                version);
+    if (vigil__version_check("window set options", version, VIGIL_WINDOW_SET_OPTIONS_VERSION))
+        return VIGIL_EVERSION;
     vigil_window_set_options d = VIGIL_WINDOW_SET_OPTIONS_INIT;
     *opts = d;
     return VIGIL_OK;
@@ -46,9 +45,9 @@ int vigil_window_set_new(vigil_window_set **out, const vigil_window_set_options 
     *out = NULL;
     vigil_window_set_options o = VIGIL_WINDOW_SET_OPTIONS_INIT;
     if (opts) {
-        if (opts->version == 0 || opts->version > VIGIL_WINDOW_SET_OPTIONS_VERSION)
-            return vigil__error_set(VIGIL_EINVAL, "window set options: version %u is not supported",
-                                    opts->version);
+        if (vigil__version_check("window set options", opts->version,
+                                 VIGIL_WINDOW_SET_OPTIONS_VERSION))
+            return VIGIL_EVERSION;
         o = *opts;
     }
     if (o.window.version == 0) /* embedded: the layout of this options version */

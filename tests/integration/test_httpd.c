@@ -172,7 +172,11 @@ START_TEST(options_refused)
 {
     vigil_httpd_options o;
     ck_assert_int_eq(vigil_httpd_options_init(&o, VIGIL_HTTPD_OPTIONS_VERSION), VIGIL_OK);
-    ck_assert_int_eq(vigil_httpd_options_init(&o, 0), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_httpd_options_init(&o, 0), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION,
+                    "httpd options: version 0 is not supported (this library reads version 1)");
+    ck_assert_int_eq(vigil_httpd_options_init(NULL, 1), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "httpd options: NULL");
     vigil_api *api = NULL;
     ck_assert_int_eq(vigil_api_new(&api, NULL), VIGIL_OK);
     static const char *bad[] = {"nonsense",      "127.0.0.1", "127.0.0.1:99999",
@@ -233,9 +237,29 @@ START_TEST(options_refused)
     bo.logger = test_logger();
     ck_assert_int_eq(vigil_httpd_new(&h, api, &bo), VIGIL_OK);
     ck_assert_int_eq(vigil_httpd_start(h), VIGIL_ENETWORK);
-    vt_assert_error(VIGIL_ENETWORK, "httpd: cannot listen on 127.0.0.1:");
+    char want[128];
+    snprintf(want, sizeof(want), "httpd: cannot listen on %s: %s", busy, strerror(EADDRINUSE));
+    ck_assert_str_eq(vigil_error_last()->message, want);
+    ck_assert_int_eq(vigil_error_last()->code, VIGIL_ENETWORK);
     vigil_httpd_free(h);
     srv_stop(&s);
+    /* a port bound (not even listening) by a plain socket of another owner */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    socklen_t sl = sizeof(sa);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(busy, sizeof(busy), "127.0.0.1:%d", ntohs(sa.sin_port));
+    ck_assert_int_eq(vigil_httpd_new(&h, api, &bo), VIGIL_OK);
+    ck_assert_int_eq(vigil_httpd_start(h), VIGIL_ENETWORK);
+    snprintf(want, sizeof(want), "httpd: cannot listen on %s: Address already in use", busy);
+    ck_assert_str_eq(vigil_error_last()->message, want);
+    vigil_httpd_free(h);
+    close(fd);
     vigil_api_free(api);
 }
 END_TEST

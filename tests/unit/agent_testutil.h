@@ -270,7 +270,7 @@ static inline vigil_agent_stats stats(const vigil_agent *a)
     vigil_agent_stats bad_stats = VIGIL_AGENT_STATS_INIT;
     bad_stats.version = 0;
     ck_assert_int_eq(vigil_agent_stats_get(a, &bad_stats), VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "agent stats: unsupported version 0");
+    vt_assert_error(VIGIL_EVERSION, "agent stats: version 0 is not supported");
     return s;
 }
 

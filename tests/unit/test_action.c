@@ -125,7 +125,8 @@ START_TEST(registry_options_checked)
 {
     vigil_action_registry *r = (void *)1;
     vigil_action_registry_options o;
-    ck_assert_int_eq(vigil_action_registry_options_init(&o, 99), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_action_registry_options_init(&o, 99), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "action registry options: version 99 is not supported");
     ck_assert_int_eq(vigil_action_registry_options_init(&o, VIGIL_ACTION_REGISTRY_OPTIONS_VERSION),
                      VIGIL_OK);
     o.base_dir = "relative/dir";
@@ -134,7 +135,8 @@ START_TEST(registry_options_checked)
     ck_assert_ptr_null(r);
     o.base_dir = NULL;
     o.version = 2;
-    ck_assert_int_eq(vigil_action_registry_new(&r, &o), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_action_registry_new(&r, &o), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "action registry options: version 2 is not supported");
     ck_assert_int_eq(vigil_action_registry_new(&r, NULL), VIGIL_OK);
     ck_assert_uint_eq(vigil_action_registry_count(r), 0);
     ck_assert_int_eq(vigil_action_registry_add_builtins(r), VIGIL_OK);
@@ -145,7 +147,9 @@ START_TEST(registry_options_checked)
     vigil_action_exec_options eo;
     ck_assert_int_eq(vigil_action_exec_options_init(&eo, VIGIL_ACTION_EXEC_OPTIONS_VERSION),
                      VIGIL_OK);
-    ck_assert_int_eq(vigil_action_exec_options_init(&eo, 0), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_action_exec_options_init(&eo, 0), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "action exec options: version 0 is not supported");
+    ck_assert_int_eq(vigil_action_exec_options_init(NULL, 1), VIGIL_EINVAL);
 }
 END_TEST
 
@@ -250,6 +254,12 @@ START_TEST(custom_type_registered_from_outside)
     ck_assert_int_eq(g_payload_freed, 6);
     ck_assert_int_eq(vigil_action_register(r, NULL), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "action type: the type is NULL");
+    /* a built-in name is refused, in a registry without the built-ins too */
+    bad = t;
+    bad.name = "exec";
+    ck_assert_int_eq(vigil_action_register(r, &bad), VIGIL_EEXISTS);
+    vt_assert_error(VIGIL_EEXISTS, "action type \"exec\" is built in");
+    ck_assert_int_eq(g_payload_freed, 7);
 
     vigil_config *cfg =
         at_load("actions:\n  - {name: hi, type: greet, greeting: salut, timeout: 2s}\n");
@@ -278,7 +288,7 @@ START_TEST(custom_type_registered_from_outside)
     ck_assert_uint_eq(vigil_action_registry_count(r), 1);
     vigil_config_free(cfg);
     vigil_action_registry_free(r);
-    ck_assert_int_eq(g_payload_freed, 7);
+    ck_assert_int_eq(g_payload_freed, 8);
 }
 END_TEST
 
@@ -471,10 +481,10 @@ START_TEST(info_and_find_describe_actions)
     ck_assert_int_eq(vigil_action_registry_info(r, 2, &info), VIGIL_ENOTFOUND);
     info.version = 0;
     ck_assert_int_eq(vigil_action_registry_info(r, 0, &info), VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "vigil_action_registry_info: info version 0 is not supported");
+    vt_assert_error(VIGIL_EVERSION, "action info: version 0 is not supported");
     info.version = VIGIL_ACTION_INFO_VERSION + 1;
     ck_assert_int_eq(vigil_action_registry_find(r, "note", &info), VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "vigil_action_registry_find: info version 2 is not supported");
+    vt_assert_error(VIGIL_EVERSION, "action info: version 2 is not supported");
     vigil_action_registry_free(r);
 }
 END_TEST
@@ -1018,8 +1028,10 @@ START_TEST(validate_is_the_allowlist_guard)
     ck_assert_str_eq(res.reason, "not_allowed");
     ck_assert_int_eq(vigil_action_registry_validate(r, &rq, NULL), VIGIL_EPERM);
     rq.version = 0;
-    ck_assert_int_eq(vigil_action_registry_validate(r, &rq, &res), VIGIL_EINVAL);
-    ck_assert_int_eq(vigil_action_registry_execute(r, &rq, NULL, &res), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_action_registry_validate(r, &rq, &res), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "action request: version 0 is not supported");
+    ck_assert_int_eq(vigil_action_registry_execute(r, &rq, NULL, &res), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "action request: version 0 is not supported");
     vigil_action_result_clear(&res);
     vigil_action_registry_free(r);
 }

@@ -170,12 +170,12 @@ START_TEST(bad_options)
 {
     vigil_agent *a = NULL;
     vigil_agent_options o;
-    ck_assert_int_eq(vigil_agent_options_init(&o, 42), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "unsupported version 42");
+    ck_assert_int_eq(vigil_agent_options_init(&o, 42), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "agent options: version 42 is not supported");
     o = test_opts();
     o.version = 5;
-    ck_assert_int_eq(vigil_agent_new(&a, NULL, &o), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "unsupported version 5");
+    ck_assert_int_eq(vigil_agent_new(&a, NULL, &o), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "agent options: version 5 is not supported");
     o = test_opts();
     o.offline = 1;
     ck_assert_int_eq(vigil_agent_new(NULL, NULL, &o), VIGIL_EINVAL);

@@ -234,8 +234,20 @@ START_TEST(registry_refuses_bad_types_and_frees_payload)
     ck_assert_int_eq(ctl.payload_free, 8);
     t.name = "cpu";
     ck_assert_int_eq(vigil_collector_register(g_reg, &t), VIGIL_EEXISTS);
-    vt_assert_error(VIGIL_EEXISTS, "collector type \"cpu\" is already registered");
+    vt_assert_error(VIGIL_EEXISTS, "collector type \"cpu\" is built in");
     ck_assert_int_eq(ctl.payload_free, 9);
+    /* refused in a registry without the built-ins too: they would shadow it */
+    vigil_collector_registry *empty;
+    ck_assert_int_eq(vigil_collector_registry_new(&empty), VIGIL_OK);
+    t = fake_type(&ctl);
+    t.name = "exec";
+    ck_assert_int_eq(vigil_collector_register(empty, &t), VIGIL_EEXISTS);
+    vt_assert_error(VIGIL_EEXISTS, "collector type \"exec\" is built in");
+    ck_assert_int_eq(ctl.payload_free, 10);
+    ck_assert_uint_eq(vigil_collector_registry_count(empty), 0);
+    ck_assert_int_eq(vigil_collector_registry_add_builtins(NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "vigil_collector_registry_add_builtins: NULL registry");
+    vigil_collector_registry_free(empty);
     /* A good one is copied, name included: its payload is freed with the registry. */
     char name[8] = "fake";
     t = fake_type(&ctl);
@@ -248,10 +260,10 @@ START_TEST(registry_refuses_bad_types_and_frees_payload)
     ck_assert_str_eq(got->name, "fake");
     ck_assert_ptr_eq(got->payload, &ctl);
     ck_assert_ptr_eq(got->collect, fake_collect);
-    ck_assert_int_eq(ctl.payload_free, 9);
+    ck_assert_int_eq(ctl.payload_free, 10);
     vigil_collector_registry_free(g_reg);
     g_reg = NULL;
-    ck_assert_int_eq(ctl.payload_free, 10);
+    ck_assert_int_eq(ctl.payload_free, 11);
 }
 END_TEST
 
@@ -280,8 +292,11 @@ START_TEST(listing_follows_the_fallback_as_lookup_does)
     ck_assert_int_eq(vigil_collector_registry_add_builtins(own), VIGIL_OK);
     vigil_collector_type t = fake_type(&theirs);
     ck_assert_int_eq(vigil_collector_register(embedder, &t), VIGIL_OK);
-    t.name = "cpu"; /* shadowed by the built-in */
-    ck_assert_int_eq(vigil_collector_register(embedder, &t), VIGIL_OK);
+    t.name = "cpu"; /* refused: the built-in would shadow it */
+    ck_assert_int_eq(vigil_collector_register(embedder, &t), VIGIL_EEXISTS);
+    vt_assert_error(VIGIL_EEXISTS, "collector type \"cpu\" is built in");
+    ck_assert_int_eq(theirs.payload_free, 1);
+    t = fake_type(&theirs);
     t.name = "extra";
     ck_assert_int_eq(vigil_collector_register(embedder, &t), VIGIL_OK);
     vigil__collector_registry_set_fallback(own, embedder);
@@ -299,8 +314,8 @@ START_TEST(listing_follows_the_fallback_as_lookup_does)
     ck_assert_ptr_ne(vigil_collector_registry_lookup(own, "cpu")->payload, &theirs);
     ck_assert_ptr_eq(vigil_collector_registry_lookup(own, "extra")->payload, &theirs);
     /* the fallback lists its own types only */
-    ck_assert_uint_eq(vigil_collector_registry_count(embedder), 3);
-    ck_assert_str_eq(vigil_collector_registry_name_at(embedder, 1), "cpu");
+    ck_assert_uint_eq(vigil_collector_registry_count(embedder), 2);
+    ck_assert_str_eq(vigil_collector_registry_name_at(embedder, 1), "extra");
     /* registration sees the registry's own types: `fake` may be added here too */
     t = fake_type(&mine);
     ck_assert_int_eq(vigil_collector_register(own, &t), VIGIL_OK);
@@ -310,7 +325,7 @@ START_TEST(listing_follows_the_fallback_as_lookup_does)
     ck_assert_ptr_eq(vigil_collector_registry_lookup(own, "fake")->payload, &mine);
     vigil_collector_registry_free(own);
     ck_assert_int_eq(mine.payload_free, 1);
-    ck_assert_int_eq(theirs.payload_free, 0);
+    ck_assert_int_eq(theirs.payload_free, 1);
     vigil_collector_registry_free(embedder);
     ck_assert_int_eq(theirs.payload_free, 3);
 }
@@ -364,7 +379,11 @@ START_TEST(instance_tags_schedule_and_accessors)
     ck_assert_int_eq(vigil_collector_interval(c), 10000);
     vigil_collector_free(c);
     vigil_collector_free(NULL);
-    ck_assert_int_eq(vigil_collector_options_init(&o, 99), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_collector_options_init(&o, 99), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "collector options: version 99 is not supported (this library "
+                                    "reads version 1)");
+    ck_assert_int_eq(vigil_collector_options_init(&o, 0), VIGIL_EVERSION);
+    ck_assert_int_eq(vigil_collector_options_init(NULL, 1), VIGIL_EINVAL);
     close_fake();
 }
 END_TEST
@@ -533,8 +552,8 @@ START_TEST(config_errors_shared_keys)
     ck_assert_int_eq(vigil_collector_new(NULL, g_reg, entry("{type: cpu}"), NULL), VIGIL_EINVAL);
     vigil_collector_options o = quiet_opts();
     o.version = 7;
-    ck_assert_int_eq(vigil_collector_new(&c, g_reg, entry("{type: cpu}"), &o), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "bad version 7");
+    ck_assert_int_eq(vigil_collector_new(&c, g_reg, entry("{type: cpu}"), &o), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "collector options: version 7 is not supported");
     /* A scalar where a map is expected. */
     ck_assert_int_eq(vigil_collector_new(&c, g_reg, entry("cpu"), NULL), VIGIL_ETYPE);
     /* A type's own create error is passed through, located. */

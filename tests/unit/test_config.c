@@ -93,14 +93,15 @@ START_TEST(options_init_and_versions)
     ck_assert_uint_eq(o.version, VIGIL_CONFIG_OPTIONS_VERSION);
     ck_assert_uint_eq(o.max_file_size, 0);
     ck_assert_ptr_null(o.getenv);
-    ck_assert_int_eq(vigil_config_options_init(&o, 99), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "unsupported version 99");
+    ck_assert_int_eq(vigil_config_options_init(&o, 99), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION,
+                    "config options: version 99 is not supported (this library reads version 1)");
     ck_assert_int_eq(vigil_config_options_init(NULL, 1), VIGIL_EINVAL);
 
     vigil_config_options init = VIGIL_CONFIG_OPTIONS_INIT;
     ck_assert_uint_eq(init.version, VIGIL_CONFIG_OPTIONS_VERSION);
     init.version = 7;
-    load_fail("a: 1", &init, VIGIL_EINVAL, "unsupported version 7");
+    load_fail("a: 1", &init, VIGIL_EVERSION, "config options: version 7 is not supported");
 
     vigil_config *c = (vigil_config *)1;
     ck_assert_int_eq(vigil_config_load_string(&c, NULL, 3, NULL, NULL), VIGIL_EINVAL);
@@ -764,6 +765,10 @@ START_TEST(config_error_is_located)
     ck_assert_ptr_null(vigil_error_last()->file);
     ck_assert_int_eq(vigil_error_set_at(VIGIL_EVALUE, url, NULL), VIGIL_EVALUE);
     ck_assert_str_eq(vigil_error_last()->message, "t.yaml:2:8: hub.url: invalid value");
+    /* a located error with code 0 is no success either */
+    ck_assert_int_eq(vigil_error_set_at(0, url, "scheme \"ftp\" is not supported"), VIGIL_ERROR);
+    assert_located(VIGIL_ERROR, "t.yaml:2:8: hub.url: scheme \"ftp\" is not supported", "t.yaml", 2,
+                   8);
     vigil_config_free(c);
 }
 END_TEST
@@ -786,6 +791,16 @@ START_TEST(plain_error_setter)
     big[1125] = '\0';
     ck_assert_int_eq(vigil_error_set(VIGIL_EVALUE, big), VIGIL_EVALUE);
     ck_assert_uint_eq(strlen(vigil_error_last()->message), 1022);
+    /* 0 or a positive code is no failure: VIGIL_ERROR is recorded and returned */
+    ck_assert_int_eq(vigil_error_set(0, "the probe failed"), VIGIL_ERROR);
+    ck_assert_int_eq(vigil_error_last()->code, VIGIL_ERROR);
+    ck_assert_str_eq(vigil_error_last()->message, "the probe failed");
+    ck_assert_int_eq(vigil_error_set(7, NULL), VIGIL_ERROR);
+    ck_assert_int_eq(vigil_error_last()->code, VIGIL_ERROR);
+    ck_assert_str_eq(vigil_error_last()->message, "error");
+    ck_assert_int_eq(vigil_error_set_at(0, NULL, "bare"), VIGIL_ERROR);
+    ck_assert_int_eq(vigil_error_last()->code, VIGIL_ERROR);
+    ck_assert_str_eq(vigil_error_last()->message, "bare");
 }
 END_TEST
 

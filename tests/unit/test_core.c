@@ -97,8 +97,8 @@ END_TEST
 START_TEST(allocator_rejects_bad_hooks)
 {
     vigil_allocator a = {99, NULL, NULL, NULL, NULL};
-    ck_assert_int_eq(vigil_allocator_set(&a), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "unsupported version 99");
+    ck_assert_int_eq(vigil_allocator_set(&a), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "allocator: version 99 is not supported");
     a.version = VIGIL_ALLOCATOR_VERSION;
     ck_assert_int_eq(vigil_allocator_set(&a), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "required");

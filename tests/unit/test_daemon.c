@@ -244,7 +244,8 @@ START_TEST(attach_remediator_arguments)
     /* the remediator's own errors come through, and nothing is attached */
     vigil_remediator_options bad = VIGIL_REMEDIATOR_OPTIONS_INIT;
     bad.version = 99;
-    ck_assert_int_lt(vigil_hub_attach_remediator(hub, &bad, &rem), 0);
+    ck_assert_int_eq(vigil_hub_attach_remediator(hub, &bad, &rem), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "remediator options: version 99 is not supported");
     ck_assert_ptr_null(rem);
     vigil_hub_free(hub);
 }

@@ -191,7 +191,8 @@ START_TEST(options_and_bad_store)
     vigil_hub_options o;
     ck_assert_int_eq(vigil_hub_options_init(&o, VIGIL_HUB_OPTIONS_VERSION), VIGIL_OK);
     ck_assert_ptr_null(o.store_url);
-    ck_assert_int_eq(vigil_hub_options_init(&o, 3), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_hub_options_init(&o, 3), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "hub options: version 3 is not supported");
     vigil_hub *hub = NULL;
     o.store_url = "postgresql://db/vigil";
     ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_EUNSUPPORTED);
@@ -243,7 +244,7 @@ START_TEST(ingest_commits_and_feeds_windows)
     vigil_hub_ingest_result bad_res = VIGIL_HUB_INGEST_RESULT_INIT;
     bad_res.version = VIGIL_HUB_INGEST_RESULT_VERSION + 1;
     ck_assert_int_eq(vigil_hub_ingest(hub, b, &bad_res), VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "hub ingest: result version 2 is not supported");
+    vt_assert_error(VIGIL_EVERSION, "hub ingest result: version 2 is not supported");
     ck_assert_uint_eq(st.samples, 3);
     ck_assert_uint_eq(st.batches, 1);
     ck_assert_uint_eq(st.duplicates, 2);

@@ -227,8 +227,8 @@ START_TEST(result_function_codes)
     vt_assert_error(VIGIL_EINVAL, "target: required");
     req.target = "demo";
     req.version = 9;
-    ck_assert_int_eq(vigil_hub_action_request(hub, &req, &id), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "unsupported version 9");
+    ck_assert_int_eq(vigil_hub_action_request(hub, &req, &id), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "hub action request: version 9 is not supported");
     /* a dispatcher that refuses: the request is recorded as failed */
     req.version = VIGIL_ACTION_REQUEST_VERSION;
     rec.refuse = VIGIL_EOVERLOADED;
@@ -1263,7 +1263,7 @@ START_TEST(reload_policies_keeps_state_and_refuses_bad_sets)
     ck_assert_int_eq(vigil_hub_reload_policies(hub, NULL, NULL), VIGIL_EINVAL);
     res.version = 99;
     ck_assert_int_eq(vigil_hub_reload_policies(hub, &o, &res), VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "result version 99 is not supported");
+    vt_assert_error(VIGIL_EVERSION, "hub reload policies result: version 99 is not supported");
     /* the request of the dropped rule still gets its result (the ledger
      * records it; the engine no longer knows the id) */
     rec_done(&rec, 0, VIGIL_ACTION_FAILED, "test");

@@ -713,7 +713,8 @@ START_TEST(decode_options)
     ck_assert_int_eq(vigil_batch_decode_options_init(&o, VIGIL_BATCH_DECODE_OPTIONS_VERSION),
                      VIGIL_OK);
     ck_assert_uint_eq(o.max_metrics, 0);
-    ck_assert_int_eq(vigil_batch_decode_options_init(&o, 99), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_batch_decode_options_init(&o, 99), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "decode options: version 99 is not supported");
     ck_assert_int_eq(vigil_batch_decode_options_init(NULL, 1), VIGIL_EINVAL);
 
     vigil_batch_decode_options_init(&o, VIGIL_BATCH_DECODE_OPTIONS_VERSION);
@@ -732,8 +733,8 @@ START_TEST(decode_options)
     ck_assert_int_eq(vigil_batch_decode_json(b, j, strlen(j), &o), VIGIL_EINVAL);
     o.default_ts_ms = 0;
     o.version = 2;
-    ck_assert_int_eq(vigil_batch_decode_json(b, j, strlen(j), &o), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "unsupported version 2");
+    ck_assert_int_eq(vigil_batch_decode_json(b, j, strlen(j), &o), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "decode options: version 2 is not supported");
     ck_assert_int_eq(vigil_batch_decode_json(NULL, j, strlen(j), NULL), VIGIL_EINVAL);
     ck_assert_int_eq(vigil_batch_decode_json(b, NULL, 3, NULL), VIGIL_EINVAL);
     vigil_batch_free(b);

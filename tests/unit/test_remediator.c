@@ -855,7 +855,9 @@ START_TEST(dispatcher_and_bad_submits)
 
     ck_assert_int_eq(vigil_remediator_new(NULL, &o), VIGIL_EINVAL);
     o.version = 99;
-    ck_assert_int_eq(vigil_remediator_new(&rem, &o), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_remediator_new(&rem, &o), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "remediator options: version 99 is not supported (this "
+                                    "library reads version 1)");
     o = base_opts(dir);
     o.store_url = "sqlite:///nonexistent-dir-x/a.db?synchronous=normal";
     ck_assert_int_eq(vigil_remediator_new(&rem, &o), VIGIL_EINVAL);
@@ -874,7 +876,8 @@ START_TEST(dispatcher_and_bad_submits)
                      VIGIL_OK);
     ck_assert_int_eq(oi.cooldown_ms, 0); /* all zero: the defaults */
     ck_assert_int_eq(oi.max_concurrent, 0);
-    ck_assert_int_eq(vigil_remediator_options_init(&oi, 7), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_remediator_options_init(&oi, 7), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "remediator options: version 7 is not supported");
 }
 END_TEST
 

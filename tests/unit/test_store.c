@@ -216,8 +216,9 @@ START_TEST(open_bad_urls_and_options)
 
     vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
     o.version = 9;
-    ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "options version 9");
+    ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION,
+                    "store options: version 9 is not supported (this library reads version 2)");
     o.version = VIGIL_STORE_OPTIONS_VERSION;
     o.busy_timeout_ms = -1;
     ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_EINVAL);
@@ -226,8 +227,12 @@ START_TEST(open_bad_urls_and_options)
     o.synchronous = (vigil_store_sync)5;
     ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "unknown synchronous mode 5");
-    ck_assert_int_eq(vigil_store_options_init(&o, VIGIL_STORE_OPTIONS_VERSION + 1), VIGIL_EINVAL);
-    ck_assert_int_eq(vigil_store_options_init(&o, 0), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_store_options_init(&o, VIGIL_STORE_OPTIONS_VERSION + 1), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION,
+                    "store options: version 3 is not supported (this library reads version 2)");
+    ck_assert_int_eq(vigil_store_options_init(&o, 0), VIGIL_EVERSION);
+    /* an older version is accepted: 1..current */
+    ck_assert_int_eq(vigil_store_options_init(&o, 1), VIGIL_OK);
     ck_assert_int_eq(vigil_store_options_init(NULL, 1), VIGIL_EINVAL);
 
     /* A directory is not a database. */
@@ -622,8 +627,8 @@ START_TEST(query_validation)
     vt_assert_error(VIGIL_EINVAL, "unknown aggregate 17");
     q = (vigil_store_query)VIGIL_STORE_QUERY_INIT;
     q.version = 5;
-    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "query version 5");
+    ck_assert_int_eq(vigil_store_query_run(st, &q, point_cb, &c), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "store query: version 5 is not supported");
     q.version = VIGIL_STORE_QUERY_VERSION;
     vigil_store_matcher m[VIGIL_STORE_MATCHERS_MAX + 1];
     for (int i = 0; i <= VIGIL_STORE_MATCHERS_MAX; i++)
@@ -965,8 +970,8 @@ START_TEST(action_ledger)
     ck_assert_int_eq(vigil_store_action_list(st, &f, action_cb, &c), VIGIL_OK);
     ck_assert_str_eq(c.out, "act-1:demo:succeeded;");
     f.version = 0;
-    ck_assert_int_eq(vigil_store_action_list(st, &f, action_cb, &c), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "filter version 0");
+    ck_assert_int_eq(vigil_store_action_list(st, &f, action_cb, &c), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "store filter: version 0 is not supported");
 
     /* Bad input. */
     vigil_store_action bad = {0};
@@ -1408,8 +1413,8 @@ START_TEST(retention_in_chunks)
     ck_assert_uint_eq(r.samples_deleted, 1000);
 
     o.version = 0;
-    ck_assert_int_eq(vigil_store_retain(st, 0, &o, &r), VIGIL_EINVAL);
-    vt_assert_error(VIGIL_EINVAL, "retention options version 0");
+    ck_assert_int_eq(vigil_store_retain(st, 0, &o, &r), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "store retention options: version 0 is not supported");
     ck_assert_int_eq(vigil_store_retain(NULL, 0, NULL, NULL), VIGIL_EINVAL);
     vigil_batch_free(b);
     vigil_store_close(st);

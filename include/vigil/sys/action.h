@@ -90,7 +90,7 @@ typedef struct vigil_action_type {
     void *payload;
     /** Optional. Frees @c payload when the registry is freed, or at once
      * when registration fails. */
-    void (*payload_free)(void *payload);
+    vigil_free_cb payload_free;
     /** NULL-terminated list of the config keys this type accepts besides the
      * common ones (name, type, targets, timeout, dry_run, approval, params);
      * any other key is refused with VIGIL_EUNKNOWNKEY. NULL: none. */
@@ -153,7 +153,8 @@ typedef struct vigil_action_type {
  * @return VIGIL_OK; VIGIL_EINVAL (NULL registry or type, missing create or
  *         execute); VIGIL_EVERSION (a version other than
  *         VIGIL_ACTION_TYPE_VERSION); VIGIL_ENAME (bad name); VIGIL_EEXISTS
- *         (a type of that name is registered); VIGIL_ENOMEM.
+ *         (a type of that name is registered, or built in: "action type
+ *         \"exec\" is built in"); VIGIL_ENOMEM.
  * Not thread-safe with other calls on the registry.
  * @since 0.2.0
  */

@@ -90,7 +90,7 @@ struct vigil_collector_type {
     void *payload;
     /** Optional. Frees @c payload when the registry is freed, or at once when
      *  registration fails. */
-    void (*payload_free)(void *payload);
+    vigil_free_cb payload_free;
     unsigned int flags; /**< VIGIL_COLLECTOR_* flags */
     /** NULL-terminated list of the type's own config keys, or NULL for none. */
     const char *const *keys;
@@ -137,8 +137,8 @@ struct vigil_collector_type {
  * @return VIGIL_OK; VIGIL_EINVAL (NULL registry or type, missing create,
  *         collect or destroy, poll_fd without on_event); VIGIL_EVERSION (a
  *         version other than VIGIL_COLLECTOR_TYPE_VERSION); VIGIL_ENAME (bad
- *         name); VIGIL_EEXISTS (a type of that name is registered);
- *         VIGIL_ENOMEM.
+ *         name); VIGIL_EEXISTS (a type of that name is registered, or
+ *         built in: "collector type \"cpu\" is built in"); VIGIL_ENOMEM.
  * Not thread-safe against other calls on the same registry.
  * @since 0.2.0
  */

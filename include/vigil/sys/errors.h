@@ -7,7 +7,8 @@
  * as the calling thread's last error (vigil_error_last()) with one of these
  * two functions; the library reports that message (an error sample, a
  * located configuration error, a failed action, a store error). Both return
- * @p code, so a plug-in writes
+ * the code they record (VIGIL_ERROR in place of a code of 0 or more, which is
+ * no failure), so a plug-in writes
  *
  *   return vigil_error_set(VIGIL_EIO, "cannot read the sensor");
  *   return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(config, "url"),
@@ -32,10 +33,13 @@ extern "C" {
 /**
  * Records @p code and @p message as the calling thread's last error. The
  * error carries no location (file NULL, line and column 0).
- * @param code a negative vigil_status (VIGIL_EIO, VIGIL_EPERM, ...).
+ * @param code a negative vigil_status (VIGIL_EIO, VIGIL_EPERM, ...). A code
+ *        of 0 or more is no failure code: VIGIL_ERROR is recorded and
+ *        returned in its place, so that `return vigil_error_set(...)` never
+ *        reports success.
  * @param message copied, clipped to 1 KiB on a character boundary of the
- *        copy; NULL: vigil_strerror(@p code).
- * @return @p code.
+ *        copy; NULL: vigil_strerror() of the recorded code.
+ * @return @p code, or VIGIL_ERROR when @p code is 0 or more.
  * Thread-safe. @since 0.2.0
  */
 VIGIL_EXTERN(int) vigil_error_set(int code, const char *message);
@@ -46,10 +50,12 @@ VIGIL_EXTERN(int) vigil_error_set(int code, const char *message);
  * "file:line:col: path: message" (the path is left out for a document root,
  * a long path keeps its end), with the file, line and column also set in
  * vigil_error_last(). Use it while a type reads its configuration (create).
+ * @param code a negative vigil_status; 0 or more becomes VIGIL_ERROR, as in
+ *        vigil_error_set().
  * @param node where the bad value is (borrowed for the call); NULL records
  *        the bare message, as vigil_error_set() does.
- * @param message copied; NULL: vigil_strerror(@p code).
- * @return @p code.
+ * @param message copied; NULL: vigil_strerror() of the recorded code.
+ * @return @p code, or VIGIL_ERROR when @p code is 0 or more.
  * Thread-safe. @since 0.2.0
  */
 VIGIL_EXTERN(int) vigil_error_set_at(int code, const vigil_config_node *node, const char *message);

@@ -88,7 +88,7 @@ struct vigil_policy_type {
     void *payload;
     /** Optional. Frees @c payload when the registry is freed, or at once when
      * registration fails. */
-    void (*payload_free)(void *payload);
+    vigil_free_cb payload_free;
     /** NULL-terminated list of the type's own keys in the rule map, or NULL. */
     const char *const *keys;
 

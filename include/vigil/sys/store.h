@@ -53,7 +53,7 @@ struct vigil_store_type {
     void *payload;
     /** Optional. Frees @c payload when the registry is freed, or at once when
      * registration fails. */
-    void (*payload_free)(void *payload);
+    vigil_free_cb payload_free;
 
     /**
      * Opens a handle. @p url is the whole URL, @p rest what follows
