@@ -70,8 +70,9 @@
  * ticker runs the engine's timers every policy_interval_ms. A request of a
  * policy is recorded in the actions ledger ("pending") and handed to the
  * dispatcher: the built-in HTTP one (remediator_url; signed POST
- * /v1/execute from worker threads, retries with backoff on network errors and
- * 5xx, a 4xx is final) or one set with vigil_hub_set_dispatcher(). Every
+ * /v1/execute from worker threads, retries with backoff on network errors,
+ * 5xx, 429 and 408, any other 4xx is final) or one set with
+ * vigil_hub_set_dispatcher(). Every
  * result enters through vigil_hub_action_result().
  *
  * Decisions (GET /v1/decisions, "decision" events) name their policy,
@@ -227,8 +228,8 @@ typedef struct vigil_hub_options {
     /** One delivery, request to answer (the remediator answers once the
      * action has finished); 0: 5 minutes. */
     int64_t remediator_timeout_ms;
-    /** Deliveries of one request at most (network errors and 5xx are
-     * retried; a 4xx is final); 0: 5. */
+    /** Deliveries of one request at most (network errors, 5xx, 429 and 408
+     * are retried; any other 4xx is final); 0: 5. */
     unsigned int remediator_attempts;
     /** First retry delay, doubled per retry up to backoff_max, with jitter
      * (a delay d becomes a random value in [d/2, d]); 0: 500 ms and 30 s. */

@@ -1,10 +1,10 @@
 /* The hub's HTTP dispatcher: worker threads POST each action request to the
  * remediator's /v1/execute, signed with X-Vigil-Signature, and wait for the
  * answer (the remediator answers once the action has finished). Network
- * errors and 5xx are retried with capped exponential backoff and jitter, a
- * bounded number of times; a 4xx is final. A request id is delivered by one
- * worker at a time. Requests go through lib/http, one handle per worker, so
- * each worker keeps its connection to the remediator alive. */
+ * errors, 5xx, 429 and 408 are retried with capped exponential backoff and
+ * jitter, a bounded number of times; any other 4xx is final. A request id is
+ * delivered by one worker at a time. Requests go through lib/http, one handle
+ * per worker, so each worker keeps its connection to the remediator alive. */
 #include "core/cond.h"
 #include "crypto/crypto.h"
 #include "hub/dispatch.h"
@@ -188,7 +188,9 @@ static attempt_outcome attempt(worker *w, job *j, vigil_action_result *r, int64_
     char reason[32];
     snprintf(reason, sizeof(reason), "http_%ld", status);
     fail(r, reason, body, w->resp.body.size);
-    return status >= 500 ? RETRY : FINAL;
+    /* 5xx, 429 (the remediator's queue is full) and 408 say nothing about the
+     * request itself: deliver it again (its id makes that safe). */
+    return status >= 500 || status == 429 || status == 408 ? RETRY : FINAL;
 }
 
 /* Sleeps `ms` unless the dispatcher stops first; returns non-zero when stopping. */

@@ -311,6 +311,27 @@ START_TEST(dispatch_retries_503_then_succeeds)
 }
 END_TEST
 
+/* A remediator whose queue is full answers 429 (VIGIL_EOVERLOADED): that is
+ * no verdict on the request, which is delivered again with its id. */
+START_TEST(dispatch_retries_429_and_408)
+{
+    standin s;
+    int script[] = {429, 408, 200};
+    standin_start(&s, script, 3);
+    vigil_hub *hub = hub_to(s.url, SECRET, 4);
+    vigil_api *api = mount(hub);
+    char id[128];
+    manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
+    vigil_store_action *a = wait_action(hub, id, NULL);
+    ck_assert_str_eq(a->status, "succeeded");
+    vigil_store_action_free(a);
+    ck_assert_uint_eq(standin_requests(&s), 3);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    standin_stop(&s);
+}
+END_TEST
+
 START_TEST(dispatch_503_exhausts_attempts)
 {
     standin s;
@@ -496,6 +517,7 @@ static Suite *hub_dispatch_suite(void)
     tcase_add_checked_fixture(tc, db_url_reset, NULL);
     tcase_add_test(tc, dispatch_success_signed);
     tcase_add_test(tc, dispatch_retries_503_then_succeeds);
+    tcase_add_test(tc, dispatch_retries_429_and_408);
     tcase_add_test(tc, dispatch_503_exhausts_attempts);
     tcase_add_test(tc, dispatch_4xx_is_final);
     tcase_add_test(tc, dispatch_wrong_secret_refused);
