@@ -80,7 +80,8 @@ HELPER_BIN   := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 BENCH_SRC    := $(sort $(wildcard bench/*.c))
 BENCH_BIN    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib bins deps run test unit-test header-test check-abi abi-list check-deps lint bench valgrind fuzz fuzz-bins install uninstall clean
+.PHONY: all lib bins deps run test unit-test header-test check-abi abi-list check-deps lint bench valgrind fuzz fuzz-bins install uninstall clean \
+        bindings-lib bindings-test python-test go-test
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -173,6 +174,7 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c | $(DEPS_STAMP)
 test: deps
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SANITIZE=1 unit-test
 	@$(MAKE) --no-print-directory header-test check-abi
+	@$(MAKE) --no-print-directory bindings-test
 
 # Runs every unit suite; a failing suite fails the target after all have run.
 unit-test: $(UNIT_BIN) $(HELPER_BIN) bins
@@ -250,6 +252,28 @@ valgrind: deps
 	        --error-exitcode=99 $$t || failed=1; \
 	done; exit $$failed
 
+# ---- bindings ----------------------------------------------------------------
+
+# The Python (ctypes) and Go (cgo) bindings load a plain shared library: ctypes
+# cannot load the ASan build without preloading libasan, and Go's -race cannot
+# link it. bindings-lib builds one in build/shared with an uninstalled
+# pkg-config file (build/shared/pkgconfig/vigil.pc) naming the tree's headers.
+BINDINGS_BUILD := build/shared
+BINDINGS_TESTS := $(if $(wildcard bindings/python/pyproject.toml),python-test) \
+                  $(if $(wildcard bindings/go/go.mod),go-test)
+
+bindings-lib: deps
+	@$(MAKE) --no-print-directory BUILD=$(BINDINGS_BUILD) SANITIZE=0 lib $(BINDINGS_BUILD)/pkgconfig/vigil.pc
+
+$(BINDINGS_BUILD)/pkgconfig/vigil.pc: pkgconfig/vigil.pc.in Makefile
+	@mkdir -p $(@D)
+	$(Q)sed -e 's|@PREFIX@|$(CURDIR)|g' -e 's|@LIBDIR@|$(CURDIR)/$(BINDINGS_BUILD)/lib|g' \
+	    -e 's|@INCLUDEDIR@|$(CURDIR)/include|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@REQUIRES_PRIVATE@|$(PC_DEPS)|g' -e 's|@LIBS_PRIVATE@|$(RAW_DEPS)|g' $< > $@
+
+bindings-test: $(BINDINGS_TESTS)
+	@echo "bindings-test: $(if $(strip $(BINDINGS_TESTS)),$(strip $(BINDINGS_TESTS)) passed,no bindings yet)"
+
 # ---- fuzzing -----------------------------------------------------------------
 
 # libFuzzer needs clang and its runtime (gcc's sanitizer objects do not link
@@ -306,7 +330,7 @@ lint: deps
 # DEP_OWNERS is "<header pattern for grep -E>=<the folder that owns it>".
 DEP_OWNERS   := 'curl/=lib/http/' '(mbedtls|psa)/=lib/crypto/' 'zlib\.h=lib/gzip/' \
                 'sqlite3\.h=lib/store/' 'yaml\.h=lib/config/' 'microhttpd\.h=lib/httpd/' \
-                'git2(\.h|/)=lib/git/'
+                'git2(\.h|/)=lib/gitsync/'
 
 check-deps:
 	@bad=0; for rule in $(DEP_OWNERS); do \
