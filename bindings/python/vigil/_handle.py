@@ -80,8 +80,12 @@ class Handle:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, etype, evalue, tb):
+        try:
+            self.close()
+        except errors.VigilError:
+            if etype is None:
+                raise
         return False
 
     def __del__(self):
