@@ -187,3 +187,24 @@ def test_hub_policy_to_python_action_in_process(tmp_path, types):
             "scale_up", "checkout", "succeeded", "scaled checkout by 2")
         assert Scale.calls[0][:3] == ("scale_up", "checkout", {"count": "2"})
         assert rem.audit.verify().ok
+
+
+def test_audit_chain_on_a_store(tmp_path):
+    url = "sqlite://%s?synchronous=full" % (tmp_path / "audit.db")
+    with vigil.Store.open(url) as store:
+        with vigil.Audit(store, KEY) as audit:
+            assert audit.head() == (0, "")
+            seq, mac = audit.append("request", "a-1", '{"target":"checkout"}')
+            assert seq == 1 and len(mac) == 64
+            audit.append("result", "a-1", '{"status":"succeeded"}')
+            assert audit.verify() == vigil.AuditReport(True, 2, 0, "")
+            assert audit.verify(seq, mac).ok
+            with pytest.raises(vigil.JSONError):
+                audit.append("request", None, "{not json")
+            with pytest.raises(vigil.InvalidError):
+                audit.verify(1, "zz")
+        with vigil.Audit(store, b"another key, 16+ bytes") as wrong:
+            r = wrong.verify()
+            assert (r.ok, r.broken_at, r.reason) == (False, 1, "mac mismatch")
+        with pytest.raises(vigil.LimitError):
+            vigil.Audit(store, b"short")

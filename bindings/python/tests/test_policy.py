@@ -183,3 +183,19 @@ def test_verdict_and_desired_state():
     assert seen == [("r", T0, "replicas", 3.0, None)]
     assert len(requests) == 1
     assert requests[0].request.action == "scale" and requests[0].request.target == "api"
+
+
+def test_exception_on_the_hub_evaluator_thread_keeps_the_hub_running(tmp_path):
+    with vigil.PolicyTypes() as types:
+        reg = types.register(Exploding)
+        with vigil.Hub(store_url="sqlite://%s" % (tmp_path / "h.db"),
+                       policies="- {name: boom, kind: exploding, metric: m, action: a, "
+                       "target: t}\n", policy_types=types, clock=lambda: T0,
+                       log_level="off") as hub:
+            hub.start()
+            hub.evaluate([vigil.Metric("m", 5, T0)])
+            assert hub.engine_stats().policy_errors == 1
+            assert reg.errors == 1 and "ZeroDivisionError" in reg.last_error
+            hub.evaluate([vigil.Metric("m", 0.9, T0 + 1)])
+            assert [(a.action, a.target) for a in hub.actions()] == [("a", "t")]
+            assert hub.stats().samples == 2

@@ -159,7 +159,7 @@ class Registration:
         with self._lock:
             self.errors += 1
             self.last_error = msg
-        return lib.vigil_error_set(code, b(msg)[:1024])
+        return lib.vigil_error_set(code, b(msg))
 
     def __repr__(self):
         return "<vigil %s type %r errors=%d>" % (self.kind, self.name, self.errors)
