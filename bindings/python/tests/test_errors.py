@@ -6,7 +6,7 @@ import pytest
 
 import vigil
 from vigil import _lib, errors
-from conftest import PKG, ROOT, T0
+from conftest import PKG, ROOT
 
 
 def write(tmp_path, name, text):

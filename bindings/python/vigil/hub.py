@@ -7,9 +7,9 @@ import time
 
 from . import _lib
 from . import errors
-from ._handle import Buf, Handle, b, make_clock, make_logger, s
+from ._handle import Buf, Handle, b, make_clock, make_logger
 from .config import yaml_node
-from .engine import EngineOps, stats_of
+from .engine import EngineOps
 from .metrics import Batch
 from .plugins import ActionRequest
 from .remediator import Remediator
@@ -160,13 +160,7 @@ class Hub(EngineOps, Handle):
         rem._hub = self
         rem._types = action_types
         rem._keep = []
-        rem._started = True
-        rem._pending = {}
-        import threading
-
-        rem._pending_lock = threading.Lock()
-        if action_types is not None:
-            action_types._use()
+        rem._init_common()
         self._remediators.append(rem)
         return rem
 

@@ -1,7 +1,6 @@
 """Metrics (samples) and batches."""
 
 import ctypes
-import json
 import math
 
 from . import _lib
@@ -199,7 +198,3 @@ class Batch(Handle):
         if self.closed:
             return "<vigil.Batch closed>"
         return "<vigil.Batch %d metrics agent=%r id=%r>" % (len(self), self.agent, self.batch_id)
-
-
-def _json_loads(text):
-    return json.loads(text) if text else None

@@ -16,7 +16,6 @@ counted on the Registration (``errors``, ``last_error``).
 import collections
 import ctypes
 import itertools
-import math
 import threading
 
 from . import _lib
@@ -494,7 +493,7 @@ class Action:
         """Called when the configured action is dropped."""
 
 
-def _action_create(state_pp, config, ctx_p, ):
+def _action_create(state_pp, config, ctx_p):
     ctx = ctx_p.contents
     reg = _regs.get(ctx.type_payload)
     if reg is None:
@@ -707,7 +706,3 @@ class CollectorTypes(_Registry):
             return t
 
         return self._add(cls, name, keys, fill)
-
-
-def _isnan(x):
-    return isinstance(x, float) and math.isnan(x)

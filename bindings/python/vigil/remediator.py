@@ -133,30 +133,28 @@ class Remediator(Handle):
 
     _what = "remediator"
 
-    def __init__(self, _attach_to=None, **kw):
+    _hub = None  # the hub a remediator runs in (Hub.attach_remediator()), or None
+
+    def __init__(self, **kw):
         o, keep = remediator_options(**kw)
         self._keep = keep
         self._types = kw.get("action_types")
-        self._hub = _attach_to
         p = ctypes.c_void_p()
         try:
-            if _attach_to is not None:
-                errors.check(lib.vigil_hub_attach_remediator(_attach_to._h, ctypes.byref(o),
-                                                             ctypes.byref(p)))
-            else:
-                errors.check(lib.vigil_remediator_new(ctypes.byref(p), ctypes.byref(o)))
+            errors.check(lib.vigil_remediator_new(ctypes.byref(p), ctypes.byref(o)))
         finally:
             for c in keep:
                 if hasattr(c, "close"):
                     c.close()
         self._ptr = p.value
-        self._started = _attach_to is not None
+        self._init_common()
+        self._track()
+
+    def _init_common(self):
         self._pending = {}
         self._pending_lock = threading.Lock()
         if self._types is not None:
             self._types._use()
-        if _attach_to is None:
-            self._track()
 
     def _release(self, ptr):
         if self._hub is not None and not self._hub.closed:
@@ -170,7 +168,6 @@ class Remediator(Handle):
 
     def start(self):
         errors.check(lib.vigil_remediator_start(self._h))
-        self._started = True
 
     def stop(self):
         lib.vigil_remediator_stop(self._h)
