@@ -208,3 +208,53 @@ def test_audit_chain_on_a_store(tmp_path):
             assert (r.ok, r.broken_at, r.reason) == (False, 1, "mac mismatch")
         with pytest.raises(vigil.LimitError):
             vigil.Audit(store, b"short")
+
+
+def test_actions_run_concurrently_on_remediator_threads(tmp_path):
+    seen = []
+    lock = threading.Lock()
+    gate = threading.Barrier(3, timeout=20)
+
+    class Slow(vigil.Action):
+        name = "py_slow"
+
+        def execute(self, request, info):
+            gate.wait()  # three workers inside Python at once, or this times out
+            with lock:
+                seen.append((request.target, threading.get_ident()))
+            return "ok"
+
+    with vigil.ActionTypes() as types:
+        types.register(Slow)
+        with vigil.Remediator(store_url="sqlite://%s" % (tmp_path / "r.db"), audit_key=KEY,
+                              actions="- {name: slow, type: py_slow, targets: 't[0-9]+'}\n",
+                              action_types=types, max_concurrent=3, rate_per_s=vigil.DISABLED,
+                              log_level="error") as rem:
+            rem.start()
+            results = []
+            pend = [rem.submit("slow", "t%d" % i, callback=results.append) for i in range(3)]
+            got = [p.wait(30) for p in pend]
+            assert sorted(r.status for r in got) == ["succeeded"] * 3
+            assert sorted(t for t, _ in seen) == ["t0", "t1", "t2"]
+            assert len({tid for _, tid in seen}) == 3
+            assert threading.get_ident() not in {tid for _, tid in seen}
+
+
+def test_manual_request_through_the_hub(tmp_path, types):
+    with vigil.Hub(store_url="sqlite://%s" % (tmp_path / "hub.db"), log_level="error") as hub:
+        hub.attach_remediator(store_url="sqlite://%s" % (tmp_path / "rem.db"), audit_key=KEY,
+                              actions=ACTIONS, action_types=types, rate_per_s=vigil.DISABLED,
+                              log_level="error")
+        hub.start()
+        rid = hub.request_action("scale_up", "payments", {"count": "4"}, reason="by hand")
+        assert rid.startswith("manual-")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            acts = hub.actions()
+            if acts and acts[0].status != "pending":
+                break
+            time.sleep(0.01)
+        assert [(a.id, a.action, a.target, a.reason, a.status) for a in acts] == [
+            (rid, "scale_up", "payments", "by hand", "succeeded")]
+        with pytest.raises(vigil.InvalidError):
+            hub.request_action("", "payments")

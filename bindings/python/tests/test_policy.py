@@ -199,3 +199,21 @@ def test_exception_on_the_hub_evaluator_thread_keeps_the_hub_running(tmp_path):
             hub.evaluate([vigil.Metric("m", 0.9, T0 + 1)])
             assert [(a.action, a.target) for a in hub.actions()] == [("a", "t")]
             assert hub.stats().samples == 2
+
+
+def test_results_close_the_loop():
+    requests = []
+    decisions = []
+    with vigil.Store.open("sqlite::memory:") as store:
+        with vigil.Engine(store, "- {name: hot, kind: threshold, metric: temp, op: '>', "
+                          "threshold: 80, action: cool, target: rack1}\n", clock=lambda: T0,
+                          on_request=requests.append, on_decision=decisions.append,
+                          log_level="off") as eng:
+            eng.ingest([vigil.Metric("temp", 90, T0)])
+            rid = requests[0].request.id
+            eng.action_result(rid, "failed", reason="exit_code", output="fan stuck")
+            assert [d.decision for d in decisions] == ["fired", "action_failed"]
+            with pytest.raises(vigil.NotFoundError):
+                eng.action_result(rid, "succeeded")
+            with pytest.raises(vigil.BadValueError):
+                eng.action_result(rid, "great")
