@@ -71,11 +71,20 @@ class Metric:
 
     @classmethod
     def _from_c(cls, m):
-        tags = {}
-        for i in range(m.ntags):
-            tags[s(m.tags[i].key)] = s(m.tags[i].value)
-        err = s(m.error) if m.error else None
-        return cls(s(m.name), m.value, m.ts_ms, tags, err)
+        obj = cls.__new__(cls)
+        obj.name = m.name.decode("utf-8", "replace")
+        obj.value = m.value
+        obj.ts_ms = m.ts_ms
+        n = m.ntags
+        if n:
+            tags = m.tags
+            obj.tags = {t.key.decode("utf-8", "replace"): t.value.decode("utf-8", "replace")
+                        for t in (tags[i] for i in range(n))}
+        else:
+            obj.tags = {}
+        err = m.error
+        obj.error = err.decode("utf-8", "replace") if err else None
+        return obj
 
     def validate(self):
         """Checks the metric against the model (vigil_metric_validate());
