@@ -572,7 +572,7 @@ static int parse_doc(vigil_manifest *m, const vigil_manifest_options *o, const c
     if (t->keys) {
         const char *allowed[66];
         size_t na = 0;
-        for (; t->keys[na] && na < 64; na++)
+        for (; na < 64 && t->keys[na]; na++)
             allowed[na] = t->keys[na];
         allowed[na++] = "selfHeal";
         allowed[na] = NULL;
