@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT
-from vigil import _lib
+from vigil import _lib, manifest
 
 
 def test_struct_layouts_match_the_headers(tmp_path):
@@ -23,10 +23,12 @@ def test_struct_layouts_match_the_headers(tmp_path):
         "#include <vigil/sys/policy.h>",
         "#include <vigil/sys/action.h>",
         "#include <vigil/sys/collector.h>",
-        "int main(void) {",
     ]
+    lines.append("#include <vigil/manifest.h>")
+    structs = list(_lib.STRUCTS) + manifest.STRUCTS
+    lines.append("int main(void) {")
     expected = []
-    for st in _lib.STRUCTS:
+    for st in structs:
         c = st._c_name_
         tn = c if c in ("vigil_policy_type", "vigil_collector_type", "vigil_log_record") else c
         lines.append('printf("%%s %%zu\\n", "%s", sizeof(%s));' % (c, "struct " + tn

@@ -34,6 +34,7 @@ from .engine import Engine, EngineRequest, EngineStats
 from .remediator import DISABLED, Audit, AuditReport, Remediator
 from .hub import HTTPServer, Hub, HubStats, IngestResult
 from .agent import Agent
+from .manifest import DiffEntry, Drift, DriftItem, Manifest, Resource
 from ._handle import LogRecord
 
 __version__ = "0.2.0"
