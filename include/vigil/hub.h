@@ -144,6 +144,28 @@ extern "C" {
 /** Default store of a hub: a file under the working directory. @since 0.1.0 */
 #define VIGIL_HUB_DEFAULT_STORE "sqlite://./var/vigil.db"
 
+/**
+ * One remediator of a fleet (vigil_hub_options.remediators): the remediator
+ * of the hosts whose agent ids match one of @c agents. The hub sends it the
+ * requests whose host (see vigil_hub_options.remediators) matches, over the
+ * built-in HTTP dispatcher, with the retry and queue settings of the
+ * options' remediator_* fields and a secret of its own. Every string is
+ * borrowed for the vigil_hub_new() call only. @since 0.3.0
+ */
+typedef struct vigil_hub_remediator {
+    /** Globs (fnmatch) over agent ids, e.g. "web-*"; at least one. */
+    const char *const *agents;
+    size_t nagents;
+    /** Base URL of this remediator (http or https); required. */
+    const char *url;
+    /** Environment variable holding this remediator's X-Vigil-Signature
+     * secret (read by vigil_hub_new(), never logged), unless @c secret is set. */
+    const char *secret_env;
+    /** The secret itself (copied), instead of @c secret_env. */
+    const void *secret;
+    size_t secret_len;
+} vigil_hub_remediator;
+
 /** Options of a hub. Zero fields mean the defaults. @since 0.1.0 */
 typedef struct vigil_hub_options {
     unsigned int version; /**< VIGIL_HUB_OPTIONS_VERSION */
@@ -240,14 +262,27 @@ typedef struct vigil_hub_options {
     /** Requests waiting for a worker at most; more fail with reason
      * "dispatch_failed"; 0: 1024. */
     size_t remediator_queue_max;
+
+    /* ---- a fleet: one remediator per host (@since 0.3.0) ---- */
+    /** Remediators of other hosts, borrowed for vigil_hub_new() only; NULL:
+     * none. A request goes to the first entry whose agent globs match its
+     * host, else to remediator_url (the default; none: it fails with reason
+     * "no_remediator"). Its host is, in this order: the `host` tag of the
+     * series that fired the policy (the agent id), the request's `host`
+     * parameter, the part of its target before the first '/' ("db-01/motd").
+     * A dispatcher set with vigil_hub_set_dispatcher() takes every request
+     * instead. Read only when @c version is 2 or more. */
+    const vigil_hub_remediator *remediators;
+    size_t nremediators;
 } vigil_hub_options;
 
-#define VIGIL_HUB_OPTIONS_VERSION 1
+/** @since 0.1.0; 2 since 0.3.0 (remediators). */
+#define VIGIL_HUB_OPTIONS_VERSION 2
 #define VIGIL_HUB_OPTIONS_INIT                                                                   \
     {                                                                                            \
         VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, {0, {0, 0, 0}, 0}, 0, 0, 0,           \
             VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, \
-            0, 0, 0, 0, 0, 0, 0                                                                  \
+            0, 0, 0, 0, 0, 0, 0, NULL, 0                                                         \
     }
 
 /**

@@ -5,6 +5,7 @@
 #include "hub/hub_int.h"
 #include "internal/json.h"
 
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,18 +330,90 @@ int vigil__hub_dispatch(vigil_hub *hub, const vigil_action_request *req, const c
     }
     vigil__log(&hub->logger, VIGIL_LOG_INFO, COMPONENT, "action requested",
                "id=%s action=%s policy=%s", req->id, req->action, req->policy ? req->policy : "");
-    vigil__hub_submit(hub, req);
+    vigil__hub_submit(hub, req, series);
     return VIGIL_OK;
 }
 
-void vigil__hub_submit(vigil_hub *hub, const vigil_action_request *req)
+/* The value of tag `host` in a series key (name{k="v",...}, keys sorted,
+ * values escaped), unescaped into out; 0 when there is none. */
+static int series_host(char *out, size_t size, const char *series)
+{
+    const char *p = series ? strchr(series, '{') : NULL;
+    while (p && *p) {
+        p++; /* past '{' or ',' */
+        const char *eq = strchr(p, '=');
+        if (!eq || eq[1] != '"')
+            return 0;
+        int is_host = (size_t)(eq - p) == 4 && memcmp(p, "host", 4) == 0;
+        size_t n = 0;
+        const char *v = eq + 2;
+        for (; *v && *v != '"'; v++) {
+            char c = *v;
+            if (c == '\\' && v[1]) {
+                v++;
+                c = *v == 'n' ? '\n' : *v;
+            }
+            if (is_host && n + 1 < size)
+                out[n++] = c;
+        }
+        if (is_host) {
+            out[n] = '\0';
+            return n > 0;
+        }
+        p = *v ? v + 1 : v; /* at ',' or '}' */
+        if (*p != ',')
+            return 0;
+    }
+    return 0;
+}
+
+int vigil__hub_request_host(char *out, size_t size, const vigil_action_request *req,
+                            const char *series)
+{
+    out[0] = '\0';
+    if (series_host(out, size, series))
+        return 1;
+    const char *h = vigil_action_request_param(req, "host");
+    if (h && *h) {
+        snprintf(out, size, "%s", h);
+        return 1;
+    }
+    const char *t = req->target;
+    const char *slash = t ? strchr(t, '/') : NULL;
+    if (slash && slash > t) {
+        size_t n = (size_t)(slash - t);
+        n = n < size - 1 ? n : size - 1;
+        memcpy(out, t, n);
+        out[n] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
+/* The dispatcher of the remediator of req's host: the first fleet entry
+ * whose globs match, else the default (hub->http, may be NULL). */
+static vigil__dispatch *route_of(vigil_hub *hub, const vigil_action_request *req,
+                                 const char *series)
+{
+    char host[256];
+    if (!hub->nfleet || !vigil__hub_request_host(host, sizeof(host), req, series))
+        return hub->http;
+    for (size_t i = 0; i < hub->nfleet; i++)
+        for (size_t k = 0; k < hub->fleet[i].nagents; k++)
+            if (fnmatch(hub->fleet[i].agents[k], host, 0) == 0)
+                return hub->fleet[i].d;
+    return hub->http;
+}
+
+void vigil__hub_submit(vigil_hub *hub, const vigil_action_request *req, const char *series)
 {
     pthread_mutex_lock(&hub->mu);
     int has = hub->has_disp;
     vigil_action_dispatcher disp = hub->disp;
     pthread_mutex_unlock(&hub->mu);
-    if (!has && !hub->http) {
-        fail_request(hub, req->id, "no_remediator", "no remediator is configured");
+    vigil__dispatch *http = has ? NULL : route_of(hub, req, series);
+    if (!has && !http) {
+        fail_request(hub, req->id, "no_remediator", "no remediator is configured for its host");
         return;
     }
     dispatch_ctx *c = vigil__malloc(sizeof(*c));
@@ -351,7 +424,7 @@ void vigil__hub_submit(vigil_hub *hub, const vigil_action_request *req)
     c->hub = hub;
     c->t0_ns = vigil__monotonic_ns();
     int rc = has ? disp.submit(disp.self, req, done_plain, c)
-                 : vigil__dispatch_submit(hub->http, req, done_ex, c);
+                 : vigil__dispatch_submit(http, req, done_ex, c);
     if (rc) {
         vigil__free(c);
         char msg[512];
@@ -657,27 +730,28 @@ static int restore_desired(const vigil_store_resource *r, void *payload)
     return 0;
 }
 
-static int start_http(vigil_hub *hub, const vigil_hub_options *o)
+/* Creates a dispatcher to `url` with the retry settings of `o`. `what`
+ * names the remediator in errors ("remediator", "remediators[1]"). */
+static int start_http(vigil__dispatch **out, const vigil_hub_options *o, const char *what,
+                      const char *url, const char *secret_env, const void *secret,
+                      size_t secret_len)
 {
-    const void *secret = o->remediator_secret;
-    size_t secret_len = o->remediator_secret_len;
     if (!secret || !secret_len) {
-        const char *env = o->remediator_secret_env;
+        const char *env = secret_env;
         if (!env || !*env)
-            return vigil__error_set(VIGIL_EINVAL,
-                                    "remediator: secret_env is required with a remediator url");
+            return vigil__error_set(VIGIL_EINVAL, "%s: secret_env is required with a url", what);
         const char *v = getenv(env);
         if (!v || !*v)
             return vigil__error_set(VIGIL_EENV,
-                                    "remediator.secret_env: environment variable \"%.100s\" is "
+                                    "%s.secret_env: environment variable \"%.100s\" is "
                                     "not set",
-                                    env);
+                                    what, env);
         secret = v;
         secret_len = strlen(v);
     }
     vigil__dispatch_options d;
     memset(&d, 0, sizeof(d));
-    d.url = o->remediator_url;
+    d.url = url;
     d.secret = secret;
     d.secret_len = secret_len;
     d.timeout_ms = o->remediator_timeout_ms;
@@ -687,7 +761,52 @@ static int start_http(vigil_hub *hub, const vigil_hub_options *o)
     d.workers = o->remediator_workers;
     d.queue_max = o->remediator_queue_max;
     d.logger = o->logger;
-    return vigil__dispatch_new(&hub->http, &d);
+    int rc = vigil__dispatch_new(out, &d);
+    if (rc && rc != VIGIL_ENOMEM)
+        rc = vigil__error_set(rc, "%s: %s", what, vigil_error_last()->message);
+    return rc;
+}
+
+/* options.remediators: checked, then one dispatcher each (hub->fleet). */
+static int start_fleet(vigil_hub *hub, const vigil_hub_options *o)
+{
+    if (o->version < 2 || !o->nremediators)
+        return VIGIL_OK;
+    if (!o->remediators)
+        return vigil__error_set(VIGIL_EINVAL, "remediators: NULL with nremediators %zu",
+                                o->nremediators);
+    if (o->nremediators > VIGIL_HUB_FLEET_MAX)
+        return vigil__error_set(VIGIL_ELIMIT, "remediators: more than %d", VIGIL_HUB_FLEET_MAX);
+    hub->fleet = vigil__calloc(o->nremediators, sizeof(*hub->fleet));
+    if (!hub->fleet)
+        return vigil__error_oom();
+    for (size_t i = 0; i < o->nremediators; i++) {
+        const vigil_hub_remediator *r = &o->remediators[i];
+        vigil__hub_route *f = &hub->fleet[i];
+        hub->nfleet = i + 1;
+        char what[48];
+        snprintf(what, sizeof(what), "remediators[%zu]", i);
+        if (!r->url || !*r->url)
+            return vigil__error_set(VIGIL_EINVAL, "%s.url: required", what);
+        if (!r->nagents || !r->agents || r->nagents > VIGIL_HUB_FLEET_MAX)
+            return vigil__error_set(VIGIL_EINVAL, "%s.agents: expected 1 to %d globs", what,
+                                    VIGIL_HUB_FLEET_MAX);
+        f->agents = vigil__calloc(r->nagents, sizeof(*f->agents));
+        if (!f->agents)
+            return vigil__error_oom();
+        for (size_t k = 0; k < r->nagents; k++) {
+            if (!r->agents[k] || !*r->agents[k] || strlen(r->agents[k]) > 255)
+                return vigil__error_set(
+                    VIGIL_EINVAL, "%s.agents[%zu]: expected a glob of 1 to 255 bytes", what, k);
+            if (!(f->agents[k] = vigil__strdup(r->agents[k])))
+                return vigil__error_oom();
+            f->nagents = k + 1;
+        }
+        int rc = start_http(&f->d, o, what, r->url, r->secret_env, r->secret, r->secret_len);
+        if (rc)
+            return rc;
+    }
+    return VIGIL_OK;
 }
 
 int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *o)
@@ -723,14 +842,17 @@ int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *o)
             rc = VIGIL_OK;
     }
     if (!rc && o->remediator_url && *o->remediator_url)
-        rc = start_http(hub, o);
+        rc = start_http(&hub->http, o, "remediator", o->remediator_url, o->remediator_secret_env,
+                        o->remediator_secret, o->remediator_secret_len);
+    if (!rc)
+        rc = start_fleet(hub, o);
     return rc;
 }
 
 void vigil__hub_warn_no_dispatcher(vigil_hub *hub)
 {
     pthread_mutex_lock(&hub->mu);
-    int has = hub->has_disp || hub->http;
+    int has = hub->has_disp || hub->http || hub->nfleet;
     pthread_mutex_unlock(&hub->mu);
     if (has)
         return;
@@ -747,12 +869,23 @@ void vigil__hub_warn_no_dispatcher(vigil_hub *hub)
 void vigil__hub_stop_dispatch(vigil_hub *hub)
 {
     vigil__dispatch_stop(hub->http);
+    for (size_t i = 0; i < hub->nfleet; i++)
+        vigil__dispatch_stop(hub->fleet[i].d);
 }
 
 void vigil__hub_free_engine(vigil_hub *hub)
 {
     vigil__dispatch_free(hub->http);
     hub->http = NULL;
+    for (size_t i = 0; i < hub->nfleet; i++) {
+        vigil__dispatch_free(hub->fleet[i].d);
+        for (size_t k = 0; k < hub->fleet[i].nagents; k++)
+            vigil__free(hub->fleet[i].agents[k]);
+        vigil__free(hub->fleet[i].agents);
+    }
+    vigil__free(hub->fleet);
+    hub->fleet = NULL;
+    hub->nfleet = 0;
     vigil_engine_free(hub->engine);
     hub->engine = NULL;
     vigil_batch_free(hub->feed);

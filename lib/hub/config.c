@@ -18,6 +18,8 @@ struct vigil_hub_config {
     vigil_hub_daemon_options daemon;
     vigil__api_security sec;
     vigil_remediator_config *rem;      /* remediator: {inprocess: true, config: PATH}, else NULL */
+    vigil_hub_remediator *fleet;       /* remediators: (c->hub.remediators) */
+    const char **fleet_agents;         /* their globs, borrowed from cfg */
     const vigil_config_options *copts; /* during the load only */
 };
 
@@ -64,6 +66,9 @@ static int parse_inprocess(vigil_hub_config *c, const vigil_config_node *n)
     return rc;
 }
 
+static int check_secret_env(const vigil_config_node *n, const char *env);
+static int check_url(const vigil_config_node *n, const char *u);
+
 static int parse_remediator(vigil_hub_config *c, const vigil_config_node *root)
 {
     static const char *const keys[] = {"url",       "secret_env",  "timeout", "retries",
@@ -101,24 +106,100 @@ static int parse_remediator(vigil_hub_config *c, const vigil_config_node *root)
     if (vigil_config_node_get(n, "queue") && queue == 0)
         return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(n, "queue"),
                                   "expected an integer from 1 to 1000000");
-    const char *u = h->remediator_url;
+    if ((rc = check_url(n, h->remediator_url)))
+        return rc;
+    h->remediator_attempts = (unsigned int)retries + 1;
+    h->remediator_workers = workers;
+    h->remediator_queue_max = queue;
+    return check_secret_env(n, h->remediator_secret_env);
+}
+
+/* The secret of `secret_env` must be set now, so that a missing one fails
+ * with its location rather than when the hub starts. */
+static int check_secret_env(const vigil_config_node *n, const char *env)
+{
+    const char *v = env && *env ? getenv(env) : NULL;
+    if (v && *v)
+        return VIGIL_OK;
+    const vigil_config_node *at = vigil_config_node_get(n, "secret_env");
+    char msg[200];
+    snprintf(msg, sizeof(msg),
+             "environment variable \"%.100s\" (the remediator's signing secret) is not set",
+             env ? env : "");
+    return vigil_error_set_at(VIGIL_EENV, at ? at : n, msg);
+}
+
+static int check_url(const vigil_config_node *n, const char *u)
+{
     if (!u || (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
         !u[strncmp(u, "http://", 7) == 0 ? 7 : 8])
         return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(n, "url"),
                                   "expected an http:// or https:// URL");
-    h->remediator_attempts = (unsigned int)retries + 1;
-    h->remediator_workers = workers;
-    h->remediator_queue_max = queue;
-    const char *env = h->remediator_secret_env;
-    const char *v = env && *env ? getenv(env) : NULL;
-    if (!v || !*v) {
-        const vigil_config_node *at = vigil_config_node_get(n, "secret_env");
-        char msg[200];
-        snprintf(msg, sizeof(msg),
-                 "environment variable \"%.100s\" (the remediator's signing secret) is not set",
-                 env ? env : "");
-        return vigil_error_set_at(VIGIL_EENV, at ? at : n, msg);
+    return VIGIL_OK;
+}
+
+/* remediators: [{agents: [globs], url, secret_env}]: a fleet, one remediator
+ * per host (vigil_hub_options.remediators); first match wins. */
+static int parse_fleet(vigil_hub_config *c, const vigil_config_node *root)
+{
+    static const char *const keys[] = {"agents", "url", "secret_env", NULL};
+    const vigil_config_node *list = vigil_config_node_get(root, "remediators");
+    if (!list || vigil_config_node_kind(list) == VIGIL_CONFIG_NULL)
+        return VIGIL_OK;
+    int rc = vigil_config_list(list);
+    if (rc)
+        return rc;
+    if (c->rem)
+        return vigil_error_set_at(VIGIL_EVALUE, list,
+                                  "not with remediator.inprocess: true (the remediator in this "
+                                  "process takes every request)");
+    size_t n = vigil_config_node_len(list), total = 0;
+    if (n > VIGIL_HUB_FLEET_MAX)
+        return vigil_error_set_at(VIGIL_ELIMIT, list, "at most 256 remediators");
+    if (!n)
+        return VIGIL_OK;
+    for (size_t i = 0; i < n; i++) {
+        const vigil_config_node *e = vigil_config_node_at(list, i);
+        const vigil_config_node *a;
+        if ((rc = vigil_config_map(e)) || (rc = vigil_config_expect_keys(e, keys)) ||
+            (rc = vigil_config_require(e, "agents")) || (rc = vigil_config_require(e, "url")))
+            return rc;
+        a = vigil_config_node_get(e, "agents");
+        if ((rc = vigil_config_list(a)))
+            return rc;
+        if (vigil_config_node_len(a) == 0)
+            return vigil_error_set_at(VIGIL_EVALUE, a, "expected at least one agent id glob");
+        total += vigil_config_node_len(a);
     }
+    c->fleet = vigil__calloc(n, sizeof(*c->fleet));
+    c->fleet_agents = vigil__calloc(total, sizeof(*c->fleet_agents));
+    if (!c->fleet || !c->fleet_agents)
+        return vigil__error_oom();
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        const vigil_config_node *e = vigil_config_node_at(list, i);
+        const vigil_config_node *a = vigil_config_node_get(e, "agents");
+        vigil_hub_remediator *r = &c->fleet[i];
+        size_t k = 0;
+        if ((rc = vigil__config_string_list(a, c->fleet_agents + used, VIGIL_HUB_FLEET_MAX, &k,
+                                            "agent id globs")))
+            return rc;
+        for (size_t j = 0; j < k; j++)
+            if (!*c->fleet_agents[used + j] || strlen(c->fleet_agents[used + j]) > 255)
+                return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_at(a, j),
+                                          "expected a glob of 1 to 255 bytes");
+        r->agents = c->fleet_agents + used;
+        r->nagents = k;
+        used += k;
+        if ((rc = vigil_config_get_string(&r->url, e, "url", NULL)) ||
+            (rc = check_url(e, r->url)) ||
+            (rc = vigil_config_get_string(&r->secret_env, e, "secret_env",
+                                          "VIGIL_REMEDIATOR_SECRET")) ||
+            (rc = check_secret_env(e, r->secret_env)))
+            return rc;
+    }
+    c->hub.remediators = c->fleet;
+    c->hub.nremediators = n;
     return VIGIL_OK;
 }
 
@@ -129,6 +210,8 @@ static int parse_policies(vigil_hub_config *c, const vigil_config_node *root)
 {
     vigil_hub_options *h = &c->hub;
     int rc = parse_remediator(c, root);
+    if (!rc)
+        rc = parse_fleet(c, root);
     if (!rc)
         rc = positive_duration(&h->policy_interval_ms, root, "policy_interval");
     if (!rc)
@@ -156,11 +239,24 @@ static int parse_policies(vigil_hub_config *c, const vigil_config_node *root)
 
 static int parse(vigil_hub_config *c)
 {
-    static const char *const top[] = {
-        "listen",     "http",     "store",        "retention", "retention_interval",
-        "security",   "ingest",   "windows",      "events",    "log",
-        "remediator", "policies", "policies_dir", "silences",  "policy_interval",
-        "act_within", NULL};
+    static const char *const top[] = {"listen",
+                                      "http",
+                                      "store",
+                                      "retention",
+                                      "retention_interval",
+                                      "security",
+                                      "ingest",
+                                      "windows",
+                                      "events",
+                                      "log",
+                                      "remediator",
+                                      "policies",
+                                      "policies_dir",
+                                      "silences",
+                                      "policy_interval",
+                                      "act_within",
+                                      "remediators",
+                                      NULL};
     static const char *const ingest_keys[] = {"queue", "max_metrics", "max_future",
                                               "group_max_samples", NULL};
     static const char *const window_keys[] = {"max_age", "max_samples", "max_series", NULL};
@@ -241,6 +337,8 @@ void vigil_hub_config_free(vigil_hub_config *c)
         return;
     vigil__api_security_dispose(&c->sec);
     vigil_remediator_config_free(c->rem);
+    vigil__free(c->fleet);
+    vigil__free(c->fleet_agents);
     vigil_config_free(c->cfg);
     vigil__free(c);
 }

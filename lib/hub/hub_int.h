@@ -13,6 +13,16 @@
 #include <pthread.h>
 
 typedef struct ingest_req ingest_req;
+
+/* Remediators of a fleet at most, and agent globs of one at most. */
+#define VIGIL_HUB_FLEET_MAX 256
+
+/* One remediator of a fleet (vigil_hub_options.remediators). */
+typedef struct vigil__hub_route {
+    char **agents; /* globs over agent ids */
+    size_t nagents;
+    vigil__dispatch *d;
+} vigil__hub_route;
 typedef struct commit_group commit_group;
 
 struct vigil_hub {
@@ -73,8 +83,10 @@ struct vigil_hub {
     int64_t (*clock)(void *payload); /* NULL: real time */
     void *clock_payload;
     int64_t policy_interval_ms;
-    int64_t act_within_ms;          /* options.act_within_ms, 0 made the default */
-    vigil__dispatch *http;          /* the built-in HTTP dispatcher, or NULL */
+    int64_t act_within_ms;   /* options.act_within_ms, 0 made the default */
+    vigil__dispatch *http;   /* the built-in HTTP dispatcher, or NULL */
+    vigil__hub_route *fleet; /* options.remediators: one dispatcher each */
+    size_t nfleet;
     vigil_action_dispatcher disp;   /* set by vigil_hub_set_dispatcher() (under mu) */
     int has_disp;                   /* under mu */
     pthread_mutex_t act_mu;         /* serialises a result's check-and-update */
@@ -122,10 +134,16 @@ void vigil__hub_free_engine(vigil_hub *hub);
 void vigil__hub_engine_error(vigil_hub *hub, const char *op, int rc);
 /* Records a request in the ledger and dispatches it (policies and manual). */
 int vigil__hub_dispatch(vigil_hub *hub, const vigil_action_request *req, const char *series);
-/* Hands a request already in the ledger to the dispatcher; a request that
- * cannot be handed over gets a FAILED result ("no_remediator",
- * "dispatch_failed"). */
-void vigil__hub_submit(vigil_hub *hub, const vigil_action_request *req);
+/* Hands a request already in the ledger to the dispatcher (the remediator of
+ * its host in a fleet; `series` may be NULL); a request that cannot be handed
+ * over gets a FAILED result ("no_remediator", "dispatch_failed"). */
+void vigil__hub_submit(vigil_hub *hub, const vigil_action_request *req, const char *series);
+/* The host a request is for (vigil_hub_options.remediators): the `host` tag
+ * of `series`, else its `host` parameter, else its target's part before the
+ * first '/'. Writes it (NUL-terminated, cut to size - 1) to out; 0 when it
+ * has none (out is ""), else 1. */
+int vigil__hub_request_host(char *out, size_t size, const vigil_action_request *req,
+                            const char *series);
 /* The engine's on_decision: counts a stored decision and publishes it. */
 void vigil__hub_on_decision(void *payload, const vigil_store_decision *d);
 /* At start (lib/hub/recover.c): requests a previous process left pending in

@@ -231,7 +231,7 @@ static void redeliver(vigil_hub *hub, const vigil_store_action *a)
     decide_redelivered(hub, a);
     vigil__log(&hub->logger, VIGIL_LOG_INFO, COMPONENT, "action redelivered after restart",
                "id=%s action=%s policy=%s", a->id, a->action, a->policy ? a->policy : "");
-    vigil__hub_submit(hub, &req);
+    vigil__hub_submit(hub, &req, a->series);
     vigil__free(params);
     cJSON_Delete(doc);
 }

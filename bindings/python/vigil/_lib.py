@@ -621,6 +621,8 @@ class vigil_hub_options(Structure):
         ("remediator_backoff_max_ms", c_int64),
         ("remediator_workers", c_size_t),
         ("remediator_queue_max", c_size_t),
+        ("remediators", c_void_p),
+        ("nremediators", c_size_t),
     ]
 
 

@@ -1,0 +1,320 @@
+/* A fleet: one hub, a remediator per host. Three vigil-remediator processes
+ * on loopback stand for host web-01, host db-01 and the default remediator;
+ * the hub (vigil-collector) has `remediator:` (the default) and a
+ * `remediators:` list mapping agent id globs to the other two, each with its
+ * own secret. Batches from agents web-01, db-01 and app-07 each fire a
+ * policy; each action must run on the remediator of its host (its
+ * GET /v1/actions and its audit chain), the unmatched agent's on the default,
+ * and the hub's ledger must show all three succeeded. A manual request names
+ * its host through its target's "<host>/" prefix. The config loader's
+ * errors for a bad `remediators:` list are checked too. */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "httptest.h"
+#include "proctest.h"
+#include "testutil.h"
+#include "vigil/vigil.h"
+
+#define SEC_WEB     "fleet-test-secret-web-0123456789abcdef"
+#define SEC_DB      "fleet-test-secret-db-0123456789abcdefgh"
+#define SEC_DEF     "fleet-test-secret-default-0123456789abc"
+#define AUDIT_KEY   "fleet-test-audit-key-0123456789abcdef"
+#define DEADLINE_MS 30000
+
+static cJSON *get_json(const pt_proc *p, const char *path)
+{
+    char url[600];
+    http_result r;
+    snprintf(url, sizeof(url), "%s%s", p->base, path);
+    http_do("GET", url, NULL, 0, NULL, &r);
+    cJSON *j = r.status == 200 && r.body ? cJSON_Parse(r.body) : NULL;
+    http_result_free(&r);
+    return j;
+}
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* A remediator with one `log` action, note, its secret in env `secret_env`. */
+static void start_remediator(pt_proc *p, const char *dir, const char *name, const char *secret_env)
+{
+    char cfg[2048], file[64];
+    snprintf(cfg, sizeof(cfg),
+             "listen: 127.0.0.1:0\n"
+             "secret_env: %s\n"
+             "audit: sqlite://%s/%s.db\n"
+             "audit_key_env: VT_FLEET_AUDIT_KEY\n"
+             "guards: {dry_run: false, cooldown: 0, max_attempts: 50, window: 10m,"
+             " reset_after: 10m, rate_limit: 600/min, max_concurrent: 4}\n"
+             "actions:\n"
+             "  - {name: note, type: log, targets: \".*\"}\n",
+             secret_env, dir, name);
+    snprintf(file, sizeof(file), "%s.yaml", name);
+    vt_write_file(dir, file, cfg, strlen(cfg));
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    char *args[] = {(char *)pt_bin_path("vigil-remediator"), "--config", path, NULL};
+    pt_start(p, name, args, dir, 1);
+}
+
+/* The targets of the actions a remediator ran and that succeeded (the
+ * executions of its GET /v1/actions), oldest first, as "target;" joined. */
+static int remediator_targets(const pt_proc *p, char *out, size_t size)
+{
+    cJSON *j = get_json(p, "/v1/actions?limit=100");
+    cJSON *list = j ? cJSON_GetObjectItem(j, "executions") : NULL;
+    cJSON *a;
+    int n = 0;
+    out[0] = '\0';
+    cJSON_ArrayForEach(a, list)
+    {
+        cJSON *t = cJSON_GetObjectItem(a, "target");
+        cJSON *st = cJSON_GetObjectItem(a, "status");
+        if (!cJSON_IsString(t) || !cJSON_IsString(st) || strcmp(st->valuestring, "succeeded"))
+            continue;
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%s;", t->valuestring);
+        n++;
+    }
+    cJSON_Delete(j);
+    return n;
+}
+
+static void ingest(const pt_proc *hub, const char *agent, int64_t ts)
+{
+    char body[512], url[128];
+    snprintf(body, sizeof(body),
+             "{\"agent\":\"%s\",\"batch_id\":\"%s-1\",\"metrics\":[{\"name\":\"queue_depth\","
+             "\"value\":99,\"ts\":%lld,\"tags\":{\"host\":\"%s\"}}]}",
+             agent, agent, (long long)ts, agent);
+    snprintf(url, sizeof(url), "%s/v1/ingest", hub->base);
+    http_result r;
+    http_do("POST", url, body, strlen(body), NULL, &r);
+    ck_assert_msg(r.status == 202, "ingest %s: %ld %s", agent, r.status, r.body ? r.body : "");
+    http_result_free(&r);
+}
+
+/* The audit chain of a remediator verifies and has at least `min` entries. */
+static void assert_audit(const pt_proc *p, double min)
+{
+    cJSON *v = get_json(p, "/v1/audit/verify");
+    ck_assert_ptr_nonnull(v);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(v, "ok")));
+    cJSON *entries = cJSON_GetObjectItem(v, "entries");
+    ck_assert_msg(cJSON_IsNumber(entries) && entries->valuedouble >= min,
+                  "%s: audit entries %g < %g", p->name,
+                  cJSON_IsNumber(entries) ? entries->valuedouble : -1.0, min);
+    cJSON_Delete(v);
+}
+
+/* True when the remediator's audit log (GET /v1/audit) names `needle`. */
+static int audit_names(const pt_proc *p, const char *needle)
+{
+    char url[600];
+    http_result r;
+    snprintf(url, sizeof(url), "%s/v1/audit?limit=100", p->base);
+    http_do("GET", url, NULL, 0, NULL, &r);
+    int found = r.status == 200 && r.body && strstr(r.body, needle) != NULL;
+    http_result_free(&r);
+    return found;
+}
+
+START_TEST(each_action_lands_on_its_hosts_remediator)
+{
+    const char *dir = vt_tmpdir();
+    pt_proc web, db, def, hub;
+    setenv("VT_FLEET_SEC_WEB", SEC_WEB, 1);
+    setenv("VT_FLEET_SEC_DB", SEC_DB, 1);
+    setenv("VT_FLEET_SEC_DEF", SEC_DEF, 1);
+    setenv("VT_FLEET_AUDIT_KEY", AUDIT_KEY, 1);
+    start_remediator(&web, dir, "rem-web", "VT_FLEET_SEC_WEB");
+    start_remediator(&db, dir, "rem-db", "VT_FLEET_SEC_DB");
+    start_remediator(&def, dir, "rem-default", "VT_FLEET_SEC_DEF");
+
+    char cfg[4096];
+    snprintf(cfg, sizeof(cfg),
+             "listen: 127.0.0.1:0\n"
+             "store: sqlite://%s/hub.db\n"
+             "remediator: {url: \"%s\", secret_env: VT_FLEET_SEC_DEF, retries: 1}\n"
+             "remediators:\n"
+             "  - {agents: [\"web-*\", \"www-*\"], url: \"%s\", secret_env: VT_FLEET_SEC_WEB}\n"
+             "  - {agents: [\"db-*\"], url: \"%s\", secret_env: VT_FLEET_SEC_DB}\n"
+             "  - {agents: [\"db-01\"], url: \"http://127.0.0.1:1\","
+             " secret_env: VT_FLEET_SEC_DB}\n"
+             "policies:\n"
+             "  - name: deep_queue\n"
+             "    kind: threshold\n"
+             "    metric: queue_depth\n"
+             "    match: {host: \"*\"}\n"
+             "    window: 1m\n"
+             "    aggregate: last\n"
+             "    op: \">\"\n"
+             "    threshold: 10\n"
+             "    for: 0s\n"
+             "    action: note\n"
+             "    target: \"queue-of-{{tags.host}}\"\n",
+             dir, def.base, web.base, db.base);
+    vt_write_file(dir, "collector.yaml", cfg, strlen(cfg));
+    char cpath[PATH_MAX];
+    snprintf(cpath, sizeof(cpath), "%s/collector.yaml", dir);
+    char *hargs[] = {(char *)pt_bin_path("vigil-collector"), "--config", cpath, NULL};
+    pt_start(&hub, "collector", hargs, dir, 1);
+
+    int64_t ts = now_ms();
+    ingest(&hub, "web-01", ts);
+    ingest(&hub, "db-01", ts);
+    ingest(&hub, "app-07", ts);
+
+    /* a manual request for db-01: its host from the target's prefix */
+    char url[128];
+    snprintf(url, sizeof(url), "%s/v1/actions", hub.base);
+    const char *manual =
+        "{\"action\":\"note\",\"target\":\"db-01/motd\",\"reason\":\"fleet test\"}";
+    http_result r;
+    http_do("POST", url, manual, strlen(manual), NULL, &r);
+    ck_assert_msg(r.status == 202 || r.status == 200, "manual request: %ld %s", r.status,
+                  r.body ? r.body : "");
+    http_result_free(&r);
+
+    char tw[512] = "", td[512] = "", tf[512] = "";
+    int nw = 0, nd = 0, nf = 0;
+    for (int64_t end = pt_mono_ms() + DEADLINE_MS; pt_mono_ms() < end;) {
+        nw = remediator_targets(&web, tw, sizeof(tw));
+        nd = remediator_targets(&db, td, sizeof(td));
+        nf = remediator_targets(&def, tf, sizeof(tf));
+        if (nw >= 1 && nd >= 2 && nf >= 1)
+            break;
+        usleep(20000);
+    }
+    if (nw != 1 || nd != 2 || nf != 1) {
+        pt_dump_log(&hub);
+        pt_dump_log(&web);
+        pt_dump_log(&db);
+        pt_dump_log(&def);
+    }
+    ck_assert_str_eq(tw, "queue-of-web-01;");
+    ck_assert_int_eq(nd, 2);
+    ck_assert_ptr_nonnull(strstr(td, "queue-of-db-01;"));
+    ck_assert_ptr_nonnull(strstr(td, "db-01/motd;"));
+    ck_assert_str_eq(tf, "queue-of-app-07;");
+
+    /* each remediator's own audit chain holds its request and verifies */
+    ck_assert(audit_names(&web, "queue-of-web-01"));
+    ck_assert(!audit_names(&web, "queue-of-db-01"));
+    ck_assert(audit_names(&db, "queue-of-db-01"));
+    ck_assert(audit_names(&def, "queue-of-app-07"));
+    ck_assert(!audit_names(&def, "queue-of-web-01"));
+    assert_audit(&web, 2);
+    assert_audit(&db, 4);
+    assert_audit(&def, 2);
+
+    /* the hub's ledger: every request succeeded (results from each) */
+    int ok = 0;
+    for (int64_t end = pt_mono_ms() + DEADLINE_MS; pt_mono_ms() < end && ok < 4;) {
+        cJSON *j = get_json(&hub, "/v1/actions?limit=100");
+        cJSON *a, *list = j ? cJSON_GetObjectItem(j, "actions") : NULL;
+        ok = 0;
+        cJSON_ArrayForEach(a, list)
+        {
+            cJSON *st = cJSON_GetObjectItem(a, "status");
+            ok += cJSON_IsString(st) && !strcmp(st->valuestring, "succeeded");
+        }
+        cJSON_Delete(j);
+        if (ok < 4)
+            usleep(20000);
+    }
+    ck_assert_int_eq(ok, 4);
+
+    ck_assert_int_eq(pt_stop(&hub), 0);
+    ck_assert_int_eq(pt_stop(&web), 0);
+    ck_assert_int_eq(pt_stop(&db), 0);
+    ck_assert_int_eq(pt_stop(&def), 0);
+}
+END_TEST
+
+/* The remediators: list, refused with its location. */
+static void load_fails(const char *text, int code, const char *needle)
+{
+    vigil_hub_config *c = NULL;
+    int rc = vigil_hub_config_load_string(&c, text, strlen(text), "collector.yaml", NULL);
+    ck_assert_msg(rc == code, "expected %d, got %d (%s) for:\n%s", code, rc,
+                  vigil_error_last()->message, text);
+    vt_assert_error(code, needle);
+    ck_assert_ptr_null(c);
+}
+
+START_TEST(config_remediators)
+{
+    setenv("VT_FLEET_SEC_WEB", SEC_WEB, 1);
+    unsetenv("VT_FLEET_UNSET");
+    const char *good = "store: \"sqlite://:memory:\"\n"
+                       "remediators:\n"
+                       "  - {agents: [\"web-*\"], url: \"https://rem.web:7601\","
+                       " secret_env: VT_FLEET_SEC_WEB}\n"
+                       "  - {agents: [\"db-*\", \"pg-?\"], url: \"http://rem.db:7601\","
+                       " secret_env: VT_FLEET_SEC_WEB}\n";
+    vigil_hub_config *c = NULL;
+    ck_assert_int_eq(vigil_hub_config_load_string(&c, good, strlen(good), "collector.yaml", NULL),
+                     VIGIL_OK);
+    const vigil_hub_options *o = vigil_hub_config_hub(c);
+    ck_assert_uint_eq(o->nremediators, 2);
+    ck_assert_str_eq(o->remediators[0].url, "https://rem.web:7601");
+    ck_assert_uint_eq(o->remediators[0].nagents, 1);
+    ck_assert_str_eq(o->remediators[0].agents[0], "web-*");
+    ck_assert_str_eq(o->remediators[1].secret_env, "VT_FLEET_SEC_WEB");
+    ck_assert_uint_eq(o->remediators[1].nagents, 2);
+    ck_assert_str_eq(o->remediators[1].agents[1], "pg-?");
+    ck_assert_ptr_null(o->remediator_url);
+    vigil_hub_config_free(c);
+
+    load_fails("remediators:\n  - {agents: [\"a\"], url: \"http://x\", secret_env: "
+               "VT_FLEET_SEC_WEB, tls: true}\n",
+               VIGIL_EUNKNOWNKEY, "collector.yaml:2:68: remediators[0].tls: unknown key");
+    load_fails("remediators:\n  - {url: \"http://x\", secret_env: VT_FLEET_SEC_WEB}\n",
+               VIGIL_EMISSING, "agents");
+    load_fails("remediators:\n  - {agents: [], url: \"http://x\", secret_env: VT_FLEET_SEC_WEB}\n",
+               VIGIL_EVALUE, "expected at least one agent id glob");
+    load_fails("remediators:\n  - {agents: [\"a\"], url: \"ftp://x\", secret_env: "
+               "VT_FLEET_SEC_WEB}\n",
+               VIGIL_EVALUE, "expected an http:// or https:// URL");
+    load_fails("remediators:\n  - {agents: [\"a\"], url: \"http://x\", secret_env: "
+               "VT_FLEET_UNSET}\n",
+               VIGIL_EENV, "environment variable \"VT_FLEET_UNSET\"");
+    load_fails("remediators:\n  - {agents: [\"\"], url: \"http://x\", secret_env: "
+               "VT_FLEET_SEC_WEB}\n",
+               VIGIL_EVALUE, "expected a glob of 1 to 255 bytes");
+    load_fails("remediators: {agents: [\"a\"]}\n", VIGIL_ETYPE, "remediators");
+    load_fails("remediators:\n  - {agents: \"web-*\", url: \"http://x\", secret_env: "
+               "VT_FLEET_SEC_WEB}\n",
+               VIGIL_ETYPE, "agents");
+}
+END_TEST
+
+static Suite *fleet_suite(void)
+{
+    Suite *s = suite_create("hub_fleet");
+    TCase *tc = tcase_create("fleet");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, config_remediators);
+    tcase_add_test(tc, each_action_lands_on_its_hosts_remediator);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(fleet_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
