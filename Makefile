@@ -138,9 +138,11 @@ $(SHARED_SO) $(SHARED_LINK): $(SHARED_REAL)
 
 # The whole loop from the shipped configs (scripts/run.sh): remediator, hub
 # and agent; the loop starts vigil-demo-service and restarts it when killed.
+# `set -m` runs the script as a job of its own that owns the terminal: Ctrl-C
+# reaches it (and it exits 0 after stopping everything), not make.
 run: deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) bash scripts/run.sh
+	@BUILD=$(BUILD) bash -c 'set -m; bash scripts/run.sh; exit $$?'
 
 # ---- tests -------------------------------------------------------------------
 

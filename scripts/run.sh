@@ -41,6 +41,25 @@ for name in VIGIL_INGEST_TOKEN VIGIL_READ_TOKEN VIGIL_REMEDIATOR_SECRET \
     fi
 done
 umask 022
+# The demo service's pid from var/demo.pid ("PID STARTTIME"), when that
+# process is alive and is vigil-demo-service; else nothing.
+demo_pid() {
+    local pid comm
+    [ -s var/demo.pid ] || return 0
+    read -r pid _ <var/demo.pid || true
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 0
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
+    [ "$comm" = vigil-demo-serv ] && echo "$pid"
+    return 0
+}
+# A demo left by a previous run (killed with SIGKILL) holds its port: stop
+# it, and forget its pid so that the pid printed below is this run's.
+old_demo=$(demo_pid)
+if [ -n "$old_demo" ]; then
+    kill -TERM "$old_demo" 2>/dev/null || true
+fi
+rm -f var/demo.pid
+
 pids=()
 cleanup() {
     trap - INT TERM EXIT
@@ -48,12 +67,26 @@ cleanup() {
         kill -TERM "${pids[$i]}" 2>/dev/null || true
         wait "${pids[$i]}" 2>/dev/null || true
     done
-    if [ -f var/demo.pid ]; then
-        demo=$(cut -d' ' -f1 var/demo.pid)
-        [ -n "$demo" ] && kill -TERM "$demo" 2>/dev/null || true
+    demo=$(demo_pid)
+    if [ -n "$demo" ]; then
+        kill -CONT "$demo" 2>/dev/null || true # frozen by scripts/chaos
+        kill -TERM "$demo" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$demo" 2>/dev/null || break
+            sleep 0.05
+        done
     fi
 }
-trap cleanup INT TERM EXIT
+# Ctrl-C (or SIGTERM) is the normal way out: stop everything, exit 0. The
+# Makefile runs this script as its own foreground job (set -m), so make does
+# not see the Ctrl-C and ends with this script's status.
+interrupted() {
+    cleanup
+    echo "vigil: stopped."
+    exit 0
+}
+trap interrupted INT TERM
+trap cleanup EXIT
 
 wait_listening() { # name logfile
     for _ in $(seq 1 200); do
@@ -85,10 +118,8 @@ echo "vigil:   . var/dev.env; curl -H \"Authorization: Bearer \$VIGIL_READ_TOKEN
 
 started=""
 for _ in $(seq 1 300); do
-    if [ -s var/demo.pid ]; then
-        started=$(cut -d' ' -f1 var/demo.pid)
-        break
-    fi
+    started=$(demo_pid)
+    [ -n "$started" ] && break
     sleep 0.1
 done
 if [ -z "$started" ]; then
@@ -97,6 +128,7 @@ if [ -z "$started" ]; then
 fi
 echo "vigil: the loop started vigil-demo-service (pid $started)."
 echo "vigil: try: kill -9 $started   then watch var/demo.pid get a new pid. Ctrl-C stops."
+echo "vigil: or: scripts/chaos   (kills, freezes, edits; prints what healed each and how fast)"
 
 if [ -n "${VIGIL_RUN_SECONDS:-}" ]; then
     sleep "$VIGIL_RUN_SECONDS"
@@ -104,5 +136,7 @@ if [ -n "${VIGIL_RUN_SECONDS:-}" ]; then
 fi
 set +e
 wait -n "${pids[@]}"
-echo "run: a daemon exited; see ./var/*.log" >&2
+status=$?
+# (a trapped signal ends the wait too; interrupted() has exited by then)
+echo "run: a daemon exited (status $status); see ./var/*.log" >&2
 exit 1
