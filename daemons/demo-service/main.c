@@ -3,7 +3,11 @@
  * the end-to-end loop test: the program the `process` action of
  * configs/remediator.yaml supervises and the agent watches.
  *
- *   vigil-demo-service [--port N] [--bind ADDR] [--pidfile PATH]
+ *   vigil-demo-service [--port N] [--bind ADDR] [--pidfile PATH] [--die-after MS]
+ *
+ * --die-after MS: a service that keeps crashing, for the healing benchmark
+ * (bench/e2e_heal): MS milliseconds after it listens (1 to 3600000) it ends
+ * with status 70, as a program that crashes soon after each start would.
  *
  * --pidfile PATH: once listening, it writes its own pid ("PID\n", as nginx
  * or PostgreSQL do) to PATH, and removes the file when it stops, if the file
@@ -24,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
@@ -110,6 +115,7 @@ int main(int argc, char **argv)
 {
     const char *pidfile = NULL;
     int port = 7680;
+    long die_after_ms = 0;
     const char *bind_addr = "127.0.0.1";
     struct sockaddr_in sa;
     socklen_t len = sizeof(sa);
@@ -125,8 +131,18 @@ int main(int argc, char **argv)
             bind_addr = argv[++i];
         } else if (!strcmp(argv[i], "--pidfile") && i + 1 < argc) {
             pidfile = argv[++i];
+        } else if (!strcmp(argv[i], "--die-after") && i + 1 < argc) {
+            char *end = NULL;
+            errno = 0;
+            die_after_ms = strtol(argv[++i], &end, 10);
+            if (errno || !end || *end || end == argv[i] || die_after_ms < 1 ||
+                die_after_ms > 3600000) {
+                fprintf(stderr, "vigil-demo-service: --die-after: expected 1 to 3600000 (ms)\n");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: vigil-demo-service [--port N] [--bind ADDR] [--pidfile PATH]\n");
+            printf("usage: vigil-demo-service [--port N] [--bind ADDR] [--pidfile PATH] "
+                   "[--die-after MS]\n");
             return 0;
         } else {
             fprintf(stderr, "vigil-demo-service: unknown argument \"%s\" (try --help)\n", argv[i]);
@@ -164,9 +180,24 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     while (!stop_requested) {
+        int wait_ms = 500;
+        if (die_after_ms) {
+            struct timespec t;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            long left = die_after_ms -
+                        ((t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L);
+            if (left <= 0) {
+                fprintf(stderr,
+                        "level=error component=demo msg=\"dying as asked (--die-after)\"\n");
+                return 70;
+            }
+            wait_ms = left < wait_ms ? (int)left : wait_ms;
+        }
         struct pollfd p = {lfd, POLLIN, 0};
-        int r = poll(&p, 1, 500);
+        int r = poll(&p, 1, wait_ms);
         if (r <= 0)
             continue;
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
