@@ -14,7 +14,9 @@
  *      (seen through a pidfd) to the next process accepting connections.
  *
  * For each it prints p50/p90/p99/max of fault -> new process accepting
- * connections (monotonic clock, polled every 100 us) and of fault -> start
+ * connections (monotonic clock: once the old process is gone, seen through
+ * its pidfd, a connect() to the port every 100 us; the first that succeeds
+ * reaches the new process) and of fault -> start
  * of the action (the remediator's ledger: `requested` of its execution, wall
  * clock in ms). It never fails on time: a heal not seen within 30 s is
  * counted as missed and reported; only a set-up failure exits non-zero.
@@ -246,16 +248,32 @@ static pid_t demo_pid(const char *pidfile, pid_t old)
     return (pid_t)pid;
 }
 
-/* Waits until a new demo (not `old`) runs and accepts on `port`; its pid or 0. */
-static pid_t wait_heal(const char *pidfile, pid_t old, int port, int64_t t0_us)
+/* Waits until the old demo is gone (its pidfd, -1: already gone) and then
+ * until something accepts on `port`: a new process, since the old one's
+ * socket closed with it. Returns the time it accepted (mono us) or 0. */
+static int64_t wait_accepting(int old_pidfd, int port, int64_t t0_us)
 {
-    pid_t p = 0;
+    if (old_pidfd >= 0) {
+        struct pollfd pf = {old_pidfd, POLLIN, 0};
+        poll(&pf, 1, HEAL_WAIT_MS);
+    }
     while (mono_us() - t0_us < (int64_t)HEAL_WAIT_MS * 1000) {
-        if (!p)
-            p = demo_pid(pidfile, old);
-        if (p && accepting(port))
-            return p;
+        if (accepting(port))
+            return mono_us();
         usleep(100);
+    }
+    return 0;
+}
+
+/* Waits (untimed: the pidfile is written after the start) until the pidfile
+ * names a live demo other than `old`; its pid or 0 after 30 s. */
+static pid_t wait_pid(const char *pidfile, pid_t old)
+{
+    for (int64_t end = mono_us() + (int64_t)HEAL_WAIT_MS * 1000; mono_us() < end;) {
+        pid_t p = demo_pid(pidfile, old);
+        if (p)
+            return p;
+        usleep(200);
     }
     return 0;
 }
@@ -421,25 +439,22 @@ static void phase(const char *bin, int die_after_ms, size_t faults)
     size_t nheal = 0, missed = 0, nfault = 0;
 
     /* the loop starts the demo by itself */
-    pid_t pid = wait_heal(pidfile, 0, ports[2], mono_us());
-    if (!pid) {
+    pid_t pid = wait_pid(pidfile, 0);
+    if (!pid || !wait_accepting(-1, ports[2], mono_us())) {
         fprintf(stderr, "e2e_heal: the loop did not start vigil-demo-service; logs in %s\n", dir);
         exit(1);
     }
     int64_t begin = wall_ms();
     for (size_t i = 0; i < faults; i++) {
         int64_t t0;
+        int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
         if (die_after_ms) {
-            /* wait for the crash itself, seen at once through a pidfd */
-            int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-            if (pfd < 0) { /* gone already */
-                t0 = mono_us();
-            } else {
+            /* the crash itself, seen at once through the pidfd */
+            if (pfd >= 0) {
                 struct pollfd pf = {pfd, POLLIN, 0};
                 poll(&pf, 1, HEAL_WAIT_MS);
-                t0 = mono_us();
-                close(pfd);
             }
+            t0 = mono_us();
             fault_ms[nfault++] = wall_ms();
         } else {
             usleep(SETTLE_MS * 1000);
@@ -447,16 +462,17 @@ static void phase(const char *bin, int die_after_ms, size_t faults)
             t0 = mono_us();
             kill(pid, SIGKILL);
         }
-        pid_t next = wait_heal(pidfile, pid, ports[2], t0);
-        if (!next) {
+        int64_t t1 = wait_accepting(pfd, ports[2], t0);
+        if (pfd >= 0)
+            close(pfd);
+        if (t1)
+            heal[nheal++] = (double)(t1 - t0) / 1000.0;
+        else
             missed++;
-            next = wait_heal(pidfile, 0, ports[2], mono_us());
-            if (!next) {
-                fprintf(stderr, "e2e_heal: no demo runs any more; logs in %s\n", dir);
-                break;
-            }
-        } else {
-            heal[nheal++] = (double)(mono_us() - t0) / 1000.0;
+        pid_t next = wait_pid(pidfile, pid);
+        if (!next) {
+            fprintf(stderr, "e2e_heal: no demo runs any more; logs in %s\n", dir);
+            break;
         }
         pid = next;
     }
