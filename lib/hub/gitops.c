@@ -1416,8 +1416,14 @@ static void route_policies_put(vigil__api_call *call, void *payload)
         locked = 1;
         rc = check_names(hub, source, pol);
     }
-    if (!rc && cJSON_GetArraySize(pol) > 0)
+    if (!rc && cJSON_GetArraySize(pol) > 0) {
         rc = gitpol_build(&g, source, revision, pol);
+        if (rc && rc != VIGIL_ENOMEM) {
+            char msg[1024];
+            snprintf(msg, sizeof(msg), "%s", unlocated());
+            rc = git_bad(rc, "%s", msg);
+        }
+    }
     vigil_engine_reload_result res = VIGIL_ENGINE_RELOAD_RESULT_INIT;
     if (!rc) {
         rc = replace_all(hub, hub->cfg_rules, hub->cfg_dir, g, source, &res);
