@@ -437,9 +437,11 @@ int vigil__hub_desired_bulk(vigil_hub *hub, const cJSON *j, vigil_buf *out)
     if (!rc)
         vigil__log(&hub->logger, VIGIL_LOG_INFO, COMPONENT, "desired state published",
                    "source=%s revision=%s resources=%zu removed=%zu", source, revision, n, removed);
-    for (size_t k = 0; k < n && bodies; k++) {
-        cJSON_free(bodies[k]);
-        cJSON_free(specs[k]);
+    for (size_t k = 0; k < n; k++) {
+        if (bodies)
+            cJSON_free(bodies[k]);
+        if (specs)
+            cJSON_free(specs[k]);
     }
     vigil__free(recs);
     vigil__free(bodies);
