@@ -271,6 +271,19 @@ $(BINDINGS_BUILD)/pkgconfig/vigil.pc: pkgconfig/vigil.pc.in Makefile
 	    -e 's|@INCLUDEDIR@|$(CURDIR)/include|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    -e 's|@REQUIRES_PRIVATE@|$(PC_DEPS)|g' -e 's|@LIBS_PRIVATE@|$(RAW_DEPS)|g' $< > $@
 
+# The Go binding (bindings/go): go test -race against the plain library,
+# through the uninstalled vigil.pc; the Go caches stay under build/ and the
+# module proxy is off (the binding has no dependencies).
+GO_ENV := PKG_CONFIG_PATH=$(CURDIR)/$(BINDINGS_BUILD)/pkgconfig \
+          LD_LIBRARY_PATH=$(CURDIR)/$(BINDINGS_BUILD)/lib \
+          GOCACHE=$(CURDIR)/build/go/cache GOPATH=$(CURDIR)/build/go/path \
+          GO111MODULE=on GOPROXY=off GOFLAGS=
+GO ?= go
+
+go-test: bindings-lib
+	cd bindings/go && env -u GOTOOLCHAIN $(GO_ENV) $(GO) vet ./... && \
+	    env -u GOTOOLCHAIN $(GO_ENV) $(GO) test -race -count=1 ./...
+
 bindings-test: $(BINDINGS_TESTS)
 	@echo "bindings-test: $(if $(strip $(BINDINGS_TESTS)),$(strip $(BINDINGS_TESTS)) passed,no bindings yet)"
 
@@ -312,6 +325,9 @@ BENCH_SH     := $(sort $(wildcard bench/*.sh))
 bench: deps lib bins $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 	@for b in $(BENCH_SH); do echo "== $$b"; VIGIL_BUILD=$(BUILD) bash $$b || exit 1; done
+	@if [ -f bindings/go/go.mod ]; then $(MAKE) --no-print-directory bindings-lib && \
+	    echo "== bindings/go/cmd/policybench" && \
+	    cd bindings/go && env -u GOTOOLCHAIN $(GO_ENV) $(GO) run ./cmd/policybench; fi
 
 # ---- lint --------------------------------------------------------------------
 

@@ -293,4 +293,3 @@ func goStr(s *C.char) string {
 func (s ActionStatus) String() string {
 	return C.GoString(C.vigil_action_status_name(C.vigil_action_status(s)))
 }
-
