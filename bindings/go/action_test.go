@@ -187,6 +187,24 @@ func TestGoActionThroughRemediatorGuards(t *testing.T) {
 	if err != nil || seq != rep.Entries || len(mac) != 64 {
 		t.Fatalf("head = %d %q %v (report %+v)", seq, mac, err, rep)
 	}
+	first, err := rem.VerifyAuditCheckpoint(1, "")
+	if !errors.Is(err, ErrInval) {
+		t.Fatalf("malformed checkpoint = %+v, %v", first, err)
+	}
+	rep, err = rem.VerifyAuditCheckpoint(seq, mac)
+	if err != nil || !rep.OK {
+		t.Fatalf("checkpoint at the head = %+v, %v", rep, err)
+	}
+	rep, err = rem.VerifyAuditCheckpoint(seq+5, mac)
+	if err != nil || rep.OK || rep.BrokenAt != seq+1 ||
+		rep.Reason != fmt.Sprintf("chain ends at %d before checkpoint %d", seq, seq+5) {
+		t.Fatalf("checkpoint past the head = %+v, %v", rep, err)
+	}
+	wrong := strings.Repeat("0", 64)
+	rep, err = rem.VerifyAuditCheckpoint(seq, wrong)
+	if err != nil || rep.OK || rep.Reason != fmt.Sprintf("checkpoint mac differs at row %d", seq) {
+		t.Fatalf("checkpoint with another mac = %+v, %v", rep, err)
+	}
 	if err := at.reg.Close(); !errors.Is(err, ErrBusy) {
 		t.Fatalf("closing a registry in use = %v", err)
 	}

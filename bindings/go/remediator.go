@@ -230,6 +230,30 @@ func (r *Remediator) VerifyAudit() (AuditReport, error) {
 		BrokenAt: int64(rep.broken_at), Reason: C.GoString(&rep.reason[0])}, nil
 }
 
+// VerifyAuditCheckpoint is VerifyAudit, and also checks a checkpoint taken
+// earlier (AuditHead, or an ActionResult's AuditSeq and AuditMAC): row seq
+// must exist and carry exactly mac, which reveals a deleted or rewritten
+// tail.
+func (r *Remediator) VerifyAuditCheckpoint(seq int64, mac string) (AuditReport, error) {
+	if err := r.enter(); err != nil {
+		return AuditReport{}, err
+	}
+	defer r.leave()
+	var rep C.vigil_audit_report
+	rep.version = C.VIGIL_AUDIT_REPORT_VERSION
+	cm := C.CString(mac)
+	defer C.free(unsafe.Pointer(cm))
+	audit := C.vigil_remediator_audit(r.r)
+	err := call(func() C.int {
+		return C.vigil_audit_verify_checkpoint(audit, C.int64_t(seq), cm, &rep)
+	})
+	if err != nil {
+		return AuditReport{}, err
+	}
+	return AuditReport{OK: rep.ok != 0, Entries: int64(rep.entries),
+		BrokenAt: int64(rep.broken_at), Reason: C.GoString(&rep.reason[0])}, nil
+}
+
 // AuditHead returns the seq and MAC of the newest audit row (0 and "" when
 // the chain is empty).
 func (r *Remediator) AuditHead() (int64, string, error) {
