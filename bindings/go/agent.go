@@ -193,7 +193,9 @@ func (a *Agent) Close() error {
 		C.vigil_agent_free(a.a)
 		a.a = nil
 		a.log.free()
-		a.types.release()
+		if a.types != nil {
+			a.types.release()
+		}
 	}
 	return nil
 }

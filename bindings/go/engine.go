@@ -124,7 +124,9 @@ func (e *Engine) Close() error {
 		e.e = nil
 		deleteHandle(e.hooks)
 		e.log.free()
-		e.policy.release()
+		if e.policy != nil {
+			e.policy.release()
+		}
 	}
 	return nil
 }

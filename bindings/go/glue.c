@@ -278,3 +278,22 @@ void gv_done_cb(const vigil_action_result *result, int64_t audit_seq, const char
 {
     goVigilDone((uintptr_t)payload, (vigil_action_result *)result, audit_seq, (char *)audit_mac);
 }
+
+static int gv_dispatch_submit(void *self, const vigil_action_request *request,
+                              vigil_action_done_cb done, void *payload)
+{
+    return goVigilDispatch((uintptr_t)self, (vigil_action_request *)request, done, payload);
+}
+
+vigil_action_dispatcher gv_dispatcher(uintptr_t handle)
+{
+    vigil_action_dispatcher d = VIGIL_ACTION_DISPATCHER_INIT;
+    d.self = (void *)handle;
+    d.submit = gv_dispatch_submit;
+    return d;
+}
+
+void gv_call_done(vigil_action_done_cb done, const vigil_action_result *result, void *payload)
+{
+    done(result, payload);
+}

@@ -59,6 +59,11 @@ int gv_store_point_cb(const vigil_store_series *series, const vigil_store_point 
 void gv_done_cb(const vigil_action_result *result, int64_t audit_seq, const char *audit_mac,
                 void *payload);
 
+/* A dispatcher whose submit forwards to the Go function of @p handle, and
+ * how Go calls the done callback it was handed. */
+vigil_action_dispatcher gv_dispatcher(uintptr_t handle);
+void gv_call_done(vigil_action_done_cb done, const vigil_action_result *result, void *payload);
+
 /* A vigil_logger whose callback is gv_log_cb with @p handle. */
 vigil_logger gv_logger(uintptr_t handle, int enabled, vigil_log_level min_level);
 

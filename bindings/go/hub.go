@@ -6,6 +6,7 @@ package vigil
 import "C"
 
 import (
+	"runtime/cgo"
 	"time"
 	"unsafe"
 )
@@ -52,6 +53,9 @@ type Hub struct {
 	rem    *Remediator
 	ptypes *PolicyRegistry
 	atypes *ActionRegistry
+
+	disp       *dispatcher // SetDispatcher
+	dispHandle cgo.Handle
 }
 
 // NewHub creates a hub: opens its store and loads its policies. Call Start
@@ -165,8 +169,8 @@ func (h *Hub) AttachRemediator(opts RemediatorOptions) (*Remediator, error) {
 		return nil, err
 	}
 	defer h.leave()
-	if h.rem != nil {
-		return nil, errorf(ErrExists, "a remediator is attached already")
+	if h.rem != nil || h.disp != nil {
+		return nil, errorf(ErrExists, "the hub has a dispatcher already")
 	}
 	rem := &Remediator{types: opts.ActionTypes, hub: h}
 	var co C.vigil_remediator_options
@@ -220,7 +224,12 @@ func (h *Hub) Close() error {
 	if h.rem != nil {
 		h.rem.Close() // stops it: no request runs any more
 	}
+	if h.disp != nil {
+		C.vigil_hub_stop(h.h) // no new request: then every result arrives
+		h.disp.drain()
+	}
 	C.vigil_hub_free(h.h)
+	deleteHandle(h.dispHandle)
 	h.h = nil
 	if h.rem != nil {
 		h.rem.mu.Lock()
@@ -232,7 +241,9 @@ func (h *Hub) Close() error {
 		h.cfg = nil
 	}
 	h.log.free()
-	h.ptypes.release()
+	if h.ptypes != nil {
+		h.ptypes.release()
+	}
 	return nil
 }
 
@@ -360,4 +371,14 @@ func (h *Hub) Query(q Query) ([]Series, error) {
 	}
 	defer h.leave()
 	return queryStore(C.vigil_hub_store(h.h), q)
+}
+
+// Action reads the hub's ledger entry of request id: what was asked and,
+// once it arrived, the result (ErrNotFound when unknown).
+func (h *Hub) Action(id string) (LedgerEntry, error) {
+	if err := h.enter(); err != nil {
+		return LedgerEntry{}, err
+	}
+	defer h.leave()
+	return ledgerEntry(C.vigil_hub_store(h.h), id)
 }

@@ -129,3 +129,42 @@ func TestPanicOnHubThread(t *testing.T) {
 		t.Fatalf("no log of the panic")
 	}
 }
+
+// Every object closes cleanly without plug-in registries, twice.
+func TestCloseWithoutRegistries(t *testing.T) {
+	st, err := OpenStore("sqlite://:memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	eng, err := NewEngine(EngineOptions{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rem, err := NewRemediator(RemediatorOptions{StoreURL: storeURL(t, "rem.db"), AuditKey: testKey(),
+		Logger: (&logSink{}).log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := NewAgent(AgentOptions{Logger: (&logSink{}).log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, err := NewHub(HubOptions{StoreURL: storeURL(t, "hub.db"), Logger: (&logSink{}).log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		for _, c := range []interface{ Close() error }{eng, rem, agent, hub} {
+			if err := c.Close(); err != nil {
+				t.Fatalf("%T.Close: %v", c, err)
+			}
+		}
+	}
+	if _, err := agent.CollectOnce(0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("CollectOnce after Close = %v", err)
+	}
+	if err := eng.Tick(0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Tick after Close = %v", err)
+	}
+}

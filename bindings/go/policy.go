@@ -155,10 +155,9 @@ func (r *registry) use() {
 	r.mu.Unlock()
 }
 
+// release is called through the owning registry, which must not be nil
+// (a promoted method on a nil pointer would fault).
 func (r *registry) release() {
-	if r == nil {
-		return
-	}
 	r.mu.Lock()
 	r.users--
 	r.mu.Unlock()

@@ -162,7 +162,9 @@ func (r *Remediator) free() {
 		C.vigil_remediator_free(r.r)
 		r.r = nil
 		r.log.free()
-		r.types.release()
+		if r.types != nil {
+			r.types.release()
+		}
 	}
 }
 

@@ -279,3 +279,50 @@ func queryStore(st *C.vigil_store, q Query) ([]Series, error) {
 	}
 	return qc.out, nil
 }
+
+// LedgerEntry is an action request in a store's actions ledger and, once
+// known, its result (GET /v1/actions). Status is "pending", "running",
+// "succeeded", "failed", "refused", ...; ResultReason the result's reason.
+type LedgerEntry struct {
+	ID           string
+	RequestedMs  int64
+	Action       string
+	Target       string
+	ParamsJSON   string
+	Reason       string
+	Policy       string
+	Series       string
+	DryRun       bool
+	Status       string
+	ResultReason string
+	Output       string
+	DurationMs   int64 // -1: unknown
+	UpdatedMs    int64
+	AuditSeq     int64
+	AuditMAC     string
+}
+
+// Action reads the ledger entry of request id (ErrNotFound when unknown).
+func (s *Store) Action(id string) (LedgerEntry, error) {
+	if err := s.enter(); err != nil {
+		return LedgerEntry{}, err
+	}
+	defer s.leave()
+	return ledgerEntry(s.s, id)
+}
+
+func ledgerEntry(st *C.vigil_store, id string) (LedgerEntry, error) {
+	cid := C.CString(id)
+	defer C.free(unsafe.Pointer(cid))
+	var a *C.vigil_store_action
+	if err := call(func() C.int { return C.vigil_store_action_get(st, cid, &a) }); err != nil {
+		return LedgerEntry{}, err
+	}
+	defer C.vigil_store_action_free(a)
+	return LedgerEntry{ID: goStr(a.id), RequestedMs: int64(a.requested_ms), Action: goStr(a.action),
+		Target: goStr(a.target), ParamsJSON: goStr(a.params_json), Reason: goStr(a.reason),
+		Policy: goStr(a.policy), Series: goStr(a.series), DryRun: a.dry_run != 0,
+		Status: goStr(a.status), ResultReason: goStr(a.result_reason), Output: goStr(a.output),
+		DurationMs: int64(a.duration_ms), UpdatedMs: int64(a.updated_ms),
+		AuditSeq: int64(a.audit_seq), AuditMAC: goStr(a.audit_hash)}, nil
+}
