@@ -27,11 +27,15 @@ func reportError(err error) C.int {
 		if code >= 0 {
 			code = ErrError
 		}
+		msg := ve.Message
+		if direct, ok := err.(*Error); !ok || direct != ve {
+			msg = err.Error() // wrapped: keep the caller's context
+		}
 		le := C.vigil_error_last()
-		if le != nil && Code(le.code) == code && C.GoString(le.message) == ve.Message {
+		if le != nil && Code(le.code) == code && C.GoString(le.message) == msg {
 			return C.int(code)
 		}
-		cm := C.CString(ve.Message)
+		cm := C.CString(msg)
 		defer C.free(unsafe.Pointer(cm))
 		return C.vigil_error_set(C.int(code), cm)
 	}
@@ -63,7 +67,9 @@ func goVigilHandleDelete(h C.uintptr_t) {
 func goVigilPolicyCreate(h C.uintptr_t, rule *C.vigil_config_node, out *C.uintptr_t) (rc C.int) {
 	defer recoverTo(&rc)
 	pt := cgo.Handle(h).Value().(*policyType)
-	p, err := pt.factory(&ConfigNode{n: rule})
+	cn := &ConfigNode{n: rule}
+	defer cn.invalidate()
+	p, err := pt.factory(cn)
 	if err != nil {
 		return reportError(err)
 	}
@@ -125,7 +131,9 @@ func goVigilActionCreate(h C.uintptr_t, config *C.vigil_config_node, ctx *C.vigi
 	at := cgo.Handle(h).Value().(*actionType)
 	info := ActionInfo{Name: C.GoString(ctx.action_name), Host: C.GoString(ctx.host),
 		Timeout: msDuration(int64(ctx.timeout_ms))}
-	a, err := at.factory(&ConfigNode{n: config}, info)
+	cn := &ConfigNode{n: config}
+	defer cn.invalidate()
+	a, err := at.factory(cn, info)
 	if err != nil {
 		return reportError(err)
 	}
@@ -197,7 +205,9 @@ func goVigilCollectorCreate(h C.uintptr_t, config *C.vigil_config_node,
 	if ctx.name != nil {
 		info.Name = C.GoString(ctx.name)
 	}
-	c, err := ct.factory(&ConfigNode{n: config}, info)
+	cn := &ConfigNode{n: config}
+	defer cn.invalidate()
+	c, err := ct.factory(cn, info)
 	if err != nil {
 		return reportError(err)
 	}

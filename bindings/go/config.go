@@ -19,17 +19,38 @@ type ConfigNode struct {
 	n *C.vigil_config_node
 }
 
+// invalidate ends the node's validity when its factory returns.
+func (c *ConfigNode) invalidate() { c.n = nil }
+
+func (c *ConfigNode) check() error {
+	if c == nil || c.n == nil {
+		return errorf(ErrInval, "configuration node used after its factory returned")
+	}
+	return nil
+}
+
 // Path is the node's path from the document root, e.g. "policies[0]".
-func (c *ConfigNode) Path() string { return C.GoString(C.vigil_config_node_path(c.n)) }
+func (c *ConfigNode) Path() string {
+	if c.check() != nil {
+		return ""
+	}
+	return C.GoString(C.vigil_config_node_path(c.n))
+}
 
 // Has reports whether the map has key.
 func (c *ConfigNode) Has(key string) bool {
+	if c.check() != nil {
+		return false
+	}
 	ck := C.CString(key)
 	defer C.free(unsafe.Pointer(ck))
 	return C.vigil_config_node_get(c.n, ck) != nil
 }
 
 func (c *ConfigNode) get(key string, f func(ck *C.char) C.int) error {
+	if err := c.check(); err != nil {
+		return err
+	}
 	ck := C.CString(key)
 	defer C.free(unsafe.Pointer(ck))
 	return call(func() C.int { return f(ck) })
@@ -89,6 +110,9 @@ func (c *ConfigNode) Duration(key string, dflt time.Duration) (time.Duration, er
 // absent or ""), formatted as every configuration error of the library:
 // "file:line:col: path: message". Return it from a factory.
 func (c *ConfigNode) Errorf(code Code, key string, format string, args ...interface{}) error {
+	if err := c.check(); err != nil {
+		return err
+	}
 	node := c.n
 	if key != "" {
 		ck := C.CString(key)

@@ -147,3 +147,32 @@ func TestPanicInPolicyIsItsError(t *testing.T) {
 		t.Fatalf("panicking factory = %d %q", ve.Code, ve.Message)
 	}
 }
+
+// A ConfigNode kept past its factory refuses to be read instead of
+// touching freed memory.
+func TestConfigNodeKeptPastFactory(t *testing.T) {
+	reg, _ := NewPolicyRegistry()
+	defer reg.Close()
+	var kept *ConfigNode
+	reg.Register("keeper", []string{"limit"}, func(rule *ConfigNode) (Policy, error) {
+		kept = rule
+		if !rule.Has("limit") || rule.Path() != "[0]" {
+			return nil, rule.Errorf(ErrMissing, "", "limit and path expected, path %q", rule.Path())
+		}
+		return PolicyFunc(func(Metric, *PolicyContext) (Verdict, error) { return Verdict{}, nil }), nil
+	})
+	st, _ := OpenStore("sqlite://:memory:")
+	defer st.Close()
+	eng, err := NewEngine(EngineOptions{Store: st, PolicyTypes: reg,
+		Policies: "- {name: k, kind: keeper, metric: m, action: a, limit: 3}\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	if _, err := kept.Float("limit", 0); !errors.Is(err, ErrInval) {
+		t.Fatalf("reading a kept node = %v, want ErrInval", err)
+	}
+	if kept.Has("limit") || kept.Path() != "" {
+		t.Fatal("a kept node still answers")
+	}
+}
