@@ -113,3 +113,17 @@ func TestMetricErrors(t *testing.T) {
 		t.Fatalf("Add after Close = %v, want ErrClosed", err)
 	}
 }
+
+func TestVersion(t *testing.T) {
+	if Version() != HeaderVersion {
+		t.Fatalf("library %s, headers %s", Version(), HeaderVersion)
+	}
+	if ErrUnknownKey.Error() == "" || ErrUnknownKey.String() != ErrUnknownKey.Error() {
+		t.Fatalf("Code strings %q", ErrUnknownKey.Error())
+	}
+	e := &Error{Code: ErrPerm}
+	if e.Error() != "vigil: "+ErrPerm.Error() || !errors.Is(e, ErrPerm) || !errors.Is(e, &Error{Code: ErrPerm}) ||
+		errors.Is(e, ErrIO) {
+		t.Fatalf("Error %q", e.Error())
+	}
+}
