@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestGoPolicyFiresActionRequest(t *testing.T) {
@@ -174,5 +175,92 @@ func TestConfigNodeKeptPastFactory(t *testing.T) {
 	}
 	if kept.Has("limit") || kept.Path() != "" {
 		t.Fatal("a kept node still answers")
+	}
+}
+
+// The policy context: series, rule, event time and desired state; and an
+// engine used from several goroutines at once.
+func TestPolicyContextAndConcurrentEngine(t *testing.T) {
+	reg, _ := NewPolicyRegistry()
+	defer reg.Close()
+	type seen struct {
+		series, policy string
+		now            int64
+		replicas       float64
+		err            error
+	}
+	var mu sync.Mutex
+	var last seen
+	var evals int
+	var kept *PolicyContext
+	reg.Register("replicas", nil, func(*ConfigNode) (Policy, error) {
+		return PolicyFunc(func(m Metric, ctx *PolicyContext) (Verdict, error) {
+			want, err := ctx.DesiredNumber(m.Tags["app"], "spec.replicas")
+			mu.Lock()
+			last = seen{ctx.Series(), ctx.Policy(), ctx.NowMs(), want, err}
+			evals++
+			kept = ctx
+			mu.Unlock()
+			if err != nil {
+				return Verdict{}, nil // no desired state yet: nothing to judge
+			}
+			return Verdict{Value: m.Value, Active: m.Value < want, Params: map[string]string{"want": "{{tags.app}}"}}, nil
+		}), nil
+	})
+	st, _ := OpenStore("sqlite://:memory:")
+	defer st.Close()
+	var reqs []EngineRequest
+	eng, err := NewEngine(EngineOptions{Store: st, PolicyTypes: reg, Logger: (&logSink{}).log,
+		OnRequest: func(r EngineRequest) { mu.Lock(); reqs = append(reqs, r); mu.Unlock() },
+		Policies:  "- {name: rep, kind: replicas, metric: running, match: {app: \"*\"}, action: scale, target: \"{{tags.app}}\"}\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	t0 := nowMs()
+	b := mustBatch(t, Metric{Name: "running", Value: 2, TimeMs: t0, Tags: map[string]string{"app": "api"}})
+	defer b.Close()
+	if err := eng.Ingest(b); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if !errors.Is(last.err, ErrNotFound) || last.series != `running{app="api"}` || last.policy != "rep" || last.now != t0 {
+		t.Fatalf("without a desired state: %+v", last)
+	}
+	mu.Unlock()
+	if err := eng.SetDesired("api", `{"spec":{"replicas":3}}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.SetDesired("api", `[1]`); !errors.Is(err, ErrType) {
+		t.Fatalf("desired state not an object = %v", err)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				gb, _ := NewBatchOf(Metric{Name: "running", Value: 2, TimeMs: t0 + int64(1+g*100+i),
+					Tags: map[string]string{"app": "api"}})
+				if err := eng.Ingest(gb); err != nil {
+					t.Error(err)
+				}
+				gb.Close()
+				eng.Tick(0)
+				eng.Decisions(0, 5)
+			}
+		}(g)
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if evals != 101 || last.err != nil || last.replicas != 3 {
+		t.Fatalf("%d evaluations, last %+v", evals, last)
+	}
+	if len(reqs) != 1 || reqs[0].Target != "api" || reqs[0].Params["want"] != "api" {
+		t.Fatalf("requests = %+v", reqs)
+	}
+	if _, err := kept.Aggregate("", AggLast, time.Minute); !errors.Is(err, ErrInval) || kept.Series() != "" {
+		t.Fatalf("a context kept past Evaluate = %v", err)
 	}
 }
