@@ -23,7 +23,7 @@ func TestGoPolicyFiresActionRequest(t *testing.T) {
 	eng, err := NewEngine(EngineOptions{Store: st, Policies: errorRateRules, PolicyTypes: reg,
 		OnRequest:  func(r EngineRequest) { mu.Lock(); reqs = append(reqs, r); mu.Unlock() },
 		OnDecision: func(d Decision) { mu.Lock(); decs = append(decs, d); mu.Unlock() },
-		Logger:     sink.log})
+		Logger:     sink.log, ActWithin: 10 * time.Minute}) // the oldest sample is 5 min old
 	if err != nil {
 		t.Fatal(err)
 	}
