@@ -7,8 +7,9 @@
 // Batch (metrics), Store (a SQLite store: write, query), Engine (the policy
 // engine on a store), Hub (ingest, evaluation, decisions, action requests),
 // Remediator (guards, exactly-once ledger, audit chain, Go or built-in
-// actions), Agent (collectors), Manifest (GitOps manifests: load, diff). Each is created by a New/Open function that
-// returns (T, error) and released by Close, which is idempotent; a finalizer
+// actions), Agent (collectors), Manifest (GitOps manifests: load, diff).
+// Each is created by a New/Open/Load function that returns (T, error) and
+// released by Close, which is idempotent; a finalizer
 // calls Close as a safety net, but programs should call it themselves.
 //
 // # Plug-ins written in Go
