@@ -271,6 +271,10 @@ $(BINDINGS_BUILD)/pkgconfig/vigil.pc: pkgconfig/vigil.pc.in Makefile
 	    -e 's|@INCLUDEDIR@|$(CURDIR)/include|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    -e 's|@REQUIRES_PRIVATE@|$(PC_DEPS)|g' -e 's|@LIBS_PRIVATE@|$(RAW_DEPS)|g' $< > $@
 
+python-test: bindings-lib
+	VIGIL_LIBRARY=$(CURDIR)/$(BINDINGS_BUILD)/lib/libvigil.so.0 PYTHONDONTWRITEBYTECODE=1 \
+	    /usr/bin/python3 -m pytest -q -p no:cacheprovider bindings/python/tests
+
 # The Go binding (bindings/go): go test -race against the plain library,
 # through the uninstalled vigil.pc; the Go caches stay under build/ and the
 # module proxy is off (the binding has no dependencies).
@@ -325,6 +329,10 @@ BENCH_SH     := $(sort $(wildcard bench/*.sh))
 bench: deps lib bins $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 	@for b in $(BENCH_SH); do echo "== $$b"; VIGIL_BUILD=$(BUILD) bash $$b || exit 1; done
+	@if [ -f bindings/python/bench_policy.py ]; then $(MAKE) --no-print-directory bindings-lib && \
+	    echo "== bindings/python/bench_policy.py" && \
+	    VIGIL_LIBRARY=$(CURDIR)/$(BINDINGS_BUILD)/lib/libvigil.so.0 PYTHONDONTWRITEBYTECODE=1 \
+	    /usr/bin/python3 bindings/python/bench_policy.py; fi
 	@if [ -f bindings/go/go.mod ]; then $(MAKE) --no-print-directory bindings-lib && \
 	    echo "== bindings/go/cmd/policybench" && \
 	    cd bindings/go && env -u GOTOOLCHAIN $(GO_ENV) $(GO) run ./cmd/policybench; fi
