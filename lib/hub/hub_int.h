@@ -4,6 +4,7 @@
 #define VIGIL_HUB_INT_H
 
 #include "api/internal.h"
+#include "internal/json.h"
 #include "hub/dispatch.h"
 #include "hub/events.h"
 #include "vigil/hub.h"
@@ -24,6 +25,9 @@ typedef struct vigil__hub_route {
     vigil__dispatch *d;
 } vigil__hub_route;
 typedef struct commit_group commit_group;
+typedef struct vigil__hub_track vigil__hub_track;
+typedef struct vigil__hub_gitpol vigil__hub_gitpol;
+struct vigil__pmap;
 
 struct vigil_hub {
     char *store_url;
@@ -96,6 +100,16 @@ struct vigil_hub {
     vigil__prom_family *m_dispatch_failed;
     vigil__prom_family *m_decisions;
     vigil__prom_family *m_engine_errors;
+
+    /* GitOps (lib/hub/gitops.c), under git_mu: publications of desired
+     * state and drift, the drift rule's requests, git-managed policies */
+    pthread_mutex_t git_mu;
+    int64_t drift_cooldown_ms;
+    struct vigil__pmap *tracks; /* resource target -> vigil__hub_track */
+    vigil__hub_gitpol **gitpol; /* the sources' rules, in publication order */
+    size_t ngitpol, capgitpol;
+    vigil_config *cfg_rules; /* a copy of the configuration's `policies:`, or NULL */
+    char *cfg_dir;           /* its policies_dir, or NULL */
 };
 
 /* Counts a refused ingest under `reason` (an error code such as "invalid_json"). */
@@ -139,9 +153,9 @@ int vigil__hub_dispatch(vigil_hub *hub, const vigil_action_request *req, const c
  * over gets a FAILED result ("no_remediator", "dispatch_failed"). */
 void vigil__hub_submit(vigil_hub *hub, const vigil_action_request *req, const char *series);
 /* The host a request is for (vigil_hub_options.remediators): the `host` tag
- * of `series`, else its `host` parameter, else its target's part before the
- * first '/'. Writes it (NUL-terminated, cut to size - 1) to out; 0 when it
- * has none (out is ""), else 1. */
+ * of `series` (or the source of a drift series), else its `host` parameter,
+ * else its target's part before the first '/'. Writes it (NUL-terminated, cut to size - 1) to out;
+ * 0 when it has none (out is ""), else 1. */
 int vigil__hub_request_host(char *out, size_t size, const vigil_action_request *req,
                             const char *series);
 /* The engine's on_decision: counts a stored decision and publishes it. */
@@ -154,6 +168,24 @@ void vigil__hub_on_decision(void *payload, const vigil_store_decision *d);
 void vigil__hub_recover_actions(vigil_hub *hub);
 /* Mounts the routes of policies, decisions, silences, actions and desired state. */
 int vigil__hub_mount_policy_routes(vigil_hub *hub, vigil_api *api);
+
+/* ---- GitOps (lib/hub/gitops.c) ----------------------------------------------------- */
+
+/* Reads the drift cooldown, the drift rule's records and the git-managed
+ * policies kept in the store (loaded into the engine), and keeps a copy of
+ * the options' rules for later swaps. */
+int vigil__hub_gitops_init(vigil_hub *hub, const vigil_hub_options *opts);
+void vigil__hub_gitops_free(vigil_hub *hub);
+/* The bulk form of PUT /v1/desired: validates `j`, replaces the source's
+ * records and feeds the engine; writes the answer to `out`. */
+int vigil__hub_desired_bulk(vigil_hub *hub, const cJSON *j, vigil_buf *out);
+/* The spec of a stored bulk record (cJSON_free). */
+int vigil__hub_desired_spec(const char *body_json, char **spec);
+/* vigil_hub_reload_policies(): the options' rules plus every source's. */
+int vigil__hub_reload_with_git(vigil_hub *hub, const vigil_hub_options *opts,
+                               vigil_engine_reload_result *res);
+/* Mounts POST and GET /v1/drift and PUT /v1/policies. */
+int vigil__hub_mount_gitops_routes(vigil_hub *hub, vigil_api *api);
 
 /* Parses epoch ms, "now", a relative time ("-15m") or, when `rfc3339`, an
  * RFC 3339 time ("2025-01-31T22:00:00Z", offsets and fractions allowed);
