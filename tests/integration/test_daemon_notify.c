@@ -1,6 +1,9 @@
-/* Every daemon tells the service manager it is ready and, at SIGTERM, that it
- * is stopping: vigil-collector, vigil-remediator and vigil-agent started as
- * real processes with NOTIFY_SOCKET naming a datagram socket bound here. */
+/* Every daemon tells the service manager it is ready, that it reloads at
+ * SIGHUP and, at SIGTERM, that it is stopping: vigil-collector,
+ * vigil-remediator, vigil-agent and vigil-gitopsd (when built) started as real
+ * processes with NOTIFY_SOCKET naming a datagram socket bound here, as the
+ * units of configs/systemd/ (Type=notify) expect; the collector also through
+ * an abstract socket ("@name"), the form systemd itself uses. */
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
@@ -9,12 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <spawn.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "proctest.h"
 #include "testutil.h"
 
+/* A datagram socket bound at `path` ("@name": in the abstract namespace),
+ * named by NOTIFY_SOCKET. */
 static int bind_notify(const char *path)
 {
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -24,8 +32,12 @@ static int bind_notify(const char *path)
     sa.sun_family = AF_UNIX;
     ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
     memcpy(sa.sun_path, path, strlen(path));
-    ck_assert_msg(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind %s: %s", path,
-                  strerror(errno));
+    socklen_t len = sizeof(sa);
+    if (path[0] == '@') {
+        sa.sun_path[0] = '\0';
+        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+    }
+    ck_assert_msg(bind(fd, (struct sockaddr *)&sa, len) == 0, "bind %s: %s", path, strerror(errno));
     ck_assert_int_eq(setenv("NOTIFY_SOCKET", path, 1), 0);
     return fd;
 }
@@ -45,10 +57,13 @@ static void expect(int fd, const char *want, pt_proc *p)
     ck_assert_str_eq(b, want);
 }
 
-static void ready_then_stopping(const char *name, char *const *args, const char *dir)
+static void ready_then_stopping(const char *name, char *const *args, const char *dir, int abstract)
 {
     char path[600];
-    snprintf(path, sizeof(path), "%s/%s.notify", dir, name);
+    if (abstract)
+        snprintf(path, sizeof(path), "@vigil-test-notify-%ld-%s", (long)getpid(), name);
+    else
+        snprintf(path, sizeof(path), "%s/%s.notify", dir, name);
     int fd = bind_notify(path);
     pt_proc p;
     pt_start(&p, name, args, dir, 0);
@@ -78,7 +93,18 @@ START_TEST(collector_notifies)
     snprintf(cfg, sizeof(cfg), "listen: 127.0.0.1:0\nstore: sqlite://%s/hub.db\n", dir);
     vt_write_file(dir, "collector.yaml", cfg, strlen(cfg));
     char *args[] = {(char *)pt_bin_path("vigil-collector"), "--config", "collector.yaml", NULL};
-    ready_then_stopping("collector", args, dir);
+    ready_then_stopping("collector", args, dir, 0);
+}
+END_TEST
+
+START_TEST(collector_notifies_abstract_socket)
+{
+    const char *dir = vt_tmpdir();
+    char cfg[1024];
+    snprintf(cfg, sizeof(cfg), "listen: 127.0.0.1:0\nstore: sqlite://%s/hub.db\n", dir);
+    vt_write_file(dir, "collector.yaml", cfg, strlen(cfg));
+    char *args[] = {(char *)pt_bin_path("vigil-collector"), "--config", "collector.yaml", NULL};
+    ready_then_stopping("collector", args, dir, 1);
 }
 END_TEST
 
@@ -98,7 +124,7 @@ START_TEST(remediator_notifies)
              dir);
     vt_write_file(dir, "remediator.yaml", cfg, strlen(cfg));
     char *args[] = {(char *)pt_bin_path("vigil-remediator"), "--config", "remediator.yaml", NULL};
-    ready_then_stopping("remediator", args, dir);
+    ready_then_stopping("remediator", args, dir, 0);
 }
 END_TEST
 
@@ -116,7 +142,72 @@ START_TEST(agent_notifies)
              dir);
     vt_write_file(dir, "agent.yaml", cfg, strlen(cfg));
     char *args[] = {(char *)pt_bin_path("vigil-agent"), "--config", "agent.yaml", NULL};
-    ready_then_stopping("agent", args, dir);
+    ready_then_stopping("agent", args, dir, 0);
+}
+END_TEST
+
+/* git ARGS... in `dir` (argv, no shell), with an identity of its own. */
+static void git(const char *dir, const char *a1, const char *a2, const char *a3, const char *a4)
+{
+    char *argv[] = {"git",
+                    "-C",
+                    (char *)dir,
+                    "-c",
+                    "user.name=vigil-test",
+                    "-c",
+                    "user.email=vigil-test@localhost",
+                    "-c",
+                    "commit.gpgsign=false",
+                    "-c",
+                    "init.defaultBranch=main",
+                    (char *)a1,
+                    (char *)a2,
+                    (char *)a3,
+                    (char *)a4,
+                    NULL};
+    pid_t pid;
+    ck_assert_int_eq(posix_spawnp(&pid, "git", NULL, NULL, argv, environ), 0);
+    ck_assert_int_eq(pt_wait_exit(pid), 0);
+}
+
+START_TEST(gitopsd_notifies)
+{
+    const char *build = getenv("VIGIL_TEST_BUILD");
+    char bin[PATH_MAX];
+    snprintf(bin, sizeof(bin), "%s/bin/vigil-gitopsd", build ? build : "build");
+    if (access(bin, X_OK) != 0) {
+        printf("test_daemon_notify: %s is not built: gitopsd's notifications not tested\n", bin);
+        return;
+    }
+    const char *dir = vt_tmpdir();
+    char repo[PATH_MAX], cfg[2 * PATH_MAX + 512], text[PATH_MAX + 256];
+    snprintf(repo, sizeof(repo), "%s/repo", dir);
+    ck_assert_int_eq(mkdir(repo, 0755), 0);
+    git(repo, "init", "-q", NULL, NULL);
+    snprintf(repo, sizeof(repo), "%s/repo/hosts", dir);
+    ck_assert_int_eq(mkdir(repo, 0755), 0);
+    snprintf(repo, sizeof(repo), "%s/repo/hosts/n1", dir);
+    ck_assert_int_eq(mkdir(repo, 0755), 0);
+    snprintf(text, sizeof(text),
+             "apiVersion: vigil/v1\n"
+             "kind: File\n"
+             "metadata: {name: motd}\n"
+             "spec: {path: %s/motd, content: \"hello\\n\", mode: \"0644\"}\n",
+             dir);
+    vt_write_file(repo, "motd.yaml", text, strlen(text));
+    snprintf(repo, sizeof(repo), "%s/repo", dir);
+    git(repo, "add", "-A", NULL, NULL);
+    git(repo, "commit", "-q", "-m", "first");
+    snprintf(cfg, sizeof(cfg),
+             "listen: 127.0.0.1:0\n"
+             "host: n1\n"
+             "repo: {url: \"%s\", workdir: \"%s/wd\"}\n"
+             "manifests: {sources: [\"hosts/${HOSTNAME}\"]}\n"
+             "sync: {min_interval: 10m, max_interval: 20m}\n",
+             repo, dir);
+    vt_write_file(dir, "gitopsd.yaml", cfg, strlen(cfg));
+    char *args[] = {bin, "--config", "gitopsd.yaml", NULL};
+    ready_then_stopping("gitopsd", args, dir, 0);
 }
 END_TEST
 
@@ -128,6 +219,8 @@ int main(void)
     tcase_add_test(tc, collector_notifies);
     tcase_add_test(tc, remediator_notifies);
     tcase_add_test(tc, agent_notifies);
+    tcase_add_test(tc, collector_notifies_abstract_socket);
+    tcase_add_test(tc, gitopsd_notifies);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
