@@ -214,7 +214,9 @@ int vigil_api_new(vigil_api **out, const vigil_api_options *opts)
     if (!rc)
         rc = init_metrics(api);
     if (!rc)
-        rc = vigil__api_auth_new(&api->auth, opts->tokens, opts->ntokens, &api->logger);
+        rc = vigil__api_auth_new(&api->auth, opts->tokens, opts->ntokens,
+                                 opts->version >= 2 ? opts->bindings : NULL,
+                                 opts->version >= 2 ? opts->nbindings : 0, &api->logger);
     if (!rc)
         rc = vigil__api_route(api, "GET", "/healthz", 0, 0, route_healthz, NULL);
     if (!rc)
@@ -294,6 +296,11 @@ int vigil__api_add_registry(vigil_api *api, vigil__prom *prom)
 const char *vigil__api_call_principal(const vigil__api_call *call)
 {
     return call->principal[0] ? call->principal : NULL;
+}
+
+size_t vigil__api_call_agents(const vigil__api_call *call, const char *const **agents)
+{
+    return vigil__api_auth_agents(call->api->auth, vigil__api_call_principal(call), agents);
 }
 
 const vigil_api_request *vigil__api_call_request(const vigil__api_call *call)

@@ -84,6 +84,10 @@ const char *vigil__api_request_header(const vigil_api_request *req, const char *
  * authenticated the call; NULL when no token did (an open route, an open
  * api, or an embedder's auth_cb). */
 const char *vigil__api_call_principal(const vigil__api_call *call);
+/* The agents (ids or globs) the call's token source is bound to, borrowed
+ * from the api, and their count; 0 (and NULL) when the call was not
+ * authenticated by a bound token: its holder speaks for every host. */
+size_t vigil__api_call_agents(const vigil__api_call *call, const char *const **agents);
 vigil_api_response *vigil__api_call_response(vigil__api_call *call);
 /* The body after gzip inflation ("" and 0 when none). */
 const char *vigil__api_call_body(const vigil__api_call *call, size_t *len);
@@ -151,6 +155,8 @@ int vigil__api_resp_used(vigil_api_response *resp);
 typedef struct vigil__api_security {
     vigil_api_token *tokens;
     size_t ntokens;
+    vigil_api_binding *bindings; /* one per token with an `agents:` list */
+    size_t nbindings;
     const char **origins;
     size_t norigins;
     int insecure;

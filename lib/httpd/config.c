@@ -81,6 +81,8 @@ int vigil__httpd_server_parse(const vigil_config_node *root, vigil_httpd_options
     api->max_inflated = max_inflated;
     api->tokens = sec->tokens;
     api->ntokens = sec->ntokens;
+    api->bindings = sec->bindings;
+    api->nbindings = sec->nbindings;
     api->allowed_origins = sec->origins;
     api->nallowed_origins = sec->norigins;
     httpd->insecure = sec->insecure;

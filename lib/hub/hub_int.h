@@ -86,6 +86,12 @@ struct vigil_hub {
     vigil__prom_family *m_engine_errors;
 };
 
+/* Holds *batch to the agents its token is bound to (lib/hub/identity.c):
+ * VIGIL_OK (the batch may be replaced by a copy with the agent and host tags
+ * filled in); VIGIL_EPERM with the reason in `why` (answered 403
+ * agent_mismatch); VIGIL_ELIMIT or VIGIL_ENOMEM. nagents 0: unbound, no check. */
+int vigil__hub_bind_batch(vigil_batch **batch, const char *token, const char *const *agents,
+                          size_t nagents, char *why, size_t why_size);
 /* Counts a refused ingest under `reason` (an error code such as "invalid_json"). */
 void vigil__hub_rejected(vigil_hub *hub, const char *reason);
 /* The error code ("invalid_metric", "overloaded", ...) a status is answered with. */

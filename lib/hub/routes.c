@@ -85,6 +85,20 @@ static void route_ingest(vigil__api_call *call, void *payload)
         if (rc)
             vigil__hub_rejected(hub, vigil__hub_reason(rc));
     }
+    const char *const *agents = NULL;
+    size_t nagents = vigil__api_call_agents(call, &agents);
+    if (!rc && nagents) {
+        char why[768];
+        rc = vigil__hub_bind_batch(&batch, vigil__api_call_principal(call), agents, nagents, why,
+                                   sizeof(why));
+        if (rc == VIGIL_EPERM) {
+            vigil__hub_rejected(hub, "agent_mismatch");
+            vigil_batch_free(batch);
+            vigil__api_resp_error(resp, 403, "agent_mismatch", why, NULL);
+            vigil__api_finish(call);
+            return;
+        }
+    }
     if (!rc)
         rc = vigil__hub_enqueue(hub, batch, 1, ingest_done, call);
     if (rc) {
