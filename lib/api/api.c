@@ -592,8 +592,9 @@ static int authenticate(vigil__api_call *call, const api_route *route)
     return 1;
 }
 
-/* 0 when the body is usable; otherwise the error response is set. */
-static int check_body(vigil__api_call *call)
+/* 0 when the raw body is within max_body; otherwise the error response is
+ * set. The raw body is what the route sees (call->body). */
+static int check_size(vigil__api_call *call)
 {
     vigil_api *api = call->api;
     const vigil_api_request *req = call->req;
@@ -604,6 +605,18 @@ static int check_body(vigil__api_call *call)
         vigil__api_resp_error(call->resp, 413, "too_large", msg, NULL);
         return 1;
     }
+    call->body = req->body;
+    call->body_len = req->body ? req->body_len : 0;
+    return 0;
+}
+
+/* 0 when the body is usable; otherwise the error response is set. */
+static int check_body(vigil__api_call *call)
+{
+    vigil_api *api = call->api;
+    const vigil_api_request *req = call->req;
+    if (check_size(call))
+        return 1;
     const char *ct = vigil__api_request_header(req, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
         (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
@@ -689,7 +702,9 @@ static int path_match(const char *pattern, const char *path, vigil__api_call *ca
     return !*p && !*s;
 }
 
-static void dispatch(vigil__api_call *call)
+/* Matches the route and runs every check that needs no body (path, route,
+ * method, query, authentication): the route, or NULL with the response set. */
+static const api_route *prepare(vigil__api_call *call)
 {
     vigil_api *api = call->api;
     const vigil_api_request *req = call->req;
@@ -778,12 +793,53 @@ static void dispatch(vigil__api_call *call)
     }
     if (authenticate(call, route))
         goto done;
+    return route;
+done:
+    return NULL;
+}
+
+static void dispatch(vigil__api_call *call)
+{
+    const api_route *route = prepare(call);
+    if (!route)
+        goto done;
+    if ((route->flags & VIGIL__API_RAW) && check_size(call))
+        goto done;
     if ((route->flags & VIGIL__API_BODY) && check_body(call))
         goto done;
     route->fn(call, route->payload);
     return;
 done:
     vigil__api_finish(call);
+}
+
+static void precheck_done(vigil_api_response *resp, void *payload)
+{
+    (void)resp;
+    (void)payload;
+}
+
+int vigil__api_precheck(vigil_api *api, const vigil_api_request *req, vigil_api_response *resp)
+{
+    vigil__api_call *call = vigil__calloc(1, sizeof(*call));
+    if (!call) {
+        vigil__api_resp_error(resp, 500, "internal", "out of memory", NULL);
+        return 1;
+    }
+    call->api = api;
+    call->req = req;
+    call->resp = resp;
+    call->done = precheck_done;
+    call->route_label = "unmatched";
+    call->start_ns = vigil__monotonic_ns();
+    vigil__prom_add(api->m_inflight, NULL, 1);
+    if (!prepare(call)) {
+        vigil__api_finish(call); /* counted like any answer */
+        return 1;
+    }
+    vigil__prom_add(api->m_inflight, NULL, -1);
+    call_free(call);
+    return 0;
 }
 
 int vigil_api_submit(vigil_api *api, const vigil_api_request *req, vigil_api_response *resp,

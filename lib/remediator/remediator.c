@@ -1141,6 +1141,8 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
     rem->o.hub_url = NULL;
     rem->o.hub_token_env = NULL;
     pthread_mutex_init(&rem->mu, NULL);
+    pthread_mutex_init(&rem->authmu, NULL);
+    rem->auth_last_ms = INT64_MIN / 2;
     pthread_cond_init(&rem->cv, NULL);
     vigil__cond_init_monotonic(&rem->tcv);
     memset(&rem->g, 0, sizeof(rem->g));
@@ -1290,6 +1292,7 @@ void vigil_remediator_stop(vigil_remediator *rem)
         job->flight = NULL;
         vigil__rem_job_free(job);
     }
+    vigil__rem_auth_flush(rem, 1);
     if (rem->hub)
         vigil__hubpost_stop(rem->hub);
     vigil__log(&rem->logger, VIGIL_LOG_INFO, "remediator", "stopped", NULL);
@@ -1330,6 +1333,7 @@ void vigil_remediator_free(vigil_remediator *rem)
     vigil__free(rem->store_url);
     pthread_cond_destroy(&rem->tcv);
     pthread_cond_destroy(&rem->cv);
+    pthread_mutex_destroy(&rem->authmu);
     pthread_mutex_destroy(&rem->mu);
     vigil__free(rem);
 }

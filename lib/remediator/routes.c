@@ -154,27 +154,37 @@ static int parse_request(cJSON *j, vigil_action_request *rq, vigil_action_param 
     return VIGIL_OK;
 }
 
+/* Authentication failures are audited in aggregate: the first failure of a
+ * quiet period is written at once; those that follow within
+ * REM_AUTH_AUDIT_MS are counted and written as one row ("failures":N) by the
+ * next failure after the period, the ticker or the stop, so a flood of bad
+ * signatures costs one audit commit per period, not one each. */
 static void audit_auth(vigil_remediator *rem, const vigil_api_request *req, const char *why)
 {
-    vigil_buf d = VIGIL_BUF_INIT;
-    int rc = vigil__buf_puts(&d, "{\"route\":\"/v1/execute\",\"reason\":");
-    if (!rc)
-        rc = vigil__json_put_string(&d, why, strlen(why) > 256 ? 256 : strlen(why));
-    if (!rc)
-        rc = vigil__buf_puts(&d, ",\"remote\":");
-    if (!rc)
-        rc = req->remote_addr ? vigil__json_put_string(
-                                    &d, req->remote_addr,
-                                    strlen(req->remote_addr) > 64 ? 64 : strlen(req->remote_addr))
-                              : vigil__buf_puts(&d, "null");
-    if (!rc)
-        rc = vigil__buf_putc(&d, '}');
-    if (!rc && vigil_audit_append(rem->audit, "auth", NULL, d.ptr, NULL, NULL))
-        vigil__log(&rem->logger, VIGIL_LOG_ERROR, "remediator", "audit append failed",
-                   "kind=auth error=\"%s\"", vigil_error_last()->message);
-    vigil_buf_dispose(&d);
     const char *labels[] = {"unauthorized"};
     vigil__prom_add(rem->m_refused, labels, 1);
+    vigil__rem_auth_failure(rem, why, req->remote_addr);
+}
+
+/* 0 when the Content-Encoding and Content-Type of a signed body are
+ * acceptable; otherwise the error response is set. */
+static int signed_body_ok(vigil__api_call *call, const vigil_api_request *req)
+{
+    vigil_api_response *resp = vigil__api_call_response(call);
+    const char *ce = vigil__api_request_header(req, "Content-Encoding");
+    if (ce && strcasecmp(ce, "identity") != 0) {
+        vigil__api_resp_error(resp, 415, "unsupported_media_type",
+                              "Content-Encoding is not accepted on a signed request", NULL);
+        return 1;
+    }
+    const char *ct = vigil__api_request_header(req, "Content-Type");
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
+        (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
+        vigil__api_resp_error(resp, 415, "unsupported_media_type",
+                              "Content-Type must be application/json", NULL);
+        return 1;
+    }
+    return 0;
 }
 
 static void route_execute(vigil__api_call *call, void *payload)
@@ -196,6 +206,10 @@ static void route_execute(vigil__api_call *call, void *payload)
             vigil__api_resp_error(resp, 401, "unauthorized", msg, NULL);
         else
             vigil__api_resp_from_code(resp, rc, msg);
+        vigil__api_finish(call);
+        return;
+    }
+    if (signed_body_ok(call, req)) {
         vigil__api_finish(call);
         return;
     }
@@ -547,7 +561,7 @@ int vigil_remediator_mount(vigil_remediator *rem, vigil_api *api)
         return vigil__error_set(VIGIL_EINVAL, "remediator mount: POST /v1/execute needs the "
                                               "signing secret (secret_env)");
     static const vigil__api_route_def routes[] = {
-        {"POST", "/v1/execute", 0, VIGIL__API_BODY, route_execute},
+        {"POST", "/v1/execute", 0, VIGIL__API_RAW, route_execute},
         {"GET", "/v1/actions", VIGIL_API_SCOPE_READ, 0, route_actions},
         {"POST", "/v1/actions/*/approve", VIGIL_API_SCOPE_ADMIN, 0, route_approve},
         {"POST", "/v1/actions/*/deny", VIGIL_API_SCOPE_ADMIN, 0, route_deny},
