@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "testutil.h"
 
@@ -703,6 +704,61 @@ START_TEST(bound_token_agents)
 }
 END_TEST
 
+/* {"metrics":[0,0,0,...]} inflating to 64 MiB from a 64 KiB gzip body: the
+ * decoder's budget (2 x max_metrics + 2 elements in the metrics array)
+ * refuses it after a few hundred kilobytes of tree, before the rest is
+ * built. */
+START_TEST(gzip_of_zeros_refused_early)
+{
+    vigil_hub *hub = hub_started("sqlite::memory:");
+    vigil_api *api = mounted(hub, 0);
+    const size_t inflated = 64u * 1024 * 1024 - 64;
+    char *text = malloc(inflated);
+    static const char head[] = "{\"metrics\":[";
+    memcpy(text, head, sizeof(head) - 1);
+    size_t n = sizeof(head) - 1;
+    while (n + 4 < inflated) {
+        text[n++] = '0';
+        text[n++] = ',';
+    }
+    text[n++] = '0';
+    text[n++] = ']';
+    text[n++] = '}';
+    uLongf cap = compressBound((uLong)n) + 32;
+    unsigned char *gz = malloc(cap);
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    ck_assert_int_eq(deflateInit2(&z, 9, Z_DEFLATED, 31, 9, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (unsigned char *)text;
+    z.avail_in = (uInt)n;
+    z.next_out = gz;
+    z.avail_out = (uInt)cap;
+    ck_assert_int_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t gzlen = z.total_out;
+    deflateEnd(&z);
+    free(text);
+    ck_assert_uint_lt(gzlen, 1024 * 1024); /* fits max_body: only the decoder can refuse it */
+    vigil_http_header hs[2] = {{"Content-Type", "application/json"}, {"Content-Encoding", "gzip"}};
+    vigil_api_request rq = VIGIL_API_REQUEST_INIT;
+    rq.method = "POST";
+    rq.path = "/v1/ingest";
+    rq.headers = hs;
+    rq.nheaders = 2;
+    rq.body = (const char *)gz;
+    rq.body_len = gzlen;
+    vigil_api_response *r = NULL;
+    ck_assert_int_eq(vigil_api_response_new(&r), VIGIL_OK);
+    ck_assert_int_eq(vigil_api_handle(api, &rq, r), VIGIL_OK);
+    /* the default max_metrics is 100,000: element 200,002 is past the budget */
+    expect_error(r, 400, "invalid_metric", "metrics[200002]",
+                 "metrics[200002]: more members or elements than the limit allows (line 1, "
+                 "column 400017)");
+    free(gz);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
 START_TEST(readonly_store_is_503)
 {
     const char *url = file_url();
@@ -1237,6 +1293,7 @@ static Suite *hub_suite(void)
     tcase_add_test(tc, ingest_route_statuses);
     tcase_add_test(tc, auth_on_hub_routes);
     tcase_add_test(tc, bound_token_agents);
+    tcase_add_test(tc, gzip_of_zeros_refused_early);
     tcase_add_test(tc, readonly_store_is_503);
     tcase_add_test(tc, query_and_series_routes);
     tcase_add_test(tc, events_stream);
