@@ -724,6 +724,8 @@ int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *o)
     }
     if (!rc && o->remediator_url && *o->remediator_url)
         rc = start_http(hub, o);
+    if (!rc)
+        rc = vigil__hub_result_secret_init(hub, o);
     return rc;
 }
 
@@ -753,6 +755,7 @@ void vigil__hub_free_engine(vigil_hub *hub)
 {
     vigil__dispatch_free(hub->http);
     hub->http = NULL;
+    vigil__hub_result_secret_free(hub);
     vigil_engine_free(hub->engine);
     hub->engine = NULL;
     vigil_batch_free(hub->feed);

@@ -61,6 +61,13 @@ typedef struct vigil__dispatch_options {
     vigil_logger logger;
 } vigil__dispatch_options;
 
+/* Checks an X-Vigil-Signature header value (NULL: missing) over `body`
+ * with the dispatcher's secret, against the current time: the signature of
+ * a remediator's answer or late result. VIGIL_OK; VIGIL_EAUTH with the
+ * reason ("signature: missing", "signature: mismatch", ...). Thread-safe. */
+int vigil__dispatch_verify(const vigil__dispatch *d, const char *header, const void *body,
+                           size_t len);
+
 /* Creates the dispatcher and starts its workers. Codes: VIGIL_EINVAL (bad URL,
  * no secret), VIGIL_EIO (libcurl), VIGIL_ERROR (thread), VIGIL_ENOMEM. */
 int vigil__dispatch_new(vigil__dispatch **out, const vigil__dispatch_options *opts);

@@ -114,6 +114,13 @@ static void fail_msg(vigil_action_result *r, const char *reason, const char *msg
 
 typedef enum attempt_outcome { FINAL, RETRY, CANCELLED } attempt_outcome;
 
+int vigil__dispatch_verify(const vigil__dispatch *d, const char *header, const void *body,
+                           size_t len)
+{
+    return vigil_signature_verify(header, d->secret, d->secret_len, body ? body : "",
+                                  body ? len : 0, vigil__now_ms() / 1000, 0);
+}
+
 static attempt_outcome attempt(worker *w, job *j, vigil_action_result *r, int64_t *seq, char *mac)
 {
     vigil__dispatch *d = w->d;
@@ -158,6 +165,20 @@ static attempt_outcome attempt(worker *w, job *j, vigil_action_result *r, int64_
         return RETRY;
     }
     const char *body = w->resp.body.ptr ? w->resp.body.ptr : "";
+    if ((status == 200 || status == 202) && !w->resp.clipped) {
+        /* the remediator signs its answers: a result or an audit checkpoint
+         * from anyone else is not taken */
+        char sv[256];
+        const char *sh =
+            vigil__http_response_header(&w->resp, VIGIL_SIGNATURE_HEADER, sv, sizeof(sv));
+        if (vigil__dispatch_verify(d, sh, body, w->resp.body.size) != VIGIL_OK) {
+            char msg[384];
+            snprintf(msg, sizeof(msg), "the remediator's answer is not signed with the secret: %s",
+                     vigil_error_last()->message);
+            fail_msg(r, "bad_signature", msg);
+            return FINAL;
+        }
+    }
     if (status == 200 || status == 202) {
         if (!w->resp.clipped &&
             vigil__hub_result_parse(body, w->resp.body.size, 0, r, seq, mac) == VIGIL_OK &&

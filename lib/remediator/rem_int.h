@@ -229,8 +229,8 @@ int vigil__rem_result_json(vigil_buf *out, const vigil_action_result *r, int64_t
                            const char *mac);
 
 /* ---- hub poster (hubpost.c) ---- */
-int vigil__hubpost_new(vigil__hubpost **out, const vigil_remediator_options *o,
-                       const vigil_logger *logger);
+int vigil__hubpost_new(vigil__hubpost **out, const vigil_remediator_options *o, const void *secret,
+                       size_t secret_len, const vigil_logger *logger);
 int vigil__hubpost_start(vigil__hubpost *hp);
 void vigil__hubpost_stop(vigil__hubpost *hp);
 void vigil__hubpost_free(vigil__hubpost *hp);

@@ -1183,7 +1183,7 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
     if (!rc)
         rc = vigil__rem_guards_init(rem);
     if (!rc && opts->hub_url)
-        rc = vigil__hubpost_new(&rem->hub, opts, &rem->logger);
+        rc = vigil__hubpost_new(&rem->hub, opts, rem->secret, rem->secret_len, &rem->logger);
     if (!rc)
         rc = vigil__rem_recover(rem);
     if (rc) {

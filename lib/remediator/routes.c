@@ -30,9 +30,36 @@ static void from_code(vigil__api_call *call, int rc)
 
 /* ---- POST /v1/execute ----------------------------------------------------------- */
 
+/* Signs the answer to an authenticated execute request (X-Vigil-Signature
+ * over "<t>.<body>" with the hub<->remediator secret, as the hub signs its
+ * requests), so the hub can tell the remediator's results and audit
+ * checkpoints from anyone else's, then completes the call. */
+static void finish_signed(vigil__api_call *call, vigil_remediator *rem)
+{
+    vigil_api_response *resp = vigil__api_call_response(call);
+    size_t len = 0;
+    const char *body = vigil_api_response_body(resp, &len);
+    vigil_buf sig = VIGIL_BUF_INIT;
+    if (vigil_signature_make(&sig, rem->secret, rem->secret_len, vigil__now_ms() / 1000,
+                             body ? body : "", body ? len : 0) == VIGIL_OK)
+        vigil__api_resp_header(resp, VIGIL_SIGNATURE_HEADER, sig.ptr);
+    else
+        vigil__api_resp_error(resp, 500, "internal", "the answer could not be signed", NULL);
+    vigil_buf_dispose(&sig);
+    vigil__api_finish(call);
+}
+
+typedef struct exec_ctx {
+    vigil__api_call *call;
+    vigil_remediator *rem;
+} exec_ctx;
+
 static void exec_done(const vigil_action_result *r, int64_t seq, const char *mac, void *payload)
 {
-    vigil__api_call *call = payload;
+    exec_ctx *ctx = payload;
+    vigil__api_call *call = ctx->call;
+    vigil_remediator *rem = ctx->rem;
+    vigil__free(ctx);
     vigil_api_response *resp = vigil__api_call_response(call);
     vigil_buf b = VIGIL_BUF_INIT;
     int rc;
@@ -60,7 +87,7 @@ static void exec_done(const vigil_action_result *r, int64_t seq, const char *mac
             vigil__api_resp_json_buf(resp, 200, &b);
     }
     vigil_buf_dispose(&b);
-    vigil__api_finish(call);
+    finish_signed(call, rem);
 }
 
 static int get_str(const char **out, const cJSON *obj, const char *key, int required,
@@ -210,7 +237,7 @@ static void route_execute(vigil__api_call *call, void *payload)
         return;
     }
     if (signed_body_ok(call, req)) {
-        vigil__api_finish(call);
+        finish_signed(call, rem);
         return;
     }
     size_t len = 0;
@@ -223,14 +250,22 @@ static void route_execute(vigil__api_call *call, void *payload)
         else
             bad_request(call, rc == VIGIL_EJSON ? "invalid_json" : "invalid_request",
                         vigil_error_last()->message);
-        vigil__api_finish(call);
+        finish_signed(call, rem);
         return;
     }
     vigil_action_request rq = VIGIL_ACTION_REQUEST_INIT;
     vigil_action_param *params = NULL;
     rc = parse_request(j, &rq, &params);
-    if (!rc)
-        rc = vigil_remediator_submit_audited(rem, &rq, exec_done, call);
+    exec_ctx *ctx = NULL;
+    if (!rc && !(ctx = vigil__malloc(sizeof(*ctx))))
+        rc = vigil__error_oom();
+    if (!rc) {
+        ctx->call = call;
+        ctx->rem = rem;
+        rc = vigil_remediator_submit_audited(rem, &rq, exec_done, ctx);
+        if (rc)
+            vigil__free(ctx); /* exec_done is never called on an error */
+    }
     /* on success `call` may already be answered and freed */
     if (rc) {
         if (rc == VIGIL_ENOMEM || rc == VIGIL_EOVERLOADED || rc == VIGIL_ECLOSED)
@@ -241,7 +276,7 @@ static void route_execute(vigil__api_call *call, void *payload)
     vigil__free(params);
     cJSON_Delete(j);
     if (rc)
-        vigil__api_finish(call);
+        finish_signed(call, rem);
 }
 
 /* ---- GET /v1/actions -------------------------------------------------------------- */

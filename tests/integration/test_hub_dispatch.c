@@ -80,15 +80,30 @@ static int read_request(int fd, char *buf, size_t size, size_t *hlen, size_t *bl
     }
 }
 
-static void reply(int fd, int status, const char *body)
+/* Answers with `body` signed with `secret` (NULL: unsigned), as a
+ * remediator signs its answers. */
+static void reply_as(int fd, int status, const char *body, const char *secret)
 {
-    char head[256];
-    int n =
-        snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                 status, strlen(body));
+    char head[512], sh[256] = "";
+    if (secret) {
+        vigil_buf sig = VIGIL_BUF_INIT;
+        ck_assert_int_eq(vigil_signature_make(&sig, secret, strlen(secret), (int64_t)time(NULL),
+                                              body, strlen(body)),
+                         VIGIL_OK);
+        snprintf(sh, sizeof(sh), "%s: %s\r\n", VIGIL_SIGNATURE_HEADER, sig.ptr);
+        vigil_buf_dispose(&sig);
+    }
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%sContent-Length: "
+                     "%zu\r\n\r\n",
+                     status, sh, strlen(body));
     send(fd, head, (size_t)n, MSG_NOSIGNAL);
     send(fd, body, strlen(body), MSG_NOSIGNAL);
+}
+
+static void reply(int fd, int status, const char *body)
+{
+    reply_as(fd, status, body, SECRET);
 }
 
 static void serve_conn(standin *s, int fd)
@@ -136,6 +151,12 @@ static void serve_conn(standin *s, int fd)
         size_t seq = s->requests;
         pthread_mutex_unlock(&s->mu);
         char out[512];
+        const char *answer_secret = SECRET;
+        if (status == 2 || status == 3) {
+            /* a succeeded result unsigned (2) or signed with another secret (3) */
+            answer_secret = status == 2 ? NULL : "another-secret-0123456789abcdef0";
+            status = 200;
+        }
         if (status == 1) {
             /* hang until the test releases it (or stops) */
             for (;;) {
@@ -157,7 +178,7 @@ static void serve_conn(standin *s, int fd)
                      "{\"id\":\"%s\",\"status\":\"succeeded\",\"reason\":null,\"output\":\"done\","
                      "\"duration_ms\":12,\"audit\":{\"seq\":%zu,\"mac\":\"%s\"}}",
                      id, 40 + seq, MAC_A);
-            reply(fd, 200, out);
+            reply_as(fd, 200, out, answer_secret);
         } else if (status == 202) {
             snprintf(out, sizeof(out), "{\"id\":\"%s\",\"status\":\"pending_approval\"}", id);
             reply(fd, 202, out);
@@ -423,6 +444,34 @@ START_TEST(dispatch_unreachable_is_network_failure)
 }
 END_TEST
 
+/* An answer not signed with the secret is not taken as a result: the action
+ * is recorded failed (bad_signature), never with the answer's status or
+ * audit checkpoint. */
+START_TEST(dispatch_answer_must_be_signed)
+{
+    for (int k = 2; k <= 3; k++) {
+        standin s;
+        int script[] = {k};
+        standin_start(&s, script, 1);
+        vigil_hub *hub = hub_to(s.url, SECRET, 3);
+        vigil_api *api = mount(hub);
+        char id[128];
+        manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
+        vigil_store_action *a = wait_action(hub, id, NULL);
+        ck_assert_str_eq(a->status, "failed");
+        ck_assert_str_eq(a->result_reason, "bad_signature");
+        ck_assert_ptr_nonnull(
+            strstr(a->output, k == 2 ? "signature: missing" : "signature: mismatch"));
+        ck_assert_int_eq(a->audit_seq, 0);
+        vigil_store_action_free(a);
+        ck_assert_uint_eq(standin_requests(&s), 1); /* not delivered again: it may have run */
+        vigil_api_free(api);
+        vigil_hub_free(hub);
+        standin_stop(&s);
+    }
+}
+END_TEST
+
 START_TEST(pending_approval_then_late_result)
 {
     standin s;
@@ -440,7 +489,10 @@ START_TEST(pending_approval_then_late_result)
              "{\"id\":\"%s\",\"status\":\"succeeded\",\"reason\":null,\"output\":\"approved and "
              "ran\",\"duration_ms\":7,\"audit\":{\"seq\":99,\"mac\":\"%s\"}}",
              id, MAC_B);
-    ck_assert_int_eq(call(api, "POST", path, NULL, AUTH_W, body, out, sizeof(out)), 200);
+    /* with the write token alone the late result is refused: it must be signed */
+    ck_assert_int_eq(call(api, "POST", path, NULL, AUTH_W, body, out, sizeof(out)), 401);
+    ck_assert_ptr_nonnull(strstr(out, "signature: missing"));
+    ck_assert_int_eq(call_signed(api, path, AUTH_W, body, out, sizeof(out)), 200);
     snprintf(body, sizeof(body), "{\"id\":\"%s\",\"status\":\"succeeded\"}", id);
     ck_assert_str_eq(out, body);
     a = wait_action(hub, id, "pending_approval");
@@ -450,8 +502,8 @@ START_TEST(pending_approval_then_late_result)
     ck_assert_str_eq(a->audit_hash, MAC_B);
     vigil_store_action_free(a);
     /* a replay is a conflict and changes nothing */
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"reason\":\"late\"}", 409,
-                 "conflict", "", "already has a final result (succeeded)");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"failed\",\"reason\":\"late\"}", 409, "conflict",
+                  "", "already has a final result (succeeded)");
     ledger_status(hub, id, out, sizeof(out));
     ck_assert_str_eq(out, "succeeded");
     vigil_api_free(api);
@@ -516,6 +568,7 @@ static Suite *hub_dispatch_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, db_url_reset, NULL);
     tcase_add_test(tc, dispatch_success_signed);
+    tcase_add_test(tc, dispatch_answer_must_be_signed);
     tcase_add_test(tc, dispatch_retries_503_then_succeeds);
     tcase_add_test(tc, dispatch_retries_429_and_408);
     tcase_add_test(tc, dispatch_503_exhausts_attempts);

@@ -40,9 +40,10 @@ typedef struct fake_hub {
     char auth[256];
     char body[8192];
     int fail_first; /* answer 503 to the first post */
+    int sig_ok;     /* the last post's X-Vigil-Signature verified with SECRET */
 } fake_hub;
 
-static fake_hub g_hub = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, "", "", "", 1};
+static fake_hub g_hub = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, "", "", "", 1, 0};
 
 static void hub_result_route(vigil__api_call *call, void *payload)
 {
@@ -61,9 +62,15 @@ static void hub_result_route(vigil__api_call *call, void *payload)
     snprintf(h->id, sizeof(h->id), "%s", vigil__api_call_path_arg(call, 0));
     snprintf(h->body, sizeof(h->body), "%.*s", (int)len, body);
     h->auth[0] = '\0';
-    for (size_t i = 0; i < req->nheaders; i++)
+    const char *sig = NULL;
+    for (size_t i = 0; i < req->nheaders; i++) {
         if (strcasecmp(req->headers[i].name, "Authorization") == 0)
             snprintf(h->auth, sizeof(h->auth), "%s", req->headers[i].value);
+        if (strcasecmp(req->headers[i].name, VIGIL_SIGNATURE_HEADER) == 0)
+            sig = req->headers[i].value;
+    }
+    h->sig_ok = vigil_signature_verify(sig, SECRET, strlen(SECRET), req->body, req->body_len,
+                                       (int64_t)time(NULL), 0) == VIGIL_OK;
     h->n++;
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
@@ -259,6 +266,19 @@ START_TEST(execute_signed_and_redelivered)
     http_result r1, r2;
     post_exec(f.base, body, SECRET, 0, &r1);
     ck_assert_int_eq(r1.status, 200);
+    /* the answer is signed with the secret over its body */
+    {
+        char sv[256] = "";
+        const char *h = strcasestr(r1.headers, "\r\nX-Vigil-Signature:");
+        ck_assert_ptr_nonnull(h);
+        h += 20;
+        while (*h == ' ')
+            h++;
+        snprintf(sv, sizeof(sv), "%.*s", (int)strcspn(h, "\r\n"), h);
+        ck_assert_int_eq(vigil_signature_verify(sv, SECRET, strlen(SECRET), r1.body, r1.len,
+                                                (int64_t)time(NULL), 0),
+                         VIGIL_OK);
+    }
     cJSON *j = cJSON_Parse(r1.body);
     ck_assert_ptr_nonnull(j);
     ck_assert_str_eq(cJSON_GetObjectItem(j, "id")->valuestring, "h-1");
@@ -490,6 +510,7 @@ START_TEST(approval_routes_and_late_result_to_hub)
     pthread_mutex_lock(&g_hub.mu);
     ck_assert_str_eq(g_hub.id, "ap-h1");
     ck_assert_str_eq(g_hub.auth, "Bearer " HUB_TOKEN);
+    ck_assert_msg(g_hub.sig_ok, "the late result is not signed with the secret");
     cJSON *j = cJSON_Parse(g_hub.body);
     pthread_mutex_unlock(&g_hub.mu);
     ck_assert_ptr_nonnull(j);

@@ -117,7 +117,11 @@ static void rec_done(recorder *r, size_t i, vigil_action_status status, const ch
 
 START_TEST(result_route_bad_inputs)
 {
-    vigil_hub *hub = hub_plain();
+    vigil_hub_options ho;
+    hub_defaults(&ho);
+    setenv("VT_HP_SECRET", SECRET, 1);
+    ho.remediator_secret_env = "VT_HP_SECRET"; /* results are checked with it */
+    vigil_hub *hub = hub_with(&ho);
     recorder rec;
     vigil_action_dispatcher d;
     rec_init(&rec, &d);
@@ -128,41 +132,58 @@ START_TEST(result_route_bad_inputs)
     ck_assert_uint_eq(rec.n, 1);
     ck_assert_str_eq(rec.ids[0], id);
     snprintf(path, sizeof(path), "/v1/actions/%s/result", id);
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":", 400, "invalid_json", "status",
-                 "unexpected end of input");
-    expect_error(api, "POST", path, AUTH_W, "[1]", 400, "invalid_request", "",
-                 "expected a JSON object");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"exploded\"}", 400, "invalid_request",
-                 "status", "expected succeeded, failed");
-    expect_error(api, "POST", path, AUTH_W, "{\"reason\":\"x\"}", 400, "invalid_request", "status",
-                 "required");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":7}", 400, "invalid_request", "status",
-                 "expected a string");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"duration_ms\":\"12\"}", 400,
-                 "invalid_request", "duration_ms", "expected an integer");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"duration_ms\":-1}", 400,
-                 "invalid_request", "duration_ms", "expected an integer from 0");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"refused\",\"retry_after_ms\":-5}", 400,
-                 "invalid_request", "retry_after_ms", "expected an integer from 0");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"refused\",\"retry_after_ms\":\"1s\"}",
-                 400, "invalid_request", "retry_after_ms", "expected an integer");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"output\":[]}", 400,
-                 "invalid_request", "output", "expected a string or null");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"audit\":{\"seq\":1}}", 400,
-                 "invalid_request", "audit.mac", "required");
-    expect_error(api, "POST", path, AUTH_W,
-                 "{\"status\":\"failed\",\"audit\":{\"seq\":1,\"mac\":\"abc\"}}", 400,
-                 "invalid_request", "audit.mac", "expected 64 hex digits");
-    expect_error(api, "POST", path, AUTH_W,
-                 "{\"status\":\"failed\",\"audit\":{\"seq\":0,\"mac\":\"" MAC_A "\"}}", 400,
-                 "invalid_request", "audit.seq", "expected an integer from 1");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"colour\":\"red\"}", 400,
-                 "invalid_request", "colour", "unknown key");
-    expect_error(api, "POST", path, AUTH_W, "{\"id\":\"other\",\"status\":\"failed\"}", 400,
-                 "invalid_request", "id", "does not match the id in the path");
-    expect_error(api, "POST", "/v1/actions/nope/result", AUTH_W, "{\"status\":\"failed\"}", 404,
-                 "not_found", "", "no action request with id \\\"nope\\\"");
+    expect_signed(api, path, AUTH_W, "{\"status\":", 400, "invalid_json", "status",
+                  "unexpected end of input");
+    expect_signed(api, path, AUTH_W, "[1]", 400, "invalid_request", "", "expected a JSON object");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"exploded\"}", 400, "invalid_request", "status",
+                  "expected succeeded, failed");
+    expect_signed(api, path, AUTH_W, "{\"reason\":\"x\"}", 400, "invalid_request", "status",
+                  "required");
+    expect_signed(api, path, AUTH_W, "{\"status\":7}", 400, "invalid_request", "status",
+                  "expected a string");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"failed\",\"duration_ms\":\"12\"}", 400,
+                  "invalid_request", "duration_ms", "expected an integer");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"failed\",\"duration_ms\":-1}", 400,
+                  "invalid_request", "duration_ms", "expected an integer from 0");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"refused\",\"retry_after_ms\":-5}", 400,
+                  "invalid_request", "retry_after_ms", "expected an integer from 0");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"refused\",\"retry_after_ms\":\"1s\"}", 400,
+                  "invalid_request", "retry_after_ms", "expected an integer");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"failed\",\"output\":[]}", 400,
+                  "invalid_request", "output", "expected a string or null");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"failed\",\"audit\":{\"seq\":1}}", 400,
+                  "invalid_request", "audit.mac", "required");
+    expect_signed(api, path, AUTH_W,
+                  "{\"status\":\"failed\",\"audit\":{\"seq\":1,\"mac\":\"abc\"}}", 400,
+                  "invalid_request", "audit.mac", "expected 64 hex digits");
+    expect_signed(api, path, AUTH_W,
+                  "{\"status\":\"failed\",\"audit\":{\"seq\":0,\"mac\":\"" MAC_A "\"}}", 400,
+                  "invalid_request", "audit.seq", "expected an integer from 1");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"failed\",\"colour\":\"red\"}", 400,
+                  "invalid_request", "colour", "unknown key");
+    expect_signed(api, path, AUTH_W, "{\"id\":\"other\",\"status\":\"failed\"}", 400,
+                  "invalid_request", "id", "does not match the id in the path");
+    expect_signed(api, "/v1/actions/nope/result", AUTH_W, "{\"status\":\"failed\"}", 404,
+                  "not_found", "", "no action request with id \\\"nope\\\"");
     expect_error(api, "POST", path, NULL, "{\"status\":\"failed\"}", 401, "unauthorized", "", "");
+    /* a write token is not enough: an unsigned or badly signed result is refused */
+    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"succeeded\"}", 401, "unauthorized", "",
+                 "signature: missing");
+    {
+        vigil_buf sig = VIGIL_BUF_INIT;
+        const char *forged = "{\"status\":\"succeeded\"}";
+        ck_assert_int_eq(vigil_signature_make(&sig, "not-the-secret-0123456789abcdef0", 32,
+                                              (int64_t)time(NULL), forged, strlen(forged)),
+                         VIGIL_OK);
+        char hdr[256];
+        snprintf(hdr, sizeof(hdr), "%s: %s", VIGIL_SIGNATURE_HEADER, sig.ptr);
+        vigil_buf_dispose(&sig);
+        treq t = {"POST", path, NULL, {AUTH_W, JSON_CT, hdr, NULL}, forged};
+        vigil_api_response *r = run(api, &t);
+        ck_assert_int_eq(vigil_api_response_status(r), 401);
+        ck_assert_ptr_nonnull(strstr(vigil_api_response_body(r, NULL), "signature: mismatch"));
+        vigil_api_response_free(r);
+    }
     expect_error(api, "POST", path, AUTH_R, "{\"status\":\"failed\"}", 403, "forbidden", "", "");
     expect_error(api, "GET", path, AUTH_W, NULL, 405, "method_not_allowed", "", "");
     expect_error(api, "POST", "/v1/actions/a/b/result", AUTH_W, "{\"status\":\"failed\"}", 404,
@@ -176,8 +197,8 @@ START_TEST(result_route_bad_inputs)
     rec_done(&rec, 0, VIGIL_ACTION_REFUSED, "cooldown");
     ledger_status(hub, id, body, sizeof(body));
     ck_assert_str_eq(body, "refused");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"succeeded\"}", 409, "conflict", "",
-                 "already has a final result (refused)");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"succeeded\"}", 409, "conflict", "",
+                  "already has a final result (refused)");
     vigil_api_free(api);
     vigil_hub_free(hub);
 }
