@@ -59,6 +59,10 @@ typedef void (*vigil__api_handler)(vigil__api_call *call, void *payload);
  * body, which must be checked before anything is done with it */
 #define VIGIL__API_RAW 0x4u
 
+/* The header (any value) that lets a body-less state-changing request
+ * through without Content-Type: application/json (cross-site defence). */
+#define VIGIL__API_CSRF_HEADER "X-Vigil-Request"
+
 /* Adds a route: `path` (after the prefix) and `method`. A path segment "*"
  * matches any one non-empty segment (at most 4 per route; see
  * vigil__api_call_path_arg()); other segments match exactly. scope 0: no

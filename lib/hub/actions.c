@@ -224,8 +224,9 @@ int vigil_hub_action_result(vigil_hub *hub, const vigil_action_result *result, i
     }
     const char *sv[] = {status};
     vigil__prom_add(hub->m_actions, sv, 1);
-    vigil__log(&hub->logger, final ? VIGIL_LOG_INFO : VIGIL_LOG_DEBUG, COMPONENT, "action result",
-               "id=%s action=%s status=%s", result->id, cur->action, status);
+    vigil__hub_log_fields(
+        hub, final ? VIGIL_LOG_INFO : VIGIL_LOG_DEBUG, "action result",
+        (const char *const[]){"id", result->id, "action", cur->action, "status", status, NULL});
     publish_action(hub, cur, result);
     vigil_store_action_free(cur);
     /* outside act_mu: the engine may request the next action (escalation)
@@ -327,8 +328,9 @@ int vigil__hub_dispatch(vigil_hub *hub, const vigil_action_request *req, const c
         vigil_action_result_clear(&r);
         return vigil__error_set(rc, "%s", msg);
     }
-    vigil__log(&hub->logger, VIGIL_LOG_INFO, COMPONENT, "action requested",
-               "id=%s action=%s policy=%s", req->id, req->action, req->policy ? req->policy : "");
+    vigil__hub_log_fields(hub, VIGIL_LOG_INFO, "action requested",
+                          (const char *const[]){"id", req->id, "action", req->action, "policy",
+                                                req->policy, "target", req->target, NULL});
     vigil__hub_submit(hub, req);
     return VIGIL_OK;
 }

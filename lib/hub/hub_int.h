@@ -55,6 +55,8 @@ struct vigil_hub {
 
     /* counters (under mu) */
     uint64_t samples, batches, duplicates, commits, rejected;
+    int store_failing;     /* the last ingest commit failed (under mu) */
+    char store_error[520]; /* its message (under mu) */
     size_t series;
 
     /* metrics */
@@ -99,6 +101,11 @@ int vigil__hub_result_verify(vigil_hub *hub, const vigil_api_request *req, const
  * results are checked; none configured: results are refused. VIGIL_ENOMEM. */
 int vigil__hub_result_secret_init(vigil_hub *hub, const vigil_hub_options *o);
 void vigil__hub_result_secret_free(vigil_hub *hub);
+/* Logs `msg` with the key/value pairs of `kv` (NULL-terminated; a NULL
+ * value is ""), each value escaped as logfmt and clipped to 200 bytes
+ * (lib/hub/logfields.c): for fields that come from requests. */
+void vigil__hub_log_fields(vigil_hub *hub, vigil_log_level level, const char *msg,
+                           const char *const *kv);
 /* Holds *batch to the agents its token is bound to (lib/hub/identity.c):
  * VIGIL_OK (the batch may be replaced by a copy with the agent and host tags
  * filled in); VIGIL_EPERM with the reason in `why` (answered 403

@@ -16,14 +16,24 @@ static void route_readyz(vigil__api_call *call, void *payload)
 {
     vigil_hub *hub = payload;
     vigil_api_response *resp = vigil__api_call_response(call);
+    char failed[600] = "";
     pthread_mutex_lock(&hub->mu);
     int running = hub->started && !hub->stopping;
+    if (hub->store_failing)
+        snprintf(failed, sizeof(failed), "store: %s", hub->store_error);
     pthread_mutex_unlock(&hub->mu);
     if (!running) {
         vigil__api_resp_error(resp, 503, "unavailable", "the hub is not running", NULL);
+    } else if (failed[0]) {
+        vigil__api_resp_error(resp, 503, "unavailable", failed, NULL);
     } else {
-        int64_t now = vigil__now_ms();
-        int rc = vigil_store_state_put(hub->store, "vigil.hub.readyz", &now, sizeof(now));
+        /* read-only: an unauthenticated probe never writes to the store */
+        void *v = NULL;
+        size_t vlen = 0;
+        int rc = vigil_store_state_get(hub->reader, "vigil.hub.readyz", &v, &vlen);
+        vigil_free(v);
+        if (rc == VIGIL_ENOTFOUND)
+            rc = VIGIL_OK;
         if (rc) {
             char msg[600];
             snprintf(msg, sizeof(msg), "store: %s", vigil_error_last()->message);

@@ -495,8 +495,9 @@ START_TEST(huge_content_length_refused_unread)
     srv_start(&s, NULL, 0, 8 * 1024 * 1024);
     int fd = raw_connect(NULL, s.port);
     ck_assert_int_ge(fd, 0);
-    const char *hdr = "POST /v1/ingest HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                      "Content-Length: 1073741824\r\n\r\n{\"metrics\":[";
+    const char *hdr =
+        "POST /v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1073741824\r\n\r\n{\"metrics\":[";
     raw_send(fd, hdr, strlen(hdr));
     char buf[4096];
     int closed;
@@ -508,8 +509,9 @@ START_TEST(huge_content_length_refused_unread)
     close(fd);
     /* a chunked body growing past the limit closes the connection */
     fd = raw_connect(NULL, s.port);
-    const char *ch = "POST /v1/ingest HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n";
+    const char *ch =
+        "POST /v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n";
     raw_send(fd, ch, strlen(ch));
     char chunk[70000];
     memset(chunk, ' ', sizeof(chunk));
@@ -579,10 +581,11 @@ static void *flood_main(void *arg)
             continue;
         }
         char hdr[256];
-        int n = snprintf(hdr, sizeof(hdr),
-                         "POST /v1/ingest HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                         "Content-Length: %d\r\n%s\r\n",
-                         UPLOAD_SIZE, i % 2 ? "" : "Expect: 100-continue\r\n");
+        int n = snprintf(
+            hdr, sizeof(hdr),
+            "POST /v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Content-Length: %d\r\n%s\r\n",
+            UPLOAD_SIZE, i % 2 ? "" : "Expect: 100-continue\r\n");
         raw_send(fd, hdr, (size_t)n);
         if (i % 2) /* no Expect: the client sends its body regardless */
             for (int k = 0; k < UPLOAD_SIZE / (1024 * 1024); k++)
@@ -652,11 +655,12 @@ START_TEST(unauthenticated_uploads_never_read)
     int fds[3];
     char buf[4096];
     char hdr[320];
-    int hn = snprintf(hdr, sizeof(hdr),
-                      "POST /v1/ingest HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                      "Authorization: Bearer " TOK_INGEST "\r\nContent-Length: %d\r\n"
-                      "Expect: 100-continue\r\n\r\n",
-                      UPLOAD_SIZE);
+    int hn =
+        snprintf(hdr, sizeof(hdr),
+                 "POST /v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 "Authorization: Bearer " TOK_INGEST "\r\nContent-Length: %d\r\n"
+                 "Expect: 100-continue\r\n\r\n",
+                 UPLOAD_SIZE);
     for (int i = 0; i < 2; i++) {
         fds[i] = raw_connect(NULL, s.port);
         raw_send(fds[i], hdr, (size_t)hn);
@@ -693,6 +697,53 @@ START_TEST(unauthenticated_uploads_never_read)
 }
 END_TEST
 
+/* Open mode (no tokens) on loopback: a state-changing request must name a
+ * loopback Host, so a page of another site whose name resolves to 127.0.0.1
+ * (DNS rebinding) cannot post; reads are unaffected. */
+START_TEST(open_mode_needs_loopback_host)
+{
+    srv s;
+    srv_start(&s, NULL, 0, 1024 * 1024);
+    const char *body = "{\"metrics\":[{\"name\":\"x\",\"value\":1,\"ts\":1}]}";
+    const char *hosts[] = {"evil.example", "evil.example:7600", "127.0.0.1.evil.example",
+                           "localhost",    "127.0.0.1:7600",    "[::1]:7600"};
+    for (int i = 0; i < 6; i++) {
+        int fd = raw_connect(NULL, s.port);
+        char req[512];
+        int n =
+            snprintf(req, sizeof(req),
+                     "POST /v1/ingest HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     hosts[i], strlen(body), body);
+        raw_send(fd, req, (size_t)n);
+        char buf[4096];
+        int closed;
+        raw_recv(fd, buf, sizeof(buf), 5000, &closed);
+        close(fd);
+        if (i < 3) {
+            ck_assert_msg(strncmp(buf, "HTTP/1.1 403", 12) == 0, "%s: %s", hosts[i], buf);
+            ck_assert_ptr_nonnull(strstr(
+                buf, "{\"error\":{\"code\":\"forbidden\",\"message\":\"open mode (no tokens): "
+                     "a state-changing request must name a loopback Host (127.0.0.1, "
+                     "localhost or [::1])\",\"path\":\"\"}}"));
+        } else {
+            ck_assert_msg(strncmp(buf, "HTTP/1.1 202", 12) == 0, "%s: %s", hosts[i], buf);
+        }
+    }
+    /* a read with another Host is answered */
+    int fd = raw_connect(NULL, s.port);
+    const char *get_req =
+        "GET /healthz HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n";
+    raw_send(fd, get_req, strlen(get_req));
+    char buf[4096];
+    int closed;
+    raw_recv(fd, buf, sizeof(buf), 5000, &closed);
+    close(fd);
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 200", 12) == 0, "%s", buf);
+    srv_stop(&s);
+}
+END_TEST
+
 START_TEST(half_request_cut_at_timeout)
 {
     vigil_httpd_options ho = VIGIL_HTTPD_OPTIONS_INIT;
@@ -701,8 +752,8 @@ START_TEST(half_request_cut_at_timeout)
     srv_start(&s, &ho, 0, 0);
     int a = raw_connect(NULL, s.port);
     int b = raw_connect(NULL, s.port);
-    const char *half_headers = "POST /v1/ingest HTTP/1.1\r\nHost: t\r\nContent-Le";
-    const char *half_body = "POST /v1/ingest HTTP/1.1\r\nHost: t\r\nContent-Type: "
+    const char *half_headers = "POST /v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le";
+    const char *half_body = "POST /v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                             "application/json\r\nContent-Length: 100\r\n\r\n{\"metr";
     raw_send(a, half_headers, strlen(half_headers));
     raw_send(b, half_body, strlen(half_body));
@@ -934,6 +985,7 @@ static Suite *httpd_suite(void)
     tcase_add_test(tc, client_gone_from_stream);
     tcase_add_test(tc, huge_content_length_refused_unread);
     tcase_add_test(tc, unauthenticated_uploads_never_read);
+    tcase_add_test(tc, open_mode_needs_loopback_host);
     tcase_add_test(tc, half_request_cut_at_timeout);
     tcase_add_test(tc, per_ip_limit);
     tcase_add_test(tc, header_flood);

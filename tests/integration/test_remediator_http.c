@@ -243,13 +243,17 @@ static void get(const char *base, const char *path, const char *token, http_resu
     http_do("GET", url, NULL, 0, &o, r);
 }
 
+/* A body-less POST (approve, deny, release), with the custom header that a
+ * cross-site form cannot send. */
 static void post(const char *base, const char *path, const char *token, http_result *r)
 {
     char url[512];
     snprintf(url, sizeof(url), "%s%s", base, path);
+    const char *extra[] = {"X-Vigil-Request: 1", NULL};
     http_opts o;
     memset(&o, 0, sizeof(o));
     o.token = token;
+    o.extra = extra;
     http_do("POST", url, NULL, 0, &o, r);
 }
 
@@ -491,6 +495,24 @@ START_TEST(approval_routes_and_late_result_to_hub)
     post(f.base, "/v1/actions/ap-h1/approve", READ_TOKEN, &r);
     ck_assert_int_eq(r.status, 403);
     http_result_free(&r);
+    /* a body-less approve as a cross-site form would send it (no custom
+     * header, no JSON type): refused, even with the admin token */
+    {
+        char url[512];
+        snprintf(url, sizeof(url), "%s/v1/actions/ap-h1/approve", f.base);
+        http_opts o;
+        memset(&o, 0, sizeof(o));
+        o.token = ADMIN_TOKEN;
+        o.ctype = "application/x-www-form-urlencoded";
+        http_do("POST", url, "a=1", 3, &o, &r);
+        ck_assert_int_eq(r.status, 415);
+        ck_assert_ptr_nonnull(strstr(r.body, "a state-changing request needs Content-Type: "
+                                             "application/json or an X-Vigil-Request header"));
+        http_result_free(&r);
+        get(f.base, "/v1/actions", READ_TOKEN, &r); /* still waiting */
+        ck_assert_ptr_nonnull(strstr(r.body, "\"pending_approvals\":[{\"id\":\"ap-h1\""));
+        http_result_free(&r);
+    }
     post(f.base, "/v1/actions/nope/approve", ADMIN_TOKEN, &r);
     ck_assert_int_eq(r.status, 404);
     ck_assert_ptr_nonnull(strstr(r.body, "no request \\\"nope\\\" is waiting for approval"));

@@ -139,7 +139,18 @@ static inline vigil_api_response *run(vigil_api *api, const treq *t)
 static inline int call(vigil_api *api, const char *method, const char *path, const char *query,
                        const char *auth, const char *body, char *out, size_t size)
 {
-    treq t = {method, path, query, {auth, body ? JSON_CT : NULL, NULL, NULL}, body};
+    /* a body-less state-changing request carries the custom header that
+     * tells it from a cross-site form */
+    int bodyless_change = !body && strcmp(method, "GET") != 0;
+    treq t = {method,
+              path,
+              query,
+              {auth,
+               body              ? JSON_CT
+               : bodyless_change ? "X-Vigil-Request: 1"
+                                 : NULL,
+               NULL, NULL},
+              body};
     vigil_api_response *r = run(api, &t);
     int status = vigil_api_response_status(r);
     if (out)

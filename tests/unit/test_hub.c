@@ -543,6 +543,12 @@ START_TEST(ingest_route_statuses)
 
     treq rz = {.path = "/readyz"};
     expect_free(run(api, &rz), 200, "{\"status\":\"ready\"}");
+    expect_free(run(api, &rz), 200, "{\"status\":\"ready\"}");
+    /* an unauthenticated probe writes nothing to the store */
+    void *v = NULL;
+    size_t vlen = 0;
+    ck_assert_int_eq(vigil_store_state_get(vigil_hub_store(hub), "vigil.hub.readyz", &v, &vlen),
+                     VIGIL_ENOTFOUND);
     vigil_hub_stop(hub);
     r = post(api, good);
     expect(

@@ -115,6 +115,49 @@ static void rec_done(recorder *r, size_t i, vigil_action_status status, const ch
     vigil_action_result_clear(&res);
 }
 
+/* The requested action name and target reach the log escaped: a newline
+ * in them cannot forge a log line. */
+static pthread_mutex_t g_lmu = PTHREAD_MUTEX_INITIALIZER;
+static char g_lines[16384];
+
+static void capture(const vigil_log_record *r, void *payload)
+{
+    (void)payload;
+    pthread_mutex_lock(&g_lmu);
+    size_t n = strlen(g_lines);
+    snprintf(g_lines + n, sizeof(g_lines) - n, "%s|%s\n", r->message, r->fields);
+    pthread_mutex_unlock(&g_lmu);
+}
+
+START_TEST(request_fields_escaped_in_logs)
+{
+    vigil_hub_options o;
+    hub_defaults(&o);
+    o.logger.cb = capture;
+    o.logger.min_level = VIGIL_LOG_INFO;
+    g_lines[0] = '\0';
+    vigil_hub *hub = hub_with(&o);
+    vigil_api *api = mount(hub);
+    char id[128];
+    manual(api, "{\"action\":\"restart\\nlevel=error msg=forged\",\"target\":\"a\\\"b\\r\\nc\"}",
+           id, sizeof(id));
+    vigil_store_action *a = wait_action(hub, id, NULL);
+    vigil_store_action_free(a);
+    pthread_mutex_lock(&g_lmu);
+    char *line = strstr(g_lines, "action requested|");
+    ck_assert_msg(line != NULL, "%s", g_lines);
+    char *end = strchr(line, '\n');
+    *end = '\0';
+    ck_assert_msg(strstr(line, "action=\"restart\\nlevel=error msg=forged\"") != NULL, "%s", line);
+    ck_assert_msg(strstr(line, "target=\"a\\\"b\\r\\nc\"") != NULL, "%s", line);
+    *end = '\n';
+    ck_assert_ptr_null(strstr(g_lines, "\nlevel=error msg=forged"));
+    pthread_mutex_unlock(&g_lmu);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
 START_TEST(result_route_bad_inputs)
 {
     vigil_hub_options ho;
@@ -1509,6 +1552,7 @@ static Suite *hub_policy_suite(void)
     tcase_add_checked_fixture(tc, db_url_reset, NULL);
     tcase_add_test(tc, no_remediator_fails_requests);
     tcase_add_test(tc, result_route_bad_inputs);
+    tcase_add_test(tc, request_fields_escaped_in_logs);
     tcase_add_test(tc, result_function_codes);
     tcase_add_test(tc, manual_request_route_bad_inputs);
     tcase_add_test(tc, collector_yaml_remediator_keys);

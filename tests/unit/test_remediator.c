@@ -932,7 +932,7 @@ START_TEST(shipped_config_loads)
 
     unsetenv("VIGIL_REMEDIATOR_SECRET");
     ck_assert_int_eq(vigil_remediator_config_load(&c, path, NULL), VIGIL_EENV);
-    vt_assert_error(VIGIL_EENV, "remediator.yaml:37:13: secret_env: environment variable "
+    vt_assert_error(VIGIL_EENV, "remediator.yaml:39:13: secret_env: environment variable "
                                 "VIGIL_REMEDIATOR_SECRET");
     setenv("VIGIL_REMEDIATOR_SECRET", SECRET, 1);
 }
