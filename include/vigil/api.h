@@ -108,6 +108,12 @@ typedef struct vigil_api_token {
 } vigil_api_token;
 
 /**
+ * Fewest bytes of a bearer token: a source holding a shorter one is refused
+ * (vigil_api_new(), vigil_api_reload()). @since 0.3.0
+ */
+#define VIGIL_API_TOKEN_MIN 16
+
+/**
  * Binds a token source to the agents its holders may speak for on
  * POST /v1/ingest. A batch authenticated by a bound token must name an agent
  * matching one of @c agents (globs: '*', '?', '[...]'), and each metric's
@@ -170,8 +176,10 @@ VIGIL_EXTERN(int) vigil_api_options_init(vigil_api_options *opts, unsigned int v
  * @return VIGIL_OK; VIGIL_EINVAL (bad options: a token without a source, a
  *         source with both env and file, no scopes, a prefix not starting with
  *         '/'); VIGIL_EENV (a token variable is not set); VIGIL_EIO (a token
- *         file cannot be read); VIGIL_EVALUE (a source holds no token);
- *         VIGIL_ENOMEM.
+ *         file cannot be read); VIGIL_EVALUE (a source holds no token, or a
+ *         token shorter than VIGIL_API_TOKEN_MIN bytes); VIGIL_ENOMEM; and
+ *         VIGIL_EINVAL for a binding naming no token, bound twice, or without
+ *         agents.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_api_new(vigil_api **out, const vigil_api_options *opts);

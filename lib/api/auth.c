@@ -173,9 +173,16 @@ static int load_all(vigil__api_auth *a, loaded_token **out, size_t *nout)
         return rc;
     }
     for (size_t i = 0; i < n; i++)
-        if (toks[i].len < 16)
-            vigil__log(&a->logger, VIGIL_LOG_WARN, "api", "short token: use 16 characters or more",
-                       "token_name=%s", a->src[toks[i].src].name);
+        if (toks[i].len < VIGIL_API_TOKEN_MIN) {
+            const token_src *s = &a->src[toks[i].src];
+            size_t len = toks[i].len;
+            toks_free(toks, n);
+            return vigil__error_set(VIGIL_EVALUE,
+                                    "token \"%s\": a token from %s %s is %zu bytes; at least %d "
+                                    "are required",
+                                    s->name, s->env ? "environment variable" : "file",
+                                    s->env ? s->env : s->file, len, VIGIL_API_TOKEN_MIN);
+        }
     *out = toks;
     *nout = n;
     return VIGIL_OK;

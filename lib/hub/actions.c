@@ -677,6 +677,11 @@ static int start_http(vigil_hub *hub, const vigil_hub_options *o)
         secret = v;
         secret_len = strlen(v);
     }
+    if (secret_len < VIGIL_SIGNATURE_SECRET_MIN)
+        return vigil__error_set(VIGIL_EVALUE,
+                                "remediator: the signing secret is %zu bytes; at least %d are "
+                                "required",
+                                secret_len, VIGIL_SIGNATURE_SECRET_MIN);
     vigil__dispatch_options d;
     memset(&d, 0, sizeof(d));
     d.url = o->remediator_url;

@@ -119,6 +119,15 @@ static int parse_remediator(vigil_hub_config *c, const vigil_config_node *root)
                  env ? env : "");
         return vigil_error_set_at(VIGIL_EENV, at ? at : n, msg);
     }
+    if (strlen(v) < VIGIL_SIGNATURE_SECRET_MIN) {
+        const vigil_config_node *at = vigil_config_node_get(n, "secret_env");
+        char msg[240];
+        snprintf(msg, sizeof(msg),
+                 "the secret in \"%.100s\" is %zu bytes; at least %d are required (e.g. head "
+                 "-c 32 /dev/urandom | base64)",
+                 env, strlen(v), VIGIL_SIGNATURE_SECRET_MIN);
+        return vigil_error_set_at(VIGIL_EVALUE, at ? at : n, msg);
+    }
     return VIGIL_OK;
 }
 

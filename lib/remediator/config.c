@@ -175,6 +175,17 @@ static int parse(vigil_remediator_config *c)
         return vigil__error_set_at(VIGIL_EENV, vigil_config_file(c->cfg), 0, 0, "secret_env: %s",
                                    msg);
     }
+    if (sv && *sv && strlen(sv) < VIGIL_SIGNATURE_SECRET_MIN) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "secret_env: the secret in %.128s is %zu bytes; at least %d are required (e.g. "
+                 "head -c 32 /dev/urandom | base64)",
+                 c->rem.secret_env, strlen(sv), VIGIL_SIGNATURE_SECRET_MIN);
+        const vigil_config_node *n = vigil_config_node_get(root, "secret_env");
+        if (n)
+            return vigil_error_set_at(VIGIL_EVALUE, n, msg);
+        return vigil__error_set_at(VIGIL_EVALUE, vigil_config_file(c->cfg), 0, 0, "%s", msg);
+    }
 
     rc = vigil__httpd_server_parse(root, &c->httpd, &c->api, &c->sec, &c->daemon.drain_timeout_ms);
     if (rc)

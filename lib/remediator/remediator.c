@@ -978,8 +978,10 @@ static char *db_path(const char *url)
 static int load_secret(vigil_remediator *rem, const vigil_remediator_options *o)
 {
     if (o->secret) {
-        if (!o->secret_len)
-            return vigil__error_set(VIGIL_EINVAL, "remediator: empty secret");
+        if (o->secret_len < VIGIL_SIGNATURE_SECRET_MIN)
+            return vigil__error_set(VIGIL_EINVAL,
+                                    "remediator: the secret is %zu bytes; at least %d are required",
+                                    o->secret_len, VIGIL_SIGNATURE_SECRET_MIN);
         rem->secret = vigil__malloc(o->secret_len);
         if (!rem->secret)
             return vigil__error_oom();
@@ -995,6 +997,11 @@ static int load_secret(vigil_remediator *rem, const vigil_remediator_options *o)
                                 "secret_env: environment variable %.128s (the request signing "
                                 "secret shared with the hub) is not set",
                                 o->secret_env);
+    if (strlen(v) < VIGIL_SIGNATURE_SECRET_MIN)
+        return vigil__error_set(VIGIL_EVALUE,
+                                "secret_env: the secret in %.128s is %zu bytes; at least %d are "
+                                "required (e.g. head -c 32 /dev/urandom | base64)",
+                                o->secret_env, strlen(v), VIGIL_SIGNATURE_SECRET_MIN);
     rem->secret_len = strlen(v);
     rem->secret = vigil__strdup(v);
     return rem->secret ? VIGIL_OK : vigil__error_oom();

@@ -400,7 +400,7 @@ START_TEST(dispatch_wrong_secret_refused)
     standin s;
     int script[] = {200};
     standin_start(&s, script, 1);
-    vigil_hub *hub = hub_to(s.url, "not-the-shared-secret-000000000", 5);
+    vigil_hub *hub = hub_to(s.url, "not-the-shared-secret-00000000000000", 5);
     vigil_api *api = mount(hub);
     char id[128];
     manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));

@@ -1075,7 +1075,7 @@ START_TEST(shipped_collector_yaml_loads)
     setenv("VIGIL_INGEST_TOKEN", "cfg-ingest-token-00000000", 1);
     setenv("VIGIL_READ_TOKEN", "cfg-read-token-0000000000", 1);
     setenv("VIGIL_REMEDIATOR_HUB_TOKEN", "cfg-write-token-000000000", 1);
-    setenv("VIGIL_REMEDIATOR_SECRET", "cfg-secret-00000000000000", 1);
+    setenv("VIGIL_REMEDIATOR_SECRET", "cfg-secret-0000000000000000000000000", 1);
     vigil_hub_config *c = NULL;
     ck_assert_msg(vigil_hub_config_load(&c, path, NULL) == VIGIL_OK, "%s",
                   vigil_error_last()->message);
@@ -1180,6 +1180,11 @@ START_TEST(collector_yaml_errors)
     ck_assert_uint_eq(vigil_hub_config_api(c)->bindings[0].nagents, 2);
     ck_assert_str_eq(vigil_hub_config_api(c)->bindings[0].agents[1], "web-*");
     vigil_hub_config_free(c);
+    setenv("VT_SHORT_SEC", "short", 1);
+    cfg_fails("remediator: {url: 'http://127.0.0.1:7601', secret_env: VT_SHORT_SEC}\n",
+              VIGIL_EVALUE,
+              "remediator.secret_env: the secret in \"VT_SHORT_SEC\" is 5 bytes; at least 32 are "
+              "required");
     cfg_fails("security: {tokens: [{name: a, env: X, scopes: [ingest], agents: []}]}\n",
               VIGIL_EVALUE, "expected 1 to 256 agent ids or globs");
     cfg_fails("security: {tokens: [{name: a, env: X, scopes: [ingest], agents: ['']}]}\n",

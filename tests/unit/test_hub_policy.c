@@ -1491,8 +1491,14 @@ START_TEST(collector_yaml_remediator_keys)
     vt_assert_error(VIGIL_EINVAL, "secret_env is required");
     bad.remediator_secret_env = "VT_HP_UNSET_SECRET";
     ck_assert_int_eq(vigil_hub_new(&hub, &bad), VIGIL_EENV);
+    /* a secret shorter than 32 bytes is refused */
     bad.remediator_secret = "s";
     bad.remediator_secret_len = 1;
+    ck_assert_int_eq(vigil_hub_new(&hub, &bad), VIGIL_EVALUE);
+    vt_assert_error(VIGIL_EVALUE,
+                    "remediator: the signing secret is 1 bytes; at least 32 are required");
+    bad.remediator_secret = SECRET;
+    bad.remediator_secret_len = strlen(SECRET);
     bad.remediator_url = "gopher://x";
     ck_assert_int_eq(vigil_hub_new(&hub, &bad), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "scheme \"gopher\" is not allowed");

@@ -16,7 +16,7 @@
 #include "vigil/sys/store.h"
 
 #define AUDIT_KEY "remediator-test-audit-key-0123456789"
-#define SECRET    "remediator-test-secret-abcdef"
+#define SECRET    "remediator-test-secret-abcdef-0123"
 
 /* ---- clock ------------------------------------------------------------------------ */
 
@@ -1032,6 +1032,10 @@ START_TEST(bad_configs_are_located)
     bad_config("log: {level: loud}\n", VIGIL_EVALUE, "log.level");
     bad_config("secret_env: VIGIL_TEST_NOT_SET_SECRET\n", VIGIL_EENV,
                "r.yaml:1:13: secret_env: environment variable VIGIL_TEST_NOT_SET_SECRET");
+    setenv("VIGIL_TEST_SHORT_SECRET", "thirty-one-bytes-of-secret-0000", 1);
+    bad_config("secret_env: VIGIL_TEST_SHORT_SECRET\n", VIGIL_EVALUE,
+               "secret_env: the secret in VIGIL_TEST_SHORT_SECRET is 31 bytes; at least 32 are "
+               "required");
     /* an empty file is the defaults */
     vigil_remediator_config *c = NULL;
     ck_assert_int_eq(vigil_remediator_config_load_string(&c, "", 0, "r.yaml", NULL), VIGIL_OK);
