@@ -240,14 +240,22 @@ typedef struct vigil_hub_options {
     /** Requests waiting for a worker at most; more fail with reason
      * "dispatch_failed"; 0: 1024. */
     size_t remediator_queue_max;
+    /** TLS of the link to an https:// remediator (version 2; @since 0.3.0):
+     * a PEM CA bundle to trust instead of the system's, and a client
+     * certificate and its key (PEM, together) for a remediator that requires
+     * one (http.tls.client_ca in remediator.yaml). NULL: none. The files are
+     * checked readable when the hub is created. */
+    const char *remediator_ca_file;
+    const char *remediator_cert;
+    const char *remediator_key;
 } vigil_hub_options;
 
-#define VIGIL_HUB_OPTIONS_VERSION 1
+#define VIGIL_HUB_OPTIONS_VERSION 2
 #define VIGIL_HUB_OPTIONS_INIT                                                                   \
     {                                                                                            \
         VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, {0, {0, 0, 0}, 0}, 0, 0, 0,           \
             VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, \
-            0, 0, 0, 0, 0, 0, 0                                                                  \
+            0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL                                                \
     }
 
 /**

@@ -694,6 +694,11 @@ static int start_http(vigil_hub *hub, const vigil_hub_options *o)
     d.workers = o->remediator_workers;
     d.queue_max = o->remediator_queue_max;
     d.logger = o->logger;
+    if (o->version >= 2) {
+        d.ca_file = o->remediator_ca_file;
+        d.cert_file = o->remediator_cert;
+        d.key_file = o->remediator_key;
+    }
     return vigil__dispatch_new(&hub->http, &d);
 }
 

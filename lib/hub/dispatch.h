@@ -59,6 +59,9 @@ typedef struct vigil__dispatch_options {
     size_t workers;         /* worker threads; 0: 2 */
     size_t queue_max;       /* requests queued (not yet delivered) at most; 0: 1024 */
     vigil_logger logger;
+    const char *ca_file;   /* TLS: PEM CA bundle to trust instead of the system's, or NULL */
+    const char *cert_file; /* TLS client certificate (PEM), with key_file, or NULL */
+    const char *key_file;
 } vigil__dispatch_options;
 
 /* Checks an X-Vigil-Signature header value (NULL: missing) over `body`

@@ -50,6 +50,7 @@ typedef struct worker {
 
 struct vigil__dispatch {
     char *url;
+    char *ca_file, *cert_file, *key_file; /* TLS of the link, or NULL */
     unsigned char *secret;
     size_t secret_len;
     int64_t timeout_ms, connect_ms, backoff_ms, backoff_max_ms;
@@ -141,6 +142,9 @@ static attempt_outcome attempt(worker *w, job *j, vigil_action_result *r, int64_
     }
     vigil__http_request req = VIGIL__HTTP_REQUEST_INIT;
     req.url = d->url;
+    req.ca_file = d->ca_file;
+    req.cert_file = d->cert_file;
+    req.key_file = d->key_file;
     req.body = j->body.ptr ? j->body.ptr : "";
     req.body_len = j->body.size;
     req.headers = lines;
@@ -350,6 +354,9 @@ void vigil__dispatch_free(vigil__dispatch *d)
         vigil__free(d->secret);
     }
     vigil__free(d->url);
+    vigil__free(d->ca_file);
+    vigil__free(d->cert_file);
+    vigil__free(d->key_file);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
     vigil__free(d);
@@ -367,6 +374,8 @@ int vigil__dispatch_new(vigil__dispatch **out, const vigil__dispatch_options *o)
         return vigil__error_set(VIGIL_EINVAL, "remediator: durations must not be negative");
     if (o->workers > WORKERS_MAX)
         return vigil__error_set(VIGIL_EINVAL, "remediator.workers: at most %d", WORKERS_MAX);
+    if ((rc = vigil__http_tls_check("remediator", o->ca_file, o->cert_file, o->key_file)))
+        return rc;
     vigil__dispatch *d = vigil__calloc(1, sizeof(*d));
     if (!d)
         return vigil__error_oom();
@@ -395,6 +404,10 @@ int vigil__dispatch_new(vigil__dispatch **out, const vigil__dispatch_options *o)
         d->url = vigil__buf_detach(&url);
     vigil_buf_dispose(&url);
     if (!rc && !d->url)
+        rc = vigil__error_oom();
+    if (!rc && ((o->ca_file && !(d->ca_file = vigil__strdup(o->ca_file))) ||
+                (o->cert_file && !(d->cert_file = vigil__strdup(o->cert_file))) ||
+                (o->key_file && !(d->key_file = vigil__strdup(o->key_file)))))
         rc = vigil__error_oom();
     if (!rc) {
         d->secret = vigil__malloc(o->secret_len);

@@ -28,7 +28,8 @@ typedef struct hp_item {
 struct vigil__hubpost {
     char *url; /* base, without a trailing '/' */
     char *token;
-    unsigned char *secret; /* the HMAC key of X-Vigil-Signature */
+    char *ca_file, *cert_file, *key_file; /* TLS of the link, or NULL */
+    unsigned char *secret;                /* the HMAC key of X-Vigil-Signature */
     size_t secret_len;
     unsigned int max_attempts;
     int64_t backoff_ms;
@@ -74,6 +75,9 @@ void vigil__hubpost_free(vigil__hubpost *hp)
         vigil__free(hp->secret);
     }
     vigil__free(hp->url);
+    vigil__free(hp->ca_file);
+    vigil__free(hp->cert_file);
+    vigil__free(hp->key_file);
     pthread_cond_destroy(&hp->cv);
     pthread_mutex_destroy(&hp->mu);
     vigil__free(hp);
@@ -102,6 +106,13 @@ int vigil__hubpost_new(vigil__hubpost **out, const vigil_remediator_options *o, 
     while (n && url[n - 1] == '/')
         n--;
     int rc = (hp->url = vigil__strndup(url, n)) ? VIGIL_OK : vigil__error_oom();
+    if (!rc && o->version >= 2) {
+        rc = vigil__http_tls_check("hub", o->hub_ca_file, o->hub_cert, o->hub_key);
+        if (!rc && ((o->hub_ca_file && !(hp->ca_file = vigil__strdup(o->hub_ca_file))) ||
+                    (o->hub_cert && !(hp->cert_file = vigil__strdup(o->hub_cert))) ||
+                    (o->hub_key && !(hp->key_file = vigil__strdup(o->hub_key)))))
+            rc = vigil__error_oom();
+    }
     if (!rc && (!secret || !secret_len))
         rc = vigil__error_set(VIGIL_EINVAL, "hub: results are signed: a secret is required");
     if (!rc && !(hp->secret = vigil__malloc(secret_len)))
@@ -175,6 +186,9 @@ static int post_one(vigil__hubpost *hp, hp_item *it)
     const char *hs[4] = {"Content-Type: application/json", "Expect:", shdr.ptr, auth.ptr};
     vigil__http_request req = VIGIL__HTTP_REQUEST_INIT;
     req.url = url.ptr;
+    req.ca_file = hp->ca_file;
+    req.cert_file = hp->cert_file;
+    req.key_file = hp->key_file;
     req.body = it->body;
     req.body_len = it->len;
     req.headers = hs;

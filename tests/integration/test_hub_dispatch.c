@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "hub_testutil.h"
+#include "tls_fixtures.h"
 #include "testutil.h"
 #include "vigil/sys/store.h"
 
@@ -472,6 +473,208 @@ START_TEST(dispatch_answer_must_be_signed)
 }
 END_TEST
 
+/* ---- TLS on the hub <-> remediator links ---------------------------------------------- */
+
+typedef struct tls_files {
+    char ca[600], server[600], server_key[600], client[600], client_key[600], rogue[600],
+        rogue_key[600];
+} tls_files;
+
+static void tls_write(tls_files *t)
+{
+    const char *dir = vt_tmpdir();
+    snprintf(t->ca, sizeof(t->ca), "%s",
+             vt_write_file(dir, "ca.pem", TLS_CA_PEM, strlen(TLS_CA_PEM)));
+    snprintf(t->server, sizeof(t->server), "%s",
+             vt_write_file(dir, "server.pem", TLS_SERVER_PEM, strlen(TLS_SERVER_PEM)));
+    snprintf(t->server_key, sizeof(t->server_key), "%s",
+             vt_write_file(dir, "server.key", TLS_SERVER_KEY, strlen(TLS_SERVER_KEY)));
+    snprintf(t->client, sizeof(t->client), "%s",
+             vt_write_file(dir, "client.pem", TLS_CLIENT_PEM, strlen(TLS_CLIENT_PEM)));
+    snprintf(t->client_key, sizeof(t->client_key), "%s",
+             vt_write_file(dir, "client.key", TLS_CLIENT_KEY, strlen(TLS_CLIENT_KEY)));
+    snprintf(t->rogue, sizeof(t->rogue), "%s",
+             vt_write_file(dir, "rogue.pem", TLS_ROGUE_PEM, strlen(TLS_ROGUE_PEM)));
+    snprintf(t->rogue_key, sizeof(t->rogue_key), "%s",
+             vt_write_file(dir, "rogue.key", TLS_ROGUE_KEY, strlen(TLS_ROGUE_KEY)));
+}
+
+/* A remediator behind the built-in server with TLS and required client
+ * certificates, whose late results go to `hub_url` over TLS with `t`'s
+ * client certificate. */
+typedef struct tls_rem {
+    vigil_remediator *rem;
+    vigil_api *api;
+    vigil_httpd *httpd;
+    vigil_config *cfg;
+    char url[128];
+} tls_rem;
+
+static void tls_rem_start(tls_rem *r, const tls_files *t, const char *hub_url)
+{
+    memset(r, 0, sizeof(*r));
+    static const char yaml[] = "actions:\n"
+                               "  - {name: restart_demo, type: log}\n"
+                               "  - {name: ask, type: log, approval: {required: true}}\n";
+    ck_assert_int_eq(vigil_config_load_string(&r->cfg, yaml, strlen(yaml), "r.yaml", NULL),
+                     VIGIL_OK);
+    static char db[700];
+    snprintf(db, sizeof(db), "sqlite://%s/rem-tls.db", vt_tmpdir());
+    setenv("VT_TLS_SECRET", SECRET, 1);
+    setenv("VT_TLS_HUBTOK", WTOKEN, 1);
+    vigil_remediator_options o = VIGIL_REMEDIATOR_OPTIONS_INIT;
+    o.store_url = db;
+    o.audit_key = "tls-test-audit-key-0123456789abcdef";
+    o.audit_key_len = strlen(o.audit_key);
+    o.secret_env = "VT_TLS_SECRET";
+    o.cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
+    o.max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
+    o.rate_per_s = VIGIL_REMEDIATOR_DISABLED;
+    o.base_dir = vt_tmpdir();
+    o.actions = vigil_config_node_get(vigil_config_root(r->cfg, 0), "actions");
+    o.logger.min_level = VIGIL_LOG_OFF;
+    o.hub_url = hub_url;
+    o.hub_token_env = "VT_TLS_HUBTOK";
+    o.hub_backoff_ms = 20;
+    o.hub_ca_file = t->ca;
+    o.hub_cert = t->client;
+    o.hub_key = t->client_key;
+    ck_assert_msg(vigil_remediator_new(&r->rem, &o) == VIGIL_OK, "%s", vigil_error_last()->message);
+    ck_assert_int_eq(vigil_remediator_start(r->rem), VIGIL_OK);
+    vigil_api_options ao = VIGIL_API_OPTIONS_INIT;
+    ao.logger.min_level = VIGIL_LOG_OFF;
+    ck_assert_int_eq(vigil_api_new(&r->api, &ao), VIGIL_OK);
+    ck_assert_int_eq(vigil_remediator_mount(r->rem, r->api), VIGIL_OK);
+    vigil_httpd_options ho = VIGIL_HTTPD_OPTIONS_INIT;
+    ho.listen = "127.0.0.1:0";
+    ho.threads = 2;
+    ho.tls_cert = t->server;
+    ho.tls_key = t->server_key;
+    ho.tls_client_ca = t->ca;
+    ho.logger.min_level = VIGIL_LOG_OFF;
+    ck_assert_int_eq(vigil_httpd_new(&r->httpd, r->api, &ho), VIGIL_OK);
+    ck_assert_int_eq(vigil_httpd_start(r->httpd), VIGIL_OK);
+    snprintf(r->url, sizeof(r->url), "https://127.0.0.1:%d", vigil_httpd_port(r->httpd));
+}
+
+static void tls_rem_stop(tls_rem *r)
+{
+    vigil_httpd_quiesce(r->httpd);
+    vigil_remediator_stop(r->rem);
+    vigil_httpd_free(r->httpd);
+    vigil_api_free(r->api);
+    vigil_remediator_free(r->rem);
+    vigil_config_free(r->cfg);
+}
+
+/* A hub dispatching to `url` over TLS: trusting `ca` (NULL: the system's),
+ * with a client certificate (NULL: none). */
+static vigil_hub *tls_hub(const char *url, const char *ca, const char *cert, const char *key)
+{
+    vigil_hub_options o;
+    hub_defaults(&o);
+    setenv("VT_HP_SECRET", SECRET, 1);
+    o.remediator_url = url;
+    o.remediator_secret_env = "VT_HP_SECRET";
+    o.remediator_attempts = 2;
+    o.remediator_ca_file = ca;
+    o.remediator_cert = cert;
+    o.remediator_key = key;
+    return hub_with(&o);
+}
+
+/* hub -> remediator over TLS with client certificates, and the
+ * remediator's late result back to a hub over TLS with its own. */
+START_TEST(tls_links_with_client_certificates)
+{
+    tls_files t;
+    tls_write(&t);
+    /* the hub serves its API over TLS too, requiring client certificates */
+    vigil_hub *hub = NULL;
+    tls_rem r;
+    vigil_api *hub_api = NULL;
+    vigil_httpd *hub_httpd = NULL;
+    /* the hub's server must exist before the remediator names it */
+    vigil_api_options ao = VIGIL_API_OPTIONS_INIT;
+    vigil_api_token toks[] = {{"ops", "VT_HP_WRITE", NULL, VIGIL_API_SCOPE_WRITE}};
+    setenv("VT_HP_WRITE", WTOKEN, 1);
+    ao.tokens = toks;
+    ao.ntokens = 1;
+    ao.logger.min_level = VIGIL_LOG_OFF;
+    ck_assert_int_eq(vigil_api_new(&hub_api, &ao), VIGIL_OK);
+    vigil_httpd_options hs = VIGIL_HTTPD_OPTIONS_INIT;
+    hs.listen = "127.0.0.1:0";
+    hs.threads = 2;
+    hs.tls_cert = t.server;
+    hs.tls_key = t.server_key;
+    hs.tls_client_ca = t.ca;
+    hs.logger.min_level = VIGIL_LOG_OFF;
+    ck_assert_int_eq(vigil_httpd_new(&hub_httpd, hub_api, &hs), VIGIL_OK);
+    ck_assert_int_eq(vigil_httpd_start(hub_httpd), VIGIL_OK);
+    char hub_url[128];
+    snprintf(hub_url, sizeof(hub_url), "https://127.0.0.1:%d", vigil_httpd_port(hub_httpd));
+    tls_rem_start(&r, &t, hub_url);
+
+    hub = tls_hub(r.url, t.ca, t.client, t.client_key);
+    ck_assert_int_eq(vigil_hub_mount(hub, hub_api), VIGIL_OK);
+    vigil_api *api = mount(hub);
+    char id[128];
+    manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
+    vigil_store_action *a = wait_action(hub, id, NULL);
+    ck_assert_msg(strcmp(a->status, "succeeded") == 0, "%s %s %s", a->status,
+                  a->result_reason ? a->result_reason : "", a->output ? a->output : "");
+    ck_assert_int_gt(a->audit_seq, 0);
+    vigil_store_action_free(a);
+    /* an approval: the late result comes back over TLS, signed */
+    manual(api, "{\"action\":\"ask\",\"target\":\"demo\"}", id, sizeof(id));
+    a = wait_action(hub, id, NULL);
+    ck_assert_str_eq(a->status, "pending_approval");
+    vigil_store_action_free(a);
+    ck_assert_int_eq(vigil_remediator_approve(r.rem, id, "test"), VIGIL_OK);
+    a = wait_action(hub, id, "pending_approval");
+    ck_assert_msg(strcmp(a->status, "succeeded") == 0, "%s", a->status);
+    vigil_store_action_free(a);
+    vigil_api_free(api);
+    vigil_httpd_quiesce(hub_httpd);
+    vigil_hub_stop(hub);
+    vigil_httpd_free(hub_httpd);
+    vigil_api_free(hub_api);
+    vigil_hub_free(hub);
+
+    /* without a client certificate, or with one the remediator's CA did not
+     * sign: refused; without the CA: the remediator is not trusted */
+    const char *certs[3][3] = {
+        {t.ca, NULL, NULL}, {t.ca, t.rogue, t.rogue_key}, {NULL, NULL, NULL}};
+    for (int i = 0; i < 3; i++) {
+        hub = tls_hub(r.url, certs[i][0], certs[i][1], certs[i][2]);
+        api = mount(hub);
+        manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
+        a = wait_action(hub, id, NULL);
+        ck_assert_str_eq(a->status, "failed");
+        ck_assert_msg(strcmp(a->result_reason, i < 2 ? "http_401" : "network") == 0, "%d: %s %s", i,
+                      a->result_reason, a->output ? a->output : "");
+        vigil_store_action_free(a);
+        vigil_api_free(api);
+        vigil_hub_free(hub);
+    }
+    tls_rem_stop(&r);
+
+    /* bad TLS options are refused when the hub is created */
+    vigil_hub_options bad;
+    hub_defaults(&bad);
+    bad.remediator_url = "https://127.0.0.1:9";
+    bad.remediator_secret = SECRET;
+    bad.remediator_secret_len = strlen(SECRET);
+    bad.remediator_cert = t.client;
+    ck_assert_int_eq(vigil_hub_new(&hub, &bad), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "remediator: a client certificate and its key go together");
+    bad.remediator_cert = NULL;
+    bad.remediator_ca_file = "/nonexistent/ca.pem";
+    ck_assert_int_eq(vigil_hub_new(&hub, &bad), VIGIL_EIO);
+    vt_assert_error(VIGIL_EIO, "remediator: ca_file /nonexistent/ca.pem: cannot read it");
+}
+END_TEST
+
 START_TEST(pending_approval_then_late_result)
 {
     standin s;
@@ -569,6 +772,7 @@ static Suite *hub_dispatch_suite(void)
     tcase_add_checked_fixture(tc, db_url_reset, NULL);
     tcase_add_test(tc, dispatch_success_signed);
     tcase_add_test(tc, dispatch_answer_must_be_signed);
+    tcase_add_test(tc, tls_links_with_client_certificates);
     tcase_add_test(tc, dispatch_retries_503_then_succeeds);
     tcase_add_test(tc, dispatch_retries_429_and_408);
     tcase_add_test(tc, dispatch_503_exhausts_attempts);

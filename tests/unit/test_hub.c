@@ -1180,6 +1180,20 @@ START_TEST(collector_yaml_errors)
     ck_assert_uint_eq(vigil_hub_config_api(c)->bindings[0].nagents, 2);
     ck_assert_str_eq(vigil_hub_config_api(c)->bindings[0].agents[1], "web-*");
     vigil_hub_config_free(c);
+    /* TLS of the link to the remediator */
+    setenv("VT_LONG_SEC", "a-long-enough-secret-0123456789abcdef", 1);
+    ck_assert_int_eq(load_cfg("remediator: {url: 'https://rem.example:7601', secret_env: "
+                              "VT_LONG_SEC, ca_file: /etc/vigil/ca.pem, cert: /etc/vigil/hub.pem, "
+                              "key: /etc/vigil/hub.key}\n",
+                              &c),
+                     VIGIL_OK);
+    ck_assert_str_eq(vigil_hub_config_hub(c)->remediator_ca_file, "/etc/vigil/ca.pem");
+    ck_assert_str_eq(vigil_hub_config_hub(c)->remediator_cert, "/etc/vigil/hub.pem");
+    ck_assert_str_eq(vigil_hub_config_hub(c)->remediator_key, "/etc/vigil/hub.key");
+    vigil_hub_config_free(c);
+    cfg_fails("remediator: {url: 'https://rem.example:7601', secret_env: VT_LONG_SEC, cert: "
+              "/etc/vigil/hub.pem}\n",
+              VIGIL_EVALUE, "set both cert and key, or neither");
     setenv("VT_SHORT_SEC", "short", 1);
     cfg_fails("remediator: {url: 'http://127.0.0.1:7601', secret_env: VT_SHORT_SEC}\n",
               VIGIL_EVALUE,
