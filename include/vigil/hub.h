@@ -248,6 +248,11 @@ typedef struct vigil_hub_options {
     const char *remediator_ca_file;
     const char *remediator_cert;
     const char *remediator_key;
+    /** Cardinality of the policy engine (version 2; @since 0.3.0): see
+     * vigil_engine_options series_idle_ms (0: 1 hour; negative: never) and
+     * series_per_agent (0: 10,000). */
+    int64_t series_idle_ms;
+    size_t series_per_agent;
 } vigil_hub_options;
 
 #define VIGIL_HUB_OPTIONS_VERSION 2
@@ -255,7 +260,7 @@ typedef struct vigil_hub_options {
     {                                                                                            \
         VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, {0, {0, 0, 0}, 0}, 0, 0, 0,           \
             VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, \
-            0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL                                                \
+            0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0                                          \
     }
 
 /**

@@ -50,6 +50,16 @@ static double g_stale(void *p)
     return (double)engine_stats(p).stale;
 }
 
+static double g_series_refused(void *p)
+{
+    return (double)engine_stats(p).series_refused;
+}
+
+static double g_series_evicted(void *p)
+{
+    return (double)engine_stats(p).series_evicted;
+}
+
 int vigil__hub_init_action_metrics(vigil_hub *hub)
 {
     static const char *const status[] = {"status", NULL};
@@ -85,6 +95,17 @@ int vigil__hub_init_action_metrics(vigil_hub *hub)
         rc = vigil__prom_gauge_func(p, "vigil_policy_stale_samples",
                                     "Samples older than act_within, not evaluated, since start.",
                                     g_stale, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_policy_series_refused",
+                                    "New series refused by a cap (series_per_agent, 100,000 per "
+                                    "policy) since start; each cap reached is also a `capped` "
+                                    "decision.",
+                                    g_series_refused, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_policy_series_evicted",
+                                    "Series that left a policy after series_idle without a sample, "
+                                    "since start.",
+                                    g_series_evicted, hub);
     return rc;
 }
 
@@ -725,6 +746,10 @@ int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *o)
     eo.act_within_ms = o->act_within_ms;
     eo.logger = o->logger;
     eo.policy_types = o->policy_types;
+    if (o->version >= 2) {
+        eo.series_idle_ms = o->series_idle_ms;
+        eo.series_per_agent = o->series_per_agent;
+    }
     if (!rc)
         rc = vigil_engine_new(&hub->engine, &eo);
     if (!rc)

@@ -157,6 +157,13 @@ static int parse_policies(vigil_hub_config *c, const vigil_config_node *root)
     if (!rc)
         rc = positive_duration(&h->act_within_ms, root, "act_within");
     if (!rc)
+        rc = vigil_config_get_duration(&h->series_idle_ms, root, "series_idle", 0);
+    if (!rc && h->series_idle_ms < 0)
+        rc = vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(root, "series_idle"),
+                                "expected a duration, or 0 for the default (1h)");
+    if (!rc)
+        rc = vigil__config_get_count(&h->series_per_agent, root, "series_per_agent", 0, 0, 100000);
+    if (!rc)
         rc = vigil_config_get_string(&h->policies_dir, root, "policies_dir", NULL);
     if (rc)
         return rc;
@@ -179,11 +186,25 @@ static int parse_policies(vigil_hub_config *c, const vigil_config_node *root)
 
 static int parse(vigil_hub_config *c)
 {
-    static const char *const top[] = {
-        "listen",     "http",     "store",        "retention", "retention_interval",
-        "security",   "ingest",   "windows",      "events",    "log",
-        "remediator", "policies", "policies_dir", "silences",  "policy_interval",
-        "act_within", NULL};
+    static const char *const top[] = {"listen",
+                                      "http",
+                                      "store",
+                                      "retention",
+                                      "retention_interval",
+                                      "security",
+                                      "ingest",
+                                      "windows",
+                                      "events",
+                                      "log",
+                                      "remediator",
+                                      "policies",
+                                      "policies_dir",
+                                      "silences",
+                                      "policy_interval",
+                                      "act_within",
+                                      "series_idle",
+                                      "series_per_agent",
+                                      NULL};
     static const char *const ingest_keys[] = {"queue", "max_metrics", "max_future",
                                               "group_max_samples", NULL};
     static const char *const window_keys[] = {"max_age", "max_samples", "max_series", NULL};

@@ -1171,6 +1171,11 @@ START_TEST(collector_yaml_errors)
     ck_assert_str_eq(vigil_hub_config_api(c)->allowed_origins[0], "https://a.example");
     ck_assert_uint_eq(vigil_hub_config_api(c)->nbindings, 0);
     vigil_hub_config_free(c);
+    ck_assert_int_eq(load_cfg("series_idle: 30m\nseries_per_agent: 500\n", &c), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_config_hub(c)->series_idle_ms, 30 * 60 * 1000);
+    ck_assert_uint_eq(vigil_hub_config_hub(c)->series_per_agent, 500);
+    vigil_hub_config_free(c);
+    cfg_fails("series_per_agent: 200000\n", VIGIL_ERANGE, "series_per_agent");
     ck_assert_int_eq(load_cfg("security: {tokens: [{name: a, env: X, scopes: [ingest], agents: "
                               "[web-01, 'web-*']}, {name: b, env: Y, scopes: [read]}]}\n",
                               &c),

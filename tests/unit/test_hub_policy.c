@@ -397,6 +397,61 @@ static void ingest_up(vigil_hub *hub, double value, int64_t ts)
     vigil_batch_free(b);
 }
 
+/* A cardinality cap reached through the hub leaves a `capped` decision and
+ * a metric, never silence. */
+START_TEST(series_cap_leaves_decision_and_metric)
+{
+    static const char rule[] = "policies:\n"
+                               "  - name: any_down\n"
+                               "    kind: threshold\n"
+                               "    metric: process_up\n"
+                               "    match: {process: \"*\"}\n"
+                               "    window: 1s\n"
+                               "    aggregate: last\n"
+                               "    op: \"<\"\n"
+                               "    threshold: 1\n"
+                               "    action: restart_demo\n"
+                               "    target: \"{{tags.process}}\"\n";
+    vigil_hub_config *cfg = NULL;
+    ck_assert_msg(vigil_hub_config_load_string(&cfg, rule, strlen(rule), "any.yaml", NULL) ==
+                      VIGIL_OK,
+                  "%s", vigil_error_last()->message);
+    vigil_hub_options o;
+    hub_defaults(&o);
+    o.policies = vigil_hub_config_hub(cfg)->policies;
+    o.series_per_agent = 1;
+    vigil_hub *hub = hub_with(&o);
+    vigil_api *api = mount(hub);
+    int64_t now = (int64_t)time(NULL) * 1000;
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_set_agent(b, "h1"), VIGIL_OK);
+    vigil_tag t1[] = {{"host", "h1"}, {"process", "demo"}};
+    vigil_tag t2[] = {{"host", "h1"}, {"process", "junk-1"}};
+    vigil_metric m1 = {"process_up", 1, now, t1, 2, NULL};
+    vigil_metric m2 = {"process_up", 1, now, t2, 2, NULL};
+    ck_assert_int_eq(vigil_batch_add(b, &m1), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_add(b, &m2), VIGIL_OK);
+    vigil_hub_ingest_result r = VIGIL_HUB_INGEST_RESULT_INIT;
+    ck_assert_int_eq(vigil_hub_ingest(hub, b, &r), VIGIL_OK);
+    vigil_batch_free(b);
+    ck_assert(wait_metric(api, "vigil_policy_series_refused", 1) == 1.0);
+    ck_assert(metric_value(api, "vigil_policy_series_evicted") == 0.0);
+    ck_assert(wait_metric(api, "vigil_policy_decisions_total{decision=\"capped\"}", 1) == 1.0);
+    char out[8192];
+    ck_assert_int_eq(call(api, "GET", "/v1/decisions", "since=0", AUTH_R, NULL, out, sizeof(out)),
+                     200);
+    ck_assert_msg(strstr(out, "\"decision\":\"capped\",\"reason\":\"agent h1 holds its limit of 1 "
+                              "series of this policy (series_per_agent)") != NULL,
+                  "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "\"target\":\"h1\""));
+    ck_assert_ptr_nonnull(strstr(out, "junk-1"));
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    vigil_hub_config_free(cfg);
+}
+END_TEST
+
 static size_t rec_count(recorder *r)
 {
     pthread_mutex_lock(&r->mu);
@@ -1559,6 +1614,7 @@ static Suite *hub_policy_suite(void)
     tcase_add_test(tc, no_remediator_fails_requests);
     tcase_add_test(tc, result_route_bad_inputs);
     tcase_add_test(tc, request_fields_escaped_in_logs);
+    tcase_add_test(tc, series_cap_leaves_decision_and_metric);
     tcase_add_test(tc, result_function_codes);
     tcase_add_test(tc, manual_request_route_bad_inputs);
     tcase_add_test(tc, collector_yaml_remediator_keys);
