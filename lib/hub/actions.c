@@ -51,6 +51,16 @@ static double g_stale(void *p)
     return (double)engine_stats(p).stale;
 }
 
+static double g_series_refused(void *p)
+{
+    return (double)engine_stats(p).series_refused;
+}
+
+static double g_series_evicted(void *p)
+{
+    return (double)engine_stats(p).series_evicted;
+}
+
 int vigil__hub_init_action_metrics(vigil_hub *hub)
 {
     static const char *const status[] = {"status", NULL};
@@ -86,6 +96,17 @@ int vigil__hub_init_action_metrics(vigil_hub *hub)
         rc = vigil__prom_gauge_func(p, "vigil_policy_stale_samples",
                                     "Samples older than act_within, not evaluated, since start.",
                                     g_stale, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_policy_series_refused",
+                                    "New series refused by a cap (series_per_agent, 100,000 per "
+                                    "policy) since start; each cap reached is also a `capped` "
+                                    "decision.",
+                                    g_series_refused, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_policy_series_evicted",
+                                    "Series that left a policy after series_idle without a sample, "
+                                    "since start.",
+                                    g_series_evicted, hub);
     return rc;
 }
 
@@ -225,8 +246,9 @@ int vigil_hub_action_result(vigil_hub *hub, const vigil_action_result *result, i
     }
     const char *sv[] = {status};
     vigil__prom_add(hub->m_actions, sv, 1);
-    vigil__log(&hub->logger, final ? VIGIL_LOG_INFO : VIGIL_LOG_DEBUG, COMPONENT, "action result",
-               "id=%s action=%s status=%s", result->id, cur->action, status);
+    vigil__hub_log_fields(
+        hub, final ? VIGIL_LOG_INFO : VIGIL_LOG_DEBUG, "action result",
+        (const char *const[]){"id", result->id, "action", cur->action, "status", status, NULL});
     publish_action(hub, cur, result);
     vigil_store_action_free(cur);
     /* outside act_mu: the engine may request the next action (escalation)
@@ -328,8 +350,9 @@ int vigil__hub_dispatch(vigil_hub *hub, const vigil_action_request *req, const c
         vigil_action_result_clear(&r);
         return vigil__error_set(rc, "%s", msg);
     }
-    vigil__log(&hub->logger, VIGIL_LOG_INFO, COMPONENT, "action requested",
-               "id=%s action=%s policy=%s", req->id, req->action, req->policy ? req->policy : "");
+    vigil__hub_log_fields(hub, VIGIL_LOG_INFO, "action requested",
+                          (const char *const[]){"id", req->id, "action", req->action, "policy",
+                                                req->policy, "target", req->target, NULL});
     vigil__hub_submit(hub, req, series);
     return VIGIL_OK;
 }
@@ -401,19 +424,48 @@ int vigil__hub_request_host(char *out, size_t size, const vigil_action_request *
     return 0;
 }
 
-/* The dispatcher of the remediator of req's host: the first fleet entry
- * whose globs match, else the default (hub->http, may be NULL). */
-static vigil__dispatch *route_of(vigil_hub *hub, const vigil_action_request *req,
-                                 const char *series)
+/* The fleet entry of the remediator of req's host: the first whose globs
+ * match; -1 for the default (hub->http). */
+static int route_index(const vigil_hub *hub, const vigil_action_request *req, const char *series)
 {
     char host[256];
     if (!hub->nfleet || !vigil__hub_request_host(host, sizeof(host), req, series))
-        return hub->http;
+        return -1;
     for (size_t i = 0; i < hub->nfleet; i++)
         for (size_t k = 0; k < hub->fleet[i].nagents; k++)
             if (fnmatch(hub->fleet[i].agents[k], host, 0) == 0)
-                return hub->fleet[i].d;
-    return hub->http;
+                return (int)i;
+    return -1;
+}
+
+static vigil__dispatch *route_of(vigil_hub *hub, const vigil_action_request *req,
+                                 const char *series)
+{
+    int i = route_index(hub, req, series);
+    return i < 0 ? hub->http : hub->fleet[i].d;
+}
+
+int vigil__hub_route_of_action(vigil_hub *hub, const char *id)
+{
+    vigil_store_action *a = NULL;
+    if (!hub->nfleet || !id || vigil_store_action_get(hub->store, id, &a) != VIGIL_OK)
+        return -1;
+    vigil_action_request req = VIGIL_ACTION_REQUEST_INIT;
+    vigil_action_param host = {"host", NULL};
+    cJSON *params = a->params_json ? cJSON_Parse(a->params_json) : NULL;
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(params, "host");
+    if (cJSON_IsString(h)) {
+        host.value = h->valuestring;
+        req.params = &host;
+        req.nparams = 1;
+    }
+    req.id = a->id;
+    req.action = a->action;
+    req.target = a->target;
+    int i = route_index(hub, &req, a->series);
+    cJSON_Delete(params);
+    vigil_store_action_free(a);
+    return i;
 }
 
 void vigil__hub_submit(vigil_hub *hub, const vigil_action_request *req, const char *series)
@@ -749,11 +801,14 @@ static int restore_desired(const vigil_store_resource *r, void *payload)
     return 0;
 }
 
-/* Creates a dispatcher to `url` with the retry settings of `o`. `what`
- * names the remediator in errors ("remediator", "remediators[1]"). */
+/* Creates a dispatcher to `url` with the retry settings of `o` and the TLS
+ * files of `tls` (ca_file, cert, key). `what` names the remediator in errors
+ * ("remediator", "remediators[1]"). With `secret_copy`, the secret is copied
+ * there (to check that remediator's signed late results). */
 static int start_http(vigil__dispatch **out, const vigil_hub_options *o, const char *what,
                       const char *url, const char *secret_env, const void *secret,
-                      size_t secret_len)
+                      size_t secret_len, const vigil_hub_remediator *tls,
+                      unsigned char **secret_copy, size_t *secret_copy_len)
 {
     if (!secret || !secret_len) {
         const char *env = secret_env;
@@ -768,6 +823,10 @@ static int start_http(vigil__dispatch **out, const vigil_hub_options *o, const c
         secret = v;
         secret_len = strlen(v);
     }
+    if (secret_len < VIGIL_SIGNATURE_SECRET_MIN)
+        return vigil__error_set(VIGIL_EVALUE,
+                                "%s: the signing secret is %zu bytes; at least %d are required",
+                                what, secret_len, VIGIL_SIGNATURE_SECRET_MIN);
     vigil__dispatch_options d;
     memset(&d, 0, sizeof(d));
     d.url = url;
@@ -780,7 +839,18 @@ static int start_http(vigil__dispatch **out, const vigil_hub_options *o, const c
     d.workers = o->remediator_workers;
     d.queue_max = o->remediator_queue_max;
     d.logger = o->logger;
+    if (o->version >= 2) {
+        d.ca_file = tls->ca_file;
+        d.cert_file = tls->cert;
+        d.key_file = tls->key;
+    }
     int rc = vigil__dispatch_new(out, &d);
+    if (!rc && secret_copy) {
+        if (!(*secret_copy = vigil__malloc(secret_len)))
+            return vigil__error_oom();
+        memcpy(*secret_copy, secret, secret_len);
+        *secret_copy_len = secret_len;
+    }
     if (rc && rc != VIGIL_ENOMEM)
         rc = vigil__error_set(rc, "%s: %s", what, vigil_error_last()->message);
     return rc;
@@ -821,7 +891,12 @@ static int start_fleet(vigil_hub *hub, const vigil_hub_options *o)
                 return vigil__error_oom();
             f->nagents = k + 1;
         }
-        int rc = start_http(&f->d, o, what, r->url, r->secret_env, r->secret, r->secret_len);
+        vigil_hub_remediator tls = {0};
+        tls.ca_file = r->ca_file;
+        tls.cert = r->cert;
+        tls.key = r->key;
+        int rc = start_http(&f->d, o, what, r->url, r->secret_env, r->secret, r->secret_len, &tls,
+                            &f->secret, &f->secret_len);
         if (rc)
             return rc;
     }
@@ -851,6 +926,10 @@ int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *o)
     eo.act_within_ms = o->act_within_ms;
     eo.logger = o->logger;
     eo.policy_types = o->policy_types;
+    if (o->version >= 2) {
+        eo.series_idle_ms = o->series_idle_ms;
+        eo.series_per_agent = o->series_per_agent;
+    }
     if (!rc)
         rc = vigil_engine_new(&hub->engine, &eo);
     if (!rc)
@@ -862,9 +941,16 @@ int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *o)
     }
     if (!rc)
         rc = vigil__hub_gitops_init(hub, o);
-    if (!rc && o->remediator_url && *o->remediator_url)
+    if (!rc && o->remediator_url && *o->remediator_url) {
+        vigil_hub_remediator tls = {0};
+        tls.ca_file = o->remediator_ca_file;
+        tls.cert = o->remediator_cert;
+        tls.key = o->remediator_key;
         rc = start_http(&hub->http, o, "remediator", o->remediator_url, o->remediator_secret_env,
-                        o->remediator_secret, o->remediator_secret_len);
+                        o->remediator_secret, o->remediator_secret_len, &tls, NULL, NULL);
+    }
+    if (!rc)
+        rc = vigil__hub_result_secret_init(hub, o);
     if (!rc)
         rc = start_fleet(hub, o);
     return rc;
@@ -900,6 +986,12 @@ void vigil__hub_free_engine(vigil_hub *hub)
     hub->http = NULL;
     for (size_t i = 0; i < hub->nfleet; i++) {
         vigil__dispatch_free(hub->fleet[i].d);
+        if (hub->fleet[i].secret) {
+            volatile unsigned char *p = hub->fleet[i].secret;
+            for (size_t k = 0; k < hub->fleet[i].secret_len; k++)
+                p[k] = 0;
+            vigil__free(hub->fleet[i].secret);
+        }
         for (size_t k = 0; k < hub->fleet[i].nagents; k++)
             vigil__free(hub->fleet[i].agents[k]);
         vigil__free(hub->fleet[i].agents);
@@ -908,6 +1000,7 @@ void vigil__hub_free_engine(vigil_hub *hub)
     hub->fleet = NULL;
     hub->nfleet = 0;
     vigil__hub_gitops_free(hub);
+    vigil__hub_result_secret_free(hub);
     vigil_engine_free(hub->engine);
     hub->engine = NULL;
     vigil_batch_free(hub->feed);

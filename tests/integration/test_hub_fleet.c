@@ -6,7 +6,8 @@
  * policy; each action must run on the remediator of its host (its
  * GET /v1/actions and its audit chain), the unmatched agent's on the default,
  * and the hub's ledger must show all three succeeded. A manual request names
- * its host through its target's "<host>/" prefix. The config loader's
+ * its host through its target's "<host>/" prefix. A late result for db-01's
+ * action is checked with db-01's remediator's secret. The config loader's
  * errors for a bad `remediators:` list are checked too. */
 #include <cJSON.h>
 #include <stdio.h>
@@ -128,6 +129,28 @@ static int audit_names(const pt_proc *p, const char *needle)
     return found;
 }
 
+/* POST /v1/actions/{id}/result signed with `secret`; the HTTP status. */
+static long late_result(const pt_proc *hub, const char *id, const char *secret)
+{
+    char url[300], body[300], hdr[300];
+    snprintf(url, sizeof(url), "%s/v1/actions/%s/result", hub->base, id);
+    snprintf(body, sizeof(body), "{\"id\":\"%s\",\"status\":\"succeeded\"}", id);
+    vigil_buf sig = VIGIL_BUF_INIT;
+    ck_assert_int_eq(
+        vigil_signature_make(&sig, secret, strlen(secret), now_ms() / 1000, body, strlen(body)),
+        VIGIL_OK);
+    snprintf(hdr, sizeof(hdr), "%s: %s", VIGIL_SIGNATURE_HEADER, sig.ptr);
+    vigil_buf_dispose(&sig);
+    const char *extra[] = {hdr, NULL};
+    http_opts o = {0};
+    o.extra = extra;
+    http_result r;
+    http_do("POST", url, body, strlen(body), &o, &r);
+    long status = r.status;
+    http_result_free(&r);
+    return status;
+}
+
 START_TEST(each_action_lands_on_its_hosts_remediator)
 {
     const char *dir = vt_tmpdir();
@@ -234,6 +257,23 @@ START_TEST(each_action_lands_on_its_hosts_remediator)
     }
     ck_assert_int_eq(ok, 4);
 
+    /* a late result for db-01's action: checked with db-01's remediator's
+     * secret, so one signed with web-01's is refused */
+    char db_id[128] = "";
+    cJSON *j = get_json(&hub, "/v1/actions?limit=100");
+    cJSON *a, *list = j ? cJSON_GetObjectItem(j, "actions") : NULL;
+    cJSON_ArrayForEach(a, list)
+    {
+        cJSON *t = cJSON_GetObjectItem(a, "target"), *id = cJSON_GetObjectItem(a, "id");
+        if (cJSON_IsString(t) && !strcmp(t->valuestring, "queue-of-db-01") && cJSON_IsString(id))
+            snprintf(db_id, sizeof(db_id), "%s", id->valuestring);
+    }
+    cJSON_Delete(j);
+    ck_assert_msg(db_id[0], "no action for queue-of-db-01");
+    ck_assert_int_eq(late_result(&hub, db_id, SEC_WEB), 401);
+    ck_assert_int_ne(late_result(&hub, db_id, SEC_DB), 401);
+    ck_assert_int_eq(late_result(&hub, db_id, SEC_DEF), 401);
+
     ck_assert_int_eq(pt_stop(&hub), 0);
     ck_assert_int_eq(pt_stop(&web), 0);
     ck_assert_int_eq(pt_stop(&db), 0);
@@ -292,6 +332,13 @@ START_TEST(config_remediators)
     load_fails("remediators:\n  - {agents: [\"\"], url: \"http://x\", secret_env: "
                "VT_FLEET_SEC_WEB}\n",
                VIGIL_EVALUE, "expected a glob of 1 to 255 bytes");
+    load_fails("remediators:\n  - {agents: [\"a\"], url: \"https://x\", secret_env: "
+               "VT_FLEET_SEC_WEB, cert: /etc/vigil/hub.pem}\n",
+               VIGIL_EVALUE, "collector.yaml:2:5: remediators[0]: set both cert and key, or neither");
+    setenv("VT_FLEET_SHORT", "only-20-bytes-secret", 1);
+    load_fails("remediators:\n  - {agents: [\"a\"], url: \"http://x\", secret_env: "
+               "VT_FLEET_SHORT}\n",
+               VIGIL_EVALUE, "the secret in \"VT_FLEET_SHORT\" is 20 bytes; at least 32");
     load_fails("remediators: {agents: [\"a\"]}\n", VIGIL_ETYPE, "remediators");
     load_fails("remediators:\n  - {agents: \"web-*\", url: \"http://x\", secret_env: "
                "VT_FLEET_SEC_WEB}\n",
