@@ -38,5 +38,6 @@
 #include "vigil/daemon.h"
 #include "vigil/policy.h"
 #include "vigil/engine.h"
+#include "vigil/gitsync.h"
 
 #endif
