@@ -39,5 +39,6 @@
 #include "vigil/policy.h"
 #include "vigil/engine.h"
 #include "vigil/gitsync.h"
+#include "vigil/manifest.h"
 
 #endif
