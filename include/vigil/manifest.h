@@ -145,13 +145,16 @@ typedef struct vigil_manifest_options {
     void *clock_payload;
     vigil_getenv_cb getenv; /**< handed to types; NULL: getenv(3) */
     void *getenv_payload;
+    /** Code policy kinds a Policy resource may name besides the built-in
+     * ones (borrowed during the load); NULL: none. */
+    const vigil_policy_registry *policy_types;
 } vigil_manifest_options;
 
 /** vigil_manifest_options with every default. @since 0.3.0 */
 #define VIGIL_MANIFEST_OPTIONS_INIT                                                              \
     {                                                                                            \
         VIGIL_MANIFEST_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, \
-            NULL, VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL                                      \
+            NULL, VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL                                \
     }
 
 /**

@@ -8,6 +8,15 @@
 static bool name_valid(const vigil__plugin_kind *k, const char *s)
 {
     size_t n = strlen(s);
+    if (!k->extra) {
+        if (n == 0 || n > k->name_max || !(s[0] >= 'A' && s[0] <= 'Z'))
+            return false;
+        for (size_t i = 1; i < n; i++)
+            if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                  (s[i] >= '0' && s[i] <= '9')))
+                return false;
+        return true;
+    }
     if (n == 0 || n > k->name_max || !(s[0] >= 'a' && s[0] <= 'z'))
         return false;
     for (size_t i = 1; i < n; i++)
@@ -28,11 +37,17 @@ int vigil__plugin_check(const vigil__plugin_kind *k, const void *registry, const
         return vigil__error_set(VIGIL_EVERSION,
                                 "%s: version %u is not supported (this library reads version %u)",
                                 k->what, version, k->version);
-    if (!name || !name_valid(k, name))
+    if (!name || !name_valid(k, name)) {
+        if (!k->extra)
+            return vigil__error_set(VIGIL_ENAME,
+                                    "%s: name \"%.64s\" is invalid (expected [A-Z][A-Za-z0-9]*, "
+                                    "at most %zu bytes)",
+                                    k->what, name ? name : "", k->name_max);
         return vigil__error_set(VIGIL_ENAME,
                                 "%s: name \"%.64s\" is invalid (expected [a-z][a-z0-9%s]*, at "
                                 "most %zu bytes)",
                                 k->what, name ? name : "", k->extra, k->name_max);
+    }
     return VIGIL_OK;
 }
 

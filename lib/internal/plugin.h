@@ -16,7 +16,8 @@
 typedef struct vigil__plugin_kind {
     const char *what;     /* "collector type": starts every message */
     unsigned int version; /* the vtable version this library reads */
-    const char *extra;    /* name characters allowed after the first besides [a-z0-9] */
+    const char *extra;    /* name characters allowed after the first besides [a-z0-9];
+                             NULL: names are [A-Z][A-Za-z0-9]* (resource kinds) */
     size_t name_max;      /* bytes in a name at most */
 } vigil__plugin_kind;
 

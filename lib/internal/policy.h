@@ -17,4 +17,11 @@
 int vigil__policy_awaited(vigil_engine *engine, char ***ids, size_t *n);
 void vigil__policy_awaited_free(char **ids, size_t n);
 
+/* Checks one policy rule map as the engine's loader does (same codes and
+ * located messages), with `name` (non-NULL) as its name instead of a `name`
+ * key, which the map may then not hold; code kinds resolve in `types` (may
+ * be NULL). Used by the manifest library's Policy resources. */
+int vigil__policy_rule_check(const vigil_config_node *rule, const char *name,
+                             const vigil_policy_registry *types);
+
 #endif

@@ -2,6 +2,7 @@
  * Rules: parsing and validating the `policies:` list (every error located in
  * the file), templates ({{tags.x}}, {{target}}, {{metric}}) and tag globs.
  */
+#include "internal/policy.h"
 #include "policy/policy_int.h"
 
 #include <fnmatch.h>
@@ -461,14 +462,20 @@ bool vigil__policy_kind_builtin(const char *kind)
     return false;
 }
 
-static int parse_rule(vigil_engine *e, const vigil_config_node *rule, pol_rule **out)
+/* `name_of`: the rule's name when it is given outside the map (a Policy
+ * resource's metadata.name); the map may then hold no `name`. */
+static int parse_rule(vigil_engine *e, const vigil_config_node *rule, const char *name_of,
+                      pol_rule **out)
 {
     int rc;
     const char *s;
     *out = NULL;
     if ((rc = vigil_config_map(rule)) < 0)
         return rc;
-    if ((rc = vigil_config_require(rule, "name")) < 0 ||
+    if (name_of && vigil_config_node_get(rule, "name"))
+        return cfg_err(vigil_config_node_get(rule, "name"), VIGIL_EUNKNOWNKEY,
+                       "unknown key (the rule's name is metadata.name)");
+    if ((!name_of && (rc = vigil_config_require(rule, "name")) < 0) ||
         (rc = vigil_config_require(rule, "kind")) < 0)
         return rc;
     /* the kind decides which keys are allowed */
@@ -514,8 +521,10 @@ static int parse_rule(vigil_engine *e, const vigil_config_node *rule, pol_rule *
     if (vigil_config_node_file(rule) && (rc = dup_str(&r->file, vigil_config_node_file(rule))) < 0)
         goto fail;
 
-    const vigil_config_node *nn = vigil_config_node_get(rule, "name");
-    if ((rc = vigil_config_string(&s, nn)) < 0)
+    const vigil_config_node *nn = name_of ? rule : vigil_config_node_get(rule, "name");
+    if (name_of)
+        s = name_of;
+    else if ((rc = vigil_config_string(&s, nn)) < 0)
         goto fail;
     if (!valid_policy_name(s)) {
         rc = cfg_err(nn, VIGIL_EVALUE,
@@ -722,7 +731,7 @@ int vigil__policy_parse_rules(vigil_engine *e, const vigil_config_node *list, in
     size_t got = 0;
     for (size_t i = 0; i < n; i++) {
         const vigil_config_node *item = vigil_config_node_at(list, i);
-        if ((rc = parse_rule(e, item, &rules[got])) < 0)
+        if ((rc = parse_rule(e, item, NULL, &rules[got])) < 0)
             goto fail;
         got++;
         const char *name = rules[got - 1]->name;
@@ -742,5 +751,22 @@ fail:
     for (size_t i = 0; i < got; i++)
         vigil__policy_rule_free(rules[i]);
     vigil__free(rules);
+    return rc;
+}
+
+int vigil__policy_rule_check(const vigil_config_node *rule, const char *name,
+                             const vigil_policy_registry *types)
+{
+    /* parse_rule reads only these members of the engine */
+    vigil_engine *e = vigil__calloc(1, sizeof(*e));
+    if (!e)
+        return vigil__error_oom();
+    e->o.policy_types = types;
+    e->window_max_age = INT64_MAX;
+    pol_rule *r = NULL;
+    int rc = parse_rule(e, rule, name, &r);
+    if (r)
+        vigil__policy_rule_free(r);
+    vigil__free(e);
     return rc;
 }
