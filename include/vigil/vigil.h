@@ -40,5 +40,6 @@
 #include "vigil/engine.h"
 #include "vigil/gitsync.h"
 #include "vigil/manifest.h"
+#include "vigil/gitops.h"
 
 #endif
