@@ -4,6 +4,7 @@
  * state, and the all-or-nothing swap of a reload.
  */
 #include "policy/policy_int.h"
+#include "policy/replace.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -300,22 +301,29 @@ static int replace_locked(vigil_engine *e, pol_rule **nr, size_t n, vigil_engine
     return VIGIL_OK;
 }
 
-int vigil_engine_replace(vigil_engine *e, const vigil_config_node *policies, const char *dir,
-                         const vigil_config_options *copts, vigil_engine_reload_result *result)
+int vigil__policy_replace_lists(vigil_engine *e, const vigil_config_node *const *lists,
+                                size_t nlists, const char *dir, const vigil_config_options *copts,
+                                vigil_engine_reload_result *result)
 {
-    if (!e)
-        return vigil__error_set(VIGIL_EINVAL, "engine_replace: NULL engine");
+    if (!e || (nlists && !lists))
+        return vigil__error_set(VIGIL_EINVAL, "engine_replace: NULL argument");
     if (result && vigil__version_check("engine replace result", result->version,
                                        VIGIL_ENGINE_RELOAD_RESULT_VERSION))
         return VIGIL_EVERSION;
     rule_list all = {NULL, 0, 0};
-    pol_rule **rules = NULL;
-    size_t n = 0;
+    int rc = VIGIL_OK;
     pthread_mutex_lock(&e->mu);
-    int rc = vigil__policy_parse_rules(e, policies, 0, &rules, &n);
-    if (rc >= 0)
-        rc = rule_list_take(&all, rules, n);
-    if (rc >= 0 && dir && *dir)
+    for (size_t i = 0; i < nlists && rc >= 0; i++) {
+        pol_rule **rules = NULL;
+        size_t n = 0;
+        rc = vigil__policy_parse_rules(e, lists[i], 0, &rules, &n);
+        if (rc >= 0)
+            rc = rule_list_take(&all, rules, n);
+        /* the directory's files come right after the first list */
+        if (rc >= 0 && i == 0 && dir && *dir)
+            rc = collect_dir(e, dir, copts, 0, &all);
+    }
+    if (rc >= 0 && nlists == 0 && dir && *dir)
         rc = collect_dir(e, dir, copts, 0, &all);
     if (rc >= 0)
         rc = replace_locked(e, all.v, all.n, result);
@@ -324,4 +332,13 @@ int vigil_engine_replace(vigil_engine *e, const vigil_config_node *policies, con
     pthread_mutex_unlock(&e->mu);
     vigil__free(all.v);
     return rc;
+}
+
+int vigil_engine_replace(vigil_engine *e, const vigil_config_node *policies, const char *dir,
+                         const vigil_config_options *copts, vigil_engine_reload_result *result)
+{
+    if (!e)
+        return vigil__error_set(VIGIL_EINVAL, "engine_replace: NULL engine");
+    const vigil_config_node *lists[1] = {policies};
+    return vigil__policy_replace_lists(e, lists, 1, dir, copts, result);
 }
