@@ -653,7 +653,7 @@ END_TEST
 
 static Suite *gitops_suite(void)
 {
-    Suite *s = suite_create("gitops");
+    Suite *s = suite_create("gitops_runner");
     TCase *tc = tcase_create("gitops");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_sync_load_observe);
