@@ -97,7 +97,7 @@ VIGIL_EXTERN(int) vigil_gitsync_options_init(vigil_gitsync_options *opts, unsign
 
 /**
  * Creates a gitsync: checks the options, creates the work directory when it
- * is missing and picks up the checkout a previous process left in use
+ * (and its parents) are missing and picks up the checkout a previous process left in use
  * (vigil_gitsync_commit()). Nothing is fetched.
  * @param out receives the gitsync (the caller's; vigil_gitsync_free()).
  * @return VIGIL_OK; VIGIL_EINVAL (NULL argument, missing url or workdir,

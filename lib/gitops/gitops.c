@@ -473,10 +473,14 @@ static void do_sync(vigil_gitops *g)
         vigil_manifest *m = NULL;
         rc = load(g, r.path, &m);
         if (rc) {
-            const char *msg = vigil_error_last()->message;
+            char msg[1024];
+            snprintf(msg, sizeof(msg), "%s", vigil_error_last()->message);
+            vigil_buf q = VIGIL_BUF_INIT;
+            vigil__logfmt_value(&q, msg);
             vigil__log(&g->logger, VIGIL_LOG_WARN, "gitops",
-                       "invalid commit, the previous desired state stays", "commit=%s code=%d",
-                       r.commit, rc);
+                       "invalid commit, the previous desired state stays",
+                       "commit=%s code=%d error=%s", r.commit, rc, q.ptr ? q.ptr : "\"\"");
+            vigil_buf_dispose(&q);
             record_invalid(g, r.commit, msg);
             snprintf(g->failed_commit, sizeof(g->failed_commit), "%s", r.commit);
         } else {

@@ -100,6 +100,27 @@ static int gs_mkdir(const char *path)
     return vigil__error_set(VIGIL_EIO, "gitsync: cannot create %s: %s", path, strerror(errno));
 }
 
+/* mkdir -p: the parents too. */
+static int gs_mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    if (strlen(path) >= sizeof(buf))
+        return vigil__error_set(VIGIL_ELIMIT, "gitsync: %s: path too long", path);
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            int e = errno;
+            *p = '/';
+            return vigil__error_set(VIGIL_EIO, "gitsync: cannot create %s: %s", path, strerror(e));
+        }
+        *p = '/';
+    }
+    return gs_mkdir(path);
+}
+
 static int gs_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -323,7 +344,16 @@ int vigil_gitsync_new(vigil_gitsync **out, const vigil_gitsync_options *opts)
     if (!rc && opts->ref)
         rc = gs_check_ref(opts->ref);
     gs->ref = gs_dup_opt(opts->ref, &rc);
-    gs->workdir = gs_dup_opt(opts->workdir, &rc);
+    if (!rc && opts->workdir[0] != '/') {
+        /* absolute, so that libgit2 checks out where we mean whatever it resolves against */
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof(cwd)))
+            rc = vigil__error_set(VIGIL_EIO, "gitsync: getcwd: %s", strerror(errno));
+        else if (!(gs->workdir = gs_join(cwd, opts->workdir)))
+            rc = vigil__error_oom();
+    } else {
+        gs->workdir = gs_dup_opt(opts->workdir, &rc);
+    }
     gs->token_env = gs_dup_opt(opts->token_env, &rc);
     gs->username =
         gs_dup_opt(opts->username ? opts->username : VIGIL_GITSYNC_DEFAULT_USERNAME, &rc);
@@ -341,7 +371,7 @@ int vigil_gitsync_new(vigil_gitsync **out, const vigil_gitsync_options *opts)
             rc = vigil__error_oom();
     }
     if (!rc)
-        rc = gs_mkdir(gs->workdir);
+        rc = gs_mkdir_p(gs->workdir);
     if (!rc)
         rc = gs_mkdir(gs->checkouts);
     if (!rc) {

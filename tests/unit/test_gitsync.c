@@ -216,6 +216,16 @@ START_TEST(test_refs)
     ck_assert_str_eq(slurp(r.path, "a.txt"), "feature\n");
     vigil_gitsync_free(gs);
 
+    /* a relative work directory (made absolute against the working directory) */
+    ck_assert_int_eq(chdir(tmp()), 0);
+    gs = open_gs("src", "main", "rel/wd");
+    sync_ok(gs, &r);
+    ck_assert_str_eq(r.commit, c2);
+    ck_assert_str_eq(slurp("rel/wd/current", "a.txt"), "two\n");
+    ck_assert_ptr_nonnull(strstr(r.path, tmp()));
+    ck_assert_int_eq(r.path[0], '/');
+    vigil_gitsync_free(gs);
+
     gs = open_gs(src, "refs/heads/main", workdir("full"));
     sync_ok(gs, &r);
     ck_assert_str_eq(r.commit, c2);
