@@ -159,7 +159,7 @@ static int wait_body(const env *e, const char *base, const char *path, const cha
 }
 
 /* Waits until the file holds exactly `text`. */
-static int wait_file(const char *path, const char *text)
+static int wait_file(const env *e, const char *path, const char *text)
 {
     for (int64_t end = pt_mono_ms() + DEADLINE_MS; pt_mono_ms() < end; usleep(10000)) {
         char *s = pt_slurp(path);
@@ -168,6 +168,7 @@ static int wait_file(const char *path, const char *text)
         if (ok)
             return 1;
     }
+    dump(e);
     return 0;
 }
 
@@ -314,8 +315,8 @@ static void bad_commit(env *e, const char *good, const char *rel, const char *te
     ck_assert_int_eq(post_sync(e), 202);
     char result[128], commit[128];
     snprintf(result, sizeof(result), "\"result\":\"invalid\",\"commit\":\"%s\"", e->head);
-    snprintf(commit, sizeof(commit), "\"commit\":\"%s\"", good);
-    const char *const want[] = {result, where, commit, "\"resources\":2,", NULL};
+    snprintf(commit, sizeof(commit), "\"commit\":\"%s\",\"checkout\"", good);
+    const char *const want[] = {result, where, commit, "\"resources\":3,", NULL};
     ck_assert(wait_body(e, e->ops.base, "/v1/status", want));
     /* the hub keeps the previous revision */
     char *d = get(e->hub.base, "/v1/desired");
@@ -333,7 +334,7 @@ START_TEST(test_gitops_end_to_end)
 
     /* desired state loaded and published */
     char commit[128];
-    snprintf(commit, sizeof(commit), "\"commit\":\"%s\"", e.head);
+    snprintf(commit, sizeof(commit), "\"commit\":\"%s\",\"checkout\"", e.head);
     const char *const loaded[] = {commit, "\"resources\":2,", "\"result\":\"ok\"", NULL};
     ck_assert(wait_body(&e, e.ops.base, "/v1/status", loaded));
     const char *const desired[] = {"\"" HOST "/File/motd\"", "\"" HOST "/Service/demo\"", e.head,
@@ -341,7 +342,7 @@ START_TEST(test_gitops_end_to_end)
     ck_assert(wait_body(&e, e.hub.base, "/v1/desired", desired));
 
     /* the missing file is created, the service started, both self-healed */
-    ck_assert_msg(wait_file(e.motd, "hello\n"), "motd not restored");
+    ck_assert_msg(wait_file(&e, e.motd, "hello\n"), "motd not restored");
     struct stat st;
     ck_assert_int_eq(stat(e.motd, &st), 0);
     ck_assert_int_eq(st.st_mode & 0777, 0644);
@@ -354,7 +355,7 @@ START_TEST(test_gitops_end_to_end)
 
     /* a hand edit is reported and restored byte for byte */
     vt_write_file(e.managed, "motd", "hand edit\n", 10);
-    ck_assert_msg(wait_file(e.motd, "hello\n"), "motd not restored after a hand edit");
+    ck_assert_msg(wait_file(&e, e.motd, "hello\n"), "motd not restored after a hand edit");
     const char *const fired[] = {"\"policy\":\"drift\"", "restore_file", NULL};
     ck_assert(wait_body(&e, e.hub.base, "/v1/decisions", fired));
 
@@ -365,16 +366,34 @@ START_TEST(test_gitops_end_to_end)
         dump(&e);
     ck_assert_int_gt(second, 0);
 
-    /* a new commit */
+    /* a new commit, with a git-managed policy */
     char good[41];
     motd_manifest(&e, "second version\\n");
+    write_in(e.repo, "common/policy.yaml",
+             "apiVersion: vigil/v1\n"
+             "kind: Policy\n"
+             "metadata: {name: git-demo-cpu}\n"
+             "spec:\n"
+             "  kind: threshold\n"
+             "  metric: cpu_usage\n"
+             "  match: {process: demo}\n"
+             "  window: 1m\n"
+             "  aggregate: avg\n"
+             "  op: \">\"\n"
+             "  threshold: 95\n"
+             "  action: restart_demo\n"
+             "  target: demo\n");
     commit_all(&e, "second");
     memcpy(good, e.head, sizeof(good));
     ck_assert_int_eq(post_sync(&e), 202);
-    snprintf(commit, sizeof(commit), "\"commit\":\"%s\"", e.head);
+    snprintf(commit, sizeof(commit), "\"commit\":\"%s\",\"checkout\"", e.head);
     const char *const second_loaded[] = {commit, NULL};
     ck_assert(wait_body(&e, e.ops.base, "/v1/status", second_loaded));
-    ck_assert_msg(wait_file(e.motd, "second version\n"), "the new content was not applied");
+    ck_assert_msg(wait_file(&e, e.motd, "second version\n"), "the new content was not applied");
+    const char *const policy[] = {"git-demo-cpu", NULL};
+    ck_assert(wait_body(&e, e.hub.base, "/v1/policies", policy));
+    const char *const counted[] = {"\"resources\":3,\"policies\":1,", NULL};
+    ck_assert(wait_body(&e, e.ops.base, "/v1/status", counted));
 
     /* bad commits: reported with file:line, the previous desired state stays */
     bad_commit(&e, good, "common/broken.yaml",
@@ -395,7 +414,22 @@ START_TEST(test_gitops_end_to_end)
         "\"metadata.name: File \\\"motd\\\" is defined twice (first at common/dup.yaml:1:1)");
     /* the managed file still follows the last valid commit */
     vt_write_file(e.managed, "motd", "edit during a bad commit\n", 25);
-    ck_assert_msg(wait_file(e.motd, "second version\n"), "not restored while a commit is bad");
+    ck_assert_msg(wait_file(&e, e.motd, "second version\n"), "not restored while a commit is bad");
+
+    /* the policy leaves git: the hub drops it (PUT /v1/policies with none) */
+    GIT(e.repo, "rm", "-q", "common/policy.yaml");
+    commit_all(&e, "no policy");
+    ck_assert_int_eq(post_sync(&e), 202);
+    snprintf(commit, sizeof(commit), "\"commit\":\"%s\",\"checkout\"", e.head);
+    const char *const dropped[] = {commit, "\"resources\":2,\"policies\":0,", NULL};
+    ck_assert(wait_body(&e, e.ops.base, "/v1/status", dropped));
+    int gone = 0;
+    for (int64_t end = pt_mono_ms() + DEADLINE_MS; !gone && pt_mono_ms() < end; usleep(20000)) {
+        char *b = get(e.hub.base, "/v1/policies");
+        gone = b && !strstr(b, "git-demo-cpu");
+        free(b);
+    }
+    ck_assert_msg(gone, "the hub kept the policy removed from git");
     stop(&e);
 }
 END_TEST
