@@ -446,14 +446,13 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* Copies the source (or content) into a temporary file of dir, checking the
- * sha256 of what was written, then renames it to dir/sha256. */
+/* Copies the source (or content) into a temporary file of dir (its name in
+ * tmp, PATH_MAX bytes), checking the sha256 of what was written. The caller
+ * makes the data durable and renames it to dir/sha256. */
 static int write_blob(const vigil_manifest *m, const char *dir, const char *sha, const char *source,
-                      const char *content, size_t content_len)
+                      const char *content, size_t content_len, char *tmp)
 {
-    char tmp[PATH_MAX], dst[PATH_MAX];
-    if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, sha) >= sizeof(dst) ||
-        (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, sha) >= sizeof(tmp))
+    if ((size_t)snprintf(tmp, PATH_MAX, "%s/.%s.XXXXXX", dir, sha) >= PATH_MAX)
         return vigil__error_set(VIGIL_EINVAL, "blob directory path too long");
     int in = -1;
     if (source && (in = open(source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0)
@@ -510,15 +509,79 @@ static int write_blob(const vigil_manifest *m, const char *dir, const char *sha,
         rc = vigil__error_set(VIGIL_ECORRUPT,
                               "%.200s changed since the load (sha256 %s, expected %s)",
                               source ? source : "content", hex, sha);
-    if (rc == VIGIL_OK && (fchmod(fd, 0644) != 0 || fsync(fd) != 0))
-        rc = vigil__error_set(VIGIL_EIO, "cannot sync %.200s: %s", tmp, strerror(errno));
+    if (rc == VIGIL_OK && fchmod(fd, 0644) != 0)
+        rc = vigil__error_set(VIGIL_EIO, "cannot chmod %.200s: %s", tmp, strerror(errno));
     if (close(fd) != 0 && rc == VIGIL_OK)
         rc = vigil__error_set(VIGIL_EIO, "cannot close %.200s: %s", tmp, strerror(errno));
-    if (rc == VIGIL_OK && rename(tmp, dst) != 0)
-        rc = vigil__error_set(VIGIL_EIO, "cannot rename %.200s to %.200s: %s", tmp, dst,
-                              strerror(errno));
     if (rc != VIGIL_OK)
         unlink(tmp);
+    return rc;
+}
+
+/* The temporary files of one vigil_manifest_write_blobs() call and the
+ * names they get. */
+typedef struct pending {
+    char **tmp, **dst;
+    size_t n, cap;
+} pending;
+
+static void pending_drop(pending *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->tmp[i])
+            unlink(p->tmp[i]);
+        vigil__free(p->tmp[i]);
+        vigil__free(p->dst[i]);
+    }
+    vigil__free(p->tmp);
+    vigil__free(p->dst);
+    memset(p, 0, sizeof(*p));
+}
+
+static int pending_add(pending *p, const char *tmp, const char *dst)
+{
+    size_t cap = p->cap;
+    char *t = vigil__strdup(tmp), *d = vigil__strdup(dst);
+    if (!t || !d || vigil__array_grow((void **)&p->tmp, &cap, p->n + 1, sizeof(char *)) < 0 ||
+        vigil__array_grow((void **)&p->dst, &p->cap, p->n + 1, sizeof(char *)) < 0) {
+        if (t)
+            unlink(t);
+        vigil__free(t);
+        vigil__free(d);
+        return vigil__error_oom();
+    }
+    p->tmp[p->n] = t;
+    p->dst[p->n] = d;
+    p->n++;
+    return VIGIL_OK;
+}
+
+/* Makes every pending file durable at once (one syncfs of the file system
+ * instead of an fsync per blob), renames them into place and syncs the
+ * directory: a blob is never visible under its name before its bytes are on
+ * disk. */
+static int pending_commit(pending *p, const char *dir, size_t *written)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return vigil__error_set(VIGIL_EIO, "cannot open %.200s: %s", dir, strerror(errno));
+    int rc = VIGIL_OK;
+    if (p->n && syncfs(dfd) != 0)
+        rc = vigil__error_set(VIGIL_EIO, "cannot sync %.200s: %s", dir, strerror(errno));
+    for (size_t i = 0; rc == VIGIL_OK && i < p->n; i++) {
+        if (rename(p->tmp[i], p->dst[i]) != 0) {
+            rc = vigil__error_set(VIGIL_EIO, "cannot rename %.200s to %.200s: %s", p->tmp[i],
+                                  p->dst[i], strerror(errno));
+            break;
+        }
+        vigil__free(p->tmp[i]);
+        p->tmp[i] = NULL;
+        if (written)
+            (*written)++;
+    }
+    if (rc == VIGIL_OK && p->n && fsync(dfd) != 0)
+        rc = vigil__error_set(VIGIL_EIO, "cannot sync %.200s: %s", dir, strerror(errno));
+    close(dfd);
     return rc;
 }
 
@@ -533,24 +596,33 @@ int vigil_manifest_write_blobs(const vigil_manifest *m, const char *dir, size_t 
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return vigil__error_set(VIGIL_EIO, "%.200s is not a directory", dir);
-    size_t n = 0;
-    for (size_t i = 0; i < m->n; i++) {
+    pending p;
+    memset(&p, 0, sizeof(p));
+    int rc = VIGIL_OK;
+    for (size_t i = 0; rc == VIGIL_OK && i < m->n; i++) {
         const vigil_resource *r = &m->res[i];
         const char *sha, *source, *content;
         size_t clen;
         if (r->type != &vigil__resource_file ||
             !vigil__resource_file_blob(r->state, &sha, &source, &content, &clen))
             continue;
-        char dst[PATH_MAX];
-        snprintf(dst, sizeof(dst), "%s/%s", dir, sha);
+        char dst[PATH_MAX], tmp[PATH_MAX];
+        if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, sha) >= sizeof(dst)) {
+            rc = vigil__error_set(VIGIL_EINVAL, "blob directory path too long");
+            break;
+        }
         if (access(dst, F_OK) == 0)
             continue;
-        int rc = write_blob(m, dir, sha, source, content, clen);
-        if (rc < 0)
-            return rc;
-        n++;
-        if (written)
-            *written = n;
+        bool dup = false; /* two File resources with the same bytes */
+        for (size_t j = 0; j < p.n && !dup; j++)
+            dup = strcmp(p.dst[j], dst) == 0;
+        if (dup)
+            continue;
+        if ((rc = write_blob(m, dir, sha, source, content, clen, tmp)) == VIGIL_OK)
+            rc = pending_add(&p, tmp, dst);
     }
-    return VIGIL_OK;
+    if (rc == VIGIL_OK)
+        rc = pending_commit(&p, dir, written);
+    pending_drop(&p);
+    return rc;
 }

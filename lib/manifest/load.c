@@ -245,6 +245,10 @@ static int walk_dir(walk *w, const char *rel, const char *abs, int depth)
                 break;
             }
             if (!inside(w->root, real)) {
+                struct stat ts;
+                if (!yaml_name(de->d_name) && (stat(real, &ts) != 0 || !S_ISDIR(ts.st_mode)))
+                    continue; /* neither a manifest nor a directory: a File's source is
+                                 checked where a manifest names it */
                 rc = vigil__error_set(
                     VIGIL_EPERM, "%s: symbolic link resolves outside the repository root", crel);
                 break;
@@ -311,7 +315,8 @@ static int collect(walk *w, const vigil_manifest_options *o)
         size_t from = w->n;
         if ((rc = walk_dir(w, rel, abs, 0)) < 0)
             return rc;
-        qsort(w->v + from, w->n - from, sizeof(*w->v), cmp_rel);
+        if (w->n > from)
+            qsort(w->v + from, w->n - from, sizeof(*w->v), cmp_rel);
     }
     for (size_t i = 0; o->files && o->files[i]; i++) {
         char abs[PATH_MAX], rel[PATH_MAX / 2];
@@ -461,9 +466,9 @@ static int read_labels(vigil_resource *r, const vigil_config_node *labels)
         if (strlen(v) > VIGIL__RESOURCE_LABEL_VAL)
             return vigil__manifest_err(vn, VIGIL_ELIMIT, "a label value has at most %d bytes",
                                        VIGIL__RESOURCE_LABEL_VAL);
+        r->nlabels = i + 1; /* both freed by resource_dispose, even when NULL */
         if (!(r->label_keys[i] = vigil__strdup(k)) || !(r->label_values[i] = vigil__strdup(v)))
             return vigil__error_oom();
-        r->nlabels = i + 1;
     }
     return VIGIL_OK;
 }
@@ -567,7 +572,7 @@ static int parse_doc(vigil_manifest *m, const vigil_manifest_options *o, const c
     if (t->keys) {
         const char *allowed[66];
         size_t na = 0;
-        for (; t->keys[na] && na < 64; na++)
+        for (; na < 64 && t->keys[na]; na++)
             allowed[na] = t->keys[na];
         allowed[na++] = "selfHeal";
         allowed[na] = NULL;

@@ -438,9 +438,9 @@ static int proc_stat(const char *proc_root, pid_t pid, char *state, unsigned lon
     const char *p = strrchr(buf, ')');
     if (!p || sscanf(p + 2, "%c", state) != 1)
         return -1;
-    /* fields after the state: ppid pgrp ... starttime is the 20th after it */
+    /* starttime (field 22) is the 19th field after the state (field 3) */
     const char *q = p + 2;
-    for (int f = 0; f < 20 && q; f++) {
+    for (int f = 0; f < 19 && q; f++) {
         q = strchr(q, ' ');
         if (q)
             q++;
