@@ -338,9 +338,9 @@ VIGIL_EXTERN(void) vigil_action_registry_free(vigil_action_registry *registry);
 
 /**
  * Registers the built-in types exec, process, systemd, signal, webhook, log
- * and restore_file (since 0.3.0); vigil_action_register() refuses these names, this is the one way to
- * put them in a registry. @return VIGIL_OK, VIGIL_EINVAL (NULL registry),
- * VIGIL_EEXISTS (the built-ins are registered already), VIGIL_ENOMEM.
+ * and restore_file (since 0.3.0); vigil_action_register() refuses these names, this is the one way
+ * to put them in a registry. @return VIGIL_OK, VIGIL_EINVAL (NULL registry), VIGIL_EEXISTS (the
+ * built-ins are registered already), VIGIL_ENOMEM.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_action_registry_add_builtins(vigil_action_registry *registry);

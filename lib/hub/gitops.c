@@ -1416,8 +1416,14 @@ static void route_policies_put(vigil__api_call *call, void *payload)
         locked = 1;
         rc = check_names(hub, source, pol);
     }
-    if (!rc && cJSON_GetArraySize(pol) > 0)
+    if (!rc && cJSON_GetArraySize(pol) > 0) {
         rc = gitpol_build(&g, source, revision, pol);
+        if (rc && rc != VIGIL_ENOMEM) {
+            char msg[1024];
+            snprintf(msg, sizeof(msg), "%s", unlocated());
+            rc = git_bad(rc, "%s", msg);
+        }
+    }
     vigil_engine_reload_result res = VIGIL_ENGINE_RELOAD_RESULT_INIT;
     if (!rc) {
         rc = replace_all(hub, hub->cfg_rules, hub->cfg_dir, g, source, &res);
@@ -1470,7 +1476,48 @@ static void route_policies_put(vigil__api_call *call, void *payload)
     vigil__api_answer(call, as_request_error(rc), 200, &out);
 }
 
-/* Restores the sources' rules kept in the store (at start). */
+/* The sources' rules kept in the store, copied out of the listing (no store
+ * call may run inside it). */
+typedef struct kv_list {
+    char **keys;
+    char **values;
+    size_t *lens;
+    size_t n, cap, capv, capl;
+    int oom;
+} kv_list;
+
+static int collect_kv(const char *key, const void *value, size_t len, void *payload)
+{
+    kv_list *l = payload;
+    if (vigil__array_grow((void **)&l->keys, &l->cap, l->n + 1, sizeof(char *)) ||
+        vigil__array_grow((void **)&l->values, &l->capv, l->n + 1, sizeof(char *)) ||
+        vigil__array_grow((void **)&l->lens, &l->capl, l->n + 1, sizeof(size_t))) {
+        l->oom = 1;
+        return 1;
+    }
+    l->keys[l->n] = vigil__strdup(key);
+    l->values[l->n] = vigil__strndup(value, len);
+    l->lens[l->n] = len;
+    l->n++;
+    if (!l->keys[l->n - 1] || !l->values[l->n - 1]) {
+        l->oom = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void kv_list_free(kv_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        vigil__free(l->keys[i]);
+        vigil__free(l->values[i]);
+    }
+    vigil__free(l->keys);
+    vigil__free(l->values);
+    vigil__free(l->lens);
+}
+
+/* Restores a source's rules kept in the store (at start). */
 static int load_gitpol(const char *key, const void *value, size_t len, void *payload)
 {
     vigil_hub *hub = payload;
@@ -1552,11 +1599,17 @@ int vigil__hub_gitops_init(vigil_hub *hub, const vigil_hub_options *o)
         if (rc > 0)
             rc = vigil__error_oom();
     }
+    kv_list kv;
+    memset(&kv, 0, sizeof(kv));
     if (!rc) {
-        rc = vigil_store_state_list(hub->store, GITPOL_PREFIX, load_gitpol, hub);
-        if (rc > 0)
+        rc = vigil_store_state_list(hub->store, GITPOL_PREFIX, collect_kv, &kv);
+        if (rc > 0 || kv.oom)
             rc = vigil__error_oom();
     }
+    for (size_t i = 0; i < kv.n && !rc; i++)
+        if (load_gitpol(kv.keys[i], kv.values[i], kv.lens[i], hub))
+            rc = vigil__error_oom();
+    kv_list_free(&kv);
     return rc;
 }
 
