@@ -257,6 +257,7 @@ int vigil_gitops_new(vigil_gitops **out, const vigil_gitops_options *opts)
     g->sync_result = "none";
     g->hub_result = g->hub_url ? "none" : "disabled";
     g->observe_due = vigil__gitops_mono_ms(g);
+    g->interval = vigil_gitsync_schedule_interval(g->sched);
     *out = g;
     return VIGIL_OK;
 }
@@ -437,6 +438,14 @@ static int load(vigil_gitops *g, const char *path, vigil_manifest **out)
     return vigil_manifest_load(out, &mo);
 }
 
+static void set_interval(vigil_gitops *g)
+{
+    int64_t v = vigil_gitsync_schedule_interval(g->sched);
+    pthread_mutex_lock(&g->mu);
+    g->interval = v;
+    pthread_mutex_unlock(&g->mu);
+}
+
 static void do_sync(vigil_gitops *g)
 {
     vigil_gitsync_result r = VIGIL_GITSYNC_RESULT_INIT;
@@ -453,6 +462,7 @@ static void do_sync(vigil_gitops *g)
         g->sync_error = copy;
         pthread_mutex_unlock(&g->mu);
         vigil_gitsync_schedule_done(g->sched, 0);
+        set_interval(g);
         return;
     }
     pthread_mutex_lock(&g->mu);
@@ -511,6 +521,7 @@ static void do_sync(vigil_gitops *g)
         }
     }
     vigil_gitsync_schedule_done(g->sched, r.changed || changed);
+    set_interval(g);
     if (changed) {
         publish_desired(g);
         g->observe_due = vigil__gitops_mono_ms(g); /* observe the new state at once */
@@ -671,8 +682,8 @@ int vigil_gitops_status_json(vigil_gitops *g, vigil_buf *out)
 {
     if (!g || !out)
         return vigil__error_set(VIGIL_EINVAL, "gitops status: NULL argument");
-    int64_t interval = vigil_gitsync_schedule_interval(g->sched);
     pthread_mutex_lock(&g->mu);
+    int64_t interval = g->interval;
     int rc = vigil__buf_puts(out, "{\"host\":");
     if (!rc)
         rc = put_str(out, g->host);

@@ -48,6 +48,7 @@ struct vigil_gitops {
     char checkout[41];        /* the commit checked out */
     size_t resources, policies;
     unsigned long long sync_count;
+    int64_t interval; /* the schedule's, copied after each sync */
     int64_t sync_last;
     const char *sync_result; /* static: none, ok, error, invalid */
     char sync_commit[41];

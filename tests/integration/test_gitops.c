@@ -434,12 +434,84 @@ START_TEST(test_gitops_end_to_end)
 }
 END_TEST
 
+/* Runs `args` to its end with output in <dir>/<name>.log; the exit status. */
+static int run_to_end(const char *dir, const char *name, char *const *args)
+{
+    pt_proc p;
+    pt_start(&p, name, args, dir, 0);
+    return pt_wait_exit(p.pid);
+}
+
+START_TEST(test_gitopsd_process)
+{
+    env e;
+    memset(&e, 0, sizeof(e));
+    e.dir = vt_tmpdir();
+    snprintf(e.repo, sizeof(e.repo), "%s/repo", e.dir);
+    snprintf(e.managed, sizeof(e.managed), "%s/managed", e.dir);
+    snprintf(e.motd, sizeof(e.motd), "%s/motd", e.managed);
+    ck_assert_int_eq(mkdir(e.repo, 0755), 0);
+    GIT(e.repo, "init", "-q");
+    motd_manifest(&e, "hello\\n");
+    commit_all(&e, "first");
+    setenv("GITOPS_READ_TOKEN", READ_TOKEN, 1);
+    char cfg[2048];
+    snprintf(cfg, sizeof(cfg),
+             "listen: 127.0.0.1:0\n"
+             "host: " HOST "\n"
+             "security: {tokens: [{name: test, env: GITOPS_READ_TOKEN, scopes: [read]}]}\n"
+             "repo: {url: \"%s\", workdir: \"%s/wd\"}\n"
+             "manifests: {sources: [\"hosts/${HOSTNAME}\"]}\n"
+             "sync: {min_interval: 10m, max_interval: 20m}\n",
+             e.repo, e.dir);
+    vt_write_file(e.dir, "gitopsd.yaml", cfg, strlen(cfg));
+    const char *bin = pt_bin_path("vigil-gitopsd");
+
+    /* --check-config: valid, then a bad file with its location */
+    char *check[] = {(char *)bin, "--config", "gitopsd.yaml", "--check-config", NULL};
+    ck_assert_int_eq(run_to_end(e.dir, "check", check), 0);
+    const char *bad = "repo: {url: \"ssh://h/r.git\"}\n";
+    vt_write_file(e.dir, "bad.yaml", bad, strlen(bad));
+    char *check_bad[] = {(char *)bin, "--config", "bad.yaml", "--check-config", NULL};
+    ck_assert_int_eq(run_to_end(e.dir, "checkbad", check_bad), 1);
+    char log[PATH_MAX];
+    snprintf(log, sizeof(log), "%s/checkbad.log", e.dir);
+    char *text = pt_slurp(log);
+    ck_assert_msg(strstr(text, "vigil-gitopsd: configuration: bad.yaml:1:13: repo.url:"), "%s",
+                  text);
+    free(text);
+    char *unknown[] = {(char *)bin, "--bogus", NULL};
+    ck_assert_int_eq(run_to_end(e.dir, "unknown", unknown), 2);
+
+    /* started: one sync at once (the next poll is 10 minutes away) */
+    char *args[] = {(char *)bin, "--config", "gitopsd.yaml", NULL};
+    pt_start(&e.ops, "gitopsd", args, e.dir, 1);
+    char commit[128];
+    snprintf(commit, sizeof(commit), "\"commit\":\"%s\",\"checkout\"", e.head);
+    const char *const first[] = {commit, "\"resources\":1,", "\"sync\":{\"count\":1,", NULL};
+    ck_assert(wait_body(&e, e.ops.base, "/v1/status", first));
+    /* SIGHUP reloads the tokens and syncs */
+    motd_manifest(&e, "after hup\\n");
+    commit_all(&e, "second");
+    ck_assert_int_eq(kill(e.ops.pid, SIGHUP), 0);
+    snprintf(commit, sizeof(commit), "\"commit\":\"%s\",\"checkout\"", e.head);
+    const char *const second[] = {commit, "\"sync\":{\"count\":2,", NULL};
+    ck_assert(wait_body(&e, e.ops.base, "/v1/status", second));
+    /* without a hub: observed and reported only; nothing writes the file */
+    const char *const observed[] = {"\"drifted\":1,", "\"result\":\"disabled\"", NULL};
+    ck_assert(wait_body(&e, e.ops.base, "/v1/status", observed));
+    ck_assert_int_eq(access(e.motd, F_OK), -1);
+    ck_assert_int_eq(pt_stop(&e.ops), 0);
+}
+END_TEST
+
 static Suite *gitops_suite(void)
 {
     Suite *s = suite_create("gitops_e2e");
     TCase *tc = tcase_create("e2e");
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, test_gitops_end_to_end);
+    tcase_add_test(tc, test_gitopsd_process);
     suite_add_tcase(s, tc);
     return s;
 }

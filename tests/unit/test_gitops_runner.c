@@ -534,6 +534,43 @@ START_TEST(test_bad_options)
 }
 END_TEST
 
+typedef struct oom_ctx {
+    vigil_gitsync *gs;
+    vigil_gitops *ops;
+} oom_ctx;
+
+static int oom_new(void *p)
+{
+    oom_ctx *c = p;
+    static const char *const sources[] = {"common", "hosts/${HOSTNAME}", NULL};
+    vigil_gitops_options o = VIGIL_GITOPS_OPTIONS_INIT;
+    o.gitsync = c->gs;
+    o.host = HOST;
+    o.sources = sources;
+    o.blobs_dir = "/tmp/blobs";
+    o.webhook_secret_env = "GITOPS_TEST_HOOK";
+    return vigil_gitops_new(&c->ops, &o);
+}
+
+static void oom_free(void *p)
+{
+    oom_ctx *c = p;
+    vigil_gitops_free(c->ops);
+    c->ops = NULL;
+}
+
+START_TEST(test_new_oom)
+{
+    setenv("GITOPS_TEST_HOOK", "hook-secret", 1);
+    vt_alloc_install(); /* before anything is allocated */
+    fx f;
+    setup(&f);
+    oom_ctx c = {f.gs, NULL};
+    ck_assert_int_gt(vt_oom_sweep(oom_new, oom_free, &c, 0), 5);
+    teardown(&f);
+}
+END_TEST
+
 /* ---- gitopsd.yaml ------------------------------------------------------------------ */
 
 static int load_cfg(vigil_gitops_config **c, const char *text)
@@ -661,6 +698,7 @@ static Suite *gitops_suite(void)
     tcase_add_test(tc, test_routes);
     tcase_add_test(tc, test_thread);
     tcase_add_test(tc, test_bad_options);
+    tcase_add_test(tc, test_new_oom);
     tcase_add_test(tc, test_config);
     suite_add_tcase(s, tc);
     return s;
