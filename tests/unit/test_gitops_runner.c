@@ -6,7 +6,10 @@
  * file:line while the previous desired state stays, a failed fetch, the
  * adaptive interval, the routes (bearer token, webhook signature) and
  * gitopsd.yaml. */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -534,6 +537,65 @@ START_TEST(test_bad_options)
 }
 END_TEST
 
+/* A closed loopback port (bound then released): connections are refused. */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+START_TEST(test_hub_unreachable)
+{
+    setenv("GITOPS_TEST_HUB", "hub-token-never-logged", 1);
+    fx f;
+    setup(&f);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", closed_port());
+    vigil_gitops_options o = VIGIL_GITOPS_OPTIONS_INIT;
+    o.gitsync = f.gs;
+    o.host = HOST;
+    o.hub_url = url;
+    o.hub_token_env = "GITOPS_TEST_HUB";
+    o.hub_timeout_ms = 2000;
+    o.observe_interval_ms = 1000;
+    o.monotonic = mono;
+    o.logger = f.quiet;
+    ck_assert_int_eq(vigil_gitops_new(&f.ops, &o), VIGIL_OK);
+    step(&f);
+    /* loaded and observed although nothing could be published */
+    char want[128];
+    snprintf(want, sizeof(want), "\"commit\":\"%s\",\"checkout\"", f.head);
+    const char *s = status(&f);
+    assert_has(s, want);
+    assert_has(s, "\"result\":\"ok\"");
+    assert_has(s, "\"hub\":{\"url\":\"http://127.0.0.1:");
+    assert_has(s, "\"result\":\"error\",\"error\":\"hub ");
+    ck_assert_ptr_null(strstr(s, "hub-token-never-logged"));
+    /* the drift is counted locally; the publication is retried at each observe tick */
+    assert_has(s, "\"items\":3,\"drifted\":3,"); /* no sources: the whole checkout */
+    int64_t last = 0;
+    const char *at = strstr(s, "\"hub\":{");
+    ck_assert_ptr_nonnull(at);
+    at = strstr(at, "\"last\":");
+    last = atoll(at + 7);
+    ck_assert_int_gt(last, 0);
+    g_mono += 1000;
+    usleep(2000); /* the wall clock of "last" moves */
+    step(&f);
+    at = strstr(strstr(status(&f), "\"hub\":{"), "\"last\":");
+    ck_assert_int_gt(atoll(at + 7), last);
+    teardown(&f);
+}
+END_TEST
+
 typedef struct oom_ctx {
     vigil_gitsync *gs;
     vigil_gitops *ops;
@@ -699,6 +761,7 @@ static Suite *gitops_suite(void)
     tcase_add_test(tc, test_thread);
     tcase_add_test(tc, test_bad_options);
     tcase_add_test(tc, test_new_oom);
+    tcase_add_test(tc, test_hub_unreachable);
     tcase_add_test(tc, test_config);
     suite_add_tcase(s, tc);
     return s;
