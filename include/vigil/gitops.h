@@ -15,7 +15,9 @@
  *            desired state: it is reported in the status with its
  *            "file:line:col: message" and nothing is published for it.
  *   observe  observe + diff every resource of the valid desired state and
- *            POST the drift report, every observe interval (default 5 s).
+ *            POST the drift report, every observe interval (default 5 s),
+ *            and at once (at most every 100 ms) when inotify reports a
+ *            change to the file of a File resource.
  *
  * Publication to the hub (bearer token, scope write), each keyed by the host:
  *   PUT  <hub>/v1/desired   vigil_manifest_desired_body(), after each valid load

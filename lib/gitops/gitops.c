@@ -3,11 +3,12 @@
  * publish drift on its own interval, and the status. */
 #include "gitops/gitops_int.h"
 
-#include "core/cond.h"
 #include "crypto/crypto.h"
 #include "internal/json.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #define HOST_MAX               253
 #define SOURCE_MAX             1024
 #define HUB_ANSWER_MAX         65536
+#define OBSERVE_GAP_MS         100 /* at most this often on file events */
 
 /* ---- helpers ------------------------------------------------------------------- */
 
@@ -172,12 +174,13 @@ int vigil_gitops_new(vigil_gitops **out, const vigil_gitops_options *opts)
         vigil__free(g);
         return vigil__error_set(VIGIL_EIO, "gitops: pthread_mutex_init failed");
     }
-    if (vigil__cond_init_monotonic(&g->cv) != 0) {
-        pthread_mutex_destroy(&g->mu);
-        vigil__free(g);
-        return vigil__error_set(VIGIL_EIO, "gitops: pthread_cond_init failed");
-    }
     g->sync_mu_ok = 1;
+    g->wake[0] = g->wake[1] = -1;
+    if (pipe2(g->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        int e = errno;
+        vigil_gitops_free(g);
+        return vigil__error_set(VIGIL_EIO, "gitops: pipe2: %s", strerror(e));
+    }
     g->gs = opts->gitsync;
     g->logger = opts->logger;
     g->clock = opts->clock;
@@ -286,10 +289,13 @@ void vigil_gitops_free(vigil_gitops *g)
     vigil__free(g->err_file);
     vigil__free(g->err_msg);
     vigil__free(g->hub_error);
-    if (g->sync_mu_ok) {
-        pthread_cond_destroy(&g->cv);
+    vigil__gitops_watch_free(g->watch);
+    if (g->wake[0] >= 0)
+        close(g->wake[0]);
+    if (g->wake[1] >= 0)
+        close(g->wake[1]);
+    if (g->sync_mu_ok)
         pthread_mutex_destroy(&g->mu);
-    }
     vigil__free(g);
 }
 
@@ -513,6 +519,11 @@ static void do_sync(vigil_gitops *g)
             clear_error(g);
             pthread_mutex_unlock(&g->mu);
             vigil_manifest_free(old);
+            vigil__gitops_watch_free(g->watch);
+            g->watch = NULL;
+            if (vigil__gitops_watch_build(&g->watch, m) != VIGIL_OK)
+                vigil__log(&g->logger, VIGIL_LOG_WARN, "gitops",
+                           "cannot watch the files; observing on the interval only", NULL);
             g->desired_pending = 1;
             g->policies_pending = g->policies > 0 || g->policies_published;
             changed = 1;
@@ -574,11 +585,20 @@ static void step(vigil_gitops *g, int64_t *next)
     if (want || now >= vigil_gitsync_schedule_deadline(g->sched))
         do_sync(g);
     now = vigil__gitops_mono_ms(g);
+    if (vigil__gitops_watch_drain(g->watch)) {
+        /* a managed file changed: observe now, at most every OBSERVE_GAP_MS */
+        int64_t soon = g->observe_last + OBSERVE_GAP_MS;
+        if (soon < now)
+            soon = now;
+        if (soon < g->observe_due)
+            g->observe_due = soon;
+    }
     if (now >= g->observe_due) {
         if (g->desired_pending || g->policies_pending)
             publish_desired(g); /* a retry */
         do_observe(g);
-        g->observe_due = vigil__gitops_mono_ms(g) + g->observe_ms;
+        g->observe_last = vigil__gitops_mono_ms(g);
+        g->observe_due = g->observe_last + g->observe_ms;
     }
     int64_t a = vigil_gitsync_schedule_deadline(g->sched);
     *next = a < g->observe_due ? a : g->observe_due;
@@ -600,14 +620,24 @@ int vigil_gitops_step(vigil_gitops *g, int64_t *next_ms)
     return VIGIL_OK;
 }
 
+/* Wakes the runner's thread (a full pipe is as good as a byte). */
+static void wake(vigil_gitops *g)
+{
+    char c = 1;
+    ssize_t n;
+    do
+        n = write(g->wake[1], &c, 1);
+    while (n < 0 && errno == EINTR);
+}
+
 void vigil_gitops_request_sync(vigil_gitops *g)
 {
     if (!g)
         return;
     pthread_mutex_lock(&g->mu);
     g->sync_requested = 1;
-    pthread_cond_broadcast(&g->cv);
     pthread_mutex_unlock(&g->mu);
+    wake(g);
 }
 
 static void *run(void *p)
@@ -616,16 +646,29 @@ static void *run(void *p)
     for (;;) {
         int64_t next = 0;
         step(g, &next);
-        pthread_mutex_lock(&g->mu);
         /* the thread waits on the real monotonic clock; an injected one
          * only shifts what is due */
         int64_t wait_until = vigil__monotonic_ms() + (next - vigil__gitops_mono_ms(g));
-        while (!g->stopping && !g->sync_requested && vigil__monotonic_ms() < wait_until)
-            vigil__cond_wait_until(&g->cv, &g->mu, wait_until);
-        int stop = g->stopping;
-        pthread_mutex_unlock(&g->mu);
-        if (stop)
-            break;
+        for (;;) {
+            pthread_mutex_lock(&g->mu);
+            int stop = g->stopping, requested = g->sync_requested;
+            pthread_mutex_unlock(&g->mu);
+            if (stop)
+                return NULL;
+            int64_t left = wait_until - vigil__monotonic_ms();
+            if (requested || left <= 0)
+                break;
+            struct pollfd pf[2] = {{g->wake[0], POLLIN, 0},
+                                   {vigil__gitops_watch_fd(g->watch), POLLIN, 0}};
+            int n = poll(pf, pf[1].fd >= 0 ? 2 : 1, left > 60000 ? 60000 : (int)left);
+            if (n > 0 && (pf[0].revents & POLLIN)) {
+                char buf[64];
+                while (read(g->wake[0], buf, sizeof(buf)) > 0)
+                    ;
+            }
+            if (n > 0 && pf[1].fd >= 0 && (pf[1].revents & POLLIN))
+                break; /* step() reads the events */
+        }
     }
     return NULL;
 }
@@ -660,8 +703,8 @@ void vigil_gitops_stop(vigil_gitops *g)
         return;
     }
     g->stopping = 1;
-    pthread_cond_broadcast(&g->cv);
     pthread_mutex_unlock(&g->mu);
+    wake(g);
     pthread_join(g->thread, NULL);
     pthread_mutex_lock(&g->mu);
     g->running = 0;

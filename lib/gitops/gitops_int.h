@@ -9,6 +9,17 @@
 
 #include <pthread.h>
 
+/* inotify on the File resources' directories (lib/gitops/watch.c). */
+typedef struct vigil__gitops_watch vigil__gitops_watch;
+/* Watches the directory of every File of `m`; *out is NULL when inotify is
+ * not available. VIGIL_OK or VIGIL_ENOMEM. */
+int vigil__gitops_watch_build(vigil__gitops_watch **out, const vigil_manifest *m);
+void vigil__gitops_watch_free(vigil__gitops_watch *w);
+/* The descriptor to poll for reading, or -1. */
+int vigil__gitops_watch_fd(const vigil__gitops_watch *w);
+/* Reads every pending event; 1 when one concerns a watched file. */
+int vigil__gitops_watch_drain(vigil__gitops_watch *w);
+
 struct vigil_gitops {
     vigil_gitsync *gs; /* borrowed */
     char *host;
@@ -33,12 +44,14 @@ struct vigil_gitops {
     vigil__http_response resp;
 
     /* the step thread's own */
-    int64_t observe_due; /* monotonic */
+    int64_t observe_due;  /* monotonic */
+    int64_t observe_last; /* monotonic, of the last observation */
+    vigil__gitops_watch *watch;
+    int wake[2]; /* a pipe: a byte wakes the runner's thread */
     char failed_commit[41];
     int desired_pending, policies_pending, policies_published;
 
     pthread_mutex_t mu; /* guards what follows, read by the routes */
-    pthread_cond_t cv;
     int sync_mu_ok;
     int sync_requested;
     int running, stopping;

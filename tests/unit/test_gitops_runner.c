@@ -479,6 +479,66 @@ START_TEST(test_thread)
 }
 END_TEST
 
+START_TEST(test_inotify)
+{
+    fx f;
+    setup(&f);
+    open_ops(&f, NULL); /* observe every 1 s of the injected clock */
+    step(&f);
+    assert_has(status(&f), "\"items\":2,\"drifted\":2,");
+    /* a managed file changes: observed 100 ms after the last observation,
+     * not at the next tick */
+    vt_write_file(f.managed, "motd", "hello\n", 6);
+    g_mono += 99;
+    step(&f);
+    assert_has(status(&f), "\"drifted\":2,");
+    g_mono += 1;
+    int64_t next = step(&f);
+    assert_has(status(&f), "\"items\":2,\"drifted\":1,");
+    ck_assert_int_eq(next, g_mono + 1000);
+    /* another file of that directory is no managed file: no early observation */
+    int64_t due = next;
+    vt_write_file(f.managed, "unrelated", "x", 1);
+    g_mono += 100;
+    ck_assert_int_eq(step(&f), due);
+    /* a hand edit of a managed one is */
+    vt_write_file(f.managed, "motd", "edited\n", 7);
+    g_mono += 100;
+    ck_assert_int_eq(step(&f), g_mono + 1000);
+    assert_has(status(&f), "\"drifted\":2,");
+    teardown(&f);
+
+    /* the thread: a long interval, yet a change is seen at once */
+    setup(&f);
+    vigil_gitops_options o = VIGIL_GITOPS_OPTIONS_INIT;
+    static const char *const sources[] = {"common", NULL};
+    o.gitsync = f.gs;
+    o.host = HOST;
+    o.sources = sources;
+    o.observe_interval_ms = 3600000;
+    o.logger = f.quiet;
+    ck_assert_int_eq(vigil_gitops_new(&f.ops, &o), VIGIL_OK);
+    ck_assert_int_eq(vigil_gitops_start(f.ops), VIGIL_OK);
+    int ok = 0;
+    for (int i = 0; i < 1000 && !ok; i++) {
+        ok = strstr(status(&f), "\"items\":1,\"drifted\":1,") != NULL;
+        if (!ok)
+            usleep(10000);
+    }
+    ck_assert_msg(ok, "status: %s", status(&f));
+    vt_write_file(f.managed, "motd", "hello\n", 6);
+    ok = 0;
+    for (int i = 0; i < 1000 && !ok; i++) {
+        ok = strstr(status(&f), "\"items\":1,\"drifted\":0,") != NULL;
+        if (!ok)
+            usleep(10000);
+    }
+    ck_assert_msg(ok, "status: %s", status(&f));
+    vigil_gitops_stop(f.ops);
+    teardown(&f);
+}
+END_TEST
+
 START_TEST(test_bad_options)
 {
     fx f;
@@ -759,6 +819,7 @@ static Suite *gitops_suite(void)
     tcase_add_test(tc, test_bad_commits);
     tcase_add_test(tc, test_routes);
     tcase_add_test(tc, test_thread);
+    tcase_add_test(tc, test_inotify);
     tcase_add_test(tc, test_bad_options);
     tcase_add_test(tc, test_new_oom);
     tcase_add_test(tc, test_hub_unreachable);
