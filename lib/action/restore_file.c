@@ -568,6 +568,19 @@ static int rf_execute(void *p, const vigil_action_request *req, const vigil_acti
                   strerror(errno));
         goto out;
     }
+    /* the directory opened is the one checked: a directory swapped for a
+     * symbolic link since realpath() is seen here */
+    char fdpath[64], opened[PATH_MAX];
+    snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", dirfd);
+    ssize_t ol = readlink(fdpath, opened, sizeof(opened) - 1);
+    if (ol > 0) {
+        opened[ol] = '\0';
+        if (strcmp(opened, rparent) != 0) {
+            rc = fail(res, "path_outside_prefixes",
+                      "the directory %s changed to %s while it was opened", rparent, opened);
+            goto out;
+        }
+    }
     struct stat cur;
     int exists = fstatat(dirfd, base, &cur, AT_SYMLINK_NOFOLLOW) == 0;
     if (exists && S_ISDIR(cur.st_mode)) {

@@ -412,14 +412,22 @@ int vigil__hub_desired_bulk(vigil_hub *hub, const cJSON *j, vigil_buf *out)
                 if (erc)
                     vigil__hub_engine_error(hub, "set_desired", erc);
             }
+            const char **sorted = vigil__malloc((n ? n : 1) * sizeof(*sorted));
+            if (sorted) {
+                memcpy(sorted, targets, n * sizeof(*sorted));
+                qsort(sorted, n, sizeof(*sorted), cmp_str);
+            }
             for (size_t k = 0; k < old.n; k++) {
-                if (n && index_of(targets, n, old.keys[k]) < n)
+                const char *key = old.keys[k];
+                if (n && (sorted ? bsearch(&key, sorted, n, sizeof(*sorted), cmp_str) != NULL
+                                 : index_of(targets, n, key) < n))
                     continue;
                 removed++;
                 int erc = vigil_engine_set_desired(hub->engine, old.keys[k], NULL);
                 if (erc && erc != VIGIL_ENOTFOUND)
                     vigil__hub_engine_error(hub, "set_desired", erc);
             }
+            vigil__free(sorted);
         }
         pthread_mutex_unlock(&hub->git_mu);
     }
@@ -437,9 +445,11 @@ int vigil__hub_desired_bulk(vigil_hub *hub, const cJSON *j, vigil_buf *out)
     if (!rc)
         vigil__log(&hub->logger, VIGIL_LOG_INFO, COMPONENT, "desired state published",
                    "source=%s revision=%s resources=%zu removed=%zu", source, revision, n, removed);
-    for (size_t k = 0; k < n && bodies; k++) {
-        cJSON_free(bodies[k]);
-        cJSON_free(specs[k]);
+    for (size_t k = 0; k < n; k++) {
+        if (bodies)
+            cJSON_free(bodies[k]);
+        if (specs)
+            cJSON_free(specs[k]);
     }
     vigil__free(recs);
     vigil__free(bodies);
@@ -1314,77 +1324,76 @@ static int engine_names(vigil_hub *hub, cJSON **out)
     return rc;
 }
 
-static int gitpol_has(const vigil__hub_gitpol *g, const char *name)
+/* Maps every rule name of a source's set to the source. */
+static int gitpol_names(vigil__pmap *m, const vigil__hub_gitpol *g)
 {
     const vigil_config_node *l = policies_node(g->cfg);
     for (size_t k = 0; k < vigil_config_node_len(l); k++) {
         const char *nm =
             vigil_config_node_scalar(vigil_config_node_get(vigil_config_node_at(l, k), "name"));
-        if (nm && strcmp(nm, name) == 0)
-            return 1;
+        if (nm && vigil__pmap_put(m, nm, g->source))
+            return vigil__error_oom();
     }
-    return 0;
+    return VIGIL_OK;
 }
 
 /* 400 for a duplicate name in the body, 409 for a name held by the
  * configuration or another source. Called with git_mu held. */
 static int check_names(vigil_hub *hub, const char *source, const cJSON *policies)
 {
-    size_t n = (size_t)cJSON_GetArraySize(policies);
-    const char **names = vigil__calloc(n ? n : 1, sizeof(char *));
-    if (!names)
-        return vigil__error_oom();
+    vigil__pmap seen = {NULL, 0, 0}, held = {NULL, 0, 0}, owners = {NULL, 0, 0};
+    cJSON *loaded = NULL;
     int rc = VIGIL_OK;
     size_t i = 0;
     const cJSON *p;
     cJSON_ArrayForEach(p, policies)
     {
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(p, "name");
-        names[i] = cJSON_IsString(nm) ? nm->valuestring : NULL;
-        for (size_t k = 0; k < i && names[i] && !rc; k++)
-            if (names[k] && strcmp(names[k], names[i]) == 0)
+        if (cJSON_IsString(nm)) {
+            if (vigil__pmap_get(&seen, nm->valuestring))
                 rc = git_bad(VIGIL_EINVAL, "policies[%zu].name: \"%.200s\" appears twice", i,
-                             names[i]);
+                             nm->valuestring);
+            else if (vigil__pmap_put(&seen, nm->valuestring, (void *)p))
+                rc = vigil__error_oom();
+        }
+        if (rc)
+            break;
         i++;
     }
-    cJSON *loaded = NULL;
     if (!rc)
         rc = engine_names(hub, &loaded);
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(loaded, "policies");
-    for (size_t k = 0; k < n && !rc; k++) {
-        int held = 0;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, list)
-        {
-            const cJSON *en = cJSON_GetObjectItemCaseSensitive(e, "name");
-            if (names[k] && cJSON_IsString(en) && strcmp(en->valuestring, names[k]) == 0)
-                held = 1;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(loaded, "policies"))
+    {
+        const cJSON *en = cJSON_GetObjectItemCaseSensitive(e, "name");
+        if (!rc && cJSON_IsString(en) && vigil__pmap_put(&held, en->valuestring, (void *)en))
+            rc = vigil__error_oom();
+    }
+    for (size_t s = 0; s < hub->ngitpol && !rc; s++)
+        rc = gitpol_names(&owners, hub->gitpol[s]);
+    i = 0;
+    cJSON_ArrayForEach(p, policies)
+    {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(p, "name");
+        if (!rc && cJSON_IsString(nm) && vigil__pmap_get(&held, nm->valuestring)) {
+            const char *owner = vigil__pmap_get(&owners, nm->valuestring);
+            if (!owner)
+                rc = git_bad(VIGIL_ECONFLICT,
+                             "policies[%zu].name: a policy named \"%.200s\" is defined by the "
+                             "hub's configuration (collector.yaml or policies_dir)",
+                             i, nm->valuestring);
+            else if (strcmp(owner, source) != 0)
+                rc = git_bad(VIGIL_ECONFLICT,
+                             "policies[%zu].name: a policy named \"%.200s\" is managed by source "
+                             "\"%.200s\"",
+                             i, nm->valuestring, owner);
         }
-        if (!held)
-            continue;
-        const char *other = NULL;
-        int mine = 0;
-        for (size_t s = 0; s < hub->ngitpol; s++) {
-            if (!gitpol_has(hub->gitpol[s], names[k]))
-                continue;
-            if (strcmp(hub->gitpol[s]->source, source) == 0)
-                mine = 1;
-            else
-                other = hub->gitpol[s]->source;
-        }
-        if (mine)
-            continue;
-        rc = other ? git_bad(VIGIL_ECONFLICT,
-                             "policies[%zu].name: a policy named \"%.200s\" is managed by "
-                             "source \"%.200s\"",
-                             k, names[k], other)
-                   : git_bad(VIGIL_ECONFLICT,
-                             "policies[%zu].name: a policy named \"%.200s\" is defined by "
-                             "the hub's configuration (collector.yaml or policies_dir)",
-                             k, names[k]);
+        i++;
     }
     cJSON_Delete(loaded);
-    vigil__free(names);
+    vigil__pmap_dispose(&seen);
+    vigil__pmap_dispose(&held);
+    vigil__pmap_dispose(&owners);
     return rc;
 }
 

@@ -764,6 +764,10 @@ static void route_desired_put(vigil__api_call *call, void *payload)
     const char *raw = vigil__api_call_body(call, &len);
     /* the bulk form of a source (vigil-gitopsd) has "resources" */
     int rc = vigil__json_parse(&j, raw, len, 32);
+    if (rc == VIGIL_ENOMEM) {
+        vigil__api_answer(call, rc, 200, &out);
+        return;
+    }
     if (!rc && cJSON_IsObject(j) &&
         (cJSON_GetObjectItemCaseSensitive(j, "resources") ||
          cJSON_GetObjectItemCaseSensitive(j, "source"))) {

@@ -82,10 +82,12 @@ static int yaml_name(const char *n)
     return (l > 5 && strcmp(n + l - 5, ".yaml") == 0) || (l > 4 && strcmp(n + l - 4, ".yml") == 0);
 }
 
-/* Parsed rules not yet committed. */
+/* Parsed rules not yet committed, and their names (a duplicate is found in
+ * constant time: a reload may hold many thousands of rules). */
 typedef struct rule_list {
     pol_rule **v;
     size_t n, cap;
+    vigil__pmap names;
 } rule_list;
 
 static void rule_list_dispose(rule_list *l)
@@ -93,6 +95,7 @@ static void rule_list_dispose(rule_list *l)
     for (size_t i = 0; i < l->n; i++)
         vigil__policy_rule_free(l->v[i]);
     vigil__free(l->v);
+    vigil__pmap_dispose(&l->names);
     memset(l, 0, sizeof(*l));
 }
 
@@ -103,10 +106,9 @@ static int rule_list_take(rule_list *all, pol_rule **rules, size_t n)
 {
     int rc = VIGIL_OK;
     for (size_t j = 0; j < n; j++) {
-        for (size_t k = 0; k < all->n && rc >= 0; k++)
-            if (strcmp(all->v[k]->name, rules[j]->name) == 0)
-                rc = vigil__error_set_at(VIGIL_EEXISTS, rules[j]->file, rules[j]->line, 1,
-                                         "a policy named \"%s\" already exists", rules[j]->name);
+        if (vigil__pmap_get(&all->names, rules[j]->name))
+            rc = vigil__error_set_at(VIGIL_EEXISTS, rules[j]->file, rules[j]->line, 1,
+                                     "a policy named \"%s\" already exists", rules[j]->name);
         if (rc >= 0 && all->n + 1 > VIGIL_POLICY_MAX_RULES)
             rc = vigil__error_set_at(VIGIL_ELIMIT, rules[j]->file, rules[j]->line, 1,
                                      "more than %d policies", VIGIL_POLICY_MAX_RULES);
@@ -114,6 +116,12 @@ static int rule_list_take(rule_list *all, pol_rule **rules, size_t n)
             vigil__array_grow((void **)&all->v, &all->cap, all->n + 1, sizeof(*all->v)) < 0)
             rc = VIGIL_ENOMEM;
         if (rc < 0) {
+            for (size_t k = j; k < n; k++)
+                vigil__policy_rule_free(rules[k]);
+            break;
+        }
+        if (vigil__pmap_put(&all->names, rules[j]->name, rules[j]) < 0) {
+            rc = VIGIL_ENOMEM;
             for (size_t k = j; k < n; k++)
                 vigil__policy_rule_free(rules[k]);
             break;
@@ -198,7 +206,7 @@ int vigil_engine_load_dir(vigil_engine *e, const char *dir, const vigil_config_o
 {
     if (!e || !dir)
         return vigil__error_set(VIGIL_EINVAL, "engine_load_dir: NULL argument");
-    rule_list all = {NULL, 0, 0};
+    rule_list all = {NULL, 0, 0, {NULL, 0, 0}};
     pthread_mutex_lock(&e->mu);
     int rc = collect_dir(e, dir, copts, 1, &all);
     if (rc >= 0 && all.n)
@@ -207,6 +215,7 @@ int vigil_engine_load_dir(vigil_engine *e, const char *dir, const vigil_config_o
         rule_list_dispose(&all);
     pthread_mutex_unlock(&e->mu);
     vigil__free(all.v);
+    vigil__pmap_dispose(&all.names);
     return rc;
 }
 
@@ -310,7 +319,7 @@ int vigil__policy_replace_lists(vigil_engine *e, const vigil_config_node *const 
     if (result && vigil__version_check("engine replace result", result->version,
                                        VIGIL_ENGINE_RELOAD_RESULT_VERSION))
         return VIGIL_EVERSION;
-    rule_list all = {NULL, 0, 0};
+    rule_list all = {NULL, 0, 0, {NULL, 0, 0}};
     int rc = VIGIL_OK;
     pthread_mutex_lock(&e->mu);
     for (size_t i = 0; i < nlists && rc >= 0; i++) {
@@ -331,6 +340,7 @@ int vigil__policy_replace_lists(vigil_engine *e, const vigil_config_node *const 
         rule_list_dispose(&all);
     pthread_mutex_unlock(&e->mu);
     vigil__free(all.v);
+    vigil__pmap_dispose(&all.names);
     return rc;
 }
 

@@ -1224,6 +1224,31 @@ START_TEST(registration_refusals_free_the_payload)
     vigil_resource_registry_free(reg);
     ck_assert_int_eq(frees, 9);
 
+    /* vigil_resource_path() applies the escape rules for a type of its own */
+    {
+        const char *root = vt_tmpdir();
+        char real[PATH_MAX], out[PATH_MAX];
+        put(root, "files/a", "a");
+        ck_assert_ptr_nonnull(realpath(root, real));
+        vigil_resource_context ctx;
+        memset(&ctx, 0, sizeof(ctx));
+        ctx.version = VIGIL_RESOURCE_CONTEXT_VERSION;
+        ctx.root = real;
+        ck_assert_int_eq(vigil_resource_path(&ctx, NULL, "files/a", out, sizeof(out)), VIGIL_OK);
+        ck_assert_str_eq(out + strlen(real), "/files/a");
+        ck_assert_int_eq(vigil_resource_path(&ctx, NULL, "files/a", out, 4), VIGIL_ERANGE);
+        ck_assert_str_eq(out, "");
+        ck_assert_int_eq(vigil_resource_path(&ctx, NULL, "files/../files/a", out, sizeof(out)),
+                         VIGIL_EPERM);
+        ck_assert_int_eq(vigil_resource_path(&ctx, NULL, "/etc/passwd", out, sizeof(out)),
+                         VIGIL_EPERM);
+        ck_assert_int_eq(vigil_resource_path(&ctx, NULL, "", out, sizeof(out)), VIGIL_EPERM);
+        ck_assert_int_eq(vigil_resource_path(&ctx, NULL, "files/b", out, sizeof(out)),
+                         VIGIL_ENOTFOUND);
+        ck_assert_int_eq(vigil_resource_path(NULL, NULL, "files/a", out, sizeof(out)),
+                         VIGIL_EINVAL);
+    }
+
     /* the builders refuse bad input */
     ck_assert_int_eq(vigil_resource_diff_add(NULL, "f", "a", "b"), VIGIL_EINVAL);
     ck_assert_int_eq(vigil_resource_diff_status(NULL, VIGIL_RESOURCE_ERROR), VIGIL_EINVAL);

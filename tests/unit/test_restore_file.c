@@ -393,6 +393,49 @@ START_TEST(config_is_checked)
 }
 END_TEST
 
+typedef struct oom_ctx {
+    fixture *f;
+    char path[700];
+    char sha[65];
+    vigil_action_result res;
+} oom_ctx;
+
+static int oom_op(void *p)
+{
+    oom_ctx *c = p;
+    int rc = run(c->f, c->path, c->sha, "0600", NULL, &c->res);
+    if (rc)
+        return rc;
+    ck_assert_msg(c->res.status == VIGIL_ACTION_SUCCEEDED, "status %d: %s %s", c->res.status,
+                  c->res.reason ? c->res.reason : "", c->res.output ? c->res.output : "");
+    return VIGIL_OK;
+}
+
+static void oom_cleanup(void *p)
+{
+    oom_ctx *c = p;
+    vigil_action_result_clear(&c->res);
+}
+
+START_TEST(allocation_failures_leak_nothing)
+{
+    vt_alloc_install();
+    fixture f;
+    fx_init(&f, NULL);
+    oom_ctx c;
+    memset(&c, 0, sizeof(c));
+    vigil_action_result init = VIGIL_ACTION_RESULT_INIT;
+    c.res = init;
+    c.f = &f;
+    put_blob(&f, NULL, "swept\n", 6, c.sha);
+    snprintf(c.path, sizeof(c.path), "%s/swept", f.managed);
+    ck_assert_int_gt(vt_oom_sweep(oom_op, oom_cleanup, &c, 0), 3);
+    assert_file(c.path, "swept\n", 0600);
+    assert_no_tmp(f.managed);
+    fx_free(&f);
+}
+END_TEST
+
 static Suite *restore_file_suite(void)
 {
     Suite *s = suite_create("restore_file");
@@ -404,6 +447,7 @@ static Suite *restore_file_suite(void)
     tcase_add_test(tc, symlink_at_the_path_is_replaced_not_followed);
     tcase_add_test(tc, bad_params_are_refused);
     tcase_add_test(tc, config_is_checked);
+    tcase_add_test(tc, allocation_failures_leak_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
