@@ -1,11 +1,13 @@
 /* scripts/chaos against a make-run-like set-up: vigil-remediator,
- * vigil-collector and vigil-agent from the shipped configs (copied into a
- * temporary working directory with their ports 7600, 7601 and 7680 replaced
- * by free ones, as test_demo does), the demo service started by the loop.
- * The script kills the demo (SIGKILL), then freezes it (SIGSTOP), and must
- * report each healed, naming the decision and the action that healed it; the
- * edit step is skipped (no gitopsd at the URL given) and says so. Bad
- * arguments exit 2, an unreachable hub exits 3. */
+ * vigil-collector, vigil-agent and vigil-gitopsd from the shipped configs
+ * (copied into a temporary working directory with their ports 7600, 7601,
+ * 7680 and 7602 replaced by free ones, as test_demo does; the manifests
+ * repository made as scripts/run.sh makes it), the demo service started by
+ * the loop. The script kills the demo (SIGKILL), then freezes it (SIGSTOP),
+ * and must report each healed, naming the decision and the action that healed
+ * it; without gitopsd the edit step is skipped and says so. Then, with
+ * gitopsd, it overwrites the managed file and must see it put back by the
+ * drift rule's restore_file. Bad arguments exit 2, an unreachable hub 3. */
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -66,9 +68,9 @@ static void copy_program(const char *src, const char *dst)
 
 /* Copies configs/<name> of the tree to dir/<name> with the shipped ports
  * replaced by the test's; every other byte is the shipped file's. */
-static void copy_config(const char *src, const char *dir, const char *name, const int ports[3])
+static void copy_config(const char *src, const char *dir, const char *name, const int ports[4])
 {
-    static const char *const shipped[3] = {"7600", "7601", "7680"};
+    static const char *const shipped[4] = {"7600", "7601", "7680", "7602"};
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/configs/%s", src, name);
     char *text = NULL;
@@ -87,10 +89,10 @@ static void copy_config(const char *src, const char *dir, const char *name, cons
     ck_assert_msg(out != NULL, "%s: %s", path, strerror(errno));
     for (size_t i = 0; i < len;) {
         int k = 0;
-        while (k < 3 && strncmp(text + i, shipped[k], 4) != 0)
+        while (k < 4 && strncmp(text + i, shipped[k], 4) != 0)
             k++;
         /* a whole number only: not a digit before or after */
-        if (k < 3 && (i == 0 || text[i - 1] < '0' || text[i - 1] > '9') &&
+        if (k < 4 && (i == 0 || text[i - 1] < '0' || text[i - 1] > '9') &&
             (i + 4 >= len || text[i + 4] < '0' || text[i + 4] > '9')) {
             fprintf(out, "%d", ports[k]);
             i += 4;
@@ -100,6 +102,64 @@ static void copy_config(const char *src, const char *dir, const char *name, cons
     }
     fclose(out);
     free(text);
+}
+
+#define MOTD "managed by the chaos test"
+
+/* git ARGS in `dir` (argv, no shell), with an identity of its own. */
+static void git(const char *dir, const char *a1, const char *a2, const char *a3, const char *a4)
+{
+    char *argv[] = {"git",
+                    "-C",
+                    (char *)dir,
+                    "-c",
+                    "user.name=vigil-test",
+                    "-c",
+                    "user.email=vigil-test@localhost",
+                    "-c",
+                    "commit.gpgsign=false",
+                    "-c",
+                    "init.defaultBranch=main",
+                    (char *)a1,
+                    (char *)a2,
+                    (char *)a3,
+                    (char *)a4,
+                    NULL};
+    pid_t pid;
+    ck_assert_int_eq(posix_spawnp(&pid, "git", NULL, NULL, argv, environ), 0);
+    ck_assert_int_eq(pt_wait_exit(pid), 0);
+}
+
+/* var/manifests as scripts/run.sh makes it: a git repository with a File
+ * ./var/managed/motd for this host (gitopsd's default host, its name). */
+static void manifests(const char *dir)
+{
+    char path[PATH_MAX + 64], host[256] = "";
+    ck_assert_int_eq(gethostname(host, sizeof(host) - 1), 0);
+    snprintf(path, sizeof(path), "%s/var/managed", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/var/manifests", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    git(path, "init", "-q", NULL, NULL);
+    snprintf(path, sizeof(path), "%s/var/manifests/common", dir); /* a source, empty here */
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    vt_write_file(path, ".keep", "", 0);
+    snprintf(path, sizeof(path), "%s/var/manifests/hosts", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/var/manifests/hosts/%s", dir, host);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    static const char text[] = "apiVersion: vigil/v1\n"
+                               "kind: File\n"
+                               "metadata: {name: motd}\n"
+                               "spec:\n"
+                               "  path: ./var/managed/motd\n"
+                               "  content: \"" MOTD "\\n\"\n"
+                               "  mode: \"0644\"\n"
+                               "  selfHeal: true\n";
+    vt_write_file(path, "motd.yaml", text, sizeof(text) - 1);
+    snprintf(path, sizeof(path), "%s/var/manifests", dir);
+    git(path, "add", "-A", NULL, NULL);
+    git(path, "commit", "-q", "-m", "manifests");
 }
 
 /* Runs `bash scripts/chaos ARGS` in `dir` with the environment set; returns
@@ -133,8 +193,9 @@ START_TEST(chaos_kill_freeze_healed)
 {
     const char *dir = vt_tmpdir();
     const char *src = vt_srcdir();
-    char path[PATH_MAX], pidfile[PATH_MAX + 32], cfg[3][PATH_MAX], env[64];
-    pt_proc rem, hub, agent;
+    char path[PATH_MAX], pidfile[PATH_MAX + 32], cfg[4][PATH_MAX], env[64];
+    char motd[PATH_MAX + 32];
+    pt_proc rem, hub, agent, gitops;
 
     setenv("VIGIL_INGEST_TOKEN", "chaos-test-ingest-token-00000000", 1);
     setenv("VIGIL_READ_TOKEN", READ_TOKEN, 1);
@@ -150,14 +211,28 @@ START_TEST(chaos_kill_freeze_healed)
     snprintf(path, sizeof(path), "%s/build/bin/vigil-demo-service", dir);
     copy_program(pt_bin_path("vigil-demo-service"), path);
     snprintf(pidfile, sizeof(pidfile), "%s/var/demo.pid", dir);
-    int ports[3] = {ht_closed_port(), ht_closed_port(), ht_closed_port()};
-    ck_assert(ports[0] != ports[1] && ports[1] != ports[2] && ports[0] != ports[2]);
+    int ports[4] = {ht_closed_port(), ht_closed_port(), ht_closed_port(), ht_closed_port()};
+    for (int i = 0; i < 4; i++)
+        for (int k = i + 1; k < 4; k++)
+            ck_assert_int_ne(ports[i], ports[k]);
     copy_config(src, dir, "remediator.yaml", ports);
     copy_config(src, dir, "collector.yaml", ports);
     copy_config(src, dir, "agent.yaml", ports);
+    copy_config(src, dir, "gitopsd.yaml", ports);
+    manifests(dir);
+    /* the one change beyond the ports: the drift cooldown, 10 s, made 1 s,
+     * so the edit right after gitopsd's first heal is not held back by it */
+    snprintf(path, sizeof(path), "%s/collector.yaml", dir);
+    char *hubcfg = pt_slurp(path);
+    char *at = strstr(hubcfg, "\n  cooldown: 10s ");
+    ck_assert_ptr_nonnull(at);
+    memcpy(at + 13, "1s ", 3);
+    vt_write_file(dir, "collector.yaml", hubcfg, strlen(hubcfg));
+    free(hubcfg);
     snprintf(cfg[0], sizeof(cfg[0]), "%s/remediator.yaml", dir);
     snprintf(cfg[1], sizeof(cfg[1]), "%s/collector.yaml", dir);
     snprintf(cfg[2], sizeof(cfg[2]), "%s/agent.yaml", dir);
+    snprintf(cfg[3], sizeof(cfg[3]), "%s/gitopsd.yaml", dir);
 
     /* an unreachable hub: 3, before anything is broken */
     char *out = NULL;
@@ -167,6 +242,8 @@ START_TEST(chaos_kill_freeze_healed)
     snprintf(env, sizeof(env), "127.0.0.1:%d", ports[2]);
     setenv("VIGIL_DEMO_ADDR", env, 1);
     setenv("VIGIL_GITOPS_URL", "http://127.0.0.1:1", 1);
+    snprintf(motd, sizeof(motd), "%s/var/managed/motd", dir);
+    setenv("VIGIL_MANAGED_FILE", motd, 1);
     setenv("CHAOS_TIMEOUT", "60", 1);
     char *none[] = {NULL};
     ck_assert_int_eq(run_chaos(dir, none, &out), 3);
@@ -191,6 +268,7 @@ START_TEST(chaos_kill_freeze_healed)
     }
     ck_assert_msg(pid > 0, "the loop did not start vigil-demo-service within 30 s");
 
+    /* kill and freeze, no gitopsd yet: the edit step is skipped */
     char *all[] = {NULL};
     int rc = run_chaos(dir, all, &out);
     if (rc != 0) {
@@ -214,6 +292,44 @@ START_TEST(chaos_kill_freeze_healed)
     ck_assert_int_ne(now, pid);
     free(out);
 
+    /* gitopsd, which writes the managed file: the edit step puts it back */
+    char *gargs[] = {(char *)pt_bin_path("vigil-gitopsd"), "--config", cfg[3], NULL};
+    pt_start(&gitops, "gitopsd", gargs, dir, 1);
+    char *motd_text = NULL;
+    for (int64_t end = pt_mono_ms() + 30000; pt_mono_ms() < end; usleep(20000)) {
+        free(motd_text);
+        motd_text = pt_slurp(motd);
+        if (!strcmp(motd_text, MOTD "\n"))
+            break;
+    }
+    if (strcmp(motd_text, MOTD "\n")) {
+        pt_dump_log(&gitops);
+        pt_dump_log(&hub);
+        pt_dump_log(&rem);
+    }
+    ck_assert_str_eq(motd_text, MOTD "\n");
+    free(motd_text);
+    snprintf(env, sizeof(env), "http://127.0.0.1:%d", gitops.port);
+    setenv("VIGIL_GITOPS_URL", env, 1);
+    char *edit[] = {"edit", NULL};
+    rc = run_chaos(dir, edit, &out);
+    if (rc != 0) {
+        pt_dump_log(&gitops);
+        pt_dump_log(&hub);
+        pt_dump_log(&rem);
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_ptr_nonnull(strstr(out, "chaos: edit: overwriting "));
+    ck_assert_ptr_nonnull(strstr(out, "chaos: edit healed: "));
+    ck_assert_ptr_nonnull(strstr(out, ": restore_file "));
+    ck_assert_ptr_nonnull(strstr(out, "/File/motd succeeded (policy drift)"));
+    ck_assert_ptr_null(strstr(out, "kill:"));
+    motd_text = pt_slurp(motd);
+    ck_assert_str_eq(motd_text, MOTD "\n");
+    free(motd_text);
+    free(out);
+
+    ck_assert_int_eq(pt_stop(&gitops), 0);
     ck_assert_int_eq(pt_stop(&agent), 0);
     ck_assert_int_eq(pt_stop(&hub), 0);
     ck_assert_int_eq(pt_stop(&rem), 0);
