@@ -373,7 +373,9 @@ static int series_host(char *out, size_t size, const char *series)
         return 1;
     }
     const char *p = series ? strchr(series, '{') : NULL;
-    while (p && *p) {
+    if (!p)
+        return 0;
+    for (;;) {
         p++; /* past '{' or ',' */
         const char *eq = strchr(p, '=');
         if (!eq || eq[1] != '"')
@@ -394,11 +396,10 @@ static int series_host(char *out, size_t size, const char *series)
             out[n] = '\0';
             return n > 0;
         }
-        p = *v ? v + 1 : v; /* at ',' or '}' */
-        if (*p != ',')
+        if (!*v || v[1] != ',') /* the value ends with '"', then ',' or '}' */
             return 0;
+        p = v + 1;
     }
-    return 0;
 }
 
 int vigil__hub_request_host(char *out, size_t size, const vigil_action_request *req,

@@ -334,7 +334,8 @@ START_TEST(config_remediators)
                VIGIL_EVALUE, "expected a glob of 1 to 255 bytes");
     load_fails("remediators:\n  - {agents: [\"a\"], url: \"https://x\", secret_env: "
                "VT_FLEET_SEC_WEB, cert: /etc/vigil/hub.pem}\n",
-               VIGIL_EVALUE, "collector.yaml:2:5: remediators[0]: set both cert and key, or neither");
+               VIGIL_EVALUE,
+               "collector.yaml:2:5: remediators[0]: set both cert and key, or neither");
     setenv("VT_FLEET_SHORT", "only-20-bytes-secret", 1);
     load_fails("remediators:\n  - {agents: [\"a\"], url: \"http://x\", secret_env: "
                "VT_FLEET_SHORT}\n",
