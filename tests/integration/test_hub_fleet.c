@@ -7,12 +7,15 @@
  * GET /v1/actions and its audit chain), the unmatched agent's on the default,
  * and the hub's ledger must show all three succeeded. A manual request names
  * its host through its target's "<host>/" prefix. A late result for db-01's
- * action is checked with db-01's remediator's secret. The config loader's
+ * action is checked with db-01's remediator's secret. A hub killed while
+ * db-01's request runs redelivers it, after its restart, to db-01's
+ * remediator, which runs it once. The config loader's
  * errors for a bad `remediators:` list are checked too. */
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -281,6 +284,137 @@ START_TEST(each_action_lands_on_its_hosts_remediator)
 }
 END_TEST
 
+/* Copies the helper `name` ($VIGIL_TEST_HELPERS/name) to `to`, mode 0700
+ * (the runner refuses a program others can write). */
+static void copy_helper(const char *name, const char *to)
+{
+    const char *dir = getenv("VIGIL_TEST_HELPERS");
+    ck_assert_msg(dir && *dir, "VIGIL_TEST_HELPERS is not set (run through make test)");
+    char from[PATH_MAX];
+    snprintf(from, sizeof(from), "%s/%s", dir, name);
+    size_t n = 0;
+    char *bytes = NULL;
+    FILE *in = fopen(from, "rb");
+    ck_assert_msg(in != NULL, "%s", from);
+    FILE *mem = open_memstream(&bytes, &n);
+    int c;
+    while ((c = fgetc(in)) != EOF)
+        fputc(c, mem);
+    fclose(in);
+    fclose(mem);
+    FILE *out = fopen(to, "wb");
+    ck_assert_ptr_nonnull(out);
+    ck_assert_uint_eq(fwrite(bytes, 1, n, out), n);
+    ck_assert_int_eq(fclose(out), 0);
+    ck_assert_int_eq(chmod(to, 0700), 0);
+    free(bytes);
+}
+
+static int count_lines(const char *path)
+{
+    char *s = pt_slurp(path);
+    int n = 0;
+    for (const char *p = s; *p; p++)
+        n += *p == '\n';
+    free(s);
+    return n;
+}
+
+/* The hub dies while db-01's request runs on db-01's remediator; started
+ * again on its store, it redelivers the request with its id to that same
+ * remediator (which runs an id once), never to the default. */
+START_TEST(recovery_redelivers_to_the_hosts_remediator)
+{
+    const char *dir = vt_tmpdir();
+    char cfg[3 * PATH_MAX], helper[PATH_MAX], runs[PATH_MAX + 8], path[PATH_MAX];
+    pt_proc db, def, hub, hub2;
+    setenv("VT_FLEET_SEC_DB", SEC_DB, 1);
+    setenv("VT_FLEET_SEC_DEF", SEC_DEF, 1);
+    setenv("VT_FLEET_AUDIT_KEY", AUDIT_KEY, 1);
+    snprintf(helper, sizeof(helper), "%s/slow_action", dir);
+    snprintf(runs, sizeof(runs), "%s.runs", helper);
+    copy_helper("slow_action", helper);
+
+    /* db-01's remediator runs `slow` (2 s); the default only logs it */
+    snprintf(cfg, sizeof(cfg),
+             "listen: 127.0.0.1:0\n"
+             "secret_env: VT_FLEET_SEC_DB\n"
+             "audit: sqlite://%s/rem-db.db\n"
+             "audit_key_env: VT_FLEET_AUDIT_KEY\n"
+             "actions:\n"
+             "  - {name: slow, type: exec, argv: [\"%s\", \"run\", \"2000\"], targets: \".*\","
+             " timeout: 30s}\n",
+             dir, helper);
+    vt_write_file(dir, "rem-db.yaml", cfg, strlen(cfg));
+    snprintf(path, sizeof(path), "%s/rem-db.yaml", dir);
+    char *dargs[] = {(char *)pt_bin_path("vigil-remediator"), "--config", path, NULL};
+    pt_start(&db, "rem-db", dargs, dir, 1);
+    start_remediator(&def, dir, "rem-default", "VT_FLEET_SEC_DEF");
+
+    snprintf(cfg, sizeof(cfg),
+             "listen: 127.0.0.1:0\n"
+             "store: sqlite://%s/hub.db\n"
+             "remediator: {url: \"%s\", secret_env: VT_FLEET_SEC_DEF}\n"
+             "remediators:\n"
+             "  - {agents: [\"db-*\"], url: \"%s\", secret_env: VT_FLEET_SEC_DB}\n"
+             "policies:\n"
+             "  - {name: deep_queue, kind: threshold, metric: queue_depth, match: {host: \"*\"},"
+             " window: 1m, aggregate: last, op: \">\", threshold: 10, for: 0s, action: slow,"
+             " target: \"queue-of-{{tags.host}}\"}\n",
+             dir, def.base, db.base);
+    vt_write_file(dir, "collector.yaml", cfg, strlen(cfg));
+    char cpath[PATH_MAX];
+    snprintf(cpath, sizeof(cpath), "%s/collector.yaml", dir);
+    char *hargs[] = {(char *)pt_bin_path("vigil-collector"), "--config", cpath, NULL};
+    pt_start(&hub, "collector", hargs, dir, 1);
+
+    ingest(&hub, "db-01", now_ms());
+    for (int64_t end = pt_mono_ms() + DEADLINE_MS; pt_mono_ms() < end && !count_lines(runs);)
+        usleep(2000);
+    if (count_lines(runs) != 1) {
+        pt_dump_log(&hub);
+        pt_dump_log(&db);
+    }
+    ck_assert_int_eq(count_lines(runs), 1);
+    ck_assert_int_eq(kill(hub.pid, SIGKILL), 0);
+    ck_assert_int_eq(pt_wait_exit(hub.pid), 128 + SIGKILL);
+    pt_start(&hub2, "collector2", hargs, dir, 1);
+
+    int ok = 0;
+    for (int64_t end = pt_mono_ms() + DEADLINE_MS; pt_mono_ms() < end && !ok;) {
+        cJSON *j = get_json(&hub2, "/v1/actions?limit=100");
+        cJSON *a, *list = j ? cJSON_GetObjectItem(j, "actions") : NULL;
+        cJSON_ArrayForEach(a, list)
+        {
+            cJSON *st = cJSON_GetObjectItem(a, "status");
+            ok |= cJSON_IsString(st) && !strcmp(st->valuestring, "succeeded");
+        }
+        cJSON_Delete(j);
+        if (!ok)
+            usleep(20000);
+    }
+    if (!ok) {
+        pt_dump_log(&hub2);
+        pt_dump_log(&db);
+        pt_dump_log(&def);
+    }
+    ck_assert_msg(ok, "the redelivered request never succeeded");
+    char *log = pt_slurp(hub2.log);
+    ck_assert_msg(strstr(log, "msg=\"action redelivered after restart\"") != NULL, "%s", log);
+    free(log);
+    char tdb[512], tdef[512];
+    ck_assert_int_eq(remediator_targets(&db, tdb, sizeof(tdb)), 1);
+    ck_assert_str_eq(tdb, "queue-of-db-01;");
+    ck_assert_int_eq(count_lines(runs), 1);
+    ck_assert_int_eq(remediator_targets(&def, tdef, sizeof(tdef)), 0);
+    ck_assert(!audit_names(&def, "queue-of-db-01"));
+
+    ck_assert_int_eq(pt_stop(&hub2), 0);
+    ck_assert_int_eq(pt_stop(&db), 0);
+    ck_assert_int_eq(pt_stop(&def), 0);
+}
+END_TEST
+
 /* The remediators: list, refused with its location. */
 static void load_fails(const char *text, int code, const char *needle)
 {
@@ -354,6 +488,7 @@ static Suite *fleet_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, config_remediators);
     tcase_add_test(tc, each_action_lands_on_its_hosts_remediator);
+    tcase_add_test(tc, recovery_redelivers_to_the_hosts_remediator);
     suite_add_tcase(s, tc);
     return s;
 }
