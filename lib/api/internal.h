@@ -54,6 +54,9 @@ typedef void (*vigil__api_handler)(vigil__api_call *call, void *payload);
 /* Route flags. */
 #define VIGIL__API_BODY        0x1u /* accepts a JSON body (Content-Type checked, gzip inflated) */
 #define VIGIL__API_QUERY_TOKEN 0x2u /* also accepts ?access_token= (EventSource) */
+#define VIGIL__API_SIGNED                                        \
+    0x4u /* a request carrying X-Vigil-Signature skips the token \
+            check: the handler MUST verify the signature */
 
 /* Adds a route: `path` (after the prefix) and `method`. A path segment "*"
  * matches any one non-empty segment (at most 4 per route; see

@@ -84,6 +84,8 @@ struct vigil_hub {
     vigil__prom_family *m_dispatch_failed;
     vigil__prom_family *m_decisions;
     vigil__prom_family *m_engine_errors;
+    /* the remediator of vigil_hub_attach_remediator(), or NULL (routes_admin.c) */
+    vigil_remediator *rem;
 };
 
 /* Counts a refused ingest under `reason` (an error code such as "invalid_json"). */
@@ -136,6 +138,9 @@ void vigil__hub_on_decision(void *payload, const vigil_store_decision *d);
 void vigil__hub_recover_actions(vigil_hub *hub);
 /* Mounts the routes of policies, decisions, silences, actions and desired state. */
 int vigil__hub_mount_policy_routes(vigil_hub *hub, vigil_api *api);
+
+/* Mounts approve, deny, release, audit verify and agents (lib/hub/routes_admin.c). */
+int vigil__hub_mount_admin_routes(vigil_hub *hub, vigil_api *api);
 
 /* Parses epoch ms, "now", a relative time ("-15m") or, when `rfc3339`, an
  * RFC 3339 time ("2025-01-31T22:00:00Z", offsets and fractions allowed);
