@@ -889,6 +889,8 @@ static int run_case(const char *file, const char *dir, const vigil_config_node *
     int ok = got != NULL && nwant == ngot;
     for (size_t i = 0; ok && i < n; i++)
         ok = dec_match(&want[i], &got[i]);
+    if (!ok)
+        (*failed)++;
     if (json) {
         printf("{\"file\":");
         cli_json_string(stdout, file);
@@ -915,7 +917,6 @@ static int run_case(const char *file, const char *dir, const vigil_config_node *
             if (i < ngot)
                 printf("      + %s\n", b);
         }
-        (*failed)++;
     }
     free(got);
     cJSON_Delete(dj);
