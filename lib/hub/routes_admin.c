@@ -405,7 +405,7 @@ static void route_agents(vigil__api_call *call, void *payload)
     int64_t now = vigil__hub_now(hub);
     int rc = vigil_store_latest(hub->reader, NULL, latest_cb, &a);
     if (rc == STOP_LIMIT)
-        rc = vigil__error_set(VIGIL_ELIMIT, "more than %d agents", AGENTS_MAX);
+        rc = vigil__error_set(VIGIL_EINVAL, "more than %d agents", AGENTS_MAX);
     else if (rc == STOP_OOM)
         rc = vigil__error_oom();
     if (!rc && a.n)
