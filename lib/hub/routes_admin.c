@@ -379,7 +379,7 @@ static int agent_interval(vigil_hub *hub, agent_row *r, int64_t now)
     if (rc || b.n < 2)
         return rc;
     size_t k = b.n < HEARTBEAT_GAPS + 1 ? b.n : HEARTBEAT_GAPS + 1;
-    int64_t ts[HEARTBEAT_GAPS + 1], gaps[HEARTBEAT_GAPS];
+    int64_t ts[HEARTBEAT_GAPS + 1], gaps[HEARTBEAT_GAPS] = {0};
     memcpy(ts, b.ts, k * sizeof(ts[0]));
     qsort(ts, k, sizeof(ts[0]), cmp_i64);
     size_t ng = 0;
