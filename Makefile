@@ -271,6 +271,10 @@ $(BINDINGS_BUILD)/pkgconfig/vigil.pc: pkgconfig/vigil.pc.in Makefile
 	    -e 's|@INCLUDEDIR@|$(CURDIR)/include|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    -e 's|@REQUIRES_PRIVATE@|$(PC_DEPS)|g' -e 's|@LIBS_PRIVATE@|$(RAW_DEPS)|g' $< > $@
 
+python-test: bindings-lib
+	VIGIL_LIBRARY=$(CURDIR)/$(BINDINGS_BUILD)/lib/libvigil.so.0 PYTHONDONTWRITEBYTECODE=1 \
+	    /usr/bin/python3 -m pytest -q -p no:cacheprovider bindings/python/tests
+
 bindings-test: $(BINDINGS_TESTS)
 	@echo "bindings-test: $(if $(strip $(BINDINGS_TESTS)),$(strip $(BINDINGS_TESTS)) passed,no bindings yet)"
 
@@ -312,6 +316,10 @@ BENCH_SH     := $(sort $(wildcard bench/*.sh))
 bench: deps lib bins $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 	@for b in $(BENCH_SH); do echo "== $$b"; VIGIL_BUILD=$(BUILD) bash $$b || exit 1; done
+	@if [ -f bindings/python/bench_policy.py ]; then $(MAKE) --no-print-directory bindings-lib && \
+	    echo "== bindings/python/bench_policy.py" && \
+	    VIGIL_LIBRARY=$(CURDIR)/$(BINDINGS_BUILD)/lib/libvigil.so.0 PYTHONDONTWRITEBYTECODE=1 \
+	    /usr/bin/python3 bindings/python/bench_policy.py; fi
 
 # ---- lint --------------------------------------------------------------------
 

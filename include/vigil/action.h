@@ -33,6 +33,12 @@
  *   webhook  POSTs the request as JSON with libcurl, optionally signed
  *            (X-Vigil-Signature) and with a bearer token.
  *   log      records only (shadow mode).
+ *   restore_file  (since 0.3.0) writes the bytes of <blobs_dir>/<sha256>
+ *            (verified, at most 16 MiB) to the request's path through a
+ *            temporary file and a rename, with its mode and owner; the path
+ *            must stay under a prefix of `paths` after resolving the
+ *            symbolic links of its directory (lib/action/restore_file.c,
+ *            configs/remediator.yaml).
  * Third-party types plug in through <vigil/sys/action.h>.
  *
  * Allowlists. Every configured action has a `targets` pattern (a POSIX
@@ -331,10 +337,10 @@ vigil_action_registry_new(vigil_action_registry **out, const vigil_action_regist
 VIGIL_EXTERN(void) vigil_action_registry_free(vigil_action_registry *registry);
 
 /**
- * Registers the built-in types exec, process, systemd, signal, webhook and
- * log; vigil_action_register() refuses these names, this is the one way to
- * put them in a registry. @return VIGIL_OK, VIGIL_EINVAL (NULL registry),
- * VIGIL_EEXISTS (the built-ins are registered already), VIGIL_ENOMEM.
+ * Registers the built-in types exec, process, systemd, signal, webhook, log
+ * and restore_file (since 0.3.0); vigil_action_register() refuses these names, this is the one way
+ * to put them in a registry. @return VIGIL_OK, VIGIL_EINVAL (NULL registry), VIGIL_EEXISTS (the
+ * built-ins are registered already), VIGIL_ENOMEM.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_action_registry_add_builtins(vigil_action_registry *registry);

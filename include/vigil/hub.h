@@ -57,9 +57,40 @@
  *                               {"id","status"}; 400 with the JSON path of a bad field, 404
  *                               unknown id, 409 when the id already has a final result
  *   GET  /v1/desired   read     ?target= -> {"target","desired":{...},"updated"}, or every
- *                               target: {"desired":[...]}
+ *                               target: {"desired":[...]}; a source's record (bulk form)
+ *                               also has "source","revision","kind","name","labels",
+ *                               "selfHeal" (its "desired" is the spec); ?source= filters
  *   PUT  /v1/desired   write    {"target","desired":{...}} -> 200; fed to the engine's
- *                               desired state and kept in the store (restored at start)
+ *                               desired state and kept in the store (restored at start).
+ *                               Bulk form (since 0.3.0; from vigil-gitopsd):
+ *                               {"source","revision","resources":[{"target","kind","name",
+ *                               "labels"?,"selfHeal"?,"spec"}]} -> 200 {"source","revision",
+ *                               "resources":N,"removed":M}: replaces every record of that
+ *                               source in one transaction (the targets it drops leave the
+ *                               engine's desired state); target = "<source>/<kind>/<name>"
+ *   POST /v1/drift     write    (since 0.3.0) {"source","revision","observed"?,"items":[{
+ *                               "target","kind","name","status","selfHeal"?,"diff"?:[{"field",
+ *                               "desired","observed"}],"error"?,"heal"?:{"action","target",
+ *                               "params"?}}]} -> 200 {"items":N,"drifted":D,"requested":R};
+ *                               replaces the source's drift records; a "drift" event; the
+ *                               built-in drift rule (docs/architecture.md) asks for each
+ *                               drifted or missing item's heal through the normal dispatch
+ *                               (policy "drift", id "drift-..."), at most one in flight per
+ *                               target and none within drift_cooldown_ms of the previous,
+ *                               with decisions "fired" and, at the next in_sync report,
+ *                               "remediated" (series "drift/<target>")
+ *   GET  /v1/drift     read     (since 0.3.0) ?source=&status= -> {"drift":[{"target","kind",
+ *                               "name","source","revision","status","selfHeal","diff",
+ *                               "error"?,"updated"}],"count":N,"drifted":D}
+ *   PUT  /v1/policies  write    (since 0.3.0) {"source","revision","policies":[rule, ...]}
+ *                               -> 200 {"source","revision","policies":N}: the git-managed
+ *                               rules of that source (keys of a collector.yaml rule), swapped
+ *                               all or nothing with the configuration's and the other
+ *                               sources' (vigil_engine_replace()); 400 naming
+ *                               "policies[i].key", 409 for a name the configuration or
+ *                               another source holds; kept in the store (restored at start,
+ *                               and re-applied by vigil_hub_reload_policies()); an empty
+ *                               list drops the source's rules
  *   GET  /v1/agents    read     (since 0.3.0) {"agents":[{"id","last_heartbeat"|null,
  *                               "last_seen","series","interval_ms","stale_after_ms",
  *                               "stale"}],"now"}: each `host` tag of the stored series;
@@ -74,6 +105,8 @@
  *                               remediator_url, or called in process on the remediator of
  *                               vigil_hub_attach_remediator(); 503 when there is none or it
  *                               cannot be reached
+ * Bodies of the GitOps routes hold at most 20,000 resources, items or policies; every bad
+ * field is a 400 naming its JSON path.
  * and the hub's metrics to GET /metrics (also vigil_actions_total{status},
  * vigil_action_dispatch_duration_seconds, vigil_action_dispatch_failures_total{reason},
  * vigil_policy_decisions_total{decision}, vigil_policy_engine_errors_total{op}).
@@ -254,14 +287,24 @@ typedef struct vigil_hub_options {
     /** Requests waiting for a worker at most; more fail with reason
      * "dispatch_failed"; 0: 1024. */
     size_t remediator_queue_max;
+
+    /* ---- GitOps ---- */
+    /** The built-in drift rule (POST /v1/drift) asks for a target's heal
+     * again only when its previous request is no longer in flight and was
+     * made at least this long ago (collector.yaml `drift: {cooldown}`);
+     * 0: VIGIL_HUB_DRIFT_COOLDOWN_DEFAULT_MS. @since 0.3.0 */
+    int64_t drift_cooldown_ms;
 } vigil_hub_options;
+
+/** Default of vigil_hub_options.drift_cooldown_ms: 10 s. @since 0.3.0 */
+#define VIGIL_HUB_DRIFT_COOLDOWN_DEFAULT_MS 10000
 
 #define VIGIL_HUB_OPTIONS_VERSION 1
 #define VIGIL_HUB_OPTIONS_INIT                                                                   \
     {                                                                                            \
         VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, {0, {0, 0, 0}, 0}, 0, 0, 0,           \
             VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, \
-            0, 0, 0, 0, 0, 0, 0                                                                  \
+            0, 0, 0, 0, 0, 0, 0, 0                                                               \
     }
 
 /**
@@ -450,8 +493,10 @@ struct vigil_engine_reload_result;
 
 /**
  * Replaces the hub's policies, at run time, with those of @p opts (its
- * `policies` list and the files of its `policies_dir`, read now), through
- * vigil_engine_replace(): all or nothing; unchanged rules keep their state,
+ * `policies` list and the files of its `policies_dir`, read now) plus the
+ * git-managed rules of every source (PUT /v1/policies; since 0.3.0), through
+ * vigil_engine_replace(): all or nothing (a name held by both is
+ * VIGIL_EEXISTS); unchanged rules keep their state,
  * changed ones start fresh, removed ones are dropped. Then adds the silences
  * of @p opts that are not stored yet (none is deleted). Every other field of
  * @p opts is ignored: what they set needs a new hub. Logs "policies reloaded"

@@ -26,6 +26,7 @@ extern const vigil_action_type vigil__action_systemd_type;
 extern const vigil_action_type vigil__action_signal_type;
 extern const vigil_action_type vigil__action_webhook_type;
 extern const vigil_action_type vigil__action_log_type;
+extern const vigil_action_type vigil__action_restore_file_type;
 
 /* ---- configuration helpers (spawn.c) ---- */
 /* vigil_error_set_at() with a printf format. Returns `code`. */

@@ -361,8 +361,9 @@ VIGIL__PLUGIN_HEAD_CHECK(vigil_action_type);
 static const vigil__plugin_kind k_kind = {"action type", VIGIL_ACTION_TYPE_VERSION, "_", 64};
 
 static const vigil_action_type *const k_builtins[] = {
-    &vigil__action_exec_type,   &vigil__action_process_type, &vigil__action_systemd_type,
-    &vigil__action_signal_type, &vigil__action_webhook_type, &vigil__action_log_type};
+    &vigil__action_exec_type,        &vigil__action_process_type, &vigil__action_systemd_type,
+    &vigil__action_signal_type,      &vigil__action_webhook_type, &vigil__action_log_type,
+    &vigil__action_restore_file_type};
 
 void vigil__action_registry_set_fallback(vigil_action_registry *registry,
                                          const vigil_action_registry *fallback)

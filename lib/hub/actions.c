@@ -621,7 +621,7 @@ int vigil_hub_reload_policies(vigil_hub *hub, const vigil_hub_options *o,
                                        VIGIL_ENGINE_RELOAD_RESULT_VERSION))
         return VIGIL_EVERSION;
     vigil_engine_reload_result r = VIGIL_ENGINE_RELOAD_RESULT_INIT;
-    int rc = vigil_engine_replace(hub->engine, o->policies, o->policies_dir, NULL, &r);
+    int rc = vigil__hub_reload_with_git(hub, o, &r);
     vigil_buf m = VIGIL_BUF_INIT;
     if (rc) {
         if (vigil__logfmt_value(&m, vigil_error_last()->message) == VIGIL_OK)
@@ -649,9 +649,17 @@ int vigil_hub_reload_policies(vigil_hub *hub, const vigil_hub_options *o,
 static int restore_desired(const vigil_store_resource *r, void *payload)
 {
     vigil_hub *hub = payload;
-    if (strcmp(r->kind, "Target") != 0 || strcmp(r->source ? r->source : "", "api") != 0)
-        return 0;
-    int rc = vigil_engine_set_desired(hub->engine, r->name, r->body_json ? r->body_json : "{}");
+    int rc;
+    if (strcmp(r->kind, "Target") == 0 && strcmp(r->source ? r->source : "", "api") == 0) {
+        rc = vigil_engine_set_desired(hub->engine, r->name, r->body_json ? r->body_json : "{}");
+    } else {
+        /* a source's record (PUT /v1/desired, bulk form): its spec under its key */
+        char *spec = NULL;
+        rc = vigil__hub_desired_spec(r->body_json ? r->body_json : "{}", &spec);
+        if (!rc)
+            rc = vigil_engine_set_desired(hub->engine, r->key, spec);
+        cJSON_free(spec);
+    }
     if (rc)
         vigil__hub_engine_error(hub, "set_desired", rc);
     return 0;
@@ -722,6 +730,8 @@ int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *o)
         if (rc > 0)
             rc = VIGIL_OK;
     }
+    if (!rc)
+        rc = vigil__hub_gitops_init(hub, o);
     if (!rc && o->remediator_url && *o->remediator_url)
         rc = start_http(hub, o);
     return rc;
@@ -753,6 +763,7 @@ void vigil__hub_free_engine(vigil_hub *hub)
 {
     vigil__dispatch_free(hub->http);
     hub->http = NULL;
+    vigil__hub_gitops_free(hub);
     vigil_engine_free(hub->engine);
     hub->engine = NULL;
     vigil_batch_free(hub->feed);

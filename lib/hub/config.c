@@ -133,6 +133,15 @@ static int parse_policies(vigil_hub_config *c, const vigil_config_node *root)
         rc = positive_duration(&h->policy_interval_ms, root, "policy_interval");
     if (!rc)
         rc = positive_duration(&h->act_within_ms, root, "act_within");
+    const vigil_config_node *drift = vigil_config_node_get(root, "drift");
+    static const char *const drift_keys[] = {"cooldown", NULL};
+    if (!rc && drift && vigil_config_node_kind(drift) != VIGIL_CONFIG_NULL) {
+        rc = vigil_config_map(drift);
+        if (!rc)
+            rc = vigil_config_expect_keys(drift, drift_keys);
+        if (!rc)
+            rc = positive_duration(&h->drift_cooldown_ms, drift, "cooldown");
+    }
     if (!rc)
         rc = vigil_config_get_string(&h->policies_dir, root, "policies_dir", NULL);
     if (rc)
@@ -156,11 +165,24 @@ static int parse_policies(vigil_hub_config *c, const vigil_config_node *root)
 
 static int parse(vigil_hub_config *c)
 {
-    static const char *const top[] = {
-        "listen",     "http",     "store",        "retention", "retention_interval",
-        "security",   "ingest",   "windows",      "events",    "log",
-        "remediator", "policies", "policies_dir", "silences",  "policy_interval",
-        "act_within", NULL};
+    static const char *const top[] = {"listen",
+                                      "http",
+                                      "store",
+                                      "retention",
+                                      "retention_interval",
+                                      "security",
+                                      "ingest",
+                                      "windows",
+                                      "events",
+                                      "log",
+                                      "remediator",
+                                      "policies",
+                                      "policies_dir",
+                                      "silences",
+                                      "policy_interval",
+                                      "act_within",
+                                      "drift",
+                                      NULL};
     static const char *const ingest_keys[] = {"queue", "max_metrics", "max_future",
                                               "group_max_samples", NULL};
     static const char *const window_keys[] = {"max_age", "max_samples", "max_series", NULL};

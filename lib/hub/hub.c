@@ -243,6 +243,7 @@ void vigil_hub_free(vigil_hub *hub)
     pthread_mutex_destroy(&hub->mu);
     pthread_mutex_destroy(&hub->win_mu);
     pthread_mutex_destroy(&hub->act_mu);
+    pthread_mutex_destroy(&hub->git_mu);
     vigil__free(hub->store_url);
     vigil__free(hub);
 }
@@ -271,6 +272,7 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
     pthread_mutex_init(&hub->mu, NULL);
     pthread_mutex_init(&hub->win_mu, NULL);
     pthread_mutex_init(&hub->act_mu, NULL);
+    pthread_mutex_init(&hub->git_mu, NULL);
     vigil__cond_init_monotonic(&hub->cv);
     vigil__cond_init_monotonic(&hub->tick_cv);
     vigil__cond_init_monotonic(&hub->answer_cv);

@@ -4,6 +4,7 @@
 #define VIGIL_HUB_INT_H
 
 #include "api/internal.h"
+#include "internal/json.h"
 #include "hub/dispatch.h"
 #include "hub/events.h"
 #include "vigil/hub.h"
@@ -14,6 +15,9 @@
 
 typedef struct ingest_req ingest_req;
 typedef struct commit_group commit_group;
+typedef struct vigil__hub_track vigil__hub_track;
+typedef struct vigil__hub_gitpol vigil__hub_gitpol;
+struct vigil__pmap;
 
 struct vigil_hub {
     char *store_url;
@@ -84,6 +88,16 @@ struct vigil_hub {
     vigil__prom_family *m_dispatch_failed;
     vigil__prom_family *m_decisions;
     vigil__prom_family *m_engine_errors;
+
+    /* GitOps (lib/hub/gitops.c), under git_mu: publications of desired
+     * state and drift, the drift rule's requests, git-managed policies */
+    pthread_mutex_t git_mu;
+    int64_t drift_cooldown_ms;
+    struct vigil__pmap *tracks; /* resource target -> vigil__hub_track */
+    vigil__hub_gitpol **gitpol; /* the sources' rules, in publication order */
+    size_t ngitpol, capgitpol;
+    vigil_config *cfg_rules; /* a copy of the configuration's `policies:`, or NULL */
+    char *cfg_dir;           /* its policies_dir, or NULL */
     /* the remediator of vigil_hub_attach_remediator(), or NULL (routes_admin.c) */
     vigil_remediator *rem;
 };
@@ -138,6 +152,24 @@ void vigil__hub_on_decision(void *payload, const vigil_store_decision *d);
 void vigil__hub_recover_actions(vigil_hub *hub);
 /* Mounts the routes of policies, decisions, silences, actions and desired state. */
 int vigil__hub_mount_policy_routes(vigil_hub *hub, vigil_api *api);
+
+/* ---- GitOps (lib/hub/gitops.c) ----------------------------------------------------- */
+
+/* Reads the drift cooldown, the drift rule's records and the git-managed
+ * policies kept in the store (loaded into the engine), and keeps a copy of
+ * the options' rules for later swaps. */
+int vigil__hub_gitops_init(vigil_hub *hub, const vigil_hub_options *opts);
+void vigil__hub_gitops_free(vigil_hub *hub);
+/* The bulk form of PUT /v1/desired: validates `j`, replaces the source's
+ * records and feeds the engine; writes the answer to `out`. */
+int vigil__hub_desired_bulk(vigil_hub *hub, const cJSON *j, vigil_buf *out);
+/* The spec of a stored bulk record (cJSON_free). */
+int vigil__hub_desired_spec(const char *body_json, char **spec);
+/* vigil_hub_reload_policies(): the options' rules plus every source's. */
+int vigil__hub_reload_with_git(vigil_hub *hub, const vigil_hub_options *opts,
+                               vigil_engine_reload_result *res);
+/* Mounts POST and GET /v1/drift and PUT /v1/policies. */
+int vigil__hub_mount_gitops_routes(vigil_hub *hub, vigil_api *api);
 
 /* Mounts approve, deny, release, audit verify and agents (lib/hub/routes_admin.c). */
 int vigil__hub_mount_admin_routes(vigil_hub *hub, vigil_api *api);

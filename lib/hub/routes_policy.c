@@ -625,14 +625,63 @@ typedef struct desired_out {
     vigil_buf b;
     size_t n;
     int err;
+    const char *source; /* filter, or NULL */
+    const char *key;    /* filter on a bulk record's key, or NULL */
 } desired_out;
+
+/* A source's record (bulk form): its resource object, the spec as "desired". */
+static int put_bulk_desired(desired_out *o, const vigil_store_resource *r)
+{
+    cJSON *j = NULL;
+    const char *body = r->body_json ? r->body_json : "{}";
+    if (vigil__json_parse(&j, body, strlen(body), 32) != VIGIL_OK)
+        j = cJSON_CreateObject();
+    if (!j)
+        return vigil__error_oom();
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(j, "spec");
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(j, "labels");
+    char *spec_s = cJSON_IsObject(spec) ? cJSON_PrintUnformatted(spec) : NULL;
+    char *labels_s = cJSON_IsObject(labels) ? cJSON_PrintUnformatted(labels) : NULL;
+    int rc = vigil__buf_puts(&o->b, o->n++ ? ",{\"target\":" : "{\"target\":");
+    if (!rc)
+        rc = vigil__json_put_string(&o->b, r->key, strlen(r->key));
+    if (!rc)
+        rc = vigil__buf_printf(&o->b, ",\"desired\":%s,\"updated\":%lld", spec_s ? spec_s : "{}",
+                               (long long)r->updated_ms);
+    if (!rc)
+        rc = put_str_field(&o->b, "source", r->source ? r->source : "");
+    if (!rc)
+        rc = put_str_field(&o->b, "revision", r->revision ? r->revision : "");
+    if (!rc)
+        rc = put_str_field(&o->b, "kind", r->kind);
+    if (!rc)
+        rc = put_str_field(&o->b, "name", r->name);
+    if (!rc)
+        rc = vigil__buf_printf(
+            &o->b, ",\"labels\":%s,\"selfHeal\":%s}", labels_s ? labels_s : "{}",
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "selfHeal")) ? "true" : "false");
+    cJSON_free(spec_s);
+    cJSON_free(labels_s);
+    cJSON_Delete(j);
+    return rc;
+}
 
 static int put_desired(const vigil_store_resource *r, void *payload)
 {
     desired_out *o = payload;
-    if (strcmp(r->kind, DESIRED_KIND) != 0 ||
-        strcmp(r->source ? r->source : "", DESIRED_SOURCE) != 0)
+    const char *src = r->source ? r->source : "";
+    if (o->source && strcmp(src, o->source) != 0)
         return 0;
+    if (strcmp(r->kind, DESIRED_KIND) != 0 || strcmp(src, DESIRED_SOURCE) != 0) {
+        if (o->key && strcmp(r->key, o->key) != 0)
+            return 0;
+        int rc = put_bulk_desired(o, r);
+        if (rc) {
+            o->err = rc;
+            return 1;
+        }
+        return 0;
+    }
     vigil__json_problem pb;
     const char *body = r->body_json ? r->body_json : "{}";
     if (vigil__json_check(body, strlen(body), BODY_DEPTH, &pb) != VIGIL_OK)
@@ -673,6 +722,12 @@ static void route_desired_get(vigil__api_call *call, void *payload)
         if (!rc) {
             rc = vigil_store_resource_list(hub->reader, VIGIL_STORE_DESIRED, key.ptr, put_desired,
                                            &o);
+            if (rc == VIGIL_ENOTFOUND || (!rc && !o.err && o.n == 0)) {
+                /* a source's record is kept under the target itself */
+                o.key = target;
+                rc = vigil_store_resource_list(hub->reader, VIGIL_STORE_DESIRED, target,
+                                               put_desired, &o);
+            }
             if (rc == VIGIL_ENOTFOUND || (!rc && !o.err && o.n == 0))
                 rc = vigil__error_set(VIGIL_ENOTFOUND, "no desired state for target \"%.128s\"",
                                       target);
@@ -680,7 +735,11 @@ static void route_desired_get(vigil__api_call *call, void *payload)
         if (rc > 0 || o.err)
             rc = o.err ? o.err : vigil__error_oom();
     } else {
-        rc = vigil__buf_puts(&o.b, "{\"desired\":[");
+        o.source = vigil__api_call_param(call, "source");
+        if (o.source && (!*o.source || strlen(o.source) > 253))
+            rc = vigil__error_set(VIGIL_EINVAL, "source: expected 1-253 bytes");
+        if (!rc)
+            rc = vigil__buf_puts(&o.b, "{\"desired\":[");
         if (!rc) {
             rc = vigil_store_resource_list(hub->reader, VIGIL_STORE_DESIRED, NULL, put_desired, &o);
             if (rc > 0 || o.err)
@@ -701,7 +760,25 @@ static void route_desired_put(vigil__api_call *call, void *payload)
     const char *target = NULL;
     char *desired = NULL;
     vigil_buf key = VIGIL_BUF_INIT, out = VIGIL_BUF_INIT;
-    int rc = body_object(&j, call, keys);
+    size_t len = 0;
+    const char *raw = vigil__api_call_body(call, &len);
+    /* the bulk form of a source (vigil-gitopsd) has "resources" */
+    int rc = vigil__json_parse(&j, raw, len, 32);
+    if (rc == VIGIL_ENOMEM) {
+        vigil__api_answer(call, rc, 200, &out);
+        return;
+    }
+    if (!rc && cJSON_IsObject(j) &&
+        (cJSON_GetObjectItemCaseSensitive(j, "resources") ||
+         cJSON_GetObjectItemCaseSensitive(j, "source"))) {
+        rc = vigil__hub_desired_bulk(hub, j, &out);
+        cJSON_Delete(j);
+        vigil__api_answer(call, rc, 200, &out);
+        return;
+    }
+    cJSON_Delete(j);
+    j = NULL;
+    rc = body_object(&j, call, keys);
     if (!rc)
         rc = get_str(&target, j, "target", VIGIL_ACTION_VALUE_MAX, 1);
     const cJSON *d = j ? cJSON_GetObjectItemCaseSensitive(j, "desired") : NULL;
@@ -766,5 +843,6 @@ int vigil__hub_mount_policy_routes(vigil_hub *hub, vigil_api *api)
         {"GET", "/v1/desired", R, 0, route_desired_get},
         {"PUT", "/v1/desired", W, B, route_desired_put},
     };
-    return vigil__api_routes(api, routes, VIGIL__ARRAY_LEN(routes), hub);
+    int rc = vigil__api_routes(api, routes, VIGIL__ARRAY_LEN(routes), hub);
+    return rc ? rc : vigil__hub_mount_gitops_routes(hub, api);
 }

@@ -4,6 +4,7 @@
  * state, and the all-or-nothing swap of a reload.
  */
 #include "policy/policy_int.h"
+#include "policy/replace.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -81,10 +82,12 @@ static int yaml_name(const char *n)
     return (l > 5 && strcmp(n + l - 5, ".yaml") == 0) || (l > 4 && strcmp(n + l - 4, ".yml") == 0);
 }
 
-/* Parsed rules not yet committed. */
+/* Parsed rules not yet committed, and their names (a duplicate is found in
+ * constant time: a reload may hold many thousands of rules). */
 typedef struct rule_list {
     pol_rule **v;
     size_t n, cap;
+    vigil__pmap names;
 } rule_list;
 
 static void rule_list_dispose(rule_list *l)
@@ -92,6 +95,7 @@ static void rule_list_dispose(rule_list *l)
     for (size_t i = 0; i < l->n; i++)
         vigil__policy_rule_free(l->v[i]);
     vigil__free(l->v);
+    vigil__pmap_dispose(&l->names);
     memset(l, 0, sizeof(*l));
 }
 
@@ -102,10 +106,9 @@ static int rule_list_take(rule_list *all, pol_rule **rules, size_t n)
 {
     int rc = VIGIL_OK;
     for (size_t j = 0; j < n; j++) {
-        for (size_t k = 0; k < all->n && rc >= 0; k++)
-            if (strcmp(all->v[k]->name, rules[j]->name) == 0)
-                rc = vigil__error_set_at(VIGIL_EEXISTS, rules[j]->file, rules[j]->line, 1,
-                                         "a policy named \"%s\" already exists", rules[j]->name);
+        if (vigil__pmap_get(&all->names, rules[j]->name))
+            rc = vigil__error_set_at(VIGIL_EEXISTS, rules[j]->file, rules[j]->line, 1,
+                                     "a policy named \"%s\" already exists", rules[j]->name);
         if (rc >= 0 && all->n + 1 > VIGIL_POLICY_MAX_RULES)
             rc = vigil__error_set_at(VIGIL_ELIMIT, rules[j]->file, rules[j]->line, 1,
                                      "more than %d policies", VIGIL_POLICY_MAX_RULES);
@@ -113,6 +116,12 @@ static int rule_list_take(rule_list *all, pol_rule **rules, size_t n)
             vigil__array_grow((void **)&all->v, &all->cap, all->n + 1, sizeof(*all->v)) < 0)
             rc = VIGIL_ENOMEM;
         if (rc < 0) {
+            for (size_t k = j; k < n; k++)
+                vigil__policy_rule_free(rules[k]);
+            break;
+        }
+        if (vigil__pmap_put(&all->names, rules[j]->name, rules[j]) < 0) {
+            rc = VIGIL_ENOMEM;
             for (size_t k = j; k < n; k++)
                 vigil__policy_rule_free(rules[k]);
             break;
@@ -197,7 +206,7 @@ int vigil_engine_load_dir(vigil_engine *e, const char *dir, const vigil_config_o
 {
     if (!e || !dir)
         return vigil__error_set(VIGIL_EINVAL, "engine_load_dir: NULL argument");
-    rule_list all = {NULL, 0, 0};
+    rule_list all = {NULL, 0, 0, {NULL, 0, 0}};
     pthread_mutex_lock(&e->mu);
     int rc = collect_dir(e, dir, copts, 1, &all);
     if (rc >= 0 && all.n)
@@ -206,6 +215,7 @@ int vigil_engine_load_dir(vigil_engine *e, const char *dir, const vigil_config_o
         rule_list_dispose(&all);
     pthread_mutex_unlock(&e->mu);
     vigil__free(all.v);
+    vigil__pmap_dispose(&all.names);
     return rc;
 }
 
@@ -300,22 +310,29 @@ static int replace_locked(vigil_engine *e, pol_rule **nr, size_t n, vigil_engine
     return VIGIL_OK;
 }
 
-int vigil_engine_replace(vigil_engine *e, const vigil_config_node *policies, const char *dir,
-                         const vigil_config_options *copts, vigil_engine_reload_result *result)
+int vigil__policy_replace_lists(vigil_engine *e, const vigil_config_node *const *lists,
+                                size_t nlists, const char *dir, const vigil_config_options *copts,
+                                vigil_engine_reload_result *result)
 {
-    if (!e)
-        return vigil__error_set(VIGIL_EINVAL, "engine_replace: NULL engine");
+    if (!e || (nlists && !lists))
+        return vigil__error_set(VIGIL_EINVAL, "engine_replace: NULL argument");
     if (result && vigil__version_check("engine replace result", result->version,
                                        VIGIL_ENGINE_RELOAD_RESULT_VERSION))
         return VIGIL_EVERSION;
-    rule_list all = {NULL, 0, 0};
-    pol_rule **rules = NULL;
-    size_t n = 0;
+    rule_list all = {NULL, 0, 0, {NULL, 0, 0}};
+    int rc = VIGIL_OK;
     pthread_mutex_lock(&e->mu);
-    int rc = vigil__policy_parse_rules(e, policies, 0, &rules, &n);
-    if (rc >= 0)
-        rc = rule_list_take(&all, rules, n);
-    if (rc >= 0 && dir && *dir)
+    for (size_t i = 0; i < nlists && rc >= 0; i++) {
+        pol_rule **rules = NULL;
+        size_t n = 0;
+        rc = vigil__policy_parse_rules(e, lists[i], 0, &rules, &n);
+        if (rc >= 0)
+            rc = rule_list_take(&all, rules, n);
+        /* the directory's files come right after the first list */
+        if (rc >= 0 && i == 0 && dir && *dir)
+            rc = collect_dir(e, dir, copts, 0, &all);
+    }
+    if (rc >= 0 && nlists == 0 && dir && *dir)
         rc = collect_dir(e, dir, copts, 0, &all);
     if (rc >= 0)
         rc = replace_locked(e, all.v, all.n, result);
@@ -323,5 +340,15 @@ int vigil_engine_replace(vigil_engine *e, const vigil_config_node *policies, con
         rule_list_dispose(&all);
     pthread_mutex_unlock(&e->mu);
     vigil__free(all.v);
+    vigil__pmap_dispose(&all.names);
     return rc;
+}
+
+int vigil_engine_replace(vigil_engine *e, const vigil_config_node *policies, const char *dir,
+                         const vigil_config_options *copts, vigil_engine_reload_result *result)
+{
+    if (!e)
+        return vigil__error_set(VIGIL_EINVAL, "engine_replace: NULL engine");
+    const vigil_config_node *lists[1] = {policies};
+    return vigil__policy_replace_lists(e, lists, 1, dir, copts, result);
 }

@@ -729,25 +729,29 @@ int vigil__policy_parse_rules(vigil_engine *e, const vigil_config_node *list, in
     if (!rules)
         return vigil__error_oom();
     size_t got = 0;
+    vigil__pmap names = {NULL, 0, 0}; /* of this list: a duplicate in constant time */
     for (size_t i = 0; i < n; i++) {
         const vigil_config_node *item = vigil_config_node_at(list, i);
         if ((rc = parse_rule(e, item, NULL, &rules[got])) < 0)
             goto fail;
         got++;
         const char *name = rules[got - 1]->name;
-        int dup = check_loaded && vigil__pmap_get(&e->by_name, name) != NULL;
-        for (size_t j = 0; j + 1 < got && !dup; j++)
-            dup = strcmp(rules[j]->name, name) == 0;
+        int dup = (check_loaded && vigil__pmap_get(&e->by_name, name) != NULL) ||
+                  vigil__pmap_get(&names, name) != NULL;
         if (dup) {
             rc = cfg_err(vigil_config_node_get(item, "name"), VIGIL_EEXISTS,
                          "a policy named \"%s\" already exists", name);
             goto fail;
         }
+        if ((rc = vigil__pmap_put(&names, name, rules[got - 1])) < 0)
+            goto fail;
     }
+    vigil__pmap_dispose(&names);
     *out = rules;
     *nout = got;
     return VIGIL_OK;
 fail:
+    vigil__pmap_dispose(&names);
     for (size_t i = 0; i < got; i++)
         vigil__policy_rule_free(rules[i]);
     vigil__free(rules);

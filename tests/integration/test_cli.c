@@ -471,15 +471,32 @@ START_TEST(cli_against_hub_and_remediator)
     expect(&r, 2, NULL, "unknown subcommand");
     run_free(&r);
 
-    /* drift: served once GitOps is in; otherwise the hub's 404 */
-    ck_assert_int_gt(hub_req(U, "GET", "/v1/drift", NULL, READ_TOKEN, NULL, &h), 0);
-    long dstatus = h.status;
+    /* drift: a host's report, then the CLI's view of it */
+    ck_assert_int_eq(
+        hub_req(U, "POST", "/v1/drift",
+                "{\"source\":\"h1\",\"revision\":\"abc123\",\"items\":["
+                "{\"target\":\"h1/File/motd\",\"kind\":\"File\",\"name\":\"motd\",\"status\":"
+                "\"drifted\",\"diff\":[{\"field\":\"mode\",\"desired\":\"0644\",\"observed\":"
+                "\"0600\"}]},"
+                "{\"target\":\"h1/File/issue\",\"kind\":\"File\",\"name\":\"issue\",\"status\":"
+                "\"in_sync\"}]}",
+                ADMIN_TOKEN, NULL, &h),
+        200);
     http_result_free(&h);
     r = RUN(dir, "--url", U, "--token", READ_TOKEN, "drift");
-    if (dstatus == 200)
-        expect(&r, 0, " drifted", NULL);
-    else
-        expect(&r, 1, NULL, "HTTP 404");
+    expect(&r, 0, "1 drifted of 2 resources", NULL);
+    ck_assert_ptr_nonnull(strstr(r.out, "h1/File/motd"));
+    ck_assert_ptr_nonnull(strstr(r.out, "drifted   mode: 0644 -> 0600"));
+    ck_assert_ptr_null(strstr(r.out, "h1/File/issue"));
+    run_free(&r);
+    r = RUN(dir, "--url", U, "--token", READ_TOKEN, "drift", "--all");
+    expect(&r, 0, "h1/File/issue", NULL);
+    run_free(&r);
+    r = RUN(dir, "--url", U, "--token", READ_TOKEN, "drift", "--json");
+    expect(&r, 0, "\"drifted\":1", NULL);
+    run_free(&r);
+    r = RUN(dir, "--url", U, "drift", "now");
+    expect(&r, 2, NULL, "unexpected argument \"now\"");
     run_free(&r);
 
     /* status, human and JSON */
@@ -489,6 +506,7 @@ START_TEST(cli_against_hub_and_remediator)
     ck_assert_ptr_nonnull(strstr(r.out, "  h1 "));
     ck_assert_ptr_nonnull(strstr(r.out, "firing     "));
     ck_assert_ptr_nonnull(strstr(r.out, "gated"));
+    ck_assert_ptr_nonnull(strstr(r.out, "drift      1\n"));
     run_free(&r);
     r = RUN(dir, "--url", U, "--token", ADMIN_TOKEN, "status", "--json");
     expect(&r, 0, NULL, NULL);
@@ -497,6 +515,7 @@ START_TEST(cli_against_hub_and_remediator)
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "agents")), 1);
     ck_assert_int_ge(cJSON_GetArraySize(cJSON_GetObjectItem(j, "recent_actions")), 2);
     ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(j, "firing_count")));
+    ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "drift_count")), 1);
     cJSON_Delete(j);
     run_free(&r);
 

@@ -305,7 +305,7 @@ START_TEST(config_errors_are_located)
         {"  - {name: a, argv: [/bin/echo]}\n", VIGIL_EMISSING, "missing required key \"type\""},
         {"  - {name: a, type: nope}\n", VIGIL_EUNSUPPORTED,
          "actions[0].type: unknown action type \"nope\" (known: exec, process, systemd, "
-         "signal, webhook, log)"},
+         "signal, webhook, log, restore_file)"},
         {"  - {name: 'a b', type: log}\n", VIGIL_ENAME, "action name \"a b\" must match"},
         {"  - {name: a, type: exec, argv: [bin/x]}\n", VIGIL_EVALUE,
          "actions[0].argv[0]: relative path \"bin/x\" needs a base directory"},

@@ -390,8 +390,9 @@ START_TEST(embedder_types_reach_the_remediator)
     vigil_config *cfg = at_load(k_log_actions);
     o.actions = at_actions(cfg);
     ck_assert_int_eq(vigil_remediator_new(&rem, &o), VIGIL_EUNSUPPORTED);
-    vt_assert_error(VIGIL_EUNSUPPORTED, "actions[2].type: unknown action type \"gate\" (known: "
-                                        "exec, process, systemd, signal, webhook, log)");
+    vt_assert_error(VIGIL_EUNSUPPORTED,
+                    "actions[2].type: unknown action type \"gate\" (known: "
+                    "exec, process, systemd, signal, webhook, log, restore_file)");
     vigil_config_free(cfg);
 }
 END_TEST
@@ -979,7 +980,7 @@ START_TEST(config_names_embedder_types)
                      VIGIL_EUNSUPPORTED);
     ck_assert_str_eq(vigil_error_last()->message,
                      "r.yaml:4:24: actions[1].type: unknown action type \"gate\" (known: exec, "
-                     "process, systemd, signal, webhook, log)");
+                     "process, systemd, signal, webhook, log, restore_file)");
     co.action_types = action_types();
     ck_assert_msg(vigil_remediator_config_load_string(&c, yaml, strlen(yaml), "r.yaml", &co) ==
                       VIGIL_OK,
@@ -997,7 +998,7 @@ START_TEST(config_names_embedder_types)
         VIGIL_EUNSUPPORTED);
     ck_assert_str_eq(vigil_error_last()->message,
                      "r.yaml:2:24: actions[0].type: unknown action type \"gatee\" (known: exec, "
-                     "process, systemd, signal, webhook, log, gate)");
+                     "process, systemd, signal, webhook, log, restore_file, gate)");
     static const char bad_scheme[] = "audit: nope://x\n";
     ck_assert_int_eq(
         vigil_remediator_config_load_string(&c, bad_scheme, strlen(bad_scheme), "r.yaml", &co),

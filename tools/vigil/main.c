@@ -393,13 +393,8 @@ static int cmd_status(cli *c, int argc, const char **argv)
         rc = EXIT_FAILED;
     long drift_count = -1;
     if (!drc && dstatus == 200 && drift) {
-        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(drift, "drift");
-        if (!cJSON_IsArray(arr))
-            arr = cJSON_GetObjectItemCaseSensitive(drift, "resources");
-        const cJSON *cnt = cJSON_GetObjectItemCaseSensitive(drift, "count");
-        drift_count = cJSON_IsNumber(cnt)  ? (long)cnt->valuedouble
-                      : cJSON_IsArray(arr) ? cJSON_GetArraySize(arr)
-                                           : -1;
+        const cJSON *cnt = cJSON_GetObjectItemCaseSensitive(drift, "drifted");
+        drift_count = cJSON_IsNumber(cnt) ? (long)cnt->valuedouble : -1;
     }
     cJSON *firing = cJSON_CreateArray();
     int nfiring = policies ? count_firing(policies, firing) : 0;
@@ -965,28 +960,56 @@ static int cmd_agents(cli *c, int argc, const char **argv)
     return EXIT_OK;
 }
 
+static void print_scalar(const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        fputs(v->valuestring, stdout);
+    else if (cJSON_IsNumber(v))
+        printf("%g", v->valuedouble);
+    else if (cJSON_IsBool(v))
+        fputs(cJSON_IsTrue(v) ? "true" : "false", stdout);
+    else
+        fputs("null", stdout);
+}
+
 static int cmd_drift(cli *c, int argc, const char **argv)
 {
-    if (argc > 1)
-        return cli_usage("drift", "unexpected argument \"%s\"", argv[1]);
+    int all = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--all") == 0)
+            all = 1;
+        else
+            return cli_usage("drift", "unexpected argument \"%s\"", argv[i]);
+    }
     cJSON *j = NULL;
     int rc = hub_get(c, "drift", "/v1/drift", &j);
     if (rc)
         return rc;
     if (c->json) {
         print_json(j);
-    } else {
-        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "drift");
-        if (!cJSON_IsArray(arr))
-            arr = cJSON_GetObjectItemCaseSensitive(j, "resources");
-        printf("%d drifted\n", cJSON_GetArraySize(arr));
-        const cJSON *d;
-        cJSON_ArrayForEach(d, arr)
+        cJSON_Delete(j);
+        return EXIT_OK;
+    }
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "drift");
+    printf("%.0f drifted of %d resources\n", jnum(j, "drifted", 0), cJSON_GetArraySize(arr));
+    const cJSON *d;
+    cJSON_ArrayForEach(d, arr)
+    {
+        const char *st = or_dash(jstr(d, "status"));
+        if (!all && strcmp(st, "in_sync") == 0)
+            continue;
+        printf("  %-40s %-9s", or_dash(jstr(d, "target")), st);
+        const cJSON *f;
+        cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(d, "diff"))
         {
-            const char *key = jstr(d, "key");
-            printf("  %-40s %-10s %s\n", key ? key : or_dash(jstr(d, "resource")),
-                   or_dash(jstr(d, "status")), or_dash(jstr(d, "reason")));
+            printf(" %s: ", or_dash(jstr(f, "field")));
+            print_scalar(cJSON_GetObjectItemCaseSensitive(f, "desired"));
+            fputs(" -> ", stdout);
+            print_scalar(cJSON_GetObjectItemCaseSensitive(f, "observed"));
         }
+        if (jstr(d, "error"))
+            printf(" %s", jstr(d, "error"));
+        putchar('\n');
     }
     cJSON_Delete(j);
     return EXIT_OK;
@@ -1068,7 +1091,11 @@ static const cli_command commands[] = {
      "  unknown).\n",
      cmd_agents},
     {"drift", "resources whose observed state differs from their manifests",
-     "vigil drift [--json]\n", cmd_drift},
+     "vigil drift [--all] [--json]\n"
+     "  The hosts' latest drift reports (vigil-gitopsd): each resource drifted,\n"
+     "  missing or in error, with the fields that differ (desired -> observed).\n"
+     "  --all also lists the resources in sync.\n",
+     cmd_drift},
     {"audit", "verify the remediator's hash-chained audit log",
      "vigil audit verify [--json]\n"
      "  Exit 1 when the chain is broken (the first broken row is printed).\n",
