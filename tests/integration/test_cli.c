@@ -336,6 +336,28 @@ START_TEST(cli_against_hub_and_remediator)
     ck_assert_int_eq(hub_req(rem.base, "POST", "/v1/targets/demo/release", NULL, NULL, NULL, &h),
                      401);
     http_result_free(&h);
+    /* a valid forward signature opens the route it was made for, and no other */
+    vigil_buf sig = VIGIL_BUF_INIT;
+    const char *payload = "POST /v1/actions/nope/approve\nme\n";
+    ck_assert_int_eq(vigil_signature_make(&sig, SECRET, strlen(SECRET), wall_ms() / 1000, payload,
+                                          strlen(payload)),
+                     VIGIL_OK);
+    char sighdr[256];
+    snprintf(sighdr, sizeof(sighdr), "X-Vigil-Signature: %s", sig.ptr);
+    vigil_buf_dispose(&sig);
+    const char *goodsig[] = {sighdr, "X-Vigil-Actor: me", NULL};
+    ck_assert_int_eq(hub_req(rem.base, "POST", "/v1/actions/nope/approve", NULL, NULL, goodsig, &h),
+                     404);
+    ck_assert_ptr_nonnull(strstr(h.body, "waiting for approval"));
+    http_result_free(&h);
+    ck_assert_int_eq(hub_req(rem.base, "POST", "/v1/actions/nope/deny", NULL, NULL, goodsig, &h),
+                     401);
+    ck_assert_ptr_nonnull(strstr(h.body, "signature: mismatch"));
+    http_result_free(&h);
+    const char *otheractor[] = {sighdr, "X-Vigil-Actor: someone else", NULL};
+    ck_assert_int_eq(
+        hub_req(rem.base, "POST", "/v1/actions/nope/approve", NULL, NULL, otheractor, &h), 401);
+    http_result_free(&h);
 
     /* deny: an outage of another process gets a second request */
     char m[512];
