@@ -275,6 +275,19 @@ python-test: bindings-lib
 	VIGIL_LIBRARY=$(CURDIR)/$(BINDINGS_BUILD)/lib/libvigil.so.0 PYTHONDONTWRITEBYTECODE=1 \
 	    /usr/bin/python3 -m pytest -q -p no:cacheprovider bindings/python/tests
 
+# The Go binding (bindings/go): go test -race against the plain library,
+# through the uninstalled vigil.pc; the Go caches stay under build/ and the
+# module proxy is off (the binding has no dependencies).
+GO_ENV := PKG_CONFIG_PATH=$(CURDIR)/$(BINDINGS_BUILD)/pkgconfig \
+          LD_LIBRARY_PATH=$(CURDIR)/$(BINDINGS_BUILD)/lib \
+          GOCACHE=$(CURDIR)/build/go/cache GOPATH=$(CURDIR)/build/go/path \
+          GO111MODULE=on GOPROXY=off GOFLAGS=
+GO ?= go
+
+go-test: bindings-lib
+	cd bindings/go && env -u GOTOOLCHAIN $(GO_ENV) $(GO) vet ./... && \
+	    env -u GOTOOLCHAIN $(GO_ENV) $(GO) test -race -count=1 ./...
+
 bindings-test: $(BINDINGS_TESTS)
 	@echo "bindings-test: $(if $(strip $(BINDINGS_TESTS)),$(strip $(BINDINGS_TESTS)) passed,no bindings yet)"
 
@@ -320,6 +333,9 @@ bench: deps lib bins $(BENCH_BIN)
 	    echo "== bindings/python/bench_policy.py" && \
 	    VIGIL_LIBRARY=$(CURDIR)/$(BINDINGS_BUILD)/lib/libvigil.so.0 PYTHONDONTWRITEBYTECODE=1 \
 	    /usr/bin/python3 bindings/python/bench_policy.py; fi
+	@if [ -f bindings/go/go.mod ]; then $(MAKE) --no-print-directory bindings-lib && \
+	    echo "== bindings/go/cmd/policybench" && \
+	    cd bindings/go && env -u GOTOOLCHAIN $(GO_ENV) $(GO) run ./cmd/policybench; fi
 
 # ---- lint --------------------------------------------------------------------
 

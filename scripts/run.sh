@@ -41,6 +41,9 @@ for name in VIGIL_INGEST_TOKEN VIGIL_READ_TOKEN VIGIL_REMEDIATOR_SECRET \
     fi
 done
 umask 022
+# The ingest token is bound to this agent (security.tokens[].agents in
+# configs/collector.yaml); the agent's id defaults to the host name.
+export VIGIL_INGEST_AGENTS="${VIGIL_INGEST_AGENTS:-$HOSTNAME}"
 pids=()
 cleanup() {
     trap - INT TERM EXIT

@@ -107,6 +107,28 @@ typedef struct vigil_api_token {
     unsigned int scopes; /**< VIGIL_API_SCOPE_* bits */
 } vigil_api_token;
 
+/**
+ * Fewest bytes of a bearer token: a source holding a shorter one is refused
+ * (vigil_api_new(), vigil_api_reload()). @since 0.3.0
+ */
+#define VIGIL_API_TOKEN_MIN 16
+
+/**
+ * Binds a token source to the agents its holders may speak for on
+ * POST /v1/ingest. A batch authenticated by a bound token must name an agent
+ * matching one of @c agents (globs: '*', '?', '[...]'), and each metric's
+ * `host` tag must equal that agent; otherwise the hub answers 403 with the
+ * error code "agent_mismatch". A missing `agent` is filled in when the
+ * binding is a single name without glob characters; a missing `host` tag is
+ * filled in with the agent. A token without a binding speaks for every host.
+ * @since 0.3.0
+ */
+typedef struct vigil_api_binding {
+    const char *token;         /**< vigil_api_token.name of the bound source */
+    const char *const *agents; /**< agent ids or globs, at least one */
+    size_t nagents;            /**< at most 256 */
+} vigil_api_binding;
+
 /** Options of an api. @since 0.1.0 */
 typedef struct vigil_api_options {
     unsigned int version; /**< VIGIL_API_OPTIONS_VERSION */
@@ -128,12 +150,16 @@ typedef struct vigil_api_options {
     /** Seconds sent in Retry-After with 429 and 503; 0: 1. */
     unsigned int retry_after_s;
     vigil_logger logger;
+    /** Agent bindings of token sources (version 2; @since 0.3.0); NULL: none. */
+    const vigil_api_binding *bindings;
+    size_t nbindings;
 } vigil_api_options;
 
-#define VIGIL_API_OPTIONS_VERSION 1
-#define VIGIL_API_OPTIONS_INIT                                                                    \
-    {                                                                                             \
-        VIGIL_API_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, NULL, 0, 0, 0, 0, VIGIL_LOGGER_INIT \
+#define VIGIL_API_OPTIONS_VERSION 2
+#define VIGIL_API_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        VIGIL_API_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, NULL, 0, 0, 0, 0, VIGIL_LOGGER_INIT, \
+            NULL, 0                                                                                \
     }
 
 /**
@@ -150,8 +176,10 @@ VIGIL_EXTERN(int) vigil_api_options_init(vigil_api_options *opts, unsigned int v
  * @return VIGIL_OK; VIGIL_EINVAL (bad options: a token without a source, a
  *         source with both env and file, no scopes, a prefix not starting with
  *         '/'); VIGIL_EENV (a token variable is not set); VIGIL_EIO (a token
- *         file cannot be read); VIGIL_EVALUE (a source holds no token);
- *         VIGIL_ENOMEM.
+ *         file cannot be read); VIGIL_EVALUE (a source holds no token, or a
+ *         token shorter than VIGIL_API_TOKEN_MIN bytes); VIGIL_ENOMEM; and
+ *         VIGIL_EINVAL for a binding naming no token, bound twice, or without
+ *         agents.
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_api_new(vigil_api **out, const vigil_api_options *opts);

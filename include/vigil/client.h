@@ -189,7 +189,9 @@ VIGIL_EXTERN(int) vigil_client_batch_id(char *out, size_t size);
  * query, already percent-encoded, e.g. "/v1/actions?status=failed") on the
  * hub URL that answered last (the first one at the start). No retry, no
  * other URL: the caller sees every answer. This is what the `vigil` CLI
- * uses; the ingest sends above are the way to feed metrics.
+ * uses; the ingest sends above are the way to feed metrics. Every request
+ * carries X-Vigil-Request (so a body-less POST or DELETE passes the API's
+ * cross-site defence) and Accept: application/json.
  * @param method "GET", "POST", "PUT" or "DELETE".
  * @param path starts with '/', at most 8 KiB, no space or control character.
  * @param body the JSON body sent with Content-Type: application/json, or NULL

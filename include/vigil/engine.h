@@ -91,13 +91,24 @@ typedef struct vigil_engine_options {
      * in the built-in kinds first, then here. NULL: the built-in kinds only.
      * @since 0.2.0 */
     const vigil_policy_registry *policy_types;
+    /** Cardinality (version 2; @since 0.3.0). A series of a rule (other than
+     * an absent rule, whose point is silence) that has had no sample for this
+     * long and is quiet (ok, nothing pending, no action awaited) leaves the
+     * rule at the next tick (counted in series_evicted). 0: 1 hour; negative:
+     * never. */
+    int64_t series_idle_ms;
+    /** New series one agent (the batch's agent, "" without one) may add to
+     * one rule at most; past it, and past the 100,000 series of a rule, a new
+     * series is refused: counted (series_refused), logged, and recorded as a
+     * `capped` decision once a minute per rule. 0: 10,000. */
+    size_t series_per_agent;
 } vigil_engine_options;
 
-#define VIGIL_ENGINE_OPTIONS_VERSION 1
+#define VIGIL_ENGINE_OPTIONS_VERSION 2
 #define VIGIL_ENGINE_OPTIONS_INIT                                                              \
     {                                                                                          \
         VIGIL_ENGINE_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, \
-            VIGIL_LOGGER_INIT, {0, {0, 0, 0}, 0}, NULL                                         \
+            VIGIL_LOGGER_INIT, {0, {0, 0, 0}, 0}, NULL, 0, 0                                   \
     }
 
 /**
@@ -327,12 +338,17 @@ typedef struct vigil_engine_stats {
     uint64_t eval_errors;     /**< other evaluation failures (window, store) */
     uint64_t decisions;       /**< decisions recorded */
     uint64_t requests;        /**< requests made (on_request calls) */
+    /** Series that left a rule idle (version 2; @since 0.3.0). */
+    uint64_t series_evicted;
+    /** New series refused by a cap: series_per_agent or 100,000 per rule
+     * (version 2; @since 0.3.0). */
+    uint64_t series_refused;
 } vigil_engine_stats;
 
-#define VIGIL_ENGINE_STATS_VERSION 1
-#define VIGIL_ENGINE_STATS_INIT                               \
-    {                                                         \
-        VIGIL_ENGINE_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0 \
+#define VIGIL_ENGINE_STATS_VERSION 2
+#define VIGIL_ENGINE_STATS_INIT                                     \
+    {                                                               \
+        VIGIL_ENGINE_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 \
     }
 
 /**

@@ -8,6 +8,10 @@
  *
  * A body larger than max_body is refused with 413 from its Content-Length,
  * before it is read; a chunked body that grows past it closes the connection.
+ * Authentication comes first: the path, method and credentials of a request
+ * are checked on its headers, and a refusal (401, 403, 404, 405) is sent
+ * before any body byte is read (and without "100 Continue"). The bodies held
+ * at once across connections are capped by max_buffered (503 past it).
  * Listening on a non-loopback address while the api has no authentication
  * (no tokens, no auth callback) is refused unless @c insecure is set, and
  * then logged as a warning at every start.
@@ -45,13 +49,19 @@ typedef struct vigil_httpd_options {
     const char *tls_client_ca;    /**< PEM CA file: clients must present a certificate it signed */
     int insecure;                 /**< non-zero: allow an unauthenticated non-loopback listener */
     vigil_logger logger;          /**< request lines and server events ("httpd" component) */
+    /** Request body bytes held at once across all connections (version 2;
+     * @since 0.3.0): a request whose Content-Length does not fit what is
+     * left is answered 503 overloaded (Retry-After: 1) before its body is
+     * read; a chunked body that no longer fits closes its connection.
+     * 0: 256 MiB; at least max_body. */
+    uint64_t max_buffered;
 } vigil_httpd_options;
 
-#define VIGIL_HTTPD_OPTIONS_VERSION 1
+#define VIGIL_HTTPD_OPTIONS_VERSION 2
 #define VIGIL_HTTPD_OPTIONS_INIT                                                  \
     {                                                                             \
         VIGIL_HTTPD_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, \
-            VIGIL_LOGGER_INIT                                                     \
+            VIGIL_LOGGER_INIT, 0                                                  \
     }
 
 /**
@@ -84,6 +94,13 @@ vigil_httpd_new(vigil_httpd **out, vigil_api *api, const vigil_httpd_options *op
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_httpd_start(vigil_httpd *httpd);
+
+/**
+ * The most request body bytes the server has held at once, across all
+ * connections, since it was created (never above max_buffered). Any thread.
+ * @since 0.3.0
+ */
+VIGIL_EXTERN(uint64_t) vigil_httpd_buffered_peak(const vigil_httpd *httpd);
 
 /** The bound port (after start; 0 before). @since 0.1.0 */
 VIGIL_EXTERN(int) vigil_httpd_port(const vigil_httpd *httpd);

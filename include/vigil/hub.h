@@ -287,24 +287,37 @@ typedef struct vigil_hub_options {
     /** Requests waiting for a worker at most; more fail with reason
      * "dispatch_failed"; 0: 1024. */
     size_t remediator_queue_max;
+    /** TLS of the link to an https:// remediator (version 2; @since 0.3.0):
+     * a PEM CA bundle to trust instead of the system's, and a client
+     * certificate and its key (PEM, together) for a remediator that requires
+     * one (http.tls.client_ca in remediator.yaml). NULL: none. The files are
+     * checked readable when the hub is created. */
+    const char *remediator_ca_file;
+    const char *remediator_cert;
+    const char *remediator_key;
+    /** Cardinality of the policy engine (version 2; @since 0.3.0): see
+     * vigil_engine_options series_idle_ms (0: 1 hour; negative: never) and
+     * series_per_agent (0: 10,000). */
+    int64_t series_idle_ms;
+    size_t series_per_agent;
 
     /* ---- GitOps ---- */
     /** The built-in drift rule (POST /v1/drift) asks for a target's heal
      * again only when its previous request is no longer in flight and was
      * made at least this long ago (collector.yaml `drift: {cooldown}`);
-     * 0: VIGIL_HUB_DRIFT_COOLDOWN_DEFAULT_MS. @since 0.3.0 */
+     * 0: VIGIL_HUB_DRIFT_COOLDOWN_DEFAULT_MS (version 2; @since 0.3.0). */
     int64_t drift_cooldown_ms;
 } vigil_hub_options;
 
 /** Default of vigil_hub_options.drift_cooldown_ms: 10 s. @since 0.3.0 */
 #define VIGIL_HUB_DRIFT_COOLDOWN_DEFAULT_MS 10000
 
-#define VIGIL_HUB_OPTIONS_VERSION 1
+#define VIGIL_HUB_OPTIONS_VERSION 2
 #define VIGIL_HUB_OPTIONS_INIT                                                                   \
     {                                                                                            \
         VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, {0, {0, 0, 0}, 0}, 0, 0, 0,           \
             VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, \
-            0, 0, 0, 0, 0, 0, 0, 0                                                               \
+            0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0                                       \
     }
 
 /**

@@ -219,14 +219,21 @@ typedef struct vigil_remediator_options {
      * absolute against base_dir. NULL: "<database path>.state" beside the
      * store of @c store_url (none for an in-memory store). @since 0.2.0 */
     const char *state_dir;
+    /** TLS of the link to an https:// hub (late results; version 2;
+     * @since 0.3.0): a PEM CA bundle to trust instead of the system's, and a
+     * client certificate and its key (PEM, together) for a hub that requires
+     * one. NULL: none. Checked readable when the remediator is created. */
+    const char *hub_ca_file;
+    const char *hub_cert;
+    const char *hub_key;
 } vigil_remediator_options;
 
-#define VIGIL_REMEDIATOR_OPTIONS_VERSION 1
+#define VIGIL_REMEDIATOR_OPTIONS_VERSION 2
 #define VIGIL_REMEDIATOR_OPTIONS_INIT                                                              \
     {                                                                                              \
         VIGIL_REMEDIATOR_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, \
             0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, \
-            VIGIL_LOGGER_INIT, NULL                                                                \
+            VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL                                              \
     }
 
 /**

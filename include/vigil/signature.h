@@ -18,6 +18,12 @@ extern "C" {
 
 /** Header that carries a request signature. @since 0.1.0 */
 #define VIGIL_SIGNATURE_HEADER "X-Vigil-Signature"
+/**
+ * Fewest bytes of the secret shared by a hub and its remediators: the hub,
+ * the remediator and their configurations refuse a shorter one at start.
+ * @since 0.3.0
+ */
+#define VIGIL_SIGNATURE_SECRET_MIN 32
 /** Largest distance, in seconds, between a signature's time and now. @since 0.1.0 */
 #define VIGIL_SIGNATURE_MAX_SKEW_S 300
 

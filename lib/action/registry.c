@@ -444,6 +444,27 @@ static int compile_anchored(regex_t *re, const vigil_config_node *node, const ch
     return VIGIL_OK;
 }
 
+/* Warns when a pattern accepts a value starting with '-': placed in an argv
+ * element, such a value is read as an option by most programs
+ * ("--output=/etc/passwd"). Probes a few option shapes. */
+static void warn_leading_dash(const vigil_action_registry *r, const char *action, const char *what,
+                              const regex_t *re, const char *pattern)
+{
+    static const char *const probes[] = {"-", "--", "-x", "-rf", "-1", "--help", "--x=y", NULL};
+    for (size_t i = 0; probes[i]; i++)
+        if (regexec(re, probes[i], 0, NULL, 0) == 0) {
+            vigil_buf p = VIGIL_BUF_INIT, v = VIGIL_BUF_INIT;
+            if (!vigil__logfmt_value(&p, pattern) && !vigil__logfmt_value(&v, probes[i]))
+                vigil__log(&r->logger, VIGIL_LOG_WARN, "action",
+                           "a pattern accepts values starting with '-', which programs may read "
+                           "as options; anchor it to refuse them (e.g. ^[a-z0-9][a-z0-9-]*$)",
+                           "action=%s what=%s pattern=%s accepts=%s", action, what, p.ptr, v.ptr);
+            vigil_buf_dispose(&p);
+            vigil_buf_dispose(&v);
+            return;
+        }
+}
+
 static int check_keys(const vigil_config_node *map, const vigil_action_type *t)
 {
     size_t n = VIGIL__ARRAY_LEN(k_common_keys), extra = 0;
@@ -585,6 +606,13 @@ static int parse_action(vigil_action_registry *r, const vigil_config_node *map, 
     }
     if ((rc = parse_params(a, map)))
         goto fail;
+    if (!a->targets_default)
+        warn_leading_dash(r, a->name, "targets", &a->targets_re, a->targets);
+    for (size_t k = 0; k < a->nparams; k++) {
+        char what[VIGIL_ACTION_NAME_MAX + 16];
+        snprintf(what, sizeof(what), "params.%s", a->pnames[k]);
+        warn_leading_dash(r, a->name, what, &a->pre[k], a->ppatterns[k]);
+    }
     const char *file = vigil_config_node_file(map);
     if (file && !(a->file = vigil__strdup(file))) {
         rc = vigil__error_oom();
@@ -756,8 +784,11 @@ static int refuse_value(const char *action, const char *what, const char *value,
     return rc;
 }
 
+/* Control characters are refused in targets and params whatever the
+ * configured pattern allows: they reach argv elements, unit names and log
+ * lines, and no legitimate target needs one. */
 static int check_value(const char *action, const char *what, const char *v, const regex_t *re,
-                       const char *pattern, bool explicit_pattern)
+                       const char *pattern)
 {
     size_t len = strlen(v);
     if (len > VIGIL_ACTION_VALUE_MAX) {
@@ -767,7 +798,7 @@ static int check_value(const char *action, const char *what, const char *v, cons
     }
     if (!vigil__utf8_valid(v, len))
         return refuse_value(action, what, v, "is not valid UTF-8");
-    if (!explicit_pattern && has_control(v))
+    if (has_control(v))
         return refuse_value(action, what, v, "contains a control character");
     if (regexec(re, v, 0, NULL, 0) != 0) {
         vigil_buf why = VIGIL_BUF_INIT;
@@ -816,8 +847,7 @@ static int check_request(const vigil_action_registry *r, const vigil_action_requ
         return rc;
     }
     const char *target = req->target ? req->target : "";
-    if ((rc = check_value(a->name, "target", target, &a->targets_re, a->targets,
-                          !a->targets_default)))
+    if ((rc = check_value(a->name, "target", target, &a->targets_re, a->targets)))
         return rc;
     if (req->nparams > VIGIL_ACTION_PARAMS_MAX)
         return vigil__error_set(VIGIL_EPERM, "%s: more than %d params", a->name,
@@ -839,7 +869,7 @@ static int check_request(const vigil_action_registry *r, const vigil_action_requ
                                 "is not allowed (not listed in the action's params)");
         char what[VIGIL_ACTION_NAME_MAX + 16];
         snprintf(what, sizeof(what), "param %s", a->pnames[k]);
-        if ((rc = check_value(a->name, what, p->value, &a->pre[k], a->ppatterns[k], true)))
+        if ((rc = check_value(a->name, what, p->value, &a->pre[k], a->ppatterns[k])))
             return rc;
     }
     if (a->type->validate && (rc = a->type->validate(a->state, req))) {

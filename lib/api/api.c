@@ -5,6 +5,8 @@
 #include "api/internal.h"
 #include "gzip/gzip.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -214,7 +216,9 @@ int vigil_api_new(vigil_api **out, const vigil_api_options *opts)
     if (!rc)
         rc = init_metrics(api);
     if (!rc)
-        rc = vigil__api_auth_new(&api->auth, opts->tokens, opts->ntokens, &api->logger);
+        rc = vigil__api_auth_new(&api->auth, opts->tokens, opts->ntokens,
+                                 opts->version >= 2 ? opts->bindings : NULL,
+                                 opts->version >= 2 ? opts->nbindings : 0, &api->logger);
     if (!rc)
         rc = vigil__api_route(api, "GET", "/healthz", 0, 0, route_healthz, NULL);
     if (!rc)
@@ -294,6 +298,11 @@ int vigil__api_add_registry(vigil_api *api, vigil__prom *prom)
 const char *vigil__api_call_principal(const vigil__api_call *call)
 {
     return call->principal[0] ? call->principal : NULL;
+}
+
+size_t vigil__api_call_agents(const vigil__api_call *call, const char *const **agents)
+{
+    return vigil__api_auth_agents(call->api->auth, vigil__api_call_principal(call), agents);
 }
 
 const vigil_api_request *vigil__api_call_request(const vigil__api_call *call)
@@ -588,8 +597,9 @@ static int authenticate(vigil__api_call *call, const api_route *route)
     return 1;
 }
 
-/* 0 when the body is usable; otherwise the error response is set. */
-static int check_body(vigil__api_call *call)
+/* 0 when the raw body is within max_body; otherwise the error response is
+ * set. The raw body is what the route sees (call->body). */
+static int check_size(vigil__api_call *call)
 {
     vigil_api *api = call->api;
     const vigil_api_request *req = call->req;
@@ -600,6 +610,18 @@ static int check_body(vigil__api_call *call)
         vigil__api_resp_error(call->resp, 413, "too_large", msg, NULL);
         return 1;
     }
+    call->body = req->body;
+    call->body_len = req->body ? req->body_len : 0;
+    return 0;
+}
+
+/* 0 when the body is usable; otherwise the error response is set. */
+static int check_body(vigil__api_call *call)
+{
+    vigil_api *api = call->api;
+    const vigil_api_request *req = call->req;
+    if (check_size(call))
+        return 1;
     const char *ct = vigil__api_request_header(req, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
         (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
@@ -685,7 +707,91 @@ static int path_match(const char *pattern, const char *path, vigil__api_call *ca
     return !*p && !*s;
 }
 
-static void dispatch(vigil__api_call *call)
+static int state_changing(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+           strcmp(method, "OPTIONS") != 0;
+}
+
+static int is_json_type(const char *ct)
+{
+    return ct && strncasecmp(ct, "application/json", 16) == 0 &&
+           (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ');
+}
+
+/* a[0..n) is "localhost" or a loopback IPv4 or IPv6 address literal. */
+static int loopback_addr(const char *a, size_t n)
+{
+    char buf[INET6_ADDRSTRLEN + 1];
+    if (n == 0 || n >= sizeof(buf))
+        return 0;
+    memcpy(buf, a, n);
+    buf[n] = '\0';
+    if (strcasecmp(buf, "localhost") == 0)
+        return 1;
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, buf, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, buf, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+    return 0;
+}
+
+/* The host of a Host header value ("127.0.0.1:7600", "[::1]:7600",
+ * "localhost") is a loopback name or address. */
+static int loopback_host(const char *h)
+{
+    while (*h == ' ')
+        h++;
+    if (*h == '[') {
+        const char *e = strchr(h, ']');
+        return e && loopback_addr(h + 1, (size_t)(e - h - 1)) && (!e[1] || e[1] == ':');
+    }
+    size_t n = strcspn(h, ": ");
+    return loopback_addr(h, n);
+}
+
+/* Cross-site and DNS-rebinding defences of the routes that change state
+ * (0, or 1 with the response set): a browser cannot send a custom header or
+ * a JSON Content-Type to another origin without a CORS preflight, so a
+ * state-changing request must carry one (routes with a body already require
+ * application/json; signed routes carry X-Vigil-Signature); and in open mode
+ * (no tokens) a request from this machine must name a loopback Host, so a
+ * page of another site whose name now resolves to 127.0.0.1 is refused. */
+static int cross_site(vigil__api_call *call, const api_route *route)
+{
+    const vigil_api_request *req = call->req;
+    if (!state_changing(req->method))
+        return 0;
+    if (!(route->flags & (VIGIL__API_BODY | VIGIL__API_RAW)) &&
+        !is_json_type(vigil__api_request_header(req, "Content-Type")) &&
+        !vigil__api_request_header(req, VIGIL__API_CSRF_HEADER)) {
+        vigil__api_resp_error(call->resp, 415, "unsupported_media_type",
+                              "a state-changing request needs Content-Type: application/json "
+                              "or an " VIGIL__API_CSRF_HEADER " header",
+                              NULL);
+        return 1;
+    }
+    vigil_api *api = call->api;
+    const char *remote = req->remote_addr;
+    if (api->auth_cb || vigil__api_auth_sources(api->auth) > 0 || !remote ||
+        !loopback_addr(remote, strlen(remote)))
+        return 0;
+    const char *host = vigil__api_request_header(req, "Host");
+    if (!host || !loopback_host(host)) {
+        vigil__api_resp_error(call->resp, 403, "forbidden",
+                              "open mode (no tokens): a state-changing request must name a "
+                              "loopback Host (127.0.0.1, localhost or [::1])",
+                              NULL);
+        return 1;
+    }
+    return 0;
+}
+
+/* Matches the route and runs every check that needs no body (path, route,
+ * method, query, authentication): the route, or NULL with the response set. */
+static const api_route *prepare(vigil__api_call *call)
 {
     vigil_api *api = call->api;
     const vigil_api_request *req = call->req;
@@ -749,7 +855,8 @@ static void dispatch(vigil__api_call *call)
         if (cors && strcmp(req->method, "OPTIONS") == 0) {
             vigil__api_resp_status(call->resp, 204);
             const char *allow_headers =
-                "Authorization, Content-Type, Content-Encoding, Last-Event-ID";
+                "Authorization, Content-Type, Content-Encoding, Last-Event-ID, "
+                "X-Vigil-Request";
             vigil__api_resp_header(call->resp, "Access-Control-Allow-Headers", allow_headers);
             vigil__api_resp_header(call->resp, "Access-Control-Max-Age", "600");
             add_allow(call->resp, api, call->route_label);
@@ -772,7 +879,19 @@ static void dispatch(vigil__api_call *call)
             goto done;
         }
     }
-    if (authenticate(call, route))
+    if (authenticate(call, route) || cross_site(call, route))
+        goto done;
+    return route;
+done:
+    return NULL;
+}
+
+static void dispatch(vigil__api_call *call)
+{
+    const api_route *route = prepare(call);
+    if (!route)
+        goto done;
+    if ((route->flags & VIGIL__API_RAW) && check_size(call))
         goto done;
     if ((route->flags & VIGIL__API_BODY) && check_body(call))
         goto done;
@@ -780,6 +899,35 @@ static void dispatch(vigil__api_call *call)
     return;
 done:
     vigil__api_finish(call);
+}
+
+static void precheck_done(vigil_api_response *resp, void *payload)
+{
+    (void)resp;
+    (void)payload;
+}
+
+int vigil__api_precheck(vigil_api *api, const vigil_api_request *req, vigil_api_response *resp)
+{
+    vigil__api_call *call = vigil__calloc(1, sizeof(*call));
+    if (!call) {
+        vigil__api_resp_error(resp, 500, "internal", "out of memory", NULL);
+        return 1;
+    }
+    call->api = api;
+    call->req = req;
+    call->resp = resp;
+    call->done = precheck_done;
+    call->route_label = "unmatched";
+    call->start_ns = vigil__monotonic_ns();
+    vigil__prom_add(api->m_inflight, NULL, 1);
+    if (!prepare(call)) {
+        vigil__api_finish(call); /* counted like any answer */
+        return 1;
+    }
+    vigil__prom_add(api->m_inflight, NULL, -1);
+    call_free(call);
+    return 0;
 }
 
 int vigil_api_submit(vigil_api *api, const vigil_api_request *req, vigil_api_response *resp,

@@ -2,6 +2,7 @@
  * reload, compared in constant time. A token is never logged nor quoted in a
  * message. */
 #include "api/auth.h"
+#include "vigil/metric.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -18,6 +19,8 @@ typedef struct token_src {
     char *env;
     char *file;
     unsigned int scopes;
+    char **agents; /* agent ids or globs this source may speak for; NULL: any */
+    size_t nagents;
 } token_src;
 
 typedef struct loaded_token {
@@ -170,9 +173,16 @@ static int load_all(vigil__api_auth *a, loaded_token **out, size_t *nout)
         return rc;
     }
     for (size_t i = 0; i < n; i++)
-        if (toks[i].len < 16)
-            vigil__log(&a->logger, VIGIL_LOG_WARN, "api", "short token: use 16 characters or more",
-                       "token_name=%s", a->src[toks[i].src].name);
+        if (toks[i].len < VIGIL_API_TOKEN_MIN) {
+            const token_src *s = &a->src[toks[i].src];
+            size_t len = toks[i].len;
+            toks_free(toks, n);
+            return vigil__error_set(VIGIL_EVALUE,
+                                    "token \"%s\": a token from %s %s is %zu bytes; at least %d "
+                                    "are required",
+                                    s->name, s->env ? "environment variable" : "file",
+                                    s->env ? s->env : s->file, len, VIGIL_API_TOKEN_MIN);
+        }
     *out = toks;
     *nout = n;
     return VIGIL_OK;
@@ -180,6 +190,9 @@ static int load_all(vigil__api_auth *a, loaded_token **out, size_t *nout)
 
 static void src_dispose(token_src *s)
 {
+    for (size_t i = 0; i < s->nagents; i++)
+        vigil__free(s->agents[i]);
+    vigil__free(s->agents);
     vigil__free(s->name);
     vigil__free(s->env);
     vigil__free(s->file);
@@ -197,7 +210,40 @@ void vigil__api_auth_free(vigil__api_auth *a)
     vigil__free(a);
 }
 
+/* Copies the agents of `b` into the source of the same name. */
+static int bind_source(vigil__api_auth *a, const vigil_api_binding *b, size_t index)
+{
+    token_src *s = NULL;
+    for (size_t i = 0; i < a->nsrc && !s; i++)
+        if (b->token && strcmp(a->src[i].name, b->token) == 0)
+            s = &a->src[i];
+    if (!s)
+        return vigil__error_set(VIGIL_EINVAL, "bindings[%zu]: no token named \"%.64s\"", index,
+                                b->token ? b->token : "(null)");
+    if (s->agents)
+        return vigil__error_set(VIGIL_EINVAL, "token \"%s\": bound twice", s->name);
+    if (!b->nagents || !b->agents || b->nagents > VIGIL__API_AGENTS_MAX)
+        return vigil__error_set(VIGIL_EINVAL, "token \"%s\": agents: expected 1 to %d entries",
+                                s->name, VIGIL__API_AGENTS_MAX);
+    s->agents = vigil__calloc(b->nagents, sizeof(char *));
+    if (!s->agents)
+        return vigil__error_oom();
+    for (size_t i = 0; i < b->nagents; i++) {
+        const char *g = b->agents[i];
+        if (!g || !*g || strlen(g) > VIGIL_AGENT_ID_MAX)
+            return vigil__error_set(VIGIL_EINVAL,
+                                    "token \"%s\": agents[%zu]: expected an agent id or glob of "
+                                    "1 to %d bytes",
+                                    s->name, i, VIGIL_AGENT_ID_MAX);
+        if (!(s->agents[i] = vigil__strdup(g)))
+            return vigil__error_oom();
+        s->nagents++;
+    }
+    return VIGIL_OK;
+}
+
 int vigil__api_auth_new(vigil__api_auth **out, const vigil_api_token *tokens, size_t ntokens,
+                        const vigil_api_binding *bindings, size_t nbindings,
                         const vigil_logger *logger)
 {
     for (size_t i = 0; i < ntokens; i++) {
@@ -236,7 +282,11 @@ int vigil__api_auth_new(vigil__api_auth **out, const vigil_api_token *tokens, si
             return vigil__error_oom();
         }
     }
-    int rc = load_all(a, &a->toks, &a->ntoks);
+    int rc = VIGIL_OK;
+    for (size_t i = 0; i < nbindings && !rc; i++)
+        rc = bind_source(a, &bindings[i], i);
+    if (!rc)
+        rc = load_all(a, &a->toks, &a->ntoks);
     if (rc) {
         vigil__api_auth_free(a);
         return rc;
@@ -279,6 +329,18 @@ static unsigned ct_diff(const char *a, size_t al, const char *b, size_t bl)
         d |= (unsigned)(x ^ y);
     }
     return d;
+}
+
+size_t vigil__api_auth_agents(const vigil__api_auth *a, const char *name,
+                              const char *const **agents)
+{
+    *agents = NULL;
+    for (size_t i = 0; a && name && i < a->nsrc; i++)
+        if (strcmp(a->src[i].name, name) == 0) {
+            *agents = (const char *const *)a->src[i].agents;
+            return a->src[i].nagents;
+        }
+    return 0;
 }
 
 int vigil__api_auth_check(vigil__api_auth *a, const char *token, size_t len, unsigned int scope,

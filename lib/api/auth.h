@@ -6,9 +6,20 @@
 
 typedef struct vigil__api_auth vigil__api_auth;
 
-/* Copies the sources and loads them. */
+/* Agents one token source may be bound to at most. */
+#define VIGIL__API_AGENTS_MAX 256
+
+/* Copies the sources and their agent bindings (by source name) and loads
+ * them. VIGIL_EINVAL for a binding naming no source, bound twice, or with no
+ * or too many agents. */
 int vigil__api_auth_new(vigil__api_auth **out, const vigil_api_token *tokens, size_t ntokens,
+                        const vigil_api_binding *bindings, size_t nbindings,
                         const vigil_logger *logger);
+/* The agents the source `name` is bound to (borrowed for the auth's
+ * lifetime: sources never change after creation) and their count; 0 and
+ * NULL when the source is unbound or unknown. */
+size_t vigil__api_auth_agents(const vigil__api_auth *auth, const char *name,
+                              const char *const **agents);
 void vigil__api_auth_free(vigil__api_auth *auth);
 /* Re-reads every source; keeps the previous tokens on failure. */
 int vigil__api_auth_reload(vigil__api_auth *auth);

@@ -1,11 +1,13 @@
 /* The `security:` block shared by collector.yaml and remediator.yaml:
  *   security:
- *     tokens: [{name: agents, env: VIGIL_INGEST_TOKEN, scopes: [ingest]},
+ *     tokens: [{name: agents, env: VIGIL_INGEST_TOKEN, scopes: [ingest], agents: [web-01]},
  *              {name: ops, file: /etc/vigil/ops.token, scopes: [admin]}]
  *     allowed_origins: ["https://ops.example.com"]
  *     insecure: false */
 #include "api/internal.h"
+#include "vigil/metric.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #define TOKENS_MAX 64
@@ -41,9 +43,41 @@ static int parse_scopes(unsigned int *out, const vigil_config_node *list)
     return VIGIL_OK;
 }
 
+/* `agents: [web-01, "web-*"]`: the strings of the list, borrowed from the
+ * configuration, in a new array. */
+static int parse_agents(vigil_api_binding *b, const vigil_config_node *list)
+{
+    int rc = vigil_config_list(list);
+    if (rc)
+        return rc;
+    size_t n = vigil_config_node_len(list);
+    if (n == 0 || n > 256)
+        return vigil_error_set_at(VIGIL_EVALUE, list,
+                                  "expected 1 to 256 agent ids or globs (omit agents: for a token "
+                                  "that may speak for every host)");
+    const char **a = vigil__calloc(n, sizeof(char *));
+    if (!a)
+        return vigil__error_oom();
+    for (size_t i = 0; i < n; i++) {
+        const vigil_config_node *e = vigil_config_node_at(list, i);
+        if ((rc = vigil_config_string(&a[i], e))) {
+            vigil__free(a);
+            return rc;
+        }
+        if (!*a[i] || strlen(a[i]) > VIGIL_AGENT_ID_MAX) {
+            vigil__free(a);
+            return vigil_error_set_at(VIGIL_EVALUE, e,
+                                      "expected an agent id or glob of 1 to 200 bytes");
+        }
+    }
+    b->agents = a;
+    b->nagents = n;
+    return VIGIL_OK;
+}
+
 static int parse_token(vigil_api_token *t, const vigil_config_node *m)
 {
-    static const char *const keys[] = {"name", "env", "file", "scopes", NULL};
+    static const char *const keys[] = {"name", "env", "file", "scopes", "agents", NULL};
     int rc = vigil_config_map(m);
     if (!rc)
         rc = vigil_config_expect_keys(m, keys);
@@ -73,6 +107,9 @@ static int parse_token(vigil_api_token *t, const vigil_config_node *m)
 
 void vigil__api_security_dispose(vigil__api_security *sec)
 {
+    for (size_t i = 0; i < sec->nbindings; i++)
+        vigil__free((void *)(uintptr_t)sec->bindings[i].agents);
+    vigil__free(sec->bindings);
     vigil__free(sec->tokens);
     vigil__free(sec->origins);
     memset(sec, 0, sizeof(*sec));
@@ -100,15 +137,35 @@ int vigil__api_security_parse(vigil__api_security *out, const vigil_config_node 
             return vigil_error_set_at(VIGIL_ELIMIT, toks, "at most 64 tokens");
         if (n) {
             out->tokens = vigil__calloc(n, sizeof(vigil_api_token));
-            if (!out->tokens)
+            out->bindings = vigil__calloc(n, sizeof(vigil_api_binding));
+            if (!out->tokens || !out->bindings) {
+                vigil__api_security_dispose(out);
                 return vigil__error_oom();
+            }
         }
         for (size_t i = 0; i < n; i++) {
-            if ((rc = parse_token(&out->tokens[i], vigil_config_node_at(toks, i)))) {
+            const vigil_config_node *m = vigil_config_node_at(toks, i);
+            if ((rc = parse_token(&out->tokens[i], m))) {
                 vigil__api_security_dispose(out);
                 return rc;
             }
             out->ntokens++;
+            for (size_t k = 0; k < i; k++)
+                if (strcmp(out->tokens[k].name, out->tokens[i].name) == 0) {
+                    vigil__api_security_dispose(out);
+                    return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(m, "name"),
+                                              "a token name must be unique");
+                }
+            const vigil_config_node *ag = vigil_config_node_get(m, "agents");
+            if (ag && vigil_config_node_kind(ag) != VIGIL_CONFIG_NULL) {
+                vigil_api_binding *b = &out->bindings[out->nbindings];
+                if ((rc = parse_agents(b, ag))) {
+                    vigil__api_security_dispose(out);
+                    return rc;
+                }
+                b->token = out->tokens[i].name;
+                out->nbindings++;
+            }
         }
     }
     const vigil_config_node *orig = vigil_config_node_get(security, "allowed_origins");

@@ -54,9 +54,17 @@ typedef void (*vigil__api_handler)(vigil__api_call *call, void *payload);
 /* Route flags. */
 #define VIGIL__API_BODY        0x1u /* accepts a JSON body (Content-Type checked, gzip inflated) */
 #define VIGIL__API_QUERY_TOKEN 0x2u /* also accepts ?access_token= (EventSource) */
-#define VIGIL__API_SIGNED                                        \
-    0x4u /* a request carrying X-Vigil-Signature skips the token \
-            check: the handler MUST verify the signature */
+/* takes a body the route checks itself (size checked only; no Content-Type
+ * check, no inflation): routes authenticated by a signature over the raw
+ * body, which must be checked before anything is done with it */
+#define VIGIL__API_RAW 0x4u
+
+/* The header (any value) that lets a body-less state-changing request
+ * through without Content-Type: application/json (cross-site defence). */
+#define VIGIL__API_CSRF_HEADER "X-Vigil-Request"
+/* a request carrying X-Vigil-Signature skips the token check: the handler
+ * MUST verify the signature (the remediator's admin routes the hub forwards) */
+#define VIGIL__API_SIGNED 0x8u
 
 /* Adds a route: `path` (after the prefix) and `method`. A path segment "*"
  * matches any one non-empty segment (at most 4 per route; see
@@ -80,6 +88,12 @@ int vigil__api_routes(vigil_api *api, const vigil__api_route_def *defs, size_t n
 int vigil__api_add_registry(vigil_api *api, vigil__prom *prom);
 
 const vigil_api_request *vigil__api_call_request(const vigil__api_call *call);
+/* Runs the checks of a request that need no body (path, route, method,
+ * query, authentication) before a server reads the body: 0 when the body may
+ * be read (the request is then submitted as usual and checked again), 1 when
+ * `resp` holds the answer to send instead (counted in the api's metrics).
+ * req->body is ignored. Any thread. */
+int vigil__api_precheck(vigil_api *api, const vigil_api_request *req, vigil_api_response *resp);
 /* The value of the request's first header named `name` (compared
  * case-insensitively), or NULL. */
 const char *vigil__api_request_header(const vigil_api_request *req, const char *name);
@@ -87,6 +101,10 @@ const char *vigil__api_request_header(const vigil_api_request *req, const char *
  * authenticated the call; NULL when no token did (an open route, an open
  * api, or an embedder's auth_cb). */
 const char *vigil__api_call_principal(const vigil__api_call *call);
+/* The agents (ids or globs) the call's token source is bound to, borrowed
+ * from the api, and their count; 0 (and NULL) when the call was not
+ * authenticated by a bound token: its holder speaks for every host. */
+size_t vigil__api_call_agents(const vigil__api_call *call, const char *const **agents);
 vigil_api_response *vigil__api_call_response(vigil__api_call *call);
 /* The body after gzip inflation ("" and 0 when none). */
 const char *vigil__api_call_body(const vigil__api_call *call, size_t *len);
@@ -154,6 +172,8 @@ int vigil__api_resp_used(vigil_api_response *resp);
 typedef struct vigil__api_security {
     vigil_api_token *tokens;
     size_t ntokens;
+    vigil_api_binding *bindings; /* one per token with an `agents:` list */
+    size_t nbindings;
     const char **origins;
     size_t norigins;
     int insecure;

@@ -668,10 +668,11 @@ int vigil_client_request(vigil_client *c, const char *method, const char *path, 
         vigil_buf_dispose(&url);
         return rc;
     }
-    const char *hdr[4];
+    const char *hdr[5];
     size_t nh = 0;
     hdr[nh++] = "Accept: application/json";
     hdr[nh++] = "Expect:";
+    hdr[nh++] = "X-Vigil-Request: client"; /* not a browser: the API's cross-site defence */
     if (body)
         hdr[nh++] = c->hdr[0];
     if (c->hdr[3])

@@ -5,6 +5,7 @@
 #include "http/http.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -461,5 +462,27 @@ int vigil__http_date_parse(const char *text, int64_t *unix_s)
     if (t == (time_t)-1)
         return vigil__error_set(VIGIL_EVALUE, "http: not an HTTP date");
     *unix_s = (int64_t)t;
+    return VIGIL_OK;
+}
+
+int vigil__http_tls_check(const char *what, const char *ca_file, const char *cert_file,
+                          const char *key_file)
+{
+    if (!cert_file != !key_file)
+        return vigil__error_set(VIGIL_EINVAL, "%s: a client certificate and its key go together",
+                                what);
+    const char *files[3] = {ca_file, cert_file, key_file};
+    const char *names[3] = {"ca_file", "cert", "key"};
+    for (int i = 0; i < 3; i++) {
+        if (!files[i])
+            continue;
+        if (!*files[i])
+            return vigil__error_set(VIGIL_EINVAL, "%s: %s is empty", what, names[i]);
+        FILE *f = fopen(files[i], "rb");
+        if (!f)
+            return vigil__error_set(VIGIL_EIO, "%s: %s %.200s: cannot read it: %s", what, names[i],
+                                    files[i], strerror(errno));
+        fclose(f);
+    }
     return VIGIL_OK;
 }

@@ -139,6 +139,13 @@ int vigil__http_perform(vigil__http *http, const vigil__http_request *req,
 /* Frees the response's buffers; the struct may be reused after. */
 void vigil__http_response_dispose(vigil__http_response *resp);
 
+/* Checks the TLS files of a link before its first request: each set one
+ * readable, cert and key together. `what` names the link in the message
+ * ("remediator: tls cert ./x.pem: cannot read it: ..."). VIGIL_OK or
+ * VIGIL_EINVAL / VIGIL_EIO. Thread-safe. */
+int vigil__http_tls_check(const char *what, const char *ca_file, const char *cert_file,
+                          const char *key_file);
+
 /* Copies the value of the response header `name` (case-insensitive; the
  * first one; blanks around the value trimmed) into out[0..size) and returns
  * out; NULL when absent or longer than size - 1 bytes. */

@@ -2,6 +2,7 @@
  *   listen: 127.0.0.1:7600
  *   http: {threads: 2, max_connections: 1024, per_ip: 64, timeout: 30s, max_body: 8MiB,
  *          max_inflated: 64MiB, drain_timeout: 10s, connection_memory: 128KiB,
+ *          max_buffered: 256MiB,
  *          tls: {cert: "", key: "", client_ca: ""}} */
 #include "config/helpers.h"
 #include "httpd/internal.h"
@@ -18,8 +19,8 @@ int vigil__httpd_parse(vigil_httpd_options *opts, uint64_t *max_inflated, int64_
                        const vigil_config_node *listen, const vigil_config_node *http)
 {
     static const char *const keys[] = {
-        "threads",       "max_connections",   "per_ip", "timeout", "max_body", "max_inflated",
-        "drain_timeout", "connection_memory", "tls",    NULL};
+        "threads",       "max_connections",   "per_ip", "timeout",      "max_body", "max_inflated",
+        "drain_timeout", "connection_memory", "tls",    "max_buffered", NULL};
     static const char *const tls_keys[] = {"cert", "key", "client_ca", NULL};
     int rc;
     *max_inflated = 0;
@@ -41,8 +42,13 @@ int vigil__httpd_parse(vigil_httpd_options *opts, uint64_t *max_inflated, int64_
         (rc = vigil_config_get_size(&opts->max_body, http, "max_body", 0)) ||
         (rc = vigil_config_get_size(max_inflated, http, "max_inflated", 0)) ||
         (rc = vigil_config_get_duration(drain_timeout_ms, http, "drain_timeout", 0)) ||
-        (rc = vigil_config_get_size(&mem, http, "connection_memory", 0)))
+        (rc = vigil_config_get_size(&mem, http, "connection_memory", 0)) ||
+        (rc = vigil_config_get_size(&opts->max_buffered, http, "max_buffered", 0)))
         return rc;
+    if (opts->max_buffered &&
+        opts->max_buffered < (opts->max_body ? opts->max_body : 8ull * 1024 * 1024))
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(http, "max_buffered"),
+                                  "max_buffered must be at least max_body");
     if (opts->timeout_ms && opts->timeout_ms < 1000)
         return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(http, "timeout"),
                                   "the connection timeout is at least 1s");
@@ -81,6 +87,8 @@ int vigil__httpd_server_parse(const vigil_config_node *root, vigil_httpd_options
     api->max_inflated = max_inflated;
     api->tokens = sec->tokens;
     api->ntokens = sec->ntokens;
+    api->bindings = sec->bindings;
+    api->nbindings = sec->nbindings;
     api->allowed_origins = sec->origins;
     api->nallowed_origins = sec->norigins;
     httpd->insecure = sec->insecure;

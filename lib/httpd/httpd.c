@@ -61,6 +61,9 @@ struct vigil_httpd {
     unsigned int timeout_s;
     size_t connection_memory;
     uint64_t max_body;
+    uint64_t max_buffered;
+    uint64_t buffered;      /* body bytes reserved by requests now (atomic) */
+    uint64_t buffered_peak; /* highest value of buffered (atomic) */
     char *cert_pem;
     char *key_pem;
     char *ca_pem;
@@ -105,7 +108,9 @@ struct req_ctx {
     int wake_pending;
     int stream_end;
     int is_stream;
-    int counted; /* still counted in h->inflight */
+    int counted;       /* still counted in h->inflight */
+    int has_length;    /* the request declared a Content-Length */
+    uint64_t reserved; /* bytes of h->buffered this request holds */
     int status;
     uint64_t bytes_out;
     req_ctx *prev, *next;
@@ -273,9 +278,16 @@ int vigil_httpd_new(vigil_httpd **out, vigil_api *api, const vigil_httpd_options
     h->timeout_s = opts->timeout_ms ? (unsigned int)((opts->timeout_ms + 999) / 1000) : 30;
     h->connection_memory = opts->connection_memory ? opts->connection_memory : 128 * 1024;
     h->max_body = opts->max_body ? opts->max_body : 8u * 1024 * 1024;
+    h->max_buffered =
+        opts->version >= 2 && opts->max_buffered ? opts->max_buffered : 256u * 1024 * 1024;
     int rc = VIGIL_OK;
+    if (h->max_buffered < h->max_body)
+        rc = vigil__error_set(VIGIL_EINVAL,
+                              "httpd: max_buffered (%llu bytes) is smaller than max_body (%llu "
+                              "bytes): no body could ever be read",
+                              (unsigned long long)h->max_buffered, (unsigned long long)h->max_body);
     h->listen = vigil__strdup(opts->listen ? opts->listen : "127.0.0.1:7600");
-    if (!h->listen)
+    if (!rc && !h->listen)
         rc = vigil__error_oom();
     if (!rc)
         rc = parse_listen(h, h->listen);
@@ -301,8 +313,33 @@ int vigil_httpd_new(vigil_httpd **out, vigil_api *api, const vigil_httpd_options
 
 /* ---- request contexts ------------------------------------------------------ */
 
+/* Takes n bytes of the global body budget: 0, or -1 when they do not fit. */
+static int reserve(req_ctx *c, uint64_t n)
+{
+    vigil_httpd *h = c->h;
+    uint64_t cur = __atomic_load_n(&h->buffered, __ATOMIC_RELAXED);
+    do {
+        if (n > h->max_buffered - cur)
+            return -1;
+    } while (!__atomic_compare_exchange_n(&h->buffered, &cur, cur + n, 1, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_RELAXED));
+    c->reserved += n;
+    uint64_t now = cur + n, peak = __atomic_load_n(&h->buffered_peak, __ATOMIC_RELAXED);
+    while (now > peak && !__atomic_compare_exchange_n(&h->buffered_peak, &peak, now, 1,
+                                                      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+        ;
+    return 0;
+}
+
+uint64_t vigil_httpd_buffered_peak(const vigil_httpd *h)
+{
+    return h ? __atomic_load_n(&h->buffered_peak, __ATOMIC_SEQ_CST) : 0;
+}
+
 static void ctx_free(req_ctx *c)
 {
+    if (c->reserved)
+        __atomic_sub_fetch(&c->h->buffered, c->reserved, __ATOMIC_SEQ_CST);
     vigil_api_response_free(c->resp);
     vigil_buf_dispose(&c->body);
     vigil__free(c->headers);
@@ -374,6 +411,36 @@ static enum MHD_Result queue_plain(req_ctx *c, int status, const char *code, con
     c->status = status;
     c->bytes_out = len;
     return ret; /* counted until on_completed(): the answer is sent then */
+}
+
+/* 503 overloaded: the bodies held across connections are at max_buffered. */
+static enum MHD_Result queue_busy(req_ctx *c)
+{
+    vigil_httpd *h = c->h;
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "the server holds its limit of %llu bytes of request bodies; retry later",
+             (unsigned long long)h->max_buffered);
+    vigil_api_response *r = NULL;
+    if (vigil_api_response_new(&r))
+        return MHD_NO;
+    vigil__api_resp_error(r, 503, "overloaded", msg, NULL);
+    size_t len;
+    const char *body = vigil_api_response_body(r, &len);
+    struct MHD_Response *mr =
+        MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+    vigil_api_response_free(r);
+    if (!mr)
+        return MHD_NO;
+    MHD_add_response_header(mr, "Content-Type", "application/json");
+    MHD_add_response_header(mr, "Retry-After", "1");
+    MHD_add_response_header(mr, "X-Request-Id", c->request_id);
+    MHD_add_response_header(mr, "Connection", "close");
+    enum MHD_Result ret = MHD_queue_response(c->conn, 503, mr);
+    MHD_destroy_response(mr);
+    c->status = 503;
+    c->bytes_out = len;
+    return ret;
 }
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -625,6 +692,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (h->ca_pem && !client_cert_ok(c))
             return queue_plain(c, 401, "unauthorized",
                                "a client certificate signed by the configured CA is required");
+        /* Authentication (and route, method, query) on the headers alone,
+         * before any body byte is read: a refusal queued now is sent
+         * without "100 Continue" and the body is never read. */
+        if (build_request(c, c->method))
+            return queue_plain(c, 500, "internal", "out of memory");
+        if (vigil_api_response_new(&c->resp))
+            return queue_plain(c, 500, "internal", "out of memory");
+        if (vigil__api_precheck(h->api, &c->req, c->resp))
+            return queue_api_response(c);
+        vigil_api_response_free(c->resp);
+        c->resp = NULL;
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
@@ -637,6 +715,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                          (unsigned long long)h->max_body);
                 return queue_plain(c, 413, "too_large", msg);
             }
+            c->has_length = 1;
+            if (n && reserve(c, (uint64_t)n))
+                return queue_busy(c);
         }
         return MHD_YES;
     }
@@ -645,14 +726,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         if ((uint64_t)c->body.size + *upload_data_size > h->max_body)
             return MHD_NO; /* chunked body past the limit: close the connection */
+        if (!c->has_length && reserve(c, *upload_data_size))
+            return MHD_NO; /* chunked body past the global budget: close the connection */
         if (vigil__buf_put(&c->body, upload_data, *upload_data_size))
             return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
     }
     if (!c->submitted) {
-        if (build_request(c, c->method))
-            return queue_plain(c, 500, "internal", "out of memory");
+        c->req.body = c->body.ptr;
+        c->req.body_len = c->body.size;
         if (vigil_api_response_new(&c->resp))
             return queue_plain(c, 500, "internal", "out of memory");
         c->submitted = 1;

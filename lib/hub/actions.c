@@ -50,6 +50,16 @@ static double g_stale(void *p)
     return (double)engine_stats(p).stale;
 }
 
+static double g_series_refused(void *p)
+{
+    return (double)engine_stats(p).series_refused;
+}
+
+static double g_series_evicted(void *p)
+{
+    return (double)engine_stats(p).series_evicted;
+}
+
 int vigil__hub_init_action_metrics(vigil_hub *hub)
 {
     static const char *const status[] = {"status", NULL};
@@ -85,6 +95,17 @@ int vigil__hub_init_action_metrics(vigil_hub *hub)
         rc = vigil__prom_gauge_func(p, "vigil_policy_stale_samples",
                                     "Samples older than act_within, not evaluated, since start.",
                                     g_stale, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_policy_series_refused",
+                                    "New series refused by a cap (series_per_agent, 100,000 per "
+                                    "policy) since start; each cap reached is also a `capped` "
+                                    "decision.",
+                                    g_series_refused, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_policy_series_evicted",
+                                    "Series that left a policy after series_idle without a sample, "
+                                    "since start.",
+                                    g_series_evicted, hub);
     return rc;
 }
 
@@ -224,8 +245,9 @@ int vigil_hub_action_result(vigil_hub *hub, const vigil_action_result *result, i
     }
     const char *sv[] = {status};
     vigil__prom_add(hub->m_actions, sv, 1);
-    vigil__log(&hub->logger, final ? VIGIL_LOG_INFO : VIGIL_LOG_DEBUG, COMPONENT, "action result",
-               "id=%s action=%s status=%s", result->id, cur->action, status);
+    vigil__hub_log_fields(
+        hub, final ? VIGIL_LOG_INFO : VIGIL_LOG_DEBUG, "action result",
+        (const char *const[]){"id", result->id, "action", cur->action, "status", status, NULL});
     publish_action(hub, cur, result);
     vigil_store_action_free(cur);
     /* outside act_mu: the engine may request the next action (escalation)
@@ -327,8 +349,9 @@ int vigil__hub_dispatch(vigil_hub *hub, const vigil_action_request *req, const c
         vigil_action_result_clear(&r);
         return vigil__error_set(rc, "%s", msg);
     }
-    vigil__log(&hub->logger, VIGIL_LOG_INFO, COMPONENT, "action requested",
-               "id=%s action=%s policy=%s", req->id, req->action, req->policy ? req->policy : "");
+    vigil__hub_log_fields(hub, VIGIL_LOG_INFO, "action requested",
+                          (const char *const[]){"id", req->id, "action", req->action, "policy",
+                                                req->policy, "target", req->target, NULL});
     vigil__hub_submit(hub, req);
     return VIGIL_OK;
 }
@@ -683,6 +706,11 @@ static int start_http(vigil_hub *hub, const vigil_hub_options *o)
         secret = v;
         secret_len = strlen(v);
     }
+    if (secret_len < VIGIL_SIGNATURE_SECRET_MIN)
+        return vigil__error_set(VIGIL_EVALUE,
+                                "remediator: the signing secret is %zu bytes; at least %d are "
+                                "required",
+                                secret_len, VIGIL_SIGNATURE_SECRET_MIN);
     vigil__dispatch_options d;
     memset(&d, 0, sizeof(d));
     d.url = o->remediator_url;
@@ -695,6 +723,11 @@ static int start_http(vigil_hub *hub, const vigil_hub_options *o)
     d.workers = o->remediator_workers;
     d.queue_max = o->remediator_queue_max;
     d.logger = o->logger;
+    if (o->version >= 2) {
+        d.ca_file = o->remediator_ca_file;
+        d.cert_file = o->remediator_cert;
+        d.key_file = o->remediator_key;
+    }
     return vigil__dispatch_new(&hub->http, &d);
 }
 
@@ -721,6 +754,10 @@ int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *o)
     eo.act_within_ms = o->act_within_ms;
     eo.logger = o->logger;
     eo.policy_types = o->policy_types;
+    if (o->version >= 2) {
+        eo.series_idle_ms = o->series_idle_ms;
+        eo.series_per_agent = o->series_per_agent;
+    }
     if (!rc)
         rc = vigil_engine_new(&hub->engine, &eo);
     if (!rc)
@@ -734,6 +771,8 @@ int vigil__hub_init_engine(vigil_hub *hub, const vigil_hub_options *o)
         rc = vigil__hub_gitops_init(hub, o);
     if (!rc && o->remediator_url && *o->remediator_url)
         rc = start_http(hub, o);
+    if (!rc)
+        rc = vigil__hub_result_secret_init(hub, o);
     return rc;
 }
 
@@ -764,6 +803,7 @@ void vigil__hub_free_engine(vigil_hub *hub)
     vigil__dispatch_free(hub->http);
     hub->http = NULL;
     vigil__hub_gitops_free(hub);
+    vigil__hub_result_secret_free(hub);
     vigil_engine_free(hub->engine);
     hub->engine = NULL;
     vigil_batch_free(hub->feed);

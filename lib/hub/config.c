@@ -35,9 +35,9 @@ static int positive_duration(int64_t *out, const vigil_config_node *map, const c
  * dispatcher are refused next to it. */
 static int parse_inprocess(vigil_hub_config *c, const vigil_config_node *n)
 {
-    static const char *const http_keys[] = {"url",     "secret_env", "timeout",
-                                            "retries", "backoff",    "backoff_max",
-                                            "workers", "queue",      NULL};
+    static const char *const http_keys[] = {"url",     "secret_env",  "timeout", "retries",
+                                            "backoff", "backoff_max", "workers", "queue",
+                                            "ca_file", "cert",        "key",     NULL};
     for (size_t i = 0; http_keys[i]; i++) {
         const vigil_config_node *k = vigil_config_node_get(n, http_keys[i]);
         if (k)
@@ -64,11 +64,20 @@ static int parse_inprocess(vigil_hub_config *c, const vigil_config_node *n)
     return rc;
 }
 
+/* A TLS file path; "" is none. */
+static int tls_path(const char **out, const vigil_config_node *map, const char *key)
+{
+    int rc = vigil_config_get_string(out, map, key, NULL);
+    if (!rc && *out && !**out)
+        *out = NULL;
+    return rc;
+}
+
 static int parse_remediator(vigil_hub_config *c, const vigil_config_node *root)
 {
-    static const char *const keys[] = {"url",       "secret_env",  "timeout", "retries",
-                                       "backoff",   "backoff_max", "workers", "queue",
-                                       "inprocess", "config",      NULL};
+    static const char *const keys[] = {
+        "url",   "secret_env", "timeout", "retries", "backoff", "backoff_max", "workers",
+        "queue", "inprocess",  "config",  "ca_file", "cert",    "key",         NULL};
     const vigil_config_node *n;
     int rc = vigil__config_section(&n, root, "remediator", keys);
     if (rc || !n)
@@ -93,8 +102,13 @@ static int parse_remediator(vigil_hub_config *c, const vigil_config_node *root)
         (rc = positive_duration(&h->remediator_backoff_ms, n, "backoff")) ||
         (rc = positive_duration(&h->remediator_backoff_max_ms, n, "backoff_max")) ||
         (rc = vigil__config_get_count(&workers, n, "workers", 0, 0, 64)) ||
-        (rc = vigil__config_get_count(&queue, n, "queue", 0, 0, 1000000)))
+        (rc = vigil__config_get_count(&queue, n, "queue", 0, 0, 1000000)) ||
+        (rc = tls_path(&h->remediator_ca_file, n, "ca_file")) ||
+        (rc = tls_path(&h->remediator_cert, n, "cert")) ||
+        (rc = tls_path(&h->remediator_key, n, "key")))
         return rc;
+    if (!h->remediator_cert != !h->remediator_key)
+        return vigil_error_set_at(VIGIL_EVALUE, n, "set both cert and key, or neither");
     if (vigil_config_node_get(n, "workers") && workers == 0)
         return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(n, "workers"),
                                   "expected an integer from 1 to 64");
@@ -119,6 +133,15 @@ static int parse_remediator(vigil_hub_config *c, const vigil_config_node *root)
                  env ? env : "");
         return vigil_error_set_at(VIGIL_EENV, at ? at : n, msg);
     }
+    if (strlen(v) < VIGIL_SIGNATURE_SECRET_MIN) {
+        const vigil_config_node *at = vigil_config_node_get(n, "secret_env");
+        char msg[240];
+        snprintf(msg, sizeof(msg),
+                 "the secret in \"%.100s\" is %zu bytes; at least %d are required (e.g. head "
+                 "-c 32 /dev/urandom | base64)",
+                 env, strlen(v), VIGIL_SIGNATURE_SECRET_MIN);
+        return vigil_error_set_at(VIGIL_EVALUE, at ? at : n, msg);
+    }
     return VIGIL_OK;
 }
 
@@ -142,6 +165,13 @@ static int parse_policies(vigil_hub_config *c, const vigil_config_node *root)
         if (!rc)
             rc = positive_duration(&h->drift_cooldown_ms, drift, "cooldown");
     }
+    if (!rc)
+        rc = vigil_config_get_duration(&h->series_idle_ms, root, "series_idle", 0);
+    if (!rc && h->series_idle_ms < 0)
+        rc = vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(root, "series_idle"),
+                                "expected a duration, or 0 for the default (1h)");
+    if (!rc)
+        rc = vigil__config_get_count(&h->series_per_agent, root, "series_per_agent", 0, 0, 100000);
     if (!rc)
         rc = vigil_config_get_string(&h->policies_dir, root, "policies_dir", NULL);
     if (rc)
@@ -182,6 +212,8 @@ static int parse(vigil_hub_config *c)
                                       "policy_interval",
                                       "act_within",
                                       "drift",
+                                      "series_idle",
+                                      "series_per_agent",
                                       NULL};
     static const char *const ingest_keys[] = {"queue", "max_metrics", "max_future",
                                               "group_max_samples", NULL};

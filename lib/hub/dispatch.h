@@ -59,7 +59,17 @@ typedef struct vigil__dispatch_options {
     size_t workers;         /* worker threads; 0: 2 */
     size_t queue_max;       /* requests queued (not yet delivered) at most; 0: 1024 */
     vigil_logger logger;
+    const char *ca_file;   /* TLS: PEM CA bundle to trust instead of the system's, or NULL */
+    const char *cert_file; /* TLS client certificate (PEM), with key_file, or NULL */
+    const char *key_file;
 } vigil__dispatch_options;
+
+/* Checks an X-Vigil-Signature header value (NULL: missing) over `body`
+ * with the dispatcher's secret, against the current time: the signature of
+ * a remediator's answer or late result. VIGIL_OK; VIGIL_EAUTH with the
+ * reason ("signature: missing", "signature: mismatch", ...). Thread-safe. */
+int vigil__dispatch_verify(const vigil__dispatch *d, const char *header, const void *body,
+                           size_t len);
 
 /* Creates the dispatcher and starts its workers. Codes: VIGIL_EINVAL (bad URL,
  * no secret), VIGIL_EIO (libcurl), VIGIL_ERROR (thread), VIGIL_ENOMEM. */

@@ -50,6 +50,7 @@ typedef struct worker {
 
 struct vigil__dispatch {
     char *url;
+    char *ca_file, *cert_file, *key_file; /* TLS of the link, or NULL */
     unsigned char *secret;
     size_t secret_len;
     int64_t timeout_ms, connect_ms, backoff_ms, backoff_max_ms;
@@ -114,6 +115,13 @@ static void fail_msg(vigil_action_result *r, const char *reason, const char *msg
 
 typedef enum attempt_outcome { FINAL, RETRY, CANCELLED } attempt_outcome;
 
+int vigil__dispatch_verify(const vigil__dispatch *d, const char *header, const void *body,
+                           size_t len)
+{
+    return vigil_signature_verify(header, d->secret, d->secret_len, body ? body : "",
+                                  body ? len : 0, vigil__now_ms() / 1000, 0);
+}
+
 static attempt_outcome attempt(worker *w, job *j, vigil_action_result *r, int64_t *seq, char *mac)
 {
     vigil__dispatch *d = w->d;
@@ -134,6 +142,9 @@ static attempt_outcome attempt(worker *w, job *j, vigil_action_result *r, int64_
     }
     vigil__http_request req = VIGIL__HTTP_REQUEST_INIT;
     req.url = d->url;
+    req.ca_file = d->ca_file;
+    req.cert_file = d->cert_file;
+    req.key_file = d->key_file;
     req.body = j->body.ptr ? j->body.ptr : "";
     req.body_len = j->body.size;
     req.headers = lines;
@@ -158,6 +169,20 @@ static attempt_outcome attempt(worker *w, job *j, vigil_action_result *r, int64_
         return RETRY;
     }
     const char *body = w->resp.body.ptr ? w->resp.body.ptr : "";
+    if ((status == 200 || status == 202) && !w->resp.clipped) {
+        /* the remediator signs its answers: a result or an audit checkpoint
+         * from anyone else is not taken */
+        char sv[256];
+        const char *sh =
+            vigil__http_response_header(&w->resp, VIGIL_SIGNATURE_HEADER, sv, sizeof(sv));
+        if (vigil__dispatch_verify(d, sh, body, w->resp.body.size) != VIGIL_OK) {
+            char msg[384];
+            snprintf(msg, sizeof(msg), "the remediator's answer is not signed with the secret: %s",
+                     vigil_error_last()->message);
+            fail_msg(r, "bad_signature", msg);
+            return FINAL;
+        }
+    }
     if (status == 200 || status == 202) {
         if (!w->resp.clipped &&
             vigil__hub_result_parse(body, w->resp.body.size, 0, r, seq, mac) == VIGIL_OK &&
@@ -329,6 +354,9 @@ void vigil__dispatch_free(vigil__dispatch *d)
         vigil__free(d->secret);
     }
     vigil__free(d->url);
+    vigil__free(d->ca_file);
+    vigil__free(d->cert_file);
+    vigil__free(d->key_file);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
     vigil__free(d);
@@ -346,6 +374,8 @@ int vigil__dispatch_new(vigil__dispatch **out, const vigil__dispatch_options *o)
         return vigil__error_set(VIGIL_EINVAL, "remediator: durations must not be negative");
     if (o->workers > WORKERS_MAX)
         return vigil__error_set(VIGIL_EINVAL, "remediator.workers: at most %d", WORKERS_MAX);
+    if ((rc = vigil__http_tls_check("remediator", o->ca_file, o->cert_file, o->key_file)))
+        return rc;
     vigil__dispatch *d = vigil__calloc(1, sizeof(*d));
     if (!d)
         return vigil__error_oom();
@@ -374,6 +404,10 @@ int vigil__dispatch_new(vigil__dispatch **out, const vigil__dispatch_options *o)
         d->url = vigil__buf_detach(&url);
     vigil_buf_dispose(&url);
     if (!rc && !d->url)
+        rc = vigil__error_oom();
+    if (!rc && ((o->ca_file && !(d->ca_file = vigil__strdup(o->ca_file))) ||
+                (o->cert_file && !(d->cert_file = vigil__strdup(o->cert_file))) ||
+                (o->key_file && !(d->key_file = vigil__strdup(o->key_file)))))
         rc = vigil__error_oom();
     if (!rc) {
         d->secret = vigil__malloc(o->secret_len);

@@ -1592,10 +1592,11 @@ int vigil__hub_reload_with_git(vigil_hub *hub, const vigil_hub_options *o,
 
 int vigil__hub_gitops_init(vigil_hub *hub, const vigil_hub_options *o)
 {
-    if (o->drift_cooldown_ms < 0)
+    /* drift_cooldown_ms is a field of version 2: a version 1 caller's struct ends before it */
+    int64_t cooldown = o->version >= 2 ? o->drift_cooldown_ms : 0;
+    if (cooldown < 0)
         return vigil__error_set(VIGIL_EINVAL, "hub: drift_cooldown_ms must not be negative");
-    hub->drift_cooldown_ms =
-        o->drift_cooldown_ms ? o->drift_cooldown_ms : VIGIL_HUB_DRIFT_COOLDOWN_DEFAULT_MS;
+    hub->drift_cooldown_ms = cooldown ? cooldown : VIGIL_HUB_DRIFT_COOLDOWN_DEFAULT_MS;
     hub->tracks = vigil__calloc(1, sizeof(vigil__pmap));
     int rc = hub->tracks ? VIGIL_OK : vigil__error_oom();
     if (!rc)

@@ -726,6 +726,10 @@ static void commit_group_answer(vigil_hub *hub, commit_group *g)
     hub->duplicates += dups;
     hub->series += g->new_series;
     hub->commits++;
+    /* what GET /readyz reports: the last commit's failure, until one succeeds */
+    hub->store_failing = g->rc != 0;
+    if (g->rc)
+        snprintf(hub->store_error, sizeof(hub->store_error), "%.500s", g->message);
     pthread_mutex_unlock(&hub->mu);
     if (g->rc) {
         vigil_buf v = VIGIL_BUF_INIT;

@@ -59,6 +59,8 @@ struct vigil_hub {
 
     /* counters (under mu) */
     uint64_t samples, batches, duplicates, commits, rejected;
+    int store_failing;     /* the last ingest commit failed (under mu) */
+    char store_error[520]; /* its message (under mu) */
     size_t series;
 
     /* metrics */
@@ -77,8 +79,10 @@ struct vigil_hub {
     int64_t (*clock)(void *payload); /* NULL: real time */
     void *clock_payload;
     int64_t policy_interval_ms;
-    int64_t act_within_ms;          /* options.act_within_ms, 0 made the default */
-    vigil__dispatch *http;          /* the built-in HTTP dispatcher, or NULL */
+    int64_t act_within_ms;        /* options.act_within_ms, 0 made the default */
+    vigil__dispatch *http;        /* the built-in HTTP dispatcher, or NULL */
+    unsigned char *result_secret; /* checks signed late results (result.c); NULL: none */
+    size_t result_secret_len;
     vigil_action_dispatcher disp;   /* set by vigil_hub_set_dispatcher() (under mu) */
     int has_disp;                   /* under mu */
     pthread_mutex_t act_mu;         /* serialises a result's check-and-update */
@@ -102,6 +106,28 @@ struct vigil_hub {
     vigil_remediator *rem;
 };
 
+/* Checks the X-Vigil-Signature of a remediator's late result (POST
+ * /v1/actions/{id}/result) over its raw body with the secret of the hub's
+ * HTTP remediator (lib/hub/result.c): VIGIL_OK, or VIGIL_EAUTH with the
+ * reason (also when the hub has no HTTP remediator). */
+int vigil__hub_result_verify(vigil_hub *hub, const vigil_api_request *req, const char *body,
+                             size_t len);
+/* Keeps a copy of the remediator secret of `o` (remediator_secret, or the
+ * variable named by remediator_secret_env when it is set), with which late
+ * results are checked; none configured: results are refused. VIGIL_ENOMEM. */
+int vigil__hub_result_secret_init(vigil_hub *hub, const vigil_hub_options *o);
+void vigil__hub_result_secret_free(vigil_hub *hub);
+/* Logs `msg` with the key/value pairs of `kv` (NULL-terminated; a NULL
+ * value is ""), each value escaped as logfmt and clipped to 200 bytes
+ * (lib/hub/logfields.c): for fields that come from requests. */
+void vigil__hub_log_fields(vigil_hub *hub, vigil_log_level level, const char *msg,
+                           const char *const *kv);
+/* Holds *batch to the agents its token is bound to (lib/hub/identity.c):
+ * VIGIL_OK (the batch may be replaced by a copy with the agent and host tags
+ * filled in); VIGIL_EPERM with the reason in `why` (answered 403
+ * agent_mismatch); VIGIL_ELIMIT or VIGIL_ENOMEM. nagents 0: unbound, no check. */
+int vigil__hub_bind_batch(vigil_batch **batch, const char *token, const char *const *agents,
+                          size_t nagents, char *why, size_t why_size);
 /* Counts a refused ingest under `reason` (an error code such as "invalid_json"). */
 void vigil__hub_rejected(vigil_hub *hub, const char *reason);
 /* The error code ("invalid_metric", "overloaded", ...) a status is answered with. */

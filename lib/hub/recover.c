@@ -229,8 +229,9 @@ static void redeliver(vigil_hub *hub, const vigil_store_action *a)
     req.policy = a->policy;
     req.dry_run = a->dry_run;
     decide_redelivered(hub, a);
-    vigil__log(&hub->logger, VIGIL_LOG_INFO, COMPONENT, "action redelivered after restart",
-               "id=%s action=%s policy=%s", a->id, a->action, a->policy ? a->policy : "");
+    vigil__hub_log_fields(
+        hub, VIGIL_LOG_INFO, "action redelivered after restart",
+        (const char *const[]){"id", a->id, "action", a->action, "policy", a->policy, NULL});
     vigil__hub_submit(hub, &req);
     vigil__free(params);
     cJSON_Delete(doc);

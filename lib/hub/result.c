@@ -2,12 +2,55 @@
  * sends, and the result it reads back (from the answer, or from a
  * remediator's POST /v1/actions/{id}/result). */
 #include "hub/dispatch.h"
+#include "hub/hub_int.h"
 #include "internal/json.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define RESULT_MAX_DEPTH 8
+
+int vigil__hub_result_secret_init(vigil_hub *hub, const vigil_hub_options *o)
+{
+    const void *secret = o->remediator_secret;
+    size_t len = o->remediator_secret_len;
+    if ((!secret || !len) && o->remediator_secret_env && *o->remediator_secret_env) {
+        secret = getenv(o->remediator_secret_env);
+        len = secret ? strlen(secret) : 0;
+    }
+    if (!secret || !len)
+        return VIGIL_OK;
+    if (!(hub->result_secret = vigil__malloc(len)))
+        return vigil__error_oom();
+    memcpy(hub->result_secret, secret, len);
+    hub->result_secret_len = len;
+    return VIGIL_OK;
+}
+
+void vigil__hub_result_secret_free(vigil_hub *hub)
+{
+    if (hub->result_secret) {
+        volatile unsigned char *p = hub->result_secret;
+        for (size_t i = 0; i < hub->result_secret_len; i++)
+            p[i] = 0;
+        vigil__free(hub->result_secret);
+    }
+    hub->result_secret = NULL;
+    hub->result_secret_len = 0;
+}
+
+int vigil__hub_result_verify(vigil_hub *hub, const vigil_api_request *req, const char *body,
+                             size_t len)
+{
+    if (!hub->result_secret)
+        return vigil__error_set(VIGIL_EAUTH,
+                                "signature: this hub has no remediator secret to check results "
+                                "against (remediator.secret_env)");
+    return vigil_signature_verify(vigil__api_request_header(req, VIGIL_SIGNATURE_HEADER),
+                                  hub->result_secret, hub->result_secret_len, body ? body : "",
+                                  body ? len : 0, vigil__now_ms() / 1000, 0);
+}
 
 int vigil__hub_mac_valid(const char *mac)
 {

@@ -16,14 +16,24 @@ static void route_readyz(vigil__api_call *call, void *payload)
 {
     vigil_hub *hub = payload;
     vigil_api_response *resp = vigil__api_call_response(call);
+    char failed[600] = "";
     pthread_mutex_lock(&hub->mu);
     int running = hub->started && !hub->stopping;
+    if (hub->store_failing)
+        snprintf(failed, sizeof(failed), "store: %s", hub->store_error);
     pthread_mutex_unlock(&hub->mu);
     if (!running) {
         vigil__api_resp_error(resp, 503, "unavailable", "the hub is not running", NULL);
+    } else if (failed[0]) {
+        vigil__api_resp_error(resp, 503, "unavailable", failed, NULL);
     } else {
-        int64_t now = vigil__now_ms();
-        int rc = vigil_store_state_put(hub->store, "vigil.hub.readyz", &now, sizeof(now));
+        /* read-only: an unauthenticated probe never writes to the store */
+        void *v = NULL;
+        size_t vlen = 0;
+        int rc = vigil_store_state_get(hub->reader, "vigil.hub.readyz", &v, &vlen);
+        vigil_free(v);
+        if (rc == VIGIL_ENOTFOUND)
+            rc = VIGIL_OK;
         if (rc) {
             char msg[600];
             snprintf(msg, sizeof(msg), "store: %s", vigil_error_last()->message);
@@ -84,6 +94,20 @@ static void route_ingest(vigil__api_call *call, void *payload)
             rc = VIGIL_EVALUE;
         if (rc)
             vigil__hub_rejected(hub, vigil__hub_reason(rc));
+    }
+    const char *const *agents = NULL;
+    size_t nagents = vigil__api_call_agents(call, &agents);
+    if (!rc && nagents) {
+        char why[768];
+        rc = vigil__hub_bind_batch(&batch, vigil__api_call_principal(call), agents, nagents, why,
+                                   sizeof(why));
+        if (rc == VIGIL_EPERM) {
+            vigil__hub_rejected(hub, "agent_mismatch");
+            vigil_batch_free(batch);
+            vigil__api_resp_error(resp, 403, "agent_mismatch", why, NULL);
+            vigil__api_finish(call);
+            return;
+        }
     }
     if (!rc)
         rc = vigil__hub_enqueue(hub, batch, 1, ingest_done, call);

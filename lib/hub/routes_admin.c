@@ -103,7 +103,9 @@ static void forward(vigil__api_call *call, vigil_hub *hub, const char *method, c
     vigil__http_response hr = VIGIL__HTTP_RESPONSE_INIT;
     int hrc = VIGIL_OK;
     if (!rc) {
-        const char *lines[] = {"Accept: application/json", "Expect:", sig_hdr.ptr, actor_hdr.ptr};
+        /* X-Vigil-Request: the remediator's cross-site defence of body-less POSTs */
+        const char *lines[] = {"Accept: application/json", "Expect:", "X-Vigil-Request: hub",
+                               sig_hdr.ptr, actor_hdr.ptr};
         vigil__http_request req = VIGIL__HTTP_REQUEST_INIT;
         req.method = method;
         req.url = url.ptr;

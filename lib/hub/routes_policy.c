@@ -596,8 +596,14 @@ static void route_action_result(vigil__api_call *call, void *payload)
     vigil_action_result r = VIGIL__ACTION_RESULT_EMPTY;
     int64_t seq = 0;
     char mac[VIGIL__AUDIT_MAC_HEX];
-    int rc = VIGIL_OK;
-    if (strlen(id) > VIGIL_STORE_ID_MAX)
+    int rc = vigil__hub_result_verify(hub, vigil__api_call_request(call), body, len);
+    if (rc == VIGIL_EAUTH) {
+        vigil__api_resp_error(vigil__api_call_response(call), 401, "unauthorized",
+                              vigil_error_last()->message, NULL);
+        vigil__api_finish(call);
+        return;
+    }
+    if (!rc && strlen(id) > VIGIL_STORE_ID_MAX)
         rc = vigil__error_set(VIGIL_ENOTFOUND, "no action request with such a long id");
     if (!rc) {
         rc = body_code(vigil__hub_result_parse(body, len, 1, &r, &seq, mac));
@@ -839,7 +845,7 @@ int vigil__hub_mount_policy_routes(vigil_hub *hub, vigil_api *api)
         {"DELETE", "/v1/silences/*", W, 0, route_silence_delete},
         {"GET", "/v1/actions", R, 0, route_actions},
         {"POST", "/v1/actions", W, B, route_action_request},
-        {"POST", "/v1/actions/*/result", W, B, route_action_result},
+        {"POST", "/v1/actions/*/result", W, VIGIL__API_RAW, route_action_result},
         {"GET", "/v1/desired", R, 0, route_desired_get},
         {"PUT", "/v1/desired", W, B, route_desired_put},
     };

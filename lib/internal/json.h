@@ -73,6 +73,21 @@ typedef struct vigil__json_doc {
  * links); numbers are read as strtod reads them, independent of the locale. */
 int vigil__json_parse_doc(vigil__json_doc *doc, const char *text, size_t len, size_t max_depth);
 
+/* A budget for the tree of vigil__json_parse_doc_limited(), checked as
+ * each node is built, so a text of many small values is refused after the
+ * budget, not after building them all. Zero fields: no limit. */
+#define VIGIL__JSON_LIMIT_DEPTHS 4
+typedef struct vigil__json_limits {
+    size_t max_nodes; /* values in the whole tree (each costs sizeof(cJSON)) */
+    /* members or elements of one container at depth d (0: the root) */
+    size_t max_children[VIGIL__JSON_LIMIT_DEPTHS];
+} vigil__json_limits;
+
+/* vigil__json_parse_doc() within `lim` (NULL: none): VIGIL_ELIMIT with the
+ * path and position of the first value past the budget. */
+int vigil__json_parse_doc_limited(vigil__json_doc *doc, const char *text, size_t len,
+                                  size_t max_depth, const vigil__json_limits *lim);
+
 /* Releases a document (its root becomes NULL). Safe on a failed parse. */
 void vigil__json_doc_free(vigil__json_doc *doc);
 

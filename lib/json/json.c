@@ -436,7 +436,11 @@ static const char *expected(int state, int in_obj)
 typedef struct builder {
     arena_state a;
     cJSON *root;
-    char *key; /* of the next member of an object */
+    char *key;                     /* of the next member of an object */
+    const vigil__json_limits *lim; /* NULL: no budget */
+    size_t nodes;                  /* built so far */
+    size_t nchild[VIGIL__JSON_LIMIT_DEPTHS];
+    const char *over; /* the budget exceeded, for the message */
     cJSON *stack[DEPTH_CAP];
 } builder;
 
@@ -597,6 +601,20 @@ static double number_value(const num_acc *acc, const unsigned char *start,
  * root), carrying the pending object key. NULL when out of memory. */
 static inline cJSON *add_node(builder *b, size_t depth, int type)
 {
+    if (b->lim) {
+        const vigil__json_limits *l = b->lim;
+        if (l->max_nodes && ++b->nodes > l->max_nodes) {
+            b->over = "more JSON values than the limit allows";
+            return NULL;
+        }
+        if (depth && depth - 1 < VIGIL__JSON_LIMIT_DEPTHS && l->max_children[depth - 1] &&
+            ++b->nchild[depth - 1] > l->max_children[depth - 1]) {
+            b->over = "more members or elements than the limit allows";
+            return NULL;
+        }
+        if (depth < VIGIL__JSON_LIMIT_DEPTHS && (type == cJSON_Object || type == cJSON_Array))
+            b->nchild[depth] = 0;
+    }
     cJSON *n = arena_take(&b->a, sizeof(cJSON));
     if (!n)
         return NULL;
@@ -619,6 +637,13 @@ static inline cJSON *add_node(builder *b, size_t depth, int type)
         head->prev = n;
     }
     return n;
+}
+
+/* Why add_node() failed: the budget (VIGIL_ELIMIT at `at`) or memory. */
+static int node_failed(const builder *b, vigil__json_problem *pb, const unsigned char *base,
+                       const unsigned char *at)
+{
+    return b->over ? problem(pb, VIGIL_ELIMIT, base, at, b->over) : VIGIL_ENOMEM;
 }
 
 /* The strict check; with a builder, also builds the tree (VIGIL_ENOMEM when
@@ -650,7 +675,7 @@ static ALWAYS_INLINE int scan(const char *text, size_t len, size_t max_depth,
             if (bld) {
                 cJSON *n = add_node(bld, depth, in_obj ? cJSON_Object : cJSON_Array);
                 if (!n)
-                    return VIGIL_ENOMEM;
+                    return node_failed(bld, pb, base, p);
                 bld->stack[depth] = n;
             }
             if (in_obj)
@@ -735,7 +760,9 @@ static ALWAYS_INLINE int scan(const char *text, size_t len, size_t max_depth,
             return rc;
         if (bld) {
             cJSON *n = add_node(bld, depth, cJSON_String);
-            if (!n || !(n->valuestring = copy_string(&bld->a, s + 1, p - 1, esc)))
+            if (!n)
+                return node_failed(bld, pb, base, s);
+            if (!(n->valuestring = copy_string(&bld->a, s + 1, p - 1, esc)))
                 return VIGIL_ENOMEM;
         }
         goto after_value;
@@ -755,7 +782,7 @@ static ALWAYS_INLINE int scan(const char *text, size_t len, size_t max_depth,
                                     : cJSON_NULL;
             cJSON *n = add_node(bld, depth, type);
             if (!n)
-                return VIGIL_ENOMEM;
+                return node_failed(bld, pb, base, s);
             if (type == cJSON_Number) {
                 double v = number_value(&acc, s, p);
                 n->valuedouble = v;
@@ -1059,6 +1086,12 @@ int vigil__json_parse(cJSON **out, const char *text, size_t len, size_t max_dept
 
 int vigil__json_parse_doc(vigil__json_doc *doc, const char *text, size_t len, size_t max_depth)
 {
+    return vigil__json_parse_doc_limited(doc, text, len, max_depth, NULL);
+}
+
+int vigil__json_parse_doc_limited(vigil__json_doc *doc, const char *text, size_t len,
+                                  size_t max_depth, const vigil__json_limits *lim)
+{
     vigil__json_problem pb;
     doc->root = NULL;
     doc->blocks = NULL;
@@ -1067,11 +1100,20 @@ int vigil__json_parse_doc(vigil__json_doc *doc, const char *text, size_t len, si
         return vigil__error_set(VIGIL_EINVAL, "JSON text is NULL");
     /* A first block sized for typical documents (a node per value, strings). */
     doc->next_block = len > ARENA_MAX / 4 ? ARENA_MAX : len < ARENA_MIN / 4 ? ARENA_MIN : len * 4;
+    if (lim && lim->max_nodes && lim->max_nodes < (ARENA_MAX - len) / sizeof(cJSON) &&
+        doc->next_block > lim->max_nodes * sizeof(cJSON) + len)
+        doc->next_block = lim->max_nodes * sizeof(cJSON) + len; /* never more than the budget */
+    if (doc->next_block < ARENA_MIN)
+        doc->next_block = ARENA_MIN;
     builder bld; /* its stack is not initialised: scan() writes before it reads */
     bld.a.doc = doc;
     bld.a.ptr = bld.a.end = NULL;
     bld.root = NULL;
     bld.key = NULL;
+    bld.lim = lim;
+    bld.nodes = 0;
+    bld.over = NULL;
+    memset(bld.nchild, 0, sizeof(bld.nchild));
     int rc = scan(text, len, max_depth, &pb, &bld);
     cJSON *root = bld.root;
     if (rc != VIGIL_OK) {

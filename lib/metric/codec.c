@@ -3,6 +3,7 @@
 #include "metric/metric_int.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 
 int vigil_batch_decode_options_init(vigil_batch_decode_options *opts, unsigned int version)
@@ -384,7 +385,25 @@ int vigil_batch_decode_json(vigil_batch *b, const char *json, size_t len,
         return VIGIL_EVERSION;
     if (opts->default_ts_ms < 0 || opts->default_ts_ms > VIGIL__METRIC_TS_MAX)
         return vigil__error_set(VIGIL_EINVAL, "decode options: default_ts_ms out of range");
-    int rc = vigil__json_parse_doc(&doc, json, len, VIGIL__METRIC_JSON_DEPTH);
+    /* The tree's budget, from max_metrics: the root's few fields, the
+     * metrics array, a metric's fields, one tag past VIGIL_METRIC_TAGS_MAX, and in all
+     * VIGIL__METRIC_NODES_PER_METRIC values per metric on average. A body of
+     * many small values ({"metrics":[0,0,...]}) is refused (VIGIL_ELIMIT)
+     * after 2 x max_metrics + 2 of them, before the rest is built (the
+     * decoder refuses more than max_metrics with its own message). */
+    size_t limit = opts->max_metrics ? opts->max_metrics : VIGIL_BATCH_DEFAULT_MAX_METRICS;
+    if (b->max_metrics < limit)
+        limit = b->max_metrics;
+    vigil__json_limits lim;
+    memset(&lim, 0, sizeof(lim));
+    lim.max_children[0] = 8;
+    lim.max_children[1] = limit > SIZE_MAX / 4 ? 0 : 2 * limit + 2;
+    lim.max_children[2] = 8;
+    lim.max_children[3] = VIGIL_METRIC_TAGS_MAX + 1;
+    lim.max_nodes = limit > (SIZE_MAX - 64) / VIGIL__METRIC_NODES_PER_METRIC
+                        ? 0
+                        : 64 + (limit + 1) * VIGIL__METRIC_NODES_PER_METRIC;
+    int rc = vigil__json_parse_doc_limited(&doc, json, len, VIGIL__METRIC_JSON_DEPTH, &lim);
     if (rc == VIGIL_OK) {
         rc = decode_root(b, doc.root, opts);
         vigil__json_doc_free(&doc);

@@ -16,6 +16,10 @@
 /* Nesting limit of an ingest body: {"metrics":[{"tags":{}}]} needs 3; deeper
  * values are refused by type, but no deeper than this is even parsed. */
 #define VIGIL__METRIC_JSON_DEPTH 16
+/* JSON values a decoded batch may hold per metric on average (the metric
+ * object, its name, value, ts and error, a tags object and 18 tags): the
+ * tree of one body is at most 64 + (max_metrics + 1) x 24 values. */
+#define VIGIL__METRIC_NODES_PER_METRIC 24
 
 /* Strings are copied into chunks that never move, so a metric costs no
  * allocation per string. */

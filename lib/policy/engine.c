@@ -12,13 +12,22 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#define RING_MAX        4096
-#define SERIES_PER_RULE 100000
-#define REASON_MAX      512
+#define RING_MAX                               4096
+#define SERIES_PER_RULE                        100000
+#define REASON_MAX                             512
+#define VIGIL__POLICY_SERIES_IDLE_DEFAULT      (3600 * 1000)
+#define VIGIL__POLICY_SERIES_PER_AGENT_DEFAULT 10000
+
+/* Series each agent added to a rule: the map's values own their keys. */
+typedef struct agent_cnt {
+    char *agent;
+    size_t n;
+} agent_cnt;
 
 static const char *const state_names[] = {"ok", "pending", "firing", "resolved"};
 
@@ -220,6 +229,7 @@ static void code_free(char *act, char *tg, char *why, char **pk, char **pv, size
 
 static void series_free(pol_series *s)
 {
+    vigil__free(s->owner);
     vigil__free(s->key);
     for (size_t i = 0; i < s->ntags; i++) {
         vigil__free(s->tag_keys[i]);
@@ -254,6 +264,13 @@ void vigil__policy_rule_state_free(vigil_engine *e, pol_rule *r)
     r->slist = NULL;
     r->nslist = r->capslist = 0;
     vigil__pmap_dispose(&r->series);
+    for (size_t i = 0; i < r->per_agent.cap; i++)
+        if (r->per_agent.e[i].key) {
+            agent_cnt *c = r->per_agent.e[i].val;
+            vigil__free(c->agent);
+            vigil__free(c);
+        }
+    vigil__pmap_dispose(&r->per_agent);
     for (size_t i = 0; i < r->targets.cap; i++) {
         pol_target *t = r->targets.e[i].val;
         if (r->targets.e[i].key) {
@@ -265,15 +282,90 @@ void vigil__policy_rule_state_free(vigil_engine *e, pol_rule *r)
     vigil__pmap_dispose(&r->targets);
 }
 
-pol_series *vigil__policy_series_new(vigil_engine *e, pol_rule *r, const char *key,
-                                     const vigil_tag *tags, size_t ntags)
+/* A cap reached: counted, logged and recorded as a `capped` decision at
+ * most once a minute per rule, never silence. */
+static void capped(vigil_engine *e, pol_rule *r, const char *key, const char *target,
+                   const char *why, int64_t now)
+{
+    e->stats.series_refused++;
+    if (r->capped_noted && now - r->capped_noted < 60000)
+        return;
+    r->capped_noted = now;
+    char reason[REASON_MAX];
+    snprintf(reason, sizeof(reason),
+             "%s; new series are not tracked (%llu refused so far), first refused: %.200s", why,
+             (unsigned long long)e->stats.series_refused, key);
+    vigil_buf k = VIGIL_BUF_INIT;
+    if (vigil__logfmt_value(&k, key) == VIGIL_OK)
+        vigil__log(&e->logger, VIGIL_LOG_WARN, "policy", "series cap reached; new series refused",
+                   "policy=%s series=%s refused=%llu", r->name, k.ptr,
+                   (unsigned long long)e->stats.series_refused);
+    vigil_buf_dispose(&k);
+    /* every decision names its series and target: the refused series, and
+     * the agent that sent it (or "") */
+    pol_series one;
+    memset(&one, 0, sizeof(one));
+    one.key = (char *)(uintptr_t)key;
+    decide(e, r, &one, target, r->action, NULL, "capped", reason, now);
+}
+
+static size_t agent_count(const pol_rule *r, const char *agent)
+{
+    const agent_cnt *c = vigil__pmap_get(&r->per_agent, agent);
+    return c ? c->n : 0;
+}
+
+static int agent_count_add(pol_rule *r, const char *agent)
+{
+    agent_cnt *c = vigil__pmap_get(&r->per_agent, agent);
+    if (!c) {
+        if (!(c = vigil__calloc(1, sizeof(*c))) || !(c->agent = vigil__strdup(agent))) {
+            vigil__free(c);
+            return vigil__error_oom();
+        }
+        if (vigil__pmap_put(&r->per_agent, c->agent, c) < 0) {
+            vigil__free(c->agent);
+            vigil__free(c);
+            return VIGIL_ENOMEM;
+        }
+    }
+    c->n++;
+    return VIGIL_OK;
+}
+
+/* One series fewer for `agent` (NULL: not counted); the entry goes at 0. */
+static void agent_uncount(pol_rule *r, const char *agent)
+{
+    agent_cnt *c = agent ? vigil__pmap_get(&r->per_agent, agent) : NULL;
+    if (!c || --c->n)
+        return;
+    vigil__pmap_del(&r->per_agent, c->agent);
+    vigil__free(c->agent);
+    vigil__free(c);
+}
+
+pol_series *vigil__policy_series_new(vigil_engine *e, pol_rule *r, const char *agent,
+                                     const char *key, const vigil_tag *tags, size_t ntags)
 {
     if (r->nslist >= SERIES_PER_RULE) {
+        char why[160];
+        snprintf(why, sizeof(why), "the policy holds its limit of %d series", SERIES_PER_RULE);
+        capped(e, r, key, agent ? agent : "", why, clock_now(e));
         vigil__error_set(VIGIL_ELIMIT, "policy %s: more than %d series", r->name, SERIES_PER_RULE);
         return NULL;
     }
+    if (agent && e->series_per_agent && agent_count(r, agent) >= e->series_per_agent) {
+        char why[400];
+        snprintf(why, sizeof(why),
+                 "agent %.200s holds its limit of %zu series of this policy (series_per_agent)",
+                 agent, e->series_per_agent);
+        capped(e, r, key, agent, why, clock_now(e));
+        vigil__error_set(VIGIL_ELIMIT, "policy %s: agent %.200s has %zu series", r->name, agent,
+                         e->series_per_agent);
+        return NULL;
+    }
     pol_series *s = vigil__calloc(1, sizeof(*s));
-    if (!s || !(s->key = vigil__strdup(key)))
+    if (!s || !(s->key = vigil__strdup(key)) || (agent && !(s->owner = vigil__strdup(agent))))
         goto oom;
     s->rule = r;
     s->value = NAN;
@@ -293,10 +385,13 @@ pol_series *vigil__policy_series_new(vigil_engine *e, pol_rule *r, const char *k
     if (r->nslist == r->capslist &&
         vigil__array_grow((void **)&r->slist, &r->capslist, r->nslist + 1, sizeof(*r->slist)) < 0)
         goto oom;
-    if (vigil__pmap_put(&r->series, s->key, s) < 0)
+    if (s->owner && agent_count_add(r, s->owner) < 0)
         goto oom;
+    if (vigil__pmap_put(&r->series, s->key, s) < 0) {
+        agent_uncount(r, s->owner);
+        goto oom;
+    }
     r->slist[r->nslist++] = s;
-    (void)e;
     return s;
 oom:
     if (s)
@@ -1010,7 +1105,7 @@ static void eval_rule(vigil_engine *e, pol_rule *r, const vigil_metric *m, const
     e->stats.evaluations++;
     pol_series *s = vigil__pmap_get(&r->series, key);
     if (!s) {
-        s = vigil__policy_series_new(e, r, key, m->tags, m->ntags);
+        s = vigil__policy_series_new(e, r, agent ? agent : "", key, m->tags, m->ntags);
         if (!s) {
             eval_error(e, r, "cannot track series");
             return;
@@ -1245,12 +1340,31 @@ static void absent_check(vigil_engine *e, pol_series *s, int64_t now)
     fire(e, s, now, now, why);
 }
 
+/* Whether s has been quiet long enough to leave its rule: ok, no sample for
+ * series_idle_ms, nothing pending, deferred, flapping or awaited. */
+static int idle(const vigil_engine *e, const pol_series *s, int64_t now)
+{
+    return e->series_idle_ms > 0 && s->rule->kind != POL_ABSENT && s->state == ST_OK &&
+           !s->need_act && !s->defer_until && !s->flapping && s->nacts == 0 && s->last_seen &&
+           now - s->last_seen >= e->series_idle_ms;
+}
+
 int vigil__policy_tick_locked(vigil_engine *e, int64_t now)
 {
     for (size_t i = 0; i < e->nrules; i++) {
         pol_rule *r = e->rules[i];
         for (size_t j = 0; j < r->nslist; j++) {
             pol_series *s = r->slist[j];
+            if (idle(e, s, now)) {
+                /* idle: the series leaves the rule (swap with the last) */
+                vigil__pmap_del(&r->series, s->key);
+                agent_uncount(r, s->owner);
+                r->slist[j] = r->slist[--r->nslist];
+                series_free(s);
+                e->stats.series_evicted++;
+                j--;
+                continue;
+            }
             if (s->flapping)
                 flap_settle(e, s, now);
             if (r->kind == POL_ABSENT) {
@@ -1433,6 +1547,10 @@ int vigil_engine_new(vigil_engine **out, const vigil_engine_options *opts)
     e->o = *opts;
     e->logger = opts->logger;
     e->act_within_ms = opts->act_within_ms ? opts->act_within_ms : VIGIL_POLICY_ACT_WITHIN_DEFAULT;
+    int64_t idle_ms = opts->version >= 2 ? opts->series_idle_ms : 0;
+    size_t per_agent = opts->version >= 2 ? opts->series_per_agent : 0;
+    e->series_idle_ms = idle_ms ? idle_ms : VIGIL__POLICY_SERIES_IDLE_DEFAULT;
+    e->series_per_agent = per_agent ? per_agent : VIGIL__POLICY_SERIES_PER_AGENT_DEFAULT;
     e->out_tail = &e->out_head;
     e->stats.version = VIGIL_ENGINE_STATS_VERSION;
     int rc = VIGIL_OK;
@@ -1544,7 +1662,8 @@ int vigil_engine_stats_get(vigil_engine *e, vigil_engine_stats *out)
     vigil_engine_stats s = e->stats;
     pthread_mutex_unlock(&e->mu);
     s.version = out->version;
-    *out = s;
+    /* a version 1 caller's struct ends before series_evicted */
+    memcpy(out, &s, out->version >= 2 ? sizeof(s) : offsetof(vigil_engine_stats, series_evicted));
     return VIGIL_OK;
 }
 

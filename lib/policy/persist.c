@@ -235,7 +235,7 @@ static int restore_series(vigil_engine *e, pol_rule *r, const char *skey, const 
             }
         }
     pol_series *s = vigil__pmap_get(&r->series, skey);
-    if (!s && !(s = vigil__policy_series_new(e, r, skey, tv, nt)))
+    if (!s && !(s = vigil__policy_series_new(e, r, NULL, skey, tv, nt)))
         return vigil_error_last()->code;
     int st = (int)jint(o, "st");
     s->state = st >= ST_OK && st <= ST_RESOLVED ? st : ST_OK;

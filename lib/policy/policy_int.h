@@ -90,8 +90,10 @@ typedef struct pol_rule {
     char *file;
     unsigned int line;
     size_t order;
-    vigil__pmap series; /* series key -> pol_series */
-    pol_series **slist; /* in creation order */
+    vigil__pmap series;    /* series key -> pol_series */
+    vigil__pmap per_agent; /* agent -> series it added (uintptr_t), for series_per_agent */
+    int64_t capped_noted;  /* clock of the last `capped` decision, 0: none */
+    pol_series **slist;    /* in creation order */
     size_t nslist, capslist;
     vigil__pmap targets; /* target -> pol_target */
 } pol_rule;
@@ -103,6 +105,7 @@ struct pol_series {
     char **tag_vals;
     size_t ntags;
     char *agent;
+    char *owner; /* the agent that added the series (counted in rule->per_agent), or NULL */
     int state;
     int64_t since;
     int64_t pending_since;
@@ -223,6 +226,8 @@ struct vigil_engine {
     vigil_engine_options o;
     vigil_logger logger;
     int64_t act_within_ms;
+    int64_t series_idle_ms; /* < 0: never */
+    size_t series_per_agent;
     pol_rule **rules;
     size_t nrules, caprules;
     vigil__pmap by_name;
@@ -274,8 +279,11 @@ const char *vigil__policy_state_name(const pol_series *s);
 /* strdup of s, NULL for NULL; sets *fail when out of memory */
 char *vigil__policy_dup_or_null(const char *s, int *fail);
 /* Finds or creates the series of r for key; NULL with the error set on failure. */
-pol_series *vigil__policy_series_new(vigil_engine *e, pol_rule *r, const char *key,
-                                     const vigil_tag *tags, size_t ntags);
+/* `agent`: the agent whose sample adds the series (NULL: none, not counted
+ * against series_per_agent). NULL with the error set when a cap refuses it
+ * (counted, logged, a `capped` decision at most once a minute per rule). */
+pol_series *vigil__policy_series_new(vigil_engine *e, pol_rule *r, const char *agent,
+                                     const char *key, const vigil_tag *tags, size_t ntags);
 /* Finds or creates the target of r; NULL when out of memory. */
 pol_target *vigil__policy_target_get(pol_rule *r, const char *target);
 int vigil__policy_act_attach(vigil_engine *e, pol_series *s, pol_action *a);

@@ -149,6 +149,7 @@ int vigil_remediator_tick(vigil_remediator *rem)
     if (!rem)
         return vigil__error_set(VIGIL_EINVAL, "remediator: NULL argument");
     vigil_action_registry_reap(rem->registry);
+    vigil__rem_auth_flush(rem, 0);
     int64_t now = vigil__rem_now(rem);
     rem_approval *expired = NULL;
     pthread_mutex_lock(&rem->mu);

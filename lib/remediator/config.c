@@ -95,13 +95,22 @@ static int parse_guards(vigil_remediator_options *o, const vigil_config_node *ro
     return VIGIL_OK;
 }
 
+/* A TLS file path; "" is none. */
+static int tls_path(const char **out, const vigil_config_node *map, const char *key)
+{
+    int rc = vigil_config_get_string(out, map, key, NULL);
+    if (!rc && *out && !**out)
+        *out = NULL;
+    return rc;
+}
+
 static int parse(vigil_remediator_config *c)
 {
     static const char *const top[] = {"listen",  "http",  "secret_env",    "max_skew", "security",
                                       "hub",     "audit", "audit_key_env", "guards",   "execution",
                                       "actions", "log",   "state_dir",     NULL};
-    static const char *const hub_keys[] = {"url",     "token_env", "attempts",
-                                           "backoff", "timeout",   NULL};
+    static const char *const hub_keys[] = {"url",     "token_env", "attempts", "backoff", "timeout",
+                                           "ca_file", "cert",      "key",      NULL};
     static const char *const exec_keys[] = {"workers", "queue", "tick", "recent", NULL};
 
     vigil_remediator_options_init(&c->rem, VIGIL_REMEDIATOR_OPTIONS_VERSION);
@@ -175,6 +184,17 @@ static int parse(vigil_remediator_config *c)
         return vigil__error_set_at(VIGIL_EENV, vigil_config_file(c->cfg), 0, 0, "secret_env: %s",
                                    msg);
     }
+    if (sv && *sv && strlen(sv) < VIGIL_SIGNATURE_SECRET_MIN) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "secret_env: the secret in %.128s is %zu bytes; at least %d are required (e.g. "
+                 "head -c 32 /dev/urandom | base64)",
+                 c->rem.secret_env, strlen(sv), VIGIL_SIGNATURE_SECRET_MIN);
+        const vigil_config_node *n = vigil_config_node_get(root, "secret_env");
+        if (n)
+            return vigil_error_set_at(VIGIL_EVALUE, n, msg);
+        return vigil__error_set_at(VIGIL_EVALUE, vigil_config_file(c->cfg), 0, 0, "%s", msg);
+    }
 
     rc = vigil__httpd_server_parse(root, &c->httpd, &c->api, &c->sec, &c->daemon.drain_timeout_ms);
     if (rc)
@@ -189,8 +209,13 @@ static int parse(vigil_remediator_config *c)
             (rc = env_name(&c->rem.hub_token_env, n, "token_env", !c->inprocess)) ||
             (rc = vigil__config_get_uint(&c->rem.hub_attempts, n, "attempts", 0, 0, 1000)) ||
             (rc = vigil_config_get_duration(&c->rem.hub_backoff_ms, n, "backoff", 0)) ||
-            (rc = vigil_config_get_duration(&c->rem.hub_timeout_ms, n, "timeout", 0)))
+            (rc = vigil_config_get_duration(&c->rem.hub_timeout_ms, n, "timeout", 0)) ||
+            (rc = tls_path(&c->rem.hub_ca_file, n, "ca_file")) ||
+            (rc = tls_path(&c->rem.hub_cert, n, "cert")) ||
+            (rc = tls_path(&c->rem.hub_key, n, "key")))
             return rc;
+        if (!c->rem.hub_cert != !c->rem.hub_key)
+            return vigil_error_set_at(VIGIL_EVALUE, n, "set both cert and key, or neither");
         if (strncmp(c->rem.hub_url, "http://", 7) != 0 &&
             strncmp(c->rem.hub_url, "https://", 8) != 0)
             return vigil_error_set_at(VIGIL_EUNSUPPORTED, vigil_config_node_get(n, "url"),
@@ -233,6 +258,7 @@ static int parse(vigil_remediator_config *c)
         c->rem.secret_env = NULL;
         c->rem.hub_url = NULL;
         c->rem.hub_token_env = NULL;
+        c->rem.hub_ca_file = c->rem.hub_cert = c->rem.hub_key = NULL;
     }
     return rc;
 }

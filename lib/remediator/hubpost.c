@@ -1,5 +1,7 @@
 /* Late results to the hub: POST <hub>/v1/actions/<id>/result with the
- * result JSON and a bearer token, from one background thread, retried with
+ * result JSON (and the audit checkpoint it carries), signed with the
+ * hub<->remediator secret (X-Vigil-Signature over "<t>.<body>", as the hub
+ * signs its requests) and a bearer token, from one background thread, retried with
  * exponential backoff on network errors and 5xx (a 4xx is final), through
  * lib/http. */
 #include "core/cond.h"
@@ -26,6 +28,9 @@ typedef struct hp_item {
 struct vigil__hubpost {
     char *url; /* base, without a trailing '/' */
     char *token;
+    char *ca_file, *cert_file, *key_file; /* TLS of the link, or NULL */
+    unsigned char *secret;                /* the HMAC key of X-Vigil-Signature */
+    size_t secret_len;
     unsigned int max_attempts;
     int64_t backoff_ms;
     int64_t timeout_ms;
@@ -63,14 +68,23 @@ void vigil__hubpost_free(vigil__hubpost *hp)
     vigil__http_free(hp->http);
     vigil__http_response_dispose(&hp->resp);
     vigil__free_wiped(hp->token);
+    if (hp->secret) {
+        volatile unsigned char *p = hp->secret;
+        for (size_t i = 0; i < hp->secret_len; i++)
+            p[i] = 0;
+        vigil__free(hp->secret);
+    }
     vigil__free(hp->url);
+    vigil__free(hp->ca_file);
+    vigil__free(hp->cert_file);
+    vigil__free(hp->key_file);
     pthread_cond_destroy(&hp->cv);
     pthread_mutex_destroy(&hp->mu);
     vigil__free(hp);
 }
 
-int vigil__hubpost_new(vigil__hubpost **out, const vigil_remediator_options *o,
-                       const vigil_logger *logger)
+int vigil__hubpost_new(vigil__hubpost **out, const vigil_remediator_options *o, const void *secret,
+                       size_t secret_len, const vigil_logger *logger)
 {
     *out = NULL;
     const char *url = o->hub_url;
@@ -92,6 +106,21 @@ int vigil__hubpost_new(vigil__hubpost **out, const vigil_remediator_options *o,
     while (n && url[n - 1] == '/')
         n--;
     int rc = (hp->url = vigil__strndup(url, n)) ? VIGIL_OK : vigil__error_oom();
+    if (!rc && o->version >= 2) {
+        rc = vigil__http_tls_check("hub", o->hub_ca_file, o->hub_cert, o->hub_key);
+        if (!rc && ((o->hub_ca_file && !(hp->ca_file = vigil__strdup(o->hub_ca_file))) ||
+                    (o->hub_cert && !(hp->cert_file = vigil__strdup(o->hub_cert))) ||
+                    (o->hub_key && !(hp->key_file = vigil__strdup(o->hub_key)))))
+            rc = vigil__error_oom();
+    }
+    if (!rc && (!secret || !secret_len))
+        rc = vigil__error_set(VIGIL_EINVAL, "hub: results are signed: a secret is required");
+    if (!rc && !(hp->secret = vigil__malloc(secret_len)))
+        rc = vigil__error_oom();
+    if (!rc) {
+        memcpy(hp->secret, secret, secret_len);
+        hp->secret_len = secret_len;
+    }
     if (!rc && o->hub_token_env) {
         const char *t = getenv(o->hub_token_env);
         if (!t || !*t)
@@ -132,7 +161,8 @@ static int put_escaped(vigil_buf *b, const char *s)
 /* 0: delivered or final; 1: retry. */
 static int post_one(vigil__hubpost *hp, hp_item *it)
 {
-    vigil_buf url = VIGIL_BUF_INIT, auth = VIGIL_BUF_INIT;
+    vigil_buf url = VIGIL_BUF_INIT, auth = VIGIL_BUF_INIT, sig = VIGIL_BUF_INIT,
+              shdr = VIGIL_BUF_INIT;
     int rc = vigil__buf_printf(&url, "%s/v1/actions/", hp->url);
     if (!rc)
         rc = put_escaped(&url, it->id);
@@ -140,18 +170,29 @@ static int post_one(vigil__hubpost *hp, hp_item *it)
         rc = vigil__buf_puts(&url, "/result");
     if (!rc && hp->token)
         rc = vigil__buf_printf(&auth, "Authorization: Bearer %s", hp->token);
+    /* signed at each attempt: the timestamp must be fresh */
+    if (!rc)
+        rc = vigil_signature_make(&sig, hp->secret, hp->secret_len, vigil__now_ms() / 1000,
+                                  it->body, it->len);
+    if (!rc)
+        rc = vigil__buf_printf(&shdr, "%s: %s", VIGIL_SIGNATURE_HEADER, sig.ptr);
+    vigil_buf_dispose(&sig);
     if (rc) {
         vigil_buf_dispose(&url);
         vigil_buf_dispose(&auth);
+        vigil_buf_dispose(&shdr);
         return 1;
     }
-    const char *hs[3] = {"Content-Type: application/json", "Expect:", auth.ptr};
+    const char *hs[4] = {"Content-Type: application/json", "Expect:", shdr.ptr, auth.ptr};
     vigil__http_request req = VIGIL__HTTP_REQUEST_INIT;
     req.url = url.ptr;
+    req.ca_file = hp->ca_file;
+    req.cert_file = hp->cert_file;
+    req.key_file = hp->key_file;
     req.body = it->body;
     req.body_len = it->len;
     req.headers = hs;
-    req.nheaders = auth.ptr ? 3 : 2;
+    req.nheaders = auth.ptr ? 4 : 3;
     req.timeout_ms = hp->timeout_ms;
     req.max_response = 4096; /* the answer is not read: keep little of it */
     req.overflow = VIGIL__HTTP_OVERFLOW_CLIP;
@@ -163,6 +204,7 @@ static int post_one(vigil__hubpost *hp, hp_item *it)
             *p++ = 0;
     }
     vigil_buf_dispose(&auth);
+    vigil_buf_dispose(&shdr);
     vigil_buf_dispose(&url);
     it->attempts++;
     if (hrc == VIGIL_OK && status >= 200 && status < 300) {

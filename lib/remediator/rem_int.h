@@ -140,12 +140,28 @@ struct vigil_remediator {
     int ticker_started;
     uint64_t mint_seq;
 
+    /* refused signatures waiting for their aggregated audit row (authlog.c) */
+    pthread_mutex_t authmu;
+    uint64_t auth_pending, auth_total;
+    int64_t auth_last_ms; /* monotonic; when the last row was written */
+    char auth_why[257];
+    char auth_remote[65];
+
     vigil__prom *prom;
     vigil__prom_family *m_exec;
     vigil__prom_family *m_refused;
     vigil__prom_family *m_latency;
     vigil__prom_family *m_pending;
 };
+
+/* At most one audit row of refused signatures per this many ms. */
+#define REM_AUTH_AUDIT_MS 1000
+/* Counts a refused signature; writes the aggregated audit row when the
+ * period since the last one has passed (lib/remediator/authlog.c). */
+void vigil__rem_auth_failure(vigil_remediator *rem, const char *why, const char *remote);
+/* Writes the pending aggregated row when the period has passed, or at once
+ * with `force` (at stop). */
+void vigil__rem_auth_flush(vigil_remediator *rem, int force);
 
 /* Limits of the texts written to the ledger and the audit log. */
 #define LEDGER_TEXT_MAX   4096
@@ -213,8 +229,8 @@ int vigil__rem_result_json(vigil_buf *out, const vigil_action_result *r, int64_t
                            const char *mac);
 
 /* ---- hub poster (hubpost.c) ---- */
-int vigil__hubpost_new(vigil__hubpost **out, const vigil_remediator_options *o,
-                       const vigil_logger *logger);
+int vigil__hubpost_new(vigil__hubpost **out, const vigil_remediator_options *o, const void *secret,
+                       size_t secret_len, const vigil_logger *logger);
 int vigil__hubpost_start(vigil__hubpost *hp);
 void vigil__hubpost_stop(vigil__hubpost *hp);
 void vigil__hubpost_free(vigil__hubpost *hp);

@@ -978,8 +978,10 @@ static char *db_path(const char *url)
 static int load_secret(vigil_remediator *rem, const vigil_remediator_options *o)
 {
     if (o->secret) {
-        if (!o->secret_len)
-            return vigil__error_set(VIGIL_EINVAL, "remediator: empty secret");
+        if (o->secret_len < VIGIL_SIGNATURE_SECRET_MIN)
+            return vigil__error_set(VIGIL_EINVAL,
+                                    "remediator: the secret is %zu bytes; at least %d are required",
+                                    o->secret_len, VIGIL_SIGNATURE_SECRET_MIN);
         rem->secret = vigil__malloc(o->secret_len);
         if (!rem->secret)
             return vigil__error_oom();
@@ -995,6 +997,11 @@ static int load_secret(vigil_remediator *rem, const vigil_remediator_options *o)
                                 "secret_env: environment variable %.128s (the request signing "
                                 "secret shared with the hub) is not set",
                                 o->secret_env);
+    if (strlen(v) < VIGIL_SIGNATURE_SECRET_MIN)
+        return vigil__error_set(VIGIL_EVALUE,
+                                "secret_env: the secret in %.128s is %zu bytes; at least %d are "
+                                "required (e.g. head -c 32 /dev/urandom | base64)",
+                                o->secret_env, strlen(v), VIGIL_SIGNATURE_SECRET_MIN);
     rem->secret_len = strlen(v);
     rem->secret = vigil__strdup(v);
     return rem->secret ? VIGIL_OK : vigil__error_oom();
@@ -1141,6 +1148,8 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
     rem->o.hub_url = NULL;
     rem->o.hub_token_env = NULL;
     pthread_mutex_init(&rem->mu, NULL);
+    pthread_mutex_init(&rem->authmu, NULL);
+    rem->auth_last_ms = INT64_MIN / 2;
     pthread_cond_init(&rem->cv, NULL);
     vigil__cond_init_monotonic(&rem->tcv);
     memset(&rem->g, 0, sizeof(rem->g));
@@ -1181,7 +1190,7 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
     if (!rc)
         rc = vigil__rem_guards_init(rem);
     if (!rc && opts->hub_url)
-        rc = vigil__hubpost_new(&rem->hub, opts, &rem->logger);
+        rc = vigil__hubpost_new(&rem->hub, opts, rem->secret, rem->secret_len, &rem->logger);
     if (!rc)
         rc = vigil__rem_recover(rem);
     if (rc) {
@@ -1290,6 +1299,7 @@ void vigil_remediator_stop(vigil_remediator *rem)
         job->flight = NULL;
         vigil__rem_job_free(job);
     }
+    vigil__rem_auth_flush(rem, 1);
     if (rem->hub)
         vigil__hubpost_stop(rem->hub);
     vigil__log(&rem->logger, VIGIL_LOG_INFO, "remediator", "stopped", NULL);
@@ -1330,6 +1340,7 @@ void vigil_remediator_free(vigil_remediator *rem)
     vigil__free(rem->store_url);
     pthread_cond_destroy(&rem->tcv);
     pthread_cond_destroy(&rem->cv);
+    pthread_mutex_destroy(&rem->authmu);
     pthread_mutex_destroy(&rem->mu);
     vigil__free(rem);
 }

@@ -31,9 +31,36 @@ static void from_code(vigil__api_call *call, int rc)
 
 /* ---- POST /v1/execute ----------------------------------------------------------- */
 
+/* Signs the answer to an authenticated execute request (X-Vigil-Signature
+ * over "<t>.<body>" with the hub<->remediator secret, as the hub signs its
+ * requests), so the hub can tell the remediator's results and audit
+ * checkpoints from anyone else's, then completes the call. */
+static void finish_signed(vigil__api_call *call, vigil_remediator *rem)
+{
+    vigil_api_response *resp = vigil__api_call_response(call);
+    size_t len = 0;
+    const char *body = vigil_api_response_body(resp, &len);
+    vigil_buf sig = VIGIL_BUF_INIT;
+    if (vigil_signature_make(&sig, rem->secret, rem->secret_len, vigil__now_ms() / 1000,
+                             body ? body : "", body ? len : 0) == VIGIL_OK)
+        vigil__api_resp_header(resp, VIGIL_SIGNATURE_HEADER, sig.ptr);
+    else
+        vigil__api_resp_error(resp, 500, "internal", "the answer could not be signed", NULL);
+    vigil_buf_dispose(&sig);
+    vigil__api_finish(call);
+}
+
+typedef struct exec_ctx {
+    vigil__api_call *call;
+    vigil_remediator *rem;
+} exec_ctx;
+
 static void exec_done(const vigil_action_result *r, int64_t seq, const char *mac, void *payload)
 {
-    vigil__api_call *call = payload;
+    exec_ctx *ctx = payload;
+    vigil__api_call *call = ctx->call;
+    vigil_remediator *rem = ctx->rem;
+    vigil__free(ctx);
     vigil_api_response *resp = vigil__api_call_response(call);
     vigil_buf b = VIGIL_BUF_INIT;
     int rc;
@@ -61,7 +88,7 @@ static void exec_done(const vigil_action_result *r, int64_t seq, const char *mac
             vigil__api_resp_json_buf(resp, 200, &b);
     }
     vigil_buf_dispose(&b);
-    vigil__api_finish(call);
+    finish_signed(call, rem);
 }
 
 static int get_str(const char **out, const cJSON *obj, const char *key, int required,
@@ -155,27 +182,37 @@ static int parse_request(cJSON *j, vigil_action_request *rq, vigil_action_param 
     return VIGIL_OK;
 }
 
+/* Authentication failures are audited in aggregate: the first failure of a
+ * quiet period is written at once; those that follow within
+ * REM_AUTH_AUDIT_MS are counted and written as one row ("failures":N) by the
+ * next failure after the period, the ticker or the stop, so a flood of bad
+ * signatures costs one audit commit per period, not one each. */
 static void audit_auth(vigil_remediator *rem, const vigil_api_request *req, const char *why)
 {
-    vigil_buf d = VIGIL_BUF_INIT;
-    int rc = vigil__buf_puts(&d, "{\"route\":\"/v1/execute\",\"reason\":");
-    if (!rc)
-        rc = vigil__json_put_string(&d, why, strlen(why) > 256 ? 256 : strlen(why));
-    if (!rc)
-        rc = vigil__buf_puts(&d, ",\"remote\":");
-    if (!rc)
-        rc = req->remote_addr ? vigil__json_put_string(
-                                    &d, req->remote_addr,
-                                    strlen(req->remote_addr) > 64 ? 64 : strlen(req->remote_addr))
-                              : vigil__buf_puts(&d, "null");
-    if (!rc)
-        rc = vigil__buf_putc(&d, '}');
-    if (!rc && vigil_audit_append(rem->audit, "auth", NULL, d.ptr, NULL, NULL))
-        vigil__log(&rem->logger, VIGIL_LOG_ERROR, "remediator", "audit append failed",
-                   "kind=auth error=\"%s\"", vigil_error_last()->message);
-    vigil_buf_dispose(&d);
     const char *labels[] = {"unauthorized"};
     vigil__prom_add(rem->m_refused, labels, 1);
+    vigil__rem_auth_failure(rem, why, req->remote_addr);
+}
+
+/* 0 when the Content-Encoding and Content-Type of a signed body are
+ * acceptable; otherwise the error response is set. */
+static int signed_body_ok(vigil__api_call *call, const vigil_api_request *req)
+{
+    vigil_api_response *resp = vigil__api_call_response(call);
+    const char *ce = vigil__api_request_header(req, "Content-Encoding");
+    if (ce && strcasecmp(ce, "identity") != 0) {
+        vigil__api_resp_error(resp, 415, "unsupported_media_type",
+                              "Content-Encoding is not accepted on a signed request", NULL);
+        return 1;
+    }
+    const char *ct = vigil__api_request_header(req, "Content-Type");
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
+        (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
+        vigil__api_resp_error(resp, 415, "unsupported_media_type",
+                              "Content-Type must be application/json", NULL);
+        return 1;
+    }
+    return 0;
 }
 
 static void route_execute(vigil__api_call *call, void *payload)
@@ -200,6 +237,10 @@ static void route_execute(vigil__api_call *call, void *payload)
         vigil__api_finish(call);
         return;
     }
+    if (signed_body_ok(call, req)) {
+        finish_signed(call, rem);
+        return;
+    }
     size_t len = 0;
     const char *body = vigil__api_call_body(call, &len);
     cJSON *j = NULL;
@@ -210,14 +251,22 @@ static void route_execute(vigil__api_call *call, void *payload)
         else
             bad_request(call, rc == VIGIL_EJSON ? "invalid_json" : "invalid_request",
                         vigil_error_last()->message);
-        vigil__api_finish(call);
+        finish_signed(call, rem);
         return;
     }
     vigil_action_request rq = VIGIL_ACTION_REQUEST_INIT;
     vigil_action_param *params = NULL;
     rc = parse_request(j, &rq, &params);
-    if (!rc)
-        rc = vigil_remediator_submit_audited(rem, &rq, exec_done, call);
+    exec_ctx *ctx = NULL;
+    if (!rc && !(ctx = vigil__malloc(sizeof(*ctx))))
+        rc = vigil__error_oom();
+    if (!rc) {
+        ctx->call = call;
+        ctx->rem = rem;
+        rc = vigil_remediator_submit_audited(rem, &rq, exec_done, ctx);
+        if (rc)
+            vigil__free(ctx); /* exec_done is never called on an error */
+    }
     /* on success `call` may already be answered and freed */
     if (rc) {
         if (rc == VIGIL_ENOMEM || rc == VIGIL_EOVERLOADED || rc == VIGIL_ECLOSED)
@@ -228,7 +277,7 @@ static void route_execute(vigil__api_call *call, void *payload)
     vigil__free(params);
     cJSON_Delete(j);
     if (rc)
-        vigil__api_finish(call);
+        finish_signed(call, rem);
 }
 
 /* ---- GET /v1/actions -------------------------------------------------------------- */
@@ -628,7 +677,7 @@ int vigil_remediator_mount(vigil_remediator *rem, vigil_api *api)
         return vigil__error_set(VIGIL_EINVAL, "remediator mount: POST /v1/execute needs the "
                                               "signing secret (secret_env)");
     static const vigil__api_route_def routes[] = {
-        {"POST", "/v1/execute", 0, VIGIL__API_BODY, route_execute},
+        {"POST", "/v1/execute", 0, VIGIL__API_RAW, route_execute},
         {"GET", "/v1/actions", VIGIL_API_SCOPE_READ, 0, route_actions},
         {"POST", "/v1/actions/*/approve", VIGIL_API_SCOPE_ADMIN, VIGIL__API_SIGNED, route_approve},
         {"POST", "/v1/actions/*/deny", VIGIL_API_SCOPE_ADMIN, VIGIL__API_SIGNED, route_deny},

@@ -7,11 +7,13 @@
 #include "store/store_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- schema ------------------------------------------------------------------ */
 
@@ -422,7 +424,9 @@ static int parse_url(sq_url *u, const char *url, const char *rest)
     return VIGIL_OK;
 }
 
-/* mkdir -p of the directory part of `path`. */
+/* mkdir -p of the directory part of `path`; the directories it creates are
+ * 0700 (the store holds tokens' names, targets, outputs: the operator's
+ * only). */
 static int make_parent_dirs(const char *path)
 {
     char *dir = vigil__strdup(path);
@@ -436,7 +440,7 @@ static int make_parent_dirs(const char *path)
             if (*p == '/' || *p == '\0') {
                 char c = *p;
                 *p = '\0';
-                if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+                if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
                     rc = vigil__error_set(VIGIL_EIO, "sqlite: cannot create directory %s: %s", dir,
                                           strerror(errno));
                     break;
@@ -851,6 +855,13 @@ static int sq_open(void **out, const char *url, const char *rest, const vigil_st
                                       s->path);
             } else if (errno == ENOENT) {
                 rc = o->no_create_dirs ? VIGIL_OK : make_parent_dirs(s->path);
+                /* Created here 0600 whatever the umask: SQLite would create it
+                 * 0644, and its -wal, -shm and journal files take the mode of
+                 * the database file. An empty file is an empty database.
+                 * (A failure is left to SQLite's open, which reports it.) */
+                int fd = rc ? -1 : open(s->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (fd >= 0)
+                    close(fd);
             } else {
                 rc = vigil__error_set(VIGIL_EIO, "sqlite: cannot access %s: %s", s->path,
                                       strerror(errno));

@@ -187,7 +187,7 @@ START_TEST(five_kills_healed_in_milliseconds)
     /* scripts/run.sh: the secrets in the environment, var/ made */
     setenv("VIGIL_INGEST_TOKEN", "demo-test-ingest-token-0000000", 1);
     setenv("VIGIL_READ_TOKEN", READ_TOKEN, 1);
-    setenv("VIGIL_REMEDIATOR_SECRET", "demo-test-signing-secret-000000", 1);
+    setenv("VIGIL_REMEDIATOR_SECRET", "demo-test-signing-secret-000000000", 1);
     setenv("VIGIL_REMEDIATOR_HUB_TOKEN", "demo-test-hub-token-0000000000", 1);
     setenv("VIGIL_ADMIN_TOKEN", ADMIN_TOKEN, 1);
     snprintf(path, sizeof(path), "%s/var", dir);

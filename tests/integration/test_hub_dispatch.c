@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "hub_testutil.h"
+#include "tls_fixtures.h"
 #include "testutil.h"
 #include "vigil/sys/store.h"
 
@@ -80,15 +81,30 @@ static int read_request(int fd, char *buf, size_t size, size_t *hlen, size_t *bl
     }
 }
 
-static void reply(int fd, int status, const char *body)
+/* Answers with `body` signed with `secret` (NULL: unsigned), as a
+ * remediator signs its answers. */
+static void reply_as(int fd, int status, const char *body, const char *secret)
 {
-    char head[256];
-    int n =
-        snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                 status, strlen(body));
+    char head[512], sh[256] = "";
+    if (secret) {
+        vigil_buf sig = VIGIL_BUF_INIT;
+        ck_assert_int_eq(vigil_signature_make(&sig, secret, strlen(secret), (int64_t)time(NULL),
+                                              body, strlen(body)),
+                         VIGIL_OK);
+        snprintf(sh, sizeof(sh), "%s: %s\r\n", VIGIL_SIGNATURE_HEADER, sig.ptr);
+        vigil_buf_dispose(&sig);
+    }
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%sContent-Length: "
+                     "%zu\r\n\r\n",
+                     status, sh, strlen(body));
     send(fd, head, (size_t)n, MSG_NOSIGNAL);
     send(fd, body, strlen(body), MSG_NOSIGNAL);
+}
+
+static void reply(int fd, int status, const char *body)
+{
+    reply_as(fd, status, body, SECRET);
 }
 
 static void serve_conn(standin *s, int fd)
@@ -136,6 +152,12 @@ static void serve_conn(standin *s, int fd)
         size_t seq = s->requests;
         pthread_mutex_unlock(&s->mu);
         char out[512];
+        const char *answer_secret = SECRET;
+        if (status == 2 || status == 3) {
+            /* a succeeded result unsigned (2) or signed with another secret (3) */
+            answer_secret = status == 2 ? NULL : "another-secret-0123456789abcdef0";
+            status = 200;
+        }
         if (status == 1) {
             /* hang until the test releases it (or stops) */
             for (;;) {
@@ -157,7 +179,7 @@ static void serve_conn(standin *s, int fd)
                      "{\"id\":\"%s\",\"status\":\"succeeded\",\"reason\":null,\"output\":\"done\","
                      "\"duration_ms\":12,\"audit\":{\"seq\":%zu,\"mac\":\"%s\"}}",
                      id, 40 + seq, MAC_A);
-            reply(fd, 200, out);
+            reply_as(fd, 200, out, answer_secret);
         } else if (status == 202) {
             snprintf(out, sizeof(out), "{\"id\":\"%s\",\"status\":\"pending_approval\"}", id);
             reply(fd, 202, out);
@@ -379,7 +401,7 @@ START_TEST(dispatch_wrong_secret_refused)
     standin s;
     int script[] = {200};
     standin_start(&s, script, 1);
-    vigil_hub *hub = hub_to(s.url, "not-the-shared-secret-000000000", 5);
+    vigil_hub *hub = hub_to(s.url, "not-the-shared-secret-00000000000000", 5);
     vigil_api *api = mount(hub);
     char id[128];
     manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
@@ -423,6 +445,236 @@ START_TEST(dispatch_unreachable_is_network_failure)
 }
 END_TEST
 
+/* An answer not signed with the secret is not taken as a result: the action
+ * is recorded failed (bad_signature), never with the answer's status or
+ * audit checkpoint. */
+START_TEST(dispatch_answer_must_be_signed)
+{
+    for (int k = 2; k <= 3; k++) {
+        standin s;
+        int script[] = {k};
+        standin_start(&s, script, 1);
+        vigil_hub *hub = hub_to(s.url, SECRET, 3);
+        vigil_api *api = mount(hub);
+        char id[128];
+        manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
+        vigil_store_action *a = wait_action(hub, id, NULL);
+        ck_assert_str_eq(a->status, "failed");
+        ck_assert_str_eq(a->result_reason, "bad_signature");
+        ck_assert_ptr_nonnull(
+            strstr(a->output, k == 2 ? "signature: missing" : "signature: mismatch"));
+        ck_assert_int_eq(a->audit_seq, 0);
+        vigil_store_action_free(a);
+        ck_assert_uint_eq(standin_requests(&s), 1); /* not delivered again: it may have run */
+        vigil_api_free(api);
+        vigil_hub_free(hub);
+        standin_stop(&s);
+    }
+}
+END_TEST
+
+/* ---- TLS on the hub <-> remediator links ---------------------------------------------- */
+
+typedef struct tls_files {
+    char ca[600], server[600], server_key[600], client[600], client_key[600], rogue[600],
+        rogue_key[600];
+} tls_files;
+
+static void tls_write(tls_files *t)
+{
+    const char *dir = vt_tmpdir();
+    snprintf(t->ca, sizeof(t->ca), "%s",
+             vt_write_file(dir, "ca.pem", TLS_CA_PEM, strlen(TLS_CA_PEM)));
+    snprintf(t->server, sizeof(t->server), "%s",
+             vt_write_file(dir, "server.pem", TLS_SERVER_PEM, strlen(TLS_SERVER_PEM)));
+    snprintf(t->server_key, sizeof(t->server_key), "%s",
+             vt_write_file(dir, "server.key", TLS_SERVER_KEY, strlen(TLS_SERVER_KEY)));
+    snprintf(t->client, sizeof(t->client), "%s",
+             vt_write_file(dir, "client.pem", TLS_CLIENT_PEM, strlen(TLS_CLIENT_PEM)));
+    snprintf(t->client_key, sizeof(t->client_key), "%s",
+             vt_write_file(dir, "client.key", TLS_CLIENT_KEY, strlen(TLS_CLIENT_KEY)));
+    snprintf(t->rogue, sizeof(t->rogue), "%s",
+             vt_write_file(dir, "rogue.pem", TLS_ROGUE_PEM, strlen(TLS_ROGUE_PEM)));
+    snprintf(t->rogue_key, sizeof(t->rogue_key), "%s",
+             vt_write_file(dir, "rogue.key", TLS_ROGUE_KEY, strlen(TLS_ROGUE_KEY)));
+}
+
+/* A remediator behind the built-in server with TLS and required client
+ * certificates, whose late results go to `hub_url` over TLS with `t`'s
+ * client certificate. */
+typedef struct tls_rem {
+    vigil_remediator *rem;
+    vigil_api *api;
+    vigil_httpd *httpd;
+    vigil_config *cfg;
+    char url[128];
+} tls_rem;
+
+static void tls_rem_start(tls_rem *r, const tls_files *t, const char *hub_url)
+{
+    memset(r, 0, sizeof(*r));
+    static const char yaml[] = "actions:\n"
+                               "  - {name: restart_demo, type: log}\n"
+                               "  - {name: ask, type: log, approval: {required: true}}\n";
+    ck_assert_int_eq(vigil_config_load_string(&r->cfg, yaml, strlen(yaml), "r.yaml", NULL),
+                     VIGIL_OK);
+    static char db[700];
+    snprintf(db, sizeof(db), "sqlite://%s/rem-tls.db", vt_tmpdir());
+    setenv("VT_TLS_SECRET", SECRET, 1);
+    setenv("VT_TLS_HUBTOK", WTOKEN, 1);
+    vigil_remediator_options o = VIGIL_REMEDIATOR_OPTIONS_INIT;
+    o.store_url = db;
+    o.audit_key = "tls-test-audit-key-0123456789abcdef";
+    o.audit_key_len = strlen(o.audit_key);
+    o.secret_env = "VT_TLS_SECRET";
+    o.cooldown_ms = VIGIL_REMEDIATOR_DISABLED;
+    o.max_attempts = (unsigned int)VIGIL_REMEDIATOR_DISABLED;
+    o.rate_per_s = VIGIL_REMEDIATOR_DISABLED;
+    o.base_dir = vt_tmpdir();
+    o.actions = vigil_config_node_get(vigil_config_root(r->cfg, 0), "actions");
+    o.logger.min_level = VIGIL_LOG_OFF;
+    o.hub_url = hub_url;
+    o.hub_token_env = "VT_TLS_HUBTOK";
+    o.hub_backoff_ms = 20;
+    o.hub_ca_file = t->ca;
+    o.hub_cert = t->client;
+    o.hub_key = t->client_key;
+    ck_assert_msg(vigil_remediator_new(&r->rem, &o) == VIGIL_OK, "%s", vigil_error_last()->message);
+    ck_assert_int_eq(vigil_remediator_start(r->rem), VIGIL_OK);
+    vigil_api_options ao = VIGIL_API_OPTIONS_INIT;
+    ao.logger.min_level = VIGIL_LOG_OFF;
+    ck_assert_int_eq(vigil_api_new(&r->api, &ao), VIGIL_OK);
+    ck_assert_int_eq(vigil_remediator_mount(r->rem, r->api), VIGIL_OK);
+    vigil_httpd_options ho = VIGIL_HTTPD_OPTIONS_INIT;
+    ho.listen = "127.0.0.1:0";
+    ho.threads = 2;
+    ho.tls_cert = t->server;
+    ho.tls_key = t->server_key;
+    ho.tls_client_ca = t->ca;
+    ho.logger.min_level = VIGIL_LOG_OFF;
+    ck_assert_int_eq(vigil_httpd_new(&r->httpd, r->api, &ho), VIGIL_OK);
+    ck_assert_int_eq(vigil_httpd_start(r->httpd), VIGIL_OK);
+    snprintf(r->url, sizeof(r->url), "https://127.0.0.1:%d", vigil_httpd_port(r->httpd));
+}
+
+static void tls_rem_stop(tls_rem *r)
+{
+    vigil_httpd_quiesce(r->httpd);
+    vigil_remediator_stop(r->rem);
+    vigil_httpd_free(r->httpd);
+    vigil_api_free(r->api);
+    vigil_remediator_free(r->rem);
+    vigil_config_free(r->cfg);
+}
+
+/* A hub dispatching to `url` over TLS: trusting `ca` (NULL: the system's),
+ * with a client certificate (NULL: none). */
+static vigil_hub *tls_hub(const char *url, const char *ca, const char *cert, const char *key)
+{
+    vigil_hub_options o;
+    hub_defaults(&o);
+    setenv("VT_HP_SECRET", SECRET, 1);
+    o.remediator_url = url;
+    o.remediator_secret_env = "VT_HP_SECRET";
+    o.remediator_attempts = 2;
+    o.remediator_ca_file = ca;
+    o.remediator_cert = cert;
+    o.remediator_key = key;
+    return hub_with(&o);
+}
+
+/* hub -> remediator over TLS with client certificates, and the
+ * remediator's late result back to a hub over TLS with its own. */
+START_TEST(tls_links_with_client_certificates)
+{
+    tls_files t;
+    tls_write(&t);
+    /* the hub serves its API over TLS too, requiring client certificates */
+    vigil_hub *hub = NULL;
+    tls_rem r;
+    vigil_api *hub_api = NULL;
+    vigil_httpd *hub_httpd = NULL;
+    /* the hub's server must exist before the remediator names it */
+    vigil_api_options ao = VIGIL_API_OPTIONS_INIT;
+    vigil_api_token toks[] = {{"ops", "VT_HP_WRITE", NULL, VIGIL_API_SCOPE_WRITE}};
+    setenv("VT_HP_WRITE", WTOKEN, 1);
+    ao.tokens = toks;
+    ao.ntokens = 1;
+    ao.logger.min_level = VIGIL_LOG_OFF;
+    ck_assert_int_eq(vigil_api_new(&hub_api, &ao), VIGIL_OK);
+    vigil_httpd_options hs = VIGIL_HTTPD_OPTIONS_INIT;
+    hs.listen = "127.0.0.1:0";
+    hs.threads = 2;
+    hs.tls_cert = t.server;
+    hs.tls_key = t.server_key;
+    hs.tls_client_ca = t.ca;
+    hs.logger.min_level = VIGIL_LOG_OFF;
+    ck_assert_int_eq(vigil_httpd_new(&hub_httpd, hub_api, &hs), VIGIL_OK);
+    ck_assert_int_eq(vigil_httpd_start(hub_httpd), VIGIL_OK);
+    char hub_url[128];
+    snprintf(hub_url, sizeof(hub_url), "https://127.0.0.1:%d", vigil_httpd_port(hub_httpd));
+    tls_rem_start(&r, &t, hub_url);
+
+    hub = tls_hub(r.url, t.ca, t.client, t.client_key);
+    ck_assert_int_eq(vigil_hub_mount(hub, hub_api), VIGIL_OK);
+    vigil_api *api = mount(hub);
+    char id[128];
+    manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
+    vigil_store_action *a = wait_action(hub, id, NULL);
+    ck_assert_msg(strcmp(a->status, "succeeded") == 0, "%s %s %s", a->status,
+                  a->result_reason ? a->result_reason : "", a->output ? a->output : "");
+    ck_assert_int_gt(a->audit_seq, 0);
+    vigil_store_action_free(a);
+    /* an approval: the late result comes back over TLS, signed */
+    manual(api, "{\"action\":\"ask\",\"target\":\"demo\"}", id, sizeof(id));
+    a = wait_action(hub, id, NULL);
+    ck_assert_str_eq(a->status, "pending_approval");
+    vigil_store_action_free(a);
+    ck_assert_int_eq(vigil_remediator_approve(r.rem, id, "test"), VIGIL_OK);
+    a = wait_action(hub, id, "pending_approval");
+    ck_assert_msg(strcmp(a->status, "succeeded") == 0, "%s", a->status);
+    vigil_store_action_free(a);
+    vigil_api_free(api);
+    vigil_httpd_quiesce(hub_httpd);
+    vigil_hub_stop(hub);
+    vigil_httpd_free(hub_httpd);
+    vigil_api_free(hub_api);
+    vigil_hub_free(hub);
+
+    /* without a client certificate, or with one the remediator's CA did not
+     * sign: refused; without the CA: the remediator is not trusted */
+    const char *certs[3][3] = {
+        {t.ca, NULL, NULL}, {t.ca, t.rogue, t.rogue_key}, {NULL, NULL, NULL}};
+    for (int i = 0; i < 3; i++) {
+        hub = tls_hub(r.url, certs[i][0], certs[i][1], certs[i][2]);
+        api = mount(hub);
+        manual(api, "{\"action\":\"restart_demo\",\"target\":\"demo\"}", id, sizeof(id));
+        a = wait_action(hub, id, NULL);
+        ck_assert_str_eq(a->status, "failed");
+        ck_assert_msg(strcmp(a->result_reason, i < 2 ? "http_401" : "network") == 0, "%d: %s %s", i,
+                      a->result_reason, a->output ? a->output : "");
+        vigil_store_action_free(a);
+        vigil_api_free(api);
+        vigil_hub_free(hub);
+    }
+    tls_rem_stop(&r);
+
+    /* bad TLS options are refused when the hub is created */
+    vigil_hub_options bad;
+    hub_defaults(&bad);
+    bad.remediator_url = "https://127.0.0.1:9";
+    bad.remediator_secret = SECRET;
+    bad.remediator_secret_len = strlen(SECRET);
+    bad.remediator_cert = t.client;
+    ck_assert_int_eq(vigil_hub_new(&hub, &bad), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "remediator: a client certificate and its key go together");
+    bad.remediator_cert = NULL;
+    bad.remediator_ca_file = "/nonexistent/ca.pem";
+    ck_assert_int_eq(vigil_hub_new(&hub, &bad), VIGIL_EIO);
+    vt_assert_error(VIGIL_EIO, "remediator: ca_file /nonexistent/ca.pem: cannot read it");
+}
+END_TEST
+
 START_TEST(pending_approval_then_late_result)
 {
     standin s;
@@ -440,7 +692,10 @@ START_TEST(pending_approval_then_late_result)
              "{\"id\":\"%s\",\"status\":\"succeeded\",\"reason\":null,\"output\":\"approved and "
              "ran\",\"duration_ms\":7,\"audit\":{\"seq\":99,\"mac\":\"%s\"}}",
              id, MAC_B);
-    ck_assert_int_eq(call(api, "POST", path, NULL, AUTH_W, body, out, sizeof(out)), 200);
+    /* with the write token alone the late result is refused: it must be signed */
+    ck_assert_int_eq(call(api, "POST", path, NULL, AUTH_W, body, out, sizeof(out)), 401);
+    ck_assert_ptr_nonnull(strstr(out, "signature: missing"));
+    ck_assert_int_eq(call_signed(api, path, AUTH_W, body, out, sizeof(out)), 200);
     snprintf(body, sizeof(body), "{\"id\":\"%s\",\"status\":\"succeeded\"}", id);
     ck_assert_str_eq(out, body);
     a = wait_action(hub, id, "pending_approval");
@@ -450,8 +705,8 @@ START_TEST(pending_approval_then_late_result)
     ck_assert_str_eq(a->audit_hash, MAC_B);
     vigil_store_action_free(a);
     /* a replay is a conflict and changes nothing */
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"reason\":\"late\"}", 409,
-                 "conflict", "", "already has a final result (succeeded)");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"failed\",\"reason\":\"late\"}", 409, "conflict",
+                  "", "already has a final result (succeeded)");
     ledger_status(hub, id, out, sizeof(out));
     ck_assert_str_eq(out, "succeeded");
     vigil_api_free(api);
@@ -516,6 +771,8 @@ static Suite *hub_dispatch_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, db_url_reset, NULL);
     tcase_add_test(tc, dispatch_success_signed);
+    tcase_add_test(tc, dispatch_answer_must_be_signed);
+    tcase_add_test(tc, tls_links_with_client_certificates);
     tcase_add_test(tc, dispatch_retries_503_then_succeeds);
     tcase_add_test(tc, dispatch_retries_429_and_408);
     tcase_add_test(tc, dispatch_503_exhausts_attempts);

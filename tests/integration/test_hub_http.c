@@ -263,7 +263,7 @@ START_TEST(flags_and_check_config)
     out = slurp(log);
     ck_assert_msg(strstr(out, "environment variable \"VT_D_RSECRET\"") != NULL, "%s", out);
     free(out);
-    setenv("VT_D_RSECRET", "daemon-signing-secret-0000000", 1);
+    setenv("VT_D_RSECRET", "daemon-signing-secret-00000000000", 1);
     truncate(log, 0);
     ck_assert_int_eq(wait_exit(spawn_daemon(a7, log, NULL)), 0);
 

@@ -112,7 +112,7 @@ START_TEST(inprocess_config_loads)
     ck_assert_ptr_null(alone);
 
     /* inprocess: false, or no remediator block: nothing in process */
-    setenv("VT_IP_SECRET", "inprocess-test-secret-000000", 1);
+    setenv("VT_IP_SECRET", "inprocess-test-secret-00000000000", 1);
     ck_assert_int_eq(load_cfg("remediator: {inprocess: false, url: 'http://127.0.0.1:7601',"
                               " secret_env: VT_IP_SECRET}\n",
                               &c),
@@ -134,7 +134,7 @@ START_TEST(inprocess_config_errors)
     snprintf(audit, sizeof(audit), "%s/rem.db", dir);
     snprintf(marker, sizeof(marker), "%s/marker", dir);
     const char *rpath = remediator_yaml(dir, "r.yaml", audit, marker);
-    setenv("VT_IP_SECRET", "inprocess-test-secret-000000", 1);
+    setenv("VT_IP_SECRET", "inprocess-test-secret-00000000000", 1);
 
     /* the keys of the HTTP dispatcher are refused next to inprocess, located */
     snprintf(text, sizeof(text),

@@ -40,9 +40,10 @@ typedef struct fake_hub {
     char auth[256];
     char body[8192];
     int fail_first; /* answer 503 to the first post */
+    int sig_ok;     /* the last post's X-Vigil-Signature verified with SECRET */
 } fake_hub;
 
-static fake_hub g_hub = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, "", "", "", 1};
+static fake_hub g_hub = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, "", "", "", 1, 0};
 
 static void hub_result_route(vigil__api_call *call, void *payload)
 {
@@ -61,9 +62,15 @@ static void hub_result_route(vigil__api_call *call, void *payload)
     snprintf(h->id, sizeof(h->id), "%s", vigil__api_call_path_arg(call, 0));
     snprintf(h->body, sizeof(h->body), "%.*s", (int)len, body);
     h->auth[0] = '\0';
-    for (size_t i = 0; i < req->nheaders; i++)
+    const char *sig = NULL;
+    for (size_t i = 0; i < req->nheaders; i++) {
         if (strcasecmp(req->headers[i].name, "Authorization") == 0)
             snprintf(h->auth, sizeof(h->auth), "%s", req->headers[i].value);
+        if (strcasecmp(req->headers[i].name, VIGIL_SIGNATURE_HEADER) == 0)
+            sig = req->headers[i].value;
+    }
+    h->sig_ok = vigil_signature_verify(sig, SECRET, strlen(SECRET), req->body, req->body_len,
+                                       (int64_t)time(NULL), 0) == VIGIL_OK;
     h->n++;
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
@@ -179,8 +186,8 @@ static void fx_stop(fixture *f)
 }
 
 /* POST /v1/execute with a signature made with `secret` at `t` (0: now). */
-static void post_exec(const char *base, const char *body, const char *secret, int64_t t,
-                      http_result *r)
+static void post_exec_as(const char *base, const char *body, const char *secret, int64_t t,
+                         const char *ctype, const char *encoding, http_result *r)
 {
     char url[256], hdr[256];
     vigil_buf sig = VIGIL_BUF_INIT;
@@ -197,7 +204,33 @@ static void post_exec(const char *base, const char *body, const char *secret, in
     http_opts o;
     memset(&o, 0, sizeof(o));
     o.extra = extra;
+    o.ctype = ctype;
+    o.encoding = encoding;
     http_do("POST", url, body, strlen(body), &o, r);
+}
+
+static void post_exec(const char *base, const char *body, const char *secret, int64_t t,
+                      http_result *r)
+{
+    post_exec_as(base, body, secret, t, NULL, NULL, r);
+}
+
+/* The sum of the "failures" counts of the auth rows in an audit listing. */
+static int failures_sum(const char *s)
+{
+    int sum = 0;
+    const char *key = "\"failures\":";
+    for (const char *p = s; (p = strstr(p, key)); p++)
+        sum += atoi(p + strlen(key));
+    return sum;
+}
+
+static int count_of(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
 }
 
 static void get(const char *base, const char *path, const char *token, http_result *r)
@@ -210,13 +243,17 @@ static void get(const char *base, const char *path, const char *token, http_resu
     http_do("GET", url, NULL, 0, &o, r);
 }
 
+/* A body-less POST (approve, deny, release), with the custom header that a
+ * cross-site form cannot send. */
 static void post(const char *base, const char *path, const char *token, http_result *r)
 {
     char url[512];
     snprintf(url, sizeof(url), "%s%s", base, path);
+    const char *extra[] = {"X-Vigil-Request: 1", NULL};
     http_opts o;
     memset(&o, 0, sizeof(o));
     o.token = token;
+    o.extra = extra;
     http_do("POST", url, NULL, 0, &o, r);
 }
 
@@ -233,6 +270,19 @@ START_TEST(execute_signed_and_redelivered)
     http_result r1, r2;
     post_exec(f.base, body, SECRET, 0, &r1);
     ck_assert_int_eq(r1.status, 200);
+    /* the answer is signed with the secret over its body */
+    {
+        char sv[256] = "";
+        const char *h = strcasestr(r1.headers, "\r\nX-Vigil-Signature:");
+        ck_assert_ptr_nonnull(h);
+        h += 20;
+        while (*h == ' ')
+            h++;
+        snprintf(sv, sizeof(sv), "%.*s", (int)strcspn(h, "\r\n"), h);
+        ck_assert_int_eq(vigil_signature_verify(sv, SECRET, strlen(SECRET), r1.body, r1.len,
+                                                (int64_t)time(NULL), 0),
+                         VIGIL_OK);
+    }
     cJSON *j = cJSON_Parse(r1.body);
     ck_assert_ptr_nonnull(j);
     ck_assert_str_eq(cJSON_GetObjectItem(j, "id")->valuestring, "h-1");
@@ -292,13 +342,31 @@ START_TEST(bad_signatures_are_401_and_audited)
     ck_assert_int_eq(r.status, 401);
     ck_assert_ptr_nonnull(strstr(r.body, "signature: timestamp is"));
     http_result_free(&r);
-    /* nothing ran, and each refusal is an "auth" row */
-    get(f.base, "/v1/audit?since=0&limit=100", READ_TOKEN, &r);
-    ck_assert_int_eq(r.status, 200);
-    int n = 0;
-    for (const char *p = r.body; (p = strstr(p, "\"kind\":\"auth\"")); p++)
-        n++;
-    ck_assert_int_eq(n, 3);
+    /* a gzip body is refused after the signature check, never inflated */
+    post_exec_as(f.base, body, SECRET, 0, NULL, "gzip", &r);
+    ck_assert_int_eq(r.status, 415);
+    ck_assert_ptr_nonnull(strstr(r.body, "Content-Encoding is not accepted on a signed request"));
+    http_result_free(&r);
+    post_exec_as(f.base, body, "wrong-secret-wrong-secret", 0, NULL, "gzip", &r);
+    ck_assert_int_eq(r.status, 401);
+    http_result_free(&r);
+    /* nothing ran; the refusals are audited in aggregate: the first at once,
+     * those within the next second as one row (by the ticker) */
+    int64_t deadline = (int64_t)time(NULL) + 15;
+    int n = 0, sum = 0;
+    for (;;) {
+        get(f.base, "/v1/audit?since=0&limit=100", READ_TOKEN, &r);
+        ck_assert_int_eq(r.status, 200);
+        n = count_of(r.body, "\"kind\":\"auth\"");
+        sum = failures_sum(r.body);
+        if (sum == 4 || (int64_t)time(NULL) > deadline)
+            break;
+        http_result_free(&r);
+        usleep(20 * 1000); /* polling a condition, with a deadline */
+    }
+    ck_assert_msg(sum == 4 && n >= 1 && n <= 4, "%s", r.body);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"failures\":1}"));
+    ck_assert_ptr_nonnull(strstr(r.body, "signature: mismatch"));
     ck_assert_ptr_null(strstr(r.body, "\"kind\":\"request\""));
     http_result_free(&r);
     get(f.base, "/v1/audit?since=soon", READ_TOKEN, &r);
@@ -307,7 +375,43 @@ START_TEST(bad_signatures_are_401_and_audited)
     http_result_free(&r);
     get(f.base, "/v1/audit/verify", READ_TOKEN, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(r.body, "{\"ok\":true,\"entries\":3}");
+    char want[64];
+    snprintf(want, sizeof(want), "{\"ok\":true,\"entries\":%d}", n);
+    ck_assert_str_eq(r.body, want);
+    http_result_free(&r);
+    fx_stop(&f);
+}
+END_TEST
+
+/* A flood of bad signatures costs one audit row per second, not one each. */
+START_TEST(auth_failures_are_audited_in_aggregate)
+{
+    fixture f;
+    fx_start(&f, k_actions, 0);
+    const char *body = "{\"id\":\"s-2\",\"action\":\"note\",\"target\":\"demo\"}";
+    int64_t t0 = (int64_t)time(NULL);
+    http_result r;
+    for (int i = 0; i < 100; i++) {
+        post_exec(f.base, body, "wrong-secret-wrong-secret", 0, &r);
+        ck_assert_int_eq(r.status, 401);
+        http_result_free(&r);
+    }
+    int64_t elapsed = (int64_t)time(NULL) - t0;
+    int64_t deadline = (int64_t)time(NULL) + 15;
+    int n = 0, sum = 0;
+    for (;;) {
+        get(f.base, "/v1/audit?since=0&limit=1000", READ_TOKEN, &r);
+        ck_assert_int_eq(r.status, 200);
+        n = count_of(r.body, "\"kind\":\"auth\"");
+        sum = failures_sum(r.body);
+        if (sum == 100 || (int64_t)time(NULL) > deadline)
+            break;
+        http_result_free(&r);
+        usleep(20 * 1000); /* polling a condition, with a deadline */
+    }
+    ck_assert_msg(sum == 100, "%s", r.body);
+    /* one row per started second at most, plus the one flushed after */
+    ck_assert_msg(n >= 1 && n <= elapsed + 3, "%d rows in %lld s", n, (long long)elapsed);
     http_result_free(&r);
     fx_stop(&f);
 }
@@ -359,14 +463,13 @@ START_TEST(bad_bodies_are_400_with_a_path)
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.body, "\"status\":\"refused\",\"reason\":\"not_allowed\""));
     http_result_free(&r);
-    /* wrong content type */
-    char url[256];
-    snprintf(url, sizeof(url), "%s/v1/execute", f.base);
-    http_opts o;
-    memset(&o, 0, sizeof(o));
-    o.ctype = "text/plain";
-    http_do("POST", url, "{}", 2, &o, &r);
+    /* wrong content type: checked after the signature */
+    post_exec_as(f.base, "{}", SECRET, 0, "text/plain", NULL, &r);
     ck_assert_int_eq(r.status, 415);
+    ck_assert_ptr_nonnull(strstr(r.body, "Content-Type must be application/json"));
+    http_result_free(&r);
+    post_exec_as(f.base, "{}", NULL, 0, "text/plain", NULL, &r);
+    ck_assert_int_eq(r.status, 401);
     http_result_free(&r);
     fx_stop(&f);
 }
@@ -392,6 +495,24 @@ START_TEST(approval_routes_and_late_result_to_hub)
     post(f.base, "/v1/actions/ap-h1/approve", READ_TOKEN, &r);
     ck_assert_int_eq(r.status, 403);
     http_result_free(&r);
+    /* a body-less approve as a cross-site form would send it (no custom
+     * header, no JSON type): refused, even with the admin token */
+    {
+        char url[512];
+        snprintf(url, sizeof(url), "%s/v1/actions/ap-h1/approve", f.base);
+        http_opts o;
+        memset(&o, 0, sizeof(o));
+        o.token = ADMIN_TOKEN;
+        o.ctype = "application/x-www-form-urlencoded";
+        http_do("POST", url, "a=1", 3, &o, &r);
+        ck_assert_int_eq(r.status, 415);
+        ck_assert_ptr_nonnull(strstr(r.body, "a state-changing request needs Content-Type: "
+                                             "application/json or an X-Vigil-Request header"));
+        http_result_free(&r);
+        get(f.base, "/v1/actions", READ_TOKEN, &r); /* still waiting */
+        ck_assert_ptr_nonnull(strstr(r.body, "\"pending_approvals\":[{\"id\":\"ap-h1\""));
+        http_result_free(&r);
+    }
     post(f.base, "/v1/actions/nope/approve", ADMIN_TOKEN, &r);
     ck_assert_int_eq(r.status, 404);
     ck_assert_ptr_nonnull(strstr(r.body, "no request \\\"nope\\\" is waiting for approval"));
@@ -411,6 +532,7 @@ START_TEST(approval_routes_and_late_result_to_hub)
     pthread_mutex_lock(&g_hub.mu);
     ck_assert_str_eq(g_hub.id, "ap-h1");
     ck_assert_str_eq(g_hub.auth, "Bearer " HUB_TOKEN);
+    ck_assert_msg(g_hub.sig_ok, "the late result is not signed with the secret");
     cJSON *j = cJSON_Parse(g_hub.body);
     pthread_mutex_unlock(&g_hub.mu);
     ck_assert_ptr_nonnull(j);
@@ -529,6 +651,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, execute_signed_and_redelivered);
     tcase_add_test(tc, bad_signatures_are_401_and_audited);
+    tcase_add_test(tc, auth_failures_are_audited_in_aggregate);
     tcase_add_test(tc, bad_bodies_are_400_with_a_path);
     tcase_add_test(tc, approval_routes_and_late_result_to_hub);
     suite_add_tcase(s, tc);

@@ -139,13 +139,63 @@ static inline vigil_api_response *run(vigil_api *api, const treq *t)
 static inline int call(vigil_api *api, const char *method, const char *path, const char *query,
                        const char *auth, const char *body, char *out, size_t size)
 {
-    treq t = {method, path, query, {auth, body ? JSON_CT : NULL, NULL, NULL}, body};
+    /* a body-less state-changing request carries the custom header that
+     * tells it from a cross-site form */
+    int bodyless_change = !body && strcmp(method, "GET") != 0;
+    treq t = {method,
+              path,
+              query,
+              {auth,
+               body              ? JSON_CT
+               : bodyless_change ? "X-Vigil-Request: 1"
+                                 : NULL,
+               NULL, NULL},
+              body};
     vigil_api_response *r = run(api, &t);
     int status = vigil_api_response_status(r);
     if (out)
         snprintf(out, size, "%s", vigil_api_response_body(r, NULL));
     vigil_api_response_free(r);
     return status;
+}
+
+/* As call(), POST with the body signed with SECRET (X-Vigil-Signature), as a
+ * remediator posts its late results. */
+static inline int call_signed(vigil_api *api, const char *path, const char *auth, const char *body,
+                              char *out, size_t size)
+{
+    vigil_buf sig = VIGIL_BUF_INIT;
+    ck_assert_int_eq(
+        vigil_signature_make(&sig, SECRET, strlen(SECRET), (int64_t)time(NULL), body, strlen(body)),
+        VIGIL_OK);
+    char hdr[256];
+    snprintf(hdr, sizeof(hdr), "%s: %s", VIGIL_SIGNATURE_HEADER, sig.ptr);
+    vigil_buf_dispose(&sig);
+    treq t = {"POST", path, NULL, {auth, JSON_CT, hdr, NULL}, body};
+    vigil_api_response *r = run(api, &t);
+    int status = vigil_api_response_status(r);
+    if (out)
+        snprintf(out, size, "%s", vigil_api_response_body(r, NULL));
+    vigil_api_response_free(r);
+    return status;
+}
+
+/* Asserts the answer to a signed POST: status, error code, path and a
+ * message part. */
+static inline void expect_signed(vigil_api *api, const char *path, const char *auth,
+                                 const char *body, int status, const char *code, const char *jpath,
+                                 const char *msg)
+{
+    char out[4096];
+    int st = call_signed(api, path, auth, body, out, sizeof(out));
+    ck_assert_msg(st == status, "POST %s %s: status %d, expected %d: %s", path, body, st, status,
+                  out);
+    char want[256];
+    snprintf(want, sizeof(want), "{\"error\":{\"code\":\"%s\"", code);
+    ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "body %s lacks %s", out, want);
+    snprintf(want, sizeof(want), "\"path\":\"%s\"}}", jpath);
+    ck_assert_msg(strstr(out, want) != NULL, "body %s lacks %s", out, want);
+    ck_assert_msg(strstr(out, msg) != NULL, "body %s lacks %s", out, msg);
 }
 
 /* Asserts an error answer: status, code, path and a message part. */

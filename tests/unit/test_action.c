@@ -895,6 +895,15 @@ END_TEST
 
 /* ---- injection ---------------------------------------------------------------------- */
 
+static char g_warn[8192];
+
+static void warn_capture(const vigil_log_record *r, void *payload)
+{
+    (void)payload;
+    size_t n = strlen(g_warn);
+    snprintf(g_warn + n, sizeof(g_warn) - n, "%s %s\n", r->message, r->fields);
+}
+
 START_TEST(injection_is_literal_or_refused)
 {
     const char *dir = vt_tmpdir();
@@ -918,7 +927,17 @@ START_TEST(injection_is_literal_or_refused)
              "  - {name: strict, type: exec, argv: [/bin/echo, '{{target}}', '{{params.p}}'], "
              "params: {p: '[a-z0-9]+'}, workdir: '%s'}\n",
              dir, dir);
-    vigil_action_registry *r = at_configure(NULL, yaml);
+    vigil_action_registry_options ro = VIGIL_ACTION_REGISTRY_OPTIONS_INIT;
+    ro.logger.cb = warn_capture;
+    ro.logger.min_level = VIGIL_LOG_WARN;
+    g_warn[0] = '\0';
+    vigil_action_registry *r = at_configure(&ro, yaml);
+    /* the loose patterns accept option-like values: a warning at load */
+    ck_assert_msg(strstr(g_warn, "a pattern accepts values starting with '-'") != NULL, "%s",
+                  g_warn);
+    ck_assert_ptr_nonnull(strstr(g_warn, "action=loose what=targets pattern=.* accepts=-"));
+    ck_assert_ptr_nonnull(strstr(g_warn, "action=loose what=params.p pattern=.* accepts=-"));
+    ck_assert_ptr_null(strstr(g_warn, "action=strict"));
     vigil_action_result res = VIGIL_ACTION_RESULT_INIT;
     for (int i = 0; i < 9; i++) {
         /* an action whose patterns allow anything: one literal argv element each */
@@ -926,6 +945,17 @@ START_TEST(injection_is_literal_or_refused)
         vigil_action_request rq = at_req("loose", payloads[i]);
         rq.params = &p;
         rq.nparams = 1;
+        if (strchr(payloads[i], '\n')) {
+            /* control characters are refused whatever the pattern */
+            ck_assert_int_eq(vigil_action_registry_execute(r, &rq, NULL, &res), VIGIL_EPERM);
+            vt_assert_error(VIGIL_EPERM, "loose: target \"x\\ntouch ");
+            vt_assert_error(VIGIL_EPERM, "contains a control character");
+            rq.target = "x";
+            ck_assert_int_eq(vigil_action_registry_execute(r, &rq, NULL, &res), VIGIL_EPERM);
+            vt_assert_error(VIGIL_EPERM, "loose: param p \"x\\ntouch ");
+            vt_assert_error(VIGIL_EPERM, "contains a control character");
+            continue;
+        }
         ck_assert_int_eq(vigil_action_registry_execute(r, &rq, NULL, &res), VIGIL_OK);
         ck_assert_int_eq(res.status, VIGIL_ACTION_SUCCEEDED);
         char want[1500];

@@ -455,6 +455,13 @@ START_TEST(token_sources_refused)
     vigil_api_token empty = {"agents", "VT_EMPTY", NULL, VIGIL_API_SCOPE_INGEST};
     ck_assert_int_eq(new_with_token(&empty), VIGIL_EVALUE);
     vt_assert_error(VIGIL_EVALUE, "environment variable VT_EMPTY holds no token");
+    /* a token shorter than 16 bytes is refused, and never quoted */
+    setenv("VT_SHORT", "long-enough-token-000,fifteen-bytes!!", 1);
+    vigil_api_token shorty = {"agents", "VT_SHORT", NULL, VIGIL_API_SCOPE_INGEST};
+    ck_assert_int_eq(new_with_token(&shorty), VIGIL_EVALUE);
+    vt_assert_error(VIGIL_EVALUE, "token \"agents\": a token from environment variable VT_SHORT "
+                                  "is 15 bytes; at least 16 are required");
+    ck_assert_ptr_null(strstr(vigil_error_last()->message, "fifteen"));
     setenv("VT_SPACE", "secret part-two-of-the-token", 1);
     vigil_api_token space = {"agents", "VT_SPACE", NULL, VIGIL_API_SCOPE_INGEST};
     ck_assert_int_eq(new_with_token(&space), VIGIL_EVALUE);

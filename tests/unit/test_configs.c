@@ -26,7 +26,7 @@ static void set_env(void)
     setenv("VIGIL_INGEST_TOKEN", "cfgs-ingest-token-00000000", 1);
     setenv("VIGIL_READ_TOKEN", "cfgs-read-token-0000000000", 1);
     setenv("VIGIL_REMEDIATOR_HUB_TOKEN", "cfgs-write-token-000000000", 1);
-    setenv("VIGIL_REMEDIATOR_SECRET", "cfgs-secret-00000000000000", 1);
+    setenv("VIGIL_REMEDIATOR_SECRET", "cfgs-secret-0000000000000000000000", 1);
     setenv("VIGIL_ADMIN_TOKEN", "cfgs-admin-token-000000000", 1);
 }
 

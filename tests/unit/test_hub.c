@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "testutil.h"
 
@@ -542,6 +543,12 @@ START_TEST(ingest_route_statuses)
 
     treq rz = {.path = "/readyz"};
     expect_free(run(api, &rz), 200, "{\"status\":\"ready\"}");
+    expect_free(run(api, &rz), 200, "{\"status\":\"ready\"}");
+    /* an unauthenticated probe writes nothing to the store */
+    void *v = NULL;
+    size_t vlen = 0;
+    ck_assert_int_eq(vigil_store_state_get(vigil_hub_store(hub), "vigil.hub.readyz", &v, &vlen),
+                     VIGIL_ENOTFOUND);
     vigil_hub_stop(hub);
     r = post(api, good);
     expect(
@@ -603,6 +610,156 @@ START_TEST(auth_on_hub_routes)
     expect_free(run(api, &ev2), 401, NULL);
     treq rz = {.path = "/readyz"};
     expect_free(run(api, &rz), 200, NULL);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
+/* A token bound to agents: a batch for another host is refused with 403
+ * agent_mismatch naming the binding; the agent and the host tags are filled
+ * in when absent. */
+static vigil_api *mounted_bound(vigil_hub *hub, const char *const *agents, size_t nagents)
+{
+    vigil_api_options o = VIGIL_API_OPTIONS_INIT;
+    vigil_api_token toks[] = {{"web", "VT_HUB_BOUND", NULL, VIGIL_API_SCOPE_INGEST},
+                              {"dash", "VT_HUB_READ", NULL, VIGIL_API_SCOPE_READ}};
+    vigil_api_binding b[] = {{"web", agents, nagents}};
+    setenv("VT_HUB_BOUND", "hub-bound-token-0000000000", 1);
+    setenv("VT_HUB_READ", "hub-read-token-1111111111111", 1);
+    o.tokens = toks;
+    o.ntokens = 2;
+    o.bindings = b;
+    o.nbindings = 1;
+    o.logger.min_level = VIGIL_LOG_ERROR;
+    vigil_api *api = NULL;
+    ck_assert_msg(vigil_api_new(&api, &o) == VIGIL_OK, "%s", vigil_error_last()->message);
+    ck_assert_int_eq(vigil_hub_mount(hub, api), VIGIL_OK);
+    return api;
+}
+
+static vigil_api_response *post_bound(vigil_api *api, const char *body)
+{
+    treq t = {.method = "POST",
+              .path = "/v1/ingest",
+              .body = body,
+              .headers = {JSON_CT, "Authorization: Bearer hub-bound-token-0000000000"}};
+    return run(api, &t);
+}
+
+START_TEST(bound_token_agents)
+{
+    vigil_hub *hub = hub_started("sqlite::memory:");
+    static const char *const one[] = {"web-01"};
+    vigil_api *api = mounted_bound(hub, one, 1);
+    /* a batch for another host: refused, whatever the token's scope */
+    expect_error(post_bound(api, "{\"agent\":\"web-01\",\"metrics\":[{\"name\":\"process_up\","
+                                 "\"value\":0,\"ts\":1,\"tags\":{\"host\":\"db-01\"}}]}"),
+                 403, "agent_mismatch", "",
+                 "metrics[0].tags.host: host db-01 is not the batch's agent web-01 (token "
+                 "\\\"web\\\" is bound to [web-01])");
+    expect_error(post_bound(api, "{\"agent\":\"db-01\",\"metrics\":[{\"name\":\"x\",\"value\":1,"
+                                 "\"ts\":1}]}"),
+                 403, "agent_mismatch", "",
+                 "agent: db-01 is not one token \\\"web\\\" may speak for (bound to [web-01])");
+    /* absent agent and host: filled in from the binding */
+    expect_free(post_bound(api, "{\"metrics\":[{\"name\":\"up\",\"value\":1,\"ts\":1000}]}"), 202,
+                "{\"accepted\":1,\"duplicate\":false}");
+    treq q = {.path = "/v1/series",
+              .query = "name=up",
+              .headers = {"Authorization: Bearer hub-read-token-1111111111111"}};
+    expect_free(run(api, &q), 200,
+                "{\"series\":[{\"name\":\"up\",\"tags\":{\"host\":\"web-01\"},\"latest\":{\"ts\":"
+                "1000,\"value\":1}}]}");
+    vigil_api_free(api);
+
+    /* a glob binding: the agent must be named, and the host follows it */
+    static const char *const globs[] = {"web-*", "edge-1"};
+    api = mounted_bound(hub, globs, 2);
+    expect_error(post_bound(api, "{\"metrics\":[{\"name\":\"x\",\"value\":1,\"ts\":1}]}"), 403,
+                 "agent_mismatch", "",
+                 "agent: required: token \\\"web\\\" is bound to agents [web-*, edge-1]");
+    expect_free(post_bound(api, "{\"agent\":\"web-07\",\"metrics\":[{\"name\":\"g\",\"value\":2,"
+                                "\"ts\":1000,\"tags\":{\"host\":\"web-07\"}},{\"name\":\"g\","
+                                "\"value\":3,\"ts\":1000,\"tags\":{\"zone\":\"a\"}}]}"),
+                202, "{\"accepted\":2,\"duplicate\":false}");
+    treq q2 = {.path = "/v1/series",
+               .query = "name=g",
+               .headers = {"Authorization: Bearer hub-read-token-1111111111111"}};
+    expect_free(run(api, &q2), 200,
+                "{\"series\":[{\"name\":\"g\",\"tags\":{\"host\":\"web-07\",\"zone\":\"a\"},"
+                "\"latest\":{\"ts\":1000,\"value\":3}},{\"name\":\"g\",\"tags\":{\"host\":"
+                "\"web-07\"},\"latest\":{\"ts\":1000,\"value\":2}}]}");
+    vigil_api_free(api);
+
+    /* bad bindings */
+    vigil_api_options o = VIGIL_API_OPTIONS_INIT;
+    vigil_api_token toks[] = {{"web", "VT_HUB_BOUND", NULL, VIGIL_API_SCOPE_INGEST}};
+    vigil_api_binding nob[] = {{"nobody", one, 1}};
+    o.tokens = toks;
+    o.ntokens = 1;
+    o.bindings = nob;
+    o.nbindings = 1;
+    vigil_api *bad = NULL;
+    ck_assert_int_eq(vigil_api_new(&bad, &o), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "bindings[0]: no token named \"nobody\"");
+    vigil_api_binding empty[] = {{"web", one, 0}};
+    o.bindings = empty;
+    ck_assert_int_eq(vigil_api_new(&bad, &o), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "token \"web\": agents: expected 1 to 256 entries");
+    vigil_hub_free(hub);
+}
+END_TEST
+
+/* {"metrics":[0,0,0,...]} inflating to 64 MiB from a 64 KiB gzip body: the
+ * decoder's budget (2 x max_metrics + 2 elements in the metrics array)
+ * refuses it after a few hundred kilobytes of tree, before the rest is
+ * built. */
+START_TEST(gzip_of_zeros_refused_early)
+{
+    vigil_hub *hub = hub_started("sqlite::memory:");
+    vigil_api *api = mounted(hub, 0);
+    const size_t inflated = 64u * 1024 * 1024 - 64;
+    char *text = malloc(inflated);
+    static const char head[] = "{\"metrics\":[";
+    memcpy(text, head, sizeof(head) - 1);
+    size_t n = sizeof(head) - 1;
+    while (n + 4 < inflated) {
+        text[n++] = '0';
+        text[n++] = ',';
+    }
+    text[n++] = '0';
+    text[n++] = ']';
+    text[n++] = '}';
+    uLongf cap = compressBound((uLong)n) + 32;
+    unsigned char *gz = malloc(cap);
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    ck_assert_int_eq(deflateInit2(&z, 9, Z_DEFLATED, 31, 9, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (unsigned char *)text;
+    z.avail_in = (uInt)n;
+    z.next_out = gz;
+    z.avail_out = (uInt)cap;
+    ck_assert_int_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t gzlen = z.total_out;
+    deflateEnd(&z);
+    free(text);
+    ck_assert_uint_lt(gzlen, 1024 * 1024); /* fits max_body: only the decoder can refuse it */
+    vigil_http_header hs[2] = {{"Content-Type", "application/json"}, {"Content-Encoding", "gzip"}};
+    vigil_api_request rq = VIGIL_API_REQUEST_INIT;
+    rq.method = "POST";
+    rq.path = "/v1/ingest";
+    rq.headers = hs;
+    rq.nheaders = 2;
+    rq.body = (const char *)gz;
+    rq.body_len = gzlen;
+    vigil_api_response *r = NULL;
+    ck_assert_int_eq(vigil_api_response_new(&r), VIGIL_OK);
+    ck_assert_int_eq(vigil_api_handle(api, &rq, r), VIGIL_OK);
+    /* the default max_metrics is 100,000: element 200,002 is past the budget */
+    expect_error(r, 400, "invalid_metric", "metrics[200002]",
+                 "metrics[200002]: more members or elements than the limit allows (line 1, "
+                 "column 400017)");
+    free(gz);
     vigil_api_free(api);
     vigil_hub_free(hub);
 }
@@ -919,7 +1076,7 @@ START_TEST(shipped_collector_yaml_loads)
     setenv("VIGIL_READ_TOKEN", "cfg-read-token-0000000000", 1);
     setenv("VIGIL_REMEDIATOR_HUB_TOKEN", "cfg-write-token-000000000", 1);
     setenv("VIGIL_ADMIN_TOKEN", "cfg-admin-token-000000000", 1);
-    setenv("VIGIL_REMEDIATOR_SECRET", "cfg-secret-00000000000000", 1);
+    setenv("VIGIL_REMEDIATOR_SECRET", "cfg-secret-0000000000000000000000000", 1);
     vigil_hub_config *c = NULL;
     ck_assert_msg(vigil_hub_config_load(&c, path, NULL) == VIGIL_OK, "%s",
                   vigil_error_last()->message);
@@ -945,6 +1102,12 @@ START_TEST(shipped_collector_yaml_loads)
     ck_assert_str_eq(a->tokens[3].name, "ops");
     ck_assert_str_eq(a->tokens[3].env, "VIGIL_ADMIN_TOKEN");
     ck_assert_uint_eq(a->tokens[3].scopes, VIGIL_API_SCOPE_ADMIN);
+    /* the ingest token is bound: to "*" unless VIGIL_INGEST_AGENTS names the agent */
+    ck_assert_uint_eq(a->nbindings, 1);
+    ck_assert_str_eq(a->bindings[0].token, "agents");
+    ck_assert_uint_eq(a->bindings[0].nagents, 1);
+    ck_assert_str_eq(a->bindings[0].agents[0],
+                     getenv("VIGIL_INGEST_AGENTS") ? getenv("VIGIL_INGEST_AGENTS") : "*");
     ck_assert_str_eq(o->remediator_url, "http://127.0.0.1:7601");
     ck_assert_str_eq(o->remediator_secret_env, "VIGIL_REMEDIATOR_SECRET");
     ck_assert_int_eq(o->remediator_timeout_ms, 5 * 60 * 1000);
@@ -1011,6 +1174,61 @@ START_TEST(collector_yaml_errors)
     ck_assert_uint_eq(vigil_hub_config_api(c)->tokens[0].scopes,
                       VIGIL_API_SCOPE_ADMIN | VIGIL_API_SCOPE_READ);
     ck_assert_str_eq(vigil_hub_config_api(c)->allowed_origins[0], "https://a.example");
+    ck_assert_uint_eq(vigil_hub_config_api(c)->nbindings, 0);
+    vigil_hub_config_free(c);
+    ck_assert_int_eq(load_cfg("series_idle: 30m\nseries_per_agent: 500\n", &c), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_config_hub(c)->series_idle_ms, 30 * 60 * 1000);
+    ck_assert_uint_eq(vigil_hub_config_hub(c)->series_per_agent, 500);
+    vigil_hub_config_free(c);
+    cfg_fails("series_per_agent: 200000\n", VIGIL_ERANGE, "series_per_agent");
+    ck_assert_int_eq(load_cfg("security: {tokens: [{name: a, env: X, scopes: [ingest], agents: "
+                              "[web-01, 'web-*']}, {name: b, env: Y, scopes: [read]}]}\n",
+                              &c),
+                     VIGIL_OK);
+    ck_assert_uint_eq(vigil_hub_config_api(c)->nbindings, 1);
+    ck_assert_str_eq(vigil_hub_config_api(c)->bindings[0].token, "a");
+    ck_assert_uint_eq(vigil_hub_config_api(c)->bindings[0].nagents, 2);
+    ck_assert_str_eq(vigil_hub_config_api(c)->bindings[0].agents[1], "web-*");
+    vigil_hub_config_free(c);
+    /* TLS of the link to the remediator */
+    setenv("VT_LONG_SEC", "a-long-enough-secret-0123456789abcdef", 1);
+    ck_assert_int_eq(load_cfg("remediator: {url: 'https://rem.example:7601', secret_env: "
+                              "VT_LONG_SEC, ca_file: /etc/vigil/ca.pem, cert: /etc/vigil/hub.pem, "
+                              "key: /etc/vigil/hub.key}\n",
+                              &c),
+                     VIGIL_OK);
+    ck_assert_str_eq(vigil_hub_config_hub(c)->remediator_ca_file, "/etc/vigil/ca.pem");
+    ck_assert_str_eq(vigil_hub_config_hub(c)->remediator_cert, "/etc/vigil/hub.pem");
+    ck_assert_str_eq(vigil_hub_config_hub(c)->remediator_key, "/etc/vigil/hub.key");
+    vigil_hub_config_free(c);
+    cfg_fails("remediator: {url: 'https://rem.example:7601', secret_env: VT_LONG_SEC, cert: "
+              "/etc/vigil/hub.pem}\n",
+              VIGIL_EVALUE, "set both cert and key, or neither");
+    setenv("VT_SHORT_SEC", "short", 1);
+    cfg_fails("remediator: {url: 'http://127.0.0.1:7601', secret_env: VT_SHORT_SEC}\n",
+              VIGIL_EVALUE,
+              "remediator.secret_env: the secret in \"VT_SHORT_SEC\" is 5 bytes; at least 32 are "
+              "required");
+    cfg_fails("security: {tokens: [{name: a, env: X, scopes: [ingest], agents: []}]}\n",
+              VIGIL_EVALUE, "expected 1 to 256 agent ids or globs");
+    cfg_fails("security: {tokens: [{name: a, env: X, scopes: [ingest], agents: ['']}]}\n",
+              VIGIL_EVALUE, "expected an agent id or glob of 1 to 200 bytes");
+    cfg_fails("security: {tokens: [{name: a, env: X, scopes: [ingest]}, {name: a, env: Y, "
+              "scopes: [read]}]}\n",
+              VIGIL_EVALUE, "a token name must be unique");
+    ck_assert_int_eq(load_cfg("listen: 127.0.0.1:0\n"
+                              "http: {threads: 3, timeout: 2s, max_body: 1MiB, max_inflated: 4MiB,"
+                              " drain_timeout: 3s, tls: {cert: '', key: ''}}\n"
+                              "store: 'sqlite::memory:'\n"
+                              "security: {tokens: [{name: ops, file: /x, scopes: [admin, read]}],"
+                              " allowed_origins: ['https://a.example'], insecure: yes}\n"
+                              "ingest: {queue: 8, max_metrics: 500, max_future: 1m,"
+                              " group_max_samples: 1000}\n"
+                              "windows: {max_age: 10m, max_samples: 100, max_series: 50}\n"
+                              "events: {interval: 2s, queue: 16, max_subscribers: 4}\n"
+                              "log: {level: warn}\n",
+                              &c),
+                     VIGIL_OK);
     ck_assert_uint_eq(vigil_hub_config_hub(c)->queue_max, 8);
     ck_assert_int_eq(vigil_hub_config_hub(c)->windows.window.max_age_ms, 600000);
     ck_assert_uint_eq(vigil_hub_config_hub(c)->events_queue_max, 16);
@@ -1109,6 +1327,8 @@ static Suite *hub_suite(void)
     tcase_add_test(tc, queue_full_is_429);
     tcase_add_test(tc, ingest_route_statuses);
     tcase_add_test(tc, auth_on_hub_routes);
+    tcase_add_test(tc, bound_token_agents);
+    tcase_add_test(tc, gzip_of_zeros_refused_early);
     tcase_add_test(tc, readonly_store_is_503);
     tcase_add_test(tc, query_and_series_routes);
     tcase_add_test(tc, events_stream);

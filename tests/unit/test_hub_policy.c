@@ -115,9 +115,56 @@ static void rec_done(recorder *r, size_t i, vigil_action_status status, const ch
     vigil_action_result_clear(&res);
 }
 
+/* The requested action name and target reach the log escaped: a newline
+ * in them cannot forge a log line. */
+static pthread_mutex_t g_lmu = PTHREAD_MUTEX_INITIALIZER;
+static char g_lines[16384];
+
+static void capture(const vigil_log_record *r, void *payload)
+{
+    (void)payload;
+    pthread_mutex_lock(&g_lmu);
+    size_t n = strlen(g_lines);
+    snprintf(g_lines + n, sizeof(g_lines) - n, "%s|%s\n", r->message, r->fields);
+    pthread_mutex_unlock(&g_lmu);
+}
+
+START_TEST(request_fields_escaped_in_logs)
+{
+    vigil_hub_options o;
+    hub_defaults(&o);
+    o.logger.cb = capture;
+    o.logger.min_level = VIGIL_LOG_INFO;
+    g_lines[0] = '\0';
+    vigil_hub *hub = hub_with(&o);
+    vigil_api *api = mount(hub);
+    char id[128];
+    manual(api, "{\"action\":\"restart\\nlevel=error msg=forged\",\"target\":\"a\\\"b\\r\\nc\"}",
+           id, sizeof(id));
+    vigil_store_action *a = wait_action(hub, id, NULL);
+    vigil_store_action_free(a);
+    pthread_mutex_lock(&g_lmu);
+    char *line = strstr(g_lines, "action requested|");
+    ck_assert_msg(line != NULL, "%s", g_lines);
+    char *end = strchr(line, '\n');
+    *end = '\0';
+    ck_assert_msg(strstr(line, "action=\"restart\\nlevel=error msg=forged\"") != NULL, "%s", line);
+    ck_assert_msg(strstr(line, "target=\"a\\\"b\\r\\nc\"") != NULL, "%s", line);
+    *end = '\n';
+    ck_assert_ptr_null(strstr(g_lines, "\nlevel=error msg=forged"));
+    pthread_mutex_unlock(&g_lmu);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
 START_TEST(result_route_bad_inputs)
 {
-    vigil_hub *hub = hub_plain();
+    vigil_hub_options ho;
+    hub_defaults(&ho);
+    setenv("VT_HP_SECRET", SECRET, 1);
+    ho.remediator_secret_env = "VT_HP_SECRET"; /* results are checked with it */
+    vigil_hub *hub = hub_with(&ho);
     recorder rec;
     vigil_action_dispatcher d;
     rec_init(&rec, &d);
@@ -128,41 +175,58 @@ START_TEST(result_route_bad_inputs)
     ck_assert_uint_eq(rec.n, 1);
     ck_assert_str_eq(rec.ids[0], id);
     snprintf(path, sizeof(path), "/v1/actions/%s/result", id);
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":", 400, "invalid_json", "status",
-                 "unexpected end of input");
-    expect_error(api, "POST", path, AUTH_W, "[1]", 400, "invalid_request", "",
-                 "expected a JSON object");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"exploded\"}", 400, "invalid_request",
-                 "status", "expected succeeded, failed");
-    expect_error(api, "POST", path, AUTH_W, "{\"reason\":\"x\"}", 400, "invalid_request", "status",
-                 "required");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":7}", 400, "invalid_request", "status",
-                 "expected a string");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"duration_ms\":\"12\"}", 400,
-                 "invalid_request", "duration_ms", "expected an integer");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"duration_ms\":-1}", 400,
-                 "invalid_request", "duration_ms", "expected an integer from 0");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"refused\",\"retry_after_ms\":-5}", 400,
-                 "invalid_request", "retry_after_ms", "expected an integer from 0");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"refused\",\"retry_after_ms\":\"1s\"}",
-                 400, "invalid_request", "retry_after_ms", "expected an integer");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"output\":[]}", 400,
-                 "invalid_request", "output", "expected a string or null");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"audit\":{\"seq\":1}}", 400,
-                 "invalid_request", "audit.mac", "required");
-    expect_error(api, "POST", path, AUTH_W,
-                 "{\"status\":\"failed\",\"audit\":{\"seq\":1,\"mac\":\"abc\"}}", 400,
-                 "invalid_request", "audit.mac", "expected 64 hex digits");
-    expect_error(api, "POST", path, AUTH_W,
-                 "{\"status\":\"failed\",\"audit\":{\"seq\":0,\"mac\":\"" MAC_A "\"}}", 400,
-                 "invalid_request", "audit.seq", "expected an integer from 1");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"failed\",\"colour\":\"red\"}", 400,
-                 "invalid_request", "colour", "unknown key");
-    expect_error(api, "POST", path, AUTH_W, "{\"id\":\"other\",\"status\":\"failed\"}", 400,
-                 "invalid_request", "id", "does not match the id in the path");
-    expect_error(api, "POST", "/v1/actions/nope/result", AUTH_W, "{\"status\":\"failed\"}", 404,
-                 "not_found", "", "no action request with id \\\"nope\\\"");
+    expect_signed(api, path, AUTH_W, "{\"status\":", 400, "invalid_json", "status",
+                  "unexpected end of input");
+    expect_signed(api, path, AUTH_W, "[1]", 400, "invalid_request", "", "expected a JSON object");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"exploded\"}", 400, "invalid_request", "status",
+                  "expected succeeded, failed");
+    expect_signed(api, path, AUTH_W, "{\"reason\":\"x\"}", 400, "invalid_request", "status",
+                  "required");
+    expect_signed(api, path, AUTH_W, "{\"status\":7}", 400, "invalid_request", "status",
+                  "expected a string");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"failed\",\"duration_ms\":\"12\"}", 400,
+                  "invalid_request", "duration_ms", "expected an integer");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"failed\",\"duration_ms\":-1}", 400,
+                  "invalid_request", "duration_ms", "expected an integer from 0");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"refused\",\"retry_after_ms\":-5}", 400,
+                  "invalid_request", "retry_after_ms", "expected an integer from 0");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"refused\",\"retry_after_ms\":\"1s\"}", 400,
+                  "invalid_request", "retry_after_ms", "expected an integer");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"failed\",\"output\":[]}", 400,
+                  "invalid_request", "output", "expected a string or null");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"failed\",\"audit\":{\"seq\":1}}", 400,
+                  "invalid_request", "audit.mac", "required");
+    expect_signed(api, path, AUTH_W,
+                  "{\"status\":\"failed\",\"audit\":{\"seq\":1,\"mac\":\"abc\"}}", 400,
+                  "invalid_request", "audit.mac", "expected 64 hex digits");
+    expect_signed(api, path, AUTH_W,
+                  "{\"status\":\"failed\",\"audit\":{\"seq\":0,\"mac\":\"" MAC_A "\"}}", 400,
+                  "invalid_request", "audit.seq", "expected an integer from 1");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"failed\",\"colour\":\"red\"}", 400,
+                  "invalid_request", "colour", "unknown key");
+    expect_signed(api, path, AUTH_W, "{\"id\":\"other\",\"status\":\"failed\"}", 400,
+                  "invalid_request", "id", "does not match the id in the path");
+    expect_signed(api, "/v1/actions/nope/result", AUTH_W, "{\"status\":\"failed\"}", 404,
+                  "not_found", "", "no action request with id \\\"nope\\\"");
     expect_error(api, "POST", path, NULL, "{\"status\":\"failed\"}", 401, "unauthorized", "", "");
+    /* a write token is not enough: an unsigned or badly signed result is refused */
+    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"succeeded\"}", 401, "unauthorized", "",
+                 "signature: missing");
+    {
+        vigil_buf sig = VIGIL_BUF_INIT;
+        const char *forged = "{\"status\":\"succeeded\"}";
+        ck_assert_int_eq(vigil_signature_make(&sig, "not-the-secret-0123456789abcdef0", 32,
+                                              (int64_t)time(NULL), forged, strlen(forged)),
+                         VIGIL_OK);
+        char hdr[256];
+        snprintf(hdr, sizeof(hdr), "%s: %s", VIGIL_SIGNATURE_HEADER, sig.ptr);
+        vigil_buf_dispose(&sig);
+        treq t = {"POST", path, NULL, {AUTH_W, JSON_CT, hdr, NULL}, forged};
+        vigil_api_response *r = run(api, &t);
+        ck_assert_int_eq(vigil_api_response_status(r), 401);
+        ck_assert_ptr_nonnull(strstr(vigil_api_response_body(r, NULL), "signature: mismatch"));
+        vigil_api_response_free(r);
+    }
     expect_error(api, "POST", path, AUTH_R, "{\"status\":\"failed\"}", 403, "forbidden", "", "");
     expect_error(api, "GET", path, AUTH_W, NULL, 405, "method_not_allowed", "", "");
     expect_error(api, "POST", "/v1/actions/a/b/result", AUTH_W, "{\"status\":\"failed\"}", 404,
@@ -176,8 +240,8 @@ START_TEST(result_route_bad_inputs)
     rec_done(&rec, 0, VIGIL_ACTION_REFUSED, "cooldown");
     ledger_status(hub, id, body, sizeof(body));
     ck_assert_str_eq(body, "refused");
-    expect_error(api, "POST", path, AUTH_W, "{\"status\":\"succeeded\"}", 409, "conflict", "",
-                 "already has a final result (refused)");
+    expect_signed(api, path, AUTH_W, "{\"status\":\"succeeded\"}", 409, "conflict", "",
+                  "already has a final result (refused)");
     vigil_api_free(api);
     vigil_hub_free(hub);
 }
@@ -332,6 +396,61 @@ static void ingest_up(vigil_hub *hub, double value, int64_t ts)
     ck_assert_uint_eq(r.accepted, 1);
     vigil_batch_free(b);
 }
+
+/* A cardinality cap reached through the hub leaves a `capped` decision and
+ * a metric, never silence. */
+START_TEST(series_cap_leaves_decision_and_metric)
+{
+    static const char rule[] = "policies:\n"
+                               "  - name: any_down\n"
+                               "    kind: threshold\n"
+                               "    metric: process_up\n"
+                               "    match: {process: \"*\"}\n"
+                               "    window: 1s\n"
+                               "    aggregate: last\n"
+                               "    op: \"<\"\n"
+                               "    threshold: 1\n"
+                               "    action: restart_demo\n"
+                               "    target: \"{{tags.process}}\"\n";
+    vigil_hub_config *cfg = NULL;
+    ck_assert_msg(vigil_hub_config_load_string(&cfg, rule, strlen(rule), "any.yaml", NULL) ==
+                      VIGIL_OK,
+                  "%s", vigil_error_last()->message);
+    vigil_hub_options o;
+    hub_defaults(&o);
+    o.policies = vigil_hub_config_hub(cfg)->policies;
+    o.series_per_agent = 1;
+    vigil_hub *hub = hub_with(&o);
+    vigil_api *api = mount(hub);
+    int64_t now = (int64_t)time(NULL) * 1000;
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_set_agent(b, "h1"), VIGIL_OK);
+    vigil_tag t1[] = {{"host", "h1"}, {"process", "demo"}};
+    vigil_tag t2[] = {{"host", "h1"}, {"process", "junk-1"}};
+    vigil_metric m1 = {"process_up", 1, now, t1, 2, NULL};
+    vigil_metric m2 = {"process_up", 1, now, t2, 2, NULL};
+    ck_assert_int_eq(vigil_batch_add(b, &m1), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_add(b, &m2), VIGIL_OK);
+    vigil_hub_ingest_result r = VIGIL_HUB_INGEST_RESULT_INIT;
+    ck_assert_int_eq(vigil_hub_ingest(hub, b, &r), VIGIL_OK);
+    vigil_batch_free(b);
+    ck_assert(wait_metric(api, "vigil_policy_series_refused", 1) == 1.0);
+    ck_assert(metric_value(api, "vigil_policy_series_evicted") == 0.0);
+    ck_assert(wait_metric(api, "vigil_policy_decisions_total{decision=\"capped\"}", 1) == 1.0);
+    char out[8192];
+    ck_assert_int_eq(call(api, "GET", "/v1/decisions", "since=0", AUTH_R, NULL, out, sizeof(out)),
+                     200);
+    ck_assert_msg(strstr(out, "\"decision\":\"capped\",\"reason\":\"agent h1 holds its limit of 1 "
+                              "series of this policy (series_per_agent)") != NULL,
+                  "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "\"target\":\"h1\""));
+    ck_assert_ptr_nonnull(strstr(out, "junk-1"));
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    vigil_hub_config_free(cfg);
+}
+END_TEST
 
 static size_t rec_count(recorder *r)
 {
@@ -1427,8 +1546,14 @@ START_TEST(collector_yaml_remediator_keys)
     vt_assert_error(VIGIL_EINVAL, "secret_env is required");
     bad.remediator_secret_env = "VT_HP_UNSET_SECRET";
     ck_assert_int_eq(vigil_hub_new(&hub, &bad), VIGIL_EENV);
+    /* a secret shorter than 32 bytes is refused */
     bad.remediator_secret = "s";
     bad.remediator_secret_len = 1;
+    ck_assert_int_eq(vigil_hub_new(&hub, &bad), VIGIL_EVALUE);
+    vt_assert_error(VIGIL_EVALUE,
+                    "remediator: the signing secret is 1 bytes; at least 32 are required");
+    bad.remediator_secret = SECRET;
+    bad.remediator_secret_len = strlen(SECRET);
     bad.remediator_url = "gopher://x";
     ck_assert_int_eq(vigil_hub_new(&hub, &bad), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "scheme \"gopher\" is not allowed");
@@ -1488,6 +1613,8 @@ static Suite *hub_policy_suite(void)
     tcase_add_checked_fixture(tc, db_url_reset, NULL);
     tcase_add_test(tc, no_remediator_fails_requests);
     tcase_add_test(tc, result_route_bad_inputs);
+    tcase_add_test(tc, request_fields_escaped_in_logs);
+    tcase_add_test(tc, series_cap_leaves_decision_and_metric);
     tcase_add_test(tc, result_function_codes);
     tcase_add_test(tc, manual_request_route_bad_inputs);
     tcase_add_test(tc, collector_yaml_remediator_keys);

@@ -1418,6 +1418,72 @@ static void replace_fails(vigil_engine *e, rec *R, const char *inline_yaml, cons
     feed(e, R, "m", 0, NULL);
 }
 
+/* Cardinality: a per-agent series limit refuses new series with a counted,
+ * logged reason and a `capped` decision (once a minute per rule); idle
+ * series leave the rule, which then takes new ones again. */
+START_TEST(series_caps_and_idle_eviction)
+{
+    rec R;
+    memset(&R, 0, sizeof(R));
+    R.now = T0;
+    vigil_store *st = open_store("cap.db");
+    vigil_engine_options o = VIGIL_ENGINE_OPTIONS_INIT;
+    o.store = st;
+    o.clock = clk;
+    o.clock_payload = &R;
+    o.on_decision = on_dec;
+    o.decision_payload = &R;
+    o.on_request = on_req;
+    o.request_payload = &R;
+    o.logger.min_level = VIGIL_LOG_OFF;
+    o.series_per_agent = 2;
+    o.series_idle_ms = 10 * 60 * 1000;
+    vigil_engine *e = NULL;
+    ck_assert_int_eq(vigil_engine_new(&e, &o), VIGIL_OK);
+    R.engine = e;
+    load_ok(e, HIGH_ERR);
+    feed_at(e, &R, "web-01", "error_rate", 0.01, R.now, "service=a");
+    feed_at(e, &R, "web-01", "error_rate", 0.01, R.now, "service=b");
+    ck_assert_uint_eq(R.nd, 0);
+    /* a third series of web-01: refused, counted, one decision */
+    feed_at(e, &R, "web-01", "error_rate", 0.01, R.now, "service=junk1");
+    feed_at(e, &R, "web-01", "error_rate", 0.01, R.now, "service=junk2");
+    ck_assert_uint_eq(stats(e).series_refused, 2);
+    ck_assert_uint_eq(R.nd, 1);
+    ck_assert_msg(strstr(R.dec[0], "capped web-01 scale_up | agent web-01 holds its limit of 2 "
+                                   "series of this policy (series_per_agent); new series are "
+                                   "not tracked (1 refused so far), first refused: "
+                                   "error_rate{service=\"junk1\"}") != NULL,
+                  "%s", R.dec[0]);
+    /* another agent has its own allowance */
+    feed_at(e, &R, "web-02", "error_rate", 0.01, R.now, "service=c");
+    ck_assert_uint_eq(stats(e).series_refused, 2);
+    /* a minute later the cap, still reached, is recorded again */
+    R.now += 61 * 1000;
+    feed_at(e, &R, "web-01", "error_rate", 0.01, R.now, "service=junk3");
+    ck_assert_uint_eq(R.nd, 2);
+    ck_assert_ptr_nonnull(strstr(R.dec[1], "(3 refused so far)"));
+    /* a firing series is never evicted; quiet ones leave after 10 minutes */
+    feed_at(e, &R, "web-02", "error_rate", 0.5, R.now, "service=c");
+    size_t nd = R.nd;
+    R.now += 11 * 60 * 1000;
+    ck_assert_int_eq(vigil_engine_tick(e, R.now), VIGIL_OK);
+    ck_assert_uint_eq(stats(e).series_evicted, 2);
+    /* web-01 may add series again */
+    feed_at(e, &R, "web-01", "error_rate", 0.01, R.now, "service=d");
+    ck_assert_uint_eq(stats(e).series_refused, 3);
+    ck_assert_uint_ge(R.nd, nd);
+    /* a version 1 stats struct is filled up to its own end */
+    vigil_engine_stats v1;
+    memset(&v1, 0xab, sizeof(v1));
+    v1.version = 1;
+    ck_assert_int_eq(vigil_engine_stats_get(e, &v1), VIGIL_OK);
+    ck_assert_uint_eq(v1.series_evicted, 0xababababababababull);
+    vigil_engine_free(e);
+    vigil_store_close(st);
+}
+END_TEST
+
 START_TEST(replace_is_all_or_nothing)
 {
     SETUP("replace_bad.db");
@@ -1458,7 +1524,7 @@ START_TEST(replace_is_all_or_nothing)
     vigil_engine_stats bad_stats = VIGIL_ENGINE_STATS_INIT;
     bad_stats.version = VIGIL_ENGINE_STATS_VERSION + 1;
     ck_assert_int_eq(vigil_engine_stats_get(e, &bad_stats), VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "engine stats: version 2 is not supported");
+    vt_assert_error(VIGIL_EVERSION, "engine stats: version 3 is not supported");
     ck_assert_uint_eq(stats(e).policies, 1);
     TEARDOWN();
 }
@@ -1977,6 +2043,7 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, replace_keeps_state_of_unchanged_rules);
     tcase_add_test(tc, replace_restores_new_rules_from_the_store);
     tcase_add_test(tc, replace_is_all_or_nothing);
+    tcase_add_test(tc, series_caps_and_idle_eviction);
     tcase_add_test(tc, policy_registry_refuses_bad_types);
     tcase_add_test(tc, code_policy_errors_are_counted);
     tcase_add_test(tc, replace_resolves_code_policies);

@@ -16,7 +16,7 @@
 #include "vigil/sys/store.h"
 
 #define AUDIT_KEY "remediator-test-audit-key-0123456789"
-#define SECRET    "remediator-test-secret-abcdef"
+#define SECRET    "remediator-test-secret-abcdef-0123"
 
 /* ---- clock ------------------------------------------------------------------------ */
 
@@ -858,7 +858,7 @@ START_TEST(dispatcher_and_bad_submits)
     o.version = 99;
     ck_assert_int_eq(vigil_remediator_new(&rem, &o), VIGIL_EVERSION);
     vt_assert_error(VIGIL_EVERSION, "remediator options: version 99 is not supported (this "
-                                    "library reads version 1)");
+                                    "library reads version 2)");
     o = base_opts(dir);
     o.store_url = "sqlite:///nonexistent-dir-x/a.db?synchronous=normal";
     ck_assert_int_eq(vigil_remediator_new(&rem, &o), VIGIL_EINVAL);
@@ -933,7 +933,7 @@ START_TEST(shipped_config_loads)
 
     unsetenv("VIGIL_REMEDIATOR_SECRET");
     ck_assert_int_eq(vigil_remediator_config_load(&c, path, NULL), VIGIL_EENV);
-    vt_assert_error(VIGIL_EENV, "remediator.yaml:37:13: secret_env: environment variable "
+    vt_assert_error(VIGIL_EENV, "remediator.yaml:39:13: secret_env: environment variable "
                                 "VIGIL_REMEDIATOR_SECRET");
     setenv("VIGIL_REMEDIATOR_SECRET", SECRET, 1);
 }
@@ -1023,6 +1023,23 @@ START_TEST(bad_configs_are_located)
     bad_config("audit: postgresql://x\n", VIGIL_EUNSUPPORTED, "r.yaml:1:8: audit: expected sqlite");
     bad_config("audit: sqlite://./x.db?synchronous=normal\n", VIGIL_EVALUE, "synchronous=full");
     bad_config("hub: {token_env: X}\n", VIGIL_EMISSING, "missing required key \"url\"");
+    bad_config("hub: {url: \"https://h\", key: /k.pem}\n", VIGIL_EVALUE,
+               "set both cert and key, or neither");
+    {
+        setenv("VIGIL_TEST_HUBTOK", "hub-token-0123456789abcdef", 1);
+        static const char y[] =
+            "hub: {url: \"https://h\", token_env: VIGIL_TEST_HUBTOK, ca_file: "
+            "/etc/vigil/ca.pem, cert: /etc/vigil/rem.pem, key: /etc/vigil/rem.key}\n";
+        vigil_remediator_config *c = NULL;
+        ck_assert_msg(vigil_remediator_config_load_string(&c, y, strlen(y), "r.yaml", NULL) ==
+                          VIGIL_OK,
+                      "%s", vigil_error_last()->message);
+        const vigil_remediator_options *ro = vigil_remediator_config_options(c);
+        ck_assert_str_eq(ro->hub_ca_file, "/etc/vigil/ca.pem");
+        ck_assert_str_eq(ro->hub_cert, "/etc/vigil/rem.pem");
+        ck_assert_str_eq(ro->hub_key, "/etc/vigil/rem.key");
+        vigil_remediator_config_free(c);
+    }
     bad_config("hub: {url: ftp://x}\n", VIGIL_EUNSUPPORTED, "hub.url: expected an http://");
     bad_config("hub: {url: \"http://h\", token_env: VIGIL_TEST_NOT_SET_TOKEN}\n", VIGIL_EENV,
                "hub.token_env: environment variable VIGIL_TEST_NOT_SET_TOKEN is not set");
@@ -1033,6 +1050,10 @@ START_TEST(bad_configs_are_located)
     bad_config("log: {level: loud}\n", VIGIL_EVALUE, "log.level");
     bad_config("secret_env: VIGIL_TEST_NOT_SET_SECRET\n", VIGIL_EENV,
                "r.yaml:1:13: secret_env: environment variable VIGIL_TEST_NOT_SET_SECRET");
+    setenv("VIGIL_TEST_SHORT_SECRET", "thirty-one-bytes-of-secret-0000", 1);
+    bad_config("secret_env: VIGIL_TEST_SHORT_SECRET\n", VIGIL_EVALUE,
+               "secret_env: the secret in VIGIL_TEST_SHORT_SECRET is 31 bytes; at least 32 are "
+               "required");
     /* an empty file is the defaults */
     vigil_remediator_config *c = NULL;
     ck_assert_int_eq(vigil_remediator_config_load_string(&c, "", 0, "r.yaml", NULL), VIGIL_OK);

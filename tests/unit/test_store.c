@@ -139,15 +139,34 @@ START_TEST(open_urls)
     st = open_url("sqlite://:memory:");
     vigil_store_close(st);
 
-    /* Absolute path, with parent directories created. */
+    /* Absolute path, with parent directories created: the directories 0700,
+     * the database and its WAL 0600, whatever the umask. */
+    mode_t old_mask = umask(022);
     char url[1200];
     snprintf(url, sizeof(url), "sqlite://%s/sub/dir/a.db", tmp());
     st = open_url(url);
-    vigil_store_close(st);
+    vigil_metric m = {"cpu", 1.0, 1000, NULL, 0, NULL};
+    vigil_batch *wb = NULL;
+    ck_assert_int_eq(vigil_batch_new(&wb), VIGIL_OK);
+    ck_assert_int_eq(vigil_batch_add(wb, &m), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_write(st, wb, NULL), VIGIL_OK);
+    vigil_batch_free(wb);
     char path[1200];
-    snprintf(path, sizeof(path), "%s/sub/dir/a.db", tmp());
     struct stat sb;
+    snprintf(path, sizeof(path), "%s/sub/dir/a.db-wal", tmp());
     ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+    vigil_store_close(st);
+    umask(old_mask);
+    snprintf(path, sizeof(path), "%s/sub/dir/a.db", tmp());
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+    snprintf(path, sizeof(path), "%s/sub/dir", tmp());
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_uint_eq(sb.st_mode & 0777, 0700);
+    snprintf(path, sizeof(path), "%s/sub", tmp());
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_uint_eq(sb.st_mode & 0777, 0700);
 
     /* Relative path, against the working directory. */
     char cwd[1024];

@@ -621,6 +621,7 @@ class vigil_hub_options(Structure):
         ("remediator_backoff_max_ms", c_int64),
         ("remediator_workers", c_size_t),
         ("remediator_queue_max", c_size_t),
+        ("drift_cooldown_ms", c_int64),
     ]
 
 
