@@ -28,8 +28,8 @@ PKG_CONFIG   ?= pkg-config
 
 # Libraries found through pkg-config, and those that ship no .pc file. Only
 # what lib/ uses: each one's headers are included by one folder (check-deps).
-PC_DEPS      := libcurl libcjson yaml-0.1 sqlite3 libmicrohttpd zlib
-RAW_DEPS     := -lmbedcrypto -lpthread -lm
+PC_DEPS      := libcurl libcjson yaml-0.1 sqlite3 libmicrohttpd zlib libgit2
+RAW_DEPS     := -lmbedx509 -lmbedcrypto -lpthread -lm
 
 # Evaluated once, on first use, after `deps` has run.
 DEP_CFLAGS    = $(eval DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PC_DEPS)))$(DEP_CFLAGS)

@@ -4,11 +4,18 @@
 #   vigil-remediator (configs/remediator.yaml, 127.0.0.1:7601)
 #   vigil-collector  (configs/collector.yaml,  127.0.0.1:7600)
 #   vigil-agent      (configs/agent.yaml)
+#   vigil-gitopsd    (configs/gitopsd.yaml,   127.0.0.1:7602)
 #
 # The agent watches vigil-demo-service through ./var/demo.pid; the hub's
 # demo_down policy asks the remediator to (re)start it, so the loop starts it
 # by itself. Kill it (kill -9 "$(cut -d' ' -f1 var/demo.pid)") and watch it
 # come back. Logs go to ./var/*.log; Ctrl-C stops everything.
+#
+# GitOps: on first start a git repository of manifests is created in ./var/manifests (edit
+# it, commit, and POST /v1/sync or wait for the poll). It holds a File, ./var/managed/motd,
+# and a Service for the demo, both with selfHeal: true: edit ./var/managed/motd by hand and
+# it is put back within seconds (gitopsd reports the drift, the hub asks the remediator's
+# restore_file action).
 #
 # Secrets come from the environment. Any that is not set is generated for
 # this run, passed to the daemons and written (mode 0600) to ./var/dev.env,
@@ -21,7 +28,7 @@ BUILD=${BUILD:-build}
 BIN="$BUILD/bin"
 cd "$(dirname "$0")/.."
 
-for b in vigil-remediator vigil-collector vigil-agent vigil-demo-service; do
+for b in vigil-remediator vigil-collector vigil-agent vigil-gitopsd vigil-demo-service; do
     if [ ! -x "$BIN/$b" ]; then
         echo "run: $BIN/$b is missing; run 'make' first" >&2
         exit 1
@@ -44,6 +51,47 @@ umask 022
 # The ingest token is bound to this agent (security.tokens[].agents in
 # configs/collector.yaml); the agent's id defaults to the host name.
 export VIGIL_INGEST_AGENTS="${VIGIL_INGEST_AGENTS:-$HOSTNAME}"
+mkdir -p var/managed
+
+# The manifests repository, created once (git through argv; no global git configuration needed).
+if [ ! -d var/manifests/.git ]; then
+    host=$(uname -n)
+    mkdir -p var/manifests/common "var/manifests/hosts/$host"
+    # (the program as restart_demo of remediator.yaml starts it, by its absolute path)
+    cat >var/manifests/common/demo.yaml <<YAML
+# The demo service, supervised by the remediator's restart_demo action (remediator.yaml): when
+# it is not running, the hub's drift rule asks for that action.
+apiVersion: vigil/v1
+kind: Service
+metadata:
+  name: demo
+spec:
+  process:
+    start: ["$PWD/build/bin/vigil-demo-service", "--port", "7680"]
+    pidfile: ./var/demo.pid
+  state: running
+  action: restart_demo
+  selfHeal: true
+YAML
+    cat >"var/manifests/hosts/$host/motd.yaml" <<'YAML'
+# A managed file: edit ./var/managed/motd by hand and restore_file puts these bytes back.
+apiVersion: vigil/v1
+kind: File
+metadata:
+  name: motd
+  labels: {demo: "true"}
+spec:
+  path: ./var/managed/motd
+  content: "Welcome to Vigil. This file is managed by vigil-gitopsd from ./var/manifests.\n"
+  mode: "0644"
+  selfHeal: true
+YAML
+    git -C var/manifests -c init.defaultBranch=main init -q
+    git -C var/manifests add -A
+    git -C var/manifests -c user.name=vigil -c user.email=vigil@localhost \
+        -c commit.gpgsign=false commit -q -m "vigil make run: initial manifests"
+fi
+
 pids=()
 cleanup() {
     trap - INT TERM EXIT
@@ -73,6 +121,7 @@ wait_listening() { # name logfile
 : >var/remediator.log
 : >var/collector.log
 : >var/agent.log
+: >var/gitopsd.log
 "$BIN/vigil-remediator" --config configs/remediator.yaml >>var/remediator.log 2>&1 &
 pids+=($!)
 wait_listening vigil-remediator var/remediator.log
@@ -81,8 +130,12 @@ pids+=($!)
 wait_listening vigil-collector var/collector.log
 "$BIN/vigil-agent" --config configs/agent.yaml >>var/agent.log 2>&1 &
 pids+=($!)
+"$BIN/vigil-gitopsd" --config configs/gitopsd.yaml >>var/gitopsd.log 2>&1 &
+pids+=($!)
+wait_listening vigil-gitopsd var/gitopsd.log
 
-echo "vigil: remediator http://127.0.0.1:7601, hub http://127.0.0.1:7600, agent running"
+echo "vigil: remediator http://127.0.0.1:7601, hub http://127.0.0.1:7600, agent running,"
+echo "vigil: gitopsd http://127.0.0.1:7602 (manifests in ./var/manifests)"
 echo "vigil: logs in ./var/*.log; generated tokens in ./var/dev.env, e.g.:"
 echo "vigil:   . var/dev.env; curl -H \"Authorization: Bearer \$VIGIL_READ_TOKEN\" http://127.0.0.1:7600/v1/decisions"
 
@@ -99,11 +152,18 @@ if [ -z "$started" ]; then
     exit 1
 fi
 echo "vigil: the loop started vigil-demo-service (pid $started)."
-echo "vigil: try: kill -9 $started   then watch var/demo.pid get a new pid. Ctrl-C stops."
+echo "vigil: try: kill -9 $started   then watch var/demo.pid get a new pid."
+echo "vigil: try: echo hacked > var/managed/motd   then watch it come back. Ctrl-C stops."
 
 if [ -n "${VIGIL_RUN_SECONDS:-}" ]; then
     sleep "$VIGIL_RUN_SECONDS"
-    exit 0
+    # the GitOps loop must have put the managed file in place by now
+    for _ in $(seq 1 200); do
+        grep -q "managed by vigil-gitopsd" var/managed/motd 2>/dev/null && exit 0
+        sleep 0.1
+    done
+    echo "run: vigil-gitopsd did not restore ./var/managed/motd; see ./var/gitopsd.log" >&2
+    exit 1
 fi
 set +e
 wait -n "${pids[@]}"

@@ -38,6 +38,8 @@
 #include "vigil/daemon.h"
 #include "vigil/policy.h"
 #include "vigil/engine.h"
+#include "vigil/gitsync.h"
 #include "vigil/manifest.h"
+#include "vigil/gitops.h"
 
 #endif

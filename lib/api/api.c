@@ -26,6 +26,8 @@ typedef struct api_route {
     unsigned int flags;
     vigil__api_handler fn;
     void *payload;
+    vigil__api_alt_auth alt_auth;
+    const char *alt_name; /* static */
 } api_route;
 
 struct vigil_api {
@@ -272,8 +274,22 @@ int vigil__api_route(vigil_api *api, const char *method, const char *path, unsig
     r->flags = flags;
     r->fn = fn;
     r->payload = payload;
+    r->alt_auth = NULL;
+    r->alt_name = NULL;
     api->nroutes++;
     return VIGIL_OK;
+}
+
+int vigil__api_route_alt_auth(vigil_api *api, const char *method, const char *path,
+                              vigil__api_alt_auth fn, const char *name)
+{
+    for (size_t i = 0; i < api->nroutes; i++)
+        if (strcmp(api->routes[i].method, method) == 0 && strcmp(api->routes[i].path, path) == 0) {
+            api->routes[i].alt_auth = fn;
+            api->routes[i].alt_name = name;
+            return VIGIL_OK;
+        }
+    return vigil__error_set(VIGIL_ENOTFOUND, "api: route %s %s is not mounted", method, path);
 }
 
 int vigil__api_routes(vigil_api *api, const vigil__api_route_def *defs, size_t n, void *payload)
@@ -537,6 +553,11 @@ static int authenticate(vigil__api_call *call, const api_route *route)
     vigil_api *api = call->api;
     if (!route->scope)
         return 0;
+    if (route->alt_auth && route->alt_auth(call->req, route->payload) == VIGIL_OK) {
+        snprintf(call->principal, sizeof(call->principal), "%s",
+                 route->alt_name ? route->alt_name : "");
+        return 0;
+    }
     if ((route->flags & VIGIL__API_SIGNED) &&
         vigil__api_request_header(call->req, "X-Vigil-Signature"))
         return 0;

@@ -83,6 +83,15 @@ typedef struct vigil__api_route_def {
 /* vigil__api_route() for each of the `n` routes of `defs` in order, all with
  * `payload`; stops at the first error and returns it. */
 int vigil__api_routes(vigil_api *api, const vigil__api_route_def *defs, size_t n, void *payload);
+/* A route's own credential check (e.g. a webhook signature), tried before
+ * the token check: VIGIL_OK authenticates the call (principal `name`), any
+ * other code falls through to the token check. Called with the route's
+ * payload, from the server's threads. */
+typedef int (*vigil__api_alt_auth)(const vigil_api_request *req, void *payload);
+/* Sets the alternative check of the route `method` `path` already mounted.
+ * Returns VIGIL_OK or VIGIL_ENOTFOUND. */
+int vigil__api_route_alt_auth(vigil_api *api, const char *method, const char *path,
+                              vigil__api_alt_auth fn, const char *name);
 /* Adds a registry rendered by GET /metrics after the api's own (borrowed: it
  * must outlive the api). */
 int vigil__api_add_registry(vigil_api *api, vigil__prom *prom);

@@ -7,6 +7,7 @@
 #include <mbedtls/md.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/version.h>
+#include <mbedtls/x509_crt.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -167,4 +168,35 @@ uint64_t vigil__crypto_seed(void)
     if (vigil__crypto_random(&seed, sizeof(seed)) != VIGIL_OK)
         seed = (uint64_t)vigil__monotonic_ns() ^ ((uint64_t)getpid() << 32);
     return seed ? seed : 0x9e3779b97f4a7c15ULL;
+}
+
+int vigil__crypto_x509_verify(const void *der, size_t len, const char *ca_file, const char *host)
+{
+    mbedtls_x509_crt ca, crt;
+    uint32_t flags = 0;
+    char why[256];
+    int rc;
+    mbedtls_x509_crt_init(&ca);
+    mbedtls_x509_crt_init(&crt);
+    if (mbedtls_x509_crt_parse_file(&ca, ca_file) != 0) {
+        rc = vigil__error_set(VIGIL_EIO, "x509: cannot read CA certificates from %s", ca_file);
+    } else if (mbedtls_x509_crt_parse_der(&crt, der, len) != 0) {
+        rc = vigil__error_set(VIGIL_EAUTH, "x509: the peer's certificate cannot be parsed");
+    } else if (mbedtls_x509_crt_verify(&crt, &ca, NULL, host, &flags, NULL, NULL) != 0) {
+        why[0] = '\0';
+        mbedtls_x509_crt_verify_info(why, sizeof(why), "", flags);
+        size_t n = strlen(why);
+        while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
+            why[--n] = '\0';
+        for (size_t i = 0; i < n; i++)
+            if (why[i] == '\n')
+                why[i] = ';';
+        rc = vigil__error_set(VIGIL_EAUTH, "x509: certificate not trusted by %s: %s", ca_file,
+                              n ? why : "verification failed");
+    } else {
+        rc = VIGIL_OK;
+    }
+    mbedtls_x509_crt_free(&crt);
+    mbedtls_x509_crt_free(&ca);
+    return rc;
 }

@@ -85,4 +85,11 @@ int vigil__crypto_random(void *buf, size_t len);
  * the same). */
 uint64_t vigil__crypto_seed(void);
 
+/* Verifies a DER certificate against the CA certificates of the PEM file
+ * ca_file (it must be signed by one of them directly) and, when host is not
+ * NULL, that it names host. Returns VIGIL_OK; VIGIL_EIO (ca_file cannot be
+ * read or parsed), VIGIL_EAUTH (the certificate is not trusted; the reason
+ * is in the message). */
+int vigil__crypto_x509_verify(const void *der, size_t len, const char *ca_file, const char *host);
+
 #endif

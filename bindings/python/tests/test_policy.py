@@ -1,9 +1,21 @@
+import time
 import threading
 
 import pytest
 
 import vigil
 from conftest import T0
+
+
+def wait_until(predicate, timeout=10.0):
+    """Polls @predicate until it returns a true value (returned) or @timeout
+    seconds pass (then its last value is returned, for the assertion to show)."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(0.005)
+        value = predicate()
+    return value
 
 
 class ErrorRate(vigil.Policy):
@@ -83,7 +95,9 @@ def test_policy_in_a_hub_runs_on_the_evaluator_thread(tmp_path):
         with hub:
             hub.start()
             hub.evaluate(vigil.Batch(rising(), agent="h1", batch_id="b1"))
-            acts = hub.actions()
+            # the request is recorded, then failed (no remediator), after the engine has
+            # counted the batch's metrics: wait for that final state, not for the count
+            acts = wait_until(lambda: [a for a in hub.actions() if a.status != "pending"])
             assert len(acts) == 1
             a = acts[0]
             assert (a.action, a.target, a.policy, a.status) == ("scale_up", "checkout",
@@ -197,6 +211,7 @@ def test_exception_on_the_hub_evaluator_thread_keeps_the_hub_running(tmp_path):
             assert hub.engine_stats().policy_errors == 1
             assert reg.errors == 1 and "ZeroDivisionError" in reg.last_error
             hub.evaluate([vigil.Metric("m", 0.9, T0 + 1)])
+            wait_until(lambda: hub.actions())
             assert [(a.action, a.target) for a in hub.actions()] == [("a", "t")]
             assert hub.stats().samples == 2
 

@@ -482,6 +482,8 @@ class vigil_engine_options(Structure):
         ("logger", vigil_logger),
         ("windows", vigil_window_set_options),
         ("policy_types", c_void_p),
+        ("series_idle_ms", c_int64),
+        ("series_per_agent", c_size_t),
     ]
 
 
@@ -498,6 +500,8 @@ class vigil_engine_stats(Structure):
         ("eval_errors", c_uint64),
         ("decisions", c_uint64),
         ("requests", c_uint64),
+        ("series_evicted", c_uint64),
+        ("series_refused", c_uint64),
     ]
 
 
@@ -621,6 +625,11 @@ class vigil_hub_options(Structure):
         ("remediator_backoff_max_ms", c_int64),
         ("remediator_workers", c_size_t),
         ("remediator_queue_max", c_size_t),
+        ("remediator_ca_file", c_char_p),
+        ("remediator_cert", c_char_p),
+        ("remediator_key", c_char_p),
+        ("series_idle_ms", c_int64),
+        ("series_per_agent", c_size_t),
         ("drift_cooldown_ms", c_int64),
     ]
 
@@ -685,6 +694,9 @@ class vigil_remediator_options(Structure):
         ("recent_max", c_size_t),
         ("logger", vigil_logger),
         ("state_dir", c_char_p),
+        ("hub_ca_file", c_char_p),
+        ("hub_cert", c_char_p),
+        ("hub_key", c_char_p),
     ]
 
 
@@ -727,6 +739,8 @@ class vigil_api_options(Structure):
         ("max_inflated", c_uint64),
         ("retry_after_s", c_uint),
         ("logger", vigil_logger),
+        ("bindings", c_void_p),
+        ("nbindings", c_size_t),
     ]
 
 
@@ -746,6 +760,7 @@ class vigil_httpd_options(Structure):
         ("tls_client_ca", c_char_p),
         ("insecure", c_int),
         ("logger", vigil_logger),
+        ("max_buffered", c_uint64),
     ]
 
 
