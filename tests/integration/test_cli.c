@@ -534,6 +534,10 @@ START_TEST(cli_against_hub_and_remediator)
     ck_assert_ptr_nonnull(strstr(r.out, "gated"));
     ck_assert_ptr_nonnull(strstr(r.out, "drift      1\n"));
     run_free(&r);
+    r = RUN(dir, "--url", U, "--token", ADMIN_TOKEN, "status", "--remediator", rem.base);
+    expect(&r, 0, "remediator ", NULL);
+    ck_assert_ptr_nonnull(strstr(r.out, "  ok\n"));
+    run_free(&r);
     r = RUN(dir, "--url", U, "--token", ADMIN_TOKEN, "status", "--json");
     expect(&r, 0, NULL, NULL);
     j = out_json(&r);
@@ -590,8 +594,19 @@ START_TEST(cli_against_hub_and_remediator)
     expect(&r, 2, NULL, "--url ftp://x");
     run_free(&r);
 
-    /* the forwarded calls when the remediator is gone: 503 */
+    /* the forwarded calls when the remediator is gone: 503; status says so */
+    char rembase[64];
+    snprintf(rembase, sizeof(rembase), "%s", rem.base);
     ck_assert_int_eq(pt_stop(&rem), 0);
+    setenv("VIGIL_REMEDIATOR_URL", rembase, 1);
+    r = RUN(dir, "--url", U, "--token", ADMIN_TOKEN, "status");
+    unsetenv("VIGIL_REMEDIATOR_URL");
+    expect(&r, 1, "UNREACHABLE", NULL);
+    run_free(&r);
+    r = RUN(dir, "--url", U, "--token", ADMIN_TOKEN, "--json", "status", "--remediator", rembase);
+    expect(&r, 1, "\"remediator\":{\"url\":", NULL);
+    ck_assert_ptr_nonnull(strstr(r.out, "\"ok\":false"));
+    run_free(&r);
     r = RUN(dir, "--url", U, "--token", ADMIN_TOKEN, "audit", "verify");
     expect(&r, 1, NULL, "HTTP 503 unavailable: the remediator could not be reached");
     run_free(&r);
@@ -731,12 +746,13 @@ START_TEST(cli_validate_shipped_configs)
         for (size_t k = 0; k < g[i].gl_pathc && n < 60; k++)
             args[n++] = g[i].gl_pathv[k] + strlen(src) + 1;
     }
-    ck_assert_int_ge(n, 7);
+    ck_assert_int_ge(n, 8);
     args[n] = NULL;
     run r = vigil_run(src, args);
     expect(&r, 0, "configs/collector.yaml: ok (collector)", NULL);
     ck_assert_ptr_nonnull(strstr(r.out, "configs/agent.yaml: ok (agent)"));
     ck_assert_ptr_nonnull(strstr(r.out, "configs/remediator.yaml: ok (remediator)"));
+    ck_assert_ptr_nonnull(strstr(r.out, "configs/gitopsd.yaml: ok (gitopsd)"));
     ck_assert_ptr_nonnull(strstr(r.out, "configs/policies/example.yaml: ok (policies)"));
     ck_assert_ptr_nonnull(strstr(r.out, "configs/policy-tests/demo_down.yaml: ok (policy-test)"));
     ck_assert_ptr_nonnull(strstr(r.err, "note: VIGIL_INGEST_TOKEN is not set"));
@@ -768,6 +784,7 @@ START_TEST(cli_validate_broken_files)
     write_file(dir, "manifest.yaml",
                "apiVersion: vigil/v1\nkind: Sysctl\nmetadata: {name: s}\nspec: {nokey: 1}\n");
     write_file(dir, "what.yaml", "hello: world\n");
+    write_file(dir, "gitopsd.yaml", "repo: {url: 'file:///srv/x'}\nsync: {min_interval: often}\n");
     write_file(dir, "test.yaml", "policy_files: [p.yaml]\ntests:\n  - name: t\n    bogus: 1\n");
     run r = RUN(dir, "validate", "syntax.yaml");
     expect(&r, 1, NULL, "syntax.yaml:2:1: ");
@@ -787,6 +804,9 @@ START_TEST(cli_validate_broken_files)
     run_free(&r);
     r = RUN(dir, "validate", "manifest.yaml");
     expect(&r, 1, NULL, "manifest.yaml:4:");
+    run_free(&r);
+    r = RUN(dir, "validate", "gitopsd.yaml");
+    expect(&r, 1, NULL, "gitopsd.yaml:2:22: sync.min_interval: expected a duration");
     run_free(&r);
     r = RUN(dir, "validate", "what.yaml");
     expect(&r, 1, NULL, "what.yaml:1:1: cannot tell the kind");

@@ -82,7 +82,8 @@ static kind kind_of(const vigil_config_node *root)
     if (has(root, "actions") || has(root, "guards") || has(root, "audit") ||
         has(root, "secret_env"))
         return K_REMEDIATOR;
-    if (has(root, "repo") || has(root, "manifests") || has(root, "sync"))
+    if (has(root, "repo") || has(root, "manifests") || has(root, "sync") || has(root, "observe") ||
+        has(root, "webhook"))
         return K_GITOPSD;
     if (has(root, "store") || has(root, "retention") || has(root, "policies_dir") ||
         has(root, "remediator") || has(root, "ingest") || has(root, "listen"))
@@ -127,6 +128,29 @@ static int placeholders(const vigil_config_node *n, const char *file)
     return count;
 }
 
+/* ${VAR} expansion while validating: a variable that is not set expands to
+ * "" (so that the default of ${VAR:-default} applies), noted once per file. */
+typedef struct env_notes {
+    const char *file;
+    char seen[32][128];
+    int nseen;
+} env_notes;
+
+static const char *validate_getenv(void *payload, const char *name)
+{
+    const char *v = getenv(name);
+    if (v)
+        return v;
+    env_notes *n = payload;
+    for (int i = 0; i < n->nseen; i++)
+        if (strcmp(n->seen[i], name) == 0)
+            return "";
+    if (n->nseen < 32)
+        snprintf(n->seen[n->nseen++], sizeof(n->seen[0]), "%s", name);
+    fprintf(stderr, "%s: note: ${%s} is not set; checked as empty (its default, if any)\n", n->file, name);
+    return "";
+}
+
 static int open_memory_engine(vigil_store **store, vigil_engine **engine,
                               const vigil_engine_options *base)
 {
@@ -169,7 +193,13 @@ static int parse_test_file(const char *path, int run, int json, int *failed);
 static int validate_one(const char *path, kind forced, int json, int *nkind)
 {
     vigil_config *cfg = NULL;
-    if (vigil_config_load_file(&cfg, path, NULL) != VIGIL_OK) {
+    env_notes notes;
+    memset(&notes, 0, sizeof(notes));
+    notes.file = path;
+    vigil_config_options co = VIGIL_CONFIG_OPTIONS_INIT;
+    co.getenv = validate_getenv;
+    co.getenv_payload = &notes;
+    if (vigil_config_load_file(&cfg, path, &co) != VIGIL_OK) {
         report(path, "");
         return 1;
     }
@@ -181,14 +211,20 @@ static int validate_one(const char *path, kind forced, int json, int *nkind)
     case K_UNKNOWN:
         fprintf(stderr,
                 "%s:1:1: cannot tell the kind of this file from its keys; use --kind (agent, "
-                "collector, remediator, policies, manifest, policy-test)\n",
+                "collector, remediator, gitopsd, policies, manifest, policy-test)\n",
                 path);
         bad = 1;
         break;
-    case K_GITOPSD:
-        fprintf(stderr, "%s:1:1: gitopsd configs are not supported by this build of vigil\n", path);
-        bad = 1;
+    case K_GITOPSD: {
+        placeholders(root, path);
+        vigil_gitops_config *g = NULL;
+        if (vigil_gitops_config_load(&g, path, &co) != VIGIL_OK) {
+            report(path, "");
+            bad = 1;
+        }
+        vigil_gitops_config_free(g);
         break;
+    }
     case K_AGENT: {
         placeholders(root, path);
         vigil_agent_options ao;
@@ -202,7 +238,7 @@ static int validate_one(const char *path, kind forced, int json, int *nkind)
     case K_COLLECTOR: {
         placeholders(root, path);
         vigil_hub_config *h = NULL;
-        if (vigil_hub_config_load(&h, path, NULL) != VIGIL_OK) {
+        if (vigil_hub_config_load(&h, path, &co) != VIGIL_OK) {
             report(path, "");
             bad = 1;
         }
@@ -212,7 +248,7 @@ static int validate_one(const char *path, kind forced, int json, int *nkind)
     case K_REMEDIATOR: {
         placeholders(root, path);
         vigil_remediator_config *r = NULL;
-        if (vigil_remediator_config_load(&r, path, NULL) != VIGIL_OK) {
+        if (vigil_remediator_config_load(&r, path, &co) != VIGIL_OK) {
             report(path, "");
             bad = 1;
         }
@@ -277,7 +313,7 @@ int cmd_validate(cli *c, int argc, const char **argv)
             const char *v = argv[i][6] == '=' ? argv[i] + 7 : (i + 1 < argc ? argv[++i] : NULL);
             if (!v || (forced = kind_parse(v)) == K_UNKNOWN)
                 return cli_usage("validate", "--kind: expected agent, collector, remediator, "
-                                             "policies, manifest or policy-test");
+                                             "gitopsd, policies, manifest or policy-test");
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage("validate", "unknown option \"%s\"", argv[i]);
         } else {

@@ -368,10 +368,54 @@ static int count_firing(const cJSON *policies, cJSON *names)
     return n;
 }
 
+/* GET <url>/healthz of another daemon: 1 when it answers 200. */
+static int daemon_healthy(const char *url)
+{
+    vigil_client_options o = VIGIL_CLIENT_OPTIONS_INIT;
+    const char *urls[1] = {url};
+    o.urls = urls;
+    o.nurls = 1;
+    o.connect_timeout_ms = 3000;
+    o.request_timeout_ms = 10000;
+    vigil_logger quiet = VIGIL_LOGGER_INIT;
+    quiet.min_level = VIGIL_LOG_OFF;
+    o.logger = quiet;
+    vigil_client *cl = NULL;
+    if (vigil_client_new(&cl, &o) != VIGIL_OK)
+        return 0;
+    vigil_buf b = VIGIL_BUF_INIT;
+    int st = 0;
+    int ok = vigil_client_request(cl, "GET", "/healthz", NULL, 0, &st, &b) == VIGIL_OK && st == 200;
+    vigil_buf_dispose(&b);
+    vigil_client_free(cl);
+    return ok;
+}
+
 static int cmd_status(cli *c, int argc, const char **argv)
 {
-    if (argc > 1)
-        return cli_usage("status", "unexpected argument \"%s\"", argv[1]);
+    const char *durl[2] = {getenv("VIGIL_REMEDIATOR_URL"), getenv("VIGIL_GITOPSD_URL")};
+    static const char *const dname[2] = {"remediator", "gitopsd"};
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int r;
+        if ((r = opt_value(argc, argv, &i, "--remediator", &v)) != 0) {
+            if (r < 0)
+                return cli_usage("status", "--remediator needs a URL");
+            durl[0] = v;
+        } else if ((r = opt_value(argc, argv, &i, "--gitopsd", &v)) != 0) {
+            if (r < 0)
+                return cli_usage("status", "--gitopsd needs a URL");
+            durl[1] = v;
+        } else {
+            return cli_usage("status", "unexpected argument \"%s\"", argv[i]);
+        }
+    }
+    int dok[2] = {0, 0};
+    for (int i = 0; i < 2; i++)
+        if (durl[i] && *durl[i])
+            dok[i] = daemon_healthy(durl[i]);
+        else
+            durl[i] = NULL;
     int status = 0;
     cJSON *ready = NULL;
     int rc = hub_call(c, "GET", "/readyz", NULL, &status, &ready, NULL);
@@ -389,7 +433,7 @@ static int cmd_status(cli *c, int argc, const char **argv)
     if (arc == EXIT_UNREACHABLE || prc == EXIT_UNREACHABLE || xrc == EXIT_UNREACHABLE ||
         drc == EXIT_UNREACHABLE)
         rc = EXIT_UNREACHABLE;
-    else if (arc || prc || xrc || status != 200)
+    else if (arc || prc || xrc || status != 200 || (durl[0] && !dok[0]) || (durl[1] && !dok[1]))
         rc = EXIT_FAILED;
     long drift_count = -1;
     if (!drc && dstatus == 200 && drift) {
@@ -405,6 +449,14 @@ static int cmd_status(cli *c, int argc, const char **argv)
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "url", c->url);
         cJSON_AddStringToObject(o, "hub", hub_state);
+        cJSON *ds = cJSON_AddObjectToObject(o, "daemons");
+        for (int i = 0; i < 2; i++) {
+            if (!durl[i])
+                continue;
+            cJSON *d = cJSON_AddObjectToObject(ds, dname[i]);
+            cJSON_AddStringToObject(d, "url", durl[i]);
+            cJSON_AddBoolToObject(d, "ok", dok[i]);
+        }
         cJSON_AddItemToObject(
             o, "agents",
             agents ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(agents, "agents"), 1)
@@ -425,6 +477,9 @@ static int cmd_status(cli *c, int argc, const char **argv)
     } else {
         char t[64];
         printf("hub        %s  %s\n", c->url, hub_state);
+        for (int i = 0; i < 2; i++)
+            if (durl[i])
+                printf("%-10s %s  %s\n", dname[i], durl[i], dok[i] ? "ok" : "UNREACHABLE");
         const cJSON *al = cJSON_GetObjectItemCaseSensitive(agents, "agents");
         printf("agents     %d\n", cJSON_GetArraySize(al));
         const cJSON *a;
@@ -1044,8 +1099,10 @@ static int cmd_help(cli *c, int argc, const char **argv);
 
 static const cli_command commands[] = {
     {"status", "health of the hub, agents, firing policies, recent actions, drift",
-     "vigil status [--json]\n"
-     "  The hub's readiness, each agent and when it was last seen (STALE when its\n"
+     "vigil status [--remediator URL] [--gitopsd URL] [--json]\n"
+     "  The hub's readiness (and the health of the remediator and gitopsd at\n"
+     "  those URLs, or VIGIL_REMEDIATOR_URL and VIGIL_GITOPSD_URL, when given),\n"
+     "  each agent and when it was last seen (STALE when its\n"
      "  heartbeats stopped), the policies firing now, the actions of the last hour\n"
      "  with their verdicts, and the number of drifted resources.\n",
      cmd_status},
@@ -1102,10 +1159,11 @@ static const cli_command commands[] = {
      cmd_audit},
     {"validate", "check config, policy, manifest and policy-test files",
      "vigil validate [--kind KIND] FILE... [--json]\n"
-     "  KIND: agent, collector, remediator, policies, manifest, policy-test; by\n"
-     "  default told by the file's keys. Errors as file:line:col: message; exit 1\n"
-     "  when any file has an error. Variables a config names (secret_env, token\n"
-     "  env) need not be set: that is reported as a note.\n",
+     "  KIND: agent, collector, remediator, gitopsd, policies, manifest,\n"
+     "  policy-test; by default told by the file's keys. Errors as\n"
+     "  file:line:col: message; exit 1 when any file has an error. Variables a\n"
+     "  config names (secret_env, token env, ${VAR}) need not be set: each is\n"
+     "  reported as a note.\n",
      cmd_validate},
     {"simulate", "replay metrics through policies and print the decisions",
      "vigil simulate --policies FILE --input METRICS.json [--tick 1s] [--json]\n"
