@@ -147,7 +147,8 @@ static const char *validate_getenv(void *payload, const char *name)
             return "";
     if (n->nseen < 32)
         snprintf(n->seen[n->nseen++], sizeof(n->seen[0]), "%s", name);
-    fprintf(stderr, "%s: note: ${%s} is not set; checked as empty (its default, if any)\n", n->file, name);
+    fprintf(stderr, "%s: note: ${%s} is not set; checked as empty (its default, if any)\n", n->file,
+            name);
     return "";
 }
 
