@@ -378,7 +378,7 @@ $(BUILD)/vigil.pc: pkgconfig/vigil.pc.in Makefile
 	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@REQUIRES_PRIVATE@|$(PC_DEPS)|g' \
 	    -e 's|@LIBS_PRIVATE@|$(RAW_DEPS)|g' $< > $@
 
-install: lib $(BUILD)/vigil.pc
+install: lib $(BUILD)/vigil.pc $(TOOL_BIN)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/vigil/sys
 	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/
@@ -388,11 +388,13 @@ install: lib $(BUILD)/vigil.pc
 	@if ls include/vigil/sys/*.h >/dev/null 2>&1; then \
 	    install -m 644 include/vigil/sys/*.h $(DESTDIR)$(INCLUDEDIR)/vigil/sys/; fi
 	install -m 644 $(BUILD)/vigil.pc $(DESTDIR)$(LIBDIR)/pkgconfig/vigil.pc
+	@if [ -n "$(TOOL_BIN)" ]; then install -d $(DESTDIR)$(BINDIR) && \
+	    install -m 755 $(TOOL_BIN) $(DESTDIR)$(BINDIR)/vigil; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libvigil.a $(DESTDIR)$(LIBDIR)/libvigil.so \
 	    $(DESTDIR)$(LIBDIR)/libvigil.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libvigil.so.$(VERSION) \
-	    $(DESTDIR)$(LIBDIR)/pkgconfig/vigil.pc
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/vigil.pc $(DESTDIR)$(BINDIR)/vigil
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/vigil
 
 clean:

@@ -183,6 +183,34 @@ VIGIL_EXTERN(int) vigil_client_stats_get(const vigil_client *client, vigil_clien
  */
 VIGIL_EXTERN(int) vigil_client_batch_id(char *out, size_t size);
 
+/**
+ * Makes one request of the hub's HTTP API (docs/http-api.md) with the
+ * client's token, TLS settings and timeouts: @p method to @p path (with its
+ * query, already percent-encoded, e.g. "/v1/actions?status=failed") on the
+ * hub URL that answered last (the first one at the start). No retry, no
+ * other URL: the caller sees every answer. This is what the `vigil` CLI
+ * uses; the ingest sends above are the way to feed metrics. Every request
+ * carries X-Vigil-Request (so a body-less POST or DELETE passes the API's
+ * cross-site defence) and Accept: application/json.
+ * @param method "GET", "POST", "PUT" or "DELETE".
+ * @param path starts with '/', at most 8 KiB, no space or control character.
+ * @param body the JSON body sent with Content-Type: application/json, or NULL
+ *        for none (then @p body_len is 0).
+ * @param status receives the HTTP status of the answer (0 when none came).
+ * @param out the answer's body is appended to it (ptr non-NULL and
+ *        NUL-terminated on success, even for an empty body); the caller's,
+ *        released with vigil_buf_dispose(). At most 64 MiB.
+ * @return VIGIL_OK when the hub answered, whatever the status;
+ *         VIGIL_ENETWORK (no answer: refused, DNS, TLS), VIGIL_ETIMEOUT,
+ *         VIGIL_ELIMIT (answer over 64 MiB), VIGIL_EINVAL (NULL argument, bad
+ *         method or path), VIGIL_ECLOSED, VIGIL_EIO, VIGIL_ENOMEM.
+ * Not counted in the send counters except @c requests and @c last_status.
+ * @since 0.3.0
+ */
+VIGIL_EXTERN(int)
+vigil_client_request(vigil_client *client, const char *method, const char *path, const void *body,
+                     size_t body_len, int *status, vigil_buf *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -91,6 +91,20 @@
  *                               another source holds; kept in the store (restored at start,
  *                               and re-applied by vigil_hub_reload_policies()); an empty
  *                               list drops the source's rules
+ *   GET  /v1/agents    read     (since 0.3.0) {"agents":[{"id","last_heartbeat"|null,
+ *                               "last_seen","series","interval_ms","stale_after_ms",
+ *                               "stale"}],"now"}: each `host` tag of the stored series;
+ *                               interval: the median gap of its vigil_agent_heartbeat
+ *                               samples of the past hour (10 s when unknown); stale when
+ *                               its last heartbeat is older than 3 intervals
+ *   POST /v1/actions/{id}/approve, POST /v1/actions/{id}/deny,
+ *   POST /v1/targets/{target}/release, GET /v1/audit/verify[?seq=&mac=]
+ *                      admin    (since 0.3.0) the remediator's routes of the same path
+ *                               (vigil/remediator.h), answered with its status and body:
+ *                               forwarded, signed with the remediator secret, to
+ *                               remediator_url, or called in process on the remediator of
+ *                               vigil_hub_attach_remediator(); 503 when there is none or it
+ *                               cannot be reached
  * Bodies of the GitOps routes hold at most 20,000 resources, items or policies; every bad
  * field is a 400 naming its JSON path.
  * and the hub's metrics to GET /metrics (also vigil_actions_total{status},

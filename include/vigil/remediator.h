@@ -53,7 +53,11 @@
  *   POST /v1/targets/{target}/release admin    {"target","released":true|false}
  *   GET  /v1/audit?since=&limit=    read       vigil_audit_list_json()
  *   GET  /v1/audit/verify[?seq=&mac=] read     vigil_audit_report_json()
- * and its metrics to GET /metrics.
+ * and its metrics to GET /metrics. Approve, deny, release and audit verify
+ * also accept, instead of the token, the hub's signed forward of a call it
+ * authenticated (since 0.3.0): X-Vigil-Signature over "<METHOD> <path>\n<actor>\n"
+ * with the execute secret, the actor in X-Vigil-Actor (docs/http-api.md,
+ * "Forwarded admin calls"); a bad signature is 401 and an `auth` audit row.
  *
  * Threads: vigil_remediator_submit(), the dispatcher, _approve(), _deny(),
  * _release(), _tick() and the routes may be called from many threads.

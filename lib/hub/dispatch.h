@@ -94,6 +94,11 @@ void vigil__dispatch_stop(vigil__dispatch *d);
 /* Stops and frees. NULL is a no-op. */
 void vigil__dispatch_free(vigil__dispatch *d);
 
+/* The remediator's base URL: *url[0..returned length) (lib/hub/routes_admin.c). */
+size_t vigil__dispatch_base_url(const vigil__dispatch *d, const char **url);
+/* The signing secret (borrowed; never logged) and its length. */
+const void *vigil__dispatch_secret(const vigil__dispatch *d, size_t *len);
+
 /* Requests queued or being delivered. */
 size_t vigil__dispatch_pending(vigil__dispatch *d);
 

@@ -569,3 +569,15 @@ size_t vigil__dispatch_pending(vigil__dispatch *d)
     pthread_mutex_unlock(&d->mu);
     return n;
 }
+
+size_t vigil__dispatch_base_url(const vigil__dispatch *d, const char **url)
+{
+    *url = d->url;
+    return strlen(d->url) - (sizeof(EXECUTE_PATH) - 1);
+}
+
+const void *vigil__dispatch_secret(const vigil__dispatch *d, size_t *len)
+{
+    *len = d->secret_len;
+    return d->secret;
+}

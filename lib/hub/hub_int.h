@@ -116,6 +116,8 @@ struct vigil_hub {
     size_t ngitpol, capgitpol;
     vigil_config *cfg_rules; /* a copy of the configuration's `policies:`, or NULL */
     char *cfg_dir;           /* its policies_dir, or NULL */
+    /* the remediator of vigil_hub_attach_remediator(), or NULL (routes_admin.c) */
+    vigil_remediator *rem;
 };
 
 /* Checks the X-Vigil-Signature of a remediator's late result (POST
@@ -218,6 +220,9 @@ int vigil__hub_reload_with_git(vigil_hub *hub, const vigil_hub_options *opts,
                                vigil_engine_reload_result *res);
 /* Mounts POST and GET /v1/drift and PUT /v1/policies. */
 int vigil__hub_mount_gitops_routes(vigil_hub *hub, vigil_api *api);
+
+/* Mounts approve, deny, release, audit verify and agents (lib/hub/routes_admin.c). */
+int vigil__hub_mount_admin_routes(vigil_hub *hub, vigil_api *api);
 
 /* Parses epoch ms, "now", a relative time ("-15m") or, when `rfc3339`, an
  * RFC 3339 time ("2025-01-31T22:00:00Z", offsets and fractions allowed);

@@ -44,6 +44,7 @@ int vigil_hub_attach_remediator(vigil_hub *hub, const vigil_remediator_options *
         vigil_remediator_free(rem);
         return rc;
     }
+    hub->rem = rem;
     *out = rem;
     return VIGIL_OK;
 }

@@ -18,4 +18,16 @@
 int vigil__remediator_config_load_inprocess(vigil_remediator_config **out, const char *path,
                                             const vigil_config_options *copts);
 
+/* Admin calls the hub forwards to a remediator (POST /v1/actions/{id}/approve
+ * and /deny, POST /v1/targets/{t}/release, GET /v1/audit/verify) are signed
+ * like /v1/execute (X-Vigil-Signature, the same secret) over this payload
+ * instead of a body: "<METHOD> <path>[?<query>]\n<actor>\n", path without
+ * the remediator's prefix, its id or target segment percent-decoded,
+ * query "seq=<n>&mac=<hex>" for a checkpoint verification, actor the person
+ * the hub authenticated (X-Vigil-Actor header, "" when none). Appends it to
+ * `out` (lib/remediator/routes.c). */
+#define VIGIL__FORWARD_ACTOR_HEADER "X-Vigil-Actor"
+int vigil__remediator_forward_payload(vigil_buf *out, const char *method, const char *path,
+                                      const char *actor);
+
 #endif

@@ -3,6 +3,7 @@
  * actions list, approvals, quarantine release, and the audit routes. */
 #include "internal/json.h"
 #include "remediator/rem_int.h"
+#include "internal/remediator.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -474,11 +475,58 @@ static void route_actions(vigil__api_call *call, void *payload)
 
 /* ---- approvals and release ---------------------------------------------------------- */
 
-/* Who decided, for the audit row: "token <name> from <address>" when a
- * token authenticated the call, else the client address. */
+int vigil__remediator_forward_payload(vigil_buf *out, const char *method, const char *path,
+                                      const char *actor)
+{
+    return vigil__buf_printf(out, "%s %s\n%s\n", method, path, actor ? actor : "");
+}
+
+/* For a route that also takes the hub's signed forwards (VIGIL__API_SIGNED):
+ * 0 when the call carries no signature (its token was checked) or a valid one
+ * over `path` (then *signed_ is 1); otherwise answers 401 and returns -1. */
+static int check_forward(vigil__api_call *call, vigil_remediator *rem, const char *method,
+                         const char *path, int *signed_)
+{
+    const vigil_api_request *req = vigil__api_call_request(call);
+    const char *sig = vigil__api_request_header(req, VIGIL_SIGNATURE_HEADER);
+    *signed_ = 0;
+    if (!sig)
+        return 0;
+    const char *actor = vigil__api_request_header(req, VIGIL__FORWARD_ACTOR_HEADER);
+    vigil_buf p = VIGIL_BUF_INIT;
+    int rc = vigil__remediator_forward_payload(&p, method, path, actor);
+    if (!rc)
+        rc = vigil_signature_verify(sig, rem->secret, rem->secret_len, p.ptr, p.size,
+                                    vigil__rem_now(rem) / 1000, rem->o.max_skew_s);
+    vigil_buf_dispose(&p);
+    if (!rc) {
+        *signed_ = 1;
+        return 0;
+    }
+    char msg[300];
+    snprintf(msg, sizeof(msg), "%s", vigil_error_last()->message);
+    vigil__log(&rem->logger, VIGIL_LOG_WARN, "remediator", "forwarded admin request refused",
+               "reason=\"%s\"", msg);
+    audit_auth(rem, req, msg);
+    if (rc == VIGIL_EAUTH)
+        vigil__api_resp_error(vigil__api_call_response(call), 401, "unauthorized", msg, NULL);
+    else
+        vigil__api_resp_from_code(vigil__api_call_response(call), rc, msg);
+    vigil__api_finish(call);
+    return -1;
+}
+
+/* Who decided, for the audit row: "hub for <actor>" for a signed forward,
+ * "token <name> from <address>" when a token authenticated the call, else
+ * the client address. */
 static const char *who(vigil__api_call *call, char *buf, size_t size)
 {
     const vigil_api_request *req = vigil__api_call_request(call);
+    if (vigil__api_request_header(req, VIGIL_SIGNATURE_HEADER)) {
+        const char *actor = vigil__api_request_header(req, VIGIL__FORWARD_ACTOR_HEADER);
+        snprintf(buf, size, "hub for %.200s", actor && *actor ? actor : "unknown");
+        return buf;
+    }
     const char *addr = req->remote_addr ? req->remote_addr : "";
     const char *name = vigil__api_call_principal(call);
     if (!name)
@@ -494,6 +542,18 @@ static void decision(vigil__api_call *call, vigil_remediator *rem, int approve)
 {
     const char *id = vigil__api_call_path_arg(call, 0);
     char by[256];
+    int signed_ = 0;
+    vigil_buf path = VIGIL_BUF_INIT;
+    int prc = vigil__buf_printf(&path, "/v1/actions/%s/%s", id, approve ? "approve" : "deny");
+    if (prc) {
+        from_code(call, prc);
+        vigil__api_finish(call);
+        return;
+    }
+    prc = check_forward(call, rem, "POST", path.ptr, &signed_);
+    vigil_buf_dispose(&path);
+    if (prc)
+        return;
     const char *w = who(call, by, sizeof(by));
     int rc = approve ? vigil_remediator_approve(rem, id, w) : vigil_remediator_deny(rem, id, w);
     vigil_buf b = VIGIL_BUF_INIT;
@@ -525,6 +585,18 @@ static void route_release(vigil__api_call *call, void *payload)
     const char *target = vigil__api_call_path_arg(call, 0);
     int released = 0;
     char by[256];
+    int signed_ = 0;
+    vigil_buf path = VIGIL_BUF_INIT;
+    int prc = vigil__buf_printf(&path, "/v1/targets/%s/release", target);
+    if (prc) {
+        from_code(call, prc);
+        vigil__api_finish(call);
+        return;
+    }
+    prc = check_forward(call, rem, "POST", path.ptr, &signed_);
+    vigil_buf_dispose(&path);
+    if (prc)
+        return;
     int rc = vigil_remediator_release(rem, target, who(call, by, sizeof(by)), &released);
     vigil_buf b = VIGIL_BUF_INIT;
     if (!rc)
@@ -563,7 +635,16 @@ static void route_verify(vigil__api_call *call, void *payload)
     const char *seq = vigil__api_call_param(call, "seq");
     const char *mac = vigil__api_call_param(call, "mac");
     vigil_audit_report rep = VIGIL_AUDIT_REPORT_INIT;
-    int rc;
+    int rc, signed_ = 0;
+    {
+        char path[200];
+        if (seq && mac && strlen(seq) < 24 && strlen(mac) < 80)
+            snprintf(path, sizeof(path), "/v1/audit/verify?seq=%s&mac=%s", seq, mac);
+        else
+            snprintf(path, sizeof(path), "/v1/audit/verify");
+        if (check_forward(call, rem, "GET", path, &signed_))
+            return;
+    }
     if (seq || mac) {
         char *end = NULL;
         long long v = seq ? strtoll(seq, &end, 10) : 0;
@@ -598,11 +679,11 @@ int vigil_remediator_mount(vigil_remediator *rem, vigil_api *api)
     static const vigil__api_route_def routes[] = {
         {"POST", "/v1/execute", 0, VIGIL__API_RAW, route_execute},
         {"GET", "/v1/actions", VIGIL_API_SCOPE_READ, 0, route_actions},
-        {"POST", "/v1/actions/*/approve", VIGIL_API_SCOPE_ADMIN, 0, route_approve},
-        {"POST", "/v1/actions/*/deny", VIGIL_API_SCOPE_ADMIN, 0, route_deny},
-        {"POST", "/v1/targets/*/release", VIGIL_API_SCOPE_ADMIN, 0, route_release},
+        {"POST", "/v1/actions/*/approve", VIGIL_API_SCOPE_ADMIN, VIGIL__API_SIGNED, route_approve},
+        {"POST", "/v1/actions/*/deny", VIGIL_API_SCOPE_ADMIN, VIGIL__API_SIGNED, route_deny},
+        {"POST", "/v1/targets/*/release", VIGIL_API_SCOPE_ADMIN, VIGIL__API_SIGNED, route_release},
         {"GET", "/v1/audit", VIGIL_API_SCOPE_READ, 0, route_audit},
-        {"GET", "/v1/audit/verify", VIGIL_API_SCOPE_READ, 0, route_verify},
+        {"GET", "/v1/audit/verify", VIGIL_API_SCOPE_READ, VIGIL__API_SIGNED, route_verify},
     };
     int rc = vigil__api_routes(api, routes, VIGIL__ARRAY_LEN(routes), rem);
     if (!rc)

@@ -121,6 +121,48 @@ START_TEST(gzip_round_trip_and_bad_input)
 }
 END_TEST
 
+START_TEST(request_bad_arguments)
+{
+    vigil_client *c = NULL;
+    vigil_client_options o = VIGIL_CLIENT_OPTIONS_INIT;
+    const char *urls[] = {"http://127.0.0.1:1"};
+    o.urls = urls;
+    o.nurls = 1;
+    ck_assert_int_eq(vigil_client_new(&c, &o), VIGIL_OK);
+    vigil_buf out = VIGIL_BUF_INIT;
+    int status = -1;
+    ck_assert_int_eq(vigil_client_request(NULL, "GET", "/v1/agents", NULL, 0, &status, &out),
+                     VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "client request: NULL argument");
+    ck_assert_int_eq(status, 0);
+    ck_assert_int_eq(vigil_client_request(c, "GET", "/x", NULL, 3, &status, &out), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_client_request(c, "GET", "/x", NULL, 0, NULL, &out), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_client_request(c, "GET", "/x", NULL, 0, &status, NULL), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_client_request(c, "PATCH", "/x", NULL, 0, &status, &out), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "client request: method must be GET, POST, PUT or DELETE");
+    ck_assert_int_eq(vigil_client_request(c, "GET", "v1/agents", NULL, 0, &status, &out),
+                     VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "the path must start with '/'");
+    ck_assert_int_eq(vigil_client_request(c, "GET", "/v1/a b", NULL, 0, &status, &out),
+                     VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "the path has a space or control character");
+    char *longp = malloc(8194);
+    memset(longp, 'a', 8193);
+    longp[0] = '/';
+    longp[8193] = '\0';
+    ck_assert_int_eq(vigil_client_request(c, "GET", longp, NULL, 0, &status, &out), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "at most 8192 bytes");
+    free(longp);
+    /* nothing listens on port 1 */
+    ck_assert_int_eq(vigil_client_request(c, "GET", "/v1/agents", NULL, 0, &status, &out),
+                     VIGIL_ENETWORK);
+    vt_assert_error(VIGIL_ENETWORK, "client: GET /v1/agents failed: ");
+    ck_assert_int_eq(status, 0);
+    ck_assert_ptr_null(out.ptr);
+    vigil_client_free(c);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
     Suite *s = suite_create("client");
@@ -129,6 +171,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, bad_options);
     tcase_add_test(tc, batch_ids_are_random_hex);
     tcase_add_test(tc, gzip_round_trip_and_bad_input);
+    tcase_add_test(tc, request_bad_arguments);
     suite_add_tcase(s, tc);
     return s;
 }

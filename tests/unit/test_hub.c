@@ -1075,6 +1075,7 @@ START_TEST(shipped_collector_yaml_loads)
     setenv("VIGIL_INGEST_TOKEN", "cfg-ingest-token-00000000", 1);
     setenv("VIGIL_READ_TOKEN", "cfg-read-token-0000000000", 1);
     setenv("VIGIL_REMEDIATOR_HUB_TOKEN", "cfg-write-token-000000000", 1);
+    setenv("VIGIL_ADMIN_TOKEN", "cfg-admin-token-000000000", 1);
     setenv("VIGIL_REMEDIATOR_SECRET", "cfg-secret-0000000000000000000000000", 1);
     vigil_hub_config *c = NULL;
     ck_assert_msg(vigil_hub_config_load(&c, path, NULL) == VIGIL_OK, "%s",
@@ -1091,12 +1092,16 @@ START_TEST(shipped_collector_yaml_loads)
     ck_assert_int_eq(o->retention_ms, 14LL * 24 * HOUR_MS);
     const vigil_api_options *a = vigil_hub_config_api(c);
     ck_assert_uint_eq(a->max_inflated, 64u * 1024 * 1024);
-    ck_assert_uint_eq(a->ntokens, 3);
+    ck_assert_uint_eq(a->ntokens, 4);
     ck_assert_str_eq(a->tokens[0].name, "agents");
     ck_assert_str_eq(a->tokens[0].env, "VIGIL_INGEST_TOKEN");
     ck_assert_uint_eq(a->tokens[0].scopes, VIGIL_API_SCOPE_INGEST);
     ck_assert_uint_eq(a->tokens[1].scopes, VIGIL_API_SCOPE_READ);
     ck_assert_uint_eq(a->tokens[2].scopes, VIGIL_API_SCOPE_WRITE);
+    /* people and the vigil CLI: the admin routes forwarded to the remediator */
+    ck_assert_str_eq(a->tokens[3].name, "ops");
+    ck_assert_str_eq(a->tokens[3].env, "VIGIL_ADMIN_TOKEN");
+    ck_assert_uint_eq(a->tokens[3].scopes, VIGIL_API_SCOPE_ADMIN);
     /* the ingest token is bound: to "*" unless VIGIL_INGEST_AGENTS names the agent */
     ck_assert_uint_eq(a->nbindings, 1);
     ck_assert_str_eq(a->bindings[0].token, "agents");
