@@ -446,6 +446,13 @@ static vigil__dispatch *route_of(vigil_hub *hub, const vigil_action_request *req
     return i < 0 ? hub->http : hub->fleet[i].d;
 }
 
+int vigil__hub_route_of_target(const vigil_hub *hub, const char *target)
+{
+    vigil_action_request req = VIGIL_ACTION_REQUEST_INIT;
+    req.target = target;
+    return route_index(hub, &req, NULL);
+}
+
 int vigil__hub_route_of_action(vigil_hub *hub, const char *id)
 {
     vigil_store_action *a = NULL;

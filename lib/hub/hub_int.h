@@ -192,6 +192,9 @@ int vigil__hub_request_host(char *out, size_t size, const vigil_action_request *
 /* The fleet entry (hub->fleet index) that action `id` of the ledger went to,
  * or -1: the default remediator (also when the ledger has no such id). */
 int vigil__hub_route_of_action(vigil_hub *hub, const char *id);
+/* The fleet entry of a target's host (its part before the first '/'), or -1:
+ * the default remediator. */
+int vigil__hub_route_of_target(const vigil_hub *hub, const char *target);
 /* The engine's on_decision: counts a stored decision and publishes it. */
 void vigil__hub_on_decision(void *payload, const vigil_store_decision *d);
 /* At start (lib/hub/recover.c): requests a previous process left pending in

@@ -63,16 +63,26 @@ static int put_encoded(vigil_buf *b, const char *s)
 
 /* Sends METHOD <remediator><prefix><arg-encoded><suffix>[?query], signed, and
  * answers the call with the remediator's status and body. */
-static void forward(vigil__api_call *call, vigil_hub *hub, const char *method, const char *prefix,
-                    const char *arg, const char *suffix, const char *query)
+static void forward(vigil__api_call *call, vigil_hub *hub, int route, const char *method,
+                    const char *prefix, const char *arg, const char *suffix, const char *query)
 {
     vigil_api_response *resp = vigil__api_call_response(call);
+    /* a fleet: the remediator of the action's or the target's host */
+    vigil__dispatch *d = route >= 0 ? hub->fleet[route].d : hub->http;
+    if (!d) {
+        vigil__api_resp_error(resp, 503, "unavailable",
+                              "no remediator is configured for its host (remediators: in "
+                              "collector.yaml, and no default remediator.url)",
+                              NULL);
+        vigil__api_finish(call);
+        return;
+    }
     char who[ACTOR_MAX];
     actor(call, who, sizeof(who));
     const char *base = NULL;
-    size_t blen = vigil__dispatch_base_url(hub->http, &base);
+    size_t blen = vigil__dispatch_base_url(d, &base);
     size_t slen = 0;
-    const void *secret = vigil__dispatch_secret(hub->http, &slen);
+    const void *secret = vigil__dispatch_secret(d, &slen);
 
     vigil_buf url = VIGIL_BUF_INIT, path = VIGIL_BUF_INIT, payload = VIGIL_BUF_INIT;
     vigil_buf sig = VIGIL_BUF_INIT, sig_hdr = VIGIL_BUF_INIT, actor_hdr = VIGIL_BUF_INIT;
@@ -150,7 +160,7 @@ static void forward(vigil__api_call *call, vigil_hub *hub, const char *method, c
 /* 0 when a remediator can take the call; otherwise answers 503. */
 static int no_remediator(vigil__api_call *call, vigil_hub *hub)
 {
-    if (hub->rem || hub->http)
+    if (hub->rem || hub->http || hub->nfleet)
         return 0;
     vigil__api_resp_error(vigil__api_call_response(call), 503, "unavailable",
                           "no remediator is configured (remediator.url or inprocess)", NULL);
@@ -166,7 +176,8 @@ static void decide(vigil__api_call *call, vigil_hub *hub, int approve)
         return;
     const char *id = vigil__api_call_path_arg(call, 0);
     if (!hub->rem) {
-        forward(call, hub, "POST", "/v1/actions/", id, approve ? "/approve" : "/deny", NULL);
+        forward(call, hub, vigil__hub_route_of_action(hub, id), "POST", "/v1/actions/", id,
+                approve ? "/approve" : "/deny", NULL);
         return;
     }
     char who[ACTOR_MAX];
@@ -202,7 +213,8 @@ static void route_release(vigil__api_call *call, void *payload)
         return;
     const char *target = vigil__api_call_path_arg(call, 0);
     if (!hub->rem) {
-        forward(call, hub, "POST", "/v1/targets/", target, "/release", NULL);
+        forward(call, hub, vigil__hub_route_of_target(hub, target), "POST", "/v1/targets/", target,
+                "/release", NULL);
         return;
     }
     char who[ACTOR_MAX];
@@ -259,7 +271,7 @@ static void route_verify(vigil__api_call *call, void *payload)
         char q[128];
         if (seq)
             snprintf(q, sizeof(q), "seq=%s&mac=%s", seq, mac);
-        forward(call, hub, "GET", "/v1/audit/verify", NULL, "", seq ? q : NULL);
+        forward(call, hub, -1, "GET", "/v1/audit/verify", NULL, "", seq ? q : NULL);
         return;
     }
     vigil_audit *audit = vigil_remediator_audit(hub->rem);

@@ -9,7 +9,9 @@
  * its host through its target's "<host>/" prefix. A late result for db-01's
  * action is checked with db-01's remediator's secret. A hub killed while
  * db-01's request runs redelivers it, after its restart, to db-01's
- * remediator, which runs it once. The config loader's
+ * remediator, which runs it once. An approval through the hub reaches
+ * db-01's remediator, whose signed late result closes the hub's ledger. The
+ * config loader's
  * errors for a bad `remediators:` list are checked too. */
 #include <cJSON.h>
 #include <stdio.h>
@@ -415,6 +417,114 @@ START_TEST(recovery_redelivers_to_the_hosts_remediator)
 }
 END_TEST
 
+/* An action of db-01 that needs an approval: approved through the hub (one
+ * URL), the call goes to db-01's remediator, which runs it and posts the late
+ * result, signed with its own secret, to the hub. */
+START_TEST(approval_through_the_hub_reaches_the_hosts_remediator)
+{
+    const char *dir = vt_tmpdir();
+    char cfg[3 * PATH_MAX], path[PATH_MAX];
+    pt_proc db, def, hub;
+    setenv("VT_FLEET_SEC_DB", SEC_DB, 1);
+    setenv("VT_FLEET_SEC_DEF", SEC_DEF, 1);
+    setenv("VT_FLEET_AUDIT_KEY", AUDIT_KEY, 1);
+    setenv("VT_FLEET_HUB_TOKEN", "fleet-test-hub-token-0123456789", 1);
+    start_remediator(&def, dir, "rem-default", "VT_FLEET_SEC_DEF");
+    int dbport = ht_closed_port();
+
+    snprintf(cfg, sizeof(cfg),
+             "listen: 127.0.0.1:0\n"
+             "store: sqlite://%s/hub.db\n"
+             "remediator: {url: \"%s\", secret_env: VT_FLEET_SEC_DEF}\n"
+             "remediators:\n"
+             "  - {agents: [\"db-*\"], url: \"http://127.0.0.1:%d\", secret_env: VT_FLEET_SEC_DB}\n"
+             "policies:\n"
+             "  - {name: deep_queue, kind: threshold, metric: queue_depth, match: {host: \"*\"},"
+             " window: 1m, aggregate: last, op: \">\", threshold: 10, for: 0s, action: careful,"
+             " target: \"queue-of-{{tags.host}}\"}\n",
+             dir, def.base, dbport);
+    vt_write_file(dir, "collector.yaml", cfg, strlen(cfg));
+    char cpath[PATH_MAX];
+    snprintf(cpath, sizeof(cpath), "%s/collector.yaml", dir);
+    char *hargs[] = {(char *)pt_bin_path("vigil-collector"), "--config", cpath, NULL};
+    pt_start(&hub, "collector", hargs, dir, 1);
+
+    snprintf(cfg, sizeof(cfg),
+             "listen: 127.0.0.1:%d\n"
+             "secret_env: VT_FLEET_SEC_DB\n"
+             "audit: sqlite://%s/rem-db.db\n"
+             "audit_key_env: VT_FLEET_AUDIT_KEY\n"
+             "hub: {url: \"%s\", token_env: VT_FLEET_HUB_TOKEN}\n"
+             "actions:\n"
+             "  - {name: careful, type: log, targets: \".*\", approval: {required: true}}\n",
+             dbport, dir, hub.base);
+    vt_write_file(dir, "rem-db.yaml", cfg, strlen(cfg));
+    snprintf(path, sizeof(path), "%s/rem-db.yaml", dir);
+    char *dargs[] = {(char *)pt_bin_path("vigil-remediator"), "--config", path, NULL};
+    pt_start(&db, "rem-db", dargs, dir, 1);
+
+    ingest(&hub, "db-01", now_ms());
+    char id[128] = "", status[64] = "";
+    for (int64_t end = pt_mono_ms() + DEADLINE_MS; pt_mono_ms() < end;) {
+        cJSON *j = get_json(&hub, "/v1/actions?limit=100");
+        cJSON *a = cJSON_GetArrayItem(j ? cJSON_GetObjectItem(j, "actions") : NULL, 0);
+        cJSON *aid = a ? cJSON_GetObjectItem(a, "id") : NULL;
+        cJSON *st = a ? cJSON_GetObjectItem(a, "status") : NULL;
+        if (cJSON_IsString(aid) && cJSON_IsString(st)) {
+            snprintf(id, sizeof(id), "%s", aid->valuestring);
+            snprintf(status, sizeof(status), "%s", st->valuestring);
+        }
+        cJSON_Delete(j);
+        if (!strcmp(status, "pending_approval"))
+            break;
+        usleep(20000);
+    }
+    if (strcmp(status, "pending_approval")) {
+        pt_dump_log(&hub);
+        pt_dump_log(&db);
+    }
+    ck_assert_str_eq(status, "pending_approval");
+
+    char url[300];
+    snprintf(url, sizeof(url), "%s/v1/actions/%s/approve", hub.base, id);
+    const char *xr[] = {"X-Vigil-Request: test", NULL};
+    http_opts o = {0};
+    o.extra = xr;
+    http_result r;
+    http_do("POST", url, NULL, 0, &o, &r);
+    if (r.status != 200)
+        pt_dump_log(&hub);
+    ck_assert_msg(r.status == 200, "approve: %ld %s", r.status, r.body ? r.body : "");
+    http_result_free(&r);
+
+    /* db-01's remediator ran it and its signed late result closed the ledger */
+    for (int64_t end = pt_mono_ms() + DEADLINE_MS; pt_mono_ms() < end;) {
+        cJSON *j = get_json(&hub, "/v1/actions?limit=100");
+        cJSON *a = cJSON_GetArrayItem(j ? cJSON_GetObjectItem(j, "actions") : NULL, 0);
+        cJSON *st = a ? cJSON_GetObjectItem(a, "status") : NULL;
+        if (cJSON_IsString(st))
+            snprintf(status, sizeof(status), "%s", st->valuestring);
+        cJSON_Delete(j);
+        if (!strcmp(status, "succeeded"))
+            break;
+        usleep(20000);
+    }
+    if (strcmp(status, "succeeded")) {
+        pt_dump_log(&hub);
+        pt_dump_log(&db);
+    }
+    ck_assert_str_eq(status, "succeeded");
+    char tdb[512], tdef[512];
+    ck_assert_int_eq(remediator_targets(&db, tdb, sizeof(tdb)), 1);
+    ck_assert_str_eq(tdb, "queue-of-db-01;");
+    ck_assert_int_eq(remediator_targets(&def, tdef, sizeof(tdef)), 0);
+
+    ck_assert_int_eq(pt_stop(&hub), 0);
+    ck_assert_int_eq(pt_stop(&db), 0);
+    ck_assert_int_eq(pt_stop(&def), 0);
+}
+END_TEST
+
 /* The remediators: list, refused with its location. */
 static void load_fails(const char *text, int code, const char *needle)
 {
@@ -489,6 +599,7 @@ static Suite *fleet_suite(void)
     tcase_add_test(tc, config_remediators);
     tcase_add_test(tc, each_action_lands_on_its_hosts_remediator);
     tcase_add_test(tc, recovery_redelivers_to_the_hosts_remediator);
+    tcase_add_test(tc, approval_through_the_hub_reaches_the_hosts_remediator);
     suite_add_tcase(s, tc);
     return s;
 }
