@@ -68,6 +68,7 @@ struct vigil__api_call {
     char *path_args[PATH_ARGS_MAX]; /* segments matched by '*' in the route's path */
     size_t npath_args;
     char principal[128]; /* name of the token source that authenticated the call, or "" */
+    int alt_authed;      /* the route's alternative check (a signature) authenticated it */
 };
 
 int vigil_api_request_init(vigil_api_request *req, unsigned int version)
@@ -556,6 +557,7 @@ static int authenticate(vigil__api_call *call, const api_route *route)
     if (route->alt_auth && route->alt_auth(call->req, route->payload) == VIGIL_OK) {
         snprintf(call->principal, sizeof(call->principal), "%s",
                  route->alt_name ? route->alt_name : "");
+        call->alt_authed = 1;
         return 0;
     }
     if ((route->flags & VIGIL__API_SIGNED) &&
@@ -777,7 +779,10 @@ static int loopback_host(const char *h)
  * (0, or 1 with the response set): a browser cannot send a custom header or
  * a JSON Content-Type to another origin without a CORS preflight, so a
  * state-changing request must carry one (routes with a body already require
- * application/json; signed routes carry X-Vigil-Signature); and in open mode
+ * application/json; signed routes carry X-Vigil-Signature, and a request the
+ * route's alternative check authenticated carries a signature a page cannot
+ * make, whatever its Content-Type: a git host's webhook sent as
+ * application/x-www-form-urlencoded, GitHub's default); and in open mode
  * (no tokens) a request from this machine must name a loopback Host, so a
  * page of another site whose name now resolves to 127.0.0.1 is refused. */
 static int cross_site(vigil__api_call *call, const api_route *route)
@@ -785,7 +790,7 @@ static int cross_site(vigil__api_call *call, const api_route *route)
     const vigil_api_request *req = call->req;
     if (!state_changing(req->method))
         return 0;
-    if (!(route->flags & (VIGIL__API_BODY | VIGIL__API_RAW)) &&
+    if (!(route->flags & (VIGIL__API_BODY | VIGIL__API_RAW)) && !call->alt_authed &&
         !is_json_type(vigil__api_request_header(req, "Content-Type")) &&
         !vigil__api_request_header(req, VIGIL__API_CSRF_HEADER)) {
         vigil__api_resp_error(call->resp, 415, "unsupported_media_type",

@@ -330,10 +330,11 @@ START_TEST(test_bad_commits)
 }
 END_TEST
 
-static int route(vigil_api *api, const char *method, const char *path, const char *auth_name,
-                 const char *auth_value, const char *body, char *out, size_t out_len)
+static int route_typed(vigil_api *api, const char *method, const char *path,
+                       const char *content_type, const char *auth_name, const char *auth_value,
+                       const char *body, char *out, size_t out_len)
 {
-    vigil_http_header hs[2] = {{"Content-Type", "application/json"}, {auth_name, auth_value}};
+    vigil_http_header hs[2] = {{"Content-Type", content_type}, {auth_name, auth_value}};
     vigil_api_request req = VIGIL_API_REQUEST_INIT;
     req.method = method;
     req.path = path;
@@ -350,6 +351,13 @@ static int route(vigil_api *api, const char *method, const char *path, const cha
     snprintf(out, out_len, "%.*s", (int)n, b ? b : "");
     vigil_api_response_free(resp);
     return st;
+}
+
+static int route(vigil_api *api, const char *method, const char *path, const char *auth_name,
+                 const char *auth_value, const char *body, char *out, size_t out_len)
+{
+    return route_typed(api, method, path, "application/json", auth_name, auth_value, body, out,
+                       out_len);
 }
 
 START_TEST(test_routes)
@@ -407,6 +415,23 @@ START_TEST(test_routes)
         route(api, "POST", "/v1/sync", "X-Hub-Signature-256", sig, push, body, sizeof(body)), 202);
     step(&f);
     assert_has(status(&f), "\"count\":3,");
+    /* GitHub's default webhook Content-Type: the signature is the defence, not the type */
+    const char *form = "payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%7D";
+    ck_assert_int_eq(vigil__crypto_hmac_sha256(mac, "hook-secret", 11, form, strlen(form)),
+                     VIGIL_OK);
+    char fsig[80] = "sha256=";
+    for (int i = 0; i < 32; i++)
+        snprintf(fsig + 7 + 2 * i, 3, "%02x", mac[i]);
+    ck_assert_int_eq(route_typed(api, "POST", "/v1/sync", "application/x-www-form-urlencoded",
+                                 "X-Hub-Signature-256", fsig, form, body, sizeof(body)),
+                     202);
+    step(&f);
+    assert_has(status(&f), "\"count\":4,");
+    /* ... but a token alone with that type is still refused (cross-site defence) */
+    ck_assert_int_eq(route_typed(api, "POST", "/v1/sync", "application/x-www-form-urlencoded",
+                                 "Authorization", "Bearer write-token-0123456789", form, body,
+                                 sizeof(body)),
+                     415);
     /* the same signature over another body, a malformed one, a wrong prefix */
     ck_assert_int_eq(
         route(api, "POST", "/v1/sync", "X-Hub-Signature-256", sig, "{\"x\":1}", body, sizeof(body)),
@@ -421,7 +446,7 @@ START_TEST(test_routes)
         route(api, "POST", "/v1/sync", "X-Hub-Signature-256", sig + 7, push, body, sizeof(body)),
         401);
     step(&f);
-    assert_has(status(&f), "\"count\":3,");
+    assert_has(status(&f), "\"count\":4,");
     vigil_api_free(api);
     teardown(&f);
 }
