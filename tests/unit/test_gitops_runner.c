@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/internal.h"
 #include "crypto/crypto.h"
 #include "gittest.h"
 #include "testutil.h"
@@ -352,6 +353,24 @@ static int route(vigil_api *api, const char *method, const char *path, const cha
     return st;
 }
 
+/* What a server's check of the headers alone (before reading the body)
+ * decides: 0 when the body may be read, else the status of the answer. */
+static int precheck(vigil_api *api, const char *name, const char *value)
+{
+    vigil_http_header hs[2] = {{"Content-Type", "application/json"}, {name, value}};
+    vigil_api_request req = VIGIL_API_REQUEST_INIT;
+    req.method = "POST";
+    req.path = "/v1/sync";
+    req.headers = hs;
+    req.nheaders = name ? 2 : 1;
+    req.remote_addr = "127.0.0.1";
+    vigil_api_response *resp = NULL;
+    ck_assert_int_eq(vigil_api_response_new(&resp), VIGIL_OK);
+    int st = vigil__api_precheck(api, &req, resp) ? vigil_api_response_status(resp) : 0;
+    vigil_api_response_free(resp);
+    return st;
+}
+
 START_TEST(test_routes)
 {
     setenv("GITOPS_TEST_WRITE", "write-token-0123456789", 1);
@@ -407,6 +426,13 @@ START_TEST(test_routes)
         route(api, "POST", "/v1/sync", "X-Hub-Signature-256", sig, push, body, sizeof(body)), 202);
     step(&f);
     assert_has(status(&f), "\"count\":3,");
+    /* a server checks the headers before the body: a well-formed signature
+     * lets the body be read (it is verified with it, above); none, or a
+     * malformed one, leaves the token check, 401 before the upload */
+    ck_assert_int_eq(precheck(api, "X-Hub-Signature-256", sig), 0);
+    ck_assert_int_eq(precheck(api, NULL, NULL), 401);
+    ck_assert_int_eq(precheck(api, "X-Hub-Signature-256", "sha256=zz"), 401);
+    ck_assert_int_eq(precheck(api, "Authorization", "Bearer write-token-0123456789"), 0);
     /* the same signature over another body, a malformed one, a wrong prefix */
     ck_assert_int_eq(
         route(api, "POST", "/v1/sync", "X-Hub-Signature-256", sig, "{\"x\":1}", body, sizeof(body)),
