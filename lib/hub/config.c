@@ -195,26 +195,11 @@ static int parse_policies(vigil_hub_config *c, const vigil_config_node *root)
 
 static int parse(vigil_hub_config *c)
 {
-    static const char *const top[] = {"listen",
-                                      "http",
-                                      "store",
-                                      "retention",
-                                      "retention_interval",
-                                      "security",
-                                      "ingest",
-                                      "windows",
-                                      "events",
-                                      "log",
-                                      "remediator",
-                                      "policies",
-                                      "policies_dir",
-                                      "silences",
-                                      "policy_interval",
-                                      "act_within",
-                                      "drift",
-                                      "series_idle",
-                                      "series_per_agent",
-                                      NULL};
+    static const char *const top[] = {
+        "listen",     "http",     "store",        "retention",        "retention_interval",
+        "security",   "ingest",   "windows",      "events",           "log",
+        "remediator", "policies", "policies_dir", "silences",         "policy_interval",
+        "act_within", "drift",    "series_idle",  "series_per_agent", NULL};
     static const char *const ingest_keys[] = {"queue", "max_metrics", "max_future",
                                               "group_max_samples", NULL};
     static const char *const window_keys[] = {"max_age", "max_samples", "max_series", NULL};
