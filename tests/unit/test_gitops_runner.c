@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/internal.h"
 #include "crypto/crypto.h"
 #include "gittest.h"
 #include "testutil.h"
@@ -360,6 +361,29 @@ static int route(vigil_api *api, const char *method, const char *path, const cha
                        out_len);
 }
 
+/* What a server's check of the headers alone (before reading the body)
+ * decides: 0 when the body may be read, else the status of the answer. */
+static int precheck_typed(vigil_api *api, const char *type, const char *name, const char *value)
+{
+    vigil_http_header hs[2] = {{"Content-Type", type}, {name, value}};
+    vigil_api_request req = VIGIL_API_REQUEST_INIT;
+    req.method = "POST";
+    req.path = "/v1/sync";
+    req.headers = hs;
+    req.nheaders = name ? 2 : 1;
+    req.remote_addr = "127.0.0.1";
+    vigil_api_response *resp = NULL;
+    ck_assert_int_eq(vigil_api_response_new(&resp), VIGIL_OK);
+    int st = vigil__api_precheck(api, &req, resp) ? vigil_api_response_status(resp) : 0;
+    vigil_api_response_free(resp);
+    return st;
+}
+
+static int precheck(vigil_api *api, const char *name, const char *value)
+{
+    return precheck_typed(api, "application/json", name, value);
+}
+
 START_TEST(test_routes)
 {
     setenv("GITOPS_TEST_WRITE", "write-token-0123456789", 1);
@@ -432,6 +456,17 @@ START_TEST(test_routes)
                                  "Authorization", "Bearer write-token-0123456789", form, body,
                                  sizeof(body)),
                      415);
+    /* a server checks the headers before the body: a well-formed signature
+     * lets the body be read (it is verified with it, above); none, or a
+     * malformed one, leaves the token check, 401 before the upload */
+    ck_assert_int_eq(precheck(api, "X-Hub-Signature-256", sig), 0);
+    ck_assert_int_eq(precheck(api, NULL, NULL), 401);
+    ck_assert_int_eq(precheck(api, "X-Hub-Signature-256", "sha256=zz"), 401);
+    ck_assert_int_eq(precheck(api, "Authorization", "Bearer write-token-0123456789"), 0);
+    /* a signed push with GitHub's default type passes the header check too (the
+     * signature, verified with the body, is the defence) */
+    ck_assert_int_eq(
+        precheck_typed(api, "application/x-www-form-urlencoded", "X-Hub-Signature-256", fsig), 0);
     /* the same signature over another body, a malformed one, a wrong prefix */
     ck_assert_int_eq(
         route(api, "POST", "/v1/sync", "X-Hub-Signature-256", sig, "{\"x\":1}", body, sizeof(body)),
