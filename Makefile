@@ -280,10 +280,14 @@ python-test: bindings-lib
 # The Go binding (bindings/go): go test -race against the plain library,
 # through the uninstalled vigil.pc; the Go caches stay under build/ and the
 # module proxy is off (the binding has no dependencies).
+# Go's build cache does not see headers outside the module: their digest in CGO_CFLAGS
+# (part of the cache key) makes a change of include/vigil/ rebuild the cgo code.
+GO_HEADERS_SUM = $(shell cat $(PUBLIC_HEADERS) | sha256sum | cut -c1-16)
 GO_ENV := PKG_CONFIG_PATH=$(CURDIR)/$(BINDINGS_BUILD)/pkgconfig \
           LD_LIBRARY_PATH=$(CURDIR)/$(BINDINGS_BUILD)/lib \
           GOCACHE=$(CURDIR)/build/go/cache GOPATH=$(CURDIR)/build/go/path \
-          GO111MODULE=on GOPROXY=off GOFLAGS=
+          GO111MODULE=on GOPROXY=off GOFLAGS= \
+          CGO_CFLAGS="-O2 -g -DVIGIL_HEADERS_SUM=$(GO_HEADERS_SUM)"
 GO ?= go
 
 go-test: bindings-lib

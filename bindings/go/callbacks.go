@@ -13,6 +13,7 @@ import "C"
 import (
 	"errors"
 	"runtime/cgo"
+	"strings"
 	"unsafe"
 )
 
@@ -95,6 +96,12 @@ func goVigilPolicyEvaluate(s *C.gv_policy_state, m *C.vigil_metric, ctx *C.vigil
 	if !v.Active {
 		return C.VIGIL_OK
 	}
+	// C strings end at a NUL: "checkout\x00payments" would request an
+	// action on "checkout". Refused as the policy's error instead.
+	if field := verdictNUL(&v); field != "" {
+		return reportError(&Error{Code: ErrValue, Message: "verdict " + field +
+			": a NUL byte cannot be passed as a C string"})
+	}
 	out.active = 1
 	var params *C.vigil_action_param
 	if len(v.Params) > 0 {
@@ -112,6 +119,24 @@ func goVigilPolicyEvaluate(s *C.gv_policy_state, m *C.vigil_metric, ctx *C.vigil
 		params, C.size_t(len(v.Params)))
 	C.gv_policy_verdict_fill(s, out)
 	return C.VIGIL_OK
+}
+
+// verdictNUL names the first string field of v holding a NUL byte, or "".
+func verdictNUL(v *Verdict) string {
+	switch {
+	case strings.IndexByte(v.Action, 0) >= 0:
+		return "Action"
+	case strings.IndexByte(v.Target, 0) >= 0:
+		return "Target"
+	case strings.IndexByte(v.Reason, 0) >= 0:
+		return "Reason"
+	}
+	for k, val := range v.Params {
+		if strings.IndexByte(k, 0) >= 0 || strings.IndexByte(val, 0) >= 0 {
+			return "Params"
+		}
+	}
+	return ""
 }
 
 // optCString is NULL for "" (the engine then uses the rule's default).

@@ -264,3 +264,39 @@ func TestPolicyContextAndConcurrentEngine(t *testing.T) {
 		t.Fatalf("a context kept past Evaluate = %v", err)
 	}
 }
+
+// A NUL byte in a verdict's strings is the policy's error, never a request
+// for the truncated target ("checkout" for "checkout\x00payments").
+func TestNULInVerdictIsThePolicyError(t *testing.T) {
+	reg, _ := NewPolicyRegistry()
+	defer reg.Close()
+	reg.Register("nul_target", nil, func(rule *ConfigNode) (Policy, error) {
+		return PolicyFunc(func(m Metric, ctx *PolicyContext) (Verdict, error) {
+			return Verdict{Active: true, Action: "scale_up", Target: "checkout\x00payments"}, nil
+		}), nil
+	})
+	st, _ := OpenStore("sqlite://:memory:")
+	defer st.Close()
+	sink := &logSink{}
+	var requests []EngineRequest
+	eng, err := NewEngine(EngineOptions{Store: st, PolicyTypes: reg, Logger: sink.log,
+		OnRequest: func(r EngineRequest) { requests = append(requests, r) },
+		Policies:  "- {name: p, kind: nul_target, metric: m, action: a}\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	b := mustBatch(t, Metric{Name: "m", Value: 1, TimeMs: nowMs()})
+	defer b.Close()
+	if err := eng.Ingest(b); err != nil {
+		t.Fatal(err)
+	}
+	st2, _ := eng.Stats()
+	if st2.PolicyErrors != 1 || len(requests) != 0 {
+		t.Fatalf("stats = %+v, requests = %+v; want one policy error and no request", st2, requests)
+	}
+	if _, ok := sink.find("code policy failed", "policy=p", "code=-13",
+		`error="verdict Target: a NUL byte cannot be passed as a C string"`); !ok {
+		t.Fatalf("no log of the refusal: %+v", sink.recs)
+	}
+}

@@ -118,4 +118,11 @@ int vigil__action_run(const char *const *argv, const char *const *envp, const ch
 /* Sleeps until deadline, waking for cancel; true when cancelled. */
 bool vigil__sleep_until(int64_t deadline_ms, vigil_action_cancel_cb cancel, void *payload);
 
+/* The checks of vigil_signature_verify() that need no body or secret: the
+ * X-Vigil-Signature header is present, well formed, and its timestamp within
+ * max_skew_s (<= 0: VIGIL_SIGNATURE_MAX_SKEW_S) of now_s. VIGIL_OK, or
+ * VIGIL_EAUTH with the same messages ("signature: missing", ...). A server
+ * runs it before reading a signed body, then vigil_signature_verify(). */
+int vigil__signature_check_head(const char *header_value, int64_t now_s, int64_t max_skew_s);
+
 #endif

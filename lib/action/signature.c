@@ -1,5 +1,6 @@
 /* X-Vigil-Signature: HMAC-SHA256 over "<t>.<body>" (lib/crypto), as the hub
  * signs POST /v1/execute and the webhook action signs its body. */
+#include "action/action_int.h"
 #include "crypto/crypto.h"
 #include "internal/common.h"
 #include "vigil/action.h"
@@ -59,17 +60,17 @@ static int unhex(const char *p, size_t n, unsigned char out[MAC_LEN])
     return vigil__hex_decode(out, p, MAC_LEN);
 }
 
-int vigil_signature_verify(const char *header_value, const void *secret, size_t secret_len,
-                           const void *body, size_t body_len, int64_t now_s, int64_t max_skew_s)
+/* Parses the header and checks its timestamp against now_s: the entries
+ * v1 in got[0..*ngot) and the timestamp in *t; VIGIL_EAUTH with the message
+ * of vigil_signature_verify() otherwise. */
+static int parse_header(const char *header_value, int64_t now_s, int64_t max_skew_s, int64_t *t_out,
+                        unsigned char got[MAX_ENTRIES][MAC_LEN], size_t *ngot_out)
 {
-    unsigned char want[MAC_LEN], got[MAX_ENTRIES][MAC_LEN];
     size_t ngot = 0;
-    int have_t = 0, rc;
+    int have_t = 0;
     int64_t t = 0;
     const char *p;
 
-    if (!secret || !secret_len || (!body && body_len))
-        return vigil__error_set(VIGIL_EINVAL, "signature: NULL or empty argument");
     if (!header_value || !*header_value)
         return vigil__error_set(VIGIL_EAUTH, "signature: missing");
     if (max_skew_s <= 0)
@@ -113,6 +114,32 @@ int vigil_signature_verify(const char *header_value, const void *secret, size_t 
                                 "signature: timestamp is %" PRId64
                                 " s away from now (limit %" PRId64 " s)",
                                 skew, max_skew_s);
+    *t_out = t;
+    *ngot_out = ngot;
+    return VIGIL_OK;
+}
+
+int vigil__signature_check_head(const char *header_value, int64_t now_s, int64_t max_skew_s)
+{
+    unsigned char got[MAX_ENTRIES][MAC_LEN];
+    size_t ngot = 0;
+    int64_t t = 0;
+    return parse_header(header_value, now_s, max_skew_s, &t, got, &ngot);
+}
+
+int vigil_signature_verify(const char *header_value, const void *secret, size_t secret_len,
+                           const void *body, size_t body_len, int64_t now_s, int64_t max_skew_s)
+{
+    unsigned char want[MAC_LEN], got[MAX_ENTRIES][MAC_LEN];
+    size_t ngot = 0;
+    int64_t t = 0;
+    int rc;
+
+    if (!secret || !secret_len || (!body && body_len))
+        return vigil__error_set(VIGIL_EINVAL, "signature: NULL or empty argument");
+    rc = parse_header(header_value, now_s, max_skew_s, &t, got, &ngot);
+    if (rc)
+        return rc;
     rc = hmac(secret, secret_len, t, body, body_len, want);
     if (rc)
         return rc;

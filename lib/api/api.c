@@ -28,6 +28,7 @@ typedef struct api_route {
     void *payload;
     vigil__api_alt_auth alt_auth;
     const char *alt_name; /* static */
+    vigil__api_head_check head_check;
 } api_route;
 
 struct vigil_api {
@@ -60,6 +61,7 @@ struct vigil__api_call {
     void *done_payload;
     const char *route_label;
     int64_t start_ns;
+    int precheck; /* vigil__api_precheck(): the headers only, no body yet */
     const char *body;
     size_t body_len;
     char *inflated;
@@ -68,6 +70,7 @@ struct vigil__api_call {
     char *path_args[PATH_ARGS_MAX]; /* segments matched by '*' in the route's path */
     size_t npath_args;
     char principal[128]; /* name of the token source that authenticated the call, or "" */
+    int alt_authed;      /* the route's alternative check (a signature) authenticated it */
 };
 
 int vigil_api_request_init(vigil_api_request *req, unsigned int version)
@@ -276,6 +279,7 @@ int vigil__api_route(vigil_api *api, const char *method, const char *path, unsig
     r->payload = payload;
     r->alt_auth = NULL;
     r->alt_name = NULL;
+    r->head_check = NULL;
     api->nroutes++;
     return VIGIL_OK;
 }
@@ -287,6 +291,17 @@ int vigil__api_route_alt_auth(vigil_api *api, const char *method, const char *pa
         if (strcmp(api->routes[i].method, method) == 0 && strcmp(api->routes[i].path, path) == 0) {
             api->routes[i].alt_auth = fn;
             api->routes[i].alt_name = name;
+            return VIGIL_OK;
+        }
+    return vigil__error_set(VIGIL_ENOTFOUND, "api: route %s %s is not mounted", method, path);
+}
+
+int vigil__api_route_head_check(vigil_api *api, const char *method, const char *path,
+                                vigil__api_head_check fn)
+{
+    for (size_t i = 0; i < api->nroutes; i++)
+        if (strcmp(api->routes[i].method, method) == 0 && strcmp(api->routes[i].path, path) == 0) {
+            api->routes[i].head_check = fn;
             return VIGIL_OK;
         }
     return vigil__error_set(VIGIL_ENOTFOUND, "api: route %s %s is not mounted", method, path);
@@ -551,11 +566,30 @@ static void unauthorized(vigil__api_call *call, const char *message)
 static int authenticate(vigil__api_call *call, const api_route *route)
 {
     vigil_api *api = call->api;
+    if (call->precheck && route->head_check) {
+        /* Headers only: a credential over the body (a signature) cannot be
+         * verified yet; its header decides whether the body is read. */
+        char why[256] = "";
+        if (route->head_check(call->req, route->payload, why, sizeof(why)) == VIGIL_OK) {
+            /* verified with the body: alt_auth or the route itself. A well-formed
+             * signature header passes the cross-site check here as a verified one does
+             * in the dispatch, which checks both again with the body */
+            if (route->alt_auth)
+                call->alt_authed = 1;
+            return 0;
+        }
+        if (!route->scope) {
+            vigil__api_resp_error(call->resp, 401, "unauthorized", why[0] ? why : "unauthorized",
+                                  NULL);
+            return 1;
+        }
+    }
     if (!route->scope)
         return 0;
     if (route->alt_auth && route->alt_auth(call->req, route->payload) == VIGIL_OK) {
         snprintf(call->principal, sizeof(call->principal), "%s",
                  route->alt_name ? route->alt_name : "");
+        call->alt_authed = 1;
         return 0;
     }
     if ((route->flags & VIGIL__API_SIGNED) &&
@@ -777,7 +811,10 @@ static int loopback_host(const char *h)
  * (0, or 1 with the response set): a browser cannot send a custom header or
  * a JSON Content-Type to another origin without a CORS preflight, so a
  * state-changing request must carry one (routes with a body already require
- * application/json; signed routes carry X-Vigil-Signature); and in open mode
+ * application/json; signed routes carry X-Vigil-Signature, and a request the
+ * route's alternative check authenticated carries a signature a page cannot
+ * make, whatever its Content-Type: a git host's webhook sent as
+ * application/x-www-form-urlencoded, GitHub's default); and in open mode
  * (no tokens) a request from this machine must name a loopback Host, so a
  * page of another site whose name now resolves to 127.0.0.1 is refused. */
 static int cross_site(vigil__api_call *call, const api_route *route)
@@ -785,7 +822,7 @@ static int cross_site(vigil__api_call *call, const api_route *route)
     const vigil_api_request *req = call->req;
     if (!state_changing(req->method))
         return 0;
-    if (!(route->flags & (VIGIL__API_BODY | VIGIL__API_RAW)) &&
+    if (!(route->flags & (VIGIL__API_BODY | VIGIL__API_RAW)) && !call->alt_authed &&
         !is_json_type(vigil__api_request_header(req, "Content-Type")) &&
         !vigil__api_request_header(req, VIGIL__API_CSRF_HEADER)) {
         vigil__api_resp_error(call->resp, 415, "unsupported_media_type",
@@ -939,6 +976,7 @@ int vigil__api_precheck(vigil_api *api, const vigil_api_request *req, vigil_api_
     call->req = req;
     call->resp = resp;
     call->done = precheck_done;
+    call->precheck = 1;
     call->route_label = "unmatched";
     call->start_ns = vigil__monotonic_ns();
     vigil__prom_add(api->m_inflight, NULL, 1);

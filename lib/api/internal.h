@@ -92,6 +92,20 @@ typedef int (*vigil__api_alt_auth)(const vigil_api_request *req, void *payload);
  * Returns VIGIL_OK or VIGIL_ENOTFOUND. */
 int vigil__api_route_alt_auth(vigil_api *api, const char *method, const char *path,
                               vigil__api_alt_auth fn, const char *name);
+/* A route's check of the headers alone, for a credential computed over the
+ * body (a signature): called by vigil__api_precheck() only, before the body
+ * is read. VIGIL_OK when the headers carry the credential in a form the body
+ * may verify (the body is then read and checked as usual: by the route's
+ * alt_auth, or by a scope-0 route itself); otherwise `why` (at most
+ * `why_size` bytes) says what is wrong, and a scope-0 route is answered 401
+ * with it at once, while a scoped route falls through to the token check.
+ * Called with the route's payload, from the server's threads. */
+typedef int (*vigil__api_head_check)(const vigil_api_request *req, void *payload, char *why,
+                                     size_t why_size);
+/* Sets the head check of the route `method` `path` already mounted.
+ * Returns VIGIL_OK or VIGIL_ENOTFOUND. */
+int vigil__api_route_head_check(vigil_api *api, const char *method, const char *path,
+                                vigil__api_head_check fn);
 /* Adds a registry rendered by GET /metrics after the api's own (borrowed: it
  * must outlive the api). */
 int vigil__api_add_registry(vigil_api *api, vigil__prom *prom);

@@ -444,6 +444,33 @@ static int load(vigil_gitops *g, const char *path, vigil_manifest **out)
     return vigil_manifest_load(out, &mo);
 }
 
+/* A new commit's policies go to the hub before its desired state, so that a commit
+ * whose rules the hub refuses (HTTP 4xx: invalid, or a name another source or the
+ * configuration holds) is refused as a whole. Returns 1 when the hub refused them (the
+ * error set); 0 when they were accepted, are not needed, or could not be sent (network
+ * errors, 5xx: then policies_unsent is set and the publication is retried). */
+static int hub_refuses_policies(vigil_gitops *g, const vigil_manifest *m, const char *commit)
+{
+    g->policies_unsent = 0;
+    if (!g->hub_url || (vigil_manifest_policy_count(m) == 0 && !g->policies_published))
+        return 0;
+    vigil_buf body = VIGIL_BUF_INIT;
+    int rc = vigil_manifest_policies_body(m, g->host, commit, &body);
+    if (!rc)
+        rc = hub_send(g, "PUT", "/v1/policies", &body);
+    vigil_buf_dispose(&body);
+    if (!rc) {
+        g->policies_published = vigil_manifest_policy_count(m) > 0;
+        return 0;
+    }
+    if ((rc == VIGIL_EHTTP || rc == VIGIL_EAUTH) && g->resp.status >= 400 &&
+        g->resp.status <= 499 && g->resp.status != 401 && g->resp.status != 403 &&
+        g->resp.status != 408 && g->resp.status != 429)
+        return 1;
+    g->policies_unsent = 1;
+    return 0;
+}
+
 static void set_interval(vigil_gitops *g)
 {
     int64_t v = vigil_gitsync_schedule_interval(g->sched);
@@ -499,6 +526,18 @@ static void do_sync(vigil_gitops *g)
             vigil_buf_dispose(&q);
             record_invalid(g, r.commit, msg);
             snprintf(g->failed_commit, sizeof(g->failed_commit), "%s", r.commit);
+        } else if (hub_refuses_policies(g, m, r.commit)) {
+            /* the hub refused the commit's rules (a bad or colliding Policy): the commit is
+             * invalid as a whole, so neither its desired state nor its rules replace the
+             * previous ones */
+            char msg[1024];
+            snprintf(msg, sizeof(msg), "%s", vigil_error_last()->message);
+            vigil__log(&g->logger, VIGIL_LOG_WARN, "gitops",
+                       "the hub refused the commit's policies, the previous desired state stays",
+                       "commit=%s", r.commit);
+            record_invalid(g, r.commit, msg);
+            snprintf(g->failed_commit, sizeof(g->failed_commit), "%s", r.commit);
+            vigil_manifest_free(m);
         } else {
             if (g->blobs_dir) {
                 size_t written = 0;
@@ -525,7 +564,8 @@ static void do_sync(vigil_gitops *g)
                 vigil__log(&g->logger, VIGIL_LOG_WARN, "gitops",
                            "cannot watch the files; observing on the interval only", NULL);
             g->desired_pending = 1;
-            g->policies_pending = g->policies > 0 || g->policies_published;
+            /* hub_refuses_policies() published them unless the hub could not be reached */
+            g->policies_pending = g->policies_unsent;
             changed = 1;
             vigil__log(&g->logger, VIGIL_LOG_INFO, "gitops", "desired state loaded",
                        "commit=%s resources=%zu", r.commit, g->resources);

@@ -49,7 +49,7 @@ struct vigil_gitops {
     vigil__gitops_watch *watch;
     int wake[2]; /* a pipe: a byte wakes the runner's thread */
     char failed_commit[41];
-    int desired_pending, policies_pending, policies_published;
+    int desired_pending, policies_pending, policies_published, policies_unsent;
 
     pthread_mutex_t mu; /* guards what follows, read by the routes */
     int sync_mu_ok;

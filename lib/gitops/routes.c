@@ -3,6 +3,7 @@
 #include "crypto/crypto.h"
 #include "gitops/gitops_int.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -26,6 +27,23 @@ static int check_signature(const vigil_api_request *req, void *payload)
         return VIGIL_EAUTH;
     int ok = vigil__crypto_equal(given, want, sizeof(want));
     return ok ? VIGIL_OK : VIGIL_EAUTH;
+}
+
+/* Before the body is read (the server's precheck): a well-formed
+ * X-Hub-Signature-256 lets the body be read, then check_signature() verifies
+ * it; anything else falls through to the bearer token check. */
+static int signature_head(const vigil_api_request *req, void *payload, char *why, size_t why_size)
+{
+    vigil_gitops *g = payload;
+    const char *h = vigil__api_request_header(req, "X-Hub-Signature-256");
+    unsigned char given[VIGIL__CRYPTO_SHA256_LEN];
+    if (!g->secret || !h || strncasecmp(h, SIG_PREFIX, sizeof(SIG_PREFIX) - 1) != 0 ||
+        strlen(h + sizeof(SIG_PREFIX) - 1) != 2 * sizeof(given) ||
+        vigil__hex_decode(given, h + sizeof(SIG_PREFIX) - 1, sizeof(given)) != 0) {
+        snprintf(why, why_size, "no well-formed X-Hub-Signature-256");
+        return VIGIL_EAUTH;
+    }
+    return VIGIL_OK;
 }
 
 static void route_sync(vigil__api_call *call, void *payload)
@@ -57,5 +75,7 @@ int vigil_gitops_mount(vigil_gitops *g, vigil_api *api)
     int rc = vigil__api_routes(api, defs, VIGIL__ARRAY_LEN(defs), g);
     if (!rc && g->secret)
         rc = vigil__api_route_alt_auth(api, "POST", "/v1/sync", check_signature, "webhook");
+    if (!rc && g->secret)
+        rc = vigil__api_route_head_check(api, "POST", "/v1/sync", signature_head);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #define DEFAULT_MAX_NODES       200000u
 #define DEFAULT_MAX_SOURCE_SIZE (16u * 1024u * 1024u)
 #define MAX_DIR_DEPTH           32
+#define MAX_DIRS                100000u
 #define NAME_MAX_LEN            253
 
 int vigil_manifest_options_init(vigil_manifest_options *opts, unsigned int version)
@@ -170,12 +172,58 @@ typedef struct mfile {
     char *abs; /* resolved */
 } mfile;
 
+typedef struct dir_id {
+    dev_t dev;
+    ino_t ino;
+    int used;
+} dir_id;
+
 typedef struct walk {
     const char *root;
     mfile *v;
     size_t n, cap;
     size_t max_files;
+    dir_id *dirs; /* the directories walked: an open-addressing set */
+    size_t ndirs, dcap;
 } walk;
+
+static size_t dir_slot(const dir_id *t, size_t cap, dev_t dev, ino_t ino)
+{
+    uint64_t h = ((uint64_t)ino * 0x9E3779B97F4A7C15ull) ^ (uint64_t)dev;
+    size_t i = (size_t)(h ^ (h >> 29)) & (cap - 1);
+    while (t[i].used && (t[i].dev != dev || t[i].ino != ino))
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+/* Records the directory `st` as walked: 1 when it was new, 0 when it was
+ * walked already (reached again through a symbolic link), or an error. A
+ * directory is walked once, so links cannot multiply the walk. */
+static int walk_dir_new(walk *w, const char *rel, const struct stat *st)
+{
+    if (w->dcap && w->dirs[dir_slot(w->dirs, w->dcap, st->st_dev, st->st_ino)].used)
+        return 0;
+    if (w->ndirs >= MAX_DIRS)
+        return vigil__error_set(VIGIL_ELIMIT, "%.200s: more than %u directories", rel, MAX_DIRS);
+    if (2 * (w->ndirs + 1) > w->dcap) {
+        size_t ncap = w->dcap ? 2 * w->dcap : 64;
+        dir_id *t = vigil__calloc(ncap, sizeof(*t));
+        if (!t)
+            return vigil__error_oom();
+        for (size_t i = 0; i < w->dcap; i++)
+            if (w->dirs[i].used)
+                t[dir_slot(t, ncap, w->dirs[i].dev, w->dirs[i].ino)] = w->dirs[i];
+        vigil__free(w->dirs);
+        w->dirs = t;
+        w->dcap = ncap;
+    }
+    dir_id *d = &w->dirs[dir_slot(w->dirs, w->dcap, st->st_dev, st->st_ino)];
+    d->dev = st->st_dev;
+    d->ino = st->st_ino;
+    d->used = 1;
+    w->ndirs++;
+    return 1;
+}
 
 static bool yaml_name(const char *name)
 {
@@ -219,7 +267,16 @@ static int walk_dir(walk *w, const char *rel, const char *abs, int depth)
     DIR *d = opendir(abs);
     if (!d)
         return vigil__error_set(VIGIL_EIO, "%s: cannot open directory: %s", rel, strerror(errno));
-    int rc = VIGIL_OK;
+    struct stat self;
+    int rc =
+        fstat(dirfd(d), &self) != 0
+            ? vigil__error_set(VIGIL_EIO, "%s: cannot stat directory: %s", rel, strerror(errno))
+            : walk_dir_new(w, rel, &self);
+    if (rc <= 0) {
+        closedir(d);
+        return rc;
+    }
+    rc = VIGIL_OK;
     struct dirent *de;
     while (rc == VIGIL_OK && (errno = 0, de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
@@ -276,6 +333,7 @@ static void walk_dispose(walk *w)
         vigil__free(w->v[i].abs);
     }
     vigil__free(w->v);
+    vigil__free(w->dirs);
 }
 
 /* Normalises a relative path for messages: no "./" prefix, no trailing '/',
@@ -729,7 +787,7 @@ int vigil_manifest_load(vigil_manifest **out, const vigil_manifest_options *opts
     m->getenv_payload = opts->getenv ? opts->getenv_payload : NULL;
     m->max_source_size = opts->max_source_size ? opts->max_source_size : DEFAULT_MAX_SOURCE_SIZE;
     m->policy_types = opts->policy_types;
-    walk w = {root, NULL, 0, 0, opts->max_files ? opts->max_files : DEFAULT_MAX_FILES};
+    walk w = {root, NULL, 0, 0, opts->max_files ? opts->max_files : DEFAULT_MAX_FILES, NULL, 0, 0};
     if ((rc = dup_opt(&m->root, root, NULL)) < 0 ||
         (rc = dup_opt(&m->proc_root, opts->proc_root, "/proc")) < 0 ||
         (rc = dup_opt(&m->sys_root, opts->sys_root, "/sys")) < 0 ||

@@ -149,10 +149,15 @@ static void decide(vigil_engine *e, const pol_rule *r, const pol_series *s, cons
                               action_id, kind, reason};
     int64_t id = 0;
     int rc = vigil_store_decision_append(e->o.store, &d, &id);
-    vigil__log(&e->logger, rc < 0 ? VIGIL_LOG_ERROR : VIGIL_LOG_INFO, "policy",
-               rc < 0 ? "cannot record decision" : "decision",
-               "policy=%s decision=%s target=%s action_id=%s", r->name, kind, target ? target : "",
-               action_id ? action_id : "");
+    /* the target may come from an agent's tag values: escaped as logfmt */
+    vigil_buf f = VIGIL_BUF_INIT;
+    if (vigil_log_field(&f, "policy", r->name) == VIGIL_OK &&
+        vigil_log_field(&f, "decision", kind) == VIGIL_OK &&
+        vigil_log_field(&f, "target", target ? target : "") == VIGIL_OK &&
+        vigil_log_field(&f, "action_id", action_id ? action_id : "") == VIGIL_OK)
+        vigil__log(&e->logger, rc < 0 ? VIGIL_LOG_ERROR : VIGIL_LOG_INFO, "policy",
+                   rc < 0 ? "cannot record decision" : "decision", "%s", f.ptr + 1);
+    vigil_buf_dispose(&f);
     if (rc < 0) {
         e->stats.eval_errors++;
         return;
@@ -472,9 +477,15 @@ static void template_error(vigil_engine *e, pol_series *s, const char *what, con
                            size_t len)
 {
     e->stats.template_errors++;
-    vigil__log(&e->logger, VIGIL_LOG_WARN, "policy", "template names a missing tag; no request",
-               "policy=%s series=%s in=%s tag=%.*s", s->rule->name, s->key, what,
-               (int)(len > 200 ? 200 : len), name);
+    char tag[201];
+    snprintf(tag, sizeof(tag), "%.*s", (int)(len > 200 ? 200 : len), name);
+    vigil_buf f = VIGIL_BUF_INIT; /* the series key holds an agent's tag values */
+    if (vigil_log_field(&f, "policy", s->rule->name) == VIGIL_OK &&
+        vigil_log_field(&f, "series", s->key) == VIGIL_OK &&
+        vigil_log_field(&f, "in", what) == VIGIL_OK && vigil_log_field(&f, "tag", tag) == VIGIL_OK)
+        vigil__log(&e->logger, VIGIL_LOG_WARN, "policy", "template names a missing tag; no request",
+                   "%s", f.ptr + 1);
+    vigil_buf_dispose(&f);
 }
 
 /* Expands the target of series s into *out (owned). Returns VIGIL_OK, or
@@ -1197,9 +1208,15 @@ static void eval_rule(vigil_engine *e, pol_rule *r, const vigil_metric *m, const
         rc = r->type->evaluate(r->state, m, &ctx, &vd);
         if (rc < 0) {
             e->stats.policy_errors++;
-            vigil__log(&e->logger, VIGIL_LOG_WARN, "policy", "code policy failed",
-                       "policy=%s kind=%s code=%d error=\"%s\"", r->name, r->kind_name, rc,
-                       vigil_error_last()->message);
+            /* a plug-in's message (a binding's exception text) may quote
+             * tag values: escaped as logfmt */
+            char msg[512];
+            snprintf(msg, sizeof(msg), "%s", vigil_error_last()->message);
+            vigil_buf f = VIGIL_BUF_INIT;
+            if (vigil_log_field(&f, "error", msg) == VIGIL_OK)
+                vigil__log(&e->logger, VIGIL_LOG_WARN, "policy", "code policy failed",
+                           "policy=%s kind=%s code=%d%s", r->name, r->kind_name, rc, f.ptr);
+            vigil_buf_dispose(&f);
             return;
         }
         ev.active = vd.active != 0;

@@ -1,6 +1,7 @@
 /* The remediator's HTTP routes on a vigil_api: POST /v1/execute (signed by
  * the hub, answered asynchronously once the action has finished), the
  * actions list, approvals, quarantine release, and the audit routes. */
+#include "action/action_int.h"
 #include "internal/json.h"
 #include "remediator/rem_int.h"
 #include "internal/remediator.h"
@@ -213,6 +214,24 @@ static int signed_body_ok(vigil__api_call *call, const vigil_api_request *req)
         return 1;
     }
     return 0;
+}
+
+/* Before the body of POST /v1/execute is read (the server's precheck): a
+ * missing, malformed or stale signature header is refused 401 without the
+ * upload, logged and audited as route_execute() does; a well-formed, fresh
+ * one lets the body be read and verified there. */
+static int execute_head(const vigil_api_request *req, void *payload, char *why, size_t why_size)
+{
+    vigil_remediator *rem = payload;
+    int rc = vigil__signature_check_head(vigil__api_request_header(req, VIGIL_SIGNATURE_HEADER),
+                                         vigil__rem_now(rem) / 1000, rem->o.max_skew_s);
+    if (rc) {
+        snprintf(why, why_size, "%s", vigil_error_last()->message);
+        vigil__log(&rem->logger, VIGIL_LOG_WARN, "remediator", "execute request refused",
+                   "reason=\"%s\"", why);
+        audit_auth(rem, req, why);
+    }
+    return rc;
 }
 
 static void route_execute(vigil__api_call *call, void *payload)
@@ -686,6 +705,8 @@ int vigil_remediator_mount(vigil_remediator *rem, vigil_api *api)
         {"GET", "/v1/audit/verify", VIGIL_API_SCOPE_READ, VIGIL__API_SIGNED, route_verify},
     };
     int rc = vigil__api_routes(api, routes, VIGIL__ARRAY_LEN(routes), rem);
+    if (!rc)
+        rc = vigil__api_route_head_check(api, "POST", "/v1/execute", execute_head);
     if (!rc)
         rc = vigil__api_add_registry(api, rem->prom);
     return rc;

@@ -269,7 +269,10 @@ static void start(env *e)
              "  tokens:\n"
              "    - {name: gitopsd, env: GITOPS_WRITE_TOKEN, scopes: [write]}\n"
              "    - {name: test, env: GITOPS_READ_TOKEN, scopes: [read]}\n"
-             "drift: {cooldown: 1s}\n",
+             "drift: {cooldown: 1s}\n"
+             "policies:\n"
+             "  - {name: cfg-rule, kind: threshold, metric: never_sent, op: \">\", threshold: 1,\n"
+             "     action: restart_demo, target: demo}\n",
              e->dir, e->rem.base);
     vt_write_file(e->dir, "collector.yaml", cfg, strlen(cfg));
     char *hargs[] = {(char *)pt_bin_path("vigil-collector"), "--config", "collector.yaml", NULL};
@@ -412,6 +415,17 @@ START_TEST(test_gitops_end_to_end)
         &e, good, "common/dup.yaml", dup,
         "\"file\":\"hosts/" HOST "/motd.yaml\",\"line\":3,\"column\":18,\"message\":"
         "\"metadata.name: File \\\"motd\\\" is defined twice (first at common/dup.yaml:1:1)");
+    /* a Policy the hub refuses (its name is a rule of collector.yaml: 409): the whole
+     * commit is invalid, neither its desired state nor its rules replace the previous */
+    bad_commit(&e, good, "common/taken.yaml",
+               "apiVersion: vigil/v1\nkind: Policy\nmetadata: {name: cfg-rule}\n"
+               "spec: {kind: threshold, metric: m, op: \">\", threshold: 1, action: restart_demo,"
+               " target: demo}\n",
+               "HTTP 409");
+    char *pol = get(e.hub.base, "/v1/policies");
+    ck_assert_ptr_nonnull(pol);
+    ck_assert_ptr_nonnull(strstr(pol, "git-demo-cpu"));
+    free(pol);
     /* the managed file still follows the last valid commit */
     vt_write_file(e.managed, "motd", "edit during a bad commit\n", 25);
     ck_assert_msg(wait_file(&e, e.motd, "second version\n"), "not restored while a commit is bad");

@@ -383,6 +383,58 @@ START_TEST(bad_signatures_are_401_and_audited)
 }
 END_TEST
 
+/* POST /v1/execute announcing an 8 MiB body with "Expect: 100-continue":
+ * a missing, malformed or stale signature header is answered 401 from the
+ * headers, never "100 Continue", so no body byte is read; a well-formed,
+ * fresh header gets "100 Continue" (the body is then verified). */
+static void exec_head_answer(const fixture *f, const char *sig_header, char *buf, size_t size)
+{
+    const char *colon = strrchr(vigil_httpd_address(f->httpd), ':');
+    ck_assert_ptr_nonnull(colon);
+    int fd = raw_connect(NULL, atoi(colon + 1));
+    ck_assert_int_ge(fd, 0);
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "POST /v1/execute HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 8388608\r\n"
+                     "Expect: 100-continue\r\n%s%s\r\n",
+                     sig_header ? sig_header : "", sig_header ? "\r\n" : "");
+    raw_send(fd, head, (size_t)n);
+    int closed = 0;
+    size_t got = 0;
+    /* the status line and headers, for at most 50 x 200 ms */
+    for (int i = 0; i < 50 && !strstr(buf, "\r\n\r\n"); i++) {
+        got += raw_recv(fd, buf + got, size - got, 200, &closed);
+        if (closed)
+            break;
+    }
+    close(fd);
+}
+
+START_TEST(unsigned_uploads_refused_before_the_body)
+{
+    fixture f;
+    fx_start(&f, k_actions, 0);
+    char buf[4096], sig[160];
+    buf[0] = '\0';
+    exec_head_answer(&f, NULL, buf, sizeof(buf));
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 401", 12) == 0, "got %s", buf);
+    buf[0] = '\0';
+    exec_head_answer(&f, "X-Vigil-Signature: t=12,v1=zz", buf, sizeof(buf));
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 401", 12) == 0, "got %s", buf);
+    snprintf(sig, sizeof(sig), "X-Vigil-Signature: t=%lld,v1=%064d", (long long)time(NULL) - 400,
+             0);
+    buf[0] = '\0';
+    exec_head_answer(&f, sig, buf, sizeof(buf));
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 401", 12) == 0, "got %s", buf);
+    snprintf(sig, sizeof(sig), "X-Vigil-Signature: t=%lld,v1=%064d", (long long)time(NULL), 0);
+    buf[0] = '\0';
+    exec_head_answer(&f, sig, buf, sizeof(buf));
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 100", 12) == 0, "got %s", buf);
+    fx_stop(&f);
+}
+END_TEST
+
 /* A flood of bad signatures costs one audit row per second, not one each. */
 START_TEST(auth_failures_are_audited_in_aggregate)
 {
@@ -651,6 +703,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, execute_signed_and_redelivered);
     tcase_add_test(tc, bad_signatures_are_401_and_audited);
+    tcase_add_test(tc, unsigned_uploads_refused_before_the_body);
     tcase_add_test(tc, auth_failures_are_audited_in_aggregate);
     tcase_add_test(tc, bad_bodies_are_400_with_a_path);
     tcase_add_test(tc, approval_routes_and_late_result_to_hub);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/internal.h"
 #include "crypto/crypto.h"
 #include "gittest.h"
 #include "testutil.h"
@@ -330,10 +331,11 @@ START_TEST(test_bad_commits)
 }
 END_TEST
 
-static int route(vigil_api *api, const char *method, const char *path, const char *auth_name,
-                 const char *auth_value, const char *body, char *out, size_t out_len)
+static int route_typed(vigil_api *api, const char *method, const char *path,
+                       const char *content_type, const char *auth_name, const char *auth_value,
+                       const char *body, char *out, size_t out_len)
 {
-    vigil_http_header hs[2] = {{"Content-Type", "application/json"}, {auth_name, auth_value}};
+    vigil_http_header hs[2] = {{"Content-Type", content_type}, {auth_name, auth_value}};
     vigil_api_request req = VIGIL_API_REQUEST_INIT;
     req.method = method;
     req.path = path;
@@ -350,6 +352,36 @@ static int route(vigil_api *api, const char *method, const char *path, const cha
     snprintf(out, out_len, "%.*s", (int)n, b ? b : "");
     vigil_api_response_free(resp);
     return st;
+}
+
+static int route(vigil_api *api, const char *method, const char *path, const char *auth_name,
+                 const char *auth_value, const char *body, char *out, size_t out_len)
+{
+    return route_typed(api, method, path, "application/json", auth_name, auth_value, body, out,
+                       out_len);
+}
+
+/* What a server's check of the headers alone (before reading the body)
+ * decides: 0 when the body may be read, else the status of the answer. */
+static int precheck_typed(vigil_api *api, const char *type, const char *name, const char *value)
+{
+    vigil_http_header hs[2] = {{"Content-Type", type}, {name, value}};
+    vigil_api_request req = VIGIL_API_REQUEST_INIT;
+    req.method = "POST";
+    req.path = "/v1/sync";
+    req.headers = hs;
+    req.nheaders = name ? 2 : 1;
+    req.remote_addr = "127.0.0.1";
+    vigil_api_response *resp = NULL;
+    ck_assert_int_eq(vigil_api_response_new(&resp), VIGIL_OK);
+    int st = vigil__api_precheck(api, &req, resp) ? vigil_api_response_status(resp) : 0;
+    vigil_api_response_free(resp);
+    return st;
+}
+
+static int precheck(vigil_api *api, const char *name, const char *value)
+{
+    return precheck_typed(api, "application/json", name, value);
 }
 
 START_TEST(test_routes)
@@ -407,6 +439,34 @@ START_TEST(test_routes)
         route(api, "POST", "/v1/sync", "X-Hub-Signature-256", sig, push, body, sizeof(body)), 202);
     step(&f);
     assert_has(status(&f), "\"count\":3,");
+    /* GitHub's default webhook Content-Type: the signature is the defence, not the type */
+    const char *form = "payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%7D";
+    ck_assert_int_eq(vigil__crypto_hmac_sha256(mac, "hook-secret", 11, form, strlen(form)),
+                     VIGIL_OK);
+    char fsig[80] = "sha256=";
+    for (int i = 0; i < 32; i++)
+        snprintf(fsig + 7 + 2 * i, 3, "%02x", mac[i]);
+    ck_assert_int_eq(route_typed(api, "POST", "/v1/sync", "application/x-www-form-urlencoded",
+                                 "X-Hub-Signature-256", fsig, form, body, sizeof(body)),
+                     202);
+    step(&f);
+    assert_has(status(&f), "\"count\":4,");
+    /* ... but a token alone with that type is still refused (cross-site defence) */
+    ck_assert_int_eq(route_typed(api, "POST", "/v1/sync", "application/x-www-form-urlencoded",
+                                 "Authorization", "Bearer write-token-0123456789", form, body,
+                                 sizeof(body)),
+                     415);
+    /* a server checks the headers before the body: a well-formed signature
+     * lets the body be read (it is verified with it, above); none, or a
+     * malformed one, leaves the token check, 401 before the upload */
+    ck_assert_int_eq(precheck(api, "X-Hub-Signature-256", sig), 0);
+    ck_assert_int_eq(precheck(api, NULL, NULL), 401);
+    ck_assert_int_eq(precheck(api, "X-Hub-Signature-256", "sha256=zz"), 401);
+    ck_assert_int_eq(precheck(api, "Authorization", "Bearer write-token-0123456789"), 0);
+    /* a signed push with GitHub's default type passes the header check too (the
+     * signature, verified with the body, is the defence) */
+    ck_assert_int_eq(
+        precheck_typed(api, "application/x-www-form-urlencoded", "X-Hub-Signature-256", fsig), 0);
     /* the same signature over another body, a malformed one, a wrong prefix */
     ck_assert_int_eq(
         route(api, "POST", "/v1/sync", "X-Hub-Signature-256", sig, "{\"x\":1}", body, sizeof(body)),
@@ -421,7 +481,7 @@ START_TEST(test_routes)
         route(api, "POST", "/v1/sync", "X-Hub-Signature-256", sig + 7, push, body, sizeof(body)),
         401);
     step(&f);
-    assert_has(status(&f), "\"count\":3,");
+    assert_has(status(&f), "\"count\":4,");
     vigil_api_free(api);
     teardown(&f);
 }

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -484,6 +485,48 @@ START_TEST(paths_never_leave_the_root)
     ck_assert_int_eq(vigil_manifest_load(&m, &o), VIGIL_EPERM);
     vt_assert_error(VIGIL_EPERM, "m.yaml:4:26: spec.source: \"files/motd\" escapes the "
                                  "repository root: a symbolic link resolves outside it");
+}
+END_TEST
+
+/* Symbolic links to directories inside the root are followed, but a
+ * directory is walked once: a chain of directories each holding two links
+ * to the next would otherwise be walked 2^levels times (a repository that
+ * keeps gitopsd busy for hours), and a link to itself is not a loop. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+START_TEST(directory_links_are_walked_once)
+{
+    enum { LEVELS = 24 };
+    const char *root = vt_tmpdir();
+    char dir[1024], lk[1100], to[64];
+    for (int i = 0; i <= LEVELS; i++) {
+        snprintf(dir, sizeof(dir), "%.900s/d%02d", root, i);
+        ck_assert_int_eq(mkdir(dir, 0755), 0);
+        if (i == LEVELS)
+            break;
+        snprintf(to, sizeof(to), "../d%02d", i + 1);
+        for (int k = 0; k < 2; k++) {
+            snprintf(lk, sizeof(lk), "%s/%c", dir, k ? 'q' : 'p');
+            ck_assert_int_eq(symlink(to, lk), 0);
+        }
+    }
+    snprintf(lk, sizeof(lk), "%.900s/d00/self", root);
+    ck_assert_int_eq(symlink(".", lk), 0);
+    char rel[32];
+    snprintf(rel, sizeof(rel), "d%02d/m.yaml", LEVELS);
+    put(root, rel, DOC("Sysctl", "a", "{key: net.core.somaxconn, value: \"1\"}"));
+    vigil_manifest_options o = opts_for(root);
+    int64_t t0 = mono_ms();
+    vigil_manifest *m = load_ok(&o);
+    int64_t took = mono_ms() - t0;
+    ck_assert_msg(took < 5000, "the walk took %lld ms", (long long)took);
+    ck_assert_uint_eq(vigil_manifest_count(m), 1);
+    vigil_manifest_free(m);
 }
 END_TEST
 
@@ -1317,6 +1360,7 @@ static Suite *manifest_suite(void)
     tcase_add_test(tc, every_validation_error_is_located);
     tcase_add_test(tc, duplicate_kind_and_name_names_both_places);
     tcase_add_test(tc, paths_never_leave_the_root);
+    tcase_add_test(tc, directory_links_are_walked_once);
     tcase_add_test(tc, limits_and_alias_bombs);
     tcase_add_test(tc, file_drift_content_mode_missing_and_heal);
     tcase_add_test(tc, blobs_are_written_once_and_verified);

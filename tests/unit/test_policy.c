@@ -218,6 +218,56 @@ static const char *HIGH_ERR = "policies:\n"
                               "    action: scale_up\n"
                               "    target: \"{{tags.service}}\"\n";
 
+/* Captures the fields of the engine's "decision" and template log lines. */
+typedef struct log_cap {
+    char fields[8][512];
+    int n;
+} log_cap;
+
+static void cap_log(const vigil_log_record *r, void *p)
+{
+    log_cap *c = p;
+    if (c->n < 8 &&
+        (strcmp(r->message, "decision") == 0 || strncmp(r->message, "template names", 14) == 0))
+        snprintf(c->fields[c->n++], sizeof(c->fields[0]), "%s", r->fields ? r->fields : "");
+}
+
+/* A target expanded from an agent's tag value cannot forge a log line: the
+ * decision's fields are escaped as logfmt. */
+START_TEST(decision_log_fields_are_escaped)
+{
+    rec R;
+    memset(&R, 0, sizeof(R));
+    R.now = T0;
+    vigil_store *st = open_store("logesc.db");
+    vigil_engine_options o = VIGIL_ENGINE_OPTIONS_INIT;
+    log_cap cap;
+    memset(&cap, 0, sizeof(cap));
+    o.store = st;
+    o.clock = clk;
+    o.clock_payload = &R;
+    o.on_decision = on_dec;
+    o.decision_payload = &R;
+    o.on_request = on_req;
+    o.request_payload = &R;
+    o.logger.cb = cap_log;
+    o.logger.payload = &cap;
+    vigil_engine *e = NULL;
+    ck_assert_int_eq(vigil_engine_new(&e, &o), VIGIL_OK);
+    R.engine = e;
+    load_ok(e, HIGH_ERR);
+    feed(e, &R, "error_rate", 0.06, "service=api\nts=0 level=error msg=forged");
+    ck_assert_uint_eq(R.nr, 1);
+    ck_assert_int_eq(cap.n, 1);
+    ck_assert_msg(strchr(cap.fields[0], '\n') == NULL, "raw newline in: %s", cap.fields[0]);
+    ck_assert_msg(strstr(cap.fields[0], "target=\"api\\nts=0 level=error msg=forged\"") != NULL,
+                  "%s", cap.fields[0]);
+    ck_assert_ptr_nonnull(strstr(cap.fields[0], "policy=high_error_rate decision=fired "));
+    vigil_engine_free(e);
+    vigil_store_close(st);
+}
+END_TEST
+
 START_TEST(threshold_hysteresis)
 {
     SETUP("hyst.db");
@@ -2017,6 +2067,7 @@ static Suite *policy_suite(void)
     TCase *tc = tcase_create("policy");
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, threshold_hysteresis);
+    tcase_add_test(tc, decision_log_fields_are_escaped);
     tcase_add_test(tc, for_timing);
     tcase_add_test(tc, cooldown_per_target);
     tcase_add_test(tc, repeat_after_previous_finished);

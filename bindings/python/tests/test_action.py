@@ -258,3 +258,16 @@ def test_manual_request_through_the_hub(tmp_path, types):
             (rid, "scale_up", "payments", "by hand", "succeeded")]
         with pytest.raises(vigil.InvalidError):
             hub.request_action("", "payments")
+
+
+def test_binary_audit_key_with_nul_bytes(tmp_path):
+    # an audit key is binary (os.urandom): NUL bytes are key material, passed
+    # with its length, never refused as a C string would be
+    key = bytes(range(32))
+    with vigil.Store.open("sqlite://%s" % (tmp_path / "nul.db")) as store:
+        with vigil.Audit(store, key) as audit:
+            audit.append("request", "a-1", '{"target":"checkout"}')
+            assert audit.verify() == vigil.AuditReport(True, 1, 0, "")
+    rem = vigil.Remediator(store_url="sqlite://%s" % (tmp_path / "rem.db"), audit_key=key,
+                           actions="actions: []\n")
+    rem.close()

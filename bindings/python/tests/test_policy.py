@@ -232,3 +232,30 @@ def test_results_close_the_loop():
                 eng.action_result(rid, "succeeded")
             with pytest.raises(vigil.BadValueError):
                 eng.action_result(rid, "great")
+
+
+class NulTarget(vigil.Policy):
+    name = "nul_target"
+
+    def evaluate(self, metric, ctx):
+        return vigil.ActionRequest(action="scale_up", target="checkout\0payments", reason="r")
+
+
+def test_nul_byte_in_a_request_is_the_policy_error_not_a_truncated_target():
+    # ctypes would pass "checkout\0payments" as "checkout": a request for
+    # another target than the one the policy named
+    requests = []
+    with vigil.PolicyTypes() as types:
+        reg = types.register(NulTarget)
+        with vigil.Store.open("sqlite::memory:") as store:
+            with vigil.Engine(store, "- {name: nul, kind: nul_target, metric: m, action: a, "
+                              "target: t}\n", policy_types=types, logger=lambda r: None,
+                              clock=lambda: T0, on_request=requests.append) as eng:
+                eng.ingest([vigil.Metric("m", 1, T0)])
+                assert eng.stats().policy_errors == 1
+                assert requests == []
+        assert reg.errors == 1
+        assert reg.last_error.startswith("policy nul_target: ValueError: a NUL byte cannot be "
+                                         "passed as a C string")
+    with pytest.raises(ValueError):
+        vigil.Metric("cpu\0x", 1.0, T0).series_key()

@@ -98,12 +98,18 @@ class Handle:
 
 
 def b(text):
-    """str -> bytes for a C string (None stays None)."""
+    """str -> bytes for a C string (None stays None). A NUL byte in a str
+    would end the C string early (ctypes truncates silently: "a\\0b" would
+    reach the library as "a"), so it raises ValueError instead. bytes pass
+    unchanged: binary data (an audit key) goes to C with its length."""
     if text is None:
         return None
     if isinstance(text, bytes):
         return text
-    return str(text).encode("utf-8")
+    raw = str(text).encode("utf-8")
+    if b"\0" in raw:
+        raise ValueError("a NUL byte cannot be passed as a C string: %r" % (raw[:64],))
+    return raw
 
 
 def s(raw):
