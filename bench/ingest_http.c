@@ -33,6 +33,9 @@
  *                              its series are its own and arrive in order (by default all
  *                              connections share the same series, whose requests commit
  *                              slightly out of order)
+ * Without INGEST_HTTP_AGENTS and INGEST_HTTP_SERIES both shapes run, each
+ * against a fresh hub: the shared one (100 series) and the fleet (32 agents x
+ * 1,000 series of their own: one sample per series per request).
  */
 #include <curl/curl.h>
 #include <dirent.h>
@@ -321,28 +324,14 @@ static enum MHD_Result bare_handler(void *cls, struct MHD_Connection *c, const c
     return ret;
 }
 
-int main(int argc, char **argv)
+/* One shape against a fresh hub: the closed loop, then the open-loop rates.
+ * Returns the closed-loop metrics/s. */
+static double run_shape(double seconds, int hub_only, long ncpu)
 {
-    double seconds = argc > 1 ? atof(argv[1]) : 10.0;
-    int hub_only = argc > 2 && strcmp(argv[2], "--hub-only") == 0;
-    if (seconds <= 0)
-        seconds = 10.0;
-    g_agents = getenv("INGEST_HTTP_AGENTS") && atoi(getenv("INGEST_HTTP_AGENTS")) == 1;
-    const char *ns = getenv("INGEST_HTTP_SERIES");
-    if (ns) {
-        SERIES = atoi(ns);
-        if (SERIES <= 0 || METRICS % SERIES != 0) {
-            fprintf(stderr, "ingest_http: INGEST_HTTP_SERIES must divide %d\n", METRICS);
-            return 2;
-        }
-    }
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    curl_global_init(CURL_GLOBAL_ALL);
-
     char dir[] = "/tmp/vigil-bench-XXXXXX";
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
-        return 1;
+        exit(1);
     }
     char url[600];
     const char *store_q = getenv("INGEST_HTTP_STORE");
@@ -363,15 +352,15 @@ int main(int argc, char **argv)
         vigil_hub_mount(hub, api) || vigil_httpd_new(&httpd, api, &so) ||
         vigil_httpd_start(httpd)) {
         fprintf(stderr, "ingest_http: %s\n", vigil_error_last()->message);
-        return 1;
+        exit(1);
     }
     char target[128];
     snprintf(target, sizeof(target), "http://%s/v1/ingest", vigil_httpd_address(httpd));
-    printf("ingest_http: %ld CPUs, server threads %ld, %d connections, batches of %d metrics "
-           "(%d series%s), %.0f s per run, store %s\n",
-           ncpu, ncpu, CONNS, METRICS, SERIES,
+    printf("\nshape: %d connections, batches of %d metrics (%d series%s), %.0f s per run,"
+           " %ld server threads, store %s\n",
+           CONNS, METRICS, SERIES,
            g_agents ? " of each connection's own host" : ", shared by all connections", seconds,
-           url);
+           ncpu, url);
 
     long long ts_base = 1700000000000LL;
     load(target, seconds < 2 ? seconds : 2, 202, ts_base, 0); /* warm-up */
@@ -401,7 +390,7 @@ int main(int argc, char **argv)
     printf(" (of %.2f s)\n", r.seconds);
     free(r.lat);
     /* latency at a fixed offered load: the target rate, then 80% and 67% of it */
-    static double offered[] = {300.0, 240.0, 200.0};
+    double offered[] = {300.0, 240.0, 200.0};
     size_t noffered = 3;
     if (getenv("INGEST_HTTP_RATE")) { /* one offered rate only (req/s) */
         offered[0] = atof(getenv("INGEST_HTTP_RATE"));
@@ -419,7 +408,6 @@ int main(int argc, char **argv)
     vigil_httpd_quiesce(httpd);
     vigil_hub_stop(hub);
     vigil_httpd_free(httpd);
-
     if (hub_only) {
         vigil_buf mt = VIGIL_BUF_INIT;
         if (getenv("INGEST_HTTP_METRICS") && vigil_api_metrics_text(api, &mt) == VIGIL_OK)
@@ -428,8 +416,55 @@ int main(int argc, char **argv)
     }
     vigil_api_free(api);
     vigil_hub_free(hub);
-    if (hub_only)
+    char db[700];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(db, sizeof(db), "%s/bench.db%s", dir, sfx[i]);
+        unlink(db);
+    }
+    rmdir(dir);
+    return mps;
+}
+
+int main(int argc, char **argv)
+{
+    double seconds = argc > 1 ? atof(argv[1]) : 10.0;
+    int hub_only = argc > 2 && strcmp(argv[2], "--hub-only") == 0;
+    if (seconds <= 0)
+        seconds = 10.0;
+    /* Both shapes by default, so that tuning one cannot lose the other; one
+     * shape when INGEST_HTTP_AGENTS or INGEST_HTTP_SERIES says which. */
+    const char *ag = getenv("INGEST_HTTP_AGENTS"), *ns = getenv("INGEST_HTTP_SERIES");
+    struct {
+        int agents, series;
+        const char *name;
+    } shapes[2] = {{0, 100, "shared series"}, {1, 1000, "fleet: every agent its own series"}};
+    int nshapes = 2;
+    if (ag || ns) {
+        shapes[0].agents = ag && atoi(ag) == 1;
+        shapes[0].series = ns ? atoi(ns) : 100;
+        shapes[0].name = "as asked";
+        nshapes = 1;
+    }
+    for (int i = 0; i < nshapes; i++)
+        if (shapes[i].series <= 0 || METRICS % shapes[i].series != 0) {
+            fprintf(stderr, "ingest_http: INGEST_HTTP_SERIES must divide %d\n", METRICS);
+            return 2;
+        }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    curl_global_init(CURL_GLOBAL_ALL);
+    printf("ingest_http: %ld CPUs\n", ncpu);
+    double mps[2] = {0, 0};
+    for (int i = 0; i < nshapes; i++) {
+        g_agents = shapes[i].agents;
+        SERIES = shapes[i].series;
+        printf("\n== %s", shapes[i].name);
+        mps[i] = run_shape(seconds, hub_only, ncpu);
+    }
+    if (hub_only) {
+        curl_global_cleanup();
         return 0;
+    }
     /* the ceiling: bare libmicrohttpd, same threads, same bodies, 200 OK */
     struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL,
                                             NULL, bare_handler, NULL, MHD_OPTION_THREAD_POOL_SIZE,
@@ -439,25 +474,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "ingest_http: cannot start the bare server\n");
         return 1;
     }
+    char target[128];
     snprintf(target, sizeof(target), "http://127.0.0.1:%u/",
              (unsigned)MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port);
+    long long ts_base = 1700000000000LL;
     load(target, seconds < 2 ? seconds : 2, 200, ts_base, 0);
-    r = load(target, seconds, 200, ts_base, 0);
-    printf("ceiling: %8.0f req/s from a bare libmicrohttpd answering 200 OK to the same bodies "
+    run_result r = load(target, seconds, 200, ts_base, 0);
+    double ceiling = (double)r.ok * METRICS / (r.seconds > 0 ? r.seconds : 1);
+    printf("\nceiling: %8.0f req/s from a bare libmicrohttpd answering 200 OK to the same bodies "
            "(= %.0f metrics/s)  latency p50 %.1f ms  p99 %.1f ms\n",
-           (double)r.ok / r.seconds, (double)r.ok * METRICS / r.seconds, pct(&r, 0.50),
-           pct(&r, 0.99));
-    printf("ratio:   hub / ceiling = %.2f\n",
-           mps / ((double)r.ok * METRICS / (r.seconds > 0 ? r.seconds : 1)));
+           (double)r.ok / r.seconds, ceiling, pct(&r, 0.50), pct(&r, 0.99));
+    for (int i = 0; i < nshapes; i++)
+        printf("ratio:   hub / ceiling = %.2f  (%s, closed loop)\n", mps[i] / ceiling,
+               shapes[i].name);
     free(r.lat);
     MHD_stop_daemon(d);
     curl_global_cleanup();
-    char db[700];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(db, sizeof(db), "%s/bench.db%s", dir, sfx[i]);
-        unlink(db);
-    }
-    rmdir(dir);
     return 0;
 }

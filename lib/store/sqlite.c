@@ -80,8 +80,9 @@ static const char *const migrations[VIGIL__SQ_SCHEMA_VERSION] = {
     " end_ts INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL);",
 
     /* 3 -> 4: the write log (sqlite_log.c): one row per write, deleted once
-     * folded into the chunks */
-    "CREATE TABLE wlog(seq INTEGER PRIMARY KEY, data BLOB NOT NULL);",
+     * folded into the chunks; AUTOINCREMENT: a number is never used twice,
+     * so a connection that read the rows up to n reads on from n */
+    "CREATE TABLE wlog(seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL);",
 };
 
 #define SQ_CHUNK_COLS "start_ts, end_ts, n, data"
@@ -175,7 +176,7 @@ static const char *const stmt_sql[SQ_STMT_COUNT] = {
     [SQ_RES_GET] = "SELECT " SQ_RES_COLS " FROM resources WHERE set_id = ?1 AND key = ?2",
     [SQ_RES_LIST] = "SELECT " SQ_RES_COLS " FROM resources WHERE set_id = ?1 ORDER BY key",
     [SQ_LOG_INSERT] = "INSERT INTO wlog(data) VALUES(?1)",
-    [SQ_LOG_ALL] = "SELECT seq, data FROM wlog ORDER BY seq",
+    [SQ_LOG_ALL] = "SELECT seq, data FROM wlog WHERE seq > ?1 ORDER BY seq",
     [SQ_LOG_DELETE] = "DELETE FROM wlog WHERE seq <= ?1",
 };
 

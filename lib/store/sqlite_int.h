@@ -156,7 +156,8 @@ typedef struct sq_ckpt {
 typedef struct sq_pend {
     int64_t series; /* 0: empty slot */
     vigil__sample *x;
-    size_t n, cap;
+    int64_t *seq; /* the log row of each sample */
+    size_t n, cap, seq_cap;
 } sq_pend;
 
 typedef struct sq_log {
@@ -179,9 +180,10 @@ typedef struct sq_log {
     uint64_t round_rows, round_row_bytes; /* the log's rows and bytes when the round started */
     int64_t round_t0;                     /* monotonic ms: the round started */
     int round_on;
-    int64_t last_seq; /* the newest log row known */
-    int64_t retry_ms; /* monotonic: after a failed fold, none before this */
-    vigil_buf blob;   /* scratch: a log row being encoded */
+    int64_t last_seq;  /* the newest log row read or written */
+    int64_t first_seq; /* the oldest log row this connection knows is there */
+    int64_t retry_ms;  /* monotonic: after a failed fold, none before this */
+    vigil_buf blob;    /* scratch: a log row being encoded */
     /* figures */
     uint64_t rows;        /* log rows not deleted yet (as far as this connection knows) */
     uint64_t row_bytes;   /* their bytes */

@@ -141,10 +141,12 @@ static void pend_clear(sq_log *l, sq_pend *p)
             vigil__free((void *)p->x[i].error);
         }
     l->samples -= p->n;
-    l->bytes -= p->cap * sizeof(*p->x);
+    l->bytes -= p->cap * sizeof(*p->x) + p->seq_cap * sizeof(*p->seq);
     vigil__free(p->x);
+    vigil__free(p->seq);
     p->x = NULL;
-    p->n = p->cap = 0;
+    p->seq = NULL;
+    p->n = p->cap = p->seq_cap = 0;
 }
 
 const sq_pend *vigil__sq_log_pending(const vigil__sq *s, int64_t series)
@@ -181,7 +183,8 @@ static sq_pend *pend_slot(sq_log *l, int64_t series)
                 continue;
             if (!p->n) {
                 vigil__free(p->x);
-                l->bytes -= p->cap * sizeof(*p->x);
+                vigil__free(p->seq);
+                l->bytes -= p->cap * sizeof(*p->x) + p->seq_cap * sizeof(*p->seq);
                 continue;
             }
             size_t j = slot_of(p->series, ncap);
@@ -206,7 +209,7 @@ static sq_pend *pend_slot(sq_log *l, int64_t series)
 
 /* Adds one sample; a sample at the same ts is replaced. The error text is
  * copied. */
-static int pend_put(sq_log *l, int64_t series, const vigil__sample *x)
+static int pend_put(sq_log *l, int64_t series, const vigil__sample *x, int64_t seq)
 {
     sq_pend *p = pend_slot(l, series);
     if (!p)
@@ -236,18 +239,24 @@ static int pend_put(sq_log *l, int64_t series, const vigil__sample *x)
             vigil__free((void *)p->x[at].error);
         }
     } else {
-        size_t old = p->cap;
-        if (vigil__array_grow((void **)&p->x, &p->cap, p->n + 1, sizeof(*p->x)) != 0) {
+        size_t old = p->cap, old_seq = p->seq_cap;
+        int g = vigil__array_grow((void **)&p->x, &p->cap, p->n + 1, sizeof(*p->x));
+        l->bytes += (p->cap - old) * sizeof(*p->x);
+        if (!g)
+            g = vigil__array_grow((void **)&p->seq, &p->seq_cap, p->n + 1, sizeof(*p->seq));
+        l->bytes += (p->seq_cap - old_seq) * sizeof(*p->seq);
+        if (g) {
             vigil__free(err);
             return vigil__error_oom();
         }
-        l->bytes += (p->cap - old) * sizeof(*p->x);
         memmove(p->x + at + 1, p->x + at, (p->n - at) * sizeof(*p->x));
+        memmove(p->seq + at + 1, p->seq + at, (p->n - at) * sizeof(*p->seq));
         p->n++;
         l->samples++;
     }
     p->x[at] = *x;
     p->x[at].error = err;
+    p->seq[at] = seq;
     if (err)
         l->bytes += x->error_len;
     return VIGIL_OK;
@@ -296,7 +305,7 @@ static int apply_row(vigil__sq *s, int64_t seq, const void *data, size_t len)
             } else {
                 return corrupt_row(s, seq);
             }
-            int rc = pend_put(&s->log, (int64_t)series, &x);
+            int rc = pend_put(&s->log, (int64_t)series, &x, seq);
             if (rc)
                 return rc;
         }
@@ -323,18 +332,67 @@ void vigil__sq_log_free(vigil__sq *s)
     vigil_buf_dispose(&s->log.blob);
 }
 
-/* Reads the whole log into memory (pending cleared first). */
+/* Drops the pending samples of log rows before `first` (deleted: folded
+ * into the chunks by another connection). */
+static void prune(sq_log *l, int64_t first)
+{
+    for (size_t i = 0; i < l->cap; i++) {
+        sq_pend *p = &l->slots[i];
+        size_t u = 0;
+        for (size_t k = 0; k < p->n; k++) {
+            if (p->seq[k] < first) {
+                if (p->x[k].error) {
+                    l->bytes -= p->x[k].error_len;
+                    vigil__free((void *)p->x[k].error);
+                }
+                l->samples--;
+                continue;
+            }
+            p->x[u] = p->x[k];
+            p->seq[u++] = p->seq[k];
+        }
+        p->n = u;
+    }
+}
+
+/* One-row integer query through a fresh statement; 0 for NULL. */
+static int query_i64(vigil__sq *s, const char *sql, int64_t *a, int64_t *b)
+{
+    sqlite3_stmt *st = NULL;
+    int r = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (r == SQLITE_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        *a = sqlite3_column_int64(st, 0);
+        if (b)
+            *b = sqlite3_column_int64(st, 1);
+        r = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return r == SQLITE_OK ? VIGIL_OK : vigil__sq_error(s, r, "reading the write log");
+}
+
+/* Brings the pending samples in line with the log: the whole log when
+ * nothing was loaded yet; else the samples of rows deleted since are
+ * dropped and the rows added since are read. */
 static int load(vigil__sq *s)
 {
     sq_log *l = &s->log;
-    pend_all_clear(l);
+    int64_t first = 0, dummy = 0;
+    int rc = query_i64(s, "SELECT coalesce(min(seq), 0), 0 FROM wlog", &first, &dummy);
+    if (rc)
+        return rc;
+    if (!l->loaded) {
+        pend_all_clear(l);
+        l->last_seq = 0;
+    } else {
+        l->round_on = 0; /* the other connection may have folded what it holds */
+        prune(l, first ? first : INT64_MAX);
+    }
+    int64_t from = l->last_seq;
     l->loaded = 0;
-    l->rows = l->row_bytes = 0;
-    l->last_seq = 0;
-    int rc;
     sqlite3_stmt *st = vigil__sq_stmt(s, SQ_LOG_ALL, &rc);
     if (!st)
         return rc;
+    sqlite3_bind_int64(st, 1, from);
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(st, 0);
@@ -346,19 +404,26 @@ static int load(vigil__sq *s)
             rc = apply_row(s, seq, data, len);
         if (rc)
             break;
-        l->rows++;
-        l->row_bytes += len;
         l->last_seq = seq;
     }
     sqlite3_reset(st);
     if (rc == VIGIL_OK && r != SQLITE_DONE)
         rc = vigil__sq_error(s, r, "reading the write log");
+    int64_t rows = 0, bytes = 0;
+    if (rc == VIGIL_OK)
+        rc = query_i64(s, "SELECT count(*), coalesce(sum(length(data)), 0) FROM wlog", &rows,
+                       &bytes);
     if (rc) {
         pend_all_clear(l);
         return rc;
     }
-    if (l->samples)
+    l->rows = (uint64_t)rows;
+    l->row_bytes = (uint64_t)bytes;
+    l->first_seq = first;
+    if (l->samples && !l->since_ms)
         l->since_ms = vigil__monotonic_ms();
+    if (!l->samples)
+        l->since_ms = 0;
     l->loaded = 1;
     return VIGIL_OK;
 }

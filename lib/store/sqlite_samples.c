@@ -596,6 +596,28 @@ static int agg_point(const vigil__sample *x, void *vctx)
     return VIGIL_OK;
 }
 
+/* With the write log, a query reads the log and the chunks in one snapshot
+ * (a read transaction, unless one is open), so that a fold committed by
+ * another connection in between cannot show a sample twice or a replaced
+ * one. */
+static int read_begin(vigil__sq *s, int *began)
+{
+    *began = 0;
+    if (!s->log.on || !sqlite3_get_autocommit(s->db))
+        return VIGIL_OK;
+    int r = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
+    if (r != SQLITE_OK)
+        return vigil__sq_error(s, r, "starting a read transaction");
+    *began = 1;
+    return VIGIL_OK;
+}
+
+static void read_end(vigil__sq *s, int began)
+{
+    if (began)
+        sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+}
+
 /* The samples of a chunk scan merged with the pending ones of the series
  * (write log): in ts order; at the same ts, the pending sample (newer). */
 typedef struct merge_ctx {
@@ -674,8 +696,14 @@ static int emit_points(vigil__sq *s, const vigil_store_series *ser, void *vctx)
 int vigil__sq_query(void *h, const vigil_store_query *q, vigil_store_point_cb cb, void *payload)
 {
     point_ctx c = {q, cb, NULL, payload};
-    int rc = vigil__sq_log_sync(h);
-    return rc ? rc : each_series(h, q, emit_points, &c);
+    int began = 0;
+    int rc = read_begin(h, &began);
+    if (rc == VIGIL_OK)
+        rc = vigil__sq_log_sync(h);
+    if (rc == VIGIL_OK)
+        rc = each_series(h, q, emit_points, &c);
+    read_end(h, began);
+    return rc;
 }
 
 static int emit_series(vigil__sq *s, const vigil_store_series *ser, void *vctx)
@@ -724,8 +752,14 @@ static int emit_latest(vigil__sq *s, const vigil_store_series *ser, void *vctx)
 int vigil__sq_latest(void *h, const vigil_store_query *q, vigil_store_point_cb cb, void *payload)
 {
     point_ctx c = {q, cb, NULL, payload};
-    int rc = vigil__sq_log_sync(h);
-    return rc ? rc : each_series(h, q, emit_latest, &c);
+    int began = 0;
+    int rc = read_begin(h, &began);
+    if (rc == VIGIL_OK)
+        rc = vigil__sq_log_sync(h);
+    if (rc == VIGIL_OK)
+        rc = each_series(h, q, emit_latest, &c);
+    read_end(h, began);
+    return rc;
 }
 
 /* ---- retention ------------------------------------------------------------------------ */
