@@ -15,6 +15,8 @@
  * ts without repeats.
  */
 #include "store/sqlite_int.h"
+#include "store/store_int.h"
+#include "vigil/store.h"
 
 #include <string.h>
 
@@ -643,4 +645,16 @@ int vigil__sq_log_admit(vigil__sq *s)
         "sqlite: write log: %zu bytes of samples not yet folded are held in "
         "memory, past the hard cap of %zu (log_memory_max); the folds fail (%s)",
         l->bytes, l->memory_hard, s->path);
+}
+
+void vigil__sq_stats(void *handle, vigil_store_stats *out)
+{
+    const sq_log *l = &((vigil__sq *)handle)->log;
+    out->log_rows = l->rows;
+    out->log_bytes = l->row_bytes;
+    out->unfolded_samples = l->samples;
+    out->unfolded_bytes = l->bytes;
+    out->folds = l->folds;
+    out->folded_samples = l->folded;
+    out->last_fold_seconds = (double)l->last_fold_us / 1e6;
 }

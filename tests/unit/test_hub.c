@@ -895,6 +895,10 @@ START_TEST(metrics_of_the_hub)
         "vigil_ingest_queue_depth 0\n",
         "vigil_ingest_queue_capacity 1024\n",
         "vigil_events_subscribers 0\n",
+        "vigil_store_unfolded_samples 6\n", /* in the write log, not folded yet */
+        "# TYPE vigil_store_log_bytes gauge\n",
+        "# TYPE vigil_store_unfolded_bytes gauge\n",
+        "# TYPE vigil_store_fold_duration_seconds gauge\n",
         "# TYPE vigil_http_request_duration_seconds histogram\n",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)

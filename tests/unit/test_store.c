@@ -432,6 +432,9 @@ START_TEST(registry_and_custom_backend)
     collect c;
     vigil_store_query q = VIGIL_STORE_QUERY_INIT;
     ck_assert_str_eq(run(st, &q, &c), "m@5=1.5\n");
+    vigil_store_stats sst = VIGIL_STORE_STATS_INIT;
+    ck_assert_int_eq(vigil_store_stats_get(st, &sst), VIGIL_EUNSUPPORTED);
+    vt_assert_error(VIGIL_EUNSUPPORTED, "mock: the backend does not support stats");
     /* Optional members left NULL are reported, not called. */
     vigil_store_action a = {0};
     a.id = "a1";
@@ -2146,6 +2149,51 @@ START_TEST(chunks_match_a_model)
 }
 END_TEST
 
+/* The write path figures: what is pending, then folded by retention (which
+ * folds everything first); bad arguments. */
+START_TEST(write_log_stats)
+{
+    vigil_store *st = open_url(db_url("stats.db"));
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    for (int i = 0; i < 30; i++)
+        add(b, "st", i, 1000 + i, "k", i % 3 ? "a" : "b", NULL, NULL);
+    write_ok(st, b, NULL);
+    write_ok(st, b, NULL); /* the same samples again: replaced, not added */
+    vigil_store_stats s = VIGIL_STORE_STATS_INIT;
+    ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_OK);
+    ck_assert_uint_eq(s.version, VIGIL_STORE_STATS_VERSION);
+    ck_assert_uint_eq(s.log_rows, 2);
+    ck_assert_uint_gt(s.log_bytes, 2 * 30 * 9);
+    ck_assert_uint_eq(s.unfolded_samples, 30);
+    ck_assert_uint_ge(s.unfolded_bytes, 30 * sizeof(double));
+    ck_assert_uint_eq(s.folds, 0);
+    vigil_store_retention_options ro = VIGIL_STORE_RETENTION_OPTIONS_INIT;
+    vigil_store_retention_result rr = VIGIL_STORE_RETENTION_RESULT_INIT;
+    ck_assert_int_eq(vigil_store_retain(st, 0, &ro, &rr), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_OK);
+    ck_assert_uint_eq(s.log_rows, 0);
+    ck_assert_uint_eq(s.log_bytes, 0);
+    ck_assert_uint_eq(s.unfolded_samples, 0);
+    ck_assert_uint_eq(s.unfolded_bytes, 0);
+    ck_assert_uint_eq(s.folds, 1);
+    ck_assert_uint_eq(s.folded_samples, 30);
+    ck_assert(s.last_fold_seconds > 0);
+    ck_assert_int_eq(count_samples(st), 30);
+    /* bad arguments */
+    ck_assert_int_eq(vigil_store_stats_get(NULL, &s), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "store stats: NULL argument");
+    ck_assert_int_eq(vigil_store_stats_get(st, NULL), VIGIL_EINVAL);
+    s.version = 0;
+    ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "store stats: version 0 is not supported");
+    s.version = VIGIL_STORE_STATS_VERSION + 1;
+    ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_EVERSION);
+    vigil_store_close(st);
+    vigil_batch_free(b);
+}
+END_TEST
+
 /* Copies a file (or removes dst when src does not exist). */
 static void copy_file(const char *src, const char *dst)
 {
@@ -2928,6 +2976,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, chunk_codec_refuses_malformed_data);
     tcase_add_test(tc, chunks_match_a_model);
     tcase_add_test(tc, write_log_matches_a_model_across_crashes);
+    tcase_add_test(tc, write_log_stats);
     tcase_add_test(tc, corrupt_chunk_is_reported);
     tcase_add_test(tc, shared_between_threads);
     tcase_add_test(tc, write_group_parts);
