@@ -184,6 +184,11 @@ static int init_metrics(vigil_hub *hub)
         rc = vigil__prom_counter(p, &hub->m_retention, "vigil_store_retention_deleted_total",
                                  "Samples deleted by retention.", NULL);
     if (!rc)
+        rc = vigil__prom_counter(p, &hub->m_win_refused, "vigil_windows_refused_samples_total",
+                                 "Samples stored but added to no window (the series is past "
+                                 "the windows' max_series, or memory ran out).",
+                                 NULL);
+    if (!rc)
         rc = vigil__prom_gauge_func(p, "vigil_ingest_queue_depth",
                                     "Ingest requests waiting for their commit.", g_queue, hub);
     if (!rc)
@@ -624,6 +629,7 @@ static void update_windows(vigil_hub *hub, const commit_group *g)
     }
     pthread_mutex_unlock(&hub->win_mu);
     if (refused) {
+        vigil__prom_add(hub->m_win_refused, NULL, (double)refused);
         vigil_buf v = VIGIL_BUF_INIT;
         if (vigil__logfmt_value(&v, first_msg) == VIGIL_OK)
             vigil__log(&hub->logger, VIGIL_LOG_WARN, "hub", "samples not added to windows",
