@@ -310,6 +310,8 @@ int vigil__sq_log_admit(vigil__sq *s);
 void vigil__sq_log_tend(vigil__sq *s);
 /* Outside a transaction: folds every pending sample and empties the log. */
 int vigil__sq_log_fold_all(vigil__sq *s);
+/* *any: a pending sample is older than `cutoff`. */
+int vigil__sq_log_pending_before(vigil__sq *s, int64_t cutoff, int *any);
 /* The pending samples of `series` (NULL when none). */
 const sq_pend *vigil__sq_log_pending(const vigil__sq *s, int64_t series);
 void vigil__sq_log_free(vigil__sq *s);

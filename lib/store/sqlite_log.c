@@ -630,6 +630,18 @@ int vigil__sq_log_fold_all(vigil__sq *s)
     return rc;
 }
 
+int vigil__sq_log_pending_before(vigil__sq *s, int64_t cutoff, int *any)
+{
+    *any = 0;
+    sq_log *l = &s->log;
+    int rc = vigil__sq_log_sync(s);
+    if (rc || !l->samples)
+        return rc;
+    for (size_t i = 0; i < l->cap && !*any; i++)
+        *any = l->slots[i].n && l->slots[i].x[0].ts < cutoff;
+    return VIGIL_OK;
+}
+
 int vigil__sq_log_admit(vigil__sq *s)
 {
     sq_log *l = &s->log;

@@ -824,9 +824,15 @@ int vigil__sq_retain(void *h, int64_t cutoff_ms, const vigil_store_retention_opt
     if (rc)
         return rc;
     if (!s->ret_active || s->ret_cutoff != cutoff_ms) {
-        /* Retention works on the chunks: fold everything first, so that no
-         * log row holds a sample it deletes (a replay would bring it back). */
-        if ((rc = vigil__sq_log_fold_all(s)) != 0)
+        /* Retention works on the chunks: when samples older than the
+         * cutoff are pending (late ones), fold everything first, so that
+         * they are deleted too. Usually none is, and no fold stalls the
+         * writer. (A folded row not yet deleted that a crash replays may
+         * bring an old sample back: the next pass deletes it.) */
+        int old = 0;
+        if ((rc = vigil__sq_log_pending_before(s, cutoff_ms, &old)) != 0)
+            return rc;
+        if (old && (rc = vigil__sq_log_fold_all(s)) != 0)
             return rc;
         s->ret_active = 1;
         s->ret_cutoff = cutoff_ms;

@@ -2170,7 +2170,9 @@ START_TEST(write_log_stats)
     ck_assert_uint_eq(s.folds, 0);
     vigil_store_retention_options ro = VIGIL_STORE_RETENTION_OPTIONS_INIT;
     vigil_store_retention_result rr = VIGIL_STORE_RETENTION_RESULT_INIT;
-    ck_assert_int_eq(vigil_store_retain(st, 0, &ro, &rr), VIGIL_OK);
+    /* a pending sample older than the cutoff: retention folds everything first */
+    ck_assert_int_eq(vigil_store_retain(st, 1001, &ro, &rr), VIGIL_OK);
+    ck_assert_uint_eq(rr.samples_deleted, 1);
     ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_OK);
     ck_assert_uint_eq(s.log_rows, 0);
     ck_assert_uint_eq(s.log_bytes, 0);
@@ -2179,7 +2181,15 @@ START_TEST(write_log_stats)
     ck_assert_uint_eq(s.folds, 1);
     ck_assert_uint_eq(s.folded_samples, 30);
     ck_assert(s.last_fold_seconds > 0);
-    ck_assert_int_eq(count_samples(st), 30);
+    ck_assert_int_eq(count_samples(st), 29);
+    /* none older than the cutoff: no fold */
+    write_ok(st, b, NULL);
+    vigil_store_retention_result rr2 = VIGIL_STORE_RETENTION_RESULT_INIT;
+    ck_assert_int_eq(vigil_store_retain(st, 500, &ro, &rr2), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_OK);
+    ck_assert_uint_eq(s.folds, 1);
+    ck_assert_uint_eq(s.log_rows, 1);
+    ck_assert_uint_eq(s.unfolded_samples, 30);
     /* bad arguments */
     ck_assert_int_eq(vigil_store_stats_get(NULL, &s), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "store stats: NULL argument");
@@ -2329,14 +2339,15 @@ START_TEST(corrupt_chunk_is_reported)
 
     /* With the write log the write is accepted (and kept in the log); the
      * fold that merges it into the damaged chunk reports the chunk, here
-     * through retention, which folds everything first. */
+     * through retention, which folds everything first when a pending sample
+     * is older than its cutoff. */
     st = open_url(db_url("damaged.db"));
     vigil_batch_clear(b);
     add(b, "d", 7, 1005, "k", "v", NULL, NULL);
     write_ok(st, b, NULL);
     vigil_store_retention_options ro = VIGIL_STORE_RETENTION_OPTIONS_INIT;
     vigil_store_retention_result rr = VIGIL_STORE_RETENTION_RESULT_INIT;
-    ck_assert_int_eq(vigil_store_retain(st, 0, &ro, &rr), VIGIL_ECORRUPT);
+    ck_assert_int_eq(vigil_store_retain(st, 1006, &ro, &rr), VIGIL_ECORRUPT);
     vt_assert_error(VIGIL_ECORRUPT, "the chunk of series 1 at ts 1000 is malformed");
     vigil_store_close(st);
     /* the sample is still in the log, read back at the next open */
