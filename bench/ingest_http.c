@@ -33,6 +33,10 @@
  *                              its series are its own and arrive in order (by default all
  *                              connections share the same series, whose requests commit
  *                              slightly out of order)
+ *   INGEST_HTTP_MEMORY=<s>     instead of the throughput runs: open loop at INGEST_HTTP_RATE
+ *                              (default 20 req/s) for that long, printing RSS, windows and
+ *                              write log every 30 s (e.g. with INGEST_HTTP_AGENTS=1
+ *                              INGEST_HTTP_SERIES=1000 --hub-only)
  * Without INGEST_HTTP_AGENTS and INGEST_HTTP_SERIES both shapes run, each
  * against a fresh hub: the shared one (100 series) and the fleet (32 agents x
  * 1,000 series of their own: one sample per series per request).
@@ -222,8 +226,10 @@ static run_result load(const char *url, double seconds, long want, long long ts_
     struct curl_slist *hs = NULL;
     hs = curl_slist_append(hs, "Content-Type: application/json");
     hs = curl_slist_append(hs, "Expect:");
+    /* free connections, oldest first: in open loop every connection (in the
+     * fleet shape every agent) gets its turn, not the same few */
     slot *idle[CONNS];
-    int nidle = 0;
+    int nidle = 0, idle_head = 0;
     for (int i = 0; i < CONNS; i++) {
         if (!slots[i].h) {
             slots[i].h = curl_easy_init();
@@ -232,14 +238,17 @@ static run_result load(const char *url, double seconds, long want, long long ts_
         curl_easy_setopt(slots[i].h, CURLOPT_WRITEFUNCTION, discard);
         curl_easy_setopt(slots[i].h, CURLOPT_PRIVATE, &slots[i]);
         curl_easy_setopt(slots[i].h, CURLOPT_TCP_NODELAY, 1L);
-        idle[nidle++] = &slots[i];
+        idle[(idle_head + nidle++) % CONNS] = &slots[i];
     }
     double t0 = now_s(), end = t0 + seconds, next_due = t0;
     int running = 0, active = 0;
     for (;;) {
         double t = now_s();
         while (nidle && t < end && (rate <= 0 || t >= next_due)) {
-            start_one(m, idle[--nidle], url, g_seq++, ts_base, hs, rate > 0 ? next_due : 0);
+            nidle--;
+            slot *next = idle[idle_head];
+            idle_head = (idle_head + 1) % CONNS;
+            start_one(m, next, url, g_seq++, ts_base, hs, rate > 0 ? next_due : 0);
             active++;
             next_due += rate > 0 ? 1.0 / rate : 0;
         }
@@ -267,7 +276,7 @@ static run_result load(const char *url, double seconds, long want, long long ts_
             }
             curl_multi_remove_handle(m, s->h);
             active--;
-            idle[nidle++] = s;
+            idle[(idle_head + nidle++) % CONNS] = s;
         }
         int wait_ms = 100;
         if (rate > 0 && nidle) {
@@ -324,6 +333,73 @@ static enum MHD_Result bare_handler(void *cls, struct MHD_Connection *c, const c
     return ret;
 }
 
+/* The process's resident memory in MiB (VmRSS). */
+static double rss_mib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = atof(line + 6);
+    if (f)
+        fclose(f);
+    return kb / 1024.0;
+}
+
+/* The value of one line of the hub's /metrics text, 0 when absent. */
+static double metric_value(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && p[n] == ' ')
+            return atof(p + n + 1);
+    return 0;
+}
+
+/* INGEST_HTTP_MEMORY=<seconds>: the shape in open loop at INGEST_HTTP_RATE
+ * requests/s (default 20: 20,000 metrics/s), printing every 30 s the
+ * process's RSS (hub and client), the windows and the write log. */
+static void run_memory(vigil_api *api, const char *target, double total, long long ts_base)
+{
+    double rate = getenv("INGEST_HTTP_RATE") ? atof(getenv("INGEST_HTTP_RATE")) : 20.0;
+    printf("memory: open loop at %.0f metrics/s for %.0f s (RSS of the whole process: hub and "
+           "client)\n",
+           rate * METRICS, total);
+    printf("memory: %6.0f s  RSS %7.1f MiB\n", 0.0, rss_mib());
+    double done = 0;
+    while (done < total) {
+        double slice = total - done < 30 ? total - done : 30;
+        run_result r = load(target, slice, 202, ts_base, rate);
+        done += slice;
+        vigil_buf mt = VIGIL_BUF_INIT;
+        if (vigil_api_metrics_text(api, &mt) != VIGIL_OK)
+            break;
+        printf("memory: %6.0f s  RSS %7.1f MiB  series %.0f  windows %.0f (%.1f MiB)  unfolded "
+               "%.0f samples (%.1f MiB), log %.1f MiB  p99 %.1f ms  failed %ld\n",
+               done, rss_mib(), metric_value(mt.ptr, "vigil_series"),
+               metric_value(mt.ptr, "vigil_windows"),
+               metric_value(mt.ptr, "vigil_windows_memory_bytes") / 1048576.0,
+               metric_value(mt.ptr, "vigil_store_unfolded_samples"),
+               metric_value(mt.ptr, "vigil_store_unfolded_bytes") / 1048576.0,
+               metric_value(mt.ptr, "vigil_store_log_bytes") / 1048576.0, pct(&r, 0.99), r.failed);
+        fflush(stdout);
+        vigil_buf_dispose(&mt);
+        free(r.lat);
+    }
+}
+
+static void remove_db(const char *dir)
+{
+    char db[700];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(db, sizeof(db), "%s/bench.db%s", dir, sfx[i]);
+        unlink(db);
+    }
+    rmdir(dir);
+}
+
 /* One shape against a fresh hub: the closed loop, then the open-loop rates.
  * Returns the closed-loop metrics/s. */
 static double run_shape(double seconds, int hub_only, long ncpu)
@@ -363,6 +439,16 @@ static double run_shape(double seconds, int hub_only, long ncpu)
            ncpu, url);
 
     long long ts_base = 1700000000000LL;
+    if (getenv("INGEST_HTTP_MEMORY")) {
+        run_memory(api, target, atof(getenv("INGEST_HTTP_MEMORY")), ts_base);
+        vigil_httpd_quiesce(httpd);
+        vigil_hub_stop(hub);
+        vigil_httpd_free(httpd);
+        vigil_api_free(api);
+        vigil_hub_free(hub);
+        remove_db(dir);
+        return 0;
+    }
     load(target, seconds < 2 ? seconds : 2, 202, ts_base, 0); /* warm-up */
     thread_cpu before[16], after[16];
     size_t nb = threads_cpu(before, 16);
@@ -416,13 +502,7 @@ static double run_shape(double seconds, int hub_only, long ncpu)
     }
     vigil_api_free(api);
     vigil_hub_free(hub);
-    char db[700];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(db, sizeof(db), "%s/bench.db%s", dir, sfx[i]);
-        unlink(db);
-    }
-    rmdir(dir);
+    remove_db(dir);
     return mps;
 }
 
