@@ -518,6 +518,10 @@ static int round_start(vigil__sq *s)
 static int fold_slice(vigil__sq *s, int64_t budget_ms)
 {
     sq_log *l = &s->log;
+    /* Memory that lacks samples of the log (an allocation failed after a
+     * commit) must never fold: the round would delete their rows. */
+    if (!l->loaded)
+        return vigil__sq_log_sync(s);
     int64_t t0 = vigil__monotonic_ns();
     int rc = vigil__sq_begin(s, "fold: starting a transaction");
     if (rc)
@@ -594,6 +598,11 @@ void vigil__sq_log_tend(vigil__sq *s)
     int64_t now = vigil__monotonic_ms();
     if (now < l->retry_ms)
         return;
+    if (!l->loaded) { /* read the log again first (see fold_slice) */
+        if (vigil__sq_log_sync(s) != 0)
+            fold_failed(s);
+        return;
+    }
     int hurry = l->bytes >= l->memory_soft;
     if (!l->round_on) {
         if (!l->rows || (!hurry && (!l->since_ms || now - l->since_ms < l->fold_interval_ms)))

@@ -234,10 +234,10 @@ static int sort_by_ts(vigil__sq *s, vigil__sample *x, size_t n)
 /* Writes rows [0, n) of s->rows (metrics of `b`, sorted by series) into the
  * chunks, or into one write log row, series by series: each series' samples
  * sorted by ts, of two with the same ts the later in the batch kept. */
-static int write_rows(vigil__sq *s, const vigil_batch *b, size_t n)
+static int write_rows(vigil__sq *s, const vigil_batch *b, size_t n, int use_log)
 {
     int rc;
-    if (s->log.on && (rc = vigil__sq_log_begin(s)) != 0)
+    if (use_log && (rc = vigil__sq_log_begin(s)) != 0)
         return rc;
     size_t i = 0;
     while (i < n) {
@@ -264,13 +264,34 @@ static int write_rows(vigil__sq *s, const vigil_batch *b, size_t n)
                 u--; /* the later one replaces it */
             s->samples[u++] = s->samples[t];
         }
-        rc = s->log.on ? vigil__sq_log_put(s, series, s->samples, u)
-                       : vigil__sq_chunks_write(s, series, s->samples, u);
+        rc = use_log ? vigil__sq_log_put(s, series, s->samples, u)
+                     : vigil__sq_chunks_write(s, series, s->samples, u);
         if (rc)
             return rc;
         i = j;
     }
-    return s->log.on ? vigil__sq_log_insert(s) : VIGIL_OK;
+    return use_log ? vigil__sq_log_insert(s) : VIGIL_OK;
+}
+
+/* A write brings at least this many samples per series on average: one
+ * chunk update per series costs little per sample, so while the log is
+ * empty it goes straight into the chunks. */
+#define LOG_DENSE 8
+
+/* Whether the write of rows [0, n) goes through the log: always, unless it
+ * is dense and nothing is in the log (no row, folded or not, that a replay
+ * could apply over what this write puts in the chunks). */
+static int through_log(const vigil__sq *s, size_t n)
+{
+    const sq_log *l = &s->log;
+    if (!l->on)
+        return 0;
+    if (l->rows || l->samples || !l->loaded)
+        return 1;
+    size_t nseries = 0;
+    for (size_t i = 0; i < n; i++)
+        nseries += !i || s->rows[i].series != s->rows[i - 1].series;
+    return n < LOG_DENSE * nseries;
 }
 
 /* Writes `nparts` parts of `b` in one transaction; on failure rolls back,
@@ -304,8 +325,9 @@ static int write_parts(vigil__sq *s, const vigil_batch *b, const vigil_store_bat
     }
     if (rc == VIGIL_OK)
         rc = sort_rows(s, nrows);
+    int use_log = through_log(s, nrows);
     if (rc == VIGIL_OK)
-        rc = write_rows(s, b, nrows);
+        rc = write_rows(s, b, nrows, use_log);
     if (rc == VIGIL_OK) {
         snprintf(what, sizeof(what), "%s: committing", op);
         rc = vigil__sq_commit(s, what);
@@ -319,10 +341,10 @@ static int write_parts(vigil__sq *s, const vigil_batch *b, const vigil_store_bat
         memset(res, 0, nparts * sizeof(*res));
         return rc;
     }
-    if (s->log.on) {
+    if (use_log)
         vigil__sq_log_committed(s);
+    if (s->log.on)
         vigil__sq_log_tend(s);
-    }
     return VIGIL_OK;
 }
 

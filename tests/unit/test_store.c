@@ -2149,18 +2149,31 @@ START_TEST(chunks_match_a_model)
 }
 END_TEST
 
-/* The write path figures: what is pending, then folded by retention (which
- * folds everything first); bad arguments. */
+/* The write path figures: a dense write on an empty log goes straight into
+ * the chunks; a sparse one (one sample for each of 30 series) is pending,
+ * then folded by retention (which folds everything first when a pending
+ * sample is older than its cutoff); bad arguments. */
 START_TEST(write_log_stats)
 {
     vigil_store *st = open_url(db_url("stats.db"));
     vigil_batch *b = NULL;
     ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
-    for (int i = 0; i < 30; i++)
-        add(b, "st", i, 1000 + i, "k", i % 3 ? "a" : "b", NULL, NULL);
+    for (int i = 0; i < 40; i++)
+        add(b, "dense", i, 1000 + i, "k", "v", NULL, NULL);
+    write_ok(st, b, NULL);
+    vigil_store_stats s = VIGIL_STORE_STATS_INIT;
+    ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_OK);
+    ck_assert_uint_eq(s.log_rows, 0);
+    ck_assert_uint_eq(s.unfolded_samples, 0);
+    ck_assert_int_eq(count_samples(st), 40);
+    vigil_batch_clear(b);
+    char kv[16];
+    for (int i = 0; i < 30; i++) {
+        snprintf(kv, sizeof(kv), "s%d", i);
+        add(b, "st", i, 1000 + i, "k", kv, NULL, NULL);
+    }
     write_ok(st, b, NULL);
     write_ok(st, b, NULL); /* the same samples again: replaced, not added */
-    vigil_store_stats s = VIGIL_STORE_STATS_INIT;
     ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_OK);
     ck_assert_uint_eq(s.version, VIGIL_STORE_STATS_VERSION);
     ck_assert_uint_eq(s.log_rows, 2);
@@ -2172,7 +2185,7 @@ START_TEST(write_log_stats)
     vigil_store_retention_result rr = VIGIL_STORE_RETENTION_RESULT_INIT;
     /* a pending sample older than the cutoff: retention folds everything first */
     ck_assert_int_eq(vigil_store_retain(st, 1001, &ro, &rr), VIGIL_OK);
-    ck_assert_uint_eq(rr.samples_deleted, 1);
+    ck_assert_uint_eq(rr.samples_deleted, 2); /* ts 1000 of "dense" and of "st" */
     ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_OK);
     ck_assert_uint_eq(s.log_rows, 0);
     ck_assert_uint_eq(s.log_bytes, 0);
@@ -2181,7 +2194,7 @@ START_TEST(write_log_stats)
     ck_assert_uint_eq(s.folds, 1);
     ck_assert_uint_eq(s.folded_samples, 30);
     ck_assert(s.last_fold_seconds > 0);
-    ck_assert_int_eq(count_samples(st), 29);
+    ck_assert_int_eq(count_samples(st), 39 + 29);
     /* none older than the cutoff: no fold */
     write_ok(st, b, NULL);
     vigil_store_retention_result rr2 = VIGIL_STORE_RETENTION_RESULT_INIT;
