@@ -440,7 +440,11 @@ static double run_shape(double seconds, int hub_only, long ncpu)
 
     long long ts_base = 1700000000000LL;
     if (getenv("INGEST_HTTP_MEMORY")) {
-        run_memory(api, target, atof(getenv("INGEST_HTTP_MEMORY")), ts_base);
+        /* samples of now: windows and retention see a live fleet */
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        run_memory(api, target, atof(getenv("INGEST_HTTP_MEMORY")),
+                   (long long)rt.tv_sec * 1000 - 60000);
         vigil_httpd_quiesce(httpd);
         vigil_hub_stop(hub);
         vigil_httpd_free(httpd);
