@@ -75,6 +75,8 @@ typedef struct body {
 
 /* INGEST_HTTP_AGENTS=1: each connection is an agent with a host of its own */
 static int g_agents;
+/* bumped for each shape: the connections' bodies are built again */
+static int g_shape;
 
 static void body_init(body *b, int conn)
 {
@@ -121,6 +123,7 @@ typedef struct slot {
     body b;
     double start; /* when the request was due (open loop) or sent (closed loop) */
     long seq;
+    int shape; /* g_shape its body was built for */
 } slot;
 
 /* Batch ids and timestamps never repeat across the runs of one program. */
@@ -231,9 +234,12 @@ static run_result load(const char *url, double seconds, long want, long long ts_
     slot *idle[CONNS];
     int nidle = 0, idle_head = 0;
     for (int i = 0; i < CONNS; i++) {
-        if (!slots[i].h) {
+        if (!slots[i].h)
             slots[i].h = curl_easy_init();
+        if (!slots[i].b.text || slots[i].shape != g_shape) {
+            free(slots[i].b.text);
             body_init(&slots[i].b, (int)i);
+            slots[i].shape = g_shape;
         }
         curl_easy_setopt(slots[i].h, CURLOPT_WRITEFUNCTION, discard);
         curl_easy_setopt(slots[i].h, CURLOPT_PRIVATE, &slots[i]);
@@ -542,6 +548,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < nshapes; i++) {
         g_agents = shapes[i].agents;
         SERIES = shapes[i].series;
+        g_shape++;
         printf("\n== %s", shapes[i].name);
         mps[i] = run_shape(seconds, hub_only, ncpu);
     }
