@@ -33,6 +33,13 @@
  *                              its series are its own and arrive in order (by default all
  *                              connections share the same series, whose requests commit
  *                              slightly out of order)
+ *   INGEST_HTTP_MEMORY=<s>     instead of the throughput runs: open loop at INGEST_HTTP_RATE
+ *                              (default 20 req/s) for that long, printing RSS, windows and
+ *                              write log every 30 s (e.g. with INGEST_HTTP_AGENTS=1
+ *                              INGEST_HTTP_SERIES=1000 --hub-only)
+ * Without INGEST_HTTP_AGENTS and INGEST_HTTP_SERIES both shapes run, each
+ * against a fresh hub: the shared one (100 series) and the fleet (32 agents x
+ * 1,000 series of their own: one sample per series per request).
  */
 #include <curl/curl.h>
 #include <dirent.h>
@@ -68,6 +75,8 @@ typedef struct body {
 
 /* INGEST_HTTP_AGENTS=1: each connection is an agent with a host of its own */
 static int g_agents;
+/* bumped for each shape: the connections' bodies are built again */
+static int g_shape;
 
 static void body_init(body *b, int conn)
 {
@@ -114,6 +123,7 @@ typedef struct slot {
     body b;
     double start; /* when the request was due (open loop) or sent (closed loop) */
     long seq;
+    int shape; /* g_shape its body was built for */
 } slot;
 
 /* Batch ids and timestamps never repeat across the runs of one program. */
@@ -219,24 +229,32 @@ static run_result load(const char *url, double seconds, long want, long long ts_
     struct curl_slist *hs = NULL;
     hs = curl_slist_append(hs, "Content-Type: application/json");
     hs = curl_slist_append(hs, "Expect:");
+    /* free connections, oldest first: in open loop every connection (in the
+     * fleet shape every agent) gets its turn, not the same few */
     slot *idle[CONNS];
-    int nidle = 0;
+    int nidle = 0, idle_head = 0;
     for (int i = 0; i < CONNS; i++) {
-        if (!slots[i].h) {
+        if (!slots[i].h)
             slots[i].h = curl_easy_init();
+        if (!slots[i].b.text || slots[i].shape != g_shape) {
+            free(slots[i].b.text);
             body_init(&slots[i].b, (int)i);
+            slots[i].shape = g_shape;
         }
         curl_easy_setopt(slots[i].h, CURLOPT_WRITEFUNCTION, discard);
         curl_easy_setopt(slots[i].h, CURLOPT_PRIVATE, &slots[i]);
         curl_easy_setopt(slots[i].h, CURLOPT_TCP_NODELAY, 1L);
-        idle[nidle++] = &slots[i];
+        idle[(idle_head + nidle++) % CONNS] = &slots[i];
     }
     double t0 = now_s(), end = t0 + seconds, next_due = t0;
     int running = 0, active = 0;
     for (;;) {
         double t = now_s();
         while (nidle && t < end && (rate <= 0 || t >= next_due)) {
-            start_one(m, idle[--nidle], url, g_seq++, ts_base, hs, rate > 0 ? next_due : 0);
+            nidle--;
+            slot *next = idle[idle_head];
+            idle_head = (idle_head + 1) % CONNS;
+            start_one(m, next, url, g_seq++, ts_base, hs, rate > 0 ? next_due : 0);
             active++;
             next_due += rate > 0 ? 1.0 / rate : 0;
         }
@@ -264,7 +282,7 @@ static run_result load(const char *url, double seconds, long want, long long ts_
             }
             curl_multi_remove_handle(m, s->h);
             active--;
-            idle[nidle++] = s;
+            idle[(idle_head + nidle++) % CONNS] = s;
         }
         int wait_ms = 100;
         if (rate > 0 && nidle) {
@@ -321,28 +339,81 @@ static enum MHD_Result bare_handler(void *cls, struct MHD_Connection *c, const c
     return ret;
 }
 
-int main(int argc, char **argv)
+/* The process's resident memory in MiB (VmRSS). */
+static double rss_mib(void)
 {
-    double seconds = argc > 1 ? atof(argv[1]) : 10.0;
-    int hub_only = argc > 2 && strcmp(argv[2], "--hub-only") == 0;
-    if (seconds <= 0)
-        seconds = 10.0;
-    g_agents = getenv("INGEST_HTTP_AGENTS") && atoi(getenv("INGEST_HTTP_AGENTS")) == 1;
-    const char *ns = getenv("INGEST_HTTP_SERIES");
-    if (ns) {
-        SERIES = atoi(ns);
-        if (SERIES <= 0 || METRICS % SERIES != 0) {
-            fprintf(stderr, "ingest_http: INGEST_HTTP_SERIES must divide %d\n", METRICS);
-            return 2;
-        }
-    }
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    curl_global_init(CURL_GLOBAL_ALL);
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = atof(line + 6);
+    if (f)
+        fclose(f);
+    return kb / 1024.0;
+}
 
+/* The value of one line of the hub's /metrics text, 0 when absent. */
+static double metric_value(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && p[n] == ' ')
+            return atof(p + n + 1);
+    return 0;
+}
+
+/* INGEST_HTTP_MEMORY=<seconds>: the shape in open loop at INGEST_HTTP_RATE
+ * requests/s (default 20: 20,000 metrics/s), printing every 30 s the
+ * process's RSS (hub and client), the windows and the write log. */
+static void run_memory(vigil_api *api, const char *target, double total, long long ts_base)
+{
+    double rate = getenv("INGEST_HTTP_RATE") ? atof(getenv("INGEST_HTTP_RATE")) : 20.0;
+    printf("memory: open loop at %.0f metrics/s for %.0f s (RSS of the whole process: hub and "
+           "client)\n",
+           rate * METRICS, total);
+    printf("memory: %6.0f s  RSS %7.1f MiB\n", 0.0, rss_mib());
+    double done = 0;
+    while (done < total) {
+        double slice = total - done < 30 ? total - done : 30;
+        run_result r = load(target, slice, 202, ts_base, rate);
+        done += slice;
+        vigil_buf mt = VIGIL_BUF_INIT;
+        if (vigil_api_metrics_text(api, &mt) != VIGIL_OK)
+            break;
+        printf("memory: %6.0f s  RSS %7.1f MiB  series %.0f  windows %.0f (%.1f MiB)  unfolded "
+               "%.0f samples (%.1f MiB), log %.1f MiB  p99 %.1f ms  failed %ld\n",
+               done, rss_mib(), metric_value(mt.ptr, "vigil_series"),
+               metric_value(mt.ptr, "vigil_windows"),
+               metric_value(mt.ptr, "vigil_windows_memory_bytes") / 1048576.0,
+               metric_value(mt.ptr, "vigil_store_unfolded_samples"),
+               metric_value(mt.ptr, "vigil_store_unfolded_bytes") / 1048576.0,
+               metric_value(mt.ptr, "vigil_store_log_bytes") / 1048576.0, pct(&r, 0.99), r.failed);
+        fflush(stdout);
+        vigil_buf_dispose(&mt);
+        free(r.lat);
+    }
+}
+
+static void remove_db(const char *dir)
+{
+    char db[700];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(db, sizeof(db), "%s/bench.db%s", dir, sfx[i]);
+        unlink(db);
+    }
+    rmdir(dir);
+}
+
+/* One shape against a fresh hub: the closed loop, then the open-loop rates.
+ * Returns the closed-loop metrics/s. */
+static double run_shape(double seconds, int hub_only, long ncpu)
+{
     char dir[] = "/tmp/vigil-bench-XXXXXX";
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
-        return 1;
+        exit(1);
     }
     char url[600];
     const char *store_q = getenv("INGEST_HTTP_STORE");
@@ -363,17 +434,31 @@ int main(int argc, char **argv)
         vigil_hub_mount(hub, api) || vigil_httpd_new(&httpd, api, &so) ||
         vigil_httpd_start(httpd)) {
         fprintf(stderr, "ingest_http: %s\n", vigil_error_last()->message);
-        return 1;
+        exit(1);
     }
     char target[128];
     snprintf(target, sizeof(target), "http://%s/v1/ingest", vigil_httpd_address(httpd));
-    printf("ingest_http: %ld CPUs, server threads %ld, %d connections, batches of %d metrics "
-           "(%d series%s), %.0f s per run, store %s\n",
-           ncpu, ncpu, CONNS, METRICS, SERIES,
+    printf("\nshape: %d connections, batches of %d metrics (%d series%s), %.0f s per run,"
+           " %ld server threads, store %s\n",
+           CONNS, METRICS, SERIES,
            g_agents ? " of each connection's own host" : ", shared by all connections", seconds,
-           url);
+           ncpu, url);
 
     long long ts_base = 1700000000000LL;
+    if (getenv("INGEST_HTTP_MEMORY")) {
+        /* samples of now: windows and retention see a live fleet */
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        run_memory(api, target, atof(getenv("INGEST_HTTP_MEMORY")),
+                   (long long)rt.tv_sec * 1000 - 60000);
+        vigil_httpd_quiesce(httpd);
+        vigil_hub_stop(hub);
+        vigil_httpd_free(httpd);
+        vigil_api_free(api);
+        vigil_hub_free(hub);
+        remove_db(dir);
+        return 0;
+    }
     load(target, seconds < 2 ? seconds : 2, 202, ts_base, 0); /* warm-up */
     thread_cpu before[16], after[16];
     size_t nb = threads_cpu(before, 16);
@@ -401,7 +486,7 @@ int main(int argc, char **argv)
     printf(" (of %.2f s)\n", r.seconds);
     free(r.lat);
     /* latency at a fixed offered load: the target rate, then 80% and 67% of it */
-    static double offered[] = {300.0, 240.0, 200.0};
+    double offered[] = {300.0, 240.0, 200.0};
     size_t noffered = 3;
     if (getenv("INGEST_HTTP_RATE")) { /* one offered rate only (req/s) */
         offered[0] = atof(getenv("INGEST_HTTP_RATE"));
@@ -419,7 +504,6 @@ int main(int argc, char **argv)
     vigil_httpd_quiesce(httpd);
     vigil_hub_stop(hub);
     vigil_httpd_free(httpd);
-
     if (hub_only) {
         vigil_buf mt = VIGIL_BUF_INIT;
         if (getenv("INGEST_HTTP_METRICS") && vigil_api_metrics_text(api, &mt) == VIGIL_OK)
@@ -428,8 +512,50 @@ int main(int argc, char **argv)
     }
     vigil_api_free(api);
     vigil_hub_free(hub);
-    if (hub_only)
+    remove_db(dir);
+    return mps;
+}
+
+int main(int argc, char **argv)
+{
+    double seconds = argc > 1 ? atof(argv[1]) : 10.0;
+    int hub_only = argc > 2 && strcmp(argv[2], "--hub-only") == 0;
+    if (seconds <= 0)
+        seconds = 10.0;
+    /* Both shapes by default, so that tuning one cannot lose the other; one
+     * shape when INGEST_HTTP_AGENTS or INGEST_HTTP_SERIES says which. */
+    const char *ag = getenv("INGEST_HTTP_AGENTS"), *ns = getenv("INGEST_HTTP_SERIES");
+    struct {
+        int agents, series;
+        const char *name;
+    } shapes[2] = {{0, 100, "shared series"}, {1, 1000, "fleet: every agent its own series"}};
+    int nshapes = 2;
+    if (ag || ns) {
+        shapes[0].agents = ag && atoi(ag) == 1;
+        shapes[0].series = ns ? atoi(ns) : 100;
+        shapes[0].name = "as asked";
+        nshapes = 1;
+    }
+    for (int i = 0; i < nshapes; i++)
+        if (shapes[i].series <= 0 || METRICS % shapes[i].series != 0) {
+            fprintf(stderr, "ingest_http: INGEST_HTTP_SERIES must divide %d\n", METRICS);
+            return 2;
+        }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    curl_global_init(CURL_GLOBAL_ALL);
+    printf("ingest_http: %ld CPUs\n", ncpu);
+    double mps[2] = {0, 0};
+    for (int i = 0; i < nshapes; i++) {
+        g_agents = shapes[i].agents;
+        SERIES = shapes[i].series;
+        g_shape++;
+        printf("\n== %s", shapes[i].name);
+        mps[i] = run_shape(seconds, hub_only, ncpu);
+    }
+    if (hub_only) {
+        curl_global_cleanup();
         return 0;
+    }
     /* the ceiling: bare libmicrohttpd, same threads, same bodies, 200 OK */
     struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL,
                                             NULL, bare_handler, NULL, MHD_OPTION_THREAD_POOL_SIZE,
@@ -439,25 +565,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "ingest_http: cannot start the bare server\n");
         return 1;
     }
+    char target[128];
     snprintf(target, sizeof(target), "http://127.0.0.1:%u/",
              (unsigned)MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port);
+    long long ts_base = 1700000000000LL;
     load(target, seconds < 2 ? seconds : 2, 200, ts_base, 0);
-    r = load(target, seconds, 200, ts_base, 0);
-    printf("ceiling: %8.0f req/s from a bare libmicrohttpd answering 200 OK to the same bodies "
+    run_result r = load(target, seconds, 200, ts_base, 0);
+    double ceiling = (double)r.ok * METRICS / (r.seconds > 0 ? r.seconds : 1);
+    printf("\nceiling: %8.0f req/s from a bare libmicrohttpd answering 200 OK to the same bodies "
            "(= %.0f metrics/s)  latency p50 %.1f ms  p99 %.1f ms\n",
-           (double)r.ok / r.seconds, (double)r.ok * METRICS / r.seconds, pct(&r, 0.50),
-           pct(&r, 0.99));
-    printf("ratio:   hub / ceiling = %.2f\n",
-           mps / ((double)r.ok * METRICS / (r.seconds > 0 ? r.seconds : 1)));
+           (double)r.ok / r.seconds, ceiling, pct(&r, 0.50), pct(&r, 0.99));
+    for (int i = 0; i < nshapes; i++)
+        printf("ratio:   hub / ceiling = %.2f  (%s, closed loop)\n", mps[i] / ceiling,
+               shapes[i].name);
     free(r.lat);
     MHD_stop_daemon(d);
     curl_global_cleanup();
-    char db[700];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(db, sizeof(db), "%s/bench.db%s", dir, sfx[i]);
-        unlink(db);
-    }
-    rmdir(dir);
     return 0;
 }

@@ -3,13 +3,20 @@
  * inserts on the same machine, query latency over a day of samples, window
  * append and aggregate cost, and memory per series window.
  * Prints figures; never fails on time.
+ *
+ *   BENCH_STORE_COMMIT_ONLY=1    the commit latency figures only
+ *   BENCH_STORE_URL_OPTIONS=...  appended to the URL of the write figures, e.g. "?log=off"
+ *   BENCH_STORE_RECOVERY_MB=N    the write log size of the recovery figure (256; 0: skip)
+ *   BENCH_STORE_RECOVERY_ONLY=1  the recovery figure alone
  */
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,12 +84,14 @@ static void c_free(void *ptr, void *p)
 
 static char g_dir[256];
 
+/* BENCH_STORE_URL_OPTIONS: appended to the store URL, e.g. "?log=off" */
 static vigil_store *open_fresh(const char *name)
 {
-    char url[512], path[400];
+    char url[700], path[400];
     snprintf(path, sizeof(path), "%s/%s", g_dir, name);
     unlink(path);
-    snprintf(url, sizeof(url), "sqlite://%s", path);
+    const char *extra = getenv("BENCH_STORE_URL_OPTIONS");
+    snprintf(url, sizeof(url), "sqlite://%s%s", path, extra ? extra : "");
     vigil_store *st = NULL;
     if (vigil_store_open(&st, url, NULL) != VIGIL_OK)
         die("open");
@@ -131,7 +140,12 @@ static double bench_write(const char *name, int nseries, int nsamples, int batch
         total += (long long)vigil_batch_count(b);
     }
     vigil_batch_free(b);
+    /* The close is timed: it folds what the write log still holds into the
+     * chunks, so the figure is the cost of writing the samples all the way. */
+    double a = now_s(), c = cpu_s();
     vigil_store_close(st);
+    spent += now_s() - a;
+    cpu += cpu_s() - c;
     *per_cpu = (double)total / cpu;
     return (double)total / spent;
 }
@@ -419,6 +433,89 @@ static void bench_window(void)
     vigil_window_set_free(set);
 }
 
+/* Recovery after SIGKILL: a child process writes batches of 10,000 samples
+ * over 100,000 series with folds held off until the write log holds `mb`
+ * MiB, then kills itself; the parent opens the store (the log is read back
+ * into memory) and closes it (everything is folded), timing both. */
+static void bench_recovery(int mb)
+{
+    char path[400], url[600];
+    snprintf(path, sizeof(path), "%s/recovery.db", g_dir);
+    unlink(path);
+    snprintf(url, sizeof(url), "sqlite://%s?fold_interval=1h&log_memory=1TiB&log_memory_max=1TiB",
+             path);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        vigil_store *st = NULL;
+        if (vigil_store_open(&st, url, NULL) != VIGIL_OK)
+            die("open");
+        vigil_batch *b = NULL;
+        if (vigil_batch_new(&b) != VIGIL_OK)
+            die("batch");
+        vigil_batch_set_max_metrics(b, 10000);
+        char host[32];
+        long long total = 0;
+        double t0 = now_s();
+        for (long long i = 0;; i++) {
+            vigil_batch_clear(b);
+            for (int k = 0; k < 10000; k++) {
+                long long n = i * 10000 + k;
+                snprintf(host, sizeof(host), "host-%lld", n % 100000);
+                vigil_tag tags[1] = {{"host", host}};
+                vigil_metric m = {"cpu_usage",
+                                  (double)(n % 977) * 0.25,
+                                  1700000000000LL + (n / 100000) * 1000,
+                                  tags,
+                                  1,
+                                  NULL};
+                if (vigil_batch_add(b, &m) != VIGIL_OK)
+                    die("batch add");
+            }
+            if (vigil_store_write(st, b, NULL) != VIGIL_OK)
+                die("write");
+            total += 10000;
+            vigil_store_stats s = VIGIL_STORE_STATS_INIT;
+            if (i % 16 == 0 && vigil_store_stats_get(st, &s) == VIGIL_OK &&
+                s.log_bytes >= (uint64_t)mb << 20) {
+                printf("recovery: %lld samples written in %.1f s, write log %.0f MiB in %llu rows,"
+                       " %.0f MiB of unfolded samples in memory; SIGKILL\n",
+                       total, now_s() - t0, (double)s.log_bytes / 1048576.0,
+                       (unsigned long long)s.log_rows, (double)s.unfolded_bytes / 1048576.0);
+                fflush(stdout);
+                raise(SIGKILL);
+            }
+        }
+    }
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    if (!WIFSIGNALED(ws) || WTERMSIG(ws) != SIGKILL) {
+        fprintf(stderr, "bench/store: the recovery child did not die by SIGKILL\n");
+        exit(1);
+    }
+    double a = now_s();
+    vigil_store *st = NULL;
+    if (vigil_store_open(&st, url, NULL) != VIGIL_OK)
+        die("open after SIGKILL");
+    double opened = now_s() - a;
+    vigil_store_stats s = VIGIL_STORE_STATS_INIT;
+    vigil_store_stats_get(st, &s);
+    a = now_s();
+    vigil_store_close(st);
+    double closed = now_s() - a;
+    printf("recovery after SIGKILL with %.0f MiB of unfolded log: open (log read back) %.2f s,"
+           " %llu samples pending; then close (all folded) %.2f s\n",
+           (double)s.log_bytes / 1048576.0, opened, (unsigned long long)s.unfolded_samples, closed);
+    char f[420];
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    for (size_t k = 0; k < 3; k++) {
+        snprintf(f, sizeof(f), "%s%s", path, sfx[k]);
+        unlink(f);
+    }
+}
+
 int main(void)
 {
     vigil_allocator al = {VIGIL_ALLOCATOR_VERSION, c_malloc, c_realloc, c_free, NULL};
@@ -435,6 +532,12 @@ int main(void)
         int nseries, nsamples, batch;
     } w[] = {{10, 100000, 1000}, {10, 100000, 10000}, {100000, 10, 1000}, {100000, 10, 10000}};
     double raw_few = 0, raw_many = 0;
+    if (getenv("BENCH_STORE_RECOVERY_ONLY")) { /* the recovery figure alone */
+        int mb = getenv("BENCH_STORE_RECOVERY_MB") ? atoi(getenv("BENCH_STORE_RECOVERY_MB")) : 256;
+        bench_recovery(mb > 0 ? mb : 256);
+        rmdir(g_dir);
+        return 0;
+    }
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]) && !getenv("BENCH_STORE_COMMIT_ONLY"); i++) {
         if (i == 0 || i == 2) {
             double c0 = cpu_s();
@@ -462,6 +565,11 @@ int main(void)
         goto done;
     bench_query();
     bench_window();
+    /* BENCH_STORE_RECOVERY_MB: the log size of the recovery figure (default
+     * 256; 0: skip) */
+    int rmb = getenv("BENCH_STORE_RECOVERY_MB") ? atoi(getenv("BENCH_STORE_RECOVERY_MB")) : 256;
+    if (rmb > 0)
+        bench_recovery(rmb);
 done:;
 
     char path[400];

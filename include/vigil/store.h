@@ -818,6 +818,45 @@ VIGIL_EXTERN(int)
 vigil_store_retain(vigil_store *store, int64_t cutoff_ms, const vigil_store_retention_options *opts,
                    vigil_store_retention_result *result);
 
+/* ---- write path figures ------------------------------------------------- */
+
+/**
+ * Figures of the write path of the built-in SQLite backend: its write log
+ * (each commit one appended row, folded into per-series chunks in rounds
+ * between commits; docs/architecture.md). An output struct: the caller sets
+ * @c version (or uses VIGIL_STORE_STATS_INIT).
+ * @since 0.3.0
+ */
+typedef struct vigil_store_stats {
+    unsigned int version;      /**< set by the caller: VIGIL_STORE_STATS_VERSION */
+    uint64_t log_rows;         /**< rows of the write log not deleted yet */
+    uint64_t log_bytes;        /**< their bytes */
+    uint64_t unfolded_samples; /**< samples held in memory that no chunk holds yet */
+    uint64_t unfolded_bytes;   /**< memory they take (what log_memory caps) */
+    uint64_t folds;            /**< fold rounds finished since the store was opened */
+    uint64_t folded_samples;   /**< samples folds wrote into chunks since then */
+    double last_fold_seconds;  /**< the last round's transactions, added up */
+} vigil_store_stats;
+
+/** @since 0.3.0 */
+#define VIGIL_STORE_STATS_VERSION 1
+/** All zero but the version. @since 0.3.0 */
+#define VIGIL_STORE_STATS_INIT                           \
+    {                                                    \
+        VIGIL_STORE_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0.0 \
+    }
+
+/**
+ * Reads the write path figures of a store.
+ * @param store the store. @param out filled (its @c version kept).
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL argument); VIGIL_EVERSION (unknown
+ *         @p out version); VIGIL_EUNSUPPORTED (a backend other than the
+ *         built-in SQLite one).
+ * Threads: any; waits for the store's call in progress, if any.
+ * @since 0.3.0
+ */
+VIGIL_EXTERN(int) vigil_store_stats_get(vigil_store *store, vigil_store_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

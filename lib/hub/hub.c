@@ -115,6 +115,35 @@ static double g_window_bytes(void *p)
     return v;
 }
 
+/* The store's write log figures (0 for a backend without them). */
+static vigil_store_stats store_stats(void *p)
+{
+    vigil_store_stats st = VIGIL_STORE_STATS_INIT;
+    if (vigil_store_stats_get(((vigil_hub *)p)->store, &st) != VIGIL_OK)
+        memset(&st, 0, sizeof(st));
+    return st;
+}
+
+static double g_log_bytes(void *p)
+{
+    return (double)store_stats(p).log_bytes;
+}
+
+static double g_unfolded(void *p)
+{
+    return (double)store_stats(p).unfolded_samples;
+}
+
+static double g_unfolded_bytes(void *p)
+{
+    return (double)store_stats(p).unfolded_bytes;
+}
+
+static double g_fold_seconds(void *p)
+{
+    return store_stats(p).last_fold_seconds;
+}
+
 static double g_subscribers(void *p)
 {
     return (double)vigil__events_subscribers(((vigil_hub *)p)->events);
@@ -155,6 +184,11 @@ static int init_metrics(vigil_hub *hub)
         rc = vigil__prom_counter(p, &hub->m_retention, "vigil_store_retention_deleted_total",
                                  "Samples deleted by retention.", NULL);
     if (!rc)
+        rc = vigil__prom_counter(p, &hub->m_win_refused, "vigil_windows_refused_samples_total",
+                                 "Samples stored but added to no window (the series is past "
+                                 "the windows' max_series, or memory ran out).",
+                                 NULL);
+    if (!rc)
         rc = vigil__prom_gauge_func(p, "vigil_ingest_queue_depth",
                                     "Ingest requests waiting for their commit.", g_queue, hub);
     if (!rc)
@@ -171,6 +205,22 @@ static int init_metrics(vigil_hub *hub)
     if (!rc)
         rc = vigil__prom_gauge_func(p, "vigil_events_subscribers", "Connected event subscribers.",
                                     g_subscribers, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_store_log_bytes",
+                                    "Bytes of the store's write log not folded yet.", g_log_bytes,
+                                    hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_store_unfolded_samples",
+                                    "Samples held in memory until a fold writes them to chunks.",
+                                    g_unfolded, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_store_unfolded_bytes",
+                                    "Memory of the unfolded samples (capped by log_memory).",
+                                    g_unfolded_bytes, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_store_fold_duration_seconds",
+                                    "Duration of the last fold round, its transactions added up.",
+                                    g_fold_seconds, hub);
     if (!rc)
         rc = vigil__hub_init_action_metrics(hub);
     return rc;
@@ -579,6 +629,7 @@ static void update_windows(vigil_hub *hub, const commit_group *g)
     }
     pthread_mutex_unlock(&hub->win_mu);
     if (refused) {
+        vigil__prom_add(hub->m_win_refused, NULL, (double)refused);
         vigil_buf v = VIGIL_BUF_INIT;
         if (vigil__logfmt_value(&v, first_msg) == VIGIL_OK)
             vigil__log(&hub->logger, VIGIL_LOG_WARN, "hub", "samples not added to windows",

@@ -85,6 +85,7 @@ struct vigil_hub {
     vigil__prom_family *m_group;
     vigil__prom_family *m_dropped;
     vigil__prom_family *m_retention;
+    vigil__prom_family *m_win_refused; /* samples no window took (past max_series) */
 
     /* policies and actions (lib/hub/actions.c) */
     vigil_engine *engine;

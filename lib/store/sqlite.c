@@ -80,6 +80,11 @@ static const char *const migrations[VIGIL__SQ_SCHEMA_VERSION] = {
     " PRIMARY KEY(series_id, start_ts)) WITHOUT ROWID;"
     "CREATE TABLE heads(series_id INTEGER PRIMARY KEY, start_ts INTEGER NOT NULL,"
     " end_ts INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL);",
+
+    /* 3 -> 4: the write log (sqlite_log.c): one row per write, deleted once
+     * folded into the chunks; AUTOINCREMENT: a number is never used twice,
+     * so a connection that read the rows up to n reads on from n */
+    "CREATE TABLE wlog(seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL);",
 };
 
 #define SQ_CHUNK_COLS "start_ts, end_ts, n, data"
@@ -172,6 +177,9 @@ static const char *const stmt_sql[SQ_STMT_COUNT] = {
     [SQ_RES_DELETE] = "DELETE FROM resources WHERE set_id = ?1 AND key = ?2",
     [SQ_RES_GET] = "SELECT " SQ_RES_COLS " FROM resources WHERE set_id = ?1 AND key = ?2",
     [SQ_RES_LIST] = "SELECT " SQ_RES_COLS " FROM resources WHERE set_id = ?1 ORDER BY key",
+    [SQ_LOG_INSERT] = "INSERT INTO wlog(data) VALUES(?1)",
+    [SQ_LOG_ALL] = "SELECT seq, data FROM wlog WHERE seq > ?1 ORDER BY seq",
+    [SQ_LOG_DELETE] = "DELETE FROM wlog WHERE seq <= ?1",
 };
 
 /* ---- helpers -------------------------------------------------------------------- */
@@ -318,10 +326,14 @@ static int exec_sql(vigil__sq *s, const char *sql, const char *op)
 typedef struct sq_url {
     char *path; /* owned; NULL for memory */
     int memory;
-    int mode;     /* 0 rwc, 1 rw, 2 ro */
-    int sync;     /* -1 unset, else vigil_store_sync */
-    int64_t busy; /* -1 unset */
-    int ckpt;     /* -1 unset, else vigil_store_checkpoint */
+    int mode;                                /* 0 rwc, 1 rw, 2 ro */
+    int sync;                                /* -1 unset, else vigil_store_sync */
+    int64_t busy;                            /* -1 unset */
+    int ckpt;                                /* -1 unset, else vigil_store_checkpoint */
+    int log;                                 /* -1 unset, 0 off, 1 on */
+    int64_t fold_interval_ms, fold_slice_ms; /* 0 unset; fold_slice -1: whole rounds */
+    uint64_t log_memory, log_memory_max;     /* 0 unset */
+    int64_t fold_batch;                      /* 0 unset */
 } sq_url;
 
 static int url_option(sq_url *u, const char *kv, size_t len)
@@ -372,10 +384,53 @@ static int url_option(sq_url *u, const char *kv, size_t len)
             return vigil__error_set(
                 VIGIL_EINVAL, "sqlite: URL option checkpoint=%s: expected background or inline",
                 val);
+    } else if (kl == 3 && memcmp(kv, "log", 3) == 0) {
+        if (strcmp(val, "on") == 0)
+            u->log = 1;
+        else if (strcmp(val, "off") == 0)
+            u->log = 0;
+        else
+            return vigil__error_set(VIGIL_EINVAL, "sqlite: URL option log=%s: expected on or off",
+                                    val);
+    } else if ((kl == 13 && memcmp(kv, "fold_interval", 13) == 0) ||
+               (kl == 10 && memcmp(kv, "fold_slice", 10) == 0)) {
+        int64_t ms;
+        int slice = kl == 10;
+        if (vigil_scalar_parse_duration(&ms, val) != VIGIL_OK || ms > 3600000 ||
+            (!slice && ms == 0))
+            return vigil__error_set(VIGIL_EINVAL,
+                                    "sqlite: URL option %.*s=%s: expected a duration from %s "
+                                    "to 1h such as 2s",
+                                    (int)kl, kv, val, slice ? "0" : "1ms");
+        if (slice)
+            u->fold_slice_ms = ms ? ms : -1;
+        else
+            u->fold_interval_ms = ms;
+    } else if (kl == 10 && memcmp(kv, "fold_batch", 10) == 0) {
+        char *end = NULL;
+        errno = 0;
+        long long n = strtoll(val, &end, 10);
+        if (!*val || *end || errno || n < 1 || n > 1000000)
+            return vigil__error_set(VIGIL_EINVAL,
+                                    "sqlite: URL option fold_batch=%s: expected a number of "
+                                    "series from 1 to 1000000",
+                                    val);
+        u->fold_batch = n;
+    } else if ((kl == 10 && memcmp(kv, "log_memory", 10) == 0) ||
+               (kl == 14 && memcmp(kv, "log_memory_max", 14) == 0)) {
+        uint64_t bytes;
+        if (vigil_scalar_parse_size(&bytes, val) != VIGIL_OK || bytes < 4096 ||
+            bytes > ((uint64_t)1 << 40))
+            return vigil__error_set(VIGIL_EINVAL,
+                                    "sqlite: URL option %.*s=%s: expected a size from 4KiB to "
+                                    "1TiB such as 256MiB",
+                                    (int)kl, kv, val);
+        *(kl == 10 ? &u->log_memory : &u->log_memory_max) = bytes;
     } else {
         return vigil__error_set(VIGIL_EINVAL,
                                 "sqlite: unknown URL option \"%.*s\" (known: mode, synchronous, "
-                                "busy_timeout, checkpoint)",
+                                "busy_timeout, checkpoint, log, fold_interval, fold_slice, "
+                                "fold_batch, log_memory, log_memory_max)",
                                 (int)kl, kv);
     }
     return VIGIL_OK;
@@ -387,6 +442,7 @@ static int parse_url(sq_url *u, const char *url, const char *rest)
     u->sync = -1;
     u->busy = -1;
     u->ckpt = -1;
+    u->log = -1;
     if (strcmp(rest, ":memory:") == 0) {
         u->memory = 1;
         return VIGIL_OK;
@@ -684,6 +740,12 @@ static void sq_close(void *h)
     vigil__sq *s = h;
     if (!s)
         return;
+    /* A clean close leaves an empty log; a failed fold leaves it to be
+     * read at the next open. */
+    if (s->db && s->log.on && !s->read_only && s->log.loaded && s->log.rows &&
+        vigil__sq_log_fold_all(s) != VIGIL_OK)
+        vigil__log(&s->logger, VIGIL_LOG_WARN, "store", "write log: not folded at close",
+                   "path=%s error=\"%s\"", s->path, vigil_error_last()->message);
     ckpt_stop(s);
     for (size_t i = 0; i < SQ_STMT_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
@@ -694,6 +756,7 @@ static void sq_close(void *h)
     vigil_buf_dispose(&s->key);
     vigil__free(s->rows);
     vigil__sq_tails_free(s);
+    vigil__sq_log_free(s);
     vigil__free(s->samples);
     vigil__free(s->merged);
     vigil_buf_dispose(&s->chunk);
@@ -843,6 +906,13 @@ static int sq_open(void **out, const char *url, const char *rest, const vigil_st
     s->logger = o->logger;
     s->cache.max = o->series_cache_max;
     s->tails.max = o->series_cache_max;
+    s->log.on = u.log != 0;
+    s->log.fold_interval_ms = u.fold_interval_ms;
+    s->log.fold_slice_ms = u.fold_slice_ms;
+    s->log.fold_batch = (size_t)u.fold_batch;
+    s->log.memory_soft = (size_t)u.log_memory;
+    s->log.memory_hard = (size_t)u.log_memory_max;
+    vigil__sq_log_defaults(&s->log);
     if (!s->path) {
         sq_close(s);
         return vigil__error_oom();
@@ -910,6 +980,16 @@ static int sq_open(void **out, const char *url, const char *rest, const vigil_st
     }
     if (rc == VIGIL_OK && !u.memory && !read_only && ckpt == VIGIL_STORE_CHECKPOINT_BACKGROUND)
         rc = ckpt_start(s, o);
+    if (rc == VIGIL_OK && s->log.on) {
+        /* what the log holds past the last fold becomes pending again */
+        int64_t t0 = vigil__monotonic_ms();
+        rc = vigil__sq_log_sync(s);
+        if (rc == VIGIL_OK && s->log.rows)
+            vigil__log(&s->logger, VIGIL_LOG_INFO, "store", "replayed the write log",
+                       "path=%s rows=%llu bytes=%llu samples=%llu ms=%lld", s->path,
+                       (unsigned long long)s->log.rows, (unsigned long long)s->log.row_bytes,
+                       (unsigned long long)s->log.samples, (long long)(vigil__monotonic_ms() - t0));
+    }
     if (rc) {
         sq_close(s);
         return rc;

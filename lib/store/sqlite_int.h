@@ -14,7 +14,7 @@
 #include <sqlite3.h>
 
 /* Schema version written by this code (PRAGMA user_version). */
-#define VIGIL__SQ_SCHEMA_VERSION 3
+#define VIGIL__SQ_SCHEMA_VERSION 4
 /* PRAGMA application_id of a vigil database: "Vigl". */
 #define VIGIL__SQ_APPLICATION_ID 0x5669676c
 
@@ -68,6 +68,9 @@ typedef enum sq_stmt_id {
     SQ_RES_DELETE,
     SQ_RES_GET,
     SQ_RES_LIST,
+    SQ_LOG_INSERT,
+    SQ_LOG_ALL,
+    SQ_LOG_DELETE,
     SQ_STMT_COUNT
 } sq_stmt_id;
 
@@ -140,8 +143,59 @@ typedef struct sq_ckpt {
     int failing;    /* the last checkpoint failed (logged once per streak) */
 } sq_ckpt;
 
+/* The write log (sqlite_log.c). A write commits its samples as one row of
+ * table wlog instead of one row update per series; the samples it holds
+ * and no chunk does yet, "pending", are kept in memory by series, sorted by
+ * ts without repeats (a later write replaces a sample), so that queries see
+ * chunks and pending together. A fold writes the pending samples into the
+ * chunks in transactions of a few series each (a "round": the series
+ * pending when it started, then the log rows up to round_seq deleted with
+ * its last slice). Folding a sample twice, or replaying a log row whose
+ * samples a chunk already holds, writes the same (series, ts) = value
+ * again, so replay after a crash is idempotent. */
+typedef struct sq_pend {
+    int64_t series; /* 0: empty slot */
+    vigil__sample *x;
+    int64_t *seq; /* the log row of each sample */
+    size_t n, cap, seq_cap;
+} sq_pend;
+
+typedef struct sq_log {
+    int on;                   /* writes go through the log (URL log=on, the default) */
+    sq_pend *slots;           /* open addressing on the series id */
+    size_t cap, used;         /* slots, and slots with a series (pending or not) */
+    size_t bytes;             /* memory of pending samples and their error texts */
+    uint64_t samples;         /* pending samples */
+    int64_t since_ms;         /* monotonic: the first sample pending since the last round */
+    int64_t fold_interval_ms; /* a round starts when samples are pending this long */
+    int64_t fold_slice_ms;    /* a slice folds series for about this long, 0: all of the round */
+    size_t fold_batch;        /* and at most this many series, 0: no limit */
+    size_t memory_soft;       /* a round starts, and is finished at once, past this */
+    size_t memory_hard;       /* writes are refused (VIGIL_EFULL) past this */
+    int64_t data_version;     /* PRAGMA data_version the pending samples match */
+    int loaded;               /* pending reflects the log as of data_version */
+    int64_t *round;           /* series of the running round */
+    size_t round_n, round_i, round_cap;
+    int64_t round_seq; /* log rows up to this one are deleted when the round ends */
+    uint64_t round_rows, round_row_bytes; /* the log's rows and bytes when the round started */
+    int64_t round_t0;                     /* monotonic ms: the round started */
+    int round_on;
+    int64_t last_seq;  /* the newest log row read or written */
+    int64_t first_seq; /* the oldest log row this connection knows is there */
+    int64_t retry_ms;  /* monotonic: after a failed fold, none before this */
+    vigil_buf blob;    /* scratch: a log row being encoded */
+    /* figures */
+    uint64_t rows;        /* log rows not deleted yet (as far as this connection knows) */
+    uint64_t row_bytes;   /* their bytes */
+    uint64_t folds;       /* rounds finished */
+    int64_t last_fold_us; /* duration of the last round, slices added up */
+    int64_t round_us;     /* of the running round so far */
+    uint64_t folded;      /* samples written into chunks by folds */
+} sq_log;
+
 typedef struct vigil__sq {
     sqlite3 *db;
+    sq_log log;
     sq_ckpt *ckpt;    /* NULL: in-memory, read-only or inline checkpoints */
     int wal_frames;   /* writer: frames in the log after its last commit */
     int wal_max;      /* writer: TRUNCATE checkpoint before a write past this */
@@ -234,6 +288,33 @@ int vigil__sq_chunks_retain(vigil__sq *s, int64_t series, int64_t cutoff, int64_
                             uint64_t *deleted, int *done);
 /* Migration 2 -> 3: moves the rows of table samples into chunks. */
 int vigil__sq_chunks_migrate(vigil__sq *s);
+
+/* sqlite_log.c */
+/* Fills the defaults of the log's settings left 0. */
+void vigil__sq_log_defaults(sq_log *l);
+/* Loads the log into memory when another connection changed the database
+ * since (or when never loaded). Inside or outside a transaction. */
+int vigil__sq_log_sync(vigil__sq *s);
+/* Inside the write transaction: starts a log row, adds one series' samples
+ * (sorted by ts without repeats), inserts the row (nothing when empty). */
+int vigil__sq_log_begin(vigil__sq *s);
+int vigil__sq_log_put(vigil__sq *s, int64_t series, const vigil__sample *x, size_t n);
+int vigil__sq_log_insert(vigil__sq *s);
+/* After the write transaction committed: its samples become pending. */
+int vigil__sq_log_committed(vigil__sq *s);
+/* Refuses a write while pending memory is past the hard cap (after one
+ * attempt to fold everything). */
+int vigil__sq_log_admit(vigil__sq *s);
+/* Outside a transaction, after a write: folds a slice when a round is due.
+ * Failures are logged, not returned (the write is committed). */
+void vigil__sq_log_tend(vigil__sq *s);
+/* Outside a transaction: folds every pending sample and empties the log. */
+int vigil__sq_log_fold_all(vigil__sq *s);
+/* *any: a pending sample is older than `cutoff`. */
+int vigil__sq_log_pending_before(vigil__sq *s, int64_t cutoff, int *any);
+/* The pending samples of `series` (NULL when none). */
+const sq_pend *vigil__sq_log_pending(const vigil__sq *s, int64_t series);
+void vigil__sq_log_free(vigil__sq *s);
 
 /* sqlite_records.c */
 int vigil__sq_action_put(void *h, const vigil_store_action *a, int *created);

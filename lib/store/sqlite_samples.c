@@ -232,10 +232,13 @@ static int sort_by_ts(vigil__sq *s, vigil__sample *x, size_t n)
 }
 
 /* Writes rows [0, n) of s->rows (metrics of `b`, sorted by series) into the
- * chunks, series by series: each series' samples sorted by ts, of two with
- * the same ts the later in the batch kept. */
-static int write_rows(vigil__sq *s, const vigil_batch *b, size_t n)
+ * chunks, or into one write log row, series by series: each series' samples
+ * sorted by ts, of two with the same ts the later in the batch kept. */
+static int write_rows(vigil__sq *s, const vigil_batch *b, size_t n, int use_log)
 {
+    int rc;
+    if (use_log && (rc = vigil__sq_log_begin(s)) != 0)
+        return rc;
     size_t i = 0;
     while (i < n) {
         int64_t series = s->rows[i].series;
@@ -253,8 +256,7 @@ static int write_rows(vigil__sq *s, const vigil_batch *b, size_t n)
             x->error_len = m->error ? strlen(m->error) : 0;
         }
         size_t k = j - i;
-        int rc = sort_by_ts(s, s->samples, k);
-        if (rc)
+        if ((rc = sort_by_ts(s, s->samples, k)) != 0)
             return rc;
         size_t u = 0;
         for (size_t t = 0; t < k; t++) {
@@ -262,11 +264,34 @@ static int write_rows(vigil__sq *s, const vigil_batch *b, size_t n)
                 u--; /* the later one replaces it */
             s->samples[u++] = s->samples[t];
         }
-        if ((rc = vigil__sq_chunks_write(s, series, s->samples, u)) != 0)
+        rc = use_log ? vigil__sq_log_put(s, series, s->samples, u)
+                     : vigil__sq_chunks_write(s, series, s->samples, u);
+        if (rc)
             return rc;
         i = j;
     }
-    return VIGIL_OK;
+    return use_log ? vigil__sq_log_insert(s) : VIGIL_OK;
+}
+
+/* A write brings at least this many samples per series on average: one
+ * chunk update per series costs little per sample, so while the log is
+ * empty it goes straight into the chunks. */
+#define LOG_DENSE 8
+
+/* Whether the write of rows [0, n) goes through the log: always, unless it
+ * is dense and nothing is in the log (no row, folded or not, that a replay
+ * could apply over what this write puts in the chunks). */
+static int through_log(const vigil__sq *s, size_t n)
+{
+    const sq_log *l = &s->log;
+    if (!l->on)
+        return 0;
+    if (l->rows || l->samples || !l->loaded)
+        return 1;
+    size_t nseries = 0;
+    for (size_t i = 0; i < n; i++)
+        nseries += !i || s->rows[i].series != s->rows[i - 1].series;
+    return n < LOG_DENSE * nseries;
 }
 
 /* Writes `nparts` parts of `b` in one transaction; on failure rolls back,
@@ -278,10 +303,14 @@ static int write_parts(vigil__sq *s, const vigil_batch *b, const vigil_store_bat
 {
     int rc;
     char what[64];
+    if ((rc = vigil__sq_log_admit(s)) != 0)
+        return rc;
     snprintf(what, sizeof(what), "%s: starting a transaction", op);
     if ((rc = vigil__sq_begin(s, what)) != 0)
         return rc;
     rc = vigil__sq_tails_check(s);
+    if (rc == VIGIL_OK)
+        rc = vigil__sq_log_sync(s); /* another connection's rows, before ours */
     int created_any = 0;
     size_t from = 0, nrows = 0;
     for (size_t i = 0; i < nparts && rc == VIGIL_OK; i++) {
@@ -296,8 +325,9 @@ static int write_parts(vigil__sq *s, const vigil_batch *b, const vigil_store_bat
     }
     if (rc == VIGIL_OK)
         rc = sort_rows(s, nrows);
+    int use_log = through_log(s, nrows);
     if (rc == VIGIL_OK)
-        rc = write_rows(s, b, nrows);
+        rc = write_rows(s, b, nrows, use_log);
     if (rc == VIGIL_OK) {
         snprintf(what, sizeof(what), "%s: committing", op);
         rc = vigil__sq_commit(s, what);
@@ -309,8 +339,13 @@ static int write_parts(vigil__sq *s, const vigil_batch *b, const vigil_store_bat
             vigil__sq_cache_clear(&s->cache);
         vigil__sq_tails_clear(s); /* and what the cache says of their chunks */
         memset(res, 0, nparts * sizeof(*res));
+        return rc;
     }
-    return rc;
+    if (use_log)
+        vigil__sq_log_committed(s);
+    if (s->log.on)
+        vigil__sq_log_tend(s);
+    return VIGIL_OK;
 }
 
 int vigil__sq_write(void *h, const vigil_batch *batch, vigil_store_write_result *res)
@@ -583,6 +618,84 @@ static int agg_point(const vigil__sample *x, void *vctx)
     return VIGIL_OK;
 }
 
+/* With the write log, a query reads the log and the chunks in one snapshot
+ * (a read transaction, unless one is open), so that a fold committed by
+ * another connection in between cannot show a sample twice or a replaced
+ * one. */
+static int read_begin(vigil__sq *s, int *began)
+{
+    *began = 0;
+    if (!s->log.on || !sqlite3_get_autocommit(s->db))
+        return VIGIL_OK;
+    int r = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
+    if (r != SQLITE_OK)
+        return vigil__sq_error(s, r, "starting a read transaction");
+    *began = 1;
+    return VIGIL_OK;
+}
+
+static void read_end(vigil__sq *s, int began)
+{
+    if (began)
+        sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+}
+
+/* The samples of a chunk scan merged with the pending ones of the series
+ * (write log): in ts order; at the same ts, the pending sample (newer). */
+typedef struct merge_ctx {
+    const vigil__sample *p, *end;
+    sq_sample_fn cb;
+    void *ctx;
+    int stopped; /* cb returned non-zero */
+} merge_ctx;
+
+static int merge_point(const vigil__sample *x, void *vctx)
+{
+    merge_ctx *m = vctx;
+    int rc;
+    while (m->p < m->end && m->p->ts < x->ts)
+        if ((rc = m->cb(m->p++, m->ctx)) != 0) {
+            m->stopped = 1;
+            return rc;
+        }
+    if (m->p < m->end && m->p->ts == x->ts)
+        x = m->p++;
+    if ((rc = m->cb(x, m->ctx)) != 0)
+        m->stopped = 1;
+    return rc;
+}
+
+/* The first pending sample at or after ts. */
+static const vigil__sample *pend_lower(const sq_pend *p, int64_t ts)
+{
+    size_t lo = 0, hi = p->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->x[mid].ts < ts)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return p->x + lo;
+}
+
+/* vigil__sq_chunks_scan, with the pending samples of the series. */
+static int scan_series(vigil__sq *s, int64_t series, int64_t from, int64_t to, sq_sample_fn cb,
+                       void *ctx)
+{
+    const sq_pend *p = vigil__sq_log_pending(s, series);
+    if (!p)
+        return vigil__sq_chunks_scan(s, series, from, to, cb, ctx);
+    merge_ctx m = {pend_lower(p, from), pend_lower(p, to), cb, ctx, 0};
+    int rc = vigil__sq_chunks_scan(s, series, from, to, merge_point, &m);
+    if (rc || m.stopped)
+        return rc;
+    while (m.p < m.end)
+        if ((rc = cb(m.p++, ctx)) != 0)
+            return rc == 1 ? VIGIL_OK : rc; /* as vigil__sq_chunks_scan does */
+    return VIGIL_OK;
+}
+
 static int emit_points(vigil__sq *s, const vigil_store_series *ser, void *vctx)
 {
     point_ctx *c = vctx;
@@ -594,7 +707,7 @@ static int emit_points(vigil__sq *s, const vigil_store_series *ser, void *vctx)
     e.ser = ser;
     e.left = q->limit ? q->limit : SIZE_MAX;
     int raw = q->step_ms == 0;
-    int rc = vigil__sq_chunks_scan(s, ser->id, q_from(q), q_to(q), raw ? raw_point : agg_point, &e);
+    int rc = scan_series(s, ser->id, q_from(q), q_to(q), raw ? raw_point : agg_point, &e);
     if (rc == VIGIL_OK && !raw)
         rc = step_flush(&e);
     if (e.limited) /* not a 1 of the callback's own, which is passed on */
@@ -605,7 +718,14 @@ static int emit_points(vigil__sq *s, const vigil_store_series *ser, void *vctx)
 int vigil__sq_query(void *h, const vigil_store_query *q, vigil_store_point_cb cb, void *payload)
 {
     point_ctx c = {q, cb, NULL, payload};
-    return each_series(h, q, emit_points, &c);
+    int began = 0;
+    int rc = read_begin(h, &began);
+    if (rc == VIGIL_OK)
+        rc = vigil__sq_log_sync(h);
+    if (rc == VIGIL_OK)
+        rc = each_series(h, q, emit_points, &c);
+    read_end(h, began);
+    return rc;
 }
 
 static int emit_series(vigil__sq *s, const vigil_store_series *ser, void *vctx)
@@ -627,8 +747,19 @@ static int emit_latest(vigil__sq *s, const vigil_store_series *ser, void *vctx)
     point_ctx *c = vctx;
     vigil__sample x;
     int found = vigil__sq_chunks_last(s, ser->id, q_from(c->q), q_to(c->q), &x);
-    if (found <= 0)
+    if (found < 0)
         return found;
+    const sq_pend *pend = vigil__sq_log_pending(s, ser->id);
+    if (pend) {
+        /* the last pending sample before `to`, if it is at or after `from` */
+        const vigil__sample *y = pend_lower(pend, q_to(c->q));
+        if (y > pend->x && y[-1].ts >= q_from(c->q) && (!found || y[-1].ts >= x.ts)) {
+            x = y[-1];
+            found = 1;
+        }
+    }
+    if (!found)
+        return 0;
     vigil_store_point p = {x.ts, x.error ? NAN : x.value, NULL};
     if (x.error) {
         vigil__buf_clear(&s->errtext);
@@ -643,7 +774,14 @@ static int emit_latest(vigil__sq *s, const vigil_store_series *ser, void *vctx)
 int vigil__sq_latest(void *h, const vigil_store_query *q, vigil_store_point_cb cb, void *payload)
 {
     point_ctx c = {q, cb, NULL, payload};
-    return each_series(h, q, emit_latest, &c);
+    int began = 0;
+    int rc = read_begin(h, &began);
+    if (rc == VIGIL_OK)
+        rc = vigil__sq_log_sync(h);
+    if (rc == VIGIL_OK)
+        rc = each_series(h, q, emit_latest, &c);
+    read_end(h, began);
+    return rc;
 }
 
 /* ---- retention ------------------------------------------------------------------------ */
@@ -708,6 +846,16 @@ int vigil__sq_retain(void *h, int64_t cutoff_ms, const vigil_store_retention_opt
     if (rc)
         return rc;
     if (!s->ret_active || s->ret_cutoff != cutoff_ms) {
+        /* Retention works on the chunks: when samples older than the
+         * cutoff are pending (late ones), fold everything first, so that
+         * they are deleted too. Usually none is, and no fold stalls the
+         * writer. (A folded row not yet deleted that a crash replays may
+         * bring an old sample back: the next pass deletes it.) */
+        int old = 0;
+        if ((rc = vigil__sq_log_pending_before(s, cutoff_ms, &old)) != 0)
+            return rc;
+        if (old && (rc = vigil__sq_log_fold_all(s)) != 0)
+            return rc;
         s->ret_active = 1;
         s->ret_cutoff = cutoff_ms;
         s->ret_series = 0;

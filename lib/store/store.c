@@ -1009,3 +1009,20 @@ int vigil_store_retain(vigil_store *store, int64_t cutoff_ms,
             return VIGIL_OK;
     }
 }
+
+int vigil_store_stats_get(vigil_store *store, vigil_store_stats *out)
+{
+    if (!store || !out)
+        return vigil__error_set(VIGIL_EINVAL, "store stats: NULL argument");
+    unsigned int version = out->version;
+    if (check_version("stats", version, VIGIL_STORE_STATS_VERSION))
+        return VIGIL_EVERSION;
+    memset(out, 0, sizeof(*out));
+    out->version = version;
+    if (store->backend != vigil_store_sqlite_type())
+        return unsupported(store, "stats");
+    pthread_mutex_lock(&store->mu);
+    vigil__sq_stats(store->handle, out);
+    pthread_mutex_unlock(&store->mu);
+    return VIGIL_OK;
+}

@@ -13,4 +13,9 @@
 #define VIGIL__STORE_DEFAULT_CKPT_MS    1000
 #define VIGIL__STORE_DEFAULT_WAL_MAX    65536
 
+struct vigil_store_stats;
+/* The SQLite backend's figures (sqlite_log.c); the caller holds the store's
+ * mutex and has checked the handle is the SQLite backend's. */
+void vigil__sq_stats(void *handle, struct vigil_store_stats *out);
+
 #endif

@@ -1027,6 +1027,39 @@ static void promtool_check(const char *text)
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "promtool: %s\n%s", msg, text);
 }
 
+/* A series past the windows' max_series is stored but gets no window: its
+ * samples are counted in /metrics (and logged), never dropped silently. */
+START_TEST(windows_past_their_limit_are_counted)
+{
+    vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
+    o.store_url = "sqlite::memory:";
+    o.events_interval_ms = HOUR_MS;
+    o.logger.min_level = VIGIL_LOG_ERROR;
+    o.windows.version = VIGIL_WINDOW_SET_OPTIONS_VERSION;
+    o.windows.max_series = 2;
+    vigil_hub *hub = NULL;
+    ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    vigil_api *api = mounted(hub, 0);
+    expect_free(post(api, "{\"metrics\":[{\"name\":\"w\",\"value\":1,\"ts\":1000,"
+                          "\"tags\":{\"h\":\"a\"}},{\"name\":\"w\",\"value\":1,\"ts\":1000,"
+                          "\"tags\":{\"h\":\"b\"}},{\"name\":\"w\",\"value\":1,\"ts\":1000,"
+                          "\"tags\":{\"h\":\"c\"}},{\"name\":\"w\",\"value\":2,\"ts\":2000,"
+                          "\"tags\":{\"h\":\"c\"}}]}"),
+                202, NULL);
+    treq m = {.path = "/metrics"};
+    vigil_api_response *r = run(api, &m);
+    expect(r, 200, NULL);
+    const char *b = vigil_api_response_body(r, NULL);
+    ck_assert_msg(strstr(b, "vigil_windows 2\n") != NULL, "%s", b);
+    ck_assert_msg(strstr(b, "vigil_windows_refused_samples_total 2\n") != NULL, "%s", b);
+    ck_assert_msg(strstr(b, "vigil_series 3\n") != NULL, "%s", b);
+    vigil_api_response_free(r);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
 START_TEST(metrics_of_the_hub)
 {
     vigil_hub *hub = hub_started("sqlite::memory:");
@@ -1052,6 +1085,10 @@ START_TEST(metrics_of_the_hub)
         "vigil_ingest_queue_depth 0\n",
         "vigil_ingest_queue_capacity 1024\n",
         "vigil_events_subscribers 0\n",
+        "vigil_store_unfolded_samples 6\n", /* in the write log, not folded yet */
+        "# TYPE vigil_store_log_bytes gauge\n",
+        "# TYPE vigil_store_unfolded_bytes gauge\n",
+        "# TYPE vigil_store_fold_duration_seconds gauge\n",
         "# TYPE vigil_http_request_duration_seconds histogram\n",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
@@ -1334,6 +1371,7 @@ static Suite *hub_suite(void)
     tcase_add_test(tc, events_stream);
     tcase_add_test(tc, ingest_rate_ticks);
     tcase_add_test(tc, metrics_of_the_hub);
+    tcase_add_test(tc, windows_past_their_limit_are_counted);
     tcase_add_test(tc, shipped_collector_yaml_loads);
     tcase_add_test(tc, collector_yaml_errors);
     tcase_add_test(tc, oom_sweeps);

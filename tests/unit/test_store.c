@@ -216,6 +216,24 @@ START_TEST(open_bad_urls_and_options)
     vt_assert_error(VIGIL_EINVAL, "expected normal or full");
     ck_assert_int_eq(vigil_store_open(&st, "sqlite://x.db?busy_timeout=soon", NULL), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "expected a duration");
+    /* the write log's options */
+    static const struct {
+        const char *url, *msg;
+    } bad[] = {
+        {"sqlite://x.db?log=maybe", "URL option log=maybe: expected on or off"},
+        {"sqlite://x.db?fold_interval=0", "fold_interval=0: expected a duration from 1ms to 1h"},
+        {"sqlite://x.db?fold_interval=2h", "fold_interval=2h: expected a duration from 1ms to 1h"},
+        {"sqlite://x.db?fold_slice=fast", "fold_slice=fast: expected a duration from 0 to 1h"},
+        {"sqlite://x.db?fold_batch=0", "fold_batch=0: expected a number of series from 1 to"},
+        {"sqlite://x.db?fold_batch=12x", "fold_batch=12x: expected a number of series"},
+        {"sqlite://x.db?log_memory=1KiB", "log_memory=1KiB: expected a size from 4KiB to 1TiB"},
+        {"sqlite://x.db?log_memory_max=lots", "log_memory_max=lots: expected a size"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_int_eq(vigil_store_open(&st, bad[i].url, NULL), VIGIL_EINVAL);
+        vt_assert_error(VIGIL_EINVAL, bad[i].msg);
+        ck_assert_ptr_null(st);
+    }
     ck_assert_int_eq(vigil_store_open(&st, "sqlite://x.db?mode", NULL), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "has no value");
     ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:?mode=ro", NULL), VIGIL_EINVAL);
@@ -433,6 +451,9 @@ START_TEST(registry_and_custom_backend)
     collect c;
     vigil_store_query q = VIGIL_STORE_QUERY_INIT;
     ck_assert_str_eq(run(st, &q, &c), "m@5=1.5\n");
+    vigil_store_stats sst = VIGIL_STORE_STATS_INIT;
+    ck_assert_int_eq(vigil_store_stats_get(st, &sst), VIGIL_EUNSUPPORTED);
+    vt_assert_error(VIGIL_EUNSUPPORTED, "mock: the backend does not support stats");
     /* Optional members left NULL are reported, not called. */
     vigil_store_action a = {0};
     a.id = "a1";
@@ -1580,7 +1601,7 @@ START_TEST(fault_newer_schema)
     size_t lb = 0, la = 0;
     ck_assert_int_eq(file_bytes(db_path("newer.db"), before, sizeof(before), &lb), 0);
     ck_assert_int_eq(vigil_store_open(&st, db_url("newer.db"), NULL), VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "has schema version 99, newer than the version 3");
+    vt_assert_error(VIGIL_EVERSION, "has schema version 99, newer than the version 4");
     ck_assert_int_eq(file_bytes(db_path("newer.db"), after, sizeof(after), &la), 0);
     ck_assert_uint_eq(la, lb);
     ck_assert_int_eq(memcmp(before, after, lb), 0);
@@ -1671,7 +1692,7 @@ START_TEST(migration_from_v1)
     o.read_only = 0;
     o.logger.min_level = VIGIL_LOG_WARN; /* the migration is logged at info */
     ck_assert_int_eq(vigil_store_open(&st, db_url("v1.db"), &o), VIGIL_OK);
-    ck_assert_int_eq(user_version(db_path("v1.db")), 3);
+    ck_assert_int_eq(user_version(db_path("v1.db")), 4);
     /* Old data is there, and the new columns and tables work. */
     collect c;
     vigil_store_query q = VIGIL_STORE_QUERY_INIT;
@@ -1701,7 +1722,7 @@ START_TEST(migration_from_v1)
     /* Reopening a current file migrates nothing. */
     st = open_url(db_url("v1.db"));
     vigil_store_close(st);
-    ck_assert_int_eq(user_version(db_path("v1.db")), 3);
+    ck_assert_int_eq(user_version(db_path("v1.db")), 4);
 }
 END_TEST
 
@@ -1732,7 +1753,7 @@ START_TEST(migration_to_chunks)
     o.logger.min_level = VIGIL_LOG_WARN;
     vigil_store *st = NULL;
     ck_assert_int_eq(vigil_store_open(&st, db_url("v2.db"), &o), VIGIL_OK);
-    ck_assert_int_eq(user_version(db_path("v2.db")), 3);
+    ck_assert_int_eq(user_version(db_path("v2.db")), 4);
     ck_assert_int_eq(count_samples(st), 1003);
     collect c;
     vigil_store_query q = VIGIL_STORE_QUERY_INIT;
@@ -2147,11 +2168,177 @@ START_TEST(chunks_match_a_model)
 }
 END_TEST
 
+/* The write path figures: a dense write on an empty log goes straight into
+ * the chunks; a sparse one (one sample for each of 30 series) is pending,
+ * then folded by retention (which folds everything first when a pending
+ * sample is older than its cutoff); bad arguments. */
+START_TEST(write_log_stats)
+{
+    vigil_store *st = open_url(db_url("stats.db"));
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    for (int i = 0; i < 40; i++)
+        add(b, "dense", i, 1000 + i, "k", "v", NULL, NULL);
+    write_ok(st, b, NULL);
+    vigil_store_stats s = VIGIL_STORE_STATS_INIT;
+    ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_OK);
+    ck_assert_uint_eq(s.log_rows, 0);
+    ck_assert_uint_eq(s.unfolded_samples, 0);
+    ck_assert_int_eq(count_samples(st), 40);
+    vigil_batch_clear(b);
+    char kv[16];
+    for (int i = 0; i < 30; i++) {
+        snprintf(kv, sizeof(kv), "s%d", i);
+        add(b, "st", i, 1000 + i, "k", kv, NULL, NULL);
+    }
+    write_ok(st, b, NULL);
+    write_ok(st, b, NULL); /* the same samples again: replaced, not added */
+    ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_OK);
+    ck_assert_uint_eq(s.version, VIGIL_STORE_STATS_VERSION);
+    ck_assert_uint_eq(s.log_rows, 2);
+    ck_assert_uint_gt(s.log_bytes, 2 * 30 * 9);
+    ck_assert_uint_eq(s.unfolded_samples, 30);
+    ck_assert_uint_ge(s.unfolded_bytes, 30 * sizeof(double));
+    ck_assert_uint_eq(s.folds, 0);
+    vigil_store_retention_options ro = VIGIL_STORE_RETENTION_OPTIONS_INIT;
+    vigil_store_retention_result rr = VIGIL_STORE_RETENTION_RESULT_INIT;
+    /* a pending sample older than the cutoff: retention folds everything first */
+    ck_assert_int_eq(vigil_store_retain(st, 1001, &ro, &rr), VIGIL_OK);
+    ck_assert_uint_eq(rr.samples_deleted, 2); /* ts 1000 of "dense" and of "st" */
+    ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_OK);
+    ck_assert_uint_eq(s.log_rows, 0);
+    ck_assert_uint_eq(s.log_bytes, 0);
+    ck_assert_uint_eq(s.unfolded_samples, 0);
+    ck_assert_uint_eq(s.unfolded_bytes, 0);
+    ck_assert_uint_eq(s.folds, 1);
+    ck_assert_uint_eq(s.folded_samples, 30);
+    ck_assert(s.last_fold_seconds > 0);
+    ck_assert_int_eq(count_samples(st), 39 + 29);
+    /* none older than the cutoff: no fold */
+    write_ok(st, b, NULL);
+    vigil_store_retention_result rr2 = VIGIL_STORE_RETENTION_RESULT_INIT;
+    ck_assert_int_eq(vigil_store_retain(st, 500, &ro, &rr2), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_OK);
+    ck_assert_uint_eq(s.folds, 1);
+    ck_assert_uint_eq(s.log_rows, 1);
+    ck_assert_uint_eq(s.unfolded_samples, 30);
+    /* bad arguments */
+    ck_assert_int_eq(vigil_store_stats_get(NULL, &s), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "store stats: NULL argument");
+    ck_assert_int_eq(vigil_store_stats_get(st, NULL), VIGIL_EINVAL);
+    s.version = 0;
+    ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, "store stats: version 0 is not supported");
+    s.version = VIGIL_STORE_STATS_VERSION + 1;
+    ck_assert_int_eq(vigil_store_stats_get(st, &s), VIGIL_EVERSION);
+    vigil_store_close(st);
+    vigil_batch_free(b);
+}
+END_TEST
+
+/* Copies a file (or removes dst when src does not exist). */
+static void copy_file(const char *src, const char *dst)
+{
+    unlink(dst);
+    FILE *in = fopen(src, "rb");
+    if (!in)
+        return;
+    FILE *out = fopen(dst, "wb");
+    ck_assert_ptr_nonnull(out);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    ck_assert_int_eq(fclose(out), 0);
+}
+
+static int64_t wlog_rows(const char *path)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM wlog", -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* The write log against the model: random writes (late, replacing, errors),
+ * folds of one series per transaction between them (so a round spans
+ * writes), and crashes at random points: the database and its WAL copied
+ * as the process would leave them (inline checkpoints, so nothing moves
+ * between calls), opened as the restarted store, which replays the log and
+ * must answer every query as the model does; writing goes on there, and an
+ * acknowledged batch sent again is a duplicate. */
+START_TEST(write_log_matches_a_model_across_crashes)
+{
+    static model m;
+    memset(&m, 0, sizeof(m));
+    m.rng = 777;
+    int front[M_SERIES] = {0, 0, 0};
+    const char *opts = "?checkpoint=inline&fold_interval=1ms&fold_batch=1";
+    char url[1200], name[64], wal[1200], img[1200];
+    int gen = 0;
+    snprintf(name, sizeof(name), "crash-%d.db", gen);
+    snprintf(url, sizeof(url), "%s%s", db_url(name), opts);
+    vigil_store *st = open_url(url);
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    int crashes = 0, replayed = 0;
+    char bid[32];
+    for (int round = 0; round < 160; round++) {
+        m_batch(&m, b, front);
+        snprintf(bid, sizeof(bid), "batch-%d", round);
+        ck_assert_int_eq(vigil_batch_set_id(b, bid), VIGIL_OK);
+        write_ok(st, b, NULL);
+        if (round % 10 == 9)
+            m_check_all(st, &m);
+        if (m_rand(&m) % 9 != 0)
+            continue;
+        /* crash: the files as they are now become the next generation */
+        char from[1100], to[1100];
+        snprintf(from, sizeof(from), "%s", db_path(name));
+        snprintf(name, sizeof(name), "crash-%d.db", ++gen);
+        snprintf(to, sizeof(to), "%s", db_path(name));
+        copy_file(from, to);
+        snprintf(wal, sizeof(wal), "%s-wal", from);
+        snprintf(img, sizeof(img), "%s-wal", to);
+        copy_file(wal, img);
+        crashes++;
+        replayed += wlog_rows(to) > 0;
+        vigil_store_close(st);
+        snprintf(url, sizeof(url), "%s%s", db_url(name), opts);
+        st = open_url(url);
+        m_check_all(st, &m);
+        vigil_store_write_result res = VIGIL_STORE_WRITE_RESULT_INIT;
+        write_ok(st, b, &res); /* the last acknowledged batch, sent again */
+        ck_assert_int_eq(res.duplicate, 1);
+        ck_assert_uint_eq(res.written, 0);
+    }
+    m_check_all(st, &m);
+    m_check_raw(st, &m, INT64_MIN / 2, INT64_MAX / 2);
+    ck_assert_int_ge(crashes, 10);
+    ck_assert_int_ge(replayed, 5); /* most crashes left rows to replay */
+    /* A clean close folds everything: the log is empty, the chunks hold it all. */
+    vigil_store_close(st);
+    ck_assert_int_eq(wlog_rows(db_path(name)), 0);
+    snprintf(url, sizeof(url), "%s?log=off", db_url(name));
+    st = open_url(url);
+    m_check_all(st, &m);
+    vigil_store_close(st);
+    vigil_batch_free(b);
+}
+END_TEST
+
 /* A chunk whose bytes were damaged is reported, with its series and start,
- * by queries and by writes that need to decode it. */
+ * by queries and by writes that need to decode it (without the write log,
+ * by the write; with it, by the fold: the write is in the log). */
 START_TEST(corrupt_chunk_is_reported)
 {
-    vigil_store *st = open_url(db_url("damaged.db"));
+    vigil_store *st = open_url(db_url("damaged.db?log=off"));
     vigil_batch *b = NULL;
     ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
     for (int i = 0; i < 10; i++)
@@ -2163,7 +2350,7 @@ START_TEST(corrupt_chunk_is_reported)
     ck_assert_int_eq(sqlite3_exec(db, "UPDATE heads SET data = X'03'", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
-    st = open_url(db_url("damaged.db"));
+    st = open_url(db_url("damaged.db?log=off"));
     collect c;
     memset(&c, 0, sizeof(c));
     vigil_store_query q = VIGIL_STORE_QUERY_INIT;
@@ -2180,8 +2367,50 @@ START_TEST(corrupt_chunk_is_reported)
     q.matchers = &mt;
     q.nmatchers = 1;
     ck_assert_str_eq(run(st, &q, &c), "d{k=\"w\"}@1000=1\n");
-    vigil_batch_free(b);
     vigil_store_close(st);
+
+    /* With the write log the write is accepted (and kept in the log); the
+     * fold that merges it into the damaged chunk reports the chunk, here
+     * through retention, which folds everything first when a pending sample
+     * is older than its cutoff. */
+    st = open_url(db_url("damaged.db"));
+    vigil_batch_clear(b);
+    add(b, "d", 7, 1005, "k", "v", NULL, NULL);
+    write_ok(st, b, NULL);
+    vigil_store_retention_options ro = VIGIL_STORE_RETENTION_OPTIONS_INIT;
+    vigil_store_retention_result rr = VIGIL_STORE_RETENTION_RESULT_INIT;
+    ck_assert_int_eq(vigil_store_retain(st, 1006, &ro, &rr), VIGIL_ECORRUPT);
+    vt_assert_error(VIGIL_ECORRUPT, "the chunk of series 1 at ts 1000 is malformed");
+    vigil_store_close(st);
+    /* the sample is still in the log, read back at the next open */
+    ck_assert_int_eq(sqlite3_open(db_path("damaged.db"), &db), SQLITE_OK);
+    sqlite3_stmt *qs = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM wlog", -1, &qs, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(qs), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(qs, 0), 1);
+    sqlite3_finalize(qs);
+    sqlite3_close(db);
+    /* While folds fail, unfolded samples pile up in memory: past the hard
+     * cap writes are refused (the hub answers 503), and nothing is lost. */
+    char url[1200];
+    snprintf(url, sizeof(url), "%s?log_memory=4KiB&log_memory_max=8KiB&fold_interval=1ms",
+             db_url("damaged.db"));
+    st = open_url(url);
+    int rc = VIGIL_OK, writes = 0;
+    for (int i = 0; i < 50 && rc == VIGIL_OK; i++) {
+        vigil_batch_clear(b);
+        for (int k = 0; k < 50; k++)
+            add(b, "d", k, 100000 + i * 100 + k, "k", "v", NULL, NULL);
+        rc = vigil_store_write(st, b, NULL);
+        writes += rc == VIGIL_OK;
+    }
+    ck_assert_int_eq(rc, VIGIL_EFULL);
+    vt_assert_error(VIGIL_EFULL, "past the hard cap of 8192 (log_memory_max)");
+    ck_assert_int_ge(writes, 2);
+    ck_assert_int_le(writes, 10);
+    vigil_store_close(st);
+    ck_assert_int_eq(wlog_rows(db_path("damaged.db")), 1 + writes);
+    vigil_batch_free(b);
 }
 END_TEST
 
@@ -2613,7 +2842,8 @@ START_TEST(wal_stays_bounded)
     o.checkpoint_interval_ms = 3600 * 1000;
     o.wal_max_pages = 64;
     vigil_store *st = NULL;
-    ck_assert_int_eq(vigil_store_open(&st, db_url("ck-bound.db"), &o), VIGIL_OK);
+    /* without the write log: its rows take fewer pages than this test needs */
+    ck_assert_int_eq(vigil_store_open(&st, db_url("ck-bound.db?log=off"), &o), VIGIL_OK);
     char wal[1100];
     snprintf(wal, sizeof(wal), "%s-wal", db_path("ck-bound.db"));
     long long max_wal = 0;
@@ -2633,7 +2863,7 @@ START_TEST(wal_stays_bounded)
     o.logger.cb = capture_log;
     o.logger.payload = &cap;
     o.busy_timeout_ms = 20;
-    ck_assert_int_eq(vigil_store_open(&st, db_url("ck-bound.db"), &o), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_open(&st, db_url("ck-bound.db?log=off"), &o), VIGIL_OK);
     sqlite3 *db = NULL;
     ck_assert_int_eq(sqlite3_open(db_path("ck-bound.db"), &db), SQLITE_OK);
     ck_assert_int_eq(sqlite3_exec(db, "BEGIN; SELECT count(*) FROM chunks", NULL, NULL, NULL),
@@ -2788,6 +3018,8 @@ static Suite *store_suite(void)
     tcase_add_test(tc, chunk_codec_round_trip);
     tcase_add_test(tc, chunk_codec_refuses_malformed_data);
     tcase_add_test(tc, chunks_match_a_model);
+    tcase_add_test(tc, write_log_matches_a_model_across_crashes);
+    tcase_add_test(tc, write_log_stats);
     tcase_add_test(tc, corrupt_chunk_is_reported);
     tcase_add_test(tc, shared_between_threads);
     tcase_add_test(tc, write_group_parts);
