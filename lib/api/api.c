@@ -729,37 +729,61 @@ static int add_allow(vigil_api_response *resp, const vigil_api *api, const char 
     return vigil__api_resp_header(resp, "Allow", allow);
 }
 
-/* True when `path` matches the route path `pattern`, where a segment "*"
- * matches one non-empty segment. With `call`, the matched segments are
- * copied into call->path_args (VIGIL_ENOMEM is returned as -1). */
-static int path_match(const char *pattern, const char *path, vigil__api_call *call)
+/* True when the raw (still percent-encoded) path segment s[0..n) decodes to
+ * the literal segment lit[0..litn). */
+static int segment_equal(const char *lit, size_t litn, const char *s, size_t n)
 {
-    if (!strchr(pattern, '*'))
-        return strcmp(pattern, path) == 0;
-    const char *p = pattern, *s = path;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++, j++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            int a = i + 1 < n ? vigil__hex_value((unsigned char)s[i + 1]) : -1;
+            int b = i + 2 < n ? vigil__hex_value((unsigned char)s[i + 2]) : -1;
+            if (a < 0 || b < 0)
+                return 0;
+            c = a * 16 + b;
+            i += 2;
+        }
+        if (j >= litn || (unsigned char)lit[j] != c)
+            return 0;
+    }
+    return j == litn;
+}
+
+/* True when the raw path `raw` matches the route path `pattern`, segment by
+ * segment, each segment percent-decoded on its own: a segment "*" matches one
+ * non-empty segment, whose decoded value may hold '/' ("%2F": a target
+ * "h1/File/motd"). With `call`, the matched segments are decoded into
+ * call->path_args (VIGIL_ENOMEM is returned as -1). */
+static int path_match(const char *pattern, const char *raw, vigil__api_call *call)
+{
+    const char *p = pattern, *s = raw;
     size_t nargs = 0;
-    while (*p && *s) {
-        if (p[0] == '*' && (p[1] == '/' || !p[1]) && p > pattern && p[-1] == '/') {
-            size_t n = strcspn(s, "/");
-            if (n == 0 || nargs >= PATH_ARGS_MAX)
+    for (;;) {
+        size_t pn = strcspn(p, "/"), sn = strcspn(s, "/");
+        if (pn == 1 && p[0] == '*' && p > pattern) {
+            if (sn == 0 || nargs >= PATH_ARGS_MAX)
                 return 0;
             if (call) {
-                char *arg = vigil__strndup(s, n);
-                if (!arg)
+                char *arg = NULL;
+                int rc = pct_decode(&arg, s, sn, 0);
+                if (rc == VIGIL_ENOMEM)
                     return -1;
+                if (rc)
+                    return 0;
                 call->path_args[call->npath_args++] = arg;
             }
             nargs++;
-            p++;
-            s += n;
-            continue;
-        }
-        if (*p != *s)
+        } else if (!segment_equal(p, pn, s, sn)) {
             return 0;
-        p++;
+        }
+        p += pn;
+        s += sn;
+        if (!*p || !*s)
+            return !*p && !*s;
+        p++; /* both at '/' */
         s++;
     }
-    return !*p && !*s;
 }
 
 static int state_changing(const char *method)
@@ -883,7 +907,7 @@ static const api_route *prepare(vigil__api_call *call)
     const api_route *route = NULL;
     int path_known = 0;
     for (size_t i = 0; i < api->nroutes; i++) {
-        if (!path_match(api->routes[i].path, path, NULL))
+        if (!path_match(api->routes[i].path, raw, NULL))
             continue;
         path_known = 1;
         call->route_label = api->routes[i].path;
@@ -892,7 +916,7 @@ static const api_route *prepare(vigil__api_call *call)
             break;
         }
     }
-    if (route && path_match(route->path, path, call) < 0) {
+    if (route && path_match(route->path, raw, call) < 0) {
         vigil__free(path);
         vigil__api_resp_from_code(call->resp, VIGIL_ENOMEM, "api: out of memory");
         goto done;

@@ -392,6 +392,10 @@ START_TEST(cli_against_hub_and_remediator)
     r = RUN(dir, "--url", U, "--token", ADMIN_TOKEN, "--json", "release", "demo");
     expect(&r, 0, "\"released\":false", NULL);
     run_free(&r);
+    /* a target with '/' (a drift heal's host/Kind/name), sent as one %2F-encoded segment */
+    r = RUN(dir, "--url", U, "--token", ADMIN_TOKEN, "--json", "release", "h1/File/motd");
+    expect(&r, 0, "{\"target\":\"h1/File/motd\",\"released\":false}", NULL);
+    run_free(&r);
     r = RUN(dir, "--url", U, "--token", ADMIN_TOKEN, "audit", "verify");
     expect(&r, 0, "audit chain ok: ", NULL);
     run_free(&r);

@@ -638,6 +638,22 @@ START_TEST(approval_routes_and_late_result_to_hub)
     post(f.base, "/v1/targets/web/release", READ_TOKEN, &r);
     ck_assert_int_eq(r.status, 403);
     http_result_free(&r);
+    /* a '/' in a target travels as %2F: one segment, decoded on its own */
+    post(f.base, "/v1/targets/h1%2FFile%2Fmotd/release", ADMIN_TOKEN, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "{\"target\":\"h1/File/motd\",\"released\":false}");
+    http_result_free(&r);
+    post(f.base, "/v1/targets/h1/File/motd/release", ADMIN_TOKEN, &r);
+    ck_assert_int_eq(r.status, 404);
+    http_result_free(&r);
+    /* escapes in a fixed segment decode too */
+    post(f.base, "/v1/t%61rgets/web/release", ADMIN_TOKEN, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "{\"target\":\"web\",\"released\":false}");
+    http_result_free(&r);
+    post(f.base, "/v1/targets/web%zz/release", ADMIN_TOKEN, &r);
+    ck_assert_int_eq(r.status, 400);
+    http_result_free(&r);
     fx_stop(&f);
 }
 END_TEST
