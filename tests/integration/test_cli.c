@@ -811,6 +811,15 @@ START_TEST(cli_validate_broken_files)
     expect(&r, 1, NULL, "rem.yaml:2:20: guards.cooldown");
     ck_assert_ptr_nonnull(strstr(r.err, "note: X is not set"));
     run_free(&r);
+    /* no secret_env: its default variable gets the placeholder, the rest is checked */
+    unsetenv("VIGIL_REMEDIATOR_SECRET");
+    write_file(dir, "rem_default.yaml", "guards: {cooldown: soon}\nactions: []\n");
+    r = RUN(dir, "validate", "rem_default.yaml");
+    expect(&r, 1, NULL, "rem_default.yaml:1:20: guards.cooldown");
+    ck_assert_ptr_nonnull(strstr(r.err, "rem_default.yaml: note: VIGIL_REMEDIATOR_SECRET "
+                                        "(secret_env's default) is not set"));
+    ck_assert_ptr_null(strstr(r.err, "secret_env: environment variable"));
+    run_free(&r);
     r = RUN(dir, "validate", "manifest.yaml");
     expect(&r, 1, NULL, "manifest.yaml:4:");
     run_free(&r);

@@ -248,6 +248,14 @@ static int validate_one(const char *path, kind forced, int json, int *nkind)
     }
     case K_REMEDIATOR: {
         placeholders(root, path);
+        /* without secret_env the remediator reads its default variable */
+        if (!vigil_config_node_get(root, "secret_env") && !getenv("VIGIL_REMEDIATOR_SECRET")) {
+            setenv("VIGIL_REMEDIATOR_SECRET", PLACEHOLDER, 0);
+            fprintf(stderr,
+                    "%s: note: VIGIL_REMEDIATOR_SECRET (secret_env's default) is not set; "
+                    "checked with a placeholder\n",
+                    path);
+        }
         vigil_remediator_config *r = NULL;
         if (vigil_remediator_config_load(&r, path, &co) != VIGIL_OK) {
             report(path, "");
