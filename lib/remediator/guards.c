@@ -309,14 +309,14 @@ int vigil__rem_guards_check(vigil_remediator *rem, const rem_req *req, int phase
             if (o->reset_after_ms > 0)
                 snprintf(msg, msize,
                          "quarantined: %u attempts within %s; released after %s without requests, "
-                         "or now by an administrator: POST /v1/targets/%.200s/release on the "
-                         "remediator (scope admin)",
+                         "or now by an administrator: POST /v1/targets/%.200s/release on the hub "
+                         "(vigil release) or the remediator (scope admin)",
                          o->max_attempts, d1, d2, req->target);
             else
                 snprintf(msg, msize,
                          "quarantined: %u attempts within %s; released at the next request, or now "
-                         "by an administrator: POST /v1/targets/%.200s/release on the remediator "
-                         "(scope admin)",
+                         "by an administrator: POST /v1/targets/%.200s/release on the hub (vigil "
+                         "release) or the remediator (scope admin)",
                          o->max_attempts, d1, req->target);
             *retry_after = o->reset_after_ms > 0 ? o->reset_after_ms : 0;
             out = REM_GUARD_REFUSE;

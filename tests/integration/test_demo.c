@@ -277,8 +277,9 @@ START_TEST(five_kills_healed_in_milliseconds)
     }
     print_decisions(hub.base);
     ck_assert_msg(quarantined, "never quarantined after %d more kills", KILLS_BUDGET);
-    ck_assert_msg(strstr(reason, "POST /v1/targets/demo/release on the remediator") != NULL, "%s",
-                  reason);
+    ck_assert_msg(strstr(reason, "POST /v1/targets/demo/release on the hub (vigil release)") !=
+                      NULL,
+                  "%s", reason);
     ck_assert_msg(strstr(reason, "; sent again in 1m (at ") != NULL, "%s", reason);
     ck_assert_int_eq(count_decisions(hub.base, "action_failed", NULL, 0), 0);
 

@@ -890,12 +890,13 @@ START_TEST(remediator_quarantine_decision)
                "  - {name: p, kind: threshold, metric: m, op: \">\", threshold: 1, action: a,\n"
                "     target: x}\n");
     const char *msg = "quarantined: 3 attempts within 10m; released after 1m without requests, "
-                      "or now by an administrator: POST /v1/targets/x/release on the remediator "
-                      "(scope admin)";
+                      "or now by an administrator: POST /v1/targets/x/release on the hub "
+                      "(vigil release) or the remediator (scope admin)";
     feed(e, &R, "m", 2, NULL);
     refused(e, R.req_id[0], "quarantined", msg, 60000, VIGIL_ACTION_RESULT_VERSION);
     expect_kinds(&R, "fired quarantined");
-    ck_assert_ptr_nonnull(strstr(R.dec[1], "POST /v1/targets/x/release on the remediator"));
+    ck_assert_ptr_nonnull(
+        strstr(R.dec[1], "POST /v1/targets/x/release on the hub (vigil release)"));
     ck_assert_ptr_nonnull(strstr(R.dec[1], "; sent again in 1m (at "));
     /* the engine keeps quiet while the quarantine's quiet time runs */
     R.now += 59999;

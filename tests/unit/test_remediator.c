@@ -487,7 +487,8 @@ START_TEST(refusals_carry_retry_after)
     ck_assert_int_eq(w.r.retry_after_ms, 60000);
     ck_assert_str_eq(w.r.output, "quarantined: 2 attempts within 10m; released after 1m without "
                                  "requests, or now by an administrator: POST "
-                                 "/v1/targets/web1/release on the remediator (scope admin)");
+                                 "/v1/targets/web1/release on the hub (vigil release) or the "
+                                 "remediator (scope admin)");
     wr_free(&w);
     /* the answer replayed from the ledger has no retry_after_ms */
     run(rem, "ra-2", "note", "web1", &w);
