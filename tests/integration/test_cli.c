@@ -725,6 +725,9 @@ START_TEST(cli_usage_and_help)
     r = RUN(dir, "release", "a", "b");
     expect(&r, 2, NULL, "unexpected argument \"b\"");
     run_free(&r);
+    r = RUN(dir, "actions", "--status", "succeded");
+    expect(&r, 2, NULL, "--status: expected pending, pending_approval, succeeded, failed");
+    run_free(&r);
     r = RUN(dir, "--url");
     expect(&r, 2, NULL, "--url needs a value");
     run_free(&r);

@@ -724,9 +724,15 @@ static int cmd_actions(cli *c, int argc, const char **argv)
                 return cli_usage("actions", "--since needs a duration");
             since = v;
         } else if ((r = opt_value(argc, argv, &i, "--status", &v)) != 0) {
-            if (r < 0 || !*v || strspn(v, "abcdefghijklmnopqrstuvwxyz_") != strlen(v))
-                return cli_usage("actions", "--status: expected a status such as succeeded, "
-                                            "failed, pending or pending_approval");
+            static const char *const statuses[] = {"pending", "pending_approval", "succeeded",
+                                                   "failed",  "timeout",          "refused",
+                                                   "dry_run"};
+            int known = 0;
+            for (size_t k = 0; r > 0 && k < sizeof(statuses) / sizeof(statuses[0]); k++)
+                known |= strcmp(v, statuses[k]) == 0;
+            if (!known)
+                return cli_usage("actions", "--status: expected pending, pending_approval, "
+                                            "succeeded, failed, timeout, refused or dry_run");
             st = v;
         } else {
             return cli_usage("actions", "unexpected argument \"%s\"", argv[i]);
