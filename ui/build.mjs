@@ -1,0 +1,60 @@
+// `npm run build`: writes dist/ for the hub to serve: src/ as it is (ES modules, no
+// bundler), and uPlot's ESM build and stylesheet from node_modules into dist/vendor/.
+// Refuses inline scripts and style attributes, which the hub's Content-Security-Policy
+// would block.
+import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const src = join(here, 'src');
+const dist = join(here, 'dist');
+const uplot = join(here, 'node_modules', 'uplot', 'dist');
+
+function fail(msg) {
+  console.error(`ui build: ${msg}`);
+  process.exit(1);
+}
+
+if (!existsSync(join(uplot, 'uPlot.esm.js'))) fail(`${relative(process.cwd(), uplot)}/uPlot.esm.js is missing: run npm ci first`);
+
+function* files(dir) {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) yield* files(p);
+    else yield p;
+  }
+}
+
+for (const f of files(src)) {
+  if (!f.endsWith('.html')) continue;
+  const html = readFileSync(f, 'utf8');
+  if (/<script(?![^>]*\bsrc=)[^>]*>/i.test(html)) fail(`${relative(here, f)}: an inline <script> (the CSP allows script-src 'self' only)`);
+  if (/\sstyle=/i.test(html) || /<style[\s>]/i.test(html)) fail(`${relative(here, f)}: inline style (the CSP allows style-src 'self' only)`);
+  if (/\son[a-z]+=/i.test(html)) fail(`${relative(here, f)}: an inline event handler`);
+}
+
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(join(dist, 'vendor'), { recursive: true });
+cpSync(src, dist, { recursive: true });
+cpSync(join(uplot, 'uPlot.esm.js'), join(dist, 'vendor', 'uPlot.esm.js'));
+cpSync(join(uplot, 'uPlot.min.css'), join(dist, 'vendor', 'uPlot.min.css'));
+cpSync(join(uplot, '..', 'LICENSE'), join(dist, 'vendor', 'uPlot.LICENSE'));
+const version = JSON.parse(readFileSync(join(here, 'node_modules', 'uplot', 'package.json'), 'utf8')).version;
+writeFileSync(join(dist, 'vendor', 'VERSIONS'), `uplot ${version} (MIT, https://github.com/leeoniya/uPlot)\n`);
+
+// Every module preloaded from index.html: the browser fetches the whole graph at once
+// instead of discovering it import by import.
+const mods = [...files(join(dist, 'js'))].map((f) => relative(dist, f)).filter((f) => f.endsWith('.js') && f !== join('js', 'app.js'));
+const index = join(dist, 'index.html');
+const html = readFileSync(index, 'utf8').replace(/^<link rel="modulepreload"[^>]*>\n/gm, '');
+const links = ['vendor/uPlot.esm.js', ...mods].map((m) => `<link rel="modulepreload" href="${m}">`).join('\n');
+writeFileSync(index, html.replace('<script type="module"', `${links}\n<script type="module"`));
+
+let n = 0;
+let bytes = 0;
+for (const f of files(dist)) {
+  n++;
+  bytes += statSync(f).size;
+}
+console.log(`ui build: ${n} files, ${(bytes / 1024).toFixed(1)} KiB in ${relative(process.cwd(), dist) || '.'}`);
