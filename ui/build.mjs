@@ -1,5 +1,5 @@
 // `npm run build`: writes dist/ for the hub to serve: src/ as it is (ES modules, no
-// bundler), and uPlot's ESM build and stylesheet from node_modules into dist/vendor/.
+// bundler), and uPlot's minified build and stylesheet from node_modules into dist/vendor/.
 // Refuses inline scripts and style attributes, which the hub's Content-Security-Policy
 // would block.
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
@@ -16,7 +16,7 @@ function fail(msg) {
   process.exit(1);
 }
 
-if (!existsSync(join(uplot, 'uPlot.esm.js'))) fail(`${relative(process.cwd(), uplot)}/uPlot.esm.js is missing: run npm ci first`);
+if (!existsSync(join(uplot, 'uPlot.iife.min.js'))) fail(`${relative(process.cwd(), uplot)}/uPlot.iife.min.js is missing: run npm ci first`);
 
 function* files(dir) {
   for (const name of readdirSync(dir).sort()) {
@@ -37,7 +37,11 @@ for (const f of files(src)) {
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(join(dist, 'vendor'), { recursive: true });
 cpSync(src, dist, { recursive: true });
-cpSync(join(uplot, 'uPlot.esm.js'), join(dist, 'vendor', 'uPlot.esm.js'));
+// uPlot's minified build (51 KB against 145 KB for uPlot.esm.js) made an ES module: the
+// IIFE defines `var uPlot` (module-local here), exported as the default, as uPlot.esm.js does.
+const iife = readFileSync(join(uplot, 'uPlot.iife.min.js'), 'utf8');
+if (!/^(\/\*[^]*?\*\/\s*)?var uPlot\s*=/.test(iife)) fail('uPlot.iife.min.js does not start with "var uPlot =": check the uplot version');
+writeFileSync(join(dist, 'vendor', 'uPlot.min.js'), `${iife.trimEnd()}\nexport default uPlot;\n`);
 cpSync(join(uplot, 'uPlot.min.css'), join(dist, 'vendor', 'uPlot.min.css'));
 cpSync(join(uplot, '..', 'LICENSE'), join(dist, 'vendor', 'uPlot.LICENSE'));
 const version = JSON.parse(readFileSync(join(here, 'node_modules', 'uplot', 'package.json'), 'utf8')).version;
@@ -48,7 +52,7 @@ writeFileSync(join(dist, 'vendor', 'VERSIONS'), `uplot ${version} (MIT, https://
 const mods = [...files(join(dist, 'js'))].map((f) => relative(dist, f)).filter((f) => f.endsWith('.js') && f !== join('js', 'app.js'));
 const index = join(dist, 'index.html');
 const html = readFileSync(index, 'utf8').replace(/^<link rel="modulepreload"[^>]*>\n/gm, '');
-const links = ['vendor/uPlot.esm.js', ...mods].map((m) => `<link rel="modulepreload" href="${m}">`).join('\n');
+const links = ['vendor/uPlot.min.js', ...mods].map((m) => `<link rel="modulepreload" href="${m}">`).join('\n');
 writeFileSync(index, html.replace('<script type="module"', `${links}\n<script type="module"`));
 
 let n = 0;

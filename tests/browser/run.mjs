@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Stack, TOKENS, waitFor } from './stack.mjs';
+import { unit } from './unit.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const build = resolve(root, process.env.VIGIL_TEST_BUILD || 'build');
@@ -50,7 +51,7 @@ function assert(cond, msg) {
   if (!cond) throw new Error(`assertion failed: ${msg}`);
 }
 
-const stack = new Stack({ src: root, bin, uiDir: uiDist, out });
+const stack = new Stack({ src: root, bin, uiDir: process.env.VIGIL_UI_DEV_PROXY ? null : uiDist, out });
 let browser = null;
 let proxy = null;
 const onExit = () => stack.killNow();
@@ -78,7 +79,9 @@ async function shot(page, name) {
 }
 
 async function main() {
-  await stack.start({ hubExtra: process.env.VIGIL_UI_DEV_PROXY ? '' : `\nui:\n  dir: ${uiDist}\n` });
+  unit();
+  ok('SSE parser, globs, series keys and the live action book (node)');
+  await stack.start();
   let base = stack.hub;
   if (process.env.VIGIL_UI_DEV_PROXY) {
     const { devProxy } = await import('./devproxy.mjs');
@@ -268,7 +271,13 @@ try {
     /* already gone */
   }
   if (proxy) proxy.close();
-  await stack.stop();
+  const exits = await stack.stop();
+  for (const [name, how] of exits) {
+    if (how.code !== 0 && !failed) {
+      failed = true;
+      console.error(`browser-test: FAILED: ${name} exited with ${how.code === null ? `signal ${how.sig}` : `status ${how.code}`} on SIGTERM; see ${join(out, `${name}.log`)}`);
+    }
+  }
   if (!failed) rmSync(stack.dir, { recursive: true, force: true });
 }
 console.log(failed ? 'browser-test: FAILED' : `browser-test: all ${passed} checks passed; screenshots in ${out}`);

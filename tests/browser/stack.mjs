@@ -78,7 +78,7 @@ export class Stack {
   }
 
   /** Writes the configurations and starts remediator, hub and agent; waits until ready. */
-  async start({ hubExtra = '' } = {}) {
+  async start() {
     const d = this.dir;
     this.ports = [await freePort(), await freePort(), await freePort()];
     while (new Set(this.ports).size < 3) this.ports[2] = await freePort();
@@ -115,7 +115,12 @@ export class Stack {
       '    target: ui-check',
       '',
     ].join('\n'));
-    hub += hubExtra;
+    // the dashboard from the tree's ui/dist (the shipped file names ./ui/dist, relative to
+    // the working directory, which is the temporary one here)
+    if (this.uiDir) {
+      if (/^ui:[ \t]*\n[ \t]+dir:.*$/m.test(hub)) hub = hub.replace(/^(ui:[ \t]*\n[ \t]+dir:)[^#\n]*/m, `$1 ${JSON.stringify(this.uiDir)} `);
+      else hub += `\nui:\n  dir: ${JSON.stringify(this.uiDir)}\n`;
+    }
     let agent = withPorts(readFileSync(join(this.src, 'configs', 'agent.yaml'), 'utf8'), this.ports);
     agent = agent.replace(/^interval: 10s/m, 'interval: 1s').replace(/^heartbeat: 10s/m, 'heartbeat: 1s');
     writeFileSync(join(d, 'remediator.yaml'), rem);
@@ -172,14 +177,20 @@ export class Stack {
     return text ? JSON.parse(text) : null;
   }
 
-  /** Stops every process (TERM, then KILL after 10 s), the demo service included. */
+  /**
+   * Stops every process (TERM, then KILL after 10 s), the demo service included. Returns
+   * [name, {code, sig}] of each daemon.
+   */
   async stop() {
+    const exits = [];
     for (const p of [...this.procs].reverse()) {
-      if (p.exitCode !== null || p.signalCode !== null) continue;
-      p.kill('SIGTERM');
-      const t = setTimeout(() => p.kill('SIGKILL'), 10000);
-      await p.exited;
-      clearTimeout(t);
+      if (p.exitCode === null && p.signalCode === null) {
+        p.kill('SIGTERM');
+        const t = setTimeout(() => p.kill('SIGKILL'), 10000);
+        await p.exited;
+        clearTimeout(t);
+      }
+      exits.push([p.name, await p.exited]);
     }
     const demo = this.demoPid();
     if (demo) {
@@ -195,6 +206,7 @@ export class Stack {
         }
       }
     }
+    return exits;
   }
 
   /** Synchronous last resort (process exit): SIGKILL whatever still runs. */

@@ -1,6 +1,6 @@
 // uPlot charts: a time-series chart that follows its container's width, and a sparkline.
 
-import uPlot from '../vendor/uPlot.esm.js';
+import uPlot from '../vendor/uPlot.min.js';
 import { num } from './dom.js';
 
 // Colours that stay apart for the usual few series, readable on light and dark.
