@@ -47,9 +47,11 @@ cpSync(join(uplot, '..', 'LICENSE'), join(dist, 'vendor', 'uPlot.LICENSE'));
 const version = JSON.parse(readFileSync(join(here, 'node_modules', 'uplot', 'package.json'), 'utf8')).version;
 writeFileSync(join(dist, 'vendor', 'VERSIONS'), `uplot ${version} (MIT, https://github.com/leeoniya/uPlot)\n`);
 
-// Every module preloaded from index.html: the browser fetches the whole graph at once
-// instead of discovering it import by import.
-const mods = [...files(join(dist, 'js'))].map((f) => relative(dist, f)).filter((f) => f.endsWith('.js') && f !== join('js', 'app.js'));
+// The modules of the first page preloaded from index.html: the browser fetches them at once
+// instead of discovering them import by import.
+// Those of the first page, that is: the other pages' modules load on demand.
+const LAZY = new Set(['metrics.js', 'actions.js', 'drift.js', 'silences.js', 'app.js']);
+const mods = [...files(join(dist, 'js'))].map((f) => relative(dist, f)).filter((f) => f.endsWith('.js') && !LAZY.has(f.slice(3)));
 const index = join(dist, 'index.html');
 const html = readFileSync(index, 'utf8').replace(/^<link rel="modulepreload"[^>]*>\n/gm, '');
 const links = ['vendor/uPlot.min.js', ...mods].map((m) => `<link rel="modulepreload" href="${m}">`).join('\n');

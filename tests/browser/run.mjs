@@ -241,7 +241,8 @@ async function main() {
     await p.locator(`.agent-row[data-agent="${stack.agentId}"]`).waitFor({ timeout: 10000 });
     const t = await p.evaluate(() => {
       const n = performance.getEntriesByType('navigation')[0];
-      return { load: n.loadEventEnd - n.startTime, dcl: n.domContentLoadedEventEnd - n.startTime, data: performance.now() };
+      const m = performance.getEntriesByName('vigil:agents')[0];
+      return { load: n.loadEventEnd - n.startTime, dcl: n.domContentLoadedEventEnd - n.startTime, data: m ? m.startTime : NaN };
     });
     if (i > 0) { // the first warms the hub's and browser's caches
       loads.push(t.load);
@@ -251,7 +252,7 @@ async function main() {
   }
   await warm.close();
   const med = (a) => a.slice().sort((x, y) => x - y)[Math.floor(a.length / 2)];
-  console.log(`browser-test: page load (navigation timing, loadEventEnd) on a warm hub: median ${med(loads).toFixed(1)} ms, max ${Math.max(...loads).toFixed(1)} ms over ${loads.length} loads; agents table filled after ${med(ready).toFixed(1)} ms (median)`);
+  console.log(`browser-test: page load (navigation timing, loadEventEnd) on a warm hub: median ${med(loads).toFixed(1)} ms, max ${Math.max(...loads).toFixed(1)} ms over ${loads.length} loads; agents table filled (performance mark) after ${med(ready).toFixed(1)} ms (median)`);
 
   assert(problems.length === 0, `no console errors, CSP violations or page errors:\n  ${problems.join('\n  ')}`);
   ok('no console errors, CSP violations or page errors');

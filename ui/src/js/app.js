@@ -5,18 +5,15 @@
 import { h, fill, badge, tickTimes } from './dom.js';
 import { ApiError, getToken, setToken, onAuthError } from './api.js';
 import { EventStream } from './events.js';
-import * as overview from './overview.js';
-import * as metrics from './metrics.js';
-import * as actions from './actions.js';
-import * as drift from './drift.js';
-import * as silences from './silences.js';
 
+// Page modules load on first use (index.html preloads the overview's); once the first page
+// is up, the others are fetched while the browser is idle, so switching is instant.
 const PAGES = [
-  { path: 'overview', title: 'Overview', mod: overview },
-  { path: 'metrics', title: 'Metrics', mod: metrics },
-  { path: 'actions', title: 'Actions & audit', mod: actions },
-  { path: 'drift', title: 'Drift', mod: drift },
-  { path: 'silences', title: 'Silences', mod: silences },
+  { path: 'overview', title: 'Overview', load: () => import('./overview.js') },
+  { path: 'metrics', title: 'Metrics', load: () => import('./metrics.js') },
+  { path: 'actions', title: 'Actions & audit', load: () => import('./actions.js') },
+  { path: 'drift', title: 'Drift', load: () => import('./drift.js') },
+  { path: 'silences', title: 'Silences', load: () => import('./silences.js') },
 ];
 
 const events = new EventStream();
@@ -28,7 +25,9 @@ let current = null;
 let currentPath = '';
 let refused = null;
 
-function route() {
+let routeSeq = 0;
+async function route() {
+  const my = ++routeSeq;
   const m = /^#\/([a-z]+)(?:\?(.*))?$/.exec(location.hash);
   const page = PAGES.find((p) => m && p.path === m[1]);
   if (!page) {
@@ -41,6 +40,7 @@ function route() {
     return;
   }
   if (current) current.unmount();
+  current = null;
   currentPath = page.path;
   for (const a of nav.querySelectorAll('a')) {
     if (a.dataset.page === page.path) a.setAttribute('aria-current', 'page');
@@ -55,7 +55,9 @@ function route() {
     current = null;
     return;
   }
-  current = page.mod.mount(root, { events, params, navigate });
+  const mod = await page.load();
+  if (my !== routeSeq || refused) return;
+  current = mod.mount(root, { events, params, navigate });
 }
 
 function navigate(hash) {
@@ -130,4 +132,7 @@ for (const p of PAGES) {
   nav.append(h('a', { href: `#/${p.path}`, dataset: { page: p.path } }, p.title));
 }
 events.restart();
-route();
+route().then(() => {
+  const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 200));
+  idle(() => PAGES.forEach((p) => p.load().catch(() => {})));
+});

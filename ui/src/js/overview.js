@@ -85,6 +85,7 @@ export function mount(root, { events }) {
     const now = Date.now();
     renderStats();
     fill(el.agents, st.errors.agents ? errorBox(st.errors.agents) : st.agents ? agentsTable(st.agents) : h('p', { class: 'muted' }, 'Loading…'));
+    if (st.agents && !performance.getEntriesByName('vigil:agents').length) performance.mark('vigil:agents');
     fill(el.policies, st.errors.policies ? errorBox(st.errors.policies) : st.policies ? policiesTable(st.policies, lastDecisions(), st.silences, now) : h('p', { class: 'muted' }, 'Loading…'));
     fill(el.actions, st.errors.actions ? errorBox(st.errors.actions) : actionsTable(book.newest(10)));
     fill(el.decisions, st.errors.decisions ? errorBox(st.errors.decisions) : decisionsTable(st.decisions.slice(-12).reverse()));
@@ -197,9 +198,8 @@ export function mount(root, { events }) {
   ];
 
   render();
-  Promise.all(Object.keys(loaders).map((k) => loaders[k]())).then(() => {
-    if (!ctl.signal.aborted) render();
-  });
+  // each part shows as soon as its answer is in
+  for (const k of Object.keys(loaders)) reload(k);
   const timer = setInterval(() => {
     reload('agents');
     reload('policies');
