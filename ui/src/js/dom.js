@@ -53,7 +53,8 @@ export function fill(node, ...children) {
 }
 
 // Statuses: each is shown by an icon and a word as well as a colour (the icon is
-// aria-hidden; the word is what a screen reader says).
+// aria-hidden; the word is what a screen reader says). The icons are plain text symbols
+// that common fonts (DejaVu) carry, not emoji.
 const STATUS = {
   ok: ['✓', 'good'],
   in_sync: ['✓', 'good'],
@@ -66,7 +67,7 @@ const STATUS = {
   active: ['●', 'warn'],
   pending: ['◔', 'warn'],
   running: ['◔', 'warn'],
-  pending_approval: ['✋', 'warn'],
+  pending_approval: ['⌛', 'warn'],
   deferred: ['◔', 'warn'],
   fired: ['▲', 'bad'],
   firing: ['▲', 'bad'],
@@ -75,9 +76,9 @@ const STATUS = {
   suppressed: ['↯', 'warn'],
   exhausted: ['⊘', 'bad'],
   capped: ['⊘', 'warn'],
-  silenced: ['🔕', 'muted'],
+  silenced: ['⊝', 'muted'],
   expired: ['–', 'muted'],
-  scheduled: ['◷', 'muted'],
+  scheduled: ['…', 'muted'],
   dry_run: ['◌', 'muted'],
   redelivered: ['↻', 'warn'],
   reconnecting: ['↻', 'warn'],
@@ -87,11 +88,11 @@ const STATUS = {
   missing: ['∅', 'bad'],
   error: ['✗', 'bad'],
   failed: ['✗', 'bad'],
-  timeout: ['⌛', 'bad'],
+  timeout: ['◷', 'bad'],
   refused: ['⊘', 'bad'],
   ineffective: ['✗', 'bad'],
   action_failed: ['✗', 'bad'],
-  quarantined: ['⛔', 'bad'],
+  quarantined: ['⊗', 'bad'],
   broken: ['✗', 'bad'],
   offline: ['✗', 'bad'],
 };
@@ -149,7 +150,7 @@ export function tickTimes() {
 export function duration(ms) {
   if (ms === null || ms === undefined || ms < 0) return '—';
   if (ms < 1000) return `${ms} ms`;
-  if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+  if (ms < 60000) return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
   const m = Math.floor(ms / 60000);
   return `${m} min ${Math.round((ms % 60000) / 1000)} s`;
 }

@@ -73,7 +73,7 @@ export function mount(root, { events }) {
     const rate = st.rate;
     fill(el.stats,
       card('Ingest', h('span', null, rate ? num(rate.samples_per_second) : '—', h('span', { class: 'unit' }, ' samples/s')),
-        h('div', null, el.spark, h('div', { class: 'stat-sub muted' }, rate ? `${num(rate.series)} series · ${num(rate.samples)} samples since start · queue ${rate.queue}` : 'waiting for the event stream')), 'stat-ingest'),
+        h('div', null, el.spark, h('div', { class: 'stat-sub muted' }, rate ? `${rate.series.toLocaleString('en')} series · ${rate.samples.toLocaleString('en')} samples since start · queue ${rate.queue}` : 'waiting for the event stream')), 'stat-ingest'),
       card('Agents', h('span', null, String(agents.length)), stale ? badge('stale', `${stale} stale`) : badge('ok', 'all reporting'), 'stat-agents'),
       card('Policies', h('span', null, String(pols.length)), firing ? badge('firing', `${firing} firing`) : badge('ok', 'none firing'), 'stat-policies'),
       card('Approvals', h('span', null, String(pendingApproval)), pendingApproval ? h('a', { href: '#/actions' }, badge('pending_approval', 'waiting')) : badge('ok', 'none waiting'), 'stat-approvals'),
