@@ -80,7 +80,7 @@ HELPER_BIN   := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 BENCH_SRC    := $(sort $(wildcard bench/*.c))
 BENCH_BIN    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib bins deps run test unit-test header-test check-abi abi-list check-deps lint bench valgrind fuzz fuzz-bins install uninstall clean \
+.PHONY: FORCE all lib bins deps run test unit-test header-test check-abi abi-list check-deps lint bench valgrind fuzz fuzz-bins install uninstall clean \
         bindings-lib bindings-test python-test go-test
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -120,6 +120,17 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(SAY) CC $<
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# The dashboard's installed directory (`make install` copies ui/dist there) is
+# the hub's default ui.dir, compiled into lib/hub/ui.c; the object is rebuilt
+# when PREFIX changes.
+UI_DIR       := $(PREFIX)/share/vigil/ui
+$(BUILD)/obj/lib/hub/ui.o: ALL_CFLAGS += -DVIGIL__UI_DIR='"$(UI_DIR)"'
+$(BUILD)/obj/lib/hub/ui.o: $(BUILD)/.ui-dir
+$(BUILD)/.ui-dir: FORCE
+	@mkdir -p $(@D)
+	@if [ "$$(cat $@ 2>/dev/null)" != "$(UI_DIR)" ]; then echo "$(UI_DIR)" > $@; fi
+FORCE:
 
 $(STATIC_LIB): $(LIB_OBJ)
 	@mkdir -p $(@D)

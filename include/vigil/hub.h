@@ -111,6 +111,26 @@
  * vigil_action_dispatch_duration_seconds, vigil_action_dispatch_failures_total{reason},
  * vigil_policy_decisions_total{decision}, vigil_policy_engine_errors_total{op}).
  *
+ * Dashboard (@since 0.4.0): vigil_hub_mount() also serves the files of one
+ * directory (vigil_hub_options.ui_dir) for GET and HEAD of every path that
+ * no route matches and whose first segment is not "v1": "/" is index.html,
+ * "/app.js" is app.js; no token is needed (the files hold no data; the page
+ * sends its token to the /v1 routes) and a route always wins over a file.
+ * Refused: a path with a "." or ".." segment, an encoded '.', '/' or '\',
+ * a '\', a control character or an empty segment (400); a hidden file (a
+ * segment starting with '.'), a directory, anything but a regular file, a
+ * symbolic link leading out of the directory, a file larger than
+ * ui_max_file (403); a file that does not exist (404). Other methods get
+ * 405. Content-Type follows the extension (html, js and mjs as
+ * text/javascript, css, svg, png, json, map, woff2, ico; others
+ * application/octet-stream). Every answer carries Content-Security-Policy
+ * (VIGIL_HUB_UI_CSP), X-Content-Type-Options: nosniff, Referrer-Policy:
+ * no-referrer and X-Frame-Options: DENY; a file has an ETag (a matching
+ * If-None-Match is answered 304) and Cache-Control "no-cache" for .html,
+ * "public, max-age=600" otherwise. When the directory or its index.html is
+ * missing, "/" is answered 404 with a short HTML page saying that the
+ * dashboard is not built and that `make ui` builds it; the hub runs as usual.
+ *
  * Policies and remediation: the hub owns a policy engine (vigil/policy.h) on
  * its store and windows. After each commit group, once its callers are
  * answered, every stored batch (not duplicates) is evaluated; the events
@@ -350,17 +370,40 @@ typedef struct vigil_hub_options {
      * instead. Read only when @c version is 2 or more. */
     const vigil_hub_remediator *remediators;
     size_t nremediators;
+
+    /* ---- the dashboard (version 3; @since 0.4.0) ---- */
+    /** The directory of the dashboard's files (collector.yaml `ui: {dir}`),
+     * which vigil_hub_mount() serves, without a token, for GET and HEAD of
+     * every path that no route matches outside /v1 ("/" is index.html; see
+     * "Dashboard" at the top of this header). NULL: the directory the library
+     * was built with, $(PREFIX)/share/vigil/ui of its Makefile
+     * (/usr/local/share/vigil/ui by default), where `make install` puts the
+     * dashboard; "": no dashboard (such paths get the api's 404). A
+     * relative path is relative to the working directory. Read when
+     * @c version is 3 or more (older callers get the built-in directory). */
+    const char *ui_dir;
+    /** Largest file served from ui_dir (bigger ones are refused with 403);
+     * 0: VIGIL_HUB_UI_MAX_FILE_DEFAULT. */
+    uint64_t ui_max_file;
 } vigil_hub_options;
+
+/** The Content-Security-Policy of every dashboard answer. @since 0.4.0 */
+#define VIGIL_HUB_UI_CSP                                                              \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+/** Default of vigil_hub_options.ui_max_file: 16 MiB. @since 0.4.0 */
+#define VIGIL_HUB_UI_MAX_FILE_DEFAULT (16u * 1024 * 1024)
 
 /** Default of vigil_hub_options.drift_cooldown_ms: 10 s. @since 0.3.0 */
 #define VIGIL_HUB_DRIFT_COOLDOWN_DEFAULT_MS 10000
 
-#define VIGIL_HUB_OPTIONS_VERSION 2
+#define VIGIL_HUB_OPTIONS_VERSION 3
 #define VIGIL_HUB_OPTIONS_INIT                                                                   \
     {                                                                                            \
         VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, {0, {0, 0, 0}, 0}, 0, 0, 0,           \
             VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, \
-            0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0                              \
+            0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0, NULL, 0                     \
     }
 
 /**

@@ -287,11 +287,12 @@ static int parse(vigil_hub_config *c)
         "security",   "ingest",      "windows",      "events",      "log",
         "remediator", "policies",    "policies_dir", "silences",    "policy_interval",
         "act_within", "remediators", "drift",        "series_idle", "series_per_agent",
-        NULL};
+        "ui",         NULL};
     static const char *const ingest_keys[] = {"queue", "max_metrics", "max_future",
                                               "group_max_samples", NULL};
     static const char *const window_keys[] = {"max_age", "max_samples", "max_series", NULL};
     static const char *const event_keys[] = {"interval", "queue", "max_subscribers", NULL};
+    static const char *const ui_keys[] = {"dir", "max_file", NULL};
 
     vigil_hub_options_init(&c->hub, VIGIL_HUB_OPTIONS_VERSION);
     vigil_api_options_init(&c->api, VIGIL_API_OPTIONS_VERSION);
@@ -357,6 +358,15 @@ static int parse(vigil_hub_config *c)
               (rc = vigil__config_get_count(&c->hub.events_max_subscribers, n, "max_subscribers", 0,
                                             0, 100000))))
         return rc;
+    if ((rc = vigil__config_section(&n, root, "ui", ui_keys)))
+        return rc;
+    if (n && ((rc = vigil_config_get_string(&c->hub.ui_dir, n, "dir", NULL)) ||
+              (rc = vigil_config_get_size(&c->hub.ui_max_file, n, "max_file", 0))))
+        return rc;
+    if (n && vigil_config_node_get(n, "max_file") &&
+        (c->hub.ui_max_file == 0 || c->hub.ui_max_file > (uint64_t)1 << 30))
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(n, "max_file"),
+                                  "expected a size from 1 byte to 1GiB");
     if ((rc = parse_policies(c, root)))
         return rc;
     return vigil__config_log(&c->daemon.log_level, root);

@@ -295,6 +295,7 @@ void vigil_hub_free(vigil_hub *hub)
     pthread_mutex_destroy(&hub->act_mu);
     pthread_mutex_destroy(&hub->git_mu);
     vigil__free(hub->store_url);
+    vigil__free(hub->ui_dir);
     vigil__free(hub);
 }
 
@@ -365,6 +366,8 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
         rc = vigil_store_series_list(hub->store, NULL, count_series, &hub->series);
     if (!rc)
         rc = vigil__hub_init_engine(hub, opts);
+    if (!rc)
+        rc = vigil__hub_ui_init(hub, opts);
     if (rc) {
         vigil__error_prefix("hub");
         vigil_hub_free(hub);

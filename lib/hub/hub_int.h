@@ -119,6 +119,10 @@ struct vigil_hub {
     char *cfg_dir;           /* its policies_dir, or NULL */
     /* the remediator of vigil_hub_attach_remediator(), or NULL (routes_admin.c) */
     vigil_remediator *rem;
+
+    /* the dashboard (lib/hub/ui.c) */
+    char *ui_dir; /* NULL: none */
+    uint64_t ui_max_file;
 };
 
 /* Checks the X-Vigil-Signature of a remediator's late result (POST
@@ -227,6 +231,14 @@ int vigil__hub_mount_gitops_routes(vigil_hub *hub, vigil_api *api);
 
 /* Mounts approve, deny, release, audit verify and agents (lib/hub/routes_admin.c). */
 int vigil__hub_mount_admin_routes(vigil_hub *hub, vigil_api *api);
+/* ---- the dashboard (lib/hub/ui.c) --------------------------------------------- */
+
+/* Copies the options' ui_dir (NULL: the built-in directory; "": none) and
+ * ui_max_file into the hub. VIGIL_ENOMEM. */
+int vigil__hub_ui_init(vigil_hub *hub, const vigil_hub_options *opts);
+/* Serves the dashboard's files on `api` (vigil__api_fallback()) when the hub
+ * has a directory, and logs where it is and whether it is built. */
+int vigil__hub_mount_ui(vigil_hub *hub, vigil_api *api);
 
 /* Parses epoch ms, "now", a relative time ("-15m") or, when `rfc3339`, an
  * RFC 3339 time ("2025-01-31T22:00:00Z", offsets and fractions allowed);

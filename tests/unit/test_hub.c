@@ -192,8 +192,9 @@ START_TEST(options_and_bad_store)
     vigil_hub_options o;
     ck_assert_int_eq(vigil_hub_options_init(&o, VIGIL_HUB_OPTIONS_VERSION), VIGIL_OK);
     ck_assert_ptr_null(o.store_url);
-    ck_assert_int_eq(vigil_hub_options_init(&o, 3), VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "hub options: version 3 is not supported");
+    ck_assert_int_eq(vigil_hub_options_init(&o, 4), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION,
+                    "hub options: version 4 is not supported (this library reads version 3)");
     vigil_hub *hub = NULL;
     o.store_url = "postgresql://db/vigil";
     ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_EUNSUPPORTED);
@@ -1218,6 +1219,27 @@ START_TEST(collector_yaml_errors)
     ck_assert_uint_eq(vigil_hub_config_hub(c)->series_per_agent, 500);
     vigil_hub_config_free(c);
     cfg_fails("series_per_agent: 200000\n", VIGIL_ERANGE, "series_per_agent");
+    /* the dashboard: absent = the built-in directory (NULL), "" = none */
+    ck_assert_int_eq(load_cfg("store: 'sqlite::memory:'\n", &c), VIGIL_OK);
+    ck_assert_ptr_null(vigil_hub_config_hub(c)->ui_dir);
+    ck_assert_uint_eq(vigil_hub_config_hub(c)->ui_max_file, 0);
+    vigil_hub_config_free(c);
+    ck_assert_int_eq(load_cfg("ui: {dir: ./ui/dist, max_file: 2MiB}\n", &c), VIGIL_OK);
+    ck_assert_str_eq(vigil_hub_config_hub(c)->ui_dir, "./ui/dist");
+    ck_assert_uint_eq(vigil_hub_config_hub(c)->ui_max_file, 2u * 1024 * 1024);
+    ck_assert_uint_eq(vigil_hub_config_hub(c)->version, VIGIL_HUB_OPTIONS_VERSION);
+    vigil_hub_config_free(c);
+    ck_assert_int_eq(load_cfg("ui: {dir: ''}\n", &c), VIGIL_OK);
+    ck_assert_str_eq(vigil_hub_config_hub(c)->ui_dir, "");
+    vigil_hub_config_free(c);
+    cfg_fails("ui: {dir: ./ui/dist, maxfile: 1MiB}\n", VIGIL_EUNKNOWNKEY,
+              "c.yaml:1:22: ui.maxfile: unknown key (did you mean \"max_file\"?)");
+    cfg_fails("ui: {max_file: 0}\n", VIGIL_ERANGE,
+              "c.yaml:1:16: ui.max_file: expected a size from 1 byte to 1GiB");
+    cfg_fails("ui: {max_file: 2GiB}\n", VIGIL_ERANGE, "expected a size from 1 byte to 1GiB");
+    cfg_fails("ui: {max_file: big}\n", VIGIL_EVALUE, "ui.max_file");
+    cfg_fails("ui: {dir: [a]}\n", VIGIL_ETYPE, "ui.dir");
+    cfg_fails("ui: ./ui/dist\n", VIGIL_ETYPE, "ui");
     ck_assert_int_eq(load_cfg("security: {tokens: [{name: a, env: X, scopes: [ingest], agents: "
                               "[web-01, 'web-*']}, {name: b, env: Y, scopes: [read]}]}\n",
                               &c),
@@ -1305,6 +1327,106 @@ START_TEST(collector_yaml_errors)
 }
 END_TEST
 
+/* ---- the dashboard's files (vigil_hub_options.ui_dir) ------------------------------ */
+
+static vigil_hub *ui_hub(unsigned int version, const char *dir)
+{
+    vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
+    o.version = version;
+    o.store_url = "sqlite::memory:";
+    o.logger.min_level = VIGIL_LOG_OFF;
+    o.ui_dir = dir;
+    o.ui_max_file = 8;
+    vigil_hub *hub = NULL;
+    ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_OK);
+    return hub;
+}
+
+START_TEST(dashboard_files_through_the_api)
+{
+    const char *dir = vt_tmpdir();
+    vt_write_file(dir, "index.html", "<p>ok", 5);
+    vt_write_file(dir, "big.js", "123456789", 9);
+    vigil_hub *hub = ui_hub(VIGIL_HUB_OPTIONS_VERSION, dir);
+    vigil_api *api = mounted(hub, 1);
+    treq t = {.path = "/"};
+    vigil_api_response *r = run(api, &t);
+    expect(r, 200, "<p>ok");
+    ck_assert_str_eq(vigil_api_response_header(r, "Content-Type"), "text/html; charset=utf-8");
+    ck_assert_str_eq(vigil_api_response_header(r, "Cache-Control"), "no-cache");
+    ck_assert_str_eq(vigil_api_response_header(r, "Content-Security-Policy"), VIGIL_HUB_UI_CSP);
+    vigil_api_response_free(r);
+    /* ui_max_file: 8 bytes */
+    t.path = "/big.js";
+    expect_error(run(api, &t), 403, "forbidden", "", "the file is larger than ui.max_file");
+    /* a route wins; nothing under /v1 (even encoded) is a file; other methods 405 */
+    t.path = "/v1/nothing";
+    expect_error(run(api, &t), 404, "not_found", "", "no such route");
+    t.path = "/%761/index.html";
+    expect_error(run(api, &t), 404, "not_found", "", "no such route");
+    t.path = "/metrics";
+    expect_error(run(api, &t), 401, "unauthorized", "", "");
+    t.path = "/index.html";
+    t.method = "POST";
+    r = run(api, &t);
+    ck_assert_str_eq(vigil_api_response_header(r, "Allow"), "GET, HEAD");
+    expect_error(r, 405, "method_not_allowed", "", "method POST is not allowed");
+    t.method = "HEAD";
+    expect_free(run(api, &t), 200, "<p>ok");
+    vigil_buf m = VIGIL_BUF_INIT;
+    ck_assert_int_eq(vigil_api_metrics_text(api, &m), VIGIL_OK);
+    ck_assert_ptr_nonnull(
+        strstr(m.ptr, "vigil_http_requests_total{route=\"static\",code=\"200\"} 2"));
+    ck_assert_ptr_nonnull(
+        strstr(m.ptr, "vigil_http_requests_total{route=\"static\",code=\"405\"} 1"));
+    vigil_buf_dispose(&m);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+
+    /* "": no dashboard; the api's own 404 */
+    hub = ui_hub(VIGIL_HUB_OPTIONS_VERSION, "");
+    api = mounted(hub, 0);
+    t.method = "GET";
+    t.path = "/";
+    expect_error(run(api, &t), 404, "not_found", "", "no such route");
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+
+    /* a version 2 caller has no ui_dir: the built-in directory, never the field */
+    hub = ui_hub(2, "");
+    api = mounted(hub, 0);
+    r = run(api, &t);
+    char idx[] = "/usr/local/share/vigil/ui/index.html";
+    if (access(idx, R_OK) == 0) {
+        expect(r, 200, NULL);
+    } else {
+        expect(r, 404, NULL);
+        ck_assert_ptr_nonnull(
+            strstr(vigil_api_response_body(r, NULL), "<h1>The Vigil dashboard is not built</h1>"));
+        ck_assert_str_eq(vigil_api_response_header(r, "Cache-Control"), "no-store");
+    }
+    vigil_api_response_free(r);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+
+    /* under an api prefix */
+    hub = ui_hub(VIGIL_HUB_OPTIONS_VERSION, dir);
+    vigil_api_options ao = VIGIL_API_OPTIONS_INIT;
+    ao.prefix = "/vigil";
+    ao.logger.min_level = VIGIL_LOG_OFF;
+    ck_assert_int_eq(vigil_api_new(&api, &ao), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_mount(hub, api), VIGIL_OK);
+    t.path = "/vigil/";
+    expect_free(run(api, &t), 200, "<p>ok");
+    t.path = "/vigil/v1/x";
+    expect_error(run(api, &t), 404, "not_found", "", "no such route");
+    t.path = "/index.html";
+    expect_error(run(api, &t), 404, "not_found", "", "no such route");
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
 /* ---- out of memory ---------------------------------------------------------------- */
 
 static int op_hub_new(void *ctx)
@@ -1358,6 +1480,7 @@ static Suite *hub_suite(void)
     TCase *tc = tcase_create("hub");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, options_and_bad_store);
+    tcase_add_test(tc, dashboard_files_through_the_api);
     tcase_add_test(tc, ingest_commits_and_feeds_windows);
     tcase_add_test(tc, async_ingest_and_stop_drains);
     tcase_add_test(tc, concurrent_ingests_group_commit);

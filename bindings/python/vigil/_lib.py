@@ -633,6 +633,8 @@ class vigil_hub_options(Structure):
         ("drift_cooldown_ms", c_int64),
         ("remediators", c_void_p),
         ("nremediators", c_size_t),
+        ("ui_dir", c_char_p),
+        ("ui_max_file", c_uint64),
     ]
 
 
