@@ -188,6 +188,18 @@ test: deps
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SANITIZE=1 unit-test
 	@$(MAKE) --no-print-directory header-test check-abi
 	@$(MAKE) --no-print-directory bindings-test
+	@$(if $(UNIT),true,$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SANITIZE=1 browser-test)
+
+# The dashboard in Debian's chromium through playwright-core (tests/browser/run.mjs,
+# docs/dashboard.md), against the daemons of $(BUILD)/bin; skipped, saying so, when node
+# or chromium is not installed. Screenshots in $(BUILD)/test-output/browser.
+.PHONY: browser-test
+CHROMIUM     ?= /usr/bin/chromium
+browser-test: bins
+	@if ! command -v node >/dev/null 2>&1; then echo "browser-test: SKIPPED: node is not installed"; \
+	elif [ ! -x "$(CHROMIUM)" ]; then echo "browser-test: SKIPPED: $(CHROMIUM) is not installed"; \
+	else $(MAKE) --no-print-directory ui && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 CHROMIUM=$(CHROMIUM) \
+	    VIGIL_TEST_BUILD=$(CURDIR)/$(BUILD) VIGIL_BROWSER_OUT=$(CURDIR)/$(BUILD)/test-output/browser node tests/browser/run.mjs; fi
 
 # Runs every unit suite; a failing suite fails the target after all have run.
 unit-test: $(UNIT_BIN) $(HELPER_BIN) bins

@@ -5,11 +5,13 @@
 import { h, fill, badge, tickTimes } from './dom.js';
 import { ApiError, getToken, setToken, onAuthError } from './api.js';
 import { EventStream } from './events.js';
+import * as overview from './overview.js';
 
-// Page modules load on first use (index.html preloads the overview's); once the first page
-// is up, the others are fetched while the browser is idle, so switching is instant.
+// The overview is the landing page and comes with this module (index.html preloads its
+// modules); the other pages load on first use, and once the first page is up they are
+// fetched while the browser is idle, so switching is instant.
 const PAGES = [
-  { path: 'overview', title: 'Overview', load: () => import('./overview.js') },
+  { path: 'overview', title: 'Overview', load: () => overview },
   { path: 'metrics', title: 'Metrics', load: () => import('./metrics.js') },
   { path: 'actions', title: 'Actions & audit', load: () => import('./actions.js') },
   { path: 'drift', title: 'Drift', load: () => import('./drift.js') },
@@ -55,7 +57,7 @@ async function route() {
     current = null;
     return;
   }
-  const mod = await page.load();
+  const mod = page.path === 'overview' ? overview : await page.load();
   if (my !== routeSeq || refused) return;
   current = mod.mount(root, { events, params, navigate });
 }
@@ -134,5 +136,5 @@ for (const p of PAGES) {
 events.restart();
 route().then(() => {
   const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 200));
-  idle(() => PAGES.forEach((p) => p.load().catch(() => {})));
+  idle(() => PAGES.forEach((p) => Promise.resolve(p.load()).catch(() => {})));
 });
