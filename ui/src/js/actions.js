@@ -4,7 +4,7 @@
 
 import { h, fill, panel, badge, clock, duration, errorBox, table } from './dom.js';
 import { call, get, tail, reportAuthError } from './api.js';
-import { ActionBook, statusCell, verdictCell } from './views.js';
+import { ActionBook, statusCell, verdictCell, verdictOf, isFinal } from './views.js';
 
 const STATUSES = ['', 'pending', 'pending_approval', 'succeeded', 'failed', 'timeout', 'refused', 'dry_run'];
 
@@ -89,10 +89,10 @@ export function mount(root, { events }) {
         a.policy || h('span', { class: 'muted' }, 'manual'),
         statusCell(a),
         verdictCell(a),
-        duration(a.duration_ms),
+        isFinal(a.status) ? duration(a.duration_ms) : '—',
         outputCell(a),
       ]), st.filter ? `No ${st.filter.replace(/_/g, ' ')} actions.` : 'No actions yet.',
-      (i) => ({ class: 'action-row', dataset: { actionId: shown[i].id, status: shown[i].status || 'pending', verdict: shown[i].verdict ? shown[i].verdict.decision : '' } })));
+      (i) => ({ class: 'action-row', dataset: { actionId: shown[i].id, status: shown[i].status || 'pending', verdict: verdictOf(shown[i]) } })));
     return renderAudit();
   }
 

@@ -100,7 +100,10 @@ export function mount(root, { events, params }) {
 
   let zoomBack = null;
   function resetZoom() {
-    if (!zoomBack) return;
+    if (!zoomBack) {
+      load(); // uPlot's own double-click reset: back to the range asked for
+      return;
+    }
     Object.assign(st, zoomBack);
     follow.checked = st.follow;
     zoomBack = null;
@@ -318,6 +321,7 @@ export function mount(root, { events, params }) {
     apply();
   });
   nameInput.addEventListener('change', () => form.requestSubmit());
+  chartHost.addEventListener('dblclick', resetZoom);
   follow.addEventListener('change', () => {
     st.follow = follow.checked;
     if (st.follow && st.range === 'custom') setRange('15m');

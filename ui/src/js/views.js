@@ -68,8 +68,17 @@ export function statusCell(a) {
 
 /** The verdict of an action (remediated / ineffective), or a dash. */
 export function verdictCell(a) {
-  if (!a.verdict) return h('span', { class: 'muted', title: 'no verdict: the policy has not judged this action (yet)' }, '—');
+  // the verdict is the newest decision naming the action: only these two judge it
+  if (!a.verdict || (a.verdict.decision !== 'remediated' && a.verdict.decision !== 'ineffective')) {
+    return h('span', { class: 'muted', title: 'no verdict: the policy has not judged this action (yet)' }, '—');
+  }
   return h('span', { title: a.verdict.reason || '' }, badge(a.verdict.decision));
+}
+
+/** The verdict word of an action: remediated, ineffective or "". */
+export function verdictOf(a) {
+  const d = a.verdict ? a.verdict.decision : '';
+  return d === 'remediated' || d === 'ineffective' ? d : '';
 }
 
 /** The compact actions table of the overview. */
@@ -82,8 +91,8 @@ export function actionsTable(list, caption) {
       a.policy || h('span', { class: 'muted' }, 'manual'),
       statusCell(a),
       verdictCell(a),
-      duration(a.duration_ms),
-    ]), 'No actions yet.', (i) => ({ class: 'action-row', dataset: { actionId: list[i].id, status: list[i].status || 'pending', verdict: list[i].verdict ? list[i].verdict.decision : '' } }));
+      isFinal(a.status) ? duration(a.duration_ms) : '—',
+    ]), 'No actions yet.', (i) => ({ class: 'action-row', dataset: { actionId: list[i].id, status: list[i].status || 'pending', verdict: verdictOf(list[i]) } }));
 }
 
 /** The decisions table, newest first. */
