@@ -132,7 +132,7 @@ async function main() {
   const agentText = await page.locator(`.agent-row[data-agent="${stack.agentId}"]`).innerText();
   assert(/up/.test(agentText), `the agent is up: ${agentText}`);
   await page.locator('#live [data-status="live"]').waitFor({ timeout: 10000 });
-  await waitFor('an ingest rate on the overview', 10000, async () => /[0-9]/.test(await page.locator('#stat-ingest .stat-value').innerText()));
+  await waitFor('an ingest rate on the overview', 10000, async () => /^[0-9.]+[kMG]?$/.test(await page.locator('#ingest-rate').innerText()));
   ok(`the overview lists agent ${stack.agentId} and policies demo_down, demo_hung, ui_needs_approval; the event stream is live`);
 
   // 3. the explorer draws cpu_usage

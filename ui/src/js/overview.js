@@ -80,7 +80,7 @@ export function mount(root, { events }) {
     const card = (label, value, extra, id) => h('div', { class: 'stat', id }, h('div', { class: 'stat-label' }, label), h('div', { class: 'stat-value' }, value), extra || null);
     const rate = st.rate;
     fill(el.stats,
-      card('Ingest', h('span', { title: `${rate ? num(rate.samples_per_second) : '—'} samples in the last second` }, rate ? num(rate.mean) : '—', h('span', { class: 'unit' }, ` samples/s (${RATE_MEAN} s mean)`)),
+      card('Ingest', h('span', { title: `${rate ? num(rate.samples_per_second) : '—'} samples in the last second` }, h('span', { id: 'ingest-rate' }, rate ? num(rate.mean) : '—'), h('span', { class: 'unit' }, ` samples/s (${RATE_MEAN} s mean)`)),
         h('div', null, el.spark, h('div', { class: 'stat-sub muted' }, rate ? `${rate.series.toLocaleString('en')} series · ${rate.samples.toLocaleString('en')} samples since start · queue ${rate.queue}` : 'waiting for the event stream')), 'stat-ingest'),
       card('Agents', h('span', null, String(agents.length)), stale ? badge('stale', `${stale} stale`) : badge('ok', 'all reporting'), 'stat-agents'),
       card('Policies', h('span', null, String(pols.length)), firing ? badge('firing', `${firing} firing`) : badge('ok', 'none firing'), 'stat-policies'),
@@ -185,8 +185,8 @@ export function mount(root, { events }) {
   }
 
   const off = [
-    events.on('ingest', (r) => {
-      st.rate = r;
+    events.on('ingest', () => {
+      st.rate = lastRate; // (set by followRate, subscribed first)
       renderStats();
       if (spark) spark.setData([rateX, rateY]);
     }),

@@ -207,7 +207,7 @@ export function agentsTable(agents) {
       h('strong', null, a.id),
       a.stale ? badge('stale') : badge('live', 'up'),
       timeAgo(a.last_seen),
-      a.interval_ms ? `every ${duration(a.interval_ms)}` : '—',
+      a.interval_ms ? `every ${duration(a.interval_ms >= 1000 ? Math.round(a.interval_ms / 100) * 100 : a.interval_ms)}` : '—',
       a.series,
     ]), 'No agent has sent samples yet.', (i) => ({ class: 'agent-row', dataset: { agent: agents[i].id, stale: agents[i].stale ? 'true' : 'false' } }));
 }
