@@ -236,6 +236,13 @@ int vigil__hub_mount_admin_routes(vigil_hub *hub, vigil_api *api);
 /* Copies the options' ui_dir (NULL: the built-in directory; "": none) and
  * ui_max_file into the hub. VIGIL_ENOMEM. */
 int vigil__hub_ui_init(vigil_hub *hub, const vigil_hub_options *opts);
+/* Opens `rel` (checked by the caller: relative, no "." or ".." segment)
+ * beneath the directory `dfd` whose path is `dir`, read-only and
+ * non-blocking: a descriptor, or -1 with errno (EXDEV: the path, through a
+ * symbolic link, leads out of the directory; openat2() also refuses every
+ * absolute link). With `no_openat2`, or where the kernel has no openat2(),
+ * the real path of the file must lie inside the real path of `dir`. */
+int vigil__hub_ui_open(int dfd, const char *dir, const char *rel, int no_openat2);
 /* Serves the dashboard's files on `api` (vigil__api_fallback()) when the hub
  * has a directory, and logs where it is and whether it is built. */
 int vigil__hub_mount_ui(vigil_hub *hub, vigil_api *api);

@@ -166,18 +166,18 @@ static int rel_path(const char *raw, char *rel, size_t size, const char **why)
     return 0;
 }
 
-/* Opens `rel` beneath the directory `dfd` (`dir`): a file descriptor, or -1
- * with errno (EXDEV: the path leads out of the directory). */
-static int open_beneath(int dfd, const char *dir, const char *rel)
+int vigil__hub_ui_open(int dfd, const char *dir, const char *rel, int no_openat2)
 {
     const int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-    struct open_how how;
-    memset(&how, 0, sizeof(how));
-    how.flags = (uint64_t)flags;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    long fd = syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
-    if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
-        return (int)fd;
+    if (!no_openat2) {
+        struct open_how how;
+        memset(&how, 0, sizeof(how));
+        how.flags = (uint64_t)flags;
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+        long fd = syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
+        if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+            return (int)fd;
+    }
     /* no openat2 (before Linux 5.6, or a seccomp filter): both real paths */
     char rdir[PATH_MAX], full[PATH_MAX + UI_REL_MAX + 2], real[PATH_MAX];
     if (!realpath(dir, rdir))
@@ -295,7 +295,7 @@ static void serve(vigil__api_call *call, void *payload)
             refuse(call, 404, "no such file");
         return;
     }
-    int fd = open_beneath(dfd, hub->ui_dir, rel);
+    int fd = vigil__hub_ui_open(dfd, hub->ui_dir, rel, 0);
     int err = errno;
     close(dfd);
     if (fd < 0) {
