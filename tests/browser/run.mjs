@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Stack, TOKENS, waitFor } from './stack.mjs';
-import { unit } from './unit.mjs';
+import { unit, unitStream } from './unit.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const build = resolve(root, process.env.VIGIL_TEST_BUILD || 'build');
@@ -81,7 +81,8 @@ async function shot(page, name) {
 
 async function main() {
   unit();
-  ok('SSE parser, globs, series keys and the live action book (node)');
+  await unitStream();
+  ok('SSE parser, event stream (token header, reconnect with backoff, refusal), globs, series keys, the live action book (node)');
   await stack.start();
   let base = stack.hub;
   if (process.env.VIGIL_UI_DEV_PROXY) {

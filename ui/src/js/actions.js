@@ -170,6 +170,7 @@ export function mount(root, { events }) {
       if (book.decision(d)) render();
       if (d.action_id) reloadSoon(500);
     }),
+    events.on('reconnected', () => reloadSoon(50)),
   ];
   render();
   reload().then(verify);

@@ -72,10 +72,12 @@ export function mount(root, { events }) {
     render();
   }
   let soon = null;
-  const off = events.on('drift', () => {
+  const later = () => {
     clearTimeout(soon);
     soon = setTimeout(load, 100);
-  });
+  };
+  const offs = [events.on('drift', later), events.on('reconnected', later)];
+  const off = () => offs.forEach((f) => f());
   render();
   load();
   const timer = setInterval(load, 15000);

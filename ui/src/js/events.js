@@ -47,7 +47,8 @@ export class SseParser {
 
 /**
  * The stream: on(type, fn) subscribes to an event type ('ingest', 'decision', 'action',
- * 'drift', or '*' for all) with fn(data, type); onState(fn) gets 'connecting', 'live',
+ * 'drift', 'reconnected' once the stream is back after a loss (nothing is replayed), or '*'
+ * for all) with fn(data, type); onState(fn) gets 'connecting', 'live',
  * 'reconnecting' (with the delay) or 'refused' (with the error: 401/403, no retry until
  * restart()).
  */
@@ -61,6 +62,7 @@ export class EventStream {
     this.ctl = null;
     this.timer = null;
     this.stopped = true;
+    this.wasLive = false;
   }
   on(type, fn) {
     if (!this.handlers.has(type)) this.handlers.set(type, new Set());
@@ -70,6 +72,7 @@ export class EventStream {
   onState(fn) {
     this.stateFns.add(fn);
     fn(this.state, this.detail);
+    return () => this.stateFns.delete(fn);
   }
   setState(state, detail) {
     this.state = state;
@@ -145,6 +148,9 @@ export class EventStream {
           first = false;
           this.backoff = BACKOFF_MIN;
           this.setState('live');
+          // events were missed while the stream was down: pages reload what they show
+          if (this.wasLive) this.emit('reconnected', null);
+          this.wasLive = true;
         }
         for (const ev of parser.feed(value)) {
           let data;

@@ -203,6 +203,7 @@ export function mount(root, { events }) {
       reloadSoon('actions', 300);
     }),
     events.on('drift', () => reloadSoon('drift', 100)),
+    events.on('reconnected', () => Object.keys(loaders).forEach((k) => reloadSoon(k, 50))),
   ];
 
   render();

@@ -159,10 +159,14 @@ export function mount(root, { events }) {
     }
     render();
   }
-  const off = events.on('decision', (d) => {
-    if (!st.decisions.some((x) => x.id === d.id)) st.decisions.push(d);
-    renderQuarantine();
-  });
+  const offs = [
+    events.on('decision', (d) => {
+      if (!st.decisions.some((x) => x.id === d.id)) st.decisions.push(d);
+      renderQuarantine();
+    }),
+    events.on('reconnected', load),
+  ];
+  const off = () => offs.forEach((f) => f());
   render();
   load();
   // Re-render when a silence starts or ends (not otherwise: the focus stays where it is).
