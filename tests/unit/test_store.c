@@ -386,7 +386,7 @@ START_TEST(registry_and_custom_backend)
     bad.version = VIGIL_STORE_TYPE_VERSION + 1;
     ck_assert_int_eq(vigil_store_register(reg, &bad), VIGIL_EVERSION);
     vt_assert_error(VIGIL_EVERSION,
-                    "store type: version 3 is not supported (this library reads version 2)");
+                    "store type: version 4 is not supported (this library reads version 3)");
     ck_assert_int_eq(other.freed, 2);
     bad.version = 1;
     ck_assert_int_eq(vigil_store_register(reg, &bad), VIGIL_EVERSION);
