@@ -63,7 +63,16 @@ static const char *const migrations[VIGIL__PG_SCHEMA_VERSION] = {
     " kind text NOT NULL, name text NOT NULL, source text COLLATE \"C\" NOT NULL,"
     " revision text NOT NULL, status text, body text NOT NULL, updated_ms bigint NOT NULL,"
     " PRIMARY KEY(set_id, key));"
-    "CREATE INDEX resources_source ON resources(set_id, source);",
+    "CREATE INDEX resources_source ON resources(set_id, source);"
+    /* leases (pg_lease.c): epoch 0 is a placeholder, never a holder's */
+    "CREATE TABLE leases(name text COLLATE \"C\" PRIMARY KEY, holder text NOT NULL,"
+    " epoch bigint NOT NULL, expires_ms bigint NOT NULL);"
+    /* the tail (pg_lease.c): one row per statement of samples written, with
+     * the id of the transaction that wrote it */
+    "CREATE TABLE tail_log(xid xid8 NOT NULL DEFAULT pg_current_xact_id(), id bigserial,"
+    " ms bigint NOT NULL, series bigint[] NOT NULL, ts bigint[] NOT NULL,"
+    " value float8[] NOT NULL, error text[] NOT NULL, PRIMARY KEY(xid, id));"
+    "CREATE INDEX tail_log_ms ON tail_log(ms);",
 };
 
 #define PG_ACTION_COLS                                                                    \
@@ -85,7 +94,10 @@ static const char *const stmt_sql[PG_STMT_COUNT] = {
                          " ON CONFLICT(name, tags) DO NOTHING RETURNING id, name, tags)"
                          " SELECT ins.id, k.i FROM ins JOIN k ON k.name = ins.name"
                          " AND k.tags = ins.tags",
-    [PG_SAMPLES_UPSERT] = "INSERT INTO samples(series_id, ts, value, error) SELECT * FROM"
+    /* the samples, and the same arrays as one row of the tail */
+    [PG_SAMPLES_UPSERT] = "WITH t AS (INSERT INTO tail_log(ms, series, ts, value, error)"
+                          " VALUES($5, $1::bigint[], $2::bigint[], $3::float8[], $4::text[]))"
+                          " INSERT INTO samples(series_id, ts, value, error) SELECT * FROM"
                           " unnest($1::bigint[], $2::bigint[], $3::float8[], $4::text[])"
                           " ON CONFLICT(series_id, ts) DO UPDATE SET value = EXCLUDED.value,"
                           " error = EXCLUDED.error",
@@ -163,6 +175,29 @@ static const char *const stmt_sql[PG_STMT_COUNT] = {
     [PG_RES_DELETE] = "DELETE FROM resources WHERE set_id = $1 AND key = $2",
     [PG_RES_GET] = "SELECT " PG_RES_COLS " FROM resources WHERE set_id = $1 AND key = $2",
     [PG_RES_LIST] = "SELECT " PG_RES_COLS " FROM resources WHERE set_id = $1 ORDER BY key",
+#define PG_NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+    [PG_LEASE_SEED] = "INSERT INTO leases(name, holder, epoch, expires_ms) VALUES($1, '', 0, 0)"
+                      " ON CONFLICT(name) DO NOTHING",
+    [PG_LEASE_LOCK] = "SELECT holder, epoch, expires_ms, " PG_NOW_MS " FROM leases"
+                      " WHERE name = $1 FOR UPDATE",
+    [PG_LEASE_SET] = "UPDATE leases SET holder = $2, epoch = $3, expires_ms = $4 WHERE name = $1",
+    [PG_LEASE_RELEASE] = "UPDATE leases SET expires_ms = " PG_NOW_MS " WHERE name = $1 AND"
+                         " holder = $2 AND expires_ms > " PG_NOW_MS,
+    [PG_LEASE_GET] = "SELECT holder, epoch, expires_ms, " PG_NOW_MS " FROM leases"
+                     " WHERE name = $1 AND epoch > 0",
+    [PG_TAIL_NOW] = "SELECT pg_snapshot_xmin(pg_current_snapshot())",
+    /* the samples of the rows after cursor ($1, $2, $3 samples of row ($1,
+     * $2) returned already) of transactions that ended before any still
+     * running began: no transaction that commits later has a smaller id */
+    [PG_TAIL_READ] = "SELECT l.xid, l.id, u.ord, s.name, s.tags, u.ts, u.value, u.error"
+                     " FROM tail_log l CROSS JOIN LATERAL unnest(l.series, l.ts, l.value, l.error)"
+                     " WITH ORDINALITY AS u(series_id, ts, value, error, ord)"
+                     " JOIN series s ON s.id = u.series_id"
+                     " WHERE l.xid < pg_snapshot_xmin(pg_current_snapshot())"
+                     " AND (l.xid, l.id) >= ($1::xid8, $2::bigint)"
+                     " AND NOT (l.xid = $1::xid8 AND l.id = $2::bigint AND u.ord <= $3::bigint)"
+                     " ORDER BY l.xid, l.id, u.ord LIMIT $4",
+    [PG_TAIL_TRIM] = "DELETE FROM tail_log WHERE ms < $1",
 };
 
 /* ---- helpers -------------------------------------------------------------------- */
@@ -239,7 +274,10 @@ int vigil__pg_error(vigil__pg *s, const PGresult *res, const char *op)
     } else if (strncmp(state, "53", 2) == 0 || strncmp(state, "58", 2) == 0) {
         code = VIGIL_EIO;
     }
-    const char *msg = res ? PQresultErrorMessage(res) : NULL;
+    /* the primary message: one line, without the statement's position */
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if ((!msg || !*msg) && res)
+        msg = PQresultErrorMessage(res);
     if ((!msg || !*msg) && c)
         msg = PQerrorMessage(c);
     if (!msg || !*msg)
@@ -260,6 +298,18 @@ int vigil__pg_check_writable(vigil__pg *s, const char *op)
 }
 
 /* ---- connections ----------------------------------------------------------------- */
+
+/* The server's notices (NOTICE, WARNING) go to the store's logger at debug
+ * level; libpq would print them. */
+static void on_notice(void *arg, const char *message)
+{
+    vigil__pg *s = arg;
+    size_t len = strlen(message);
+    while (len && message[len - 1] == '\n')
+        len--;
+    vigil__log(&s->logger, VIGIL_LOG_DEBUG, "store", "server notice", "server=%s notice=\"%.*s\"",
+               s->display, (int)(len > 300 ? 300 : len), message);
+}
 
 /* Opens pool[i] (closing what it held). */
 static int conn_open(vigil__pg *s, size_t i)
@@ -296,6 +346,7 @@ static int conn_open(vigil__pg *s, size_t i)
         pc->c = NULL;
         return rc;
     }
+    PQsetNoticeProcessor(pc->c, on_notice, s);
     return VIGIL_OK;
 }
 
@@ -638,9 +689,9 @@ static int migrate(vigil__pg *s)
     if (rc)
         return rc;
     PGresult *res = NULL;
-    rc = vigil__pg_sql(s, "SELECT pg_advisory_xact_lock(5669676c0001)", PG_NO_RETRY, NULL,
+    rc = vigil__pg_sql(s, "SELECT pg_advisory_xact_lock(95010706685953)", PG_NO_RETRY, NULL,
                        "migrating the schema");
-    if (rc == VIGIL_OK && s->schema) {
+    if (rc == VIGIL_OK && s->schema && !s->read_only) {
         vigil_buf sql = VIGIL_BUF_INIT;
         if (vigil__buf_printf(&sql, "CREATE SCHEMA IF NOT EXISTS %s", s->schema) != 0)
             rc = vigil__error_oom();
@@ -648,18 +699,21 @@ static int migrate(vigil__pg *s)
             rc = vigil__pg_sql(s, sql.ptr, PG_NO_RETRY, NULL, "creating the schema");
         vigil_buf_dispose(&sql);
     }
-    if (rc == VIGIL_OK)
-        rc = vigil__pg_sql(s,
-                           "SELECT CASE WHEN to_regclass('vigil_schema') IS NULL THEN 0"
-                           " ELSE (SELECT coalesce(max(version), 0) FROM vigil_schema) END",
-                           PG_NO_RETRY, &res, "reading the schema version");
     int64_t v = 0;
     if (rc == VIGIL_OK)
-        v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        rc = vigil__pg_sql(s, "SELECT to_regclass('vigil_schema') IS NOT NULL", PG_NO_RETRY, &res,
+                           "reading the schema version");
+    int exists = rc == VIGIL_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
     res = NULL;
-    /* to_regclass above ran before the table may exist: a second query
-     * reads it once it does (the CASE is planned as a whole). */
+    if (rc == VIGIL_OK && exists) {
+        rc = vigil__pg_sql(s, "SELECT coalesce(max(version), 0) FROM vigil_schema", PG_NO_RETRY,
+                           &res, "reading the schema version");
+        if (rc == VIGIL_OK)
+            v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        res = NULL;
+    }
     if (rc == VIGIL_OK && v > VIGIL__PG_SCHEMA_VERSION)
         rc = vigil__error_set(VIGIL_EVERSION,
                               "postgresql: %s has schema version %lld, newer than the version %d "
@@ -669,7 +723,7 @@ static int migrate(vigil__pg *s)
         rc = vigil__error_set(VIGIL_EREADONLY,
                               "postgresql: %s has %s and the store is open read-only", s->display,
                               v == 0 ? "no vigil schema" : "a schema that needs a migration");
-    if (rc == VIGIL_OK && v == 0)
+    if (rc == VIGIL_OK && !exists)
         rc = vigil__pg_sql(s, "CREATE TABLE vigil_schema(version integer NOT NULL)", PG_NO_RETRY,
                            NULL, "creating the schema");
     for (int64_t i = v; rc == VIGIL_OK && i < VIGIL__PG_SCHEMA_VERSION; i++)
@@ -838,6 +892,10 @@ static const vigil_store_type g_pg_type = {
     vigil__pg_resource_list,
     vigil__pg_retain,
     vigil__pg_write_group,
+    vigil__pg_lease_acquire,
+    vigil__pg_lease_release,
+    vigil__pg_lease_get,
+    vigil__pg_tail,
 };
 
 static const vigil_store_type g_postgres_type = {
@@ -873,6 +931,10 @@ static const vigil_store_type g_postgres_type = {
     vigil__pg_resource_list,
     vigil__pg_retain,
     vigil__pg_write_group,
+    vigil__pg_lease_acquire,
+    vigil__pg_lease_release,
+    vigil__pg_lease_get,
+    vigil__pg_tail,
 };
 
 const vigil_store_type *vigil_store_postgresql_type(void)

@@ -57,6 +57,14 @@ typedef enum pg_stmt_id {
     PG_RES_DELETE,
     PG_RES_GET,
     PG_RES_LIST,
+    PG_LEASE_SEED,
+    PG_LEASE_LOCK,
+    PG_LEASE_SET,
+    PG_LEASE_RELEASE,
+    PG_LEASE_GET,
+    PG_TAIL_NOW,
+    PG_TAIL_READ,
+    PG_TAIL_TRIM,
     PG_STMT_COUNT
 } pg_stmt_id;
 
@@ -108,6 +116,7 @@ typedef struct vigil__pg {
     int ret_active;
     int64_t ret_cutoff;
     int ret_batches_done;
+    int ret_tail_done;
 
     /* scratch */
     vigil_buf a1, a2, a3, a4; /* array literals */
@@ -208,6 +217,18 @@ int vigil__pg_resource_put(void *h, vigil_store_resource_set set,
 int vigil__pg_resource_delete(void *h, vigil_store_resource_set set, const char *key);
 int vigil__pg_resource_list(void *h, vigil_store_resource_set set, const char *key,
                             vigil_store_resource_cb cb, void *payload);
+
+/* ---- pg_lease.c ------------------------------------------------------------ */
+
+int vigil__pg_lease_acquire(void *h, const char *name, const char *holder, int64_t ttl_ms,
+                            vigil_store_lease *out);
+int vigil__pg_lease_release(void *h, const char *name, const char *holder);
+int vigil__pg_lease_get(void *h, const char *name, vigil_store_lease *out);
+int vigil__pg_tail(void *h, const char *cursor, size_t max_samples, vigil_store_point_cb cb,
+                   void *payload, char *next_cursor, size_t next_cursor_len);
+
+/* Parses canonical tags text into s->tags (pg_samples.c). */
+int vigil__pg_parse_tags(vigil__pg *s, const char *text, size_t *ntags);
 
 /* Formats an int64 into buf (at least 24 bytes) and returns buf. */
 const char *vigil__pg_i64(char *buf, int64_t v);

@@ -17,6 +17,8 @@
 #define DAYS_BACK       3660
 #define DAYS_AHEAD      400
 #define NEW_DAYS_PER_OP 64
+/* The tail keeps its rows this long (ms) whatever the retention cutoff. */
+#define TAIL_KEEP_MS 3600000LL
 
 /* ---- series id cache ----------------------------------------------------------- */
 
@@ -239,7 +241,7 @@ static int ensure_days(vigil__pg *s, const vigil_batch *b)
     int rc = vigil__pg_begin(s, "creating partitions");
     if (rc)
         return rc;
-    rc = vigil__pg_sql(s, "SELECT pg_advisory_xact_lock(5669676c0002)", PG_NO_RETRY, NULL,
+    rc = vigil__pg_sql(s, "SELECT pg_advisory_xact_lock(95010706685954)", PG_NO_RETRY, NULL,
                        "creating partitions");
     if (rc == VIGIL_OK)
         rc = days_load(s);
@@ -450,9 +452,11 @@ static int upsert_rows(vigil__pg *s, const vigil_batch *b, size_t n)
               vigil__buf_putc(&s->a3, '}') || vigil__buf_putc(&s->a4, '}');
         if (bad)
             return vigil__error_oom();
-        const char *params[4] = {s->a1.ptr, s->a2.ptr, s->a3.ptr, s->a4.ptr};
+        char now[24];
+        const char *params[5] = {s->a1.ptr, s->a2.ptr, s->a3.ptr, s->a4.ptr,
+                                 vigil__pg_i64(now, vigil__now_ms())};
         PGresult *r = NULL;
-        rc = vigil__pg_exec(s, PG_SAMPLES_UPSERT, 4, params, NULL, NULL, 0, PG_NO_RETRY, &r,
+        rc = vigil__pg_exec(s, PG_SAMPLES_UPSERT, 5, params, NULL, NULL, 0, PG_NO_RETRY, &r,
                             "writing samples");
         PQclear(r);
     }
@@ -583,7 +587,7 @@ int vigil__pg_write_group(void *h, const vigil_batch *merged, const vigil_store_
 typedef int (*series_fn)(vigil__pg *s, const vigil_store_series *series, void *ctx);
 
 /* Parses canonical tags text {k="v",...} (escapes \\ \" \n) into s->tags. */
-static int parse_tags(vigil__pg *s, const char *text, size_t *ntags)
+int vigil__pg_parse_tags(vigil__pg *s, const char *text, size_t *ntags)
 {
     vigil__buf_clear(&s->tagbuf);
     *ntags = 0;
@@ -686,7 +690,7 @@ static int each_series(vigil__pg *s, const vigil_store_query *q, series_fn fn, v
         const char *tags = PQgetvalue(r, i, 2);
         if (q->name && !by_name && !vigil__pg_glob(q->name, ser.name))
             continue;
-        if ((rc = parse_tags(s, tags, &ser.ntags)) != 0)
+        if ((rc = vigil__pg_parse_tags(s, tags, &ser.ntags)) != 0)
             break;
         ser.tags = s->tags;
         if (!matches(q, ser.tags, ser.ntags))
@@ -827,6 +831,18 @@ static int retain_pass(vigil__pg *s, int64_t cutoff, int64_t budget,
     PGresult *r = NULL;
     int rc;
     uint64_t did = 0;
+    if (!s->ret_tail_done) {
+        /* the tail keeps an hour, or less with an earlier cutoff */
+        int64_t keep = vigil__now_ms() - TAIL_KEEP_MS;
+        char t[24];
+        const char *params[1] = {vigil__pg_i64(t, cutoff > keep ? cutoff : keep)};
+        rc = vigil__pg_exec(s, PG_TAIL_TRIM, 1, params, NULL, NULL, 0, PG_NO_RETRY, &r,
+                            "retention: trimming the tail");
+        PQclear(r);
+        if (rc)
+            return rc;
+        s->ret_tail_done = 1;
+    }
     if (!s->ret_batches_done) {
         const char *params[2] = {cut, vigil__pg_i64(lim, budget)};
         rc = vigil__pg_exec(s, PG_RET_DELETE_BATCHES, 2, params, NULL, NULL, 0, PG_NO_RETRY, &r,
@@ -889,6 +905,7 @@ int vigil__pg_retain(void *h, int64_t cutoff_ms, const vigil_store_retention_opt
         s->ret_active = 1;
         s->ret_cutoff = cutoff_ms;
         s->ret_batches_done = 0;
+        s->ret_tail_done = 0;
     }
     size_t chunks = opts->max_chunks ? opts->max_chunks : SIZE_MAX;
     while (chunks-- > 0 && !res->done) {
