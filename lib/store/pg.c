@@ -797,6 +797,20 @@ static int pg_open(void **out, const char *url, const char *rest, const vigil_st
         vigil_buf_dispose(&u.libpq);
         return rc;
     }
+    /* libpq's own parameters are checked here, before any connection */
+    char *perr = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(u.libpq.ptr, &perr);
+    if (!parsed) {
+        size_t len = perr ? strlen(perr) : 0;
+        while (len && perr[len - 1] == '\n')
+            len--;
+        rc = perr ? vigil__error_set(VIGIL_EINVAL, "postgresql: bad URL: %.*s", (int)len, perr)
+                  : vigil__error_oom();
+        PQfreemem(perr);
+        vigil_buf_dispose(&u.libpq);
+        return rc;
+    }
+    PQconninfoFree(parsed);
     vigil__pg *s = vigil__calloc(1, sizeof(*s));
     if (!s) {
         vigil_buf_dispose(&u.libpq);
