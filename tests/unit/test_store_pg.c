@@ -168,6 +168,7 @@ START_TEST(bad_urls_and_options)
          "bad URL: invalid URI query parameter: \"no_such_option\""},
         {"postgresql://h/db?connect_timeout=forever", VIGIL_EINVAL,
          "connect_timeout=forever: expected seconds"},
+        {"postgresql://h/db?tail=maybe", VIGIL_EINVAL, "URL option tail=maybe: expected on or off"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ck_assert_msg(vigil_store_open(&st, cases[i].url, NULL) == cases[i].code, "%s: %s",
@@ -715,8 +716,22 @@ START_TEST(append_only_schema_version_and_read_only)
     vt_assert_error(VIGIL_EVERSION, "has schema version 99, newer than the version 1");
     ck_assert_int_eq(raw_int(c, "SELECT max(version) FROM vigil_schema", NULL, 0), 99);
 
-    /* stats are SQLite's write log figures */
     raw_ok(c, "UPDATE vigil_schema SET version = 1");
+    /* tail=off: writes keep no tail, and the tail is refused */
+    st = open_ok(url_of(schema, "&tail=off"));
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    add(b, "m", 1, 1000, NULL, NULL);
+    write_ok(st, b);
+    vigil_batch_free(b);
+    char cur[VIGIL_STORE_TAIL_CURSOR_MAX + 1];
+    ck_assert_int_eq(vigil_store_tail(st, NULL, 10, count_cb, &decisions, cur, sizeof(cur)),
+                     VIGIL_EUNSUPPORTED);
+    vt_assert_error(VIGIL_EUNSUPPORTED, "postgresql: tail: the store was opened with tail=off");
+    vigil_store_close(st);
+    ck_assert_int_eq(raw_int(c, "SELECT count(*) FROM tail_log", NULL, 0), 0);
+
+    /* stats are SQLite's write log figures */
     st = open_ok(url_of(schema, NULL));
     vigil_store_stats stats = VIGIL_STORE_STATS_INIT;
     ck_assert_int_eq(vigil_store_stats_get(st, &stats), VIGIL_EUNSUPPORTED);
