@@ -631,7 +631,7 @@ static int parse_url(pg_url *u, const char *url)
         memcpy(val, eq + 1, vl);
         val[vl] = '\0';
 #define KEY_IS(k) (kl == sizeof(k) - 1 && memcmp(kv, k, kl) == 0)
-        if (KEY_IS("password"))
+        if (KEY_IS("password") || KEY_IS("sslpassword"))
             return vigil__error_set(VIGIL_EINVAL,
                                     "postgresql: the store URL holds a password; keep credentials "
                                     "out of configuration: use PGPASSWORD, PGPASSFILE, "

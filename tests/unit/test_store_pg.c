@@ -139,6 +139,9 @@ START_TEST(url_with_password_refused)
     ck_assert_int_eq(vigil_store_open(&st, url, NULL), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "the store URL holds a password");
     ck_assert_ptr_null(strstr(vigil_error_last()->message, VT_PG_PASSWORD));
+    /* the passphrase of a client key is one too */
+    ck_assert_int_eq(vigil_store_open(&st, "postgresql://h/db?sslpassword=x", NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "the store URL holds a password");
 }
 END_TEST
 
