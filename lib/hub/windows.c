@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Decisions cached at most, as a multiple of the windows' max_series: past
- * it the cache starts over (series that stopped reporting leave it). */
-#define CACHE_FACTOR 4
+/* Decisions cached at most (about 100 bytes each with a 60-byte key): past
+ * it the cache starts over, so that series that stopped reporting leave it. */
+#define CACHE_MAX 1000000
 /* A refused series is logged at most this often (with the count since). */
 #define REFUSED_LOG_MS (60 * 1000)
 
@@ -186,7 +186,7 @@ static wc_ent *decide(vigil_hub *hub, const vigil_metric *m, uint64_t h, int *fr
     if (rc)
         return NULL;
     if (!e) {
-        if (c->n >= CACHE_FACTOR * vigil__window_set_max_series(hub->windows)) {
+        if (c->n >= CACHE_MAX) {
             wc_clear(c); /* the windows stay; their series decide again */
             hub->win_unwatched = hub->win_refused = 0;
         }
