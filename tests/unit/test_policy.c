@@ -1860,6 +1860,60 @@ static int fixed_agg(void *payload, const char *key, vigil_window_agg agg, int64
     return VIGIL_OK;
 }
 
+/* The engine's own windows (no aggregate callback) hold only the series a
+ * rule reads the history of: a code policy asking for another series finds
+ * it when a rule watches it, not otherwise. */
+static int probe_rc[2];
+static int probe_create(void **state, const vigil_config_node *rule, void *payload)
+{
+    (void)rule;
+    (void)payload;
+    *state = NULL;
+    return VIGIL_OK;
+}
+static int probe_eval(void *state, const vigil_metric *m, vigil_policy_ctx *ctx,
+                      vigil_policy_verdict *out)
+{
+    (void)state;
+    (void)m;
+    double v;
+    probe_rc[0] = vigil_policy_ctx_aggregate(ctx, "m{host=\"a\"}", VIGIL_WINDOW_LAST, 60000, &v);
+    probe_rc[1] = vigil_policy_ctx_aggregate(ctx, "m{host=\"b\"}", VIGIL_WINDOW_LAST, 60000, &v);
+    out->active = 0;
+    return VIGIL_OK;
+}
+static void probe_destroy(void *state)
+{
+    (void)state;
+}
+
+START_TEST(own_windows_only_for_watched_series)
+{
+    vigil_policy_registry *reg = NULL;
+    ck_assert_int_eq(vigil_policy_registry_new(&reg), VIGIL_OK);
+    vigil_policy_type t = {.version = VIGIL_POLICY_TYPE_VERSION,
+                           .name = "probe",
+                           .create = probe_create,
+                           .evaluate = probe_eval,
+                           .destroy = probe_destroy};
+    ck_assert_int_eq(vigil_policy_register(reg, &t), VIGIL_OK);
+    g_types = reg;
+    SETUP("own.db");
+    g_types = NULL;
+    load_ok(e, "policies:\n"
+               "  - {name: t, kind: threshold, metric: m, match: {host: a}, window: 1m,\n"
+               "     op: \">\", threshold: 100, action: x}\n"
+               "  - {name: p, kind: probe, metric: z, history: 1m, action: x}\n");
+    feed(e, &R, "m", 1, "host=a");
+    feed(e, &R, "m", 2, "host=b");
+    feed(e, &R, "z", 0, "host=a");
+    ck_assert_int_eq(probe_rc[0], VIGIL_OK);
+    ck_assert_int_eq(probe_rc[1], VIGIL_ENOTFOUND);
+    TEARDOWN();
+    vigil_policy_registry_free(reg);
+}
+END_TEST
+
 START_TEST(aggregate_callback_is_used)
 {
     rec R;
@@ -2189,6 +2243,7 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, watch_says_which_series_need_history);
     tcase_add_test(tc, replace_resolves_code_policies);
     tcase_add_test(tc, aggregate_callback_is_used);
+    tcase_add_test(tc, own_windows_only_for_watched_series);
     tcase_add_test(tc, replay_is_deterministic);
     tcase_add_test(tc, concurrent_calls);
     suite_add_tcase(s, tc);
