@@ -12,9 +12,10 @@
  * ingests with VIGIL_EOVERLOADED (HTTP 429 with Retry-After). A batch whose
  * (agent, batch_id) was stored before is acknowledged as a duplicate
  * ("duplicate": true, accepted 0) and adds nothing to the store (a sample
- * written again replaces the identical stored one: nothing is ever doubled). Every stored sample is
- * appended to the hub's windows (vigil/window.h) before its caller is
- * answered. Samples more than max_future_ms ahead of the hub's clock are
+ * written again replaces the identical stored one: nothing is ever doubled). Every stored sample of
+ * a series a loaded rule watches (vigil_engine_watch(); since 0.4.0, every
+ * series before) is appended to its window (vigil/window.h) before its
+ * caller is answered. Samples more than max_future_ms ahead of the hub's clock are
  * refused.
  *
  * Routes added by vigil_hub_mount():
@@ -261,7 +262,10 @@ typedef struct vigil_hub_options {
     size_t max_batch_metrics;
     /** Bounds of the in-memory windows (defaults of vigil/window.h); its
      * version and its window's may be left 0 (embedded structs have the
-     * layout of this options version). */
+     * layout of this options version). Since 0.4.0 only watched series get
+     * a window, kept as long as their rules read (window + for), at most
+     * window.max_age; a watched series past max_series is counted
+     * (vigil_windows_refused_series) and logged. */
     vigil_window_set_options windows;
     /** Interval of the "ingest" rate events (and SSE keep-alive); 0: 1 s. */
     int64_t events_interval_ms;
@@ -556,6 +560,36 @@ VIGIL_EXTERN(int) vigil_hub_stats_get(vigil_hub *hub, vigil_hub_stats *out);
 VIGIL_EXTERN(int)
 vigil_hub_window_aggregate(vigil_hub *hub, const char *series_key, vigil_window_agg agg,
                            int64_t duration_ms, int64_t now_ms, double *out);
+
+/** Series keys one vigil_hub_windows_rebuild() call takes at most. @since 0.4.0 */
+#define VIGIL_HUB_REBUILD_KEYS_MAX 1000000
+
+/**
+ * Rebuilds in-memory windows from the store: for each series of
+ * @p series_keys (canonical keys, vigil_metric_series_key()) that a loaded
+ * rule watches (vigil_engine_watch()), reads the history the rules need from
+ * the store (vigil_store_query_run() on the hub's query connection) and
+ * replaces the series' window with it, followed by the samples the window
+ * received since; series no rule watches, or absent from the store, are left
+ * as they are. With @p n 0 (@p series_keys may be NULL) every series the
+ * rules watch is rebuilt: what a hub taking over as leader calls, so its
+ * policies see the history the previous leader's windows held. The hub also
+ * runs it by itself, for the series that need it, after every change of its
+ * rules (reloads, PUT /v1/policies, git-managed policies) and at start.
+ * A series past windows.max_series gets no window: counted in
+ * vigil_windows_refused_series_total and logged.
+ * Logs "windows synced with the policies" (info: watched= rebuilt= dropped=
+ * refused= ms=) or "windows not rebuilt" (error).
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL hub, NULL @p series_keys with @p n > 0,
+ *         a NULL or empty key); VIGIL_ELIMIT (more than
+ *         VIGIL_HUB_REBUILD_KEYS_MAX keys); codes of the store; VIGIL_ENOMEM.
+ * Thread-safe; may run while the hub ingests (calls are serialised with each
+ * other); blocks for the store queries. Must not be called from a callback of
+ * the hub or its engine.
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_windows_rebuild(vigil_hub *hub, const char *const *series_keys, size_t n);
 
 /**
  * The hub's store (borrowed; valid until vigil_hub_free()). Calls on it are
