@@ -350,17 +350,49 @@ typedef struct vigil_hub_options {
      * instead. Read only when @c version is 2 or more. */
     const vigil_hub_remediator *remediators;
     size_t nremediators;
+
+    /* ---- events to Redis (version 3; @since 0.4.0) ---- */
+    /** redis://host[:port][/db] (no password in it; TLS is not supported):
+     * every event of the bus (GET /v1/events: "ingest" rates, "decision",
+     * "action", "drift" and those of vigil_hub_publish()) is also appended,
+     * by a background thread, to a Redis stream (XADD MAXLEN ~) with the
+     * fields origin (@c redis_hub_id), type, data (the event's JSON) and ts
+     * (epoch ms). A bounded queue sits between the bus and that thread: a
+     * slow or unreachable Redis never blocks an ingest or the bus; a full
+     * queue drops the event (vigil_redis_dropped_total{reason}); a lost
+     * connection is made again with a jittered backoff (100 ms doubling to
+     * 5 s). NULL: none. Read only when @c version is 3 or more. */
+    const char *redis_url;
+    /** The stream's key; NULL: "vigil:events". */
+    const char *redis_stream;
+    /** Approximate length bound of the stream (MAXLEN ~); 0: 100,000. */
+    size_t redis_maxlen;
+    /** Events waiting for the publisher at most (and 32 MiB); 0: 10,000. */
+    size_t redis_queue_max;
+    /** Environment variable holding the password (AUTH), read by
+     * vigil_hub_new() (VIGIL_EINVAL when unset or empty), never logged;
+     * NULL: no AUTH. */
+    const char *redis_password_env;
+    /** Non-zero: a second connection reads the stream (XREAD BLOCK) and
+     * delivers to this hub's event subscribers every event another hub
+     * published (its origin differs), so the subscribers of any hub see
+     * every hub's events, each once. */
+    int redis_subscribe;
+    /** This hub's origin id in the stream, 1-128 bytes of [A-Za-z0-9._:-/{}];
+     * NULL: "<hostname>-<pid>-<8 random hex digits>", new each process. */
+    const char *redis_hub_id;
 } vigil_hub_options;
 
 /** Default of vigil_hub_options.drift_cooldown_ms: 10 s. @since 0.3.0 */
 #define VIGIL_HUB_DRIFT_COOLDOWN_DEFAULT_MS 10000
 
-#define VIGIL_HUB_OPTIONS_VERSION 2
+#define VIGIL_HUB_OPTIONS_VERSION 3
 #define VIGIL_HUB_OPTIONS_INIT                                                                   \
     {                                                                                            \
         VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, {0, {0, 0, 0}, 0}, 0, 0, 0,           \
             VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, \
-            0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0                              \
+            0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0, NULL, NULL, 0, 0, NULL, 0,  \
+            NULL                                                                                 \
     }
 
 /**
