@@ -52,6 +52,7 @@ struct vigil__redis {
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* publisher: queued, or stopping */
     pthread_cond_t done_cv; /* stop(): the publisher has ended */
+    pthread_cond_t sub_cv;  /* the reader's backoff: stopping */
     item *q;                /* ring of queue_max */
     size_t queue_max, head, count, bytes;
     int started, stopping, pub_done;
@@ -241,6 +242,17 @@ static int init_metrics(vigil__redis *r, vigil__prom *p)
     if (!rc)
         rc = vigil__prom_gauge_func(p, "vigil_redis_queue_depth",
                                     "Events waiting for the Redis publisher.", g_queue, r);
+    /* every reason shows from the start, at 0 */
+    static const char *const reasons[] = {"queue_full", "error", "shutdown", "invalid"};
+    for (size_t i = 0; !rc && i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        vigil__prom_add(r->m_dropped, &reasons[i], 0);
+    static const char *const conns[] = {"publish", "subscribe"};
+    for (size_t i = 0; !rc && i < 2; i++)
+        vigil__prom_add(r->m_errors, &conns[i], 0);
+    if (!rc) {
+        vigil__prom_add(r->m_published, NULL, 0);
+        vigil__prom_add(r->m_received, NULL, 0);
+    }
     return rc;
 }
 
@@ -258,6 +270,7 @@ void vigil__redis_free(vigil__redis *r)
     pthread_mutex_unlock(&r->mu);
     pthread_cond_destroy(&r->cv);
     pthread_cond_destroy(&r->done_cv);
+    pthread_cond_destroy(&r->sub_cv);
     pthread_mutex_destroy(&r->mu);
     vigil__free(r->q);
     vigil__free(r->stream);
@@ -277,6 +290,7 @@ int vigil__redis_new(vigil__redis **out, const vigil__redis_options *o)
     pthread_mutex_init(&r->mu, NULL);
     vigil__cond_init_monotonic(&r->cv);
     vigil__cond_init_monotonic(&r->done_cv);
+    vigil__cond_init_monotonic(&r->sub_cv);
     r->pub_fd = r->sub_fd = -1;
     r->queue_max = o->queue_max ? o->queue_max : 10000;
     snprintf(r->maxlen, sizeof(r->maxlen), "%zu", o->maxlen ? o->maxlen : 100000);
@@ -447,10 +461,10 @@ static void dial_failed(vigil__redis *r, const char *conn, const char *why, int 
 }
 
 /* Waits (mu held) until `deadline_ms` or stopping; 1 when stopping. */
-static int wait_or_stop(vigil__redis *r, int64_t deadline_ms)
+static int wait_or_stop(vigil__redis *r, pthread_cond_t *cv, int64_t deadline_ms)
 {
     while (!r->stopping && vigil__monotonic_ms() < deadline_ms)
-        vigil__cond_wait_until(&r->cv, &r->mu, deadline_ms);
+        vigil__cond_wait_until(cv, &r->mu, deadline_ms);
     return r->stopping;
 }
 
@@ -512,7 +526,7 @@ static void *pub_main(void *p)
         if (r->stopping && (!c || !r->count || vigil__monotonic_ms() >= r->drain_until))
             break;
         if (!c) {
-            if (wait_or_stop(r, next_try))
+            if (wait_or_stop(r, &r->cv, next_try))
                 continue;
             pthread_mutex_unlock(&r->mu);
             int auth = 0;
@@ -670,7 +684,7 @@ static void *sub_main(void *p)
     pthread_mutex_lock(&r->mu);
     while (!r->stopping) {
         if (!c) {
-            if (wait_or_stop(r, next_try))
+            if (wait_or_stop(r, &r->sub_cv, next_try))
                 break;
             pthread_mutex_unlock(&r->mu);
             int auth = 0;
@@ -775,6 +789,7 @@ void vigil__redis_stop(vigil__redis *r)
     r->stopping = 1;
     r->drain_until = vigil__monotonic_ms() + DRAIN_MS;
     pthread_cond_broadcast(&r->cv);
+    pthread_cond_broadcast(&r->sub_cv);
     if (r->sub_fd >= 0)
         shutdown(r->sub_fd, SHUT_RDWR);
     while (!r->pub_done && vigil__monotonic_ms() < r->drain_until)
