@@ -487,7 +487,8 @@ static void route_export(vigil__api_call *call, void *payload)
                                             "match[]={__name__=~\".+\"}");
     vigil_buf body = VIGIL_BUF_INIT;
     if (!rc) {
-        qsort(x.recs, x.nrecs, sizeof(record), rec_cmp);
+        if (x.nrecs)
+            qsort(x.recs, x.nrecs, sizeof(record), rec_cmp);
         for (size_t i = 0; i < x.nrecs && !rc; i++) {
             const record *r = &x.recs[i];
             if (i && strcmp(x.recs[i - 1].line, r->line) == 0)
