@@ -362,11 +362,6 @@ typedef struct export_ctx {
 #define STOP_OVER 1
 #define STOP_OOM  2
 
-static int tag_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int on_latest(const vigil_store_series *s, const vigil_store_point *pt, void *payload)
 {
     export_ctx *x = payload;
@@ -393,15 +388,15 @@ static int on_latest(const vigil_store_series *s, const vigil_store_point *pt, v
     if (x->nrecs >= VIGIL__EXPORT_SERIES_MAX) {
         return STOP_OVER;
     }
-    /* label order: by exported name */
-    const char *sorted[VIGIL_METRIC_TAGS_MAX];
-    for (size_t i = 0; i < n; i++)
-        sorted[i] = pn[i];
-    qsort(sorted, n, sizeof(sorted[0]), tag_cmp);
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < n; j++)
-            if (pn[j] == sorted[i])
-                order[i] = j;
+    /* label order: by exported name (insertion sort; at most 64 labels) */
+    for (size_t i = 0; i < n; i++) {
+        size_t k = i;
+        while (k > 0 && strcmp(pn[order[k - 1]], pn[i]) > 0) {
+            order[k] = order[k - 1];
+            k--;
+        }
+        order[k] = i;
+    }
     vigil_buf b = VIGIL_BUF_INIT;
     int rc = vigil__buf_puts(&b, s->name);
     if (!rc && n)
