@@ -97,6 +97,12 @@
  *                               interval: the median gap of its vigil_agent_heartbeat
  *                               samples of the past hour (10 s when unknown); stale when
  *                               its last heartbeat is older than 3 intervals
+ *   GET  /v1/export/prometheus  read  (since 0.4.0) ?match[]=<selector> (repeatable):
+ *                               the newest sample of each selected series in the Prometheus
+ *                               text format 0.0.4 with timestamps, as /federate answers;
+ *                               selectors name, name{m,...} or {m,...} with matchers
+ *                               label="v", !=, =~, !~ (POSIX extended regex, anchored); 400
+ *                               for a bad selector (docs/http-api.md)
  *   POST /v1/actions/{id}/approve, POST /v1/actions/{id}/deny,
  *   POST /v1/targets/{target}/release, GET /v1/audit/verify[?seq=&mac=]
  *                      admin    (since 0.3.0) the remediator's routes of the same path
