@@ -134,6 +134,80 @@ static int quoted(parser *p, char **out)
     return rc;
 }
 
+/* glibc's regcomp() copies a repeated part for each '+' and each bound
+ * {n,m} (nested ones multiply): a short pattern such as "a++++..." or
+ * "((a{99}){99}){99}" would take gigabytes. The product of the factors (2
+ * for '+', the larger bound + 1 for {n,m}) is capped at REGEX_GROWTH_MAX,
+ * bounds at REGEX_BOUND_MAX, a quantifier directly after another is refused
+ * (undefined in POSIX EREs), and so are back-references (\1: exponential
+ * matching). Brackets [...] hold literal characters. */
+#define REGEX_GROWTH_MAX 256
+#define REGEX_BOUND_MAX  100
+
+static int regex_shape(const char *re, const char *label)
+{
+    unsigned long growth = 1;
+    int after_quantifier = 0;
+    for (size_t i = 0; re[i]; i++) {
+        char c = re[i];
+        if (c == '\\') {
+            if (is_digit(re[i + 1]))
+                return vigil__error_set(VIGIL_EINVAL,
+                                        "match[]: back-references (\\%c) are not supported in "
+                                        "the regular expression of \"%.64s\"",
+                                        re[i + 1], label);
+            if (re[i + 1])
+                i++;
+            after_quantifier = 0;
+            continue;
+        }
+        if (c == '[') {
+            size_t j = i + 1;
+            if (re[j] == '^')
+                j++;
+            if (re[j] == ']')
+                j++;
+            while (re[j] && re[j] != ']')
+                j++;
+            i = re[j] ? j : j - 1;
+            after_quantifier = 0;
+            continue;
+        }
+        unsigned long factor = 0;
+        if (c == '*' || c == '?' || c == '+') {
+            factor = c == '+' ? 2 : 1;
+        } else if (c == '{' && is_digit(re[i + 1])) {
+            char *end = NULL;
+            unsigned long lo = strtoul(re + i + 1, &end, 10), hi = lo;
+            if (*end == ',')
+                hi = is_digit(end[1]) ? strtoul(end + 1, &end, 10) : (end++, lo);
+            if (*end != '}' || lo > REGEX_BOUND_MAX || hi > REGEX_BOUND_MAX)
+                return vigil__error_set(VIGIL_EINVAL,
+                                        "match[]: a bound {n,m} of the regular expression of "
+                                        "\"%.64s\" is malformed or above %d",
+                                        label, REGEX_BOUND_MAX);
+            factor = (hi > lo ? hi : lo) + 1;
+            i = (size_t)(end - re);
+        } else {
+            after_quantifier = 0;
+            continue;
+        }
+        if (after_quantifier)
+            return vigil__error_set(VIGIL_EINVAL,
+                                    "match[]: two repetition operators in a row in the regular "
+                                    "expression of \"%.64s\"",
+                                    label);
+        after_quantifier = 1;
+        growth *= factor;
+        if (growth > REGEX_GROWTH_MAX)
+            return vigil__error_set(VIGIL_EINVAL,
+                                    "match[]: the regular expression of \"%.64s\" repeats too "
+                                    "much ('+' and {n,m} multiply its size; at most %d)",
+                                    label, REGEX_GROWTH_MAX);
+    }
+    return VIGIL_OK;
+}
+
 static int compile(matcher *m)
 {
     size_t len = strlen(m->value);
@@ -142,18 +216,11 @@ static int compile(matcher *m)
                                 "match[]: the regular expression of \"%.64s\" is longer than %d "
                                 "bytes",
                                 m->label, VIGIL__EXPORT_REGEX_LEN);
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (m->value[i] == '\\') {
-            if (is_digit(m->value[i + 1]))
-                return vigil__error_set(VIGIL_EINVAL,
-                                        "match[]: back-references (\\%c) are not supported in "
-                                        "the regular expression of \"%.64s\"",
-                                        m->value[i + 1], m->label);
-            i++;
-        }
-    }
+    int rc = regex_shape(m->value, m->label);
+    if (rc)
+        return rc;
     vigil_buf b = VIGIL_BUF_INIT;
-    int rc = vigil__buf_printf(&b, "^(%s)$", m->value);
+    rc = vigil__buf_printf(&b, "^(%s)$", m->value);
     if (rc)
         return rc;
     int e = regcomp(&m->re, b.ptr, REG_EXTENDED | REG_NOSUB);

@@ -23,7 +23,8 @@ typedef struct vigil__promsel vigil__promsel;
  * `label OP "value"` with OP one of = != =~ !~ (values in double or single
  * quotes or backticks, Go escapes \\ \" \' \n \t \r in quotes; regular
  * expressions are POSIX extended ones, anchored at both ends, without
- * back-references). `__name__` names the metric. At least one matcher must
+ * back-references, quantifiers in a row, bounds above 100 or a growth of
+ * their compiled size past 256). `__name__` names the metric. At least one matcher must
  * not match the empty string. VIGIL_OK; VIGIL_EINVAL with a message that
  * says what is wrong and at which byte; VIGIL_ENOMEM. */
 int vigil__promsel_parse(vigil__promsel **out, const char *text);

@@ -65,6 +65,19 @@ START_TEST(selectors_parse)
     parse_fails("cpu{a:b=\"x\"}", "expected one of = != =~ !~");
     parse_fails("cpu{a=~\"(\"}", "match[]: bad regular expression \"(\" for \"a\"");
     parse_fails("cpu{a=~\"(x)\\\\1\"}", "back-references (\\1) are not supported");
+    /* glibc's regcomp() copies repeated parts: the growth is capped */
+    parse_fails("x{a=~\"vt_++\"}", "two repetition operators in a row in the regular expression "
+                                   "of \"a\"");
+    parse_fails("x{a=~\"b*?\"}", "two repetition operators in a row");
+    parse_fails("x{a=~\"((a{99}){99})\"}", "the regular expression of \"a\" repeats too much "
+                                           "('+' and {n,m} multiply its size; at most 256)");
+    parse_fails("x{a=~\"(((((((((a+)+)+)+)+)+)+)+)+)\"}", "repeats too much");
+    parse_fails("x{a=~\"a{1000}\"}", "a bound {n,m} of the regular expression of \"a\" is "
+                                     "malformed or above 100");
+    parse_fails("x{a=~\"a{2,x}\"}", "is malformed");
+    ck_assert(matches("x{a=~\"(b+)+c{2,3}[+*]{0,2}\\\\+\"}", "x", (const char *[]){"a"},
+                      (const char *[]){"bbbcc+*+"}, 1));
+    ck_assert(matches("x{a=~\"b{2,}\"}", "x", (const char *[]){"a"}, (const char *[]){"bbbb"}, 1));
     char big[VIGIL__EXPORT_SELECTOR_LEN + 8];
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
