@@ -98,6 +98,12 @@
  *                               interval: the median gap of its vigil_agent_heartbeat
  *                               samples of the past hour (10 s when unknown); stale when
  *                               its last heartbeat is older than 3 intervals
+ *   GET  /v1/export/prometheus  read  (since 0.4.0) ?match[]=<selector> (repeatable):
+ *                               the newest sample of each selected series in the Prometheus
+ *                               text format 0.0.4 with timestamps, as /federate answers;
+ *                               selectors name, name{m,...} or {m,...} with matchers
+ *                               label="v", !=, =~, !~ (POSIX extended regex, anchored); 400
+ *                               for a bad selector (docs/http-api.md)
  *   POST /v1/actions/{id}/approve, POST /v1/actions/{id}/deny,
  *   POST /v1/targets/{target}/release, GET /v1/audit/verify[?seq=&mac=]
  *                      admin    (since 0.3.0) the remediator's routes of the same path
@@ -389,6 +395,36 @@ typedef struct vigil_hub_options {
     /** Largest file served from ui_dir (bigger ones are refused with 403);
      * 0: VIGIL_HUB_UI_MAX_FILE_DEFAULT. */
     uint64_t ui_max_file;
+    /* ---- events to Redis (version 3; @since 0.4.0) ---- */
+    /** redis://host[:port][/db] (no password in it; TLS is not supported):
+     * every event of the bus (GET /v1/events: "ingest" rates, "decision",
+     * "action", "drift" and those of vigil_hub_publish()) is also appended,
+     * by a background thread, to a Redis stream (XADD MAXLEN ~) with the
+     * fields origin (@c redis_hub_id), type, data (the event's JSON) and ts
+     * (epoch ms). A bounded queue sits between the bus and that thread: a
+     * slow or unreachable Redis never blocks an ingest or the bus; a full
+     * queue drops the event (vigil_redis_dropped_total{reason}); a lost
+     * connection is made again with a jittered backoff (100 ms doubling to
+     * 5 s). NULL: none. Read only when @c version is 3 or more. */
+    const char *redis_url;
+    /** The stream's key; NULL: "vigil:events". */
+    const char *redis_stream;
+    /** Approximate length bound of the stream (MAXLEN ~); 0: 100,000. */
+    size_t redis_maxlen;
+    /** Events waiting for the publisher at most (and 32 MiB); 0: 10,000. */
+    size_t redis_queue_max;
+    /** Environment variable holding the password (AUTH), read by
+     * vigil_hub_new() (VIGIL_EINVAL when unset or empty), never logged;
+     * NULL: no AUTH. */
+    const char *redis_password_env;
+    /** Non-zero: a second connection reads the stream (XREAD BLOCK) and
+     * delivers to this hub's event subscribers every event another hub
+     * published (its origin differs), so the subscribers of any hub see
+     * every hub's events, each once. */
+    int redis_subscribe;
+    /** This hub's origin id in the stream, 1-128 bytes of [A-Za-z0-9._:-/{}];
+     * NULL: "<hostname>-<pid>-<8 random hex digits>", new each process. */
+    const char *redis_hub_id;
 } vigil_hub_options;
 
 /** The Content-Security-Policy of every dashboard answer. @since 0.4.0 */
@@ -407,7 +443,8 @@ typedef struct vigil_hub_options {
     {                                                                                            \
         VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, {0, {0, 0, 0}, 0}, 0, 0, 0,           \
             VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, \
-            0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0, NULL, 0                     \
+            0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0, NULL, 0, NULL, NULL, 0, 0,  \
+            NULL, 0, NULL                                                                        \
     }
 
 /**

@@ -5,6 +5,7 @@
 #include "hub/hub_int.h"
 #include "internal/plugin.h"
 #include "internal/remediator.h"
+#include "redis/redis.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,6 +231,46 @@ static int parse_fleet(vigil_hub_config *c, const vigil_config_node *root)
     return VIGIL_OK;
 }
 
+/* redis: {url, stream, maxlen, queue, password_env, subscribe, hub_id}:
+ * events to a Redis stream (vigil_hub_options.redis_*). */
+static int parse_redis(vigil_hub_config *c, const vigil_config_node *root)
+{
+    static const char *const keys[] = {"url",          "stream",    "maxlen", "queue",
+                                       "password_env", "subscribe", "hub_id", NULL};
+    const vigil_config_node *n;
+    vigil_hub_options *h = &c->hub;
+    int rc = vigil__config_section(&n, root, "redis", keys);
+    if (rc || !n)
+        return rc;
+    char why[256];
+    if ((rc = vigil_config_require(n, "url")) ||
+        (rc = vigil_config_get_string(&h->redis_url, n, "url", NULL)))
+        return rc;
+    if (vigil__redis_url_check(h->redis_url, why, sizeof(why)))
+        return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(n, "url"), why);
+    if ((rc = vigil_config_get_string(&h->redis_stream, n, "stream", NULL)) ||
+        (rc = vigil__config_get_count(&h->redis_maxlen, n, "maxlen", 0, 1, 100000000)) ||
+        (rc = vigil__config_get_count(&h->redis_queue_max, n, "queue", 0, 1, 10000000)) ||
+        (rc = vigil_config_get_string(&h->redis_password_env, n, "password_env", NULL)) ||
+        (rc = vigil_config_get_bool(&h->redis_subscribe, n, "subscribe", 0)) ||
+        (rc = vigil_config_get_string(&h->redis_hub_id, n, "hub_id", NULL)))
+        return rc;
+    if (h->redis_stream && !*h->redis_stream)
+        h->redis_stream = NULL;
+    if (h->redis_hub_id && !*h->redis_hub_id)
+        h->redis_hub_id = NULL;
+    if (h->redis_password_env && !*h->redis_password_env)
+        h->redis_password_env = NULL;
+    const char *pw = h->redis_password_env ? getenv(h->redis_password_env) : NULL;
+    if (h->redis_password_env && (!pw || !*pw)) {
+        snprintf(why, sizeof(why),
+                 "environment variable \"%.100s\" (the Redis password) is not set",
+                 h->redis_password_env);
+        return vigil_error_set_at(VIGIL_EENV, vigil_config_node_get(n, "password_env"), why);
+    }
+    return VIGIL_OK;
+}
+
 /* policies, policies_dir, silences, policy_interval, act_within: checked by
  * loading them into a scratch engine, so a bad rule fails here with its
  * file:line rather than when the daemon starts. */
@@ -282,12 +323,29 @@ static int parse_policies(vigil_hub_config *c, const vigil_config_node *root)
 
 static int parse(vigil_hub_config *c)
 {
-    static const char *const top[] = {
-        "listen",     "http",        "store",        "retention",   "retention_interval",
-        "security",   "ingest",      "windows",      "events",      "log",
-        "remediator", "policies",    "policies_dir", "silences",    "policy_interval",
-        "act_within", "remediators", "drift",        "series_idle", "series_per_agent",
-        "ui",         NULL};
+    static const char *const top[] = {"listen",
+                                      "http",
+                                      "store",
+                                      "retention",
+                                      "retention_interval",
+                                      "security",
+                                      "ingest",
+                                      "windows",
+                                      "events",
+                                      "log",
+                                      "remediator",
+                                      "policies",
+                                      "policies_dir",
+                                      "silences",
+                                      "policy_interval",
+                                      "act_within",
+                                      "remediators",
+                                      "drift",
+                                      "series_idle",
+                                      "series_per_agent",
+                                      "ui",
+                                      "redis",
+                                      NULL};
     static const char *const ingest_keys[] = {"queue", "max_metrics", "max_future",
                                               "group_max_samples", NULL};
     static const char *const window_keys[] = {"max_age", "max_samples", "max_series", NULL};
@@ -367,7 +425,7 @@ static int parse(vigil_hub_config *c)
         (c->hub.ui_max_file == 0 || c->hub.ui_max_file > (uint64_t)1 << 30))
         return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(n, "max_file"),
                                   "expected a size from 1 byte to 1GiB");
-    if ((rc = parse_policies(c, root)))
+    if ((rc = parse_policies(c, root)) || (rc = parse_redis(c, root)))
         return rc;
     return vigil__config_log(&c->daemon.log_level, root);
 }

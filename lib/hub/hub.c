@@ -7,6 +7,7 @@
 #include "hub/hub_int.h"
 #include "metric/internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,7 +62,12 @@ int vigil_hub_options_init(vigil_hub_options *opts, unsigned int version)
     if (vigil__version_check("hub options", version, VIGIL_HUB_OPTIONS_VERSION))
         return VIGIL_EVERSION;
     vigil_hub_options d = VIGIL_HUB_OPTIONS_INIT;
-    *opts = d;
+    d.version = version;
+    /* an older program's struct ends where its version's fields end */
+    memcpy(opts, &d,
+           version == 1   ? offsetof(vigil_hub_options, remediator_ca_file)
+           : version == 2 ? offsetof(vigil_hub_options, ui_dir)
+                          : sizeof(d));
     return VIGIL_OK;
 }
 
@@ -311,6 +317,7 @@ void vigil_hub_free(vigil_hub *hub)
         hub->spare = g->next;
         group_free(g);
     }
+    vigil__hub_fanout_free(hub);
     vigil__events_free(hub->events);
     vigil__prom_free(hub->prom);
     pthread_cond_destroy(&hub->tick_cv);
@@ -399,6 +406,8 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
         rc = vigil__hub_init_engine(hub, opts);
     if (!rc)
         rc = vigil__hub_ui_init(hub, opts);
+    if (!rc)
+        rc = vigil__hub_fanout_init(hub, opts);
     if (rc) {
         vigil__error_prefix("hub");
         vigil_hub_free(hub);
@@ -1057,6 +1066,8 @@ int vigil_hub_start(vigil_hub *hub)
         return vigil__error_set(VIGIL_ECLOSED, "hub: stopped");
     if (started)
         return vigil__error_set(VIGIL_EINVAL, "hub: already started");
+    if (vigil__hub_fanout_start(hub))
+        return VIGIL_ERROR;
     /* before the ticker: no request of this run exists while it runs */
     vigil__hub_recover_actions(hub);
     /* the pipeline, last stage first: evaluator, answerer, committer */
@@ -1131,6 +1142,7 @@ void vigil_hub_stop(vigil_hub *hub)
      * delivered are recorded ("cancelled") and published before the bus closes */
     vigil__hub_stop_dispatch(hub);
     vigil__events_close(hub->events);
+    vigil__hub_fanout_stop(hub);
     pthread_mutex_lock(&hub->mu);
     hub->stopped = 1;
     pthread_mutex_unlock(&hub->mu);

@@ -136,6 +136,9 @@ struct vigil_hub {
     /* the dashboard (lib/hub/ui.c) */
     char *ui_dir; /* NULL: none */
     uint64_t ui_max_file;
+
+    /* events to Redis (lib/hub/fanout.c), or NULL */
+    struct vigil__redis *redis;
 };
 
 /* Checks the X-Vigil-Signature of a remediator's late result (POST
@@ -281,6 +284,20 @@ int vigil__hub_ui_open(int dfd, const char *dir, const char *rel, int no_openat2
 /* Serves the dashboard's files on `api` (vigil__api_fallback()) when the hub
  * has a directory, and logs where it is and whether it is built. */
 int vigil__hub_mount_ui(vigil_hub *hub, vigil_api *api);
+
+/* ---- events to Redis and exporters (lib/hub/fanout.c, lib/hub/export.c) ---- */
+
+/* With options.redis_url (version 3): creates hub->redis, taps the events
+ * bus into it and, with redis_subscribe, delivers other hubs' events to the
+ * bus. VIGIL_OK (nothing to do without a URL), VIGIL_EINVAL, VIGIL_ENOMEM. */
+int vigil__hub_fanout_init(vigil_hub *hub, const vigil_hub_options *opts);
+/* Starts its threads (VIGIL_OK without Redis; VIGIL_ERROR). */
+int vigil__hub_fanout_start(vigil_hub *hub);
+/* After the bus closed: flushes for a bounded time and joins its threads. */
+void vigil__hub_fanout_stop(vigil_hub *hub);
+void vigil__hub_fanout_free(vigil_hub *hub);
+/* Mounts GET /v1/export/prometheus. */
+int vigil__hub_mount_export_routes(vigil_hub *hub, vigil_api *api);
 
 /* Parses epoch ms, "now", a relative time ("-15m") or, when `rfc3339`, an
  * RFC 3339 time ("2025-01-31T22:00:00Z", offsets and fractions allowed);
