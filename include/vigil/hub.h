@@ -514,6 +514,36 @@ VIGIL_EXTERN(int)
 vigil_hub_window_aggregate(vigil_hub *hub, const char *series_key, vigil_window_agg agg,
                            int64_t duration_ms, int64_t now_ms, double *out);
 
+/** Series keys one vigil_hub_windows_rebuild() call takes at most. @since 0.4.0 */
+#define VIGIL_HUB_REBUILD_KEYS_MAX 1000000
+
+/**
+ * Rebuilds in-memory windows from the store: for each series of
+ * @p series_keys (canonical keys, vigil_metric_series_key()) that a loaded
+ * rule watches (vigil_engine_watch()), reads the history the rules need from
+ * the store (vigil_store_query_run() on the hub's query connection) and
+ * replaces the series' window with it, followed by the samples the window
+ * received since; series no rule watches, or absent from the store, are left
+ * as they are. With @p n 0 (@p series_keys may be NULL) every series the
+ * rules watch is rebuilt: what a hub taking over as leader calls, so its
+ * policies see the history the previous leader's windows held. The hub also
+ * runs it by itself, for the series that need it, after every change of its
+ * rules (reloads, PUT /v1/policies, git-managed policies) and at start.
+ * A series past windows.max_series gets no window: counted in
+ * vigil_windows_refused_series_total and logged.
+ * Logs "windows synced with the policies" (info: watched= rebuilt= dropped=
+ * refused= ms=) or "windows not rebuilt" (error).
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL hub, NULL @p series_keys with @p n > 0,
+ *         a NULL or empty key); VIGIL_ELIMIT (more than
+ *         VIGIL_HUB_REBUILD_KEYS_MAX keys); codes of the store; VIGIL_ENOMEM.
+ * Thread-safe; may run while the hub ingests (calls are serialised with each
+ * other); blocks for the store queries. Must not be called from a callback of
+ * the hub or its engine.
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_windows_rebuild(vigil_hub *hub, const char *const *series_keys, size_t n);
+
 /**
  * The hub's store (borrowed; valid until vigil_hub_free()). Calls on it are
  * serialised with the committer's.

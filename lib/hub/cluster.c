@@ -10,12 +10,11 @@
  *   the next one ends the leadership at once (fencing on the hub's side; the
  *   remediator fences on its side with the epoch).
  * - the leader thread, on each new term, takes the tail's end, rebuilds the
- *   windows from the store and recovers the ledger's unfinished requests
- *   (lib/hub/recover.c), then, while the term lasts, feeds the windows and
- *   the engine with the samples every hub commits (vigil_store_tail(), on a
- *   third connection). The hub's own ingests reach the engine through the
- *   tail too (hub.c skips them), so each sample is evaluated once. A store
- *   without a tail (SQLite) leaves the feeding to hub.c, from this hub's
+ *   windows of the watched series from the store (vigil_hub_windows_rebuild()) and recovers the
+ * ledger's unfinished requests (lib/hub/recover.c), then, while the term lasts, feeds the windows
+ * and the engine with the samples every hub commits (vigil_store_tail(), on a third connection).
+ * The hub's own ingests reach the engine through the tail too (hub.c skips them), so each sample is
+ * evaluated once. A store without a tail (SQLite) leaves the feeding to hub.c, from this hub's
  *   ingests, while it leads.
  */
 #include "hub/hub_int.h"
@@ -205,9 +204,19 @@ static void flush(tail_ctx *t)
     vigil__hub_cluster *c = t->hub->cluster;
     if (!vigil_batch_count(c->batch))
         return;
+    vigil_hub *hub = t->hub;
+    size_t refused = 0;
+    int first_rc = VIGIL_OK;
+    char first_msg[256] = "";
+    pthread_mutex_lock(&hub->win_mu);
+    vigil__hub_windows_append(hub, c->batch, 0, vigil_batch_count(c->batch), &refused, &first_rc,
+                              first_msg, sizeof(first_msg));
+    pthread_mutex_unlock(&hub->win_mu);
+    if (refused)
+        vigil__prom_add(hub->m_win_refused, NULL, (double)refused);
     int rc = vigil_batch_set_agent(c->batch, t->agent[0] ? t->agent : NULL);
     if (!rc)
-        rc = vigil_engine_ingest(t->hub->engine, c->batch);
+        rc = vigil_engine_ingest(hub->engine, c->batch);
     if (rc)
         vigil__hub_engine_error(t->hub, "ingest", rc);
     vigil_batch_clear(c->batch);
@@ -228,66 +237,11 @@ static int tail_cb(const vigil_store_series *series, const vigil_store_point *p,
     }
     vigil_metric m = {series->name, p->value, p->ts_ms, series->tags, series->ntags, p->error};
     t->n++;
-    pthread_mutex_lock(&hub->win_mu);
-    int rc = vigil_window_set_append_metric(hub->windows, &m, NULL);
-    pthread_mutex_unlock(&hub->win_mu);
-    if (rc && rc != VIGIL_ERANGE)
-        vigil__prom_add(hub->m_win_refused, NULL, 1);
     if (vigil_batch_add(c->batch, &m) != VIGIL_OK)
         vigil__hub_engine_error(hub, "ingest", vigil_error_last()->code);
     if (vigil_batch_count(c->batch) >= TAIL_BATCH)
         flush(t);
     return 0;
-}
-
-static int collect_key(const char *key, vigil_window *w, void *payload)
-{
-    (void)w;
-    vigil_buf *b = payload;
-    return vigil__buf_put(b, key, strlen(key) + 1);
-}
-
-typedef struct rebuild_ctx {
-    vigil_hub *hub;
-    size_t samples;
-} rebuild_ctx;
-
-static int rebuild_cb(const vigil_store_series *s, const vigil_store_point *p, void *payload)
-{
-    rebuild_ctx *r = payload;
-    if (p->error)
-        return 0;
-    /* out-of-order and repeated samples are refused by the window: fine */
-    if (vigil_window_set_append(r->hub->windows, s->key, p->ts_ms, p->value, NULL) == VIGIL_OK)
-        r->samples++;
-    return 0;
-}
-
-/* The windows become what the store holds over the last max_age: every
- * hub's samples, not only this one's. */
-static void rebuild_windows(vigil_hub *hub)
-{
-    int64_t t0 = vigil__monotonic_ms();
-    vigil_buf keys = VIGIL_BUF_INIT;
-    pthread_mutex_lock(&hub->win_mu);
-    int rc = vigil_window_set_foreach(hub->windows, collect_key, &keys);
-    for (size_t off = 0; !rc && off < keys.size; off += strlen(keys.ptr + off) + 1)
-        vigil_window_set_remove(hub->windows, keys.ptr + off);
-    vigil_buf_dispose(&keys);
-    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
-    q.from_ms = vigil__now_ms() - hub->window_max_age_ms;
-    rebuild_ctx r = {hub, 0};
-    if (!rc)
-        rc = vigil_store_query_run(hub->cluster->tail_st, &q, rebuild_cb, &r);
-    size_t n = vigil_window_set_count(hub->windows);
-    pthread_mutex_unlock(&hub->win_mu);
-    if (rc)
-        vigil__log(&hub->logger, VIGIL_LOG_ERROR, COMPONENT, "windows not rebuilt",
-                   "code=%d error=\"%s\"", rc, vigil_error_last()->message);
-    else
-        vigil__log(&hub->logger, VIGIL_LOG_INFO, COMPONENT, "rebuilt the windows from the store",
-                   "series=%zu samples=%zu ms=%lld", n, r.samples,
-                   (long long)(vigil__monotonic_ms() - t0));
 }
 
 static int nothing_cb(const vigil_store_series *s, const vigil_store_point *p, void *payload)
@@ -313,7 +267,8 @@ static void takeover(vigil_hub *hub)
         else
             memcpy(c->cursor, next, sizeof(next));
     }
-    rebuild_windows(hub);
+    /* every series the rules watch, from every hub's samples (windows.c) */
+    vigil_hub_windows_rebuild(hub, NULL, 0);
     vigil__hub_recover_actions(hub);
 }
 

@@ -106,6 +106,16 @@ static double g_windows(void *p)
     return v;
 }
 
+static double g_unwatched(void *p)
+{
+    return (double)vigil__hub_windows_unwatched(p);
+}
+
+static double g_refused_now(void *p)
+{
+    return (double)vigil__hub_windows_refused(p);
+}
+
 static double g_window_bytes(void *p)
 {
     vigil_hub *hub = p;
@@ -189,6 +199,12 @@ static int init_metrics(vigil_hub *hub)
                                  "the windows' max_series, or memory ran out).",
                                  NULL);
     if (!rc)
+        rc =
+            vigil__prom_counter(p, &hub->m_win_refused_series, "vigil_windows_refused_series_total",
+                                "Series a policy watches that got no window, refused by the "
+                                "windows' max_series (counted once per series and rule set).",
+                                NULL);
+    if (!rc)
         rc = vigil__prom_gauge_func(p, "vigil_ingest_queue_depth",
                                     "Ingest requests waiting for their commit.", g_queue, hub);
     if (!rc)
@@ -197,8 +213,18 @@ static int init_metrics(vigil_hub *hub)
     if (!rc)
         rc = vigil__prom_gauge_func(p, "vigil_series", "Series in the store.", g_series, hub);
     if (!rc)
-        rc = vigil__prom_gauge_func(p, "vigil_windows", "Series with an in-memory window.",
+        rc = vigil__prom_gauge_func(p, "vigil_windows",
+                                    "Series with an in-memory window (watched by a policy).",
                                     g_windows, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_windows_unwatched_series",
+                                    "Series seen recently that no policy watches (no window).",
+                                    g_unwatched, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_windows_refused_series",
+                                    "Series a policy watches that have no window now, past the "
+                                    "windows' max_series.",
+                                    g_refused_now, hub);
     if (!rc)
         rc = vigil__prom_gauge_func(p, "vigil_windows_memory_bytes",
                                     "Memory used by the in-memory windows.", g_window_bytes, hub);
@@ -278,6 +304,7 @@ void vigil_hub_free(vigil_hub *hub)
     if (hub->reader && hub->reader != hub->store)
         vigil_store_close(hub->reader);
     vigil_store_close(hub->store);
+    vigil__hub_windows_free(hub);
     vigil_window_set_free(hub->windows);
     group_free(hub->open);
     while (hub->spare) {
@@ -293,6 +320,7 @@ void vigil_hub_free(vigil_hub *hub)
     pthread_cond_destroy(&hub->cv);
     pthread_mutex_destroy(&hub->mu);
     pthread_mutex_destroy(&hub->win_mu);
+    pthread_mutex_destroy(&hub->sync_mu);
     pthread_mutex_destroy(&hub->act_mu);
     pthread_mutex_destroy(&hub->git_mu);
     vigil__free(hub->store_url);
@@ -322,6 +350,7 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
         return vigil__error_oom();
     pthread_mutex_init(&hub->mu, NULL);
     pthread_mutex_init(&hub->win_mu, NULL);
+    pthread_mutex_init(&hub->sync_mu, NULL);
     pthread_mutex_init(&hub->act_mu, NULL);
     pthread_mutex_init(&hub->git_mu, NULL);
     vigil__cond_init_monotonic(&hub->cv);
@@ -351,8 +380,9 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
         wso.version = VIGIL_WINDOW_SET_OPTIONS_VERSION;
     if (!rc)
         rc = vigil_window_set_new(&hub->windows, &wso);
-    hub->window_max_age_ms = wso.window.max_age_ms > 0 ? wso.window.max_age_ms : 3600 * 1000;
     hub->store_types = opts->store_types;
+    if (!rc)
+        rc = vigil__hub_windows_init(hub);
     vigil_store_options so = VIGIL_STORE_OPTIONS_INIT;
     so.logger = opts->logger;
     so.registry = opts->store_types;
@@ -607,8 +637,9 @@ int vigil_hub_ingest(vigil_hub *hub, const vigil_batch *batch, vigil_hub_ingest_
 
 /* ---- the committer ---------------------------------------------------------- */
 
-/* Appends the samples of every stored request of a group to the windows;
- * a duplicate's samples were stored before and are not appended twice. */
+/* Appends the samples of every stored request of a group to the windows of
+ * the series a policy watches (lib/hub/windows.c); a duplicate's samples
+ * were stored before and are not appended twice. */
 static void update_windows(vigil_hub *hub, const commit_group *g)
 {
     if (vigil__hub_cluster_tails(hub))
@@ -616,21 +647,12 @@ static void update_windows(vigil_hub *hub, const commit_group *g)
     size_t refused = 0;
     int first_rc = VIGIL_OK;
     char first_msg[256] = "";
-    size_t n = vigil_batch_count(g->merged);
     pthread_mutex_lock(&hub->win_mu);
     for (const ingest_req *r = g->head; r; r = r->next) {
         if (r->result.duplicate)
             continue;
-        for (size_t i = r->first; i < r->first + r->count && i < n; i++) {
-            int rc =
-                vigil_window_set_append_metric(hub->windows, vigil_batch_get(g->merged, i), NULL);
-            /* Out-of-order samples (a spool replay) are stored but do not
-             * rewrite a window's history. */
-            if (rc && rc != VIGIL_ERANGE && !refused++) {
-                first_rc = rc;
-                snprintf(first_msg, sizeof(first_msg), "%s", vigil_error_last()->message);
-            }
-        }
+        vigil__hub_windows_append(hub, g->merged, r->first, r->count, &refused, &first_rc,
+                                  first_msg, sizeof(first_msg));
     }
     pthread_mutex_unlock(&hub->win_mu);
     if (refused) {
@@ -1024,6 +1046,8 @@ static void *ticker_main(void *arg)
             pthread_mutex_unlock(&hub->win_mu);
             next_expire = now + 30LL * 1000000000;
         }
+        /* rules changed without a hub reload (vigil_hub_engine()), or at start */
+        vigil__hub_windows_sync(hub);
         pthread_mutex_lock(&hub->mu);
     }
     pthread_mutex_unlock(&hub->mu);

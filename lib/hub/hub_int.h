@@ -47,6 +47,18 @@ struct vigil_hub {
     vigil_store *reader; /* queries: a second connection, or `store` for :memory: */
     vigil_window_set *windows;
     pthread_mutex_t win_mu;
+    /* windows only where a policy looks (lib/hub/windows.c): the answerer's
+     * decisions per series and their counts (under win_mu) */
+    struct vigil__hub_wcache *wcache;
+    vigil_buf wkey;              /* answerer: scratch series key */
+    uint64_t watch_gen;          /* decisions of another generation are asked again */
+    size_t win_unwatched;        /* series decided unwatched */
+    size_t win_refused;          /* watched series refused by max_series now */
+    uint64_t win_refused_total;  /* series refused so far */
+    size_t win_refused_unlogged; /* refused since the last log line */
+    int64_t win_refused_logged;  /* monotonic ms of that line, 0: none */
+    pthread_mutex_t sync_mu;     /* serialises syncs and rebuilds */
+    uint64_t synced_gen;         /* engine generation the windows were synced to (sync_mu) */
     vigil__events *events;
 
     pthread_mutex_t mu;
@@ -86,7 +98,8 @@ struct vigil_hub {
     vigil__prom_family *m_group;
     vigil__prom_family *m_dropped;
     vigil__prom_family *m_retention;
-    vigil__prom_family *m_win_refused; /* samples no window took (past max_series) */
+    vigil__prom_family *m_win_refused;        /* samples no window took (past max_series) */
+    vigil__prom_family *m_win_refused_series; /* series refused by max_series */
 
     /* policies and actions (lib/hub/actions.c) */
     vigil_engine *engine;
@@ -124,7 +137,6 @@ struct vigil_hub {
     /* several hubs on one store (lib/hub/cluster.c); NULL: a single hub */
     vigil__hub_cluster *cluster;
     const vigil_store_registry *store_types; /* options.store_types (borrowed) */
-    int64_t window_max_age_ms;               /* the windows' max_age, default made */
 };
 
 /* Checks the X-Vigil-Signature of a remediator's late result (POST
@@ -231,6 +243,27 @@ void vigil__hub_cluster_stop(vigil_hub *hub);
 void vigil__hub_cluster_free(vigil_hub *hub);
 /* Mounts GET /v1/cluster. */
 int vigil__hub_mount_cluster_routes(vigil_hub *hub, vigil_api *api);
+/* ---- windows only where a policy looks (lib/hub/windows.c) ---------------------- */
+
+typedef struct vigil__hub_wcache vigil__hub_wcache;
+/* Creates / frees the decision cache (and the answerer's scratch). */
+int vigil__hub_windows_init(vigil_hub *hub);
+void vigil__hub_windows_free(vigil_hub *hub);
+/* Appends metrics [first, first + count) of a stored batch to the windows
+ * of the series a rule watches (on the answerer, win_mu held; released while
+ * the engine decides a series not decided in this generation). Samples no
+ * window took (past max_series, out of memory) are added to *refused; the
+ * first one's code and message are kept. */
+void vigil__hub_windows_append(vigil_hub *hub, const vigil_batch *batch, size_t first, size_t count,
+                               size_t *refused, int *first_rc, char *first_msg, size_t msg_size);
+/* When the engine's rule set changed since the last sync: frees the windows
+ * no rule needs, resizes the others, rebuilds from the store those a rule
+ * needs more history of, and makes the answerer decide every series again.
+ * Called after a reload and by the ticker. No hub lock may be held. */
+int vigil__hub_windows_sync(vigil_hub *hub);
+/* The gauges: series decided unwatched, watched series refused by max_series. */
+size_t vigil__hub_windows_unwatched(vigil_hub *hub);
+size_t vigil__hub_windows_refused(vigil_hub *hub);
 
 /* ---- GitOps (lib/hub/gitops.c) ----------------------------------------------------- */
 

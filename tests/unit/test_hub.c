@@ -34,6 +34,33 @@ static vigil_hub *hub_at(const char *url, size_t queue_max)
     return hub;
 }
 
+/* Rules that watch every series of `cpu` and `w` (a 1 min window each) and
+ * never fire: only watched series get a window. */
+static const char WATCH_RULES[] =
+    "policies:\n"
+    "  - {name: watch_cpu, kind: threshold, metric: cpu, window: 1m, op: \">\", threshold: 1e12,"
+    " action: noop}\n"
+    "  - {name: watch_w, kind: threshold, metric: w, window: 1m, op: \">\", threshold: 1e12,"
+    " action: noop}\n";
+
+/* A hub at `url` with WATCH_RULES loaded; *cfg keeps them (free after the hub). */
+static vigil_hub *hub_watching(const char *url, size_t max_series, vigil_config **cfg)
+{
+    ck_assert_int_eq(
+        vigil_config_load_string(cfg, WATCH_RULES, strlen(WATCH_RULES), "watch.yaml", NULL),
+        VIGIL_OK);
+    vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
+    o.store_url = url;
+    o.events_interval_ms = HOUR_MS;
+    o.logger.min_level = VIGIL_LOG_ERROR;
+    o.windows.version = VIGIL_WINDOW_SET_OPTIONS_VERSION;
+    o.windows.max_series = max_series;
+    o.policies = vigil_config_node_get(vigil_config_root(*cfg, 0), "policies");
+    vigil_hub *hub = NULL;
+    ck_assert_msg(vigil_hub_new(&hub, &o) == VIGIL_OK, "%s", vigil_error_last()->message);
+    return hub;
+}
+
 static vigil_hub *hub_started(const char *url)
 {
     vigil_hub *hub = hub_at(url, 0);
@@ -211,7 +238,8 @@ END_TEST
 
 START_TEST(ingest_commits_and_feeds_windows)
 {
-    vigil_hub *hub = hub_at("sqlite::memory:", 0);
+    vigil_config *cfg = NULL;
+    vigil_hub *hub = hub_watching("sqlite::memory:", 0, &cfg);
     vigil_batch *b = mk_batch("b-1", 3, "cpu", 1000);
     vigil_hub_ingest_result res = {VIGIL_HUB_INGEST_RESULT_VERSION, 99, 99};
     ck_assert_int_eq(vigil_hub_ingest(hub, b, &res), VIGIL_ECLOSED);
@@ -291,6 +319,7 @@ START_TEST(ingest_commits_and_feeds_windows)
     ck_assert_int_eq(vigil_hub_start(hub), VIGIL_ECLOSED);
     vigil_batch_free(late);
     vigil_hub_free(hub);
+    vigil_config_free(cfg);
 }
 END_TEST
 
@@ -1031,21 +1060,15 @@ static void promtool_check(const char *text)
  * samples are counted in /metrics (and logged), never dropped silently. */
 START_TEST(windows_past_their_limit_are_counted)
 {
-    vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
-    o.store_url = "sqlite::memory:";
-    o.events_interval_ms = HOUR_MS;
-    o.logger.min_level = VIGIL_LOG_ERROR;
-    o.windows.version = VIGIL_WINDOW_SET_OPTIONS_VERSION;
-    o.windows.max_series = 2;
-    vigil_hub *hub = NULL;
-    ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_OK);
+    vigil_config *cfg = NULL;
+    vigil_hub *hub = hub_watching("sqlite::memory:", 2, &cfg);
     ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
     vigil_api *api = mounted(hub, 0);
     expect_free(post(api, "{\"metrics\":[{\"name\":\"w\",\"value\":1,\"ts\":1000,"
                           "\"tags\":{\"h\":\"a\"}},{\"name\":\"w\",\"value\":1,\"ts\":1000,"
                           "\"tags\":{\"h\":\"b\"}},{\"name\":\"w\",\"value\":1,\"ts\":1000,"
                           "\"tags\":{\"h\":\"c\"}},{\"name\":\"w\",\"value\":2,\"ts\":2000,"
-                          "\"tags\":{\"h\":\"c\"}}]}"),
+                          "\"tags\":{\"h\":\"c\"}},{\"name\":\"other\",\"value\":2,\"ts\":2000}]}"),
                 202, NULL);
     treq m = {.path = "/metrics"};
     vigil_api_response *r = run(api, &m);
@@ -1053,16 +1076,24 @@ START_TEST(windows_past_their_limit_are_counted)
     const char *b = vigil_api_response_body(r, NULL);
     ck_assert_msg(strstr(b, "vigil_windows 2\n") != NULL, "%s", b);
     ck_assert_msg(strstr(b, "vigil_windows_refused_samples_total 2\n") != NULL, "%s", b);
-    ck_assert_msg(strstr(b, "vigil_series 3\n") != NULL, "%s", b);
+    /* the series is refused once, and stays visible while it has no window */
+    ck_assert_msg(strstr(b, "vigil_windows_refused_series_total 1\n") != NULL, "%s", b);
+    ck_assert_msg(strstr(b, "vigil_windows_refused_series 1\n") != NULL, "%s", b);
+    /* `other` is watched by no rule: no window, not refused */
+    ck_assert_msg(strstr(b, "vigil_windows_unwatched_series 1\n") != NULL, "%s", b);
+    ck_assert_msg(strstr(b, "vigil_series 4\n") != NULL, "%s", b);
     vigil_api_response_free(r);
     vigil_api_free(api);
     vigil_hub_free(hub);
+    vigil_config_free(cfg);
 }
 END_TEST
 
 START_TEST(metrics_of_the_hub)
 {
-    vigil_hub *hub = hub_started("sqlite::memory:");
+    vigil_config *cfg = NULL;
+    vigil_hub *hub = hub_watching("sqlite::memory:", 0, &cfg);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
     vigil_api *api = mounted(hub, 0);
     seed_query_data(api);
     expect_free(post(api, "{\"batch_id\":\"s1\",\"metrics\":[]}"), 202, NULL); /* duplicate */
@@ -1081,7 +1112,10 @@ START_TEST(metrics_of_the_hub)
         "vigil_store_commit_duration_seconds_count 2\n",
         "vigil_ingest_commit_group_batches_count 2\n",
         "vigil_series 4\n",
-        "vigil_windows 3\n", /* the failed sample has no value */
+        "vigil_windows 2\n",                  /* cpu h1 and h2: the failed sample has no value */
+        "vigil_windows_unwatched_series 1\n", /* mem: no rule watches it */
+        "vigil_windows_refused_series 0\n",
+        "vigil_windows_refused_series_total 0\n",
         "vigil_ingest_queue_depth 0\n",
         "vigil_ingest_queue_capacity 1024\n",
         "vigil_events_subscribers 0\n",
@@ -1100,6 +1134,7 @@ START_TEST(metrics_of_the_hub)
     vigil_api_response_free(r);
     vigil_api_free(api);
     vigil_hub_free(hub);
+    vigil_config_free(cfg);
 }
 END_TEST
 
