@@ -28,7 +28,7 @@ PKG_CONFIG   ?= pkg-config
 
 # Libraries found through pkg-config, and those that ship no .pc file. Only
 # what lib/ uses: each one's headers are included by one folder (check-deps).
-PC_DEPS      := libcurl libcjson yaml-0.1 sqlite3 libmicrohttpd zlib libgit2
+PC_DEPS      := libcurl libcjson yaml-0.1 sqlite3 libmicrohttpd zlib libgit2 libpq
 RAW_DEPS     := -lmbedx509 -lmbedcrypto -lpthread -lm
 
 # Evaluated once, on first use, after `deps` has run.
@@ -360,7 +360,7 @@ lint: deps
 # DEP_OWNERS is "<header pattern for grep -E>=<the folder that owns it>".
 DEP_OWNERS   := 'curl/=lib/http/' '(mbedtls|psa)/=lib/crypto/' 'zlib\.h=lib/gzip/' \
                 'sqlite3\.h=lib/store/' 'yaml\.h=lib/config/' 'microhttpd\.h=lib/httpd/' \
-                'git2(\.h|/)=lib/gitsync/'
+                'git2(\.h|/)=lib/gitsync/' '(libpq-fe|libpq-events|pg_config[a-z_]*)\.h=lib/store/pg'
 
 check-deps:
 	@bad=0; for rule in $(DEP_OWNERS); do \

@@ -5,7 +5,8 @@ set -eu
 
 PACKAGES="build-essential pkg-config libcurl4-openssl-dev libcjson-dev libsqlite3-dev
 libyaml-dev libgit2-dev libmbedtls-dev libmicrohttpd-dev zlib1g-dev check prometheus
-clang-format cppcheck clang-14 libclang-rt-14-dev git golang-go python3-pytest curl jq"
+clang-format cppcheck clang-14 libclang-rt-14-dev git golang-go python3-pytest curl jq
+libpq-dev postgresql"
 
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then

@@ -155,7 +155,9 @@ int vigil_store_register(vigil_store_registry *registry, const vigil_store_type 
                 !type->latest))
         rc = vigil__plugin_missing(
             &k_kind, type->name, "open, close, write, query, series_list and latest are required");
-    if (!rc && strcmp(type->name, vigil_store_sqlite_type()->name) == 0)
+    if (!rc && (strcmp(type->name, vigil_store_sqlite_type()->name) == 0 ||
+                strcmp(type->name, vigil_store_postgresql_type()->name) == 0 ||
+                strcmp(type->name, vigil__store_postgres_alias()->name) == 0))
         rc = vigil__plugin_exists(&k_kind, type->name, true);
     if (rc)
         return vigil__plugin_fail(rc, type ? type->payload : NULL,
@@ -179,9 +181,14 @@ static const vigil_store_type *find_type(const vigil_store_registry *registry, c
                                          char *known, size_t known_size)
 {
     const vigil_store_type *found = NULL;
-    snprintf(known, known_size, "%s", vigil_store_sqlite_type()->name);
+    snprintf(known, known_size, "%s, %s, %s", vigil_store_sqlite_type()->name,
+             vigil_store_postgresql_type()->name, vigil__store_postgres_alias()->name);
     if (strcmp(vigil_store_sqlite_type()->name, scheme) == 0)
         found = vigil_store_sqlite_type();
+    else if (strcmp(vigil_store_postgresql_type()->name, scheme) == 0)
+        found = vigil_store_postgresql_type();
+    else if (strcmp(vigil__store_postgres_alias()->name, scheme) == 0)
+        found = vigil__store_postgres_alias();
     if (!registry)
         return found;
     if (!found)
@@ -208,8 +215,10 @@ int vigil__store_url_check(const char *url, const vigil_store_registry *registry
     if (find_type(registry, scheme, known, sizeof(known)))
         return VIGIL_OK;
     if (!registry || !registry->types.n)
-        return vigil_error_set_at(VIGIL_EUNSUPPORTED, at,
-                                  "expected sqlite://PATH (the only store backend built in)");
+        return vigil_error_set_at(
+            VIGIL_EUNSUPPORTED, at,
+            "expected sqlite://PATH or postgresql://HOST/DATABASE (the store backends "
+            "built in)");
     char msg[400];
     if (len)
         snprintf(msg, sizeof(msg), "unsupported URL scheme \"%s\" (known: %s)", scheme, known);

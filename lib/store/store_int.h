@@ -18,4 +18,7 @@ struct vigil_store_stats;
  * mutex and has checked the handle is the SQLite backend's. */
 void vigil__sq_stats(void *handle, struct vigil_store_stats *out);
 
+/* The built-in PostgreSQL type under its second scheme, "postgres" (pg.c). */
+const vigil_store_type *vigil__store_postgres_alias(void);
+
 #endif

@@ -186,7 +186,8 @@ struct vigil_store_type {
  * @return VIGIL_OK; VIGIL_EINVAL (NULL registry or type, a missing mandatory
  *         function); VIGIL_EVERSION (a version other than
  *         VIGIL_STORE_TYPE_VERSION and 2); VIGIL_ENAME (bad scheme); VIGIL_EEXISTS
- *         (the scheme is registered, or built in: "sqlite"); VIGIL_ENOMEM.
+ *         (the scheme is registered, or built in: "sqlite", and from 0.4.0
+ *         "postgresql" and "postgres"); VIGIL_ENOMEM.
  * Not thread-safe against other calls on the same registry.
  * @since 0.2.0
  */
@@ -199,6 +200,20 @@ vigil_store_register(vigil_store_registry *registry, const vigil_store_type *typ
  * @since 0.2.0 (vigil_store_sqlite_backend() in 0.1)
  */
 VIGIL_EXTERN(const vigil_store_type *) vigil_store_sqlite_type(void);
+
+/**
+ * Returns the built-in PostgreSQL type (static, never NULL), served under
+ * the schemes "postgresql" and "postgres" (the name of this struct is
+ * "postgresql"). Its URLs are libpq's (docs/store.md):
+ * postgresql://[USER@]HOST[:PORT]/DATABASE[?OPTIONS], with vigil's options
+ * pool=N (connections, 1..64, default 2), schema=NAME (tables in that
+ * schema, created when missing), password_env=VAR and password_file=PATH
+ * besides libpq's own (sslmode, connect_timeout, ...). A password in the
+ * URL is refused (VIGIL_EINVAL). It has no stats (vigil_store_stats_get()
+ * answers VIGIL_EUNSUPPORTED).
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(const vigil_store_type *) vigil_store_postgresql_type(void);
 
 #ifdef __cplusplus
 }
