@@ -51,6 +51,7 @@ struct vigil__hub_cluster {
     int fed;          /* the current term's takeover is done: samples flow */
     char leader_holder[VIGIL_STORE_LEASE_HOLDER_MAX + 1];
     uint64_t terms, tailed;
+    uint64_t fenced; /* a remediator refused this epoch: never lead under it again */
     pthread_t lease_t, leader_t;
     int threads; /* threads running (0, 1 or 2) */
 
@@ -112,8 +113,11 @@ void vigil__hub_cluster_fenced(vigil_hub *hub, uint64_t epoch)
     if (!c)
         return;
     pthread_mutex_lock(&c->mu);
-    if (c->leader && c->epoch == epoch)
+    if (epoch > c->fenced)
+        c->fenced = epoch;
+    if (c->leader && c->epoch <= epoch)
         step_down_locked(hub, "a remediator refused the epoch as stale");
+    pthread_cond_signal(&c->lease_cv); /* give the lease up now */
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -147,6 +151,22 @@ static void *lease_main(void *arg)
                 vigil_buf_dispose(&m);
                 last_err_ns = t1;
             }
+        } else if (l.held && l.epoch <= c->fenced) {
+            /* a remediator saw a newer epoch than the store gave this hub:
+             * give the lease up so that another hub takes it under a new
+             * epoch, and stay away for a ttl */
+            step_down_locked(hub, "the epoch was refused as stale");
+            pthread_mutex_unlock(&c->mu);
+            vigil_store_lease_release(c->lease_st, VIGIL_HUB_LEADER_LEASE, c->holder);
+            vigil__log(&hub->logger, VIGIL_LOG_ERROR, COMPONENT,
+                       "gave the lease up: its epoch was refused as stale", "holder=%s epoch=%llu",
+                       c->holder, (unsigned long long)l.epoch);
+            pthread_mutex_lock(&c->mu);
+            snprintf(c->leader_holder, sizeof(c->leader_holder), "%s", "");
+            int64_t until = vigil__monotonic_ms() + c->ttl_ms;
+            while (!c->stopping && vigil__monotonic_ms() < until)
+                vigil__cond_wait_until(&c->lease_cv, &c->mu, until);
+            continue;
         } else if (l.held) {
             int64_t valid = t0 + (l.expires_ms - l.now_ms) * 1000000;
             if (valid - t1 <= c->renew_ms * 1000000) {
@@ -173,7 +193,8 @@ static void *lease_main(void *arg)
             snprintf(c->leader_holder, sizeof(c->leader_holder), "%s",
                      l.held || l.expires_ms > l.now_ms ? l.holder : "");
         int64_t next_ms = (t0 + c->renew_ms * 1000000) / 1000000;
-        while (!c->stopping && vigil__monotonic_ms() < next_ms)
+        uint64_t fenced = c->fenced;
+        while (!c->stopping && c->fenced == fenced && vigil__monotonic_ms() < next_ms)
             vigil__cond_wait_until(&c->lease_cv, &c->mu, next_ms);
     }
     int was = c->leader;
