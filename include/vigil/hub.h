@@ -32,6 +32,8 @@
  *                               rates, "decision" (each policy decision as stored) and
  *                               "action" (each result recorded)
  *   GET  /v1/policies  read     {"policies":[{"name","kind","metric","action","series":[...]}]}
+ *   GET  /v1/cluster   read     {"enabled","leader","epoch","holder","leader_holder","terms",
+ *                               "tailed"}: vigil_hub_cluster_status_get()
  *   GET  /v1/decisions read     ?since=&limit= (default 1000, at most 10000), oldest first
  *                               {"decisions":[{"id","ts","policy","series","target","action",
  *                               "action_id","decision","reason"}]}
@@ -776,7 +778,8 @@ vigil_hub_action_result(vigil_hub *hub, const vigil_action_result *result, int64
  *         request that cannot be dispatched is recorded as failed with reason
  *         "no_remediator" or "dispatch_failed"); VIGIL_EINVAL (NULL, no action
  *         or target); VIGIL_EVERSION (unknown request version); VIGIL_ELIMIT
- *         (a field too long); the codes
+ *         (a field too long); VIGIL_EUNSUPPORTED (a follower of a cluster,
+ *         vigil_hub_set_cluster(): nothing recorded; since 0.4.0); the codes
  *         of vigil_store_action_put(); VIGIL_ENOMEM.
  * Thread-safe. @since 0.1.0
  */
