@@ -383,6 +383,15 @@ START_TEST(epoch_in_requests_and_fencing)
     ck_assert_int_eq(vigil_hub_action_request(h[L], &rq, &id), VIGIL_OK);
     snprintf(id2, sizeof(id2), "%s", id.ptr);
     standin_wait(&s, 2);
+    /* the signed refusal ends the old leader's term */
+    for (int64_t end = mono_ms() + WAIT_MS;;) {
+        vigil_hub_cluster_status o = VIGIL_HUB_CLUSTER_STATUS_INIT;
+        ck_assert_int_eq(vigil_hub_cluster_status_get(h[L], &o), VIGIL_OK);
+        if (!o.leader)
+            break;
+        ck_assert_msg(mono_ms() < end, "the fenced hub still leads");
+        usleep(2000);
+    }
     int nl = wait_leader(h, &st);
     ck_assert_int_eq(nl, F);
     ck_assert_uint_eq(st.epoch, e1 + 1);
