@@ -17,7 +17,26 @@
  * "&checkpoint=background|inline" override the options. Unknown keys are refused. The URL is not
  * percent-decoded: a path must not contain '?'.
  *
- * The SQLite backend is built in. Other backends (store types,
+ *   postgresql://[USER@]HOST[:PORT]/DATABASE[?OPTIONS]   a PostgreSQL database
+ *                            (also postgres://...; libpq's URL: a unix socket
+ *                            directory as ?host=/run/postgresql)
+ *
+ * PostgreSQL options, besides libpq's own (sslmode, connect_timeout,
+ * application_name, ...; unknown ones are refused): "pool=N" connections the
+ * store keeps (1..64, default 2), "schema=NAME" the schema of vigil's tables
+ * (created when missing; default: the server's search_path),
+ * "password_env=VAR" or "password_file=PATH" (mode 0600) where the password
+ * is read from, "tail=off" (no vigil_store_tail(): a single hub saves one
+ * row per write). libpq's PGPASSWORD and PGPASSFILE work too. A password in
+ * the URL itself is refused (VIGIL_EINVAL): credentials never sit in a
+ * configuration file. busy_timeout_ms becomes the server's lock_timeout,
+ * VIGIL_STORE_SYNC_FULL its synchronous_commit=on (NORMAL keeps the
+ * server's setting), read_only its default_transaction_read_only;
+ * max_size_bytes is refused (the server's quotas bound its size) and the
+ * checkpoint options are SQLite's. docs/architecture.md ("The PostgreSQL
+ * store") describes its tables, partitions, retries and the tail.
+ *
+ * The SQLite and PostgreSQL backends are built in. Other backends (store types,
  * <vigil/sys/store.h>) are registered on a vigil_store_registry passed through
  * the options; a scheme resolves in the built-in types first, then there.
  * There is no global registry.
@@ -986,7 +1005,8 @@ typedef struct vigil_store_stats {
  * @param store the store. @param out filled (its @c version kept).
  * @return VIGIL_OK; VIGIL_EINVAL (NULL argument); VIGIL_EVERSION (unknown
  *         @p out version); VIGIL_EUNSUPPORTED (a backend other than the
- *         built-in SQLite one).
+ *         built-in SQLite one: the built-in PostgreSQL backend has no write
+ *         log nor folds, and its server's own statistics views say the rest).
  * Threads: any; waits for the store's call in progress, if any.
  * @since 0.3.0
  */

@@ -961,7 +961,8 @@ static int init_metrics(vigil_remediator *rem)
     return rc;
 }
 
-/* The database path of a sqlite:// URL, for the key file; NULL for memory. */
+/* The database path of a sqlite:// URL, for the key file; NULL for memory
+ * and for a server (postgresql://): their key comes from audit_key_env. */
 static char *db_path(const char *url)
 {
     const char *p = NULL;
@@ -1025,8 +1026,9 @@ static int open_audit(vigil_remediator *rem, const vigil_remediator_options *o)
         if (path && !kf)
             rc = vigil__error_oom();
         if (!rc && !kf && (!o->audit_key_env || !getenv(o->audit_key_env)))
-            rc = vigil__error_set(VIGIL_EENV, "audit_key_env: an in-memory store needs the audit "
-                                              "key from the environment");
+            rc = vigil__error_set(VIGIL_EENV,
+                                  "audit_key_env: a store without a file (in memory, or on a "
+                                  "database server) needs the audit key from the environment");
         if (!rc)
             rc = vigil_audit_key_load(&key, o->audit_key_env, kf);
         vigil__free(path);

@@ -72,7 +72,11 @@ static const char *const migrations[VIGIL__PG_SCHEMA_VERSION] = {
     "CREATE TABLE tail_log(xid xid8 NOT NULL DEFAULT pg_current_xact_id(), id bigserial,"
     " ms bigint NOT NULL, series bigint[] NOT NULL, ts bigint[] NOT NULL,"
     " value float8[] NOT NULL, error text[] NOT NULL, PRIMARY KEY(xid, id));"
-    "CREATE INDEX tail_log_ms ON tail_log(ms);",
+    "CREATE INDEX tail_log_ms ON tail_log(ms);"
+    /* kept an hour at most: stored as is, not compressed (cheaper to write) */
+    "ALTER TABLE tail_log ALTER COLUMN series SET STORAGE EXTERNAL,"
+    " ALTER COLUMN ts SET STORAGE EXTERNAL, ALTER COLUMN value SET STORAGE EXTERNAL,"
+    " ALTER COLUMN error SET STORAGE EXTERNAL;",
 };
 
 #define PG_ACTION_COLS                                                                    \
@@ -101,6 +105,10 @@ static const char *const stmt_sql[PG_STMT_COUNT] = {
                           " unnest($1::bigint[], $2::bigint[], $3::float8[], $4::text[])"
                           " ON CONFLICT(series_id, ts) DO UPDATE SET value = EXCLUDED.value,"
                           " error = EXCLUDED.error",
+    [PG_SAMPLES_UPSERT_NO_TAIL] = "INSERT INTO samples(series_id, ts, value, error) SELECT * FROM"
+                                  " unnest($1::bigint[], $2::bigint[], $3::float8[], $4::text[])"
+                                  " ON CONFLICT(series_id, ts) DO UPDATE SET value ="
+                                  " EXCLUDED.value, error = EXCLUDED.error",
     [PG_SERIES_ALL] = "SELECT id, name, tags FROM series ORDER BY name, tags",
     [PG_SERIES_BY_NAME] = "SELECT id, name, tags FROM series WHERE name = $1 ORDER BY tags",
     [PG_RAW] = "SELECT ts, value, error FROM samples WHERE series_id = $1 AND ts >= $2"
@@ -558,6 +566,7 @@ typedef struct pg_url {
     char password_env[128];
     char password_file[1024];
     char schema[64];
+    int no_tail; /* tail=off */
     int64_t connect_timeout_s;
     char display[300];
 } pg_url;
@@ -622,7 +631,7 @@ static int parse_url(pg_url *u, const char *url)
         memcpy(val, eq + 1, vl);
         val[vl] = '\0';
 #define KEY_IS(k) (kl == sizeof(k) - 1 && memcmp(kv, k, kl) == 0)
-        if (KEY_IS("password"))
+        if (KEY_IS("password") || KEY_IS("sslpassword"))
             return vigil__error_set(VIGIL_EINVAL,
                                     "postgresql: the store URL holds a password; keep credentials "
                                     "out of configuration: use PGPASSWORD, PGPASSFILE, "
@@ -649,6 +658,14 @@ static int parse_url(pg_url *u, const char *url)
                 return vigil__error_set(VIGIL_EINVAL,
                                         "postgresql: URL option password_file needs a path");
             memcpy(u->password_file, val, vl + 1);
+        } else if (KEY_IS("tail")) {
+            if (strcmp(val, "on") == 0)
+                u->no_tail = 0;
+            else if (strcmp(val, "off") == 0)
+                u->no_tail = 1;
+            else
+                return vigil__error_set(VIGIL_EINVAL,
+                                        "postgresql: URL option tail=%s: expected on or off", val);
         } else if (KEY_IS("schema")) {
             if (!valid_ident(val))
                 return vigil__error_set(
@@ -797,6 +814,20 @@ static int pg_open(void **out, const char *url, const char *rest, const vigil_st
         vigil_buf_dispose(&u.libpq);
         return rc;
     }
+    /* libpq's own parameters are checked here, before any connection */
+    char *perr = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(u.libpq.ptr, &perr);
+    if (!parsed) {
+        size_t len = perr ? strlen(perr) : 0;
+        while (len && perr[len - 1] == '\n')
+            len--;
+        rc = perr ? vigil__error_set(VIGIL_EINVAL, "postgresql: bad URL: %.*s", (int)len, perr)
+                  : vigil__error_oom();
+        PQfreemem(perr);
+        vigil_buf_dispose(&u.libpq);
+        return rc;
+    }
+    PQconninfoFree(parsed);
     vigil__pg *s = vigil__calloc(1, sizeof(*s));
     if (!s) {
         vigil_buf_dispose(&u.libpq);
@@ -806,6 +837,7 @@ static int pg_open(void **out, const char *url, const char *rest, const vigil_st
     s->display = vigil__strdup(u.display);
     s->schema = u.schema[0] ? vigil__strdup(u.schema) : NULL;
     s->read_only = o->read_only;
+    s->no_tail = u.no_tail;
     s->logger = o->logger;
     s->cache.max = o->series_cache_max;
     s->connect_timeout_s = u.connect_timeout_s;

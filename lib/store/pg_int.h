@@ -26,6 +26,7 @@ typedef enum pg_stmt_id {
     PG_SERIES_FIND,
     PG_SERIES_INSERT,
     PG_SAMPLES_UPSERT,
+    PG_SAMPLES_UPSERT_NO_TAIL,
     PG_SERIES_ALL,
     PG_SERIES_BY_NAME,
     PG_RAW,
@@ -99,6 +100,7 @@ typedef struct vigil__pg {
     char *display;   /* host:port/db for messages (no credentials) */
     char *opts_line; /* libpq "options": search_path, lock_timeout, ...; owned */
     int read_only;
+    int no_tail; /* ?tail=off: writes keep no tail; vigil_store_tail() is unsupported */
     int64_t connect_timeout_s;
     vigil_logger logger;
 

@@ -155,6 +155,10 @@ int vigil__pg_tail(void *h, const char *cursor, size_t max_samples, vigil_store_
 {
     static const char op[] = "tail";
     vigil__pg *s = h;
+    if (s->no_tail)
+        return vigil__error_set(VIGIL_EUNSUPPORTED,
+                                "postgresql: tail: the store was opened with tail=off (%s)",
+                                s->display);
     int rc = vigil__pg_enter(s);
     if (rc)
         return rc;

@@ -456,7 +456,8 @@ static int upsert_rows(vigil__pg *s, const vigil_batch *b, size_t n)
         const char *params[5] = {s->a1.ptr, s->a2.ptr, s->a3.ptr, s->a4.ptr,
                                  vigil__pg_i64(now, vigil__now_ms())};
         PGresult *r = NULL;
-        rc = vigil__pg_exec(s, PG_SAMPLES_UPSERT, 5, params, NULL, NULL, 0, PG_NO_RETRY, &r,
+        rc = vigil__pg_exec(s, s->no_tail ? PG_SAMPLES_UPSERT_NO_TAIL : PG_SAMPLES_UPSERT,
+                            s->no_tail ? 4 : 5, params, NULL, NULL, 0, PG_NO_RETRY, &r,
                             "writing samples");
         PQclear(r);
     }

@@ -248,6 +248,11 @@ static inline int vt_pg_start(vt_pg *pg, const char *name)
     vt_pg_rm_rf(pg->dir);
     snprintf(pg->data, sizeof(pg->data), "%s/data", pg->dir);
     snprintf(pg->sock, sizeof(pg->sock), "%s/sock", pg->dir);
+    /* a socket path holds at most 107 bytes: a deep build tree gets its
+     * socket directory under /tmp */
+    int sock_tmp = strlen(pg->sock) + sizeof("/.s.PGSQL.65535") > 107;
+    if (sock_tmp)
+        snprintf(pg->sock, sizeof(pg->sock), "/tmp/vigil-pg-%d", (int)getpid());
     if (mkdir(pg->dir, 0700) != 0 || mkdir(pg->sock, 0700) != 0) {
         snprintf(pg->err, sizeof(pg->err), "mkdir %s: %s", pg->dir, strerror(errno));
         return -1;
@@ -348,6 +353,8 @@ static inline void vt_pg_stop(vt_pg *pg)
         return;
     vt_pg_halt(pg);
     vt_pg_rm_rf(pg->dir);
+    if (strncmp(pg->sock, "/tmp/vigil-pg-", 14) == 0)
+        vt_pg_rm_rf(pg->sock);
     pg->dir[0] = '\0';
 }
 
