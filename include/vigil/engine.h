@@ -65,7 +65,9 @@ typedef struct vigil_engine_options {
      * now_ms - duration_ms < ts <= now_ms. Returns VIGIL_OK, VIGIL_ENOTFOUND
      * when there is no sample, or another negative code. Called with the
      * engine lock held, from the thread that called vigil_engine_ingest().
-     * NULL: the engine appends every ingested sample to windows of its own.
+     * NULL: the engine appends the samples of the series a rule reads the
+     * history of (vigil_engine_watch() above 0) to windows of its own (since
+     * 0.4.0; every ingested sample before).
      */
     int (*aggregate)(void *payload, const char *series_key, vigil_window_agg agg,
                      int64_t duration_ms, int64_t now_ms, double *out);

@@ -12,9 +12,10 @@
  * ingests with VIGIL_EOVERLOADED (HTTP 429 with Retry-After). A batch whose
  * (agent, batch_id) was stored before is acknowledged as a duplicate
  * ("duplicate": true, accepted 0) and adds nothing to the store (a sample
- * written again replaces the identical stored one: nothing is ever doubled). Every stored sample is
- * appended to the hub's windows (vigil/window.h) before its caller is
- * answered. Samples more than max_future_ms ahead of the hub's clock are
+ * written again replaces the identical stored one: nothing is ever doubled). Every stored sample of
+ * a series a loaded rule watches (vigil_engine_watch(); since 0.4.0, every
+ * series before) is appended to its window (vigil/window.h) before its
+ * caller is answered. Samples more than max_future_ms ahead of the hub's clock are
  * refused.
  *
  * Routes added by vigil_hub_mount():
@@ -243,7 +244,10 @@ typedef struct vigil_hub_options {
     size_t max_batch_metrics;
     /** Bounds of the in-memory windows (defaults of vigil/window.h); its
      * version and its window's may be left 0 (embedded structs have the
-     * layout of this options version). */
+     * layout of this options version). Since 0.4.0 only watched series get
+     * a window, kept as long as their rules read (window + for), at most
+     * window.max_age; a watched series past max_series is counted
+     * (vigil_windows_refused_series) and logged. */
     vigil_window_set_options windows;
     /** Interval of the "ingest" rate events (and SSE keep-alive); 0: 1 s. */
     int64_t events_interval_ms;

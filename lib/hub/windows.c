@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Decisions cached at most, as a multiple of the windows' max_series: past
- * it the cache starts over (series that stopped reporting leave it). */
-#define CACHE_FACTOR 4
+/* Decisions cached at most (about 100 bytes each with a 60-byte key): past
+ * it the cache starts over, so that series that stopped reporting leave it. */
+#define CACHE_MAX 1000000
 /* A refused series is logged at most this often (with the count since). */
 #define REFUSED_LOG_MS (60 * 1000)
 
@@ -186,7 +186,7 @@ static wc_ent *decide(vigil_hub *hub, const vigil_metric *m, uint64_t h, int *fr
     if (rc)
         return NULL;
     if (!e) {
-        if (c->n >= CACHE_FACTOR * vigil__window_set_max_series(hub->windows)) {
+        if (c->n >= CACHE_MAX) {
             wc_clear(c); /* the windows stay; their series decide again */
             hub->win_unwatched = hub->win_refused = 0;
         }
@@ -450,6 +450,29 @@ static void sync_dispose(sync_ctx *x)
     vigil__free(x->items);
 }
 
+/* The decisions cached by the answerer, made again from the needs of the
+ * new rule set (win_mu held), under a new generation. */
+static void redecide(vigil_hub *hub, const sync_ctx *x)
+{
+    vigil__hub_wcache *c = hub->wcache;
+    hub->watch_gen++;
+    hub->win_unwatched = hub->win_refused = 0;
+    for (size_t i = 0; i < c->cap; i++) {
+        wc_ent *e = c->slots[i];
+        if (!e)
+            continue;
+        const wc_ent *n = wc_get(&x->needs, e->key, e->len, e->hash);
+        e->span = n ? n->span : 0;
+        e->gen = hub->watch_gen;
+        if (!e->span) {
+            e->refused = 0;
+            hub->win_unwatched++;
+        } else if (e->refused) {
+            hub->win_refused++;
+        }
+    }
+}
+
 /* The sync of vigil__hub_windows_sync() (only NULL, force 0) and of
  * vigil_hub_windows_rebuild() (force 1). Called with sync_mu held. */
 static int sync_locked(vigil_hub *hub, vigil__hub_wcache *only, int force)
@@ -475,9 +498,8 @@ static int sync_locked(vigil_hub *hub, vigil__hub_wcache *only, int force)
         for (size_t i = 0; i < s.ndrop; i++)
             if (vigil_window_set_remove(hub->windows, s.drop[i]) == VIGIL_OK)
                 dropped++;
-        /* decisions cached before are asked again */
         if (!only)
-            hub->watch_gen++;
+            redecide(hub, &x);
         pthread_mutex_unlock(&hub->win_mu);
     }
     for (size_t i = 0; i < s.ndrop; i++)

@@ -1347,23 +1347,26 @@ int vigil__policy_ingest_locked(vigil_engine *e, const vigil_batch *batch, int64
         }
         if (m->error)
             continue;
+        /* no rule for the metric: nothing to evaluate, no window either */
         const pol_bucket *b = vigil__pmap_get(&e->by_metric, m->name);
-        if (!b && !e->windows)
+        if (!b)
             continue;
         if (vigil_metric_series_key(&e->key, m) < 0) {
             e->stats.eval_errors++;
             continue;
         }
-        if (e->windows) {
-            int rc = vigil_window_set_append(e->windows, e->key.ptr, m->ts_ms, m->value, NULL);
-            if (rc < 0 && rc != VIGIL_ERANGE)
-                e->stats.eval_errors++;
-        }
-        if (!b)
-            continue;
         if (gather(e, b, m, &cands) < 0) {
             e->stats.eval_errors++;
             continue;
+        }
+        /* the engine's own windows: only for series a rule reads history of */
+        int watched = 0;
+        for (size_t j = 0; e->windows && !watched && j < cands.n; j++)
+            watched = vigil__policy_rule_history(cands.v[j]) > 0 && rule_matches(cands.v[j], m);
+        if (watched) {
+            int rc = vigil_window_set_append(e->windows, e->key.ptr, m->ts_ms, m->value, NULL);
+            if (rc < 0 && rc != VIGIL_ERANGE)
+                e->stats.eval_errors++;
         }
         for (size_t j = 0; j < cands.n; j++)
             if (rule_matches(cands.v[j], m))

@@ -43,12 +43,12 @@ static const char WATCH_RULES[] =
     "  - {name: watch_w, kind: threshold, metric: w, window: 1m, op: \">\", threshold: 1e12,"
     " action: noop}\n";
 
-/* A hub at `url` with WATCH_RULES loaded; *cfg keeps them (free after the hub). */
-static vigil_hub *hub_watching(const char *url, size_t max_series, vigil_config **cfg)
+/* A hub at `url` with `rules` loaded; *cfg keeps them (free after the hub). */
+static vigil_hub *hub_with_rules(const char *url, const char *rules, size_t max_series,
+                                 vigil_config **cfg)
 {
-    ck_assert_int_eq(
-        vigil_config_load_string(cfg, WATCH_RULES, strlen(WATCH_RULES), "watch.yaml", NULL),
-        VIGIL_OK);
+    ck_assert_int_eq(vigil_config_load_string(cfg, rules, strlen(rules), "watch.yaml", NULL),
+                     VIGIL_OK);
     vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
     o.store_url = url;
     o.events_interval_ms = HOUR_MS;
@@ -59,6 +59,11 @@ static vigil_hub *hub_watching(const char *url, size_t max_series, vigil_config 
     vigil_hub *hub = NULL;
     ck_assert_msg(vigil_hub_new(&hub, &o) == VIGIL_OK, "%s", vigil_error_last()->message);
     return hub;
+}
+
+static vigil_hub *hub_watching(const char *url, size_t max_series, vigil_config **cfg)
+{
+    return hub_with_rules(url, WATCH_RULES, max_series, cfg);
 }
 
 static vigil_hub *hub_started(const char *url)
@@ -1089,6 +1094,267 @@ START_TEST(windows_past_their_limit_are_counted)
 }
 END_TEST
 
+/* ---- windows only where a policy looks ------------------------------------------------ */
+
+static int64_t wall_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Ingests one sample of name{host=<host>}. */
+static void ingest_one(vigil_hub *hub, const char *name, const char *host, int64_t ts, double v)
+{
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    vigil_tag t[] = {{"host", host}};
+    vigil_metric m = {name, v, ts, t, 1, NULL};
+    ck_assert_int_eq(vigil_batch_add(b, &m), VIGIL_OK);
+    ck_assert_msg(vigil_hub_ingest(hub, b, NULL) == VIGIL_OK, "%s", vigil_error_last()->message);
+    vigil_batch_free(b);
+}
+
+/* A gauge of the hub's /metrics. */
+static double metric_value(vigil_api *api, const char *name)
+{
+    treq m = {.path = "/metrics"};
+    vigil_api_response *r = run(api, &m);
+    expect(r, 200, NULL);
+    const char *b = vigil_api_response_body(r, NULL);
+    char pat[128];
+    snprintf(pat, sizeof(pat), "\n%s ", name);
+    const char *at = strstr(b, pat);
+    ck_assert_msg(at != NULL, "no %s in %s", name, b);
+    double v = strtod(at + strlen(pat), NULL);
+    vigil_api_response_free(r);
+    return v;
+}
+
+START_TEST(unwatched_series_get_no_window)
+{
+    vigil_config *cfg = NULL;
+    vigil_hub *hub = hub_watching("sqlite::memory:", 0, &cfg);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    vigil_api *api = mounted(hub, 0);
+    double before = metric_value(api, "vigil_windows_memory_bytes");
+    int64_t now = wall_now_ms();
+    /* 10,000 series no rule watches, twice each */
+    for (int round = 0; round < 2; round++)
+        for (int k = 0; k < 10; k++) {
+            vigil_batch *b = mk_batch(NULL, 0, "free", 0);
+            for (int i = 0; i < 1000; i++) {
+                char iv[16];
+                snprintf(iv, sizeof(iv), "%d", k * 1000 + i);
+                vigil_tag t[] = {{"host", "h1"}, {"i", iv}};
+                vigil_metric m = {"free", i, now - 1000 + round, t, 2, NULL};
+                ck_assert_int_eq(vigil_batch_add(b, &m), VIGIL_OK);
+            }
+            ck_assert_int_eq(vigil_hub_ingest(hub, b, NULL), VIGIL_OK);
+            vigil_batch_free(b);
+        }
+    ck_assert(metric_value(api, "vigil_windows_memory_bytes") == before);
+    ck_assert(metric_value(api, "vigil_windows") == 0);
+    ck_assert(metric_value(api, "vigil_windows_unwatched_series") == 10000);
+    ck_assert(metric_value(api, "vigil_series") == 10000);
+    double v = 0;
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "free{host=\"h1\",i=\"7\"}", VIGIL_WINDOW_LAST, 0, now, &v),
+        VIGIL_ENOTFOUND);
+    /* a watched series next to them does get one */
+    ingest_one(hub, "cpu", "h1", now, 3);
+    ck_assert(metric_value(api, "vigil_windows") == 1);
+    ck_assert(metric_value(api, "vigil_windows_memory_bytes") > before);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "cpu{host=\"h1\"}", VIGIL_WINDOW_LAST, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 3);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    vigil_config_free(cfg);
+}
+END_TEST
+
+/* A window keeps what its rules read: the longest window + for (here 1 min +
+ * 30 s), capped by windows.max_age. */
+START_TEST(watched_window_has_the_rules_span)
+{
+    static const char rules[] =
+        "policies:\n"
+        "  - {name: a, kind: threshold, metric: lat, window: 1m, for: 30s, op: \">\",\n"
+        "     threshold: 1e12, action: noop}\n"
+        "  - {name: b, kind: threshold, metric: lat, match: {host: h1}, window: 20s,\n"
+        "     op: \">\", threshold: 1e12, action: noop}\n"
+        "  - {name: c, kind: threshold, metric: lat, match: {host: h2}, window: 2h,\n"
+        "     op: \">\", threshold: 1e12, action: noop}\n";
+    vigil_config *cfg = NULL;
+    vigil_hub *hub = hub_with_rules("sqlite::memory:", rules, 0, &cfg);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    int64_t now = wall_now_ms();
+    for (int i = 30; i >= 0; i--) { /* every 10 s over 5 min */
+        ingest_one(hub, "lat", "h1", now - i * 10000, i);
+        ingest_one(hub, "lat", "h2", now - i * 10000, i);
+    }
+    double v = 0;
+    /* 90 s: the samples of [now - 90 s, now] */
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "lat{host=\"h1\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 10);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "lat{host=\"h1\"}", VIGIL_WINDOW_MIN, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 0);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "lat{host=\"h1\"}", VIGIL_WINDOW_COUNT, 91000, now, &v),
+        VIGIL_ERANGE);
+    /* 2 h asked, 1 h (windows.max_age) kept: every sample here */
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "lat{host=\"h2\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 31);
+    vigil_hub_free(hub);
+    vigil_config_free(cfg);
+}
+END_TEST
+
+static const char QD_RULE[] =
+    "  - {name: qd_count, kind: threshold, metric: qd, aggregate: count, window: 2m,\n"
+    "     op: \">=\", threshold: 6, action: noop}\n";
+
+/* Replaces the hub's rules with `text` (a `policies:` document). */
+static void reload_with(vigil_hub *hub, const char *text, size_t added, size_t removed)
+{
+    vigil_config *c = NULL;
+    ck_assert_int_eq(vigil_config_load_string(&c, text, strlen(text), "reload.yaml", NULL),
+                     VIGIL_OK);
+    vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
+    o.policies = vigil_config_node_get(vigil_config_root(c, 0), "policies");
+    vigil_engine_reload_result res = VIGIL_ENGINE_RELOAD_RESULT_INIT;
+    ck_assert_msg(vigil_hub_reload_policies(hub, &o, &res) == VIGIL_OK, "%s",
+                  vigil_error_last()->message);
+    ck_assert_uint_eq(res.added, added);
+    ck_assert_uint_eq(res.removed, removed);
+    vigil_config_free(c);
+}
+
+/* A reload adding a rule over history rebuilds the window from the store
+ * (the rule fires on samples ingested before it existed); a reload dropping
+ * it frees the window. */
+START_TEST(reload_rebuilds_and_frees_windows)
+{
+    vigil_config *cfg = NULL;
+    vigil_hub *hub = hub_watching(file_url(), 0, &cfg);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    vigil_api *api = mounted(hub, 0);
+    int64_t now = wall_now_ms();
+    for (int i = 5; i >= 1; i--)
+        ingest_one(hub, "qd", "h1", now - i * 10000, 1);
+    ingest_one(hub, "cpu", "h1", now - 1000, 1);
+    ck_assert(metric_value(api, "vigil_windows") == 1);
+    ck_assert(metric_value(api, "vigil_windows_unwatched_series") == 1);
+    double v = 0;
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "qd{host=\"h1\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_ENOTFOUND);
+
+    char text[1024];
+    snprintf(text, sizeof(text), "%s%s", WATCH_RULES, QD_RULE);
+    reload_with(hub, text, 1, 0);
+    /* rebuilt before the reload returned: the five stored samples */
+    ck_assert(metric_value(api, "vigil_windows") == 2);
+    ck_assert(metric_value(api, "vigil_windows_unwatched_series") == 0);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "qd{host=\"h1\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 5);
+    /* the sixth sample makes six in 2 min: the rule fires on history */
+    ingest_one(hub, "qd", "h1", now, 1);
+    vigil_buf b = VIGIL_BUF_INIT;
+    int fired = 0;
+    for (int i = 0; i < 500 && !fired; i++) {
+        ck_assert_int_eq(vigil_engine_decisions_json(vigil_hub_engine(hub), 0, 0, &b), VIGIL_OK);
+        fired = strstr(b.ptr, "\"policy\":\"qd_count\"") != NULL &&
+                strstr(b.ptr, "\"decision\":\"fired\"") != NULL;
+        if (!fired)
+            usleep(10000);
+    }
+    ck_assert_msg(fired, "%s", b.ptr);
+    vigil_buf_dispose(&b);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "qd{host=\"h1\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 6);
+
+    /* dropped again: the window goes at once */
+    reload_with(hub, WATCH_RULES, 0, 1);
+    ck_assert(metric_value(api, "vigil_windows") == 1);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "qd{host=\"h1\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_ENOTFOUND);
+    /* no rule at all: no window, and a later sample opens none */
+    reload_with(hub, "policies: []\n", 0, 2);
+    ck_assert(metric_value(api, "vigil_windows") == 0);
+    ingest_one(hub, "cpu", "h1", now, 2);
+    ck_assert(metric_value(api, "vigil_windows") == 0);
+    ck_assert(metric_value(api, "vigil_windows_unwatched_series") == 2);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    vigil_config_free(cfg);
+}
+END_TEST
+
+/* vigil_hub_windows_rebuild(): what a hub taking over as leader calls. */
+START_TEST(windows_rebuild_from_the_store)
+{
+    vigil_config *cfg = NULL;
+    vigil_hub *hub = hub_watching(file_url(), 0, &cfg);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    int64_t now = wall_now_ms();
+    for (int i = 4; i >= 0; i--) {
+        ingest_one(hub, "cpu", "h1", now - i * 1000, i);
+        ingest_one(hub, "cpu", "h2", now - i * 1000, i);
+        ingest_one(hub, "mem", "h1", now - i * 1000, i);
+    }
+    /* every watched series, then one of them */
+    ck_assert_int_eq(vigil_hub_windows_rebuild(hub, NULL, 0), VIGIL_OK);
+    double v = 0;
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "cpu{host=\"h2\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 5);
+    const char *keys[] = {"cpu{host=\"h1\"}", "mem{host=\"h1\"}", "nothere{a=\"b\"}"};
+    ck_assert_int_eq(vigil_hub_windows_rebuild(hub, keys, 3), VIGIL_OK);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "cpu{host=\"h1\"}", VIGIL_WINDOW_SUM, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 10); /* 4+3+2+1+0, once each */
+    /* unwatched stays without a window */
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "mem{host=\"h1\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_ENOTFOUND);
+    vigil_hub_stats st = VIGIL_HUB_STATS_INIT;
+    ck_assert_int_eq(vigil_hub_stats_get(hub, &st), VIGIL_OK);
+    ck_assert_uint_eq(st.windows, 2);
+    /* bad arguments */
+    ck_assert_int_eq(vigil_hub_windows_rebuild(NULL, NULL, 0), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "hub windows rebuild: NULL argument");
+    ck_assert_int_eq(vigil_hub_windows_rebuild(hub, NULL, 2), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "hub windows rebuild: NULL argument");
+    const char *bad[] = {"cpu{host=\"h1\"}", ""};
+    ck_assert_int_eq(vigil_hub_windows_rebuild(hub, bad, 2), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "hub windows rebuild: series_keys[1] is empty");
+    bad[1] = NULL;
+    ck_assert_int_eq(vigil_hub_windows_rebuild(hub, bad, 2), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "hub windows rebuild: series_keys[1] is NULL");
+    ck_assert_int_eq(vigil_hub_windows_rebuild(hub, keys, VIGIL_HUB_REBUILD_KEYS_MAX + 1),
+                     VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "more than 1000000 series keys");
+    vigil_hub_free(hub);
+    vigil_config_free(cfg);
+}
+END_TEST
+
 START_TEST(metrics_of_the_hub)
 {
     vigil_config *cfg = NULL;
@@ -1407,6 +1673,10 @@ static Suite *hub_suite(void)
     tcase_add_test(tc, ingest_rate_ticks);
     tcase_add_test(tc, metrics_of_the_hub);
     tcase_add_test(tc, windows_past_their_limit_are_counted);
+    tcase_add_test(tc, unwatched_series_get_no_window);
+    tcase_add_test(tc, watched_window_has_the_rules_span);
+    tcase_add_test(tc, reload_rebuilds_and_frees_windows);
+    tcase_add_test(tc, windows_rebuild_from_the_store);
     tcase_add_test(tc, shipped_collector_yaml_loads);
     tcase_add_test(tc, collector_yaml_errors);
     tcase_add_test(tc, oom_sweeps);
