@@ -227,7 +227,7 @@ START_TEST(options_and_bad_store)
     ck_assert_int_eq(vigil_hub_options_init(&o, 3), VIGIL_EVERSION);
     vt_assert_error(VIGIL_EVERSION, "hub options: version 3 is not supported");
     vigil_hub *hub = NULL;
-    o.store_url = "postgresql://db/vigil";
+    o.store_url = "mysql://db/vigil";
     ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_EUNSUPPORTED);
     vt_assert_error(VIGIL_EUNSUPPORTED, "hub: ");
     ck_assert_ptr_null(hub);
@@ -1582,7 +1582,7 @@ START_TEST(collector_yaml_errors)
     cfg_fails("http: {timeout: 500ms}\n", VIGIL_ERANGE, "the connection timeout is at least 1s");
     cfg_fails("http: {per_ip: -1}\n", VIGIL_ERANGE, "http.per_ip: expected an integer from 0");
     cfg_fails("http: {tls: {cert: a.pem}}\n", VIGIL_EVALUE, "set both cert and key");
-    cfg_fails("store: postgresql://x\n", VIGIL_EUNSUPPORTED,
+    cfg_fails("store: mysql://x\n", VIGIL_EUNSUPPORTED,
               "c.yaml:1:8: store: expected sqlite://PATH");
     cfg_fails("security: {tokens: [{name: a, env: X, file: /y, scopes: [read]}]}\n", VIGIL_EVALUE,
               "set exactly one of env and file");

@@ -1023,7 +1023,7 @@ START_TEST(bad_configs_are_located)
                "guards.max_concurrent: expected an integer from 1 to 4096");
     bad_config("guards: {rate_limit: fast}\n", VIGIL_EVALUE, "r.yaml:1:22: guards.rate_limit");
     bad_config("guards: {typo: 1}\n", VIGIL_EUNKNOWNKEY, "guards.typo: unknown key");
-    bad_config("audit: postgresql://x\n", VIGIL_EUNSUPPORTED, "r.yaml:1:8: audit: expected sqlite");
+    bad_config("audit: mysql://x\n", VIGIL_EUNSUPPORTED, "r.yaml:1:8: audit: expected sqlite");
     bad_config("audit: sqlite://./x.db?synchronous=normal\n", VIGIL_EVALUE, "synchronous=full");
     bad_config("hub: {token_env: X}\n", VIGIL_EMISSING, "missing required key \"url\"");
     bad_config("hub: {url: \"https://h\", key: /k.pem}\n", VIGIL_EVALUE,
