@@ -1011,6 +1011,8 @@ static void *ticker_main(void *arg)
                           : VIGIL_OK;
             if (trc)
                 vigil__hub_engine_error(hub, "tick", trc);
+            /* rules changed without a hub reload (vigil_hub_engine()), or at start */
+            vigil__hub_windows_sync(hub);
             next_policy = vigil__monotonic_ns() + hub->policy_interval_ms * 1000000;
             pthread_mutex_lock(&hub->mu);
             if (hub->stopping)
@@ -1046,8 +1048,6 @@ static void *ticker_main(void *arg)
             pthread_mutex_unlock(&hub->win_mu);
             next_expire = now + 30LL * 1000000000;
         }
-        /* rules changed without a hub reload (vigil_hub_engine()), or at start */
-        vigil__hub_windows_sync(hub);
         pthread_mutex_lock(&hub->mu);
     }
     pthread_mutex_unlock(&hub->mu);

@@ -261,31 +261,82 @@ typedef struct sync_ctx {
     vigil__hub_wcache *only; /* the keys asked for, or NULL: every series */
     rb_item *items;
     size_t nitems, capitems;
+    int copy; /* list_cb copies the series (the query connection is the store) */
+    struct copied **copied;
+    size_t ncopied, capcopied;
     int rc;
 } sync_ctx;
 
-static int list_cb(const vigil_store_series *s, void *payload)
+/* The need of one stored series (no store call of the hub in progress on
+ * the engine's store: see list_cb). */
+static int note_need(sync_ctx *x, const char *key, const char *name, const vigil_tag *tags,
+                     size_t ntags)
 {
-    sync_ctx *x = payload;
-    size_t len = strlen(s->key);
-    uint64_t h = vigil__hash_bytes(s->key, len);
-    if (x->only && !wc_get(x->only, s->key, len, h))
+    size_t len = strlen(key);
+    uint64_t h = vigil__hash_bytes(key, len);
+    if (x->only && !wc_get(x->only, key, len, h))
         return 0;
     vigil_metric m;
     memset(&m, 0, sizeof(m));
-    m.name = s->name;
-    m.tags = s->tags;
-    m.ntags = s->ntags;
+    m.name = name;
+    m.tags = tags;
+    m.ntags = ntags;
     int64_t need = 0;
     int rc = vigil_engine_watch(x->hub->engine, &m, &need);
     if (rc)
         return x->rc = rc;
     if (need <= 0)
         return 0;
-    wc_ent *e = wc_get(&x->needs, s->key, len, h);
-    if (!e && !(e = wc_add(&x->needs, s->key, len, h)))
+    wc_ent *e = wc_get(&x->needs, key, len, h);
+    if (!e && !(e = wc_add(&x->needs, key, len, h)))
         return x->rc = vigil__error_oom();
     e->span = clamp_span(x->hub, need);
+    return 0;
+}
+
+/* A stored series copied out of a listing: key, name, tags in one block. */
+typedef struct copied {
+    char *key;
+    char *name;
+    vigil_tag *tags;
+    size_t ntags;
+} copied;
+
+static int list_cb(const vigil_store_series *s, void *payload)
+{
+    sync_ctx *x = payload;
+    /* The engine writes its state to the hub's store with its lock held:
+     * when the query connection is that store (":memory:"), asking the
+     * engine inside this callback could deadlock, so the series are copied
+     * and asked after the listing. */
+    if (!x->copy)
+        return note_need(x, s->key, s->name, s->tags, s->ntags);
+    size_t sz =
+        sizeof(copied) + s->ntags * sizeof(vigil_tag) + strlen(s->key) + 1 + strlen(s->name) + 1;
+    for (size_t i = 0; i < s->ntags; i++)
+        sz += strlen(s->tags[i].key) + strlen(s->tags[i].value) + 2;
+    copied *c = vigil__malloc(sz);
+    if (!c)
+        return x->rc = vigil__error_oom();
+    c->tags = (vigil_tag *)(void *)(c + 1);
+    c->ntags = s->ntags;
+    char *p = (char *)(c->tags + s->ntags);
+    c->key = p;
+    p = stpcpy(p, s->key) + 1;
+    c->name = p;
+    p = stpcpy(p, s->name) + 1;
+    for (size_t i = 0; i < s->ntags; i++) {
+        c->tags[i].key = p;
+        p = stpcpy(p, s->tags[i].key) + 1;
+        c->tags[i].value = p;
+        p = stpcpy(p, s->tags[i].value) + 1;
+    }
+    if (x->ncopied == x->capcopied && vigil__array_grow((void **)&x->copied, &x->capcopied,
+                                                        x->ncopied + 1, sizeof(*x->copied)) < 0) {
+        vigil__free(c);
+        return x->rc = VIGIL_ENOMEM;
+    }
+    x->copied[x->ncopied++] = c;
     return 0;
 }
 
@@ -483,9 +534,18 @@ static int sync_locked(vigil_hub *hub, vigil__hub_wcache *only, int force)
     memset(&x, 0, sizeof(x));
     x.hub = hub;
     x.only = only;
+    x.copy = hub->reader == hub->store;
     int rc = vigil_store_series_list(hub->reader, NULL, list_cb, &x);
     if (rc && x.rc)
         rc = x.rc;
+    for (size_t i = 0; i < x.ncopied; i++) {
+        copied *c = x.copied[i];
+        if (!rc)
+            rc = note_need(&x, c->key, c->name, c->tags, c->ntags);
+        vigil__free(c);
+    }
+    vigil__free(x.copied);
+    x.copied = NULL;
     window_scan s;
     memset(&s, 0, sizeof(s));
     s.x = &x;
