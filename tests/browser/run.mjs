@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Stack, TOKENS, waitFor } from './stack.mjs';
-import { unit, unitStream } from './unit.mjs';
+import { unit, unitStream, unitTail } from './unit.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const build = resolve(root, process.env.VIGIL_TEST_BUILD || 'build');
@@ -82,6 +82,7 @@ async function shot(page, name) {
 async function main() {
   unit();
   await unitStream();
+  await unitTail();
   ok('SSE parser, event stream (token header, reconnect with backoff, refusal), globs, series keys, the live action book (node)');
   await stack.start();
   let base = stack.hub;
