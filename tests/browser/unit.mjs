@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { SseParser, EventStream } from '../../ui/src/js/events.js';
 import { glob, seriesTags, ActionBook } from '../../ui/src/js/views.js';
 import { tail, relativeMs } from '../../ui/src/js/api.js';
+import { quarantinedTargets } from '../../ui/src/js/silences.js';
 
 function streamOf(chunks, status = 200, body = null) {
   if (body !== null) return new Response(body, { status, headers: { 'Content-Type': 'application/json' } });
@@ -161,6 +162,16 @@ export function unit() {
   assert.equal(row.status, 'succeeded');
   assert.equal(row.duration_ms, 7);
   assert.equal(row.verdict.decision, 'remediated');
+  // quarantine from the ledger: the newest result per target; since the run's first refusal
+  const Q = (id, target, t, policy = 'drift') => ({ id, target, requested: t, updated: t, status: 'refused', result_reason: 'quarantined', policy });
+  const qs = quarantinedTargets([
+    { id: 'a1', target: 'demo', requested: 1, updated: 2, status: 'succeeded' },
+    Q('a2', 'demo', 5, 'demo_down'), Q('a3', 'demo', 15), Q('a4', 'demo', 25),
+    Q('b1', 'web', 3), { id: 'b2', target: 'web', requested: 9, updated: 10, status: 'succeeded' },
+    Q('c1', 'db', 30), { id: 'c2', target: 'db', requested: 31, status: 'pending' },
+    { id: 'd1', target: 'x', requested: 4, updated: 6, status: 'refused', result_reason: 'cooldown' },
+  ]);
+  assert.deepEqual(qs.map((x) => [x.a.target, x.a.id, x.since]), [['demo', 'a4', 5], ['db', 'c1', 30]]);
   b.load([{ id: 'y', requested: 20, status: 'failed' }, { id: 'x', requested: 10, status: 'succeeded' }]);
   assert.deepEqual(b.newest(5).map((a) => a.id), ['y', 'x']);
 }
