@@ -218,11 +218,6 @@ static const char *content_type(const char *rel)
     return "application/octet-stream";
 }
 
-static int is_html(const char *type)
-{
-    return strncmp(type, "text/html", 9) == 0;
-}
-
 /* True when the If-None-Match value `inm` (entity tags separated by
  * commas, or "*") names `etag`; weak tags compare equal (RFC 9110 13.1.2). */
 static int etag_matches(const char *inm, const char *etag)
@@ -356,9 +351,11 @@ static void serve(vigil__api_call *call, void *payload)
     vigil_buf_dispose(&body);
     if (!rc)
         rc = vigil__api_resp_header(resp, "ETag", etag);
+    /* no-cache for every file: the names carry no version, so a module kept
+     * fresh for minutes would run against a newer index.html or a newer module
+     * after `make ui` or an upgrade; the ETag makes each check a 304 */
     if (!rc)
-        rc = vigil__api_resp_header(resp, "Cache-Control",
-                                    is_html(type) ? "no-cache" : "public, max-age=600");
+        rc = vigil__api_resp_header(resp, "Cache-Control", "no-cache");
     if (rc) {
         refuse(call, 500, "out of memory");
         return;

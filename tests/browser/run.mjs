@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Stack, TOKENS, waitFor } from './stack.mjs';
-import { unit, unitStream } from './unit.mjs';
+import { unit, unitStream, unitTail } from './unit.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const build = resolve(root, process.env.VIGIL_TEST_BUILD || 'build');
@@ -82,6 +82,7 @@ async function shot(page, name) {
 async function main() {
   unit();
   await unitStream();
+  await unitTail();
   ok('SSE parser, event stream (token header, reconnect with backoff, refusal), globs, series keys, the live action book (node)');
   await stack.start();
   let base = stack.hub;
@@ -243,8 +244,13 @@ async function main() {
   await small.locator(`.agent-row[data-agent="${stack.agentId}"]`).waitFor({ timeout: 10000 });
   const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert(overflow <= 0, `no horizontal page scroll at 390 px (${overflow} px too wide)`);
+  // every row's status and verdict are on screen, not behind a sideways scroll of the table
+  await small.locator('#ov-actions .action-row').first().waitFor({ timeout: 10000 });
+  const offscreen = await small.locator('#ov-actions .action-row .badge, #ov-policies .policy-row .badge').evaluateAll((bs) =>
+    bs.filter((b) => { const r = b.getBoundingClientRect(); return r.width === 0 || r.right > window.innerWidth || r.left < 0; }).length);
+  assert(offscreen === 0, `${offscreen} status badges of the overview are off screen at 390 px`);
   await shot(small, 'overview-narrow');
-  ok('the overview fits a 390 px window');
+  ok('the overview fits a 390 px window, every status and verdict on screen');
   // the read token may look but not verify the audit chain: the page says why
   await small.click('nav a[data-page="actions"]');
   await waitFor('the audit panel to refuse the read token', 10000, async () => /403.*lacks the admin scope.*needs an admin token/.test(await small.locator('#audit').innerText()));

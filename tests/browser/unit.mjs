@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { SseParser, EventStream } from '../../ui/src/js/events.js';
 import { glob, seriesTags, ActionBook } from '../../ui/src/js/views.js';
+import { tail, relativeMs } from '../../ui/src/js/api.js';
+import { quarantinedTargets } from '../../ui/src/js/silences.js';
 
 function streamOf(chunks, status = 200, body = null) {
   if (body !== null) return new Response(body, { status, headers: { 'Content-Type': 'application/json' } });
@@ -66,6 +68,58 @@ export async function unitStream() {
   }
 }
 
+/**
+ * tail() against a fake hub that lists rows oldest first from `since` (epoch ms or relative
+ * to its clock), `limit` at a time: the newest rows come back, not the oldest of the window,
+ * whatever the number of rows; one request when the window holds fewer than a page.
+ */
+export async function unitTail() {
+  const now = 1_000_000_000;
+  const hub = (rows) => {
+    const calls = [];
+    globalThis.fetch = async (path) => {
+      const u = new URL(path, 'http://hub');
+      const s = u.searchParams.get('since');
+      const limit = Number(u.searchParams.get('limit'));
+      const since = s.startsWith('-') ? now - relativeMs(s) : Number(s);
+      calls.push(s);
+      const out = rows.filter((r) => r.ts >= since).slice(0, limit);
+      return new Response(JSON.stringify({ decisions: out }), { status: 200 });
+    };
+    return calls;
+  };
+  const realFetch = globalThis.fetch;
+  try {
+    assert.equal(relativeMs('-6h'), 6 * 3600000);
+    assert.equal(relativeMs('-90s'), 90000);
+    assert.equal(relativeMs('1732650000000'), null);
+    // a few rows: one request, all of them
+    let calls = hub([{ id: 1, ts: now - 5000 }, { id: 2, ts: now - 10 }]);
+    assert.deepEqual((await tail('/v1/decisions', 'decisions', 'ts', '-6h', 100, 5)).map((r) => r.id), [1, 2]);
+    assert.deepEqual(calls, ['-6h']);
+    // 5,000 rows over 6 h, one every 4.32 s, pages of 100, at most 3 pages: the newest 300
+    const many = Array.from({ length: 5000 }, (_, i) => ({ id: i + 1, ts: now - 6 * 3600000 + Math.floor((i + 1) * 4320) }));
+    calls = hub(many);
+    let got = await tail('/v1/decisions', 'decisions', 'ts', '-6h', 100, 3);
+    assert.deepEqual(got.map((r) => r.id), many.slice(-300).map((r) => r.id));
+    assert.ok(calls.length <= 20, `requests: ${calls.length} (${calls.join(' ')})`);
+    // a burst: 2,000 rows within one second an hour ago and 10 since: the 10, then the burst's newest
+    const burst = Array.from({ length: 2000 }, (_, i) => ({ id: i + 1, ts: now - 3600000 + Math.floor(i / 2) }))
+      .concat(Array.from({ length: 10 }, (_, i) => ({ id: 5000 + i, ts: now - 1000 + i })));
+    calls = hub(burst);
+    got = await tail('/v1/decisions', 'decisions', 'ts', '-6h', 100, 2);
+    assert.equal(got.length, 200);
+    assert.deepEqual(got.slice(-10).map((r) => r.id), burst.slice(-10).map((r) => r.id));
+    assert.deepEqual(got.slice(0, 190).map((r) => r.id), burst.slice(1810, 2000).map((r) => r.id));
+    // an absolute since: read from there to the end, the newest kept
+    calls = hub(many);
+    got = await tail('/v1/decisions', 'decisions', 'ts', String(now - 3600000), 100, 2);
+    assert.deepEqual(got.map((r) => r.id), many.slice(-200).map((r) => r.id));
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+}
+
 export function unit() {
   // SSE: frames split anywhere, CRLF and LF, comments, multi-line data, ids
   const p = new SseParser();
@@ -108,6 +162,16 @@ export function unit() {
   assert.equal(row.status, 'succeeded');
   assert.equal(row.duration_ms, 7);
   assert.equal(row.verdict.decision, 'remediated');
+  // quarantine from the ledger: the newest result per target; since the run's first refusal
+  const Q = (id, target, t, policy = 'drift') => ({ id, target, requested: t, updated: t, status: 'refused', result_reason: 'quarantined', policy });
+  const qs = quarantinedTargets([
+    { id: 'a1', target: 'demo', requested: 1, updated: 2, status: 'succeeded' },
+    Q('a2', 'demo', 5, 'demo_down'), Q('a3', 'demo', 15), Q('a4', 'demo', 25),
+    Q('b1', 'web', 3), { id: 'b2', target: 'web', requested: 9, updated: 10, status: 'succeeded' },
+    Q('c1', 'db', 30), { id: 'c2', target: 'db', requested: 31, status: 'pending' },
+    { id: 'd1', target: 'x', requested: 4, updated: 6, status: 'refused', result_reason: 'cooldown' },
+  ]);
+  assert.deepEqual(qs.map((x) => [x.a.target, x.a.id, x.since]), [['demo', 'a4', 5], ['db', 'c1', 30]]);
   b.load([{ id: 'y', requested: 20, status: 'failed' }, { id: 'x', requested: 10, status: 'succeeded' }]);
   assert.deepEqual(b.newest(5).map((a) => a.id), ['y', 'x']);
 }

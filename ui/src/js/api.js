@@ -125,22 +125,59 @@ export function query(params) {
   return s ? `?${s}` : '';
 }
 
+const UNIT_MS = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000 };
+/** The length in ms of a relative time such as "-6h" (a single unit), or null. */
+export function relativeMs(since) {
+  const m = /^-([0-9]+)(ms|s|m|h|d)$/.exec(String(since));
+  return m ? Number(m[1]) * UNIT_MS[m[2]] : null;
+}
+
 /**
- * Reads a list that the hub returns oldest first from `since` (decisions, actions), page by
- * page, and returns its newest rows: at most `pages` pages of `limit`. Rows are deduplicated
- * by `id` (the `since` of the next page is inclusive).
+ * Reads a list that the hub returns oldest first from `since` (decisions, actions) and
+ * returns its newest rows, oldest first: at most `pages` pages of `limit`. Rows are
+ * deduplicated by `id` (the `since` of the next page is inclusive).
+ *
+ * One request when the window holds fewer than `limit` rows (the usual case). When it holds
+ * more, reading it from its start would give its oldest rows: the window is then read back
+ * from now, over one minute, then two, four, … (relative times, so the hub's clock decides),
+ * each span page by page to its end, until the span holds the rows wanted or is the whole
+ * window. A `since` that is not a relative time ("-6h") is read from its start.
  */
 export async function tail(path, key, tsKey, since, limit, pages, extra, signal) {
-  const seen = new Map();
-  let from = since;
-  for (let i = 0; i < pages; i++) {
-    const j = await get(path, Object.assign({ since: from, limit }, extra), signal);
-    const rows = j[key] || [];
-    for (const r of rows) seen.set(r.id, r);
-    if (rows.length < limit) break;
-    const last = rows[rows.length - 1][tsKey];
-    if (String(last) === String(from)) break;
-    from = last;
+  const keep = limit * pages;
+  const first = await get(path, Object.assign({ since, limit }, extra), signal);
+  const rows0 = first[key] || [];
+  const window = relativeMs(since);
+  if (rows0.length < limit) return rows0;
+  // reads [from, end] page by page, keeping the newest `keep` rows; at most 1000 pages
+  async function span(from, seen) {
+    for (let i = 0; i < 1000; i++) {
+      const j = i === 0 && from === since ? first : await get(path, Object.assign({ since: from, limit }, extra), signal);
+      const rows = j[key] || [];
+      for (const r of rows) {
+        seen.delete(r.id);
+        seen.set(r.id, r);
+      }
+      for (const k of seen.keys()) {
+        if (seen.size <= keep) break;
+        seen.delete(k);
+      }
+      if (rows.length < limit) return true;
+      const last = rows[rows.length - 1][tsKey];
+      if (String(last) === String(from)) return true; // a page of one instant: no further
+      from = last;
+    }
+    return false;
   }
-  return [...seen.values()];
+  if (window === null) {
+    const seen = new Map();
+    await span(since, seen);
+    return [...seen.values()];
+  }
+  for (let back = 60000; ; back *= 2) {
+    const whole = back >= window;
+    const seen = new Map();
+    await span(whole ? since : `-${Math.ceil(back / 1000)}s`, seen);
+    if (whole || seen.size >= keep) return [...seen.values()];
+  }
 }

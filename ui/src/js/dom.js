@@ -189,11 +189,13 @@ export function panel(title, body, tools, id) {
 /** A table with a visually hidden caption; rows: arrays of cells (nodes or text). */
 export function table(caption, heads, rows, empty, rowAttrs) {
   if (!rows.length) return h('p', { class: 'empty' }, empty || 'Nothing yet.');
+  // each cell names its column: a narrow window shows the rows as cards (app.css)
+  const labels = heads.map((x) => (typeof x === 'string' ? x : x.textContent));
   return h('div', { class: 'table-wrap' },
     h('table', null,
       h('caption', { class: 'sr-only' }, caption),
       h('thead', null, h('tr', null, heads.map((x) => h('th', { scope: 'col' }, x)))),
-      h('tbody', null, rows.map((r, i) => h('tr', rowAttrs ? rowAttrs(i) : null, r.map((c) => h('td', null, c)))))));
+      h('tbody', null, rows.map((r, i) => h('tr', rowAttrs ? rowAttrs(i) : null, r.map((c, j) => h('td', { 'data-label': labels[j] }, c)))))));
 }
 
 /** An inline error box. */

@@ -27,13 +27,15 @@ export function mount(root, { events }) {
     if (!items.length) return fill(body, h('p', { class: 'empty' }, 'No drift reports yet: vigil-gitopsd sends one per sync (POST /v1/drift).'));
     const sources = new Map();
     for (const d of items) {
-      const s = sources.get(d.source) || { source: d.source, revision: d.revision, updated: 0, n: 0, drifted: 0 };
+      const s = sources.get(d.source) || { source: d.source, revision: d.revision, updated: 0, n: 0, drifted: 0, errors: 0 };
       if (d.updated >= s.updated) {
         s.updated = d.updated;
         s.revision = d.revision;
       }
       s.n++;
-      if (d.status !== 'in_sync') s.drifted++;
+      // counted as the hub counts (GET /v1/drift "drifted": drifted or missing); errors apart
+      if (d.status === 'drifted' || d.status === 'missing') s.drifted++;
+      else if (d.status === 'error') s.errors++;
       sources.set(d.source, s);
     }
     const src = [...sources.values()];
@@ -46,7 +48,7 @@ export function mount(root, { events }) {
     return fill(body,
       table('Sources', ['Source', 'Commit', 'Last sync', 'Resources', 'Drifted'], src.map((s) => [
         h('strong', null, s.source), h('code', { title: s.revision }, shortRev(s.revision)), timeAgo(s.updated), s.n,
-        s.drifted ? badge('drifted', String(s.drifted)) : badge('in_sync', '0')])),
+        [s.drifted ? badge('drifted', String(s.drifted)) : badge('in_sync', '0'), s.errors ? [' ', badge('error', `${s.errors} error${s.errors > 1 ? 's' : ''}`)] : null]])),
       table('Resources and fields', ['Resource', 'Kind', 'Status', 'Field', 'Desired', 'Observed', 'Self-heal', 'Reported'], rows.map(({ d, f, first }) => [
         first ? h('code', null, d.target) : '',
         first ? d.kind : '',

@@ -77,6 +77,7 @@ export function mount(root, { events }) {
     const firing = pols.filter((p) => (p.series || []).some((s) => s.state === 'firing')).length;
     const pendingApproval = [...book.rows.values()].filter((a) => a.status === 'pending_approval').length;
     const drifted = st.drift ? st.drift.drifted : null;
+    const driftErrors = st.drift ? (st.drift.drift || []).filter((d) => d.status === 'error').length : 0;
     const card = (label, value, extra, id) => h('div', { class: 'stat', id }, h('div', { class: 'stat-label' }, label), h('div', { class: 'stat-value' }, value), extra || null);
     const rate = st.rate;
     fill(el.stats,
@@ -85,7 +86,7 @@ export function mount(root, { events }) {
       card('Agents', h('span', null, String(agents.length)), stale ? badge('stale', `${stale} stale`) : badge('ok', 'all reporting'), 'stat-agents'),
       card('Policies', h('span', null, String(pols.length)), firing ? badge('firing', `${firing} firing`) : badge('ok', 'none firing'), 'stat-policies'),
       card('Approvals', h('span', null, String(pendingApproval)), pendingApproval ? h('a', { href: '#/actions' }, badge('pending_approval', 'waiting')) : badge('ok', 'none waiting'), 'stat-approvals'),
-      card('Drift', h('span', null, drifted === null ? '—' : String(drifted)), drifted ? badge('drifted', 'drifted') : badge('in_sync', 'in sync'), 'stat-drift'));
+      card('Drift', h('span', null, drifted === null ? '—' : String(drifted)), drifted ? badge('drifted', 'drifted') : driftErrors ? badge('error', `${driftErrors} in error`) : badge('in_sync', 'in sync'), 'stat-drift'));
     if (!spark && el.spark.isConnected) spark = sparkline(el.spark, [rateX, rateY]);
   }
 
@@ -108,7 +109,7 @@ export function mount(root, { events }) {
     const bad = items.filter((d) => d.status !== 'in_sync');
     const shown = (bad.length ? bad : items).slice(0, 8);
     return fill(el.drift,
-      h('p', null, `${items.length} resources, ${st.drift.drifted} drifted.`),
+      h('p', null, `${items.length} resources, ${st.drift.drifted} drifted${bad.length > st.drift.drifted ? `, ${bad.length - st.drift.drifted} in error` : ''}.`),
       h('ul', { class: 'plain' }, shown.map((d) => h('li', { class: 'drift-item' }, badge(d.status), ' ', h('code', null, d.target), h('span', { class: 'muted' }, ` · ${shortRev(d.revision)} · `), timeAgo(d.updated)))));
   }
 

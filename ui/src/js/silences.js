@@ -1,14 +1,35 @@
 // Silences (list, add with matchers and a duration, expire) and the targets the remediator
-// quarantined (from the `quarantined` decisions), each with a release button.
+// quarantined (from the actions ledger: refusals with reason `quarantined`), each with a
+// release button.
 
 import { h, fill, panel, badge, clock, errorBox, timeAgo, table } from './dom.js';
 import { call, get, tail, reportAuthError } from './api.js';
 
 const KEY_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const FINAL = new Set(['succeeded', 'failed', 'timeout', 'refused', 'dry_run']);
+
+/**
+ * The targets the remediator holds in quarantine, from rows of GET /v1/actions: those whose
+ * newest result (any policy, the drift rule, by hand) is the refusal `quarantined`, each as
+ * { a: that row, since: the first refusal of that run }. (Not from the decisions: the drift
+ * rule's requests record `fired` decisions only, so a target it keeps asking for would look
+ * free while the remediator refuses every request.)
+ */
+export function quarantinedTargets(actions) {
+  const done = [...actions].filter((a) => a.target && FINAL.has(a.status))
+    .sort((a, b) => (a.updated || a.requested) - (b.updated || b.requested));
+  const last = new Map();
+  for (const a of done) {
+    const q = a.status === 'refused' && a.result_reason === 'quarantined';
+    const prev = last.get(a.target);
+    last.set(a.target, { a, q, since: q && prev && prev.q ? prev.since : a.updated || a.requested });
+  }
+  return [...last.values()].filter((x) => x.q);
+}
 
 export function mount(root, { events }) {
   const ctl = new AbortController();
-  const st = { silences: null, error: null, decisions: [], qError: null, notes: new Map() };
+  const st = { silences: null, error: null, actions: new Map(), qError: null, notes: new Map() };
   const list = h('div', { id: 'silence-list' });
   const quar = h('div', { id: 'quarantine-list' });
   const formMsg = h('div', { id: 'silence-form-msg', 'aria-live': 'polite' });
@@ -109,12 +130,7 @@ export function mount(root, { events }) {
     renderQuarantine();
   }
 
-  // A target is shown while its newest decision is `quarantined`.
-  function quarantined() {
-    const last = new Map();
-    for (const d of st.decisions) if (d.target) last.set(d.target, d);
-    return [...last.values()].filter((d) => d.decision === 'quarantined');
-  }
+  const quarantined = () => quarantinedTargets(st.actions.values());
 
   async function release(target, btn) {
     btn.disabled = true;
@@ -131,14 +147,16 @@ export function mount(root, { events }) {
   function renderQuarantine() {
     if (st.qError) return fill(quar, errorBox(st.qError));
     const q = quarantined();
-    return fill(quar, table('Quarantined targets', ['Target', 'Since', 'Policy', 'Reason', ''], q.map((d) => {
+    return fill(quar, table('Quarantined targets', ['Target', 'Since', 'Last refused', 'Reason', ''], q.map(({ a, since }) => {
+      const d = a;
       const note = st.notes.get(`q:${d.target}`);
       return [
-        h('code', null, d.target), timeAgo(d.ts), d.policy, h('span', { class: 'reason' }, d.reason),
+        h('code', null, d.target), timeAgo(since), h('span', null, `${d.action} for ${d.policy || 'a manual request'} `, timeAgo(d.updated || d.requested)),
+        h('span', { class: 'reason' }, d.output || 'refused by the remediator: quarantined'),
         h('div', null, h('button', { type: 'button', class: 'release', 'aria-label': `Release ${d.target}`, onclick: (e) => release(d.target, e.currentTarget) }, 'Release'),
           note ? h('p', { class: note.ok ? 'small ok-text' : 'small error-text', role: note.ok ? 'status' : 'alert' }, note.text) : null),
       ];
-    }), 'No target is quarantined.', (i) => ({ class: 'quarantine-row', dataset: { target: q[i].target } })));
+    }), 'No target is quarantined.', (i) => ({ class: 'quarantine-row', dataset: { target: q[i].a.target } })));
   }
 
   async function load() {
@@ -151,7 +169,8 @@ export function mount(root, { events }) {
       st.error = e.describe ? e.describe() : `the hub did not answer (${e.message})`;
     }
     try {
-      st.decisions = (await tail('/v1/decisions', 'decisions', 'ts', '-1d', 1000, 10, null, ctl.signal)).sort((a, b) => a.ts - b.ts || a.id - b.id);
+      const rows = await tail('/v1/actions', 'actions', 'requested', '-1d', 1000, 10, null, ctl.signal);
+      st.actions = new Map(rows.map((a) => [a.id, a]));
       st.qError = null;
     } catch (e) {
       if (ctl.signal.aborted) return;
@@ -159,14 +178,23 @@ export function mount(root, { events }) {
     }
     render();
   }
+  let reloadTimer = null;
   const offs = [
-    events.on('decision', (d) => {
-      if (!st.decisions.some((x) => x.id === d.id)) st.decisions.push(d);
+    events.on('action', (e) => {
+      // the result at once; the row (with its output) from the next load
+      const a = Object.assign({ requested: e.ts }, st.actions.get(e.id), { id: e.id, action: e.action, target: e.target, policy: e.policy, status: e.status, result_reason: e.reason, updated: e.ts });
+      if (st.actions.get(e.id) && st.actions.get(e.id).result_reason !== e.reason) delete a.output;
+      st.actions.set(e.id, a);
       renderQuarantine();
+      clearTimeout(reloadTimer);
+      reloadTimer = setTimeout(load, 500);
     }),
     events.on('reconnected', load),
   ];
-  const off = () => offs.forEach((f) => f());
+  const off = () => {
+    offs.forEach((f) => f());
+    clearTimeout(reloadTimer);
+  };
   render();
   load();
   // Re-render when a silence starts or ends (not otherwise: the focus stays where it is).
