@@ -14,7 +14,7 @@
 #                        build/fuzz and run each for that many seconds
 #   make install PREFIX=/usr/local DESTDIR=...   |   make uninstall   |   make clean
 
-VERSION      := 0.3.0
+VERSION      := 0.4.0
 SOMAJOR      := 0
 PREFIX       ?= /usr/local
 LIBDIR       ?= $(PREFIX)/lib

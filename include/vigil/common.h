@@ -35,9 +35,9 @@ extern "C" {
  */
 /**@{*/
 #define VIGIL_VERSION_MAJOR 0
-#define VIGIL_VERSION_MINOR 3
+#define VIGIL_VERSION_MINOR 4
 #define VIGIL_VERSION_PATCH 0
-#define VIGIL_VERSION       "0.3.0"
+#define VIGIL_VERSION       "0.4.0"
 /** MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time comparisons. */
 #define VIGIL_VERSION_NUM \
     (VIGIL_VERSION_MAJOR * 10000 + VIGIL_VERSION_MINOR * 100 + VIGIL_VERSION_PATCH)

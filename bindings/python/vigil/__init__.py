@@ -37,4 +37,4 @@ from .agent import Agent
 from .manifest import DiffEntry, Drift, DriftItem, Manifest, Resource
 from ._handle import LogRecord
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
