@@ -180,6 +180,7 @@ static const char *const stmt_sql[SQ_STMT_COUNT] = {
     [SQ_LOG_INSERT] = "INSERT INTO wlog(data) VALUES(?1)",
     [SQ_LOG_ALL] = "SELECT seq, data FROM wlog WHERE seq > ?1 ORDER BY seq",
     [SQ_LOG_DELETE] = "DELETE FROM wlog WHERE seq <= ?1",
+    [SQ_LOG_HEAD] = "SELECT seq, length(data) FROM wlog WHERE seq <= ?1 ORDER BY seq",
 };
 
 /* ---- helpers -------------------------------------------------------------------- */

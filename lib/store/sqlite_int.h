@@ -71,6 +71,7 @@ typedef enum sq_stmt_id {
     SQ_LOG_INSERT,
     SQ_LOG_ALL,
     SQ_LOG_DELETE,
+    SQ_LOG_HEAD,
     SQ_STMT_COUNT
 } sq_stmt_id;
 
@@ -162,6 +163,7 @@ typedef struct sq_pend {
 
 typedef struct sq_log {
     int on;                   /* writes go through the log (URL log=on, the default) */
+    int idle_fold;            /* folds run between writes (vigil__store_fold_idle) */
     sq_pend *slots;           /* open addressing on the series id */
     size_t cap, used;         /* slots, and slots with a series (pending or not) */
     size_t bytes;             /* memory of pending samples and their error texts */
@@ -169,16 +171,17 @@ typedef struct sq_log {
     int64_t since_ms;         /* monotonic: the first sample pending since the last round */
     int64_t fold_interval_ms; /* a round starts when samples are pending this long */
     int64_t fold_slice_ms;    /* a slice folds series for about this long, 0: all of the round */
-    size_t fold_batch;        /* and at most this many series, 0: no limit */
+    size_t fold_batch;        /* and at most this many series and log rows deleted, 0: no limit */
     size_t memory_soft;       /* a round starts, and is finished at once, past this */
     size_t memory_hard;       /* writes are refused (VIGIL_EFULL) past this */
     int64_t data_version;     /* PRAGMA data_version the pending samples match */
     int loaded;               /* pending reflects the log as of data_version */
     int64_t *round;           /* series of the running round */
     size_t round_n, round_i, round_cap;
-    int64_t round_seq; /* log rows up to this one are deleted when the round ends */
-    uint64_t round_rows, round_row_bytes; /* the log's rows and bytes when the round started */
-    int64_t round_t0;                     /* monotonic ms: the round started */
+    int64_t round_seq;   /* log rows up to this one are folded when the round ends */
+    int64_t trim_seq;    /* log rows up to this one are folded: slices delete them */
+    int64_t trimmed_seq; /* and up to this one they are deleted */
+    int64_t round_t0;    /* monotonic ms: the round started */
     int round_on;
     int64_t last_seq;  /* the newest log row read or written */
     int64_t first_seq; /* the oldest log row this connection knows is there */
@@ -305,9 +308,11 @@ int vigil__sq_log_committed(vigil__sq *s);
 /* Refuses a write while pending memory is past the hard cap (after one
  * attempt to fold everything). */
 int vigil__sq_log_admit(vigil__sq *s);
-/* Outside a transaction, after a write: folds a slice when a round is due.
- * Failures are logged, not returned (the write is committed). */
+/* Outside a transaction, after a write: folds a slice when a round is due
+ * (with idle folding on, only when a round is overdue or memory is past
+ * log_memory). Failures are logged, not returned (the write is committed). */
 void vigil__sq_log_tend(vigil__sq *s);
+
 /* Outside a transaction: folds every pending sample and empties the log. */
 int vigil__sq_log_fold_all(vigil__sq *s);
 /* *any: a pending sample is older than `cutoff`. */
