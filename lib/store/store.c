@@ -1041,7 +1041,11 @@ int vigil__store_tend(vigil_store *store, int64_t *next_ms)
     *next_ms = INT64_MAX;
     if (!store || store->backend != vigil_store_sqlite_type())
         return 0;
-    pthread_mutex_lock(&store->mu);
+    /* idle work never waits for the store: ask again in a moment */
+    if (pthread_mutex_trylock(&store->mu) != 0) {
+        *next_ms = vigil__monotonic_ms() + 2;
+        return 0;
+    }
     int ran = vigil__sq_tend(store->handle, next_ms);
     pthread_mutex_unlock(&store->mu);
     return ran;
