@@ -752,8 +752,7 @@ static void sq_close(void *h)
         sqlite3_finalize(s->stmt[i]);
     if (s->db)
         sqlite3_close_v2(s->db);
-    vigil__sq_cache_clear(&s->cache);
-    vigil__free(s->cache.slots);
+    vigil__sq_cache_free(&s->cache);
     vigil_buf_dispose(&s->key);
     vigil__free(s->rows);
     vigil__sq_tails_free(s);

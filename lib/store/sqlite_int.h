@@ -84,18 +84,24 @@ typedef struct sq_row {
     size_t index; /* in the written batch */
 } sq_row;
 
-/* Series id cache: open addressing on the canonical series key. */
+/* Series id cache: the series in the order they were cached, and open
+ * addressing on the canonical series key over them. A lookup tries the
+ * series cached after the last one found first: an agent sends its series
+ * in the same order each time, the order they were created and cached in,
+ * so a batch reads the cache in order instead of at random. */
 typedef struct sq_slot {
     uint64_t hash;
     int64_t id;
-    char *key; /* NULL: empty slot */
+    char *key;
 } sq_slot;
 
 typedef struct sq_cache {
-    sq_slot *slots;
-    size_t cap; /* power of two, or 0 */
-    size_t n;
-    size_t max; /* entries kept at most */
+    sq_slot *ent; /* in the order cached */
+    size_t n, ent_cap;
+    uint32_t *idx; /* entry + 1, 0: empty */
+    size_t cap;    /* power of two, or 0 */
+    size_t max;    /* entries kept at most */
+    size_t guess;  /* the entry tried first */
 } sq_cache;
 
 /* What the writer knows of a series' head (its last chunk, the one new
@@ -159,6 +165,7 @@ typedef struct sq_pend {
     vigil__sample *x;
     int64_t *seq; /* the log row of each sample */
     size_t n, cap, seq_cap;
+    int64_t last; /* x[n - 1].ts when n > 0: an append is checked without reading x */
 } sq_pend;
 
 typedef struct sq_log {
@@ -263,6 +270,7 @@ int vigil__sq_latest(void *h, const vigil_store_query *q, vigil_store_point_cb c
 int vigil__sq_retain(void *h, int64_t cutoff_ms, const vigil_store_retention_options *opts,
                      vigil_store_retention_result *result);
 void vigil__sq_cache_clear(sq_cache *c);
+void vigil__sq_cache_free(sq_cache *c);
 
 /* sqlite_chunks.c */
 /* Writes the samples [0, n) of one series, sorted by ts without repeats,

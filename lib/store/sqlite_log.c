@@ -221,7 +221,7 @@ static int pend_put(sq_log *l, int64_t series, const vigil__sample *x, int64_t s
     if (!p)
         return vigil__error_oom();
     size_t at = p->n;
-    if (p->n && x->ts <= p->x[p->n - 1].ts) {
+    if (p->n && x->ts <= p->last) {
         size_t lo = 0, hi = p->n;
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
@@ -263,6 +263,8 @@ static int pend_put(sq_log *l, int64_t series, const vigil__sample *x, int64_t s
     p->x[at] = *x;
     p->x[at].error = err;
     p->seq[at] = seq;
+    if (at == p->n - 1)
+        p->last = x->ts;
     if (err)
         l->bytes += x->error_len;
     return VIGIL_OK;
@@ -358,6 +360,8 @@ static void prune(sq_log *l, int64_t first)
             p->seq[u++] = p->seq[k];
         }
         p->n = u;
+        if (u)
+            p->last = p->x[u - 1].ts;
     }
 }
 
