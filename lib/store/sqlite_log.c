@@ -727,11 +727,9 @@ static int tend(vigil__sq *s, int idle, int64_t *next_ms)
         }
     }
     /* after writes, a round that takes longer than the interval gets
-     * longer slices, unless the owner folds in its idle time too (the
-     * writer waits for every slice that follows a write; a round late
-     * after a burst is caught up between the next writes) */
+     * longer slices */
     int64_t budget = l->fold_slice_ms;
-    if (budget && !idle && !l->idle_fold && now - l->round_t0 > interval)
+    if (budget && !idle && now - l->round_t0 > interval)
         budget *= 4;
     do {
         if (fold_slice(s, hurry ? 0 : budget) != 0) {
