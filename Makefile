@@ -2,6 +2,8 @@
 #
 #   make                 release build: build/lib/libvigil.{a,so}
 #   make run             the whole loop on this machine (scripts/run.sh; Ctrl-C stops)
+#   make ui              the dashboard: npm ci (when ui/package-lock.json changed) and
+#                        npm run build in ui/, into ui/dist (the hub serves it at /)
 #   make test            install missing dependencies, build with ASan+UBSan in
 #                        build/asan, run every unit and integration test
 #   make lint            clang-format check and cppcheck
@@ -28,7 +30,7 @@ PKG_CONFIG   ?= pkg-config
 
 # Libraries found through pkg-config, and those that ship no .pc file. Only
 # what lib/ uses: each one's headers are included by one folder (check-deps).
-PC_DEPS      := libcurl libcjson yaml-0.1 sqlite3 libmicrohttpd zlib libgit2
+PC_DEPS      := libcurl libcjson yaml-0.1 sqlite3 libmicrohttpd zlib libgit2 libpq hiredis
 RAW_DEPS     := -lmbedx509 -lmbedcrypto -lpthread -lm
 
 # Evaluated once, on first use, after `deps` has run.
@@ -80,7 +82,7 @@ HELPER_BIN   := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 BENCH_SRC    := $(sort $(wildcard bench/*.c))
 BENCH_BIN    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib bins deps run test unit-test header-test check-abi abi-list check-deps lint bench valgrind fuzz fuzz-bins install uninstall clean \
+.PHONY: FORCE all lib bins deps run ui test unit-test header-test check-abi abi-list check-deps lint bench valgrind fuzz fuzz-bins install uninstall clean \
         bindings-lib bindings-test python-test go-test
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -121,6 +123,20 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	$(SAY) CC $<
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
+# The dashboard's installed directory (`make install` copies ui/dist there) is
+# the hub's default ui.dir, compiled into lib/hub/ui.c; the object is rebuilt
+# when PREFIX changes.
+UI_DIR       ?= $(PREFIX)/share/vigil/ui
+ifeq ($(filter /%,$(UI_DIR)),)
+$(error UI_DIR must be an absolute path, not "$(UI_DIR)")
+endif
+$(BUILD)/obj/lib/hub/ui.o: ALL_CFLAGS += -DVIGIL__UI_DIR='"$(UI_DIR)"'
+$(BUILD)/obj/lib/hub/ui.o: $(BUILD)/.ui-dir
+$(BUILD)/.ui-dir: FORCE
+	@mkdir -p $(@D)
+	@if [ "$$(cat $@ 2>/dev/null)" != "$(UI_DIR)" ]; then echo "$(UI_DIR)" > $@; fi
+FORCE:
+
 $(STATIC_LIB): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	@rm -f $@
@@ -142,7 +158,34 @@ $(SHARED_SO) $(SHARED_LINK): $(SHARED_REAL)
 # reaches it (and it exits 0 after stopping everything), not make.
 run: deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory ui || echo "run: warning: the dashboard could not be built" \
+	    "(see above); the daemons run, and http://127.0.0.1:7600/ says how to build it" >&2
 	@BUILD=$(BUILD) bash -c 'set -m; bash scripts/run.sh; exit $$?'
+
+# The dashboard (ui/: ES modules and uPlot, pinned by ui/package-lock.json):
+# `npm ci` when the lockfile is newer than the stamp it leaves in
+# ui/node_modules, then `npm run build`, which writes ui/dist. The hub of
+# `make run` serves ui/dist (configs/collector.yaml `ui: {dir}`); `make
+# install` installs it.
+UI_NPM_STAMP := ui/node_modules/.vigil-npm-ci
+ui:
+	@if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then \
+	    echo "ui: node and npm are needed to build the dashboard and are not installed:" >&2; \
+	    echo "ui:   sh scripts/deps.sh   (Debian: apt-get install nodejs npm), or Node.js 18+" \
+	         "with npm from https://nodejs.org/" >&2; \
+	    echo "ui: without it the hub still runs, and its / page says the dashboard is not built" >&2; \
+	    exit 1; fi
+	@if [ ! -f ui/package.json ] || [ ! -f ui/package-lock.json ]; then \
+	    echo "ui: ui/package.json or ui/package-lock.json is missing: no dashboard to build" >&2; \
+	    exit 1; fi
+	@if [ ! -f $(UI_NPM_STAMP) ] || [ ui/package-lock.json -nt $(UI_NPM_STAMP) ]; then \
+	    echo "ui: npm ci (the versions pinned by ui/package-lock.json)"; \
+	    cd ui && npm ci --no-audit --no-fund && mkdir -p node_modules && \
+	        touch $(UI_NPM_STAMP:ui/%=%); fi
+	@cd ui && npm run --silent build
+	@if [ ! -f ui/dist/index.html ]; then \
+	    echo "ui: npm run build did not write ui/dist/index.html" >&2; exit 1; fi
+	@echo "ui: built ui/dist (make run serves it at http://127.0.0.1:7600/; make install installs it)"
 
 # ---- tests -------------------------------------------------------------------
 
@@ -177,6 +220,18 @@ test: deps
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SANITIZE=1 unit-test
 	@$(MAKE) --no-print-directory header-test check-abi
 	@$(MAKE) --no-print-directory bindings-test
+	@$(if $(UNIT),true,$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SANITIZE=1 browser-test)
+
+# The dashboard in Debian's chromium through playwright-core (tests/browser/run.mjs,
+# docs/dashboard.md), against the daemons of $(BUILD)/bin; skipped, saying so, when node
+# or chromium is not installed. Screenshots in $(BUILD)/test-output/browser.
+.PHONY: browser-test
+CHROMIUM     ?= /usr/bin/chromium
+browser-test: bins
+	@if ! command -v node >/dev/null 2>&1; then echo "browser-test: SKIPPED: node is not installed"; \
+	elif [ ! -x "$(CHROMIUM)" ]; then echo "browser-test: SKIPPED: $(CHROMIUM) is not installed"; \
+	else $(MAKE) --no-print-directory ui && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 CHROMIUM=$(CHROMIUM) \
+	    VIGIL_TEST_BUILD=$(CURDIR)/$(BUILD) VIGIL_BROWSER_OUT=$(CURDIR)/$(BUILD)/test-output/browser node tests/browser/run.mjs; fi
 
 # Runs every unit suite; a failing suite fails the target after all have run.
 unit-test: $(UNIT_BIN) $(HELPER_BIN) bins
@@ -360,7 +415,8 @@ lint: deps
 # DEP_OWNERS is "<header pattern for grep -E>=<the folder that owns it>".
 DEP_OWNERS   := 'curl/=lib/http/' '(mbedtls|psa)/=lib/crypto/' 'zlib\.h=lib/gzip/' \
                 'sqlite3\.h=lib/store/' 'yaml\.h=lib/config/' 'microhttpd\.h=lib/httpd/' \
-                'git2(\.h|/)=lib/gitsync/'
+                'git2(\.h|/)=lib/gitsync/' '(libpq-fe|libpq-events|pg_config[a-z_]*)\.h=lib/store/pg' \
+                'hiredis(\.h|/)=lib/redis/'
 
 check-deps:
 	@bad=0; for rule in $(DEP_OWNERS); do \
@@ -394,12 +450,19 @@ install: lib $(BUILD)/vigil.pc $(TOOL_BIN)
 	install -m 644 $(BUILD)/vigil.pc $(DESTDIR)$(LIBDIR)/pkgconfig/vigil.pc
 	@if [ -n "$(TOOL_BIN)" ]; then install -d $(DESTDIR)$(BINDIR) && \
 	    install -m 755 $(TOOL_BIN) $(DESTDIR)$(BINDIR)/vigil; fi
+	@if [ -f ui/dist/index.html ]; then \
+	    echo "install: the dashboard, ui/dist -> $(DESTDIR)$(UI_DIR)"; \
+	    rm -rf $(DESTDIR)$(UI_DIR) && install -d $(DESTDIR)$(UI_DIR) && \
+	    cp -R ui/dist/. $(DESTDIR)$(UI_DIR)/ && chmod -R u=rwX,go=rX $(DESTDIR)$(UI_DIR); \
+	else echo "install: ui/dist is not built (make ui): the dashboard is not installed;" \
+	    "the hub says so at /"; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libvigil.a $(DESTDIR)$(LIBDIR)/libvigil.so \
 	    $(DESTDIR)$(LIBDIR)/libvigil.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libvigil.so.$(VERSION) \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/vigil.pc $(DESTDIR)$(BINDIR)/vigil
-	rm -rf $(DESTDIR)$(INCLUDEDIR)/vigil
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/vigil $(DESTDIR)$(UI_DIR)
+	@rmdir $(DESTDIR)$(PREFIX)/share/vigil 2>/dev/null || true
 
 clean:
 	rm -rf build

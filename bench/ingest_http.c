@@ -33,6 +33,10 @@
  *                              its series are its own and arrive in order (by default all
  *                              connections share the same series, whose requests commit
  *                              slightly out of order)
+ *   INGEST_HTTP_REDIS=<url>    the hub also publishes its events to that Redis stream
+ *                              (collector.yaml redis:), INGEST_HTTP_EVENTS_MS=<ms> its ingest
+ *                              events every that many ms (default 1 s), INGEST_HTTP_REDIS_QUEUE
+ *                              its queue (redis.queue); see bench/ingest_redis.sh
  *   INGEST_HTTP_MEMORY=<s>     instead of the throughput runs: open loop at INGEST_HTTP_RATE
  *                              (default 20 req/s) for that long, printing RSS, windows and
  *                              write log every 30 s (e.g. with INGEST_HTTP_AGENTS=1
@@ -422,6 +426,11 @@ static double run_shape(double seconds, int hub_only, long ncpu)
     vigil_hub_options ho = VIGIL_HUB_OPTIONS_INIT;
     ho.store_url = url;
     ho.logger = quiet;
+    ho.redis_url = getenv("INGEST_HTTP_REDIS");
+    ho.redis_queue_max =
+        getenv("INGEST_HTTP_REDIS_QUEUE") ? atol(getenv("INGEST_HTTP_REDIS_QUEUE")) : 0;
+    ho.events_interval_ms =
+        getenv("INGEST_HTTP_EVENTS_MS") ? atoll(getenv("INGEST_HTTP_EVENTS_MS")) : 0;
     vigil_api_options ao = VIGIL_API_OPTIONS_INIT;
     ao.logger = quiet;
     vigil_httpd_options so = VIGIL_HTTPD_OPTIONS_INIT;

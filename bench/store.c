@@ -1,5 +1,6 @@
 /*
  * bench/store: write throughput of the SQLite store against plain SQLite
+ * (and of the PostgreSQL store, with BENCH_STORE_PG_URL)
  * inserts on the same machine, query latency over a day of samples, window
  * append and aggregate cost, and memory per series window.
  * Prints figures; never fails on time.
@@ -8,6 +9,9 @@
  *   BENCH_STORE_URL_OPTIONS=...  appended to the URL of the write figures, e.g. "?log=off"
  *   BENCH_STORE_RECOVERY_MB=N    the write log size of the recovery figure (256; 0: skip)
  *   BENCH_STORE_RECOVERY_ONLY=1  the recovery figure alone
+ *   BENCH_STORE_PG_URL=postgresql://...  also the write and commit figures on that
+ *                                PostgreSQL database, beside SQLite's (each figure in a
+ *                                new schema bench_PID_N, left for you to drop)
  */
 #include <math.h>
 #include <sqlite3.h>
@@ -83,15 +87,29 @@ static void c_free(void *ptr, void *p)
 }
 
 static char g_dir[256];
+/* BENCH_STORE_PG_URL, and whether the figure being taken is PostgreSQL's */
+static const char *g_pg_url;
+static int g_use_pg;
+
+/* A fresh PostgreSQL store URL: the base URL and a new schema. */
+static const char *pg_fresh_url(char *url, size_t len)
+{
+    static int n;
+    snprintf(url, len, "%s%sschema=bench_%d_%d", g_pg_url, strchr(g_pg_url, '?') ? "&" : "?",
+             (int)getpid(), n++);
+    return url;
+}
 
 /* BENCH_STORE_URL_OPTIONS: appended to the store URL, e.g. "?log=off" */
 static vigil_store *open_fresh(const char *name)
 {
-    char url[700], path[400];
+    char url[1400], path[400];
     snprintf(path, sizeof(path), "%s/%s", g_dir, name);
     unlink(path);
     const char *extra = getenv("BENCH_STORE_URL_OPTIONS");
     snprintf(url, sizeof(url), "sqlite://%s%s", path, extra ? extra : "");
+    if (g_use_pg)
+        pg_fresh_url(url, sizeof(url));
     vigil_store *st = NULL;
     if (vigil_store_open(&st, url, NULL) != VIGIL_OK)
         die("open");
@@ -198,12 +216,14 @@ static int cmp_d(const void *a, const void *b)
  * ""). Prints the p50/p99/max of one write and the largest WAL seen. */
 static void bench_commit_latency(const char *label, const char *query, int group, double seconds)
 {
-    char url[600], path[400], wal[420];
+    char url[1400], path[400], wal[420];
     snprintf(path, sizeof(path), "%s/commit.db", g_dir);
     snprintf(wal, sizeof(wal), "%s-wal", path);
     unlink(path);
     unlink(wal);
     snprintf(url, sizeof(url), "sqlite://%s%s", path, query);
+    if (g_use_pg)
+        pg_fresh_url(url, sizeof(url));
     vigil_store *st = NULL;
     if (vigil_store_open(&st, url, NULL) != VIGIL_OK)
         die("open");
@@ -531,7 +551,10 @@ int main(void)
     static const struct {
         int nseries, nsamples, batch;
     } w[] = {{10, 100000, 1000}, {10, 100000, 10000}, {100000, 10, 1000}, {100000, 10, 10000}};
-    double raw_few = 0, raw_many = 0;
+    double raw_few = 0, raw_many = 0, sqlite_rate[4] = {0};
+    g_pg_url = getenv("BENCH_STORE_PG_URL");
+    if (g_pg_url && !*g_pg_url)
+        g_pg_url = NULL;
     if (getenv("BENCH_STORE_RECOVERY_ONLY")) { /* the recovery figure alone */
         int mb = getenv("BENCH_STORE_RECOVERY_MB") ? atoi(getenv("BENCH_STORE_RECOVERY_MB")) : 256;
         bench_recovery(mb > 0 ? mb : 256);
@@ -554,6 +577,19 @@ int main(void)
         printf("store write %6d series x %6d, batch %5d: %9.0f samples/s"
                " (%9.0f per CPU-second) %5.1f%% of raw   target >= 400,000\n",
                w[i].nseries, w[i].nsamples, w[i].batch, r, per_cpu, 100.0 * r / raw);
+        sqlite_rate[i] = r;
+    }
+    /* The same writes on PostgreSQL (CPU: this process only; the server's
+     * is not counted). */
+    for (size_t i = 0;
+         g_pg_url && i < sizeof(w) / sizeof(w[0]) && !getenv("BENCH_STORE_COMMIT_ONLY"); i++) {
+        double per_cpu = 0;
+        g_use_pg = 1;
+        double r = bench_write("write.db", w[i].nseries, w[i].nsamples, w[i].batch, &per_cpu);
+        g_use_pg = 0;
+        printf("postgresql write %6d series x %6d, batch %5d: %9.0f samples/s"
+               " (%9.0f per client CPU-second), SQLite %9.0f\n",
+               w[i].nseries, w[i].nsamples, w[i].batch, r, per_cpu, sqlite_rate[i]);
     }
     const char *only = getenv("BENCH_STORE_COMMIT_ONLY");
     double secs = getenv("BENCH_STORE_SECONDS") ? atof(getenv("BENCH_STORE_SECONDS")) : 8.0;
@@ -561,6 +597,12 @@ int main(void)
     bench_commit_latency("checkpoint=inline:", "?checkpoint=inline", 12000, secs);
     bench_commit_latency("checkpoint=background:", "", 1000, secs);
     bench_commit_latency("checkpoint=inline:", "?checkpoint=inline", 1000, secs);
+    if (g_pg_url) {
+        g_use_pg = 1;
+        bench_commit_latency("postgresql:", "", 12000, secs);
+        bench_commit_latency("postgresql:", "", 1000, secs);
+        g_use_pg = 0;
+    }
     if (only)
         goto done;
     bench_query();

@@ -5,7 +5,8 @@ set -eu
 
 PACKAGES="build-essential pkg-config libcurl4-openssl-dev libcjson-dev libsqlite3-dev
 libyaml-dev libgit2-dev libmbedtls-dev libmicrohttpd-dev zlib1g-dev check prometheus
-clang-format cppcheck clang-14 libclang-rt-14-dev git golang-go python3-pytest curl jq"
+clang-format cppcheck clang-14 libclang-rt-14-dev git golang-go python3-pytest curl jq
+chromium libpq-dev postgresql libhiredis-dev redis-server"
 
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -20,11 +21,18 @@ else
     missing="$PACKAGES"
 fi
 
+# The dashboard (make ui) needs node and npm. A Node.js from elsewhere (nodesource's nodejs
+# package bundles npm, and conflicts with Debian's npm) is used as it is: Debian's nodejs and
+# npm are installed only when either command is missing.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    missing="$missing nodejs npm"
+fi
+
 [ -z "$missing" ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "deps.sh: this system has no apt-get; install these packages (or their equivalents) by hand:" >&2
-    echo "  $(echo $PACKAGES)" >&2
+    echo "  $(echo $PACKAGES) (and nodejs, npm)" >&2
     exit 1
 fi
 

@@ -5,6 +5,7 @@
 #   vigil-collector  (configs/collector.yaml,  127.0.0.1:7600)
 #   vigil-agent      (configs/agent.yaml)
 #   vigil-gitopsd    (configs/gitopsd.yaml,   127.0.0.1:7602)
+#   the dashboard    http://127.0.0.1:7600/ (ui/dist, built by `make ui`, served by the hub)
 #
 # The agent watches vigil-demo-service through ./var/demo.pid; the hub's
 # demo_down policy asks the remediator to (re)start it, so the loop starts it
@@ -168,6 +169,12 @@ wait_listening vigil-gitopsd var/gitopsd.log
 
 echo "vigil: remediator http://127.0.0.1:7601, hub http://127.0.0.1:7600, agent running,"
 echo "vigil: gitopsd http://127.0.0.1:7602 (manifests in ./var/manifests)"
+if [ -f ui/dist/index.html ]; then
+    echo "vigil: dashboard http://127.0.0.1:7600/ (it asks for a token: VIGIL_READ_TOKEN to look,"
+    echo "vigil:   VIGIL_ADMIN_TOKEN to approve and release; generated ones are in ./var/dev.env)"
+else
+    echo "vigil: dashboard http://127.0.0.1:7600/ (not built: 'make ui' builds it; the page says so)"
+fi
 echo "vigil: logs in ./var/*.log; generated tokens in ./var/dev.env, e.g.:"
 echo "vigil:   . var/dev.env; curl -H \"Authorization: Bearer \$VIGIL_READ_TOKEN\" http://127.0.0.1:7600/v1/decisions"
 

@@ -82,10 +82,10 @@ func TestStoreQueryMatchesIngested(t *testing.T) {
 }
 
 func TestStoreOpenErrors(t *testing.T) {
-	_, err := OpenStore("postgres://x")
+	_, err := OpenStore("mysql://x")
 	ve := asError(t, err)
-	if ve.Code != ErrUnsupported || !strings.Contains(ve.Message, "postgres") {
-		t.Fatalf("OpenStore(postgres) = %d %q", ve.Code, ve.Message)
+	if ve.Code != ErrUnsupported || !strings.Contains(ve.Message, "mysql") {
+		t.Fatalf("OpenStore(mysql) = %d %q", ve.Code, ve.Message)
 	}
 	f := t.TempDir() + "/junk.db"
 	os.WriteFile(f, []byte(strings.Repeat("not a database ", 512)), 0o600)

@@ -65,7 +65,9 @@ typedef struct vigil_engine_options {
      * now_ms - duration_ms < ts <= now_ms. Returns VIGIL_OK, VIGIL_ENOTFOUND
      * when there is no sample, or another negative code. Called with the
      * engine lock held, from the thread that called vigil_engine_ingest().
-     * NULL: the engine appends every ingested sample to windows of its own.
+     * NULL: the engine appends the samples of the series a rule reads the
+     * history of (vigil_engine_watch() above 0) to windows of its own (since
+     * 0.4.0; every ingested sample before).
      */
     int (*aggregate)(void *payload, const char *series_key, vigil_window_agg agg,
                      int64_t duration_ms, int64_t now_ms, double *out);
@@ -371,6 +373,35 @@ VIGIL_EXTERN(int) vigil_engine_stats_get(vigil_engine *engine, vigil_engine_stat
 VIGIL_EXTERN(int)
 vigil_engine_replay(vigil_engine *engine, const vigil_batch *const *batches, size_t nbatches,
                     int64_t tick_ms);
+
+/**
+ * How much history the loaded rules need for the series of @p metric (its
+ * name and tags; value, time and error are ignored): the longest of, over
+ * every rule whose metric and match select it, the rule's window plus its
+ * `for` (threshold, desired and anomaly rules, which read windows) or its
+ * `history` (code policies; 1 h when the rule does not set it). Change rules
+ * (which keep their own samples) and absent rules need none. An embedder that
+ * answers the engine's window queries (vigil_engine_options.aggregate) keeps
+ * a window only for series with a history above 0, at least that long; the
+ * hub does so. The answer changes only when the rule set changes
+ * (vigil_engine_generation()).
+ * @param history_ms receives the history in ms; 0: no rule needs a window of
+ *        this series.
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL argument); VIGIL_ENOMEM.
+ * Thread-safe (takes the engine lock); must not be called from a code policy.
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(int)
+vigil_engine_watch(vigil_engine *engine, const vigil_metric *metric, int64_t *history_ms);
+
+/**
+ * A number that changes whenever the rule set changes (a load that added
+ * rules, vigil_engine_load_dir(), vigil_engine_replace()), so that a caller
+ * caching vigil_engine_watch() answers knows when to ask again. It starts at
+ * 0 for an engine without rules. NULL: 0. Thread-safe.
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(uint64_t) vigil_engine_generation(vigil_engine *engine);
 
 #ifdef __cplusplus
 }

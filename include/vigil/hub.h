@@ -12,9 +12,10 @@
  * ingests with VIGIL_EOVERLOADED (HTTP 429 with Retry-After). A batch whose
  * (agent, batch_id) was stored before is acknowledged as a duplicate
  * ("duplicate": true, accepted 0) and adds nothing to the store (a sample
- * written again replaces the identical stored one: nothing is ever doubled). Every stored sample is
- * appended to the hub's windows (vigil/window.h) before its caller is
- * answered. Samples more than max_future_ms ahead of the hub's clock are
+ * written again replaces the identical stored one: nothing is ever doubled). Every stored sample of
+ * a series a loaded rule watches (vigil_engine_watch(); since 0.4.0, every
+ * series before) is appended to its window (vigil/window.h) before its
+ * caller is answered. Samples more than max_future_ms ahead of the hub's clock are
  * refused.
  *
  * Routes added by vigil_hub_mount():
@@ -32,6 +33,8 @@
  *                               rates, "decision" (each policy decision as stored) and
  *                               "action" (each result recorded)
  *   GET  /v1/policies  read     {"policies":[{"name","kind","metric","action","series":[...]}]}
+ *   GET  /v1/cluster   read     {"enabled","leader","epoch","holder","leader_holder","terms",
+ *                               "tailed"}: vigil_hub_cluster_status_get()
  *   GET  /v1/decisions read     ?since=&limit= (default 1000, at most 10000), oldest first
  *                               {"decisions":[{"id","ts","policy","series","target","action",
  *                               "action_id","decision","reason"}]}
@@ -97,6 +100,12 @@
  *                               interval: the median gap of its vigil_agent_heartbeat
  *                               samples of the past hour (10 s when unknown); stale when
  *                               its last heartbeat is older than 3 intervals
+ *   GET  /v1/export/prometheus  read  (since 0.4.0) ?match[]=<selector> (repeatable):
+ *                               the newest sample of each selected series in the Prometheus
+ *                               text format 0.0.4 with timestamps, as /federate answers;
+ *                               selectors name, name{m,...} or {m,...} with matchers
+ *                               label="v", !=, =~, !~ (POSIX extended regex, anchored); 400
+ *                               for a bad selector (docs/http-api.md)
  *   POST /v1/actions/{id}/approve, POST /v1/actions/{id}/deny,
  *   POST /v1/targets/{target}/release, GET /v1/audit/verify[?seq=&mac=]
  *                      admin    (since 0.3.0) the remediator's routes of the same path
@@ -110,6 +119,26 @@
  * and the hub's metrics to GET /metrics (also vigil_actions_total{status},
  * vigil_action_dispatch_duration_seconds, vigil_action_dispatch_failures_total{reason},
  * vigil_policy_decisions_total{decision}, vigil_policy_engine_errors_total{op}).
+ *
+ * Dashboard (@since 0.4.0): vigil_hub_mount() also serves the files of one
+ * directory (vigil_hub_options.ui_dir) for GET and HEAD of every path that
+ * no route matches and whose first segment is not "v1": "/" is index.html,
+ * "/app.js" is app.js; no token is needed (the files hold no data; the page
+ * sends its token to the /v1 routes) and a route always wins over a file.
+ * Refused: a path with a "." or ".." segment, an encoded '.', '/' or '\',
+ * a '\', a control character or an empty segment (400); a hidden file (a
+ * segment starting with '.'), a directory, anything but a regular file, a
+ * symbolic link leading out of the directory, a file larger than
+ * ui_max_file (403); a file that does not exist (404). Other methods get
+ * 405. Content-Type follows the extension (html, js and mjs as
+ * text/javascript, css, svg, png, json, map, woff2, ico; others
+ * application/octet-stream). Every answer carries Content-Security-Policy
+ * (VIGIL_HUB_UI_CSP), X-Content-Type-Options: nosniff, Referrer-Policy:
+ * no-referrer and X-Frame-Options: DENY; a file has an ETag (a matching
+ * If-None-Match is answered 304) and Cache-Control "no-cache" for .html,
+ * "public, max-age=600" otherwise. When the directory or its index.html is
+ * missing, "/" is answered 404 with a short HTML page saying that the
+ * dashboard is not built and that `make ui` builds it; the hub runs as usual.
  *
  * Policies and remediation: the hub owns a policy engine (vigil/policy.h) on
  * its store and windows. After each commit group, once its callers are
@@ -241,7 +270,10 @@ typedef struct vigil_hub_options {
     size_t max_batch_metrics;
     /** Bounds of the in-memory windows (defaults of vigil/window.h); its
      * version and its window's may be left 0 (embedded structs have the
-     * layout of this options version). */
+     * layout of this options version). Since 0.4.0 only watched series get
+     * a window, kept as long as their rules read (window + for), at most
+     * window.max_age; a watched series past max_series is counted
+     * (vigil_windows_refused_series) and logged. */
     vigil_window_set_options windows;
     /** Interval of the "ingest" rate events (and SSE keep-alive); 0: 1 s. */
     int64_t events_interval_ms;
@@ -350,17 +382,71 @@ typedef struct vigil_hub_options {
      * instead. Read only when @c version is 2 or more. */
     const vigil_hub_remediator *remediators;
     size_t nremediators;
+
+    /* ---- the dashboard (version 3; @since 0.4.0) ---- */
+    /** The directory of the dashboard's files (collector.yaml `ui: {dir}`),
+     * which vigil_hub_mount() serves, without a token, for GET and HEAD of
+     * every path that no route matches outside /v1 ("/" is index.html; see
+     * "Dashboard" at the top of this header). NULL: the directory the library
+     * was built with, $(PREFIX)/share/vigil/ui of its Makefile
+     * (/usr/local/share/vigil/ui by default), where `make install` puts the
+     * dashboard; "": no dashboard (such paths get the api's 404). A
+     * relative path is relative to the working directory. Read when
+     * @c version is 3 or more (older callers get the built-in directory). */
+    const char *ui_dir;
+    /** Largest file served from ui_dir (bigger ones are refused with 403);
+     * 0: VIGIL_HUB_UI_MAX_FILE_DEFAULT. */
+    uint64_t ui_max_file;
+    /* ---- events to Redis (version 3; @since 0.4.0) ---- */
+    /** redis://host[:port][/db] (no password in it; TLS is not supported):
+     * every event of the bus (GET /v1/events: "ingest" rates, "decision",
+     * "action", "drift" and those of vigil_hub_publish()) is also appended,
+     * by a background thread, to a Redis stream (XADD MAXLEN ~) with the
+     * fields origin (@c redis_hub_id), type, data (the event's JSON) and ts
+     * (epoch ms). A bounded queue sits between the bus and that thread: a
+     * slow or unreachable Redis never blocks an ingest or the bus; a full
+     * queue drops the event (vigil_redis_dropped_total{reason}); a lost
+     * connection is made again with a jittered backoff (100 ms doubling to
+     * 5 s). NULL: none. Read only when @c version is 3 or more. */
+    const char *redis_url;
+    /** The stream's key; NULL: "vigil:events". */
+    const char *redis_stream;
+    /** Approximate length bound of the stream (MAXLEN ~); 0: 100,000. */
+    size_t redis_maxlen;
+    /** Events waiting for the publisher at most (and 32 MiB); 0: 10,000. */
+    size_t redis_queue_max;
+    /** Environment variable holding the password (AUTH), read by
+     * vigil_hub_new() (VIGIL_EINVAL when unset or empty), never logged;
+     * NULL: no AUTH. */
+    const char *redis_password_env;
+    /** Non-zero: a second connection reads the stream (XREAD BLOCK) and
+     * delivers to this hub's event subscribers every event another hub
+     * published (its origin differs), so the subscribers of any hub see
+     * every hub's events, each once. */
+    int redis_subscribe;
+    /** This hub's origin id in the stream, 1-128 bytes of [A-Za-z0-9._:-/{}];
+     * NULL: "<hostname>-<pid>-<8 random hex digits>", new each process. */
+    const char *redis_hub_id;
 } vigil_hub_options;
+
+/** The Content-Security-Policy of every dashboard answer. @since 0.4.0 */
+#define VIGIL_HUB_UI_CSP                                                              \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+/** Default of vigil_hub_options.ui_max_file: 16 MiB. @since 0.4.0 */
+#define VIGIL_HUB_UI_MAX_FILE_DEFAULT (16u * 1024 * 1024)
 
 /** Default of vigil_hub_options.drift_cooldown_ms: 10 s. @since 0.3.0 */
 #define VIGIL_HUB_DRIFT_COOLDOWN_DEFAULT_MS 10000
 
-#define VIGIL_HUB_OPTIONS_VERSION 2
+#define VIGIL_HUB_OPTIONS_VERSION 3
 #define VIGIL_HUB_OPTIONS_INIT                                                                   \
     {                                                                                            \
         VIGIL_HUB_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, {0, {0, 0, 0}, 0}, 0, 0, 0,           \
             VIGIL_LOGGER_INIT, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, \
-            0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0                              \
+            0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0, NULL, 0, NULL, NULL, 0, 0,  \
+            NULL, 0, NULL                                                                        \
     }
 
 /**
@@ -514,6 +600,36 @@ VIGIL_EXTERN(int)
 vigil_hub_window_aggregate(vigil_hub *hub, const char *series_key, vigil_window_agg agg,
                            int64_t duration_ms, int64_t now_ms, double *out);
 
+/** Series keys one vigil_hub_windows_rebuild() call takes at most. @since 0.4.0 */
+#define VIGIL_HUB_REBUILD_KEYS_MAX 1000000
+
+/**
+ * Rebuilds in-memory windows from the store: for each series of
+ * @p series_keys (canonical keys, vigil_metric_series_key()) that a loaded
+ * rule watches (vigil_engine_watch()), reads the history the rules need from
+ * the store (vigil_store_query_run() on the hub's query connection) and
+ * replaces the series' window with it, followed by the samples the window
+ * received since; series no rule watches, or absent from the store, are left
+ * as they are. With @p n 0 (@p series_keys may be NULL) every series the
+ * rules watch is rebuilt: what a hub taking over as leader calls, so its
+ * policies see the history the previous leader's windows held. The hub also
+ * runs it by itself, for the series that need it, after every change of its
+ * rules (reloads, PUT /v1/policies, git-managed policies) and at start.
+ * A series past windows.max_series gets no window: counted in
+ * vigil_windows_refused_series_total and logged.
+ * Logs "windows synced with the policies" (info: watched= rebuilt= dropped=
+ * refused= ms=) or "windows not rebuilt" (error).
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL hub, NULL @p series_keys with @p n > 0,
+ *         a NULL or empty key); VIGIL_ELIMIT (more than
+ *         VIGIL_HUB_REBUILD_KEYS_MAX keys); codes of the store; VIGIL_ENOMEM.
+ * Thread-safe; may run while the hub ingests (calls are serialised with each
+ * other); blocks for the store queries. Must not be called from a callback of
+ * the hub or its engine.
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_windows_rebuild(vigil_hub *hub, const char *const *series_keys, size_t n);
+
 /**
  * The hub's store (borrowed; valid until vigil_hub_free()). Calls on it are
  * serialised with the committer's.
@@ -529,6 +645,110 @@ VIGIL_EXTERN(vigil_store *) vigil_hub_store(vigil_hub *hub);
  * @since 0.1.0
  */
 VIGIL_EXTERN(int) vigil_hub_mount(vigil_hub *hub, vigil_api *api);
+
+/* ---- clustering: several hubs on one store ------------------------------- */
+
+/** Name of the store lease that elects the leader (vigil_store_lease_acquire()). @since 0.4.0 */
+#define VIGIL_HUB_LEADER_LEASE "vigil-leader"
+
+/**
+ * Options of vigil_hub_set_cluster(): several hubs on one shared store
+ * (collector.yaml `cluster:`; docs/architecture.md, "Clustering"). Every
+ * hub ingests; the one holding the lease VIGIL_HUB_LEADER_LEASE (the
+ * leader) evaluates policies and dispatches actions, each request carrying
+ * the lease's fencing epoch; the others (followers) serve reads from the
+ * store. Zero fields mean the defaults.
+ * @since 0.4.0
+ */
+typedef struct vigil_hub_cluster_options {
+    unsigned int version; /**< VIGIL_HUB_CLUSTER_OPTIONS_VERSION */
+    int enabled;          /**< non-zero: take part in the election; 0: a single hub */
+    /** Who this hub is in the lease, 1..128 bytes of UTF-8, unique among
+     * the hubs; NULL: "<hostname>:<pid>" (vigil-collector passes
+     * "<hostname>:<port>:<pid>"). Copied. */
+    const char *holder;
+    int64_t lease_ttl_ms;      /**< lease length; 0: 3000; at most 86400000 */
+    int64_t renew_interval_ms; /**< renewal (and election) period; 0: ttl / 3; below ttl */
+    /** Period of vigil_store_tail() reads that feed the leader's policies;
+     * 0: 100 ms. */
+    int64_t tail_interval_ms;
+} vigil_hub_cluster_options;
+
+/** @since 0.4.0 */
+#define VIGIL_HUB_CLUSTER_OPTIONS_VERSION 1
+/** All zero but the version. @since 0.4.0 */
+#define VIGIL_HUB_CLUSTER_OPTIONS_INIT                      \
+    {                                                       \
+        VIGIL_HUB_CLUSTER_OPTIONS_VERSION, 0, NULL, 0, 0, 0 \
+    }
+
+/**
+ * Fills @p opts with the defaults for @p version.
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL), VIGIL_EVERSION. @since 0.4.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_cluster_options_init(vigil_hub_cluster_options *opts, unsigned int version);
+
+/**
+ * Makes the hub one of several on a shared store (before vigil_hub_start();
+ * @p opts NULL or not enabled: a single hub, as without the call). From
+ * vigil_hub_start() on, a thread of the hub renews or tries to take the
+ * lease every renew_interval on a store connection of its own:
+ * - taking it (a new epoch): the hub rebuilds its windows from the store,
+ *   recovers the ledger's unfinished requests as at start-up, and feeds its
+ *   policies with every sample any hub commits, read with vigil_store_tail()
+ *   (its own ingests included, so that each sample is evaluated once);
+ * - losing it, failing to renew it, or a renewal that would expire before
+ *   the next one: the hub stops evaluating and dispatching at once (a
+ *   request it would dispatch stays pending in the ledger for the leader).
+ * Requests the leader sends to a remediator carry the epoch (POST
+ * /v1/execute "epoch", docs/http-api.md); a remediator refuses those of an
+ * older epoch than the highest it saw (409 stale_epoch). vigil_hub_stop()
+ * releases the lease so that another hub takes over at once.
+ * With a store without vigil_store_tail() (SQLite) the leader feeds its
+ * policies with its own ingests only (one hub ingesting per SQLite file).
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL hub, started already, holder empty
+ *         or not UTF-8, a duration out of range, renew_interval >= ttl, an
+ *         in-memory store); VIGIL_ELIMIT (holder longer than 128 bytes);
+ *         VIGIL_EVERSION; VIGIL_EUNSUPPORTED (the store has no leases);
+ *         the codes of vigil_store_open() (the lease's connection);
+ *         VIGIL_ENOMEM.
+ * Threads: call it from the thread that owns the hub, before start.
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_set_cluster(vigil_hub *hub, const vigil_hub_cluster_options *opts);
+
+/**
+ * Where a clustered hub stands, filled by vigil_hub_cluster_status_get().
+ * An output struct: the caller sets @c version.
+ * @since 0.4.0
+ */
+typedef struct vigil_hub_cluster_status {
+    unsigned int version;    /**< set by the caller: VIGIL_HUB_CLUSTER_STATUS_VERSION */
+    int enabled;             /**< vigil_hub_set_cluster() enabled it */
+    int leader;              /**< non-zero: this hub leads (and may dispatch) now */
+    uint64_t epoch;          /**< the epoch this hub leads under, or last saw; 0: none */
+    char holder[129];        /**< this hub's holder id */
+    char leader_holder[129]; /**< the holder of the lease when last read; "" unknown */
+    uint64_t terms;          /**< times this hub took the lease since start */
+    uint64_t tailed;         /**< samples read from the tail since start */
+} vigil_hub_cluster_status;
+
+/** @since 0.4.0 */
+#define VIGIL_HUB_CLUSTER_STATUS_VERSION 1
+/** All zero but the version. @since 0.4.0 */
+#define VIGIL_HUB_CLUSTER_STATUS_INIT                             \
+    {                                                             \
+        VIGIL_HUB_CLUSTER_STATUS_VERSION, 0, 0, 0, {0}, {0}, 0, 0 \
+    }
+
+/**
+ * Fills @p out (GET /v1/cluster answers the same).
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL), VIGIL_EVERSION. Thread-safe.
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(int) vigil_hub_cluster_status_get(vigil_hub *hub, vigil_hub_cluster_status *out);
 
 /** The policy engine of vigil/engine.h. @since 0.1.0 */
 struct vigil_engine;
@@ -642,7 +862,8 @@ vigil_hub_action_result(vigil_hub *hub, const vigil_action_result *result, int64
  *         request that cannot be dispatched is recorded as failed with reason
  *         "no_remediator" or "dispatch_failed"); VIGIL_EINVAL (NULL, no action
  *         or target); VIGIL_EVERSION (unknown request version); VIGIL_ELIMIT
- *         (a field too long); the codes
+ *         (a field too long); VIGIL_EUNSUPPORTED (a follower of a cluster,
+ *         vigil_hub_set_cluster(): nothing recorded; since 0.4.0); the codes
  *         of vigil_store_action_put(); VIGIL_ENOMEM.
  * Thread-safe. @since 0.1.0
  */
@@ -690,6 +911,10 @@ VIGIL_EXTERN(void) vigil_hub_config_free(vigil_hub_config *config);
 VIGIL_EXTERN(const vigil_hub_options *) vigil_hub_config_hub(const vigil_hub_config *config);
 /** @copydoc vigil_hub_config_hub */
 VIGIL_EXTERN(const vigil_api_options *) vigil_hub_config_api(const vigil_hub_config *config);
+/** The `cluster:` section (enabled 0 when absent; holder NULL unless set).
+ * @since 0.4.0 */
+VIGIL_EXTERN(const vigil_hub_cluster_options *)
+vigil_hub_config_cluster(const vigil_hub_config *config);
 /** @copydoc vigil_hub_config_hub */
 VIGIL_EXTERN(const vigil_httpd_options *) vigil_hub_config_httpd(const vigil_hub_config *config);
 

@@ -17,7 +17,26 @@
  * "&checkpoint=background|inline" override the options. Unknown keys are refused. The URL is not
  * percent-decoded: a path must not contain '?'.
  *
- * The SQLite backend is built in. Other backends (store types,
+ *   postgresql://[USER@]HOST[:PORT]/DATABASE[?OPTIONS]   a PostgreSQL database
+ *                            (also postgres://...; libpq's URL: a unix socket
+ *                            directory as ?host=/run/postgresql)
+ *
+ * PostgreSQL options, besides libpq's own (sslmode, connect_timeout,
+ * application_name, ...; unknown ones are refused): "pool=N" connections the
+ * store keeps (1..64, default 2), "schema=NAME" the schema of vigil's tables
+ * (created when missing; default: the server's search_path),
+ * "password_env=VAR" or "password_file=PATH" (mode 0600) where the password
+ * is read from, "tail=off" (no vigil_store_tail(): a single hub saves one
+ * row per write). libpq's PGPASSWORD and PGPASSFILE work too. A password in
+ * the URL itself is refused (VIGIL_EINVAL): credentials never sit in a
+ * configuration file. busy_timeout_ms becomes the server's lock_timeout,
+ * VIGIL_STORE_SYNC_FULL its synchronous_commit=on (NORMAL keeps the
+ * server's setting), read_only its default_transaction_read_only;
+ * max_size_bytes is refused (the server's quotas bound its size) and the
+ * checkpoint options are SQLite's. docs/architecture.md ("The PostgreSQL
+ * store") describes its tables, partitions, retries and the tail.
+ *
+ * The SQLite and PostgreSQL backends are built in. Other backends (store types,
  * <vigil/sys/store.h>) are registered on a vigil_store_registry passed through
  * the options; a scheme resolves in the built-in types first, then there.
  * There is no global registry.
@@ -818,6 +837,141 @@ VIGIL_EXTERN(int)
 vigil_store_retain(vigil_store *store, int64_t cutoff_ms, const vigil_store_retention_options *opts,
                    vigil_store_retention_result *result);
 
+/* ---- leases: one leader among several hubs -------------------------------- */
+
+/** @name Limits of leases and the tail @since 0.4.0 */
+/**@{*/
+#define VIGIL_STORE_LEASE_NAME_MAX   128      /**< bytes in a lease name */
+#define VIGIL_STORE_LEASE_HOLDER_MAX 128      /**< bytes in a lease holder */
+#define VIGIL_STORE_LEASE_TTL_MAX    86400000 /**< longest lease, in ms (a day) */
+#define VIGIL_STORE_TAIL_CURSOR_MAX  64       /**< bytes in a tail cursor */
+#define VIGIL_STORE_TAIL_MAX         65536    /**< samples of one vigil_store_tail() call */
+/**@}*/
+
+/**
+ * A lease as the store holds it: who, until when, under which fencing epoch.
+ * An output struct: the caller sets @c version (or uses
+ * VIGIL_STORE_LEASE_INIT); an unknown one is VIGIL_EVERSION.
+ * @since 0.4.0
+ */
+typedef struct vigil_store_lease {
+    unsigned int version; /**< set by the caller: VIGIL_STORE_LEASE_VERSION */
+    /** The holder (the last one when it has expired), NUL-terminated. */
+    char holder[VIGIL_STORE_LEASE_HOLDER_MAX + 1];
+    /** Fencing epoch: 1 for the first holder, one more at each change of
+     * holder, never smaller; a renewal keeps it. */
+    uint64_t epoch;
+    /** When it expires (or expired), ms since the Unix epoch, on the
+     * backend's clock (the database server's for a server backend). */
+    int64_t expires_ms;
+    /** The backend's clock when it answered, ms since the Unix epoch:
+     * expires_ms - now_ms is how long the lease still runs, free of any
+     * skew between this host's clock and the backend's. */
+    int64_t now_ms;
+    /** vigil_store_lease_acquire(): non-zero when the caller holds it now.
+     * vigil_store_lease_get(): non-zero when someone holds it (not expired). */
+    int held;
+} vigil_store_lease;
+
+/** @since 0.4.0 */
+#define VIGIL_STORE_LEASE_VERSION 1
+/** All zero but the version. @since 0.4.0 */
+#define VIGIL_STORE_LEASE_INIT                     \
+    {                                              \
+        VIGIL_STORE_LEASE_VERSION, {0}, 0, 0, 0, 0 \
+    }
+
+/**
+ * Takes or renews the lease @p name for @p holder, atomically: when the lease
+ * is absent, expired, or held by @p holder, @p holder holds it until the
+ * backend's now + @p ttl_ms; the epoch grows by exactly one whenever the
+ * holder changes (the first holder gets epoch 1) and stays when the same
+ * holder renews (also a renewal after its own expiry, when nobody took it in
+ * between). Otherwise nothing changes and @p out describes the current
+ * holder with held = 0. Several hubs (processes, hosts) sharing one store
+ * thus agree on one leader; the epoch fences out an old leader that has not
+ * noticed it lost the lease (docs/architecture.md, "Clustering").
+ * @param name lease name, 1..VIGIL_STORE_LEASE_NAME_MAX bytes of UTF-8.
+ * @param holder who takes it, 1..VIGIL_STORE_LEASE_HOLDER_MAX bytes of UTF-8.
+ * @param ttl_ms 1..VIGIL_STORE_LEASE_TTL_MAX.
+ * @param out filled (its @c version kept) on VIGIL_OK; zero but the version
+ *        on failure.
+ * @return VIGIL_OK (held or not: see out->held); VIGIL_EINVAL (NULL
+ *         argument, empty name or holder, ttl_ms out of range);
+ *         VIGIL_EVERSION (unknown @p out version); VIGIL_ELIMIT (name or
+ *         holder too long); VIGIL_EENCODING (not UTF-8); VIGIL_EUNSUPPORTED
+ *         (a backend without leases); VIGIL_EREADONLY; VIGIL_EBUSY;
+ *         VIGIL_EIO (then the caller must assume it does not hold the lease).
+ * Threads: as every store call.
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_lease_acquire(vigil_store *store, const char *name, const char *holder, int64_t ttl_ms,
+                          vigil_store_lease *out);
+
+/**
+ * Gives the lease @p name up when @p holder holds it: it expires now, its
+ * epoch is kept (the next holder gets epoch + 1). Does nothing when another
+ * holder has it, or nobody.
+ * @return VIGIL_OK (also when not held by @p holder or never taken);
+ *         VIGIL_EINVAL, VIGIL_ELIMIT, VIGIL_EENCODING (as
+ *         vigil_store_lease_acquire()); VIGIL_EUNSUPPORTED; VIGIL_EREADONLY;
+ *         VIGIL_EBUSY; VIGIL_EIO.
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_lease_release(vigil_store *store, const char *name, const char *holder);
+
+/**
+ * Reads the lease @p name without changing it (out->held: non-zero when it
+ * has not expired).
+ * @param out filled (its @c version kept) on VIGIL_OK; zero but the version
+ *        otherwise.
+ * @return VIGIL_OK; VIGIL_ENOTFOUND (never taken); VIGIL_EINVAL;
+ *         VIGIL_EVERSION; VIGIL_ELIMIT; VIGIL_EENCODING; VIGIL_EUNSUPPORTED;
+ *         VIGIL_EBUSY; VIGIL_EIO.
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_lease_get(vigil_store *store, const char *name, vigil_store_lease *out);
+
+/* ---- tail: samples as they are committed -------------------------------- */
+
+/**
+ * Reads the samples committed after @p cursor, whichever process or host
+ * wrote them: how the leader among several hubs sees what the others
+ * ingested. Each sample reaches @p cb once (series then point: its ts_ms,
+ * value, and error for a failed collection) in an order where, across
+ * successive calls each continuing from the previous call's @p next_cursor,
+ * every committed sample is returned exactly once and none is skipped, even
+ * when writers on several hosts commit out of order. Samples a write
+ * replaced (same series and ts) are returned as each write committed them.
+ * @param cursor opaque text a previous call put in @p next_cursor (at most
+ *        VIGIL_STORE_TAIL_CURSOR_MAX bytes of printable ASCII); NULL or ""
+ *        means "from now on": no samples, @p next_cursor receives the current
+ *        end. A cursor is only meaningful to the store (and its backend) that
+ *        made it.
+ * @param max_samples at most this many samples per call, 1..VIGIL_STORE_TAIL_MAX
+ *        (more may be committed: call again from @p next_cursor; fewer than
+ *        max_samples means nothing more was readable yet).
+ * @param cb called once per sample; the series and point are borrowed for
+ *        the call. A non-zero return stops the call, which returns it.
+ * @param next_cursor receives the cursor to continue from, NUL-terminated;
+ *        left unchanged when the call fails or @p cb stops it (continuing
+ *        from @p cursor then returns those samples again).
+ * @param next_cursor_len its size, at least VIGIL_STORE_TAIL_CURSOR_MAX + 1.
+ * @return VIGIL_OK; a non-zero value returned by @p cb; VIGIL_EINVAL (NULL
+ *         store, cb or next_cursor, max_samples out of range, a cursor this
+ *         backend did not make); VIGIL_ELIMIT (cursor too long, next_cursor_len
+ *         too small); VIGIL_EUNSUPPORTED (the backend has no tail: the
+ *         built-in SQLite backend, one hub per file); VIGIL_EBUSY; VIGIL_EIO;
+ *         VIGIL_ENOMEM.
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(int)
+vigil_store_tail(vigil_store *store, const char *cursor, size_t max_samples,
+                 vigil_store_point_cb cb, void *payload, char *next_cursor, size_t next_cursor_len);
+
 /* ---- write path figures ------------------------------------------------- */
 
 /**
@@ -851,7 +1005,8 @@ typedef struct vigil_store_stats {
  * @param store the store. @param out filled (its @c version kept).
  * @return VIGIL_OK; VIGIL_EINVAL (NULL argument); VIGIL_EVERSION (unknown
  *         @p out version); VIGIL_EUNSUPPORTED (a backend other than the
- *         built-in SQLite one).
+ *         built-in SQLite one: the built-in PostgreSQL backend has no write
+ *         log nor folds, and its server's own statistics views say the rest).
  * Threads: any; waits for the store's call in progress, if any.
  * @since 0.3.0
  */

@@ -51,6 +51,7 @@ struct vigil_api {
     vigil__prom_family *m_inflight;
     vigil__prom **regs;
     size_t nregs, cregs;
+    api_route fallback; /* vigil__api_fallback(): fn NULL when none */
 };
 
 struct vigil__api_call {
@@ -60,6 +61,7 @@ struct vigil__api_call {
     vigil_api_done_cb done;
     void *done_payload;
     const char *route_label;
+    const char *rel_path; /* req->path after the prefix */
     int64_t start_ns;
     int precheck; /* vigil__api_precheck(): the headers only, no body yet */
     const char *body;
@@ -316,6 +318,18 @@ int vigil__api_routes(vigil_api *api, const vigil__api_route_def *defs, size_t n
     return rc;
 }
 
+int vigil__api_fallback(vigil_api *api, vigil__api_handler fn, void *payload)
+{
+    if (api->fallback.fn)
+        return vigil__error_set(VIGIL_EEXISTS, "api: a static file handler is already mounted");
+    memset(&api->fallback, 0, sizeof(api->fallback));
+    api->fallback.method = (char *)"GET";
+    api->fallback.path = (char *)"static";
+    api->fallback.fn = fn;
+    api->fallback.payload = payload;
+    return VIGIL_OK;
+}
+
 int vigil__api_add_registry(vigil_api *api, vigil__prom *prom)
 {
     if (vigil__array_grow((void **)&api->regs, &api->cregs, api->nregs + 1, sizeof(vigil__prom *)))
@@ -334,6 +348,11 @@ const char *vigil__api_call_principal(const vigil__api_call *call)
 size_t vigil__api_call_agents(const vigil__api_call *call, const char *const **agents)
 {
     return vigil__api_auth_agents(call->api->auth, vigil__api_call_principal(call), agents);
+}
+
+const char *vigil__api_call_path(const vigil__api_call *call)
+{
+    return call->rel_path ? call->rel_path : "/";
 }
 
 const vigil_api_request *vigil__api_call_request(const vigil__api_call *call)
@@ -871,6 +890,15 @@ static int cross_site(vigil__api_call *call, const api_route *route)
     return 0;
 }
 
+/* The raw path's first segment, percent-decoded, is "v1": the API's own
+ * space, never given to the static file handler. */
+static int api_space(const char *raw)
+{
+    if (*raw == '/')
+        raw++;
+    return segment_equal("v1", 2, raw, strcspn(raw, "/"));
+}
+
 /* Matches the route and runs every check that needs no body (path, route,
  * method, query, authentication): the route, or NULL with the response set. */
 static const api_route *prepare(vigil__api_call *call)
@@ -893,6 +921,7 @@ static const api_route *prepare(vigil__api_call *call)
         raw += api->prefix_len;
         rlen -= api->prefix_len;
     }
+    call->rel_path = raw;
     char *path = NULL;
     int prc = pct_decode(&path, raw, rlen, 0);
     if (prc == VIGIL_ENOMEM) {
@@ -928,6 +957,17 @@ static const api_route *prepare(vigil__api_call *call)
     if (cors) {
         vigil__api_resp_header(call->resp, "Access-Control-Allow-Origin", origin);
         vigil__api_resp_header(call->resp, "Vary", "Origin");
+    }
+    if (!path_known && api->fallback.fn && !api_space(raw)) {
+        /* the static files: GET and HEAD only, no token (they hold no data) */
+        call->route_label = api->fallback.path;
+        if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
+            return &api->fallback;
+        char msg[96];
+        snprintf(msg, sizeof(msg), "method %.16s is not allowed on this route", req->method);
+        vigil__api_resp_error(call->resp, 405, "method_not_allowed", msg, NULL);
+        vigil__api_resp_header(call->resp, "Allow", "GET, HEAD");
+        goto done;
     }
     if (!path_known) {
         vigil__api_resp_error(call->resp, 404, "not_found", "no such route", NULL);

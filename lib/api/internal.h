@@ -106,6 +106,16 @@ typedef int (*vigil__api_head_check)(const vigil_api_request *req, void *payload
  * Returns VIGIL_OK or VIGIL_ENOTFOUND. */
 int vigil__api_route_head_check(vigil_api *api, const char *method, const char *path,
                                 vigil__api_head_check fn);
+/* The handler of the GET and HEAD requests whose path (after the prefix)
+ * matches no route and whose first segment is not "v1" (the hub's dashboard
+ * files): no authentication, route label "static"; any other method on
+ * such a path is answered 405 (Allow: GET, HEAD). A route always wins over
+ * it. At most one per api: VIGIL_EEXISTS. Called before the api serves
+ * requests. */
+int vigil__api_fallback(vigil_api *api, vigil__api_handler fn, void *payload);
+/* The request's path after the api's prefix, still percent-encoded as
+ * received ("/" at least). */
+const char *vigil__api_call_path(const vigil__api_call *call);
 /* Adds a registry rendered by GET /metrics after the api's own (borrowed: it
  * must outlive the api). */
 int vigil__api_add_registry(vigil_api *api, vigil__prom *prom);

@@ -44,6 +44,8 @@ struct vigil__events {
     uint64_t seq;
     uint64_t dropped;
     vigil__events_sub **wake_buf;
+    vigil__events_tap_cb tap;
+    void *tap_payload;
 };
 
 static const char k_hello[] = ": connected\nretry: 2000\n\n";
@@ -158,7 +160,20 @@ static frame *frame_make(uint64_t id, const char *type, const char *data)
     return f;
 }
 
+void vigil__events_set_tap(vigil__events *ev, vigil__events_tap_cb tap, void *payload)
+{
+    ev->tap = tap;
+    ev->tap_payload = payload;
+}
+
 int vigil__events_publish(vigil__events *ev, const char *type, const char *data)
+{
+    if (ev->tap)
+        ev->tap(ev->tap_payload, type, data);
+    return vigil__events_deliver(ev, type, data);
+}
+
+int vigil__events_deliver(vigil__events *ev, const char *type, const char *data)
 {
     pthread_mutex_lock(&ev->pub_mu);
     pthread_mutex_lock(&ev->mu);

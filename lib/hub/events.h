@@ -18,6 +18,14 @@ void vigil__events_free(vigil__events *ev);
 /* Publishes "event: type\ndata: ...\n\n" (newlines in data become several
  * data lines). Checked by the caller. */
 int vigil__events_publish(vigil__events *ev, const char *type, const char *data);
+/* A tap sees every event vigil__events_publish() is given (not those of
+ * vigil__events_deliver()), before the subscribers; set before the first
+ * publish. It must not block. */
+typedef void (*vigil__events_tap_cb)(void *payload, const char *type, const char *data);
+void vigil__events_set_tap(vigil__events *ev, vigil__events_tap_cb tap, void *payload);
+/* As vigil__events_publish(), without the tap: events that came from
+ * elsewhere (another hub's, read from Redis). */
+int vigil__events_deliver(vigil__events *ev, const char *type, const char *data);
 /* A subscription as a response stream; VIGIL_EOVERLOADED when full,
  * VIGIL_ECLOSED after close. */
 int vigil__events_subscribe(vigil__events *ev, void **ctx, const vigil__api_stream_ops **ops);

@@ -1229,6 +1229,8 @@ static int replace_all(vigil_hub *hub, const vigil_config *cfg, const char *dir,
         lists[n++] = policies_node(repl->cfg);
     int rc = vigil__policy_replace_lists(hub->engine, lists, n, dir, NULL, res);
     vigil__free(lists);
+    if (rc == VIGIL_OK)
+        vigil__hub_windows_sync(hub); /* logs its own failure; the rules are in */
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #include "internal/store.h"
 #include "metric/internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,7 +63,12 @@ int vigil_hub_options_init(vigil_hub_options *opts, unsigned int version)
     if (vigil__version_check("hub options", version, VIGIL_HUB_OPTIONS_VERSION))
         return VIGIL_EVERSION;
     vigil_hub_options d = VIGIL_HUB_OPTIONS_INIT;
-    *opts = d;
+    d.version = version;
+    /* an older program's struct ends where its version's fields end */
+    memcpy(opts, &d,
+           version == 1   ? offsetof(vigil_hub_options, remediator_ca_file)
+           : version == 2 ? offsetof(vigil_hub_options, ui_dir)
+                          : sizeof(d));
     return VIGIL_OK;
 }
 
@@ -105,6 +111,16 @@ static double g_windows(void *p)
     double v = (double)vigil_window_set_count(hub->windows);
     pthread_mutex_unlock(&hub->win_mu);
     return v;
+}
+
+static double g_unwatched(void *p)
+{
+    return (double)vigil__hub_windows_unwatched(p);
+}
+
+static double g_refused_now(void *p)
+{
+    return (double)vigil__hub_windows_refused(p);
 }
 
 static double g_window_bytes(void *p)
@@ -190,6 +206,12 @@ static int init_metrics(vigil_hub *hub)
                                  "the windows' max_series, or memory ran out).",
                                  NULL);
     if (!rc)
+        rc =
+            vigil__prom_counter(p, &hub->m_win_refused_series, "vigil_windows_refused_series_total",
+                                "Series a policy watches that got no window, refused by the "
+                                "windows' max_series (counted once per series and rule set).",
+                                NULL);
+    if (!rc)
         rc = vigil__prom_gauge_func(p, "vigil_ingest_queue_depth",
                                     "Ingest requests waiting for their commit.", g_queue, hub);
     if (!rc)
@@ -198,8 +220,18 @@ static int init_metrics(vigil_hub *hub)
     if (!rc)
         rc = vigil__prom_gauge_func(p, "vigil_series", "Series in the store.", g_series, hub);
     if (!rc)
-        rc = vigil__prom_gauge_func(p, "vigil_windows", "Series with an in-memory window.",
+        rc = vigil__prom_gauge_func(p, "vigil_windows",
+                                    "Series with an in-memory window (watched by a policy).",
                                     g_windows, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_windows_unwatched_series",
+                                    "Series seen recently that no policy watches (no window).",
+                                    g_unwatched, hub);
+    if (!rc)
+        rc = vigil__prom_gauge_func(p, "vigil_windows_refused_series",
+                                    "Series a policy watches that have no window now, past the "
+                                    "windows' max_series.",
+                                    g_refused_now, hub);
     if (!rc)
         rc = vigil__prom_gauge_func(p, "vigil_windows_memory_bytes",
                                     "Memory used by the in-memory windows.", g_window_bytes, hub);
@@ -274,10 +306,12 @@ void vigil_hub_free(vigil_hub *hub)
     if (!hub)
         return;
     vigil_hub_stop(hub);
+    vigil__hub_cluster_free(hub);
     vigil__hub_free_engine(hub);
     if (hub->reader && hub->reader != hub->store)
         vigil_store_close(hub->reader);
     vigil_store_close(hub->store);
+    vigil__hub_windows_free(hub);
     vigil_window_set_free(hub->windows);
     group_free(hub->open);
     while (hub->spare) {
@@ -285,6 +319,7 @@ void vigil_hub_free(vigil_hub *hub)
         hub->spare = g->next;
         group_free(g);
     }
+    vigil__hub_fanout_free(hub);
     vigil__events_free(hub->events);
     vigil__prom_free(hub->prom);
     pthread_cond_destroy(&hub->tick_cv);
@@ -293,9 +328,11 @@ void vigil_hub_free(vigil_hub *hub)
     pthread_cond_destroy(&hub->cv);
     pthread_mutex_destroy(&hub->mu);
     pthread_mutex_destroy(&hub->win_mu);
+    pthread_mutex_destroy(&hub->sync_mu);
     pthread_mutex_destroy(&hub->act_mu);
     pthread_mutex_destroy(&hub->git_mu);
     vigil__free(hub->store_url);
+    vigil__free(hub->ui_dir);
     vigil__free(hub);
 }
 
@@ -322,6 +359,7 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
         return vigil__error_oom();
     pthread_mutex_init(&hub->mu, NULL);
     pthread_mutex_init(&hub->win_mu, NULL);
+    pthread_mutex_init(&hub->sync_mu, NULL);
     pthread_mutex_init(&hub->act_mu, NULL);
     pthread_mutex_init(&hub->git_mu, NULL);
     vigil__cond_init_monotonic(&hub->cv);
@@ -351,6 +389,9 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
         wso.version = VIGIL_WINDOW_SET_OPTIONS_VERSION;
     if (!rc)
         rc = vigil_window_set_new(&hub->windows, &wso);
+    hub->store_types = opts->store_types;
+    if (!rc)
+        rc = vigil__hub_windows_init(hub);
     vigil_store_options so = VIGIL_STORE_OPTIONS_INIT;
     so.logger = opts->logger;
     so.registry = opts->store_types;
@@ -368,6 +409,10 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
         rc = vigil_store_series_list(hub->store, NULL, count_series, &hub->series);
     if (!rc)
         rc = vigil__hub_init_engine(hub, opts);
+    if (!rc)
+        rc = vigil__hub_ui_init(hub, opts);
+    if (!rc)
+        rc = vigil__hub_fanout_init(hub, opts);
     if (rc) {
         vigil__error_prefix("hub");
         vigil_hub_free(hub);
@@ -607,28 +652,22 @@ int vigil_hub_ingest(vigil_hub *hub, const vigil_batch *batch, vigil_hub_ingest_
 
 /* ---- the committer ---------------------------------------------------------- */
 
-/* Appends the samples of every stored request of a group to the windows;
- * a duplicate's samples were stored before and are not appended twice. */
+/* Appends the samples of every stored request of a group to the windows of
+ * the series a policy watches (lib/hub/windows.c); a duplicate's samples
+ * were stored before and are not appended twice. */
 static void update_windows(vigil_hub *hub, const commit_group *g)
 {
+    if (vigil__hub_cluster_tails(hub))
+        return; /* the leader's windows follow the store's tail (cluster.c) */
     size_t refused = 0;
     int first_rc = VIGIL_OK;
     char first_msg[256] = "";
-    size_t n = vigil_batch_count(g->merged);
     pthread_mutex_lock(&hub->win_mu);
     for (const ingest_req *r = g->head; r; r = r->next) {
         if (r->result.duplicate)
             continue;
-        for (size_t i = r->first; i < r->first + r->count && i < n; i++) {
-            int rc =
-                vigil_window_set_append_metric(hub->windows, vigil_batch_get(g->merged, i), NULL);
-            /* Out-of-order samples (a spool replay) are stored but do not
-             * rewrite a window's history. */
-            if (rc && rc != VIGIL_ERANGE && !refused++) {
-                first_rc = rc;
-                snprintf(first_msg, sizeof(first_msg), "%s", vigil_error_last()->message);
-            }
-        }
+        vigil__hub_windows_append(hub, g->merged, r->first, r->count, &refused, &first_rc,
+                                  first_msg, sizeof(first_msg));
     }
     pthread_mutex_unlock(&hub->win_mu);
     if (refused) {
@@ -659,9 +698,13 @@ static void feed_engine(vigil_hub *hub, commit_group *g)
 {
     ingest_req *head = g->answered;
     g->answered = g->answered_tail = NULL;
+    /* clustered: only the leader evaluates, and from the store's tail when
+     * the store has one (every hub's samples, each once; cluster.c) */
+    uint64_t epoch;
+    int evaluate = !vigil__hub_cluster_tails(hub) && vigil__hub_may_act(hub, &epoch);
     /* one call for the whole merged batch when it holds one agent's stored
      * batches only (the common case), else one per batch */
-    int whole = head != NULL;
+    int whole = head != NULL && evaluate;
     for (ingest_req *r = head; r && whole; r = r->next)
         whole = !r->status && !r->result.duplicate &&
                 ((!r->agent && !head->agent) ||
@@ -674,7 +717,7 @@ static void feed_engine(vigil_hub *hub, commit_group *g)
     } else {
         size_t n = vigil_batch_count(g->merged);
         vigil_batch_set_max_metrics(hub->feed, hub->max_batch_metrics);
-        for (ingest_req *r = head; r; r = r->next) {
+        for (ingest_req *r = head; r && evaluate; r = r->next) {
             if (r->status || r->result.duplicate || !r->count)
                 continue;
             vigil_batch_clear(hub->feed);
@@ -990,9 +1033,14 @@ static void *ticker_main(void *arg)
         if (vigil__monotonic_ns() >= next_policy) {
             /* the engine's timers: absent rules, verify deadlines, flap settling */
             pthread_mutex_unlock(&hub->mu);
-            int trc = vigil_engine_tick(hub->engine, vigil__hub_now(hub));
+            uint64_t epoch;
+            int trc = vigil__hub_may_act(hub, &epoch)
+                          ? vigil_engine_tick(hub->engine, vigil__hub_now(hub))
+                          : VIGIL_OK;
             if (trc)
                 vigil__hub_engine_error(hub, "tick", trc);
+            /* rules changed without a hub reload (vigil_hub_engine()), or at start */
+            vigil__hub_windows_sync(hub);
             next_policy = vigil__monotonic_ns() + hub->policy_interval_ms * 1000000;
             pthread_mutex_lock(&hub->mu);
             if (hub->stopping)
@@ -1045,8 +1093,12 @@ int vigil_hub_start(vigil_hub *hub)
         return vigil__error_set(VIGIL_ECLOSED, "hub: stopped");
     if (started)
         return vigil__error_set(VIGIL_EINVAL, "hub: already started");
-    /* before the ticker: no request of this run exists while it runs */
-    vigil__hub_recover_actions(hub);
+    if (vigil__hub_fanout_start(hub))
+        return VIGIL_ERROR;
+    /* before the ticker: no request of this run exists while it runs; a
+     * clustered hub recovers when it becomes the leader (cluster.c) */
+    if (!hub->cluster)
+        vigil__hub_recover_actions(hub);
     /* the pipeline, last stage first: evaluator, answerer, committer */
     int made = 0;
     if (pthread_create(&hub->evaluator, NULL, evaluator_main, hub) == 0)
@@ -1086,6 +1138,9 @@ int vigil_hub_start(vigil_hub *hub)
     hub->started = 1;
     size_t series = hub->series;
     pthread_mutex_unlock(&hub->mu);
+    if (vigil__hub_cluster_start(hub) != VIGIL_OK)
+        vigil__log(&hub->logger, VIGIL_LOG_ERROR, "hub", "clustering not started; following",
+                   "error=\"%s\"", vigil_error_last()->message);
     vigil__log(&hub->logger, VIGIL_LOG_INFO, "hub", "started", "series=%zu queue_max=%zu", series,
                hub->queue_max);
     vigil__hub_warn_no_dispatcher(hub);
@@ -1104,6 +1159,11 @@ void vigil_hub_stop(vigil_hub *hub)
     int started = hub->started;
     hub->stopping = 1;
     size_t queued = hub->qlen;
+    pthread_mutex_unlock(&hub->mu);
+    /* first: no evaluation nor dispatch from here on, and the lease goes to
+     * another hub at once */
+    vigil__hub_cluster_stop(hub);
+    pthread_mutex_lock(&hub->mu);
     pthread_cond_broadcast(&hub->cv);
     pthread_cond_broadcast(&hub->tick_cv);
     pthread_mutex_unlock(&hub->mu);
@@ -1119,6 +1179,7 @@ void vigil_hub_stop(vigil_hub *hub)
      * delivered are recorded ("cancelled") and published before the bus closes */
     vigil__hub_stop_dispatch(hub);
     vigil__events_close(hub->events);
+    vigil__hub_fanout_stop(hub);
     pthread_mutex_lock(&hub->mu);
     hub->stopped = 1;
     pthread_mutex_unlock(&hub->mu);

@@ -29,6 +29,7 @@ typedef struct vigil__hub_route {
 typedef struct commit_group commit_group;
 typedef struct vigil__hub_track vigil__hub_track;
 typedef struct vigil__hub_gitpol vigil__hub_gitpol;
+typedef struct vigil__hub_cluster vigil__hub_cluster;
 struct vigil__pmap;
 
 struct vigil_hub {
@@ -46,6 +47,18 @@ struct vigil_hub {
     vigil_store *reader; /* queries: a second connection, or `store` for :memory: */
     vigil_window_set *windows;
     pthread_mutex_t win_mu;
+    /* windows only where a policy looks (lib/hub/windows.c): the answerer's
+     * decisions per series and their counts (under win_mu) */
+    struct vigil__hub_wcache *wcache;
+    vigil_buf wkey;              /* answerer: scratch series key */
+    uint64_t watch_gen;          /* decisions of another generation are asked again */
+    size_t win_unwatched;        /* series decided unwatched */
+    size_t win_refused;          /* watched series refused by max_series now */
+    uint64_t win_refused_total;  /* series refused so far */
+    size_t win_refused_unlogged; /* refused since the last log line */
+    int64_t win_refused_logged;  /* monotonic ms of that line, 0: none */
+    pthread_mutex_t sync_mu;     /* serialises syncs and rebuilds */
+    uint64_t synced_gen;         /* engine generation the windows were synced to (sync_mu) */
     vigil__events *events;
 
     pthread_mutex_t mu;
@@ -85,7 +98,8 @@ struct vigil_hub {
     vigil__prom_family *m_group;
     vigil__prom_family *m_dropped;
     vigil__prom_family *m_retention;
-    vigil__prom_family *m_win_refused; /* samples no window took (past max_series) */
+    vigil__prom_family *m_win_refused;        /* samples no window took (past max_series) */
+    vigil__prom_family *m_win_refused_series; /* series refused by max_series */
 
     /* policies and actions (lib/hub/actions.c) */
     vigil_engine *engine;
@@ -119,6 +133,17 @@ struct vigil_hub {
     char *cfg_dir;           /* its policies_dir, or NULL */
     /* the remediator of vigil_hub_attach_remediator(), or NULL (routes_admin.c) */
     vigil_remediator *rem;
+
+    /* the dashboard (lib/hub/ui.c) */
+    char *ui_dir; /* NULL: none */
+    uint64_t ui_max_file;
+
+    /* events to Redis (lib/hub/fanout.c), or NULL */
+    struct vigil__redis *redis;
+
+    /* several hubs on one store (lib/hub/cluster.c); NULL: a single hub */
+    vigil__hub_cluster *cluster;
+    const vigil_store_registry *store_types; /* options.store_types (borrowed) */
 };
 
 /* Checks the X-Vigil-Signature of a remediator's late result (POST
@@ -207,6 +232,46 @@ void vigil__hub_recover_actions(vigil_hub *hub);
 /* Mounts the routes of policies, decisions, silences, actions and desired state. */
 int vigil__hub_mount_policy_routes(vigil_hub *hub, vigil_api *api);
 
+/* ---- clustering (lib/hub/cluster.c) ------------------------------------------------ */
+
+/* Whether this hub may evaluate and dispatch now: 1 for a single hub (epoch
+ * 0), else while it leads under a lease it still holds (*epoch: the term's;
+ * the check ends the term when the lease ran out). Thread-safe. */
+int vigil__hub_may_act(vigil_hub *hub, uint64_t *epoch);
+/* Non-zero when the leader's engine and windows are fed by the store's tail
+ * (a clustered hub on a store with vigil_store_tail()): ingests then skip them. */
+int vigil__hub_cluster_tails(const vigil_hub *hub);
+/* A remediator refused a request of `epoch` as stale: the term ends now. */
+void vigil__hub_cluster_fenced(vigil_hub *hub, uint64_t epoch);
+/* Start (from vigil_hub_start(), last) and stop (first in vigil_hub_stop():
+ * releases the lease) the lease and leader threads; free. No-ops unclustered. */
+int vigil__hub_cluster_start(vigil_hub *hub);
+void vigil__hub_cluster_stop(vigil_hub *hub);
+void vigil__hub_cluster_free(vigil_hub *hub);
+/* Mounts GET /v1/cluster. */
+int vigil__hub_mount_cluster_routes(vigil_hub *hub, vigil_api *api);
+/* ---- windows only where a policy looks (lib/hub/windows.c) ---------------------- */
+
+typedef struct vigil__hub_wcache vigil__hub_wcache;
+/* Creates / frees the decision cache (and the answerer's scratch). */
+int vigil__hub_windows_init(vigil_hub *hub);
+void vigil__hub_windows_free(vigil_hub *hub);
+/* Appends metrics [first, first + count) of a stored batch to the windows
+ * of the series a rule watches (on the answerer, win_mu held; released while
+ * the engine decides a series not decided in this generation). Samples no
+ * window took (past max_series, out of memory) are added to *refused; the
+ * first one's code and message are kept. */
+void vigil__hub_windows_append(vigil_hub *hub, const vigil_batch *batch, size_t first, size_t count,
+                               size_t *refused, int *first_rc, char *first_msg, size_t msg_size);
+/* When the engine's rule set changed since the last sync: frees the windows
+ * no rule needs, resizes the others, rebuilds from the store those a rule
+ * needs more history of, and makes the answerer decide every series again.
+ * Called after a reload and by the ticker. No hub lock may be held. */
+int vigil__hub_windows_sync(vigil_hub *hub);
+/* The gauges: series decided unwatched, watched series refused by max_series. */
+size_t vigil__hub_windows_unwatched(vigil_hub *hub);
+size_t vigil__hub_windows_refused(vigil_hub *hub);
+
 /* ---- GitOps (lib/hub/gitops.c) ----------------------------------------------------- */
 
 /* Reads the drift cooldown, the drift rule's records and the git-managed
@@ -227,6 +292,35 @@ int vigil__hub_mount_gitops_routes(vigil_hub *hub, vigil_api *api);
 
 /* Mounts approve, deny, release, audit verify and agents (lib/hub/routes_admin.c). */
 int vigil__hub_mount_admin_routes(vigil_hub *hub, vigil_api *api);
+/* ---- the dashboard (lib/hub/ui.c) --------------------------------------------- */
+
+/* Copies the options' ui_dir (NULL: the built-in directory; "": none) and
+ * ui_max_file into the hub. VIGIL_ENOMEM. */
+int vigil__hub_ui_init(vigil_hub *hub, const vigil_hub_options *opts);
+/* Opens `rel` (checked by the caller: relative, no "." or ".." segment)
+ * beneath the directory `dfd` whose path is `dir`, read-only and
+ * non-blocking: a descriptor, or -1 with errno (EXDEV: the path, through a
+ * symbolic link, leads out of the directory; openat2() also refuses every
+ * absolute link). With `no_openat2`, or where the kernel has no openat2(),
+ * the real path of the file must lie inside the real path of `dir`. */
+int vigil__hub_ui_open(int dfd, const char *dir, const char *rel, int no_openat2);
+/* Serves the dashboard's files on `api` (vigil__api_fallback()) when the hub
+ * has a directory, and logs where it is and whether it is built. */
+int vigil__hub_mount_ui(vigil_hub *hub, vigil_api *api);
+
+/* ---- events to Redis and exporters (lib/hub/fanout.c, lib/hub/export.c) ---- */
+
+/* With options.redis_url (version 3): creates hub->redis, taps the events
+ * bus into it and, with redis_subscribe, delivers other hubs' events to the
+ * bus. VIGIL_OK (nothing to do without a URL), VIGIL_EINVAL, VIGIL_ENOMEM. */
+int vigil__hub_fanout_init(vigil_hub *hub, const vigil_hub_options *opts);
+/* Starts its threads (VIGIL_OK without Redis; VIGIL_ERROR). */
+int vigil__hub_fanout_start(vigil_hub *hub);
+/* After the bus closed: flushes for a bounded time and joins its threads. */
+void vigil__hub_fanout_stop(vigil_hub *hub);
+void vigil__hub_fanout_free(vigil_hub *hub);
+/* Mounts GET /v1/export/prometheus. */
+int vigil__hub_mount_export_routes(vigil_hub *hub, vigil_api *api);
 
 /* Parses epoch ms, "now", a relative time ("-15m") or, when `rfc3339`, an
  * RFC 3339 time ("2025-01-31T22:00:00Z", offsets and fractions allowed);

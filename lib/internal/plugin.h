@@ -115,7 +115,7 @@ void vigil__action_registry_set_fallback(vigil_action_registry *registry,
 /*
  * Checks the scheme of a store URL named in a configuration at `at`: the
  * built-in type, then `registry` (may be NULL). VIGIL_EUNSUPPORTED, located,
- * otherwise: "expected sqlite://PATH (the only store backend built in)"
+ * otherwise: "expected sqlite://PATH or postgresql://HOST/DATABASE (the store backends built in)"
  * without registered types, "unsupported URL scheme \"x\" (known: sqlite,
  * a)" with some.
  */

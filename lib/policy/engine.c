@@ -1261,6 +1261,54 @@ static int gather(vigil_engine *e, const pol_bucket *b, const vigil_metric *m, p
     return VIGIL_OK;
 }
 
+int64_t vigil__policy_rule_history(const pol_rule *r)
+{
+    switch (r->kind) {
+    case POL_THRESHOLD:
+    case POL_DESIRED:
+    case POL_ANOMALY: return r->window_ms + r->for_ms;
+    case POL_CODE: return r->history_ms;
+    default: return 0;
+    }
+}
+
+int vigil_engine_watch(vigil_engine *e, const vigil_metric *metric, int64_t *history_ms)
+{
+    if (history_ms)
+        *history_ms = 0;
+    if (!e || !metric || !metric->name || !history_ms || (metric->ntags && !metric->tags))
+        return vigil__error_set(VIGIL_EINVAL, "engine_watch: NULL argument");
+    int rc = VIGIL_OK;
+    int64_t need = 0;
+    pthread_mutex_lock(&e->mu);
+    const pol_bucket *b = vigil__pmap_get(&e->by_metric, metric->name);
+    if (b) {
+        pol_vec c = {NULL, 0, 0};
+        rc = gather(e, b, metric, &c);
+        for (size_t i = 0; rc == VIGIL_OK && i < c.n; i++) {
+            int64_t h = vigil__policy_rule_history(c.v[i]);
+            if (h > need && rule_matches(c.v[i], metric))
+                need = h;
+        }
+        vigil__free(c.v);
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (rc)
+        return vigil__error_oom();
+    *history_ms = need;
+    return VIGIL_OK;
+}
+
+uint64_t vigil_engine_generation(vigil_engine *e)
+{
+    if (!e)
+        return 0;
+    pthread_mutex_lock(&e->mu);
+    uint64_t g = e->generation;
+    pthread_mutex_unlock(&e->mu);
+    return g;
+}
+
 static void note_agent(vigil_engine *e, const char *agent, int64_t now)
 {
     pol_agent *a = vigil__pmap_get(&e->agents, agent);
@@ -1299,23 +1347,26 @@ int vigil__policy_ingest_locked(vigil_engine *e, const vigil_batch *batch, int64
         }
         if (m->error)
             continue;
+        /* no rule for the metric: nothing to evaluate, no window either */
         const pol_bucket *b = vigil__pmap_get(&e->by_metric, m->name);
-        if (!b && !e->windows)
+        if (!b)
             continue;
         if (vigil_metric_series_key(&e->key, m) < 0) {
             e->stats.eval_errors++;
             continue;
         }
-        if (e->windows) {
-            int rc = vigil_window_set_append(e->windows, e->key.ptr, m->ts_ms, m->value, NULL);
-            if (rc < 0 && rc != VIGIL_ERANGE)
-                e->stats.eval_errors++;
-        }
-        if (!b)
-            continue;
         if (gather(e, b, m, &cands) < 0) {
             e->stats.eval_errors++;
             continue;
+        }
+        /* the engine's own windows: only for series a rule reads history of */
+        int watched = 0;
+        for (size_t j = 0; e->windows && !watched && j < cands.n; j++)
+            watched = vigil__policy_rule_history(cands.v[j]) > 0 && rule_matches(cands.v[j], m);
+        if (watched) {
+            int rc = vigil_window_set_append(e->windows, e->key.ptr, m->ts_ms, m->value, NULL);
+            if (rc < 0 && rc != VIGIL_ERANGE)
+                e->stats.eval_errors++;
         }
         for (size_t j = 0; j < cands.n; j++)
             if (rule_matches(cands.v[j], m))

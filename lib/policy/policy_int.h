@@ -66,6 +66,7 @@ typedef struct pol_rule {
     double threshold;
     double clear;
     int64_t for_ms;
+    int64_t history_ms; /* code policies: the history evaluate queries (`history`) */
     char *field;
     double sigma;
     char *action; /* may be NULL for code policies */
@@ -238,6 +239,7 @@ struct vigil_engine {
     pol_silence **silences;
     size_t nsilences, capsilences;
     vigil_window_set *windows; /* own windows when o.aggregate is NULL */
+    uint64_t generation;       /* bumped whenever the rule set changes */
     int64_t window_max_age;
     uint64_t seq;  /* action ids minted */
     uint64_t sseq; /* silence ids minted */
@@ -269,6 +271,10 @@ int vigil__policy_glob(const char *pattern, const char *s);
 const char *vigil__policy_series_tag(const pol_series *s, const char *key);
 
 /* engine.c */
+/* The history (ms) rule r needs in a series' window: window + for of the
+ * kinds that read windows (threshold, desired, anomaly), `history` of code
+ * policies, 0 for the others (change keeps its own samples, absent none). */
+int64_t vigil__policy_rule_history(const pol_rule *r);
 int64_t vigil__policy_now(vigil_engine *e);
 void vigil__policy_flush(vigil_engine *e);
 int vigil__policy_aggregate(vigil_engine *e, const char *series_key, vigil_window_agg agg,

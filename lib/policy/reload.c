@@ -48,6 +48,8 @@ int vigil__policy_commit_rules(vigil_engine *e, pol_rule **rules, size_t n)
     for (size_t i = 0; i < n; i++)
         e->rules[e->nrules++] = rules[i];
     e->stats.policies = e->nrules;
+    if (n)
+        e->generation++;
     return VIGIL_OK;
 }
 
@@ -300,6 +302,7 @@ static int replace_locked(vigil_engine *e, pol_rule **nr, size_t n, vigil_engine
         e->caprules = 0;
     }
     e->stats.policies = n;
+    e->generation++;
     vigil__free(kept);
     if (res) {
         res->added = added;

@@ -504,6 +504,8 @@ static int parse_rule(vigil_engine *e, const vigil_config_node *rule, const char
     size_t na = 0;
     for (size_t i = 0; i < VIGIL__ARRAY_LEN(common_keys); i++)
         allowed[na++] = common_keys[i];
+    if (kind == POL_CODE)
+        allowed[na++] = "history";
     for (size_t i = 0; extra && extra[i] && na < VIGIL__ARRAY_LEN(allowed) - 1; i++)
         allowed[na++] = extra[i];
     allowed[na] = NULL;
@@ -683,6 +685,9 @@ static int parse_rule(vigil_engine *e, const vigil_config_node *rule, const char
         (rc = get_duration(&r->repeat_ms, rule, "repeat", 0, 0)) < 0 ||
         (rc = get_duration(&r->act_within_ms, rule, "act_within", 0, 0)) < 0 ||
         (rc = parse_blocks(r, rule)) < 0)
+        goto fail;
+    if (kind == POL_CODE && (rc = get_duration(&r->history_ms, rule, "history",
+                                               VIGIL_WINDOW_DEFAULT_MAX_AGE_MS, 1)) < 0)
         goto fail;
     if (kind == POL_CODE) {
         void *st = NULL;

@@ -961,7 +961,8 @@ static int init_metrics(vigil_remediator *rem)
     return rc;
 }
 
-/* The database path of a sqlite:// URL, for the key file; NULL for memory. */
+/* The database path of a sqlite:// URL, for the key file; NULL for memory
+ * and for a server (postgresql://): their key comes from audit_key_env. */
 static char *db_path(const char *url)
 {
     const char *p = NULL;
@@ -1025,8 +1026,9 @@ static int open_audit(vigil_remediator *rem, const vigil_remediator_options *o)
         if (path && !kf)
             rc = vigil__error_oom();
         if (!rc && !kf && (!o->audit_key_env || !getenv(o->audit_key_env)))
-            rc = vigil__error_set(VIGIL_EENV, "audit_key_env: an in-memory store needs the audit "
-                                              "key from the environment");
+            rc = vigil__error_set(VIGIL_EENV,
+                                  "audit_key_env: a store without a file (in memory, or on a "
+                                  "database server) needs the audit key from the environment");
         if (!rc)
             rc = vigil_audit_key_load(&key, o->audit_key_env, kf);
         vigil__free(path);
@@ -1149,6 +1151,7 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
     rem->o.hub_token_env = NULL;
     pthread_mutex_init(&rem->mu, NULL);
     pthread_mutex_init(&rem->authmu, NULL);
+    pthread_mutex_init(&rem->epoch_mu, NULL);
     rem->auth_last_ms = INT64_MIN / 2;
     pthread_cond_init(&rem->cv, NULL);
     vigil__cond_init_monotonic(&rem->tcv);
@@ -1341,6 +1344,7 @@ void vigil_remediator_free(vigil_remediator *rem)
     pthread_cond_destroy(&rem->tcv);
     pthread_cond_destroy(&rem->cv);
     pthread_mutex_destroy(&rem->authmu);
+    pthread_mutex_destroy(&rem->epoch_mu);
     pthread_mutex_destroy(&rem->mu);
     vigil__free(rem);
 }

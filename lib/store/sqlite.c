@@ -1033,6 +1033,10 @@ static const vigil_store_type g_sqlite_backend = {
     vigil__sq_resource_list,
     vigil__sq_retain,
     vigil__sq_write_group,
+    vigil__sq_lease_acquire,
+    vigil__sq_lease_release,
+    vigil__sq_lease_get,
+    NULL, /* tail: one hub per file; a leader feeds its engine directly */
 };
 
 const vigil_store_type *vigil_store_sqlite_type(void)

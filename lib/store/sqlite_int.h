@@ -330,6 +330,12 @@ const sq_pend *vigil__sq_log_pending(const vigil__sq *s, int64_t series);
 void vigil__sq_log_free(vigil__sq *s);
 
 /* sqlite_records.c */
+/* sqlite_lease.c */
+int vigil__sq_lease_acquire(void *h, const char *name, const char *holder, int64_t ttl_ms,
+                            vigil_store_lease *out);
+int vigil__sq_lease_release(void *h, const char *name, const char *holder);
+int vigil__sq_lease_get(void *h, const char *name, vigil_store_lease *out);
+
 int vigil__sq_action_put(void *h, const vigil_store_action *a, int *created);
 int vigil__sq_action_update(void *h, const vigil_store_action *a);
 int vigil__sq_action_get(void *h, const char *id, vigil_store_action_cb cb, void *payload);

@@ -134,15 +134,30 @@ const char *vigil_store_agg_name(vigil_store_agg agg)
 
 /* ---- registry -------------------------------------------------------------- */
 
+/* The part of vigil_store_type a version-2 type has (0.2.0 to 0.3.x). */
+#define TYPE_V2_SIZE offsetof(vigil_store_type, lease_acquire)
+
 int vigil_store_register(vigil_store_registry *registry, const vigil_store_type *type)
 {
-    int rc = vigil__plugin_check(&k_kind, registry, type, type ? type->version : 0,
-                                 type ? type->name : NULL);
+    /* A version-2 type is read as the struct it is (up to write_group), with
+     * the members version 3 appended NULL: its lease and tail calls fail
+     * VIGIL_EUNSUPPORTED. The copy keeps the version its author set. */
+    vigil_store_type v2;
+    unsigned int version = type ? type->version : 0;
+    if (type && version == 2) {
+        memset(&v2, 0, sizeof(v2));
+        memcpy(&v2, type, TYPE_V2_SIZE);
+        type = &v2;
+        version = VIGIL_STORE_TYPE_VERSION;
+    }
+    int rc = vigil__plugin_check(&k_kind, registry, type, version, type ? type->name : NULL);
     if (!rc && (!type->open || !type->close || !type->write || !type->query || !type->series_list ||
                 !type->latest))
         rc = vigil__plugin_missing(
             &k_kind, type->name, "open, close, write, query, series_list and latest are required");
-    if (!rc && strcmp(type->name, vigil_store_sqlite_type()->name) == 0)
+    if (!rc && (strcmp(type->name, vigil_store_sqlite_type()->name) == 0 ||
+                strcmp(type->name, vigil_store_postgresql_type()->name) == 0 ||
+                strcmp(type->name, vigil__store_postgres_alias()->name) == 0))
         rc = vigil__plugin_exists(&k_kind, type->name, true);
     if (rc)
         return vigil__plugin_fail(rc, type ? type->payload : NULL,
@@ -166,9 +181,14 @@ static const vigil_store_type *find_type(const vigil_store_registry *registry, c
                                          char *known, size_t known_size)
 {
     const vigil_store_type *found = NULL;
-    snprintf(known, known_size, "%s", vigil_store_sqlite_type()->name);
+    snprintf(known, known_size, "%s, %s, %s", vigil_store_sqlite_type()->name,
+             vigil_store_postgresql_type()->name, vigil__store_postgres_alias()->name);
     if (strcmp(vigil_store_sqlite_type()->name, scheme) == 0)
         found = vigil_store_sqlite_type();
+    else if (strcmp(vigil_store_postgresql_type()->name, scheme) == 0)
+        found = vigil_store_postgresql_type();
+    else if (strcmp(vigil__store_postgres_alias()->name, scheme) == 0)
+        found = vigil__store_postgres_alias();
     if (!registry)
         return found;
     if (!found)
@@ -195,8 +215,10 @@ int vigil__store_url_check(const char *url, const vigil_store_registry *registry
     if (find_type(registry, scheme, known, sizeof(known)))
         return VIGIL_OK;
     if (!registry || !registry->types.n)
-        return vigil_error_set_at(VIGIL_EUNSUPPORTED, at,
-                                  "expected sqlite://PATH (the only store backend built in)");
+        return vigil_error_set_at(
+            VIGIL_EUNSUPPORTED, at,
+            "expected sqlite://PATH or postgresql://HOST/DATABASE (the store backends "
+            "built in)");
     char msg[400];
     if (len)
         snprintf(msg, sizeof(msg), "unsupported URL scheme \"%s\" (known: %s)", scheme, known);
@@ -1049,4 +1071,145 @@ int vigil__store_tend(vigil_store *store, int64_t *next_ms)
     int ran = vigil__sq_tend(store->handle, next_ms);
     pthread_mutex_unlock(&store->mu);
     return ran;
+}
+
+/* ---- leases ------------------------------------------------------------------------ */
+
+/* Checks a lease name or holder: NULL or empty EINVAL, too long ELIMIT, not
+ * UTF-8 EENCODING. */
+static int check_lease_text(const char *op, const char *what, const char *s, size_t max)
+{
+    if (!s || !s[0])
+        return vigil__error_set(VIGIL_EINVAL, "store %s: the %s must not be %s", op, what,
+                                s ? "empty" : "NULL");
+    size_t len = strlen(s);
+    if (len > max)
+        return vigil__error_set(VIGIL_ELIMIT,
+                                "store %s: the %s is %zu bytes, more than the limit of %zu", op,
+                                what, len, max);
+    if (!vigil__utf8_valid(s, len))
+        return vigil__error_set(VIGIL_EENCODING, "store %s: the %s is not valid UTF-8", op, what);
+    return VIGIL_OK;
+}
+
+/* Checks and zeroes a caller's lease (all but the version). */
+static int lease_out_reset(const char *op, vigil_store_lease *out)
+{
+    if (!out)
+        return vigil__error_set(VIGIL_EINVAL, "store %s: NULL argument", op);
+    if (out->version == 0 || out->version > VIGIL_STORE_LEASE_VERSION)
+        return vigil__error_set(VIGIL_EVERSION, "store %s: lease version %u is not supported", op,
+                                out->version);
+    unsigned int v = out->version;
+    memset(out, 0, sizeof(*out));
+    out->version = v;
+    return VIGIL_OK;
+}
+
+/* Calls a lease member that fills a lease: the backend fills this library's
+ * layout, copied to the caller's on success. */
+static int lease_call(vigil_store *st, const char *op, const char *name, const char *holder,
+                      int64_t ttl_ms, vigil_store_lease *out)
+{
+    vigil_store_lease l = VIGIL_STORE_LEASE_INIT;
+    int rc;
+    pthread_mutex_lock(&st->mu);
+    if (holder)
+        rc = st->backend->lease_acquire(st->handle, name, holder, ttl_ms, &l);
+    else
+        rc = st->backend->lease_get(st->handle, name, &l);
+    pthread_mutex_unlock(&st->mu);
+    if (rc != VIGIL_OK)
+        return backend_rc(st, op, rc);
+    l.holder[VIGIL_STORE_LEASE_HOLDER_MAX] = '\0';
+    l.version = out->version;
+    *out = l;
+    return VIGIL_OK;
+}
+
+int vigil_store_lease_acquire(vigil_store *store, const char *name, const char *holder,
+                              int64_t ttl_ms, vigil_store_lease *out)
+{
+    static const char op[] = "lease acquire";
+    int rc = lease_out_reset(op, out);
+    if (rc)
+        return rc;
+    if (!store)
+        return vigil__error_set(VIGIL_EINVAL, "store %s: NULL argument", op);
+    if ((rc = check_lease_text(op, "name", name, VIGIL_STORE_LEASE_NAME_MAX)) ||
+        (rc = check_lease_text(op, "holder", holder, VIGIL_STORE_LEASE_HOLDER_MAX)))
+        return rc;
+    if (ttl_ms < 1 || ttl_ms > VIGIL_STORE_LEASE_TTL_MAX)
+        return vigil__error_set(VIGIL_EINVAL, "store %s: ttl_ms %lld is out of range (1 to %d)", op,
+                                (long long)ttl_ms, VIGIL_STORE_LEASE_TTL_MAX);
+    if (!store->backend->lease_acquire)
+        return unsupported(store, op);
+    return lease_call(store, op, name, holder, ttl_ms, out);
+}
+
+int vigil_store_lease_release(vigil_store *store, const char *name, const char *holder)
+{
+    static const char op[] = "lease release";
+    if (!store)
+        return vigil__error_set(VIGIL_EINVAL, "store %s: NULL argument", op);
+    int rc;
+    if ((rc = check_lease_text(op, "name", name, VIGIL_STORE_LEASE_NAME_MAX)) ||
+        (rc = check_lease_text(op, "holder", holder, VIGIL_STORE_LEASE_HOLDER_MAX)))
+        return rc;
+    LOCKED_CALL(store, op, lease_release, name, holder);
+}
+
+int vigil_store_lease_get(vigil_store *store, const char *name, vigil_store_lease *out)
+{
+    static const char op[] = "lease get";
+    int rc = lease_out_reset(op, out);
+    if (rc)
+        return rc;
+    if (!store)
+        return vigil__error_set(VIGIL_EINVAL, "store %s: NULL argument", op);
+    if ((rc = check_lease_text(op, "name", name, VIGIL_STORE_LEASE_NAME_MAX)))
+        return rc;
+    if (!store->backend->lease_get)
+        return unsupported(store, op);
+    return lease_call(store, op, name, NULL, 0, out);
+}
+
+/* ---- tail ----------------------------------------------------------------------------- */
+
+int vigil_store_tail(vigil_store *store, const char *cursor, size_t max_samples,
+                     vigil_store_point_cb cb, void *payload, char *next_cursor,
+                     size_t next_cursor_len)
+{
+    static const char op[] = "tail";
+    if (!store || !cb || !next_cursor)
+        return vigil__error_set(VIGIL_EINVAL, "store %s: NULL argument", op);
+    if (next_cursor_len < VIGIL_STORE_TAIL_CURSOR_MAX + 1)
+        return vigil__error_set(VIGIL_ELIMIT, "store %s: next_cursor_len %zu is less than %d bytes",
+                                op, next_cursor_len, VIGIL_STORE_TAIL_CURSOR_MAX + 1);
+    if (max_samples < 1 || max_samples > VIGIL_STORE_TAIL_MAX)
+        return vigil__error_set(VIGIL_EINVAL, "store %s: max_samples %zu is out of range (1 to %d)",
+                                op, max_samples, VIGIL_STORE_TAIL_MAX);
+    if (!cursor)
+        cursor = "";
+    size_t len = strlen(cursor);
+    if (len > VIGIL_STORE_TAIL_CURSOR_MAX)
+        return vigil__error_set(VIGIL_ELIMIT,
+                                "store %s: the cursor is %zu bytes, more than the limit of %d", op,
+                                len, VIGIL_STORE_TAIL_CURSOR_MAX);
+    for (size_t i = 0; i < len; i++)
+        if (cursor[i] < 0x21 || cursor[i] > 0x7e)
+            return vigil__error_set(
+                VIGIL_EINVAL, "store %s: the cursor is not one the store made (byte %zu)", op, i);
+    if (!store->backend->tail)
+        return unsupported(store, op);
+    char next[VIGIL_STORE_TAIL_CURSOR_MAX + 1] = "";
+    pthread_mutex_lock(&store->mu);
+    int rc =
+        store->backend->tail(store->handle, cursor, max_samples, cb, payload, next, sizeof(next));
+    pthread_mutex_unlock(&store->mu);
+    if (rc != VIGIL_OK)
+        return rc > 0 ? rc : backend_rc(store, op, rc);
+    next[VIGIL_STORE_TAIL_CURSOR_MAX] = '\0';
+    memcpy(next_cursor, next, strlen(next) + 1);
+    return VIGIL_OK;
 }

@@ -24,4 +24,7 @@ void vigil__sq_stats(void *handle, struct vigil_store_stats *out);
 void vigil__sq_fold_idle(void *handle, int on);
 int vigil__sq_tend(void *handle, int64_t *next_ms);
 
+/* The built-in PostgreSQL type under its second scheme, "postgres" (pg.c). */
+const vigil_store_type *vigil__store_postgres_alias(void);
+
 #endif

@@ -201,6 +201,55 @@ int vigil_window_append(vigil_window *w, int64_t ts_ms, double value)
     return VIGIL_OK;
 }
 
+void vigil__window_set_age(vigil_window *w, int64_t max_age)
+{
+    w->max_age = max_age;
+    if (!w->n)
+        return;
+    int64_t newest = at(w, w->n - 1)->ts;
+    if (newest > INT64_MIN + max_age) {
+        size_t k = first_after(w, newest - max_age - 1);
+        if (k)
+            drop_oldest(w, k);
+    }
+    /* give back a buffer at least four times larger than needed */
+    size_t want = MIN_CAP;
+    while (want < w->n)
+        want *= 2;
+    if (w->cap >= 4 * want) {
+        vigil__wsample *ns = vigil__malloc(want * sizeof(*ns));
+        if (!ns)
+            return; /* keeps the larger buffer */
+        for (size_t i = 0; i < w->n; i++)
+            ns[i] = *at(w, i);
+        vigil__free(w->s);
+        w->s = ns;
+        w->cap = want;
+        w->head = 0;
+    }
+}
+
+void vigil__window_swap(vigil_window *a, vigil_window *b)
+{
+    vigil_window t = *a;
+    *a = *b;
+    *b = t;
+}
+
+int vigil__window_merge_newer(vigil_window *dst, const vigil_window *src)
+{
+    int64_t newest = INT64_MIN;
+    if (dst->n)
+        newest = at(dst, dst->n - 1)->ts;
+    size_t i = first_after(src, newest);
+    for (; i < src->n; i++) {
+        int rc = vigil_window_append(dst, at(src, i)->ts, at(src, i)->v);
+        if (rc)
+            return rc;
+    }
+    return VIGIL_OK;
+}
+
 size_t vigil_window_expire(vigil_window *w, int64_t now_ms)
 {
     if (!w)

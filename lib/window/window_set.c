@@ -306,3 +306,58 @@ size_t vigil_window_set_memory(const vigil_window_set *set)
     }
     return total;
 }
+
+int vigil__window_set_open(vigil_window_set *set, const char *key, size_t len, int64_t max_age,
+                           vigil_window **out, int *created)
+{
+    *out = NULL;
+    *created = 0;
+    uint64_t h = vigil__hash_bytes(key, len);
+    if (set->cap) {
+        wentry *e = set->slots[find_slot(set, key, len, h)];
+        if (e) {
+            *out = &e->w;
+            return VIGIL_OK;
+        }
+    }
+    if (set->n >= set->max_series)
+        return vigil__error_set(VIGIL_ELIMIT,
+                                "window set: the limit of %zu series is reached; series "
+                                "%.200s gets no window",
+                                set->max_series, key);
+    if ((set->n + 1) * 2 > set->cap) {
+        int rc = grow_table(set);
+        if (rc)
+            return rc;
+    }
+    wentry *e = vigil__malloc(sizeof(*e) + len + 1);
+    if (!e)
+        return vigil__error_oom();
+    vigil_window_options o = set->wopts;
+    o.max_age_ms = max_age;
+    vigil__window_init(&e->w, &o);
+    e->hash = h;
+    e->len = len;
+    memcpy(e->key, key, len);
+    e->key[len] = '\0';
+    set->slots[find_slot(set, key, len, h)] = e;
+    set->n++;
+    *out = &e->w;
+    *created = 1;
+    return VIGIL_OK;
+}
+
+size_t vigil__window_set_max_series(const vigil_window_set *set)
+{
+    return set->max_series;
+}
+
+size_t vigil__window_set_max_samples(const vigil_window_set *set)
+{
+    return set->wopts.max_samples;
+}
+
+int64_t vigil__window_set_max_age(const vigil_window_set *set)
+{
+    return set->wopts.max_age_ms;
+}

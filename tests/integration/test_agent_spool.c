@@ -254,6 +254,18 @@ static void real_hub_start(real_hub *s, uint64_t max_body)
     o.events_interval_ms = 3600 * 1000;
     o.logger = test_logger();
     ck_assert_int_eq(vigil_hub_new(&s->hub, &o), VIGIL_OK);
+    /* a rule that reads an hour of spool_seq: its series gets a window */
+    static const char rule[] = "policies:\n"
+                               "  - {name: seq, kind: threshold, metric: spool_seq, window: 1h,\n"
+                               "     op: \">\", threshold: 1e12, action: noop}\n";
+    vigil_config *cfg = NULL;
+    ck_assert_int_eq(vigil_config_load_string(&cfg, rule, strlen(rule), "seq.yaml", NULL),
+                     VIGIL_OK);
+    ck_assert_int_eq(
+        vigil_engine_load(vigil_hub_engine(s->hub),
+                          vigil_config_node_get(vigil_config_root(cfg, 0), "policies")),
+        VIGIL_OK);
+    vigil_config_free(cfg);
     ck_assert_int_eq(vigil_hub_start(s->hub), VIGIL_OK);
     vigil_api_options ao = VIGIL_API_OPTIONS_INIT;
     ao.max_body = max_body;

@@ -497,6 +497,140 @@ START_TEST(sighup_reloads_policies)
 }
 END_TEST
 
+/* ---- windows only where a policy looks ------------------------------------------- */
+
+static double hub_gauge(const hubd *d, const char *name)
+{
+    http_result r;
+    http_opts rd = {.token = RTOKEN};
+    request(d, "GET", "/metrics", NULL, 0, &rd, &r);
+    ck_assert_int_eq(r.status, 200);
+    char pat[128];
+    snprintf(pat, sizeof(pat), "\n%s ", name);
+    const char *at = strstr(r.body, pat);
+    ck_assert_msg(at != NULL, "no %s in /metrics", name);
+    double v = strtod(at + strlen(pat), NULL);
+    http_result_free(&r);
+    return v;
+}
+
+static int64_t wall_ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Posts n samples: name{host=h,i=first..first+n-1} at ts (one series each) or,
+ * with same_series, n samples of name{host=h} at ts - (n-1-k) * 10 s. */
+static void post_series(const hubd *d, const char *name, int first, int n, int64_t ts,
+                        int same_series)
+{
+    size_t cap = (size_t)n * 128 + 64;
+    char *body = malloc(cap);
+    size_t len = (size_t)snprintf(body, cap, "{\"metrics\":[");
+    for (int k = 0; k < n; k++) {
+        if (same_series)
+            len += (size_t)snprintf(body + len, cap - len,
+                                    "%s{\"name\":\"%s\",\"value\":1,\"ts\":%lld,\"tags\":"
+                                    "{\"host\":\"h\"}}",
+                                    k ? "," : "", name, (long long)(ts - (n - 1 - k) * 10000));
+        else
+            len += (size_t)snprintf(body + len, cap - len,
+                                    "%s{\"name\":\"%s\",\"value\":1,\"ts\":%lld,\"tags\":"
+                                    "{\"host\":\"h\",\"i\":\"%d\"}}",
+                                    k ? "," : "", name, (long long)ts, first + k);
+    }
+    len += (size_t)snprintf(body + len, cap - len, "]}");
+    http_result r;
+    http_opts in = {.token = TOKEN};
+    request(d, "POST", "/v1/ingest", body, len, &in, &r);
+    ck_assert_msg(r.status == 202, "%ld %s", r.status, r.body);
+    http_result_free(&r);
+    free(body);
+}
+
+static int decided(const hubd *d, const char *policy, const char *decision)
+{
+    http_result r;
+    http_opts rd = {.token = RTOKEN};
+    request(d, "GET", "/v1/decisions", NULL, 0, &rd, &r);
+    ck_assert_int_eq(r.status, 200);
+    char p[128], k[128];
+    snprintf(p, sizeof(p), "\"policy\":\"%s\"", policy);
+    snprintf(k, sizeof(k), "\"decision\":\"%s\"", decision);
+    int found = strstr(r.body, p) != NULL && strstr(r.body, k) != NULL;
+    http_result_free(&r);
+    return found;
+}
+
+START_TEST(windows_only_where_policies_look)
+{
+    const char *dir = vt_tmpdir();
+    env_tokens();
+    char rules[600], extra[1400];
+    snprintf(rules, sizeof(rules), "%s/rules", dir);
+    ck_assert_int_eq(mkdir(rules, 0700), 0);
+    const char *watch = "policies:\n"
+                        "  - {name: up_low, kind: threshold, metric: up_w, window: 1m, for: 30s,\n"
+                        "     op: \"<\", threshold: -1, action: page}\n";
+    vt_write_file(rules, "a.yaml", watch, strlen(watch));
+    snprintf(extra, sizeof(extra), "policies_dir: %s\nwindows: {max_series: 3}\n", rules);
+    hubd d;
+    daemon_start(&d, config_for(dir, extra), dir, NULL);
+    double base = hub_gauge(&d, "vigil_windows_memory_bytes");
+    int64_t now = wall_ms_now();
+
+    /* 10,000 series no rule watches: no window, the memory gauge stays flat */
+    for (int k = 0; k < 10; k++)
+        post_series(&d, "free_w", k * 1000, 1000, now - 60000, 0);
+    double unw = hub_gauge(&d, "vigil_windows_unwatched_series");
+    ck_assert_msg(unw == 10000, "unwatched %f", unw);
+    ck_assert(hub_gauge(&d, "vigil_windows") == 0);
+    ck_assert(hub_gauge(&d, "vigil_windows_memory_bytes") == base);
+
+    /* watched: a window each; the fourth is past max_series, counted */
+    post_series(&d, "up_w", 0, 4, now - 50000, 0);
+    ck_assert(hub_gauge(&d, "vigil_windows") == 3);
+    ck_assert(hub_gauge(&d, "vigil_windows_memory_bytes") > base);
+    ck_assert(hub_gauge(&d, "vigil_windows_refused_series") == 1);
+    ck_assert(hub_gauge(&d, "vigil_windows_refused_series_total") == 1);
+    ck_assert(log_contains(&d, "msg=\"series watched by a policy get no window: "
+                               "windows.max_series reached\" max_series=3 refused=1"));
+
+    /* samples of qd_w before any rule reads them... */
+    post_series(&d, "qd_w", 0, 5, now - 10000, 1);
+    ck_assert(hub_gauge(&d, "vigil_windows_unwatched_series") == 10001);
+    /* ...then a reload adds a rule over 2 min of them, and drops up_low */
+    const char *count = "policies:\n"
+                        "  - {name: qd_count, kind: threshold, metric: qd_w, aggregate: count,\n"
+                        "     window: 2m, op: \">=\", threshold: 6, action: page}\n";
+    vt_write_file(rules, "a.yaml", count, strlen(count));
+    kill(d.pid, SIGHUP);
+    wait_log_count(&d, "msg=\"policies reloaded\" added=1 changed=0 removed=1 kept=0", 1);
+    ck_assert(log_contains(&d, "msg=\"windows synced with the policies\" watched=1 rebuilt=1 "
+                               "dropped=3 refused=0"));
+    ck_assert(hub_gauge(&d, "vigil_windows") == 1);
+    ck_assert(hub_gauge(&d, "vigil_windows_refused_series") == 0);
+    ck_assert(hub_gauge(&d, "vigil_windows_unwatched_series") == 10004);
+    /* one more sample: six in 2 min, five of them from before the rule */
+    post_series(&d, "qd_w", 0, 1, now, 1);
+    int fired = 0;
+    for (int i = 0; i < 1000 && !(fired = decided(&d, "qd_count", "fired")); i++)
+        usleep(10000);
+    ck_assert_msg(fired, "qd_count did not fire on the rebuilt history");
+
+    /* every rule gone: every window freed */
+    const char *none = "policies: []\n";
+    vt_write_file(rules, "a.yaml", none, strlen(none));
+    kill(d.pid, SIGHUP);
+    wait_log_count(&d, "msg=\"policies reloaded\" added=0 changed=0 removed=1 kept=0", 1);
+    ck_assert(hub_gauge(&d, "vigil_windows") == 0);
+    ck_assert(hub_gauge(&d, "vigil_windows_unwatched_series") == 10005);
+    ck_assert_int_eq(daemon_stop(&d, SIGTERM), 0);
+}
+END_TEST
+
 /* ---- concurrency: 8 threads x 200 batches x 500 metrics ------------------------ */
 
 #define C_THREADS 8
@@ -716,6 +850,7 @@ static Suite *hub_http_suite(void)
     tcase_add_test(tc, default_store_under_working_directory);
     tcase_add_test(tc, serves_reloads_and_drains);
     tcase_add_test(tc, sighup_reloads_policies);
+    tcase_add_test(tc, windows_only_where_policies_look);
     tcase_add_test(tc, concurrent_ingest_exactly_acknowledged);
     tcase_add_test(tc, sigkill_loses_no_acknowledged_batch);
     tcase_add_test(tc, sigterm_drains_and_loses_nothing);

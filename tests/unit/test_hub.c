@@ -34,6 +34,38 @@ static vigil_hub *hub_at(const char *url, size_t queue_max)
     return hub;
 }
 
+/* Rules that watch every series of `cpu` and `w` (a 1 min window each) and
+ * never fire: only watched series get a window. */
+static const char WATCH_RULES[] =
+    "policies:\n"
+    "  - {name: watch_cpu, kind: threshold, metric: cpu, window: 1m, op: \">\", threshold: 1e12,"
+    " action: noop}\n"
+    "  - {name: watch_w, kind: threshold, metric: w, window: 1m, op: \">\", threshold: 1e12,"
+    " action: noop}\n";
+
+/* A hub at `url` with `rules` loaded; *cfg keeps them (free after the hub). */
+static vigil_hub *hub_with_rules(const char *url, const char *rules, size_t max_series,
+                                 vigil_config **cfg)
+{
+    ck_assert_int_eq(vigil_config_load_string(cfg, rules, strlen(rules), "watch.yaml", NULL),
+                     VIGIL_OK);
+    vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
+    o.store_url = url;
+    o.events_interval_ms = HOUR_MS;
+    o.logger.min_level = VIGIL_LOG_ERROR;
+    o.windows.version = VIGIL_WINDOW_SET_OPTIONS_VERSION;
+    o.windows.max_series = max_series;
+    o.policies = vigil_config_node_get(vigil_config_root(*cfg, 0), "policies");
+    vigil_hub *hub = NULL;
+    ck_assert_msg(vigil_hub_new(&hub, &o) == VIGIL_OK, "%s", vigil_error_last()->message);
+    return hub;
+}
+
+static vigil_hub *hub_watching(const char *url, size_t max_series, vigil_config **cfg)
+{
+    return hub_with_rules(url, WATCH_RULES, max_series, cfg);
+}
+
 static vigil_hub *hub_started(const char *url)
 {
     vigil_hub *hub = hub_at(url, 0);
@@ -192,10 +224,13 @@ START_TEST(options_and_bad_store)
     vigil_hub_options o;
     ck_assert_int_eq(vigil_hub_options_init(&o, VIGIL_HUB_OPTIONS_VERSION), VIGIL_OK);
     ck_assert_ptr_null(o.store_url);
-    ck_assert_int_eq(vigil_hub_options_init(&o, 3), VIGIL_EVERSION);
-    vt_assert_error(VIGIL_EVERSION, "hub options: version 3 is not supported");
+    char newer[64];
+    snprintf(newer, sizeof(newer), "hub options: version %d is not supported",
+             VIGIL_HUB_OPTIONS_VERSION + 1);
+    ck_assert_int_eq(vigil_hub_options_init(&o, VIGIL_HUB_OPTIONS_VERSION + 1), VIGIL_EVERSION);
+    vt_assert_error(VIGIL_EVERSION, newer);
     vigil_hub *hub = NULL;
-    o.store_url = "postgresql://db/vigil";
+    o.store_url = "mysql://db/vigil";
     ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_EUNSUPPORTED);
     vt_assert_error(VIGIL_EUNSUPPORTED, "hub: ");
     ck_assert_ptr_null(hub);
@@ -211,7 +246,8 @@ END_TEST
 
 START_TEST(ingest_commits_and_feeds_windows)
 {
-    vigil_hub *hub = hub_at("sqlite::memory:", 0);
+    vigil_config *cfg = NULL;
+    vigil_hub *hub = hub_watching("sqlite::memory:", 0, &cfg);
     vigil_batch *b = mk_batch("b-1", 3, "cpu", 1000);
     vigil_hub_ingest_result res = {VIGIL_HUB_INGEST_RESULT_VERSION, 99, 99};
     ck_assert_int_eq(vigil_hub_ingest(hub, b, &res), VIGIL_ECLOSED);
@@ -291,6 +327,7 @@ START_TEST(ingest_commits_and_feeds_windows)
     ck_assert_int_eq(vigil_hub_start(hub), VIGIL_ECLOSED);
     vigil_batch_free(late);
     vigil_hub_free(hub);
+    vigil_config_free(cfg);
 }
 END_TEST
 
@@ -1031,21 +1068,15 @@ static void promtool_check(const char *text)
  * samples are counted in /metrics (and logged), never dropped silently. */
 START_TEST(windows_past_their_limit_are_counted)
 {
-    vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
-    o.store_url = "sqlite::memory:";
-    o.events_interval_ms = HOUR_MS;
-    o.logger.min_level = VIGIL_LOG_ERROR;
-    o.windows.version = VIGIL_WINDOW_SET_OPTIONS_VERSION;
-    o.windows.max_series = 2;
-    vigil_hub *hub = NULL;
-    ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_OK);
+    vigil_config *cfg = NULL;
+    vigil_hub *hub = hub_watching("sqlite::memory:", 2, &cfg);
     ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
     vigil_api *api = mounted(hub, 0);
     expect_free(post(api, "{\"metrics\":[{\"name\":\"w\",\"value\":1,\"ts\":1000,"
                           "\"tags\":{\"h\":\"a\"}},{\"name\":\"w\",\"value\":1,\"ts\":1000,"
                           "\"tags\":{\"h\":\"b\"}},{\"name\":\"w\",\"value\":1,\"ts\":1000,"
                           "\"tags\":{\"h\":\"c\"}},{\"name\":\"w\",\"value\":2,\"ts\":2000,"
-                          "\"tags\":{\"h\":\"c\"}}]}"),
+                          "\"tags\":{\"h\":\"c\"}},{\"name\":\"other\",\"value\":2,\"ts\":2000}]}"),
                 202, NULL);
     treq m = {.path = "/metrics"};
     vigil_api_response *r = run(api, &m);
@@ -1053,16 +1084,285 @@ START_TEST(windows_past_their_limit_are_counted)
     const char *b = vigil_api_response_body(r, NULL);
     ck_assert_msg(strstr(b, "vigil_windows 2\n") != NULL, "%s", b);
     ck_assert_msg(strstr(b, "vigil_windows_refused_samples_total 2\n") != NULL, "%s", b);
-    ck_assert_msg(strstr(b, "vigil_series 3\n") != NULL, "%s", b);
+    /* the series is refused once, and stays visible while it has no window */
+    ck_assert_msg(strstr(b, "vigil_windows_refused_series_total 1\n") != NULL, "%s", b);
+    ck_assert_msg(strstr(b, "vigil_windows_refused_series 1\n") != NULL, "%s", b);
+    /* `other` is watched by no rule: no window, not refused */
+    ck_assert_msg(strstr(b, "vigil_windows_unwatched_series 1\n") != NULL, "%s", b);
+    ck_assert_msg(strstr(b, "vigil_series 4\n") != NULL, "%s", b);
     vigil_api_response_free(r);
     vigil_api_free(api);
     vigil_hub_free(hub);
+    vigil_config_free(cfg);
+}
+END_TEST
+
+/* ---- windows only where a policy looks ------------------------------------------------ */
+
+static int64_t wall_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Ingests one sample of name{host=<host>}. */
+static void ingest_one(vigil_hub *hub, const char *name, const char *host, int64_t ts, double v)
+{
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    vigil_tag t[] = {{"host", host}};
+    vigil_metric m = {name, v, ts, t, 1, NULL};
+    ck_assert_int_eq(vigil_batch_add(b, &m), VIGIL_OK);
+    ck_assert_msg(vigil_hub_ingest(hub, b, NULL) == VIGIL_OK, "%s", vigil_error_last()->message);
+    vigil_batch_free(b);
+}
+
+/* A gauge of the hub's /metrics. */
+static double metric_value(vigil_api *api, const char *name)
+{
+    treq m = {.path = "/metrics"};
+    vigil_api_response *r = run(api, &m);
+    expect(r, 200, NULL);
+    const char *b = vigil_api_response_body(r, NULL);
+    char pat[128];
+    snprintf(pat, sizeof(pat), "\n%s ", name);
+    const char *at = strstr(b, pat);
+    ck_assert_msg(at != NULL, "no %s in %s", name, b);
+    double v = strtod(at + strlen(pat), NULL);
+    vigil_api_response_free(r);
+    return v;
+}
+
+START_TEST(unwatched_series_get_no_window)
+{
+    vigil_config *cfg = NULL;
+    vigil_hub *hub = hub_watching("sqlite::memory:", 0, &cfg);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    vigil_api *api = mounted(hub, 0);
+    double before = metric_value(api, "vigil_windows_memory_bytes");
+    int64_t now = wall_now_ms();
+    /* 10,000 series no rule watches, twice each */
+    for (int round = 0; round < 2; round++)
+        for (int k = 0; k < 10; k++) {
+            vigil_batch *b = mk_batch(NULL, 0, "free", 0);
+            for (int i = 0; i < 1000; i++) {
+                char iv[16];
+                snprintf(iv, sizeof(iv), "%d", k * 1000 + i);
+                vigil_tag t[] = {{"host", "h1"}, {"i", iv}};
+                vigil_metric m = {"free", i, now - 1000 + round, t, 2, NULL};
+                ck_assert_int_eq(vigil_batch_add(b, &m), VIGIL_OK);
+            }
+            ck_assert_int_eq(vigil_hub_ingest(hub, b, NULL), VIGIL_OK);
+            vigil_batch_free(b);
+        }
+    ck_assert(metric_value(api, "vigil_windows_memory_bytes") == before);
+    ck_assert(metric_value(api, "vigil_windows") == 0);
+    ck_assert(metric_value(api, "vigil_windows_unwatched_series") == 10000);
+    ck_assert(metric_value(api, "vigil_series") == 10000);
+    double v = 0;
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "free{host=\"h1\",i=\"7\"}", VIGIL_WINDOW_LAST, 0, now, &v),
+        VIGIL_ENOTFOUND);
+    /* a watched series next to them does get one */
+    ingest_one(hub, "cpu", "h1", now, 3);
+    ck_assert(metric_value(api, "vigil_windows") == 1);
+    ck_assert(metric_value(api, "vigil_windows_memory_bytes") > before);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "cpu{host=\"h1\"}", VIGIL_WINDOW_LAST, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 3);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    vigil_config_free(cfg);
+}
+END_TEST
+
+/* A window keeps what its rules read: the longest window + for (here 1 min +
+ * 30 s), capped by windows.max_age. */
+START_TEST(watched_window_has_the_rules_span)
+{
+    static const char rules[] =
+        "policies:\n"
+        "  - {name: a, kind: threshold, metric: lat, window: 1m, for: 30s, op: \">\",\n"
+        "     threshold: 1e12, action: noop}\n"
+        "  - {name: b, kind: threshold, metric: lat, match: {host: h1}, window: 20s,\n"
+        "     op: \">\", threshold: 1e12, action: noop}\n"
+        "  - {name: c, kind: threshold, metric: lat, match: {host: h2}, window: 2h,\n"
+        "     op: \">\", threshold: 1e12, action: noop}\n";
+    vigil_config *cfg = NULL;
+    vigil_hub *hub = hub_with_rules("sqlite::memory:", rules, 0, &cfg);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    int64_t now = wall_now_ms();
+    for (int i = 30; i >= 0; i--) { /* every 10 s over 5 min */
+        ingest_one(hub, "lat", "h1", now - i * 10000, i);
+        ingest_one(hub, "lat", "h2", now - i * 10000, i);
+    }
+    double v = 0;
+    /* 90 s: the samples of [now - 90 s, now] */
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "lat{host=\"h1\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 10);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "lat{host=\"h1\"}", VIGIL_WINDOW_MIN, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 0);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "lat{host=\"h1\"}", VIGIL_WINDOW_COUNT, 91000, now, &v),
+        VIGIL_ERANGE);
+    /* 2 h asked, 1 h (windows.max_age) kept: every sample here */
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "lat{host=\"h2\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 31);
+    vigil_hub_free(hub);
+    vigil_config_free(cfg);
+}
+END_TEST
+
+static const char QD_RULE[] =
+    "  - {name: qd_count, kind: threshold, metric: qd, aggregate: count, window: 2m,\n"
+    "     op: \">=\", threshold: 6, action: noop}\n";
+
+/* Replaces the hub's rules with `text` (a `policies:` document). */
+static void reload_with(vigil_hub *hub, const char *text, size_t added, size_t removed)
+{
+    vigil_config *c = NULL;
+    ck_assert_int_eq(vigil_config_load_string(&c, text, strlen(text), "reload.yaml", NULL),
+                     VIGIL_OK);
+    vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
+    o.policies = vigil_config_node_get(vigil_config_root(c, 0), "policies");
+    vigil_engine_reload_result res = VIGIL_ENGINE_RELOAD_RESULT_INIT;
+    ck_assert_msg(vigil_hub_reload_policies(hub, &o, &res) == VIGIL_OK, "%s",
+                  vigil_error_last()->message);
+    ck_assert_uint_eq(res.added, added);
+    ck_assert_uint_eq(res.removed, removed);
+    vigil_config_free(c);
+}
+
+/* A reload adding a rule over history rebuilds the window from the store
+ * (the rule fires on samples ingested before it existed); a reload dropping
+ * it frees the window. */
+START_TEST(reload_rebuilds_and_frees_windows)
+{
+    vigil_config *cfg = NULL;
+    vigil_hub *hub = hub_watching(file_url(), 0, &cfg);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    vigil_api *api = mounted(hub, 0);
+    int64_t now = wall_now_ms();
+    for (int i = 5; i >= 1; i--)
+        ingest_one(hub, "qd", "h1", now - i * 10000, 1);
+    ingest_one(hub, "cpu", "h1", now - 1000, 1);
+    ck_assert(metric_value(api, "vigil_windows") == 1);
+    ck_assert(metric_value(api, "vigil_windows_unwatched_series") == 1);
+    double v = 0;
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "qd{host=\"h1\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_ENOTFOUND);
+
+    char text[1024];
+    snprintf(text, sizeof(text), "%s%s", WATCH_RULES, QD_RULE);
+    reload_with(hub, text, 1, 0);
+    /* rebuilt before the reload returned: the five stored samples */
+    ck_assert(metric_value(api, "vigil_windows") == 2);
+    ck_assert(metric_value(api, "vigil_windows_unwatched_series") == 0);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "qd{host=\"h1\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 5);
+    /* the sixth sample makes six in 2 min: the rule fires on history */
+    ingest_one(hub, "qd", "h1", now, 1);
+    vigil_buf b = VIGIL_BUF_INIT;
+    int fired = 0;
+    for (int i = 0; i < 500 && !fired; i++) {
+        ck_assert_int_eq(vigil_engine_decisions_json(vigil_hub_engine(hub), 0, 0, &b), VIGIL_OK);
+        fired = strstr(b.ptr, "\"policy\":\"qd_count\"") != NULL &&
+                strstr(b.ptr, "\"decision\":\"fired\"") != NULL;
+        if (!fired)
+            usleep(10000);
+    }
+    ck_assert_msg(fired, "%s", b.ptr);
+    vigil_buf_dispose(&b);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "qd{host=\"h1\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 6);
+
+    /* dropped again: the window goes at once */
+    reload_with(hub, WATCH_RULES, 0, 1);
+    ck_assert(metric_value(api, "vigil_windows") == 1);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "qd{host=\"h1\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_ENOTFOUND);
+    /* no rule at all: no window, and a later sample opens none */
+    reload_with(hub, "policies: []\n", 0, 2);
+    ck_assert(metric_value(api, "vigil_windows") == 0);
+    ingest_one(hub, "cpu", "h1", now, 2);
+    ck_assert(metric_value(api, "vigil_windows") == 0);
+    ck_assert(metric_value(api, "vigil_windows_unwatched_series") == 2);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    vigil_config_free(cfg);
+}
+END_TEST
+
+/* vigil_hub_windows_rebuild(): what a hub taking over as leader calls. */
+START_TEST(windows_rebuild_from_the_store)
+{
+    vigil_config *cfg = NULL;
+    vigil_hub *hub = hub_watching(file_url(), 0, &cfg);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
+    int64_t now = wall_now_ms();
+    for (int i = 4; i >= 0; i--) {
+        ingest_one(hub, "cpu", "h1", now - i * 1000, i);
+        ingest_one(hub, "cpu", "h2", now - i * 1000, i);
+        ingest_one(hub, "mem", "h1", now - i * 1000, i);
+    }
+    /* every watched series, then one of them */
+    ck_assert_int_eq(vigil_hub_windows_rebuild(hub, NULL, 0), VIGIL_OK);
+    double v = 0;
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "cpu{host=\"h2\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 5);
+    const char *keys[] = {"cpu{host=\"h1\"}", "mem{host=\"h1\"}", "nothere{a=\"b\"}"};
+    ck_assert_int_eq(vigil_hub_windows_rebuild(hub, keys, 3), VIGIL_OK);
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "cpu{host=\"h1\"}", VIGIL_WINDOW_SUM, 0, now, &v),
+        VIGIL_OK);
+    ck_assert(v == 10); /* 4+3+2+1+0, once each */
+    /* unwatched stays without a window */
+    ck_assert_int_eq(
+        vigil_hub_window_aggregate(hub, "mem{host=\"h1\"}", VIGIL_WINDOW_COUNT, 0, now, &v),
+        VIGIL_ENOTFOUND);
+    vigil_hub_stats st = VIGIL_HUB_STATS_INIT;
+    ck_assert_int_eq(vigil_hub_stats_get(hub, &st), VIGIL_OK);
+    ck_assert_uint_eq(st.windows, 2);
+    /* bad arguments */
+    ck_assert_int_eq(vigil_hub_windows_rebuild(NULL, NULL, 0), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "hub windows rebuild: NULL argument");
+    ck_assert_int_eq(vigil_hub_windows_rebuild(hub, NULL, 2), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "hub windows rebuild: NULL argument");
+    const char *bad[] = {"cpu{host=\"h1\"}", ""};
+    ck_assert_int_eq(vigil_hub_windows_rebuild(hub, bad, 2), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "hub windows rebuild: series_keys[1] is empty");
+    bad[1] = NULL;
+    ck_assert_int_eq(vigil_hub_windows_rebuild(hub, bad, 2), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "hub windows rebuild: series_keys[1] is NULL");
+    ck_assert_int_eq(vigil_hub_windows_rebuild(hub, keys, VIGIL_HUB_REBUILD_KEYS_MAX + 1),
+                     VIGIL_ELIMIT);
+    vt_assert_error(VIGIL_ELIMIT, "more than 1000000 series keys");
+    vigil_hub_free(hub);
+    vigil_config_free(cfg);
 }
 END_TEST
 
 START_TEST(metrics_of_the_hub)
 {
-    vigil_hub *hub = hub_started("sqlite::memory:");
+    vigil_config *cfg = NULL;
+    vigil_hub *hub = hub_watching("sqlite::memory:", 0, &cfg);
+    ck_assert_int_eq(vigil_hub_start(hub), VIGIL_OK);
     vigil_api *api = mounted(hub, 0);
     seed_query_data(api);
     expect_free(post(api, "{\"batch_id\":\"s1\",\"metrics\":[]}"), 202, NULL); /* duplicate */
@@ -1081,7 +1381,10 @@ START_TEST(metrics_of_the_hub)
         "vigil_store_commit_duration_seconds_count 2\n",
         "vigil_ingest_commit_group_batches_count 2\n",
         "vigil_series 4\n",
-        "vigil_windows 3\n", /* the failed sample has no value */
+        "vigil_windows 2\n",                  /* cpu h1 and h2: the failed sample has no value */
+        "vigil_windows_unwatched_series 1\n", /* mem: no rule watches it */
+        "vigil_windows_refused_series 0\n",
+        "vigil_windows_refused_series_total 0\n",
         "vigil_ingest_queue_depth 0\n",
         "vigil_ingest_queue_capacity 1024\n",
         "vigil_events_subscribers 0\n",
@@ -1100,6 +1403,7 @@ START_TEST(metrics_of_the_hub)
     vigil_api_response_free(r);
     vigil_api_free(api);
     vigil_hub_free(hub);
+    vigil_config_free(cfg);
 }
 END_TEST
 
@@ -1218,6 +1522,27 @@ START_TEST(collector_yaml_errors)
     ck_assert_uint_eq(vigil_hub_config_hub(c)->series_per_agent, 500);
     vigil_hub_config_free(c);
     cfg_fails("series_per_agent: 200000\n", VIGIL_ERANGE, "series_per_agent");
+    /* the dashboard: absent = the built-in directory (NULL), "" = none */
+    ck_assert_int_eq(load_cfg("store: 'sqlite::memory:'\n", &c), VIGIL_OK);
+    ck_assert_ptr_null(vigil_hub_config_hub(c)->ui_dir);
+    ck_assert_uint_eq(vigil_hub_config_hub(c)->ui_max_file, 0);
+    vigil_hub_config_free(c);
+    ck_assert_int_eq(load_cfg("ui: {dir: ./ui/dist, max_file: 2MiB}\n", &c), VIGIL_OK);
+    ck_assert_str_eq(vigil_hub_config_hub(c)->ui_dir, "./ui/dist");
+    ck_assert_uint_eq(vigil_hub_config_hub(c)->ui_max_file, 2u * 1024 * 1024);
+    ck_assert_uint_eq(vigil_hub_config_hub(c)->version, VIGIL_HUB_OPTIONS_VERSION);
+    vigil_hub_config_free(c);
+    ck_assert_int_eq(load_cfg("ui: {dir: ''}\n", &c), VIGIL_OK);
+    ck_assert_str_eq(vigil_hub_config_hub(c)->ui_dir, "");
+    vigil_hub_config_free(c);
+    cfg_fails("ui: {dir: ./ui/dist, maxfile: 1MiB}\n", VIGIL_EUNKNOWNKEY,
+              "c.yaml:1:22: ui.maxfile: unknown key (did you mean \"max_file\"?)");
+    cfg_fails("ui: {max_file: 0}\n", VIGIL_ERANGE,
+              "c.yaml:1:16: ui.max_file: expected a size from 1 byte to 1GiB");
+    cfg_fails("ui: {max_file: 2GiB}\n", VIGIL_ERANGE, "expected a size from 1 byte to 1GiB");
+    cfg_fails("ui: {max_file: big}\n", VIGIL_EVALUE, "ui.max_file");
+    cfg_fails("ui: {dir: [a]}\n", VIGIL_ETYPE, "ui.dir");
+    cfg_fails("ui: ./ui/dist\n", VIGIL_ETYPE, "ui");
     ck_assert_int_eq(load_cfg("security: {tokens: [{name: a, env: X, scopes: [ingest], agents: "
                               "[web-01, 'web-*']}, {name: b, env: Y, scopes: [read]}]}\n",
                               &c),
@@ -1281,7 +1606,7 @@ START_TEST(collector_yaml_errors)
     cfg_fails("http: {timeout: 500ms}\n", VIGIL_ERANGE, "the connection timeout is at least 1s");
     cfg_fails("http: {per_ip: -1}\n", VIGIL_ERANGE, "http.per_ip: expected an integer from 0");
     cfg_fails("http: {tls: {cert: a.pem}}\n", VIGIL_EVALUE, "set both cert and key");
-    cfg_fails("store: postgresql://x\n", VIGIL_EUNSUPPORTED,
+    cfg_fails("store: mysql://x\n", VIGIL_EUNSUPPORTED,
               "c.yaml:1:8: store: expected sqlite://PATH");
     cfg_fails("security: {tokens: [{name: a, env: X, file: /y, scopes: [read]}]}\n", VIGIL_EVALUE,
               "set exactly one of env and file");
@@ -1302,6 +1627,106 @@ START_TEST(collector_yaml_errors)
     ck_assert_int_eq(vigil_hub_config_load(&c, "/nonexistent/collector.yaml", NULL), VIGIL_EIO);
     ck_assert_int_eq(vigil_hub_config_load(NULL, "x", NULL), VIGIL_EINVAL);
     vigil_hub_config_free(NULL);
+}
+END_TEST
+
+/* ---- the dashboard's files (vigil_hub_options.ui_dir) ------------------------------ */
+
+static vigil_hub *ui_hub(unsigned int version, const char *dir)
+{
+    vigil_hub_options o = VIGIL_HUB_OPTIONS_INIT;
+    o.version = version;
+    o.store_url = "sqlite::memory:";
+    o.logger.min_level = VIGIL_LOG_OFF;
+    o.ui_dir = dir;
+    o.ui_max_file = 8;
+    vigil_hub *hub = NULL;
+    ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_OK);
+    return hub;
+}
+
+START_TEST(dashboard_files_through_the_api)
+{
+    const char *dir = vt_tmpdir();
+    vt_write_file(dir, "index.html", "<p>ok", 5);
+    vt_write_file(dir, "big.js", "123456789", 9);
+    vigil_hub *hub = ui_hub(VIGIL_HUB_OPTIONS_VERSION, dir);
+    vigil_api *api = mounted(hub, 1);
+    treq t = {.path = "/"};
+    vigil_api_response *r = run(api, &t);
+    expect(r, 200, "<p>ok");
+    ck_assert_str_eq(vigil_api_response_header(r, "Content-Type"), "text/html; charset=utf-8");
+    ck_assert_str_eq(vigil_api_response_header(r, "Cache-Control"), "no-cache");
+    ck_assert_str_eq(vigil_api_response_header(r, "Content-Security-Policy"), VIGIL_HUB_UI_CSP);
+    vigil_api_response_free(r);
+    /* ui_max_file: 8 bytes */
+    t.path = "/big.js";
+    expect_error(run(api, &t), 403, "forbidden", "", "the file is larger than ui.max_file");
+    /* a route wins; nothing under /v1 (even encoded) is a file; other methods 405 */
+    t.path = "/v1/nothing";
+    expect_error(run(api, &t), 404, "not_found", "", "no such route");
+    t.path = "/%761/index.html";
+    expect_error(run(api, &t), 404, "not_found", "", "no such route");
+    t.path = "/metrics";
+    expect_error(run(api, &t), 401, "unauthorized", "", "");
+    t.path = "/index.html";
+    t.method = "POST";
+    r = run(api, &t);
+    ck_assert_str_eq(vigil_api_response_header(r, "Allow"), "GET, HEAD");
+    expect_error(r, 405, "method_not_allowed", "", "method POST is not allowed");
+    t.method = "HEAD";
+    expect_free(run(api, &t), 200, "<p>ok");
+    vigil_buf m = VIGIL_BUF_INIT;
+    ck_assert_int_eq(vigil_api_metrics_text(api, &m), VIGIL_OK);
+    ck_assert_ptr_nonnull(
+        strstr(m.ptr, "vigil_http_requests_total{route=\"static\",code=\"200\"} 2"));
+    ck_assert_ptr_nonnull(
+        strstr(m.ptr, "vigil_http_requests_total{route=\"static\",code=\"405\"} 1"));
+    vigil_buf_dispose(&m);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+
+    /* "": no dashboard; the api's own 404 */
+    hub = ui_hub(VIGIL_HUB_OPTIONS_VERSION, "");
+    api = mounted(hub, 0);
+    t.method = "GET";
+    t.path = "/";
+    expect_error(run(api, &t), 404, "not_found", "", "no such route");
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+
+    /* a version 2 caller has no ui_dir: the built-in directory, never the field */
+    hub = ui_hub(2, "");
+    api = mounted(hub, 0);
+    r = run(api, &t);
+    char idx[] = "/usr/local/share/vigil/ui/index.html";
+    if (access(idx, R_OK) == 0) {
+        expect(r, 200, NULL);
+    } else {
+        expect(r, 404, NULL);
+        ck_assert_ptr_nonnull(
+            strstr(vigil_api_response_body(r, NULL), "<h1>The Vigil dashboard is not built</h1>"));
+        ck_assert_str_eq(vigil_api_response_header(r, "Cache-Control"), "no-store");
+    }
+    vigil_api_response_free(r);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+
+    /* under an api prefix */
+    hub = ui_hub(VIGIL_HUB_OPTIONS_VERSION, dir);
+    vigil_api_options ao = VIGIL_API_OPTIONS_INIT;
+    ao.prefix = "/vigil";
+    ao.logger.min_level = VIGIL_LOG_OFF;
+    ck_assert_int_eq(vigil_api_new(&api, &ao), VIGIL_OK);
+    ck_assert_int_eq(vigil_hub_mount(hub, api), VIGIL_OK);
+    t.path = "/vigil/";
+    expect_free(run(api, &t), 200, "<p>ok");
+    t.path = "/vigil/v1/x";
+    expect_error(run(api, &t), 404, "not_found", "", "no such route");
+    t.path = "/index.html";
+    expect_error(run(api, &t), 404, "not_found", "", "no such route");
+    vigil_api_free(api);
+    vigil_hub_free(hub);
 }
 END_TEST
 
@@ -1358,6 +1783,7 @@ static Suite *hub_suite(void)
     TCase *tc = tcase_create("hub");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, options_and_bad_store);
+    tcase_add_test(tc, dashboard_files_through_the_api);
     tcase_add_test(tc, ingest_commits_and_feeds_windows);
     tcase_add_test(tc, async_ingest_and_stop_drains);
     tcase_add_test(tc, concurrent_ingests_group_commit);
@@ -1372,6 +1798,10 @@ static Suite *hub_suite(void)
     tcase_add_test(tc, ingest_rate_ticks);
     tcase_add_test(tc, metrics_of_the_hub);
     tcase_add_test(tc, windows_past_their_limit_are_counted);
+    tcase_add_test(tc, unwatched_series_get_no_window);
+    tcase_add_test(tc, watched_window_has_the_rules_span);
+    tcase_add_test(tc, reload_rebuilds_and_frees_windows);
+    tcase_add_test(tc, windows_rebuild_from_the_store);
     tcase_add_test(tc, shipped_collector_yaml_loads);
     tcase_add_test(tc, collector_yaml_errors);
     tcase_add_test(tc, oom_sweeps);

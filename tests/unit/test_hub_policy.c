@@ -1111,7 +1111,8 @@ START_TEST(embedder_types_reach_the_hub)
     /* without the registries, neither the scheme nor the kind is known */
     vigil_hub *hub = NULL;
     ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_EUNSUPPORTED);
-    vt_assert_error(VIGIL_EUNSUPPORTED, "unsupported URL scheme \"wrapped\" (known: sqlite)");
+    vt_assert_error(VIGIL_EUNSUPPORTED,
+                    "unsupported URL scheme \"wrapped\" (known: sqlite, postgresql, postgres)");
     o.store_types = stores;
     ck_assert_int_eq(vigil_hub_new(&hub, &o), VIGIL_EUNSUPPORTED);
     vt_assert_error(VIGIL_EUNSUPPORTED, "p.yaml:2:29: policies[0].kind: unknown kind \"down\"");
@@ -1177,7 +1178,8 @@ START_TEST(collector_yaml_names_embedder_types)
     ck_assert_int_eq(vigil_hub_config_load_string(&c, text, strlen(text), "c.yaml", &co),
                      VIGIL_EUNSUPPORTED);
     ck_assert_str_eq(vigil_error_last()->message,
-                     "c.yaml:1:8: store: expected sqlite://PATH (the only store backend built in)");
+                     "c.yaml:1:8: store: expected sqlite://PATH or postgresql://HOST/DATABASE (the "
+                     "store backends built in)");
     ck_assert_ptr_null(c);
     co.store_types = stores;
     ck_assert_int_eq(vigil_hub_config_load_string(&c, text, strlen(text), "c.yaml", &co),
@@ -1198,7 +1200,8 @@ START_TEST(collector_yaml_names_embedder_types)
         vigil_hub_config_load_string(&c, bad_scheme, strlen(bad_scheme), "c.yaml", &co),
         VIGIL_EUNSUPPORTED);
     ck_assert_str_eq(vigil_error_last()->message,
-                     "c.yaml:1:8: store: unsupported URL scheme \"nope\" (known: sqlite, wrapped)");
+                     "c.yaml:1:8: store: unsupported URL scheme \"nope\" (known: sqlite, "
+                     "postgresql, postgres, wrapped)");
     const char *bad_kind = "policies:\n"
                            "  - {name: plug_down, kind: downn, metric: process_up,\n"
                            "     action: restart_demo, target: x}\n";

@@ -1706,6 +1706,94 @@ START_TEST(policy_registry_refuses_bad_types)
 }
 END_TEST
 
+/* How much history each series needs: the longest window + for of the rules
+ * selecting it (code policies: `history`, 1 h by default); none for change
+ * and absent rules, nor for series no rule selects. The generation moves
+ * with every change of the rule set. */
+static int64_t watch_of(vigil_engine *e, const char *name, const char *k, const char *v)
+{
+    vigil_tag t = {k, v};
+    vigil_metric m = {name, 0, 0, k ? &t : NULL, k ? 1 : 0, NULL};
+    int64_t h = -1;
+    ck_assert_int_eq(vigil_engine_watch(e, &m, &h), VIGIL_OK);
+    return h;
+}
+
+START_TEST(watch_says_which_series_need_history)
+{
+    vigil_policy_registry *types = code_registry();
+    SETUP("watch.db");
+    g_types = NULL;
+    ck_assert_uint_eq(vigil_engine_generation(e), 0);
+    ck_assert_int_eq(watch_of(e, "cpu", "host", "a"), 0);
+    load_ok(e,
+            "policies:\n"
+            "  - {name: t1, kind: threshold, metric: cpu, match: {host: a}, window: 5m,\n"
+            "     for: 2m, op: \">\", threshold: 1, action: x}\n"
+            "  - {name: t2, kind: threshold, metric: cpu, match: {host: \"b*\"}, window: 1m,\n"
+            "     op: \">\", threshold: 1, action: x}\n"
+            "  - {name: t3, kind: anomaly, metric: cpu, window: 30s, sigma: 3, action: x}\n"
+            "  - {name: ch, kind: change, metric: disk, window: 10m, op: \">\", threshold: 1,\n"
+            "     action: x}\n"
+            "  - {name: ab, kind: absent, metric: beat, for: 1m, action: x}\n"
+            "  - {name: de, kind: desired, metric: reps, window: 2m, aggregate: min, op: \"<\",\n"
+            "     field: replicas, target: t, action: x}\n"
+            "  - {name: c1, kind: error_rate, metric: err, action: x, limit: 1}\n"
+            "  - {name: c2, kind: error_rate, metric: err2, history: 10m, action: x, limit: 1}\n");
+    uint64_t g1 = vigil_engine_generation(e);
+    ck_assert_uint_gt(g1, 0);
+    ck_assert_int_eq(watch_of(e, "cpu", "host", "a"), 7 * 60000); /* t1 over t3 */
+    ck_assert_int_eq(watch_of(e, "cpu", "host", "b7"), 60000);    /* t2 over t3 */
+    ck_assert_int_eq(watch_of(e, "cpu", "host", "c"), 30000);     /* t3 only */
+    ck_assert_int_eq(watch_of(e, "cpu", NULL, NULL), 30000);
+    ck_assert_int_eq(watch_of(e, "disk", "host", "a"), 0); /* change keeps its own */
+    ck_assert_int_eq(watch_of(e, "beat", "host", "a"), 0);
+    ck_assert_int_eq(watch_of(e, "reps", "svc", "a"), 120000);
+    ck_assert_int_eq(watch_of(e, "err", "svc", "a"), 3600000); /* undeclared: 1 h */
+    ck_assert_int_eq(watch_of(e, "err2", "svc", "a"), 600000);
+    ck_assert_int_eq(watch_of(e, "mem", "host", "a"), 0);
+    /* a failed load changes nothing, a replace moves the generation */
+    ck_assert_int_eq(load_yaml(e, "policies:\n  - {name: t1, kind: threshold, metric: m,\n"
+                                  "     op: \">\", threshold: 1, action: x}\n"),
+                     VIGIL_EEXISTS);
+    ck_assert_uint_eq(vigil_engine_generation(e), g1);
+    vigil_config *c = NULL;
+    const char *y = "policies:\n  - {name: t9, kind: threshold, metric: mem, window: 3m,\n"
+                    "     op: \">\", threshold: 1, action: x}\n";
+    ck_assert_int_eq(vigil_config_load_string(&c, y, strlen(y), "r.yaml", NULL), VIGIL_OK);
+    ck_assert_int_eq(
+        vigil_engine_replace(e, vigil_config_node_get(vigil_config_root(c, 0), "policies"), NULL,
+                             NULL, NULL),
+        VIGIL_OK);
+    vigil_config_free(c);
+    ck_assert_uint_gt(vigil_engine_generation(e), g1);
+    ck_assert_int_eq(watch_of(e, "cpu", "host", "a"), 0);
+    ck_assert_int_eq(watch_of(e, "mem", "host", "a"), 180000);
+    /* bad arguments */
+    vigil_metric m = {"mem", 0, 0, NULL, 0, NULL};
+    int64_t h = 5;
+    ck_assert_int_eq(vigil_engine_watch(NULL, &m, &h), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "engine_watch: NULL argument");
+    ck_assert_int_eq(h, 0);
+    ck_assert_int_eq(vigil_engine_watch(e, NULL, &h), VIGIL_EINVAL);
+    ck_assert_int_eq(vigil_engine_watch(e, &m, NULL), VIGIL_EINVAL);
+    m.ntags = 1;
+    ck_assert_int_eq(vigil_engine_watch(e, &m, &h), VIGIL_EINVAL);
+    ck_assert_uint_eq(vigil_engine_generation(NULL), 0);
+    TEARDOWN();
+    /* `history` belongs to code policies, and is a positive duration */
+    g_types = types;
+    bad_rule("policies:\n  - {name: t, kind: threshold, metric: m, op: \">\", threshold: 1,\n"
+             "     action: x, history: 5m}\n",
+             VIGIL_EUNKNOWNKEY, "history");
+    bad_rule("policies:\n  - {name: c, kind: error_rate, metric: m, action: x, limit: 1,\n"
+             "     history: 0s}\n",
+             VIGIL_ERANGE, "expected a duration above 0");
+    g_types = NULL;
+    vigil_policy_registry_free(types);
+}
+END_TEST
+
 START_TEST(code_policy_errors_are_counted)
 {
     payload_freed = 0;
@@ -1771,6 +1859,60 @@ static int fixed_agg(void *payload, const char *key, vigil_window_agg agg, int64
     *out = *(double *)payload;
     return VIGIL_OK;
 }
+
+/* The engine's own windows (no aggregate callback) hold only the series a
+ * rule reads the history of: a code policy asking for another series finds
+ * it when a rule watches it, not otherwise. */
+static int probe_rc[2];
+static int probe_create(void **state, const vigil_config_node *rule, void *payload)
+{
+    (void)rule;
+    (void)payload;
+    *state = NULL;
+    return VIGIL_OK;
+}
+static int probe_eval(void *state, const vigil_metric *m, vigil_policy_ctx *ctx,
+                      vigil_policy_verdict *out)
+{
+    (void)state;
+    (void)m;
+    double v;
+    probe_rc[0] = vigil_policy_ctx_aggregate(ctx, "m{host=\"a\"}", VIGIL_WINDOW_LAST, 60000, &v);
+    probe_rc[1] = vigil_policy_ctx_aggregate(ctx, "m{host=\"b\"}", VIGIL_WINDOW_LAST, 60000, &v);
+    out->active = 0;
+    return VIGIL_OK;
+}
+static void probe_destroy(void *state)
+{
+    (void)state;
+}
+
+START_TEST(own_windows_only_for_watched_series)
+{
+    vigil_policy_registry *reg = NULL;
+    ck_assert_int_eq(vigil_policy_registry_new(&reg), VIGIL_OK);
+    vigil_policy_type t = {.version = VIGIL_POLICY_TYPE_VERSION,
+                           .name = "probe",
+                           .create = probe_create,
+                           .evaluate = probe_eval,
+                           .destroy = probe_destroy};
+    ck_assert_int_eq(vigil_policy_register(reg, &t), VIGIL_OK);
+    g_types = reg;
+    SETUP("own.db");
+    g_types = NULL;
+    load_ok(e, "policies:\n"
+               "  - {name: t, kind: threshold, metric: m, match: {host: a}, window: 1m,\n"
+               "     op: \">\", threshold: 100, action: x}\n"
+               "  - {name: p, kind: probe, metric: z, history: 1m, action: x}\n");
+    feed(e, &R, "m", 1, "host=a");
+    feed(e, &R, "m", 2, "host=b");
+    feed(e, &R, "z", 0, "host=a");
+    ck_assert_int_eq(probe_rc[0], VIGIL_OK);
+    ck_assert_int_eq(probe_rc[1], VIGIL_ENOTFOUND);
+    TEARDOWN();
+    vigil_policy_registry_free(reg);
+}
+END_TEST
 
 START_TEST(aggregate_callback_is_used)
 {
@@ -2098,8 +2240,10 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, series_caps_and_idle_eviction);
     tcase_add_test(tc, policy_registry_refuses_bad_types);
     tcase_add_test(tc, code_policy_errors_are_counted);
+    tcase_add_test(tc, watch_says_which_series_need_history);
     tcase_add_test(tc, replace_resolves_code_policies);
     tcase_add_test(tc, aggregate_callback_is_used);
+    tcase_add_test(tc, own_windows_only_for_watched_series);
     tcase_add_test(tc, replay_is_deterministic);
     tcase_add_test(tc, concurrent_calls);
     suite_add_tcase(s, tc);

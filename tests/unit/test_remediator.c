@@ -975,7 +975,8 @@ START_TEST(config_names_embedder_types)
     ck_assert_int_eq(vigil_remediator_config_load_string(&c, yaml, strlen(yaml), "r.yaml", &co),
                      VIGIL_EUNSUPPORTED);
     ck_assert_str_eq(vigil_error_last()->message,
-                     "r.yaml:1:8: audit: expected sqlite://PATH (the only store backend built in)");
+                     "r.yaml:1:8: audit: expected sqlite://PATH or postgresql://HOST/DATABASE (the "
+                     "store backends built in)");
     co.store_types = stores;
     ck_assert_int_eq(vigil_remediator_config_load_string(&c, yaml, strlen(yaml), "r.yaml", &co),
                      VIGIL_EUNSUPPORTED);
@@ -1005,7 +1006,8 @@ START_TEST(config_names_embedder_types)
         vigil_remediator_config_load_string(&c, bad_scheme, strlen(bad_scheme), "r.yaml", &co),
         VIGIL_EUNSUPPORTED);
     ck_assert_str_eq(vigil_error_last()->message,
-                     "r.yaml:1:8: audit: unsupported URL scheme \"nope\" (known: sqlite, wrapped)");
+                     "r.yaml:1:8: audit: unsupported URL scheme \"nope\" (known: sqlite, "
+                     "postgresql, postgres, wrapped)");
     ck_assert_ptr_null(c);
     ck_assert_int_eq(opens, 0); /* loading opens nothing */
     vigil_store_registry_free(stores);
@@ -1021,7 +1023,7 @@ START_TEST(bad_configs_are_located)
                "guards.max_concurrent: expected an integer from 1 to 4096");
     bad_config("guards: {rate_limit: fast}\n", VIGIL_EVALUE, "r.yaml:1:22: guards.rate_limit");
     bad_config("guards: {typo: 1}\n", VIGIL_EUNKNOWNKEY, "guards.typo: unknown key");
-    bad_config("audit: postgresql://x\n", VIGIL_EUNSUPPORTED, "r.yaml:1:8: audit: expected sqlite");
+    bad_config("audit: mysql://x\n", VIGIL_EUNSUPPORTED, "r.yaml:1:8: audit: expected sqlite");
     bad_config("audit: sqlite://./x.db?synchronous=normal\n", VIGIL_EVALUE, "synchronous=full");
     bad_config("hub: {token_env: X}\n", VIGIL_EMISSING, "missing required key \"url\"");
     bad_config("hub: {url: \"https://h\", key: /k.pem}\n", VIGIL_EVALUE,

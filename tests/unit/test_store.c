@@ -13,9 +13,16 @@
 #include <unistd.h>
 
 #include "internal/store.h"
+#include "pgtest.h"
 #include "store/chunk.h"
 #include "testutil.h"
 #include "vigil/sys/store.h"
+
+/* The backend of the tests that run on both: SQLite, then the PostgreSQL
+ * server this program starts (main()); the "postgresql" test case sets
+ * g_pg in each test's process. */
+static int g_pg;
+static vt_pg g_server;
 
 static const char *tmp(void)
 {
@@ -35,13 +42,46 @@ static const char *db_path(const char *name)
     return p;
 }
 
+/* A schema name for `name` in this test's process (each test runs in a
+ * process of its own): the same name gives the same store. */
+static void pg_schema(char *out, size_t len, const char *name)
+{
+    int n = snprintf(out, len, "t%d_", (int)getpid());
+    for (const char *p = name; *p && (size_t)n + 1 < len && n < 60; p++)
+        out[n++] = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ? *p : '_';
+    out[n] = '\0';
+}
+
+/* The URL of the store `name`: a file, or a schema of the server. */
 static const char *db_url(const char *name)
 {
     static char buf[4][1100];
     static int next;
     char *p = buf[next++ % 4];
-    snprintf(p, 1100, "sqlite://%s", db_path(name));
+    if (g_pg) {
+        char schema[80];
+        pg_schema(schema, sizeof(schema), name);
+        snprintf(p, 1100, "%s&schema=%s", g_server.url, schema);
+    } else {
+        snprintf(p, 1100, "sqlite://%s", db_path(name));
+    }
     return p;
+}
+
+/* The URL of a fresh store: in memory, or a new schema of the server. */
+static const char *mem_url(void)
+{
+    static int n;
+    if (!g_pg)
+        return "sqlite::memory:";
+    char name[32];
+    snprintf(name, sizeof(name), "mem%d", n++);
+    return db_url(name);
+}
+
+static void use_pg(void)
+{
+    g_pg = 1;
 }
 
 static vigil_store *open_url(const char *url)
@@ -54,7 +94,7 @@ static vigil_store *open_url(const char *url)
 
 static vigil_store *open_mem(void)
 {
-    return open_url("sqlite::memory:");
+    return open_url(mem_url());
 }
 
 /* Adds a metric with up to two tags ("k=v" pairs, NULL to skip). */
@@ -200,8 +240,9 @@ END_TEST
 START_TEST(open_bad_urls_and_options)
 {
     vigil_store *st = (vigil_store *)1;
-    ck_assert_int_eq(vigil_store_open(&st, "postgresql://db/vigil", NULL), VIGIL_EUNSUPPORTED);
-    vt_assert_error(VIGIL_EUNSUPPORTED, "unsupported URL scheme \"postgresql\" (known: sqlite)");
+    ck_assert_int_eq(vigil_store_open(&st, "mysql://db/vigil", NULL), VIGIL_EUNSUPPORTED);
+    vt_assert_error(VIGIL_EUNSUPPORTED,
+                    "unsupported URL scheme \"mysql\" (known: sqlite, postgresql, postgres)");
     ck_assert_ptr_null(st);
     ck_assert_int_eq(vigil_store_open(&st, "vigil.db", NULL), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "is not a store URL");
@@ -386,7 +427,7 @@ START_TEST(registry_and_custom_backend)
     bad.version = VIGIL_STORE_TYPE_VERSION + 1;
     ck_assert_int_eq(vigil_store_register(reg, &bad), VIGIL_EVERSION);
     vt_assert_error(VIGIL_EVERSION,
-                    "store type: version 3 is not supported (this library reads version 2)");
+                    "store type: version 4 is not supported (this library reads version 3)");
     ck_assert_int_eq(other.freed, 2);
     bad.version = 1;
     ck_assert_int_eq(vigil_store_register(reg, &bad), VIGIL_EVERSION);
@@ -417,11 +458,11 @@ START_TEST(registry_and_custom_backend)
     /* The registry is per object: without it the scheme is unknown. */
     vigil_store *st = NULL;
     ck_assert_int_eq(vigil_store_open(&st, "mock://x", NULL), VIGIL_EUNSUPPORTED);
-    vt_assert_error(VIGIL_EUNSUPPORTED, "\"mock\" (known: sqlite)");
+    vt_assert_error(VIGIL_EUNSUPPORTED, "\"mock\" (known: sqlite, postgresql, postgres)");
     vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
     o.registry = reg;
     ck_assert_int_eq(vigil_store_open(&st, "nope://x", &o), VIGIL_EUNSUPPORTED);
-    vt_assert_error(VIGIL_EUNSUPPORTED, "(known: sqlite, mock)");
+    vt_assert_error(VIGIL_EUNSUPPORTED, "(known: sqlite, postgresql, postgres, mock)");
     ck_assert_int_eq(vigil_store_open(&st, "mock://fail", &o), VIGIL_EIO);
     vt_assert_error(VIGIL_EIO, "mock: cannot reach the server");
     vigil_error_clear();
@@ -797,7 +838,7 @@ START_TEST(escaped_tags_round_trip)
 {
     const char *path = db_path("escaped.db");
     char url[1100];
-    snprintf(url, sizeof(url), "sqlite://%s", path);
+    snprintf(url, sizeof(url), "%s", db_url("escaped.db"));
     vigil_store *st = open_url(url);
     vigil_batch *b = NULL;
     ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
@@ -816,6 +857,8 @@ START_TEST(escaped_tags_round_trip)
     run(st, &q, &c);
     ck_assert_int_eq(c.points, 1);
     vigil_store_close(st);
+    if (g_pg)
+        return; /* the damage below is SQLite's; test_store_pg damages a server's */
 
     /* Tags damaged behind the store's back are reported, not misread. */
     sqlite3 *db = NULL;
@@ -878,7 +921,7 @@ START_TEST(many_series_use_the_cache)
     vigil_store_options o = VIGIL_STORE_OPTIONS_INIT;
     o.series_cache_max = 50; /* smaller than the series count: lookups fall back to SQL */
     vigil_store *st = NULL;
-    ck_assert_int_eq(vigil_store_open(&st, "sqlite::memory:", &o), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_open(&st, mem_url(), &o), VIGIL_OK);
     vigil_batch *b = NULL;
     ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
     char v[16];
@@ -1054,9 +1097,7 @@ static int decision_cb(const vigil_store_decision *d, void *payload)
 START_TEST(decisions_append_only)
 {
     const char *path = db_path("decisions.db");
-    char url[1100];
-    snprintf(url, sizeof(url), "sqlite://%s", path);
-    vigil_store *st = open_url(url);
+    vigil_store *st = open_url(db_url("decisions.db"));
     vigil_store_decision d = {0};
     d.ts_ms = 1000;
     d.policy = "demo_down";
@@ -1104,6 +1145,8 @@ START_TEST(decisions_append_only)
     ck_assert_int_eq(vigil_store_decision_append(st, &d, NULL), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "decision kind must not be empty");
     vigil_store_close(st);
+    if (g_pg)
+        return; /* test_store_pg checks the server's triggers */
 
     /* The database itself refuses to change or delete a decision. */
     sqlite3 *db = NULL;
@@ -3052,14 +3095,47 @@ static Suite *store_suite(void)
     tcase_set_timeout(oom, 60);
     tcase_add_test(oom, out_of_memory_sweep);
     suite_add_tcase(s, oom);
+    if (g_server.pid) {
+        /* The same tests on the PostgreSQL backend: those of the store's
+         * contract; SQLite's files, write log, chunks, checkpoints and
+         * faults stay SQLite's (test_store_pg has the server's own). */
+        TCase *pg = tcase_create("postgresql");
+        tcase_set_timeout(pg, 60);
+        tcase_add_checked_fixture(pg, use_pg, NULL);
+        tcase_add_test(pg, write_and_raw_queries);
+        tcase_add_test(pg, tag_matchers);
+        tcase_add_test(pg, downsampled_queries);
+        tcase_add_test(pg, query_validation);
+        tcase_add_test(pg, series_list_and_latest);
+        tcase_add_test(pg, last_write_wins_and_error_samples);
+        tcase_add_test(pg, escaped_tags_round_trip);
+        tcase_add_test(pg, batch_ids_are_idempotent);
+        tcase_add_test(pg, many_series_use_the_cache);
+        tcase_add_test(pg, action_ledger);
+        tcase_add_test(pg, decisions_append_only);
+        tcase_add_test(pg, audit_rows);
+        tcase_add_test(pg, silences);
+        tcase_add_test(pg, policy_state);
+        tcase_add_test(pg, desired_and_drift);
+        tcase_add_test(pg, retention_in_chunks);
+        tcase_add_test(pg, shared_between_threads);
+        tcase_add_test(pg, write_group_parts);
+        suite_add_tcase(s, pg);
+    }
     return s;
 }
 
 int main(void)
 {
+    int up = vt_pg_start(&g_server, "test_store");
+    if (up == 0)
+        printf("test_store: SKIP the PostgreSQL runs: %s\n", g_server.err);
+    else if (up < 0)
+        fprintf(stderr, "test_store: cannot start PostgreSQL: %s\n", g_server.err);
     SRunner *sr = srunner_create(store_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    vt_pg_stop(&g_server);
+    return failed || up < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

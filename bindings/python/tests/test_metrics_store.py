@@ -127,7 +127,7 @@ def test_iter_query_streams_and_stops_early(tmp_path):
 
 def test_store_open_error_maps_to_its_class(tmp_path):
     with pytest.raises(vigil.UnsupportedError) as ei:
-        vigil.Store.open("postgres://nowhere/db")
+        vigil.Store.open("mysql://nowhere/db")
     assert ei.value.code == vigil.errors.EUNSUPPORTED
     bad = tmp_path / "not.db"
     bad.write_bytes(b"this is not a database at all" * 100)

@@ -633,6 +633,15 @@ class vigil_hub_options(Structure):
         ("drift_cooldown_ms", c_int64),
         ("remediators", c_void_p),
         ("nremediators", c_size_t),
+        ("ui_dir", c_char_p),
+        ("ui_max_file", c_uint64),
+        ("redis_url", c_char_p),
+        ("redis_stream", c_char_p),
+        ("redis_maxlen", c_size_t),
+        ("redis_queue_max", c_size_t),
+        ("redis_password_env", c_char_p),
+        ("redis_subscribe", c_int),
+        ("redis_hub_id", c_char_p),
     ]
 
 

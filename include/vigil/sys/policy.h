@@ -14,7 +14,10 @@
  *     limit: 0.05               # a key of the type (listed in `keys`)
  *
  * The engine owns the common keys (name kind metric match action target params
- * for cooldown repeat budget flap verify escalate act_within) and runs the same
+ * for cooldown repeat budget flap verify escalate act_within, and history: how
+ * far back evaluate's vigil_policy_ctx_aggregate() calls reach, 1 h when
+ * absent; since 0.4.0 the hub keeps windows only that long, and only for the
+ * series a rule's metric and match select) and runs the same
  * state machine as for declarative rules: evaluate says whether the condition
  * holds (the verdict), and the engine decides when to act (for, cooldown,
  * budget, flap damping, silences, verification and escalation).

@@ -23,7 +23,11 @@
  * (version, name, payload, payload_free) are those of every plug-in kind
  * (docs/plugins.md). A type sets @c version to the VIGIL_STORE_TYPE_VERSION
  * it was compiled against; the registry refuses any other version with
- * VIGIL_EVERSION. Version 2 (0.2.0) is the first of this layout.
+ * VIGIL_EVERSION, but for version 2, which it still reads: a version-2
+ * type is the struct up to write_group; its lease and tail calls fail with
+ * VIGIL_EUNSUPPORTED. Version 2 (0.2.0) is the first of this layout;
+ * version 3 (0.4.0) appended lease_acquire, lease_release, lease_get and
+ * tail.
  */
 #ifndef VIGIL_SYS_STORE_H
 #define VIGIL_SYS_STORE_H
@@ -35,8 +39,9 @@
 extern "C" {
 #endif
 
-/** The version of vigil_store_type this header describes. @since 0.2.0 */
-#define VIGIL_STORE_TYPE_VERSION 2
+/** The version of vigil_store_type this header describes (3 since 0.4.0).
+ * @since 0.2.0 */
+#define VIGIL_STORE_TYPE_VERSION 3
 
 /**
  * A store type (a backend). Every member is mandatory unless marked optional;
@@ -143,6 +148,33 @@ struct vigil_store_type {
      */
     int (*write_group)(void *handle, const vigil_batch *merged, const vigil_store_batch_part *parts,
                        size_t nparts, vigil_store_write_result *results);
+
+    /* version 3 (0.4.0) */
+
+    /**
+     * Optional: vigil_store_lease_acquire(), atomically against every other
+     * process and host using the same database (store.h says what it
+     * does). @p out is never NULL, zeroed but for its version
+     * (VIGIL_STORE_LEASE_VERSION: this library's layout); fill holder,
+     * epoch, expires_ms, now_ms and held. @p ttl_ms is in range.
+     */
+    int (*lease_acquire)(void *handle, const char *name, const char *holder, int64_t ttl_ms,
+                         vigil_store_lease *out);
+    /** Optional: vigil_store_lease_release(). */
+    int (*lease_release)(void *handle, const char *name, const char *holder);
+    /** Optional: vigil_store_lease_get() (VIGIL_ENOTFOUND when never taken);
+     * @p out as for lease_acquire. */
+    int (*lease_get)(void *handle, const char *name, vigil_store_lease *out);
+    /**
+     * Optional: vigil_store_tail(). @p cursor is never NULL ("" means now)
+     * and is at most VIGIL_STORE_TAIL_CURSOR_MAX bytes of printable ASCII,
+     * but may not be one this backend made (VIGIL_EINVAL). @p max_samples
+     * is 1..VIGIL_STORE_TAIL_MAX; @p next_cursor is at least
+     * VIGIL_STORE_TAIL_CURSOR_MAX + 1 bytes, and must be written only on
+     * VIGIL_OK (the front copies it to the caller's then).
+     */
+    int (*tail)(void *handle, const char *cursor, size_t max_samples, vigil_store_point_cb cb,
+                void *payload, char *next_cursor, size_t next_cursor_len);
 };
 
 /**
@@ -150,10 +182,12 @@ struct vigil_store_type {
  * the name are copied; the payload belongs to the registry from this call
  * on: payload_free (when set) runs when the registry is freed, or before this
  * function returns when registration fails, whatever the reason.
+ * A type of version 2 (0.2.0) is read as the struct up to write_group.
  * @return VIGIL_OK; VIGIL_EINVAL (NULL registry or type, a missing mandatory
  *         function); VIGIL_EVERSION (a version other than
- *         VIGIL_STORE_TYPE_VERSION); VIGIL_ENAME (bad scheme); VIGIL_EEXISTS
- *         (the scheme is registered, or built in: "sqlite"); VIGIL_ENOMEM.
+ *         VIGIL_STORE_TYPE_VERSION and 2); VIGIL_ENAME (bad scheme); VIGIL_EEXISTS
+ *         (the scheme is registered, or built in: "sqlite", and from 0.4.0
+ *         "postgresql" and "postgres"); VIGIL_ENOMEM.
  * Not thread-safe against other calls on the same registry.
  * @since 0.2.0
  */
@@ -166,6 +200,20 @@ vigil_store_register(vigil_store_registry *registry, const vigil_store_type *typ
  * @since 0.2.0 (vigil_store_sqlite_backend() in 0.1)
  */
 VIGIL_EXTERN(const vigil_store_type *) vigil_store_sqlite_type(void);
+
+/**
+ * Returns the built-in PostgreSQL type (static, never NULL), served under
+ * the schemes "postgresql" and "postgres" (the name of this struct is
+ * "postgresql"). Its URLs are libpq's (docs/store.md):
+ * postgresql://[USER@]HOST[:PORT]/DATABASE[?OPTIONS], with vigil's options
+ * pool=N (connections, 1..64, default 2), schema=NAME (tables in that
+ * schema, created when missing), password_env=VAR and password_file=PATH
+ * besides libpq's own (sslmode, connect_timeout, ...). A password in the
+ * URL is refused (VIGIL_EINVAL). It has no stats (vigil_store_stats_get()
+ * answers VIGIL_EUNSUPPORTED).
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(const vigil_store_type *) vigil_store_postgresql_type(void);
 
 #ifdef __cplusplus
 }
