@@ -5,6 +5,7 @@
  * publishes ingest rates to the events bus. */
 #include "core/cond.h"
 #include "hub/hub_int.h"
+#include "internal/store.h"
 #include "metric/internal.h"
 
 #include <stddef.h>
@@ -396,6 +397,8 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
     so.registry = opts->store_types;
     if (!rc)
         rc = vigil_store_open(&hub->store, hub->store_url, &so);
+    if (!rc) /* the committer folds the write log while it waits */
+        vigil__store_fold_idle(hub->store, 1);
     if (!rc && !is_memory_url(hub->store_url)) {
         so.read_only = 1;
         rc = vigil_store_open(&hub->reader, hub->store_url, &so);
@@ -882,11 +885,23 @@ static void *committer_main(void *arg)
     vigil_hub *hub = arg;
     pthread_setname_np(pthread_self(), "vigil-commit");
     int64_t next_retention = vigil__monotonic_ns() + hub->retention_interval_ms * 1000000;
+    int64_t next_fold = 0; /* monotonic ms: the store's next fold slice is due */
     pthread_mutex_lock(&hub->mu);
     for (;;) {
         while (!hub->ready && !(hub->open && hub->open->nreq) && !hub->stopping &&
-               vigil__monotonic_ns() < next_retention)
-            vigil__cond_wait_until(&hub->cv, &hub->mu, ns_to_ms_up(next_retention));
+               vigil__monotonic_ns() < next_retention) {
+            /* Nothing to write: fold the write log a slice at a time, so
+             * that commits seldom wait for a fold (one slice at most). */
+            if (vigil__monotonic_ms() >= next_fold) {
+                pthread_mutex_unlock(&hub->mu);
+                if (vigil__store_tend(hub->store, &next_fold))
+                    next_fold = 0;
+                pthread_mutex_lock(&hub->mu);
+                continue;
+            }
+            int64_t until = ns_to_ms_up(next_retention);
+            vigil__cond_wait_until(&hub->cv, &hub->mu, next_fold < until ? next_fold : until);
+        }
         if (!hub->ready && !(hub->open && hub->open->nreq)) {
             if (hub->stopping)
                 break;
@@ -910,6 +925,7 @@ static void *committer_main(void *arg)
         hub->qsamples -= g->nsamples;
         pthread_mutex_unlock(&hub->mu);
         commit_group_write(hub, g);
+        next_fold = 0; /* the write may have made a fold due */
         pthread_mutex_lock(&hub->mu);
         /* on to the answerer; few groups wait there, so memory stays bounded */
         while (hub->npost >= POST_GROUPS_MAX)

@@ -180,6 +180,7 @@ static const char *const stmt_sql[SQ_STMT_COUNT] = {
     [SQ_LOG_INSERT] = "INSERT INTO wlog(data) VALUES(?1)",
     [SQ_LOG_ALL] = "SELECT seq, data FROM wlog WHERE seq > ?1 ORDER BY seq",
     [SQ_LOG_DELETE] = "DELETE FROM wlog WHERE seq <= ?1",
+    [SQ_LOG_HEAD] = "SELECT seq, length(data) FROM wlog WHERE seq <= ?1 ORDER BY seq",
 };
 
 /* ---- helpers -------------------------------------------------------------------- */
@@ -751,8 +752,7 @@ static void sq_close(void *h)
         sqlite3_finalize(s->stmt[i]);
     if (s->db)
         sqlite3_close_v2(s->db);
-    vigil__sq_cache_clear(&s->cache);
-    vigil__free(s->cache.slots);
+    vigil__sq_cache_free(&s->cache);
     vigil_buf_dispose(&s->key);
     vigil__free(s->rows);
     vigil__sq_tails_free(s);

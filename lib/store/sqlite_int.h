@@ -71,6 +71,7 @@ typedef enum sq_stmt_id {
     SQ_LOG_INSERT,
     SQ_LOG_ALL,
     SQ_LOG_DELETE,
+    SQ_LOG_HEAD,
     SQ_STMT_COUNT
 } sq_stmt_id;
 
@@ -83,18 +84,24 @@ typedef struct sq_row {
     size_t index; /* in the written batch */
 } sq_row;
 
-/* Series id cache: open addressing on the canonical series key. */
+/* Series id cache: the series in the order they were cached, and open
+ * addressing on the canonical series key over them. A lookup tries the
+ * series cached after the last one found first: an agent sends its series
+ * in the same order each time, the order they were created and cached in,
+ * so a batch reads the cache in order instead of at random. */
 typedef struct sq_slot {
     uint64_t hash;
     int64_t id;
-    char *key; /* NULL: empty slot */
+    char *key;
 } sq_slot;
 
 typedef struct sq_cache {
-    sq_slot *slots;
-    size_t cap; /* power of two, or 0 */
-    size_t n;
-    size_t max; /* entries kept at most */
+    sq_slot *ent; /* in the order cached */
+    size_t n, ent_cap;
+    uint32_t *idx; /* entry + 1, 0: empty */
+    size_t cap;    /* power of two, or 0 */
+    size_t max;    /* entries kept at most */
+    size_t guess;  /* the entry tried first */
 } sq_cache;
 
 /* What the writer knows of a series' head (its last chunk, the one new
@@ -158,10 +165,12 @@ typedef struct sq_pend {
     vigil__sample *x;
     int64_t *seq; /* the log row of each sample */
     size_t n, cap, seq_cap;
+    int64_t last; /* x[n - 1].ts when n > 0: an append is checked without reading x */
 } sq_pend;
 
 typedef struct sq_log {
     int on;                   /* writes go through the log (URL log=on, the default) */
+    int idle_fold;            /* folds run between writes (vigil__store_fold_idle) */
     sq_pend *slots;           /* open addressing on the series id */
     size_t cap, used;         /* slots, and slots with a series (pending or not) */
     size_t bytes;             /* memory of pending samples and their error texts */
@@ -169,16 +178,17 @@ typedef struct sq_log {
     int64_t since_ms;         /* monotonic: the first sample pending since the last round */
     int64_t fold_interval_ms; /* a round starts when samples are pending this long */
     int64_t fold_slice_ms;    /* a slice folds series for about this long, 0: all of the round */
-    size_t fold_batch;        /* and at most this many series, 0: no limit */
+    size_t fold_batch;        /* and at most this many series and log rows deleted, 0: no limit */
     size_t memory_soft;       /* a round starts, and is finished at once, past this */
     size_t memory_hard;       /* writes are refused (VIGIL_EFULL) past this */
     int64_t data_version;     /* PRAGMA data_version the pending samples match */
     int loaded;               /* pending reflects the log as of data_version */
     int64_t *round;           /* series of the running round */
     size_t round_n, round_i, round_cap;
-    int64_t round_seq; /* log rows up to this one are deleted when the round ends */
-    uint64_t round_rows, round_row_bytes; /* the log's rows and bytes when the round started */
-    int64_t round_t0;                     /* monotonic ms: the round started */
+    int64_t round_seq;   /* log rows up to this one are folded when the round ends */
+    int64_t trim_seq;    /* log rows up to this one are folded: slices delete them */
+    int64_t trimmed_seq; /* and up to this one they are deleted */
+    int64_t round_t0;    /* monotonic ms: the round started */
     int round_on;
     int64_t last_seq;  /* the newest log row read or written */
     int64_t first_seq; /* the oldest log row this connection knows is there */
@@ -260,6 +270,7 @@ int vigil__sq_latest(void *h, const vigil_store_query *q, vigil_store_point_cb c
 int vigil__sq_retain(void *h, int64_t cutoff_ms, const vigil_store_retention_options *opts,
                      vigil_store_retention_result *result);
 void vigil__sq_cache_clear(sq_cache *c);
+void vigil__sq_cache_free(sq_cache *c);
 
 /* sqlite_chunks.c */
 /* Writes the samples [0, n) of one series, sorted by ts without repeats,
@@ -305,9 +316,11 @@ int vigil__sq_log_committed(vigil__sq *s);
 /* Refuses a write while pending memory is past the hard cap (after one
  * attempt to fold everything). */
 int vigil__sq_log_admit(vigil__sq *s);
-/* Outside a transaction, after a write: folds a slice when a round is due.
- * Failures are logged, not returned (the write is committed). */
+/* Outside a transaction, after a write: folds a slice when a round is due
+ * (with idle folding on, only when a round is overdue or memory is past
+ * log_memory). Failures are logged, not returned (the write is committed). */
 void vigil__sq_log_tend(vigil__sq *s);
+
 /* Outside a transaction: folds every pending sample and empties the log. */
 int vigil__sq_log_fold_all(vigil__sq *s);
 /* *any: a pending sample is older than `cutoff`. */

@@ -18,6 +18,7 @@
 #include "store/store_int.h"
 #include "vigil/store.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define LOG_FORMAT 1
@@ -130,9 +131,12 @@ int vigil__sq_log_insert(vigil__sq *s)
 
 /* ---- pending samples ------------------------------------------------------------------ */
 
+/* Series ids are rowids, handed out in order: the id itself spreads them
+ * over the slots, and the series of a log row (sorted by id) land in
+ * neighbouring slots, so that adding a row reads the table in order. */
 static size_t slot_of(int64_t series, size_t cap)
 {
-    return (size_t)(((uint64_t)series * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+    return (size_t)series & (cap - 1);
 }
 
 static void pend_clear(sq_log *l, sq_pend *p)
@@ -217,7 +221,7 @@ static int pend_put(sq_log *l, int64_t series, const vigil__sample *x, int64_t s
     if (!p)
         return vigil__error_oom();
     size_t at = p->n;
-    if (p->n && x->ts <= p->x[p->n - 1].ts) {
+    if (p->n && x->ts <= p->last) {
         size_t lo = 0, hi = p->n;
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
@@ -259,6 +263,8 @@ static int pend_put(sq_log *l, int64_t series, const vigil__sample *x, int64_t s
     p->x[at] = *x;
     p->x[at].error = err;
     p->seq[at] = seq;
+    if (at == p->n - 1)
+        p->last = x->ts;
     if (err)
         l->bytes += x->error_len;
     return VIGIL_OK;
@@ -268,6 +274,20 @@ static int corrupt_row(vigil__sq *s, int64_t seq)
 {
     return vigil__error_set(VIGIL_ECORRUPT, "sqlite: write log row %lld is malformed (%s)",
                             (long long)seq, s->path);
+}
+
+/* The series of a row come in id order, and ids are mostly dense: the
+ * samples of the series a few ids ahead are about to grow, so their cache
+ * lines are asked for now (a guess; a wrong one costs nothing). */
+static void prefetch_ahead(const sq_log *l, int64_t series)
+{
+    if (!l->cap)
+        return;
+    const sq_pend *q = &l->slots[slot_of(series + 4, l->cap)];
+    if (q->series == series + 4 && q->x && q->n < q->cap) {
+        __builtin_prefetch(q->x + q->n, 1);
+        __builtin_prefetch(q->seq + q->n, 1);
+    }
 }
 
 /* Adds the samples of one log row to the pending ones. */
@@ -281,6 +301,7 @@ static int apply_row(vigil__sq *s, int64_t seq, const void *data, size_t len)
         if (get_varint(&p, end, &series) || get_varint(&p, end, &n) || !series ||
             series > INT64_MAX || n > len)
             return corrupt_row(s, seq);
+        prefetch_ahead(&s->log, (int64_t)series);
         int64_t ts = 0;
         for (uint64_t i = 0; i < n; i++) {
             uint64_t d;
@@ -354,6 +375,8 @@ static void prune(sq_log *l, int64_t first)
             p->seq[u++] = p->seq[k];
         }
         p->n = u;
+        if (u)
+            p->last = p->x[u - 1].ts;
     }
 }
 
@@ -384,7 +407,7 @@ static int load(vigil__sq *s)
         return rc;
     if (!l->loaded) {
         pend_all_clear(l);
-        l->last_seq = 0;
+        l->last_seq = l->trim_seq = l->trimmed_seq = 0;
     } else {
         l->round_on = 0; /* the other connection may have folded what it holds */
         prune(l, first ? first : INT64_MAX);
@@ -491,6 +514,12 @@ int vigil__sq_log_committed(vigil__sq *s)
 
 /* ---- folding ---------------------------------------------------------------------------- */
 
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 static int round_start(vigil__sq *s)
 {
     sq_log *l = &s->log;
@@ -503,18 +532,70 @@ static int round_start(vigil__sq *s)
             return vigil__error_oom();
         l->round[l->round_n++] = l->slots[i].series;
     }
+    /* In id order: neighbouring heads share pages, so a slice dirties
+     * (and the WAL receives) a few pages per many series. */
+    int sorted = 1;
+    for (size_t i = 1; i < l->round_n && sorted; i++)
+        sorted = l->round[i - 1] < l->round[i];
+    if (!sorted)
+        qsort(l->round, l->round_n, sizeof(*l->round), cmp_id);
     l->round_seq = l->last_seq;
-    l->round_rows = l->rows;
-    l->round_row_bytes = l->row_bytes;
     l->round_on = 1;
     l->round_us = 0;
     l->round_t0 = vigil__monotonic_ms();
     return VIGIL_OK;
 }
 
+/* Log rows deleted by one slice: how many, their bytes, the last one. */
+typedef struct trim_t {
+    uint64_t rows, bytes;
+    int64_t last;
+} trim_t;
+
+/* A slice deletes folded log rows until about this many bytes are gone. */
+#define TRIM_BYTES ((int64_t)1 << 20)
+
+/* Inside a fold transaction: deletes the oldest log rows up to `upto` (all
+ * of them folded), until `max_bytes` are gone or `max_rows` rows (0: no
+ * limit). Always a prefix of the log, so a replay never applies a row whose
+ * successor is gone. */
+static int trim(vigil__sq *s, int64_t upto, int64_t max_bytes, uint64_t max_rows, trim_t *out)
+{
+    sq_log *l = &s->log;
+    if (upto <= l->trimmed_seq)
+        return VIGIL_OK;
+    int rc;
+    sqlite3_stmt *st = vigil__sq_stmt(s, SQ_LOG_HEAD, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, upto);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        out->last = sqlite3_column_int64(st, 0);
+        out->bytes += (uint64_t)sqlite3_column_int64(st, 1);
+        out->rows++;
+        if ((max_bytes && out->bytes >= (uint64_t)max_bytes) || (max_rows && out->rows >= max_rows))
+            break;
+    }
+    sqlite3_reset(st);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        return vigil__sq_error(s, r, "fold: reading log rows");
+    if (!out->rows) {
+        l->trimmed_seq = upto; /* nothing left up to there */
+        return VIGIL_OK;
+    }
+    if (!(st = vigil__sq_stmt(s, SQ_LOG_DELETE, &rc)))
+        return rc;
+    sqlite3_bind_int64(st, 1, out->last);
+    return vigil__sq_exec_stmt(s, st, "fold: deleting log rows");
+}
+
 /* One transaction of the running round: folds its series for about
- * `budget_ms` (0: to the end of the round); with the last of them, deletes
- * the log rows up to round_seq. */
+ * `budget_ms` (0: to the end of the round, and every folded log row
+ * deleted), at most fold_batch of them; then deletes folded log rows, oldest
+ * first, about TRIM_BYTES of them (at most fold_batch rows), those of the
+ * rounds before and, with its last series, those of this one (up to
+ * round_seq). Without a round running, a slice only deletes. */
 static int fold_slice(vigil__sq *s, int64_t budget_ms)
 {
     sq_log *l = &s->log;
@@ -537,7 +618,7 @@ static int fold_slice(vigil__sq *s, int64_t budget_ms)
         rc = vigil__sq_tails_check(s);
     size_t i = l->round_i;
     uint64_t folded = 0;
-    while (rc == VIGIL_OK && i < l->round_n) {
+    while (rc == VIGIL_OK && l->round_on && i < l->round_n) {
         const sq_pend *p = vigil__sq_log_pending(s, l->round[i]);
         if (p) {
             rc = vigil__sq_chunks_write(s, p->series, p->x, p->n);
@@ -549,14 +630,13 @@ static int fold_slice(vigil__sq *s, int64_t budget_ms)
         if (budget_ms && vigil__monotonic_ns() - t0 >= budget_ms * 1000000)
             break;
     }
-    int done = i == l->round_n;
-    if (rc == VIGIL_OK && done) {
-        sqlite3_stmt *st = vigil__sq_stmt(s, SQ_LOG_DELETE, &rc);
-        if (st) {
-            sqlite3_bind_int64(st, 1, l->round_seq);
-            rc = vigil__sq_exec_stmt(s, st, "fold: deleting log rows");
-        }
-    }
+    int done = l->round_on && i == l->round_n;
+    /* the folded log rows, oldest first, a few per slice (with the last
+     * slice of a round all of them would take tens of milliseconds) */
+    trim_t tr = {0, 0, 0};
+    if (rc == VIGIL_OK)
+        rc = trim(s, done ? l->round_seq : l->trim_seq, budget_ms ? TRIM_BYTES : 0,
+                  budget_ms ? l->fold_batch : 0, &tr);
     if (rc == VIGIL_OK)
         rc = vigil__sq_commit(s, "fold: committing");
     if (rc) {
@@ -571,13 +651,19 @@ static int fold_slice(vigil__sq *s, int64_t budget_ms)
     }
     l->round_i = i;
     l->folded += folded;
+    if (tr.rows) {
+        l->trimmed_seq = tr.last;
+        l->rows -= tr.rows < l->rows ? tr.rows : l->rows;
+        l->row_bytes -= tr.bytes < l->row_bytes ? tr.bytes : l->row_bytes;
+    }
+    if (!l->round_on)
+        return VIGIL_OK; /* a slice that only trimmed */
     l->round_us += (vigil__monotonic_ns() - t0) / 1000;
     if (done) {
         l->round_on = 0;
         l->folds++;
         l->last_fold_us = l->round_us;
-        l->rows -= l->round_rows;
-        l->row_bytes -= l->round_row_bytes;
+        l->trim_seq = l->round_seq;
         l->since_ms = l->samples ? vigil__monotonic_ms() : 0;
     }
     return VIGIL_OK;
@@ -590,38 +676,76 @@ static void fold_failed(vigil__sq *s)
                "path=%s error=\"%s\"", s->path, vigil_error_last()->message);
 }
 
-void vigil__sq_log_tend(vigil__sq *s)
+/* One step of folding: a slice of the running round (starting one when
+ * due), or of the deletion of folded log rows; past log_memory the whole
+ * round at once. `idle`: called between writes (vigil__store_tend);
+ * else after a write, which with idle folding on only folds when the idle
+ * time did not suffice (a round overdue) or memory is past log_memory.
+ * Returns 1 when a slice ran (more may be due), else 0 and *next_ms, the
+ * monotonic time the next one falls due (INT64_MAX: nothing pending).
+ * Failures are logged and retried a second later. */
+static int tend(vigil__sq *s, int idle, int64_t *next_ms)
 {
     sq_log *l = &s->log;
+    *next_ms = INT64_MAX;
     if (!l->on || s->read_only)
-        return;
+        return 0;
     int64_t now = vigil__monotonic_ms();
-    if (now < l->retry_ms)
-        return;
+    if (now < l->retry_ms) {
+        *next_ms = l->retry_ms;
+        return 0;
+    }
     if (!l->loaded) { /* read the log again first (see fold_slice) */
-        if (vigil__sq_log_sync(s) != 0)
+        if (vigil__sq_log_sync(s) != 0) {
             fold_failed(s);
-        return;
+            *next_ms = l->retry_ms;
+        } else {
+            *next_ms = now;
+        }
+        return 0;
     }
     int hurry = l->bytes >= l->memory_soft;
+    int64_t interval = l->fold_interval_ms;
+    if (l->idle_fold && !idle && !hurry) {
+        int late = l->round_on ? now - l->round_t0 >= interval
+                               : l->since_ms && now - l->since_ms >= 2 * interval;
+        if (!late)
+            return 0;
+    }
     if (!l->round_on) {
-        if (!l->rows || (!hurry && (!l->since_ms || now - l->since_ms < l->fold_interval_ms)))
-            return;
-        if (round_start(s) != 0) {
+        int due =
+            l->last_seq > l->trim_seq && (hurry || (l->since_ms && now - l->since_ms >= interval));
+        if (!due && l->trim_seq <= l->trimmed_seq) {
+            if (l->since_ms)
+                *next_ms = l->since_ms + interval;
+            return 0;
+        }
+        if (due && round_start(s) != 0) {
             fold_failed(s);
-            return;
+            *next_ms = l->retry_ms;
+            return 0;
         }
     }
-    /* a round that takes longer than the interval gets longer slices */
+    /* after writes, a round that takes longer than the interval gets
+     * longer slices */
     int64_t budget = l->fold_slice_ms;
-    if (budget && now - l->round_t0 > l->fold_interval_ms)
+    if (budget && !idle && now - l->round_t0 > interval)
         budget *= 4;
     do {
         if (fold_slice(s, hurry ? 0 : budget) != 0) {
             fold_failed(s);
-            return;
+            *next_ms = l->retry_ms;
+            return 0;
         }
     } while (hurry && l->round_on);
+    *next_ms = now;
+    return 1;
+}
+
+void vigil__sq_log_tend(vigil__sq *s)
+{
+    int64_t next;
+    tend(s, 0, &next);
 }
 
 int vigil__sq_log_fold_all(vigil__sq *s)
@@ -678,4 +802,14 @@ void vigil__sq_stats(void *handle, vigil_store_stats *out)
     out->folds = l->folds;
     out->folded_samples = l->folded;
     out->last_fold_seconds = (double)l->last_fold_us / 1e6;
+}
+
+void vigil__sq_fold_idle(void *handle, int on)
+{
+    ((vigil__sq *)handle)->log.idle_fold = on != 0;
+}
+
+int vigil__sq_tend(void *handle, int64_t *next_ms)
+{
+    return tend(handle, 1, next_ms);
 }

@@ -13,50 +13,66 @@
 
 void vigil__sq_cache_clear(sq_cache *c)
 {
-    for (size_t i = 0; i < c->cap; i++) {
-        vigil__free(c->slots[i].key);
-        c->slots[i].key = NULL;
-    }
-    c->n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        vigil__free(c->ent[i].key);
+    if (c->cap)
+        memset(c->idx, 0, c->cap * sizeof(*c->idx));
+    c->n = c->guess = 0;
 }
 
-static int cache_find(const sq_cache *c, const char *key, uint64_t h, int64_t *id)
+void vigil__sq_cache_free(sq_cache *c)
+{
+    vigil__sq_cache_clear(c);
+    vigil__free(c->ent);
+    vigil__free(c->idx);
+    memset(c, 0, sizeof(*c));
+}
+
+static int cache_find(sq_cache *c, const char *key, uint64_t h, int64_t *id)
 {
     if (!c->n)
         return 0;
-    size_t mask = c->cap - 1;
-    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-        const sq_slot *sl = &c->slots[i];
-        if (!sl->key)
-            return 0;
-        if (sl->hash == h && strcmp(sl->key, key) == 0) {
-            *id = sl->id;
+    if (c->guess < c->n) {
+        const sq_slot *e = &c->ent[c->guess];
+        if (e->hash == h && strcmp(e->key, key) == 0) {
+            *id = e->id;
+            c->guess++;
             return 1;
         }
     }
+    size_t mask = c->cap - 1;
+    for (size_t i = (size_t)h & mask; c->idx[i]; i = (i + 1) & mask) {
+        const sq_slot *e = &c->ent[c->idx[i] - 1];
+        if (e->hash == h && strcmp(e->key, key) == 0) {
+            *id = e->id;
+            c->guess = c->idx[i];
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Past the cache's limit a series is not cached (and is looked up in the
  * database each time); an allocation failure is reported. */
 static int cache_put(sq_cache *c, const char *key, size_t len, uint64_t h, int64_t id)
 {
-    if (c->n >= c->max)
+    if (c->n >= c->max || c->n >= UINT32_MAX - 1)
         return VIGIL_OK;
+    if (vigil__array_grow((void **)&c->ent, &c->ent_cap, c->n + 1, sizeof(*c->ent)) != 0)
+        return vigil__error_oom();
     if ((c->n + 1) * 2 > c->cap) {
         size_t ncap = c->cap ? c->cap * 2 : 1024;
-        sq_slot *ns = vigil__calloc(ncap, sizeof(*ns));
-        if (!ns)
+        uint32_t *ni = vigil__calloc(ncap, sizeof(*ni));
+        if (!ni)
             return vigil__error_oom();
-        for (size_t i = 0; i < c->cap; i++) {
-            if (!c->slots[i].key)
-                continue;
-            size_t j = (size_t)c->slots[i].hash & (ncap - 1);
-            while (ns[j].key)
+        for (size_t e = 0; e < c->n; e++) {
+            size_t j = (size_t)c->ent[e].hash & (ncap - 1);
+            while (ni[j])
                 j = (j + 1) & (ncap - 1);
-            ns[j] = c->slots[i];
+            ni[j] = (uint32_t)(e + 1);
         }
-        vigil__free(c->slots);
-        c->slots = ns;
+        vigil__free(c->idx);
+        c->idx = ni;
         c->cap = ncap;
     }
     char *k = vigil__strndup(key, len);
@@ -64,12 +80,13 @@ static int cache_put(sq_cache *c, const char *key, size_t len, uint64_t h, int64
         return vigil__error_oom();
     size_t mask = c->cap - 1;
     size_t i = (size_t)h & mask;
-    while (c->slots[i].key)
+    while (c->idx[i])
         i = (i + 1) & mask;
-    c->slots[i].hash = h;
-    c->slots[i].id = id;
-    c->slots[i].key = k;
-    c->n++;
+    c->ent[c->n].hash = h;
+    c->ent[c->n].id = id;
+    c->ent[c->n].key = k;
+    c->idx[i] = (uint32_t)++c->n;
+    c->guess = c->n;
     return VIGIL_OK;
 }
 

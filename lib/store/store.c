@@ -1049,6 +1049,30 @@ int vigil_store_stats_get(vigil_store *store, vigil_store_stats *out)
     return VIGIL_OK;
 }
 
+void vigil__store_fold_idle(vigil_store *store, int on)
+{
+    if (!store || store->backend != vigil_store_sqlite_type())
+        return;
+    pthread_mutex_lock(&store->mu);
+    vigil__sq_fold_idle(store->handle, on);
+    pthread_mutex_unlock(&store->mu);
+}
+
+int vigil__store_tend(vigil_store *store, int64_t *next_ms)
+{
+    *next_ms = INT64_MAX;
+    if (!store || store->backend != vigil_store_sqlite_type())
+        return 0;
+    /* idle work never waits for the store: ask again in a moment */
+    if (pthread_mutex_trylock(&store->mu) != 0) {
+        *next_ms = vigil__monotonic_ms() + 2;
+        return 0;
+    }
+    int ran = vigil__sq_tend(store->handle, next_ms);
+    pthread_mutex_unlock(&store->mu);
+    return ran;
+}
+
 /* ---- leases ------------------------------------------------------------------------ */
 
 /* Checks a lease name or holder: NULL or empty EINVAL, too long ELIMIT, not

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal/store.h"
 #include "pgtest.h"
 #include "store/chunk.h"
 #include "testutil.h"
@@ -2330,13 +2331,20 @@ START_TEST(write_log_matches_a_model_across_crashes)
     vigil_store *st = open_url(url);
     vigil_batch *b = NULL;
     ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
-    int crashes = 0, replayed = 0;
+    int crashes = 0, replayed = 0, idle_slices = 0;
     char bid[32];
     for (int round = 0; round < 160; round++) {
         m_batch(&m, b, front);
         snprintf(bid, sizeof(bid), "batch-%d", round);
         ck_assert_int_eq(vigil_batch_set_id(b, bid), VIGIL_OK);
         write_ok(st, b, NULL);
+        /* every other generation folds as the hub does, between writes
+         * (a slice of one series or one log row at a time) */
+        if (gen % 2) {
+            int64_t next = 0;
+            for (unsigned k = m_rand(&m) % 4; k > 0; k--)
+                idle_slices += vigil__store_tend(st, &next);
+        }
         if (round % 10 == 9)
             m_check_all(st, &m);
         if (m_rand(&m) % 9 != 0)
@@ -2355,6 +2363,7 @@ START_TEST(write_log_matches_a_model_across_crashes)
         vigil_store_close(st);
         snprintf(url, sizeof(url), "%s%s", db_url(name), opts);
         st = open_url(url);
+        vigil__store_fold_idle(st, gen % 2);
         m_check_all(st, &m);
         vigil_store_write_result res = VIGIL_STORE_WRITE_RESULT_INIT;
         write_ok(st, b, &res); /* the last acknowledged batch, sent again */
@@ -2365,6 +2374,7 @@ START_TEST(write_log_matches_a_model_across_crashes)
     m_check_raw(st, &m, INT64_MIN / 2, INT64_MAX / 2);
     ck_assert_int_ge(crashes, 10);
     ck_assert_int_ge(replayed, 5); /* most crashes left rows to replay */
+    ck_assert_int_ge(idle_slices, 20);
     /* A clean close folds everything: the log is empty, the chunks hold it all. */
     vigil_store_close(st);
     ck_assert_int_eq(wlog_rows(db_path(name)), 0);
