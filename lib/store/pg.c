@@ -189,7 +189,7 @@ static const char *const stmt_sql[PG_STMT_COUNT] = {
     [PG_LEASE_LOCK] = "SELECT holder, epoch, expires_ms, " PG_NOW_MS " FROM leases"
                       " WHERE name = $1 FOR UPDATE",
     [PG_LEASE_SET] = "UPDATE leases SET holder = $2, epoch = $3, expires_ms = $4 WHERE name = $1",
-    [PG_LEASE_RELEASE] = "UPDATE leases SET expires_ms = " PG_NOW_MS " WHERE name = $1 AND"
+    [PG_LEASE_RELEASE] = "UPDATE leases SET expires_ms = 0 WHERE name = $1 AND"
                          " holder = $2 AND expires_ms > " PG_NOW_MS,
     [PG_LEASE_GET] = "SELECT holder, epoch, expires_ms, " PG_NOW_MS " FROM leases"
                      " WHERE name = $1 AND epoch > 0",
@@ -581,6 +581,10 @@ static int valid_ident(const char *s)
     return 1;
 }
 
+#define PG_PASSWORD_REFUSED                                                                   \
+    "postgresql: the store URL holds a password; keep credentials out of configuration: use " \
+    "PGPASSWORD, PGPASSFILE, password_env=VAR or password_file=PATH"
+
 /* Splits vigil's options (pool, password_env, password_file, schema) off the
  * URL; refuses a password in it. */
 static int parse_url(pg_url *u, const char *url)
@@ -601,10 +605,7 @@ static int parse_url(pg_url *u, const char *url)
         if (auth[i] == '@')
             at = auth + i;
     if (at && memchr(auth, ':', (size_t)(at - auth)))
-        return vigil__error_set(VIGIL_EINVAL,
-                                "postgresql: the store URL holds a password; keep credentials "
-                                "out of configuration: use PGPASSWORD, PGPASSFILE, "
-                                "password_env=VAR or password_file=PATH");
+        return vigil__error_set(VIGIL_EINVAL, PG_PASSWORD_REFUSED);
     const char *host = at ? at + 1 : auth;
     size_t dlen = alen - (size_t)(host - auth);
     snprintf(u->display, sizeof(u->display), "%.*s", (int)(dlen > 200 ? 200 : dlen), host);
@@ -632,10 +633,7 @@ static int parse_url(pg_url *u, const char *url)
         val[vl] = '\0';
 #define KEY_IS(k) (kl == sizeof(k) - 1 && memcmp(kv, k, kl) == 0)
         if (KEY_IS("password") || KEY_IS("sslpassword"))
-            return vigil__error_set(VIGIL_EINVAL,
-                                    "postgresql: the store URL holds a password; keep credentials "
-                                    "out of configuration: use PGPASSWORD, PGPASSFILE, "
-                                    "password_env=VAR or password_file=PATH");
+            return vigil__error_set(VIGIL_EINVAL, PG_PASSWORD_REFUSED);
         if (KEY_IS("pool")) {
             char *end = NULL;
             errno = 0;
@@ -827,7 +825,17 @@ static int pg_open(void **out, const char *url, const char *rest, const vigil_st
         vigil_buf_dispose(&u.libpq);
         return rc;
     }
+    /* what libpq decoded: a password spelt with escapes (passw%6Frd=) is
+     * one too */
+    for (const PQconninfoOption *opt = parsed; opt->keyword; opt++)
+        if (opt->val && *opt->val &&
+            (strcmp(opt->keyword, "password") == 0 || strcmp(opt->keyword, "sslpassword") == 0))
+            rc = vigil__error_set(VIGIL_EINVAL, PG_PASSWORD_REFUSED);
     PQconninfoFree(parsed);
+    if (rc) {
+        vigil_buf_dispose(&u.libpq);
+        return rc;
+    }
     vigil__pg *s = vigil__calloc(1, sizeof(*s));
     if (!s) {
         vigil_buf_dispose(&u.libpq);
