@@ -694,6 +694,44 @@ static int parse_url(pg_url *u, const char *url)
     return VIGIL_OK;
 }
 
+/* parse_url(), then libpq's own parameters, before any connection; u->libpq
+ * is the caller's to dispose of, whatever the result. */
+static int parse_and_check(pg_url *u, const char *url)
+{
+    memset(u, 0, sizeof(*u));
+    u->connect_timeout_s = 10;
+    int rc = parse_url(u, url);
+    if (rc)
+        return rc;
+    char *perr = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(u->libpq.ptr, &perr);
+    if (!parsed) {
+        size_t len = perr ? strlen(perr) : 0;
+        while (len && perr[len - 1] == '\n')
+            len--;
+        rc = perr ? vigil__error_set(VIGIL_EINVAL, "postgresql: bad URL: %.*s", (int)len, perr)
+                  : vigil__error_oom();
+        PQfreemem(perr);
+        return rc;
+    }
+    /* what libpq decoded: a password spelt with escapes (passw%6Frd=) is
+     * one too */
+    for (const PQconninfoOption *opt = parsed; opt->keyword; opt++)
+        if (opt->val && *opt->val &&
+            (strcmp(opt->keyword, "password") == 0 || strcmp(opt->keyword, "sslpassword") == 0))
+            rc = vigil__error_set(VIGIL_EINVAL, PG_PASSWORD_REFUSED);
+    PQconninfoFree(parsed);
+    return rc;
+}
+
+int vigil__pg_url_check(const char *url)
+{
+    pg_url u;
+    int rc = parse_and_check(&u, url);
+    vigil_buf_dispose(&u.libpq);
+    return rc;
+}
+
 /* ---- schema ----------------------------------------------------------------------- */
 
 /* Creates or migrates the schema, under an advisory lock so that hubs
@@ -805,33 +843,7 @@ static int pg_open(void **out, const char *url, const char *rest, const vigil_st
                                 "postgresql: max_size_bytes is not supported (the database "
                                 "server's quotas and tablespaces bound its size)");
     pg_url u;
-    memset(&u, 0, sizeof(u));
-    u.connect_timeout_s = 10;
-    int rc = parse_url(&u, url);
-    if (rc) {
-        vigil_buf_dispose(&u.libpq);
-        return rc;
-    }
-    /* libpq's own parameters are checked here, before any connection */
-    char *perr = NULL;
-    PQconninfoOption *parsed = PQconninfoParse(u.libpq.ptr, &perr);
-    if (!parsed) {
-        size_t len = perr ? strlen(perr) : 0;
-        while (len && perr[len - 1] == '\n')
-            len--;
-        rc = perr ? vigil__error_set(VIGIL_EINVAL, "postgresql: bad URL: %.*s", (int)len, perr)
-                  : vigil__error_oom();
-        PQfreemem(perr);
-        vigil_buf_dispose(&u.libpq);
-        return rc;
-    }
-    /* what libpq decoded: a password spelt with escapes (passw%6Frd=) is
-     * one too */
-    for (const PQconninfoOption *opt = parsed; opt->keyword; opt++)
-        if (opt->val && *opt->val &&
-            (strcmp(opt->keyword, "password") == 0 || strcmp(opt->keyword, "sslpassword") == 0))
-            rc = vigil__error_set(VIGIL_EINVAL, PG_PASSWORD_REFUSED);
-    PQconninfoFree(parsed);
+    int rc = parse_and_check(&u, url);
     if (rc) {
         vigil_buf_dispose(&u.libpq);
         return rc;
