@@ -720,6 +720,14 @@ static int parse_and_check(pg_url *u, const char *url)
         if (opt->val && *opt->val &&
             (strcmp(opt->keyword, "password") == 0 || strcmp(opt->keyword, "sslpassword") == 0))
             rc = vigil__error_set(VIGIL_EINVAL, PG_PASSWORD_REFUSED);
+        else if (!rc && opt->val && strcmp(opt->keyword, "dbname") == 0 &&
+                 (strchr(opt->val, '=') || strstr(opt->val, "://")))
+            /* libpq does not expand a connection string in dbname= here: it
+             * would be sent (and logged) as a database name, with whatever
+             * password it holds */
+            rc = vigil__error_set(VIGIL_EINVAL,
+                                  "postgresql: URL option dbname: expected a database name, not "
+                                  "a connection string (name the database in the URL's path)");
     PQconninfoFree(parsed);
     return rc;
 }
