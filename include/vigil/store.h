@@ -885,10 +885,10 @@ typedef struct vigil_store_lease {
  * Takes or renews the lease @p name for @p holder, atomically: when the lease
  * is absent, expired, or held by @p holder, @p holder holds it until the
  * backend's now + @p ttl_ms; the epoch grows by exactly one whenever the
- * holder changes (the first holder gets epoch 1) and stays when the same
- * holder renews (also a renewal after its own expiry, when nobody took it in
- * between). Otherwise nothing changes and @p out describes the current
- * holder with held = 0. Several hubs (processes, hosts) sharing one store
+ * holder changes (the first holder gets epoch 1) or takes it again after
+ * vigil_store_lease_release(), and stays when the same holder renews (also a
+ * renewal after its own expiry, when nobody took it in between). Otherwise nothing changes and @p
+ * out describes the current holder with held = 0. Several hubs (processes, hosts) sharing one store
  * thus agree on one leader; the epoch fences out an old leader that has not
  * noticed it lost the lease (docs/architecture.md, "Clustering").
  * @param name lease name, 1..VIGIL_STORE_LEASE_NAME_MAX bytes of UTF-8.
@@ -911,8 +911,8 @@ vigil_store_lease_acquire(vigil_store *store, const char *name, const char *hold
 
 /**
  * Gives the lease @p name up when @p holder holds it: it expires now, its
- * epoch is kept (the next holder gets epoch + 1). Does nothing when another
- * holder has it, or nobody.
+ * epoch is kept (the next holder gets epoch + 1, @p holder too when it takes
+ * it again). Does nothing when another holder has it, or nobody.
  * @return VIGIL_OK (also when not held by @p holder or never taken);
  *         VIGIL_EINVAL, VIGIL_ELIMIT, VIGIL_EENCODING (as
  *         vigil_store_lease_acquire()); VIGIL_EUNSUPPORTED; VIGIL_EREADONLY;

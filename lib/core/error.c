@@ -90,7 +90,11 @@ int vigil__error_setv(int code, const char *fmt, va_list ap)
     s->err.line = 0;
     s->err.column = 0;
     s->err.message = s->message;
-    vsnprintf(s->message, sizeof(s->message), fmt, ap);
+    /* through a copy: the last message may be one of the arguments
+     * (vigil__error_set(rc, "ctx: %s", vigil_error_last()->message)) */
+    char tmp[MSG_MAX];
+    vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    memcpy(s->message, tmp, strlen(tmp) + 1);
     return code;
 }
 

@@ -189,7 +189,7 @@ static const char *const stmt_sql[PG_STMT_COUNT] = {
     [PG_LEASE_LOCK] = "SELECT holder, epoch, expires_ms, " PG_NOW_MS " FROM leases"
                       " WHERE name = $1 FOR UPDATE",
     [PG_LEASE_SET] = "UPDATE leases SET holder = $2, epoch = $3, expires_ms = $4 WHERE name = $1",
-    [PG_LEASE_RELEASE] = "UPDATE leases SET expires_ms = " PG_NOW_MS " WHERE name = $1 AND"
+    [PG_LEASE_RELEASE] = "UPDATE leases SET expires_ms = 0 WHERE name = $1 AND"
                          " holder = $2 AND expires_ms > " PG_NOW_MS,
     [PG_LEASE_GET] = "SELECT holder, epoch, expires_ms, " PG_NOW_MS " FROM leases"
                      " WHERE name = $1 AND epoch > 0",
@@ -581,6 +581,10 @@ static int valid_ident(const char *s)
     return 1;
 }
 
+#define PG_PASSWORD_REFUSED                                                                   \
+    "postgresql: the store URL holds a password; keep credentials out of configuration: use " \
+    "PGPASSWORD, PGPASSFILE, password_env=VAR or password_file=PATH"
+
 /* Splits vigil's options (pool, password_env, password_file, schema) off the
  * URL; refuses a password in it. */
 static int parse_url(pg_url *u, const char *url)
@@ -601,10 +605,7 @@ static int parse_url(pg_url *u, const char *url)
         if (auth[i] == '@')
             at = auth + i;
     if (at && memchr(auth, ':', (size_t)(at - auth)))
-        return vigil__error_set(VIGIL_EINVAL,
-                                "postgresql: the store URL holds a password; keep credentials "
-                                "out of configuration: use PGPASSWORD, PGPASSFILE, "
-                                "password_env=VAR or password_file=PATH");
+        return vigil__error_set(VIGIL_EINVAL, PG_PASSWORD_REFUSED);
     const char *host = at ? at + 1 : auth;
     size_t dlen = alen - (size_t)(host - auth);
     snprintf(u->display, sizeof(u->display), "%.*s", (int)(dlen > 200 ? 200 : dlen), host);
@@ -632,10 +633,7 @@ static int parse_url(pg_url *u, const char *url)
         val[vl] = '\0';
 #define KEY_IS(k) (kl == sizeof(k) - 1 && memcmp(kv, k, kl) == 0)
         if (KEY_IS("password") || KEY_IS("sslpassword"))
-            return vigil__error_set(VIGIL_EINVAL,
-                                    "postgresql: the store URL holds a password; keep credentials "
-                                    "out of configuration: use PGPASSWORD, PGPASSFILE, "
-                                    "password_env=VAR or password_file=PATH");
+            return vigil__error_set(VIGIL_EINVAL, PG_PASSWORD_REFUSED);
         if (KEY_IS("pool")) {
             char *end = NULL;
             errno = 0;
@@ -694,6 +692,52 @@ static int parse_url(pg_url *u, const char *url)
 #undef KEY_IS
     }
     return VIGIL_OK;
+}
+
+/* parse_url(), then libpq's own parameters, before any connection; u->libpq
+ * is the caller's to dispose of, whatever the result. */
+static int parse_and_check(pg_url *u, const char *url)
+{
+    memset(u, 0, sizeof(*u));
+    u->connect_timeout_s = 10;
+    int rc = parse_url(u, url);
+    if (rc)
+        return rc;
+    char *perr = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(u->libpq.ptr, &perr);
+    if (!parsed) {
+        size_t len = perr ? strlen(perr) : 0;
+        while (len && perr[len - 1] == '\n')
+            len--;
+        rc = perr ? vigil__error_set(VIGIL_EINVAL, "postgresql: bad URL: %.*s", (int)len, perr)
+                  : vigil__error_oom();
+        PQfreemem(perr);
+        return rc;
+    }
+    /* what libpq decoded: a password spelt with escapes (passw%6Frd=) is
+     * one too */
+    for (const PQconninfoOption *opt = parsed; opt->keyword; opt++)
+        if (opt->val && *opt->val &&
+            (strcmp(opt->keyword, "password") == 0 || strcmp(opt->keyword, "sslpassword") == 0))
+            rc = vigil__error_set(VIGIL_EINVAL, PG_PASSWORD_REFUSED);
+        else if (!rc && opt->val && strcmp(opt->keyword, "dbname") == 0 &&
+                 (strchr(opt->val, '=') || strstr(opt->val, "://")))
+            /* libpq does not expand a connection string in dbname= here: it
+             * would be sent (and logged) as a database name, with whatever
+             * password it holds */
+            rc = vigil__error_set(VIGIL_EINVAL,
+                                  "postgresql: URL option dbname: expected a database name, not "
+                                  "a connection string (name the database in the URL's path)");
+    PQconninfoFree(parsed);
+    return rc;
+}
+
+int vigil__pg_url_check(const char *url)
+{
+    pg_url u;
+    int rc = parse_and_check(&u, url);
+    vigil_buf_dispose(&u.libpq);
+    return rc;
 }
 
 /* ---- schema ----------------------------------------------------------------------- */
@@ -807,27 +851,11 @@ static int pg_open(void **out, const char *url, const char *rest, const vigil_st
                                 "postgresql: max_size_bytes is not supported (the database "
                                 "server's quotas and tablespaces bound its size)");
     pg_url u;
-    memset(&u, 0, sizeof(u));
-    u.connect_timeout_s = 10;
-    int rc = parse_url(&u, url);
+    int rc = parse_and_check(&u, url);
     if (rc) {
         vigil_buf_dispose(&u.libpq);
         return rc;
     }
-    /* libpq's own parameters are checked here, before any connection */
-    char *perr = NULL;
-    PQconninfoOption *parsed = PQconninfoParse(u.libpq.ptr, &perr);
-    if (!parsed) {
-        size_t len = perr ? strlen(perr) : 0;
-        while (len && perr[len - 1] == '\n')
-            len--;
-        rc = perr ? vigil__error_set(VIGIL_EINVAL, "postgresql: bad URL: %.*s", (int)len, perr)
-                  : vigil__error_oom();
-        PQfreemem(perr);
-        vigil_buf_dispose(&u.libpq);
-        return rc;
-    }
-    PQconninfoFree(parsed);
     vigil__pg *s = vigil__calloc(1, sizeof(*s));
     if (!s) {
         vigil_buf_dispose(&u.libpq);

@@ -63,7 +63,9 @@ int vigil__pg_lease_acquire(void *h, const char *name, const char *holder, int64
         fill(out, cur, epoch, expires, now, 0);
         return VIGIL_OK;
     }
-    if (strcmp(cur, holder) != 0)
+    /* a new holder, or the same after it gave the lease up (expires_ms 0):
+     * a new term */
+    if (strcmp(cur, holder) != 0 || expires == 0)
         epoch++;
     int64_t until = ttl_ms > INT64_MAX - now ? INT64_MAX : now + ttl_ms;
     char e[24], u[24];

@@ -125,7 +125,7 @@ int vigil__sq_lease_acquire(void *h, const char *name, const char *holder, int64
                              " VALUES(?1, ?2, ?3, ?4)",
                              name, holder, 1, until, op);
             cur.epoch = 1;
-        } else if (strcmp(cur.holder, holder) == 0) {
+        } else if (strcmp(cur.holder, holder) == 0 && cur.expires_ms != 0) {
             rc = lease_write(s,
                              "UPDATE leases SET holder = ?2, epoch = ?3, expires_ms = ?4"
                              " WHERE name = ?1",
@@ -172,9 +172,10 @@ int vigil__sq_lease_release(void *h, const char *name, const char *holder)
         rc = table_exists(s, op, &exists);
     if (rc || !exists)
         return rc;
-    /* epoch kept: the next holder's is one more */
+    /* epoch kept; expires_ms 0 marks it given up: the next holder's epoch,
+     * this holder's included, is one more */
     return lease_write(s,
-                       "UPDATE leases SET expires_ms = ?4 WHERE name = ?1 AND holder = ?2"
+                       "UPDATE leases SET expires_ms = 0 WHERE name = ?1 AND holder = ?2"
                        " AND expires_ms > ?4",
                        name, holder, 0, vigil__now_ms(), op);
 }

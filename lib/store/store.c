@@ -212,7 +212,18 @@ int vigil__store_url_check(const char *url, const vigil_store_registry *registry
         len = 0;
     memcpy(scheme, url, len);
     scheme[len] = '\0';
-    if (find_type(registry, scheme, known, sizeof(known)))
+    const vigil_store_type *t = find_type(registry, scheme, known, sizeof(known));
+    if (t && (t == vigil_store_postgresql_type() || t == vigil__store_postgres_alias())) {
+        /* refused now with its place in the file, not at the start */
+        int rc = vigil__pg_url_check(url);
+        if (rc == VIGIL_EINVAL) {
+            char msg[1200];
+            snprintf(msg, sizeof(msg), "%s", vigil_error_last()->message);
+            return vigil_error_set_at(rc, at, msg);
+        }
+        return rc;
+    }
+    if (t)
         return VIGIL_OK;
     if (!registry || !registry->types.n)
         return vigil_error_set_at(

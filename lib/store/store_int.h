@@ -27,4 +27,9 @@ int vigil__sq_tend(void *handle, int64_t *next_ms);
 /* The built-in PostgreSQL type under its second scheme, "postgres" (pg.c). */
 const vigil_store_type *vigil__store_postgres_alias(void);
 
+/* Checks a postgresql:// URL as vigil_store_open() would, without connecting:
+ * its form, vigil's and libpq's options, no password in it (pg.c). Returns
+ * VIGIL_OK, or VIGIL_EINVAL / VIGIL_ENOMEM with the error set. */
+int vigil__pg_url_check(const char *url);
+
 #endif

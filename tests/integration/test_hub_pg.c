@@ -294,6 +294,24 @@ START_TEST(a_password_in_the_config_is_refused)
     ck_assert_msg(strstr(log, "the store URL holds a password") != NULL, "%s", log);
     ck_assert_msg(strstr(log, "hunter2") == NULL, "the password was logged: %s", log);
     free(log);
+
+    /* --check-config refuses it too, with its place in the file (it used to
+     * say "valid"), also spelt with %-escapes, and connects to nothing */
+    snprintf(cfg, sizeof(cfg),
+             "listen: 127.0.0.1:0\nstore: \"postgresql://vigil@127.0.0.1:1/vigil?passw%%6Frd="
+             "hunter2\"\n");
+    write_file(dir, "collector.yaml", cfg);
+    char *cargs[] = {(char *)pt_bin_path("vigil-collector"), "--config", "collector.yaml",
+                     "--check-config", NULL};
+    pt_start(&hub, "collector-pw-check", cargs, dir, 0);
+    st = pt_wait_exit(hub.pid);
+    ck_assert_int_ne(st, 0);
+    log = pt_slurp(hub.log);
+    ck_assert_msg(strstr(log, "collector.yaml:2:") != NULL, "%s", log);
+    ck_assert_msg(strstr(log, "the store URL holds a password") != NULL, "%s", log);
+    ck_assert_msg(strstr(log, "hunter2") == NULL, "the password was logged: %s", log);
+    ck_assert_msg(strstr(log, "is valid") == NULL, "%s", log);
+    free(log);
 }
 END_TEST
 

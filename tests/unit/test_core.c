@@ -61,6 +61,10 @@ START_TEST(error_last_never_null_and_located)
     vigil__error_prefix("ctx %s", "here");
     ck_assert_str_eq(vigil_error_last()->message, "ctx here: plain");
     ck_assert_int_eq(vigil_error_last()->code, VIGIL_EINVAL);
+    /* the last message as an argument of the next (it used to be read
+     * while being overwritten: "wrapped (wrapped (wrappe) by outer") */
+    vigil__error_set(VIGIL_EIO, "wrapped (%s) by %s", vigil_error_last()->message, "outer");
+    ck_assert_str_eq(vigil_error_last()->message, "wrapped (ctx here: plain) by outer");
 }
 END_TEST
 

@@ -162,10 +162,21 @@ static void acquire_renew_takeover_release(void)
     /* a second release changes nothing */
     ck_assert_int_eq(vigil_store_lease_release(st, name, "hub-b"), VIGIL_OK);
 
-    /* the next holder: epoch 3, at once (no waiting for the ttl) */
+    /* the holder that gave it up takes it again: a new term, epoch 3 (a
+     * hub fenced out by a remediator that saw a newer epoch must get past
+     * it even when no other hub runs) */
+    l = acquire(st, name, "hub-b", 60000);
+    ck_assert_int_eq(l.held, 1);
+    ck_assert_str_eq(l.holder, "hub-b");
+    ck_assert_uint_eq(l.epoch, 3);
+    l = acquire(st, name, "hub-b", 60000); /* and renews it: kept */
+    ck_assert_uint_eq(l.epoch, 3);
+    ck_assert_int_eq(vigil_store_lease_release(st, name, "hub-b"), VIGIL_OK);
+
+    /* the next holder: epoch 4, at once (no waiting for the ttl) */
     l = acquire(st, name, "hub-a", 60000);
     ck_assert_int_eq(l.held, 1);
-    ck_assert_uint_eq(l.epoch, 3);
+    ck_assert_uint_eq(l.epoch, 4);
 
     /* a lease never taken: release is a no-op, get ENOTFOUND */
     const char *other = fresh("other");

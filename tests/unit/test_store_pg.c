@@ -142,6 +142,30 @@ START_TEST(url_with_password_refused)
     /* the passphrase of a client key is one too */
     ck_assert_int_eq(vigil_store_open(&st, "postgresql://h/db?sslpassword=x", NULL), VIGIL_EINVAL);
     vt_assert_error(VIGIL_EINVAL, "the store URL holds a password");
+    /* libpq decodes %-escapes in keys: a password spelt so is refused too
+     * (it used to reach the server and log in) */
+    snprintf(url, sizeof(url), "postgresql://vigil@127.0.0.1:%d/vigil?passw%%6Frd=%s",
+             g_server.port, VT_PG_PASSWORD);
+    ck_assert_int_eq(vigil_store_open(&st, url, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "postgresql: the store URL holds a password; keep credentials "
+                                  "out of configuration: use PGPASSWORD, PGPASSFILE, "
+                                  "password_env=VAR or password_file=PATH");
+    ck_assert_ptr_null(strstr(vigil_error_last()->message, VT_PG_PASSWORD));
+    ck_assert_ptr_null(st);
+    ck_assert_int_eq(vigil_store_open(&st, "postgresql://h/db?%73slpassword=x", NULL),
+                     VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "the store URL holds a password");
+    /* a connection string in dbname= is not expanded by libpq: it would go
+     * to the server (and its log) as a database name */
+    snprintf(url, sizeof(url), "postgresql://127.0.0.1:%d/x?dbname=postgresql://vigil:%s@h/vigil",
+             g_server.port, VT_PG_PASSWORD);
+    ck_assert_int_eq(vigil_store_open(&st, url, NULL), VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "postgresql: URL option dbname: expected a database name, not a "
+                                  "connection string (name the database in the URL's path)");
+    ck_assert_ptr_null(strstr(vigil_error_last()->message, VT_PG_PASSWORD));
+    ck_assert_int_eq(vigil_store_open(&st, "postgresql://h/x?dbname=user%3Dvigil", NULL),
+                     VIGIL_EINVAL);
+    vt_assert_error(VIGIL_EINVAL, "URL option dbname: expected a database name");
 }
 END_TEST
 
