@@ -637,7 +637,8 @@ static void entry(vigil__redis *r, const redisReply *e, char *last_id, size_t la
     }
     if (origin && strcmp(origin->str, r->origin) == 0)
         return;
-    if (!origin || !type || !data || !type_ok(type->str, type->len) ||
+    if (!origin || !type || !data || strlen(origin->str) != origin->len ||
+        !name_ok(origin->str, VIGIL__REDIS_ORIGIN_MAX) || !type_ok(type->str, type->len) ||
         data->len > VIGIL__REDIS_DATA_MAX || strlen(data->str) != data->len ||
         !vigil__utf8_valid(data->str, data->len)) {
         drop(r, "invalid", 1);
@@ -645,7 +646,7 @@ static void entry(vigil__redis *r, const redisReply *e, char *last_id, size_t la
     }
     vigil__prom_add(r->m_received, NULL, 1);
     if (r->deliver)
-        r->deliver(r->deliver_payload, type->str, data->str);
+        r->deliver(r->deliver_payload, origin->str, type->str, data->str);
 }
 
 /* The id of the stream's newest entry, "0-0" when it has none. */

@@ -26,7 +26,8 @@ typedef struct vigil__redis vigil__redis;
 
 /* An event read from the stream that another origin published; called from
  * the subscriber thread, type and data valid during the call. */
-typedef void (*vigil__redis_deliver_cb)(void *payload, const char *type, const char *data);
+typedef void (*vigil__redis_deliver_cb)(void *payload, const char *origin, const char *type,
+                                        const char *data);
 
 typedef struct vigil__redis_options {
     const char *url;          /* redis://host[:port][/db]; required */

@@ -2,7 +2,7 @@
 // parser, the hub's glob semantics, series keys. Run by tests/browser/run.mjs first.
 import assert from 'node:assert/strict';
 import { SseParser, EventStream } from '../../ui/src/js/events.js';
-import { glob, seriesTags, ActionBook } from '../../ui/src/js/views.js';
+import { glob, seriesTags, ActionBook, IngestRate } from '../../ui/src/js/views.js';
 import { tail, relativeMs } from '../../ui/src/js/api.js';
 import { quarantinedTargets } from '../../ui/src/js/silences.js';
 
@@ -174,4 +174,15 @@ export function unit() {
   assert.deepEqual(qs.map((x) => [x.a.target, x.a.id, x.since]), [['demo', 'a4', 5], ['db', 'c1', 30]]);
   b.load([{ id: 'y', requested: 20, status: 'failed' }, { id: 'x', requested: 10, status: 'succeeded' }]);
   assert.deepEqual(b.newest(5).map((a) => a.id), ['y', 'x']);
+  // the ingest rate: each hub's mean from its own totals, summed; a hub unheard of for the
+  // span drops out; one hub's totals are never set against another's
+  const ir = new IngestRate(10000);
+  assert.deepEqual(ir.add({ ts: 1000, samples: 100, samples_per_second: 50 }, 0), { mean: 50, hubs: 1 });
+  assert.deepEqual(ir.add({ ts: 2000, samples: 300 }, 1000), { mean: 200, hubs: 1 });
+  // another hub with a far larger running total and its own clock
+  assert.deepEqual(ir.add({ hub: 'hub-b', ts: 900000, samples: 1000000, samples_per_second: 70 }, 1100), { mean: 270, hubs: 2 });
+  assert.deepEqual(ir.add({ hub: 'hub-b', ts: 901000, samples: 1000500 }, 2100), { mean: 700, hubs: 2 });
+  assert.deepEqual(ir.add({ ts: 3000, samples: 600 }, 3000), { mean: 750, hubs: 2 });
+  // hub-b silent for longer than the span: only this hub's rate
+  assert.deepEqual(ir.add({ ts: 14000, samples: 600 }, 14000), { mean: 0, hubs: 1 });
 }

@@ -343,6 +343,14 @@ START_TEST(two_hubs_see_each_others_events_once)
     ck_assert_int_eq(count_of(sb.buf, "\"revision\":\"rev-from-b-1\""), 1);
     ck_assert_int_eq(count_of(sa.buf, "\"revision\":\"rev-from-a-1\""), 1);
     ck_assert_int_eq(count_of(sa.buf, "\"revision\":\"rev-from-b-1\""), 1);
+    /* another hub's ingest rates name it (a client must not mix the hubs' running
+     * totals); this hub's own do not */
+    ck_assert_msg(sse_wait(&sb, "event: ingest\ndata: {\"hub\":\"hub-a\",\"ts\":"),
+                  "hub B's client never saw A's ingest rates with \"hub\"");
+    ck_assert_msg(sse_wait(&sa, "event: ingest\ndata: {\"hub\":\"hub-b\",\"ts\":"),
+                  "hub A's client never saw B's ingest rates with \"hub\"");
+    ck_assert_ptr_null(strstr(sb.buf, "\"hub\":\"hub-b\""));
+    ck_assert_ptr_null(strstr(sa.buf, "\"hub\":\"hub-a\""));
     /* the SSE frame of another hub's event is an ordinary one */
     ck_assert_ptr_nonnull(strstr(sb.buf, "event: drift\ndata: {\"source\":\"vt-src\","
                                          "\"revision\":\"rev-from-a-1\""));

@@ -3,7 +3,7 @@
 
 import { h, fill, panel, badge, num, errorBox, timeAgo, shortRev } from './dom.js';
 import { get, tail, reportAuthError } from './api.js';
-import { ActionBook, actionsTable, decisionsTable, policiesTable, agentsTable } from './views.js';
+import { ActionBook, IngestRate, actionsTable, decisionsTable, policiesTable, agentsTable } from './views.js';
 import { sparkline } from './charts.js';
 
 const RATE_POINTS = 180;
@@ -12,21 +12,17 @@ const RATE_POINTS = 180;
 // stays open), so the overview shows it at once when it is opened again.
 const rateX = [];
 const rateY = [];
-const totals = [];
 const RATE_MEAN = 10;
+const rates = new IngestRate(RATE_MEAN * 1000);
 let lastRate = null;
 let following = false;
 function followRate(events) {
   if (following) return;
   following = true;
   events.on('ingest', (r) => {
-    // the per-interval rate follows the agents' batches (a batch a second, or none): the
-    // figure is the mean over the last RATE_MEAN seconds, from the totals
-    totals.push([r.ts, r.samples]);
-    while (totals.length > 2 && r.ts - totals[0][0] > RATE_MEAN * 1000) totals.shift();
-    const [t0, s0] = totals[0];
-    const mean = r.ts > t0 ? ((r.samples - s0) * 1000) / (r.ts - t0) : r.samples_per_second;
-    lastRate = Object.assign({}, r, { mean });
+    const { mean, hubs } = rates.add(r, Date.now());
+    // the other figures (series, totals, queue) are this hub's
+    lastRate = Object.assign({}, typeof r.hub !== 'string' || !lastRate ? r : lastRate, { mean, hubs });
     rateX.push(r.ts / 1000);
     rateY.push(mean);
     if (rateX.length > RATE_POINTS) {
@@ -81,7 +77,7 @@ export function mount(root, { events }) {
     const card = (label, value, extra, id) => h('div', { class: 'stat', id }, h('div', { class: 'stat-label' }, label), h('div', { class: 'stat-value' }, value), extra || null);
     const rate = st.rate;
     fill(el.stats,
-      card('Ingest', h('span', { title: `${rate ? num(rate.samples_per_second) : '—'} samples in the last second` }, h('span', { id: 'ingest-rate' }, rate ? num(rate.mean) : '—'), h('span', { class: 'unit' }, ` samples/s (${RATE_MEAN} s mean)`)),
+      card('Ingest', h('span', { title: `${rate ? num(rate.samples_per_second) : '—'} samples in the last second` }, h('span', { id: 'ingest-rate' }, rate ? num(rate.mean) : '—'), h('span', { class: 'unit' }, ` samples/s (${RATE_MEAN} s mean${rate && rate.hubs > 1 ? `, ${rate.hubs} hubs` : ''})`)),
         h('div', null, el.spark, h('div', { class: 'stat-sub muted' }, rate ? `${rate.series.toLocaleString('en')} series · ${rate.samples.toLocaleString('en')} samples since start · queue ${rate.queue}` : 'waiting for the event stream')), 'stat-ingest'),
       card('Agents', h('span', null, String(agents.length)), stale ? badge('stale', `${stale} stale`) : badge('ok', 'all reporting'), 'stat-agents'),
       card('Policies', h('span', null, String(pols.length)), firing ? badge('firing', `${firing} firing`) : badge('ok', 'none firing'), 'stat-policies'),

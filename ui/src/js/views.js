@@ -211,3 +211,37 @@ export function agentsTable(agents) {
       a.series,
     ]), 'No agent has sent samples yet.', (i) => ({ class: 'agent-row', dataset: { agent: agents[i].id, stale: agents[i].stale ? 'true' : 'false' } }));
 }
+
+// The ingest rate of the "ingest" events: per hub ('' is the hub this page talks to; the
+// others' rates arrive through Redis with "hub": their id), the mean over the last `spanMs`
+// from that hub's own running totals (never one hub's total against another's); add()
+// answers the sum over the hubs heard from within `spanMs` (of `nowMs`, this browser's clock:
+// the hubs' clocks may differ) and how many they are.
+export class IngestRate {
+  constructor(spanMs) {
+    this.spanMs = spanMs;
+    this.hubs = new Map();
+  }
+
+  add(r, nowMs) {
+    const key = typeof r.hub === 'string' ? r.hub : '';
+    let e = this.hubs.get(key);
+    if (!e) {
+      e = { totals: [], mean: 0, seen: 0 };
+      this.hubs.set(key, e);
+    }
+    e.totals.push([r.ts, r.samples]);
+    while (e.totals.length > 2 && r.ts - e.totals[0][0] > this.spanMs) e.totals.shift();
+    const [t0, s0] = e.totals[0];
+    e.mean = r.ts > t0 ? ((r.samples - s0) * 1000) / (r.ts - t0) : r.samples_per_second;
+    e.seen = nowMs;
+    let mean = 0;
+    let hubs = 0;
+    for (const v of this.hubs.values()) {
+      if (nowMs - v.seen > this.spanMs) continue;
+      mean += v.mean;
+      hubs++;
+    }
+    return { mean, hubs };
+  }
+}
