@@ -15,6 +15,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -146,6 +147,24 @@ int main(int argc, char **argv)
     }
     if (vigil_hub_new(&hub, &hopts)) {
         die("store");
+        goto out;
+    }
+    vigil_hub_cluster_options copts = *vigil_hub_config_cluster(cfg);
+    char holder[200];
+    if (copts.enabled && !copts.holder) {
+        /* "<hostname>:<port>:<pid>": unique among the hubs of a store */
+        char host[128] = "localhost";
+        if (gethostname(host, sizeof(host)) != 0 || !host[0])
+            snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        const char *listen = sopts.listen ? sopts.listen : "127.0.0.1:7600";
+        const char *colon = strrchr(listen, ':');
+        snprintf(holder, sizeof(holder), "%.64s:%.8s:%ld", host, colon ? colon + 1 : "0",
+                 (long)getpid());
+        copts.holder = holder;
+    }
+    if (vigil_hub_set_cluster(hub, &copts)) {
+        die("cluster");
         goto out;
     }
     if (rcfg) {

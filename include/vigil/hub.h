@@ -33,6 +33,8 @@
  *                               rates, "decision" (each policy decision as stored) and
  *                               "action" (each result recorded)
  *   GET  /v1/policies  read     {"policies":[{"name","kind","metric","action","series":[...]}]}
+ *   GET  /v1/cluster   read     {"enabled","leader","epoch","holder","leader_holder","terms",
+ *                               "tailed"}: vigil_hub_cluster_status_get()
  *   GET  /v1/decisions read     ?since=&limit= (default 1000, at most 10000), oldest first
  *                               {"decisions":[{"id","ts","policy","series","target","action",
  *                               "action_id","decision","reason"}]}
@@ -644,6 +646,110 @@ VIGIL_EXTERN(vigil_store *) vigil_hub_store(vigil_hub *hub);
  */
 VIGIL_EXTERN(int) vigil_hub_mount(vigil_hub *hub, vigil_api *api);
 
+/* ---- clustering: several hubs on one store ------------------------------- */
+
+/** Name of the store lease that elects the leader (vigil_store_lease_acquire()). @since 0.4.0 */
+#define VIGIL_HUB_LEADER_LEASE "vigil-leader"
+
+/**
+ * Options of vigil_hub_set_cluster(): several hubs on one shared store
+ * (collector.yaml `cluster:`; docs/architecture.md, "Clustering"). Every
+ * hub ingests; the one holding the lease VIGIL_HUB_LEADER_LEASE (the
+ * leader) evaluates policies and dispatches actions, each request carrying
+ * the lease's fencing epoch; the others (followers) serve reads from the
+ * store. Zero fields mean the defaults.
+ * @since 0.4.0
+ */
+typedef struct vigil_hub_cluster_options {
+    unsigned int version; /**< VIGIL_HUB_CLUSTER_OPTIONS_VERSION */
+    int enabled;          /**< non-zero: take part in the election; 0: a single hub */
+    /** Who this hub is in the lease, 1..128 bytes of UTF-8, unique among
+     * the hubs; NULL: "<hostname>:<pid>" (vigil-collector passes
+     * "<hostname>:<port>:<pid>"). Copied. */
+    const char *holder;
+    int64_t lease_ttl_ms;      /**< lease length; 0: 3000; at most 86400000 */
+    int64_t renew_interval_ms; /**< renewal (and election) period; 0: ttl / 3; below ttl */
+    /** Period of vigil_store_tail() reads that feed the leader's policies;
+     * 0: 100 ms. */
+    int64_t tail_interval_ms;
+} vigil_hub_cluster_options;
+
+/** @since 0.4.0 */
+#define VIGIL_HUB_CLUSTER_OPTIONS_VERSION 1
+/** All zero but the version. @since 0.4.0 */
+#define VIGIL_HUB_CLUSTER_OPTIONS_INIT                      \
+    {                                                       \
+        VIGIL_HUB_CLUSTER_OPTIONS_VERSION, 0, NULL, 0, 0, 0 \
+    }
+
+/**
+ * Fills @p opts with the defaults for @p version.
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL), VIGIL_EVERSION. @since 0.4.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_cluster_options_init(vigil_hub_cluster_options *opts, unsigned int version);
+
+/**
+ * Makes the hub one of several on a shared store (before vigil_hub_start();
+ * @p opts NULL or not enabled: a single hub, as without the call). From
+ * vigil_hub_start() on, a thread of the hub renews or tries to take the
+ * lease every renew_interval on a store connection of its own:
+ * - taking it (a new epoch): the hub rebuilds its windows from the store,
+ *   recovers the ledger's unfinished requests as at start-up, and feeds its
+ *   policies with every sample any hub commits, read with vigil_store_tail()
+ *   (its own ingests included, so that each sample is evaluated once);
+ * - losing it, failing to renew it, or a renewal that would expire before
+ *   the next one: the hub stops evaluating and dispatching at once (a
+ *   request it would dispatch stays pending in the ledger for the leader).
+ * Requests the leader sends to a remediator carry the epoch (POST
+ * /v1/execute "epoch", docs/http-api.md); a remediator refuses those of an
+ * older epoch than the highest it saw (409 stale_epoch). vigil_hub_stop()
+ * releases the lease so that another hub takes over at once.
+ * With a store without vigil_store_tail() (SQLite) the leader feeds its
+ * policies with its own ingests only (one hub ingesting per SQLite file).
+ * @return VIGIL_OK; VIGIL_EINVAL (NULL hub, started already, holder empty
+ *         or not UTF-8, a duration out of range, renew_interval >= ttl, an
+ *         in-memory store); VIGIL_ELIMIT (holder longer than 128 bytes);
+ *         VIGIL_EVERSION; VIGIL_EUNSUPPORTED (the store has no leases);
+ *         the codes of vigil_store_open() (the lease's connection);
+ *         VIGIL_ENOMEM.
+ * Threads: call it from the thread that owns the hub, before start.
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(int)
+vigil_hub_set_cluster(vigil_hub *hub, const vigil_hub_cluster_options *opts);
+
+/**
+ * Where a clustered hub stands, filled by vigil_hub_cluster_status_get().
+ * An output struct: the caller sets @c version.
+ * @since 0.4.0
+ */
+typedef struct vigil_hub_cluster_status {
+    unsigned int version;    /**< set by the caller: VIGIL_HUB_CLUSTER_STATUS_VERSION */
+    int enabled;             /**< vigil_hub_set_cluster() enabled it */
+    int leader;              /**< non-zero: this hub leads (and may dispatch) now */
+    uint64_t epoch;          /**< the epoch this hub leads under, or last saw; 0: none */
+    char holder[129];        /**< this hub's holder id */
+    char leader_holder[129]; /**< the holder of the lease when last read; "" unknown */
+    uint64_t terms;          /**< times this hub took the lease since start */
+    uint64_t tailed;         /**< samples read from the tail since start */
+} vigil_hub_cluster_status;
+
+/** @since 0.4.0 */
+#define VIGIL_HUB_CLUSTER_STATUS_VERSION 1
+/** All zero but the version. @since 0.4.0 */
+#define VIGIL_HUB_CLUSTER_STATUS_INIT                             \
+    {                                                             \
+        VIGIL_HUB_CLUSTER_STATUS_VERSION, 0, 0, 0, {0}, {0}, 0, 0 \
+    }
+
+/**
+ * Fills @p out (GET /v1/cluster answers the same).
+ * @return VIGIL_OK, VIGIL_EINVAL (NULL), VIGIL_EVERSION. Thread-safe.
+ * @since 0.4.0
+ */
+VIGIL_EXTERN(int) vigil_hub_cluster_status_get(vigil_hub *hub, vigil_hub_cluster_status *out);
+
 /** The policy engine of vigil/engine.h. @since 0.1.0 */
 struct vigil_engine;
 
@@ -756,7 +862,8 @@ vigil_hub_action_result(vigil_hub *hub, const vigil_action_result *result, int64
  *         request that cannot be dispatched is recorded as failed with reason
  *         "no_remediator" or "dispatch_failed"); VIGIL_EINVAL (NULL, no action
  *         or target); VIGIL_EVERSION (unknown request version); VIGIL_ELIMIT
- *         (a field too long); the codes
+ *         (a field too long); VIGIL_EUNSUPPORTED (a follower of a cluster,
+ *         vigil_hub_set_cluster(): nothing recorded; since 0.4.0); the codes
  *         of vigil_store_action_put(); VIGIL_ENOMEM.
  * Thread-safe. @since 0.1.0
  */
@@ -804,6 +911,10 @@ VIGIL_EXTERN(void) vigil_hub_config_free(vigil_hub_config *config);
 VIGIL_EXTERN(const vigil_hub_options *) vigil_hub_config_hub(const vigil_hub_config *config);
 /** @copydoc vigil_hub_config_hub */
 VIGIL_EXTERN(const vigil_api_options *) vigil_hub_config_api(const vigil_hub_config *config);
+/** The `cluster:` section (enabled 0 when absent; holder NULL unless set).
+ * @since 0.4.0 */
+VIGIL_EXTERN(const vigil_hub_cluster_options *)
+vigil_hub_config_cluster(const vigil_hub_config *config);
 /** @copydoc vigil_hub_config_hub */
 VIGIL_EXTERN(const vigil_httpd_options *) vigil_hub_config_httpd(const vigil_hub_config *config);
 

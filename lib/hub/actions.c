@@ -264,6 +264,7 @@ int vigil_hub_action_result(vigil_hub *hub, const vigil_action_result *result, i
 typedef struct dispatch_ctx {
     vigil_hub *hub;
     int64_t t0_ns;
+    uint64_t epoch; /* the leader's, when clustered; else 0 */
 } dispatch_ctx;
 
 static void record_result(vigil_hub *hub, const vigil_action_result *r, int64_t seq,
@@ -283,8 +284,18 @@ static void done_ex(const vigil_action_result *r, int64_t seq, const char *mac, 
 {
     dispatch_ctx *c = payload;
     vigil_hub *hub = c->hub;
+    uint64_t epoch = c->epoch;
     vigil__prom_observe(hub->m_dispatch, NULL, (double)(vigil__monotonic_ns() - c->t0_ns) / 1e9);
     vigil__free(c);
+    if (epoch && r->reason && strcmp(r->reason, VIGIL__STALE_EPOCH) == 0) {
+        /* fenced out: a newer leader owns the ledger and redelivers the
+         * request with its epoch; this hub records nothing */
+        vigil__log(&hub->logger, VIGIL_LOG_WARN, COMPONENT,
+                   "remediator refused the request: stale epoch; left to the leader",
+                   "id=%s epoch=%llu", r->id ? r->id : "", (unsigned long long)epoch);
+        vigil__hub_cluster_fenced(hub, epoch);
+        return;
+    }
     record_result(hub, r, seq, mac);
 }
 
@@ -478,6 +489,14 @@ int vigil__hub_route_of_action(vigil_hub *hub, const char *id)
 
 void vigil__hub_submit(vigil_hub *hub, const vigil_action_request *req, const char *series)
 {
+    uint64_t epoch = 0;
+    if (!vigil__hub_may_act(hub, &epoch)) {
+        /* a follower, or a leader whose lease ran out: the request stays
+         * pending in the ledger, which the next leader recovers */
+        vigil__log(&hub->logger, VIGIL_LOG_WARN, COMPONENT,
+                   "not the leader: request left pending for the leader", "id=%s", req->id);
+        return;
+    }
     pthread_mutex_lock(&hub->mu);
     int has = hub->has_disp;
     vigil_action_dispatcher disp = hub->disp;
@@ -494,8 +513,9 @@ void vigil__hub_submit(vigil_hub *hub, const vigil_action_request *req, const ch
     }
     c->hub = hub;
     c->t0_ns = vigil__monotonic_ns();
+    c->epoch = epoch;
     int rc = has ? disp.submit(disp.self, req, done_plain, c)
-                 : vigil__dispatch_submit(http, req, done_ex, c);
+                 : vigil__dispatch_submit(http, req, epoch, done_ex, c);
     if (rc) {
         vigil__free(c);
         char msg[512];
@@ -580,6 +600,11 @@ int vigil_hub_action_request(vigil_hub *hub, const vigil_action_request *request
     }
     if (rc)
         return rc;
+    uint64_t epoch;
+    if (!vigil__hub_may_act(hub, &epoch))
+        return vigil__error_set(VIGIL_EUNSUPPORTED,
+                                "this hub is a follower: manual requests go to the leader "
+                                "(GET /v1/cluster names it)");
     unsigned char rnd[4] = {0};
     if (vigil__crypto_random(rnd, sizeof(rnd)) != VIGIL_OK) {
         uint64_t x = (uint64_t)vigil__monotonic_ns();

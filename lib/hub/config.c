@@ -17,6 +17,7 @@ struct vigil_hub_config {
     vigil_api_options api;
     vigil_httpd_options httpd;
     vigil_hub_daemon_options daemon;
+    vigil_hub_cluster_options cluster; /* cluster: (strings borrowed from cfg) */
     vigil__api_security sec;
     vigil_remediator_config *rem;      /* remediator: {inprocess: true, config: PATH}, else NULL */
     vigil_hub_remediator *fleet;       /* remediators: (c->hub.remediators) */
@@ -321,40 +322,50 @@ static int parse_policies(vigil_hub_config *c, const vigil_config_node *root)
     return vigil__hub_check_policies(h);
 }
 
+/* The `cluster:` values vigil_hub_set_cluster() would refuse, located. */
+static int check_cluster(const vigil_hub_cluster_options *o, const vigil_config_node *n)
+{
+    if (!n)
+        return VIGIL_OK;
+    int64_t ttl = o->lease_ttl_ms ? o->lease_ttl_ms : 3000;
+    if (o->lease_ttl_ms && (ttl < 3 || ttl > VIGIL_STORE_LEASE_TTL_MAX))
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(n, "lease_ttl"),
+                                  "expected a duration from 3ms to 24h");
+    if (o->renew_interval_ms && o->renew_interval_ms >= ttl)
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(n, "renew_interval"),
+                                  "expected a duration below lease_ttl");
+    if (o->tail_interval_ms > 60000)
+        return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(n, "tail_interval"),
+                                  "expected a duration of at most 1m");
+    if (o->holder) {
+        size_t len = strlen(o->holder);
+        if (!len || len > VIGIL_STORE_LEASE_HOLDER_MAX)
+            return vigil_error_set_at(VIGIL_EVALUE, vigil_config_node_get(n, "holder"),
+                                      "expected 1 to 128 bytes");
+    }
+    return VIGIL_OK;
+}
+
 static int parse(vigil_hub_config *c)
 {
-    static const char *const top[] = {"listen",
-                                      "http",
-                                      "store",
-                                      "retention",
-                                      "retention_interval",
-                                      "security",
-                                      "ingest",
-                                      "windows",
-                                      "events",
-                                      "log",
-                                      "remediator",
-                                      "policies",
-                                      "policies_dir",
-                                      "silences",
-                                      "policy_interval",
-                                      "act_within",
-                                      "remediators",
-                                      "drift",
-                                      "series_idle",
-                                      "series_per_agent",
-                                      "ui",
-                                      "redis",
-                                      NULL};
+    static const char *const top[] = {
+        "listen",     "http",        "store",        "retention",   "retention_interval",
+        "security",   "ingest",      "windows",      "events",      "log",
+        "remediator", "policies",    "policies_dir", "silences",    "policy_interval",
+        "act_within", "remediators", "drift",        "series_idle", "series_per_agent",
+        "ui",         "redis",       "cluster",      NULL};
     static const char *const ingest_keys[] = {"queue", "max_metrics", "max_future",
                                               "group_max_samples", NULL};
     static const char *const window_keys[] = {"max_age", "max_samples", "max_series", NULL};
     static const char *const event_keys[] = {"interval", "queue", "max_subscribers", NULL};
     static const char *const ui_keys[] = {"dir", "max_file", NULL};
+    static const char *const cluster_keys[] = {"enabled",        "holder",        "lease_ttl",
+                                               "renew_interval", "tail_interval", NULL};
 
     vigil_hub_options_init(&c->hub, VIGIL_HUB_OPTIONS_VERSION);
     vigil_api_options_init(&c->api, VIGIL_API_OPTIONS_VERSION);
     vigil_httpd_options_init(&c->httpd, VIGIL_HTTPD_OPTIONS_VERSION);
+    vigil_hub_cluster_options_init(&c->cluster, VIGIL_HUB_CLUSTER_OPTIONS_VERSION);
     c->daemon.version = VIGIL_HUB_DAEMON_OPTIONS_VERSION;
     c->daemon.drain_timeout_ms = 10000;
     c->daemon.log_level = VIGIL_LOG_INFO;
@@ -425,6 +436,16 @@ static int parse(vigil_hub_config *c)
         (c->hub.ui_max_file == 0 || c->hub.ui_max_file > (uint64_t)1 << 30))
         return vigil_error_set_at(VIGIL_ERANGE, vigil_config_node_get(n, "max_file"),
                                   "expected a size from 1 byte to 1GiB");
+    if ((rc = vigil__config_section(&n, root, "cluster", cluster_keys)))
+        return rc;
+    if (n && ((rc = vigil_config_get_bool(&c->cluster.enabled, n, "enabled", 0)) ||
+              (rc = vigil_config_get_string(&c->cluster.holder, n, "holder", NULL)) ||
+              (rc = positive_duration(&c->cluster.lease_ttl_ms, n, "lease_ttl")) ||
+              (rc = positive_duration(&c->cluster.renew_interval_ms, n, "renew_interval")) ||
+              (rc = positive_duration(&c->cluster.tail_interval_ms, n, "tail_interval"))))
+        return rc;
+    if ((rc = check_cluster(&c->cluster, n)))
+        return rc;
     if ((rc = parse_policies(c, root)) || (rc = parse_redis(c, root)))
         return rc;
     return vigil__config_log(&c->daemon.log_level, root);
@@ -494,6 +515,11 @@ const vigil_httpd_options *vigil_hub_config_httpd(const vigil_hub_config *c)
 const vigil_hub_daemon_options *vigil_hub_config_daemon(const vigil_hub_config *c)
 {
     return c ? &c->daemon : NULL;
+}
+
+const vigil_hub_cluster_options *vigil_hub_config_cluster(const vigil_hub_config *c)
+{
+    return c ? &c->cluster : NULL;
 }
 
 const vigil_remediator_config *vigil_hub_config_remediator(const vigil_hub_config *c)

@@ -28,8 +28,14 @@ int vigil__hub_result_parse(const char *text, size_t len, int strict, vigil_acti
                             int64_t *audit_seq, char audit_mac[VIGIL__AUDIT_MAC_HEX]);
 
 /* Appends the JSON body of POST /v1/execute for `req` (docs/http-api.md, "POST /v1/execute"):
- * {"id","action","target","params":{},"reason","policy","dry_run"}. */
-int vigil__hub_request_json(vigil_buf *out, const vigil_action_request *req);
+ * {"id","action","target","params":{},"reason","policy","dry_run"}, and "epoch" (the
+ * leader's fencing epoch) after them when `epoch` is not 0 (a clustered hub). */
+int vigil__hub_request_json(vigil_buf *out, const vigil_action_request *req, uint64_t epoch);
+
+/* The reason of a FAILED result when the remediator refused the request's
+ * epoch as older than one it saw (409 stale_epoch, signed): the hub that
+ * sent it has lost the leadership. */
+#define VIGIL__STALE_EPOCH "stale_epoch"
 
 /* Appends req's params as a JSON object ({} when none). */
 int vigil__hub_params_json(vigil_buf *out, const vigil_action_request *req);
@@ -75,11 +81,12 @@ int vigil__dispatch_verify(const vigil__dispatch *d, const char *header, const v
  * no secret), VIGIL_EIO (libcurl), VIGIL_ERROR (thread), VIGIL_ENOMEM. */
 int vigil__dispatch_new(vigil__dispatch **out, const vigil__dispatch_options *opts);
 
-/* Queues a request (copied). VIGIL_OK: `done` is called exactly once.
+/* Queues a request (copied), with the fencing epoch of a clustered hub's
+ * leader (0: none, the body has no "epoch"). VIGIL_OK: `done` is called exactly once.
  * VIGIL_EOVERLOADED (queue full), VIGIL_ECONFLICT (a request with this id is
  * queued or being delivered), VIGIL_ECLOSED (stopping), VIGIL_EINVAL (no id,
  * no action), VIGIL_ENOMEM. Thread-safe. */
-int vigil__dispatch_submit(vigil__dispatch *d, const vigil_action_request *req,
+int vigil__dispatch_submit(vigil__dispatch *d, const vigil_action_request *req, uint64_t epoch,
                            vigil__dispatch_done_cb done, void *payload);
 
 /* The dispatcher as a vigil_action_dispatcher (its done callback gets no audit

@@ -212,6 +212,14 @@ static attempt_outcome attempt(worker *w, job *j, vigil_action_result *r, int64_
     }
     char reason[32];
     snprintf(reason, sizeof(reason), "http_%ld", status);
+    /* a remediator that saw a newer leader's epoch: this hub is fenced out */
+    if (status == 409 && !w->resp.clipped && strstr(body, "\"stale_epoch\"")) {
+        char sv[256];
+        const char *sh =
+            vigil__http_response_header(&w->resp, VIGIL_SIGNATURE_HEADER, sv, sizeof(sv));
+        if (vigil__dispatch_verify(d, sh, body, w->resp.body.size) == VIGIL_OK)
+            snprintf(reason, sizeof(reason), "%s", VIGIL__STALE_EPOCH);
+    }
     fail(r, reason, body, w->resp.body.size);
     /* 5xx, 429 (the remediator's queue is full) and 408 say nothing about the
      * request itself: deliver it again (its id makes that safe). */
@@ -489,7 +497,7 @@ static int busy_with(vigil__dispatch *d, const char *id)
     return 0;
 }
 
-static int submit(vigil__dispatch *d, const vigil_action_request *req,
+static int submit(vigil__dispatch *d, const vigil_action_request *req, uint64_t epoch,
                   vigil__dispatch_done_cb done_ex, vigil_action_done_cb done, void *payload)
 {
     if (!d || !req || (!done_ex && !done))
@@ -508,7 +516,8 @@ static int submit(vigil__dispatch *d, const vigil_action_request *req,
         return vigil__error_oom();
     j->id = vigil__strdup(req->id);
     j->action = vigil__strdup(req->action);
-    int rc = j->id && j->action ? vigil__hub_request_json(&j->body, req) : vigil__error_oom();
+    int rc =
+        j->id && j->action ? vigil__hub_request_json(&j->body, req, epoch) : vigil__error_oom();
     if (rc) {
         job_free(j);
         return rc;
@@ -540,16 +549,16 @@ static int submit(vigil__dispatch *d, const vigil_action_request *req,
     return rc;
 }
 
-int vigil__dispatch_submit(vigil__dispatch *d, const vigil_action_request *req,
+int vigil__dispatch_submit(vigil__dispatch *d, const vigil_action_request *req, uint64_t epoch,
                            vigil__dispatch_done_cb done, void *payload)
 {
-    return submit(d, req, done, NULL, payload);
+    return submit(d, req, epoch, done, NULL, payload);
 }
 
 static int iface_submit(void *self, const vigil_action_request *req, vigil_action_done_cb done,
                         void *payload)
 {
-    return submit(self, req, NULL, done, payload);
+    return submit(self, req, 0, NULL, done, payload);
 }
 
 void vigil__dispatch_interface(vigil__dispatch *d, vigil_action_dispatcher *out)

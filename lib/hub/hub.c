@@ -305,6 +305,7 @@ void vigil_hub_free(vigil_hub *hub)
     if (!hub)
         return;
     vigil_hub_stop(hub);
+    vigil__hub_cluster_free(hub);
     vigil__hub_free_engine(hub);
     if (hub->reader && hub->reader != hub->store)
         vigil_store_close(hub->reader);
@@ -387,6 +388,7 @@ int vigil_hub_new(vigil_hub **out, const vigil_hub_options *opts)
         wso.version = VIGIL_WINDOW_SET_OPTIONS_VERSION;
     if (!rc)
         rc = vigil_window_set_new(&hub->windows, &wso);
+    hub->store_types = opts->store_types;
     if (!rc)
         rc = vigil__hub_windows_init(hub);
     vigil_store_options so = VIGIL_STORE_OPTIONS_INIT;
@@ -652,6 +654,8 @@ int vigil_hub_ingest(vigil_hub *hub, const vigil_batch *batch, vigil_hub_ingest_
  * were stored before and are not appended twice. */
 static void update_windows(vigil_hub *hub, const commit_group *g)
 {
+    if (vigil__hub_cluster_tails(hub))
+        return; /* the leader's windows follow the store's tail (cluster.c) */
     size_t refused = 0;
     int first_rc = VIGIL_OK;
     char first_msg[256] = "";
@@ -691,9 +695,13 @@ static void feed_engine(vigil_hub *hub, commit_group *g)
 {
     ingest_req *head = g->answered;
     g->answered = g->answered_tail = NULL;
+    /* clustered: only the leader evaluates, and from the store's tail when
+     * the store has one (every hub's samples, each once; cluster.c) */
+    uint64_t epoch;
+    int evaluate = !vigil__hub_cluster_tails(hub) && vigil__hub_may_act(hub, &epoch);
     /* one call for the whole merged batch when it holds one agent's stored
      * batches only (the common case), else one per batch */
-    int whole = head != NULL;
+    int whole = head != NULL && evaluate;
     for (ingest_req *r = head; r && whole; r = r->next)
         whole = !r->status && !r->result.duplicate &&
                 ((!r->agent && !head->agent) ||
@@ -706,7 +714,7 @@ static void feed_engine(vigil_hub *hub, commit_group *g)
     } else {
         size_t n = vigil_batch_count(g->merged);
         vigil_batch_set_max_metrics(hub->feed, hub->max_batch_metrics);
-        for (ingest_req *r = head; r; r = r->next) {
+        for (ingest_req *r = head; r && evaluate; r = r->next) {
             if (r->status || r->result.duplicate || !r->count)
                 continue;
             vigil_batch_clear(hub->feed);
@@ -1009,7 +1017,10 @@ static void *ticker_main(void *arg)
         if (vigil__monotonic_ns() >= next_policy) {
             /* the engine's timers: absent rules, verify deadlines, flap settling */
             pthread_mutex_unlock(&hub->mu);
-            int trc = vigil_engine_tick(hub->engine, vigil__hub_now(hub));
+            uint64_t epoch;
+            int trc = vigil__hub_may_act(hub, &epoch)
+                          ? vigil_engine_tick(hub->engine, vigil__hub_now(hub))
+                          : VIGIL_OK;
             if (trc)
                 vigil__hub_engine_error(hub, "tick", trc);
             /* rules changed without a hub reload (vigil_hub_engine()), or at start */
@@ -1068,8 +1079,10 @@ int vigil_hub_start(vigil_hub *hub)
         return vigil__error_set(VIGIL_EINVAL, "hub: already started");
     if (vigil__hub_fanout_start(hub))
         return VIGIL_ERROR;
-    /* before the ticker: no request of this run exists while it runs */
-    vigil__hub_recover_actions(hub);
+    /* before the ticker: no request of this run exists while it runs; a
+     * clustered hub recovers when it becomes the leader (cluster.c) */
+    if (!hub->cluster)
+        vigil__hub_recover_actions(hub);
     /* the pipeline, last stage first: evaluator, answerer, committer */
     int made = 0;
     if (pthread_create(&hub->evaluator, NULL, evaluator_main, hub) == 0)
@@ -1109,6 +1122,9 @@ int vigil_hub_start(vigil_hub *hub)
     hub->started = 1;
     size_t series = hub->series;
     pthread_mutex_unlock(&hub->mu);
+    if (vigil__hub_cluster_start(hub) != VIGIL_OK)
+        vigil__log(&hub->logger, VIGIL_LOG_ERROR, "hub", "clustering not started; following",
+                   "error=\"%s\"", vigil_error_last()->message);
     vigil__log(&hub->logger, VIGIL_LOG_INFO, "hub", "started", "series=%zu queue_max=%zu", series,
                hub->queue_max);
     vigil__hub_warn_no_dispatcher(hub);
@@ -1127,6 +1143,11 @@ void vigil_hub_stop(vigil_hub *hub)
     int started = hub->started;
     hub->stopping = 1;
     size_t queued = hub->qlen;
+    pthread_mutex_unlock(&hub->mu);
+    /* first: no evaluation nor dispatch from here on, and the lease goes to
+     * another hub at once */
+    vigil__hub_cluster_stop(hub);
+    pthread_mutex_lock(&hub->mu);
     pthread_cond_broadcast(&hub->cv);
     pthread_cond_broadcast(&hub->tick_cv);
     pthread_mutex_unlock(&hub->mu);

@@ -29,6 +29,7 @@ typedef struct vigil__hub_route {
 typedef struct commit_group commit_group;
 typedef struct vigil__hub_track vigil__hub_track;
 typedef struct vigil__hub_gitpol vigil__hub_gitpol;
+typedef struct vigil__hub_cluster vigil__hub_cluster;
 struct vigil__pmap;
 
 struct vigil_hub {
@@ -139,6 +140,10 @@ struct vigil_hub {
 
     /* events to Redis (lib/hub/fanout.c), or NULL */
     struct vigil__redis *redis;
+
+    /* several hubs on one store (lib/hub/cluster.c); NULL: a single hub */
+    vigil__hub_cluster *cluster;
+    const vigil_store_registry *store_types; /* options.store_types (borrowed) */
 };
 
 /* Checks the X-Vigil-Signature of a remediator's late result (POST
@@ -227,6 +232,24 @@ void vigil__hub_recover_actions(vigil_hub *hub);
 /* Mounts the routes of policies, decisions, silences, actions and desired state. */
 int vigil__hub_mount_policy_routes(vigil_hub *hub, vigil_api *api);
 
+/* ---- clustering (lib/hub/cluster.c) ------------------------------------------------ */
+
+/* Whether this hub may evaluate and dispatch now: 1 for a single hub (epoch
+ * 0), else while it leads under a lease it still holds (*epoch: the term's;
+ * the check ends the term when the lease ran out). Thread-safe. */
+int vigil__hub_may_act(vigil_hub *hub, uint64_t *epoch);
+/* Non-zero when the leader's engine and windows are fed by the store's tail
+ * (a clustered hub on a store with vigil_store_tail()): ingests then skip them. */
+int vigil__hub_cluster_tails(const vigil_hub *hub);
+/* A remediator refused a request of `epoch` as stale: the term ends now. */
+void vigil__hub_cluster_fenced(vigil_hub *hub, uint64_t epoch);
+/* Start (from vigil_hub_start(), last) and stop (first in vigil_hub_stop():
+ * releases the lease) the lease and leader threads; free. No-ops unclustered. */
+int vigil__hub_cluster_start(vigil_hub *hub);
+void vigil__hub_cluster_stop(vigil_hub *hub);
+void vigil__hub_cluster_free(vigil_hub *hub);
+/* Mounts GET /v1/cluster. */
+int vigil__hub_mount_cluster_routes(vigil_hub *hub, vigil_api *api);
 /* ---- windows only where a policy looks (lib/hub/windows.c) ---------------------- */
 
 typedef struct vigil__hub_wcache vigil__hub_wcache;

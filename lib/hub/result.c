@@ -92,7 +92,7 @@ int vigil__hub_params_json(vigil_buf *out, const vigil_action_request *req)
     return rc ? rc : vigil__buf_putc(out, '}');
 }
 
-int vigil__hub_request_json(vigil_buf *out, const vigil_action_request *req)
+int vigil__hub_request_json(vigil_buf *out, const vigil_action_request *req, uint64_t epoch)
 {
     int rc = vigil__buf_putc(out, '{');
     if (!rc)
@@ -110,7 +110,11 @@ int vigil__hub_request_json(vigil_buf *out, const vigil_action_request *req)
     if (!rc)
         rc = put_kv_str(out, "policy", req->policy ? req->policy : "", 1);
     if (!rc)
-        rc = vigil__buf_puts(out, req->dry_run ? ",\"dry_run\":true}" : ",\"dry_run\":false}");
+        rc = vigil__buf_puts(out, req->dry_run ? ",\"dry_run\":true" : ",\"dry_run\":false");
+    if (!rc && epoch)
+        rc = vigil__buf_printf(out, ",\"epoch\":%llu", (unsigned long long)epoch);
+    if (!rc)
+        rc = vigil__buf_putc(out, '}');
     return rc;
 }
 

@@ -415,6 +415,8 @@ int vigil_hub_mount(vigil_hub *hub, vigil_api *api)
     if (!rc)
         rc = vigil__hub_mount_export_routes(hub, api);
     if (!rc)
+        rc = vigil__hub_mount_cluster_routes(hub, api);
+    if (!rc)
         rc = vigil__api_add_registry(api, hub->prom);
     if (!rc)
         rc = vigil__hub_mount_ui(hub, api);

@@ -582,6 +582,15 @@ static void route_action_request(vigil__api_call *call, void *payload)
         rc = vigil__buf_putc(&out, '}');
     cJSON_Delete(j);
     vigil_buf_dispose(&id);
+    if (rc == VIGIL_EUNSUPPORTED) {
+        /* a follower of a cluster: the load balancer or the client retries
+         * at the leader */
+        vigil_buf_dispose(&out);
+        vigil__api_resp_error(vigil__api_call_response(call), 503, "not_leader",
+                              vigil_error_last()->message, NULL);
+        vigil__api_finish(call);
+        return;
+    }
     vigil__api_answer(call, body_code(rc), 202, &out);
 }
 

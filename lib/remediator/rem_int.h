@@ -19,6 +19,7 @@
 /* Store state keys. */
 #define REM_KEY_TARGET   "remediator/t/"
 #define REM_KEY_APPROVAL "remediator/approval/"
+#define REM_KEY_EPOCH    "remediator/epoch" /* the highest leader epoch admitted */
 /* exit_code of a FAILED result that was never recorded in the ledger
  * (stopping, store failure): POST /v1/execute answers it 503 so the hub
  * delivers the request again, instead of 200 with a final result. */
@@ -152,7 +153,22 @@ struct vigil_remediator {
     vigil__prom_family *m_refused;
     vigil__prom_family *m_latency;
     vigil__prom_family *m_pending;
+
+    /* the highest leader epoch admitted (epoch.c), under epoch_mu */
+    pthread_mutex_t epoch_mu;
+    int epoch_loaded;
+    uint64_t epoch_highest;
 };
+
+/* ---- epoch.c: fencing of clustered hubs ---- */
+/* Admits a request of `epoch` (0: the request has none): VIGIL_OK, storing
+ * it first when it is the highest so far; VIGIL_ECONFLICT when older than
+ * the highest admitted, or 0 after any epoch was seen; the store's codes
+ * (nothing admitted). *highest: the highest epoch admitted. */
+int vigil__rem_epoch_admit(vigil_remediator *rem, uint64_t epoch, uint64_t *highest);
+/* Audits ("epoch_refused"), counts and logs a refused request. */
+void vigil__rem_epoch_audit(vigil_remediator *rem, const vigil_action_request *rq, uint64_t epoch,
+                            uint64_t highest, const char *remote);
 
 /* At most one audit row of refused signatures per this many ms. */
 #define REM_AUTH_AUDIT_MS 1000

@@ -1151,6 +1151,7 @@ int vigil_remediator_new(vigil_remediator **out, const vigil_remediator_options 
     rem->o.hub_token_env = NULL;
     pthread_mutex_init(&rem->mu, NULL);
     pthread_mutex_init(&rem->authmu, NULL);
+    pthread_mutex_init(&rem->epoch_mu, NULL);
     rem->auth_last_ms = INT64_MIN / 2;
     pthread_cond_init(&rem->cv, NULL);
     vigil__cond_init_monotonic(&rem->tcv);
@@ -1343,6 +1344,7 @@ void vigil_remediator_free(vigil_remediator *rem)
     pthread_cond_destroy(&rem->tcv);
     pthread_cond_destroy(&rem->cv);
     pthread_mutex_destroy(&rem->authmu);
+    pthread_mutex_destroy(&rem->epoch_mu);
     pthread_mutex_destroy(&rem->mu);
     vigil__free(rem);
 }

@@ -6,6 +6,7 @@
 #include "remediator/rem_int.h"
 #include "internal/remediator.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,11 +113,13 @@ static int get_str(const char **out, const cJSON *obj, const char *key, int requ
 }
 
 /* Parses and checks the body of POST /v1/execute. params is the caller's. */
-static int parse_request(cJSON *j, vigil_action_request *rq, vigil_action_param **params)
+static int parse_request(cJSON *j, vigil_action_request *rq, vigil_action_param **params,
+                         uint64_t *epoch)
 {
-    static const char *const keys[] = {"id",     "action", "target",  "params",
-                                       "reason", "policy", "dry_run", NULL};
+    static const char *const keys[] = {"id",     "action",  "target", "params", "reason",
+                                       "policy", "dry_run", "epoch",  NULL};
     *params = NULL;
+    *epoch = 0;
     if (!cJSON_IsObject(j))
         return vigil__error_set(VIGIL_ETYPE, "top level: expected a JSON object");
     const cJSON *it;
@@ -150,6 +153,14 @@ static int parse_request(cJSON *j, vigil_action_request *rq, vigil_action_param 
     if (dr && !cJSON_IsBool(dr) && !cJSON_IsNull(dr))
         return vigil__error_set(VIGIL_ETYPE, "dry_run: expected true or false");
     rq->dry_run = cJSON_IsTrue(dr);
+    /* the leader's fencing epoch (clustered hubs): an integer from 1 to 2^53 - 1 */
+    const cJSON *ep = cJSON_GetObjectItemCaseSensitive(j, "epoch");
+    if (ep && !cJSON_IsNull(ep)) {
+        double d = cJSON_IsNumber(ep) ? ep->valuedouble : 0;
+        if (!cJSON_IsNumber(ep) || d != floor(d) || d < 1 || d > 9007199254740991.0)
+            return vigil__error_set(VIGIL_EVALUE, "epoch: expected an integer from 1 to 2^53 - 1");
+        *epoch = (uint64_t)d;
+    }
     const cJSON *ps = cJSON_GetObjectItemCaseSensitive(j, "params");
     if (!ps || cJSON_IsNull(ps))
         return VIGIL_OK;
@@ -275,7 +286,25 @@ static void route_execute(vigil__api_call *call, void *payload)
     }
     vigil_action_request rq = VIGIL_ACTION_REQUEST_INIT;
     vigil_action_param *params = NULL;
-    rc = parse_request(j, &rq, &params);
+    uint64_t epoch = 0, highest = 0;
+    rc = parse_request(j, &rq, &params, &epoch);
+    if (!rc) {
+        /* fencing: before the ledger, so a refusal leaves no trace there */
+        rc = vigil__rem_epoch_admit(rem, epoch, &highest);
+        if (rc == VIGIL_ECONFLICT) {
+            vigil__rem_epoch_audit(rem, &rq, epoch, highest, req->remote_addr);
+            vigil__api_resp_error(resp, 409, epoch ? "stale_epoch" : "epoch_required",
+                                  vigil_error_last()->message, "epoch");
+        } else if (rc) {
+            vigil__api_resp_error(resp, 503, "unavailable", vigil_error_last()->message, NULL);
+        }
+        if (rc) {
+            vigil__free(params);
+            cJSON_Delete(j);
+            finish_signed(call, rem);
+            return;
+        }
+    }
     exec_ctx *ctx = NULL;
     if (!rc && !(ctx = vigil__malloc(sizeof(*ctx))))
         rc = vigil__error_oom();

@@ -1,7 +1,9 @@
 /* Store leases and the tail: acquire, renew, takeover after expiry, epochs,
- * release, several connections racing for one lease on a real file, every
- * bad argument, read-only stores, version-2 backends. Runs on a SQLite file,
- * or on the store named by $VIGIL_TEST_LEASE_URL (e.g. a PostgreSQL one). */
+ * release, several connections racing for one lease, every bad argument,
+ * read-only stores, version-2 backends; each lease test on a SQLite file and
+ * on a private PostgreSQL server (tests/unit/pgtest.h; skipped with a
+ * message when PostgreSQL is not installed), and the PostgreSQL tail:
+ * samples committed by several connections, each returned once. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pgtest.h"
 #include "testutil.h"
 #include "vigil/sys/store.h"
 
@@ -27,15 +30,17 @@ static const char *tmp(void)
     return dir;
 }
 
-/* The URL under test: $VIGIL_TEST_LEASE_URL, else a SQLite file of `name`
+static vt_pg g_server;
+static int g_pg; /* the running test's backend: 1 PostgreSQL, 0 SQLite */
+
+/* The URL under test: the PostgreSQL server's, else a SQLite file of `name`
  * in the temporary directory. */
 static const char *store_url(const char *name)
 {
     static char buf[4][1100];
     static int next;
-    const char *env = getenv("VIGIL_TEST_LEASE_URL");
-    if (env && env[0])
-        return env;
+    if (g_pg)
+        return g_server.url;
     char *p = buf[next++ % 4];
     snprintf(p, 1100, "sqlite://%s/%s", tmp(), name);
     return p;
@@ -87,7 +92,7 @@ static void wait_expired(vigil_store *st, const char *name)
     }
 }
 
-START_TEST(acquire_renew_takeover_release)
+static void acquire_renew_takeover_release(void)
 {
     vigil_store *st = open_store(store_url("lease.db"));
     const char *name = fresh("leader");
@@ -172,10 +177,9 @@ START_TEST(acquire_renew_takeover_release)
     ck_assert_int_eq(l.held, 1);
     vigil_store_close(st);
 }
-END_TEST
 
 /* Two connections (two hubs) on one database see the same lease. */
-START_TEST(two_connections_share_a_lease)
+static void two_connections_share_a_lease(void)
 {
     const char *url = store_url("shared.db");
     vigil_store *a = open_store(url);
@@ -204,7 +208,6 @@ START_TEST(two_connections_share_a_lease)
     vigil_store_close(a);
     vigil_store_close(b);
 }
-END_TEST
 
 /* Racers with a connection each: at every round exactly one holds it, and
  * the epochs of the winners grow by one per change of holder. */
@@ -233,7 +236,7 @@ static void *race(void *arg)
     return NULL;
 }
 
-START_TEST(racing_connections_one_winner)
+static void racing_connections_one_winner(void)
 {
     enum { N = 6, ROUNDS = 4 };
     const char *url = store_url("race.db");
@@ -275,9 +278,8 @@ START_TEST(racing_connections_one_winner)
     }
     vigil_store_close(admin);
 }
-END_TEST
 
-START_TEST(bad_arguments)
+static void bad_arguments(void)
 {
     vigil_store *st = open_store(store_url("bad.db"));
     vigil_store_lease l = VIGIL_STORE_LEASE_INIT;
@@ -347,12 +349,147 @@ START_TEST(bad_arguments)
     ck_assert_int_eq(vigil_store_lease_get(st, NULL, &l), VIGIL_EINVAL);
     vigil_store_close(st);
 }
+
+static int stop_cb(const vigil_store_series *series, const vigil_store_point *p, void *payload)
+{
+    (void)series;
+    (void)p;
+    (void)payload;
+    return 42;
+}
+
+static int count_cb(const vigil_store_series *series, const vigil_store_point *p, void *payload)
+{
+    (void)series;
+    (void)p;
+    (*(int *)payload)++;
+    return 0;
+}
+
+#define BOTH(name)            \
+    START_TEST(name##_sqlite) \
+    {                         \
+        g_pg = 0;             \
+        name();               \
+    }                         \
+    END_TEST                  \
+    START_TEST(name##_pg)     \
+    {                         \
+        g_pg = 1;             \
+        name();               \
+    }                         \
+    END_TEST
+
+BOTH(acquire_renew_takeover_release)
+BOTH(two_connections_share_a_lease)
+BOTH(racing_connections_one_winner)
+BOTH(bad_arguments)
+
+/* ---- the PostgreSQL tail -------------------------------------------------------- */
+
+typedef struct seen {
+    int count[3][200]; /* per writer, per sample index */
+    int n;
+    int other;
+} seen;
+
+static int seen_cb(const vigil_store_series *series, const vigil_store_point *p, void *payload)
+{
+    seen *s = payload;
+    int w = -1;
+    for (size_t i = 0; i < series->ntags; i++)
+        if (strcmp(series->tags[i].key, "writer") == 0)
+            w = atoi(series->tags[i].value);
+    if (w < 0 || w > 2 || strcmp(series->name, "tail_test") != 0 || p->value < 0 ||
+        p->value >= 200) {
+        s->other++;
+        return 0;
+    }
+    s->count[w][(int)p->value]++;
+    s->n++;
+    return 0;
+}
+
+/* One sample of writer w with index i (value i). */
+static void write_one(vigil_store *st, int w, int i, int64_t base_ts)
+{
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    char wv[8];
+    snprintf(wv, sizeof(wv), "%d", w);
+    vigil_tag tags[1] = {{"writer", wv}};
+    vigil_metric m = {"tail_test", (double)i, base_ts + i, tags, 1, NULL};
+    ck_assert_int_eq(vigil_batch_add(b, &m), VIGIL_OK);
+    ck_assert_int_eq(vigil_store_write(st, b, NULL), VIGIL_OK);
+    vigil_batch_free(b);
+}
+
+/* Three connections commit interleaved (one holding a transaction open while
+ * the others commit is the backend's business: its tail reads only below
+ * the oldest running transaction); successive reads of 7 samples at most
+ * return each sample exactly once, none skipped. */
+START_TEST(pg_tail_exactly_once)
+{
+    g_pg = 1;
+    vigil_store *w[3];
+    for (int i = 0; i < 3; i++)
+        w[i] = open_store(store_url(""));
+    vigil_store *reader = open_store(store_url(""));
+    char cursor[VIGIL_STORE_TAIL_CURSOR_MAX + 1] = "";
+    char next[VIGIL_STORE_TAIL_CURSOR_MAX + 1];
+    seen s;
+    memset(&s, 0, sizeof(s));
+    /* from now on: nothing yet */
+    ck_assert_int_eq(vigil_store_tail(reader, NULL, 7, seen_cb, &s, next, sizeof(next)), VIGIL_OK);
+    ck_assert_int_eq(s.n, 0);
+    ck_assert_int_gt((int)strlen(next), 0);
+    memcpy(cursor, next, sizeof(next));
+    int64_t base = clock_ms(CLOCK_REALTIME) - 60000;
+    for (int i = 0; i < 200; i++)
+        write_one(w[i % 3], i % 3, i, base + (i % 3) * 1000);
+    int64_t deadline = clock_ms(CLOCK_MONOTONIC) + 20000;
+    while (s.n < 200) {
+        ck_assert_msg(clock_ms(CLOCK_MONOTONIC) < deadline, "tail returned %d of 200 samples", s.n);
+        int before = s.n;
+        ck_assert_int_eq(vigil_store_tail(reader, cursor, 7, seen_cb, &s, next, sizeof(next)),
+                         VIGIL_OK);
+        ck_assert_int_le(s.n - before, 7);
+        memcpy(cursor, next, sizeof(next));
+    }
+    for (int i = 0; i < 200; i++)
+        ck_assert_msg(s.count[i % 3][i] == 1, "sample %d of writer %d returned %d times", i, i % 3,
+                      s.count[i % 3][i]);
+    ck_assert_int_eq(s.other, 0);
+    /* nothing more */
+    ck_assert_int_eq(vigil_store_tail(reader, cursor, 7, seen_cb, &s, next, sizeof(next)),
+                     VIGIL_OK);
+    ck_assert_int_eq(s.n, 200);
+    /* a stop from the callback leaves next_cursor unchanged */
+    write_one(w[0], 0, 0, base + 5000);
+    char keep[VIGIL_STORE_TAIL_CURSOR_MAX + 1];
+    memcpy(keep, cursor, sizeof(keep));
+    memcpy(next, "unchanged", 10);
+    int stop_rc = 0;
+    for (int64_t end = clock_ms(CLOCK_MONOTONIC) + 10000; stop_rc == 0;) {
+        ck_assert(clock_ms(CLOCK_MONOTONIC) < end);
+        stop_rc = vigil_store_tail(reader, cursor, 7, stop_cb, NULL, next, sizeof(next));
+        if (stop_rc == VIGIL_OK)
+            memcpy(next, "unchanged", 10);
+    }
+    ck_assert_int_eq(stop_rc, 42);
+    ck_assert_str_eq(next, "unchanged");
+    ck_assert_str_eq(cursor, keep);
+    /* a cursor this backend did not make */
+    ck_assert_int_eq(vigil_store_tail(reader, "garbage", 7, seen_cb, &s, next, sizeof(next)),
+                     VIGIL_EINVAL);
+    for (int i = 0; i < 3; i++)
+        vigil_store_close(w[i]);
+    vigil_store_close(reader);
+}
 END_TEST
 
 START_TEST(read_only_store)
 {
-    if (getenv("VIGIL_TEST_LEASE_URL") && getenv("VIGIL_TEST_LEASE_URL")[0])
-        return; /* SQLite's ?mode=ro */
     const char *url = store_url("ro.db");
     vigil_store *rw = open_store(url);
     acquire(rw, "leader", "hub-a", 60000);
@@ -377,14 +514,6 @@ START_TEST(read_only_store)
     vigil_store_close(mem);
 }
 END_TEST
-
-static int count_cb(const vigil_store_series *series, const vigil_store_point *p, void *payload)
-{
-    (void)series;
-    (void)p;
-    (*(int *)payload)++;
-    return 0;
-}
 
 START_TEST(tail_arguments)
 {
@@ -499,22 +628,38 @@ static Suite *lease_suite(void)
     Suite *s = suite_create("store_lease");
     TCase *tc = tcase_create("lease");
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, acquire_renew_takeover_release);
-    tcase_add_test(tc, two_connections_share_a_lease);
-    tcase_add_test(tc, racing_connections_one_winner);
-    tcase_add_test(tc, bad_arguments);
+    tcase_add_test(tc, acquire_renew_takeover_release_sqlite);
+    tcase_add_test(tc, two_connections_share_a_lease_sqlite);
+    tcase_add_test(tc, racing_connections_one_winner_sqlite);
+    tcase_add_test(tc, bad_arguments_sqlite);
     tcase_add_test(tc, read_only_store);
     tcase_add_test(tc, tail_arguments);
     tcase_add_test(tc, version_2_types);
     suite_add_tcase(s, tc);
+    if (g_server.pid) {
+        TCase *pg = tcase_create("postgresql");
+        tcase_set_timeout(pg, 90);
+        tcase_add_test(pg, acquire_renew_takeover_release_pg);
+        tcase_add_test(pg, two_connections_share_a_lease_pg);
+        tcase_add_test(pg, racing_connections_one_winner_pg);
+        tcase_add_test(pg, bad_arguments_pg);
+        tcase_add_test(pg, pg_tail_exactly_once);
+        suite_add_tcase(s, pg);
+    }
     return s;
 }
 
 int main(void)
 {
+    int up = vt_pg_start(&g_server, "test_store_lease");
+    if (up == 0)
+        printf("test_store_lease: SKIP the PostgreSQL runs: %s\n", g_server.err);
+    else if (up < 0)
+        fprintf(stderr, "test_store_lease: cannot start PostgreSQL: %s\n", g_server.err);
     SRunner *sr = srunner_create(lease_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    vt_pg_stop(&g_server);
+    return failed || up < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
