@@ -14,7 +14,11 @@
  * every request has its own batch id and new timestamps. Both shapes: the
  * shared 100 series, and the fleet (32 agents x 1,000 series of their own).
  * With two hubs, connections 0-15 post to the first and 16-31 to the
- * second (in the fleet shape: agents c00-c15 and c16-c31).
+ * second (in the fleet shape: agents c00-c15 and c16-c31), and the hubs
+ * form a cluster (vigil_hub_set_cluster(), collector.yaml `cluster:`): both
+ * ingest, the leader holds the store's lease and reads every sample back
+ * from the store's tail for its policies (it has none here), as in
+ * production; the single hubs are not clustered.
  *  - closed loop: each connection sends its next request as soon as the
  *    previous one is answered: metrics/s (its p99 is queueing, 32 in flight);
  *  - open loop: requests due on a fixed schedule on whichever connection is
@@ -355,8 +359,14 @@ static void hubs_start(hub_set *hs, int n, const char *store_url)
         vigil_httpd_options so = VIGIL_HTTPD_OPTIONS_INIT;
         so.listen = "127.0.0.1:0";
         so.logger = quiet;
-        if (vigil_hub_new(&hs->hub[i], &ho) || vigil_hub_start(hs->hub[i]) ||
-            vigil_api_new(&hs->api[i], &ao) || vigil_hub_mount(hs->hub[i], hs->api[i]) ||
+        /* two hubs: a cluster (collector.yaml cluster:), the leader by the
+         * store's lease, tailing every hub's samples for its policies */
+        vigil_hub_cluster_options co = VIGIL_HUB_CLUSTER_OPTIONS_INIT;
+        co.enabled = n > 1;
+        co.holder = i ? "bench-hub-b" : "bench-hub-a";
+        if (vigil_hub_new(&hs->hub[i], &ho) || vigil_hub_set_cluster(hs->hub[i], &co) ||
+            vigil_hub_start(hs->hub[i]) || vigil_api_new(&hs->api[i], &ao) ||
+            vigil_hub_mount(hs->hub[i], hs->api[i]) ||
             vigil_httpd_new(&hs->httpd[i], hs->api[i], &so) || vigil_httpd_start(hs->httpd[i])) {
             fprintf(stderr, "ingest_pg: hub %d on %s: %s\n", i, store_url,
                     vigil_error_last()->message);
@@ -369,6 +379,13 @@ static void hubs_start(hub_set *hs, int n, const char *store_url)
 
 static void hubs_stop(hub_set *hs)
 {
+    for (int i = 0; i < hs->n && hs->n > 1; i++) {
+        vigil_hub_cluster_status cs = VIGIL_HUB_CLUSTER_STATUS_INIT;
+        if (vigil_hub_cluster_status_get(hs->hub[i], &cs) == VIGIL_OK)
+            printf("  cluster: %s %s, epoch %llu, %llu terms, %llu samples read from the tail\n",
+                   cs.holder, cs.leader ? "leads" : "follows", (unsigned long long)cs.epoch,
+                   (unsigned long long)cs.terms, (unsigned long long)cs.tailed);
+    }
     for (int i = 0; i < hs->n; i++) {
         vigil_httpd_quiesce(hs->httpd[i]);
         vigil_hub_stop(hs->hub[i]);
@@ -567,8 +584,8 @@ int main(int argc, char **argv)
                     snprintf(pool_q, sizeof(pool_q), "&pool=%ld", pool);
                 snprintf(url, sizeof(url), "postgresql:///%s?host=%s&port=%d&user=%s%s", db,
                          g_pg.sock, g_pg.port, VT_PG_USER, pool_q);
-                snprintf(config, sizeof(config), "PostgreSQL fsync=%s, %d hub%s",
-                         fsync_modes[m] ? "on" : "off", nhubs, nhubs > 1 ? "s" : "");
+                snprintf(config, sizeof(config), "PostgreSQL fsync=%s, %s",
+                         fsync_modes[m] ? "on" : "off", nhubs > 1 ? "2 hubs, cluster" : "1 hub");
                 run_config(config, shapes[s].name, nhubs, url, seconds);
             }
         }
