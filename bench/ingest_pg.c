@@ -446,13 +446,13 @@ static void run_config(const char *config, const char *shape, int nhubs, const c
 
 static void print_table(void)
 {
-    printf("\n%-34s %-6s %11s %9s", "configuration", "shape", "closed m/s", "p99 ms");
+    printf("\n%-37s %-6s %11s %9s", "configuration", "shape", "closed m/s", "p99 ms");
     for (int k = 0; k < g_nrates; k++)
         printf(" | @%-6.0f ack m/s p50 ms p99 ms", g_rates[k] * METRICS);
     printf("\n");
     for (int i = 0; i < g_nrows; i++) {
         const row *w = &g_rows[i];
-        printf("%-34s %-6s %11.0f %9.1f", w->config, w->shape, w->closed_mps, w->closed_p99);
+        printf("%-37s %-6s %11.0f %9.1f", w->config, w->shape, w->closed_mps, w->closed_p99);
         for (int k = 0; k < g_nrates; k++)
             printf(" | %15.0f %6.1f %6.1f%s", w->mps[k], w->p50[k], w->p99[k],
                    w->failed[k] ? "!" : "");
