@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <sqlite3.h>
 #include <zlib.h>
 
 #include "testutil.h"
@@ -1134,6 +1135,70 @@ static double metric_value(vigil_api *api, const char *name)
     return v;
 }
 
+/* Past the store's log_memory_max (unfolded samples held in memory while
+ * the folds fail: here a damaged chunk) ingest is answered 503 with the
+ * store's reason and Retry-After, and /metrics shows the unfolded bytes. */
+START_TEST(write_log_past_its_hard_cap_is_503)
+{
+    char url[700], damaged[700];
+    const char *dir = vt_tmpdir();
+    snprintf(url, sizeof(url), "sqlite://%s/full.db", dir);
+    snprintf(damaged, sizeof(damaged), "%s/full.db", dir);
+    char off[760];
+    snprintf(off, sizeof(off), "%s?log=off", url);
+    vigil_hub *hub = hub_started(off);
+    vigil_api *api = mounted(hub, 0);
+    expect_free(post(api, "{\"metrics\":[{\"name\":\"d\",\"value\":1,\"ts\":1000,"
+                          "\"tags\":{\"k\":\"v\"}}]}"),
+                202, NULL);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(damaged, &db), SQLITE_OK);
+    ck_assert_msg(sqlite3_exec(db, "UPDATE heads SET data = X'03'", NULL, NULL, NULL) == SQLITE_OK,
+                  "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+
+    char capped[800];
+    snprintf(capped, sizeof(capped), "%s?log_memory=4KiB&log_memory_max=8KiB&fold_interval=1ms",
+             url);
+    hub = hub_started(capped);
+    api = mounted(hub, 0);
+    /* one sample: into the log (a dense write into an empty log would go
+     * straight into the damaged chunk and fail there) */
+    expect_free(post(api, "{\"metrics\":[{\"name\":\"d\",\"value\":7,\"ts\":1005,"
+                          "\"tags\":{\"k\":\"v\"}}]}"),
+                202, NULL);
+    int status = 202, accepted = 0;
+    vigil_api_response *r = NULL;
+    for (int i = 0; i < 50 && status == 202; i++) {
+        char body[5000];
+        int at = snprintf(body, sizeof(body), "{\"metrics\":[");
+        for (int k = 0; k < 50; k++)
+            at += snprintf(body + at, sizeof(body) - (size_t)at,
+                           "%s{\"name\":\"d\",\"value\":%d,\"ts\":%d,\"tags\":{\"k\":\"v\"}}",
+                           k ? "," : "", k, 100000 + i * 100 + k);
+        snprintf(body + at, sizeof(body) - (size_t)at, "]}");
+        vigil_api_response_free(r);
+        r = post(api, body);
+        status = vigil_api_response_status(r);
+        accepted += status == 202;
+    }
+    expect(r, 503, NULL);
+    ck_assert_str_eq(vigil_api_response_header(r, "Retry-After"), "1");
+    const char *b = vigil_api_response_body(r, NULL);
+    ck_assert_msg(strstr(b, "{\"error\":{\"code\":\"unavailable\"") != NULL, "%s", b);
+    ck_assert_msg(strstr(b, "past the hard cap of 8192 (log_memory_max)") != NULL, "%s", b);
+    vigil_api_response_free(r);
+    ck_assert_int_ge(accepted, 2);
+    ck_assert_int_le(accepted, 10);
+    ck_assert(metric_value(api, "vigil_store_unfolded_bytes") >= 8192);
+    ck_assert(metric_value(api, "vigil_store_unfolded_samples") >= 50.0 * accepted);
+    vigil_api_free(api);
+    vigil_hub_free(hub);
+}
+END_TEST
+
 START_TEST(unwatched_series_get_no_window)
 {
     vigil_config *cfg = NULL;
@@ -1793,6 +1858,7 @@ static Suite *hub_suite(void)
     tcase_add_test(tc, bound_token_agents);
     tcase_add_test(tc, gzip_of_zeros_refused_early);
     tcase_add_test(tc, readonly_store_is_503);
+    tcase_add_test(tc, write_log_past_its_hard_cap_is_503);
     tcase_add_test(tc, query_and_series_routes);
     tcase_add_test(tc, events_stream);
     tcase_add_test(tc, ingest_rate_ticks);
