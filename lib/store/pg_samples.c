@@ -254,7 +254,11 @@ static int ensure_days(vigil__pg *s, const vigil_batch *b)
                  " FOR VALUES FROM (%lld) TO (%lld); RELEASE SAVEPOINT p",
                  (long long)want[i], (long long)(want[i] * DAY_MS),
                  (long long)((want[i] + 1) * DAY_MS));
-        PGresult *res = PQexec(s->pool[s->cur].c, sql);
+        PGconn *c = s->pool[s->cur].c;
+        PGresult *res = NULL;
+        rc = vigil__pg_await(s, c && PQsendQuery(c, sql), &res, "creating a partition");
+        if (rc)
+            break;
         ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
         if (st != PGRES_COMMAND_OK && state && strcmp(state, "23514") == 0) {
