@@ -523,6 +523,7 @@ int vigil__pg_enter(vigil__pg *s)
 {
     s->in_txn = 0;
     s->delivered = 0;
+    s->timed_out = 0;
     /* The first healthy connection, starting after the last one used. */
     for (size_t k = 0; k < s->npool; k++) {
         size_t i = (s->cur + k) % s->npool;
