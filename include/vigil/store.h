@@ -27,7 +27,15 @@
  * (created when missing; default: the server's search_path),
  * "password_env=VAR" or "password_file=PATH" (mode 0600) where the password
  * is read from, "tail=off" (no vigil_store_tail(): a single hub saves one
- * row per write). libpq's PGPASSWORD and PGPASSFILE work too. A password in
+ * row per write), "timeout=T" how long a call waits for each answer of the
+ * server (N or Nms milliseconds, Ns seconds; 100ms..3600s, default 30s):
+ * past it the connection is closed, the next call opens a new one, and the
+ * call fails with VIGIL_ETIMEOUT naming the operation and the timeout (a
+ * COMMIT past it reports that its outcome is unknown); connecting waits at
+ * most the shorter of timeout and connect_timeout (default 5 s). TCP
+ * connections default to keepalives (5 s idle, 2 s interval, 3 probes) and
+ * tcp_user_timeout=10000 unless the URL sets them. libpq's PGPASSWORD and
+ * PGPASSFILE work too. A password in
  * the URL itself is refused (VIGIL_EINVAL): credentials never sit in a
  * configuration file. busy_timeout_ms becomes the server's lock_timeout,
  * VIGIL_STORE_SYNC_FULL its synchronous_commit=on (NORMAL keeps the

@@ -8,10 +8,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- schema ------------------------------------------------------------------ */
@@ -305,6 +307,93 @@ int vigil__pg_check_writable(vigil__pg *s, const char *op)
     return VIGIL_OK;
 }
 
+/* ---- the deadline of a statement ------------------------------------------------ */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Closes the call's connection after a statement ran past its deadline: it
+ * is in an unknown state (a statement may still run on the server, which
+ * notices the closed socket when it next writes to it). No cancel request:
+ * libpq's PQcancel() before version 17 waits for the server without a time
+ * limit, the hang this avoids. The next call reconnects. */
+static void conn_abandon(vigil__pg *s)
+{
+    pg_conn *pc = &s->pool[s->cur];
+    if (pc->c)
+        PQfinish(pc->c);
+    pc->c = NULL;
+    memset(pc->prepared, 0, sizeof(pc->prepared));
+}
+
+int vigil__pg_await(vigil__pg *s, int sent, PGresult **out, const char *op)
+{
+    *out = NULL;
+    s->timed_out = 0;
+    PGconn *c = s->pool[s->cur].c;
+    if (!c || !sent)
+        return VIGIL_OK;
+    int64_t deadline = mono_ms() + s->timeout_ms;
+    PGresult *last = NULL, *err = NULL;
+    for (;;) {
+        int flushing = PQflush(c);
+        if (flushing < 0)
+            break;
+        if (!flushing) {
+            if (!PQconsumeInput(c))
+                break;
+            while (!PQisBusy(c)) {
+                PGresult *r = PQgetResult(c);
+                if (!r) {
+                    *out = err ? err : last;
+                    if (err)
+                        PQclear(last);
+                    return VIGIL_OK;
+                }
+                ExecStatusType st = PQresultStatus(r);
+                if ((st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE) && !err) {
+                    err = r;
+                } else {
+                    PQclear(last);
+                    last = r;
+                }
+            }
+        }
+        int64_t left = deadline - mono_ms();
+        if (left <= 0) {
+            PQclear(last);
+            PQclear(err);
+            conn_abandon(s);
+            s->timed_out = 1;
+            return vigil__error_set(VIGIL_ETIMEOUT,
+                                    "postgresql: %s: no answer from the server within %lld ms "
+                                    "(timeout=); the connection was closed (%s)",
+                                    op, (long long)s->timeout_ms, s->display);
+        }
+        struct pollfd pfd = {PQsocket(c), (short)(POLLIN | (flushing ? POLLOUT : 0)), 0};
+        if (pfd.fd < 0)
+            break;
+        int n = poll(&pfd, 1, (int)left);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n > 0 && flushing && (pfd.revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(c))
+            break;
+    }
+    /* the connection failed: its error result (libpq does not wait on a
+     * broken connection) */
+    PQclear(last);
+    PQclear(err);
+    PGresult *r = PQgetResult(c);
+    *out = r;
+    while (r && (r = PQgetResult(c)) != NULL)
+        PQclear(r);
+    return VIGIL_OK;
+}
+
 /* ---- connections ----------------------------------------------------------------- */
 
 /* The server's notices (NOTICE, WARNING) go to the store's logger at debug
@@ -329,19 +418,54 @@ static int conn_open(vigil__pg *s, size_t i)
     /* Defaults before the URL (its parameters override them), vigil's
      * settings after it (they override the URL's). */
     char timeout[24];
-    const char *keys[8], *vals[8];
+    const char *keys[16], *vals[16];
     int n = 0;
     keys[n] = "application_name", vals[n++] = "vigil";
     keys[n] = "connect_timeout", vals[n++] = vigil__pg_i64(timeout, s->connect_timeout_s);
+    /* a dead peer or a partition is noticed within about 10 s on an idle
+     * or a sending connection (TCP only) */
+    keys[n] = "keepalives", vals[n++] = "1";
+    keys[n] = "keepalives_idle", vals[n++] = "5";
+    keys[n] = "keepalives_interval", vals[n++] = "2";
+    keys[n] = "keepalives_count", vals[n++] = "3";
+    keys[n] = "tcp_user_timeout", vals[n++] = "10000";
     keys[n] = "dbname", vals[n++] = s->conninfo;
     keys[n] = "client_encoding", vals[n++] = "UTF8";
     keys[n] = "options", vals[n++] = s->opts_line;
     if (s->password)
         keys[n] = "password", vals[n++] = s->password;
     keys[n] = NULL, vals[n] = NULL;
-    pc->c = PQconnectdbParams(keys, vals, 1);
+    /* connecting waits at most the shorter of timeout= and connect_timeout=
+     * (libpq applies the latter only to a blocking connect) */
+    int64_t budget = s->timeout_ms;
+    if (s->connect_timeout_s > 0 && s->connect_timeout_s * 1000 < budget)
+        budget = s->connect_timeout_s * 1000;
+    int64_t deadline = mono_ms() + budget;
+    pc->c = PQconnectStartParams(keys, vals, 1);
     if (!pc->c)
         return vigil__error_oom();
+    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+    while (PQstatus(pc->c) != CONNECTION_BAD && ps != PGRES_POLLING_OK &&
+           ps != PGRES_POLLING_FAILED) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0) {
+            PQfinish(pc->c);
+            pc->c = NULL;
+            return vigil__error_set(VIGIL_ETIMEOUT,
+                                    "postgresql: cannot connect to %s: no answer from the server "
+                                    "within %lld ms (connect_timeout=, timeout=)",
+                                    s->display, (long long)budget);
+        }
+        struct pollfd pfd = {PQsocket(pc->c),
+                             (short)(ps == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+        if (pfd.fd < 0)
+            break;
+        int ready = poll(&pfd, 1, (int)left);
+        if (ready < 0 && errno != EINTR)
+            break;
+        if (ready > 0)
+            ps = PQconnectPoll(pc->c);
+    }
     if (PQstatus(pc->c) != CONNECTION_OK) {
         const char *msg = PQerrorMessage(pc->c);
         size_t len = strlen(msg);
@@ -355,6 +479,15 @@ static int conn_open(vigil__pg *s, size_t i)
         return rc;
     }
     PQsetNoticeProcessor(pc->c, on_notice, s);
+    /* statements are sent without blocking and waited for until their
+     * deadline (vigil__pg_await) */
+    if (PQsetnonblocking(pc->c, 1) != 0) {
+        int rc = vigil__error_set(VIGIL_EIO, "postgresql: cannot connect to %s: %s", s->display,
+                                  "cannot make the connection non-blocking");
+        PQfinish(pc->c);
+        pc->c = NULL;
+        return rc;
+    }
     return VIGIL_OK;
 }
 
@@ -390,6 +523,7 @@ int vigil__pg_enter(vigil__pg *s)
 {
     s->in_txn = 0;
     s->delivered = 0;
+    s->timed_out = 0;
     /* The first healthy connection, starting after the last one used. */
     for (size_t k = 0; k < s->npool; k++) {
         size_t i = (s->cur + k) % s->npool;
@@ -411,8 +545,11 @@ static int prepare(vigil__pg *s, pg_stmt_id id)
         return VIGIL_OK;
     char name[16];
     snprintf(name, sizeof(name), "v%d", (int)id);
-    PGresult *res = PQprepare(pc->c, name, stmt_sql[id], 0, NULL);
-    int rc = VIGIL_OK;
+    PGresult *res = NULL;
+    int rc = vigil__pg_await(s, pc->c && PQsendPrepare(pc->c, name, stmt_sql[id], 0, NULL), &res,
+                             "preparing a statement");
+    if (rc)
+        return rc;
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = vigil__pg_error(s, res, "preparing a statement");
     else
@@ -424,7 +561,8 @@ static int prepare(vigil__pg *s, pg_stmt_id id)
 /* A lost connection and a retry it allows: reconnects; returns 1 to retry. */
 static int may_retry(vigil__pg *s, pg_retry retry, int attempt)
 {
-    if (attempt > 0 || retry != PG_RETRY || s->in_txn || s->delivered || !vigil__pg_conn_lost(s))
+    if (attempt > 0 || retry != PG_RETRY || s->in_txn || s->delivered || s->timed_out ||
+        !vigil__pg_conn_lost(s))
         return 0;
     if (reconnect(s, s->cur) != VIGIL_OK)
         return 0;
@@ -447,8 +585,13 @@ int vigil__pg_exec(vigil__pg *s, pg_stmt_id id, int nparams, const char *const *
         }
         char name[16];
         snprintf(name, sizeof(name), "v%d", (int)id);
-        PGresult *res =
-            PQexecPrepared(cur_conn(s), name, nparams, values, lengths, formats, binary ? 1 : 0);
+        PGconn *c = cur_conn(s);
+        PGresult *res = NULL;
+        rc = vigil__pg_await(
+            s, c && PQsendQueryPrepared(c, name, nparams, values, lengths, formats, binary ? 1 : 0),
+            &res, op);
+        if (rc)
+            return rc;
         ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             *out = res;
@@ -467,7 +610,11 @@ int vigil__pg_sql(vigil__pg *s, const char *sql, pg_retry retry, PGresult **out,
     if (out)
         *out = NULL;
     for (int attempt = 0;; attempt++) {
-        PGresult *res = PQexec(cur_conn(s), sql);
+        PGconn *c = cur_conn(s);
+        PGresult *res = NULL;
+        int rc = vigil__pg_await(s, c && PQsendQuery(c, sql), &res, op);
+        if (rc)
+            return rc;
         ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             if (out)
@@ -476,7 +623,7 @@ int vigil__pg_sql(vigil__pg *s, const char *sql, pg_retry retry, PGresult **out,
                 PQclear(res);
             return VIGIL_OK;
         }
-        int rc = vigil__pg_error(s, res, op);
+        rc = vigil__pg_error(s, res, op);
         PQclear(res);
         if (may_retry(s, retry, attempt))
             continue;
@@ -511,7 +658,15 @@ void vigil__pg_rollback(vigil__pg *s)
     PGconn *c = cur_conn(s);
     if (!c || PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) == PQTRANS_IDLE)
         return;
-    PQclear(PQexec(c, "ROLLBACK"));
+    /* a failure leaves the connection broken or closed: the next call
+     * reconnects; the error of the call that rolls back stays the thread's */
+    int code = vigil_error_last()->code;
+    char msg[1024];
+    snprintf(msg, sizeof(msg), "%s", vigil_error_last()->message);
+    PGresult *res = NULL;
+    if (vigil__pg_await(s, PQsendQuery(c, "ROLLBACK"), &res, "rolling back") != VIGIL_OK)
+        vigil__error_set(code, "%s", msg);
+    PQclear(res);
 }
 
 /* ---- URL and credentials ------------------------------------------------------- */
@@ -568,6 +723,7 @@ typedef struct pg_url {
     char schema[64];
     int no_tail; /* tail=off */
     int64_t connect_timeout_s;
+    int64_t timeout_ms;
     char display[300];
 } pg_url;
 
@@ -664,6 +820,28 @@ static int parse_url(pg_url *u, const char *url)
             else
                 return vigil__error_set(VIGIL_EINVAL,
                                         "postgresql: URL option tail=%s: expected on or off", val);
+        } else if (KEY_IS("timeout")) {
+            /* milliseconds: N, Nms or Ns */
+            char *end = NULL;
+            errno = 0;
+            long long n = strtoll(val, &end, 10);
+            long long scale = 1;
+            if (end && strcmp(end, "s") == 0)
+                scale = 1000;
+            else if (end && (strcmp(end, "ms") == 0 || *end == '\0'))
+                scale = 1;
+            else
+                n = -1;
+            if (!*val || val[0] < '0' || val[0] > '9' || errno || n < 0 ||
+                n > VIGIL__PG_TIMEOUT_MAX_MS || n * scale < VIGIL__PG_TIMEOUT_MIN_MS ||
+                n * scale > VIGIL__PG_TIMEOUT_MAX_MS)
+                return vigil__error_set(VIGIL_EINVAL,
+                                        "postgresql: URL option timeout=%.100s: expected the "
+                                        "time a statement may wait for the server, from %dms to "
+                                        "%ds (N or Nms: milliseconds, Ns: seconds)",
+                                        val, VIGIL__PG_TIMEOUT_MIN_MS,
+                                        VIGIL__PG_TIMEOUT_MAX_MS / 1000);
+            u->timeout_ms = n * scale;
         } else if (KEY_IS("schema")) {
             if (!valid_ident(val))
                 return vigil__error_set(
@@ -699,7 +877,8 @@ static int parse_url(pg_url *u, const char *url)
 static int parse_and_check(pg_url *u, const char *url)
 {
     memset(u, 0, sizeof(*u));
-    u->connect_timeout_s = 10;
+    u->connect_timeout_s = 5;
+    u->timeout_ms = VIGIL__PG_TIMEOUT_DEFAULT_MS;
     int rc = parse_url(u, url);
     if (rc)
         return rc;
@@ -869,6 +1048,7 @@ static int pg_open(void **out, const char *url, const char *rest, const vigil_st
     s->logger = o->logger;
     s->cache.max = o->series_cache_max;
     s->connect_timeout_s = u.connect_timeout_s;
+    s->timeout_ms = u.timeout_ms;
     s->npool = u.pool ? (size_t)u.pool : VIGIL__PG_POOL_DEFAULT;
     s->pool = vigil__calloc(s->npool, sizeof(*s->pool));
     vigil_buf opts = VIGIL_BUF_INIT;

@@ -18,6 +18,10 @@
 #define VIGIL__PG_POOL_MAX     64
 /* Rows of one INSERT (its arrays) and of one DELETE of retention. */
 #define VIGIL__PG_ROWS_MAX 50000
+/* The deadline of one statement's answer: ?timeout=, in ms. */
+#define VIGIL__PG_TIMEOUT_DEFAULT_MS 30000
+#define VIGIL__PG_TIMEOUT_MIN_MS     100
+#define VIGIL__PG_TIMEOUT_MAX_MS     3600000
 
 /* Prepared statements, prepared on each connection on first use (pg.c
  * holds the SQL). */
@@ -102,6 +106,8 @@ typedef struct vigil__pg {
     int read_only;
     int no_tail; /* ?tail=off: writes keep no tail; vigil_store_tail() is unsupported */
     int64_t connect_timeout_s;
+    int64_t timeout_ms; /* ?timeout=: the deadline of each statement's answer */
+    int timed_out;      /* the last statement ran past it (its connection is closed) */
     vigil_logger logger;
 
     pg_conn *pool;
@@ -142,6 +148,15 @@ typedef struct pg_row {
  * SQLSTATE (connection loss: VIGIL_EIO), message "postgresql: OP: TEXT". */
 int vigil__pg_error(vigil__pg *s, const PGresult *res, const char *op);
 
+/* Waits for the answer to what was just sent on the call's connection
+ * (`sent`: what the PQsend* call returned) until s->timeout_ms from now,
+ * polling its socket. VIGIL_OK: *out is the result as PQexec() would return
+ * it (the first error result, else the last; NULL when sending failed: the
+ * connection's error message tells why), the caller's to PQclear. Past the
+ * deadline: closes the connection (the next call reconnects), sets
+ * s->timed_out and returns VIGIL_ETIMEOUT naming `op` and the timeout. */
+int vigil__pg_await(vigil__pg *s, int sent, PGresult **out, const char *op);
+
 /* Whether a statement may be retried once on a fresh connection when the
  * connection is lost while it runs. */
 typedef enum pg_retry { PG_NO_RETRY = 0, PG_RETRY = 1 } pg_retry;
@@ -156,7 +171,9 @@ typedef enum pg_retry { PG_NO_RETRY = 0, PG_RETRY = 1 } pg_retry;
 int vigil__pg_exec(vigil__pg *s, pg_stmt_id id, int nparams, const char *const *values,
                    const int *lengths, const int *formats, int binary, pg_retry retry,
                    PGresult **out, const char *op);
-/* Runs SQL text (no parameters) on the call's connection; *out may be NULL. */
+/* Runs SQL text (no parameters) on the call's connection; *out may be NULL.
+ * Both wait for the answer at most s->timeout_ms (VIGIL_ETIMEOUT, never
+ * retried). */
 int vigil__pg_sql(vigil__pg *s, const char *sql, pg_retry retry, PGresult **out, const char *op);
 
 /* Picks a healthy connection for a call (reconnecting a broken one) and

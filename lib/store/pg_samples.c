@@ -254,7 +254,11 @@ static int ensure_days(vigil__pg *s, const vigil_batch *b)
                  " FOR VALUES FROM (%lld) TO (%lld); RELEASE SAVEPOINT p",
                  (long long)want[i], (long long)(want[i] * DAY_MS),
                  (long long)((want[i] + 1) * DAY_MS));
-        PGresult *res = PQexec(s->pool[s->cur].c, sql);
+        PGconn *c = s->pool[s->cur].c;
+        PGresult *res = NULL;
+        rc = vigil__pg_await(s, c && PQsendQuery(c, sql), &res, "creating a partition");
+        if (rc)
+            break;
         ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
         if (st != PGRES_COMMAND_OK && state && strcmp(state, "23514") == 0) {
@@ -531,7 +535,8 @@ static int write_txn(vigil__pg *s, const vigil_batch *b, const vigil_store_batch
  * connection lost before the commit was sent is re-established and the
  * transaction run again once (nothing of it was committed); one lost during
  * the commit is reported (VIGIL_EIO: the outcome is unknown, and a retry
- * with the same batch ids is then safe). */
+ * with the same batch ids is then safe). One that timed out is not run
+ * again. */
 static int write_parts(vigil__pg *s, const vigil_batch *b, const vigil_store_batch_part *parts,
                        size_t nparts, vigil_store_write_result *res)
 {
@@ -544,11 +549,12 @@ static int write_parts(vigil__pg *s, const vigil_batch *b, const vigil_store_bat
         if (rc == VIGIL_OK)
             break;
         int lost = vigil__pg_conn_lost(s);
+        int timed_out = s->timed_out; /* the server did not answer: not again */
         vigil__pg_rollback(s);
         if (created_any)
             vigil__pg_cache_clear(&s->cache);
         memset(res, 0, nparts * sizeof(*res));
-        if (!lost || committing || attempt > 0 || vigil__pg_enter(s) != VIGIL_OK)
+        if (!lost || timed_out || committing || attempt > 0 || vigil__pg_enter(s) != VIGIL_OK)
             break;
         vigil__log(&s->logger, VIGIL_LOG_INFO, "store",
                    "retrying a write on a new connection (the old one was lost before the "

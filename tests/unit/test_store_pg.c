@@ -4,9 +4,11 @@
  * the server restarts or ends a session, day partitions created by writes
  * and dropped by retention, two handles writing at once, the tail's
  * exactly-once order behind an older open transaction, leases, the
- * append-only triggers, the schema version table, read-only stores. The
+ * append-only triggers, the schema version table, read-only stores, the
+ * client-side timeout when the server stops answering. The
  * tests that both backends run are in test_store. Skipped (with a message)
  * when the server binaries are not installed. */
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -196,6 +198,16 @@ START_TEST(bad_urls_and_options)
         {"postgresql://h/db?connect_timeout=forever", VIGIL_EINVAL,
          "connect_timeout=forever: expected seconds"},
         {"postgresql://h/db?tail=maybe", VIGIL_EINVAL, "URL option tail=maybe: expected on or off"},
+        {"postgresql://h/db?timeout=0", VIGIL_EINVAL,
+         "URL option timeout=0: expected the time a statement may wait for the server, from "
+         "100ms to 3600s (N or Nms: milliseconds, Ns: seconds)"},
+        {"postgresql://h/db?timeout=99ms", VIGIL_EINVAL, "URL option timeout=99ms: expected"},
+        {"postgresql://h/db?timeout=3601s", VIGIL_EINVAL, "URL option timeout=3601s: expected"},
+        {"postgresql://h/db?timeout=3600001", VIGIL_EINVAL, "URL option timeout=3600001: expected"},
+        {"postgresql://h/db?timeout=1.5s", VIGIL_EINVAL, "URL option timeout=1.5s: expected"},
+        {"postgresql://h/db?timeout=-500", VIGIL_EINVAL, "URL option timeout=-500: expected"},
+        {"postgresql://h/db?timeout=5m", VIGIL_EINVAL, "URL option timeout=5m: expected"},
+        {"postgresql://h/db?timeout=", VIGIL_EINVAL, "URL option timeout=: expected"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ck_assert_msg(vigil_store_open(&st, cases[i].url, NULL) == cases[i].code, "%s: %s",
@@ -775,6 +787,117 @@ START_TEST(append_only_schema_version_and_read_only)
 }
 END_TEST
 
+/* ---- a server that stops answering --------------------------------------------------- */
+
+/* Sends sig to the postmaster and its children (the backends): SIGSTOP
+ * freezes the whole server as a hung host would. */
+static void signal_server(const vt_pg *pg, int sig)
+{
+    ck_assert_int_eq(kill(pg->pid, sig), 0);
+    DIR *d = opendir("/proc");
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char path[300], buf[512];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* pid (comm) state ppid ...: comm may hold spaces, the last ')' ends it */
+        const char *rp = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == pg->pid)
+            kill((pid_t)atoi(e->d_name), sig);
+    }
+    closedir(d);
+}
+
+/* A call that times out: its code, its message (the operation, the timeout,
+ * the server, never the password) and how long it took. */
+static void assert_timed_out(int rc, int64_t t0, const char *what)
+{
+    int64_t took = vt_pg_now_ms() - t0;
+    const char *msg = vigil_error_last()->message;
+    ck_assert_msg(rc == VIGIL_ETIMEOUT, "%s: %d %s", what, rc, msg);
+    ck_assert_msg(took >= 450 && took <= 3000, "%s took %lld ms", what, (long long)took);
+    ck_assert_msg(strstr(msg, "postgresql: "), "%s: %s", what, msg);
+    ck_assert_msg(strstr(msg, ": no answer from the server within 500 ms"), "%s: %s", what, msg);
+    ck_assert_msg(strstr(msg, "127.0.0.1:"), "%s: %s", what, msg);
+    ck_assert_ptr_null(strstr(msg, VT_PG_PASSWORD));
+}
+
+START_TEST(timeout_when_the_server_stops_answering)
+{
+    unsetenv("PGPASSWORD");
+    setenv("PGPASSFILE", "/nonexistent/pgpass", 1);
+    setenv("VT_PG_STORE_PASSWORD", VT_PG_PASSWORD, 1);
+    /* a server of this test's own, to freeze */
+    vt_pg own;
+    int up = vt_pg_start(&own, "freeze");
+    ck_assert_msg(up == 1, "%s", own.err);
+    char url[1200];
+    /* TCP (the keepalive defaults apply), one connection */
+    snprintf(url, sizeof(url),
+             "postgresql://vigil@127.0.0.1:%d/vigil?schema=f&pool=1&timeout=500ms"
+             "&password_env=VT_PG_STORE_PASSWORD",
+             own.port);
+    vigil_store *st = open_ok(url);
+    vigil_batch *b = NULL;
+    ck_assert_int_eq(vigil_batch_new(&b), VIGIL_OK);
+    add(b, "m", 1, 1000, "h", "a");
+    write_ok(st, b);
+    ck_assert_int_eq(count_samples(st), 1);
+
+    signal_server(&own, SIGSTOP);
+    /* a write: its statement waits 500 ms, then the connection is closed */
+    vigil_batch_clear(b);
+    add(b, "m", 2, 2000, "h", "a");
+    int64_t t0 = vt_pg_now_ms();
+    int rc = vigil_store_write(st, b, NULL);
+    assert_timed_out(rc, t0, "write");
+    ck_assert_ptr_nonnull(
+        strstr(vigil_error_last()->message,
+               "postgresql: starting a transaction: no answer from the server "
+               "within 500 ms (timeout=); the connection was closed (127.0.0.1:"));
+    /* a query: reconnecting waits 500 ms too */
+    int n = 0;
+    vigil_store_query q = VIGIL_STORE_QUERY_INIT;
+    t0 = vt_pg_now_ms();
+    rc = vigil_store_query_run(st, &q, count_cb, &n);
+    assert_timed_out(rc, t0, "query");
+    ck_assert_int_eq(n, 0);
+    ck_assert_ptr_nonnull(strstr(vigil_error_last()->message, "cannot connect to 127.0.0.1:"));
+
+    /* the server answers again: the next calls reconnect */
+    signal_server(&own, SIGCONT);
+    ck_assert_int_eq(count_samples(st), 1);
+    write_ok(st, b);
+    ck_assert_int_eq(count_samples(st), 2);
+
+    /* a query on an open connection: its statement times out */
+    signal_server(&own, SIGSTOP);
+    n = 0;
+    t0 = vt_pg_now_ms();
+    rc = vigil_store_query_run(st, &q, count_cb, &n);
+    assert_timed_out(rc, t0, "query on an open connection");
+    ck_assert_int_eq(n, 0);
+    ck_assert_ptr_null(strstr(vigil_error_last()->message, "cannot connect"));
+    ck_assert_ptr_nonnull(strstr(vigil_error_last()->message, "; the connection was closed ("));
+    signal_server(&own, SIGCONT);
+    ck_assert_int_eq(count_samples(st), 2);
+
+    vigil_batch_free(b);
+    vigil_store_close(st);
+    vt_pg_stop(&own);
+}
+END_TEST
+
 static Suite *pg_suite(void)
 {
     Suite *s = suite_create("store_pg");
@@ -790,6 +913,7 @@ static Suite *pg_suite(void)
     tcase_add_test(tc, tail_waits_for_an_older_open_transaction);
     tcase_add_test(tc, leases_on_the_server);
     tcase_add_test(tc, append_only_schema_version_and_read_only);
+    tcase_add_test(tc, timeout_when_the_server_stops_answering);
     suite_add_tcase(s, tc);
     return s;
 }
