@@ -907,6 +907,74 @@ static const char *reason_text(const eval_info *ev, char *buf, size_t n)
     return buf;
 }
 
+/* "action\x1ftarget" in e->tmp2; NULL when out of memory. */
+static const char *done_key(vigil_engine *e, const char *action, const char *target)
+{
+    vigil__buf_clear(&e->tmp2);
+    if (vigil__buf_printf(&e->tmp2, "%s\x1f%s", action, target ? target : "") < 0)
+        return NULL;
+    return e->tmp2.ptr;
+}
+
+/* Remembers that `action` on `target` succeeded at `now`. */
+static void done_record(vigil_engine *e, const char *action, const char *target, int64_t now)
+{
+    const char *key = done_key(e, action, target);
+    pol_done *d = key ? vigil__pmap_get(&e->done, key) : NULL;
+    if (!d && key) {
+        d = vigil__calloc(1, sizeof(*d));
+        if (d && (d->key = vigil__strdup(key)) != NULL &&
+            vigil__pmap_put(&e->done, d->key, d) == VIGIL_OK) {
+            d->at = now;
+            return;
+        }
+        if (d)
+            vigil__free(d->key);
+        vigil__free(d);
+        e->stats.eval_errors++;
+        return;
+    }
+    if (d && now > d->at)
+        d->at = now;
+}
+
+/* Whether an active sample at `ts` is already answered by a remediation of
+ * the same action on the same target: a request of another rule still under
+ * way (a restart stops the program, so the program is seen down while it
+ * runs, and the new process has not been seen yet; this rule's own requests
+ * are its cooldown's business), or a request of any rule that succeeded
+ * after the sample was taken (the sample shows the process it replaced). Such a sample starts no
+ * episode and no request: acting on it would restart the healthy new process. A sample taken after
+ * the success is news, and acts. */
+static int answered(vigil_engine *e, pol_series *s, int64_t ts)
+{
+    const char *action = s->code_action ? s->code_action : s->rule->action;
+    const char *miss = NULL;
+    size_t ml = 0;
+    if (!action || vigil__policy_expand(&e->tmp, s->code_target ? s->code_target : s->rule->target,
+                                        s, NULL, &miss, &ml) < 0)
+        return 0; /* a missing tag is try_act's to report */
+    char *target = vigil__buf_detach(&e->tmp);
+    if (!target)
+        return 0;
+    int yes = 0;
+    for (size_t i = 0; i < e->actions.cap && !yes; i++) {
+        const pol_action *a = e->actions.e[i].key ? e->actions.e[i].val : NULL;
+        yes = a && a->phase == PH_OUTSTANDING && a->series->rule != s->rule &&
+              strcmp(a->action, action) == 0 && strcmp(a->target ? a->target : "", target) == 0;
+    }
+    const char *key = yes ? NULL : done_key(e, action, target);
+    const pol_done *d = key ? vigil__pmap_get(&e->done, key) : NULL;
+    if (d && ts <= d->at)
+        yes = 1;
+    if (yes)
+        vigil__log(
+            &e->logger, VIGIL_LOG_DEBUG, "policy", "sample answered by a remediation of its target",
+            "policy=%s action=%s target=%s ts=%lld", s->rule->name, action, target, (long long)ts);
+    vigil__free(target);
+    return yes;
+}
+
 static void step(vigil_engine *e, pol_series *s, int active, const eval_info *ev, int64_t ts,
                  int64_t now)
 {
@@ -933,6 +1001,8 @@ static void step(vigil_engine *e, pol_series *s, int active, const eval_info *ev
         }
         return;
     }
+    if (s->state != ST_FIRING && answered(e, s, ts))
+        return;
     switch (s->state) {
     case ST_OK:
     case ST_RESOLVED:
@@ -1534,6 +1604,7 @@ static int action_result_locked(vigil_engine *e, const vigil_action_result *res,
     switch (res->status) {
     case VIGIL_ACTION_SUCCEEDED:
         if (a->recovered) {
+            done_record(e, a->action, a->target, now);
             char b1[32];
             if (a->requested > 0) {
                 fmt_dur(b1, sizeof(b1), a->recovered_at - a->requested);
@@ -1548,6 +1619,7 @@ static int action_result_locked(vigil_engine *e, const vigil_action_result *res,
             act_settle(e, a);
             break;
         }
+        done_record(e, a->action, a->target, now);
         a->phase = PH_VERIFY;
         a->deadline = now + r->verify_ms;
         vigil__policy_persist_action(e, a);
@@ -1656,6 +1728,13 @@ void vigil_engine_free(vigil_engine *e)
     vigil__policy_buckets_free(&e->by_metric);
     vigil__pmap_dispose(&e->by_name);
     vigil__pmap_dispose(&e->actions);
+    for (size_t i = 0; i < e->done.cap; i++)
+        if (e->done.e[i].key) {
+            pol_done *d = e->done.e[i].val;
+            vigil__free(d->key);
+            vigil__free(d);
+        }
+    vigil__pmap_dispose(&e->done);
     for (size_t i = 0; i < e->agents.cap; i++)
         if (e->agents.e[i].key) {
             pol_agent *a = e->agents.e[i].val;

@@ -163,6 +163,12 @@ struct pol_action {
     int64_t recovered_at;
 };
 
+/* The last success of an action on a target (engine.c, e->done). */
+typedef struct pol_done {
+    char *key; /* "action\x1ftarget" */
+    int64_t at;
+} pol_done;
+
 /* noted bits */
 #define NOTE_SILENCED  0x1u
 #define NOTE_FLAPPING  0x2u
@@ -236,6 +242,9 @@ struct vigil_engine {
     vigil__pmap actions;   /* action id -> pol_action */
     vigil__pmap agents;    /* agent -> pol_agent */
     vigil__pmap desired;   /* target -> pol_desired */
+    /* "action\x1ftarget" -> pol_done: when a request of that action on that
+     * target last succeeded (engine clock), for every rule */
+    vigil__pmap done;
     pol_silence **silences;
     size_t nsilences, capsilences;
     vigil_window_set *windows; /* own windows when o.aggregate is NULL */

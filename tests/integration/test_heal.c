@@ -448,7 +448,18 @@ START_TEST(recrash_is_healed_each_time)
         int64_t wait = started + 300 - pt_mono_ms();
         if (wait > 0)
             usleep((useconds_t)wait * 1000);
-        ck_assert_int_eq(kill(cur, SIGKILL), 0);
+        if (kill(cur, SIGKILL) != 0) {
+            int e = errno;
+            dump_logs(&h);
+            char demo[PATH_MAX + 32];
+            snprintf(demo, sizeof(demo), "%s/demo.log", h.dir);
+            char *text = pt_slurp(demo);
+            fprintf(stderr, "---- demo log ----\n%s\n", text);
+            free(text);
+            ck_abort_msg("re-crash %d: pid %d, read as the healed one, was gone before it was "
+                         "killed: %s",
+                         i, (int)cur, strerror(e));
+        }
         int64_t t0 = pt_mono_ms();
         pid_t next = wait_new_pid(&h, cur, t0 + DEADLINE_MS);
         started = pt_mono_ms();

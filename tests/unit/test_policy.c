@@ -1037,6 +1037,66 @@ START_TEST(recovered_before_the_result)
 }
 END_TEST
 
+/* A sample taken before a remediation of its target ended starts no second
+ * request, which would restart the healthy new process (test_heal's flake):
+ * the program seen down while another policy's restart stops it, or a late
+ * sample of the process a restart replaced. A sample taken after it does. */
+START_TEST(samples_answered_by_a_remediation)
+{
+    SETUP("answered.db");
+    load_ok(e,
+            "policies:\n"
+            "  - {name: demo_unhealthy, kind: threshold, metric: http_up, match: {check: demo},\n"
+            "     op: \"<\", threshold: 1, action: restart_demo, target: \"{{tags.check}}\"}\n"
+            "  - {name: demo_down, kind: threshold, metric: process_up,\n"
+            "     match: {process: demo}, op: \"<\", threshold: 1, action: restart_demo,\n"
+            "     target: \"{{tags.process}}\"}\n");
+    feed(e, &R, "process_up", 1, "process=demo");
+    feed(e, &R, "http_up", 0, "check=demo");
+    ck_assert_uint_eq(R.nr, 1);
+    ck_assert_str_eq(R.req[0], "restart_demo demo");
+    /* the restart stops the frozen program: seen down while it runs */
+    R.now += 50;
+    feed(e, &R, "process_up", 0, "process=demo");
+    ck_assert_uint_eq(R.nr, 1);
+    expect_kinds(&R, "fired");
+    R.now += 20;
+    result(e, R.req_id[0], VIGIL_ACTION_SUCCEEDED, NULL);
+    /* delivered late, taken before the success: the process it replaced */
+    feed_at(e, &R, "h1", "process_up", 0, R.now - 5, "process=demo");
+    feed_at(e, &R, "h1", "http_up", 0, R.now - 5, "check=demo");
+    ck_assert_uint_eq(R.nr, 1);
+    expect_kinds(&R, "fired");
+    /* taken at the success, or later: news */
+    R.now += 100;
+    feed(e, &R, "http_up", 1, "check=demo");
+    feed(e, &R, "process_up", 1, "process=demo");
+    R.now += 100;
+    feed(e, &R, "process_up", 0, "process=demo");
+    ck_assert_uint_eq(R.nr, 2);
+    ck_assert_str_eq(R.req[1], "restart_demo demo");
+    expect_kinds(&R, "fired resolved remediated fired");
+    ck_assert_str_eq(R.dec[3], "fired demo restart_demo | last(process_up) over 1m = 0 < 1");
+
+    /* one policy: its restart succeeded and the new process is up; a sample
+     * of the old one taken before the success comes late */
+    R.now += 30;
+    result(e, R.req_id[1], VIGIL_ACTION_SUCCEEDED, NULL);
+    int64_t done = R.now;
+    R.now += 10;
+    feed(e, &R, "process_up", 1, "process=demo");
+    feed_at(e, &R, "h1", "process_up", 0, done - 1, "process=demo");
+    feed_at(e, &R, "h1", "process_up", 0, done, "process=demo");
+    ck_assert_uint_eq(R.nr, 2);
+    expect_kinds(&R, "fired resolved remediated fired resolved remediated");
+    /* the new process dies: news */
+    feed_at(e, &R, "h1", "process_up", 0, R.now + 1, "process=demo");
+    ck_assert_uint_eq(R.nr, 3);
+    expect_kinds(&R, "fired resolved remediated fired resolved remediated fired");
+    TEARDOWN();
+}
+END_TEST
+
 START_TEST(callbacks_may_reenter)
 {
     SETUP("reenter.db");
@@ -2225,6 +2285,7 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, action_failed_and_statuses);
     tcase_add_test(tc, ineffective_then_retry);
     tcase_add_test(tc, recovered_before_the_result);
+    tcase_add_test(tc, samples_answered_by_a_remediation);
     tcase_add_test(tc, ineffective_retry_after_escalations);
     tcase_add_test(tc, remediator_cooldown_defers);
     tcase_add_test(tc, remediator_quarantine_decision);
